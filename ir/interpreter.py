@@ -1,0 +1,50 @@
+"""Reference interpreter: runs a graph with each op's NumPy kernel."""
+from __future__ import annotations
+
+import numpy as np
+
+from .graph import Graph
+from .registry import IRError, get_op
+
+
+def check_input(v, a: np.ndarray, what: str = "input") -> np.ndarray:
+    a = np.asarray(a)
+    if tuple(a.shape) != v.shape or a.dtype.name != v.dtype:
+        raise IRError(f"{what} {v.name or v.id} expects {v.type}, got {a.dtype.name}{list(a.shape)}")
+    return a
+
+
+def run_node(node, arrays: list) -> list:
+    outs = get_op(node.op).run(arrays, node.attrs)
+    res = []
+    for o, a in zip(node.outputs, outs):
+        a = np.asarray(a)
+        if a.dtype.name != o.dtype:
+            a = a.astype(o.dtype)
+        if tuple(a.shape) != o.shape:
+            raise IRError(f"reference kernel of {node.op} returned shape {a.shape}, its rule says {o.shape}")
+        res.append(a)
+    return res
+
+
+def interpret(graph: Graph, inputs: list, env: dict | None = None) -> list:
+    """Evaluate `graph` on NumPy `inputs`. `env` (value id -> array) pre-seeds known values."""
+    env = dict(env or {})
+    if len(inputs) != len(graph.inputs):
+        raise IRError(f"graph takes {len(graph.inputs)} inputs, got {len(inputs)}")
+    for v, a in zip(graph.inputs, inputs):
+        env[v.id] = check_input(v, a)
+    last_use: dict = {}
+    for i, n in enumerate(graph.nodes):
+        for v in n.inputs:
+            last_use[v.id] = i
+    keep = {v.id for v in graph.outputs}
+    for i, n in enumerate(graph.nodes):
+        if all(o.id in env for o in n.outputs):
+            continue
+        for o, a in zip(n.outputs, run_node(n, [env[v.id] for v in n.inputs])):
+            env[o.id] = a
+        for v in n.inputs:
+            if last_use.get(v.id) == i and v.id not in keep:
+                env.pop(v.id, None)
+    return [env[v.id] for v in graph.outputs]

@@ -1,0 +1,162 @@
+"""N-dimensional convolution (NC[D]HW input, O,C/groups,K... weight) and its two gradient ops.
+
+Attributes: stride, dilation (one int per spatial dim), padding (a (lo, hi) pair per spatial dim), groups.
+conv_grad_input and conv_grad_weight are the transposes of conv in each argument; together the three
+ops are closed under differentiation.
+"""
+from __future__ import annotations
+
+import string
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+from ..registry import register
+from ..types import TensorType
+
+
+def out_size(n: int, k: int, stride: int, pad: tuple, dil: int) -> int:
+    return (n + pad[0] + pad[1] - dil * (k - 1) - 1) // stride + 1
+
+
+def _check_attrs(nsp: int, attrs: dict):
+    for key in ("stride", "dilation", "padding"):
+        if len(attrs[key]) != nsp:
+            raise ValueError(f"{key} {attrs[key]} needs one entry per spatial dimension ({nsp})")
+
+
+def _conv_infer(types, attrs):
+    x, w = types
+    nsp = x.ndim - 2
+    if nsp < 1 or w.ndim != x.ndim:
+        raise ValueError("conv expects input (N, C, *spatial) and weight (O, C/groups, *kernel) of the same rank")
+    if x.dtype != w.dtype or not x.is_float:
+        raise TypeError(f"conv needs floating input and weight of one dtype, got {x.dtype} and {w.dtype}")
+    _check_attrs(nsp, attrs)
+    g = attrs["groups"]
+    if x.shape[1] != w.shape[1] * g or w.shape[0] % g:
+        raise ValueError(f"input has {x.shape[1]} channels but weight expects {w.shape[1]} x groups={g}")
+    spatial = tuple(out_size(x.shape[2 + i], w.shape[2 + i], attrs["stride"][i], attrs["padding"][i], attrs["dilation"][i])
+                    for i in range(nsp))
+    if any(s <= 0 for s in spatial):
+        raise ValueError(f"kernel {w.shape[2:]} is larger than the padded input {x.shape[2:]}")
+    return TensorType((x.shape[0], w.shape[0]) + spatial, x.dtype)
+
+
+def _windows(x: np.ndarray, kshape: tuple, attrs: dict, out_spatial: tuple) -> np.ndarray:
+    """(N, C, *O, *K) view of the padded input's receptive fields."""
+    nsp = len(kshape)
+    pad = [(0, 0), (0, 0)] + [tuple(p) for p in attrs["padding"]]
+    xp = np.pad(x, pad)
+    ext = tuple(attrs["dilation"][i] * (kshape[i] - 1) + 1 for i in range(nsp))
+    win = sliding_window_view(xp, ext, axis=tuple(range(2, 2 + nsp)))
+    sl = (slice(None), slice(None))
+    sl += tuple(slice(0, attrs["stride"][i] * (out_spatial[i] - 1) + 1, attrs["stride"][i]) for i in range(nsp))
+    sl += tuple(slice(None, None, attrs["dilation"][i]) for i in range(nsp))
+    return win[sl]
+
+
+def _subs(nsp: int):
+    letters = iter(string.ascii_letters[8:])
+    o = "".join(next(letters) for _ in range(nsp))
+    k = "".join(next(letters) for _ in range(nsp))
+    return o, k
+
+
+def _grouped(x: np.ndarray, groups: int, axis: int) -> np.ndarray:
+    shape = x.shape[:axis] + (groups, x.shape[axis] // groups) + x.shape[axis + 1:]
+    return x.reshape(shape)
+
+
+def _conv_ref(a, attrs):
+    x, w = a
+    nsp = x.ndim - 2
+    out = _conv_infer([TensorType(x.shape, "float32"), TensorType(w.shape, "float32")], attrs).shape
+    win = _grouped(_windows(x, w.shape[2:], attrs, out[2:]), attrs["groups"], 1)  # N G C O.. K..
+    wg = _grouped(w, attrs["groups"], 0)  # G Og C K..
+    o, k = _subs(nsp)
+    y = np.einsum(f"agc{o}{k},gfc{k}->agf{o}", win, wg, optimize=True)
+    return np.ascontiguousarray(y.reshape(out)).astype(x.dtype, copy=False)
+
+
+def _conv_grad(b, node, cts):
+    x, w = node.inputs
+    g = cts[0]
+    at = dict(node.attrs)
+    return [b.conv_grad_input(g, w, input_shape=x.shape, **at), b.conv_grad_weight(x, g, weight_shape=w.shape, **at)]
+
+
+register("conv", infer=_conv_infer, ref=_conv_ref, grad=_conv_grad, pattern="out_fusable", num_inputs=2)
+
+
+def _conv_attrs(attrs):
+    return {k: attrs[k] for k in ("stride", "padding", "dilation", "groups")}
+
+
+def _gi_infer(types, attrs):
+    g, w = types
+    x = TensorType(attrs["input_shape"], w.dtype)
+    if _conv_infer([x, w], _conv_attrs(attrs)).shape != g.shape:
+        raise ValueError(f"gradient {g.shape} does not match conv of {x.shape} with {w.shape}")
+    return x
+
+
+def _gi_ref(a, attrs):
+    g, w = a
+    shape = tuple(attrs["input_shape"])
+    nsp = len(shape) - 2
+    groups = attrs["groups"]
+    pads = attrs["padding"]
+    padded = [shape[2 + i] + pads[i][0] + pads[i][1] for i in range(nsp)]
+    xp = np.zeros((shape[0], groups, shape[1] // groups) + tuple(padded), g.dtype)
+    gg = _grouped(g, groups, 1)  # N G Og O..
+    wg = _grouped(w, groups, 0)  # G Og C K..
+    osp = g.shape[2:]
+    for kidx in np.ndindex(*w.shape[2:]):
+        contrib = np.einsum("agf...,gfc->agc...", gg, wg[(Ellipsis,) + kidx], optimize=True)
+        sl = tuple(slice(kidx[i] * attrs["dilation"][i], kidx[i] * attrs["dilation"][i] + attrs["stride"][i] * (osp[i] - 1) + 1,
+                         attrs["stride"][i]) for i in range(nsp))
+        xp[(slice(None), slice(None), slice(None)) + sl] += contrib
+    crop = tuple(slice(pads[i][0], pads[i][0] + shape[2 + i]) for i in range(nsp))
+    return np.ascontiguousarray(xp[(slice(None), slice(None), slice(None)) + crop].reshape(shape))
+
+
+def _gi_grad(b, node, cts):
+    g, w = node.inputs
+    G = cts[0]
+    at = _conv_attrs(node.attrs)
+    return [b.conv(G, w, **at), b.conv_grad_weight(G, g, weight_shape=w.shape, **at)]
+
+
+register("conv_grad_input", infer=_gi_infer, ref=_gi_ref, grad=_gi_grad, pattern="out_fusable", num_inputs=2,
+         doc="gradient of conv with respect to its input (a transposed convolution)")
+
+
+def _gw_infer(types, attrs):
+    x, g = types
+    w = TensorType(attrs["weight_shape"], x.dtype)
+    if _conv_infer([x, w], _conv_attrs(attrs)).shape != g.shape:
+        raise ValueError(f"gradient {g.shape} does not match conv of {x.shape} with weight {w.shape}")
+    return w
+
+
+def _gw_ref(a, attrs):
+    x, g = a
+    wshape = tuple(attrs["weight_shape"])
+    nsp = x.ndim - 2
+    win = _grouped(_windows(x, wshape[2:], attrs, g.shape[2:]), attrs["groups"], 1)  # N G C O.. K..
+    gg = _grouped(g, attrs["groups"], 1)  # N G Og O..
+    o, k = _subs(nsp)
+    gw = np.einsum(f"agc{o}{k},agf{o}->gfc{k}", win, gg, optimize=True)
+    return np.ascontiguousarray(gw.reshape(wshape)).astype(x.dtype, copy=False)
+
+
+def _gw_grad(b, node, cts):
+    x, g = node.inputs
+    G = cts[0]
+    at = _conv_attrs(node.attrs)
+    return [b.conv_grad_input(g, G, input_shape=x.shape, **at), b.conv(x, G, **at)]
+
+
+register("conv_grad_weight", infer=_gw_infer, ref=_gw_ref, grad=_gw_grad, pattern="out_fusable", num_inputs=2,
+         doc="gradient of conv with respect to its weight")

@@ -1,0 +1,125 @@
+"""Max pooling over N spatial dims, its gradient, and the 'select at argmax' op that closes the set.
+
+Attributes: kernel, stride, padding, dilation (one int per spatial dim; padding is symmetric and counts as
+-inf), ceil_mode. Ties pick the first maximum in window order, as PyTorch does.
+"""
+from __future__ import annotations
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+from ..registry import register
+from ..types import TensorType
+
+
+def pool_out_size(n: int, k: int, s: int, p: int, d: int, ceil_mode: bool) -> int:
+    num = n + 2 * p - d * (k - 1) - 1
+    out = (-(-num // s) if ceil_mode else num // s) + 1
+    if ceil_mode and (out - 1) * s >= n + p:
+        out -= 1
+    return out
+
+
+def _pool_infer(types, attrs):
+    x = types[0]
+    nsp = len(attrs["kernel"])
+    if x.ndim < nsp + 1:
+        raise ValueError(f"a {nsp}-d pool needs at least {nsp + 1} dimensions")
+    for key in ("stride", "padding", "dilation"):
+        if len(attrs[key]) != nsp:
+            raise ValueError(f"{key} {attrs[key]} needs {nsp} entries")
+    for k, p in zip(attrs["kernel"], attrs["padding"]):
+        if p > k // 2:
+            raise ValueError(f"padding {p} should be at most half of kernel size {k}")
+    lead = x.shape[:x.ndim - nsp]
+    spatial = tuple(pool_out_size(x.shape[len(lead) + i], attrs["kernel"][i], attrs["stride"][i], attrs["padding"][i],
+                                  attrs["dilation"][i], attrs.get("ceil_mode", False)) for i in range(nsp))
+    if any(s <= 0 for s in spatial):
+        raise ValueError(f"kernel {attrs['kernel']} is larger than the padded input {x.shape[len(lead):]}")
+    return TensorType(lead + spatial, x.dtype)
+
+
+def _windows(x: np.ndarray, attrs: dict, out_spatial: tuple, fill) -> np.ndarray:
+    """(..., *O, prod(K)) array of each output's window, padded with `fill`."""
+    nsp = len(attrs["kernel"])
+    lead = x.ndim - nsp
+    pads = [(0, 0)] * lead
+    for i in range(nsp):
+        k, s, p, d = (attrs[key][i] for key in ("kernel", "stride", "padding", "dilation"))
+        hi = max(0, (out_spatial[i] - 1) * s + d * (k - 1) + 1 - (x.shape[lead + i] + p))
+        pads.append((p, hi))
+    xp = np.pad(x, pads, constant_values=fill)
+    ext = tuple(attrs["dilation"][i] * (attrs["kernel"][i] - 1) + 1 for i in range(nsp))
+    win = sliding_window_view(xp, ext, axis=tuple(range(lead, x.ndim)))
+    sl = (slice(None),) * lead
+    sl += tuple(slice(0, attrs["stride"][i] * (out_spatial[i] - 1) + 1, attrs["stride"][i]) for i in range(nsp))
+    sl += tuple(slice(None, None, attrs["dilation"][i]) for i in range(nsp))
+    win = win[sl]
+    return win.reshape(win.shape[:x.ndim] + (-1,)), pads
+
+
+def _out_spatial(x, attrs):
+    return _pool_infer([TensorType(x.shape, "float64")], attrs).shape[x.ndim - len(attrs["kernel"]):]
+
+
+def _argmax(x, attrs):
+    win, pads = _windows(x, attrs, _out_spatial(x, attrs), -np.inf)
+    return win, np.argmax(win, axis=-1), pads
+
+
+def _max_pool_ref(a, attrs):
+    win, _ = _windows(a[0], attrs, _out_spatial(a[0], attrs), -np.inf)
+    return np.ascontiguousarray(win.max(axis=-1))
+
+
+register("max_pool", infer=_pool_infer, ref=_max_pool_ref,
+         grad=lambda b, n, ct: [b.max_pool_grad(n.inputs[0], ct[0], **n.attrs)], pattern="reduce", num_inputs=1)
+
+
+def _max_pool_grad_infer(types, attrs):
+    x, g = types
+    if _pool_infer([x], attrs).shape != g.shape:
+        raise ValueError(f"gradient {g.shape} does not match pooling of {x.shape}")
+    return x
+
+
+def _max_pool_grad_ref(a, attrs):
+    x, g = a
+    nsp = len(attrs["kernel"])
+    lead = x.ndim - nsp
+    out_sp = g.shape[lead:]
+    _, am, pads = _argmax(x, attrs)
+    # Position (in padded coordinates) of each output's chosen element.
+    kidx = np.unravel_index(am, attrs["kernel"])
+    gp = np.zeros(tuple(s + p[0] + p[1] for s, p in zip(x.shape, pads)), g.dtype)
+    grids = np.indices(g.shape, sparse=True)
+    pos = list(grids[:lead])
+    for i in range(nsp):
+        pos.append(grids[lead + i] * attrs["stride"][i] + kidx[i] * attrs["dilation"][i])
+    np.add.at(gp, tuple(np.broadcast_arrays(*pos)), g)
+    crop = tuple(slice(p[0], p[0] + s) for s, p in zip(x.shape, pads))
+    return np.ascontiguousarray(gp[crop])
+
+
+register("max_pool_grad", infer=_max_pool_grad_infer, ref=_max_pool_grad_ref,
+         grad=lambda b, n, ct: [None, b.max_pool_select(n.inputs[0], ct[0], **n.attrs)], pattern="opaque",
+         num_inputs=2, doc="scatter output gradients to each window's argmax")
+
+
+def _select_infer(types, attrs):
+    x, src = types
+    if x.shape != src.shape:
+        raise ValueError(f"source {src.shape} must have the input's shape {x.shape}")
+    return TensorType(_pool_infer([x], attrs).shape, src.dtype)
+
+
+def _select_ref(a, attrs):
+    x, src = a
+    _, am, _ = _argmax(x, attrs)
+    swin, _ = _windows(src, attrs, am.shape[x.ndim - len(attrs["kernel"]):], 0)
+    return np.ascontiguousarray(np.take_along_axis(swin, am[..., None], axis=-1)[..., 0])
+
+
+register("max_pool_select", infer=_select_infer, ref=_select_ref,
+         grad=lambda b, n, ct: [None, b.max_pool_grad(n.inputs[0], ct[0], **n.attrs)], pattern="reduce",
+         num_inputs=2, doc="for each window, the source element at the input's argmax")

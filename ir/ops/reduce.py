@@ -1,0 +1,64 @@
+"""Reductions: sum, max, argmax over axes."""
+from __future__ import annotations
+
+import numpy as np
+
+from ..registry import register
+from ..types import TensorType
+from ._util import keepdims_shape, norm_axes
+
+
+def _reduced(t, attrs, dtype=None):
+    axes = norm_axes(attrs["axes"], t.ndim)
+    shape = keepdims_shape(t.shape, axes) if attrs.get("keepdims") else tuple(s for i, s in enumerate(t.shape) if i not in axes)
+    return TensorType(shape, dtype or t.dtype)
+
+
+def _sum_infer(types, attrs):
+    t = types[0]
+    return _reduced(t, attrs, "int64" if t.dtype == "bool" else t.dtype)
+
+
+def _expand_back(b, g, x, attrs):
+    axes = norm_axes(attrs["axes"], x.type.ndim)
+    g = b.reshape(g, shape=keepdims_shape(x.shape, axes))
+    return b.broadcast_to(g, shape=x.shape)
+
+
+def _sum_ref(a, at):
+    x = a[0]
+    return np.asarray(np.sum(x, axis=norm_axes(at["axes"], x.ndim), keepdims=bool(at.get("keepdims"))))
+
+
+register("sum", infer=_sum_infer, ref=_sum_ref,
+         grad=lambda b, n, ct: [_expand_back(b, ct[0], n.inputs[0], n.attrs) if n.inputs[0].type.is_float else None],
+         pattern="reduce", num_inputs=1)
+
+
+def _max_ref(a, at):
+    x = a[0]
+    return np.asarray(np.max(x, axis=norm_axes(at["axes"], x.ndim), keepdims=bool(at.get("keepdims"))))
+
+
+def _max_grad(b, node, cts):
+    x = node.inputs[0]
+    if not x.type.is_float:
+        return [None]
+    y = _expand_back(b, node.outputs[0], x, node.attrs)
+    mask = b.cast(b.eq(x, y), dtype=x.dtype)
+    count = _expand_back(b, b.sum(mask, axes=node.attrs["axes"], keepdims=bool(node.attrs.get("keepdims"))), x, node.attrs)
+    return [b.div(b.mul(_expand_back(b, cts[0], x, node.attrs), mask), count)]
+
+
+register("max", infer=lambda t, at: _reduced(t[0], at), ref=_max_ref, grad=_max_grad, pattern="reduce", num_inputs=1,
+         doc="maximum over axes; the gradient is shared equally among tied maxima (as torch.amax)")
+
+
+def _argmax_ref(a, at):
+    x = a[0]
+    axis = norm_axes(at["axis"], x.ndim)[0]
+    return np.asarray(np.argmax(x, axis=axis, keepdims=bool(at.get("keepdims"))), dtype=np.int64)
+
+
+register("argmax", infer=lambda t, at: _reduced(t[0], {"axes": at["axis"], "keepdims": at.get("keepdims")}, "int64"),
+         ref=_argmax_ref, grad=None, pattern="reduce", num_inputs=1, doc="index of the first maximum along one axis")

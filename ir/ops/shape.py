@@ -1,0 +1,98 @@
+"""Injective primitives that move data without arithmetic: reshape, transpose, broadcast_to, slice, pad, concat."""
+from __future__ import annotations
+
+import numpy as np
+
+from ..registry import register
+from ..types import TensorType
+from ._util import unbroadcast
+
+
+def _reshape_infer(types, attrs):
+    t = types[0]
+    shape = tuple(attrs["shape"])
+    n = 1
+    for s in shape:
+        n *= s
+    if n != t.size:
+        raise ValueError(f"cannot reshape {t.shape} ({t.size} elements) to {shape} ({n} elements)")
+    return TensorType(shape, t.dtype)
+
+
+register("reshape", infer=_reshape_infer, ref=lambda a, at: a[0].reshape(at["shape"]),
+         grad=lambda b, n, ct: [b.reshape(ct[0], shape=n.inputs[0].shape)], pattern="injective", num_inputs=1)
+
+
+def _transpose_infer(types, attrs):
+    t = types[0]
+    perm = tuple(attrs["perm"])
+    if sorted(perm) != list(range(t.ndim)):
+        raise ValueError(f"perm {perm} is not a permutation of the {t.ndim} axes")
+    return TensorType(tuple(t.shape[p] for p in perm), t.dtype)
+
+
+def _transpose_grad(b, node, cts):
+    perm = node.attrs["perm"]
+    inv = tuple(int(i) for i in np.argsort(perm))
+    return [b.transpose(cts[0], perm=inv)]
+
+
+register("transpose", infer=_transpose_infer, ref=lambda a, at: np.transpose(a[0], at["perm"]),
+         grad=_transpose_grad, pattern="injective", num_inputs=1)
+
+
+def _broadcast_infer(types, attrs):
+    t = types[0]
+    shape = tuple(attrs["shape"])
+    lead = len(shape) - t.ndim
+    if lead < 0 or any(s != 1 and s != shape[i + lead] for i, s in enumerate(t.shape)):
+        raise ValueError(f"cannot broadcast {t.shape} to {shape}")
+    return TensorType(shape, t.dtype)
+
+
+register("broadcast_to", infer=_broadcast_infer, ref=lambda a, at: np.broadcast_to(a[0], at["shape"]),
+         grad=lambda b, n, ct: [unbroadcast(b, ct[0], n.inputs[0].shape)], pattern="broadcast", num_inputs=1)
+
+
+def _slice_infer(types, attrs):
+    t = types[0]
+    starts, stops, steps = attrs["starts"], attrs["stops"], attrs["steps"]
+    if not len(starts) == len(stops) == len(steps) == t.ndim:
+        raise ValueError("slice needs a start, stop and step for every axis")
+    shape = []
+    for s, st, sp, d in zip(starts, stops, steps, t.shape):
+        if sp <= 0 or not (0 <= s <= d and 0 <= st <= d):
+            raise ValueError(f"slice {s}:{st}:{sp} does not fit an axis of size {d}")
+        shape.append(max(0, -(-(st - s) // sp)))
+    return TensorType(tuple(shape), t.dtype)
+
+
+def _slice_ref(a, at):
+    return a[0][tuple(slice(s, e, p) for s, e, p in zip(at["starts"], at["stops"], at["steps"]))]
+
+
+def _slice_grad(b, node, cts):
+    x = node.inputs[0]
+    return [b.slice_grad(cts[0], shape=x.shape, starts=node.attrs["starts"], steps=node.attrs["steps"])]
+
+
+register("slice", infer=_slice_infer, ref=_slice_ref, grad=_slice_grad, pattern="injective", num_inputs=1,
+         doc="basic strided slice with non-negative start/stop and positive step on every axis")
+
+
+def _slice_grad_ref(a, at):
+    out = np.zeros(at["shape"], a[0].dtype)
+    idx = tuple(slice(s, s + p * (n - 1) + 1 if n else s, p) for s, p, n in zip(at["starts"], at["steps"], a[0].shape))
+    out[idx] = a[0]
+    return out
+
+
+def _slice_grad_grad(b, node, cts):
+    g = node.inputs[0]
+    stops = tuple(s + p * (n - 1) + 1 if n else s for s, p, n in zip(node.attrs["starts"], node.attrs["steps"], g.shape))
+    return [b.slice(cts[0], starts=node.attrs["starts"], stops=stops, steps=node.attrs["steps"])]
+
+
+register("slice_grad", infer=lambda t, at: TensorType(at["shape"], t[0].dtype), ref=_slice_grad_ref,
+         grad=_slice_grad_grad, pattern="injective", num_inputs=1,
+         doc="scatter a slice back into zeros of the sliced tensor's shape")
