@@ -1,0 +1,221 @@
+"""Kernel building blocks: LLVM types, loops, buffer access and the inline element emitter.
+
+A kernel computes one group root element by element. `Kernel.elem(value, index)` returns the LLVM scalar of
+`value` at `index`: a load when the value is materialized, otherwise the inline lowering of its producer.
+"""
+from __future__ import annotations
+
+import llvmlite.ir as ir
+
+I1 = ir.IntType(1)
+I8 = ir.IntType(8)
+I64 = ir.IntType(64)
+PTR = ir.PointerType()
+LLTYPE = {"float32": ir.FloatType(), "float64": ir.DoubleType(), "int64": I64, "bool": I1}
+MEMTYPE = {"float32": ir.FloatType(), "float64": ir.DoubleType(), "int64": I64, "bool": I8}
+FLOAT = ("float32", "float64")
+FASTMATH = ("contract", "nsz", "arcp", "afn")  # never nnan/ninf: NaN and Inf must propagate
+
+
+def strides(shape: tuple) -> list:
+    out, acc = [], 1
+    for s in reversed(shape):
+        out.append(acc)
+        acc *= s
+    return out[::-1]
+
+
+def i64(n: int) -> ir.Constant:
+    return ir.Constant(I64, int(n))
+
+
+class Index:
+    """A position in a tensor of `shape`, known as per-dimension indices, a row-major flat index, or both."""
+
+    def __init__(self, k: "Kernel", shape: tuple, dims: list | None = None, flat=None):
+        self.k, self.shape, self._dims, self._flat = k, tuple(shape), dims, flat
+
+    @property
+    def dims(self) -> list:
+        if self._dims is None:
+            b = self.k.b
+            dims, rest = [], self._flat
+            for s, st in zip(self.shape, strides(self.shape)):
+                if s == 1:
+                    dims.append(i64(0))
+                    continue
+                dims.append(b.udiv(rest, i64(st)) if st != 1 else rest)
+                if st != 1:
+                    rest = b.urem(rest, i64(st))
+            self._dims = dims
+        return self._dims
+
+    @property
+    def flat(self):
+        if self._flat is None:
+            b = self.k.b
+            acc = i64(0)
+            for d, s, st in zip(self._dims, self.shape, strides(self.shape)):
+                if s != 1:
+                    acc = b.add(acc, b.mul(d, i64(st)) if st != 1 else d)
+            self._flat = acc
+        return self._flat
+
+    def key(self):
+        return (id(self._dims) if self._dims is not None else None, id(self._flat) if self._flat is not None else None)
+
+
+class Kernel:
+    """One LLVM function `void name(ptr buf0, ptr buf1, ...)` computing a group."""
+
+    def __init__(self, module: ir.Module, name: str, buffers: list, inlined: set, lowerings: dict):
+        self.module = module
+        self.fn = ir.Function(module, ir.FunctionType(ir.VoidType(), [PTR] * len(buffers)), name)
+        self.fn.linkage = "internal"
+        for a in self.fn.args:
+            a.add_attribute("noalias")
+        self.ptr = {v.id: a for v, a in zip(buffers, self.fn.args)}
+        self.entry = self.fn.append_basic_block("entry")  # allocas only; branches to `start` in finish()
+        self.start = self.fn.append_basic_block("start")
+        self._allocas = ir.IRBuilder(self.entry)
+        self.b = ir.IRBuilder(self.start)
+        self.inlined = inlined
+        self.lowerings = lowerings
+        self._memo = [{}]
+
+    # -- arithmetic helpers -----------------------------------------
+    def flags(self, inst, extra=()):
+        if hasattr(inst, "flags") and isinstance(inst.type, (ir.FloatType, ir.DoubleType)):
+            inst.flags.extend(FASTMATH + tuple(extra))
+        return inst
+
+    def const(self, value, dtype: str):
+        if dtype == "bool":
+            return ir.Constant(I1, int(bool(value)))
+        if dtype == "int64":
+            return ir.Constant(I64, int(value))
+        return ir.Constant(LLTYPE[dtype], float(value))
+
+    def alloca(self, typ):
+        return self._allocas.alloca(typ)
+
+    def finish(self) -> None:
+        self._allocas.branch(self.start)
+        self.b.ret_void()
+
+    def intrinsic(self, name: str, dtype: str, args: list):
+        t = LLTYPE[dtype]
+        suffix = "f32" if dtype == "float32" else "f64"
+        fname = f"llvm.{name}.{suffix}"
+        fn = self.module.globals.get(fname) or ir.Function(self.module, ir.FunctionType(t, [t] * len(args)), fname)
+        return self.flags(self.b.call(fn, args))
+
+    def libm(self, name: str, dtype: str, args: list):
+        t = LLTYPE[dtype]
+        fname = name + ("f" if dtype == "float32" else "")
+        fn = self.module.globals.get(fname) or ir.Function(self.module, ir.FunctionType(t, [t] * len(args)), fname)
+        return self.b.call(fn, args)
+
+    def convert(self, x, src: str, dst: str):
+        b = self.b
+        if src == dst:
+            return x
+        if dst == "bool":
+            if src in FLOAT:
+                return b.fcmp_unordered("!=", x, self.const(0, src))
+            return b.icmp_signed("!=", x, self.const(0, src))
+        if src == "bool":
+            return b.uitofp(x, LLTYPE[dst]) if dst in FLOAT else b.zext(x, I64)
+        if src in FLOAT and dst in FLOAT:
+            return b.fpext(x, LLTYPE[dst]) if dst == "float64" else b.fptrunc(x, LLTYPE[dst])
+        if src in FLOAT:
+            return b.fptosi(x, I64)
+        return b.sitofp(x, LLTYPE[dst])
+
+    # -- loops ----------------------------------------------------------
+    def loop(self, count, body) -> None:
+        """Emit `for i in range(count): body(i)` at the builder's position."""
+        b = self.b
+        count = i64(count) if isinstance(count, int) else count
+        pre = b.block
+        head = self.fn.append_basic_block("loop")
+        inner = self.fn.append_basic_block("body")
+        done = self.fn.append_basic_block("done")
+        b.branch(head)
+        b.position_at_end(head)
+        i = b.phi(I64)
+        i.add_incoming(i64(0), pre)
+        b.cbranch(b.icmp_signed("<", i, count), inner, done)
+        b.position_at_end(inner)
+        self._memo.append({})
+        body(i)
+        self._memo.pop()
+        i.add_incoming(b.add(i, i64(1)), b.block)
+        b.branch(head)
+        b.position_at_end(done)
+
+    def loops(self, shape: tuple, body) -> None:
+        """Nested loops over `shape`; body(dims) receives one index per dimension."""
+        def rec(d, dims):
+            if d == len(shape):
+                body(dims)
+            elif shape[d] == 1:
+                rec(d + 1, dims + [i64(0)])
+            else:
+                self.loop(shape[d], lambda i: rec(d + 1, dims + [i]))
+        rec(0, [])
+
+    def reduce(self, shape: tuple, init, dtype: str, step) -> "ir.Value":
+        """Fold `acc = step(acc, dims)` over every index of `shape`, starting from `init`."""
+        slot = self.alloca(LLTYPE[dtype])
+        self.b.store(init, slot)
+
+        def body(dims):
+            self.b.store(step(self.b.load(slot), dims), slot)
+        self.loops(shape, body)
+        return self.b.load(slot)
+
+    # -- memory ---------------------------------------------------------
+    def address(self, v, flat):
+        return self.b.gep(self.ptr[v.id], [flat], source_etype=MEMTYPE[v.dtype], inbounds=True)
+
+    def load(self, v, idx: Index):
+        x = self.b.load(self.address(v, idx.flat if v.type.size > 1 else i64(0)), typ=MEMTYPE[v.dtype])
+        return self.b.trunc(x, I1) if v.dtype == "bool" else x
+
+    def store(self, v, flat, x) -> None:
+        if v.dtype == "bool":
+            x = self.b.zext(x, I8)
+        self.b.store(x, self.address(v, flat))
+
+    # -- element emitter --------------------------------------------------
+    def elem(self, v, idx: Index):
+        """The value of `v` at `idx` (an Index over v.shape)."""
+        key = (v.id, idx.key())
+        for scope in reversed(self._memo):
+            if key in scope:
+                return scope[key]
+        if v.id in self.inlined:
+            node = v.producer
+            x = self.lowerings[node.op](self, node, idx)
+        else:
+            if v.id not in self.ptr:
+                raise KeyError(f"kernel reads {v} which is neither inlined nor passed in")
+            x = self.load(v, idx)
+        self._memo[-1][key] = x
+        return x
+
+    def compute(self, v, idx: Index):
+        """The value of `v` at `idx` from its producer's lowering (used for a group's root)."""
+        return self.lowerings[v.producer.op](self, v.producer, idx)
+
+    def input_index(self, v, out_idx: Index) -> Index:
+        """Index into input `v` of a broadcasting op for output position `out_idx`."""
+        if v.shape == out_idx.shape:
+            return out_idx
+        if v.type.size == 1:
+            return Index(self, v.shape, [i64(0)] * len(v.shape), i64(0))
+        lead = len(out_idx.shape) - len(v.shape)
+        dims = [i64(0) if s == 1 else out_idx.dims[lead + i] for i, s in enumerate(v.shape)]
+        return Index(self, v.shape, dims)
+

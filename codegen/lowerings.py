@@ -1,0 +1,475 @@
+"""Per-op lowering rules: how each primitive computes one output element inside a kernel loop.
+
+Each rule is `rule(k, node, idx) -> llvm value`, where `idx` is an Index over the node's output and
+`k.elem(v, index)` yields an input's element (a load, or that producer's own inline computation).
+"""
+from __future__ import annotations
+
+import math
+
+import llvmlite.ir as ir
+
+from graphnn.ir.ops._util import norm_axes
+from graphnn.ir.types import promote
+
+from .kernel import FLOAT, I1, I64, LLTYPE, Index, i64
+
+LOWER: dict = {}
+
+
+def rule(*names):
+    def deco(fn):
+        for n in names:
+            LOWER[n] = fn
+        return fn
+    return deco
+
+
+def _in(k, node, i, idx):
+    """Element of input i, broadcast to the node's output index."""
+    v = node.inputs[i]
+    return k.elem(v, k.input_index(v, idx))
+
+
+def _is_nan(k, x):
+    return k.b.fcmp_unordered("uno", x, x)
+
+
+def nan_max(k, a, b, dtype, pick=">"):
+    """max (or min) that propagates NaN from either side, as numpy.maximum does."""
+    bl = k.b
+    if dtype not in FLOAT:
+        return bl.select(bl.icmp_signed(pick, a, b), a, b)
+    take_a = bl.or_(_is_nan(k, a), bl.fcmp_ordered(pick, a, b))
+    return bl.select(take_a, a, b)
+
+
+# -- elementwise ---------------------------------------------------------------------------------
+@rule("neg", "abs", "sign", "exp", "log", "sqrt", "tanh", "sigmoid", "relu", "stop_gradient")
+def _unary(k, node, idx):
+    x = _in(k, node, 0, idx)
+    dt = node.outputs[0].dtype
+    b, op = k.b, node.op
+    zero = k.const(0, dt)
+    if op == "stop_gradient":
+        return x
+    if dt not in FLOAT:
+        if op == "neg":
+            return b.sub(zero, x)
+        if op == "abs":
+            return b.select(b.icmp_signed("<", x, zero), b.sub(zero, x), x)
+        if op == "sign":
+            return b.select(b.icmp_signed(">", x, zero), k.const(1, dt), b.select(b.icmp_signed("<", x, zero), k.const(-1, dt), zero))
+        if op == "relu":
+            return b.select(b.icmp_signed(">", x, zero), x, zero)
+    if op == "neg":
+        return b.fneg(x)
+    if op == "abs":
+        return k.intrinsic("fabs", dt, [x])
+    if op == "sign":
+        return b.select(b.fcmp_ordered(">", x, zero), k.const(1, dt), b.select(b.fcmp_ordered("<", x, zero), k.const(-1, dt), x))
+    if op in ("exp", "log", "sqrt"):
+        return k.intrinsic(op, dt, [x])
+    if op == "tanh":
+        return k.libm("tanh", dt, [x])
+    if op == "sigmoid":
+        e = k.intrinsic("exp", dt, [b.fneg(x)])
+        return k.flags(b.fdiv(k.const(1, dt), k.flags(b.fadd(k.const(1, dt), e))))
+    if op == "relu":
+        return b.select(b.fcmp_unordered(">", x, zero), x, zero)
+    raise KeyError(op)
+
+
+@rule("add", "sub", "mul", "div", "pow", "maximum", "minimum")
+def _binary(k, node, idx):
+    dt = node.outputs[0].dtype
+    a = k.convert(_in(k, node, 0, idx), node.inputs[0].dtype, dt)
+    c = k.convert(_in(k, node, 1, idx), node.inputs[1].dtype, dt)
+    b, op = k.b, node.op
+    if op in ("maximum", "minimum"):
+        return nan_max(k, a, c, dt, ">" if op == "maximum" else "<")
+    if dt in FLOAT:
+        if op == "pow":
+            return k.intrinsic("pow", dt, [a, c])
+        return k.flags({"add": b.fadd, "sub": b.fsub, "mul": b.fmul, "div": b.fdiv}[op](a, c))
+    if dt == "bool":
+        a, c = b.zext(a, I64), b.zext(c, I64)
+    if op == "pow":
+        raise NotImplementedError("integer pow is not lowered")
+    res = {"add": b.add, "sub": b.sub, "mul": b.mul, "div": b.sdiv}[op](a, c)
+    return b.trunc(res, I1) if dt == "bool" else res
+
+
+@rule("gt", "ge", "lt", "le", "eq", "ne", "logical_and", "logical_or")
+def _compare(k, node, idx):
+    dt = promote(node.inputs[0].dtype, node.inputs[1].dtype)
+    a = k.convert(_in(k, node, 0, idx), node.inputs[0].dtype, dt)
+    c = k.convert(_in(k, node, 1, idx), node.inputs[1].dtype, dt)
+    b, op = k.b, node.op
+    if op in ("logical_and", "logical_or"):
+        a, c = k.convert(a, dt, "bool"), k.convert(c, dt, "bool")
+        return b.and_(a, c) if op == "logical_and" else b.or_(a, c)
+    sym = {"gt": ">", "ge": ">=", "lt": "<", "le": "<=", "eq": "==", "ne": "!="}[op]
+    if dt in FLOAT:
+        return b.fcmp_unordered(sym, a, c) if op == "ne" else b.fcmp_ordered(sym, a, c)
+    return (b.icmp_unsigned if dt == "bool" else b.icmp_signed)(sym, a, c)
+
+
+@rule("select")
+def _select(k, node, idx):
+    dt = node.outputs[0].dtype
+    c = _in(k, node, 0, idx)
+    x = k.convert(_in(k, node, 1, idx), node.inputs[1].dtype, dt)
+    y = k.convert(_in(k, node, 2, idx), node.inputs[2].dtype, dt)
+    return k.b.select(c, x, y)
+
+
+@rule("cast")
+def _cast(k, node, idx):
+    return k.convert(_in(k, node, 0, idx), node.inputs[0].dtype, node.outputs[0].dtype)
+
+
+@rule("full")
+def _full(k, node, idx):
+    return k.const(node.attrs["value"], node.attrs["dtype"])
+
+
+# -- index remaps ---------------------------------------------------------------------------------
+@rule("reshape")
+def _reshape(k, node, idx):
+    v = node.inputs[0]
+    return k.elem(v, Index(k, v.shape, flat=idx.flat))
+
+
+@rule("transpose")
+def _transpose(k, node, idx):
+    v = node.inputs[0]
+    perm = node.attrs["perm"]
+    dims = [None] * len(perm)
+    for i, p in enumerate(perm):
+        dims[p] = idx.dims[i]
+    return k.elem(v, Index(k, v.shape, dims))
+
+
+@rule("broadcast_to")
+def _broadcast(k, node, idx):
+    return _in(k, node, 0, idx)
+
+
+@rule("slice")
+def _slice(k, node, idx):
+    v = node.inputs[0]
+    b = k.b
+    dims = [b.add(i64(s), b.mul(d, i64(p))) for d, s, p in zip(idx.dims, node.attrs["starts"], node.attrs["steps"])]
+    return k.elem(v, Index(k, v.shape, dims))
+
+
+def guarded(k, valid, dims, v):
+    """v[dims] where `valid`, else 0 (the address is clamped so it never leaves the buffer)."""
+    b = k.b
+    safe = [b.select(valid, d, i64(0)) for d in dims]
+    x = k.elem(v, Index(k, v.shape, safe))
+    return b.select(valid, x, k.const(0, v.dtype))
+
+
+def _window_source(k, out_pos, kpos, stride, dil, pad, limit):
+    """For transposed access: position q with out_pos = q*stride + kpos*dil - pad. Returns (valid, q)."""
+    b = k.b
+    rel = b.sub(b.add(out_pos, i64(pad)), i64(kpos * dil) if isinstance(kpos, int) else b.mul(kpos, i64(dil)))
+    valid = b.icmp_signed(">=", rel, i64(0))
+    if stride != 1:
+        valid = b.and_(valid, b.icmp_signed("==", b.srem(rel, i64(stride)), i64(0)))
+        q = b.sdiv(rel, i64(stride))
+    else:
+        q = rel
+    valid = b.and_(valid, b.icmp_signed("<", q, i64(limit)))
+    return valid, q
+
+
+@rule("slice_grad")
+def _slice_grad(k, node, idx):
+    g = node.inputs[0]
+    b = k.b
+    valid = ir.Constant(I1, 1)
+    dims = []
+    for d, s, p, n in zip(idx.dims, node.attrs["starts"], node.attrs["steps"], g.shape):
+        ok, q = _window_source(k, d, 0, p, 1, -s, n)
+        valid = b.and_(valid, ok)
+        dims.append(q)
+    return guarded(k, valid, dims, g)
+
+
+@rule("one_hot")
+def _one_hot(k, node, idx):
+    v = node.inputs[0]
+    dims = idx.dims
+    cls = k.elem(v, Index(k, v.shape, dims[:-1]))
+    return k.convert(k.b.icmp_signed("==", cls, dims[-1]), "bool", node.outputs[0].dtype)
+
+
+# -- reductions ------------------------------------------------------------------------------------
+def _reduce_dims(node, idx, red):
+    """Input dims from output dims plus loop indices `red` over the reduced axes."""
+    x = node.inputs[0]
+    axes = norm_axes(node.attrs.get("axes", node.attrs.get("axis")), x.type.ndim)
+    keep = bool(node.attrs.get("keepdims"))
+    out_dims = list(idx.dims)
+    dims, r = [], iter(red)
+    for i in range(x.type.ndim):
+        if i in axes:
+            dims.append(next(r))
+            if keep:
+                out_dims.pop(0)
+        else:
+            dims.append(out_dims.pop(0))
+    return dims, axes
+
+
+@rule("sum", "max")
+def _reduce(k, node, idx):
+    x = node.inputs[0]
+    dt = node.outputs[0].dtype
+    axes = norm_axes(node.attrs["axes"], x.type.ndim)
+    shape = tuple(x.shape[a] for a in axes)
+    b = k.b
+
+    def step(acc, red):
+        dims, _ = _reduce_dims(node, idx, red)
+        v = k.convert(k.elem(x, Index(k, x.shape, dims)), x.dtype, dt)
+        if node.op == "max":
+            return nan_max(k, v, acc, dt)
+        return k.flags(b.fadd(acc, v), ("reassoc",)) if dt in FLOAT else b.add(acc, v)
+    init = k.const(-math.inf if dt in FLOAT else -(2 ** 63), dt) if node.op == "max" else k.const(0, dt)
+    return k.reduce(shape, init, dt, step)
+
+
+def argmax_over(k, shape, load, dtype):
+    """(flat position of the first maximum, maximum) over an index space; NaN counts as largest."""
+    b = k.b
+    best = k.alloca(LLTYPE[dtype])
+    pos = k.alloca(I64)
+    b.store(k.const(-math.inf if dtype in FLOAT else -(2 ** 63), dtype), best)
+    b.store(i64(0), pos)
+    counter = k.alloca(I64)
+    b.store(i64(0), counter)
+
+    def body(dims):
+        v = load(dims)
+        cur = b.load(best)
+        if dtype in FLOAT:
+            better = b.or_(b.fcmp_ordered(">", v, cur), b.and_(_is_nan(k, v), b.not_(_is_nan(k, cur))))
+        else:
+            better = b.icmp_signed(">", v, cur)
+        n = b.load(counter)
+        b.store(b.select(better, v, cur), best)
+        b.store(b.select(better, n, b.load(pos)), pos)
+        b.store(b.add(n, i64(1)), counter)
+    k.loops(shape, body)
+    return b.load(pos), b.load(best)
+
+
+@rule("argmax")
+def _argmax(k, node, idx):
+    x = node.inputs[0]
+    axis = norm_axes(node.attrs["axis"], x.type.ndim)[0]
+
+    def load(red):
+        dims, _ = _reduce_dims(node, idx, red)
+        return k.elem(x, Index(k, x.shape, dims))
+    pos, _ = argmax_over(k, (x.shape[axis],), load, x.dtype)
+    return pos
+
+
+# -- matmul ------------------------------------------------------------------------------------------
+@rule("matmul")
+def _matmul(k, node, idx):
+    a, c = node.inputs
+    dt = node.outputs[0].dtype
+    out = node.outputs[0].shape
+    dims = idx.dims
+    b = k.b
+
+    def batch(v):
+        lead = len(out) - v.type.ndim
+        return [i64(0) if s == 1 else dims[lead + j] for j, s in enumerate(v.shape[:-2])]
+
+    ba, bc = batch(a), batch(c)
+
+    def step(acc, red):
+        kk = red[0]
+        x = k.elem(a, Index(k, a.shape, ba + [dims[-2], kk]))
+        y = k.elem(c, Index(k, c.shape, bc + [kk, dims[-1]]))
+        return k.flags(b.fadd(acc, k.flags(b.fmul(x, y))), ("reassoc",))
+    return k.reduce((a.shape[-1],), k.const(0, dt), dt, step)
+
+
+# -- convolution -------------------------------------------------------------------------------------
+def _conv_geometry(node):
+    at = node.attrs
+    return at["stride"], at["dilation"], [p[0] for p in at["padding"]], at["groups"]
+
+
+@rule("conv")
+def _conv(k, node, idx):
+    x, w = node.inputs
+    dt = node.outputs[0].dtype
+    stride, dil, pad, groups = _conv_geometry(node)
+    n, o, *sp = idx.dims
+    cg, ksp = w.shape[1], w.shape[2:]
+    og = w.shape[0] // groups
+    b = k.b
+    c0 = b.mul(b.sdiv(o, i64(og)), i64(cg)) if groups > 1 else i64(0)
+
+    def step(acc, red):
+        c, *kk = red
+        valid = ir.Constant(I1, 1)
+        pos = []
+        for d, (q, kd) in enumerate(zip(sp, kk)):
+            p = b.sub(b.add(b.mul(q, i64(stride[d])), b.mul(kd, i64(dil[d]))), i64(pad[d]))
+            valid = b.and_(valid, b.and_(b.icmp_signed(">=", p, i64(0)), b.icmp_signed("<", p, i64(x.shape[2 + d]))))
+            pos.append(p)
+        xv = guarded(k, valid, [n, b.add(c0, c)] + pos, x) if any(pad) else k.elem(x, Index(k, x.shape, [n, b.add(c0, c)] + pos))
+        wv = k.elem(w, Index(k, w.shape, [o, c] + list(kk)))
+        return k.flags(b.fadd(acc, k.flags(b.fmul(xv, wv))), ("reassoc",))
+    return k.reduce((cg,) + tuple(ksp), k.const(0, dt), dt, step)
+
+
+@rule("conv_grad_input")
+def _conv_grad_input(k, node, idx):
+    g, w = node.inputs
+    dt = node.outputs[0].dtype
+    stride, dil, pad, groups = _conv_geometry(node)
+    n, ci, *sp = idx.dims
+    cg, ksp = w.shape[1], w.shape[2:]
+    og = w.shape[0] // groups
+    b = k.b
+    grp = b.sdiv(ci, i64(cg)) if groups > 1 else i64(0)
+    c = b.srem(ci, i64(cg)) if groups > 1 else ci
+
+    def step(acc, red):
+        oo, *kk = red
+        o = b.add(b.mul(grp, i64(og)), oo)
+        valid = ir.Constant(I1, 1)
+        qs = []
+        for d, (i, kd) in enumerate(zip(sp, kk)):
+            ok, q = _window_source(k, i, kd, stride[d], dil[d], pad[d], g.shape[2 + d])
+            valid = b.and_(valid, ok)
+            qs.append(q)
+        gv = guarded(k, valid, [n, o] + qs, g)
+        wv = k.elem(w, Index(k, w.shape, [o, c] + list(kk)))
+        return k.flags(b.fadd(acc, k.flags(b.fmul(gv, wv))), ("reassoc",))
+    return k.reduce((og,) + tuple(ksp), k.const(0, dt), dt, step)
+
+
+@rule("conv_grad_weight")
+def _conv_grad_weight(k, node, idx):
+    x, g = node.inputs
+    dt = node.outputs[0].dtype
+    stride, dil, pad, groups = _conv_geometry(node)
+    o, c, *kk = idx.dims
+    wshape = node.outputs[0].shape
+    cg = wshape[1]
+    og = wshape[0] // groups
+    b = k.b
+    ci = b.add(b.mul(b.sdiv(o, i64(og)), i64(cg)), c) if groups > 1 else c
+
+    def step(acc, red):
+        n, *qs = red
+        valid = ir.Constant(I1, 1)
+        pos = []
+        for d, (q, kd) in enumerate(zip(qs, kk)):
+            p = b.sub(b.add(b.mul(q, i64(stride[d])), b.mul(kd, i64(dil[d]))), i64(pad[d]))
+            valid = b.and_(valid, b.and_(b.icmp_signed(">=", p, i64(0)), b.icmp_signed("<", p, i64(x.shape[2 + d]))))
+            pos.append(p)
+        xv = guarded(k, valid, [n, ci] + pos, x) if any(pad) else k.elem(x, Index(k, x.shape, [n, ci] + pos))
+        gv = k.elem(g, Index(k, g.shape, [n, o] + list(qs)))
+        return k.flags(b.fadd(acc, k.flags(b.fmul(xv, gv))), ("reassoc",))
+    return k.reduce((g.shape[0],) + tuple(g.shape[2:]), k.const(0, dt), dt, step)
+
+
+# -- pooling ----------------------------------------------------------------------------------------------
+def _pool_attrs(node):
+    at = node.attrs
+    return at["kernel"], at["stride"], at["padding"], at["dilation"]
+
+
+def _window(k, node, x, lead, q):
+    """(valid, dims) loader over a pooling window of output position q, for argmax_over."""
+    kernel, stride, pad, dil = _pool_attrs(node)
+    b = k.b
+
+    def at(kk):
+        valid = ir.Constant(I1, 1)
+        pos = []
+        for d, (qd, kd) in enumerate(zip(q, kk)):
+            p = b.sub(b.add(b.mul(qd, i64(stride[d])), b.mul(kd, i64(dil[d]))), i64(pad[d]))
+            valid = b.and_(valid, b.and_(b.icmp_signed(">=", p, i64(0)), b.icmp_signed("<", p, i64(x.shape[len(lead) + d]))))
+            pos.append(p)
+        return valid, list(lead) + pos
+    return at
+
+
+def _masked(k, valid, dims, v):
+    b = k.b
+    safe = [b.select(valid, d, i64(0)) for d in dims]
+    return b.select(valid, k.elem(v, Index(k, v.shape, safe)), k.const(-math.inf, v.dtype))
+
+
+@rule("max_pool")
+def _max_pool(k, node, idx):
+    x = node.inputs[0]
+    nsp = len(node.attrs["kernel"])
+    lead, q = idx.dims[:-nsp], idx.dims[-nsp:]
+    at = _window(k, node, x, lead, q)
+
+    def load(kk):
+        valid, dims = at(kk)
+        return _masked(k, valid, dims, x)
+    _, best = argmax_over(k, tuple(node.attrs["kernel"]), load, x.dtype)
+    return best
+
+
+@rule("max_pool_select")
+def _max_pool_select(k, node, idx):
+    x, src = node.inputs
+    nsp = len(node.attrs["kernel"])
+    lead, q = idx.dims[:-nsp], idx.dims[-nsp:]
+    at = _window(k, node, x, lead, q)
+    kernel = node.attrs["kernel"]
+
+    def load(kk):
+        valid, dims = at(kk)
+        return _masked(k, valid, dims, x)
+    pos, _ = argmax_over(k, tuple(kernel), load, x.dtype)
+    kk = Index(k, tuple(kernel), flat=pos).dims
+    valid, dims = at(kk)
+    return guarded(k, valid, dims, src)
+
+
+@rule("max_pool_grad")
+def _max_pool_grad(k, node, idx):
+    x, g = node.inputs
+    dt = node.outputs[0].dtype
+    kernel, stride, pad, dil = _pool_attrs(node)
+    nsp = len(kernel)
+    lead, sp = idx.dims[:-nsp], idx.dims[-nsp:]
+    b = k.b
+
+    def step(acc, kk):
+        valid = ir.Constant(I1, 1)
+        qs = []
+        for d, (i, kd) in enumerate(zip(sp, kk)):
+            ok, q = _window_source(k, i, kd, stride[d], dil[d], pad[d], g.shape[len(lead) + d])
+            valid = b.and_(valid, ok)
+            qs.append(b.select(ok, q, i64(0)))
+        at = _window(k, node, x, lead, qs)
+
+        def load(kw):
+            ok, dims = at(kw)
+            return _masked(k, ok, dims, x)
+        pos, _ = argmax_over(k, tuple(kernel), load, x.dtype)
+        here = Index(k, tuple(kernel), dims=list(kk)).flat
+        take = b.and_(valid, b.icmp_signed("==", pos, here))
+        gv = guarded(k, take, list(lead) + qs, g)
+        return k.flags(b.fadd(acc, gv), ("reassoc",))
+    return k.reduce(tuple(kernel), k.const(0, dt), dt, step)

@@ -1,0 +1,115 @@
+"""Fusion v1: decide which values are computed inline in their consumer's loop and which are materialized.
+
+Each materialized value is the root of a group (one kernel: one loop nest over the root's shape); every
+value inlined into it is recomputed per element inside that loop, so no intermediate goes to memory.
+Rules, by the producer's op pattern (TVM's elementwise < broadcast < injective < reduce < out_fusable):
+  * index remaps and scalars (reshape, transpose, broadcast_to, slice, full) are always inlined;
+  * other elementwise / broadcast / injective values are inlined into their single consumer;
+  * reduce and out_fusable values (sum, matmul, conv, ...) are inlined only into a single elementwise
+    consumer that reads each of their elements exactly once, so conv/matmul + bias + activation is one loop;
+  * opaque values and graph inputs/outputs are always materialized.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .graph import Graph, Node, Value
+from .registry import get_op
+
+REMAPS = ("reshape", "transpose", "broadcast_to", "slice", "full")
+ONCE_CONSUMERS = ("elementwise", "broadcast")
+
+
+@dataclass
+class Group:
+    """One kernel: the root value it materializes and the nodes computed inline inside its loop."""
+
+    root: Value
+    nodes: list = field(default_factory=list)  # in graph order, root's producer last
+
+    @property
+    def pattern(self) -> str:
+        from .registry import PATTERNS
+
+        return max((get_op(n.op).pattern for n in self.nodes), key=PATTERNS.index)
+
+
+@dataclass
+class FusionPlan:
+    groups: list          # in execution order
+    inlined: set          # ids of values computed inline
+    materialized: set     # ids of node outputs written to memory
+
+    def group_of(self) -> dict:
+        """Map node id -> group index."""
+        return {n.id: i for i, g in enumerate(self.groups) for n in g.nodes}
+
+
+def _reads_once(consumer: Node, v: Value) -> bool:
+    """Does `consumer` read each element of `v` once per element of its own output?"""
+    pat = get_op(consumer.op).pattern
+    if pat in ONCE_CONSUMERS:
+        return consumer.outputs[0].shape == v.shape
+    return consumer.op == "sum"
+
+
+def plan_fusion(graph: Graph) -> FusionPlan:
+    uses = graph.users()
+    outputs = {v.id for v in graph.outputs}
+    inlined: set = set()
+    once: dict = {}  # value id -> is each element of it evaluated once per kernel run
+    for n in reversed(graph.nodes):
+        if len(n.outputs) != 1:
+            for o in n.outputs:
+                once[o.id] = True
+            continue
+        v = n.outputs[0]
+        users = uses.get(v.id, [])
+        pat = get_op(n.op).pattern
+        inline = False
+        if v.id not in outputs and users and pat != "opaque":
+            if n.op in REMAPS:
+                inline = all(get_op(c.op).pattern != "opaque" for c, _ in users)
+            elif len(users) == 1:
+                c = users[0][0]
+                cpat = get_op(c.op).pattern
+                c_once = once.get(c.outputs[0].id, True) if len(c.outputs) == 1 else True
+                if pat in ("elementwise", "broadcast", "injective"):
+                    inline = cpat in ("elementwise", "broadcast", "injective") or (cpat == "reduce" and c.op == "sum")
+                else:
+                    inline = _reads_once(c, v) and c_once and c.outputs[0].dtype == v.dtype
+        if inline:
+            inlined.add(v.id)
+            c = users[0][0]
+            once[v.id] = once.get(c.outputs[0].id, True) and all(_reads_once(u, v) for u, _ in users)
+        else:
+            once[v.id] = True
+    materialized = {o.id for n in graph.nodes for o in n.outputs if o.id not in inlined}
+    # Build groups: each materialized output with the inlined nodes feeding it.
+    groups = []
+    for n in graph.nodes:
+        for o in n.outputs:
+            if o.id in materialized and uses.get(o.id) or o.id in outputs:
+                if o.index == 0 or len(n.outputs) == 1:
+                    groups.append(Group(o, _collect(n, inlined)))
+    seen = set()
+    unique = []
+    for g in groups:
+        if id(g.root.producer) not in seen:
+            seen.add(id(g.root.producer))
+            unique.append(g)
+    return FusionPlan(unique, inlined, materialized)
+
+
+def _collect(root: Node, inlined: set) -> list:
+    found: dict = {}
+    stack = [root]
+    while stack:
+        n = stack.pop()
+        if n.id in found:
+            continue
+        found[n.id] = n
+        for v in n.inputs:
+            if v.id in inlined:
+                stack.append(v.producer)
+    return sorted(found.values(), key=lambda n: n.id)

@@ -1,0 +1,1 @@
+"""graphnn.tools: the graphnn command-line program."""
