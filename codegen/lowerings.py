@@ -35,11 +35,21 @@ def _is_nan(k, x):
     return k.b.fcmp_unordered("uno", x, x)
 
 
+def icmp(k, dtype, op, a, b):
+    """Integer comparison: bools (i1) compare unsigned (False < True), int64 signed."""
+    return (k.b.icmp_unsigned if dtype == "bool" else k.b.icmp_signed)(op, a, b)
+
+
+def lowest(k, dtype):
+    """The identity of max: -inf, the smallest int64, or False."""
+    return k.const(-math.inf if dtype in FLOAT else 0 if dtype == "bool" else -(2 ** 63), dtype)
+
+
 def nan_max(k, a, b, dtype, pick=">"):
     """max (or min) that propagates NaN from either side, as numpy.maximum does."""
     bl = k.b
     if dtype not in FLOAT:
-        return bl.select(bl.icmp_signed(pick, a, b), a, b)
+        return bl.select(icmp(k, dtype, pick, a, b), a, b)
     take_a = bl.or_(_is_nan(k, a), bl.fcmp_ordered(pick, a, b))
     return bl.select(take_a, a, b)
 
@@ -57,11 +67,11 @@ def _unary(k, node, idx):
         if op == "neg":
             return b.sub(zero, x)
         if op == "abs":
-            return b.select(b.icmp_signed("<", x, zero), b.sub(zero, x), x)
+            return b.select(icmp(k, dt, "<", x, zero), b.sub(zero, x), x)
         if op == "sign":
-            return b.select(b.icmp_signed(">", x, zero), k.const(1, dt), b.select(b.icmp_signed("<", x, zero), k.const(-1, dt), zero))
+            return b.select(icmp(k, dt, ">", x, zero), k.const(1, dt), b.select(icmp(k, dt, "<", x, zero), k.const(-1, dt), zero))
         if op == "relu":
-            return b.select(b.icmp_signed(">", x, zero), x, zero)
+            return b.select(icmp(k, dt, ">", x, zero), x, zero)
     if op == "neg":
         return b.fneg(x)
     if op == "abs":
@@ -92,12 +102,31 @@ def _binary(k, node, idx):
         if op == "pow":
             return k.intrinsic("pow", dt, [a, c])
         return k.flags({"add": b.fadd, "sub": b.fsub, "mul": b.fmul, "div": b.fdiv}[op](a, c))
-    if dt == "bool":
-        a, c = b.zext(a, I64), b.zext(c, I64)
+    if dt == "bool":  # as NumPy: add is or, mul is and, div is true division then != 0, pow is a or not c
+        if op == "div":
+            return k.convert(b.fdiv(k.convert(a, "bool", "float64"), k.convert(c, "bool", "float64")), "float64", "bool")
+        res = {"add": b.or_, "sub": b.xor, "mul": b.and_, "pow": lambda p, q: b.or_(p, b.not_(q))}[op](a, c)
+        return res
     if op == "pow":
-        raise NotImplementedError("integer pow is not lowered")
-    res = {"add": b.add, "sub": b.sub, "mul": b.mul, "div": b.sdiv}[op](a, c)
-    return b.trunc(res, I1) if dt == "bool" else res
+        return _int_pow(k, a, c)
+    return {"add": b.add, "sub": b.sub, "mul": b.mul, "div": b.sdiv}[op](a, c)
+
+
+def _int_pow(k, x, e):
+    """x ** e for int64 by square-and-multiply (wrapping like NumPy); negative exponents, which NumPy
+    rejects, give 0."""
+    b = k.b
+    res, base = k.alloca(I64), k.alloca(I64)
+    b.store(i64(1), res)
+    b.store(x, base)
+
+    def body(i):
+        r, p = b.load(res), b.load(base)
+        bit = b.trunc(b.lshr(e, i), I1)
+        b.store(b.select(bit, b.mul(r, p), r), res)
+        b.store(b.mul(p, p), base)
+    k.loop(63, body)
+    return b.select(b.icmp_signed("<", e, i64(0)), i64(0), b.load(res))
 
 
 @rule("gt", "ge", "lt", "le", "eq", "ne", "logical_and", "logical_or")
@@ -239,7 +268,7 @@ def _reduce(k, node, idx):
         if node.op == "max":
             return nan_max(k, v, acc, dt)
         return k.flags(b.fadd(acc, v), ("reassoc",)) if dt in FLOAT else b.add(acc, v)
-    init = k.const(-math.inf if dt in FLOAT else -(2 ** 63), dt) if node.op == "max" else k.const(0, dt)
+    init = lowest(k, dt) if node.op == "max" else k.const(0, dt)
     return k.reduce(shape, init, dt, step)
 
 
@@ -248,7 +277,7 @@ def argmax_over(k, shape, load, dtype):
     b = k.b
     best = k.alloca(LLTYPE[dtype])
     pos = k.alloca(I64)
-    b.store(k.const(-math.inf if dtype in FLOAT else -(2 ** 63), dtype), best)
+    b.store(lowest(k, dtype), best)
     b.store(i64(0), pos)
     counter = k.alloca(I64)
     b.store(i64(0), counter)
@@ -259,7 +288,7 @@ def argmax_over(k, shape, load, dtype):
         if dtype in FLOAT:
             better = b.or_(b.fcmp_ordered(">", v, cur), b.and_(_is_nan(k, v), b.not_(_is_nan(k, cur))))
         else:
-            better = b.icmp_signed(">", v, cur)
+            better = icmp(k, dtype, ">", v, cur)
         n = b.load(counter)
         b.store(b.select(better, v, cur), best)
         b.store(b.select(better, n, b.load(pos)), pos)

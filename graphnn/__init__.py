@@ -1,1 +1,61 @@
-"""graphnn"""
+"""graphnn: a neural-network graph compiler for the CPU with PyTorch's API.
+
+Eager code records IR as it runs (so `loss.backward()` differentiates the IR symbolically);
+`graphnn.compile(model_or_step)` traces once, optimizes, fuses and runs LLVM-compiled native code.
+"""
+from . import ir, codegen  # noqa: F401  (graphnn.ir / graphnn.codegen)
+from ._dispatch import OpError
+from ._grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
+from ._random import manual_seed, seed
+from .dtypes import bool_ as bool  # noqa: A001
+from .dtypes import dtype, float32, float64, int64
+from .tensor import (BoolTensor, DoubleTensor, FloatTensor, LongTensor, Size, Tensor, TraceError, arange, as_tensor,
+                     empty, eye, from_numpy, full, full_like, linspace, ones, ones_like, rand, randint, randn,
+                     randn_like, tensor, zeros, zeros_like)
+from . import autograd, nn, optim  # noqa: E402
+from .compiler import compile  # noqa: A001
+
+__version__ = "0.1.0"
+
+float = float32  # noqa: A001
+double = float64
+long = int64
+
+
+def _unary(op):
+    def f(input, *args, **kwargs):
+        return getattr(input, op)(*args, **kwargs)
+    f.__name__ = op
+    return f
+
+
+for _op in ("exp", "log", "sqrt", "tanh", "sigmoid", "relu", "abs", "sum", "mean", "max", "min", "argmax", "argmin",
+            "matmul", "reshape", "flatten", "unsqueeze", "squeeze", "transpose", "permute", "clamp", "neg", "sign", "t",
+            "numel", "amax"):
+    globals()[_op] = _unary(_op)
+
+
+def mm(a, b):
+    return a.matmul(b)
+
+
+def is_tensor(x) -> bool:
+    return isinstance(x, Tensor)
+
+
+def maximum(a, b):
+    from ._dispatch import apply
+
+    return apply("maximum", [a, b])
+
+
+def minimum(a, b):
+    from ._dispatch import apply
+
+    return apply("minimum", [a, b])
+
+
+def where(cond, a, b):
+    from ._dispatch import apply
+
+    return apply("select", [cond, a, b])

@@ -14,6 +14,8 @@ def _active_nodes(graph: Graph, outputs: list, wrt: list) -> list:
     depends = {v.id for v in wrt}
     forward = []
     for n in graph.nodes:
+        if n.meta.get("nograd"):
+            continue  # recorded under no_grad(): no gradient flows through it
         if any(v.id in depends for v in n.inputs):
             forward.append(n)
             depends.update(o.id for o in n.outputs if o.type.is_float)

@@ -1,0 +1,5 @@
+"""graphnn.optim: optimizers whose steps run eagerly or inside a compiled training step."""
+from .optimizer import Optimizer
+from .sgd import SGD
+
+__all__ = ["Optimizer", "SGD"]

@@ -30,7 +30,7 @@ def fold_constants(graph: Graph) -> Graph:
             vals = [_const_value(v) for v in n.inputs]
             if all(v is not None for v in vals):
                 out = run_node(n, vals)[0]
-                if out.ndim == 0 or np.all(out == out.flat[0]) and out.size:
+                if out.ndim == 0 or out.size and np.all(out == out.flat[0]):
                     new = make_node("full", [], {"value": out.flat[0].item(), "shape": out.shape, "dtype": out.dtype.name})
                 else:
                     new = make_node("constant", [], {"value": np.ascontiguousarray(out)})

@@ -1,0 +1,130 @@
+"""The single entry point through which every tensor op runs.
+
+Eager: the op's NumPy reference kernel computes the value now and, when gradients are wanted, an IR node is
+recorded. Tracing (inside graphnn.compile): only the IR node is emitted.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from graphnn.ir.graph import Node, Value
+from graphnn.ir.interpreter import run_node
+from graphnn.ir.registry import IRError, describe, infer_node
+from graphnn.ir.types import TensorType
+
+from . import _tracer
+from ._grad_mode import current_scope, is_grad_enabled, user_frame
+
+# PyTorch's grad_fn names for ops applied directly.
+GRAD_FN_NAMES = {
+    "add": "AddBackward0", "sub": "SubBackward0", "mul": "MulBackward0", "div": "DivBackward0",
+    "neg": "NegBackward0", "exp": "ExpBackward0", "log": "LogBackward0", "sqrt": "SqrtBackward0",
+    "tanh": "TanhBackward0", "sigmoid": "SigmoidBackward0", "relu": "ReluBackward0", "abs": "AbsBackward0",
+    "pow": "PowBackward0", "maximum": "MaximumBackward0", "minimum": "MinimumBackward0",
+    "matmul": "MmBackward0", "reshape": "ViewBackward0", "transpose": "PermuteBackward0",
+    "broadcast_to": "ExpandBackward0", "sum": "SumBackward1", "max": "AmaxBackward0", "select": "WhereBackward0",
+    "slice": "SliceBackward0", "cast": "ToCopyBackward0", "conv": "ConvolutionBackward0",
+    "max_pool": "MaxPool2DWithIndicesBackward0", "call": "CompiledFunctionBackward",
+}
+
+
+class OpError(ValueError):
+    """An op got inputs it cannot accept. The message names the op, the shapes and the user's source line."""
+
+
+def op_error(e: Exception) -> OpError:
+    where = user_frame()
+    scope = current_scope()
+    msg = str(e)
+    if scope:
+        msg += f" [in module {scope}]"
+    if where:
+        msg += f"\n  at {where}"
+    return OpError(msg)
+
+
+class Scalar:
+    """A Python number used as an operand: it takes the dtype of the tensor it meets."""
+
+    def __init__(self, value, dtype: str):
+        self.value, self.dtype = value, dtype
+
+
+def scalar_dtype(x, other_dtype: str | None) -> str:
+    if isinstance(x, bool):
+        return other_dtype or "bool"
+    if isinstance(x, int):
+        return other_dtype if other_dtype in ("float32", "float64", "int64") else "int64"
+    return other_dtype if other_dtype in ("float32", "float64") else "float32"
+
+
+def apply(op: str, inputs: list, attrs: dict | None = None, name: str | None = None):
+    """Run (or trace) `op` on tensors / Python numbers; returns a Tensor or a tuple of Tensors."""
+    from .tensor import Tensor
+
+    attrs = attrs or {}
+    ref = next((t.dtype_name for t in inputs if isinstance(t, Tensor)), None)
+    args = [t if isinstance(t, Tensor) else Scalar(t, scalar_dtype(t, ref)) for t in inputs]
+    tracer = _tracer.current()
+    grad = is_grad_enabled()
+    needs_grad = grad and any(isinstance(t, Tensor) and t.requires_grad for t in args)
+    if tracer is not None:
+        vals = [tracer.lift(t) for t in args]
+        try:
+            node = tracer.graph.add_node(op, vals, attrs)
+        except IRError as e:
+            raise op_error(e) from None
+        node.meta["scope"] = current_scope()
+        if not grad:
+            node.meta["nograd"] = True
+        outs = [Tensor._symbolic(o, tracer, needs_grad and o.type.is_float) for o in node.outputs]
+    else:
+        arrays = [t._data if isinstance(t, Tensor) else np.array(t.value, dtype=t.dtype) for t in args]
+        types = [TensorType(a.shape, t.dtype_name if isinstance(t, Tensor) else t.dtype) for a, t in zip(arrays, args)]
+        try:
+            out_types = infer_node(op, types, attrs)
+        except IRError as e:
+            raise op_error(e) from None
+        node = Node(op, [], attrs, out_types)
+        try:
+            results = run_node(node, arrays)
+        except (ValueError, IndexError, TypeError) as e:
+            raise op_error(IRError(f"{describe(op, types, attrs)}: {e}")) from None
+        if needs_grad:
+            node.inputs = [t._eager_value() if isinstance(t, Tensor) else _const_value(a) for t, a in zip(args, arrays)]
+            node.meta["scope"] = current_scope()
+            for o, a in zip(node.outputs, results):
+                o.data = a
+        outs = []
+        for o, a in zip(node.outputs, results):
+            req = needs_grad and o.type.is_float
+            t = Tensor._wrap(a, requires_grad=req)
+            if req:
+                t._value = o
+            outs.append(t)
+    if needs_grad:
+        from .autograd import make_grad_fn
+
+        fn = make_grad_fn(name or GRAD_FN_NAMES.get(op, op.title().replace("_", "") + "Backward0"),
+                          [t for t in args if isinstance(t, Tensor)])
+        for t in outs:
+            if t.requires_grad:
+                t.grad_fn = fn
+    return outs[0] if len(outs) == 1 else tuple(outs)
+
+
+def _const_value(a: np.ndarray) -> Value:
+    from graphnn.ir.registry import to_type
+
+    v = Value(to_type(a))
+    v.data = a
+    return v
+
+
+def relabel(out, name: str, inputs: list):
+    """Give the result of a composite function PyTorch's grad_fn name and edges."""
+    if getattr(out, "requires_grad", False) and out._trace is None:
+        from .autograd import make_grad_fn
+
+        out.grad_fn = make_grad_fn(name, [t for t in inputs if t is not None and hasattr(t, "requires_grad")])
+    return out

@@ -1,0 +1,147 @@
+"""Tracing: running user code on symbolic tensors to build one IR graph (used by graphnn.compile).
+
+Concrete tensors met during tracing (parameters, buffers, optimizer state, gradients) become graph inputs,
+bound at call time through accessors. In-place updates (`Tensor._assign`) and `.grad` writes become graph
+outputs that the runtime writes back, so a whole training step is one graph.
+"""
+from __future__ import annotations
+
+import threading
+
+from graphnn.ir.graph import Graph
+from graphnn.ir.registry import GraphEmitter
+from graphnn.ir.autodiff import vjp
+
+_state = threading.local()
+
+
+def current():
+    return getattr(_state, "tracer", None)
+
+
+class Tracer:
+    def __init__(self, name: str = "traced", names: dict | None = None):
+        self.graph = Graph(name)
+        self.names = names or {}
+        self.bindings: list = []      # per graph input: accessor () -> Tensor giving its runtime value
+        self.input_of: dict = {}      # id(tensor) -> graph input Value
+        self.current: dict = {}       # id(tensor) -> Value holding the tensor's value now (after updates)
+        self.updates: dict = {}       # id(tensor) -> (tensor, Value): state to write back
+        self.grad_writes: dict = {}   # id(tensor) -> (tensor, grad before tracing)
+        self.guards: list = []        # (accessor, expected): must hold for the trace to be reused
+        self.keepalive: list = []
+
+    def __enter__(self):
+        self._prev = current()
+        _state.tracer = self
+        return self
+
+    def __exit__(self, *exc):
+        _state.tracer = self._prev
+        return False
+
+    # -- inputs ---------------------------------------------------------------------------------------
+    def add_input(self, type_, name: str, kind: str, accessor):
+        v = self.graph.add_input(type_, name, kind)
+        self.bindings.append(accessor)
+        return v
+
+    def arg(self, t, name: str):
+        """A symbolic tensor for an explicit argument of the traced call."""
+        from .tensor import Tensor
+
+        v = self.add_input(t._type, name, "input", None)
+        return Tensor._symbolic(v, self, t.requires_grad)
+
+    def guard(self, accessor, expected) -> None:
+        self.guards.append((accessor, expected))
+
+    def lift(self, t):
+        """The graph value for an operand: symbolic tensors map to themselves, concrete ones are captured."""
+        from ._dispatch import Scalar
+
+        if isinstance(t, Scalar):
+            return self.graph.emit("full", value=t.value, shape=(), dtype=t.dtype)
+        if t._trace is self:
+            return t._value
+        if t._trace is not None:
+            raise RuntimeError("a tensor from another graphnn.compile trace was used here")
+        key = id(t)
+        if key not in self.current:
+            kind = "param" if t.requires_grad else "const"
+            name = self.names.get(key) or f"{kind}{len(self.graph.inputs)}"
+            v = self.add_input(t._type, name, kind, lambda t=t: t)
+            self.keepalive.append(t)
+            self.input_of[key] = v
+            self.current[key] = v
+            self.guard(lambda t=t: _sig(t), _sig(t))
+        return self.current[key]
+
+    def lift_grad(self, t):
+        """The value of `t.grad` as it was before tracing (captured through an accessor)."""
+        g = t._grad
+        v = self.add_input(g._type, (self.names.get(id(t)) or "p") + ".grad", "grad", lambda t=t: t._grad)
+        self.guard(lambda t=t: _sig(t._grad), _sig(g))
+        return v
+
+    # -- state changes ------------------------------------------------------------------------------------
+    def assign(self, t, src) -> None:
+        from .tensor import broadcast_to
+
+        if tuple(src.shape) != tuple(t.shape):
+            src = broadcast_to(src, tuple(t.shape))
+        if src.dtype_name != t.dtype_name:
+            src = src.type_as_dtype(t.dtype_name)
+        self.lift(t)
+        v = self.lift(src)
+        self.current[id(t)] = v
+        self.updates[id(t)] = (t, v)
+
+    def note_grad_write(self, t) -> None:
+        if id(t) not in self.grad_writes:
+            self.grad_writes[id(t)] = (t, t._grad)
+            self.keepalive.append(t)
+
+    def backward(self, root, gradient=None) -> None:
+        """loss.backward() inside a trace: emit the gradient graph and set each leaf's .grad symbolically."""
+        from .tensor import Tensor
+
+        g = self.graph
+        b = GraphEmitter(g, {"phase": "backward"})
+        if gradient is None:
+            if root.numel() != 1:
+                raise RuntimeError("grad can be implicitly created only for scalar outputs")
+            seed = b.full(1.0, tuple(root.shape), root.dtype_name)
+        else:
+            seed = self.lift(gradient)
+        leaves = [(t, self.input_of[key]) for key, t in ((id(t), t) for t in self.keepalive)
+                  if key in self.input_of and t.requires_grad]
+        seen = set()
+        leaves = [(t, v) for t, v in leaves if not (id(t) in seen or seen.add(id(t)))]
+        grads = vjp(g, [root._value], [seed], [v for _, v in leaves], b)
+        for (t, _), gv in zip(leaves, grads):
+            if gv is None:
+                continue
+            if id(t) in self.grad_writes:
+                prev = t._grad
+                prev_v = None if prev is None else self.lift(prev)
+            else:
+                prev_v = None if t._grad is None else self.lift_grad(t)
+                if t._grad is None:
+                    self.guard(lambda t=t: t._grad is None, True)
+            new = gv if prev_v is None else b.add(prev_v, gv)
+            t.grad = Tensor._symbolic(new, self, False)
+
+    def finish(self) -> tuple:
+        """Restore every .grad touched while tracing; return [(tensor, final grad Tensor or None)]."""
+        finals = []
+        for t, original in self.grad_writes.values():
+            finals.append((t, t._grad))
+            t._grad = original
+        return finals
+
+
+def _sig(t):
+    if t is None:
+        return None
+    return (tuple(t.shape), t.dtype_name)

@@ -1,0 +1,190 @@
+"""Autograd front end: grad_fn objects with PyTorch's names, Variable, and the symbolic backward engine.
+
+Eager ops record IR nodes. `backward()` gathers the recorded nodes that lead to the root, differentiates them
+with graphnn.ir.vjp (the gradient is itself IR) and evaluates the gradient graph with the reference interpreter,
+reusing the forward values already computed.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from graphnn import ir
+from graphnn.ir.graph import Graph
+
+from ._grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
+
+__all__ = ["Function", "Variable", "backward", "grad", "no_grad", "enable_grad", "is_grad_enabled",
+           "set_grad_enabled"]
+
+_classes: dict = {}
+
+
+class Function:
+    """A node of the autograd graph as users see it (`tensor.grad_fn`)."""
+
+    def __init__(self, next_functions: tuple = ()):
+        self.next_functions = tuple(next_functions)
+
+    def name(self) -> str:
+        return type(self).__name__
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} object at {hex(id(self))}>"
+
+
+class AccumulateGrad(Function):
+    """The grad_fn edge into a leaf tensor that requires grad."""
+
+    def __init__(self, variable):
+        super().__init__(())
+        self.variable = variable
+
+
+def function_class(name: str) -> type:
+    if name not in _classes:
+        _classes[name] = type(name, (Function,), {})
+    return _classes[name]
+
+
+def edge(t) -> tuple:
+    """(Function, 0) for a tensor as an input edge, PyTorch style."""
+    if t is None or not getattr(t, "requires_grad", False):
+        return (None, 0)
+    if t.grad_fn is not None:
+        return (t.grad_fn, 0)
+    if t._accumulate is None:
+        t._accumulate = AccumulateGrad(t)
+    return (t._accumulate, 0)
+
+
+def make_grad_fn(name: str, inputs: list) -> Function:
+    return function_class(name)(tuple(edge(t) for t in inputs))
+
+
+def Variable(data, requires_grad: bool = False, volatile: bool = False):
+    """Legacy wrapper kept for the tutorial: returns the tensor itself (with requires_grad set if asked)."""
+    from .tensor import Tensor, tensor
+
+    t = data if isinstance(data, Tensor) else tensor(data)
+    if requires_grad:
+        t.requires_grad_(True)
+    return t
+
+
+def _collect(roots: list) -> tuple:
+    """Recorded nodes reachable from `roots` (in creation order) and the leaf values they read."""
+    nodes: dict = {}
+    leaves: dict = {}
+    stack = [v for v in roots]
+    while stack:
+        v = stack.pop()
+        n = v.producer
+        if n is None:
+            leaves[v.id] = v
+            continue
+        if n.id in nodes:
+            continue
+        nodes[n.id] = n
+        stack.extend(n.inputs)
+    return sorted(nodes.values(), key=lambda n: n.id), sorted(leaves.values(), key=lambda v: v.id)
+
+
+def _gradient_graph(roots: list, wrt_leaves: bool, inputs: list | None):
+    nodes, leaves = _collect([t._value for t in roots])
+    g = Graph("backward")
+    g.inputs = list(leaves)
+    g.nodes = list(nodes)
+    seeds = [g.add_input(t._value.type, f"grad_{i}", "cotangent") for i, t in enumerate(roots)]
+    if inputs is None:
+        targets = [v for v in leaves if v.meta.get("tensor") is not None and v.meta["tensor"].requires_grad]
+    else:
+        targets = [t._value for t in inputs]
+    b = ir.GraphEmitter(g, {"phase": "backward"})
+    grads = ir.vjp(g, [t._value for t in roots], seeds, targets, b)
+    return g, leaves, targets, grads
+
+
+def _run(roots: list, grad_tensors: list, inputs: list | None) -> tuple:
+    g, leaves, targets, grads = _gradient_graph(roots, True, inputs)
+    pairs = [(t, gr) for t, gr in zip(targets, grads) if gr is not None]
+    g.outputs = [gr for _, gr in pairs]
+    ir.passes.dce(g)
+    env = {o.id: o.data for n in g.nodes for o in n.outputs if o.data is not None}
+    feeds = [v.data for v in leaves] + [np.asarray(gt, dtype=t.dtype.name) for t, gt in zip(roots, grad_tensors)]
+    values = ir.interpret(g, feeds, env)
+    return targets, grads, pairs, values
+
+
+def _seed(t, gradient):
+    from .tensor import Tensor
+
+    if gradient is None:
+        if t.numel() != 1:
+            raise RuntimeError(f"grad can be implicitly created only for scalar outputs (this tensor has shape {tuple(t.shape)}); "
+                               "pass a gradient argument to backward()")
+        return np.ones(t.shape, t._data.dtype)
+    g = gradient._data if isinstance(gradient, Tensor) else np.asarray(gradient, t._data.dtype)
+    if tuple(g.shape) != tuple(t.shape):
+        raise RuntimeError(f"gradient has shape {tuple(g.shape)} but the tensor has shape {tuple(t.shape)}")
+    return g
+
+
+def backward(tensors, grad_tensors=None) -> None:
+    """Accumulate d(tensors)/d(leaf) into every leaf's .grad."""
+    from .tensor import Tensor
+
+    tensors = [tensors] if isinstance(tensors, Tensor) else list(tensors)
+    grad_tensors = [None] * len(tensors) if grad_tensors is None else (
+        [grad_tensors] if isinstance(grad_tensors, Tensor) else list(grad_tensors))
+    for i, t in enumerate(tensors):
+        if t._trace is not None:
+            t._trace.backward(t, grad_tensors[i])
+            return
+        if not t.requires_grad:
+            raise RuntimeError(f"element {i} of tensors does not require grad and does not have a grad_fn")
+    roots, seeds = [], []
+    for t, gt in zip(tensors, grad_tensors):
+        if t._value is not None and t._value.producer is not None:
+            roots.append(t)
+            seeds.append(_seed(t, gt))
+        else:
+            _accumulate(t, _seed(t, gt))  # backward() on a leaf: its gradient is the seed
+    if not roots:
+        return
+    _targets, _grads, pairs, values = _run(roots, seeds, None)
+    for (v, _), val in zip(pairs, values):
+        _accumulate(v.meta["tensor"], val)
+
+
+def _accumulate(t, g: np.ndarray) -> None:
+    from .tensor import Tensor
+
+    g = np.asarray(g, dtype=t._data.dtype)
+    if t.grad is None:
+        t.grad = Tensor(np.array(g, copy=True))
+    else:
+        t.grad._data = t.grad._data + g
+
+
+def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=False, allow_unused=False):
+    """d(outputs)/d(inputs) as new tensors, without touching .grad."""
+    from .tensor import Tensor
+
+    outputs = [outputs] if isinstance(outputs, Tensor) else list(outputs)
+    inputs = [inputs] if isinstance(inputs, Tensor) else list(inputs)
+    grad_outputs = [None] * len(outputs) if grad_outputs is None else (
+        [grad_outputs] if isinstance(grad_outputs, Tensor) else list(grad_outputs))
+    for t in inputs:
+        t._eager_value()
+    seeds = [_seed(t, g) for t, g in zip(outputs, grad_outputs)]
+    _targets, grads, pairs, values = _run(outputs, seeds, inputs)
+    by_id = {v.id: val for (v, _), val in zip(pairs, values)}
+    result = []
+    for t, gr in zip(inputs, grads):
+        if gr is None:
+            if not allow_unused:
+                raise RuntimeError("One of the differentiated tensors appears to not have been used in the graph")
+            result.append(None)
+        else:
+            result.append(Tensor(by_id[t._value.id]))
+    return tuple(result)

@@ -1,0 +1,347 @@
+"""graphnn.compile: trace once per input signature, optimize, differentiate, fuse, and run native code."""
+from __future__ import annotations
+
+from graphnn import ir
+from graphnn.codegen import CompiledGraph
+from graphnn.ir.extract import extract
+from graphnn.ir.graph import Node
+from graphnn.ir.registry import GraphEmitter, MissingGradient
+
+from ._grad_mode import is_grad_enabled
+from ._tracer import Tracer
+from .tensor import Tensor
+
+
+def _flatten(obj, leaves: list):
+    """Replace tensors in a nested structure by ('leaf', i) markers, collecting them in `leaves`."""
+    if isinstance(obj, Tensor):
+        leaves.append(obj)
+        return ("leaf", len(leaves) - 1)
+    if isinstance(obj, (tuple, list)):
+        items = [_flatten(o, leaves) for o in obj]
+        return ("seq", type(obj), items)
+    if isinstance(obj, dict):
+        return ("dict", {k: _flatten(v, leaves) for k, v in obj.items()})
+    return ("const", obj)
+
+
+def _unflatten(spec, leaves: list):
+    kind = spec[0]
+    if kind == "leaf":
+        return leaves[spec[1]]
+    if kind == "seq":
+        items = [_unflatten(s, leaves) for s in spec[2]]
+        return spec[1](items) if spec[1] is list else (spec[1](items) if spec[1] is tuple else spec[1](*items))
+    if kind == "dict":
+        return {k: _unflatten(v, leaves) for k, v in spec[1].items()}
+    return spec[1]
+
+
+def _arg_key(a):
+    if isinstance(a, Tensor):
+        return ("T", tuple(a.shape), a.dtype_name, a.requires_grad)
+    try:
+        hash(a)
+    except TypeError:
+        raise TypeError(f"graphnn.compile: argument {a!r} is neither a tensor nor hashable") from None
+    return ("V", a)
+
+
+def _optimized(graph: ir.Graph) -> ir.Graph:
+    g = graph.copy()
+    ir.optimize(g)
+    ir.verify(g)
+    return g
+
+
+class Program:
+    """One specialization of a traced callable: its graphs, native code and how to bind and unpack it."""
+
+    def __init__(self, tracer: Tracer, out_spec, outputs: list, grad_finals: list, stages: dict):
+        self.tracer = tracer
+        self.out_spec = out_spec
+        self.guards = tracer.guards
+        self.bindings = tracer.bindings
+        self.stages = stages
+        g = stages["optimized"]
+        self.native = CompiledGraph(g)
+        stages["fused"] = self.native.plan
+        self.n_user = len(outputs)
+        self.grad_targets = grad_finals  # (tensor, position in returned outputs or None, concrete)
+
+    def valid(self) -> bool:
+        return all(_safe(acc) == expected for acc, expected in self.guards)
+
+    def feeds(self, args: list) -> list:
+        arrays, it = [], iter(args)
+        for acc in self.bindings:
+            t = next(it) if acc is None else acc()
+            arrays.append(t._data)
+        return arrays
+
+    def run(self, args: list):
+        outs = self.native(self.feeds(args))
+        leaves = [Tensor._wrap(a) for a in outs[:self.n_user]]
+        for t, pos, concrete in self.grad_targets:
+            t._grad = Tensor._wrap(outs[pos]) if pos is not None else concrete
+        return _unflatten(self.out_spec, leaves)
+
+
+def _safe(acc):
+    try:
+        return acc()
+    except Exception:  # a guard that cannot be evaluated does not hold
+        return object()
+
+
+def trace_function(fn, args: tuple, kwargs: dict, names: dict, name: str) -> tuple:
+    """Trace fn(*args) into a graph; returns (tracer, out_spec, output tensors, grad finals)."""
+    tracer = Tracer(name, names)
+    with tracer:
+        sym = [tracer.arg(a, f"x{i}") if isinstance(a, Tensor) else a for i, a in enumerate(args)]
+        try:
+            result = fn(*sym, **kwargs)
+        finally:
+            finals = tracer.finish()
+    leaves: list = []
+    spec = _flatten(result, leaves)
+    return tracer, spec, leaves, finals
+
+
+def build_program(tracer: Tracer, spec, leaves: list, finals: list) -> Program:
+    g = tracer.graph
+    outs = [tracer.lift(t) for t in leaves]
+    grad_finals = []
+    for t, final in finals:
+        if final is not None and final._trace is tracer:
+            grad_finals.append((t, len(outs), None))
+            outs.append(final._value)
+        else:
+            grad_finals.append((t, None, final))
+    writeback = {}
+    for t, v in tracer.updates.values():
+        writeback[len(outs)] = g.inputs.index(tracer.input_of[id(t)])
+        outs.append(v)
+    g.outputs = outs
+    g.meta["writeback"] = writeback
+    ir.verify(g)
+    stages = {"traced": g.copy(), "optimized": _optimized(g)}
+    stages["optimized"].meta["writeback"] = writeback
+    return Program(tracer, spec, leaves, grad_finals, stages)
+
+
+class CompiledFunction:
+    """`graphnn.compile(fn)`: fn is traced on the first call for each argument signature and runs natively after.
+
+    Inside fn, `loss.backward()`, `.grad` and optimizer steps are traced too, so a whole training step
+    becomes one native call that updates parameters in place.
+    """
+
+    def __init__(self, fn, name: str | None = None):
+        self.fn = fn
+        self.name = name or getattr(fn, "__name__", "fn")
+        self.cache: dict = {}
+        self.last: Program | None = None
+
+    def _names(self) -> dict:
+        return {}
+
+    def __call__(self, *args, **kwargs):
+        key = (tuple(_arg_key(a) for a in args), tuple(sorted((k, _arg_key(v)) for k, v in kwargs.items())),
+               is_grad_enabled())
+        progs = self.cache.setdefault(key, [])
+        prog = next((p for p in progs if p.valid()), None)
+        if prog is None:
+            tracer, spec, leaves, finals = trace_function(self.fn, args, kwargs, self._names(), self.name)
+            prog = build_program(tracer, spec, leaves, finals)
+            progs.append(prog)
+        self.last = prog
+        return prog.run([a for a in args if isinstance(a, Tensor)])
+
+    @property
+    def graphs(self) -> dict:
+        """IR of the most recent call: 'traced', 'optimized', 'fused' (a FusionPlan)."""
+        if self.last is None:
+            raise RuntimeError("call the compiled function once first")
+        return self.last.stages
+
+
+class CompiledModule(CompiledFunction):
+    """`graphnn.compile(module)`: the module's forward compiled; outputs support .backward() natively."""
+
+    def __init__(self, module, name: str | None = None):
+        super().__init__(module, name or type(module).__name__)
+        self.module = module
+
+    def _names(self) -> dict:
+        names = {id(p): n for n, p in self.module.named_parameters()}
+        names.update({id(b): n for n, b in self.module.named_buffers()})
+        return names
+
+    def __getattr__(self, item):
+        return getattr(self.__dict__["module"], item)
+
+    def __call__(self, *args, **kwargs):
+        params = list(self.module.parameters())
+        training = is_grad_enabled() and (any(p.requires_grad for p in params) or
+                                          any(isinstance(a, Tensor) and a.requires_grad for a in args))
+        if not training:
+            return super().__call__(*args, **kwargs)
+        key = ("train", tuple(_arg_key(a) for a in args), tuple(sorted((k, _arg_key(v)) for k, v in kwargs.items())))
+        progs = self.cache.setdefault(key, [])
+        prog = next((p for p in progs if p.valid()), None)
+        if prog is None:
+            tracer, spec, leaves, _ = trace_function(self.module, args, kwargs, self._names(), self.name)
+            prog = SplitProgram(tracer, spec, leaves, [a.requires_grad for a in args if isinstance(a, Tensor)])
+            progs.append(prog)
+        self.last = prog
+        return prog.run([a for a in args if isinstance(a, Tensor)])
+
+    def __repr__(self) -> str:
+        return f"Compiled({self.module!r})"
+
+
+class SplitProgram:
+    """A forward graph that also returns the values its backward graph needs, plus that backward graph.
+
+    Calling it runs the native forward and records one `call` node, so `loss.backward()` in eager code
+    reaches the compiled backward.
+    """
+
+    def __init__(self, tracer: Tracer, spec, leaves: list, arg_requires_grad: list):
+        self.tracer, self.out_spec, self.guards, self.bindings = tracer, spec, tracer.guards, tracer.bindings
+        g = tracer.graph
+        outs = [tracer.lift(t) for t in leaves]
+        g.outputs = list(outs)
+        if tracer.updates:
+            raise NotImplementedError("modules that update state in forward are compiled through graphnn.compile(step_fn)")
+        n_fwd = len(g.nodes)
+        fwd_inputs = list(g.inputs)
+        self.stages = {"traced": g.copy()}
+        arg_req = iter(arg_requires_grad)
+        requires = [next(arg_req) if acc is None else acc().requires_grad for acc in self.bindings]
+        self.float_outs = [j for j, v in enumerate(outs) if v.type.is_float]
+        cts = [g.add_input(outs[j].type, f"grad_out{j}", "cotangent") for j in self.float_outs]
+        wrt = [i for i, v in enumerate(fwd_inputs) if v.type.is_float and requires[i]]
+        partial = ir.vjp(g, [outs[j] for j in self.float_outs], cts, [fwd_inputs[i] for i in wrt],
+                         GraphEmitter(g, {"phase": "backward"}))
+        grads = [None] * len(fwd_inputs)
+        for i, gr in zip(wrt, partial):
+            grads[i] = gr
+        bwd_nodes = g.nodes[n_fwd:]
+        fwd_ids = {v.id for v in fwd_inputs} | {o.id for n in g.nodes[:n_fwd] for o in n.outputs}
+        residuals, seen = [], set()
+        for n in bwd_nodes:
+            for v in n.inputs:
+                if v.id in fwd_ids and v.id not in seen:
+                    seen.add(v.id)
+                    residuals.append(v)
+        self.grad_pos = [i for i, gr in enumerate(grads) if gr is not None]
+        res_inputs = [v for v in residuals if v.producer is None]
+        res_computed = [v for v in residuals if v.producer is not None]
+        self.res_input_pos = [fwd_inputs.index(v) for v in res_inputs]
+        fwd = extract(g, fwd_inputs, outs + res_computed, name=g.name)
+        bwd = extract(g, res_inputs + res_computed + cts, [grads[i] for i in self.grad_pos], name=g.name + "_backward")
+        self.n_out, self.n_res = len(outs), len(res_computed)
+        self.stages["forward"] = _optimized(fwd)
+        self.stages["backward"] = _optimized(bwd)
+        self.stages["optimized"] = self.stages["forward"]
+        self.native = CompiledGraph(self.stages["forward"])
+        self.stages["fused"] = self.native.plan
+        self._native_bwd = None
+        self.out_types = [v.type for v in outs + res_computed]
+        self.key = self.stages["forward"].structural_hash() + "/" + self.stages["backward"].structural_hash()
+
+    def valid(self) -> bool:
+        return all(_safe(acc) == expected for acc, expected in self.guards)
+
+    @property
+    def native_backward(self) -> CompiledGraph:
+        if self._native_bwd is None:
+            self._native_bwd = CompiledGraph(self.stages["backward"])
+            self.stages["fused_backward"] = self._native_bwd.plan
+        return self._native_bwd
+
+    # -- the `call` op protocol (attrs["fn"]) --------------------------------------------------------------
+    def ir_key(self) -> str:
+        return f"compiled<{self.key}>"
+
+    def out_types_for(self, types):
+        return list(self.out_types)
+
+    def run(self, args: list):
+        tensors, it = [], iter(args)
+        for acc in self.bindings:
+            tensors.append(next(it) if acc is None else acc())
+        outs = self.native([t._data for t in tensors])
+        node = Node("call", [t._eager_value() for t in tensors], {"fn": _ForwardFn(self)}, self.out_types)
+        for o, a in zip(node.outputs, outs):
+            o.data = a
+        from .autograd import make_grad_fn
+
+        fn = make_grad_fn("CompiledFunctionBackward", [t for t in tensors if t.requires_grad])
+        leaves = []
+        for j in range(self.n_out):
+            t = Tensor._wrap(outs[j], requires_grad=node.outputs[j].type.is_float)
+            if t.requires_grad:
+                t._value, t.grad_fn = node.outputs[j], fn
+            leaves.append(t)
+        return _unflatten(self.out_spec, leaves)
+
+
+class _ForwardFn:
+    """attrs['fn'] of the recorded call node: the compiled forward, whose gradient is the compiled backward."""
+
+    def __init__(self, prog: SplitProgram):
+        self.prog = prog
+
+    def ir_key(self) -> str:
+        return self.prog.ir_key()
+
+    def out_types(self, types):
+        return list(self.prog.out_types)
+
+    def run(self, arrays):
+        return self.prog.native(arrays)
+
+    def grad(self, b, node, cts):
+        p = self.prog
+        res_in = [node.inputs[i] for i in p.res_input_pos]
+        res_out = node.outputs[p.n_out:]
+        ct = [cts[j] if cts[j] is not None else b.full(0.0, node.outputs[j].shape, node.outputs[j].dtype)
+              for j in p.float_outs]
+        grads = b.emit("call", *(res_in + list(res_out) + ct), fn=_BackwardFn(p))
+        grads = grads if isinstance(grads, tuple) else (grads,)
+        result = [None] * len(node.inputs)
+        for i, gr in zip(p.grad_pos, grads):
+            result[i] = gr
+        return result
+
+
+class _BackwardFn:
+    def __init__(self, prog: SplitProgram):
+        self.prog = prog
+
+    def ir_key(self) -> str:
+        return self.prog.ir_key() + ".backward"
+
+    def out_types(self, types):
+        return [v.type for v in self.prog.stages["backward"].outputs]
+
+    def run(self, arrays):
+        return self.prog.native_backward(arrays)
+
+    def grad(self, b, node, cts):
+        raise MissingGradient("the compiled backward has no gradient (double backward through graphnn.compile)")
+
+
+def compile(obj, *, name: str | None = None):
+    """Compile a Module or a function (e.g. a whole training step) to native code."""
+    from .nn.modules.module import Module
+
+    if isinstance(obj, Module):
+        return CompiledModule(obj, name)
+    if callable(obj):
+        return CompiledFunction(obj, name)
+    raise TypeError(f"graphnn.compile expects a Module or a callable, got {type(obj).__name__}")
+

@@ -1,0 +1,203 @@
+"""graphnn.nn.functional: stateless layer functions, each built from IR primitives."""
+from __future__ import annotations
+
+import warnings
+
+
+
+from .._dispatch import apply, relabel
+from ..ir_attrs import conv_padding, ntuple
+from ..tensor import Tensor, as_tensor
+
+__all__ = ["relu", "sigmoid", "tanh", "softmax", "log_softmax", "linear", "conv1d", "conv2d", "conv3d",
+           "max_pool1d", "max_pool2d", "max_pool3d", "mse_loss", "l1_loss", "nll_loss", "cross_entropy"]
+
+
+# -- activations -------------------------------------------------------------------------------------------
+def relu(input: Tensor, inplace: bool = False) -> Tensor:
+    return apply("relu", [input], name="ReluBackward0")
+
+
+def sigmoid(input: Tensor) -> Tensor:
+    return apply("sigmoid", [input])
+
+
+def tanh(input: Tensor) -> Tensor:
+    return apply("tanh", [input])
+
+
+def _legacy_dim(ndim: int) -> int:
+    return 0 if ndim in (0, 1, 3) else 1
+
+
+def log_softmax(input: Tensor, dim: int | None = None, _stacklevel: int = 3, dtype=None) -> Tensor:
+    if dim is None:
+        dim = _legacy_dim(input.ndim)
+    m = apply("stop_gradient", [input.amax(dim, keepdim=True)])
+    shifted = input - m
+    lse = shifted.exp().sum(dim, keepdim=True).log()
+    return relabel(shifted - lse, "LogSoftmaxBackward0", [input])
+
+
+def softmax(input: Tensor, dim: int | None = None, _stacklevel: int = 3, dtype=None) -> Tensor:
+    if dim is None:
+        dim = _legacy_dim(input.ndim)
+    m = apply("stop_gradient", [input.amax(dim, keepdim=True)])
+    e = (input - m).exp()
+    return relabel(e / e.sum(dim, keepdim=True), "SoftmaxBackward0", [input])
+
+
+# -- linear and convolution -----------------------------------------------------------------------------------
+def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
+    wt = weight.t()
+    out = apply("matmul", [input, wt]) if input.ndim >= 2 else input.matmul(wt)
+    if bias is None:
+        return relabel(out, "MmBackward0", [input, wt])
+    return relabel(out + bias, "AddmmBackward0" if input.ndim == 2 else "AddBackward0", [bias, input, wt])
+
+
+def _conv(input, weight, bias, stride, padding, dilation, groups, nsp):
+    unbatched = input.ndim == nsp + 1
+    x = input.unsqueeze(0) if unbatched else input
+    ksize = tuple(weight.shape[2:])
+    attrs = {"stride": ntuple(stride, nsp), "dilation": ntuple(dilation, nsp), "groups": int(groups)}
+    attrs["padding"] = conv_padding(padding, ksize, attrs["dilation"], attrs["stride"])
+    out = apply("conv", [x, weight], attrs)
+    if bias is not None:
+        out = out + bias.reshape((1, -1) + (1,) * nsp)
+    if unbatched:
+        out = out.squeeze(0)
+    return relabel(out, "ConvolutionBackward0", [input, weight, bias])
+
+
+def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    return _conv(input, weight, bias, stride, padding, dilation, groups, 1)
+
+
+def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    return _conv(input, weight, bias, stride, padding, dilation, groups, 2)
+
+
+def conv3d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    return _conv(input, weight, bias, stride, padding, dilation, groups, 3)
+
+
+# -- pooling --------------------------------------------------------------------------------------------------
+def _max_pool(input, kernel_size, stride, padding, dilation, ceil_mode, return_indices, nsp):
+    if return_indices:
+        raise NotImplementedError("return_indices=True is not supported yet")
+    k = ntuple(kernel_size, nsp)
+    attrs = {"kernel": k, "stride": ntuple(stride if stride not in (None, ()) else k, nsp),
+             "padding": ntuple(padding, nsp), "dilation": ntuple(dilation, nsp), "ceil_mode": bool(ceil_mode)}
+    return apply("max_pool", [input], attrs, name=f"MaxPool{nsp}DWithIndicesBackward0")
+
+
+def max_pool1d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False):
+    return _max_pool(input, kernel_size, stride, padding, dilation, ceil_mode, return_indices, 1)
+
+
+def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False):
+    return _max_pool(input, kernel_size, stride, padding, dilation, ceil_mode, return_indices, 2)
+
+
+def max_pool3d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False):
+    return _max_pool(input, kernel_size, stride, padding, dilation, ceil_mode, return_indices, 3)
+
+
+# -- losses ---------------------------------------------------------------------------------------------------
+def legacy_reduction(size_average, reduce, reduction: str) -> str:
+    if size_average is None and reduce is None:
+        return reduction
+    size_average = True if size_average is None else size_average
+    reduce = True if reduce is None else reduce
+    return "none" if not reduce else ("mean" if size_average else "sum")
+
+
+def _reduce(x: Tensor, reduction: str) -> Tensor:
+    if reduction == "mean":
+        return x.mean()
+    if reduction == "sum":
+        return x.sum()
+    if reduction == "none":
+        return x
+    raise ValueError(f"{reduction} is not a valid value for reduction")
+
+
+def _check_same_shape(name, input, target):
+    """PyTorch broadcasts a differently shaped target with a warning; so do we (the op errors if it cannot)."""
+    if tuple(input.shape) != tuple(target.shape):
+        warnings.warn(f"{name}: using a target size ({tuple(target.shape)}) that is different to the input size "
+                      f"({tuple(input.shape)}); it will be broadcast", UserWarning, stacklevel=4)
+
+
+def mse_loss(input, target, size_average=None, reduce=None, reduction: str = "mean") -> Tensor:
+    target = as_tensor(target)
+    if target.dtype_name != input.dtype_name:
+        target = target.type_as_dtype(input.dtype_name)
+    _check_same_shape("mse_loss", input, target)
+    d = input - target
+    return relabel(_reduce(d * d, legacy_reduction(size_average, reduce, reduction)), "MseLossBackward0", [input, target])
+
+
+def l1_loss(input, target, size_average=None, reduce=None, reduction: str = "mean") -> Tensor:
+    target = as_tensor(target)
+    if target.dtype_name != input.dtype_name:
+        target = target.type_as_dtype(input.dtype_name)
+    _check_same_shape("l1_loss", input, target)
+    return relabel(_reduce((input - target).abs(), legacy_reduction(size_average, reduce, reduction)),
+                   "L1LossBackward0", [input, target])
+
+
+def _check_targets(target: Tensor, n_classes: int, ignore_index: int) -> None:
+    if target.dtype_name != "int64":
+        raise TypeError(f"nll_loss: target must be int64 class indices, got {target.dtype_name}")
+    if target._data is not None:
+        t = target._data
+        bad = (t != ignore_index) & ((t < 0) | (t >= n_classes))
+        if bad.any():
+            from .._dispatch import op_error
+            from graphnn.ir.registry import IRError
+
+            raise op_error(IRError(f"nll_loss: target {int(t[bad].flat[0])} is out of bounds for {n_classes} classes"))
+
+
+def nll_loss(input, target, weight=None, size_average=None, ignore_index: int = -100, reduce=None,
+             reduction: str = "mean") -> Tensor:
+    reduction = legacy_reduction(size_average, reduce, reduction)
+    c_dim = 1 if input.ndim > 1 else 0
+    n_classes = input.shape[c_dim]
+    _check_targets(target, n_classes, ignore_index)
+    expected = tuple(input.shape[:c_dim]) + tuple(input.shape[c_dim + 1:])
+    if tuple(target.shape) != expected:
+        from .._dispatch import op_error
+        from graphnn.ir.registry import IRError
+
+        raise op_error(IRError(f"nll_loss: input {tuple(input.shape)} needs target of shape {expected}, got {tuple(target.shape)}"))
+    x = input
+    if input.ndim > 2:  # (N, C, d1, ...) -> (N, d1, ..., C)
+        x = input.permute(0, *range(2, input.ndim), 1)
+    onehot = apply("one_hot", [target], {"num_classes": n_classes, "dtype": input.dtype_name})
+    w = onehot if weight is None else onehot * weight
+    valid = (target != ignore_index).type_as_dtype(input.dtype_name)
+    per_item_w = w.sum(-1) * valid
+    picked = -(x * w).sum(-1) * valid
+    if reduction == "none":
+        out = picked
+    elif reduction == "sum":
+        out = picked.sum()
+    elif reduction == "mean":
+        out = picked.sum() / per_item_w.sum()
+    else:
+        raise ValueError(f"{reduction} is not a valid value for reduction")
+    return relabel(out, "NllLossBackward0", [input])
+
+
+def cross_entropy(input, target, weight=None, size_average=None, ignore_index: int = -100, reduce=None,
+                  reduction: str = "mean", label_smoothing: float = 0.0) -> Tensor:
+    if label_smoothing:
+        raise NotImplementedError("label_smoothing is not supported yet")
+    return nll_loss(log_softmax(input, 1 if input.ndim > 1 else 0), target, weight, size_average, ignore_index,
+                    reduce, reduction)
+
+
+

@@ -1,0 +1,93 @@
+"""Optimizer base class: parameter groups, state, zero_grad, state_dict."""
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+
+from .. import _tracer
+from ..tensor import Tensor
+
+
+class Optimizer:
+    def __init__(self, params, defaults: dict):
+        self.defaults = dict(defaults)
+        self.state: dict = {}
+        self.param_groups: list = []
+        params = list(params)
+        if not params:
+            raise ValueError("optimizer got an empty parameter list")
+        groups = params if isinstance(params[0], dict) else [{"params": params}]
+        for g in groups:
+            self.add_param_group(g)
+
+    def add_param_group(self, group: dict) -> None:
+        group = dict(group)
+        group["params"] = list(group["params"]) if not isinstance(group["params"], Tensor) else [group["params"]]
+        for k, v in self.defaults.items():
+            group.setdefault(k, v)
+        self.param_groups.append(group)
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        for g in self.param_groups:
+            for p in g["params"]:
+                if set_to_none:
+                    p.grad = None
+                elif p.grad is not None:
+                    p.grad = Tensor._wrap(np.zeros_like(p.grad._data))
+
+    def _grad(self, p):
+        """p.grad, noting (when tracing) that the trace depends on whether it exists."""
+        tr = _tracer.current()
+        if tr is not None and id(p) not in tr.grad_writes:
+            tr.guard(lambda p=p: p._grad is None, p._grad is None)
+        return p.grad
+
+    def _state_buffer(self, p, name: str):
+        """An optimizer state tensor, or None; the trace depends on whether it exists."""
+        st = self.state.setdefault(p, {})
+        tr = _tracer.current()
+        if tr is not None:
+            tr.guard(lambda st=st, name=name: name in st, name in st)
+        return st.get(name)
+
+    def _new_buffer(self, p, name: str, value) -> Tensor:
+        buf = Tensor._wrap(np.zeros(tuple(p.shape), p.dtype_name))
+        self.state.setdefault(p, {})[name] = buf
+        buf._assign(value)
+        return buf
+
+    def state_dict(self) -> dict:
+        index = {}
+        groups = []
+        for g in self.param_groups:
+            ids = []
+            for p in g["params"]:
+                index.setdefault(id(p), len(index))
+                ids.append(index[id(p)])
+            groups.append({**{k: v for k, v in g.items() if k != "params"}, "params": ids})
+        state = {}
+        for g in self.param_groups:
+            for p in g["params"]:
+                if p in self.state:
+                    state[index[id(p)]] = {k: (v.detach() if isinstance(v, Tensor) else copy.deepcopy(v))
+                                           for k, v in self.state[p].items()}
+        return {"state": state, "param_groups": groups}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        params = [p for g in self.param_groups for p in g["params"]]
+        for g, sg in zip(self.param_groups, state_dict["param_groups"]):
+            g.update({k: v for k, v in sg.items() if k != "params"})
+        self.state = {}
+        for i, st in state_dict["state"].items():
+            p = params[int(i)]
+            self.state[p] = {k: (Tensor._wrap(np.array(v._data if isinstance(v, Tensor) else v)) if isinstance(v, (Tensor, np.ndarray))
+                                 else v) for k, v in st.items()}
+
+    def __repr__(self) -> str:
+        s = type(self).__name__ + " ("
+        for i, g in enumerate(self.param_groups):
+            s += f"\nParameter Group {i}"
+            for k in sorted(k for k in g if k != "params"):
+                s += f"\n    {k}: {g[k]}"
+        return s + "\n)"

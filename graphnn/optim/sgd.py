@@ -1,0 +1,37 @@
+"""Stochastic gradient descent with momentum, dampening, Nesterov, weight decay and maximize (PyTorch's rules)."""
+from __future__ import annotations
+
+from .._grad_mode import no_grad
+from .optimizer import Optimizer
+
+
+class SGD(Optimizer):
+    def __init__(self, params, lr: float = 1e-3, momentum: float = 0, dampening: float = 0, weight_decay: float = 0,
+                 nesterov: bool = False, *, maximize: bool = False):
+        if lr < 0 or momentum < 0 or weight_decay < 0:
+            raise ValueError(f"Invalid SGD hyper-parameters lr={lr}, momentum={momentum}, weight_decay={weight_decay}")
+        if nesterov and (momentum <= 0 or dampening != 0):
+            raise ValueError("Nesterov momentum requires a momentum and zero dampening")
+        super().__init__(params, dict(lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay,
+                                      nesterov=nesterov, maximize=maximize))
+
+    def step(self, closure=None):
+        loss = closure() if closure is not None else None
+        with no_grad():
+            for g in self.param_groups:
+                for p in g["params"]:
+                    grad = self._grad(p)
+                    if grad is None:
+                        continue
+                    d_p = -grad if g["maximize"] else grad
+                    if g["weight_decay"]:
+                        d_p = d_p + p * g["weight_decay"]
+                    if g["momentum"]:
+                        buf = self._state_buffer(p, "momentum_buffer")
+                        if buf is None:
+                            buf = self._new_buffer(p, "momentum_buffer", d_p)
+                        else:
+                            buf._assign(buf * g["momentum"] + d_p * (1 - g["dampening"]))
+                        d_p = d_p + buf * g["momentum"] if g["nesterov"] else buf
+                    p._assign(p - d_p * g["lr"])
+        return loss

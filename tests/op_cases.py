@@ -1,0 +1,730 @@
+"""The op test table shared by test_ops_reference.py and test_ops_compiled.py.
+
+Every primitive in graphnn.ir.OPS has exactly one entry here: `entry(op, cases, numpy=...)`, where each case
+is `C(name, *inputs, **attrs)` and `numpy(arrays, attrs)` is an independent NumPy formulation of the op (naive
+loops where the reference kernel is clever). Adding an op to graphnn means adding one `entry(...)` call;
+`test_every_op_has_cases` fails until that is done.
+
+Inputs are described by `In(shape, dtype, gen)`. The dtype "float" (also allowed as an attribute value, e.g.
+cast's `dtype`) is a placeholder: a case containing it is expanded into one variant per float dtype in
+`case.dtypes`. Generators produce deterministic data (the seed is derived from the case id) shaped so that
+differentiable cases stay away from kinks and ties (see GENERATORS).
+"""
+from __future__ import annotations
+
+import itertools
+import math
+import zlib
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+import pytest
+
+from graphnn.ir import OPS, Graph, TensorType
+
+FLOATS = ("float32", "float64")
+# "call" needs a separately compiled function object and "constant" only arises from constant folding
+# (it is exercised by the pass tests); neither gets standalone cases.
+EXEMPT_OPS = frozenset({"call", "constant"})
+
+
+# -- inputs ----------------------------------------------------------------------------------------------
+def _distinct(rng, shape):
+    """Values that differ pairwise by at least 0.15 (no ties anywhere, so max/argmax are smooth)."""
+    n = int(np.prod(shape, dtype=np.int64))
+    v = (rng.permutation(n) - n / 2) * 0.25 + rng.uniform(-0.05, 0.05, n)
+    return v.reshape(shape)
+
+
+def _nan(rng, shape):
+    v = rng.standard_normal(shape)
+    if v.size:
+        flat = v.reshape(-1)
+        flat[rng.random(flat.size) < 0.3] = np.nan
+        flat[0] = np.nan
+        if flat.size > 3:
+            flat[-1] = np.inf
+            flat[-2] = -np.inf
+    return v
+
+
+GENERATORS = {
+    "normal": lambda rng, s: rng.standard_normal(s),
+    "pos": lambda rng, s: rng.uniform(0.5, 2.0, s),                                 # log, sqrt, pow base
+    "away": lambda rng, s: rng.choice([-1.0, 1.0], s) * rng.uniform(0.2, 2.0, s),  # |x| >= 0.2: relu, abs, div
+    "distinct": _distinct,                                                          # max, max_pool, argmax
+    "even": lambda rng, s: rng.integers(-4, 5, s) * 0.5,                            # even/odd never tie:
+    "odd": lambda rng, s: rng.integers(-4, 5, s) * 0.5 + 0.25,                      # maximum, minimum
+    "grid": lambda rng, s: rng.integers(-2, 3, s) * 0.5,                            # many exact ties
+    "nan": _nan,                                                                    # NaN and +-inf
+    "int": lambda rng, s: rng.integers(-5, 6, s),
+    "int_nz": lambda rng, s: rng.choice([-4, -3, -2, -1, 1, 2, 3, 4, 5], s),       # divisors
+    "small_nonneg": lambda rng, s: rng.integers(0, 4, s),                           # integer exponents
+    "onehot_idx": lambda rng, s: rng.integers(-1, 5, s),                            # includes out-of-range
+    "bool": lambda rng, s: rng.random(s) < 0.5,
+}
+
+
+@dataclass(frozen=True)
+class In:
+    shape: tuple
+    dtype: str = "float"
+    gen: str = "normal"
+
+
+def F(*shape, gen="normal"):
+    return In(tuple(shape), "float", gen)
+
+
+def I(*shape, gen="int"):  # noqa: E743
+    return In(tuple(shape), "int64", gen)
+
+
+def B(*shape):
+    return In(tuple(shape), "bool", "bool")
+
+
+# -- cases ----------------------------------------------------------------------------------------------
+@dataclass
+class Case:
+    name: str
+    inputs: tuple
+    attrs: dict
+    grad: str | None = "auto"   # "auto": finite differences when it makes sense; "zero": gradient must be 0
+    fd_tol: dict | None = None  # overrides of eps / rtol / atol for the finite-difference check
+    dtypes: tuple = FLOATS      # float dtypes substituted for "float"
+    op: str = ""
+
+    @property
+    def id(self) -> str:
+        return f"{self.op}-{self.name}"
+
+    @property
+    def float_param(self) -> bool:
+        return any(i.dtype == "float" for i in self.inputs) or "float" in self.attrs.values()
+
+    def variant_dtypes(self) -> tuple:
+        return self.dtypes if self.float_param else (None,)
+
+    def resolve(self, dtype):
+        return lambda d: dtype if d == "float" else d
+
+    def input_types(self, dtype) -> list:
+        r = self.resolve(dtype)
+        return [TensorType(i.shape, r(i.dtype)) for i in self.inputs]
+
+    def attrs_for(self, dtype) -> dict:
+        r = self.resolve(dtype)
+        return {k: r(v) if isinstance(v, str) else v for k, v in self.attrs.items()}
+
+    def arrays(self, dtype) -> list:
+        rng = np.random.default_rng(zlib.crc32(self.id.encode()))
+        out = []
+        for i, t in zip(self.inputs, self.input_types(dtype)):
+            out.append(np.array(GENERATORS[i.gen](rng, t.shape), dtype=t.dtype, order="C"))
+        return out
+
+    def graph(self, dtype) -> Graph:
+        g = Graph(self.id)
+        ins = [g.add_input(t, f"x{j}") for j, t in enumerate(self.input_types(dtype))]
+        g.outputs = [g.emit(self.op, *ins, **self.attrs_for(dtype))]
+        return g
+
+    def grad_mode(self, dtype) -> str | None:
+        """'fd', 'zero' or None (no gradient check) for this variant."""
+        if self.grad != "auto":
+            return self.grad
+        out = self.graph(dtype).outputs[0]
+        has_float_in = any(t.is_float for t in self.input_types(dtype))
+        has_nan = any(i.gen == "nan" for i in self.inputs)
+        return "fd" if out.type.is_float and has_float_in and not has_nan else None
+
+
+def C(name, *inputs, grad="auto", fd_tol=None, dtypes=FLOATS, **attrs) -> Case:
+    return Case(name, tuple(inputs), attrs, grad, fd_tol, dtypes)
+
+
+@dataclass
+class OpEntry:
+    op: str
+    cases: list
+    numpy: object = None   # independent formulation: numpy(arrays, attrs) -> ndarray
+    tol: dict = field(default_factory=dict)
+
+
+TABLE: dict = {}
+
+
+def entry(op: str, cases: list, numpy=None) -> None:
+    assert op not in TABLE, f"duplicate table entry for {op}"
+    names = [c.name for c in cases]
+    assert len(set(names)) == len(names), f"duplicate case names for {op}: {names}"
+    TABLE[op] = OpEntry(op, [replace(c, op=op) for c in cases], numpy)
+
+
+def all_cases() -> list:
+    return [c for e in TABLE.values() for c in e.cases]
+
+
+def params(select=lambda case, dtype: True) -> list:
+    """pytest params (case, dtype) over every case variant accepted by `select`."""
+    out = []
+    for c in all_cases():
+        for d in c.variant_dtypes():
+            if select(c, d):
+                out.append(pytest.param(c, d, id=c.id + (f"-{d}" if d else "")))
+    return out
+
+
+# -- independent NumPy formulations ------------------------------------------------------------------------
+def _elementwise(fn):
+    """Apply a Python scalar function element by element (computed in float64 / Python ints)."""
+    def run(a, at):
+        arrs = np.broadcast_arrays(*a)
+        shape = arrs[0].shape if arrs else ()
+        out = np.empty(shape, dtype=object)
+        for idx in np.ndindex(*shape):
+            out[idx] = fn(*[x[idx].item() for x in arrs])
+        return out
+    return run
+
+
+def _nan_aware(fn):
+    return lambda x: x if isinstance(x, float) and math.isnan(x) else fn(x)
+
+
+def _sign(x):
+    return (x > 0) - (x < 0) if not isinstance(x, bool) else x
+
+
+def _maximum(x, y, pick_first):
+    if isinstance(x, float) and math.isnan(x):
+        return x
+    if isinstance(y, float) and math.isnan(y):
+        return y
+    return x if pick_first(x, y) else y
+
+
+def _sigmoid(x):
+    return 0.5 * (1.0 + math.tanh(0.5 * x))
+
+
+def _int_div(x, y):
+    q = abs(x) // abs(y)
+    return q if (x >= 0) == (y > 0) else -q
+
+
+def _div(x, y):
+    if isinstance(x, (int, bool)) and isinstance(y, (int, bool)):
+        return _int_div(int(x), int(y))
+    return x / y
+
+
+def _pow(x, y):
+    if isinstance(x, int) and isinstance(y, int):
+        return x ** y
+    return float(x) ** y
+
+
+def _reduce_moved(x, axes, keepdims):
+    """x with the reduced axes moved last and flattened: (..kept.., R), plus the output shape."""
+    axes = tuple(range(x.ndim)) if axes is None else ((axes,) if isinstance(axes, int) else tuple(axes))
+    axes = tuple(sorted(a % x.ndim for a in axes)) if x.ndim else ()
+    kept = [i for i in range(x.ndim) if i not in axes]
+    moved = np.transpose(x, kept + list(axes))
+    flat = moved.reshape(tuple(x.shape[i] for i in kept) + (-1,))
+    out_shape = tuple(1 if i in axes else s for i, s in enumerate(x.shape)) if keepdims else tuple(x.shape[i] for i in kept)
+    return flat, out_shape
+
+
+def _np_sum(a, at):
+    x = a[0].astype(np.int64) if a[0].dtype == bool else a[0]
+    flat, shape = _reduce_moved(x, at["axes"], at.get("keepdims"))
+    acc = np.zeros(flat.shape[:-1], np.float64 if x.dtype.kind == "f" else np.int64)
+    for r in range(flat.shape[-1]):
+        acc = acc + flat[..., r]
+    return acc.reshape(shape)
+
+
+def _first_max(values):
+    """(index, value) of the first maximum; NaN counts as largest."""
+    best_i, best = None, None
+    for i, v in enumerate(values):
+        if best_i is None:
+            best_i, best = i, v
+        elif isinstance(best, float) and math.isnan(best):
+            break
+        elif (isinstance(v, float) and math.isnan(v)) or v > best:
+            best_i, best = i, v
+    return best_i, best
+
+
+def _np_max(a, at):
+    flat, shape = _reduce_moved(a[0], at["axes"], at.get("keepdims"))
+    out = np.empty(flat.shape[:-1], a[0].dtype)
+    for idx in np.ndindex(*flat.shape[:-1]):
+        out[idx] = _first_max([v.item() for v in flat[idx]])[1]
+    return out.reshape(shape)
+
+
+def _np_argmax(a, at):
+    flat, shape = _reduce_moved(a[0], at["axis"], at.get("keepdims"))
+    out = np.empty(flat.shape[:-1], np.int64)
+    for idx in np.ndindex(*flat.shape[:-1]):
+        out[idx] = _first_max([v.item() for v in flat[idx]])[0]
+    return out.reshape(shape)
+
+
+def _np_select(a, at):
+    c, x, y = np.broadcast_arrays(*a)
+    out = np.array(y, dtype=np.result_type(a[1].dtype, a[2].dtype))
+    out[c] = x[c]
+    return out
+
+
+def _np_one_hot(a, at):
+    idx = a[0]
+    out = np.zeros(idx.shape + (at["num_classes"],), at.get("dtype", "float32"))
+    for pos in np.ndindex(*idx.shape):
+        c = int(idx[pos])
+        if 0 <= c < at["num_classes"]:
+            out[pos + (c,)] = 1
+    return out
+
+
+def _np_transpose(a, at):
+    x, perm = a[0], at["perm"]
+    out = np.empty(tuple(x.shape[p] for p in perm), x.dtype)
+    for idx in np.ndindex(*out.shape):
+        src = [0] * x.ndim
+        for i, p in enumerate(perm):
+            src[p] = idx[i]
+        out[idx] = x[tuple(src)]
+    return out
+
+
+def _np_broadcast_to(a, at):
+    x, shape = a[0], tuple(at["shape"])
+    out = np.empty(shape, x.dtype)
+    lead = len(shape) - x.ndim
+    for idx in np.ndindex(*shape):
+        out[idx] = x[tuple(0 if s == 1 else idx[lead + i] for i, s in enumerate(x.shape))]
+    return out
+
+
+def _np_slice(a, at):
+    x = a[0]
+    shape = tuple(max(0, -(-(e - s) // p)) for s, e, p in zip(at["starts"], at["stops"], at["steps"]))
+    out = np.empty(shape, x.dtype)
+    for idx in np.ndindex(*shape):
+        out[idx] = x[tuple(s + i * p for i, s, p in zip(idx, at["starts"], at["steps"]))]
+    return out
+
+
+def _np_slice_grad(a, at):
+    g = a[0]
+    out = np.zeros(at["shape"], g.dtype)
+    for idx in np.ndindex(*g.shape):
+        out[tuple(s + i * p for i, s, p in zip(idx, at["starts"], at["steps"]))] = g[idx]
+    return out
+
+
+def _np_matmul(a, at):
+    x, y = a
+    batch = np.broadcast_shapes(x.shape[:-2], y.shape[:-2])
+    xb = np.broadcast_to(x, batch + x.shape[-2:])
+    yb = np.broadcast_to(y, batch + y.shape[-2:])
+    out = np.zeros(batch + (x.shape[-2], y.shape[-1]), x.dtype)
+    for bi in np.ndindex(*batch):
+        for i in range(x.shape[-2]):
+            for j in range(y.shape[-1]):
+                out[bi + (i, j)] = sum(float(xb[bi + (i, k)]) * float(yb[bi + (k, j)]) for k in range(x.shape[-1]))
+    return out
+
+
+# Convolution: y[n, o, q] = sum_{c, k} x[n, group(o)*Cg + c, q*stride + k*dil - pad_lo] * w[o, c, k]
+def conv_out_shape(xs, ws, stride, padding, dilation):
+    sp = tuple((xs[2 + i] + padding[i][0] + padding[i][1] - dilation[i] * (ws[2 + i] - 1) - 1) // stride[i] + 1
+               for i in range(len(xs) - 2))
+    return (xs[0], ws[0]) + sp
+
+
+def _conv_terms(xs, ws, at):
+    """Yield (x index, w index, y index) for every in-bounds product of the convolution."""
+    st, pd, dl, groups = at["stride"], at["padding"], at["dilation"], at["groups"]
+    ys = conv_out_shape(xs, ws, st, pd, dl)
+    cg, og = ws[1], ws[0] // groups
+    for n, o in itertools.product(range(xs[0]), range(ws[0])):
+        for q in np.ndindex(*ys[2:]):
+            for c in range(cg):
+                for k in np.ndindex(*ws[2:]):
+                    p = tuple(q[i] * st[i] + k[i] * dl[i] - pd[i][0] for i in range(len(q)))
+                    if all(0 <= p[i] < xs[2 + i] for i in range(len(p))):
+                        yield (n, (o // og) * cg + c) + p, (o, c) + k, (n, o) + q
+
+
+def _np_conv(a, at):
+    x, w = a
+    y = np.zeros(conv_out_shape(x.shape, w.shape, at["stride"], at["padding"], at["dilation"]), np.float64)
+    for xi, wi, yi in _conv_terms(x.shape, w.shape, at):
+        y[yi] += x[xi] * w[wi]
+    return y
+
+
+def _np_conv_grad_input(a, at):
+    g, w = a
+    gx = np.zeros(at["input_shape"], np.float64)
+    for xi, wi, yi in _conv_terms(tuple(at["input_shape"]), w.shape, at):
+        gx[xi] += g[yi] * w[wi]
+    return gx
+
+
+def _np_conv_grad_weight(a, at):
+    x, g = a
+    gw = np.zeros(at["weight_shape"], np.float64)
+    for xi, wi, yi in _conv_terms(x.shape, tuple(at["weight_shape"]), at):
+        gw[wi] += x[xi] * g[yi]
+    return gw
+
+
+# Max pooling (PyTorch semantics): windows start at q*stride - pad; out-of-range positions count as -inf;
+# with ceil_mode a last partial window is kept if it starts inside the input or left padding.
+def pool_out_shape(xs, kernel, stride, padding, dilation, ceil_mode=False):
+    nsp = len(kernel)
+    out = list(xs[:len(xs) - nsp])
+    for i in range(nsp):
+        n = xs[len(xs) - nsp + i]
+        num = n + 2 * padding[i] - dilation[i] * (kernel[i] - 1) - 1
+        o = (math.ceil(num / stride[i]) if ceil_mode else num // stride[i]) + 1
+        if ceil_mode and (o - 1) * stride[i] >= n + padding[i]:
+            o -= 1
+        out.append(o)
+    return tuple(out)
+
+
+def _pool_argmax(x, at):
+    """Yield (output index, input index of the window's first maximum) for every pooling output."""
+    k, st, pd, dl = at["kernel"], at["stride"], at["padding"], at["dilation"]
+    nsp = len(k)
+    lead = x.ndim - nsp
+    ys = pool_out_shape(x.shape, k, st, pd, dl, at.get("ceil_mode", False))
+    for yi in np.ndindex(*ys):
+        cands, vals = [], []
+        for kk in np.ndindex(*k):
+            p = tuple(yi[lead + i] * st[i] + kk[i] * dl[i] - pd[i] for i in range(nsp))
+            inside = all(0 <= p[i] < x.shape[lead + i] for i in range(nsp))
+            cands.append(yi[:lead] + p if inside else None)
+            vals.append(x[yi[:lead] + p].item() if inside else -math.inf)
+        j, _ = _first_max(vals)
+        yield yi, cands[j]
+
+
+def _np_max_pool(a, at):
+    x = a[0]
+    y = np.full(pool_out_shape(x.shape, at["kernel"], at["stride"], at["padding"], at["dilation"],
+                               at.get("ceil_mode", False)), -np.inf, x.dtype)
+    for yi, xi in _pool_argmax(x, at):
+        if xi is not None:
+            y[yi] = x[xi]
+    return y
+
+
+def _np_max_pool_grad(a, at):
+    x, g = a
+    gx = np.zeros(x.shape, np.float64)
+    for yi, xi in _pool_argmax(x, at):
+        if xi is not None:
+            gx[xi] += g[yi]
+    return gx
+
+
+def _np_max_pool_select(a, at):
+    x, src = a
+    y = np.zeros(pool_out_shape(x.shape, at["kernel"], at["stride"], at["padding"], at["dilation"],
+                                at.get("ceil_mode", False)), src.dtype)
+    for yi, xi in _pool_argmax(x, at):
+        if xi is not None:
+            y[yi] = src[xi]
+    return y
+
+
+# -- the table -----------------------------------------------------------------------------------------------
+def _unary_cases(gen="normal", ints=False, bools=False, nan=False):
+    cases = [C("2x3", F(2, 3, gen=gen)), C("scalar", F(gen=gen)), C("2x1x4", F(2, 1, 4, gen=gen))]
+    if ints:
+        cases.append(C("int64", I(3, 4)))
+    if bools:
+        cases.append(C("bool", B(2, 3)))
+    if nan:
+        cases.append(C("nan", F(3, 4, gen="nan")))
+    return cases
+
+
+entry("neg", _unary_cases(ints=True, nan=True), _elementwise(lambda x: -x))
+entry("abs", _unary_cases("away", ints=True, bools=True, nan=True), _elementwise(lambda x: x if isinstance(x, bool) else abs(x)))
+entry("sign", _unary_cases("away", ints=True, nan=True), _elementwise(_nan_aware(_sign)))
+entry("exp", _unary_cases(nan=True), _elementwise(_nan_aware(math.exp)))
+entry("log", _unary_cases("pos"), _elementwise(math.log))
+entry("sqrt", _unary_cases("pos"), _elementwise(math.sqrt))
+entry("tanh", _unary_cases(nan=True), _elementwise(_nan_aware(math.tanh)))
+entry("sigmoid", _unary_cases() + [C("large", F(8, gen="normal"))], _elementwise(_nan_aware(_sigmoid)))
+entry("relu", _unary_cases("away", ints=True, bools=True, nan=True),
+      _elementwise(_nan_aware(lambda x: x if x > 0 else type(x)(0))))
+entry("stop_gradient", [C("2x3", F(2, 3), grad="zero"), C("int64", I(4)), C("bool", B(2, 2))], lambda a, at: a[0].copy())
+
+BCAST = [((2, 3), (2, 3)), ((2, 3), (3,)), ((2, 1, 4), (3, 1)), ((), (2, 3)), ((3, 1), (1, 4))]
+
+
+def _shape_name(s):
+    return "x".join(map(str, s)) if s else "s"
+
+
+def _binary_cases(gx="normal", gy="normal", ints=None, bools=False, nan=False, mixed=True):
+    cases = [C(f"{_shape_name(s)}_{_shape_name(t)}", In(s, "float", gx), In(t, "float", gy)) for s, t in BCAST]
+    if ints:
+        cases.append(C("int64", In((2, 3), "int64", ints[0]), In((3,), "int64", ints[1])))
+    if bools:
+        cases.append(C("bool", B(2, 3), B(2, 1)))
+    if mixed:  # int64 (x) float -> float
+        cases.append(C("int_float", In((2, 3), "int64", ints[0] if ints else "int"), In((3,), "float", gy)))
+    if nan:
+        cases.append(C("nan", F(3, 4, gen="nan"), F(3, 4, gen="nan")))
+        cases.append(C("nan_bcast", F(2, 3, gen="nan"), F(3)))
+    return cases
+
+
+entry("add", _binary_cases(ints=("int", "int"), bools=True), _elementwise(lambda x, y: x or y if isinstance(x, bool) else x + y))
+entry("sub", _binary_cases(ints=("int", "int")), _elementwise(lambda x, y: x - y))
+entry("mul", _binary_cases(ints=("int", "int"), bools=True), _elementwise(lambda x, y: x and y if isinstance(x, bool) else x * y))
+entry("div", _binary_cases(gy="away", ints=("int", "int_nz")), _elementwise(_div))
+entry("pow", _binary_cases(gx="pos", ints=("int", "small_nonneg"), mixed=False), _elementwise(_pow))
+entry("maximum", _binary_cases("even", "odd", ints=("int", "int"), bools=True, nan=True),
+      _elementwise(lambda x, y: _maximum(x, y, lambda p, q: p > q)))
+entry("minimum", _binary_cases("even", "odd", ints=("int", "int"), bools=True, nan=True),
+      _elementwise(lambda x, y: _maximum(x, y, lambda p, q: p < q)))
+
+
+def _compare_cases():
+    return [C("grid", F(3, 4, gen="grid"), F(3, 4, gen="grid")),
+            C("bcast", F(2, 1, 4, gen="grid"), F(3, 1, gen="grid")),
+            C("scalar", F(2, 3, gen="grid"), F(gen="grid")),
+            C("int64", I(2, 3), I(3)),
+            C("bool", B(2, 3), B(2, 3)),
+            C("int_float", I(2, 3), F(2, 3, gen="grid")),
+            C("nan", F(3, 4, gen="nan"), F(3, 4, gen="nan"))]
+
+
+_CMP = {"gt": lambda x, y: x > y, "ge": lambda x, y: x >= y, "lt": lambda x, y: x < y, "le": lambda x, y: x <= y,
+        "eq": lambda x, y: x == y, "ne": lambda x, y: x != y,
+        "logical_and": lambda x, y: bool(x) and bool(y), "logical_or": lambda x, y: bool(x) or bool(y)}
+for _op, _fn in _CMP.items():
+    entry(_op, _compare_cases(), _elementwise(_fn))
+
+entry("select", [
+    C("same_shape", B(2, 3), F(2, 3), F(2, 3)),
+    C("bcast", B(3,), F(2, 3), F()),
+    C("bcast_cond", B(2, 1), F(1, 4), F(2, 4)),
+    C("int64", B(4,), I(4), I(4)),
+    C("int_float", B(2, 3), I(2, 3), F(3)),
+    C("bool_branches", B(3, 2), B(3, 2), B(2)),
+    C("nan", B(3, 4), F(3, 4, gen="nan"), F(3, 4, gen="nan")),
+], _np_select)
+
+entry("cast", [
+    C("to_f32", F(2, 3), dtype="float32", fd_tol=dict(eps=1e-3, rtol=1e-3, atol=1e-4)),  # rounds to float32
+    C("to_f64", F(2, 3), dtype="float64"),
+    C("to_int64", F(3, 4), dtype="int64"),
+    C("to_bool", F(2, 3, gen="grid"), dtype="bool"),
+    C("nan_to_bool", F(3, 4, gen="nan"), dtype="bool"),
+    C("int_to_float", I(2, 3), dtype="float"),
+    C("bool_to_float", B(2, 3), dtype="float"),
+    C("int_to_bool", I(2, 4), dtype="bool"),
+    C("bool_to_int", B(2, 4), dtype="int64"),
+    C("int_to_int", I(3), dtype="int64"),
+], lambda a, at: a[0].astype(at["dtype"]))
+
+entry("full", [
+    C("float", value=1.5, shape=(2, 3), dtype="float"),
+    C("scalar", value=-2.25, shape=(), dtype="float"),
+    C("int64", value=7, shape=(3,), dtype="int64"),
+    C("bool", value=True, shape=(2, 2), dtype="bool"),
+], lambda a, at: np.full(at["shape"], at["value"], at["dtype"]))
+
+entry("reshape", [
+    C("2x3_3x2", F(2, 3), shape=(3, 2)),
+    C("flatten", F(2, 3, 4), shape=(24,)),
+    C("unsqueeze", F(6), shape=(1, 2, 3, 1)),
+    C("to_scalar", F(1, 1), shape=()),
+    C("int64", I(2, 6), shape=(3, 4)),
+    C("bool", B(4, 2), shape=(2, 2, 2)),
+], lambda a, at: np.array(a[0].ravel().tolist(), a[0].dtype).reshape(at["shape"]))
+
+entry("transpose", [
+    C("2d", F(2, 3), perm=(1, 0)),
+    C("3d", F(2, 3, 4), perm=(2, 0, 1)),
+    C("4d", F(2, 3, 1, 2), perm=(3, 1, 0, 2)),
+    C("identity", F(2, 3), perm=(0, 1)),
+    C("int64", I(2, 3, 2), perm=(1, 2, 0)),
+    C("bool", B(3, 2), perm=(1, 0)),
+], _np_transpose)
+
+entry("broadcast_to", [
+    C("row", F(3), shape=(2, 3)),
+    C("middle", F(2, 1, 4), shape=(3, 2, 5, 4)),
+    C("scalar", F(), shape=(2, 2)),
+    C("same", F(2, 3), shape=(2, 3)),
+    C("int64", I(3, 1), shape=(3, 4)),
+    C("bool", B(1, 2), shape=(3, 2)),
+], _np_broadcast_to)
+
+_SLICES = [  # name, input shape, starts, stops, steps
+    ("steps", (5, 6), (1, 0), (5, 6), (2, 3)),
+    ("3d", (4, 5, 6), (0, 1, 2), (4, 5, 6), (1, 2, 3)),
+    ("1d_offset", (7,), (2,), (6,), (1,)),
+    ("partial_step", (6, 5), (5, 0), (6, 5), (3, 2)),
+    ("uneven_stop", (8, 3), (1, 1), (7, 3), (4, 1)),
+    ("empty", (3, 4), (1, 4), (3, 4), (1, 1)),
+]
+
+
+def _slice_shape(starts, stops, steps):
+    return tuple(max(0, -(-(e - s) // p)) for s, e, p in zip(starts, stops, steps))
+
+
+entry("slice", [C(n, F(*s), starts=a, stops=b, steps=p) for n, s, a, b, p in _SLICES] + [
+    C("int64", I(5, 6), starts=(1, 0), stops=(5, 6), steps=(2, 3)),
+    C("bool", B(5, 4), starts=(0, 1), stops=(5, 4), steps=(2, 2)),
+], _np_slice)
+
+entry("slice_grad", [C(n, F(*_slice_shape(a, b, p)), shape=s, starts=a, steps=p) for n, s, a, b, p in _SLICES] + [
+    C("int64", I(2, 2), shape=(5, 6), starts=(1, 0), steps=(2, 3)),
+    C("bool", B(3, 2), shape=(5, 4), starts=(0, 1), steps=(2, 2)),
+], _np_slice_grad)
+
+_REDUCE_AXES = [("all", (2, 3, 4), None, False), ("all_keep", (2, 3, 4), None, True), ("ax0", (2, 3, 4), 0, False),
+                ("ax1_keep", (2, 3, 4), (1,), True), ("ax02", (2, 3, 4), (0, 2), False),
+                ("neg_keep", (2, 3, 4), (-1,), True), ("none", (2, 3), (), False), ("scalar_in", (), None, False)]
+
+entry("sum", [C(n, F(*s), axes=ax, keepdims=kd) for n, s, ax, kd in _REDUCE_AXES] + [
+    C("int64", I(3, 4), axes=(1,), keepdims=False),
+    C("bool", B(3, 5), axes=(0,), keepdims=True),       # bool sums to int64
+    C("bool_all", B(4, 3), axes=None, keepdims=False),
+], _np_sum)
+
+entry("max", [C(n, F(*s, gen="distinct"), axes=ax, keepdims=kd) for n, s, ax, kd in _REDUCE_AXES] + [
+    C("ties", F(3, 4, gen="grid"), axes=(1,), keepdims=False),
+    C("int64", I(3, 4), axes=(0,), keepdims=False),
+    C("bool", B(3, 4), axes=(1,), keepdims=True),
+    C("nan", F(3, 4, gen="nan"), axes=(1,), keepdims=False),
+    C("nan_all", F(4, 3, gen="nan"), axes=None, keepdims=False),
+], _np_max)
+
+entry("argmax", [
+    C("ax0", F(3, 4, gen="distinct"), axis=0),
+    C("ax1_keep", F(3, 4, gen="distinct"), axis=1, keepdims=True),
+    C("neg", F(2, 3, 4, gen="distinct"), axis=-1),
+    C("ties", F(4, 5, gen="grid"), axis=1),
+    C("int64", I(3, 5), axis=1),
+    C("bool", B(4, 3), axis=0),
+    C("nan", F(3, 4, gen="nan"), axis=1),
+], _np_argmax)
+
+entry("matmul", [
+    C("2d", F(2, 3), F(3, 4)),
+    C("batched", F(2, 2, 3), F(2, 3, 4)),
+    C("bcast_rhs", F(2, 2, 3), F(3, 4)),
+    C("bcast_batch", F(2, 1, 2, 3), F(3, 3, 2)),
+    C("bcast_lhs", F(1, 3), F(2, 3, 2)),
+    C("vec", F(1, 3), F(3, 1)),
+], _np_matmul)
+
+_CONVS = [  # name, x shape, w shape, stride, padding, dilation, groups
+    ("1d", (2, 3, 7), (4, 3, 3), (1,), ((0, 0),), (1,), 1),
+    ("1d_stride2_pad12", (2, 3, 7), (4, 3, 3), (2,), ((1, 2),), (1,), 1),
+    ("1d_stride3_tail", (1, 2, 9), (2, 2, 2), (3,), ((0, 0),), (1,), 1),
+    ("1d_groups2_dil2", (1, 4, 9), (6, 2, 3), (1,), ((2, 0),), (2,), 2),
+    ("2d", (1, 2, 5, 4), (3, 2, 3, 2), (1, 1), ((0, 0), (0, 0)), (1, 1), 1),
+    ("2d_stride_pad_dil", (2, 2, 6, 7), (3, 2, 3, 2), (2, 1), ((1, 0), (0, 2)), (1, 2), 1),
+    ("2d_depthwise", (1, 3, 5, 5), (3, 1, 3, 3), (1, 1), ((1, 1), (1, 1)), (1, 1), 3),
+    ("2d_groups2_stride", (1, 4, 7, 6), (4, 2, 2, 2), (3, 2), ((0, 1), (1, 0)), (1, 1), 2),
+    ("3d", (1, 2, 4, 4, 3), (2, 2, 2, 2, 2), (1, 1, 1), ((0, 0),) * 3, (1, 1, 1), 1),
+    ("3d_all", (1, 4, 5, 4, 4), (4, 2, 2, 3, 2), (2, 1, 2), ((1, 0), (1, 1), (0, 1)), (1, 1, 2), 2),
+]
+
+
+def _conv_attrs(st, pd, dl, gr):
+    return dict(stride=st, padding=pd, dilation=dl, groups=gr)
+
+
+entry("conv", [C(n, F(*xs), F(*ws), **_conv_attrs(st, pd, dl, gr)) for n, xs, ws, st, pd, dl, gr in _CONVS], _np_conv)
+entry("conv_grad_input", [
+    C(n, F(*conv_out_shape(xs, ws, st, pd, dl)), F(*ws), input_shape=xs, **_conv_attrs(st, pd, dl, gr))
+    for n, xs, ws, st, pd, dl, gr in _CONVS], _np_conv_grad_input)
+entry("conv_grad_weight", [
+    C(n, F(*xs), F(*conv_out_shape(xs, ws, st, pd, dl)), weight_shape=ws, **_conv_attrs(st, pd, dl, gr))
+    for n, xs, ws, st, pd, dl, gr in _CONVS], _np_conv_grad_weight)
+
+_POOLS = [  # name, x shape, kernel, stride, padding, dilation, ceil_mode
+    ("1d", (2, 3, 7), (3,), (2,), (1,), (1,), False),
+    ("1d_ceil", (1, 2, 8), (3,), (2,), (0,), (1,), True),
+    ("1d_dil2_pad", (1, 2, 9), (3,), (1,), (1,), (2,), False),
+    ("2d", (1, 2, 5, 6), (2, 3), (2, 2), (1, 1), (1, 1), False),
+    ("2d_ceil_dil_lead1", (2, 6, 7), (3, 2), (2, 2), (1, 0), (2, 1), True),
+    ("2d_overlap", (1, 1, 5, 5), (3, 3), (1, 1), (0, 0), (1, 1), False),
+    ("2d_stride_gt_kernel", (1, 1, 7, 7), (2, 2), (3, 3), (0, 0), (1, 1), False),
+    ("3d_ceil", (1, 2, 4, 5, 4), (2, 2, 2), (2, 2, 2), (1, 0, 1), (1, 1, 1), True),
+]
+
+
+def _pool_attrs(k, st, pd, dl, cm):
+    return dict(kernel=k, stride=st, padding=pd, dilation=dl, ceil_mode=cm)
+
+
+entry("max_pool", [C(n, F(*xs, gen="distinct"), **_pool_attrs(*a)) for n, xs, *a in _POOLS] + [
+    C("ties", F(1, 2, 5, 5, gen="grid"), grad=None,  # ties: first maximum wins, not smooth
+      **_pool_attrs((2, 2), (1, 1), (1, 1), (1, 1), False)),
+    C("nan", F(1, 2, 5, 5, gen="nan"), **_pool_attrs((3, 3), (2, 2), (1, 1), (1, 1), True)),
+], _np_max_pool)
+entry("max_pool_grad", [C(n, F(*xs, gen="distinct"), F(*pool_out_shape(xs, *a)), **_pool_attrs(*a)) for n, xs, *a in _POOLS] + [
+    C("ties", F(1, 2, 5, 5, gen="grid"), F(1, 2, 6, 6), grad=None,  # ties: first maximum wins, not smooth
+      **_pool_attrs((2, 2), (1, 1), (1, 1), (1, 1), False)),
+], _np_max_pool_grad)
+entry("max_pool_select", [C(n, F(*xs, gen="distinct"), F(*xs), **_pool_attrs(*a)) for n, xs, *a in _POOLS] + [
+    C("ties", F(1, 2, 5, 5, gen="grid"), F(1, 2, 5, 5), grad=None, **_pool_attrs((2, 2), (1, 1), (1, 1), (1, 1), False)),
+], _np_max_pool_select)
+
+entry("one_hot", [
+    C("float", I(2, 3, gen="onehot_idx"), num_classes=4, dtype="float"),
+    C("default_dtype", I(5, gen="onehot_idx"), num_classes=5),
+    C("int64", I(3, 2, gen="onehot_idx"), num_classes=3, dtype="int64"),
+    C("bool", I(4, gen="onehot_idx"), num_classes=4, dtype="bool"),
+    C("scalar", I(gen="onehot_idx"), num_classes=6, dtype="float"),
+], _np_one_hot)
+
+
+# -- helpers shared by the test files ------------------------------------------------------------------------------
+TOLS = {"float32": dict(rtol=1e-5, atol=1e-6), "float64": dict(rtol=1e-10, atol=1e-12)}
+
+
+def assert_same(got, want, dtype: str, what: str = "") -> None:
+    """Same shape and dtype; floats within the dtype's tolerance (NaN matches NaN), others exactly equal."""
+    got, want = np.asarray(got), np.asarray(want)
+    assert got.shape == want.shape, f"{what}: shape {got.shape} != {want.shape}"
+    assert got.dtype.name == dtype, f"{what}: dtype {got.dtype.name}, expected {dtype}"
+    if dtype in TOLS:
+        np.testing.assert_allclose(got, want.astype(dtype), err_msg=what, **TOLS[dtype])
+    else:
+        np.testing.assert_array_equal(got, want.astype(dtype), err_msg=what)
+
+
+def loss_graph(case: Case, dtype, weight_dtype=None):
+    """(graph, wrt, weights): the case's op followed by sum(out * weights), a scalar; wrt = its float inputs."""
+    g = case.graph(dtype)
+    out = g.outputs[0]
+    wt = TensorType(out.shape, weight_dtype or (out.dtype if out.type.is_float else "float64"))
+    w = g.add_input(wt, "weights")
+    g.outputs = [g.emit("sum", g.emit("mul", out, w), axes=None, keepdims=False)]
+    rng = np.random.default_rng(zlib.crc32((case.id + "/weights").encode()))
+    weights = np.array(rng.uniform(0.5, 1.5, wt.shape) * rng.choice([-1.0, 1.0], wt.shape), dtype=wt.dtype)
+    wrt = [v for v in g.inputs[:-1] if v.type.is_float]
+    return g, wrt, weights
