@@ -1,0 +1,106 @@
+"""IR infrastructure: text form, hashing, verifier, passes, fusion plan and memory plan."""
+import numpy as np
+import pytest
+
+import graphnn
+from graphnn import ir
+from graphnn.ir import Graph, TensorType, interpret, verify
+from graphnn.ir.fusion import plan_fusion
+from graphnn.ir.memory import plan_memory
+from graphnn.ir.passes import PIPELINE, cse, dce, fold_constants, simplify
+from graphnn.tools.tutorial_net import Net
+
+
+def _mlp_graph():
+    g = Graph("mlp")
+    x = g.add_input(TensorType((4, 3), "float32"), "x")
+    w = g.add_input(TensorType((5, 3), "float32"), "w", "param")
+    b = g.add_input(TensorType((5,), "float32"), "b", "param")
+    h = g.emit("add", g.emit("matmul", x, g.emit("transpose", w, perm=(1, 0))), b)
+    g.outputs = [g.emit("relu", h)]
+    return g
+
+
+def test_text_form_is_readable():
+    text = str(_mlp_graph())
+    assert text.splitlines()[0] == "graph mlp(%x: f32[4,3] [input], %w: f32[5,3] [param], %b: f32[5] [param]) {"
+    assert "= matmul(%x, %3)" in text and "{perm=(1, 0)}" in text
+    assert text.rstrip().endswith("}")
+
+
+def test_hash_is_deterministic_and_structural():
+    a, b = _mlp_graph(), _mlp_graph()
+    assert a.structural_hash() == b.structural_hash()
+    b.nodes[0].attrs["perm"] = (0, 1)
+    assert a.structural_hash() != b.structural_hash()
+
+
+def test_hash_of_traced_model_is_stable():
+    hashes = []
+    for _ in range(2):
+        graphnn.manual_seed(0)
+        c = graphnn.compile(Net())
+        with graphnn.no_grad():
+            c(graphnn.randn(1, 1, 32, 32))
+        hashes.append(c.graphs["optimized"].structural_hash())
+    assert hashes[0] == hashes[1]
+
+
+def test_verifier_catches_broken_graphs():
+    g = _mlp_graph()
+    verify(g)
+    g.nodes[0], g.nodes[1] = g.nodes[1], g.nodes[0]
+    with pytest.raises(ir.VerifyError, match="before it is defined"):
+        verify(g)
+    g = _mlp_graph()
+    g.nodes[1].outputs[0].type = TensorType((9, 9), "float32")
+    with pytest.raises(ir.VerifyError, match="rule says"):
+        verify(g)
+
+
+def test_dce_cse_fold_simplify():
+    g = Graph()
+    x = g.add_input(TensorType((3,), "float64"), "x")
+    one = g.emit("full", value=1.0, shape=(), dtype="float64")
+    two = g.emit("add", one, one)                      # folds to 2
+    a = g.emit("mul", x, two)
+    a2 = g.emit("mul", x, two)                         # CSE with a
+    y = g.emit("mul", g.emit("add", a, a2), one)       # x*1 simplifies away
+    g.emit("exp", x)                                   # dead
+    g.outputs = [g.emit("neg", g.emit("neg", y))]      # double negation
+    xs = np.array([1.0, -2.0, 0.5])
+    before = interpret(g, [xs])[0]
+    for _name, p in PIPELINE * 2:
+        p(g)
+        verify(g)
+    np.testing.assert_allclose(interpret(g, [xs])[0], before)
+    ops = [n.op for n in g.nodes]
+    assert ops.count("mul") == 1 and "neg" not in ops and "exp" not in ops, ops
+    assert all(f is not None for f in (cse, dce, fold_constants, simplify))
+
+
+def test_fusion_plan_groups_linear_bias_relu():
+    plan = plan_fusion(_mlp_graph())
+    assert len(plan.groups) == 1
+    assert [n.op for n in plan.groups[0].nodes] == ["transpose", "matmul", "add", "relu"]
+
+
+def test_fusion_never_recomputes_a_reduction_per_broadcast_element():
+    g = Graph()
+    x = g.add_input(TensorType((4, 8), "float32"), "x")
+    s = g.emit("sum", x, axes=(1,), keepdims=True)
+    g.outputs = [g.emit("sub", x, s)]                  # s is broadcast along axis 1
+    plan = plan_fusion(g)
+    assert s.id in plan.materialized
+
+
+def test_memory_plan_reuses_memory_without_overlap():
+    bufs = [(1, 1000, 0, 1), (2, 1000, 1, 2), (3, 1000, 2, 3), (4, 64, 0, 3)]
+    plan = plan_memory(bufs, {})
+    spans = {vid: (plan.offsets[vid], plan.offsets[vid] + n, f, l) for vid, n, f, l in bufs}
+    for a, (oa, ea, fa, la) in spans.items():
+        assert oa % 64 == 0
+        for b, (ob, eb, fb, lb) in spans.items():
+            if a < b and not (la < fb or lb < fa):
+                assert ea <= ob or eb <= oa, (a, b)
+    assert plan.size < sum(n for _, n, _, _ in bufs)
