@@ -10,8 +10,8 @@ from ._random import manual_seed, seed
 from .dtypes import bool_ as bool  # noqa: A001
 from .dtypes import dtype, float32, float64, int64
 from .tensor import (BoolTensor, DoubleTensor, FloatTensor, LongTensor, Size, Tensor, TraceError, arange, as_tensor,
-                     empty, eye, from_numpy, full, full_like, linspace, ones, ones_like, rand, randint, randn,
-                     randn_like, tensor, zeros, zeros_like)
+                     cat, empty, eye, from_numpy, full, full_like, linspace, narrow, ones, ones_like, rand, rand_like,
+                     randint, randn, randn_like, stack, tensor, zeros, zeros_like)
 from . import autograd, nn, optim  # noqa: E402
 from .compiler import compile  # noqa: A001
 

@@ -77,6 +77,13 @@ class Tracer:
             self.guard(lambda t=t: _sig(t), _sig(t))
         return self.current[key]
 
+    def fresh(self, type_, sample, name: str):
+        """A graph input drawn anew at every call (random masks, randn inside compiled code)."""
+        from .tensor import Tensor
+
+        v = self.add_input(type_, f"{name}{len(self.graph.inputs)}", "random", lambda: Tensor._wrap(sample()))
+        return Tensor._symbolic(v, self, False)
+
     def lift_grad(self, t):
         """The value of `t.grad` as it was before tracing (captured through an accessor)."""
         g = t._grad
@@ -92,8 +99,11 @@ class Tracer:
             src = broadcast_to(src, tuple(t.shape))
         if src.dtype_name != t.dtype_name:
             src = src.type_as_dtype(t.dtype_name)
-        self.lift(t)
         v = self.lift(src)
+        if t._trace is self:  # an in-place op on a value computed in this trace: just rename it
+            t._value = v
+            return
+        self.lift(t)
         self.current[id(t)] = v
         self.updates[id(t)] = (t, v)
 

@@ -48,7 +48,7 @@ def _arg_key(a):
 
 
 def _optimized(graph: ir.Graph) -> ir.Graph:
-    g = graph.copy()
+    g = graph.copy()  # copy() keeps meta (the write-back map)
     ir.optimize(g)
     ir.verify(g)
     return g
@@ -126,7 +126,6 @@ def build_program(tracer: Tracer, spec, leaves: list, finals: list) -> Program:
     g.meta["writeback"] = writeback
     ir.verify(g)
     stages = {"traced": g.copy(), "optimized": _optimized(g)}
-    stages["optimized"].meta["writeback"] = writeback
     return Program(tracer, spec, leaves, grad_finals, stages)
 
 
@@ -213,8 +212,7 @@ class SplitProgram:
         g = tracer.graph
         outs = [tracer.lift(t) for t in leaves]
         g.outputs = list(outs)
-        if tracer.updates:
-            raise NotImplementedError("modules that update state in forward are compiled through graphnn.compile(step_fn)")
+        updates = list(tracer.updates.values())  # state written by forward (e.g. BatchNorm running statistics)
         n_fwd = len(g.nodes)
         fwd_inputs = list(g.inputs)
         self.stages = {"traced": g.copy()}
@@ -240,7 +238,9 @@ class SplitProgram:
         res_inputs = [v for v in residuals if v.producer is None]
         res_computed = [v for v in residuals if v.producer is not None]
         self.res_input_pos = [fwd_inputs.index(v) for v in res_inputs]
-        fwd = extract(g, fwd_inputs, outs + res_computed, name=g.name)
+        fwd = extract(g, fwd_inputs, outs + res_computed + [v for _, v in updates], name=g.name)
+        fwd.meta["writeback"] = {len(outs) + len(res_computed) + k: fwd_inputs.index(tracer.input_of[id(t)])
+                                 for k, (t, _) in enumerate(updates)}
         bwd = extract(g, res_inputs + res_computed + cts, [grads[i] for i in self.grad_pos], name=g.name + "_backward")
         self.n_out, self.n_res = len(outs), len(res_computed)
         self.stages["forward"] = _optimized(fwd)

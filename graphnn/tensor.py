@@ -521,6 +521,73 @@ class Tensor:
     def __getitem__(self, key):
         return _getitem(self, key)
 
+    def narrow(self, dim, start, length):
+        return narrow(self, dim, start, length)
+
+    def chunk(self, chunks, dim=0):
+        n = self.shape[dim]
+        step = -(-n // chunks)
+        return tuple(narrow(self, dim, s, min(step, n - s)) for s in range(0, n, step))
+
+    def split(self, split_size, dim=0):
+        n = self.shape[dim]
+        sizes = [split_size] * (n // split_size) + ([n % split_size] if n % split_size else []) \
+            if isinstance(split_size, int) else list(split_size)
+        out, s = [], 0
+        for k in sizes:
+            out.append(narrow(self, dim, s, k))
+            s += k
+        return tuple(out)
+
+    def norm(self, p=2, dim=None, keepdim=False):
+        if p != 2:
+            return (self.abs() ** p).sum(dim, keepdim) ** (1.0 / p)
+        return (self * self).sum(dim, keepdim).sqrt()
+
+    def var(self, dim=None, unbiased=True, keepdim=False):
+        axes = norm_axes(_axes(dim), self.ndim)
+        n = 1
+        for a in axes:
+            n *= self.shape[a]
+        d = self - self.mean(dim, keepdim=True)
+        return (d * d).sum(dim, keepdim) / max(n - 1 if unbiased else n, 1)
+
+    def std(self, dim=None, unbiased=True, keepdim=False):
+        return self.var(dim, unbiased, keepdim).sqrt()
+
+    def softmax(self, dim):
+        from .nn.functional import softmax
+
+        return softmax(self, dim)
+
+    def log_softmax(self, dim):
+        from .nn.functional import log_softmax
+
+        return log_softmax(self, dim)
+
+    def where(self, cond, other):
+        return apply("select", [cond, self, other])
+
+    def masked_fill(self, mask, value):
+        return apply("select", [mask, value, self])
+
+    def index_select(self, dim, index):
+        d = dim % self.ndim
+        oh = apply("one_hot", [index], {"num_classes": self.shape[d], "dtype": self.dtype_name})  # (k, n)
+        moved = self.transpose(d, -1) if d != self.ndim - 1 else self
+        picked = matmul(moved, oh.t())  # (..., k)
+        return picked.transpose(d, -1) if d != self.ndim - 1 else picked
+
+    def repeat(self, *sizes):
+        sizes = _shape_args(sizes)
+        x = self.reshape((1,) * (len(sizes) - self.ndim) + tuple(self.shape))
+        inter, full_shape = [], []
+        for r, s in zip(sizes, x.shape):
+            inter += [1, s]
+            full_shape += [r, s]
+        y = broadcast_to(x.reshape(tuple(inter)), tuple(full_shape))
+        return y.reshape(tuple(r * s for r, s in zip(sizes, x.shape)))
+
 
 def _grad_enabled() -> bool:
     from ._grad_mode import is_grad_enabled
@@ -667,9 +734,20 @@ def from_numpy(a: np.ndarray) -> Tensor:
     return Tensor._wrap(a)
 
 
-def _factory(fill):
+def random_tensor(shape: tuple, dtype: str, sample) -> Tensor:
+    """A tensor of random values from `sample()`: drawn now in eager code, drawn at every call when compiled."""
+    from . import _tracer
+
+    tr = _tracer.current()
+    if tr is not None:
+        return tr.fresh(TensorType(tuple(shape), dtype), sample, "random")
+    return Tensor._wrap(sample())
+
+
+def _factory(fill, random: bool = False):
     def make(*size, dtype=None, requires_grad=False, **_):
-        t = Tensor._wrap(fill(_shape_args(size), to_dtype(dtype) if dtype is not None else "float32"))
+        shape, dt = _shape_args(size), to_dtype(dtype) if dtype is not None else "float32"
+        t = random_tensor(shape, dt, lambda: fill(shape, dt)) if random else Tensor._wrap(fill(shape, dt))
         return t.requires_grad_(True) if requires_grad else t
     return make
 
@@ -677,8 +755,8 @@ def _factory(fill):
 zeros = _factory(lambda s, d: np.zeros(s, d))
 ones = _factory(lambda s, d: np.ones(s, d))
 empty = _factory(lambda s, d: np.zeros(s, d))
-randn = _factory(lambda s, d: _random.generator().standard_normal(s).astype(d))
-rand = _factory(lambda s, d: _random.generator().random(s).astype(d))
+randn = _factory(lambda s, d: _random.generator().standard_normal(s).astype(d), random=True)
+rand = _factory(lambda s, d: _random.generator().random(s).astype(d), random=True)
 
 
 def full(size, fill_value, dtype=None, requires_grad=False) -> Tensor:
@@ -689,7 +767,8 @@ def full(size, fill_value, dtype=None, requires_grad=False) -> Tensor:
 def randint(low, high=None, size=None, dtype=None) -> Tensor:
     if high is None:
         low, high = 0, low
-    return Tensor._wrap(_random.generator().integers(low, high, tuple(size)).astype(to_dtype(dtype) if dtype else "int64"))
+    dt = to_dtype(dtype) if dtype else "int64"
+    return random_tensor(tuple(size), dt, lambda: _random.generator().integers(low, high, tuple(size)).astype(dt))
 
 
 def arange(start, end=None, step=1, dtype=None, requires_grad=False) -> Tensor:
@@ -720,6 +799,10 @@ def randn_like(t: Tensor) -> Tensor:
     return randn(*t.shape, dtype=t.dtype_name)
 
 
+def rand_like(t: Tensor) -> Tensor:
+    return rand(*t.shape, dtype=t.dtype_name)
+
+
 def eye(n, m=None, dtype=None) -> Tensor:
     return Tensor._wrap(np.eye(n, m, dtype=to_dtype(dtype) if dtype else "float32"))
 
@@ -738,3 +821,40 @@ class LongTensor(Tensor):
 
 class BoolTensor(Tensor):
     _default_dtype = "bool"
+
+
+def cat(tensors, dim: int = 0) -> Tensor:
+    """Concatenate along `dim`: each piece is placed into the result's shape (slice_grad) and the pieces summed."""
+    tensors = [as_tensor(t) for t in tensors]
+    if not tensors:
+        raise ValueError("cat expects a non-empty list of tensors")
+    ref = tensors[0]
+    d = dim % ref.ndim
+    for t in tensors[1:]:
+        if t.ndim != ref.ndim or any(a != b for i, (a, b) in enumerate(zip(t.shape, ref.shape)) if i != d):
+            raise ValueError(f"cat: sizes of tensors must match except in dimension {d}: "
+                             f"{[tuple(t.shape) for t in tensors]}")
+    total = sum(t.shape[d] for t in tensors)
+    shape = list(ref.shape)
+    shape[d] = total
+    out, offset = None, 0
+    for t in tensors:
+        if t.shape[d] == 0:
+            continue
+        starts = tuple(offset if i == d else 0 for i in range(ref.ndim))
+        piece = apply("slice_grad", [t], {"shape": tuple(shape), "starts": starts, "steps": (1,) * ref.ndim})
+        out = piece if out is None else out + piece
+        offset += t.shape[d]
+    return relabel(out, "CatBackward0", tensors)
+
+
+def stack(tensors, dim: int = 0) -> Tensor:
+    tensors = [as_tensor(t) for t in tensors]
+    d = dim % (tensors[0].ndim + 1)
+    return relabel(cat([t.unsqueeze(d) for t in tensors], d), "StackBackward0", tensors)
+
+
+def narrow(x: Tensor, dim: int, start: int, length: int) -> Tensor:
+    key = [slice(None)] * x.ndim
+    key[dim % x.ndim] = slice(start, start + length)
+    return x[tuple(key)]

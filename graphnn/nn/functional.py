@@ -8,9 +8,18 @@ import warnings
 from .._dispatch import apply, relabel
 from ..ir_attrs import conv_padding, ntuple
 from ..tensor import Tensor, as_tensor
+from ._activation import elu, hardtanh, leaky_relu, relu6, silu, softplus  # noqa: F401
+from ._norm import batch_norm, cosine_similarity, pairwise_distance  # noqa: F401
+from ._random_ops import dropout  # noqa: F401
+from ._vision import (avg_pool, embedding, interpolate, max_pool_with_indices, max_unpool, pad,  # noqa: F401
+                      pixel_shuffle)
 
 __all__ = ["relu", "sigmoid", "tanh", "softmax", "log_softmax", "linear", "conv1d", "conv2d", "conv3d",
-           "max_pool1d", "max_pool2d", "max_pool3d", "mse_loss", "l1_loss", "nll_loss", "cross_entropy"]
+           "max_pool1d", "max_pool2d", "max_pool3d", "mse_loss", "l1_loss", "nll_loss", "cross_entropy", "kl_div",
+           "binary_cross_entropy", "smooth_l1_loss", "avg_pool1d", "avg_pool2d", "avg_pool3d", "max_unpool1d",
+           "max_unpool2d", "upsample", "upsample_bilinear", "upsample_nearest", "interpolate", "pad", "pixel_shuffle",
+           "embedding", "dropout", "batch_norm", "cosine_similarity", "pairwise_distance", "leaky_relu", "softplus",
+           "elu", "hardtanh", "relu6", "silu"]
 
 
 # -- activations -------------------------------------------------------------------------------------------
@@ -85,7 +94,7 @@ def conv3d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
 # -- pooling --------------------------------------------------------------------------------------------------
 def _max_pool(input, kernel_size, stride, padding, dilation, ceil_mode, return_indices, nsp):
     if return_indices:
-        raise NotImplementedError("return_indices=True is not supported yet")
+        return max_pool_with_indices(input, kernel_size, stride, padding, dilation, ceil_mode, nsp)
     k = ntuple(kernel_size, nsp)
     attrs = {"kernel": k, "stride": ntuple(stride if stride not in (None, ()) else k, nsp),
              "padding": ntuple(padding, nsp), "dilation": ntuple(dilation, nsp), "ceil_mode": bool(ceil_mode)}
@@ -194,10 +203,98 @@ def nll_loss(input, target, weight=None, size_average=None, ignore_index: int = 
 
 def cross_entropy(input, target, weight=None, size_average=None, ignore_index: int = -100, reduce=None,
                   reduction: str = "mean", label_smoothing: float = 0.0) -> Tensor:
-    if label_smoothing:
-        raise NotImplementedError("label_smoothing is not supported yet")
-    return nll_loss(log_softmax(input, 1 if input.ndim > 1 else 0), target, weight, size_average, ignore_index,
-                    reduce, reduction)
+    reduction = legacy_reduction(size_average, reduce, reduction)
+    c_dim = 1 if input.ndim > 1 else 0
+    logp = log_softmax(input, c_dim)
+    nll = nll_loss(logp, target, weight, ignore_index=ignore_index, reduction=reduction)
+    if not label_smoothing:
+        return relabel(nll, "NllLossBackward0", [input])
+    # PyTorch: (1 - eps) * nll + eps / C * smooth, smooth_i = -sum_c w_c logp_ic over non-ignored items;
+    # with reduction='mean' both parts are divided by the summed weight of the items' targets.
+    n_classes = input.shape[c_dim]
+    x = logp if logp.ndim <= 2 else logp.permute(0, *range(2, logp.ndim), 1)
+    wx = x if weight is None else x * weight
+    valid = (target != ignore_index).type_as_dtype(input.dtype_name)
+    smooth = -wx.sum(-1) * valid
+    if reduction == "none":
+        smooth_r = smooth
+    elif reduction == "sum":
+        smooth_r = smooth.sum()
+    else:
+        onehot = apply("one_hot", [target], {"num_classes": n_classes, "dtype": input.dtype_name})
+        denom = ((onehot if weight is None else onehot * weight).sum(-1) * valid).sum()
+        smooth_r = smooth.sum() / denom
+    out = nll * (1.0 - label_smoothing) + smooth_r * (label_smoothing / n_classes)
+    return relabel(out, "AddBackward0", [input])
+
+
+def kl_div(input, target, size_average=None, reduce=None, reduction: str = "mean", log_target: bool = False) -> Tensor:
+    """Pointwise target * (log(target) - input) (0 where target is 0), as PyTorch."""
+    reduction = legacy_reduction(size_average, reduce, reduction)
+    target = as_tensor(target)
+    if log_target:
+        pointwise = target.exp() * (target - input)
+    else:
+        tlogt = apply("select", [target > 0, target * apply("maximum", [target, 1e-38]).log(), 0.0])
+        pointwise = tlogt - target * input
+    if reduction == "batchmean":
+        out = pointwise.sum() / (input.shape[0] if input.ndim else 1)
+    else:
+        out = _reduce(pointwise, reduction)
+    return relabel(out, "KlDivBackward0", [input, target])
+
+
+def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=None, reduction: str = "mean"):
+    target = as_tensor(target)
+    log_p = apply("maximum", [input.log(), -100.0])
+    log_1p = apply("maximum", [(1.0 - input).log(), -100.0])
+    loss = -(target * log_p + (1.0 - target) * log_1p)
+    if weight is not None:
+        loss = loss * weight
+    return relabel(_reduce(loss, legacy_reduction(size_average, reduce, reduction)), "BinaryCrossEntropyBackward0",
+                   [input, target])
+
+
+def smooth_l1_loss(input, target, size_average=None, reduce=None, reduction: str = "mean", beta: float = 1.0):
+    target = as_tensor(target)
+    d = (input - target).abs()
+    loss = apply("select", [d < beta, d * d * (0.5 / beta), d - 0.5 * beta]) if beta > 0 else d
+    return relabel(_reduce(loss, legacy_reduction(size_average, reduce, reduction)), "SmoothL1LossBackward0",
+                   [input, target])
+
+
+def avg_pool1d(input, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True):
+    return avg_pool(input, kernel_size, stride, padding, ceil_mode, count_include_pad, None, 1)
+
+
+def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
+               divisor_override=None):
+    return avg_pool(input, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override, 2)
+
+
+def avg_pool3d(input, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
+               divisor_override=None):
+    return avg_pool(input, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override, 3)
+
+
+def max_unpool1d(input, indices, kernel_size, stride=None, padding=0, output_size=None):
+    return max_unpool(input, indices, kernel_size, stride, padding, output_size, 1)
+
+
+def max_unpool2d(input, indices, kernel_size, stride=None, padding=0, output_size=None):
+    return max_unpool(input, indices, kernel_size, stride, padding, output_size, 2)
+
+
+def upsample(input, size=None, scale_factor=None, mode="nearest", align_corners=None):
+    return interpolate(input, size, scale_factor, mode, align_corners)
+
+
+def upsample_bilinear(input, size=None, scale_factor=None):
+    return interpolate(input, size, scale_factor, "bilinear", True)
+
+
+def upsample_nearest(input, size=None, scale_factor=None):
+    return interpolate(input, size, scale_factor, "nearest")
 
 
 

@@ -1,0 +1,35 @@
+"""Activation functions beyond the basic ones (composites of IR primitives)."""
+from __future__ import annotations
+
+from .._dispatch import apply, relabel
+from ..tensor import Tensor
+
+
+def leaky_relu(input: Tensor, negative_slope: float = 0.01, inplace: bool = False) -> Tensor:
+    out = apply("select", [input > 0, input, input * negative_slope])
+    return relabel(out, "LeakyReluBackward0", [input])
+
+
+def softplus(input: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
+    """log(1 + exp(beta x)) / beta, linear above threshold (as PyTorch)."""
+    bx = input * beta
+    safe = apply("minimum", [bx, threshold])  # keeps exp finite where the linear branch is taken
+    soft = (safe.exp() + 1.0).log() / beta
+    return relabel(apply("select", [bx > threshold, input, soft]), "SoftplusBackward0", [input])
+
+
+def elu(input: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
+    neg = (apply("minimum", [input, 0.0]).exp() - 1.0) * alpha
+    return relabel(apply("select", [input > 0, input, neg]), "EluBackward0", [input])
+
+
+def hardtanh(input: Tensor, min_val: float = -1.0, max_val: float = 1.0, inplace: bool = False) -> Tensor:
+    return input.clamp(min_val, max_val)
+
+
+def relu6(input: Tensor, inplace: bool = False) -> Tensor:
+    return input.clamp(0.0, 6.0)
+
+
+def silu(input: Tensor, inplace: bool = False) -> Tensor:
+    return input * input.sigmoid()

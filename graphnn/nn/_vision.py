@@ -1,0 +1,229 @@
+"""Padding, average pooling, max pooling with indices, unpooling, interpolation, pixel shuffle, embedding.
+
+All are composites of IR primitives: padding places the input inside a larger zero tensor (slice_grad),
+average pooling sums strided slices, interpolation multiplies by constant separable matrices.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .._dispatch import apply, op_error, relabel
+from ..ir_attrs import ntuple
+from ..tensor import Tensor, broadcast_to, cat, narrow, tensor
+from graphnn.ir.ops.pool import pool_out_size
+from graphnn.ir.registry import IRError
+
+
+def _pairs(pad: tuple, ndim: int) -> list:
+    """PyTorch pad tuple (last dim first) as (lo, hi) per dimension, first dim first."""
+    if len(pad) % 2 or len(pad) // 2 > ndim:
+        raise op_error(IRError(f"pad: padding {tuple(pad)} does not fit a {ndim}-d input"))
+    pairs = [(0, 0)] * ndim
+    for i in range(len(pad) // 2):
+        pairs[ndim - 1 - i] = (int(pad[2 * i]), int(pad[2 * i + 1]))
+    return pairs
+
+
+def pad(input: Tensor, pad: tuple, mode: str = "constant", value: float = 0.0) -> Tensor:
+    pairs = _pairs(pad, input.ndim)
+    x = input
+    # negative padding crops
+    for d, (lo, hi) in enumerate(pairs):
+        if lo < 0 or hi < 0:
+            x = narrow(x, d, max(-lo, 0), x.shape[d] - max(-lo, 0) - max(-hi, 0))
+    pairs = [(max(lo, 0), max(hi, 0)) for lo, hi in pairs]
+    if mode == "constant":
+        shape = tuple(s + lo + hi for s, (lo, hi) in zip(x.shape, pairs))
+        attrs = {"shape": shape, "starts": tuple(lo for lo, _ in pairs), "steps": (1,) * x.ndim}
+        if value == 0:
+            out = apply("slice_grad", [x], attrs)
+        else:
+            out = apply("slice_grad", [x - value], attrs) + value
+        return relabel(out, "ConstantPadNdBackward0", [input])
+    if mode == "replicate":
+        out = x
+        for d, (lo, hi) in enumerate(pairs):
+            if not (lo or hi):
+                continue
+            parts = []
+            if lo:
+                edge = narrow(out, d, 0, 1)
+                parts.append(broadcast_to(edge, tuple(lo if i == d else s for i, s in enumerate(out.shape))))
+            parts.append(out)
+            if hi:
+                edge = narrow(out, d, out.shape[d] - 1, 1)
+                parts.append(broadcast_to(edge, tuple(hi if i == d else s for i, s in enumerate(out.shape))))
+            out = cat(parts, d)
+        return relabel(out, "ReplicationPad2DBackward0", [input])
+    raise NotImplementedError(f"pad mode {mode!r} is not supported (constant, replicate are)")
+
+
+def avg_pool(input: Tensor, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
+             divisor_override=None, nsp: int = 2) -> Tensor:
+    k = ntuple(kernel_size, nsp)
+    s = ntuple(stride if stride not in (None, ()) else kernel_size, nsp)
+    p = ntuple(padding, nsp)
+    for kk, pp in zip(k, p):
+        if pp > kk // 2:
+            raise op_error(IRError(f"avg_pool: pad should be at most half of effective kernel size, got {p} for {k}"))
+    lead = input.ndim - nsp
+    sizes = input.shape[lead:]
+    outs = [pool_out_size(n, kk, ss, pp, 1, ceil_mode) for n, kk, ss, pp in zip(sizes, k, s, p)]
+    if any(o <= 0 for o in outs):
+        raise op_error(IRError(f"avg_pool: kernel {k} does not fit input {tuple(input.shape)}"))
+    # Pad so that every window lies inside: lo = padding, hi = whatever the last window needs.
+    his = [max(0, (o - 1) * ss + kk - (n + pp)) for o, ss, kk, n, pp in zip(outs, s, k, sizes, p)]
+    flat = []
+    for lo, hi in reversed(list(zip(p, his))):
+        flat += [lo, hi]
+    xp = pad(input, tuple(flat)) if any(flat) else input
+    total = None
+    for off in np.ndindex(*k):
+        starts = (0,) * lead + tuple(off)
+        stops = tuple(xp.shape[:lead]) + tuple(o0 + ss * (o - 1) + 1 for o0, ss, o in zip(off, s, outs))
+        piece = apply("slice", [xp], {"starts": starts, "stops": stops, "steps": (1,) * lead + s})
+        total = piece if total is None else total + piece
+    div = _avg_divisors(sizes, outs, k, s, p, count_include_pad, divisor_override)
+    out = total / tensor(div, dtype=input.dtype_name)
+    return relabel(out, f"AvgPool{nsp}DBackward0", [input])
+
+
+def _avg_divisors(sizes, outs, k, s, p, count_include_pad, divisor_override) -> np.ndarray:
+    if divisor_override:
+        return np.full(outs, float(divisor_override))
+    per_dim = []
+    for n, o, kk, ss, pp in zip(sizes, outs, k, s, p):
+        start = np.arange(o) * ss - pp
+        end = np.minimum(start + kk, n + pp)
+        size_pad = end - start
+        size_real = np.minimum(end, n) - np.maximum(start, 0)
+        per_dim.append(size_pad if count_include_pad else size_real)
+    div = per_dim[0].astype(np.float64)
+    for d in per_dim[1:]:
+        div = np.multiply.outer(div, d)
+    return div
+
+
+def max_pool_with_indices(input: Tensor, kernel_size, stride, padding, dilation, ceil_mode, nsp: int):
+    """(values, indices) with indices flat over each input plane, as PyTorch's return_indices=True."""
+    k = ntuple(kernel_size, nsp)
+    attrs = {"kernel": k, "stride": ntuple(stride if stride not in (None, ()) else k, nsp),
+             "padding": ntuple(padding, nsp), "dilation": ntuple(dilation, nsp), "ceil_mode": bool(ceil_mode)}
+    values = apply("max_pool", [input], attrs, name=f"MaxPool{nsp}DWithIndicesBackward0")
+    plane = tuple(input.shape[input.ndim - nsp:])
+    positions = np.arange(int(np.prod(plane)), dtype=np.float64).reshape(plane)
+    src = broadcast_to(tensor(positions, dtype="float64"), tuple(input.shape))
+    with _no_grad():
+        x64 = input.detach().double() if input.dtype_name != "float64" else input.detach()
+        idx = apply("max_pool_select", [x64, src], attrs).long()
+    return values, idx
+
+
+def _no_grad():
+    from .._grad_mode import no_grad
+
+    return no_grad()
+
+
+def max_unpool(input: Tensor, indices: Tensor, kernel_size, stride=None, padding=0, output_size=None, nsp: int = 2):
+    k = ntuple(kernel_size, nsp)
+    s = ntuple(stride if stride not in (None, ()) else k, nsp)
+    p = ntuple(padding, nsp)
+    lead = tuple(input.shape[:input.ndim - nsp])
+    if output_size is None:
+        out_sp = tuple((i - 1) * ss - 2 * pp + kk for i, ss, pp, kk in zip(input.shape[input.ndim - nsp:], s, p, k))
+    else:
+        out_sp = tuple(output_size)[-nsp:]
+    n_out = int(np.prod(out_sp))
+    n_in = int(np.prod(input.shape[input.ndim - nsp:]))
+    if indices._data is not None and indices._data.size and (indices._data.min() < 0 or indices._data.max() >= n_out):
+        raise op_error(IRError(f"max_unpool: index {int(indices._data.max())} is out of bounds for output size {out_sp}"))
+    onehot = apply("one_hot", [indices.reshape(lead + (n_in,))], {"num_classes": n_out, "dtype": input.dtype_name})
+    vals = input.reshape(lead + (n_in, 1))
+    out = (onehot * vals).sum(-2)
+    return relabel(out.reshape(lead + out_sp), f"MaxUnpool{nsp}DBackward0", [input])
+
+
+def _interp_matrix(n_in: int, n_out: int, mode: str, align_corners: bool, scale) -> np.ndarray:
+    m = np.zeros((n_out, n_in))
+    dst = np.arange(n_out, dtype=np.float64)
+    if mode == "nearest":
+        ratio = (1.0 / scale) if scale else n_in / n_out
+        src = np.minimum(np.floor(dst * ratio).astype(int), n_in - 1)
+        m[np.arange(n_out), src] = 1.0
+        return m
+    if align_corners:
+        ratio = (n_in - 1) / (n_out - 1) if n_out > 1 else 0.0
+        src = dst * ratio
+    else:
+        ratio = (1.0 / scale) if scale else n_in / n_out
+        src = np.maximum((dst + 0.5) * ratio - 0.5, 0.0)
+    i0 = np.minimum(np.floor(src).astype(int), n_in - 1)
+    i1 = np.minimum(i0 + 1, n_in - 1)
+    lam = src - i0
+    np.add.at(m, (np.arange(n_out), i0), 1 - lam)
+    np.add.at(m, (np.arange(n_out), i1), lam)
+    return m
+
+
+def interpolate(input: Tensor, size=None, scale_factor=None, mode: str = "nearest", align_corners=None,
+                recompute_scale_factor=None) -> Tensor:
+    """Nearest / (bi)linear resizing as products with constant interpolation matrices, one per spatial dim."""
+    nsp = input.ndim - 2
+    if mode not in ("nearest", "linear", "bilinear", "trilinear"):
+        raise NotImplementedError(f"interpolate mode {mode!r} is not supported")
+    if mode == "nearest" and align_corners is not None:
+        raise ValueError("align_corners option can only be set with the interpolating modes")
+    if (size is None) == (scale_factor is None):
+        raise ValueError("either size or scale_factor should be defined")
+    in_sp = tuple(input.shape[2:])
+    if size is not None:
+        out_sp, scales = ntuple(size, nsp), (None,) * nsp
+    else:
+        sf = tuple(scale_factor) if isinstance(scale_factor, (tuple, list)) else (scale_factor,) * nsp
+        out_sp = tuple(int(math.floor(n * f)) for n, f in zip(in_sp, sf))
+        scales = (None,) * nsp if recompute_scale_factor else sf
+    out = input
+    for d in range(nsp):
+        m = _interp_matrix(in_sp[d], out_sp[d], "nearest" if mode == "nearest" else "linear", bool(align_corners),
+                           scales[d])
+        axis = 2 + d
+        moved = out.transpose(axis, -1) if axis != out.ndim - 1 else out
+        moved = moved.matmul(tensor(m.T, dtype=input.dtype_name))
+        out = moved.transpose(axis, -1) if axis != out.ndim - 1 else moved
+    name = {"nearest": "UpsampleNearest", "bilinear": "UpsampleBilinear"}.get(mode, "UpsampleLinear")
+    return relabel(out, f"{name}{nsp}DBackward0", [input])
+
+
+def pixel_shuffle(input: Tensor, upscale_factor: int) -> Tensor:
+    r = upscale_factor
+    *lead, c, h, w = input.shape
+    if c % (r * r):
+        raise op_error(IRError(f"pixel_shuffle: {c} channels are not divisible by upscale_factor^2 = {r * r}"))
+    x = input.reshape(tuple(lead) + (c // (r * r), r, r, h, w))
+    n = len(lead)
+    x = x.permute(*range(n), n, n + 3, n + 1, n + 4, n + 2)
+    return relabel(x.reshape(tuple(lead) + (c // (r * r), h * r, w * r)), "PixelShuffleBackward0", [input])
+
+
+def embedding(input: Tensor, weight: Tensor, padding_idx=None, max_norm=None, norm_type=2.0,
+              scale_grad_by_freq=False, sparse=False) -> Tensor:
+    """Rows of `weight` picked by int64 indices (one_hot(indices) @ weight, so the gradient is a matmul)."""
+    if input.dtype_name != "int64":
+        raise op_error(IRError(f"embedding: indices must be int64, got {input.dtype_name}"))
+    n = weight.shape[0]
+    if input._data is not None and input._data.size:
+        lo, hi = int(input._data.min()), int(input._data.max())
+        if lo < 0 or hi >= n:
+            raise op_error(IRError(f"embedding: index {hi if hi >= n else lo} is out of range for {n} embeddings"))
+    w = weight
+    if padding_idx is not None:
+        pi = padding_idx % n
+        keep = np.ones((n, 1), np.float64)
+        keep[pi] = 0.0
+        keep_t = tensor(keep, dtype=weight.dtype_name)
+        w = weight * keep_t + weight.detach() * (1.0 - keep_t)  # no gradient reaches the padding row
+    onehot = apply("one_hot", [input], {"num_classes": n, "dtype": weight.dtype_name})
+    return relabel(onehot.matmul(w), "EmbeddingBackward0", [weight])

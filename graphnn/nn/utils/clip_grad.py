@@ -1,0 +1,52 @@
+"""Gradient clipping with PyTorch's formulas."""
+from __future__ import annotations
+
+import math
+import warnings
+
+from ..._grad_mode import no_grad
+from ...tensor import Tensor, stack
+
+
+def _params(parameters) -> list:
+    if isinstance(parameters, Tensor):
+        parameters = [parameters]
+    return [p for p in parameters if p.grad is not None]
+
+
+def clip_grad_norm_(parameters, max_norm: float, norm_type: float = 2.0, error_if_nonfinite: bool = False,
+                    foreach=None) -> Tensor:
+    """Scale all gradients together so that their joint norm is at most max_norm; returns the norm before."""
+    params = _params(parameters)
+    if not params:
+        from ...tensor import tensor
+
+        return tensor(0.0)
+    with no_grad():
+        grads = [p.grad for p in params]
+        if norm_type == math.inf:
+            total = stack([g.abs().max() for g in grads]).max()
+        else:
+            total = stack([(g.abs() ** norm_type).sum() for g in grads]).sum() ** (1.0 / norm_type)
+        if error_if_nonfinite and total._data is not None and not math.isfinite(total.item()):
+            raise RuntimeError(f"The total norm of order {norm_type} for gradients is non-finite")
+        coef = (max_norm / (total + 1e-6)).clamp(max=1.0)
+        for p in params:
+            p.grad = p.grad * coef
+    return total
+
+
+def clip_grad_norm(parameters, max_norm: float, norm_type: float = 2.0) -> Tensor:
+    warnings.warn("nn.utils.clip_grad_norm is deprecated in favor of nn.utils.clip_grad_norm_", FutureWarning,
+                  stacklevel=2)
+    return clip_grad_norm_(parameters, max_norm, norm_type)
+
+
+def clip_grad_value_(parameters, clip_value: float, foreach=None) -> None:
+    with no_grad():
+        for p in _params(parameters):
+            p.grad = p.grad.clamp(-clip_value, clip_value)
+
+
+def clip_grad_value(parameters, clip_value: float) -> None:
+    return clip_grad_value_(parameters, clip_value)

@@ -1,0 +1,69 @@
+"""Adam and AdamW with PyTorch's update rule (bias correction, optional AMSGrad, maximize)."""
+from __future__ import annotations
+
+import numpy as np
+
+from .._grad_mode import no_grad
+from ..tensor import Tensor
+from .optimizer import Optimizer
+
+
+class Adam(Optimizer):
+    _decoupled = False
+
+    def __init__(self, params, lr: float = 1e-3, betas=(0.9, 0.999), eps: float = 1e-8, weight_decay: float = 0,
+                 amsgrad: bool = False, *, maximize: bool = False):
+        if lr < 0 or eps < 0 or not (0 <= betas[0] < 1 and 0 <= betas[1] < 1) or weight_decay < 0:
+            raise ValueError(f"Invalid Adam hyper-parameters lr={lr}, betas={betas}, eps={eps}, weight_decay={weight_decay}")
+        super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay, amsgrad=amsgrad,
+                                      maximize=maximize))
+
+    def step(self, closure=None):
+        loss = closure() if closure is not None else None
+        with no_grad():
+            for g in self.param_groups:
+                b1, b2 = g["betas"]
+                for p in g["params"]:
+                    grad = self._grad(p)
+                    if grad is None:
+                        continue
+                    grad = -grad if g["maximize"] else grad
+                    step = self._state_buffer(p, "step")
+                    if step is None:
+                        step = self._new_state(p, "step", np.zeros((), "float32"))
+                        self._new_state(p, "exp_avg", np.zeros(tuple(p.shape), p.dtype_name))
+                        self._new_state(p, "exp_avg_sq", np.zeros(tuple(p.shape), p.dtype_name))
+                        if g["amsgrad"]:
+                            self._new_state(p, "max_exp_avg_sq", np.zeros(tuple(p.shape), p.dtype_name))
+                    st = self.state[p]
+                    step._assign(step + 1.0)
+                    if g["weight_decay"]:
+                        if self._decoupled:
+                            p._assign(p * (1.0 - g["lr"] * g["weight_decay"]))
+                        else:
+                            grad = grad + p * g["weight_decay"]
+                    exp_avg, exp_avg_sq = st["exp_avg"], st["exp_avg_sq"]
+                    exp_avg._assign(exp_avg + (grad - exp_avg) * (1.0 - b1))
+                    exp_avg_sq._assign(exp_avg_sq * b2 + grad * grad * (1.0 - b2))
+                    bc1 = 1.0 - b1 ** step
+                    bc2_sqrt = (1.0 - b2 ** step).sqrt()
+                    second = exp_avg_sq
+                    if g["amsgrad"]:
+                        st["max_exp_avg_sq"]._assign(st["max_exp_avg_sq"].max(exp_avg_sq))
+                        second = st["max_exp_avg_sq"]
+                    denom = second.sqrt() / bc2_sqrt + g["eps"]
+                    p._assign(p - exp_avg / denom * (g["lr"] / bc1))
+        return loss
+
+    def _new_state(self, p, name: str, value: np.ndarray) -> Tensor:
+        t = Tensor._wrap(value)
+        self.state.setdefault(p, {})[name] = t
+        return t
+
+
+class AdamW(Adam):
+    _decoupled = True
+
+    def __init__(self, params, lr: float = 1e-3, betas=(0.9, 0.999), eps: float = 1e-8, weight_decay: float = 1e-2,
+                 amsgrad: bool = False, *, maximize: bool = False):
+        super().__init__(params, lr, betas, eps, weight_decay, amsgrad, maximize=maximize)
