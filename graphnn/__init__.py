@@ -14,6 +14,7 @@ from .tensor import (BoolTensor, DoubleTensor, FloatTensor, LongTensor, Size, Te
                      randint, randn, randn_like, stack, tensor, zeros, zeros_like)
 from . import autograd, nn, optim  # noqa: E402
 from .compiler import compile  # noqa: A001
+from ._scan import scan
 
 __version__ = "0.1.0"
 

@@ -64,8 +64,8 @@ class Tracer:
             return self.graph.emit("full", value=t.value, shape=(), dtype=t.dtype)
         if t._trace is self:
             return t._value
-        if t._trace is not None:
-            raise RuntimeError("a tensor from another graphnn.compile trace was used here")
+        # Concrete tensors, and symbolic tensors of an enclosing trace (a scan body traced inside
+        # graphnn.compile), are captured as inputs bound to that tensor.
         key = id(t)
         if key not in self.current:
             kind = "param" if t.requires_grad else "const"
@@ -74,7 +74,8 @@ class Tracer:
             self.keepalive.append(t)
             self.input_of[key] = v
             self.current[key] = v
-            self.guard(lambda t=t: _sig(t), _sig(t))
+            if t._data is not None:
+                self.guard(lambda t=t: _sig(t), _sig(t))
         return self.current[key]
 
     def fresh(self, type_, sample, name: str):

@@ -707,13 +707,15 @@ def _shape_args(size) -> tuple:
 
 def tensor(data, dtype=None, requires_grad: bool = False) -> Tensor:
     """A new tensor holding a copy of `data` (float data becomes float32 unless dtype says otherwise)."""
+    keep = isinstance(data, (np.ndarray, np.generic))  # NumPy data keeps its dtype, as torch.tensor does
     if isinstance(data, Tensor):
         arr = np.array(data._concrete("tensor()"))
+        keep = True
     else:
         arr = np.array(data)
     if dtype is not None:
         arr = arr.astype(to_dtype(dtype))
-    elif arr.dtype.kind == "f":
+    elif arr.dtype.kind == "f" and not (keep and arr.dtype == np.float64):
         arr = arr.astype(np.float32)
     elif arr.dtype.kind in "iu":
         arr = arr.astype(np.int64)

@@ -1,0 +1,229 @@
+"""Recurrent layers: RNN, LSTM, GRU (as IR scans over time, not unrolled) and their cells.
+
+Gate order and parameter names follow PyTorch: LSTM gates (i, f, g, o), GRU gates (r, z, n),
+weight_ih_l{k}[_reverse], weight_hh_l{k}, bias_ih_l{k}, bias_hh_l{k}; every parameter is initialised
+uniform in +-1/sqrt(hidden_size).
+"""
+from __future__ import annotations
+
+import math
+
+from ..._scan import scan
+from ...tensor import Tensor, cat, empty, stack, zeros
+from .. import functional as F
+from .. import init
+from ..parameter import Parameter
+from .module import Module
+
+GATES = {"RNN_TANH": 1, "RNN_RELU": 1, "LSTM": 4, "GRU": 3}
+
+
+def _linear(x, w, b):
+    out = x.matmul(w.t())
+    return out + b if b is not None else out
+
+
+def rnn_step(mode: str, gi: Tensor, h, w_hh, b_hh):
+    """One time step given the input projection gi = x W_ih^T + b_ih. h is a tensor, or (h, c) for LSTM."""
+    if mode == "LSTM":
+        h, c = h
+        gates = gi + _linear(h, w_hh, b_hh)
+        H = h.shape[-1]
+        i, f, g, o = (gates[..., k * H:(k + 1) * H] for k in range(4))
+        c2 = f.sigmoid() * c + i.sigmoid() * g.tanh()
+        return o.sigmoid() * c2.tanh(), c2
+    if mode == "GRU":
+        gh = _linear(h, w_hh, b_hh)
+        H = h.shape[-1]
+        r = (gi[..., :H] + gh[..., :H]).sigmoid()
+        z = (gi[..., H:2 * H] + gh[..., H:2 * H]).sigmoid()
+        n = (gi[..., 2 * H:] + r * gh[..., 2 * H:]).tanh()
+        return (1.0 - z) * n + z * h
+    pre = gi + _linear(h, w_hh, b_hh)
+    return pre.tanh() if mode == "RNN_TANH" else F.relu(pre)
+
+
+class RNNBase(Module):
+    def __init__(self, mode: str, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
+                 batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False, dtype=None):
+        super().__init__()
+        if not 0 <= dropout <= 1:
+            raise ValueError("dropout should be a number in range [0, 1]")
+        self.mode, self.input_size, self.hidden_size, self.num_layers = mode, input_size, hidden_size, num_layers
+        self.bias, self.batch_first, self.dropout, self.bidirectional = bias, batch_first, float(dropout), bidirectional
+        gate = GATES[mode] * hidden_size
+        dirs = 2 if bidirectional else 1
+        self._flat_weights_names = []
+        for layer in range(num_layers):
+            for d in range(dirs):
+                suffix = f"_l{layer}" + ("_reverse" if d else "")
+                in_size = input_size if layer == 0 else hidden_size * dirs
+                names = [("weight_ih", (gate, in_size)), ("weight_hh", (gate, hidden_size))]
+                if bias:
+                    names += [("bias_ih", (gate,)), ("bias_hh", (gate,))]
+                for n, shape in names:
+                    setattr(self, n + suffix, Parameter(empty(*shape, dtype=dtype)))
+                    self._flat_weights_names.append(n + suffix)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        stdv = 1.0 / math.sqrt(self.hidden_size) if self.hidden_size > 0 else 0
+        for p in self.parameters():
+            init.uniform_(p, -stdv, stdv)
+
+    def _params(self, layer: int, d: int):
+        s = f"_l{layer}" + ("_reverse" if d else "")
+        get = lambda n: getattr(self, n + s) if self.bias or "weight" in n else None  # noqa: E731
+        return get("weight_ih"), get("weight_hh"), get("bias_ih"), get("bias_hh")
+
+    def forward(self, input, hx=None):
+        is_lstm = self.mode == "LSTM"
+        unbatched = input.ndim == 2
+        x = input.unsqueeze(1) if unbatched else (input.transpose(0, 1) if self.batch_first else input)
+        if x.ndim != 3 or x.shape[2] != self.input_size:
+            raise ValueError(f"{type(self).__name__}: expected input of size (*, {self.input_size}) with 2 or 3 "
+                             f"dimensions, got {tuple(input.shape)}")
+        T, B = x.shape[0], x.shape[1]
+        dirs = 2 if self.bidirectional else 1
+        state_shape = (self.num_layers * dirs, B, self.hidden_size)
+        if hx is None:
+            h0 = zeros(*state_shape, dtype=x.dtype_name)
+            hx = (h0, zeros(*state_shape, dtype=x.dtype_name)) if is_lstm else h0
+        elif unbatched:
+            hx = tuple(h.unsqueeze(1) for h in hx) if is_lstm else hx.unsqueeze(1)
+        states = hx if is_lstm else (hx,)
+        for s in states:
+            if tuple(s.shape) != state_shape:
+                raise ValueError(f"{type(self).__name__}: expected hidden size {state_shape}, got {tuple(s.shape)}")
+        finals_h, finals_c = [], []
+        layer_in = x
+        for layer in range(self.num_layers):
+            outs = []
+            for d in range(dirs):
+                w_ih, w_hh, b_ih, b_hh = self._params(layer, d)
+                k = layer * dirs + d
+                gi = _linear(layer_in, w_ih, b_ih)  # (T, B, gates): one matmul for all time steps
+                init_state = (states[0][k], states[1][k]) if is_lstm else states[0][k]
+                mode = self.mode
+
+                def body(carry, g_t, w_hh=w_hh, b_hh=b_hh, mode=mode):
+                    new = rnn_step(mode, g_t, carry, w_hh, b_hh)
+                    return new, (new[0] if mode == "LSTM" else new)
+                final, ys = scan(body, init_state, gi, reverse=bool(d))
+                outs.append(ys)
+                if is_lstm:
+                    finals_h.append(final[0])
+                    finals_c.append(final[1])
+                else:
+                    finals_h.append(final)
+            layer_in = outs[0] if dirs == 1 else cat(outs, 2)
+            if self.dropout and self.training and layer < self.num_layers - 1:
+                layer_in = F.dropout(layer_in, self.dropout, True)
+        output = layer_in
+        h_n = stack(finals_h, 0)
+        if unbatched:
+            output, h_n = output.squeeze(1), h_n.squeeze(1)
+        elif self.batch_first:
+            output = output.transpose(0, 1)
+        if is_lstm:
+            c_n = stack(finals_c, 0)
+            return output, (h_n, c_n.squeeze(1) if unbatched else c_n)
+        return output, h_n
+
+    def extra_repr(self) -> str:
+        s = f"{self.input_size}, {self.hidden_size}"
+        if self.num_layers != 1:
+            s += f", num_layers={self.num_layers}"
+        if self.mode == "RNN_RELU":
+            s += ", nonlinearity='relu'"
+        if not self.bias:
+            s += ", bias=False"
+        if self.batch_first:
+            s += ", batch_first=True"
+        if self.dropout:
+            s += f", dropout={self.dropout}"
+        if self.bidirectional:
+            s += ", bidirectional=True"
+        return s
+
+
+class RNN(RNNBase):
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, nonlinearity: str = "tanh",
+                 bias: bool = True, batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False,
+                 dtype=None):
+        if nonlinearity not in ("tanh", "relu"):
+            raise ValueError(f"Unknown nonlinearity '{nonlinearity}'. Select from 'tanh' or 'relu'.")
+        super().__init__("RNN_TANH" if nonlinearity == "tanh" else "RNN_RELU", input_size, hidden_size, num_layers,
+                         bias, batch_first, dropout, bidirectional, dtype)
+
+
+class LSTM(RNNBase):
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
+                 batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False, proj_size: int = 0,
+                 dtype=None):
+        if proj_size:
+            raise NotImplementedError("LSTM proj_size is not supported")
+        super().__init__("LSTM", input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional, dtype)
+
+
+class GRU(RNNBase):
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
+                 batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False, dtype=None):
+        super().__init__("GRU", input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional, dtype)
+
+
+class RNNCellBase(Module):
+    def __init__(self, mode: str, input_size: int, hidden_size: int, bias: bool = True, dtype=None):
+        super().__init__()
+        self.mode, self.input_size, self.hidden_size, self.bias = mode, input_size, hidden_size, bias
+        gate = GATES[mode] * hidden_size
+        self.weight_ih = Parameter(empty(gate, input_size, dtype=dtype))
+        self.weight_hh = Parameter(empty(gate, hidden_size, dtype=dtype))
+        if bias:
+            self.bias_ih = Parameter(empty(gate, dtype=dtype))
+            self.bias_hh = Parameter(empty(gate, dtype=dtype))
+        else:
+            self.register_parameter("bias_ih", None)
+            self.register_parameter("bias_hh", None)
+        stdv = 1.0 / math.sqrt(hidden_size) if hidden_size > 0 else 0
+        for p in self.parameters():
+            init.uniform_(p, -stdv, stdv)
+
+    def forward(self, input, hx=None):
+        unbatched = input.ndim == 1
+        x = input.unsqueeze(0) if unbatched else input
+        if x.ndim != 2 or x.shape[1] != self.input_size:
+            raise ValueError(f"{type(self).__name__}: expected input of size (*, {self.input_size}), got {tuple(input.shape)}")
+        shape = (x.shape[0], self.hidden_size)
+        if hx is None:
+            hx = (zeros(*shape, dtype=x.dtype_name), zeros(*shape, dtype=x.dtype_name)) if self.mode == "LSTM" \
+                else zeros(*shape, dtype=x.dtype_name)
+        elif unbatched:
+            hx = tuple(h.unsqueeze(0) for h in hx) if self.mode == "LSTM" else hx.unsqueeze(0)
+        out = rnn_step(self.mode, _linear(x, self.weight_ih, self.bias_ih), hx, self.weight_hh, self.bias_hh)
+        if unbatched:
+            out = tuple(o.squeeze(0) for o in out) if self.mode == "LSTM" else out.squeeze(0)
+        return out
+
+    def extra_repr(self) -> str:
+        s = f"{self.input_size}, {self.hidden_size}"
+        if not self.bias:
+            s += ", bias=False"
+        if self.mode == "RNN_RELU":
+            s += ", nonlinearity='relu'"
+        return s
+
+
+class RNNCell(RNNCellBase):
+    def __init__(self, input_size: int, hidden_size: int, bias: bool = True, nonlinearity: str = "tanh", dtype=None):
+        super().__init__("RNN_TANH" if nonlinearity == "tanh" else "RNN_RELU", input_size, hidden_size, bias, dtype)
+
+
+class LSTMCell(RNNCellBase):
+    def __init__(self, input_size: int, hidden_size: int, bias: bool = True, dtype=None):
+        super().__init__("LSTM", input_size, hidden_size, bias, dtype)
+
+
+class GRUCell(RNNCellBase):
+    def __init__(self, input_size: int, hidden_size: int, bias: bool = True, dtype=None):
+        super().__init__("GRU", input_size, hidden_size, bias, dtype)
