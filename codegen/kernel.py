@@ -194,7 +194,7 @@ class Kernel:
         key = (v.id, idx.key())
         for scope in reversed(self._memo):
             if key in scope:
-                return scope[key]
+                return scope[key][0]
         if v.id in self.inlined:
             node = v.producer
             x = self.lowerings[node.op](self, node, idx)
@@ -202,7 +202,9 @@ class Kernel:
             if v.id not in self.ptr:
                 raise KeyError(f"kernel reads {v} which is neither inlined nor passed in")
             x = self.load(v, idx)
-        self._memo[-1][key] = x
+        # Keep idx alive with the entry: the key holds ids of its dims list / flat value, and a freed
+        # object's id can be reused by a different index later in the same scope.
+        self._memo[-1][key] = (x, idx)
         return x
 
     def compute(self, v, idx: Index):

@@ -105,8 +105,7 @@ def _binary(k, node, idx):
     if dt == "bool":  # as NumPy: add is or, mul is and, div is true division then != 0, pow is a or not c
         if op == "div":
             return k.convert(b.fdiv(k.convert(a, "bool", "float64"), k.convert(c, "bool", "float64")), "float64", "bool")
-        res = {"add": b.or_, "sub": b.xor, "mul": b.and_, "pow": lambda p, q: b.or_(p, b.not_(q))}[op](a, c)
-        return res
+        return {"add": b.or_, "mul": b.and_, "pow": lambda p, q: b.or_(p, b.not_(q))}[op](a, c)
     if op == "pow":
         return _int_pow(k, a, c)
     return {"add": b.add, "sub": b.sub, "mul": b.mul, "div": b.sdiv}[op](a, c)
@@ -338,6 +337,11 @@ def _conv_geometry(node):
     return at["stride"], at["dilation"], [p[0] for p in at["padding"]], at["groups"]
 
 
+def _padded(node) -> bool:
+    """Can a window reach outside the input (padding on either side)? Then reads must be guarded."""
+    return any(lo or hi for lo, hi in node.attrs["padding"])
+
+
 @rule("conv")
 def _conv(k, node, idx):
     x, w = node.inputs
@@ -357,7 +361,7 @@ def _conv(k, node, idx):
             p = b.sub(b.add(b.mul(q, i64(stride[d])), b.mul(kd, i64(dil[d]))), i64(pad[d]))
             valid = b.and_(valid, b.and_(b.icmp_signed(">=", p, i64(0)), b.icmp_signed("<", p, i64(x.shape[2 + d]))))
             pos.append(p)
-        xv = guarded(k, valid, [n, b.add(c0, c)] + pos, x) if any(pad) else k.elem(x, Index(k, x.shape, [n, b.add(c0, c)] + pos))
+        xv = guarded(k, valid, [n, b.add(c0, c)] + pos, x) if _padded(node) else k.elem(x, Index(k, x.shape, [n, b.add(c0, c)] + pos))
         wv = k.elem(w, Index(k, w.shape, [o, c] + list(kk)))
         return k.flags(b.fadd(acc, k.flags(b.fmul(xv, wv))), ("reassoc",))
     return k.reduce((cg,) + tuple(ksp), k.const(0, dt), dt, step)
@@ -410,7 +414,7 @@ def _conv_grad_weight(k, node, idx):
             p = b.sub(b.add(b.mul(q, i64(stride[d])), b.mul(kd, i64(dil[d]))), i64(pad[d]))
             valid = b.and_(valid, b.and_(b.icmp_signed(">=", p, i64(0)), b.icmp_signed("<", p, i64(x.shape[2 + d]))))
             pos.append(p)
-        xv = guarded(k, valid, [n, ci] + pos, x) if any(pad) else k.elem(x, Index(k, x.shape, [n, ci] + pos))
+        xv = guarded(k, valid, [n, ci] + pos, x) if _padded(node) else k.elem(x, Index(k, x.shape, [n, ci] + pos))
         gv = k.elem(g, Index(k, g.shape, [n, o] + list(qs)))
         return k.flags(b.fadd(acc, k.flags(b.fmul(xv, gv))), ("reassoc",))
     return k.reduce((g.shape[0],) + tuple(g.shape[2:]), k.const(0, dt), dt, step)

@@ -68,9 +68,14 @@ def build_module(graph: Graph, name: str = "entry", plan: FusionPlan | None = No
             slot_of[v.id] = n_in + j
             output_slots.append(n_in + j)
     constants = []
+    const_outputs = []  # (output slot, constant slot, nbytes): copied into the output at the start of the call
     for n in graph.nodes:
         if n.op == "constant":
-            slot_of[n.outputs[0].id] = n_in + n_out + len(constants)
+            v = n.outputs[0]
+            if v.id in slot_of:  # a graph output: no kernel writes it, so copy the literal in
+                const_outputs.append((slot_of[v.id], n_in + n_out + len(constants), v.type.nbytes))
+            else:
+                slot_of[v.id] = n_in + n_out + len(constants)
             constants.append(n.attrs["value"])
     arena_slot = n_in + n_out + len(constants)
 
@@ -102,6 +107,19 @@ def build_module(graph: Graph, name: str = "entry", plan: FusionPlan | None = No
         return slot_ptr[v.id]
 
     arena_cache = []
+    memcpy_fn = []
+
+    def memcpy(dst, src, nbytes):
+        if not memcpy_fn:
+            memcpy_fn.append(ir.Function(module, ir.FunctionType(ir.VoidType(), [PTR, PTR, I64, ir.IntType(1)]),
+                                         "llvm.memcpy.p0.p0.i64"))
+        eb.call(memcpy_fn[0], [dst, src, i64(nbytes), ir.Constant(ir.IntType(1), 0)])
+
+    def slot(i):
+        return eb.load(eb.gep(slots, [i64(i)], source_etype=PTR, inbounds=True), typ=PTR)
+
+    for out_slot, const_slot, nbytes in const_outputs:
+        memcpy(slot(out_slot), slot(const_slot), nbytes)
 
     def ptr_of_arena():
         if not arena_cache:
@@ -121,13 +139,9 @@ def build_module(graph: Graph, name: str = "entry", plan: FusionPlan | None = No
         k.finish()
         eb.call(k.fn, [ptr_of(v) for v in buffers])
 
-    memcpy = None
     for out_pos, in_pos in (graph.meta.get("writeback") or {}).items():
         v = graph.outputs[out_pos]
-        if memcpy is None:
-            memcpy = ir.Function(module, ir.FunctionType(ir.VoidType(), [PTR, PTR, I64, ir.IntType(1)]), "llvm.memcpy.p0.p0.i64")
-        dst = eb.load(eb.gep(slots, [i64(in_pos)], source_etype=PTR, inbounds=True), typ=PTR)
-        eb.call(memcpy, [dst, ptr_of(v), i64(v.type.nbytes), ir.Constant(ir.IntType(1), 0)])
+        memcpy(slot(in_pos), ptr_of(v), v.type.nbytes)
     eb.ret_void()
     layout = Layout(n_in, n_out, constants, mem.size, output_slots, dict(graph.meta.get("writeback") or {}))
     return str(module), layout, plan

@@ -1,21 +1,23 @@
 """The op test table shared by test_ops_reference.py and test_ops_compiled.py.
 
-Every primitive in graphnn.ir.OPS has exactly one entry here: `entry(op, cases, numpy=...)`, where each case
-is `C(name, *inputs, **attrs)` and `numpy(arrays, attrs)` is an independent NumPy formulation of the op (naive
-loops where the reference kernel is clever). Adding an op to graphnn means adding one `entry(...)` call;
-`test_every_op_has_cases` fails until that is done.
+Every primitive in graphnn.ir.OPS (but call and constant) has exactly one entry here:
+`entry(op, cases, numpy=...)`, where each case is `C(name, *inputs, **attrs)` and `numpy(arrays, attrs)` is an
+independent NumPy formulation of the op (naive loops where the reference kernel is clever; a case may bring
+its own with `numpy=`). Adding an op to graphnn means adding one `entry(...)` call; test_every_op_has_cases
+(and the compiled suite's per-op test) fail until that is done.
 
-Inputs are described by `In(shape, dtype, gen)`. The dtype "float" (also allowed as an attribute value, e.g.
-cast's `dtype`) is a placeholder: a case containing it is expanded into one variant per float dtype in
-`case.dtypes`. Generators produce deterministic data (the seed is derived from the case id) shaped so that
-differentiable cases stay away from kinks and ties (see GENERATORS).
+Inputs are described by `In(shape, dtype, gen)` (shorthands F, I, B). The dtype "float" (also allowed as an
+attribute value, e.g. cast's `dtype`, and implied by PerDtype attributes such as scan bodies) is a
+placeholder: a case containing it is expanded into one variant per float dtype in `case.dtypes`. Generators
+produce deterministic data (the seed is derived from the case id) shaped so that differentiable cases stay
+away from kinks and ties (see GENERATORS); `fd=None` marks cases where they deliberately do not.
 """
 from __future__ import annotations
 
 import itertools
 import math
 import zlib
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pytest
@@ -56,6 +58,7 @@ GENERATORS = {
     "even": lambda rng, s: rng.integers(-4, 5, s) * 0.5,                            # even/odd never tie:
     "odd": lambda rng, s: rng.integers(-4, 5, s) * 0.5 + 0.25,                      # maximum, minimum
     "grid": lambda rng, s: rng.integers(-2, 3, s) * 0.5,                            # many exact ties
+    "wide": lambda rng, s: rng.uniform(-120.0, 120.0, s),                           # exp over/underflow
     "nan": _nan,                                                                    # NaN and +-inf
     "int": lambda rng, s: rng.integers(-5, 6, s),
     "int_nz": lambda rng, s: rng.choice([-4, -3, -2, -1, 1, 2, 3, 4, 5], s),       # divisors
@@ -85,14 +88,26 @@ def B(*shape):
 
 
 # -- cases ----------------------------------------------------------------------------------------------
+class PerDtype:
+    """An attribute built per variant (e.g. a scan body, whose types follow the case's float dtype)."""
+
+    def __init__(self, build):
+        self.build = build
+
+    def __repr__(self):
+        return "PerDtype(...)"
+
+
 @dataclass
 class Case:
     name: str
     inputs: tuple
     attrs: dict
-    grad: str | None = "auto"   # "auto": finite differences when it makes sense; "zero": gradient must be 0
+    fd: str | None = "auto"     # gradient check: "auto" (finite differences if smooth), "zero" (must be 0), None
     fd_tol: dict | None = None  # overrides of eps / rtol / atol for the finite-difference check
     dtypes: tuple = FLOATS      # float dtypes substituted for "float"
+    tol: dict | None = None     # per-dtype overrides of TOLS (long float32 sums round differently)
+    numpy: object = None        # independent formulation for this case (else the entry's)
     op: str = ""
 
     @property
@@ -101,7 +116,8 @@ class Case:
 
     @property
     def float_param(self) -> bool:
-        return any(i.dtype == "float" for i in self.inputs) or "float" in self.attrs.values()
+        return (any(i.dtype == "float" for i in self.inputs) or "float" in self.attrs.values()
+                or any(isinstance(v, PerDtype) for v in self.attrs.values()))
 
     def variant_dtypes(self) -> tuple:
         return self.dtypes if self.float_param else (None,)
@@ -115,7 +131,8 @@ class Case:
 
     def attrs_for(self, dtype) -> dict:
         r = self.resolve(dtype)
-        return {k: r(v) if isinstance(v, str) else v for k, v in self.attrs.items()}
+        return {k: r(v) if isinstance(v, str) else v.build(r("float")) if isinstance(v, PerDtype) else v
+                for k, v in self.attrs.items()}
 
     def arrays(self, dtype) -> list:
         rng = np.random.default_rng(zlib.crc32(self.id.encode()))
@@ -127,29 +144,30 @@ class Case:
     def graph(self, dtype) -> Graph:
         g = Graph(self.id)
         ins = [g.add_input(t, f"x{j}") for j, t in enumerate(self.input_types(dtype))]
-        g.outputs = [g.emit(self.op, *ins, **self.attrs_for(dtype))]
+        g.outputs = list(g.add_node(self.op, ins, self.attrs_for(dtype)).outputs)
         return g
 
-    def grad_mode(self, dtype) -> str | None:
-        """'fd', 'zero' or None (no gradient check) for this variant."""
-        if self.grad != "auto":
-            return self.grad
-        out = self.graph(dtype).outputs[0]
-        has_float_in = any(t.is_float for t in self.input_types(dtype))
-        has_nan = any(i.gen == "nan" for i in self.inputs)
-        return "fd" if out.type.is_float and has_float_in and not has_nan else None
+    def has_gradient(self, dtype) -> bool:
+        """Does the variant have a joint forward+backward graph (a float output and a float input)?"""
+        return any(o.type.is_float for o in self.graph(dtype).outputs) and any(t.is_float for t in self.input_types(dtype))
+
+    def fd_mode(self, dtype) -> str | None:
+        """'fd' (finite differences), 'zero' (the gradient must be exactly 0) or None (no gradient check:
+        the op is not smooth at this case's inputs, or they contain NaN)."""
+        if not self.has_gradient(dtype) or any(i.gen == "nan" for i in self.inputs):
+            return None
+        return "fd" if self.fd == "auto" else self.fd
 
 
-def C(name, *inputs, grad="auto", fd_tol=None, dtypes=FLOATS, **attrs) -> Case:
-    return Case(name, tuple(inputs), attrs, grad, fd_tol, dtypes)
+def C(name, *inputs, fd="auto", fd_tol=None, dtypes=FLOATS, tol=None, numpy=None, **attrs) -> Case:
+    return Case(name, tuple(inputs), attrs, fd, fd_tol, dtypes, tol, numpy)
 
 
 @dataclass
 class OpEntry:
     op: str
     cases: list
-    numpy: object = None   # independent formulation: numpy(arrays, attrs) -> ndarray
-    tol: dict = field(default_factory=dict)
+    numpy: object = None   # independent formulation: numpy(arrays, attrs) -> ndarray (or a list, one per output)
 
 
 TABLE: dict = {}
@@ -223,7 +241,11 @@ def _div(x, y):
 def _pow(x, y):
     if isinstance(x, int) and isinstance(y, int):
         return x ** y
-    return float(x) ** y
+    try:
+        r = float(x) ** y
+    except (OverflowError, ZeroDivisionError):  # NumPy: inf
+        return math.inf
+    return math.nan if isinstance(r, complex) else r  # negative base, fractional exponent
 
 
 def _reduce_moved(x, axes, keepdims):
@@ -463,14 +485,16 @@ def _unary_cases(gen="normal", ints=False, bools=False, nan=False):
 entry("neg", _unary_cases(ints=True, nan=True), _elementwise(lambda x: -x))
 entry("abs", _unary_cases("away", ints=True, bools=True, nan=True), _elementwise(lambda x: x if isinstance(x, bool) else abs(x)))
 entry("sign", _unary_cases("away", ints=True, nan=True), _elementwise(_nan_aware(_sign)))
-entry("exp", _unary_cases(nan=True), _elementwise(_nan_aware(math.exp)))
-entry("log", _unary_cases("pos"), _elementwise(math.log))
-entry("sqrt", _unary_cases("pos"), _elementwise(math.sqrt))
-entry("tanh", _unary_cases(nan=True), _elementwise(_nan_aware(math.tanh)))
-entry("sigmoid", _unary_cases() + [C("large", F(8, gen="normal"))], _elementwise(_nan_aware(_sigmoid)))
-entry("relu", _unary_cases("away", ints=True, bools=True, nan=True),
+# exp "wide": the loss is dominated by terms near exp(120), so finite differences of the others drown in rounding.
+entry("exp", _unary_cases(nan=True) + [C("wide", F(12, gen="wide"), fd=None)], _elementwise(_nan_aware(math.exp)))
+entry("log", _unary_cases("pos", nan=True),
+      _elementwise(_nan_aware(lambda x: -math.inf if x == 0 else math.nan if x < 0 else math.log(x))))
+entry("sqrt", _unary_cases("pos", nan=True), _elementwise(_nan_aware(lambda x: math.nan if x < 0 else math.sqrt(x))))
+entry("tanh", _unary_cases(nan=True) + [C("wide", F(12, gen="wide"))], _elementwise(_nan_aware(math.tanh)))
+entry("sigmoid", _unary_cases() + [C("wide", F(12, gen="wide"))], _elementwise(_nan_aware(_sigmoid)))
+entry("relu", _unary_cases("away", ints=True, bools=True, nan=True) + [C("medium", F(5, 41, gen="away"))],
       _elementwise(_nan_aware(lambda x: x if x > 0 else type(x)(0))))
-entry("stop_gradient", [C("2x3", F(2, 3), grad="zero"), C("int64", I(4)), C("bool", B(2, 2))], lambda a, at: a[0].copy())
+entry("stop_gradient", [C("2x3", F(2, 3), fd="zero"), C("int64", I(4)), C("bool", B(2, 2))], lambda a, at: a[0].copy())
 
 BCAST = [((2, 3), (2, 3)), ((2, 3), (3,)), ((2, 1, 4), (3, 1)), ((), (2, 3)), ((3, 1), (1, 4))]
 
@@ -493,11 +517,15 @@ def _binary_cases(gx="normal", gy="normal", ints=None, bools=False, nan=False, m
     return cases
 
 
-entry("add", _binary_cases(ints=("int", "int"), bools=True), _elementwise(lambda x, y: x or y if isinstance(x, bool) else x + y))
+entry("add", _binary_cases(ints=("int", "int"), bools=True) + [C("medium", F(37, 19), F(19))],
+      _elementwise(lambda x, y: x or y if isinstance(x, bool) else x + y))
 entry("sub", _binary_cases(ints=("int", "int")), _elementwise(lambda x, y: x - y))
 entry("mul", _binary_cases(ints=("int", "int"), bools=True), _elementwise(lambda x, y: x and y if isinstance(x, bool) else x * y))
 entry("div", _binary_cases(gy="away", ints=("int", "int_nz")), _elementwise(_div))
-entry("pow", _binary_cases(gx="pos", ints=("int", "small_nonneg"), mixed=False), _elementwise(_pow))
+entry("pow", _binary_cases(gx="pos", ints=("int", "small_nonneg"), mixed=False) + [
+    C("neg_base_int_exp", F(3, 4), F(3, 4, gen="grid"), fd=None),  # (-x) ** integer is finite; no derivative in y
+    C("nan", F(3, 4, gen="nan"), F(3, 4, gen="nan")),
+], _elementwise(_pow))
 entry("maximum", _binary_cases("even", "odd", ints=("int", "int"), bools=True, nan=True),
       _elementwise(lambda x, y: _maximum(x, y, lambda p, q: p > q)))
 entry("minimum", _binary_cases("even", "odd", ints=("int", "int"), bools=True, nan=True),
@@ -566,6 +594,7 @@ entry("transpose", [
     C("identity", F(2, 3), perm=(0, 1)),
     C("int64", I(2, 3, 2), perm=(1, 2, 0)),
     C("bool", B(3, 2), perm=(1, 0)),
+    C("medium", F(17, 23), perm=(1, 0)),
 ], _np_transpose)
 
 entry("broadcast_to", [
@@ -609,14 +638,17 @@ entry("sum", [C(n, F(*s), axes=ax, keepdims=kd) for n, s, ax, kd in _REDUCE_AXES
     C("int64", I(3, 4), axes=(1,), keepdims=False),
     C("bool", B(3, 5), axes=(0,), keepdims=True),       # bool sums to int64
     C("bool_all", B(4, 3), axes=None, keepdims=False),
+    C("medium_ax1", F(9, 70), axes=(1,), keepdims=False),
+    C("medium_all", F(300), axes=None, keepdims=False),
 ], _np_sum)
 
 entry("max", [C(n, F(*s, gen="distinct"), axes=ax, keepdims=kd) for n, s, ax, kd in _REDUCE_AXES] + [
-    C("ties", F(3, 4, gen="grid"), axes=(1,), keepdims=False),
+    C("ties", F(3, 4, gen="grid"), axes=(1,), keepdims=False, fd=None),  # not smooth at ties
     C("int64", I(3, 4), axes=(0,), keepdims=False),
     C("bool", B(3, 4), axes=(1,), keepdims=True),
     C("nan", F(3, 4, gen="nan"), axes=(1,), keepdims=False),
     C("nan_all", F(4, 3, gen="nan"), axes=None, keepdims=False),
+    C("medium", F(6, 50, gen="distinct"), axes=(1,), keepdims=False),
 ], _np_max)
 
 entry("argmax", [
@@ -636,17 +668,21 @@ entry("matmul", [
     C("bcast_batch", F(2, 1, 2, 3), F(3, 3, 2)),
     C("bcast_lhs", F(1, 3), F(2, 3, 2)),
     C("vec", F(1, 3), F(3, 1)),
+    C("medium", F(9, 17), F(17, 13)),
 ], _np_matmul)
 
 _CONVS = [  # name, x shape, w shape, stride, padding, dilation, groups
     ("1d", (2, 3, 7), (4, 3, 3), (1,), ((0, 0),), (1,), 1),
     ("1d_stride2_pad12", (2, 3, 7), (4, 3, 3), (2,), ((1, 2),), (1,), 1),
     ("1d_stride3_tail", (1, 2, 9), (2, 2, 2), (3,), ((0, 0),), (1,), 1),
+    ("1d_pad_hi_only", (1, 2, 6), (3, 2, 3), (1,), ((0, 2),), (1,), 1),
     ("1d_groups2_dil2", (1, 4, 9), (6, 2, 3), (1,), ((2, 0),), (2,), 2),
     ("2d", (1, 2, 5, 4), (3, 2, 3, 2), (1, 1), ((0, 0), (0, 0)), (1, 1), 1),
+    ("2d_pad_hi_only", (1, 2, 4, 5), (2, 2, 2, 3), (2, 1), ((0, 1), (0, 2)), (1, 1), 1),
     ("2d_stride_pad_dil", (2, 2, 6, 7), (3, 2, 3, 2), (2, 1), ((1, 0), (0, 2)), (1, 2), 1),
     ("2d_depthwise", (1, 3, 5, 5), (3, 1, 3, 3), (1, 1), ((1, 1), (1, 1)), (1, 1), 3),
     ("2d_groups2_stride", (1, 4, 7, 6), (4, 2, 2, 2), (3, 2), ((0, 1), (1, 0)), (1, 1), 2),
+    ("2d_medium", (1, 3, 12, 12), (4, 3, 3, 3), (1, 1), ((1, 1), (1, 1)), (1, 1), 1),
     ("3d", (1, 2, 4, 4, 3), (2, 2, 2, 2, 2), (1, 1, 1), ((0, 0),) * 3, (1, 1, 1), 1),
     ("3d_all", (1, 4, 5, 4, 4), (4, 2, 2, 3, 2), (2, 1, 2), ((1, 0), (1, 1), (0, 1)), (1, 1, 2), 2),
 ]
@@ -660,8 +696,12 @@ entry("conv", [C(n, F(*xs), F(*ws), **_conv_attrs(st, pd, dl, gr)) for n, xs, ws
 entry("conv_grad_input", [
     C(n, F(*conv_out_shape(xs, ws, st, pd, dl)), F(*ws), input_shape=xs, **_conv_attrs(st, pd, dl, gr))
     for n, xs, ws, st, pd, dl, gr in _CONVS], _np_conv_grad_input)
+# 2d_medium sums 144 products per weight element: in float32 the reference (einsum) and the compiled loop
+# differ from the exact result by up to ~6e-6, in different directions.
+_LONG_SUM_TOL = {"float32": dict(rtol=1e-5, atol=1e-5)}
 entry("conv_grad_weight", [
-    C(n, F(*xs), F(*conv_out_shape(xs, ws, st, pd, dl)), weight_shape=ws, **_conv_attrs(st, pd, dl, gr))
+    C(n, F(*xs), F(*conv_out_shape(xs, ws, st, pd, dl)), weight_shape=ws, tol=_LONG_SUM_TOL if n == "2d_medium" else None,
+      **_conv_attrs(st, pd, dl, gr))
     for n, xs, ws, st, pd, dl, gr in _CONVS], _np_conv_grad_weight)
 
 _POOLS = [  # name, x shape, kernel, stride, padding, dilation, ceil_mode
@@ -672,6 +712,7 @@ _POOLS = [  # name, x shape, kernel, stride, padding, dilation, ceil_mode
     ("2d_ceil_dil_lead1", (2, 6, 7), (3, 2), (2, 2), (1, 0), (2, 1), True),
     ("2d_overlap", (1, 1, 5, 5), (3, 3), (1, 1), (0, 0), (1, 1), False),
     ("2d_stride_gt_kernel", (1, 1, 7, 7), (2, 2), (3, 3), (0, 0), (1, 1), False),
+    ("2d_medium", (1, 3, 12, 12), (3, 3), (2, 2), (1, 1), (1, 1), False),
     ("3d_ceil", (1, 2, 4, 5, 4), (2, 2, 2), (2, 2, 2), (1, 0, 1), (1, 1, 1), True),
 ]
 
@@ -681,16 +722,16 @@ def _pool_attrs(k, st, pd, dl, cm):
 
 
 entry("max_pool", [C(n, F(*xs, gen="distinct"), **_pool_attrs(*a)) for n, xs, *a in _POOLS] + [
-    C("ties", F(1, 2, 5, 5, gen="grid"), grad=None,  # ties: first maximum wins, not smooth
+    C("ties", F(1, 2, 5, 5, gen="grid"), fd=None,  # ties: first maximum wins, not smooth
       **_pool_attrs((2, 2), (1, 1), (1, 1), (1, 1), False)),
     C("nan", F(1, 2, 5, 5, gen="nan"), **_pool_attrs((3, 3), (2, 2), (1, 1), (1, 1), True)),
 ], _np_max_pool)
 entry("max_pool_grad", [C(n, F(*xs, gen="distinct"), F(*pool_out_shape(xs, *a)), **_pool_attrs(*a)) for n, xs, *a in _POOLS] + [
-    C("ties", F(1, 2, 5, 5, gen="grid"), F(1, 2, 6, 6), grad=None,  # ties: first maximum wins, not smooth
+    C("ties", F(1, 2, 5, 5, gen="grid"), F(1, 2, 6, 6), fd=None,  # ties: first maximum wins, not smooth
       **_pool_attrs((2, 2), (1, 1), (1, 1), (1, 1), False)),
 ], _np_max_pool_grad)
 entry("max_pool_select", [C(n, F(*xs, gen="distinct"), F(*xs), **_pool_attrs(*a)) for n, xs, *a in _POOLS] + [
-    C("ties", F(1, 2, 5, 5, gen="grid"), F(1, 2, 5, 5), grad=None, **_pool_attrs((2, 2), (1, 1), (1, 1), (1, 1), False)),
+    C("ties", F(1, 2, 5, 5, gen="grid"), F(1, 2, 5, 5), fd=None, **_pool_attrs((2, 2), (1, 1), (1, 1), (1, 1), False)),
 ], _np_max_pool_select)
 
 entry("one_hot", [
@@ -706,25 +747,147 @@ entry("one_hot", [
 TOLS = {"float32": dict(rtol=1e-5, atol=1e-6), "float64": dict(rtol=1e-10, atol=1e-12)}
 
 
-def assert_same(got, want, dtype: str, what: str = "") -> None:
-    """Same shape and dtype; floats within the dtype's tolerance (NaN matches NaN), others exactly equal."""
+def assert_same(got, want, dtype: str, what: str = "", tol: dict | None = None) -> None:
+    """Same shape and dtype; floats within the dtype's tolerance (NaN matches NaN), others exactly equal.
+    `tol` (a case's per-dtype overrides) replaces TOLS[dtype] when it has an entry for dtype."""
     got, want = np.asarray(got), np.asarray(want)
     assert got.shape == want.shape, f"{what}: shape {got.shape} != {want.shape}"
     assert got.dtype.name == dtype, f"{what}: dtype {got.dtype.name}, expected {dtype}"
     if dtype in TOLS:
-        np.testing.assert_allclose(got, want.astype(dtype), err_msg=what, **TOLS[dtype])
+        np.testing.assert_allclose(got, want.astype(dtype), err_msg=what, **(tol or {}).get(dtype, TOLS[dtype]))
     else:
         np.testing.assert_array_equal(got, want.astype(dtype), err_msg=what)
 
 
 def loss_graph(case: Case, dtype, weight_dtype=None):
-    """(graph, wrt, weights): the case's op followed by sum(out * weights), a scalar; wrt = its float inputs."""
+    """(graph, wrt, weights): the case's op followed by the scalar sum over its float outputs of
+    sum(out * weights_out); wrt = the op's float inputs, weights = one array per float output."""
     g = case.graph(dtype)
-    out = g.outputs[0]
-    wt = TensorType(out.shape, weight_dtype or (out.dtype if out.type.is_float else "float64"))
-    w = g.add_input(wt, "weights")
-    g.outputs = [g.emit("sum", g.emit("mul", out, w), axes=None, keepdims=False)]
+    n_in = len(g.inputs)
     rng = np.random.default_rng(zlib.crc32((case.id + "/weights").encode()))
-    weights = np.array(rng.uniform(0.5, 1.5, wt.shape) * rng.choice([-1.0, 1.0], wt.shape), dtype=wt.dtype)
-    wrt = [v for v in g.inputs[:-1] if v.type.is_float]
+    loss, weights = None, []
+    for j, out in enumerate(o for o in g.outputs if o.type.is_float):
+        wt = TensorType(out.shape, weight_dtype or out.dtype)
+        w = g.add_input(wt, f"weights{j}")
+        weights.append(np.array(rng.uniform(0.5, 1.5, wt.shape) * rng.choice([-1.0, 1.0], wt.shape), dtype=wt.dtype))
+        term = g.emit("sum", g.emit("mul", out, w), axes=None, keepdims=False)
+        loss = term if loss is None else g.emit("add", loss, term)
+    g.outputs = [loss]
+    wrt = [v for v in g.inputs[:n_in] if v.type.is_float]
     return g, wrt, weights
+
+
+# -- dtype matrix of the elementwise ops -----------------------------------------------------------------------------
+# Every elementwise / broadcast op is applied to every combination of input dtypes its type rule accepts.
+# MATRIX_ATTRS gives the attribute sets of ops that need attributes.
+MATRIX_ATTRS = {"cast": [{"dtype": d} for d in ("float32", "float64", "int64", "bool")], "broadcast_to": [{"shape": (2, 3)}]}
+MATRIX_OPS = sorted(n for n, d in OPS.items() if d.pattern in ("elementwise", "broadcast") and d.num_inputs)
+_MATRIX_VALUES = {
+    "float32": [[1.5, -0.5, 2.0], [0.25, -1.75, 3.0]], "float64": [[1.5, -0.5, 2.0], [0.25, -1.75, 3.0]],
+    "int64": [[2, -1, 3], [0, 1, -2]], "bool": [[True, False, True], [False, True, False]],
+}
+# Right-hand operands that keep the reference defined: no integer division by zero, no negative integer powers.
+_MATRIX_RHS = {
+    "div": {"int64": [[2, -1, 3], [1, 1, -2]], "bool": [[True, True, True], [True, True, True]]},
+    "pow": {"int64": [[2, 0, 3], [1, 1, 2]]},
+}
+
+
+def dtype_matrix(op: str):
+    """(graph, arrays, labels): one graph whose outputs are `op` applied to each accepted dtype combination."""
+    from graphnn.ir import IRError
+
+    dtypes = ("float32", "float64", "int64", "bool")
+    n = OPS[op].num_inputs
+    g = Graph(f"{op}-dtypes")
+    ins, arrays = {}, []
+    for pos in range(n):
+        for d in dtypes:
+            ins[pos, d] = g.add_input(TensorType((2, 3), d), f"x{pos}_{d}")
+            vals = _MATRIX_RHS.get(op, {}).get(d) if pos else None
+            arrays.append(np.array(vals or _MATRIX_VALUES[d], dtype=d))
+    labels = []
+    for combo in itertools.product(dtypes, repeat=n):
+        for attrs in MATRIX_ATTRS.get(op, [{}]):
+            try:
+                out = g.emit(op, *[ins[p, d] for p, d in enumerate(combo)], **attrs)
+            except IRError:
+                continue
+            g.outputs.append(out)
+            labels.append(f"{op}({', '.join(combo)})" + (f" {attrs}" if attrs else ""))
+    return g, arrays, labels
+
+
+# -- scan: a loop with a body subgraph (cases built per float dtype; independent formulations per case) -----------
+def _body(fn, in_types):
+    """PerDtype scan body: a Graph over inputs of `in_types` ((shape, dtype) with "float" allowed) -> fn(g, *ins)."""
+    def build(dtype):
+        from graphnn.ir.ops.scan import Body
+
+        g = Graph("body")
+        ins = [g.add_input(TensorType(s, dtype if d == "float" else d), f"b{i}") for i, (s, d) in enumerate(in_types)]
+        g.outputs = list(fn(g, *ins))
+        return Body(g)
+    return PerDtype(build)
+
+
+def _rnn_body(g, h, x, w):
+    z = g.emit("reshape", g.emit("matmul", g.emit("reshape", h, shape=(1, 3)), w), shape=(3,))
+    h2 = g.emit("tanh", g.emit("add", z, x))
+    return h2, g.emit("mul", h2, x)
+
+
+def _np_rnn(reverse):
+    def run(a, at):
+        h, xs, w = a
+        h = h.astype(np.float64)
+        ys = np.zeros(xs.shape)
+        for t in (reversed(range(len(xs))) if reverse else range(len(xs))):
+            h = np.tanh(h @ w + xs[t])
+            ys[t] = h * xs[t]
+        return [h, ys]
+    return run
+
+
+def _two_carry_body(g, c1, c2, a, b):
+    n1 = g.emit("add", g.emit("mul", c1, a), b)
+    n2 = g.emit("maximum", c2, a)
+    return n1, n2, g.emit("sub", n1, n2)
+
+
+def _np_two_carry(a, at):
+    c1, c2, xa, xb = a
+    ys = np.zeros(xa.shape)
+    for t in range(len(xa)):
+        c1, c2 = c1 * xa[t] + xb[t], np.maximum(c2, xa[t])
+        ys[t] = c1 - c2
+    return [c1, c2, ys]
+
+
+def _counter_body(g, cnt, s, x):
+    cnt2 = g.emit("add", cnt, g.emit("cast", g.emit("gt", x, g.emit("full", value=0.0, shape=(), dtype=x.dtype)), dtype="int64"))
+    s2 = g.emit("add", s, g.emit("mul", x, x))
+    return cnt2, s2, g.emit("mul", x, s2)
+
+
+def _np_counter(a, at):
+    cnt, s, xs = a
+    cnt, s = int(cnt), float(s)
+    ys = np.zeros(xs.shape)
+    for t in range(len(xs)):
+        cnt += int(xs[t] > 0)
+        s += float(xs[t]) ** 2
+        ys[t] = xs[t] * s
+    return [np.int64(cnt), s, ys]
+
+
+entry("scan", [
+    C("rnn", F(3), F(4, 3), F(3, 3), body=_body(_rnn_body, [((3,), "float"), ((3,), "float"), ((3, 3), "float")]),
+      n_carry=1, n_xs=1, length=4, numpy=_np_rnn(False)),
+    C("rnn_reverse", F(3), F(4, 3), F(3, 3), body=_body(_rnn_body, [((3,), "float"), ((3,), "float"), ((3, 3), "float")]),
+      n_carry=1, n_xs=1, length=4, reverse=True, numpy=_np_rnn(True)),
+    C("two_carries", F(2), F(2), F(5, 2), F(5, 2), n_carry=2, n_xs=2, length=5, numpy=_np_two_carry,
+      body=_body(_two_carry_body, [((2,), "float")] * 4)),
+    C("int_carry", I(), F(), F(6), n_carry=2, n_xs=1, length=6, numpy=_np_counter,
+      body=_body(_counter_body, [((), "int64"), ((), "float"), ((), "float")])),
+])

@@ -64,14 +64,19 @@ def test_result_dtypes():
 
 
 # -- (a) reference kernels against independent NumPy formulations ----------------------------------------------
-@pytest.mark.parametrize("case,dtype", oc.params(lambda c, d: oc.TABLE[c.op].numpy is not None))
+@pytest.mark.parametrize("case,dtype", oc.params(lambda c, d: (c.numpy or oc.TABLE[c.op].numpy) is not None))
 def test_reference_matches_numpy(case, dtype):
     g = case.graph(dtype)
     arrays = case.arrays(dtype)
-    out = g.outputs[0].type
-    got = interpret(g, arrays)[0]
-    want = np.asarray(oc.TABLE[case.op].numpy([a.copy() for a in arrays], case.attrs_for(dtype)))
-    oc.assert_same(got, want.astype(out.dtype), out.dtype, case.id)
+    got = interpret(g, arrays)
+    with np.errstate(all="ignore"):
+        want = (case.numpy or oc.TABLE[case.op].numpy)([a.copy() for a in arrays], case.attrs_for(dtype))
+    want = list(want) if isinstance(want, (list, tuple)) else [want]
+    assert len(got) == len(want) == len(g.outputs)
+    for j, (a, b, v) in enumerate(zip(got, want, g.outputs)):
+        with np.errstate(all="ignore"):
+            b = np.asarray(b).astype(v.dtype)
+        oc.assert_same(a, b, v.dtype, f"{case.id}: output {j}", case.tol)
 
 
 def test_interpreter_does_not_modify_inputs():
@@ -105,13 +110,13 @@ def _numeric_grad(g, arrays, pos, eps):
     return grad
 
 
-@pytest.mark.parametrize("case,dtype", oc.params(lambda c, d: d in (None, "float64") and c.grad_mode(d) is not None))
+@pytest.mark.parametrize("case,dtype", oc.params(lambda c, d: d in (None, "float64") and c.fd_mode(d) is not None))
 def test_gradient_matches_finite_differences(case, dtype):
-    mode = case.grad_mode(dtype)
+    mode = case.fd_mode(dtype)
     g, wrt, weights = oc.loss_graph(case, dtype, "float64")
     assert wrt, "a gradient case needs a float input"
     assert all(v.dtype == "float64" for v in wrt), "finite differences need float64 inputs"
-    arrays = case.arrays(dtype) + [weights]
+    arrays = case.arrays(dtype) + weights
     jg = grad_graph(g, wrt)
     verify(jg)
     res = interpret(jg, arrays)
@@ -120,7 +125,8 @@ def test_gradient_matches_finite_differences(case, dtype):
     tol = {**FD, **(case.fd_tol or {})}
     pos = {v.id: i for i, v in enumerate(g.inputs)}
     for v, analytic in zip(wrt, res[1:]):
-        assert analytic.shape == v.shape and analytic.dtype.name == v.dtype, f"gradient of {v.name}: {analytic.dtype}{analytic.shape}"
+        assert analytic.shape == v.shape and analytic.dtype.name == v.dtype, \
+            f"gradient of {v.name}: {analytic.dtype}{analytic.shape}"
         if mode == "zero":
             assert not np.any(analytic), f"{case.id}: gradient of {v.name} should be zero"
             continue
@@ -132,9 +138,9 @@ def test_gradient_matches_finite_differences(case, dtype):
 # -- (c) passes keep the joint graph valid and its results unchanged ----------------------------------------------
 def _joint(case, dtype):
     """The joint forward+backward graph of a differentiable case, else the forward graph, and its inputs."""
-    if case.grad_mode(dtype) is not None:
+    if case.has_gradient(dtype):
         g, wrt, weights = oc.loss_graph(case, dtype)
-        return grad_graph(g, wrt), case.arrays(dtype) + [weights]
+        return grad_graph(g, wrt), case.arrays(dtype) + weights
     return case.graph(dtype), case.arrays(dtype)
 
 
@@ -165,3 +171,139 @@ def test_passes_preserve_joint_graph(case, dtype):
     # the passes rewrite a copy, never the graph they were given
     for a, b in zip(interpret(joint, arrays), before):
         oc.assert_same(a, b, a.dtype.name, f"{case.id}: original graph")
+
+
+# -- type rules and reference kernels agree on the dtypes an op accepts ---------------------------------------------
+@pytest.mark.parametrize("op", oc.MATRIX_OPS)
+def test_type_rules_agree_with_reference_kernels(op):
+    from graphnn.ir.interpreter import run_node
+
+    g, arrays, labels = oc.dtype_matrix(op)
+    assert labels, f"{op} accepts no dtype combination"
+    env = {v.id: a for v, a in zip(g.inputs, arrays)}
+    failures = []
+    for n, label in zip(g.nodes, labels):
+        try:
+            with np.errstate(all="ignore"):
+                out = run_node(n, [env[v.id] for v in n.inputs])[0]
+            assert out.dtype.name == n.outputs[0].dtype
+        except Exception as e:  # noqa: BLE001 - every failure is reported below
+            failures.append(f"{label}: {type(e).__name__}: {e}")
+    assert not failures, "the type rule accepts inputs the reference kernel cannot run:\n" + "\n".join(failures)
+
+
+_POOL = dict(kernel=(2,), stride=(1,), padding=(1,), dilation=(1,), ceil_mode=False)
+_CONV = dict(stride=(1,), padding=((0, 0),), dilation=(1,), groups=1)
+REJECTED = [  # (op, input shapes and dtypes, attrs): the type rule must raise IRError
+    ("max_pool", [((1, 1, 4), "int64")], _POOL),
+    ("max_pool", [((1, 1, 4), "bool")], _POOL),
+    ("max_pool", [((1, 1, 4), "float32")], {**_POOL, "kernel": (1,)}),  # padding > kernel // 2
+    ("conv", [((1, 2, 5), "int64"), ((1, 2, 3), "int64")], _CONV),
+    ("conv", [((1, 2, 5), "float32"), ((1, 3, 3), "float32")], _CONV),   # channel mismatch
+    ("conv", [((1, 2, 2), "float32"), ((1, 2, 3), "float32")], _CONV),   # kernel larger than input
+    ("matmul", [((2, 3), "float32"), ((3, 2), "float64")], {}),
+    ("matmul", [((2, 3), "float32"), ((2, 2), "float32")], {}),
+    ("exp", [((2,), "int64")], {}),
+    ("neg", [((2,), "bool")], {}),
+    ("sign", [((2,), "bool")], {}),
+    ("sub", [((2,), "bool"), ((2,), "bool")], {}),
+    ("add", [((2, 3), "float32"), ((2,), "float32")], {}),               # not broadcastable
+    ("select", [((2,), "int64"), ((2,), "float32"), ((2,), "float32")], {}),
+    ("one_hot", [((2,), "float32")], {"num_classes": 3}),
+    ("reshape", [((2, 3), "float32")], {"shape": (4,)}),
+    ("slice", [((4,), "float32")], {"starts": (0,), "stops": (5,), "steps": (1,)}),
+    ("slice", [((4,), "float32")], {"starts": (0,), "stops": (4,), "steps": (0,)}),
+    ("sum", [((2, 3), "float32")], {"axes": (2,), "keepdims": False}),
+    ("transpose", [((2, 3), "float32")], {"perm": (0, 0)}),
+    ("broadcast_to", [((2, 3), "float32")], {"shape": (3, 3)}),
+]
+
+
+@pytest.mark.parametrize("op,inputs,attrs", REJECTED, ids=[f"{r[0]}-{i}" for i, r in enumerate(REJECTED)])
+def test_type_rules_reject_invalid_inputs(op, inputs, attrs):
+    from graphnn.ir import Graph, IRError, TensorType
+
+    g = Graph()
+    ins = [g.add_input(TensorType(s, d)) for s, d in inputs]
+    with pytest.raises(IRError, match=op):
+        g.emit(op, *ins, **attrs)
+
+
+# -- convolution and pooling geometry against PyTorch (skipped without torch) ---------------------------------------
+def _case(op, name):
+    return next(c for c in oc.TABLE[op].cases if c.name == name)
+
+
+@pytest.mark.parametrize("name", [c.name for c in oc.TABLE["conv"].cases])
+def test_conv_ops_match_torch(name):
+    torch = pytest.importorskip("torch")
+    F = torch.nn.functional
+    conv, gi, gw = _case("conv", name), _case("conv_grad_input", name), _case("conv_grad_weight", name)
+    x, w = conv.arrays("float64")
+    at = conv.attrs
+    g = gi.arrays("float64")[0]
+    pads = [p for lo_hi in reversed(at["padding"]) for p in lo_hi]
+    tx = torch.tensor(x, requires_grad=True)
+    tw = torch.tensor(w, requires_grad=True)
+    fn = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}[x.ndim - 2]
+    ty = fn(F.pad(tx, pads), tw, stride=at["stride"], dilation=at["dilation"], groups=at["groups"])
+    tgx, tgw = torch.autograd.grad(ty, (tx, tw), torch.tensor(g))
+    oc.assert_same(interpret(conv.graph("float64"), [x, w])[0], ty.detach().numpy(), "float64", "conv")
+    oc.assert_same(interpret(gi.graph("float64"), [g, w])[0], tgx.numpy(), "float64", "conv_grad_input")
+    oc.assert_same(interpret(gw.graph("float64"), [x, g])[0], tgw.numpy(), "float64", "conv_grad_weight")
+
+
+@pytest.mark.parametrize("name", [c.name for c in oc.TABLE["max_pool"].cases if c.name != "nan"])
+def test_pool_ops_match_torch(name):
+    torch = pytest.importorskip("torch")
+    F = torch.nn.functional
+    pool = _case("max_pool", name)
+    x = pool.arrays("float64")[0]
+    at = pool.attrs
+    nsp = len(at["kernel"])
+    fn = {1: F.max_pool1d, 2: F.max_pool2d, 3: F.max_pool3d}[nsp]
+    tx = torch.tensor(x, requires_grad=True)
+    ty, ind = fn(tx, at["kernel"], at["stride"], at["padding"], at["dilation"], at["ceil_mode"], return_indices=True)
+    rng = np.random.default_rng(0)
+    g = rng.standard_normal(ty.shape)
+    src = rng.standard_normal(x.shape)
+    (tgx,) = torch.autograd.grad(ty, (tx,), torch.tensor(g))
+    lead = x.ndim - nsp
+    tsel = torch.gather(torch.tensor(src).flatten(lead), lead, ind.flatten(lead)).reshape(ty.shape)
+
+    def run(op, arrays):
+        c = oc.Case(name, tuple(oc.In(a.shape) for a in arrays), at, op=op)
+        return interpret(c.graph("float64"), arrays)[0]
+
+    oc.assert_same(run("max_pool", [x]), ty.detach().numpy(), "float64", "max_pool")
+    oc.assert_same(run("max_pool_grad", [x, g]), tgx.numpy(), "float64", "max_pool_grad")
+    oc.assert_same(run("max_pool_select", [x, src]), tsel.numpy(), "float64", "max_pool_select")
+
+
+# -- gradient conventions where finite differences do not apply (ties and kinks; PyTorch's choices) ------------------
+TIES = [  # op, inputs, attrs, expected gradients of sum(op(...)) for every input
+    ("max", [[[1.0, 3.0, 3.0, 0.0], [2.0, 2.0, 2.0, 1.0]]], dict(axes=(1,), keepdims=False),
+     [[[0, 0.5, 0.5, 0], [1 / 3, 1 / 3, 1 / 3, 0]]]),
+    ("max", [[[1.0, 4.0], [4.0, 2.0]]], dict(axes=None, keepdims=True), [[[0, 0.5], [0.5, 0]]]),
+    ("maximum", [[1.0, 2.0, 3.0], [1.0, 0.0, 4.0]], {}, [[0.5, 1, 0], [0.5, 0, 1]]),
+    ("minimum", [[1.0, 2.0, 3.0], [1.0, 0.0, 4.0]], {}, [[0.5, 0, 1], [0.5, 1, 0]]),
+    ("relu", [[-1.0, 0.0, 2.0]], {}, [[0, 0, 1]]),
+    ("abs", [[-1.0, 0.0, 2.0]], {}, [[-1, 0, 1]]),
+    ("sign", [[-1.0, 0.0, 2.0]], {}, [[0, 0, 0]]),
+    ("max_pool", [[[[1.0, 1.0, 0.0, 2.0, 2.0]]]], dict(kernel=(2,), stride=(1,), padding=(0,), dilation=(1,)),
+     [[[[1, 1, 0, 2, 0]]]]),
+]
+
+
+@pytest.mark.parametrize("op,inputs,attrs,expected", TIES, ids=[f"{t[0]}-{i}" for i, t in enumerate(TIES)])
+def test_gradient_conventions_at_ties(op, inputs, attrs, expected):
+    from graphnn.ir import Graph, TensorType
+
+    arrays = [np.array(a, np.float64) for a in inputs]
+    g = Graph()
+    ins = [g.add_input(TensorType(a.shape, "float64"), f"x{i}") for i, a in enumerate(arrays)]
+    out = g.emit(op, *ins, **attrs)
+    g.outputs = [g.emit("sum", out, axes=None, keepdims=False)]
+    grads = interpret(optimize(grad_graph(g, ins), check=True), arrays)[1:]
+    for got, want in zip(grads, expected):
+        np.testing.assert_allclose(got, np.array(want, np.float64), rtol=1e-12, atol=0)

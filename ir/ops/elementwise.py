@@ -20,6 +20,18 @@ def _float_only(name):
     return infer
 
 
+# NumPy has no boolean negative, sign or subtract: these ops reject all-bool inputs.
+NO_BOOL = ("neg", "sign", "sub")
+
+
+def _no_bool(name, infer):
+    def rule(types, attrs):
+        if all(t.dtype == "bool" for t in types):
+            raise TypeError(f"{name} is not defined for bool inputs")
+        return infer(types, attrs)
+    return rule if name in NO_BOOL else infer
+
+
 def _sigmoid(x):
     with np.errstate(over="ignore"):
         return (1.0 / (1.0 + np.exp(-x))).astype(x.dtype)
@@ -48,7 +60,7 @@ def _unary(name, fn, grad, float_only):
         g = cts[0]
         return [grad(b, node.inputs[0], node.outputs[0], g) if grad else None]
 
-    register(name, infer=_float_only(name) if float_only else _same, ref=ref,
+    register(name, infer=_no_bool(name, _float_only(name) if float_only else _same), ref=ref,
              grad=grad_rule if grad else None, pattern="elementwise", num_inputs=1)
 
 
@@ -93,7 +105,7 @@ def _binary(name, fn, grad):
         return [unbroadcast(b, gx, x.shape) if x.type.is_float else None,
                 unbroadcast(b, gy, y.shape) if y.type.is_float else None]
 
-    register(name, infer=_binary_infer, ref=ref, grad=grad_rule, pattern="broadcast", num_inputs=2)
+    register(name, infer=_no_bool(name, _binary_infer), ref=ref, grad=grad_rule, pattern="broadcast", num_inputs=2)
 
 
 for _n, (_f, _g) in BINARY.items():

@@ -23,6 +23,8 @@ def pool_out_size(n: int, k: int, s: int, p: int, d: int, ceil_mode: bool) -> in
 def _pool_infer(types, attrs):
     x = types[0]
     nsp = len(attrs["kernel"])
+    if not x.is_float:  # padding counts as -inf, which only floating types have
+        raise TypeError(f"max_pool needs a floating-point input, got {x.dtype}")
     if x.ndim < nsp + 1:
         raise ValueError(f"a {nsp}-d pool needs at least {nsp + 1} dimensions")
     for key in ("stride", "padding", "dilation"):
