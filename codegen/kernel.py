@@ -29,6 +29,25 @@ def i64(n: int) -> ir.Constant:
     return ir.Constant(I64, int(n))
 
 
+def emit_loop(fn: ir.Function, b: ir.IRBuilder, count, body) -> None:
+    """Emit `for i in range(count): body(i)` into `fn` at the builder's position (i is an i64)."""
+    count = i64(count) if isinstance(count, int) else count
+    pre = b.block
+    head = fn.append_basic_block("loop")
+    inner = fn.append_basic_block("body")
+    done = fn.append_basic_block("done")
+    b.branch(head)
+    b.position_at_end(head)
+    i = b.phi(I64)
+    i.add_incoming(i64(0), pre)
+    b.cbranch(b.icmp_signed("<", i, count), inner, done)
+    b.position_at_end(inner)
+    body(i)
+    i.add_incoming(b.add(i, i64(1)), b.block)
+    b.branch(head)
+    b.position_at_end(done)
+
+
 class Index:
     """A position in a tensor of `shape`, known as per-dimension indices, a row-major flat index, or both."""
 
@@ -135,24 +154,11 @@ class Kernel:
     # -- loops ----------------------------------------------------------
     def loop(self, count, body) -> None:
         """Emit `for i in range(count): body(i)` at the builder's position."""
-        b = self.b
-        count = i64(count) if isinstance(count, int) else count
-        pre = b.block
-        head = self.fn.append_basic_block("loop")
-        inner = self.fn.append_basic_block("body")
-        done = self.fn.append_basic_block("done")
-        b.branch(head)
-        b.position_at_end(head)
-        i = b.phi(I64)
-        i.add_incoming(i64(0), pre)
-        b.cbranch(b.icmp_signed("<", i, count), inner, done)
-        b.position_at_end(inner)
-        self._memo.append({})
-        body(i)
-        self._memo.pop()
-        i.add_incoming(b.add(i, i64(1)), b.block)
-        b.branch(head)
-        b.position_at_end(done)
+        def scoped(i):
+            self._memo.append({})
+            body(i)
+            self._memo.pop()
+        emit_loop(self.fn, self.b, count, scoped)
 
     def loops(self, shape: tuple, body) -> None:
         """Nested loops over `shape`; body(dims) receives one index per dimension."""

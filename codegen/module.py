@@ -1,8 +1,10 @@
-"""Lower a whole graph to one LLVM module: a kernel per fusion group and an entry that runs them in order.
+"""Lower a whole graph to one LLVM module: a kernel per fusion group and a function that runs them in order.
 
-Entry signature: `void <name>(ptr slots)`, where slots is an array of pointers laid out as
-[inputs..., outputs..., constants..., arena]. Outputs listed in graph.meta["writeback"] (output position ->
+A graph function has the signature `void f(ptr slots)`, where slots is an array of pointers laid out as
+[inputs..., outputs..., constants..., arena] (constants are module globals for scan bodies, so their
+slots hold only inputs, outputs and the arena). Outputs listed in graph.meta["writeback"] (output position ->
 input position) are copied into that input's buffer at the end of the call (in-place state updates).
+A scan node becomes a native loop that calls its body's graph function once per step.
 """
 from __future__ import annotations
 
@@ -12,11 +14,13 @@ import llvmlite.ir as ir
 
 from graphnn.ir.fusion import FusionPlan, plan_fusion
 from graphnn.ir.graph import Graph
-from graphnn.ir.memory import MemoryPlan, plan_memory
+from graphnn.ir.memory import plan_memory
 from graphnn.ir.registry import get_op
 
-from .kernel import I8, I64, PTR, Index, Kernel, i64
+from .kernel import I1, I8, I64, PTR, Index, Kernel, emit_loop, i64
 from .lowerings import LOWER
+
+OPAQUE_LOWERED = ("constant", "scan")
 
 
 class LoweringError(NotImplementedError):
@@ -29,7 +33,7 @@ class Layout:
 
     n_inputs: int
     n_outputs: int
-    constants: list          # ndarray per constant slot
+    constants: list          # ndarray per constant slot (empty when constants are module globals)
     arena_bytes: int
     output_slots: list       # per graph output: its slot, or ("dup", j) / ("input", i) when copied after the call
     writeback: dict          # output position -> input position
@@ -49,102 +53,203 @@ def _flat_friendly(group) -> bool:
     return True
 
 
-def build_module(graph: Graph, name: str = "entry", plan: FusionPlan | None = None):
-    """Return (llvm ir text, Layout, FusionPlan)."""
-    plan = plan or plan_fusion(graph)
-    for n in graph.nodes:
-        if n.op not in LOWER and n.op != "constant":
-            raise LoweringError(f"op {n.op} has no native lowering")
-    module = ir.Module(name=name)
-    n_in, n_out = len(graph.inputs), len(graph.outputs)
-    slot_of: dict = {v.id: i for i, v in enumerate(graph.inputs)}
-    output_slots = []
-    for j, v in enumerate(graph.outputs):
-        if v.id in slot_of and slot_of[v.id] < n_in:
-            output_slots.append(("input", slot_of[v.id]))
-        elif v.id in slot_of:
-            output_slots.append(("dup", slot_of[v.id] - n_in))
-        else:
-            slot_of[v.id] = n_in + j
-            output_slots.append(n_in + j)
-    constants = []
-    const_outputs = []  # (output slot, constant slot, nbytes): copied into the output at the start of the call
-    for n in graph.nodes:
-        if n.op == "constant":
+class ModuleBuilder:
+    """Builds one LLVM module holding the functions of a graph and of every scan body inside it."""
+
+    def __init__(self, name: str):
+        self.module = ir.Module(name=name)
+        self._memcpy = None
+        self._n = 0
+
+    def fresh(self, base: str) -> str:
+        self._n += 1
+        return f"{base}_{self._n}"
+
+    def memcpy(self, b: ir.IRBuilder, dst, src, nbytes) -> None:
+        if self._memcpy is None:
+            self._memcpy = ir.Function(self.module, ir.FunctionType(ir.VoidType(), [PTR, PTR, I64, I1]),
+                                       "llvm.memcpy.p0.p0.i64")
+        b.call(self._memcpy, [dst, src, i64(nbytes) if isinstance(nbytes, int) else nbytes, ir.Constant(I1, 0)])
+
+    def global_constant(self, arr) -> ir.GlobalVariable:
+        data = bytearray(arr.tobytes())
+        typ = ir.ArrayType(I8, len(data))
+        gv = ir.GlobalVariable(self.module, typ, self.fresh("const"))
+        gv.global_constant = True
+        gv.linkage = "internal"
+        gv.align = 64
+        gv.initializer = ir.Constant(typ, data)
+        return gv
+
+    def graph_function(self, graph: Graph, name: str, plan: FusionPlan | None = None, globals_for_constants=False):
+        """Emit `void name(ptr slots)` computing `graph`; returns (function, Layout, FusionPlan)."""
+        plan = plan or plan_fusion(graph)
+        for n in graph.nodes:
+            if n.op not in LOWER and n.op not in OPAQUE_LOWERED:
+                raise LoweringError(f"op {n.op} has no native lowering")
+        n_in, n_out = len(graph.inputs), len(graph.outputs)
+        slot_of: dict = {v.id: i for i, v in enumerate(graph.inputs)}
+        output_slots = []
+        for j, v in enumerate(graph.outputs):
+            if v.id in slot_of and slot_of[v.id] < n_in:
+                output_slots.append(("input", slot_of[v.id]))
+            elif v.id in slot_of:
+                output_slots.append(("dup", slot_of[v.id] - n_in))
+            else:
+                slot_of[v.id] = n_in + j
+                output_slots.append(n_in + j)
+        constants, global_of, const_outputs = [], {}, []
+        for n in graph.nodes:
+            if n.op != "constant":
+                continue
             v = n.outputs[0]
+            if globals_for_constants:
+                global_of[v.id] = self.global_constant(n.attrs["value"])
+                if v.id in slot_of:
+                    const_outputs.append((v.id, global_of.pop(v.id)))
+                continue
             if v.id in slot_of:  # a graph output: no kernel writes it, so copy the literal in
-                const_outputs.append((slot_of[v.id], n_in + n_out + len(constants), v.type.nbytes))
+                const_outputs.append((v.id, n_in + n_out + len(constants)))
             else:
                 slot_of[v.id] = n_in + n_out + len(constants)
             constants.append(n.attrs["value"])
-    arena_slot = n_in + n_out + len(constants)
+        arena_slot = n_in + n_out + len(constants)
 
-    groups = [g for g in plan.groups if g.root.producer.op != "constant"]
-    # Liveness of arena buffers over the group sequence.
-    first, last = {}, {}
-    for step, g in enumerate(groups):
-        first.setdefault(g.root.id, step)
-        for n in g.nodes:
-            for v in n.inputs:
-                if v.id not in plan.inlined:
-                    last[v.id] = step
-    arena_vals = [g.root for g in groups if g.root.id not in slot_of]
-    mem: MemoryPlan = plan_memory([(v.id, v.type.nbytes, first[v.id], last.get(v.id, first[v.id])) for v in arena_vals], {})
+        groups = [g for g in plan.groups if g.root.producer.op != "constant"]
+        # Liveness of arena buffers over the group sequence; every output of a group's node needs memory.
+        first, last, sizes = {}, {}, {}
+        for step, g in enumerate(groups):
+            for o in g.root.producer.outputs:
+                first.setdefault(o.id, step)
+                sizes[o.id] = o.type.nbytes
+            for n in g.nodes:
+                for v in n.inputs:
+                    if v.id not in plan.inlined:
+                        last[v.id] = step
+            if g.root.producer.op == "scan":
+                for key, nbytes in self._scan_scratch(g.root.producer).items():
+                    first[key], last[key], sizes[key] = step, step, nbytes
+        buffers = [(vid, sizes[vid], first[vid], last.get(vid, first[vid])) for vid in sizes if vid not in slot_of]
+        mem = plan_memory(buffers, {})
 
-    entry = ir.Function(module, ir.FunctionType(ir.VoidType(), [PTR]), name)
-    eb = ir.IRBuilder(entry.append_basic_block("entry"))
-    slots = entry.args[0]
-    slot_ptr: dict = {}
+        fn = ir.Function(self.module, ir.FunctionType(ir.VoidType(), [PTR]), name)
+        if globals_for_constants:
+            fn.linkage = "internal"
+        eb = ir.IRBuilder(fn.append_basic_block("entry"))
+        slots = fn.args[0]
+        cache: dict = {}
 
-    def ptr_of(v):
-        if v.id not in slot_ptr:
-            if v.id in slot_of:
-                addr = eb.gep(slots, [i64(slot_of[v.id])], source_etype=PTR, inbounds=True)
-                slot_ptr[v.id] = eb.load(addr, typ=PTR)
-            else:
-                arena = ptr_of_arena()
-                slot_ptr[v.id] = eb.gep(arena, [i64(mem.offsets[v.id])], source_etype=I8, inbounds=True)
-        return slot_ptr[v.id]
+        def slot(i):
+            return eb.load(eb.gep(slots, [i64(i)], source_etype=PTR, inbounds=True), typ=PTR)
 
-    arena_cache = []
-    memcpy_fn = []
+        def arena():
+            if "arena" not in cache:
+                cache["arena"] = slot(arena_slot)
+            return cache["arena"]
 
-    def memcpy(dst, src, nbytes):
-        if not memcpy_fn:
-            memcpy_fn.append(ir.Function(module, ir.FunctionType(ir.VoidType(), [PTR, PTR, I64, ir.IntType(1)]),
-                                         "llvm.memcpy.p0.p0.i64"))
-        eb.call(memcpy_fn[0], [dst, src, i64(nbytes), ir.Constant(ir.IntType(1), 0)])
+        def ptr_of(key):
+            if key not in cache:
+                if key in slot_of:
+                    cache[key] = slot(slot_of[key])
+                elif key in global_of:
+                    cache[key] = eb.bitcast(global_of[key], PTR)
+                else:
+                    cache[key] = eb.gep(arena(), [i64(mem.offsets[key])], source_etype=I8, inbounds=True)
+            return cache[key]
 
-    def slot(i):
-        return eb.load(eb.gep(slots, [i64(i)], source_etype=PTR, inbounds=True), typ=PTR)
+        for vid, src in const_outputs:
+            srcp = eb.bitcast(src, PTR) if isinstance(src, ir.GlobalVariable) else slot(src)
+            self.memcpy(eb, ptr_of(vid), srcp, next(v.type.nbytes for v in graph.outputs if v.id == vid))
 
-    for out_slot, const_slot, nbytes in const_outputs:
-        memcpy(slot(out_slot), slot(const_slot), nbytes)
+        for gi, g in enumerate(groups):
+            node = g.root.producer
+            if node.op == "scan":
+                self._emit_scan(fn, eb, node, ptr_of, f"{name}_scan{gi}")
+                continue
+            reads, seen = [], set()
+            for n in g.nodes:
+                for v in n.inputs:
+                    if v.id not in plan.inlined and v.id not in seen and v.id != g.root.id:
+                        seen.add(v.id)
+                        reads.append(v)
+            kbufs = [g.root] + reads
+            k = Kernel(self.module, f"{name}_k{gi}_{node.op}", kbufs, plan.inlined, LOWER)
+            _emit_group(k, g)
+            k.finish()
+            eb.call(k.fn, [ptr_of(v.id) for v in kbufs])
 
-    def ptr_of_arena():
-        if not arena_cache:
-            addr = eb.gep(slots, [i64(arena_slot)], source_etype=PTR, inbounds=True)
-            arena_cache.append(eb.load(addr, typ=PTR))
-        return arena_cache[0]
+        for out_pos, in_pos in (graph.meta.get("writeback") or {}).items():
+            v = graph.outputs[out_pos]
+            self.memcpy(eb, slot(in_pos), ptr_of(v.id), v.type.nbytes)
+        eb.ret_void()
+        layout = Layout(n_in, n_out, constants, mem.size, output_slots, dict(graph.meta.get("writeback") or {}))
+        return fn, layout, plan
 
-    for gi, g in enumerate(groups):
-        reads = []
-        for n in g.nodes:
-            for v in n.inputs:
-                if v.id not in plan.inlined and v.id not in {r.id for r in reads}:
-                    reads.append(v)
-        buffers = [g.root] + [v for v in reads if v.id != g.root.id]
-        k = Kernel(module, f"k{gi}_{g.root.producer.op}", buffers, plan.inlined, LOWER)
-        _emit_group(k, g)
-        k.finish()
-        eb.call(k.fn, [ptr_of(v) for v in buffers])
+    # -- scan ------------------------------------------------------------------------------------------------
+    def _scan_scratch(self, node) -> dict:
+        """Arena scratch a scan needs: one buffer per carry (the body's next carry) and the body's arena."""
+        body = node.attrs["body"].graph
+        if "layout" not in node.meta.setdefault("codegen", {}):
+            fn, layout, _ = self.graph_function(body, self.fresh("scan_body"), globals_for_constants=True)
+            node.meta["codegen"].update(fn=fn, layout=layout)
+        layout = node.meta["codegen"]["layout"]
+        scratch = {("carry", node.id, i): v.type.nbytes for i, v in enumerate(node.outputs[:node.attrs["n_carry"]])}
+        scratch[("body_arena", node.id)] = max(64, layout.arena_bytes)
+        return scratch
 
-    for out_pos, in_pos in (graph.meta.get("writeback") or {}).items():
-        v = graph.outputs[out_pos]
-        memcpy(slot(in_pos), ptr_of(v), v.type.nbytes)
-    eb.ret_void()
-    layout = Layout(n_in, n_out, constants, mem.size, output_slots, dict(graph.meta.get("writeback") or {}))
-    return str(module), layout, plan
+    def _emit_scan(self, fn, eb: ir.IRBuilder, node, ptr_of, name: str) -> None:
+        at = node.attrs
+        nc, nx, length = at["n_carry"], at["n_xs"], at["length"]
+        info = node.meta.pop("codegen")
+        body_fn, bl = info["fn"], info["layout"]
+        carries_in, xs, consts = node.inputs[:nc], node.inputs[nc:nc + nx], node.inputs[nc + nx:]
+        finals, ys = node.outputs[:nc], node.outputs[nc:]
+        n_slots = bl.n_inputs + bl.n_outputs + 1
+        slots = eb.alloca(ir.ArrayType(PTR, n_slots))
+
+        def put(i, p):
+            eb.store(p, eb.gep(slots, [i64(0), i64(i)], inbounds=True))
+
+        for c, f in zip(carries_in, finals):
+            self.memcpy(eb, ptr_of(f.id), ptr_of(c.id), c.type.nbytes)
+        for j, c in enumerate(consts):
+            put(nc + nx + j, ptr_of(c.id))
+        put(n_slots - 1, ptr_of(("body_arena", node.id)))
+        for i, f in enumerate(finals):
+            put(i, ptr_of(f.id))  # the current carry lives in the final-carry output buffer
+        # Every pointer used inside the loop is computed before it (values must dominate their uses).
+        x_base = [ptr_of(x.id) for x in xs]
+        y_base = [ptr_of(y.id) for y in ys]
+        scratch = [ptr_of(("carry", node.id, i)) for i in range(nc)]
+        final_ptrs = [ptr_of(f.id) for f in finals]
+
+        def step(t):
+            tt = eb.sub(i64(length - 1), t) if at.get("reverse") else t
+            for j, (x, p) in enumerate(zip(xs, x_base)):
+                put(nc + j, eb.gep(p, [eb.mul(tt, i64(x.type.nbytes // length))], source_etype=I8))
+            outs = list(scratch)
+            for y, p in zip(ys, y_base):
+                outs.append(eb.gep(p, [eb.mul(tt, i64(y.type.nbytes // length))], source_etype=I8))
+            for j, p in enumerate(outs):
+                put(bl.n_inputs + j, p)
+            eb.call(body_fn, [eb.bitcast(slots, PTR)])
+            body_outs = at["body"].graph.outputs
+            for j, s in enumerate(bl.output_slots):  # outputs the body function does not write itself
+                if isinstance(s, tuple):
+                    kind, src = s
+                    srcp = eb.load(eb.gep(slots, [i64(0), i64(src if kind == "input" else bl.n_inputs + src)],
+                                          inbounds=True), typ=PTR)
+                    self.memcpy(eb, outs[j], srcp, body_outs[j].type.nbytes)
+            for i, f in enumerate(finals):
+                self.memcpy(eb, final_ptrs[i], outs[i], f.type.nbytes)
+        emit_loop(fn, eb, length, step)
+
+
+def build_module(graph: Graph, name: str = "entry", plan: FusionPlan | None = None):
+    """Return (llvm ir text, Layout, FusionPlan) for the graph's entry function `name`."""
+    mb = ModuleBuilder(name)
+    _fn, layout, plan = mb.graph_function(graph, name, plan)
+    return str(mb.module), layout, plan
 
 
 def _emit_group(k: Kernel, g) -> None:

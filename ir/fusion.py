@@ -88,17 +88,9 @@ def plan_fusion(graph: Graph) -> FusionPlan:
     # Build groups: each materialized output with the inlined nodes feeding it.
     groups = []
     for n in graph.nodes:
-        for o in n.outputs:
-            if o.id in materialized and uses.get(o.id) or o.id in outputs:
-                if o.index == 0 or len(n.outputs) == 1:
-                    groups.append(Group(o, _collect(n, inlined)))
-    seen = set()
-    unique = []
-    for g in groups:
-        if id(g.root.producer) not in seen:
-            seen.add(id(g.root.producer))
-            unique.append(g)
-    return FusionPlan(unique, inlined, materialized)
+        if any(o.id in materialized and (uses.get(o.id) or o.id in outputs) for o in n.outputs):
+            groups.append(Group(n.outputs[0], _collect(n, inlined)))  # a multi-output node is one group
+    return FusionPlan(groups, inlined, materialized)
 
 
 def _collect(root: Node, inlined: set) -> list:
