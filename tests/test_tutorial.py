@@ -11,7 +11,7 @@ FAILS_AS_WRITTEN = {"Backward pass": "RuntimeError", "Clip gradient": "TypeError
 
 @pytest.fixture(scope="module")
 def graphnn_run():
-    return run_all("graphnn")
+    return run_all("graphnn", skip_headings=())
 
 
 def test_blocks_found():
@@ -41,10 +41,13 @@ def test_values_the_tutorial_defines(graphnn_run):
     assert ns["nn.AvgPool2d"]["output"].shape == (20, 16, 24, 31)
     assert ns["nn.ReplicationPad2d"]["output"].shape == (16, 3, 326, 486)
     assert ns["nn.Conv3d"]["output"].shape == (20, 33, 8, 50, 99)
+    assert ns["nn.LSTM"]["output"].shape == (5, 3, 20) and ns["nn.LSTM"]["hn"][1].shape == (2, 3, 20)
+    assert ns["nn.GRU"]["hn"].shape == (2, 3, 20)
+    assert len(ns["nn.GRUCell"]["output"]) == 6 and ns["nn.GRUCell"]["output"][-1].shape == (3, 20)
 
 
 def test_same_outcomes_and_shapes_as_pytorch(graphnn_run, torch):
-    torch_run = run_all("torch")
+    torch_run = run_all("torch", skip_headings=())
     assert [h for h, *_ in torch_run] == [h for h, *_ in graphnn_run]
     for (h, terr, tsnap, _), (_, gerr, gsnap, _) in zip(torch_run, graphnn_run):
         assert gerr == terr, f"'{h}': PyTorch raised {terr}, graphnn raised {gerr}"

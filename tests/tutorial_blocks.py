@@ -8,7 +8,7 @@ TUTORIAL = os.path.join(os.path.dirname(__file__), "data", "pytorch-nn-tutorial.
 
 # Blocks that are not Python: the ASCII diagram of the autograd graph and the Sphinx summary.
 NOT_PYTHON = ("nput -> conv2d", ".. currentmodule::")
-# Headings whose blocks belong to the recurrent-network issue (nn.RNN/LSTM/GRU and their cells).
+# Headings of the recurrent-layer blocks (nn.RNN/LSTM/GRU and their cells).
 RECURRENT = ("nn.RNN", "nn.LSTM", "nn.GRU", "nn.RNNCell", "nn.LSTMCell", "nn.GRUCell")
 
 
@@ -32,7 +32,7 @@ def for_module(code: str, name: str) -> str:
     return code
 
 
-def run_all(module_name: str, skip_headings=RECURRENT) -> list:
+def run_all(module_name: str, skip_headings=()) -> list:
     """Run every block in one namespace; return [(heading, exception type name or None, namespace snapshot)]."""
     import importlib
     import warnings
