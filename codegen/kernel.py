@@ -213,6 +213,10 @@ class Kernel:
         self._memo[-1][key] = (x, idx)
         return x
 
+    def provide(self, v, idx: Index, x) -> None:
+        """Make elem(v, idx) return x in the current loop scope (values computed by a custom schedule)."""
+        self._memo[-1][(v.id, idx.key())] = (x, idx)
+
     def compute(self, v, idx: Index):
         """The value of `v` at `idx` from its producer's lowering (used for a group's root)."""
         return self.lowerings[v.producer.op](self, v.producer, idx)

@@ -18,6 +18,7 @@ from graphnn.ir.memory import plan_memory
 from graphnn.ir.registry import get_op
 
 from .kernel import I1, I8, I64, PTR, Index, Kernel, emit_loop, i64
+from .heavy import EMITTERS, heavy_node
 from .lowerings import LOWER
 
 OPAQUE_LOWERED = ("constant", "scan")
@@ -255,6 +256,10 @@ def build_module(graph: Graph, name: str = "entry", plan: FusionPlan | None = No
 def _emit_group(k: Kernel, g) -> None:
     root = g.root
     shape = root.shape
+    heavy = heavy_node(g)
+    if heavy is not None:
+        EMITTERS[heavy.op](k, g, heavy)
+        return
     if _flat_friendly(g):
         k.loop(root.type.size, lambda i: k.store(root, i, k.compute(root, Index(k, shape, flat=i))))
         return

@@ -1,0 +1,175 @@
+"""Schedules for groups built around a matmul or a convolution (TVM's out_elementwise_fusable pattern).
+
+The heavy op is accumulated into a scratch row (matmul) or output plane (conv) with the innermost loop
+running over contiguous output positions, so LLVM vectorizes it; then the group's elementwise epilogue
+(bias, activation, ...) is applied per element while storing, reading the accumulated values from scratch.
+"""
+from __future__ import annotations
+
+import llvmlite.ir as ir
+
+from .kernel import LLTYPE, Index, Kernel, i64
+
+MAX_SCRATCH = 1 << 16  # elements; larger rows/planes use the generic element-by-element schedule
+
+
+def heavy_node(group):
+    """The matmul/conv node whose output the group's epilogue reads element-for-element, if any."""
+    root = group.root
+    for n in group.nodes:
+        if n.op in ("matmul", "conv") and n.outputs[0].shape == root.shape:
+            if n.op == "matmul" and root.shape[-1] <= MAX_SCRATCH:
+                return n
+            if n.op == "conv" and _prod(root.shape[2:]) <= MAX_SCRATCH:
+                return n
+    return None
+
+
+def _prod(shape) -> int:
+    p = 1
+    for s in shape:
+        p *= s
+    return p
+
+
+def _transposed_view(k: Kernel, v) -> bool:
+    """Is v (as read by the kernel) the last-two-axes transpose of a materialized buffer?"""
+    n = v.producer
+    if v.id not in k.inlined or n is None or n.op != "transpose":
+        return False
+    perm = tuple(n.attrs["perm"])
+    nd = len(perm)
+    return perm == tuple(range(nd - 2)) + (nd - 1, nd - 2) and n.inputs[0].id not in k.inlined
+
+
+def _epilogue(k: Kernel, root, heavy_value, dims: list, x) -> None:
+    idx = Index(k, root.shape, dims)
+    if heavy_value is root:
+        y = x
+    else:
+        k.provide(heavy_value, idx, x)
+        y = k.compute(root, idx)
+    k.store(root, idx.flat, y)
+
+
+def emit_matmul(k: Kernel, group, node) -> None:
+    root = group.root
+    a, c = node.inputs
+    out = node.outputs[0]
+    dt = out.dtype
+    T = LLTYPE[dt]
+    m, n = out.shape[-2], out.shape[-1]
+    K = a.shape[-1]
+    b = k.b
+    acc = k.alloca(ir.ArrayType(T, n))
+    dot_order = _transposed_view(k, c)
+
+    def cell(j):
+        return b.gep(acc, [i64(0), j], inbounds=True)
+
+    def batch(v, lead_dims):
+        lead = len(out.shape) - v.type.ndim
+        return [i64(0) if s == 1 else lead_dims[lead + j] for j, s in enumerate(v.shape[:-2])]
+
+    def row(dims):
+        lead_dims, i = dims[:-1], dims[-1]
+        ba, bc = batch(a, lead_dims), batch(c, lead_dims)
+        if dot_order:  # B = W^T with W contiguous along k: one dot product per output element
+            def dot(j):
+                def step(s, red):
+                    x = k.elem(a, Index(k, a.shape, ba + [i, red[0]]))
+                    y = k.elem(c, Index(k, c.shape, bc + [red[0], j]))
+                    return k.flags(b.fadd(s, k.flags(b.fmul(x, y))), ("reassoc",))
+                b.store(k.reduce((K,), k.const(0, dt), dt, step), cell(j))
+            k.loop(n, dot)
+        else:  # B contiguous along j: acc[j] += A[i, kk] * B[kk, j], vectorized over j
+            k.loop(n, lambda j: b.store(k.const(0, dt), cell(j)))
+
+            def over_k(kk):
+                x = k.elem(a, Index(k, a.shape, ba + [i, kk]))
+
+                def upd(j):
+                    y = k.elem(c, Index(k, c.shape, bc + [kk, j]))
+                    b.store(k.flags(b.fadd(b.load(cell(j)), k.flags(b.fmul(x, y)))), cell(j))
+                k.loop(n, upd)
+            k.loop(K, over_k)
+        k.loop(n, lambda j: _epilogue(k, root, out, lead_dims + [i, j], b.load(cell(j))))
+    k.loops(out.shape[:-1], row)
+
+
+def _ceil_div_nonneg(b, num, s: int):
+    """max(0, ceil(num / s)) for a signed i64 num."""
+    pos = b.sdiv(b.add(num, i64(s - 1)), i64(s))
+    return b.select(b.icmp_signed(">", num, i64(0)), pos, i64(0))
+
+
+def emit_conv(k: Kernel, group, node) -> None:
+    root = group.root
+    x, w = node.inputs
+    out = node.outputs[0]
+    dt = out.dtype
+    T = LLTYPE[dt]
+    at = node.attrs
+    stride, dil, groups = at["stride"], at["dilation"], at["groups"]
+    pad = [p[0] for p in at["padding"]]
+    sp = out.shape[2:]
+    nsp = len(sp)
+    cg, ksp = w.shape[1], w.shape[2:]
+    og = w.shape[0] // groups
+    plane = _prod(sp)
+    b = k.b
+    acc = k.alloca(ir.ArrayType(T, plane))
+    sp_strides = [_prod(sp[d + 1:]) for d in range(nsp)]
+
+    def cell(flat):
+        return b.gep(acc, [i64(0), flat], inbounds=True)
+
+    def per_image_channel(dims):
+        nn_, o = dims
+        k.loop(plane, lambda p: b.store(k.const(0, dt), cell(p)))
+        c0 = b.mul(b.sdiv(o, i64(og)), i64(cg)) if groups > 1 else i64(0)
+
+        def over_taps(red):
+            c, *kk = red
+            wv = k.elem(w, Index(k, w.shape, [o, c] + list(kk)))
+            ci = b.add(c0, c)
+
+            def outer(qs):
+                valid = ir.Constant(ir.IntType(1), 1)
+                pos, base = [], i64(0)
+                for d, q in enumerate(qs):
+                    p = b.sub(b.add(b.mul(q, i64(stride[d])), b.mul(kk[d], i64(dil[d]))), i64(pad[d]))
+                    valid = b.and_(valid, b.and_(b.icmp_signed(">=", p, i64(0)), b.icmp_signed("<", p, i64(x.shape[2 + d]))))
+                    pos.append(b.select(valid, p, i64(0)))
+                    base = b.add(base, b.mul(q, i64(sp_strides[d])))
+                wv_eff = b.select(valid, wv, k.const(0, dt))
+                # innermost spatial dim: only output positions whose input position is inside the image
+                d = nsp - 1
+                off = b.sub(i64(pad[d]), b.mul(kk[d], i64(dil[d])))      # q*s >= off
+                lo = _ceil_div_nonneg(b, off, stride[d])
+                top = b.add(i64(x.shape[2 + d] - 1), off)                 # q*s <= top
+                hi = b.select(b.icmp_signed("<", top, i64(0)), i64(0), b.add(b.sdiv(top, i64(stride[d])), i64(1)))
+                hi = b.select(b.icmp_signed("<", hi, i64(sp[d])), hi, i64(sp[d]))
+                count = b.select(b.icmp_signed(">", hi, lo), b.sub(hi, lo), i64(0))
+
+                def inner(t):
+                    q = b.add(lo, t)
+                    p = b.sub(b.add(b.mul(q, i64(stride[d])), b.mul(kk[d], i64(dil[d]))), i64(pad[d]))
+                    xv = k.elem(x, Index(k, x.shape, [nn_, ci] + pos + [p]))
+                    slot = cell(b.add(base, q))
+                    b.store(k.flags(b.fadd(b.load(slot), k.flags(b.fmul(wv_eff, xv)))), slot)
+                k.loop(count, inner)
+            k.loops(sp[:-1], outer)
+        k.loops((cg,) + tuple(ksp), over_taps)
+
+        def epi(qs):
+            flat = i64(0)
+            for q, st in zip(qs, sp_strides):
+                flat = b.add(flat, b.mul(q, i64(st)))
+            _epilogue(k, root, out, [nn_, o] + list(qs), b.load(cell(flat)))
+        k.loops(sp, epi)
+    k.loops(out.shape[:2], per_image_channel)
+
+
+EMITTERS = {"matmul": emit_matmul, "conv": emit_conv}
+
