@@ -12,6 +12,7 @@ import llvmlite.ir as ir
 from graphnn.ir.ops._util import norm_axes
 from graphnn.ir.types import promote
 
+from .mathfuncs import FAST32
 from .kernel import FLOAT, I1, I64, LLTYPE, Index, i64
 
 LOWER: dict = {}
@@ -78,6 +79,8 @@ def _unary(k, node, idx):
         return k.intrinsic("fabs", dt, [x])
     if op == "sign":
         return b.select(b.fcmp_ordered(">", x, zero), k.const(1, dt), b.select(b.fcmp_ordered("<", x, zero), k.const(-1, dt), x))
+    if dt == "float32" and op in FAST32:
+        return FAST32[op](k, x)
     if op in ("exp", "log", "sqrt"):
         return k.intrinsic(op, dt, [x])
     if op == "tanh":

@@ -1,0 +1,119 @@
+"""Vectorizable float32 exp, log, tanh and sigmoid written as LLVM IR (Cephes-style polynomials).
+
+LLVM's exp/log intrinsics become scalar libm calls without a vector math library; these straight-line
+versions let the loop vectorizer handle transcendental functions. Accuracy is within a few ulp of libm;
+NaN and infinities behave as in NumPy. float64 keeps the libm routines.
+"""
+from __future__ import annotations
+
+import llvmlite.ir as ir
+
+F32 = ir.FloatType()
+I32 = ir.IntType(32)
+
+
+def _c(v: float):
+    return ir.Constant(F32, v)
+
+
+def _poly(k, x, coeffs: list):
+    """Horner evaluation of coeffs[0]*x^n + ... + coeffs[n]."""
+    b = k.b
+    acc = _c(coeffs[0])
+    for c in coeffs[1:]:
+        acc = k.flags(b.fadd(k.flags(b.fmul(acc, x)), _c(c)))
+    return acc
+
+
+def _is_nan(b, x):
+    return b.fcmp_unordered("uno", x, x)
+
+
+def exp_f32(k, x):
+    b = k.b
+    hi, lo = 88.72283935546875, -87.33654022216797
+    xc = k.intrinsic("minnum", "float32", [k.intrinsic("maxnum", "float32", [x, _c(lo)]), _c(hi)])
+    n = k.intrinsic("floor", "float32", [k.flags(b.fadd(k.flags(b.fmul(xc, _c(1.44269504088896341))), _c(0.5)))])
+    r = k.flags(b.fsub(xc, k.flags(b.fmul(n, _c(0.693359375)))))
+    r = k.flags(b.fsub(r, k.flags(b.fmul(n, _c(-2.12194440e-4)))))
+    z = k.flags(b.fmul(r, r))
+    p = _poly(k, r, [1.9875691500e-4, 1.3981999507e-3, 8.3334519073e-3, 4.1665795894e-2, 1.6666665459e-1,
+                     5.0000001201e-1])
+    y = k.flags(b.fadd(k.flags(b.fadd(k.flags(b.fmul(p, z)), r)), _c(1.0)))
+    e = b.fptosi(n, I32)
+    # 2^e as two factors, so that e = 128 (x near the overflow threshold) does not overflow the scale itself
+    e1 = b.ashr(e, ir.Constant(I32, 1))
+    for part in (e1, b.sub(e, e1)):
+        scale = b.bitcast(b.shl(b.add(part, ir.Constant(I32, 127)), ir.Constant(I32, 23)), F32)
+        y = k.flags(b.fmul(y, scale))
+    y = b.select(b.fcmp_ordered(">", x, _c(hi)), _c(float("inf")), y)
+    y = b.select(b.fcmp_ordered("<", x, _c(lo)), _c(0.0), y)
+    return b.select(_is_nan(b, x), x, y)
+
+
+def log_f32(k, x):
+    b = k.b
+    bits = b.bitcast(x, I32)
+    e = b.sub(b.lshr(bits, ir.Constant(I32, 23)), ir.Constant(I32, 126))
+    m = b.bitcast(b.or_(b.and_(bits, ir.Constant(I32, 0x807FFFFF)), ir.Constant(I32, 0x3F000000)), F32)  # [0.5, 1)
+    small = b.fcmp_ordered("<", m, _c(0.707106781186547524))
+    e = b.select(small, b.sub(e, ir.Constant(I32, 1)), e)
+    m = b.select(small, k.flags(b.fsub(k.flags(b.fadd(m, m)), _c(1.0))), k.flags(b.fsub(m, _c(1.0))))
+    ef = b.sitofp(e, F32)
+    z = k.flags(b.fmul(m, m))
+    p = _poly(k, m, [7.0376836292e-2, -1.1514610310e-1, 1.1676998740e-1, -1.2420140846e-1, 1.4249322787e-1,
+                     -1.6668057665e-1, 2.0000714765e-1, -2.4999993993e-1, 3.3333331174e-1])
+    y = k.flags(b.fmul(k.flags(b.fmul(p, m)), z))
+    y = k.flags(b.fadd(y, k.flags(b.fmul(ef, _c(-2.12194440e-4)))))
+    y = k.flags(b.fadd(y, k.flags(b.fmul(z, _c(-0.5)))))
+    y = k.flags(b.fadd(k.flags(b.fadd(m, y)), k.flags(b.fmul(ef, _c(0.693359375)))))
+    tiny = b.fcmp_ordered("<", x, _c(1.17549435e-38))  # zero, subnormal or negative: fall back to libm
+    special = b.or_(tiny, b.or_(_is_nan(b, x), b.fcmp_ordered("==", x, _c(float("inf")))))
+    return b.select(special, _log_special(k, x), y)
+
+
+def _log_special(k, x):
+    """log at 0 (-inf), negative (NaN), +inf (inf), NaN (NaN), subnormals (scaled by 2^24)."""
+    b = k.b
+    scaled = b.fmul(x, _c(16777216.0))
+    bits = b.bitcast(scaled, I32)
+    e = b.sitofp(b.sub(b.lshr(bits, ir.Constant(I32, 23)), ir.Constant(I32, 127 + 24)), F32)
+    m = b.bitcast(b.or_(b.and_(bits, ir.Constant(I32, 0x807FFFFF)), ir.Constant(I32, 0x3F800000)), F32)  # [1, 2)
+    # log(m) for m in [1, 2) by the same polynomial route via log(m) = log_f32 of a normal number
+    approx = b.fadd(b.fmul(e, _c(0.693147180559945)), _ln_1_2(k, m))
+    y = b.select(b.fcmp_ordered(">", x, _c(0.0)), approx, _c(float("-inf")))
+    y = b.select(b.fcmp_ordered("<", x, _c(0.0)), _c(float("nan")), y)
+    y = b.select(b.fcmp_ordered("==", x, _c(float("inf"))), x, y)
+    return b.select(_is_nan(b, x), x, y)
+
+
+def _ln_1_2(k, m):
+    """log(m) for m in [1, 2): log((1+t)/(1-t)) series with t = (m-1)/(m+1)."""
+    b = k.b
+    t = b.fdiv(b.fsub(m, _c(1.0)), b.fadd(m, _c(1.0)))
+    t2 = b.fmul(t, t)
+    p = _poly(k, t2, [2.0 / 11, 2.0 / 9, 2.0 / 7, 2.0 / 5, 2.0 / 3, 2.0])
+    return b.fmul(p, t)
+
+
+def tanh_f32(k, x):
+    b = k.b
+    ax = k.intrinsic("fabs", "float32", [x])
+    z = k.flags(b.fmul(x, x))
+    small = _poly(k, z, [-5.70498872745e-3, 2.06390887954e-2, -5.37397155531e-2, 1.33314422036e-1,
+                         -3.33332819422e-1])
+    small = k.flags(b.fadd(k.flags(b.fmul(k.flags(b.fmul(small, z)), x)), x))
+    e = exp_f32(k, k.flags(b.fmul(ax, _c(2.0))))
+    big = k.flags(b.fsub(_c(1.0), k.flags(b.fdiv(_c(2.0), k.flags(b.fadd(e, _c(1.0)))))))
+    big = k.intrinsic("copysign", "float32", [big, x])
+    y = b.select(b.fcmp_ordered("<", ax, _c(0.625)), small, big)
+    return b.select(_is_nan(b, x), x, y)
+
+
+def sigmoid_f32(k, x):
+    b = k.b
+    e = exp_f32(k, b.fneg(x))
+    return k.flags(b.fdiv(_c(1.0), k.flags(b.fadd(_c(1.0), e))))
+
+
+FAST32 = {"exp": exp_f32, "log": log_f32, "tanh": tanh_f32, "sigmoid": sigmoid_f32}
