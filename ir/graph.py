@@ -180,6 +180,12 @@ class Graph:
     def __str__(self) -> str:
         return self.to_text()
 
+    def _repr_svg_(self) -> str:
+        """Jupyter display: the graph drawn by graphnn.viz (Graphviz layout)."""
+        from graphnn.viz import to_svg
+
+        return to_svg(self)
+
     def structural_hash(self) -> str:
         """Deterministic hash of the graph's structure, types and attributes (not names or data of inputs)."""
         return hashlib.sha256(self.to_text(anonymous=True).encode()).hexdigest()[:24]

@@ -1,0 +1,95 @@
+"""Resolve a MODEL argument (`path/to/file.py:Name` or `package.module:Name`) to a Module, and input shapes."""
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import os
+import sys
+
+import graphnn
+from graphnn.nn import Module
+
+
+class ModelError(ValueError):
+    """A MODEL argument or an input shape the tools cannot use; the message is one line for the user."""
+
+
+def one_line(e: BaseException) -> str:
+    """An exception's message on one line (OpError messages carry the source line on a second one)."""
+    lines = [s.strip() for s in str(e).splitlines() if s.strip()]
+    return "; ".join(lines) or type(e).__name__
+
+
+def _import_file(path: str):
+    if not os.path.isfile(path):
+        raise ModelError(f"no such file: {path}")
+    name = "graphnn_model_" + os.path.splitext(os.path.basename(path))[0].replace("-", "_")
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:
+        raise ModelError(f"cannot import {path}: not a Python file")
+    mod = importlib.util.module_from_spec(spec)
+    folder = os.path.dirname(os.path.abspath(path))
+    sys.path.insert(0, folder)  # sibling imports of the model file
+    sys.modules[name] = mod
+    try:
+        spec.loader.exec_module(mod)
+    except Exception as e:
+        sys.modules.pop(name, None)
+        raise ModelError(f"cannot import {path}: {type(e).__name__}: {one_line(e)}") from None
+    finally:
+        sys.path.remove(folder)
+    return mod
+
+
+def _import_module(name: str):
+    try:
+        return importlib.import_module(name)
+    except ModuleNotFoundError as e:
+        raise ModelError(f"cannot import module {name!r}: {one_line(e)}") from None
+    except Exception as e:
+        raise ModelError(f"cannot import module {name!r}: {type(e).__name__}: {one_line(e)}") from None
+
+
+def load_model(spec: str) -> Module:
+    """A Module from `file.py:Name` or `pkg.module:Name`: a Module class (built with no arguments), a factory
+    function returning a Module, or a Module instance."""
+    if ":" not in spec:
+        raise ModelError(f"MODEL must be path/to/file.py:Name or package.module:Name, got {spec!r}")
+    where, _, attr = spec.rpartition(":")
+    if not where or not attr:
+        raise ModelError(f"MODEL must be path/to/file.py:Name or package.module:Name, got {spec!r}")
+    is_file = where.endswith(".py") or os.sep in where or "/" in where
+    mod = _import_file(where) if is_file else _import_module(where)
+    obj = mod
+    for part in attr.split("."):
+        if not hasattr(obj, part):
+            raise ModelError(f"{where} has no attribute {attr!r}")
+        obj = getattr(obj, part)
+    if isinstance(obj, Module):
+        return obj
+    if not callable(obj):
+        raise ModelError(f"{spec} is a {type(obj).__name__}, not a Module class, factory or instance")
+    try:
+        model = obj()
+    except Exception as e:
+        raise ModelError(f"cannot build {spec} with no arguments: {type(e).__name__}: {one_line(e)}") from None
+    if not isinstance(model, Module):
+        raise ModelError(f"{spec}() returned a {type(model).__name__}, not a graphnn.nn.Module")
+    return model
+
+
+def parse_shape(text: str) -> tuple:
+    """'1,1,32,32' (or '1x1x32x32') -> (1, 1, 32, 32)."""
+    parts = [p for p in text.replace("x", ",").replace(" ", "").strip("()[]").split(",") if p]
+    try:
+        shape = tuple(int(p) for p in parts)
+    except ValueError:
+        raise ModelError(f"input shape must be comma-separated integers like 1,1,32,32, got {text!r}") from None
+    if not shape or any(s <= 0 for s in shape):
+        raise ModelError(f"input shape must be positive integers like 1,1,32,32, got {text!r}")
+    return shape
+
+
+def example_inputs(shapes: list) -> list:
+    """One random float32 tensor per shape."""
+    return [graphnn.randn(*s) for s in shapes]

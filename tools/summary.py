@@ -1,0 +1,135 @@
+"""`graphnn summary`: a table per layer (output shape, parameters, FLOPs, memory) and totals.
+
+Per module (rows in `named_modules()` order, indented by depth): the output shape of its last op, its
+parameter count, the FLOPs of its ops (tools/flops.py), and memory = bytes of the activations its ops
+produce + bytes of its parameters. Containers include their children. A module that also runs ops of
+its own in forward (e.g. `F.relu` in `Net.forward`) gets a row `(own ops)` for them.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from graphnn.ir import Graph
+
+from .flops import graph_flops, node_flops
+from .stages import scope_root
+
+
+@dataclass
+class Row:
+    path: str
+    name: str
+    type: str
+    depth: int
+    shape: str
+    params: int
+    flops: int
+    nbytes: int
+
+
+@dataclass
+class Summary:
+    rows: list
+    totals: dict = field(default_factory=dict)
+
+    def __str__(self) -> str:
+        return format_table(self)
+
+
+def si(n: float, unit: str = "") -> str:
+    """1234567 -> '1.23 M'."""
+    for scale, prefix in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "K")):
+        if abs(n) >= scale:
+            return f"{n / scale:.2f} {prefix}{unit}"
+    return f"{n:.0f} {unit}".rstrip() if isinstance(n, float) else f"{n} {unit}".rstrip()
+
+
+def nbytes(n: int) -> str:
+    for scale, prefix in ((2 ** 30, "GiB"), (2 ** 20, "MiB"), (2 ** 10, "KiB")):
+        if n >= scale:
+            return f"{n / scale:.2f} {prefix}"
+    return f"{n} B"
+
+
+def _pbytes(p) -> int:
+    return p.numel() * np.dtype(p.dtype_name).itemsize
+
+
+def _in(scope: str, path: str) -> bool:
+    return scope == path or scope.startswith(path + ".")
+
+
+def summarize(model, graph: Graph, train_graph: Graph | None = None) -> Summary:
+    """Summary rows of `model` from its traced forward graph (and totals of a training-step graph, if given)."""
+    root = scope_root(model)
+    scoped = [n for n in graph.nodes if n.meta.get("scope")]
+    rows, own_rows = [], []
+    for name, m in model.named_modules():
+        path = root + ("." + name if name else "")
+        depth = name.count(".") + 1 if name else 0
+        params = list(m.parameters())
+        pcount = sum(p.numel() for p in params)
+        pbytes = sum(_pbytes(p) for p in params)
+        nodes = [n for n in scoped if _in(n.meta["scope"], path)]
+        shape = str(list(nodes[-1].outputs[0].shape)) if nodes else "--"
+        act = sum(o.type.nbytes for n in nodes for o in n.outputs)
+        rows.append(Row(path, name.rsplit(".", 1)[-1] if name else root, type(m).__name__, depth, shape, pcount,
+                        sum(node_flops(n) for n in nodes), act + pbytes))
+        own = [n for n in nodes if n.meta["scope"] == path]
+        if own and any(True for _ in m.children()):
+            ops = sorted({n.op for n in own})
+            own_rows.append(Row(path, "(own ops)", ", ".join(ops), depth + 1, str(list(own[-1].outputs[0].shape)), 0,
+                                sum(node_flops(n) for n in own), sum(o.type.nbytes for n in own for o in n.outputs)))
+    for r in reversed(own_rows):  # after the module's subtree
+        last = max(i for i, x in enumerate(rows) if _in(x.path, r.path))
+        rows.insert(last + 1, r)
+    params = list(model.parameters())
+    totals = {
+        "Total params": sum(p.numel() for p in params),
+        "Trainable params": sum(p.numel() for p in params if p.requires_grad),
+        "Forward FLOPs": graph_flops(graph),
+        "Input size": sum(v.type.nbytes for v in graph.inputs if v.meta.get("kind") == "input"),
+        "Forward activations": sum(o.type.nbytes for n in graph.nodes for o in n.outputs),
+        "Params size": sum(_pbytes(p) for p in params),
+    }
+    totals["Non-trainable params"] = totals["Total params"] - totals["Trainable params"]
+    totals["Estimated total size"] = totals["Input size"] + totals["Forward activations"] + totals["Params size"]
+    if train_graph is not None:
+        totals["Training step FLOPs"] = graph_flops(train_graph)
+    return Summary(rows, totals)
+
+
+def format_table(s: Summary) -> str:
+    head = ("Layer (type)", "Output Shape", "Param #", "FLOPs", "Memory")
+    body = []
+    for r in s.rows:
+        text = r.type if r.name == r.type else f"{r.name}: {r.type}" if r.name == "(own ops)" else f"{r.name} ({r.type})"
+        label = "  " * r.depth + text
+        body.append((label, r.shape, f"{r.params:,}" if r.name != "(own ops)" else "--", si(r.flops), nbytes(r.nbytes)))
+    widths = [max(len(row[i]) for row in [head] + body) for i in range(5)]
+    fmt = lambda row: "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths)))  # noqa: E731
+    rule = "=" * len(fmt(head))
+    out = [rule, fmt(head), rule] + [fmt(b) for b in body] + [rule]
+    t = s.totals
+    out += [f"Total params: {t['Total params']:,}", f"Trainable params: {t['Trainable params']:,}",
+            f"Non-trainable params: {t['Non-trainable params']:,}",
+            f"Forward FLOPs: {t['Forward FLOPs']:,} ({si(t['Forward FLOPs'], 'FLOPs')})"]
+    if "Training step FLOPs" in t:
+        f = t["Training step FLOPs"]
+        out.append(f"Training step FLOPs (forward + backward + SGD update): {f:,} ({si(f, 'FLOPs')})")
+    out += [rule, f"Input size: {nbytes(t['Input size'])}", f"Forward activations: {nbytes(t['Forward activations'])}",
+            f"Params size: {nbytes(t['Params size'])}", f"Estimated total size: {nbytes(t['Estimated total size'])}", rule]
+    return "\n".join(out) + "\n"
+
+
+def summary(model, *input_shapes, train: bool = False) -> Summary:
+    """Trace `model` on random inputs of the given shapes and summarize it, e.g. `print(summary(Net(), (1, 1, 32, 32)))`."""
+    from .load_model import example_inputs
+    from .stages import trace_stages
+
+    inputs = example_inputs([tuple(s) for s in input_shapes])
+    st = trace_stages(model, inputs, ["traced"])
+    train_graph = trace_stages(model, inputs, ["backward"])["backward"].graph if train else None
+    return summarize(model, st["traced"].graph, train_graph)

@@ -1,0 +1,402 @@
+"""Draw IR graphs as Graphviz DOT, and through Graphviz as SVG or PNG (`graphnn.viz`).
+
+Each op is a box with its name, attributes and output type; graph inputs are ellipses (activations) or
+cylinders (parameters, constants, gradients); outputs are houses. Fill colour tells forward, backward and
+optimizer-update ops apart. Without a fusion plan, ops are grouped in boxes by module path ("Net.conv1");
+with one, each box is a kernel (a value computed inline in several kernels is drawn once per kernel).
+`depth=N` collapses every module N levels below the root into a single node.
+"""
+from __future__ import annotations
+
+import html
+from collections import Counter
+
+from graphnn.ir.graph import Graph, format_attr
+
+from . import render
+from .stages import Stage, plural
+
+PHASE_FILL = {"forward": "#ffffff", "backward": "#fde0d2", "update": "#dcefd6"}
+PHASE_LINE = {"forward": "#3d5a80", "backward": "#b5523b", "update": "#3f7f3a"}
+KIND_STYLE = {  # graph inputs by meta["kind"]: (shape, fill)
+    "input": ("ellipse", "#cfe2f3"), "param": ("cylinder", "#fff2b3"), "const": ("cylinder", "#e6e6e6"),
+    "grad": ("cylinder", "#f6c9c0"), "cotangent": ("ellipse", "#f6c9c0"),
+}
+FONT = "Helvetica"
+ATTR_WIDTH = 34
+
+
+def _q(s: str) -> str:
+    return '"' + str(s).replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+
+
+class _Html(str):
+    """A Graphviz HTML-like label, written as <...> instead of a quoted string."""
+
+
+def _attrs(**kw) -> str:
+    return ", ".join(f"{k}={f'<{v}>' if isinstance(v, _Html) else _q(v)}" for k, v in kw.items() if v is not None)
+
+
+def _e(s: str) -> str:
+    return html.escape(str(s), quote=True)
+
+
+def phases(graph: Graph) -> dict:
+    """Map node id -> 'forward', 'backward' (gradient nodes) or 'update' (ops fed by gradients outside autodiff,
+    e.g. SGD). Scope-less constants take the phase of their consumers."""
+    out: dict = {}
+    tainted: set = set()  # value ids computed from gradients
+    for n in graph.nodes:
+        if n.meta.get("phase") == "backward":
+            out[n.id] = "backward"
+        elif not n.meta.get("scope") and any(v.id in tainted for v in n.inputs):
+            out[n.id] = "update"
+        else:
+            out[n.id] = "forward"
+        if out[n.id] != "forward":
+            tainted.update(o.id for o in n.outputs)
+    uses = graph.users()
+    for n in graph.nodes:
+        if not n.inputs and not n.meta.get("scope"):
+            used = {out[c.id] for o in n.outputs for c, _ in uses.get(o.id, [])}
+            if len(used) == 1:
+                out[n.id] = used.pop()
+    return out
+
+
+def as_stage(obj, plan=None, stage: str | None = None) -> Stage:
+    """A Stage from an ir.Graph (+ FusionPlan), a Stage, or a compiled callable (its `.graphs[stage]`)."""
+    if isinstance(obj, Stage):
+        return obj if plan is None else Stage(obj.name, obj.graph, plan, obj.modules, obj.output_labels, obj.title)
+    if isinstance(obj, Graph):
+        return Stage(stage or "graph", obj, plan, title=obj.name)
+    graphs = getattr(obj, "graphs", None)
+    if isinstance(graphs, dict):
+        key = stage or "optimized"
+        if key in ("fused", "fused_backward"):
+            g = graphs["optimized" if key == "fused" else "backward"]
+            return Stage(key, g, graphs[key], title=f"{g.name}: {key.replace('_', ' ')}")
+        return Stage(key, graphs[key], plan, title=f"{graphs[key].name}: {key}")
+    raise TypeError(f"cannot draw a {type(obj).__name__}: pass an ir.Graph, a Stage or a compiled callable")
+
+
+def _op_label(node, width: int = ATTR_WIDTH) -> str:
+    attrs = [f"{k}={format_attr(v)}".replace(", ", ",") for k, v in sorted(node.attrs.items())]
+    if node.op == "full":
+        head, attrs = f"full {format_attr(node.attrs.get('value'))}", []
+    else:
+        head = node.op
+    lines, cur = [], ""
+    for a in attrs:
+        a = a if len(a) <= 2 * width else a[:2 * width - 1] + "…"
+        if cur and len(cur) + len(a) + 1 > width:
+            lines.append(cur)
+            cur = a
+        else:
+            cur = f"{cur} {a}".strip()
+    if cur:
+        lines.append(cur)
+    types = ", ".join(str(o.type) for o in node.outputs)
+    parts = [f"<b>{_e(head)}</b>"] + [f'<font point-size="9" color="#555555">{_e(s)}</font>' for s in lines]
+    parts.append(f'<font point-size="10">{_e(types)}</font>')
+    return _Html("<br/>".join(parts))
+
+
+class _Builder:
+    """Accumulates DOT statements for one graph."""
+
+    def __init__(self, st: Stage, depth: int | None):
+        self.st, self.g, self.plan, self.depth = st, st.graph, st.plan, depth
+        self.names = self.g._names()
+        self.phase = phases(self.g)
+        self.decl: dict = {}          # unit id -> DOT attribute string
+        self.cluster_of: dict = {}    # unit id -> cluster key (tuple path) or None
+        self.edges: dict = {}         # (src, dst) -> attribute string
+        self.collapsed: dict = {}     # unit id -> list of nodes
+        self.input_pos = {v.id: i for i, v in enumerate(self.g.inputs)}
+        self.node_pos = {n.id: i for i, n in enumerate(self.g.nodes)}
+        self.places = self._placements()
+
+    # -- where each node is drawn --------------------------------------------------------------------------
+    def _scope_key(self, n) -> str | None:
+        scope = n.meta.get("scope")
+        if self.depth is None or not scope:
+            return None
+        parts = scope.split(".")
+        return ".".join(parts[:self.depth + 1]) if len(parts) - 1 >= self.depth else None
+
+    def _placements(self) -> dict:
+        """node id -> [(unit id, kernel index or None)], the primary placement first."""
+        kernels: dict = {}
+        if self.plan is not None:
+            for k, grp in enumerate(self.plan.groups):
+                for n in grp.nodes:
+                    kernels.setdefault(n.id, []).append(k)
+                    if n is grp.root.producer:  # where the value is materialized comes first
+                        kernels[n.id].remove(k)
+                        kernels[n.id].insert(0, k)
+        by_key: dict = {}
+        for n in self.g.nodes:
+            key = self._scope_key(n)
+            if key is not None:
+                by_key.setdefault(key, []).append(n)
+        places: dict = {}
+        for key, nodes in by_key.items():
+            ks = {k for n in nodes for k in kernels.get(n.id, [None])}
+            home = ks.pop() if len(ks) == 1 else None
+            uid = "m_" + "".join(c if c.isalnum() else "_" for c in key)
+            self.collapsed[uid] = nodes
+            for n in nodes:
+                places[n.id] = [(uid, home)]
+        for i, n in enumerate(self.g.nodes):
+            if n.id not in places:
+                ks = kernels.get(n.id, [None])
+                places[n.id] = [(f"n{i}" if j == 0 else f"n{i}_k{k}", k) for j, k in enumerate(ks)]
+        return places
+
+    def _src(self, v, kernel) -> str:
+        if v.producer is None:
+            return f"in{self.input_pos[v.id]}"
+        options = self.places[v.producer.id]
+        return next((u for u, k in options if k == kernel and kernel is not None), options[0][0])
+
+    # -- statements ------------------------------------------------------------------------------------------
+    def build(self) -> None:
+        for i, v in enumerate(self.g.inputs):
+            kind = v.meta.get("kind", "input")
+            shape, fill = KIND_STYLE.get(kind, KIND_STYLE["input"])
+            label = _Html(f'<b>{_e(v.name or self.names[v.id])}</b><br/><font point-size="10">{_e(v.type)}</font>')
+            self.decl[f"in{i}"] = _attrs(shape=shape, style="filled", fillcolor=fill, label=label,
+                                         tooltip=f"%{self.names[v.id]}: {v.type} [{kind}]")
+            self.cluster_of[f"in{i}"] = None
+        done: set = set()
+        for n in self.g.nodes:
+            for uid, kernel in self.places[n.id]:
+                if uid not in done:
+                    done.add(uid)
+                    self._declare(uid, n, kernel)
+                for v in n.inputs:
+                    self._edge(self._src(v, kernel), uid, v, n)
+        for j, v in enumerate(self.g.outputs):
+            uid = f"out{j}"
+            label = self.st.output_labels.get(j, f"output {j}")
+            self.decl[uid] = _attrs(shape="house", style="filled", fillcolor="#eeeeee", fontsize=10,
+                                    label=_Html(f'{_e(label)}<br/><font point-size="9">{_e(v.type)}</font>'))
+            self.cluster_of[uid] = None
+            self._edge(self._src(v, None), uid, v, None)
+
+    def _declare(self, uid: str, n, kernel) -> None:
+        if uid in self.collapsed:
+            nodes = self.collapsed[uid]
+            key = nodes[0].meta["scope"].split(".")[:self.depth + 1]
+            path = ".".join(key)
+            typ = self.st.modules.get(path, "")
+            ops = Counter(m.op for m in nodes)
+            summary = ", ".join(f"{op}×{c}" if c > 1 else op for op, c in ops.items())
+            last = nodes[-1].outputs[0].type
+            label = _Html(f'<b>{_e(key[-1])}</b>{": " + _e(typ) if typ else ""}<br/>'
+                          f'<font point-size="9" color="#555555">{_e(summary)}</font><br/>'
+                          f'<font point-size="10">{_e(last)}</font>')
+            self.decl[uid] = _attrs(shape="box3d", style="filled", fillcolor="#eef3fb", color=PHASE_LINE["forward"],
+                                    label=label, tooltip=f"{path}: {len(nodes)} ops")
+            self.cluster_of[uid] = ("k", kernel) if kernel is not None else self._module_cluster(key[:-1])
+            return
+        phase = self.phase[n.id]
+        i = self.node_pos[n.id]
+        args = ", ".join("%" + self.names[v.id] for v in n.inputs)
+        outs = ", ".join("%" + self.names[o.id] for o in n.outputs)
+        scope = n.meta.get("scope")
+        small = n.op == "full" and not n.outputs[0].shape
+        style = "rounded,filled" + (",dashed" if uid != f"n{i}" else "")
+        self.decl[uid] = _attrs(shape="box", style=style, fillcolor=PHASE_FILL[phase], color=PHASE_LINE[phase],
+                                label=_op_label(n), fontsize=9 if small else None,
+                                tooltip=f"{outs} = {n.op}({args})" + (f"  # {scope}" if scope else "") + f" [{phase}]")
+        if kernel is not None:
+            self.cluster_of[uid] = ("k", kernel)
+        elif self.plan is None and scope:
+            self.cluster_of[uid] = self._module_cluster(scope.split("."))
+        else:
+            self.cluster_of[uid] = None
+
+    def _module_cluster(self, parts: list):
+        return ("m",) + tuple(parts) if parts and self.plan is None else None
+
+    def _edge(self, src: str, dst: str, v, consumer) -> None:
+        if src == dst or (src, dst) in self.edges:
+            return
+        phase = self.phase[consumer.id] if consumer is not None else "forward"
+        kind = v.meta.get("kind") if v.producer is None else None
+        attrs = dict(color="#999999" if phase == "forward" else PHASE_LINE[phase])
+        if kind in ("param", "const", "grad"):
+            attrs["style"] = "dashed"
+            if phase == "update":
+                attrs["constraint"] = "false"  # keep parameters next to their forward use
+        if v.producer is not None and len(v.producer.outputs) > 1:
+            attrs["taillabel"] = str(v.index)
+        self.edges[(src, dst)] = _attrs(**attrs)
+
+    # -- output ----------------------------------------------------------------------------------------------
+    def _cluster_attrs(self, key) -> str:
+        if key[0] == "k":
+            k = key[1]
+            grp = self.plan.groups[k]
+            root = grp.root.producer
+            phase = self.phase[root.id]
+            scopes = {n.meta["scope"] for n in grp.nodes if n.meta.get("scope")}
+            scopes = sorted(s for s in scopes if not any(t.startswith(s + ".") for t in scopes))
+            scopes = scopes[:2] + (["…"] if len(scopes) > 2 else [])
+            label = " · ".join([f"kernel {k}", grp.pattern] + scopes + ([] if phase == "forward" else [phase]))
+            return _attrs(label=label, style="rounded,dashed", color=PHASE_LINE[phase], fontcolor=PHASE_LINE[phase],
+                          fontsize=10, penwidth=1.4)
+        path = ".".join(key[1:])
+        typ = self.st.modules.get(path)
+        label = path if not typ else typ if typ == key[-1] else f"{key[-1]}: {typ}"
+        return _attrs(label=label, style="rounded,filled", fillcolor="#f4f6fa",
+                      color="#b8c2d6", fontsize=10)
+
+    def lines(self) -> list:
+        tree: dict = {}  # cluster key -> {"units": [unit ids], "children": [cluster keys]}
+        root = {"units": [], "children": []}
+
+        def node_of(key):
+            if key is None:
+                return root
+            if key not in tree:
+                tree[key] = {"units": [], "children": []}
+                parent = node_of(key[:-1] if key[0] == "m" and len(key) > 2 else None)
+                parent["children"].append(key)
+            return tree[key]
+        for uid in self.decl:
+            node_of(self.cluster_of.get(uid))["units"].append(uid)
+        out: list = []
+
+        def emit(entry, indent):
+            pad = "  " * indent
+            for uid in entry["units"]:
+                out.append(f"{pad}{uid} [{self.decl[uid]}];")
+            for key in entry["children"]:
+                name = "cluster_" + "_".join(str(p) for p in key).replace(".", "_")
+                name = "".join(c if c.isalnum() or c == "_" else "_" for c in name)
+                out.append(f"{pad}subgraph {name} {{")
+                out.append(f"{pad}  graph [{self._cluster_attrs(key)}];")
+                emit(tree[key], indent + 1)
+                out.append(f"{pad}}}")
+        emit(root, 1)
+        out += [f"  {s} -> {d} [{a}];" for (s, d), a in self.edges.items()]
+        return out
+
+    def legend(self) -> list:
+        kinds = {v.meta.get("kind", "input") for v in self.g.inputs}
+        phs = set(self.phase.values())
+        items = [(f"legend_{k}", KIND_STYLE[k][0], KIND_STYLE[k][1], k, "#000000") for k in KIND_STYLE if k in kinds]
+        items += [(f"legend_{p}", "box", PHASE_FILL[p], f"{p} op", PHASE_LINE[p]) for p in PHASE_FILL if p in phs]
+        items.append(("legend_output", "house", "#eeeeee", "output", "#000000"))
+        if any(len(p) > 1 for p in self.places.values()):
+            items.append(("legend_copy", "box", "#ffffff", "recomputed in this kernel too", PHASE_LINE["forward"]))
+        if self.collapsed:
+            items.append(("legend_module", "box3d", "#eef3fb", "collapsed module", PHASE_LINE["forward"]))
+        out = ["  subgraph cluster_legend {",
+               f"    graph [{_attrs(label='legend', style='rounded', color='#cccccc', fontsize=10)}];"]
+        for name, shape, fill, text, line in items:
+            style = ("rounded,filled" + (",dashed" if name == "legend_copy" else "")) if shape == "box" else "filled"
+            out.append(_stmt(name, shape=shape, style=style, fillcolor=fill, color=line, label=text, fontsize=9))
+        if self.plan is not None:
+            out += _sample_box("kernel", "kernel (fusion group)", "ops in one loop", style="rounded,dashed")
+        elif any(k and k[0] == "m" for k in self.cluster_of.values()):
+            out += _sample_box("module", "module", "its ops", style="rounded,filled", fillcolor="#f4f6fa", color="#b8c2d6")
+        out.append("  }")
+        return out
+
+
+def _stmt(name: str, indent: int = 4, **attrs) -> str:
+    return " " * indent + f"{name} [{_attrs(**attrs)}];"
+
+
+def _sample_box(key: str, title: str, text: str, **style) -> list:
+    """A legend entry for a cluster: a small cluster with one node."""
+    return [f"    subgraph cluster_legend_{key} {{", f"      graph [{_attrs(label=title, fontsize=9, **style)}];",
+            _stmt(f"legend_{key}_box", 6, shape="box", style="rounded,filled", fillcolor="#ffffff", label=text, fontsize=9),
+            "    }"]
+
+
+def to_dot(graph, plan=None, *, stage: str | None = None, depth: int | None = None, title: str | None = None,
+           legend: bool = True) -> str:
+    """DOT text for an ir.Graph (with an optional FusionPlan), a Stage, or a compiled callable's `stage`."""
+    st = as_stage(graph, plan, stage)
+    if depth is not None and depth < 0:
+        raise ValueError("depth must be >= 0")
+    b = _Builder(st, depth)
+    b.build()
+    g = st.graph
+    n_kernels = f", {plural(len(st.plan.groups), 'kernel')}" if st.plan is not None else ""
+    counts = f"{plural(len(g.nodes), 'op')}, {plural(len(g.inputs), 'input')}, {plural(len(g.outputs), 'output')}"
+    head = f"{title or st.title or g.name}\n{counts}{n_kernels}"
+    lines = [f"digraph {_q(g.name)} {{",
+             _stmt("graph", 2, rankdir="TB", fontname=FONT, label=head, labelloc="t", fontsize=14, nodesep=0.25,
+                   ranksep=0.35),
+             f"  node [{_attrs(fontname=FONT, fontsize=11, margin='0.08,0.04')}];",
+             f"  edge [{_attrs(fontname=FONT, fontsize=8, arrowsize=0.6)}];"]
+    lines += b.lines()
+    if legend:
+        lines += b.legend()
+    lines.append("}")
+    return "\n".join(lines) + "\n"
+
+
+def to_svg(graph, plan=None, **kw) -> str:
+    """SVG text of the drawing (needs Graphviz: see tools/render.py)."""
+    return render.render(to_dot(graph, plan, **kw), "svg").decode()
+
+
+def to_png(graph, plan=None, **kw) -> bytes:
+    """PNG bytes of the drawing (needs Graphviz: see tools/render.py)."""
+    return render.render(to_dot(graph, plan, **kw), "png")
+
+
+class GraphView:
+    """A drawable graph: `.dot`, `.svg()`, `.png()`, `.save(path)`; shows as SVG in Jupyter."""
+
+    def __init__(self, graph, plan=None, **kw):
+        self.stage = as_stage(graph, plan, kw.pop("stage", None))
+        self.kw = kw
+
+    @property
+    def dot(self) -> str:
+        return to_dot(self.stage, **self.kw)
+
+    def svg(self) -> str:
+        return to_svg(self.stage, **self.kw)
+
+    def png(self) -> bytes:
+        return to_png(self.stage, **self.kw)
+
+    def save(self, path: str) -> list:
+        """Write by extension (.svg .png .dot .html .txt); returns the paths written."""
+        from .viz_files import write_stages
+
+        return write_stages({self.stage.name: self.stage}, path, depth=self.kw.get("depth"))
+
+    def _repr_svg_(self):
+        try:
+            return self.svg()
+        except render.RendererNotFound:
+            return None
+
+    def __str__(self) -> str:
+        from .viz_files import stage_text
+
+        return stage_text(self.stage)
+
+    def __repr__(self) -> str:
+        return f"<GraphView {self.stage.title or self.stage.name}: {len(self.stage.graph.nodes)} ops>"
+
+
+def draw(model, *input_shapes, stage: str = "fused", train: bool = False, depth: int | None = None) -> GraphView:
+    """Trace `model` on random inputs of the given shapes and return a view of one stage
+    ('traced', 'optimized', 'backward', 'fused'), e.g. `draw(Net(), (1, 1, 32, 32))` in a notebook."""
+    from .load_model import example_inputs
+    from .stages import trace_stages
+
+    stages = trace_stages(model, example_inputs([tuple(s) for s in input_shapes]), [stage], train=train)
+    return GraphView(stages[stage], depth=depth)

@@ -1,0 +1,110 @@
+"""Write drawn stages to files by extension: .svg .png .dot (one file per stage), .txt and .html (one file).
+
+Several stages into an image or DOT file `net.svg` give `net.traced.svg`, `net.optimized.svg`, ...;
+`.txt` concatenates the IR text of every stage and `.html` is one self-contained page with a section per
+stage (picture, IR text, DOT source). The HTML page needs no renderer: without Graphviz it says how to
+install one and still holds the IR text and DOT.
+"""
+from __future__ import annotations
+
+import html
+import os
+
+from . import render
+from .stages import Stage, plural
+from .viz import as_stage, phases, to_dot
+
+EXTENSIONS = (".svg", ".png", ".dot", ".html", ".txt")
+
+
+def stage_text(st: Stage) -> str:
+    """The stage's IR text; each op line tagged with its phase when not forward and its kernel(s) when fused."""
+    g = st.graph
+    lines = g.to_text().split("\n")
+    ph = phases(g)
+    kernels: dict = {}
+    if st.plan is not None:
+        for k, grp in enumerate(st.plan.groups):
+            for n in grp.nodes:
+                kernels.setdefault(n.id, []).append(f"k{k}")
+    if len(lines) == len(g.nodes) + 3:
+        for i, n in enumerate(g.nodes):
+            tags = ([] if ph[n.id] == "forward" else [ph[n.id]]) + kernels.get(n.id, [])
+            if tags:
+                lines[i + 1] += "  [" + ", ".join(tags) + "]"
+    out = [f"# {st.title or st.name}"] + lines
+    if st.plan is not None:
+        names = g._names()
+        out.append(f"# {plural(len(st.plan.groups), 'kernel')} (fusion groups), in execution order:")
+        for k, grp in enumerate(st.plan.groups):
+            out.append(f"#   k{k} [{grp.pattern}] -> %{names.get(grp.root.id, '?')}: " + ", ".join(n.op for n in grp.nodes))
+    return "\n".join(out) + "\n"
+
+
+def all_text(stages: dict) -> str:
+    return "\n".join(stage_text(st) for st in stages.values())
+
+
+def _svg_body(st: Stage, depth) -> str:
+    try:
+        svg = render.render(to_dot(st, depth=depth), "svg").decode()
+    except (render.RendererNotFound, render.RenderError) as e:
+        return f'<p class="note">No picture: {html.escape(str(e))}</p>'
+    return svg[svg.find("<svg"):]
+
+
+def to_html(stages, plan=None, *, stage: str | None = None, depth: int | None = None, title: str = "graphnn",
+            summary: str | None = None) -> str:
+    """One self-contained HTML page: per stage, its picture (inline SVG), IR text and DOT source.
+    `stages` is a dict of Stages, or anything `to_dot` draws (with `plan` and `stage` as there)."""
+    if not isinstance(stages, dict):
+        st = as_stage(stages, plan, stage)
+        stages = {st.name: st}
+    parts = [f"<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>{html.escape(title)}</title>",
+             "<style>body{font-family:Helvetica,Arial,sans-serif;margin:2em;color:#222}"
+             "section{margin-bottom:3em}.pic{overflow:auto;border:1px solid #ddd;padding:.5em}"
+             "pre{background:#f6f6f6;padding:.8em;overflow:auto;font-size:12px}.note{color:#b5523b}"
+             "nav a{margin-right:1em}</style></head><body>",
+             f"<h1>{html.escape(title)}</h1>",
+             "<nav>" + "".join(f'<a href="#{k}">{html.escape(k)}</a>' for k in stages) + "</nav>"]
+    if summary:
+        parts.append(f"<section><h2>summary</h2><pre>{html.escape(summary)}</pre></section>")
+    for key, st in stages.items():
+        parts.append(f'<section id="{html.escape(key)}"><h2>{html.escape(st.title or key)}</h2>')
+        parts.append(f'<div class="pic">{_svg_body(st, depth)}</div>')
+        parts.append(f"<details><summary>IR text</summary><pre>{html.escape(stage_text(st))}</pre></details>")
+        parts.append(f"<details><summary>DOT</summary><pre>{html.escape(to_dot(st, depth=depth))}</pre></details>")
+        parts.append("</section>")
+    parts.append("</body></html>\n")
+    return "\n".join(parts)
+
+
+def _per_stage(path: str, key: str, many: bool) -> str:
+    if not many:
+        return path
+    stem, ext = os.path.splitext(path)
+    return f"{stem}.{key}{ext}"
+
+
+def write_stages(stages: dict, path: str, depth: int | None = None, summary: str | None = None,
+                 title: str = "graphnn") -> list:
+    """Write the stages to `path` by its extension; returns the paths written."""
+    ext = os.path.splitext(path)[1].lower()
+    if ext not in EXTENSIONS:
+        raise ValueError(f"unknown output type {ext or '(none)'} for {path}: use one of {' '.join(EXTENSIONS)}")
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    if ext in (".txt", ".html"):
+        text = all_text(stages) if ext == ".txt" else to_html(stages, depth=depth, title=title, summary=summary)
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(text)
+        return [path]
+    written = []
+    for key, st in stages.items():
+        dot = to_dot(st, depth=depth)
+        data = dot.encode() if ext == ".dot" else render.render(dot, ext[1:])
+        target = _per_stage(path, key, len(stages) > 1)
+        with open(target, "wb") as f:
+            f.write(data)
+        written.append(target)
+    return written
