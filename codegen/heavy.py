@@ -8,21 +8,41 @@ from __future__ import annotations
 
 import llvmlite.ir as ir
 
+from graphnn.ir.registry import get_op
+
 from .kernel import LLTYPE, Index, Kernel, i64
 
 MAX_SCRATCH = 1 << 16  # elements; larger rows/planes use the generic element-by-element schedule
 
 
 def heavy_node(group):
-    """The matmul/conv node whose output the group's epilogue reads element-for-element, if any."""
+    """(node, via_flat) for the matmul/conv whose output the group's epilogue reads element-for-element:
+    the path from it to the root is same-shape elementwise ops and (via_flat) row-major reshapes."""
     root = group.root
+    consumer = {}
     for n in group.nodes:
-        if n.op in ("matmul", "conv") and n.outputs[0].shape == root.shape:
-            if n.op == "matmul" and root.shape[-1] <= MAX_SCRATCH:
-                return n
-            if n.op == "conv" and _prod(root.shape[2:]) <= MAX_SCRATCH:
-                return n
-    return None
+        for v in n.inputs:
+            consumer[v.id] = n
+    for n in group.nodes:
+        if n.op not in ("matmul", "conv"):
+            continue
+        v, via_flat = n.outputs[0], False
+        while v is not root:
+            c = consumer.get(v.id)
+            if c is None:
+                break
+            same = c.outputs[0].shape == v.shape and get_op(c.op).pattern in ("elementwise", "broadcast")
+            if c.op == "reshape":
+                via_flat = True
+            elif not same:
+                break
+            v = c.outputs[0]
+        if v is not root or (n.op == "conv" and via_flat):
+            continue
+        out = n.outputs[0].shape
+        if n.op == "matmul" and out[-1] <= MAX_SCRATCH or n.op == "conv" and _prod(out[2:]) <= MAX_SCRATCH:
+            return n, via_flat
+    return None, False
 
 
 def _prod(shape) -> int:
@@ -42,17 +62,24 @@ def _transposed_view(k: Kernel, v) -> bool:
     return perm == tuple(range(nd - 2)) + (nd - 1, nd - 2) and n.inputs[0].id not in k.inlined
 
 
-def _epilogue(k: Kernel, root, heavy_value, dims: list, x) -> None:
-    idx = Index(k, root.shape, dims)
-    if heavy_value is root:
-        y = x
-    else:
-        k.provide(heavy_value, idx, x)
+def _epilogue(k: Kernel, root, heavy_value, dims: list, x, via_flat: bool = False) -> None:
+    """Store root at the position of heavy element `dims` (value x), computing the fused epilogue."""
+    if via_flat:  # reshapes between heavy op and root: positions correspond through the row-major flat index
+        flat = Index(k, heavy_value.shape, dims).flat
+        idx = Index(k, root.shape, flat=flat)
+        k.provide(heavy_value, Index(k, heavy_value.shape, flat=flat), x)
         y = k.compute(root, idx)
+    else:
+        idx = Index(k, root.shape, dims)
+        if heavy_value is root:
+            y = x
+        else:
+            k.provide(heavy_value, idx, x)
+            y = k.compute(root, idx)
     k.store(root, idx.flat, y)
 
 
-def emit_matmul(k: Kernel, group, node) -> None:
+def emit_matmul(k: Kernel, group, node, via_flat: bool = False) -> None:
     root = group.root
     a, c = node.inputs
     out = node.outputs[0]
@@ -93,7 +120,7 @@ def emit_matmul(k: Kernel, group, node) -> None:
                     b.store(k.flags(b.fadd(b.load(cell(j)), k.flags(b.fmul(x, y)))), cell(j))
                 k.loop(n, upd)
             k.loop(K, over_k)
-        k.loop(n, lambda j: _epilogue(k, root, out, lead_dims + [i, j], b.load(cell(j))))
+        k.loop(n, lambda j: _epilogue(k, root, out, lead_dims + [i, j], b.load(cell(j)), via_flat))
     k.loops(out.shape[:-1], row)
 
 
@@ -103,7 +130,7 @@ def _ceil_div_nonneg(b, num, s: int):
     return b.select(b.icmp_signed(">", num, i64(0)), pos, i64(0))
 
 
-def emit_conv(k: Kernel, group, node) -> None:
+def emit_conv(k: Kernel, group, node, via_flat: bool = False) -> None:
     root = group.root
     x, w = node.inputs
     out = node.outputs[0]

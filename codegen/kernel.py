@@ -53,6 +53,8 @@ class Index:
 
     def __init__(self, k: "Kernel", shape: tuple, dims: list | None = None, flat=None):
         self.k, self.shape, self._dims, self._flat = k, tuple(shape), dims, flat
+        # Identity of the position for memoization, fixed at construction (lazily derived forms don't change it).
+        self._key = (id(dims) if dims is not None else None, id(flat) if flat is not None else None)
 
     @property
     def dims(self) -> list:
@@ -81,7 +83,7 @@ class Index:
         return self._flat
 
     def key(self):
-        return (id(self._dims) if self._dims is not None else None, id(self._flat) if self._flat is not None else None)
+        return self._key
 
 
 class Kernel:

@@ -490,6 +490,8 @@ def _max_pool_grad(k, node, idx):
     nsp = len(kernel)
     lead, sp = idx.dims[:-nsp], idx.dims[-nsp:]
     b = k.b
+    if all(s == kk and d == 1 for s, kk, d in zip(stride, kernel, dil)):
+        return _max_pool_grad_tiled(k, node, lead, sp)
 
     def step(acc, kk):
         valid = ir.Constant(I1, 1)
@@ -508,4 +510,96 @@ def _max_pool_grad(k, node, idx):
         take = b.and_(valid, b.icmp_signed("==", pos, here))
         gv = guarded(k, take, list(lead) + qs, g)
         return k.flags(b.fadd(acc, gv), ("reassoc",))
+    return k.reduce(tuple(kernel), k.const(0, dt), dt, step)
+
+
+def _max_pool_grad_tiled(k, node, lead, sp):
+    """Windows that tile the input (stride == kernel, no dilation): each input position lies in at most
+    one window, found by division, so one argmax per element instead of one per kernel offset."""
+    x, g = node.inputs
+    kernel, stride, pad, _dil = _pool_attrs(node)
+    b = k.b
+    valid = ir.Constant(I1, 1)
+    qs, ks = [], []
+    for d, i in enumerate(sp):
+        rel = b.add(i, i64(pad[d]))
+        q = b.sdiv(rel, i64(stride[d]))
+        valid = b.and_(valid, b.icmp_signed("<", q, i64(g.shape[len(lead) + d])))
+        qs.append(b.select(valid, q, i64(0)))
+        ks.append(b.srem(rel, i64(stride[d])))
+    at = _window(k, node, x, lead, qs)
+
+    def load(kw):
+        ok, dims = at(kw)
+        return _masked(k, ok, dims, x)
+    pos, _ = argmax_over(k, tuple(kernel), load, x.dtype)
+    here = Index(k, tuple(kernel), dims=ks).flat
+    take = b.and_(valid, b.icmp_signed("==", pos, here))
+    return guarded(k, take, list(lead) + qs, g)
+
+
+# -- im2col / col2im -------------------------------------------------------------------------------------------
+def _unravel(k, flat, shape):
+    """Per-dimension indices of a row-major flat index over `shape`."""
+    return Index(k, tuple(shape), flat=flat).dims
+
+
+@rule("im2col")
+def _im2col(k, node, idx):
+    x = node.inputs[0]
+    at = node.attrs
+    kernel, stride, dil = at["kernel"], at["stride"], at["dilation"]
+    pad = [p[0] for p in at["padding"]]
+    nsp = len(kernel)
+    outs = tuple((x.shape[2 + i] + at["padding"][i][0] + at["padding"][i][1] - dil[i] * (kernel[i] - 1) - 1) // stride[i] + 1
+                 for i in range(nsp))
+    b = k.b
+    j, r = idx.dims
+    c, *kk = _unravel(k, j, (x.shape[1],) + tuple(kernel))
+    n, *qs = _unravel(k, r, (x.shape[0],) + outs)
+    valid = ir.Constant(I1, 1)
+    pos = []
+    for d in range(nsp):
+        p = b.sub(b.add(b.mul(qs[d], i64(stride[d])), b.mul(kk[d], i64(dil[d]))), i64(pad[d]))
+        valid = b.and_(valid, b.and_(b.icmp_signed(">=", p, i64(0)), b.icmp_signed("<", p, i64(x.shape[2 + d]))))
+        pos.append(p)
+    padded = any(lo or hi for lo, hi in at["padding"])
+    if padded:
+        return guarded(k, valid, [n, c] + pos, x)
+    return k.elem(x, Index(k, x.shape, [n, c] + pos))
+
+
+@rule("col2im")
+def _col2im(k, node, idx):
+    col = node.inputs[0]
+    at = node.attrs
+    shape = tuple(at["input_shape"])
+    kernel, stride, dil = at["kernel"], at["stride"], at["dilation"]
+    pad = [p[0] for p in at["padding"]]
+    nsp = len(kernel)
+    outs = tuple((shape[2 + i] + at["padding"][i][0] + at["padding"][i][1] - dil[i] * (kernel[i] - 1) - 1) // stride[i] + 1
+                 for i in range(nsp))
+    dt = node.outputs[0].dtype
+    b = k.b
+    n, c, *sp = idx.dims
+    kstr = [1] * nsp
+    for d in range(nsp - 2, -1, -1):
+        kstr[d] = kstr[d + 1] * kernel[d + 1]
+    ostr = [1] * nsp
+    for d in range(nsp - 2, -1, -1):
+        ostr[d] = ostr[d + 1] * outs[d + 1]
+    kp = kstr[0] * kernel[0]
+    rp = ostr[0] * outs[0]
+
+    def step(acc, kk):
+        valid = ir.Constant(I1, 1)
+        j = b.mul(c, i64(kp))
+        r = b.mul(n, i64(rp))
+        for d in range(nsp):
+            ok, q = _window_source(k, sp[d], kk[d], stride[d], dil[d], pad[d], outs[d])
+            valid = b.and_(valid, ok)
+            j = b.add(j, b.mul(kk[d], i64(kstr[d])))
+            r = b.add(r, b.mul(b.select(ok, q, i64(0)), i64(ostr[d])))
+        v = guarded(k, valid, [j, r], col)
+        return k.flags(b.fadd(acc, v), ("reassoc",))
     return k.reduce(tuple(kernel), k.const(0, dt), dt, step)

@@ -256,9 +256,9 @@ def build_module(graph: Graph, name: str = "entry", plan: FusionPlan | None = No
 def _emit_group(k: Kernel, g) -> None:
     root = g.root
     shape = root.shape
-    heavy = heavy_node(g)
+    heavy, via_flat = heavy_node(g)
     if heavy is not None:
-        EMITTERS[heavy.op](k, g, heavy)
+        EMITTERS[heavy.op](k, g, heavy, via_flat)
         return
     if _flat_friendly(g):
         k.loop(root.type.size, lambda i: k.store(root, i, k.compute(root, Index(k, shape, flat=i))))

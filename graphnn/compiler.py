@@ -4,6 +4,7 @@ from __future__ import annotations
 from graphnn import ir
 from graphnn.codegen import CompiledGraph
 from graphnn.ir.extract import extract
+from graphnn.ir.passes import lower_for_codegen
 from graphnn.ir.graph import Node
 from graphnn.ir.registry import GraphEmitter, MissingGradient
 
@@ -54,6 +55,14 @@ def _optimized(graph: ir.Graph) -> ir.Graph:
     return g
 
 
+def _lowered(graph: ir.Graph) -> ir.Graph:
+    """The graph codegen compiles: convolutions rewritten as GEMMs, re-optimized."""
+    g = graph.copy()
+    lower_for_codegen(g)
+    ir.verify(g)
+    return g
+
+
 class Program:
     """One specialization of a traced callable: its graphs, native code and how to bind and unpack it."""
 
@@ -63,8 +72,8 @@ class Program:
         self.guards = tracer.guards
         self.bindings = tracer.bindings
         self.stages = stages
-        g = stages["optimized"]
-        self.native = CompiledGraph(g)
+        stages["lowered"] = _lowered(stages["optimized"])
+        self.native = CompiledGraph(stages["lowered"])
         stages["fused"] = self.native.plan
         self.n_user = len(outputs)
         self.grad_targets = grad_finals  # (tensor, position in returned outputs or None, concrete)
@@ -80,7 +89,10 @@ class Program:
         return arrays
 
     def run(self, args: list):
-        outs = self.native(self.feeds(args))
+        arrays = self.feeds(args)
+        for i, check in self.tracer.checks:
+            check(arrays[i])
+        outs = self.native(arrays)
         leaves = [Tensor._wrap(a) for a in outs[:self.n_user]]
         for t, pos, concrete in self.grad_targets:
             t._grad = Tensor._wrap(outs[pos]) if pos is not None else concrete
@@ -159,7 +171,8 @@ class CompiledFunction:
 
     @property
     def graphs(self) -> dict:
-        """IR of the most recent call: 'traced', 'optimized', 'fused' (a FusionPlan)."""
+        """IR of the most recent call: 'traced', 'optimized', 'lowered' (what codegen compiles: convolutions as
+        GEMMs) and 'fused' (the FusionPlan of 'lowered'); compiled modules add 'forward'/'backward'."""
         if self.last is None:
             raise RuntimeError("call the compiled function once first")
         return self.last.stages
@@ -181,9 +194,8 @@ class CompiledModule(CompiledFunction):
         return getattr(self.__dict__["module"], item)
 
     def __call__(self, *args, **kwargs):
-        params = list(self.module.parameters())
-        training = is_grad_enabled() and (any(p.requires_grad for p in params) or
-                                          any(isinstance(a, Tensor) and a.requires_grad for a in args))
+        training = is_grad_enabled() and (any(isinstance(a, Tensor) and a.requires_grad for a in args) or
+                                          any(p.requires_grad for p in self.module.parameters()))
         if not training:
             return super().__call__(*args, **kwargs)
         key = ("train", tuple(_arg_key(a) for a in args), tuple(sorted((k, _arg_key(v)) for k, v in kwargs.items())))
@@ -217,7 +229,9 @@ class SplitProgram:
         fwd_inputs = list(g.inputs)
         self.stages = {"traced": g.copy()}
         arg_req = iter(arg_requires_grad)
-        requires = [next(arg_req) if acc is None else acc().requires_grad for acc in self.bindings]
+        # (random inputs never require grad: calling their accessor would draw, and so consume, random numbers)
+        requires = [next(arg_req) if acc is None else (v.meta.get("kind") != "random" and acc().requires_grad)
+                    for acc, v in zip(self.bindings, fwd_inputs)]
         self.float_outs = [j for j, v in enumerate(outs) if v.type.is_float]
         cts = [g.add_input(outs[j].type, f"grad_out{j}", "cotangent") for j in self.float_outs]
         wrt = [i for i, v in enumerate(fwd_inputs) if v.type.is_float and requires[i]]
@@ -246,7 +260,8 @@ class SplitProgram:
         self.stages["forward"] = _optimized(fwd)
         self.stages["backward"] = _optimized(bwd)
         self.stages["optimized"] = self.stages["forward"]
-        self.native = CompiledGraph(self.stages["forward"])
+        self.stages["lowered"] = _lowered(self.stages["forward"])
+        self.native = CompiledGraph(self.stages["lowered"])
         self.stages["fused"] = self.native.plan
         self._native_bwd = None
         self.out_types = [v.type for v in outs + res_computed]
@@ -258,7 +273,8 @@ class SplitProgram:
     @property
     def native_backward(self) -> CompiledGraph:
         if self._native_bwd is None:
-            self._native_bwd = CompiledGraph(self.stages["backward"])
+            self.stages["lowered_backward"] = _lowered(self.stages["backward"])
+            self._native_bwd = CompiledGraph(self.stages["lowered_backward"])
             self.stages["fused_backward"] = self._native_bwd.plan
         return self._native_bwd
 
@@ -273,6 +289,8 @@ class SplitProgram:
         tensors, it = [], iter(args)
         for acc in self.bindings:
             tensors.append(next(it) if acc is None else acc())
+        for i, check in self.tracer.checks:
+            check(tensors[i]._data)
         outs = self.native([t._data for t in tensors])
         node = Node("call", [t._eager_value() for t in tensors], {"fn": _ForwardFn(self)}, self.out_types)
         for o, a in zip(node.outputs, outs):

@@ -14,6 +14,9 @@ from ._grad_mode import no_grad
 from .dtypes import dtype_of as _dtype_obj, to_dtype
 
 
+_DTYPE_NAMES = {np.dtype(n): n for n in ("float32", "float64", "int64", "bool")}
+
+
 class Size(tuple):
     """Shape of a tensor (a tuple that prints like PyTorch's)."""
 
@@ -49,7 +52,7 @@ class Tensor:
             data = np.array(args[0], dtype=dt)
         else:
             raise TypeError(f"Tensor() takes sizes or data, got {args!r}")
-        self._init(np.ascontiguousarray(data), requires_grad)
+        self._init(np.asarray(data, order="C"), requires_grad)
 
     def _init(self, data, requires_grad=False):
         if data is not None and data.dtype.name not in ("float32", "float64", "int64", "bool"):
@@ -82,7 +85,9 @@ class Tensor:
 
     @property
     def dtype_name(self) -> str:
-        return self._value.type.dtype if self._data is None else self._data.dtype.name
+        if self._data is None:
+            return self._value.type.dtype
+        return _DTYPE_NAMES.get(self._data.dtype) or self._data.dtype.name
 
     @property
     def dtype(self):
@@ -237,7 +242,7 @@ class Tensor:
         self._assign_data(value._data if isinstance(value, Tensor) else np.asarray(value, self.dtype_name))
 
     def _assign_data(self, arr: np.ndarray) -> None:
-        self._data = np.ascontiguousarray(arr)
+        self._data = np.asarray(arr, order="C")
         if self.grad_fn is None:
             self._value = None
 
@@ -394,11 +399,12 @@ class Tensor:
     def le(self, o): return self <= o
 
     def clamp(self, min=None, max=None):
+        # As PyTorch's, the gradient passes where min <= x <= max (the bounds included), NaN propagates.
         out = self
         if min is not None:
-            out = apply("maximum", [out, min])
+            out = apply("select", [out < min, min, out], name="ClampBackward1")
         if max is not None:
-            out = apply("minimum", [out, max])
+            out = apply("select", [out > max, max, out], name="ClampBackward1")
         return out
 
     clip = clamp
@@ -423,16 +429,14 @@ class Tensor:
             return apply("maximum", [self, dim])
         if dim is None:
             return apply("max", [self], {"axes": None, "keepdims": False}, name="MaxBackward1")
-        return _MinMax(apply("max", [self], {"axes": (dim,), "keepdims": keepdim}, name="MaxBackward0"),
-                       self.argmax(dim, keepdim))
+        return _pick(self, dim, keepdim, self.argmax(dim, True), "MaxBackward0")
 
     def min(self, dim=None, keepdim=False):
         if isinstance(dim, Tensor):
             return apply("minimum", [self, dim])
-        neg = -self
         if dim is None:
-            return -apply("max", [neg], {"axes": None, "keepdims": False})
-        return _MinMax(-apply("max", [neg], {"axes": (dim,), "keepdims": keepdim}), neg.argmax(dim, keepdim))
+            return -apply("max", [-self], {"axes": None, "keepdims": False})
+        return _pick(self, dim, keepdim, self.argmin(dim, True), "MinBackward0")
 
     def amax(self, dim=None, keepdim=False):
         return apply("max", [self], {"axes": _axes(dim), "keepdims": keepdim})
@@ -605,6 +609,15 @@ class _MinMax(tuple):
     indices = property(lambda self: self[1])
 
 
+def _pick(x: Tensor, dim: int, keepdim: bool, idx: Tensor, name: str) -> "_MinMax":
+    """(values, indices) of max(dim) / min(dim) from the kept-dim arg-indices `idx`. As in PyTorch, the gradient
+    reaches only the element at the index, also when several elements are equal."""
+    d = dim % x.ndim
+    pos = Tensor._wrap(np.arange(x.shape[d], dtype=np.int64).reshape((-1,) + (1,) * (x.ndim - 1 - d)))
+    values = relabel(apply("select", [pos == idx, x, 0]).sum(d, keepdim), name, [x])
+    return _MinMax(values, idx if keepdim else idx.squeeze(d))
+
+
 def _axes(dim):
     if dim is None:
         return None
@@ -719,7 +732,7 @@ def tensor(data, dtype=None, requires_grad: bool = False) -> Tensor:
         arr = arr.astype(np.float32)
     elif arr.dtype.kind in "iu":
         arr = arr.astype(np.int64)
-    t = Tensor._wrap(np.ascontiguousarray(arr))
+    t = Tensor._wrap(np.asarray(arr, order="C"))
     if requires_grad:
         t.requires_grad_(True)
     return t

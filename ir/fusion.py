@@ -50,7 +50,7 @@ def _reads_once(consumer: Node, v: Value) -> bool:
     pat = get_op(consumer.op).pattern
     if pat in ONCE_CONSUMERS:
         return consumer.outputs[0].shape == v.shape
-    return consumer.op == "sum"
+    return consumer.op in ("sum", "reshape")
 
 
 def plan_fusion(graph: Graph) -> FusionPlan:
@@ -84,6 +84,7 @@ def plan_fusion(graph: Graph) -> FusionPlan:
             once[v.id] = once.get(c.outputs[0].id, True) and all(_reads_once(u, v) for u, _ in users)
         else:
             once[v.id] = True
+    _keep_matmul_operands_simple(graph, inlined)
     materialized = {o.id for n in graph.nodes for o in n.outputs if o.id not in inlined}
     # Build groups: each materialized output with the inlined nodes feeding it.
     groups = []
@@ -91,6 +92,33 @@ def plan_fusion(graph: Graph) -> FusionPlan:
         if any(o.id in materialized and (uses.get(o.id) or o.id in outputs) for o in n.outputs):
             groups.append(Group(n.outputs[0], _collect(n, inlined)))  # a multi-output node is one group
     return FusionPlan(groups, inlined, materialized)
+
+
+def _simple_view(v: Value, inlined: set) -> bool:
+    """Can the matmul schedule read v directly: a buffer, a reshape of one, or its last-two-axes transpose?"""
+    if v.id not in inlined:
+        return True
+    n = v.producer
+    if n.op == "full":
+        return True
+    src = n.inputs[0] if n.inputs else None
+    if src is None or src.id in inlined:
+        return False
+    if n.op == "reshape":
+        return True
+    if n.op == "transpose":
+        nd = len(n.attrs["perm"])
+        return tuple(n.attrs["perm"]) == tuple(range(nd - 2)) + (nd - 1, nd - 2)
+    return False
+
+
+def _keep_matmul_operands_simple(graph: Graph, inlined: set) -> None:
+    """Materialize matmul operands that would otherwise be recomputed through index arithmetic per element."""
+    for n in graph.nodes:
+        if n.op == "matmul":
+            for v in n.inputs:
+                if not _simple_view(v, inlined):
+                    inlined.discard(v.id)
 
 
 def _collect(root: Node, inlined: set) -> list:

@@ -704,6 +704,60 @@ entry("conv_grad_weight", [
       **_conv_attrs(st, pd, dl, gr))
     for n, xs, ws, st, pd, dl, gr in _CONVS], _np_conv_grad_weight)
 
+def _np_im2col(a, at):
+    """Naive loops: column (n, q...) of row (c, k...) is x at q*stride + k*dilation - pad_lo (0 outside)."""
+    x = a[0]
+    nsp = len(at["kernel"])
+    outs = conv_out_shape(x.shape, (1, x.shape[1]) + tuple(at["kernel"]), at["stride"], at["padding"], at["dilation"])[2:]
+    rows = []
+    for c in range(x.shape[1]):
+        for kk in np.ndindex(*at["kernel"]):
+            row = []
+            for n in range(x.shape[0]):
+                for q in np.ndindex(*outs):
+                    pos = [q[d] * at["stride"][d] + kk[d] * at["dilation"][d] - at["padding"][d][0] for d in range(nsp)]
+                    inside = all(0 <= p < x.shape[2 + d] for d, p in enumerate(pos))
+                    row.append(x[(n, c) + tuple(pos)] if inside else 0)
+            rows.append(row)
+    return np.array(rows, dtype=x.dtype)
+
+
+def _np_col2im(a, at):
+    """Naive loops: every column entry is added onto the input position im2col read it from."""
+    col = a[0]
+    shape = tuple(at["input_shape"])
+    nsp = len(at["kernel"])
+    outs = conv_out_shape(shape, (1, shape[1]) + tuple(at["kernel"]), at["stride"], at["padding"], at["dilation"])[2:]
+    out = np.zeros(shape, col.dtype)
+    j = 0
+    for c in range(shape[1]):
+        for kk in np.ndindex(*at["kernel"]):
+            r = 0
+            for n in range(shape[0]):
+                for q in np.ndindex(*outs):
+                    pos = [q[d] * at["stride"][d] + kk[d] * at["dilation"][d] - at["padding"][d][0] for d in range(nsp)]
+                    if all(0 <= p < shape[2 + d] for d, p in enumerate(pos)):
+                        out[(n, c) + tuple(pos)] += col[j, r]
+                    r += 1
+            j += 1
+    return out
+
+
+def _im2col_attrs(ws, st, pd, dl):
+    return dict(kernel=tuple(ws[2:]), stride=st, padding=pd, dilation=dl)
+
+
+def _col_shape(xs, ws, st, pd, dl):
+    o = conv_out_shape(xs, ws, st, pd, dl)
+    kp = int(np.prod(ws[2:]))
+    return (xs[1] * kp, xs[0] * int(np.prod(o[2:])))
+
+
+entry("im2col", [C(n, F(*xs), **_im2col_attrs(ws, st, pd, dl)) for n, xs, ws, st, pd, dl, _gr in _CONVS], _np_im2col)
+entry("col2im", [C(n, F(*_col_shape(xs, ws, st, pd, dl)), input_shape=xs, **_im2col_attrs(ws, st, pd, dl))
+                 for n, xs, ws, st, pd, dl, _gr in _CONVS], _np_col2im)
+
+
 _POOLS = [  # name, x shape, kernel, stride, padding, dilation, ceil_mode
     ("1d", (2, 3, 7), (3,), (2,), (1,), (1,), False),
     ("1d_ceil", (1, 2, 8), (3,), (2,), (0,), (1,), True),
@@ -714,6 +768,8 @@ _POOLS = [  # name, x shape, kernel, stride, padding, dilation, ceil_mode
     ("2d_stride_gt_kernel", (1, 1, 7, 7), (2, 2), (3, 3), (0, 0), (1, 1), False),
     ("2d_medium", (1, 3, 12, 12), (3, 3), (2, 2), (1, 1), (1, 1), False),
     ("3d_ceil", (1, 2, 4, 5, 4), (2, 2, 2), (2, 2, 2), (1, 0, 1), (1, 1, 1), True),
+    ("2d_tiled_pad_ceil", (2, 2, 7, 6), (2, 2), (2, 2), (1, 0), (1, 1), True),
+    ("2d_tiled", (1, 3, 8, 8), (2, 2), (2, 2), (0, 0), (1, 1), False),
 ]
 
 

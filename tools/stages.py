@@ -98,7 +98,7 @@ def inference_stages(model: nn.Module, inputs: list) -> dict:
     return {
         "traced": Stage("traced", gs["traced"], None, mods, labels, f"{name}: traced"),
         "optimized": Stage("optimized", gs["optimized"], None, mods, labels, f"{name}: optimized"),
-        "fused": Stage("fused", gs["optimized"], gs["fused"], mods, labels,
+        "fused": Stage("fused", gs["lowered"], gs["fused"], mods, labels,
                        f"{name}: fused ({plural(len(gs['fused'].groups), 'kernel')})"),
     }
 
@@ -112,8 +112,9 @@ def _loss(out, batch: int):
     return (lambda o, _t: o.float().mean()), graphnn.zeros(1)
 
 
-def training_stages(model: nn.Module, inputs: list, lr: float = 0.01) -> dict:
-    """'traced', 'optimized'/'backward' and 'fused' of one SGD training step (forward, loss, backward, update)."""
+def make_train_step(model: nn.Module, inputs: list, lr: float = 0.01) -> tuple:
+    """(step, target, names): a compiled SGD training step `step(*inputs, target)` (forward, loss, backward,
+    update) whose graph inputs carry the model's parameter names, and a random target for it."""
     _check_arity(model, inputs)
     params = [p for p in model.parameters() if p.requires_grad]
     if not params:
@@ -134,7 +135,12 @@ def training_stages(model: nn.Module, inputs: list, lr: float = 0.01) -> dict:
 
     names = {id(p): n for n, p in model.named_parameters()}
     names.update({id(b): n for n, b in model.named_buffers()})
-    step = _NamedStep(train_step, names, type(model).__name__ + "_train_step")
+    return _NamedStep(train_step, names, type(model).__name__ + "_train_step"), target, names
+
+
+def training_stages(model: nn.Module, inputs: list, lr: float = 0.01) -> dict:
+    """'traced', 'optimized'/'backward' and 'fused' of one SGD training step (forward, loss, backward, update)."""
+    step, target, names = make_train_step(model, inputs, lr)
     _run("the training step", model, inputs, lambda: step(*inputs, target))
     gs = step.graphs
     g = gs["optimized"]
@@ -148,7 +154,7 @@ def training_stages(model: nn.Module, inputs: list, lr: float = 0.01) -> dict:
         "traced": stage("traced", gs["traced"], None, "traced"),
         "optimized": stage("optimized", g, None, "optimized"),
         "backward": stage("backward", g, None, "forward + backward + SGD update"),
-        "fused": stage("fused", g, gs["fused"], f"fused ({plural(len(gs['fused'].groups), 'kernel')})"),
+        "fused": stage("fused", gs["lowered"], gs["fused"], f"fused ({plural(len(gs['fused'].groups), 'kernel')})"),
     }
 
 

@@ -75,7 +75,7 @@ def as_stage(obj, plan=None, stage: str | None = None) -> Stage:
     if isinstance(graphs, dict):
         key = stage or "optimized"
         if key in ("fused", "fused_backward"):
-            g = graphs["optimized" if key == "fused" else "backward"]
+            g = graphs["lowered" if key == "fused" else "lowered_backward"]  # the graphs the plans partition
             return Stage(key, g, graphs[key], title=f"{g.name}: {key.replace('_', ' ')}")
         return Stage(key, graphs[key], plan, title=f"{graphs[key].name}: {key}")
     raise TypeError(f"cannot draw a {type(obj).__name__}: pass an ir.Graph, a Stage or a compiled callable")

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from ..graph import Graph
 from ..verify import verify
+from .conv_gemm import conv_to_gemm
 from .cse import cse
 from .dce import dce
 from .fold import fold_constants
@@ -21,4 +22,10 @@ def optimize(graph: Graph, check: bool = False) -> Graph:
     return graph
 
 
-__all__ = ["cse", "dce", "fold_constants", "simplify", "optimize", "PIPELINE"]
+def lower_for_codegen(graph: Graph) -> Graph:
+    """Rewrites that only the compiled path wants (convolutions as GEMMs), then the standard pipeline."""
+    conv_to_gemm(graph)
+    return optimize(graph)
+
+
+__all__ = ["lower_for_codegen", "conv_to_gemm", "cse", "dce", "fold_constants", "simplify", "optimize", "PIPELINE"]

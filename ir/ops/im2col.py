@@ -1,0 +1,82 @@
+"""im2col / col2im: the data movement that turns a convolution into a matrix product.
+
+im2col(x): (N, C, *S) -> (C * prod(K), N * prod(O)), row (c, k...) and column (n, o...) in row-major order:
+out[(c, k), (n, q)] = x[n, c, q * stride + k * dilation - pad_lo] (0 outside the input).
+col2im is its transpose: it sums every column entry back onto the input position it was read from.
+Attributes: kernel, stride, dilation (per spatial dim), padding ((lo, hi) per spatial dim); col2im also input_shape.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..registry import register
+from ..types import TensorType
+from .conv import _windows, out_size
+
+
+def _geometry(shape: tuple, attrs: dict) -> tuple:
+    nsp = len(attrs["kernel"])
+    if len(shape) != nsp + 2:
+        raise ValueError(f"im2col with a {nsp}-d kernel needs input (N, C, *{nsp} spatial), got {shape}")
+    outs = tuple(out_size(shape[2 + i], attrs["kernel"][i], attrs["stride"][i], attrs["padding"][i], attrs["dilation"][i])
+                 for i in range(nsp))
+    if any(o <= 0 for o in outs):
+        raise ValueError(f"kernel {attrs['kernel']} is larger than the padded input {shape[2:]}")
+    return outs, int(np.prod(attrs["kernel"])), int(np.prod(outs))
+
+
+def _im2col_infer(types, attrs):
+    x = types[0]
+    outs, kp, rp = _geometry(x.shape, attrs)
+    return TensorType((x.shape[1] * kp, x.shape[0] * rp), x.dtype)
+
+
+def _im2col_ref(a, attrs):
+    x = a[0]
+    outs, kp, rp = _geometry(x.shape, attrs)
+    nsp = len(outs)
+    win = _windows(x, attrs["kernel"], attrs, outs)  # N C O.. K..
+    perm = (1,) + tuple(range(2 + nsp, 2 + 2 * nsp)) + (0,) + tuple(range(2, 2 + nsp))
+    return np.ascontiguousarray(np.transpose(win, perm).reshape(x.shape[1] * kp, x.shape[0] * rp))
+
+
+def _geo_attrs(attrs):
+    return {k: attrs[k] for k in ("kernel", "stride", "padding", "dilation")}
+
+
+register("im2col", infer=_im2col_infer, ref=_im2col_ref,
+         grad=lambda b, n, ct: [b.col2im(ct[0], input_shape=n.inputs[0].shape, **_geo_attrs(n.attrs))],
+         pattern="injective", num_inputs=1)
+
+
+def _col2im_infer(types, attrs):
+    col = types[0]
+    shape = tuple(attrs["input_shape"])
+    _outs, kp, rp = _geometry(shape, attrs)
+    if col.shape != (shape[1] * kp, shape[0] * rp):
+        raise ValueError(f"columns {col.shape} do not match input {shape} (expected {(shape[1] * kp, shape[0] * rp)})")
+    return TensorType(shape, col.dtype)
+
+
+def _col2im_ref(a, attrs):
+    col = a[0]
+    shape = tuple(attrs["input_shape"])
+    outs, _kp, _rp = _geometry(shape, attrs)
+    nsp = len(outs)
+    K = tuple(attrs["kernel"])
+    c6 = col.reshape((shape[1],) + K + (shape[0],) + outs)  # C K.. N O..
+    pads = attrs["padding"]
+    padded = [shape[2 + i] + pads[i][0] + pads[i][1] for i in range(nsp)]
+    xp = np.zeros((shape[0], shape[1]) + tuple(padded), col.dtype)
+    for kidx in np.ndindex(*K):
+        part = c6[(slice(None),) + kidx]  # C N O..
+        sl = tuple(slice(kidx[i] * attrs["dilation"][i], kidx[i] * attrs["dilation"][i] + attrs["stride"][i] * (outs[i] - 1) + 1,
+                         attrs["stride"][i]) for i in range(nsp))
+        xp[(slice(None), slice(None)) + sl] += np.swapaxes(part, 0, 1)
+    crop = tuple(slice(pads[i][0], pads[i][0] + shape[2 + i]) for i in range(nsp))
+    return np.ascontiguousarray(xp[(slice(None), slice(None)) + crop])
+
+
+register("col2im", infer=_col2im_infer, ref=_col2im_ref,
+         grad=lambda b, n, ct: [b.im2col(ct[0], **_geo_attrs(n.attrs))], pattern="injective", num_inputs=1,
+         doc="sum of columns back onto the input positions they were read from (transpose of im2col)")
