@@ -24,11 +24,21 @@ def cache_dir() -> str | None:
     return d or os.path.join(os.path.expanduser("~"), ".cache", "graphnn")
 
 
-def _optimize(mod, tm) -> None:
+# Loop unrolling makes small kernels faster but triples LLVM's time on big modules (a whole training
+# step), so it is on for small modules only; GRAPHNN_UNROLL=0/1 forces it off/on.
+UNROLL_MAX_IR_CHARS = 60_000
+
+
+def _unroll(ir_text: str) -> bool:
+    forced = os.environ.get("GRAPHNN_UNROLL")
+    return forced == "1" if forced in ("0", "1") else len(ir_text) < UNROLL_MAX_IR_CHARS
+
+
+def _optimize(mod, tm, unroll: bool = False) -> None:
     pto = llvm.create_pipeline_tuning_options(speed_level=3)
     pto.loop_vectorization = True
     pto.slp_vectorization = True
-    pto.loop_unrolling = True
+    pto.loop_unrolling = unroll
     pb = llvm.create_pass_builder(tm, pto)
     pb.getModulePassManager().run(mod, pb)
 
@@ -37,7 +47,7 @@ def compile_ir(ir_text: str, symbols: list) -> dict:
     """Compile a module and return {symbol: address}. Identical modules are compiled once per process
     and, through the disk cache, once per machine."""
     init_llvm()
-    key = hashlib.sha256((target_key() + "\n" + ir_text).encode()).hexdigest()
+    key = hashlib.sha256((target_key() + f"\nunroll={_unroll(ir_text)}\n" + ir_text).encode()).hexdigest()
     with _lock:
         if key in _engines:
             STATS["memory_hits"] += 1
@@ -75,7 +85,7 @@ def _build(ir_text: str, key: str):
     mod.triple = llvm.get_process_triple()
     mod.data_layout = str(tm.target_data)
     mod.verify()
-    _optimize(mod, tm)
+    _optimize(mod, tm, _unroll(ir_text))
     obj = tm.emit_object(mod)
     eng = _empty_engine()
     eng.add_object_file(llvm.ObjectFileRef.from_data(obj))
