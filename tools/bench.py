@@ -1,0 +1,295 @@
+"""`graphnn bench`: graphnn (compiled) against PyTorch eager, torch.compile and ONNX Runtime, in one process.
+
+Each workload runs a warm-up, then repetitions; the table gives the median and minimum per call and graphnn's
+speed as a ratio to each peer (peer time / graphnn time: above 1 means graphnn is faster).
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+
+def timeit(fn, reps: int, warmup: int = 3, budget_s: float = 3.0) -> dict:
+    for _ in range(warmup):
+        fn()
+    times = []
+    start = time.perf_counter()
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+        if time.perf_counter() - start > budget_s and len(times) >= 5:
+            break
+    return {"median_s": float(np.median(times)), "min_s": float(np.min(times)), "reps": len(times)}
+
+
+# -- graphnn workloads -----------------------------------------------------------------------------------------
+def _g_lenet_inference(batch: int):
+    import graphnn
+    from graphnn.tools.tutorial_net import Net
+
+    graphnn.manual_seed(0)
+    net = Net().eval()
+    c = graphnn.compile(net)
+    x = graphnn.randn(batch, 1, 32, 32)
+
+    def run():
+        with graphnn.no_grad():
+            c(x)
+    return run, net
+
+
+def _g_train(model, x, y, lr=0.01):
+    import graphnn
+    import graphnn.nn as nn
+    import graphnn.optim as optim
+
+    crit = nn.CrossEntropyLoss()
+    opt = optim.SGD(model.parameters(), lr=lr)
+
+    @graphnn.compile
+    def step(x, y):
+        opt.zero_grad()
+        loss = crit(model(x), y)
+        loss.backward()
+        opt.step()
+        return loss
+    return lambda: step(x, y)
+
+
+def _mlp_graphnn():
+    import graphnn.nn as nn
+
+    return nn.Sequential(nn.Linear(784, 512), nn.ReLU(), nn.Linear(512, 512), nn.ReLU(), nn.Linear(512, 10))
+
+
+def _g_gemm(n: int):
+    import graphnn
+
+    a, b = graphnn.randn(n, n), graphnn.randn(n, n)
+    f = graphnn.compile(lambda a, b: a @ b)
+    return lambda: f(a, b)
+
+
+def _g_chain(n: int):
+    import graphnn
+
+    x, a, b = graphnn.randn(n), graphnn.randn(n), graphnn.randn(n)
+    f = graphnn.compile(lambda x, a, b: (x * a + b).relu() * x.sigmoid())
+    return lambda: f(x, a, b)
+
+
+# -- torch workloads -------------------------------------------------------------------------------------------
+def _t_net(torch, gnet=None):
+    tnn, F = torch.nn, torch.nn.functional
+
+    class TNet(tnn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv1, self.conv2 = tnn.Conv2d(1, 6, 5), tnn.Conv2d(6, 16, 5)
+            self.fc1, self.fc2, self.fc3 = tnn.Linear(400, 120), tnn.Linear(120, 84), tnn.Linear(84, 10)
+
+        def forward(self, x):
+            x = F.max_pool2d(F.relu(self.conv1(x)), (2, 2))
+            x = F.max_pool2d(F.relu(self.conv2(x)), 2)
+            x = x.view(-1, 400)
+            return self.fc3(F.relu(self.fc2(F.relu(self.fc1(x)))))
+    return TNet()
+
+
+def _t_train(torch, model, x, y, compiled=False):
+    crit = torch.nn.CrossEntropyLoss()
+    opt = torch.optim.SGD(model.parameters(), lr=0.01)
+
+    def step(x, y):
+        opt.zero_grad()
+        loss = crit(model(x), y)
+        loss.backward()
+        opt.step()
+        return loss
+    f = torch.compile(step) if compiled else step
+    return lambda: f(x, y)
+
+
+def _ort_session(torch, model, example):
+    import onnxruntime as ort
+
+    path = os.path.join(tempfile.mkdtemp(), "model.onnx")
+    torch.onnx.export(model, (example,), path, input_names=["x"], output_names=["y"], dynamo=False)
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = torch.get_num_threads()
+    sess = ort.InferenceSession(path, so, providers=["CPUExecutionProvider"])
+    feed = {"x": example.numpy()}
+    return lambda: sess.run(None, feed)
+
+
+# -- the run ---------------------------------------------------------------------------------------------------
+def workloads(args, torch):
+    """[(name, graphnn fn, {peer: fn}, flops or None)]"""
+    import graphnn
+
+    out = []
+    peers_wanted = set(args.peers)
+
+    def add(name, gfn, peer_fns, flops=None):
+        out.append((name, gfn, peer_fns, flops))
+
+    for batch in (1, 64):
+        gfn, gnet = _g_lenet_inference(batch)
+        peers = {}
+        if torch is not None:
+            tnet = _t_net(torch).eval()
+            tnet.load_state_dict({k: torch.from_numpy(v.numpy().copy()) for k, v in gnet.state_dict().items()})
+            tx = torch.randn(batch, 1, 32, 32)
+
+            def eager(tnet=tnet, tx=tx):
+                with torch.no_grad():
+                    tnet(tx)
+            peers["torch"] = eager
+            if "compile" in peers_wanted:
+                ct = torch.compile(tnet)
+
+                def comp(ct=ct, tx=tx):
+                    with torch.no_grad():
+                        ct(tx)
+                peers["torch.compile"] = comp
+            if "ort" in peers_wanted:
+                try:
+                    peers["onnxruntime"] = _ort_session(torch, tnet, tx)
+                except ImportError:
+                    pass
+        add(f"lenet_infer_b{batch}", gfn, peers)
+    for batch in (1, 64):
+        graphnn.manual_seed(0)
+        from graphnn.tools.tutorial_net import Net
+
+        gnet = Net()
+        x, y = graphnn.randn(batch, 1, 32, 32), graphnn.randint(0, 10, (batch,))
+        peers = {}
+        if torch is not None:
+            tx, ty = torch.randn(batch, 1, 32, 32), torch.randint(0, 10, (batch,))
+            peers["torch"] = _t_train(torch, _t_net(torch), tx, ty)
+            if "compile" in peers_wanted:
+                peers["torch.compile"] = _t_train(torch, _t_net(torch), tx, ty, compiled=True)
+        add(f"lenet_train_b{batch}", _g_train(gnet, x, y), peers)
+    mlp = _mlp_graphnn()
+    x, y = graphnn.randn(128, 784), graphnn.randint(0, 10, (128,))
+    peers = {}
+    if torch is not None:
+        tm = torch.nn.Sequential(torch.nn.Linear(784, 512), torch.nn.ReLU(), torch.nn.Linear(512, 512), torch.nn.ReLU(),
+                                 torch.nn.Linear(512, 10))
+        tx, ty = torch.randn(128, 784), torch.randint(0, 10, (128,))
+        peers["torch"] = _t_train(torch, tm, tx, ty)
+        if "compile" in peers_wanted:
+            peers["torch.compile"] = _t_train(torch, tm, tx, ty, compiled=True)
+    add("mlp_train_b128", _g_train(mlp, x, y), peers, flops=3 * 2 * 128 * (784 * 512 + 512 * 512 + 512 * 10))
+    n = args.gemm
+    peers = {}
+    if torch is not None:
+        ta, tb = torch.randn(n, n), torch.randn(n, n)
+        peers["torch"] = lambda: ta @ tb
+    add(f"gemm_{n}", _g_gemm(n), peers, flops=2 * n ** 3)
+    m = args.chain
+    peers = {}
+    if torch is not None:
+        tx_, ta_, tb_ = torch.randn(m), torch.randn(m), torch.randn(m)
+        chain = lambda x, a, b: torch.relu(x * a + b) * torch.sigmoid(x)  # noqa: E731
+        peers["torch"] = lambda: chain(tx_, ta_, tb_)
+        if "compile" in peers_wanted:
+            cc = torch.compile(chain)
+            peers["torch.compile"] = lambda: cc(tx_, ta_, tb_)
+    add(f"chain_{m // (1 << 20)}M", _g_chain(m), peers)
+    return out
+
+
+def compile_times() -> dict:
+    """Cold (empty disk cache, new process) and warm (disk cache, new process) compile of the LeNet step."""
+    code = ("import time, graphnn, graphnn.nn as nn, graphnn.optim as optim\n"
+            "from graphnn.tools.tutorial_net import Net\n"
+            "net = Net(); crit = nn.CrossEntropyLoss(); opt = optim.SGD(net.parameters(), lr=0.01)\n"
+            "x = graphnn.randn(64, 1, 32, 32); y = graphnn.randint(0, 10, (64,))\n"
+            "def step(x, y):\n    opt.zero_grad(); l = crit(net(x), y); l.backward(); opt.step(); return l\n"
+            "c = graphnn.compile(step)\n"
+            "t0 = time.perf_counter(); c(x, y); t1 = time.perf_counter(); c(x, y); t2 = time.perf_counter()\n"
+            "print((t1 - t0) - (t2 - t1))\n")
+    with tempfile.TemporaryDirectory() as d:
+        env = dict(os.environ, GRAPHNN_CACHE_DIR=d)
+        run = lambda: float(subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,  # noqa: E731
+                                           check=True).stdout.strip().splitlines()[-1])
+        cold = run()
+        warm = run()
+    return {"compile_cold_s": cold, "compile_warm_s": warm}
+
+
+def main(args) -> int:
+    try:
+        import torch
+    except ImportError:
+        torch = None
+    if torch is not None:
+        torch.set_num_threads(args.threads)
+    results = {"threads": args.threads, "graphnn_threads": 1, "workloads": {}}
+    names = []
+    for name, gfn, peers, flops in workloads(args, torch):
+        if args.only and name not in args.only:
+            continue
+        row = {"graphnn": timeit(gfn, args.reps)}
+        for peer, fn in peers.items():
+            try:
+                row[peer] = timeit(fn, args.reps)
+            except Exception as e:  # a peer that cannot run this workload is reported, not fatal
+                row[peer] = {"error": f"{type(e).__name__}: {e}"[:200]}
+        if flops:
+            row["flops"] = flops
+        results["workloads"][name] = row
+        names.append(name)
+        _print_row(name, row)
+    if not args.only or "compile" in args.only:
+        results.update(compile_times())
+        print(f"{'compile (LeNet train step)':28s} cold {results['compile_cold_s']:.3f} s   warm {results['compile_warm_s'] * 1000:.1f} ms")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(results, f, indent=2)
+        print(f"wrote {args.json}")
+    return 0
+
+
+def _fmt(s: float) -> str:
+    return f"{s * 1e6:9.1f} us" if s < 1e-3 else f"{s * 1e3:9.2f} ms"
+
+
+def _print_row(name: str, row: dict) -> None:
+    g = row["graphnn"]["median_s"]
+    line = f"{name:28s} graphnn {_fmt(g)} (min {_fmt(row['graphnn']['min_s']).strip()})"
+    if "flops" in row:
+        line += f" {row['flops'] / g / 1e9:6.1f} GFLOP/s"
+    for peer, r in row.items():
+        if peer in ("graphnn", "flops"):
+            continue
+        line += f" | {peer} " + (f"{_fmt(r['median_s']).strip()} x{r['median_s'] / g:.2f}" if "median_s" in r else "error")
+    print(line, flush=True)
+
+
+def add_arguments(p) -> None:
+    p.add_argument("--threads", type=int, default=1, choices=(1, 2), help="threads for the peers (graphnn uses 1)")
+    p.add_argument("--peers", nargs="*", default=[], choices=("compile", "ort"),
+                   help="also run torch.compile (compile) and ONNX Runtime (ort)")
+    p.add_argument("--reps", type=int, default=50)
+    p.add_argument("--gemm", type=int, default=1024)
+    p.add_argument("--chain", type=int, default=1 << 24)
+    p.add_argument("--only", nargs="*", default=None, help="workload names to run (and 'compile')")
+    p.add_argument("--json", default=None, help="write the results as JSON")
+
+
+if __name__ == "__main__":
+    import argparse
+
+    ap = argparse.ArgumentParser(prog="graphnn bench", description=__doc__.splitlines()[0])
+    add_arguments(ap)
+    sys.exit(main(ap.parse_args()))
