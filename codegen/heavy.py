@@ -11,6 +11,7 @@ import llvmlite.ir as ir
 from graphnn.ir.registry import get_op
 
 from .kernel import LLTYPE, Index, Kernel, i64
+from .target import vector_width_bits
 
 MAX_SCRATCH = 1 << 16  # elements; larger rows/planes use the generic element-by-element schedule
 
@@ -80,6 +81,112 @@ def _epilogue(k: Kernel, root, heavy_value, dims: list, x, via_flat: bool = Fals
 
 
 def emit_matmul(k: Kernel, group, node, via_flat: bool = False) -> None:
+    out = node.outputs[0]
+    vw = vector_width_bits() // (32 if out.dtype == "float32" else 64)
+    if out.dtype in ("float32", "float64") and out.shape[-1] >= 2 * vw and node.inputs[0].shape[-1] * 2 * vw <= MAX_PANEL:
+        return emit_matmul_blocked(k, group, node, via_flat, vw)
+    return emit_matmul_rows(k, group, node, via_flat)
+
+
+MAX_PANEL = 1 << 16  # elements of a packed B panel (K x NR) kept on the stack
+
+
+def emit_matmul_blocked(k: Kernel, group, node, via_flat: bool, vw: int) -> None:
+    """Register-blocked GEMM: B is packed into K x NR panels; an MR x NR tile of C lives in vector
+    registers (MR*2 accumulators of vw lanes) while k runs; one broadcast of A and two vector FMAs per row."""
+    root = group.root
+    a, c = node.inputs
+    out = node.outputs[0]
+    dt = out.dtype
+    T = LLTYPE[dt]
+    m, n = out.shape[-2], out.shape[-1]
+    K = a.shape[-1]
+    NR, MR = 2 * vw, (6 if vw * (32 if dt == "float32" else 64) >= 512 else 4)
+    V = ir.VectorType(T, vw)
+    b = k.b
+    panel = k.alloca(ir.ArrayType(T, K * NR))
+    tile = k.alloca(ir.ArrayType(T, MR * NR))
+    accs = [k.alloca(V) for _ in range(MR * 2)]
+    fma_name = f"llvm.fma.v{vw}{'f32' if dt == 'float32' else 'f64'}"
+    fma = k.module.globals.get(fma_name) or ir.Function(k.module, ir.FunctionType(V, [V, V, V]), fma_name)
+    zero = ir.Constant(V, [ir.Constant(T, 0.0)] * vw)
+    undef = ir.Constant(V, ir.Undefined)
+    splat_mask = ir.Constant(ir.VectorType(ir.IntType(32), vw), [0] * vw)
+    n_full = n - n % NR
+    esize = 4 if dt == "float32" else 8
+
+    def vec_at(base, offset):
+        return b.gep(base, [i64(0), offset], inbounds=True)
+
+    def as_vec(p):
+        return b.bitcast(p, V.as_pointer())
+
+    def batch(v, lead_dims):
+        lead = len(out.shape) - v.type.ndim
+        return [i64(0) if s == 1 else lead_dims[lead + j] for j, s in enumerate(v.shape[:-2])]
+
+    def per_batch(lead_dims):
+        ba, bc = batch(a, lead_dims), batch(c, lead_dims)
+
+        def panel_loop(jp):
+            j0 = b.mul(jp, i64(NR))
+
+            def pack(kk):
+                def put(jj):
+                    y = k.elem(c, Index(k, c.shape, bc + [kk, b.add(j0, jj)]))
+                    b.store(y, vec_at(panel, b.add(b.mul(kk, i64(NR)), jj)))
+                k.loop(NR, put)
+            k.loop(K, pack)
+
+            def row_block(ib):
+                i0 = b.mul(ib, i64(MR))
+                for acc in accs:
+                    b.store(zero, acc, align=esize)
+                rows = [b.select(b.icmp_signed("<", b.add(i0, i64(r)), i64(m)), b.add(i0, i64(r)), i64(m - 1))
+                        for r in range(MR)]
+
+                def kstep(kk):
+                    base = b.mul(kk, i64(NR))
+                    b0 = b.load(as_vec(vec_at(panel, base)), align=esize)
+                    b1 = b.load(as_vec(vec_at(panel, b.add(base, i64(vw)))), align=esize)
+                    for r in range(MR):
+                        av = k.elem(a, Index(k, a.shape, ba + [rows[r], kk]))
+                        sv = b.shuffle_vector(b.insert_element(undef, av, ir.Constant(ir.IntType(32), 0)), undef, splat_mask)
+                        for h, bv in enumerate((b0, b1)):
+                            slot = accs[2 * r + h]
+                            b.store(b.call(fma, [sv, bv, b.load(slot, align=esize)]), slot, align=esize)
+                k.loop(K, kstep)
+                for r in range(MR):
+                    for h in range(2):
+                        b.store(b.load(accs[2 * r + h], align=esize), as_vec(vec_at(tile, i64(r * NR + h * vw))), align=esize)
+                valid = b.sub(i64(m), i0)
+                count = b.select(b.icmp_signed("<", valid, i64(MR)), valid, i64(MR))
+
+                def epi_row(r):
+                    def epi(jj):
+                        x = b.load(vec_at(tile, b.add(b.mul(r, i64(NR)), jj)))
+                        _epilogue(k, root, out, lead_dims + [b.add(i0, r), b.add(j0, jj)], x, via_flat)
+                    k.loop(NR, epi)
+                k.loop(count, epi_row)
+            k.loop((m + MR - 1) // MR, row_block)
+        k.loop(n_full // NR, panel_loop)
+        if n % NR:  # tail columns: one dot product per element
+            def tail_row(i):
+                def tail(t):
+                    j = b.add(i64(n_full), t)
+
+                    def step(s, red):
+                        x = k.elem(a, Index(k, a.shape, ba + [i, red[0]]))
+                        y = k.elem(c, Index(k, c.shape, bc + [red[0], j]))
+                        return k.flags(b.fadd(s, k.flags(b.fmul(x, y))), ("reassoc",))
+                    _epilogue(k, root, out, lead_dims + [i, j], k.reduce((K,), k.const(0, dt), dt, step), via_flat)
+                k.loop(n % NR, tail)
+            k.loop(m, tail_row)
+    k.loops(out.shape[:-2], per_batch)
+
+
+def emit_matmul_rows(k: Kernel, group, node, via_flat: bool = False) -> None:
+    """Row schedule for small or integer products: accumulate one output row in scratch, then the epilogue."""
     root = group.root
     a, c = node.inputs
     out = node.outputs[0]

@@ -63,7 +63,9 @@ def apply(op: str, inputs: list, attrs: dict | None = None, name: str | None = N
     from .tensor import Tensor
 
     attrs = attrs or {}
-    ref = next((t.dtype_name for t in inputs if isinstance(t, Tensor)), None)
+    # Python numbers take the dtype of the first non-bool tensor (select's condition does not decide it).
+    dts = [t.dtype_name for t in inputs if isinstance(t, Tensor)]
+    ref = next((d for d in dts if d != "bool"), dts[0] if dts else None)
     args = [t if isinstance(t, Tensor) else Scalar(t, scalar_dtype(t, ref)) for t in inputs]
     tracer = _tracer.current()
     grad = is_grad_enabled()

@@ -29,6 +29,7 @@ class Tracer:
         self.updates: dict = {}       # id(tensor) -> (tensor, Value): state to write back
         self.grad_writes: dict = {}   # id(tensor) -> (tensor, grad before tracing)
         self.guards: list = []        # (accessor, expected): must hold for the trace to be reused
+        self.checks: list = []        # (graph input position, fn(array)): validates that input at every call
         self.keepalive: list = []
 
     def __enter__(self):
@@ -55,6 +56,13 @@ class Tracer:
 
     def guard(self, accessor, expected) -> None:
         self.guards.append((accessor, expected))
+
+    def check_input(self, t, fn) -> None:
+        """Run fn on the value of `t` at every call of the compiled code, when `t` is an input of this trace."""
+        for i, v in enumerate(self.graph.inputs):
+            if v is t._value:
+                self.checks.append((i, fn))
+                return
 
     def lift(self, t):
         """The graph value for an operand: symbolic tensors map to themselves, concrete ones are captured."""
@@ -150,6 +158,15 @@ class Tracer:
             finals.append((t, t._grad))
             t._grad = original
         return finals
+
+
+def check_values(t, fn) -> None:
+    """fn(array) raises for invalid values of `t` (e.g. out-of-range indices): run now on a concrete tensor, and at
+    every call of the compiled code on a symbolic one that is an input of the trace."""
+    if t._data is not None:
+        fn(t._data)
+    elif t._trace is not None:
+        t._trace.check_input(t, fn)
 
 
 def _sig(t):

@@ -13,22 +13,24 @@ def leaky_relu(input: Tensor, negative_slope: float = 0.01, inplace: bool = Fals
 def softplus(input: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
     """log(1 + exp(beta x)) / beta, linear above threshold (as PyTorch)."""
     bx = input * beta
-    safe = apply("minimum", [bx, threshold])  # keeps exp finite where the linear branch is taken
+    safe = apply("select", [bx > threshold, threshold, bx])  # keeps exp finite where the linear branch is taken
     soft = (safe.exp() + 1.0).log() / beta
     return relabel(apply("select", [bx > threshold, input, soft]), "SoftplusBackward0", [input])
 
 
 def elu(input: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
-    neg = (apply("minimum", [input, 0.0]).exp() - 1.0) * alpha
+    neg = (apply("select", [input > 0, 0.0, input]).exp() - 1.0) * alpha  # (gradient alpha at 0, as PyTorch)
     return relabel(apply("select", [input > 0, input, neg]), "EluBackward0", [input])
 
 
 def hardtanh(input: Tensor, min_val: float = -1.0, max_val: float = 1.0, inplace: bool = False) -> Tensor:
-    return input.clamp(min_val, max_val)
+    """clamp(input, min_val, max_val), but (as PyTorch's) with no gradient at the bounds themselves."""
+    inner = apply("select", [input >= max_val, max_val, input])
+    return relabel(apply("select", [input <= min_val, min_val, inner]), "HardtanhBackward0", [input])
 
 
 def relu6(input: Tensor, inplace: bool = False) -> Tensor:
-    return input.clamp(0.0, 6.0)
+    return hardtanh(input, 0.0, 6.0)
 
 
 def silu(input: Tensor, inplace: bool = False) -> Tensor:

@@ -25,7 +25,8 @@ def batch_norm(input: Tensor, running_mean, running_var, weight=None, bias=None,
                 if num_batches_tracked is not None:
                     num_batches_tracked._assign(num_batches_tracked + 1)
                 # momentum=None: cumulative moving average, factor 1/num_batches_tracked
-                factor = momentum if momentum is not None else 1.0 / num_batches_tracked.float()
+                factor = momentum if momentum is not None else \
+                    (1.0 / num_batches_tracked.double()).type_as_dtype(running_mean.dtype_name)
                 m = mean.detach().reshape(-1)
                 v = var.detach().reshape(-1) * (n / (n - 1))
                 running_mean._assign(running_mean * (1 - factor) + m * factor)

@@ -10,6 +10,7 @@ import math
 import numpy as np
 
 from .._dispatch import apply, op_error, relabel
+from .._tracer import check_values
 from ..ir_attrs import ntuple
 from ..tensor import Tensor, broadcast_to, cat, narrow, tensor
 from graphnn.ir.ops.pool import pool_out_size
@@ -138,20 +139,32 @@ def max_unpool(input: Tensor, indices: Tensor, kernel_size, stride=None, padding
         out_sp = tuple(output_size)[-nsp:]
     n_out = int(np.prod(out_sp))
     n_in = int(np.prod(input.shape[input.ndim - nsp:]))
-    if indices._data is not None and indices._data.size and (indices._data.min() < 0 or indices._data.max() >= n_out):
-        raise op_error(IRError(f"max_unpool: index {int(indices._data.max())} is out of bounds for output size {out_sp}"))
+    def check(idx):
+        bad = (idx < 0) | (idx >= n_out)
+        if bad.any():
+            raise op_error(IRError(f"max_unpool: index {int(idx[bad].flat[0])} is out of bounds for output size {out_sp}"))
+    check_values(indices, check)
     onehot = apply("one_hot", [indices.reshape(lead + (n_in,))], {"num_classes": n_out, "dtype": input.dtype_name})
     vals = input.reshape(lead + (n_in, 1))
     out = (onehot * vals).sum(-2)
+    # Overlapping windows can pick the same input element several times: PyTorch writes it once (the copies are
+    # equal) and each copy's gradient is grad_output at its index, so remove the surplus copies without gradient.
+    count = apply("maximum", [onehot.sum(-2), 1.0])
+    out = out - apply("stop_gradient", [out * (1.0 - 1.0 / count)])
     return relabel(out.reshape(lead + out_sp), f"MaxUnpool{nsp}DBackward0", [input])
 
 
 def _interp_matrix(n_in: int, n_out: int, mode: str, align_corners: bool, scale) -> np.ndarray:
     m = np.zeros((n_out, n_in))
     dst = np.arange(n_out, dtype=np.float64)
-    if mode == "nearest":
-        ratio = (1.0 / scale) if scale else n_in / n_out
-        src = np.minimum(np.floor(dst * ratio).astype(int), n_in - 1)
+    if mode == "nearest":  # PyTorch's (legacy) nearest index: two special cases, then float32 arithmetic
+        if n_out == n_in:
+            src = np.arange(n_out)
+        elif n_out == 2 * n_in:
+            src = np.arange(n_out) // 2
+        else:
+            ratio = np.float32(1.0 / scale) if scale else np.float32(n_in) / np.float32(n_out)
+            src = np.minimum(np.floor(dst.astype(np.float32) * ratio).astype(int), n_in - 1)
         m[np.arange(n_out), src] = 1.0
         return m
     if align_corners:
@@ -214,16 +227,33 @@ def embedding(input: Tensor, weight: Tensor, padding_idx=None, max_norm=None, no
     if input.dtype_name != "int64":
         raise op_error(IRError(f"embedding: indices must be int64, got {input.dtype_name}"))
     n = weight.shape[0]
-    if input._data is not None and input._data.size:
-        lo, hi = int(input._data.min()), int(input._data.max())
-        if lo < 0 or hi >= n:
-            raise op_error(IRError(f"embedding: index {hi if hi >= n else lo} is out of range for {n} embeddings"))
+
+    def check(idx):
+        bad = (idx < 0) | (idx >= n)
+        if bad.any():
+            raise op_error(IRError(f"embedding: index {int(idx[bad].flat[0])} is out of range for {n} embeddings"))
+    check_values(input, check)
+    onehot = apply("one_hot", [input], {"num_classes": n, "dtype": weight.dtype_name})
+    if max_norm is not None or scale_grad_by_freq:
+        counts = onehot.reshape(-1, n).sum(0).reshape(n, 1)  # occurrences of each row in this batch
     w = weight
+    if max_norm is not None:
+        # As PyTorch: the looked-up rows whose norm exceeds max_norm are rescaled in place, without gradient; the
+        # gradient still reaches `weight` (through `zero`, also when tracing, where the update renames `weight`).
+        zero = weight - apply("stop_gradient", [weight])
+        with _no_grad():
+            norms = weight.norm(norm_type, dim=1, keepdim=True)
+            scale = apply("select", [(counts > 0) & (norms > max_norm), max_norm / (norms + 1e-7), 1.0])
+            renormed = weight * scale
+            weight._assign(renormed)
+        w = renormed + zero
+    if scale_grad_by_freq:  # same value; each row's gradient divided by its frequency in the batch
+        ws = w * (1.0 / apply("maximum", [counts, 1.0]))
+        w = apply("stop_gradient", [w]) + (ws - apply("stop_gradient", [ws]))
     if padding_idx is not None:
         pi = padding_idx % n
         keep = np.ones((n, 1), np.float64)
         keep[pi] = 0.0
         keep_t = tensor(keep, dtype=weight.dtype_name)
-        w = weight * keep_t + weight.detach() * (1.0 - keep_t)  # no gradient reaches the padding row
-    onehot = apply("one_hot", [input], {"num_classes": n, "dtype": weight.dtype_name})
+        w = w * keep_t + w.detach() * (1.0 - keep_t)  # no gradient reaches the padding row
     return relabel(onehot.matmul(w), "EmbeddingBackward0", [weight])

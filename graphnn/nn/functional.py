@@ -6,6 +6,7 @@ import warnings
 
 
 from .._dispatch import apply, relabel
+from .._tracer import check_values
 from ..ir_attrs import conv_padding, ntuple
 from ..tensor import Tensor, as_tensor
 from ._activation import elu, hardtanh, leaky_relu, relu6, silu, softplus  # noqa: F401
@@ -35,13 +36,17 @@ def tanh(input: Tensor) -> Tensor:
     return apply("tanh", [input])
 
 
-def _legacy_dim(ndim: int) -> int:
+def _legacy_dim(name: str, ndim: int, stacklevel: int) -> int:
+    warnings.warn(f"Implicit dimension choice for {name} has been deprecated. Change the call to include dim=X as "
+                  "an argument.", UserWarning, stacklevel=stacklevel)
     return 0 if ndim in (0, 1, 3) else 1
 
 
 def log_softmax(input: Tensor, dim: int | None = None, _stacklevel: int = 3, dtype=None) -> Tensor:
     if dim is None:
-        dim = _legacy_dim(input.ndim)
+        dim = _legacy_dim("log_softmax", input.ndim, _stacklevel)
+    if dtype is not None:  # the input is cast first, as PyTorch's
+        input = input.to(dtype)
     m = apply("stop_gradient", [input.amax(dim, keepdim=True)])
     shifted = input - m
     lse = shifted.exp().sum(dim, keepdim=True).log()
@@ -50,7 +55,9 @@ def log_softmax(input: Tensor, dim: int | None = None, _stacklevel: int = 3, dty
 
 def softmax(input: Tensor, dim: int | None = None, _stacklevel: int = 3, dtype=None) -> Tensor:
     if dim is None:
-        dim = _legacy_dim(input.ndim)
+        dim = _legacy_dim("softmax", input.ndim, _stacklevel)
+    if dtype is not None:  # the input is cast first, as PyTorch's
+        input = input.to(dtype)
     m = apply("stop_gradient", [input.amax(dim, keepdim=True)])
     e = (input - m).exp()
     return relabel(e / e.sum(dim, keepdim=True), "SoftmaxBackward0", [input])
@@ -160,14 +167,15 @@ def l1_loss(input, target, size_average=None, reduce=None, reduction: str = "mea
 def _check_targets(target: Tensor, n_classes: int, ignore_index: int) -> None:
     if target.dtype_name != "int64":
         raise TypeError(f"nll_loss: target must be int64 class indices, got {target.dtype_name}")
-    if target._data is not None:
-        t = target._data
+
+    def check(t):
         bad = (t != ignore_index) & ((t < 0) | (t >= n_classes))
         if bad.any():
             from .._dispatch import op_error
             from graphnn.ir.registry import IRError
 
             raise op_error(IRError(f"nll_loss: target {int(t[bad].flat[0])} is out of bounds for {n_classes} classes"))
+    check_values(target, check)
 
 
 def nll_loss(input, target, weight=None, size_average=None, ignore_index: int = -100, reduce=None,

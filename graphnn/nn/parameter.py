@@ -14,7 +14,7 @@ class Parameter(Tensor):
             arr = data._concrete("Parameter()")
         else:
             arr = np.asarray(data)
-        self._init(np.ascontiguousarray(arr), False)
+        self._init(np.asarray(arr, order="C"), False)
         if requires_grad:
             self.requires_grad_(True)
 

@@ -21,7 +21,7 @@ class Adam(Optimizer):
     def step(self, closure=None):
         loss = closure() if closure is not None else None
         with no_grad():
-            for g in self.param_groups:
+            for g in self._groups():
                 b1, b2 = g["betas"]
                 for p in g["params"]:
                     grad = self._grad(p)
@@ -45,8 +45,9 @@ class Adam(Optimizer):
                     exp_avg, exp_avg_sq = st["exp_avg"], st["exp_avg_sq"]
                     exp_avg._assign(exp_avg + (grad - exp_avg) * (1.0 - b1))
                     exp_avg_sq._assign(exp_avg_sq * b2 + grad * grad * (1.0 - b2))
-                    bc1 = 1.0 - b1 ** step
-                    bc2_sqrt = (1.0 - b2 ** step).sqrt()
+                    s = step.double()  # bias corrections in float64, as PyTorch's (Python floats): 1 - b2**step
+                    bc1 = (1.0 - b1 ** s).type_as_dtype(p.dtype_name)  # cancels catastrophically in float32
+                    bc2_sqrt = (1.0 - b2 ** s).sqrt().type_as_dtype(p.dtype_name)
                     second = exp_avg_sq
                     if g["amsgrad"]:
                         st["max_exp_avg_sq"]._assign(st["max_exp_avg_sq"].max(exp_avg_sq))

@@ -36,6 +36,14 @@ class Optimizer:
                 elif p.grad is not None:
                     p.grad = Tensor._wrap(np.zeros_like(p.grad._data))
 
+    def _groups(self) -> list:
+        """param_groups, noting (when tracing) that the trace depends on their hyper-parameters (lr, ...)."""
+        tr = _tracer.current()
+        if tr is not None:
+            for g in self.param_groups:
+                tr.guard(lambda g=g: _hyper(g), _hyper(g))
+        return self.param_groups
+
     def _grad(self, p):
         """p.grad, noting (when tracing) that the trace depends on whether it exists."""
         tr = _tracer.current()
@@ -69,7 +77,7 @@ class Optimizer:
         state = {}
         for g in self.param_groups:
             for p in g["params"]:
-                if p in self.state:
+                if self.state.get(p):
                     state[index[id(p)]] = {k: (v.detach() if isinstance(v, Tensor) else copy.deepcopy(v))
                                            for k, v in self.state[p].items()}
         return {"state": state, "param_groups": groups}
@@ -78,11 +86,23 @@ class Optimizer:
         params = [p for g in self.param_groups for p in g["params"]]
         for g, sg in zip(self.param_groups, state_dict["param_groups"]):
             g.update({k: v for k, v in sg.items() if k != "params"})
-        self.state = {}
-        for i, st in state_dict["state"].items():
-            p = params[int(i)]
-            self.state[p] = {k: (Tensor._wrap(np.array(v._data if isinstance(v, Tensor) else v)) if isinstance(v, (Tensor, np.ndarray))
-                                 else v) for k, v in st.items()}
+        loaded = {params[int(i)]: st for i, st in state_dict["state"].items()}
+        for p in params:
+            # Updated in place: compiled training steps hold (and guard on) these dicts and state tensors.
+            st = self.state.setdefault(p, {})
+            old = dict(st)
+            st.clear()
+            for k, v in loaded.get(p, {}).items():
+                if isinstance(v, (Tensor, np.ndarray)):
+                    arr = np.array(v._concrete("load_state_dict") if isinstance(v, Tensor) else v)
+                    cur = old.get(k)
+                    if isinstance(cur, Tensor) and cur._data is not None:
+                        cur._assign_data(arr)
+                    else:
+                        cur = Tensor._wrap(arr)
+                    st[k] = cur
+                else:
+                    st[k] = copy.deepcopy(v)
 
     def __repr__(self) -> str:
         s = type(self).__name__ + " ("
@@ -91,3 +111,7 @@ class Optimizer:
             for k in sorted(k for k in g if k != "params"):
                 s += f"\n    {k}: {g[k]}"
         return s + "\n)"
+
+
+def _hyper(group: dict) -> tuple:
+    return tuple((k, repr(v)) for k, v in group.items() if k != "params")

@@ -18,7 +18,7 @@ class SGD(Optimizer):
     def step(self, closure=None):
         loss = closure() if closure is not None else None
         with no_grad():
-            for g in self.param_groups:
+            for g in self._groups():
                 for p in g["params"]:
                     grad = self._grad(p)
                     if grad is None:
