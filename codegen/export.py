@@ -4,8 +4,10 @@ The module holds the graph function of codegen.module (internal) and these exter
 so that the object file alone is usable without a C compiler (malloc/free/memcpy come from the C library):
 
     void   *<name>_init(const void *weights, int64_t nbytes)   context = copy of the weights + scratch, or NULL
+                                                                 (weights may be NULL when there are none)
     int     <name>_<entry>(void *ctx, const T *in..., T *out...) run once; 0, or -1 for a NULL context
     int64_t <name>_weights_size(void)
+    const char *<name>_signature(void)                         the layout it was built for (see signature())
     int     <name>_get_weights(const void *ctx, void *dst)      copy the (possibly updated) weights out
     int     <name>_set_weights(void *ctx, const void *src, int64_t nbytes)
     void    <name>_free(void *ctx)
@@ -156,7 +158,8 @@ def build_export_module(graph: Graph, name: str, entry: str, user_inputs: list, 
     fn, b = func("init", PTR, [PTR, I64], "void *{sym}(const void *weights, int64_t nbytes)")
     w, nb = fn.args
     bad, ok = fn.append_basic_block("bad"), fn.append_basic_block("ok")
-    b.cbranch(b.and_(b.icmp_signed("==", nb, i64(weights_bytes)), b.icmp_unsigned("!=", w, null)), ok, bad)
+    size_ok = b.icmp_signed("==", nb, i64(weights_bytes))
+    b.cbranch(b.and_(size_ok, b.icmp_unsigned("!=", w, null)) if weights_bytes else size_ok, ok, bad)
     b.position_at_end(bad)
     b.ret(null)
     b.position_at_end(ok)
@@ -203,6 +206,14 @@ def build_export_module(graph: Graph, name: str, entry: str, user_inputs: list, 
     fn, b = func("weights_size", I64, [], "int64_t {sym}(void)")
     b.ret(i64(weights_bytes))
 
+    text = signature(name, entry, [_shape_of(p) for p in inputs], [_shape_of(p) for p in outputs], weights_bytes,
+                     [_shape_of(p) + (p.offset,) for p in weights]).encode() + b"\0"
+    sig = ir.GlobalVariable(m, ir.ArrayType(I8, len(text)), f"{name}_signature_text")
+    sig.global_constant, sig.linkage, sig.initializer = True, "internal", ir.Constant(ir.ArrayType(I8, len(text)),
+                                                                                     bytearray(text))
+    fn, b = func("signature", PTR, [], "const char *{sym}(void)")
+    b.ret(b.bitcast(sig, PTR))
+
     fn, b = func("get_weights", I32, [PTR, PTR], "int {sym}(const void *ctx, void *weights)")
     guard_null(fn, b, fn.args[0], ir.Constant(I32, -1))
     mb.memcpy(b, fn.args[1], at(b, fn.args[0], state_base), weights_bytes)
@@ -227,6 +238,18 @@ def build_export_module(graph: Graph, name: str, entry: str, user_inputs: list, 
         if not f.is_declaration and f.name not in abi.symbols.values():
             f.linkage = "internal"
     return str(m), abi
+
+
+def _shape_of(p: Port) -> tuple:
+    return (p.name, tuple(p.shape), p.dtype)
+
+
+def signature(name: str, entry: str, inputs: list, outputs: list, weights_bytes: int, weights: list) -> str:
+    """The text `<name>_signature()` returns: what the code was built for (ports as (name, shape, dtype), weights
+    as (name, shape, dtype, offset)). graphnn.load compares it with the manifest before running anything."""
+    port = lambda p: f"{p[0]}:{p[2]}[{','.join(map(str, p[1]))}]"  # noqa: E731
+    return (f"graphnn-export/1 {name}_{entry} in {' '.join(map(port, inputs))} out {' '.join(map(port, outputs))} "
+            f"weights {weights_bytes} " + " ".join(f"{port(w)}@{w[3]}" for w in weights))
 
 
 # -- target and object code ---------------------------------------------------------------------------------
@@ -304,15 +327,16 @@ def c_header(abi: ExportABI, comment: str) -> str:
                    + (" and updates the weights in the context" if abi.entry == "step" else "")
                    + ". Returns 0, or -1 for a NULL context.",
         "weights_size": "Bytes of the weights blob.",
+        "signature": "The inputs, outputs and weights layout the code was built for, as text.",
         "get_weights": "Copy the context's current weights (weights_size bytes) to `weights`. Returns 0 or -1.",
         "set_weights": "Replace the context's weights. Returns 0, -1 for a NULL context, -2 on a size mismatch.",
         "free": "Release a context (NULL is ignored).",
     }
-    for role in ("init", abi.entry, "weights_size", "get_weights", "set_weights", "free"):
+    for role in ("init", abi.entry, "weights_size", "get_weights", "set_weights", "free", "signature"):
         lines += ["", f"/* {doc[role]} */", abi.signatures[role] + ";"]
     lines += ["", "#ifdef __cplusplus", "}", "#endif", "", f"#endif /* {guard} */", ""]
     return "\n".join(lines)
 
 
-__all__ = ["ExportABI", "Port", "build_export_module", "target_info", "emit_object", "load_object", "c_header",
+__all__ = ["ExportABI", "Port", "build_export_module", "signature", "target_info", "emit_object", "load_object", "c_header",
            "missing_features", "C_TYPES"]

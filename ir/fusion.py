@@ -77,7 +77,10 @@ def plan_fusion(graph: Graph) -> FusionPlan:
                 if pat in ("elementwise", "broadcast", "injective"):
                     inline = cpat in ("elementwise", "broadcast", "injective") or (cpat == "reduce" and c.op == "sum")
                 else:
-                    inline = _reads_once(c, v) and c_once and c.outputs[0].dtype == v.dtype
+                    # out_fusable ops only feed elementwise epilogues (the matmul/conv schedules apply them);
+                    # reductions and remaps of their results run as separate kernels
+                    inline = (_reads_once(c, v) and c_once and c.outputs[0].dtype == v.dtype
+                              and (pat != "out_fusable" or c.op == "reshape" or get_op(c.op).pattern in ONCE_CONSUMERS))
         if inline:
             inlined.add(v.id)
             c = users[0][0]

@@ -153,3 +153,20 @@ def test_compiled_lstm_learns_to_sum_a_sequence():
         losses.append(step(graphnn.from_numpy(x), graphnn.from_numpy(y)).item())
     assert np.mean(losses[:10]) > 1.0
     assert np.mean(losses[-40:]) < 0.02, losses[-40:]
+
+
+def test_dropout_between_layers(torch):
+    """dropout applies between layers in training only; in eval mode the output matches PyTorch's."""
+    g = nn.LSTM(3, 4, num_layers=2, dropout=0.5).double()
+    t = torch.nn.LSTM(3, 4, num_layers=2, dropout=0.5).double()
+    t.load_state_dict({k: torch.from_numpy(v.numpy().copy()) for k, v in g.state_dict().items()})
+    x = np.random.default_rng(2).standard_normal((5, 2, 3))
+    a, _ = g(graphnn.tensor(x))
+    b, _ = g(graphnn.tensor(x))
+    assert not np.allclose(a.detach().numpy(), b.detach().numpy())
+    g.eval()
+    t.eval()
+    _close(g(graphnn.tensor(x))[0].detach().numpy(), t(torch.tensor(x))[0].detach().numpy(), "eval output")
+    c = graphnn.compile(g)
+    with graphnn.no_grad():
+        _close(c(graphnn.tensor(x))[0].numpy(), t(torch.tensor(x))[0].detach().numpy(), "compiled eval output")

@@ -1,4 +1,4 @@
-"""The `graphnn` command-line program."""
+"""The `graphnn` command-line program: demo, viz, summary, export."""
 from __future__ import annotations
 
 import argparse
@@ -66,6 +66,12 @@ def _summary(args) -> int:
     return 0
 
 
+def _export(args) -> int:
+    from .export_cmd import run
+
+    return run(args)
+
+
 def _guarded(command: str, fn, args) -> int:
     """Run a model command; user errors are one line on stderr with exit code 2, a missing renderer exit code 1."""
     from .load_model import ModelError
@@ -102,6 +108,19 @@ def main(argv: list | None = None) -> int:
     summary = sub.add_parser("summary", help="table per layer: output shape, parameters, FLOPs, memory")
     _model_args(summary)
     summary.add_argument("--train", action="store_true", help="also count the FLOPs of a whole training step")
+    export = sub.add_parser("export", help="write the compiled model as a native library, C header and weights",
+                            description="Write an export directory: shared library (or object file), C header, "
+                                        "weights.bin and manifest.json; graphnn.load(DIR) runs it without the model's "
+                                        "source. --mode train_step exports forward + CrossEntropyLoss + backward + SGD.")
+    _model_args(export)
+    export.add_argument("-o", "--output", metavar="DIR", required=True, help="export directory (created)")
+    export.add_argument("--mode", choices=["inference", "train_step"], default="inference",
+                        help="inference: the forward under no_grad (default); train_step: one SGD training step "
+                             "taking the inputs and int64 class targets, returning the loss")
+    export.add_argument("--target", choices=["generic", "host"], default="generic",
+                        help="generic: any x86-64 CPU (default); host: this CPU's full instruction set")
+    export.add_argument("--name", help="C prefix of the entry points (default: the model class name, lower case)")
+    export.add_argument("--lr", type=float, default=0.01, help="SGD learning rate of --mode train_step (0.01)")
     args = parser.parse_args(argv)
     if args.command == "demo":
         from .demo import run
@@ -112,6 +131,8 @@ def main(argv: list | None = None) -> int:
         return _guarded("viz", _viz, args)
     if args.command == "summary":
         return _guarded("summary", _summary, args)
+    if args.command == "export":
+        return _guarded("export", _export, args)
     parser.print_help()
     return 2
 

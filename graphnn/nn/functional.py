@@ -66,7 +66,11 @@ def softmax(input: Tensor, dim: int | None = None, _stacklevel: int = 3, dtype=N
 # -- linear and convolution -----------------------------------------------------------------------------------
 def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     wt = weight.t()
-    out = apply("matmul", [input, wt]) if input.ndim >= 2 else input.matmul(wt)
+    if input.ndim > 2:  # fold leading dimensions: one 2-D product, whose weight gradient is one 2-D product too
+        lead = tuple(input.shape[:-1])
+        out = apply("matmul", [input.reshape(-1, input.shape[-1]), wt]).reshape(lead + (weight.shape[0],))
+    else:
+        out = apply("matmul", [input, wt]) if input.ndim == 2 else input.matmul(wt)
     if bias is None:
         return relabel(out, "MmBackward0", [input, wt])
     return relabel(out + bias, "AddmmBackward0" if input.ndim == 2 else "AddBackward0", [bias, input, wt])

@@ -1,0 +1,54 @@
+"""`graphnn export`: write a model's compiled forward (in eval mode), or one SGD training step, as a native export
+directory.
+
+`--mode train_step` exports the training step `graphnn viz --train` draws: forward, CrossEntropyLoss against
+class indices (the mean of the output when it is not `(batch, classes)`), backward and a plain SGD update with
+`--lr`; its entry takes the inputs and the int64 targets and returns the loss.
+"""
+from __future__ import annotations
+
+import re
+
+import graphnn
+from graphnn.export import _arg_names, _unique
+
+from .load_model import ModelError, example_inputs, load_model, one_line, parse_shape
+from .stages import _check_arity, _run, make_train_step
+
+
+def run(args) -> int:
+    if args.name is not None and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", args.name):
+        raise ModelError(f"--name must be a C identifier, got {args.name!r}")
+    if args.lr <= 0:
+        raise ModelError("--lr must be positive")
+    shapes = [parse_shape(s) for s in args.input_shape]
+    model = load_model(args.model)
+    inputs = example_inputs(shapes)
+    name = args.name or re.sub(r"\W", "_", type(model).__name__).lower()
+    arg_names = _arg_names(model.forward, len(inputs))
+    if args.mode == "inference":
+        model.eval()  # dropout off, batch norm on its running statistics
+        _check_arity(model, inputs)
+        what, fn, feeds = "the forward", model, inputs
+    else:
+        step, target, _names = make_train_step(model, inputs, args.lr)
+        what, fn, feeds = "the training step", step, inputs + [target]
+        arg_names.append(_unique("target", set(arg_names)))
+
+    def go():
+        try:
+            return graphnn.export(fn, feeds, args.output, mode=args.mode, target=args.target, name=name,
+                                  input_names=arg_names)
+        except (graphnn.ExportError, OSError) as e:
+            raise ModelError(f"cannot export {type(model).__name__}: {one_line(e)}") from None
+    path = _run(what, model, inputs, go)
+    m = graphnn.load(path).manifest
+    sig = lambda ps: ", ".join(f"{p['name']} {p['dtype']}{p['shape']}" for p in ps)  # noqa: E731
+    print(f"wrote {path}: {', '.join(sorted(m['files']))}, manifest.json")
+    print(f"  {m['entry_points'][m['entry']]['c']}")
+    print(f"  inputs: {sig(m['inputs'])}; outputs: {sig(m['outputs'])}; weights: "
+          f"{len(m['weights']['tensors'])} tensors, {m['weights']['nbytes']:,} bytes")
+    print(f"  target: {m['target']['description']}" + ("" if m["library"] else
+                                                       "; no C compiler found: object file only"))
+    print(f"  load it with graphnn.load({path!r}), or from C with {m['header']}")
+    return 0
