@@ -305,5 +305,38 @@ def emit_conv(k: Kernel, group, node, via_flat: bool = False) -> None:
     k.loops(out.shape[:2], per_image_channel)
 
 
+def emit_im2col(k: Kernel, group) -> None:
+    """im2col as a loop nest over (c, k..., n, q...), the row-major order of its (c*K, n*Q) output, so no
+    index is divided; the innermost loop reads a contiguous input row when the stride is 1."""
+    root = group.root
+    node = root.producer
+    x = node.inputs[0]
+    at = node.attrs
+    kernel, stride, dil = at["kernel"], at["stride"], at["dilation"]
+    pad = [p[0] for p in at["padding"]]
+    nsp = len(kernel)
+    outs = tuple((x.shape[2 + i] + at["padding"][i][0] + at["padding"][i][1] - dil[i] * (kernel[i] - 1) - 1) // stride[i] + 1
+                 for i in range(nsp))
+    padded = any(lo or hi for lo, hi in at["padding"])
+    b = k.b
+    space = (x.shape[1],) + tuple(kernel) + (x.shape[0],) + outs
+
+    def body(dims):
+        c, kk, n, qs = dims[0], dims[1:1 + nsp], dims[1 + nsp], dims[2 + nsp:]
+        valid = ir.Constant(ir.IntType(1), 1)
+        pos = []
+        for d in range(nsp):
+            p = b.sub(b.add(b.mul(qs[d], i64(stride[d])), b.mul(kk[d], i64(dil[d]))), i64(pad[d]))
+            if padded:
+                valid = b.and_(valid, b.and_(b.icmp_signed(">=", p, i64(0)), b.icmp_signed("<", p, i64(x.shape[2 + d]))))
+                p = b.select(valid, p, i64(0))
+            pos.append(p)
+        v = k.elem(x, Index(k, x.shape, [n, c] + pos))
+        if padded:
+            v = b.select(valid, v, k.const(0, x.dtype))
+        k.store(root, Index(k, space, dims).flat, v)
+    k.loops(space, body)
+
+
 EMITTERS = {"matmul": emit_matmul, "conv": emit_conv}
 

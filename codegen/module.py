@@ -18,7 +18,7 @@ from graphnn.ir.memory import plan_memory
 from graphnn.ir.registry import get_op
 
 from .kernel import I1, I8, I64, PTR, Index, Kernel, emit_loop, i64
-from .heavy import EMITTERS, heavy_node
+from .heavy import EMITTERS, emit_im2col, heavy_node
 from .lowerings import LOWER
 
 OPAQUE_LOWERED = ("constant", "scan")
@@ -260,8 +260,22 @@ def _emit_group(k: Kernel, g) -> None:
     if heavy is not None:
         EMITTERS[heavy.op](k, g, heavy, via_flat)
         return
+    if root.producer.op == "im2col":
+        emit_im2col(k, g)
+        return
     if _flat_friendly(g):
         k.loop(root.type.size, lambda i: k.store(root, i, k.compute(root, Index(k, shape, flat=i))))
+        return
+    node = root.producer
+    if node.op == "reshape" and node.inputs[0].id in k.inlined:
+        # Loop over the reshape's input shape (same row-major order), so the ops feeding it get their
+        # per-dimension indices without divisions.
+        src = node.inputs[0]
+
+        def body_src(dims):
+            idx = Index(k, src.shape, dims)
+            k.store(root, idx.flat, k.elem(src, idx))
+        k.loops(src.shape, body_src)
         return
 
     def body(dims):
