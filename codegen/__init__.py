@@ -1,6 +1,6 @@
 """graphnn.codegen: lowering of fused IR groups to LLVM IR, JIT compilation, runtime."""
 from .jit import STATS, cache_dir, compile_ir
 from .module import LoweringError, build_module
-from .runtime import CompiledGraph
+from .runtime import CompiledGraph, get_num_threads, set_num_threads
 
-__all__ = ["CompiledGraph", "build_module", "compile_ir", "cache_dir", "LoweringError", "STATS"]
+__all__ = ["CompiledGraph", "set_num_threads", "get_num_threads", "build_module", "compile_ir", "cache_dir", "LoweringError", "STATS"]

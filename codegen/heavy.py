@@ -169,8 +169,7 @@ def emit_matmul_blocked(k: Kernel, group, node, via_flat: bool, vw: int) -> None
                     k.loop(NR, epi)
                 k.loop(count, epi_row)
             k.loop((m + MR - 1) // MR, row_block)
-        k.loop(n_full // NR, panel_loop)
-        if n % NR:  # tail columns: one dot product per element
+        def tail_columns():  # the last n % NR columns: one dot product per element
             def tail_row(i):
                 def tail(t):
                     j = b.add(i64(n_full), t)
@@ -182,6 +181,13 @@ def emit_matmul_blocked(k: Kernel, group, node, via_flat: bool, vw: int) -> None
                     _epilogue(k, root, out, lead_dims + [i, j], k.reduce((K,), k.const(0, dt), dt, step), via_flat)
                 k.loop(n % NR, tail)
             k.loop(m, tail_row)
+
+        n_panels = n_full // NR
+        if n % NR:  # one loop over panels plus the tail (a single outer loop, so it can be split over threads)
+            k.loop(n_panels + 1, lambda jp: k.if_else(b.icmp_signed("<", jp, i64(n_panels)),
+                                                      lambda: panel_loop(jp), tail_columns))
+        else:
+            k.loop(n_panels, panel_loop)
     k.loops(out.shape[:-2], per_batch)
 
 

@@ -43,9 +43,9 @@ def _optimize(mod, tm, unroll: bool = False) -> None:
     pb.getModulePassManager().run(mod, pb)
 
 
-def compile_ir(ir_text: str, symbols: list) -> dict:
-    """Compile a module and return {symbol: address}. Identical modules are compiled once per process
-    and, through the disk cache, once per machine."""
+def compile_ir(ir_text: str, symbols: list, variables: tuple = ()) -> dict:
+    """Compile a module and return {symbol: address} for its functions `symbols` and global `variables`.
+    Identical modules are compiled once per process and, through the disk cache, once per machine."""
     init_llvm()
     key = hashlib.sha256((target_key() + f"\nunroll={_unroll(ir_text)}\n" + ir_text).encode()).hexdigest()
     with _lock:
@@ -55,7 +55,9 @@ def compile_ir(ir_text: str, symbols: list) -> dict:
         else:
             eng = _build(ir_text, key)
             _engines[key] = eng
-    return {s: eng.get_function_address(s) for s in symbols}
+    out = {s: eng.get_function_address(s) for s in symbols}
+    out.update({v: eng.get_global_value_address(v) for v in variables})
+    return out
 
 
 def _empty_engine():

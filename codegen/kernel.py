@@ -89,13 +89,20 @@ class Index:
 class Kernel:
     """One LLVM function `void name(ptr buf0, ptr buf1, ...)` computing a group."""
 
-    def __init__(self, module: ir.Module, name: str, buffers: list, inlined: set, lowerings: dict):
+    def __init__(self, module: ir.Module, name: str, buffers: list, inlined: set, lowerings: dict,
+                 split: bool = False):
         self.module = module
-        self.fn = ir.Function(module, ir.FunctionType(ir.VoidType(), [PTR] * len(buffers)), name)
+        extra = [I64, I64] if split else []
+        self.fn = ir.Function(module, ir.FunctionType(ir.VoidType(), [PTR] * len(buffers) + extra), name)
         self.fn.linkage = "internal"
-        for a in self.fn.args:
+        for a in self.fn.args[:len(buffers)]:
             a.add_attribute("noalias")
         self.ptr = {v.id: a for v, a in zip(buffers, self.fn.args)}
+        # With split=True the kernel takes (part, parts) and runs only its share of its outermost loop,
+        # so that several threads can each run one part (see ModuleBuilder.call_kernel).
+        self.split = split
+        self.split_used = False
+        self._depth = 0
         self.entry = self.fn.append_basic_block("entry")  # allocas only; branches to `start` in finish()
         self.start = self.fn.append_basic_block("start")
         self._allocas = ir.IRBuilder(self.entry)
@@ -149,18 +156,45 @@ class Kernel:
             return b.uitofp(x, LLTYPE[dst]) if dst in FLOAT else b.zext(x, I64)
         if src in FLOAT and dst in FLOAT:
             return b.fpext(x, LLTYPE[dst]) if dst == "float64" else b.fptrunc(x, LLTYPE[dst])
-        if src in FLOAT:
-            return b.fptosi(x, I64)
+        if src in FLOAT:  # NaN, +-Inf and out-of-range values give INT64_MIN, as NumPy and PyTorch do on x86
+            lim = 2.0 ** 63
+            inside = b.and_(b.fcmp_ordered(">=", x, self.const(-lim, src)), b.fcmp_ordered("<", x, self.const(lim, src)))
+            return b.select(inside, b.fptosi(x, I64), i64(-(2 ** 63)))
         return b.sitofp(x, LLTYPE[dst])
 
     # -- loops ----------------------------------------------------------
     def loop(self, count, body) -> None:
-        """Emit `for i in range(count): body(i)` at the builder's position."""
+        """Emit `for i in range(count): body(i)` at the builder's position.
+
+        In a split kernel the first loop at the top level runs only this part's share of its range."""
         def scoped(i):
             self._memo.append({})
+            self._depth += 1
             body(i)
+            self._depth -= 1
             self._memo.pop()
+        if self.split and not self.split_used and self._depth == 0:
+            self.split_used = True
+            b = self.b
+            part, parts = self.fn.args[-2], self.fn.args[-1]
+            n = i64(count) if isinstance(count, int) else count
+            lo = b.sdiv(b.mul(n, part), parts)
+            hi = b.sdiv(b.mul(n, b.add(part, i64(1))), parts)
+            emit_loop(self.fn, b, b.sub(hi, lo), lambda t: scoped(b.add(lo, t)))
+            return
         emit_loop(self.fn, self.b, count, scoped)
+
+    def if_else(self, cond, then, otherwise) -> None:
+        """Emit `if cond: then() else: otherwise()`, each branch with its own memo scope."""
+        with self.b.if_else(cond) as (t, e):
+            with t:
+                self._memo.append({})
+                then()
+                self._memo.pop()
+            with e:
+                self._memo.append({})
+                otherwise()
+                self._memo.pop()
 
     def loops(self, shape: tuple, body) -> None:
         """Nested loops over `shape`; body(dims) receives one index per dimension."""

@@ -111,7 +111,18 @@ def _binary(k, node, idx):
         return {"add": b.or_, "mul": b.and_, "pow": lambda p, q: b.or_(p, b.not_(q))}[op](a, c)
     if op == "pow":
         return _int_pow(k, a, c)
-    return {"add": b.add, "sub": b.sub, "mul": b.mul, "div": b.sdiv}[op](a, c)
+    if op == "div":
+        return _int_div(k, a, c)
+    return {"add": b.add, "sub": b.sub, "mul": b.mul}[op](a, c)
+
+
+def _int_div(k, x, d):
+    """x / d for int64, truncated (as NumPy's true division cast back to int64). Division by zero and
+    INT64_MIN / -1, which trap in hardware, give INT64_MIN (NumPy's result on x86: inf / nan cast to int64)."""
+    b = k.b
+    low = i64(-(2 ** 63))
+    bad = b.or_(b.icmp_signed("==", d, i64(0)), b.and_(b.icmp_signed("==", x, low), b.icmp_signed("==", d, i64(-1))))
+    return b.select(bad, low, b.sdiv(x, b.select(bad, i64(1), d)))
 
 
 def _int_pow(k, x, e):

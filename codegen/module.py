@@ -54,6 +54,23 @@ def _flat_friendly(group) -> bool:
     return True
 
 
+THREADS_VAR = "graphnn_num_threads"  # module global: how many threads split kernels use (set by the runtime)
+MAX_THREADS = 8
+PARALLEL_WORK = 1 << 20  # estimated multiply-adds/element-ops above which a kernel is split over threads
+
+
+def _work(group) -> int:
+    """Rough operation count of a kernel, to decide whether threads pay off."""
+    root = group.root
+    work = root.type.size
+    for n in group.nodes:
+        if n.op == "matmul":
+            work = max(work, n.outputs[0].type.size * n.inputs[0].shape[-1])
+        elif n.op in ("conv", "conv_grad_input", "conv_grad_weight", "col2im", "max_pool_grad", "sum", "max"):
+            work = max(work, n.outputs[0].type.size * 8, sum(v.type.size for v in n.inputs))
+    return work * max(1, len(group.nodes) // 4)
+
+
 class ModuleBuilder:
     """Builds one LLVM module holding the functions of a graph and of every scan body inside it."""
 
@@ -61,6 +78,63 @@ class ModuleBuilder:
         self.module = ir.Module(name=name)
         self._memcpy = None
         self._n = 0
+        self.threads = ir.GlobalVariable(self.module, I64, THREADS_VAR)
+        self.threads.initializer = i64(1)
+        self._pthread = None
+
+    def _pthread_fns(self):
+        if self._pthread is None:
+            create = ir.Function(self.module, ir.FunctionType(ir.IntType(32), [PTR, PTR, PTR, PTR]), "pthread_create")
+            join = ir.Function(self.module, ir.FunctionType(ir.IntType(32), [I64, PTR]), "pthread_join")
+            self._pthread = (create, join)
+        return self._pthread
+
+    def call_kernel(self, fn, eb: ir.IRBuilder, k: Kernel, args: list) -> None:
+        """Call kernel k; a split kernel runs in min(threads, MAX_THREADS) parts, all but one on new threads."""
+        if not (k.split and k.split_used):
+            eb.call(k.fn, args + ([i64(0), i64(1)] if k.split else []))
+            return
+        create, join = self._pthread_fns()
+        nb = len(args)
+        tramp = ir.Function(self.module, ir.FunctionType(PTR, [PTR]), k.fn.name + "_thread")
+        tramp.linkage = "internal"
+        tb = ir.IRBuilder(tramp.append_basic_block())
+        block = tramp.args[0]  # [nb buffer pointers, part, parts] as pointer-sized words
+        words = [tb.load(tb.gep(block, [i64(i)], source_etype=PTR), typ=PTR) for i in range(nb + 2)]
+        tb.call(k.fn, words[:nb] + [tb.ptrtoint(words[nb], I64), tb.ptrtoint(words[nb + 1], I64)])
+        tb.ret(ir.Constant(PTR, None))
+
+        n = eb.load(self.threads)
+        n = eb.select(eb.icmp_signed(">", n, i64(MAX_THREADS)), i64(MAX_THREADS), n)
+        n = eb.select(eb.icmp_signed("<", n, i64(1)), i64(1), n)
+        blocks = eb.alloca(ir.ArrayType(PTR, (nb + 2) * MAX_THREADS))
+        tids = eb.alloca(ir.ArrayType(I64, MAX_THREADS))
+        oks = eb.alloca(ir.ArrayType(I64, MAX_THREADS))
+
+        def spawn(t):
+            p = eb.add(t, i64(1))
+            base = eb.mul(p, i64(nb + 2))
+            slot = lambda i: eb.gep(blocks, [i64(0), eb.add(base, i64(i))], inbounds=True)  # noqa: E731
+            for i, a in enumerate(args):
+                eb.store(a, slot(i))
+            eb.store(eb.inttoptr(p, PTR), slot(nb))
+            eb.store(eb.inttoptr(n, PTR), slot(nb + 1))
+            tid = eb.gep(tids, [i64(0), p], inbounds=True)
+            rc = eb.call(create, [tid, ir.Constant(PTR, None), tramp, slot(0)])
+            ok = eb.icmp_signed("==", rc, ir.Constant(ir.IntType(32), 0))
+            eb.store(eb.zext(ok, I64), eb.gep(oks, [i64(0), p], inbounds=True))
+        emit_loop(fn, eb, eb.sub(n, i64(1)), spawn)
+        eb.call(k.fn, args + [i64(0), n])
+
+        def finish(t):
+            p = eb.add(t, i64(1))
+            ok = eb.icmp_signed("!=", eb.load(eb.gep(oks, [i64(0), p], inbounds=True)), i64(0))
+            with eb.if_else(ok) as (joined, failed):
+                with joined:
+                    eb.call(join, [eb.load(eb.gep(tids, [i64(0), p], inbounds=True)), ir.Constant(PTR, None)])
+                with failed:  # no thread could be started: run that part here
+                    eb.call(k.fn, args + [p, n])
+        emit_loop(fn, eb, eb.sub(n, i64(1)), finish)
 
     def fresh(self, base: str) -> str:
         self._n += 1
@@ -174,10 +248,11 @@ class ModuleBuilder:
                         seen.add(v.id)
                         reads.append(v)
             kbufs = [g.root] + reads
-            k = Kernel(self.module, f"{name}_k{gi}_{node.op}", kbufs, plan.inlined, LOWER)
+            split = not globals_for_constants and _work(g) >= PARALLEL_WORK
+            k = Kernel(self.module, f"{name}_k{gi}_{node.op}", kbufs, plan.inlined, LOWER, split=split)
             _emit_group(k, g)
             k.finish()
-            eb.call(k.fn, [ptr_of(v.id) for v in kbufs])
+            self.call_kernel(fn, eb, k, [ptr_of(v.id) for v in kbufs])
 
         for out_pos, in_pos in (graph.meta.get("writeback") or {}).items():
             v = graph.outputs[out_pos]

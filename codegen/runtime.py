@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import ctypes
+import os
 import threading
 
 import numpy as np
@@ -10,9 +11,21 @@ from graphnn.ir.graph import Graph
 from graphnn.ir.interpreter import check_input
 
 from .jit import compile_ir
-from .module import build_module
+from .module import THREADS_VAR, build_module
 
 _ENTRY = ctypes.CFUNCTYPE(None, ctypes.c_void_p)
+_config = {"threads": max(1, int(os.environ.get("GRAPHNN_NUM_THREADS") or os.cpu_count() or 1))}
+
+
+def set_num_threads(n: int) -> None:
+    """Threads that compiled code may use for large kernels (the native code starts them per kernel)."""
+    if int(n) < 1:
+        raise ValueError(f"number of threads must be at least 1, got {n}")
+    _config["threads"] = int(n)
+
+
+def get_num_threads() -> int:
+    return _config["threads"]
 
 
 class CompiledGraph:
@@ -24,7 +37,9 @@ class CompiledGraph:
     def __init__(self, graph: Graph, name: str = "graphnn_entry"):
         self.graph = graph
         self.ir_text, self.layout, self.plan = build_module(graph, name)
-        self._fn = _ENTRY(compile_ir(self.ir_text, [name])[name])
+        addrs = compile_ir(self.ir_text, [name], (THREADS_VAR,))
+        self._fn = _ENTRY(addrs[name])
+        self._threads = ctypes.c_int64.from_address(addrs[THREADS_VAR])
         self._consts = [np.ascontiguousarray(c) for c in self.layout.constants]
         self._local = threading.local()
         wb = self.layout.writeback
@@ -81,6 +96,8 @@ class CompiledGraph:
         for j, slot, shape, dt in self._fresh:
             outs[j] = o = np.empty(shape, dt)
             slots[slot] = o.ctypes.data
+        if self._threads.value != _config["threads"]:
+            self._threads.value = _config["threads"]
         self._fn(loc.addr)
         for j, (kind, src) in self._copies:
             outs[j] = keep[src].copy() if kind == "input" else outs[src].copy()

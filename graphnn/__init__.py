@@ -15,6 +15,7 @@ from .tensor import (BoolTensor, DoubleTensor, FloatTensor, LongTensor, Size, Te
 from . import autograd, nn, optim  # noqa: E402
 from .compiler import compile  # noqa: A001
 from ._scan import scan
+from .codegen import get_num_threads, set_num_threads
 from .export import ExportError, export, load  # noqa: E402
 from . import viz  # noqa: E402,F401  (graphnn.viz: drawing and summaries)
 

@@ -1,0 +1,87 @@
+"""Kernels split over threads give bit-identical results to one thread (each element is computed the same way)."""
+import numpy as np
+import pytest
+
+import graphnn
+import graphnn.nn as nn
+import graphnn.optim as optim
+from graphnn.codegen import CompiledGraph
+from graphnn.codegen.module import PARALLEL_WORK
+from graphnn.ir import Graph, TensorType, interpret
+from graphnn.tools.tutorial_net import Net
+
+
+@pytest.fixture
+def threads():
+    before = graphnn.get_num_threads()
+    yield graphnn.set_num_threads
+    graphnn.set_num_threads(before)
+
+
+def _graphs():
+    rng = np.random.default_rng(0)
+    cases = []
+    # GEMM with full panels and a tail, bias and relu epilogue
+    g = Graph("gemm")
+    a = g.add_input(TensorType((200, 300), "float32"), "a")
+    b = g.add_input(TensorType((300, 70), "float32"), "b")
+    c = g.add_input(TensorType((70,), "float32"), "c")
+    g.outputs = [g.emit("relu", g.emit("add", g.emit("matmul", a, b), c))]
+    cases.append((g, [rng.standard_normal(v.shape).astype(np.float32) for v in g.inputs]))
+    # a large elementwise chain (flat loop) and a reduction
+    g = Graph("flat")
+    x = g.add_input(TensorType((1 << 21,), "float32"), "x")
+    y = g.emit("mul", g.emit("sigmoid", x), g.emit("tanh", x))
+    g.outputs = [y, g.emit("sum", g.emit("reshape", y, shape=(1024, 2048)), axes=(1,), keepdims=False)]
+    cases.append((g, [rng.standard_normal(x.shape).astype(np.float32)]))
+    return cases
+
+
+@pytest.mark.parametrize("case", range(2))
+def test_split_kernels_are_bit_identical(threads, case):
+    g, arrays = _graphs()[case]
+    compiled = CompiledGraph(g)
+    assert "_thread" in compiled.ir_text  # at least one kernel is split
+    results = []
+    for n in (1, 2, 3):
+        threads(n)
+        results.append(compiled(arrays))
+    for other in results[1:]:
+        for x, y in zip(results[0], other):
+            np.testing.assert_array_equal(x, y)
+    for x, y in zip(results[0], interpret(g, arrays)):
+        np.testing.assert_allclose(x, y, rtol=1e-4, atol=1e-4)
+
+
+def test_training_step_same_with_two_threads(threads):
+    losses = []
+    for n in (1, 2):
+        threads(n)
+        graphnn.manual_seed(0)
+        net = Net()
+        opt = optim.SGD(net.parameters(), lr=0.05, momentum=0.9)
+        crit = nn.CrossEntropyLoss()
+
+        @graphnn.compile
+        def step(x, y):
+            opt.zero_grad()
+            loss = crit(net(x), y)
+            loss.backward()
+            opt.step()
+            return loss
+        rng = np.random.default_rng(1)
+        run = []
+        for _ in range(3):
+            x = graphnn.from_numpy(rng.standard_normal((64, 1, 32, 32)).astype(np.float32))
+            y = graphnn.from_numpy(rng.integers(0, 10, 64))
+            run.append(step(x, y).item())
+        losses.append((run, [p.detach().numpy().copy() for p in net.parameters()]))
+    assert losses[0][0] == losses[1][0]
+    for p, q in zip(losses[0][1], losses[1][1]):
+        np.testing.assert_array_equal(p, q)
+
+
+def test_work_threshold_is_sane():
+    assert 1 << 16 <= PARALLEL_WORK <= 1 << 24
+    with pytest.raises(ValueError):
+        graphnn.set_num_threads(0)
