@@ -234,7 +234,10 @@ def main(args) -> int:
         torch = None
     if torch is not None:
         torch.set_num_threads(args.threads)
-    results = {"threads": args.threads, "graphnn_threads": 1, "workloads": {}}
+    import graphnn
+
+    graphnn.set_num_threads(args.threads)
+    results = {"threads": args.threads, "workloads": {}}
     names = []
     for name, gfn, peers, flops in workloads(args, torch):
         if args.only and name not in args.only:
@@ -277,7 +280,7 @@ def _print_row(name: str, row: dict) -> None:
 
 
 def add_arguments(p) -> None:
-    p.add_argument("--threads", type=int, default=1, choices=(1, 2), help="threads for the peers (graphnn uses 1)")
+    p.add_argument("--threads", type=int, default=1, choices=(1, 2), help="threads for graphnn and for every peer")
     p.add_argument("--peers", nargs="*", default=[], choices=("compile", "ort"),
                    help="also run torch.compile (compile) and ONNX Runtime (ort)")
     p.add_argument("--reps", type=int, default=50)

@@ -121,7 +121,21 @@ def main(argv: list | None = None) -> int:
                         help="generic: any x86-64 CPU (default); host: this CPU's full instruction set")
     export.add_argument("--name", help="C prefix of the entry points (default: the model class name, lower case)")
     export.add_argument("--lr", type=float, default=0.01, help="SGD learning rate of --mode train_step (0.01)")
+    from .bench import add_arguments as bench_arguments
+
+    bench = sub.add_parser("bench", help="time graphnn against PyTorch (and torch.compile, ONNX Runtime) in one run",
+                           description="Runs each workload on graphnn (compiled) and on every installed peer in the "
+                                       "same process; prints median/min times and ratios (peer time / graphnn time).")
+    bench_arguments(bench)
     args = parser.parse_args(argv)
+    if args.command == "bench":
+        from .bench import main as bench_main
+
+        if args.threads:
+            import graphnn
+
+            graphnn.set_num_threads(args.threads)
+        return bench_main(args)
     if args.command == "demo":
         from .demo import run
 
