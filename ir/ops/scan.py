@@ -13,6 +13,7 @@ import numpy as np
 from ..graph import Graph
 from ..registry import GraphEmitter, register
 from ..types import TensorType
+from ._util import norm_axes
 
 
 class Body:
@@ -79,34 +80,65 @@ def _with_carry_history(body: Graph, nc: int) -> Graph:
     return g
 
 
-def _backward_body(body: Graph, nc: int, nx: int, want: list) -> tuple:
-    """Body of the reverse scan.
+def _hoistable(gr):
+    """A per-step constant gradient that is X^T Y (or its transpose) or a sum over rows of Y: its total over
+    all steps is then one product (or sum) of the stacked X and Y, computed once after the loop."""
+    p, transposed = gr.producer, False
+    if p is not None and p.op == "transpose" and tuple(p.attrs["perm"]) == (1, 0):
+        transposed, p = True, p.inputs[0].producer
+    if p is not None and p.op == "matmul" and len(p.outputs[0].shape) == 2:
+        a, y = p.inputs
+        if a.producer is not None and a.producer.op == "transpose" and tuple(a.producer.attrs["perm"]) == (1, 0):
+            return ("matmul", a.producer.inputs[0], y, transposed)
+    if (not transposed and p is not None and p.op == "sum" and len(p.inputs[0].shape) == 2
+            and not p.attrs.get("keepdims") and norm_axes(p.attrs["axes"], 2) == (0,)):
+        return ("sum", p.inputs[0])
+    return None
 
-    inputs : ct_carry (nc), ct_const_acc (float consts wanted), carry_t (nc), x_t (nx), ct_y (ny), consts
-    outputs: ct_carry_prev (nc), ct_const_acc', then ct_x_t for each x
+
+def _backward_body(body: Graph, nc: int, nx: int, want: list) -> tuple:
+    """Body of the reverse scan, and how each wanted constant's gradient is gathered.
+
+    inputs : ct_carry (nc), ct_const_acc (accumulated consts), carry_t (nc), x_t (nx), ct_y (ny), consts
+    outputs: ct_carry_prev (nc), ct_const_acc', ct_x_t (nx), then the per-step factors of hoisted consts
+    plan   : per wanted const, ("carry", i) or ("matmul", ix, iy, transposed) / ("sum", iy), where i* index the
+             stacked extra outputs.
     """
     from ..autodiff import vjp
 
     g = body.copy()
     carry_in, x_in, const_in = g.inputs[:nc], g.inputs[nc:nc + nx], g.inputs[nc + nx:]
     fwd_out = list(g.outputs)
-    ny = len(fwd_out) - nc
-    acc_consts = [c for c, w in zip(const_in, want[nc + nx:]) if w]
+    wanted = [c for c, w in zip(const_in, want[nc + nx:]) if w]
     ct_carry = [g.add_input(v.type, f"ct_carry{i}", "cotangent") for i, v in enumerate(carry_in)]
-    ct_acc = [g.add_input(v.type, f"ct_const{i}", "cotangent") for i, v in enumerate(acc_consts)]
     ct_y = [g.add_input(v.type, f"ct_y{i}", "cotangent") for i, v in enumerate(fwd_out[nc:])]
-    g.inputs = ct_carry + ct_acc + carry_in + x_in + ct_y + const_in
     b = GraphEmitter(g, {"phase": "backward"})
-    wrt = carry_in + x_in + acc_consts
-    grads = vjp(g, fwd_out, ct_carry + ct_y, wrt, b)
+    grads = vjp(g, fwd_out, ct_carry + ct_y, carry_in + x_in + wanted, b)
 
     def or_zero(gr, v):
         return gr if gr is not None else b.full(0.0, v.shape, v.dtype)
     g_carry = [or_zero(gr, v) for gr, v in zip(grads[:nc], carry_in)]
     g_x = [or_zero(gr, v) for gr, v in zip(grads[nc:nc + nx], x_in)]
-    g_const = [b.add(acc, or_zero(gr, v)) for acc, gr, v in zip(ct_acc, grads[nc + nx:], acc_consts)]
-    g.outputs = g_carry + g_const + g_x
-    return g, ny
+    ct_acc, g_const, extra, plan = [], [], [], []
+    for i, (gr, v) in enumerate(zip(grads[nc + nx:], wanted)):
+        h = _hoistable(gr) if gr is not None else None
+        if h is None:
+            acc = g.add_input(v.type, f"ct_const{i}", "cotangent")
+            ct_acc.append(acc)
+            g_const.append(b.add(acc, or_zero(gr, v)))
+            plan.append(("carry", len(g_const) - 1))
+        elif h[0] == "matmul":
+            extra += [h[1], h[2]]
+            plan.append(("matmul", len(extra) - 2, len(extra) - 1, h[3]))
+        else:
+            extra.append(h[1])
+            plan.append(("sum", len(extra) - 1))
+    g.inputs = ct_carry + ct_acc + carry_in + x_in + ct_y + const_in
+    g.outputs = g_carry + g_const + g_x + extra
+    from ..passes.dce import dce
+
+    dce(g)
+    return g, plan
 
 
 def _scan_grad(b, node, cts):
@@ -123,18 +155,33 @@ def _scan_grad(b, node, cts):
     ny = len(body.outputs) - nc
     carry_hist = list(hist[nc + ny:])
     # 2. reverse scan over the vjp of the body
-    bwd_body, _ = _backward_body(body, nc, nx, want)
+    bwd_body, plan = _backward_body(body, nc, nx, want)
     ct_final = [c if c is not None else b.full(0.0, v.shape, v.dtype) for c, v in zip(cts[:nc], node.outputs[:nc])]
     ct_ys = [c if c is not None else b.full(0.0, v.shape, v.dtype) for c, v in zip(cts[nc:], node.outputs[nc:])]
-    acc_consts = [c for c, w in zip(consts, want[nc + nx:]) if w]
-    acc0 = [b.full(0.0, v.shape, v.dtype) for v in acc_consts]
+    wanted = [c for c, w in zip(consts, want[nc + nx:]) if w]
+    acc0 = [b.full(0.0, v.shape, v.dtype) for v, p in zip(wanted, plan) if p[0] == "carry"]
     outs = b.emit("scan", *(ct_final + acc0 + carry_hist + xs + ct_ys + consts), body=Body(bwd_body),
-                  n_carry=nc + len(acc_consts), n_xs=nc + nx + ny, length=at["length"],
+                  n_carry=nc + len(acc0), n_xs=nc + nx + ny, length=at["length"],
                   reverse=not at.get("reverse", False))
     outs = outs if isinstance(outs, tuple) else (outs,)
     g_carry = list(outs[:nc])
-    g_consts = iter(outs[nc:nc + len(acc_consts)])
-    g_xs = list(outs[nc + len(acc_consts):])
+    g_acc = list(outs[nc:nc + len(acc0)])
+    g_xs = list(outs[nc + len(acc0):nc + len(acc0) + nx])
+    stacked = list(outs[nc + len(acc0) + nx:])
+
+    def rows(v):  # (length, B, n) -> (length * B, n)
+        return b.reshape(v, shape=(v.shape[0] * v.shape[1], v.shape[2]))
+    g_consts = []
+    for p in plan:
+        if p[0] == "carry":
+            g_consts.append(g_acc[p[1]])
+        elif p[0] == "matmul":
+            xs_, ys_ = rows(stacked[p[1]]), rows(stacked[p[2]])
+            prod = b.matmul(b.transpose(xs_, perm=(1, 0)), ys_)
+            g_consts.append(b.transpose(prod, perm=(1, 0)) if p[3] else prod)
+        else:
+            g_consts.append(b.sum(stacked[p[1]], axes=(0, 1), keepdims=False))
+    g_consts = iter(g_consts)
     result = []
     for i, v in enumerate(node.inputs):
         if not want[i]:
