@@ -28,6 +28,8 @@ from contextlib import contextmanager
 
 import numpy as np
 
+from graphnn.ir.serialize import from_json, to_json
+
 from graphnn.codegen.export import build_export_module, c_header, emit_object, target_info
 
 from ._artifact import FORMAT, FORMAT_VERSION, ExportError, ExportedModel, write_atomic
@@ -68,18 +70,33 @@ def export(model_or_compiled, example_inputs, path: str, *, mode: str = "inferen
     for port, arr in zip(abi.weights, state):
         blob[port.offset:port.offset + port.nbytes] = np.ascontiguousarray(arr, port.dtype).tobytes()
     files = {f"{name}.o": emit_object(ir_text, tinfo), "weights.bin": bytes(blob),
-             f"{name}.h": c_header(abi, _banner(name, mode, tinfo)).encode()}
+             f"{name}.h": c_header(abi, _banner(name, mode, tinfo)).encode(),
+             "graph.json": to_json(graph).encode()}  # the compiled graph, for tools (graphnn viz) to read back
     _write(path, files, _link if link else None, {
         "format": FORMAT, "format_version": FORMAT_VERSION, "graphnn_version": _version(), "name": name,
         "mode": mode, "target": tinfo, "llvm_version": _llvm_version(),
         "inputs": [_port(p) for p in abi.inputs], "outputs": [_port(p) for p in abi.outputs],
         "entry": abi.entry,
         "entry_points": {role: {"symbol": abi.symbols[role], "c": abi.signatures[role]} for role in abi.symbols},
-        "header": f"{name}.h", "library": None, "object": f"{name}.o",
+        "header": f"{name}.h", "library": None, "object": f"{name}.o", "graph": "graph.json",
         "weights": {"file": "weights.bin", "nbytes": abi.weights_bytes,
                     "tensors": [dict(_port(p), kind=p.kind, offset=p.offset, nbytes=p.nbytes) for p in abi.weights]},
     })
     return path
+
+
+def read_graph(path: str):
+    """The IR graph an export was compiled from (its manifest and the graph file's checksum are checked first)."""
+    from ._artifact import read_manifest, verify_files
+
+    m = read_manifest(path)
+    if m.get("graph") not in m["files"]:
+        raise ExportError(f"{path}: this export holds no graph file")
+    data = verify_files(path, {**m, "files": {m["graph"]: m["files"][m["graph"]]}})
+    try:
+        return from_json(data[m["graph"]].decode("utf-8"))
+    except (ValueError, KeyError, TypeError) as e:
+        raise ExportError(f"{path}: unreadable graph file ({e})") from None
 
 
 def load(path: str) -> ExportedModel:

@@ -96,7 +96,7 @@ def test_manifest_and_header(lenet):
     assert m["target"]["kind"] == "generic" and m["target"]["features"] == ""
     if m["target"]["triple"].startswith("x86_64"):
         assert m["target"]["cpu"] == "x86-64"
-    assert set(m["files"]) == {"lenet.o", "lenet.h", "weights.bin", "liblenet.so"}
+    assert set(m["files"]) == {"lenet.o", "lenet.h", "weights.bin", "liblenet.so", "graph.json"}
     names = [t["name"] for t in m["weights"]["tensors"]]
     assert names[:2] == ["conv1.weight", "conv1.bias"] and len(names) == 10
     header = open(os.path.join(lenet["path"], "lenet.h")).read()
@@ -121,7 +121,7 @@ def test_object_file_without_a_c_compiler(lenet, tmp_path, monkeypatch):
     monkeypatch.setenv("CC", os.path.join(str(tmp_path), "no-such-cc"))
     path = graphnn.export(lenet["net"], graphnn.from_numpy(lenet["x"]), str(tmp_path / "obj"), name="lenet")
     m = json.load(open(os.path.join(path, "manifest.json")))
-    assert m["library"] is None and set(m["files"]) == {"lenet.o", "lenet.h", "weights.bin"}
+    assert m["library"] is None and set(m["files"]) == {"lenet.o", "lenet.h", "weights.bin", "graph.json"}
     model = graphnn.load(path)
     assert "object" in repr(model)
     out = model(graphnn.from_numpy(lenet["x"]))  # graphnn tensors in, graphnn tensors out

@@ -104,3 +104,22 @@ def test_memory_plan_reuses_memory_without_overlap():
             if a < b and not (la < fb or lb < fa):
                 assert ea <= ob or eb <= oa, (a, b)
     assert plan.size < sum(n for _, n, _, _ in bufs)
+
+
+def test_json_round_trip_keeps_structure_and_data():
+    from graphnn.ir.serialize import from_json, to_json
+
+    c = graphnn.compile(graphnn.nn.GRU(3, 4, num_layers=2))
+    with graphnn.no_grad():
+        c(graphnn.randn(5, 2, 3))
+    for key in ("optimized", "lowered"):
+        g = c.graphs[key]
+        back = from_json(to_json(g))
+        verify(back)
+        assert back.structural_hash() == g.structural_hash()
+        assert [v.name for v in back.inputs] == [v.name for v in g.inputs]
+    g = Graph()
+    x = g.add_input(TensorType((3,), "float32"), "x")
+    g.outputs = [g.emit("add", x, g.emit("constant", value=np.arange(3, dtype=np.float32)))]
+    back = from_json(to_json(g))
+    np.testing.assert_array_equal(interpret(back, [np.ones(3, np.float32)])[0], [1, 2, 3])

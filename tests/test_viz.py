@@ -300,3 +300,22 @@ def test_readme_shows_the_cli_picture():
     assert "](docs/tutorial_net_fused.svg)" in readme and "--stage fused -o docs/tutorial_net_fused.svg" in readme
     svg = open(os.path.join(ROOT, "docs", "tutorial_net_fused.svg")).read()
     assert "</svg>" in svg and "kernel 0" in svg
+
+
+def test_exported_model_is_a_model(tmp_path):
+    """MODEL may be a directory written by graphnn export: its compiled graph and kernels are drawn."""
+    from graphnn.export import read_graph
+    from graphnn.ir.fusion import plan_fusion
+
+    exp = tmp_path / "lenet"
+    graphnn.export(Net(), graphnn.randn(1, 1, 32, 32), str(exp), name="lenet", link=False)
+    out = tmp_path / "lenet.dot"
+    r = cli("viz", str(exp), "--stage", "fused", "-o", str(out))
+    assert r.returncode == 0, r.stderr
+    g = read_graph(str(exp))
+    clusters = [c for c in _clusters(_dot(str(out))) if c.startswith("cluster_k")]
+    assert len(clusters) == len(plan_fusion(g).groups)
+    text = cli("viz", str(exp))
+    assert text.returncode == 0 and all(f"= {n.op}(" in text.stdout for n in g.nodes)
+    bad = cli("viz", str(exp), "--stage", "traced")
+    assert bad.returncode == 2 and "only its compiled graph" in bad.stderr and "Traceback" not in bad.stderr

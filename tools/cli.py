@@ -5,18 +5,21 @@ import argparse
 import os
 import sys
 
-MODEL_HELP = "path/to/file.py:Name or package.module:Name (a Module class, a factory function or a Module instance)"
+MODEL_HELP = ("path/to/file.py:Name or package.module:Name (a Module class, a factory function or a Module "
+              "instance), or a directory written by graphnn export (viz only)")
 SHAPE_HELP = "shape of a random float32 input, e.g. 1,1,32,32 (repeat for a model with several inputs)"
 
 
 def _model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("model", metavar="MODEL", help=MODEL_HELP)
-    p.add_argument("--input-shape", action="append", required=True, metavar="SHAPE", help=SHAPE_HELP)
+    p.add_argument("--input-shape", action="append", metavar="SHAPE", help=SHAPE_HELP + " (not needed for an export)")
 
 
 def _load(args):
-    from .load_model import example_inputs, load_model, parse_shape
+    from .load_model import ModelError, example_inputs, load_model, parse_shape
 
+    if not args.input_shape:
+        raise ModelError("--input-shape is required (the shape of the model's input, e.g. 1,1,32,32)")
     shapes = [parse_shape(s) for s in args.input_shape]
     model = load_model(args.model)
     return model, example_inputs(shapes)
@@ -25,7 +28,7 @@ def _load(args):
 def _viz(args) -> int:
     from . import render
     from .load_model import ModelError
-    from .stages import STAGES, trace_stages
+    from .stages import STAGES, export_stages, is_export, trace_stages
     from .summary import summarize
     from .viz_files import EXTENSIONS, all_text, write_stages
 
@@ -36,18 +39,25 @@ def _viz(args) -> int:
         raise ModelError("--depth must be 0 or more")
     if ext in (".svg", ".png"):
         render.find_dot()  # fail before tracing when no renderer is installed
-    model, inputs = _load(args)
+    if is_export(args.model):
+        stages = export_stages(args.model, args.stage)
+        model = None
+    else:
+        model, inputs = _load(args)
     names = list(STAGES) if args.stage == "all" else [args.stage]
-    if args.stage == "all" and not args.train and not any(p.requires_grad for p in model.parameters()):
+    if model is None:
+        pass
+    elif args.stage == "all" and not args.train and not any(p.requires_grad for p in model.parameters()):
         print(f"graphnn viz: note: {type(model).__name__} has no trainable parameters, so no backward stage",
               file=sys.stderr)
         names.remove("backward")
-    stages = trace_stages(model, inputs, names, train=args.train)
+    if model is not None:
+        stages = trace_stages(model, inputs, names, train=args.train)
     if not args.output:
         sys.stdout.write(all_text(stages))
         return 0
     summary = None
-    if ext == ".html":
+    if ext == ".html" and model is not None:
         forward = stages if "traced" in stages and not args.train else trace_stages(model, inputs, ["traced"])
         summary = str(summarize(model, forward["traced"].graph))
     for path in write_stages(stages, args.output, depth=args.depth, summary=summary, title=f"graphnn viz {args.model}"):

@@ -7,6 +7,8 @@ against random class indices when the output is (batch, classes), else the mean 
 """
 from __future__ import annotations
 
+import os
+
 import inspect
 from dataclasses import dataclass, field
 
@@ -178,3 +180,28 @@ def trace_stages(model: nn.Module, inputs: list, stages: list, train: bool = Fal
         tr = training_stages(model, inputs)
         out.update(tr if train else {"backward": tr["backward"]})
     return {s: out[s] for s in stages}
+
+
+def is_export(spec: str) -> bool:
+    """Is MODEL a directory written by graphnn.export?"""
+    return os.path.isdir(spec) and os.path.isfile(os.path.join(spec, "manifest.json"))
+
+
+def export_stages(path: str, stage: str) -> dict:
+    """'optimized' (the compiled graph stored in the export) and 'fused' (its kernels) of an exported model."""
+    from graphnn.export import ExportError, read_graph
+    from graphnn.ir.fusion import plan_fusion
+
+    if stage not in ("optimized", "fused", "all"):
+        raise ModelError(f"an exported model holds only its compiled graph: use --stage optimized, fused or all "
+                         f"(not {stage})")
+    try:
+        g = read_graph(path)
+    except ExportError as e:
+        raise ModelError(one_line(e)) from None
+    labels = {j: "output" if len(g.outputs) == 1 else f"output {j}" for j in range(len(g.outputs))}
+    name = os.path.basename(os.path.normpath(path))
+    plan = plan_fusion(g)
+    out = {"optimized": Stage("optimized", g, None, {}, labels, f"{name} (export): compiled graph"),
+           "fused": Stage("fused", g, plan, {}, labels, f"{name} (export): fused ({plural(len(plan.groups), 'kernel')})")}
+    return out if stage == "all" else {stage: out[stage]}
