@@ -1,7 +1,9 @@
 """JIT compilation of LLVM IR text to native code, with an in-memory and on-disk object cache."""
 from __future__ import annotations
 
+import functools
 import hashlib
+import json
 import os
 import tempfile
 import threading
@@ -43,11 +45,15 @@ def _optimize(mod, tm, unroll: bool = False) -> None:
     pb.getModulePassManager().run(mod, pb)
 
 
+def _ir_key(ir_text: str) -> str:
+    return hashlib.sha256((target_key() + f"\nunroll={_unroll(ir_text)}\n" + ir_text).encode()).hexdigest()
+
+
 def compile_ir(ir_text: str, symbols: list, variables: tuple = ()) -> dict:
     """Compile a module and return {symbol: address} for its functions `symbols` and global `variables`.
     Identical modules are compiled once per process and, through the disk cache, once per machine."""
     init_llvm()
-    key = hashlib.sha256((target_key() + f"\nunroll={_unroll(ir_text)}\n" + ir_text).encode()).hexdigest()
+    key = _ir_key(ir_text)
     with _lock:
         if key in _engines:
             STATS["memory_hits"] += 1
@@ -58,6 +64,88 @@ def compile_ir(ir_text: str, symbols: list, variables: tuple = ()) -> dict:
     out = {s: eng.get_function_address(s) for s in symbols}
     out.update({v: eng.get_global_value_address(v) for v in variables})
     return out
+
+
+@functools.lru_cache(maxsize=None)
+def codegen_version() -> str:
+    """Hash of the sources that decide what code a graph becomes (part of graph-keyed cache entries)."""
+    import graphnn.ir as gir
+
+    here = os.path.dirname(os.path.abspath(__file__))
+    irdir = os.path.dirname(os.path.abspath(gir.__file__))
+    h = hashlib.sha256()
+    files = [os.path.join(here, f) for f in sorted(os.listdir(here)) if f.endswith(".py")]
+    files += [os.path.join(irdir, f) for f in ("fusion.py", "memory.py")]
+    for f in files:
+        with open(f, "rb") as fh:
+            h.update(fh.read())
+    return h.hexdigest()[:16]
+
+
+def graph_key(graph_text: str) -> str:
+    """Cache key of a graph's native code: target, codegen sources, options and the graph's structure."""
+    opts = f"unroll={os.environ.get('GRAPHNN_UNROLL', 'auto')}"
+    return hashlib.sha256(f"{target_key()}\n{codegen_version()}\n{opts}\n{graph_text}".encode()).hexdigest()
+
+
+def load_cached(key: str, symbols: list, variables: tuple = ()):
+    """({symbol: address}, layout dict) for a graph-keyed entry in memory or on disk, or None."""
+    init_llvm()
+    with _lock:
+        hit = _engines.get("graph:" + key)
+        if hit is None:
+            d = cache_dir()
+            if not d:
+                return None
+            obj_path, meta_path = os.path.join(d, key + ".g.o"), os.path.join(d, key + ".g.json")
+            try:
+                with open(meta_path) as f:
+                    meta = json.load(f)
+                with open(obj_path, "rb") as f:
+                    data = f.read()
+                if hashlib.sha256(data).hexdigest() != meta["object_sha256"]:
+                    return None
+                eng = _empty_engine()
+                eng.add_object_file(llvm.ObjectFileRef.from_data(data))
+                eng.finalize_object()
+            except (OSError, ValueError, KeyError, RuntimeError):
+                return None
+            STATS["disk_hits"] += 1
+            hit = _engines["graph:" + key] = (eng, meta)
+        else:
+            STATS["memory_hits"] += 1
+    eng, meta = hit
+    out = {s: eng.get_function_address(s) for s in symbols}
+    out.update({v: eng.get_global_value_address(v) for v in variables})
+    return out, meta["layout"]
+
+
+def store_cached(key: str, ir_text: str, layout: dict) -> None:
+    """Record the object compiled from ir_text under a graph key (with the layout the runtime needs)."""
+    ir_key = _ir_key(ir_text)
+    with _lock:
+        eng = _engines.get(ir_key)
+        if eng is not None:
+            _engines["graph:" + key] = (eng, {"layout": layout})
+    d = cache_dir()
+    src = os.path.join(d, ir_key + ".o") if d else None
+    if not src or not os.path.exists(src):
+        return
+    try:
+        with open(src, "rb") as f:
+            data = f.read()
+        _write_atomic(os.path.join(d, key + ".g.o"), data)
+        meta = {"layout": layout, "object_sha256": hashlib.sha256(data).hexdigest()}
+        _write_atomic(os.path.join(d, key + ".g.json"), json.dumps(meta).encode())
+    except OSError:
+        pass
+
+
+def _write_atomic(path: str, data: bytes) -> None:
+    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), suffix=".tmp")
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+    os.replace(tmp, path)
 
 
 def _empty_engine():
@@ -97,10 +185,7 @@ def _build(ir_text: str, key: str):
     if path:
         try:
             os.makedirs(d, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=d, suffix=".tmp")
-            with os.fdopen(fd, "wb") as f:
-                f.write(obj)
-            os.replace(tmp, path)
+            _write_atomic(path, obj)
         except OSError:
             pass
     return eng

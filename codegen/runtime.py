@@ -10,8 +10,10 @@ import numpy as np
 from graphnn.ir.graph import Graph
 from graphnn.ir.interpreter import check_input
 
-from .jit import compile_ir
-from .module import THREADS_VAR, build_module
+from .jit import compile_ir, graph_key, load_cached, store_cached
+from graphnn.ir.fusion import plan_fusion
+
+from .module import THREADS_VAR, Layout, build_module
 
 _ENTRY = ctypes.CFUNCTYPE(None, ctypes.c_void_p)
 _config = {"threads": max(1, int(os.environ.get("GRAPHNN_NUM_THREADS") or os.cpu_count() or 1))}
@@ -35,9 +37,24 @@ class CompiledGraph:
     """
 
     def __init__(self, graph: Graph, name: str = "graphnn_entry"):
-        self.graph = graph
-        self.ir_text, self.layout, self.plan = build_module(graph, name)
-        addrs = compile_ir(self.ir_text, [name], (THREADS_VAR,))
+        self.graph, self.name = graph, name
+        self._ir_text = self._plan = None
+        key = graph_key(name + "\n" + graph.to_text(anonymous=True) + f"\nwriteback={sorted((graph.meta.get('writeback') or {}).items())}")
+        cached = load_cached(key, [name], (THREADS_VAR,))
+        if cached is not None:  # skip building the LLVM module: the object and its layout are cached by graph
+            addrs, lay = cached
+            consts = [n.attrs["value"] for n in graph.nodes if n.op == "constant"]
+            self.layout = Layout(lay["n_inputs"], lay["n_outputs"], consts, lay["arena_bytes"],
+                                 [s if isinstance(s, int) else tuple(s) for s in lay["output_slots"]],
+                                 {int(k): v for k, v in lay["writeback"].items()})
+        else:
+            self._ir_text, self.layout, self._plan = build_module(graph, name)
+            addrs = compile_ir(self._ir_text, [name], (THREADS_VAR,))
+            store_cached(key, self._ir_text, {
+                "n_inputs": self.layout.n_inputs, "n_outputs": self.layout.n_outputs,
+                "arena_bytes": self.layout.arena_bytes,
+                "output_slots": [s if isinstance(s, int) else list(s) for s in self.layout.output_slots],
+                "writeback": {str(k): v for k, v in self.layout.writeback.items()}})
         self._fn = _ENTRY(addrs[name])
         self._threads = ctypes.c_int64.from_address(addrs[THREADS_VAR])
         self._consts = [np.ascontiguousarray(c) for c in self.layout.constants]
@@ -49,6 +66,20 @@ class CompiledGraph:
         self._fresh = [(j, slot, graph.outputs[j].shape, np.dtype(graph.outputs[j].dtype))
                        for j, slot in enumerate(self.layout.output_slots) if isinstance(slot, int) and j not in wb]
         self._copies = [(j, slot) for j, slot in enumerate(self.layout.output_slots) if isinstance(slot, tuple)]
+
+    @property
+    def plan(self):
+        """The fusion plan (kernels) of the graph."""
+        if self._plan is None:
+            self._plan = plan_fusion(self.graph)
+        return self._plan
+
+    @property
+    def ir_text(self) -> str:
+        """The LLVM IR of the module (rebuilt on demand when the object came from the cache)."""
+        if self._ir_text is None:
+            self._ir_text, _, _ = build_module(self.graph, self.name)
+        return self._ir_text
 
     def _scratch(self):
         """Per-thread arena, write-back buffers and slot array, allocated once and reused across calls."""
