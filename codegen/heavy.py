@@ -83,7 +83,9 @@ def _epilogue(k: Kernel, root, heavy_value, dims: list, x, via_flat: bool = Fals
 def emit_matmul(k: Kernel, group, node, via_flat: bool = False) -> None:
     out = node.outputs[0]
     vw = vector_width_bits() // (32 if out.dtype == "float32" else 64)
-    if out.dtype in ("float32", "float64") and out.shape[-1] >= 2 * vw and node.inputs[0].shape[-1] * 2 * vw <= MAX_PANEL:
+    # Packing B panels pays off only when several rows of A reuse them; a few rows run as dot products.
+    if (out.dtype in ("float32", "float64") and out.shape[-1] >= 2 * vw and out.shape[-2] >= 4
+            and node.inputs[0].shape[-1] * 2 * vw <= MAX_PANEL):
         return emit_matmul_blocked(k, group, node, via_flat, vw)
     return emit_matmul_rows(k, group, node, via_flat)
 

@@ -10,7 +10,6 @@ import threading
 
 from graphnn.ir.graph import Graph
 from graphnn.ir.registry import GraphEmitter
-from graphnn.ir.autodiff import vjp
 
 _state = threading.local()
 
@@ -31,14 +30,17 @@ class Tracer:
         self.guards: list = []        # (accessor, expected): must hold for the trace to be reused
         self.checks: list = []        # (graph input position, fn(array)): validates that input at every call
         self.keepalive: list = []
+        self.active = False           # inside `with tracer:` (symbolic tensors of a finished trace have no value)
 
     def __enter__(self):
         self._prev = current()
         _state.tracer = self
+        self.active = True
         return self
 
     def __exit__(self, *exc):
         _state.tracer = self._prev
+        self.active = False
         return False
 
     # -- inputs ---------------------------------------------------------------------------------------
@@ -72,6 +74,11 @@ class Tracer:
             return self.graph.emit("full", value=t.value, shape=(), dtype=t.dtype)
         if t._trace is self:
             return t._value
+        if t._data is None and not (t._trace is not None and t._trace.active):
+            from ._dispatch import located
+            from .tensor import TraceError, escaped_message
+
+            raise TraceError(located(f"this tensor {escaped_message(t)}"))
         # Concrete tensors, and symbolic tensors of an enclosing trace (a scan body traced inside
         # graphnn.compile), are captured as inputs bound to that tensor.
         key = id(t)
@@ -83,7 +90,7 @@ class Tracer:
             self.input_of[key] = v
             self.current[key] = v
             if t._data is not None:
-                self.guard(lambda t=t: _sig(t), _sig(t))
+                self.guard(SameArray(lambda t=t: t), True)
         return self.current[key]
 
     def fresh(self, type_, sample, name: str):
@@ -97,7 +104,7 @@ class Tracer:
         """The value of `t.grad` as it was before tracing (captured through an accessor)."""
         g = t._grad
         v = self.add_input(g._type, (self.names.get(id(t)) or "p") + ".grad", "grad", lambda t=t: t._grad)
-        self.guard(lambda t=t: _sig(t._grad), _sig(g))
+        self.guard(SameArray(lambda t=t: t._grad), True)
         return v
 
     # -- state changes ------------------------------------------------------------------------------------
@@ -129,7 +136,9 @@ class Tracer:
         b = GraphEmitter(g, {"phase": "backward"})
         if gradient is None:
             if root.numel() != 1:
-                raise RuntimeError("grad can be implicitly created only for scalar outputs")
+                from .autograd import implicit_grad_error
+
+                raise implicit_grad_error(root)
             seed = b.full(1.0, tuple(root.shape), root.dtype_name)
         else:
             seed = self.lift(gradient)
@@ -137,7 +146,9 @@ class Tracer:
                   if key in self.input_of and t.requires_grad]
         seen = set()
         leaves = [(t, v) for t, v in leaves if not (id(t) in seen or seen.add(id(t)))]
-        grads = vjp(g, [root._value], [seed], [v for _, v in leaves], b)
+        from .autograd import vjp_located
+
+        grads = vjp_located(g, [root._value], [seed], [v for _, v in leaves], b)
         for (t, _), gv in zip(leaves, grads):
             if gv is None:
                 continue
@@ -166,10 +177,32 @@ def check_values(t, fn) -> None:
     if t._data is not None:
         fn(t._data)
     elif t._trace is not None:
-        t._trace.check_input(t, fn)
+        from ._grad_mode import current_scope, scope
+
+        def in_scope(a, name=current_scope()):  # errors at call time name the module, as when tracing
+            with scope(name):
+                fn(a)
+        t._trace.check_input(t, in_scope)
 
 
-def _sig(t):
-    if t is None:
-        return None
-    return (tuple(t.shape), t.dtype_name)
+class SameArray:
+    """Guard: the tensor an accessor returns still has the shape and dtype it had when traced.
+
+    Checked at every call, so it remembers the last array that passed: an unchanged array is one identity test."""
+
+    def __init__(self, accessor):
+        self.accessor = accessor
+        t = accessor()
+        self.shape, self.dtype = tuple(t.shape), t._data.dtype if t._data is not None else None
+        self.last = t._data
+
+    def __call__(self) -> bool:
+        t = self.accessor()
+        d = t._data if t is not None else None
+        if d is self.last and d is not None:
+            return True
+        if d is None or d.shape != self.shape or d.dtype != self.dtype:
+            return False
+        self.last = d
+        return True
+
