@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import llvmlite.ir as ir
 
+from graphnn.ir.ops.im2col import geometry
 from graphnn.ir.registry import get_op
 
 from .kernel import LLTYPE, Index, Kernel, i64
@@ -80,6 +81,12 @@ def _epilogue(k: Kernel, root, heavy_value, dims: list, x, via_flat: bool = Fals
     k.store(root, idx.flat, y)
 
 
+def _batch_dims(out, v, lead_dims: list) -> list:
+    """Indices of operand v's batch dimensions for output batch indices lead_dims (size-1 dims broadcast)."""
+    lead = len(out.shape) - v.type.ndim
+    return [i64(0) if s == 1 else lead_dims[lead + j] for j, s in enumerate(v.shape[:-2])]
+
+
 def emit_matmul(k: Kernel, group, node, via_flat: bool = False) -> None:
     out = node.outputs[0]
     vw = vector_width_bits() // (32 if out.dtype == "float32" else 64)
@@ -124,8 +131,7 @@ def emit_matmul_blocked(k: Kernel, group, node, via_flat: bool, vw: int) -> None
         return b.bitcast(p, V.as_pointer())
 
     def batch(v, lead_dims):
-        lead = len(out.shape) - v.type.ndim
-        return [i64(0) if s == 1 else lead_dims[lead + j] for j, s in enumerate(v.shape[:-2])]
+        return _batch_dims(out, v, lead_dims)
 
     def per_batch(lead_dims):
         ba, bc = batch(a, lead_dims), batch(c, lead_dims)
@@ -210,8 +216,7 @@ def emit_matmul_rows(k: Kernel, group, node, via_flat: bool = False) -> None:
         return b.gep(acc, [i64(0), j], inbounds=True)
 
     def batch(v, lead_dims):
-        lead = len(out.shape) - v.type.ndim
-        return [i64(0) if s == 1 else lead_dims[lead + j] for j, s in enumerate(v.shape[:-2])]
+        return _batch_dims(out, v, lead_dims)
 
     def row(dims):
         lead_dims, i = dims[:-1], dims[-1]
@@ -323,8 +328,7 @@ def emit_im2col(k: Kernel, group) -> None:
     kernel, stride, dil = at["kernel"], at["stride"], at["dilation"]
     pad = [p[0] for p in at["padding"]]
     nsp = len(kernel)
-    outs = tuple((x.shape[2 + i] + at["padding"][i][0] + at["padding"][i][1] - dil[i] * (kernel[i] - 1) - 1) // stride[i] + 1
-                 for i in range(nsp))
+    outs = geometry(x.shape, at)[0]
     padded = any(lo or hi for lo, hi in at["padding"])
     b = k.b
     space = (x.shape[1],) + tuple(kernel) + (x.shape[0],) + outs

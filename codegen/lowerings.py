@@ -10,6 +10,7 @@ import math
 import llvmlite.ir as ir
 
 from graphnn.ir.ops._util import norm_axes
+from graphnn.ir.ops.im2col import geometry
 from graphnn.ir.types import promote
 
 from .mathfuncs import FAST32
@@ -562,8 +563,7 @@ def _im2col(k, node, idx):
     kernel, stride, dil = at["kernel"], at["stride"], at["dilation"]
     pad = [p[0] for p in at["padding"]]
     nsp = len(kernel)
-    outs = tuple((x.shape[2 + i] + at["padding"][i][0] + at["padding"][i][1] - dil[i] * (kernel[i] - 1) - 1) // stride[i] + 1
-                 for i in range(nsp))
+    outs = geometry(x.shape, at)[0]
     b = k.b
     j, r = idx.dims
     c, *kk = _unravel(k, j, (x.shape[1],) + tuple(kernel))
@@ -588,8 +588,7 @@ def _col2im(k, node, idx):
     kernel, stride, dil = at["kernel"], at["stride"], at["dilation"]
     pad = [p[0] for p in at["padding"]]
     nsp = len(kernel)
-    outs = tuple((shape[2 + i] + at["padding"][i][0] + at["padding"][i][1] - dil[i] * (kernel[i] - 1) - 1) // stride[i] + 1
-                 for i in range(nsp))
+    outs = geometry(shape, at)[0]
     dt = node.outputs[0].dtype
     b = k.b
     n, c, *sp = idx.dims

@@ -14,7 +14,8 @@ from ..types import TensorType
 from .conv import _windows, out_size
 
 
-def _geometry(shape: tuple, attrs: dict) -> tuple:
+def geometry(shape: tuple, attrs: dict) -> tuple:
+    """(output spatial sizes, prod(kernel), prod(output sizes)) of im2col on an input of `shape`."""
     nsp = len(attrs["kernel"])
     if len(shape) != nsp + 2:
         raise ValueError(f"im2col with a {nsp}-d kernel needs input (N, C, *{nsp} spatial), got {shape}")
@@ -27,13 +28,13 @@ def _geometry(shape: tuple, attrs: dict) -> tuple:
 
 def _im2col_infer(types, attrs):
     x = types[0]
-    outs, kp, rp = _geometry(x.shape, attrs)
+    outs, kp, rp = geometry(x.shape, attrs)
     return TensorType((x.shape[1] * kp, x.shape[0] * rp), x.dtype)
 
 
 def _im2col_ref(a, attrs):
     x = a[0]
-    outs, kp, rp = _geometry(x.shape, attrs)
+    outs, kp, rp = geometry(x.shape, attrs)
     nsp = len(outs)
     win = _windows(x, attrs["kernel"], attrs, outs)  # N C O.. K..
     perm = (1,) + tuple(range(2 + nsp, 2 + 2 * nsp)) + (0,) + tuple(range(2, 2 + nsp))
@@ -52,7 +53,7 @@ register("im2col", infer=_im2col_infer, ref=_im2col_ref,
 def _col2im_infer(types, attrs):
     col = types[0]
     shape = tuple(attrs["input_shape"])
-    _outs, kp, rp = _geometry(shape, attrs)
+    _outs, kp, rp = geometry(shape, attrs)
     if col.shape != (shape[1] * kp, shape[0] * rp):
         raise ValueError(f"columns {col.shape} do not match input {shape} (expected {(shape[1] * kp, shape[0] * rp)})")
     return TensorType(shape, col.dtype)
@@ -61,7 +62,7 @@ def _col2im_infer(types, attrs):
 def _col2im_ref(a, attrs):
     col = a[0]
     shape = tuple(attrs["input_shape"])
-    outs, _kp, _rp = _geometry(shape, attrs)
+    outs, _kp, _rp = geometry(shape, attrs)
     nsp = len(outs)
     K = tuple(attrs["kernel"])
     c6 = col.reshape((shape[1],) + K + (shape[0],) + outs)  # C K.. N O..
