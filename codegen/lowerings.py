@@ -251,12 +251,14 @@ def _one_hot(k, node, idx):
 
 
 # -- reductions ------------------------------------------------------------------------------------
-def _reduce_dims(node, idx, red):
-    """Input dims from output dims plus loop indices `red` over the reduced axes."""
+def _reduce_dims(node, out_dims, red):
+    """Input dims from the output's dims plus loop indices `red` over the reduced axes. (The caller takes
+    `out_dims = idx.dims` before its loop: derived lazily inside the loop body, they would be cached on an Index
+    that later loops share, where that body's instructions do not dominate.)"""
     x = node.inputs[0]
     axes = norm_axes(node.attrs.get("axes", node.attrs.get("axis")), x.type.ndim)
     keep = bool(node.attrs.get("keepdims"))
-    out_dims = list(idx.dims)
+    out_dims = list(out_dims)
     dims, r = [], iter(red)
     for i in range(x.type.ndim):
         if i in axes:
@@ -275,9 +277,10 @@ def _reduce(k, node, idx):
     axes = norm_axes(node.attrs["axes"], x.type.ndim)
     shape = tuple(x.shape[a] for a in axes)
     b = k.b
+    out_dims = idx.dims
 
     def step(acc, red):
-        dims, _ = _reduce_dims(node, idx, red)
+        dims, _ = _reduce_dims(node, out_dims, red)
         v = k.convert(k.elem(x, Index(k, x.shape, dims)), x.dtype, dt)
         if node.op == "max":
             return nan_max(k, v, acc, dt)
@@ -315,9 +318,10 @@ def argmax_over(k, shape, load, dtype):
 def _argmax(k, node, idx):
     x = node.inputs[0]
     axis = norm_axes(node.attrs["axis"], x.type.ndim)[0]
+    out_dims = idx.dims
 
     def load(red):
-        dims, _ = _reduce_dims(node, idx, red)
+        dims, _ = _reduce_dims(node, out_dims, red)
         return k.elem(x, Index(k, x.shape, dims))
     pos, _ = argmax_over(k, (x.shape[axis],), load, x.dtype)
     return pos

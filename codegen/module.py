@@ -15,7 +15,7 @@ import llvmlite.ir as ir
 from graphnn.ir.fusion import FusionPlan, plan_fusion
 from graphnn.ir.graph import Graph
 from graphnn.ir.memory import plan_memory
-from graphnn.ir.registry import get_op
+from graphnn.ir.registry import describe, get_op
 
 from .kernel import I1, I8, I64, PTR, Index, Kernel, emit_loop, i64
 from .heavy import EMITTERS, emit_im2col, heavy_node
@@ -161,7 +161,9 @@ class ModuleBuilder:
         plan = plan or plan_fusion(graph)
         for n in graph.nodes:
             if n.op not in LOWER and n.op not in OPAQUE_LOWERED:
-                raise LoweringError(f"op {n.op} has no native lowering")
+                scope = f" [in module {n.meta['scope']}]" if n.meta.get("scope") else ""
+                raise LoweringError(f"op {n.op} has no native lowering: cannot compile "
+                                    f"{describe(n.op, [v.type for v in n.inputs], n.attrs)}{scope}")
         n_in, n_out = len(graph.inputs), len(graph.outputs)
         slot_of: dict = {v.id: i for i, v in enumerate(graph.inputs)}
         output_slots = []

@@ -14,6 +14,7 @@ from .tensor import (BoolTensor, DoubleTensor, FloatTensor, LongTensor, Size, Te
                      randint, randn, randn_like, stack, tensor, zeros, zeros_like)
 from . import autograd, nn, optim  # noqa: E402
 from .compiler import compile  # noqa: A001
+from ._python_state import TraceWarning
 from ._scan import scan
 from .codegen import get_num_threads, set_num_threads
 from .export import ExportError, export, load  # noqa: E402

@@ -32,15 +32,28 @@ class OpError(ValueError):
     """An op got inputs it cannot accept. The message names the op, the shapes and the user's source line."""
 
 
-def op_error(e: Exception) -> OpError:
+def located(msg: str, scope: str | None = None) -> str:
+    """`msg` followed by the module scope and the user's source line (file:line: code)."""
     where = user_frame()
-    scope = current_scope()
-    msg = str(e)
+    scope = current_scope() if scope is None else scope
     if scope:
         msg += f" [in module {scope}]"
     if where:
         msg += f"\n  at {where}"
-    return OpError(msg)
+    return msg
+
+
+def op_error(e: Exception) -> OpError:
+    return OpError(located(str(e)))
+
+
+def check_concrete(op: str, args: list) -> None:
+    """Eager ops need values: a symbolic tensor outside its trace escaped from graphnn.compile."""
+    from .tensor import TraceError, escaped_message
+
+    for i, t in enumerate(args):
+        if getattr(t, "_data", 0) is None:
+            raise TraceError(located(f"{op}: operand {i} {escaped_message(t)}"))
 
 
 class Scalar:
@@ -81,6 +94,7 @@ def apply(op: str, inputs: list, attrs: dict | None = None, name: str | None = N
             node.meta["nograd"] = True
         outs = [Tensor._symbolic(o, tracer, needs_grad and o.type.is_float) for o in node.outputs]
     else:
+        check_concrete(op, args)
         arrays = [t._data if isinstance(t, Tensor) else np.array(t.value, dtype=t.dtype) for t in args]
         types = [TensorType(a.shape, t.dtype_name if isinstance(t, Tensor) else t.dtype) for a, t in zip(arrays, args)]
         try:

@@ -76,12 +76,18 @@ def _package_dirs() -> tuple:
     return _PKG_DIRS
 
 
-def user_frame() -> str | None:
-    """'file:line: source' of the innermost stack frame outside graphnn itself."""
+def user_location() -> tuple | None:
+    """(file, line, source) of the innermost stack frame outside graphnn itself."""
     dirs = _package_dirs()
     for fr in reversed(traceback.extract_stack()):
         f = os.path.abspath(fr.filename)
         if not f.startswith(dirs) and "contextlib" not in f:
-            return f"{fr.filename}:{fr.lineno}: {(fr.line or '').strip()}"
+            return fr.filename, fr.lineno, (fr.line or "").strip()
     return None
+
+
+def user_frame() -> str | None:
+    """'file:line: source' of the innermost stack frame outside graphnn itself."""
+    loc = user_location()
+    return f"{loc[0]}:{loc[1]}: {loc[2]}" if loc else None
 

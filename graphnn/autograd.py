@@ -100,8 +100,18 @@ def _gradient_graph(roots: list, wrt_leaves: bool, inputs: list | None):
     else:
         targets = [t._value for t in inputs]
     b = ir.GraphEmitter(g, {"phase": "backward"})
-    grads = ir.vjp(g, [t._value for t in roots], seeds, targets, b)
+    grads = vjp_located(g, [t._value for t in roots], seeds, targets, b)
     return g, leaves, targets, grads
+
+
+def vjp_located(*args):
+    """graphnn.ir.vjp, with the user's source line added to a missing-gradient error."""
+    from ._dispatch import located
+
+    try:
+        return ir.vjp(*args)
+    except ir.MissingGradient as e:
+        raise ir.MissingGradient(located(str(e), "")) from None
 
 
 def _run(roots: list, grad_tensors: list, inputs: list | None) -> tuple:
@@ -115,13 +125,23 @@ def _run(roots: list, grad_tensors: list, inputs: list | None) -> tuple:
     return targets, grads, pairs, values
 
 
+def implicit_grad_error(t) -> RuntimeError:
+    """backward() without a gradient on a tensor with more than one element (PyTorch's RuntimeError)."""
+    from ._dispatch import located
+
+    p = t._value.producer if t._value is not None else None
+    origin = f" (the result of {p.op})" if p is not None else ""
+    return RuntimeError(located(f"backward: grad can be implicitly created only for scalar outputs, but this tensor{origin} "
+                                f"is {t._type}; pass a gradient argument to backward()",
+                                p.meta.get("scope", "") if p is not None else ""))
+
+
 def _seed(t, gradient):
     from .tensor import Tensor
 
     if gradient is None:
         if t.numel() != 1:
-            raise RuntimeError(f"grad can be implicitly created only for scalar outputs (this tensor has shape {tuple(t.shape)}); "
-                               "pass a gradient argument to backward()")
+            raise implicit_grad_error(t)
         return np.ones(t.shape, t._data.dtype)
     g = gradient._data if isinstance(gradient, Tensor) else np.asarray(gradient, t._data.dtype)
     if tuple(g.shape) != tuple(t.shape):

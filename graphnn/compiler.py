@@ -2,13 +2,15 @@
 from __future__ import annotations
 
 from graphnn import ir
-from graphnn.codegen import CompiledGraph
+from graphnn.codegen import CompiledGraph, LoweringError
 from graphnn.ir.extract import extract
 from graphnn.ir.passes import lower_for_codegen
 from graphnn.ir.graph import Node
 from graphnn.ir.registry import GraphEmitter, MissingGradient
 
+from . import _tracer
 from ._grad_mode import is_grad_enabled
+from ._python_state import python_state, warn_state_changes
 from ._tracer import Tracer
 from .tensor import Tensor
 
@@ -55,6 +57,16 @@ def _optimized(graph: ir.Graph) -> ir.Graph:
     return g
 
 
+def _native(graph: ir.Graph) -> CompiledGraph:
+    """Native code for a graph; an op without a native lowering is reported at the user's call."""
+    try:
+        return CompiledGraph(graph)
+    except LoweringError as e:
+        from ._dispatch import located
+
+        raise LoweringError(located(str(e), "")) from None
+
+
 def _lowered(graph: ir.Graph) -> ir.Graph:
     """The graph codegen compiles: convolutions rewritten as GEMMs, re-optimized."""
     g = graph.copy()
@@ -73,7 +85,7 @@ class Program:
         self.bindings = tracer.bindings
         self.stages = stages
         stages["lowered"] = _lowered(stages["optimized"])
-        self.native = CompiledGraph(stages["lowered"])
+        self.native = _native(stages["lowered"])
         stages["fused"] = self.native.plan
         self.n_user = len(outputs)
         self.grad_targets = grad_finals  # (tensor, position in returned outputs or None, concrete)
@@ -97,6 +109,16 @@ class Program:
         for t, pos, concrete in self.grad_targets:
             t._grad = Tensor._wrap(outs[pos]) if pos is not None else concrete
         return _unflatten(self.out_spec, leaves)
+
+
+def _concrete_args(args: tuple, kwargs: dict) -> None:
+    """A symbolic tensor that escaped an earlier trace has no data for native code: a TraceError, not a crash."""
+    for a in list(args) + list(kwargs.values()):
+        if isinstance(a, Tensor) and a._data is None:
+            from ._dispatch import located
+            from .tensor import TraceError, escaped_message
+
+            raise TraceError(located(f"compiled call: argument {escaped_message(a)}"))
 
 
 def _safe(acc):
@@ -157,13 +179,19 @@ class CompiledFunction:
     def _names(self) -> dict:
         return {}
 
+    def _trace(self, args: tuple, kwargs: dict) -> tuple:
+        return trace_function(self.fn, args, kwargs, self._names(), self.name)
+
     def __call__(self, *args, **kwargs):
+        if _tracer.current() is not None:  # called while an enclosing graphnn.compile traces: trace inline
+            return self.fn(*args, **kwargs)
+        _concrete_args(args, kwargs)
         key = (tuple(_arg_key(a) for a in args), tuple(sorted((k, _arg_key(v)) for k, v in kwargs.items())),
                is_grad_enabled())
         progs = self.cache.setdefault(key, [])
         prog = next((p for p in progs if p.valid()), None)
         if prog is None:
-            tracer, spec, leaves, finals = trace_function(self.fn, args, kwargs, self._names(), self.name)
+            tracer, spec, leaves, finals = self._trace(args, kwargs)
             prog = build_program(tracer, spec, leaves, finals)
             progs.append(prog)
         self.last = prog
@@ -193,7 +221,16 @@ class CompiledModule(CompiledFunction):
     def __getattr__(self, item):
         return getattr(self.__dict__["module"], item)
 
+    def _trace(self, args: tuple, kwargs: dict) -> tuple:
+        before = python_state(self.module)
+        out = trace_function(self.module, args, kwargs, self._names(), self.name)
+        warn_state_changes(f"{self.name}.forward", before, python_state(self.module))
+        return out
+
     def __call__(self, *args, **kwargs):
+        if _tracer.current() is not None:  # called while an enclosing graphnn.compile traces: trace inline
+            return self.module(*args, **kwargs)
+        _concrete_args(args, kwargs)
         training = is_grad_enabled() and (any(isinstance(a, Tensor) and a.requires_grad for a in args) or
                                           any(p.requires_grad for p in self.module.parameters()))
         if not training:
@@ -202,7 +239,7 @@ class CompiledModule(CompiledFunction):
         progs = self.cache.setdefault(key, [])
         prog = next((p for p in progs if p.valid()), None)
         if prog is None:
-            tracer, spec, leaves, _ = trace_function(self.module, args, kwargs, self._names(), self.name)
+            tracer, spec, leaves, _ = self._trace(args, kwargs)
             prog = SplitProgram(tracer, spec, leaves, [a.requires_grad for a in args if isinstance(a, Tensor)])
             progs.append(prog)
         self.last = prog
@@ -235,8 +272,13 @@ class SplitProgram:
         self.float_outs = [j for j, v in enumerate(outs) if v.type.is_float]
         cts = [g.add_input(outs[j].type, f"grad_out{j}", "cotangent") for j in self.float_outs]
         wrt = [i for i, v in enumerate(fwd_inputs) if v.type.is_float and requires[i]]
-        partial = ir.vjp(g, [outs[j] for j in self.float_outs], cts, [fwd_inputs[i] for i in wrt],
-                         GraphEmitter(g, {"phase": "backward"}))
+        self.missing_gradient = None
+        try:
+            partial = ir.vjp(g, [outs[j] for j in self.float_outs], cts, [fwd_inputs[i] for i in wrt],
+                             GraphEmitter(g, {"phase": "backward"}))
+        except MissingGradient as e:  # raised when a gradient is asked for, as in eager mode
+            del g.nodes[n_fwd:]
+            partial, self.missing_gradient = [None] * len(wrt), str(e)
         grads = [None] * len(fwd_inputs)
         for i, gr in zip(wrt, partial):
             grads[i] = gr
@@ -261,7 +303,7 @@ class SplitProgram:
         self.stages["backward"] = _optimized(bwd)
         self.stages["optimized"] = self.stages["forward"]
         self.stages["lowered"] = _lowered(self.stages["forward"])
-        self.native = CompiledGraph(self.stages["lowered"])
+        self.native = _native(self.stages["lowered"])
         self.stages["fused"] = self.native.plan
         self._native_bwd = None
         self.out_types = [v.type for v in outs + res_computed]
@@ -274,7 +316,7 @@ class SplitProgram:
     def native_backward(self) -> CompiledGraph:
         if self._native_bwd is None:
             self.stages["lowered_backward"] = _lowered(self.stages["backward"])
-            self._native_bwd = CompiledGraph(self.stages["lowered_backward"])
+            self._native_bwd = _native(self.stages["lowered_backward"])
             self.stages["fused_backward"] = self._native_bwd.plan
         return self._native_bwd
 
@@ -324,6 +366,8 @@ class _ForwardFn:
 
     def grad(self, b, node, cts):
         p = self.prog
+        if p.missing_gradient:
+            raise MissingGradient(p.missing_gradient)
         res_in = [node.inputs[i] for i in p.res_input_pos]
         res_out = node.outputs[p.n_out:]
         ct = [cts[j] if cts[j] is not None else b.full(0.0, node.outputs[j].shape, node.outputs[j].dtype)

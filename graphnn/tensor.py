@@ -34,6 +34,26 @@ class TraceError(RuntimeError):
     """A concrete value was asked of a tensor that only exists symbolically inside graphnn.compile."""
 
 
+def check_dim(dim: int, ndim: int, what: str, t) -> int:
+    """dim normalized to [0, ndim); out of range is PyTorch's IndexError, naming the op, the shape and the line."""
+    n = max(ndim, 1)
+    if not -n <= dim < n:
+        from ._dispatch import located
+
+        raise IndexError(located(f"{what}({t._type}): dimension out of range (expected to be in range of "
+                                 f"[{-n}, {n - 1}], but got {dim})"))
+    return dim % n
+
+
+def escaped_message(t) -> str:
+    """Why a symbolic tensor of a finished trace has no value (it escaped graphnn.compile's tracing)."""
+    p = t._value.producer if t._value is not None else None
+    origin = f"the result of {p.op}" + (f" in module {p.meta['scope']}" if p.meta.get("scope") else "") if p else "an input"
+    return (f"({t._type}, {origin}) was computed while graphnn.compile traced the model and has no value: the Python "
+            "code of a compiled function runs only when it is traced, so tensors it stores (on a module, in a list) "
+            "are symbolic; return them from the compiled function instead")
+
+
 class Tensor:
     """A graphnn tensor. `Tensor(2, 3)` allocates (zero-filled); `Tensor([[1, 2]])` takes data (float32)."""
 
@@ -153,8 +173,12 @@ class Tensor:
 
     def _concrete(self, what: str) -> np.ndarray:
         if self._data is None:
-            raise TraceError(f"{what} needs a concrete value, but this tensor is symbolic inside graphnn.compile; "
-                             "return it from the compiled function and read it outside")
+            from ._dispatch import located
+
+            if self._trace is not None and not self._trace.active:
+                raise TraceError(located(f"{what}: this tensor {escaped_message(self)}"))
+            raise TraceError(located(f"{what} needs a concrete value, but this tensor is symbolic inside graphnn.compile; "
+                                     "return it from the compiled function and read it outside"))
         return self._data
 
     # -- conversion -------------------------------------------------------------------------
@@ -470,15 +494,14 @@ class Tensor:
         nd = self.ndim
         if nd == 0:
             return self.reshape(1)
-        s, e = start_dim % nd, end_dim % nd
+        s, e = check_dim(start_dim, nd, "flatten", self), check_dim(end_dim, nd, "flatten", self)
         n = 1
         for d in self.shape[s:e + 1]:
             n *= d
         return reshape(self, tuple(self.shape[:s]) + (n,) + tuple(self.shape[e + 1:]), "ViewBackward0")
 
     def unsqueeze(self, dim):
-        nd = self.ndim + 1
-        d = dim % nd
+        d = check_dim(dim, self.ndim + 1, "unsqueeze", self)
         shape = list(self.shape)
         shape.insert(d, 1)
         return reshape(self, tuple(shape), "UnsqueezeBackward0")
@@ -487,19 +510,19 @@ class Tensor:
         if dim is None:
             shape = tuple(s for s in self.shape if s != 1)
         else:
-            d = dim % max(self.ndim, 1)
+            d = check_dim(dim, self.ndim, "squeeze", self)
             shape = tuple(s for i, s in enumerate(self.shape) if not (i == d and s == 1))
         return reshape(self, shape, "SqueezeBackward0")
 
     def permute(self, *dims):
         if len(dims) == 1 and isinstance(dims[0], (tuple, list)):
             dims = tuple(dims[0])
-        perm = tuple(d % self.ndim for d in dims)
+        perm = tuple(check_dim(d, self.ndim, "permute", self) for d in dims)
         return apply("transpose", [self], {"perm": perm}, name="PermuteBackward0")
 
     def transpose(self, dim0, dim1):
         perm = list(range(self.ndim))
-        a, b = dim0 % self.ndim, dim1 % self.ndim
+        a, b = check_dim(dim0, self.ndim, "transpose", self), check_dim(dim1, self.ndim, "transpose", self)
         perm[a], perm[b] = perm[b], perm[a]
         return apply("transpose", [self], {"perm": tuple(perm)}, name="TransposeBackward0")
 
@@ -576,7 +599,22 @@ class Tensor:
         return apply("select", [mask, value, self])
 
     def index_select(self, dim, index):
-        d = dim % self.ndim
+        from graphnn.ir.registry import IRError
+
+        from ._dispatch import op_error
+        from ._tracer import check_values
+
+        d = check_dim(dim, self.ndim, "index_select", self)
+        n = self.shape[d]
+        call = f"index_select(input {self._type}, dim {dim}, index {index._type})"
+        if index.dtype_name != "int64" or index.ndim != 1:
+            raise op_error(IRError(f"{call}: index must be a 1-D int64 tensor"))
+
+        def check(idx):  # (one_hot would silently give zero rows for indices outside [0, n))
+            bad = (idx < 0) | (idx >= n)
+            if bad.any():
+                raise op_error(IRError(f"{call}: index {int(idx[bad].flat[0])} is out of range for dimension {d} of size {n}"))
+        check_values(index, check)
         oh = apply("one_hot", [index], {"num_classes": self.shape[d], "dtype": self.dtype_name})  # (k, n)
         moved = self.transpose(d, -1) if d != self.ndim - 1 else self
         picked = matmul(moved, oh.t())  # (..., k)
@@ -870,6 +908,15 @@ def stack(tensors, dim: int = 0) -> Tensor:
 
 
 def narrow(x: Tensor, dim: int, start: int, length: int) -> Tensor:
+    d = check_dim(dim, x.ndim, "narrow", x)
+    size = x.shape[d]
+    begin = start + size if -size <= start < 0 else start
+    if not (0 <= begin <= size and 0 <= length and begin + length <= size):
+        from ._dispatch import op_error
+        from graphnn.ir.registry import IRError
+
+        raise op_error(IRError(f"narrow({x._type}, dim {dim}, start {start}, length {length}): "
+                               f"start + length exceeds dimension size {size}"))
     key = [slice(None)] * x.ndim
-    key[dim % x.ndim] = slice(start, start + length)
+    key[d] = slice(begin, begin + length)
     return x[tuple(key)]

@@ -3,7 +3,8 @@
 An OpDef holds
   infer(types, attrs)          -> output TensorType(s)            (shape/dtype rule)
   ref(arrays, attrs)           -> output ndarray(s)               (NumPy reference kernel)
-  grad(b, node, cotangents)    -> cotangent Value per input, or None   (gradient rule in IR ops)
+  grad(b, node, cotangents)    -> cotangent Value per input, or None (zero)   (gradient rule in IR ops;
+                                  grad=None: the op has no rule, and differentiating through it raises MissingGradient)
   pattern                      -> fusion pattern (see PATTERNS)
 """
 from __future__ import annotations

@@ -142,7 +142,8 @@ def max_unpool(input: Tensor, indices: Tensor, kernel_size, stride=None, padding
     def check(idx):
         bad = (idx < 0) | (idx >= n_out)
         if bad.any():
-            raise op_error(IRError(f"max_unpool: index {int(idx[bad].flat[0])} is out of bounds for output size {out_sp}"))
+            raise op_error(IRError(f"max_unpool(input {input._type}, indices {indices._type}): index "
+                                   f"{int(idx[bad].flat[0])} is out of bounds for output size {out_sp}"))
     check_values(indices, check)
     onehot = apply("one_hot", [indices.reshape(lead + (n_in,))], {"num_classes": n_out, "dtype": input.dtype_name})
     vals = input.reshape(lead + (n_in, 1))
@@ -224,14 +225,15 @@ def pixel_shuffle(input: Tensor, upscale_factor: int) -> Tensor:
 def embedding(input: Tensor, weight: Tensor, padding_idx=None, max_norm=None, norm_type=2.0,
               scale_grad_by_freq=False, sparse=False) -> Tensor:
     """Rows of `weight` picked by int64 indices (one_hot(indices) @ weight, so the gradient is a matmul)."""
+    call = f"embedding(indices {input._type}, weight {weight._type})"
     if input.dtype_name != "int64":
-        raise op_error(IRError(f"embedding: indices must be int64, got {input.dtype_name}"))
+        raise op_error(IRError(f"{call}: indices must be int64, got {input.dtype_name}"))
     n = weight.shape[0]
 
     def check(idx):
         bad = (idx < 0) | (idx >= n)
         if bad.any():
-            raise op_error(IRError(f"embedding: index {int(idx[bad].flat[0])} is out of range for {n} embeddings"))
+            raise op_error(IRError(f"{call}: index {int(idx[bad].flat[0])} is out of range for {n} embeddings"))
     check_values(input, check)
     onehot = apply("one_hot", [input], {"num_classes": n, "dtype": weight.dtype_name})
     if max_norm is not None or scale_grad_by_freq:

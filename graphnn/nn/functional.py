@@ -168,32 +168,35 @@ def l1_loss(input, target, size_average=None, reduce=None, reduction: str = "mea
                    "L1LossBackward0", [input, target])
 
 
-def _check_targets(target: Tensor, n_classes: int, ignore_index: int) -> None:
+def _check_targets(input: Tensor, target: Tensor, n_classes: int, ignore_index: int, op: str) -> None:
+    """Class indices must be int64 in [0, n_classes) (or ignore_index): checked now, and at every compiled call."""
+    from .._dispatch import op_error
+    from graphnn.ir.registry import IRError
+
+    call = f"{op}(input {input._type}, target {target._type})"
     if target.dtype_name != "int64":
-        raise TypeError(f"nll_loss: target must be int64 class indices, got {target.dtype_name}")
+        raise op_error(IRError(f"{call}: target must be int64 class indices, got {target.dtype_name}"))
 
     def check(t):
         bad = (t != ignore_index) & ((t < 0) | (t >= n_classes))
         if bad.any():
-            from .._dispatch import op_error
-            from graphnn.ir.registry import IRError
-
-            raise op_error(IRError(f"nll_loss: target {int(t[bad].flat[0])} is out of bounds for {n_classes} classes"))
+            raise op_error(IRError(f"{call}: target {int(t[bad].flat[0])} is out of bounds for {n_classes} classes"))
     check_values(target, check)
 
 
 def nll_loss(input, target, weight=None, size_average=None, ignore_index: int = -100, reduce=None,
-             reduction: str = "mean") -> Tensor:
+             reduction: str = "mean", _op: str = "nll_loss") -> Tensor:
     reduction = legacy_reduction(size_average, reduce, reduction)
     c_dim = 1 if input.ndim > 1 else 0
     n_classes = input.shape[c_dim]
-    _check_targets(target, n_classes, ignore_index)
+    _check_targets(input, target, n_classes, ignore_index, _op)
     expected = tuple(input.shape[:c_dim]) + tuple(input.shape[c_dim + 1:])
     if tuple(target.shape) != expected:
         from .._dispatch import op_error
         from graphnn.ir.registry import IRError
 
-        raise op_error(IRError(f"nll_loss: input {tuple(input.shape)} needs target of shape {expected}, got {tuple(target.shape)}"))
+        raise op_error(IRError(f"{_op}(input {input._type}, target {target._type}): input {tuple(input.shape)} needs "
+                               f"target of shape {expected}, got {tuple(target.shape)}"))
     x = input
     if input.ndim > 2:  # (N, C, d1, ...) -> (N, d1, ..., C)
         x = input.permute(0, *range(2, input.ndim), 1)
@@ -218,7 +221,7 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index: i
     reduction = legacy_reduction(size_average, reduce, reduction)
     c_dim = 1 if input.ndim > 1 else 0
     logp = log_softmax(input, c_dim)
-    nll = nll_loss(logp, target, weight, ignore_index=ignore_index, reduction=reduction)
+    nll = nll_loss(logp, target, weight, ignore_index=ignore_index, reduction=reduction, _op="cross_entropy")
     if not label_smoothing:
         return relabel(nll, "NllLossBackward0", [input])
     # PyTorch: (1 - eps) * nll + eps / C * smooth, smooth_i = -sum_c w_c logp_ic over non-ignored items;

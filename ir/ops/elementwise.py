@@ -41,7 +41,7 @@ def _sigmoid(x):
 UNARY = {
     "neg": (np.negative, lambda b, x, y, g: b.neg(g), False),
     "abs": (np.abs, lambda b, x, y, g: b.mul(g, b.sign(x)), False),
-    "sign": (np.sign, None, False),
+    "sign": (np.sign, lambda b, x, y, g: None, False),  # zero gradient (piecewise constant)
     "exp": (np.exp, lambda b, x, y, g: b.mul(g, y), True),
     "log": (np.log, lambda b, x, y, g: b.div(g, x), True),
     "sqrt": (np.sqrt, lambda b, x, y, g: b.div(b.mul(g, 0.5), y), True),
@@ -57,11 +57,10 @@ def _unary(name, fn, grad, float_only):
             return np.asarray(fn(a[0])).astype(a[0].dtype, copy=False)
 
     def grad_rule(b, node, cts):
-        g = cts[0]
-        return [grad(b, node.inputs[0], node.outputs[0], g) if grad else None]
+        return [grad(b, node.inputs[0], node.outputs[0], cts[0])]
 
     register(name, infer=_no_bool(name, _float_only(name) if float_only else _same), ref=ref,
-             grad=grad_rule if grad else None, pattern="elementwise", num_inputs=1)
+             grad=grad_rule, pattern="elementwise", num_inputs=1)
 
 
 for _n, (_f, _g, _fo) in UNARY.items():
@@ -81,13 +80,23 @@ def _maximum_grad(pick):
     return rule
 
 
+def _pow(x, y):
+    """x ** y elementwise by C's pow. (NumPy computes a broadcast exponent of 0.5, -1 or 2 with sqrt, reciprocal or
+    square instead, which differs at -inf and -0; compiled code, and PyTorch's tensor ** tensor, use pow.)"""
+    if x.dtype.kind != "f" and y.dtype.kind != "f":
+        return np.power(x, y)
+    shape = np.broadcast_shapes(x.shape, y.shape)
+    flat = [np.array(np.broadcast_to(a, shape)).reshape(-1) for a in (x, y)]
+    return np.power(*flat).reshape(shape)
+
+
 BINARY = {
     "add": (np.add, lambda b, x, y, o, g: (g, g)),
     "sub": (np.subtract, lambda b, x, y, o, g: (g, b.neg(g))),
     "mul": (np.multiply, lambda b, x, y, o, g: (b.mul(g, y), b.mul(g, x))),
     "div": (np.divide, lambda b, x, y, o, g: (b.div(g, y), b.neg(b.div(b.mul(g, o), y)))),
-    "pow": (np.power, lambda b, x, y, o, g: (b.mul(g, b.mul(y, b.pow(x, b.sub(y, 1.0)))),
-                                              b.mul(g, b.mul(o, b.log(x))))),
+    "pow": (_pow, lambda b, x, y, o, g: (b.mul(g, b.mul(y, b.pow(x, b.sub(y, 1.0)))),
+                                         b.mul(g, b.mul(o, b.log(x))))),
     "maximum": (np.maximum, lambda b, x, y, o, g: _maximum_grad(lambda b_, p, q: b_.gt(p, q))(b, x, y, g)),
     "minimum": (np.minimum, lambda b, x, y, o, g: _maximum_grad(lambda b_, p, q: b_.lt(p, q))(b, x, y, g)),
 }
@@ -101,7 +110,11 @@ def _binary(name, fn, grad):
     def grad_rule(b, node, cts):
         x, y = node.inputs
         g = cts[0]
-        gx, gy = grad(b, x, y, node.outputs[0], g)
+        out = node.outputs[0]
+        # integer / bool operands enter the gradient formulas as the (floating) result dtype: log(x), y - 1
+        xf = x if x.type.is_float else b.cast(x, dtype=out.dtype)
+        yf = y if y.type.is_float else b.cast(y, dtype=out.dtype)
+        gx, gy = grad(b, xf, yf, out, g)
         return [unbroadcast(b, gx, x.shape) if x.type.is_float else None,
                 unbroadcast(b, gy, y.shape) if y.type.is_float else None]
 
@@ -155,8 +168,8 @@ def _cast_grad(b, node, cts):
 register("cast", infer=lambda t, a: TensorType(t[0].shape, a["dtype"]),
          ref=lambda a, attrs: a[0].astype(attrs["dtype"]), grad=_cast_grad, pattern="elementwise", num_inputs=1)
 
-register("stop_gradient", infer=_same, ref=lambda a, attrs: a[0], grad=None, pattern="elementwise", num_inputs=1,
-         doc="identity whose gradient is zero")
+register("stop_gradient", infer=_same, ref=lambda a, attrs: a[0], grad=lambda b, n, ct: [None], pattern="elementwise",
+         num_inputs=1, doc="identity whose gradient is zero")
 
 register("full", infer=lambda t, a: TensorType(a["shape"], a["dtype"]),
          ref=lambda a, attrs: np.full(attrs["shape"], attrs["value"], dtype=attrs["dtype"]),

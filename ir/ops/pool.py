@@ -57,7 +57,7 @@ def _windows(x: np.ndarray, attrs: dict, out_spatial: tuple, fill) -> np.ndarray
     sl += tuple(slice(0, attrs["stride"][i] * (out_spatial[i] - 1) + 1, attrs["stride"][i]) for i in range(nsp))
     sl += tuple(slice(None, None, attrs["dilation"][i]) for i in range(nsp))
     win = win[sl]
-    return win.reshape(win.shape[:x.ndim] + (-1,)), pads
+    return win.reshape(win.shape[:x.ndim] + (int(np.prod(attrs["kernel"])),)), pads  # (not -1: x may be empty)
 
 
 def _out_spatial(x, attrs):

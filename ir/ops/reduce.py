@@ -50,8 +50,16 @@ def _max_grad(b, node, cts):
     return [b.div(b.mul(_expand_back(b, cts[0], x, node.attrs), mask), count)]
 
 
-register("max", infer=lambda t, at: _reduced(t[0], at), ref=_max_ref, grad=_max_grad, pattern="reduce", num_inputs=1,
-         doc="maximum over axes; the gradient is shared equally among tied maxima (as torch.amax)")
+def _nonempty(t, axes):
+    """max and argmax have no identity: every reduced axis needs at least one element (as PyTorch)."""
+    for a in norm_axes(axes, t.ndim):
+        if t.ndim and t.shape[a] == 0:
+            raise ValueError(f"cannot reduce axis {a} of size 0 (the maximum of no elements is undefined)")
+    return t
+
+
+register("max", infer=lambda t, at: _reduced(_nonempty(t[0], at["axes"]), at), ref=_max_ref, grad=_max_grad,
+         pattern="reduce", num_inputs=1, doc="maximum over axes; the gradient is shared equally among tied maxima (as torch.amax)")
 
 
 def _argmax_ref(a, at):
@@ -60,5 +68,6 @@ def _argmax_ref(a, at):
     return np.asarray(np.argmax(x, axis=axis, keepdims=bool(at.get("keepdims"))), dtype=np.int64)
 
 
-register("argmax", infer=lambda t, at: _reduced(t[0], {"axes": at["axis"], "keepdims": at.get("keepdims")}, "int64"),
+register("argmax",
+         infer=lambda t, at: _reduced(_nonempty(t[0], at["axis"]), {"axes": at["axis"], "keepdims": at.get("keepdims")}, "int64"),
          ref=_argmax_ref, grad=None, pattern="reduce", num_inputs=1, doc="index of the first maximum along one axis")

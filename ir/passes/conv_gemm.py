@@ -33,6 +33,14 @@ def _channels_first(e, g, o_count):
     return e("reshape", t, shape=(o_count, g.type.size // o_count))
 
 
+def _kernel_points(wshape) -> int:
+    """Positions in one kernel window (not size // (O * C): channel counts may be 0)."""
+    kp = 1
+    for s in wshape[2:]:
+        kp *= s
+    return kp
+
+
 def _swap_last(e, v):
     nd = len(v.shape)
     return e("transpose", v, perm=tuple(range(nd - 2)) + (nd - 1, nd - 2))
@@ -44,7 +52,7 @@ def _rewrite(n, e):
     if n.op == "conv":
         x, w = n.inputs
         O, cg = w.shape[0], w.shape[1]
-        kp = w.type.size // (O * cg)
+        kp = _kernel_points(w.shape)
         col = e("im2col", x, kernel=tuple(w.shape[2:]), **_geo(at))
         R = col.shape[1]
         if groups == 1:
@@ -60,9 +68,7 @@ def _rewrite(n, e):
         x, g = n.inputs
         wshape = tuple(at["weight_shape"])
         O, cg = wshape[0], wshape[1]
-        kp = 1
-        for s in wshape[2:]:
-            kp *= s
+        kp = _kernel_points(wshape)
         col = e("im2col", x, kernel=wshape[2:], **_geo(at))
         R = col.shape[1]
         gT = _channels_first(e, g, O)
@@ -75,7 +81,7 @@ def _rewrite(n, e):
     if n.op == "conv_grad_input":
         g, w = n.inputs
         O, cg = w.shape[0], w.shape[1]
-        kp = w.type.size // (O * cg)
+        kp = _kernel_points(w.shape)
         gT = _channels_first(e, g, O)
         R = gT.shape[1]
         if groups == 1:

@@ -1,0 +1,90 @@
+"""Random small models: a fuzz graph replayed through the public API (graphnn.nn.Module + graphnn.compile).
+
+The float inputs of the graph become the module's parameters, the others its forward arguments; forward
+applies the graph's nodes one by one through graphnn's op dispatcher. Eager execution (reference kernels,
+autograd over the recorded IR) is the reference; graphnn.compile must give the same outputs in inference
+(no_grad) and in training mode, and `loss.backward()` through the compiled backward the same gradients.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+import graphnn
+from graphnn._dispatch import apply
+from graphnn.ir.graph import Graph
+
+from .fuzz_check import TOL, Mismatch, _run, compare, computes_in_float32, reference_profile
+from .fuzz_gen import FuzzCase
+
+
+class Replay(graphnn.nn.Module):
+    """forward(*non-float inputs) = the graph's outputs, with the float inputs as parameters."""
+
+    def __init__(self, graph: Graph, arrays: list):
+        super().__init__()
+        self.graph = graph
+        self.param_pos = [i for i, v in enumerate(graph.inputs) if v.type.is_float]
+        for k, i in enumerate(self.param_pos):
+            setattr(self, f"p{k}", graphnn.nn.Parameter(graphnn.from_numpy(arrays[i].copy())))
+
+    def forward(self, *args):
+        env, it = {}, iter(args)
+        params = iter(self.parameters())
+        for i, v in enumerate(self.graph.inputs):
+            env[v.id] = next(params) if i in self.param_pos else next(it)
+        for n in self.graph.nodes:
+            outs = apply(n.op, [env[v.id] for v in n.inputs], dict(n.attrs))
+            outs = outs if isinstance(outs, tuple) else (outs,)
+            for o, t in zip(n.outputs, outs):
+                env[o.id] = t
+        return tuple(env[v.id] for v in self.graph.outputs)
+
+
+def _eager(model: Replay, args: list, weights: list):
+    outs = model(*args)
+    loss = None
+    for o, w in zip((o for o in outs if o.dtype_name in ("float32", "float64")), weights):
+        term = (o * graphnn.from_numpy(w)).sum()
+        loss = term if loss is None else loss + term.type_as_dtype(loss.dtype_name)
+    grads = None
+    if loss is not None and loss.requires_grad:
+        for p in model.parameters():
+            p.grad = None
+        loss.backward()
+        grads = [None if p.grad is None else p.grad.numpy().copy() for p in model.parameters()]
+    return [o.detach().numpy() for o in outs], grads
+
+
+def check_model(case: FuzzCase, want: list) -> None:
+    g = case.graph
+    if any(n.op == "scan" for n in g.nodes):
+        return  # scan bodies are built by graphnn.scan from Python functions, not replayed node by node
+    args = [graphnn.from_numpy(a.copy()) for a, v in zip(case.arrays, g.inputs) if not v.type.is_float]
+    model = Replay(g, case.arrays)
+    rng = np.random.default_rng(7)
+    weights = [rng.uniform(0.5, 1.5, v.shape).astype(v.dtype) for v in g.outputs if v.type.is_float]
+    outs, grads = _run("model: eager", _eager, model, args, weights)
+    low = computes_in_float32(g)
+    scale, has_inf = reference_profile(g, case.arrays)
+
+    def prec(dtype: str) -> str:  # float results of float32 computations carry float32 rounding
+        return "float32" if low and dtype in ("float32", "float64") else dtype
+    for j, (a, b, v) in enumerate(zip(outs, want, g.outputs)):
+        compare(a, b, v.dtype, f"model: eager output {j}", {"float32": (1e-6, 1e-7), "float64": (1e-13, 1e-14)})
+    compiled = graphnn.compile(model)
+    with graphnn.no_grad():
+        inf = _run("model: compiled no_grad", lambda: compiled(*args))
+    for j, (a, b, v) in enumerate(zip(inf, outs, g.outputs)):
+        compare(a.numpy(), b, prec(v.dtype), f"model: compiled (no_grad) output {j}", TOL, has_inf, scale)
+    c_outs, c_grads = _run("model: compiled training", _eager, compiled, args, weights)
+    for j, (a, b, v) in enumerate(zip(c_outs, outs, g.outputs)):
+        compare(a, b, prec(v.dtype), f"model: compiled (training) output {j}", TOL, has_inf, scale)
+    if grads is None:
+        return
+    if c_grads is None:
+        raise Mismatch("model: compiled backward", "the compiled loss does not require grad")
+    for k, (a, b, p) in enumerate(zip(c_grads, grads, model.parameters())):
+        if (a is None) != (b is None):
+            raise Mismatch("model: compiled backward", f"parameter p{k}: grad {'missing' if a is None else 'unexpected'}")
+        if a is not None:
+            compare(a, b, prec(p.dtype_name), f"model: compiled grad of p{k}", TOL, has_inf, scale)
