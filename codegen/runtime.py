@@ -16,6 +16,7 @@ from graphnn.ir.fusion import plan_fusion
 from .module import THREADS_VAR, Layout, build_module
 
 _ENTRY = ctypes.CFUNCTYPE(None, ctypes.c_void_p)
+_UNBOUND = object()  # marks an input slot that holds no caller array yet (never `is` any input)
 _config = {"threads": max(1, int(os.environ.get("GRAPHNN_NUM_THREADS") or os.cpu_count() or 1))}
 
 
@@ -89,7 +90,7 @@ class CompiledGraph:
             loc.wb = {j: np.empty(self.graph.outputs[j].shape, self.graph.outputs[j].dtype) for j in self.layout.writeback}
             loc.slots = (ctypes.c_void_p * (self.layout.n_inputs + self.layout.n_outputs + len(self._consts) + 1))()
             loc.addr = ctypes.addressof(loc.slots)
-            loc.bound = [None] * self.layout.n_inputs  # the array whose pointer each input slot holds
+            loc.bound = [_UNBOUND] * self.layout.n_inputs  # the array whose pointer each input slot holds
             base = self.layout.n_inputs + self.layout.n_outputs
             for i, c in enumerate(self._consts):
                 loc.slots[base + i] = c.ctypes.data
@@ -134,5 +135,5 @@ class CompiledGraph:
             outs[j] = keep[src].copy() if kind == "input" else outs[src].copy()
         for i in range(n_in):  # do not keep callers' temporaries alive (or stale) between calls
             if bound[i] is not inputs[i]:
-                bound[i] = None
+                bound[i] = _UNBOUND
         return [outs[j] for j in self.returned]

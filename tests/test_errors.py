@@ -58,3 +58,14 @@ def test_compiled_graph_rejects_wrong_arrays():
     c = CompiledGraph(g)
     with pytest.raises(IRError, match=r"expects f32\[2\], got float64\[2\]"):
         c([np.ones(2)])
+
+
+def test_compiled_graph_rejects_none_on_first_call():
+    from graphnn.codegen import CompiledGraph
+    from graphnn.ir import Graph, TensorType, IRError
+
+    g = Graph()
+    x = g.add_input(TensorType((3,), "float32"), "x")
+    g.outputs = [g.emit("exp", x)]
+    with pytest.raises((IRError, TypeError, ValueError)):
+        CompiledGraph(g)([None])
