@@ -84,7 +84,9 @@ def codegen_version() -> str:
 
 def graph_key(graph_text: str) -> str:
     """Cache key of a graph's native code: target, codegen sources, options and the graph's structure."""
-    opts = f"unroll={os.environ.get('GRAPHNN_UNROLL', 'auto')}"
+    from . import module
+
+    opts = f"unroll={os.environ.get('GRAPHNN_UNROLL', 'auto')} parallel_work={module.PARALLEL_WORK}"
     return hashlib.sha256(f"{target_key()}\n{codegen_version()}\n{opts}\n{graph_text}".encode()).hexdigest()
 
 

@@ -56,7 +56,13 @@ def _flat_friendly(group) -> bool:
 
 THREADS_VAR = "graphnn_num_threads"  # module global: how many threads split kernels use (set by the runtime)
 MAX_THREADS = 8
-PARALLEL_WORK = 1 << 20  # estimated multiply-adds/element-ops above which a kernel is split over threads
+# Estimated multiply-adds/element-ops above which a kernel is split over threads. Threads are started per
+# kernel call (tens of microseconds each), so only kernels of about a millisecond or more gain.
+PARALLEL_WORK = 1 << 24
+
+
+def _parallel_work() -> int:
+    return PARALLEL_WORK  # read at build time (tests lower it to exercise split kernels on small graphs)
 
 
 def _work(group) -> int:
@@ -250,7 +256,7 @@ class ModuleBuilder:
                         seen.add(v.id)
                         reads.append(v)
             kbufs = [g.root] + reads
-            split = not globals_for_constants and _work(g) >= PARALLEL_WORK
+            split = not globals_for_constants and _work(g) >= _parallel_work()
             k = Kernel(self.module, f"{name}_k{gi}_{node.op}", kbufs, plan.inlined, LOWER, split=split)
             _emit_group(k, g)
             k.finish()
