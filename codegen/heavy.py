@@ -130,11 +130,9 @@ def emit_matmul_blocked(k: Kernel, group, node, via_flat: bool, vw: int) -> None
     def as_vec(p):
         return b.bitcast(p, V.as_pointer())
 
-    def batch(v, lead_dims):
-        return _batch_dims(out, v, lead_dims)
 
     def per_batch(lead_dims):
-        ba, bc = batch(a, lead_dims), batch(c, lead_dims)
+        ba, bc = _batch_dims(out, a, lead_dims), _batch_dims(out, c, lead_dims)
 
         def panel_loop(jp):
             j0 = b.mul(jp, i64(NR))
@@ -215,12 +213,10 @@ def emit_matmul_rows(k: Kernel, group, node, via_flat: bool = False) -> None:
     def cell(j):
         return b.gep(acc, [i64(0), j], inbounds=True)
 
-    def batch(v, lead_dims):
-        return _batch_dims(out, v, lead_dims)
 
     def row(dims):
         lead_dims, i = dims[:-1], dims[-1]
-        ba, bc = batch(a, lead_dims), batch(c, lead_dims)
+        ba, bc = _batch_dims(out, a, lead_dims), _batch_dims(out, c, lead_dims)
         if dot_order:  # B = W^T with W contiguous along k: one dot product per output element
             def dot(j):
                 def step(s, red):
