@@ -91,7 +91,7 @@ class Program:
         self.grad_targets = grad_finals  # (tensor, position in returned outputs or None, concrete)
 
     def valid(self) -> bool:
-        return all(_safe(acc) == expected for acc, expected in self.guards)
+        return guards_hold(self.guards)
 
     def feeds(self, args: list) -> list:
         arrays, it = [], iter(args)
@@ -121,11 +121,15 @@ def _concrete_args(args: tuple, kwargs: dict) -> None:
             raise TraceError(located(f"compiled call: argument {escaped_message(a)}"))
 
 
-def _safe(acc):
+def guards_hold(guards: list) -> bool:
+    """Do all (accessor, expected) guards of a trace hold now? A guard that cannot be evaluated does not."""
     try:
-        return acc()
-    except Exception:  # a guard that cannot be evaluated does not hold
-        return object()
+        for acc, expected in guards:
+            if acc() != expected:
+                return False
+    except Exception:
+        return False
+    return True
 
 
 def trace_function(fn, args: tuple, kwargs: dict, names: dict, name: str) -> tuple:
@@ -310,7 +314,7 @@ class SplitProgram:
         self.key = self.stages["forward"].structural_hash() + "/" + self.stages["backward"].structural_hash()
 
     def valid(self) -> bool:
-        return all(_safe(acc) == expected for acc, expected in self.guards)
+        return guards_hold(self.guards)
 
     @property
     def native_backward(self) -> CompiledGraph:
