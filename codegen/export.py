@@ -25,6 +25,7 @@ import llvmlite.binding as llvm
 import llvmlite.ir as ir
 
 from graphnn.ir.graph import Graph
+from graphnn.ir.types import TensorType
 
 from .jit import _optimize
 from .kernel import I8, I64, PTR, i64
@@ -52,17 +53,11 @@ class Port:
 
     @property
     def nbytes(self) -> int:
-        n = {"float32": 4, "float64": 8, "int64": 8, "bool": 1}[self.dtype]
-        for s in self.shape:
-            n *= s
-        return n
+        return TensorType(self.shape, self.dtype).nbytes
 
     @property
     def size(self) -> int:
-        n = 1
-        for s in self.shape:
-            n *= s
-        return n
+        return TensorType(self.shape, self.dtype).size
 
 
 @dataclass
