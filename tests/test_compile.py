@@ -4,9 +4,9 @@ import pytest
 
 import graphnn
 import graphnn.nn as nn
-import graphnn.optim as optim
 from graphnn.tools.data import make_dataset
 from graphnn.tools.tutorial_net import Net
+from train_steps import sgd_step
 
 
 def _pair(seed=0):
@@ -74,25 +74,12 @@ def _train(step_fn, images, labels, steps, batch):
     return losses
 
 
-def _make_step(net, momentum):
-    crit = nn.CrossEntropyLoss()
-    opt = optim.SGD(net.parameters(), lr=0.02, momentum=momentum)
-
-    def step(x, y):
-        opt.zero_grad()
-        loss = crit(net(x), y)
-        loss.backward()
-        opt.step()
-        return loss
-    return step
-
-
 @pytest.mark.parametrize("momentum", [0.0, 0.9])
 def test_compiled_training_step_matches_eager_trajectory(momentum):
     images, labels = make_dataset(256, seed=3)
     eager, comp = _pair(seed=2)
-    le = _train(_make_step(eager, momentum), images, labels, 20, 32)
-    cstep = graphnn.compile(_make_step(comp, momentum))
+    le = _train(sgd_step(eager, momentum=momentum), images, labels, 20, 32)
+    cstep = graphnn.compile(sgd_step(comp, momentum=momentum))
     lc = _train(cstep, images, labels, 20, 32)
     np.testing.assert_allclose(lc, le, rtol=1e-4, atol=1e-5)
     for (name, pe), pc in zip(eager.named_parameters(), comp.parameters()):

@@ -14,21 +14,11 @@ import graphnn.optim as optim
 from graphnn.tools.cli import main
 from graphnn.tools.data import make_dataset
 from graphnn.tools.tutorial_net import Net
+from train_steps import sgd_step
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def _sgd_step(net, momentum=0.9):
-    crit = nn.CrossEntropyLoss()
-    opt = optim.SGD(net.parameters(), lr=0.02, momentum=momentum)
-
-    def step(x, y):
-        opt.zero_grad()
-        loss = crit(net(x), y)
-        loss.backward()
-        opt.step()
-        return loss
-    return step
 
 
 def _batches(batch=16, n=8, seed=3):
@@ -42,7 +32,7 @@ def lenet(tmp_path_factory):
     """The tutorial Net after a few compiled SGD steps, exported as `lenet`, with in-process compiled outputs."""
     graphnn.manual_seed(0)
     net = Net()
-    step = graphnn.compile(_sgd_step(net))
+    step = graphnn.compile(sgd_step(net, momentum=0.9))
     for x, y in _batches()[:3]:
         step(x, y)
     x = np.random.default_rng(1).standard_normal((1, 1, 32, 32)).astype(np.float32)
@@ -153,7 +143,7 @@ def test_c_program_runs_the_export(lenet, tmp_path):
 def test_train_step_export_updates_and_saves_weights(tmp_path):
     graphnn.manual_seed(5)
     net = Net()
-    cstep = graphnn.compile(_sgd_step(net))
+    cstep = graphnn.compile(sgd_step(net, momentum=0.9))
     data = _batches(seed=4)
     cstep(*data[0])
     path = graphnn.export(cstep, data[1], str(tmp_path / "train"), mode="train_step", name="lenet")

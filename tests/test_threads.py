@@ -5,12 +5,11 @@ import numpy as np
 import pytest
 
 import graphnn
-import graphnn.nn as nn
-import graphnn.optim as optim
 from graphnn.codegen import CompiledGraph
 from graphnn.codegen.module import PARALLEL_WORK
 from graphnn.ir import Graph, TensorType, interpret
 from graphnn.tools.tutorial_net import Net
+from train_steps import sgd_step
 
 
 @pytest.fixture
@@ -65,16 +64,7 @@ def test_training_step_same_with_two_threads(threads):
         threads(n)
         graphnn.manual_seed(0)
         net = Net()
-        opt = optim.SGD(net.parameters(), lr=0.05, momentum=0.9)
-        crit = nn.CrossEntropyLoss()
-
-        @graphnn.compile
-        def step(x, y):
-            opt.zero_grad()
-            loss = crit(net(x), y)
-            loss.backward()
-            opt.step()
-            return loss
+        step = graphnn.compile(sgd_step(net, lr=0.05, momentum=0.9))
         rng = np.random.default_rng(1)
         run = []
         for _ in range(3):
