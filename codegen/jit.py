@@ -86,7 +86,8 @@ def graph_key(graph_text: str) -> str:
     """Cache key of a graph's native code: target, codegen sources, options and the graph's structure."""
     from . import module
 
-    opts = f"unroll={os.environ.get('GRAPHNN_UNROLL', 'auto')} parallel_work={module.PARALLEL_WORK}"
+    opts = (f"unroll={os.environ.get('GRAPHNN_UNROLL', 'auto')} parallel_work={module.PARALLEL_WORK} "
+            f"profile={module.profiling()}")
     return hashlib.sha256(f"{target_key()}\n{codegen_version()}\n{opts}\n{graph_text}".encode()).hexdigest()
 
 

@@ -184,6 +184,13 @@ class Kernel:
             return
         emit_loop(self.fn, self.b, count, scoped)
 
+    def once(self, body) -> None:
+        """Run body() in one part only of a split kernel (work after the split loop that parts would repeat)."""
+        if self.split and self.split_used:
+            self.if_else(self.b.icmp_signed("==", self.fn.args[-2], i64(0)), body, lambda: None)
+        else:
+            body()
+
     def if_else(self, cond, then, otherwise) -> None:
         """Emit `if cond: then() else: otherwise()`, each branch with its own memo scope."""
         with self.b.if_else(cond) as (t, e):

@@ -5,6 +5,7 @@ Each rule is `rule(k, node, idx) -> llvm value`, where `idx` is an Index over th
 """
 from __future__ import annotations
 
+import itertools
 import math
 
 import llvmlite.ir as ir
@@ -289,6 +290,9 @@ def _reduce(k, node, idx):
     return k.reduce(shape, init, dt, step)
 
 
+UNROLL_WINDOW = 16
+
+
 def argmax_over(k, shape, load, dtype):
     """(flat position of the first maximum, maximum) over an index space; NaN counts as largest."""
     b = k.b
@@ -299,18 +303,23 @@ def argmax_over(k, shape, load, dtype):
     counter = k.alloca(I64)
     b.store(i64(0), counter)
 
-    def body(dims):
+    def body(dims, n=None):
         v = load(dims)
         cur = b.load(best)
         if dtype in FLOAT:
             better = b.or_(b.fcmp_ordered(">", v, cur), b.and_(_is_nan(k, v), b.not_(_is_nan(k, cur))))
         else:
             better = icmp(k, dtype, ">", v, cur)
-        n = b.load(counter)
+        if n is None:
+            n = b.load(counter)
+            b.store(b.add(n, i64(1)), counter)
         b.store(b.select(better, v, cur), best)
         b.store(b.select(better, n, b.load(pos)), pos)
-        b.store(b.add(n, i64(1)), counter)
-    k.loops(shape, body)
+    if math.prod(shape) <= UNROLL_WINDOW:  # small windows unrolled here (LLVM may not unroll big modules)
+        for n, dims in enumerate(itertools.product(*[range(s) for s in shape])):
+            body([i64(d) for d in dims], i64(n))
+    else:
+        k.loops(shape, body)
     return b.load(pos), b.load(best)
 
 
@@ -445,7 +454,7 @@ def _pool_attrs(node):
     return at["kernel"], at["stride"], at["padding"], at["dilation"]
 
 
-def _window(k, node, x, lead, q):
+def window_loader(k, node, x, lead, q):
     """(valid, dims) loader over a pooling window of output position q, for argmax_over."""
     kernel, stride, pad, dil = _pool_attrs(node)
     b = k.b
@@ -461,7 +470,7 @@ def _window(k, node, x, lead, q):
     return at
 
 
-def _masked(k, valid, dims, v):
+def masked_load(k, valid, dims, v):
     b = k.b
     safe = [b.select(valid, d, i64(0)) for d in dims]
     return b.select(valid, k.elem(v, Index(k, v.shape, safe)), k.const(-math.inf, v.dtype))
@@ -472,11 +481,11 @@ def _max_pool(k, node, idx):
     x = node.inputs[0]
     nsp = len(node.attrs["kernel"])
     lead, q = idx.dims[:-nsp], idx.dims[-nsp:]
-    at = _window(k, node, x, lead, q)
+    at = window_loader(k, node, x, lead, q)
 
     def load(kk):
         valid, dims = at(kk)
-        return _masked(k, valid, dims, x)
+        return masked_load(k, valid, dims, x)
     _, best = argmax_over(k, tuple(node.attrs["kernel"]), load, x.dtype)
     return best
 
@@ -486,12 +495,12 @@ def _max_pool_select(k, node, idx):
     x, src = node.inputs
     nsp = len(node.attrs["kernel"])
     lead, q = idx.dims[:-nsp], idx.dims[-nsp:]
-    at = _window(k, node, x, lead, q)
+    at = window_loader(k, node, x, lead, q)
     kernel = node.attrs["kernel"]
 
     def load(kk):
         valid, dims = at(kk)
-        return _masked(k, valid, dims, x)
+        return masked_load(k, valid, dims, x)
     pos, _ = argmax_over(k, tuple(kernel), load, x.dtype)
     kk = Index(k, tuple(kernel), flat=pos).dims
     valid, dims = at(kk)
@@ -516,11 +525,11 @@ def _max_pool_grad(k, node, idx):
             ok, q = _window_source(k, i, kd, stride[d], dil[d], pad[d], g.shape[len(lead) + d])
             valid = b.and_(valid, ok)
             qs.append(b.select(ok, q, i64(0)))
-        at = _window(k, node, x, lead, qs)
+        at = window_loader(k, node, x, lead, qs)
 
         def load(kw):
             ok, dims = at(kw)
-            return _masked(k, ok, dims, x)
+            return masked_load(k, ok, dims, x)
         pos, _ = argmax_over(k, tuple(kernel), load, x.dtype)
         here = Index(k, tuple(kernel), dims=list(kk)).flat
         take = b.and_(valid, b.icmp_signed("==", pos, here))
@@ -543,11 +552,11 @@ def _max_pool_grad_tiled(k, node, lead, sp):
         valid = b.and_(valid, b.icmp_signed("<", q, i64(g.shape[len(lead) + d])))
         qs.append(b.select(valid, q, i64(0)))
         ks.append(b.srem(rel, i64(stride[d])))
-    at = _window(k, node, x, lead, qs)
+    at = window_loader(k, node, x, lead, qs)
 
     def load(kw):
         ok, dims = at(kw)
-        return _masked(k, ok, dims, x)
+        return masked_load(k, ok, dims, x)
     pos, _ = argmax_over(k, tuple(kernel), load, x.dtype)
     here = Index(k, tuple(kernel), dims=ks).flat
     take = b.and_(valid, b.icmp_signed("==", pos, here))

@@ -38,6 +38,7 @@ class Layout:
     arena_bytes: int
     output_slots: list       # per graph output: its slot, or ("dup", j) / ("input", i) when copied after the call
     writeback: dict          # output position -> input position
+    kernels: list = None     # kernel names in call order (indexes of the profile counters)
 
 
 def _flat_friendly(group) -> bool:
@@ -52,6 +53,17 @@ def _flat_friendly(group) -> bool:
         if any(v.shape != out.shape and v.type.size != 1 for v in n.inputs):
             return False
     return True
+
+
+PROFILE_VAR = "graphnn_profile"  # module global: [2 x i64] per kernel (cycles, calls) when profiling
+MAX_PROFILED = 4096
+
+
+def profiling() -> bool:
+    """GRAPHNN_PROFILE=1 builds code that counts cycles per kernel (see CompiledGraph.profile)."""
+    import os
+
+    return os.environ.get("GRAPHNN_PROFILE", "") not in ("", "0")
 
 
 THREADS_VAR = "graphnn_num_threads"  # module global: how many threads split kernels use (set by the runtime)
@@ -87,6 +99,24 @@ class ModuleBuilder:
         self.threads = ir.GlobalVariable(self.module, I64, THREADS_VAR)
         self.threads.initializer = i64(1)
         self._pthread = None
+        self.profile = None
+        if profiling():
+            typ = ir.ArrayType(I64, 2 * MAX_PROFILED)
+            self.profile = ir.GlobalVariable(self.module, typ, PROFILE_VAR)
+            self.profile.initializer = ir.Constant(typ, None)
+            self._cycles = ir.Function(self.module, ir.FunctionType(I64, []), "llvm.readcyclecounter")
+
+    def timed(self, eb: ir.IRBuilder, index: int | None, emit) -> None:
+        """Run emit(); when profiling, add its cycles and one call to counter `index`."""
+        if self.profile is None or index is None or index >= MAX_PROFILED:
+            emit()
+            return
+        t0 = eb.call(self._cycles, [])
+        emit()
+        dt = eb.sub(eb.call(self._cycles, []), t0)
+        for j, inc in ((2 * index, dt), (2 * index + 1, i64(1))):
+            p = eb.gep(self.profile, [i64(0), i64(j)], inbounds=True)
+            eb.store(eb.add(eb.load(p), inc), p)
 
     def _pthread_fns(self):
         if self._pthread is None:
@@ -244,10 +274,18 @@ class ModuleBuilder:
             srcp = eb.bitcast(src, PTR) if isinstance(src, ir.GlobalVariable) else slot(src)
             self.memcpy(eb, ptr_of(vid), srcp, next(v.type.nbytes for v in graph.outputs if v.id == vid))
 
+        names = []
+        top = not globals_for_constants  # scan bodies are timed as part of their scan
+
+        def counter(label):
+            names.append(label)
+            return len(names) - 1 if top else None
+
         for gi, g in enumerate(groups):
             node = g.root.producer
             if node.op == "scan":
-                self._emit_scan(fn, eb, node, ptr_of, f"{name}_scan{gi}")
+                self.timed(eb, counter(f"{name}_scan{gi}"),
+                           lambda: self._emit_scan(fn, eb, node, ptr_of, f"{name}_scan{gi}"))
                 continue
             reads, seen = [], set()
             for n in g.nodes:
@@ -260,13 +298,14 @@ class ModuleBuilder:
             k = Kernel(self.module, f"{name}_k{gi}_{node.op}", kbufs, plan.inlined, LOWER, split=split)
             _emit_group(k, g)
             k.finish()
-            self.call_kernel(fn, eb, k, [ptr_of(v.id) for v in kbufs])
+            kargs = [ptr_of(v.id) for v in kbufs]
+            self.timed(eb, counter(k.fn.name), lambda: self.call_kernel(fn, eb, k, kargs))
 
         for out_pos, in_pos in (graph.meta.get("writeback") or {}).items():
             v = graph.outputs[out_pos]
             self.memcpy(eb, slot(in_pos), ptr_of(v.id), v.type.nbytes)
         eb.ret_void()
-        layout = Layout(n_in, n_out, constants, mem.size, output_slots, dict(graph.meta.get("writeback") or {}))
+        layout = Layout(n_in, n_out, constants, mem.size, output_slots, dict(graph.meta.get("writeback") or {}), names)
         return fn, layout, plan
 
     # -- scan ------------------------------------------------------------------------------------------------

@@ -13,7 +13,7 @@ from graphnn.ir.interpreter import check_input
 from .jit import compile_ir, graph_key, load_cached, store_cached
 from graphnn.ir.fusion import plan_fusion
 
-from .module import THREADS_VAR, Layout, build_module
+from .module import MAX_PROFILED, PROFILE_VAR, THREADS_VAR, Layout, build_module, profiling
 
 _ENTRY = ctypes.CFUNCTYPE(None, ctypes.c_void_p)
 _UNBOUND = object()  # marks an input slot that holds no caller array yet (never `is` any input)
@@ -41,23 +41,28 @@ class CompiledGraph:
         self.graph, self.name = graph, name
         self._ir_text = self._plan = None
         key = graph_key(name + "\n" + graph.to_text(anonymous=True) + f"\nwriteback={sorted((graph.meta.get('writeback') or {}).items())}")
-        cached = load_cached(key, [name], (THREADS_VAR,))
+        variables = (THREADS_VAR, PROFILE_VAR) if profiling() else (THREADS_VAR,)
+        cached = load_cached(key, [name], variables)
         if cached is not None:  # skip building the LLVM module: the object and its layout are cached by graph
             addrs, lay = cached
             consts = [n.attrs["value"] for n in graph.nodes if n.op == "constant"]
             self.layout = Layout(lay["n_inputs"], lay["n_outputs"], consts, lay["arena_bytes"],
                                  [s if isinstance(s, int) else tuple(s) for s in lay["output_slots"]],
-                                 {int(k): v for k, v in lay["writeback"].items()})
+                                 {int(k): v for k, v in lay["writeback"].items()}, lay.get("kernels") or [])
         else:
             self._ir_text, self.layout, self._plan = build_module(graph, name)
-            addrs = compile_ir(self._ir_text, [name], (THREADS_VAR,))
+            addrs = compile_ir(self._ir_text, [name], variables)
             store_cached(key, self._ir_text, {
                 "n_inputs": self.layout.n_inputs, "n_outputs": self.layout.n_outputs,
                 "arena_bytes": self.layout.arena_bytes,
                 "output_slots": [s if isinstance(s, int) else list(s) for s in self.layout.output_slots],
-                "writeback": {str(k): v for k, v in self.layout.writeback.items()}})
+                "writeback": {str(k): v for k, v in self.layout.writeback.items()},
+                "kernels": self.layout.kernels})
         self._fn = _ENTRY(addrs[name])
         self._threads = ctypes.c_int64.from_address(addrs[THREADS_VAR])
+        self._profile = None
+        if PROFILE_VAR in addrs:
+            self._profile = np.ctypeslib.as_array((ctypes.c_int64 * (2 * MAX_PROFILED)).from_address(addrs[PROFILE_VAR]))
         self._consts = [np.ascontiguousarray(c) for c in self.layout.constants]
         self._local = threading.local()
         wb = self.layout.writeback
@@ -67,6 +72,16 @@ class CompiledGraph:
         self._fresh = [(j, slot, graph.outputs[j].shape, np.dtype(graph.outputs[j].dtype))
                        for j, slot in enumerate(self.layout.output_slots) if isinstance(slot, int) and j not in wb]
         self._copies = [(j, slot) for j, slot in enumerate(self.layout.output_slots) if isinstance(slot, tuple)]
+
+    def profile(self, reset: bool = False) -> list:
+        """[(kernel name, cycles, calls)] accumulated over calls; needs GRAPHNN_PROFILE=1 when compiling."""
+        if self._profile is None:
+            raise RuntimeError("compiled without profiling counters: set GRAPHNN_PROFILE=1 before compiling")
+        names = self.layout.kernels or []
+        out = [(nm, int(self._profile[2 * i]), int(self._profile[2 * i + 1])) for i, nm in enumerate(names)]
+        if reset:
+            self._profile[:] = 0
+        return out
 
     @property
     def plan(self):

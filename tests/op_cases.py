@@ -770,6 +770,8 @@ _POOLS = [  # name, x shape, kernel, stride, padding, dilation, ceil_mode
     ("3d_ceil", (1, 2, 4, 5, 4), (2, 2, 2), (2, 2, 2), (1, 0, 1), (1, 1, 1), True),
     ("2d_tiled_pad_ceil", (2, 2, 7, 6), (2, 2), (2, 2), (1, 0), (1, 1), True),
     ("2d_tiled", (1, 3, 8, 8), (2, 2), (2, 2), (0, 0), (1, 1), False),
+    ("2d_tiled_ragged", (2, 2, 7, 5), (2, 2), (2, 2), (0, 0), (1, 1), False),
+    ("3d_tiled_ragged_pad", (1, 2, 5, 4, 7), (2, 2, 3), (2, 2, 3), (1, 0, 1), (1, 1, 1), False),
 ]
 
 
@@ -785,6 +787,8 @@ entry("max_pool", [C(n, F(*xs, gen="distinct"), **_pool_attrs(*a)) for n, xs, *a
 entry("max_pool_grad", [C(n, F(*xs, gen="distinct"), F(*pool_out_shape(xs, *a)), **_pool_attrs(*a)) for n, xs, *a in _POOLS] + [
     C("ties", F(1, 2, 5, 5, gen="grid"), F(1, 2, 6, 6), fd=None,  # ties: first maximum wins, not smooth
       **_pool_attrs((2, 2), (1, 1), (1, 1), (1, 1), False)),
+    C("tiled_ties", F(1, 2, 6, 5, gen="grid"), F(1, 2, 3, 2), fd=None, **_pool_attrs((2, 2), (2, 2), (0, 0), (1, 1), False)),
+    C("tiled_nan", F(1, 2, 6, 6, gen="nan"), F(1, 2, 3, 3), fd=None, **_pool_attrs((2, 2), (2, 2), (0, 0), (1, 1), False)),
 ], _np_max_pool_grad)
 entry("max_pool_select", [C(n, F(*xs, gen="distinct"), F(*xs), **_pool_attrs(*a)) for n, xs, *a in _POOLS] + [
     C("ties", F(1, 2, 5, 5, gen="grid"), F(1, 2, 5, 5), fd=None, **_pool_attrs((2, 2), (1, 1), (1, 1), (1, 1), False)),

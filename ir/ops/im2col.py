@@ -79,5 +79,5 @@ def _col2im_ref(a, attrs):
 
 
 register("col2im", infer=_col2im_infer, ref=_col2im_ref,
-         grad=lambda b, n, ct: [b.im2col(ct[0], **_geo_attrs(n.attrs))], pattern="injective", num_inputs=1,
+         grad=lambda b, n, ct: [b.im2col(ct[0], **_geo_attrs(n.attrs))], pattern="out_fusable", num_inputs=1,
          doc="sum of columns back onto the input positions they were read from (transpose of im2col)")

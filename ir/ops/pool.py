@@ -104,7 +104,7 @@ def _max_pool_grad_ref(a, attrs):
 
 
 register("max_pool_grad", infer=_max_pool_grad_infer, ref=_max_pool_grad_ref,
-         grad=lambda b, n, ct: [None, b.max_pool_select(n.inputs[0], ct[0], **n.attrs)], pattern="opaque",
+         grad=lambda b, n, ct: [None, b.max_pool_select(n.inputs[0], ct[0], **n.attrs)], pattern="out_fusable",
          num_inputs=2, doc="scatter output gradients to each window's argmax")
 
 

@@ -1,0 +1,42 @@
+"""Helpers shared by the hand-written schedules (GEMM, convolution, col2im, pooling gradients)."""
+from __future__ import annotations
+
+from .kernel import Index, Kernel, i64
+
+MAX_SCRATCH = 1 << 16  # elements; larger rows/planes use the generic element-by-element schedule
+
+
+def prod(shape) -> int:
+    p = 1
+    for s in shape:
+        p *= s
+    return p
+
+
+def store_epilogue(k: Kernel, root, heavy_value, dims: list, x, via_flat: bool = False) -> None:
+    """Store root at the position of heavy element `dims` (value x), computing the fused epilogue."""
+    if via_flat:  # reshapes between heavy op and root: positions correspond through the row-major flat index
+        flat = Index(k, heavy_value.shape, dims).flat
+        idx = Index(k, root.shape, flat=flat)
+        k.provide(heavy_value, Index(k, heavy_value.shape, flat=flat), x)
+        y = k.compute(root, idx)
+    else:
+        idx = Index(k, root.shape, dims)
+        if heavy_value is root:
+            y = x
+        else:
+            k.provide(heavy_value, idx, x)
+            y = k.compute(root, idx)
+    k.store(root, idx.flat, y)
+
+
+def tap_range(b, tap, stride: int, dil: int, pad: int, size: int, limit: int):
+    """(first q, count) of the positions q in [0, limit) with 0 <= q*stride + tap*dil - pad < size, for a
+    runtime kernel offset `tap` (an i64)."""
+    off = b.sub(i64(pad), b.mul(tap, i64(dil)))                    # q*stride >= off
+    pos = b.sdiv(b.add(off, i64(stride - 1)), i64(stride))
+    lo = b.select(b.icmp_signed(">", off, i64(0)), pos, i64(0))
+    top = b.add(i64(size - 1), off)                                # q*stride <= top
+    hi = b.select(b.icmp_signed("<", top, i64(0)), i64(0), b.add(b.sdiv(top, i64(stride)), i64(1)))
+    hi = b.select(b.icmp_signed("<", hi, i64(limit)), hi, i64(limit))
+    return lo, b.select(b.icmp_signed(">", hi, lo), b.sub(hi, lo), i64(0))
