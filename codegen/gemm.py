@@ -40,7 +40,7 @@ def emit_matmul(k: Kernel, group, node, via_flat: bool = False) -> None:
             and (m < 16 or K * 2 * vw > MAX_PANEL)):
         return emit_matmul_dots(k, group, node, via_flat, vw)
     # Packing B panels pays off only when several rows of A reuse them; a few rows run as dot products.
-    if n >= 2 * vw and m >= 4 and K * 2 * vw <= MAX_PANEL:
+    if n >= vw and m >= 4 and K * 2 * vw <= MAX_PANEL:
         return emit_matmul_blocked(k, group, node, via_flat, vw)
     return emit_matmul_rows(k, group, node, via_flat)
 
@@ -171,7 +171,6 @@ def emit_matmul_blocked(k: Kernel, group, node, via_flat: bool, vw: int) -> None
     zero = ir.Constant(V, [ir.Constant(T, 0.0)] * vw)
     undef = ir.Constant(V, ir.Undefined)
     splat_mask = ir.Constant(ir.VectorType(ir.IntType(32), vw), [0] * vw)
-    n_full = n - n % NR
     esize = 4 if dt == "float32" else 8
 
     def vec_at(base, offset):
@@ -189,7 +188,13 @@ def emit_matmul_blocked(k: Kernel, group, node, via_flat: bool, vw: int) -> None
 
             def pack(kk):
                 def put(jj):
-                    y = k.elem(c, Index(k, c.shape, bc + [kk, b.add(j0, jj)]))
+                    j = b.add(j0, jj)
+                    if n % NR:  # the last panel is padded with zeros past column n
+                        inside = b.icmp_signed("<", j, i64(n))
+                        y = k.elem(c, Index(k, c.shape, bc + [kk, b.select(inside, j, i64(n - 1))]))
+                        y = b.select(inside, y, k.const(0, dt))
+                    else:
+                        y = k.elem(c, Index(k, c.shape, bc + [kk, j]))
                     b.store(y, vec_at(panel, b.add(b.mul(kk, i64(NR)), jj)))
                 k.loop(NR, put)
             k.loop(K, pack)
@@ -217,33 +222,17 @@ def emit_matmul_blocked(k: Kernel, group, node, via_flat: bool, vw: int) -> None
                         b.store(b.load(accs[2 * r + h], align=esize), as_vec(vec_at(tile, i64(r * NR + h * vw))), align=esize)
                 valid = b.sub(i64(m), i0)
                 count = b.select(b.icmp_signed("<", valid, i64(MR)), valid, i64(MR))
+                left = b.sub(i64(n), j0)
+                cols = b.select(b.icmp_signed("<", left, i64(NR)), left, i64(NR))
 
                 def epi_row(r):
                     def epi(jj):
                         x = b.load(vec_at(tile, b.add(b.mul(r, i64(NR)), jj)))
                         store_epilogue(k, root, out, lead_dims + [b.add(i0, r), b.add(j0, jj)], x, via_flat)
-                    k.loop(NR, epi)
+                    k.loop(cols, epi)
                 k.loop(count, epi_row)
             k.loop((m + MR - 1) // MR, row_block)
-        def tail_columns():  # the last n % NR columns: one dot product per element
-            def tail_row(i):
-                def tail(t):
-                    j = b.add(i64(n_full), t)
-
-                    def step(s, red):
-                        x = k.elem(a, Index(k, a.shape, ba + [i, red[0]]))
-                        y = k.elem(c, Index(k, c.shape, bc + [red[0], j]))
-                        return k.flags(b.fadd(s, k.flags(b.fmul(x, y))), ("reassoc",))
-                    store_epilogue(k, root, out, lead_dims + [i, j], k.reduce((K,), k.const(0, dt), dt, step), via_flat)
-                k.loop(n % NR, tail)
-            k.loop(m, tail_row)
-
-        n_panels = n_full // NR
-        if n % NR:  # one loop over panels plus the tail (a single outer loop, so it can be split over threads)
-            k.loop(n_panels + 1, lambda jp: k.if_else(b.icmp_signed("<", jp, i64(n_panels)),
-                                                      lambda: panel_loop(jp), tail_columns))
-        else:
-            k.loop(n_panels, panel_loop)
+        k.loop((n + NR - 1) // NR, panel_loop)
     k.loops(out.shape[:-2], per_batch)
 
 

@@ -18,6 +18,7 @@ from graphnn.ir.memory import plan_memory
 from graphnn.ir.registry import describe, get_op
 
 from .kernel import I1, I8, I64, PTR, Index, Kernel, emit_loop, i64
+from .pool import RUN, TASK
 from .heavy import EMITTERS, emit_im2col, heavy_node
 from .lowerings import LOWER
 
@@ -67,10 +68,11 @@ def profiling() -> bool:
 
 
 THREADS_VAR = "graphnn_num_threads"  # module global: how many threads split kernels use (set by the runtime)
+POOL_VAR = "graphnn_pool"  # module global: address of the worker pool's run function (set by the runtime)
 MAX_THREADS = 8
-# Estimated multiply-adds/element-ops above which a kernel is split over threads. Threads are started per
-# kernel call (tens of microseconds each), so only kernels of about a millisecond or more gain.
-PARALLEL_WORK = 1 << 24
+# Estimated multiply-adds/element-ops above which a kernel is split over threads. Handing parts to the
+# pool's spinning workers costs about a microsecond, so kernels from a few tens of microseconds up gain.
+PARALLEL_WORK = 1 << 17
 
 
 def _parallel_work() -> int:
@@ -98,7 +100,8 @@ class ModuleBuilder:
         self._n = 0
         self.threads = ir.GlobalVariable(self.module, I64, THREADS_VAR)
         self.threads.initializer = i64(1)
-        self._pthread = None
+        self.pool = ir.GlobalVariable(self.module, I64, POOL_VAR)  # address of graphnn_pool_run, or 0
+        self.pool.initializer = i64(0)
         self.profile = None
         if profiling():
             typ = ir.ArrayType(I64, 2 * MAX_PROFILED)
@@ -118,59 +121,32 @@ class ModuleBuilder:
             p = eb.gep(self.profile, [i64(0), i64(j)], inbounds=True)
             eb.store(eb.add(eb.load(p), inc), p)
 
-    def _pthread_fns(self):
-        if self._pthread is None:
-            create = ir.Function(self.module, ir.FunctionType(ir.IntType(32), [PTR, PTR, PTR, PTR]), "pthread_create")
-            join = ir.Function(self.module, ir.FunctionType(ir.IntType(32), [I64, PTR]), "pthread_join")
-            self._pthread = (create, join)
-        return self._pthread
-
-    def call_kernel(self, fn, eb: ir.IRBuilder, k: Kernel, args: list) -> None:
-        """Call kernel k; a split kernel runs in min(threads, MAX_THREADS) parts, all but one on new threads."""
+    def call_kernel(self, eb: ir.IRBuilder, k: Kernel, args: list) -> None:
+        """Call kernel k; a split kernel runs in min(threads, MAX_THREADS) parts on the worker pool."""
         if not (k.split and k.split_used):
             eb.call(k.fn, args + ([i64(0), i64(1)] if k.split else []))
             return
-        create, join = self._pthread_fns()
         nb = len(args)
-        tramp = ir.Function(self.module, ir.FunctionType(PTR, [PTR]), k.fn.name + "_thread")
+        tramp = ir.Function(self.module, TASK, k.fn.name + "_part")
         tramp.linkage = "internal"
         tb = ir.IRBuilder(tramp.append_basic_block())
-        block = tramp.args[0]  # [nb buffer pointers, part, parts] as pointer-sized words
-        words = [tb.load(tb.gep(block, [i64(i)], source_etype=PTR), typ=PTR) for i in range(nb + 2)]
-        tb.call(k.fn, words[:nb] + [tb.ptrtoint(words[nb], I64), tb.ptrtoint(words[nb + 1], I64)])
-        tb.ret(ir.Constant(PTR, None))
+        block, part, parts = tramp.args  # block: the kernel's buffer pointers
+        words = [tb.load(tb.gep(block, [i64(i)], source_etype=PTR), typ=PTR) for i in range(nb)]
+        tb.call(k.fn, words + [part, parts])
+        tb.ret_void()
 
         n = eb.load(self.threads)
         n = eb.select(eb.icmp_signed(">", n, i64(MAX_THREADS)), i64(MAX_THREADS), n)
-        n = eb.select(eb.icmp_signed("<", n, i64(1)), i64(1), n)
-        blocks = eb.alloca(ir.ArrayType(PTR, (nb + 2) * MAX_THREADS))
-        tids = eb.alloca(ir.ArrayType(I64, MAX_THREADS))
-        oks = eb.alloca(ir.ArrayType(I64, MAX_THREADS))
-
-        def spawn(t):
-            p = eb.add(t, i64(1))
-            base = eb.mul(p, i64(nb + 2))
-            slot = lambda i: eb.gep(blocks, [i64(0), eb.add(base, i64(i))], inbounds=True)  # noqa: E731
-            for i, a in enumerate(args):
-                eb.store(a, slot(i))
-            eb.store(eb.inttoptr(p, PTR), slot(nb))
-            eb.store(eb.inttoptr(n, PTR), slot(nb + 1))
-            tid = eb.gep(tids, [i64(0), p], inbounds=True)
-            rc = eb.call(create, [tid, ir.Constant(PTR, None), tramp, slot(0)])
-            ok = eb.icmp_signed("==", rc, ir.Constant(ir.IntType(32), 0))
-            eb.store(eb.zext(ok, I64), eb.gep(oks, [i64(0), p], inbounds=True))
-        emit_loop(fn, eb, eb.sub(n, i64(1)), spawn)
-        eb.call(k.fn, args + [i64(0), n])
-
-        def finish(t):
-            p = eb.add(t, i64(1))
-            ok = eb.icmp_signed("!=", eb.load(eb.gep(oks, [i64(0), p], inbounds=True)), i64(0))
-            with eb.if_else(ok) as (joined, failed):
-                with joined:
-                    eb.call(join, [eb.load(eb.gep(tids, [i64(0), p], inbounds=True)), ir.Constant(PTR, None)])
-                with failed:  # no thread could be started: run that part here
-                    eb.call(k.fn, args + [p, n])
-        emit_loop(fn, eb, eb.sub(n, i64(1)), finish)
+        pool = eb.load(self.pool)
+        blk = eb.alloca(ir.ArrayType(PTR, nb))
+        for i, a in enumerate(args):
+            eb.store(a, eb.gep(blk, [i64(0), i64(i)], inbounds=True))
+        use_pool = eb.and_(eb.icmp_signed(">", n, i64(1)), eb.icmp_unsigned("!=", pool, i64(0)))
+        with eb.if_else(use_pool) as (pooled, alone):
+            with pooled:
+                eb.call(eb.inttoptr(pool, ir.PointerType(RUN)), [tramp, eb.bitcast(blk, PTR), n, n])
+            with alone:
+                eb.call(k.fn, args + [i64(0), i64(1)])
 
     def fresh(self, base: str) -> str:
         self._n += 1
@@ -299,7 +275,7 @@ class ModuleBuilder:
             _emit_group(k, g)
             k.finish()
             kargs = [ptr_of(v.id) for v in kbufs]
-            self.timed(eb, counter(k.fn.name), lambda: self.call_kernel(fn, eb, k, kargs))
+            self.timed(eb, counter(k.fn.name), lambda: self.call_kernel(eb, k, kargs))
 
         for out_pos, in_pos in (graph.meta.get("writeback") or {}).items():
             v = graph.outputs[out_pos]

@@ -10,10 +10,11 @@ import numpy as np
 from graphnn.ir.graph import Graph
 from graphnn.ir.interpreter import check_input
 
+from .pool import pool_address
 from .jit import compile_ir, graph_key, load_cached, store_cached
 from graphnn.ir.fusion import plan_fusion
 
-from .module import MAX_PROFILED, PROFILE_VAR, THREADS_VAR, Layout, build_module, profiling
+from .module import MAX_PROFILED, POOL_VAR, PROFILE_VAR, THREADS_VAR, Layout, build_module, profiling
 
 _ENTRY = ctypes.CFUNCTYPE(None, ctypes.c_void_p)
 _UNBOUND = object()  # marks an input slot that holds no caller array yet (never `is` any input)
@@ -21,7 +22,7 @@ _config = {"threads": max(1, int(os.environ.get("GRAPHNN_NUM_THREADS") or os.cpu
 
 
 def set_num_threads(n: int) -> None:
-    """Threads that compiled code may use for large kernels (the native code starts them per kernel)."""
+    """Threads that compiled code may use for large kernels (a persistent worker pool of threads - 1 workers)."""
     if int(n) < 1:
         raise ValueError(f"number of threads must be at least 1, got {n}")
     _config["threads"] = int(n)
@@ -41,7 +42,7 @@ class CompiledGraph:
         self.graph, self.name = graph, name
         self._ir_text = self._plan = None
         key = graph_key(name + "\n" + graph.to_text(anonymous=True) + f"\nwriteback={sorted((graph.meta.get('writeback') or {}).items())}")
-        variables = (THREADS_VAR, PROFILE_VAR) if profiling() else (THREADS_VAR,)
+        variables = (THREADS_VAR, POOL_VAR) + ((PROFILE_VAR,) if profiling() else ())
         cached = load_cached(key, [name], variables)
         if cached is not None:  # skip building the LLVM module: the object and its layout are cached by graph
             addrs, lay = cached
@@ -60,6 +61,7 @@ class CompiledGraph:
                 "kernels": self.layout.kernels})
         self._fn = _ENTRY(addrs[name])
         self._threads = ctypes.c_int64.from_address(addrs[THREADS_VAR])
+        ctypes.c_int64.from_address(addrs[POOL_VAR]).value = pool_address()
         self._profile = None
         if PROFILE_VAR in addrs:
             self._profile = np.ctypeslib.as_array((ctypes.c_int64 * (2 * MAX_PROFILED)).from_address(addrs[PROFILE_VAR]))
