@@ -1,15 +1,21 @@
 """Matrix products: a register-blocked GEMM with packed B panels, dot-product tiles for A @ W^T (both operands
 contiguous along k, as in weight gradients), and a row schedule for small or integer products.
 
-Each accumulates into registers or a scratch row, then applies the group's elementwise epilogue while storing.
+The register tiles are computed by micro-kernels emitted once per module and shared by every product in it
+(`graphnn_gemm_tile_*`, `graphnn_dots_tile_*`), so a graph with many matrix products costs LLVM one copy of
+the unrolled FMA code; each product's kernel packs B, calls the micro-kernel per tile and applies the group's
+elementwise epilogue while storing the tile.
 """
 from __future__ import annotations
 
 import llvmlite.ir as ir
 
-from .kernel import LLTYPE, Index, Kernel, i64
+from .kernel import I64, LLTYPE, PTR, Index, Kernel, emit_loop, i64
 from .schedule import store_epilogue
 from .target import vector_width_bits
+
+DOT_MR, DOT_NR = 4, 4  # output tile of the dot-product schedule: 16 vector accumulators
+MAX_PANEL = 1 << 16    # elements of a packed B panel (K x NR) kept on the stack
 
 
 def transposed_view(k: Kernel, v) -> bool:
@@ -28,6 +34,38 @@ def batch_dims(out, v, lead_dims: list) -> list:
     return [i64(0) if s == 1 else lead_dims[lead + j] for j, s in enumerate(v.shape[:-2])]
 
 
+def direct_pointer(k: Kernel, v):
+    """Pointer to v's row-major data when the kernel can read it directly (a buffer or a reshape of one)."""
+    if v.id in k.ptr:
+        return k.ptr[v.id]
+    n = v.producer
+    if v.id in k.inlined and n is not None and n.op == "reshape" and n.inputs[0].id in k.ptr:
+        return k.ptr[n.inputs[0].id]
+    return None
+
+
+def strided_operand(k: Kernel, v):
+    """(pointer, row stride, k stride) of a matrix operand read in place: row-major or a transposed buffer."""
+    p = direct_pointer(k, v)
+    if p is not None:
+        return p, v.shape[-1], 1
+    if transposed_view(k, v):
+        return k.ptr[v.producer.inputs[0].id], 1, v.shape[-2]
+    return None
+
+
+def _batch_offset(k: Kernel, out, v, lead_dims: list):
+    """Element offset of operand v's matrix for output batch indices lead_dims."""
+    if v.type.ndim <= 2:
+        return i64(0)
+    flat = Index(k, v.shape[:-2], batch_dims(out, v, lead_dims)).flat
+    return k.b.mul(flat, i64(v.shape[-2] * v.shape[-1]))
+
+
+def _advance(b, p, offset, T):
+    return b.gep(p, [offset], source_etype=T, inbounds=True)
+
+
 def emit_matmul(k: Kernel, group, node, via_flat: bool = False) -> None:
     out = node.outputs[0]
     a, c = node.inputs
@@ -40,119 +78,82 @@ def emit_matmul(k: Kernel, group, node, via_flat: bool = False) -> None:
             and (m < 16 or K * 2 * vw > MAX_PANEL)):
         return emit_matmul_dots(k, group, node, via_flat, vw)
     # Packing B panels pays off only when several rows of A reuse them; a few rows run as dot products.
-    if n >= vw and m >= 4 and K * 2 * vw <= MAX_PANEL:
+    if n >= vw and m >= 4 and K * 2 * vw <= MAX_PANEL and strided_operand(k, a) is not None:
         return emit_matmul_blocked(k, group, node, via_flat, vw)
     return emit_matmul_rows(k, group, node, via_flat)
 
 
-def direct_pointer(k: Kernel, v):
-    """Pointer to v's row-major data when the kernel can read it directly (a buffer or a reshape of one)."""
-    if v.id in k.ptr:
-        return k.ptr[v.id]
-    n = v.producer
-    if v.id in k.inlined and n is not None and n.op == "reshape" and n.inputs[0].id in k.ptr:
-        return k.ptr[n.inputs[0].id]
-    return None
-
-
-def _vector_fns(k: Kernel, dt: str, vw: int):
-    """(fma, horizontal sum) intrinsics for <vw x dt> vectors."""
+def _vector_fns(module: ir.Module, dt: str, vw: int):
+    """(vector type, fma, horizontal sum) intrinsics for <vw x dt> vectors."""
     T = LLTYPE[dt]
     V = ir.VectorType(T, vw)
     suffix = f"v{vw}{'f32' if dt == 'float32' else 'f64'}"
-    fma = k.module.globals.get(f"llvm.fma.{suffix}") or ir.Function(
-        k.module, ir.FunctionType(V, [V, V, V]), f"llvm.fma.{suffix}")
-    hsum = k.module.globals.get(f"llvm.vector.reduce.fadd.{suffix}") or ir.Function(
-        k.module, ir.FunctionType(T, [T, V]), f"llvm.vector.reduce.fadd.{suffix}")
+    fma = module.globals.get(f"llvm.fma.{suffix}") or ir.Function(
+        module, ir.FunctionType(V, [V, V, V]), f"llvm.fma.{suffix}")
+    hsum = module.globals.get(f"llvm.vector.reduce.fadd.{suffix}") or ir.Function(
+        module, ir.FunctionType(T, [T, V]), f"llvm.vector.reduce.fadd.{suffix}")
     return V, fma, hsum
 
 
-DOT_MR, DOT_NR = 4, 4  # output tile of the dot-product schedule: 16 vector accumulators
+def _shared_function(module: ir.Module, name: str, args: list):
+    """(function, builder, is_new): a module-level helper that is emitted once, never inlined."""
+    fn = module.globals.get(name)
+    if fn is not None:
+        return fn, None, False
+    fn = ir.Function(module, ir.FunctionType(ir.VoidType(), args), name)
+    fn.linkage = "internal"
+    fn.attributes.add("noinline")
+    for a in fn.args:
+        if isinstance(a.type, ir.PointerType):
+            a.add_attribute("noalias")
+    return fn, ir.IRBuilder(fn.append_basic_block("entry")), True
 
 
-def emit_matmul_dots(k: Kernel, group, node, via_flat: bool, vw: int) -> None:
-    """C = A @ W^T with A (m, K) and W (n, K) both contiguous along K: each MR x NR output tile keeps one
-    vector accumulator per element while k runs over whole vectors of both rows (MR + NR loads feed MR*NR
-    FMAs), then sums each accumulator's lanes and the K % vw tail."""
-    root = group.root
-    a, c = node.inputs
-    w = c.producer.inputs[0]
-    out = node.outputs[0]
-    dt = out.dtype
+def _clamped(b, r: int, count):
+    """min(r, count - 1): rows past the end of a matrix repeat its last row (their results are discarded)."""
+    last = b.sub(count, i64(1))
+    return b.select(b.icmp_signed("<", i64(r), last), i64(r), last)
+
+
+def gemm_tile_function(module: ir.Module, dt: str, vw: int, MR: int):
+    """`tile(a, row_stride, k_stride, rows, panel, K, out)`: out[MR x 2vw] = A[MR rows x K] @ panel[K x 2vw]."""
     T = LLTYPE[dt]
-    m, n, K = out.shape[-2], out.shape[-1], a.shape[-1]
-    V, fma, hsum = _vector_fns(k, dt, vw)
+    NR = 2 * vw
+    fn, b, new = _shared_function(module, f"graphnn_gemm_tile_{dt}_{MR}x{NR}", [PTR, I64, I64, I64, PTR, I64, PTR])
+    if not new:
+        return fn
+    a, rs, ks, rows, panel, K, out = fn.args
+    V, fma, _ = _vector_fns(module, dt, vw)
     esize = 4 if dt == "float32" else 8
-    b = k.b
-    pa, pw = direct_pointer(k, a), k.ptr[w.id]
-    kv, ktail = K // vw, K % vw
-    zero_v = ir.Constant(V, [ir.Constant(T, 0.0)] * vw)
-    accs = [k.alloca(V) for _ in range(DOT_MR * DOT_NR)]
-    tails = [k.alloca(T) for _ in range(DOT_MR * DOT_NR)]
+    zero = ir.Constant(V, [ir.Constant(T, 0.0)] * vw)
+    undef = ir.Constant(V, ir.Undefined)
+    splat = ir.Constant(ir.VectorType(ir.IntType(32), vw), [0] * vw)
+    row_ptr = [_advance(b, a, b.mul(_clamped(b, r, rows), rs), T) for r in range(MR)]
+    accs = [b.alloca(V) for _ in range(2 * MR)]
+    for acc in accs:
+        b.store(zero, acc)
 
-    def per_batch(lead_dims):
-        a_off = Index(k, a.shape[:-2], batch_dims(out, a, lead_dims)).flat if a.type.ndim > 2 else i64(0)
-        w_off = Index(k, w.shape[:-2], batch_dims(out, c, lead_dims)).flat if w.type.ndim > 2 else i64(0)
-
-        def tile(i0, j0, mr: int, nr: int):
-            rows = [b.gep(pa, [b.add(b.mul(a_off, i64(m * K)), b.mul(b.add(i0, i64(r)), i64(K)))],
-                          source_etype=T, inbounds=True) for r in range(mr)]
-            cols = [b.gep(pw, [b.add(b.mul(w_off, i64(n * K)), b.mul(b.add(j0, i64(s)), i64(K)))],
-                          source_etype=T, inbounds=True) for s in range(nr)]
-            for acc in accs[:mr * nr]:
-                b.store(zero_v, acc)
-
-            def kstep(kk):
-                off = b.mul(kk, i64(vw))
-                av = [b.load(b.gep(p, [off], source_etype=T, inbounds=True), typ=V, align=esize) for p in rows]
-                wv = [b.load(b.gep(p, [off], source_etype=T, inbounds=True), typ=V, align=esize) for p in cols]
-                for r in range(mr):
-                    for s in range(nr):
-                        slot = accs[r * nr + s]
-                        b.store(b.call(fma, [av[r], wv[s], b.load(slot)]), slot)
-            k.loop(kv, kstep)
-            for t in tails[:mr * nr]:
-                b.store(k.const(0, dt), t)
-            if ktail:
-                def tail_step(t):
-                    off = b.add(i64(kv * vw), t)
-                    ax = [b.load(b.gep(p, [off], source_etype=T, inbounds=True), typ=T) for p in rows]
-                    wx = [b.load(b.gep(p, [off], source_etype=T, inbounds=True), typ=T) for p in cols]
-                    for r in range(mr):
-                        for s in range(nr):
-                            slot = tails[r * nr + s]
-                            b.store(k.flags(b.fadd(b.load(slot), k.flags(b.fmul(ax[r], wx[s])))), slot)
-                k.loop(ktail, tail_step)
-            for r in range(mr):
-                for s in range(nr):
-                    x = b.call(hsum, [b.load(tails[r * nr + s]), b.load(accs[r * nr + s])], fastmath=("reassoc",))
-                    store_epilogue(k, root, out, lead_dims + [b.add(i0, i64(r)), b.add(j0, i64(s))], x, via_flat)
-
-        def column_block(j0, nr: int):
-            m_full = m - m % DOT_MR
-            if m_full:
-                k.loop(m_full // DOT_MR, lambda it: tile(b.mul(it, i64(DOT_MR)), j0, DOT_MR, nr))
-            if m % DOT_MR:
-                tile(i64(m_full), j0, m % DOT_MR, nr)
-
-        n_full = n - n % DOT_NR
-        if n % DOT_NR:  # one outer loop (so threads can split it) over full column blocks plus the ragged one
-            jt_count = n_full // DOT_NR
-            k.loop(jt_count + 1, lambda jt: k.if_else(
-                b.icmp_signed("<", jt, i64(jt_count)),
-                lambda: column_block(b.mul(jt, i64(DOT_NR)), DOT_NR),
-                lambda: column_block(i64(n_full), n % DOT_NR)))
-        else:
-            k.loop(n_full // DOT_NR, lambda jt: column_block(b.mul(jt, i64(DOT_NR)), DOT_NR))
-    k.loops(out.shape[:-2], per_batch)
-
-
-MAX_PANEL = 1 << 16  # elements of a packed B panel (K x NR) kept on the stack
+    def kstep(kk):
+        base = b.mul(kk, i64(NR))
+        halves = [b.load(_advance(b, panel, b.add(base, i64(h * vw)), T), typ=V, align=esize) for h in range(2)]
+        koff = b.mul(kk, ks)
+        for r in range(MR):
+            av = b.load(_advance(b, row_ptr[r], koff, T), typ=T)
+            sv = b.shuffle_vector(b.insert_element(undef, av, ir.Constant(ir.IntType(32), 0)), undef, splat)
+            for h in range(2):
+                b.store(b.call(fma, [sv, halves[h], b.load(accs[2 * r + h])]), accs[2 * r + h])
+    emit_loop(fn, b, K, kstep)
+    for r in range(MR):
+        for h in range(2):
+            b.store(b.load(accs[2 * r + h]), _advance(b, out, i64(r * NR + h * vw), T), align=esize)
+    b.ret_void()
+    return fn
 
 
 def emit_matmul_blocked(k: Kernel, group, node, via_flat: bool, vw: int) -> None:
-    """Register-blocked GEMM: B is packed into K x NR panels; an MR x NR tile of C lives in vector
-    registers (MR*2 accumulators of vw lanes) while k runs; one broadcast of A and two vector FMAs per row."""
+    """Register-blocked GEMM: B is packed into K x NR panels (the last one padded with zeros); the shared
+    micro-kernel keeps an MR x NR tile of C in vector registers while k runs (one broadcast of A and two
+    vector FMAs per row and k), then the epilogue stores the tile."""
     root = group.root
     a, c = node.inputs
     out = node.outputs[0]
@@ -161,27 +162,18 @@ def emit_matmul_blocked(k: Kernel, group, node, via_flat: bool, vw: int) -> None
     m, n = out.shape[-2], out.shape[-1]
     K = a.shape[-1]
     NR, MR = 2 * vw, (6 if vw * (32 if dt == "float32" else 64) >= 512 else 4)
-    V = ir.VectorType(T, vw)
+    micro = gemm_tile_function(k.module, dt, vw, MR)
+    pa, rs, ks = strided_operand(k, a)
     b = k.b
     panel = k.alloca(ir.ArrayType(T, K * NR))
     tile = k.alloca(ir.ArrayType(T, MR * NR))
-    accs = [k.alloca(V) for _ in range(MR * 2)]
-    fma_name = f"llvm.fma.v{vw}{'f32' if dt == 'float32' else 'f64'}"
-    fma = k.module.globals.get(fma_name) or ir.Function(k.module, ir.FunctionType(V, [V, V, V]), fma_name)
-    zero = ir.Constant(V, [ir.Constant(T, 0.0)] * vw)
-    undef = ir.Constant(V, ir.Undefined)
-    splat_mask = ir.Constant(ir.VectorType(ir.IntType(32), vw), [0] * vw)
-    esize = 4 if dt == "float32" else 8
 
-    def vec_at(base, offset):
-        return b.gep(base, [i64(0), offset], inbounds=True)
-
-    def as_vec(p):
-        return b.bitcast(p, V.as_pointer())
-
+    def cell(offset):
+        return b.gep(panel, [i64(0), offset], inbounds=True)
 
     def per_batch(lead_dims):
-        ba, bc = batch_dims(out, a, lead_dims), batch_dims(out, c, lead_dims)
+        bc = batch_dims(out, c, lead_dims)
+        a_off = _batch_offset(k, out, a, lead_dims)
 
         def panel_loop(jp):
             j0 = b.mul(jp, i64(NR))
@@ -195,44 +187,118 @@ def emit_matmul_blocked(k: Kernel, group, node, via_flat: bool, vw: int) -> None
                         y = b.select(inside, y, k.const(0, dt))
                     else:
                         y = k.elem(c, Index(k, c.shape, bc + [kk, j]))
-                    b.store(y, vec_at(panel, b.add(b.mul(kk, i64(NR)), jj)))
+                    b.store(y, cell(b.add(b.mul(kk, i64(NR)), jj)))
                 k.loop(NR, put)
             k.loop(K, pack)
+            left = b.sub(i64(n), j0)
+            cols = b.select(b.icmp_signed("<", left, i64(NR)), left, i64(NR))
 
             def row_block(ib):
                 i0 = b.mul(ib, i64(MR))
-                for acc in accs:
-                    b.store(zero, acc, align=esize)
-                rows = [b.select(b.icmp_signed("<", b.add(i0, i64(r)), i64(m)), b.add(i0, i64(r)), i64(m - 1))
-                        for r in range(MR)]
-
-                def kstep(kk):
-                    base = b.mul(kk, i64(NR))
-                    b0 = b.load(as_vec(vec_at(panel, base)), align=esize)
-                    b1 = b.load(as_vec(vec_at(panel, b.add(base, i64(vw)))), align=esize)
-                    for r in range(MR):
-                        av = k.elem(a, Index(k, a.shape, ba + [rows[r], kk]))
-                        sv = b.shuffle_vector(b.insert_element(undef, av, ir.Constant(ir.IntType(32), 0)), undef, splat_mask)
-                        for h, bv in enumerate((b0, b1)):
-                            slot = accs[2 * r + h]
-                            b.store(b.call(fma, [sv, bv, b.load(slot, align=esize)]), slot, align=esize)
-                k.loop(K, kstep)
-                for r in range(MR):
-                    for h in range(2):
-                        b.store(b.load(accs[2 * r + h], align=esize), as_vec(vec_at(tile, i64(r * NR + h * vw))), align=esize)
-                valid = b.sub(i64(m), i0)
-                count = b.select(b.icmp_signed("<", valid, i64(MR)), valid, i64(MR))
-                left = b.sub(i64(n), j0)
-                cols = b.select(b.icmp_signed("<", left, i64(NR)), left, i64(NR))
+                rows = b.sub(i64(m), i0)
+                start = _advance(b, pa, b.add(a_off, b.mul(i0, i64(rs))), T)
+                b.call(micro, [start, i64(rs), i64(ks), rows, b.bitcast(panel, PTR), i64(K), b.bitcast(tile, PTR)])
+                count = b.select(b.icmp_signed("<", rows, i64(MR)), rows, i64(MR))
 
                 def epi_row(r):
                     def epi(jj):
-                        x = b.load(vec_at(tile, b.add(b.mul(r, i64(NR)), jj)))
+                        x = b.load(b.gep(tile, [i64(0), b.add(b.mul(r, i64(NR)), jj)], inbounds=True))
                         store_epilogue(k, root, out, lead_dims + [b.add(i0, r), b.add(j0, jj)], x, via_flat)
                     k.loop(cols, epi)
                 k.loop(count, epi_row)
             k.loop((m + MR - 1) // MR, row_block)
         k.loop((n + NR - 1) // NR, panel_loop)
+    k.loops(out.shape[:-2], per_batch)
+
+
+def dots_tile_function(module: ir.Module, dt: str, vw: int):
+    """`tile(a, lda, rows, w, ldw, cols, K, out)`: out[r*NR + s] = dot(A row r, W row s) over K, for a
+    DOT_MR x DOT_NR tile (rows/cols past the end repeat the last one)."""
+    T = LLTYPE[dt]
+    fn, b, new = _shared_function(module, f"graphnn_dots_tile_{dt}_{DOT_MR}x{DOT_NR}",
+                                  [PTR, I64, I64, PTR, I64, I64, I64, PTR])
+    if not new:
+        return fn
+    a, lda, rows, w, ldw, cols, K, out = fn.args
+    V, fma, hsum = _vector_fns(module, dt, vw)
+    esize = 4 if dt == "float32" else 8
+    zero_v = ir.Constant(V, [ir.Constant(T, 0.0)] * vw)
+    arow = [_advance(b, a, b.mul(_clamped(b, r, rows), lda), T) for r in range(DOT_MR)]
+    wrow = [_advance(b, w, b.mul(_clamped(b, s, cols), ldw), T) for s in range(DOT_NR)]
+    accs = [b.alloca(V) for _ in range(DOT_MR * DOT_NR)]
+    tails = [b.alloca(T) for _ in range(DOT_MR * DOT_NR)]
+    for acc, t in zip(accs, tails):
+        b.store(zero_v, acc)
+        b.store(ir.Constant(T, 0.0), t)
+
+    def kstep(kk):
+        off = b.mul(kk, i64(vw))
+        av = [b.load(_advance(b, p, off, T), typ=V, align=esize) for p in arow]
+        wv = [b.load(_advance(b, p, off, T), typ=V, align=esize) for p in wrow]
+        for r in range(DOT_MR):
+            for s in range(DOT_NR):
+                slot = accs[r * DOT_NR + s]
+                b.store(b.call(fma, [av[r], wv[s], b.load(slot)]), slot)
+    full = b.udiv(K, i64(vw))
+    emit_loop(fn, b, full, kstep)
+
+    def tail_step(t):
+        off = b.add(b.mul(full, i64(vw)), t)
+        ax = [b.load(_advance(b, p, off, T), typ=T) for p in arow]
+        wx = [b.load(_advance(b, p, off, T), typ=T) for p in wrow]
+        for r in range(DOT_MR):
+            for s in range(DOT_NR):
+                slot = tails[r * DOT_NR + s]
+                prod = b.fmul(ax[r], wx[s], flags=("contract",))
+                b.store(b.fadd(b.load(slot), prod, flags=("contract",)), slot)
+    emit_loop(fn, b, b.urem(K, i64(vw)), tail_step)
+    for i in range(DOT_MR * DOT_NR):
+        x = b.call(hsum, [b.load(tails[i]), b.load(accs[i])], fastmath=("reassoc",))
+        b.store(x, _advance(b, out, i64(i), T))
+    b.ret_void()
+    return fn
+
+
+def emit_matmul_dots(k: Kernel, group, node, via_flat: bool, vw: int) -> None:
+    """C = A @ W^T with A (m, K) and W (n, K) both contiguous along K: the shared micro-kernel keeps one
+    vector accumulator per element of a DOT_MR x DOT_NR tile while k runs over whole vectors of both rows
+    (MR + NR loads feed MR*NR FMAs), then sums lanes and the K % vw tail; the epilogue stores the tile."""
+    root = group.root
+    a, c = node.inputs
+    w = c.producer.inputs[0]
+    out = node.outputs[0]
+    dt = out.dtype
+    T = LLTYPE[dt]
+    m, n, K = out.shape[-2], out.shape[-1], a.shape[-1]
+    micro = dots_tile_function(k.module, dt, vw)
+    b = k.b
+    pa, pw = direct_pointer(k, a), k.ptr[w.id]
+    tile = k.alloca(ir.ArrayType(T, DOT_MR * DOT_NR))
+
+    def per_batch(lead_dims):
+        a_off, w_off = _batch_offset(k, out, a, lead_dims), _batch_offset(k, out, w, lead_dims)
+
+        def column_block(jt):
+            j0 = b.mul(jt, i64(DOT_NR))
+            cols = b.sub(i64(n), j0)
+            wp = _advance(b, pw, b.add(w_off, b.mul(j0, i64(K))), T)
+            ncols = b.select(b.icmp_signed("<", cols, i64(DOT_NR)), cols, i64(DOT_NR))
+
+            def row_block(it):
+                i0 = b.mul(it, i64(DOT_MR))
+                rows = b.sub(i64(m), i0)
+                ap = _advance(b, pa, b.add(a_off, b.mul(i0, i64(K))), T)
+                b.call(micro, [ap, i64(K), rows, wp, i64(K), cols, i64(K), b.bitcast(tile, PTR)])
+                nrows = b.select(b.icmp_signed("<", rows, i64(DOT_MR)), rows, i64(DOT_MR))
+
+                def epi_row(r):
+                    def epi(s):
+                        x = b.load(b.gep(tile, [i64(0), b.add(b.mul(r, i64(DOT_NR)), s)], inbounds=True))
+                        store_epilogue(k, root, out, lead_dims + [b.add(i0, r), b.add(j0, s)], x, via_flat)
+                    k.loop(ncols, epi)
+                k.loop(nrows, epi_row)
+            k.loop((m + DOT_MR - 1) // DOT_MR, row_block)
+        k.loop((n + DOT_NR - 1) // DOT_NR, column_block)
     k.loops(out.shape[:-2], per_batch)
 
 
