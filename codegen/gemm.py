@@ -16,6 +16,7 @@ from .target import vector_width_bits
 
 DOT_MR, DOT_NR = 4, 4  # output tile of the dot-product schedule: 16 vector accumulators
 MAX_PANEL = 1 << 16    # elements of a packed B panel (K x NR) kept on the stack
+DIRECT_B_MAX_ROWS = 256  # products with fewer rows read a row-major B in place instead of packing panels
 
 
 def transposed_view(k: Kernel, v) -> bool:
@@ -83,11 +84,15 @@ def emit_matmul(k: Kernel, group, node, via_flat: bool = False) -> None:
     return emit_matmul_rows(k, group, node, via_flat)
 
 
+def V_suffix(dt: str, vw: int) -> str:
+    return f"v{vw}{'f32' if dt == 'float32' else 'f64'}"
+
+
 def _vector_fns(module: ir.Module, dt: str, vw: int):
     """(vector type, fma, horizontal sum) intrinsics for <vw x dt> vectors."""
     T = LLTYPE[dt]
     V = ir.VectorType(T, vw)
-    suffix = f"v{vw}{'f32' if dt == 'float32' else 'f64'}"
+    suffix = V_suffix(dt, vw)
     fma = module.globals.get(f"llvm.fma.{suffix}") or ir.Function(
         module, ir.FunctionType(V, [V, V, V]), f"llvm.fma.{suffix}")
     hsum = module.globals.get(f"llvm.vector.reduce.fadd.{suffix}") or ir.Function(
@@ -116,13 +121,14 @@ def _clamped(b, r: int, count):
 
 
 def gemm_tile_function(module: ir.Module, dt: str, vw: int, MR: int):
-    """`tile(a, row_stride, k_stride, rows, panel, K, out)`: out[MR x 2vw] = A[MR rows x K] @ panel[K x 2vw]."""
+    """`tile(a, row_stride, k_stride, rows, b, ldb, K, out)`: out[MR x 2vw] = A[MR rows x K] @ B[K x 2vw], where
+    B is a packed panel (ldb = 2vw) or 2vw columns of a row-major matrix read in place (ldb = its width)."""
     T = LLTYPE[dt]
     NR = 2 * vw
-    fn, b, new = _shared_function(module, f"graphnn_gemm_tile_{dt}_{MR}x{NR}", [PTR, I64, I64, I64, PTR, I64, PTR])
+    fn, b, new = _shared_function(module, f"graphnn_gemm_tile_{dt}_{MR}x{NR}", [PTR, I64, I64, I64, PTR, I64, I64, PTR])
     if not new:
         return fn
-    a, rs, ks, rows, panel, K, out = fn.args
+    a, rs, ks, rows, panel, ldb, K, out = fn.args
     V, fma, _ = _vector_fns(module, dt, vw)
     esize = 4 if dt == "float32" else 8
     zero = ir.Constant(V, [ir.Constant(T, 0.0)] * vw)
@@ -134,7 +140,7 @@ def gemm_tile_function(module: ir.Module, dt: str, vw: int, MR: int):
         b.store(zero, acc)
 
     def kstep(kk):
-        base = b.mul(kk, i64(NR))
+        base = b.mul(kk, ldb)
         halves = [b.load(_advance(b, panel, b.add(base, i64(h * vw)), T), typ=V, align=esize) for h in range(2)]
         koff = b.mul(kk, ks)
         for r in range(MR):
@@ -164,6 +170,9 @@ def emit_matmul_blocked(k: Kernel, group, node, via_flat: bool, vw: int) -> None
     NR, MR = 2 * vw, (6 if vw * (32 if dt == "float32" else 64) >= 512 else 4)
     micro = gemm_tile_function(k.module, dt, vw, MR)
     pa, rs, ks = strided_operand(k, a)
+    # Packing B into contiguous panels pays off when many row blocks reuse each panel (big GEMMs); with few
+    # rows a row-major B is read in place.
+    pb = direct_pointer(k, c) if m < DIRECT_B_MAX_ROWS else None
     b = k.b
     panel = k.alloca(ir.ArrayType(T, K * NR))
     tile = k.alloca(ir.ArrayType(T, MR * NR))
@@ -174,6 +183,7 @@ def emit_matmul_blocked(k: Kernel, group, node, via_flat: bool, vw: int) -> None
     def per_batch(lead_dims):
         bc = batch_dims(out, c, lead_dims)
         a_off = _batch_offset(k, out, a, lead_dims)
+        b_off = _batch_offset(k, out, c, lead_dims) if pb is not None else None
 
         def panel_loop(jp):
             j0 = b.mul(jp, i64(NR))
@@ -189,15 +199,26 @@ def emit_matmul_blocked(k: Kernel, group, node, via_flat: bool, vw: int) -> None
                         y = k.elem(c, Index(k, c.shape, bc + [kk, j]))
                     b.store(y, cell(b.add(b.mul(kk, i64(NR)), jj)))
                 k.loop(NR, put)
-            k.loop(K, pack)
             left = b.sub(i64(n), j0)
             cols = b.select(b.icmp_signed("<", left, i64(NR)), left, i64(NR))
+            if pb is not None:  # B read in place, except a ragged last panel (packed with zero padding)
+                src, ldb = b.alloca(PTR), b.alloca(I64)
+                b.store(_advance(b, pb, b.add(b_off, j0), T), src)
+                b.store(i64(n), ldb)
+                with b.if_then(b.icmp_signed("<", left, i64(NR))):
+                    k.loop(K, pack)
+                    b.store(b.bitcast(panel, PTR), src)
+                    b.store(i64(NR), ldb)
+                bsrc, bld = b.load(src), b.load(ldb)
+            else:
+                k.loop(K, pack)
+                bsrc, bld = b.bitcast(panel, PTR), i64(NR)
 
             def row_block(ib):
                 i0 = b.mul(ib, i64(MR))
                 rows = b.sub(i64(m), i0)
                 start = _advance(b, pa, b.add(a_off, b.mul(i0, i64(rs))), T)
-                b.call(micro, [start, i64(rs), i64(ks), rows, b.bitcast(panel, PTR), i64(K), b.bitcast(tile, PTR)])
+                b.call(micro, [start, i64(rs), i64(ks), rows, bsrc, bld, i64(K), b.bitcast(tile, PTR)])
                 count = b.select(b.icmp_signed("<", rows, i64(MR)), rows, i64(MR))
 
                 def epi_row(r):
@@ -226,10 +247,8 @@ def dots_tile_function(module: ir.Module, dt: str, vw: int):
     arow = [_advance(b, a, b.mul(_clamped(b, r, rows), lda), T) for r in range(DOT_MR)]
     wrow = [_advance(b, w, b.mul(_clamped(b, s, cols), ldw), T) for s in range(DOT_NR)]
     accs = [b.alloca(V) for _ in range(DOT_MR * DOT_NR)]
-    tails = [b.alloca(T) for _ in range(DOT_MR * DOT_NR)]
-    for acc, t in zip(accs, tails):
+    for acc in accs:
         b.store(zero_v, acc)
-        b.store(ir.Constant(T, 0.0), t)
 
     def kstep(kk):
         off = b.mul(kk, i64(vw))
@@ -242,18 +261,27 @@ def dots_tile_function(module: ir.Module, dt: str, vw: int):
     full = b.udiv(K, i64(vw))
     emit_loop(fn, b, full, kstep)
 
-    def tail_step(t):
-        off = b.add(b.mul(full, i64(vw)), t)
-        ax = [b.load(_advance(b, p, off, T), typ=T) for p in arow]
-        wx = [b.load(_advance(b, p, off, T), typ=T) for p in wrow]
+    # the K % vw tail: one masked vector step (lanes past the end are neither loaded nor counted)
+    I32 = ir.IntType(32)
+    M = ir.VectorType(ir.IntType(1), vw)
+    masked_load = module.globals.get(f"llvm.masked.load.{V_suffix(dt, vw)}.p0") or ir.Function(
+        module, ir.FunctionType(V, [PTR, I32, M, V]), f"llvm.masked.load.{V_suffix(dt, vw)}.p0")
+    rest = b.urem(K, i64(vw))
+    with b.if_then(b.icmp_unsigned("!=", rest, i64(0))):
+        lanes = ir.Constant(ir.VectorType(I64, vw), list(range(vw)))
+        limit = b.insert_element(ir.Constant(ir.VectorType(I64, vw), ir.Undefined), rest, ir.Constant(I32, 0))
+        limit = b.shuffle_vector(limit, ir.Constant(ir.VectorType(I64, vw), ir.Undefined),
+                                 ir.Constant(ir.VectorType(I32, vw), [0] * vw))
+        mask = b.icmp_signed("<", lanes, limit)
+        off = b.mul(full, i64(vw))
+        av = [b.call(masked_load, [_advance(b, p, off, T), ir.Constant(I32, esize), mask, zero_v]) for p in arow]
+        wv = [b.call(masked_load, [_advance(b, p, off, T), ir.Constant(I32, esize), mask, zero_v]) for p in wrow]
         for r in range(DOT_MR):
             for s in range(DOT_NR):
-                slot = tails[r * DOT_NR + s]
-                prod = b.fmul(ax[r], wx[s], flags=("contract",))
-                b.store(b.fadd(b.load(slot), prod, flags=("contract",)), slot)
-    emit_loop(fn, b, b.urem(K, i64(vw)), tail_step)
+                slot = accs[r * DOT_NR + s]
+                b.store(b.call(fma, [av[r], wv[s], b.load(slot)]), slot)
     for i in range(DOT_MR * DOT_NR):
-        x = b.call(hsum, [b.load(tails[i]), b.load(accs[i])], fastmath=("reassoc",))
+        x = b.call(hsum, [ir.Constant(T, -0.0), b.load(accs[i])], fastmath=("reassoc",))
         b.store(x, _advance(b, out, i64(i), T))
     b.ret_void()
     return fn

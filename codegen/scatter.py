@@ -14,12 +14,95 @@ import llvmlite.ir as ir
 
 from graphnn.ir.ops.im2col import geometry
 
-from .kernel import LLTYPE, Index, Kernel, i64
+from .kernel import I64, LLTYPE, PTR, Index, Kernel, i64
+from .target import vector_width_bits
 from .lowerings import argmax_over, masked_load, window_loader
 from .schedule import prod, store_epilogue, tap_range
 
 
 def emit_col2im(k: Kernel, group, node, via_flat: bool = False) -> None:
+    at = node.attrs
+    vw = vector_width_bits() // (32 if node.outputs[0].dtype == "float32" else 64)
+    if (len(at["kernel"]) == 2 and at["stride"][1] == 1 and node.outputs[0].shape[3] <= ROW_VECTORS * vw
+            and node.outputs[0].dtype in ("float32", "float64") and node.inputs[0].id in k.ptr):
+        return emit_col2im_rows(k, group, node, via_flat, vw)
+    return emit_col2im_taps(k, group, node, via_flat)
+
+
+ROW_VECTORS = 4  # output rows up to this many vectors wide are gathered in registers
+
+
+def emit_col2im_rows(k: Kernel, group, node, via_flat: bool, vw: int) -> None:
+    """2-D col2im with unit horizontal stride, one output row at a time in vector registers: for every tap,
+    the column row's segment that lands on this output row is one masked vector load per vector of the row
+    (lanes whose source falls outside the segment are masked off), so each output element is stored once."""
+    root = group.root
+    col = node.inputs[0]
+    out = node.outputs[0]
+    dt = out.dtype
+    T = LLTYPE[dt]
+    at = node.attrs
+    (kh_n, kw_n), (sh, _sw), (dh, dw) = at["kernel"], at["stride"], at["dilation"]
+    ph, pw = at["padding"][0][0], at["padding"][1][0]
+    H, W = out.shape[2:]
+    (qh_n, qw_n), n_taps, n_q = geometry(out.shape, at)
+    nvec = (W + vw - 1) // vw
+    b = k.b
+    V = ir.VectorType(T, vw)
+    VI = ir.VectorType(I64, vw)
+    I32 = ir.IntType(32)
+    M = ir.VectorType(ir.IntType(1), vw)
+    name = f"llvm.masked.load.v{vw}{'f32' if dt == 'float32' else 'f64'}.p0"
+    mload = k.module.globals.get(name) or ir.Function(k.module, ir.FunctionType(V, [PTR, I32, M, V]), name)
+    zero = ir.Constant(V, [ir.Constant(T, 0.0)] * vw)
+    accs = [k.alloca(V) for _ in range(nvec)]
+    row = k.alloca(ir.ArrayType(T, nvec * vw))
+    pcol = k.ptr.get(col.id)
+
+    def splat(x):
+        v = b.insert_element(ir.Constant(VI, ir.Undefined), x, ir.Constant(I32, 0))
+        return b.shuffle_vector(v, ir.Constant(VI, ir.Undefined), ir.Constant(ir.VectorType(I32, vw), [0] * vw))
+
+    def per_row(dims):
+        n, c, y = dims
+        for acc in accs:
+            b.store(zero, acc)
+
+        def over_kh(kh):
+            rel = b.sub(b.add(y, i64(ph)), b.mul(kh, i64(dh)))            # = qh * sh
+            qh = b.sdiv(rel, i64(sh))
+            ok = b.and_(b.icmp_signed(">=", rel, i64(0)), b.icmp_signed("<", qh, i64(qh_n)))
+            if sh != 1:
+                ok = b.and_(ok, b.icmp_signed("==", b.srem(rel, i64(sh)), i64(0)))
+
+            def taps():
+                def over_kw(kw):
+                    r = b.add(b.mul(c, i64(n_taps)), b.add(b.mul(kh, i64(kw_n)), kw))
+                    base = b.add(b.mul(r, i64(col.shape[1])), b.add(b.mul(n, i64(n_q)), b.mul(qh, i64(qw_n))))
+                    shift = b.sub(i64(pw), b.mul(kw, i64(dw)))                # q = x + shift
+                    for v in range(nvec):
+                        q0 = b.add(i64(v * vw), shift)
+                        q = b.add(splat(q0), ir.Constant(VI, list(range(vw))))
+                        mask = b.and_(b.icmp_signed(">=", q, ir.Constant(VI, [0] * vw)),
+                                      b.icmp_signed("<", q, ir.Constant(VI, [qw_n] * vw)))
+                        if (v + 1) * vw > W:  # lanes past the row's end
+                            mask = b.and_(mask, ir.Constant(M, [int(v * vw + i < W) for i in range(vw)]))
+                        src = b.gep(pcol, [b.add(base, q0)], source_etype=T)
+                        x = b.call(mload, [src, ir.Constant(I32, 4 if dt == "float32" else 8), mask, zero])
+                        b.store(k.flags(b.fadd(b.load(accs[v]), x)), accs[v])
+                k.loop(kw_n, over_kw)
+            k.if_else(ok, taps, lambda: None)
+        k.loop(kh_n, over_kh)
+        for v in range(nvec):
+            dst = b.bitcast(b.gep(row, [i64(0), i64(v * vw)], inbounds=True), ir.PointerType(V))
+            b.store(b.load(accs[v]), dst, align=4 if dt == "float32" else 8)
+        k.loop(W, lambda x: store_epilogue(k, root, out, [n, c, y, x],
+                                           b.load(b.gep(row, [i64(0), x], inbounds=True)), via_flat))
+    k.loops(out.shape[:3], per_row)
+
+
+def emit_col2im_taps(k: Kernel, group, node, via_flat: bool = False) -> None:
+    """col2im by accumulating each tap's column rows into a scratch plane per (image, channel)."""
     root = group.root
     col = node.inputs[0]
     out = node.outputs[0]
@@ -45,7 +128,10 @@ def emit_col2im(k: Kernel, group, node, via_flat: bool = False) -> None:
 
         def over_taps(kk):
             row = b.add(b.mul(c, i64(n_taps)), Index(k, tuple(kernel), list(kk)).flat)
-            ranges = [tap_range(b, kk[d], stride[d], dil[d], pad[d], sp[d], qs_shape[d]) for d in range(nsp)]
+            if any(pad):
+                ranges = [tap_range(b, kk[d], stride[d], dil[d], pad[d], sp[d], qs_shape[d]) for d in range(nsp)]
+            else:  # every column position reads inside the input: constant trip counts LLVM can vectorize
+                ranges = [(i64(0), qs_shape[d]) for d in range(nsp)]
 
             def rec(d, qcol, pflat):
                 lo, count = ranges[d]
@@ -63,7 +149,9 @@ def emit_col2im(k: Kernel, group, node, via_flat: bool = False) -> None:
                     b.store(k.flags(b.fadd(b.load(slot), v)), slot)
                 k.loop(count, body)
             rec(0, b.mul(n, i64(n_q)), i64(0))
-        k.loops(tuple(kernel), over_taps)
+        # Taps in column-major order: consecutive taps then update the same plane positions one row apart
+        # instead of one element apart, so vector loads get their values forwarded from the previous stores.
+        k.loops(tuple(kernel)[::-1], lambda rk: over_taps(list(rk)[::-1]))
 
         def epi(ps):
             flat = i64(0)

@@ -54,6 +54,9 @@ def escaped_message(t) -> str:
             "are symbolic; return them from the compiled function instead")
 
 
+_NATIVE_DTYPES = frozenset(np.dtype(n) for n in ("float32", "float64", "int64", "bool"))
+
+
 class Tensor:
     """A graphnn tensor. `Tensor(2, 3)` allocates (zero-filled); `Tensor([[1, 2]])` takes data (float32)."""
 
@@ -75,7 +78,7 @@ class Tensor:
         self._init(np.asarray(data, order="C"), requires_grad)
 
     def _init(self, data, requires_grad=False):
-        if data is not None and data.dtype.name not in ("float32", "float64", "int64", "bool"):
+        if data is not None and data.dtype not in _NATIVE_DTYPES:
             data = data.astype(canonical_dtype(data.dtype))
         self._data = data
         self._value = None

@@ -70,6 +70,8 @@ CASES = {
     "blocked_narrow": _blocked(9, 17, 33),
     "col2im_lenet": _col2im((4, 6, 14, 14), (5, 5), (1, 1), ((0, 0), (0, 0)), (1, 1)),
     "col2im_strided_padded": _col2im((2, 3, 9, 8), (3, 2), (2, 3), ((1, 1), (0, 0)), (1, 2)),
+    "col2im_rows_padded_dilated": _col2im((2, 3, 9, 8), (3, 2), (2, 1), ((1, 1), (1, 0)), (1, 2)),
+    "col2im_rows_wide": _col2im((1, 2, 5, 40), (2, 3), (1, 1), ((0, 0), (2, 2)), (1, 1)),
     "col2im_3d": _col2im((1, 2, 5, 4, 6), (2, 3, 2), (1, 1, 2), ((0, 0), (1, 1), (1, 1)), (2, 1, 1)),
     "pool_grad_lenet": _pool_grad((8, 6, 28, 28), (2, 2)),
     "pool_grad_ragged": _pool_grad((2, 3, 7, 9), (2, 3)),

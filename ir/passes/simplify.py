@@ -2,7 +2,8 @@
 
 x+0, x-0, x*1, x/1 -> x (when no broadcasting is implied); reshape/broadcast_to to the same shape -> x;
 reshape(reshape(x)) -> reshape(x); transpose(transpose(x)) -> one transpose (or x); neg(neg(x)) -> x;
-cast to the same dtype -> x; sum over no axes -> x.
+cast to the same dtype -> x; sum over no axes -> x; transpose(A @ B) -> B^T @ A^T when the product has no
+other use (so a weight gradient is computed in the weight's layout instead of being transposed afterwards).
 """
 from __future__ import annotations
 
@@ -17,8 +18,13 @@ def _scalar(v):
     return None
 
 
-def _rewrite(n):
-    """Return a Value that replaces n's output, a new Node, or None."""
+def _swaps_last_two(perm) -> bool:
+    nd = len(perm)
+    return nd >= 2 and tuple(perm) == tuple(range(nd - 2)) + (nd - 1, nd - 2)
+
+
+def _rewrite(n, single_use=lambda v: False):
+    """Return a Value that replaces n's output, a new Node, a ([new nodes], Node) pair, or None."""
     op, ins, out = n.op, n.inputs, n.outputs[0]
     if op in ("add", "sub", "mul", "div"):
         x, y = ins
@@ -48,25 +54,46 @@ def _rewrite(n):
             if combined == tuple(range(len(combined))):
                 return p.inputs[0]
             return make_node("transpose", [p.inputs[0]], {"perm": combined})
+        if (p is not None and p.op == "matmul" and _swaps_last_two(perm) and single_use(ins[0])
+                and all(v.type.ndim == len(perm) for v in p.inputs)):
+            a, b = p.inputs
+            ta, tb = make_node("transpose", [a], {"perm": perm}), make_node("transpose", [b], {"perm": perm})
+            return [tb, ta], make_node("matmul", [tb.outputs[0], ta.outputs[0]], {})
     return None
 
 
 def simplify(graph: Graph) -> Graph:
     subst: dict = {}
     kept = []
-    for n in graph.nodes:
-        n.inputs = [subst.get(v.id, v) for v in n.inputs]
-        r = _rewrite(n) if len(n.outputs) == 1 else None
-        while r is not None and not hasattr(r, "type"):  # a new node: try to simplify it further
-            r.meta.update(n.meta)
-            nxt = _rewrite(r)
+    users = graph.users()
+    outputs = {v.id for v in graph.outputs}
+
+    def single_use(v) -> bool:
+        return len(users.get(v.id, ())) == 1 and v.id not in outputs
+
+    def place(node, meta):
+        """Simplify a new node as far as possible; keep it (and nodes it needs), return its value."""
+        r = node
+        while r is not None and not hasattr(r, "type"):
+            if isinstance(r, tuple):
+                prelude, r = r
+                for p in prelude:
+                    out = place(p, meta)
+                    if out is not p.outputs[0]:
+                        r.inputs = [out if v is p.outputs[0] else v for v in r.inputs]
+            r.meta.update(meta)
+            nxt = _rewrite(r, single_use)
             if nxt is None:
                 kept.append(r)
-                r = r.outputs[0]
-                break
+                return r.outputs[0]
             r = nxt
+        return r
+
+    for n in graph.nodes:
+        n.inputs = [subst.get(v.id, v) for v in n.inputs]
+        r = _rewrite(n, single_use) if len(n.outputs) == 1 else None
         if r is not None:
-            subst[n.outputs[0].id] = r
+            subst[n.outputs[0].id] = r if hasattr(r, "type") else place(r, n.meta)
             continue
         kept.append(n)
     graph.nodes = kept
