@@ -232,11 +232,16 @@ def emit_matmul_blocked(k: Kernel, group, node, via_flat: bool, vw: int) -> None
     k.loops(out.shape[:-2], per_batch)
 
 
-def dots_tile_function(module: ir.Module, dt: str, vw: int):
+def dot_tile_shape(m: int) -> tuple:
+    """(MR, NR) of the dot-product tile: 16 accumulators, fewer rows when A has fewer than 4."""
+    return {1: (1, 12), 2: (2, 6), 3: (3, 4)}.get(m, (DOT_MR, DOT_NR))
+
+
+def dots_tile_function(module: ir.Module, dt: str, vw: int, MR: int = DOT_MR, NR: int = DOT_NR):
     """`tile(a, lda, rows, w, ldw, cols, K, out)`: out[r*NR + s] = dot(A row r, W row s) over K, for a
-    DOT_MR x DOT_NR tile (rows/cols past the end repeat the last one)."""
+    MR x NR tile (rows/cols past the end repeat the last one)."""
     T = LLTYPE[dt]
-    fn, b, new = _shared_function(module, f"graphnn_dots_tile_{dt}_{DOT_MR}x{DOT_NR}",
+    fn, b, new = _shared_function(module, f"graphnn_dots_tile_{dt}_{MR}x{NR}",
                                   [PTR, I64, I64, PTR, I64, I64, I64, PTR])
     if not new:
         return fn
@@ -244,9 +249,9 @@ def dots_tile_function(module: ir.Module, dt: str, vw: int):
     V, fma, hsum = _vector_fns(module, dt, vw)
     esize = 4 if dt == "float32" else 8
     zero_v = ir.Constant(V, [ir.Constant(T, 0.0)] * vw)
-    arow = [_advance(b, a, b.mul(_clamped(b, r, rows), lda), T) for r in range(DOT_MR)]
-    wrow = [_advance(b, w, b.mul(_clamped(b, s, cols), ldw), T) for s in range(DOT_NR)]
-    accs = [b.alloca(V) for _ in range(DOT_MR * DOT_NR)]
+    arow = [_advance(b, a, b.mul(_clamped(b, r, rows), lda), T) for r in range(MR)]
+    wrow = [_advance(b, w, b.mul(_clamped(b, s, cols), ldw), T) for s in range(NR)]
+    accs = [b.alloca(V) for _ in range(MR * NR)]
     for acc in accs:
         b.store(zero_v, acc)
 
@@ -254,9 +259,9 @@ def dots_tile_function(module: ir.Module, dt: str, vw: int):
         off = b.mul(kk, i64(vw))
         av = [b.load(_advance(b, p, off, T), typ=V, align=esize) for p in arow]
         wv = [b.load(_advance(b, p, off, T), typ=V, align=esize) for p in wrow]
-        for r in range(DOT_MR):
-            for s in range(DOT_NR):
-                slot = accs[r * DOT_NR + s]
+        for r in range(MR):
+            for s in range(NR):
+                slot = accs[r * NR + s]
                 b.store(b.call(fma, [av[r], wv[s], b.load(slot)]), slot)
     full = b.udiv(K, i64(vw))
     emit_loop(fn, b, full, kstep)
@@ -276,11 +281,11 @@ def dots_tile_function(module: ir.Module, dt: str, vw: int):
         off = b.mul(full, i64(vw))
         av = [b.call(masked_load, [_advance(b, p, off, T), ir.Constant(I32, esize), mask, zero_v]) for p in arow]
         wv = [b.call(masked_load, [_advance(b, p, off, T), ir.Constant(I32, esize), mask, zero_v]) for p in wrow]
-        for r in range(DOT_MR):
-            for s in range(DOT_NR):
-                slot = accs[r * DOT_NR + s]
+        for r in range(MR):
+            for s in range(NR):
+                slot = accs[r * NR + s]
                 b.store(b.call(fma, [av[r], wv[s], b.load(slot)]), slot)
-    for i in range(DOT_MR * DOT_NR):
+    for i in range(MR * NR):
         x = b.call(hsum, [ir.Constant(T, -0.0), b.load(accs[i])], fastmath=("reassoc",))
         b.store(x, _advance(b, out, i64(i), T))
     b.ret_void()
@@ -289,7 +294,7 @@ def dots_tile_function(module: ir.Module, dt: str, vw: int):
 
 def emit_matmul_dots(k: Kernel, group, node, via_flat: bool, vw: int) -> None:
     """C = A @ W^T with A (m, K) and W (n, K) both contiguous along K: the shared micro-kernel keeps one
-    vector accumulator per element of a DOT_MR x DOT_NR tile while k runs over whole vectors of both rows
+    vector accumulator per element of a MR x NR tile while k runs over whole vectors of both rows
     (MR + NR loads feed MR*NR FMAs), then sums lanes and the K % vw tail; the epilogue stores the tile."""
     root = group.root
     a, c = node.inputs
@@ -298,35 +303,36 @@ def emit_matmul_dots(k: Kernel, group, node, via_flat: bool, vw: int) -> None:
     dt = out.dtype
     T = LLTYPE[dt]
     m, n, K = out.shape[-2], out.shape[-1], a.shape[-1]
-    micro = dots_tile_function(k.module, dt, vw)
+    MR, NR = dot_tile_shape(m)
+    micro = dots_tile_function(k.module, dt, vw, MR, NR)
     b = k.b
     pa, pw = direct_pointer(k, a), k.ptr[w.id]
-    tile = k.alloca(ir.ArrayType(T, DOT_MR * DOT_NR))
+    tile = k.alloca(ir.ArrayType(T, MR * NR))
 
     def per_batch(lead_dims):
         a_off, w_off = _batch_offset(k, out, a, lead_dims), _batch_offset(k, out, w, lead_dims)
 
         def column_block(jt):
-            j0 = b.mul(jt, i64(DOT_NR))
+            j0 = b.mul(jt, i64(NR))
             cols = b.sub(i64(n), j0)
             wp = _advance(b, pw, b.add(w_off, b.mul(j0, i64(K))), T)
-            ncols = b.select(b.icmp_signed("<", cols, i64(DOT_NR)), cols, i64(DOT_NR))
+            ncols = b.select(b.icmp_signed("<", cols, i64(NR)), cols, i64(NR))
 
             def row_block(it):
-                i0 = b.mul(it, i64(DOT_MR))
+                i0 = b.mul(it, i64(MR))
                 rows = b.sub(i64(m), i0)
                 ap = _advance(b, pa, b.add(a_off, b.mul(i0, i64(K))), T)
                 b.call(micro, [ap, i64(K), rows, wp, i64(K), cols, i64(K), b.bitcast(tile, PTR)])
-                nrows = b.select(b.icmp_signed("<", rows, i64(DOT_MR)), rows, i64(DOT_MR))
+                nrows = b.select(b.icmp_signed("<", rows, i64(MR)), rows, i64(MR))
 
                 def epi_row(r):
                     def epi(s):
-                        x = b.load(b.gep(tile, [i64(0), b.add(b.mul(r, i64(DOT_NR)), s)], inbounds=True))
+                        x = b.load(b.gep(tile, [i64(0), b.add(b.mul(r, i64(NR)), s)], inbounds=True))
                         store_epilogue(k, root, out, lead_dims + [b.add(i0, r), b.add(j0, s)], x, via_flat)
                     k.loop(ncols, epi)
                 k.loop(nrows, epi_row)
-            k.loop((m + DOT_MR - 1) // DOT_MR, row_block)
-        k.loop((n + DOT_NR - 1) // DOT_NR, column_block)
+            k.loop((m + MR - 1) // MR, row_block)
+        k.loop((n + NR - 1) // NR, column_block)
     k.loops(out.shape[:-2], per_batch)
 
 

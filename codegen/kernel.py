@@ -53,8 +53,9 @@ class Index:
 
     def __init__(self, k: "Kernel", shape: tuple, dims: list | None = None, flat=None):
         self.k, self.shape, self._dims, self._flat = k, tuple(shape), dims, flat
-        # Identity of the position for memoization, fixed at construction (lazily derived forms don't change it).
-        self._key = (id(dims) if dims is not None else None, id(flat) if flat is not None else None)
+        # Identity of the position for memoization, fixed at construction (lazily derived forms don't change it):
+        # the flat index object when given (one flat value is one position, whatever dims came with it).
+        self._key = ("flat", id(flat)) if flat is not None else ("dims", id(dims))
 
     @property
     def dims(self) -> list:
@@ -84,6 +85,35 @@ class Index:
 
     def key(self):
         return self._key
+
+
+def regroup(k: "Kernel", src_shape: tuple, dims: list, dst_shape: tuple) -> list:
+    """Per-dimension indices in dst_shape of the element at `dims` in src_shape (same row-major order).
+    The shapes are split into runs of dimensions with equal products; indices are only raveled and unraveled
+    within a run, so merging or splitting a leading dimension costs no division (unused ones fold away)."""
+    b = k.b
+    out, i, j = [], 0, 0
+    while i < len(src_shape) or j < len(dst_shape):
+        si, sj, ps, pd = i, j, 1, 1
+        while True:  # grow the run until both sides cover the same number of elements
+            if ps <= pd and i < len(src_shape):
+                ps *= src_shape[i]
+                i += 1
+            elif j < len(dst_shape):
+                pd *= dst_shape[j]
+                j += 1
+            else:
+                break
+            if ps == pd and (i == len(src_shape) or src_shape[i] != 1) and (j == len(dst_shape) or dst_shape[j] != 1):
+                break
+        flat = None
+        for d, s in zip(dims[si:i], src_shape[si:i]):
+            if s == 1:
+                continue
+            flat = d if flat is None else b.add(b.mul(flat, i64(s)), d)
+        flat = flat if flat is not None else i64(0)
+        out.extend(Index(k, tuple(dst_shape[sj:j]), flat=flat).dims)
+    return out
 
 
 class Kernel:

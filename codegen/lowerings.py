@@ -15,7 +15,7 @@ from graphnn.ir.ops.im2col import geometry
 from graphnn.ir.types import promote
 
 from .mathfuncs import FAST32
-from .kernel import FLOAT, I1, I64, LLTYPE, Index, i64
+from .kernel import FLOAT, I1, I64, LLTYPE, Index, i64, regroup
 
 LOWER: dict = {}
 
@@ -182,6 +182,8 @@ def _full(k, node, idx):
 @rule("reshape")
 def _reshape(k, node, idx):
     v = node.inputs[0]
+    if idx._dims is not None:  # known dims map to the input's dims without dividing the flat index
+        return k.elem(v, Index(k, v.shape, regroup(k, idx.shape, idx._dims, v.shape), idx.flat))
     return k.elem(v, Index(k, v.shape, flat=idx.flat))
 
 

@@ -1,7 +1,7 @@
 """Helpers shared by the hand-written schedules (GEMM, convolution, col2im, pooling gradients)."""
 from __future__ import annotations
 
-from .kernel import Index, Kernel, i64
+from .kernel import Index, Kernel, i64, regroup
 
 MAX_SCRATCH = 1 << 16  # elements; larger rows/planes use the generic element-by-element schedule
 
@@ -17,7 +17,7 @@ def store_epilogue(k: Kernel, root, heavy_value, dims: list, x, via_flat: bool =
     """Store root at the position of heavy element `dims` (value x), computing the fused epilogue."""
     if via_flat:  # reshapes between heavy op and root: positions correspond through the row-major flat index
         flat = Index(k, heavy_value.shape, dims).flat
-        idx = Index(k, root.shape, flat=flat)
+        idx = Index(k, root.shape, regroup(k, heavy_value.shape, dims, root.shape), flat)
         k.provide(heavy_value, Index(k, heavy_value.shape, flat=flat), x)
         y = k.compute(root, idx)
     else:

@@ -15,16 +15,24 @@ import time
 import numpy as np
 
 
-def timeit(fn, reps: int, warmup: int = 3, budget_s: float = 3.0) -> dict:
-    for _ in range(warmup):
+def timeit(fn, reps: int, warmup_s: float = 0.05, min_s: float = 0.3, budget_s: float = 3.0) -> dict:
+    """Median and minimum per call: after a short pause (other runtimes' spinning threads go idle) and a warm-up,
+    at least `reps` calls and at least `min_s` seconds of calls (so microsecond workloads get thousands),
+    stopping after `budget_s` once 5 calls are in."""
+    time.sleep(0.2)
+    start = time.perf_counter()
+    fn()
+    while time.perf_counter() - start < warmup_s:
         fn()
     times = []
     start = time.perf_counter()
-    for _ in range(reps):
+    while True:
         t0 = time.perf_counter()
         fn()
-        times.append(time.perf_counter() - t0)
-        if time.perf_counter() - start > budget_s and len(times) >= 5:
+        t1 = time.perf_counter()
+        times.append(t1 - t0)
+        elapsed = t1 - start
+        if (len(times) >= reps and elapsed >= min_s) or (elapsed > budget_s and len(times) >= 5):
             break
     return {"median_s": float(np.median(times)), "min_s": float(np.min(times)), "reps": len(times)}
 
