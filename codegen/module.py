@@ -94,8 +94,13 @@ def _work(group) -> int:
 class ModuleBuilder:
     """Builds one LLVM module holding the functions of a graph and of every scan body inside it."""
 
-    def __init__(self, name: str):
+    def __init__(self, name: str, modules: int = 1):
         self.module = ir.Module(name=name)
+        # Kernels may be spread over extra modules that LLVM compiles in parallel (see jit.compile_modules); the
+        # first module holds the graph function, which declares the kernels it calls from the others.
+        self.modules = [self.module] + [ir.Module(name=f"{name}_part{i}") for i in range(1, modules)]
+        self._size = [0] * len(self.modules)  # instructions so far (the graph function's calls come on top)
+        self._counted: set = set()
         self._memcpy = None
         self._n = 0
         self.threads = ir.GlobalVariable(self.module, I64, THREADS_VAR)
@@ -121,10 +126,28 @@ class ModuleBuilder:
             p = eb.gep(self.profile, [i64(0), i64(j)], inbounds=True)
             eb.store(eb.add(eb.load(p), inc), p)
 
+    def kernel_module(self) -> ir.Module:
+        """The module for the next top-level kernel: the one with the least code so far."""
+        return self.modules[min(range(len(self.modules)), key=self._size.__getitem__)]
+
+    def placed(self, k: Kernel) -> ir.Function:
+        """Record k's size in its module and return what the graph function calls (a declaration when the
+        kernel lives in another module, where it then has external linkage)."""
+        i = next(j for j, m in enumerate(self.modules) if m is k.module)
+        for f in k.module.functions:  # the kernel and helpers it added (micro-kernels, math functions)
+            if f.blocks and f.name not in self._counted:
+                self._counted.add(f.name)
+                self._size[i] += sum(len(bb.instructions) for bb in f.blocks)
+        if k.module is self.module:
+            return k.fn
+        k.fn.linkage = "external"
+        return ir.Function(self.module, k.fn.function_type, k.fn.name)
+
     def call_kernel(self, eb: ir.IRBuilder, k: Kernel, args: list) -> None:
         """Call kernel k; a split kernel runs in min(threads, MAX_THREADS) parts on the worker pool."""
+        target = self.placed(k)
         if not (k.split and k.split_used):
-            eb.call(k.fn, args + ([i64(0), i64(1)] if k.split else []))
+            eb.call(target, args + ([i64(0), i64(1)] if k.split else []))
             return
         nb = len(args)
         tramp = ir.Function(self.module, TASK, k.fn.name + "_part")
@@ -132,7 +155,7 @@ class ModuleBuilder:
         tb = ir.IRBuilder(tramp.append_basic_block())
         block, part, parts = tramp.args  # block: the kernel's buffer pointers
         words = [tb.load(tb.gep(block, [i64(i)], source_etype=PTR), typ=PTR) for i in range(nb)]
-        tb.call(k.fn, words + [part, parts])
+        tb.call(target, words + [part, parts])
         tb.ret_void()
 
         n = eb.load(self.threads)
@@ -146,7 +169,7 @@ class ModuleBuilder:
             with pooled:
                 eb.call(eb.inttoptr(pool, ir.PointerType(RUN)), [tramp, eb.bitcast(blk, PTR), n, n])
             with alone:
-                eb.call(k.fn, args + [i64(0), i64(1)])
+                eb.call(target, args + [i64(0), i64(1)])
 
     def fresh(self, base: str) -> str:
         self._n += 1
@@ -251,7 +274,9 @@ class ModuleBuilder:
             self.memcpy(eb, ptr_of(vid), srcp, next(v.type.nbytes for v in graph.outputs if v.id == vid))
 
         names = []
-        top = not globals_for_constants  # scan bodies are timed as part of their scan
+        top = not globals_for_constants
+        if top:
+            self._size[0] += 10 * len(plan.groups)  # the graph function itself: about this much per kernel call  # scan bodies are timed as part of their scan
 
         def counter(label):
             names.append(label)
@@ -271,7 +296,8 @@ class ModuleBuilder:
                         reads.append(v)
             kbufs = [g.root] + reads
             split = not globals_for_constants and _work(g) >= _parallel_work()
-            k = Kernel(self.module, f"{name}_k{gi}_{node.op}", kbufs, plan.inlined, LOWER, split=split)
+            kmod = self.module if globals_for_constants else self.kernel_module()
+            k = Kernel(kmod, f"{name}_k{gi}_{node.op}", kbufs, plan.inlined, LOWER, split=split)
             _emit_group(k, g)
             k.finish()
             kargs = [ptr_of(v.id) for v in kbufs]
@@ -344,11 +370,16 @@ class ModuleBuilder:
         emit_loop(fn, eb, length, step)
 
 
-def build_module(graph: Graph, name: str = "entry", plan: FusionPlan | None = None):
-    """Return (llvm ir text, Layout, FusionPlan) for the graph's entry function `name`."""
-    mb = ModuleBuilder(name)
+def build_module(graph: Graph, name: str = "entry", plan: FusionPlan | None = None, modules: int = 1):
+    """Return ([llvm ir text per module], Layout, FusionPlan) for the graph's entry function `name`; with
+    modules > 1 the kernels are spread over that many modules (the entry function is in the first)."""
+    from .jit import UNROLL_MARK, UNROLL_MAX_IR_CHARS
+
+    mb = ModuleBuilder(name, modules)
     _fn, layout, plan = mb.graph_function(graph, name, plan)
-    return str(mb.module), layout, plan
+    texts = [str(m) for m in mb.modules if m is mb.module or m.globals]
+    unroll = int(sum(map(len, texts)) < UNROLL_MAX_IR_CHARS)  # decided for the whole graph, not per module
+    return [f"{UNROLL_MARK}{unroll}\n{t}" for t in texts], layout, plan
 
 
 def _emit_group(k: Kernel, g) -> None:

@@ -11,12 +11,13 @@ from graphnn.ir.graph import Graph
 from graphnn.ir.interpreter import check_input
 
 from .pool import pool_address
-from .jit import compile_ir, graph_key, load_cached, store_cached
+from .jit import compile_modules, graph_key, load_cached, parallel_compile, store_cached
 from graphnn.ir.fusion import plan_fusion
 
 from .module import MAX_PROFILED, POOL_VAR, PROFILE_VAR, THREADS_VAR, Layout, build_module, profiling
 
 _ENTRY = ctypes.CFUNCTYPE(None, ctypes.c_void_p)
+PARALLEL_MIN_GROUPS = 24  # graphs with this many kernels are compiled as two modules in parallel
 _UNBOUND = object()  # marks an input slot that holds no caller array yet (never `is` any input)
 _config = {"threads": max(1, int(os.environ.get("GRAPHNN_NUM_THREADS") or os.cpu_count() or 1))}
 
@@ -51,9 +52,12 @@ class CompiledGraph:
                                  [s if isinstance(s, int) else tuple(s) for s in lay["output_slots"]],
                                  {int(k): v for k, v in lay["writeback"].items()}, lay.get("kernels") or [])
         else:
-            self._ir_text, self.layout, self._plan = build_module(graph, name)
-            addrs = compile_ir(self._ir_text, [name], variables)
-            store_cached(key, self._ir_text, {
+            self._plan = plan_fusion(graph)
+            modules = 2 if parallel_compile() and len(self._plan.groups) >= PARALLEL_MIN_GROUPS else 1
+            texts, self.layout, self._plan = build_module(graph, name, self._plan, modules)
+            self._ir_text = "\n".join(texts)
+            addrs = compile_modules(texts, [name], variables)
+            store_cached(key, texts, {
                 "n_inputs": self.layout.n_inputs, "n_outputs": self.layout.n_outputs,
                 "arena_bytes": self.layout.arena_bytes,
                 "output_slots": [s if isinstance(s, int) else list(s) for s in self.layout.output_slots],
@@ -96,7 +100,7 @@ class CompiledGraph:
     def ir_text(self) -> str:
         """The LLVM IR of the module (rebuilt on demand when the object came from the cache)."""
         if self._ir_text is None:
-            self._ir_text, _, _ = build_module(self.graph, self.name)
+            self._ir_text = "\n".join(build_module(self.graph, self.name)[0])
         return self._ir_text
 
     def _scratch(self):

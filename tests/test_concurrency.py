@@ -2,6 +2,7 @@
 (including the first call, which traces and compiles while the other threads wait for or race it)."""
 from __future__ import annotations
 
+import re
 import threading
 
 import numpy as np
@@ -103,7 +104,7 @@ def test_split_kernels_from_threads():
         y = g.emit("mul", g.emit("sigmoid", x), g.emit("tanh", x))
         g.outputs = [y, g.emit("sum", g.emit("reshape", y, shape=(1024, 1024)), axes=(1,), keepdims=False)]
         compiled = CompiledGraph(g)
-        assert "_thread" in compiled.ir_text
+        assert re.search(r'define internal void @"[^"]+_part"', compiled.ir_text)  # split kernels run on the pool
         rng = np.random.default_rng(3)
         inputs = [rng.standard_normal(1 << 20).astype(np.float32) for _ in range(4)]
         want = [compiled([a]) for a in inputs]
