@@ -14,11 +14,12 @@ from graphnn.ir.registry import get_op
 
 from .gemm import emit_matmul
 from .kernel import LLTYPE, Index, Kernel, i64
-from .scatter import emit_col2im, emit_max_pool_grad, tiled_pool
+from .scatter import emit_col2im, emit_max_pool, emit_max_pool_grad, tiled_pool, vector_pool
+from .target import vector_width_bits
 from .schedule import MAX_SCRATCH, prod, store_epilogue, tap_range
 
 
-def _accepts(n, via_flat: bool) -> bool:
+def _accepts(n, via_flat: bool, group) -> bool:
     """Can n's schedule run this group (scratch fits, epilogue positions known)?"""
     out = n.outputs[0].shape
     if n.op == "matmul":
@@ -29,6 +30,10 @@ def _accepts(n, via_flat: bool) -> bool:
         return prod(out[2:]) <= MAX_SCRATCH
     if n.op == "max_pool_grad":
         return tiled_pool(n.attrs)
+    if n.op == "max_pool":
+        src = n.inputs[0].producer  # the schedule reads the input rows from memory
+        in_memory = src is None or all(m is not src for m in group.nodes)
+        return in_memory and vector_pool(n, vector_width_bits() // (32 if n.outputs[0].dtype == "float32" else 64))
     return False
 
 
@@ -55,7 +60,7 @@ def heavy_node(group):
             elif not same:
                 break
             v = c.outputs[0]
-        if v is root and _accepts(n, via_flat):
+        if v is root and _accepts(n, via_flat, group):
             return n, via_flat
     return None, False
 
@@ -155,5 +160,6 @@ def emit_im2col(k: Kernel, group) -> None:
     k.loops(space, body)
 
 
-EMITTERS = {"matmul": emit_matmul, "conv": emit_conv, "col2im": emit_col2im, "max_pool_grad": emit_max_pool_grad}
+EMITTERS = {"matmul": emit_matmul, "conv": emit_conv, "col2im": emit_col2im, "max_pool_grad": emit_max_pool_grad,
+            "max_pool": emit_max_pool}
 

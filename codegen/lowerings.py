@@ -12,6 +12,7 @@ import llvmlite.ir as ir
 
 from graphnn.ir.ops._util import norm_axes
 from graphnn.ir.ops.im2col import geometry
+from graphnn.ir.registry import get_op
 from graphnn.ir.types import promote
 
 from .mathfuncs import FAST32
@@ -460,13 +461,18 @@ def window_loader(k, node, x, lead, q):
     """(valid, dims) loader over a pooling window of output position q, for argmax_over."""
     kernel, stride, pad, dil = _pool_attrs(node)
     b = k.b
+    pooled = get_op("max_pool").infer([x.type], node.attrs).shape[len(lead):]
+    sizes = x.shape[len(lead):]
+    # windows that never leave the input (no padding, no ceil-mode overhang) need no bounds checks
+    inside = [pad[d] == 0 and (pooled[d] - 1) * stride[d] + (kernel[d] - 1) * dil[d] < sizes[d] for d in range(len(q))]
 
     def at(kk):
         valid = ir.Constant(I1, 1)
         pos = []
         for d, (qd, kd) in enumerate(zip(q, kk)):
             p = b.sub(b.add(b.mul(qd, i64(stride[d])), b.mul(kd, i64(dil[d]))), i64(pad[d]))
-            valid = b.and_(valid, b.and_(b.icmp_signed(">=", p, i64(0)), b.icmp_signed("<", p, i64(x.shape[len(lead) + d]))))
+            if not inside[d]:
+                valid = b.and_(valid, b.and_(b.icmp_signed(">=", p, i64(0)), b.icmp_signed("<", p, i64(sizes[d]))))
             pos.append(p)
         return valid, list(lead) + pos
     return at
@@ -474,6 +480,8 @@ def window_loader(k, node, x, lead, q):
 
 def masked_load(k, valid, dims, v):
     b = k.b
+    if isinstance(valid, ir.Constant) and valid.constant == 1:
+        return k.elem(v, Index(k, v.shape, dims))
     safe = [b.select(valid, d, i64(0)) for d in dims]
     return b.select(valid, k.elem(v, Index(k, v.shape, safe)), k.const(-math.inf, v.dtype))
 

@@ -79,6 +79,13 @@ def _parallel_work() -> int:
     return PARALLEL_WORK  # read at build time (tests lower it to exercise split kernels on small graphs)
 
 
+def _prod(shape) -> int:
+    p = 1
+    for s in shape:
+        p *= s
+    return p
+
+
 def _work(group) -> int:
     """Rough operation count of a kernel, to decide whether threads pay off."""
     root = group.root
@@ -86,6 +93,8 @@ def _work(group) -> int:
     for n in group.nodes:
         if n.op == "matmul":
             work = max(work, n.outputs[0].type.size * n.inputs[0].shape[-1])
+        elif n.op in ("max_pool", "max_pool_select"):
+            work = max(work, n.outputs[0].type.size * 4 * _prod(n.attrs["kernel"]))
         elif n.op in ("conv", "conv_grad_input", "conv_grad_weight", "col2im", "max_pool_grad", "sum", "max"):
             work = max(work, n.outputs[0].type.size * 8, sum(v.type.size for v in n.inputs))
     return work * max(1, len(group.nodes) // 4)

@@ -1,4 +1,5 @@
-"""Schedules that produce each output from its sources' side: col2im and tiled max-pool gradients.
+"""Schedules that produce each output from its sources' side: col2im and tiled max-pool gradients (plus the
+vectorized forward max pool over 2-wide windows, which reads rows contiguously instead of gathering).
 
 As element rules these ops gather (each output element searches the windows that may contain it, with
 divisions and bounds checks per element); here they loop over the source instead: col2im accumulates
@@ -210,3 +211,75 @@ def emit_max_pool_grad(k: Kernel, group, node, via_flat: bool = False) -> None:
             ps = [b.add(v, i64(f)) if f else v for v, f in zip(dims[len(lead):], first)]
             store_epilogue(k, root, out, list(dims[:len(lead)]) + ps, zero, via_flat)
         k.once(lambda ranges=ranges, edge=edge: k.loops(tuple(lead) + tuple(ranges), edge))
+
+
+def vector_pool(node, vw: int) -> bool:
+    """Can the forward max pool run as contiguous vector loads: 2-D, stride == kernel, 2 columns wide, no
+    padding, windows inside the input?"""
+    at = node.attrs
+    x = node.inputs[0]
+    if len(at["kernel"]) != 2 or x.dtype not in ("float32", "float64") or not tiled_pool(at):
+        return False
+    (kh, kw), q = at["kernel"], node.outputs[0].shape[-2:]
+    return (kw == 2 and not any(at["padding"]) and q[0] * kh <= x.shape[-2] and q[1] * kw <= x.shape[-1]
+            and q[1] <= 8 * vw)
+
+
+def emit_max_pool(k: Kernel, group, node, via_flat: bool = False) -> None:
+    """Max pool with windows kh x 2, stride (kh, 2): per output row, load the kh input rows as contiguous
+    vectors, take their elementwise maximum, then the maximum of even and odd lanes (two shuffles). NaN wins,
+    as in the element rule."""
+    root = group.root
+    x = node.inputs[0]
+    out = node.outputs[0]
+    dt = out.dtype
+    T = LLTYPE[dt]
+    vw = vector_width_bits() // (32 if dt == "float32" else 64)
+    kh = node.attrs["kernel"][0]
+    W, (QH, QW) = x.shape[-1], out.shape[-2:]
+    b = k.b
+    V = ir.VectorType(T, vw)
+    I32 = ir.IntType(32)
+    M = ir.VectorType(ir.IntType(1), vw)
+    esize = 4 if dt == "float32" else 8
+    name = f"llvm.masked.load.v{vw}{'f32' if dt == 'float32' else 'f64'}.p0"
+    mload = k.module.globals.get(name) or ir.Function(k.module, ir.FunctionType(V, [PTR, I32, M, V]), name)
+    sname = f"llvm.masked.store.v{vw}{'f32' if dt == 'float32' else 'f64'}.p0"
+    mstore = k.module.globals.get(sname) or ir.Function(k.module, ir.FunctionType(ir.VoidType(), [V, PTR, I32, M]), sname)
+    undef = ir.Constant(V, ir.Undefined)
+    px = k.ptr.get(x.id)
+    row = k.alloca(ir.ArrayType(T, ((QW + vw - 1) // vw) * vw))
+    direct = root is out and out.id in k.ptr
+
+    def nanmax(a, c):
+        pick = b.or_(b.fcmp_unordered("uno", a, a), b.fcmp_ordered(">", a, c))
+        return b.select(pick, a, c)
+
+    def per_row(dims):
+        lead, qh = list(dims[:-1]), dims[-1]
+        base_in = b.mul(Index(k, x.shape[:-2], lead).flat if lead else i64(0), i64(x.shape[-2] * W))
+        for v0 in range(0, QW, vw):  # vw outputs from 2*vw input columns
+            n_out = min(vw, QW - v0)
+            best = None
+            for r in range(kh):
+                start = b.add(base_in, b.add(b.mul(b.add(b.mul(qh, i64(kh)), i64(r)), i64(W)), i64(2 * v0)))
+                halves = []
+                for h in range(2):
+                    lanes = min(vw, max(0, 2 * n_out - h * vw))
+                    mask = ir.Constant(M, [int(i < lanes) for i in range(vw)])
+                    src = b.gep(px, [b.add(start, i64(h * vw))], source_etype=T)
+                    halves.append(b.call(mload, [src, ir.Constant(I32, esize), mask, undef]) if lanes else undef)
+                even = b.shuffle_vector(halves[0], halves[1], ir.Constant(ir.VectorType(I32, vw), list(range(0, 2 * vw, 2))))
+                odd = b.shuffle_vector(halves[0], halves[1], ir.Constant(ir.VectorType(I32, vw), list(range(1, 2 * vw, 2))))
+                m = nanmax(even, odd)
+                best = m if best is None else nanmax(best, m)
+            mask = ir.Constant(M, [int(i < n_out) for i in range(vw)])
+            if direct:
+                o = b.add(b.mul(Index(k, out.shape[:-1], list(dims)).flat, i64(QW)), i64(v0))
+                b.call(mstore, [best, b.gep(k.ptr[out.id], [o], source_etype=T), ir.Constant(I32, esize), mask])
+            else:
+                b.call(mstore, [best, b.gep(row, [i64(0), i64(v0)]), ir.Constant(I32, esize), mask])
+        if not direct:
+            k.loop(QW, lambda q: store_epilogue(k, root, out, list(dims) + [q],
+                                                b.load(b.gep(row, [i64(0), q], inbounds=True)), via_flat))
+    k.loops(out.shape[:-1], per_row)

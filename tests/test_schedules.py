@@ -59,7 +59,25 @@ def _pool_grad(shape, kernel, padding=None, ceil_mode=False):
     return g
 
 
+def _pool(shape, kernel, epilogue=False, nan=False):
+    """Forward max pool with 2-wide tiling windows (contiguous vector loads and lane shuffles)."""
+    at = dict(kernel=kernel, stride=kernel, padding=(0, 0), dilation=(1, 1), ceil_mode=False)
+    g = Graph("pool")
+    x = g.add_input(TensorType(shape, "float32"), "x")
+    if nan:  # NaN wherever x > 1.5: a window with a NaN gives NaN
+        x = g.emit("select", g.emit("gt", x, g.emit("full", shape=(), dtype="float32", value=1.5)),
+                   g.emit("full", shape=(), dtype="float32", value=float("nan")), x)
+        x = g.emit("mul", x, g.emit("full", shape=(), dtype="float32", value=1.0))
+    y = g.emit("max_pool", x, **at)
+    g.outputs = [g.emit("tanh", y) if epilogue else y]
+    return g
+
+
 CASES = {
+    "pool_lenet": _pool((8, 6, 28, 28), (2, 2)),
+    "pool_ragged_tall": _pool((2, 3, 10, 9), (3, 2)),
+    "pool_wide_epilogue": _pool((1, 2, 6, 84), (2, 2), epilogue=True),
+    "pool_nan": _pool((2, 2, 8, 8), (2, 2), nan=True),
     "dots_4x4": _dots(4, 4, 64),
     "dots_ragged": _dots(6, 25, 203),
     "dots_one_row": _dots(1, 120, 400),
