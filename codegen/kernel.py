@@ -132,6 +132,7 @@ class Kernel:
         # so that several threads can each run one part (see ModuleBuilder.call_kernel).
         self.split = split
         self.split_used = False
+        self.streaming = False  # write the root with non-temporal stores (set by the module builder)
         self._depth = 0
         self.entry = self.fn.append_basic_block("entry")  # allocas only; branches to `start` in finish()
         self.start = self.fn.append_basic_block("start")

@@ -67,6 +67,7 @@ def profiling() -> bool:
     return os.environ.get("GRAPHNN_PROFILE", "") not in ("", "0")
 
 
+ALIGNED_OUTPUT_BYTES = 1 << 22  # outputs this big are 64-byte aligned by the runtime and written with streaming stores
 THREADS_VAR = "graphnn_num_threads"  # module global: how many threads split kernels use (set by the runtime)
 POOL_VAR = "graphnn_pool"  # module global: address of the worker pool's run function (set by the runtime)
 MAX_THREADS = 8
@@ -307,6 +308,12 @@ class ModuleBuilder:
             split = not globals_for_constants and _work(g) >= _parallel_work()
             kmod = self.module if globals_for_constants else self.kernel_module()
             k = Kernel(kmod, f"{name}_k{gi}_{node.op}", kbufs, plan.inlined, LOWER, split=split)
+            if not globals_for_constants:  # top level: the runtime aligns the arena and big outputs to 64 bytes
+                out_slot = slot_of.get(g.root.id)
+                if out_slot is None or (n_in <= out_slot < n_in + n_out and g.root.type.nbytes >= ALIGNED_OUTPUT_BYTES):
+                    k.fn.args[0].attributes.align = 64
+                    # a big result that is only returned goes around the caches (no read-for-ownership traffic)
+                    k.streaming = out_slot is not None and g.root.type.nbytes >= ALIGNED_OUTPUT_BYTES
             _emit_group(k, g)
             k.finish()
             kargs = [ptr_of(v.id) for v in kbufs]
@@ -391,6 +398,48 @@ def build_module(graph: Graph, name: str = "entry", plan: FusionPlan | None = No
     return [f"{UNROLL_MARK}{unroll}\n{t}" for t in texts], layout, plan
 
 
+STREAM_BLOCK = 2048  # elements computed into an L1 scratch block before it is streamed out
+
+
+def _emit_streaming(k: Kernel, root) -> None:
+    """Flat loop writing a big, 64-byte aligned result with non-temporal stores: each block is computed into a
+    scratch buffer by an ordinary (vectorizable) loop, then copied out as aligned vectors that bypass the
+    caches. (LLVM does not vectorize loops whose stores are marked non-temporal.)"""
+    from .kernel import MEMTYPE
+    from .target import vector_width_bits
+
+    b = k.b
+    T = MEMTYPE[root.dtype]
+    vw = vector_width_bits() // (32 if root.dtype == "float32" else 64)
+    V = ir.VectorType(T, vw)
+    scratch = k.alloca(ir.ArrayType(T, STREAM_BLOCK))
+    scratch.align = 64
+    nontemporal = k.module.add_metadata([ir.Constant(ir.IntType(32), 1)])
+    n_blocks, rest = divmod(root.type.size, STREAM_BLOCK)
+
+    def block(blk):
+        base = b.mul(blk, i64(STREAM_BLOCK))
+
+        def compute(j):
+            x = k.compute(root, Index(k, root.shape, flat=b.add(base, j)))
+            b.store(x, b.gep(scratch, [i64(0), j], inbounds=True))
+        k.loop(STREAM_BLOCK, compute)
+
+        def copy(v):
+            off = b.mul(v, i64(vw))
+            x = b.load(b.bitcast(b.gep(scratch, [i64(0), off], inbounds=True), ir.PointerType(V)), align=64)
+            dst = b.bitcast(k.address(root, b.add(base, off)), ir.PointerType(V))
+            b.store(x, dst, align=64).set_metadata("nontemporal", nontemporal)
+        k.loop(STREAM_BLOCK // vw, copy)
+    k.loop(n_blocks, block)
+    if rest:
+        def tail():
+            first = n_blocks * STREAM_BLOCK
+            k.loop(rest, lambda t: k.store(root, b.add(i64(first), t),
+                                           k.compute(root, Index(k, root.shape, flat=b.add(i64(first), t)))))
+        k.once(tail)
+
+
 def _emit_group(k: Kernel, g) -> None:
     root = g.root
     shape = root.shape
@@ -402,7 +451,10 @@ def _emit_group(k: Kernel, g) -> None:
         emit_im2col(k, g)
         return
     if _flat_friendly(g):
-        k.loop(root.type.size, lambda i: k.store(root, i, k.compute(root, Index(k, shape, flat=i))))
+        if k.streaming and root.dtype in ("float32", "float64", "int64") and root.type.size >= STREAM_BLOCK:
+            _emit_streaming(k, root)
+        else:
+            k.loop(root.type.size, lambda i: k.store(root, i, k.compute(root, Index(k, shape, flat=i))))
         return
     node = root.producer
     if node.op == "reshape" and node.inputs[0].id in k.inlined:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import ctypes
 import os
+import sys
 import threading
 
 import numpy as np
@@ -14,12 +15,34 @@ from .pool import pool_address
 from .jit import compile_modules, graph_key, load_cached, parallel_compile, store_cached
 from graphnn.ir.fusion import plan_fusion
 
-from .module import MAX_PROFILED, POOL_VAR, PROFILE_VAR, THREADS_VAR, Layout, build_module, profiling
+from .module import ALIGNED_OUTPUT_BYTES, MAX_PROFILED, POOL_VAR, PROFILE_VAR, THREADS_VAR, Layout, build_module, profiling
 
 _ENTRY = ctypes.CFUNCTYPE(None, ctypes.c_void_p)
 PARALLEL_MIN_GROUPS = 24  # graphs with this many kernels are compiled as two modules in parallel
 _UNBOUND = object()  # marks an input slot that holds no caller array yet (never `is` any input)
 _config = {"threads": max(1, int(os.environ.get("GRAPHNN_NUM_THREADS") or os.cpu_count() or 1))}
+
+
+def _aligned_empty(shape: tuple, dt: np.dtype) -> np.ndarray:
+    """An uninitialized C-contiguous array whose data starts on a 64-byte boundary (compiled code relies on it
+    for the arena and for big outputs)."""
+    nbytes = int(np.prod(shape, dtype=np.int64)) * dt.itemsize
+    raw = np.empty(nbytes + 64, np.uint8)
+    off = -raw.ctypes.data % 64
+    return raw[off:off + nbytes].view(dt).reshape(shape)
+
+
+def _reuse(spare: dict, j: int):
+    """The array kept from an earlier call for output j if no one else holds it or any view of its memory
+    (views of it have its base as their base, so both reference counts are checked), else None."""
+    entry = spare.get(j)
+    if entry is None:
+        return None
+    o, raw = entry
+    # references while checking: the spare tuple and the local name (+ getrefcount's argument); raw also o.base
+    if sys.getrefcount(o) > 3 or sys.getrefcount(raw) > 4:
+        return None
+    return o
 
 
 def set_num_threads(n: int) -> None:
@@ -75,7 +98,8 @@ class CompiledGraph:
         self.returned = [j for j in range(len(graph.outputs)) if j not in wb]
         self._specs = [(v.shape, np.dtype(v.dtype)) for v in graph.inputs]
         self._wb_targets = set(wb.values())
-        self._fresh = [(j, slot, graph.outputs[j].shape, np.dtype(graph.outputs[j].dtype))
+        self._fresh = [(j, slot, graph.outputs[j].shape, np.dtype(graph.outputs[j].dtype),
+                        graph.outputs[j].type.nbytes >= ALIGNED_OUTPUT_BYTES)
                        for j, slot in enumerate(self.layout.output_slots) if isinstance(slot, int) and j not in wb]
         self._copies = [(j, slot) for j, slot in enumerate(self.layout.output_slots) if isinstance(slot, tuple)]
 
@@ -107,7 +131,8 @@ class CompiledGraph:
         """Per-thread arena, write-back buffers and slot array, allocated once and reused across calls."""
         loc = self._local
         if not hasattr(loc, "arena"):
-            loc.arena = np.empty(max(64, self.layout.arena_bytes) // 8 + 8, np.float64)
+            loc.spare = {}  # output position -> big output array of an earlier call (see __call__)
+            loc.arena = _aligned_empty((max(64, self.layout.arena_bytes) // 8 + 8,), np.dtype(np.float64))
             loc.wb = {j: np.empty(self.graph.outputs[j].shape, self.graph.outputs[j].dtype) for j in self.layout.writeback}
             loc.slots = (ctypes.c_void_p * (self.layout.n_inputs + self.layout.n_outputs + len(self._consts) + 1))()
             loc.addr = ctypes.addressof(loc.slots)
@@ -146,8 +171,15 @@ class CompiledGraph:
             bound[i] = a
         outs: list = [None] * len(self.graph.outputs)
         n_in = len(self._specs)
-        for j, slot, shape, dt in self._fresh:
-            outs[j] = o = np.empty(shape, dt)
+        for j, slot, shape, dt, big in self._fresh:
+            if big:  # reuse last call's array when nothing else refers to it any more (no fresh pages to fault in)
+                o = _reuse(loc.spare, j)
+                if o is None:
+                    o = _aligned_empty(shape, dt)
+                    loc.spare[j] = (o, o.base)
+            else:
+                o = np.empty(shape, dt)
+            outs[j] = o
             slots[slot] = o.ctypes.data
         if self._threads.value != _config["threads"]:
             self._threads.value = _config["threads"]
