@@ -40,6 +40,7 @@ class Layout:
     output_slots: list       # per graph output: its slot, or ("dup", j) / ("input", i) when copied after the call
     writeback: dict          # output position -> input position
     kernels: list = None     # kernel names in call order (indexes of the profile counters)
+    parallel: bool = False   # does any kernel run split over the worker pool?
 
 
 def _flat_friendly(group) -> bool:
@@ -111,6 +112,7 @@ class ModuleBuilder:
         self.modules = [self.module] + [ir.Module(name=f"{name}_part{i}") for i in range(1, modules)]
         self._size = [0] * len(self.modules)  # instructions so far (the graph function's calls come on top)
         self._counted: set = set()
+        self._split_calls = 0
         self._memcpy = None
         self._n = 0
         self.threads = ir.GlobalVariable(self.module, I64, THREADS_VAR)
@@ -156,6 +158,7 @@ class ModuleBuilder:
     def call_kernel(self, eb: ir.IRBuilder, k: Kernel, args: list) -> None:
         """Call kernel k; a split kernel runs in min(threads, MAX_THREADS) parts on the worker pool."""
         target = self.placed(k)
+        self._split_calls += bool(k.split and k.split_used)
         if not (k.split and k.split_used):
             eb.call(target, args + ([i64(0), i64(1)] if k.split else []))
             return
@@ -323,7 +326,8 @@ class ModuleBuilder:
             v = graph.outputs[out_pos]
             self.memcpy(eb, slot(in_pos), ptr_of(v.id), v.type.nbytes)
         eb.ret_void()
-        layout = Layout(n_in, n_out, constants, mem.size, output_slots, dict(graph.meta.get("writeback") or {}), names)
+        layout = Layout(n_in, n_out, constants, mem.size, output_slots, dict(graph.meta.get("writeback") or {}), names,
+                        self._split_calls > 0)
         return fn, layout, plan
 
     # -- scan ------------------------------------------------------------------------------------------------

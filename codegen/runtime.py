@@ -5,6 +5,7 @@ import ctypes
 import os
 import sys
 import threading
+import time
 
 import numpy as np
 
@@ -56,6 +57,42 @@ def get_num_threads() -> int:
     return _config["threads"]
 
 
+class ThreadChoice:
+    """Whether splitting kernels over the worker pool pays for one graph, decided by timing real calls.
+
+    When cores are shared with other work, or sit far apart so that data written by one core is slow to read
+    on the other, a graph of many small kernels can run slower on two threads than on one. So calls alternate
+    between pooled and single-threaded runs for a short trial, the faster (median) mode is used after it, and
+    the trial is repeated every RECHECK calls. Results are bit-identical either way.
+    """
+
+    TRIAL = 6        # timed calls per mode in a trial
+    RECHECK = 2000   # calls between trials
+
+    def __init__(self):
+        self.times = {True: [], False: []}
+        self.best = None
+        self.left = 0
+
+    def pooled(self) -> bool:
+        if self.best is None:  # in a trial: the mode with fewer samples goes next
+            return len(self.times[True]) <= len(self.times[False])
+        self.left -= 1
+        if self.left <= 0:
+            self.best = None
+            self.times = {True: [], False: []}
+        return self.best if self.best is not None else True
+
+    def record(self, pooled: bool, seconds: float) -> None:
+        if self.best is not None:
+            return
+        self.times[pooled].append(seconds)
+        if min(len(v) for v in self.times.values()) >= self.TRIAL:
+            med = {m: sorted(v)[len(v) // 2] for m, v in self.times.items()}
+            self.best = med[True] <= med[False]
+            self.left = self.RECHECK
+
+
 class CompiledGraph:
     """Native code for one graph. Call with one array per graph input; returns one array per output.
 
@@ -73,7 +110,8 @@ class CompiledGraph:
             consts = [n.attrs["value"] for n in graph.nodes if n.op == "constant"]
             self.layout = Layout(lay["n_inputs"], lay["n_outputs"], consts, lay["arena_bytes"],
                                  [s if isinstance(s, int) else tuple(s) for s in lay["output_slots"]],
-                                 {int(k): v for k, v in lay["writeback"].items()}, lay.get("kernels") or [])
+                                 {int(k): v for k, v in lay["writeback"].items()}, lay.get("kernels") or [],
+                                 bool(lay.get("parallel")))
         else:
             self._plan = plan_fusion(graph)
             modules = 2 if parallel_compile() and len(self._plan.groups) >= PARALLEL_MIN_GROUPS else 1
@@ -85,7 +123,7 @@ class CompiledGraph:
                 "arena_bytes": self.layout.arena_bytes,
                 "output_slots": [s if isinstance(s, int) else list(s) for s in self.layout.output_slots],
                 "writeback": {str(k): v for k, v in self.layout.writeback.items()},
-                "kernels": self.layout.kernels})
+                "kernels": self.layout.kernels, "parallel": self.layout.parallel})
         self._fn = _ENTRY(addrs[name])
         self._threads = ctypes.c_int64.from_address(addrs[THREADS_VAR])
         ctypes.c_int64.from_address(addrs[POOL_VAR]).value = pool_address()
@@ -94,6 +132,7 @@ class CompiledGraph:
             self._profile = np.ctypeslib.as_array((ctypes.c_int64 * (2 * MAX_PROFILED)).from_address(addrs[PROFILE_VAR]))
         self._consts = [np.ascontiguousarray(c) for c in self.layout.constants]
         self._local = threading.local()
+        self._choice = ThreadChoice()
         wb = self.layout.writeback
         self.returned = [j for j in range(len(graph.outputs)) if j not in wb]
         self._specs = [(v.shape, np.dtype(v.dtype)) for v in graph.inputs]
@@ -181,9 +220,17 @@ class CompiledGraph:
                 o = np.empty(shape, dt)
             outs[j] = o
             slots[slot] = o.ctypes.data
-        if self._threads.value != _config["threads"]:
-            self._threads.value = _config["threads"]
-        self._fn(loc.addr)
+        want = _config["threads"]
+        if want > 1 and self.layout.parallel:  # use the pool only while it measurably helps this graph
+            pooled = self._choice.pooled()
+            self._threads.value = want if pooled else 1
+            t0 = time.perf_counter()
+            self._fn(loc.addr)
+            self._choice.record(pooled, time.perf_counter() - t0)
+        else:
+            if self._threads.value != want:
+                self._threads.value = want
+            self._fn(loc.addr)
         for j, (kind, src) in self._copies:
             outs[j] = keep[src].copy() if kind == "input" else outs[src].copy()
         for i in range(n_in):  # do not keep callers' temporaries alive (or stale) between calls

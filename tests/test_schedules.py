@@ -99,9 +99,10 @@ CASES = {
 
 @pytest.fixture
 def split_everything(monkeypatch):
-    from graphnn.codegen import module
+    from graphnn.codegen import module, runtime
 
     monkeypatch.setattr(module, "PARALLEL_WORK", 1)
+    monkeypatch.setattr(runtime.ThreadChoice, "pooled", lambda self: True)  # always split (no timing trial)
     before = graphnn.get_num_threads()
     yield
     graphnn.set_num_threads(before)

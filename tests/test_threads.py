@@ -15,9 +15,10 @@ from train_steps import sgd_step
 @pytest.fixture
 def threads(monkeypatch):
     """Set the thread count; kernels of these small test graphs are split too (lowered work threshold)."""
-    from graphnn.codegen import module
+    from graphnn.codegen import module, runtime
 
     monkeypatch.setattr(module, "PARALLEL_WORK", 1 << 12)
+    monkeypatch.setattr(runtime.ThreadChoice, "pooled", lambda self: True)  # always split (no timing trial)
     before = graphnn.get_num_threads()
     yield graphnn.set_num_threads
     graphnn.set_num_threads(before)
@@ -81,3 +82,20 @@ def test_work_threshold_is_sane():
     assert 1 << 14 <= PARALLEL_WORK <= 1 << 22
     with pytest.raises(ValueError):
         graphnn.set_num_threads(0)
+
+
+def test_thread_choice_keeps_the_faster_mode_and_rechecks():
+    from graphnn.codegen.runtime import ThreadChoice
+
+    c = ThreadChoice()
+    modes = []
+    for _ in range(2 * ThreadChoice.TRIAL):  # trial: modes alternate; the pool is slower here
+        m = c.pooled()
+        modes.append(m)
+        c.record(m, 2e-3 if m else 1e-3)
+    assert modes.count(True) == modes.count(False) == ThreadChoice.TRIAL
+    assert [c.pooled() for _ in range(ThreadChoice.RECHECK - 1)] == [False] * (ThreadChoice.RECHECK - 1)
+    for _ in range(2 * ThreadChoice.TRIAL + 1):  # the next trial: now the pool is faster
+        m = c.pooled()
+        c.record(m, 1e-3 if m else 2e-3)
+    assert c.best is True and c.pooled() is True
