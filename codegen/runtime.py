@@ -169,7 +169,7 @@ class CompiledGraph:
     def _scratch(self):
         """Per-thread arena, write-back buffers and slot array, allocated once and reused across calls."""
         loc = self._local
-        if not hasattr(loc, "arena"):
+        if getattr(loc, "arena", None) is None:
             loc.spare = {}  # output position -> big output array of an earlier call (see __call__)
             loc.arena = _aligned_empty((max(64, self.layout.arena_bytes) // 8 + 8,), np.dtype(np.float64))
             loc.wb = {j: np.empty(self.graph.outputs[j].shape, self.graph.outputs[j].dtype) for j in self.layout.writeback}

@@ -85,12 +85,12 @@ class Tracer:
         if key not in self.current:
             kind = "param" if t.requires_grad else "const"
             name = self.names.get(key) or f"{kind}{len(self.graph.inputs)}"
-            v = self.add_input(t._type, name, kind, lambda t=t: t)
+            v = self.add_input(t._type, name, kind, Captured(t))
             self.keepalive.append(t)
             self.input_of[key] = v
             self.current[key] = v
             if t._data is not None:
-                self.guard(SameArray(lambda t=t: t), True)
+                self.guard(SameArray(Captured(t)), True)
         return self.current[key]
 
     def fresh(self, type_, sample, name: str):
@@ -185,6 +185,18 @@ def check_values(t, fn) -> None:
         t._trace.check_input(t, in_scope)
 
 
+class Captured:
+    """Accessor of a tensor captured by a trace (a parameter or constant): always that tensor object."""
+
+    __slots__ = ("tensor",)
+
+    def __init__(self, tensor):
+        self.tensor = tensor
+
+    def __call__(self):
+        return self.tensor
+
+
 class SameArray:
     """Guard: the tensor an accessor returns still has the shape and dtype it had when traced.
 
@@ -192,6 +204,7 @@ class SameArray:
 
     def __init__(self, accessor):
         self.accessor = accessor
+        self.tensor = accessor.tensor if isinstance(accessor, Captured) else None  # for Program's fast check
         t = accessor()
         self.shape, self.dtype = tuple(t.shape), t._data.dtype if t._data is not None else None
         self.last = t._data

@@ -42,6 +42,9 @@ def _unflatten(spec, leaves: list):
 
 def _arg_key(a):
     if isinstance(a, Tensor):
+        d = a._data
+        if d is not None:
+            return ("T", d.shape, d.dtype, a.requires_grad)
         return ("T", tuple(a.shape), a.dtype_name, a.requires_grad)
     try:
         hash(a)
@@ -75,7 +78,32 @@ def _lowered(graph: ir.Graph) -> ir.Graph:
     return g
 
 
-class Program:
+class _Guarded:
+    """Reuse test of a specialization: its guards, with captured tensors checked by identity first."""
+
+    guards: list
+    bindings: list
+    _fast = _other = _direct = None  # guard and binding fast paths (built on first use)
+
+    def valid(self) -> bool:
+        fast = self._fast
+        if fast is None:
+            self._split_guards()
+            fast = self._fast
+        for t, g in fast:  # captured tensors still holding the array that passed last time: one identity test
+            if t._data is not g.last:
+                return guards_hold(self.guards)
+        return guards_hold(self._other)
+
+    def _split_guards(self) -> None:
+        self._fast = [(acc.tensor, acc) for acc, _ in self.guards
+                      if isinstance(acc, _tracer.SameArray) and acc.tensor is not None]
+        self._other = [(acc, e) for acc, e in self.guards
+                       if not (isinstance(acc, _tracer.SameArray) and acc.tensor is not None)]
+        self._direct = [acc.tensor if isinstance(acc, _tracer.Captured) else None for acc in self.bindings]
+
+
+class Program(_Guarded):
     """One specialization of a traced callable: its graphs, native code and how to bind and unpack it."""
 
     def __init__(self, tracer: Tracer, out_spec, outputs: list, grad_finals: list, stages: dict):
@@ -90,13 +118,13 @@ class Program:
         self.n_user = len(outputs)
         self.grad_targets = grad_finals  # (tensor, position in returned outputs or None, concrete)
 
-    def valid(self) -> bool:
-        return guards_hold(self.guards)
-
     def feeds(self, args: list) -> list:
+        if self._fast is None:
+            self._split_guards()
         arrays, it = [], iter(args)
-        for acc in self.bindings:
-            t = next(it) if acc is None else acc()
+        for acc, t in zip(self.bindings, self._direct):
+            if t is None:
+                t = next(it) if acc is None else acc()
             arrays.append(t._data)
         return arrays
 
@@ -113,7 +141,7 @@ class Program:
 
 def _concrete_args(args: tuple, kwargs: dict) -> None:
     """A symbolic tensor that escaped an earlier trace has no data for native code: a TraceError, not a crash."""
-    for a in list(args) + list(kwargs.values()):
+    for a in (*args, *kwargs.values()):
         if isinstance(a, Tensor) and a._data is None:
             from ._dispatch import located
             from .tensor import TraceError, escaped_message
@@ -253,7 +281,7 @@ class CompiledModule(CompiledFunction):
         return f"Compiled({self.module!r})"
 
 
-class SplitProgram:
+class SplitProgram(_Guarded):
     """A forward graph that also returns the values its backward graph needs, plus that backward graph.
 
     Calling it runs the native forward and records one `call` node, so `loss.backward()` in eager code
@@ -312,9 +340,6 @@ class SplitProgram:
         self._native_bwd = None
         self.out_types = [v.type for v in outs + res_computed]
         self.key = self.stages["forward"].structural_hash() + "/" + self.stages["backward"].structural_hash()
-
-    def valid(self) -> bool:
-        return guards_hold(self.guards)
 
     @property
     def native_backward(self) -> CompiledGraph:
