@@ -41,7 +41,7 @@ def _reuse(spare: dict, j: int):
         return None
     o, raw = entry
     # references while checking: the spare tuple and the local name (+ getrefcount's argument); raw also o.base
-    if sys.getrefcount(o) > 3 or sys.getrefcount(raw) > 4:
+    if sys.getrefcount(o) > 3 or (raw is not None and sys.getrefcount(raw) > 4):
         return None
     return o
 
@@ -170,7 +170,7 @@ class CompiledGraph:
         """Per-thread arena, write-back buffers and slot array, allocated once and reused across calls."""
         loc = self._local
         if getattr(loc, "arena", None) is None:
-            loc.spare = {}  # output position -> big output array of an earlier call (see __call__)
+            loc.spare = {}  # output position -> (array, its base) returned by an earlier call (see __call__)
             loc.arena = _aligned_empty((max(64, self.layout.arena_bytes) // 8 + 8,), np.dtype(np.float64))
             loc.wb = {j: np.empty(self.graph.outputs[j].shape, self.graph.outputs[j].dtype) for j in self.layout.writeback}
             loc.slots = (ctypes.c_void_p * (self.layout.n_inputs + self.layout.n_outputs + len(self._consts) + 1))()
@@ -210,16 +210,16 @@ class CompiledGraph:
             bound[i] = a
         outs: list = [None] * len(self.graph.outputs)
         n_in = len(self._specs)
+        spare = loc.spare
         for j, slot, shape, dt, big in self._fresh:
-            if big:  # reuse last call's array when nothing else refers to it any more (no fresh pages to fault in)
-                o = _reuse(loc.spare, j)
-                if o is None:
-                    o = _aligned_empty(shape, dt)
-                    loc.spare[j] = (o, o.base)
-            else:
-                o = np.empty(shape, dt)
+            # Reuse last call's array when nothing refers to it any more: no allocation, no fresh pages to fault
+            # in, and its pointer is already in the slot.
+            o = _reuse(spare, j)
+            if o is None:
+                o = _aligned_empty(shape, dt) if big else np.empty(shape, dt)
+                spare[j] = (o, o.base)
+                slots[slot] = o.ctypes.data
             outs[j] = o
-            slots[slot] = o.ctypes.data
         want = _config["threads"]
         if want > 1 and self.layout.parallel:  # use the pool only while it measurably helps this graph
             pooled = self._choice.pooled()

@@ -136,7 +136,8 @@ class Program(_Guarded):
         leaves = [Tensor._wrap(a) for a in outs[:self.n_user]]
         for t, pos, concrete in self.grad_targets:
             t._grad = Tensor._wrap(outs[pos]) if pos is not None else concrete
-        return _unflatten(self.out_spec, leaves)
+        spec = self.out_spec
+        return leaves[spec[1]] if spec[0] == "leaf" else _unflatten(spec, leaves)
 
 
 def _concrete_args(args: tuple, kwargs: dict) -> None:
@@ -207,6 +208,7 @@ class CompiledFunction:
         self.name = name or getattr(fn, "__name__", "fn")
         self.cache: dict = {}
         self.last: Program | None = None
+        self._last_key = None
 
     def _names(self) -> dict:
         return {}
@@ -218,15 +220,22 @@ class CompiledFunction:
         if _tracer.current() is not None:  # called while an enclosing graphnn.compile traces: trace inline
             return self.fn(*args, **kwargs)
         _concrete_args(args, kwargs)
-        key = (tuple(_arg_key(a) for a in args), tuple(sorted((k, _arg_key(v)) for k, v in kwargs.items())),
-               is_grad_enabled())
+        return self._dispatch(args, kwargs)
+
+    def _dispatch(self, args: tuple, kwargs: dict):
+        """Run the specialization for these arguments (traced and compiled on first use)."""
+        key = (tuple(_arg_key(a) for a in args), tuple(sorted((k, _arg_key(v)) for k, v in kwargs.items())) if kwargs
+               else (), is_grad_enabled())
+        hot = self.last
+        if hot is not None and self._last_key == key and hot.valid():  # the common case: same as last call
+            return hot.run([a for a in args if isinstance(a, Tensor)])
         progs = self.cache.setdefault(key, [])
         prog = next((p for p in progs if p.valid()), None)
         if prog is None:
             tracer, spec, leaves, finals = self._trace(args, kwargs)
             prog = build_program(tracer, spec, leaves, finals)
             progs.append(prog)
-        self.last = prog
+        self.last, self._last_key = prog, key
         return prog.run([a for a in args if isinstance(a, Tensor)])
 
     @property
@@ -266,7 +275,7 @@ class CompiledModule(CompiledFunction):
         training = is_grad_enabled() and (any(isinstance(a, Tensor) and a.requires_grad for a in args) or
                                           any(p.requires_grad for p in self.module.parameters()))
         if not training:
-            return super().__call__(*args, **kwargs)
+            return self._dispatch(args, kwargs)
         key = ("train", tuple(_arg_key(a) for a in args), tuple(sorted((k, _arg_key(v)) for k, v in kwargs.items())))
         progs = self.cache.setdefault(key, [])
         prog = next((p for p in progs if p.valid()), None)
@@ -274,7 +283,7 @@ class CompiledModule(CompiledFunction):
             tracer, spec, leaves, _ = self._trace(args, kwargs)
             prog = SplitProgram(tracer, spec, leaves, [a.requires_grad for a in args if isinstance(a, Tensor)])
             progs.append(prog)
-        self.last = prog
+        self.last, self._last_key = prog, key
         return prog.run([a for a in args if isinstance(a, Tensor)])
 
     def __repr__(self) -> str:
