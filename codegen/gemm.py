@@ -120,11 +120,12 @@ def _clamped(b, r: int, count):
     return b.select(b.icmp_signed("<", i64(r), last), i64(r), last)
 
 
-def gemm_tile_function(module: ir.Module, dt: str, vw: int, MR: int):
-    """`tile(a, row_stride, k_stride, rows, b, ldb, K, out)`: out[MR x 2vw] = A[MR rows x K] @ B[K x 2vw], where
-    B is a packed panel (ldb = 2vw) or 2vw columns of a row-major matrix read in place (ldb = its width)."""
+def gemm_tile_function(module: ir.Module, dt: str, vw: int, MR: int, H: int = 2):
+    """`tile(a, row_stride, k_stride, rows, b, ldb, K, out)`: out[MR x NR] = A[MR rows x K] @ B[K x NR] with
+    NR = H vectors, where B is a packed panel (ldb = NR) or NR columns of a row-major matrix read in place
+    (ldb = its width); the output tile's rows are NR apart."""
     T = LLTYPE[dt]
-    NR = 2 * vw
+    NR = H * vw
     fn, b, new = _shared_function(module, f"graphnn_gemm_tile_{dt}_{MR}x{NR}", [PTR, I64, I64, I64, PTR, I64, I64, PTR])
     if not new:
         return fn
@@ -135,31 +136,40 @@ def gemm_tile_function(module: ir.Module, dt: str, vw: int, MR: int):
     undef = ir.Constant(V, ir.Undefined)
     splat = ir.Constant(ir.VectorType(ir.IntType(32), vw), [0] * vw)
     row_ptr = [_advance(b, a, b.mul(_clamped(b, r, rows), rs), T) for r in range(MR)]
-    accs = [b.alloca(V) for _ in range(2 * MR)]
+    accs = [b.alloca(V) for _ in range(H * MR)]
     for acc in accs:
         b.store(zero, acc)
 
     def kstep(kk):
         base = b.mul(kk, ldb)
-        halves = [b.load(_advance(b, panel, b.add(base, i64(h * vw)), T), typ=V, align=esize) for h in range(2)]
+        vecs = [b.load(_advance(b, panel, b.add(base, i64(h * vw)), T), typ=V, align=esize) for h in range(H)]
         koff = b.mul(kk, ks)
         for r in range(MR):
             av = b.load(_advance(b, row_ptr[r], koff, T), typ=T)
             sv = b.shuffle_vector(b.insert_element(undef, av, ir.Constant(ir.IntType(32), 0)), undef, splat)
-            for h in range(2):
-                b.store(b.call(fma, [sv, halves[h], b.load(accs[2 * r + h])]), accs[2 * r + h])
+            for h in range(H):
+                b.store(b.call(fma, [sv, vecs[h], b.load(accs[H * r + h])]), accs[H * r + h])
     emit_loop(fn, b, K, kstep)
     for r in range(MR):
-        for h in range(2):
-            b.store(b.load(accs[2 * r + h]), _advance(b, out, i64(r * NR + h * vw), T), align=esize)
+        for h in range(H):
+            b.store(b.load(accs[H * r + h]), _advance(b, out, i64(r * NR + h * vw), T), align=esize)
     b.ret_void()
     return fn
 
 
+def gemm_rows_per_tile(m: int, vw: int, dt: str) -> int:
+    """MR of the blocked GEMM: 6 rows (12 accumulators) with 512-bit vectors, 4 when that divides m exactly
+    and 6 does not (no rows computed twice for nothing)."""
+    if vw * (32 if dt == "float32" else 64) < 512:
+        return 4
+    return 4 if (m % 6 and m % 4 == 0) else 6
+
+
 def emit_matmul_blocked(k: Kernel, group, node, via_flat: bool, vw: int) -> None:
-    """Register-blocked GEMM: B is packed into K x NR panels (the last one padded with zeros); the shared
-    micro-kernel keeps an MR x NR tile of C in vector registers while k runs (one broadcast of A and two
-    vector FMAs per row and k), then the epilogue stores the tile."""
+    """Register-blocked GEMM: B is packed into K x NR panels (or read in place); the shared micro-kernel keeps
+    an MR x NR tile of C in vector registers while k runs (one broadcast of A and two vector FMAs per row
+    and k), then the epilogue stores the tile. A ragged last panel is packed with zero padding and, when
+    it is at most one vector wide, computed by a one-vector micro-kernel."""
     root = group.root
     a, c = node.inputs
     out = node.outputs[0]
@@ -167,8 +177,11 @@ def emit_matmul_blocked(k: Kernel, group, node, via_flat: bool, vw: int) -> None
     T = LLTYPE[dt]
     m, n = out.shape[-2], out.shape[-1]
     K = a.shape[-1]
-    NR, MR = 2 * vw, (6 if vw * (32 if dt == "float32" else 64) >= 512 else 4)
+    NR, MR = 2 * vw, gemm_rows_per_tile(m, vw, dt)
+    n_full, tail = divmod(n, NR)
+    tail_h = 1 if 0 < tail <= vw else 2   # vectors in the last panel's tile
     micro = gemm_tile_function(k.module, dt, vw, MR)
+    micro_tail = gemm_tile_function(k.module, dt, vw, MR, tail_h) if tail else None
     pa, rs, ks = strided_operand(k, a)
     # Packing B into contiguous panels pays off when many row blocks reuse each panel (big GEMMs); with few
     # rows a row-major B is read in place.
@@ -185,50 +198,55 @@ def emit_matmul_blocked(k: Kernel, group, node, via_flat: bool, vw: int) -> None
         a_off = _batch_offset(k, out, a, lead_dims)
         b_off = _batch_offset(k, out, c, lead_dims) if pb is not None else None
 
-        def panel_loop(jp):
-            j0 = b.mul(jp, i64(NR))
-
-            def pack(kk):
+        def pack(j0, width: int, padded: bool):
+            def row(kk):
                 def put(jj):
                     j = b.add(j0, jj)
-                    if n % NR:  # the last panel is padded with zeros past column n
+                    if padded:  # zeros past column n
                         inside = b.icmp_signed("<", j, i64(n))
                         y = k.elem(c, Index(k, c.shape, bc + [kk, b.select(inside, j, i64(n - 1))]))
                         y = b.select(inside, y, k.const(0, dt))
                     else:
                         y = k.elem(c, Index(k, c.shape, bc + [kk, j]))
-                    b.store(y, cell(b.add(b.mul(kk, i64(NR)), jj)))
-                k.loop(NR, put)
-            left = b.sub(i64(n), j0)
-            cols = b.select(b.icmp_signed("<", left, i64(NR)), left, i64(NR))
-            if pb is not None:  # B read in place, except a ragged last panel (packed with zero padding)
-                src, ldb = b.alloca(PTR), b.alloca(I64)
-                b.store(_advance(b, pb, b.add(b_off, j0), T), src)
-                b.store(i64(n), ldb)
-                with b.if_then(b.icmp_signed("<", left, i64(NR))):
-                    k.loop(K, pack)
-                    b.store(b.bitcast(panel, PTR), src)
-                    b.store(i64(NR), ldb)
-                bsrc, bld = b.load(src), b.load(ldb)
-            else:
-                k.loop(K, pack)
-                bsrc, bld = b.bitcast(panel, PTR), i64(NR)
+                    b.store(y, cell(b.add(b.mul(kk, i64(width)), jj)))
+                k.loop(width, put)
+            k.loop(K, row)
 
+        def run_panel(j0, cols, fn, width: int, bsrc, bld):
             def row_block(ib):
                 i0 = b.mul(ib, i64(MR))
                 rows = b.sub(i64(m), i0)
                 start = _advance(b, pa, b.add(a_off, b.mul(i0, i64(rs))), T)
-                b.call(micro, [start, i64(rs), i64(ks), rows, bsrc, bld, i64(K), b.bitcast(tile, PTR)])
+                b.call(fn, [start, i64(rs), i64(ks), rows, bsrc, bld, i64(K), b.bitcast(tile, PTR)])
                 count = b.select(b.icmp_signed("<", rows, i64(MR)), rows, i64(MR))
 
                 def epi_row(r):
                     def epi(jj):
-                        x = b.load(b.gep(tile, [i64(0), b.add(b.mul(r, i64(NR)), jj)], inbounds=True))
+                        x = b.load(b.gep(tile, [i64(0), b.add(b.mul(r, i64(width)), jj)], inbounds=True))
                         store_epilogue(k, root, out, lead_dims + [b.add(i0, r), b.add(j0, jj)], x, via_flat)
                     k.loop(cols, epi)
                 k.loop(count, epi_row)
             k.loop((m + MR - 1) // MR, row_block)
-        k.loop((n + NR - 1) // NR, panel_loop)
+
+        def full_panel(jp):
+            j0 = b.mul(jp, i64(NR))
+            if pb is not None:
+                bsrc, bld = _advance(b, pb, b.add(b_off, j0), T), i64(n)
+            else:
+                pack(j0, NR, False)
+                bsrc, bld = b.bitcast(panel, PTR), i64(NR)
+            run_panel(j0, i64(NR), micro, NR, bsrc, bld)
+
+        def tail_panel():
+            width = tail_h * vw
+            pack(i64(n_full * NR), width, True)
+            run_panel(i64(n_full * NR), i64(tail), micro_tail, width, b.bitcast(panel, PTR), i64(width))
+
+        if tail:  # one outer loop over all panels (so threads can split it), the last one ragged
+            k.loop(n_full + 1, lambda jp: k.if_else(b.icmp_signed("<", jp, i64(n_full)),
+                                                    lambda: full_panel(jp), tail_panel))
+        else:
+            k.loop(n_full, full_panel)
     k.loops(out.shape[:-2], per_batch)
 
 

@@ -86,6 +86,9 @@ CASES = {
     "dots_f64": _dots(5, 9, 37, dtype="float64"),
     "blocked_padded_panel": _blocked(50, 120, 64),
     "blocked_narrow": _blocked(9, 17, 33),
+    "blocked_conv2_b1": _blocked(16, 100, 150),      # 4-row tiles, a 4-column tail panel (one-vector tile)
+    "blocked_packed_tail": _blocked(300, 40, 20),    # packed B panels, an 8-column tail
+    "blocked_six_rows": _blocked(12, 100, 40),
     "col2im_lenet": _col2im((4, 6, 14, 14), (5, 5), (1, 1), ((0, 0), (0, 0)), (1, 1)),
     "col2im_strided_padded": _col2im((2, 3, 9, 8), (3, 2), (2, 3), ((1, 1), (0, 0)), (1, 2)),
     "col2im_rows_padded_dilated": _col2im((2, 3, 9, 8), (3, 2), (2, 1), ((1, 1), (1, 0)), (1, 2)),
@@ -117,7 +120,7 @@ def test_schedule_matches_interpreter(name):
         np.testing.assert_allclose(got, want, rtol=tol, atol=tol)
 
 
-@pytest.mark.parametrize("name", ["dots_ragged", "dots_batched", "blocked_padded_panel", "col2im_lenet",
+@pytest.mark.parametrize("name", ["dots_ragged", "dots_batched", "blocked_padded_panel", "blocked_packed_tail", "col2im_lenet",
                                   "pool_grad_ragged"])
 def test_split_schedule_is_bit_identical(split_everything, name):
     g = CASES[name]
