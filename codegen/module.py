@@ -74,7 +74,7 @@ POOL_VAR = "graphnn_pool"  # module global: address of the worker pool's run fun
 MAX_THREADS = 8
 # Estimated multiply-adds/element-ops above which a kernel is split over threads. Handing parts to the
 # pool's spinning workers costs about a microsecond, so kernels from a few tens of microseconds up gain.
-PARALLEL_WORK = 1 << 17
+PARALLEL_WORK = 1 << 18
 
 
 def _parallel_work() -> int:
