@@ -121,15 +121,16 @@ def _clamped(b, r: int, count):
 
 
 def gemm_tile_function(module: ir.Module, dt: str, vw: int, MR: int, H: int = 2):
-    """`tile(a, row_stride, k_stride, rows, b, ldb, K, out)`: out[MR x NR] = A[MR rows x K] @ B[K x NR] with
-    NR = H vectors, where B is a packed panel (ldb = NR) or NR columns of a row-major matrix read in place
-    (ldb = its width); the output tile's rows are NR apart."""
+    """`tile(a, row_stride, k_stride, rows, b, ldb, K, out, ldc)`: out[MR x NR] = A[MR rows x K] @ B[K x NR]
+    with NR = H vectors, where B is a packed panel (ldb = NR) or NR columns of a row-major matrix read in place
+    (ldb = its width); output rows are ldc apart (a scratch tile, or the result matrix itself)."""
     T = LLTYPE[dt]
     NR = H * vw
-    fn, b, new = _shared_function(module, f"graphnn_gemm_tile_{dt}_{MR}x{NR}", [PTR, I64, I64, I64, PTR, I64, I64, PTR])
+    fn, b, new = _shared_function(module, f"graphnn_gemm_tile_{dt}_{MR}x{NR}",
+                                  [PTR, I64, I64, I64, PTR, I64, I64, PTR, I64])
     if not new:
         return fn
-    a, rs, ks, rows, panel, ldb, K, out = fn.args
+    a, rs, ks, rows, panel, ldb, K, out, ldc = fn.args
     V, fma, _ = _vector_fns(module, dt, vw)
     esize = 4 if dt == "float32" else 8
     zero = ir.Constant(V, [ir.Constant(T, 0.0)] * vw)
@@ -152,7 +153,7 @@ def gemm_tile_function(module: ir.Module, dt: str, vw: int, MR: int, H: int = 2)
     emit_loop(fn, b, K, kstep)
     for r in range(MR):
         for h in range(H):
-            b.store(b.load(accs[H * r + h]), _advance(b, out, i64(r * NR + h * vw), T), align=esize)
+            b.store(b.load(accs[H * r + h]), _advance(b, out, b.add(b.mul(i64(r), ldc), i64(h * vw)), T), align=esize)
     b.ret_void()
     return fn
 
@@ -186,6 +187,7 @@ def emit_matmul_blocked(k: Kernel, group, node, via_flat: bool, vw: int) -> None
     # Packing B into contiguous panels pays off when many row blocks reuse each panel (big GEMMs); with few
     # rows a row-major B is read in place.
     pb = direct_pointer(k, c) if m < DIRECT_B_MAX_ROWS else None
+    direct_out = root is out and not via_flat and out.id in k.ptr
     b = k.b
     panel = k.alloca(ir.ArrayType(T, K * NR))
     tile = k.alloca(ir.ArrayType(T, MR * NR))
@@ -197,6 +199,7 @@ def emit_matmul_blocked(k: Kernel, group, node, via_flat: bool, vw: int) -> None
         bc = batch_dims(out, c, lead_dims)
         a_off = _batch_offset(k, out, a, lead_dims)
         b_off = _batch_offset(k, out, c, lead_dims) if pb is not None else None
+        c_off = b.mul(Index(k, out.shape[:-2], lead_dims).flat, i64(m * n)) if out.type.ndim > 2 else i64(0)
 
         def pack(j0, width: int, padded: bool):
             def row(kk):
@@ -217,15 +220,25 @@ def emit_matmul_blocked(k: Kernel, group, node, via_flat: bool, vw: int) -> None
                 i0 = b.mul(ib, i64(MR))
                 rows = b.sub(i64(m), i0)
                 start = _advance(b, pa, b.add(a_off, b.mul(i0, i64(rs))), T)
-                b.call(fn, [start, i64(rs), i64(ks), rows, bsrc, bld, i64(K), b.bitcast(tile, PTR)])
-                count = b.select(b.icmp_signed("<", rows, i64(MR)), rows, i64(MR))
+                args = [start, i64(rs), i64(ks), rows, bsrc, bld, i64(K)]
 
-                def epi_row(r):
-                    def epi(jj):
-                        x = b.load(b.gep(tile, [i64(0), b.add(b.mul(r, i64(width)), jj)], inbounds=True))
-                        store_epilogue(k, root, out, lead_dims + [b.add(i0, r), b.add(j0, jj)], x, via_flat)
-                    k.loop(cols, epi)
-                k.loop(count, epi_row)
+                def via_tile():
+                    b.call(fn, args + [b.bitcast(tile, PTR), i64(width)])
+                    count = b.select(b.icmp_signed("<", rows, i64(MR)), rows, i64(MR))
+
+                    def epi_row(r):
+                        def epi(jj):
+                            x = b.load(b.gep(tile, [i64(0), b.add(b.mul(r, i64(width)), jj)], inbounds=True))
+                            store_epilogue(k, root, out, lead_dims + [b.add(i0, r), b.add(j0, jj)], x, via_flat)
+                        k.loop(cols, epi)
+                    k.loop(count, epi_row)
+
+                if direct_out and width == NR:  # a whole tile of a plain product: stored in place, no epilogue
+                    pc = _advance(b, k.ptr[out.id], b.add(c_off, b.add(b.mul(i0, i64(n)), j0)), T)
+                    k.if_else(b.icmp_signed(">=", rows, i64(MR)),
+                              lambda: b.call(fn, args + [pc, i64(n)]), via_tile)
+                else:
+                    via_tile()
             k.loop((m + MR - 1) // MR, row_block)
 
         def full_panel(jp):

@@ -129,8 +129,9 @@ def emit_conv(k: Kernel, group, node, via_flat: bool = False) -> None:
 
 
 def emit_im2col(k: Kernel, group) -> None:
-    """im2col as a loop nest over (c, k..., n, q...), the row-major order of its (c*K, n*Q) output, so no
-    index is divided; the innermost loop reads a contiguous input row when the stride is 1."""
+    """im2col as a loop nest over (n, c, k..., q...): no index is divided, the innermost loop writes a contiguous
+    run of its (c*K, n*Q) output and reads a contiguous input row when the stride is 1, and the outer loop over
+    images splits evenly over threads."""
     root = group.root
     node = root.producer
     x = node.inputs[0]
@@ -143,8 +144,9 @@ def emit_im2col(k: Kernel, group) -> None:
     b = k.b
     space = (x.shape[1],) + tuple(kernel) + (x.shape[0],) + outs
 
-    def body(dims):
-        c, kk, n, qs = dims[0], dims[1:1 + nsp], dims[1 + nsp], dims[2 + nsp:]
+    def body(loop_dims):
+        n, c, kk, qs = loop_dims[0], loop_dims[1], loop_dims[2:2 + nsp], loop_dims[2 + nsp:]
+        dims = [c] + list(kk) + [n] + list(qs)
         valid = ir.Constant(ir.IntType(1), 1)
         pos = []
         for d in range(nsp):
@@ -157,7 +159,7 @@ def emit_im2col(k: Kernel, group) -> None:
         if padded:
             v = b.select(valid, v, k.const(0, x.dtype))
         k.store(root, Index(k, space, dims).flat, v)
-    k.loops(space, body)
+    k.loops((x.shape[0], x.shape[1]) + tuple(kernel) + outs, body)
 
 
 EMITTERS = {"matmul": emit_matmul, "conv": emit_conv, "col2im": emit_col2im, "max_pool_grad": emit_max_pool_grad,

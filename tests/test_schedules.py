@@ -32,6 +32,15 @@ def _blocked(m, n, k):
     return g
 
 
+def _plain(m, n, k, batch=()):
+    """A product that is the kernel's result itself: whole tiles are stored straight into it."""
+    g = Graph(f"plain_{m}_{n}_{k}")
+    a = g.add_input(TensorType(batch + (m, k), "float32"), "a")
+    b = g.add_input(TensorType(batch + (k, n), "float32"), "b")
+    g.outputs = [g.emit("matmul", a, b)]
+    return g
+
+
 def _col2im(shape, kernel, stride, padding, dilation):
     from graphnn.ir.ops.im2col import geometry
 
@@ -89,6 +98,9 @@ CASES = {
     "blocked_conv2_b1": _blocked(16, 100, 150),      # 4-row tiles, a 4-column tail panel (one-vector tile)
     "blocked_packed_tail": _blocked(300, 40, 20),    # packed B panels, an 8-column tail
     "blocked_six_rows": _blocked(12, 100, 40),
+    "plain_partial_tiles": _plain(50, 70, 33),
+    "plain_batched": _plain(7, 64, 20, batch=(3,)),
+    "plain_packed": _plain(260, 96, 17),
     "col2im_lenet": _col2im((4, 6, 14, 14), (5, 5), (1, 1), ((0, 0), (0, 0)), (1, 1)),
     "col2im_strided_padded": _col2im((2, 3, 9, 8), (3, 2), (2, 3), ((1, 1), (0, 0)), (1, 2)),
     "col2im_rows_padded_dilated": _col2im((2, 3, 9, 8), (3, 2), (2, 1), ((1, 1), (1, 0)), (1, 2)),
@@ -120,7 +132,7 @@ def test_schedule_matches_interpreter(name):
         np.testing.assert_allclose(got, want, rtol=tol, atol=tol)
 
 
-@pytest.mark.parametrize("name", ["dots_ragged", "dots_batched", "blocked_padded_panel", "blocked_packed_tail", "col2im_lenet",
+@pytest.mark.parametrize("name", ["dots_ragged", "dots_batched", "blocked_padded_panel", "blocked_packed_tail", "plain_partial_tiles", "col2im_lenet",
                                   "pool_grad_ragged"])
 def test_split_schedule_is_bit_identical(split_everything, name):
     g = CASES[name]
