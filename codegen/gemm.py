@@ -215,7 +215,7 @@ def emit_matmul_blocked(k: Kernel, group, node, via_flat: bool, vw: int) -> None
                 k.loop(width, put)
             k.loop(K, row)
 
-        def run_panel(j0, cols, fn, width: int, bsrc, bld):
+        def run_panel(j0, cols, fn, width: int, bsrc, bld, full: bool):
             def row_block(ib):
                 i0 = b.mul(ib, i64(MR))
                 rows = b.sub(i64(m), i0)
@@ -233,7 +233,7 @@ def emit_matmul_blocked(k: Kernel, group, node, via_flat: bool, vw: int) -> None
                         k.loop(cols, epi)
                     k.loop(count, epi_row)
 
-                if direct_out and width == NR:  # a whole tile of a plain product: stored in place, no epilogue
+                if direct_out and full:  # a whole tile of a plain product: stored in place, no epilogue
                     pc = _advance(b, k.ptr[out.id], b.add(c_off, b.add(b.mul(i0, i64(n)), j0)), T)
                     k.if_else(b.icmp_signed(">=", rows, i64(MR)),
                               lambda: b.call(fn, args + [pc, i64(n)]), via_tile)
@@ -248,12 +248,12 @@ def emit_matmul_blocked(k: Kernel, group, node, via_flat: bool, vw: int) -> None
             else:
                 pack(j0, NR, False)
                 bsrc, bld = b.bitcast(panel, PTR), i64(NR)
-            run_panel(j0, i64(NR), micro, NR, bsrc, bld)
+            run_panel(j0, i64(NR), micro, NR, bsrc, bld, True)
 
         def tail_panel():
             width = tail_h * vw
             pack(i64(n_full * NR), width, True)
-            run_panel(i64(n_full * NR), i64(tail), micro_tail, width, b.bitcast(panel, PTR), i64(width))
+            run_panel(i64(n_full * NR), i64(tail), micro_tail, width, b.bitcast(panel, PTR), i64(width), False)
 
         if tail:  # one outer loop over all panels (so threads can split it), the last one ragged
             k.loop(n_full + 1, lambda jp: k.if_else(b.icmp_signed("<", jp, i64(n_full)),

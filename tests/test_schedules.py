@@ -101,6 +101,7 @@ CASES = {
     "plain_partial_tiles": _plain(50, 70, 33),
     "plain_batched": _plain(7, 64, 20, batch=(3,)),
     "plain_packed": _plain(260, 96, 17),
+    "plain_wide_tail": _plain(16, 150, 400),   # the last panel is two vectors wide but not full
     "col2im_lenet": _col2im((4, 6, 14, 14), (5, 5), (1, 1), ((0, 0), (0, 0)), (1, 1)),
     "col2im_strided_padded": _col2im((2, 3, 9, 8), (3, 2), (2, 3), ((1, 1), (0, 0)), (1, 2)),
     "col2im_rows_padded_dilated": _col2im((2, 3, 9, 8), (3, 2), (2, 1), ((1, 1), (1, 0)), (1, 2)),
