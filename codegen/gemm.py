@@ -159,11 +159,11 @@ def gemm_tile_function(module: ir.Module, dt: str, vw: int, MR: int, H: int = 2)
 
 
 def gemm_rows_per_tile(m: int, vw: int, dt: str) -> int:
-    """MR of the blocked GEMM: 6 rows (12 accumulators) with 512-bit vectors, 4 when that divides m exactly
-    and 6 does not (no rows computed twice for nothing)."""
+    """MR of the blocked GEMM: 6 rows (12 accumulators) with 512-bit vectors; 4 for a few rows that 4 divides
+    and 6 does not (rows computed twice for nothing would cost more than the smaller tile)."""
     if vw * (32 if dt == "float32" else 64) < 512:
         return 4
-    return 4 if (m % 6 and m % 4 == 0) else 6
+    return 4 if (m % 6 and m % 4 == 0 and m <= 48) else 6
 
 
 def emit_matmul_blocked(k: Kernel, group, node, via_flat: bool, vw: int) -> None:
