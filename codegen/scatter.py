@@ -15,6 +15,7 @@ import llvmlite.ir as ir
 
 from graphnn.ir.ops.im2col import geometry
 
+from .gemm import direct_pointer
 from .kernel import I64, LLTYPE, PTR, Index, Kernel, i64
 from .target import vector_width_bits
 from .lowerings import argmax_over, masked_load, window_loader
@@ -129,7 +130,7 @@ def emit_col2im_taps(k: Kernel, group, node, via_flat: bool = False) -> None:
 
         def over_taps(kk):
             row = b.add(b.mul(c, i64(n_taps)), Index(k, tuple(kernel), list(kk)).flat)
-            if any(pad):
+            if any(lo or hi for lo, hi in at["padding"]):
                 ranges = [tap_range(b, kk[d], stride[d], dil[d], pad[d], sp[d], qs_shape[d]) for d in range(nsp)]
             else:  # every column position reads inside the input: constant trip counts LLVM can vectorize
                 ranges = [(i64(0), qs_shape[d]) for d in range(nsp)]
@@ -195,10 +196,96 @@ def emit_max_pool_grad(k: Kernel, group, node, via_flat: bool = False) -> None:
                 k.if_else(ok, lambda p=p, val=val: store_epilogue(k, root, out, p, val, via_flat), lambda: None)
             else:
                 store_epilogue(k, root, out, p, val, via_flat)
-    k.loops(tuple(lead) + tuple(qs_shape), per_window)
 
-    # Ragged edges: in each dimension d, positions from the end of the last window on, over the full range of
-    # later dimensions and the covered range of earlier ones (disjoint pieces).
+    px, pg = direct_pointer(k, x), direct_pointer(k, g)
+    if (px is not None and pg is not None and len(kernel) == 2 and kernel[1] == 2 and not ragged
+            and dt in ("float32", "float64") and qs_shape[1] <= 1024):
+        _max_pool_grad_rows(k, root, node, px, pg, via_flat)
+    else:
+        k.loops(tuple(lead) + tuple(qs_shape), per_window)
+    _zero_edges(k, root, out, lead, sp, qs_shape, kernel, pad, zero, via_flat)
+
+
+def _max_pool_grad_rows(k: Kernel, root, node, px, pg, via_flat: bool) -> None:
+    """kh x 2 windows: per row of windows, the kh input rows are loaded as vectors and split into even and odd
+    lanes (the window's candidates), the argmax is found lane-parallel (first maximum, NaN largest), the
+    gradient is routed to the winning candidate and the lanes are interleaved back into kh output rows, which
+    the epilogue then stores."""
+    x, g = node.inputs
+    out = node.outputs[0]
+    dt = out.dtype
+    T = LLTYPE[dt]
+    vw = vector_width_bits() // (32 if dt == "float32" else 64)
+    kh = node.attrs["kernel"][0]
+    H, W = x.shape[-2:]
+    QH, QW = g.shape[-2:]
+    b = k.b
+    V = ir.VectorType(T, vw)
+    I32 = ir.IntType(32)
+    VI = ir.VectorType(I32, vw)
+    M = ir.VectorType(ir.IntType(1), vw)
+    esize = 4 if dt == "float32" else 8
+    sfx = f"v{vw}{'f32' if dt == 'float32' else 'f64'}.p0"
+    mload = k.module.globals.get("llvm.masked.load." + sfx) or ir.Function(
+        k.module, ir.FunctionType(V, [PTR, I32, M, V]), "llvm.masked.load." + sfx)
+    mstore = k.module.globals.get("llvm.masked.store." + sfx) or ir.Function(
+        k.module, ir.FunctionType(ir.VoidType(), [V, PTR, I32, M]), "llvm.masked.store." + sfx)
+    zero = ir.Constant(V, [ir.Constant(T, 0.0)] * vw)
+    width = ((2 * QW + 2 * vw - 1) // (2 * vw)) * 2 * vw
+    rows = k.alloca(ir.ArrayType(T, kh * width))
+    lead = out.shape[:-2]
+
+    def mask(lanes):
+        return ir.Constant(M, [int(i < lanes) for i in range(vw)])
+
+    def lanes(values):
+        return ir.Constant(VI, list(values))
+
+    def per_row(dims):
+        lead_dims, qh = list(dims[:-1]), dims[-1]
+        img = Index(k, lead, lead_dims).flat if lead else i64(0)
+        x_row0 = b.add(b.mul(img, i64(H * W)), b.mul(b.mul(qh, i64(kh)), i64(W)))
+        g_row = b.mul(b.add(b.mul(img, i64(QH)), qh), i64(QW))
+        for v0 in range(0, QW, vw):
+            n_out = min(vw, QW - v0)
+            cands = []
+            for r in range(kh):
+                start = b.add(x_row0, i64(r * W + 2 * v0))
+                halves = []
+                for h in range(2):
+                    live = min(vw, max(0, 2 * n_out - h * vw))
+                    src = b.gep(px, [b.add(start, i64(h * vw))], source_etype=T)
+                    halves.append(b.call(mload, [src, ir.Constant(I32, esize), mask(live), zero]) if live else zero)
+                cands.append(b.shuffle_vector(halves[0], halves[1], lanes(range(0, 2 * vw, 2))))
+                cands.append(b.shuffle_vector(halves[0], halves[1], lanes(range(1, 2 * vw, 2))))
+            best, pos = cands[0], lanes([0] * vw)
+            for idx, c in enumerate(cands[1:], 1):
+                better = b.or_(b.fcmp_ordered(">", c, best),
+                               b.and_(b.fcmp_unordered("uno", c, c), b.fcmp_ordered("ord", best, best)))
+                best = b.select(better, c, best)
+                pos = b.select(better, lanes([idx] * vw), pos)
+            gv = b.call(mload, [b.gep(pg, [b.add(g_row, i64(v0))], source_etype=T), ir.Constant(I32, esize),
+                                mask(n_out), zero])
+            for r in range(kh):
+                even = b.select(b.icmp_signed("==", pos, lanes([2 * r] * vw)), gv, zero)
+                odd = b.select(b.icmp_signed("==", pos, lanes([2 * r + 1] * vw)), gv, zero)
+                for h in range(2):
+                    half = [j for i in range(h * vw // 2, (h + 1) * vw // 2) for j in (i, vw + i)]
+                    inter = b.shuffle_vector(even, odd, lanes(half))
+                    dst = b.gep(rows, [i64(0), i64(r * width + 2 * v0 + h * vw)], inbounds=True)
+                    b.store(inter, b.bitcast(dst, ir.PointerType(V)), align=esize)
+        for r in range(kh):
+            y = b.add(b.mul(qh, i64(kh)), i64(r))
+            k.loop(2 * QW, lambda p, r=r, y=y: store_epilogue(
+                k, root, out, lead_dims + [y, p], b.load(b.gep(rows, [i64(0), b.add(i64(r * width), p)], inbounds=True)),
+                via_flat))
+    k.loops(tuple(lead) + (QH,), per_row)
+
+
+def _zero_edges(k: Kernel, root, out, lead, sp, qs_shape, kernel, pad, zero, via_flat: bool) -> None:
+    """Positions that no pooling window covers get a zero gradient (through the epilogue)."""
+    b = k.b
+    nsp = len(kernel)
     covered = [min(sp[d], qs_shape[d] * kernel[d] - pad[d]) for d in range(nsp)]
     for d in range(nsp):
         if covered[d] >= sp[d]:

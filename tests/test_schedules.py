@@ -106,9 +106,13 @@ CASES = {
     "col2im_strided_padded": _col2im((2, 3, 9, 8), (3, 2), (2, 3), ((1, 1), (0, 0)), (1, 2)),
     "col2im_rows_padded_dilated": _col2im((2, 3, 9, 8), (3, 2), (2, 1), ((1, 1), (1, 0)), (1, 2)),
     "col2im_rows_wide": _col2im((1, 2, 5, 40), (2, 3), (1, 1), ((0, 0), (2, 2)), (1, 1)),
+    "col2im_high_padding_1d": _col2im((6, 3, 1), (2,), (1,), ((0, 1),), (1,)),      # fuzz seed 301658
+    "col2im_high_padding_2d": _col2im((2, 2, 5, 6), (3, 2), (1, 2), ((0, 1), (0, 2)), (1, 1)),
     "col2im_3d": _col2im((1, 2, 5, 4, 6), (2, 3, 2), (1, 1, 2), ((0, 0), (1, 1), (1, 1)), (2, 1, 1)),
     "pool_grad_lenet": _pool_grad((8, 6, 28, 28), (2, 2)),
     "pool_grad_ragged": _pool_grad((2, 3, 7, 9), (2, 3)),
+    "pool_grad_tall_rows_edges": _pool_grad((2, 3, 7, 9), (3, 2)),    # vector rows, uncovered last row/column
+    "pool_grad_wide_rows": _pool_grad((1, 2, 4, 70), (2, 2)),
     "pool_grad_padded_ceil": _pool_grad((2, 2, 7, 6), (2, 2), padding=(1, 0), ceil_mode=True),
 }
 
