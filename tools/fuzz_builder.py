@@ -245,7 +245,8 @@ def _reduce_windows(x: np.ndarray, axes) -> np.ndarray:
     ax = norm_axes(axes, x.ndim)
     keep = [i for i in range(x.ndim) if i not in ax]
     moved = np.transpose(x, keep + list(ax))
-    return moved.reshape(moved.shape[:len(keep)] + (-1,))
+    window = int(np.prod([x.shape[i] for i in ax], dtype=np.int64))  # explicit: -1 is ambiguous for empty arrays
+    return moved.reshape(moved.shape[:len(keep)] + (window,))
 
 
 def _well_conditioned(b: Builder, node: Node, arrays: list) -> bool:
