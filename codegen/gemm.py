@@ -46,12 +46,16 @@ def direct_pointer(k: Kernel, v):
 
 
 def strided_operand(k: Kernel, v):
-    """(pointer, row stride, k stride) of a matrix operand read in place: row-major or a transposed buffer."""
+    """(pointer, row stride, k stride) of a matrix operand read in place: row-major, or the transpose of a
+    buffer (or of a reshape of one, as a weight gradient's batch-merged activations)."""
     p = direct_pointer(k, v)
     if p is not None:
         return p, v.shape[-1], 1
-    if transposed_view(k, v):
-        return k.ptr[v.producer.inputs[0].id], 1, v.shape[-2]
+    n = v.producer
+    if v.id in k.inlined and n is not None and n.op == "transpose" and v.type.ndim == 2 and tuple(n.attrs["perm"]) == (1, 0):
+        p = direct_pointer(k, n.inputs[0])
+        if p is not None:
+            return p, 1, v.shape[-2]
     return None
 
 

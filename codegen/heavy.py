@@ -30,6 +30,8 @@ def _accepts(n, via_flat: bool, group) -> bool:
         return prod(out[2:]) <= MAX_SCRATCH
     if n.op == "max_pool_grad":
         return tiled_pool(n.attrs)
+    if n.op == "sum":
+        return column_sum(n)
     if n.op == "max_pool":
         src = n.inputs[0].producer  # the schedule reads the input rows from memory
         in_memory = src is None or all(m is not src for m in group.nodes)
@@ -162,6 +164,60 @@ def emit_im2col(k: Kernel, group) -> None:
     k.loops((x.shape[0], x.shape[1]) + tuple(kernel) + outs, body)
 
 
+def column_sum(n) -> bool:
+    """A float sum over leading axes only (a bias gradient): rows are added as vectors into a chunk of sums."""
+    from graphnn.ir.ops._util import norm_axes
+
+    x = n.inputs[0]
+    axes = tuple(sorted(norm_axes(n.attrs["axes"], x.type.ndim)))
+    return (x.dtype in ("float32", "float64") and n.outputs[0].dtype == x.dtype and 0 < len(axes) < x.type.ndim
+            and axes == tuple(range(len(axes))) and prod(x.shape[len(axes):]) >= 16)
+
+
+COLUMN_CHUNK = 256  # sums kept in scratch per chunk of columns
+
+
+def emit_column_sum(k: Kernel, group, node, via_flat: bool = False) -> None:
+    """sum over leading axes as column sums: per chunk of the kept (trailing) elements, every row is added into
+    a scratch chunk with a contiguous (vectorized) inner loop; the chunks are the outer loop, so threads split
+    them without sharing partial sums."""
+    from graphnn.ir.ops._util import norm_axes
+
+    root = group.root
+    x = node.inputs[0]
+    out = node.outputs[0]
+    dt = out.dtype
+    nred = len(norm_axes(node.attrs["axes"], x.type.ndim))
+    rows, cols = prod(x.shape[:nred]), prod(x.shape[nred:])
+    chunk = min(cols, COLUMN_CHUNK)
+    b = k.b
+    acc = k.alloca(ir.ArrayType(LLTYPE[dt], chunk))
+    keep = bool(node.attrs.get("keepdims"))
+
+    def cell(j):
+        return b.gep(acc, [i64(0), j], inbounds=True)
+
+    def per_chunk(c):
+        c0 = b.mul(c, i64(chunk))
+        left = b.sub(i64(cols), c0)
+        width = b.select(b.icmp_signed("<", left, i64(chunk)), left, i64(chunk))
+        k.loop(width, lambda j: b.store(k.const(0, dt), cell(j)))
+
+        def row(r):
+            def add(j):
+                v = k.elem(x, Index(k, x.shape, flat=b.add(b.mul(r, i64(cols)), b.add(c0, j))))
+                b.store(k.flags(b.fadd(b.load(cell(j)), v), ("reassoc",)), cell(j))
+            k.loop(width, add)
+        k.loop(rows, row)
+
+        def epi(j):
+            flat = b.add(c0, j)
+            dims = ([i64(0)] * nred if keep else []) + Index(k, x.shape[nred:], flat=flat).dims
+            store_epilogue(k, root, out, dims, b.load(cell(j)), via_flat)
+        k.loop(width, epi)
+    k.loop((cols + chunk - 1) // chunk, per_chunk)
+
+
 EMITTERS = {"matmul": emit_matmul, "conv": emit_conv, "col2im": emit_col2im, "max_pool_grad": emit_max_pool_grad,
-            "max_pool": emit_max_pool}
+            "max_pool": emit_max_pool, "sum": emit_column_sum}
 

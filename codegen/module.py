@@ -113,6 +113,7 @@ class ModuleBuilder:
         self._size = [0] * len(self.modules)  # instructions so far (the graph function's calls come on top)
         self._counted: set = set()
         self._split_calls = 0
+        self.kernel_names: list = []
         self._memcpy = None
         self._n = 0
         self.threads = ir.GlobalVariable(self.module, I64, THREADS_VAR)
@@ -286,19 +287,19 @@ class ModuleBuilder:
             srcp = eb.bitcast(src, PTR) if isinstance(src, ir.GlobalVariable) else slot(src)
             self.memcpy(eb, ptr_of(vid), srcp, next(v.type.nbytes for v in graph.outputs if v.id == vid))
 
-        names = []
+        names = self.kernel_names  # one counter list for the module: scan bodies' kernels are timed too
         top = not globals_for_constants
         if top:
             self._size[0] += 10 * len(plan.groups)  # the graph function itself: about this much per kernel call  # scan bodies are timed as part of their scan
 
         def counter(label):
             names.append(label)
-            return len(names) - 1 if top else None
+            return len(names) - 1
 
         for gi, g in enumerate(groups):
             node = g.root.producer
             if node.op == "scan":
-                self.timed(eb, counter(f"{name}_scan{gi}"),
+                self.timed(eb, counter(f"{name}_scan{gi} (with its body)"),
                            lambda: self._emit_scan(fn, eb, node, ptr_of, f"{name}_scan{gi}"))
                 continue
             reads, seen = [], set()
@@ -475,4 +476,26 @@ def _emit_group(k: Kernel, g) -> None:
     def body(dims):
         idx = Index(k, shape, dims)
         k.store(root, idx.flat, k.compute(root, idx))
+    cuts = _segments(g)
+    if cuts:
+        # Pieces of the last axis where each slice_grad is either wholly inside or wholly outside: with the
+        # index range of each loop known, LLVM folds the guards and drops the chains that only feed zeros.
+        def pieces(lead):
+            for lo, hi in zip(cuts, cuts[1:]):
+                k.loop(hi - lo, lambda t, lo=lo: body(list(lead) + [k.b.add(t, i64(lo))]))
+        k.loops(shape[:-1], pieces)
+        return
     k.loops(shape, body)
+
+
+def _segments(g) -> list:
+    """Breakpoints along the root's last axis from the unit-step slice_grads of the root's shape in the group
+    (e.g. an LSTM's gate gradients placed into one (batch, 4*hidden) matrix), or [] when there are none."""
+    shape = g.root.shape
+    cuts = {0, shape[-1]} if shape else set()
+    for n in g.nodes:
+        if n.op == "slice_grad" and n.outputs[0].shape == shape and n.attrs["steps"][-1] == 1:
+            start = n.attrs["starts"][-1]
+            cuts.update({start, start + n.inputs[0].shape[-1]})
+    cuts = sorted(c for c in cuts if 0 <= c <= (shape[-1] if shape else 0))
+    return cuts if len(cuts) > 2 else []

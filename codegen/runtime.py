@@ -133,6 +133,10 @@ class CompiledGraph:
         self._consts = [np.ascontiguousarray(c) for c in self.layout.constants]
         self._local = threading.local()
         self._choice = ThreadChoice()
+        # Input positions whose arrays are expected again at the next call (their pointers stay bound); None:
+        # all. Other inputs are let go after each call, so their arrays (e.g. another graph's outputs) can be
+        # freed or reused by their producer.
+        self.stable: set | None = None
         wb = self.layout.writeback
         self.returned = [j for j in range(len(graph.outputs)) if j not in wb]
         self._specs = [(v.shape, np.dtype(v.dtype)) for v in graph.inputs]
@@ -233,7 +237,8 @@ class CompiledGraph:
             self._fn(loc.addr)
         for j, (kind, src) in self._copies:
             outs[j] = keep[src].copy() if kind == "input" else outs[src].copy()
+        stable = self.stable
         for i in range(n_in):  # do not keep callers' temporaries alive (or stale) between calls
-            if bound[i] is not inputs[i]:
+            if bound[i] is not inputs[i] or (stable is not None and i not in stable):
                 bound[i] = _UNBOUND
         return [outs[j] for j in self.returned]

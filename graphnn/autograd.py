@@ -149,8 +149,12 @@ def _seed(t, gradient):
     return g
 
 
-def backward(tensors, grad_tensors=None) -> None:
-    """Accumulate d(tensors)/d(leaf) into every leaf's .grad."""
+def backward(tensors, grad_tensors=None, retain_graph=None) -> None:
+    """Accumulate d(tensors)/d(leaf) into every leaf's .grad.
+
+    Unless retain_graph is true, the recorded graph then lets go of its intermediate arrays (as PyTorch frees
+    saved tensors), so memory is returned at once instead of when Python's cycle collector runs; a second
+    backward through the same graph recomputes them from the leaves."""
     from .tensor import Tensor
 
     tensors = [tensors] if isinstance(tensors, Tensor) else list(tensors)
@@ -174,6 +178,11 @@ def backward(tensors, grad_tensors=None) -> None:
     _targets, _grads, pairs, values = _run(roots, seeds, None)
     for (v, _), val in zip(pairs, values):
         _accumulate(v.meta["tensor"], val)
+    if not retain_graph:
+        nodes, _leaves = _collect([t._value for t in roots])
+        for n in nodes:
+            for o in n.outputs:
+                o.data = None
 
 
 def _accumulate(t, g: np.ndarray) -> None:

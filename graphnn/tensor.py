@@ -239,7 +239,7 @@ class Tensor:
     def backward(self, gradient=None, retain_graph=None, create_graph=False) -> None:
         from .autograd import backward
 
-        backward([self], [gradient])
+        backward([self], [gradient], retain_graph=retain_graph)
 
     def requires_grad_(self, requires_grad: bool = True) -> "Tensor":
         if requires_grad and self.dtype_name not in ("float32", "float64"):

@@ -105,8 +105,11 @@ def _simple_view(v: Value, inlined: set) -> bool:
     if n.op == "full":
         return True
     src = n.inputs[0] if n.inputs else None
-    if src is None or src.id in inlined:
+    if src is None:
         return False
+    if src.id in inlined:  # a 2-D transpose of a reshaped buffer is still read in place (strided)
+        return (n.op == "transpose" and tuple(n.attrs["perm"]) == (1, 0) and src.producer is not None
+                and src.producer.op == "reshape" and src.producer.inputs[0].id not in inlined)
     if n.op == "reshape":
         return True
     if n.op == "transpose":

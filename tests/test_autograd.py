@@ -104,3 +104,26 @@ def test_backward_graph_is_ir():
     graphnn.ir.verify(g)
     assert any(n.meta.get("phase") == "backward" for n in g.nodes)
     assert "relu" in str(g) and "select" in str(g)
+
+
+def test_backward_releases_intermediates_and_a_second_backward_recomputes():
+    import graphnn.nn as nn  # noqa: F401
+    from graphnn.tools.tutorial_net import Net
+
+    graphnn.manual_seed(0)
+    net = Net()
+    compiled = graphnn.compile(net)
+    x = graphnn.randn(2, 1, 32, 32)
+    for model in (net, compiled):
+        net.zero_grad()
+        out = model(x).sum()
+        recorded = out._value
+        out.backward()
+        assert recorded.data is None  # the graph let go of its arrays (memory returns without the cycle collector)
+        first = net.conv1.weight.grad.numpy().copy()
+        out.backward()  # recomputed from the leaves
+        np.testing.assert_allclose(net.conv1.weight.grad.numpy(), 2 * first, rtol=1e-5, atol=1e-6)
+    kept = (x.sum() * graphnn.ones(1, requires_grad=True)).sum()
+    value = kept._value
+    kept.backward(retain_graph=True)
+    assert value.data is not None

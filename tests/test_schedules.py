@@ -41,6 +41,40 @@ def _plain(m, n, k, batch=()):
     return g
 
 
+def _column_sum(shape, axes, keepdims=False, epilogue=True):
+    """A bias gradient: sum over leading axes (rows added as vectors into chunks of column sums)."""
+    g = Graph("colsum")
+    x = g.add_input(TensorType(shape, "float32"), "x")
+    y = g.emit("sum", g.emit("mul", x, x), axes=axes, keepdims=keepdims)
+    g.outputs = [g.emit("sqrt", y) if epilogue else y]
+    return g
+
+
+def _gate_gradients(batch=3, hidden=5):
+    """An LSTM's gate gradients placed into one (batch, 4*hidden) matrix: a sum of slice_grads, emitted as
+    pieces of the last axis so each piece computes only its own gate's chain."""
+    g = Graph("gates")
+    xs = [g.add_input(TensorType((batch, hidden), "float32"), f"g{i}") for i in range(4)]
+    total = None
+    for i, x in enumerate(xs):
+        chain = g.emit("mul", g.emit("sigmoid", x), g.emit("tanh", x))
+        placed = g.emit("slice_grad", chain, shape=(batch, 4 * hidden), starts=(0, i * hidden), steps=(1, 1))
+        total = placed if total is None else g.emit("add", total, placed)
+    g.outputs = [total]
+    return g
+
+
+def _weight_grad_through_reshapes():
+    """sum_b X_b^T @ G_b rewritten as one product of reshaped activations: its left operand is the transpose
+    of a reshape, read in place with strides."""
+    g = Graph("wgrad")
+    x = g.add_input(TensorType((10, 16, 32), "float32"), "x")
+    gr = g.add_input(TensorType((10, 16, 24), "float32"), "g")
+    lhs = g.emit("transpose", g.emit("reshape", x, shape=(160, 32)), perm=(1, 0))
+    g.outputs = [g.emit("matmul", lhs, g.emit("reshape", gr, shape=(160, 24)))]
+    return g
+
+
 def _col2im(shape, kernel, stride, padding, dilation):
     from graphnn.ir.ops.im2col import geometry
 
@@ -83,6 +117,11 @@ def _pool(shape, kernel, epilogue=False, nan=False):
 
 
 CASES = {
+    "column_sum_bias": _column_sum((100, 16, 40), (0, 1)),
+    "column_sum_wide_keepdims": _column_sum((7, 600), (0,), keepdims=True),
+    "column_sum_plain": _column_sum((9, 3, 20), (0,), epilogue=False),
+    "gate_gradient_pieces": _gate_gradients(),
+    "weight_grad_strided_lhs": _weight_grad_through_reshapes(),
     "pool_lenet": _pool((8, 6, 28, 28), (2, 2)),
     "pool_ragged_tall": _pool((2, 3, 10, 9), (3, 2)),
     "pool_wide_epilogue": _pool((1, 2, 6, 84), (2, 2), epilogue=True),
@@ -137,7 +176,7 @@ def test_schedule_matches_interpreter(name):
         np.testing.assert_allclose(got, want, rtol=tol, atol=tol)
 
 
-@pytest.mark.parametrize("name", ["dots_ragged", "dots_batched", "blocked_padded_panel", "blocked_packed_tail", "plain_partial_tiles", "col2im_lenet",
+@pytest.mark.parametrize("name", ["dots_ragged", "dots_batched", "blocked_padded_panel", "blocked_packed_tail", "plain_partial_tiles", "column_sum_wide_keepdims", "col2im_lenet",
                                   "pool_grad_ragged"])
 def test_split_schedule_is_bit_identical(split_everything, name):
     g = CASES[name]

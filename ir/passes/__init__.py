@@ -7,9 +7,11 @@ from .conv_gemm import conv_to_gemm
 from .cse import cse
 from .dce import dce
 from .fold import fold_constants
+from .scan_licm import hoist_scan_invariants
 from .simplify import simplify
 
-PIPELINE = (("simplify", simplify), ("fold_constants", fold_constants), ("cse", cse), ("dce", dce))
+PIPELINE = (("simplify", simplify), ("fold_constants", fold_constants), ("cse", cse),
+            ("hoist_scan_invariants", hoist_scan_invariants), ("dce", dce))
 
 
 def optimize(graph: Graph, check: bool = False) -> Graph:
@@ -28,4 +30,5 @@ def lower_for_codegen(graph: Graph) -> Graph:
     return optimize(graph)
 
 
-__all__ = ["lower_for_codegen", "conv_to_gemm", "cse", "dce", "fold_constants", "simplify", "optimize", "PIPELINE"]
+__all__ = ["lower_for_codegen", "conv_to_gemm", "cse", "dce", "fold_constants", "hoist_scan_invariants", "simplify",
+           "optimize", "PIPELINE"]

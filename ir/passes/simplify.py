@@ -3,7 +3,9 @@
 x+0, x-0, x*1, x/1 -> x (when no broadcasting is implied); reshape/broadcast_to to the same shape -> x;
 reshape(reshape(x)) -> reshape(x); transpose(transpose(x)) -> one transpose (or x); neg(neg(x)) -> x;
 cast to the same dtype -> x; sum over no axes -> x; transpose(A @ B) -> B^T @ A^T when the product has no
-other use (so a weight gradient is computed in the weight's layout instead of being transposed afterwards).
+other use (so a weight gradient is computed in the weight's layout instead of being transposed afterwards);
+a batched product with a shared 2-D right operand -> one product over all rows; the batch sum of batched
+products (a weight gradient of such a product) -> one product whose inner dimension spans the batch.
 """
 from __future__ import annotations
 
@@ -21,6 +23,37 @@ def _scalar(v):
 def _swaps_last_two(perm) -> bool:
     nd = len(perm)
     return nd >= 2 and tuple(perm) == tuple(range(nd - 2)) + (nd - 1, nd - 2)
+
+
+def _fold_batch_into_rows(n):
+    """A (..., m, K) @ W (K, n) -> one (P*m, K) @ (K, n) product, reshaped back: one big GEMM, W packed once."""
+    a, w = n.inputs
+    rows = 1
+    for s in a.shape[:-1]:
+        rows *= s
+    ra = make_node("reshape", [a], {"shape": (rows, a.shape[-1])})
+    mm = make_node("matmul", [ra.outputs[0], w], {})
+    return [ra, mm], make_node("reshape", [mm.outputs[0]], {"shape": n.outputs[0].shape})
+
+
+def _batch_sum_as_one_product(n):
+    """sum over the batch axes of X_b @ Y_b (a weight gradient through a batched product) -> one product whose
+    inner dimension runs over batch and rows: [X_0 X_1 ...] @ [Y_0; Y_1; ...]."""
+    x, y = n.inputs[0].producer.inputs
+    nb = x.type.ndim - 2
+    if (nb < 1 or y.type.ndim != x.type.ndim or x.shape[:-2] != y.shape[:-2] or n.attrs.get("keepdims")
+            or tuple(sorted(n.attrs["axes"] or ())) != tuple(range(nb))):
+        return None
+    rows = 1
+    for s in x.shape[:-2]:
+        rows *= s
+    rows *= x.shape[-1]
+    perm = tuple(range(nb)) + (nb + 1, nb)
+    tx = make_node("transpose", [x], {"perm": perm})                         # (..., m, K1)
+    rx = make_node("reshape", [tx.outputs[0]], {"shape": (rows, x.shape[-2])})
+    lhs = make_node("transpose", [rx.outputs[0]], {"perm": (1, 0)})          # (K1, P*m)
+    ry = make_node("reshape", [y], {"shape": (rows, y.shape[-1])})
+    return [tx, rx, lhs, ry], make_node("matmul", [lhs.outputs[0], ry.outputs[0]], {})
 
 
 def _rewrite(n, single_use=lambda v: False):
@@ -43,6 +76,12 @@ def _rewrite(n, single_use=lambda v: False):
         return make_node("reshape", [ins[0].producer.inputs[0]], {"shape": out.shape})
     if op == "neg" and ins[0].producer is not None and ins[0].producer.op == "neg":
         return ins[0].producer.inputs[0]
+    if op == "matmul" and ins[0].type.ndim > 2 and ins[1].type.ndim == 2:
+        return _fold_batch_into_rows(n)
+    if op == "sum" and ins[0].producer is not None and ins[0].producer.op == "matmul" and single_use(ins[0]):
+        r = _batch_sum_as_one_product(n)
+        if r is not None:
+            return r
     if op == "transpose":
         perm = tuple(n.attrs["perm"])
         if perm == tuple(range(len(perm))):
@@ -77,10 +116,13 @@ def simplify(graph: Graph) -> Graph:
         while r is not None and not hasattr(r, "type"):
             if isinstance(r, tuple):
                 prelude, r = r
+                placed: dict = {}  # prelude outputs that simplified to another value
                 for p in prelude:
+                    p.inputs = [placed.get(v.id, v) for v in p.inputs]
                     out = place(p, meta)
                     if out is not p.outputs[0]:
-                        r.inputs = [out if v is p.outputs[0] else v for v in r.inputs]
+                        placed[p.outputs[0].id] = out
+                r.inputs = [placed.get(v.id, v) for v in r.inputs]
             r.meta.update(meta)
             nxt = _rewrite(r, single_use)
             if nxt is None:
