@@ -66,8 +66,8 @@ class Node:
 def format_attr(v) -> str:
     if isinstance(v, np.ndarray):
         digest = hashlib.sha256(np.ascontiguousarray(v).tobytes()).hexdigest()[:8]
-        if v.size <= 4:
-            return f"array({v.tolist()})"
+        if v.size <= 4:  # shape and dtype too: [[]] or [1.0] alone do not identify an array
+            return f"array<{v.dtype}{list(v.shape)}>({v.tolist()})"
         return f"array<{v.dtype}{list(v.shape)}#{digest}>"
     if hasattr(v, "ir_key"):
         return v.ir_key()

@@ -123,3 +123,22 @@ def test_json_round_trip_keeps_structure_and_data():
     g.outputs = [g.emit("add", x, g.emit("constant", value=np.arange(3, dtype=np.float32)))]
     back = from_json(to_json(g))
     np.testing.assert_array_equal(interpret(back, [np.ones(3, np.float32)])[0], [1, 2, 3])
+
+
+def test_small_constants_differ_by_shape_and_dtype():
+    """Fuzz seed 601886: empty constants of different shapes printed alike, so CSE merged them (and a graph's
+    hash, the compile cache key, could not tell a float32 constant from a float64 one)."""
+    g = Graph("consts")
+    x = g.add_input(TensorType((1, 0, 5, 5, 2), "float64"), "x")
+    a = g.emit("constant", value=np.zeros((1, 0, 1, 5)))
+    b = g.emit("constant", value=np.zeros((1, 0, 5, 5, 2)))
+    g.outputs = [a, g.emit("add", x, b)]
+    cse(g)
+    verify(g)
+    assert len([n for n in g.nodes if n.op == "constant"]) == 2
+
+    def hashed(dtype):
+        h = Graph("c")
+        h.outputs = [h.emit("constant", value=np.array([1.0], dtype))]
+        return h.structural_hash()
+    assert hashed(np.float32) != hashed(np.float64)

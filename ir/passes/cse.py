@@ -5,7 +5,8 @@ from ..graph import Graph, format_attr
 
 
 def _key(n) -> tuple:
-    return (n.op, tuple(v.id for v in n.inputs), tuple((k, format_attr(a)) for k, a in sorted(n.attrs.items())))
+    return (n.op, tuple(v.id for v in n.inputs), tuple((k, format_attr(a)) for k, a in sorted(n.attrs.items())),
+            tuple(o.type for o in n.outputs))
 
 
 def cse(graph: Graph) -> Graph:
