@@ -114,7 +114,6 @@ class Program(_Guarded):
         self.stages = stages
         stages["lowered"] = _lowered(stages["optimized"])
         self.native = _native(stages["lowered"])
-        self.native.stable = _captured_positions(self.bindings)
         stages["fused"] = self.native.plan
         self.n_user = len(outputs)
         self.grad_targets = grad_finals  # (tensor, position in returned outputs or None, concrete)
@@ -149,11 +148,6 @@ def _concrete_args(args: tuple, kwargs: dict) -> None:
             from .tensor import TraceError, escaped_message
 
             raise TraceError(located(f"compiled call: argument {escaped_message(a)}"))
-
-
-def _captured_positions(bindings: list) -> set:
-    """Graph inputs bound to captured tensors (parameters, buffers): the same arrays call after call."""
-    return {i for i, acc in enumerate(bindings) if isinstance(acc, _tracer.Captured)}
 
 
 def guards_hold(guards: list) -> bool:
@@ -351,7 +345,6 @@ class SplitProgram(_Guarded):
         self.stages["optimized"] = self.stages["forward"]
         self.stages["lowered"] = _lowered(self.stages["forward"])
         self.native = _native(self.stages["lowered"])
-        self.native.stable = _captured_positions(self.bindings)
         self.stages["fused"] = self.native.plan
         self._native_bwd = None
         self.out_types = [v.type for v in outs + res_computed]
@@ -362,7 +355,9 @@ class SplitProgram(_Guarded):
         if self._native_bwd is None:
             self.stages["lowered_backward"] = _lowered(self.stages["backward"])
             self._native_bwd = _native(self.stages["lowered_backward"])
-            self._native_bwd.stable = set()  # residuals and cotangents are new arrays at every call
+            # residuals and cotangents are new arrays at every call: not kept bound, so the forward graph can
+            # reuse its output arrays once the backward is done with them
+            self._native_bwd.stable = set()
             self.stages["fused_backward"] = self._native_bwd.plan
         return self._native_bwd
 
