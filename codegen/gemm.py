@@ -11,7 +11,7 @@ from __future__ import annotations
 import llvmlite.ir as ir
 
 from .kernel import I64, LLTYPE, PTR, Index, Kernel, emit_loop, i64
-from .schedule import store_epilogue
+from .schedule import VectorOps, store_epilogue
 from .target import vector_width_bits
 
 DOT_MR, DOT_NR = 4, 4  # output tile of the dot-product schedule: 16 vector accumulators
@@ -88,20 +88,17 @@ def emit_matmul(k: Kernel, group, node, via_flat: bool = False) -> None:
     return emit_matmul_rows(k, group, node, via_flat)
 
 
-def V_suffix(dt: str, vw: int) -> str:
-    return f"v{vw}{'f32' if dt == 'float32' else 'f64'}"
+def store_tile(k: Kernel, root, out, tile, width: int, nrows, ncols, lead_dims: list, i0, j0, via_flat: bool) -> None:
+    """Store the valid nrows x ncols corner of a scratch tile (rows `width` apart) at output (i0, j0) through the
+    group's epilogue."""
+    b = k.b
 
-
-def _vector_fns(module: ir.Module, dt: str, vw: int):
-    """(vector type, fma, horizontal sum) intrinsics for <vw x dt> vectors."""
-    T = LLTYPE[dt]
-    V = ir.VectorType(T, vw)
-    suffix = V_suffix(dt, vw)
-    fma = module.globals.get(f"llvm.fma.{suffix}") or ir.Function(
-        module, ir.FunctionType(V, [V, V, V]), f"llvm.fma.{suffix}")
-    hsum = module.globals.get(f"llvm.vector.reduce.fadd.{suffix}") or ir.Function(
-        module, ir.FunctionType(T, [T, V]), f"llvm.vector.reduce.fadd.{suffix}")
-    return V, fma, hsum
+    def row(r):
+        def col(jj):
+            x = b.load(b.gep(tile, [i64(0), b.add(b.mul(r, i64(width)), jj)], inbounds=True))
+            store_epilogue(k, root, out, lead_dims + [b.add(i0, r), b.add(j0, jj)], x, via_flat)
+        k.loop(ncols, col)
+    k.loop(nrows, row)
 
 
 def _shared_function(module: ir.Module, name: str, args: list):
@@ -135,8 +132,8 @@ def gemm_tile_function(module: ir.Module, dt: str, vw: int, MR: int, H: int = 2)
     if not new:
         return fn
     a, rs, ks, rows, panel, ldb, K, out, ldc = fn.args
-    V, fma, _ = _vector_fns(module, dt, vw)
-    esize = 4 if dt == "float32" else 8
+    vo = VectorOps(module, dt, vw)
+    V, fma, esize = vo.V, vo.fma, vo.esize
     zero = ir.Constant(V, [ir.Constant(T, 0.0)] * vw)
     undef = ir.Constant(V, ir.Undefined)
     splat = ir.Constant(ir.VectorType(ir.IntType(32), vw), [0] * vw)
@@ -229,13 +226,7 @@ def emit_matmul_blocked(k: Kernel, group, node, via_flat: bool, vw: int) -> None
                 def via_tile():
                     b.call(fn, args + [b.bitcast(tile, PTR), i64(width)])
                     count = b.select(b.icmp_signed("<", rows, i64(MR)), rows, i64(MR))
-
-                    def epi_row(r):
-                        def epi(jj):
-                            x = b.load(b.gep(tile, [i64(0), b.add(b.mul(r, i64(width)), jj)], inbounds=True))
-                            store_epilogue(k, root, out, lead_dims + [b.add(i0, r), b.add(j0, jj)], x, via_flat)
-                        k.loop(cols, epi)
-                    k.loop(count, epi_row)
+                    store_tile(k, root, out, tile, width, count, cols, lead_dims, i0, j0, via_flat)
 
                 if direct_out and full:  # a whole tile of a plain product: stored in place, no epilogue
                     pc = _advance(b, k.ptr[out.id], b.add(c_off, b.add(b.mul(i0, i64(n)), j0)), T)
@@ -281,8 +272,8 @@ def dots_tile_function(module: ir.Module, dt: str, vw: int, MR: int = DOT_MR, NR
     if not new:
         return fn
     a, lda, rows, w, ldw, cols, K, out = fn.args
-    V, fma, hsum = _vector_fns(module, dt, vw)
-    esize = 4 if dt == "float32" else 8
+    vo = VectorOps(module, dt, vw)
+    V, fma, hsum, esize = vo.V, vo.fma, vo.hsum, vo.esize
     zero_v = ir.Constant(V, [ir.Constant(T, 0.0)] * vw)
     arow = [_advance(b, a, b.mul(_clamped(b, r, rows), lda), T) for r in range(MR)]
     wrow = [_advance(b, w, b.mul(_clamped(b, s, cols), ldw), T) for s in range(NR)]
@@ -303,9 +294,7 @@ def dots_tile_function(module: ir.Module, dt: str, vw: int, MR: int = DOT_MR, NR
 
     # the K % vw tail: one masked vector step (lanes past the end are neither loaded nor counted)
     I32 = ir.IntType(32)
-    M = ir.VectorType(ir.IntType(1), vw)
-    masked_load = module.globals.get(f"llvm.masked.load.{V_suffix(dt, vw)}.p0") or ir.Function(
-        module, ir.FunctionType(V, [PTR, I32, M, V]), f"llvm.masked.load.{V_suffix(dt, vw)}.p0")
+    masked_load = vo.masked_load
     rest = b.urem(K, i64(vw))
     with b.if_then(b.icmp_unsigned("!=", rest, i64(0))):
         lanes = ir.Constant(ir.VectorType(I64, vw), list(range(vw)))
@@ -359,13 +348,7 @@ def emit_matmul_dots(k: Kernel, group, node, via_flat: bool, vw: int) -> None:
                 ap = _advance(b, pa, b.add(a_off, b.mul(i0, i64(K))), T)
                 b.call(micro, [ap, i64(K), rows, wp, i64(K), cols, i64(K), b.bitcast(tile, PTR)])
                 nrows = b.select(b.icmp_signed("<", rows, i64(MR)), rows, i64(MR))
-
-                def epi_row(r):
-                    def epi(s):
-                        x = b.load(b.gep(tile, [i64(0), b.add(b.mul(r, i64(NR)), s)], inbounds=True))
-                        store_epilogue(k, root, out, lead_dims + [b.add(i0, r), b.add(j0, s)], x, via_flat)
-                    k.loop(ncols, epi)
-                k.loop(nrows, epi_row)
+                store_tile(k, root, out, tile, NR, nrows, ncols, lead_dims, i0, j0, via_flat)
             k.loop((m + MR - 1) // MR, row_block)
         k.loop((n + NR - 1) // NR, column_block)
     k.loops(out.shape[:-2], per_batch)

@@ -19,7 +19,7 @@ from .gemm import direct_pointer
 from .kernel import I64, LLTYPE, PTR, Index, Kernel, i64
 from .target import vector_width_bits
 from .lowerings import argmax_over, masked_load, window_loader
-from .schedule import prod, store_epilogue, tap_range
+from .schedule import VectorOps, prod, store_epilogue, tap_range
 
 
 def emit_col2im(k: Kernel, group, node, via_flat: bool = False) -> None:
@@ -50,13 +50,10 @@ def emit_col2im_rows(k: Kernel, group, node, via_flat: bool, vw: int) -> None:
     (qh_n, qw_n), n_taps, n_q = geometry(out.shape, at)
     nvec = (W + vw - 1) // vw
     b = k.b
-    V = ir.VectorType(T, vw)
+    vo = VectorOps(k.module, dt, vw)
+    V, M, mload, zero = vo.V, vo.M, vo.masked_load, vo.zero
     VI = ir.VectorType(I64, vw)
     I32 = ir.IntType(32)
-    M = ir.VectorType(ir.IntType(1), vw)
-    name = f"llvm.masked.load.v{vw}{'f32' if dt == 'float32' else 'f64'}.p0"
-    mload = k.module.globals.get(name) or ir.Function(k.module, ir.FunctionType(V, [PTR, I32, M, V]), name)
-    zero = ir.Constant(V, [ir.Constant(T, 0.0)] * vw)
     accs = [k.alloca(V) for _ in range(nvec)]
     row = k.alloca(ir.ArrayType(T, nvec * vw))
     pcol = k.ptr.get(col.id)
@@ -220,23 +217,15 @@ def _max_pool_grad_rows(k: Kernel, root, node, px, pg, via_flat: bool) -> None:
     H, W = x.shape[-2:]
     QH, QW = g.shape[-2:]
     b = k.b
-    V = ir.VectorType(T, vw)
+    vo = VectorOps(k.module, dt, vw)
+    V, mload, zero, esize = vo.V, vo.masked_load, vo.zero, vo.esize
     I32 = ir.IntType(32)
     VI = ir.VectorType(I32, vw)
-    M = ir.VectorType(ir.IntType(1), vw)
-    esize = 4 if dt == "float32" else 8
-    sfx = f"v{vw}{'f32' if dt == 'float32' else 'f64'}.p0"
-    mload = k.module.globals.get("llvm.masked.load." + sfx) or ir.Function(
-        k.module, ir.FunctionType(V, [PTR, I32, M, V]), "llvm.masked.load." + sfx)
-    mstore = k.module.globals.get("llvm.masked.store." + sfx) or ir.Function(
-        k.module, ir.FunctionType(ir.VoidType(), [V, PTR, I32, M]), "llvm.masked.store." + sfx)
-    zero = ir.Constant(V, [ir.Constant(T, 0.0)] * vw)
     width = ((2 * QW + 2 * vw - 1) // (2 * vw)) * 2 * vw
     rows = k.alloca(ir.ArrayType(T, kh * width))
     lead = out.shape[:-2]
 
-    def mask(lanes):
-        return ir.Constant(M, [int(i < lanes) for i in range(vw)])
+    mask = vo.mask
 
     def lanes(values):
         return ir.Constant(VI, list(values))
@@ -325,14 +314,9 @@ def emit_max_pool(k: Kernel, group, node, via_flat: bool = False) -> None:
     kh = node.attrs["kernel"][0]
     W, (QH, QW) = x.shape[-1], out.shape[-2:]
     b = k.b
-    V = ir.VectorType(T, vw)
+    vo = VectorOps(k.module, dt, vw)
+    V, M, mload, mstore, esize = vo.V, vo.M, vo.masked_load, vo.masked_store, vo.esize
     I32 = ir.IntType(32)
-    M = ir.VectorType(ir.IntType(1), vw)
-    esize = 4 if dt == "float32" else 8
-    name = f"llvm.masked.load.v{vw}{'f32' if dt == 'float32' else 'f64'}.p0"
-    mload = k.module.globals.get(name) or ir.Function(k.module, ir.FunctionType(V, [PTR, I32, M, V]), name)
-    sname = f"llvm.masked.store.v{vw}{'f32' if dt == 'float32' else 'f64'}.p0"
-    mstore = k.module.globals.get(sname) or ir.Function(k.module, ir.FunctionType(ir.VoidType(), [V, PTR, I32, M]), sname)
     undef = ir.Constant(V, ir.Undefined)
     px = k.ptr.get(x.id)
     row = k.alloca(ir.ArrayType(T, ((QW + vw - 1) // vw) * vw))
@@ -353,14 +337,14 @@ def emit_max_pool(k: Kernel, group, node, via_flat: bool = False) -> None:
                 halves = []
                 for h in range(2):
                     lanes = min(vw, max(0, 2 * n_out - h * vw))
-                    mask = ir.Constant(M, [int(i < lanes) for i in range(vw)])
+                    mask = vo.mask(lanes)
                     src = b.gep(px, [b.add(start, i64(h * vw))], source_etype=T)
                     halves.append(b.call(mload, [src, ir.Constant(I32, esize), mask, undef]) if lanes else undef)
                 even = b.shuffle_vector(halves[0], halves[1], ir.Constant(ir.VectorType(I32, vw), list(range(0, 2 * vw, 2))))
                 odd = b.shuffle_vector(halves[0], halves[1], ir.Constant(ir.VectorType(I32, vw), list(range(1, 2 * vw, 2))))
                 m = nanmax(even, odd)
                 best = m if best is None else nanmax(best, m)
-            mask = ir.Constant(M, [int(i < n_out) for i in range(vw)])
+            mask = vo.mask(n_out)
             if direct:
                 o = b.add(b.mul(Index(k, out.shape[:-1], list(dims)).flat, i64(QW)), i64(v0))
                 b.call(mstore, [best, b.gep(k.ptr[out.id], [o], source_etype=T), ir.Constant(I32, esize), mask])

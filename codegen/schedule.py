@@ -1,7 +1,9 @@
 """Helpers shared by the hand-written schedules (GEMM, convolution, col2im, pooling gradients)."""
 from __future__ import annotations
 
-from .kernel import Index, Kernel, i64, regroup
+import llvmlite.ir as ir
+
+from .kernel import LLTYPE, PTR, Index, Kernel, i64, regroup
 
 MAX_SCRATCH = 1 << 16  # elements; larger rows/planes use the generic element-by-element schedule
 
@@ -40,3 +42,27 @@ def tap_range(b, tap, stride: int, dil: int, pad: int, size: int, limit: int):
     hi = b.select(b.icmp_signed("<", top, i64(0)), i64(0), b.add(b.sdiv(top, i64(stride)), i64(1)))
     hi = b.select(b.icmp_signed("<", hi, i64(limit)), hi, i64(limit))
     return lo, b.select(b.icmp_signed(">", hi, lo), b.sub(hi, lo), i64(0))
+
+
+class VectorOps:
+    """The vector type and intrinsics for <vw x dt> (declared in the module on first use)."""
+
+    def __init__(self, module: ir.Module, dt: str, vw: int):
+        T = self.T = LLTYPE[dt]
+        V = self.V = ir.VectorType(T, vw)
+        self.M = ir.VectorType(ir.IntType(1), vw)
+        self.vw, self.esize = vw, (4 if dt == "float32" else 8)
+        self.align = ir.Constant(ir.IntType(32), self.esize)
+        sfx = f"v{vw}{'f32' if dt == 'float32' else 'f64'}"
+
+        def declare(name, ret, args):
+            return module.globals.get(name) or ir.Function(module, ir.FunctionType(ret, args), name)
+        self.fma = declare(f"llvm.fma.{sfx}", V, [V, V, V])
+        self.hsum = declare(f"llvm.vector.reduce.fadd.{sfx}", T, [T, V])
+        self.masked_load = declare(f"llvm.masked.load.{sfx}.p0", V, [PTR, ir.IntType(32), self.M, V])
+        self.masked_store = declare(f"llvm.masked.store.{sfx}.p0", ir.VoidType(), [V, PTR, ir.IntType(32), self.M])
+        self.zero = ir.Constant(V, [ir.Constant(T, 0.0)] * vw)
+
+    def mask(self, lanes: int) -> ir.Constant:
+        """The first `lanes` lanes on."""
+        return ir.Constant(self.M, [int(i < lanes) for i in range(self.vw)])
