@@ -14,6 +14,7 @@ from graphnn.ir.registry import get_op
 
 from .gemm import emit_matmul
 from .kernel import LLTYPE, Index, Kernel, i64
+from .lowerings import im2col_source
 from .scatter import emit_col2im, emit_max_pool, emit_max_pool_grad, tiled_pool, vector_pool
 from .target import vector_width_bits
 from .schedule import MAX_SCRATCH, prod, store_epilogue, tap_range
@@ -138,29 +139,15 @@ def emit_im2col(k: Kernel, group) -> None:
     node = root.producer
     x = node.inputs[0]
     at = node.attrs
-    kernel, stride, dil = at["kernel"], at["stride"], at["dilation"]
-    pad = [p[0] for p in at["padding"]]
+    kernel = at["kernel"]
     nsp = len(kernel)
     outs = geometry(x.shape, at)[0]
-    padded = any(lo or hi for lo, hi in at["padding"])
-    b = k.b
     space = (x.shape[1],) + tuple(kernel) + (x.shape[0],) + outs
 
     def body(loop_dims):
         n, c, kk, qs = loop_dims[0], loop_dims[1], loop_dims[2:2 + nsp], loop_dims[2 + nsp:]
         dims = [c] + list(kk) + [n] + list(qs)
-        valid = ir.Constant(ir.IntType(1), 1)
-        pos = []
-        for d in range(nsp):
-            p = b.sub(b.add(b.mul(qs[d], i64(stride[d])), b.mul(kk[d], i64(dil[d]))), i64(pad[d]))
-            if padded:
-                valid = b.and_(valid, b.and_(b.icmp_signed(">=", p, i64(0)), b.icmp_signed("<", p, i64(x.shape[2 + d]))))
-                p = b.select(valid, p, i64(0))
-            pos.append(p)
-        v = k.elem(x, Index(k, x.shape, [n, c] + pos))
-        if padded:
-            v = b.select(valid, v, k.const(0, x.dtype))
-        k.store(root, Index(k, space, dims).flat, v)
+        k.store(root, Index(k, space, dims).flat, im2col_source(k, x, at, n, c, list(kk), list(qs)))
     k.loops((x.shape[0], x.shape[1]) + tuple(kernel) + outs, body)
 
 

@@ -583,22 +583,26 @@ def _unravel(k, flat, shape):
 def _im2col(k, node, idx):
     x = node.inputs[0]
     at = node.attrs
-    kernel, stride, dil = at["kernel"], at["stride"], at["dilation"]
-    pad = [p[0] for p in at["padding"]]
-    nsp = len(kernel)
     outs = geometry(x.shape, at)[0]
-    b = k.b
     j, r = idx.dims
-    c, *kk = _unravel(k, j, (x.shape[1],) + tuple(kernel))
+    c, *kk = _unravel(k, j, (x.shape[1],) + tuple(at["kernel"]))
     n, *qs = _unravel(k, r, (x.shape[0],) + outs)
+    return im2col_source(k, x, at, n, c, kk, qs)
+
+
+def im2col_source(k, x, at, n, c, kk, qs):
+    """The input element that im2col puts at (channel c, kernel offset kk) for image n, output position qs
+    (zero in the padding)."""
+    b = k.b
+    stride, dil = at["stride"], at["dilation"]
+    pad = [p[0] for p in at["padding"]]
     valid = ir.Constant(I1, 1)
     pos = []
-    for d in range(nsp):
+    for d in range(len(qs)):
         p = b.sub(b.add(b.mul(qs[d], i64(stride[d])), b.mul(kk[d], i64(dil[d]))), i64(pad[d]))
         valid = b.and_(valid, b.and_(b.icmp_signed(">=", p, i64(0)), b.icmp_signed("<", p, i64(x.shape[2 + d]))))
         pos.append(p)
-    padded = any(lo or hi for lo, hi in at["padding"])
-    if padded:
+    if any(lo or hi for lo, hi in at["padding"]):
         return guarded(k, valid, [n, c] + pos, x)
     return k.elem(x, Index(k, x.shape, [n, c] + pos))
 

@@ -16,7 +16,7 @@ import functools
 
 import llvmlite.ir as ir
 
-from .kernel import I64, PTR, i64
+from .kernel import I64, PTR, emit_loop, i64
 
 I32 = ir.IntType(32)
 TASK = ir.FunctionType(ir.VoidType(), [PTR, I64, I64])
@@ -168,17 +168,8 @@ def pool_ir() -> str:
     b.position_at_end(serial)
     with b.if_then(got):
         store(b, i64(0), busy)
-    loop, body = fn.append_basic_block("loop"), fn.append_basic_block("body")
-    pre = b.block
-    b.branch(loop)
-    b.position_at_end(loop)
-    p = b.phi(I64)
-    p.add_incoming(i64(0), pre)
-    b.cbranch(b.icmp_signed("<", p, parts), body, end)
-    b.position_at_end(body)
-    b.call(b.inttoptr(b.ptrtoint(task, I64), ir.PointerType(TASK)), [block, p, parts])
-    p.add_incoming(b.add(p, i64(1)), body)
-    b.branch(loop)
+    emit_loop(fn, b, parts, lambda p: b.call(b.inttoptr(b.ptrtoint(task, I64), ir.PointerType(TASK)), [block, p, parts]))
+    b.branch(end)
     b.position_at_end(end)
     b.ret_void()
     return str(m)
