@@ -16,7 +16,7 @@ import llvmlite.ir as ir
 from graphnn.ir.ops.im2col import geometry
 
 from .gemm import direct_pointer
-from .kernel import I64, LLTYPE, PTR, Index, Kernel, i64
+from .kernel import I64, LLTYPE, Index, Kernel, i64
 from .target import vector_width_bits
 from .lowerings import argmax_over, masked_load, window_loader
 from .schedule import VectorOps, prod, store_epilogue, tap_range
