@@ -43,6 +43,14 @@ def test_batch_sum_of_products_becomes_one_product():
     assert len(mm) == 1 and mm[0].outputs[0].shape == (3, 5) and not any(n.op == "sum" for n in g.nodes)
 
 
+def test_batch_sum_with_an_integer_axis():
+    """Fuzz seed 803332: `axes` given as one (negative) integer."""
+    g = Graph("sum_axis")
+    a = g.add_input(TensorType((2, 2, 2, 2), "float64"), "a")
+    g.outputs = [g.emit("sum", g.emit("matmul", a, a), axes=-3, keepdims=False)]
+    _same_after(g, lambda gr: optimize(gr, check=True))
+
+
 def test_scan_body_nodes_on_constants_are_hoisted():
     body = Graph("body")
     h = body.add_input(TensorType((2, 4), "float32"), "h")

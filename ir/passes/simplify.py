@@ -10,6 +10,7 @@ products (a weight gradient of such a product) -> one product whose inner dimens
 from __future__ import annotations
 
 from ..graph import Graph
+from ..ops._util import norm_axes
 from ..registry import make_node
 
 
@@ -41,8 +42,9 @@ def _batch_sum_as_one_product(n):
     inner dimension runs over batch and rows: [X_0 X_1 ...] @ [Y_0; Y_1; ...]."""
     x, y = n.inputs[0].producer.inputs
     nb = x.type.ndim - 2
-    if (nb < 1 or y.type.ndim != x.type.ndim or x.shape[:-2] != y.shape[:-2] or n.attrs.get("keepdims")
-            or tuple(sorted(n.attrs["axes"] or ())) != tuple(range(nb))):
+    if nb < 1 or y.type.ndim != x.type.ndim or x.shape[:-2] != y.shape[:-2] or n.attrs.get("keepdims"):
+        return None
+    if tuple(sorted(norm_axes(n.attrs["axes"], n.inputs[0].type.ndim))) != tuple(range(nb)):
         return None
     rows = 1
     for s in x.shape[:-2]:
