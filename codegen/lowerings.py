@@ -368,16 +368,11 @@ def _conv_geometry(node):
     return at["stride"], at["dilation"], [p[0] for p in at["padding"]], at["groups"]
 
 
-def _padded(node) -> bool:
-    """Can a window reach outside the input (padding on either side)? Then reads must be guarded."""
-    return any(lo or hi for lo, hi in node.attrs["padding"])
-
-
 @rule("conv")
 def _conv(k, node, idx):
     x, w = node.inputs
     dt = node.outputs[0].dtype
-    stride, dil, pad, groups = _conv_geometry(node)
+    groups = node.attrs["groups"]
     n, o, *sp = idx.dims
     cg, ksp = w.shape[1], w.shape[2:]
     og = w.shape[0] // groups
@@ -386,13 +381,7 @@ def _conv(k, node, idx):
 
     def step(acc, red):
         c, *kk = red
-        valid = ir.Constant(I1, 1)
-        pos = []
-        for d, (q, kd) in enumerate(zip(sp, kk)):
-            p = b.sub(b.add(b.mul(q, i64(stride[d])), b.mul(kd, i64(dil[d]))), i64(pad[d]))
-            valid = b.and_(valid, b.and_(b.icmp_signed(">=", p, i64(0)), b.icmp_signed("<", p, i64(x.shape[2 + d]))))
-            pos.append(p)
-        xv = guarded(k, valid, [n, b.add(c0, c)] + pos, x) if _padded(node) else k.elem(x, Index(k, x.shape, [n, b.add(c0, c)] + pos))
+        xv = im2col_source(k, x, node.attrs, n, b.add(c0, c), kk, sp)
         wv = k.elem(w, Index(k, w.shape, [o, c] + list(kk)))
         return k.flags(b.fadd(acc, k.flags(b.fmul(xv, wv))), ("reassoc",))
     return k.reduce((cg,) + tuple(ksp), k.const(0, dt), dt, step)
@@ -429,7 +418,7 @@ def _conv_grad_input(k, node, idx):
 def _conv_grad_weight(k, node, idx):
     x, g = node.inputs
     dt = node.outputs[0].dtype
-    stride, dil, pad, groups = _conv_geometry(node)
+    groups = node.attrs["groups"]
     o, c, *kk = idx.dims
     wshape = node.outputs[0].shape
     cg = wshape[1]
@@ -439,13 +428,7 @@ def _conv_grad_weight(k, node, idx):
 
     def step(acc, red):
         n, *qs = red
-        valid = ir.Constant(I1, 1)
-        pos = []
-        for d, (q, kd) in enumerate(zip(qs, kk)):
-            p = b.sub(b.add(b.mul(q, i64(stride[d])), b.mul(kd, i64(dil[d]))), i64(pad[d]))
-            valid = b.and_(valid, b.and_(b.icmp_signed(">=", p, i64(0)), b.icmp_signed("<", p, i64(x.shape[2 + d]))))
-            pos.append(p)
-        xv = guarded(k, valid, [n, ci] + pos, x) if _padded(node) else k.elem(x, Index(k, x.shape, [n, ci] + pos))
+        xv = im2col_source(k, x, node.attrs, n, ci, kk, qs)
         gv = k.elem(g, Index(k, g.shape, [n, o] + list(qs)))
         return k.flags(b.fadd(acc, k.flags(b.fmul(xv, gv))), ("reassoc",))
     return k.reduce((g.shape[0],) + tuple(g.shape[2:]), k.const(0, dt), dt, step)
@@ -592,7 +575,7 @@ def _im2col(k, node, idx):
 
 def im2col_source(k, x, at, n, c, kk, qs):
     """The input element that im2col puts at (channel c, kernel offset kk) for image n, output position qs
-    (zero in the padding)."""
+    (zero in the padding); also what a convolution multiplies with weight (c, kk) for output qs."""
     b = k.b
     stride, dil = at["stride"], at["dilation"]
     pad = [p[0] for p in at["padding"]]

@@ -20,6 +20,7 @@ from graphnn.ir.registry import describe, get_op
 from .kernel import I1, I8, I64, PTR, Index, Kernel, emit_loop, i64
 from .pool import RUN, TASK
 from .heavy import EMITTERS, emit_im2col, heavy_node
+from .schedule import prod
 from .lowerings import LOWER
 
 OPAQUE_LOWERED = ("constant", "scan")
@@ -81,13 +82,6 @@ def _parallel_work() -> int:
     return PARALLEL_WORK  # read at build time (tests lower it to exercise split kernels on small graphs)
 
 
-def _prod(shape) -> int:
-    p = 1
-    for s in shape:
-        p *= s
-    return p
-
-
 def _work(group) -> int:
     """Rough operation count of a kernel, to decide whether threads pay off."""
     root = group.root
@@ -96,7 +90,7 @@ def _work(group) -> int:
         if n.op == "matmul":
             work = max(work, n.outputs[0].type.size * n.inputs[0].shape[-1])
         elif n.op in ("max_pool", "max_pool_select"):
-            work = max(work, n.outputs[0].type.size * 4 * _prod(n.attrs["kernel"]))
+            work = max(work, n.outputs[0].type.size * 4 * prod(n.attrs["kernel"]))
         elif n.op in ("conv", "conv_grad_input", "conv_grad_weight", "col2im", "max_pool_grad", "sum", "max"):
             work = max(work, n.outputs[0].type.size * 8, sum(v.type.size for v in n.inputs))
     return work * max(1, len(group.nodes) // 4)
@@ -127,9 +121,9 @@ class ModuleBuilder:
             self.profile.initializer = ir.Constant(typ, None)
             self._cycles = ir.Function(self.module, ir.FunctionType(I64, []), "llvm.readcyclecounter")
 
-    def timed(self, eb: ir.IRBuilder, index: int | None, emit) -> None:
+    def timed(self, eb: ir.IRBuilder, index: int, emit) -> None:
         """Run emit(); when profiling, add its cycles and one call to counter `index`."""
-        if self.profile is None or index is None or index >= MAX_PROFILED:
+        if self.profile is None or index >= MAX_PROFILED:
             emit()
             return
         t0 = eb.call(self._cycles, [])
@@ -290,7 +284,7 @@ class ModuleBuilder:
         names = self.kernel_names  # one counter list for the module: scan bodies' kernels are timed too
         top = not globals_for_constants
         if top:
-            self._size[0] += 10 * len(plan.groups)  # the graph function itself: about this much per kernel call  # scan bodies are timed as part of their scan
+            self._size[0] += 10 * len(plan.groups)  # the graph function itself: about this much per kernel call
 
         def counter(label):
             names.append(label)
