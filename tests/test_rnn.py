@@ -5,6 +5,7 @@ import pytest
 import graphnn
 import graphnn.nn as nn
 import graphnn.optim as optim
+from train_steps import training_step
 
 VARIANTS = [
     ("RNN", {}),
@@ -134,16 +135,7 @@ def test_compiled_lstm_learns_to_sum_a_sequence():
     about the target variance (10/3) to below 0.02."""
     graphnn.manual_seed(0)
     model = SumModel()
-    opt = optim.Adam(model.parameters(), lr=0.01)
-    crit = nn.MSELoss()
-
-    @graphnn.compile
-    def step(x, y):
-        opt.zero_grad()
-        loss = crit(model(x), y)
-        loss.backward()
-        opt.step()
-        return loss
+    step = graphnn.compile(training_step(model, nn.MSELoss(), optim.Adam(model.parameters(), lr=0.01)))
 
     rng = np.random.default_rng(0)
     losses = []
