@@ -1,9 +1,30 @@
-"""The LLVM target: host CPU (JIT) or generic x86-64 (export)."""
+"""The LLVM target: the JIT's CPU (the host, or an x86-64 level chosen by GRAPHNN_TARGET) and generic x86-64 (export).
+
+GRAPHNN_TARGET=host (the default) compiles for every feature of this CPU. An x86-64 micro-architecture level
+(`x86-64`, `x86-64-v2`, `x86-64-v3` = AVX2/FMA, `x86-64-v4` = AVX-512) compiles for that level only, so one
+machine can test the code other CPUs get (e.g. the AVX2 kernels on an AVX-512 CPU). A level the CPU cannot run
+is refused with a clear error instead of faulting on an illegal instruction.
+"""
 from __future__ import annotations
 
 import functools
+import os
 
+import llvmlite
 import llvmlite.binding as llvm
+
+# The features each x86-64 level adds (x86-64 psABI), as LLVM names them.
+_LEVELS = {
+    "x86-64": ("sse", "sse2", "cx8", "cmov", "fxsr", "mmx"),
+    "x86-64-v2": ("cx16", "sahf", "popcnt", "sse3", "sse4.1", "sse4.2", "ssse3"),
+    "x86-64-v3": ("avx", "avx2", "bmi", "bmi2", "f16c", "fma", "lzcnt", "movbe", "xsave"),
+    "x86-64-v4": ("avx512f", "avx512bw", "avx512cd", "avx512dq", "avx512vl"),
+}
+LEVELS = tuple(_LEVELS)
+
+
+class TargetError(ValueError):
+    """GRAPHNN_TARGET names a target this build or this CPU cannot use."""
 
 
 @functools.lru_cache(maxsize=None)
@@ -13,29 +34,69 @@ def init_llvm() -> None:
     llvm.initialize_native_asmprinter()
 
 
-@functools.lru_cache(maxsize=None)
-def host_machine(opt: int = 3):
-    """Target machine for the host CPU with all of its features."""
-    init_llvm()
-    target = llvm.Target.from_default_triple()
-    return target.create_target_machine(cpu=llvm.get_host_cpu_name(), features=host_features(), opt=opt,
-                                        codemodel="jitdefault")
+def target_name() -> str:
+    """The JIT target asked for: 'host' or an x86-64 level (GRAPHNN_TARGET)."""
+    return (os.environ.get("GRAPHNN_TARGET") or "host").strip()
+
+
+def level_features(level: str) -> tuple:
+    """Every feature an x86-64 level includes (its own and the lower levels')."""
+    names = LEVELS[:LEVELS.index(level) + 1]
+    return tuple(f for n in names for f in _LEVELS[n])
 
 
 @functools.lru_cache(maxsize=None)
 def host_features() -> str:
+    """The host CPU's features as LLVM's '+a,-b,...' string."""
     init_llvm()
     return llvm.get_host_cpu_features().flatten()
+
+
+@functools.lru_cache(maxsize=None)
+def jit_cpu(name: str | None = None) -> tuple:
+    """(cpu, features) the JIT compiles for; raises TargetError for an unknown or unsupported target."""
+    name = target_name() if name is None else name
+    init_llvm()
+    if name == "host":
+        return llvm.get_host_cpu_name(), host_features()
+    if name not in _LEVELS:
+        raise TargetError(f"GRAPHNN_TARGET={name!r} is not a known target: use host or one of {', '.join(LEVELS)}")
+    have = {f[1:] for f in host_features().split(",") if f.startswith("+")}
+    missing = [f for f in level_features(name) if f not in have]
+    if missing:
+        raise TargetError(f"GRAPHNN_TARGET={name}: this CPU ({llvm.get_host_cpu_name()}) lacks "
+                          f"{', '.join(missing)}, so code for {name} cannot run here")
+    return name, ",".join("+" + f for f in level_features(name))
+
+
+@functools.lru_cache(maxsize=None)
+def _machine(cpu: str, features: str, opt: int):
+    init_llvm()
+    return llvm.Target.from_default_triple().create_target_machine(cpu=cpu, features=features, opt=opt,
+                                                                   codemodel="jitdefault")
+
+
+def host_machine(opt: int = 3):
+    """Target machine of the JIT (the host CPU, or the level GRAPHNN_TARGET names)."""
+    return _machine(*jit_cpu(), opt)
+
+
+def target_features() -> str:
+    """Features of the JIT target (the host's, or those of the chosen level)."""
+    return jit_cpu()[1]
 
 
 def target_key() -> str:
     """Identifies the code a machine produces: part of every compile-cache key."""
     init_llvm()
-    return f"{llvm.get_process_triple()}/{llvm.get_host_cpu_name()}/{host_features()}/llvm{'.'.join(map(str, llvm.llvm_version_info))}"
+    cpu, features = jit_cpu()
+    llvm_version = ".".join(map(str, llvm.llvm_version_info))
+    return f"{llvm.get_process_triple()}/{cpu}/{features}/llvm{llvm_version}/llvmlite{llvmlite.__version__}"
 
 
 def vector_width_bits() -> int:
-    f = host_features()
+    """Widest vector register of the JIT target: kernels pick their tile shapes from it."""
+    f = set(target_features().split(","))
     if "+avx512f" in f:
         return 512
     if "+avx2" in f or "+avx" in f:
