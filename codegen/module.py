@@ -42,6 +42,21 @@ class Layout:
     writeback: dict          # output position -> input position
     kernels: list = None     # kernel names in call order (indexes of the profile counters)
     parallel: bool = False   # does any kernel run split over the worker pool?
+    aligned: list = None     # output positions whose buffers the code assumes 64-byte aligned (streaming stores)
+
+    def to_json(self) -> dict:
+        """Everything but the constants (they come from the graph), for the compile cache."""
+        return {"n_inputs": self.n_inputs, "n_outputs": self.n_outputs, "arena_bytes": self.arena_bytes,
+                "output_slots": [s if isinstance(s, int) else list(s) for s in self.output_slots],
+                "writeback": {str(k): v for k, v in self.writeback.items()}, "kernels": self.kernels or [],
+                "parallel": self.parallel, "aligned": sorted(self.aligned or [])}
+
+    @classmethod
+    def from_json(cls, d: dict, constants: list) -> "Layout":
+        return cls(int(d["n_inputs"]), int(d["n_outputs"]), constants, int(d["arena_bytes"]),
+                   [s if isinstance(s, int) else tuple(s) for s in d["output_slots"]],
+                   {int(k): int(v) for k, v in d["writeback"].items()}, list(d["kernels"]), bool(d["parallel"]),
+                   [int(j) for j in d["aligned"]])
 
 
 def _flat_friendly(group) -> bool:
@@ -69,7 +84,9 @@ def profiling() -> bool:
     return os.environ.get("GRAPHNN_PROFILE", "") not in ("", "0")
 
 
-ALIGNED_OUTPUT_BYTES = 1 << 22  # outputs this big are 64-byte aligned by the runtime and written with streaming stores
+# Graph outputs this big are written with streaming stores, which need 64-byte aligned buffers: the Layout lists
+# them (`aligned`) and the runtime allocates exactly those aligned (also when they are written back in place).
+ALIGNED_OUTPUT_BYTES = 1 << 22
 THREADS_VAR = "graphnn_num_threads"  # module global: how many threads split kernels use (set by the runtime)
 POOL_VAR = "graphnn_pool"  # module global: address of the worker pool's run function (set by the runtime)
 MAX_THREADS = 8
@@ -282,6 +299,7 @@ class ModuleBuilder:
             self.memcpy(eb, ptr_of(vid), srcp, next(v.type.nbytes for v in graph.outputs if v.id == vid))
 
         names = self.kernel_names  # one counter list for the module: scan bodies' kernels are timed too
+        aligned = []  # output positions this code assumes 64-byte aligned
         top = not globals_for_constants
         if top:
             self._size[0] += 10 * len(plan.groups)  # the graph function itself: about this much per kernel call
@@ -306,12 +324,15 @@ class ModuleBuilder:
             split = not globals_for_constants and _work(g) >= _parallel_work()
             kmod = self.module if globals_for_constants else self.kernel_module()
             k = Kernel(kmod, f"{name}_k{gi}_{node.op}", kbufs, plan.inlined, LOWER, split=split)
-            if not globals_for_constants:  # top level: the runtime aligns the arena and big outputs to 64 bytes
+            if not globals_for_constants:  # top level: the runtime aligns the arena and the outputs listed in `aligned`
                 out_slot = slot_of.get(g.root.id)
-                if out_slot is None or (n_in <= out_slot < n_in + n_out and g.root.type.nbytes >= ALIGNED_OUTPUT_BYTES):
+                if out_slot is None:
                     k.fn.args[0].attributes.align = 64
+                elif n_in <= out_slot < n_in + n_out and g.root.type.nbytes >= ALIGNED_OUTPUT_BYTES:
                     # a big result that is only returned goes around the caches (no read-for-ownership traffic)
-                    k.streaming = out_slot is not None and g.root.type.nbytes >= ALIGNED_OUTPUT_BYTES
+                    k.fn.args[0].attributes.align = 64
+                    k.streaming = True
+                    aligned.append(out_slot - n_in)
             _emit_group(k, g)
             k.finish()
             kargs = [ptr_of(v.id) for v in kbufs]
@@ -322,7 +343,7 @@ class ModuleBuilder:
             self.memcpy(eb, slot(in_pos), ptr_of(v.id), v.type.nbytes)
         eb.ret_void()
         layout = Layout(n_in, n_out, constants, mem.size, output_slots, dict(graph.meta.get("writeback") or {}), names,
-                        self._split_calls > 0)
+                        self._split_calls > 0, aligned)
         return fn, layout, plan
 
     # -- scan ------------------------------------------------------------------------------------------------
@@ -430,7 +451,7 @@ def _emit_streaming(k: Kernel, root) -> None:
             dst = b.bitcast(k.address(root, b.add(base, off)), ir.PointerType(V))
             b.store(x, dst, align=64).set_metadata("nontemporal", nontemporal)
         k.loop(STREAM_BLOCK // vw, copy)
-    k.loop(n_blocks, block)
+    k.loop(n_blocks, block, parallel=True)
     if rest:
         def tail():
             first = n_blocks * STREAM_BLOCK
@@ -453,7 +474,7 @@ def _emit_group(k: Kernel, g) -> None:
         if k.streaming and root.dtype in ("float32", "float64", "int64") and root.type.size >= STREAM_BLOCK:
             _emit_streaming(k, root)
         else:
-            k.loop(root.type.size, lambda i: k.store(root, i, k.compute(root, Index(k, shape, flat=i))))
+            k.loop(root.type.size, lambda i: k.store(root, i, k.compute(root, Index(k, shape, flat=i))), parallel=True)
         return
     node = root.producer
     if node.op == "reshape" and node.inputs[0].id in k.inlined:
@@ -464,7 +485,7 @@ def _emit_group(k: Kernel, g) -> None:
         def body_src(dims):
             idx = Index(k, src.shape, dims)
             k.store(root, idx.flat, k.elem(src, idx))
-        k.loops(src.shape, body_src)
+        k.loops(src.shape, body_src, parallel=True)
         return
 
     def body(dims):
@@ -477,9 +498,9 @@ def _emit_group(k: Kernel, g) -> None:
         def pieces(lead):
             for lo, hi in zip(cuts, cuts[1:]):
                 k.loop(hi - lo, lambda t, lo=lo: body(list(lead) + [k.b.add(t, i64(lo))]))
-        k.loops(shape[:-1], pieces)
+        k.loops(shape[:-1], pieces, parallel=True)
         return
-    k.loops(shape, body)
+    k.loops(shape, body, parallel=True)
 
 
 def _segments(g) -> list:

@@ -16,7 +16,7 @@ from .pool import pool_address
 from .jit import compile_modules, graph_key, load_cached, parallel_compile, store_cached
 from graphnn.ir.fusion import plan_fusion
 
-from .module import ALIGNED_OUTPUT_BYTES, MAX_PROFILED, POOL_VAR, PROFILE_VAR, THREADS_VAR, Layout, build_module, profiling
+from .module import MAX_PROFILED, POOL_VAR, PROFILE_VAR, THREADS_VAR, Layout, build_module, profiling
 
 _ENTRY = ctypes.CFUNCTYPE(None, ctypes.c_void_p)
 PARALLEL_MIN_GROUPS = 24  # graphs with this many kernels are compiled as two modules in parallel
@@ -108,22 +108,14 @@ class CompiledGraph:
         if cached is not None:  # skip building the LLVM module: the object and its layout are cached by graph
             addrs, lay = cached
             consts = [n.attrs["value"] for n in graph.nodes if n.op == "constant"]
-            self.layout = Layout(lay["n_inputs"], lay["n_outputs"], consts, lay["arena_bytes"],
-                                 [s if isinstance(s, int) else tuple(s) for s in lay["output_slots"]],
-                                 {int(k): v for k, v in lay["writeback"].items()}, lay.get("kernels") or [],
-                                 bool(lay.get("parallel")))
+            self.layout = Layout.from_json(lay, consts)
         else:
             self._plan = plan_fusion(graph)
             modules = 2 if parallel_compile() and len(self._plan.groups) >= PARALLEL_MIN_GROUPS else 1
             texts, self.layout, self._plan = build_module(graph, name, self._plan, modules)
             self._ir_text = "\n".join(texts)
             addrs = compile_modules(texts, [name], variables)
-            store_cached(key, texts, {
-                "n_inputs": self.layout.n_inputs, "n_outputs": self.layout.n_outputs,
-                "arena_bytes": self.layout.arena_bytes,
-                "output_slots": [s if isinstance(s, int) else list(s) for s in self.layout.output_slots],
-                "writeback": {str(k): v for k, v in self.layout.writeback.items()},
-                "kernels": self.layout.kernels, "parallel": self.layout.parallel})
+            store_cached(key, texts, self.layout.to_json())
         self._fn = _ENTRY(addrs[name])
         self._threads = ctypes.c_int64.from_address(addrs[THREADS_VAR])
         ctypes.c_int64.from_address(addrs[POOL_VAR]).value = pool_address()
@@ -141,8 +133,8 @@ class CompiledGraph:
         self.returned = [j for j in range(len(graph.outputs)) if j not in wb]
         self._specs = [(v.shape, np.dtype(v.dtype)) for v in graph.inputs]
         self._wb_targets = set(wb.values())
-        self._fresh = [(j, slot, graph.outputs[j].shape, np.dtype(graph.outputs[j].dtype),
-                        graph.outputs[j].type.nbytes >= ALIGNED_OUTPUT_BYTES)
+        self._aligned = set(self.layout.aligned)
+        self._fresh = [(j, slot, graph.outputs[j].shape, np.dtype(graph.outputs[j].dtype), j in self._aligned)
                        for j, slot in enumerate(self.layout.output_slots) if isinstance(slot, int) and j not in wb]
         self._copies = [(j, slot) for j, slot in enumerate(self.layout.output_slots) if isinstance(slot, tuple)]
 
@@ -176,7 +168,9 @@ class CompiledGraph:
         if getattr(loc, "arena", None) is None:
             loc.spare = {}  # output position -> (array, its base) returned by an earlier call (see __call__)
             loc.arena = _aligned_empty((max(64, self.layout.arena_bytes) // 8 + 8,), np.dtype(np.float64))
-            loc.wb = {j: np.empty(self.graph.outputs[j].shape, self.graph.outputs[j].dtype) for j in self.layout.writeback}
+            loc.wb = {j: (_aligned_empty if j in self._aligned else np.empty)(self.graph.outputs[j].shape,
+                                                                               np.dtype(self.graph.outputs[j].dtype))
+                      for j in self.layout.writeback}
             loc.slots = (ctypes.c_void_p * (self.layout.n_inputs + self.layout.n_outputs + len(self._consts) + 1))()
             loc.addr = ctypes.addressof(loc.slots)
             loc.bound = [_UNBOUND] * self.layout.n_inputs  # the array whose pointer each input slot holds
