@@ -252,10 +252,10 @@ def emit_matmul_blocked(k: Kernel, group, node, via_flat: bool, vw: int) -> None
 
         if tail:  # one outer loop over all panels (so threads can split it), the last one ragged
             k.loop(n_full + 1, lambda jp: k.if_else(b.icmp_signed("<", jp, i64(n_full)),
-                                                    lambda: full_panel(jp), tail_panel))
+                                                    lambda: full_panel(jp), tail_panel), parallel=True)
         else:
-            k.loop(n_full, full_panel)
-    k.loops(out.shape[:-2], per_batch)
+            k.loop(n_full, full_panel, parallel=True)
+    k.loops(out.shape[:-2], per_batch, parallel=True)
 
 
 def dot_tile_shape(m: int) -> tuple:
@@ -350,48 +350,55 @@ def emit_matmul_dots(k: Kernel, group, node, via_flat: bool, vw: int) -> None:
                 nrows = b.select(b.icmp_signed("<", rows, i64(MR)), rows, i64(MR))
                 store_tile(k, root, out, tile, NR, nrows, ncols, lead_dims, i0, j0, via_flat)
             k.loop((m + MR - 1) // MR, row_block)
-        k.loop((n + NR - 1) // NR, column_block)
-    k.loops(out.shape[:-2], per_batch)
+        k.loop((n + NR - 1) // NR, column_block, parallel=True)
+    k.loops(out.shape[:-2], per_batch, parallel=True)
+
+
+ROW_BLOCK = 256  # output columns the row schedule accumulates in scratch at a time
 
 
 def emit_matmul_rows(k: Kernel, group, node, via_flat: bool = False) -> None:
-    """Row schedule for small or integer products: accumulate one output row in scratch, then the epilogue."""
+    """Row schedule for small or integer products: one block of an output row is accumulated in scratch, then
+    stored through the epilogue. Rows and column blocks are independent, so threads split them."""
     root = group.root
     a, c = node.inputs
     out = node.outputs[0]
     dt = out.dtype
-    T = LLTYPE[dt]
     m, n = out.shape[-2], out.shape[-1]
     K = a.shape[-1]
     b = k.b
-    acc = k.alloca(ir.ArrayType(T, n))
+    width = max(1, min(n, ROW_BLOCK))
+    acc = k.alloca(ir.ArrayType(LLTYPE[dt], width))
     dot_order = transposed_view(k, c)
 
     def cell(j):
         return b.gep(acc, [i64(0), j], inbounds=True)
 
-
-    def row(dims):
-        lead_dims, i = dims[:-1], dims[-1]
+    def block(dims):
+        lead_dims, i, jb = dims[:-2], dims[-2], dims[-1]
+        j0 = b.mul(jb, i64(width))
+        left = b.sub(i64(n), j0)
+        cols = b.select(b.icmp_signed("<", left, i64(width)), left, i64(width))
         ba, bc = batch_dims(out, a, lead_dims), batch_dims(out, c, lead_dims)
         if dot_order:  # B = W^T with W contiguous along k: one dot product per output element
-            def dot(j):
+            def dot(jj):
                 def step(s, red):
                     x = k.elem(a, Index(k, a.shape, ba + [i, red[0]]))
-                    y = k.elem(c, Index(k, c.shape, bc + [red[0], j]))
+                    y = k.elem(c, Index(k, c.shape, bc + [red[0], b.add(j0, jj)]))
                     return k.flags(b.fadd(s, k.flags(b.fmul(x, y))), ("reassoc",))
-                b.store(k.reduce((K,), k.const(0, dt), dt, step), cell(j))
-            k.loop(n, dot)
+                b.store(k.reduce((K,), k.const(0, dt), dt, step), cell(jj))
+            k.loop(cols, dot)
         else:  # B contiguous along j: acc[j] += A[i, kk] * B[kk, j], vectorized over j
-            k.loop(n, lambda j: b.store(k.const(0, dt), cell(j)))
+            k.loop(cols, lambda jj: b.store(k.const(0, dt), cell(jj)))
 
             def over_k(kk):
                 x = k.elem(a, Index(k, a.shape, ba + [i, kk]))
 
-                def upd(j):
-                    y = k.elem(c, Index(k, c.shape, bc + [kk, j]))
-                    b.store(k.flags(b.fadd(b.load(cell(j)), k.flags(b.fmul(x, y)))), cell(j))
-                k.loop(n, upd)
+                def upd(jj):
+                    y = k.elem(c, Index(k, c.shape, bc + [kk, b.add(j0, jj)]))
+                    b.store(k.flags(b.fadd(b.load(cell(jj)), k.flags(b.fmul(x, y)))), cell(jj))
+                k.loop(cols, upd)
             k.loop(K, over_k)
-        k.loop(n, lambda j: store_epilogue(k, root, out, lead_dims + [i, j], b.load(cell(j)), via_flat))
-    k.loops(out.shape[:-1], row)
+        k.loop(cols, lambda jj: store_epilogue(k, root, out, lead_dims + [i, b.add(j0, jj)], b.load(cell(jj)),
+                                               via_flat))
+    k.loops(out.shape[:-1] + (-(-n // width),), block, parallel=True)

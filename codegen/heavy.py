@@ -128,7 +128,7 @@ def emit_conv(k: Kernel, group, node, via_flat: bool = False) -> None:
                 flat = b.add(flat, b.mul(q, i64(st)))
             store_epilogue(k, root, out, [nn_, o] + list(qs), b.load(cell(flat)))
         k.loops(sp, epi)
-    k.loops(out.shape[:2], per_image_channel)
+    k.loops(out.shape[:2], per_image_channel, parallel=True)
 
 
 def emit_im2col(k: Kernel, group) -> None:
@@ -148,7 +148,7 @@ def emit_im2col(k: Kernel, group) -> None:
         n, c, kk, qs = loop_dims[0], loop_dims[1], loop_dims[2:2 + nsp], loop_dims[2 + nsp:]
         dims = [c] + list(kk) + [n] + list(qs)
         k.store(root, Index(k, space, dims).flat, im2col_source(k, x, at, n, c, list(kk), list(qs)))
-    k.loops((x.shape[0], x.shape[1]) + tuple(kernel) + outs, body)
+    k.loops((x.shape[0], x.shape[1]) + tuple(kernel) + outs, body, parallel=True)
 
 
 def column_sum(n) -> bool:
@@ -202,7 +202,7 @@ def emit_column_sum(k: Kernel, group, node, via_flat: bool = False) -> None:
             dims = ([i64(0)] * nred if keep else []) + Index(k, x.shape[nred:], flat=flat).dims
             store_epilogue(k, root, out, dims, b.load(cell(j)), via_flat)
         k.loop(width, epi)
-    k.loop((cols + chunk - 1) // chunk, per_chunk)
+    k.loop((cols + chunk - 1) // chunk, per_chunk, parallel=True)
 
 
 EMITTERS = {"matmul": emit_matmul, "conv": emit_conv, "col2im": emit_col2im, "max_pool_grad": emit_max_pool_grad,

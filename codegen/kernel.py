@@ -132,6 +132,8 @@ class Kernel:
         # so that several threads can each run one part (see ModuleBuilder.call_kernel).
         self.split = split
         self.split_used = False
+        self._top_loops = 0     # loops emitted at the top level so far (only the first may be split)
+        self._in_once = False
         self.streaming = False  # write the root with non-temporal stores (set by the module builder)
         self._depth = 0
         self.entry = self.fn.append_basic_block("entry")  # allocas only; branches to `start` in finish()
@@ -194,31 +196,43 @@ class Kernel:
         return b.sitofp(x, LLTYPE[dst])
 
     # -- loops ----------------------------------------------------------
-    def loop(self, count, body) -> None:
+    def loop(self, count, body, parallel: bool = False) -> None:
         """Emit `for i in range(count): body(i)` at the builder's position.
 
-        In a split kernel the first loop at the top level runs only this part's share of its range."""
+        `parallel=True` promises that the iterations are independent and write disjoint parts of the kernel's
+        outputs. In a split kernel only such a loop is split (each part runs its share of the range), and only
+        when it is the kernel's first loop at the top level; work after it that must run once goes in once().
+        Any other loop runs whole in every part, so a kernel whose first top-level loop is not parallel (a
+        reduction to one value, say) is simply not split."""
         def scoped(i):
             self._memo.append({})
             self._depth += 1
             body(i)
             self._depth -= 1
             self._memo.pop()
-        if self.split and not self.split_used and self._depth == 0:
-            self.split_used = True
-            b = self.b
-            part, parts = self.fn.args[-2], self.fn.args[-1]
-            n = i64(count) if isinstance(count, int) else count
-            lo = b.sdiv(b.mul(n, part), parts)
-            hi = b.sdiv(b.mul(n, b.add(part, i64(1))), parts)
-            emit_loop(self.fn, b, b.sub(hi, lo), lambda t: scoped(b.add(lo, t)))
-            return
+        if self.split and self._depth == 0:
+            first = self._top_loops == 0
+            self._top_loops += 1
+            if parallel and first:
+                self.split_used = True
+                b = self.b
+                part, parts = self.fn.args[-2], self.fn.args[-1]
+                n = i64(count) if isinstance(count, int) else count
+                lo = b.sdiv(b.mul(n, part), parts)
+                hi = b.sdiv(b.mul(n, b.add(part, i64(1))), parts)
+                emit_loop(self.fn, b, b.sub(hi, lo), lambda t: scoped(b.add(lo, t)))
+                return
+            if self.split_used and not self._in_once:
+                raise RuntimeError(f"internal: kernel {self.fn.name} has a loop after its split loop that every "
+                                   "part would run (wrap work after the split loop in Kernel.once)")
         emit_loop(self.fn, self.b, count, scoped)
 
     def once(self, body) -> None:
         """Run body() in one part only of a split kernel (work after the split loop that parts would repeat)."""
         if self.split and self.split_used:
+            self._in_once = True
             self.if_else(self.b.icmp_signed("==", self.fn.args[-2], i64(0)), body, lambda: None)
+            self._in_once = False
         else:
             body()
 
@@ -234,16 +248,17 @@ class Kernel:
                 otherwise()
                 self._memo.pop()
 
-    def loops(self, shape: tuple, body) -> None:
-        """Nested loops over `shape`; body(dims) receives one index per dimension."""
-        def rec(d, dims):
+    def loops(self, shape: tuple, body, parallel: bool = False) -> None:
+        """Nested loops over `shape`; body(dims) receives one index per dimension. `parallel=True` marks the
+        outermost loop (of a dimension bigger than 1) as splittable: see loop()."""
+        def rec(d, dims, par):
             if d == len(shape):
                 body(dims)
             elif shape[d] == 1:
-                rec(d + 1, dims + [i64(0)])
+                rec(d + 1, dims + [i64(0)], par)
             else:
-                self.loop(shape[d], lambda i: rec(d + 1, dims + [i]))
-        rec(0, [])
+                self.loop(shape[d], lambda i: rec(d + 1, dims + [i], False), parallel=par)
+        rec(0, [], parallel)
 
     def reduce(self, shape: tuple, init, dtype: str, step) -> "ir.Value":
         """Fold `acc = step(acc, dims)` over every index of `shape`, starting from `init`."""

@@ -97,7 +97,7 @@ def emit_col2im_rows(k: Kernel, group, node, via_flat: bool, vw: int) -> None:
             b.store(b.load(accs[v]), dst, align=4 if dt == "float32" else 8)
         k.loop(W, lambda x: store_epilogue(k, root, out, [n, c, y, x],
                                            b.load(b.gep(row, [i64(0), x], inbounds=True)), via_flat))
-    k.loops(out.shape[:3], per_row)
+    k.loops(out.shape[:3], per_row, parallel=True)
 
 
 def emit_col2im_taps(k: Kernel, group, node, via_flat: bool = False) -> None:
@@ -158,7 +158,7 @@ def emit_col2im_taps(k: Kernel, group, node, via_flat: bool = False) -> None:
                 flat = b.add(flat, b.mul(p, i64(st)))
             store_epilogue(k, root, out, [n, c] + list(ps), b.load(cell(flat)), via_flat)
         k.loops(sp, epi)
-    k.loops(out.shape[:2], per_image_channel)
+    k.loops(out.shape[:2], per_image_channel, parallel=True)
 
 
 def tiled_pool(attrs) -> bool:
@@ -199,7 +199,7 @@ def emit_max_pool_grad(k: Kernel, group, node, via_flat: bool = False) -> None:
             and dt in ("float32", "float64") and qs_shape[1] <= 1024):
         _max_pool_grad_rows(k, root, node, px, pg, via_flat)
     else:
-        k.loops(tuple(lead) + tuple(qs_shape), per_window)
+        k.loops(tuple(lead) + tuple(qs_shape), per_window, parallel=True)
     _zero_edges(k, root, out, lead, sp, qs_shape, kernel, pad, zero, via_flat)
 
 
@@ -268,7 +268,7 @@ def _max_pool_grad_rows(k: Kernel, root, node, px, pg, via_flat: bool) -> None:
             k.loop(2 * QW, lambda p, r=r, y=y: store_epilogue(
                 k, root, out, lead_dims + [y, p], b.load(b.gep(rows, [i64(0), b.add(i64(r * width), p)], inbounds=True)),
                 via_flat))
-    k.loops(tuple(lead) + (QH,), per_row)
+    k.loops(tuple(lead) + (QH,), per_row, parallel=True)
 
 
 def _zero_edges(k: Kernel, root, out, lead, sp, qs_shape, kernel, pad, zero, via_flat: bool) -> None:
@@ -353,4 +353,4 @@ def emit_max_pool(k: Kernel, group, node, via_flat: bool = False) -> None:
         if not direct:
             k.loop(QW, lambda q: store_epilogue(k, root, out, list(dims) + [q],
                                                 b.load(b.gep(row, [i64(0), q], inbounds=True)), via_flat))
-    k.loops(out.shape[:-1], per_row)
+    k.loops(out.shape[:-1], per_row, parallel=True)

@@ -7,9 +7,11 @@ import pytest
 import graphnn
 from graphnn.codegen import CompiledGraph
 from graphnn.codegen.module import PARALLEL_WORK
-from graphnn.ir import Graph, TensorType, interpret
+from graphnn.ir import Graph, TensorType, grad_graph, interpret, optimize
 from graphnn.tools.tutorial_net import Net
 from train_steps import sgd_step
+
+import op_cases as oc
 
 
 @pytest.fixture
@@ -99,3 +101,66 @@ def test_thread_choice_keeps_the_faster_mode_and_rechecks():
         m = c.pooled()
         c.record(m, 1e-3 if m else 2e-3)
     assert c.best is True and c.pooled() is True
+
+
+@pytest.fixture
+def split_everything(monkeypatch):
+    """Every kernel may split (work threshold 1) and split kernels always use the pool."""
+    from graphnn.codegen import module, runtime
+
+    monkeypatch.setattr(module, "PARALLEL_WORK", 1)
+    monkeypatch.setattr(runtime.ThreadChoice, "pooled", lambda self: True)
+    before = graphnn.get_num_threads()
+    yield graphnn.set_num_threads
+    graphnn.set_num_threads(before)
+
+
+def _same_on_1_and_3_threads(set_threads, graph, arrays, what):
+    compiled = CompiledGraph(graph)
+    results = []
+    for n in (1, 3):
+        set_threads(n)
+        results.append(compiled([a.copy() for a in arrays]))
+    for j, (x, y, v) in enumerate(zip(*results, graph.outputs)):
+        # (tiny loops split into parts run scalar remainders where one thread runs vector code: reassociated
+        # reductions may differ in the last bit, so within the op's float tolerance; a race is far outside it)
+        oc.assert_same(x, y, v.dtype, f"{what}: output {j} on 1 vs 3 threads")
+
+
+_OP_PARAMS = oc.params(lambda case, dtype: dtype != "float64")
+
+
+@pytest.mark.parametrize("case,dtype", [pytest.param(*p.values, id=p.id) for p in _OP_PARAMS])
+def test_every_op_split_over_threads_agrees(split_everything, case, dtype):
+    """A split kernel runs only the share of a loop whose iterations are independent: reductions to one value,
+    products with one row, scans and the rest agree on 1 and 3 threads (forward and, where the op
+    is differentiable, the joint forward + backward graph)."""
+    _same_on_1_and_3_threads(split_everything, case.graph(dtype), case.arrays(dtype), case.id)
+    if case.has_gradient(dtype):
+        g, wrt, weights = oc.loss_graph(case, dtype)
+        joint = optimize(grad_graph(g, wrt))
+        _same_on_1_and_3_threads(split_everything, joint, case.arrays(dtype) + weights, case.id + " (joint)")
+
+
+@pytest.mark.parametrize("shape", [(1, 1 << 16), (1 << 16, 1), (3, 1 << 15)])
+def test_big_reductions_and_single_row_products_on_threads(split_everything, shape):
+    """Regressions: a full sum, max or softmax over a long axis and a one-row product used to split their
+    reduction loop, so every part wrote a partial result (or uninitialized scratch) into the whole output."""
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal(shape).astype(np.float32)
+    eps, n_sum = np.finfo(np.float32).eps, shape[0] * shape[1]
+    checks = ((lambda t: t.sum(), x.astype(np.float64).sum(), n_sum * eps * np.abs(x).sum()),
+              (lambda t: t.max(), x.max(), 0.0),
+              (lambda t: t.softmax(1).sum(1), np.ones(shape[0]), 4 * shape[1] * eps))
+    for fn, want, bound in checks:
+        f = graphnn.compile(fn)
+        for n in (1, 2, 3):
+            split_everything(n)
+            np.testing.assert_allclose(f(graphnn.from_numpy(x)).numpy(), want, rtol=0, atol=bound)
+    a, w = rng.standard_normal((1, 300)).astype(np.float32), rng.standard_normal((300, 1030)).astype(np.float32)
+    mm = graphnn.compile(lambda p, q: p @ q)
+    for n in (1, 2, 3):
+        split_everything(n)
+        got = mm(graphnn.from_numpy(a), graphnn.from_numpy(w)).numpy()
+        bound = 2 * 300 * np.finfo(np.float32).eps * (np.abs(a) @ np.abs(w))
+        assert np.all(np.abs(got - a.astype(np.float64) @ w) <= bound)
