@@ -201,7 +201,7 @@ BAD = [
     (["tools/tutorial_net.py", "--input-shape", SHAPE], "MODEL must be"),
     ([NET, "--input-shape", "1,3,32,32"], "does not fit Net"),
     ([NET, "--input-shape", "1,1,36,36"], "does not fit Net"),
-    ([NET, "--input-shape", "1,one,32"], "input shape must be"),
+    ([NET, "--input-shape", "1,one,32"], "'one' is not a positive integer"),
     ([NET, "--input-shape", SHAPE, "-o", "x.pdf"], "unknown output type"),
 ]
 

@@ -138,6 +138,39 @@ def _ort_session(torch, model, example):
 
 
 # -- the run ---------------------------------------------------------------------------------------------------
+LENET_BATCHES = (1, 64)
+DEFAULT_GEMM = 1024
+DEFAULT_CHAIN = 1 << 24
+
+
+def chain_name(m: int) -> str:
+    """chain_16M for 16 Mi elements; chain_1000 for a size that is not a whole number of Mi."""
+    return f"chain_{m >> 20}M" if m % (1 << 20) == 0 else f"chain_{m}"
+
+
+def workload_names(gemm: int = DEFAULT_GEMM, chain: int = DEFAULT_CHAIN) -> list:
+    """The names --only accepts, in run order: the workloads (gemm and chain named by their sizes), then 'compile'."""
+    return ([f"lenet_infer_b{b}" for b in LENET_BATCHES] + [f"lenet_train_b{b}" for b in LENET_BATCHES]
+            + ["mlp_train_b128", f"gemm_{gemm}", chain_name(chain), "compile"])
+
+
+def check_args(args) -> None:
+    """Refuse unknown --only names and an unwritable --json path before any work (a ModelError, one line)."""
+    from .load_model import ModelError
+    from .outfile import check_writable, describe
+
+    valid = workload_names(args.gemm, args.chain)
+    unknown = [n for n in args.only or [] if n not in valid]
+    if unknown:
+        names = ", ".join(repr(n) for n in unknown)
+        raise ModelError(f"--only: unknown workload {names}; valid names: {', '.join(valid)}")
+    if args.json:
+        try:
+            check_writable(args.json)
+        except OSError as e:
+            raise ModelError(f"--json: {describe(e)}") from None
+
+
 def workloads(args, torch):
     """[(name, graphnn fn, {peer: fn}, flops or None)]"""
     import graphnn
@@ -148,7 +181,7 @@ def workloads(args, torch):
     def add(name, gfn, peer_fns, flops=None):
         out.append((name, gfn, peer_fns, flops))
 
-    for batch in (1, 64):
+    for batch in LENET_BATCHES:
         gfn, gnet = _g_lenet_inference(batch)
         peers = {}
         if torch is not None:
@@ -173,7 +206,7 @@ def workloads(args, torch):
                 except ImportError:
                     pass
         add(f"lenet_infer_b{batch}", gfn, peers)
-    for batch in (1, 64):
+    for batch in LENET_BATCHES:
         graphnn.manual_seed(0)
         from graphnn.tools.tutorial_net import Net
 
@@ -212,7 +245,7 @@ def workloads(args, torch):
         if "compile" in peers_wanted:
             cc = torch.compile(chain)
             peers["torch.compile"] = lambda: cc(tx_, ta_, tb_)
-    add(f"chain_{m // (1 << 20)}M", _g_chain(m), peers)
+    add(chain_name(m), _g_chain(m), peers)
     return out
 
 
@@ -236,6 +269,7 @@ def compile_times() -> dict:
 
 
 def main(args) -> int:
+    check_args(args)
     try:
         import torch
     except ImportError:
@@ -265,10 +299,19 @@ def main(args) -> int:
         results.update(compile_times())
         print(f"{'compile (LeNet train step)':28s} cold {results['compile_cold_s']:.3f} s   warm {results['compile_warm_s'] * 1000:.1f} ms")
     if args.json:
-        with open(args.json, "w") as f:
-            json.dump(results, f, indent=2)
+        _write_json(args.json, results)
         print(f"wrote {args.json}")
     return 0
+
+
+def _write_json(path: str, results: dict) -> None:
+    from .load_model import ModelError
+    from .outfile import describe, write_atomic
+
+    try:
+        write_atomic(path, json.dumps(results, indent=2))
+    except OSError as e:
+        raise ModelError(f"--json: {describe(e)}") from None
 
 
 def _fmt(s: float) -> str:
@@ -288,19 +331,34 @@ def _print_row(name: str, row: dict) -> None:
 
 
 def add_arguments(p) -> None:
-    p.add_argument("--threads", type=int, default=1, choices=(1, 2), help="threads for graphnn and for every peer")
-    p.add_argument("--peers", nargs="*", default=[], choices=("compile", "ort"),
-                   help="also run torch.compile (compile) and ONNX Runtime (ort)")
-    p.add_argument("--reps", type=int, default=50)
-    p.add_argument("--gemm", type=int, default=1024)
-    p.add_argument("--chain", type=int, default=1 << 24)
-    p.add_argument("--only", nargs="*", default=None, help="workload names to run (and 'compile')")
-    p.add_argument("--json", default=None, help="write the results as JSON")
+    """The options of `graphnn bench`, each with its default in the help."""
+    from .argtypes import positive_int
+
+    names = workload_names()
+    p.add_argument("--threads", type=int, default=1, choices=(1, 2),
+                   help="threads for graphnn and for every peer: 1 or 2 (default: 1)")
+    p.add_argument("--peers", nargs="*", default=[], choices=("compile", "ort"), metavar="PEER",
+                   help="also time torch.compile (compile) and ONNX Runtime (ort), when installed "
+                        "(default: only PyTorch eager, when installed)")
+    p.add_argument("--reps", type=positive_int, default=50, metavar="N",
+                   help="at least N timed calls per workload and runtime; timing also lasts at least 0.3 s and "
+                        "stops after 3 s once 5 calls are in (default: 50)")
+    p.add_argument("--gemm", type=positive_int, default=DEFAULT_GEMM, metavar="N",
+                   help=f"size of the square float32 matrix product of workload gemm_N, N x N times N x N "
+                        f"(default: {DEFAULT_GEMM})")
+    p.add_argument("--chain", type=positive_int, default=DEFAULT_CHAIN, metavar="N",
+                   help=f"elements of each float32 vector of the element-wise workload relu(x * a + b) * sigmoid(x), "
+                        f"named chain_<N/2^20>M, or chain_N when N is not a multiple of 2^20 "
+                        f"(default: {DEFAULT_CHAIN}, {chain_name(DEFAULT_CHAIN)})")
+    p.add_argument("--only", nargs="+", default=None, metavar="NAME",
+                   help=f"run only these workloads; 'compile' is the cold and warm compile time of the LeNet training "
+                        f"step. Names with the default --gemm and --chain: {', '.join(names)} "
+                        f"(default: all of them)")
+    p.add_argument("--json", default=None, metavar="FILE",
+                   help="also write the results as JSON to FILE (default: no file)")
 
 
 if __name__ == "__main__":
-    import argparse
+    from .cli import main as cli_main
 
-    ap = argparse.ArgumentParser(prog="graphnn bench", description=__doc__.splitlines()[0])
-    add_arguments(ap)
-    sys.exit(main(ap.parse_args()))
+    sys.exit(cli_main(["bench", *sys.argv[1:]]))

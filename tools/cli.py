@@ -1,49 +1,98 @@
-"""The `graphnn` command-line program: demo, viz, summary, export."""
+"""The `graphnn` command-line program: demo, viz, summary, export, bench."""
 from __future__ import annotations
 
 import argparse
+import errno
 import os
 import sys
 
+from .argtypes import non_negative_int, positive_float, positive_int
+
 MODEL_HELP = ("path/to/file.py:Name or package.module:Name (a Module class, a factory function or a Module "
-              "instance), or a directory written by graphnn export (viz only)")
-SHAPE_HELP = "shape of a random float32 input, e.g. 1,1,32,32 (repeat for a model with several inputs)"
+              "instance)")
+SHAPE_HELP = ("shape of a random float32 input: positive sizes separated by commas, e.g. 1,1,32,32 (repeat for a "
+              "model with several inputs)")
 
 
-def _model_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("model", metavar="MODEL", help=MODEL_HELP)
-    p.add_argument("--input-shape", action="append", metavar="SHAPE", help=SHAPE_HELP + " (not needed for an export)")
+def _model_args(p: argparse.ArgumentParser, viz: bool = False) -> None:
+    export_dir = ", or a directory written by graphnn export" if viz else ""
+    p.add_argument("model", metavar="MODEL", help=MODEL_HELP + export_dir)
+    p.add_argument("--input-shape", action="append", metavar="SHAPE",
+                   help=SHAPE_HELP + ("; not given for an export directory" if viz else "; required"))
 
 
-def _load(args):
-    from .load_model import ModelError, example_inputs, load_model, parse_shape
+def version() -> str:
+    """The installed distribution's version, else the package's `__version__`."""
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as dist_version
 
-    if not args.input_shape:
-        raise ModelError("--input-shape is required (the shape of the model's input, e.g. 1,1,32,32)")
-    shapes = [parse_shape(s) for s in args.input_shape]
+    try:
+        return dist_version("graphnn")
+    except PackageNotFoundError:
+        import graphnn
+
+        return getattr(graphnn, "__version__", "unknown")
+
+
+class _Version(argparse.Action):
+    """--version: print `graphnn <version>` and exit 0 (the version is looked up only then)."""
+
+    def __init__(self, option_strings, dest, help=None):
+        super().__init__(option_strings, dest=argparse.SUPPRESS, default=argparse.SUPPRESS, nargs=0, help=help)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        print(f"graphnn {version()}")
+        parser.exit(0)
+
+
+def _load(args, command: str):
+    from .load_model import example_inputs, input_shapes, load_model
+
+    shapes = input_shapes(args, command)
     model = load_model(args.model)
     return model, example_inputs(shapes)
 
 
-def _viz(args) -> int:
-    from . import render
-    from .load_model import ModelError
-    from .stages import STAGES, export_stages, is_export, trace_stages
-    from .summary import summarize
-    from .viz_files import EXTENSIONS, all_text, write_stages
+def _check_viz_args(args, ext: str) -> None:
+    from .load_model import ModelError, parse_shape
+    from .outfile import check_writable, describe
+    from .stages import is_export
+    from .viz_files import EXTENSIONS
 
-    ext = os.path.splitext(args.output)[1].lower() if args.output else ""
     if args.output and ext not in EXTENSIONS:
         raise ModelError(f"unknown output type {ext or '(none)'} for {args.output}: use one of {' '.join(EXTENSIONS)}")
-    if args.depth is not None and args.depth < 0:
-        raise ModelError("--depth must be 0 or more")
+    if args.depth is not None and ext not in (".svg", ".png", ".dot", ".html"):
+        raise ModelError("--depth applies to pictures (-o with .svg .png .dot or .html), not to the IR text")
+    if is_export(args.model):
+        if args.input_shape:
+            for s in args.input_shape:
+                parse_shape(s)  # a malformed shape is named as such first
+            raise ModelError("--input-shape does not apply to an export directory: its input shapes are fixed")
+        if args.train:
+            raise ModelError("--train does not apply to an export directory: it holds one compiled graph "
+                             "(export with --mode train_step to draw a training step)")
+    if args.output:
+        try:
+            check_writable(args.output, make_dirs=True)
+        except OSError as e:
+            raise ModelError(describe(e)) from None
+
+
+def _viz(args) -> int:
+    from . import render
+    from .stages import STAGES, export_stages, is_export, trace_stages
+    from .summary import summarize
+    from .viz_files import all_text
+
+    ext = os.path.splitext(args.output)[1].lower() if args.output else ""
+    _check_viz_args(args, ext)
     if ext in (".svg", ".png"):
         render.find_dot()  # fail before tracing when no renderer is installed
     if is_export(args.model):
         stages = export_stages(args.model, args.stage)
         model = None
     else:
-        model, inputs = _load(args)
+        model, inputs = _load(args, "viz")
     names = list(STAGES) if args.stage == "all" else [args.stage]
     if model is None:
         pass
@@ -60,16 +109,27 @@ def _viz(args) -> int:
     if ext == ".html" and model is not None:
         forward = stages if "traced" in stages and not args.train else trace_stages(model, inputs, ["traced"])
         summary = str(summarize(model, forward["traced"].graph))
-    for path in write_stages(stages, args.output, depth=args.depth, summary=summary, title=f"graphnn viz {args.model}"):
+    for path in _write_viz(stages, args, summary):
         print(f"wrote {path}")
     return 0
+
+
+def _write_viz(stages: dict, args, summary) -> list:
+    from .load_model import ModelError
+    from .outfile import describe
+    from .viz_files import write_stages
+
+    try:
+        return write_stages(stages, args.output, depth=args.depth, summary=summary, title=f"graphnn viz {args.model}")
+    except OSError as e:
+        raise ModelError(describe(e)) from None
 
 
 def _summary(args) -> int:
     from .stages import trace_stages
     from .summary import summarize
 
-    model, inputs = _load(args)
+    model, inputs = _load(args, "summary")
     traced = trace_stages(model, inputs, ["traced"])["traced"].graph
     train = trace_stages(model, inputs, ["backward"])["backward"].graph if args.train else None
     sys.stdout.write(str(summarize(model, traced, train)))
@@ -82,42 +142,119 @@ def _export(args) -> int:
     return run(args)
 
 
+def _demo(args) -> int:
+    from .demo import run
+
+    res = run(steps=args.steps, batch=args.batch, lr=args.lr, seed=args.seed)
+    return 0 if res["train_accuracy"] > 0.9 else 1
+
+
+def _bench(args) -> int:
+    from .bench import main as bench_main
+    import graphnn
+
+    graphnn.set_num_threads(args.threads)
+    return bench_main(args)
+
+
+def _fail(command: str, message: str, code: int) -> int:
+    print(f"graphnn{' ' + command if command else ''}: error: {message}", file=sys.stderr)
+    return code
+
+
+class _StdoutError(Exception):
+    """An OSError while writing to standard output (a closed pipe, a full disk)."""
+
+    def __init__(self, error: OSError):
+        super().__init__(error.strerror or str(error))
+        self.errno = error.errno
+
+
+class _CheckedStdout:
+    """Wraps sys.stdout so that a failing write or flush raises _StdoutError, told apart from other OSErrors."""
+
+    def __init__(self, stream):
+        self._stream = stream
+
+    def _call(self, name: str, *args):
+        try:
+            return getattr(self._stream, name)(*args)
+        except OSError as e:
+            raise _StdoutError(e) from None
+
+    def write(self, text: str) -> int:
+        return self._call("write", text)
+
+    def flush(self) -> None:
+        self._call("flush")
+
+    def __getattr__(self, name: str):
+        return getattr(self._stream, name)
+
+
+def _discard_stdout(stream) -> None:
+    """Point a failed stdout at /dev/null, so flushing it at exit raises no second error."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, stream.fileno())
+        os.close(devnull)
+    except (OSError, AttributeError, ValueError):  # no file descriptor (e.g. captured in a test)
+        pass
+
+
 def _guarded(command: str, fn, args) -> int:
-    """Run a model command; user errors are one line on stderr with exit code 2, a missing renderer exit code 1."""
-    from .load_model import ModelError
+    """Run a command. User errors and unwritable outputs (ModelError) are one line on stderr with exit code 2;
+    a missing renderer or running out of memory is one line with exit code 1, Ctrl-C with 130."""
+    from .load_model import ModelError, one_line
     from .render import RenderError, RendererNotFound
 
     try:
         return fn(args)
     except ModelError as e:
-        print(f"graphnn {command}: error: {e}", file=sys.stderr)
-        return 2
+        return _fail(command, str(e), 2)
     except (RendererNotFound, RenderError) as e:
-        print(f"graphnn {command}: error: {e}", file=sys.stderr)
-        return 1
+        return _fail(command, str(e), 1)
+    except MemoryError as e:
+        return _fail(command, f"out of memory: {one_line(e)}", 1)
+    except KeyboardInterrupt:
+        return _fail(command, "interrupted", 130)
 
 
-def main(argv: list | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="graphnn", description="graphnn: a neural-network graph compiler for the CPU")
-    sub = parser.add_subparsers(dest="command")
-    demo = sub.add_parser("demo", help="train the tutorial's Net, compiled, on generated data")
-    demo.add_argument("--steps", type=int, default=300)
-    demo.add_argument("--batch", type=int, default=64)
-    demo.add_argument("--lr", type=float, default=0.02)
-    demo.add_argument("--seed", type=int, default=0)
+def _add_demo(sub) -> None:
+    demo = sub.add_parser("demo", help="train the tutorial's Net, compiled, on generated data",
+                          description="Train the tutorial's Net, compiled, on generated 32x32 images; exit code 0 when "
+                                      "the training accuracy passes 90%, else 1.")
+    demo.add_argument("--steps", type=positive_int, default=300, metavar="N", help="training steps (default: 300)")
+    demo.add_argument("--batch", type=positive_int, default=64, metavar="N",
+                      help="images per step; the data set holds 40 batches (default: 64)")
+    demo.add_argument("--lr", type=positive_float, default=0.02, help="SGD learning rate, momentum 0.9 (default: 0.02)")
+    demo.add_argument("--seed", type=non_negative_int, default=0, metavar="N",
+                      help="seed of the weights and the data (default: 0)")
+
+
+def _add_viz(sub) -> None:
     viz = sub.add_parser("viz", help="draw the graph a model becomes, at every stage",
                          description="Draw a model's graph. Output by the extension of -o: .svg .png .dot (one file per "
                                      "stage), .txt (IR text), .html (one page); without -o the IR text is printed.")
-    _model_args(viz)
+    _model_args(viz, viz=True)
     viz.add_argument("--stage", choices=["traced", "optimized", "backward", "fused", "all"], default="fused",
                      help="traced: as traced; optimized: after passes; backward: the training step (forward, "
                           "CrossEntropyLoss, backward, SGD update) as one graph; fused: kernels as boxes (default)")
     viz.add_argument("--train", action="store_true", help="draw the training step at every stage, not the forward")
-    viz.add_argument("--depth", type=int, metavar="N", help="collapse modules N levels below the model into one node")
-    viz.add_argument("-o", "--output", metavar="FILE", help="output file: .svg .png .dot .html or .txt")
+    viz.add_argument("--depth", type=non_negative_int, metavar="N",
+                     help="collapse modules N levels below the model into one node (pictures only; default: none)")
+    viz.add_argument("-o", "--output", metavar="FILE",
+                     help="output file: .svg .png .dot .html or .txt; missing folders are created "
+                          "(default: print the IR text)")
+
+
+def _add_summary(sub) -> None:
     summary = sub.add_parser("summary", help="table per layer: output shape, parameters, FLOPs, memory")
     _model_args(summary)
     summary.add_argument("--train", action="store_true", help="also count the FLOPs of a whole training step")
+
+
+def _add_export(sub) -> None:
     export = sub.add_parser("export", help="write the compiled model as a native library, C header and weights",
                             description="Write an export directory: shared library (or object file), C header, "
                                         "weights.bin and manifest.json; graphnn.load(DIR) runs it without the model's "
@@ -130,35 +267,60 @@ def main(argv: list | None = None) -> int:
     export.add_argument("--target", choices=["generic", "host"], default="generic",
                         help="generic: any x86-64 CPU (default); host: this CPU's full instruction set")
     export.add_argument("--name", help="C prefix of the entry points (default: the model class name, lower case)")
-    export.add_argument("--lr", type=float, default=0.01, help="SGD learning rate of --mode train_step (0.01)")
-    from .bench import add_arguments as bench_arguments
+    export.add_argument("--lr", type=positive_float, default=None,
+                        help="SGD learning rate of --mode train_step (default: 0.01)")
+
+
+def _add_bench(sub) -> None:
+    from .bench import add_arguments
 
     bench = sub.add_parser("bench", help="time graphnn against PyTorch (and torch.compile, ONNX Runtime) in one run",
                            description="Runs each workload on graphnn (compiled) and on every installed peer in the "
                                        "same process; prints median/min times and ratios (peer time / graphnn time).")
-    bench_arguments(bench)
+    add_arguments(bench)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The `graphnn` argument parser with every subcommand."""
+    parser = argparse.ArgumentParser(prog="graphnn", description="graphnn: a neural-network graph compiler for the CPU")
+    parser.add_argument("--version", action=_Version, help="print graphnn's version and exit")
+    sub = parser.add_subparsers(dest="command")
+    for add in (_add_demo, _add_viz, _add_summary, _add_export, _add_bench):
+        add(sub)
+    return parser
+
+
+COMMANDS = {"demo": _demo, "viz": _viz, "summary": _summary, "export": _export, "bench": _bench}
+
+
+def _dispatch(argv: list | None) -> int:
+    parser = build_parser()
     args = parser.parse_args(argv)
-    if args.command == "bench":
-        from .bench import main as bench_main
+    if args.command is None:
+        parser.print_help()
+        return 2
+    return _guarded(args.command, COMMANDS[args.command], args)
 
-        if args.threads:
-            import graphnn
 
-            graphnn.set_num_threads(args.threads)
-        return bench_main(args)
-    if args.command == "demo":
-        from .demo import run
-
-        res = run(steps=args.steps, batch=args.batch, lr=args.lr, seed=args.seed)
-        return 0 if res["train_accuracy"] > 0.9 else 1
-    if args.command == "viz":
-        return _guarded("viz", _viz, args)
-    if args.command == "summary":
-        return _guarded("summary", _summary, args)
-    if args.command == "export":
-        return _guarded("export", _export, args)
-    parser.print_help()
-    return 2
+def main(argv: list | None = None) -> int:
+    """Run `graphnn ARGV`; returns the exit code. A failing stdout (also for --help and --version) is one line
+    with exit code 2; a closed pipe ends the program quietly with exit code 1."""
+    words = sys.argv[1:] if argv is None else argv
+    command = words[0] if words and words[0] in COMMANDS else ""
+    stdout = sys.stdout
+    sys.stdout = _CheckedStdout(stdout)
+    try:
+        try:
+            return _dispatch(argv)
+        finally:
+            sys.stdout.flush()  # --help and --version leave by SystemExit through here
+    except _StdoutError as e:
+        _discard_stdout(stdout)
+        if e.errno == errno.EPIPE:
+            return 1
+        return _fail(command, f"cannot write to standard output: {e}", 2)
+    finally:
+        sys.stdout = stdout
 
 
 if __name__ == "__main__":

@@ -12,16 +12,21 @@ import re
 import graphnn
 from graphnn.export import _arg_names, _unique
 
-from .load_model import ModelError, example_inputs, load_model, one_line, parse_shape
+from .load_model import ModelError, example_inputs, input_shapes, load_model, one_line
 from .stages import _check_arity, _run, make_train_step
 
 
+DEFAULT_LR = 0.01
+
+
 def run(args) -> int:
+    """`graphnn export`: check the arguments, export, and print what was written."""
     if args.name is not None and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", args.name):
         raise ModelError(f"--name must be a C identifier, got {args.name!r}")
-    if args.lr <= 0:
-        raise ModelError("--lr must be positive")
-    shapes = [parse_shape(s) for s in args.input_shape]
+    if args.lr is not None and args.mode != "train_step":
+        raise ModelError("--lr applies to --mode train_step only (an inference export does no update)")
+    lr = DEFAULT_LR if args.lr is None else args.lr
+    shapes = input_shapes(args, "export")
     model = load_model(args.model)
     inputs = example_inputs(shapes)
     name = args.name or re.sub(r"\W", "_", type(model).__name__).lower()
@@ -31,7 +36,7 @@ def run(args) -> int:
         _check_arity(model, inputs)
         what, fn, feeds = "the forward", model, inputs
     else:
-        step, target, _names = make_train_step(model, inputs, args.lr)
+        step, target, _names = make_train_step(model, inputs, lr)
         what, fn, feeds = "the training step", step, inputs + [target]
         arg_names.append(_unique("target", set(arg_names)))
 

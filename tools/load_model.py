@@ -4,6 +4,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import os
+import re
 import sys
 
 import graphnn
@@ -78,18 +79,50 @@ def load_model(spec: str) -> Module:
     return model
 
 
+SHAPE_EXPECTED = "expected comma-separated sizes like 1,1,32,32"
+_X_FORM = re.compile(r"\s*[0-9]+(?:\s*x\s*[0-9]+)+\s*")
+
+
+def _shape_error(text: str, problem: str) -> ModelError:
+    return ModelError(f"--input-shape {text!r}: {problem}; {SHAPE_EXPECTED}")
+
+
 def parse_shape(text: str) -> tuple:
-    """'1,1,32,32' (or '1x1x32x32') -> (1, 1, 32, 32)."""
-    parts = [p for p in text.replace("x", ",").replace(" ", "").strip("()[]").split(",") if p]
-    try:
-        shape = tuple(int(p) for p in parts)
-    except ValueError:
-        raise ModelError(f"input shape must be comma-separated integers like 1,1,32,32, got {text!r}") from None
-    if not shape or any(s <= 0 for s in shape):
-        raise ModelError(f"input shape must be positive integers like 1,1,32,32, got {text!r}")
-    return shape
+    """'1,1,32,32' -> (1, 1, 32, 32). Positive integers separated by commas (or all by 'x': 1x1x32x32), spaces
+    around them and one enclosing () or [] allowed; anything else is a ModelError naming the bad part."""
+    body = text.strip()
+    if body[:1] + body[-1:] in ("()", "[]"):
+        body = body[1:-1]
+    if not body.strip():
+        raise _shape_error(text, "no sizes")
+    items = [p.strip() for p in body.split("x" if _X_FORM.fullmatch(body) else ",")]
+    for i, item in enumerate(items, 1):
+        if not item:
+            raise _shape_error(text, f"size {i} of {len(items)} is empty")
+        if not re.fullmatch(r"[0-9]+", item) or int(item) == 0:
+            raise _shape_error(text, f"{item!r} is not a positive integer")
+    return tuple(int(p) for p in items)
+
+
+def input_shapes(args, command: str) -> list:
+    """The parsed --input-shape values of a model command (required); an export directory is refused."""
+    from .stages import is_export
+
+    if is_export(args.model):
+        raise ModelError(f"{args.model} is an export directory: graphnn {command} needs the model's source "
+                         f"(path/to/file.py:Name); graphnn viz draws an export")
+    if not args.input_shape:
+        raise ModelError("--input-shape is required (the shape of the model's input, e.g. 1,1,32,32)")
+    return [parse_shape(s) for s in args.input_shape]
 
 
 def example_inputs(shapes: list) -> list:
-    """One random float32 tensor per shape."""
-    return [graphnn.randn(*s) for s in shapes]
+    """One random float32 tensor per shape; a shape too large to allocate is a ModelError."""
+    out = []
+    for shape in shapes:
+        try:
+            out.append(graphnn.randn(*shape))
+        except (MemoryError, ValueError, OverflowError) as e:
+            dims = "x".join(map(str, shape))
+            raise ModelError(f"cannot make a random input of shape {dims}: {one_line(e)}") from None
+    return out

@@ -11,6 +11,7 @@ import html
 import os
 
 from . import render
+from .outfile import write_atomic
 from .stages import Stage, plural
 from .viz import as_stage, phases, to_dot
 
@@ -86,25 +87,26 @@ def _per_stage(path: str, key: str, many: bool) -> str:
     return f"{stem}.{key}{ext}"
 
 
+def _contents(stages: dict, path: str, ext: str, depth, summary, title) -> dict:
+    """{file path: bytes} of every file to write, all rendered before any is written."""
+    if ext in (".txt", ".html"):
+        text = all_text(stages) if ext == ".txt" else to_html(stages, depth=depth, title=title, summary=summary)
+        return {path: text.encode("utf-8")}
+    out = {}
+    for key, st in stages.items():
+        dot = to_dot(st, depth=depth)
+        out[_per_stage(path, key, len(stages) > 1)] = dot.encode() if ext == ".dot" else render.render(dot, ext[1:])
+    return out
+
+
 def write_stages(stages: dict, path: str, depth: int | None = None, summary: str | None = None,
                  title: str = "graphnn") -> list:
-    """Write the stages to `path` by its extension; returns the paths written."""
+    """Write the stages to `path` by its extension, creating missing folders; returns the paths written. Each
+    file is written whole or not at all (an OSError names the path that failed)."""
     ext = os.path.splitext(path)[1].lower()
     if ext not in EXTENSIONS:
         raise ValueError(f"unknown output type {ext or '(none)'} for {path}: use one of {' '.join(EXTENSIONS)}")
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    if ext in (".txt", ".html"):
-        text = all_text(stages) if ext == ".txt" else to_html(stages, depth=depth, title=title, summary=summary)
-        with open(path, "w", encoding="utf-8") as f:
-            f.write(text)
-        return [path]
-    written = []
-    for key, st in stages.items():
-        dot = to_dot(st, depth=depth)
-        data = dot.encode() if ext == ".dot" else render.render(dot, ext[1:])
-        target = _per_stage(path, key, len(stages) > 1)
-        with open(target, "wb") as f:
-            f.write(data)
-        written.append(target)
-    return written
+    files = _contents(stages, path, ext, depth, summary, title)
+    for target, data in files.items():
+        write_atomic(target, data, make_dirs=True)
+    return list(files)
