@@ -1,27 +1,45 @@
-"""JIT compilation of LLVM IR text to native code, with an in-memory and on-disk object cache.
+"""JIT compilation of LLVM IR text to native code, with an in-memory and an on-disk cache.
 
 A graph may come as several modules (kernels spread over them, see module.build_module); modules not cached
 yet are compiled in parallel, the extra ones in a forked helper process, and all objects are loaded into
 one engine.
+
+Caches: loaded engines are kept in memory, least recently used first, up to GRAPHNN_MEMORY_CACHE_MB (or
+set_memory_cache_limit); each compiled graph holds its own Engine, so eviction never unloads code in use. On
+disk (cache_dir()) each module's object is stored under a hash of its IR, and each graph's objects with their
+layout under graph_key(); entries are checked before use (see cache.py). Keys cover the target, LLVM and
+llvmlite versions, every source file of the compiler and the settings that change the code.
 """
 from __future__ import annotations
 
 import functools
 import hashlib
-import json
+import importlib
 import os
 import sys
-import tempfile
 import threading
 import time
+import warnings
 
+import llvmlite
 import llvmlite.binding as llvm
 
+from .cache import BadEntry, CacheWarning, KeyLocks, LRUCache, discard, read_entry, write_entry
 from .target import host_machine, init_llvm, target_key
 
-_lock = threading.Lock()
-_engines: dict = {}   # cache key -> (engine, keepalive)
+__all__ = ["CacheWarning", "Engine", "STATS", "cache_dir", "codegen_version", "compile_ir", "compile_modules",
+           "graph_key", "load_cached", "memory_cache_limit", "memory_cache_usage", "set_memory_cache_limit",
+           "store_cached"]
+
 STATS = {"compiled": 0, "disk_hits": 0, "memory_hits": 0, "llvm_seconds": 0.0}
+_lock = threading.Lock()  # guards the memory cache, _pinned and STATS; never held while compiling or loading
+_key_locks = KeyLocks()   # one compile or load per key at a time; different keys proceed concurrently
+_pinned: dict = {}        # compile_ir's engines (their addresses are handed out without an owner): never freed
+
+
+def _count(stat: str) -> None:
+    with _lock:
+        STATS[stat] += 1
 
 
 def cache_dir() -> str | None:
@@ -31,6 +49,177 @@ def cache_dir() -> str | None:
         return None
     return d or os.path.join(os.path.expanduser("~"), ".cache", "graphnn")
 
+
+# ---------------------------------------------------------------------------------------------- cache keys
+
+def _source_roots() -> dict:
+    """The compiler's packages: {name: folder}."""
+    import graphnn.ir as gir
+
+    return {"codegen": os.path.dirname(os.path.abspath(__file__)), "ir": os.path.dirname(os.path.abspath(gir.__file__))}
+
+
+def compiler_sources(roots: dict | None = None) -> list:
+    """[(package-relative path, file path)] of every .py file under the compiler's packages, sorted."""
+    files = []
+    for pkg, root in (roots or _source_roots()).items():
+        for folder, dirs, names in os.walk(root):
+            dirs[:] = [d for d in dirs if d != "__pycache__"]
+            for n in names:
+                if n.endswith(".py"):
+                    path = os.path.join(folder, n)
+                    files.append((pkg + "/" + os.path.relpath(path, root).replace(os.sep, "/"), path))
+    return sorted(files)
+
+
+def source_hash(roots: dict | None = None) -> str:
+    """sha256 of the compiler's source files: their relative paths and contents."""
+    h = hashlib.sha256()
+    for rel, path in compiler_sources(roots):
+        with open(path, "rb") as f:
+            data = f.read()
+        h.update(f"{rel}\0{len(data)}\0".encode())
+        h.update(data)
+    return h.hexdigest()
+
+
+@functools.lru_cache(maxsize=None)
+def codegen_version() -> str:
+    """Hash of the sources that decide what code a graph becomes: every .py file of graphnn.ir and
+    graphnn.codegen (part of every cache key)."""
+    return source_hash()
+
+
+@functools.lru_cache(maxsize=None)
+def _compiler_modules() -> tuple:
+    """The modules of graphnn.ir and graphnn.codegen (all imported by the runtime already)."""
+    names = []
+    for rel, _ in compiler_sources():
+        name = "graphnn." + rel[:-3].replace("/", ".")
+        names.append(name[:-len(".__init__")] if name.endswith(".__init__") else name)
+    return tuple(importlib.import_module(n) for n in names)
+
+
+def _plain(value) -> bool:
+    if isinstance(value, tuple):
+        return all(map(_plain, value))
+    return isinstance(value, (bool, int, float, str))
+
+
+def _tunables() -> str:
+    """Every UPPER_CASE scalar constant of the compiler's modules, as now (programs and tests change some,
+    e.g. module.PARALLEL_WORK, and their source values are covered by codegen_version)."""
+    return "\n".join(f"{m.__name__}.{k}={v!r}" for m in _compiler_modules() for k, v in sorted(vars(m).items())
+                     if k.isupper() and _plain(v))
+
+
+def _toolchain() -> str:
+    """What turns LLVM IR into code: target machine, LLVM and llvmlite versions, compiler sources."""
+    llvm_version = ".".join(map(str, llvm.llvm_version_info))
+    return f"{target_key()}\nllvm={llvm_version} llvmlite={llvmlite.__version__}\ncodegen={codegen_version()}"
+
+
+def graph_key(graph_text: str) -> str:
+    """Cache key of a graph's native code: toolchain, code-changing settings and the graph's structure."""
+    from . import module
+
+    opts = (f"unroll={os.environ.get('GRAPHNN_UNROLL', 'auto')} profile={module.profiling()} "
+            f"parallel_compile={parallel_compile()}\n{_tunables()}")
+    return hashlib.sha256(f"{_toolchain()}\n{opts}\n{graph_text}".encode()).hexdigest()
+
+
+def _ir_key(ir_text: str) -> str:
+    return hashlib.sha256(f"{_toolchain()}\nunroll={_unroll(ir_text)}\n{ir_text}".encode()).hexdigest()
+
+
+def _modules_key(texts: list) -> str:
+    return _ir_key(texts[0]) if len(texts) == 1 else hashlib.sha256("".join(map(_ir_key, texts)).encode()).hexdigest()
+
+
+# ---------------------------------------------------------------------------------------- loaded engines
+
+ENGINE_OVERHEAD_BYTES = 64 << 10  # an engine's memory besides its code (measured: about 50 KB)
+DEFAULT_MEMORY_CACHE_MB = 256
+
+
+class Engine:
+    """Native code loaded from object files; it stays callable while this object is referenced, so whoever
+    keeps addresses from it keeps the Engine too (caches only drop their reference)."""
+
+    __slots__ = ("_ee", "nbytes", "__weakref__")
+
+    def __init__(self, objects: list):
+        backing = llvm.parse_assembly("")
+        backing.triple = llvm.get_process_triple()
+        ee = llvm.create_mcjit_compiler(backing, _engine_machine())
+        for obj in objects:
+            ee.add_object_file(llvm.ObjectFileRef.from_data(obj))
+        ee.finalize_object()
+        self._ee = ee
+        # MCJIT keeps the object file and copies its sections into executable memory
+        self.nbytes = ENGINE_OVERHEAD_BYTES + 2 * sum(map(len, objects))
+
+    def addresses(self, symbols: list, variables: tuple = ()) -> dict:
+        """{name: address} of functions `symbols` and globals `variables`."""
+        out = {s: self._ee.get_function_address(s) for s in symbols}
+        out.update({v: self._ee.get_global_value_address(v) for v in variables})
+        return out
+
+
+def _engine_machine():
+    """A new target machine for one engine: an engine owns (and deletes) the machine it is given, so it must
+    never get the shared host_machine(). Objects are compiled already: a generic machine suffices."""
+    return llvm.Target.from_triple(llvm.get_process_triple()).create_target_machine(codemodel="jitdefault")
+
+
+def _env_limit() -> int:
+    raw = os.environ.get("GRAPHNN_MEMORY_CACHE_MB", "")
+    try:
+        mb = float(raw) if raw.strip() else DEFAULT_MEMORY_CACHE_MB
+        if not mb >= 0:
+            raise ValueError
+    except ValueError:
+        warnings.warn(f"GRAPHNN_MEMORY_CACHE_MB={raw!r} is not a size in MB: using {DEFAULT_MEMORY_CACHE_MB}",
+                      RuntimeWarning, stacklevel=2)
+        mb = DEFAULT_MEMORY_CACHE_MB
+    return int(mb * (1 << 20))
+
+
+_memory = LRUCache(_env_limit())  # key -> (Engine, layout or None)
+
+
+def set_memory_cache_limit(nbytes: int) -> None:
+    """Bound the memory of cached engines (least recently used ones are dropped; code in use stays loaded)."""
+    if int(nbytes) < 0:
+        raise ValueError(f"memory cache limit must be >= 0 bytes, got {nbytes}")
+    with _lock:
+        _memory.set_limit(int(nbytes))
+
+
+def memory_cache_limit() -> int:
+    return _memory.limit
+
+
+def memory_cache_usage() -> tuple:
+    """(entries, estimated bytes) of the in-memory engine cache."""
+    with _lock:
+        return len(_memory), _memory.nbytes
+
+
+def _memory_get(key: str):
+    with _lock:
+        hit = _memory.get(key)
+        if hit is not None:
+            STATS["memory_hits"] += 1
+        return hit
+
+
+def _memory_put(key: str, engine: Engine, extra=None) -> None:
+    with _lock:
+        _memory.put(key, engine, extra)
+
+
+# ----------------------------------------------------------------------------------------------- compiling
 
 # Loop unrolling makes small kernels faster but triples LLVM's time on big modules (a whole training
 # step), so it is on for small modules only; GRAPHNN_UNROLL=0/1 forces it off/on.
@@ -58,34 +247,40 @@ def _optimize(mod, tm, unroll: bool = False) -> None:
     pb.getModulePassManager().run(mod, pb)
 
 
-def _ir_key(ir_text: str) -> str:
-    return hashlib.sha256((target_key() + f"\nunroll={_unroll(ir_text)}\n" + ir_text).encode()).hexdigest()
-
-
-def _modules_key(texts: list) -> str:
-    return _ir_key(texts[0]) if len(texts) == 1 else hashlib.sha256("".join(map(_ir_key, texts)).encode()).hexdigest()
-
-
 def compile_ir(ir_text: str, symbols: list, variables: tuple = ()) -> dict:
     """Compile a module and return {symbol: address} for its functions `symbols` and global `variables`.
-    Identical modules are compiled once per process and, through the disk cache, once per machine."""
-    return compile_modules([ir_text], symbols, variables)
-
-
-def compile_modules(texts: list, symbols: list, variables: tuple = ()) -> dict:
-    """Compile modules that call each other's functions into one engine; {symbol: address} as compile_ir."""
-    init_llvm()
-    key = _modules_key(texts)
+    Identical modules are compiled once per process and, through the disk cache, once per machine. The code
+    stays loaded for the life of the process (use compile_modules to own it)."""
+    key = _modules_key([ir_text])
     with _lock:
-        if key in _engines:
-            STATS["memory_hits"] += 1
-            eng = _engines[key]
-        else:
-            objs = _objects(texts)
-            eng = _engines[key] = _engine([_object(t) if o is None else o for t, o in zip(texts, objs)])
-    out = {s: eng.get_function_address(s) for s in symbols}
-    out.update({v: eng.get_global_value_address(v) for v in variables})
-    return out
+        eng = _pinned.get(key)
+    if eng is None:
+        eng = _compiled_engine([ir_text], key)
+        with _lock:
+            eng = _pinned.setdefault(key, eng)
+    return eng.addresses(symbols, variables)
+
+
+def compile_modules(texts: list, symbols: list, variables: tuple = ()) -> tuple:
+    """Compile modules that call each other's functions into one engine: ({symbol: address} as compile_ir,
+    Engine). The addresses are valid while the Engine is referenced."""
+    eng = _compiled_engine(texts, _modules_key(texts))
+    return eng.addresses(symbols, variables), eng
+
+
+def _compiled_engine(texts: list, key: str) -> Engine:
+    """The engine of `texts` from memory, else built from disk-cached or new objects (once per key at a time)."""
+    init_llvm()
+    hit = _memory_get(key)
+    if hit is not None:
+        return hit[0]
+    with _key_locks.hold(key):
+        hit = _memory_get(key)  # another thread may have built it meanwhile
+        if hit is not None:
+            return hit[0]
+        eng = Engine([_object(t) if o is None else o for t, o in zip(texts, _objects(texts))])
+        _memory_put(key, eng)
+        return eng
 
 
 def parallel_compile() -> bool:
@@ -112,7 +307,7 @@ def _objects(texts: list) -> list:
     for i, obj in zip(todo[1:], _collect(child)):
         if obj is not None:
             _store_object(texts[i], obj)
-            STATS["compiled"] += 1
+            _count("compiled")
         objs[i] = obj
     return objs
 
@@ -188,129 +383,6 @@ def _unpack(data: bytes) -> list:
     return objs
 
 
-@functools.lru_cache(maxsize=None)
-def codegen_version() -> str:
-    """Hash of the sources that decide what code a graph becomes (part of graph-keyed cache entries)."""
-    import graphnn.ir as gir
-
-    here = os.path.dirname(os.path.abspath(__file__))
-    irdir = os.path.dirname(os.path.abspath(gir.__file__))
-    h = hashlib.sha256()
-    files = [os.path.join(here, f) for f in sorted(os.listdir(here)) if f.endswith(".py")]
-    files += [os.path.join(irdir, f) for f in ("fusion.py", "memory.py")]
-    for f in files:
-        with open(f, "rb") as fh:
-            h.update(fh.read())
-    return h.hexdigest()[:16]
-
-
-def graph_key(graph_text: str) -> str:
-    """Cache key of a graph's native code: target, codegen sources, options and the graph's structure."""
-    from . import module
-
-    opts = (f"unroll={os.environ.get('GRAPHNN_UNROLL', 'auto')} parallel_work={module.PARALLEL_WORK} "
-            f"profile={module.profiling()}")
-    return hashlib.sha256(f"{target_key()}\n{codegen_version()}\n{opts}\n{graph_text}".encode()).hexdigest()
-
-
-def load_cached(key: str, symbols: list, variables: tuple = ()):
-    """({symbol: address}, layout dict) for a graph-keyed entry in memory or on disk, or None."""
-    init_llvm()
-    with _lock:
-        hit = _engines.get("graph:" + key)
-        if hit is None:
-            d = cache_dir()
-            if not d:
-                return None
-            obj_path, meta_path = os.path.join(d, key + ".g.o"), os.path.join(d, key + ".g.json")
-            try:
-                with open(meta_path) as f:
-                    meta = json.load(f)
-                with open(obj_path, "rb") as f:
-                    data = f.read()
-                if hashlib.sha256(data).hexdigest() != meta["object_sha256"]:
-                    return None
-                eng = _engine(_unpack(data))
-            except (OSError, ValueError, KeyError, RuntimeError):
-                return None
-            STATS["disk_hits"] += 1
-            hit = _engines["graph:" + key] = (eng, meta)
-        else:
-            STATS["memory_hits"] += 1
-    eng, meta = hit
-    out = {s: eng.get_function_address(s) for s in symbols}
-    out.update({v: eng.get_global_value_address(v) for v in variables})
-    return out, meta["layout"]
-
-
-def store_cached(key: str, texts: list, layout: dict) -> None:
-    """Record the objects compiled from `texts` under a graph key, with the layout the runtime needs, so a new
-    process loads them without building LLVM IR."""
-    with _lock:
-        eng = _engines.get(_modules_key(texts))
-        if eng is not None:
-            _engines["graph:" + key] = (eng, {"layout": layout})
-    d = cache_dir()
-    paths = [_cache_path(t) for t in texts]
-    if not d or not all(p and os.path.exists(p) for p in paths):
-        return
-    try:
-        objs = []
-        for path in paths:
-            with open(path, "rb") as f:
-                objs.append(f.read())
-        data = _pack(objs)
-        _write_atomic(os.path.join(d, key + ".g.o"), data)
-        meta = {"layout": layout, "object_sha256": hashlib.sha256(data).hexdigest()}
-        _write_atomic(os.path.join(d, key + ".g.json"), json.dumps(meta).encode())
-    except OSError:
-        pass
-
-
-def _write_atomic(path: str, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), suffix=".tmp")
-    with os.fdopen(fd, "wb") as f:
-        f.write(data)
-    os.replace(tmp, path)
-
-
-def _empty_engine():
-    tm = host_machine()
-    backing = llvm.parse_assembly("")
-    backing.triple = llvm.get_process_triple()
-    return llvm.create_mcjit_compiler(backing, tm)
-
-
-def _cache_path(ir_text: str) -> str | None:
-    d = cache_dir()
-    return os.path.join(d, _ir_key(ir_text) + ".o") if d else None
-
-
-def _cached_object(ir_text: str):
-    """The object compiled earlier from ir_text (disk cache), or None."""
-    path = _cache_path(ir_text)
-    if path and os.path.exists(path):
-        try:
-            with open(path, "rb") as f:
-                data = f.read()
-            llvm.ObjectFileRef.from_data(data)  # a damaged cache entry is recompiled, never trusted
-            STATS["disk_hits"] += 1
-            return data
-        except Exception:
-            pass
-    return None
-
-
-def _store_object(ir_text: str, obj: bytes) -> None:
-    path = _cache_path(ir_text)
-    if path:
-        try:
-            os.makedirs(os.path.dirname(path), exist_ok=True)
-            _write_atomic(path, obj)
-        except OSError:
-            pass
-
-
 def _emit(ir_text: str) -> bytes:
     """Optimize one module and compile it to an object file."""
     tm = host_machine()
@@ -325,15 +397,96 @@ def _emit(ir_text: str) -> bytes:
 def _object(ir_text: str) -> bytes:
     t0 = time.perf_counter()
     obj = _emit(ir_text)
-    STATS["compiled"] += 1
-    STATS["llvm_seconds"] += time.perf_counter() - t0
+    with _lock:
+        STATS["compiled"] += 1
+        STATS["llvm_seconds"] += time.perf_counter() - t0
     _store_object(ir_text, obj)
     return obj
 
 
-def _engine(objects: list):
-    eng = _empty_engine()
-    for obj in objects:
-        eng.add_object_file(llvm.ObjectFileRef.from_data(obj))
-    eng.finalize_object()
-    return eng
+# ---------------------------------------------------------------------------------------- on-disk entries
+
+def _module_path(key: str) -> str | None:
+    d = cache_dir()
+    return os.path.join(d, key + ".mod") if d else None
+
+
+def _read_object(ir_text: str) -> bytes | None:
+    """The checked object compiled earlier from ir_text (disk cache), or None."""
+    key = _ir_key(ir_text)
+    path = _module_path(key)
+    entry = read_entry(path, "module", key) if path else None
+    return entry[1] if entry else None
+
+
+def _cached_object(ir_text: str) -> bytes | None:
+    obj = _read_object(ir_text)
+    if obj is not None:
+        _count("disk_hits")
+    return obj
+
+
+def _store_object(ir_text: str, obj: bytes) -> None:
+    key = _ir_key(ir_text)
+    path = _module_path(key)
+    if path:
+        write_entry(path, "module", key, {}, obj)
+
+
+def _graph_path(key: str) -> str | None:
+    d = cache_dir()
+    return os.path.join(d, key + ".graph") if d else None
+
+
+def load_cached(key: str, symbols: list, variables: tuple = (), parse=None):
+    """({symbol: address}, layout, Engine) for a graph-keyed entry in memory or on disk, or None. `parse`
+    turns the stored layout dict into what the caller needs, raising on anything invalid (the entry is then
+    treated as damaged). The addresses are valid while the Engine is referenced."""
+    init_llvm()
+    mkey = "graph:" + key
+    hit = _memory_get(mkey)
+    if hit is None:
+        path = _graph_path(key)
+        if not path:
+            return None
+        with _key_locks.hold(mkey):
+            hit = _memory_get(mkey)
+            if hit is None:
+                hit = _load_graph(path, key, parse)
+                if hit is None:
+                    return None
+                _memory_put(mkey, *hit)
+                _count("disk_hits")
+    eng, layout = hit
+    return eng.addresses(symbols, variables), (parse(layout) if parse else layout), eng
+
+
+def _load_graph(path: str, key: str, parse) -> tuple | None:
+    """(Engine, layout dict) of a checked graph entry on disk, or None (a bad entry is deleted)."""
+    entry = read_entry(path, "graph", key)
+    if entry is None:
+        return None
+    meta, data = entry
+    try:
+        objs = _unpack(data)
+        if not objs or meta.get("modules") != len(objs) or not isinstance(meta.get("layout"), dict):
+            raise BadEntry("metadata does not match the objects")
+        if parse:
+            parse(meta["layout"])
+        return Engine(objs), meta["layout"]
+    except (BadEntry, ValueError, KeyError, TypeError, AttributeError, RuntimeError) as e:
+        discard(path, str(e) or type(e).__name__)
+        return None
+
+
+def store_cached(key: str, texts: list, layout: dict, engine: Engine | None = None) -> None:
+    """Record the objects compiled from `texts` (and loaded in `engine`) under a graph key, with the layout
+    the runtime needs, so a new process loads them without building LLVM IR."""
+    if engine is not None:
+        _memory_put("graph:" + key, engine, layout)
+    path = _graph_path(key)
+    if not path:
+        return
+    objs = [_read_object(t) for t in texts]
+    if all(o is not None for o in objs):
+        write_entry(path, "graph", key, {"layout": layout, "modules": len(objs)}, _pack(objs))

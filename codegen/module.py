@@ -52,11 +52,32 @@ class Layout:
                 "parallel": self.parallel, "aligned": sorted(self.aligned or [])}
 
     @classmethod
-    def from_json(cls, d: dict, constants: list) -> "Layout":
-        return cls(int(d["n_inputs"]), int(d["n_outputs"]), constants, int(d["arena_bytes"]),
-                   [s if isinstance(s, int) else tuple(s) for s in d["output_slots"]],
-                   {int(k): int(v) for k, v in d["writeback"].items()}, list(d["kernels"]), bool(d["parallel"]),
-                   [int(j) for j in d["aligned"]])
+    def from_json(cls, d: dict, graph: Graph) -> "Layout":
+        """The Layout of a compile-cache record, checked against the graph it is for; ValueError (or KeyError,
+        TypeError) when it does not fit, so the record is treated as a damaged cache entry."""
+        n_in, n_out = len(graph.inputs), len(graph.outputs)
+
+        def index(v, n: int) -> bool:
+            return type(v) is int and 0 <= v < n
+
+        def slot_fits(s) -> bool:
+            if type(s) is int:
+                return n_in <= s < n_in + n_out
+            return len(s) == 2 and (s[0] == "input" and index(s[1], n_in) or s[0] == "dup" and index(s[1], n_out))
+
+        slots = [s if type(s) is int else tuple(s) for s in d["output_slots"]]
+        wb = {int(k): v for k, v in d["writeback"].items()}
+        kernels, parallel, arena, aligned = d["kernels"], d["parallel"], d["arena_bytes"], d["aligned"]
+        checks = (d["n_inputs"] == n_in and d["n_outputs"] == n_out and len(slots) == n_out,
+                  all(slot_fits(s) for s in slots),
+                  all(index(k, n_out) and index(v, n_in) for k, v in wb.items()),
+                  type(arena) is int and arena >= 0 and isinstance(parallel, bool),
+                  isinstance(kernels, list) and all(isinstance(k, str) for k in kernels),
+                  isinstance(aligned, list) and all(index(j, n_out) for j in aligned))
+        if not all(checks):
+            raise ValueError("cached layout does not fit the graph")
+        consts = [n.attrs["value"] for n in graph.nodes if n.op == "constant"]
+        return cls(n_in, n_out, consts, arena, slots, wb, kernels, parallel, aligned)
 
 
 def _flat_friendly(group) -> bool:

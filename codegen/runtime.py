@@ -104,18 +104,17 @@ class CompiledGraph:
         self._ir_text = self._plan = None
         key = graph_key(name + "\n" + graph.to_text(anonymous=True) + f"\nwriteback={sorted((graph.meta.get('writeback') or {}).items())}")
         variables = (THREADS_VAR, POOL_VAR) + ((PROFILE_VAR,) if profiling() else ())
-        cached = load_cached(key, [name], variables)
+        cached = load_cached(key, [name], variables, lambda record: Layout.from_json(record, graph))
         if cached is not None:  # skip building the LLVM module: the object and its layout are cached by graph
-            addrs, lay = cached
-            consts = [n.attrs["value"] for n in graph.nodes if n.op == "constant"]
-            self.layout = Layout.from_json(lay, consts)
+            addrs, self.layout, self._engine = cached
         else:
             self._plan = plan_fusion(graph)
             modules = 2 if parallel_compile() and len(self._plan.groups) >= PARALLEL_MIN_GROUPS else 1
             texts, self.layout, self._plan = build_module(graph, name, self._plan, modules)
             self._ir_text = "\n".join(texts)
-            addrs = compile_modules(texts, [name], variables)
-            store_cached(key, texts, self.layout.to_json())
+            addrs, self._engine = compile_modules(texts, [name], variables)
+            store_cached(key, texts, self.layout.to_json(), self._engine)
+        # self._engine keeps the native code loaded while this object lives (caches may drop theirs)
         self._fn = _ENTRY(addrs[name])
         self._threads = ctypes.c_int64.from_address(addrs[THREADS_VAR])
         ctypes.c_int64.from_address(addrs[POOL_VAR]).value = pool_address()
