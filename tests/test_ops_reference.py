@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from oracle import torch_or_skip
 
 from graphnn.ir import OPS, grad_graph, interpret, optimize, verify
 from graphnn.ir.passes import PIPELINE
@@ -236,7 +237,7 @@ def _case(op, name):
 
 @pytest.mark.parametrize("name", [c.name for c in oc.TABLE["conv"].cases])
 def test_conv_ops_match_torch(name):
-    torch = pytest.importorskip("torch")
+    torch = torch_or_skip()
     F = torch.nn.functional
     conv, gi, gw = _case("conv", name), _case("conv_grad_input", name), _case("conv_grad_weight", name)
     x, w = conv.arrays("float64")
@@ -255,7 +256,7 @@ def test_conv_ops_match_torch(name):
 
 @pytest.mark.parametrize("name", [c.name for c in oc.TABLE["max_pool"].cases if c.name != "nan"])
 def test_pool_ops_match_torch(name):
-    torch = pytest.importorskip("torch")
+    torch = torch_or_skip()
     F = torch.nn.functional
     pool = _case("max_pool", name)
     x = pool.arrays("float64")[0]
