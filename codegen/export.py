@@ -5,14 +5,15 @@ so that the object file alone is usable without a C compiler (malloc/free/memcpy
 
     void   *<name>_init(const void *weights, int64_t nbytes)   context = copy of the weights + scratch, or NULL
                                                                  (weights may be NULL when there are none)
-    int     <name>_<entry>(void *ctx, const T *in..., T *out...) run once; 0, or -1 for a NULL context
+    int     <name>_<entry>(void *ctx, const T *in..., T *out...) run once; 0, -1 for a NULL context, -2 when an
+                                                                 index was out of range (state left unchanged)
     int64_t <name>_weights_size(void)
     const char *<name>_signature(void)                         the layout it was built for (see signature())
     int     <name>_get_weights(const void *ctx, void *dst)      copy the (possibly updated) weights out
     int     <name>_set_weights(void *ctx, const void *src, int64_t nbytes)
     void    <name>_free(void *ctx)
 
-A context is one 64-byte aligned block: [raw malloc pointer | slot array | weights (state) | scratch outputs |
+A context is one 64-byte aligned block: [raw malloc pointer | slot array | status | weights (state) | scratch outputs |
 arena]. The weights blob has the layout of the state region: every non-user graph input at a 64-byte aligned
 offset. Calls on one context must not overlap (one context per thread).
 """
@@ -104,7 +105,8 @@ def build_export_module(graph: Graph, name: str, entry: str, user_inputs: list, 
     inner, layout, _plan = mb.graph_function(graph, f"{name}_graph", globals_for_constants=True)
     n_in, n_out = len(graph.inputs), len(graph.outputs)
     state_pos = [i for i in range(n_in) if i not in user_inputs]
-    off = _align(ALIGN + (n_in + n_out + 1) * 8)
+    status_off = ALIGN + (n_in + n_out + 2) * 8  # the status words [error code, value] after the slot array
+    off = _align(status_off + 16)
     state_base, weights, state_off = off, [], {}
     for i in state_pos:
         v = graph.inputs[i]
@@ -169,6 +171,8 @@ def build_export_module(graph: Graph, name: str, entry: str, user_inputs: list, 
     for j, o in scratch_off.items():
         set_slot(b, ctx, layout.output_slots[j], at(b, ctx, o))
     set_slot(b, ctx, n_in + n_out, at(b, ctx, arena_off))
+    set_slot(b, ctx, n_in + n_out + 1, at(b, ctx, status_off))
+    b.store(i64(0), at(b, ctx, status_off))
     b.ret(ctx)
 
     # the entry: store the caller's pointers, run the graph, copy outputs that are inputs or duplicates.
@@ -186,6 +190,10 @@ def build_export_module(graph: Graph, name: str, entry: str, user_inputs: list, 
         if isinstance(layout.output_slots[j], int):
             set_slot(b, ctx, layout.output_slots[j], user_ptr[("out", j)])
     b.call(inner, [at(b, ctx, ALIGN)])
+    status = at(b, ctx, status_off)
+    with b.if_then(b.icmp_signed("!=", b.load(status, typ=I64), i64(0)), likely=False):  # an index out of range
+        b.store(i64(0), status)
+        b.ret(ir.Constant(I32, -2))
 
     def ptr_of(kind: str, k: int):
         if (kind, k) in user_ptr:
@@ -320,7 +328,8 @@ def c_header(abi: ExportABI, comment: str) -> str:
                 "   NULL on a size mismatch or when out of memory. Calls on one context must not overlap.",
         abi.entry: "Run once: reads the inputs, writes the outputs"
                    + (" and updates the weights in the context" if abi.entry == "step" else "")
-                   + ". Returns 0, or -1 for a NULL context.",
+                   + ". Returns 0, -1 for a NULL context, or -2 when an index (e.g. a class label) was out of range"
+                   + " (the outputs are then undefined" + (" and the weights unchanged)." if abi.entry == "step" else ")."),
         "weights_size": "Bytes of the weights blob.",
         "signature": "The inputs, outputs and weights layout the code was built for, as text.",
         "get_weights": "Copy the context's current weights (weights_size bytes) to `weights`. Returns 0 or -1.",

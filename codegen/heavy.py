@@ -15,7 +15,7 @@ from graphnn.ir.registry import get_op
 from .gemm import emit_matmul
 from .kernel import LLTYPE, Index, Kernel, i64
 from .lowerings import im2col_source
-from .scatter import emit_col2im, emit_max_pool, emit_max_pool_grad, tiled_pool, vector_pool
+from .scatter import emit_col2im, emit_max_pool, emit_max_pool_grad, emit_scatter_add, tiled_pool, vector_pool
 from .target import vector_width_bits
 from .schedule import MAX_SCRATCH, prod, store_epilogue, tap_range
 
@@ -33,6 +33,8 @@ def _accepts(n, via_flat: bool, group) -> bool:
         return tiled_pool(n.attrs)
     if n.op == "sum":
         return column_sum(n)
+    if n.op in ("take_grad", "take_along_grad"):
+        return True
     if n.op == "max_pool":
         src = n.inputs[0].producer  # the schedule reads the input rows from memory
         in_memory = src is None or all(m is not src for m in group.nodes)
@@ -206,5 +208,6 @@ def emit_column_sum(k: Kernel, group, node, via_flat: bool = False) -> None:
 
 
 EMITTERS = {"matmul": emit_matmul, "conv": emit_conv, "col2im": emit_col2im, "max_pool_grad": emit_max_pool_grad,
-            "max_pool": emit_max_pool, "sum": emit_column_sum}
+            "max_pool": emit_max_pool, "sum": emit_column_sum, "take_grad": emit_scatter_add,
+            "take_along_grad": emit_scatter_add}
 

@@ -120,14 +120,18 @@ class Kernel:
     """One LLVM function `void name(ptr buf0, ptr buf1, ...)` computing a group."""
 
     def __init__(self, module: ir.Module, name: str, buffers: list, inlined: set, lowerings: dict,
-                 split: bool = False):
+                 split: bool = False, errors: list | None = None):
         self.module = module
-        extra = [I64, I64] if split else []
+        # errors: the module's list of error messages; a kernel that checks indices gets a pointer to the call's
+        # status words [code, value] (see checked_index) after its buffers.
+        self.errors = errors
+        extra = ([PTR] if errors is not None else []) + ([I64, I64] if split else [])
         self.fn = ir.Function(module, ir.FunctionType(ir.VoidType(), [PTR] * len(buffers) + extra), name)
         self.fn.linkage = "internal"
         for a in self.fn.args[:len(buffers)]:
             a.add_attribute("noalias")
         self.ptr = {v.id: a for v, a in zip(buffers, self.fn.args)}
+        self.status = self.fn.args[len(buffers)] if errors is not None else None
         # With split=True the kernel takes (part, parts) and runs only its share of its outermost loop,
         # so that several threads can each run one part (see ModuleBuilder.call_kernel).
         self.split = split
@@ -194,6 +198,22 @@ class Kernel:
             inside = b.and_(b.fcmp_ordered(">=", x, self.const(-lim, src)), b.fcmp_ordered("<", x, self.const(lim, src)))
             return b.select(inside, b.fptosi(x, I64), i64(-(2 ** 63)))
         return b.sitofp(x, LLTYPE[dst])
+
+    def checked_index(self, raw, size: int, message: str):
+        """`raw` (an i64) clamped into [0, size): an index outside the range records `message` (with `{value}` for
+        the index) in the call's status words, and the runtime raises IndexError after the call."""
+        if self.status is None:
+            raise RuntimeError(f"internal: kernel {self.fn.name} checks indices but has no status pointer")
+        b = self.b
+        if message not in self.errors:
+            self.errors.append(message)
+        code = self.errors.index(message) + 1
+        bad = b.or_(b.icmp_signed("<", raw, i64(0)), b.icmp_signed(">=", raw, i64(size)))
+        with b.if_then(bad, likely=False):
+            with b.if_then(b.icmp_signed("==", b.load(self.status, typ=I64), i64(0))):  # the first error is kept
+                b.store(i64(code), self.status)
+                b.store(raw, b.gep(self.status, [i64(1)], source_etype=I64))
+        return b.select(bad, i64(0), raw)
 
     # -- loops ----------------------------------------------------------
     def loop(self, count, body, parallel: bool = False) -> None:

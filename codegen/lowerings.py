@@ -623,3 +623,38 @@ def _col2im(k, node, idx):
         v = guarded(k, valid, [j, r], col)
         return k.flags(b.fadd(acc, v), ("reassoc",))
     return k.reduce(tuple(kernel), k.const(0, dt), dt, step)
+
+
+# -- gathers ---------------------------------------------------------------------------------------------------
+def index_message(node, axis: int, size: int) -> str:
+    """The error a failed index check of `node` reports (`{value}` is replaced by the offending index)."""
+    from graphnn.ir.registry import describe
+
+    msg = (f"{node.op}: index {{value}} is out of range for dimension {axis} of size {size} in "
+           f"{describe(node.op, [v.type for v in node.inputs], node.attrs)}")
+    if node.meta.get("scope"):
+        msg += f" [in module {node.meta['scope']}]"
+    if node.meta.get("source"):
+        msg += f"\n  at {node.meta['source']}"
+    return msg
+
+
+def gather_position(k, node, dims: list) -> tuple:
+    """(axis, checked index along it, dims before, dims after) for output (take/take_along) or gradient
+    (take_grad/take_along_grad) position `dims`: the index tensor is read at the dims it spans."""
+    x_or_g, ind = node.inputs
+    along = node.op in ("take_along", "take_along_grad")
+    size_shape = node.outputs[0].shape if node.op.endswith("_grad") else x_or_g.shape
+    a = node.attrs["axis"] % len(size_shape)
+    span = 1 if along else ind.type.ndim
+    ind_dims = dims if along else dims[a:a + span]
+    raw = k.elem(ind, Index(k, ind.shape, ind_dims))
+    j = k.checked_index(raw, size_shape[a], index_message(node, a, size_shape[a]))
+    return a, j, dims[:a], dims[a + span:]
+
+
+@rule("take", "take_along")
+def _take(k, node, idx):
+    x = node.inputs[0]
+    _a, j, before, after = gather_position(k, node, idx.dims)
+    return k.elem(x, Index(k, x.shape, before + [j] + after))

@@ -43,13 +43,14 @@ class Layout:
     kernels: list = None     # kernel names in call order (indexes of the profile counters)
     parallel: bool = False   # does any kernel run split over the worker pool?
     aligned: list = None     # output positions whose buffers the code assumes 64-byte aligned (streaming stores)
+    errors: list = None      # messages of the error codes a call can report (code i + 1 is errors[i])
 
     def to_json(self) -> dict:
         """Everything but the constants (they come from the graph), for the compile cache."""
         return {"n_inputs": self.n_inputs, "n_outputs": self.n_outputs, "arena_bytes": self.arena_bytes,
                 "output_slots": [s if isinstance(s, int) else list(s) for s in self.output_slots],
                 "writeback": {str(k): v for k, v in self.writeback.items()}, "kernels": self.kernels or [],
-                "parallel": self.parallel, "aligned": sorted(self.aligned or [])}
+                "parallel": self.parallel, "aligned": sorted(self.aligned or []), "errors": list(self.errors or [])}
 
     @classmethod
     def from_json(cls, d: dict, graph: Graph) -> "Layout":
@@ -67,17 +68,18 @@ class Layout:
 
         slots = [s if type(s) is int else tuple(s) for s in d["output_slots"]]
         wb = {int(k): v for k, v in d["writeback"].items()}
-        kernels, parallel, arena, aligned = d["kernels"], d["parallel"], d["arena_bytes"], d["aligned"]
+        kernels, parallel, arena, aligned, errors = d["kernels"], d["parallel"], d["arena_bytes"], d["aligned"], d["errors"]
         checks = (d["n_inputs"] == n_in and d["n_outputs"] == n_out and len(slots) == n_out,
                   all(slot_fits(s) for s in slots),
                   all(index(k, n_out) and index(v, n_in) for k, v in wb.items()),
                   type(arena) is int and arena >= 0 and isinstance(parallel, bool),
                   isinstance(kernels, list) and all(isinstance(k, str) for k in kernels),
-                  isinstance(aligned, list) and all(index(j, n_out) for j in aligned))
+                  isinstance(aligned, list) and all(index(j, n_out) for j in aligned),
+                  isinstance(errors, list) and all(isinstance(e, str) for e in errors))
         if not all(checks):
             raise ValueError("cached layout does not fit the graph")
         consts = [n.attrs["value"] for n in graph.nodes if n.op == "constant"]
-        return cls(n_in, n_out, consts, arena, slots, wb, kernels, parallel, aligned)
+        return cls(n_in, n_out, consts, arena, slots, wb, kernels, parallel, aligned, errors)
 
 
 def _flat_friendly(group) -> bool:
@@ -146,6 +148,7 @@ class ModuleBuilder:
         self._counted: set = set()
         self._split_calls = 0
         self.kernel_names: list = []
+        self.errors: list = []  # messages of the index-check error codes (shared by every graph function here)
         self._memcpy = None
         self._n = 0
         self.threads = ir.GlobalVariable(self.module, I64, THREADS_VAR)
@@ -241,7 +244,7 @@ class ModuleBuilder:
         """Emit `void name(ptr slots)` computing `graph`; returns (function, Layout, FusionPlan)."""
         plan = plan or plan_fusion(graph)
         for n in graph.nodes:
-            if n.op not in LOWER and n.op not in OPAQUE_LOWERED:
+            if n.op not in LOWER and n.op not in OPAQUE_LOWERED and n.op not in EMITTERS:
                 scope = f" [in module {n.meta['scope']}]" if n.meta.get("scope") else ""
                 raise LoweringError(f"op {n.op} has no native lowering: cannot compile "
                                     f"{describe(n.op, [v.type for v in n.inputs], n.attrs)}{scope}")
@@ -272,6 +275,7 @@ class ModuleBuilder:
                 slot_of[v.id] = n_in + n_out + len(constants)
             constants.append(n.attrs["value"])
         arena_slot = n_in + n_out + len(constants)
+        status_slot = arena_slot + 1  # pointer to the call's status words [error code, offending value]
 
         groups = [g for g in plan.groups if g.root.producer.op != "constant"]
         # Liveness of arena buffers over the group sequence; every output of a group's node needs memory.
@@ -307,7 +311,9 @@ class ModuleBuilder:
 
         def ptr_of(key):
             if key not in cache:
-                if key in slot_of:
+                if key == "status":
+                    cache[key] = slot(status_slot)
+                elif key in slot_of:
                     cache[key] = slot(slot_of[key])
                 elif key in global_of:
                     cache[key] = eb.bitcast(global_of[key], PTR)
@@ -344,7 +350,9 @@ class ModuleBuilder:
             kbufs = [g.root] + reads
             split = not globals_for_constants and _work(g) >= _parallel_work()
             kmod = self.module if globals_for_constants else self.kernel_module()
-            k = Kernel(kmod, f"{name}_k{gi}_{node.op}", kbufs, plan.inlined, LOWER, split=split)
+            checks = any(get_op(n.op).extra.get("index_checked") for n in g.nodes)
+            k = Kernel(kmod, f"{name}_k{gi}_{node.op}", kbufs, plan.inlined, LOWER, split=split,
+                       errors=self.errors if checks else None)
             if not globals_for_constants:  # top level: the runtime aligns the arena and the outputs listed in `aligned`
                 out_slot = slot_of.get(g.root.id)
                 if out_slot is None:
@@ -356,15 +364,20 @@ class ModuleBuilder:
                     aligned.append(out_slot - n_in)
             _emit_group(k, g)
             k.finish()
-            kargs = [ptr_of(v.id) for v in kbufs]
+            kargs = [ptr_of(v.id) for v in kbufs] + ([ptr_of("status")] if checks else [])
             self.timed(eb, counter(k.fn.name), lambda: self.call_kernel(eb, k, kargs))
 
-        for out_pos, in_pos in (graph.meta.get("writeback") or {}).items():
+        writeback = graph.meta.get("writeback") or {}
+        if writeback and self.errors:  # a call that failed an index check leaves the state it updates untouched
+            failed = eb.icmp_signed("!=", eb.load(ptr_of("status"), typ=I64), i64(0))
+            with eb.if_then(failed, likely=False):
+                eb.ret_void()
+        for out_pos, in_pos in writeback.items():
             v = graph.outputs[out_pos]
             self.memcpy(eb, slot(in_pos), ptr_of(v.id), v.type.nbytes)
         eb.ret_void()
         layout = Layout(n_in, n_out, constants, mem.size, output_slots, dict(graph.meta.get("writeback") or {}), names,
-                        self._split_calls > 0, aligned)
+                        self._split_calls > 0, aligned, self.errors)
         return fn, layout, plan
 
     # -- scan ------------------------------------------------------------------------------------------------
@@ -386,7 +399,7 @@ class ModuleBuilder:
         body_fn, bl = info["fn"], info["layout"]
         carries_in, xs, consts = node.inputs[:nc], node.inputs[nc:nc + nx], node.inputs[nc + nx:]
         finals, ys = node.outputs[:nc], node.outputs[nc:]
-        n_slots = bl.n_inputs + bl.n_outputs + 1
+        n_slots = bl.n_inputs + bl.n_outputs + 2  # + the body's arena and the status pointer
         slots = eb.alloca(ir.ArrayType(PTR, n_slots))
 
         def put(i, p):
@@ -396,7 +409,8 @@ class ModuleBuilder:
             self.memcpy(eb, ptr_of(f.id), ptr_of(c.id), c.type.nbytes)
         for j, c in enumerate(consts):
             put(nc + nx + j, ptr_of(c.id))
-        put(n_slots - 1, ptr_of(("body_arena", node.id)))
+        put(n_slots - 2, ptr_of(("body_arena", node.id)))
+        put(n_slots - 1, ptr_of("status"))
         for i, f in enumerate(finals):
             put(i, ptr_of(f.id))  # the current carry lives in the final-carry output buffer
         # Every pointer used inside the loop is computed before it (values must dominate their uses).

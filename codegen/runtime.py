@@ -133,9 +133,17 @@ class CompiledGraph:
         self._specs = [(v.shape, np.dtype(v.dtype)) for v in graph.inputs]
         self._wb_targets = set(wb.values())
         self._aligned = set(self.layout.aligned)
+        self._checks = bool(self.layout.errors)
         self._fresh = [(j, slot, graph.outputs[j].shape, np.dtype(graph.outputs[j].dtype), j in self._aligned)
                        for j, slot in enumerate(self.layout.output_slots) if isinstance(slot, int) and j not in wb]
         self._copies = [(j, slot) for j, slot in enumerate(self.layout.output_slots) if isinstance(slot, tuple)]
+
+    def _raise_status(self, status) -> None:
+        """Raise the error a failed index check recorded during the call (and clear it for the next call)."""
+        code, value = int(status[0]), int(status[1])
+        status[0] = status[1] = 0
+        message = self.layout.errors[code - 1] if 0 < code <= len(self.layout.errors) else f"error code {code}"
+        raise IndexError(message.replace("{value}", str(value)))
 
     def profile(self, reset: bool = False) -> list:
         """[(kernel name, cycles, calls)] accumulated over calls; needs GRAPHNN_PROFILE=1 when compiling."""
@@ -170,13 +178,16 @@ class CompiledGraph:
             loc.wb = {j: (_aligned_empty if j in self._aligned else np.empty)(self.graph.outputs[j].shape,
                                                                                np.dtype(self.graph.outputs[j].dtype))
                       for j in self.layout.writeback}
-            loc.slots = (ctypes.c_void_p * (self.layout.n_inputs + self.layout.n_outputs + len(self._consts) + 1))()
+            # slots: inputs, outputs, constants, arena, status pointer (see module.graph_function)
+            loc.slots = (ctypes.c_void_p * (self.layout.n_inputs + self.layout.n_outputs + len(self._consts) + 2))()
+            loc.status = (ctypes.c_int64 * 2)()  # [error code, offending value], set by failed index checks
             loc.addr = ctypes.addressof(loc.slots)
             loc.bound = [_UNBOUND] * self.layout.n_inputs  # the array whose pointer each input slot holds
             base = self.layout.n_inputs + self.layout.n_outputs
             for i, c in enumerate(self._consts):
                 loc.slots[base + i] = c.ctypes.data
             loc.slots[base + len(self._consts)] = loc.arena.ctypes.data
+            loc.slots[base + len(self._consts) + 1] = ctypes.addressof(loc.status)
             for j, a in loc.wb.items():
                 loc.slots[self.layout.n_inputs + j] = a.ctypes.data
         return loc
@@ -234,4 +245,6 @@ class CompiledGraph:
         for i in range(n_in):  # do not keep callers' temporaries alive (or stale) between calls
             if bound[i] is not inputs[i] or (stable is not None and i not in stable):
                 bound[i] = _UNBOUND
+        if self._checks and loc.status[0]:
+            self._raise_status(loc.status)
         return [outs[j] for j in self.returned]

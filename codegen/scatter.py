@@ -18,7 +18,7 @@ from graphnn.ir.ops.im2col import geometry
 from .gemm import direct_pointer
 from .kernel import I64, LLTYPE, Index, Kernel, i64
 from .target import vector_width_bits
-from .lowerings import argmax_over, masked_load, window_loader
+from .lowerings import argmax_over, gather_position, masked_load, window_loader
 from .schedule import VectorOps, prod, store_epilogue, tap_range
 
 
@@ -354,3 +354,19 @@ def emit_max_pool(k: Kernel, group, node, via_flat: bool = False) -> None:
             k.loop(QW, lambda q: store_epilogue(k, root, out, list(dims) + [q],
                                                 b.load(b.gep(row, [i64(0), q], inbounds=True)), via_flat))
     k.loops(out.shape[:-1], per_row, parallel=True)
+
+
+def emit_scatter_add(k: Kernel, group, node, via_flat: bool = False) -> None:
+    """take_grad / take_along_grad: zero the output, then add every gradient element at its indexed position.
+    Positions may repeat, so the loops stay serial (none is marked parallel)."""
+    out = node.outputs[0]
+    g = node.inputs[0]
+    b = k.b
+    zero = k.const(0, out.dtype)
+    k.loop(out.type.size, lambda i: k.store(out, i, zero))
+
+    def add(dims):
+        _a, j, before, after = gather_position(k, node, list(dims))
+        dst = Index(k, out.shape, before + [j] + after)
+        k.store(out, dst.flat, k.flags(b.fadd(k.load(out, dst), k.elem(g, Index(k, g.shape, list(dims))))))
+    k.loops(g.shape, add)

@@ -36,7 +36,7 @@ def _unary(op):
 
 for _op in ("exp", "log", "sqrt", "tanh", "sigmoid", "relu", "abs", "sum", "mean", "max", "min", "argmax", "argmin",
             "matmul", "reshape", "flatten", "unsqueeze", "squeeze", "transpose", "permute", "clamp", "neg", "sign", "t",
-            "numel", "amax"):
+            "numel", "amax", "index_select", "gather"):
     globals()[_op] = _unary(_op)
 
 

@@ -279,6 +279,9 @@ class ExportedModel:
             if not self._ctx:
                 raise ExportError(f"{self.name}: the model was closed")
             rc = self._native.run(self._ctx, *[a.ctypes.data for a in arrays + outs])
+        if rc == -2:
+            raise IndexError(f"{self.name}: an index in the inputs (e.g. a class label) was out of range; nothing "
+                             "was updated")
         if rc != 0:
             raise ExportError(f"{self.name}: {self.manifest['entry_points'][self.manifest['entry']]['symbol']} "
                               f"returned {rc}")

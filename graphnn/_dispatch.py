@@ -9,7 +9,7 @@ import numpy as np
 
 from graphnn.ir.graph import Node, Value
 from graphnn.ir.interpreter import run_node
-from graphnn.ir.registry import IRError, describe, infer_node
+from graphnn.ir.registry import IRError, describe, get_op, infer_node
 from graphnn.ir.types import TensorType
 
 from . import _tracer
@@ -25,11 +25,16 @@ GRAD_FN_NAMES = {
     "broadcast_to": "ExpandBackward0", "sum": "SumBackward1", "max": "AmaxBackward0", "select": "WhereBackward0",
     "slice": "SliceBackward0", "cast": "ToCopyBackward0", "conv": "ConvolutionBackward0",
     "max_pool": "MaxPool2DWithIndicesBackward0", "call": "CompiledFunctionBackward",
+    "take": "IndexSelectBackward0", "take_along": "GatherBackward0",
 }
 
 
 class OpError(ValueError):
     """An op got inputs it cannot accept. The message names the op, the shapes and the user's source line."""
+
+
+class IndexOpError(OpError, IndexError):
+    """An index out of range, found by compiled code (the message names the op, the traced line and the call)."""
 
 
 def located(msg: str, scope: str | None = None) -> str:
@@ -90,6 +95,8 @@ def apply(op: str, inputs: list, attrs: dict | None = None, name: str | None = N
         except IRError as e:
             raise op_error(e) from None
         node.meta["scope"] = current_scope()
+        if get_op(op).extra.get("index_checked"):  # its native code reports bad indices with the user's line
+            node.meta["source"] = user_frame()
         if not grad:
             node.meta["nograd"] = True
         outs = [Tensor._symbolic(o, tracer, needs_grad and o.type.is_float) for o in node.outputs]
@@ -104,7 +111,9 @@ def apply(op: str, inputs: list, attrs: dict | None = None, name: str | None = N
         node = Node(op, [], attrs, out_types)
         try:
             results = run_node(node, arrays)
-        except (ValueError, IndexError, TypeError) as e:
+        except IndexError as e:  # an index out of range: also an IndexError, as in PyTorch
+            raise IndexOpError(located(f"{describe(op, types, attrs)}: {e}")) from None
+        except (ValueError, TypeError) as e:
             raise op_error(IRError(f"{describe(op, types, attrs)}: {e}")) from None
         if needs_grad:
             node.inputs = [t._eager_value() if isinstance(t, Tensor) else _const_value(a) for t, a in zip(args, arrays)]

@@ -70,6 +70,16 @@ def _native(graph: ir.Graph) -> CompiledGraph:
         raise LoweringError(located(str(e), "")) from None
 
 
+def run_native(native: CompiledGraph, arrays: list) -> list:
+    """Call native code; an index it found out of range becomes an error that also names the user's call."""
+    try:
+        return native(arrays)
+    except IndexError as e:
+        from ._dispatch import IndexOpError, located
+
+        raise IndexOpError(located(str(e), "")) from None
+
+
 def _lowered(graph: ir.Graph) -> ir.Graph:
     """The graph codegen compiles: convolutions rewritten as GEMMs, re-optimized."""
     g = graph.copy()
@@ -132,7 +142,7 @@ class Program(_Guarded):
         arrays = self.feeds(args)
         for i, check in self.tracer.checks:
             check(arrays[i])
-        outs = self.native(arrays)
+        outs = run_native(self.native, arrays)
         leaves = [Tensor._wrap(a) for a in outs[:self.n_user]]
         for t, pos, concrete in self.grad_targets:
             t._grad = Tensor._wrap(outs[pos]) if pos is not None else concrete
@@ -374,7 +384,7 @@ class SplitProgram(_Guarded):
             tensors.append(next(it) if acc is None else acc())
         for i, check in self.tracer.checks:
             check(tensors[i]._data)
-        outs = self.native([t._data for t in tensors])
+        outs = run_native(self.native, [t._data for t in tensors])
         node = Node("call", [t._eager_value() for t in tensors], {"fn": _ForwardFn(self)}, self.out_types)
         for o, a in zip(node.outputs, outs):
             o.data = a
@@ -403,7 +413,7 @@ class _ForwardFn:
         return list(self.prog.out_types)
 
     def run(self, arrays):
-        return self.prog.native(arrays)
+        return run_native(self.prog.native, arrays)
 
     def grad(self, b, node, cts):
         p = self.prog
@@ -432,7 +442,7 @@ class _BackwardFn:
         return [v.type for v in self.prog.stages["backward"].outputs]
 
     def run(self, arrays):
-        return self.prog.native_backward(arrays)
+        return run_native(self.prog.native_backward, arrays)
 
     def grad(self, b, node, cts):
         raise MissingGradient("the compiled backward has no gradient (double backward through graphnn.compile)")

@@ -602,26 +602,34 @@ class Tensor:
         return apply("select", [mask, value, self])
 
     def index_select(self, dim, index):
+        """The entries at `index` (1-D or 0-d int64) along `dim`, copied exactly (a gather, any dtype)."""
         from graphnn.ir.registry import IRError
 
         from ._dispatch import op_error
+
         from ._tracer import check_values
 
         d = check_dim(dim, self.ndim, "index_select", self)
+        index = as_tensor(index)
         n = self.shape[d]
         call = f"index_select(input {self._type}, dim {dim}, index {index._type})"
-        if index.dtype_name != "int64" or index.ndim != 1:
+        if index.dtype_name != "int64" or index.ndim > 1:
             raise op_error(IRError(f"{call}: index must be a 1-D int64 tensor"))
 
-        def check(idx):  # (one_hot would silently give zero rows for indices outside [0, n))
+        def check(idx):  # named with the caller's line, now and at every compiled call (the kernel checks too)
             bad = (idx < 0) | (idx >= n)
             if bad.any():
-                raise op_error(IRError(f"{call}: index {int(idx[bad].flat[0])} is out of range for dimension {d} of size {n}"))
+                raise op_error(IRError(f"{call}: index {int(idx[bad].flat[0])} is out of range for dimension {d} "
+                                       f"of size {n}"))
         check_values(index, check)
-        oh = apply("one_hot", [index], {"num_classes": self.shape[d], "dtype": self.dtype_name})  # (k, n)
-        moved = self.transpose(d, -1) if d != self.ndim - 1 else self
-        picked = matmul(moved, oh.t())  # (..., k)
-        return picked.transpose(d, -1) if d != self.ndim - 1 else picked
+        if index.ndim == 0:
+            index = index.reshape((1,))
+        return apply("take", [self, index], {"axis": d}, name="IndexSelectBackward0")
+
+    def gather(self, dim, index):
+        """out[..i..] = self[..index[..i..]..] with the index replacing position `dim` (torch.gather)."""
+        d = check_dim(dim, self.ndim, "gather", self)
+        return apply("take_along", [self, as_tensor(index)], {"axis": d}, name="GatherBackward0")
 
     def repeat(self, *sizes):
         sizes = _shape_args(sizes)

@@ -64,6 +64,8 @@ GENERATORS = {
     "int_nz": lambda rng, s: rng.choice([-4, -3, -2, -1, 1, 2, 3, 4, 5], s),       # divisors
     "small_nonneg": lambda rng, s: rng.integers(0, 4, s),                           # integer exponents
     "onehot_idx": lambda rng, s: rng.integers(-1, 5, s),                            # includes out-of-range
+    "index3": lambda rng, s: rng.integers(0, 3, s),                                 # valid indices (gathers)
+    "index4": lambda rng, s: rng.integers(0, 4, s),
     "bool": lambda rng, s: rng.random(s) < 0.5,
 }
 
@@ -801,6 +803,74 @@ entry("one_hot", [
     C("bool", I(4, gen="onehot_idx"), num_classes=4, dtype="bool"),
     C("scalar", I(gen="onehot_idx"), num_classes=6, dtype="float"),
 ], _np_one_hot)
+
+
+def _np_take(a, at):
+    x, idx = a
+    ax = at["axis"] % x.ndim
+    out = np.empty(x.shape[:ax] + idx.shape + x.shape[ax + 1:], x.dtype)
+    for pos in np.ndindex(*out.shape):
+        i = pos[ax:ax + idx.ndim]
+        out[pos] = x[pos[:ax] + (int(idx[i]),) + pos[ax + idx.ndim:]]
+    return out
+
+
+def _np_take_grad(a, at):
+    g, idx = a
+    ax, k = at["axis"], idx.ndim
+    out = np.zeros(g.shape[:ax] + (at["size"],) + g.shape[ax + k:], g.dtype)
+    for pos in np.ndindex(*g.shape):
+        out[pos[:ax] + (int(idx[pos[ax:ax + k]]),) + pos[ax + k:]] += g[pos]
+    return out
+
+
+def _np_take_along(a, at):
+    x, idx = a
+    ax = at["axis"] % x.ndim
+    out = np.empty(idx.shape, x.dtype)
+    for pos in np.ndindex(*idx.shape):
+        out[pos] = x[pos[:ax] + (int(idx[pos]),) + pos[ax + 1:]]
+    return out
+
+
+def _np_take_along_grad(a, at):
+    g, idx = a
+    shape = tuple(at["shape"])
+    ax = at["axis"] % len(shape)
+    out = np.zeros(shape, g.dtype)
+    for pos in np.ndindex(*idx.shape):
+        out[pos[:ax] + (int(idx[pos]),) + pos[ax + 1:]] += g[pos]
+    return out
+
+
+entry("take", [
+    C("rows", F(3, 2, gen="nan"), I(4, gen="index3"), axis=0),
+    C("rows_grad", F(3, 5), I(4, gen="index3"), axis=0),
+    C("middle_2d_index", F(2, 4, 3), I(2, 3, gen="index4"), axis=1),
+    C("last_axis_scalar_index", F(2, 4), I(gen="index4"), axis=-1),
+    C("int64", I(4, 3), I(5, gen="index4"), axis=0),
+    C("bool", B(3, 4), I(2, gen="index3"), axis=0),
+    C("empty_index", F(3, 2), I(0, gen="index3"), axis=0),
+], _np_take)
+
+entry("take_grad", [
+    C("rows_repeated", F(6, 2), I(6, gen="index3"), axis=0, size=3),
+    C("middle", F(2, 3, 2, 5), I(3, 2, gen="index4"), axis=1, size=4),
+    C("scalar_index", F(2, 3), I(gen="index4"), axis=1, size=4),
+], _np_take_grad)
+
+entry("take_along", [
+    C("last", F(3, 4, gen="nan"), I(3, 2, gen="index4"), axis=1),
+    C("first_smaller", F(3, 4), I(5, 2, gen="index3"), axis=0),
+    C("middle", F(2, 4, 3), I(2, 6, 3, gen="index4"), axis=1),
+    C("int64", I(3, 4), I(3, 4, gen="index4"), axis=-1),
+], _np_take_along)
+
+entry("take_along_grad", [
+    C("last", F(3, 5), I(3, 5, gen="index4"), axis=1, shape=(3, 4)),
+    C("first_smaller", F(5, 2), I(5, 2, gen="index3"), axis=0, shape=(3, 4)),
+    C("middle", F(2, 3, 2), I(2, 3, 2, gen="index4"), axis=1, shape=(2, 4, 3)),
+], _np_take_along_grad)
 
 
 # -- helpers shared by the test files ------------------------------------------------------------------------------

@@ -2,8 +2,8 @@
 
 matmul: 2*M*N*K; conv and its two gradients: 2 * output elements * C/groups * prod(kernel); elementwise and
 broadcast ops: 1 per output element; reductions: 1 per input element; pooling: 1 per window element;
-scan: `length` times its body; data movement (reshape, transpose, broadcast_to, slice, full, constant, one_hot)
-and `call`: 0.
+scan: `length` times its body; scatter-adds: 1 per added element; data movement (reshape, transpose, broadcast_to,
+slice, full, constant, one_hot, gathers) and `call`: 0.
 """
 from __future__ import annotations
 
@@ -40,6 +40,8 @@ def node_flops(node: Node) -> int:
         return _size(out.shape) * _size(node.attrs["kernel"])
     if op == "max_pool_grad":
         return _size(ins[1].shape) * _size(node.attrs["kernel"])
+    if op in ("take_grad", "take_along_grad"):  # one add per gradient element
+        return _size(ins[0].shape)
     pattern = get_op(op).pattern
     if pattern == "reduce":
         return _size(ins[0].shape)

@@ -30,7 +30,7 @@ MAX_ELEMS = 240        # elements per tensor
 # selection, sign flips); arithmetic is compiled with contraction and approximate functions, so it is not.
 EXACT_OPS = frozenset({"neg", "abs", "sign", "relu", "stop_gradient", "reshape", "transpose", "broadcast_to", "slice",
                        "slice_grad", "full", "select", "cast", "max", "maximum", "minimum", "max_pool",
-                       "max_pool_select", "im2col", "one_hot"})
+                       "max_pool_select", "im2col", "one_hot", "take", "take_along"})
 
 
 class Source:
@@ -112,8 +112,8 @@ class Builder:
         r = self.rng
         if dtype == "bool":
             return r.random(shape) < 0.5
-        if dtype == "int64":
-            return r.integers(-1, 5, shape)
+        if dtype == "int64":  # kind ("index", n): valid indices into a dimension of size n
+            return r.integers(0, kind[1], shape) if isinstance(kind, tuple) else r.integers(-1, 5, shape)
         if kind == "pos":
             a = r.uniform(0.5, 2.0, shape)
         elif kind == "away":

@@ -22,7 +22,8 @@ SKIPPED_OPS = frozenset({"call", "constant"})  # need a compiled function / only
 # Differentiable everywhere on the smooth profile's operands (finite differences apply).
 SMOOTH_OPS = ("add", "sub", "mul", "div", "pow", "neg", "exp", "log", "sqrt", "tanh", "sigmoid",
               "reshape", "transpose", "broadcast_to", "slice", "slice_grad", "sum", "matmul", "conv", "conv_grad_input",
-              "conv_grad_weight", "im2col", "col2im", "select", "full", "one_hot", "cast")
+              "conv_grad_weight", "im2col", "col2im", "select", "full", "one_hot", "cast", "take", "take_grad",
+              "take_along", "take_along_grad")
 # Scan bodies: smooth ops only (the builder sees the first step's values, not later ones).
 BODY_OPS = ("add", "sub", "mul", "neg", "tanh", "sigmoid", "exp", "select", "sum", "reshape", "transpose",
             "broadcast_to", "slice", "full", "matmul")
@@ -339,6 +340,61 @@ def _one_hot(b: Builder):
     return [x], {"num_classes": b.src.int(1, 5), "dtype": b.src.pick(dtypes)}
 
 
+def _index(b: Builder, shape: tuple, n: int):
+    """A new int64 input of valid indices into a dimension of size n, or None when no input may be added."""
+    return b.new_input(shape, "int64", ("index", n)) if b.can_add_input() else None
+
+
+def _take(b: Builder):
+    x = b.operand(lambda v: v.type.ndim >= 1 and v.type.size >= 1)
+    if x is None:
+        return None
+    axis = b.src.int(0, x.type.ndim - 1)
+    rest = x.type.size // x.shape[axis]
+    ishape = tuple(d for d in b.shape(2) if rest * d <= MAX_ELEMS)
+    if rest * numel(ishape) > MAX_ELEMS:
+        ishape = ()
+    idx = _index(b, ishape, x.shape[axis])
+    return ([x, idx], {"axis": axis - x.type.ndim if b.src.chance(0.3) else axis}) if idx is not None else None
+
+
+def _take_grad(b: Builder):
+    g = b.operand(lambda v: b.is_float(v) and v.type.ndim >= 1)
+    if g is None:
+        return None
+    axis = b.src.int(0, g.type.ndim - 1)
+    span = b.src.int(0, min(2, g.type.ndim - axis))
+    size = b.src.int(1, 5)
+    if numel(g.shape[:axis]) * size * numel(g.shape[axis + span:]) > MAX_ELEMS:
+        return None
+    idx = _index(b, g.shape[axis:axis + span], size)
+    return ([g, idx], {"axis": axis, "size": size}) if idx is not None else None
+
+
+def _take_along(b: Builder):
+    x = b.operand(lambda v: v.type.ndim >= 1 and v.type.size >= 1)
+    if x is None:
+        return None
+    axis = b.src.int(0, x.type.ndim - 1)
+    ishape = tuple(b.src.int(1, 5) if d == axis else b.src.int(1, s) for d, s in enumerate(x.shape))
+    if numel(ishape) > MAX_ELEMS:
+        return None
+    idx = _index(b, ishape, x.shape[axis])
+    return ([x, idx], {"axis": axis}) if idx is not None else None
+
+
+def _take_along_grad(b: Builder):
+    g = b.operand(lambda v: b.is_float(v) and v.type.ndim >= 1)
+    if g is None:
+        return None
+    axis = b.src.int(0, g.type.ndim - 1)
+    shape = tuple(b.src.int(1, 5) if d == axis else s + b.src.int(0, 1) for d, s in enumerate(g.shape))
+    if numel(shape) > MAX_ELEMS:
+        return None
+    idx = _index(b, g.shape, shape[axis])
+    return ([g, idx], {"axis": axis, "shape": shape}) if idx is not None else None
+
+
 def _scan(b: Builder):
     """A scan with one float carry, one scanned input and maybe a constant; its body is a small random graph."""
     carry = b.operand(lambda v: b.is_float(v) and v.type.size <= 24 and np.isfinite(b.arr(v)).all())
@@ -380,6 +436,7 @@ GENERATORS = {
     "conv": _conv, "conv_grad_input": _conv_grad("conv_grad_input"), "conv_grad_weight": _conv_grad("conv_grad_weight"),
     "im2col": _im2col, "col2im": _col2im, "max_pool": _max_pool("max_pool"), "max_pool_grad": _max_pool("max_pool_grad"),
     "max_pool_select": _max_pool("max_pool_select"), "one_hot": _one_hot, "scan": _scan,
+    "take": _take, "take_grad": _take_grad, "take_along": _take_along, "take_along_grad": _take_along_grad,
 }
 # Simplest first (hypothesis shrinks choices towards the front); heavy ops are drawn less often.
 GENERAL_OPS = tuple(sorted(GENERATORS, key=lambda op: (OPS[op].pattern != "elementwise", op)))

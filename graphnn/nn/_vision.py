@@ -12,7 +12,7 @@ import numpy as np
 from .._dispatch import apply, op_error, relabel
 from .._tracer import check_values
 from ..ir_attrs import ntuple
-from ..tensor import Tensor, broadcast_to, cat, narrow, tensor
+from ..tensor import Tensor, broadcast_to, cat, narrow, ones_like, tensor
 from graphnn.ir.ops.pool import pool_out_size
 from graphnn.ir.registry import IRError
 
@@ -145,13 +145,15 @@ def max_unpool(input: Tensor, indices: Tensor, kernel_size, stride=None, padding
             raise op_error(IRError(f"max_unpool(input {input._type}, indices {indices._type}): index "
                                    f"{int(idx[bad].flat[0])} is out of bounds for output size {out_sp}"))
     check_values(indices, check)
-    onehot = apply("one_hot", [indices.reshape(lead + (n_in,))], {"num_classes": n_out, "dtype": input.dtype_name})
-    vals = input.reshape(lead + (n_in, 1))
-    out = (onehot * vals).sum(-2)
+    flat_idx = indices.reshape(lead + (n_in,))
+    vals = input.reshape(lead + (n_in,))
+    axis = len(lead)
+    out = apply("take_along_grad", [vals, flat_idx], {"axis": axis, "shape": lead + (n_out,)})  # scatter, exact
     # Overlapping windows can pick the same input element several times: PyTorch writes it once (the copies are
     # equal) and each copy's gradient is grad_output at its index, so remove the surplus copies without gradient.
-    count = apply("maximum", [onehot.sum(-2), 1.0])
-    out = out - apply("stop_gradient", [out * (1.0 - 1.0 / count)])
+    count = apply("take_along_grad", [ones_like(vals), flat_idx], {"axis": axis, "shape": lead + (n_out,)})
+    surplus = out - apply("stop_gradient", [out * (1.0 - 1.0 / apply("maximum", [count, 1.0]))])
+    out = apply("select", [count > 1.0, surplus, out])
     return relabel(out.reshape(lead + out_sp), f"MaxUnpool{nsp}DBackward0", [input])
 
 
@@ -224,7 +226,7 @@ def pixel_shuffle(input: Tensor, upscale_factor: int) -> Tensor:
 
 def embedding(input: Tensor, weight: Tensor, padding_idx=None, max_norm=None, norm_type=2.0,
               scale_grad_by_freq=False, sparse=False) -> Tensor:
-    """Rows of `weight` picked by int64 indices (one_hot(indices) @ weight, so the gradient is a matmul)."""
+    """Rows of `weight` picked by int64 indices: a gather (exact copies); the gradient adds rows back (scatter)."""
     call = f"embedding(indices {input._type}, weight {weight._type})"
     if input.dtype_name != "int64":
         raise op_error(IRError(f"{call}: indices must be int64, got {input.dtype_name}"))
@@ -235,9 +237,9 @@ def embedding(input: Tensor, weight: Tensor, padding_idx=None, max_norm=None, no
         if bad.any():
             raise op_error(IRError(f"{call}: index {int(idx[bad].flat[0])} is out of range for {n} embeddings"))
     check_values(input, check)
-    onehot = apply("one_hot", [input], {"num_classes": n, "dtype": weight.dtype_name})
-    if max_norm is not None or scale_grad_by_freq:
-        counts = onehot.reshape(-1, n).sum(0).reshape(n, 1)  # occurrences of each row in this batch
+    if max_norm is not None or scale_grad_by_freq:  # occurrences of each row in this batch, (n, 1)
+        ones = ones_like(input, dtype=weight.dtype_name).reshape(tuple(input.shape) + (1,))
+        counts = apply("take_grad", [ones, input], {"axis": 0, "size": n})
     w = weight
     if max_norm is not None:
         # As PyTorch: the looked-up rows whose norm exceeds max_norm are rescaled in place, without gradient; the
@@ -252,10 +254,7 @@ def embedding(input: Tensor, weight: Tensor, padding_idx=None, max_norm=None, no
     if scale_grad_by_freq:  # same value; each row's gradient divided by its frequency in the batch
         ws = w * (1.0 / apply("maximum", [counts, 1.0]))
         w = apply("stop_gradient", [w]) + (ws - apply("stop_gradient", [ws]))
-    if padding_idx is not None:
-        pi = padding_idx % n
-        keep = np.ones((n, 1), np.float64)
-        keep[pi] = 0.0
-        keep_t = tensor(keep, dtype=weight.dtype_name)
-        w = w * keep_t + w.detach() * (1.0 - keep_t)  # no gradient reaches the padding row
-    return relabel(onehot.matmul(w), "EmbeddingBackward0", [weight])
+    out = apply("take", [w, input], {"axis": 0})
+    if padding_idx is not None:  # no gradient reaches the padding row
+        out = apply("select", [(input == padding_idx % n).unsqueeze(-1), apply("stop_gradient", [out]), out])
+    return relabel(out, "EmbeddingBackward0", [weight])

@@ -200,17 +200,21 @@ def nll_loss(input, target, weight=None, size_average=None, ignore_index: int = 
     x = input
     if input.ndim > 2:  # (N, C, d1, ...) -> (N, d1, ..., C)
         x = input.permute(0, *range(2, input.ndim), 1)
-    onehot = apply("one_hot", [target], {"num_classes": n_classes, "dtype": input.dtype_name})
-    w = onehot if weight is None else onehot * weight
-    valid = (target != ignore_index).type_as_dtype(input.dtype_name)
-    per_item_w = w.sum(-1) * valid
-    picked = -(x * w).sum(-1) * valid
+    valid = target != ignore_index
+    safe = apply("select", [valid, target, 0])  # ignored items read class 0 (then dropped): every index in range
+    # each item's log-probability of its class, gathered (unselected classes are never read: -inf or NaN there
+    # cannot leak into the loss, as with a one-hot product)
+    picked = apply("take_along", [x, safe.unsqueeze(-1)], {"axis": x.ndim - 1}).squeeze(-1)
+    w = valid.type_as_dtype(input.dtype_name)
+    if weight is not None:
+        w = apply("select", [valid, apply("take", [as_tensor(weight), safe], {"axis": 0}), 0.0])
+    loss = apply("select", [valid, -picked * w, 0.0])
     if reduction == "none":
-        out = picked
+        out = loss
     elif reduction == "sum":
-        out = picked.sum()
+        out = loss.sum()
     elif reduction == "mean":
-        out = picked.sum() / per_item_w.sum()
+        out = loss.sum() / w.sum()
     else:
         raise ValueError(f"{reduction} is not a valid value for reduction")
     return relabel(out, "NllLossBackward0", [input])
@@ -230,15 +234,15 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index: i
     x = logp if logp.ndim <= 2 else logp.permute(0, *range(2, logp.ndim), 1)
     wx = x if weight is None else x * weight
     valid = (target != ignore_index).type_as_dtype(input.dtype_name)
-    smooth = -wx.sum(-1) * valid
+    smooth = apply("select", [target != ignore_index, -wx.sum(-1), 0.0])
     if reduction == "none":
         smooth_r = smooth
     elif reduction == "sum":
         smooth_r = smooth.sum()
     else:
-        onehot = apply("one_hot", [target], {"num_classes": n_classes, "dtype": input.dtype_name})
-        denom = ((onehot if weight is None else onehot * weight).sum(-1) * valid).sum()
-        smooth_r = smooth.sum() / denom
+        safe = apply("select", [target != ignore_index, target, 0])
+        w_item = valid if weight is None else apply("take", [as_tensor(weight), safe], {"axis": 0}) * valid
+        smooth_r = smooth.sum() / w_item.sum()
     out = nll * (1.0 - label_smoothing) + smooth_r * (label_smoothing / n_classes)
     return relabel(out, "AddBackward0", [input])
 
