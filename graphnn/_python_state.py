@@ -15,7 +15,8 @@ class TraceWarning(UserWarning):
     """graphnn.compile traced Python code with side effects that compiled calls do not repeat."""
 
 
-_MODULE_INTERNALS = frozenset({"_parameters", "_buffers", "_modules", "_buffer_names", "_scope_name", "training"})
+_MODULE_INTERNALS = frozenset({"_parameters", "_buffers", "_modules", "_buffer_names", "_non_persistent_buffers_set",
+                               "_scope_name", "training"})
 
 
 def _fingerprint(v):

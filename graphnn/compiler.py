@@ -1,6 +1,12 @@
 """graphnn.compile: trace once per input signature, optimize, differentiate, fuse, and run native code."""
 from __future__ import annotations
 
+import numbers
+import os
+import threading
+import warnings
+from collections import OrderedDict
+
 from graphnn import ir
 from graphnn.codegen import CompiledGraph, LoweringError
 from graphnn.ir.extract import extract
@@ -11,46 +17,9 @@ from graphnn.ir.registry import GraphEmitter, MissingGradient
 from . import _tracer
 from ._grad_mode import is_grad_enabled
 from ._python_state import python_state, warn_state_changes
+from ._pytree import BadLeaf, bad_argument, flatten, map_tensors, signature, unflatten
 from ._tracer import Tracer
 from .tensor import Tensor
-
-
-def _flatten(obj, leaves: list):
-    """Replace tensors in a nested structure by ('leaf', i) markers, collecting them in `leaves`."""
-    if isinstance(obj, Tensor):
-        leaves.append(obj)
-        return ("leaf", len(leaves) - 1)
-    if isinstance(obj, (tuple, list)):
-        items = [_flatten(o, leaves) for o in obj]
-        return ("seq", type(obj), items)
-    if isinstance(obj, dict):
-        return ("dict", {k: _flatten(v, leaves) for k, v in obj.items()})
-    return ("const", obj)
-
-
-def _unflatten(spec, leaves: list):
-    kind = spec[0]
-    if kind == "leaf":
-        return leaves[spec[1]]
-    if kind == "seq":
-        items = [_unflatten(s, leaves) for s in spec[2]]
-        return spec[1](items) if spec[1] is list else (spec[1](items) if spec[1] is tuple else spec[1](*items))
-    if kind == "dict":
-        return {k: _unflatten(v, leaves) for k, v in spec[1].items()}
-    return spec[1]
-
-
-def _arg_key(a):
-    if isinstance(a, Tensor):
-        d = a._data
-        if d is not None:
-            return ("T", d.shape, d.dtype, a.requires_grad)
-        return ("T", tuple(a.shape), a.dtype_name, a.requires_grad)
-    try:
-        hash(a)
-    except TypeError:
-        raise TypeError(f"graphnn.compile: argument {a!r} is neither a tensor nor hashable") from None
-    return ("V", a)
 
 
 def _optimized(graph: ir.Graph) -> ir.Graph:
@@ -147,17 +116,7 @@ class Program(_Guarded):
         for t, pos, concrete in self.grad_targets:
             t._grad = Tensor._wrap(outs[pos]) if pos is not None else concrete
         spec = self.out_spec
-        return leaves[spec[1]] if spec[0] == "leaf" else _unflatten(spec, leaves)
-
-
-def _concrete_args(args: tuple, kwargs: dict) -> None:
-    """A symbolic tensor that escaped an earlier trace has no data for native code: a TraceError, not a crash."""
-    for a in (*args, *kwargs.values()):
-        if isinstance(a, Tensor) and a._data is None:
-            from ._dispatch import located
-            from .tensor import TraceError, escaped_message
-
-            raise TraceError(located(f"compiled call: argument {escaped_message(a)}"))
+        return leaves[spec[1]] if spec[0] == "leaf" else unflatten(spec, leaves)
 
 
 def guards_hold(guards: list) -> bool:
@@ -172,16 +131,19 @@ def guards_hold(guards: list) -> bool:
 
 
 def trace_function(fn, args: tuple, kwargs: dict, names: dict, name: str) -> tuple:
-    """Trace fn(*args) into a graph; returns (tracer, out_spec, output tensors, grad finals)."""
+    """Trace fn(*args, **kwargs) into a graph; returns (tracer, out_spec, output tensors, grad finals).
+
+    Each tensor leaf of the argument trees is a graph input, in the order _pytree.signature() lists them."""
     tracer = Tracer(name, names)
     with tracer:
-        sym = [tracer.arg(a, f"x{i}") if isinstance(a, Tensor) else a for i, a in enumerate(args)]
+        sym = [map_tensors(a, tracer.arg, f"x{i}") for i, a in enumerate(args)]
+        sym_kw = {k: map_tensors(v, tracer.arg, k) for k, v in kwargs.items()}
         try:
-            result = fn(*sym, **kwargs)
+            result = fn(*sym, **sym_kw)
         finally:
             finals = tracer.finish()
     leaves: list = []
-    spec = _flatten(result, leaves)
+    spec = flatten(result, leaves)
     return tracer, spec, leaves, finals
 
 
@@ -206,47 +168,166 @@ def build_program(tracer: Tracer, spec, leaves: list, finals: list) -> Program:
     return Program(tracer, spec, leaves, grad_finals, stages)
 
 
+DEFAULT_MAX_SPECIALIZATIONS = 64
+MAX_SPECIALIZATIONS_VAR = "GRAPHNN_MAX_SPECIALIZATIONS"
+
+
+def default_max_specializations() -> int:
+    """The bound on kept specializations per compiled callable: $GRAPHNN_MAX_SPECIALIZATIONS, else 64."""
+    raw = os.environ.get(MAX_SPECIALIZATIONS_VAR, "")
+    try:
+        n = int(raw) if raw.strip() else DEFAULT_MAX_SPECIALIZATIONS
+        if n < 1:
+            raise ValueError
+    except ValueError:
+        warnings.warn(f"{MAX_SPECIALIZATIONS_VAR}={raw!r} is not a positive integer: using "
+                      f"{DEFAULT_MAX_SPECIALIZATIONS}", RuntimeWarning, stacklevel=3)
+        n = DEFAULT_MAX_SPECIALIZATIONS
+    return n
+
+
+def _checked_limit(n) -> int:
+    if n is None:
+        return default_max_specializations()
+    if isinstance(n, bool) or not isinstance(n, numbers.Integral):
+        raise TypeError(f"max_specializations must be a positive int or None, got {type(n).__name__}")
+    if n < 1:
+        raise ValueError(f"max_specializations must be at least 1, got {n}")
+    return int(n)
+
+
+class Specializations:
+    """The programs of one compiled callable by signature key, least recently used first, at most `limit` in all.
+
+    Iterating, len() and [key] see the keys (several programs share a key when their guards differ). Evicting a
+    program only drops this reference: a call running it, or an eager graph whose backward will run it, keeps it
+    alive; a later call with its signature traces again (the native code usually comes from the compile cache).
+    """
+
+    def __init__(self, limit: int):
+        self.limit = limit
+        self._progs: OrderedDict = OrderedDict()  # key -> [program]
+        self._count = 0
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._progs)
+
+    def __iter__(self):
+        with self._lock:
+            return iter(list(self._progs))
+
+    def __contains__(self, key) -> bool:
+        return key in self._progs
+
+    def __getitem__(self, key) -> list:
+        return list(self._progs[key])
+
+    def keys(self) -> list:
+        return list(self)
+
+    @property
+    def programs(self) -> int:
+        """Number of programs kept."""
+        return self._count
+
+    def find(self, key):
+        """A program for key whose guards hold (key becomes the most recently used), or None."""
+        with self._lock:
+            progs = self._progs.get(key)
+            if not progs:
+                return None
+            self._progs.move_to_end(key)
+            return next((p for p in progs if p.valid()), None)
+
+    def add(self, key, prog):
+        """Keep prog for key, evicting the least recently used programs past the limit; returns the program to run
+        (one another thread added for key meanwhile, if its guards hold)."""
+        with self._lock:
+            progs = self._progs.setdefault(key, [])
+            self._progs.move_to_end(key)
+            other = next((p for p in progs if p.valid()), None)
+            if other is not None:
+                return other
+            progs.append(prog)
+            self._count += 1
+            self._shrink()
+            return prog
+
+    def set_limit(self, limit: int) -> None:
+        with self._lock:
+            self.limit = limit
+            self._shrink()
+
+    def _shrink(self) -> None:
+        while self._count > self.limit:
+            key, progs = next(iter(self._progs.items()))
+            progs.pop(0)
+            self._count -= 1
+            if not progs:
+                del self._progs[key]
+
+
 class CompiledFunction:
     """`graphnn.compile(fn)`: fn is traced on the first call for each argument signature and runs natively after.
 
-    Inside fn, `loss.backward()`, `.grad` and optimizer steps are traced too, so a whole training step
-    becomes one native call that updates parameters in place.
+    Arguments are pytrees: tensors, possibly nested in tuples, lists, dicts and namedtuples, are graph inputs;
+    other leaves are constants of the trace. Inside fn, `loss.backward()`, `.grad` and optimizer steps are traced
+    too, so a whole training step becomes one native call that updates parameters in place. At most
+    `max_specializations` signatures are kept (least recently used ones are dropped).
     """
 
-    def __init__(self, fn, name: str | None = None):
+    def __init__(self, fn, name: str | None = None, max_specializations: int | None = None):
         self.fn = fn
         self.name = name or getattr(fn, "__name__", "fn")
-        self.cache: dict = {}
+        self.cache = Specializations(_checked_limit(max_specializations))
         self.last: Program | None = None
-        self._last_key = None
+        self._hot = None  # (key, program) of the last call: one tuple, so a thread never pairs a key with another's
+
+    @property
+    def max_specializations(self) -> int:
+        return self.cache.limit
+
+    @max_specializations.setter
+    def max_specializations(self, n: int) -> None:
+        self.cache.set_limit(_checked_limit(n))
 
     def _names(self) -> dict:
         return {}
 
+    def _signature_fn(self):
+        """The function whose parameters name the arguments in error messages."""
+        return self.fn
+
     def _trace(self, args: tuple, kwargs: dict) -> tuple:
         return trace_function(self.fn, args, kwargs, self._names(), self.name)
+
+    def _signature(self, args: tuple, kwargs: dict, leaves: list) -> tuple:
+        try:
+            return signature(args, kwargs, leaves)
+        except BadLeaf:
+            raise bad_argument(self._signature_fn(), args, kwargs) from None
 
     def __call__(self, *args, **kwargs):
         if _tracer.current() is not None:  # called while an enclosing graphnn.compile traces: trace inline
             return self.fn(*args, **kwargs)
-        _concrete_args(args, kwargs)
-        return self._dispatch(args, kwargs)
+        leaves: list = []
+        key = (is_grad_enabled(), self._signature(args, kwargs, leaves))
+        hot = self._hot
+        if hot is not None and hot[0] == key and hot[1].valid():  # the common case: same as last call
+            return hot[1].run(leaves)
+        return self._program(key, args, kwargs, leaves, self._build).run(leaves)
 
-    def _dispatch(self, args: tuple, kwargs: dict):
-        """Run the specialization for these arguments (traced and compiled on first use)."""
-        key = (tuple(_arg_key(a) for a in args), tuple(sorted((k, _arg_key(v)) for k, v in kwargs.items())) if kwargs
-               else (), is_grad_enabled())
-        hot = self.last
-        if hot is not None and self._last_key == key and hot.valid():  # the common case: same as last call
-            return hot.run([a for a in args if isinstance(a, Tensor)])
-        progs = self.cache.setdefault(key, [])
-        prog = next((p for p in progs if p.valid()), None)
+    def _program(self, key, args: tuple, kwargs: dict, leaves: list, build):
+        """The program for key, traced and compiled by build(args, kwargs, leaves) when none holds."""
+        prog = self.cache.find(key)  # (the last program, which calls reuse without the cache, is the newest there)
         if prog is None:
-            tracer, spec, leaves, finals = self._trace(args, kwargs)
-            prog = build_program(tracer, spec, leaves, finals)
-            progs.append(prog)
-        self.last, self._last_key = prog, key
-        return prog.run([a for a in args if isinstance(a, Tensor)])
+            prog = self.cache.add(key, build(args, kwargs, leaves))
+        self.last, self._hot = prog, (key, prog)
+        return prog
+
+    def _build(self, args: tuple, kwargs: dict, leaves: list) -> Program:
+        return build_program(*self._trace(args, kwargs))
 
     @property
     def graphs(self) -> dict:
@@ -260,14 +341,17 @@ class CompiledFunction:
 class CompiledModule(CompiledFunction):
     """`graphnn.compile(module)`: the module's forward compiled; outputs support .backward() natively."""
 
-    def __init__(self, module, name: str | None = None):
-        super().__init__(module, name or type(module).__name__)
+    def __init__(self, module, name: str | None = None, max_specializations: int | None = None):
+        super().__init__(module, name or type(module).__name__, max_specializations)
         self.module = module
 
     def _names(self) -> dict:
         names = {id(p): n for n, p in self.module.named_parameters()}
         names.update({id(b): n for n, b in self.module.named_buffers()})
         return names
+
+    def _signature_fn(self):
+        return self.module.forward
 
     def __getattr__(self, item):
         return getattr(self.__dict__["module"], item)
@@ -281,20 +365,21 @@ class CompiledModule(CompiledFunction):
     def __call__(self, *args, **kwargs):
         if _tracer.current() is not None:  # called while an enclosing graphnn.compile traces: trace inline
             return self.module(*args, **kwargs)
-        _concrete_args(args, kwargs)
-        training = is_grad_enabled() and (any(isinstance(a, Tensor) and a.requires_grad for a in args) or
-                                          any(p.requires_grad for p in self.module.parameters()))
-        if not training:
-            return self._dispatch(args, kwargs)
-        key = ("train", tuple(_arg_key(a) for a in args), tuple(sorted((k, _arg_key(v)) for k, v in kwargs.items())))
-        progs = self.cache.setdefault(key, [])
-        prog = next((p for p in progs if p.valid()), None)
-        if prog is None:
-            tracer, spec, leaves, _ = self._trace(args, kwargs)
-            prog = SplitProgram(tracer, spec, leaves, [a.requires_grad for a in args if isinstance(a, Tensor)])
-            progs.append(prog)
-        self.last, self._last_key = prog, key
-        return prog.run([a for a in args if isinstance(a, Tensor)])
+        leaves: list = []
+        sig = self._signature(args, kwargs, leaves)
+        grad = is_grad_enabled()
+        if grad and (any(t.requires_grad for t in leaves) or any(p.requires_grad for p in self.module.parameters())):
+            key, build = ("train", sig), self._build_split
+        else:
+            key, build = (grad, sig), self._build
+        hot = self._hot
+        if hot is not None and hot[0] == key and hot[1].valid():
+            return hot[1].run(leaves)
+        return self._program(key, args, kwargs, leaves, build).run(leaves)
+
+    def _build_split(self, args: tuple, kwargs: dict, leaves: list) -> SplitProgram:
+        tracer, spec, outs, _ = self._trace(args, kwargs)
+        return SplitProgram(tracer, spec, outs, [t.requires_grad for t in leaves])
 
     def __repr__(self) -> str:
         return f"Compiled({self.module!r})"
@@ -397,7 +482,7 @@ class SplitProgram(_Guarded):
             if t.requires_grad:
                 t._value, t.grad_fn = node.outputs[j], fn
             leaves.append(t)
-        return _unflatten(self.out_spec, leaves)
+        return unflatten(self.out_spec, leaves)
 
 
 class _ForwardFn:
@@ -448,13 +533,21 @@ class _BackwardFn:
         raise MissingGradient("the compiled backward has no gradient (double backward through graphnn.compile)")
 
 
-def compile(obj, *, name: str | None = None):
-    """Compile a Module or a function (e.g. a whole training step) to native code."""
+def compile(obj=None, *, name: str | None = None, max_specializations: int | None = None):
+    """Compile a Module or a function (e.g. a whole training step) to native code.
+
+    Each new argument signature (tree structure, tensor shapes, dtypes, requires_grad and constant values) is
+    traced and compiled once; at most max_specializations of them are kept (default: $GRAPHNN_MAX_SPECIALIZATIONS,
+    else 64), the least recently used being dropped. Without obj, returns a decorator with these options.
+    """
     from .nn.modules.module import Module
 
+    if obj is None:
+        return lambda o: compile(o, name=name, max_specializations=max_specializations)
+
     if isinstance(obj, Module):
-        return CompiledModule(obj, name)
+        return CompiledModule(obj, name, max_specializations)
     if callable(obj):
-        return CompiledFunction(obj, name)
+        return CompiledFunction(obj, name, max_specializations)
     raise TypeError(f"graphnn.compile expects a Module or a callable, got {type(obj).__name__}")
 

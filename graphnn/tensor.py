@@ -649,7 +649,9 @@ def _grad_enabled() -> bool:
 
 
 class _MinMax(tuple):
-    """(values, indices) as returned by max(dim) / min(dim)."""
+    """(values, indices) as returned by max(dim) / min(dim) (a namedtuple for graphnn.compile's results)."""
+
+    _fields = ("values", "indices")
 
     def __new__(cls, values, indices):
         return super().__new__(cls, (values, indices))

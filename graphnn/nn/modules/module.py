@@ -32,17 +32,23 @@ class Module:
     def __setattr__(self, name, value):
         if "_parameters" not in self.__dict__:
             raise AttributeError("cannot assign attributes before Module.__init__() call")
-        for d in (self._parameters, self._buffers, self._modules):
-            d.pop(name, None)
         if isinstance(value, Parameter):
-            self._parameters[name] = value
+            dest = self._parameters
         elif isinstance(value, Module):
-            self._modules[name] = value
+            dest = self._modules
             object.__setattr__(value, "_scope_name", name)
         elif name in self.__dict__.get("_buffer_names", ()):
-            self._buffers[name] = value
+            dest = self._buffers
         else:
+            dest = None
+        for d in (self._parameters, self._buffers, self._modules):
+            if d is not dest:
+                d.pop(name, None)
+        if dest is None:
             object.__setattr__(self, name, value)
+        else:  # replacing a member keeps its place (the order of named_parameters() and state_dict())
+            self.__dict__.pop(name, None)
+            dest[name] = value
 
     def __getattr__(self, name):
         d = self.__dict__
@@ -65,7 +71,13 @@ class Module:
             setattr(self, name, param)
 
     def register_buffer(self, name: str, tensor, persistent: bool = True) -> None:
+        """A tensor of the module's state that is not trained; a non-persistent one is left out of state_dict()."""
         self.__dict__.setdefault("_buffer_names", set()).add(name)
+        non_persistent = self.__dict__.setdefault("_non_persistent_buffers_set", set())
+        if persistent:
+            non_persistent.discard(name)
+        else:
+            non_persistent.add(name)
         self.__dict__.pop(name, None)
         self._buffers[name] = tensor
 
@@ -89,15 +101,18 @@ class Module:
             return self.forward(*args, **kwargs)
 
     # -- traversal ----------------------------------------------------------------------------------------
-    def named_modules(self, memo=None, prefix: str = ""):
+    def named_modules(self, memo: set | None = None, prefix: str = "", remove_duplicate: bool = True):
+        """(name, module) of this module and its descendants, depth first; a module reachable under several names
+        is listed once (its first name) unless remove_duplicate is False."""
         memo = set() if memo is None else memo
-        if id(self) in memo:
-            return
-        memo.add(id(self))
+        if remove_duplicate:
+            if self in memo:
+                return
+            memo.add(self)
         yield prefix, self
         for name, m in self._modules.items():
             if m is not None:
-                yield from m.named_modules(memo, prefix + ("." if prefix else "") + name)
+                yield from m.named_modules(memo, prefix + ("." if prefix else "") + name, remove_duplicate)
 
     def modules(self):
         for _, m in self.named_modules():
@@ -112,47 +127,67 @@ class Module:
         for _, m in self.named_children():
             yield m
 
-    def _named(self, attr: str, prefix: str, recurse: bool):
+    def _named(self, attr: str, prefix: str, recurse: bool, remove_duplicate: bool = True):
+        """(name, tensor) of a kind of member; a tensor shared by several modules (tied weights) is listed once,
+        under its first name, unless remove_duplicate is False."""
         seen = set()
-        mods = self.named_modules(prefix=prefix) if recurse else [(prefix, self)]
+        mods = self.named_modules(prefix=prefix, remove_duplicate=remove_duplicate) if recurse else [(prefix, self)]
         for mp, m in mods:
             for name, t in getattr(m, attr).items():
                 if t is None or id(t) in seen:
                     continue
-                seen.add(id(t))
+                if remove_duplicate:
+                    seen.add(id(t))
                 yield mp + ("." if mp else "") + name, t
 
-    def named_parameters(self, prefix: str = "", recurse: bool = True):
-        yield from self._named("_parameters", prefix, recurse)
+    def named_parameters(self, prefix: str = "", recurse: bool = True, remove_duplicate: bool = True):
+        yield from self._named("_parameters", prefix, recurse, remove_duplicate)
 
     def parameters(self, recurse: bool = True):
         for _, p in self.named_parameters(recurse=recurse):
             yield p
 
-    def named_buffers(self, prefix: str = "", recurse: bool = True):
-        yield from self._named("_buffers", prefix, recurse)
+    def named_buffers(self, prefix: str = "", recurse: bool = True, remove_duplicate: bool = True):
+        yield from self._named("_buffers", prefix, recurse, remove_duplicate)
 
     def buffers(self, recurse: bool = True):
         for _, b in self.named_buffers(recurse=recurse):
             yield b
 
     # -- state ---------------------------------------------------------------------------------------------------
+    def _state_entries(self, prefix: str = ""):
+        """(key, tensor) of each state_dict entry in PyTorch's order: a module's parameters, its persistent buffers,
+        then its submodules'. A tensor or submodule reachable under several names (tied weights) is listed under
+        each of them."""
+        for name, p in self._parameters.items():
+            if p is not None:
+                yield prefix + name, p
+        skip = self.__dict__.get("_non_persistent_buffers_set", ())
+        for name, b in self._buffers.items():
+            if b is not None and name not in skip:
+                yield prefix + name, b
+        for name, m in self._modules.items():
+            if m is not None:
+                yield from m._state_entries(prefix + name + ".")
+
     def state_dict(self, destination=None, prefix: str = "", keep_vars: bool = False) -> OrderedDict:
+        """Parameters and persistent buffers by name (tied tensors under each name, sharing their memory)."""
         out = OrderedDict() if destination is None else destination
-        for mp, m in self.named_modules(prefix=prefix.rstrip(".")):
-            for name, t in list(m._parameters.items()) + list(m._buffers.items()):
-                if t is not None:
-                    out[mp + ("." if mp else "") + name] = t if keep_vars else t.detach()
+        for k, t in self._state_entries(prefix):
+            out[k] = t if keep_vars else t.detach()
         return out
 
     def load_state_dict(self, state_dict, strict: bool = True):
-        own = OrderedDict(list(self.named_parameters()) + list(self.named_buffers()))
-        missing = [k for k in own if k not in state_dict]
-        unexpected = [k for k in state_dict if k not in own]
+        """Copy values into the parameters and persistent buffers in place, in state_dict() order (so tied tensors
+        stay tied, the entry listed last winning when their values differ)."""
+        own = list(self._state_entries())
+        names = {k for k, _ in own}
+        missing = [k for k, _ in own if k not in state_dict]
+        unexpected = [k for k in state_dict if k not in names]
         if strict and (missing or unexpected):
             raise RuntimeError(f"Error(s) in loading state_dict for {type(self).__name__}: "
                                f"missing keys {missing}, unexpected keys {unexpected}")
-        for k, t in own.items():
+        for k, t in own:
             if k not in state_dict:
                 continue
             v = state_dict[k]
@@ -233,7 +268,14 @@ class Module:
 
 
 class _IncompatibleKeys(tuple):
+    """(missing_keys, unexpected_keys) of load_state_dict, printed as PyTorch prints it."""
+
     def __new__(cls, missing, unexpected):
         t = super().__new__(cls, (missing, unexpected))
         t.missing_keys, t.unexpected_keys = missing, unexpected
         return t
+
+    def __repr__(self) -> str:
+        if not self.missing_keys and not self.unexpected_keys:
+            return "<All keys matched successfully>"
+        return f"_IncompatibleKeys(missing_keys={self.missing_keys!r}, unexpected_keys={self.unexpected_keys!r})"

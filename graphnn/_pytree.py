@@ -1,0 +1,190 @@
+"""Arguments and results of compiled calls as pytrees: tensors nested in tuples, lists, dicts and namedtuples.
+
+A call's *signature* is a hashable key of its argument trees: the containers' types, lengths and dict keys (in
+order), each tensor leaf's shape, dtype and requires_grad, and the value of every other leaf (a constant baked
+into the trace). Tensor leaves are collected in one order (arguments first to last, depth first), the order of
+the traced graph's inputs.
+"""
+from __future__ import annotations
+
+import inspect
+from collections import defaultdict
+
+from .tensor import Tensor
+
+_KINDS: dict = {}  # type -> "seq" (tuple, list), "named" (namedtuple), "map" (dict), or None (a leaf)
+
+
+class BadLeaf(Exception):
+    """A leaf that is neither a tensor, a container nor hashable (signature() raises it; callers add the path)."""
+
+
+def _kind(cls) -> str | None:
+    """How a type is traversed: tuple and list (and subclasses), namedtuples (tuples with _fields, rebuilt from
+    their fields), dicts (and subclasses: OrderedDict, defaultdict); None for leaves."""
+    kind = _KINDS.get(cls, False)
+    if kind is False:
+        if issubclass(cls, tuple) and hasattr(cls, "_fields"):
+            kind = "named"
+        elif issubclass(cls, (tuple, list)):
+            kind = "seq"
+        else:
+            kind = "map" if issubclass(cls, dict) else None
+        _KINDS[cls] = kind
+    return kind
+
+
+def is_container(obj) -> bool:
+    return _kind(type(obj)) is not None
+
+
+def _escaped(t: Tensor):
+    from ._dispatch import located
+    from .tensor import TraceError, escaped_message
+
+    return TraceError(located(f"compiled call: argument {escaped_message(t)}"))
+
+
+def _constant_key(a) -> tuple:
+    """A constant leaf's key: its type and value (so True, 1 and 1.0 differ; -0.0 and nan are keyed by repr)."""
+    try:
+        hash(a)
+    except TypeError:
+        raise BadLeaf(a) from None
+    if type(a) is float and not (a == a and a):
+        return (float, repr(a))
+    return (type(a), a)
+
+
+def leaf_key(a, leaves: list):
+    """Key of one argument tree; its tensors are appended to `leaves`.
+
+    Tensors give (shape, dtype, requires_grad) (the shape tuple tells them apart), containers (type, children),
+    constants (type, value): disjoint forms, as a constant's type is never a container type."""
+    if isinstance(a, Tensor):
+        d = a._data
+        if d is None:
+            raise _escaped(a)
+        leaves.append(a)
+        return (d.shape, d.dtype, a.requires_grad)
+    cls = type(a)
+    kind = _kind(cls)
+    if kind is None:
+        return _constant_key(a)
+    if kind == "map":
+        return (cls, tuple([(k, leaf_key(v, leaves)) for k, v in a.items()]), getattr(a, "default_factory", None))
+    return (cls, tuple([leaf_key(o, leaves) for o in a]))
+
+
+def signature(args: tuple, kwargs: dict, leaves: list) -> tuple:
+    """Key of a call's arguments (keyword arguments in call order); tensor leaves are appended to `leaves`."""
+    key = tuple([leaf_key(a, leaves) for a in args])
+    if kwargs:
+        return key, tuple([(k, leaf_key(v, leaves)) for k, v in kwargs.items()])
+    return key, ()
+
+
+# -- rebuilding and results ------------------------------------------------------------------------------------
+def _rebuild(cls, items: list, like=None):
+    """A container of type cls holding items (pairs for mappings); `like` gives a defaultdict's factory."""
+    if cls is tuple or cls is list or cls is dict:
+        return cls(items)
+    kind = _kind(cls)
+    if kind == "named":
+        return cls(*items)
+    if kind == "map" and issubclass(cls, defaultdict):
+        return cls(like, items)
+    return cls(items)
+
+
+def map_tensors(obj, fn, path: str = ""):
+    """The same tree with each tensor leaf t replaced by fn(t, path) (path names the leaf, e.g. 'hc_1_w')."""
+    if isinstance(obj, Tensor):
+        return fn(obj, path)
+    cls = type(obj)
+    kind = _kind(cls)
+    if kind == "map":
+        pairs = [(k, map_tensors(v, fn, f"{path}_{k}")) for k, v in obj.items()]
+        return _rebuild(cls, pairs, getattr(obj, "default_factory", None))
+    if kind is not None:
+        return _rebuild(cls, [map_tensors(o, fn, f"{path}_{i}") for i, o in enumerate(obj)])
+    return obj
+
+
+def flatten(obj, leaves: list):
+    """The structure of a result tree, with tensors replaced by ('leaf', i) and collected in `leaves`."""
+    if isinstance(obj, Tensor):
+        leaves.append(obj)
+        return ("leaf", len(leaves) - 1)
+    cls = type(obj)
+    kind = _kind(cls)
+    if kind == "map":
+        return ("map", cls, [(k, flatten(v, leaves)) for k, v in obj.items()], getattr(obj, "default_factory", None))
+    if kind is not None:
+        return ("seq", cls, [flatten(o, leaves) for o in obj])
+    return ("const", obj)
+
+
+def unflatten(spec, leaves: list):
+    """The result tree of a structure from flatten(), with new tensor leaves."""
+    kind = spec[0]
+    if kind == "leaf":
+        return leaves[spec[1]]
+    if kind == "seq":
+        return _rebuild(spec[1], [unflatten(s, leaves) for s in spec[2]])
+    if kind == "map":
+        return _rebuild(spec[1], [(k, unflatten(s, leaves)) for k, s in spec[2]], spec[3])
+    return spec[1]
+
+
+# -- errors ---------------------------------------------------------------------------------------------------
+def _children(obj) -> list:
+    """(path suffix, child) of a container."""
+    kind = _kind(type(obj))
+    if kind == "map":
+        return [(f"[{k!r}]", v) for k, v in obj.items()]
+    if kind == "named":
+        return [(f".{f}", o) for f, o in zip(type(obj)._fields, obj)]
+    return [(f"[{i}]", o) for i, o in enumerate(obj)]
+
+
+def _find_bad(obj, path: str):
+    """(path, leaf) of the first leaf that is neither a tensor, a container nor hashable, or None."""
+    if isinstance(obj, Tensor):
+        return None
+    if is_container(obj):
+        for suffix, child in _children(obj):
+            bad = _find_bad(child, path + suffix)
+            if bad is not None:
+                return bad
+        return None
+    try:
+        hash(obj)
+    except TypeError:
+        return path, obj
+    return None
+
+
+def _positional_names(fn, n: int) -> list:
+    """Names of the first n positional parameters of fn (`args[i]` past them or when unknown)."""
+    try:
+        params = list(inspect.signature(fn).parameters.values())
+    except (TypeError, ValueError):
+        params = []
+    names = [p.name for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    star = next((p.name for p in params if p.kind == p.VAR_POSITIONAL), "args")
+    return [names[i] if i < len(names) else f"{star}[{i - len(names)}]" for i in range(n)]
+
+
+def bad_argument(fn, args: tuple, kwargs: dict) -> TypeError:
+    """The TypeError for an argument leaf that cannot be part of a signature, naming its path (e.g. hc[1]['w'])."""
+    named = list(zip(_positional_names(fn, len(args)), args)) + list(kwargs.items())
+    for name, a in named:
+        bad = _find_bad(a, name)
+        if bad is not None:
+            path, leaf = bad
+            return TypeError(
+                f"graphnn.compile: argument {path} is a {type(leaf).__name__}, neither a tensor, a tuple, list, dict "
+                "or namedtuple of arguments, nor a hashable constant (non-tensor arguments are baked into the trace, "
+                "keyed by value)")
+    return TypeError("graphnn.compile: an argument is neither a tensor, a container of arguments nor hashable")
