@@ -7,6 +7,8 @@ import graphnn.nn as nn
 import graphnn.optim as optim
 from graphnn.autograd import Variable
 from graphnn.tools.tutorial_net import Net
+from parity_util import close, recorded_bounds
+from tolerance import accumulation_tolerance
 
 EXPECTED_REPR = """Net(
   (conv1): Conv2d(1, 6, kernel_size=(5, 5), stride=(1, 1))
@@ -87,6 +89,7 @@ def test_gradients_match_pytorch(torch):
 
     out = net(graphnn.tensor(x))
     loss = nn.MSELoss()(out, graphnn.tensor(target).view(1, 10))
+    bounds = recorded_bounds([out, loss], loss)  # within twice graphnn's rounding-error bound (parity_util)
     net.zero_grad()
     loss.backward()
 
@@ -95,11 +98,10 @@ def test_gradients_match_pytorch(torch):
     tnet.zero_grad()
     tloss.backward()
 
-    np.testing.assert_allclose(out.detach().numpy(), tout.detach().numpy(), rtol=1e-5, atol=1e-6)
-    np.testing.assert_allclose(loss.item(), tloss.item(), rtol=1e-5)
-    np.testing.assert_allclose(net.conv1.bias.grad.numpy(), tnet.conv1.bias.grad.numpy(), rtol=1e-5, atol=1e-6)
+    close(out, tout, "output", bounds.tol(0))
+    close(loss, tloss, "loss", bounds.tol(1))
     for (name, p), tp in zip(net.named_parameters(), tnet.parameters()):
-        np.testing.assert_allclose(p.grad.numpy(), tp.grad.numpy(), rtol=1e-5, atol=1e-6, err_msg=name)
+        close(p.grad, tp.grad, name, bounds.grad_tol(p))
 
 
 def test_tutorial_update_step_runs():
@@ -115,4 +117,6 @@ def test_tutorial_update_step_runs():
     loss.backward()
     grad = net.fc3.bias.grad.numpy().copy()
     optimizer.step()
-    np.testing.assert_allclose(net.fc3.bias.detach().numpy(), before - 0.01 * grad, rtol=1e-6, atol=1e-7)
+    # p - lr * g, with lr * g rounded once and the difference once (float32): 2 roundings of at most |p| + |lr g|
+    close(net.fc3.bias, before - np.float32(0.01) * grad, "updated bias",
+          accumulation_tolerance("float32", 2, np.abs(before) + np.abs(0.01 * grad)))

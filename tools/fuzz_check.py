@@ -13,13 +13,13 @@
 6. `model=True`: the graph replayed through the public API (graphnn.nn.Module whose parameters are the float
    inputs) gives the same outputs and parameter gradients eagerly and under graphnn.compile.
 
-Tolerances. Compiled float code uses contraction (FMA), reassociated reductions and its own exp/log/tanh,
-so it differs from NumPy by rounding: a few ulp per op, growing with reduction length and with the
-magnitudes being summed. Elements are compared with |got - want| <= atol * scale + rtol * |want|, where scale
-is the largest finite magnitude among all values of the reference run (at least 1): a sum's rounding error
-grows with its terms, not with its result, which may cancel to almost nothing. The generator bounds magnitudes
-by 1e4 and keeps operands of discontinuous ops away from their discontinuities, so any larger difference is a
-bug. NaN and Inf must agree exactly.
+Tolerances follow from the arithmetic (graphnn.ir.roundoff): each evaluation of a graph (the interpreter's, a
+pass's rewrite interpreted, the compiled lowered graph) differs from the exact result by at most its rounding-error
+bound, elementwise: reductions charge their length (min(K, 10 sqrt(K)) roundings) on the sum of |terms|, exp, log,
+tanh, sigmoid and pow a few ulp, and the errors propagate through later ops with the absolute values of their
+derivatives. Two evaluations must agree within the sum of their bounds; NaN and Inf must agree exactly. The
+generator bounds magnitudes by 1e4 and keeps operands of discontinuous ops away from their discontinuities, so any
+larger difference is a bug.
 """
 from __future__ import annotations
 
@@ -28,14 +28,12 @@ import numpy as np
 from graphnn.ir import grad_graph, interpret, verify
 from graphnn.ir.graph import Graph
 from graphnn.ir.passes import PIPELINE, conv_to_gemm, lower_for_codegen
+from graphnn.ir.roundoff import error_bounds, evaluate, mismatches
 from graphnn.ir.types import TensorType
 
 from .fuzz_gen import FuzzCase
 
-# (rtol, atol relative to the scale of the reference run)
-TOL = {"float32": (2e-4, 2e-5), "float64": (1e-9, 1e-11)}
-PASS_TOL = {"float32": (1e-5, 1e-6), "float64": (1e-12, 1e-13)}
-FD_EPS, FD_TOL = 1e-6, 2e-5
+FD_EPS = 1e-6
 PASSES = list(PIPELINE) + [("conv_to_gemm", conv_to_gemm)]
 
 
@@ -47,51 +45,38 @@ class Mismatch(AssertionError):
         self.stage, self.detail = stage, detail
 
 
-def compare(got, want, dtype: str, what: str, tol: dict = TOL, inf_for_nan: bool = False, scale: float = 1.0) -> None:
-    """Same shape and dtype; floats within tol (NaN where NaN, equal infinities), others exactly equal.
-    inf_for_nan accepts +-Inf where the reference has NaN (see check_compiled)."""
+def compare(got, want, what: str, tol=None, inf_for_nan: bool = False) -> None:
+    """Same shape and dtype; floats within `tol` (the allowed |difference|, elementwise; NaN where NaN, equal
+    infinities), others exactly equal. inf_for_nan accepts +-Inf where the reference has NaN (see check_compiled)."""
     got, want = np.asarray(got), np.asarray(want)
     if got.shape != want.shape or got.dtype.name != want.dtype.name:
         raise Mismatch(what, f"got {got.dtype.name}{list(got.shape)}, expected {want.dtype.name}{list(want.shape)}")
-    if dtype not in tol:  # integers and bools: exactly equal
+    if want.dtype.kind != "f":  # integers and bools: exactly equal
         if not np.array_equal(got, want):
             idx = np.argwhere(got != want)[:3]
             pairs = ", ".join(f"{tuple(int(k) for k in i)}: {got[tuple(i)].item()!r} vs {want[tuple(i)].item()!r}" for i in idx)
-            raise Mismatch(what, f"{int((got != want).sum())} of {got.size} {dtype} elements differ (got vs expected) {pairs}")
+            raise Mismatch(what, f"{int((got != want).sum())} of {got.size} {want.dtype.name} elements differ (got vs expected) {pairs}")
         return
-    rtol, atol = tol[dtype]
-    g, w = got.astype(np.float64), want.astype(np.float64)
-    nan_g, nan_w = np.isnan(g), np.isnan(w)
-    inf_differs = (np.isinf(g) | np.isinf(w)) & (g != w)
-    fin = np.isfinite(w) & np.isfinite(g)
-    scale = max(1.0, scale, float(np.abs(w[np.isfinite(w)]).max(initial=0.0)))
-    with np.errstate(all="ignore"):
-        far = fin & (np.abs(g - w) > atol * scale + rtol * np.abs(w))
-    bad = (nan_g != nan_w) | inf_differs | far
+    tol = np.broadcast_to(np.asarray(0.0 if tol is None else tol, np.float64), want.shape)
+    bad = mismatches(got, want, tol)
     if inf_for_nan:
-        bad &= ~(nan_w & np.isinf(g))
+        bad &= ~(np.isnan(want) & np.isinf(got))
     if bad.any():
-        idx = np.argwhere(bad)[:3]
-        pairs = ", ".join(f"{tuple(int(k) for k in i)}: {float(g[tuple(i)])!r} vs {float(w[tuple(i)])!r}" for i in idx)
+        idx = [tuple(int(k) for k in i) for i in np.argwhere(bad)[:3]]
+        pairs = ", ".join(f"{i}: {float(got[i])!r} vs {float(want[i])!r} (allowed {float(tol[i]):.3g})" for i in idx)
         raise Mismatch(what, f"{int(bad.sum())} of {bad.size} elements differ (got vs expected) {pairs}")
 
 
-def computes_in_float32(graph: Graph) -> bool:
-    """Does any value of the graph (or of a scan body in it) have type float32?"""
-    return any(v.dtype == "float32" for v in graph.values()) or any(
-        computes_in_float32(n.attrs["body"].graph) for n in graph.nodes if n.op == "scan")
+def tolerances(bounds: list, other: list) -> list:
+    """Per output, the allowed |difference| of two evaluations with these error bounds."""
+    return [None if a is None or b is None else a + b for a, b in zip(bounds, other)]
 
 
-def _compare_all(got: list, want: list, graph: Graph, what: str, tol: dict = TOL, inf_for_nan: bool = False,
-                 scale: float = 1.0) -> None:
-    """Float outputs are compared at the precision of the graph's least precise float (a float64 result of a
-    float32 computation carries float32 rounding)."""
+def _compare_all(got: list, want: list, graph: Graph, what: str, tols: list, inf_for_nan: bool = False) -> None:
     if len(got) != len(want):
         raise Mismatch(what, f"{len(got)} outputs, expected {len(want)}")
-    low = computes_in_float32(graph)
-    for j, (a, b, v) in enumerate(zip(got, want, graph.outputs)):
-        prec = "float32" if low and v.type.is_float else v.dtype
-        compare(a, b, prec, f"{what}: output {j} ({v.type})", tol, inf_for_nan, scale)
+    for j, (a, b, v, tol) in enumerate(zip(got, want, graph.outputs, tols)):
+        compare(a, b, f"{what}: output {j} ({v.type})", tol, inf_for_nan)
 
 
 def _run(stage: str, fn, *args):
@@ -105,23 +90,20 @@ def _run(stage: str, fn, *args):
 
 
 def check_passes(graph: Graph, arrays: list, want: list, label: str = "") -> None:
-    """Each pass alone, then all in sequence (as optimize and lower_for_codegen run them). The passes compute with
-    the same kernels (PASS_TOL: results agree but for the last bits), except conv_to_gemm, which turns a
-    convolution into an im2col + matmul that sums in another order (TOL, as compiled code)."""
-    scale, _ = reference_profile(graph, arrays)
+    """Each pass alone, then all in sequence (as optimize and lower_for_codegen run them); each result interpreted
+    agrees with the original within the sum of the two graphs' rounding-error bounds (passes may reorder sums:
+    conv_to_gemm turns a convolution into im2col + matmul, products are regrouped)."""
+    bound = _run(f"{label}rounding-error bound", error_bounds, graph, arrays)
     for name, p in PASSES:
         g = graph.copy()
         _run(f"{label}pass {name}", lambda: verify(p(g)))
-        tol = TOL if name == "conv_to_gemm" else PASS_TOL
-        got = _run(f"{label}pass {name}: interpret", interpret, g, arrays)
-        _compare_all(got, want, g, f"{label}pass {name}", tol, scale=scale)
+        got, other = _run(f"{label}pass {name}: interpret", evaluate, g, arrays)
+        _compare_all(got, want, g, f"{label}pass {name}", tolerances(bound, other))
     g = graph.copy()
-    tol = PASS_TOL
     for i, (name, p) in enumerate(PASSES + PASSES):
         _run(f"{label}pipeline step {i} ({name})", lambda: verify(p(g)))
-        tol = TOL if name == "conv_to_gemm" else tol
-        got = _run(f"{label}pipeline step {i} ({name}): interpret", interpret, g, arrays)
-        _compare_all(got, want, g, f"{label}pipeline step {i} ({name})", tol, scale=scale)
+        got, other = _run(f"{label}pipeline step {i} ({name}): interpret", evaluate, g, arrays)
+        _compare_all(got, want, g, f"{label}pipeline step {i} ({name})", tolerances(bound, other))
 
 
 def check_compiled(graph: Graph, arrays: list, want: list, label: str = "") -> None:
@@ -133,33 +115,33 @@ def check_compiled(graph: Graph, arrays: list, want: list, label: str = "") -> N
     got = _run(f"{label}compile", lambda: CompiledGraph(low)(feeds))
     # Compiled reductions are reassociated (fast-math), which may factor sum(x * w) into x * sum(w): with an
     # infinite x that gives +-Inf where the IEEE order gives Inf - Inf = NaN. Accepted when some value is infinite.
-    scale, has_inf = reference_profile(graph, arrays)
-    _compare_all(got, want, graph, f"{label}compiled", inf_for_nan=has_inf, scale=scale)
+    tols = tolerances(*(_run(f"{label}rounding-error bound", error_bounds, g, arrays) for g in (graph, low)))
+    _compare_all(got, want, graph, f"{label}compiled", tols, inf_for_nan=has_infinity(graph, arrays))
     for i, (a, b) in enumerate(zip(feeds, arrays)):
         if not np.array_equal(a, b, equal_nan=a.dtype.kind == "f"):
             raise Mismatch(f"{label}compiled", f"compiled code modified input {i}")
 
 
-def reference_profile(graph: Graph, arrays: list) -> tuple:
-    """(largest finite magnitude of any float value, is any value infinite) in the graph's reference run."""
+def has_infinity(graph: Graph, arrays: list) -> bool:
+    """Is any float value of the graph's reference run infinite?"""
     probe = graph.copy()
     probe.outputs = [v for v in probe.values() if v.type.is_float]
     with np.errstate(all="ignore"):
-        vals = interpret(probe, arrays)
-    scale = max([float(np.abs(a[np.isfinite(a)]).max(initial=0.0)) for a in vals] + [1.0])
-    return scale, any(np.isinf(a).any() for a in vals)
+        return any(np.isinf(a).any() for a in interpret(probe, arrays))
 
 
-def loss_graph(graph: Graph, seed: int = 0):
-    """(graph + weight inputs -> scalar loss, wrt = float inputs of `graph`, weight arrays) or None."""
+def loss_graph(graph: Graph, seed: int = 0, weights: list | None = None):
+    """(graph + weight inputs -> scalar loss, wrt = float inputs of `graph`, weight arrays) or None. The loss is
+    sum_j sum(out_j * w_j) over the float outputs; weights are drawn from `seed` unless given."""
     g = graph.copy()
     n_in = len(g.inputs)
     rng = np.random.default_rng(seed)
-    loss, weights = None, []
+    given, loss, weights = weights, None, []
     for j, out in enumerate(v for v in graph.outputs if v.type.is_float):
         out = g.outputs[graph.outputs.index(out)]
         w = g.add_input(TensorType(out.shape, out.dtype), f"w{j}")
-        weights.append((rng.uniform(0.5, 1.5, out.shape) * rng.choice([-1.0, 1.0], out.shape)).astype(out.dtype))
+        weights.append(given[j] if given is not None else
+                       (rng.uniform(0.5, 1.5, out.shape) * rng.choice([-1.0, 1.0], out.shape)).astype(out.dtype))
         term = g.emit("sum", g.emit("mul", out, w), axes=None, keepdims=False)
         if loss is not None and term.dtype != loss.dtype:
             term = g.emit("cast", term, dtype=loss.dtype)
@@ -178,32 +160,38 @@ def check_gradients(case: FuzzCase, fd: bool = True) -> None:
     lg, wrt, weights = made
     joint = _run("grad_graph", lambda: verify(grad_graph(lg, wrt)))
     feeds = list(case.arrays) + weights
-    ref = _run("grad: interpret", interpret, joint, feeds)
+    ref, bounds = _run("grad: interpret", evaluate, joint, feeds)
     check_passes(joint, feeds, ref, "grad: ")
     check_compiled(joint, feeds, ref, "grad: ")
     if fd and case.smooth and all(np.isfinite(r).all() for r in ref):
-        check_finite_differences(lg, wrt, feeds, ref[1:], case.seed or 0)
+        check_finite_differences(lg, wrt, feeds, ref[1:], case.seed or 0, bounds)
 
 
-def check_finite_differences(lg: Graph, wrt: list, feeds: list, grads: list, seed: int) -> None:
-    """<grad, d> against (f(x + eps d) - f(x - eps d)) / (2 eps) for a joint direction and one per input."""
+def check_finite_differences(lg: Graph, wrt: list, feeds: list, grads: list, seed: int, bounds: list) -> None:
+    """<grad, d> against (f(x + h d) - f(x - h d)) / (2 h) for a joint direction and one per input. Allowed: the
+    loss evaluations' rounding errors over 2h (bounds[0] / h), the truncation error estimated by Richardson's
+    |D(2h) - D(h)| (= 3 h^2 |f3| / 6, f3 the third derivative), and the gradients' bounds (bounds[1:]) along d."""
     rng = np.random.default_rng(seed)
     pos = [lg.inputs.index(v) for v in wrt]
     dirs = [rng.standard_normal(v.shape) for v in wrt]
     tests = [dirs] + ([[d if i == j else np.zeros_like(d) for j, d in enumerate(dirs)] for i in range(len(dirs))]
                       if len(dirs) > 1 else [])
 
-    def f(sign, ds):
+    def f(step, ds):
         x = list(feeds)
         for p, d in zip(pos, ds):
-            x[p] = feeds[p] + sign * FD_EPS * d
+            x[p] = feeds[p] + step * d
         return float(interpret(lg, x)[0])
-    for k, ds in enumerate(tests):
+
+    def central(h, ds):
         with np.errstate(all="ignore"):
-            fd = (f(1, ds) - f(-1, ds)) / (2 * FD_EPS)
+            return (f(h, ds) - f(-h, ds)) / (2 * h)
+    loss_bound = float(bounds[0])
+    for k, ds in enumerate(tests):
+        fd, fd2 = central(FD_EPS, ds), central(2 * FD_EPS, ds)
         an = float(sum(np.sum(g * d) for g, d in zip(grads, ds)))
-        mag = float(sum(np.sum(np.abs(g * d)) for g, d in zip(grads, ds)))
-        if not abs(fd - an) <= FD_TOL * (1.0 + mag):
+        grad_bound = float(sum(np.sum(b * np.abs(d)) for b, d in zip(bounds[1:], ds)))
+        if not abs(fd - an) <= loss_bound / FD_EPS + abs(fd2 - fd) + grad_bound:
             which = "all inputs" if k == 0 else f"input {wrt[k - 1].name}"
             raise Mismatch("finite differences", f"direction over {which}: gradient gives {an!r}, finite differences {fd!r}")
 

@@ -3,7 +3,8 @@
 The float inputs of the graph become the module's parameters, the others its forward arguments; forward
 applies the graph's nodes one by one through graphnn's op dispatcher. Eager execution (reference kernels,
 autograd over the recorded IR) is the reference; graphnn.compile must give the same outputs in inference
-(no_grad) and in training mode, and `loss.backward()` through the compiled backward the same gradients.
+(no_grad) and in training mode, and `loss.backward()` through the compiled backward the same gradients, within the
+rounding-error bounds of the graph and of its lowered form (fuzz_check.tolerances).
 """
 from __future__ import annotations
 
@@ -11,9 +12,12 @@ import numpy as np
 
 import graphnn
 from graphnn._dispatch import apply
+from graphnn.ir import grad_graph
 from graphnn.ir.graph import Graph
+from graphnn.ir.passes import lower_for_codegen
+from graphnn.ir.roundoff import error_bounds
 
-from .fuzz_check import TOL, Mismatch, _run, compare, computes_in_float32, reference_profile
+from .fuzz_check import Mismatch, _run, compare, has_infinity, loss_graph, tolerances
 from .fuzz_gen import FuzzCase
 
 
@@ -55,6 +59,12 @@ def _eager(model: Replay, args: list, weights: list):
     return [o.detach().numpy() for o in outs], grads
 
 
+def _compiled_tolerances(graph: Graph, arrays: list) -> list:
+    """Allowed |differences| between the eager (interpreted) and compiled (lowered) evaluations of `graph`."""
+    low = lower_for_codegen(graph.copy())
+    return tolerances(*(_run("model: rounding-error bound", error_bounds, g, arrays) for g in (graph, low)))
+
+
 def check_model(case: FuzzCase, want: list) -> None:
     g = case.graph
     if any(n.op == "scan" for n in g.nodes):
@@ -64,27 +74,26 @@ def check_model(case: FuzzCase, want: list) -> None:
     rng = np.random.default_rng(7)
     weights = [rng.uniform(0.5, 1.5, v.shape).astype(v.dtype) for v in g.outputs if v.type.is_float]
     outs, grads = _run("model: eager", _eager, model, args, weights)
-    low = computes_in_float32(g)
-    scale, has_inf = reference_profile(g, case.arrays)
-
-    def prec(dtype: str) -> str:  # float results of float32 computations carry float32 rounding
-        return "float32" if low and dtype in ("float32", "float64") else dtype
-    for j, (a, b, v) in enumerate(zip(outs, want, g.outputs)):
-        compare(a, b, v.dtype, f"model: eager output {j}", {"float32": (1e-6, 1e-7), "float64": (1e-13, 1e-14)})
+    has_inf = has_infinity(g, case.arrays)
+    for j, (a, b) in enumerate(zip(outs, want)):
+        compare(a, b, f"model: eager output {j}")  # the same reference kernels: exactly equal
+    tols = _compiled_tolerances(g, case.arrays)
     compiled = graphnn.compile(model)
     with graphnn.no_grad():
         inf = _run("model: compiled no_grad", lambda: compiled(*args))
-    for j, (a, b, v) in enumerate(zip(inf, outs, g.outputs)):
-        compare(a.numpy(), b, prec(v.dtype), f"model: compiled (no_grad) output {j}", TOL, has_inf, scale)
+    for j, (a, b, tol) in enumerate(zip(inf, outs, tols)):
+        compare(a.numpy(), b, f"model: compiled (no_grad) output {j}", tol, has_inf)
     c_outs, c_grads = _run("model: compiled training", _eager, compiled, args, weights)
-    for j, (a, b, v) in enumerate(zip(c_outs, outs, g.outputs)):
-        compare(a, b, prec(v.dtype), f"model: compiled (training) output {j}", TOL, has_inf, scale)
+    for j, (a, b, tol) in enumerate(zip(c_outs, outs, tols)):
+        compare(a, b, f"model: compiled (training) output {j}", tol, has_inf)
     if grads is None:
         return
     if c_grads is None:
         raise Mismatch("model: compiled backward", "the compiled loss does not require grad")
-    for k, (a, b, p) in enumerate(zip(c_grads, grads, model.parameters())):
+    lg, wrt, _ = loss_graph(g, weights=weights)
+    grad_tols = _compiled_tolerances(grad_graph(lg, wrt), list(case.arrays) + weights)[1:]
+    for k, (a, b, tol) in enumerate(zip(c_grads, grads, grad_tols)):
         if (a is None) != (b is None):
             raise Mismatch("model: compiled backward", f"parameter p{k}: grad {'missing' if a is None else 'unexpected'}")
         if a is not None:
-            compare(a, b, prec(p.dtype_name), f"model: compiled grad of p{k}", TOL, has_inf, scale)
+            compare(a, b, f"model: compiled grad of p{k}", tol)
