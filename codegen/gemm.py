@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import llvmlite.ir as ir
 
+from graphnn.ir.registry import family
+
 from .kernel import I64, LLTYPE, PTR, Index, Kernel, emit_loop, i64
 from .schedule import VectorOps, store_epilogue
 from .target import vector_width_bits
@@ -22,7 +24,7 @@ DIRECT_B_MAX_ROWS = 256  # products with fewer rows read a row-major B in place 
 def transposed_view(k: Kernel, v) -> bool:
     """Is v (as read by the kernel) the last-two-axes transpose of a materialized buffer?"""
     n = v.producer
-    if v.id not in k.inlined or n is None or n.op != "transpose":
+    if v.id not in k.inlined or n is None or family(n) != "transpose":
         return False
     perm = tuple(n.attrs["perm"])
     nd = len(perm)
@@ -40,7 +42,7 @@ def direct_pointer(k: Kernel, v):
     if v.id in k.ptr:
         return k.ptr[v.id]
     n = v.producer
-    if v.id in k.inlined and n is not None and n.op == "reshape" and n.inputs[0].id in k.ptr:
+    if v.id in k.inlined and n is not None and family(n) == "reshape" and n.inputs[0].id in k.ptr:
         return k.ptr[n.inputs[0].id]
     return None
 
@@ -52,7 +54,7 @@ def strided_operand(k: Kernel, v):
     if p is not None:
         return p, v.shape[-1], 1
     n = v.producer
-    if v.id in k.inlined and n is not None and n.op == "transpose" and v.type.ndim == 2 and tuple(n.attrs["perm"]) == (1, 0):
+    if v.id in k.inlined and n is not None and family(n) == "transpose" and v.type.ndim == 2 and tuple(n.attrs["perm"]) == (1, 0):
         p = direct_pointer(k, n.inputs[0])
         if p is not None:
             return p, 1, v.shape[-2]

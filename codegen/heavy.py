@@ -20,26 +20,23 @@ from .target import vector_width_bits
 from .schedule import MAX_SCRATCH, prod, store_epilogue, tap_range
 
 
-def _accepts(n, via_flat: bool, group) -> bool:
-    """Can n's schedule run this group (scratch fits, epilogue positions known)?"""
-    out = n.outputs[0].shape
-    if n.op == "matmul":
-        return out[-1] <= MAX_SCRATCH
-    if n.op == "conv":
-        return not via_flat and prod(out[2:]) <= MAX_SCRATCH
-    if n.op == "col2im":
-        return prod(out[2:]) <= MAX_SCRATCH
-    if n.op == "max_pool_grad":
-        return tiled_pool(n.attrs)
-    if n.op == "sum":
-        return column_sum(n)
-    if n.op in ("take_grad", "take_along_grad"):
-        return True
-    if n.op == "max_pool":
-        src = n.inputs[0].producer  # the schedule reads the input rows from memory
-        in_memory = src is None or all(m is not src for m in group.nodes)
-        return in_memory and vector_pool(n, vector_width_bits() // (32 if n.outputs[0].dtype == "float32" else 64))
-    return False
+def _max_pool_accepts(n, via_flat: bool, group) -> bool:
+    src = n.inputs[0].producer  # the schedule reads the input rows from memory
+    in_memory = src is None or all(m is not src for m in group.nodes)
+    return in_memory and vector_pool(n, vector_width_bits() // (32 if n.outputs[0].dtype == "float32" else 64))
+
+
+def _always(n, via_flat: bool, group) -> bool:
+    return True
+
+
+def _is_root(n, via_flat: bool, group) -> bool:
+    return n.outputs[0] is group.root
+
+
+def schedule_of(n):
+    """(accepts, emit) of node n's schedule family, or None when it has none."""
+    return SCHEDULES.get(get_op(n.op).schedule)
 
 
 def heavy_node(group):
@@ -52,7 +49,8 @@ def heavy_node(group):
         for v in n.inputs:
             consumer[v.id] = n
     for n in group.nodes:
-        if n.op not in EMITTERS:
+        sched = schedule_of(n)
+        if sched is None:
             continue
         v, via_flat = n.outputs[0], False
         while v is not root:
@@ -60,12 +58,12 @@ def heavy_node(group):
             if c is None:
                 break
             same = c.outputs[0].shape == v.shape and get_op(c.op).pattern in ("elementwise", "broadcast")
-            if c.op == "reshape":
+            if get_op(c.op).lowering == "reshape":
                 via_flat = True
             elif not same:
                 break
             v = c.outputs[0]
-        if v is root and _accepts(n, via_flat, group):
+        if v is root and sched[0](n, via_flat, group):
             return n, via_flat
     return None, False
 
@@ -207,7 +205,16 @@ def emit_column_sum(k: Kernel, group, node, via_flat: bool = False) -> None:
     k.loop((cols + chunk - 1) // chunk, per_chunk, parallel=True)
 
 
-EMITTERS = {"matmul": emit_matmul, "conv": emit_conv, "col2im": emit_col2im, "max_pool_grad": emit_max_pool_grad,
-            "max_pool": emit_max_pool, "sum": emit_column_sum, "take_grad": emit_scatter_add,
-            "take_along_grad": emit_scatter_add}
-
+# Schedule families (OpDef.schedule): (accepts(node, via_flat, group), emit(kernel, group, node, via_flat)).
+# accepts says whether the schedule can run this group: its scratch fits and the epilogue positions are known.
+SCHEDULES = {
+    "gemm": (lambda n, via_flat, group: n.outputs[0].shape[-1] <= MAX_SCRATCH, emit_matmul),
+    "direct_conv": (lambda n, via_flat, group: not via_flat and prod(n.outputs[0].shape[2:]) <= MAX_SCRATCH, emit_conv),
+    "col2im": (lambda n, via_flat, group: prod(n.outputs[0].shape[2:]) <= MAX_SCRATCH, emit_col2im),
+    "max_pool_grad": (lambda n, via_flat, group: tiled_pool(n.attrs), emit_max_pool_grad),
+    "max_pool": (_max_pool_accepts, emit_max_pool),
+    "column_sum": (lambda n, via_flat, group: column_sum(n), emit_column_sum),
+    "scatter_add": (_always, emit_scatter_add),
+    "scatter_add_along": (_always, lambda k, group, node, via_flat: emit_scatter_add(k, group, node, via_flat, True)),
+    "im2col": (_is_root, lambda k, group, node, via_flat: emit_im2col(k, group)),
+}

@@ -119,7 +119,7 @@ def regroup(k: "Kernel", src_shape: tuple, dims: list, dst_shape: tuple) -> list
 class Kernel:
     """One LLVM function `void name(ptr buf0, ptr buf1, ...)` computing a group."""
 
-    def __init__(self, module: ir.Module, name: str, buffers: list, inlined: set, lowerings: dict,
+    def __init__(self, module: ir.Module, name: str, buffers: list, inlined: set, lower,
                  split: bool = False, errors: list | None = None):
         self.module = module
         # errors: the module's list of error messages; a kernel that checks indices gets a pointer to the call's
@@ -145,7 +145,7 @@ class Kernel:
         self._allocas = ir.IRBuilder(self.entry)
         self.b = ir.IRBuilder(self.start)
         self.inlined = inlined
-        self.lowerings = lowerings
+        self.lower = lower  # lower(k, node, idx): one element of node's output (codegen.lowerings.lower)
         self._memo = [{}]
 
     # -- arithmetic helpers -----------------------------------------
@@ -312,7 +312,7 @@ class Kernel:
                 return scope[key][0]
         if v.id in self.inlined:
             node = v.producer
-            x = self.lowerings[node.op](self, node, idx)
+            x = self.lower(self, node, idx)
         else:
             if v.id not in self.ptr:
                 raise KeyError(f"kernel reads {v} which is neither inlined nor passed in")
@@ -328,7 +328,7 @@ class Kernel:
 
     def compute(self, v, idx: Index):
         """The value of `v` at `idx` from its producer's lowering (used for a group's root)."""
-        return self.lowerings[v.producer.op](self, v.producer, idx)
+        return self.lower(self, v.producer, idx)
 
     def input_index(self, v, out_idx: Index) -> Index:
         """Index into input `v` of a broadcasting op for output position `out_idx`."""

@@ -15,18 +15,30 @@ from graphnn.ir.ops.im2col import geometry
 from graphnn.ir.registry import get_op
 from graphnn.ir.types import promote
 
-from .mathfuncs import FAST32
+from .scalars import LLVMScalars
 from .kernel import FLOAT, I1, I64, LLTYPE, Index, i64, regroup
 
-LOWER: dict = {}
+ELEMENT_RULES: dict = {}  # element rule family (OpDef.lowering) -> rule(k, node, idx)
 
 
-def rule(*names):
+def rule(*families):
     def deco(fn):
-        for n in names:
-            LOWER[n] = fn
+        for f in families:
+            ELEMENT_RULES[f] = fn
         return fn
     return deco
+
+
+def lower(k, node, idx):
+    """One element of node's output: its scalar expression, or the element rule its definition names."""
+    d = get_op(node.op)
+    if d.scalar is not None:
+        return lower_scalar(k, node, idx)
+    return ELEMENT_RULES[d.lowering](k, node, idx)
+
+
+def has_element_rule(d) -> bool:
+    return d.scalar is not None or d.lowering in ELEMENT_RULES
 
 
 def _in(k, node, i, idx):
@@ -49,134 +61,15 @@ def lowest(k, dtype):
     return k.const(-math.inf if dtype in FLOAT else 0 if dtype == "bool" else -(2 ** 63), dtype)
 
 
-def nan_max(k, a, b, dtype, pick=">"):
-    """max (or min) that propagates NaN from either side, as numpy.maximum does."""
-    bl = k.b
-    if dtype not in FLOAT:
-        return bl.select(icmp(k, dtype, pick, a, b), a, b)
-    take_a = bl.or_(_is_nan(k, a), bl.fcmp_ordered(pick, a, b))
-    return bl.select(take_a, a, b)
-
-
-# -- elementwise ---------------------------------------------------------------------------------
-@rule("neg", "abs", "sign", "exp", "log", "sqrt", "tanh", "sigmoid", "relu", "stop_gradient")
-def _unary(k, node, idx):
-    x = _in(k, node, 0, idx)
-    dt = node.outputs[0].dtype
-    b, op = k.b, node.op
-    zero = k.const(0, dt)
-    if op == "stop_gradient":
-        return x
-    if dt not in FLOAT:
-        if op == "neg":
-            return b.sub(zero, x)
-        if op == "abs":
-            return b.select(icmp(k, dt, "<", x, zero), b.sub(zero, x), x)
-        if op == "sign":
-            return b.select(icmp(k, dt, ">", x, zero), k.const(1, dt), b.select(icmp(k, dt, "<", x, zero), k.const(-1, dt), zero))
-        if op == "relu":
-            return b.select(icmp(k, dt, ">", x, zero), x, zero)
-    if op == "neg":
-        return b.fneg(x)
-    if op == "abs":
-        return k.intrinsic("fabs", dt, [x])
-    if op == "sign":
-        return b.select(b.fcmp_ordered(">", x, zero), k.const(1, dt), b.select(b.fcmp_ordered("<", x, zero), k.const(-1, dt), x))
-    if dt == "float32" and op in FAST32:
-        return FAST32[op](k, x)
-    if op in ("exp", "log", "sqrt"):
-        return k.intrinsic(op, dt, [x])
-    if op == "tanh":
-        return k.libm("tanh", dt, [x])
-    if op == "sigmoid":
-        e = k.intrinsic("exp", dt, [b.fneg(x)])
-        return k.flags(b.fdiv(k.const(1, dt), k.flags(b.fadd(k.const(1, dt), e))))
-    if op == "relu":
-        return b.select(b.fcmp_unordered(">", x, zero), x, zero)
-    raise KeyError(op)
-
-
-@rule("add", "sub", "mul", "div", "pow", "maximum", "minimum")
-def _binary(k, node, idx):
-    dt = node.outputs[0].dtype
-    a = k.convert(_in(k, node, 0, idx), node.inputs[0].dtype, dt)
-    c = k.convert(_in(k, node, 1, idx), node.inputs[1].dtype, dt)
-    b, op = k.b, node.op
-    if op in ("maximum", "minimum"):
-        return nan_max(k, a, c, dt, ">" if op == "maximum" else "<")
-    if dt in FLOAT:
-        if op == "pow":
-            return k.intrinsic("pow", dt, [a, c])
-        return k.flags({"add": b.fadd, "sub": b.fsub, "mul": b.fmul, "div": b.fdiv}[op](a, c))
-    if dt == "bool":  # as NumPy: add is or, mul is and, div is true division then != 0, pow is a or not c
-        if op == "div":
-            return k.convert(b.fdiv(k.convert(a, "bool", "float64"), k.convert(c, "bool", "float64")), "float64", "bool")
-        return {"add": b.or_, "mul": b.and_, "pow": lambda p, q: b.or_(p, b.not_(q))}[op](a, c)
-    if op == "pow":
-        return _int_pow(k, a, c)
-    if op == "div":
-        return _int_div(k, a, c)
-    return {"add": b.add, "sub": b.sub, "mul": b.mul}[op](a, c)
-
-
-def _int_div(k, x, d):
-    """x / d for int64, truncated (as NumPy's true division cast back to int64). Division by zero and
-    INT64_MIN / -1, which trap in hardware, give INT64_MIN (NumPy's result on x86: inf / nan cast to int64)."""
-    b = k.b
-    low = i64(-(2 ** 63))
-    bad = b.or_(b.icmp_signed("==", d, i64(0)), b.and_(b.icmp_signed("==", x, low), b.icmp_signed("==", d, i64(-1))))
-    return b.select(bad, low, b.sdiv(x, b.select(bad, i64(1), d)))
-
-
-def _int_pow(k, x, e):
-    """x ** e for int64 by square-and-multiply (wrapping like NumPy); negative exponents, which NumPy
-    rejects, give 0."""
-    b = k.b
-    res, base = k.alloca(I64), k.alloca(I64)
-    b.store(i64(1), res)
-    b.store(x, base)
-
-    def body(i):
-        r, p = b.load(res), b.load(base)
-        bit = b.trunc(b.lshr(e, i), I1)
-        b.store(b.select(bit, b.mul(r, p), r), res)
-        b.store(b.mul(p, p), base)
-    k.loop(63, body)
-    return b.select(b.icmp_signed("<", e, i64(0)), i64(0), b.load(res))
-
-
-@rule("gt", "ge", "lt", "le", "eq", "ne", "logical_and", "logical_or")
-def _compare(k, node, idx):
-    dt = promote(node.inputs[0].dtype, node.inputs[1].dtype)
-    a = k.convert(_in(k, node, 0, idx), node.inputs[0].dtype, dt)
-    c = k.convert(_in(k, node, 1, idx), node.inputs[1].dtype, dt)
-    b, op = k.b, node.op
-    if op in ("logical_and", "logical_or"):
-        a, c = k.convert(a, dt, "bool"), k.convert(c, dt, "bool")
-        return b.and_(a, c) if op == "logical_and" else b.or_(a, c)
-    sym = {"gt": ">", "ge": ">=", "lt": "<", "le": "<=", "eq": "==", "ne": "!="}[op]
-    if dt in FLOAT:
-        return b.fcmp_unordered(sym, a, c) if op == "ne" else b.fcmp_ordered(sym, a, c)
-    return (b.icmp_unsigned if dt == "bool" else b.icmp_signed)(sym, a, c)
-
-
-@rule("select")
-def _select(k, node, idx):
-    dt = node.outputs[0].dtype
-    c = _in(k, node, 0, idx)
-    x = k.convert(_in(k, node, 1, idx), node.inputs[1].dtype, dt)
-    y = k.convert(_in(k, node, 2, idx), node.inputs[2].dtype, dt)
-    return k.b.select(c, x, y)
-
-
-@rule("cast")
-def _cast(k, node, idx):
-    return k.convert(_in(k, node, 0, idx), node.inputs[0].dtype, node.outputs[0].dtype)
-
-
-@rule("full")
-def _full(k, node, idx):
-    return k.const(node.attrs["value"], node.attrs["dtype"])
+# -- elementwise: the op's scalar expression -------------------------------------------------------------
+def lower_scalar(k, node, idx):
+    """An elementwise op's element: its inputs converted as the definition says, then its scalar expression."""
+    d = get_op(node.op)
+    out = node.outputs[0].dtype
+    dts = d.operand_dtypes([v.dtype for v in node.inputs], out)
+    xs = [k.convert(_in(k, node, i, idx), v.dtype, t) for i, (v, t) in enumerate(zip(node.inputs, dts))]
+    compute = dts[0] if d.operands == "promoted" and dts else out
+    return d.scalar(LLVMScalars(k, compute, node.attrs), *xs)
 
 
 # -- index remaps ---------------------------------------------------------------------------------
@@ -274,7 +167,7 @@ def _reduce_dims(node, out_dims, red):
     return dims, axes
 
 
-@rule("sum", "max")
+@rule("reduce")
 def _reduce(k, node, idx):
     x = node.inputs[0]
     dt = node.outputs[0].dtype
@@ -283,13 +176,13 @@ def _reduce(k, node, idx):
     b = k.b
     out_dims = idx.dims
 
+    identity, combine = get_op(node.op).monoid
+    s = LLVMScalars(k, dt, node.attrs, reassoc=True)  # a reduction may be summed in any order (vectorized)
+
     def step(acc, red):
         dims, _ = _reduce_dims(node, out_dims, red)
-        v = k.convert(k.elem(x, Index(k, x.shape, dims)), x.dtype, dt)
-        if node.op == "max":
-            return nan_max(k, v, acc, dt)
-        return k.flags(b.fadd(acc, v), ("reassoc",)) if dt in FLOAT else b.add(acc, v)
-    init = lowest(k, dt) if node.op == "max" else k.const(0, dt)
+        return combine(s, acc, k.convert(k.elem(x, Index(k, x.shape, dims)), x.dtype, dt))
+    init = lowest(k, dt) if identity == "lowest" else k.const(identity, dt)
     return k.reduce(shape, init, dt, step)
 
 
@@ -639,12 +532,12 @@ def index_message(node, axis: int, size: int) -> str:
     return msg
 
 
-def gather_position(k, node, dims: list) -> tuple:
-    """(axis, checked index along it, dims before, dims after) for output (take/take_along) or gradient
-    (take_grad/take_along_grad) position `dims`: the index tensor is read at the dims it spans."""
+def gather_position(k, node, dims: list, along: bool, scatter: bool) -> tuple:
+    """(axis, checked index along it, dims before, dims after) for position `dims` of a gather's output (take;
+    take_along: the index has the input's rank) or of a scatter-add's gradient input (scatter=True: the indexed
+    axis is the output's). The index tensor is read at the dims it spans."""
     x_or_g, ind = node.inputs
-    along = node.op in ("take_along", "take_along_grad")
-    size_shape = node.outputs[0].shape if node.op.endswith("_grad") else x_or_g.shape
+    size_shape = node.outputs[0].shape if scatter else x_or_g.shape
     a = node.attrs["axis"] % len(size_shape)
     span = 1 if along else ind.type.ndim
     ind_dims = dims if along else dims[a:a + span]
@@ -653,8 +546,12 @@ def gather_position(k, node, dims: list) -> tuple:
     return a, j, dims[:a], dims[a + span:]
 
 
-@rule("take", "take_along")
-def _take(k, node, idx):
-    x = node.inputs[0]
-    _a, j, before, after = gather_position(k, node, idx.dims)
-    return k.elem(x, Index(k, x.shape, before + [j] + after))
+def _gather(along: bool):
+    def rule_(k, node, idx):
+        x = node.inputs[0]
+        _a, j, before, after = gather_position(k, node, idx.dims, along, scatter=False)
+        return k.elem(x, Index(k, x.shape, before + [j] + after))
+    return rule_
+
+
+ELEMENT_RULES.update(take=_gather(False), take_along=_gather(True))

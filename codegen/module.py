@@ -15,15 +15,20 @@ import llvmlite.ir as ir
 from graphnn.ir.fusion import FusionPlan, plan_fusion
 from graphnn.ir.graph import Graph
 from graphnn.ir.memory import plan_memory
-from graphnn.ir.registry import describe, get_op
+from graphnn.ir.registry import describe, family, get_op, node_flops
 
 from .kernel import I1, I8, I64, PTR, Index, Kernel, emit_loop, i64
 from .pool import RUN, TASK
-from .heavy import EMITTERS, emit_im2col, heavy_node
+from .heavy import SCHEDULES, heavy_node
 from .schedule import prod
-from .lowerings import LOWER
+from .lowerings import has_element_rule, lower
 
-OPAQUE_LOWERED = ("constant", "scan")
+MODULE_LOWERED = ("constant", "scan")  # element rule families the module builder lowers itself
+
+
+def can_lower(d) -> bool:
+    """Does codegen know how to compile op definition d?"""
+    return has_element_rule(d) or d.schedule in SCHEDULES or d.lowering in MODULE_LOWERED
 
 
 class LoweringError(NotImplementedError):
@@ -78,15 +83,16 @@ class Layout:
                   isinstance(errors, list) and all(isinstance(e, str) for e in errors))
         if not all(checks):
             raise ValueError("cached layout does not fit the graph")
-        consts = [n.attrs["value"] for n in graph.nodes if n.op == "constant"]
+        consts = [n.attrs["value"] for n in graph.nodes if family(n) == "constant"]
         return cls(n_in, n_out, consts, arena, slots, wb, kernels, parallel, aligned, errors)
 
 
 def _flat_friendly(group) -> bool:
     """Can the group run as one flat loop (no op needs per-dimension indices)?"""
     for n in group.nodes:
-        pat = get_op(n.op).pattern
-        if n.op == "reshape" or n.op == "full":
+        d = get_op(n.op)
+        pat = d.pattern
+        if d.lowering == "reshape" or (d.scalar is not None and not n.inputs):  # flat index maps through
             continue
         if pat not in ("elementwise", "broadcast"):
             return False
@@ -123,16 +129,12 @@ def _parallel_work() -> int:
 
 
 def _work(group) -> int:
-    """Rough operation count of a kernel, to decide whether threads pay off."""
-    root = group.root
-    work = root.type.size
+    """Rough operation count of a kernel, to decide whether threads pay off: per node the larger of its
+    multiply-adds (half its FLOPs, from the op's definition) and the elements it reads and writes."""
+    work = group.root.type.size
     for n in group.nodes:
-        if n.op == "matmul":
-            work = max(work, n.outputs[0].type.size * n.inputs[0].shape[-1])
-        elif n.op in ("max_pool", "max_pool_select"):
-            work = max(work, n.outputs[0].type.size * 4 * prod(n.attrs["kernel"]))
-        elif n.op in ("conv", "conv_grad_input", "conv_grad_weight", "col2im", "max_pool_grad", "sum", "max"):
-            work = max(work, n.outputs[0].type.size * 8, sum(v.type.size for v in n.inputs))
+        moved = sum(v.type.size for v in n.inputs) + n.outputs[0].type.size
+        work = max(work, node_flops(n) // 2, moved if get_op(n.op).pattern != "elementwise" else 0)
     return work * max(1, len(group.nodes) // 4)
 
 
@@ -244,7 +246,7 @@ class ModuleBuilder:
         """Emit `void name(ptr slots)` computing `graph`; returns (function, Layout, FusionPlan)."""
         plan = plan or plan_fusion(graph)
         for n in graph.nodes:
-            if n.op not in LOWER and n.op not in OPAQUE_LOWERED and n.op not in EMITTERS:
+            if not can_lower(get_op(n.op)):
                 scope = f" [in module {n.meta['scope']}]" if n.meta.get("scope") else ""
                 raise LoweringError(f"op {n.op} has no native lowering: cannot compile "
                                     f"{describe(n.op, [v.type for v in n.inputs], n.attrs)}{scope}")
@@ -261,7 +263,7 @@ class ModuleBuilder:
                 output_slots.append(n_in + j)
         constants, global_of, const_outputs = [], {}, []
         for n in graph.nodes:
-            if n.op != "constant":
+            if family(n) != "constant":
                 continue
             v = n.outputs[0]
             if globals_for_constants:
@@ -277,7 +279,7 @@ class ModuleBuilder:
         arena_slot = n_in + n_out + len(constants)
         status_slot = arena_slot + 1  # pointer to the call's status words [error code, offending value]
 
-        groups = [g for g in plan.groups if g.root.producer.op != "constant"]
+        groups = [g for g in plan.groups if family(g.root.producer) != "constant"]
         # Liveness of arena buffers over the group sequence; every output of a group's node needs memory.
         first, last, sizes = {}, {}, {}
         for step, g in enumerate(groups):
@@ -288,7 +290,7 @@ class ModuleBuilder:
                 for v in n.inputs:
                     if v.id not in plan.inlined:
                         last[v.id] = step
-            if g.root.producer.op == "scan":
+            if family(g.root.producer) == "scan":
                 for key, nbytes in self._scan_scratch(g.root.producer).items():
                     first[key], last[key], sizes[key] = step, step, nbytes
         buffers = [(vid, sizes[vid], first[vid], last.get(vid, first[vid])) for vid in sizes if vid not in slot_of]
@@ -337,7 +339,7 @@ class ModuleBuilder:
 
         for gi, g in enumerate(groups):
             node = g.root.producer
-            if node.op == "scan":
+            if family(node) == "scan":
                 self.timed(eb, counter(f"{name}_scan{gi} (with its body)"),
                            lambda: self._emit_scan(fn, eb, node, ptr_of, f"{name}_scan{gi}"))
                 continue
@@ -350,8 +352,8 @@ class ModuleBuilder:
             kbufs = [g.root] + reads
             split = not globals_for_constants and _work(g) >= _parallel_work()
             kmod = self.module if globals_for_constants else self.kernel_module()
-            checks = any(get_op(n.op).extra.get("index_checked") for n in g.nodes)
-            k = Kernel(kmod, f"{name}_k{gi}_{node.op}", kbufs, plan.inlined, LOWER, split=split,
+            checks = any(get_op(n.op).index_checked for n in g.nodes)
+            k = Kernel(kmod, f"{name}_k{gi}_{node.op}", kbufs, plan.inlined, lower, split=split,
                        errors=self.errors if checks else None)
             if not globals_for_constants:  # top level: the runtime aligns the arena and the outputs listed in `aligned`
                 out_slot = slot_of.get(g.root.id)
@@ -500,10 +502,7 @@ def _emit_group(k: Kernel, g) -> None:
     shape = root.shape
     heavy, via_flat = heavy_node(g)
     if heavy is not None:
-        EMITTERS[heavy.op](k, g, heavy, via_flat)
-        return
-    if root.producer.op == "im2col":
-        emit_im2col(k, g)
+        SCHEDULES[get_op(heavy.op).schedule][1](k, g, heavy, via_flat)
         return
     if _flat_friendly(g):
         if k.streaming and root.dtype in ("float32", "float64", "int64") and root.type.size >= STREAM_BLOCK:
@@ -512,7 +511,7 @@ def _emit_group(k: Kernel, g) -> None:
             k.loop(root.type.size, lambda i: k.store(root, i, k.compute(root, Index(k, shape, flat=i))), parallel=True)
         return
     node = root.producer
-    if node.op == "reshape" and node.inputs[0].id in k.inlined:
+    if family(node) == "reshape" and node.inputs[0].id in k.inlined:
         # Loop over the reshape's input shape (same row-major order), so the ops feeding it get their
         # per-dimension indices without divisions.
         src = node.inputs[0]
@@ -544,7 +543,7 @@ def _segments(g) -> list:
     shape = g.root.shape
     cuts = {0, shape[-1]} if shape else set()
     for n in g.nodes:
-        if n.op == "slice_grad" and n.outputs[0].shape == shape and n.attrs["steps"][-1] == 1:
+        if family(n) == "slice_grad" and n.outputs[0].shape == shape and n.attrs["steps"][-1] == 1:
             start = n.attrs["starts"][-1]
             cuts.update({start, start + n.inputs[0].shape[-1]})
     cuts = sorted(c for c in cuts if 0 <= c <= (shape[-1] if shape else 0))

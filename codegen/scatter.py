@@ -356,9 +356,9 @@ def emit_max_pool(k: Kernel, group, node, via_flat: bool = False) -> None:
     k.loops(out.shape[:-1], per_row, parallel=True)
 
 
-def emit_scatter_add(k: Kernel, group, node, via_flat: bool = False) -> None:
-    """take_grad / take_along_grad: zero the output, then add every gradient element at its indexed position.
-    Positions may repeat, so the loops stay serial (none is marked parallel)."""
+def emit_scatter_add(k: Kernel, group, node, via_flat: bool = False, along: bool = False) -> None:
+    """Scatter-add (gradient of a gather): zero the output, then add every gradient element at its indexed
+    position (along: the index has the gradient's shape). Positions may repeat, so the loops stay serial."""
     out = node.outputs[0]
     g = node.inputs[0]
     b = k.b
@@ -366,7 +366,7 @@ def emit_scatter_add(k: Kernel, group, node, via_flat: bool = False) -> None:
     k.loop(out.type.size, lambda i: k.store(out, i, zero))
 
     def add(dims):
-        _a, j, before, after = gather_position(k, node, list(dims))
+        _a, j, before, after = gather_position(k, node, list(dims), along, scatter=True)
         dst = Index(k, out.shape, before + [j] + after)
         k.store(out, dst.flat, k.flags(b.fadd(k.load(out, dst), k.elem(g, Index(k, g.shape, list(dims))))))
     k.loops(g.shape, add)

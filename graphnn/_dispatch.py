@@ -95,7 +95,7 @@ def apply(op: str, inputs: list, attrs: dict | None = None, name: str | None = N
         except IRError as e:
             raise op_error(e) from None
         node.meta["scope"] = current_scope()
-        if get_op(op).extra.get("index_checked"):  # its native code reports bad indices with the user's line
+        if get_op(op).index_checked:  # its native code reports bad indices with the user's line
             node.meta["source"] = user_frame()
         if not grad:
             node.meta["nograd"] = True

@@ -14,9 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from .graph import Graph, Node, Value
-from .registry import get_op
+from .registry import family, get_op
 
-REMAPS = ("reshape", "transpose", "broadcast_to", "slice", "full")
 ONCE_CONSUMERS = ("elementwise", "broadcast")
 
 
@@ -50,7 +49,7 @@ def _reads_once(consumer: Node, v: Value) -> bool:
     pat = get_op(consumer.op).pattern
     if pat in ONCE_CONSUMERS:
         return consumer.outputs[0].shape == v.shape
-    return consumer.op in ("sum", "reshape")
+    return get_op(consumer.op).reads_once
 
 
 def plan_fusion(graph: Graph) -> FusionPlan:
@@ -68,19 +67,19 @@ def plan_fusion(graph: Graph) -> FusionPlan:
         pat = get_op(n.op).pattern
         inline = False
         if v.id not in outputs and users and pat != "opaque":
-            if n.op in REMAPS:
+            if get_op(n.op).remap:
                 inline = all(get_op(c.op).pattern != "opaque" for c, _ in users)
             elif len(users) == 1:
                 c = users[0][0]
                 cpat = get_op(c.op).pattern
                 c_once = once.get(c.outputs[0].id, True) if len(c.outputs) == 1 else True
                 if pat in ("elementwise", "broadcast", "injective"):
-                    inline = cpat in ("elementwise", "broadcast", "injective") or (cpat == "reduce" and c.op == "sum")
+                    inline = cpat in ("elementwise", "broadcast", "injective") or (cpat == "reduce" and get_op(c.op).reads_once)
                 else:
                     # out_fusable ops only feed elementwise epilogues (the matmul/conv schedules apply them);
                     # reductions and remaps of their results run as separate kernels
                     inline = (_reads_once(c, v) and c_once and c.outputs[0].dtype == v.dtype
-                              and (pat != "out_fusable" or c.op == "reshape" or get_op(c.op).pattern in ONCE_CONSUMERS))
+                              and (pat != "out_fusable" or family(c) == "reshape" or get_op(c.op).pattern in ONCE_CONSUMERS))
         if inline:
             inlined.add(v.id)
             c = users[0][0]
@@ -102,17 +101,17 @@ def _simple_view(v: Value, inlined: set) -> bool:
     if v.id not in inlined:
         return True
     n = v.producer
-    if n.op == "full":
+    if get_op(n.op).remap and not n.inputs:  # a scalar fill
         return True
     src = n.inputs[0] if n.inputs else None
     if src is None:
         return False
     if src.id in inlined:  # a 2-D transpose of a reshaped buffer is still read in place (strided)
-        return (n.op == "transpose" and tuple(n.attrs["perm"]) == (1, 0) and src.producer is not None
-                and src.producer.op == "reshape" and src.producer.inputs[0].id not in inlined)
-    if n.op == "reshape":
+        return (family(n) == "transpose" and tuple(n.attrs["perm"]) == (1, 0) and src.producer is not None
+                and family(src.producer) == "reshape" and src.producer.inputs[0].id not in inlined)
+    if family(n) == "reshape":
         return True
-    if n.op == "transpose":
+    if family(n) == "transpose":
         nd = len(n.attrs["perm"])
         return tuple(n.attrs["perm"]) == tuple(range(nd - 2)) + (nd - 1, nd - 2)
     return False
@@ -121,7 +120,7 @@ def _simple_view(v: Value, inlined: set) -> bool:
 def _keep_matmul_operands_simple(graph: Graph, inlined: set) -> None:
     """Materialize matmul operands that would otherwise be recomputed through index arithmetic per element."""
     for n in graph.nodes:
-        if n.op == "matmul":
+        if get_op(n.op).schedule == "gemm":
             for v in n.inputs:
                 if not _simple_view(v, inlined):
                     inlined.discard(v.id)

@@ -1,14 +1,30 @@
-"""The op registry: each primitive is defined once, with every rule graphnn needs for it.
+"""The op registry: each primitive is defined once, with everything graphnn needs of it.
 
 An OpDef holds
   infer(types, attrs)          -> output TensorType(s)            (shape/dtype rule)
-  ref(arrays, attrs)           -> output ndarray(s)               (NumPy reference kernel)
+  ref(arrays, attrs)           -> output ndarray(s)               (NumPy reference kernel; for an elementwise op
+                                  it defaults to evaluating `scalar` with NumPy)
   grad(b, node, cotangents)    -> cotangent Value per input, or None (zero)   (gradient rule in IR ops;
                                   grad=None: the op has no rule, and differentiating through it raises MissingGradient)
   pattern                      -> fusion pattern (see PATTERNS)
+and how the later stages treat it:
+  scalar(s, *xs)               elementwise ops: one element as an expression of the scalar language (ir/scalar.py),
+                               which codegen compiles; `operands` says which dtype the inputs are converted to first
+  lowering                     other ops computed element by element inside a kernel: the name of their element
+                               rule in codegen (index remaps, reductions, windows, gathers)
+  schedule                     ops with a kernel schedule of their own (GEMM, scatter-add, ...): its family name
+  monoid                       reductions: (identity, combine(s, acc, x)) in the scalar language; identity
+                               "lowest" is the dtype's smallest value
+  remap                        a pure index remap (reshape, transpose, ...): always computed inline by its consumers
+  reads_once                   a consumer that reads each element of its input once per output element
+  index_checked                its kernels check data-dependent indices (a bad one is an IndexError after the call)
+  flops(node)                  floating-point operations (a multiply-add counts 2): summary and cost models
+  torch_name                   PyTorch's grad_fn name for results of the op
+  fuzz                         what the differential fuzzer must know (Fuzz)
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -29,6 +45,38 @@ class MissingGradient(NotImplementedError):
     """An op has no gradient rule for the requested input."""
 
 
+@dataclass(frozen=True)
+class Fuzz:
+    """Traits the fuzzer reads. `generator` names a tools.fuzz_gen family that draws the op's operands and
+    attributes (None: the generic one for elementwise/broadcast ops of this arity); `domain` the operand values
+    the op is meant for ("any", "pos", "away" from 0, ...); `smooth`: differentiable at generic operands, so
+    finite differences check its gradient; `exact`: compiled code matches NumPy bit for bit (data movement,
+    selection); `body`: may appear in a scan body; `heavy`: drawn half as often; `skip`: not drawn at all (needs
+    context the fuzzer lacks)."""
+
+    generator: str | None = None
+    domain: str = "any"
+    smooth: bool = False
+    exact: bool = False
+    body: bool = False
+    heavy: bool = False
+    skip: bool = False
+
+
+def _size(shape) -> int:
+    return math.prod(shape) if shape else 1
+
+
+def default_flops(node: Node) -> int:
+    """One operation per output element (elementwise), per input element (reductions); 0 for data movement."""
+    pattern = get_op(node.op).pattern
+    if pattern == "reduce":
+        return _size(node.inputs[0].shape)
+    if pattern in ("elementwise", "broadcast"):
+        return _size(node.outputs[0].shape)
+    return 0
+
+
 @dataclass
 class OpDef:
     name: str
@@ -38,7 +86,17 @@ class OpDef:
     pattern: str
     num_inputs: int | None = None  # None: variadic
     doc: str = ""
-    extra: dict = field(default_factory=dict)
+    scalar: Callable | None = None
+    operands: object = "out"
+    lowering: str | None = None
+    schedule: str | None = None
+    monoid: tuple | None = None
+    remap: bool = False
+    reads_once: bool = False
+    index_checked: bool = False
+    flops: Callable = default_flops
+    torch_name: str | None = None
+    fuzz: Fuzz = field(default_factory=Fuzz)
 
     def infer_types(self, types: list, attrs: dict) -> list:
         out = self.infer(types, attrs)
@@ -48,18 +106,73 @@ class OpDef:
         out = self.ref(arrays, attrs)
         return list(out) if isinstance(out, (list, tuple)) else [out]
 
+    def operand_dtypes(self, in_dtypes: list, out_dtype: str) -> list:
+        """The dtype each input is converted to before `scalar` sees it."""
+        mode = self.operands
+        if callable(mode):
+            return list(mode(in_dtypes, out_dtype))
+        if mode == "out":
+            return [out_dtype] * len(in_dtypes)
+        if mode == "promoted":
+            from .types import promote
+
+            common = in_dtypes[0]
+            for d in in_dtypes[1:]:
+                common = promote(common, d)
+            return [common] * len(in_dtypes)
+        return list(in_dtypes)  # "none"
+
 
 OPS: dict[str, OpDef] = {}
 
 
-def register(name: str, *, infer: Callable, ref: Callable, grad: Callable | None, pattern: str,
-             num_inputs: int | None = None, doc: str = "", **extra) -> OpDef:
+def register(name: str, *, infer: Callable, ref: Callable | None = None, grad: Callable | None, pattern: str,
+             num_inputs: int | None = None, doc: str = "", **traits) -> OpDef:
+    """Define primitive `name` (see OpDef for the traits). An elementwise op given only `scalar` gets a reference
+    kernel that evaluates the expression with NumPy."""
     if name in OPS:
         raise ValueError(f"op {name!r} registered twice")
     if pattern not in PATTERNS:
         raise ValueError(f"unknown fusion pattern {pattern!r}")
-    OPS[name] = OpDef(name, infer, ref, grad, pattern, num_inputs, doc, extra)
-    return OPS[name]
+    unknown = set(traits) - set(OpDef.__dataclass_fields__)
+    if unknown:
+        raise TypeError(f"register({name!r}): unknown traits {sorted(unknown)}")
+    d = OpDef(name, infer, ref, grad, pattern, num_inputs, doc, **traits)
+    if d.ref is None:
+        if d.scalar is None:
+            raise ValueError(f"op {name!r} needs a reference kernel (ref) or a scalar expression")
+        d.ref = _scalar_reference(d)
+    OPS[name] = d
+    return d
+
+
+def _scalar_reference(d: OpDef) -> Callable:
+    """A NumPy reference kernel from an elementwise op's scalar expression."""
+    from .scalar import evaluate
+
+    def ref(arrays, attrs):
+        out = d.infer_types([to_type(a) for a in arrays], attrs)[0]
+        dts = d.operand_dtypes([to_type(a).dtype for a in arrays], out.dtype)
+        args = [np.asarray(a).astype(t, copy=False) for a, t in zip(arrays, dts)]
+        compute = dts[0] if d.operands == "promoted" and dts else out.dtype
+        result = evaluate(d.scalar, compute, attrs, args)
+        return np.broadcast_to(result, out.shape).astype(out.dtype)
+    return ref
+
+
+def node_flops(node: Node) -> int:
+    """Estimated floating-point operations of one node (its definition's cost rule)."""
+    return int(get_op(node.op).flops(node))
+
+
+def graph_flops(graph) -> int:
+    """Estimated floating-point operations of a whole graph."""
+    return sum(node_flops(n) for n in graph.nodes)
+
+
+def family(node: Node) -> str | None:
+    """The element rule family of a node's op (OpDef.lowering): passes that pattern-match index remaps use it."""
+    return get_op(node.op).lowering
 
 
 def get_op(name: str) -> OpDef:

@@ -13,9 +13,7 @@ import numpy as np
 import pytest
 
 from graphnn.codegen import CompiledGraph, LoweringError
-from graphnn.codegen.lowerings import LOWER
-from graphnn.codegen.heavy import EMITTERS
-from graphnn.codegen.module import OPAQUE_LOWERED
+from graphnn.codegen.module import can_lower
 from graphnn.ir import OPS, grad_graph, interpret, optimize
 
 try:
@@ -26,8 +24,7 @@ except ImportError:
     from tolerance import graph_tolerance
 
 
-# elementwise-style rules, ops with a schedule of their own only, and ops the module builder lowers itself
-LOWERED = set(LOWER) | set(EMITTERS) | set(OPAQUE_LOWERED)
+LOWERED = {op for op, d in OPS.items() if can_lower(d)}
 
 
 def _unlowered(op):

@@ -11,7 +11,7 @@ import string
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from ..registry import register
+from ..registry import Fuzz, register
 from ..types import TensorType
 
 
@@ -86,7 +86,14 @@ def _conv_grad(b, node, cts):
     return [b.conv_grad_input(g, w, input_shape=x.shape, **at), b.conv_grad_weight(x, g, weight_shape=w.shape, **at)]
 
 
-register("conv", infer=_conv_infer, ref=_conv_ref, grad=_conv_grad, pattern="out_fusable", num_inputs=2)
+def _size(shape) -> int:
+    return int(np.prod(shape, dtype=np.int64))
+
+
+register("conv", infer=_conv_infer, ref=_conv_ref, grad=_conv_grad, pattern="out_fusable", num_inputs=2,
+         lowering="conv", schedule="direct_conv", torch_name="ConvolutionBackward0",
+         flops=lambda n: 2 * n.outputs[0].type.size * _size(n.inputs[1].shape[1:]),
+         fuzz=Fuzz(generator="conv", smooth=True, heavy=True))
 
 
 def _conv_attrs(attrs):
@@ -129,7 +136,9 @@ def _gi_grad(b, node, cts):
 
 
 register("conv_grad_input", infer=_gi_infer, ref=_gi_ref, grad=_gi_grad, pattern="out_fusable", num_inputs=2,
-         doc="gradient of conv with respect to its input (a transposed convolution)")
+         doc="gradient of conv with respect to its input (a transposed convolution)", lowering="conv_grad_input",
+         flops=lambda n: 2 * n.inputs[0].type.size * _size(n.inputs[1].shape[1:]),
+         fuzz=Fuzz(generator="conv_grad", smooth=True, heavy=True))
 
 
 def _gw_infer(types, attrs):
@@ -159,4 +168,6 @@ def _gw_grad(b, node, cts):
 
 
 register("conv_grad_weight", infer=_gw_infer, ref=_gw_ref, grad=_gw_grad, pattern="out_fusable", num_inputs=2,
-         doc="gradient of conv with respect to its weight")
+         doc="gradient of conv with respect to its weight", lowering="conv_grad_weight",
+         flops=lambda n: 2 * n.inputs[1].type.size * _size(n.outputs[0].shape[1:]),
+         fuzz=Fuzz(generator="conv_grad", smooth=True, heavy=True))

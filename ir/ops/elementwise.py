@@ -1,10 +1,14 @@
-"""Elementwise primitives: unary math, broadcasting binary arithmetic, comparisons, select, cast, constants."""
+"""Elementwise primitives: unary math, broadcasting binary arithmetic, comparisons, select, cast, constants.
+
+Each op is one `register` call: its NumPy reference, its scalar expression (the native lowering, see
+ir/scalar.py), its gradient rule, its PyTorch grad_fn name and its fuzz traits.
+"""
 from __future__ import annotations
 
 import numpy as np
 
-from ..registry import register
-from ..types import TensorType, broadcast_shapes, promote, FLOAT_DTYPES
+from ..registry import Fuzz, register
+from ..types import FLOAT_DTYPES, TensorType, broadcast_shapes, promote
 from ._util import unbroadcast
 
 
@@ -20,16 +24,13 @@ def _float_only(name):
     return infer
 
 
-# NumPy has no boolean negative, sign or subtract: these ops reject all-bool inputs.
-NO_BOOL = ("neg", "sign", "sub")
-
-
 def _no_bool(name, infer):
+    """NumPy has no boolean negative, sign or subtract: these ops reject all-bool inputs."""
     def rule(types, attrs):
         if all(t.dtype == "bool" for t in types):
             raise TypeError(f"{name} is not defined for bool inputs")
         return infer(types, attrs)
-    return rule if name in NO_BOOL else infer
+    return rule
 
 
 def _sigmoid(x):
@@ -37,21 +38,9 @@ def _sigmoid(x):
         return (1.0 / (1.0 + np.exp(-x))).astype(x.dtype)
 
 
-# name: (numpy kernel, gradient rule (b, x, y, g) -> dx or None, float only)
-UNARY = {
-    "neg": (np.negative, lambda b, x, y, g: b.neg(g), False),
-    "abs": (np.abs, lambda b, x, y, g: b.mul(g, b.sign(x)), False),
-    "sign": (np.sign, lambda b, x, y, g: None, False),  # zero gradient (piecewise constant)
-    "exp": (np.exp, lambda b, x, y, g: b.mul(g, y), True),
-    "log": (np.log, lambda b, x, y, g: b.div(g, x), True),
-    "sqrt": (np.sqrt, lambda b, x, y, g: b.div(b.mul(g, 0.5), y), True),
-    "tanh": (np.tanh, lambda b, x, y, g: b.mul(g, b.sub(1.0, b.mul(y, y))), True),
-    "sigmoid": (_sigmoid, lambda b, x, y, g: b.mul(g, b.mul(y, b.sub(1.0, y))), True),
-    "relu": (lambda x: np.maximum(x, np.zeros((), x.dtype)), lambda b, x, y, g: b.select(b.gt(y, 0.0), g, 0.0), False),
-}
-
-
-def _unary(name, fn, grad, float_only):
+def unary(name: str, fn, scalar, grad, *, float_only: bool = False, no_bool: bool = False, torch_name: str,
+          fuzz: Fuzz = Fuzz(), doc: str = "") -> None:
+    """Register a unary elementwise op: NumPy kernel `fn`, lowering `scalar(s, x)`, gradient `grad(b, x, y, g)`."""
     def ref(a, attrs):
         with np.errstate(all="ignore"):
             return np.asarray(fn(a[0])).astype(a[0].dtype, copy=False)
@@ -59,12 +48,31 @@ def _unary(name, fn, grad, float_only):
     def grad_rule(b, node, cts):
         return [grad(b, node.inputs[0], node.outputs[0], cts[0])]
 
-    register(name, infer=_no_bool(name, _float_only(name) if float_only else _same), ref=ref,
-             grad=grad_rule, pattern="elementwise", num_inputs=1)
+    infer = _float_only(name) if float_only else _same
+    register(name, infer=_no_bool(name, infer) if no_bool else infer, ref=ref, grad=grad_rule, pattern="elementwise",
+             num_inputs=1, scalar=scalar, torch_name=torch_name, fuzz=fuzz, doc=doc)
 
 
-for _n, (_f, _g, _fo) in UNARY.items():
-    _unary(_n, _f, _g, _fo)
+_SMOOTH = Fuzz(smooth=True, body=True)
+unary("neg", np.negative, lambda s, x: s.neg(x), lambda b, x, y, g: b.neg(g), no_bool=True,
+      torch_name="NegBackward0", fuzz=Fuzz(smooth=True, exact=True, body=True))
+unary("abs", np.abs, lambda s, x: s.abs(x), lambda b, x, y, g: b.mul(g, b.sign(x)), torch_name="AbsBackward0",
+      fuzz=Fuzz(exact=True))
+unary("sign", np.sign, lambda s, x: s.sign(x), lambda b, x, y, g: None, no_bool=True,  # piecewise constant
+      torch_name="SignBackward0", fuzz=Fuzz(exact=True))
+unary("exp", np.exp, lambda s, x: s.exp(x), lambda b, x, y, g: b.mul(g, y), float_only=True,
+      torch_name="ExpBackward0", fuzz=_SMOOTH)
+unary("log", np.log, lambda s, x: s.log(x), lambda b, x, y, g: b.div(g, x), float_only=True,
+      torch_name="LogBackward0", fuzz=Fuzz(domain="pos", smooth=True))
+unary("sqrt", np.sqrt, lambda s, x: s.sqrt(x), lambda b, x, y, g: b.div(b.mul(g, 0.5), y), float_only=True,
+      torch_name="SqrtBackward0", fuzz=Fuzz(domain="pos", smooth=True))
+unary("tanh", np.tanh, lambda s, x: s.tanh(x), lambda b, x, y, g: b.mul(g, b.sub(1.0, b.mul(y, y))), float_only=True,
+      torch_name="TanhBackward0", fuzz=_SMOOTH)
+unary("sigmoid", _sigmoid, lambda s, x: s.sigmoid(x), lambda b, x, y, g: b.mul(g, b.mul(y, b.sub(1.0, y))),
+      float_only=True, torch_name="SigmoidBackward0", fuzz=_SMOOTH)
+unary("relu", lambda x: np.maximum(x, np.zeros((), x.dtype)),
+      lambda s, x: s.maximum(x, s.const(0)),
+      lambda b, x, y, g: b.select(b.gt(y, 0.0), g, 0.0), torch_name="ReluBackward0", fuzz=Fuzz(exact=True))
 
 
 def _binary_infer(types, attrs):
@@ -73,7 +81,7 @@ def _binary_infer(types, attrs):
 
 
 def _maximum_grad(pick):
-    def rule(b, x, y, g):
+    def rule(b, x, y, o, g):
         gx = b.select(pick(b, x, y), g, b.select(b.eq(x, y), b.mul(g, 0.5), 0.0))
         gy = b.select(pick(b, y, x), g, b.select(b.eq(x, y), b.mul(g, 0.5), 0.0))
         return gx, gy
@@ -90,19 +98,10 @@ def _pow(x, y):
     return np.power(*flat).reshape(shape)
 
 
-BINARY = {
-    "add": (np.add, lambda b, x, y, o, g: (g, g)),
-    "sub": (np.subtract, lambda b, x, y, o, g: (g, b.neg(g))),
-    "mul": (np.multiply, lambda b, x, y, o, g: (b.mul(g, y), b.mul(g, x))),
-    "div": (np.divide, lambda b, x, y, o, g: (b.div(g, y), b.neg(b.div(b.mul(g, o), y)))),
-    "pow": (_pow, lambda b, x, y, o, g: (b.mul(g, b.mul(y, b.pow(x, b.sub(y, 1.0)))),
-                                         b.mul(g, b.mul(o, b.log(x))))),
-    "maximum": (np.maximum, lambda b, x, y, o, g: _maximum_grad(lambda b_, p, q: b_.gt(p, q))(b, x, y, g)),
-    "minimum": (np.minimum, lambda b, x, y, o, g: _maximum_grad(lambda b_, p, q: b_.lt(p, q))(b, x, y, g)),
-}
-
-
-def _binary(name, fn, grad):
+def binary(name: str, fn, scalar, grad, *, no_bool: bool = False, torch_name: str, fuzz: Fuzz = Fuzz(),
+           doc: str = "") -> None:
+    """Register a broadcasting binary op: NumPy kernel `fn`, lowering `scalar(s, x, y)` (operands in the result's
+    dtype), gradient `grad(b, x, y, out, g) -> (gx, gy)` before unbroadcasting."""
     def ref(a, attrs):
         with np.errstate(all="ignore"):
             return np.asarray(fn(a[0], a[1]))
@@ -118,27 +117,44 @@ def _binary(name, fn, grad):
         return [unbroadcast(b, gx, x.shape) if x.type.is_float else None,
                 unbroadcast(b, gy, y.shape) if y.type.is_float else None]
 
-    register(name, infer=_no_bool(name, _binary_infer), ref=ref, grad=grad_rule, pattern="broadcast", num_inputs=2)
+    register(name, infer=_no_bool(name, _binary_infer) if no_bool else _binary_infer, ref=ref, grad=grad_rule,
+             pattern="broadcast", num_inputs=2, scalar=scalar, torch_name=torch_name, fuzz=fuzz, doc=doc)
 
 
-for _n, (_f, _g) in BINARY.items():
-    _binary(_n, _f, _g)
+binary("add", np.add, lambda s, x, y: s.add(x, y), lambda b, x, y, o, g: (g, g), torch_name="AddBackward0",
+       fuzz=Fuzz(smooth=True, body=True))
+binary("sub", np.subtract, lambda s, x, y: s.sub(x, y), lambda b, x, y, o, g: (g, b.neg(g)), no_bool=True,
+       torch_name="SubBackward0", fuzz=Fuzz(smooth=True, body=True))
+binary("mul", np.multiply, lambda s, x, y: s.mul(x, y), lambda b, x, y, o, g: (b.mul(g, y), b.mul(g, x)),
+       torch_name="MulBackward0", fuzz=Fuzz(smooth=True, body=True))
+binary("div", np.divide, lambda s, x, y: s.div(x, y),
+       lambda b, x, y, o, g: (b.div(g, y), b.neg(b.div(b.mul(g, o), y))), torch_name="DivBackward0",
+       fuzz=Fuzz(domain=("any", "away"), smooth=True))
+binary("pow", _pow, lambda s, x, y: s.pow(x, y),
+       lambda b, x, y, o, g: (b.mul(g, b.mul(y, b.pow(x, b.sub(y, 1.0)))), b.mul(g, b.mul(o, b.log(x)))),
+       torch_name="PowBackward0", fuzz=Fuzz(domain=("pos", "any"), smooth=True))
+binary("maximum", np.maximum, lambda s, x, y: s.maximum(x, y), _maximum_grad(lambda b, p, q: b.gt(p, q)),
+       torch_name="MaximumBackward0", fuzz=Fuzz(exact=True))
+binary("minimum", np.minimum, lambda s, x, y: s.minimum(x, y), _maximum_grad(lambda b, p, q: b.lt(p, q)),
+       torch_name="MinimumBackward0", fuzz=Fuzz(exact=True))
 
 
-COMPARE = {"gt": np.greater, "ge": np.greater_equal, "lt": np.less, "le": np.less_equal,
-           "eq": np.equal, "ne": np.not_equal, "logical_and": np.logical_and, "logical_or": np.logical_or}
-
-
-def _compare(name, fn):
+def _compare(name: str, fn, scalar) -> None:
     def infer(types, attrs):
         return TensorType(broadcast_shapes(types[0].shape, types[1].shape), "bool")
 
-    register(name, infer=infer, ref=lambda a, attrs: np.asarray(fn(a[0], a[1])), grad=None,
-             pattern="broadcast", num_inputs=2)
+    register(name, infer=infer, ref=lambda a, attrs: np.asarray(fn(a[0], a[1])), grad=None, pattern="broadcast",
+             num_inputs=2, scalar=scalar, operands="promoted", torch_name=name.title().replace("_", "") + "Backward0")
 
 
-for _n, _f in COMPARE.items():
-    _compare(_n, _f)
+_compare("gt", np.greater, lambda s, x, y: s.gt(x, y))
+_compare("ge", np.greater_equal, lambda s, x, y: s.ge(x, y))
+_compare("lt", np.less, lambda s, x, y: s.lt(x, y))
+_compare("le", np.less_equal, lambda s, x, y: s.le(x, y))
+_compare("eq", np.equal, lambda s, x, y: s.eq(x, y))
+_compare("ne", np.not_equal, lambda s, x, y: s.ne(x, y))
+_compare("logical_and", np.logical_and, lambda s, x, y: s.and_(x, y))
+_compare("logical_or", np.logical_or, lambda s, x, y: s.or_(x, y))
 
 
 def _select_infer(types, attrs):
@@ -157,7 +173,9 @@ def _select_grad(b, node, cts):
 
 
 register("select", infer=_select_infer, ref=lambda a, attrs: np.where(a[0], a[1], a[2]),
-         grad=_select_grad, pattern="broadcast", num_inputs=3, doc="where(cond, x, y)")
+         grad=_select_grad, pattern="broadcast", num_inputs=3, doc="where(cond, x, y)",
+         scalar=lambda s, c, x, y: s.select(c, x, y), operands=lambda ins, out: ["bool", out, out],
+         torch_name="WhereBackward0", fuzz=Fuzz(smooth=True, exact=True, body=True))
 
 
 def _cast_grad(b, node, cts):
@@ -166,14 +184,19 @@ def _cast_grad(b, node, cts):
 
 
 register("cast", infer=lambda t, a: TensorType(t[0].shape, a["dtype"]),
-         ref=lambda a, attrs: a[0].astype(attrs["dtype"]), grad=_cast_grad, pattern="elementwise", num_inputs=1)
+         ref=lambda a, attrs: a[0].astype(attrs["dtype"]), grad=_cast_grad, pattern="elementwise", num_inputs=1,
+         scalar=lambda s, x: s.cast(x, s.attrs["dtype"]), operands="none", flops=lambda node: 0,
+         torch_name="ToCopyBackward0", fuzz=Fuzz(generator="cast", smooth=True, exact=True))
 
 register("stop_gradient", infer=_same, ref=lambda a, attrs: a[0], grad=lambda b, n, ct: [None], pattern="elementwise",
-         num_inputs=1, doc="identity whose gradient is zero")
+         num_inputs=1, doc="identity whose gradient is zero", scalar=lambda s, x: x, flops=lambda node: 0,
+         fuzz=Fuzz(exact=True))
 
 register("full", infer=lambda t, a: TensorType(a["shape"], a["dtype"]),
          ref=lambda a, attrs: np.full(attrs["shape"], attrs["value"], dtype=attrs["dtype"]),
-         grad=None, pattern="elementwise", num_inputs=0, doc="a tensor filled with one scalar")
+         grad=None, pattern="elementwise", num_inputs=0, doc="a tensor filled with one scalar",
+         scalar=lambda s: s.const(s.attrs["value"]), remap=True, flops=lambda node: 0,
+         fuzz=Fuzz(generator="full", smooth=True, exact=True, body=True))
 
 
 def _constant_infer(types, attrs):
@@ -183,4 +206,5 @@ def _constant_infer(types, attrs):
 
 
 register("constant", infer=_constant_infer, ref=lambda a, attrs: attrs["value"], grad=None,
-         pattern="opaque", num_inputs=0, doc="a tensor literal (results of constant folding)")
+         pattern="opaque", num_inputs=0, doc="a tensor literal (results of constant folding)", lowering="constant",
+         flops=lambda node: 0, fuzz=Fuzz(skip=True))

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..registry import register
+from ..registry import Fuzz, register
 from ..types import TensorType
 
 
@@ -60,7 +60,8 @@ def _take_grad(b, node, cts):
 
 
 register("take", infer=_take_infer, ref=_take_ref, grad=_take_grad, pattern="injective", num_inputs=2,
-         index_checked=True, doc="out[p, i, q] = x[p, idx[i], q]: the elements at idx along `axis`, copied exactly")
+         index_checked=True, doc="out[p, i, q] = x[p, idx[i], q]: the elements at idx along `axis`, copied exactly",
+         lowering="take", torch_name="IndexSelectBackward0", fuzz=Fuzz(generator="take", smooth=True, exact=True))
 
 
 def _float_gradient(t: TensorType, what: str) -> None:
@@ -92,7 +93,8 @@ def _take_grad_ref(arrays, attrs):
 register("take_grad", infer=_take_grad_infer, ref=_take_grad_ref,
          grad=lambda b, node, cts: [b.take(cts[0], node.inputs[1], axis=node.attrs["axis"]), None],
          pattern="opaque", num_inputs=2, index_checked=True,
-         doc="scatter-add of g's slices into `size` slots along `axis` at positions idx (gradient of take)")
+         doc="scatter-add of g's slices into `size` slots along `axis` at positions idx (gradient of take)",
+         schedule="scatter_add", flops=lambda n: n.inputs[0].type.size, fuzz=Fuzz(generator="take_grad", smooth=True))
 
 
 # -- take_along (torch.gather) -----------------------------------------------------------------------------------
@@ -129,7 +131,8 @@ def _take_along_grad(b, node, cts):
 
 register("take_along", infer=_take_along_infer, ref=_take_along_ref, grad=_take_along_grad, pattern="injective",
          num_inputs=2, index_checked=True,
-         doc="out[..i..] = x[..idx[..i..]..] with the index replacing position `axis` (torch.gather)")
+         doc="out[..i..] = x[..idx[..i..]..] with the index replacing position `axis` (torch.gather)",
+         lowering="take_along", torch_name="GatherBackward0", fuzz=Fuzz(generator="take_along", smooth=True, exact=True))
 
 
 def _take_along_grad_infer(types, attrs):
@@ -158,4 +161,6 @@ def _take_along_grad_ref(arrays, attrs):
 register("take_along_grad", infer=_take_along_grad_infer, ref=_take_along_grad_ref,
          grad=lambda b, node, cts: [b.take_along(cts[0], node.inputs[1], axis=node.attrs["axis"]), None],
          pattern="opaque", num_inputs=2, index_checked=True,
-         doc="scatter-add of g into zeros of `shape` at positions idx along `axis` (gradient of take_along)")
+         doc="scatter-add of g into zeros of `shape` at positions idx along `axis` (gradient of take_along)",
+         schedule="scatter_add_along", flops=lambda n: n.inputs[0].type.size,
+         fuzz=Fuzz(generator="take_along_grad", smooth=True))

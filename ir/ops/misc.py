@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..registry import register
+from ..registry import Fuzz, register
 from ..types import TensorType
 
 
@@ -20,7 +20,8 @@ def _one_hot_ref(a, attrs):
 
 
 register("one_hot", infer=_one_hot_infer, ref=_one_hot_ref, grad=None, pattern="injective", num_inputs=1,
-         doc="out[..., c] = (indices[...] == c); indices outside [0, C) give a zero row")
+         doc="out[..., c] = (indices[...] == c); indices outside [0, C) give a zero row", lowering="one_hot",
+         flops=lambda node: 0, fuzz=Fuzz(generator="one_hot", smooth=True, exact=True))
 
 
 def _call_infer(types, attrs):
@@ -29,4 +30,5 @@ def _call_infer(types, attrs):
 
 register("call", infer=_call_infer, ref=lambda a, attrs: attrs["fn"].run(a),
          grad=lambda b, node, cts: node.attrs["fn"].grad(b, node, cts), pattern="opaque",
-         doc="call a separately compiled function; attrs['fn'] provides out_types, run, grad and ir_key")
+         doc="call a separately compiled function; attrs['fn'] provides out_types, run, grad and ir_key",
+         torch_name="CompiledFunctionBackward", flops=lambda node: 0, fuzz=Fuzz(skip=True))

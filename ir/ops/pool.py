@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from ..registry import register
+from ..registry import Fuzz, register
 from ..types import TensorType
 
 
@@ -69,13 +69,19 @@ def _argmax(x, attrs):
     return win, np.argmax(win, axis=-1), pads
 
 
+def _window(node) -> int:
+    return int(np.prod(node.attrs["kernel"]))
+
+
 def _max_pool_ref(a, attrs):
     win, _ = _windows(a[0], attrs, _out_spatial(a[0], attrs), -np.inf)
     return np.ascontiguousarray(win.max(axis=-1))
 
 
 register("max_pool", infer=_pool_infer, ref=_max_pool_ref,
-         grad=lambda b, n, ct: [b.max_pool_grad(n.inputs[0], ct[0], **n.attrs)], pattern="reduce", num_inputs=1)
+         grad=lambda b, n, ct: [b.max_pool_grad(n.inputs[0], ct[0], **n.attrs)], pattern="reduce", num_inputs=1,
+         lowering="max_pool", schedule="max_pool", torch_name="MaxPool2DWithIndicesBackward0",
+         flops=lambda n: n.outputs[0].type.size * _window(n), fuzz=Fuzz(generator="pool", exact=True))
 
 
 def _max_pool_grad_infer(types, attrs):
@@ -105,7 +111,9 @@ def _max_pool_grad_ref(a, attrs):
 
 register("max_pool_grad", infer=_max_pool_grad_infer, ref=_max_pool_grad_ref,
          grad=lambda b, n, ct: [None, b.max_pool_select(n.inputs[0], ct[0], **n.attrs)], pattern="out_fusable",
-         num_inputs=2, doc="scatter output gradients to each window's argmax")
+         num_inputs=2, doc="scatter output gradients to each window's argmax", lowering="max_pool_grad",
+         schedule="max_pool_grad", flops=lambda n: n.inputs[1].type.size * _window(n),
+         fuzz=Fuzz(generator="pool", heavy=True))
 
 
 def _select_infer(types, attrs):
@@ -124,4 +132,5 @@ def _select_ref(a, attrs):
 
 register("max_pool_select", infer=_select_infer, ref=_select_ref,
          grad=lambda b, n, ct: [None, b.max_pool_grad(n.inputs[0], ct[0], **n.attrs)], pattern="reduce",
-         num_inputs=2, doc="for each window, the source element at the input's argmax")
+         num_inputs=2, doc="for each window, the source element at the input's argmax", lowering="max_pool_select",
+         flops=lambda n: n.outputs[0].type.size * _window(n), fuzz=Fuzz(generator="pool", exact=True, heavy=True))

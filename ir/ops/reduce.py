@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..registry import register
+from ..registry import Fuzz, register
 from ..types import TensorType
 from ._util import keepdims_shape, norm_axes
 
@@ -32,7 +32,9 @@ def _sum_ref(a, at):
 
 register("sum", infer=_sum_infer, ref=_sum_ref,
          grad=lambda b, n, ct: [_expand_back(b, ct[0], n.inputs[0], n.attrs) if n.inputs[0].type.is_float else None],
-         pattern="reduce", num_inputs=1)
+         pattern="reduce", num_inputs=1, lowering="reduce", schedule="column_sum", reads_once=True,
+         monoid=(0, lambda s, acc, x: s.add(acc, x)),
+         torch_name="SumBackward1", fuzz=Fuzz(generator="reduce", smooth=True, body=True))
 
 
 def _max_ref(a, at):
@@ -59,7 +61,9 @@ def _nonempty(t, axes):
 
 
 register("max", infer=lambda t, at: _reduced(_nonempty(t[0], at["axes"]), at), ref=_max_ref, grad=_max_grad,
-         pattern="reduce", num_inputs=1, doc="maximum over axes; the gradient is shared equally among tied maxima (as torch.amax)")
+         pattern="reduce", num_inputs=1, doc="maximum over axes; the gradient is shared equally among tied maxima (as torch.amax)",
+         lowering="reduce", monoid=("lowest", lambda s, acc, x: s.maximum(x, acc)), torch_name="AmaxBackward0",
+         fuzz=Fuzz(generator="reduce", exact=True))
 
 
 def _argmax_ref(a, at):
@@ -70,4 +74,5 @@ def _argmax_ref(a, at):
 
 register("argmax",
          infer=lambda t, at: _reduced(_nonempty(t[0], at["axis"]), {"axes": at["axis"], "keepdims": at.get("keepdims")}, "int64"),
-         ref=_argmax_ref, grad=None, pattern="reduce", num_inputs=1, doc="index of the first maximum along one axis")
+         ref=_argmax_ref, grad=None, pattern="reduce", num_inputs=1, doc="index of the first maximum along one axis",
+         lowering="argmax", fuzz=Fuzz(generator="argmax"))

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..graph import Graph
-from ..registry import GraphEmitter, register
+from ..registry import Fuzz, GraphEmitter, register
 from ..types import TensorType
 from ._util import norm_axes
 
@@ -195,5 +195,12 @@ def _scan_grad(b, node, cts):
     return result
 
 
+def _scan_flops(node) -> int:
+    from ..registry import graph_flops
+
+    return node.attrs["length"] * graph_flops(node.attrs["body"].graph)
+
+
 register("scan", infer=_scan_infer, ref=_scan_ref, grad=_scan_grad, pattern="opaque",
-         doc="loop over the leading axis of xs with a body subgraph and carried state")
+         doc="loop over the leading axis of xs with a body subgraph and carried state", lowering="scan",
+         flops=_scan_flops, fuzz=Fuzz(generator="scan", heavy=True))

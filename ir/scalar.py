@@ -1,0 +1,175 @@
+"""The scalar language of elementwise ops: one expression gives an op's native code and, by default, its reference.
+
+An elementwise op's definition carries `scalar(s, *xs)`: how one output element follows from one element of each
+input, written with the methods of `s` (a `Scalars`). codegen implements `Scalars` on LLVM values (vectorizable,
+with fast float32 approximations of the transcendental functions); `NumpyScalars` implements it on NumPy arrays,
+which makes the same expression a reference kernel. So a new elementwise op needs no code in codegen.
+
+The vocabulary (x, y: values; c: a bool value). Arithmetic follows the operands' dtype (int64 wraps, bool is
+logical; `div` of int64 truncates, and a zero divisor gives the smallest int64, as NumPy on x86):
+    const(v)                     the number v in the op's computation dtype (s.dtype)
+    add sub mul div pow          binary arithmetic;  neg abs sign  unary
+    minimum maximum              NaN-propagating (as numpy.minimum / maximum)
+    exp log sqrt tanh sigmoid erf sin cos floor     floating-point functions
+    lt le gt ge eq ne            comparisons (ne is true for NaN), giving bool
+    and_ or_ not_                on bools;  select(c, x, y)
+    cast(x, dtype)               conversion (NaN and out-of-range floats give the smallest int64)
+    is_nan(x)
+Attributes of the node are `s.attrs`; `s.dtype` is the dtype the operands were converted to.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+FLOATS = ("float32", "float64")
+
+
+class Scalars:
+    """The operations an elementwise expression may use (see the module docstring)."""
+
+    dtype: str
+    attrs: dict
+
+    def const(self, v):
+        raise NotImplementedError
+
+    def is_float(self) -> bool:
+        return self.dtype in FLOATS
+
+
+def _erf(x: np.ndarray) -> np.ndarray:
+    """erf elementwise, to full float64 accuracy (NumPy has none; math.erf per element)."""
+    flat = np.asarray(x, np.float64).reshape(-1)
+    return np.array([math.erf(v) for v in flat], np.float64).reshape(np.shape(x))
+
+
+class NumpyScalars(Scalars):
+    """`Scalars` on NumPy arrays (every operand already has the computation dtype)."""
+
+    def __init__(self, dtype: str, attrs: dict | None = None):
+        self.dtype, self.attrs = dtype, attrs or {}
+        self._np = np.dtype(dtype)
+
+    def const(self, v):
+        return np.asarray(v, self._np)
+
+    def _t(self, x):  # results keep the computation dtype (NumPy may promote 0-d operands)
+        return np.asarray(x).astype(self._np, copy=False) if np.asarray(x).dtype != bool else np.asarray(x)
+
+    def add(self, x, y):
+        return self._t(np.add(x, y))
+
+    def sub(self, x, y):
+        return self._t(np.logical_xor(x, y) if self.dtype == "bool" else np.subtract(x, y))
+
+    def mul(self, x, y):
+        return self._t(np.multiply(x, y))
+
+    def div(self, x, y):
+        if self.dtype == "int64":
+            with np.errstate(all="ignore"):
+                q = np.true_divide(x, y)
+            return np.where(np.isfinite(q), np.trunc(np.nan_to_num(q)), -2.0 ** 63).astype(np.int64)
+        if self.dtype == "bool":
+            with np.errstate(all="ignore"):
+                return np.true_divide(x, y) != 0
+        return self._t(np.divide(x, y))
+
+    def pow(self, x, y):
+        if self.dtype == "bool":
+            return np.logical_or(x, np.logical_not(y))
+        if self.dtype == "int64":
+            return np.where(y < 0, 0, np.power(x, np.maximum(y, 0))).astype(np.int64)
+        shape = np.broadcast_shapes(np.shape(x), np.shape(y))  # C's pow per element (no special-cased exponents)
+        flat = [np.array(np.broadcast_to(a, shape)).reshape(-1) for a in (x, y)]
+        return self._t(np.power(*flat).reshape(shape))
+
+    def neg(self, x):
+        return self._t(np.negative(x))
+
+    def abs(self, x):
+        return self._t(np.abs(x))
+
+    def sign(self, x):
+        return self._t(np.sign(x))
+
+    def minimum(self, x, y):
+        return self._t(np.minimum(x, y))
+
+    def maximum(self, x, y):
+        return self._t(np.maximum(x, y))
+
+    def exp(self, x):
+        return self._t(np.exp(x))
+
+    def log(self, x):
+        return self._t(np.log(x))
+
+    def sqrt(self, x):
+        return self._t(np.sqrt(x))
+
+    def tanh(self, x):
+        return self._t(np.tanh(x))
+
+    def sigmoid(self, x):
+        return self._t(1.0 / (1.0 + np.exp(-np.asarray(x, np.float64))))
+
+    def erf(self, x):
+        return self._t(_erf(x))
+
+    def sin(self, x):
+        return self._t(np.sin(x))
+
+    def cos(self, x):
+        return self._t(np.cos(x))
+
+    def floor(self, x):
+        return self._t(np.floor(x))
+
+    def is_nan(self, x):
+        return np.isnan(x) if np.asarray(x).dtype.kind == "f" else np.zeros(np.shape(x), bool)
+
+    def lt(self, x, y):
+        return np.less(x, y)
+
+    def le(self, x, y):
+        return np.less_equal(x, y)
+
+    def gt(self, x, y):
+        return np.greater(x, y)
+
+    def ge(self, x, y):
+        return np.greater_equal(x, y)
+
+    def eq(self, x, y):
+        return np.equal(x, y)
+
+    def ne(self, x, y):
+        return np.not_equal(x, y)
+
+    def and_(self, x, y):
+        return np.logical_and(x, y)
+
+    def or_(self, x, y):
+        return np.logical_or(x, y)
+
+    def not_(self, x):
+        return np.logical_not(x)
+
+    def select(self, c, x, y):
+        return np.where(c, x, y)
+
+    def cast(self, x, dtype: str):
+        x = np.asarray(x)
+        if dtype == "int64" and x.dtype.kind == "f":
+            ok = np.isfinite(x) & (x >= -2.0 ** 63) & (x < 2.0 ** 63)
+            return np.where(ok, np.where(ok, x, 0).astype(np.int64), np.int64(-2 ** 63))
+        return x.astype(dtype)
+
+
+def evaluate(scalar, dtype: str, attrs: dict, arrays: list) -> np.ndarray:
+    """Run an elementwise expression on NumPy arrays already converted to `dtype` (a reference kernel)."""
+    with np.errstate(all="ignore"):
+        return np.asarray(scalar(NumpyScalars(dtype, attrs), *arrays))
