@@ -68,7 +68,7 @@ def lower_scalar(k, node, idx):
     out = node.outputs[0].dtype
     dts = d.operand_dtypes([v.dtype for v in node.inputs], out)
     xs = [k.convert(_in(k, node, i, idx), v.dtype, t) for i, (v, t) in enumerate(zip(node.inputs, dts))]
-    compute = dts[0] if d.operands == "promoted" and dts else out
+    compute = d.compute_dtype([v.dtype for v in node.inputs], out)
     return d.scalar(LLVMScalars(k, compute, node.attrs), *xs)
 
 

@@ -64,3 +64,8 @@ def where(cond, a, b):
     from ._dispatch import apply
 
     return apply("select", [cond, a, b])
+
+
+from . import ops  # noqa: E402  (graphnn.ops: defining new ops)
+
+ops.install_all()

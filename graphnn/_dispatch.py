@@ -16,17 +16,11 @@ from . import _tracer
 from ._grad_mode import current_scope, is_grad_enabled, user_frame
 
 # PyTorch's grad_fn names for ops applied directly.
-GRAD_FN_NAMES = {
-    "add": "AddBackward0", "sub": "SubBackward0", "mul": "MulBackward0", "div": "DivBackward0",
-    "neg": "NegBackward0", "exp": "ExpBackward0", "log": "LogBackward0", "sqrt": "SqrtBackward0",
-    "tanh": "TanhBackward0", "sigmoid": "SigmoidBackward0", "relu": "ReluBackward0", "abs": "AbsBackward0",
-    "pow": "PowBackward0", "maximum": "MaximumBackward0", "minimum": "MinimumBackward0",
-    "matmul": "MmBackward0", "reshape": "ViewBackward0", "transpose": "PermuteBackward0",
-    "broadcast_to": "ExpandBackward0", "sum": "SumBackward1", "max": "AmaxBackward0", "select": "WhereBackward0",
-    "slice": "SliceBackward0", "cast": "ToCopyBackward0", "conv": "ConvolutionBackward0",
-    "max_pool": "MaxPool2DWithIndicesBackward0", "call": "CompiledFunctionBackward",
-    "take": "IndexSelectBackward0", "take_along": "GatherBackward0",
-}
+
+
+def grad_fn_name(op: str) -> str:
+    """PyTorch's grad_fn name for results of `op` (its definition's torch_name, else derived from the op)."""
+    return get_op(op).torch_name or op.title().replace("_", "") + "Backward0"
 
 
 class OpError(ValueError):
@@ -130,7 +124,7 @@ def apply(op: str, inputs: list, attrs: dict | None = None, name: str | None = N
     if needs_grad:
         from .autograd import make_grad_fn
 
-        fn = make_grad_fn(name or GRAD_FN_NAMES.get(op, op.title().replace("_", "") + "Backward0"),
+        fn = make_grad_fn(name or grad_fn_name(op),
                           [t for t in args if isinstance(t, Tensor)])
         for t in outs:
             if t.requires_grad:

@@ -18,8 +18,11 @@ and how the later stages treat it:
   remap                        a pure index remap (reshape, transpose, ...): always computed inline by its consumers
   reads_once                   a consumer that reads each element of its input once per output element
   index_checked                its kernels check data-dependent indices (a bad one is an IndexError after the call)
+  roundoff                     rounding-error rule (ir/roundoff.py; elementwise ops: derived from `scalar`)
   flops(node)                  floating-point operations (a multiply-add counts 2): summary and cost models
   torch_name                   PyTorch's grad_fn name for results of the op
+  api                          names under which graphnn exposes an elementwise op: graphnn.<name>(...) and
+                               Tensor.<name>(...) (graphnn.ops installs them)
   fuzz                         what the differential fuzzer must know (Fuzz)
 """
 from __future__ import annotations
@@ -49,13 +52,21 @@ class MissingGradient(NotImplementedError):
 class Fuzz:
     """Traits the fuzzer reads. `generator` names a tools.fuzz_gen family that draws the op's operands and
     attributes (None: the generic one for elementwise/broadcast ops of this arity); `domain` the operand values
-    the op is meant for ("any", "pos", "away" from 0, ...); `smooth`: differentiable at generic operands, so
-    finite differences check its gradient; `exact`: compiled code matches NumPy bit for bit (data movement,
-    selection); `body`: may appear in a scan body; `heavy`: drawn half as often; `skip`: not drawn at all (needs
-    context the fuzzer lacks)."""
+    the op is meant for, one for all operands or one per operand: "any", "pos" (positive: log, sqrt, a pow base),
+    "away" (from 0: a divisor); `kinks` where the result jumps or kinks, so inexact operands must stay away from
+    there: "zero" (at 0: relu, abs, sign, logical ops), "ties" (where two operands are equal: comparisons,
+    maximum), "reduce_ties" / "pool_ties" (where a reduction's or pooling window's top two values tie),
+    "cast" (casts: at 0 to bool, at integers to int64); `nonfinite`: may give Inf/NaN from finite operands
+    (log 0, x / 0); `value_errors`: the reference rejects some operand values (negative integer powers);
+    `smooth`: differentiable at generic operands, so finite differences check its gradient; `exact`: compiled
+    code matches NumPy bit for bit (data movement, selection); `body`: may appear in a scan body; `heavy`: drawn
+    half as often; `skip`: not drawn at all (needs context the fuzzer lacks)."""
 
     generator: str | None = None
-    domain: str = "any"
+    domain: object = "any"
+    kinks: str = ""
+    nonfinite: bool = False
+    value_errors: bool = False
     smooth: bool = False
     exact: bool = False
     body: bool = False
@@ -94,8 +105,10 @@ class OpDef:
     remap: bool = False
     reads_once: bool = False
     index_checked: bool = False
+    roundoff: Callable | None = None
     flops: Callable = default_flops
     torch_name: str | None = None
+    api: tuple = ()
     fuzz: Fuzz = field(default_factory=Fuzz)
 
     def infer_types(self, types: list, attrs: dict) -> list:
@@ -121,6 +134,13 @@ class OpDef:
                 common = promote(common, d)
             return [common] * len(in_dtypes)
         return list(in_dtypes)  # "none"
+
+    def compute_dtype(self, in_dtypes: list, out_dtype: str) -> str:
+        """`s.dtype` of the scalar expression: the operands' common dtype ("promoted", or "none": the first
+        input's), else the result's."""
+        if self.operands in ("promoted", "none") and in_dtypes:
+            return self.operand_dtypes(in_dtypes, out_dtype)[0]
+        return out_dtype
 
 
 OPS: dict[str, OpDef] = {}
@@ -154,7 +174,7 @@ def _scalar_reference(d: OpDef) -> Callable:
         out = d.infer_types([to_type(a) for a in arrays], attrs)[0]
         dts = d.operand_dtypes([to_type(a).dtype for a in arrays], out.dtype)
         args = [np.asarray(a).astype(t, copy=False) for a, t in zip(arrays, dts)]
-        compute = dts[0] if d.operands == "promoted" and dts else out.dtype
+        compute = d.compute_dtype([to_type(a).dtype for a in arrays], out.dtype)
         result = evaluate(d.scalar, compute, attrs, args)
         return np.broadcast_to(result, out.shape).astype(out.dtype)
     return ref

@@ -11,7 +11,7 @@ without FMA). To first order:
 with u = eps / 2 of the result's dtype, tiny its smallest normal number (underflow), M the magnitude of the op's
 terms and s its rounding steps:
   * add, sub, mul, sqrt, a cast to a narrower float: s = 1 (div: 2, x * (1/y) being allowed), M = |result|;
-  * exp, log, tanh, sigmoid, pow: s = 2 * ULPS[op] (approximations within ULPS[op] ulp), M = |result|;
+  * exp, log, tanh, sigmoid, erf, sin, cos, pow: s = 2 * 4 (approximations within 4 ulp), M = |result|;
   * a reduction of K terms per result (sum, matmul, conv and its gradients, col2im, max_pool_grad): M is the op
     applied to absolute values (sum |x|, |A| @ |B|, conv(|x|, |w|), ...), i.e. the sum of |terms|, not |result|,
     which may cancel; s = min(K, LAMBDA * sqrt(K)). K is the worst case, every rounding error maximal and of one
@@ -23,6 +23,8 @@ Steps add up along a chain: sum(conv(x, w) * v) gets K_conv + 1 + K_sum, so a jo
 bounded by its longest accumulation chain. Values that are NaN or infinite have no finite bound.
 
 Two evaluations a, b of one computation agree within E_a + E_b; `mismatches` applies such a tolerance.
+Each op's definition gives its rule (OpDef.roundoff, built from the functions here); an elementwise op's rule
+follows from its scalar expression (ErrorScalars).
 """
 from __future__ import annotations
 
@@ -32,12 +34,10 @@ import numpy as np
 
 from .graph import Graph
 from .interpreter import check_input, run_node
-from .ops._util import norm_axes
 from .registry import get_op
+from .scalar import Scalars
 
 LAMBDA = 10.0
-# ulp budgets of the elementwise approximations (codegen's float32 polynomials, NumPy's SIMD loops, libm)
-ULPS = {"exp": 4, "log": 4, "tanh": 4, "sigmoid": 4, "pow": 4}
 
 
 def unit_roundoff(dtype) -> float:
@@ -126,88 +126,48 @@ def _input_errors(node, ins: list, errs: list) -> list:
     return res
 
 
-def _moved(node, ins, errs, out):
-    """Data movement linear in its one input: the same op on the error."""
+def moved(node, ins, errs, out):
+    """Data movement linear in its first input (reshape, transpose, slice, ...): the same op on the error."""
     return _run(node.op, [errs[0]], node.attrs)
 
 
-def _gathered(node, ins, errs, out):
+def gathered(node, ins, errs, out):
     """A gather (take, take_along): the selected elements' errors."""
     return _run(node.op, [errs[0], ins[1]], node.attrs)
 
 
-def _scattered(node, ins, errs, out):
-    """A scatter-add of the gradient into indexed slots: at most idx.size terms land in one slot."""
+def scattered(node, ins, errs, out):
+    """A scatter-add of a gradient into indexed slots: at most idx.size terms land in one slot."""
     k = max(1, int(np.size(ins[1])))
     prop = _run(node.op, [_f64(errs[0]), ins[1]], node.attrs)
     return prop + _rounding(out.dtype, steps(k), _run(node.op, [_mag(ins[0]), ins[1]], node.attrs))
 
 
-def _zero(node, ins, errs, out):
+def zero(node, ins, errs, out):
+    """An exact result (e.g. 0/1 values)."""
     return np.zeros(np.shape(out))
 
 
-def _rounded_once(node, ins, errs, out):
+def rounded_once(node, ins, errs, out):
+    """A literal rounded into the result dtype."""
     return _rounding(out.dtype, 1, out)
 
 
-def _cast(node, ins, errs, out):
-    src = np.asarray(ins[0]).dtype
-    narrower = src.kind != "f" or np.finfo(src).eps < np.finfo(out.dtype).eps
-    return _f64(errs[0]) + _rounding(out.dtype, 1 if narrower else 0, out)
+def largest_error(node, ins, errs, out):
+    """A maximum over axes: the error of the element chosen (elements do not tie within their errors)."""
+    return _run(node.op, [errs[0]], node.attrs)
 
 
-def _unary(deriv, s_of):
-    """Elementwise f: |f'(x)| * E(x) + its rounding; deriv(x, y) = |f'(x)| given x and y = f(x)."""
-    def rule(node, ins, errs, out):
-        x, y = _f64(ins[0]), _f64(out)
-        return _times(deriv(x, y), errs[0]) + _rounding(out.dtype, s_of(node.op), y)
-    return rule
+def pool_selected(node, ins, errs, out):
+    """max_pool (the error of each window's maximum) and max_pool_select (the selected source element's error)."""
+    src = errs[0] if len(ins) == 1 else errs[1]
+    return _run("max_pool_select", [_f64(ins[0]), _f64(src)], node.attrs)
 
 
-def _ulps(op):
-    return 2 * ULPS[op]
-
-
-UNARY = {
-    "neg": (lambda x, y: 1.0, lambda op: 0),
-    "abs": (lambda x, y: 1.0, lambda op: 0),
-    "stop_gradient": (lambda x, y: 1.0, lambda op: 0),
-    "relu": (lambda x, y: (x > 0).astype(np.float64), lambda op: 0),
-    "sign": (lambda x, y: 0.0, lambda op: 0),
-    "sqrt": (lambda x, y: 0.5 / np.abs(y), lambda op: 1),
-    "exp": (lambda x, y: np.abs(y), _ulps),
-    "log": (lambda x, y: 1 / np.abs(x), _ulps),
-    "tanh": (lambda x, y: 1 - y * y, _ulps),
-    "sigmoid": (lambda x, y: y * (1 - y), _ulps),
-}
-
-
-def _binary(node, ins, errs, out):
-    a, b, y = _f64(ins[0]), _f64(ins[1]), _f64(out)
-    ea, eb = errs
-    op = node.op
-    if op in ("add", "sub"):
-        prop, s = _f64(ea) + _f64(eb), 1
-    elif op == "mul":
-        prop, s = _times(np.abs(b), ea) + _times(np.abs(a), eb), 1
-    elif op == "div":
-        prop, s = _times(1 / np.abs(b), ea) + _times(np.abs(y / b), eb), 2
-    elif op == "pow":
-        prop = _times(np.abs(b * y / a), ea) + _times(np.abs(y * np.log(np.abs(a))), eb)
-        s = _ulps(op)
-    else:  # maximum, minimum: the error of the operand chosen (operands do not tie within their errors)
-        prop, s = np.maximum(_f64(ea), _f64(eb)), 0
-    return np.broadcast_to(prop, y.shape) + _rounding(out.dtype, s, y)
-
-
-def _select(node, ins, errs, out):
-    return np.broadcast_to(np.where(ins[0], errs[1], errs[2]), np.shape(out)).astype(np.float64)
-
-
-def _reduction(k_of, linear_in=None):
-    """An op that sums K terms per result: linear (sum, col2im) or bilinear (matmul, conv...) in its float inputs;
-    `linear_in` lists the inputs it is linear in (the others, e.g. max_pool_grad's x, only select)."""
+def reduction(k_of, linear_in=None):
+    """An op that sums K = k_of(node, ins) terms per result: linear (sum, col2im) or bilinear (matmul, conv...) in
+    its float inputs; `linear_in` lists the inputs it is linear in (the others, e.g. max_pool_grad's x, only select).
+    M = the op applied to absolute values: the sum of |terms|."""
     def rule(node, ins, errs, out):
         pos = linear_in if linear_in is not None else range(len(ins))
         keep = [_f64(a) if i not in pos else _mag(a) for i, a in enumerate(ins)]
@@ -218,38 +178,8 @@ def _reduction(k_of, linear_in=None):
     return rule
 
 
-def _sum_terms(node, ins):
-    shape = np.shape(ins[0])
-    return int(np.prod([shape[a] for a in norm_axes(node.attrs["axes"], len(shape))], dtype=np.int64))
-
-
-def _max(node, ins, errs, out):
-    return _run("max", [errs[0]], node.attrs)
-
-
-def _pool_selected(node, ins, errs, out):
-    """max_pool (error of each window's maximum) and max_pool_select (the selected source element's error)."""
-    src = errs[0] if node.op == "max_pool" else errs[1]
-    return _run("max_pool_select", [_f64(ins[0]), _f64(src)], node.attrs)
-
-
-def _kernel_terms(node, ins):
-    return int(np.prod(node.attrs["kernel"]))
-
-
-def _conv_terms(node, ins):
-    op, at = node.op, node.attrs
-    if op == "conv":
-        return int(np.prod(np.shape(ins[1])[1:]))
-    if op == "conv_grad_input":
-        w = np.shape(ins[1])
-        return w[0] // at["groups"] * int(np.prod(w[2:]))
-    g = np.shape(ins[1])
-    return g[0] * int(np.prod(g[2:]))
-
-
-def _scan_bounds(node, ins: list, errs: list) -> list:
-    """The body's analysis step by step, carrying the carries' bounds."""
+def scan_bounds(node, ins: list, errs: list) -> list:
+    """A scan: the body's analysis step by step, carrying the carries' bounds (one bound per output)."""
     at = node.attrs
     body, nc, nx = at["body"].graph, at["n_carry"], at["n_xs"]
     carries, xs, consts = ins[:nc], ins[nc:nc + nx], ins[nc + nx:]
@@ -263,28 +193,193 @@ def _scan_bounds(node, ins: list, errs: list) -> list:
             y[t] = b
     stacked = [np.stack(y) if y and y[0] is not None else None for y in ys]
     return e_car + stacked
+scan_bounds.per_output = True
 
 
-RULES = {op: _unary(*r) for op, r in UNARY.items()}
-RULES.update({op: _binary for op in ("add", "sub", "mul", "div", "pow", "maximum", "minimum")})
-RULES.update({op: _moved for op in ("reshape", "transpose", "broadcast_to", "slice", "slice_grad", "im2col")})
-RULES.update({op: _zero for op in ("one_hot",)})
-RULES.update({"take": _gathered, "take_along": _gathered, "take_grad": _scattered, "take_along_grad": _scattered})
-RULES.update({"full": _rounded_once, "constant": _rounded_once, "cast": _cast, "select": _select, "max": _max,
-              "max_pool": _pool_selected, "max_pool_select": _pool_selected,
-              "sum": _reduction(_sum_terms), "col2im": _reduction(_kernel_terms),
-              "max_pool_grad": _reduction(_kernel_terms, linear_in=(1,)),
-              "matmul": _reduction(lambda n, ins: np.shape(ins[0])[-1]),
-              "conv": _reduction(_conv_terms), "conv_grad_input": _reduction(_conv_terms),
-              "conv_grad_weight": _reduction(_conv_terms)})
+# -- elementwise ops: their scalar expression evaluated on (value, error bound) pairs -----------------------------
+class _E:
+    """A float value with its error bound (float64 arrays)."""
+
+    __slots__ = ("v", "e")
+
+    def __init__(self, v, e):
+        self.v, self.e = v, e
+
+
+class ErrorScalars(Scalars):
+    """The scalar language (ir/scalar.py) on (value, error bound) pairs: an elementwise op's expression gives its
+    rounding-error rule too. Each operation propagates its operands' errors by the absolute values of its partial
+    derivatives and adds its own rounding: 1 unit for + - * sqrt, 2 for / (x * (1/y) is allowed), 2 * ULPS for the
+    approximated functions; selections and min/max keep the chosen operand's error. Bools carry no error."""
+
+    ULP_FUNCTIONS = 4  # ulp budget of exp, log, tanh, sigmoid, erf, sin, cos, pow approximations
+
+    def __init__(self, dtype: str, out_dtype: str, attrs: dict):
+        self.dtype, self.attrs = dtype, attrs
+        self._out = out_dtype
+
+    def _r(self, v, s: float):
+        return _rounding(self._out, s, v) if np.dtype(self._out).kind == "f" else np.zeros(np.shape(v))
+
+    def lift(self, v, e):
+        return _E(_f64(v), _f64(e)) if np.asarray(v).dtype.kind != "b" else np.asarray(v)
+
+    def const(self, v):
+        v = _f64(v)
+        return _E(v, self._r(v, 1 if np.dtype(self.dtype).kind == "f" and float(np.asarray(v, self.dtype)) != v else 0))
+
+    def _fn(self, v, e, s):
+        return _E(v, e + self._r(v, s))
+
+    def add(self, x, y):
+        return self._fn(x.v + y.v, x.e + y.e, 1)
+
+    def sub(self, x, y):
+        return self._fn(x.v - y.v, x.e + y.e, 1)
+
+    def mul(self, x, y):
+        return self._fn(x.v * y.v, _times(np.abs(y.v), x.e) + _times(np.abs(x.v), y.e), 1)
+
+    def div(self, x, y):
+        r = x.v / y.v
+        return self._fn(r, _times(1 / np.abs(y.v), x.e) + _times(np.abs(r / y.v), y.e), 2)
+
+    def pow(self, x, y):
+        r = np.power(x.v, y.v)
+        dx = y.v * np.power(x.v, y.v - 1)  # (not y * r / x: at x = 0 that is 0 / 0, the derivative is infinite)
+        prop = _times(np.abs(dx), x.e) + _times(np.abs(r * np.log(np.abs(x.v))), y.e)
+        return self._fn(r, prop, 2 * self.ULP_FUNCTIONS)
+
+    def neg(self, x):
+        return _E(-x.v, x.e)
+
+    def abs(self, x):
+        return _E(np.abs(x.v), x.e)
+
+    def sign(self, x):
+        return _E(np.sign(x.v), np.zeros(np.shape(x.v)))
+
+    def minimum(self, x, y):
+        return _E(np.minimum(x.v, y.v), np.maximum(x.e, y.e))
+
+    def maximum(self, x, y):
+        return _E(np.maximum(x.v, y.v), np.maximum(x.e, y.e))
+
+    def _f(self, r, deriv, x):
+        return self._fn(r, _times(np.abs(deriv), x.e), 2 * self.ULP_FUNCTIONS)
+
+    def exp(self, x):
+        r = np.exp(x.v)
+        return self._f(r, r, x)
+
+    def log(self, x):
+        return self._f(np.log(x.v), 1 / x.v, x)
+
+    def sqrt(self, x):
+        r = np.sqrt(x.v)
+        return self._fn(r, _times(0.5 / np.abs(r), x.e), 1)
+
+    def tanh(self, x):
+        r = np.tanh(x.v)
+        return self._f(r, 1 - r * r, x)
+
+    def sigmoid(self, x):
+        r = 1 / (1 + np.exp(-x.v))
+        return self._f(r, r * (1 - r), x)
+
+    def erf(self, x):
+        from .scalar import _erf
+
+        return self._f(_erf(x.v), 2 / np.sqrt(np.pi) * np.exp(-x.v * x.v), x)
+
+    def sin(self, x):
+        return self._f(np.sin(x.v), np.cos(x.v), x)
+
+    def cos(self, x):
+        return self._f(np.cos(x.v), np.sin(x.v), x)
+
+    def floor(self, x):
+        return _E(np.floor(x.v), np.zeros(np.shape(x.v)))
+
+    def is_nan(self, x):
+        return np.isnan(x.v) if isinstance(x, _E) else np.zeros(np.shape(x), bool)
+
+    def _val(self, x):
+        return x.v if isinstance(x, _E) else x
+
+    def lt(self, x, y):
+        return self._val(x) < self._val(y)
+
+    def le(self, x, y):
+        return self._val(x) <= self._val(y)
+
+    def gt(self, x, y):
+        return self._val(x) > self._val(y)
+
+    def ge(self, x, y):
+        return self._val(x) >= self._val(y)
+
+    def eq(self, x, y):
+        return self._val(x) == self._val(y)
+
+    def ne(self, x, y):
+        return self._val(x) != self._val(y)
+
+    def and_(self, x, y):
+        return np.logical_and(self._val(x), self._val(y))
+
+    def or_(self, x, y):
+        return np.logical_or(self._val(x), self._val(y))
+
+    def not_(self, x):
+        return np.logical_not(self._val(x))
+
+    def select(self, c, x, y):
+        if not isinstance(x, _E):
+            return np.where(c, x, y)
+        return _E(np.where(c, x.v, y.v), np.where(c, x.e, y.e))
+
+    def cast(self, x, dtype: str):
+        if np.dtype(dtype).kind != "f":
+            return np.asarray(self._val(x)).astype(dtype) if dtype == "bool" else _E(_f64(self._val(x)), 0 * _f64(self._val(x)))
+        if not isinstance(x, _E):  # an integer or bool value becomes a float: rounded once
+            v = _f64(x)
+            return _E(v, _rounding(dtype, 1, v))
+        src = np.dtype(self.dtype)
+        narrower = src.kind != "f" or np.finfo(src).eps < np.finfo(dtype).eps
+        return _E(x.v, x.e + (_rounding(dtype, 1, x.v) if narrower else 0))
+
+
+def elementwise(node, ins, errs, out):
+    """An elementwise op's bound from its scalar expression (ErrorScalars)."""
+    d = get_op(node.op)
+    out_t = node.outputs[0]
+    dts = d.operand_dtypes([v.dtype for v in node.inputs], out_t.dtype)
+    compute = d.compute_dtype([v.dtype for v in node.inputs], out_t.dtype)
+    s = ErrorScalars(compute, out_t.dtype, node.attrs)
+    args = []
+    for a, e, v, t in zip(ins, errs, node.inputs, dts):
+        if t == "bool":
+            args.append(np.asarray(a).astype(bool))
+        elif not v.type.is_float and np.dtype(t).kind == "f":  # an int or bool operand rounded into the float dtype
+            args.append(_E(_f64(a), _rounding(t, 1, a)))
+        elif np.dtype(t).kind == "f":
+            args.append(_E(_f64(a), _f64(e)))
+        else:
+            args.append(_E(_f64(a), np.zeros(np.shape(a))))
+    with np.errstate(all="ignore"):
+        r = d.scalar(s, *args)
+    e = r.e if isinstance(r, _E) else np.zeros(np.shape(r))
+    return np.broadcast_to(e, out_t.shape).astype(np.float64)
 
 
 def _node_bounds(node, ins: list, errs: list, outs: list) -> list:
     if not any(o.type.is_float for o in node.outputs):
         return [None] * len(outs)
-    if node.op == "scan":
-        return _scan_bounds(node, ins, errs)
-    rule = RULES.get(node.op)
+    d = get_op(node.op)
+    rule = d.roundoff or (elementwise if d.scalar is not None else None)
     if rule is None:
-        raise NotImplementedError(f"no rounding-error rule for op {node.op}")
+        raise NotImplementedError(f"no rounding-error rule for op {node.op} (OpDef.roundoff)")
+    if getattr(rule, "per_output", False):
+        return rule(node, ins, errs)
     return [rule(node, ins, _input_errors(node, ins, errs), outs[0])]

@@ -12,7 +12,7 @@ import pytest
 
 import graphnn
 from graphnn.tools import render
-from graphnn.tools.flops import node_flops
+from graphnn.ir.registry import node_flops
 from graphnn.tools.load_model import example_inputs
 from graphnn.tools.stages import trace_stages
 from graphnn.tools.tutorial_net import Net

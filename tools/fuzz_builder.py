@@ -20,17 +20,13 @@ import numpy as np
 from graphnn.ir.graph import Graph, Node, Value
 from graphnn.ir.interpreter import run_node
 from graphnn.ir.ops.pool import _windows as pool_windows
-from graphnn.ir.registry import IRError, infer_node
+from graphnn.ir.registry import IRError, get_op, infer_node
 from graphnn.ir.types import TensorType
 
 LIMIT = {"general": 1e4, "smooth": 1e3, "body": 1e4}
 MARGIN = 1e-3          # relative distance an inexact operand keeps from a discontinuity
 MAX_ELEMS = 240        # elements per tensor
-# Ops whose result is bit-identical in compiled code and NumPy when their float inputs are (data movement,
-# selection, sign flips); arithmetic is compiled with contraction and approximate functions, so it is not.
-EXACT_OPS = frozenset({"neg", "abs", "sign", "relu", "stop_gradient", "reshape", "transpose", "broadcast_to", "slice",
-                       "slice_grad", "full", "select", "cast", "max", "maximum", "minimum", "max_pool",
-                       "max_pool_select", "im2col", "one_hot", "take", "take_along"})
+
 
 
 class Source:
@@ -186,7 +182,7 @@ class Builder:
             with np.errstate(all="ignore"):
                 outs = run_node(node, arrays)
         except Exception as e:  # noqa: BLE001  (a type rule accepted what the reference kernel cannot run)
-            if _value_dependent(op, inputs):
+            if get_op(op).fuzz.value_errors:  # the reference rejects some values (not a bug of its type rule)
                 return None
             self.g.nodes.append(node)
             self.broken = node.outputs[0]
@@ -195,7 +191,9 @@ class Builder:
         if not self.acceptable(node, arrays, outs):
             return None
         self.g.nodes.append(node)
-        exact = all(self.exact[v.id] for v in inputs if v.type.is_float) and op in EXACT_OPS
+        # bit-identical in compiled code and NumPy when the float inputs are (data movement, selection, sign flips;
+        # arithmetic is compiled with contraction and approximate functions): the op's `exact` trait
+        exact = all(self.exact[v.id] for v in inputs if v.type.is_float) and get_op(op).fuzz.exact
         for o, a in zip(node.outputs, outs):
             self.env[o.id] = a
             self.exact[o.id] = exact or not o.type.is_float
@@ -211,14 +209,9 @@ class Builder:
             fin = np.isfinite(a)
             if np.abs(a[fin]).max(initial=0.0) > lim:
                 return False
-            if not fin.all() and (self.profile == "smooth" or (finite_in and node.op not in ("log", "div", "pow", "sqrt"))):
+            if not fin.all() and (self.profile == "smooth" or (finite_in and not get_op(node.op).fuzz.nonfinite)):
                 return False
         return _well_conditioned(self, node, arrays)
-
-
-def _value_dependent(op: str, inputs: list) -> bool:
-    """Reference failures that depend on values, not types (NumPy rejects negative integer powers)."""
-    return op == "pow" and all(v.dtype in ("int64", "bool") for v in inputs)
 
 
 def _near(a, b, scale=None) -> bool:
@@ -249,52 +242,60 @@ def _reduce_windows(x: np.ndarray, axes) -> np.ndarray:
     return moved.reshape(moved.shape[:len(keep)] + (window,))
 
 
-def _well_conditioned(b: Builder, node: Node, arrays: list) -> bool:
-    """Discontinuities and singularities: see the module docstring."""
-    op, ins = node.op, node.inputs
-    inexact = [v.type.is_float and not b.exact[v.id] for v in ins]
+def _operand_domain(fz, i: int) -> str:
+    return fz.domain if isinstance(fz.domain, str) else fz.domain[i]
+
+
+def _in_domain(b: Builder, fz, i: int, ins: list, arrays: list, inexact: list) -> bool:
+    """Operand i within its op's value domain (the definition's Fuzz.domain), away from the singularity."""
+    dom, v, a = _operand_domain(fz, i), ins[i], arrays[i]
     smooth = b.profile == "smooth"
-    if op == "div" and ins[1].type.is_float:
-        if np.any(np.abs(arrays[1]) < (0.1 if smooth else 1e-3)):  # signed zeros (nsz) and huge quotients
-            return False
-    if op == "div" and not ins[1].type.is_float and not np.all(arrays[1] != 0):
-        return False  # integer division by zero is undefined
-    if op == "pow" and ins[0].type.is_float:
-        x, y = arrays
-        if smooth and np.any(x < 0.1):
-            return False
-        if np.any(np.abs(x) < 1e-3) or (inexact[1] and np.any(x < 0)):
-            return False
-    if smooth and op in ("log", "sqrt") and np.any(arrays[0] < 0.1):
-        return False
-    if op in ("relu", "abs", "sign") and inexact[0] and _near(arrays[0], 0.0):
-        return False
-    if op == "cast" and inexact[0]:
-        x = arrays[0]
-        if node.attrs["dtype"] == "bool" and _near(x, 0.0):
-            return False
-        if node.attrs["dtype"] == "int64":
-            if not np.isfinite(x).all() or np.abs(x).max(initial=0) > 1e6:
-                return False
-            with np.errstate(all="ignore"):
-                if _near(x, np.round(x), scale=1.0) and not np.array_equal(x, np.round(x)):
-                    return False
-    if op in ("gt", "ge", "lt", "le", "eq", "ne", "maximum", "minimum") and (inexact[0] or inexact[1]):
-        if _near(arrays[0], arrays[1]):
-            return False
-    if op in ("logical_and", "logical_or") and any(inexact) and any(_near(a, 0.0) for a in arrays):
-        return False
-    if op in ("max", "argmax") and inexact[0]:
-        axes = node.attrs["axes"] if op == "max" else node.attrs["axis"]
-        if _top2_close(_reduce_windows(arrays[0], axes)):
-            return False
-    if op in ("max_pool", "max_pool_grad", "max_pool_select") and inexact[0]:
+    if dom == "away":  # a divisor: away from 0 (signed zeros under nsz, huge quotients, integer division by 0)
+        return bool(np.all(np.abs(a) >= (0.1 if smooth else 1e-3))) if v.type.is_float else bool(np.all(a != 0))
+    if dom == "pos" and v.type.is_float:  # log, sqrt, a pow base
+        if smooth:
+            return not np.any(a < 0.1)
+        others_inexact = any(x for j, x in enumerate(inexact) if j != i)
+        return not (np.any(np.abs(a) < 1e-3) or (others_inexact and np.any(a < 0)))
+    return True
+
+
+def _kink_free(node: Node, kinks: str, arrays: list, inexact: list) -> bool:
+    """Inexact operands away from where the op's result jumps or kinks (the definition's Fuzz.kinks)."""
+    if not kinks or not any(inexact):
+        return True
+    if kinks == "zero":
+        return not any(x and _near(a, 0.0) for x, a in zip(inexact, arrays))
+    if kinks == "ties":
+        return not _near(arrays[0], arrays[1])
+    if kinks == "reduce_ties":
+        axes = node.attrs["axes"] if "axes" in node.attrs else node.attrs["axis"]
+        return not (inexact[0] and _top2_close(_reduce_windows(arrays[0], axes)))
+    if kinks == "pool_ties":
+        if not inexact[0]:
+            return True
         x = arrays[0]
         out = TensorType(x.shape, "float64")
         sp = infer_node("max_pool", [out], node.attrs)[0].shape[x.ndim - len(node.attrs["kernel"]):]
         win, _ = pool_windows(x, node.attrs, sp, -np.inf)
-        if _top2_close(win):
-            return False
-    return True
+        return not _top2_close(win)
+    if kinks == "cast":
+        x = arrays[0]
+        if node.attrs["dtype"] == "bool":
+            return not _near(x, 0.0)
+        if node.attrs["dtype"] == "int64":
+            if not np.isfinite(x).all() or np.abs(x).max(initial=0) > 1e6:
+                return False
+            with np.errstate(all="ignore"):
+                return not (_near(x, np.round(x), scale=1.0) and not np.array_equal(x, np.round(x)))
+        return True
+    raise ValueError(f"op {node.op}: unknown fuzz kinks {kinks!r}")
 
 
+def _well_conditioned(b: Builder, node: Node, arrays: list) -> bool:
+    """Discontinuities and singularities, from the op's fuzz traits: see the module docstring."""
+    fz, ins = get_op(node.op).fuzz, node.inputs
+    inexact = [v.type.is_float and not b.exact[v.id] for v in ins]
+    if not all(_in_domain(b, fz, i, ins, arrays, inexact) for i in range(len(ins))):
+        return False
+    return _kink_free(node, fz.kinks, arrays, inexact)

@@ -13,22 +13,24 @@ import numpy as np
 
 from graphnn.ir.graph import Graph
 from graphnn.ir.ops.scan import Body
-from graphnn.ir.registry import OPS, IRError, infer_node
+from graphnn.ir.registry import OPS, IRError, family, infer_node
 from graphnn.ir.types import TensorType, broadcast_shapes
 
 from .fuzz_builder import MAX_ELEMS, Builder, DrawSource, FuzzCase, RngSource, Source, numel
 
-SKIPPED_OPS = frozenset({"call", "constant"})  # need a compiled function / only made by constant folding
-# Differentiable everywhere on the smooth profile's operands (finite differences apply).
-SMOOTH_OPS = ("add", "sub", "mul", "div", "pow", "neg", "exp", "log", "sqrt", "tanh", "sigmoid",
-              "reshape", "transpose", "broadcast_to", "slice", "slice_grad", "sum", "matmul", "conv", "conv_grad_input",
-              "conv_grad_weight", "im2col", "col2im", "select", "full", "one_hot", "cast", "take", "take_grad",
-              "take_along", "take_along_grad")
-# Scan bodies: smooth ops only (the builder sees the first step's values, not later ones).
-BODY_OPS = ("add", "sub", "mul", "neg", "tanh", "sigmoid", "exp", "select", "sum", "reshape", "transpose",
-            "broadcast_to", "slice", "full", "matmul")
 
-__all__ = ["build_case", "case_from_seed", "covered_ops", "DrawSource", "RngSource", "Source", "FuzzCase", "SKIPPED_OPS"]
+
+def _ops(trait) -> tuple:
+    """Names of the drawable ops with a fuzz trait, in registry order (their definitions say which)."""
+    return tuple(op for op, d in OPS.items() if not d.fuzz.skip and trait(d.fuzz))
+
+
+def skipped_ops() -> frozenset:
+    """Ops the fuzzer does not draw (they need context it does not have: a compiled function, constant folding)."""
+    return frozenset(op for op, d in OPS.items() if d.fuzz.skip)
+
+
+__all__ = ["build_case", "case_from_seed", "covered_ops", "DrawSource", "RngSource", "Source", "FuzzCase", "skipped_ops"]
 
 
 # -- shapes ---------------------------------------------------------------------------------------------------
@@ -84,11 +86,25 @@ def _axes(src: Source, ndim: int):
 
 
 # -- op generators: (builder) -> (inputs, attrs) or None ----------------------------------------------------
+def _domain(op: str, i: int) -> str:
+    """The value domain an op's definition asks for its operand i ('any', 'pos', 'away' from 0)."""
+    dom = OPS[op].fuzz.domain
+    return dom if isinstance(dom, str) else dom[i]
+
+
+def _float_only(op: str) -> bool:
+    try:
+        infer_node(op, [TensorType((), "int64")] * (OPS[op].num_inputs or 1), {})
+    except IRError:
+        return True
+    return False
+
+
 def _unary(op):
-    float_only = op in ("exp", "log", "sqrt", "tanh", "sigmoid")
+    float_only = _float_only(op)
 
     def gen(b: Builder):
-        if b.profile == "smooth" and op in ("log", "sqrt"):
+        if b.profile == "smooth" and _domain(op, 0) == "pos":
             x = b.operand(lambda v: b.is_float(v) and v.type.size and b.arr(v).min() >= 0.1,
                           lambda: b.new_input(b.shape(), "float64", "pos"))
         else:
@@ -99,24 +115,25 @@ def _unary(op):
 
 def _binary(op):
     def gen(b: Builder):
-        if b.profile == "smooth" and op == "pow":
+        if b.profile == "smooth" and _domain(op, 0) == "pos":
             x = b.operand(lambda v: b.is_float(v) and v.type.size and b.arr(v).min() >= 0.1,
                           lambda: b.new_input(b.shape(), "float64", "pos"))
         else:
             x = b.operand()
         if x is None:
             return None
-        kind = "away" if op == "div" else "normal"
+        away = _domain(op, 1) == "away"
+        kind = "away" if away else "normal"
 
         def fits(v):
             try:
                 broadcast_shapes(v.shape, x.shape)
             except ValueError:
                 return False
-            return not (b.profile == "smooth" and op == "div" and (not v.type.size or np.abs(b.arr(v)).min() < 0.1))
+            return not (b.profile == "smooth" and away and (not v.type.size or np.abs(b.arr(v)).min() < 0.1))
         def make():
             shape = _broadcast_partner(b.src, x.shape)
-            return b.new_input(shape, b.float_dtype() if op == "div" else b.any_dtype(), kind)
+            return b.new_input(shape, b.float_dtype() if away else b.any_dtype(), kind)
         y = b.operand(fits, make)
         if y is None:
             return None
@@ -410,7 +427,7 @@ def _scan(b: Builder):
         bv = body.add_input(TensorType(a.shape, v.dtype), f"b{len(body.inputs)}")
         sub.env[bv.id], sub.exact[bv.id] = a, False
         sub.pool.append(bv)
-    grow(sub, sub.src.int(1, 4), BODY_OPS)
+    grow(sub, sub.src.int(1, 4), ops_drawn()["body"])
     c0 = body.inputs[0]
     delta = sub.operand(lambda v: v.id in sub.env and _fits(v, c0) and broadcast_shapes(v.shape, c0.shape) == c0.shape)
     new = sub.add("add", [c0, delta], {}) if delta is not None else None
@@ -420,32 +437,53 @@ def _scan(b: Builder):
     ys = [v for v in sub.pool if v.id in sub.env and v.type.size <= MAX_ELEMS // 5]
     y = ys[-1] if ys else c0
     body.outputs = [new, y]
-    if sub.broken is not None or any(n.op == "scan" for n in body.nodes):
+    if sub.broken is not None or any(family(n) == "scan" for n in body.nodes):
         return None
     return [carry, xs] + consts, {"body": Body(body), "n_carry": 1, "n_xs": 1, "length": xs.shape[0],
                                   "reverse": b.src.chance(0.3)}
 
 
-GENERATORS = {
-    **{op: _unary(op) for op in ("neg", "abs", "sign", "exp", "log", "sqrt", "tanh", "sigmoid", "relu", "stop_gradient")},
-    **{op: _binary(op) for op in ("add", "sub", "mul", "div", "pow", "maximum", "minimum", "gt", "ge", "lt", "le",
-                                  "eq", "ne", "logical_and", "logical_or")},
-    "select": _select, "cast": _cast, "full": _full, "reshape": _reshape, "transpose": _transpose,
-    "broadcast_to": _broadcast_to, "slice": _slice, "slice_grad": _slice_grad,
-    "sum": _reduce("sum"), "max": _reduce("max"), "argmax": _reduce("argmax"), "matmul": _matmul,
-    "conv": _conv, "conv_grad_input": _conv_grad("conv_grad_input"), "conv_grad_weight": _conv_grad("conv_grad_weight"),
-    "im2col": _im2col, "col2im": _col2im, "max_pool": _max_pool("max_pool"), "max_pool_grad": _max_pool("max_pool_grad"),
-    "max_pool_select": _max_pool("max_pool_select"), "one_hot": _one_hot, "scan": _scan,
-    "take": _take, "take_grad": _take_grad, "take_along": _take_along, "take_along_grad": _take_along_grad,
+# Generator families, named by the op definitions (OpDef.fuzz.generator); an elementwise or broadcast op without
+# one gets the generic generator of its arity.
+FAMILIES = {
+    "select": lambda op: _select, "cast": lambda op: _cast, "full": lambda op: _full, "reshape": lambda op: _reshape,
+    "transpose": lambda op: _transpose, "broadcast_to": lambda op: _broadcast_to, "slice": lambda op: _slice,
+    "slice_grad": lambda op: _slice_grad, "reduce": _reduce, "argmax": _reduce, "matmul": lambda op: _matmul,
+    "conv": lambda op: _conv, "conv_grad": _conv_grad, "im2col": lambda op: _im2col, "col2im": lambda op: _col2im,
+    "pool": _max_pool, "one_hot": lambda op: _one_hot, "scan": lambda op: _scan, "take": lambda op: _take,
+    "take_grad": lambda op: _take_grad, "take_along": lambda op: _take_along,
+    "take_along_grad": lambda op: _take_along_grad, "unary": _unary, "binary": _binary,
 }
-# Simplest first (hypothesis shrinks choices towards the front); heavy ops are drawn less often.
-GENERAL_OPS = tuple(sorted(GENERATORS, key=lambda op: (OPS[op].pattern != "elementwise", op)))
-HEAVY = ("conv", "conv_grad_input", "conv_grad_weight", "col2im", "im2col", "max_pool_grad", "max_pool_select", "scan")
+
+
+def _generator(op: str):
+    d = OPS[op]
+    family = d.fuzz.generator
+    if family is None and d.pattern in ("elementwise", "broadcast") and d.num_inputs in (1, 2):
+        family = ("unary", "binary")[d.num_inputs - 1]
+    if family not in FAMILIES:
+        raise LookupError(f"op {op}: no fuzz generator (its definition names {family!r}; known: {sorted(FAMILIES)})")
+    return FAMILIES[family](op)
+
+
+_DRAWN: dict = {}
+
+
+def ops_drawn() -> dict:
+    """The generator of every drawable op and the op lists per profile, rebuilt when ops were registered since
+    (user-defined ops are drawn too): 'general' (simplest first: hypothesis shrinks choices towards the front),
+    'smooth' (differentiable on the smooth profile's operands: finite differences apply), 'body' (scan bodies)."""
+    if _DRAWN.get("count") != len(OPS):
+        gens = {op: _generator(op) for op, d in OPS.items() if not d.fuzz.skip}
+        _DRAWN.update(count=len(OPS), generators=gens,
+                      general=tuple(sorted(gens, key=lambda op: (OPS[op].pattern != "elementwise", op))),
+                      smooth=_ops(lambda f: f.smooth), body=_ops(lambda f: f.body))
+    return _DRAWN
 
 
 def _pick_op(b: Builder, ops: tuple) -> str:
     op = b.src.pick(ops)
-    if op in HEAVY and b.src.chance(0.5):  # half as likely
+    if OPS[op].fuzz.heavy and b.src.chance(0.5):  # half as likely
         op = b.src.pick(ops)
     return op
 
@@ -456,7 +494,7 @@ def grow(b: Builder, n_ops: int, ops: tuple, attempts: int = 12) -> None:
         if b.broken is not None:
             return
         if b.pool and b.src.chance(0.05):  # an exact duplicate of an earlier node (work for CSE)
-            nodes = [n for n in b.g.nodes if n.op not in ("scan",)]
+            nodes = [n for n in b.g.nodes if family(n) != "scan"]
             if nodes:
                 n = b.src.pick(nodes)
                 b.add(n.op, list(n.inputs), dict(n.attrs))
@@ -465,7 +503,7 @@ def grow(b: Builder, n_ops: int, ops: tuple, attempts: int = 12) -> None:
             op = _pick_op(b, ops)
             n_in = len(b.g.inputs)
             n_pool = len(b.pool)
-            made = GENERATORS[op](b)
+            made = ops_drawn()["generators"][op](b)
             if made is not None and b.add(op, *made) is not None:
                 break
             if b.broken is not None:
@@ -483,7 +521,7 @@ def build_case(src: Source, max_ops: int = 12, profile: str | None = None, seed:
     for _ in range(src.int(1, 3)):
         dt = b.float_dtype() if not b.g.inputs or src.chance(0.7) else b.any_dtype()
         b.new_input(b.shape(), dt)
-    grow(b, src.int(1, max_ops), SMOOTH_OPS if profile == "smooth" else GENERAL_OPS)
+    grow(b, src.int(1, max_ops), ops_drawn()["smooth" if profile == "smooth" else "general"])
     g = b.g
     if b.broken is not None:
         g.outputs = [b.broken]
@@ -505,4 +543,4 @@ def case_from_seed(seed: int, max_ops: int = 12) -> FuzzCase:
 
 
 def covered_ops() -> set:
-    return set(GENERATORS)
+    return set(ops_drawn()["generators"])

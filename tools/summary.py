@@ -1,7 +1,7 @@
 """`graphnn summary`: a table per layer (output shape, parameters, FLOPs, memory) and totals.
 
 Per module (rows in `named_modules()` order, indented by depth): the output shape of its last op, its
-parameter count, the FLOPs of its ops (tools/flops.py), and memory = bytes of the activations its ops
+parameter count, the FLOPs of its ops (each op definition's FLOP rule), and memory = bytes of the activations its ops
 produce + bytes of its parameters. Containers include their children. A module that also runs ops of
 its own in forward (e.g. `F.relu` in `Net.forward`) gets a row `(own ops)` for them.
 """
@@ -13,7 +13,7 @@ import numpy as np
 
 from graphnn.ir import Graph
 
-from .flops import graph_flops, node_flops
+from graphnn.ir.registry import graph_flops, node_flops
 from .stages import scope_root
 
 

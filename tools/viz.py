@@ -83,8 +83,8 @@ def as_stage(obj, plan=None, stage: str | None = None) -> Stage:
 
 def _op_label(node, width: int = ATTR_WIDTH) -> str:
     attrs = [f"{k}={format_attr(v)}".replace(", ", ",") for k, v in sorted(node.attrs.items())]
-    if node.op == "full":
-        head, attrs = f"full {format_attr(node.attrs.get('value'))}", []
+    if not node.inputs and "value" in node.attrs and not hasattr(node.attrs["value"], "shape"):  # a scalar fill
+        head, attrs = f"{node.op} {format_attr(node.attrs.get('value'))}", []
     else:
         head = node.op
     lines, cur = [], ""
@@ -207,7 +207,7 @@ class _Builder:
         args = ", ".join("%" + self.names[v.id] for v in n.inputs)
         outs = ", ".join("%" + self.names[o.id] for o in n.outputs)
         scope = n.meta.get("scope")
-        small = n.op == "full" and not n.outputs[0].shape
+        small = not n.inputs and not n.outputs[0].shape
         style = "rounded,filled" + (",dashed" if uid != f"n{i}" else "")
         self.decl[uid] = _attrs(shape="box", style=style, fillcolor=PHASE_FILL[phase], color=PHASE_LINE[phase],
                                 label=_op_label(n), fontsize=9 if small else None,

@@ -12,6 +12,7 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from ..registry import Fuzz, register
+from ..roundoff import reduction
 from ..types import TensorType
 
 
@@ -86,6 +87,18 @@ def _conv_grad(b, node, cts):
     return [b.conv_grad_input(g, w, input_shape=x.shape, **at), b.conv_grad_weight(x, g, weight_shape=w.shape, **at)]
 
 
+def _conv_terms(node, ins) -> int:
+    """Products summed into one element of the op's result."""
+    op, at = node.op, node.attrs
+    if op == "conv":
+        return int(np.prod(np.shape(ins[1])[1:]))
+    if op == "conv_grad_input":
+        w = np.shape(ins[1])
+        return w[0] // at["groups"] * int(np.prod(w[2:]))
+    g = np.shape(ins[1])
+    return g[0] * int(np.prod(g[2:]))
+
+
 def _size(shape) -> int:
     return int(np.prod(shape, dtype=np.int64))
 
@@ -93,7 +106,7 @@ def _size(shape) -> int:
 register("conv", infer=_conv_infer, ref=_conv_ref, grad=_conv_grad, pattern="out_fusable", num_inputs=2,
          lowering="conv", schedule="direct_conv", torch_name="ConvolutionBackward0",
          flops=lambda n: 2 * n.outputs[0].type.size * _size(n.inputs[1].shape[1:]),
-         fuzz=Fuzz(generator="conv", smooth=True, heavy=True))
+         fuzz=Fuzz(generator="conv", smooth=True, heavy=True), roundoff=reduction(_conv_terms))
 
 
 def _conv_attrs(attrs):
@@ -138,7 +151,7 @@ def _gi_grad(b, node, cts):
 register("conv_grad_input", infer=_gi_infer, ref=_gi_ref, grad=_gi_grad, pattern="out_fusable", num_inputs=2,
          doc="gradient of conv with respect to its input (a transposed convolution)", lowering="conv_grad_input",
          flops=lambda n: 2 * n.inputs[0].type.size * _size(n.inputs[1].shape[1:]),
-         fuzz=Fuzz(generator="conv_grad", smooth=True, heavy=True))
+         fuzz=Fuzz(generator="conv_grad", smooth=True, heavy=True), roundoff=reduction(_conv_terms))
 
 
 def _gw_infer(types, attrs):
@@ -170,4 +183,4 @@ def _gw_grad(b, node, cts):
 register("conv_grad_weight", infer=_gw_infer, ref=_gw_ref, grad=_gw_grad, pattern="out_fusable", num_inputs=2,
          doc="gradient of conv with respect to its weight", lowering="conv_grad_weight",
          flops=lambda n: 2 * n.inputs[1].type.size * _size(n.outputs[0].shape[1:]),
-         fuzz=Fuzz(generator="conv_grad", smooth=True, heavy=True))
+         fuzz=Fuzz(generator="conv_grad", smooth=True, heavy=True), roundoff=reduction(_conv_terms))

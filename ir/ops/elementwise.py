@@ -8,6 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..registry import Fuzz, register
+from ..roundoff import rounded_once
 from ..types import FLOAT_DTYPES, TensorType, broadcast_shapes, promote
 from ._util import unbroadcast
 
@@ -38,9 +39,10 @@ def _sigmoid(x):
         return (1.0 / (1.0 + np.exp(-x))).astype(x.dtype)
 
 
-def unary(name: str, fn, scalar, grad, *, float_only: bool = False, no_bool: bool = False, torch_name: str,
-          fuzz: Fuzz = Fuzz(), doc: str = "") -> None:
-    """Register a unary elementwise op: NumPy kernel `fn`, lowering `scalar(s, x)`, gradient `grad(b, x, y, g)`."""
+def unary(name: str, fn, scalar, grad, *, float_only: bool = False, no_bool: bool = False, torch_name: str | None = None,
+          fuzz: Fuzz = Fuzz(), doc: str = "", api: tuple = ()):
+    """Register a unary elementwise op: NumPy kernel `fn` (None: evaluate `scalar` with NumPy), lowering
+    `scalar(s, x)`, gradient `grad(b, x, y, g)` -> dx or None (no rule: None)."""
     def ref(a, attrs):
         with np.errstate(all="ignore"):
             return np.asarray(fn(a[0])).astype(a[0].dtype, copy=False)
@@ -49,30 +51,31 @@ def unary(name: str, fn, scalar, grad, *, float_only: bool = False, no_bool: boo
         return [grad(b, node.inputs[0], node.outputs[0], cts[0])]
 
     infer = _float_only(name) if float_only else _same
-    register(name, infer=_no_bool(name, infer) if no_bool else infer, ref=ref, grad=grad_rule, pattern="elementwise",
-             num_inputs=1, scalar=scalar, torch_name=torch_name, fuzz=fuzz, doc=doc)
+    return register(name, infer=_no_bool(name, infer) if no_bool else infer, ref=ref if fn is not None else None,
+                    grad=grad_rule if grad is not None else None, pattern="elementwise", num_inputs=1, scalar=scalar,
+                    torch_name=torch_name, fuzz=fuzz, doc=doc, api=api)
 
 
 _SMOOTH = Fuzz(smooth=True, body=True)
 unary("neg", np.negative, lambda s, x: s.neg(x), lambda b, x, y, g: b.neg(g), no_bool=True,
-      torch_name="NegBackward0", fuzz=Fuzz(smooth=True, exact=True, body=True))
+      torch_name="NegBackward0", fuzz=Fuzz(smooth=True, exact=True, body=True), api=("neg",))
 unary("abs", np.abs, lambda s, x: s.abs(x), lambda b, x, y, g: b.mul(g, b.sign(x)), torch_name="AbsBackward0",
-      fuzz=Fuzz(exact=True))
+      fuzz=Fuzz(kinks="zero", exact=True), api=("abs",))
 unary("sign", np.sign, lambda s, x: s.sign(x), lambda b, x, y, g: None, no_bool=True,  # piecewise constant
-      torch_name="SignBackward0", fuzz=Fuzz(exact=True))
+      torch_name="SignBackward0", fuzz=Fuzz(kinks="zero", exact=True), api=("sign",))
 unary("exp", np.exp, lambda s, x: s.exp(x), lambda b, x, y, g: b.mul(g, y), float_only=True,
-      torch_name="ExpBackward0", fuzz=_SMOOTH)
+      torch_name="ExpBackward0", fuzz=_SMOOTH, api=("exp",))
 unary("log", np.log, lambda s, x: s.log(x), lambda b, x, y, g: b.div(g, x), float_only=True,
-      torch_name="LogBackward0", fuzz=Fuzz(domain="pos", smooth=True))
+      torch_name="LogBackward0", fuzz=Fuzz(domain="pos", nonfinite=True, smooth=True), api=("log",))
 unary("sqrt", np.sqrt, lambda s, x: s.sqrt(x), lambda b, x, y, g: b.div(b.mul(g, 0.5), y), float_only=True,
-      torch_name="SqrtBackward0", fuzz=Fuzz(domain="pos", smooth=True))
+      torch_name="SqrtBackward0", fuzz=Fuzz(domain="pos", nonfinite=True, smooth=True), api=("sqrt",))
 unary("tanh", np.tanh, lambda s, x: s.tanh(x), lambda b, x, y, g: b.mul(g, b.sub(1.0, b.mul(y, y))), float_only=True,
-      torch_name="TanhBackward0", fuzz=_SMOOTH)
+      torch_name="TanhBackward0", fuzz=_SMOOTH, api=("tanh",))
 unary("sigmoid", _sigmoid, lambda s, x: s.sigmoid(x), lambda b, x, y, g: b.mul(g, b.mul(y, b.sub(1.0, y))),
-      float_only=True, torch_name="SigmoidBackward0", fuzz=_SMOOTH)
+      float_only=True, torch_name="SigmoidBackward0", fuzz=_SMOOTH, api=("sigmoid",))
 unary("relu", lambda x: np.maximum(x, np.zeros((), x.dtype)),
       lambda s, x: s.maximum(x, s.const(0)),
-      lambda b, x, y, g: b.select(b.gt(y, 0.0), g, 0.0), torch_name="ReluBackward0", fuzz=Fuzz(exact=True))
+      lambda b, x, y, g: b.select(b.gt(y, 0.0), g, 0.0), torch_name="ReluBackward0", fuzz=Fuzz(kinks="zero", exact=True), api=("relu",))
 
 
 def _binary_infer(types, attrs):
@@ -98,10 +101,11 @@ def _pow(x, y):
     return np.power(*flat).reshape(shape)
 
 
-def binary(name: str, fn, scalar, grad, *, no_bool: bool = False, torch_name: str, fuzz: Fuzz = Fuzz(),
-           doc: str = "") -> None:
-    """Register a broadcasting binary op: NumPy kernel `fn`, lowering `scalar(s, x, y)` (operands in the result's
-    dtype), gradient `grad(b, x, y, out, g) -> (gx, gy)` before unbroadcasting."""
+def binary(name: str, fn, scalar, grad, *, no_bool: bool = False, torch_name: str | None = None,
+           fuzz: Fuzz = Fuzz(), doc: str = "", api: tuple = ()):
+    """Register a broadcasting binary op: NumPy kernel `fn` (None: evaluate `scalar` with NumPy), lowering
+    `scalar(s, x, y)` (operands in the result's dtype), gradient `grad(b, x, y, out, g) -> (gx, gy)` before
+    unbroadcasting (None: no rule)."""
     def ref(a, attrs):
         with np.errstate(all="ignore"):
             return np.asarray(fn(a[0], a[1]))
@@ -117,8 +121,9 @@ def binary(name: str, fn, scalar, grad, *, no_bool: bool = False, torch_name: st
         return [unbroadcast(b, gx, x.shape) if x.type.is_float else None,
                 unbroadcast(b, gy, y.shape) if y.type.is_float else None]
 
-    register(name, infer=_no_bool(name, _binary_infer) if no_bool else _binary_infer, ref=ref, grad=grad_rule,
-             pattern="broadcast", num_inputs=2, scalar=scalar, torch_name=torch_name, fuzz=fuzz, doc=doc)
+    return register(name, infer=_no_bool(name, _binary_infer) if no_bool else _binary_infer,
+                    ref=ref if fn is not None else None, grad=grad_rule if grad is not None else None,
+                    pattern="broadcast", num_inputs=2, scalar=scalar, torch_name=torch_name, fuzz=fuzz, doc=doc, api=api)
 
 
 binary("add", np.add, lambda s, x, y: s.add(x, y), lambda b, x, y, o, g: (g, g), torch_name="AddBackward0",
@@ -129,22 +134,24 @@ binary("mul", np.multiply, lambda s, x, y: s.mul(x, y), lambda b, x, y, o, g: (b
        torch_name="MulBackward0", fuzz=Fuzz(smooth=True, body=True))
 binary("div", np.divide, lambda s, x, y: s.div(x, y),
        lambda b, x, y, o, g: (b.div(g, y), b.neg(b.div(b.mul(g, o), y))), torch_name="DivBackward0",
-       fuzz=Fuzz(domain=("any", "away"), smooth=True))
+       fuzz=Fuzz(domain=("any", "away"), nonfinite=True, smooth=True))
 binary("pow", _pow, lambda s, x, y: s.pow(x, y),
        lambda b, x, y, o, g: (b.mul(g, b.mul(y, b.pow(x, b.sub(y, 1.0)))), b.mul(g, b.mul(o, b.log(x)))),
-       torch_name="PowBackward0", fuzz=Fuzz(domain=("pos", "any"), smooth=True))
+       torch_name="PowBackward0",
+       fuzz=Fuzz(domain=("pos", "any"), nonfinite=True, value_errors=True, smooth=True))
 binary("maximum", np.maximum, lambda s, x, y: s.maximum(x, y), _maximum_grad(lambda b, p, q: b.gt(p, q)),
-       torch_name="MaximumBackward0", fuzz=Fuzz(exact=True))
+       torch_name="MaximumBackward0", fuzz=Fuzz(kinks="ties", exact=True), api=("maximum",))
 binary("minimum", np.minimum, lambda s, x, y: s.minimum(x, y), _maximum_grad(lambda b, p, q: b.lt(p, q)),
-       torch_name="MinimumBackward0", fuzz=Fuzz(exact=True))
+       torch_name="MinimumBackward0", fuzz=Fuzz(kinks="ties", exact=True), api=("minimum",))
 
 
-def _compare(name: str, fn, scalar) -> None:
+def _compare(name: str, fn, scalar, kinks: str = "ties") -> None:
     def infer(types, attrs):
         return TensorType(broadcast_shapes(types[0].shape, types[1].shape), "bool")
 
     register(name, infer=infer, ref=lambda a, attrs: np.asarray(fn(a[0], a[1])), grad=None, pattern="broadcast",
-             num_inputs=2, scalar=scalar, operands="promoted", torch_name=name.title().replace("_", "") + "Backward0")
+             num_inputs=2, scalar=scalar, operands="promoted", torch_name=name.title().replace("_", "") + "Backward0",
+             fuzz=Fuzz(kinks=kinks))
 
 
 _compare("gt", np.greater, lambda s, x, y: s.gt(x, y))
@@ -153,8 +160,8 @@ _compare("lt", np.less, lambda s, x, y: s.lt(x, y))
 _compare("le", np.less_equal, lambda s, x, y: s.le(x, y))
 _compare("eq", np.equal, lambda s, x, y: s.eq(x, y))
 _compare("ne", np.not_equal, lambda s, x, y: s.ne(x, y))
-_compare("logical_and", np.logical_and, lambda s, x, y: s.and_(x, y))
-_compare("logical_or", np.logical_or, lambda s, x, y: s.or_(x, y))
+_compare("logical_and", np.logical_and, lambda s, x, y: s.and_(x, y), kinks="zero")
+_compare("logical_or", np.logical_or, lambda s, x, y: s.or_(x, y), kinks="zero")
 
 
 def _select_infer(types, attrs):
@@ -175,7 +182,7 @@ def _select_grad(b, node, cts):
 register("select", infer=_select_infer, ref=lambda a, attrs: np.where(a[0], a[1], a[2]),
          grad=_select_grad, pattern="broadcast", num_inputs=3, doc="where(cond, x, y)",
          scalar=lambda s, c, x, y: s.select(c, x, y), operands=lambda ins, out: ["bool", out, out],
-         torch_name="WhereBackward0", fuzz=Fuzz(smooth=True, exact=True, body=True))
+         torch_name="WhereBackward0", fuzz=Fuzz(generator="select", smooth=True, exact=True, body=True))
 
 
 def _cast_grad(b, node, cts):
@@ -186,7 +193,7 @@ def _cast_grad(b, node, cts):
 register("cast", infer=lambda t, a: TensorType(t[0].shape, a["dtype"]),
          ref=lambda a, attrs: a[0].astype(attrs["dtype"]), grad=_cast_grad, pattern="elementwise", num_inputs=1,
          scalar=lambda s, x: s.cast(x, s.attrs["dtype"]), operands="none", flops=lambda node: 0,
-         torch_name="ToCopyBackward0", fuzz=Fuzz(generator="cast", smooth=True, exact=True))
+         torch_name="ToCopyBackward0", fuzz=Fuzz(generator="cast", kinks="cast", smooth=True, exact=True))
 
 register("stop_gradient", infer=_same, ref=lambda a, attrs: a[0], grad=lambda b, n, ct: [None], pattern="elementwise",
          num_inputs=1, doc="identity whose gradient is zero", scalar=lambda s, x: x, flops=lambda node: 0,
@@ -207,4 +214,4 @@ def _constant_infer(types, attrs):
 
 register("constant", infer=_constant_infer, ref=lambda a, attrs: attrs["value"], grad=None,
          pattern="opaque", num_inputs=0, doc="a tensor literal (results of constant folding)", lowering="constant",
-         flops=lambda node: 0, fuzz=Fuzz(skip=True))
+         flops=lambda node: 0, fuzz=Fuzz(skip=True), roundoff=rounded_once)

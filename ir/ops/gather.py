@@ -14,6 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..registry import Fuzz, register
+from ..roundoff import gathered, scattered
 from ..types import TensorType
 
 
@@ -61,7 +62,7 @@ def _take_grad(b, node, cts):
 
 register("take", infer=_take_infer, ref=_take_ref, grad=_take_grad, pattern="injective", num_inputs=2,
          index_checked=True, doc="out[p, i, q] = x[p, idx[i], q]: the elements at idx along `axis`, copied exactly",
-         lowering="take", torch_name="IndexSelectBackward0", fuzz=Fuzz(generator="take", smooth=True, exact=True))
+         lowering="take", torch_name="IndexSelectBackward0", fuzz=Fuzz(generator="take", smooth=True, exact=True), roundoff=gathered)
 
 
 def _float_gradient(t: TensorType, what: str) -> None:
@@ -94,7 +95,7 @@ register("take_grad", infer=_take_grad_infer, ref=_take_grad_ref,
          grad=lambda b, node, cts: [b.take(cts[0], node.inputs[1], axis=node.attrs["axis"]), None],
          pattern="opaque", num_inputs=2, index_checked=True,
          doc="scatter-add of g's slices into `size` slots along `axis` at positions idx (gradient of take)",
-         schedule="scatter_add", flops=lambda n: n.inputs[0].type.size, fuzz=Fuzz(generator="take_grad", smooth=True))
+         schedule="scatter_add", flops=lambda n: n.inputs[0].type.size, fuzz=Fuzz(generator="take_grad", smooth=True), roundoff=scattered)
 
 
 # -- take_along (torch.gather) -----------------------------------------------------------------------------------
@@ -132,7 +133,7 @@ def _take_along_grad(b, node, cts):
 register("take_along", infer=_take_along_infer, ref=_take_along_ref, grad=_take_along_grad, pattern="injective",
          num_inputs=2, index_checked=True,
          doc="out[..i..] = x[..idx[..i..]..] with the index replacing position `axis` (torch.gather)",
-         lowering="take_along", torch_name="GatherBackward0", fuzz=Fuzz(generator="take_along", smooth=True, exact=True))
+         lowering="take_along", torch_name="GatherBackward0", fuzz=Fuzz(generator="take_along", smooth=True, exact=True), roundoff=gathered)
 
 
 def _take_along_grad_infer(types, attrs):
@@ -163,4 +164,4 @@ register("take_along_grad", infer=_take_along_grad_infer, ref=_take_along_grad_r
          pattern="opaque", num_inputs=2, index_checked=True,
          doc="scatter-add of g into zeros of `shape` at positions idx along `axis` (gradient of take_along)",
          schedule="scatter_add_along", flops=lambda n: n.inputs[0].type.size,
-         fuzz=Fuzz(generator="take_along_grad", smooth=True))
+         fuzz=Fuzz(generator="take_along_grad", smooth=True), roundoff=scattered)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..registry import Fuzz, register
+from ..roundoff import moved, reduction
 from ..types import TensorType
 from .conv import _windows, out_size
 
@@ -48,7 +49,7 @@ def _geo_attrs(attrs):
 register("im2col", infer=_im2col_infer, ref=_im2col_ref,
          grad=lambda b, n, ct: [b.col2im(ct[0], input_shape=n.inputs[0].shape, **_geo_attrs(n.attrs))],
          pattern="injective", num_inputs=1, lowering="im2col", schedule="im2col",
-         fuzz=Fuzz(generator="im2col", smooth=True, exact=True, heavy=True))
+         fuzz=Fuzz(generator="im2col", smooth=True, exact=True, heavy=True), roundoff=moved)
 
 
 def _col2im_infer(types, attrs):
@@ -82,4 +83,4 @@ def _col2im_ref(a, attrs):
 register("col2im", infer=_col2im_infer, ref=_col2im_ref,
          grad=lambda b, n, ct: [b.im2col(ct[0], **_geo_attrs(n.attrs))], pattern="out_fusable", num_inputs=1,
          doc="sum of columns back onto the input positions they were read from (transpose of im2col)",
-         lowering="col2im", schedule="col2im", fuzz=Fuzz(generator="col2im", smooth=True, heavy=True))
+         lowering="col2im", schedule="col2im", fuzz=Fuzz(generator="col2im", smooth=True, heavy=True), roundoff=reduction(lambda n, ins: int(np.prod(n.attrs["kernel"]))))

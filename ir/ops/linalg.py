@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..registry import Fuzz, register
+from ..roundoff import reduction
 from ..types import TensorType, broadcast_shapes, promote
 from ._util import unbroadcast
 
@@ -35,4 +36,4 @@ def _matmul_grad(b, node, cts):
 register("matmul", infer=_matmul_infer, ref=lambda a, at: np.matmul(a[0], a[1]), grad=_matmul_grad,
          pattern="out_fusable", num_inputs=2, doc="(..., M, K) @ (..., K, N) -> (..., M, N)", lowering="matmul",
          schedule="gemm", flops=lambda n: 2 * n.outputs[0].type.size * n.inputs[0].shape[-1], torch_name="MmBackward0",
-         fuzz=Fuzz(generator="matmul", smooth=True, body=True))
+         fuzz=Fuzz(generator="matmul", smooth=True, body=True), roundoff=reduction(lambda n, ins: np.shape(ins[0])[-1]))

@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..registry import Fuzz, register
+from ..roundoff import zero
 from ..types import TensorType
 
 
@@ -20,7 +21,7 @@ def _one_hot_ref(a, attrs):
 
 
 register("one_hot", infer=_one_hot_infer, ref=_one_hot_ref, grad=None, pattern="injective", num_inputs=1,
-         doc="out[..., c] = (indices[...] == c); indices outside [0, C) give a zero row", lowering="one_hot",
+         doc="out[..., c] = (indices[...] == c); indices outside [0, C) give a zero row", lowering="one_hot", roundoff=zero,
          flops=lambda node: 0, fuzz=Fuzz(generator="one_hot", smooth=True, exact=True))
 
 

@@ -9,6 +9,7 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from ..registry import Fuzz, register
+from ..roundoff import pool_selected, reduction
 from ..types import TensorType
 
 
@@ -81,7 +82,7 @@ def _max_pool_ref(a, attrs):
 register("max_pool", infer=_pool_infer, ref=_max_pool_ref,
          grad=lambda b, n, ct: [b.max_pool_grad(n.inputs[0], ct[0], **n.attrs)], pattern="reduce", num_inputs=1,
          lowering="max_pool", schedule="max_pool", torch_name="MaxPool2DWithIndicesBackward0",
-         flops=lambda n: n.outputs[0].type.size * _window(n), fuzz=Fuzz(generator="pool", exact=True))
+         flops=lambda n: n.outputs[0].type.size * _window(n), fuzz=Fuzz(generator="pool", kinks="pool_ties", exact=True), roundoff=pool_selected)
 
 
 def _max_pool_grad_infer(types, attrs):
@@ -113,7 +114,7 @@ register("max_pool_grad", infer=_max_pool_grad_infer, ref=_max_pool_grad_ref,
          grad=lambda b, n, ct: [None, b.max_pool_select(n.inputs[0], ct[0], **n.attrs)], pattern="out_fusable",
          num_inputs=2, doc="scatter output gradients to each window's argmax", lowering="max_pool_grad",
          schedule="max_pool_grad", flops=lambda n: n.inputs[1].type.size * _window(n),
-         fuzz=Fuzz(generator="pool", heavy=True))
+         fuzz=Fuzz(generator="pool", kinks="pool_ties", heavy=True), roundoff=reduction(lambda n, ins: _window(n), linear_in=(1,)))
 
 
 def _select_infer(types, attrs):
@@ -133,4 +134,5 @@ def _select_ref(a, attrs):
 register("max_pool_select", infer=_select_infer, ref=_select_ref,
          grad=lambda b, n, ct: [None, b.max_pool_grad(n.inputs[0], ct[0], **n.attrs)], pattern="reduce",
          num_inputs=2, doc="for each window, the source element at the input's argmax", lowering="max_pool_select",
-         flops=lambda n: n.outputs[0].type.size * _window(n), fuzz=Fuzz(generator="pool", exact=True, heavy=True))
+         flops=lambda n: n.outputs[0].type.size * _window(n), fuzz=Fuzz(generator="pool", kinks="pool_ties", exact=True, heavy=True),
+         roundoff=pool_selected)

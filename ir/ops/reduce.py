@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..registry import Fuzz, register
+from ..roundoff import largest_error, reduction
 from ..types import TensorType
 from ._util import keepdims_shape, norm_axes
 
@@ -25,6 +26,11 @@ def _expand_back(b, g, x, attrs):
     return b.broadcast_to(g, shape=x.shape)
 
 
+def _sum_terms(node, ins) -> int:
+    shape = np.shape(ins[0])
+    return int(np.prod([shape[a] for a in norm_axes(node.attrs["axes"], len(shape))], dtype=np.int64))
+
+
 def _sum_ref(a, at):
     x = a[0]
     return np.asarray(np.sum(x, axis=norm_axes(at["axes"], x.ndim), keepdims=bool(at.get("keepdims"))))
@@ -34,7 +40,7 @@ register("sum", infer=_sum_infer, ref=_sum_ref,
          grad=lambda b, n, ct: [_expand_back(b, ct[0], n.inputs[0], n.attrs) if n.inputs[0].type.is_float else None],
          pattern="reduce", num_inputs=1, lowering="reduce", schedule="column_sum", reads_once=True,
          monoid=(0, lambda s, acc, x: s.add(acc, x)),
-         torch_name="SumBackward1", fuzz=Fuzz(generator="reduce", smooth=True, body=True))
+         torch_name="SumBackward1", fuzz=Fuzz(generator="reduce", smooth=True, body=True), roundoff=reduction(_sum_terms))
 
 
 def _max_ref(a, at):
@@ -63,7 +69,7 @@ def _nonempty(t, axes):
 register("max", infer=lambda t, at: _reduced(_nonempty(t[0], at["axes"]), at), ref=_max_ref, grad=_max_grad,
          pattern="reduce", num_inputs=1, doc="maximum over axes; the gradient is shared equally among tied maxima (as torch.amax)",
          lowering="reduce", monoid=("lowest", lambda s, acc, x: s.maximum(x, acc)), torch_name="AmaxBackward0",
-         fuzz=Fuzz(generator="reduce", exact=True))
+         fuzz=Fuzz(generator="reduce", kinks="reduce_ties", exact=True), roundoff=largest_error)
 
 
 def _argmax_ref(a, at):
@@ -75,4 +81,4 @@ def _argmax_ref(a, at):
 register("argmax",
          infer=lambda t, at: _reduced(_nonempty(t[0], at["axis"]), {"axes": at["axis"], "keepdims": at.get("keepdims")}, "int64"),
          ref=_argmax_ref, grad=None, pattern="reduce", num_inputs=1, doc="index of the first maximum along one axis",
-         lowering="argmax", fuzz=Fuzz(generator="argmax"))
+         lowering="argmax", fuzz=Fuzz(generator="argmax", kinks="reduce_ties"))

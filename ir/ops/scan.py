@@ -12,6 +12,7 @@ import numpy as np
 
 from ..graph import Graph
 from ..registry import Fuzz, GraphEmitter, register
+from ..roundoff import scan_bounds
 from ..types import TensorType
 from ._util import norm_axes
 
@@ -203,4 +204,4 @@ def _scan_flops(node) -> int:
 
 register("scan", infer=_scan_infer, ref=_scan_ref, grad=_scan_grad, pattern="opaque",
          doc="loop over the leading axis of xs with a body subgraph and carried state", lowering="scan",
-         flops=_scan_flops, fuzz=Fuzz(generator="scan", heavy=True))
+         flops=_scan_flops, fuzz=Fuzz(generator="scan", heavy=True), roundoff=scan_bounds)

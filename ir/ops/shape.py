@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..registry import Fuzz, register
+from ..roundoff import moved
 from ..types import TensorType
 from ._util import unbroadcast
 
@@ -22,7 +23,7 @@ def _reshape_infer(types, attrs):
 register("reshape", infer=_reshape_infer, ref=lambda a, at: a[0].reshape(at["shape"]),
          grad=lambda b, n, ct: [b.reshape(ct[0], shape=n.inputs[0].shape)], pattern="injective", num_inputs=1,
          lowering="reshape", remap=True, reads_once=True, torch_name="ViewBackward0",
-         fuzz=Fuzz(generator="reshape", smooth=True, exact=True, body=True))
+         fuzz=Fuzz(generator="reshape", smooth=True, exact=True, body=True), roundoff=moved)
 
 
 def _transpose_infer(types, attrs):
@@ -41,7 +42,7 @@ def _transpose_grad(b, node, cts):
 
 register("transpose", infer=_transpose_infer, ref=lambda a, at: np.transpose(a[0], at["perm"]),
          grad=_transpose_grad, pattern="injective", num_inputs=1, lowering="transpose", remap=True,
-         torch_name="PermuteBackward0", fuzz=Fuzz(generator="transpose", smooth=True, exact=True, body=True))
+         torch_name="PermuteBackward0", fuzz=Fuzz(generator="transpose", smooth=True, exact=True, body=True), roundoff=moved)
 
 
 def _broadcast_infer(types, attrs):
@@ -56,7 +57,7 @@ def _broadcast_infer(types, attrs):
 register("broadcast_to", infer=_broadcast_infer, ref=lambda a, at: np.broadcast_to(a[0], at["shape"]),
          grad=lambda b, n, ct: [unbroadcast(b, ct[0], n.inputs[0].shape)], pattern="broadcast", num_inputs=1,
          lowering="broadcast_to", remap=True, flops=lambda node: 0, torch_name="ExpandBackward0",
-         fuzz=Fuzz(generator="broadcast_to", smooth=True, exact=True, body=True))
+         fuzz=Fuzz(generator="broadcast_to", smooth=True, exact=True, body=True), roundoff=moved)
 
 
 def _slice_infer(types, attrs):
@@ -83,7 +84,7 @@ def _slice_grad(b, node, cts):
 
 register("slice", infer=_slice_infer, ref=_slice_ref, grad=_slice_grad, pattern="injective", num_inputs=1,
          doc="basic strided slice with non-negative start/stop and positive step on every axis", lowering="slice",
-         remap=True, torch_name="SliceBackward0", fuzz=Fuzz(generator="slice", smooth=True, exact=True, body=True))
+         remap=True, torch_name="SliceBackward0", fuzz=Fuzz(generator="slice", smooth=True, exact=True, body=True), roundoff=moved)
 
 
 def _slice_grad_ref(a, at):
@@ -102,4 +103,4 @@ def _slice_grad_grad(b, node, cts):
 register("slice_grad", infer=lambda t, at: TensorType(at["shape"], t[0].dtype), ref=_slice_grad_ref,
          grad=_slice_grad_grad, pattern="injective", num_inputs=1,
          doc="scatter a slice back into zeros of the sliced tensor's shape", lowering="slice_grad",
-         fuzz=Fuzz(generator="slice_grad", smooth=True, exact=True))
+         fuzz=Fuzz(generator="slice_grad", smooth=True, exact=True), roundoff=moved)
