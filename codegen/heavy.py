@@ -17,7 +17,7 @@ from .kernel import LLTYPE, Index, Kernel, i64
 from .lowerings import im2col_source
 from .scatter import emit_col2im, emit_max_pool, emit_max_pool_grad, emit_scatter_add, tiled_pool, vector_pool
 from .target import vector_width_bits
-from .schedule import MAX_SCRATCH, prod, store_epilogue, tap_range
+from .schedule import MAX_SCRATCH, prod, store_epilogue, tap_range, window_position, within
 
 
 def _max_pool_accepts(n, via_flat: bool, group) -> bool:
@@ -103,8 +103,8 @@ def emit_conv(k: Kernel, group, node, via_flat: bool = False) -> None:
                 valid = ir.Constant(ir.IntType(1), 1)
                 pos, base = [], i64(0)
                 for d, q in enumerate(qs):
-                    p = b.sub(b.add(b.mul(q, i64(stride[d])), b.mul(kk[d], i64(dil[d]))), i64(pad[d]))
-                    valid = b.and_(valid, b.and_(b.icmp_signed(">=", p, i64(0)), b.icmp_signed("<", p, i64(x.shape[2 + d]))))
+                    p = window_position(b, q, kk[d], stride[d], dil[d], pad[d])
+                    valid = b.and_(valid, within(b, p, x.shape[2 + d]))
                     pos.append(b.select(valid, p, i64(0)))
                     base = b.add(base, b.mul(q, i64(sp_strides[d])))
                 wv_eff = b.select(valid, wv, k.const(0, dt))
@@ -114,7 +114,7 @@ def emit_conv(k: Kernel, group, node, via_flat: bool = False) -> None:
 
                 def inner(t):
                     q = b.add(lo, t)
-                    p = b.sub(b.add(b.mul(q, i64(stride[d])), b.mul(kk[d], i64(dil[d]))), i64(pad[d]))
+                    p = window_position(b, q, kk[d], stride[d], dil[d], pad[d])
                     xv = k.elem(x, Index(k, x.shape, [nn_, ci] + pos + [p]))
                     slot = cell(b.add(base, q))
                     b.store(k.flags(b.fadd(b.load(slot), k.flags(b.fmul(wv_eff, xv)))), slot)

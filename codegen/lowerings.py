@@ -17,6 +17,7 @@ from graphnn.ir.types import promote
 
 from .scalars import LLVMScalars
 from .kernel import FLOAT, I1, I64, LLTYPE, Index, i64, regroup
+from .schedule import window_position, within
 
 ELEMENT_RULES: dict = {}  # element rule family (OpDef.lowering) -> rule(k, node, idx)
 
@@ -346,9 +347,9 @@ def window_loader(k, node, x, lead, q):
         valid = ir.Constant(I1, 1)
         pos = []
         for d, (qd, kd) in enumerate(zip(q, kk)):
-            p = b.sub(b.add(b.mul(qd, i64(stride[d])), b.mul(kd, i64(dil[d]))), i64(pad[d]))
+            p = window_position(b, qd, kd, stride[d], dil[d], pad[d])
             if not inside[d]:
-                valid = b.and_(valid, b.and_(b.icmp_signed(">=", p, i64(0)), b.icmp_signed("<", p, i64(sizes[d]))))
+                valid = b.and_(valid, within(b, p, sizes[d]))
             pos.append(p)
         return valid, list(lead) + pos
     return at
@@ -475,8 +476,8 @@ def im2col_source(k, x, at, n, c, kk, qs):
     valid = ir.Constant(I1, 1)
     pos = []
     for d in range(len(qs)):
-        p = b.sub(b.add(b.mul(qs[d], i64(stride[d])), b.mul(kk[d], i64(dil[d]))), i64(pad[d]))
-        valid = b.and_(valid, b.and_(b.icmp_signed(">=", p, i64(0)), b.icmp_signed("<", p, i64(x.shape[2 + d]))))
+        p = window_position(b, qs[d], kk[d], stride[d], dil[d], pad[d])
+        valid = b.and_(valid, within(b, p, x.shape[2 + d]))
         pos.append(p)
     if any(lo or hi for lo, hi in at["padding"]):
         return guarded(k, valid, [n, c] + pos, x)

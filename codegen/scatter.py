@@ -19,7 +19,7 @@ from .gemm import direct_pointer
 from .kernel import I64, LLTYPE, Index, Kernel, i64
 from .target import vector_width_bits
 from .lowerings import argmax_over, gather_position, masked_load, window_loader
-from .schedule import VectorOps, prod, store_epilogue, tap_range
+from .schedule import VectorOps, prod, store_epilogue, tap_range, window_position
 
 
 def emit_col2im(k: Kernel, group, node, via_flat: bool = False) -> None:
@@ -137,7 +137,7 @@ def emit_col2im_taps(k: Kernel, group, node, via_flat: bool = False) -> None:
 
                 def body(t):
                     q = b.add(lo, t)
-                    p = b.sub(b.add(b.mul(q, i64(stride[d])), b.mul(kk[d], i64(dil[d]))), i64(pad[d]))
+                    p = window_position(b, q, kk[d], stride[d], dil[d], pad[d])
                     qc = b.add(qcol, b.mul(q, i64(q_strides[d])))
                     pf = b.add(pflat, b.mul(p, i64(sp_strides[d])))
                     if d + 1 < nsp:

@@ -32,6 +32,17 @@ def store_epilogue(k: Kernel, root, heavy_value, dims: list, x, via_flat: bool =
     k.store(root, idx.flat, y)
 
 
+def window_position(b, q, tap, stride: int, dil: int, pad: int):
+    """The input position that window position q reads at kernel offset `tap` (i64 values): q*stride + tap*dil - pad
+    (convolutions, pooling, im2col and their gradients all address their windows through this)."""
+    return b.sub(b.add(b.mul(q, i64(stride)), b.mul(tap, i64(dil))), i64(pad))
+
+
+def within(b, p, size: int):
+    """0 <= p < size."""
+    return b.and_(b.icmp_signed(">=", p, i64(0)), b.icmp_signed("<", p, i64(size)))
+
+
 def tap_range(b, tap, stride: int, dil: int, pad: int, size: int, limit: int):
     """(first q, count) of the positions q in [0, limit) with 0 <= q*stride + tap*dil - pad < size, for a
     runtime kernel offset `tap` (an i64)."""

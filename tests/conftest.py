@@ -6,6 +6,7 @@ import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 os.environ.setdefault("GRAPHNN_CACHE_DIR", os.path.join(ROOT, ".graphnn_cache"))
+os.environ.setdefault("GRAPHNN_VERIFY_PASSES", "1")  # the IR verifier runs after every pass in the tests
 sys.path.insert(0, os.path.join(ROOT, "tests"))
 
 

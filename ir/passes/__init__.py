@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from ..graph import Graph
-from ..verify import verify
+from .manager import PassManager
 from .conv_gemm import conv_to_gemm
 from .cse import cse
 from .dce import dce
@@ -15,20 +15,15 @@ PIPELINE = (("simplify", simplify), ("fold_constants", fold_constants), ("cse", 
 
 
 def optimize(graph: Graph, check: bool = False) -> Graph:
-    """Run the standard pipeline twice (passes expose work for each other); verify after each pass if `check`."""
-    for _ in range(2):
-        for _name, p in PIPELINE:
-            p(graph)
-            if check:
-                verify(graph)
-    return graph
+    """Run the standard pipeline to a fixpoint (passes expose work for each other); verify after each pass if
+    `check` (or GRAPHNN_VERIFY_PASSES=1)."""
+    return PassManager(PIPELINE, verify=check).run(graph)
 
 
-def lower_for_codegen(graph: Graph) -> Graph:
+def lower_for_codegen(graph: Graph, check: bool = False) -> Graph:
     """Rewrites that only the compiled path wants (convolutions as GEMMs), then the standard pipeline."""
-    conv_to_gemm(graph)
-    return optimize(graph)
+    return PassManager((("conv_to_gemm", conv_to_gemm),) + PIPELINE, verify=check).run(graph)
 
 
 __all__ = ["lower_for_codegen", "conv_to_gemm", "cse", "dce", "fold_constants", "hoist_scan_invariants", "simplify",
-           "optimize", "PIPELINE"]
+           "optimize", "PIPELINE", "PassManager"]
