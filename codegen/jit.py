@@ -24,6 +24,8 @@ import warnings
 import llvmlite
 import llvmlite.binding as llvm
 
+from graphnn.ir import config
+
 from .cache import BadEntry, CacheWarning, KeyLocks, LRUCache, discard, read_entry, write_entry
 from .target import host_machine, init_llvm, target_key
 
@@ -44,7 +46,7 @@ def _count(stat: str) -> None:
 
 def cache_dir() -> str | None:
     """On-disk cache folder: $GRAPHNN_CACHE_DIR, else ~/.cache/graphnn; set GRAPHNN_CACHE_DIR=off to disable."""
-    d = os.environ.get("GRAPHNN_CACHE_DIR")
+    d = config.get("GRAPHNN_CACHE_DIR")
     if d == "off":
         return None
     return d or os.path.join(os.path.expanduser("~"), ".cache", "graphnn")
@@ -123,8 +125,7 @@ def graph_key(graph_text: str) -> str:
     """Cache key of a graph's native code: toolchain, code-changing settings and the graph's structure."""
     from . import module
 
-    opts = (f"unroll={os.environ.get('GRAPHNN_UNROLL', 'auto')} profile={module.profiling()} "
-            f"parallel_compile={parallel_compile()}\n{_tunables()}")
+    opts = f"{config.code_key()} profile={module.profiling()} parallel_compile={parallel_compile()}\n{_tunables()}"
     return hashlib.sha256(f"{_toolchain()}\n{opts}\n{graph_text}".encode()).hexdigest()
 
 
@@ -139,7 +140,7 @@ def _modules_key(texts: list) -> str:
 # ---------------------------------------------------------------------------------------- loaded engines
 
 ENGINE_OVERHEAD_BYTES = 64 << 10  # an engine's memory besides its code (measured: about 50 KB)
-DEFAULT_MEMORY_CACHE_MB = 256
+DEFAULT_MEMORY_CACHE_MB = config.SETTINGS["GRAPHNN_MEMORY_CACHE_MB"].default
 
 
 class Engine:
@@ -173,16 +174,7 @@ def _engine_machine():
 
 
 def _env_limit() -> int:
-    raw = os.environ.get("GRAPHNN_MEMORY_CACHE_MB", "")
-    try:
-        mb = float(raw) if raw.strip() else DEFAULT_MEMORY_CACHE_MB
-        if not mb >= 0:
-            raise ValueError
-    except ValueError:
-        warnings.warn(f"GRAPHNN_MEMORY_CACHE_MB={raw!r} is not a size in MB: using {DEFAULT_MEMORY_CACHE_MB}",
-                      RuntimeWarning, stacklevel=2)
-        mb = DEFAULT_MEMORY_CACHE_MB
-    return int(mb * (1 << 20))
+    return int(config.get("GRAPHNN_MEMORY_CACHE_MB") * (1 << 20))
 
 
 _memory = LRUCache(_env_limit())  # key -> (Engine, layout or None)
@@ -230,9 +222,9 @@ UNROLL_MARK = "; graphnn: unroll="  # first line of a module whose graph decided
 
 
 def _unroll(ir_text: str) -> bool:
-    forced = os.environ.get("GRAPHNN_UNROLL")
-    if forced in ("0", "1"):
-        return forced == "1"
+    forced = config.get("GRAPHNN_UNROLL")
+    if forced is not None:
+        return forced
     if ir_text.startswith(UNROLL_MARK):
         return ir_text[len(UNROLL_MARK)] == "1"
     return len(ir_text) < UNROLL_MAX_IR_CHARS
@@ -286,7 +278,7 @@ def _compiled_engine(texts: list, key: str) -> Engine:
 def parallel_compile() -> bool:
     """May modules be compiled in a forked helper process? (Linux, 2+ CPUs, GRAPHNN_PARALLEL_COMPILE not 0.)
     LLVM compiles one module at a time per process, so a helper halves the wait for a cold compile."""
-    if os.environ.get("GRAPHNN_PARALLEL_COMPILE", "1") == "0" or not hasattr(os, "fork"):
+    if not config.get("GRAPHNN_PARALLEL_COMPILE") or not hasattr(os, "fork"):
         return False
     return sys.platform.startswith("linux") and (os.cpu_count() or 1) > 1
 

@@ -108,9 +108,9 @@ MAX_PROFILED = 4096
 
 def profiling() -> bool:
     """GRAPHNN_PROFILE=1 builds code that counts cycles per kernel (see CompiledGraph.profile)."""
-    import os
+    from graphnn.ir import config
 
-    return os.environ.get("GRAPHNN_PROFILE", "") not in ("", "0")
+    return config.get("GRAPHNN_PROFILE")
 
 
 # Graph outputs this big are written with streaming stores, which need 64-byte aligned buffers: the Layout lists
@@ -424,10 +424,10 @@ class ModuleBuilder:
         def step(t):
             tt = eb.sub(i64(length - 1), t) if at.get("reverse") else t
             for j, (x, p) in enumerate(zip(xs, x_base)):
-                put(nc + j, eb.gep(p, [eb.mul(tt, i64(x.type.nbytes // length))], source_etype=I8))
+                put(nc + j, eb.gep(p, [eb.mul(tt, i64(x.type.nbytes // max(length, 1)))], source_etype=I8))
             outs = list(scratch)
             for y, p in zip(ys, y_base):
-                outs.append(eb.gep(p, [eb.mul(tt, i64(y.type.nbytes // length))], source_etype=I8))
+                outs.append(eb.gep(p, [eb.mul(tt, i64(y.type.nbytes // max(length, 1)))], source_etype=I8))
             for j, p in enumerate(outs):
                 put(bl.n_inputs + j, p)
             eb.call(body_fn, [eb.bitcast(slots, PTR)])

@@ -2,17 +2,20 @@
 from __future__ import annotations
 
 import ctypes
+import numbers
 import os
 import sys
 import threading
 import time
+import warnings
 
 import numpy as np
 
+from graphnn.ir import config
 from graphnn.ir.graph import Graph
 from graphnn.ir.interpreter import check_input
 
-from .pool import pool_address
+from .pool import MAX_WORKERS, pool_address
 from .jit import compile_modules, graph_key, load_cached, parallel_compile, store_cached
 from graphnn.ir.fusion import plan_fusion
 
@@ -21,7 +24,28 @@ from .module import MAX_PROFILED, POOL_VAR, PROFILE_VAR, THREADS_VAR, Layout, bu
 _ENTRY = ctypes.CFUNCTYPE(None, ctypes.c_void_p)
 PARALLEL_MIN_GROUPS = 24  # graphs with this many kernels are compiled as two modules in parallel
 _UNBOUND = object()  # marks an input slot that holds no caller array yet (never `is` any input)
-_config = {"threads": max(1, int(os.environ.get("GRAPHNN_NUM_THREADS") or os.cpu_count() or 1))}
+THREADS_ENV = "GRAPHNN_NUM_THREADS"
+MAX_THREADS = MAX_WORKERS + 1  # the caller and every worker of the pool (codegen/pool.py)
+
+
+def _default_threads() -> int:
+    return max(1, min(os.cpu_count() or 1, MAX_THREADS))
+
+
+def _env_threads() -> int:
+    """GRAPHNN_NUM_THREADS (at most MAX_THREADS, with a warning), else the CPU count."""
+    n = config.get(THREADS_ENV)
+    if n is None:
+        return _default_threads()
+    if n > MAX_THREADS:
+        raw = os.environ.get(THREADS_ENV)
+        warnings.warn(f"{THREADS_ENV}={raw!r}: compiled code uses at most {MAX_THREADS} threads", RuntimeWarning,
+                      stacklevel=2)
+        n = MAX_THREADS
+    return n
+
+
+_config = {"threads": _env_threads()}
 
 
 def _aligned_empty(shape: tuple, dt: np.dtype) -> np.ndarray:
@@ -47,10 +71,13 @@ def _reuse(spare: dict, j: int):
 
 
 def set_num_threads(n: int) -> None:
-    """Threads that compiled code may use for large kernels (a persistent worker pool of threads - 1 workers)."""
-    if int(n) < 1:
+    """Threads that compiled code may use for large kernels (a persistent worker pool of threads - 1 workers);
+    more than MAX_THREADS (the pool's size) counts as MAX_THREADS."""
+    if isinstance(n, bool) or not isinstance(n, numbers.Integral):
+        raise TypeError(f"set_num_threads expects an int, got {type(n).__name__} {n!r}")
+    if n < 1:
         raise ValueError(f"number of threads must be at least 1, got {n}")
-    _config["threads"] = int(n)
+    _config["threads"] = min(int(n), MAX_THREADS)
 
 
 def get_num_threads() -> int:
@@ -91,6 +118,13 @@ class ThreadChoice:
             med = {m: sorted(v)[len(v) // 2] for m, v in self.times.items()}
             self.best = med[True] <= med[False]
             self.left = self.RECHECK
+
+
+def _describe(v) -> str:
+    """A graph input as error messages name it: its kind and name (a parameter's name when it has one)."""
+    kind = {"param": "parameter", "const": "captured tensor", "grad": "gradient", "state": "state tensor"}.get(
+        v.meta.get("kind"), "input")
+    return f"{kind} '{v.name or v.id}'"
 
 
 class CompiledGraph:
@@ -196,9 +230,14 @@ class CompiledGraph:
         """Check one input (slow path): type, shape and layout, with a clear error."""
         v = self.graph.inputs[i]
         a = check_input(v, a)
-        if not a.flags.c_contiguous:
-            if i in self._wb_targets:
-                raise ValueError(f"input {v.name} is updated in place and must be C-contiguous")
+        if i in self._wb_targets:  # the compiled code writes its new value into this array
+            if not a.flags.c_contiguous:
+                raise ValueError(f"{_describe(v)} is updated in place and must be C-contiguous")
+            if not a.flags.writeable:
+                raise ValueError(f"{_describe(v)} is updated in place by the compiled code, but its array is "
+                                 f"read-only ({a.dtype.name}{list(a.shape)}, e.g. over a read-only memory map or a "
+                                 "bytes object): give it a writeable copy (np.array(...))")
+        elif not a.flags.c_contiguous:
             a = np.ascontiguousarray(a)
         return a
 
@@ -207,12 +246,13 @@ class CompiledGraph:
             raise ValueError(f"compiled graph takes {len(self._specs)} inputs, got {len(inputs)}")
         loc = self._scratch()
         keep = list(inputs)
-        bound, slots = loc.bound, loc.slots
+        bound, slots, wb_targets = loc.bound, loc.slots, self._wb_targets
         for i, a in enumerate(inputs):
             if a is bound[i]:
                 continue  # same array as last call: its pointer is already in place
             shape, dt = self._specs[i]
-            if not (type(a) is np.ndarray and a.shape == shape and a.dtype == dt and a.flags.c_contiguous):
+            if not (type(a) is np.ndarray and a.shape == shape and a.dtype == dt and a.flags.c_contiguous
+                    and (i not in wb_targets or a.flags.writeable)):  # written back: checked once per binding
                 a = keep[i] = self._prepare(i, a)
             slots[i] = a.ctypes.data
             bound[i] = a

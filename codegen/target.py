@@ -13,6 +13,8 @@ import os
 import llvmlite
 import llvmlite.binding as llvm
 
+from graphnn.ir import config
+
 # The features each x86-64 level adds (x86-64 psABI), as LLVM names them.
 _LEVELS = {
     "x86-64": ("sse", "sse2", "cx8", "cmov", "fxsr", "mmx"),
@@ -36,7 +38,7 @@ def init_llvm() -> None:
 
 def target_name() -> str:
     """The JIT target asked for: 'host' or an x86-64 level (GRAPHNN_TARGET)."""
-    return (os.environ.get("GRAPHNN_TARGET") or "host").strip()
+    return config.get("GRAPHNN_TARGET") or "host"
 
 
 def level_features(level: str) -> tuple:

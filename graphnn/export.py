@@ -90,7 +90,7 @@ def read_graph(path: str):
     from ._artifact import read_manifest, verify_files
 
     m = read_manifest(path)
-    if m.get("graph") not in m["files"]:
+    if not isinstance(m.get("graph"), str) or m["graph"] not in m["files"]:
         raise ExportError(f"{path}: this export holds no graph file")
     data = verify_files(path, {**m, "files": {m["graph"]: m["files"][m["graph"]]}})
     try:

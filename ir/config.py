@@ -30,6 +30,13 @@ def _int_at_least(low: int) -> Callable:
     return parse
 
 
+def _size_mb(text: str) -> float:
+    v = float(text)
+    if not (v >= 0 and v != float("inf")):
+        raise ValueError("must be a finite number of megabytes, 0 or more")
+    return v
+
+
 def _flag(text: str) -> bool:
     t = text.strip().lower()
     if t in ("1", "true", "yes", "on"):
@@ -66,7 +73,7 @@ SETTINGS = {s.name: s for s in (
             "compile big graphs as two LLVM modules, one in a forked helper process", affects_code=True),
     Setting("GRAPHNN_PROFILE", _flag, False,
             "build code that counts cycles per kernel (CompiledGraph.profile())", affects_code=True),
-    Setting("GRAPHNN_MEMORY_CACHE_MB", _int_at_least(0), 256,
+    Setting("GRAPHNN_MEMORY_CACHE_MB", _size_mb, 256,
             "megabytes of compiled code kept loaded in memory (least recently used beyond)"),
     Setting("GRAPHNN_MAX_SPECIALIZATIONS", _int_at_least(1), 64,
             "input signatures one compiled function keeps (least recently used beyond)"),
@@ -84,7 +91,7 @@ def get(name: str):
     """The current value of setting `name` (its default when unset or invalid)."""
     s = SETTINGS[name]
     raw = os.environ.get(name)
-    if raw is None:
+    if raw is None or not raw.strip():  # unset or empty: the default
         return s.default
     try:
         return s.parse(raw)

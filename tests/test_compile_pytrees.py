@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import gc
 import json
-import math
 import os
 import subprocess
 import sys
@@ -18,8 +17,10 @@ import pytest
 
 import graphnn
 import graphnn.nn as nn
+from graphnn._pytree import flatten, map_tensors
 from graphnn.compiler import DEFAULT_MAX_SPECIALIZATIONS, Specializations
 from graphnn.tensor import TraceError
+from tolerance import assert_close, recorded_bounds
 
 HC = namedtuple("HC", "h c")
 
@@ -33,8 +34,29 @@ def _np(x) -> np.ndarray:
     return x.detach().numpy()
 
 
-def _close(a, b, what=""):
-    np.testing.assert_allclose(_np(a), _np(b), rtol=1e-5, atol=1e-6, err_msg=what)
+def _eager(fn, *args, **kwargs) -> tuple:
+    """fn(*args, **kwargs) run eagerly on copies of its float tensor leaves that require grad, so that the IR of the
+    computation is recorded: (the result's tensor leaves, their rounding-error Bounds)."""
+    def recorded(t, _path):
+        return t.detach().requires_grad_() if t.dtype_name.startswith("float") else t
+    with graphnn.enable_grad():
+        out = fn(*map_tensors(list(args), recorded), **map_tensors(dict(kwargs), recorded))
+    leaves: list = []
+    flatten(out, leaves)
+    return leaves, recorded_bounds(leaves)
+
+
+def _close(got, fn, *args, what: str = "", **kwargs) -> None:
+    """A compiled result (any tree) against fn(*args, **kwargs) evaluated eagerly, leaf by leaf: both evaluate the
+    same formulas, so they agree within twice the eager graph's rounding-error bound (exactly where it is 0)."""
+    want, bounds = _eager(fn, *args, **kwargs)
+    leaves: list = []
+    flatten(got, leaves)
+    assert len(leaves) == len(want), f"{what}: {len(leaves)} results, expected {len(want)}"
+    for i, (g, w) in enumerate(zip(leaves, want)):
+        tol = bounds.tol(i)
+        assert tol is None or np.isfinite(tol).all(), f"{what} [{i}]: no finite rounding-error bound"
+        assert_close(_np(g), _np(w), tol, f"{what} [{i}]")
 
 
 def _grads(tensors) -> list:
@@ -50,7 +72,7 @@ def test_issue_example_new_tensors_every_call():
     f = graphnn.compile(lambda x, hc: x * hc[0] + hc[1])
     for i in range(5):
         x, h, c = _t(3, seed=3 * i), _t(3, seed=3 * i + 1), _t(3, seed=3 * i + 2)
-        _close(f(x, (h, c)), x * h + c, f"call {i}")
+        _close(f(x, (h, c)), f.fn, x, (h, c), what=f"call {i}")
     assert len(f.cache) == 1 and f.cache.programs == 1
 
 
@@ -69,15 +91,12 @@ def test_nested_containers_in_and_out():
         ts = [_t(2, 3, seed=10 * i + j) for j in range(6)]
         cfg = {"pair": [ts[0], (ts[1], None)], "hc": HC(ts[2], ts[3]), "od": OrderedDict(z=ts[4]),
                "dd": defaultdict(list, k=ts[5]), "tag": "run"}
-        got, want = f(cfg, 2.0), fn(cfg, 2.0)
+        got = f(cfg, 2.0)
         assert list(got) == ["sum", "hc", "od", "tag"] and got["tag"] == "run"
         assert type(got["sum"]) is list and type(got["sum"][1]) is tuple and got["sum"][1][1] is None
         assert type(got["hc"]) is HC and type(got["od"]) is OrderedDict and list(got["od"]) == ["first", "second"]
-        for path, g, w in [("sum0", got["sum"][0], want["sum"][0]), ("sum1", got["sum"][1][0], want["sum"][1][0]),
-                           ("h", got["hc"].h, want["hc"].h), ("c", got["hc"].c, want["hc"].c),
-                           ("first", got["od"]["first"], want["od"]["first"]),
-                           ("second", got["od"]["second"], want["od"]["second"])]:
-            _close(g, w, f"call {i}: {path}")
+        # leaves in tree order: sum0, sum1, h, c, first, second
+        _close(got, fn, cfg, 2.0, what=f"call {i}")
     assert f.cache.programs == 1
 
 
@@ -90,7 +109,7 @@ def test_tuple_subclasses_in_and_out():
         assert r.shape == (3, 2) and type(s) is graphnn.Size and s == (3, 2)
         want = x.max(0)
         assert type(mm) is type(want)
-        _close(mm.values, want.values)
+        np.testing.assert_array_equal(mm.values.numpy(), want.values.numpy())  # a max is exact
         np.testing.assert_array_equal(mm.indices.numpy(), want.indices.numpy())
     assert f.cache.programs == 1
 
@@ -102,13 +121,16 @@ def test_lstm_carry_through_compiled_step_matches_eager():
     step = graphnn.compile(lambda x, hc: cell(x, hc))
     ccell = graphnn.compile(cell)
     xs = [_t(2, 4, seed=i) for i in range(6)]
-    with graphnn.no_grad():
-        hc_e = hc_s = hc_m = (graphnn.zeros(2, 5), graphnn.zeros(2, 5))
-        for i, x in enumerate(xs):
-            hc_e, hc_s, hc_m = cell(x, hc_e), step(x, hc_s), ccell(x, hc_m)
-            for a, b, c in zip(hc_e, hc_s, hc_m):
-                _close(b, a, f"step {i}")
-                _close(c, a, f"module {i}")
+    hc_e = hc_s = hc_m = (graphnn.zeros(2, 5), graphnn.zeros(2, 5))
+    for i, x in enumerate(xs):
+        hc_e = cell(x, hc_e)  # eager with the graph of every step so far recorded (the cell's weights require grad)
+        with graphnn.no_grad():
+            hc_s, hc_m = step(x, hc_s), ccell(x, hc_m)
+        # each compiled chain is within the eager chain's bound of the exact values: 2 E from the eager one
+        bounds = recorded_bounds(list(hc_e))
+        for k, (a, b, c) in enumerate(zip(hc_e, hc_s, hc_m)):
+            assert_close(_np(b), _np(a), bounds.tol(k), f"step {i}")
+            assert_close(_np(c), _np(a), bounds.tol(k), f"module {i}")
     assert step.cache.programs == 1 and ccell.cache.programs == 1
 
 
@@ -128,21 +150,23 @@ def test_lstm_backward_through_time_across_compiled_calls():
         for x in xs:
             hc = run(x, hc)
             loss = loss + (hc[0] * hc[1]).sum()
+        if run is cell:  # the eager graph of the whole sequence bounds the loss and every gradient
+            bounds = recorded_bounds([loss], loss)
         loss.backward()
         results.append((loss.item(), _grads(leaves)))
     (le, ge), (lc, gc_) = results
-    assert math.isclose(lc, le, rel_tol=1e-5)
-    for a, b in zip(gc_, ge):
-        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
+    assert_close(lc, le, bounds.tol(0), "loss")
+    for t, a, b in zip(leaves, gc_, ge):
+        assert_close(a, b, bounds.grad_tol(t), "gradient")
 
 
 def test_keyword_arguments_are_pytrees():
     f = graphnn.compile(lambda x, *, extra, scale=1.0: x * scale + extra[0] - extra[1]["b"])
     for i in range(3):
         x, a, b = _t(4, seed=i), _t(4, seed=10 + i), _t(4, seed=20 + i)
-        _close(f(x, extra=(a, {"b": b}), scale=2.0), x * 2.0 + a - b, f"call {i}")
+        _close(f(x, extra=(a, {"b": b}), scale=2.0), f.fn, x, extra=(a, {"b": b}), scale=2.0, what=f"call {i}")
     assert f.cache.programs == 1
-    _close(f(x, extra=(a, {"b": b}), scale=3.0), x * 3.0 + a - b)  # a new constant: a new specialization
+    _close(f(x, extra=(a, {"b": b}), scale=3.0), f.fn, x, extra=(a, {"b": b}), scale=3.0)  # a new specialization
     assert f.cache.programs == 2
 
 
@@ -152,7 +176,7 @@ def test_keyword_tensor_is_an_input_not_a_captured_constant():
     x = _t(3, seed=0)
     for i in range(3):
         y = _t(3, seed=i + 1)
-        _close(f(x, y=y), x + y, f"call {i}")
+        _close(f(x, y=y), f.fn, x, y=y, what=f"call {i}")
 
 
 def test_structure_and_constants_are_part_of_the_signature():
@@ -168,7 +192,7 @@ def test_structure_and_constants_are_part_of_the_signature():
     variants = [(x, y), [x, y], (x, y, y), {"a": x, "b": y}, {"b": y, "a": x}, (x, 1), (x, 2), (x, True),
                 (x, 1.0), (x, None), (x, -0.0), (x, 0.0), (y.double(),), (_t(2, 2, seed=2),)]
     for tree in variants:
-        _close(f(x, tree), fn(x, tree))
+        _close(f(x, tree), fn, x, tree, what=repr(tree))
     n = len(variants)
     assert len(f.cache) == n and f.cache.programs == n
     for tree in variants:  # all seen: no new trace
@@ -191,13 +215,13 @@ def test_same_tensor_twice_and_captured_parameters_in_containers():
     lin = nn.Linear(3, 2)
     f = graphnn.compile(lambda x, t: x * t[0] + t[1] * 2)
     x = _t(3, seed=0)
-    _close(f(x, (x, x)), x * x + x * 2)
+    _close(f(x, (x, x)), lambda x: x * x + x * 2, x)
     y = _t(3, seed=1)
-    _close(f(y, (y, y)), y * y + y * 2)
+    _close(f(y, (y, y)), lambda y: y * y + y * 2, y)
     g = graphnn.compile(lambda x, d: lin(x) + d["w"].sum() + d["b"])
     for i in range(2):
         x = _t(4, 3, seed=i)
-        _close(g(x, {"w": lin.weight, "b": lin.bias}), lin(x) + lin.weight.sum() + lin.bias)
+        _close(g(x, {"w": lin.weight, "b": lin.bias}), lambda x: lin(x) + lin.weight.sum() + lin.bias, x)
 
 
 def test_compiled_module_with_tuple_input_backward_matches_eager():
@@ -223,11 +247,14 @@ def test_compiled_module_with_tuple_input_backward_matches_eager():
         for run in (cell, ccell):
             out = run(x, (h, c), gain=0.5)
             assert type(out) is HC
-            (out.h.sum() + (out.c * out.c).sum()).backward()
+            loss = out.h.sum() + (out.c * out.c).sum()
+            if run is cell:
+                bounds = recorded_bounds([loss], loss)
+            loss.backward()
             grads.append(_grads(leaves))
         assert c.grad is None
-        for a, b in zip(*grads):
-            np.testing.assert_allclose(b, a, rtol=1e-5, atol=1e-6)
+        for t, a, b in zip(leaves, *grads):
+            assert_close(b, a, bounds.grad_tol(t), "gradient")
     assert ccell.cache.programs == 1
 
 
@@ -237,7 +264,10 @@ def test_same_tensor_twice_backward_sums_both_uses():
             return (a * t[0] * t[1]).sum()
     z = _t(3, seed=0, requires_grad=True)
     graphnn.compile(Cube())(z, (z, z)).backward()
-    np.testing.assert_allclose(z.grad.numpy(), 3 * z.detach().numpy() ** 2, rtol=1e-5)
+    # within the gradient's rounding-error bound of the exact 3 z^2 (float64: exact enough), doubled for its own
+    zc = z.detach().requires_grad_()
+    tol = recorded_bounds([], Cube()(zc, (zc, zc))).grad_tol(zc)
+    assert_close(z.grad.numpy(), 3 * z.detach().numpy().astype(np.float64) ** 2, tol, "gradient")
 
 
 def test_parameter_passed_in_a_container_and_captured_gets_both_gradients():
@@ -255,11 +285,14 @@ def test_parameter_passed_in_a_container_and_captured_gets_both_gradients():
     x = _t(4, 3, seed=0)
     grads = []
     for run in (m, cm, cm):
-        run(x, {"w": [m.lin.weight], "b": (m.lin.bias,)}).backward()
+        loss = run(x, {"w": [m.lin.weight], "b": (m.lin.bias,)})
+        if run is m:
+            bounds = recorded_bounds([loss], loss)
+        loss.backward()
         grads.append(_grads(list(m.parameters())))
     for got in grads[1:]:
-        for a, b in zip(got, grads[0]):
-            np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+        for p, a, b in zip(m.parameters(), got, grads[0]):
+            assert_close(a, b, bounds.grad_tol(p), "gradient")
 
 
 def _bad(x, hc):
@@ -321,14 +354,14 @@ def test_least_recently_used_specializations_are_evicted():
     with graphnn.no_grad():
         for b in range(1, 11):
             x = _t(b, 4, seed=b)
-            _close(cnet(x), net(x), f"batch {b}")
+            _close(cnet(x), net, x, what=f"batch {b}")
             natives[b] = weakref.ref(cnet.last.native)
     assert len(cnet.cache) == 4 and cnet.cache.programs == 4
     gc.collect()
     assert [b for b, r in natives.items() if r() is not None] == [7, 8, 9, 10]  # evicted code is freed
     with graphnn.no_grad():
-        _close(cnet(_t(8, 4, seed=0)), net(_t(8, 4, seed=0)))  # a hit makes 8 the most recently used
-        _close(cnet(_t(1, 4, seed=0)), net(_t(1, 4, seed=0)))  # evicted before: traced again, evicts 7
+        _close(cnet(_t(8, 4, seed=0)), net, _t(8, 4, seed=0))  # a hit makes 8 the most recently used
+        _close(cnet(_t(1, 4, seed=0)), net, _t(1, 4, seed=0))  # evicted before: traced again, evicts 7
     gc.collect()
     assert natives[8]() is not None and natives[7]() is None and cnet.cache.programs == 4
 
@@ -357,9 +390,11 @@ def test_pending_backward_survives_eviction():
     net.zero_grad()
     loss.backward()
     got = _grads(list(net.parameters()))
-    (net(x) ** 2).sum().backward()
+    eager = (net(x) ** 2).sum()
+    bounds = recorded_bounds([eager], eager)
+    eager.backward()
     for a, p in zip(got, net.parameters()):
-        np.testing.assert_allclose(a, p.grad.numpy(), rtol=1e-5, atol=1e-6)
+        assert_close(a, p.grad.numpy(), bounds.grad_tol(p), "gradient")
     del loss
     gc.collect()
     assert prog() is None
@@ -383,7 +418,7 @@ def test_limit_from_environment_and_keyword(monkeypatch):
     def double(x):
         return x * 2
     for n in range(1, 5):
-        _close(double(_t(n, seed=n)), _t(n, seed=n) * 2)
+        _close(double(_t(n, seed=n)), double.fn, _t(n, seed=n))
     assert double.cache.programs == 2
     double.max_specializations = 1
     assert double.cache.programs == 1
@@ -398,7 +433,7 @@ def test_eviction_under_threads():
         try:
             for i in range(4):
                 x, h, c = _t(n, seed=i), _t(n, seed=i + 1), _t(n, seed=i + 2)
-                np.testing.assert_allclose(_np(f(x, (h, c))), _np(x * h - c), rtol=1e-6)
+                _close(f(x, (h, c)), f.fn, x, (h, c), what=f"thread {n}, call {i}")
         except Exception as e:  # noqa: BLE001  (reported below)
             errors.append((n, e))
     threads = [threading.Thread(target=work, args=(n,)) for n in range(1, 5)]

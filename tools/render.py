@@ -5,6 +5,8 @@ self-contained Rust port of Graphviz's `dot`), then a system Graphviz `dot`.
 """
 from __future__ import annotations
 
+from graphnn.ir import config
+
 import os
 import shutil
 import subprocess
@@ -26,7 +28,7 @@ class RenderError(RuntimeError):
 
 
 def _candidates() -> list:
-    env = os.environ.get("GRAPHNN_DOT")
+    env = config.get("GRAPHNN_DOT")
     if env:
         return [env]
     scripts = [sysconfig.get_path("scripts"), os.path.dirname(sys.executable)]
@@ -39,7 +41,7 @@ def _candidates() -> list:
 
 def find_dot() -> str:
     """Path of the Graphviz program to run; raises RendererNotFound naming how to install one."""
-    env = os.environ.get("GRAPHNN_DOT")
+    env = config.get("GRAPHNN_DOT")
     for cand in _candidates():
         path = shutil.which(cand) or (cand if os.path.isfile(cand) and os.access(cand, os.X_OK) else None)
         if path:

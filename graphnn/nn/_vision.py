@@ -6,6 +6,7 @@ average pooling sums strided slices, interpolation multiplies by constant separa
 from __future__ import annotations
 
 import math
+import numbers
 
 import numpy as np
 
@@ -17,10 +18,29 @@ from graphnn.ir.ops.pool import pool_out_size
 from graphnn.ir.registry import IRError
 
 
+def window_arg(op: str, name: str, value, n: int) -> tuple:
+    """A kernel_size/stride/padding/dilation argument as n ints, or an error naming the op and the argument."""
+    try:
+        return ntuple(value, n)
+    except (TypeError, ValueError):
+        raise op_error(IRError(f"{op}: expected {name} to be a single integer value or a list of {n} values to "
+                               f"match the {n}-d input's spatial dimensions, but got {name}={value!r}")) from None
+
+
+def _check_window(op: str, k: tuple, s: tuple, p: tuple, d: tuple = ()) -> None:
+    """Positive kernel sizes, strides and dilations, non-negative padding (an empty tuple is not checked)."""
+    for name, vals, ok in (("kernel_size", k, "greater than zero"), ("stride", s, "greater than zero"),
+                           ("dilation", d, "greater than zero"), ("padding", p, "non-negative")):
+        if any(v < 0 if name == "padding" else v <= 0 for v in vals):
+            raise op_error(IRError(f"{op}: {name} should be {ok}, but got {name}={vals}"))
+
+
 def _pairs(pad: tuple, ndim: int) -> list:
     """PyTorch pad tuple (last dim first) as (lo, hi) per dimension, first dim first."""
     if len(pad) % 2 or len(pad) // 2 > ndim:
         raise op_error(IRError(f"pad: padding {tuple(pad)} does not fit a {ndim}-d input"))
+    if not all(isinstance(p, numbers.Integral) and not isinstance(p, bool) for p in pad):
+        raise TypeError(f"pad: padding must be a tuple of ints, got {tuple(pad)}")
     pairs = [(0, 0)] * ndim
     for i in range(len(pad) // 2):
         pairs[ndim - 1 - i] = (int(pad[2 * i]), int(pad[2 * i + 1]))
@@ -29,6 +49,14 @@ def _pairs(pad: tuple, ndim: int) -> list:
 
 def pad(input: Tensor, pad: tuple, mode: str = "constant", value: float = 0.0) -> Tensor:
     pairs = _pairs(pad, input.ndim)
+    for d, (n, (lo, hi)) in enumerate(zip(input.shape, pairs)):
+        if n + lo + hi < 0:
+            raise op_error(IRError(f"pad: the input size {n}, plus negative padding {lo} and {hi} resulted in a "
+                                   f"negative output size, which is invalid (dimension {d} of input "
+                                   f"{tuple(input.shape)})"))
+        if mode == "replicate" and (lo > 0 or hi > 0) and n + min(lo, 0) + min(hi, 0) <= 0:
+            raise op_error(IRError(f"pad: replicate padding of dimension {d} needs at least one element to "
+                                   f"repeat, but the input {tuple(input.shape)} has none there (after cropping)"))
     x = input
     # negative padding crops
     for d, (lo, hi) in enumerate(pairs):
@@ -63,17 +91,25 @@ def pad(input: Tensor, pad: tuple, mode: str = "constant", value: float = 0.0) -
 
 def avg_pool(input: Tensor, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
              divisor_override=None, nsp: int = 2) -> Tensor:
-    k = ntuple(kernel_size, nsp)
-    s = ntuple(stride if stride not in (None, ()) else kernel_size, nsp)
-    p = ntuple(padding, nsp)
+    op = f"avg_pool{nsp}d"
+    k = window_arg(op, "kernel_size", kernel_size, nsp)
+    s = window_arg(op, "stride", stride if stride not in (None, ()) else kernel_size, nsp)
+    p = window_arg(op, "padding", padding, nsp)
+    if input.ndim < nsp + 1:
+        raise op_error(IRError(f"{op}: expected a {nsp + 1}-d (unbatched) or {nsp + 2}-d (batched) input, got "
+                               f"input of shape {tuple(input.shape)}"))
+    _check_window(op, k, s, p)
     for kk, pp in zip(k, p):
         if pp > kk // 2:
-            raise op_error(IRError(f"avg_pool: pad should be at most half of effective kernel size, got {p} for {k}"))
+            raise op_error(IRError(f"{op}: pad should be at most half of effective kernel size, got {p} for {k}"))
+    if divisor_override is not None and divisor_override == 0:
+        raise op_error(IRError(f"{op}: divisor_override must be not zero"))
     lead = input.ndim - nsp
     sizes = input.shape[lead:]
     outs = [pool_out_size(n, kk, ss, pp, 1, ceil_mode) for n, kk, ss, pp in zip(sizes, k, s, p)]
     if any(o <= 0 for o in outs):
-        raise op_error(IRError(f"avg_pool: kernel {k} does not fit input {tuple(input.shape)}"))
+        raise op_error(IRError(f"{op}: kernel {k} does not fit input {tuple(input.shape)} (padding {p}): "
+                               f"calculated output size {tuple(outs)} is too small"))
     # Pad so that every window lies inside: lo = padding, hi = whatever the last window needs.
     his = [max(0, (o - 1) * ss + kk - (n + pp)) for o, ss, kk, n, pp in zip(outs, s, k, sizes, p)]
     flat = []
@@ -92,7 +128,7 @@ def avg_pool(input: Tensor, kernel_size, stride=None, padding=0, ceil_mode=False
 
 
 def _avg_divisors(sizes, outs, k, s, p, count_include_pad, divisor_override) -> np.ndarray:
-    if divisor_override:
+    if divisor_override is not None:
         return np.full(outs, float(divisor_override))
     per_dim = []
     for n, o, kk, ss, pp in zip(sizes, outs, k, s, p):
@@ -109,9 +145,7 @@ def _avg_divisors(sizes, outs, k, s, p, count_include_pad, divisor_override) -> 
 
 def max_pool_with_indices(input: Tensor, kernel_size, stride, padding, dilation, ceil_mode, nsp: int):
     """(values, indices) with indices flat over each input plane, as PyTorch's return_indices=True."""
-    k = ntuple(kernel_size, nsp)
-    attrs = {"kernel": k, "stride": ntuple(stride if stride not in (None, ()) else k, nsp),
-             "padding": ntuple(padding, nsp), "dilation": ntuple(dilation, nsp), "ceil_mode": bool(ceil_mode)}
+    attrs = pool_attrs(f"max_pool{nsp}d", kernel_size, stride, padding, dilation, ceil_mode, nsp)
     values = apply("max_pool", [input], attrs, name=f"MaxPool{nsp}DWithIndicesBackward0")
     plane = tuple(input.shape[input.ndim - nsp:])
     positions = np.arange(int(np.prod(plane)), dtype=np.float64).reshape(plane)
@@ -122,6 +156,14 @@ def max_pool_with_indices(input: Tensor, kernel_size, stride, padding, dilation,
     return values, idx
 
 
+def pool_attrs(op: str, kernel_size, stride, padding, dilation, ceil_mode, nsp: int) -> dict:
+    """max_pool attributes from PyTorch-style arguments (stride None or () means the kernel size)."""
+    k = window_arg(op, "kernel_size", kernel_size, nsp)
+    return {"kernel": k, "stride": window_arg(op, "stride", stride if stride not in (None, ()) else k, nsp),
+            "padding": window_arg(op, "padding", padding, nsp), "dilation": window_arg(op, "dilation", dilation, nsp),
+            "ceil_mode": bool(ceil_mode)}
+
+
 def _no_grad():
     from .._grad_mode import no_grad
 
@@ -129,14 +171,36 @@ def _no_grad():
 
 
 def max_unpool(input: Tensor, indices: Tensor, kernel_size, stride=None, padding=0, output_size=None, nsp: int = 2):
-    k = ntuple(kernel_size, nsp)
-    s = ntuple(stride if stride not in (None, ()) else k, nsp)
-    p = ntuple(padding, nsp)
+    op = f"max_unpool{nsp}d"
+    k = window_arg(op, "kernel_size", kernel_size, nsp)
+    s = window_arg(op, "stride", stride if stride not in (None, ()) else k, nsp)
+    p = window_arg(op, "padding", padding, nsp)
+    _check_window(op, k, s, ())  # (negative padding enlarges the output, as in PyTorch)
+    if input.ndim < nsp + 1:
+        raise op_error(IRError(f"{op}: expected a {nsp + 1}-d (unbatched) or {nsp + 2}-d (batched) input, got "
+                               f"input of shape {tuple(input.shape)}"))
+    if tuple(indices.shape) != tuple(input.shape):
+        raise op_error(IRError(f"{op}: expected indices of the input's shape {tuple(input.shape)}, got "
+                               f"{tuple(indices.shape)}"))
     lead = tuple(input.shape[:input.ndim - nsp])
+    default = tuple((i - 1) * ss - 2 * pp + kk for i, ss, pp, kk in zip(input.shape[input.ndim - nsp:], s, p, k))
     if output_size is None:
-        out_sp = tuple((i - 1) * ss - 2 * pp + kk for i, ss, pp, kk in zip(input.shape[input.ndim - nsp:], s, p, k))
+        out_sp = default
+        if any(o < 0 for o in out_sp):
+            raise op_error(IRError(f"{op}: output_size must contain non-negative spatial dimensions, but the input "
+                                   f"{tuple(input.shape)} with kernel_size={k}, stride={s}, padding={p} gives {out_sp}"))
     else:
-        out_sp = tuple(output_size)[-nsp:]
+        out_sp = tuple(int(o) for o in output_size)
+        if len(out_sp) not in (nsp, nsp + 2):
+            raise op_error(IRError(f"{op}: output_size should be a sequence containing {nsp} or {nsp + 2} elements, "
+                                   f"but it has a length of {len(out_sp)}"))
+        out_sp = out_sp[-nsp:]
+        for d, (o, dflt, ss) in enumerate(zip(out_sp, default, s)):
+            if not dflt - ss < o < dflt + ss:  # (PyTorch's rule: within a stride of the default size)
+                raise op_error(IRError(f"{op}: invalid output_size {tuple(output_size)} (dim {d} must be between "
+                                       f"{dflt - ss} and {dflt + ss}, exclusive)"))
+        if any(o <= 0 for o in out_sp):
+            raise op_error(IRError(f"{op}: output_size must be positive, got {tuple(output_size)}"))
     n_out = int(np.prod(out_sp))
     n_in = int(np.prod(input.shape[input.ndim - nsp:]))
     def check(idx):
@@ -190,17 +254,36 @@ def interpolate(input: Tensor, size=None, scale_factor=None, mode: str = "neares
     nsp = input.ndim - 2
     if mode not in ("nearest", "linear", "bilinear", "trilinear"):
         raise NotImplementedError(f"interpolate mode {mode!r} is not supported")
+    if nsp < 1:
+        raise NotImplementedError(f"interpolate: only 3-d, 4-d and 5-d inputs are supported (got a {input.ndim}-d "
+                                  f"input of shape {tuple(input.shape)})")
+    needs = {"linear": 1, "bilinear": 2, "trilinear": 3}.get(mode)
+    if needs is not None and nsp != needs:
+        raise NotImplementedError(f"interpolate: got a {input.ndim}-d input, but {mode} mode needs a {needs + 2}-d "
+                                  f"input")
     if mode == "nearest" and align_corners is not None:
         raise ValueError("align_corners option can only be set with the interpolating modes")
     if (size is None) == (scale_factor is None):
         raise ValueError("either size or scale_factor should be defined")
     in_sp = tuple(input.shape[2:])
     if size is not None:
+        if isinstance(size, (tuple, list)) and len(size) != nsp:
+            raise ValueError(f"interpolate: input and output must have the same number of spatial dimensions, but "
+                             f"got input with spatial dimensions of {list(in_sp)} and output size of {tuple(size)}")
         out_sp, scales = ntuple(size, nsp), (None,) * nsp
     else:
         sf = tuple(scale_factor) if isinstance(scale_factor, (tuple, list)) else (scale_factor,) * nsp
+        if len(sf) != nsp:
+            raise ValueError(f"interpolate: input and scale_factor must have the same number of spatial dimensions, "
+                             f"but got input with spatial dimensions of {list(in_sp)} and scale_factor {sf}")
+        if not all(math.isfinite(float(f)) and f > 0 for f in sf):
+            raise op_error(IRError(f"interpolate: scale_factor must be positive and finite, got {scale_factor!r} "
+                                   f"(input of shape {tuple(input.shape)})"))
         out_sp = tuple(int(math.floor(n * f)) for n, f in zip(in_sp, sf))
         scales = (None,) * nsp if recompute_scale_factor else sf
+    if any(n <= 0 for n in in_sp) or any(o <= 0 for o in out_sp):
+        raise op_error(IRError(f"interpolate: input and output sizes should be greater than 0, but got input "
+                               f"{in_sp} and output {out_sp} (input of shape {tuple(input.shape)})"))
     out = input
     for d in range(nsp):
         m = _interp_matrix(in_sp[d], out_sp[d], "nearest" if mode == "nearest" else "linear", bool(align_corners),
@@ -215,6 +298,11 @@ def interpolate(input: Tensor, size=None, scale_factor=None, mode: str = "neares
 
 def pixel_shuffle(input: Tensor, upscale_factor: int) -> Tensor:
     r = upscale_factor
+    if isinstance(r, bool) or not isinstance(r, numbers.Integral) or r <= 0:
+        raise op_error(IRError(f"pixel_shuffle expects a positive integer upscale_factor, but got {r!r}"))
+    if input.ndim < 3:
+        raise op_error(IRError(f"pixel_shuffle expects input to have at least 3 dimensions, but got input of shape "
+                               f"{tuple(input.shape)}"))
     *lead, c, h, w = input.shape
     if c % (r * r):
         raise op_error(IRError(f"pixel_shuffle: {c} channels are not divisible by upscale_factor^2 = {r * r}"))

@@ -3,17 +3,17 @@ from __future__ import annotations
 
 import warnings
 
+from graphnn.ir.registry import IRError
 
-
-from .._dispatch import apply, relabel
+from .._dispatch import apply, op_error, relabel
 from .._tracer import check_values
-from ..ir_attrs import conv_padding, ntuple
+from ..ir_attrs import conv_padding
 from ..tensor import Tensor, as_tensor
 from ._activation import elu, hardtanh, leaky_relu, relu6, silu, softplus  # noqa: F401
 from ._norm import batch_norm, cosine_similarity, pairwise_distance  # noqa: F401
 from ._random_ops import dropout  # noqa: F401
 from ._vision import (avg_pool, embedding, interpolate, max_pool_with_indices, max_unpool, pad,  # noqa: F401
-                      pixel_shuffle)
+                      pixel_shuffle, pool_attrs, window_arg)
 
 __all__ = ["relu", "sigmoid", "tanh", "softmax", "log_softmax", "linear", "conv1d", "conv2d", "conv3d",
            "max_pool1d", "max_pool2d", "max_pool3d", "mse_loss", "l1_loss", "nll_loss", "cross_entropy", "kl_div",
@@ -77,10 +77,19 @@ def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
 
 
 def _conv(input, weight, bias, stride, padding, dilation, groups, nsp):
+    op = f"conv{nsp}d"
     unbatched = input.ndim == nsp + 1
     x = input.unsqueeze(0) if unbatched else input
     ksize = tuple(weight.shape[2:])
-    attrs = {"stride": ntuple(stride, nsp), "dilation": ntuple(dilation, nsp), "groups": int(groups)}
+    attrs = {"stride": window_arg(op, "stride", stride, nsp), "dilation": window_arg(op, "dilation", dilation, nsp),
+             "groups": int(groups)}
+    if isinstance(padding, str) and padding not in ("valid", "same"):
+        raise op_error(IRError(f"{op}: invalid padding string {padding!r}, should be one of 'valid', 'same'"))
+    if padding == "same" and any(s != 1 for s in attrs["stride"]):
+        raise op_error(IRError(f"{op}: padding='same' is not supported for strided convolutions "
+                               f"(stride={attrs['stride']})"))
+    if not isinstance(padding, str):
+        padding = window_arg(op, "padding", padding, nsp)
     attrs["padding"] = conv_padding(padding, ksize, attrs["dilation"], attrs["stride"])
     out = apply("conv", [x, weight], attrs)
     if bias is not None:
@@ -106,9 +115,7 @@ def conv3d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
 def _max_pool(input, kernel_size, stride, padding, dilation, ceil_mode, return_indices, nsp):
     if return_indices:
         return max_pool_with_indices(input, kernel_size, stride, padding, dilation, ceil_mode, nsp)
-    k = ntuple(kernel_size, nsp)
-    attrs = {"kernel": k, "stride": ntuple(stride if stride not in (None, ()) else k, nsp),
-             "padding": ntuple(padding, nsp), "dilation": ntuple(dilation, nsp), "ceil_mode": bool(ceil_mode)}
+    attrs = pool_attrs(f"max_pool{nsp}d", kernel_size, stride, padding, dilation, ceil_mode, nsp)
     return apply("max_pool", [input], attrs, name=f"MaxPool{nsp}DWithIndicesBackward0")
 
 

@@ -20,10 +20,27 @@ def out_size(n: int, k: int, stride: int, pad: tuple, dil: int) -> int:
     return (n + pad[0] + pad[1] - dil * (k - 1) - 1) // stride + 1
 
 
+def check_window(kernel, stride, padding, dilation) -> None:
+    """Sliding-window arguments every op over windows needs (as PyTorch checks them): positive kernel sizes,
+    strides and dilations, non-negative padding (an int or a (lo, hi) pair per dimension)."""
+    if any(k <= 0 for k in kernel):
+        raise ValueError(f"kernel size should be greater than zero, but got kernel {tuple(kernel)}")
+    if any(s <= 0 for s in stride):
+        raise ValueError(f"non-positive stride {tuple(stride)} is not supported (stride should be greater than zero)")
+    if any(d <= 0 for d in dilation):
+        raise ValueError(f"dilation should be greater than zero, but got dilation {tuple(dilation)}")
+    if any(q < 0 for p in padding for q in (p if isinstance(p, (tuple, list)) else (p,))):
+        raise ValueError(f"negative padding {tuple(padding)} is not supported")
+
+
 def _check_attrs(nsp: int, attrs: dict):
     for key in ("stride", "dilation", "padding"):
         if len(attrs[key]) != nsp:
             raise ValueError(f"{key} {attrs[key]} needs one entry per spatial dimension ({nsp})")
+    if any(len(p) != 2 for p in attrs["padding"]):
+        raise ValueError(f"padding {attrs['padding']} needs a (lo, hi) pair per spatial dimension")
+    if attrs["groups"] <= 0:
+        raise ValueError(f"non-positive groups {attrs['groups']} is not supported")
 
 
 def _conv_infer(types, attrs):
@@ -34,13 +51,17 @@ def _conv_infer(types, attrs):
     if x.dtype != w.dtype or not x.is_float:
         raise TypeError(f"conv needs floating input and weight of one dtype, got {x.dtype} and {w.dtype}")
     _check_attrs(nsp, attrs)
+    check_window(w.shape[2:], attrs["stride"], attrs["padding"], attrs["dilation"])
     g = attrs["groups"]
     if x.shape[1] != w.shape[1] * g or w.shape[0] % g:
-        raise ValueError(f"input has {x.shape[1]} channels but weight expects {w.shape[1]} x groups={g}")
+        raise ValueError(f"input has {x.shape[1]} channels but weight expects {w.shape[1]} x groups={g}"
+                         + (f" and {w.shape[0]} output channels, not divisible by groups" if w.shape[0] % g else ""))
     spatial = tuple(out_size(x.shape[2 + i], w.shape[2 + i], attrs["stride"][i], attrs["padding"][i], attrs["dilation"][i])
                     for i in range(nsp))
     if any(s <= 0 for s in spatial):
-        raise ValueError(f"kernel {w.shape[2:]} is larger than the padded input {x.shape[2:]}")
+        padded = tuple(x.shape[2 + i] + sum(attrs["padding"][i]) for i in range(nsp))
+        extent = tuple(attrs["dilation"][i] * (w.shape[2 + i] - 1) + 1 for i in range(nsp))
+        raise ValueError(f"kernel {w.shape[2:]} (dilated extent {extent}) is larger than the padded input {padded}")
     return TensorType((x.shape[0], w.shape[0]) + spatial, x.dtype)
 
 

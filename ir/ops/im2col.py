@@ -12,7 +12,7 @@ import numpy as np
 from ..registry import Fuzz, register
 from ..roundoff import moved, reduction
 from ..types import TensorType
-from .conv import _windows, out_size
+from .conv import _windows, check_window, out_size
 
 
 def geometry(shape: tuple, attrs: dict) -> tuple:
@@ -20,6 +20,10 @@ def geometry(shape: tuple, attrs: dict) -> tuple:
     nsp = len(attrs["kernel"])
     if len(shape) != nsp + 2:
         raise ValueError(f"im2col with a {nsp}-d kernel needs input (N, C, *{nsp} spatial), got {shape}")
+    for key in ("stride", "padding", "dilation"):
+        if len(attrs[key]) != nsp:
+            raise ValueError(f"{key} {attrs[key]} needs one entry per spatial dimension ({nsp})")
+    check_window(attrs["kernel"], attrs["stride"], attrs["padding"], attrs["dilation"])
     outs = tuple(out_size(shape[2 + i], attrs["kernel"][i], attrs["stride"][i], attrs["padding"][i], attrs["dilation"][i])
                  for i in range(nsp))
     if any(o <= 0 for o in outs):

@@ -11,6 +11,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 from ..registry import Fuzz, register
 from ..roundoff import pool_selected, reduction
 from ..types import TensorType
+from .conv import check_window
 
 
 def pool_out_size(n: int, k: int, s: int, p: int, d: int, ceil_mode: bool) -> int:
@@ -31,6 +32,7 @@ def _pool_infer(types, attrs):
     for key in ("stride", "padding", "dilation"):
         if len(attrs[key]) != nsp:
             raise ValueError(f"{key} {attrs[key]} needs {nsp} entries")
+    check_window(attrs["kernel"], attrs["stride"], attrs["padding"], attrs["dilation"])
     for k, p in zip(attrs["kernel"], attrs["padding"]):
         if p > k // 2:
             raise ValueError(f"padding {p} should be at most half of kernel size {k}")
@@ -38,7 +40,8 @@ def _pool_infer(types, attrs):
     spatial = tuple(pool_out_size(x.shape[len(lead) + i], attrs["kernel"][i], attrs["stride"][i], attrs["padding"][i],
                                   attrs["dilation"][i], attrs.get("ceil_mode", False)) for i in range(nsp))
     if any(s <= 0 for s in spatial):
-        raise ValueError(f"kernel {attrs['kernel']} is larger than the padded input {x.shape[len(lead):]}")
+        raise ValueError(f"kernel {attrs['kernel']} is larger than the padded input {x.shape[len(lead):]}: "
+                         f"calculated output size {spatial} is too small")
     return TensorType(lead + spatial, x.dtype)
 
 

@@ -43,6 +43,8 @@ def _scan_infer(types, attrs):
     body = attrs["body"].graph
     length = attrs["length"]
     carries, xs, consts = _split(types, attrs)
+    if length < 0:
+        raise ValueError(f"scan length {length} is negative (inputs {[str(t) for t in xs]})")
     expected = carries + [TensorType(t.shape[1:], t.dtype) for t in xs] + consts
     for t in xs:
         if not t.shape or t.shape[0] != length:

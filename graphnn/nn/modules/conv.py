@@ -18,8 +18,22 @@ class _ConvNd(Module):
                  bias=True, padding_mode="zeros", dtype=None):
         super().__init__()
         n = self._nsp
+        if in_channels < 0 or out_channels < 0:
+            raise ValueError(f"{type(self).__name__}: in_channels and out_channels must be non-negative, got "
+                             f"{in_channels} and {out_channels}")
+        if any(k < 0 for k in ntuple(kernel_size, n)):
+            raise ValueError(f"{type(self).__name__}: kernel_size must be non-negative, got {kernel_size}")
+        if groups <= 0:
+            raise ValueError(f"{type(self).__name__}: groups must be a positive integer, got {groups}")
         if in_channels % groups or out_channels % groups:
-            raise ValueError("in_channels and out_channels must be divisible by groups")
+            raise ValueError(f"{type(self).__name__}: in_channels ({in_channels}) and out_channels ({out_channels}) "
+                             f"must be divisible by groups ({groups})")
+        if isinstance(padding, str):
+            if padding not in ("valid", "same"):
+                raise ValueError(f"{type(self).__name__}: invalid padding string {padding!r}, should be one of "
+                                 "{'valid', 'same'}")
+            if padding == "same" and any(s != 1 for s in ntuple(stride, n)):
+                raise ValueError(f"{type(self).__name__}: padding='same' is not supported for strided convolutions")
         if padding_mode != "zeros":
             raise NotImplementedError(f"padding_mode={padding_mode!r} is not supported yet")
         self.in_channels, self.out_channels, self.groups = in_channels, out_channels, groups

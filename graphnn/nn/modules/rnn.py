@@ -7,6 +7,7 @@ uniform in +-1/sqrt(hidden_size).
 from __future__ import annotations
 
 import math
+import numbers
 
 from ..._scan import scan
 from ...tensor import Tensor, cat, empty, stack, zeros
@@ -49,6 +50,15 @@ class RNNBase(Module):
         super().__init__()
         if not 0 <= dropout <= 1:
             raise ValueError("dropout should be a number in range [0, 1]")
+        for name, value in (("input_size", input_size), ("hidden_size", hidden_size), ("num_layers", num_layers)):
+            if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+                raise TypeError(f"{name} should be of type int, got: {type(value).__name__}")
+        if hidden_size <= 0:
+            raise ValueError(f"hidden_size must be greater than zero, got {hidden_size}")
+        if num_layers <= 0:
+            raise ValueError(f"num_layers must be greater than zero, got {num_layers}")
+        if input_size < 0:
+            raise ValueError(f"input_size must be non-negative, got {input_size}")
         self.mode, self.input_size, self.hidden_size, self.num_layers = mode, input_size, hidden_size, num_layers
         self.bias, self.batch_first, self.dropout, self.bidirectional = bias, batch_first, float(dropout), bidirectional
         gate = GATES[mode] * hidden_size
@@ -84,6 +94,10 @@ class RNNBase(Module):
             raise ValueError(f"{type(self).__name__}: expected input of size (*, {self.input_size}) with 2 or 3 "
                              f"dimensions, got {tuple(input.shape)}")
         T, B = x.shape[0], x.shape[1]
+        if T == 0:  # (as PyTorch: a recurrence needs at least one step)
+            raise ValueError(f"{type(self).__name__}: expected sequence length to be larger than 0, got input of "
+                             f"shape {tuple(input.shape)}" + (" (batch_first: length is dim 1)" if self.batch_first
+                                                              and not unbatched else ""))
         dirs = 2 if self.bidirectional else 1
         state_shape = (self.num_layers * dirs, B, self.hidden_size)
         if hx is None:
