@@ -19,7 +19,6 @@ import os
 import sys
 import threading
 import time
-import warnings
 
 import llvmlite
 import llvmlite.binding as llvm

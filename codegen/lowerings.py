@@ -13,7 +13,6 @@ import llvmlite.ir as ir
 from graphnn.ir.ops._util import norm_axes
 from graphnn.ir.ops.im2col import geometry
 from graphnn.ir.registry import get_op
-from graphnn.ir.types import promote
 
 from .scalars import LLVMScalars
 from .kernel import FLOAT, I1, I64, LLTYPE, Index, i64, regroup

@@ -8,8 +8,6 @@ A scan node becomes a native loop that calls its body's graph function once per 
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import llvmlite.ir as ir
 
 from graphnn.ir.fusion import FusionPlan, plan_fusion
@@ -18,9 +16,9 @@ from graphnn.ir.memory import plan_memory
 from graphnn.ir.registry import describe, family, get_op, node_flops
 
 from .kernel import I1, I8, I64, PTR, Index, Kernel, emit_loop, i64
+from .layout import Layout, SlotLayout
 from .pool import RUN, TASK
 from .heavy import SCHEDULES, heavy_node
-from .schedule import prod
 from .lowerings import has_element_rule, lower
 
 MODULE_LOWERED = ("constant", "scan")  # element rule families the module builder lowers itself
@@ -33,58 +31,6 @@ def can_lower(d) -> bool:
 
 class LoweringError(NotImplementedError):
     pass
-
-
-@dataclass
-class Layout:
-    """Where each buffer of a compiled graph lives."""
-
-    n_inputs: int
-    n_outputs: int
-    constants: list          # ndarray per constant slot (empty when constants are module globals)
-    arena_bytes: int
-    output_slots: list       # per graph output: its slot, or ("dup", j) / ("input", i) when copied after the call
-    writeback: dict          # output position -> input position
-    kernels: list = None     # kernel names in call order (indexes of the profile counters)
-    parallel: bool = False   # does any kernel run split over the worker pool?
-    aligned: list = None     # output positions whose buffers the code assumes 64-byte aligned (streaming stores)
-    errors: list = None      # messages of the error codes a call can report (code i + 1 is errors[i])
-
-    def to_json(self) -> dict:
-        """Everything but the constants (they come from the graph), for the compile cache."""
-        return {"n_inputs": self.n_inputs, "n_outputs": self.n_outputs, "arena_bytes": self.arena_bytes,
-                "output_slots": [s if isinstance(s, int) else list(s) for s in self.output_slots],
-                "writeback": {str(k): v for k, v in self.writeback.items()}, "kernels": self.kernels or [],
-                "parallel": self.parallel, "aligned": sorted(self.aligned or []), "errors": list(self.errors or [])}
-
-    @classmethod
-    def from_json(cls, d: dict, graph: Graph) -> "Layout":
-        """The Layout of a compile-cache record, checked against the graph it is for; ValueError (or KeyError,
-        TypeError) when it does not fit, so the record is treated as a damaged cache entry."""
-        n_in, n_out = len(graph.inputs), len(graph.outputs)
-
-        def index(v, n: int) -> bool:
-            return type(v) is int and 0 <= v < n
-
-        def slot_fits(s) -> bool:
-            if type(s) is int:
-                return n_in <= s < n_in + n_out
-            return len(s) == 2 and (s[0] == "input" and index(s[1], n_in) or s[0] == "dup" and index(s[1], n_out))
-
-        slots = [s if type(s) is int else tuple(s) for s in d["output_slots"]]
-        wb = {int(k): v for k, v in d["writeback"].items()}
-        kernels, parallel, arena, aligned, errors = d["kernels"], d["parallel"], d["arena_bytes"], d["aligned"], d["errors"]
-        checks = (d["n_inputs"] == n_in and d["n_outputs"] == n_out and len(slots) == n_out,
-                  all(slot_fits(s) for s in slots),
-                  all(index(k, n_out) and index(v, n_in) for k, v in wb.items()),
-                  type(arena) is int and arena >= 0 and isinstance(parallel, bool),
-                  isinstance(kernels, list) and all(isinstance(k, str) for k in kernels),
-                  isinstance(aligned, list) and all(index(j, n_out) for j in aligned),
-                  isinstance(errors, list) and all(isinstance(e, str) for e in errors))
-        if not all(checks):
-            raise ValueError("cached layout does not fit the graph")
-        consts = [n.attrs["value"] for n in graph.nodes if family(n) == "constant"]
-        return cls(n_in, n_out, consts, arena, slots, wb, kernels, parallel, aligned, errors)
 
 
 def _flat_friendly(group) -> bool:
@@ -138,6 +84,55 @@ def _work(group) -> int:
     return work * max(1, len(group.nodes) // 4)
 
 
+def _check_lowerable(graph: Graph) -> None:
+    for n in graph.nodes:
+        if not can_lower(get_op(n.op)):
+            scope = f" [in module {n.meta['scope']}]" if n.meta.get("scope") else ""
+            raise LoweringError(f"op {n.op} has no native lowering: cannot compile "
+                                f"{describe(n.op, [v.type for v in n.inputs], n.attrs)}{scope}")
+
+
+class _GraphEmission:
+    """The graph function being emitted: its builder and the pointers of buffers, loaded once at first use."""
+
+    def __init__(self, mb: "ModuleBuilder", fn: ir.Function, slots: SlotLayout, mem):
+        self.mb, self.fn, self.slots, self.mem = mb, fn, slots, mem
+        self.b = ir.IRBuilder(fn.append_basic_block("entry"))
+        self._cache: dict = {}
+
+    def slot(self, i: int):
+        return self.b.load(self.b.gep(self.fn.args[0], [i64(i)], source_etype=PTR, inbounds=True), typ=PTR)
+
+    def ptr_of(self, key):
+        """Pointer to a buffer: a value id (slot, global constant or arena offset), a scan scratch key, or
+        "status"."""
+        c, s = self._cache, self.slots
+        if key not in c:
+            if key == "status":
+                c[key] = self.slot(s.status_slot)
+            elif key in s.slot_of:
+                c[key] = self.slot(s.slot_of[key])
+            elif key in s.global_of:
+                c[key] = self.b.bitcast(s.global_of[key], PTR)
+            else:
+                if "arena" not in c:
+                    c["arena"] = self.slot(s.arena_slot)
+                c[key] = self.b.gep(c["arena"], [i64(self.mem.offsets[key])], source_etype=I8, inbounds=True)
+        return c[key]
+
+    def finish(self, graph: Graph, checks: bool) -> None:
+        """Copy the graph's in-place updates back (unless an index check failed during the call) and return."""
+        b, writeback = self.b, graph.meta.get("writeback") or {}
+        if writeback and checks:
+            failed = b.icmp_signed("!=", b.load(self.ptr_of("status"), typ=I64), i64(0))
+            with b.if_then(failed, likely=False):
+                b.ret_void()
+        for out_pos, in_pos in writeback.items():
+            v = graph.outputs[out_pos]
+            self.mb.memcpy(b, self.slot(in_pos), self.ptr_of(v.id), v.type.nbytes)
+        b.ret_void()
+
+
 class ModuleBuilder:
     """Builds one LLVM module holding the functions of a graph and of every scan body inside it."""
 
@@ -151,6 +146,7 @@ class ModuleBuilder:
         self._split_calls = 0
         self.kernel_names: list = []
         self.errors: list = []  # messages of the index-check error codes (shared by every graph function here)
+        self._scan_bodies: dict = {}  # scan node id -> (body function, Layout)
         self._memcpy = None
         self._n = 0
         self.threads = ir.GlobalVariable(self.module, I64, THREADS_VAR)
@@ -243,44 +239,46 @@ class ModuleBuilder:
         return gv
 
     def graph_function(self, graph: Graph, name: str, plan: FusionPlan | None = None, globals_for_constants=False):
-        """Emit `void name(ptr slots)` computing `graph`; returns (function, Layout, FusionPlan)."""
+        """Emit `void name(ptr slots)` computing `graph`; returns (function, Layout, FusionPlan). Three steps: the
+        slot layout (where inputs, outputs and constants live), the arena plan (liveness of the intermediates) and
+        the kernels, emitted and called in order."""
         plan = plan or plan_fusion(graph)
-        for n in graph.nodes:
-            if not can_lower(get_op(n.op)):
-                scope = f" [in module {n.meta['scope']}]" if n.meta.get("scope") else ""
-                raise LoweringError(f"op {n.op} has no native lowering: cannot compile "
-                                    f"{describe(n.op, [v.type for v in n.inputs], n.attrs)}{scope}")
-        n_in, n_out = len(graph.inputs), len(graph.outputs)
-        slot_of: dict = {v.id: i for i, v in enumerate(graph.inputs)}
-        output_slots = []
-        for j, v in enumerate(graph.outputs):
-            if v.id in slot_of and slot_of[v.id] < n_in:
-                output_slots.append(("input", slot_of[v.id]))
-            elif v.id in slot_of:
-                output_slots.append(("dup", slot_of[v.id] - n_in))
-            else:
-                slot_of[v.id] = n_in + j
-                output_slots.append(n_in + j)
-        constants, global_of, const_outputs = [], {}, []
-        for n in graph.nodes:
-            if family(n) != "constant":
-                continue
-            v = n.outputs[0]
-            if globals_for_constants:
-                global_of[v.id] = self.global_constant(n.attrs["value"])
-                if v.id in slot_of:
-                    const_outputs.append((v.id, global_of.pop(v.id)))
-                continue
-            if v.id in slot_of:  # a graph output: no kernel writes it, so copy the literal in
-                const_outputs.append((v.id, n_in + n_out + len(constants)))
-            else:
-                slot_of[v.id] = n_in + n_out + len(constants)
-            constants.append(n.attrs["value"])
-        arena_slot = n_in + n_out + len(constants)
-        status_slot = arena_slot + 1  # pointer to the call's status words [error code, offending value]
-
+        _check_lowerable(graph)
+        slots = SlotLayout(graph, self if globals_for_constants else None)
         groups = [g for g in plan.groups if family(g.root.producer) != "constant"]
-        # Liveness of arena buffers over the group sequence; every output of a group's node needs memory.
+        mem = self._plan_arena(groups, plan, slots)
+        fn = ir.Function(self.module, ir.FunctionType(ir.VoidType(), [PTR]), name)
+        if globals_for_constants:
+            fn.linkage = "internal"
+        emit = _GraphEmission(self, fn, slots, mem)
+        for vid, src in slots.const_outputs:
+            srcp = emit.b.bitcast(src, PTR) if isinstance(src, ir.GlobalVariable) else emit.slot(src)
+            self.memcpy(emit.b, emit.ptr_of(vid), srcp, next(v.type.nbytes for v in graph.outputs if v.id == vid))
+        top = not globals_for_constants
+        if top:
+            self._size[0] += 10 * len(plan.groups)  # the graph function itself: about this much per kernel call
+        aligned = []  # output positions this code assumes 64-byte aligned
+        for gi, g in enumerate(groups):
+            node = g.root.producer
+            if family(node) == "scan":
+                self.timed(emit.b, self._counter(f"{name}_scan{gi} (with its body)"),
+                           lambda: self._emit_scan(fn, emit.b, node, emit.ptr_of, f"{name}_scan{gi}"))
+                continue
+            k, kargs = self._kernel(g, plan, f"{name}_k{gi}_{node.op}", top, slots, aligned, emit.ptr_of)
+            self.timed(emit.b, self._counter(k.fn.name), lambda: self.call_kernel(emit.b, k, kargs))
+        emit.finish(graph, bool(self.errors))
+        layout = Layout(slots.n_in, slots.n_out, slots.constants, mem.size, slots.output_slots,
+                        dict(graph.meta.get("writeback") or {}), self.kernel_names, self._split_calls > 0, aligned,
+                        self.errors)
+        return fn, layout, plan
+
+    def _counter(self, label: str) -> int:
+        """A profile counter for `label` (one list per module: scan bodies' kernels are timed too)."""
+        self.kernel_names.append(label)
+        return len(self.kernel_names) - 1
+
+    def _plan_arena(self, groups: list, plan: FusionPlan, slots: "SlotLayout"):
+        """Offsets in the arena of every intermediate (and scan scratch), from their liveness over the kernels."""
         first, last, sizes = {}, {}, {}
         for step, g in enumerate(groups):
             for o in g.root.producer.outputs:
@@ -293,103 +291,47 @@ class ModuleBuilder:
             if family(g.root.producer) == "scan":
                 for key, nbytes in self._scan_scratch(g.root.producer).items():
                     first[key], last[key], sizes[key] = step, step, nbytes
-        buffers = [(vid, sizes[vid], first[vid], last.get(vid, first[vid])) for vid in sizes if vid not in slot_of]
-        mem = plan_memory(buffers, {})
+        buffers = [(vid, sizes[vid], first[vid], last.get(vid, first[vid])) for vid in sizes
+                   if vid not in slots.slot_of]
+        return plan_memory(buffers, {})
 
-        fn = ir.Function(self.module, ir.FunctionType(ir.VoidType(), [PTR]), name)
-        if globals_for_constants:
-            fn.linkage = "internal"
-        eb = ir.IRBuilder(fn.append_basic_block("entry"))
-        slots = fn.args[0]
-        cache: dict = {}
-
-        def slot(i):
-            return eb.load(eb.gep(slots, [i64(i)], source_etype=PTR, inbounds=True), typ=PTR)
-
-        def arena():
-            if "arena" not in cache:
-                cache["arena"] = slot(arena_slot)
-            return cache["arena"]
-
-        def ptr_of(key):
-            if key not in cache:
-                if key == "status":
-                    cache[key] = slot(status_slot)
-                elif key in slot_of:
-                    cache[key] = slot(slot_of[key])
-                elif key in global_of:
-                    cache[key] = eb.bitcast(global_of[key], PTR)
-                else:
-                    cache[key] = eb.gep(arena(), [i64(mem.offsets[key])], source_etype=I8, inbounds=True)
-            return cache[key]
-
-        for vid, src in const_outputs:
-            srcp = eb.bitcast(src, PTR) if isinstance(src, ir.GlobalVariable) else slot(src)
-            self.memcpy(eb, ptr_of(vid), srcp, next(v.type.nbytes for v in graph.outputs if v.id == vid))
-
-        names = self.kernel_names  # one counter list for the module: scan bodies' kernels are timed too
-        aligned = []  # output positions this code assumes 64-byte aligned
-        top = not globals_for_constants
-        if top:
-            self._size[0] += 10 * len(plan.groups)  # the graph function itself: about this much per kernel call
-
-        def counter(label):
-            names.append(label)
-            return len(names) - 1
-
-        for gi, g in enumerate(groups):
-            node = g.root.producer
-            if family(node) == "scan":
-                self.timed(eb, counter(f"{name}_scan{gi} (with its body)"),
-                           lambda: self._emit_scan(fn, eb, node, ptr_of, f"{name}_scan{gi}"))
-                continue
-            reads, seen = [], set()
-            for n in g.nodes:
-                for v in n.inputs:
-                    if v.id not in plan.inlined and v.id not in seen and v.id != g.root.id:
-                        seen.add(v.id)
-                        reads.append(v)
-            kbufs = [g.root] + reads
-            split = not globals_for_constants and _work(g) >= _parallel_work()
-            kmod = self.module if globals_for_constants else self.kernel_module()
-            checks = any(get_op(n.op).index_checked for n in g.nodes)
-            k = Kernel(kmod, f"{name}_k{gi}_{node.op}", kbufs, plan.inlined, lower, split=split,
-                       errors=self.errors if checks else None)
-            if not globals_for_constants:  # top level: the runtime aligns the arena and the outputs listed in `aligned`
-                out_slot = slot_of.get(g.root.id)
-                if out_slot is None:
-                    k.fn.args[0].attributes.align = 64
-                elif n_in <= out_slot < n_in + n_out and g.root.type.nbytes >= ALIGNED_OUTPUT_BYTES:
-                    # a big result that is only returned goes around the caches (no read-for-ownership traffic)
-                    k.fn.args[0].attributes.align = 64
-                    k.streaming = True
-                    aligned.append(out_slot - n_in)
-            _emit_group(k, g)
-            k.finish()
-            kargs = [ptr_of(v.id) for v in kbufs] + ([ptr_of("status")] if checks else [])
-            self.timed(eb, counter(k.fn.name), lambda: self.call_kernel(eb, k, kargs))
-
-        writeback = graph.meta.get("writeback") or {}
-        if writeback and self.errors:  # a call that failed an index check leaves the state it updates untouched
-            failed = eb.icmp_signed("!=", eb.load(ptr_of("status"), typ=I64), i64(0))
-            with eb.if_then(failed, likely=False):
-                eb.ret_void()
-        for out_pos, in_pos in writeback.items():
-            v = graph.outputs[out_pos]
-            self.memcpy(eb, slot(in_pos), ptr_of(v.id), v.type.nbytes)
-        eb.ret_void()
-        layout = Layout(n_in, n_out, constants, mem.size, output_slots, dict(graph.meta.get("writeback") or {}), names,
-                        self._split_calls > 0, aligned, self.errors)
-        return fn, layout, plan
+    def _kernel(self, g, plan: FusionPlan, name: str, top: bool, slots: "SlotLayout", aligned: list, ptr_of):
+        """Emit the kernel of group g; returns it and the pointers the graph function passes it."""
+        reads, seen = [], set()
+        for n in g.nodes:
+            for v in n.inputs:
+                if v.id not in plan.inlined and v.id not in seen and v.id != g.root.id:
+                    seen.add(v.id)
+                    reads.append(v)
+        kbufs = [g.root] + reads
+        checks = any(get_op(n.op).index_checked for n in g.nodes)
+        k = Kernel(self.kernel_module() if top else self.module, name, kbufs, plan.inlined, lower,
+                   split=top and _work(g) >= _parallel_work(), errors=self.errors if checks else None)
+        if top:  # the runtime aligns the arena and the outputs listed in `aligned`
+            out_slot = slots.slot_of.get(g.root.id)
+            if out_slot is None:
+                k.fn.args[0].attributes.align = 64
+            elif slots.is_output(out_slot) and g.root.type.nbytes >= ALIGNED_OUTPUT_BYTES:
+                # a big result that is only returned goes around the caches (no read-for-ownership traffic)
+                k.fn.args[0].attributes.align = 64
+                k.streaming = True
+                aligned.append(out_slot - slots.n_in)
+        _emit_group(k, g)
+        k.finish()
+        return k, [ptr_of(v.id) for v in kbufs] + ([ptr_of("status")] if checks else [])
 
     # -- scan ------------------------------------------------------------------------------------------------
+    def _scan_body(self, node):
+        """(function, Layout) of a scan node's body, built once per node by this builder."""
+        if node.id not in self._scan_bodies:
+            fn, layout, _ = self.graph_function(node.attrs["body"].graph, self.fresh("scan_body"),
+                                                globals_for_constants=True)
+            self._scan_bodies[node.id] = (fn, layout)
+        return self._scan_bodies[node.id]
+
     def _scan_scratch(self, node) -> dict:
         """Arena scratch a scan needs: one buffer per carry (the body's next carry) and the body's arena."""
-        body = node.attrs["body"].graph
-        if "layout" not in node.meta.setdefault("codegen", {}):
-            fn, layout, _ = self.graph_function(body, self.fresh("scan_body"), globals_for_constants=True)
-            node.meta["codegen"].update(fn=fn, layout=layout)
-        layout = node.meta["codegen"]["layout"]
+        _fn, layout = self._scan_body(node)
         scratch = {("carry", node.id, i): v.type.nbytes for i, v in enumerate(node.outputs[:node.attrs["n_carry"]])}
         scratch[("body_arena", node.id)] = max(64, layout.arena_bytes)
         return scratch
@@ -397,8 +339,7 @@ class ModuleBuilder:
     def _emit_scan(self, fn, eb: ir.IRBuilder, node, ptr_of, name: str) -> None:
         at = node.attrs
         nc, nx, length = at["n_carry"], at["n_xs"], at["length"]
-        info = node.meta.pop("codegen")
-        body_fn, bl = info["fn"], info["layout"]
+        body_fn, bl = self._scan_body(node)
         carries_in, xs, consts = node.inputs[:nc], node.inputs[nc:nc + nx], node.inputs[nc + nx:]
         finals, ys = node.outputs[:nc], node.outputs[nc:]
         n_slots = bl.n_inputs + bl.n_outputs + 2  # + the body's arena and the status pointer

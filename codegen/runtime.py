@@ -19,7 +19,8 @@ from .pool import MAX_WORKERS, pool_address
 from .jit import compile_modules, graph_key, load_cached, parallel_compile, store_cached
 from graphnn.ir.fusion import plan_fusion
 
-from .module import MAX_PROFILED, POOL_VAR, PROFILE_VAR, THREADS_VAR, Layout, build_module, profiling
+from .layout import Layout
+from .module import MAX_PROFILED, POOL_VAR, PROFILE_VAR, THREADS_VAR, build_module, profiling
 
 _ENTRY = ctypes.CFUNCTYPE(None, ctypes.c_void_p)
 PARALLEL_MIN_GROUPS = 24  # graphs with this many kernels are compiled as two modules in parallel

@@ -8,7 +8,6 @@ is refused with a clear error instead of faulting on an illegal instruction.
 from __future__ import annotations
 
 import functools
-import os
 
 import llvmlite
 import llvmlite.binding as llvm
