@@ -213,6 +213,18 @@ class LLVMScalars(Scalars):
     def select(self, c, x, y):
         return self.b.select(c, x, y)
 
+    def bit_and(self, x, y):
+        return self.b.and_(x, y)
+
+    def bit_or(self, x, y):
+        return self.b.or_(x, y)
+
+    def bit_xor(self, x, y):
+        return self.b.xor(x, y)
+
+    def bit_not(self, x):
+        return self.b.not_(x)
+
     def cast(self, x, dtype: str):
         return self.k.convert(x, self._kind(x), dtype)
 

@@ -12,5 +12,9 @@ from graphnn.tools.summary import summary  # noqa: F401
 from graphnn.tools.viz import GraphView, draw, phases, to_dot, to_png, to_svg  # noqa: F401
 from graphnn.tools.viz_files import stage_text, to_html, write_stages  # noqa: F401
 
+from graphnn.ir.graph import Graph as _Graph
+
+_Graph.svg_renderer = staticmethod(to_svg)
+
 __all__ = ["to_dot", "to_svg", "to_png", "to_html", "draw", "GraphView", "summary", "phases", "stage_text",
            "write_stages", "trace_stages", "Stage", "RendererNotFound", "renderer_available"]

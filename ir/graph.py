@@ -180,11 +180,11 @@ class Graph:
     def __str__(self) -> str:
         return self.to_text()
 
-    def _repr_svg_(self) -> str:
-        """Jupyter display: the graph drawn by graphnn.viz (Graphviz layout)."""
-        from graphnn.viz import to_svg
+    svg_renderer = None  # Graph -> SVG text; graphnn.viz installs its drawing (ir/ imports nothing above it)
 
-        return to_svg(self)
+    def _repr_svg_(self) -> str | None:
+        """Jupyter display: the graph drawn by graphnn.viz (Graphviz layout), once graphnn.viz is imported."""
+        return Graph.svg_renderer(self) if Graph.svg_renderer is not None else None
 
     def structural_hash(self) -> str:
         """Deterministic hash of the graph's structure, types and attributes (not names or data of inputs)."""

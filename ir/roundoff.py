@@ -334,6 +334,18 @@ class ErrorScalars(Scalars):
     def not_(self, x):
         return np.logical_not(self._val(x))
 
+    def bit_and(self, x, y):
+        return np.bitwise_and(self._val(x), self._val(y))
+
+    def bit_or(self, x, y):
+        return np.bitwise_or(self._val(x), self._val(y))
+
+    def bit_xor(self, x, y):
+        return np.bitwise_xor(self._val(x), self._val(y))
+
+    def bit_not(self, x):
+        return np.invert(self._val(x))
+
     def select(self, c, x, y):
         if not isinstance(x, _E):
             return np.where(c, x, y)

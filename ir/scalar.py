@@ -13,6 +13,7 @@ logical; `div` of int64 truncates, and a zero divisor gives the smallest int64, 
     exp log sqrt tanh sigmoid erf sin cos floor     floating-point functions
     lt le gt ge eq ne            comparisons (ne is true for NaN), giving bool
     and_ or_ not_                on bools;  select(c, x, y)
+    bit_and bit_or bit_xor bit_not   bitwise, on int64 (two's complement) and bool
     cast(x, dtype)               conversion (NaN and out-of-range floats give the smallest int64)
     is_nan(x)
 Attributes of the node are `s.attrs`; `s.dtype` is the dtype the operands were converted to.
@@ -160,6 +161,18 @@ class NumpyScalars(Scalars):
 
     def select(self, c, x, y):
         return np.where(c, x, y)
+
+    def bit_and(self, x, y):
+        return np.bitwise_and(x, y)
+
+    def bit_or(self, x, y):
+        return np.bitwise_or(x, y)
+
+    def bit_xor(self, x, y):
+        return np.bitwise_xor(x, y)
+
+    def bit_not(self, x):
+        return np.invert(x)
 
     def cast(self, x, dtype: str):
         x = np.asarray(x)

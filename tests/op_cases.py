@@ -556,6 +556,23 @@ _CMP = {"gt": lambda x, y: x > y, "ge": lambda x, y: x >= y, "lt": lambda x, y: 
 for _op, _fn in _CMP.items():
     entry(_op, _compare_cases(), _elementwise(_fn))
 
+
+def _bit(fn):
+    """A bitwise op on Python ints (two's complement: Python's & | ^ ~ on negative ints agree) and bools."""
+    def on(*xs):
+        r = fn(*xs)
+        return bool(r) if all(isinstance(x, bool) for x in xs) else r
+    return on
+
+
+_BITWISE_CASES = [C("int64", I(2, 3, gen="int"), I(3, gen="int_nz")), C("bool", B(2, 3), B(2, 1)),
+                  C("bcast", I(4, 1), I(3)), C("mixed", B(2, 3), I(3))]
+entry("bitwise_and", _BITWISE_CASES, _elementwise(_bit(lambda x, y: x & y)))
+entry("bitwise_or", _BITWISE_CASES, _elementwise(_bit(lambda x, y: x | y)))
+entry("bitwise_xor", _BITWISE_CASES, _elementwise(_bit(lambda x, y: x ^ y)))
+entry("bitwise_not", [C("int64", I(3, 4)), C("bool", B(5)), C("scalar", I())],
+      _elementwise(lambda x: (not x) if isinstance(x, bool) else ~x))
+
 entry("select", [
     C("same_shape", B(2, 3), F(2, 3), F(2, 3)),
     C("bcast", B(3,), F(2, 3), F()),

@@ -164,6 +164,30 @@ _compare("logical_and", np.logical_and, lambda s, x, y: s.and_(x, y), kinks="zer
 _compare("logical_or", np.logical_or, lambda s, x, y: s.or_(x, y), kinks="zero")
 
 
+def _integral(name, infer):
+    """Bitwise ops: int64 and bool operands only (as PyTorch: floats are a TypeError)."""
+    def rule(types, attrs):
+        bad = [t.dtype for t in types if t.dtype not in ("int64", "bool")]
+        if bad:
+            raise TypeError(f"{name} needs integer or bool inputs, got {bad[0]}")
+        return infer(types, attrs)
+    return rule
+
+
+def _bitwise(name: str, fn, scalar, num_inputs: int, api: str) -> None:
+    infer = _same if num_inputs == 1 else _binary_infer
+    register(name, infer=_integral(name, infer), ref=lambda a, attrs: np.asarray(fn(*a)), grad=None,
+             pattern="elementwise" if num_inputs == 1 else "broadcast", num_inputs=num_inputs, scalar=scalar,
+             flops=lambda node: 0, api=(api,), fuzz=Fuzz(exact=True),
+             doc=f"{api}: bitwise on int64 (two's complement), logical on bool")
+
+
+_bitwise("bitwise_and", np.bitwise_and, lambda s, x, y: s.bit_and(x, y), 2, "bitwise_and")
+_bitwise("bitwise_or", np.bitwise_or, lambda s, x, y: s.bit_or(x, y), 2, "bitwise_or")
+_bitwise("bitwise_xor", np.bitwise_xor, lambda s, x, y: s.bit_xor(x, y), 2, "bitwise_xor")
+_bitwise("bitwise_not", np.invert, lambda s, x: s.bit_not(x), 1, "bitwise_not")
+
+
 def _select_infer(types, attrs):
     c, x, y = types
     if c.dtype != "bool":
