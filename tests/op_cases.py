@@ -64,6 +64,7 @@ GENERATORS = {
     "odd": lambda rng, s: rng.integers(-4, 5, s) * 0.5 + 0.25,                      # maximum, minimum
     "grid": lambda rng, s: rng.integers(-2, 3, s) * 0.5,                            # many exact ties
     "wide": lambda rng, s: rng.uniform(-120.0, 120.0, s),                           # exp over/underflow
+    "tiny": lambda rng, s: rng.choice([-1.0, 1.0], s) * 10.0 ** rng.uniform(-12, -3, s),  # log1p, expm1 near 0
     "nan": _nan,                                                                    # NaN and +-inf
     "int": lambda rng, s: rng.integers(-5, 6, s),
     "int_nz": lambda rng, s: rng.choice([-4, -3, -2, -1, 1, 2, 3, 4, 5], s),       # divisors
@@ -502,6 +503,17 @@ entry("tanh", _unary_cases(nan=True) + [C("wide", F(12, gen="wide"))], _elementw
 entry("sigmoid", _unary_cases() + [C("wide", F(12, gen="wide"))], _elementwise(_nan_aware(_sigmoid)))
 entry("relu", _unary_cases("away", ints=True, bools=True, nan=True) + [C("medium", F(5, 41, gen="away"))],
       _elementwise(_nan_aware(lambda x: x if x > 0 else type(x)(0))))
+entry("sin", _unary_cases(nan=True) + [C("wide", F(12, gen="wide"), fd=None)], _elementwise(_nan_aware(
+    lambda x: math.nan if math.isinf(x) else math.sin(x))))
+entry("cos", _unary_cases(nan=True) + [C("wide", F(12, gen="wide"), fd=None)], _elementwise(_nan_aware(
+    lambda x: math.nan if math.isinf(x) else math.cos(x))))
+entry("erf", _unary_cases(nan=True) + [C("wide", F(12, gen="wide"))], _elementwise(_nan_aware(math.erf)))
+entry("rsqrt", _unary_cases("pos", nan=True), _elementwise(_nan_aware(
+    lambda x: math.inf if x == 0 else math.nan if x < 0 else 1 / math.sqrt(x))))
+entry("log1p", _unary_cases("pos", nan=True) + [C("tiny", F(6, gen="tiny"))], _elementwise(_nan_aware(
+    lambda x: -math.inf if x == -1 else math.nan if x < -1 else math.log1p(x))))
+entry("expm1", _unary_cases(nan=True) + [C("tiny", F(6, gen="tiny")), C("wide", F(12, gen="wide"), fd=None)],
+      _elementwise(_nan_aware(lambda x: math.inf if x > 709 else math.expm1(x))))
 entry("stop_gradient", [C("2x3", F(2, 3), fd="zero"), C("int64", I(4)), C("bool", B(2, 2))], lambda a, at: a[0].copy())
 
 BCAST = [((2, 3), (2, 3)), ((2, 3), (3,)), ((2, 1, 4), (3, 1)), ((), (2, 3)), ((3, 1), (1, 4))]

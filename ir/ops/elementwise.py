@@ -57,6 +57,7 @@ def unary(name: str, fn, scalar, grad, *, float_only: bool = False, no_bool: boo
 
 
 _SMOOTH = Fuzz(smooth=True, body=True)
+_TWO_OVER_SQRT_PI = 1.1283791670955126
 unary("neg", np.negative, lambda s, x: s.neg(x), lambda b, x, y, g: b.neg(g), no_bool=True,
       torch_name="NegBackward0", fuzz=Fuzz(smooth=True, exact=True, body=True), api=("neg",))
 unary("abs", np.abs, lambda s, x: s.abs(x), lambda b, x, y, g: b.mul(g, b.sign(x)), torch_name="AbsBackward0",
@@ -76,6 +77,45 @@ unary("sigmoid", _sigmoid, lambda s, x: s.sigmoid(x), lambda b, x, y, g: b.mul(g
 unary("relu", lambda x: np.maximum(x, np.zeros((), x.dtype)),
       lambda s, x: s.maximum(x, s.const(0)),
       lambda b, x, y, g: b.select(b.gt(y, 0.0), g, 0.0), torch_name="ReluBackward0", fuzz=Fuzz(kinks="zero", exact=True), api=("relu",))
+
+unary("sin", np.sin, lambda s, x: s.sin(x), lambda b, x, y, g: b.mul(g, b.cos(x)), float_only=True,
+      torch_name="SinBackward0", fuzz=_SMOOTH, api=("sin",))
+unary("cos", np.cos, lambda s, x: s.cos(x), lambda b, x, y, g: b.neg(b.mul(g, b.sin(x))), float_only=True,
+      torch_name="CosBackward0", fuzz=_SMOOTH, api=("cos",))
+unary("erf", None, lambda s, x: s.erf(x), lambda b, x, y, g: b.mul(g, b.mul(b.exp(b.neg(b.mul(x, x))), _TWO_OVER_SQRT_PI)),
+      float_only=True, torch_name="ErfBackward0", fuzz=_SMOOTH, api=("erf",), doc="the error function")
+def _rsqrt(s, x):
+    """1 / sqrt(x); at 0 and +inf exactly (a fast reciprocal square root refined by a Newton step is NaN there)."""
+    r = s.div(s.const(1), s.sqrt(x))
+    return s.select(s.eq(x, s.const(float("inf"))), s.const(0), s.select(s.eq(x, s.const(0)), s.div(s.const(1), x), r))
+
+
+unary("rsqrt", lambda x: 1 / np.sqrt(x), _rsqrt,
+      lambda b, x, y, g: b.mul(g, b.mul(b.mul(y, b.mul(y, y)), -0.5)), float_only=True, torch_name="RsqrtBackward0",
+      fuzz=Fuzz(domain="pos", nonfinite=True, smooth=True), api=("rsqrt",))
+
+
+def _log1p(s, x):
+    """log(1 + x) without losing x's digits near 0: log(u) * x / (u - 1) with u = 1 + x rounded (Goldberg)."""
+    one = s.const(1)
+    u = s.add(one, x)
+    exact = s.or_(s.eq(u, one), s.eq(u, s.const(float("inf"))))
+    return s.select(exact, s.select(s.eq(u, one), x, u), s.mul(s.log(u), s.div(x, s.sub(u, one))))
+
+
+def _expm1(s, x):
+    """exp(x) - 1 without cancellation near 0: (u - 1) * x / log(u) with u = exp(x) rounded (Kahan)."""
+    one = s.const(1)
+    u = s.exp(x)
+    um1 = s.sub(u, one)
+    plain = s.or_(s.eq(um1, s.const(-1)), s.eq(u, s.const(float("inf"))))
+    return s.select(s.eq(u, one), x, s.select(plain, um1, s.mul(um1, s.div(x, s.log(u)))))
+
+
+unary("log1p", np.log1p, _log1p, lambda b, x, y, g: b.div(g, b.add(x, 1.0)), float_only=True,
+      torch_name="Log1PBackward0", fuzz=Fuzz(domain="pos", nonfinite=True, smooth=True), api=("log1p",))
+unary("expm1", np.expm1, _expm1, lambda b, x, y, g: b.mul(g, b.add(y, 1.0)), float_only=True,
+      torch_name="Expm1Backward0", fuzz=_SMOOTH, api=("expm1",))
 
 
 def _binary_infer(types, attrs):
