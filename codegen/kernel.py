@@ -5,6 +5,8 @@ A kernel computes one group root element by element. `Kernel.elem(value, index)`
 """
 from __future__ import annotations
 
+import contextlib
+
 import llvmlite.ir as ir
 
 I1 = ir.IntType(1)
@@ -137,6 +139,7 @@ class Kernel:
         self.split = split
         self.split_used = False
         self._top_loops = 0     # loops emitted at the top level so far (only the first may be split)
+        self._speculation: list = []  # conditions under which the values being computed are actually used
         self._in_once = False
         self.streaming = False  # write the root with non-temporal stores (set by the module builder)
         self._depth = 0
@@ -209,11 +212,22 @@ class Kernel:
             self.errors.append(message)
         code = self.errors.index(message) + 1
         bad = b.or_(b.icmp_signed("<", raw, i64(0)), b.icmp_signed(">=", raw, i64(size)))
+        for used in self._speculation:  # a value computed but then discarded reports nothing
+            bad = b.and_(bad, used)
         with b.if_then(bad, likely=False):
             with b.if_then(b.icmp_signed("==", b.load(self.status, typ=I64), i64(0))):  # the first error is kept
                 b.store(i64(code), self.status)
                 b.store(raw, b.gep(self.status, [i64(1)], source_etype=I64))
         return b.select(bad, i64(0), raw)
+
+    @contextlib.contextmanager
+    def speculating(self, used):
+        """Values computed inside are used only where `used` (an i1) holds, e.g. under a select."""
+        self._speculation.append(used)
+        try:
+            yield
+        finally:
+            self._speculation.pop()
 
     # -- loops ----------------------------------------------------------
     def loop(self, count, body, parallel: bool = False) -> None:

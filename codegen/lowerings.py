@@ -104,12 +104,18 @@ def _slice(k, node, idx):
     return k.elem(v, Index(k, v.shape, dims))
 
 
-def guarded(k, valid, dims, v):
-    """v[dims] where `valid`, else 0 (the address is clamped so it never leaves the buffer)."""
+def guarded(k, valid, dims, v, fill=0):
+    """v[dims] where `valid`, else `fill`. The element is computed either way (selects vectorize, branches would
+    not), at a clamped address that never leaves the buffer; index checks inside it count only where valid."""
     b = k.b
+    if isinstance(valid, ir.Constant) and valid.constant == 1:
+        return k.elem(v, Index(k, v.shape, dims))
+    if v.type.size == 0:  # nothing to read: no position is valid
+        return k.const(fill, v.dtype)
     safe = [b.select(valid, d, i64(0)) for d in dims]
-    x = k.elem(v, Index(k, v.shape, safe))
-    return b.select(valid, x, k.const(0, v.dtype))
+    with k.speculating(valid):
+        x = k.elem(v, Index(k, v.shape, safe))
+    return b.select(valid, x, k.const(fill, v.dtype))
 
 
 def _window_source(k, out_pos, kpos, stride, dil, pad, limit):
@@ -355,11 +361,8 @@ def window_loader(k, node, x, lead, q):
 
 
 def masked_load(k, valid, dims, v):
-    b = k.b
-    if isinstance(valid, ir.Constant) and valid.constant == 1:
-        return k.elem(v, Index(k, v.shape, dims))
-    safe = [b.select(valid, d, i64(0)) for d in dims]
-    return b.select(valid, k.elem(v, Index(k, v.shape, safe)), k.const(-math.inf, v.dtype))
+    """v[dims] where `valid`, else -inf (a pooling window's padding)."""
+    return guarded(k, valid, dims, v, -math.inf)
 
 
 @rule("max_pool")

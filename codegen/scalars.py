@@ -92,7 +92,10 @@ class LLVMScalars(Scalars):
             b.store(b.select(bit, b.mul(r, p), r), res)
             b.store(b.mul(p, p), base)
         k.loop(63, body)
-        return b.select(b.icmp_signed("<", y, i64(0)), i64(0), b.load(res))
+        # a negative exponent: 0, but 1 and -1 for the bases 1 and -1 (the loop gave x ** (y mod 2^63) for them)
+        unit = b.or_(b.icmp_signed("==", x, i64(1)), b.icmp_signed("==", x, i64(-1)))
+        neg = b.select(unit, b.select(b.trunc(y, I1), x, i64(1)), i64(0))
+        return b.select(b.icmp_signed("<", y, i64(0)), neg, b.load(res))
 
     def neg(self, x):
         kind = self._kind(x)

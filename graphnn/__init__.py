@@ -5,7 +5,8 @@ Eager code records IR as it runs (so `loss.backward()` differentiates the IR sym
 """
 from . import ir, codegen  # noqa: F401  (graphnn.ir / graphnn.codegen)
 from ._dispatch import OpError
-from ._grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
+from ._grad_mode import (enable_grad, inference_mode, is_grad_enabled, is_inference_mode_enabled, no_grad,
+                         set_grad_enabled)
 from ._random import manual_seed, seed
 from .dtypes import bool_ as bool  # noqa: A001
 from .dtypes import dtype, float32, float64, int64

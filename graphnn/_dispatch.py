@@ -70,16 +70,83 @@ def scalar_dtype(x, other_dtype: str | None) -> str:
     return other_dtype if other_dtype in ("float32", "float64") else "float32"
 
 
+# Ops whose eager results are NumPy views of their first input (they share its storage, as PyTorch's views do).
+
+# Elementwise ops whose tensor operands are promoted to one dtype (PyTorch's rule for 0-d tensors below); for
+# select, the operands after the condition.
+PROMOTING = frozenset({"add", "sub", "mul", "div", "pow", "maximum", "minimum", "gt", "ge", "lt", "le", "eq", "ne",
+                       "logical_and", "logical_or", "select"})
+_ORDER = {"bool": 0, "int64": 1, "float32": 2, "float64": 3}
+
+
+def _category(dt: str) -> int:
+    return 2 if dt in ("float32", "float64") else _ORDER[dt]
+
+
+def _combine(higher: str | None, lower: str | None) -> str | None:
+    """PyTorch's combine_categories: dimensioned tensors decide the dtype unless a 0-d tensor has a higher
+    category (bool < integer < floating)."""
+    if higher is None:
+        return lower
+    if lower is None or _category(higher) >= 2:
+        return higher
+    if higher == "bool" or _category(lower) >= 2:
+        return max(higher, lower, key=_ORDER.get)
+    return higher
+
+
+def _promote_zero_dim(op: str, inputs: list) -> list:
+    """Cast tensor operands to PyTorch's result dtype when a 0-d tensor meets a dimensioned tensor of the same
+    category (float32 tensor * float64 0-d tensor is float32, as in PyTorch; the IR alone would give float64)."""
+    Tensor = _tensor.Tensor
+    # operands the op converts to a fixed dtype (select's bool condition) take no part in the promotion
+    fixed = get_op(op).operand_dtypes(["int64"] * len(inputs), "float64")
+    first = 1 if fixed and fixed[0] == "bool" else 0
+    ts = [t for t in inputs[first:] if isinstance(t, Tensor)]
+    if len(ts) < 2:
+        return inputs
+    dts = {t.dtype_name for t in ts}
+    if len(dts) == 1 or all(t.ndim for t in ts) or not any(t.ndim for t in ts):
+        return inputs
+    dim = max((t.dtype_name for t in ts if t.ndim), key=_ORDER.get)
+    zero = max((t.dtype_name for t in ts if not t.ndim), key=_ORDER.get)
+    want = _combine(dim, zero)
+    return inputs[:first] + [t.type_as_dtype(want) if isinstance(t, Tensor) and t.dtype_name != want else t
+                             for t in inputs[first:]]
+
+
+_tensor = None  # the graphnn.tensor module (which imports this one), bound on first use
+
+
+def _tensor_module():
+    global _tensor
+    import importlib
+
+    _tensor = importlib.import_module(__package__ + ".tensor")  # (graphnn.tensor, the attribute, is the function)
+    return _tensor
+
+
 def apply(op: str, inputs: list, attrs: dict | None = None, name: str | None = None):
     """Run (or trace) `op` on tensors / Python numbers; returns a Tensor or a tuple of Tensors."""
-    from .tensor import Tensor
+    tm = _tensor or _tensor_module()
+    Tensor = tm.Tensor
 
     attrs = attrs or {}
+    tracer = _tracer.current()
+    tensors = [t for t in inputs if isinstance(t, Tensor)]
+    for t in tensors:
+        if t._view_gen is not None:
+            tm.check_view_current(t, tracer)
+    dts = [t.dtype_name for t in tensors]
+    edges = None
+    if len(dts) > 1 and op in PROMOTING and any(d != dts[-1] for d in dts):
+        promoted = _promote_zero_dim(op, inputs)
+        if promoted is not inputs:
+            edges, inputs = tensors, promoted
+            dts = [t.dtype_name for t in inputs if isinstance(t, Tensor)]
     # Python numbers take the dtype of the first non-bool tensor (select's condition does not decide it).
-    dts = [t.dtype_name for t in inputs if isinstance(t, Tensor)]
     ref = next((d for d in dts if d != "bool"), dts[0] if dts else None)
     args = [t if isinstance(t, Tensor) else Scalar(t, scalar_dtype(t, ref)) for t in inputs]
-    tracer = _tracer.current()
     grad = is_grad_enabled()
     needs_grad = grad and any(isinstance(t, Tensor) and t.requires_grad for t in args)
     if tracer is not None:
@@ -120,12 +187,16 @@ def apply(op: str, inputs: list, attrs: dict | None = None, name: str | None = N
             t = Tensor._wrap(a, requires_grad=req)
             if req:
                 t._value = o
+                t._vc = vc = [0, 0]
+                o.meta["ver"] = (vc, 0)  # backward checks that the storage was not overwritten since
             outs.append(t)
+    if get_op(op).view and isinstance(inputs[0], Tensor):
+        tm._mark_view(outs[0], inputs[0], op, tracer)
     if needs_grad:
         from .autograd import make_grad_fn
 
         fn = make_grad_fn(name or grad_fn_name(op),
-                          [t for t in args if isinstance(t, Tensor)])
+                          edges if edges is not None else [t for t in args if isinstance(t, Tensor)])
         for t in outs:
             if t.requires_grad:
                 t.grad_fn = fn

@@ -2,7 +2,10 @@
 from __future__ import annotations
 
 import contextlib
+import functools
+import inspect
 import os
+import sys
 import threading
 import traceback
 
@@ -13,31 +16,169 @@ def is_grad_enabled() -> bool:
     return getattr(_state, "grad", True)
 
 
-def set_grad_enabled(mode: bool) -> None:
+def _set_grad_mode(mode: bool) -> None:
     _state.grad = bool(mode)
 
 
-class _GradMode(contextlib.ContextDecorator):
-    def __init__(self, mode: bool):
-        self.mode = mode
+class _GradModeContext:
+    """Base of no_grad / enable_grad / set_grad_enabled / inference_mode: a context manager and a decorator.
+
+    As a decorator it wraps functions and generator functions (each resumption of the generator runs in the
+    mode); every call uses its own context, so recursive and concurrent calls restore the right mode."""
+
+    def _mode(self) -> bool:
+        raise NotImplementedError
+
+    def clone(self):
+        return type(self)()
 
     def __enter__(self):
         self.prev = is_grad_enabled()
-        set_grad_enabled(self.mode)
+        _set_grad_mode(self._mode())
         return self
 
     def __exit__(self, *exc):
-        set_grad_enabled(self.prev)
+        _set_grad_mode(self.prev)
+        return False
+
+    def __call__(self, fn):
+        if not callable(fn):
+            raise TypeError(f"{type(self).__name__} decorates a function, got {type(fn).__name__}")
+        if inspect.isclass(fn):
+            raise TypeError(f"{type(self).__name__} cannot decorate a class")
+        ctx = self.clone
+
+        if inspect.isgeneratorfunction(fn):
+            @functools.wraps(fn)
+            def generator(*args, **kwargs):
+                gen = fn(*args, **kwargs)
+                try:
+                    with ctx():
+                        response = gen.send(None)
+                    while True:
+                        try:
+                            request = yield response
+                        except GeneratorExit:
+                            with ctx():
+                                gen.close()
+                            raise
+                        except BaseException:
+                            with ctx():
+                                response = gen.throw(*sys.exc_info())
+                        else:
+                            with ctx():
+                                response = gen.send(request)
+                except StopIteration as e:
+                    return e.value
+            return generator
+
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            with ctx():
+                return fn(*args, **kwargs)
+        return wrapper
+
+
+class _NoParamDecorator(_GradModeContext):
+    """Also usable as a bare decorator: `@no_grad` as well as `@no_grad()`."""
+
+    def __new__(cls, orig_func=None):
+        if orig_func is None:
+            return super().__new__(cls)
+        return cls()(orig_func)
+
+
+class no_grad(_NoParamDecorator):
+    """Context manager / decorator: ops inside record no gradient."""
+
+    def _mode(self) -> bool:
         return False
 
 
-def no_grad() -> _GradMode:
-    """Context manager / decorator: ops inside record no gradient."""
-    return _GradMode(False)
+class enable_grad(_NoParamDecorator):
+    """Context manager / decorator: ops inside record gradients (also inside no_grad)."""
+
+    def _mode(self) -> bool:
+        return True
 
 
-def enable_grad() -> _GradMode:
-    return _GradMode(True)
+class set_grad_enabled(_GradModeContext):
+    """Sets gradient recording on or off: at once when called as a function (`set_grad_enabled(False)`), for a
+    block as a context manager (the previous mode is restored at its end), or for a function as a decorator."""
+
+    def __init__(self, mode: bool) -> None:
+        self.prev = is_grad_enabled()
+        self.mode = bool(mode)
+        _set_grad_mode(self.mode)
+
+    def _mode(self) -> bool:
+        return self.mode
+
+    def clone(self):
+        return _FixedMode(self.mode)
+
+    def __call__(self, fn):
+        _set_grad_mode(self.prev)  # decorating: the mode applies to the calls, not from now on
+        return super().__call__(fn)
+
+    def __enter__(self):  # the mode was set by the constructor; prev is the mode before it
+        _set_grad_mode(self.mode)
+        return self
+
+    def __repr__(self) -> str:
+        return f"set_grad_enabled(mode={self.mode})"
+
+
+class _FixedMode(_GradModeContext):
+    def __init__(self, mode: bool) -> None:
+        self.mode = mode
+
+    def _mode(self) -> bool:
+        return self.mode
+
+    def clone(self):
+        return _FixedMode(self.mode)
+
+
+class inference_mode(_GradModeContext):
+    """PyTorch's inference_mode, with no_grad's semantics here (graphnn has no separate inference tensors):
+    inference_mode() / inference_mode(True) disables gradient recording; inference_mode(False) enables it (as
+    PyTorch's, whose InferenceMode(False) sets grad mode on)."""
+
+    def __new__(cls, mode=True):
+        if callable(mode) and not isinstance(mode, bool):  # @inference_mode without parentheses
+            return cls()(mode)
+        return super().__new__(cls)
+
+    def __init__(self, mode: bool = True) -> None:
+        self.mode = bool(mode)
+
+    def _mode(self) -> bool:
+        return not self.mode
+
+    def __enter__(self):
+        self.prev = is_grad_enabled()
+        _set_grad_mode(self._mode())
+        _inference_stack().append(self.mode)
+        return self
+
+    def __exit__(self, *exc):
+        _inference_stack().pop()
+        return super().__exit__(*exc)
+
+    def clone(self):
+        return inference_mode(self.mode)
+
+
+def _inference_stack() -> list:
+    if not hasattr(_state, "inference"):
+        _state.inference = []
+    return _state.inference
+
+
+def is_inference_mode_enabled() -> bool:
+    stack = _inference_stack()
+    return bool(stack and stack[-1])
 
 
 def scopes() -> list:

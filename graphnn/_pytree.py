@@ -1,9 +1,10 @@
 """Arguments and results of compiled calls as pytrees: tensors nested in tuples, lists, dicts and namedtuples.
 
 A call's *signature* is a hashable key of its argument trees: the containers' types, lengths and dict keys (in
-order), each tensor leaf's shape, dtype and requires_grad, and the value of every other leaf (a constant baked
-into the trace). Tensor leaves are collected in one order (arguments first to last, depth first), the order of
-the traced graph's inputs.
+order), each tensor leaf's shape, dtype and requires_grad (for compiled functions, also whether the .grad of a
+leaf that requires grad is None: a traced backward() accumulates into it), and the value of every other leaf (a
+constant baked into the trace). Tensor leaves are collected in one order (arguments first to last, depth first),
+the order of the traced graph's inputs.
 """
 from __future__ import annotations
 
@@ -56,45 +57,60 @@ def _constant_key(a) -> tuple:
     return (type(a), a)
 
 
-def leaf_key(a, leaves: list):
+def leaf_key(a, leaves: list, grads: bool = False):
     """Key of one argument tree; its tensors are appended to `leaves`.
 
-    Tensors give (shape, dtype, requires_grad) (the shape tuple tells them apart), containers (type, children),
-    constants (type, value): disjoint forms, as a constant's type is never a container type."""
+    Tensors give (shape, dtype, requires_grad) (the shape tuple tells them apart), plus, with `grads`, whether the
+    .grad of a tensor that requires grad is None; containers (type, children), constants (type, value): disjoint
+    forms, as a constant's type is never a container type."""
     if isinstance(a, Tensor):
         d = a._data
         if d is None:
             raise _escaped(a)
         leaves.append(a)
-        return (d.shape, d.dtype, a.requires_grad)
+        rg = a._requires_grad
+        if grads and rg:
+            return (d.shape, d.dtype, rg, a._grad is None)
+        return (d.shape, d.dtype, rg)
     cls = type(a)
     kind = _kind(cls)
     if kind is None:
         return _constant_key(a)
     if kind == "map":
-        return (cls, tuple([(k, leaf_key(v, leaves)) for k, v in a.items()]), getattr(a, "default_factory", None))
-    return (cls, tuple([leaf_key(o, leaves) for o in a]))
+        return (cls, tuple([(k, leaf_key(v, leaves, grads)) for k, v in a.items()]),
+                getattr(a, "default_factory", None))
+    return (cls, tuple([leaf_key(o, leaves, grads) for o in a]))
 
 
-def signature(args: tuple, kwargs: dict, leaves: list) -> tuple:
+def signature(args: tuple, kwargs: dict, leaves: list, grads: bool = False) -> tuple:
     """Key of a call's arguments (keyword arguments in call order); tensor leaves are appended to `leaves`."""
-    key = tuple([leaf_key(a, leaves) for a in args])
+    key = tuple([leaf_key(a, leaves, grads) for a in args])
     if kwargs:
-        return key, tuple([(k, leaf_key(v, leaves)) for k, v in kwargs.items()])
+        return key, tuple([(k, leaf_key(v, leaves, grads)) for k, v in kwargs.items()])
     return key, ()
 
 
 # -- rebuilding and results ------------------------------------------------------------------------------------
 def _rebuild(cls, items: list, like=None):
-    """A container of type cls holding items (pairs for mappings); `like` gives a defaultdict's factory."""
+    """A container of type cls holding items (pairs for mappings); `like` gives a defaultdict's factory.
+
+    Subclasses are rebuilt through their constructor (graphnn.Size, namedtuples, OrderedDict); one whose
+    constructor takes other arguments (a tuple subclass with its own __new__, say) through its base type's."""
     if cls is tuple or cls is list or cls is dict:
         return cls(items)
     kind = _kind(cls)
-    if kind == "named":
-        return cls(*items)
-    if kind == "map" and issubclass(cls, defaultdict):
-        return cls(like, items)
-    return cls(items)
+    try:
+        if kind == "named":
+            return cls(*items)
+        if kind == "map" and issubclass(cls, defaultdict):
+            return cls(like, items)
+        return cls(items)
+    except TypeError:
+        if issubclass(cls, tuple):
+            return tuple.__new__(cls, items)
+        obj = cls.__new__(cls)
+        (list if issubclass(cls, list) else dict).__init__(obj, items)
+        return obj
 
 
 def map_tensors(obj, fn, path: str = ""):

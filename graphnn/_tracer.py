@@ -1,21 +1,56 @@
 """Tracing: running user code on symbolic tensors to build one IR graph (used by graphnn.compile).
 
 Concrete tensors met during tracing (parameters, buffers, optimizer state, gradients) become graph inputs,
-bound at call time through accessors. In-place updates (`Tensor._assign`) and `.grad` writes become graph
-outputs that the runtime writes back, so a whole training step is one graph.
+bound at call time through accessors. In-place updates (in-place ops, `Tensor._assign`) of captured tensors and
+of the call's arguments, and `.grad` writes (of captured tensors and arguments), become graph outputs that the
+runtime writes back, so a whole training step is one graph.
+
+A trace depends on properties of what it captured beyond shapes and dtypes: whether a tensor requires grad (and
+is a leaf), whether its `.grad` is None, which tensor a module attribute holds. Each is guarded; the guards that
+only change through graphnn calls (requires_grad, module attributes) are checked again only after such a change
+(`state_changed()` moves a global epoch), so the per-call fast path stays a few identity tests.
 """
 from __future__ import annotations
 
 import threading
+import weakref
 
 from graphnn.ir.graph import Graph
 from graphnn.ir.registry import GraphEmitter
 
 _state = threading.local()
 
+# Moved by every change that may invalidate a trace's epoch guards (requires_grad flags, module attributes).
+EPOCH = [0]
+
+
+def state_changed() -> None:
+    EPOCH[0] += 1
+
+
+# Modules whose attributes some trace read (only their changes move EPOCH; building other modules does not).
+TRACED_MODULES: weakref.WeakSet = weakref.WeakSet()
+
+
+def module_changed(module) -> None:
+    if module in TRACED_MODULES:
+        EPOCH[0] += 1
+
 
 def current():
     return getattr(_state, "tracer", None)
+
+
+class ArgGrad:
+    """Binding of a graph input holding `.grad` of the call's i-th tensor argument (bound from the arguments)."""
+
+    __slots__ = ("index",)
+
+    def __init__(self, index: int):
+        self.index = index
+
+    def __call__(self):
+        raise TypeError("the .grad of a compiled call's argument is bound from the call's arguments")
 
 
 class Tracer:
@@ -28,6 +63,18 @@ class Tracer:
         self.updates: dict = {}       # id(tensor) -> (tensor, Value): state to write back
         self.grad_writes: dict = {}   # id(tensor) -> (tensor, grad before tracing)
         self.guards: list = []        # (accessor, expected): must hold for the trace to be reused
+        self.epoch_guards: list = []  # (accessor, expected) checked again only when EPOCH moved (see state_changed)
+        self._attr_guarded: set = set()
+        self._none_guarded: set = set()
+        self.arg_syms: list = []      # the symbolic tensor of each tensor argument, in signature order
+        self.arg_index: dict = {}     # id(symbolic argument) -> its position in arg_syms
+        self.arg_grads0: list = []    # .grad of each symbolic argument when tracing began
+        self.grad_inputs: dict = {}   # id(tensor) -> graph input holding its .grad before the call
+        self.grad_reads: dict = {}    # id(tensor) -> symbolic tensor standing for that .grad
+        self.retained: list = []      # symbolic tensors whose retain_grad() was called
+        self.rebinds: dict = {}       # id(tensor) -> in-place rebindings so far (views taken before are stale)
+        self.view_gens: dict = {}     # id(concrete alias) -> rebindings of its base its traced value reflects
+        self.did_backward = False
         self.checks: list = []        # (graph input position, fn(array)): validates that input at every call
         self.keepalive: list = []
         self.active = False           # inside `with tracer:` (symbolic tensors of a finished trace have no value)
@@ -50,14 +97,34 @@ class Tracer:
         return v
 
     def arg(self, t, name: str):
-        """A symbolic tensor for an explicit argument of the traced call."""
+        """A symbolic tensor for an explicit argument of the traced call (its .grad, when set, is an input too)."""
         from .tensor import Tensor
 
         v = self.add_input(t._type, name, "input", None)
-        return Tensor._symbolic(v, self, t.requires_grad)
+        sym = Tensor._symbolic(v, self, t.requires_grad)
+        self.input_of[id(sym)] = v
+        self.arg_index[id(sym)] = len(self.arg_syms)
+        if t.requires_grad and t._grad is not None and t._grad._data is not None:
+            gv = self.add_input(t._grad._type, name + ".grad", "grad", ArgGrad(len(self.arg_syms)))
+            sym._grad = Tensor._symbolic(gv, self, False)
+        self.arg_syms.append(sym)
+        self.arg_grads0.append(sym._grad)
+        return sym
 
     def guard(self, accessor, expected) -> None:
         self.guards.append((accessor, expected))
+
+    def epoch_guard(self, accessor, expected) -> None:
+        self.epoch_guards.append((accessor, expected))
+
+    def attr_guard(self, module, table: str, name: str, value) -> None:
+        """The trace read module.<name> (a parameter, buffer or submodule): it must be the same object at calls."""
+        key = (id(module), table, name)
+        if key not in self._attr_guarded:
+            self._attr_guarded.add(key)
+            self.keepalive.append(module)
+            TRACED_MODULES.add(module)
+            self.epoch_guard(lambda m=module, d=table, n=name, v=value: m.__dict__[d].get(n) is v, True)
 
     def check_input(self, t, fn) -> None:
         """Run fn on the value of `t` at every call of the compiled code, when `t` is an input of this trace."""
@@ -81,6 +148,10 @@ class Tracer:
             raise TraceError(located(f"this tensor {escaped_message(t)}"))
         # Concrete tensors, and symbolic tensors of an enclosing trace (a scan body traced inside
         # graphnn.compile), are captured as inputs bound to that tensor.
+        if t._base is not None:
+            from .tensor import check_view_current
+
+            check_view_current(t, self)
         key = id(t)
         if key not in self.current:
             kind = "param" if t.requires_grad else "const"
@@ -90,7 +161,11 @@ class Tracer:
             self.input_of[key] = v
             self.current[key] = v
             if t._data is not None:
+                t._captured = True
                 self.guard(SameArray(Captured(t)), True)
+                # gradients, leaf checks and the split into forward and backward depend on these flags
+                flags = (t._requires_grad, t.grad_fn is None)
+                self.epoch_guard(lambda t=t: (t._requires_grad, t.grad_fn is None), flags)
         return self.current[key]
 
     def fresh(self, type_, sample, name: str):
@@ -101,29 +176,90 @@ class Tracer:
         return Tensor._symbolic(v, self, False)
 
     def lift_grad(self, t):
-        """The value of `t.grad` as it was before tracing (captured through an accessor)."""
+        """The value of `t.grad` as it was before tracing (an input bound to whatever tensor .grad holds at a call)."""
+        key = id(t)
+        if key not in self.grad_inputs:
+            g = t._grad
+            v = self.add_input(g._type, (self.names.get(key) or "p") + ".grad", "grad", lambda t=t: t._grad)
+            self.guard(SameArray(lambda t=t: t._grad), True)
+            self.keepalive.append(t)
+            self.grad_inputs[key] = v
+        return self.grad_inputs[key]
+
+    def read_grad(self, t):
+        """`t.grad` read while tracing, for a concrete tensor t: None (guarded) or a symbolic tensor bound to the
+        .grad of each call (not the tensor object .grad held when traced, which later steps replace)."""
+        from .tensor import Tensor
+
+        key = id(t)
         g = t._grad
-        v = self.add_input(g._type, (self.names.get(id(t)) or "p") + ".grad", "grad", lambda t=t: t._grad)
-        self.guard(SameArray(lambda t=t: t._grad), True)
-        return v
+        if key in self.grad_writes:  # set in this trace (e.g. by zero_grad): that value
+            return g
+        if g is None:
+            if key not in self._none_guarded:
+                self._none_guarded.add(key)
+                self.keepalive.append(t)
+                self.guard(lambda t=t: t._grad is None, True)
+            return None
+        if key not in self.grad_reads:
+            sym = Tensor._symbolic(self.lift_grad(t), self, False)
+            sym._grad_of = t
+            self.grad_reads[key] = sym
+        return self.grad_reads[key]
 
     # -- state changes ------------------------------------------------------------------------------------
     def assign(self, t, src) -> None:
+        """State update (optimizer step, running statistics): t takes the value of src, without autograd."""
         from .tensor import broadcast_to
 
         if tuple(src.shape) != tuple(t.shape):
             src = broadcast_to(src, tuple(t.shape))
         if src.dtype_name != t.dtype_name:
             src = src.type_as_dtype(t.dtype_name)
-        v = self.lift(src)
-        if t._trace is self:  # an in-place op on a value computed in this trace: just rename it
+        self._set(t, self.lift(src))
+
+    def inplace(self, t, result) -> None:
+        """An in-place op on t (not a view; see Tensor._inplace_op): t now stands for `result` (same shape and
+        dtype), a detach()/.data alias's base too."""
+        v = self.lift(result)
+        base = t._base if t._alias else None
+        if base is not None:
+            if base._data is None and not (base._trace is self and base.grad_fn is None):
+                # an alias of a value computed with gradient in this trace: its autograd history would have to stay
+                from ._dispatch import located
+
+                raise NotImplementedError(located(
+                    "in-place op on a detached alias (detach() / .data) of a tensor computed with gradient inside "
+                    "graphnn.compile is not supported yet; compute the new value out of place instead"))
+            self.lift(base)
+            self._set(base, v)
+            if t._trace is not self:  # a concrete alias captured by the trace: its reads give v from now on
+                self.current[id(t)] = v
+                self.view_gens[id(t)] = self.rebinds[id(base)]
+                return
+        self._set(t, v)
+        if t._view_gen is not None:  # t itself follows its own update
+            t._view_gen = self.rebinds.get(id(t._base), 0)
+
+    def _set(self, t, v) -> None:
+        key = id(t)
+        if t._trace is self:  # a value of this trace: rename it (an argument's update is written back)
             t._value = v
-            return
-        self.lift(t)
-        self.current[id(t)] = v
-        self.updates[id(t)] = (t, v)
+            if key in self.arg_index:
+                self.updates[key] = (t, v)
+            owner = t._grad_of
+            if owner is not None and owner._grad is not t:  # an in-place op on a .grad read here: a .grad write
+                self.note_grad_write(owner)
+                owner._grad = t
+        else:
+            self.lift(t)
+            self.current[key] = v
+            self.updates[key] = (t, v)
+        self.rebinds[key] = self.rebinds.get(key, 0) + 1
 
     def note_grad_write(self, t) -> None:
+        if t._trace is self:  # a symbolic tensor's .grad (an argument's): read back by finish()
+            return
         if id(t) not in self.grad_writes:
             self.grad_writes[id(t)] = (t, t._grad)
             self.keepalive.append(t)
@@ -134,6 +270,9 @@ class Tracer:
 
         g = self.graph
         b = GraphEmitter(g, {"phase": "backward"})
+        if not root.requires_grad:
+            raise RuntimeError("element 0 of tensors does not require grad and does not have a grad_fn")
+        self.did_backward = True
         if gradient is None:
             if root.numel() != 1:
                 from .autograd import implicit_grad_error
@@ -148,7 +287,16 @@ class Tracer:
         leaves = [(t, v) for t, v in leaves if not (id(t) in seen or seen.add(id(t)))]
         from .autograd import vjp_located
 
-        grads = vjp_located(g, [root._value], [seed], [v for _, v in leaves], b)
+        # symbolic tensors: the arguments that require grad, and non-leaves whose retain_grad() was called
+        syms = [(s, self.input_of[id(s)]) for s in self.arg_syms if s.requires_grad]
+        syms += [(s, s._value) for s in self.retained if s.requires_grad]
+        grads = vjp_located(g, [root._value], [seed], [v for _, v in leaves] + [v for _, v in syms], b)
+        for (s, _), gv in zip(syms, grads[len(leaves):]):
+            if gv is None:
+                continue
+            prev = s._grad
+            new = gv if prev is None else b.add(self.lift(prev), gv)
+            s._grad = Tensor._symbolic(new, self, False)
         for (t, _), gv in zip(leaves, grads):
             if gv is None:
                 continue
@@ -163,12 +311,18 @@ class Tracer:
             t.grad = Tensor._symbolic(new, self, False)
 
     def finish(self) -> tuple:
-        """Restore every .grad touched while tracing; return [(tensor, final grad Tensor or None)]."""
+        """Restore every .grad touched while tracing; return [(tensor, final grad Tensor or None)]. The arguments'
+        changed .grads are listed in arg_grad_finals: [(argument position, final grad Tensor or None)]."""
         finals = []
         for t, original in self.grad_writes.values():
             finals.append((t, t._grad))
             t._grad = original
+        self.arg_grad_finals = [(i, s._grad) for i, s in enumerate(self.arg_syms) if s._grad is not self.arg_grads0[i]]
         return finals
+
+    def has_arg_effects(self) -> bool:
+        """Does the trace update an argument in place or set an argument's .grad?"""
+        return bool(self.arg_grad_finals) or any(k in self.arg_index for k in self.updates)
 
 
 def check_values(t, fn) -> None:

@@ -11,10 +11,10 @@ import numpy as np
 from graphnn import ir
 from graphnn.ir.graph import Graph
 
-from ._grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
+from ._grad_mode import enable_grad, inference_mode, is_grad_enabled, no_grad, set_grad_enabled
 
 __all__ = ["Function", "Variable", "backward", "grad", "no_grad", "enable_grad", "is_grad_enabled",
-           "set_grad_enabled"]
+           "set_grad_enabled", "inference_mode"]
 
 _classes: dict = {}
 
@@ -89,14 +89,26 @@ def _collect(roots: list) -> tuple:
     return sorted(nodes.values(), key=lambda n: n.id), sorted(leaves.values(), key=lambda v: v.id)
 
 
+FREED = ("Trying to backward through the graph a second time (or directly access saved tensors after they have "
+         "already been freed). Saved intermediate values of the graph are freed when you call .backward() or "
+         "autograd.grad(). Specify retain_graph=True if you need to backward through the graph a second time or if you "
+         "need to access saved tensors after calling backward.")
+
+
 def _gradient_graph(roots: list, wrt_leaves: bool, inputs: list | None):
     nodes, leaves = _collect([t._value for t in roots])
+    if any(n.meta.get("freed") for n in nodes):
+        from ._dispatch import located
+
+        raise RuntimeError(located(FREED, ""))
     g = Graph("backward")
     g.inputs = list(leaves)
     g.nodes = list(nodes)
     seeds = [g.add_input(t._value.type, f"grad_{i}", "cotangent") for i, t in enumerate(roots)]
     if inputs is None:
         targets = [v for v in leaves if v.meta.get("tensor") is not None and v.meta["tensor"].requires_grad]
+        # non-leaves whose retain_grad() was called (still alive, and still standing for that value)
+        targets += [o for n in nodes for o in n.outputs if _retained(o) is not None]
     else:
         targets = [t._value for t in inputs]
     b = ir.GraphEmitter(g, {"phase": "backward"})
@@ -114,15 +126,53 @@ def vjp_located(*args):
         raise ir.MissingGradient(located(str(e), "")) from None
 
 
+def _retained(v):
+    """The live tensor that retains the gradient of recorded value v, or None."""
+    ref = v.meta.get("retain")
+    t = ref() if ref is not None else None
+    return t if t is not None and t._value is v and t._retains_grad else None
+
+
 def _run(roots: list, grad_tensors: list, inputs: list | None) -> tuple:
     g, leaves, targets, grads = _gradient_graph(roots, True, inputs)
     pairs = [(t, gr) for t, gr in zip(targets, grads) if gr is not None]
     g.outputs = [gr for _, gr in pairs]
     ir.passes.dce(g)
     env = {o.id: o.data for n in g.nodes for o in n.outputs if o.data is not None}
+    _check_versions(g, env)
     feeds = [v.data for v in leaves] + [np.asarray(gt, dtype=t.dtype.name) for t, gt in zip(roots, grad_tensors)]
     values = ir.interpret(g, feeds, env)
     return targets, grads, pairs, values
+
+
+def _check_versions(g, env: dict) -> None:
+    """The recorded values the gradient computation reads must still be in the storage they were recorded from:
+    an in-place op since then (a new version) makes them unusable, as in PyTorch."""
+    for n in g.nodes:
+        if n.outputs and all(o.id in env for o in n.outputs):
+            continue  # a forward node with its value: not evaluated
+        for v in n.inputs:
+            ver = v.meta.get("ver")
+            if ver is not None and ver[0][0] != ver[1]:
+                from ._dispatch import grad_fn_name, located
+                from .tensor import _TORCH_TYPE
+
+                p = v.producer
+                what = f", which is output 0 of {grad_fn_name(p.op)}," if p is not None else ""
+                raise RuntimeError(located(
+                    f"one of the variables needed for gradient computation has been modified by an inplace operation: "
+                    f"[torch.{_TORCH_TYPE.get(v.type.dtype, v.type.dtype)}Tensor {list(v.type.shape)}]{what} is at "
+                    f"version {ver[0][0]}; expected version {ver[1]} instead.", ""))
+
+
+def _free(roots: list) -> None:
+    """Let go of the recorded graph's intermediate arrays (as PyTorch frees saved tensors), so memory is returned at
+    once instead of when Python's cycle collector runs; a later backward through these nodes raises."""
+    nodes, _leaves = _collect([t._value for t in roots])
+    for n in nodes:
+        n.meta["freed"] = True
+        for o in n.outputs:
+            o.data = None
 
 
 def implicit_grad_error(t) -> RuntimeError:
@@ -150,11 +200,11 @@ def _seed(t, gradient):
 
 
 def backward(tensors, grad_tensors=None, retain_graph=None) -> None:
-    """Accumulate d(tensors)/d(leaf) into every leaf's .grad.
+    """Accumulate d(tensors)/d(leaf) into every leaf's .grad (and that of non-leaves that retain_grad()).
 
     Unless retain_graph is true, the recorded graph then lets go of its intermediate arrays (as PyTorch frees
     saved tensors), so memory is returned at once instead of when Python's cycle collector runs; a second
-    backward through the same graph recomputes them from the leaves."""
+    backward through the same graph raises, as in PyTorch."""
     from .tensor import Tensor
 
     tensors = [tensors] if isinstance(tensors, Tensor) else list(tensors)
@@ -177,22 +227,20 @@ def backward(tensors, grad_tensors=None, retain_graph=None) -> None:
         return
     _targets, _grads, pairs, values = _run(roots, seeds, None)
     for (v, _), val in zip(pairs, values):
-        _accumulate(v.meta["tensor"], val)
+        t = v.meta.get("tensor")
+        _accumulate(t if t is not None else _retained(v), val)
     if not retain_graph:
-        nodes, _leaves = _collect([t._value for t in roots])
-        for n in nodes:
-            for o in n.outputs:
-                o.data = None
+        _free(roots)
 
 
 def _accumulate(t, g: np.ndarray) -> None:
     from .tensor import Tensor
 
     g = np.asarray(g, dtype=t._data.dtype)
-    if t.grad is None:
+    if t._grad is None:
         t.grad = Tensor(np.array(g, copy=True))
     else:
-        t.grad._data = t.grad._data + g
+        t._grad._data = t._grad._data + g
 
 
 def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=False, allow_unused=False):
@@ -205,8 +253,13 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
         [grad_outputs] if isinstance(grad_outputs, Tensor) else list(grad_outputs))
     for t in inputs:
         t._eager_value()
+    for i, t in enumerate(outputs):
+        if not t.requires_grad:
+            raise RuntimeError(f"element {i} of tensors does not require grad and does not have a grad_fn")
     seeds = [_seed(t, g) for t, g in zip(outputs, grad_outputs)]
     _targets, grads, pairs, values = _run(outputs, seeds, inputs)
+    if not (create_graph if retain_graph is None else retain_graph):
+        _free([t for t in outputs if t._value is not None and t._value.producer is not None])
     by_id = {v.id: val for (v, _), val in zip(pairs, values)}
     result = []
     for t, gr in zip(inputs, grads):

@@ -18,7 +18,7 @@ from . import _tracer
 from ._grad_mode import is_grad_enabled
 from ._python_state import python_state, warn_state_changes
 from ._pytree import BadLeaf, bad_argument, flatten, map_tensors, signature, unflatten
-from ._tracer import Tracer
+from ._tracer import EPOCH as _EPOCH, Tracer
 from .tensor import Tensor
 
 
@@ -58,11 +58,14 @@ def _lowered(graph: ir.Graph) -> ir.Graph:
 
 
 class _Guarded:
-    """Reuse test of a specialization: its guards, with captured tensors checked by identity first."""
+    """Reuse test of a specialization: its guards, with captured tensors checked by identity first, and the guards
+    on state that only graphnn calls change (requires_grad flags, module attributes) only after such a change."""
 
     guards: list
     bindings: list
+    epoch_guards: list = []
     _fast = _other = _direct = None  # guard and binding fast paths (built on first use)
+    _epoch = -1                      # _tracer.EPOCH when the epoch guards last held
 
     def valid(self) -> bool:
         fast = self._fast
@@ -71,8 +74,17 @@ class _Guarded:
             fast = self._fast
         for t, g in fast:  # captured tensors still holding the array that passed last time: one identity test
             if t._data is not g.last:
-                return guards_hold(self.guards)
+                return guards_hold(self.guards) and self._epoch_valid()
+        if self._epoch != _EPOCH[0] and not self._epoch_valid():
+            return False
         return guards_hold(self._other)
+
+    def _epoch_valid(self) -> bool:
+        epoch = _EPOCH[0]
+        if not guards_hold(self.epoch_guards):
+            return False
+        self._epoch = epoch
+        return True
 
     def _split_guards(self) -> None:
         self._fast = [(acc.tensor, acc) for acc, _ in self.guards
@@ -82,20 +94,67 @@ class _Guarded:
         self._direct = [acc.tensor if isinstance(acc, _tracer.Captured) else None for acc in self.bindings]
 
 
+def bind(bindings: list, args: list) -> list:
+    """The tensor bound to each graph input at a call: the next argument, an argument's .grad, or the accessor's."""
+    out, it = [], iter(args)
+    for acc in bindings:
+        if acc is None:
+            out.append(next(it))
+        elif type(acc) is _tracer.ArgGrad:
+            out.append(args[acc.index]._grad)
+        else:
+            out.append(acc())
+    return out
+
+
+def _distinct(args: list) -> bool:
+    return len(args) < 2 or len({id(t) for t in args}) == len(args)
+
+
+def _aliased_args_error():
+    from ._dispatch import located
+
+    return NotImplementedError(located(
+        "graphnn.compile: the same tensor is passed as two arguments of a compiled function that updates an argument "
+        "in place or sets an argument's .grad; pass distinct tensors (e.g. x.clone())", ""))
+
+
+def _bump_versions(captured: list, arg_pos: list, args: list) -> None:
+    """Compiled code wrote these tensors in place: eager graphs recorded before no longer hold their values."""
+    for t in captured:
+        if t._vc is not None:
+            t._bump()
+    for i in arg_pos:
+        t = args[i]
+        if t._vc is not None:
+            t._bump()
+
+
 class Program(_Guarded):
     """One specialization of a traced callable: its graphs, native code and how to bind and unpack it."""
 
-    def __init__(self, tracer: Tracer, out_spec, outputs: list, grad_finals: list, stages: dict):
+    def __init__(self, tracer: Tracer, out_spec, outputs: list, grad_finals: list, stages: dict,
+                 arg_grads: list = ()):
         self.tracer = tracer
         self.out_spec = out_spec
         self.guards = tracer.guards
+        self.epoch_guards = tracer.epoch_guards
         self.bindings = tracer.bindings
+        self.arg_grads = list(arg_grads)  # (argument position, position in outputs or None, concrete)
+        self.arg_effects = tracer.has_arg_effects()
+        self.updated = [t for t, _ in tracer.updates.values() if t._trace is not tracer]
+        self.updated_args = [tracer.arg_index[k] for k in tracer.updates if k in tracer.arg_index]
+        self._effects = bool(self.arg_effects or self.arg_grads or self.updated or self.updated_args)
         self.stages = stages
         stages["lowered"] = _lowered(stages["optimized"])
         self.native = _native(stages["lowered"])
         stages["fused"] = self.native.plan
         self.n_user = len(outputs)
         self.grad_targets = grad_finals  # (tensor, position in returned outputs or None, concrete)
+        # results that are an argument itself (`return x.mul_(2)`): the caller's tensor is returned, as eagerly (its
+        # value is the result's, written back), so later in-place ops on the result change the argument too
+        self.out_same = [(j, tracer.arg_index[id(t)]) for j, t in enumerate(outputs)
+                         if t._trace is tracer and id(t) in tracer.arg_index]
 
     def feeds(self, args: list) -> list:
         if self._fast is None:
@@ -103,11 +162,19 @@ class Program(_Guarded):
         arrays, it = [], iter(args)
         for acc, t in zip(self.bindings, self._direct):
             if t is None:
-                t = next(it) if acc is None else acc()
+                if acc is None:
+                    t = next(it)
+                elif type(acc) is _tracer.ArgGrad:
+                    t = args[acc.index]._grad
+                else:
+                    t = acc()
             arrays.append(t._data)
         return arrays
 
     def run(self, args: list):
+        effects = self._effects
+        if effects and self.arg_effects and not _distinct(args):
+            raise _aliased_args_error()
         arrays = self.feeds(args)
         for i, check in self.tracer.checks:
             check(arrays[i])
@@ -115,6 +182,13 @@ class Program(_Guarded):
         leaves = [Tensor._wrap(a) for a in outs[:self.n_user]]
         for t, pos, concrete in self.grad_targets:
             t._grad = Tensor._wrap(outs[pos]) if pos is not None else concrete
+        if effects:  # arguments' .grad; versions of the tensors written in place
+            for i, pos, concrete in self.arg_grads:
+                args[i]._grad = Tensor._wrap(outs[pos]) if pos is not None else concrete
+            _bump_versions(self.updated, self.updated_args, args)
+        if self.out_same:
+            for j, i in self.out_same:
+                leaves[j] = args[i]
         spec = self.out_spec
         return leaves[spec[1]] if spec[0] == "leaf" else unflatten(spec, leaves)
 
@@ -135,13 +209,19 @@ def trace_function(fn, args: tuple, kwargs: dict, names: dict, name: str) -> tup
 
     Each tensor leaf of the argument trees is a graph input, in the order _pytree.signature() lists them."""
     tracer = Tracer(name, names)
+    real: list = []
     with tracer:
-        sym = [map_tensors(a, tracer.arg, f"x{i}") for i, a in enumerate(args)]
-        sym_kw = {k: map_tensors(v, tracer.arg, k) for k, v in kwargs.items()}
+        def arg(t, path):
+            real.append(t)
+            return tracer.arg(t, path)
+        sym = [map_tensors(a, arg, f"x{i}") for i, a in enumerate(args)]
+        sym_kw = {k: map_tensors(v, arg, k) for k, v in kwargs.items()}
         try:
             result = fn(*sym, **sym_kw)
         finally:
             finals = tracer.finish()
+    if tracer.has_arg_effects() and not _distinct(real):
+        raise _aliased_args_error()
     leaves: list = []
     spec = flatten(result, leaves)
     return tracer, spec, leaves, finals
@@ -157,6 +237,13 @@ def build_program(tracer: Tracer, spec, leaves: list, finals: list) -> Program:
             outs.append(final._value)
         else:
             grad_finals.append((t, None, final))
+    arg_grads = []
+    for i, final in tracer.arg_grad_finals:
+        if final is not None and final._trace is tracer:
+            arg_grads.append((i, len(outs), None))
+            outs.append(final._value)
+        else:
+            arg_grads.append((i, None, final))
     writeback = {}
     for t, v in tracer.updates.values():
         writeback[len(outs)] = g.inputs.index(tracer.input_of[id(t)])
@@ -165,7 +252,7 @@ def build_program(tracer: Tracer, spec, leaves: list, finals: list) -> Program:
     g.meta["writeback"] = writeback
     ir.verify(g)
     stages = {"traced": g.copy(), "optimized": _optimized(g)}
-    return Program(tracer, spec, leaves, grad_finals, stages)
+    return Program(tracer, spec, leaves, grad_finals, stages, arg_grads)
 
 
 DEFAULT_MAX_SPECIALIZATIONS = 64
@@ -302,9 +389,11 @@ class CompiledFunction:
     def _trace(self, args: tuple, kwargs: dict) -> tuple:
         return trace_function(self.fn, args, kwargs, self._names(), self.name)
 
+    _grads_in_key = True  # a traced backward() accumulates into arguments' .grad: the key says whether they are None
+
     def _signature(self, args: tuple, kwargs: dict, leaves: list) -> tuple:
         try:
-            return signature(args, kwargs, leaves)
+            return signature(args, kwargs, leaves, self._grads_in_key)
         except BadLeaf:
             raise bad_argument(self._signature_fn(), args, kwargs) from None
 
@@ -326,8 +415,13 @@ class CompiledFunction:
         self.last, self._hot = prog, (key, prog)
         return prog
 
-    def _build(self, args: tuple, kwargs: dict, leaves: list) -> Program:
-        return build_program(*self._trace(args, kwargs))
+    def _build(self, args: tuple, kwargs: dict, leaves: list):
+        tracer, spec, outs, finals = self._trace(args, kwargs)
+        if (is_grad_enabled() and not tracer.did_backward and not finals and not tracer.arg_grad_finals
+                and any(t.requires_grad and t._trace is tracer for t in outs)):
+            # results that require grad: differentiable, as a compiled module's (backward() runs compiled code)
+            return SplitProgram(tracer, spec, outs, [t.requires_grad for t in leaves])
+        return build_program(tracer, spec, outs, finals)
 
     @property
     def graphs(self) -> dict:
@@ -340,6 +434,8 @@ class CompiledFunction:
 
 class CompiledModule(CompiledFunction):
     """`graphnn.compile(module)`: the module's forward compiled; outputs support .backward() natively."""
+
+    _grads_in_key = False  # forward does not call backward(): inputs' .grad does not change the trace
 
     def __init__(self, module, name: str | None = None, max_specializations: int | None = None):
         super().__init__(module, name or type(module).__name__, max_specializations)
@@ -394,6 +490,10 @@ class SplitProgram(_Guarded):
 
     def __init__(self, tracer: Tracer, spec, leaves: list, arg_requires_grad: list):
         self.tracer, self.out_spec, self.guards, self.bindings = tracer, spec, tracer.guards, tracer.bindings
+        self.epoch_guards = tracer.epoch_guards
+        self.arg_effects = tracer.has_arg_effects()
+        self.updated = [t for t, _ in tracer.updates.values() if t._trace is not tracer]
+        self.updated_args = [tracer.arg_index[k] for k in tracer.updates if k in tracer.arg_index]
         g = tracer.graph
         outs = [tracer.lift(t) for t in leaves]
         g.outputs = list(outs)
@@ -403,7 +503,8 @@ class SplitProgram(_Guarded):
         self.stages = {"traced": g.copy()}
         arg_req = iter(arg_requires_grad)
         # (random inputs never require grad: calling their accessor would draw, and so consume, random numbers)
-        requires = [next(arg_req) if acc is None else (v.meta.get("kind") != "random" and acc().requires_grad)
+        requires = [next(arg_req) if acc is None else (v.meta.get("kind") not in ("random", "grad")
+                                                       and acc().requires_grad)
                     for acc, v in zip(self.bindings, fwd_inputs)]
         self.float_outs = [j for j, v in enumerate(outs) if v.type.is_float]
         cts = [g.add_input(outs[j].type, f"grad_out{j}", "cotangent") for j in self.float_outs]
@@ -464,13 +565,16 @@ class SplitProgram(_Guarded):
         return list(self.out_types)
 
     def run(self, args: list):
-        tensors, it = [], iter(args)
-        for acc in self.bindings:
-            tensors.append(next(it) if acc is None else acc())
+        if self.arg_effects and not _distinct(args):
+            raise _aliased_args_error()
+        tensors = bind(self.bindings, args)
         for i, check in self.tracer.checks:
             check(tensors[i]._data)
+        inputs = [t._eager_value() for t in tensors]  # (before the call: its state updates make new versions)
         outs = run_native(self.native, [t._data for t in tensors])
-        node = Node("call", [t._eager_value() for t in tensors], {"fn": _ForwardFn(self)}, self.out_types)
+        if self.updated or self.updated_args:
+            _bump_versions(self.updated, self.updated_args, args)
+        node = Node("call", inputs, {"fn": _ForwardFn(self)}, self.out_types)
         for o, a in zip(node.outputs, outs):
             o.data = a
         from .autograd import make_grad_fn

@@ -34,6 +34,7 @@ from graphnn.codegen.export import build_export_module, c_header, emit_object, t
 
 from ._artifact import FORMAT, FORMAT_VERSION, ExportError, ExportedModel, write_atomic
 from ._grad_mode import enable_grad, no_grad
+from ._tracer import ArgGrad
 from .compiler import CompiledFunction, CompiledModule, Program, build_program, trace_function
 from .tensor import Tensor
 
@@ -207,6 +208,9 @@ def _export_graph(prog: Program, fn, mode: str, input_names: list | None) -> tup
             raise ValueError(f"input_names must be {n_args} C identifiers, got {input_names!r}")
         arg_names = list(input_names)
     user_in, state, seen = [], [], set()
+    if any(isinstance(acc, ArgGrad) for acc in prog.bindings):
+        raise ExportError("the exported function uses the .grad of one of its arguments (an argument that requires "
+                          "grad); exported inputs are plain arrays: pass arguments that do not require grad")
     for i, (v, acc) in enumerate(zip(g.inputs, prog.bindings)):
         if acc is None:
             v.name = arg_names[len(user_in)]

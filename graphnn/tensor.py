@@ -2,15 +2,17 @@
 from __future__ import annotations
 
 import numbers
+import weakref
 
 import numpy as np
 
+from graphnn.ir.graph import Value
 from graphnn.ir.ops._util import norm_axes
+from graphnn.ir.registry import get_op
 from graphnn.ir.types import TensorType, canonical_dtype
 
-from . import _random
-from ._dispatch import apply, relabel
-from ._grad_mode import no_grad
+from . import _random, _tracer
+from ._dispatch import apply, located, relabel
 from .dtypes import dtype_of as _dtype_obj, to_dtype
 
 
@@ -54,6 +56,11 @@ def escaped_message(t) -> str:
             "are symbolic; return them from the compiled function instead")
 
 
+# PyTorch's names of the dtypes in its messages (tensor types; C types of gradients).
+_TORCH_TYPE = {"float32": "Float", "float64": "Double", "int64": "Long", "bool": "Bool"}
+_C_TYPE = {"float32": "float", "float64": "double", "int64": "long int", "bool": "bool"}
+_CATEGORY = {"bool": 0, "int64": 1, "float32": 2, "float64": 2}
+
 _NATIVE_DTYPES = frozenset(np.dtype(n) for n in ("float32", "float64", "int64", "bool"))
 
 
@@ -61,6 +68,16 @@ class Tensor:
     """A graphnn tensor. `Tensor(2, 3)` allocates (zero-filled); `Tensor([[1, 2]])` takes data (float32)."""
 
     __array_priority__ = 1000
+
+    # Storage sharing (views, see _mark_view) and in-place bookkeeping; class defaults, set per instance when used.
+    _base = None            # a view: the tensor whose storage it shows (detach / .data aliases too)
+    _alias = False          # a full, non-differentiable alias (detach, .data, stop_gradient) rather than a view
+    _view_op = None         # the op that made the view (named in errors)
+    _view_gen = None        # rebinding count of the base when the view was taken (a later rebinding makes it stale)
+    _vc = None              # [version, rebindings] of the storage, shared by a base and its views (see _counter)
+    _retains_grad = False   # retain_grad() was called: backward sets .grad of this non-leaf
+    _grad_of = None         # inside a trace: the tensor whose .grad this symbolic tensor was read from
+    _captured = False       # a trace captured it: changing requires_grad must invalidate compiled code
 
     def __init__(self, *args, dtype=None, requires_grad: bool = False):
         dt = to_dtype(dtype) if dtype is not None else getattr(type(self), "_default_dtype", "float32")
@@ -86,7 +103,7 @@ class Tensor:
         self._accumulate = None
         self._grad = None
         self.grad_fn = None
-        self.requires_grad = bool(requires_grad)
+        self._requires_grad = bool(requires_grad)
         return self
 
     @classmethod
@@ -141,13 +158,47 @@ class Tensor:
         return self.shape[0]
 
     @property
+    def requires_grad(self) -> bool:
+        return self._requires_grad
+
+    @requires_grad.setter
+    def requires_grad(self, value) -> None:
+        value = bool(value)
+        if value == self._requires_grad:
+            return
+        if self.grad_fn is not None:
+            raise RuntimeError("you can only change requires_grad flags of leaf variables. If you want to use a "
+                               "computed variable in a subgraph that doesn't require differentiation use "
+                               "var_no_grad = var.detach().")
+        if value and self.dtype_name not in ("float32", "float64"):
+            raise RuntimeError("only Tensors of floating point dtype can require gradients")
+        self._requires_grad = value
+        if self._captured:
+            _tracer.state_changed()  # compiled code traced with the old flag must trace again
+
+    @property
     def grad(self):
-        return self._grad
+        g = self._grad
+        if self._data is not None and (g is None or g._data is not None):
+            tr = _tracer.current()
+            if tr is not None:  # a concrete tensor's .grad read while tracing: bound at every call, not baked in
+                return tr.read_grad(self)
+        return g
 
     @grad.setter
     def grad(self, value) -> None:
-        from . import _tracer
-
+        if value is not None:
+            if not isinstance(value, Tensor):
+                raise TypeError(f"assigned grad expected to be a Tensor or None but got grad of type "
+                                f"{type(value).__name__}")
+            if tuple(value.shape) != tuple(self.shape):
+                raise RuntimeError(f"attempting to assign a gradient of size '{list(value.shape)}' to a tensor of size "
+                                   f"'{list(self.shape)}'. Please ensure that the gradient and the tensor are the same "
+                                   "size")
+            if value.dtype_name != self.dtype_name:
+                raise RuntimeError(f"attempting to assign a gradient with dtype '{_C_TYPE[value.dtype_name]}' to a "
+                                   f"tensor with grad_dtype '{_TORCH_TYPE[self.dtype_name]}'. The gradient must match "
+                                   "the tensor's grad_dtype (defaults to the tensor's dtype).")
         tr = _tracer.current()
         if tr is not None:
             tr.note_grad_write(self)
@@ -168,6 +219,8 @@ class Tensor:
 
             v = Value(self._type)
             v.data = self._data
+            vc = self._counter()
+            v.meta["ver"] = (vc, vc[0])  # backward checks that the storage was not overwritten since
             if self.requires_grad:
                 v.meta["tensor"] = self
                 self._value = v
@@ -248,21 +301,48 @@ class Tensor:
         return self
 
     def detach(self) -> "Tensor":
-        if self._trace is not None:
+        """A tensor sharing this one's storage, without gradient (PyTorch's detach: in-place changes of either
+        show in the other, and count as changes of both for backward's checks)."""
+        if self._trace is not None or _tracer.current() is not None:
             return apply("stop_gradient", [self])
-        return Tensor._wrap(self._data)
+        out = Tensor._wrap(self._data)
+        _mark_view(out, self, "stop_gradient", None)
+        return out
 
     def detach_(self) -> "Tensor":
-        self.grad_fn, self._value, self.requires_grad = None, None, False
+        if self._base is not None and not self._alias:
+            raise RuntimeError("Can't detach views in-place. Use detach() instead.")
+        self.grad_fn, self._value, self._requires_grad = None, None, False
+        if self._captured:
+            _tracer.state_changed()
         return self
 
     def retain_grad(self) -> None:
-        pass
+        """After backward(), this non-leaf tensor's .grad holds its gradient (a no-op on leaves, as in PyTorch)."""
+        if not self.requires_grad:
+            raise RuntimeError("can't retain_grad on Tensor that has requires_grad=False")
+        if self.grad_fn is None:
+            return
+        self._retains_grad = True
+        if self._trace is not None:
+            self._trace.retained.append(self)
+        elif self._value is not None:
+            self._value.meta["retain"] = weakref.ref(self)
+
+    @property
+    def retains_grad(self) -> bool:
+        return self._retains_grad and self.grad_fn is not None
 
     @property
     def data(self) -> "Tensor":
-        """The same storage, detached from autograd."""
-        return self.detach()
+        """The same storage, detached from autograd (in-place changes through it are invisible to backward's
+        version checks, as with PyTorch's .data)."""
+        if self._trace is not None or _tracer.current() is not None:
+            return apply("stop_gradient", [self])
+        out = Tensor._wrap(self._data)
+        _mark_view(out, self, "stop_gradient", None)
+        out._vc = None  # its own version counter
+        return out
 
     @data.setter
     def data(self, value) -> None:
@@ -274,68 +354,234 @@ class Tensor:
             self._value = None
 
     def _assign(self, src) -> "Tensor":
-        """In-place update with the value of `src` (recorded as a state update when tracing)."""
-        from . import _tracer
-
+        """State update with the value of `src`, without autograd (optimizer steps, running statistics): written in
+        place now, or recorded as a state update when tracing."""
         tr = _tracer.current()
         if tr is not None:
             tr.assign(self, src if isinstance(src, Tensor) else tensor(src, dtype=self.dtype_name))
             return self
         arr = src._concrete("in-place update") if isinstance(src, Tensor) else np.asarray(src)
         self._data[...] = arr
+        self._bump()
         return self
 
-    # -- in-place helpers (run without recording, like PyTorch's under no_grad) ---------------------------
-    def _inplace(self, result) -> "Tensor":
-        if self.requires_grad and self.is_leaf and _grad_enabled():
-            raise RuntimeError("a leaf Variable that requires grad is being used in an in-place operation.")
-        return self._assign(result)
+    # -- in-place ops ------------------------------------------------------------------------------------------
+    # An in-place op computes its new value with the ordinary (recorded) op, then the tensor stands for that value:
+    # its storage is overwritten (eager) or its traced value renamed, and its grad_fn is the op's, as in PyTorch.
+    # Under no_grad nothing is recorded (optimizer-style updates). A leaf that requires grad refuses (outside
+    # no_grad); views, whose base would have to change too, are refused where that matters (see _view_inplace).
+    def _counter(self) -> list:
+        """[version, rebindings] of this tensor's storage, shared with its views."""
+        vc = self._vc
+        if vc is None:
+            vc = self._vc = [0, 0]
+        return vc
+
+    @property
+    def _version(self) -> int:
+        """How many times the storage was written in place (PyTorch's tensor._version)."""
+        return 0 if self._vc is None else self._vc[0]
+
+    def _bump(self, rebound: bool = False) -> None:
+        """Note an in-place write of the storage: graph values recorded before it no longer hold (backward refuses
+        to use them), and leaves sharing it record a new value from now on. `rebound`: the tensor now stands for a
+        new autograd value (views taken before do not follow)."""
+        vc = self._vc
+        if vc is not None:
+            vc[0] += 1
+            if rebound:
+                vc[1] += 1
+        if self.grad_fn is None:
+            self._value = None
+        base = self._base
+        if base is not None and base._vc is vc and base.grad_fn is None:
+            base._value = None
+
+    def _inplace_op(self, name: str, compute, fn_name: str | None = None, cast: bool = False) -> "Tensor":
+        """Apply the in-place op `name`; compute() returns its new value (an ordinary op on self). fn_name: the
+        grad_fn name when the new value overwrites self (copy_, fill_, zero_); cast: any dtype converts (copy_)."""
+        grad = _grad_enabled()
+        tr = _tracer.current()
+        view = self._base is not None and not self._alias
+        if grad and not view and self.requires_grad and self.grad_fn is None:
+            raise RuntimeError(located(f"{name}: a leaf Variable that requires grad is being used in an in-place "
+                                       "operation."))
+        snap = None
+        if grad and tr is None and self._value is None and self._data is not None:
+            # A tensor without a graph value (no grad): its uses by this op read one Value, which _write turns into
+            # a copy of the overwritten data when the op is recorded (its gradient may need it, as PyTorch's
+            # in-place ops keep the original when their gradient needs it).
+            snap = self._value = Value(self._type)
+            snap.data = self._data
+        try:
+            result = self._conformed(compute(), name, cast)
+        finally:
+            if snap is not None:
+                self._value = None
+        if fn_name is not None and grad and (self.requires_grad or result.requires_grad):
+            # self's old value is replaced (zero gradient) by result's: one new recorded value, named as PyTorch
+            result = apply("select", [_true(), result, self], name=fn_name)
+        if view:
+            self._view_inplace(name, result, grad, tr)
+        elif tr is not None:
+            symbolic = self._trace is tr
+            if symbolic and self.grad_fn is not None and not result.requires_grad:
+                # PyTorch keeps the autograd history (and changes only the data): a traced value cannot do both yet
+                raise NotImplementedError(located(
+                    f"{name}: in-place op without gradient (under no_grad) on a tensor computed with gradient inside "
+                    "graphnn.compile is not supported yet; compute the new value out of place, or detach() first"))
+            tr.inplace(self, result)
+            if symbolic and result.requires_grad:  # (a captured tensor's flags are the caller's, unchanged)
+                self.grad_fn, self._requires_grad = result.grad_fn, True
+        else:
+            self._write(name, result, snap)
+        return self
+
+    def _conformed(self, result, name: str, cast: bool = False) -> "Tensor":
+        """The new value of an in-place op, in this tensor's shape and dtype (PyTorch's errors otherwise)."""
+        result = as_tensor(result)
+        if tuple(result.shape) != tuple(self.shape):
+            try:
+                shape = tuple(np.broadcast_shapes(tuple(result.shape), tuple(self.shape)))
+            except ValueError:
+                shape = tuple(result.shape)
+            if shape != tuple(self.shape):
+                raise RuntimeError(located(f"{name}: output with shape {list(self.shape)} doesn't match the broadcast "
+                                           f"shape {list(shape)}"))
+            result = broadcast_to(result, tuple(self.shape))
+        if result.dtype_name != self.dtype_name:
+            if not cast and _CATEGORY[result.dtype_name] > _CATEGORY[self.dtype_name]:
+                raise RuntimeError(located(f"{name}: result type {_TORCH_TYPE[result.dtype_name]} can't be cast to "
+                                           f"the desired output type {_TORCH_TYPE[self.dtype_name]}"))
+            result = result.type_as_dtype(self.dtype_name)
+        return result
+
+    def _write(self, name: str, result: "Tensor", snap=None) -> None:
+        """Eager: overwrite the storage with result; with a gradient, this tensor now stands for result's value,
+        and its old value, as the graph recorded it, keeps the old data (a copy)."""
+        data = self._data
+        if not data.flags.writeable:
+            raise RuntimeError(located(f"{name}: the tensor's memory is read-only (e.g. expand()ed, or a read-only "
+                                       "NumPy array) and cannot be written in place"))
+        if result.requires_grad:
+            for old in (self._value, snap):
+                if old is not None and old.data is not None and np.may_share_memory(old.data, data):
+                    old.data = np.array(old.data)
+                    old.meta["ver"] = ([0, 0], 0)
+        data[...] = result._data
+        if result.requires_grad:
+            fn = result.grad_fn
+            self._value, self.grad_fn, self._requires_grad = result._value, fn, True
+            self._bump(rebound=True)
+            if self._retains_grad:
+                self._value.meta["retain"] = weakref.ref(self)
+        else:
+            self._bump()
+
+    def _view_inplace(self, name: str, result: "Tensor", grad: bool, tr) -> None:
+        """An in-place op on a view changes its base too. Supported eagerly without gradients (the view shares the
+        base's memory); refused where the base's autograd value or traced value would have to change."""
+        how = _view_names(self._view_op)
+        if tr is not None or self._trace is not None:
+            raise NotImplementedError(located(
+                f"{name}: in-place op on a view of a tensor (the result of {how}) is not supported yet inside "
+                "graphnn.compile; compute the new value out of place (e.g. with torch.where or torch.cat) instead"))
+        base = self._base
+        if grad and (self.requires_grad or base.requires_grad or result.requires_grad):
+            raise NotImplementedError(located(
+                f"{name}: in-place op on a view of a tensor (the result of {how}) is not supported yet when the tensor "
+                "or the view requires grad (or the op makes it require grad); compute the new value out of place, or "
+                "update the data under torch.no_grad()"))
+        if base._data is None or not np.may_share_memory(self._data, base._data):
+            raise NotImplementedError(located(
+                f"{name}: in-place op on a view of a tensor (the result of {how}) whose memory is a copy, not the "
+                "tensor's storage, is not supported yet; compute the new value out of place instead"))
+        self._write(name, result)
 
     def zero_(self):
-        with no_grad():
-            return self._inplace(zeros_like(self))
+        return self._inplace_op("zero_", lambda: zeros_like(self), "ZeroBackward0")
 
     def fill_(self, value):
-        with no_grad():
-            return self._inplace(full_like(self, value))
+        if isinstance(value, Tensor):
+            if value.ndim:
+                raise RuntimeError(f"fill_ only supports 0-dimension value tensor but got tensor with {value.ndim} "
+                                   "dimensions.")
+            return self._inplace_op("fill_", lambda: value, "FillBackward3", cast=True)
+        return self._inplace_op("fill_", lambda: full_like(self, value), "FillBackward2")
 
-    def copy_(self, src):
-        with no_grad():
-            return self._inplace(broadcast_to(as_tensor(src, self.dtype_name), tuple(self.shape)))
+    def copy_(self, src, non_blocking: bool = False):
+        return self._inplace_op("copy_", lambda: src if isinstance(src, Tensor) else as_tensor(src, self.dtype_name),
+                                "CopyBackwards", cast=True)
 
     def add_(self, other, alpha=1):
-        with no_grad():
-            return self._inplace(self + other * alpha if alpha != 1 else self + other)
+        return self._inplace_op("add_", lambda: self.add(other, alpha))
 
     def sub_(self, other, alpha=1):
-        with no_grad():
-            return self._inplace(self - other * alpha if alpha != 1 else self - other)
+        return self._inplace_op("sub_", lambda: self.sub(other, alpha))
 
     def mul_(self, other):
-        with no_grad():
-            return self._inplace(self * other)
+        return self._inplace_op("mul_", lambda: self * other)
 
     def div_(self, other):
-        with no_grad():
-            return self._inplace(self / other)
+        return self._inplace_op("div_", lambda: self / other)
+
+    def pow_(self, exponent):
+        return self._inplace_op("pow_", lambda: self ** exponent)
 
     def clamp_(self, min=None, max=None):
-        with no_grad():
-            return self._inplace(self.clamp(min, max))
+        return self._inplace_op("clamp_", lambda: self.clamp(min, max))
+
+    clip_ = clamp_
+
+    def clamp_min_(self, min):
+        return self._inplace_op("clamp_min_", lambda: self.clamp(min=min))
+
+    def clamp_max_(self, max):
+        return self._inplace_op("clamp_max_", lambda: self.clamp(max=max))
+
+    def neg_(self):
+        return self._inplace_op("neg_", lambda: -self)
+
+    def abs_(self):
+        return self._inplace_op("abs_", lambda: self.abs())
+
+    def exp_(self):
+        return self._inplace_op("exp_", lambda: self.exp())
+
+    def log_(self):
+        return self._inplace_op("log_", lambda: self.log())
+
+    def sqrt_(self):
+        return self._inplace_op("sqrt_", lambda: self.sqrt())
+
+    def tanh_(self):
+        return self._inplace_op("tanh_", lambda: self.tanh())
+
+    def sigmoid_(self):
+        return self._inplace_op("sigmoid_", lambda: self.sigmoid())
+
+    def relu_(self):
+        return self._inplace_op("relu_", lambda: self.relu())
+
+    def masked_fill_(self, mask, value):
+        return self._inplace_op("masked_fill_", lambda: self.masked_fill(mask, value))
 
     def uniform_(self, a=0.0, b=1.0):
-        self._data[...] = _random.generator().uniform(a, b, self.shape)
-        return self
+        shape, dt = tuple(self.shape), self.dtype_name
+        return self._inplace_op("uniform_", lambda: random_tensor(
+            shape, dt, lambda: _random.generator().uniform(a, b, shape).astype(dt)), "UniformBackward0")
 
     def normal_(self, mean=0.0, std=1.0):
-        self._data[...] = _random.generator().normal(mean, std, self.shape)
-        return self
+        shape, dt = tuple(self.shape), self.dtype_name
+        return self._inplace_op("normal_", lambda: random_tensor(
+            shape, dt, lambda: _random.generator().normal(mean, std, shape).astype(dt)), "NormalBackward0")
 
     def random_(self, low=None, high=None):
         if high is None:
             low, high = 0, (low if low is not None else 2 ** 24)
-        self._data[...] = _random.generator().integers(low, high, self.shape)
-        return self
+        shape, dt = tuple(self.shape), self.dtype_name
+        return self._inplace_op("random_", lambda: random_tensor(
+            shape, dt, lambda: _random.generator().integers(low, high, shape).astype(dt)), "RandomBackward0")
 
     # -- dtype -------------------------------------------------------------------------------------------------
     def to(self, *args, **kwargs) -> "Tensor":
@@ -367,7 +613,10 @@ class Tensor:
         return self
 
     def clone(self):
-        return apply("add", [self, 0]) if self.dtype_name != "bool" else self.type_as_dtype("bool")
+        """A copy (never the tensor itself, so in-place ops on it leave this one alone)."""
+        if self.dtype_name == "bool":
+            return apply("ne", [self, False])
+        return apply("add", [self, 0], name="CloneBackward0")
 
     def contiguous(self):
         return self
@@ -381,7 +630,7 @@ class Tensor:
     def __rmul__(self, o): return apply("mul", [o, self])
     def __truediv__(self, o): return _true_div(self, o)
     def __rtruediv__(self, o): return _true_div(o, self)
-    def __pow__(self, o): return apply("pow", [self, o])
+    def __pow__(self, o): return _pow(self, o)
     def __rpow__(self, o): return apply("pow", [o, self])
     def __neg__(self): return apply("neg", [self])
     def __abs__(self): return apply("abs", [self])
@@ -393,9 +642,16 @@ class Tensor:
     def __le__(self, o): return apply("le", [self, o])
     def __eq__(self, o): return apply("eq", [self, o])
     def __ne__(self, o): return apply("ne", [self, o])
-    def __and__(self, o): return apply("logical_and", [self, o])
-    def __or__(self, o): return apply("logical_or", [self, o])
-    def __invert__(self): return apply("eq", [self, False])
+    def __and__(self, o): return _bitwise("bitwise_and", self, o)
+    def __rand__(self, o): return _bitwise("bitwise_and", o, self)
+    def __or__(self, o): return _bitwise("bitwise_or", self, o)
+    def __ror__(self, o): return _bitwise("bitwise_or", o, self)
+    def __xor__(self, o): return _bitwise("bitwise_xor", self, o)
+    def __rxor__(self, o): return _bitwise("bitwise_xor", o, self)
+    def __invert__(self): return _bitwise("bitwise_not", self)
+    def logical_not(self): return apply("eq", [self.bool() if self.dtype_name != "bool" else self, False])
+    def logical_and(self, o): return apply("logical_and", [self.bool(), as_tensor(o).bool()])
+    def logical_or(self, o): return apply("logical_or", [self.bool(), as_tensor(o).bool()])
 
     __iadd__ = add_
     __isub__ = sub_
@@ -406,7 +662,7 @@ class Tensor:
     def sub(self, o, alpha=1): return self - (o * alpha if alpha != 1 else o)
     def mul(self, o): return self * o
     def div(self, o): return self / o
-    def pow(self, o): return self ** o
+    def pow(self, o): return _pow(self, o)
     def neg(self): return -self
     def abs(self): return apply("abs", [self])
     def exp(self): return apply("exp", [self])
@@ -427,6 +683,8 @@ class Tensor:
 
     def clamp(self, min=None, max=None):
         # As PyTorch's, the gradient passes where min <= x <= max (the bounds included), NaN propagates.
+        if min is None and max is None:
+            raise RuntimeError(located("clamp: At least one of 'min' or 'max' must not be None"))
         out = self
         if min is not None:
             out = apply("select", [out < min, min, out], name="ClampBackward1")
@@ -555,14 +813,35 @@ class Tensor:
         return narrow(self, dim, start, length)
 
     def chunk(self, chunks, dim=0):
-        n = self.shape[dim]
+        d = check_dim(dim, self.ndim, "chunk", self)
+        if not isinstance(chunks, numbers.Integral) or chunks <= 0:
+            raise RuntimeError(located(f"chunk expects `chunks` to be greater than 0, got: {chunks}"))
+        n = self.shape[d]
+        if n == 0:
+            return (self,) * int(chunks)
         step = -(-n // chunks)
-        return tuple(narrow(self, dim, s, min(step, n - s)) for s in range(0, n, step))
+        return tuple(narrow(self, d, s, min(step, n - s)) for s in range(0, n, step))
 
     def split(self, split_size, dim=0):
-        n = self.shape[dim]
-        sizes = [split_size] * (n // split_size) + ([n % split_size] if n % split_size else []) \
-            if isinstance(split_size, int) else list(split_size)
+        d = check_dim(dim, self.ndim, "split", self)
+        n = self.shape[d]
+        if isinstance(split_size, numbers.Integral):
+            split_size = int(split_size)
+            if split_size < 0:
+                raise RuntimeError(located(f"split expects split_size be non-negative, but got "
+                                           f"split_size={split_size}"))
+            if split_size == 0:
+                if n != 0:
+                    raise RuntimeError(located(f"split_size can only be 0 if dimension size is 0, but got dimension "
+                                               f"size of {n}"))
+                return (self,)
+            sizes = [split_size] * (n // split_size) + ([n % split_size] if n % split_size else [])
+        else:
+            sizes = [int(k) for k in split_size]
+            if sum(sizes) != n or any(k < 0 for k in sizes):
+                raise RuntimeError(located(f"split_with_sizes expects split_sizes to sum exactly to {n} (input "
+                                           f"tensor's size at dimension {d}), but got split_sizes={sizes}"))
+        dim = d
         out, s = [], 0
         for k in sizes:
             out.append(narrow(self, dim, s, k))
@@ -574,16 +853,11 @@ class Tensor:
             return (self.abs() ** p).sum(dim, keepdim) ** (1.0 / p)
         return (self * self).sum(dim, keepdim).sqrt()
 
-    def var(self, dim=None, unbiased=True, keepdim=False):
-        axes = norm_axes(_axes(dim), self.ndim)
-        n = 1
-        for a in axes:
-            n *= self.shape[a]
-        d = self - self.mean(dim, keepdim=True)
-        return (d * d).sum(dim, keepdim) / max(n - 1 if unbiased else n, 1)
+    def var(self, dim=None, unbiased=True, keepdim=False, *, correction=None):
+        return _var(self, dim, unbiased, keepdim, correction, "var")
 
-    def std(self, dim=None, unbiased=True, keepdim=False):
-        return self.var(dim, unbiased, keepdim).sqrt()
+    def std(self, dim=None, unbiased=True, keepdim=False, *, correction=None):
+        return _var(self, dim, unbiased, keepdim, correction, "std").sqrt()
 
     def softmax(self, dim):
         from .nn.functional import softmax
@@ -599,7 +873,7 @@ class Tensor:
         return apply("select", [cond, self, other])
 
     def masked_fill(self, mask, value):
-        return apply("select", [mask, value, self])
+        return apply("select", [mask, value, self], name="MaskedFillBackward0")
 
     def index_select(self, dim, index):
         """The entries at `index` (1-D or 0-d int64) along `dim`, copied exactly (a gather, any dtype)."""
@@ -640,6 +914,102 @@ class Tensor:
             full_shape += [r, s]
         y = broadcast_to(x.reshape(tuple(inter)), tuple(full_shape))
         return y.reshape(tuple(r * s for r, s in zip(sizes, x.shape)))
+
+
+def _var(x: Tensor, dim, unbiased, keepdim, correction, what: str) -> Tensor:
+    """Variance with Bessel's correction (PyTorch's rule: NaN, with a warning, when the degrees of freedom are <= 0)."""
+    axes = norm_axes(_axes(dim), x.ndim)
+    n = 1
+    for a in axes:
+        n *= x.shape[a]
+    if correction is None:
+        correction = 1 if unbiased else 0
+    d = x - x.mean(dim, keepdim=True)
+    dof = n - correction
+    if dof <= 0:
+        import warnings
+
+        warnings.warn(f"{what}(): degrees of freedom is <= 0. Correction should be strictly less than the reduction "
+                      "factor (input numel divided by output numel).", UserWarning, stacklevel=3)
+        return (d * d).sum(dim, keepdim) / 0.0  # 0 / 0: NaN, as PyTorch
+    return (d * d).sum(dim, keepdim) / dof
+
+
+def _pow(base, exponent) -> Tensor:
+    """base ** exponent; an integer tensor to a negative Python integer is PyTorch's error (in both modes)."""
+    if (isinstance(exponent, numbers.Integral) and not isinstance(exponent, bool) and exponent < 0
+            and isinstance(base, Tensor) and base.dtype_name in ("int64", "bool")):
+        raise RuntimeError(located("Integers to negative integer powers are not allowed."))
+    return apply("pow", [base, exponent])
+
+
+def _bitwise(op: str, *args) -> Tensor:
+    """&, |, ^ and ~: bitwise on int64 tensors, logical on bool ones; floats are a TypeError, as in PyTorch."""
+    for x in args:
+        if isinstance(x, Tensor) and x.dtype_name not in ("int64", "bool") or isinstance(x, float):
+            what = x.dtype_name if isinstance(x, Tensor) else "float"
+            raise TypeError(located(f"{op}: bitwise ops take integer or bool tensors, got {what}"))
+    return apply(op, list(args))
+
+
+_TRUE = None
+
+
+def _true() -> Tensor:
+    """A constant True (0-d bool tensor)."""
+    global _TRUE
+    if _TRUE is None:
+        _TRUE = Tensor._wrap(np.array(True))
+    return _TRUE
+
+
+def _view_names(op: str) -> str:
+    """The PyTorch functions that make views like op's (its definition's `view`)."""
+    return get_op(op).view or op
+
+
+def _mark_view(out: Tensor, src: Tensor, op: str, tracer) -> None:
+    """`out`, the result of `op`, shows the storage of `src` (as NumPy views do eagerly): note its base, share the
+    version counter, and remember the base's rebinding count (a later in-place rebinding of the base makes the
+    view stale, which is refused where it would be silently wrong)."""
+    if tracer is None and not np.may_share_memory(out._data, src._data):
+        return  # NumPy copied (a reshape of a non-contiguous view, as PyTorch's reshape copies): not a view
+    alias = get_op(op).pattern == "elementwise"  # the same elements (detach): an alias
+    if alias:
+        base = src._base if src._alias else src
+    else:
+        base = src._base if (src._base is not None and not src._alias) else src
+    out._base, out._alias, out._view_op = base, alias, op
+    if tracer is not None:
+        out._view_gen = tracer.rebinds.get(id(base), 0)
+        return
+    vc = src._counter()
+    out._vc = vc
+    out._view_gen = vc[1]
+    if out._value is not None and out._value.producer is not None:
+        out._value.meta["ver"] = (vc, vc[0])
+
+
+def check_view_current(t: Tensor, tracer) -> None:
+    """A view used after its base was rebound in place (an in-place op that changed its autograd or traced value)
+    would not follow the base as in PyTorch: refused."""
+    base = t._base
+    if tracer is not None:
+        if t._trace is tracer:
+            stale = tracer.rebinds.get(id(base), 0) != t._view_gen
+        else:  # a concrete view captured by the trace: its base must not have been updated since its value
+            stale = tracer.rebinds.get(id(base), 0) != tracer.view_gens.get(id(t), 0)
+        where = "inside graphnn.compile"
+    else:
+        if t._alias or t._vc is None or not _grad_enabled():
+            return
+        stale = t._vc[1] != t._view_gen
+        where = "with gradients"
+    if stale:
+        how = _view_names(t._view_op)
+        raise NotImplementedError(located(
+            f"this tensor is a view (the result of {how}) of a tensor that an in-place op changed after the view was "
+            f"taken; views do not follow such changes {where} yet: take the view again after the in-place op"))
 
 
 def _grad_enabled() -> bool:
@@ -759,6 +1129,8 @@ def _getitem(x: Tensor, key) -> Tensor:
                     name="SliceBackward0")
     if tuple(final) != tuple(out.shape):
         out = reshape(out, tuple(final), "SelectBackward0")
+    if out._base is not None and out is not x:
+        out._view_op = "slice"
     return out
 
 

@@ -21,6 +21,8 @@ and how the later stages treat it:
   roundoff                     rounding-error rule (ir/roundoff.py; elementwise ops: derived from `scalar`)
   flops(node)                  floating-point operations (a multiply-add counts 2): summary and cost models
   torch_name                   PyTorch's grad_fn name for results of the op
+  view                         the result may share its first input's storage (eager NumPy views): the PyTorch
+                               functions that make such views, for messages ("view/reshape/flatten/...")
   api                          names under which graphnn exposes an elementwise op: graphnn.<name>(...) and
                                Tensor.<name>(...) (graphnn.ops installs them)
   fuzz                         what the differential fuzzer must know (Fuzz)
@@ -109,6 +111,7 @@ class OpDef:
     flops: Callable = default_flops
     torch_name: str | None = None
     api: tuple = ()
+    view: str = ""
     fuzz: Fuzz = field(default_factory=Fuzz)
 
     def infer_types(self, types: list, attrs: dict) -> list:

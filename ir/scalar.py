@@ -81,8 +81,9 @@ class NumpyScalars(Scalars):
     def pow(self, x, y):
         if self.dtype == "bool":
             return np.logical_or(x, np.logical_not(y))
-        if self.dtype == "int64":
-            return np.where(y < 0, 0, np.power(x, np.maximum(y, 0))).astype(np.int64)
+        if self.dtype == "int64":  # a negative exponent: 0, but 1 and -1 for the bases 1 and -1
+            neg = np.where(x == 1, 1, np.where(x == -1, np.where(y % 2 == 0, 1, -1), 0))
+            return np.where(y < 0, neg, np.power(x, np.maximum(y, 0))).astype(np.int64)
         shape = np.broadcast_shapes(np.shape(x), np.shape(y))  # C's pow per element (no special-cased exponents)
         flat = [np.array(np.broadcast_to(a, shape)).reshape(-1) for a in (x, y)]
         return self._t(np.power(*flat).reshape(shape))

@@ -249,6 +249,8 @@ def _div(x, y):
 
 def _pow(x, y):
     if isinstance(x, int) and isinstance(y, int):
+        if y < 0 and not isinstance(x, bool):  # integer power with a negative exponent: truncated 1 / x ** -y
+            return 1 if x == 1 else (1 if y % 2 == 0 else -1) if x == -1 else 0
         return x ** y
     try:
         r = float(x) ** y
@@ -544,6 +546,7 @@ entry("mul", _binary_cases(ints=("int", "int"), bools=True), _elementwise(lambda
 entry("div", _binary_cases(gy="away", ints=("int", "int_nz")), _elementwise(_div))
 entry("pow", _binary_cases(gx="pos", ints=("int", "small_nonneg"), mixed=False) + [
     C("neg_base_int_exp", F(3, 4), F(3, 4, gen="grid"), fd=None),  # (-x) ** integer is finite; no derivative in y
+    C("int_negative_exp", I(3, 4, gen="int"), I(4, gen="int")),  # 0 except for the bases 1 and -1
     C("nan", F(3, 4, gen="nan"), F(3, 4, gen="nan")),
 ], _elementwise(_pow))
 entry("maximum", _binary_cases("even", "odd", ints=("int", "int"), bools=True, nan=True),

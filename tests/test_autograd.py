@@ -21,7 +21,7 @@ def test_value_used_twice():
 def test_intermediate_used_twice():
     x = _x(4)
     h = x.exp()
-    y = (h * h.sin() if hasattr(h, "sin") else h * h.tanh()).sum()
+    y = (h * h.tanh()).sum()
     bounds = recorded_bounds([], y)  # the formula below evaluates the same math: within 2 E (parity_util)
     y.backward()
     hv = np.exp(x.detach().numpy())
@@ -109,7 +109,11 @@ def test_backward_graph_is_ir():
     assert "relu" in str(g) and "select" in str(g)
 
 
-def test_backward_releases_intermediates_and_a_second_backward_recomputes():
+def test_backward_releases_intermediates_and_a_second_backward_raises():
+    """As PyTorch: backward frees the graph's saved values; a second backward through it raises, unless the first
+    passed retain_graph=True (a second backward then accumulates the same gradient again)."""
+    import pytest
+
     import graphnn.nn as nn  # noqa: F401
     from graphnn.tools.tutorial_net import Net
 
@@ -124,8 +128,14 @@ def test_backward_releases_intermediates_and_a_second_backward_recomputes():
         out.backward()
         assert recorded.data is None  # the graph let go of its arrays (memory returns without the cycle collector)
         first = net.conv1.weight.grad.numpy().copy()
-        out.backward()  # recomputed from the leaves
-        # the recomputed gradient is the same computation again: first + first, exactly 2 * first
+        with pytest.raises(RuntimeError, match="backward through the graph a second time"):
+            out.backward()
+        np.testing.assert_array_equal(net.conv1.weight.grad.numpy(), first)  # untouched by the refused backward
+        net.zero_grad()
+        out = model(x).sum()
+        out.backward(retain_graph=True)
+        first = net.conv1.weight.grad.numpy().copy()
+        out.backward()  # the graph was kept: the same computation again, first + first
         np.testing.assert_array_equal(net.conv1.weight.grad.numpy(), 2 * first)
     kept = (x.sum() * graphnn.ones(1, requires_grad=True)).sum()
     value = kept._value

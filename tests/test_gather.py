@@ -182,3 +182,21 @@ def test_exported_step_reports_a_bad_label_and_keeps_its_weights(tmp_path):
     m2 = graphnn.load(str(tmp_path / "step"))
     assert float(m2(x.numpy(), y.numpy())) == first
     assert float(m2(x.numpy(), y.numpy())) == second
+
+
+def test_discarded_gather_of_an_empty_index_reports_nothing():
+    """Fuzz find: a gather over a zero-size index, inlined into a slice_grad that never uses it, read index memory
+    that does not exist and reported garbage as an out-of-range index. Values computed under a select that
+    discards them check nothing."""
+    from graphnn.codegen import CompiledGraph
+    from graphnn.ir import Graph, TensorType, interpret
+
+    g = Graph("empty_gather")
+    x = g.add_input(TensorType((1, 0, 0), "float32"), "x")
+    i = g.add_input(TensorType((0, 0, 0), "int64"), "i")
+    picked = g.emit("take_along", x, i, axis=0)
+    g.outputs = [g.emit("slice_grad", picked, shape=(1, 1, 1), starts=(0, 0, 0), steps=(1, 1, 1))]
+    arrays = [np.zeros((1, 0, 0), np.float32), np.zeros((0, 0, 0), np.int64)]
+    compiled = CompiledGraph(g)
+    for _ in range(3):
+        np.testing.assert_array_equal(compiled(arrays)[0], interpret(g, arrays)[0])

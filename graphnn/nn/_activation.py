@@ -5,9 +5,14 @@ from .._dispatch import apply, relabel
 from ..tensor import Tensor
 
 
+def inplace_or_new(input: Tensor, inplace: bool, name: str, compute) -> Tensor:
+    """compute() (a new tensor), or with inplace=True written into `input` as PyTorch's `inplace` activations do."""
+    return input._inplace_op(name, compute) if inplace else compute()
+
+
 def leaky_relu(input: Tensor, negative_slope: float = 0.01, inplace: bool = False) -> Tensor:
-    out = apply("select", [input > 0, input, input * negative_slope])
-    return relabel(out, "LeakyReluBackward0", [input])
+    return inplace_or_new(input, inplace, "leaky_relu_", lambda: relabel(
+        apply("select", [input > 0, input, input * negative_slope]), "LeakyReluBackward0", [input]))
 
 
 def softplus(input: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
@@ -19,19 +24,23 @@ def softplus(input: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tenso
 
 
 def elu(input: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
-    neg = (apply("select", [input > 0, 0.0, input]).exp() - 1.0) * alpha  # (gradient alpha at 0, as PyTorch)
-    return relabel(apply("select", [input > 0, input, neg]), "EluBackward0", [input])
+    def compute():
+        neg = (apply("select", [input > 0, 0.0, input]).exp() - 1.0) * alpha  # (gradient alpha at 0, as PyTorch)
+        return relabel(apply("select", [input > 0, input, neg]), "EluBackward0", [input])
+    return inplace_or_new(input, inplace, "elu_", compute)
 
 
 def hardtanh(input: Tensor, min_val: float = -1.0, max_val: float = 1.0, inplace: bool = False) -> Tensor:
     """clamp(input, min_val, max_val), but (as PyTorch's) with no gradient at the bounds themselves."""
-    inner = apply("select", [input >= max_val, max_val, input])
-    return relabel(apply("select", [input <= min_val, min_val, inner]), "HardtanhBackward0", [input])
+    def compute():
+        inner = apply("select", [input >= max_val, max_val, input])
+        return relabel(apply("select", [input <= min_val, min_val, inner]), "HardtanhBackward0", [input])
+    return inplace_or_new(input, inplace, "hardtanh_", compute)
 
 
 def relu6(input: Tensor, inplace: bool = False) -> Tensor:
-    return hardtanh(input, 0.0, 6.0)
+    return hardtanh(input, 0.0, 6.0, inplace)
 
 
 def silu(input: Tensor, inplace: bool = False) -> Tensor:
-    return input * input.sigmoid()
+    return inplace_or_new(input, inplace, "silu_", lambda: input * input.sigmoid())

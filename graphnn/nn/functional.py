@@ -25,7 +25,7 @@ __all__ = ["relu", "sigmoid", "tanh", "softmax", "log_softmax", "linear", "conv1
 
 # -- activations -------------------------------------------------------------------------------------------
 def relu(input: Tensor, inplace: bool = False) -> Tensor:
-    return apply("relu", [input], name="ReluBackward0")
+    return input.relu_() if inplace else apply("relu", [input], name="ReluBackward0")
 
 
 def sigmoid(input: Tensor) -> Tensor:

@@ -34,7 +34,7 @@ class Optimizer:
                 if set_to_none:
                     p.grad = None
                 elif p.grad is not None:
-                    p.grad = Tensor._wrap(np.zeros_like(p.grad._data))
+                    p.grad = Tensor._wrap(np.zeros(tuple(p.shape), p.dtype_name))  # (a traced .grad has no data)
 
     def _groups(self) -> list:
         """param_groups, noting (when tracing) that the trace depends on their hyper-parameters (lr, ...)."""

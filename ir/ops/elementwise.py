@@ -135,7 +135,14 @@ def _pow(x, y):
     """x ** y elementwise by C's pow. (NumPy computes a broadcast exponent of 0.5, -1 or 2 with sqrt, reciprocal or
     square instead, which differs at -inf and -0; compiled code, and PyTorch's tensor ** tensor, use pow.)"""
     if x.dtype.kind != "f" and y.dtype.kind != "f":
-        return np.power(x, y)
+        if x.dtype == bool and y.dtype == bool:
+            return np.power(x, y)
+        # integer powers: a negative exponent gives 0 but for bases 1 and -1 (as PyTorch and compiled code)
+        xb, yb = np.broadcast_arrays(x.astype(np.int64), y.astype(np.int64))
+        with np.errstate(over="ignore"):
+            pos = np.power(xb, np.maximum(yb, 0))
+        neg = np.where(xb == 1, 1, np.where(xb == -1, np.where(yb % 2 == 0, 1, -1), 0))
+        return np.where(yb < 0, neg, pos).astype(np.result_type(x, y))
     shape = np.broadcast_shapes(x.shape, y.shape)
     flat = [np.array(np.broadcast_to(a, shape)).reshape(-1) for a in (x, y)]
     return np.power(*flat).reshape(shape)
@@ -261,6 +268,7 @@ register("cast", infer=lambda t, a: TensorType(t[0].shape, a["dtype"]),
 
 register("stop_gradient", infer=_same, ref=lambda a, attrs: a[0], grad=lambda b, n, ct: [None], pattern="elementwise",
          num_inputs=1, doc="identity whose gradient is zero", scalar=lambda s, x: x, flops=lambda node: 0,
+         view="detach/.data",
          fuzz=Fuzz(exact=True))
 
 register("full", infer=lambda t, a: TensorType(a["shape"], a["dtype"]),

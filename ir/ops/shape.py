@@ -23,6 +23,7 @@ def _reshape_infer(types, attrs):
 register("reshape", infer=_reshape_infer, ref=lambda a, at: a[0].reshape(at["shape"]),
          grad=lambda b, n, ct: [b.reshape(ct[0], shape=n.inputs[0].shape)], pattern="injective", num_inputs=1,
          lowering="reshape", remap=True, reads_once=True, torch_name="ViewBackward0",
+         view="view/reshape/flatten/squeeze/unsqueeze",
          fuzz=Fuzz(generator="reshape", smooth=True, exact=True, body=True), roundoff=moved)
 
 
@@ -42,6 +43,7 @@ def _transpose_grad(b, node, cts):
 
 register("transpose", infer=_transpose_infer, ref=lambda a, at: np.transpose(a[0], at["perm"]),
          grad=_transpose_grad, pattern="injective", num_inputs=1, lowering="transpose", remap=True,
+         view="transpose/permute/t",
          torch_name="PermuteBackward0", fuzz=Fuzz(generator="transpose", smooth=True, exact=True, body=True), roundoff=moved)
 
 
@@ -57,6 +59,7 @@ def _broadcast_infer(types, attrs):
 register("broadcast_to", infer=_broadcast_infer, ref=lambda a, at: np.broadcast_to(a[0], at["shape"]),
          grad=lambda b, n, ct: [unbroadcast(b, ct[0], n.inputs[0].shape)], pattern="broadcast", num_inputs=1,
          lowering="broadcast_to", remap=True, flops=lambda node: 0, torch_name="ExpandBackward0",
+         view="expand/broadcast_to",
          fuzz=Fuzz(generator="broadcast_to", smooth=True, exact=True, body=True), roundoff=moved)
 
 
@@ -84,6 +87,7 @@ def _slice_grad(b, node, cts):
 
 register("slice", infer=_slice_infer, ref=_slice_ref, grad=_slice_grad, pattern="injective", num_inputs=1,
          doc="basic strided slice with non-negative start/stop and positive step on every axis", lowering="slice",
+         view="indexing/slicing/narrow/split/chunk",
          remap=True, torch_name="SliceBackward0", fuzz=Fuzz(generator="slice", smooth=True, exact=True, body=True), roundoff=moved)
 
 

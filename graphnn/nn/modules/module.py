@@ -29,63 +29,115 @@ class Module:
         object.__setattr__(self, "_scope_name", "")
 
     # -- registration ---------------------------------------------------------------------------------
+    # PyTorch's rules: assigning a Parameter registers it (and drops a plain attribute, buffer or submodule of that
+    # name); a Module likewise; a registered parameter / buffer / submodule name takes None (the slot stays) or a
+    # value of its kind, anything else is a TypeError; other values are plain attributes.
     def __setattr__(self, name, value):
-        if "_parameters" not in self.__dict__:
-            raise AttributeError("cannot assign attributes before Module.__init__() call")
+        d = self.__dict__
+        params = d.get("_parameters")
         if isinstance(value, Parameter):
-            dest = self._parameters
-        elif isinstance(value, Module):
-            dest = self._modules
-            object.__setattr__(value, "_scope_name", name)
-        elif name in self.__dict__.get("_buffer_names", ()):
-            dest = self._buffers
+            if params is None:
+                raise AttributeError("cannot assign parameters before Module.__init__() call")
+            _remove_from(self, name, "_parameters")
+            self.register_parameter(name, value)
+        elif params is not None and name in params:
+            if value is not None:
+                raise TypeError(f"cannot assign '{_typename(value)}' as parameter '{name}' "
+                                "(torch.nn.Parameter or None expected)")
+            self.register_parameter(name, value)
         else:
-            dest = None
-        for d in (self._parameters, self._buffers, self._modules):
-            if d is not dest:
-                d.pop(name, None)
-        if dest is None:
-            object.__setattr__(self, name, value)
-        else:  # replacing a member keeps its place (the order of named_parameters() and state_dict())
-            self.__dict__.pop(name, None)
-            dest[name] = value
+            modules = d.get("_modules")
+            if isinstance(value, Module):
+                if modules is None:
+                    raise AttributeError("cannot assign module before Module.__init__() call")
+                _remove_from(self, name, "_modules")
+                self.add_module(name, value)
+            elif modules is not None and name in modules:
+                if value is not None:
+                    raise TypeError(f"cannot assign '{_typename(value)}' as child module '{name}' "
+                                    "(torch.nn.Module or None expected)")
+                self.add_module(name, value)
+            else:
+                buffers = d.get("_buffers")
+                if buffers is not None and name in buffers:
+                    if value is not None and not isinstance(value, Tensor):
+                        raise TypeError(f"cannot assign '{_typename(value)}' as buffer '{name}' "
+                                        "(torch.nn.Buffer, torch.Tensor or None expected)")
+                    buffers[name] = value  # (keeps its place, and persistent or not)
+                    _tracer.module_changed(self)
+                else:
+                    if "_parameters" not in d:
+                        raise AttributeError("cannot assign attributes before Module.__init__() call")
+                    object.__setattr__(self, name, value)
 
     def __getattr__(self, name):
         d = self.__dict__
         for key in ("_parameters", "_buffers", "_modules"):
-            if key in d and name in d[key]:
-                return d[key][name]
+            table = d.get(key)
+            if table is not None and name in table:
+                value = table[name]
+                tr = _tracer.current()
+                if tr is not None:  # the trace uses this object: a later assignment must trace again
+                    tr.attr_guard(self, key, name, value)
+                return value
         raise AttributeError(f"'{type(self).__name__}' object has no attribute '{name}'")
 
     def __delattr__(self, name):
-        for d in (self._parameters, self._buffers, self._modules):
-            if name in d:
-                del d[name]
+        d = self.__dict__
+        for key in ("_parameters", "_buffers", "_modules"):
+            table = d.get(key)
+            if table is not None and name in table:
+                del table[name]
+                if key == "_buffers":
+                    d.get("_buffer_names", set()).discard(name)
+                    d.get("_non_persistent_buffers_set", set()).discard(name)
+                _tracer.module_changed(self)
                 return
         object.__delattr__(self, name)
 
     def register_parameter(self, name: str, param) -> None:
-        if param is None:
-            self._parameters[name] = None
-        else:
-            setattr(self, name, param)
+        """Register `param` (a Parameter, or None: a slot without value) under `name`, as PyTorch does."""
+        if "_parameters" not in self.__dict__:
+            raise AttributeError("cannot assign parameter before Module.__init__() call")
+        _check_name(name, "parameter")
+        _drop_plain(self, name, "_parameters")
+        if param is not None and not isinstance(param, Parameter):
+            raise TypeError(f"cannot assign '{_typename(param)}' object to parameter '{name}' "
+                            "(torch.nn.Parameter or None required)")
+        if param is not None and param.grad_fn is not None:
+            raise ValueError(f"Cannot assign non-leaf Tensor to parameter '{name}'. Model parameters must be created "
+                             "explicitly. To express '{name}' as a function of another Tensor, compute the value in "
+                             "the forward() method.")
+        self._parameters[name] = param  # (replacing a parameter keeps its place in named_parameters / state_dict)
+        _tracer.module_changed(self)
 
     def register_buffer(self, name: str, tensor, persistent: bool = True) -> None:
         """A tensor of the module's state that is not trained; a non-persistent one is left out of state_dict()."""
+        if "_buffers" not in self.__dict__:
+            raise AttributeError("cannot assign buffer before Module.__init__() call")
+        _check_name(name, "buffer")
+        _drop_plain(self, name, "_buffers")
+        if tensor is not None and not isinstance(tensor, Tensor):
+            raise TypeError(f"cannot assign '{_typename(tensor)}' object to buffer '{name}' "
+                            "(torch Tensor or None required)")
         self.__dict__.setdefault("_buffer_names", set()).add(name)
         non_persistent = self.__dict__.setdefault("_non_persistent_buffers_set", set())
         if persistent:
             non_persistent.discard(name)
         else:
             non_persistent.add(name)
-        self.__dict__.pop(name, None)
         self._buffers[name] = tensor
+        _tracer.module_changed(self)
 
     def add_module(self, name: str, module) -> None:
-        if module is None:
-            self._modules[name] = None
-        else:
-            setattr(self, name, module)
+        if module is not None and not isinstance(module, Module):
+            raise TypeError(f"{_typename(module)} is not a Module subclass")
+        _check_name(name, "module")
+        _drop_plain(self, name, "_modules")
+        if module is not None:
+            object.__setattr__(module, "_scope_name", name)
+        self._modules[name] = module
+        _tracer.module_changed(self)
 
     register_module = add_module
 
@@ -196,6 +248,7 @@ class Module:
                 raise RuntimeError(f"size mismatch for {k}: copying a param with shape {tuple(arr.shape)}, "
                                    f"the shape in the current model is {tuple(t.shape)}")
             t._data[...] = arr.astype(t.dtype_name, copy=False)
+            t._bump()  # an in-place write: graphs recorded before no longer hold the old values
         return _IncompatibleKeys(missing, unexpected)
 
     # -- modes and helpers --------------------------------------------------------------------------------------
@@ -217,7 +270,7 @@ class Module:
             if set_to_none:
                 p.grad = None
             elif p.grad is not None:
-                p.grad = Tensor._wrap(np.zeros_like(p.grad._data))
+                p.grad = Tensor._wrap(np.zeros(tuple(p.shape), p.dtype_name))  # (a traced .grad has no data)
 
     def apply(self, fn):
         for m in self.children():
@@ -265,6 +318,48 @@ class Module:
 
     def __dir__(self):
         return list(super().__dir__()) + list(self._parameters) + list(self._modules) + list(self._buffers)
+
+
+def _typename(value) -> str:
+    """PyTorch's torch.typename: 'torch.FloatTensor' for a float32 tensor, the qualified class name otherwise."""
+    if isinstance(value, Tensor):
+        from ...tensor import _TORCH_TYPE
+
+        return f"torch.{_TORCH_TYPE.get(value.dtype_name, value.dtype_name)}Tensor"
+    cls = type(value)
+    return cls.__qualname__ if cls.__module__ == "builtins" else f"{cls.__module__}.{cls.__qualname__}"
+
+
+def _check_name(name, kind: str) -> None:
+    if not isinstance(name, str):
+        raise TypeError(f"{kind} name should be a string. Got {type(name).__name__}")
+    if "." in name:
+        raise KeyError(f'{kind} name can\'t contain "."')
+    if name == "":
+        raise KeyError(f'{kind} name can\'t be empty string ""')
+
+
+def _drop_plain(module, name: str, table: str) -> None:
+    """Registering `name`: a plain instance attribute of that name would shadow the member, so it goes (e.g.
+    `self.bias = None` then `register_parameter("bias", None)`); a class attribute (a method, a property) or a member
+    of another kind is PyTorch's KeyError."""
+    d = module.__dict__
+    d.pop(name, None)
+    other = any(name in d.get(k, {}) for k in ("_parameters", "_buffers", "_modules") if k != table)
+    if other or (name not in d.get(table, {}) and hasattr(type(module), name)):
+        raise KeyError(f"attribute '{name}' already exists")
+
+
+def _remove_from(module, name: str, keep: str) -> None:
+    """Drop `name` from the instance dict and the member tables other than `keep` (PyTorch's remove_from)."""
+    d = module.__dict__
+    d.pop(name, None)
+    for key in ("_parameters", "_buffers", "_modules"):
+        if key != keep and name in d.get(key, {}):
+            del d[key][name]
+            if key == "_buffers":
+                d.get("_buffer_names", set()).discard(name)
+                d.get("_non_persistent_buffers_set", set()).discard(name)
 
 
 class _IncompatibleKeys(tuple):
