@@ -4,22 +4,19 @@ Eager code records IR as it runs (so `loss.backward()` differentiates the IR sym
 `graphnn.compile(model_or_step)` traces once, optimizes, fuses and runs LLVM-compiled native code.
 """
 from . import ir, codegen  # noqa: F401  (graphnn.ir / graphnn.codegen)
-from ._dispatch import OpError
-from ._grad_mode import (enable_grad, inference_mode, is_grad_enabled, is_inference_mode_enabled, no_grad,
-                         set_grad_enabled)
-from ._random import manual_seed, seed
-from .dtypes import bool_ as bool  # noqa: A001
-from .dtypes import dtype, float32, float64, int64
-from .tensor import (BoolTensor, DoubleTensor, FloatTensor, LongTensor, Size, Tensor, TraceError, arange, as_tensor,
-                     cat, empty, eye, from_numpy, full, full_like, linspace, narrow, ones, ones_like, rand, rand_like,
-                     randint, randn, randn_like, stack, tensor, zeros, zeros_like)
+from graphnn.core.dispatch import OpError
+from graphnn.core.grad_mode import enable_grad, inference_mode, is_grad_enabled, is_inference_mode_enabled, no_grad, set_grad_enabled
+from graphnn.core.random import manual_seed, seed
+from graphnn.core.dtypes import bool_ as bool  # noqa: A001
+from graphnn.core.dtypes import dtype, float32, float64, int64
+from graphnn.core.tensor import BoolTensor, DoubleTensor, FloatTensor, LongTensor, Size, Tensor, TraceError, arange, as_tensor, cat, empty, eye, from_numpy, full, full_like, linspace, narrow, ones, ones_like, rand, rand_like, randint, randn, randn_like, stack, tensor, zeros, zeros_like
 from . import autograd, nn, optim  # noqa: E402
-from .compiler import compile  # noqa: A001
-from ._python_state import TraceWarning
-from ._scan import scan
+from graphnn.compiler.program import compile  # noqa: A001
+from graphnn.compiler.python_state import TraceWarning
+from graphnn.compiler.scan import scan
 from .codegen import get_num_threads, set_num_threads
-from .export import ExportError, export, load  # noqa: E402
-from . import viz  # noqa: E402,F401  (graphnn.viz: drawing and summaries)
+from graphnn.artifact.export import ExportError, export, load  # noqa: E402
+from graphnn import viz
 
 __version__ = "0.1.0"
 
@@ -50,19 +47,19 @@ def is_tensor(x) -> bool:
 
 
 def maximum(a, b):
-    from ._dispatch import apply
+    from graphnn.core.dispatch import apply
 
     return apply("maximum", [a, b])
 
 
 def minimum(a, b):
-    from ._dispatch import apply
+    from graphnn.core.dispatch import apply
 
     return apply("minimum", [a, b])
 
 
 def where(cond, a, b):
-    from ._dispatch import apply
+    from graphnn.core.dispatch import apply
 
     return apply("select", [cond, a, b])
 

@@ -11,7 +11,7 @@ import numpy as np
 from graphnn import ir
 from graphnn.ir.graph import Graph
 
-from ._grad_mode import enable_grad, inference_mode, is_grad_enabled, no_grad, set_grad_enabled
+from graphnn.core.grad_mode import enable_grad, inference_mode, is_grad_enabled, no_grad, set_grad_enabled
 
 __all__ = ["Function", "Variable", "backward", "grad", "no_grad", "enable_grad", "is_grad_enabled",
            "set_grad_enabled", "inference_mode"]
@@ -63,7 +63,7 @@ def make_grad_fn(name: str, inputs: list) -> Function:
 
 def Variable(data, requires_grad: bool = False, volatile: bool = False):
     """Legacy wrapper kept for the tutorial: returns the tensor itself (with requires_grad set if asked)."""
-    from .tensor import Tensor, tensor
+    from graphnn.core.tensor import Tensor, tensor
 
     t = data if isinstance(data, Tensor) else tensor(data)
     if requires_grad:
@@ -98,7 +98,7 @@ FREED = ("Trying to backward through the graph a second time (or directly access
 def _gradient_graph(roots: list, wrt_leaves: bool, inputs: list | None):
     nodes, leaves = _collect([t._value for t in roots])
     if any(n.meta.get("freed") for n in nodes):
-        from ._dispatch import located
+        from graphnn.core.dispatch import located
 
         raise RuntimeError(located(FREED, ""))
     g = Graph("backward")
@@ -118,7 +118,7 @@ def _gradient_graph(roots: list, wrt_leaves: bool, inputs: list | None):
 
 def vjp_located(*args):
     """graphnn.ir.vjp, with the user's source line added to a missing-gradient error."""
-    from ._dispatch import located
+    from graphnn.core.dispatch import located
 
     try:
         return ir.vjp(*args)
@@ -154,8 +154,8 @@ def _check_versions(g, env: dict) -> None:
         for v in n.inputs:
             ver = v.meta.get("ver")
             if ver is not None and ver[0][0] != ver[1]:
-                from ._dispatch import grad_fn_name, located
-                from .tensor import _TORCH_TYPE
+                from graphnn.core.dispatch import grad_fn_name, located
+                from graphnn.core.tensor import _TORCH_TYPE
 
                 p = v.producer
                 what = f", which is output 0 of {grad_fn_name(p.op)}," if p is not None else ""
@@ -177,7 +177,7 @@ def _free(roots: list) -> None:
 
 def implicit_grad_error(t) -> RuntimeError:
     """backward() without a gradient on a tensor with more than one element (PyTorch's RuntimeError)."""
-    from ._dispatch import located
+    from graphnn.core.dispatch import located
 
     p = t._value.producer if t._value is not None else None
     origin = f" (the result of {p.op})" if p is not None else ""
@@ -187,7 +187,7 @@ def implicit_grad_error(t) -> RuntimeError:
 
 
 def _seed(t, gradient):
-    from .tensor import Tensor
+    from graphnn.core.tensor import Tensor
 
     if gradient is None:
         if t.numel() != 1:
@@ -205,7 +205,7 @@ def backward(tensors, grad_tensors=None, retain_graph=None) -> None:
     Unless retain_graph is true, the recorded graph then lets go of its intermediate arrays (as PyTorch frees
     saved tensors), so memory is returned at once instead of when Python's cycle collector runs; a second
     backward through the same graph raises, as in PyTorch."""
-    from .tensor import Tensor
+    from graphnn.core.tensor import Tensor
 
     tensors = [tensors] if isinstance(tensors, Tensor) else list(tensors)
     grad_tensors = [None] * len(tensors) if grad_tensors is None else (
@@ -234,7 +234,7 @@ def backward(tensors, grad_tensors=None, retain_graph=None) -> None:
 
 
 def _accumulate(t, g: np.ndarray) -> None:
-    from .tensor import Tensor
+    from graphnn.core.tensor import Tensor
 
     g = np.asarray(g, dtype=t._data.dtype)
     if t._grad is None:
@@ -245,7 +245,7 @@ def _accumulate(t, g: np.ndarray) -> None:
 
 def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=False, allow_unused=False):
     """d(outputs)/d(inputs) as new tensors, without touching .grad."""
-    from .tensor import Tensor
+    from graphnn.core.tensor import Tensor
 
     outputs = [outputs] if isinstance(outputs, Tensor) else list(outputs)
     inputs = [inputs] if isinstance(inputs, Tensor) else list(inputs)

@@ -48,7 +48,7 @@ def elementwise(name: str, scalar, grad=None, *, num_inputs: int = 1, float_only
 
 
 def _function(op: str, n: int):
-    from ._dispatch import apply
+    from graphnn.core.dispatch import apply
 
     if n == 1:
         def fn(input):
@@ -66,7 +66,7 @@ def install_api(d: OpDef) -> None:
     defines, with PyTorch's own signatures, are kept)."""
     import graphnn
 
-    from .tensor import Tensor
+    from graphnn.core.tensor import Tensor
 
     for name in d.api:
         fn = _function(d.name, d.num_inputs)

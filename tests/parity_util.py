@@ -16,8 +16,8 @@ import numpy as np
 
 import graphnn
 import graphnn.nn as gnn
-from graphnn import _random
-from graphnn.compiler import CompiledModule
+from graphnn.core import random as _random
+from graphnn.compiler.program import CompiledModule
 from tolerance import Bounds, accumulation_tolerance, assert_close, recorded_bounds  # noqa: F401 (re-exported)
 
 

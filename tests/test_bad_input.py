@@ -325,7 +325,7 @@ def test_item_inside_compile(tmp_path):
 # -- gradient rules and lowerings -------------------------------------------------------------------------------------
 _CUSTOM_OP = """
     import numpy as np, graphnn, graphnn.nn as nn
-    from graphnn._dispatch import apply
+    from graphnn.core.dispatch import apply
     graphnn.ir.register("softsign", infer=lambda t, a: t[0], ref=lambda a, at: a[0] / (1 + np.abs(a[0])),
                         grad=None, pattern="elementwise", num_inputs=1)
 

@@ -10,7 +10,8 @@ import sys
 import pytest
 
 import graphnn
-from graphnn.tools import bench, cli, outfile
+from graphnn.tools import bench, cli
+from graphnn.viz import outfile
 from graphnn.tools.load_model import ModelError, parse_shape
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

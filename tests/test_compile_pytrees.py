@@ -17,9 +17,9 @@ import pytest
 
 import graphnn
 import graphnn.nn as nn
-from graphnn._pytree import flatten, map_tensors
-from graphnn.compiler import DEFAULT_MAX_SPECIALIZATIONS, Specializations
-from graphnn.tensor import TraceError
+from graphnn.compiler.pytree import flatten, map_tensors
+from graphnn.compiler.program import DEFAULT_MAX_SPECIALIZATIONS, Specializations
+from graphnn.core.tensor import TraceError
 from tolerance import assert_close, recorded_bounds
 
 HC = namedtuple("HC", "h c")

@@ -143,7 +143,7 @@ def test_module_attribute_reassignment_traces_again():
 
 def test_unrelated_state_changes_do_not_retrace():
     """... nor make the next call check its state guards again (they run only after a change that may matter)."""
-    from graphnn import _tracer
+    from graphnn.compiler import tracer as _tracer
 
     lin = graphnn.nn.Linear(3, 2)
     f = graphnn.compile(lambda x: lin(x))

@@ -123,7 +123,7 @@ def test_object_file_without_a_c_compiler(lenet, tmp_path, monkeypatch):
 
 
 def test_c_program_runs_the_export(lenet, tmp_path):
-    from graphnn.export import find_cc
+    from graphnn.artifact.export import find_cc
 
     cc = find_cc()
     if cc is None:
@@ -259,8 +259,8 @@ def test_bad_artifacts_are_refused(damaged, damage, message):
 
 def test_library_with_load_time_code_is_refused(damaged):
     """Even with matching checksums, a library with initializers (a standard C link) is not loaded."""
-    from graphnn._artifact import sha256_file
-    from graphnn.export import find_cc
+    from graphnn.artifact.model import sha256_file
+    from graphnn.artifact.export import find_cc
 
     cc = find_cc()
     if cc is None:

@@ -11,10 +11,10 @@ import pydot
 import pytest
 
 import graphnn
-from graphnn.tools import render
+from graphnn.viz import render
 from graphnn.ir.registry import node_flops
 from graphnn.tools.load_model import example_inputs
-from graphnn.tools.stages import trace_stages
+from graphnn.viz.stages import trace_stages
 from graphnn.tools.tutorial_net import Net
 
 # pydot 4 calls pyparsing names that pyparsing 3.3 deprecates
@@ -304,7 +304,7 @@ def test_readme_shows_the_cli_picture():
 
 def test_exported_model_is_a_model(tmp_path):
     """MODEL may be a directory written by graphnn export: its compiled graph and kernels are drawn."""
-    from graphnn.export import read_graph
+    from graphnn.artifact.export import read_graph
     from graphnn.ir.fusion import plan_fusion
 
     exp = tmp_path / "lenet"

@@ -157,7 +157,7 @@ def workload_names(gemm: int = DEFAULT_GEMM, chain: int = DEFAULT_CHAIN) -> list
 def check_args(args) -> None:
     """Refuse unknown --only names and an unwritable --json path before any work (a ModelError, one line)."""
     from .load_model import ModelError
-    from .outfile import check_writable, describe
+    from graphnn.viz.outfile import check_writable, describe
 
     valid = workload_names(args.gemm, args.chain)
     unknown = [n for n in args.only or [] if n not in valid]
@@ -306,7 +306,7 @@ def main(args) -> int:
 
 def _write_json(path: str, results: dict) -> None:
     from .load_model import ModelError
-    from .outfile import describe, write_atomic
+    from graphnn.viz.outfile import describe, write_atomic
 
     try:
         write_atomic(path, json.dumps(results, indent=2))

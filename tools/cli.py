@@ -55,9 +55,9 @@ def _load(args, command: str):
 
 def _check_viz_args(args, ext: str) -> None:
     from .load_model import ModelError, parse_shape
-    from .outfile import check_writable, describe
-    from .stages import is_export
-    from .viz_files import EXTENSIONS
+    from graphnn.viz.outfile import check_writable, describe
+    from graphnn.viz.stages import is_export
+    from graphnn.viz.files import EXTENSIONS
 
     if args.output and ext not in EXTENSIONS:
         raise ModelError(f"unknown output type {ext or '(none)'} for {args.output}: use one of {' '.join(EXTENSIONS)}")
@@ -79,10 +79,10 @@ def _check_viz_args(args, ext: str) -> None:
 
 
 def _viz(args) -> int:
-    from . import render
-    from .stages import STAGES, export_stages, is_export, trace_stages
-    from .summary import summarize
-    from .viz_files import all_text
+    from graphnn.viz import render
+    from graphnn.viz.stages import STAGES, export_stages, is_export, trace_stages
+    from graphnn.viz.summary import summarize
+    from graphnn.viz.files import all_text
 
     ext = os.path.splitext(args.output)[1].lower() if args.output else ""
     _check_viz_args(args, ext)
@@ -116,8 +116,8 @@ def _viz(args) -> int:
 
 def _write_viz(stages: dict, args, summary) -> list:
     from .load_model import ModelError
-    from .outfile import describe
-    from .viz_files import write_stages
+    from graphnn.viz.outfile import describe
+    from graphnn.viz.files import write_stages
 
     try:
         return write_stages(stages, args.output, depth=args.depth, summary=summary, title=f"graphnn viz {args.model}")
@@ -126,8 +126,8 @@ def _write_viz(stages: dict, args, summary) -> list:
 
 
 def _summary(args) -> int:
-    from .stages import trace_stages
-    from .summary import summarize
+    from graphnn.viz.stages import trace_stages
+    from graphnn.viz.summary import summarize
 
     model, inputs = _load(args, "summary")
     traced = trace_stages(model, inputs, ["traced"])["traced"].graph
@@ -206,7 +206,7 @@ def _guarded(command: str, fn, args) -> int:
     """Run a command. User errors and unwritable outputs (ModelError) are one line on stderr with exit code 2;
     a missing renderer or running out of memory is one line with exit code 1, Ctrl-C with 130."""
     from .load_model import ModelError, one_line
-    from .render import RenderError, RendererNotFound
+    from graphnn.viz.render import RenderError, RendererNotFound
 
     try:
         return fn(args)

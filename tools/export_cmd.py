@@ -10,10 +10,10 @@ from __future__ import annotations
 import re
 
 import graphnn
-from graphnn.export import _arg_names, _unique
+from graphnn.artifact.export import _arg_names, _unique
 
 from .load_model import ModelError, example_inputs, input_shapes, load_model, one_line
-from .stages import _check_arity, _run, make_train_step
+from graphnn.viz.stages import _check_arity, _run, make_train_step
 
 
 DEFAULT_LR = 0.01

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 import graphnn
-from graphnn._dispatch import apply
+from graphnn.core.dispatch import apply
 from graphnn.ir import grad_graph
 from graphnn.ir.graph import Graph
 from graphnn.ir.registry import family

@@ -7,18 +7,9 @@ import os
 import re
 import sys
 
-import graphnn
+import graphnn  # noqa: F401
 from graphnn.nn import Module
-
-
-class ModelError(ValueError):
-    """A MODEL argument or an input shape the tools cannot use; the message is one line for the user."""
-
-
-def one_line(e: BaseException) -> str:
-    """An exception's message on one line (OpError messages carry the source line on a second one)."""
-    lines = [s.strip() for s in str(e).splitlines() if s.strip()]
-    return "; ".join(lines) or type(e).__name__
+from graphnn.viz.inputs import ModelError, example_inputs, one_line  # noqa: F401  (used by the CLI too)
 
 
 def _import_file(path: str):
@@ -106,7 +97,7 @@ def parse_shape(text: str) -> tuple:
 
 def input_shapes(args, command: str) -> list:
     """The parsed --input-shape values of a model command (required); an export directory is refused."""
-    from .stages import is_export
+    from graphnn.viz.stages import is_export
 
     if is_export(args.model):
         raise ModelError(f"{args.model} is an export directory: graphnn {command} needs the model's source "
@@ -114,15 +105,3 @@ def input_shapes(args, command: str) -> list:
     if not args.input_shape:
         raise ModelError("--input-shape is required (the shape of the model's input, e.g. 1,1,32,32)")
     return [parse_shape(s) for s in args.input_shape]
-
-
-def example_inputs(shapes: list) -> list:
-    """One random float32 tensor per shape; a shape too large to allocate is a ModelError."""
-    out = []
-    for shape in shapes:
-        try:
-            out.append(graphnn.randn(*shape))
-        except (MemoryError, ValueError, OverflowError) as e:
-            dims = "x".join(map(str, shape))
-            raise ModelError(f"cannot make a random input of shape {dims}: {one_line(e)}") from None
-    return out

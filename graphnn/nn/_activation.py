@@ -1,8 +1,8 @@
 """Activation functions beyond the basic ones (composites of IR primitives)."""
 from __future__ import annotations
 
-from .._dispatch import apply, relabel
-from ..tensor import Tensor
+from graphnn.core.dispatch import apply, relabel
+from graphnn.core.tensor import Tensor
 
 
 def inplace_or_new(input: Tensor, inplace: bool, name: str, compute) -> Tensor:

@@ -1,9 +1,9 @@
 """Batch normalization and distance functions."""
 from __future__ import annotations
 
-from .._dispatch import relabel
-from .._grad_mode import no_grad
-from ..tensor import Tensor
+from graphnn.core.dispatch import relabel
+from graphnn.core.grad_mode import no_grad
+from graphnn.core.tensor import Tensor
 
 
 def batch_norm(input: Tensor, running_mean, running_var, weight=None, bias=None, training: bool = False,

@@ -1,9 +1,9 @@
 """Dropout: a fresh Bernoulli mask per call (drawn from graphnn's generator, also inside compiled code)."""
 from __future__ import annotations
 
-from .. import _random
-from .._dispatch import relabel
-from ..tensor import Tensor, random_tensor
+from graphnn.core import random as _random
+from graphnn.core.dispatch import relabel
+from graphnn.core.tensor import Tensor, random_tensor
 
 
 def dropout(input: Tensor, p: float = 0.5, training: bool = True, inplace: bool = False) -> Tensor:

@@ -10,10 +10,10 @@ import numbers
 
 import numpy as np
 
-from .._dispatch import apply, op_error, relabel
-from .._tracer import check_values
-from ..ir_attrs import ntuple
-from ..tensor import Tensor, broadcast_to, cat, narrow, ones_like, tensor
+from graphnn.core.dispatch import apply, op_error, relabel
+from graphnn.compiler.tracer import check_values
+from graphnn.core.attrs import ntuple
+from graphnn.core.tensor import Tensor, broadcast_to, cat, narrow, ones_like, tensor
 from graphnn.ir.ops.pool import pool_out_size
 from graphnn.ir.registry import IRError
 
@@ -165,7 +165,7 @@ def pool_attrs(op: str, kernel_size, stride, padding, dilation, ceil_mode, nsp: 
 
 
 def _no_grad():
-    from .._grad_mode import no_grad
+    from graphnn.core.grad_mode import no_grad
 
     return no_grad()
 

@@ -5,10 +5,10 @@ import warnings
 
 from graphnn.ir.registry import IRError
 
-from .._dispatch import apply, op_error, relabel
-from .._tracer import check_values
-from ..ir_attrs import conv_padding
-from ..tensor import Tensor, as_tensor
+from graphnn.core.dispatch import apply, op_error, relabel
+from graphnn.compiler.tracer import check_values
+from graphnn.core.attrs import conv_padding
+from graphnn.core.tensor import Tensor, as_tensor
 from ._activation import elu, hardtanh, leaky_relu, relu6, silu, softplus  # noqa: F401
 from ._norm import batch_norm, cosine_similarity, pairwise_distance  # noqa: F401
 from ._random_ops import dropout  # noqa: F401
@@ -177,7 +177,7 @@ def l1_loss(input, target, size_average=None, reduce=None, reduction: str = "mea
 
 def _check_targets(input: Tensor, target: Tensor, n_classes: int, ignore_index: int, op: str) -> None:
     """Class indices must be int64 in [0, n_classes) (or ignore_index): checked now, and at every compiled call."""
-    from .._dispatch import op_error
+    from graphnn.core.dispatch import op_error
     from graphnn.ir.registry import IRError
 
     call = f"{op}(input {input._type}, target {target._type})"
@@ -199,7 +199,7 @@ def nll_loss(input, target, weight=None, size_average=None, ignore_index: int = 
     _check_targets(input, target, n_classes, ignore_index, _op)
     expected = tuple(input.shape[:c_dim]) + tuple(input.shape[c_dim + 1:])
     if tuple(target.shape) != expected:
-        from .._dispatch import op_error
+        from graphnn.core.dispatch import op_error
         from graphnn.ir.registry import IRError
 
         raise op_error(IRError(f"{_op}(input {input._type}, target {target._type}): input {tuple(input.shape)} needs "

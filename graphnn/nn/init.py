@@ -6,8 +6,8 @@ import warnings
 
 import numpy as np
 
-from .. import _random
-from ..tensor import Tensor
+from graphnn.core import random as _random
+from graphnn.core.tensor import Tensor
 
 __all__ = ["calculate_gain", "uniform_", "normal_", "constant_", "zeros_", "ones_", "eye_", "dirac_", "xavier_uniform_",
            "xavier_normal_", "kaiming_uniform_", "kaiming_normal_", "orthogonal_", "uniform", "normal", "constant",

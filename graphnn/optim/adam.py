@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._grad_mode import no_grad
-from ..tensor import Tensor
+from graphnn.core.grad_mode import no_grad
+from graphnn.core.tensor import Tensor
 from .optimizer import Optimizer
 
 

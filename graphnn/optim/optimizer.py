@@ -5,8 +5,8 @@ import copy
 
 import numpy as np
 
-from .. import _tracer
-from ..tensor import Tensor
+from graphnn.compiler import tracer as _tracer
+from graphnn.core.tensor import Tensor
 
 
 class Optimizer:

@@ -1,7 +1,7 @@
 """Stochastic gradient descent with momentum, dampening, Nesterov, weight decay and maximize (PyTorch's rules)."""
 from __future__ import annotations
 
-from .._grad_mode import no_grad
+from graphnn.core.grad_mode import no_grad
 from .optimizer import Optimizer
 
 

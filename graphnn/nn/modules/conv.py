@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import math
 
-from ...tensor import empty
-from ...ir_attrs import ntuple
+from graphnn.core.tensor import empty
+from graphnn.core.attrs import ntuple
 from .. import functional as F
 from .. import init
 from ..parameter import Parameter

@@ -5,9 +5,9 @@ from collections import OrderedDict
 
 import numpy as np
 
-from ... import _tracer
-from ..._grad_mode import scope
-from ...tensor import Tensor
+from graphnn.compiler import tracer as _tracer
+from graphnn.core.grad_mode import scope
+from graphnn.core.tensor import Tensor
 from ..parameter import Parameter
 
 
@@ -323,7 +323,7 @@ class Module:
 def _typename(value) -> str:
     """PyTorch's torch.typename: 'torch.FloatTensor' for a float32 tensor, the qualified class name otherwise."""
     if isinstance(value, Tensor):
-        from ...tensor import _TORCH_TYPE
+        from graphnn.core.tensor import _TORCH_TYPE
 
         return f"torch.{_TORCH_TYPE.get(value.dtype_name, value.dtype_name)}Tensor"
     cls = type(value)

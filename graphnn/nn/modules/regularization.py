@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...tensor import Tensor, empty
+from graphnn.core.tensor import Tensor, empty
 from .. import functional as F
 from .. import init
 from ..parameter import Parameter

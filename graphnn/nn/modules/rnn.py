@@ -9,8 +9,8 @@ from __future__ import annotations
 import math
 import numbers
 
-from ..._scan import scan
-from ...tensor import Tensor, cat, empty, stack, zeros
+from graphnn.compiler.scan import scan
+from graphnn.core.tensor import Tensor, cat, empty, stack, zeros
 from .. import functional as F
 from .. import init
 from ..parameter import Parameter

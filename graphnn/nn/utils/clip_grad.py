@@ -4,8 +4,8 @@ from __future__ import annotations
 import math
 import warnings
 
-from ..._grad_mode import no_grad
-from ...tensor import Tensor, stack
+from graphnn.core.grad_mode import no_grad
+from graphnn.core.tensor import Tensor, stack
 
 
 def _params(parameters) -> list:
@@ -19,7 +19,7 @@ def clip_grad_norm_(parameters, max_norm: float, norm_type: float = 2.0, error_i
     """Scale all gradients together so that their joint norm is at most max_norm; returns the norm before."""
     params = _params(parameters)
     if not params:
-        from ...tensor import tensor
+        from graphnn.core.tensor import tensor
 
         return tensor(0.0)
     with no_grad():

@@ -11,7 +11,7 @@ from __future__ import annotations
 import inspect
 from collections import defaultdict
 
-from .tensor import Tensor
+from graphnn.core.tensor import Tensor
 
 _KINDS: dict = {}  # type -> "seq" (tuple, list), "named" (namedtuple), "map" (dict), or None (a leaf)
 
@@ -40,8 +40,8 @@ def is_container(obj) -> bool:
 
 
 def _escaped(t: Tensor):
-    from ._dispatch import located
-    from .tensor import TraceError, escaped_message
+    from graphnn.core.dispatch import located
+    from graphnn.core.tensor import TraceError, escaped_message
 
     return TraceError(located(f"compiled call: argument {escaped_message(t)}"))
 

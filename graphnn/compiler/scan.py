@@ -5,9 +5,9 @@ from graphnn import ir
 from graphnn.ir.ops.scan import Body
 from graphnn.ir.types import TensorType
 
-from ._dispatch import apply
-from ._tracer import Tracer
-from .tensor import Tensor
+from graphnn.core.dispatch import apply
+from graphnn.compiler.tracer import Tracer
+from graphnn.core.tensor import Tensor
 
 
 def _as_list(x) -> tuple:

@@ -6,11 +6,11 @@
     viz.draw(Net(), (1, 1, 32, 32))      # trace a model; shows as SVG in Jupyter
     print(viz.summary(Net(), (1, 1, 32, 32)))
 """
-from graphnn.tools.render import RendererNotFound, available as renderer_available  # noqa: F401
-from graphnn.tools.stages import Stage, trace_stages  # noqa: F401
-from graphnn.tools.summary import summary  # noqa: F401
-from graphnn.tools.viz import GraphView, draw, phases, to_dot, to_png, to_svg  # noqa: F401
-from graphnn.tools.viz_files import stage_text, to_html, write_stages  # noqa: F401
+from graphnn.viz.render import RendererNotFound, available as renderer_available  # noqa: F401
+from graphnn.viz.stages import Stage, trace_stages  # noqa: F401
+from graphnn.viz.summary import summary  # noqa: F401
+from graphnn.viz.draw import GraphView, draw, phases, to_dot, to_png, to_svg  # noqa: F401
+from graphnn.viz.files import stage_text, to_html, write_stages  # noqa: F401
 
 from graphnn.ir.graph import Graph as _Graph
 

@@ -12,8 +12,8 @@ from graphnn.ir.interpreter import run_node
 from graphnn.ir.registry import IRError, describe, get_op, infer_node
 from graphnn.ir.types import TensorType
 
-from . import _tracer
-from ._grad_mode import current_scope, is_grad_enabled, user_frame
+from graphnn.compiler import tracer as _tracer
+from graphnn.core.grad_mode import current_scope, is_grad_enabled, user_frame
 
 # PyTorch's grad_fn names for ops applied directly.
 
@@ -48,7 +48,7 @@ def op_error(e: Exception) -> OpError:
 
 def check_concrete(op: str, args: list) -> None:
     """Eager ops need values: a symbolic tensor outside its trace escaped from graphnn.compile."""
-    from .tensor import TraceError, escaped_message
+    from graphnn.core.tensor import TraceError, escaped_message
 
     for i, t in enumerate(args):
         if getattr(t, "_data", 0) is None:
@@ -115,14 +115,14 @@ def _promote_zero_dim(op: str, inputs: list) -> list:
                              for t in inputs[first:]]
 
 
-_tensor = None  # the graphnn.tensor module (which imports this one), bound on first use
+_tensor = None  # the graphnn.core.tensor module (which imports this one), bound on first use
 
 
 def _tensor_module():
     global _tensor
     import importlib
 
-    _tensor = importlib.import_module(__package__ + ".tensor")  # (graphnn.tensor, the attribute, is the function)
+    _tensor = importlib.import_module(__package__ + ".tensor")
     return _tensor
 
 
@@ -193,7 +193,7 @@ def apply(op: str, inputs: list, attrs: dict | None = None, name: str | None = N
     if get_op(op).view and isinstance(inputs[0], Tensor):
         tm._mark_view(outs[0], inputs[0], op, tracer)
     if needs_grad:
-        from .autograd import make_grad_fn
+        from graphnn.autograd import make_grad_fn
 
         fn = make_grad_fn(name or grad_fn_name(op),
                           edges if edges is not None else [t for t in args if isinstance(t, Tensor)])
@@ -214,7 +214,7 @@ def _const_value(a: np.ndarray) -> Value:
 def relabel(out, name: str, inputs: list):
     """Give the result of a composite function PyTorch's grad_fn name and edges."""
     if getattr(out, "requires_grad", False) and out._trace is None:
-        from .autograd import make_grad_fn
+        from graphnn.autograd import make_grad_fn
 
         out.grad_fn = make_grad_fn(name, [t for t in inputs if t is not None and hasattr(t, "requires_grad")])
     return out

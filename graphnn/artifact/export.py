@@ -32,11 +32,11 @@ from graphnn.ir.serialize import from_json, to_json
 
 from graphnn.codegen.export import build_export_module, c_header, emit_object, target_info
 
-from ._artifact import FORMAT, FORMAT_VERSION, ExportError, ExportedModel, write_atomic
-from ._grad_mode import enable_grad, no_grad
-from ._tracer import ArgGrad
-from .compiler import CompiledFunction, CompiledModule, Program, build_program, trace_function
-from .tensor import Tensor
+from graphnn.artifact.model import FORMAT, FORMAT_VERSION, ExportError, ExportedModel, write_atomic
+from graphnn.core.grad_mode import enable_grad, no_grad
+from graphnn.compiler.tracer import ArgGrad
+from graphnn.compiler.program import CompiledFunction, CompiledModule, Program, build_program, trace_function
+from graphnn.core.tensor import Tensor
 
 MODES = {"inference": "forward", "train_step": "step"}
 
@@ -88,7 +88,7 @@ def export(model_or_compiled, example_inputs, path: str, *, mode: str = "inferen
 
 def read_graph(path: str):
     """The IR graph an export was compiled from (its manifest and the graph file's checksum are checked first)."""
-    from ._artifact import read_manifest, verify_files
+    from graphnn.artifact.model import read_manifest, verify_files
 
     m = read_manifest(path)
     if not isinstance(m.get("graph"), str) or m["graph"] not in m["files"]:
@@ -123,7 +123,7 @@ def _as_tensors(example_inputs) -> list:
 
 def _resolve(obj, mode: str) -> tuple:
     """(callable to trace, {id(tensor): name}, default export name)."""
-    from .nn.modules.module import Module
+    from graphnn.nn.modules.module import Module
 
     if isinstance(obj, CompiledModule):
         obj = obj.module
@@ -149,8 +149,8 @@ def _module_names(m, prefix: str = "") -> dict:
 
 def _closure_names(fn) -> dict:
     """Names for the parameters and optimizer state a step function reaches through its closure or globals."""
-    from .nn.modules.module import Module
-    from .optim.optimizer import Optimizer
+    from graphnn.nn.modules.module import Module
+    from graphnn.optim.optimizer import Optimizer
 
     try:
         cv = inspect.getclosurevars(fn)
@@ -265,7 +265,7 @@ def _port(p) -> dict:
 
 
 def _version() -> str:
-    from . import __version__
+    from graphnn import __version__
 
     return __version__
 

@@ -13,8 +13,8 @@ from collections import Counter
 
 from graphnn.ir.graph import Graph, format_attr
 
-from . import render
-from .stages import Stage, plural
+from graphnn.viz import render
+from graphnn.viz.stages import Stage, plural
 
 PHASE_FILL = {"forward": "#ffffff", "backward": "#fde0d2", "update": "#dcefd6"}
 PHASE_LINE = {"forward": "#3d5a80", "backward": "#b5523b", "update": "#3f7f3a"}
@@ -345,12 +345,12 @@ def to_dot(graph, plan=None, *, stage: str | None = None, depth: int | None = No
 
 
 def to_svg(graph, plan=None, **kw) -> str:
-    """SVG text of the drawing (needs Graphviz: see tools/render.py)."""
+    """SVG text of the drawing (needs Graphviz: see graphnn/viz/render.py)."""
     return render.render(to_dot(graph, plan, **kw), "svg").decode()
 
 
 def to_png(graph, plan=None, **kw) -> bytes:
-    """PNG bytes of the drawing (needs Graphviz: see tools/render.py)."""
+    """PNG bytes of the drawing (needs Graphviz: see graphnn/viz/render.py)."""
     return render.render(to_dot(graph, plan, **kw), "png")
 
 
@@ -373,7 +373,7 @@ class GraphView:
 
     def save(self, path: str) -> list:
         """Write by extension (.svg .png .dot .html .txt); returns the paths written."""
-        from .viz_files import write_stages
+        from graphnn.viz.files import write_stages
 
         return write_stages({self.stage.name: self.stage}, path, depth=self.kw.get("depth"))
 
@@ -384,7 +384,7 @@ class GraphView:
             return None
 
     def __str__(self) -> str:
-        from .viz_files import stage_text
+        from graphnn.viz.files import stage_text
 
         return stage_text(self.stage)
 
@@ -395,8 +395,8 @@ class GraphView:
 def draw(model, *input_shapes, stage: str = "fused", train: bool = False, depth: int | None = None) -> GraphView:
     """Trace `model` on random inputs of the given shapes and return a view of one stage
     ('traced', 'optimized', 'backward', 'fused'), e.g. `draw(Net(), (1, 1, 32, 32))` in a notebook."""
-    from .load_model import example_inputs
-    from .stages import trace_stages
+    from graphnn.viz.inputs import example_inputs
+    from graphnn.viz.stages import trace_stages
 
     stages = trace_stages(model, example_inputs([tuple(s) for s in input_shapes]), [stage], train=train)
     return GraphView(stages[stage], depth=depth)

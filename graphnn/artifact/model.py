@@ -456,7 +456,7 @@ class ExportedModel:
     def __call__(self, *inputs):
         if len(inputs) != len(self.inputs):
             raise TypeError(f"{self.name} takes {len(self.inputs)} input(s), got {len(inputs)}")
-        from .tensor import Tensor
+        from graphnn.core.tensor import Tensor
 
         self._check_open("call")
         arrays = [self._array(x, p) for x, p in zip(inputs, self.inputs)]
@@ -473,7 +473,7 @@ class ExportedModel:
 
     @staticmethod
     def _array(x, port: dict) -> np.ndarray:
-        from .tensor import Tensor
+        from graphnn.core.tensor import Tensor
 
         dt = np.dtype(DTYPES[port["dtype"]])
         if isinstance(x, Tensor):
@@ -503,14 +503,14 @@ class ExportedModel:
     def save_weights(self, path: str | None = None) -> str:
         """Write the current weights: into this export (path None, or another export directory with the same
         layout; its checksum is updated), to a `.npz` file (one array per tensor), or to a raw blob file."""
-        from ._artifact_io import save_weights
+        from graphnn.artifact.io import save_weights
 
         self._check_open("save the weights of")
         return save_weights(self, path)
 
     def load_weights(self, path: str) -> None:
         """Replace the weights from an export directory, a `.npz` file or a raw blob file (as save_weights writes)."""
-        from ._artifact_io import read_weights
+        from graphnn.artifact.io import read_weights
 
         self._check_open("load weights into")
         blob = read_weights(self, path)

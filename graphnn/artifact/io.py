@@ -7,7 +7,7 @@ import os
 
 import numpy as np
 
-from ._artifact import DTYPES, ExportError, read_manifest, verify_files, write_atomic
+from graphnn.artifact.model import DTYPES, ExportError, read_manifest, verify_files, write_atomic
 
 
 def _same_layout(a: dict, b: dict) -> bool:

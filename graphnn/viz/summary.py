@@ -14,7 +14,7 @@ import numpy as np
 from graphnn.ir import Graph
 
 from graphnn.ir.registry import graph_flops, node_flops
-from .stages import scope_root
+from graphnn.viz.stages import scope_root
 
 
 @dataclass
@@ -126,8 +126,8 @@ def format_table(s: Summary) -> str:
 
 def summary(model, *input_shapes, train: bool = False) -> Summary:
     """Trace `model` on random inputs of the given shapes and summarize it, e.g. `print(summary(Net(), (1, 1, 32, 32)))`."""
-    from .load_model import example_inputs
-    from .stages import trace_stages
+    from graphnn.viz.inputs import example_inputs
+    from graphnn.viz.stages import trace_stages
 
     inputs = example_inputs([tuple(s) for s in input_shapes])
     st = trace_stages(model, inputs, ["traced"])

@@ -10,10 +10,10 @@ from __future__ import annotations
 import html
 import os
 
-from . import render
-from .outfile import write_atomic
-from .stages import Stage, plural
-from .viz import as_stage, phases, to_dot
+from graphnn.viz import render
+from graphnn.viz.outfile import write_atomic
+from graphnn.viz.stages import Stage, plural
+from graphnn.viz.draw import as_stage, phases, to_dot
 
 EXTENSIONS = (".svg", ".png", ".dot", ".html", ".txt")
 

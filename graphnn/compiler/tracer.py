@@ -98,7 +98,7 @@ class Tracer:
 
     def arg(self, t, name: str):
         """A symbolic tensor for an explicit argument of the traced call (its .grad, when set, is an input too)."""
-        from .tensor import Tensor
+        from graphnn.core.tensor import Tensor
 
         v = self.add_input(t._type, name, "input", None)
         sym = Tensor._symbolic(v, self, t.requires_grad)
@@ -135,21 +135,21 @@ class Tracer:
 
     def lift(self, t):
         """The graph value for an operand: symbolic tensors map to themselves, concrete ones are captured."""
-        from ._dispatch import Scalar
+        from graphnn.core.dispatch import Scalar
 
         if isinstance(t, Scalar):
             return self.graph.emit("full", value=t.value, shape=(), dtype=t.dtype)
         if t._trace is self:
             return t._value
         if t._data is None and not (t._trace is not None and t._trace.active):
-            from ._dispatch import located
-            from .tensor import TraceError, escaped_message
+            from graphnn.core.dispatch import located
+            from graphnn.core.tensor import TraceError, escaped_message
 
             raise TraceError(located(f"this tensor {escaped_message(t)}"))
         # Concrete tensors, and symbolic tensors of an enclosing trace (a scan body traced inside
         # graphnn.compile), are captured as inputs bound to that tensor.
         if t._base is not None:
-            from .tensor import check_view_current
+            from graphnn.core.tensor import check_view_current
 
             check_view_current(t, self)
         key = id(t)
@@ -170,7 +170,7 @@ class Tracer:
 
     def fresh(self, type_, sample, name: str):
         """A graph input drawn anew at every call (random masks, randn inside compiled code)."""
-        from .tensor import Tensor
+        from graphnn.core.tensor import Tensor
 
         v = self.add_input(type_, f"{name}{len(self.graph.inputs)}", "random", lambda: Tensor._wrap(sample()))
         return Tensor._symbolic(v, self, False)
@@ -189,7 +189,7 @@ class Tracer:
     def read_grad(self, t):
         """`t.grad` read while tracing, for a concrete tensor t: None (guarded) or a symbolic tensor bound to the
         .grad of each call (not the tensor object .grad held when traced, which later steps replace)."""
-        from .tensor import Tensor
+        from graphnn.core.tensor import Tensor
 
         key = id(t)
         g = t._grad
@@ -210,7 +210,7 @@ class Tracer:
     # -- state changes ------------------------------------------------------------------------------------
     def assign(self, t, src) -> None:
         """State update (optimizer step, running statistics): t takes the value of src, without autograd."""
-        from .tensor import broadcast_to
+        from graphnn.core.tensor import broadcast_to
 
         if tuple(src.shape) != tuple(t.shape):
             src = broadcast_to(src, tuple(t.shape))
@@ -226,7 +226,7 @@ class Tracer:
         if base is not None:
             if base._data is None and not (base._trace is self and base.grad_fn is None):
                 # an alias of a value computed with gradient in this trace: its autograd history would have to stay
-                from ._dispatch import located
+                from graphnn.core.dispatch import located
 
                 raise NotImplementedError(located(
                     "in-place op on a detached alias (detach() / .data) of a tensor computed with gradient inside "
@@ -266,7 +266,7 @@ class Tracer:
 
     def backward(self, root, gradient=None) -> None:
         """loss.backward() inside a trace: emit the gradient graph and set each leaf's .grad symbolically."""
-        from .tensor import Tensor
+        from graphnn.core.tensor import Tensor
 
         g = self.graph
         b = GraphEmitter(g, {"phase": "backward"})
@@ -275,7 +275,7 @@ class Tracer:
         self.did_backward = True
         if gradient is None:
             if root.numel() != 1:
-                from .autograd import implicit_grad_error
+                from graphnn.autograd import implicit_grad_error
 
                 raise implicit_grad_error(root)
             seed = b.full(1.0, tuple(root.shape), root.dtype_name)
@@ -285,7 +285,7 @@ class Tracer:
                   if key in self.input_of and t.requires_grad]
         seen = set()
         leaves = [(t, v) for t, v in leaves if not (id(t) in seen or seen.add(id(t)))]
-        from .autograd import vjp_located
+        from graphnn.autograd import vjp_located
 
         # symbolic tensors: the arguments that require grad, and non-leaves whose retain_grad() was called
         syms = [(s, self.input_of[id(s)]) for s in self.arg_syms if s.requires_grad]
@@ -331,7 +331,7 @@ def check_values(t, fn) -> None:
     if t._data is not None:
         fn(t._data)
     elif t._trace is not None:
-        from ._grad_mode import current_scope, scope
+        from graphnn.core.grad_mode import current_scope, scope
 
         def in_scope(a, name=current_scope()):  # errors at call time name the module, as when tracing
             with scope(name):

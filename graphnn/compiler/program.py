@@ -14,12 +14,12 @@ from graphnn.ir.passes import lower_for_codegen
 from graphnn.ir.graph import Node
 from graphnn.ir.registry import GraphEmitter, MissingGradient
 
-from . import _tracer
-from ._grad_mode import is_grad_enabled
-from ._python_state import python_state, warn_state_changes
-from ._pytree import BadLeaf, bad_argument, flatten, map_tensors, signature, unflatten
-from ._tracer import EPOCH as _EPOCH, Tracer
-from .tensor import Tensor
+from graphnn.compiler import tracer as _tracer
+from graphnn.core.grad_mode import is_grad_enabled
+from graphnn.compiler.python_state import python_state, warn_state_changes
+from graphnn.compiler.pytree import BadLeaf, bad_argument, flatten, map_tensors, signature, unflatten
+from graphnn.compiler.tracer import EPOCH as _EPOCH, Tracer
+from graphnn.core.tensor import Tensor
 
 
 def _optimized(graph: ir.Graph) -> ir.Graph:
@@ -34,7 +34,7 @@ def _native(graph: ir.Graph) -> CompiledGraph:
     try:
         return CompiledGraph(graph)
     except LoweringError as e:
-        from ._dispatch import located
+        from graphnn.core.dispatch import located
 
         raise LoweringError(located(str(e), "")) from None
 
@@ -44,7 +44,7 @@ def run_native(native: CompiledGraph, arrays: list) -> list:
     try:
         return native(arrays)
     except IndexError as e:
-        from ._dispatch import IndexOpError, located
+        from graphnn.core.dispatch import IndexOpError, located
 
         raise IndexOpError(located(str(e), "")) from None
 
@@ -112,7 +112,7 @@ def _distinct(args: list) -> bool:
 
 
 def _aliased_args_error():
-    from ._dispatch import located
+    from graphnn.core.dispatch import located
 
     return NotImplementedError(located(
         "graphnn.compile: the same tensor is passed as two arguments of a compiled function that updates an argument "
@@ -577,7 +577,7 @@ class SplitProgram(_Guarded):
         node = Node("call", inputs, {"fn": _ForwardFn(self)}, self.out_types)
         for o, a in zip(node.outputs, outs):
             o.data = a
-        from .autograd import make_grad_fn
+        from graphnn.autograd import make_grad_fn
 
         fn = make_grad_fn("CompiledFunctionBackward", [t for t in tensors if t.requires_grad])
         leaves = []
@@ -644,7 +644,7 @@ def compile(obj=None, *, name: str | None = None, max_specializations: int | Non
     traced and compiled once; at most max_specializations of them are kept (default: $GRAPHNN_MAX_SPECIALIZATIONS,
     else 64), the least recently used being dropped. Without obj, returns a decorator with these options.
     """
-    from .nn.modules.module import Module
+    from graphnn.nn.modules.module import Module
 
     if obj is None:
         return lambda o: compile(o, name=name, max_specializations=max_specializations)

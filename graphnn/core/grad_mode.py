@@ -210,10 +210,13 @@ def _package_dirs() -> tuple:
         import graphnn
         import graphnn.codegen
         import graphnn.ir
-        import graphnn.tools
+        import importlib.util
 
-        mods = (graphnn, graphnn.ir, graphnn.codegen, graphnn.tools)
-        _PKG_DIRS = tuple(os.path.dirname(os.path.abspath(m.__file__)) + os.sep for m in mods)
+        mods = (graphnn, graphnn.ir, graphnn.codegen)
+        dirs = [os.path.dirname(os.path.abspath(m.__file__)) for m in mods]
+        tools = importlib.util.find_spec("graphnn.tools")  # (found, not imported: the API does not load the tools)
+        dirs += list(tools.submodule_search_locations or []) if tools is not None else []
+        _PKG_DIRS = tuple(os.path.abspath(d) + os.sep for d in dirs)
     return _PKG_DIRS
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import warnings
 
-from ._grad_mode import user_location
+from graphnn.core.grad_mode import user_location
 
 
 class TraceWarning(UserWarning):

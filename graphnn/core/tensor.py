@@ -11,9 +11,10 @@ from graphnn.ir.ops._util import norm_axes
 from graphnn.ir.registry import get_op
 from graphnn.ir.types import TensorType, canonical_dtype
 
-from . import _random, _tracer
-from ._dispatch import apply, located, relabel
-from .dtypes import dtype_of as _dtype_obj, to_dtype
+from graphnn.core import random as _random
+from graphnn.compiler import tracer as _tracer
+from graphnn.core.dispatch import apply, located, relabel
+from graphnn.core.dtypes import dtype_of as _dtype_obj, to_dtype
 
 
 _DTYPE_NAMES = {np.dtype(n): n for n in ("float32", "float64", "int64", "bool")}
@@ -40,7 +41,7 @@ def check_dim(dim: int, ndim: int, what: str, t) -> int:
     """dim normalized to [0, ndim); out of range is PyTorch's IndexError, naming the op, the shape and the line."""
     n = max(ndim, 1)
     if not -n <= dim < n:
-        from ._dispatch import located
+        from graphnn.core.dispatch import located
 
         raise IndexError(located(f"{what}({t._type}): dimension out of range (expected to be in range of "
                                  f"[{-n}, {n - 1}], but got {dim})"))
@@ -229,7 +230,7 @@ class Tensor:
 
     def _concrete(self, what: str) -> np.ndarray:
         if self._data is None:
-            from ._dispatch import located
+            from graphnn.core.dispatch import located
 
             if self._trace is not None and not self._trace.active:
                 raise TraceError(located(f"{what}: this tensor {escaped_message(self)}"))
@@ -290,7 +291,7 @@ class Tensor:
 
     # -- autograd -------------------------------------------------------------------------------
     def backward(self, gradient=None, retain_graph=None, create_graph=False) -> None:
-        from .autograd import backward
+        from graphnn.autograd import backward
 
         backward([self], [gradient], retain_graph=retain_graph)
 
@@ -860,12 +861,12 @@ class Tensor:
         return _var(self, dim, unbiased, keepdim, correction, "std").sqrt()
 
     def softmax(self, dim):
-        from .nn.functional import softmax
+        from graphnn.nn.functional import softmax
 
         return softmax(self, dim)
 
     def log_softmax(self, dim):
-        from .nn.functional import log_softmax
+        from graphnn.nn.functional import log_softmax
 
         return log_softmax(self, dim)
 
@@ -879,9 +880,9 @@ class Tensor:
         """The entries at `index` (1-D or 0-d int64) along `dim`, copied exactly (a gather, any dtype)."""
         from graphnn.ir.registry import IRError
 
-        from ._dispatch import op_error
+        from graphnn.core.dispatch import op_error
 
-        from ._tracer import check_values
+        from graphnn.compiler.tracer import check_values
 
         d = check_dim(dim, self.ndim, "index_select", self)
         index = as_tensor(index)
@@ -1013,7 +1014,7 @@ def check_view_current(t: Tensor, tracer) -> None:
 
 
 def _grad_enabled() -> bool:
-    from ._grad_mode import is_grad_enabled
+    from graphnn.core.grad_mode import is_grad_enabled
 
     return is_grad_enabled()
 
@@ -1174,7 +1175,7 @@ def from_numpy(a: np.ndarray) -> Tensor:
 
 def random_tensor(shape: tuple, dtype: str, sample) -> Tensor:
     """A tensor of random values from `sample()`: drawn now in eager code, drawn at every call when compiled."""
-    from . import _tracer
+    from graphnn.compiler import tracer as _tracer
 
     tr = _tracer.current()
     if tr is not None:
@@ -1297,7 +1298,7 @@ def narrow(x: Tensor, dim: int, start: int, length: int) -> Tensor:
     size = x.shape[d]
     begin = start + size if -size <= start < 0 else start
     if not (0 <= begin <= size and 0 <= length and begin + length <= size):
-        from ._dispatch import op_error
+        from graphnn.core.dispatch import op_error
         from graphnn.ir.registry import IRError
 
         raise op_error(IRError(f"narrow({x._type}, dim {dim}, start {start}, length {length}): "

@@ -15,11 +15,11 @@ from dataclasses import dataclass, field
 import graphnn
 import graphnn.nn as nn
 import graphnn.optim as optim
-from graphnn.compiler import CompiledFunction
+from graphnn.compiler.program import CompiledFunction
 from graphnn.ir import Graph, IRError
 from graphnn.ir.fusion import FusionPlan
 
-from .load_model import ModelError, one_line
+from graphnn.viz.inputs import ModelError, one_line
 
 STAGES = ("traced", "optimized", "backward", "fused")
 
@@ -189,7 +189,7 @@ def is_export(spec: str) -> bool:
 
 def export_stages(path: str, stage: str) -> dict:
     """'optimized' (the compiled graph stored in the export) and 'fused' (its kernels) of an exported model."""
-    from graphnn.export import ExportError, read_graph
+    from graphnn.artifact.export import ExportError, read_graph
     from graphnn.ir.fusion import plan_fusion
 
     if stage not in ("optimized", "fused", "all"):
