@@ -9,6 +9,7 @@ a file under the wrong name is caught too. Entries are written to a temporary fi
 renamed into place: a reader sees a whole entry or none. An entry failing any check is deleted and reported
 once (CacheWarning), and the caller rebuilds it; nothing unchecked ever reaches LLVM.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -66,7 +67,7 @@ def decode_entry(blob: bytes, kind: str, key: str) -> tuple:
         raise BadEntry("not a graphnn cache entry (bad magic)")
     if version != FORMAT_VERSION:
         raise BadEntry(f"format version {version}, expected {FORMAT_VERSION}")
-    payload = memoryview(blob)[HEADER.size:]
+    payload = memoryview(blob)[HEADER.size :]
     if len(payload) != size:
         raise BadEntry(f"payload of {len(payload)} bytes, header says {size} (truncated or extended)")
     if meta_len > size:
@@ -100,8 +101,9 @@ def discard(path: str, reason: str) -> None:
     """Delete a damaged entry and say so (once per file and reason)."""
     with contextlib.suppress(OSError):
         os.unlink(path)
-    warn_once(("bad", path, reason),
-              f"graphnn: damaged compile-cache entry {path} ({reason}): discarded, the code is rebuilt")
+    warn_once(
+        ("bad", path, reason), f"graphnn: damaged compile-cache entry {path} ({reason}): discarded, the code is rebuilt"
+    )
 
 
 def write_entry(path: str, kind: str, key: str, meta: dict, data: bytes) -> bool:
@@ -117,8 +119,9 @@ def write_entry(path: str, kind: str, key: str, meta: dict, data: bytes) -> bool
         tmp = None
         return True
     except Exception as e:  # noqa: BLE001  (a cache that cannot be written must never fail a compile)
-        warn_once(("write", folder), f"graphnn: cannot write the compile cache in {folder} ({e}): "
-                                     "compiled code is not cached")
+        warn_once(
+            ("write", folder), f"graphnn: cannot write the compile cache in {folder} ({e}): compiled code is not cached"
+        )
         return False
     finally:
         if tmp is not None:

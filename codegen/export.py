@@ -17,6 +17,7 @@ A context is one 64-byte aligned block: [raw malloc pointer | slot array | statu
 arena]. The weights blob has the layout of the state region: every non-user graph input at a 64-byte aligned
 offset. Calls on one context must not overlap (one context per thread).
 """
+
 from __future__ import annotations
 
 import platform
@@ -72,13 +73,15 @@ class ExportABI:
     weights: list
     weights_bytes: int
     ctx_bytes: int
-    symbols: dict = field(default_factory=dict)   # role -> symbol name
+    symbols: dict = field(default_factory=dict)  # role -> symbol name
     signatures: dict = field(default_factory=dict)  # role -> C prototype
 
 
-C_KEYWORDS = set("auto break case char const continue default do double else enum extern float for goto if inline int "
-                 "long register restrict return short signed sizeof static struct switch typedef union unsigned void "
-                 "volatile while bool true false ctx".split())
+C_KEYWORDS = set(
+    "auto break case char const continue default do double else enum extern float for goto if inline int "
+    "long register restrict return short signed sizeof static struct switch typedef union unsigned void "
+    "volatile while bool true false ctx".split()
+)
 
 
 def _c_ident(text: str) -> str:
@@ -97,8 +100,9 @@ def _c_params(names: list) -> list:
     return out
 
 
-def build_export_module(graph: Graph, name: str, entry: str, user_inputs: list, user_outputs: list,
-                        output_names: list) -> tuple:
+def build_export_module(
+    graph: Graph, name: str, entry: str, user_inputs: list, user_outputs: list, output_names: list
+) -> tuple:
     """(LLVM IR text, ExportABI) for `graph`: inputs at positions `user_inputs` come from the caller, every other
     input is state kept in the context; the outputs at positions `user_outputs` are returned to the caller."""
     mb = ModuleBuilder(name)
@@ -177,13 +181,15 @@ def build_export_module(graph: Graph, name: str, entry: str, user_inputs: list, 
 
     # the entry: store the caller's pointers, run the graph, copy outputs that are inputs or duplicates.
     params = _c_params([p.name for p in inputs + outputs])
-    c_args = ", ".join([f"const {C_TYPES[p.dtype]} *{c}" for p, c in zip(inputs, params)] +
-                       [f"{C_TYPES[p.dtype]} *{c}" for p, c in zip(outputs, params[len(inputs):])])
+    c_args = ", ".join(
+        [f"const {C_TYPES[p.dtype]} *{c}" for p, c in zip(inputs, params)]
+        + [f"{C_TYPES[p.dtype]} *{c}" for p, c in zip(outputs, params[len(inputs) :])]
+    )
     fn, b = func(entry, I32, [PTR] * (1 + len(inputs) + len(outputs)), "int {sym}(void *ctx, " + c_args + ")")
     ctx, args = fn.args[0], fn.args[1:]
     guard_null(fn, b, ctx, ir.Constant(I32, -1))
     user_ptr = {("in", i): a for i, a in zip(user_inputs, args)}
-    user_ptr.update({("out", j): a for j, a in zip(user_outputs, args[len(inputs):])})
+    user_ptr.update({("out", j): a for j, a in zip(user_outputs, args[len(inputs) :])})
     for i in user_inputs:
         set_slot(b, ctx, i, user_ptr[("in", i)])
     for j in user_outputs:
@@ -199,6 +205,7 @@ def build_export_module(graph: Graph, name: str, entry: str, user_inputs: list, 
         if (kind, k) in user_ptr:
             return user_ptr[(kind, k)]
         return at(b, ctx, state_off[k] if kind == "in" else scratch_off[k])
+
     for j in user_outputs:
         s = layout.output_slots[j]
         if isinstance(s, tuple):
@@ -209,11 +216,23 @@ def build_export_module(graph: Graph, name: str, entry: str, user_inputs: list, 
     fn, b = func("weights_size", I64, [], "int64_t {sym}(void)")
     b.ret(i64(weights_bytes))
 
-    text = signature(name, entry, [_shape_of(p) for p in inputs], [_shape_of(p) for p in outputs], weights_bytes,
-                     [_shape_of(p) + (p.offset,) for p in weights]).encode() + b"\0"
+    text = (
+        signature(
+            name,
+            entry,
+            [_shape_of(p) for p in inputs],
+            [_shape_of(p) for p in outputs],
+            weights_bytes,
+            [_shape_of(p) + (p.offset,) for p in weights],
+        ).encode()
+        + b"\0"
+    )
     sig = ir.GlobalVariable(m, ir.ArrayType(I8, len(text)), f"{name}_signature_text")
-    sig.global_constant, sig.linkage, sig.initializer = True, "internal", ir.Constant(ir.ArrayType(I8, len(text)),
-                                                                                     bytearray(text))
+    sig.global_constant, sig.linkage, sig.initializer = (
+        True,
+        "internal",
+        ir.Constant(ir.ArrayType(I8, len(text)), bytearray(text)),
+    )
     fn, b = func("signature", PTR, [], "const char *{sym}(void)")
     b.ret(b.bitcast(sig, PTR))
 
@@ -251,8 +270,10 @@ def signature(name: str, entry: str, inputs: list, outputs: list, weights_bytes:
     """The text `<name>_signature()` returns: what the code was built for (ports as (name, shape, dtype), weights
     as (name, shape, dtype, offset)). graphnn.load compares it with the manifest before running anything."""
     port = lambda p: f"{p[0]}:{p[2]}[{','.join(map(str, p[1]))}]"  # noqa: E731
-    return (f"graphnn-export/1 {name}_{entry} in {' '.join(map(port, inputs))} out {' '.join(map(port, outputs))} "
-            f"weights {weights_bytes} " + " ".join(f"{port(w)}@{w[3]}" for w in weights))
+    return (
+        f"graphnn-export/1 {name}_{entry} in {' '.join(map(port, inputs))} out {' '.join(map(port, outputs))} "
+        f"weights {weights_bytes} " + " ".join(f"{port(w)}@{w[3]}" for w in weights)
+    )
 
 
 # -- target and object code ---------------------------------------------------------------------------------
@@ -267,8 +288,13 @@ def target_info(target: str) -> dict:
         return {"kind": "generic", "triple": triple, "cpu": cpu, "features": "", "description": about}
     if target == "host":
         cpu = llvm.get_host_cpu_name()
-        return {"kind": "host", "triple": triple, "cpu": cpu, "features": host_features(),
-                "description": f"CPUs with every feature of this {cpu}"}
+        return {
+            "kind": "host",
+            "triple": triple,
+            "cpu": cpu,
+            "features": host_features(),
+            "description": f"CPUs with every feature of this {cpu}",
+        }
     raise ValueError(f"export target must be 'generic' or 'host', got {target!r}")
 
 
@@ -276,7 +302,8 @@ def emit_object(ir_text: str, target: dict) -> bytes:
     """Optimize the module for `target` (from target_info) and return a position-independent ELF object."""
     init_llvm()
     tm = llvm.Target.from_triple(target["triple"]).create_target_machine(
-        cpu=target["cpu"], features=target["features"], opt=3, reloc="pic", codemodel="default")
+        cpu=target["cpu"], features=target["features"], opt=3, reloc="pic", codemodel="default"
+    )
     mod = llvm.parse_assembly(ir_text)
     mod.triple = target["triple"]
     mod.data_layout = str(tm.target_data)
@@ -296,8 +323,9 @@ def load_object(data: bytes, symbols: list) -> tuple:
     Keep the engine alive while the code is used."""
     init_llvm()
     # The engine owns (and frees with itself) its target machine, so it gets its own, not the cached host one.
-    tm = llvm.Target.from_default_triple().create_target_machine(cpu=llvm.get_host_cpu_name(),
-                                                                 features=host_features(), codemodel="jitdefault")
+    tm = llvm.Target.from_default_triple().create_target_machine(
+        cpu=llvm.get_host_cpu_name(), features=host_features(), codemodel="jitdefault"
+    )
     backing = llvm.parse_assembly("")
     backing.triple = llvm.get_process_triple()
     eng = llvm.create_mcjit_compiler(backing, tm)
@@ -314,22 +342,37 @@ def c_header(abi: ExportABI, comment: str) -> str:
     """A C header declaring the entry points, with sizes as macros."""
     up = _c_ident(abi.name).upper()
     guard = f"GRAPHNN_EXPORT_{up}_H"
-    lines = [f"/* {comment} */", f"#ifndef {guard}", f"#define {guard}", "",
-             "#include <stdbool.h>", "#include <stdint.h>", "", "#ifdef __cplusplus", 'extern "C" {', "#endif", "",
-             f"/* Bytes of the weights blob (weights.bin) that {abi.symbols['init']} copies. */",
-             f"#define {up}_WEIGHTS_BYTES {abi.weights_bytes}", "",
-             "/* Element counts of the inputs and outputs (row-major C arrays). */"]
+    lines = [
+        f"/* {comment} */",
+        f"#ifndef {guard}",
+        f"#define {guard}",
+        "",
+        "#include <stdbool.h>",
+        "#include <stdint.h>",
+        "",
+        "#ifdef __cplusplus",
+        'extern "C" {',
+        "#endif",
+        "",
+        f"/* Bytes of the weights blob (weights.bin) that {abi.symbols['init']} copies. */",
+        f"#define {up}_WEIGHTS_BYTES {abi.weights_bytes}",
+        "",
+        "/* Element counts of the inputs and outputs (row-major C arrays). */",
+    ]
     for what, ports in (("INPUT", abi.inputs), ("OUTPUT", abi.outputs)):
         for p in ports:
-            lines.append(f"#define {up}_{what}_{_c_ident(p.name).upper()}_SIZE {p.size}"
-                         f"  /* {p.dtype}[{','.join(map(str, p.shape))}] */")
+            lines.append(
+                f"#define {up}_{what}_{_c_ident(p.name).upper()}_SIZE {p.size}"
+                f"  /* {p.dtype}[{','.join(map(str, p.shape))}] */"
+            )
     doc = {
         "init": "A context holding a copy of the weights (nbytes must be the weights size) plus scratch memory;\n"
-                "   NULL on a size mismatch or when out of memory. Calls on one context must not overlap.",
+        "   NULL on a size mismatch or when out of memory. Calls on one context must not overlap.",
         abi.entry: "Run once: reads the inputs, writes the outputs"
-                   + (" and updates the weights in the context" if abi.entry == "step" else "")
-                   + ". Returns 0, -1 for a NULL context, or -2 when an index (e.g. a class label) was out of range"
-                   + " (the outputs are then undefined" + (" and the weights unchanged)." if abi.entry == "step" else ")."),
+        + (" and updates the weights in the context" if abi.entry == "step" else "")
+        + ". Returns 0, -1 for a NULL context, or -2 when an index (e.g. a class label) was out of range"
+        + " (the outputs are then undefined"
+        + (" and the weights unchanged)." if abi.entry == "step" else ")."),
         "weights_size": "Bytes of the weights blob.",
         "signature": "The inputs, outputs and weights layout the code was built for, as text.",
         "get_weights": "Copy the context's current weights (weights_size bytes) to `weights`. Returns 0 or -1.",
@@ -342,5 +385,15 @@ def c_header(abi: ExportABI, comment: str) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["ExportABI", "Port", "build_export_module", "signature", "target_info", "emit_object", "load_object", "c_header",
-           "missing_features", "C_TYPES"]
+__all__ = [
+    "ExportABI",
+    "Port",
+    "build_export_module",
+    "signature",
+    "target_info",
+    "emit_object",
+    "load_object",
+    "c_header",
+    "missing_features",
+    "C_TYPES",
+]

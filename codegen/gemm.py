@@ -6,6 +6,7 @@ The register tiles are computed by micro-kernels emitted once per module and sha
 the unrolled FMA code; each product's kernel packs B, calls the micro-kernel per tile and applies the group's
 elementwise epilogue while storing the tile.
 """
+
 from __future__ import annotations
 
 import llvmlite.ir as ir
@@ -17,7 +18,7 @@ from .schedule import VectorOps, store_epilogue
 from .target import vector_width_bits
 
 DOT_MR, DOT_NR = 4, 4  # output tile of the dot-product schedule: 16 vector accumulators
-MAX_PANEL = 1 << 16    # elements of a packed B panel (K x NR) kept on the stack
+MAX_PANEL = 1 << 16  # elements of a packed B panel (K x NR) kept on the stack
 DIRECT_B_MAX_ROWS = 256  # products with fewer rows read a row-major B in place instead of packing panels
 
 
@@ -54,7 +55,13 @@ def strided_operand(k: Kernel, v):
     if p is not None:
         return p, v.shape[-1], 1
     n = v.producer
-    if v.id in k.inlined and n is not None and family(n) == "transpose" and v.type.ndim == 2 and tuple(n.attrs["perm"]) == (1, 0):
+    if (
+        v.id in k.inlined
+        and n is not None
+        and family(n) == "transpose"
+        and v.type.ndim == 2
+        and tuple(n.attrs["perm"]) == (1, 0)
+    ):
         p = direct_pointer(k, n.inputs[0])
         if p is not None:
             return p, 1, v.shape[-2]
@@ -81,8 +88,7 @@ def emit_matmul(k: Kernel, group, node, via_flat: bool = False) -> None:
     vw = vector_width_bits() // (32 if out.dtype == "float32" else 64)
     m, n, K = out.shape[-2], out.shape[-1], a.shape[-1]
     # A @ W^T with both read along k: dot-product tiles, unless enough rows of A amortize packing W^T panels.
-    if (transposed_view(k, c) and direct_pointer(k, a) is not None and K >= vw
-            and (m < 16 or K * 2 * vw > MAX_PANEL)):
+    if transposed_view(k, c) and direct_pointer(k, a) is not None and K >= vw and (m < 16 or K * 2 * vw > MAX_PANEL):
         return emit_matmul_dots(k, group, node, via_flat, vw)
     # Packing B panels pays off only when several rows of A reuse them; a few rows run as dot products.
     if n >= vw and m >= 4 and K * 2 * vw <= MAX_PANEL and strided_operand(k, a) is not None:
@@ -99,7 +105,9 @@ def store_tile(k: Kernel, root, out, tile, width: int, nrows, ncols, lead_dims: 
         def col(jj):
             x = b.load(b.gep(tile, [i64(0), b.add(b.mul(r, i64(width)), jj)], inbounds=True))
             store_epilogue(k, root, out, lead_dims + [b.add(i0, r), b.add(j0, jj)], x, via_flat)
+
         k.loop(ncols, col)
+
     k.loop(nrows, row)
 
 
@@ -129,8 +137,9 @@ def gemm_tile_function(module: ir.Module, dt: str, vw: int, MR: int, H: int = 2)
     (ldb = its width); output rows are ldc apart (a scratch tile, or the result matrix itself)."""
     T = LLTYPE[dt]
     NR = H * vw
-    fn, b, new = _shared_function(module, f"graphnn_gemm_tile_{dt}_{MR}x{NR}",
-                                  [PTR, I64, I64, I64, PTR, I64, I64, PTR, I64])
+    fn, b, new = _shared_function(
+        module, f"graphnn_gemm_tile_{dt}_{MR}x{NR}", [PTR, I64, I64, I64, PTR, I64, I64, PTR, I64]
+    )
     if not new:
         return fn
     a, rs, ks, rows, panel, ldb, K, out, ldc = fn.args
@@ -153,6 +162,7 @@ def gemm_tile_function(module: ir.Module, dt: str, vw: int, MR: int, H: int = 2)
             sv = b.shuffle_vector(b.insert_element(undef, av, ir.Constant(ir.IntType(32), 0)), undef, splat)
             for h in range(H):
                 b.store(b.call(fma, [sv, vecs[h], b.load(accs[H * r + h])]), accs[H * r + h])
+
     emit_loop(fn, b, K, kstep)
     for r in range(MR):
         for h in range(H):
@@ -183,7 +193,7 @@ def emit_matmul_blocked(k: Kernel, group, node, via_flat: bool, vw: int) -> None
     K = a.shape[-1]
     NR, MR = 2 * vw, gemm_rows_per_tile(m, vw, dt)
     n_full, tail = divmod(n, NR)
-    tail_h = 1 if 0 < tail <= vw else 2   # vectors in the last panel's tile
+    tail_h = 1 if 0 < tail <= vw else 2  # vectors in the last panel's tile
     micro = gemm_tile_function(k.module, dt, vw, MR)
     micro_tail = gemm_tile_function(k.module, dt, vw, MR, tail_h) if tail else None
     pa, rs, ks = strided_operand(k, a)
@@ -215,7 +225,9 @@ def emit_matmul_blocked(k: Kernel, group, node, via_flat: bool, vw: int) -> None
                     else:
                         y = k.elem(c, Index(k, c.shape, bc + [kk, j]))
                     b.store(y, cell(b.add(b.mul(kk, i64(width)), jj)))
+
                 k.loop(width, put)
+
             k.loop(K, row)
 
         def run_panel(j0, cols, fn, width: int, bsrc, bld, full: bool):
@@ -232,10 +244,10 @@ def emit_matmul_blocked(k: Kernel, group, node, via_flat: bool, vw: int) -> None
 
                 if direct_out and full:  # a whole tile of a plain product: stored in place, no epilogue
                     pc = _advance(b, k.ptr[out.id], b.add(c_off, b.add(b.mul(i0, i64(n)), j0)), T)
-                    k.if_else(b.icmp_signed(">=", rows, i64(MR)),
-                              lambda: b.call(fn, args + [pc, i64(n)]), via_tile)
+                    k.if_else(b.icmp_signed(">=", rows, i64(MR)), lambda: b.call(fn, args + [pc, i64(n)]), via_tile)
                 else:
                     via_tile()
+
             k.loop((m + MR - 1) // MR, row_block)
 
         def full_panel(jp):
@@ -253,10 +265,14 @@ def emit_matmul_blocked(k: Kernel, group, node, via_flat: bool, vw: int) -> None
             run_panel(i64(n_full * NR), i64(tail), micro_tail, width, b.bitcast(panel, PTR), i64(width), False)
 
         if tail:  # one outer loop over all panels (so threads can split it), the last one ragged
-            k.loop(n_full + 1, lambda jp: k.if_else(b.icmp_signed("<", jp, i64(n_full)),
-                                                    lambda: full_panel(jp), tail_panel), parallel=True)
+            k.loop(
+                n_full + 1,
+                lambda jp: k.if_else(b.icmp_signed("<", jp, i64(n_full)), lambda: full_panel(jp), tail_panel),
+                parallel=True,
+            )
         else:
             k.loop(n_full, full_panel, parallel=True)
+
     k.loops(out.shape[:-2], per_batch, parallel=True)
 
 
@@ -269,8 +285,7 @@ def dots_tile_function(module: ir.Module, dt: str, vw: int, MR: int = DOT_MR, NR
     """`tile(a, lda, rows, w, ldw, cols, K, out)`: out[r*NR + s] = dot(A row r, W row s) over K, for a
     MR x NR tile (rows/cols past the end repeat the last one)."""
     T = LLTYPE[dt]
-    fn, b, new = _shared_function(module, f"graphnn_dots_tile_{dt}_{MR}x{NR}",
-                                  [PTR, I64, I64, PTR, I64, I64, I64, PTR])
+    fn, b, new = _shared_function(module, f"graphnn_dots_tile_{dt}_{MR}x{NR}", [PTR, I64, I64, PTR, I64, I64, I64, PTR])
     if not new:
         return fn
     a, lda, rows, w, ldw, cols, K, out = fn.args
@@ -291,6 +306,7 @@ def dots_tile_function(module: ir.Module, dt: str, vw: int, MR: int = DOT_MR, NR
             for s in range(NR):
                 slot = accs[r * NR + s]
                 b.store(b.call(fma, [av[r], wv[s], b.load(slot)]), slot)
+
     full = b.udiv(K, i64(vw))
     emit_loop(fn, b, full, kstep)
 
@@ -301,8 +317,9 @@ def dots_tile_function(module: ir.Module, dt: str, vw: int, MR: int = DOT_MR, NR
     with b.if_then(b.icmp_unsigned("!=", rest, i64(0))):
         lanes = ir.Constant(ir.VectorType(I64, vw), list(range(vw)))
         limit = b.insert_element(ir.Constant(ir.VectorType(I64, vw), ir.Undefined), rest, ir.Constant(I32, 0))
-        limit = b.shuffle_vector(limit, ir.Constant(ir.VectorType(I64, vw), ir.Undefined),
-                                 ir.Constant(ir.VectorType(I32, vw), [0] * vw))
+        limit = b.shuffle_vector(
+            limit, ir.Constant(ir.VectorType(I64, vw), ir.Undefined), ir.Constant(ir.VectorType(I32, vw), [0] * vw)
+        )
         mask = b.icmp_signed("<", lanes, limit)
         off = b.mul(full, i64(vw))
         av = [b.call(masked_load, [_advance(b, p, off, T), ir.Constant(I32, esize), mask, zero_v]) for p in arow]
@@ -351,8 +368,11 @@ def emit_matmul_dots(k: Kernel, group, node, via_flat: bool, vw: int) -> None:
                 b.call(micro, [ap, i64(K), rows, wp, i64(K), cols, i64(K), b.bitcast(tile, PTR)])
                 nrows = b.select(b.icmp_signed("<", rows, i64(MR)), rows, i64(MR))
                 store_tile(k, root, out, tile, NR, nrows, ncols, lead_dims, i0, j0, via_flat)
+
             k.loop((m + MR - 1) // MR, row_block)
+
         k.loop((n + NR - 1) // NR, column_block, parallel=True)
+
     k.loops(out.shape[:-2], per_batch, parallel=True)
 
 
@@ -366,7 +386,7 @@ def emit_matmul_rows(k: Kernel, group, node, via_flat: bool = False) -> None:
     a, c = node.inputs
     out = node.outputs[0]
     dt = out.dtype
-    m, n = out.shape[-2], out.shape[-1]
+    n = out.shape[-1]
     K = a.shape[-1]
     b = k.b
     width = max(1, min(n, ROW_BLOCK))
@@ -383,12 +403,15 @@ def emit_matmul_rows(k: Kernel, group, node, via_flat: bool = False) -> None:
         cols = b.select(b.icmp_signed("<", left, i64(width)), left, i64(width))
         ba, bc = batch_dims(out, a, lead_dims), batch_dims(out, c, lead_dims)
         if dot_order:  # B = W^T with W contiguous along k: one dot product per output element
+
             def dot(jj):
                 def step(s, red):
                     x = k.elem(a, Index(k, a.shape, ba + [i, red[0]]))
                     y = k.elem(c, Index(k, c.shape, bc + [red[0], b.add(j0, jj)]))
                     return k.flags(b.fadd(s, k.flags(b.fmul(x, y))), ("reassoc",))
+
                 b.store(k.reduce((K,), k.const(0, dt), dt, step), cell(jj))
+
             k.loop(cols, dot)
         else:  # B contiguous along j: acc[j] += A[i, kk] * B[kk, j], vectorized over j
             k.loop(cols, lambda jj: b.store(k.const(0, dt), cell(jj)))
@@ -399,8 +422,12 @@ def emit_matmul_rows(k: Kernel, group, node, via_flat: bool = False) -> None:
                 def upd(jj):
                     y = k.elem(c, Index(k, c.shape, bc + [kk, b.add(j0, jj)]))
                     b.store(k.flags(b.fadd(b.load(cell(jj)), k.flags(b.fmul(x, y)))), cell(jj))
+
                 k.loop(cols, upd)
+
             k.loop(K, over_k)
-        k.loop(cols, lambda jj: store_epilogue(k, root, out, lead_dims + [i, b.add(j0, jj)], b.load(cell(jj)),
-                                               via_flat))
+        k.loop(
+            cols, lambda jj: store_epilogue(k, root, out, lead_dims + [i, b.add(j0, jj)], b.load(cell(jj)), via_flat)
+        )
+
     k.loops(out.shape[:-1] + (-(-n // width),), block, parallel=True)

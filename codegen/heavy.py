@@ -5,6 +5,7 @@ The heavy op is accumulated into registers or a scratch row/plane with the inner
 contiguous positions, so LLVM vectorizes it; then the group's elementwise epilogue (bias, activation, ...)
 is applied per element while storing.
 """
+
 from __future__ import annotations
 
 import llvmlite.ir as ir
@@ -84,7 +85,7 @@ def emit_conv(k: Kernel, group, node, via_flat: bool = False) -> None:
     plane = prod(sp)
     b = k.b
     acc = k.alloca(ir.ArrayType(T, plane))
-    sp_strides = [prod(sp[d + 1:]) for d in range(nsp)]
+    sp_strides = [prod(sp[d + 1 :]) for d in range(nsp)]
 
     def cell(flat):
         return b.gep(acc, [i64(0), flat], inbounds=True)
@@ -118,8 +119,11 @@ def emit_conv(k: Kernel, group, node, via_flat: bool = False) -> None:
                     xv = k.elem(x, Index(k, x.shape, [nn_, ci] + pos + [p]))
                     slot = cell(b.add(base, q))
                     b.store(k.flags(b.fadd(b.load(slot), k.flags(b.fmul(wv_eff, xv)))), slot)
+
                 k.loop(count, inner)
+
             k.loops(sp[:-1], outer)
+
         k.loops((cg,) + tuple(ksp), over_taps)
 
         def epi(qs):
@@ -127,7 +131,9 @@ def emit_conv(k: Kernel, group, node, via_flat: bool = False) -> None:
             for q, st in zip(qs, sp_strides):
                 flat = b.add(flat, b.mul(q, i64(st)))
             store_epilogue(k, root, out, [nn_, o] + list(qs), b.load(cell(flat)))
+
         k.loops(sp, epi)
+
     k.loops(out.shape[:2], per_image_channel, parallel=True)
 
 
@@ -145,9 +151,10 @@ def emit_im2col(k: Kernel, group) -> None:
     space = (x.shape[1],) + tuple(kernel) + (x.shape[0],) + outs
 
     def body(loop_dims):
-        n, c, kk, qs = loop_dims[0], loop_dims[1], loop_dims[2:2 + nsp], loop_dims[2 + nsp:]
+        n, c, kk, qs = loop_dims[0], loop_dims[1], loop_dims[2 : 2 + nsp], loop_dims[2 + nsp :]
         dims = [c] + list(kk) + [n] + list(qs)
         k.store(root, Index(k, space, dims).flat, im2col_source(k, x, at, n, c, list(kk), list(qs)))
+
     k.loops((x.shape[0], x.shape[1]) + tuple(kernel) + outs, body, parallel=True)
 
 
@@ -157,8 +164,13 @@ def column_sum(n) -> bool:
 
     x = n.inputs[0]
     axes = tuple(sorted(norm_axes(n.attrs["axes"], x.type.ndim)))
-    return (x.dtype in ("float32", "float64") and n.outputs[0].dtype == x.dtype and 0 < len(axes) < x.type.ndim
-            and axes == tuple(range(len(axes))) and prod(x.shape[len(axes):]) >= 16)
+    return (
+        x.dtype in ("float32", "float64")
+        and n.outputs[0].dtype == x.dtype
+        and 0 < len(axes) < x.type.ndim
+        and axes == tuple(range(len(axes)))
+        and prod(x.shape[len(axes) :]) >= 16
+    )
 
 
 COLUMN_CHUNK = 256  # sums kept in scratch per chunk of columns
@@ -194,14 +206,18 @@ def emit_column_sum(k: Kernel, group, node, via_flat: bool = False) -> None:
             def add(j):
                 v = k.elem(x, Index(k, x.shape, flat=b.add(b.mul(r, i64(cols)), b.add(c0, j))))
                 b.store(k.flags(b.fadd(b.load(cell(j)), v), ("reassoc",)), cell(j))
+
             k.loop(width, add)
+
         k.loop(rows, row)
 
         def epi(j):
             flat = b.add(c0, j)
             dims = ([i64(0)] * nred if keep else []) + Index(k, x.shape[nred:], flat=flat).dims
             store_epilogue(k, root, out, dims, b.load(cell(j)), via_flat)
+
         k.loop(width, epi)
+
     k.loop((cols + chunk - 1) // chunk, per_chunk, parallel=True)
 
 

@@ -10,6 +10,7 @@ disk (cache_dir()) each module's object is stored under a hash of its IR, and ea
 layout under graph_key(); entries are checked before use (see cache.py). Keys cover the target, LLVM and
 llvmlite versions, every source file of the compiler and the settings that change the code.
 """
+
 from __future__ import annotations
 
 import functools
@@ -28,14 +29,26 @@ from graphnn.ir import config
 from .cache import BadEntry, CacheWarning, KeyLocks, LRUCache, discard, read_entry, write_entry
 from .target import host_machine, init_llvm, target_key
 
-__all__ = ["CacheWarning", "Engine", "STATS", "cache_dir", "codegen_version", "compile_ir", "compile_modules",
-           "graph_key", "load_cached", "memory_cache_limit", "memory_cache_usage", "set_memory_cache_limit",
-           "store_cached"]
+__all__ = [
+    "CacheWarning",
+    "Engine",
+    "STATS",
+    "cache_dir",
+    "codegen_version",
+    "compile_ir",
+    "compile_modules",
+    "graph_key",
+    "load_cached",
+    "memory_cache_limit",
+    "memory_cache_usage",
+    "set_memory_cache_limit",
+    "store_cached",
+]
 
 STATS = {"compiled": 0, "disk_hits": 0, "memory_hits": 0, "llvm_seconds": 0.0}
 _lock = threading.Lock()  # guards the memory cache, _pinned and STATS; never held while compiling or loading
-_key_locks = KeyLocks()   # one compile or load per key at a time; different keys proceed concurrently
-_pinned: dict = {}        # compile_ir's engines (their addresses are handed out without an owner): never freed
+_key_locks = KeyLocks()  # one compile or load per key at a time; different keys proceed concurrently
+_pinned: dict = {}  # compile_ir's engines (their addresses are handed out without an owner): never freed
 
 
 def _count(stat: str) -> None:
@@ -52,6 +65,7 @@ def cache_dir() -> str | None:
 
 
 # ---------------------------------------------------------------------------------------------- cache keys
+
 
 def _source_roots() -> dict:
     """The compiler's packages: {name: folder}."""
@@ -97,7 +111,7 @@ def _compiler_modules() -> tuple:
     names = []
     for rel, _ in compiler_sources():
         name = "graphnn." + rel[:-3].replace("/", ".")
-        names.append(name[:-len(".__init__")] if name.endswith(".__init__") else name)
+        names.append(name[: -len(".__init__")] if name.endswith(".__init__") else name)
     return tuple(importlib.import_module(n) for n in names)
 
 
@@ -110,8 +124,12 @@ def _plain(value) -> bool:
 def _tunables() -> str:
     """Every UPPER_CASE scalar constant of the compiler's modules, as now (programs and tests change some,
     e.g. module.PARALLEL_WORK, and their source values are covered by codegen_version)."""
-    return "\n".join(f"{m.__name__}.{k}={v!r}" for m in _compiler_modules() for k, v in sorted(vars(m).items())
-                     if k.isupper() and _plain(v))
+    return "\n".join(
+        f"{m.__name__}.{k}={v!r}"
+        for m in _compiler_modules()
+        for k, v in sorted(vars(m).items())
+        if k.isupper() and _plain(v)
+    )
 
 
 def _toolchain() -> str:
@@ -366,10 +384,10 @@ def _pack(objs: list) -> bytes:
 def _unpack(data: bytes) -> list:
     objs, pos = [], 0
     while pos < len(data):
-        size = int.from_bytes(data[pos:pos + 8], "little")
+        size = int.from_bytes(data[pos : pos + 8], "little")
         if pos + 8 > len(data) or pos + 8 + size > len(data):
             raise ValueError("truncated object blob")
-        objs.append(bytes(data[pos + 8:pos + 8 + size]))
+        objs.append(bytes(data[pos + 8 : pos + 8 + size]))
         pos += 8 + size
     return objs
 
@@ -396,6 +414,7 @@ def _object(ir_text: str) -> bytes:
 
 
 # ---------------------------------------------------------------------------------------- on-disk entries
+
 
 def _module_path(key: str) -> str | None:
     d = cache_dir()

@@ -3,6 +3,7 @@
 A kernel computes one group root element by element. `Kernel.elem(value, index)` returns the LLVM scalar of
 `value` at `index`: a load when the value is materialized, otherwise the inline lowering of its producer.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -121,8 +122,16 @@ def regroup(k: "Kernel", src_shape: tuple, dims: list, dst_shape: tuple) -> list
 class Kernel:
     """One LLVM function `void name(ptr buf0, ptr buf1, ...)` computing a group."""
 
-    def __init__(self, module: ir.Module, name: str, buffers: list, inlined: set, lower,
-                 split: bool = False, errors: list | None = None):
+    def __init__(
+        self,
+        module: ir.Module,
+        name: str,
+        buffers: list,
+        inlined: set,
+        lower,
+        split: bool = False,
+        errors: list | None = None,
+    ):
         self.module = module
         # errors: the module's list of error messages; a kernel that checks indices gets a pointer to the call's
         # status words [code, value] (see checked_index) after its buffers.
@@ -130,7 +139,7 @@ class Kernel:
         extra = ([PTR] if errors is not None else []) + ([I64, I64] if split else [])
         self.fn = ir.Function(module, ir.FunctionType(ir.VoidType(), [PTR] * len(buffers) + extra), name)
         self.fn.linkage = "internal"
-        for a in self.fn.args[:len(buffers)]:
+        for a in self.fn.args[: len(buffers)]:
             a.add_attribute("noalias")
         self.ptr = {v.id: a for v, a in zip(buffers, self.fn.args)}
         self.status = self.fn.args[len(buffers)] if errors is not None else None
@@ -138,7 +147,7 @@ class Kernel:
         # so that several threads can each run one part (see ModuleBuilder.call_kernel).
         self.split = split
         self.split_used = False
-        self._top_loops = 0     # loops emitted at the top level so far (only the first may be split)
+        self._top_loops = 0  # loops emitted at the top level so far (only the first may be split)
         self._speculation: list = []  # conditions under which the values being computed are actually used
         self._in_once = False
         self.streaming = False  # write the root with non-temporal stores (set by the module builder)
@@ -197,9 +206,11 @@ class Kernel:
         if src in FLOAT and dst in FLOAT:
             return b.fpext(x, LLTYPE[dst]) if dst == "float64" else b.fptrunc(x, LLTYPE[dst])
         if src in FLOAT:  # NaN, +-Inf and out-of-range values give INT64_MIN, as NumPy and PyTorch do on x86
-            lim = 2.0 ** 63
-            inside = b.and_(b.fcmp_ordered(">=", x, self.const(-lim, src)), b.fcmp_ordered("<", x, self.const(lim, src)))
-            return b.select(inside, b.fptosi(x, I64), i64(-(2 ** 63)))
+            lim = 2.0**63
+            inside = b.and_(
+                b.fcmp_ordered(">=", x, self.const(-lim, src)), b.fcmp_ordered("<", x, self.const(lim, src))
+            )
+            return b.select(inside, b.fptosi(x, I64), i64(-(2**63)))
         return b.sitofp(x, LLTYPE[dst])
 
     def checked_index(self, raw, size: int, message: str):
@@ -238,12 +249,14 @@ class Kernel:
         when it is the kernel's first loop at the top level; work after it that must run once goes in once().
         Any other loop runs whole in every part, so a kernel whose first top-level loop is not parallel (a
         reduction to one value, say) is simply not split."""
+
         def scoped(i):
             self._memo.append({})
             self._depth += 1
             body(i)
             self._depth -= 1
             self._memo.pop()
+
         if self.split and self._depth == 0:
             first = self._top_loops == 0
             self._top_loops += 1
@@ -257,8 +270,10 @@ class Kernel:
                 emit_loop(self.fn, b, b.sub(hi, lo), lambda t: scoped(b.add(lo, t)))
                 return
             if self.split_used and not self._in_once:
-                raise RuntimeError(f"internal: kernel {self.fn.name} has a loop after its split loop that every "
-                                   "part would run (wrap work after the split loop in Kernel.once)")
+                raise RuntimeError(
+                    f"internal: kernel {self.fn.name} has a loop after its split loop that every "
+                    "part would run (wrap work after the split loop in Kernel.once)"
+                )
         emit_loop(self.fn, self.b, count, scoped)
 
     def once(self, body) -> None:
@@ -285,6 +300,7 @@ class Kernel:
     def loops(self, shape: tuple, body, parallel: bool = False) -> None:
         """Nested loops over `shape`; body(dims) receives one index per dimension. `parallel=True` marks the
         outermost loop (of a dimension bigger than 1) as splittable: see loop()."""
+
         def rec(d, dims, par):
             if d == len(shape):
                 body(dims)
@@ -292,6 +308,7 @@ class Kernel:
                 rec(d + 1, dims + [i64(0)], par)
             else:
                 self.loop(shape[d], lambda i: rec(d + 1, dims + [i], False), parallel=par)
+
         rec(0, [], parallel)
 
     def reduce(self, shape: tuple, init, dtype: str, step) -> "ir.Value":
@@ -301,6 +318,7 @@ class Kernel:
 
         def body(dims):
             self.b.store(step(self.b.load(slot), dims), slot)
+
         self.loops(shape, body)
         return self.b.load(slot)
 
@@ -353,4 +371,3 @@ class Kernel:
         lead = len(out_idx.shape) - len(v.shape)
         dims = [i64(0) if s == 1 else out_idx.dims[lead + i] for i, s in enumerate(v.shape)]
         return Index(self, v.shape, dims)
-

@@ -1,5 +1,6 @@
 """Where a compiled graph's buffers live: the slot array its function reads (SlotLayout) and the record the runtime
 and the compile cache keep of it (Layout)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -14,21 +15,28 @@ class Layout:
 
     n_inputs: int
     n_outputs: int
-    constants: list          # ndarray per constant slot (empty when constants are module globals)
+    constants: list  # ndarray per constant slot (empty when constants are module globals)
     arena_bytes: int
-    output_slots: list       # per graph output: its slot, or ("dup", j) / ("input", i) when copied after the call
-    writeback: dict          # output position -> input position
-    kernels: list = None     # kernel names in call order (indexes of the profile counters)
-    parallel: bool = False   # does any kernel run split over the worker pool?
-    aligned: list = None     # output positions whose buffers the code assumes 64-byte aligned (streaming stores)
-    errors: list = None      # messages of the error codes a call can report (code i + 1 is errors[i])
+    output_slots: list  # per graph output: its slot, or ("dup", j) / ("input", i) when copied after the call
+    writeback: dict  # output position -> input position
+    kernels: list = None  # kernel names in call order (indexes of the profile counters)
+    parallel: bool = False  # does any kernel run split over the worker pool?
+    aligned: list = None  # output positions whose buffers the code assumes 64-byte aligned (streaming stores)
+    errors: list = None  # messages of the error codes a call can report (code i + 1 is errors[i])
 
     def to_json(self) -> dict:
         """Everything but the constants (they come from the graph), for the compile cache."""
-        return {"n_inputs": self.n_inputs, "n_outputs": self.n_outputs, "arena_bytes": self.arena_bytes,
-                "output_slots": [s if isinstance(s, int) else list(s) for s in self.output_slots],
-                "writeback": {str(k): v for k, v in self.writeback.items()}, "kernels": self.kernels or [],
-                "parallel": self.parallel, "aligned": sorted(self.aligned or []), "errors": list(self.errors or [])}
+        return {
+            "n_inputs": self.n_inputs,
+            "n_outputs": self.n_outputs,
+            "arena_bytes": self.arena_bytes,
+            "output_slots": [s if isinstance(s, int) else list(s) for s in self.output_slots],
+            "writeback": {str(k): v for k, v in self.writeback.items()},
+            "kernels": self.kernels or [],
+            "parallel": self.parallel,
+            "aligned": sorted(self.aligned or []),
+            "errors": list(self.errors or []),
+        }
 
     @classmethod
     def from_json(cls, d: dict, graph: Graph) -> "Layout":
@@ -46,14 +54,22 @@ class Layout:
 
         slots = [s if type(s) is int else tuple(s) for s in d["output_slots"]]
         wb = {int(k): v for k, v in d["writeback"].items()}
-        kernels, parallel, arena, aligned, errors = d["kernels"], d["parallel"], d["arena_bytes"], d["aligned"], d["errors"]
-        checks = (d["n_inputs"] == n_in and d["n_outputs"] == n_out and len(slots) == n_out,
-                  all(slot_fits(s) for s in slots),
-                  all(index(k, n_out) and index(v, n_in) for k, v in wb.items()),
-                  type(arena) is int and arena >= 0 and isinstance(parallel, bool),
-                  isinstance(kernels, list) and all(isinstance(k, str) for k in kernels),
-                  isinstance(aligned, list) and all(index(j, n_out) for j in aligned),
-                  isinstance(errors, list) and all(isinstance(e, str) for e in errors))
+        kernels, parallel, arena, aligned, errors = (
+            d["kernels"],
+            d["parallel"],
+            d["arena_bytes"],
+            d["aligned"],
+            d["errors"],
+        )
+        checks = (
+            d["n_inputs"] == n_in and d["n_outputs"] == n_out and len(slots) == n_out,
+            all(slot_fits(s) for s in slots),
+            all(index(k, n_out) and index(v, n_in) for k, v in wb.items()),
+            type(arena) is int and arena >= 0 and isinstance(parallel, bool),
+            isinstance(kernels, list) and all(isinstance(k, str) for k in kernels),
+            isinstance(aligned, list) and all(index(j, n_out) for j in aligned),
+            isinstance(errors, list) and all(isinstance(e, str) for e in errors),
+        )
         if not all(checks):
             raise ValueError("cached layout does not fit the graph")
         consts = [n.attrs["value"] for n in graph.nodes if family(n) == "constant"]

@@ -3,6 +3,7 @@
 Each rule is `rule(k, node, idx) -> llvm value`, where `idx` is an Index over the node's output and
 `k.elem(v, index)` yields an input's element (a load, or that producer's own inline computation).
 """
+
 from __future__ import annotations
 
 import itertools
@@ -26,6 +27,7 @@ def rule(*families):
         for f in families:
             ELEMENT_RULES[f] = fn
         return fn
+
     return deco
 
 
@@ -58,7 +60,7 @@ def icmp(k, dtype, op, a, b):
 
 def lowest(k, dtype):
     """The identity of max: -inf, the smallest int64, or False."""
-    return k.const(-math.inf if dtype in FLOAT else 0 if dtype == "bool" else -(2 ** 63), dtype)
+    return k.const(-math.inf if dtype in FLOAT else 0 if dtype == "bool" else -(2**63), dtype)
 
 
 # -- elementwise: the op's scalar expression -------------------------------------------------------------
@@ -179,7 +181,6 @@ def _reduce(k, node, idx):
     dt = node.outputs[0].dtype
     axes = norm_axes(node.attrs["axes"], x.type.ndim)
     shape = tuple(x.shape[a] for a in axes)
-    b = k.b
     out_dims = idx.dims
 
     identity, combine = get_op(node.op).monoid
@@ -188,6 +189,7 @@ def _reduce(k, node, idx):
     def step(acc, red):
         dims, _ = _reduce_dims(node, out_dims, red)
         return combine(s, acc, k.convert(k.elem(x, Index(k, x.shape, dims)), x.dtype, dt))
+
     init = lowest(k, dt) if identity == "lowest" else k.const(identity, dt)
     return k.reduce(shape, init, dt, step)
 
@@ -217,6 +219,7 @@ def argmax_over(k, shape, load, dtype):
             b.store(b.add(n, i64(1)), counter)
         b.store(b.select(better, v, cur), best)
         b.store(b.select(better, n, b.load(pos)), pos)
+
     if math.prod(shape) <= UNROLL_WINDOW:  # small windows unrolled here (LLVM may not unroll big modules)
         for n, dims in enumerate(itertools.product(*[range(s) for s in shape])):
             body([i64(d) for d in dims], i64(n))
@@ -234,6 +237,7 @@ def _argmax(k, node, idx):
     def load(red):
         dims, _ = _reduce_dims(node, out_dims, red)
         return k.elem(x, Index(k, x.shape, dims))
+
     pos, _ = argmax_over(k, (x.shape[axis],), load, x.dtype)
     return pos
 
@@ -258,6 +262,7 @@ def _matmul(k, node, idx):
         x = k.elem(a, Index(k, a.shape, ba + [dims[-2], kk]))
         y = k.elem(c, Index(k, c.shape, bc + [kk, dims[-1]]))
         return k.flags(b.fadd(acc, k.flags(b.fmul(x, y))), ("reassoc",))
+
     return k.reduce((a.shape[-1],), k.const(0, dt), dt, step)
 
 
@@ -283,6 +288,7 @@ def _conv(k, node, idx):
         xv = im2col_source(k, x, node.attrs, n, b.add(c0, c), kk, sp)
         wv = k.elem(w, Index(k, w.shape, [o, c] + list(kk)))
         return k.flags(b.fadd(acc, k.flags(b.fmul(xv, wv))), ("reassoc",))
+
     return k.reduce((cg,) + tuple(ksp), k.const(0, dt), dt, step)
 
 
@@ -310,6 +316,7 @@ def _conv_grad_input(k, node, idx):
         gv = guarded(k, valid, [n, o] + qs, g)
         wv = k.elem(w, Index(k, w.shape, [o, c] + list(kk)))
         return k.flags(b.fadd(acc, k.flags(b.fmul(gv, wv))), ("reassoc",))
+
     return k.reduce((og,) + tuple(ksp), k.const(0, dt), dt, step)
 
 
@@ -330,6 +337,7 @@ def _conv_grad_weight(k, node, idx):
         xv = im2col_source(k, x, node.attrs, n, ci, kk, qs)
         gv = k.elem(g, Index(k, g.shape, [n, o] + list(qs)))
         return k.flags(b.fadd(acc, k.flags(b.fmul(xv, gv))), ("reassoc",))
+
     return k.reduce((g.shape[0],) + tuple(g.shape[2:]), k.const(0, dt), dt, step)
 
 
@@ -343,8 +351,8 @@ def window_loader(k, node, x, lead, q):
     """(valid, dims) loader over a pooling window of output position q, for argmax_over."""
     kernel, stride, pad, dil = _pool_attrs(node)
     b = k.b
-    pooled = get_op("max_pool").infer([x.type], node.attrs).shape[len(lead):]
-    sizes = x.shape[len(lead):]
+    pooled = get_op("max_pool").infer([x.type], node.attrs).shape[len(lead) :]
+    sizes = x.shape[len(lead) :]
     # windows that never leave the input (no padding, no ceil-mode overhang) need no bounds checks
     inside = [pad[d] == 0 and (pooled[d] - 1) * stride[d] + (kernel[d] - 1) * dil[d] < sizes[d] for d in range(len(q))]
 
@@ -357,6 +365,7 @@ def window_loader(k, node, x, lead, q):
                 valid = b.and_(valid, within(b, p, sizes[d]))
             pos.append(p)
         return valid, list(lead) + pos
+
     return at
 
 
@@ -375,6 +384,7 @@ def _max_pool(k, node, idx):
     def load(kk):
         valid, dims = at(kk)
         return masked_load(k, valid, dims, x)
+
     _, best = argmax_over(k, tuple(node.attrs["kernel"]), load, x.dtype)
     return best
 
@@ -390,6 +400,7 @@ def _max_pool_select(k, node, idx):
     def load(kk):
         valid, dims = at(kk)
         return masked_load(k, valid, dims, x)
+
     pos, _ = argmax_over(k, tuple(kernel), load, x.dtype)
     kk = Index(k, tuple(kernel), flat=pos).dims
     valid, dims = at(kk)
@@ -419,11 +430,13 @@ def _max_pool_grad(k, node, idx):
         def load(kw):
             ok, dims = at(kw)
             return masked_load(k, ok, dims, x)
+
         pos, _ = argmax_over(k, tuple(kernel), load, x.dtype)
         here = Index(k, tuple(kernel), dims=list(kk)).flat
         take = b.and_(valid, b.icmp_signed("==", pos, here))
         gv = guarded(k, take, list(lead) + qs, g)
         return k.flags(b.fadd(acc, gv), ("reassoc",))
+
     return k.reduce(tuple(kernel), k.const(0, dt), dt, step)
 
 
@@ -446,6 +459,7 @@ def _max_pool_grad_tiled(k, node, lead, sp):
     def load(kw):
         ok, dims = at(kw)
         return masked_load(k, ok, dims, x)
+
     pos, _ = argmax_over(k, tuple(kernel), load, x.dtype)
     here = Index(k, tuple(kernel), dims=ks).flat
     take = b.and_(valid, b.icmp_signed("==", pos, here))
@@ -518,6 +532,7 @@ def _col2im(k, node, idx):
             r = b.add(r, b.mul(b.select(ok, q, i64(0)), i64(ostr[d])))
         v = guarded(k, valid, [j, r], col)
         return k.flags(b.fadd(acc, v), ("reassoc",))
+
     return k.reduce(tuple(kernel), k.const(0, dt), dt, step)
 
 
@@ -526,8 +541,10 @@ def index_message(node, axis: int, size: int) -> str:
     """The error a failed index check of `node` reports (`{value}` is replaced by the offending index)."""
     from graphnn.ir.registry import describe
 
-    msg = (f"{node.op}: index {{value}} is out of range for dimension {axis} of size {size} in "
-           f"{describe(node.op, [v.type for v in node.inputs], node.attrs)}")
+    msg = (
+        f"{node.op}: index {{value}} is out of range for dimension {axis} of size {size} in "
+        f"{describe(node.op, [v.type for v in node.inputs], node.attrs)}"
+    )
     if node.meta.get("scope"):
         msg += f" [in module {node.meta['scope']}]"
     if node.meta.get("source"):
@@ -543,10 +560,10 @@ def gather_position(k, node, dims: list, along: bool, scatter: bool) -> tuple:
     size_shape = node.outputs[0].shape if scatter else x_or_g.shape
     a = node.attrs["axis"] % len(size_shape)
     span = 1 if along else ind.type.ndim
-    ind_dims = dims if along else dims[a:a + span]
+    ind_dims = dims if along else dims[a : a + span]
     raw = k.elem(ind, Index(k, ind.shape, ind_dims))
     j = k.checked_index(raw, size_shape[a], index_message(node, a, size_shape[a]))
-    return a, j, dims[:a], dims[a + span:]
+    return a, j, dims[:a], dims[a + span :]
 
 
 def _gather(along: bool):
@@ -554,6 +571,7 @@ def _gather(along: bool):
         x = node.inputs[0]
         _a, j, before, after = gather_position(k, node, idx.dims, along, scatter=False)
         return k.elem(x, Index(k, x.shape, before + [j] + after))
+
     return rule_
 
 

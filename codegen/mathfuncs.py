@@ -4,6 +4,7 @@ LLVM's exp/log intrinsics become scalar libm calls without a vector math library
 versions let the loop vectorizer handle transcendental functions. Accuracy is within a few ulp of libm;
 NaN and infinities behave as in NumPy. float64 keeps the libm routines.
 """
+
 from __future__ import annotations
 
 import llvmlite.ir as ir
@@ -37,8 +38,9 @@ def exp_f32(k, x):
     r = k.flags(b.fsub(xc, k.flags(b.fmul(n, _c(0.693359375)))))
     r = k.flags(b.fsub(r, k.flags(b.fmul(n, _c(-2.12194440e-4)))))
     z = k.flags(b.fmul(r, r))
-    p = _poly(k, r, [1.9875691500e-4, 1.3981999507e-3, 8.3334519073e-3, 4.1665795894e-2, 1.6666665459e-1,
-                     5.0000001201e-1])
+    p = _poly(
+        k, r, [1.9875691500e-4, 1.3981999507e-3, 8.3334519073e-3, 4.1665795894e-2, 1.6666665459e-1, 5.0000001201e-1]
+    )
     y = k.flags(b.fadd(k.flags(b.fadd(k.flags(b.fmul(p, z)), r)), _c(1.0)))
     e = b.fptosi(n, I32)
     # 2^e as two factors, so that e = 128 (x near the overflow threshold) does not overflow the scale itself
@@ -61,8 +63,21 @@ def log_f32(k, x):
     m = b.select(small, k.flags(b.fsub(k.flags(b.fadd(m, m)), _c(1.0))), k.flags(b.fsub(m, _c(1.0))))
     ef = b.sitofp(e, F32)
     z = k.flags(b.fmul(m, m))
-    p = _poly(k, m, [7.0376836292e-2, -1.1514610310e-1, 1.1676998740e-1, -1.2420140846e-1, 1.4249322787e-1,
-                     -1.6668057665e-1, 2.0000714765e-1, -2.4999993993e-1, 3.3333331174e-1])
+    p = _poly(
+        k,
+        m,
+        [
+            7.0376836292e-2,
+            -1.1514610310e-1,
+            1.1676998740e-1,
+            -1.2420140846e-1,
+            1.4249322787e-1,
+            -1.6668057665e-1,
+            2.0000714765e-1,
+            -2.4999993993e-1,
+            3.3333331174e-1,
+        ],
+    )
     y = k.flags(b.fmul(k.flags(b.fmul(p, m)), z))
     y = k.flags(b.fadd(y, k.flags(b.fmul(ef, _c(-2.12194440e-4)))))
     y = k.flags(b.fadd(y, k.flags(b.fmul(z, _c(-0.5)))))
@@ -100,8 +115,7 @@ def tanh_f32(k, x):
     b = k.b
     ax = k.intrinsic("fabs", "float32", [x])
     z = k.flags(b.fmul(x, x))
-    small = _poly(k, z, [-5.70498872745e-3, 2.06390887954e-2, -5.37397155531e-2, 1.33314422036e-1,
-                         -3.33332819422e-1])
+    small = _poly(k, z, [-5.70498872745e-3, 2.06390887954e-2, -5.37397155531e-2, 1.33314422036e-1, -3.33332819422e-1])
     small = k.flags(b.fadd(k.flags(b.fmul(k.flags(b.fmul(small, z)), x)), x))
     e = exp_f32(k, k.flags(b.fmul(ax, _c(2.0))))
     big = k.flags(b.fsub(_c(1.0), k.flags(b.fdiv(_c(2.0), k.flags(b.fadd(e, _c(1.0)))))))

@@ -6,6 +6,7 @@ slots hold only inputs, outputs and the arena). Outputs listed in graph.meta["wr
 input position) are copied into that input's buffer at the end of the call (in-place state updates).
 A scan node becomes a native loop that calls its body's graph function once per step.
 """
+
 from __future__ import annotations
 
 import llvmlite.ir as ir
@@ -88,8 +89,10 @@ def _check_lowerable(graph: Graph) -> None:
     for n in graph.nodes:
         if not can_lower(get_op(n.op)):
             scope = f" [in module {n.meta['scope']}]" if n.meta.get("scope") else ""
-            raise LoweringError(f"op {n.op} has no native lowering: cannot compile "
-                                f"{describe(n.op, [v.type for v in n.inputs], n.attrs)}{scope}")
+            raise LoweringError(
+                f"op {n.op} has no native lowering: cannot compile "
+                f"{describe(n.op, [v.type for v in n.inputs], n.attrs)}{scope}"
+            )
 
 
 class _GraphEmission:
@@ -224,8 +227,9 @@ class ModuleBuilder:
 
     def memcpy(self, b: ir.IRBuilder, dst, src, nbytes) -> None:
         if self._memcpy is None:
-            self._memcpy = ir.Function(self.module, ir.FunctionType(ir.VoidType(), [PTR, PTR, I64, I1]),
-                                       "llvm.memcpy.p0.p0.i64")
+            self._memcpy = ir.Function(
+                self.module, ir.FunctionType(ir.VoidType(), [PTR, PTR, I64, I1]), "llvm.memcpy.p0.p0.i64"
+            )
         b.call(self._memcpy, [dst, src, i64(nbytes) if isinstance(nbytes, int) else nbytes, ir.Constant(I1, 0)])
 
     def global_constant(self, arr) -> ir.GlobalVariable:
@@ -261,15 +265,27 @@ class ModuleBuilder:
         for gi, g in enumerate(groups):
             node = g.root.producer
             if family(node) == "scan":
-                self.timed(emit.b, self._counter(f"{name}_scan{gi} (with its body)"),
-                           lambda: self._emit_scan(fn, emit.b, node, emit.ptr_of, f"{name}_scan{gi}"))
+                self.timed(
+                    emit.b,
+                    self._counter(f"{name}_scan{gi} (with its body)"),
+                    lambda: self._emit_scan(fn, emit.b, node, emit.ptr_of, f"{name}_scan{gi}"),
+                )
                 continue
             k, kargs = self._kernel(g, plan, f"{name}_k{gi}_{node.op}", top, slots, aligned, emit.ptr_of)
             self.timed(emit.b, self._counter(k.fn.name), lambda: self.call_kernel(emit.b, k, kargs))
         emit.finish(graph, bool(self.errors))
-        layout = Layout(slots.n_in, slots.n_out, slots.constants, mem.size, slots.output_slots,
-                        dict(graph.meta.get("writeback") or {}), self.kernel_names, self._split_calls > 0, aligned,
-                        self.errors)
+        layout = Layout(
+            slots.n_in,
+            slots.n_out,
+            slots.constants,
+            mem.size,
+            slots.output_slots,
+            dict(graph.meta.get("writeback") or {}),
+            self.kernel_names,
+            self._split_calls > 0,
+            aligned,
+            self.errors,
+        )
         return fn, layout, plan
 
     def _counter(self, label: str) -> int:
@@ -291,8 +307,9 @@ class ModuleBuilder:
             if family(g.root.producer) == "scan":
                 for key, nbytes in self._scan_scratch(g.root.producer).items():
                     first[key], last[key], sizes[key] = step, step, nbytes
-        buffers = [(vid, sizes[vid], first[vid], last.get(vid, first[vid])) for vid in sizes
-                   if vid not in slots.slot_of]
+        buffers = [
+            (vid, sizes[vid], first[vid], last.get(vid, first[vid])) for vid in sizes if vid not in slots.slot_of
+        ]
         return plan_memory(buffers, {})
 
     def _kernel(self, g, plan: FusionPlan, name: str, top: bool, slots: "SlotLayout", aligned: list, ptr_of):
@@ -305,8 +322,15 @@ class ModuleBuilder:
                     reads.append(v)
         kbufs = [g.root] + reads
         checks = any(get_op(n.op).index_checked for n in g.nodes)
-        k = Kernel(self.kernel_module() if top else self.module, name, kbufs, plan.inlined, lower,
-                   split=top and _work(g) >= _parallel_work(), errors=self.errors if checks else None)
+        k = Kernel(
+            self.kernel_module() if top else self.module,
+            name,
+            kbufs,
+            plan.inlined,
+            lower,
+            split=top and _work(g) >= _parallel_work(),
+            errors=self.errors if checks else None,
+        )
         if top:  # the runtime aligns the arena and the outputs listed in `aligned`
             out_slot = slots.slot_of.get(g.root.id)
             if out_slot is None:
@@ -324,15 +348,16 @@ class ModuleBuilder:
     def _scan_body(self, node):
         """(function, Layout) of a scan node's body, built once per node by this builder."""
         if node.id not in self._scan_bodies:
-            fn, layout, _ = self.graph_function(node.attrs["body"].graph, self.fresh("scan_body"),
-                                                globals_for_constants=True)
+            fn, layout, _ = self.graph_function(
+                node.attrs["body"].graph, self.fresh("scan_body"), globals_for_constants=True
+            )
             self._scan_bodies[node.id] = (fn, layout)
         return self._scan_bodies[node.id]
 
     def _scan_scratch(self, node) -> dict:
         """Arena scratch a scan needs: one buffer per carry (the body's next carry) and the body's arena."""
         _fn, layout = self._scan_body(node)
-        scratch = {("carry", node.id, i): v.type.nbytes for i, v in enumerate(node.outputs[:node.attrs["n_carry"]])}
+        scratch = {("carry", node.id, i): v.type.nbytes for i, v in enumerate(node.outputs[: node.attrs["n_carry"]])}
         scratch[("body_arena", node.id)] = max(64, layout.arena_bytes)
         return scratch
 
@@ -340,7 +365,7 @@ class ModuleBuilder:
         at = node.attrs
         nc, nx, length = at["n_carry"], at["n_xs"], at["length"]
         body_fn, bl = self._scan_body(node)
-        carries_in, xs, consts = node.inputs[:nc], node.inputs[nc:nc + nx], node.inputs[nc + nx:]
+        carries_in, xs, consts = node.inputs[:nc], node.inputs[nc : nc + nx], node.inputs[nc + nx :]
         finals, ys = node.outputs[:nc], node.outputs[nc:]
         n_slots = bl.n_inputs + bl.n_outputs + 2  # + the body's arena and the status pointer
         slots = eb.alloca(ir.ArrayType(PTR, n_slots))
@@ -376,11 +401,14 @@ class ModuleBuilder:
             for j, s in enumerate(bl.output_slots):  # outputs the body function does not write itself
                 if isinstance(s, tuple):
                     kind, src = s
-                    srcp = eb.load(eb.gep(slots, [i64(0), i64(src if kind == "input" else bl.n_inputs + src)],
-                                          inbounds=True), typ=PTR)
+                    srcp = eb.load(
+                        eb.gep(slots, [i64(0), i64(src if kind == "input" else bl.n_inputs + src)], inbounds=True),
+                        typ=PTR,
+                    )
                     self.memcpy(eb, outs[j], srcp, body_outs[j].type.nbytes)
             for i, f in enumerate(finals):
                 self.memcpy(eb, final_ptrs[i], outs[i], f.type.nbytes)
+
         emit_loop(fn, eb, length, step)
 
 
@@ -421,6 +449,7 @@ def _emit_streaming(k: Kernel, root) -> None:
         def compute(j):
             x = k.compute(root, Index(k, root.shape, flat=b.add(base, j)))
             b.store(x, b.gep(scratch, [i64(0), j], inbounds=True))
+
         k.loop(STREAM_BLOCK, compute)
 
         def copy(v):
@@ -428,13 +457,21 @@ def _emit_streaming(k: Kernel, root) -> None:
             x = b.load(b.bitcast(b.gep(scratch, [i64(0), off], inbounds=True), ir.PointerType(V)), align=64)
             dst = b.bitcast(k.address(root, b.add(base, off)), ir.PointerType(V))
             b.store(x, dst, align=64).set_metadata("nontemporal", nontemporal)
+
         k.loop(STREAM_BLOCK // vw, copy)
+
     k.loop(n_blocks, block, parallel=True)
     if rest:
+
         def tail():
             first = n_blocks * STREAM_BLOCK
-            k.loop(rest, lambda t: k.store(root, b.add(i64(first), t),
-                                           k.compute(root, Index(k, root.shape, flat=b.add(i64(first), t)))))
+            k.loop(
+                rest,
+                lambda t: k.store(
+                    root, b.add(i64(first), t), k.compute(root, Index(k, root.shape, flat=b.add(i64(first), t)))
+                ),
+            )
+
         k.once(tail)
 
 
@@ -460,12 +497,14 @@ def _emit_group(k: Kernel, g) -> None:
         def body_src(dims):
             idx = Index(k, src.shape, dims)
             k.store(root, idx.flat, k.elem(src, idx))
+
         k.loops(src.shape, body_src, parallel=True)
         return
 
     def body(dims):
         idx = Index(k, shape, dims)
         k.store(root, idx.flat, k.compute(root, idx))
+
     cuts = _segments(g)
     if cuts:
         # Pieces of the last axis where each slice_grad is either wholly inside or wholly outside: with the
@@ -473,6 +512,7 @@ def _emit_group(k: Kernel, g) -> None:
         def pieces(lead):
             for lo, hi in zip(cuts, cuts[1:]):
                 k.loop(hi - lo, lambda t, lo=lo: body(list(lead) + [k.b.add(t, i64(lo))]))
+
         k.loops(shape[:-1], pieces, parallel=True)
         return
     k.loops(shape, body, parallel=True)

@@ -10,6 +10,7 @@ condition variable. One caller uses the pool at a time; a concurrent caller runs
 Graph modules hold a pointer to `graphnn_pool_run` in the global `graphnn_pool` (set when loaded); while
 it is null they run split kernels serially.
 """
+
 from __future__ import annotations
 
 import functools
@@ -22,8 +23,8 @@ I32 = ir.IntType(32)
 TASK = ir.FunctionType(ir.VoidType(), [PTR, I64, I64])
 RUN = ir.FunctionType(ir.VoidType(), [PTR, PTR, I64, I64])
 MAX_WORKERS = 63
-SPIN_CYCLES = 400_000   # time-stamp-counter ticks an idle worker polls before it sleeps (~0.1-0.2 ms)
-SYNC_BYTES = 256        # room for a pthread mutex or condition variable on any supported libc
+SPIN_CYCLES = 400_000  # time-stamp-counter ticks an idle worker polls before it sleeps (~0.1-0.2 ms)
+SYNC_BYTES = 256  # room for a pthread mutex or condition variable on any supported libc
 
 
 def pool_ir() -> str:
@@ -36,10 +37,14 @@ def pool_ir() -> str:
         g.align = 64  # one cache line each: the ticket and the done counter are written by different cores
         return g
 
-    ticket, done, parts_g, busy, workers, sleepers, inited = (var(n) for n in (
-        "ticket", "done", "parts", "busy", "workers", "sleepers", "inited"))
+    ticket, done, parts_g, busy, workers, sleepers, inited = (
+        var(n) for n in ("ticket", "done", "parts", "busy", "workers", "sleepers", "inited")
+    )
     task_g, block_g = var("task"), var("block")  # pointers, stored as integers
-    mutex, cond = var("mutex", ir.ArrayType(ir.IntType(8), SYNC_BYTES)), var("cond", ir.ArrayType(ir.IntType(8), SYNC_BYTES))
+    mutex, cond = (
+        var("mutex", ir.ArrayType(ir.IntType(8), SYNC_BYTES)),
+        var("cond", ir.ArrayType(ir.IntType(8), SYNC_BYTES)),
+    )
 
     def extern(name, ret, args):
         return ir.Function(m, ir.FunctionType(ret, args), name)
@@ -48,7 +53,10 @@ def pool_ir() -> str:
     pthread_detach = extern("pthread_detach", I32, [I64])
     mutex_init, cond_init = extern("pthread_mutex_init", I32, [PTR, PTR]), extern("pthread_cond_init", I32, [PTR, PTR])
     lock, unlock = extern("pthread_mutex_lock", I32, [PTR]), extern("pthread_mutex_unlock", I32, [PTR])
-    cond_wait, cond_broadcast = extern("pthread_cond_wait", I32, [PTR, PTR]), extern("pthread_cond_broadcast", I32, [PTR])
+    cond_wait, cond_broadcast = (
+        extern("pthread_cond_wait", I32, [PTR, PTR]),
+        extern("pthread_cond_broadcast", I32, [PTR]),
+    )
     pause = extern("llvm.x86.sse2.pause", ir.VoidType(), [])
     cycles = extern("llvm.readcyclecounter", I64, [])
     null = ir.Constant(PTR, None)
@@ -87,7 +95,9 @@ def pool_ir() -> str:
     b = ir.IRBuilder(worker.append_basic_block("entry"))
     seen = b.alloca(I64)
     since = b.alloca(I64)
-    wait, spin, idle, sleep, woke, nap = (worker.append_basic_block(n) for n in ("wait", "spin", "idle", "sleep", "woke", "nap"))
+    wait, spin, idle, sleep, woke, nap = (
+        worker.append_basic_block(n) for n in ("wait", "spin", "idle", "sleep", "woke", "nap")
+    )
     b.store(b.lshr(load(b, ticket), i64(32)), seen)
     b.branch(wait)
     b.position_at_end(wait)
@@ -122,8 +132,9 @@ def pool_ir() -> str:
     task, block, parts, threads = fn.args
     b = ir.IRBuilder(fn.append_basic_block("entry"))
     tid = b.alloca(I64)
-    serial, pooled, start, spawn, spawned, publish, finish, end = (fn.append_basic_block(n) for n in (
-        "serial", "pooled", "start", "spawn", "spawned", "publish", "finish", "end"))
+    serial, pooled, start, spawn, spawned, publish, finish, end = (
+        fn.append_basic_block(n) for n in ("serial", "pooled", "start", "spawn", "spawned", "publish", "finish", "end")
+    )
     want = b.select(b.icmp_signed(">", threads, i64(MAX_WORKERS + 1)), i64(MAX_WORKERS), b.sub(threads, i64(1)))
     can = b.and_(b.icmp_signed(">", want, i64(0)), b.icmp_signed(">", parts, i64(1)))
     got = b.extract_value(b.cmpxchg(busy, i64(0), i64(1), "seq_cst", "seq_cst"), 1)
@@ -168,7 +179,9 @@ def pool_ir() -> str:
     b.position_at_end(serial)
     with b.if_then(got):
         store(b, i64(0), busy)
-    emit_loop(fn, b, parts, lambda p: b.call(b.inttoptr(b.ptrtoint(task, I64), ir.PointerType(TASK)), [block, p, parts]))
+    emit_loop(
+        fn, b, parts, lambda p: b.call(b.inttoptr(b.ptrtoint(task, I64), ir.PointerType(TASK)), [block, p, parts])
+    )
     b.branch(end)
     b.position_at_end(end)
     b.ret_void()

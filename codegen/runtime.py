@@ -1,4 +1,5 @@
 """Compiled graphs: a native entry point plus the buffers it needs, callable with NumPy arrays."""
+
 from __future__ import annotations
 
 import ctypes
@@ -40,8 +41,9 @@ def _env_threads() -> int:
         return _default_threads()
     if n > MAX_THREADS:
         raw = os.environ.get(THREADS_ENV)
-        warnings.warn(f"{THREADS_ENV}={raw!r}: compiled code uses at most {MAX_THREADS} threads", RuntimeWarning,
-                      stacklevel=2)
+        warnings.warn(
+            f"{THREADS_ENV}={raw!r}: compiled code uses at most {MAX_THREADS} threads", RuntimeWarning, stacklevel=2
+        )
         n = MAX_THREADS
     return n
 
@@ -55,7 +57,7 @@ def _aligned_empty(shape: tuple, dt: np.dtype) -> np.ndarray:
     nbytes = int(np.prod(shape, dtype=np.int64)) * dt.itemsize
     raw = np.empty(nbytes + 64, np.uint8)
     off = -raw.ctypes.data % 64
-    return raw[off:off + nbytes].view(dt).reshape(shape)
+    return raw[off : off + nbytes].view(dt).reshape(shape)
 
 
 def _reuse(spare: dict, j: int):
@@ -94,8 +96,8 @@ class ThreadChoice:
     the trial is repeated every RECHECK calls. Results are bit-identical either way.
     """
 
-    TRIAL = 6        # timed calls per mode in a trial
-    RECHECK = 2000   # calls between trials
+    TRIAL = 6  # timed calls per mode in a trial
+    RECHECK = 2000  # calls between trials
 
     def __init__(self):
         self.times = {True: [], False: []}
@@ -124,7 +126,8 @@ class ThreadChoice:
 def _describe(v) -> str:
     """A graph input as error messages name it: its kind and name (a parameter's name when it has one)."""
     kind = {"param": "parameter", "const": "captured tensor", "grad": "gradient", "state": "state tensor"}.get(
-        v.meta.get("kind"), "input")
+        v.meta.get("kind"), "input"
+    )
     return f"{kind} '{v.name or v.id}'"
 
 
@@ -137,7 +140,12 @@ class CompiledGraph:
     def __init__(self, graph: Graph, name: str = "graphnn_entry"):
         self.graph, self.name = graph, name
         self._ir_text = self._plan = None
-        key = graph_key(name + "\n" + graph.to_text(anonymous=True) + f"\nwriteback={sorted((graph.meta.get('writeback') or {}).items())}")
+        key = graph_key(
+            name
+            + "\n"
+            + graph.to_text(anonymous=True)
+            + f"\nwriteback={sorted((graph.meta.get('writeback') or {}).items())}"
+        )
         variables = (THREADS_VAR, POOL_VAR) + ((PROFILE_VAR,) if profiling() else ())
         cached = load_cached(key, [name], variables, lambda record: Layout.from_json(record, graph))
         if cached is not None:  # skip building the LLVM module: the object and its layout are cached by graph
@@ -155,7 +163,9 @@ class CompiledGraph:
         ctypes.c_int64.from_address(addrs[POOL_VAR]).value = pool_address()
         self._profile = None
         if PROFILE_VAR in addrs:
-            self._profile = np.ctypeslib.as_array((ctypes.c_int64 * (2 * MAX_PROFILED)).from_address(addrs[PROFILE_VAR]))
+            self._profile = np.ctypeslib.as_array(
+                (ctypes.c_int64 * (2 * MAX_PROFILED)).from_address(addrs[PROFILE_VAR])
+            )
         self._consts = [np.ascontiguousarray(c) for c in self.layout.constants]
         self._local = threading.local()
         self._choice = ThreadChoice()
@@ -169,8 +179,11 @@ class CompiledGraph:
         self._wb_targets = set(wb.values())
         self._aligned = set(self.layout.aligned)
         self._checks = bool(self.layout.errors)
-        self._fresh = [(j, slot, graph.outputs[j].shape, np.dtype(graph.outputs[j].dtype), j in self._aligned)
-                       for j, slot in enumerate(self.layout.output_slots) if isinstance(slot, int) and j not in wb]
+        self._fresh = [
+            (j, slot, graph.outputs[j].shape, np.dtype(graph.outputs[j].dtype), j in self._aligned)
+            for j, slot in enumerate(self.layout.output_slots)
+            if isinstance(slot, int) and j not in wb
+        ]
         self._copies = [(j, slot) for j, slot in enumerate(self.layout.output_slots) if isinstance(slot, tuple)]
 
     def _raise_status(self, status) -> None:
@@ -210,9 +223,12 @@ class CompiledGraph:
         if getattr(loc, "arena", None) is None:
             loc.spare = {}  # output position -> (array, its base) returned by an earlier call (see __call__)
             loc.arena = _aligned_empty((max(64, self.layout.arena_bytes) // 8 + 8,), np.dtype(np.float64))
-            loc.wb = {j: (_aligned_empty if j in self._aligned else np.empty)(self.graph.outputs[j].shape,
-                                                                               np.dtype(self.graph.outputs[j].dtype))
-                      for j in self.layout.writeback}
+            loc.wb = {
+                j: (_aligned_empty if j in self._aligned else np.empty)(
+                    self.graph.outputs[j].shape, np.dtype(self.graph.outputs[j].dtype)
+                )
+                for j in self.layout.writeback
+            }
             # slots: inputs, outputs, constants, arena, status pointer (see module.graph_function)
             loc.slots = (ctypes.c_void_p * (self.layout.n_inputs + self.layout.n_outputs + len(self._consts) + 2))()
             loc.status = (ctypes.c_int64 * 2)()  # [error code, offending value], set by failed index checks
@@ -235,9 +251,11 @@ class CompiledGraph:
             if not a.flags.c_contiguous:
                 raise ValueError(f"{_describe(v)} is updated in place and must be C-contiguous")
             if not a.flags.writeable:
-                raise ValueError(f"{_describe(v)} is updated in place by the compiled code, but its array is "
-                                 f"read-only ({a.dtype.name}{list(a.shape)}, e.g. over a read-only memory map or a "
-                                 "bytes object): give it a writeable copy (np.array(...))")
+                raise ValueError(
+                    f"{_describe(v)} is updated in place by the compiled code, but its array is "
+                    f"read-only ({a.dtype.name}{list(a.shape)}, e.g. over a read-only memory map or a "
+                    "bytes object): give it a writeable copy (np.array(...))"
+                )
         elif not a.flags.c_contiguous:
             a = np.ascontiguousarray(a)
         return a
@@ -252,8 +270,13 @@ class CompiledGraph:
             if a is bound[i]:
                 continue  # same array as last call: its pointer is already in place
             shape, dt = self._specs[i]
-            if not (type(a) is np.ndarray and a.shape == shape and a.dtype == dt and a.flags.c_contiguous
-                    and (i not in wb_targets or a.flags.writeable)):  # written back: checked once per binding
+            if not (
+                type(a) is np.ndarray
+                and a.shape == shape
+                and a.dtype == dt
+                and a.flags.c_contiguous
+                and (i not in wb_targets or a.flags.writeable)
+            ):  # written back: checked once per binding
                 a = keep[i] = self._prepare(i, a)
             slots[i] = a.ctypes.data
             bound[i] = a

@@ -4,6 +4,7 @@ Each method dispatches on its operands' LLVM types (float, double, i64 or i1), s
 dtype the op accepts. Floating-point arithmetic carries the kernel's fast-math flags (never nnan/ninf); float32
 exp, log, tanh, sigmoid, sin, cos and erf are vectorizable polynomials (mathfuncs), float64 calls libm.
 """
+
 from __future__ import annotations
 
 import llvmlite.ir as ir
@@ -13,7 +14,7 @@ from graphnn.ir.scalar import Scalars
 from .kernel import FLOAT, I1, I64, i64
 from .mathfuncs import FAST32
 
-_INT64_MIN = -(2 ** 63)
+_INT64_MIN = -(2**63)
 
 
 class LLVMScalars(Scalars):
@@ -71,7 +72,9 @@ class LLVMScalars(Scalars):
             return k.convert(q, "float64", "bool")
         # int64: truncated; a zero divisor and INT64_MIN / -1, which trap in hardware, give INT64_MIN
         low = i64(_INT64_MIN)
-        bad = b.or_(b.icmp_signed("==", y, i64(0)), b.and_(b.icmp_signed("==", x, low), b.icmp_signed("==", y, i64(-1))))
+        bad = b.or_(
+            b.icmp_signed("==", y, i64(0)), b.and_(b.icmp_signed("==", x, low), b.icmp_signed("==", y, i64(-1)))
+        )
         return b.select(bad, low, b.sdiv(x, b.select(bad, i64(1), y)))
 
     def pow(self, x, y):
@@ -91,6 +94,7 @@ class LLVMScalars(Scalars):
             bit = b.trunc(b.lshr(y, i), I1)
             b.store(b.select(bit, b.mul(r, p), r), res)
             b.store(b.mul(p, p), base)
+
         k.loop(63, body)
         # a negative exponent: 0, but 1 and -1 for the bases 1 and -1 (the loop gave x ** (y mod 2^63) for them)
         unit = b.or_(b.icmp_signed("==", x, i64(1)), b.icmp_signed("==", x, i64(-1)))
@@ -230,4 +234,3 @@ class LLVMScalars(Scalars):
 
     def cast(self, x, dtype: str):
         return self.k.convert(x, self._kind(x), dtype)
-

@@ -7,6 +7,7 @@ every column row into a scratch plane of one (image, channel) with contiguous in
 max-pool gradient finds each window's maximum once and writes the whole window. The group's elementwise
 epilogue (e.g. the ReLU gradient after a pooling gradient) is applied while storing.
 """
+
 from __future__ import annotations
 
 import itertools
@@ -25,8 +26,13 @@ from .schedule import VectorOps, prod, store_epilogue, tap_range, window_positio
 def emit_col2im(k: Kernel, group, node, via_flat: bool = False) -> None:
     at = node.attrs
     vw = vector_width_bits() // (32 if node.outputs[0].dtype == "float32" else 64)
-    if (len(at["kernel"]) == 2 and at["stride"][1] == 1 and node.outputs[0].shape[3] <= ROW_VECTORS * vw
-            and node.outputs[0].dtype in ("float32", "float64") and node.inputs[0].id in k.ptr):
+    if (
+        len(at["kernel"]) == 2
+        and at["stride"][1] == 1
+        and node.outputs[0].shape[3] <= ROW_VECTORS * vw
+        and node.outputs[0].dtype in ("float32", "float64")
+        and node.inputs[0].id in k.ptr
+    ):
         return emit_col2im_rows(k, group, node, via_flat, vw)
     return emit_col2im_taps(k, group, node, via_flat)
 
@@ -68,7 +74,7 @@ def emit_col2im_rows(k: Kernel, group, node, via_flat: bool, vw: int) -> None:
             b.store(zero, acc)
 
         def over_kh(kh):
-            rel = b.sub(b.add(y, i64(ph)), b.mul(kh, i64(dh)))            # = qh * sh
+            rel = b.sub(b.add(y, i64(ph)), b.mul(kh, i64(dh)))  # = qh * sh
             qh = b.sdiv(rel, i64(sh))
             ok = b.and_(b.icmp_signed(">=", rel, i64(0)), b.icmp_signed("<", qh, i64(qh_n)))
             if sh != 1:
@@ -78,25 +84,35 @@ def emit_col2im_rows(k: Kernel, group, node, via_flat: bool, vw: int) -> None:
                 def over_kw(kw):
                     r = b.add(b.mul(c, i64(n_taps)), b.add(b.mul(kh, i64(kw_n)), kw))
                     base = b.add(b.mul(r, i64(col.shape[1])), b.add(b.mul(n, i64(n_q)), b.mul(qh, i64(qw_n))))
-                    shift = b.sub(i64(pw), b.mul(kw, i64(dw)))                # q = x + shift
+                    shift = b.sub(i64(pw), b.mul(kw, i64(dw)))  # q = x + shift
                     for v in range(nvec):
                         q0 = b.add(i64(v * vw), shift)
                         q = b.add(splat(q0), ir.Constant(VI, list(range(vw))))
-                        mask = b.and_(b.icmp_signed(">=", q, ir.Constant(VI, [0] * vw)),
-                                      b.icmp_signed("<", q, ir.Constant(VI, [qw_n] * vw)))
+                        mask = b.and_(
+                            b.icmp_signed(">=", q, ir.Constant(VI, [0] * vw)),
+                            b.icmp_signed("<", q, ir.Constant(VI, [qw_n] * vw)),
+                        )
                         if (v + 1) * vw > W:  # lanes past the row's end
                             mask = b.and_(mask, ir.Constant(M, [int(v * vw + i < W) for i in range(vw)]))
                         src = b.gep(pcol, [b.add(base, q0)], source_etype=T)
                         x = b.call(mload, [src, ir.Constant(I32, 4 if dt == "float32" else 8), mask, zero])
                         b.store(k.flags(b.fadd(b.load(accs[v]), x)), accs[v])
+
                 k.loop(kw_n, over_kw)
+
             k.if_else(ok, taps, lambda: None)
+
         k.loop(kh_n, over_kh)
         for v in range(nvec):
             dst = b.bitcast(b.gep(row, [i64(0), i64(v * vw)], inbounds=True), ir.PointerType(V))
             b.store(b.load(accs[v]), dst, align=4 if dt == "float32" else 8)
-        k.loop(W, lambda x: store_epilogue(k, root, out, [n, c, y, x],
-                                           b.load(b.gep(row, [i64(0), x], inbounds=True)), via_flat))
+        k.loop(
+            W,
+            lambda x: store_epilogue(
+                k, root, out, [n, c, y, x], b.load(b.gep(row, [i64(0), x], inbounds=True)), via_flat
+            ),
+        )
+
     k.loops(out.shape[:3], per_row, parallel=True)
 
 
@@ -113,8 +129,8 @@ def emit_col2im_taps(k: Kernel, group, node, via_flat: bool = False) -> None:
     nsp = len(sp)
     qs_shape = geometry(out.shape, at)[0]
     plane, n_taps, n_q = prod(sp), prod(kernel), prod(qs_shape)
-    sp_strides = [prod(sp[d + 1:]) for d in range(nsp)]
-    q_strides = [prod(qs_shape[d + 1:]) for d in range(nsp)]
+    sp_strides = [prod(sp[d + 1 :]) for d in range(nsp)]
+    q_strides = [prod(qs_shape[d + 1 :]) for d in range(nsp)]
     b = k.b
     acc = k.alloca(ir.ArrayType(LLTYPE[dt], plane))
 
@@ -146,8 +162,11 @@ def emit_col2im_taps(k: Kernel, group, node, via_flat: bool = False) -> None:
                     v = k.elem(col, Index(k, col.shape, [row, qc]))
                     slot = cell(pf)
                     b.store(k.flags(b.fadd(b.load(slot), v)), slot)
+
                 k.loop(count, body)
+
             rec(0, b.mul(n, i64(n_q)), i64(0))
+
         # Taps in column-major order: consecutive taps then update the same plane positions one row apart
         # instead of one element apart, so vector loads get their values forwarded from the previous stores.
         k.loops(tuple(kernel)[::-1], lambda rk: over_taps(list(rk)[::-1]))
@@ -157,7 +176,9 @@ def emit_col2im_taps(k: Kernel, group, node, via_flat: bool = False) -> None:
             for p, st in zip(ps, sp_strides):
                 flat = b.add(flat, b.mul(p, i64(st)))
             store_epilogue(k, root, out, [n, c] + list(ps), b.load(cell(flat)), via_flat)
+
         k.loops(sp, epi)
+
     k.loops(out.shape[:2], per_image_channel, parallel=True)
 
 
@@ -182,7 +203,7 @@ def emit_max_pool_grad(k: Kernel, group, node, via_flat: bool = False) -> None:
     ragged = any(pad) or any(q * kk > s for q, kk, s in zip(qs_shape, kernel, sp))
 
     def per_window(dims):
-        lead_dims, qs = dims[:len(lead)], dims[len(lead):]
+        lead_dims, qs = dims[: len(lead)], dims[len(lead) :]
         at = window_loader(k, node, x, lead_dims, qs)
         pos, _ = argmax_over(k, tuple(kernel), lambda kk: masked_load(k, *at(kk), x), x.dtype)
         gv = k.elem(g, Index(k, g.shape, list(dims)))
@@ -195,8 +216,15 @@ def emit_max_pool_grad(k: Kernel, group, node, via_flat: bool = False) -> None:
                 store_epilogue(k, root, out, p, val, via_flat)
 
     px, pg = direct_pointer(k, x), direct_pointer(k, g)
-    if (px is not None and pg is not None and len(kernel) == 2 and kernel[1] == 2 and not ragged
-            and dt in ("float32", "float64") and qs_shape[1] <= 1024):
+    if (
+        px is not None
+        and pg is not None
+        and len(kernel) == 2
+        and kernel[1] == 2
+        and not ragged
+        and dt in ("float32", "float64")
+        and qs_shape[1] <= 1024
+    ):
         _max_pool_grad_rows(k, root, node, px, pg, via_flat)
     else:
         k.loops(tuple(lead) + tuple(qs_shape), per_window, parallel=True)
@@ -249,12 +277,15 @@ def _max_pool_grad_rows(k: Kernel, root, node, px, pg, via_flat: bool) -> None:
                 cands.append(b.shuffle_vector(halves[0], halves[1], lanes(range(1, 2 * vw, 2))))
             best, pos = cands[0], lanes([0] * vw)
             for idx, c in enumerate(cands[1:], 1):
-                better = b.or_(b.fcmp_ordered(">", c, best),
-                               b.and_(b.fcmp_unordered("uno", c, c), b.fcmp_ordered("ord", best, best)))
+                better = b.or_(
+                    b.fcmp_ordered(">", c, best),
+                    b.and_(b.fcmp_unordered("uno", c, c), b.fcmp_ordered("ord", best, best)),
+                )
                 best = b.select(better, c, best)
                 pos = b.select(better, lanes([idx] * vw), pos)
-            gv = b.call(mload, [b.gep(pg, [b.add(g_row, i64(v0))], source_etype=T), ir.Constant(I32, esize),
-                                mask(n_out), zero])
+            gv = b.call(
+                mload, [b.gep(pg, [b.add(g_row, i64(v0))], source_etype=T), ir.Constant(I32, esize), mask(n_out), zero]
+            )
             for r in range(kh):
                 even = b.select(b.icmp_signed("==", pos, lanes([2 * r] * vw)), gv, zero)
                 odd = b.select(b.icmp_signed("==", pos, lanes([2 * r + 1] * vw)), gv, zero)
@@ -265,9 +296,18 @@ def _max_pool_grad_rows(k: Kernel, root, node, px, pg, via_flat: bool) -> None:
                     b.store(inter, b.bitcast(dst, ir.PointerType(V)), align=esize)
         for r in range(kh):
             y = b.add(b.mul(qh, i64(kh)), i64(r))
-            k.loop(2 * QW, lambda p, r=r, y=y: store_epilogue(
-                k, root, out, lead_dims + [y, p], b.load(b.gep(rows, [i64(0), b.add(i64(r * width), p)], inbounds=True)),
-                via_flat))
+            k.loop(
+                2 * QW,
+                lambda p, r=r, y=y: store_epilogue(
+                    k,
+                    root,
+                    out,
+                    lead_dims + [y, p],
+                    b.load(b.gep(rows, [i64(0), b.add(i64(r * width), p)], inbounds=True)),
+                    via_flat,
+                ),
+            )
+
     k.loops(tuple(lead) + (QH,), per_row, parallel=True)
 
 
@@ -284,8 +324,9 @@ def _zero_edges(k: Kernel, root, out, lead, sp, qs_shape, kernel, pad, zero, via
         ranges[d] = sp[d] - covered[d]
 
         def edge(dims, first=first):
-            ps = [b.add(v, i64(f)) if f else v for v, f in zip(dims[len(lead):], first)]
-            store_epilogue(k, root, out, list(dims[:len(lead)]) + ps, zero, via_flat)
+            ps = [b.add(v, i64(f)) if f else v for v, f in zip(dims[len(lead) :], first)]
+            store_epilogue(k, root, out, list(dims[: len(lead)]) + ps, zero, via_flat)
+
         k.once(lambda ranges=ranges, edge=edge: k.loops(tuple(lead) + tuple(ranges), edge))
 
 
@@ -297,8 +338,9 @@ def vector_pool(node, vw: int) -> bool:
     if len(at["kernel"]) != 2 or x.dtype not in ("float32", "float64") or not tiled_pool(at):
         return False
     (kh, kw), q = at["kernel"], node.outputs[0].shape[-2:]
-    return (kw == 2 and not any(at["padding"]) and q[0] * kh <= x.shape[-2] and q[1] * kw <= x.shape[-1]
-            and q[1] <= 8 * vw)
+    return (
+        kw == 2 and not any(at["padding"]) and q[0] * kh <= x.shape[-2] and q[1] * kw <= x.shape[-1] and q[1] <= 8 * vw
+    )
 
 
 def emit_max_pool(k: Kernel, group, node, via_flat: bool = False) -> None:
@@ -312,10 +354,10 @@ def emit_max_pool(k: Kernel, group, node, via_flat: bool = False) -> None:
     T = LLTYPE[dt]
     vw = vector_width_bits() // (32 if dt == "float32" else 64)
     kh = node.attrs["kernel"][0]
-    W, (QH, QW) = x.shape[-1], out.shape[-2:]
+    W, QW = x.shape[-1], out.shape[-1]
     b = k.b
     vo = VectorOps(k.module, dt, vw)
-    V, M, mload, mstore, esize = vo.V, vo.M, vo.masked_load, vo.masked_store, vo.esize
+    V, mload, mstore, esize = vo.V, vo.masked_load, vo.masked_store, vo.esize
     I32 = ir.IntType(32)
     undef = ir.Constant(V, ir.Undefined)
     px = k.ptr.get(x.id)
@@ -340,8 +382,12 @@ def emit_max_pool(k: Kernel, group, node, via_flat: bool = False) -> None:
                     mask = vo.mask(lanes)
                     src = b.gep(px, [b.add(start, i64(h * vw))], source_etype=T)
                     halves.append(b.call(mload, [src, ir.Constant(I32, esize), mask, undef]) if lanes else undef)
-                even = b.shuffle_vector(halves[0], halves[1], ir.Constant(ir.VectorType(I32, vw), list(range(0, 2 * vw, 2))))
-                odd = b.shuffle_vector(halves[0], halves[1], ir.Constant(ir.VectorType(I32, vw), list(range(1, 2 * vw, 2))))
+                even = b.shuffle_vector(
+                    halves[0], halves[1], ir.Constant(ir.VectorType(I32, vw), list(range(0, 2 * vw, 2)))
+                )
+                odd = b.shuffle_vector(
+                    halves[0], halves[1], ir.Constant(ir.VectorType(I32, vw), list(range(1, 2 * vw, 2)))
+                )
                 m = nanmax(even, odd)
                 best = m if best is None else nanmax(best, m)
             mask = vo.mask(n_out)
@@ -351,8 +397,13 @@ def emit_max_pool(k: Kernel, group, node, via_flat: bool = False) -> None:
             else:
                 b.call(mstore, [best, b.gep(row, [i64(0), i64(v0)]), ir.Constant(I32, esize), mask])
         if not direct:
-            k.loop(QW, lambda q: store_epilogue(k, root, out, list(dims) + [q],
-                                                b.load(b.gep(row, [i64(0), q], inbounds=True)), via_flat))
+            k.loop(
+                QW,
+                lambda q: store_epilogue(
+                    k, root, out, list(dims) + [q], b.load(b.gep(row, [i64(0), q], inbounds=True)), via_flat
+                ),
+            )
+
     k.loops(out.shape[:-1], per_row, parallel=True)
 
 
@@ -369,4 +420,5 @@ def emit_scatter_add(k: Kernel, group, node, via_flat: bool = False, along: bool
         _a, j, before, after = gather_position(k, node, list(dims), along, scatter=True)
         dst = Index(k, out.shape, before + [j] + after)
         k.store(out, dst.flat, k.flags(b.fadd(k.load(out, dst), k.elem(g, Index(k, g.shape, list(dims))))))
+
     k.loops(g.shape, add)

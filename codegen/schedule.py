@@ -1,4 +1,5 @@
 """Helpers shared by the hand-written schedules (GEMM, convolution, col2im, pooling gradients)."""
+
 from __future__ import annotations
 
 import llvmlite.ir as ir
@@ -46,10 +47,10 @@ def within(b, p, size: int):
 def tap_range(b, tap, stride: int, dil: int, pad: int, size: int, limit: int):
     """(first q, count) of the positions q in [0, limit) with 0 <= q*stride + tap*dil - pad < size, for a
     runtime kernel offset `tap` (an i64)."""
-    off = b.sub(i64(pad), b.mul(tap, i64(dil)))                    # q*stride >= off
+    off = b.sub(i64(pad), b.mul(tap, i64(dil)))  # q*stride >= off
     pos = b.sdiv(b.add(off, i64(stride - 1)), i64(stride))
     lo = b.select(b.icmp_signed(">", off, i64(0)), pos, i64(0))
-    top = b.add(i64(size - 1), off)                                # q*stride <= top
+    top = b.add(i64(size - 1), off)  # q*stride <= top
     hi = b.select(b.icmp_signed("<", top, i64(0)), i64(0), b.add(b.sdiv(top, i64(stride)), i64(1)))
     hi = b.select(b.icmp_signed("<", hi, i64(limit)), hi, i64(limit))
     return lo, b.select(b.icmp_signed(">", hi, lo), b.sub(hi, lo), i64(0))
@@ -68,6 +69,7 @@ class VectorOps:
 
         def declare(name, ret, args):
             return module.globals.get(name) or ir.Function(module, ir.FunctionType(ret, args), name)
+
         self.fma = declare(f"llvm.fma.{sfx}", V, [V, V, V])
         self.hsum = declare(f"llvm.vector.reduce.fadd.{sfx}", T, [T, V])
         self.masked_load = declare(f"llvm.masked.load.{sfx}.p0", V, [PTR, ir.IntType(32), self.M, V])

@@ -5,6 +5,7 @@ GRAPHNN_TARGET=host (the default) compiles for every feature of this CPU. An x86
 machine can test the code other CPUs get (e.g. the AVX2 kernels on an AVX-512 CPU). A level the CPU cannot run
 is refused with a clear error instead of faulting on an illegal instruction.
 """
+
 from __future__ import annotations
 
 import functools
@@ -42,7 +43,7 @@ def target_name() -> str:
 
 def level_features(level: str) -> tuple:
     """Every feature an x86-64 level includes (its own and the lower levels')."""
-    names = LEVELS[:LEVELS.index(level) + 1]
+    names = LEVELS[: LEVELS.index(level) + 1]
     return tuple(f for n in names for f in _LEVELS[n])
 
 
@@ -65,16 +66,19 @@ def jit_cpu(name: str | None = None) -> tuple:
     have = {f[1:] for f in host_features().split(",") if f.startswith("+")}
     missing = [f for f in level_features(name) if f not in have]
     if missing:
-        raise TargetError(f"GRAPHNN_TARGET={name}: this CPU ({llvm.get_host_cpu_name()}) lacks "
-                          f"{', '.join(missing)}, so code for {name} cannot run here")
+        raise TargetError(
+            f"GRAPHNN_TARGET={name}: this CPU ({llvm.get_host_cpu_name()}) lacks "
+            f"{', '.join(missing)}, so code for {name} cannot run here"
+        )
     return name, ",".join("+" + f for f in level_features(name))
 
 
 @functools.lru_cache(maxsize=None)
 def _machine(cpu: str, features: str, opt: int):
     init_llvm()
-    return llvm.Target.from_default_triple().create_target_machine(cpu=cpu, features=features, opt=opt,
-                                                                   codemodel="jitdefault")
+    return llvm.Target.from_default_triple().create_target_machine(
+        cpu=cpu, features=features, opt=opt, codemodel="jitdefault"
+    )
 
 
 def host_machine(opt: int = 3):

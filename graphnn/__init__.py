@@ -3,13 +3,50 @@
 Eager code records IR as it runs (so `loss.backward()` differentiates the IR symbolically);
 `graphnn.compile(model_or_step)` traces once, optimizes, fuses and runs LLVM-compiled native code.
 """
+
 from . import ir, codegen  # noqa: F401  (graphnn.ir / graphnn.codegen)
 from graphnn.core.dispatch import OpError
-from graphnn.core.grad_mode import enable_grad, inference_mode, is_grad_enabled, is_inference_mode_enabled, no_grad, set_grad_enabled
+from graphnn.core.grad_mode import (
+    enable_grad,
+    inference_mode,
+    is_grad_enabled,
+    is_inference_mode_enabled,
+    no_grad,
+    set_grad_enabled,
+)
 from graphnn.core.random import manual_seed, seed
 from graphnn.core.dtypes import bool_ as bool  # noqa: A001
 from graphnn.core.dtypes import dtype, float32, float64, int64
-from graphnn.core.tensor import BoolTensor, DoubleTensor, FloatTensor, LongTensor, Size, Tensor, TraceError, arange, as_tensor, cat, empty, eye, from_numpy, full, full_like, linspace, narrow, ones, ones_like, rand, rand_like, randint, randn, randn_like, stack, tensor, zeros, zeros_like
+from graphnn.core.tensor import (
+    BoolTensor,
+    DoubleTensor,
+    FloatTensor,
+    LongTensor,
+    Size,
+    Tensor,
+    TraceError,
+    arange,
+    as_tensor,
+    cat,
+    empty,
+    eye,
+    from_numpy,
+    full,
+    full_like,
+    linspace,
+    narrow,
+    ones,
+    ones_like,
+    rand,
+    rand_like,
+    randint,
+    randn,
+    randn_like,
+    stack,
+    tensor,
+    zeros,
+    zeros_like,
+)
 from . import autograd, nn, optim  # noqa: E402
 from graphnn.compiler.program import compile  # noqa: A001
 from graphnn.compiler.python_state import TraceWarning
@@ -28,13 +65,41 @@ long = int64
 def _unary(op):
     def f(input, *args, **kwargs):
         return getattr(input, op)(*args, **kwargs)
+
     f.__name__ = op
     return f
 
 
-for _op in ("exp", "log", "sqrt", "tanh", "sigmoid", "relu", "abs", "sum", "mean", "max", "min", "argmax", "argmin",
-            "matmul", "reshape", "flatten", "unsqueeze", "squeeze", "transpose", "permute", "clamp", "neg", "sign", "t",
-            "numel", "amax", "index_select", "gather"):
+for _op in (
+    "exp",
+    "log",
+    "sqrt",
+    "tanh",
+    "sigmoid",
+    "relu",
+    "abs",
+    "sum",
+    "mean",
+    "max",
+    "min",
+    "argmax",
+    "argmin",
+    "matmul",
+    "reshape",
+    "flatten",
+    "unsqueeze",
+    "squeeze",
+    "transpose",
+    "permute",
+    "clamp",
+    "neg",
+    "sign",
+    "t",
+    "numel",
+    "amax",
+    "index_select",
+    "gather",
+):
     globals()[_op] = _unary(_op)
 
 

@@ -4,6 +4,7 @@ Eager ops record IR nodes. `backward()` gathers the recorded nodes that lead to 
 with graphnn.ir.vjp (the gradient is itself IR) and evaluates the gradient graph with the reference interpreter,
 reusing the forward values already computed.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -13,8 +14,17 @@ from graphnn.ir.graph import Graph
 
 from graphnn.core.grad_mode import enable_grad, inference_mode, is_grad_enabled, no_grad, set_grad_enabled
 
-__all__ = ["Function", "Variable", "backward", "grad", "no_grad", "enable_grad", "is_grad_enabled",
-           "set_grad_enabled", "inference_mode"]
+__all__ = [
+    "Function",
+    "Variable",
+    "backward",
+    "grad",
+    "no_grad",
+    "enable_grad",
+    "is_grad_enabled",
+    "set_grad_enabled",
+    "inference_mode",
+]
 
 _classes: dict = {}
 
@@ -89,10 +99,12 @@ def _collect(roots: list) -> tuple:
     return sorted(nodes.values(), key=lambda n: n.id), sorted(leaves.values(), key=lambda v: v.id)
 
 
-FREED = ("Trying to backward through the graph a second time (or directly access saved tensors after they have "
-         "already been freed). Saved intermediate values of the graph are freed when you call .backward() or "
-         "autograd.grad(). Specify retain_graph=True if you need to backward through the graph a second time or if you "
-         "need to access saved tensors after calling backward.")
+FREED = (
+    "Trying to backward through the graph a second time (or directly access saved tensors after they have "
+    "already been freed). Saved intermediate values of the graph are freed when you call .backward() or "
+    "autograd.grad(). Specify retain_graph=True if you need to backward through the graph a second time or if you "
+    "need to access saved tensors after calling backward."
+)
 
 
 def _gradient_graph(roots: list, wrt_leaves: bool, inputs: list | None):
@@ -159,10 +171,14 @@ def _check_versions(g, env: dict) -> None:
 
                 p = v.producer
                 what = f", which is output 0 of {grad_fn_name(p.op)}," if p is not None else ""
-                raise RuntimeError(located(
-                    f"one of the variables needed for gradient computation has been modified by an inplace operation: "
-                    f"[torch.{_TORCH_TYPE.get(v.type.dtype, v.type.dtype)}Tensor {list(v.type.shape)}]{what} is at "
-                    f"version {ver[0][0]}; expected version {ver[1]} instead.", ""))
+                raise RuntimeError(
+                    located(
+                        f"one of the variables needed for gradient computation has been modified by an inplace operation: "
+                        f"[torch.{_TORCH_TYPE.get(v.type.dtype, v.type.dtype)}Tensor {list(v.type.shape)}]{what} is at "
+                        f"version {ver[0][0]}; expected version {ver[1]} instead.",
+                        "",
+                    )
+                )
 
 
 def _free(roots: list) -> None:
@@ -181,9 +197,13 @@ def implicit_grad_error(t) -> RuntimeError:
 
     p = t._value.producer if t._value is not None else None
     origin = f" (the result of {p.op})" if p is not None else ""
-    return RuntimeError(located(f"backward: grad can be implicitly created only for scalar outputs, but this tensor{origin} "
-                                f"is {t._type}; pass a gradient argument to backward()",
-                                p.meta.get("scope", "") if p is not None else ""))
+    return RuntimeError(
+        located(
+            f"backward: grad can be implicitly created only for scalar outputs, but this tensor{origin} "
+            f"is {t._type}; pass a gradient argument to backward()",
+            p.meta.get("scope", "") if p is not None else "",
+        )
+    )
 
 
 def _seed(t, gradient):
@@ -208,8 +228,11 @@ def backward(tensors, grad_tensors=None, retain_graph=None) -> None:
     from graphnn.core.tensor import Tensor
 
     tensors = [tensors] if isinstance(tensors, Tensor) else list(tensors)
-    grad_tensors = [None] * len(tensors) if grad_tensors is None else (
-        [grad_tensors] if isinstance(grad_tensors, Tensor) else list(grad_tensors))
+    grad_tensors = (
+        [None] * len(tensors)
+        if grad_tensors is None
+        else ([grad_tensors] if isinstance(grad_tensors, Tensor) else list(grad_tensors))
+    )
     for i, t in enumerate(tensors):
         if t._trace is not None:
             t._trace.backward(t, grad_tensors[i])
@@ -249,8 +272,11 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
 
     outputs = [outputs] if isinstance(outputs, Tensor) else list(outputs)
     inputs = [inputs] if isinstance(inputs, Tensor) else list(inputs)
-    grad_outputs = [None] * len(outputs) if grad_outputs is None else (
-        [grad_outputs] if isinstance(grad_outputs, Tensor) else list(grad_outputs))
+    grad_outputs = (
+        [None] * len(outputs)
+        if grad_outputs is None
+        else ([grad_outputs] if isinstance(grad_outputs, Tensor) else list(grad_outputs))
+    )
     for t in inputs:
         t._eager_value()
     for i, t in enumerate(outputs):

@@ -17,6 +17,7 @@ the test suite's rounding-error analysis follows it. `grad(b, x, y, g)` (unary) 
 (gx, gy)` (binary, before un-broadcasting) builds the gradient from IR ops: `b.<op>(...)` emits any registered op,
 Python numbers become constants. See graphnn.ir.registry.OpDef for every trait a definition may carry.
 """
+
 from __future__ import annotations
 
 from graphnn.ir.ops.elementwise import binary, unary
@@ -26,17 +27,36 @@ from graphnn.ir.scalar import Scalars
 __all__ = ["elementwise", "register", "install_api", "Fuzz", "OpDef", "Scalars", "get_op"]
 
 
-def elementwise(name: str, scalar, grad=None, *, num_inputs: int = 1, float_only: bool = False,
-                api: tuple = (), torch_name: str | None = None, fuzz: Fuzz | None = None, doc: str = "",
-                reference=None) -> OpDef:
+def elementwise(
+    name: str,
+    scalar,
+    grad=None,
+    *,
+    num_inputs: int = 1,
+    float_only: bool = False,
+    api: tuple = (),
+    torch_name: str | None = None,
+    fuzz: Fuzz | None = None,
+    doc: str = "",
+    reference=None,
+) -> OpDef:
     """Define an elementwise op (num_inputs 1) or a broadcasting binary op (num_inputs 2) from its scalar expression,
     and expose it as graphnn.<api name> and Tensor.<api name>. `reference`: an independent NumPy kernel
     (default: the scalar expression evaluated with NumPy). `fuzz`: its traits for the fuzzer (default: smooth
     when it has a gradient)."""
     fuzz = fuzz if fuzz is not None else Fuzz(smooth=grad is not None)
     if num_inputs == 1:
-        d = unary(name, reference, scalar, grad, float_only=float_only, torch_name=torch_name, fuzz=fuzz, doc=doc,
-                  api=tuple(api))
+        d = unary(
+            name,
+            reference,
+            scalar,
+            grad,
+            float_only=float_only,
+            torch_name=torch_name,
+            fuzz=fuzz,
+            doc=doc,
+            api=tuple(api),
+        )
     elif num_inputs == 2:
         if float_only:
             raise ValueError("float_only applies to unary ops (binary ops follow their operands' dtypes)")
@@ -51,11 +71,14 @@ def _function(op: str, n: int):
     from graphnn.core.dispatch import apply
 
     if n == 1:
+
         def fn(input):
             return apply(op, [input])
     else:
+
         def fn(input, other):
             return apply(op, [input, other])
+
     fn.__name__ = fn.__qualname__ = op
     fn.__doc__ = get_op(op).doc or f"The {op} op, elementwise."
     return fn

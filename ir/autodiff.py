@@ -3,6 +3,7 @@
 `vjp` walks the nodes between the wanted inputs and the outputs in reverse order and emits each node's
 gradient rule as new IR nodes, summing the contributions of values read more than once.
 """
+
 from __future__ import annotations
 
 from .graph import Graph, Value
@@ -58,8 +59,10 @@ def vjp(graph: Graph, outputs: list, cotangents: list, wrt: list, b: Emitter | N
         op = get_op(n.op)
         if op.grad is None:  # (ops with a zero gradient, such as sign, register a rule returning None)
             scope = f" [in module {n.meta['scope']}]" if n.meta.get("scope") else ""
-            raise MissingGradient(f"op {n.op} has no gradient rule: cannot differentiate "
-                                  f"{describe(n.op, [v.type for v in n.inputs], n.attrs)}{scope}")
+            raise MissingGradient(
+                f"op {n.op} has no gradient rule: cannot differentiate "
+                f"{describe(n.op, [v.type for v in n.inputs], n.attrs)}{scope}"
+            )
         if len(n.outputs) == 1 or op.name != "call":
             cts = [c if c is not None else b.full(0.0, o.shape, o.dtype) for c, o in zip(cts, n.outputs)]
         if isinstance(b, GraphEmitter):  # gradient nodes inherit the module scope of the node they differentiate
@@ -69,8 +72,9 @@ def vjp(graph: Graph, outputs: list, cotangents: list, wrt: list, b: Emitter | N
         except MissingGradient:
             raise
         except NotImplementedError as e:
-            raise MissingGradient(f"op {n.op} has no gradient rule: {e} "
-                                  f"({describe(n.op, [v.type for v in n.inputs], n.attrs)})") from None
+            raise MissingGradient(
+                f"op {n.op} has no gradient rule: {e} ({describe(n.op, [v.type for v in n.inputs], n.attrs)})"
+            ) from None
         for v, g, want in zip(n.inputs, grads, wanted):
             if want and g is not None:
                 accumulate(v, g)

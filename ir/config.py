@@ -4,6 +4,7 @@ that change generated code are part of every compile-cache key (`code_key`).
 Values are read from the environment when asked for (programs and tests may change them at run time); a value
 that does not parse is reported once (a warning naming the variable and the value) and the default is used.
 """
+
 from __future__ import annotations
 
 import os
@@ -14,8 +15,8 @@ from typing import Callable
 
 @dataclass(frozen=True)
 class Setting:
-    name: str            # environment variable
-    parse: Callable      # str -> value; raises ValueError for a bad value
+    name: str  # environment variable
+    parse: Callable  # str -> value; raises ValueError for a bad value
     default: object
     doc: str
     affects_code: bool = False  # part of the compile-cache key
@@ -27,6 +28,7 @@ def _int_at_least(low: int) -> Callable:
         if v < low:
             raise ValueError(f"must be at least {low}")
         return v
+
     return parse
 
 
@@ -59,30 +61,67 @@ def _text(text: str) -> str:
     return text.strip()
 
 
-SETTINGS = {s.name: s for s in (
-    Setting("GRAPHNN_CACHE_DIR", _text, None,
-            "on-disk compile cache folder (default ~/.cache/graphnn; 'off' disables it)"),
-    Setting("GRAPHNN_TARGET", _text, "host",
+SETTINGS = {
+    s.name: s
+    for s in (
+        Setting(
+            "GRAPHNN_CACHE_DIR",
+            _text,
+            None,
+            "on-disk compile cache folder (default ~/.cache/graphnn; 'off' disables it)",
+        ),
+        Setting(
+            "GRAPHNN_TARGET",
+            _text,
+            "host",
             "CPU the JIT compiles for: host, or an x86-64 level (x86-64-v2, x86-64-v3 = AVX2, x86-64-v4 = AVX-512)",
-            affects_code=True),
-    Setting("GRAPHNN_NUM_THREADS", _int_at_least(1), None,
-            "threads for large kernels (default: the CPU count)"),
-    Setting("GRAPHNN_UNROLL", _tristate, None,
-            "LLVM loop unrolling: 1 on, 0 off, auto (default: small modules only)", affects_code=True),
-    Setting("GRAPHNN_PARALLEL_COMPILE", _flag, True,
-            "compile big graphs as two LLVM modules, one in a forked helper process", affects_code=True),
-    Setting("GRAPHNN_PROFILE", _flag, False,
-            "build code that counts cycles per kernel (CompiledGraph.profile())", affects_code=True),
-    Setting("GRAPHNN_MEMORY_CACHE_MB", _size_mb, 256,
-            "megabytes of compiled code kept loaded in memory (least recently used beyond)"),
-    Setting("GRAPHNN_MAX_SPECIALIZATIONS", _int_at_least(1), 64,
-            "input signatures one compiled function keeps (least recently used beyond)"),
-    Setting("GRAPHNN_PRINT_IR_AFTER", _names, frozenset(),
-            "print the IR after these passes (comma-separated names, or 'all') to stderr"),
-    Setting("GRAPHNN_PASS_TIMES", _flag, False, "print the time each pass took to stderr"),
-    Setting("GRAPHNN_VERIFY_PASSES", _flag, False, "run the IR verifier after every pass (the tests set it)"),
-    Setting("GRAPHNN_DOT", _text, None, "Graphviz `dot` program used by graphnn viz (default: found on PATH)"),
-)}
+            affects_code=True,
+        ),
+        Setting("GRAPHNN_NUM_THREADS", _int_at_least(1), None, "threads for large kernels (default: the CPU count)"),
+        Setting(
+            "GRAPHNN_UNROLL",
+            _tristate,
+            None,
+            "LLVM loop unrolling: 1 on, 0 off, auto (default: small modules only)",
+            affects_code=True,
+        ),
+        Setting(
+            "GRAPHNN_PARALLEL_COMPILE",
+            _flag,
+            True,
+            "compile big graphs as two LLVM modules, one in a forked helper process",
+            affects_code=True,
+        ),
+        Setting(
+            "GRAPHNN_PROFILE",
+            _flag,
+            False,
+            "build code that counts cycles per kernel (CompiledGraph.profile())",
+            affects_code=True,
+        ),
+        Setting(
+            "GRAPHNN_MEMORY_CACHE_MB",
+            _size_mb,
+            256,
+            "megabytes of compiled code kept loaded in memory (least recently used beyond)",
+        ),
+        Setting(
+            "GRAPHNN_MAX_SPECIALIZATIONS",
+            _int_at_least(1),
+            64,
+            "input signatures one compiled function keeps (least recently used beyond)",
+        ),
+        Setting(
+            "GRAPHNN_PRINT_IR_AFTER",
+            _names,
+            frozenset(),
+            "print the IR after these passes (comma-separated names, or 'all') to stderr",
+        ),
+        Setting("GRAPHNN_PASS_TIMES", _flag, False, "print the time each pass took to stderr"),
+        Setting("GRAPHNN_VERIFY_PASSES", _flag, False, "run the IR verifier after every pass (the tests set it)"),
+        Setting("GRAPHNN_DOT", _text, None, "Graphviz `dot` program used by graphnn viz (default: found on PATH)"),
+    )
+}
 
 _reported: set = set()
 
@@ -98,8 +137,9 @@ def get(name: str):
     except ValueError as e:
         if (name, raw) not in _reported:
             _reported.add((name, raw))
-            warnings.warn(f"{name}={raw!r} is not valid ({e}); using the default ({s.default!r})", RuntimeWarning,
-                          stacklevel=2)
+            warnings.warn(
+                f"{name}={raw!r} is not valid ({e}); using the default ({s.default!r})", RuntimeWarning, stacklevel=2
+            )
         return s.default
 
 

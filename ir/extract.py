@@ -1,4 +1,5 @@
 """Cut a subgraph out of a graph: the nodes computing `outputs` from `inputs` (used to split forward/backward)."""
+
 from __future__ import annotations
 
 from .graph import Graph, Node

@@ -9,6 +9,7 @@ Rules, by the producer's op pattern (TVM's elementwise < broadcast < injective <
     consumer that reads each of their elements exactly once, so conv/matmul + bias + activation is one loop;
   * opaque values and graph inputs/outputs are always materialized.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -35,9 +36,9 @@ class Group:
 
 @dataclass
 class FusionPlan:
-    groups: list          # in execution order
-    inlined: set          # ids of values computed inline
-    materialized: set     # ids of node outputs written to memory
+    groups: list  # in execution order
+    inlined: set  # ids of values computed inline
+    materialized: set  # ids of node outputs written to memory
 
     def group_of(self) -> dict:
         """Map node id -> group index."""
@@ -74,12 +75,18 @@ def plan_fusion(graph: Graph) -> FusionPlan:
                 cpat = get_op(c.op).pattern
                 c_once = once.get(c.outputs[0].id, True) if len(c.outputs) == 1 else True
                 if pat in ("elementwise", "broadcast", "injective"):
-                    inline = cpat in ("elementwise", "broadcast", "injective") or (cpat == "reduce" and get_op(c.op).reads_once)
+                    inline = cpat in ("elementwise", "broadcast", "injective") or (
+                        cpat == "reduce" and get_op(c.op).reads_once
+                    )
                 else:
                     # out_fusable ops only feed elementwise epilogues (the matmul/conv schedules apply them);
                     # reductions and remaps of their results run as separate kernels
-                    inline = (_reads_once(c, v) and c_once and c.outputs[0].dtype == v.dtype
-                              and (pat != "out_fusable" or family(c) == "reshape" or get_op(c.op).pattern in ONCE_CONSUMERS))
+                    inline = (
+                        _reads_once(c, v)
+                        and c_once
+                        and c.outputs[0].dtype == v.dtype
+                        and (pat != "out_fusable" or family(c) == "reshape" or get_op(c.op).pattern in ONCE_CONSUMERS)
+                    )
         if inline:
             inlined.add(v.id)
             c = users[0][0]
@@ -107,8 +114,13 @@ def _simple_view(v: Value, inlined: set) -> bool:
     if src is None:
         return False
     if src.id in inlined:  # a 2-D transpose of a reshaped buffer is still read in place (strided)
-        return (family(n) == "transpose" and tuple(n.attrs["perm"]) == (1, 0) and src.producer is not None
-                and family(src.producer) == "reshape" and src.producer.inputs[0].id not in inlined)
+        return (
+            family(n) == "transpose"
+            and tuple(n.attrs["perm"]) == (1, 0)
+            and src.producer is not None
+            and family(src.producer) == "reshape"
+            and src.producer.inputs[0].id not in inlined
+        )
     if family(n) == "reshape":
         return True
     if family(n) == "transpose":

@@ -3,6 +3,7 @@
 A Graph is a list of inputs, a topologically ordered list of nodes and a list of outputs.
 Each Node applies one registered primitive op to input Values and defines output Values.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -163,7 +164,9 @@ class Graph:
         else:
             names = self._names()
         fmt = lambda v: "%" + names.get(v.id, f"?{v.id}")  # noqa: E731
-        head = ", ".join(f"{fmt(v)}: {v.type}" + ("" if anonymous else f" [{v.meta.get('kind', 'input')}]") for v in self.inputs)
+        head = ", ".join(
+            f"{fmt(v)}: {v.type}" + ("" if anonymous else f" [{v.meta.get('kind', 'input')}]") for v in self.inputs
+        )
         lines = [f"graph {self.name if not anonymous else ''}({head}) {{"]
         for n in self.nodes:
             outs = ", ".join(f"{fmt(o)}: {o.type}" for o in n.outputs)

@@ -1,4 +1,5 @@
 """Reference interpreter: runs a graph with each op's NumPy kernel."""
+
 from __future__ import annotations
 
 import numpy as np

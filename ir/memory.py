@@ -1,4 +1,5 @@
 """Memory planning: place every materialized intermediate in one arena by liveness (Glow-style)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -8,8 +9,8 @@ ALIGN = 64
 
 @dataclass
 class MemoryPlan:
-    offsets: dict   # value id -> byte offset in the arena
-    size: int       # arena size in bytes
+    offsets: dict  # value id -> byte offset in the arena
+    size: int  # arena size in bytes
 
 
 def plan_memory(buffers: list, order: dict) -> MemoryPlan:

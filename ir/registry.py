@@ -27,6 +27,7 @@ and how the later stages treat it:
                                Tensor.<name>(...) (graphnn.ops installs them)
   fuzz                         what the differential fuzzer must know (Fuzz)
 """
+
 from __future__ import annotations
 
 import math
@@ -149,8 +150,17 @@ class OpDef:
 OPS: dict[str, OpDef] = {}
 
 
-def register(name: str, *, infer: Callable, ref: Callable | None = None, grad: Callable | None, pattern: str,
-             num_inputs: int | None = None, doc: str = "", **traits) -> OpDef:
+def register(
+    name: str,
+    *,
+    infer: Callable,
+    ref: Callable | None = None,
+    grad: Callable | None,
+    pattern: str,
+    num_inputs: int | None = None,
+    doc: str = "",
+    **traits,
+) -> OpDef:
     """Define primitive `name` (see OpDef for the traits). An elementwise op given only `scalar` gets a reference
     kernel that evaluates the expression with NumPy."""
     if name in OPS:
@@ -180,6 +190,7 @@ def _scalar_reference(d: OpDef) -> Callable:
         compute = d.compute_dtype([to_type(a).dtype for a in arrays], out.dtype)
         result = evaluate(d.scalar, compute, attrs, args)
         return np.broadcast_to(result, out.shape).astype(out.dtype)
+
     return ref
 
 
@@ -240,12 +251,16 @@ class Emitter:
     def emit(self, op: str, *inputs, **attrs):
         vs = [v for v in inputs if isinstance(v, Value)]
         ref = next((v for v in vs if v.dtype != "bool"), vs[0] if vs else None)
-        vals = [v if isinstance(v, Value) else self.scalar(v, ref.dtype if ref is not None else "float32") for v in inputs]
+        vals = [
+            v if isinstance(v, Value) else self.scalar(v, ref.dtype if ref is not None else "float32") for v in inputs
+        ]
         outs = self._emit(op, vals, attrs)
         return outs[0] if len(outs) == 1 else tuple(outs)
 
     def scalar(self, x, dtype: str) -> Value:
-        return self._emit("full", [], {"value": float(x) if dtype in ("float32", "float64") else int(x), "shape": (), "dtype": dtype})[0]
+        return self._emit(
+            "full", [], {"value": float(x) if dtype in ("float32", "float64") else int(x), "shape": (), "dtype": dtype}
+        )[0]
 
     def full(self, value, shape, dtype) -> Value:
         return self._emit("full", [], {"value": value, "shape": tuple(shape), "dtype": dtype})[0]

@@ -26,6 +26,7 @@ Two evaluations a, b of one computation agree within E_a + E_b; `mismatches` app
 Each op's definition gives its rule (OpDef.roundoff, built from the functions here); an elementwise op's rule
 follows from its scalar expression (ErrorScalars).
 """
+
 from __future__ import annotations
 
 import math
@@ -121,7 +122,11 @@ def _input_errors(node, ins: list, errs: list) -> list:
     res = []
     for a, e in zip(ins, errs):
         if e is None:
-            e = _rounding(out.dtype, 1, a) if out.type.is_float and np.asarray(a).dtype.kind in "biu" else np.zeros(np.shape(a))
+            e = (
+                _rounding(out.dtype, 1, a)
+                if out.type.is_float and np.asarray(a).dtype.kind in "biu"
+                else np.zeros(np.shape(a))
+            )
         res.append(e)
     return res
 
@@ -168,13 +173,15 @@ def reduction(k_of, linear_in=None):
     """An op that sums K = k_of(node, ins) terms per result: linear (sum, col2im) or bilinear (matmul, conv...) in
     its float inputs; `linear_in` lists the inputs it is linear in (the others, e.g. max_pool_grad's x, only select).
     M = the op applied to absolute values: the sum of |terms|."""
+
     def rule(node, ins, errs, out):
         pos = linear_in if linear_in is not None else range(len(ins))
         keep = [_f64(a) if i not in pos else _mag(a) for i, a in enumerate(ins)]
         prop = 0.0
         for i in pos:
-            prop = prop + _run(node.op, keep[:i] + [_f64(errs[i])] + keep[i + 1:], node.attrs)
+            prop = prop + _run(node.op, keep[:i] + [_f64(errs[i])] + keep[i + 1 :], node.attrs)
         return prop + _rounding(out.dtype, steps(k_of(node, ins)), _run(node.op, keep, node.attrs))
+
     return rule
 
 
@@ -182,17 +189,20 @@ def scan_bounds(node, ins: list, errs: list) -> list:
     """A scan: the body's analysis step by step, carrying the carries' bounds (one bound per output)."""
     at = node.attrs
     body, nc, nx = at["body"].graph, at["n_carry"], at["n_xs"]
-    carries, xs, consts = ins[:nc], ins[nc:nc + nx], ins[nc + nx:]
-    e_car, e_xs, e_con = errs[:nc], errs[nc:nc + nx], errs[nc + nx:]
+    carries, xs, consts = ins[:nc], ins[nc : nc + nx], ins[nc + nx :]
+    e_car, e_xs, e_con = errs[:nc], errs[nc : nc + nx], errs[nc + nx :]
     ys = [[None] * at["length"] for _ in body.outputs[nc:]]
-    for t in (range(at["length"] - 1, -1, -1) if at.get("reverse") else range(at["length"])):
-        outs, bounds = analyse(body, carries + [x[t] for x in xs] + consts,
-                               e_car + [None if e is None else e[t] for e in e_xs] + e_con)
+    for t in range(at["length"] - 1, -1, -1) if at.get("reverse") else range(at["length"]):
+        outs, bounds = analyse(
+            body, carries + [x[t] for x in xs] + consts, e_car + [None if e is None else e[t] for e in e_xs] + e_con
+        )
         carries, e_car = outs[:nc], bounds[:nc]
         for y, b in zip(ys, bounds[nc:]):
             y[t] = b
     stacked = [np.stack(y) if y and y[0] is not None else None for y in ys]
     return e_car + stacked
+
+
 scan_bounds.per_output = True
 
 
@@ -353,7 +363,11 @@ class ErrorScalars(Scalars):
 
     def cast(self, x, dtype: str):
         if np.dtype(dtype).kind != "f":
-            return np.asarray(self._val(x)).astype(dtype) if dtype == "bool" else _E(_f64(self._val(x)), 0 * _f64(self._val(x)))
+            return (
+                np.asarray(self._val(x)).astype(dtype)
+                if dtype == "bool"
+                else _E(_f64(self._val(x)), 0 * _f64(self._val(x)))
+            )
         if not isinstance(x, _E):  # an integer or bool value becomes a float: rounded once
             v = _f64(x)
             return _E(v, _rounding(dtype, 1, v))

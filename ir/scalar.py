@@ -18,6 +18,7 @@ logical; `div` of int64 truncates, and a zero divisor gives the smallest int64, 
     is_nan(x)
 Attributes of the node are `s.attrs`; `s.dtype` is the dtype the operands were converted to.
 """
+
 from __future__ import annotations
 
 import math
@@ -72,7 +73,7 @@ class NumpyScalars(Scalars):
         if self.dtype == "int64":
             with np.errstate(all="ignore"):
                 q = np.true_divide(x, y)
-            return np.where(np.isfinite(q), np.trunc(np.nan_to_num(q)), -2.0 ** 63).astype(np.int64)
+            return np.where(np.isfinite(q), np.trunc(np.nan_to_num(q)), -(2.0**63)).astype(np.int64)
         if self.dtype == "bool":
             with np.errstate(all="ignore"):
                 return np.true_divide(x, y) != 0
@@ -178,8 +179,8 @@ class NumpyScalars(Scalars):
     def cast(self, x, dtype: str):
         x = np.asarray(x)
         if dtype == "int64" and x.dtype.kind == "f":
-            ok = np.isfinite(x) & (x >= -2.0 ** 63) & (x < 2.0 ** 63)
-            return np.where(ok, np.where(ok, x, 0).astype(np.int64), np.int64(-2 ** 63))
+            ok = np.isfinite(x) & (x >= -(2.0**63)) & (x < 2.0**63)
+            return np.where(ok, np.where(ok, x, 0).astype(np.int64), np.int64(-(2**63)))
         return x.astype(dtype)
 
 

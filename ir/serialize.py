@@ -1,4 +1,5 @@
 """Graphs as JSON: a lossless, pickle-free form (used by exports so tools can read the compiled graph back)."""
+
 from __future__ import annotations
 
 import base64
@@ -15,8 +16,11 @@ FORMAT_VERSION = 1
 
 def _attr_out(v):
     if isinstance(v, np.ndarray):
-        return {"__ndarray__": base64.b64encode(np.ascontiguousarray(v).tobytes()).decode(), "dtype": v.dtype.name,
-                "shape": list(v.shape)}
+        return {
+            "__ndarray__": base64.b64encode(np.ascontiguousarray(v).tobytes()).decode(),
+            "dtype": v.dtype.name,
+            "shape": list(v.shape),
+        }
     if hasattr(v, "graph") and hasattr(v, "ir_key"):  # a scan body
         return {"__body__": _graph_dict(v.graph)}
     if hasattr(v, "ir_key"):
@@ -48,12 +52,20 @@ def _graph_dict(graph: Graph) -> dict:
     meta_keys = ("scope", "phase", "nograd")
     return {
         "name": graph.name,
-        "inputs": [{"name": v.name, "shape": list(v.shape), "dtype": v.dtype, "kind": v.meta.get("kind", "input")}
-                   for v in graph.inputs],
-        "nodes": [{"op": n.op, "inputs": [index[v.id] for v in n.inputs],
-                   "attrs": {k: _attr_out(a) for k, a in sorted(n.attrs.items())},
-                   "outputs": [{"name": o.name, "shape": list(o.shape), "dtype": o.dtype} for o in n.outputs],
-                   "meta": {k: n.meta[k] for k in meta_keys if k in n.meta}} for n in graph.nodes],
+        "inputs": [
+            {"name": v.name, "shape": list(v.shape), "dtype": v.dtype, "kind": v.meta.get("kind", "input")}
+            for v in graph.inputs
+        ],
+        "nodes": [
+            {
+                "op": n.op,
+                "inputs": [index[v.id] for v in n.inputs],
+                "attrs": {k: _attr_out(a) for k, a in sorted(n.attrs.items())},
+                "outputs": [{"name": o.name, "shape": list(o.shape), "dtype": o.dtype} for o in n.outputs],
+                "meta": {k: n.meta[k] for k in meta_keys if k in n.meta},
+            }
+            for n in graph.nodes
+        ],
         "outputs": [index[v.id] for v in graph.outputs],
         "writeback": {str(k): v for k, v in (graph.meta.get("writeback") or {}).items()},
     }

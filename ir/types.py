@@ -1,4 +1,5 @@
 """Tensor types of IR values: a shape and one of four dtypes."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass

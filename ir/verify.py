@@ -1,4 +1,5 @@
 """The verifier: checks that a graph is well formed and that every node's types follow its op's rule."""
+
 from __future__ import annotations
 
 from .graph import Graph
@@ -27,7 +28,9 @@ def verify(graph: Graph) -> Graph:
         except IRError as e:
             raise VerifyError(f"{n.op} node fails its type rule: {e}") from None
         if types != [o.type for o in n.outputs]:
-            raise VerifyError(f"{n.op} node has output types {[str(o.type) for o in n.outputs]}, rule says {[str(t) for t in types]}")
+            raise VerifyError(
+                f"{n.op} node has output types {[str(o.type) for o in n.outputs]}, rule says {[str(t) for t in types]}"
+            )
         for i, o in enumerate(n.outputs):
             if o.producer is not n or o.index != i:
                 raise VerifyError(f"output {i} of {n.op} does not point back to its node")

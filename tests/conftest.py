@@ -1,4 +1,5 @@
 """Shared test set-up: one on-disk compile cache for the whole suite, and the tutorial's Net."""
+
 import os
 import sys
 

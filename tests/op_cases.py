@@ -12,6 +12,7 @@ placeholder: a case containing it is expanded into one variant per float dtype i
 produce deterministic data (the seed is derived from the case id) shaped so that differentiable cases stay
 away from kinks and ties (see GENERATORS); `fd=None` marks cases where they deliberately do not.
 """
+
 from __future__ import annotations
 
 import itertools
@@ -57,20 +58,20 @@ def _nan(rng, shape):
 
 GENERATORS = {
     "normal": lambda rng, s: rng.standard_normal(s),
-    "pos": lambda rng, s: rng.uniform(0.5, 2.0, s),                                 # log, sqrt, pow base
+    "pos": lambda rng, s: rng.uniform(0.5, 2.0, s),  # log, sqrt, pow base
     "away": lambda rng, s: rng.choice([-1.0, 1.0], s) * rng.uniform(0.2, 2.0, s),  # |x| >= 0.2: relu, abs, div
-    "distinct": _distinct,                                                          # max, max_pool, argmax
-    "even": lambda rng, s: rng.integers(-4, 5, s) * 0.5,                            # even/odd never tie:
-    "odd": lambda rng, s: rng.integers(-4, 5, s) * 0.5 + 0.25,                      # maximum, minimum
-    "grid": lambda rng, s: rng.integers(-2, 3, s) * 0.5,                            # many exact ties
-    "wide": lambda rng, s: rng.uniform(-120.0, 120.0, s),                           # exp over/underflow
+    "distinct": _distinct,  # max, max_pool, argmax
+    "even": lambda rng, s: rng.integers(-4, 5, s) * 0.5,  # even/odd never tie:
+    "odd": lambda rng, s: rng.integers(-4, 5, s) * 0.5 + 0.25,  # maximum, minimum
+    "grid": lambda rng, s: rng.integers(-2, 3, s) * 0.5,  # many exact ties
+    "wide": lambda rng, s: rng.uniform(-120.0, 120.0, s),  # exp over/underflow
     "tiny": lambda rng, s: rng.choice([-1.0, 1.0], s) * 10.0 ** rng.uniform(-12, -3, s),  # log1p, expm1 near 0
-    "nan": _nan,                                                                    # NaN and +-inf
+    "nan": _nan,  # NaN and +-inf
     "int": lambda rng, s: rng.integers(-5, 6, s),
-    "int_nz": lambda rng, s: rng.choice([-4, -3, -2, -1, 1, 2, 3, 4, 5], s),       # divisors
-    "small_nonneg": lambda rng, s: rng.integers(0, 4, s),                           # integer exponents
-    "onehot_idx": lambda rng, s: rng.integers(-1, 5, s),                            # includes out-of-range
-    "index3": lambda rng, s: rng.integers(0, 3, s),                                 # valid indices (gathers)
+    "int_nz": lambda rng, s: rng.choice([-4, -3, -2, -1, 1, 2, 3, 4, 5], s),  # divisors
+    "small_nonneg": lambda rng, s: rng.integers(0, 4, s),  # integer exponents
+    "onehot_idx": lambda rng, s: rng.integers(-1, 5, s),  # includes out-of-range
+    "index3": lambda rng, s: rng.integers(0, 3, s),  # valid indices (gathers)
     "index4": lambda rng, s: rng.integers(0, 4, s),
     "bool": lambda rng, s: rng.random(s) < 0.5,
 }
@@ -111,10 +112,10 @@ class Case:
     name: str
     inputs: tuple
     attrs: dict
-    fd: str | None = "auto"     # gradient check: "auto" (finite differences if smooth), "zero" (must be 0), None
+    fd: str | None = "auto"  # gradient check: "auto" (finite differences if smooth), "zero" (must be 0), None
     fd_tol: dict | None = None  # override of the finite-difference check's step {"eps": h}
-    dtypes: tuple = FLOATS      # float dtypes substituted for "float"
-    numpy: object = None        # independent formulation for this case (else the entry's)
+    dtypes: tuple = FLOATS  # float dtypes substituted for "float"
+    numpy: object = None  # independent formulation for this case (else the entry's)
     op: str = ""
 
     @property
@@ -123,8 +124,11 @@ class Case:
 
     @property
     def float_param(self) -> bool:
-        return (any(i.dtype == "float" for i in self.inputs) or "float" in self.attrs.values()
-                or any(isinstance(v, PerDtype) for v in self.attrs.values()))
+        return (
+            any(i.dtype == "float" for i in self.inputs)
+            or "float" in self.attrs.values()
+            or any(isinstance(v, PerDtype) for v in self.attrs.values())
+        )
 
     def variant_dtypes(self) -> tuple:
         return self.dtypes if self.float_param else (None,)
@@ -138,8 +142,10 @@ class Case:
 
     def attrs_for(self, dtype) -> dict:
         r = self.resolve(dtype)
-        return {k: r(v) if isinstance(v, str) else v.build(r("float")) if isinstance(v, PerDtype) else v
-                for k, v in self.attrs.items()}
+        return {
+            k: r(v) if isinstance(v, str) else v.build(r("float")) if isinstance(v, PerDtype) else v
+            for k, v in self.attrs.items()
+        }
 
     def arrays(self, dtype) -> list:
         rng = np.random.default_rng(zlib.crc32(self.id.encode()))
@@ -156,7 +162,9 @@ class Case:
 
     def has_gradient(self, dtype) -> bool:
         """Does the variant have a joint forward+backward graph (a float output and a float input)?"""
-        return any(o.type.is_float for o in self.graph(dtype).outputs) and any(t.is_float for t in self.input_types(dtype))
+        return any(o.type.is_float for o in self.graph(dtype).outputs) and any(
+            t.is_float for t in self.input_types(dtype)
+        )
 
     def fd_mode(self, dtype) -> str | None:
         """'fd' (finite differences), 'zero' (the gradient must be exactly 0) or None (no gradient check:
@@ -174,7 +182,7 @@ def C(name, *inputs, fd="auto", fd_tol=None, dtypes=FLOATS, numpy=None, **attrs)
 class OpEntry:
     op: str
     cases: list
-    numpy: object = None   # independent formulation: numpy(arrays, attrs) -> ndarray (or a list, one per output)
+    numpy: object = None  # independent formulation: numpy(arrays, attrs) -> ndarray (or a list, one per output)
 
 
 TABLE: dict = {}
@@ -204,6 +212,7 @@ def params(select=lambda case, dtype: True) -> list:
 # -- independent NumPy formulations ------------------------------------------------------------------------
 def _elementwise(fn):
     """Apply a Python scalar function element by element (computed in float64 / Python ints)."""
+
     def run(a, at):
         arrs = np.broadcast_arrays(*a)
         shape = arrs[0].shape if arrs else ()
@@ -211,6 +220,7 @@ def _elementwise(fn):
         for idx in np.ndindex(*shape):
             out[idx] = fn(*[x[idx].item() for x in arrs])
         return out
+
     return run
 
 
@@ -251,7 +261,7 @@ def _pow(x, y):
     if isinstance(x, int) and isinstance(y, int):
         if y < 0 and not isinstance(x, bool):  # integer power with a negative exponent: truncated 1 / x ** -y
             return 1 if x == 1 else (1 if y % 2 == 0 else -1) if x == -1 else 0
-        return x ** y
+        return x**y
     try:
         r = float(x) ** y
     except (OverflowError, ZeroDivisionError):  # NumPy: inf
@@ -266,7 +276,9 @@ def _reduce_moved(x, axes, keepdims):
     kept = [i for i in range(x.ndim) if i not in axes]
     moved = np.transpose(x, kept + list(axes))
     flat = moved.reshape(tuple(x.shape[i] for i in kept) + (-1,))
-    out_shape = tuple(1 if i in axes else s for i, s in enumerate(x.shape)) if keepdims else tuple(x.shape[i] for i in kept)
+    out_shape = (
+        tuple(1 if i in axes else s for i, s in enumerate(x.shape)) if keepdims else tuple(x.shape[i] for i in kept)
+    )
     return flat, out_shape
 
 
@@ -377,8 +389,10 @@ def _np_matmul(a, at):
 
 # Convolution: y[n, o, q] = sum_{c, k} x[n, group(o)*Cg + c, q*stride + k*dil - pad_lo] * w[o, c, k]
 def conv_out_shape(xs, ws, stride, padding, dilation):
-    sp = tuple((xs[2 + i] + padding[i][0] + padding[i][1] - dilation[i] * (ws[2 + i] - 1) - 1) // stride[i] + 1
-               for i in range(len(xs) - 2))
+    sp = tuple(
+        (xs[2 + i] + padding[i][0] + padding[i][1] - dilation[i] * (ws[2 + i] - 1) - 1) // stride[i] + 1
+        for i in range(len(xs) - 2)
+    )
     return (xs[0], ws[0]) + sp
 
 
@@ -424,7 +438,7 @@ def _np_conv_grad_weight(a, at):
 # with ceil_mode a last partial window is kept if it starts inside the input or left padding.
 def pool_out_shape(xs, kernel, stride, padding, dilation, ceil_mode=False):
     nsp = len(kernel)
-    out = list(xs[:len(xs) - nsp])
+    out = list(xs[: len(xs) - nsp])
     for i in range(nsp):
         n = xs[len(xs) - nsp + i]
         num = n + 2 * padding[i] - dilation[i] * (kernel[i] - 1) - 1
@@ -454,8 +468,11 @@ def _pool_argmax(x, at):
 
 def _np_max_pool(a, at):
     x = a[0]
-    y = np.full(pool_out_shape(x.shape, at["kernel"], at["stride"], at["padding"], at["dilation"],
-                               at.get("ceil_mode", False)), -np.inf, x.dtype)
+    y = np.full(
+        pool_out_shape(x.shape, at["kernel"], at["stride"], at["padding"], at["dilation"], at.get("ceil_mode", False)),
+        -np.inf,
+        x.dtype,
+    )
     for yi, xi in _pool_argmax(x, at):
         if xi is not None:
             y[yi] = x[xi]
@@ -473,8 +490,10 @@ def _np_max_pool_grad(a, at):
 
 def _np_max_pool_select(a, at):
     x, src = a
-    y = np.zeros(pool_out_shape(x.shape, at["kernel"], at["stride"], at["padding"], at["dilation"],
-                                at.get("ceil_mode", False)), src.dtype)
+    y = np.zeros(
+        pool_out_shape(x.shape, at["kernel"], at["stride"], at["padding"], at["dilation"], at.get("ceil_mode", False)),
+        src.dtype,
+    )
     for yi, xi in _pool_argmax(x, at):
         if xi is not None:
             y[yi] = src[xi]
@@ -494,28 +513,53 @@ def _unary_cases(gen="normal", ints=False, bools=False, nan=False):
 
 
 entry("neg", _unary_cases(ints=True, nan=True), _elementwise(lambda x: -x))
-entry("abs", _unary_cases("away", ints=True, bools=True, nan=True), _elementwise(lambda x: x if isinstance(x, bool) else abs(x)))
+entry(
+    "abs",
+    _unary_cases("away", ints=True, bools=True, nan=True),
+    _elementwise(lambda x: x if isinstance(x, bool) else abs(x)),
+)
 entry("sign", _unary_cases("away", ints=True, nan=True), _elementwise(_nan_aware(_sign)))
 # exp "wide": the loss is dominated by terms near exp(120), so finite differences of the others drown in rounding.
 entry("exp", _unary_cases(nan=True) + [C("wide", F(12, gen="wide"), fd=None)], _elementwise(_nan_aware(math.exp)))
-entry("log", _unary_cases("pos", nan=True),
-      _elementwise(_nan_aware(lambda x: -math.inf if x == 0 else math.nan if x < 0 else math.log(x))))
+entry(
+    "log",
+    _unary_cases("pos", nan=True),
+    _elementwise(_nan_aware(lambda x: -math.inf if x == 0 else math.nan if x < 0 else math.log(x))),
+)
 entry("sqrt", _unary_cases("pos", nan=True), _elementwise(_nan_aware(lambda x: math.nan if x < 0 else math.sqrt(x))))
 entry("tanh", _unary_cases(nan=True) + [C("wide", F(12, gen="wide"))], _elementwise(_nan_aware(math.tanh)))
 entry("sigmoid", _unary_cases() + [C("wide", F(12, gen="wide"))], _elementwise(_nan_aware(_sigmoid)))
-entry("relu", _unary_cases("away", ints=True, bools=True, nan=True) + [C("medium", F(5, 41, gen="away"))],
-      _elementwise(_nan_aware(lambda x: x if x > 0 else type(x)(0))))
-entry("sin", _unary_cases(nan=True) + [C("wide", F(12, gen="wide"), fd=None)], _elementwise(_nan_aware(
-    lambda x: math.nan if math.isinf(x) else math.sin(x))))
-entry("cos", _unary_cases(nan=True) + [C("wide", F(12, gen="wide"), fd=None)], _elementwise(_nan_aware(
-    lambda x: math.nan if math.isinf(x) else math.cos(x))))
+entry(
+    "relu",
+    _unary_cases("away", ints=True, bools=True, nan=True) + [C("medium", F(5, 41, gen="away"))],
+    _elementwise(_nan_aware(lambda x: x if x > 0 else type(x)(0))),
+)
+entry(
+    "sin",
+    _unary_cases(nan=True) + [C("wide", F(12, gen="wide"), fd=None)],
+    _elementwise(_nan_aware(lambda x: math.nan if math.isinf(x) else math.sin(x))),
+)
+entry(
+    "cos",
+    _unary_cases(nan=True) + [C("wide", F(12, gen="wide"), fd=None)],
+    _elementwise(_nan_aware(lambda x: math.nan if math.isinf(x) else math.cos(x))),
+)
 entry("erf", _unary_cases(nan=True) + [C("wide", F(12, gen="wide"))], _elementwise(_nan_aware(math.erf)))
-entry("rsqrt", _unary_cases("pos", nan=True), _elementwise(_nan_aware(
-    lambda x: math.inf if x == 0 else math.nan if x < 0 else 1 / math.sqrt(x))))
-entry("log1p", _unary_cases("pos", nan=True) + [C("tiny", F(6, gen="tiny"))], _elementwise(_nan_aware(
-    lambda x: -math.inf if x == -1 else math.nan if x < -1 else math.log1p(x))))
-entry("expm1", _unary_cases(nan=True) + [C("tiny", F(6, gen="tiny")), C("wide", F(12, gen="wide"), fd=None)],
-      _elementwise(_nan_aware(lambda x: math.inf if x > 709 else math.expm1(x))))
+entry(
+    "rsqrt",
+    _unary_cases("pos", nan=True),
+    _elementwise(_nan_aware(lambda x: math.inf if x == 0 else math.nan if x < 0 else 1 / math.sqrt(x))),
+)
+entry(
+    "log1p",
+    _unary_cases("pos", nan=True) + [C("tiny", F(6, gen="tiny"))],
+    _elementwise(_nan_aware(lambda x: -math.inf if x == -1 else math.nan if x < -1 else math.log1p(x))),
+)
+entry(
+    "expm1",
+    _unary_cases(nan=True) + [C("tiny", F(6, gen="tiny")), C("wide", F(12, gen="wide"), fd=None)],
+    _elementwise(_nan_aware(lambda x: math.inf if x > 709 else math.expm1(x))),
+)
 entry("stop_gradient", [C("2x3", F(2, 3), fd="zero"), C("int64", I(4)), C("bool", B(2, 2))], lambda a, at: a[0].copy())
 
 BCAST = [((2, 3), (2, 3)), ((2, 3), (3,)), ((2, 1, 4), (3, 1)), ((), (2, 3)), ((3, 1), (1, 4))]
@@ -539,112 +583,186 @@ def _binary_cases(gx="normal", gy="normal", ints=None, bools=False, nan=False, m
     return cases
 
 
-entry("add", _binary_cases(ints=("int", "int"), bools=True) + [C("medium", F(37, 19), F(19))],
-      _elementwise(lambda x, y: x or y if isinstance(x, bool) else x + y))
+entry(
+    "add",
+    _binary_cases(ints=("int", "int"), bools=True) + [C("medium", F(37, 19), F(19))],
+    _elementwise(lambda x, y: x or y if isinstance(x, bool) else x + y),
+)
 entry("sub", _binary_cases(ints=("int", "int")), _elementwise(lambda x, y: x - y))
-entry("mul", _binary_cases(ints=("int", "int"), bools=True), _elementwise(lambda x, y: x and y if isinstance(x, bool) else x * y))
+entry(
+    "mul",
+    _binary_cases(ints=("int", "int"), bools=True),
+    _elementwise(lambda x, y: x and y if isinstance(x, bool) else x * y),
+)
 entry("div", _binary_cases(gy="away", ints=("int", "int_nz")), _elementwise(_div))
-entry("pow", _binary_cases(gx="pos", ints=("int", "small_nonneg"), mixed=False) + [
-    C("neg_base_int_exp", F(3, 4), F(3, 4, gen="grid"), fd=None),  # (-x) ** integer is finite; no derivative in y
-    C("int_negative_exp", I(3, 4, gen="int"), I(4, gen="int")),  # 0 except for the bases 1 and -1
-    C("nan", F(3, 4, gen="nan"), F(3, 4, gen="nan")),
-], _elementwise(_pow))
-entry("maximum", _binary_cases("even", "odd", ints=("int", "int"), bools=True, nan=True),
-      _elementwise(lambda x, y: _maximum(x, y, lambda p, q: p > q)))
-entry("minimum", _binary_cases("even", "odd", ints=("int", "int"), bools=True, nan=True),
-      _elementwise(lambda x, y: _maximum(x, y, lambda p, q: p < q)))
+entry(
+    "pow",
+    _binary_cases(gx="pos", ints=("int", "small_nonneg"), mixed=False)
+    + [
+        C("neg_base_int_exp", F(3, 4), F(3, 4, gen="grid"), fd=None),  # (-x) ** integer is finite; no derivative in y
+        C("int_negative_exp", I(3, 4, gen="int"), I(4, gen="int")),  # 0 except for the bases 1 and -1
+        C("nan", F(3, 4, gen="nan"), F(3, 4, gen="nan")),
+    ],
+    _elementwise(_pow),
+)
+entry(
+    "maximum",
+    _binary_cases("even", "odd", ints=("int", "int"), bools=True, nan=True),
+    _elementwise(lambda x, y: _maximum(x, y, lambda p, q: p > q)),
+)
+entry(
+    "minimum",
+    _binary_cases("even", "odd", ints=("int", "int"), bools=True, nan=True),
+    _elementwise(lambda x, y: _maximum(x, y, lambda p, q: p < q)),
+)
 
 
 def _compare_cases():
-    return [C("grid", F(3, 4, gen="grid"), F(3, 4, gen="grid")),
-            C("bcast", F(2, 1, 4, gen="grid"), F(3, 1, gen="grid")),
-            C("scalar", F(2, 3, gen="grid"), F(gen="grid")),
-            C("int64", I(2, 3), I(3)),
-            C("bool", B(2, 3), B(2, 3)),
-            C("int_float", I(2, 3), F(2, 3, gen="grid")),
-            C("nan", F(3, 4, gen="nan"), F(3, 4, gen="nan"))]
+    return [
+        C("grid", F(3, 4, gen="grid"), F(3, 4, gen="grid")),
+        C("bcast", F(2, 1, 4, gen="grid"), F(3, 1, gen="grid")),
+        C("scalar", F(2, 3, gen="grid"), F(gen="grid")),
+        C("int64", I(2, 3), I(3)),
+        C("bool", B(2, 3), B(2, 3)),
+        C("int_float", I(2, 3), F(2, 3, gen="grid")),
+        C("nan", F(3, 4, gen="nan"), F(3, 4, gen="nan")),
+    ]
 
 
-_CMP = {"gt": lambda x, y: x > y, "ge": lambda x, y: x >= y, "lt": lambda x, y: x < y, "le": lambda x, y: x <= y,
-        "eq": lambda x, y: x == y, "ne": lambda x, y: x != y,
-        "logical_and": lambda x, y: bool(x) and bool(y), "logical_or": lambda x, y: bool(x) or bool(y)}
+_CMP = {
+    "gt": lambda x, y: x > y,
+    "ge": lambda x, y: x >= y,
+    "lt": lambda x, y: x < y,
+    "le": lambda x, y: x <= y,
+    "eq": lambda x, y: x == y,
+    "ne": lambda x, y: x != y,
+    "logical_and": lambda x, y: bool(x) and bool(y),
+    "logical_or": lambda x, y: bool(x) or bool(y),
+}
 for _op, _fn in _CMP.items():
     entry(_op, _compare_cases(), _elementwise(_fn))
 
 
 def _bit(fn):
     """A bitwise op on Python ints (two's complement: Python's & | ^ ~ on negative ints agree) and bools."""
+
     def on(*xs):
         r = fn(*xs)
         return bool(r) if all(isinstance(x, bool) for x in xs) else r
+
     return on
 
 
-_BITWISE_CASES = [C("int64", I(2, 3, gen="int"), I(3, gen="int_nz")), C("bool", B(2, 3), B(2, 1)),
-                  C("bcast", I(4, 1), I(3)), C("mixed", B(2, 3), I(3))]
+_BITWISE_CASES = [
+    C("int64", I(2, 3, gen="int"), I(3, gen="int_nz")),
+    C("bool", B(2, 3), B(2, 1)),
+    C("bcast", I(4, 1), I(3)),
+    C("mixed", B(2, 3), I(3)),
+]
 entry("bitwise_and", _BITWISE_CASES, _elementwise(_bit(lambda x, y: x & y)))
 entry("bitwise_or", _BITWISE_CASES, _elementwise(_bit(lambda x, y: x | y)))
 entry("bitwise_xor", _BITWISE_CASES, _elementwise(_bit(lambda x, y: x ^ y)))
-entry("bitwise_not", [C("int64", I(3, 4)), C("bool", B(5)), C("scalar", I())],
-      _elementwise(lambda x: (not x) if isinstance(x, bool) else ~x))
+entry(
+    "bitwise_not",
+    [C("int64", I(3, 4)), C("bool", B(5)), C("scalar", I())],
+    _elementwise(lambda x: (not x) if isinstance(x, bool) else ~x),
+)
 
-entry("select", [
-    C("same_shape", B(2, 3), F(2, 3), F(2, 3)),
-    C("bcast", B(3,), F(2, 3), F()),
-    C("bcast_cond", B(2, 1), F(1, 4), F(2, 4)),
-    C("int64", B(4,), I(4), I(4)),
-    C("int_float", B(2, 3), I(2, 3), F(3)),
-    C("bool_branches", B(3, 2), B(3, 2), B(2)),
-    C("nan", B(3, 4), F(3, 4, gen="nan"), F(3, 4, gen="nan")),
-], _np_select)
+entry(
+    "select",
+    [
+        C("same_shape", B(2, 3), F(2, 3), F(2, 3)),
+        C(
+            "bcast",
+            B(
+                3,
+            ),
+            F(2, 3),
+            F(),
+        ),
+        C("bcast_cond", B(2, 1), F(1, 4), F(2, 4)),
+        C(
+            "int64",
+            B(
+                4,
+            ),
+            I(4),
+            I(4),
+        ),
+        C("int_float", B(2, 3), I(2, 3), F(3)),
+        C("bool_branches", B(3, 2), B(3, 2), B(2)),
+        C("nan", B(3, 4), F(3, 4, gen="nan"), F(3, 4, gen="nan")),
+    ],
+    _np_select,
+)
 
-entry("cast", [
-    C("to_f32", F(2, 3), dtype="float32", fd_tol=dict(eps=1e-3)),  # rounds to float32: a longer step
-    C("to_f64", F(2, 3), dtype="float64"),
-    C("to_int64", F(3, 4), dtype="int64"),
-    C("to_bool", F(2, 3, gen="grid"), dtype="bool"),
-    C("nan_to_bool", F(3, 4, gen="nan"), dtype="bool"),
-    C("int_to_float", I(2, 3), dtype="float"),
-    C("bool_to_float", B(2, 3), dtype="float"),
-    C("int_to_bool", I(2, 4), dtype="bool"),
-    C("bool_to_int", B(2, 4), dtype="int64"),
-    C("int_to_int", I(3), dtype="int64"),
-], lambda a, at: a[0].astype(at["dtype"]))
+entry(
+    "cast",
+    [
+        C("to_f32", F(2, 3), dtype="float32", fd_tol=dict(eps=1e-3)),  # rounds to float32: a longer step
+        C("to_f64", F(2, 3), dtype="float64"),
+        C("to_int64", F(3, 4), dtype="int64"),
+        C("to_bool", F(2, 3, gen="grid"), dtype="bool"),
+        C("nan_to_bool", F(3, 4, gen="nan"), dtype="bool"),
+        C("int_to_float", I(2, 3), dtype="float"),
+        C("bool_to_float", B(2, 3), dtype="float"),
+        C("int_to_bool", I(2, 4), dtype="bool"),
+        C("bool_to_int", B(2, 4), dtype="int64"),
+        C("int_to_int", I(3), dtype="int64"),
+    ],
+    lambda a, at: a[0].astype(at["dtype"]),
+)
 
-entry("full", [
-    C("float", value=1.5, shape=(2, 3), dtype="float"),
-    C("scalar", value=-2.25, shape=(), dtype="float"),
-    C("int64", value=7, shape=(3,), dtype="int64"),
-    C("bool", value=True, shape=(2, 2), dtype="bool"),
-], lambda a, at: np.full(at["shape"], at["value"], at["dtype"]))
+entry(
+    "full",
+    [
+        C("float", value=1.5, shape=(2, 3), dtype="float"),
+        C("scalar", value=-2.25, shape=(), dtype="float"),
+        C("int64", value=7, shape=(3,), dtype="int64"),
+        C("bool", value=True, shape=(2, 2), dtype="bool"),
+    ],
+    lambda a, at: np.full(at["shape"], at["value"], at["dtype"]),
+)
 
-entry("reshape", [
-    C("2x3_3x2", F(2, 3), shape=(3, 2)),
-    C("flatten", F(2, 3, 4), shape=(24,)),
-    C("unsqueeze", F(6), shape=(1, 2, 3, 1)),
-    C("to_scalar", F(1, 1), shape=()),
-    C("int64", I(2, 6), shape=(3, 4)),
-    C("bool", B(4, 2), shape=(2, 2, 2)),
-], lambda a, at: np.array(a[0].ravel().tolist(), a[0].dtype).reshape(at["shape"]))
+entry(
+    "reshape",
+    [
+        C("2x3_3x2", F(2, 3), shape=(3, 2)),
+        C("flatten", F(2, 3, 4), shape=(24,)),
+        C("unsqueeze", F(6), shape=(1, 2, 3, 1)),
+        C("to_scalar", F(1, 1), shape=()),
+        C("int64", I(2, 6), shape=(3, 4)),
+        C("bool", B(4, 2), shape=(2, 2, 2)),
+    ],
+    lambda a, at: np.array(a[0].ravel().tolist(), a[0].dtype).reshape(at["shape"]),
+)
 
-entry("transpose", [
-    C("2d", F(2, 3), perm=(1, 0)),
-    C("3d", F(2, 3, 4), perm=(2, 0, 1)),
-    C("4d", F(2, 3, 1, 2), perm=(3, 1, 0, 2)),
-    C("identity", F(2, 3), perm=(0, 1)),
-    C("int64", I(2, 3, 2), perm=(1, 2, 0)),
-    C("bool", B(3, 2), perm=(1, 0)),
-    C("medium", F(17, 23), perm=(1, 0)),
-], _np_transpose)
+entry(
+    "transpose",
+    [
+        C("2d", F(2, 3), perm=(1, 0)),
+        C("3d", F(2, 3, 4), perm=(2, 0, 1)),
+        C("4d", F(2, 3, 1, 2), perm=(3, 1, 0, 2)),
+        C("identity", F(2, 3), perm=(0, 1)),
+        C("int64", I(2, 3, 2), perm=(1, 2, 0)),
+        C("bool", B(3, 2), perm=(1, 0)),
+        C("medium", F(17, 23), perm=(1, 0)),
+    ],
+    _np_transpose,
+)
 
-entry("broadcast_to", [
-    C("row", F(3), shape=(2, 3)),
-    C("middle", F(2, 1, 4), shape=(3, 2, 5, 4)),
-    C("scalar", F(), shape=(2, 2)),
-    C("same", F(2, 3), shape=(2, 3)),
-    C("int64", I(3, 1), shape=(3, 4)),
-    C("bool", B(1, 2), shape=(3, 2)),
-], _np_broadcast_to)
+entry(
+    "broadcast_to",
+    [
+        C("row", F(3), shape=(2, 3)),
+        C("middle", F(2, 1, 4), shape=(3, 2, 5, 4)),
+        C("scalar", F(), shape=(2, 2)),
+        C("same", F(2, 3), shape=(2, 3)),
+        C("int64", I(3, 1), shape=(3, 4)),
+        C("bool", B(1, 2), shape=(3, 2)),
+    ],
+    _np_broadcast_to,
+)
 
 _SLICES = [  # name, input shape, starts, stops, steps
     ("steps", (5, 6), (1, 0), (5, 6), (2, 3)),
@@ -660,56 +778,91 @@ def _slice_shape(starts, stops, steps):
     return tuple(max(0, -(-(e - s) // p)) for s, e, p in zip(starts, stops, steps))
 
 
-entry("slice", [C(n, F(*s), starts=a, stops=b, steps=p) for n, s, a, b, p in _SLICES] + [
-    C("int64", I(5, 6), starts=(1, 0), stops=(5, 6), steps=(2, 3)),
-    C("bool", B(5, 4), starts=(0, 1), stops=(5, 4), steps=(2, 2)),
-], _np_slice)
+entry(
+    "slice",
+    [C(n, F(*s), starts=a, stops=b, steps=p) for n, s, a, b, p in _SLICES]
+    + [
+        C("int64", I(5, 6), starts=(1, 0), stops=(5, 6), steps=(2, 3)),
+        C("bool", B(5, 4), starts=(0, 1), stops=(5, 4), steps=(2, 2)),
+    ],
+    _np_slice,
+)
 
-entry("slice_grad", [C(n, F(*_slice_shape(a, b, p)), shape=s, starts=a, steps=p) for n, s, a, b, p in _SLICES] + [
-    C("int64", I(2, 2), shape=(5, 6), starts=(1, 0), steps=(2, 3)),
-    C("bool", B(3, 2), shape=(5, 4), starts=(0, 1), steps=(2, 2)),
-], _np_slice_grad)
+entry(
+    "slice_grad",
+    [C(n, F(*_slice_shape(a, b, p)), shape=s, starts=a, steps=p) for n, s, a, b, p in _SLICES]
+    + [
+        C("int64", I(2, 2), shape=(5, 6), starts=(1, 0), steps=(2, 3)),
+        C("bool", B(3, 2), shape=(5, 4), starts=(0, 1), steps=(2, 2)),
+    ],
+    _np_slice_grad,
+)
 
-_REDUCE_AXES = [("all", (2, 3, 4), None, False), ("all_keep", (2, 3, 4), None, True), ("ax0", (2, 3, 4), 0, False),
-                ("ax1_keep", (2, 3, 4), (1,), True), ("ax02", (2, 3, 4), (0, 2), False),
-                ("neg_keep", (2, 3, 4), (-1,), True), ("none", (2, 3), (), False), ("scalar_in", (), None, False)]
+_REDUCE_AXES = [
+    ("all", (2, 3, 4), None, False),
+    ("all_keep", (2, 3, 4), None, True),
+    ("ax0", (2, 3, 4), 0, False),
+    ("ax1_keep", (2, 3, 4), (1,), True),
+    ("ax02", (2, 3, 4), (0, 2), False),
+    ("neg_keep", (2, 3, 4), (-1,), True),
+    ("none", (2, 3), (), False),
+    ("scalar_in", (), None, False),
+]
 
-entry("sum", [C(n, F(*s), axes=ax, keepdims=kd) for n, s, ax, kd in _REDUCE_AXES] + [
-    C("int64", I(3, 4), axes=(1,), keepdims=False),
-    C("bool", B(3, 5), axes=(0,), keepdims=True),       # bool sums to int64
-    C("bool_all", B(4, 3), axes=None, keepdims=False),
-    C("medium_ax1", F(9, 70), axes=(1,), keepdims=False),
-    C("medium_all", F(300), axes=None, keepdims=False),
-], _np_sum)
+entry(
+    "sum",
+    [C(n, F(*s), axes=ax, keepdims=kd) for n, s, ax, kd in _REDUCE_AXES]
+    + [
+        C("int64", I(3, 4), axes=(1,), keepdims=False),
+        C("bool", B(3, 5), axes=(0,), keepdims=True),  # bool sums to int64
+        C("bool_all", B(4, 3), axes=None, keepdims=False),
+        C("medium_ax1", F(9, 70), axes=(1,), keepdims=False),
+        C("medium_all", F(300), axes=None, keepdims=False),
+    ],
+    _np_sum,
+)
 
-entry("max", [C(n, F(*s, gen="distinct"), axes=ax, keepdims=kd) for n, s, ax, kd in _REDUCE_AXES] + [
-    C("ties", F(3, 4, gen="grid"), axes=(1,), keepdims=False, fd=None),  # not smooth at ties
-    C("int64", I(3, 4), axes=(0,), keepdims=False),
-    C("bool", B(3, 4), axes=(1,), keepdims=True),
-    C("nan", F(3, 4, gen="nan"), axes=(1,), keepdims=False),
-    C("nan_all", F(4, 3, gen="nan"), axes=None, keepdims=False),
-    C("medium", F(6, 50, gen="distinct"), axes=(1,), keepdims=False),
-], _np_max)
+entry(
+    "max",
+    [C(n, F(*s, gen="distinct"), axes=ax, keepdims=kd) for n, s, ax, kd in _REDUCE_AXES]
+    + [
+        C("ties", F(3, 4, gen="grid"), axes=(1,), keepdims=False, fd=None),  # not smooth at ties
+        C("int64", I(3, 4), axes=(0,), keepdims=False),
+        C("bool", B(3, 4), axes=(1,), keepdims=True),
+        C("nan", F(3, 4, gen="nan"), axes=(1,), keepdims=False),
+        C("nan_all", F(4, 3, gen="nan"), axes=None, keepdims=False),
+        C("medium", F(6, 50, gen="distinct"), axes=(1,), keepdims=False),
+    ],
+    _np_max,
+)
 
-entry("argmax", [
-    C("ax0", F(3, 4, gen="distinct"), axis=0),
-    C("ax1_keep", F(3, 4, gen="distinct"), axis=1, keepdims=True),
-    C("neg", F(2, 3, 4, gen="distinct"), axis=-1),
-    C("ties", F(4, 5, gen="grid"), axis=1),
-    C("int64", I(3, 5), axis=1),
-    C("bool", B(4, 3), axis=0),
-    C("nan", F(3, 4, gen="nan"), axis=1),
-], _np_argmax)
+entry(
+    "argmax",
+    [
+        C("ax0", F(3, 4, gen="distinct"), axis=0),
+        C("ax1_keep", F(3, 4, gen="distinct"), axis=1, keepdims=True),
+        C("neg", F(2, 3, 4, gen="distinct"), axis=-1),
+        C("ties", F(4, 5, gen="grid"), axis=1),
+        C("int64", I(3, 5), axis=1),
+        C("bool", B(4, 3), axis=0),
+        C("nan", F(3, 4, gen="nan"), axis=1),
+    ],
+    _np_argmax,
+)
 
-entry("matmul", [
-    C("2d", F(2, 3), F(3, 4)),
-    C("batched", F(2, 2, 3), F(2, 3, 4)),
-    C("bcast_rhs", F(2, 2, 3), F(3, 4)),
-    C("bcast_batch", F(2, 1, 2, 3), F(3, 3, 2)),
-    C("bcast_lhs", F(1, 3), F(2, 3, 2)),
-    C("vec", F(1, 3), F(3, 1)),
-    C("medium", F(9, 17), F(17, 13)),
-], _np_matmul)
+entry(
+    "matmul",
+    [
+        C("2d", F(2, 3), F(3, 4)),
+        C("batched", F(2, 2, 3), F(2, 3, 4)),
+        C("bcast_rhs", F(2, 2, 3), F(3, 4)),
+        C("bcast_batch", F(2, 1, 2, 3), F(3, 3, 2)),
+        C("bcast_lhs", F(1, 3), F(2, 3, 2)),
+        C("vec", F(1, 3), F(3, 1)),
+        C("medium", F(9, 17), F(17, 13)),
+    ],
+    _np_matmul,
+)
 
 _CONVS = [  # name, x shape, w shape, stride, padding, dilation, groups
     ("1d", (2, 3, 7), (4, 3, 3), (1,), ((0, 0),), (1,), 1),
@@ -733,18 +886,31 @@ def _conv_attrs(st, pd, dl, gr):
 
 
 entry("conv", [C(n, F(*xs), F(*ws), **_conv_attrs(st, pd, dl, gr)) for n, xs, ws, st, pd, dl, gr in _CONVS], _np_conv)
-entry("conv_grad_input", [
-    C(n, F(*conv_out_shape(xs, ws, st, pd, dl)), F(*ws), input_shape=xs, **_conv_attrs(st, pd, dl, gr))
-    for n, xs, ws, st, pd, dl, gr in _CONVS], _np_conv_grad_input)
-entry("conv_grad_weight", [
-    C(n, F(*xs), F(*conv_out_shape(xs, ws, st, pd, dl)), weight_shape=ws, **_conv_attrs(st, pd, dl, gr))
-    for n, xs, ws, st, pd, dl, gr in _CONVS], _np_conv_grad_weight)
+entry(
+    "conv_grad_input",
+    [
+        C(n, F(*conv_out_shape(xs, ws, st, pd, dl)), F(*ws), input_shape=xs, **_conv_attrs(st, pd, dl, gr))
+        for n, xs, ws, st, pd, dl, gr in _CONVS
+    ],
+    _np_conv_grad_input,
+)
+entry(
+    "conv_grad_weight",
+    [
+        C(n, F(*xs), F(*conv_out_shape(xs, ws, st, pd, dl)), weight_shape=ws, **_conv_attrs(st, pd, dl, gr))
+        for n, xs, ws, st, pd, dl, gr in _CONVS
+    ],
+    _np_conv_grad_weight,
+)
+
 
 def _np_im2col(a, at):
     """Naive loops: column (n, q...) of row (c, k...) is x at q*stride + k*dilation - pad_lo (0 outside)."""
     x = a[0]
     nsp = len(at["kernel"])
-    outs = conv_out_shape(x.shape, (1, x.shape[1]) + tuple(at["kernel"]), at["stride"], at["padding"], at["dilation"])[2:]
+    outs = conv_out_shape(x.shape, (1, x.shape[1]) + tuple(at["kernel"]), at["stride"], at["padding"], at["dilation"])[
+        2:
+    ]
     rows = []
     for c in range(x.shape[1]):
         for kk in np.ndindex(*at["kernel"]):
@@ -790,8 +956,14 @@ def _col_shape(xs, ws, st, pd, dl):
 
 
 entry("im2col", [C(n, F(*xs), **_im2col_attrs(ws, st, pd, dl)) for n, xs, ws, st, pd, dl, _gr in _CONVS], _np_im2col)
-entry("col2im", [C(n, F(*_col_shape(xs, ws, st, pd, dl)), input_shape=xs, **_im2col_attrs(ws, st, pd, dl))
-                 for n, xs, ws, st, pd, dl, _gr in _CONVS], _np_col2im)
+entry(
+    "col2im",
+    [
+        C(n, F(*_col_shape(xs, ws, st, pd, dl)), input_shape=xs, **_im2col_attrs(ws, st, pd, dl))
+        for n, xs, ws, st, pd, dl, _gr in _CONVS
+    ],
+    _np_col2im,
+)
 
 
 _POOLS = [  # name, x shape, kernel, stride, padding, dilation, ceil_mode
@@ -815,46 +987,92 @@ def _pool_attrs(k, st, pd, dl, cm):
     return dict(kernel=k, stride=st, padding=pd, dilation=dl, ceil_mode=cm)
 
 
-entry("max_pool", [C(n, F(*xs, gen="distinct"), **_pool_attrs(*a)) for n, xs, *a in _POOLS] + [
-    C("ties", F(1, 2, 5, 5, gen="grid"), fd=None,  # ties: first maximum wins, not smooth
-      **_pool_attrs((2, 2), (1, 1), (1, 1), (1, 1), False)),
-    C("nan", F(1, 2, 5, 5, gen="nan"), **_pool_attrs((3, 3), (2, 2), (1, 1), (1, 1), True)),
-], _np_max_pool)
-entry("max_pool_grad", [C(n, F(*xs, gen="distinct"), F(*pool_out_shape(xs, *a)), **_pool_attrs(*a)) for n, xs, *a in _POOLS] + [
-    C("ties", F(1, 2, 5, 5, gen="grid"), F(1, 2, 6, 6), fd=None,  # ties: first maximum wins, not smooth
-      **_pool_attrs((2, 2), (1, 1), (1, 1), (1, 1), False)),
-    C("tiled_ties", F(1, 2, 6, 5, gen="grid"), F(1, 2, 3, 2), fd=None, **_pool_attrs((2, 2), (2, 2), (0, 0), (1, 1), False)),
-    C("tiled_nan", F(1, 2, 6, 6, gen="nan"), F(1, 2, 3, 3), fd=None, **_pool_attrs((2, 2), (2, 2), (0, 0), (1, 1), False)),
-], _np_max_pool_grad)
-entry("max_pool_select", [C(n, F(*xs, gen="distinct"), F(*xs), **_pool_attrs(*a)) for n, xs, *a in _POOLS] + [
-    C("ties", F(1, 2, 5, 5, gen="grid"), F(1, 2, 5, 5), fd=None, **_pool_attrs((2, 2), (1, 1), (1, 1), (1, 1), False)),
-], _np_max_pool_select)
+entry(
+    "max_pool",
+    [C(n, F(*xs, gen="distinct"), **_pool_attrs(*a)) for n, xs, *a in _POOLS]
+    + [
+        C(
+            "ties",
+            F(1, 2, 5, 5, gen="grid"),
+            fd=None,  # ties: first maximum wins, not smooth
+            **_pool_attrs((2, 2), (1, 1), (1, 1), (1, 1), False),
+        ),
+        C("nan", F(1, 2, 5, 5, gen="nan"), **_pool_attrs((3, 3), (2, 2), (1, 1), (1, 1), True)),
+    ],
+    _np_max_pool,
+)
+entry(
+    "max_pool_grad",
+    [C(n, F(*xs, gen="distinct"), F(*pool_out_shape(xs, *a)), **_pool_attrs(*a)) for n, xs, *a in _POOLS]
+    + [
+        C(
+            "ties",
+            F(1, 2, 5, 5, gen="grid"),
+            F(1, 2, 6, 6),
+            fd=None,  # ties: first maximum wins, not smooth
+            **_pool_attrs((2, 2), (1, 1), (1, 1), (1, 1), False),
+        ),
+        C(
+            "tiled_ties",
+            F(1, 2, 6, 5, gen="grid"),
+            F(1, 2, 3, 2),
+            fd=None,
+            **_pool_attrs((2, 2), (2, 2), (0, 0), (1, 1), False),
+        ),
+        C(
+            "tiled_nan",
+            F(1, 2, 6, 6, gen="nan"),
+            F(1, 2, 3, 3),
+            fd=None,
+            **_pool_attrs((2, 2), (2, 2), (0, 0), (1, 1), False),
+        ),
+    ],
+    _np_max_pool_grad,
+)
+entry(
+    "max_pool_select",
+    [C(n, F(*xs, gen="distinct"), F(*xs), **_pool_attrs(*a)) for n, xs, *a in _POOLS]
+    + [
+        C(
+            "ties",
+            F(1, 2, 5, 5, gen="grid"),
+            F(1, 2, 5, 5),
+            fd=None,
+            **_pool_attrs((2, 2), (1, 1), (1, 1), (1, 1), False),
+        ),
+    ],
+    _np_max_pool_select,
+)
 
-entry("one_hot", [
-    C("float", I(2, 3, gen="onehot_idx"), num_classes=4, dtype="float"),
-    C("default_dtype", I(5, gen="onehot_idx"), num_classes=5),
-    C("int64", I(3, 2, gen="onehot_idx"), num_classes=3, dtype="int64"),
-    C("bool", I(4, gen="onehot_idx"), num_classes=4, dtype="bool"),
-    C("scalar", I(gen="onehot_idx"), num_classes=6, dtype="float"),
-], _np_one_hot)
+entry(
+    "one_hot",
+    [
+        C("float", I(2, 3, gen="onehot_idx"), num_classes=4, dtype="float"),
+        C("default_dtype", I(5, gen="onehot_idx"), num_classes=5),
+        C("int64", I(3, 2, gen="onehot_idx"), num_classes=3, dtype="int64"),
+        C("bool", I(4, gen="onehot_idx"), num_classes=4, dtype="bool"),
+        C("scalar", I(gen="onehot_idx"), num_classes=6, dtype="float"),
+    ],
+    _np_one_hot,
+)
 
 
 def _np_take(a, at):
     x, idx = a
     ax = at["axis"] % x.ndim
-    out = np.empty(x.shape[:ax] + idx.shape + x.shape[ax + 1:], x.dtype)
+    out = np.empty(x.shape[:ax] + idx.shape + x.shape[ax + 1 :], x.dtype)
     for pos in np.ndindex(*out.shape):
-        i = pos[ax:ax + idx.ndim]
-        out[pos] = x[pos[:ax] + (int(idx[i]),) + pos[ax + idx.ndim:]]
+        i = pos[ax : ax + idx.ndim]
+        out[pos] = x[pos[:ax] + (int(idx[i]),) + pos[ax + idx.ndim :]]
     return out
 
 
 def _np_take_grad(a, at):
     g, idx = a
     ax, k = at["axis"], idx.ndim
-    out = np.zeros(g.shape[:ax] + (at["size"],) + g.shape[ax + k:], g.dtype)
+    out = np.zeros(g.shape[:ax] + (at["size"],) + g.shape[ax + k :], g.dtype)
     for pos in np.ndindex(*g.shape):
-        out[pos[:ax] + (int(idx[pos[ax:ax + k]]),) + pos[ax + k:]] += g[pos]
+        out[pos[:ax] + (int(idx[pos[ax : ax + k]]),) + pos[ax + k :]] += g[pos]
     return out
 
 
@@ -863,7 +1081,7 @@ def _np_take_along(a, at):
     ax = at["axis"] % x.ndim
     out = np.empty(idx.shape, x.dtype)
     for pos in np.ndindex(*idx.shape):
-        out[pos] = x[pos[:ax] + (int(idx[pos]),) + pos[ax + 1:]]
+        out[pos] = x[pos[:ax] + (int(idx[pos]),) + pos[ax + 1 :]]
     return out
 
 
@@ -873,38 +1091,54 @@ def _np_take_along_grad(a, at):
     ax = at["axis"] % len(shape)
     out = np.zeros(shape, g.dtype)
     for pos in np.ndindex(*idx.shape):
-        out[pos[:ax] + (int(idx[pos]),) + pos[ax + 1:]] += g[pos]
+        out[pos[:ax] + (int(idx[pos]),) + pos[ax + 1 :]] += g[pos]
     return out
 
 
-entry("take", [
-    C("rows", F(3, 2, gen="nan"), I(4, gen="index3"), axis=0),
-    C("rows_grad", F(3, 5), I(4, gen="index3"), axis=0),
-    C("middle_2d_index", F(2, 4, 3), I(2, 3, gen="index4"), axis=1),
-    C("last_axis_scalar_index", F(2, 4), I(gen="index4"), axis=-1),
-    C("int64", I(4, 3), I(5, gen="index4"), axis=0),
-    C("bool", B(3, 4), I(2, gen="index3"), axis=0),
-    C("empty_index", F(3, 2), I(0, gen="index3"), axis=0),
-], _np_take)
+entry(
+    "take",
+    [
+        C("rows", F(3, 2, gen="nan"), I(4, gen="index3"), axis=0),
+        C("rows_grad", F(3, 5), I(4, gen="index3"), axis=0),
+        C("middle_2d_index", F(2, 4, 3), I(2, 3, gen="index4"), axis=1),
+        C("last_axis_scalar_index", F(2, 4), I(gen="index4"), axis=-1),
+        C("int64", I(4, 3), I(5, gen="index4"), axis=0),
+        C("bool", B(3, 4), I(2, gen="index3"), axis=0),
+        C("empty_index", F(3, 2), I(0, gen="index3"), axis=0),
+    ],
+    _np_take,
+)
 
-entry("take_grad", [
-    C("rows_repeated", F(6, 2), I(6, gen="index3"), axis=0, size=3),
-    C("middle", F(2, 3, 2, 5), I(3, 2, gen="index4"), axis=1, size=4),
-    C("scalar_index", F(2, 3), I(gen="index4"), axis=1, size=4),
-], _np_take_grad)
+entry(
+    "take_grad",
+    [
+        C("rows_repeated", F(6, 2), I(6, gen="index3"), axis=0, size=3),
+        C("middle", F(2, 3, 2, 5), I(3, 2, gen="index4"), axis=1, size=4),
+        C("scalar_index", F(2, 3), I(gen="index4"), axis=1, size=4),
+    ],
+    _np_take_grad,
+)
 
-entry("take_along", [
-    C("last", F(3, 4, gen="nan"), I(3, 2, gen="index4"), axis=1),
-    C("first_smaller", F(3, 4), I(5, 2, gen="index3"), axis=0),
-    C("middle", F(2, 4, 3), I(2, 6, 3, gen="index4"), axis=1),
-    C("int64", I(3, 4), I(3, 4, gen="index4"), axis=-1),
-], _np_take_along)
+entry(
+    "take_along",
+    [
+        C("last", F(3, 4, gen="nan"), I(3, 2, gen="index4"), axis=1),
+        C("first_smaller", F(3, 4), I(5, 2, gen="index3"), axis=0),
+        C("middle", F(2, 4, 3), I(2, 6, 3, gen="index4"), axis=1),
+        C("int64", I(3, 4), I(3, 4, gen="index4"), axis=-1),
+    ],
+    _np_take_along,
+)
 
-entry("take_along_grad", [
-    C("last", F(3, 5), I(3, 5, gen="index4"), axis=1, shape=(3, 4)),
-    C("first_smaller", F(5, 2), I(5, 2, gen="index3"), axis=0, shape=(3, 4)),
-    C("middle", F(2, 3, 2), I(2, 3, 2, gen="index4"), axis=1, shape=(2, 4, 3)),
-], _np_take_along_grad)
+entry(
+    "take_along_grad",
+    [
+        C("last", F(3, 5), I(3, 5, gen="index4"), axis=1, shape=(3, 4)),
+        C("first_smaller", F(5, 2), I(5, 2, gen="index3"), axis=0, shape=(3, 4)),
+        C("middle", F(2, 3, 2), I(2, 3, 2, gen="index4"), axis=1, shape=(2, 4, 3)),
+    ],
+    _np_take_along_grad,
+)
 
 
 # -- helpers shared by the test files ------------------------------------------------------------------------------
@@ -938,11 +1172,16 @@ def loss_graph(case: Case, dtype, weight_dtype=None):
 # -- dtype matrix of the elementwise ops -----------------------------------------------------------------------------
 # Every elementwise / broadcast op is applied to every combination of input dtypes its type rule accepts.
 # MATRIX_ATTRS gives the attribute sets of ops that need attributes.
-MATRIX_ATTRS = {"cast": [{"dtype": d} for d in ("float32", "float64", "int64", "bool")], "broadcast_to": [{"shape": (2, 3)}]}
+MATRIX_ATTRS = {
+    "cast": [{"dtype": d} for d in ("float32", "float64", "int64", "bool")],
+    "broadcast_to": [{"shape": (2, 3)}],
+}
 MATRIX_OPS = sorted(n for n, d in OPS.items() if d.pattern in ("elementwise", "broadcast") and d.num_inputs)
 _MATRIX_VALUES = {
-    "float32": [[1.5, -0.5, 2.0], [0.25, -1.75, 3.0]], "float64": [[1.5, -0.5, 2.0], [0.25, -1.75, 3.0]],
-    "int64": [[2, -1, 3], [0, 1, -2]], "bool": [[True, False, True], [False, True, False]],
+    "float32": [[1.5, -0.5, 2.0], [0.25, -1.75, 3.0]],
+    "float64": [[1.5, -0.5, 2.0], [0.25, -1.75, 3.0]],
+    "int64": [[2, -1, 3], [0, 1, -2]],
+    "bool": [[True, False, True], [False, True, False]],
 }
 # Right-hand operands that keep the reference defined: no integer division by zero, no negative integer powers.
 _MATRIX_RHS = {
@@ -979,6 +1218,7 @@ def dtype_matrix(op: str):
 # -- scan: a loop with a body subgraph (cases built per float dtype; independent formulations per case) -----------
 def _body(fn, in_types):
     """PerDtype scan body: a Graph over inputs of `in_types` ((shape, dtype) with "float" allowed) -> fn(g, *ins)."""
+
     def build(dtype):
         from graphnn.ir.ops.scan import Body
 
@@ -986,6 +1226,7 @@ def _body(fn, in_types):
         ins = [g.add_input(TensorType(s, dtype if d == "float" else d), f"b{i}") for i, (s, d) in enumerate(in_types)]
         g.outputs = list(fn(g, *ins))
         return Body(g)
+
     return PerDtype(build)
 
 
@@ -1000,10 +1241,11 @@ def _np_rnn(reverse):
         h, xs, w = a
         h = h.astype(np.float64)
         ys = np.zeros(xs.shape)
-        for t in (reversed(range(len(xs))) if reverse else range(len(xs))):
+        for t in reversed(range(len(xs))) if reverse else range(len(xs)):
             h = np.tanh(h @ w + xs[t])
             ys[t] = h * xs[t]
         return [h, ys]
+
     return run
 
 
@@ -1023,7 +1265,9 @@ def _np_two_carry(a, at):
 
 
 def _counter_body(g, cnt, s, x):
-    cnt2 = g.emit("add", cnt, g.emit("cast", g.emit("gt", x, g.emit("full", value=0.0, shape=(), dtype=x.dtype)), dtype="int64"))
+    cnt2 = g.emit(
+        "add", cnt, g.emit("cast", g.emit("gt", x, g.emit("full", value=0.0, shape=(), dtype=x.dtype)), dtype="int64")
+    )
     s2 = g.emit("add", s, g.emit("mul", x, x))
     return cnt2, s2, g.emit("mul", x, s2)
 
@@ -1039,13 +1283,54 @@ def _np_counter(a, at):
     return [np.int64(cnt), s, ys]
 
 
-entry("scan", [
-    C("rnn", F(3), F(4, 3), F(3, 3), body=_body(_rnn_body, [((3,), "float"), ((3,), "float"), ((3, 3), "float")]),
-      n_carry=1, n_xs=1, length=4, numpy=_np_rnn(False)),
-    C("rnn_reverse", F(3), F(4, 3), F(3, 3), body=_body(_rnn_body, [((3,), "float"), ((3,), "float"), ((3, 3), "float")]),
-      n_carry=1, n_xs=1, length=4, reverse=True, numpy=_np_rnn(True)),
-    C("two_carries", F(2), F(2), F(5, 2), F(5, 2), n_carry=2, n_xs=2, length=5, numpy=_np_two_carry,
-      body=_body(_two_carry_body, [((2,), "float")] * 4)),
-    C("int_carry", I(), F(), F(6), n_carry=2, n_xs=1, length=6, numpy=_np_counter,
-      body=_body(_counter_body, [((), "int64"), ((), "float"), ((), "float")])),
-])
+entry(
+    "scan",
+    [
+        C(
+            "rnn",
+            F(3),
+            F(4, 3),
+            F(3, 3),
+            body=_body(_rnn_body, [((3,), "float"), ((3,), "float"), ((3, 3), "float")]),
+            n_carry=1,
+            n_xs=1,
+            length=4,
+            numpy=_np_rnn(False),
+        ),
+        C(
+            "rnn_reverse",
+            F(3),
+            F(4, 3),
+            F(3, 3),
+            body=_body(_rnn_body, [((3,), "float"), ((3,), "float"), ((3, 3), "float")]),
+            n_carry=1,
+            n_xs=1,
+            length=4,
+            reverse=True,
+            numpy=_np_rnn(True),
+        ),
+        C(
+            "two_carries",
+            F(2),
+            F(2),
+            F(5, 2),
+            F(5, 2),
+            n_carry=2,
+            n_xs=2,
+            length=5,
+            numpy=_np_two_carry,
+            body=_body(_two_carry_body, [((2,), "float")] * 4),
+        ),
+        C(
+            "int_carry",
+            I(),
+            F(),
+            F(6),
+            n_carry=2,
+            n_xs=1,
+            length=6,
+            numpy=_np_counter,
+            body=_body(_counter_body, [((), "int64"), ((), "float"), ((), "float")]),
+        ),
+    ],
+)

@@ -1,4 +1,5 @@
 """PyTorch as the test oracle: CI (CI=true) must have it; a user's plain test run may skip what needs it."""
+
 from __future__ import annotations
 
 import os

@@ -10,6 +10,7 @@ Tolerances (tolerance.py): the graphnn computation is run once more eagerly, its
 joint graph of the weighted loss) gives each output's and gradient's rounding-error bound E, and both libraries,
 which evaluate the same formulas with their own summation orders, must agree within 2 E.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -99,6 +100,7 @@ def _snapshot(modules: list):
             arr[...] = copy
             t._data = arr
         _random.generator().bit_generator.state = rng
+
     return restore
 
 
@@ -122,8 +124,18 @@ def _eager_bounds(g_call, inputs: list, g_mod, weights: list, state_errors: dict
         restore()
 
 
-def check(torch, g_call, t_call, inputs, g_mod=None, t_mod=None, compiled: bool = False, grad: bool = True,
-          seed: int = 0, state_errors: dict | None = None):
+def check(
+    torch,
+    g_call,
+    t_call,
+    inputs,
+    g_mod=None,
+    t_mod=None,
+    compiled: bool = False,
+    grad: bool = True,
+    seed: int = 0,
+    state_errors: dict | None = None,
+):
     """Compare g_call(*inputs) with t_call(*inputs): outputs, input gradients, parameter gradients.
 
     inputs: NumPy arrays (float ones require grad when `grad`) or other Python values passed through.
@@ -135,8 +147,10 @@ def check(torch, g_call, t_call, inputs, g_mod=None, t_mod=None, compiled: bool 
     t_out = t_call(*t_ins)
     to = _flat(t_out)
     rng = np.random.default_rng(seed)
-    weights = [rng.standard_normal(tuple(b.shape)) if grad and b.dtype.is_floating_point and b.requires_grad else None
-               for b in to]
+    weights = [
+        rng.standard_normal(tuple(b.shape)) if grad and b.dtype.is_floating_point and b.requires_grad else None
+        for b in to
+    ]
     bounds, b_ins = _eager_bounds(g_call, inputs, g_mod, weights, state_errors)
     g_ins = _inputs(graphnn, inputs, grad)
     fn = g_call
@@ -167,7 +181,9 @@ def check(torch, g_call, t_call, inputs, g_mod=None, t_mod=None, compiled: bool 
             if b.grad is not None:
                 close(a.grad, b.grad, f"d input {i}", bounds.grad_tol(e))
     if g_mod is not None:
-        compare_grads(g_mod, t_mod, {n: bounds.grad_tol(p) for n, p in g_mod.named_parameters() if id(p) in bounds.grads})
+        compare_grads(
+            g_mod, t_mod, {n: bounds.grad_tol(p) for n, p in g_mod.named_parameters() if id(p) in bounds.grads}
+        )
     return g_out, t_out, g_ins, t_ins
 
 

@@ -5,6 +5,7 @@ fails the test instead of killing the test run. Sizes sit around every size thre
 streaming stores (codegen.module.ALIGNED_OUTPUT_BYTES), the streaming block (STREAM_BLOCK), kernel splitting
 (PARALLEL_WORK) and GEMM's in-place B reads (gemm.DIRECT_B_MAX_ROWS).
 """
+
 import os
 import subprocess
 import sys
@@ -40,10 +41,13 @@ PRELUDE = textwrap.dedent("""
 def _run(body: str) -> str:
     path = os.pathsep.join([ROOT, os.path.join(ROOT, "tests"), os.environ.get("PYTHONPATH", "")])  # + tolerance.py
     env = dict(os.environ, PYTHONPATH=path)
-    proc = subprocess.run([sys.executable, "-c", PRELUDE + textwrap.dedent(body)], capture_output=True, text=True,
-                          env=env, timeout=600)
-    assert proc.returncode == 0, (f"exit code {proc.returncode}\nstdout (last scenario started):\n{proc.stdout[-2000:]}"
-                                  f"\nstderr:\n{proc.stderr[-3000:]}")
+    proc = subprocess.run(
+        [sys.executable, "-c", PRELUDE + textwrap.dedent(body)], capture_output=True, text=True, env=env, timeout=600
+    )
+    assert proc.returncode == 0, (
+        f"exit code {proc.returncode}\nstdout (last scenario started):\n{proc.stdout[-2000:]}"
+        f"\nstderr:\n{proc.stderr[-3000:]}"
+    )
     return proc.stdout
 
 

@@ -1,4 +1,5 @@
 """Symbolic autodiff through the user API: reuse, sharing, accumulation, no_grad, detach."""
+
 import numpy as np
 import pytest
 
@@ -67,6 +68,7 @@ def test_no_grad_records_nothing():
     @graphnn.no_grad()
     def f(t):
         return t * 4
+
     assert not f(x).requires_grad
     z.backward()
     np.testing.assert_array_equal(x.grad.numpy(), np.full(3, 3.0))

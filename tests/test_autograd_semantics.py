@@ -7,6 +7,7 @@ Each case runs the same code with graphnn and with PyTorch (the `torch` fixture)
 behaviour. The values used are small integers and powers of two, so every result and gradient is exact in float32
 and compared exactly (tolerance.py: an exact computation has a zero rounding bound).
 """
+
 from __future__ import annotations
 
 import warnings
@@ -49,6 +50,7 @@ def _block(L):
 
         def forward(self, x):
             return self.proj(x)
+
     return Block()
 
 
@@ -82,8 +84,11 @@ def test_tensor_to_parameter_slot_is_a_type_error(torch):
             lin.weight = L.zeros(2, 2)
         msgs.append(str(e.value))
         assert isinstance(lin.weight, L.nn.Parameter)
-    assert msgs[0] == msgs[1] == ("cannot assign 'torch.FloatTensor' as parameter 'weight' "
-                                  "(torch.nn.Parameter or None expected)")
+    assert (
+        msgs[0]
+        == msgs[1]
+        == ("cannot assign 'torch.FloatTensor' as parameter 'weight' (torch.nn.Parameter or None expected)")
+    )
 
 
 def test_module_buffer_and_plain_attribute_rules_match_pytorch(torch):
@@ -91,17 +96,17 @@ def test_module_buffer_and_plain_attribute_rules_match_pytorch(torch):
         log = []
         m = L.nn.Module()
         m.child = L.nn.Linear(1, 1)
-        log.append(outcome(lambda: setattr(m, "child", 3)))        # TypeError: module slot
+        log.append(outcome(lambda: setattr(m, "child", 3)))  # TypeError: module slot
         m.child = None
         log.append(("slot", "child" in m._modules, m.child is None))
         m.register_buffer("buf", L.ones(2))
-        m.buf = L.zeros(2)                                           # a tensor: still a buffer
+        m.buf = L.zeros(2)  # a tensor: still a buffer
         log.append(("buf", [k for k in m.state_dict()], arr(m.buf).tolist()))
-        log.append(outcome(lambda: setattr(m, "buf", "x")))          # TypeError: buffer slot
-        m.x = 3                                                      # plain attribute ...
-        m.x = L.nn.Parameter(L.ones(1))                              # ... replaced by a parameter
+        log.append(outcome(lambda: setattr(m, "buf", "x")))  # TypeError: buffer slot
+        m.x = 3  # plain attribute ...
+        m.x = L.nn.Parameter(L.ones(1))  # ... replaced by a parameter
         log.append(("x", "x" in vars(m), [n for n, _ in m.named_parameters()]))
-        log.append(outcome(lambda: setattr(m, "x", 5)))              # TypeError: parameter slot
+        log.append(outcome(lambda: setattr(m, "x", 5)))  # TypeError: parameter slot
         log.append(outcome(lambda: setattr(m, "x", L.nn.Linear(1, 1))))  # TypeError: parameter slot
         m.x = None
         log.append(("x2", [n for n, _ in m.named_parameters()], "x" in m._parameters))
@@ -115,6 +120,7 @@ def test_module_buffer_and_plain_attribute_rules_match_pytorch(torch):
         log.append(("dely", hasattr(m, "y")))
         log.append(outcome(lambda: m.register_parameter("a.b", None)))
         return log
+
     assert script(graphnn) == script(torch)
 
 
@@ -188,8 +194,14 @@ def test_inplace_on_plain_tensor_with_grad_operand(torch):
 def test_leaf_that_requires_grad_refuses_inplace(torch):
     for L in (graphnn, torch):
         w = L.tensor([1.0, 2.0], requires_grad=True)
-        for op in (lambda: w.add_(1), lambda: w.mul_(2), lambda: w.zero_(), lambda: w.copy_(L.ones(2)),
-                   lambda: w.uniform_(), lambda: w.__iadd__(1)):
+        for op in (
+            lambda: w.add_(1),
+            lambda: w.mul_(2),
+            lambda: w.zero_(),
+            lambda: w.copy_(L.ones(2)),
+            lambda: w.uniform_(),
+            lambda: w.__iadd__(1),
+        ):
             with pytest.raises(RuntimeError, match="a leaf Variable that requires grad is being used in an in-place"):
                 op()
         same(w, np.array([1.0, 2.0], np.float32))
@@ -218,11 +230,13 @@ def test_versions_count_inplace_writes(torch):
     assert versions[0] == versions[1]
 
 
-@pytest.mark.parametrize("case", ["leaf_changed_under_no_grad", "non_leaf_changed_under_no_grad", "detach_alias",
-                                  "data_of_view_base"])
+@pytest.mark.parametrize(
+    "case", ["leaf_changed_under_no_grad", "non_leaf_changed_under_no_grad", "detach_alias", "data_of_view_base"]
+)
 def test_backward_refuses_values_changed_in_place(torch, case):
     """A value the gradient needs was overwritten in place, without gradient, after it was recorded: PyTorch's
     RuntimeError (the version check), never a gradient computed from the new data."""
+
     def run(L):
         w = L.tensor([1.0, 2.0], requires_grad=True)
         if case == "leaf_changed_under_no_grad":
@@ -246,18 +260,21 @@ def test_backward_refuses_values_changed_in_place(torch, case):
             with L.no_grad():
                 y.add_(1)
             q.backward()
+
     for L in (graphnn, torch):
         with pytest.raises(RuntimeError, match="modified by an inplace operation"):
             run(L)
 
 
-@pytest.mark.parametrize("case", ["mul_operand", "pow_", "exp_", "plain_mul_", "mul_self", "exp_then_mul_",
-                                  "saved_then_add_"])
+@pytest.mark.parametrize(
+    "case", ["mul_operand", "pow_", "exp_", "plain_mul_", "mul_self", "exp_then_mul_", "saved_then_add_"]
+)
 def test_value_overwritten_with_gradient_keeps_its_recorded_data(torch, case):
     """An in-place op recorded with gradient overwrites the storage, but the graph keeps the old value (as PyTorch's
     in-place ops keep the original when their own gradient needs it). Where PyTorch computes the gradient, graphnn
     agrees; where PyTorch refuses (mul_(self), a value saved by an earlier op), graphnn gives the gradient of the
     same computation written out of place."""
+
     def inplace(L):
         w = L.tensor([1.0, 2.0], requires_grad=True)
         if case == "mul_operand":
@@ -289,11 +306,18 @@ def test_value_overwritten_with_gradient_keeps_its_recorded_data(torch, case):
 
     def out_of_place(L):
         w = L.tensor([1.0, 2.0], requires_grad=True)
-        y = {"mul_operand": lambda: (w * 2) * w, "pow_": lambda: (w * 2) ** 2, "exp_": lambda: (w * 2).exp(),
-             "plain_mul_": lambda: (L.tensor([3.0, 4.0]) * w) ** 2, "mul_self": lambda: (w * 2) * (w * 2),
-             "exp_then_mul_": lambda: w.exp() * 2, "saved_then_add_": lambda: (w * 2 + 1) + (w * 2) * (w * 2)}[case]()
+        y = {
+            "mul_operand": lambda: (w * 2) * w,
+            "pow_": lambda: (w * 2) ** 2,
+            "exp_": lambda: (w * 2).exp(),
+            "plain_mul_": lambda: (L.tensor([3.0, 4.0]) * w) ** 2,
+            "mul_self": lambda: (w * 2) * (w * 2),
+            "exp_then_mul_": lambda: w.exp() * 2,
+            "saved_then_add_": lambda: (w * 2 + 1) + (w * 2) * (w * 2),
+        }[case]()
         y.sum().backward()
         return y, w.grad
+
     gy, gw = inplace(graphnn)
     tol_y = tol_w = None  # exact (small integers and powers of two) ...
     if case in ("exp_", "exp_then_mul_"):  # ... but exp: the rounding bounds of the same formulas (tolerance.py)
@@ -301,8 +325,9 @@ def test_value_overwritten_with_gradient_keeps_its_recorded_data(torch, case):
         y = (w * 2).exp() if case == "exp_" else w.exp() * 2
         bounds = recorded_bounds([y], y.sum())
         tol_y, tol_w = bounds.tol(0), bounds.grad_tol(w)
-    for other in [out_of_place(torch)] + ([inplace(torch)] if case in ("mul_operand", "pow_", "exp_", "plain_mul_")
-                                          else []):  # (PyTorch's own in-place ops, where it computes them)
+    for other in [out_of_place(torch)] + (
+        [inplace(torch)] if case in ("mul_operand", "pow_", "exp_", "plain_mul_") else []
+    ):  # (PyTorch's own in-place ops, where it computes them)
         assert_close(arr(gy), arr(other[0]), tol_y, f"{case} value")
         assert_close(arr(gw), arr(other[1]), tol_w, f"{case} w.grad")
 
@@ -386,13 +411,16 @@ def test_view_of_a_tensor_rebound_in_place_is_refused():
 
 def test_inplace_shape_and_dtype_rules(torch):
     def script(L):
-        return [outcome(lambda: L.tensor([1, 2]).mul_(2.5)),                         # float into int64
-                outcome(lambda: L.ones(2).add_(L.ones(2, 2))),                        # broadcast grows self
-                outcome(lambda: arr(L.zeros(2, 3).copy_(L.tensor([1, 2, 3]))).tolist()),  # copy_ casts, broadcasts
-                outcome(lambda: arr(L.zeros(2, dtype=L.int64).copy_(L.tensor([1.7, -2.2]))).tolist()),
-                outcome(lambda: arr(L.ones(2, 2).add_(L.tensor([1.0, 2.0]))).tolist()),
-                outcome(lambda: arr(L.ones(2, dtype=L.float64).mul_(L.tensor([2.0, 3.0]))).tolist()),
-                outcome(lambda: L.ones(2).clamp_())]
+        return [
+            outcome(lambda: L.tensor([1, 2]).mul_(2.5)),  # float into int64
+            outcome(lambda: L.ones(2).add_(L.ones(2, 2))),  # broadcast grows self
+            outcome(lambda: arr(L.zeros(2, 3).copy_(L.tensor([1, 2, 3]))).tolist()),  # copy_ casts, broadcasts
+            outcome(lambda: arr(L.zeros(2, dtype=L.int64).copy_(L.tensor([1.7, -2.2]))).tolist()),
+            outcome(lambda: arr(L.ones(2, 2).add_(L.tensor([1.0, 2.0]))).tolist()),
+            outcome(lambda: arr(L.ones(2, dtype=L.float64).mul_(L.tensor([2.0, 3.0]))).tolist()),
+            outcome(lambda: L.ones(2).clamp_()),
+        ]
+
     g, t = script(graphnn), script(torch)
     assert g == t
 
@@ -429,6 +457,7 @@ def test_set_grad_enabled_function_context_and_decorator(torch):
         @L.set_grad_enabled(False)
         def f():
             return L.is_grad_enabled()
+
         log += [L.is_grad_enabled(), f(), L.is_grad_enabled()]
         try:
             with L.set_grad_enabled(False):
@@ -440,14 +469,22 @@ def test_set_grad_enabled_function_context_and_decorator(torch):
         with L.set_grad_enabled(False):
             log.append((x * 2).requires_grad)
         return log
+
     assert script(graphnn) == script(torch)
 
 
 def test_grad_mode_decorators_on_functions_and_generators(torch):
     def script(L):
         log = []
-        for deco in (L.no_grad(), L.no_grad, L.enable_grad(), L.inference_mode(), L.inference_mode,
-                     L.set_grad_enabled(False)):
+        for deco in (
+            L.no_grad(),
+            L.no_grad,
+            L.enable_grad(),
+            L.inference_mode(),
+            L.inference_mode,
+            L.set_grad_enabled(False),
+        ):
+
             @deco
             def f(a, b=1):
                 """doc"""
@@ -459,6 +496,7 @@ def test_grad_mode_decorators_on_functions_and_generators(torch):
                     got = yield (i, L.is_grad_enabled())
                     log.append(("sent", got, L.is_grad_enabled()))
                 return "done"
+
             with L.no_grad():
                 log.append(("f", f(1, b=2), f.__doc__, f.__name__))
             log.append(("f2", f(1)))
@@ -468,6 +506,7 @@ def test_grad_mode_decorators_on_functions_and_generators(torch):
             log.append(it.send("x"))
             log.append(list(it))
         return log
+
     assert script(graphnn) == script(torch)
 
 
@@ -477,11 +516,13 @@ def test_grad_mode_is_per_call_in_recursion():
         if n:
             f(n - 1)
         return graphnn.is_grad_enabled()
+
     assert f(3) is False and graphnn.is_grad_enabled()
 
 
 def test_inference_mode_flag(torch):
     """inference_mode(False) enables gradients (PyTorch's InferenceMode(False) sets grad mode on)."""
+
     def script(L):
         log = []
         with L.no_grad():
@@ -494,6 +535,7 @@ def test_inference_mode_flag(torch):
                 log.append((L.is_grad_enabled(), L.is_inference_mode_enabled()))
         log.append((L.is_grad_enabled(), L.is_inference_mode_enabled()))
         return log
+
     assert script(graphnn) == script(torch)
 
 
@@ -501,11 +543,18 @@ def test_inference_mode_flag(torch):
 def test_split_and_chunk_argument_errors(torch):
     def script(L):
         x = L.ones(4)
-        return [outcome(lambda: x.split(0)), outcome(lambda: x.chunk(0)), outcome(lambda: x.split(-1)),
-                outcome(lambda: x.chunk(-2)), outcome(lambda: x.split([1, 2])), outcome(lambda: x.split(5, dim=2)),
-                outcome(lambda: [tuple(t.shape) for t in L.ones(0).split(0)]),
-                outcome(lambda: [tuple(t.shape) for t in x.split([1, 3])]),
-                outcome(lambda: [tuple(t.shape) for t in x.chunk(3)])]
+        return [
+            outcome(lambda: x.split(0)),
+            outcome(lambda: x.chunk(0)),
+            outcome(lambda: x.split(-1)),
+            outcome(lambda: x.chunk(-2)),
+            outcome(lambda: x.split([1, 2])),
+            outcome(lambda: x.split(5, dim=2)),
+            outcome(lambda: [tuple(t.shape) for t in L.ones(0).split(0)]),
+            outcome(lambda: [tuple(t.shape) for t in x.split([1, 3])]),
+            outcome(lambda: [tuple(t.shape) for t in x.chunk(3)]),
+        ]
+
     assert script(graphnn) == script(torch)
     with pytest.raises(RuntimeError, match="split_size can only be 0 if dimension size is 0") as e:
         graphnn.ones(4).split(0)
@@ -518,8 +567,13 @@ def test_var_std_without_degrees_of_freedom_are_nan_with_a_warning(torch):
     results = []
     for L in (graphnn, torch):
         one, two = L.tensor([1.0]), L.tensor([1.0, 3.0])
-        for fn in (lambda: one.var(), lambda: one.std(), lambda: one.var(0, keepdim=True),
-                   lambda: two.var(correction=2), lambda: two.std(correction=3)):
+        for fn in (
+            lambda: one.var(),
+            lambda: one.std(),
+            lambda: one.var(0, keepdim=True),
+            lambda: two.var(correction=2),
+            lambda: two.std(correction=3),
+        ):
             with warnings.catch_warnings(record=True) as rec:
                 warnings.simplefilter("always")
                 out = fn()
@@ -558,12 +612,15 @@ def test_retain_grad(torch):
 def test_grad_assignment_is_checked(torch):
     def script(L):
         w = L.ones(2, requires_grad=True)
-        return [outcome(lambda: setattr(w, "grad", L.ones(3))),
-                outcome(lambda: setattr(w, "grad", L.ones(2, dtype=L.float64))),
-                outcome(lambda: setattr(w, "grad", L.ones(2, dtype=L.int64))),
-                outcome(lambda: setattr(w, "grad", [1.0, 2.0])),
-                outcome(lambda: setattr(w, "grad", L.full((2,), 3.0)) or arr(w.grad).tolist()),
-                outcome(lambda: setattr(w, "grad", None) or w.grad)]
+        return [
+            outcome(lambda: setattr(w, "grad", L.ones(3))),
+            outcome(lambda: setattr(w, "grad", L.ones(2, dtype=L.float64))),
+            outcome(lambda: setattr(w, "grad", L.ones(2, dtype=L.int64))),
+            outcome(lambda: setattr(w, "grad", [1.0, 2.0])),
+            outcome(lambda: setattr(w, "grad", L.full((2,), 3.0)) or arr(w.grad).tolist()),
+            outcome(lambda: setattr(w, "grad", None) or w.grad),
+        ]
+
     assert script(graphnn) == script(torch)
 
 
@@ -593,17 +650,26 @@ def test_second_backward_raises_unless_the_graph_was_retained(torch):
 def test_zero_dim_tensors_do_not_promote_same_category(torch):
     def dtypes(L):
         out = []
-        vals = {"f32": L.ones(2), "f64": L.ones(2, dtype=L.float64), "i64": L.ones(2, dtype=L.int64),
-                "b": L.ones(2, dtype=L.bool)}
-        zeros = {"f32": L.tensor(2.0), "f64": L.tensor(2.0, dtype=L.float64), "i64": L.tensor(2),
-                 "b": L.tensor(True)}
+        vals = {
+            "f32": L.ones(2),
+            "f64": L.ones(2, dtype=L.float64),
+            "i64": L.ones(2, dtype=L.int64),
+            "b": L.ones(2, dtype=L.bool),
+        }
+        zeros = {"f32": L.tensor(2.0), "f64": L.tensor(2.0, dtype=L.float64), "i64": L.tensor(2), "b": L.tensor(True)}
         for a in vals.values():
             for z in zeros.values():
-                for op in (lambda p, q: p * q, lambda p, q: q + p, lambda p, q: L.maximum(p, q),
-                           lambda p, q: L.where(p > 0, p, q), lambda p, q: (p > q)):
+                for op in (
+                    lambda p, q: p * q,
+                    lambda p, q: q + p,
+                    lambda p, q: L.maximum(p, q),
+                    lambda p, q: L.where(p > 0, p, q),
+                    lambda p, q: p > q,
+                ):
                     r = outcome(lambda: op(a, z).dtype)
                     out.append(r if r[0] == "raises" else str(r[1]).split(".")[-1])
         return out
+
     assert dtypes(graphnn) == dtypes(torch)
     w = graphnn.ones(2, requires_grad=True)
     s = graphnn.tensor(3.0, dtype=graphnn.float64, requires_grad=True)
@@ -619,7 +685,7 @@ def test_integer_tensor_to_negative_integer_power(torch):
     for L in (graphnn, torch):
         x = L.tensor([2, 3, -1])
         with pytest.raises(RuntimeError, match="Integers to negative integer powers are not allowed"):
-            x ** -1
+            x**-1
         with pytest.raises(RuntimeError, match="Integers to negative integer powers are not allowed"):
             x.pow(-2)
     same(graphnn.tensor([2, 3]) ** 2, torch.tensor([2, 3]) ** 2)
@@ -630,8 +696,14 @@ def test_integer_tensor_to_negative_integer_power(torch):
 def test_bitwise_operators(torch):
     a, b = graphnn.tensor([True, False, True]), graphnn.tensor([True, True, False])
     ta, tb = torch.tensor([True, False, True]), torch.tensor([True, True, False])
-    for g, t in ((~a, ~ta), (a & b, ta & tb), (a | b, ta | tb), (a ^ b, ta ^ tb), (a & True, ta & True),
-                 (False | a, False | ta)):
+    for g, t in (
+        (~a, ~ta),
+        (a & b, ta & tb),
+        (a | b, ta | tb),
+        (a ^ b, ta ^ tb),
+        (a & True, ta & True),
+        (False | a, False | ta),
+    ):
         same(g, t)
     i, j = graphnn.tensor([7, -7, 5]), graphnn.tensor([3, 12, -2])
     ti, tj = torch.tensor([7, -7, 5]), torch.tensor([3, 12, -2])

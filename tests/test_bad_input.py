@@ -3,6 +3,7 @@ that process) and must end with a clean Python exception (exit code 1, never a s
 the op, the shapes and the script's own source line (marked `# <- line` below), or run to completion (exit 0)
 where the input is legal. README.md's "Reliability" table lists these cases.
 """
+
 from __future__ import annotations
 
 import os
@@ -23,7 +24,9 @@ def run_script(tmp_path, code: str) -> tuple:
     marked = [i + 1 for i, line in enumerate(code.splitlines()) if line.rstrip().endswith("# <- line")]
     path_ = os.pathsep.join([ROOT, os.path.join(ROOT, "tests"), os.environ.get("PYTHONPATH", "")])  # + tolerance.py
     env = dict(os.environ, PYTHONPATH=path_)
-    proc = subprocess.run([sys.executable, str(path)], capture_output=True, text=True, timeout=300, env=env, cwd=tmp_path)
+    proc = subprocess.run(
+        [sys.executable, str(path)], capture_output=True, text=True, timeout=300, env=env, cwd=tmp_path
+    )
     return proc, (marked[0] if marked else None)
 
 
@@ -33,7 +36,7 @@ def raised(proc) -> tuple:
     for i in range(len(lines) - 1, -1, -1):
         m = EXC_LINE.match(lines[i])
         if m:
-            return m.group(1).rsplit(".", 1)[-1], "\n".join([m.group(2)] + lines[i + 1:])
+            return m.group(1).rsplit(".", 1)[-1], "\n".join([m.group(2)] + lines[i + 1 :])
     raise AssertionError(f"no exception at the end of stderr:\n{proc.stderr}")
 
 
@@ -57,87 +60,144 @@ def expect_ok(tmp_path, code: str) -> str:
 
 # -- wrong shapes and dtypes ------------------------------------------------------------------------------------
 def test_wrong_shape_eager(tmp_path):
-    expect_error(tmp_path, """
+    expect_error(
+        tmp_path,
+        """
         import graphnn, graphnn.nn as nn
         net = nn.Sequential(nn.Linear(3, 4), nn.ReLU())
         net(graphnn.randn(2, 5))  # <- line
-    """, "OpError", r"matmul\(f32\[2,5\], f32\[5,4\]\|?.*f32\[3,4\]|matmul\(f32\[2,5\], f32\[3,4\]\)", r"inner dimensions differ",
-                 r"Sequential\.0")
+    """,
+        "OpError",
+        r"matmul\(f32\[2,5\], f32\[5,4\]\|?.*f32\[3,4\]|matmul\(f32\[2,5\], f32\[3,4\]\)",
+        r"inner dimensions differ",
+        r"Sequential\.0",
+    )
 
 
 def test_wrong_shape_compiled(tmp_path):
-    expect_error(tmp_path, """
+    expect_error(
+        tmp_path,
+        """
         import graphnn, graphnn.nn as nn
         net = graphnn.compile(nn.Sequential(nn.Linear(3, 4), nn.ReLU()))
         net(graphnn.randn(2, 3))
         net(graphnn.randn(2, 5))  # <- line
-    """, "OpError", r"matmul\(f32\[2,5\], f32\[3,4\]\)", r"inner dimensions differ")
+    """,
+        "OpError",
+        r"matmul\(f32\[2,5\], f32\[3,4\]\)",
+        r"inner dimensions differ",
+    )
 
 
 def test_wrong_dtype_eager(tmp_path):
-    expect_error(tmp_path, """
+    expect_error(
+        tmp_path,
+        """
         import graphnn, graphnn.nn as nn
         lin = nn.Linear(4, 2)
         lin(graphnn.ones(3, 4, dtype=graphnn.int64))  # <- line
-    """, "OpError", r"matmul\(i64\[3,4\], f32\[4,2\]\)", r"floating inputs of one dtype")
+    """,
+        "OpError",
+        r"matmul\(i64\[3,4\], f32\[4,2\]\)",
+        r"floating inputs of one dtype",
+    )
 
 
 def test_wrong_dtype_compiled(tmp_path):
-    expect_error(tmp_path, """
+    expect_error(
+        tmp_path,
+        """
         import graphnn, graphnn.nn as nn
         lin = graphnn.compile(nn.Linear(4, 2))
         lin(graphnn.randn(3, 4).double())  # <- line
-    """, "OpError", r"matmul\(f64\[3,4\], f32\[4,2\]\)", r"one dtype, got float64 and float32")
+    """,
+        "OpError",
+        r"matmul\(f64\[3,4\], f32\[4,2\]\)",
+        r"one dtype, got float64 and float32",
+    )
 
 
 def test_wrong_target_dtype(tmp_path):
-    expect_error(tmp_path, """
+    expect_error(
+        tmp_path,
+        """
         import graphnn, graphnn.nn as nn
         loss = nn.CrossEntropyLoss()
         loss(graphnn.randn(2, 5), graphnn.tensor([1.0, 2.0]))  # <- line
-    """, "OpError", r"cross_entropy\(input f32\[2,5\], target f32\[2\]\)", r"must be int64 class indices")
+    """,
+        "OpError",
+        r"cross_entropy\(input f32\[2,5\], target f32\[2\]\)",
+        r"must be int64 class indices",
+    )
 
 
 # -- out-of-range indices: checked before any kernel runs (eager, and at every compiled call) ---------------------
 def test_embedding_index_out_of_range_eager(tmp_path):
-    expect_error(tmp_path, """
+    expect_error(
+        tmp_path,
+        """
         import graphnn, graphnn.nn as nn
         emb = nn.Embedding(5, 3)
         emb(graphnn.tensor([[1, 7], [0, 2]]))  # <- line
-    """, "OpError", r"embedding\(indices i64\[2,2\], weight f32\[5,3\]\)", r"index 7 is out of range for 5 embeddings",
-                 r"in module Embedding")
+    """,
+        "OpError",
+        r"embedding\(indices i64\[2,2\], weight f32\[5,3\]\)",
+        r"index 7 is out of range for 5 embeddings",
+        r"in module Embedding",
+    )
 
 
 def test_embedding_negative_index_compiled(tmp_path):
-    expect_error(tmp_path, """
+    expect_error(
+        tmp_path,
+        """
         import graphnn, graphnn.nn as nn
         emb = graphnn.compile(nn.Embedding(5, 3))
         with graphnn.no_grad():
             emb(graphnn.tensor([[1, 4], [0, 2]]))
             emb(graphnn.tensor([[1, -1], [0, 2]]))  # <- line
-    """, "OpError", r"embedding\(indices i64\[2,2\], weight f32\[5,3\]\)", r"index -1 is out of range", r"in module Embedding")
+    """,
+        "OpError",
+        r"embedding\(indices i64\[2,2\], weight f32\[5,3\]\)",
+        r"index -1 is out of range",
+        r"in module Embedding",
+    )
 
 
 def test_nll_loss_target_out_of_range_eager(tmp_path):
-    expect_error(tmp_path, """
+    expect_error(
+        tmp_path,
+        """
         import graphnn, graphnn.nn as nn
         loss = nn.NLLLoss()
         loss(graphnn.randn(3, 4).log_softmax(1), graphnn.tensor([0, 4, 1]))  # <- line
-    """, "OpError", r"nll_loss\(input f32\[3,4\], target i64\[3\]\)", r"target 4 is out of bounds for 4 classes")
+    """,
+        "OpError",
+        r"nll_loss\(input f32\[3,4\], target i64\[3\]\)",
+        r"target 4 is out of bounds for 4 classes",
+    )
 
 
 def test_nll_loss_target_out_of_range_compiled(tmp_path):
-    expect_error(tmp_path, """
+    expect_error(
+        tmp_path,
+        """
         import graphnn, graphnn.nn as nn
         loss = graphnn.compile(nn.NLLLoss())
         x = graphnn.randn(3, 4).log_softmax(1)
         loss(x, graphnn.tensor([0, 3, 1]))
         loss(x, graphnn.tensor([0, -2, 1]))  # <- line
-    """, "OpError", r"nll_loss\(input f32\[3,4\], target i64\[3\]\)", r"target -2 is out of bounds for 4 classes")
+    """,
+        "OpError",
+        r"nll_loss\(input f32\[3,4\], target i64\[3\]\)",
+        r"target -2 is out of bounds for 4 classes",
+    )
 
 
 def test_cross_entropy_target_out_of_range_in_compiled_training_step(tmp_path):
-    expect_error(tmp_path, """
+    expect_error(
+        tmp_path,
+        """
         import graphnn, graphnn.nn as nn, graphnn.optim as optim
         net = nn.Linear(6, 5)
         opt = optim.SGD(net.parameters(), lr=0.1)
@@ -158,23 +218,35 @@ def test_cross_entropy_target_out_of_range_in_compiled_training_step(tmp_path):
             step(x, graphnn.tensor([0, 9, 2, 4]))  # <- line
         finally:
             assert (net.weight.detach().numpy() == w).all(), "a rejected call must not update parameters"
-    """, "OpError", r"cross_entropy\(input f32\[4,5\], target i64\[4\]\)", r"target 9 is out of bounds for 5 classes")
+    """,
+        "OpError",
+        r"cross_entropy\(input f32\[4,5\], target i64\[4\]\)",
+        r"target 9 is out of bounds for 5 classes",
+    )
 
 
 def test_index_select_index_out_of_range_compiled(tmp_path):
-    expect_error(tmp_path, """
+    expect_error(
+        tmp_path,
+        """
         import graphnn
         pick = graphnn.compile(lambda x, i: x.index_select(0, i))
         x = graphnn.randn(3, 4)
         with graphnn.no_grad():
             pick(x, graphnn.tensor([2, 0]))
             pick(x, graphnn.tensor([2, 3]))  # <- line
-    """, "OpError", r"index_select\(input f32\[3,4\], dim 0, index i64\[2\]\)", r"index 3 is out of range for dimension 0 "
-                    r"of size 3")
+    """,
+        "OpError",
+        r"index_select\(input f32\[3,4\], dim 0, index i64\[2\]\)",
+        r"index 3 is out of range for dimension 0 "
+        r"of size 3",
+    )
 
 
 def test_dimension_and_narrow_out_of_range(tmp_path):
-    expect_error(tmp_path, """
+    expect_error(
+        tmp_path,
+        """
         import graphnn
         x = graphnn.randn(3, 4)
         try:
@@ -182,22 +254,34 @@ def test_dimension_and_narrow_out_of_range(tmp_path):
         except graphnn.OpError as e:
             assert "narrow(f32[3,4], dim 0, start 2, length 5): start + length exceeds dimension size 3" in str(e), e
         x.transpose(0, 5)  # <- line
-    """, "IndexError", r"transpose\(f32\[3,4\]\): dimension out of range \(expected to be in range of \[-2, 1\], but got 5\)")
+    """,
+        "IndexError",
+        r"transpose\(f32\[3,4\]\): dimension out of range \(expected to be in range of \[-2, 1\], but got 5\)",
+    )
 
 
 # -- backward() ---------------------------------------------------------------------------------------------------
 def test_backward_of_non_scalar_eager(tmp_path):
-    expect_error(tmp_path, """
+    expect_error(
+        tmp_path,
+        """
         import graphnn
         x = graphnn.randn(2, 3, requires_grad=True)
         y = x * 2
         y.backward()  # <- line
-    """, "RuntimeError", r"grad can be implicitly created only for scalar outputs", r"result of mul", r"f32\[2,3\]",
-                 r"pass a gradient argument")
+    """,
+        "RuntimeError",
+        r"grad can be implicitly created only for scalar outputs",
+        r"result of mul",
+        r"f32\[2,3\]",
+        r"pass a gradient argument",
+    )
 
 
 def test_backward_of_non_scalar_compiled(tmp_path):
-    expect_error(tmp_path, """
+    expect_error(
+        tmp_path,
+        """
         import graphnn, graphnn.nn as nn
         net = nn.Linear(3, 2)
 
@@ -208,13 +292,20 @@ def test_backward_of_non_scalar_compiled(tmp_path):
             return out
 
         step(graphnn.randn(4, 3))
-    """, "RuntimeError", r"grad can be implicitly created only for scalar outputs", r"result of add", r"f32\[4,2\]",
-                 r"in module Linear")
+    """,
+        "RuntimeError",
+        r"grad can be implicitly created only for scalar outputs",
+        r"result of add",
+        r"f32\[4,2\]",
+        r"in module Linear",
+    )
 
 
 # -- compiled models: new shapes, nested compile, Python state --------------------------------------------------------
 def test_new_input_shape_recompiles(tmp_path):
-    expect_ok(tmp_path, """
+    expect_ok(
+        tmp_path,
+        """
         import numpy as np, graphnn, graphnn.nn as nn
         from tolerance import assert_close, recorded_bounds
         net = nn.Sequential(nn.Conv2d(1, 2, 3), nn.ReLU(), nn.MaxPool2d(2))
@@ -229,12 +320,15 @@ def test_new_input_shape_recompiles(tmp_path):
             out.sum().backward()
         assert len([k for k in c.cache]) == 6, list(c.cache)
         print("ok")
-    """)
+    """,
+    )
 
 
 def test_nested_compile_traces_inline(tmp_path):
     """A compiled module called inside another compiled function (this used to reach native code with no data)."""
-    expect_ok(tmp_path, """
+    expect_ok(
+        tmp_path,
+        """
         import numpy as np, graphnn, graphnn.nn as nn
         from tolerance import assert_close, recorded_bounds
         net = nn.Linear(3, 2)
@@ -256,13 +350,16 @@ def test_nested_compile_traces_inline(tmp_path):
         assert_close(loss.item(), ref.item(), bounds.tol(0), "loss")
         assert_close(g, net.weight.grad.numpy(), bounds.grad_tol(net.weight), "d weight")
         print("ok")
-    """)
+    """,
+    )
 
 
 def test_model_mutating_python_state_while_traced(tmp_path):
     """Python side effects run once, while tracing: graphnn warns (naming the attributes and the call), and a
     symbolic tensor stored that way raises a TraceError naming its op and shape where it is used."""
-    proc, line = run_script(tmp_path, """
+    proc, line = run_script(
+        tmp_path,
+        """
         import graphnn, graphnn.nn as nn
 
         class Counting(nn.Module):
@@ -285,21 +382,29 @@ def test_model_mutating_python_state_while_traced(tmp_path):
             c(graphnn.randn(2, 3))
         assert m.calls == 1 and len(m.history) == 1
         print(m.history[0] + 1)
-    """)
+    """,
+    )
     assert proc.returncode == 1, proc.stderr
     changes = r"\(Counting\.calls: 0 -> 1; Counting\.history: list of 0 items -> list of 1 items\)"
-    assert re.search(rf"case\.py:{line}: TraceWarning: graphnn\.compile: tracing Counting\.forward changed Python state "
-                     + changes, proc.stderr), proc.stderr
+    assert re.search(
+        rf"case\.py:{line}: TraceWarning: graphnn\.compile: tracing Counting\.forward changed Python state " + changes,
+        proc.stderr,
+    ), proc.stderr
     name, msg = raised(proc)
     assert name == "TraceError", msg
-    assert re.search(r"add: operand 0 \(f32\[2,3\], the result of tanh in module Counting\) was computed while "
-                     r"graphnn\.compile traced", msg), msg
+    assert re.search(
+        r"add: operand 0 \(f32\[2,3\], the result of tanh in module Counting\) was computed while "
+        r"graphnn\.compile traced",
+        msg,
+    ), msg
     assert re.search(r"at \S*case\.py:\d+: print\(m\.history\[0\] \+ 1\)", msg), msg
 
 
 def test_escaped_tensor_passed_to_a_compiled_model(tmp_path):
     """A symbolic tensor stored while tracing, passed to another compiled model (it used to reach native code)."""
-    expect_error(tmp_path, """
+    expect_error(
+        tmp_path,
+        """
         import graphnn, graphnn.nn as nn
         seen = []
         first = graphnn.compile(lambda x: seen.append(x.exp()) or x)
@@ -307,11 +412,16 @@ def test_escaped_tensor_passed_to_a_compiled_model(tmp_path):
         with graphnn.no_grad():
             first(graphnn.randn(2, 3))
             second(seen[0])  # <- line
-    """, "TraceError", r"compiled call: argument \(f32\[2,3\], the result of exp\) was computed while graphnn\.compile traced")
+    """,
+        "TraceError",
+        r"compiled call: argument \(f32\[2,3\], the result of exp\) was computed while graphnn\.compile traced",
+    )
 
 
 def test_item_inside_compile(tmp_path):
-    expect_error(tmp_path, """
+    expect_error(
+        tmp_path,
+        """
         import graphnn
 
         @graphnn.compile
@@ -319,7 +429,11 @@ def test_item_inside_compile(tmp_path):
             return x * x.sum().item()  # <- line
 
         f(graphnn.ones(3))
-    """, "TraceError", r"item\(\) needs a concrete value", r"symbolic inside graphnn\.compile")
+    """,
+        "TraceError",
+        r"item\(\) needs a concrete value",
+        r"symbolic inside graphnn\.compile",
+    )
 
 
 # -- gradient rules and lowerings -------------------------------------------------------------------------------------
@@ -342,34 +456,59 @@ _CUSTOM_OP = """
 
 
 def test_missing_gradient_rule_eager(tmp_path):
-    expect_error(tmp_path, _CUSTOM_OP + """
+    expect_error(
+        tmp_path,
+        _CUSTOM_OP
+        + """
     out = net(graphnn.randn(4, 3))
     out.sum().backward()  # <- line
-    """, "MissingGradient", r"op softsign has no gradient rule", r"softsign\(f32\[4,2\]\)", r"in module Net")
+    """,
+        "MissingGradient",
+        r"op softsign has no gradient rule",
+        r"softsign\(f32\[4,2\]\)",
+        r"in module Net",
+    )
 
 
 def test_missing_gradient_rule_compiled(tmp_path):
     """The compiled forward runs; the backward names the op (here tanh, with its rule removed)."""
-    expect_error(tmp_path, """
+    expect_error(
+        tmp_path,
+        """
         import graphnn, graphnn.nn as nn
         graphnn.ir.OPS["tanh"].grad = None
         net = graphnn.compile(nn.Sequential(nn.Linear(3, 2), nn.Tanh()))
         out = net(graphnn.randn(4, 3))
         out.sum().backward()  # <- line
-    """, "MissingGradient", r"op tanh has no gradient rule", r"tanh\(f32\[4,2\]\)", r"in module Sequential\.1")
+    """,
+        "MissingGradient",
+        r"op tanh has no gradient rule",
+        r"tanh\(f32\[4,2\]\)",
+        r"in module Sequential\.1",
+    )
 
 
 def test_op_without_native_lowering(tmp_path):
-    expect_error(tmp_path, _CUSTOM_OP + """
+    expect_error(
+        tmp_path,
+        _CUSTOM_OP
+        + """
     c = graphnn.compile(net)
     c(graphnn.randn(4, 3))  # <- line
-    """, "LoweringError", r"op softsign has no native lowering", r"softsign\(f32\[4,2\]\)", r"in module Net")
+    """,
+        "LoweringError",
+        r"op softsign has no native lowering",
+        r"softsign\(f32\[4,2\]\)",
+        r"in module Net",
+    )
 
 
 # -- NaN / Inf and native-code safety ------------------------------------------------------------------------------------
 def test_nan_and_inf_inputs_propagate(tmp_path):
     """NaN and +-Inf flow through eager and compiled code as in NumPy / PyTorch (no exception, no crash)."""
-    expect_ok(tmp_path, """
+    expect_ok(
+        tmp_path,
+        """
         import numpy as np, graphnn, graphnn.nn as nn, graphnn.nn.functional as F
         from tolerance import assert_close, recorded_bounds
         x = np.array([[np.nan, 1.0, -np.inf, 2.0], [np.inf, -1.0, 0.5, np.nan], [0.0, -3.0, 3.0, -2.0]], np.float32)
@@ -406,12 +545,15 @@ def test_nan_and_inf_inputs_propagate(tmp_path):
         loss.backward()
         assert np.isnan(loss.item()) and np.isnan(net[0].weight.grad.numpy()).any()
         print("ok")
-    """)
+    """,
+    )
 
 
 def test_integer_division_by_zero_in_native_code(tmp_path):
     """Division of int64 tensors by zero (and INT64_MIN / -1) trap in hardware: native code must not crash."""
-    expect_ok(tmp_path, """
+    expect_ok(
+        tmp_path,
+        """
         import numpy as np
         from graphnn.ir import Graph, TensorType, interpret
         from graphnn.codegen import CompiledGraph
@@ -422,15 +564,19 @@ def test_integer_division_by_zero_in_native_code(tmp_path):
         got = CompiledGraph(g)(a)[0]
         assert got.tolist() == [-2 ** 63, -2 ** 63, 2, -3], got
         print("ok")
-    """)
+    """,
+    )
 
 
 def test_float_to_int_cast_of_nan_and_inf_in_native_code(tmp_path):
-    expect_ok(tmp_path, """
+    expect_ok(
+        tmp_path,
+        """
         import numpy as np, graphnn
         x = graphnn.tensor([np.nan, np.inf, -np.inf, 1e30, -2.5, 3.9])
         with graphnn.no_grad():
             got = graphnn.compile(lambda t: t.long())(x).numpy()
         assert got.tolist() == [-2 ** 63] * 4 + [-2, 3], got
         print("ok")
-    """)
+    """,
+    )

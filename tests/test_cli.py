@@ -1,6 +1,7 @@
 """The `graphnn` program refuses nonsense with one line on stderr (exit code 2) and never shows a traceback:
 strict --input-shape parsing, unwritable outputs (written whole or not at all), --version, `graphnn bench`
 arguments and help, and the options of every other subcommand. All fast: nothing here runs a benchmark."""
+
 import importlib.metadata
 import os
 import stat
@@ -22,8 +23,9 @@ EXPECTED = "expected comma-separated sizes like 1,1,32,32"
 
 def run(*args, module: str = "graphnn.tools.cli", timeout: float = 120, **kw):
     """`graphnn ARGS` in a subprocess."""
-    return subprocess.run([sys.executable, "-m", module, *args], capture_output=True, text=True, cwd=ROOT,
-                          timeout=timeout, **kw)
+    return subprocess.run(
+        [sys.executable, "-m", module, *args], capture_output=True, text=True, cwd=ROOT, timeout=timeout, **kw
+    )
 
 
 def one_line_error(proc, command: str, code: int = 2) -> str:
@@ -52,32 +54,44 @@ def export_dir(tmp_path):
 
 
 # -- --input-shape -------------------------------------------------------------------------------------------------
-@pytest.mark.parametrize("text, shape", [("1,1,32,32", (1, 1, 32, 32)), ("1, 1, 32, 32", (1, 1, 32, 32)),
-                                         (" 32 ", (32,)), ("1x1x32x32", (1, 1, 32, 32)), ("(2, 3)", (2, 3)),
-                                         ("[4,5]", (4, 5)), ("007", (7,))])
+@pytest.mark.parametrize(
+    "text, shape",
+    [
+        ("1,1,32,32", (1, 1, 32, 32)),
+        ("1, 1, 32, 32", (1, 1, 32, 32)),
+        (" 32 ", (32,)),
+        ("1x1x32x32", (1, 1, 32, 32)),
+        ("(2, 3)", (2, 3)),
+        ("[4,5]", (4, 5)),
+        ("007", (7,)),
+    ],
+)
 def test_shape_accepted(text, shape):
     assert parse_shape(text) == shape
 
 
-@pytest.mark.parametrize("text, problem", [
-    ("1,x,32", "'x' is not a positive integer"),
-    ("1 1 32 32", "'1 1 32 32' is not a positive integer"),
-    ("1,,1,32,32", "size 2 of 5 is empty"),
-    ("1,1,32,32,", "size 5 of 5 is empty"),
-    (",1", "size 1 of 2 is empty"),
-    ("", "no sizes"),
-    ("  ", "no sizes"),
-    ("()", "no sizes"),
-    ("1.5,1,32,32", "'1.5' is not a positive integer"),
-    ("0,1,32,32", "'0' is not a positive integer"),
-    ("-1,1,32,32", "'-1' is not a positive integer"),
-    ("1,+2", "'+2' is not a positive integer"),
-    ("1e3", "'1e3' is not a positive integer"),
-    ("1x,32", "'1x' is not a positive integer"),
-    ("1x1,32", "'1x1' is not a positive integer"),
-    ("(1,2]", "'(1' is not a positive integer"),
-    ("\uff11,2", "'\uff11' is not a positive integer"),  # a full-width digit
-])
+@pytest.mark.parametrize(
+    "text, problem",
+    [
+        ("1,x,32", "'x' is not a positive integer"),
+        ("1 1 32 32", "'1 1 32 32' is not a positive integer"),
+        ("1,,1,32,32", "size 2 of 5 is empty"),
+        ("1,1,32,32,", "size 5 of 5 is empty"),
+        (",1", "size 1 of 2 is empty"),
+        ("", "no sizes"),
+        ("  ", "no sizes"),
+        ("()", "no sizes"),
+        ("1.5,1,32,32", "'1.5' is not a positive integer"),
+        ("0,1,32,32", "'0' is not a positive integer"),
+        ("-1,1,32,32", "'-1' is not a positive integer"),
+        ("1,+2", "'+2' is not a positive integer"),
+        ("1e3", "'1e3' is not a positive integer"),
+        ("1x,32", "'1x' is not a positive integer"),
+        ("1x1,32", "'1x1' is not a positive integer"),
+        ("(1,2]", "'(1' is not a positive integer"),
+        ("\uff11,2", "'\uff11' is not a positive integer"),  # a full-width digit
+    ],
+)
 def test_shape_refused(text, problem):
     with pytest.raises(ModelError) as e:
         parse_shape(text)
@@ -85,12 +99,17 @@ def test_shape_refused(text, problem):
 
 
 @pytest.mark.parametrize("command", ["viz", "summary", "export"])
-@pytest.mark.parametrize("text, problem", [("1,x,32", "'x' is not a positive integer"),
-                                           ("1 1 32 32", "'1 1 32 32' is not a positive integer"),
-                                           ("1,,1,32,32", "size 2 of 5 is empty"),
-                                           ("1,1,32,32,", "size 5 of 5 is empty"),
-                                           ("", "no sizes"),
-                                           ("-1,1,32,32", "'-1' is not a positive integer")])
+@pytest.mark.parametrize(
+    "text, problem",
+    [
+        ("1,x,32", "'x' is not a positive integer"),
+        ("1 1 32 32", "'1 1 32 32' is not a positive integer"),
+        ("1,,1,32,32", "size 2 of 5 is empty"),
+        ("1,1,32,32,", "size 5 of 5 is empty"),
+        ("", "no sizes"),
+        ("-1,1,32,32", "'-1' is not a positive integer"),
+    ],
+)
 def test_cli_refuses_malformed_shape(tmp_path, command, text, problem):
     out = ["-o", str(tmp_path / "out")] if command == "export" else []
     line = one_line_error(run(command, NET, f"--input-shape={text}", *out), command)
@@ -170,6 +189,7 @@ def test_viz_failing_write_keeps_the_old_file(tmp_path, monkeypatch, capsys):
         if dst != str(target):
             return replace(src, dst)
         raise OSError(28, "No space left on device")
+
     monkeypatch.setattr(os, "replace", no_space)
     assert cli.main(["viz", NET, "--input-shape", SHAPE, "-o", str(target)]) == 2
     assert capsys.readouterr().err == f"graphnn viz: error: cannot write {target}: No space left on device\n"
@@ -199,20 +219,32 @@ def test_write_atomic(tmp_path):
 
 # -- standard output -------------------------------------------------------------------------------------------------
 @pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full")
-@pytest.mark.parametrize("args, command", [(["summary", NET, "--input-shape", SHAPE], "summary"),
-                                           (["--version"], ""), (["bench", "--help"], "bench")])
+@pytest.mark.parametrize(
+    "args, command",
+    [(["summary", NET, "--input-shape", SHAPE], "summary"), (["--version"], ""), (["bench", "--help"], "bench")],
+)
 def test_full_stdout_is_one_line(args, command):
     with open("/dev/full", "w") as full:
-        proc = subprocess.run([sys.executable, "-m", "graphnn.tools.cli", *args], stdout=full, stderr=subprocess.PIPE,
-                              text=True, cwd=ROOT, timeout=120)
+        proc = subprocess.run(
+            [sys.executable, "-m", "graphnn.tools.cli", *args],
+            stdout=full,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=ROOT,
+            timeout=120,
+        )
     prog = f"graphnn {command}".strip()
     assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
     assert proc.stderr == f"{prog}: error: cannot write to standard output: No space left on device\n"
 
 
 def test_closed_pipe_is_quiet():
-    proc = subprocess.Popen([sys.executable, "-m", "graphnn.tools.cli", "summary", NET, "--input-shape", SHAPE],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "graphnn.tools.cli", "summary", NET, "--input-shape", SHAPE],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        cwd=ROOT,
+    )
     proc.stdout.close()  # the reader goes away before the table is printed
     err = proc.stderr.read().decode()
     assert proc.wait(timeout=120) == 1 and err == ""
@@ -235,6 +267,7 @@ def test_version():
 def test_version_falls_back_to_the_package(monkeypatch):
     def missing(name):
         raise importlib.metadata.PackageNotFoundError(name)
+
     monkeypatch.setattr(importlib.metadata, "version", missing)
     assert cli.version() == graphnn.__version__
 
@@ -264,8 +297,16 @@ def test_bench_help_lists_workloads():
 
 
 def test_bench_workload_names():
-    assert bench.workload_names() == ["lenet_infer_b1", "lenet_infer_b64", "lenet_train_b1", "lenet_train_b64",
-                                      "mlp_train_b128", "gemm_1024", "chain_16M", "compile"]
+    assert bench.workload_names() == [
+        "lenet_infer_b1",
+        "lenet_infer_b64",
+        "lenet_train_b1",
+        "lenet_train_b64",
+        "mlp_train_b128",
+        "gemm_1024",
+        "chain_16M",
+        "compile",
+    ]
     assert bench.workload_names(512, 1000)[-3:] == ["gemm_512", "chain_1000", "compile"]
 
 
@@ -283,15 +324,18 @@ def test_bench_names_follow_the_sizes():
     assert "unknown workload 'gemm_1024'" in line and "gemm_512" in line
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--only"], "argument --only: expected at least one argument"),
-    (["--reps", "0"], "argument --reps: must be 1 or more, got '0'"),
-    (["--reps", "-3"], "argument --reps: must be 1 or more"),
-    (["--gemm", "0"], "argument --gemm: must be 1 or more"),
-    (["--chain", "lots"], "argument --chain: 'lots' is not an integer"),
-    (["--threads", "3"], "argument --threads: invalid choice"),
-    (["--peers", "tf"], "argument --peers: invalid choice"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--only"], "argument --only: expected at least one argument"),
+        (["--reps", "0"], "argument --reps: must be 1 or more, got '0'"),
+        (["--reps", "-3"], "argument --reps: must be 1 or more"),
+        (["--gemm", "0"], "argument --gemm: must be 1 or more"),
+        (["--chain", "lots"], "argument --chain: 'lots' is not an integer"),
+        (["--threads", "3"], "argument --threads: invalid choice"),
+        (["--peers", "tf"], "argument --peers: invalid choice"),
+    ],
+)
 def test_bench_bad_options(args, message):
     assert message in usage_error(run("bench", *args, timeout=60), "bench")
 
@@ -303,26 +347,30 @@ def test_bench_unwritable_json_fails_before_running(tmp_path):
 
 
 # -- the other subcommands' options ----------------------------------------------------------------------------------
-@pytest.mark.parametrize("args, message", [
-    (["--steps", "0"], "argument --steps: must be 1 or more"),
-    (["--batch", "-1"], "argument --batch: must be 1 or more"),
-    (["--batch", "two"], "argument --batch: 'two' is not an integer"),
-    (["--lr", "0"], "argument --lr: must be a positive finite number"),
-    (["--lr", "nan"], "argument --lr: must be a positive finite number"),
-    (["--seed", "-1"], "argument --seed: must be 0 or more"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--steps", "0"], "argument --steps: must be 1 or more"),
+        (["--batch", "-1"], "argument --batch: must be 1 or more"),
+        (["--batch", "two"], "argument --batch: 'two' is not an integer"),
+        (["--lr", "0"], "argument --lr: must be a positive finite number"),
+        (["--lr", "nan"], "argument --lr: must be a positive finite number"),
+        (["--seed", "-1"], "argument --seed: must be 0 or more"),
+    ],
+)
 def test_demo_bad_options(args, message):
     assert message in usage_error(run("demo", *args), "demo")
 
 
 def test_viz_depth(tmp_path):
-    assert "argument --depth: must be 0 or more" in usage_error(run("viz", NET, "--input-shape", SHAPE,
-                                                                    "--depth", "-1"), "viz")
-    line = one_line_error(run("viz", NET, "--input-shape", SHAPE, "--depth", "1", "-o", str(tmp_path / "x.txt")),
-                          "viz")
+    assert "argument --depth: must be 0 or more" in usage_error(
+        run("viz", NET, "--input-shape", SHAPE, "--depth", "-1"), "viz"
+    )
+    line = one_line_error(run("viz", NET, "--input-shape", SHAPE, "--depth", "1", "-o", str(tmp_path / "x.txt")), "viz")
     assert "--depth applies to pictures" in line
-    assert "--depth applies to pictures" in one_line_error(run("viz", NET, "--input-shape", SHAPE, "--depth", "1"),
-                                                           "viz")
+    assert "--depth applies to pictures" in one_line_error(
+        run("viz", NET, "--input-shape", SHAPE, "--depth", "1"), "viz"
+    )
 
 
 def test_viz_export_dir_options(export_dir):

@@ -1,4 +1,5 @@
 """graphnn.compile: compiled forward/backward agree with eager, and a whole training step is one native call."""
+
 import numpy as np
 import pytest
 
@@ -71,8 +72,8 @@ def _train(step_fn, images, labels, steps, batch):
     losses = []
     for i in range(steps):
         j = i % (len(images) // batch)
-        x = graphnn.from_numpy(images[j * batch:(j + 1) * batch])
-        y = graphnn.from_numpy(labels[j * batch:(j + 1) * batch])
+        x = graphnn.from_numpy(images[j * batch : (j + 1) * batch])
+        y = graphnn.from_numpy(labels[j * batch : (j + 1) * batch])
         losses.append(step_fn(x, y).item())
     return losses
 
@@ -82,8 +83,10 @@ def test_compiled_training_step_matches_eager_trajectory(momentum):
     """Losses and parameters of 20 compiled steps within twice the eager trajectory's rounding-error bounds."""
     images, labels = make_dataset(256, seed=3)
     eager, comp = _pair(seed=2)
-    batches = [(graphnn.from_numpy(images[j * 32:(j + 1) * 32]), graphnn.from_numpy(labels[j * 32:(j + 1) * 32]))
-               for j in (i % (len(images) // 32) for i in range(20))]
+    batches = [
+        (graphnn.from_numpy(images[j * 32 : (j + 1) * 32]), graphnn.from_numpy(labels[j * 32 : (j + 1) * 32]))
+        for j in (i % (len(images) // 32) for i in range(20))
+    ]
     le, le_bounds, param_bounds = sgd_trajectory(eager, nn.CrossEntropyLoss(), batches, 0.02, momentum)
     cstep = graphnn.compile(sgd_step(comp, momentum=momentum))
     lc = _train(cstep, images, labels, 20, 32)

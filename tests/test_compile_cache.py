@@ -4,6 +4,7 @@ compiling different graphs do not wait for each other.
 
 Runs that could crash (loading damaged entries, calling evicted code) happen in their own interpreter, so a
 signal fails the test instead of killing pytest."""
+
 from __future__ import annotations
 
 import hashlib
@@ -20,8 +21,18 @@ import numpy as np
 import pytest
 
 from graphnn.codegen import CompiledGraph, jit
-from graphnn.codegen.cache import (FORMAT_VERSION, HEADER, MAGIC, BadEntry, CacheWarning, KeyLocks, LRUCache,
-                                   decode_entry, encode_entry, write_entry)
+from graphnn.codegen.cache import (
+    FORMAT_VERSION,
+    HEADER,
+    MAGIC,
+    BadEntry,
+    CacheWarning,
+    KeyLocks,
+    LRUCache,
+    decode_entry,
+    encode_entry,
+    write_entry,
+)
 from graphnn.codegen.pool import pool_address
 from graphnn.ir import Graph, TensorType, interpret
 from tolerance import assert_close, graph_tolerance
@@ -45,8 +56,13 @@ print(json.dumps({"out": out.tolist(), "stats": jit.STATS}))
 
 
 def _run(cache: str, code: str = CHILD, **env) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-c", code], env=dict(os.environ, GRAPHNN_CACHE_DIR=str(cache), **env),
-                          capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-c", code],
+        env=dict(os.environ, GRAPHNN_CACHE_DIR=str(cache), **env),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 def _result(proc: subprocess.CompletedProcess) -> dict:
@@ -56,8 +72,11 @@ def _result(proc: subprocess.CompletedProcess) -> dict:
 
 def _entries(folder, kind: str | None = None) -> list:
     ext = {"module": ".mod", "graph": ".graph"}
-    return sorted(os.path.join(folder, f) for f in os.listdir(folder)
-                  if any(f.endswith(e) for k, e in ext.items() if kind in (None, k)))
+    return sorted(
+        os.path.join(folder, f)
+        for f in os.listdir(folder)
+        if any(f.endswith(e) for k, e in ext.items() if kind in (None, k))
+    )
 
 
 def _kind_key(path: str) -> tuple:
@@ -85,10 +104,11 @@ def pristine(tmp_path_factory):
 
 # --------------------------------------------------------------------------------- damaged entries
 
+
 def _split(blob: bytes) -> tuple:
     """(metadata bytes, data) of an entry."""
     _, _, meta_len, _, _ = HEADER.unpack_from(blob)
-    payload = blob[HEADER.size:]
+    payload = blob[HEADER.size :]
     return payload[:meta_len], payload[meta_len:]
 
 
@@ -105,6 +125,7 @@ def _flip(pos):
         b = bytearray(blob)
         b[pos(len(b))] ^= 0x5A
         return bytes(b)
+
     return damage
 
 
@@ -113,6 +134,7 @@ def _with_meta(change):
         meta = json.loads(_split(blob)[0])
         change(meta)
         return _reentry(blob, json.dumps(meta).encode())
+
     return damage
 
 
@@ -122,7 +144,7 @@ DAMAGE = {
     "flip_checksum": _flip(lambda n: 40),
     "flip_middle": _flip(lambda n: n // 2),
     "flip_last_byte": _flip(lambda n: n - 1),
-    "truncated": lambda b: b[:len(b) // 2],
+    "truncated": lambda b: b[: len(b) // 2],
     "truncated_header": lambda b: b[:20],
     "extended": lambda b: b + bytes(16),
     "empty": lambda b: b"",
@@ -184,8 +206,12 @@ def test_processes_racing_on_one_key(tmp_path):
     """Four processes compile the same graph into an empty cache at once: all succeed alike, the cache ends
     valid and a further process loads from it."""
     env = dict(os.environ, GRAPHNN_CACHE_DIR=str(tmp_path))
-    procs = [subprocess.Popen([sys.executable, "-c", CHILD], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                              text=True) for _ in range(4)]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", CHILD], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        for _ in range(4)
+    ]
     results = []
     for p in procs:
         out, err = p.communicate(timeout=300)
@@ -199,6 +225,7 @@ def test_processes_racing_on_one_key(tmp_path):
 
 # ------------------------------------------------------------------------------- unwritable caches
 
+
 def test_cache_folder_that_cannot_be_created(pristine, tmp_path):
     blocker = tmp_path / "a-file"
     blocker.write_text("not a folder")
@@ -209,9 +236,11 @@ def test_cache_folder_that_cannot_be_created(pristine, tmp_path):
 
 def test_disk_full(pristine, tmp_path):
     """Writes fail part-way (file size limit): compiling succeeds and no partial entry or temporary is left."""
-    code = ("import resource, signal\n"
-            "signal.signal(signal.SIGXFSZ, signal.SIG_IGN)\n"
-            "resource.setrlimit(resource.RLIMIT_FSIZE, (1000, resource.RLIM_INFINITY))\n" + CHILD)
+    code = (
+        "import resource, signal\n"
+        "signal.signal(signal.SIGXFSZ, signal.SIG_IGN)\n"
+        "resource.setrlimit(resource.RLIMIT_FSIZE, (1000, resource.RLIM_INFINITY))\n" + CHILD
+    )
     proc = _run(tmp_path, code)
     assert _result(proc)["out"] == pristine[1]["out"]
     assert "cannot write the compile cache" in proc.stderr
@@ -237,6 +266,7 @@ def test_unwritable_cache_folder(tmp_path, monkeypatch):
 
     def denied(*args, **kwargs):
         raise PermissionError(13, "Permission denied")
+
     monkeypatch.setenv("GRAPHNN_CACHE_DIR", str(tmp_path))
     monkeypatch.setattr(tempfile, "mkstemp", denied)
     g = _graph(1.4375)
@@ -249,6 +279,7 @@ def test_unwritable_cache_folder(tmp_path, monkeypatch):
 def test_failed_write_leaves_no_temporary(tmp_path, monkeypatch):
     def full(src, dst):
         raise OSError(28, "No space left on device")
+
     monkeypatch.setattr(os, "replace", full)
     with pytest.warns(CacheWarning, match="No space left"):
         assert not write_entry(str(tmp_path / "k.mod"), "module", "k", {}, b"data")
@@ -271,10 +302,17 @@ def test_entry_round_trip_and_checks():
 
 # ------------------------------------------------------------------------------------------ cache keys
 
+
 def test_source_hash_covers_every_compiler_file(tmp_path):
     rels = [rel for rel, _ in jit.compiler_sources()]
-    for rel in ("codegen/jit.py", "codegen/lowerings.py", "ir/fusion.py", "ir/graph.py", "ir/ops/elementwise.py",
-                "ir/passes/__init__.py"):
+    for rel in (
+        "codegen/jit.py",
+        "codegen/lowerings.py",
+        "ir/fusion.py",
+        "ir/graph.py",
+        "ir/ops/elementwise.py",
+        "ir/passes/__init__.py",
+    ):
         assert rel in rels
     roots = {}
     for pkg, root in jit._source_roots().items():
@@ -324,6 +362,7 @@ def test_module_key_covers_toolchain(monkeypatch):
 
 
 # ------------------------------------------------------------------------------------ in-memory cache
+
 
 class _Blob:
     def __init__(self, nbytes):
@@ -416,6 +455,7 @@ def test_evicted_code_in_use_stays_loaded(tmp_path):
 
 # ------------------------------------------------------------------------------------------- locking
 
+
 def _graph(tag: float, n: int = 4) -> Graph:
     g = Graph("locks")
     x = g.add_input(TensorType((n, 5), "float32"), "x")
@@ -437,6 +477,7 @@ def _in_thread(fn, name: str | None = None):
             box["value"] = fn()
         except BaseException as e:  # noqa: BLE001  (re-raised by the caller)
             box["error"] = e
+
     t = threading.Thread(target=run, name=name)
     t.start()
     return t, box
@@ -455,6 +496,7 @@ def test_different_graphs_compile_concurrently(monkeypatch, tmp_path):
             entered.set()
             release.wait(60)
         return real(text)
+
     monkeypatch.setattr(jit, "_emit", emit)
     t_slow, slow_box = _in_thread(lambda: CompiledGraph(slow), "slow")
     try:
@@ -481,6 +523,7 @@ def test_same_graph_from_threads_compiles_once(monkeypatch, tmp_path):
         calls.append(text)
         time.sleep(0.2)  # every thread arrives while the first compiles
         return real(text)
+
     monkeypatch.setattr(jit, "_emit", emit)
     before = jit.STATS["compiled"]
     barrier = threading.Barrier(4)
@@ -502,6 +545,7 @@ def test_key_locks_serialize_one_key_only():
     def take(key):
         with locks.hold(key):
             order.append(key)
+
     with locks.hold("a"):
         t_b, _ = _in_thread(lambda: take("b"))
         t_b.join(10)

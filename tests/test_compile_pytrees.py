@@ -1,5 +1,6 @@
 """graphnn.compile with containers of tensors (pytrees) as arguments, keyword arguments and results, and the bound on
 the specializations a compiled callable keeps (least recently used ones are evicted)."""
+
 from __future__ import annotations
 
 import gc
@@ -37,8 +38,10 @@ def _np(x) -> np.ndarray:
 def _eager(fn, *args, **kwargs) -> tuple:
     """fn(*args, **kwargs) run eagerly on copies of its float tensor leaves that require grad, so that the IR of the
     computation is recorded: (the result's tensor leaves, their rounding-error Bounds)."""
+
     def recorded(t, _path):
         return t.detach().requires_grad_() if t.dtype_name.startswith("float") else t
+
     with graphnn.enable_grad():
         out = fn(*map_tensors(list(args), recorded), **map_tensors(dict(kwargs), recorded))
     leaves: list = []
@@ -78,19 +81,27 @@ def test_issue_example_new_tensors_every_call():
 
 def test_nested_containers_in_and_out():
     """dict/list/tuple/namedtuple/OrderedDict/defaultdict arguments; results keep their container types."""
+
     def fn(cfg, scale):
         a, (b, nothing) = cfg["pair"]
         hc = cfg["hc"]
-        return {"sum": [a + b * scale, (hc.h * hc.c, nothing)],
-                "hc": HC(h=hc.h.tanh(), c=hc.c + cfg["od"]["z"]),
-                "od": OrderedDict(first=a * 2, second=cfg["dd"]["k"] - 1),
-                "tag": cfg["tag"]}
+        return {
+            "sum": [a + b * scale, (hc.h * hc.c, nothing)],
+            "hc": HC(h=hc.h.tanh(), c=hc.c + cfg["od"]["z"]),
+            "od": OrderedDict(first=a * 2, second=cfg["dd"]["k"] - 1),
+            "tag": cfg["tag"],
+        }
 
     f = graphnn.compile(fn)
     for i in range(3):
         ts = [_t(2, 3, seed=10 * i + j) for j in range(6)]
-        cfg = {"pair": [ts[0], (ts[1], None)], "hc": HC(ts[2], ts[3]), "od": OrderedDict(z=ts[4]),
-               "dd": defaultdict(list, k=ts[5]), "tag": "run"}
+        cfg = {
+            "pair": [ts[0], (ts[1], None)],
+            "hc": HC(ts[2], ts[3]),
+            "od": OrderedDict(z=ts[4]),
+            "dd": defaultdict(list, k=ts[5]),
+            "tag": "run",
+        }
         got = f(cfg, 2.0)
         assert list(got) == ["sum", "hc", "od", "tag"] and got["tag"] == "run"
         assert type(got["sum"]) is list and type(got["sum"][1]) is tuple and got["sum"][1][1] is None
@@ -189,8 +200,22 @@ def test_structure_and_constants_are_part_of_the_signature():
 
     f = graphnn.compile(fn)
     x, y = _t(2, seed=0), _t(2, seed=1)
-    variants = [(x, y), [x, y], (x, y, y), {"a": x, "b": y}, {"b": y, "a": x}, (x, 1), (x, 2), (x, True),
-                (x, 1.0), (x, None), (x, -0.0), (x, 0.0), (y.double(),), (_t(2, 2, seed=2),)]
+    variants = [
+        (x, y),
+        [x, y],
+        (x, y, y),
+        {"a": x, "b": y},
+        {"b": y, "a": x},
+        (x, 1),
+        (x, 2),
+        (x, True),
+        (x, 1.0),
+        (x, None),
+        (x, -0.0),
+        (x, 0.0),
+        (y.double(),),
+        (_t(2, 2, seed=2),),
+    ]
     for tree in variants:
         _close(f(x, tree), fn, x, tree, what=repr(tree))
     n = len(variants)
@@ -262,6 +287,7 @@ def test_same_tensor_twice_backward_sums_both_uses():
     class Cube(nn.Module):
         def forward(self, a, t):
             return (a * t[0] * t[1]).sum()
+
     z = _t(3, seed=0, requires_grad=True)
     graphnn.compile(Cube())(z, (z, z)).backward()
     # within the gradient's rounding-error bound of the exact 3 z^2 (float64: exact enough), doubled for its own
@@ -321,6 +347,7 @@ def test_escaped_symbolic_tensor_in_a_container_is_a_trace_error():
     def leak(x):
         kept.append(x * 2)
         return x
+
     leak(_t(2, seed=0))
     with pytest.raises(TraceError):
         graphnn.compile(lambda t: t[0] + 1)((kept[0],))
@@ -417,6 +444,7 @@ def test_limit_from_environment_and_keyword(monkeypatch):
     @graphnn.compile(max_specializations=2)
     def double(x):
         return x * 2
+
     for n in range(1, 5):
         _close(double(_t(n, seed=n)), double.fn, _t(n, seed=n))
     assert double.cache.programs == 2
@@ -436,6 +464,7 @@ def test_eviction_under_threads():
                 _close(f(x, (h, c)), f.fn, x, (h, c), what=f"thread {n}, call {i}")
         except Exception as e:  # noqa: BLE001  (reported below)
             errors.append((n, e))
+
     threads = [threading.Thread(target=work, args=(n,)) for n in range(1, 5)]
     for t in threads:
         t.start()
@@ -474,8 +503,9 @@ def test_specializations_stay_bounded_in_a_long_running_process():
     """~100 batch sizes with the default limit, in a fresh process: the specializations kept, and the native code
     alive, stay at the limit (the RSS at every 25 sizes is printed for the record)."""
     env = {k: v for k, v in os.environ.items() if k != "GRAPHNN_MAX_SPECIALIZATIONS"}
-    out = subprocess.run([sys.executable, "-c", textwrap.dedent(_RSS_SCRIPT)], env=env, capture_output=True,
-                         text=True, timeout=600)
+    out = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(_RSS_SCRIPT)], env=env, capture_output=True, text=True, timeout=600
+    )
     assert out.returncode == 0, out.stderr
     res = json.loads(out.stdout.strip().splitlines()[-1])
     print("rss", res)

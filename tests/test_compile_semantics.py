@@ -5,6 +5,7 @@ attributes), in-place ops are differentiated and write back into captured tensor
 Values are small integers and powers of two (and SGD steps with lr a power of two), so compiled code, eager graphnn
 and PyTorch compute them exactly and are compared exactly (tolerance.py: an exact computation has a zero bound).
 """
+
 from __future__ import annotations
 
 import timeit
@@ -51,6 +52,7 @@ def _freeze_run(L, compiled: bool):
         loss.backward()
         opt.step()
         return loss
+
     run = graphnn.compile(step) if compiled else step
     x = L.tensor(X)
     log = []
@@ -61,8 +63,9 @@ def _freeze_run(L, compiled: bool):
             lin.weight.requires_grad_(True)
         for _ in range(2):
             loss = run(x)
-            log.append((phase, float(loss.detach()), arr(lin.weight).tolist(), arr(lin.bias).tolist(),
-                        lin.weight.grad is None))
+            log.append(
+                (phase, float(loss.detach()), arr(lin.weight).tolist(), arr(lin.bias).tolist(), lin.weight.grad is None)
+            )
     return log, run
 
 
@@ -76,6 +79,7 @@ def test_frozen_parameter_is_not_trained_by_a_compiled_step(torch):
 
 def test_eager_gradients_read_by_a_compiled_update(torch):
     """.grad read inside a compiled step is bound at each call (an eager backward replaces the .grad tensors)."""
+
     def run(L, compiled):
         lin = _linear(L, W0, B0)
         params = list(lin.parameters())
@@ -85,6 +89,7 @@ def test_eager_gradients_read_by_a_compiled_update(torch):
                 for p in params:
                     if p.grad is not None:
                         p.sub_(p.grad * 0.25)
+
         upd = graphnn.compile(update) if compiled else update
         x = L.tensor(X)
         log = []
@@ -96,6 +101,7 @@ def test_eager_gradients_read_by_a_compiled_update(torch):
             upd()
             log.append([arr(p).tolist() for p in params])
         return log
+
     assert run(graphnn, True) == run(graphnn, False) == run(torch, False)
 
 
@@ -106,17 +112,20 @@ def test_gradient_accumulation_without_zero_grad(torch):
         def step(x):
             lin(x).sum().backward()
             return lin.weight.grad * 1
+
         s = graphnn.compile(step) if compiled else step
         x = L.tensor(X)
         out = [arr(s(x)).tolist() for _ in range(3)]
         lin.weight.grad = None
         out.append(arr(s(x)).tolist())
         return out
+
     assert run(graphnn, True) == run(graphnn, False) == run(torch, False)
 
 
 def test_module_attribute_reassignment_traces_again():
     """Assigning a new layer or parameter to a module used by a compiled function or module: the next call uses it."""
+
     class Net(graphnn.nn.Module):
         def __init__(self):
             super().__init__()
@@ -124,6 +133,7 @@ def test_module_attribute_reassignment_traces_again():
 
         def forward(self, x):
             return self.fc(x)
+
     net = Net()
     f = graphnn.compile(lambda x: net(x) * 2)
     cm = graphnn.compile(net)
@@ -152,8 +162,8 @@ def test_unrelated_state_changes_do_not_retrace():
         f(x)
         epoch = _tracer.EPOCH[0]
         for _ in range(3):
-            graphnn.randn(2, requires_grad=True)         # new tensors that require grad
-            other = graphnn.nn.Linear(2, 2)               # other modules built and changed
+            graphnn.randn(2, requires_grad=True)  # new tensors that require grad
+            other = graphnn.nn.Linear(2, 2)  # other modules built and changed
             other.weight.requires_grad_(False)
             other.fc = graphnn.nn.Linear(1, 1)
             f(x)
@@ -179,6 +189,7 @@ def test_per_call_fast_path_stays_cheap():
 # -- in-place ops inside compiled code (W4, W5) ---------------------------------------------------------------------
 def test_inplace_on_non_leaf_inside_compiled_code(torch):
     """y = p * 2; y.mul_(3): the in-place op is differentiated when traced too."""
+
     def run(L, compiled):
         p = L.nn.Parameter(L.tensor([1.0, 2.0]))
 
@@ -190,8 +201,10 @@ def test_inplace_on_non_leaf_inside_compiled_code(torch):
             s = y.sum()
             s.backward()
             return s
+
         s = (graphnn.compile(step) if compiled else step)()
         return float(s.detach()), arr(p.grad).tolist()
+
     assert run(graphnn, True) == run(graphnn, False) == run(torch, False)
 
 
@@ -209,16 +222,19 @@ ARG_OPS = {
 def test_inplace_on_arguments_writes_back(torch, name):
     """An in-place op on an argument of a compiled function updates the caller's tensor, as eager code does; the
     result read after it is the new value."""
+
     def run(L, compiled):
         def f(x, y):
             ARG_OPS[name](x)
             return x * 2 + y
+
         fn = graphnn.compile(f) if compiled else f
         x, y = L.tensor([[1.0, -2.0], [3.0, 0.5]]), L.tensor([1.0, 1.0])
         outs = []
         for _ in range(2):
             outs.append((arr(fn(x, y)).tolist(), arr(x).tolist(), arr(y).tolist()))
         return outs
+
     assert run(graphnn, True) == run(graphnn, False) == run(torch, False)
 
 
@@ -239,6 +255,7 @@ def test_inplace_on_arguments_inside_a_compiled_module(torch):
         def forward(self, x):
             x.mul_(2)
             return x + 1
+
     m = graphnn.compile(M())
     x = graphnn.tensor([1.0, 2.0])
     same(m(x), np.array([3.0, 5.0], np.float32))
@@ -247,6 +264,7 @@ def test_inplace_on_arguments_inside_a_compiled_module(torch):
 
 def test_inplace_on_views_inside_compiled_code_is_refused():
     """Not supported yet: a clear error naming the op, never a dropped update (the eager run changes x)."""
+
     def f(x):
         x[0].mul_(10)
         return x * 1
@@ -254,6 +272,7 @@ def test_inplace_on_views_inside_compiled_code_is_refused():
     def g(x):
         x.t().add_(1)
         return x * 1
+
     for fn, op in ((f, "mul_"), (g, "add_")):
         match = f"{op}: in-place op on a view of a tensor .* inside graphnn.compile"
         with pytest.raises(NotImplementedError, match=match):
@@ -268,6 +287,7 @@ def test_view_taken_before_an_inplace_op_is_refused_in_compiled_code():
         v = x.view(-1)
         x.mul_(2)
         return v + 1  # eager: v shows the doubled values
+
     with pytest.raises(NotImplementedError, match="view .* of a tensor that an in-place op changed"):
         graphnn.compile(f)(graphnn.ones(2, 2))
 
@@ -289,6 +309,7 @@ def test_leaf_inplace_in_compiled_code_raises(torch):
 
 def test_data_and_grad_inplace_training_step(torch):
     """The classic `p.data.sub_(lr * p.grad.data)` step and `p.grad.zero_()`, compiled, as eager and PyTorch."""
+
     def run(L, compiled, style):
         lin = _linear(L, W0, B0)
         x = L.tensor(X)
@@ -305,9 +326,17 @@ def test_data_and_grad_inplace_training_step(torch):
                         p.sub_(p.grad * 0.0625)
                         p.grad.zero_()
             return loss
+
         s = graphnn.compile(step) if compiled else step
-        return [(float(s().detach()), [arr(p).tolist() for p in lin.parameters()], [arr(p.grad).tolist() for p in
-                                                                            lin.parameters()]) for _ in range(2)]
+        return [
+            (
+                float(s().detach()),
+                [arr(p).tolist() for p in lin.parameters()],
+                [arr(p.grad).tolist() for p in lin.parameters()],
+            )
+            for _ in range(2)
+        ]
+
     for style in ("data", "no_grad"):
         assert run(graphnn, True, style) == run(graphnn, False, style) == run(torch, False, style), style
 
@@ -320,6 +349,7 @@ def test_inplace_without_gradient_on_traced_value_with_gradient_is_refused():
         with graphnn.no_grad():
             y.add_(1)
         return y.sum()
+
     with pytest.raises(NotImplementedError, match="add_: in-place op without gradient"):
         graphnn.compile(f)()
 
@@ -335,6 +365,7 @@ def test_arguments_get_grad(torch):
             loss.backward()
             inside = x.grad * 1  # .grad is usable inside the trace
             return loss, inside
+
         s = graphnn.compile(step) if compiled else step
         log = []
         for _ in range(3):  # accumulates, as in eager code
@@ -344,11 +375,13 @@ def test_arguments_get_grad(torch):
         loss, inside = s(a, b)
         log.append((arr(inside).tolist(), arr(a.grad).tolist()))
         return log
+
     assert run(graphnn, True) == run(graphnn, False) == run(torch, False)
 
 
 def test_adversarial_example_step(torch):
     """FGSM: the input's gradient, read inside the compiled function, perturbs it."""
+
     def run(L, compiled):
         lin = _linear(L, W0, B0)
 
@@ -357,18 +390,21 @@ def test_adversarial_example_step(torch):
             loss.backward()
             with L.no_grad():
                 return x + 0.25 * x.grad.sign()
+
         a = graphnn.compile(attack) if compiled else attack
         x = L.tensor(X, requires_grad=True)
         return arr(a(x)).tolist(), arr(x.grad).tolist()
+
     assert run(graphnn, True) == run(graphnn, False) == run(torch, False)
 
 
 def test_results_requiring_grad_are_differentiable(torch):
     """A compiled function that does not call backward() returns results with a grad_fn; backward() runs the
     compiled backward into parameters and arguments. Under no_grad the results are plain tensors."""
+
     def run(L, compiled):
         lin = _linear(L, W0, B0)
-        f = (lambda x: (lin(x) * lin(x)).sum(1))
+        f = lambda x: (lin(x) * lin(x)).sum(1)
         fn = graphnn.compile(f) if compiled else f
         x = L.tensor(X, requires_grad=True)
         out = fn(x)
@@ -378,6 +414,7 @@ def test_results_requiring_grad_are_differentiable(torch):
             plain = fn(x)
         assert not plain.requires_grad and plain.grad_fn is None
         return arr(out).tolist(), arr(x.grad).tolist(), arr(lin.weight.grad).tolist(), arr(lin.bias.grad).tolist()
+
     assert run(graphnn, True) == run(graphnn, False) == run(torch, False)
     lin = graphnn.nn.Linear(3, 2)
     out = graphnn.compile(lambda x: lin(x).sum())(graphnn.ones(1, 3))
@@ -393,7 +430,9 @@ def test_retain_grad_inside_compiled_code(torch):
             y.retain_grad()
             (y * y).sum().backward()
             return y.grad * 1
+
         return arr((graphnn.compile(f) if compiled else f)()).tolist(), arr(w.grad).tolist()
+
     assert run(graphnn, True) == run(graphnn, False) == run(torch, False)
 
 
@@ -408,15 +447,18 @@ class Pair(tuple):
 P = namedtuple("P", "tensor shape")
 
 
-@pytest.mark.parametrize("make", [
-    lambda x: x.shape,
-    lambda x: (x.shape, x * 2),
-    lambda x: P(x + 1, x.size()),
-    lambda x: {"s": x.shape, "t": [x.shape, x.sum()]},
-    lambda x: Pair(x * 3, x.shape),
-    lambda x: x.max(0),
-    lambda x: [x.shape[0], x.size(1)],
-])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda x: x.shape,
+        lambda x: (x.shape, x * 2),
+        lambda x: P(x + 1, x.size()),
+        lambda x: {"s": x.shape, "t": [x.shape, x.sum()]},
+        lambda x: Pair(x * 3, x.shape),
+        lambda x: x.max(0),
+        lambda x: [x.shape[0], x.size(1)],
+    ],
+)
 def test_results_of_any_container_type_round_trip(make):
     x = graphnn.tensor([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]])
     eager = make(x)
@@ -438,13 +480,14 @@ def test_results_of_any_container_type_round_trip(make):
                     check(p, q)
             else:
                 assert a == b
+
         check(got, eager)
 
 
 def test_integer_negative_power_and_bitwise_errors_in_compiled_code():
     x = graphnn.tensor([2, 3, -1])
     with pytest.raises(RuntimeError, match="Integers to negative integer powers are not allowed"):
-        graphnn.compile(lambda x: x ** -1)(x)
+        graphnn.compile(lambda x: x**-1)(x)
     same(graphnn.compile(lambda x: ~x & 6)(x), np.array([~2 & 6, ~3 & 6, ~-1 & 6]))
     with pytest.raises(TypeError, match="bitwise ops take integer or bool tensors"):
         graphnn.compile(lambda x: ~x)(x.float())
@@ -458,6 +501,7 @@ def test_grad_mode_decorators_inside_compiled_code():
     @graphnn.no_grad()
     def helper(x):
         return lin(x)
+
     f = graphnn.compile(lambda x: helper(x) * 2)
     out = f(graphnn.ones(1, 2))
     assert not out.requires_grad

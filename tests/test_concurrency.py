@@ -1,5 +1,6 @@
 """One compiled model called from several Python threads at once gives each thread its own correct results
 (including the first call, which traces and compiles while the other threads wait for or race it)."""
+
 from __future__ import annotations
 
 import re
@@ -28,6 +29,7 @@ def _hammer(fn, inputs: list) -> list:
             results[i] = [fn(inputs[i]) for _ in range(CALLS)]
         except Exception as e:  # noqa: BLE001  (reported below with the thread number)
             errors.append((i, e))
+
     threads = [threading.Thread(target=work, args=(i,)) for i in range(len(inputs))]
     for t in threads:
         t.start()
@@ -52,6 +54,7 @@ def test_compiled_inference_from_threads():
     def infer(x):
         with graphnn.no_grad():
             return compiled(x).numpy()
+
     results = _hammer(infer, inputs)
     for x, outs in zip(inputs, results):
         want = net(x)  # eager, its graph recorded: compiled and eager are within twice its rounding-error bound
@@ -71,6 +74,7 @@ def test_compiled_forward_and_backward_from_threads():
     def grads(model, x):
         loss = (model(x) ** 2).sum()
         return [loss.item()] + [g.numpy() for g in graphnn.autograd.grad(loss, params)]
+
     results = _hammer(lambda x: grads(compiled, x), inputs)
     for x, outs in zip(inputs, results):
         want = grads(net, x)
@@ -88,8 +92,11 @@ def test_compiled_function_from_threads():
     @graphnn.compile
     def f(x, scale: float):
         return (x @ w).tanh() * scale
+
     rng = np.random.default_rng(2)
-    inputs = [(graphnn.from_numpy(rng.standard_normal((4, 6)).astype(np.float32)), float(i % 3)) for i in range(THREADS)]
+    inputs = [
+        (graphnn.from_numpy(rng.standard_normal((4, 6)).astype(np.float32)), float(i % 3)) for i in range(THREADS)
+    ]
     results = _hammer(lambda a: f(*a).numpy(), inputs)
     for (x, s), outs in zip(inputs, results):
         want = np.tanh(x.numpy() @ w.numpy()) * s

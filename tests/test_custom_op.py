@@ -1,6 +1,7 @@
 """A user defines an elementwise op in their own file with one call (the README's "Adding an op"), and it works
 eagerly, compiled, in backward(), in viz/summary and in the fuzzer. Runs in its own interpreter so the new op
 does not join the registry of the rest of the test session."""
+
 import os
 import subprocess
 import sys
@@ -8,7 +9,7 @@ import textwrap
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
-SCRIPT = textwrap.dedent('''
+SCRIPT = textwrap.dedent("""
     import numpy as np
     import graphnn
     import graphnn.nn as nn
@@ -97,7 +98,7 @@ SCRIPT = textwrap.dedent('''
             break
     assert found >= 5, found
     print("ok")
-''')
+""")
 
 
 def test_user_defined_elementwise_op_works_everywhere(tmp_path):

@@ -1,4 +1,5 @@
 """Bad input: errors name the op, the shapes and the user's source line."""
+
 import numpy as np
 import pytest
 
@@ -44,6 +45,7 @@ def test_class_index_out_of_range():
 def test_item_inside_compile_is_a_clear_error():
     def f(x):
         return x * x.sum().item()
+
     with pytest.raises(graphnn.TraceError, match="symbolic inside graphnn.compile"):
         graphnn.compile(f)(graphnn.ones(3))
 

@@ -1,4 +1,5 @@
 """graphnn.export / graphnn.load: round trips in a fresh process, from C, object-only, training steps, bad artifacts."""
+
 import json
 import os
 import shutil
@@ -20,12 +21,15 @@ from train_steps import sgd_step
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-
-
 def _batches(batch=16, n=8, seed=3):
     images, labels = make_dataset(batch * n, seed=seed)
-    return [(graphnn.from_numpy(images[i * batch:(i + 1) * batch]), graphnn.from_numpy(labels[i * batch:(i + 1) * batch]))
-            for i in range(n)]
+    return [
+        (
+            graphnn.from_numpy(images[i * batch : (i + 1) * batch]),
+            graphnn.from_numpy(labels[i * batch : (i + 1) * batch]),
+        )
+        for i in range(n)
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -72,8 +76,13 @@ print(model)
 
 def test_round_trip_in_a_process_without_the_model_source(lenet, tmp_path):
     np.save(tmp_path / "x.npy", lenet["x"])
-    res = subprocess.run([sys.executable, "-I", "-c", LOADER, lenet["path"], str(tmp_path / "x.npy"),
-                          str(tmp_path / "y.npy")], capture_output=True, text=True, cwd=tmp_path, timeout=120)
+    res = subprocess.run(
+        [sys.executable, "-I", "-c", LOADER, lenet["path"], str(tmp_path / "x.npy"), str(tmp_path / "y.npy")],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=120,
+    )
     assert res.returncode == 0, res.stderr
     assert "library" in res.stdout
     out = np.load(tmp_path / "y.npy")
@@ -130,12 +139,29 @@ def test_c_program_runs_the_export(lenet, tmp_path):
         pytest.skip("no C compiler")
     exe = str(tmp_path / "run_lenet")
     d = lenet["path"]
-    build = subprocess.run(cc.split() + ["-O2", "-Wall", "-I", d, os.path.join(ROOT, "examples", "run_lenet.c"),
-                                         "-L", d, "-llenet", f"-Wl,-rpath,{d}", "-o", exe], capture_output=True, text=True)
+    build = subprocess.run(
+        cc.split()
+        + [
+            "-O2",
+            "-Wall",
+            "-I",
+            d,
+            os.path.join(ROOT, "examples", "run_lenet.c"),
+            "-L",
+            d,
+            "-llenet",
+            f"-Wl,-rpath,{d}",
+            "-o",
+            exe,
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert build.returncode == 0, build.stderr
     lenet["x"].astype("<f4").tofile(tmp_path / "x.f32")
-    res = subprocess.run([exe, os.path.join(d, "weights.bin"), str(tmp_path / "x.f32")], capture_output=True, text=True,
-                         timeout=60)
+    res = subprocess.run(
+        [exe, os.path.join(d, "weights.bin"), str(tmp_path / "x.f32")], capture_output=True, text=True, timeout=60
+    )
     assert res.returncode == 0, res.stderr
     printed = np.array([float(s) for s in res.stdout.split()])
     # printed with %.6f: within half a unit of the 6th decimal more
@@ -179,6 +205,7 @@ def test_train_step_export_updates_and_saves_weights(tmp_path):
 
 def test_accumulated_gradients_are_state(tmp_path):
     """A step without zero_grad: .grad accumulates across calls inside the library too."""
+
     def model():
         graphnn.manual_seed(0)
         return nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 3))
@@ -193,7 +220,9 @@ def test_accumulated_gradients_are_state(tmp_path):
             loss.backward()
             opt.step()
             return loss
+
         return step
+
     x, y = graphnn.randn(5, 4), graphnn.tensor([0, 1, 2, 1, 0])
     exported = graphnn.load(graphnn.export(make(), (x, y), str(tmp_path / "acc"), mode="train_step"))
     eager = make()
@@ -237,20 +266,29 @@ def _manifest(path, edit):
     json.dump(m, open(mp, "w"))
 
 
-@pytest.mark.parametrize("damage, message", [
-    (lambda p: open(os.path.join(p, "weights.bin"), "r+b").write(b"\x01\x02\x03"), "weights.bin is corrupted"),
-    (lambda p: os.truncate(os.path.join(p, "liblenet.so"), 1000), "liblenet.so is truncated"),
-    (lambda p: os.truncate(os.path.join(p, "lenet.o"), 0), "lenet.o is truncated"),
-    (lambda p: os.remove(os.path.join(p, "weights.bin")), "weights.bin is missing"),
-    (lambda p: os.remove(os.path.join(p, "manifest.json")), "no manifest.json"),
-    (lambda p: open(os.path.join(p, "manifest.json"), "w").write('{"format": "graphnn-exp'), "corrupted manifest"),
-    (lambda p: _manifest(p, lambda m: m.update(format_version=99)), "format version 99"),
-    (lambda p: _manifest(p, lambda m: m["files"].update({"../evil.so": m["files"]["lenet.o"]})), "bad file name"),
-    (lambda p: _manifest(p, lambda m: m["weights"]["tensors"][0].update(offset=10 ** 9)), "outside the weights"),
-    (lambda p: _manifest(p, lambda m: m["target"].update(features="+no-such-feature")), "no-such-feature, which this CPU lacks"),
-    (lambda p: _manifest(p, lambda m: m["inputs"][0].update(shape=[1, 1, 16, 16])), "does not describe the compiled"),
-    (lambda p: _manifest(p, lambda m: m["weights"]["tensors"].reverse()), "does not describe the compiled"),
-])
+@pytest.mark.parametrize(
+    "damage, message",
+    [
+        (lambda p: open(os.path.join(p, "weights.bin"), "r+b").write(b"\x01\x02\x03"), "weights.bin is corrupted"),
+        (lambda p: os.truncate(os.path.join(p, "liblenet.so"), 1000), "liblenet.so is truncated"),
+        (lambda p: os.truncate(os.path.join(p, "lenet.o"), 0), "lenet.o is truncated"),
+        (lambda p: os.remove(os.path.join(p, "weights.bin")), "weights.bin is missing"),
+        (lambda p: os.remove(os.path.join(p, "manifest.json")), "no manifest.json"),
+        (lambda p: open(os.path.join(p, "manifest.json"), "w").write('{"format": "graphnn-exp'), "corrupted manifest"),
+        (lambda p: _manifest(p, lambda m: m.update(format_version=99)), "format version 99"),
+        (lambda p: _manifest(p, lambda m: m["files"].update({"../evil.so": m["files"]["lenet.o"]})), "bad file name"),
+        (lambda p: _manifest(p, lambda m: m["weights"]["tensors"][0].update(offset=10**9)), "outside the weights"),
+        (
+            lambda p: _manifest(p, lambda m: m["target"].update(features="+no-such-feature")),
+            "no-such-feature, which this CPU lacks",
+        ),
+        (
+            lambda p: _manifest(p, lambda m: m["inputs"][0].update(shape=[1, 1, 16, 16])),
+            "does not describe the compiled",
+        ),
+        (lambda p: _manifest(p, lambda m: m["weights"]["tensors"].reverse()), "does not describe the compiled"),
+    ],
+)
 def test_bad_artifacts_are_refused(damaged, damage, message):
     damage(damaged)
     with pytest.raises(graphnn.ExportError, match=message):
@@ -267,16 +305,33 @@ def test_library_with_load_time_code_is_refused(damaged):
         pytest.skip("no C compiler")
     lib = os.path.join(damaged, "liblenet.so")
     subprocess.run(cc.split() + ["-shared", "-o", lib, os.path.join(damaged, "lenet.o")], check=True)
-    _manifest(damaged, lambda m: m["files"].update({"liblenet.so": {"sha256": sha256_file(lib),
-                                                                    "bytes": os.path.getsize(lib)}}))
+    _manifest(
+        damaged,
+        lambda m: m["files"].update({"liblenet.so": {"sha256": sha256_file(lib), "bytes": os.path.getsize(lib)}}),
+    )
     with pytest.raises(graphnn.ExportError, match="runs code when loaded"):
         graphnn.load(damaged)
 
 
 def test_cli_export(tmp_path, capsys):
     out = str(tmp_path / "cli")
-    assert main(["export", os.path.join(ROOT, "tools", "tutorial_net.py") + ":Net", "--input-shape", "2,1,32,32",
-                 "-o", out, "--mode", "train_step", "--name", "lenet_train"]) == 0
+    assert (
+        main(
+            [
+                "export",
+                os.path.join(ROOT, "tools", "tutorial_net.py") + ":Net",
+                "--input-shape",
+                "2,1,32,32",
+                "-o",
+                out,
+                "--mode",
+                "train_step",
+                "--name",
+                "lenet_train",
+            ]
+        )
+        == 0
+    )
     text = capsys.readouterr().out
     assert "int lenet_train_step(void *ctx, const float *x, const int64_t *target, float *loss)" in text
     m = graphnn.load(out)

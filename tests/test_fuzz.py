@@ -6,6 +6,7 @@ The CI budget is fixed (derandomized hypothesis, GRAPH_EXAMPLES + MODEL_EXAMPLES
 `python -m graphnn.tools.fuzz --count 10000 --jobs 2`. A failure shows the hypothesis-shrunk graph in IR text
 form, further shrunk by delta debugging.
 """
+
 from __future__ import annotations
 
 import os
@@ -24,8 +25,13 @@ from graphnn.tools.fuzz_gen import DrawSource, FuzzCase, build_case, case_from_s
 
 GRAPH_EXAMPLES = 500
 MODEL_EXAMPLES = 60
-SETTINGS = dict(deadline=None, derandomize=True, database=None, print_blob=False,
-                suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much])
+SETTINGS = dict(
+    deadline=None,
+    derandomize=True,
+    database=None,
+    print_blob=False,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much],
+)
 
 
 def _check(case: FuzzCase, model: bool = False) -> None:
@@ -64,13 +70,18 @@ def test_generated_graphs_are_well_typed_and_varied():
         ops.update(n.op for n in case.graph.nodes)
         profiles.add(case.profile)
         dtypes.update(v.dtype for v in case.graph.values())
-    assert ops == covered_ops() and profiles == {"general", "smooth"} and dtypes == {"float32", "float64", "int64", "bool"}
+    assert (
+        ops == covered_ops() and profiles == {"general", "smooth"} and dtypes == {"float32", "float64", "int64", "bool"}
+    )
 
 
 def test_shrink_reaches_a_minimal_graph():
     """Delta debugging keeps only what the failure needs (here: a sigmoid somewhere in the graph)."""
-    seed = next(s for s in range(200) if any(n.op == "sigmoid" for n in case_from_seed(s).graph.nodes)
-                and len(case_from_seed(s).graph.nodes) >= 5)
+    seed = next(
+        s
+        for s in range(200)
+        if any(n.op == "sigmoid" for n in case_from_seed(s).graph.nodes) and len(case_from_seed(s).graph.nodes) >= 5
+    )
     small = shrink(case_from_seed(seed), lambda c: any(n.op == "sigmoid" for n in c.graph.nodes))
     assert [n.op for n in small.graph.nodes] == ["sigmoid"]
     assert len(small.graph.inputs) == 1 and len(small.arrays) == 1
@@ -131,29 +142,46 @@ def _select_shared(g, x, c):
 
 REGRESSIONS = {
     # the pow gradient took log() of / subtracted 1 from int64 and bool operands
-    "pow_int_base": lambda: _case(lambda g, x, y: g.emit("pow", x, y), np.array([[1, 2, 3]]), np.array([0.5, 1.5, -2.0])),
-    "pow_bool_exponent": lambda: _case(lambda g, x, y: g.emit("pow", x, y), np.array([1.5, 2.0], np.float32),
-                                       np.array([True, False])),
+    "pow_int_base": lambda: _case(
+        lambda g, x, y: g.emit("pow", x, y), np.array([[1, 2, 3]]), np.array([0.5, 1.5, -2.0])
+    ),
+    "pow_bool_exponent": lambda: _case(
+        lambda g, x, y: g.emit("pow", x, y), np.array([1.5, 2.0], np.float32), np.array([True, False])
+    ),
     # NumPy computes x ** 0.5 with sqrt for a broadcast exponent (NaN at -inf); compiled code uses pow (inf)
     "pow_scalar_half_at_minus_inf": lambda: _case(
         lambda g, x: g.emit("pow", x, g.emit("full", value=0.5, shape=(), dtype="float32")),
-        np.array([-np.inf, 4.0, 0.25], np.float32)),
+        np.array([-np.inf, 4.0, 0.25], np.float32),
+    ),
     # max_pool_grad's reference kernel failed on an empty channel axis
     "max_pool_grad_empty": lambda: _case(
-        lambda g, x, dy: g.emit("max_pool_grad", x, dy, kernel=(3, 1), stride=(3, 2), padding=(1, 0), dilation=(1, 1),
-                                ceil_mode=False), np.zeros((1, 0, 1, 3), np.float32), np.zeros((1, 0, 1, 2), np.float32)),
+        lambda g, x, dy: g.emit(
+            "max_pool_grad", x, dy, kernel=(3, 1), stride=(3, 2), padding=(1, 0), dilation=(1, 1), ceil_mode=False
+        ),
+        np.zeros((1, 0, 1, 3), np.float32),
+        np.zeros((1, 0, 1, 2), np.float32),
+    ),
     # conv_to_gemm divided by the channel count, which may be 0
     "conv_grad_weight_no_channels": lambda: _case(
-        lambda g, x, dy: g.emit("conv_grad_weight", x, dy, stride=(2,), padding=((0, 1),), dilation=(1,), groups=1,
-                                weight_shape=(2, 0, 1)), np.zeros((0, 0, 1)), np.zeros((0, 2, 1))),
+        lambda g, x, dy: g.emit(
+            "conv_grad_weight", x, dy, stride=(2,), padding=((0, 1),), dilation=(1,), groups=1, weight_shape=(2, 0, 1)
+        ),
+        np.zeros((0, 0, 1)),
+        np.zeros((0, 2, 1)),
+    ),
     # float -> int64 casts of Inf compiled to an undefined value (now INT64_MIN, as NumPy on x86)
-    "cast_inf_to_int": lambda: _case(lambda g, x, y: g.emit("gt", y, g.emit("cast", x, dtype="int64")),
-                                     np.array([np.inf, -np.inf, np.nan, 2.5]), np.array([0.5, 0.5, 0.5, 0.5])),
+    "cast_inf_to_int": lambda: _case(
+        lambda g, x, y: g.emit("gt", y, g.emit("cast", x, dtype="int64")),
+        np.array([np.inf, -np.inf, np.nan, 2.5]),
+        np.array([0.5, 0.5, 0.5, 0.5]),
+    ),
     # in the gradient graph, two sums read through one reshape in one kernel: the reshape's index was derived
     # inside the first sum's loop and reused by the second (invalid LLVM IR: "does not dominate all uses")
     "two_reductions_behind_a_reshape": lambda: _case(
-        _select_shared, np.random.default_rng(0).standard_normal((2, 3, 6)).astype(np.float32),
-        np.random.default_rng(1).random((4, 3, 3)) < 0.5),
+        _select_shared,
+        np.random.default_rng(0).standard_normal((2, 3, 6)).astype(np.float32),
+        np.random.default_rng(1).random((4, 3, 3)) < 0.5,
+    ),
 }
 
 

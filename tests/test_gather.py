@@ -3,6 +3,7 @@
 They used to be one-hot products, where 0 * NaN (or 0 * inf) from unselected rows leaked into the result and
 integer tables failed. Out-of-range indices are errors, also when the index is computed inside compiled code.
 """
+
 import numpy as np
 import pytest
 
@@ -59,6 +60,7 @@ def test_embedding_padding_idx_gradient(torch):
     idx = np.array([1, 4, 1, 0, 4])
     emb, te = nn.Embedding(5, 3, padding_idx=4), torch.nn.Embedding(5, 3, padding_idx=4)
     emb.weight.data, te.weight.data = graphnn.tensor(w), torch.tensor(w)
+
     @graphnn.compile
     def step(i):
         loss = (emb(i) ** 2).sum()
@@ -80,6 +82,7 @@ def test_losses_do_not_read_other_classes(torch):
     """-inf log-probabilities of classes that are not the target (masked logits) leave the loss finite."""
     logits = np.array([[2.0, -np.inf, 0.5], [-np.inf, 1.0, -1.0], [0.0, 0.0, -np.inf]], np.float32)
     target = np.array([0, 1, -100])
+
     def tol(fn):
         """Twice the rounding-error bound of fn recorded eagerly (PyTorch and graphnn: 2 E apart), on the logits with
         -inf replaced by -1e30: each step computes the same values (exp gives exactly 0 for either), but the bound
@@ -88,6 +91,7 @@ def test_losses_do_not_read_other_classes(torch):
         bound = recorded_bounds([fn(finite, graphnn.tensor(target))]).tol(0)
         assert np.isfinite(bound).all()
         return bound
+
     for reduction in ("mean", "sum", "none"):
         want = torch.nn.functional.cross_entropy(torch.tensor(logits), torch.tensor(target), reduction=reduction)
         loss = lambda x, t: F.cross_entropy(x, t, reduction=reduction)  # noqa: E731
@@ -136,7 +140,7 @@ def test_computed_index_out_of_range_is_an_error_in_compiled_code():
     def step(x, shift):
         opt.zero_grad()
         i = lin(x).argmax(1) + shift  # computed indices
-        loss = (table.index_select(0, i).sum() + lin(x).sum())
+        loss = table.index_select(0, i).sum() + lin(x).sum()
         loss.backward()
         opt.step()
         return loss

@@ -1,4 +1,5 @@
 """IR infrastructure: text form, hashing, verifier, passes, fusion plan and memory plan."""
+
 import numpy as np
 import pytest
 
@@ -64,12 +65,12 @@ def test_dce_cse_fold_simplify():
     g = Graph()
     x = g.add_input(TensorType((3,), "float64"), "x")
     one = g.emit("full", value=1.0, shape=(), dtype="float64")
-    two = g.emit("add", one, one)                      # folds to 2
+    two = g.emit("add", one, one)  # folds to 2
     a = g.emit("mul", x, two)
-    a2 = g.emit("mul", x, two)                         # CSE with a
-    y = g.emit("mul", g.emit("add", a, a2), one)       # x*1 simplifies away
-    g.emit("exp", x)                                   # dead
-    g.outputs = [g.emit("neg", g.emit("neg", y))]      # double negation
+    a2 = g.emit("mul", x, two)  # CSE with a
+    y = g.emit("mul", g.emit("add", a, a2), one)  # x*1 simplifies away
+    g.emit("exp", x)  # dead
+    g.outputs = [g.emit("neg", g.emit("neg", y))]  # double negation
     xs = np.array([1.0, -2.0, 0.5])
     before, bound = interpret(g, [xs])[0], error_bounds(g, [xs])[0]
     for _name, p in PIPELINE * 2:
@@ -91,7 +92,7 @@ def test_fusion_never_recomputes_a_reduction_per_broadcast_element():
     g = Graph()
     x = g.add_input(TensorType((4, 8), "float32"), "x")
     s = g.emit("sum", x, axes=(1,), keepdims=True)
-    g.outputs = [g.emit("sub", x, s)]                  # s is broadcast along axis 1
+    g.outputs = [g.emit("sub", x, s)]  # s is broadcast along axis 1
     plan = plan_fusion(g)
     assert s.id in plan.materialized
 
@@ -143,4 +144,5 @@ def test_small_constants_differ_by_shape_and_dtype():
         h = Graph("c")
         h.outputs = [h.emit("constant", value=np.array([1.0], dtype))]
         return h.structural_hash()
+
     assert hashed(np.float32) != hashed(np.float64)

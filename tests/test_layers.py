@@ -1,5 +1,6 @@
 """Layers import downward only: ir <- codegen <- graphnn (the user API) <- tools. Every import statement counts,
 also those inside functions (a late import upward is still a dependency upward)."""
+
 import ast
 import os
 import subprocess
@@ -35,7 +36,7 @@ def _imports(path: str, rel: str) -> list:
             out += [(node.lineno, a.name) for a in node.names]
         elif isinstance(node, ast.ImportFrom):
             if node.level:
-                base = _package(rel)[:len(_package(rel)) - node.level + 1]
+                base = _package(rel)[: len(_package(rel)) - node.level + 1]
                 mod = ".".join(base + ([node.module] if node.module else []))
             else:
                 mod = node.module or ""

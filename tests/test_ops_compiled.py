@@ -7,6 +7,7 @@ For every case of the op table in op_cases.py (float32 and float64 variants, plu
   * for differentiable cases, the joint forward+backward graph (grad_graph of sum(op(...) * weights), then
     optimize) compiled equals the same graph interpreted.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -103,8 +104,13 @@ def test_non_contiguous_inputs():
     xv = np.ascontiguousarray(np.swapaxes(x, 1, 2)).swapaxes(1, 2)  # same values, Fortran-like strides
     yv = np.repeat(y, 2, axis=2)[:, :, ::2]
     assert not xv.flags.c_contiguous and not yv.flags.c_contiguous
-    oc.assert_same(CompiledGraph(g)([xv, yv])[0], interpret(g, [x, y])[0], "float64", "strided inputs",
-                   graph_tolerance(g, [x, y])[0])
+    oc.assert_same(
+        CompiledGraph(g)([xv, yv])[0],
+        interpret(g, [x, y])[0],
+        "float64",
+        "strided inputs",
+        graph_tolerance(g, [x, y])[0],
+    )
 
 
 def test_outputs_that_are_inputs_or_repeated():
@@ -138,7 +144,9 @@ def test_one_value_read_at_several_indices_in_one_kernel():
     hi = g.emit("slice", x, starts=(0, 2), stops=(4, 6), steps=(1, 1))
     stencil = g.emit("add", g.emit("sub", hi, g.emit("mul", mid, g.emit("add", lo, lo))), lo)
     y = g.add_input(TensorType((3, 3), "float64"), "y")
-    flip = g.emit("sub", g.emit("transpose", y, perm=(1, 0)), g.emit("reshape", g.emit("reshape", y, shape=(9,)), shape=(3, 3)))
+    flip = g.emit(
+        "sub", g.emit("transpose", y, perm=(1, 0)), g.emit("reshape", g.emit("reshape", y, shape=(9,)), shape=(3, 3))
+    )
     g.outputs = [stencil, flip, g.emit("sum", stencil, axes=(1,), keepdims=False)]
     arrays = [np.arange(24, dtype=np.float64).reshape(4, 6) ** 2, np.arange(9, dtype=np.float64).reshape(3, 3)]
     _run_both(g, arrays, "stencil")
@@ -151,7 +159,7 @@ def test_constant_outputs():
     g = Graph()
     x = g.add_input(TensorType((3,), "float64"), "x")
     idx = g.emit("constant", value=np.array([0, 2, 1, 5]))
-    onehot = g.emit("one_hot", idx, num_classes=3, dtype="float64")      # folds to a non-uniform constant
+    onehot = g.emit("one_hot", idx, num_classes=3, dtype="float64")  # folds to a non-uniform constant
     lit = g.emit("constant", value=np.array([1.5, -2.0, 0.25]))
     y = g.emit("matmul", onehot, g.emit("reshape", g.emit("add", x, lit), shape=(3, 1)))
     g.outputs = [y, onehot, lit, lit]

@@ -7,6 +7,7 @@ For every case of the op table in op_cases.py:
     i.e. second-order rules);
   * every pass of ir.passes.PIPELINE keeps the joint graph valid (verify) and optimize() keeps its results.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -51,6 +52,7 @@ def test_every_case_verifies():
 
 def test_result_dtypes():
     """Comparisons give bool, sum of bool gives int64, argmax gives int64, one_hot/cast give their dtype."""
+
     def out_dtype(op, name, dtype=None):
         case = next(c for c in oc.TABLE[op].cases if c.name == name)
         return case.graph(dtype).outputs[0].dtype
@@ -134,8 +136,9 @@ def test_gradient_matches_finite_differences(case, dtype):
     loss_bound = float(error_bounds(g, arrays)[0])
     pos = {v.id: i for i, v in enumerate(g.inputs)}
     for v, analytic, grad_bound in zip(wrt, res[1:], bounds[1:]):
-        assert analytic.shape == v.shape and analytic.dtype.name == v.dtype, \
+        assert analytic.shape == v.shape and analytic.dtype.name == v.dtype, (
             f"gradient of {v.name}: {analytic.dtype}{analytic.shape}"
+        )
         if mode == "zero":
             assert not np.any(analytic), f"{case.id}: gradient of {v.name} should be zero"
             continue
@@ -212,15 +215,15 @@ REJECTED = [  # (op, input shapes and dtypes, attrs): the type rule must raise I
     ("max_pool", [((1, 1, 4), "bool")], _POOL),
     ("max_pool", [((1, 1, 4), "float32")], {**_POOL, "kernel": (1,)}),  # padding > kernel // 2
     ("conv", [((1, 2, 5), "int64"), ((1, 2, 3), "int64")], _CONV),
-    ("conv", [((1, 2, 5), "float32"), ((1, 3, 3), "float32")], _CONV),   # channel mismatch
-    ("conv", [((1, 2, 2), "float32"), ((1, 2, 3), "float32")], _CONV),   # kernel larger than input
+    ("conv", [((1, 2, 5), "float32"), ((1, 3, 3), "float32")], _CONV),  # channel mismatch
+    ("conv", [((1, 2, 2), "float32"), ((1, 2, 3), "float32")], _CONV),  # kernel larger than input
     ("matmul", [((2, 3), "float32"), ((3, 2), "float64")], {}),
     ("matmul", [((2, 3), "float32"), ((2, 2), "float32")], {}),
     ("exp", [((2,), "int64")], {}),
     ("neg", [((2,), "bool")], {}),
     ("sign", [((2,), "bool")], {}),
     ("sub", [((2,), "bool"), ((2,), "bool")], {}),
-    ("add", [((2, 3), "float32"), ((2,), "float32")], {}),               # not broadcastable
+    ("add", [((2, 3), "float32"), ((2,), "float32")], {}),  # not broadcastable
     ("select", [((2,), "int64"), ((2,), "float32"), ((2,), "float32")], {}),
     ("one_hot", [((2,), "float32")], {"num_classes": 3}),
     ("reshape", [((2, 3), "float32")], {"shape": (4,)}),
@@ -295,16 +298,24 @@ def test_pool_ops_match_torch(name):
 
 # -- gradient conventions where finite differences do not apply (ties and kinks; PyTorch's choices) ------------------
 TIES = [  # op, inputs, attrs, expected gradients of sum(op(...)) for every input
-    ("max", [[[1.0, 3.0, 3.0, 0.0], [2.0, 2.0, 2.0, 1.0]]], dict(axes=(1,), keepdims=False),
-     [[[0, 0.5, 0.5, 0], [1 / 3, 1 / 3, 1 / 3, 0]]]),
+    (
+        "max",
+        [[[1.0, 3.0, 3.0, 0.0], [2.0, 2.0, 2.0, 1.0]]],
+        dict(axes=(1,), keepdims=False),
+        [[[0, 0.5, 0.5, 0], [1 / 3, 1 / 3, 1 / 3, 0]]],
+    ),
     ("max", [[[1.0, 4.0], [4.0, 2.0]]], dict(axes=None, keepdims=True), [[[0, 0.5], [0.5, 0]]]),
     ("maximum", [[1.0, 2.0, 3.0], [1.0, 0.0, 4.0]], {}, [[0.5, 1, 0], [0.5, 0, 1]]),
     ("minimum", [[1.0, 2.0, 3.0], [1.0, 0.0, 4.0]], {}, [[0.5, 0, 1], [0.5, 1, 0]]),
     ("relu", [[-1.0, 0.0, 2.0]], {}, [[0, 0, 1]]),
     ("abs", [[-1.0, 0.0, 2.0]], {}, [[-1, 0, 1]]),
     ("sign", [[-1.0, 0.0, 2.0]], {}, [[0, 0, 0]]),
-    ("max_pool", [[[[1.0, 1.0, 0.0, 2.0, 2.0]]]], dict(kernel=(2,), stride=(1,), padding=(0,), dilation=(1,)),
-     [[[[1, 1, 0, 2, 0]]]]),
+    (
+        "max_pool",
+        [[[[1.0, 1.0, 0.0, 2.0, 2.0]]]],
+        dict(kernel=(2,), stride=(1,), padding=(0,), dilation=(1,)),
+        [[[[1, 1, 0, 2, 0]]]],
+    ),
 ]
 
 

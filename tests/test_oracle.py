@@ -1,4 +1,5 @@
 """Without PyTorch, a user's test run skips the parity tests, and a CI run (CI=true) fails at once."""
+
 import os
 import subprocess
 import sys
@@ -11,9 +12,24 @@ def _pytest_without_torch(tmp_path, ci: str):
     blocker.mkdir()
     (blocker / "torch.py").write_text("raise ImportError('torch is blocked for this test')\n")
     env = dict(os.environ, CI=ci, PYTHONPATH=str(blocker) + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    return subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/test_ops_reference.py",
-                           "-k", "conv_ops_match_torch and 1d"], cwd=ROOT, env=env, capture_output=True, text=True,
-                          timeout=300)
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "tests/test_ops_reference.py",
+            "-k",
+            "conv_ops_match_torch and 1d",
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 def test_missing_oracle_skips_for_users(tmp_path):

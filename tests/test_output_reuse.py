@@ -1,5 +1,6 @@
 """An output array is reused by the next call only when the caller kept neither the array nor any view of it
 (so no allocation or fresh pages per call, and no result is ever overwritten); big outputs are 64-byte aligned."""
+
 import numpy as np
 import pytest
 

@@ -1,5 +1,6 @@
 """Big graphs are compiled as two LLVM modules, the second in a forked helper process; the result is the same
 code as one module, a failing helper falls back to compiling in-process, and the graph cache reloads both."""
+
 import os
 import subprocess
 import sys
@@ -54,6 +55,7 @@ def test_failing_helper_falls_back_to_this_process(monkeypatch, tmp_path):
         if os.getpid() != parent:
             raise RuntimeError("helper fails")
         return real(text)
+
     monkeypatch.setattr(jit, "_emit", emit_only_here)
     g = _chain(PARALLEL_MIN_GROUPS, 0.5)
     compiled = CompiledGraph(g)
@@ -62,20 +64,24 @@ def test_failing_helper_falls_back_to_this_process(monkeypatch, tmp_path):
 
 
 def test_graph_cache_reloads_both_objects_in_a_new_process(tmp_path):
-    code = ("import sys, numpy as np\n"
-            "sys.path.insert(0, %r)\n"
-            "from test_parallel_compile import _chain\n"
-            "from graphnn.codegen import CompiledGraph, jit\n"
-            "from graphnn.ir import interpret\n"
-            "from tolerance import assert_close, graph_tolerance\n"
-            "g = _chain(30, 0.75)\n"
-            "c = CompiledGraph(g)\n"
-            "x = np.ones((8, 33), np.float32)\n"
-            "assert_close(c([x])[0], interpret(g, [x])[0], graph_tolerance(g, [x])[0], 'output')\n"
-            "print(jit.STATS['compiled'], jit.STATS['disk_hits'])\n") % os.path.dirname(__file__)
+    code = (
+        "import sys, numpy as np\n"
+        "sys.path.insert(0, %r)\n"
+        "from test_parallel_compile import _chain\n"
+        "from graphnn.codegen import CompiledGraph, jit\n"
+        "from graphnn.ir import interpret\n"
+        "from tolerance import assert_close, graph_tolerance\n"
+        "g = _chain(30, 0.75)\n"
+        "c = CompiledGraph(g)\n"
+        "x = np.ones((8, 33), np.float32)\n"
+        "assert_close(c([x])[0], interpret(g, [x])[0], graph_tolerance(g, [x])[0], 'output')\n"
+        "print(jit.STATS['compiled'], jit.STATS['disk_hits'])\n"
+    ) % os.path.dirname(__file__)
     env = dict(os.environ, GRAPHNN_CACHE_DIR=str(tmp_path))
-    runs = [subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
-            for _ in range(2)]
+    runs = [
+        subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+        for _ in range(2)
+    ]
     cold, warm = (tuple(map(int, r.stdout.split()[-2:])) for r in runs)
-    assert cold[0] >= 2          # the pool module and both graph modules were compiled
-    assert warm == (0, 2)        # the pool module's object and the graph's two objects came from disk
+    assert cold[0] >= 2  # the pool module and both graph modules were compiled
+    assert warm == (0, 2)  # the pool module's object and the graph's two objects came from disk

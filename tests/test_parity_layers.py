@@ -8,6 +8,7 @@ without PyTorch.
 Values compared after training steps (losses, parameters, buffers, optimizer states) have no single recorded
 graph; they get parity_util.steps_tolerance with the rounding steps of the computation that produced them:
 """
+
 import copy
 import math
 import warnings
@@ -19,8 +20,18 @@ import graphnn
 import graphnn.nn as gnn
 import graphnn.nn.functional as gF
 import graphnn.optim as goptim
-from parity_util import (Lambda, check, close, compare_grads, compare_params, copy_state, pair, recorded_bounds,
-                         steps_tolerance, to_np)
+from parity_util import (
+    Lambda,
+    check,
+    close,
+    compare_grads,
+    compare_params,
+    copy_state,
+    pair,
+    recorded_bounds,
+    steps_tolerance,
+    to_np,
+)
 from tolerance import accumulation_tolerance
 
 # One training step of _mlp (Linear 4->6, tanh, Linear 6->2, MSE over 8x2): forward 4 + 1 + 8 (tanh) + 6 + 1 +
@@ -32,9 +43,11 @@ STEP_ROUNDINGS = 120
 BN_STEP_ROUNDINGS = 125
 
 # PyTorch's own advisory warnings about the arguments it is given
-pytestmark = [pytest.mark.filterwarnings("ignore:Using padding='same':UserWarning"),
-              pytest.mark.filterwarnings("ignore:reduction. 'mean' divides:UserWarning"),
-              pytest.mark.filterwarnings("ignore:The use of `x.T`:UserWarning")]
+pytestmark = [
+    pytest.mark.filterwarnings("ignore:Using padding='same':UserWarning"),
+    pytest.mark.filterwarnings("ignore:reduction. 'mean' divides:UserWarning"),
+    pytest.mark.filterwarnings("ignore:The use of `x.T`:UserWarning"),
+]
 
 
 def _rng(seed=0):
@@ -106,8 +119,13 @@ def test_functional_conv(torch, case, compiled):
     name, xs, ws, bias, kw = case
     r = _rng(1)
     inputs = [r.standard_normal(xs), r.standard_normal(ws)] + ([r.standard_normal(ws[0])] if bias else [])
-    check(torch, lambda *a: getattr(gF, name)(*a, **kw), lambda *a: getattr(torch.nn.functional, name)(*a, **kw),
-          inputs, compiled=compiled)
+    check(
+        torch,
+        lambda *a: getattr(gF, name)(*a, **kw),
+        lambda *a: getattr(torch.nn.functional, name)(*a, **kw),
+        inputs,
+        compiled=compiled,
+    )
 
 
 # -- pooling -------------------------------------------------------------------------------------------------------
@@ -148,7 +166,9 @@ def test_maxunpool2d(torch, case, compiled):
         def f(x):
             y, idx = pool(x)
             return y, idx, unpool(y, idx, output_size=size)
+
         return f
+
     check(torch, run(gp, gu), run(tp, tu), [_rng(3).standard_normal(shape)], compiled=compiled)
 
 
@@ -204,15 +224,29 @@ FPAD = [
 def test_functional_pad(torch, case, compiled):
     pad, mode, value, shape = case
     kw = {"value": value} if mode == "constant" else {}
-    check(torch, lambda x: gF.pad(x, pad, mode, **kw), lambda x: torch.nn.functional.pad(x, pad, mode, **kw),
-          [_rng(6).standard_normal(shape)], compiled=compiled)
+    check(
+        torch,
+        lambda x: gF.pad(x, pad, mode, **kw),
+        lambda x: torch.nn.functional.pad(x, pad, mode, **kw),
+        [_rng(6).standard_normal(shape)],
+        compiled=compiled,
+    )
 
 
 # -- activations ---------------------------------------------------------------------------------------------------
 ACTS = [
-    ("ReLU", {}), ("LeakyReLU", {}), ("LeakyReLU", dict(negative_slope=0.2)), ("Sigmoid", {}), ("Tanh", {}),
-    ("Softplus", {}), ("Softplus", dict(beta=2.0, threshold=5.0)), ("Softplus", dict(beta=0.5, threshold=1.0)),
-    ("Softmax", dict(dim=1)), ("Softmax", dict(dim=-1)), ("LogSoftmax", dict(dim=1)), ("LogSoftmax", dict(dim=0)),
+    ("ReLU", {}),
+    ("LeakyReLU", {}),
+    ("LeakyReLU", dict(negative_slope=0.2)),
+    ("Sigmoid", {}),
+    ("Tanh", {}),
+    ("Softplus", {}),
+    ("Softplus", dict(beta=2.0, threshold=5.0)),
+    ("Softplus", dict(beta=0.5, threshold=1.0)),
+    ("Softmax", dict(dim=1)),
+    ("Softmax", dict(dim=-1)),
+    ("LogSoftmax", dict(dim=1)),
+    ("LogSoftmax", dict(dim=0)),
 ]
 
 
@@ -227,8 +261,12 @@ def test_activations(torch, case, compiled):
 @pytest.mark.parametrize("name", ["softmax", "log_softmax"])
 def test_softmax_dtype_argument(torch, name):
     x = _rng(8).standard_normal((3, 4)).astype(np.float32)
-    check(torch, lambda a: getattr(gF, name)(a, 1, dtype=graphnn.float64),
-          lambda a: getattr(torch.nn.functional, name)(a, 1, dtype=torch.float64), [x])
+    check(
+        torch,
+        lambda a: getattr(gF, name)(a, 1, dtype=graphnn.float64),
+        lambda a: getattr(torch.nn.functional, name)(a, 1, dtype=torch.float64),
+        [x],
+    )
 
 
 @pytest.mark.parametrize("shape", [(5,), (3, 4), (2, 3, 4), (2, 3, 2, 2)], ids=_id)
@@ -238,8 +276,10 @@ def test_implicit_softmax_dim_is_pytorch_legacy(torch, name, shape):
     its deprecation warning."""
     x = _rng(8).standard_normal(shape)
     mod = {"softmax": "Softmax", "log_softmax": "LogSoftmax"}[name]
-    for g_call, t_call in [(getattr(gF, name), getattr(torch.nn.functional, name)),
-                           (getattr(gnn, mod)(), getattr(torch.nn, mod)())]:
+    for g_call, t_call in [
+        (getattr(gF, name), getattr(torch.nn.functional, name)),
+        (getattr(gnn, mod)(), getattr(torch.nn, mod)()),
+    ]:
         with pytest.warns(UserWarning, match="Implicit dimension choice"):
             gx = graphnn.tensor(x, requires_grad=True)
             go = g_call(gx)
@@ -309,8 +349,11 @@ def test_batchnorm_train_and_eval(torch, case, compiled):
             compare_params(g, t, BN_STEP_ROUNDINGS * 5)
 
 
-BN_STEP = [("BatchNorm2d", dict(), (4, 3, 2, 2)), ("BatchNorm2d", dict(momentum=None), (3, 3, 2, 3)),
-           ("BatchNorm1d", dict(momentum=0.3, eps=1e-3), (5, 3))]
+BN_STEP = [
+    ("BatchNorm2d", dict(), (4, 3, 2, 2)),
+    ("BatchNorm2d", dict(momentum=None), (3, 3, 2, 3)),
+    ("BatchNorm1d", dict(momentum=0.3, eps=1e-3), (5, 3)),
+]
 
 
 @pytest.mark.parametrize("case", BN_STEP, ids=_id)
@@ -391,8 +434,15 @@ def test_misc_layers(torch, case, compiled):
 
 
 def _seq(nn):
-    return nn.Sequential(nn.Conv2d(2, 3, 3, padding=1), nn.BatchNorm2d(3), nn.ReLU(), nn.MaxPool2d(2),
-                         nn.Flatten(), nn.Linear(27, 4), nn.LogSoftmax(dim=1))
+    return nn.Sequential(
+        nn.Conv2d(2, 3, 3, padding=1),
+        nn.BatchNorm2d(3),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Flatten(),
+        nn.Linear(27, 4),
+        nn.LogSoftmax(dim=1),
+    )
 
 
 def _stack_class(nn):
@@ -409,6 +459,7 @@ def _stack_class(nn):
                 if i < len(self.layers) - 1:
                     x = x.tanh()
             return x
+
     return Stack
 
 
@@ -435,8 +486,10 @@ def test_sequential_from_ordered_dict(torch):
     from collections import OrderedDict
 
     def build(nn):
-        return nn.Sequential(OrderedDict([("fc", nn.Linear(3, 4)), ("act", nn.Softplus(beta=2.0)),
-                                          ("out", nn.Linear(4, 2, bias=False))])).double()
+        return nn.Sequential(
+            OrderedDict([("fc", nn.Linear(3, 4)), ("act", nn.Softplus(beta=2.0)), ("out", nn.Linear(4, 2, bias=False))])
+        ).double()
+
     g, t = build(gnn), build(torch.nn)
     assert list(g.state_dict()) == list(t.state_dict()) == ["fc.weight", "fc.bias", "out.weight"]
     copy_state(torch, g, t)
@@ -447,10 +500,21 @@ def test_sequential_from_ordered_dict(torch):
 @MODES
 def test_float32_network(torch, compiled):
     """The default dtype: a small conv net in float32 agrees with PyTorch's float32 to float32 accuracy."""
+
     def build(nn):
-        return nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(), nn.MaxPool2d(2),
-                             nn.Conv2d(4, 4, 3, groups=2), nn.Tanh(), nn.AvgPool2d(2, ceil_mode=True), nn.Flatten(),
-                             nn.Linear(4 * 2 * 2, 3), nn.LogSoftmax(dim=1))
+        return nn.Sequential(
+            nn.Conv2d(1, 4, 3, padding=1),
+            nn.BatchNorm2d(4),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Conv2d(4, 4, 3, groups=2),
+            nn.Tanh(),
+            nn.AvgPool2d(2, ceil_mode=True),
+            nn.Flatten(),
+            nn.Linear(4 * 2 * 2, 3),
+            nn.LogSoftmax(dim=1),
+        )
+
     g, t = build(gnn), build(torch.nn)
     copy_state(torch, g, t)
     x = _rng(25).standard_normal((3, 1, 10, 10)).astype(np.float32)
@@ -491,7 +555,12 @@ def test_dropout_statistics(p, compiled):
     kept = y != 0
     assert abs(kept.mean() - (1 - p)) < 4 * math.sqrt(p * (1 - p) / n)
     # x * mask / (1 - p) in some order: the difference 1 - p, a division or reciprocal, a product (3 roundings)
-    close(y[kept], np.full(int(kept.sum()), 2.0 / (1 - p)), "kept values", accumulation_tolerance("float64", 3, 2 / (1 - p)))
+    close(
+        y[kept],
+        np.full(int(kept.sum()), 2.0 / (1 - p)),
+        "kept values",
+        accumulation_tolerance("float64", 3, 2 / (1 - p)),
+    )
     close(x.grad, kept / (1 - p), "d input", accumulation_tolerance("float64", 3, 1 / (1 - p)))
 
 
@@ -516,9 +585,14 @@ def test_dropout_reproducible_with_manual_seed(compiled):
 
 
 # -- embedding -----------------------------------------------------------------------------------------------------
-EMB = [((10, 3), {}, (2, 4)), ((7, 4), dict(padding_idx=2), (3, 5)), ((6, 2), dict(padding_idx=-1), (9,)),
-       ((8, 3), dict(max_norm=1.0), (3, 4)), ((5, 4), dict(max_norm=0.5, norm_type=1.0, padding_idx=0), (2, 6)),
-       ((6, 3), dict(scale_grad_by_freq=True, padding_idx=2), (4, 5))]
+EMB = [
+    ((10, 3), {}, (2, 4)),
+    ((7, 4), dict(padding_idx=2), (3, 5)),
+    ((6, 2), dict(padding_idx=-1), (9,)),
+    ((8, 3), dict(max_norm=1.0), (3, 4)),
+    ((5, 4), dict(max_norm=0.5, norm_type=1.0, padding_idx=0), (2, 6)),
+    ((6, 3), dict(scale_grad_by_freq=True, padding_idx=2), (4, 5)),
+]
 
 
 @pytest.mark.parametrize("case,compiled", params(EMB))
@@ -548,9 +622,12 @@ def test_embedding_max_norm_training_step(torch, compiled):
         loss.backward()
         gopt.step()
         return loss
+
     step = graphnn.compile(step) if compiled else step
     r = _rng(31)
-    for i in range(3):  # per step: a row norm and rescaling (~10), the loss over 6 x 3 values (20), the AdamW update (15)
+    for i in range(
+        3
+    ):  # per step: a row norm and rescaling (~10), the loss over 6 x 3 values (20), the AdamW update (15)
         idx = r.integers(0, 6, (2, 3))
         topt.zero_grad()
         t_loss = (t(torch.tensor(idx)) ** 2).sum()
@@ -574,8 +651,10 @@ def test_embedding_out_of_range_is_op_error(compiled):
 @MODES
 def test_index_errors_are_op_errors(compiled):
     """Out-of-range class targets and unpooling indices are OpErrors, also when they reach compiled code."""
+
     def wrap(f):
         return graphnn.compile(Lambda(f)) if compiled else f
+
     nll = wrap(lambda x, t: gF.nll_loss(x, t, ignore_index=-1))
     x = graphnn.tensor(np.zeros((2, 3)), requires_grad=True)
     nll(x, graphnn.tensor([0, -1]))  # ignored
@@ -663,17 +742,34 @@ def test_kldiv_reductions(torch, case, compiled):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # PyTorch's reduction='mean' and size_average deprecation warnings
         g, t = gnn.KLDivLoss(**kw), torch.nn.KLDivLoss(**kw)
-        check(torch, g, t, _loss_inputs("kl_log" if kw.get("log_target") else "kl", _rng(19), (3, 2, 4)),
-              compiled=compiled)
+        check(
+            torch,
+            g,
+            t,
+            _loss_inputs("kl_log" if kw.get("log_target") else "kl", _rng(19), (3, 2, 4)),
+            compiled=compiled,
+        )
 
 
-LEGACY = [dict(size_average=False), dict(reduce=False), dict(size_average=True, reduce=True),
-          dict(size_average=False, reduction="mean")]
+LEGACY = [
+    dict(size_average=False),
+    dict(reduce=False),
+    dict(size_average=True, reduce=True),
+    dict(size_average=False, reduction="mean"),
+]
 
 
-@pytest.mark.parametrize("name,kind,shape", [("L1Loss", "reg", (3, 4)), ("MSELoss", "reg", (3, 4)),
-                                             ("SmoothL1Loss", "reg", (5,)), ("BCELoss", "bce", (2, 3)),
-                                             ("NLLLoss", "nll", (4, 3)), ("CrossEntropyLoss", "ce", (2, 3, 2))])
+@pytest.mark.parametrize(
+    "name,kind,shape",
+    [
+        ("L1Loss", "reg", (3, 4)),
+        ("MSELoss", "reg", (3, 4)),
+        ("SmoothL1Loss", "reg", (5,)),
+        ("BCELoss", "bce", (2, 3)),
+        ("NLLLoss", "nll", (4, 3)),
+        ("CrossEntropyLoss", "ce", (2, 3, 2)),
+    ],
+)
 def test_legacy_size_average_and_reduce(torch, name, kind, shape):
     for kw in LEGACY:
         with warnings.catch_warnings():
@@ -728,6 +824,7 @@ def _train_step(lib, model, opt):
         loss.backward()
         opt.step()
         return loss
+
     return step
 
 
@@ -741,7 +838,9 @@ def _run(torch, g_step, t_step, batches, done: int = 0) -> int:
     for x, y in batches:
         done += 1
         t_loss = t_step(torch.tensor(x), torch.tensor(y))
-        close(g_step(graphnn.tensor(x), graphnn.tensor(y)), t_loss, "loss", steps_tolerance(t_loss, STEP_ROUNDINGS * done))
+        close(
+            g_step(graphnn.tensor(x), graphnn.tensor(y)), t_loss, "loss", steps_tolerance(t_loss, STEP_ROUNDINGS * done)
+        )
     return done
 
 
@@ -758,8 +857,9 @@ def test_optimizers(torch, case, compiled):
             close(gopt.state[p][k], v, k, steps_tolerance(v, STEP_ROUNDINGS * n))
 
 
-@pytest.mark.parametrize("name,kw", [("SGD", dict(lr=0.1, momentum=0.9)), ("Adam", dict(lr=0.01, amsgrad=True))],
-                         ids=["SGD", "Adam"])
+@pytest.mark.parametrize(
+    "name,kw", [("SGD", dict(lr=0.1, momentum=0.9)), ("Adam", dict(lr=0.01, amsgrad=True))], ids=["SGD", "Adam"]
+)
 @MODES
 def test_optimizer_state_dict_round_trip(torch, name, kw, compiled):
     """state_dict mirrors PyTorch's layout; a fresh optimizer (or one whose compiled step already ran) loading it
@@ -808,8 +908,8 @@ def test_optimizer_param_groups_and_lr_changes(torch, compiled):
     g, t = _model_pair(torch)
 
     def groups(m):
-        return [{"params": list(m[0].parameters()), "lr": 0.05, "momentum": 0.9},
-                {"params": list(m[2].parameters())}]
+        return [{"params": list(m[0].parameters()), "lr": 0.05, "momentum": 0.9}, {"params": list(m[2].parameters())}]
+
     gopt, topt = goptim.SGD(groups(g), lr=0.1, nesterov=False), torch.optim.SGD(groups(t), lr=0.1)
     g_step = _train_step(graphnn, g, gopt)
     g_step = graphnn.compile(g_step) if compiled else g_step
@@ -855,9 +955,20 @@ def test_clip_grad(torch, case, compiled):
 
 
 # -- init ----------------------------------------------------------------------------------------------------------
-GAINS = [("linear", None), ("conv1d", None), ("conv2d", None), ("conv3d", None), ("conv_transpose2d", None),
-         ("sigmoid", None), ("tanh", None), ("relu", None), ("leaky_relu", None), ("leaky_relu", 0.2),
-         ("leaky_relu", 1), ("selu", None)]
+GAINS = [
+    ("linear", None),
+    ("conv1d", None),
+    ("conv2d", None),
+    ("conv3d", None),
+    ("conv_transpose2d", None),
+    ("sigmoid", None),
+    ("tanh", None),
+    ("relu", None),
+    ("leaky_relu", None),
+    ("leaky_relu", 0.2),
+    ("leaky_relu", 1),
+    ("selu", None),
+]
 
 
 def test_calculate_gain(torch):
@@ -867,10 +978,20 @@ def test_calculate_gain(torch):
         gnn.init.calculate_gain("softsign_typo")
 
 
-@pytest.mark.parametrize("fn,shape,kw", [
-    ("eye_", (3, 5), {}), ("eye_", (4, 2), {}), ("dirac_", (4, 3, 3), {}), ("dirac_", (6, 2, 3, 3), dict(groups=2)),
-    ("dirac_", (2, 3, 3, 2, 3), {}), ("constant_", (2, 3), dict(val=0.7)), ("zeros_", (3, 2, 2), {}),
-    ("ones_", (5,), {})], ids=_id)
+@pytest.mark.parametrize(
+    "fn,shape,kw",
+    [
+        ("eye_", (3, 5), {}),
+        ("eye_", (4, 2), {}),
+        ("dirac_", (4, 3, 3), {}),
+        ("dirac_", (6, 2, 3, 3), dict(groups=2)),
+        ("dirac_", (2, 3, 3, 2, 3), {}),
+        ("constant_", (2, 3), dict(val=0.7)),
+        ("zeros_", (3, 2, 2), {}),
+        ("ones_", (5,), {}),
+    ],
+    ids=_id,
+)
 def test_deterministic_init(torch, fn, shape, kw):
     g, t = graphnn.empty(*shape, dtype="float64"), torch.empty(*shape, dtype=torch.float64)
     out = getattr(gnn.init, fn)(g, **kw)
@@ -879,12 +1000,16 @@ def test_deterministic_init(torch, fn, shape, kw):
     np.testing.assert_array_equal(g.numpy(), t.numpy())
 
 
-RANDOM_INITS = [("uniform_", (300, 400), dict(a=-0.5, b=2.0)), ("normal_", (300, 400), dict(mean=1.0, std=0.3)),
-                ("xavier_uniform_", (200, 30, 3), dict(gain=2.0)), ("xavier_normal_", (300, 200), {}),
-                ("kaiming_uniform_", (250, 40, 2, 2), dict(a=math.sqrt(5))),
-                ("kaiming_uniform_", (300, 200), dict(mode="fan_out", nonlinearity="relu")),
-                ("kaiming_normal_", (200, 30, 5), {}),
-                ("kaiming_normal_", (300, 200), dict(a=0.1, mode="fan_out"))]
+RANDOM_INITS = [
+    ("uniform_", (300, 400), dict(a=-0.5, b=2.0)),
+    ("normal_", (300, 400), dict(mean=1.0, std=0.3)),
+    ("xavier_uniform_", (200, 30, 3), dict(gain=2.0)),
+    ("xavier_normal_", (300, 200), {}),
+    ("kaiming_uniform_", (250, 40, 2, 2), dict(a=math.sqrt(5))),
+    ("kaiming_uniform_", (300, 200), dict(mode="fan_out", nonlinearity="relu")),
+    ("kaiming_normal_", (200, 30, 5), {}),
+    ("kaiming_normal_", (300, 200), dict(a=0.1, mode="fan_out")),
+]
 
 
 @pytest.mark.parametrize("fn,shape,kw", RANDOM_INITS, ids=_id)
@@ -916,8 +1041,8 @@ def test_orthogonal_init(torch, shape, gain):
     gram = w @ w.T if rows <= cols else w.T @ w
     # Householder QR gives orthonormal columns up to ~ rows * cols roundings (Higham, Accuracy and Stability,
     # 19.3); the Gram matrix adds max(rows, cols)-term sums; everything scaled by gain^2
-    tol = accumulation_tolerance("float64", rows * cols + max(rows, cols), gain ** 2)
-    close(gram, gain ** 2 * np.eye(min(rows, cols)), "Gram matrix", tol)
+    tol = accumulation_tolerance("float64", rows * cols + max(rows, cols), gain**2)
+    close(gram, gain**2 * np.eye(min(rows, cols)), "Gram matrix", tol)
     t = torch.empty(*shape, dtype=torch.float64)
     torch.nn.init.orthogonal_(t, gain=gain)
     assert t.shape == tuple(g.shape)
@@ -925,8 +1050,9 @@ def test_orthogonal_init(torch, shape, gain):
 
 def test_fan_in_and_fan_out(torch):
     for shape in [(3, 4), (5, 2, 3), (4, 3, 2, 2), (2, 3, 1, 2, 3)]:
-        assert gnn.init._calculate_fan_in_and_fan_out(graphnn.empty(*shape)) == \
-            torch.nn.init._calculate_fan_in_and_fan_out(torch.empty(*shape))
+        assert gnn.init._calculate_fan_in_and_fan_out(
+            graphnn.empty(*shape)
+        ) == torch.nn.init._calculate_fan_in_and_fan_out(torch.empty(*shape))
 
 
 # -- tensor surface ------------------------------------------------------------------------------------------------
@@ -935,30 +1061,143 @@ def _pos(x):
 
 
 SURFACE = [
-    ("broadcast_arith", lambda L, a, b: (a + b * 2 - 1, a * b / (b * b + 1), 1 - a + 2 / _pos(b), -a), [(3, 1, 4), (2, 4)]),
-    ("scalar_arith", lambda L, a: (a * 3, 2 + a, a / 4, 5 - a, a.add(a, alpha=2), a.sub(1.5), a.mul(a), a.div(2.0)),
-     [(2, 3)]),
-    ("pow", lambda L, a, b: (_pos(a) ** 1.5, a ** 2, 2 ** a, _pos(a).pow(b), a.pow(3)), [(3, 4), (3, 4)]),
-    ("comparisons", lambda L, a, b: (a > b, a >= 0.5, a < b, a <= -0.2, a == a, a != b, (a > b).sum(),
-                                     L.where(a > b, a, b * 2), (a > 0).double() * b), [(3, 4), (1, 4)]),
-    ("sum_mean", lambda L, a: (a.sum(), a.sum(1), a.sum((0, 2), keepdim=True), a.sum(-1, keepdim=True), a.mean(),
-                               a.mean(0), a.mean((1, 2)), a.mean(-1, keepdim=True), L.sum(a, 2)), [(2, 3, 4)]),
-    ("max_min", lambda L, a: (a.max(), a.min(), a.max(1), a.min(0, keepdim=True), a.max(-1, keepdim=True),
-                              L.max(a), L.maximum(a, a.t()), L.minimum(a, a * 0 + 0.1)), [(4, 4)]),
-    ("argmax", lambda L, a: (a.argmax(), a.argmax(1), a.argmax(-1, keepdim=True), a.argmin(0), a.argmin()),
-     [(3, 5)]),
-    ("shape", lambda L, a: (a.reshape(6, 4), a.reshape(-1, 3), a.view(2, 12), a.permute(2, 0, 1),
-                            a.transpose(0, 2), a.unsqueeze(1).squeeze(1), a[:, :1].squeeze(), a[:, :1].squeeze(1),
-                            a.unsqueeze(-1), a.flatten(), L.transpose(a, 1, 2), a.T), [(2, 3, 4)]),
-    ("cat_stack", lambda L, a, b: (L.cat([a, b], 1), L.cat([b, a, b], -1), L.cat([a, a]), L.stack([a, a * 2]),
-                                   L.stack([a, b[:, :2]], 2)), [(2, 2), (2, 3)]),
-    ("indexing", lambda L, a: (a[1], a[:, 1:3], a[..., ::2], a[None, 0, :, -1], a[-1, 1:, 2], a[:, :, 1:4:2],
-                               a[1:, None], a[0][1][2]), [(3, 4, 5)]),
-    ("unary", lambda L, a: (a.exp(), _pos(a).log(), _pos(a).sqrt(), a.tanh(), a.abs(), a.clamp(-0.5, 0.5),
-                            a.clamp(min=0.1), a.clamp(max=-0.1), L.exp(a), L.log(_pos(a)), L.sqrt(_pos(a)),
-                            L.tanh(a), L.abs(a), L.clamp(a, -1, 1), a.sigmoid(), a.relu()), [(3, 4)]),
-    ("matmul", lambda L, a, b, v: (a @ b, L.matmul(a, b), a.t(), b.t() @ a.t(), a.mm(b), v[:4] @ b, a @ v[:4],
-                                   b @ v, L.matmul(v, v), L.mm(a, b)), [(3, 4), (4, 5), (5,)]),
+    (
+        "broadcast_arith",
+        lambda L, a, b: (a + b * 2 - 1, a * b / (b * b + 1), 1 - a + 2 / _pos(b), -a),
+        [(3, 1, 4), (2, 4)],
+    ),
+    (
+        "scalar_arith",
+        lambda L, a: (a * 3, 2 + a, a / 4, 5 - a, a.add(a, alpha=2), a.sub(1.5), a.mul(a), a.div(2.0)),
+        [(2, 3)],
+    ),
+    ("pow", lambda L, a, b: (_pos(a) ** 1.5, a**2, 2**a, _pos(a).pow(b), a.pow(3)), [(3, 4), (3, 4)]),
+    (
+        "comparisons",
+        lambda L, a, b: (
+            a > b,
+            a >= 0.5,
+            a < b,
+            a <= -0.2,
+            a == a,
+            a != b,
+            (a > b).sum(),
+            L.where(a > b, a, b * 2),
+            (a > 0).double() * b,
+        ),
+        [(3, 4), (1, 4)],
+    ),
+    (
+        "sum_mean",
+        lambda L, a: (
+            a.sum(),
+            a.sum(1),
+            a.sum((0, 2), keepdim=True),
+            a.sum(-1, keepdim=True),
+            a.mean(),
+            a.mean(0),
+            a.mean((1, 2)),
+            a.mean(-1, keepdim=True),
+            L.sum(a, 2),
+        ),
+        [(2, 3, 4)],
+    ),
+    (
+        "max_min",
+        lambda L, a: (
+            a.max(),
+            a.min(),
+            a.max(1),
+            a.min(0, keepdim=True),
+            a.max(-1, keepdim=True),
+            L.max(a),
+            L.maximum(a, a.t()),
+            L.minimum(a, a * 0 + 0.1),
+        ),
+        [(4, 4)],
+    ),
+    ("argmax", lambda L, a: (a.argmax(), a.argmax(1), a.argmax(-1, keepdim=True), a.argmin(0), a.argmin()), [(3, 5)]),
+    (
+        "shape",
+        lambda L, a: (
+            a.reshape(6, 4),
+            a.reshape(-1, 3),
+            a.view(2, 12),
+            a.permute(2, 0, 1),
+            a.transpose(0, 2),
+            a.unsqueeze(1).squeeze(1),
+            a[:, :1].squeeze(),
+            a[:, :1].squeeze(1),
+            a.unsqueeze(-1),
+            a.flatten(),
+            L.transpose(a, 1, 2),
+            a.T,
+        ),
+        [(2, 3, 4)],
+    ),
+    (
+        "cat_stack",
+        lambda L, a, b: (
+            L.cat([a, b], 1),
+            L.cat([b, a, b], -1),
+            L.cat([a, a]),
+            L.stack([a, a * 2]),
+            L.stack([a, b[:, :2]], 2),
+        ),
+        [(2, 2), (2, 3)],
+    ),
+    (
+        "indexing",
+        lambda L, a: (
+            a[1],
+            a[:, 1:3],
+            a[..., ::2],
+            a[None, 0, :, -1],
+            a[-1, 1:, 2],
+            a[:, :, 1:4:2],
+            a[1:, None],
+            a[0][1][2],
+        ),
+        [(3, 4, 5)],
+    ),
+    (
+        "unary",
+        lambda L, a: (
+            a.exp(),
+            _pos(a).log(),
+            _pos(a).sqrt(),
+            a.tanh(),
+            a.abs(),
+            a.clamp(-0.5, 0.5),
+            a.clamp(min=0.1),
+            a.clamp(max=-0.1),
+            L.exp(a),
+            L.log(_pos(a)),
+            L.sqrt(_pos(a)),
+            L.tanh(a),
+            L.abs(a),
+            L.clamp(a, -1, 1),
+            a.sigmoid(),
+            a.relu(),
+        ),
+        [(3, 4)],
+    ),
+    (
+        "matmul",
+        lambda L, a, b, v: (
+            a @ b,
+            L.matmul(a, b),
+            a.t(),
+            b.t() @ a.t(),
+            a.mm(b),
+            v[:4] @ b,
+            a @ v[:4],
+            b @ v,
+            L.matmul(v, v),
+            L.mm(a, b),
+        ),
+        [(3, 4), (4, 5), (5,)],
+    ),
     ("batched_matmul", lambda L, a, b: (a @ b, L.matmul(a[0], b), a @ b[0]), [(2, 3, 4), (1, 4, 2)]),
 ]
 
@@ -967,24 +1206,62 @@ SURFACE = [
 def test_tensor_surface(torch, case, compiled):
     name, fn, shapes = case
     r = _rng(24)
-    check(torch, lambda *xs: fn(graphnn, *xs), lambda *xs: fn(torch, *xs), [r.standard_normal(s) for s in shapes],
-          compiled=compiled)
+    check(
+        torch,
+        lambda *xs: fn(graphnn, *xs),
+        lambda *xs: fn(torch, *xs),
+        [r.standard_normal(s) for s in shapes],
+        compiled=compiled,
+    )
 
 
 TIES = np.array([[1.0, 3.0, 3.0, 0.0], [2.0, 2.0, 2.0, 2.0], [-1.0, 0.0, -1.0, 0.5]])
 EDGES = [  # explicit inputs on ties, kinks and bounds, where gradient conventions matter
-    ("max_min_ties", lambda L, a: (a.max(1), a.min(1), a.max(0, keepdim=True), a.min(-1, keepdim=True), a.max(),
-                                   a.amax(1), a.argmax(1), a.argmin(0)), [TIES]),
-    ("clamp_bounds", lambda L, a: (a.clamp(-1, 1), a.clamp(min=0.0), a.clamp(max=2.0), L.clamp(a, 0.5, 3.0)),
-     [np.array([-1.0, 1.0, 0.5, 2.0, 3.0, -2.0])]),
-    ("kinks", lambda L, a: (L.relu(a), a.abs(), L.nn.functional.leaky_relu(a, 0.1), L.maximum(a, a * 0),
-                            L.nn.functional.hardtanh(a), L.nn.functional.relu6(a * 6), L.nn.functional.elu(a),
-                            L.nn.functional.silu(a), L.nn.functional.softplus(a * 20),
-                            L.nn.functional.softplus(a, beta=2.0, threshold=2.0)), [np.array([0.0, -1.0, 1.0, -0.5])]),
-    ("where_scalar", lambda L, a: (L.where(a > 0.5, a, 0.1), a.masked_fill(a < 0, 0.3), L.where(a > 0, 0.7, a)),
-     [np.array([0.1, 0.9, -0.4, 0.6])]),
-    ("zero_dim", lambda L, a, b: (a * b, (a + 1).exp(), b.sum(), b[0] * a, L.tensor(2.5, dtype=L.float64) * a),
-     [np.array(1.5), np.array([1.0, -2.0])]),
+    (
+        "max_min_ties",
+        lambda L, a: (
+            a.max(1),
+            a.min(1),
+            a.max(0, keepdim=True),
+            a.min(-1, keepdim=True),
+            a.max(),
+            a.amax(1),
+            a.argmax(1),
+            a.argmin(0),
+        ),
+        [TIES],
+    ),
+    (
+        "clamp_bounds",
+        lambda L, a: (a.clamp(-1, 1), a.clamp(min=0.0), a.clamp(max=2.0), L.clamp(a, 0.5, 3.0)),
+        [np.array([-1.0, 1.0, 0.5, 2.0, 3.0, -2.0])],
+    ),
+    (
+        "kinks",
+        lambda L, a: (
+            L.relu(a),
+            a.abs(),
+            L.nn.functional.leaky_relu(a, 0.1),
+            L.maximum(a, a * 0),
+            L.nn.functional.hardtanh(a),
+            L.nn.functional.relu6(a * 6),
+            L.nn.functional.elu(a),
+            L.nn.functional.silu(a),
+            L.nn.functional.softplus(a * 20),
+            L.nn.functional.softplus(a, beta=2.0, threshold=2.0),
+        ),
+        [np.array([0.0, -1.0, 1.0, -0.5])],
+    ),
+    (
+        "where_scalar",
+        lambda L, a: (L.where(a > 0.5, a, 0.1), a.masked_fill(a < 0, 0.3), L.where(a > 0, 0.7, a)),
+        [np.array([0.1, 0.9, -0.4, 0.6])],
+    ),
+    (
+        "zero_dim",
+        lambda L, a, b: (a * b, (a + 1).exp(), b.sum(), b[0] * a, L.tensor(2.5, dtype=L.float64) * a),
+        [np.array(1.5), np.array([1.0, -2.0])],
+    ),
 ]
 
 

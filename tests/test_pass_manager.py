@@ -1,4 +1,5 @@
 """The pass manager: passes run to a fixpoint, and can be watched (IR after a pass, times) and checked."""
+
 import pytest
 
 from graphnn.ir import Graph, TensorType

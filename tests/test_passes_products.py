@@ -1,5 +1,6 @@
 """Rewrites that shape matrix products and loops: each keeps the interpreter's results and removes the work
 it targets (batched products with a shared operand, batch sums of products, loop-invariant scan body nodes)."""
+
 import numpy as np
 
 from graphnn.ir import Graph, TensorType, interpret, verify
@@ -39,7 +40,7 @@ def test_batch_sum_of_products_becomes_one_product():
     g = Graph("grad")
     a = g.add_input(TensorType((4, 6, 3), "float32"), "a")  # (batch, rows, K1)
     y = g.add_input(TensorType((4, 6, 5), "float32"), "y")
-    prod = g.emit("matmul", g.emit("transpose", a, perm=(0, 2, 1)), y)   # (4, 3, 5)
+    prod = g.emit("matmul", g.emit("transpose", a, perm=(0, 2, 1)), y)  # (4, 3, 5)
     g.outputs = [g.emit("sum", prod, axes=(0,), keepdims=False)]
     _same_after(g, lambda gr: optimize(gr, check=True))
     mm = [n for n in g.nodes if n.op == "matmul"]
@@ -66,8 +67,9 @@ def test_scan_body_nodes_on_constants_are_hoisted():
     h0 = g.add_input(TensorType((2, 4), "float32"), "h0")
     xs = g.add_input(TensorType((6, 2, 4), "float32"), "xs")
     w_outer = g.add_input(TensorType((4, 4), "float32"), "w")
-    g.outputs = g.add_node("scan", [h0, xs, w_outer], dict(body=Body(body), n_carry=1, n_xs=1, length=6,
-                                                          reverse=False)).outputs
+    g.outputs = g.add_node(
+        "scan", [h0, xs, w_outer], dict(body=Body(body), n_carry=1, n_xs=1, length=6, reverse=False)
+    ).outputs
     _same_after(g, lambda gr: optimize(hoist_scan_invariants(gr), check=True))
     scan = next(n for n in g.nodes if n.op == "scan")
     assert not any(n.op == "transpose" for n in scan.attrs["body"].graph.nodes)

@@ -1,5 +1,6 @@
 """Every op is defined in one place: its definition carries what each stage needs, and no other module lists op
 names (the layers read the definitions' traits and family names instead)."""
+
 import ast
 import os
 
@@ -34,8 +35,9 @@ def _op_name_branches(path: str) -> list:
         if not isinstance(node, ast.Compare):
             continue
         sides = [node.left] + node.comparators
-        if not any(isinstance(s, ast.Attribute) and s.attr == "op" or isinstance(s, ast.Name) and s.id == "op"
-                   for s in sides):
+        if not any(
+            isinstance(s, ast.Attribute) and s.attr == "op" or isinstance(s, ast.Name) and s.id == "op" for s in sides
+        ):
             continue
         for s in sides:
             for c in ast.walk(s):

@@ -1,4 +1,5 @@
 """Recurrent layers: PyTorch parity (eager and compiled), scans that are loops, and a compiled LSTM that learns."""
+
 import numpy as np
 import pytest
 

@@ -1,5 +1,6 @@
 """The hand-written schedules (dot-product and blocked GEMM tiles, col2im, tiled max-pool gradients) with their
 fused epilogues agree with the reference interpreter, on one thread and split over the worker pool."""
+
 import numpy as np
 import pytest
 
@@ -109,8 +110,12 @@ def _pool(shape, kernel, epilogue=False, nan=False):
     g = Graph("pool")
     x = g.add_input(TensorType(shape, "float32"), "x")
     if nan:  # NaN wherever x > 1.5: a window with a NaN gives NaN
-        x = g.emit("select", g.emit("gt", x, g.emit("full", shape=(), dtype="float32", value=1.5)),
-                   g.emit("full", shape=(), dtype="float32", value=float("nan")), x)
+        x = g.emit(
+            "select",
+            g.emit("gt", x, g.emit("full", shape=(), dtype="float32", value=1.5)),
+            g.emit("full", shape=(), dtype="float32", value=float("nan")),
+            x,
+        )
         x = g.emit("mul", x, g.emit("full", shape=(), dtype="float32", value=1.0))
     y = g.emit("max_pool", x, **at)
     g.outputs = [g.emit("tanh", y) if epilogue else y]
@@ -135,23 +140,23 @@ CASES = {
     "dots_f64": _dots(5, 9, 37, dtype="float64"),
     "blocked_padded_panel": _blocked(50, 120, 64),
     "blocked_narrow": _blocked(9, 17, 33),
-    "blocked_conv2_b1": _blocked(16, 100, 150),      # 4-row tiles, a 4-column tail panel (one-vector tile)
-    "blocked_packed_tail": _blocked(300, 40, 20),    # packed B panels, an 8-column tail
+    "blocked_conv2_b1": _blocked(16, 100, 150),  # 4-row tiles, a 4-column tail panel (one-vector tile)
+    "blocked_packed_tail": _blocked(300, 40, 20),  # packed B panels, an 8-column tail
     "blocked_six_rows": _blocked(12, 100, 40),
     "plain_partial_tiles": _plain(50, 70, 33),
     "plain_batched": _plain(7, 64, 20, batch=(3,)),
     "plain_packed": _plain(260, 96, 17),
-    "plain_wide_tail": _plain(16, 150, 400),   # the last panel is two vectors wide but not full
+    "plain_wide_tail": _plain(16, 150, 400),  # the last panel is two vectors wide but not full
     "col2im_lenet": _col2im((4, 6, 14, 14), (5, 5), (1, 1), ((0, 0), (0, 0)), (1, 1)),
     "col2im_strided_padded": _col2im((2, 3, 9, 8), (3, 2), (2, 3), ((1, 1), (0, 0)), (1, 2)),
     "col2im_rows_padded_dilated": _col2im((2, 3, 9, 8), (3, 2), (2, 1), ((1, 1), (1, 0)), (1, 2)),
     "col2im_rows_wide": _col2im((1, 2, 5, 40), (2, 3), (1, 1), ((0, 0), (2, 2)), (1, 1)),
-    "col2im_high_padding_1d": _col2im((6, 3, 1), (2,), (1,), ((0, 1),), (1,)),      # fuzz seed 301658
+    "col2im_high_padding_1d": _col2im((6, 3, 1), (2,), (1,), ((0, 1),), (1,)),  # fuzz seed 301658
     "col2im_high_padding_2d": _col2im((2, 2, 5, 6), (3, 2), (1, 2), ((0, 1), (0, 2)), (1, 1)),
     "col2im_3d": _col2im((1, 2, 5, 4, 6), (2, 3, 2), (1, 1, 2), ((0, 0), (1, 1), (1, 1)), (2, 1, 1)),
     "pool_grad_lenet": _pool_grad((8, 6, 28, 28), (2, 2)),
     "pool_grad_ragged": _pool_grad((2, 3, 7, 9), (2, 3)),
-    "pool_grad_tall_rows_edges": _pool_grad((2, 3, 7, 9), (3, 2)),    # vector rows, uncovered last row/column
+    "pool_grad_tall_rows_edges": _pool_grad((2, 3, 7, 9), (3, 2)),  # vector rows, uncovered last row/column
     "pool_grad_wide_rows": _pool_grad((1, 2, 4, 70), (2, 2)),
     "pool_grad_padded_ceil": _pool_grad((2, 2, 7, 6), (2, 2), padding=(1, 0), ceil_mode=True),
 }
@@ -172,12 +177,25 @@ def split_everything(monkeypatch):
 def test_schedule_matches_interpreter(name):
     g = CASES[name]
     arrays = _rand(np.random.default_rng(0), g)
-    for j, (got, want, tol) in enumerate(zip(CompiledGraph(g)(arrays), interpret(g, arrays), graph_tolerance(g, arrays))):
+    for j, (got, want, tol) in enumerate(
+        zip(CompiledGraph(g)(arrays), interpret(g, arrays), graph_tolerance(g, arrays))
+    ):
         assert_close(got, want, tol, f"{name}: output {j}")
 
 
-@pytest.mark.parametrize("name", ["dots_ragged", "dots_batched", "blocked_padded_panel", "blocked_packed_tail", "plain_partial_tiles", "column_sum_wide_keepdims", "col2im_lenet",
-                                  "pool_grad_ragged"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "dots_ragged",
+        "dots_batched",
+        "blocked_padded_panel",
+        "blocked_packed_tail",
+        "plain_partial_tiles",
+        "column_sum_wide_keepdims",
+        "col2im_lenet",
+        "pool_grad_ragged",
+    ],
+)
 def test_split_schedule_is_bit_identical(split_everything, name):
     g = CASES[name]
     arrays = _rand(np.random.default_rng(1), g)

@@ -1,5 +1,6 @@
 """state_dict, named_parameters and load_state_dict with tied weights, shared buffers and shared submodules, checked
 against PyTorch; optimizers and compiled training steps update a tied parameter once and keep the tie."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -20,6 +21,7 @@ STEP_ROUNDINGS = 110
 def _tied(nn, tensor_fn):
     """The word_language_model / GPT pattern: the decoder's weight is the embedding's; plus a buffer shared by two
     modules and a non-persistent buffer."""
+
     class Tied(nn.Module):
         def __init__(self):
             super().__init__()
@@ -33,11 +35,13 @@ def _tied(nn, tensor_fn):
 
         def forward(self, idx):
             return self.dec(self.mid(self.enc(idx)).tanh() * self.mid.scale)
+
     return Tied()
 
 
 def _shared_child(nn):
     """One Linear registered under two names and inside a Sequential."""
+
     class Shared(nn.Module):
         def __init__(self):
             super().__init__()
@@ -47,6 +51,7 @@ def _shared_child(nn):
 
         def forward(self, x):
             return self.c(self.b(x))
+
     return Shared()
 
 
@@ -70,8 +75,9 @@ def test_key_lists_match_pytorch(torch, make):
         assert _names(g.named_parameters(remove_duplicate=dup)) == _names(t.named_parameters(remove_duplicate=dup))
         assert _names(g.named_buffers(remove_duplicate=dup)) == _names(t.named_buffers(remove_duplicate=dup))
         assert _names(g.named_modules(remove_duplicate=dup)) == _names(t.named_modules(remove_duplicate=dup))
-        assert (_names(g.named_parameters(prefix="m", remove_duplicate=dup))
-                == _names(t.named_parameters(prefix="m", remove_duplicate=dup)))
+        assert _names(g.named_parameters(prefix="m", remove_duplicate=dup)) == _names(
+            t.named_parameters(prefix="m", remove_duplicate=dup)
+        )
     assert len(list(g.parameters())) == len(list(t.parameters()))
     assert list(g.state_dict(prefix="p.")) == list(t.state_dict(prefix="p."))
 
@@ -162,6 +168,7 @@ def test_tied_training_matches_pytorch(torch, compiled):
         loss.backward()
         gopt.step()
         return loss
+
     run = graphnn.compile(step) if compiled else step
     for i in range(4):
         x, y = _lm_batch(i)

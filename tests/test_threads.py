@@ -1,4 +1,5 @@
 """Kernels split over threads give bit-identical results to one thread (each element is computed the same way)."""
+
 import re
 
 import numpy as np
@@ -150,9 +151,11 @@ def test_big_reductions_and_single_row_products_on_threads(split_everything, sha
     rng = np.random.default_rng(0)
     x = rng.standard_normal(shape).astype(np.float32)
     eps, n_sum = np.finfo(np.float32).eps, shape[0] * shape[1]
-    checks = ((lambda t: t.sum(), x.astype(np.float64).sum(), n_sum * eps * np.abs(x).sum()),
-              (lambda t: t.max(), x.max(), 0.0),
-              (lambda t: t.softmax(1).sum(1), np.ones(shape[0]), 4 * shape[1] * eps))
+    checks = (
+        (lambda t: t.sum(), x.astype(np.float64).sum(), n_sum * eps * np.abs(x).sum()),
+        (lambda t: t.max(), x.max(), 0.0),
+        (lambda t: t.softmax(1).sum(1), np.ones(shape[0]), 4 * shape[1] * eps),
+    )
     for fn, want, bound in checks:
         f = graphnn.compile(fn)
         for n in (1, 2, 3):

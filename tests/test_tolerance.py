@@ -1,5 +1,6 @@
 """The tolerance rule itself (tolerance.py, graphnn.ir.roundoff): legitimate float32 reorderings of a long sum pass,
 a missing term or a wrong index fails."""
+
 import numpy as np
 import pytest
 

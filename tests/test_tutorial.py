@@ -1,4 +1,5 @@
 """Every code block of the seed tutorial, run in order with graphnn for torch (and with torch when installed)."""
+
 import numpy as np
 import pytest
 
@@ -28,7 +29,10 @@ def test_every_block_runs(graphnn_run):
 def test_values_the_tutorial_defines(graphnn_run):
     ns = {h: n for h, _e, _s, n in graphnn_run}
     net_ns = ns["Neural Networks"]
-    assert net_ns["net"](net_ns["input"] if "input" in net_ns else __import__("graphnn").randn(1, 1, 32, 32)).shape == (1, 10)
+    assert net_ns["net"](net_ns["input"] if "input" in net_ns else __import__("graphnn").randn(1, 1, 32, 32)).shape == (
+        1,
+        10,
+    )
     unpool = ns["torch.nn.MaxUnpool2d"]
     expected = np.array([[0, 0, 0, 0], [0, 6, 0, 8], [0, 0, 0, 0], [0, 14, 0, 16]], np.float32)
     out = unpool["unpool"](unpool["output"], unpool["indices"])

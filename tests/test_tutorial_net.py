@@ -1,4 +1,5 @@
 """The tutorial's Net: definition, repr, parameters, output, grad_fn chain, and gradients against PyTorch."""
+
 import numpy as np
 import pytest
 
@@ -118,5 +119,9 @@ def test_tutorial_update_step_runs():
     grad = net.fc3.bias.grad.numpy().copy()
     optimizer.step()
     # p - lr * g, with lr * g rounded once and the difference once (float32): 2 roundings of at most |p| + |lr g|
-    close(net.fc3.bias, before - np.float32(0.01) * grad, "updated bias",
-          accumulation_tolerance("float32", 2, np.abs(before) + np.abs(0.01 * grad)))
+    close(
+        net.fc3.bias,
+        before - np.float32(0.01) * grad,
+        "updated bias",
+        accumulation_tolerance("float32", 2, np.abs(before) + np.abs(0.01 * grad)),
+    )

@@ -1,5 +1,6 @@
 """`graphnn viz` and `graphnn summary`: the CLI on the tutorial's Net at every stage and format, what the DOT
 holds (every IR node, kernels as clusters), the training-graph PNG, errors, and the Python API."""
+
 import os
 import struct
 import subprocess
@@ -31,8 +32,14 @@ ONE = ["traced", "optimized", "backward", "fused"]
 def cli(*args, env=None, timeout=300):
     """Run `graphnn ARGS` in a subprocess (the same compile cache as this test session)."""
     full_env = dict(os.environ, **(env or {}))
-    return subprocess.run([sys.executable, "-m", "graphnn.tools.cli", *args], capture_output=True, text=True,
-                          env=full_env, cwd=ROOT, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "graphnn.tools.cli", *args],
+        capture_output=True,
+        text=True,
+        env=full_env,
+        cwd=ROOT,
+        timeout=timeout,
+    )
 
 
 def _png_size(data: bytes) -> tuple:
@@ -88,6 +95,7 @@ def _clusters(g) -> dict:
             names |= walk(child)
         found[sg.get_name()] = names
         return names
+
     for sg in g.get_subgraphs():
         walk(sg)
     return found
@@ -169,8 +177,11 @@ def test_backward_stage_marks_phases(runs, stages):
     phases = graphnn.viz.phases(g)
     assert {"forward", "backward", "update"} == set(phases.values())
     txt = open(runs[("backward", "txt")][1]).read()
-    assert "[backward]" in txt and "[update]" in txt and "conv1.weight (updated in place)" in open(
-        runs[("backward", "dot")][1]).read()
+    assert (
+        "[backward]" in txt
+        and "[update]" in txt
+        and "conv1.weight (updated in place)" in open(runs[("backward", "dot")][1]).read()
+    )
 
 
 def test_fused_training_graph_png(runs):
@@ -189,7 +200,9 @@ def test_modules_are_clusters_and_depth_collapses(tmp_path, stages):
     g = to_nx(deep)
     assert {"m_Net_conv1", "m_Net_fc3"} <= set(g.nodes) and g.number_of_nodes() < plain.number_of_nodes()
     assert g.has_edge("m_Net_conv1", "n3")  # conv1 -> relu
-    proc = cli("viz", NET, "--input-shape", SHAPE, "--stage", "optimized", "--depth", "0", "-o", str(tmp_path / "d.dot"))
+    proc = cli(
+        "viz", NET, "--input-shape", SHAPE, "--stage", "optimized", "--depth", "0", "-o", str(tmp_path / "d.dot")
+    )
     assert proc.returncode == 0, proc.stderr
     assert "  m_Net [" in (tmp_path / "d.dot").read_text()
 
@@ -206,8 +219,9 @@ BAD = [
 ]
 
 
-@pytest.mark.parametrize("command, args, message", [("viz", a, m) for a, m in BAD] +
-                         [("summary", a, m) for a, m in BAD if "-o" not in a])
+@pytest.mark.parametrize(
+    "command, args, message", [("viz", a, m) for a, m in BAD] + [("summary", a, m) for a, m in BAD if "-o" not in a]
+)
 def test_bad_input_is_one_line_exit_2(command, args, message):
     proc = cli(command, *args)
     assert proc.returncode == 2, (proc.stdout, proc.stderr)

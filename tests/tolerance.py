@@ -20,6 +20,7 @@ total magnitude M in dtype; `finite_difference_tolerance` adds up the error term
 The gap to a real bug stays wide: a wrong index or a missing term changes a result by about one term, |M| / K,
 while the tolerance is ~ 2 u s M, i.e. below that as long as 2 u s K < 1 (K up to ~ 9000 in float32).
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -43,7 +44,7 @@ class Bounds:
 
     def __init__(self, outputs: list, grads: dict):
         self.outputs = outputs  # per flattened output: bound array, or None (integer output)
-        self.grads = grads      # id(tensor) -> bound of its gradient
+        self.grads = grads  # id(tensor) -> bound of its gradient
 
     def tol(self, i: int):
         return None if self.outputs[i] is None else 2 * self.outputs[i]
@@ -64,8 +65,10 @@ def recorded_bounds(outputs: list, loss=None, leaf_errors: list = ()) -> Bounds:
     """Bounds of eager `outputs` and of the gradients of `loss` (a scalar tensor) with respect to every leaf that
     requires grad, from the graph recorded while computing them. leaf_errors: (array, error bound) pairs for
     leaves viewing that array (e.g. running statistics that already differ between the libraries); others exact."""
-    values = [o._eager_value() if isinstance(o, graphnn.Tensor) and o.dtype_name.startswith("float") else None
-              for o in outputs]
+    values = [
+        o._eager_value() if isinstance(o, graphnn.Tensor) and o.dtype_name.startswith("float") else None
+        for o in outputs
+    ]
     roots = [v for v in values if v is not None] + ([loss._value] if loss is not None else [])
     nodes, leaves = _collect(roots)
     g = Graph("recorded")
@@ -76,12 +79,15 @@ def recorded_bounds(outputs: list, loss=None, leaf_errors: list = ()) -> Bounds:
     def bounds_of(graph):
         with np.errstate(all="ignore"):
             return analyse(graph, feeds, errors)[1]
+
     g.outputs = [v for v in values if v is not None]
     bounds = iter(bounds_of(g))
     outs = [next(bounds) if v is not None else None for v in values]
     grads = {}
     if loss is not None:
-        wrt = [v for v in leaves if v.type.is_float and v.meta.get("tensor") is not None and v.meta["tensor"].requires_grad]
+        wrt = [
+            v for v in leaves if v.type.is_float and v.meta.get("tensor") is not None and v.meta["tensor"].requires_grad
+        ]
         g.outputs = [loss._value]
         for v, b in zip(wrt, bounds_of(grad_graph(g, wrt))[1:]):
             grads[id(v.meta["tensor"])] = b

@@ -1,4 +1,5 @@
 """The training steps the tests compile: forward, loss, backward and an optimizer update."""
+
 import graphnn.nn as nn
 import graphnn.optim as optim
 
@@ -10,6 +11,7 @@ def training_step(net, crit, opt):
         loss.backward()
         opt.step()
         return loss
+
     return step
 
 

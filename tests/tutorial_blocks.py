@@ -1,4 +1,5 @@
 """The code blocks of the seed tutorial (tests/data/pytorch-nn-tutorial.md), ready to run with any torch-like module."""
+
 from __future__ import annotations
 
 import os
@@ -51,7 +52,10 @@ def run_all(module_name: str, skip_headings=()) -> list:
                 err = None
             except Exception as e:  # the outcome itself is compared with PyTorch's
                 err = type(e).__name__
-        snapshot = {k: tuple(v.shape) for k, v in ns.items()
-                    if hasattr(v, "shape") and hasattr(v, "requires_grad") and not k.startswith("_")}
+        snapshot = {
+            k: tuple(v.shape)
+            for k, v in ns.items()
+            if hasattr(v, "shape") and hasattr(v, "requires_grad") and not k.startswith("_")
+        }
         results.append((heading, err, snapshot, dict(ns)))
     return results

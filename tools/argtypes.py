@@ -1,4 +1,5 @@
 """argparse `type=` converters that refuse nonsense numbers (zero, negative, nan, inf) with a clear message."""
+
 from __future__ import annotations
 
 import argparse

@@ -3,6 +3,7 @@
 Each workload runs a warm-up, then repetitions; the table gives the median and minimum per call and graphnn's
 speed as a ratio to each peer (peer time / graphnn time: above 1 means graphnn is faster).
 """
+
 from __future__ import annotations
 
 import json
@@ -50,6 +51,7 @@ def _g_lenet_inference(batch: int):
     def run():
         with graphnn.no_grad():
             c(x)
+
     return run, net
 
 
@@ -68,6 +70,7 @@ def _g_train(model, x, y, lr=0.01):
         loss.backward()
         opt.step()
         return loss
+
     return lambda: step(x, y)
 
 
@@ -108,6 +111,7 @@ def _t_net(torch, gnet=None):
             x = F.max_pool2d(F.relu(self.conv2(x)), 2)
             x = x.view(-1, 400)
             return self.fc3(F.relu(self.fc2(F.relu(self.fc1(x)))))
+
     return TNet()
 
 
@@ -121,6 +125,7 @@ def _t_train(torch, model, x, y, compiled=False):
         loss.backward()
         opt.step()
         return loss
+
     f = torch.compile(step) if compiled else step
     return lambda: f(x, y)
 
@@ -150,8 +155,11 @@ def chain_name(m: int) -> str:
 
 def workload_names(gemm: int = DEFAULT_GEMM, chain: int = DEFAULT_CHAIN) -> list:
     """The names --only accepts, in run order: the workloads (gemm and chain named by their sizes), then 'compile'."""
-    return ([f"lenet_infer_b{b}" for b in LENET_BATCHES] + [f"lenet_train_b{b}" for b in LENET_BATCHES]
-            + ["mlp_train_b128", f"gemm_{gemm}", chain_name(chain), "compile"])
+    return (
+        [f"lenet_infer_b{b}" for b in LENET_BATCHES]
+        + [f"lenet_train_b{b}" for b in LENET_BATCHES]
+        + ["mlp_train_b128", f"gemm_{gemm}", chain_name(chain), "compile"]
+    )
 
 
 def check_args(args) -> None:
@@ -192,6 +200,7 @@ def workloads(args, torch):
             def eager(tnet=tnet, tx=tx):
                 with torch.no_grad():
                     tnet(tx)
+
             peers["torch"] = eager
             if "compile" in peers_wanted:
                 ct = torch.compile(tnet)
@@ -199,6 +208,7 @@ def workloads(args, torch):
                 def comp(ct=ct, tx=tx):
                     with torch.no_grad():
                         ct(tx)
+
                 peers["torch.compile"] = comp
             if "ort" in peers_wanted:
                 try:
@@ -223,8 +233,13 @@ def workloads(args, torch):
     x, y = graphnn.randn(128, 784), graphnn.randint(0, 10, (128,))
     peers = {}
     if torch is not None:
-        tm = torch.nn.Sequential(torch.nn.Linear(784, 512), torch.nn.ReLU(), torch.nn.Linear(512, 512), torch.nn.ReLU(),
-                                 torch.nn.Linear(512, 10))
+        tm = torch.nn.Sequential(
+            torch.nn.Linear(784, 512),
+            torch.nn.ReLU(),
+            torch.nn.Linear(512, 512),
+            torch.nn.ReLU(),
+            torch.nn.Linear(512, 10),
+        )
         tx, ty = torch.randn(128, 784), torch.randint(0, 10, (128,))
         peers["torch"] = _t_train(torch, tm, tx, ty)
         if "compile" in peers_wanted:
@@ -235,7 +250,7 @@ def workloads(args, torch):
     if torch is not None:
         ta, tb = torch.randn(n, n), torch.randn(n, n)
         peers["torch"] = lambda: ta @ tb
-    add(f"gemm_{n}", _g_gemm(n), peers, flops=2 * n ** 3)
+    add(f"gemm_{n}", _g_gemm(n), peers, flops=2 * n**3)
     m = args.chain
     peers = {}
     if torch is not None:
@@ -251,18 +266,29 @@ def workloads(args, torch):
 
 def compile_times() -> dict:
     """Cold (empty disk cache, new process) and warm (disk cache, new process) compile of the LeNet step."""
-    code = ("import time, graphnn, graphnn.nn as nn, graphnn.optim as optim\n"
-            "from graphnn.tools.tutorial_net import Net\n"
-            "net = Net(); crit = nn.CrossEntropyLoss(); opt = optim.SGD(net.parameters(), lr=0.01)\n"
-            "x = graphnn.randn(64, 1, 32, 32); y = graphnn.randint(0, 10, (64,))\n"
-            "def step(x, y):\n    opt.zero_grad(); l = crit(net(x), y); l.backward(); opt.step(); return l\n"
-            "c = graphnn.compile(step)\n"
-            "t0 = time.perf_counter(); c(x, y); t1 = time.perf_counter(); c(x, y); t2 = time.perf_counter()\n"
-            "print((t1 - t0) - (t2 - t1))\n")
+    code = (
+        "import time, graphnn, graphnn.nn as nn, graphnn.optim as optim\n"
+        "from graphnn.tools.tutorial_net import Net\n"
+        "net = Net(); crit = nn.CrossEntropyLoss(); opt = optim.SGD(net.parameters(), lr=0.01)\n"
+        "x = graphnn.randn(64, 1, 32, 32); y = graphnn.randint(0, 10, (64,))\n"
+        "def step(x, y):\n    opt.zero_grad(); l = crit(net(x), y); l.backward(); opt.step(); return l\n"
+        "c = graphnn.compile(step)\n"
+        "t0 = time.perf_counter(); c(x, y); t1 = time.perf_counter(); c(x, y); t2 = time.perf_counter()\n"
+        "print((t1 - t0) - (t2 - t1))\n"
+    )
     with tempfile.TemporaryDirectory() as d:
         env = dict(os.environ, GRAPHNN_CACHE_DIR=d)
-        run = lambda: float(subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,  # noqa: E731
-                                           check=True).stdout.strip().splitlines()[-1])
+        run = lambda: float(
+            subprocess.run(
+                [sys.executable, "-c", code],
+                env=env,
+                capture_output=True,
+                text=True,  # noqa: E731
+                check=True,
+            )
+            .stdout.strip()
+            .splitlines()[-1]
+        )
         cold = run()
         warm = run()
     return {"compile_cold_s": cold, "compile_warm_s": warm}
@@ -297,7 +323,9 @@ def main(args) -> int:
         _print_row(name, row)
     if not args.only or "compile" in args.only:
         results.update(compile_times())
-        print(f"{'compile (LeNet train step)':28s} cold {results['compile_cold_s']:.3f} s   warm {results['compile_warm_s'] * 1000:.1f} ms")
+        print(
+            f"{'compile (LeNet train step)':28s} cold {results['compile_cold_s']:.3f} s   warm {results['compile_warm_s'] * 1000:.1f} ms"
+        )
     if args.json:
         _write_json(args.json, results)
         print(f"wrote {args.json}")
@@ -326,7 +354,9 @@ def _print_row(name: str, row: dict) -> None:
     for peer, r in row.items():
         if peer in ("graphnn", "flops"):
             continue
-        line += f" | {peer} " + (f"{_fmt(r['median_s']).strip()} x{r['median_s'] / g:.2f}" if "median_s" in r else "error")
+        line += f" | {peer} " + (
+            f"{_fmt(r['median_s']).strip()} x{r['median_s'] / g:.2f}" if "median_s" in r else "error"
+        )
     print(line, flush=True)
 
 
@@ -335,27 +365,59 @@ def add_arguments(p) -> None:
     from .argtypes import positive_int
 
     names = workload_names()
-    p.add_argument("--threads", type=int, default=1, choices=(1, 2),
-                   help="threads for graphnn and for every peer: 1 or 2 (default: 1)")
-    p.add_argument("--peers", nargs="*", default=[], choices=("compile", "ort"), metavar="PEER",
-                   help="also time torch.compile (compile) and ONNX Runtime (ort), when installed "
-                        "(default: only PyTorch eager, when installed)")
-    p.add_argument("--reps", type=positive_int, default=50, metavar="N",
-                   help="at least N timed calls per workload and runtime; timing also lasts at least 0.3 s and "
-                        "stops after 3 s once 5 calls are in (default: 50)")
-    p.add_argument("--gemm", type=positive_int, default=DEFAULT_GEMM, metavar="N",
-                   help=f"size of the square float32 matrix product of workload gemm_N, N x N times N x N "
-                        f"(default: {DEFAULT_GEMM})")
-    p.add_argument("--chain", type=positive_int, default=DEFAULT_CHAIN, metavar="N",
-                   help=f"elements of each float32 vector of the element-wise workload relu(x * a + b) * sigmoid(x), "
-                        f"named chain_<N/2^20>M, or chain_N when N is not a multiple of 2^20 "
-                        f"(default: {DEFAULT_CHAIN}, {chain_name(DEFAULT_CHAIN)})")
-    p.add_argument("--only", nargs="+", default=None, metavar="NAME",
-                   help=f"run only these workloads; 'compile' is the cold and warm compile time of the LeNet training "
-                        f"step. Names with the default --gemm and --chain: {', '.join(names)} "
-                        f"(default: all of them)")
-    p.add_argument("--json", default=None, metavar="FILE",
-                   help="also write the results as JSON to FILE (default: no file)")
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        choices=(1, 2),
+        help="threads for graphnn and for every peer: 1 or 2 (default: 1)",
+    )
+    p.add_argument(
+        "--peers",
+        nargs="*",
+        default=[],
+        choices=("compile", "ort"),
+        metavar="PEER",
+        help="also time torch.compile (compile) and ONNX Runtime (ort), when installed "
+        "(default: only PyTorch eager, when installed)",
+    )
+    p.add_argument(
+        "--reps",
+        type=positive_int,
+        default=50,
+        metavar="N",
+        help="at least N timed calls per workload and runtime; timing also lasts at least 0.3 s and "
+        "stops after 3 s once 5 calls are in (default: 50)",
+    )
+    p.add_argument(
+        "--gemm",
+        type=positive_int,
+        default=DEFAULT_GEMM,
+        metavar="N",
+        help=f"size of the square float32 matrix product of workload gemm_N, N x N times N x N "
+        f"(default: {DEFAULT_GEMM})",
+    )
+    p.add_argument(
+        "--chain",
+        type=positive_int,
+        default=DEFAULT_CHAIN,
+        metavar="N",
+        help=f"elements of each float32 vector of the element-wise workload relu(x * a + b) * sigmoid(x), "
+        f"named chain_<N/2^20>M, or chain_N when N is not a multiple of 2^20 "
+        f"(default: {DEFAULT_CHAIN}, {chain_name(DEFAULT_CHAIN)})",
+    )
+    p.add_argument(
+        "--only",
+        nargs="+",
+        default=None,
+        metavar="NAME",
+        help=f"run only these workloads; 'compile' is the cold and warm compile time of the LeNet training "
+        f"step. Names with the default --gemm and --chain: {', '.join(names)} "
+        f"(default: all of them)",
+    )
+    p.add_argument(
+        "--json", default=None, metavar="FILE", help="also write the results as JSON to FILE (default: no file)"
+    )
 
 
 if __name__ == "__main__":

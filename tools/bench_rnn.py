@@ -5,6 +5,7 @@
 Compile time is measured with the disk cache off, for a training step (forward + backward) of a one-layer
 LSTM at sequence lengths 10 and 1000: scans keep time as a loop, so the two should cost the same.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -64,6 +65,7 @@ def main(argv=None) -> dict:
         x = graphnn.tensor(xs, requires_grad=True)
         out, _ = c(x)
         out.sum().backward()
+
     result["graphnn_fwd_bwd_ms_T100"] = _median_time(g_step, 10) * 1000
     try:
         import torch
@@ -78,6 +80,7 @@ def main(argv=None) -> dict:
             x = torch.tensor(xs, requires_grad=True)
             out, _ = t(x)
             out.sum().backward()
+
         result["torch_eager_fwd_bwd_ms_T100"] = _median_time(t_step, 10) * 1000
         result["graphnn_vs_torch"] = result["torch_eager_fwd_bwd_ms_T100"] / result["graphnn_fwd_bwd_ms_T100"]
     for k, v in result.items():

@@ -1,4 +1,5 @@
 """The `graphnn` command-line program: demo, viz, summary, export, bench."""
+
 from __future__ import annotations
 
 import argparse
@@ -8,17 +9,22 @@ import sys
 
 from .argtypes import non_negative_int, positive_float, positive_int
 
-MODEL_HELP = ("path/to/file.py:Name or package.module:Name (a Module class, a factory function or a Module "
-              "instance)")
-SHAPE_HELP = ("shape of a random float32 input: positive sizes separated by commas, e.g. 1,1,32,32 (repeat for a "
-              "model with several inputs)")
+MODEL_HELP = "path/to/file.py:Name or package.module:Name (a Module class, a factory function or a Module instance)"
+SHAPE_HELP = (
+    "shape of a random float32 input: positive sizes separated by commas, e.g. 1,1,32,32 (repeat for a "
+    "model with several inputs)"
+)
 
 
 def _model_args(p: argparse.ArgumentParser, viz: bool = False) -> None:
     export_dir = ", or a directory written by graphnn export" if viz else ""
     p.add_argument("model", metavar="MODEL", help=MODEL_HELP + export_dir)
-    p.add_argument("--input-shape", action="append", metavar="SHAPE",
-                   help=SHAPE_HELP + ("; not given for an export directory" if viz else "; required"))
+    p.add_argument(
+        "--input-shape",
+        action="append",
+        metavar="SHAPE",
+        help=SHAPE_HELP + ("; not given for an export directory" if viz else "; required"),
+    )
 
 
 def version() -> str:
@@ -69,8 +75,10 @@ def _check_viz_args(args, ext: str) -> None:
                 parse_shape(s)  # a malformed shape is named as such first
             raise ModelError("--input-shape does not apply to an export directory: its input shapes are fixed")
         if args.train:
-            raise ModelError("--train does not apply to an export directory: it holds one compiled graph "
-                             "(export with --mode train_step to draw a training step)")
+            raise ModelError(
+                "--train does not apply to an export directory: it holds one compiled graph "
+                "(export with --mode train_step to draw a training step)"
+            )
     if args.output:
         try:
             check_writable(args.output, make_dirs=True)
@@ -97,8 +105,10 @@ def _viz(args) -> int:
     if model is None:
         pass
     elif args.stage == "all" and not args.train and not any(p.requires_grad for p in model.parameters()):
-        print(f"graphnn viz: note: {type(model).__name__} has no trainable parameters, so no backward stage",
-              file=sys.stderr)
+        print(
+            f"graphnn viz: note: {type(model).__name__} has no trainable parameters, so no backward stage",
+            file=sys.stderr,
+        )
         names.remove("backward")
     if model is not None:
         stages = trace_stages(model, inputs, names, train=args.train)
@@ -221,31 +231,54 @@ def _guarded(command: str, fn, args) -> int:
 
 
 def _add_demo(sub) -> None:
-    demo = sub.add_parser("demo", help="train the tutorial's Net, compiled, on generated data",
-                          description="Train the tutorial's Net, compiled, on generated 32x32 images; exit code 0 when "
-                                      "the training accuracy passes 90%, else 1.")
+    demo = sub.add_parser(
+        "demo",
+        help="train the tutorial's Net, compiled, on generated data",
+        description="Train the tutorial's Net, compiled, on generated 32x32 images; exit code 0 when "
+        "the training accuracy passes 90%, else 1.",
+    )
     demo.add_argument("--steps", type=positive_int, default=300, metavar="N", help="training steps (default: 300)")
-    demo.add_argument("--batch", type=positive_int, default=64, metavar="N",
-                      help="images per step; the data set holds 40 batches (default: 64)")
+    demo.add_argument(
+        "--batch",
+        type=positive_int,
+        default=64,
+        metavar="N",
+        help="images per step; the data set holds 40 batches (default: 64)",
+    )
     demo.add_argument("--lr", type=positive_float, default=0.02, help="SGD learning rate, momentum 0.9 (default: 0.02)")
-    demo.add_argument("--seed", type=non_negative_int, default=0, metavar="N",
-                      help="seed of the weights and the data (default: 0)")
+    demo.add_argument(
+        "--seed", type=non_negative_int, default=0, metavar="N", help="seed of the weights and the data (default: 0)"
+    )
 
 
 def _add_viz(sub) -> None:
-    viz = sub.add_parser("viz", help="draw the graph a model becomes, at every stage",
-                         description="Draw a model's graph. Output by the extension of -o: .svg .png .dot (one file per "
-                                     "stage), .txt (IR text), .html (one page); without -o the IR text is printed.")
+    viz = sub.add_parser(
+        "viz",
+        help="draw the graph a model becomes, at every stage",
+        description="Draw a model's graph. Output by the extension of -o: .svg .png .dot (one file per "
+        "stage), .txt (IR text), .html (one page); without -o the IR text is printed.",
+    )
     _model_args(viz, viz=True)
-    viz.add_argument("--stage", choices=["traced", "optimized", "backward", "fused", "all"], default="fused",
-                     help="traced: as traced; optimized: after passes; backward: the training step (forward, "
-                          "CrossEntropyLoss, backward, SGD update) as one graph; fused: kernels as boxes (default)")
+    viz.add_argument(
+        "--stage",
+        choices=["traced", "optimized", "backward", "fused", "all"],
+        default="fused",
+        help="traced: as traced; optimized: after passes; backward: the training step (forward, "
+        "CrossEntropyLoss, backward, SGD update) as one graph; fused: kernels as boxes (default)",
+    )
     viz.add_argument("--train", action="store_true", help="draw the training step at every stage, not the forward")
-    viz.add_argument("--depth", type=non_negative_int, metavar="N",
-                     help="collapse modules N levels below the model into one node (pictures only; default: none)")
-    viz.add_argument("-o", "--output", metavar="FILE",
-                     help="output file: .svg .png .dot .html or .txt; missing folders are created "
-                          "(default: print the IR text)")
+    viz.add_argument(
+        "--depth",
+        type=non_negative_int,
+        metavar="N",
+        help="collapse modules N levels below the model into one node (pictures only; default: none)",
+    )
+    viz.add_argument(
+        "-o",
+        "--output",
+        metavar="FILE",
+        help="output file: .svg .png .dot .html or .txt; missing folders are created (default: print the IR text)",
+    )
 
 
 def _add_summary(sub) -> None:
@@ -255,28 +288,43 @@ def _add_summary(sub) -> None:
 
 
 def _add_export(sub) -> None:
-    export = sub.add_parser("export", help="write the compiled model as a native library, C header and weights",
-                            description="Write an export directory: shared library (or object file), C header, "
-                                        "weights.bin and manifest.json; graphnn.load(DIR) runs it without the model's "
-                                        "source. --mode train_step exports forward + CrossEntropyLoss + backward + SGD.")
+    export = sub.add_parser(
+        "export",
+        help="write the compiled model as a native library, C header and weights",
+        description="Write an export directory: shared library (or object file), C header, "
+        "weights.bin and manifest.json; graphnn.load(DIR) runs it without the model's "
+        "source. --mode train_step exports forward + CrossEntropyLoss + backward + SGD.",
+    )
     _model_args(export)
     export.add_argument("-o", "--output", metavar="DIR", required=True, help="export directory (created)")
-    export.add_argument("--mode", choices=["inference", "train_step"], default="inference",
-                        help="inference: the forward under no_grad (default); train_step: one SGD training step "
-                             "taking the inputs and int64 class targets, returning the loss")
-    export.add_argument("--target", choices=["generic", "host"], default="generic",
-                        help="generic: any x86-64 CPU (default); host: this CPU's full instruction set")
+    export.add_argument(
+        "--mode",
+        choices=["inference", "train_step"],
+        default="inference",
+        help="inference: the forward under no_grad (default); train_step: one SGD training step "
+        "taking the inputs and int64 class targets, returning the loss",
+    )
+    export.add_argument(
+        "--target",
+        choices=["generic", "host"],
+        default="generic",
+        help="generic: any x86-64 CPU (default); host: this CPU's full instruction set",
+    )
     export.add_argument("--name", help="C prefix of the entry points (default: the model class name, lower case)")
-    export.add_argument("--lr", type=positive_float, default=None,
-                        help="SGD learning rate of --mode train_step (default: 0.01)")
+    export.add_argument(
+        "--lr", type=positive_float, default=None, help="SGD learning rate of --mode train_step (default: 0.01)"
+    )
 
 
 def _add_bench(sub) -> None:
     from .bench import add_arguments
 
-    bench = sub.add_parser("bench", help="time graphnn against PyTorch (and torch.compile, ONNX Runtime) in one run",
-                           description="Runs each workload on graphnn (compiled) and on every installed peer in the "
-                                       "same process; prints median/min times and ratios (peer time / graphnn time).")
+    bench = sub.add_parser(
+        "bench",
+        help="time graphnn against PyTorch (and torch.compile, ONNX Runtime) in one run",
+        description="Runs each workload on graphnn (compiled) and on every installed peer in the "
+        "same process; prints median/min times and ratios (peer time / graphnn time).",
+    )
     add_arguments(bench)
 
 

@@ -1,4 +1,5 @@
 """A generated 10-class image data set (32x32, one channel): each class is a noisy, shifted stroke pattern."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -13,7 +14,7 @@ def _templates(rng: np.random.Generator, n_classes: int, size: int) -> np.ndarra
             angle = rng.uniform(0, np.pi)
             u = (xx - cx) * np.cos(angle) + (yy - cy) * np.sin(angle)
             v = -(xx - cx) * np.sin(angle) + (yy - cy) * np.cos(angle)
-            out[c] += np.exp(-(u / 0.5) ** 2 - (v / 0.08) ** 2)
+            out[c] += np.exp(-((u / 0.5) ** 2) - (v / 0.08) ** 2)
     return out
 
 

@@ -1,4 +1,5 @@
 """`graphnn demo`: train the tutorial's Net compiled, on generated data, and compare with eager mode."""
+
 from __future__ import annotations
 
 import sys
@@ -45,23 +46,27 @@ def run(steps: int = 300, batch: int = 64, lr: float = 0.02, seed: int = 0, quie
     n_batches = len(images) // batch
     out = sys.stdout
     if not quiet:
-        out.write(f"graphnn demo: training the tutorial's Net, compiled, on {len(images)} generated 32x32 images (10 classes)\n")
+        out.write(
+            f"graphnn demo: training the tutorial's Net, compiled, on {len(images)} generated 32x32 images (10 classes)\n"
+        )
     t_compile = time.perf_counter()
     times = []
     for i in range(steps):
         j = i % n_batches
-        x = graphnn.from_numpy(images[j * batch:(j + 1) * batch])
-        y = graphnn.from_numpy(labels[j * batch:(j + 1) * batch])
+        x = graphnn.from_numpy(images[j * batch : (j + 1) * batch])
+        y = graphnn.from_numpy(labels[j * batch : (j + 1) * batch])
         t0 = time.perf_counter()
         loss, logits = step(x, y)
         times.append(time.perf_counter() - t0)
         if i == 0:
             t_compile = times[0]
-        acc = float((logits.numpy().argmax(1) == labels[j * batch:(j + 1) * batch]).mean())
+        acc = float((logits.numpy().argmax(1) == labels[j * batch : (j + 1) * batch]).mean())
         if not quiet:
             progress(i, steps, loss.item(), acc)
     with graphnn.no_grad():
-        pred = np.concatenate([net(graphnn.from_numpy(images[k:k + 512])).numpy().argmax(1) for k in range(0, len(images), 512)])
+        pred = np.concatenate(
+            [net(graphnn.from_numpy(images[k : k + 512])).numpy().argmax(1) for k in range(0, len(images), 512)]
+        )
     train_acc = float((pred == labels).mean())
     compiled_ms = float(np.median(times[2:])) * 1000 if len(times) > 3 else float("nan")
 
@@ -74,10 +79,18 @@ def run(steps: int = 300, batch: int = 64, lr: float = 0.02, seed: int = 0, quie
         train_step(x, y)
         eager_times.append(time.perf_counter() - t0)
     eager_ms = float(np.median(eager_times)) * 1000
-    result = {"train_accuracy": train_acc, "compiled_step_ms": compiled_ms, "eager_step_ms": eager_ms,
-              "first_call_s": t_compile, "steps": steps, "batch": batch}
+    result = {
+        "train_accuracy": train_acc,
+        "compiled_step_ms": compiled_ms,
+        "eager_step_ms": eager_ms,
+        "first_call_s": t_compile,
+        "steps": steps,
+        "batch": batch,
+    }
     if not quiet:
         out.write(f"training accuracy: {train_acc:.1%}\n")
-        out.write(f"step time (batch {batch}): compiled {compiled_ms:.2f} ms, eager {eager_ms:.2f} ms "
-                  f"({eager_ms / compiled_ms:.2f}x); first call (trace + compile) {t_compile:.2f} s\n")
+        out.write(
+            f"step time (batch {batch}): compiled {compiled_ms:.2f} ms, eager {eager_ms:.2f} ms "
+            f"({eager_ms / compiled_ms:.2f}x); first call (trace + compile) {t_compile:.2f} s\n"
+        )
     return result

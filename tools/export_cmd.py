@@ -5,6 +5,7 @@ directory.
 class indices (the mean of the output when it is not `(batch, classes)`), backward and a plain SGD update with
 `--lr`; its entry takes the inputs and the int64 targets and returns the loss.
 """
+
 from __future__ import annotations
 
 import re
@@ -42,18 +43,23 @@ def run(args) -> int:
 
     def go():
         try:
-            return graphnn.export(fn, feeds, args.output, mode=args.mode, target=args.target, name=name,
-                                  input_names=arg_names)
+            return graphnn.export(
+                fn, feeds, args.output, mode=args.mode, target=args.target, name=name, input_names=arg_names
+            )
         except (graphnn.ExportError, OSError) as e:
             raise ModelError(f"cannot export {type(model).__name__}: {one_line(e)}") from None
+
     path = _run(what, model, inputs, go)
     m = graphnn.load(path).manifest
     sig = lambda ps: ", ".join(f"{p['name']} {p['dtype']}{p['shape']}" for p in ps)  # noqa: E731
     print(f"wrote {path}: {', '.join(sorted(m['files']))}, manifest.json")
     print(f"  {m['entry_points'][m['entry']]['c']}")
-    print(f"  inputs: {sig(m['inputs'])}; outputs: {sig(m['outputs'])}; weights: "
-          f"{len(m['weights']['tensors'])} tensors, {m['weights']['nbytes']:,} bytes")
-    print(f"  target: {m['target']['description']}" + ("" if m["library"] else
-                                                       "; no C compiler found: object file only"))
+    print(
+        f"  inputs: {sig(m['inputs'])}; outputs: {sig(m['outputs'])}; weights: "
+        f"{len(m['weights']['tensors'])} tensors, {m['weights']['nbytes']:,} bytes"
+    )
+    print(
+        f"  target: {m['target']['description']}" + ("" if m["library"] else "; no C compiler found: object file only")
+    )
     print(f"  load it with graphnn.load({path!r}), or from C with {m['header']}")
     return 0

@@ -6,6 +6,7 @@ MODEL_EVERY-th graph also as a model through graphnn.compile. A failing graph is
 drop outputs, cut nodes off by turning their results into inputs, drop unused inputs, while the same stage
 still fails) and printed in IR text form with the command that replays it: `--replay SEED`.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -124,9 +125,11 @@ def run_seed(seed: int, max_ops: int = 12, model: bool | None = None, shrink_fai
         return None
     small = shrink(case, same_stage(m.stage, model)) if shrink_failures else case
     m2 = failure(small, model) or m
-    return (f"graph seed {seed} ({case.profile}, {len(case.graph.nodes)} nodes) fails: {m}\n"
-            f"shrunk to {len(small.graph.nodes)} nodes, failing with: {m2}\n{small.text()}\n"
-            f"replay: python -m graphnn.tools.fuzz --replay {seed}" + (" --max-ops %d" % max_ops if max_ops != 12 else ""))
+    return (
+        f"graph seed {seed} ({case.profile}, {len(case.graph.nodes)} nodes) fails: {m}\n"
+        f"shrunk to {len(small.graph.nodes)} nodes, failing with: {m2}\n{small.text()}\n"
+        f"replay: python -m graphnn.tools.fuzz --replay {seed}" + (" --max-ops %d" % max_ops if max_ops != 12 else "")
+    )
 
 
 def _worker(args) -> tuple:
@@ -134,8 +137,10 @@ def _worker(args) -> tuple:
     try:
         return seed, run_seed(seed, max_ops)
     except Exception as e:  # noqa: BLE001  (a crash of the checker itself is reported, not fatal)
-        return seed, (f"graph seed {seed}: checker crashed: {type(e).__name__}: {e}\n"
-                      f"replay: python -m graphnn.tools.fuzz --replay {seed}")
+        return seed, (
+            f"graph seed {seed}: checker crashed: {type(e).__name__}: {e}\n"
+            f"replay: python -m graphnn.tools.fuzz --replay {seed}"
+        )
 
 
 def main(argv: list | None = None) -> int:
@@ -170,14 +175,18 @@ def main(argv: list | None = None) -> int:
                 print(report, flush=True)
             if done % 250 == 0 or done == args.count:
                 el = time.perf_counter() - t0
-                print(f"  {done}/{args.count} graphs, {len(failures)} mismatches, {el:.0f} s", file=sys.stderr, flush=True)
+                print(
+                    f"  {done}/{args.count} graphs, {len(failures)} mismatches, {el:.0f} s", file=sys.stderr, flush=True
+                )
     finally:
         if pool is not None:
             pool.close()
             pool.join()
     el = time.perf_counter() - t0
-    print(f"{args.count} graphs, {len(failures)} mismatches ({el:.0f} s, seeds {args.seed}..{args.seed + args.count - 1})"
-          + (f"; failing seeds: {' '.join(map(str, sorted(failures)))}" if failures else ""))
+    print(
+        f"{args.count} graphs, {len(failures)} mismatches ({el:.0f} s, seeds {args.seed}..{args.seed + args.count - 1})"
+        + (f"; failing seeds: {' '.join(map(str, sorted(failures)))}" if failures else "")
+    )
     return 1 if failures else 0
 
 

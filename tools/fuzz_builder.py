@@ -11,6 +11,7 @@ evaluated at once with the reference kernels, which lets the builder keep only w
 * in the "smooth" profile (float64 only, differentiable ops only, log/sqrt/pow/div operands away from their
   singularities), the gradient can also be checked against finite differences.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -24,9 +25,8 @@ from graphnn.ir.registry import IRError, get_op, infer_node
 from graphnn.ir.types import TensorType
 
 LIMIT = {"general": 1e4, "smooth": 1e3, "body": 1e4}
-MARGIN = 1e-3          # relative distance an inexact operand keeps from a discontinuity
-MAX_ELEMS = 240        # elements per tensor
-
+MARGIN = 1e-3  # relative distance an inexact operand keeps from a discontinuity
+MAX_ELEMS = 240  # elements per tensor
 
 
 class Source:
@@ -239,7 +239,7 @@ def _reduce_windows(x: np.ndarray, axes) -> np.ndarray:
     keep = [i for i in range(x.ndim) if i not in ax]
     moved = np.transpose(x, keep + list(ax))
     window = int(np.prod([x.shape[i] for i in ax], dtype=np.int64))  # explicit: -1 is ambiguous for empty arrays
-    return moved.reshape(moved.shape[:len(keep)] + (window,))
+    return moved.reshape(moved.shape[: len(keep)] + (window,))
 
 
 def _operand_domain(fz, i: int) -> str:
@@ -276,7 +276,7 @@ def _kink_free(node: Node, kinks: str, arrays: list, inexact: list) -> bool:
             return True
         x = arrays[0]
         out = TensorType(x.shape, "float64")
-        sp = infer_node("max_pool", [out], node.attrs)[0].shape[x.ndim - len(node.attrs["kernel"]):]
+        sp = infer_node("max_pool", [out], node.attrs)[0].shape[x.ndim - len(node.attrs["kernel"]) :]
         win, _ = pool_windows(x, node.attrs, sp, -np.inf)
         return not _top2_close(win)
     if kinks == "cast":

@@ -21,6 +21,7 @@ derivatives. Two evaluations must agree within the sum of their bounds; NaN and 
 generator bounds magnitudes by 1e4 and keeps operands of discontinuous ops away from their discontinuities, so any
 larger difference is a bug.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -54,8 +55,13 @@ def compare(got, want, what: str, tol=None, inf_for_nan: bool = False) -> None:
     if want.dtype.kind != "f":  # integers and bools: exactly equal
         if not np.array_equal(got, want):
             idx = np.argwhere(got != want)[:3]
-            pairs = ", ".join(f"{tuple(int(k) for k in i)}: {got[tuple(i)].item()!r} vs {want[tuple(i)].item()!r}" for i in idx)
-            raise Mismatch(what, f"{int((got != want).sum())} of {got.size} {want.dtype.name} elements differ (got vs expected) {pairs}")
+            pairs = ", ".join(
+                f"{tuple(int(k) for k in i)}: {got[tuple(i)].item()!r} vs {want[tuple(i)].item()!r}" for i in idx
+            )
+            raise Mismatch(
+                what,
+                f"{int((got != want).sum())} of {got.size} {want.dtype.name} elements differ (got vs expected) {pairs}",
+            )
         return
     tol = np.broadcast_to(np.asarray(0.0 if tol is None else tol, np.float64), want.shape)
     bad = mismatches(got, want, tol)
@@ -140,8 +146,11 @@ def loss_graph(graph: Graph, seed: int = 0, weights: list | None = None):
     for j, out in enumerate(v for v in graph.outputs if v.type.is_float):
         out = g.outputs[graph.outputs.index(out)]
         w = g.add_input(TensorType(out.shape, out.dtype), f"w{j}")
-        weights.append(given[j] if given is not None else
-                       (rng.uniform(0.5, 1.5, out.shape) * rng.choice([-1.0, 1.0], out.shape)).astype(out.dtype))
+        weights.append(
+            given[j]
+            if given is not None
+            else (rng.uniform(0.5, 1.5, out.shape) * rng.choice([-1.0, 1.0], out.shape)).astype(out.dtype)
+        )
         term = g.emit("sum", g.emit("mul", out, w), axes=None, keepdims=False)
         if loss is not None and term.dtype != loss.dtype:
             term = g.emit("cast", term, dtype=loss.dtype)
@@ -174,8 +183,11 @@ def check_finite_differences(lg: Graph, wrt: list, feeds: list, grads: list, see
     rng = np.random.default_rng(seed)
     pos = [lg.inputs.index(v) for v in wrt]
     dirs = [rng.standard_normal(v.shape) for v in wrt]
-    tests = [dirs] + ([[d if i == j else np.zeros_like(d) for j, d in enumerate(dirs)] for i in range(len(dirs))]
-                      if len(dirs) > 1 else [])
+    tests = [dirs] + (
+        [[d if i == j else np.zeros_like(d) for j, d in enumerate(dirs)] for i in range(len(dirs))]
+        if len(dirs) > 1
+        else []
+    )
 
     def f(step, ds):
         x = list(feeds)
@@ -186,6 +198,7 @@ def check_finite_differences(lg: Graph, wrt: list, feeds: list, grads: list, see
     def central(h, ds):
         with np.errstate(all="ignore"):
             return (f(h, ds) - f(-h, ds)) / (2 * h)
+
     loss_bound = float(bounds[0])
     for k, ds in enumerate(tests):
         fd, fd2 = central(FD_EPS, ds), central(2 * FD_EPS, ds)
@@ -194,7 +207,9 @@ def check_finite_differences(lg: Graph, wrt: list, feeds: list, grads: list, see
         allowed = loss_bound / FD_EPS + abs(fd2 - fd) + grad_bound
         if not (np.isnan(allowed) or abs(fd - an) <= allowed):  # (NaN: no bound, as in roundoff.mismatches)
             which = "all inputs" if k == 0 else f"input {wrt[k - 1].name}"
-            raise Mismatch("finite differences", f"direction over {which}: gradient gives {an!r}, finite differences {fd!r}")
+            raise Mismatch(
+                "finite differences", f"direction over {which}: gradient gives {an!r}, finite differences {fd!r}"
+            )
 
 
 def check_case(case: FuzzCase, compiled: bool = True, grads: bool = True, fd: bool = True, model: bool = False) -> None:
@@ -203,8 +218,11 @@ def check_case(case: FuzzCase, compiled: bool = True, grads: bool = True, fd: bo
     broken = [n for n in g.nodes if "ref_error" in n.meta]
     if broken:
         n = broken[0]
-        raise Mismatch("reference kernel", f"{n.op}({', '.join(str(v.type) for v in n.inputs)}) with {n.attrs} "
-                                           f"passes its type rule but its kernel fails: {n.meta['ref_error']}")
+        raise Mismatch(
+            "reference kernel",
+            f"{n.op}({', '.join(str(v.type) for v in n.inputs)}) with {n.attrs} "
+            f"passes its type rule but its kernel fails: {n.meta['ref_error']}",
+        )
     _run("verify", verify, g)
     want = _run("interpret", interpret, g, arrays)
     check_passes(g, arrays, want)

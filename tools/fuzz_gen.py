@@ -7,6 +7,7 @@ among the values built so far, so subexpressions are shared; see fuzz_builder fo
 well typed and well conditioned. Decisions come from a `Source`: `RngSource` (a NumPy Generator: seeds for
 the tools entry point) or `DrawSource` (hypothesis draws, which hypothesis shrinks).
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -19,7 +20,6 @@ from graphnn.ir.types import TensorType, broadcast_shapes
 from .fuzz_builder import MAX_ELEMS, Builder, DrawSource, FuzzCase, RngSource, Source, numel
 
 
-
 def _ops(trait) -> tuple:
     """Names of the drawable ops with a fuzz trait, in registry order (their definitions say which)."""
     return tuple(op for op, d in OPS.items() if not d.fuzz.skip and trait(d.fuzz))
@@ -30,14 +30,23 @@ def skipped_ops() -> frozenset:
     return frozenset(op for op, d in OPS.items() if d.fuzz.skip)
 
 
-__all__ = ["build_case", "case_from_seed", "covered_ops", "DrawSource", "RngSource", "Source", "FuzzCase", "skipped_ops"]
+__all__ = [
+    "build_case",
+    "case_from_seed",
+    "covered_ops",
+    "DrawSource",
+    "RngSource",
+    "Source",
+    "FuzzCase",
+    "skipped_ops",
+]
 
 
 # -- shapes ---------------------------------------------------------------------------------------------------
 def _broadcast_partner(src: Source, shape: tuple) -> tuple:
     """A shape that broadcasts with `shape`: a suffix of it with some dimensions set to 1, maybe extra leading dims."""
     keep = src.int(0, len(shape))
-    out = [1 if src.chance(0.3) else d for d in shape[len(shape) - keep:]]
+    out = [1 if src.chance(0.3) else d for d in shape[len(shape) - keep :]]
     if src.chance(0.15) and len(out) < 4:
         out = [src.pick((2, 3))] + out if numel(shape) * 3 <= MAX_ELEMS else [1] + out
     return tuple(out)
@@ -56,7 +65,7 @@ def _reshape_target(src: Source, shape: tuple) -> tuple:
         return (n,)
     if how == 1 and len(shape) >= 2:  # merge two adjacent dims
         i = src.int(0, len(shape) - 2)
-        return shape[:i] + (shape[i] * shape[i + 1],) + shape[i + 2:]
+        return shape[:i] + (shape[i] * shape[i + 1],) + shape[i + 2 :]
     if how == 2:  # insert a 1
         i = src.int(0, len(shape))
         return shape[:i] + (1,) + shape[i:]
@@ -105,19 +114,24 @@ def _unary(op):
 
     def gen(b: Builder):
         if b.profile == "smooth" and _domain(op, 0) == "pos":
-            x = b.operand(lambda v: b.is_float(v) and v.type.size and b.arr(v).min() >= 0.1,
-                          lambda: b.new_input(b.shape(), "float64", "pos"))
+            x = b.operand(
+                lambda v: b.is_float(v) and v.type.size and b.arr(v).min() >= 0.1,
+                lambda: b.new_input(b.shape(), "float64", "pos"),
+            )
         else:
             x = b.operand((lambda v: b.is_float(v)) if float_only else (lambda v: True))
         return ([x], {}) if x is not None else None
+
     return gen
 
 
 def _binary(op):
     def gen(b: Builder):
         if b.profile == "smooth" and _domain(op, 0) == "pos":
-            x = b.operand(lambda v: b.is_float(v) and v.type.size and b.arr(v).min() >= 0.1,
-                          lambda: b.new_input(b.shape(), "float64", "pos"))
+            x = b.operand(
+                lambda v: b.is_float(v) and v.type.size and b.arr(v).min() >= 0.1,
+                lambda: b.new_input(b.shape(), "float64", "pos"),
+            )
         else:
             x = b.operand()
         if x is None:
@@ -131,13 +145,16 @@ def _binary(op):
             except ValueError:
                 return False
             return not (b.profile == "smooth" and away and (not v.type.size or np.abs(b.arr(v)).min() < 0.1))
+
         def make():
             shape = _broadcast_partner(b.src, x.shape)
             return b.new_input(shape, b.float_dtype() if away else b.any_dtype(), kind)
+
         y = b.operand(fits, make)
         if y is None:
             return None
         return ([y, x] if b.src.chance(0.3) else [x, y]), {}
+
     return gen
 
 
@@ -145,7 +162,9 @@ def _select(b: Builder):
     x = b.operand()
     if x is None:
         return None
-    c = b.operand(lambda v: v.dtype == "bool" and _fits(v, x), lambda: b.new_input(_broadcast_partner(b.src, x.shape), "bool"))
+    c = b.operand(
+        lambda v: v.dtype == "bool" and _fits(v, x), lambda: b.new_input(_broadcast_partner(b.src, x.shape), "bool")
+    )
     y = b.operand(lambda v: _fits(v, x), lambda: b.new_input(_broadcast_partner(b.src, x.shape), x.dtype))
     return ([c, x, y], {}) if c is not None and y is not None else None
 
@@ -221,6 +240,7 @@ def _reduce(op):
         if op == "argmax":
             return [x], {"axis": b.src.int(-x.type.ndim, x.type.ndim - 1), "keepdims": b.src.chance(0.3)}
         return [x], {"axes": _axes(b.src, x.type.ndim), "keepdims": b.src.chance(0.3)}
+
     return gen
 
 
@@ -238,22 +258,29 @@ def _matmul(b: Builder):
             return True
         except ValueError:
             return False
+
     batch = _broadcast_partner(b.src, x.shape[:-2]) if x.type.ndim > 2 and b.src.chance(0.5) else ()
     y = b.operand(fits, lambda: b.new_input(batch + (k, b.src.int(1, 5)), x.dtype))
     return ([x, y], {}) if y is not None else None
 
 
 def _geometry(b: Builder, nsp: int) -> dict:
-    return {"stride": tuple(b.src.pick((1, 1, 2)) for _ in range(nsp)),
-            "padding": tuple((b.src.int(0, 1), b.src.int(0, 1)) for _ in range(nsp)),
-            "dilation": tuple(b.src.pick((1, 1, 2)) for _ in range(nsp))}
+    return {
+        "stride": tuple(b.src.pick((1, 1, 2)) for _ in range(nsp)),
+        "padding": tuple((b.src.int(0, 1), b.src.int(0, 1)) for _ in range(nsp)),
+        "dilation": tuple(b.src.pick((1, 1, 2)) for _ in range(nsp)),
+    }
 
 
 def _image(b: Builder):
     """An operand shaped (N, C, *spatial) with 1 or 2 spatial dims, or a new one."""
+
     def make():
         nsp = b.src.int(1, 2)
-        return b.new_input((b.src.int(1, 2), b.src.int(1, 3)) + tuple(b.src.int(3, 6) for _ in range(nsp)), b.float_dtype())
+        return b.new_input(
+            (b.src.int(1, 2), b.src.int(1, 3)) + tuple(b.src.int(3, 6) for _ in range(nsp)), b.float_dtype()
+        )
+
     return b.operand(lambda v: b.is_float(v) and 3 <= v.type.ndim <= 4, make)
 
 
@@ -298,6 +325,7 @@ def _conv_grad(op):
             return [x, g], {**attrs, "weight_shape": w_shape}
         w = b.operand(lambda v: v.type == TensorType(w_shape, x.dtype), lambda: b.new_input(w_shape, x.dtype))
         return ([g, w], {**attrs, "input_shape": x.shape}) if w is not None else None
+
     return gen
 
 
@@ -326,9 +354,13 @@ def _col2im(b: Builder):
 def _pool_attrs(b: Builder, x_shape: tuple) -> dict:
     nsp = b.src.int(1, min(2, len(x_shape) - 1))
     k = tuple(b.src.int(1, 3) for _ in range(nsp))
-    return {"kernel": k, "stride": tuple(b.src.int(1, 3) for _ in range(nsp)),
-            "padding": tuple(b.src.int(0, kk // 2) for kk in k), "dilation": tuple(b.src.pick((1, 1, 2)) for _ in range(nsp)),
-            "ceil_mode": b.src.chance(0.3)}
+    return {
+        "kernel": k,
+        "stride": tuple(b.src.int(1, 3) for _ in range(nsp)),
+        "padding": tuple(b.src.int(0, kk // 2) for kk in k),
+        "dilation": tuple(b.src.pick((1, 1, 2)) for _ in range(nsp)),
+        "ceil_mode": b.src.chance(0.3),
+    }
 
 
 def _max_pool(op):
@@ -346,6 +378,7 @@ def _max_pool(op):
         want = out if op == "max_pool_grad" else x.type
         g = b.operand(lambda v: v.type == want, lambda: b.new_input(want.shape, want.dtype))
         return ([x, g], attrs) if g is not None else None
+
     return gen
 
 
@@ -382,9 +415,9 @@ def _take_grad(b: Builder):
     axis = b.src.int(0, g.type.ndim - 1)
     span = b.src.int(0, min(2, g.type.ndim - axis))
     size = b.src.int(1, 5)
-    if numel(g.shape[:axis]) * size * numel(g.shape[axis + span:]) > MAX_ELEMS:
+    if numel(g.shape[:axis]) * size * numel(g.shape[axis + span :]) > MAX_ELEMS:
         return None
-    idx = _index(b, g.shape[axis:axis + span], size)
+    idx = _index(b, g.shape[axis : axis + span], size)
     return ([g, idx], {"axis": axis, "size": size}) if idx is not None else None
 
 
@@ -422,7 +455,7 @@ def _scan(b: Builder):
         return None
     consts = [c for c in [b.operand(lambda v: v.type.size <= 24)] if c is not None and b.src.chance(0.5)]
     body = Graph("body")
-    sub = Builder(b.src, "body", int(b.rng.integers(0, 2 ** 31)), body, max_inputs=0)
+    sub = Builder(b.src, "body", int(b.rng.integers(0, 2**31)), body, max_inputs=0)
     for v, a in [(carry, b.arr(carry)), (xs, b.arr(xs)[0])] + [(c, b.arr(c)) for c in consts]:
         bv = body.add_input(TensorType(a.shape, v.dtype), f"b{len(body.inputs)}")
         sub.env[bv.id], sub.exact[bv.id] = a, False
@@ -439,20 +472,42 @@ def _scan(b: Builder):
     body.outputs = [new, y]
     if sub.broken is not None or any(family(n) == "scan" for n in body.nodes):
         return None
-    return [carry, xs] + consts, {"body": Body(body), "n_carry": 1, "n_xs": 1, "length": xs.shape[0],
-                                  "reverse": b.src.chance(0.3)}
+    return [carry, xs] + consts, {
+        "body": Body(body),
+        "n_carry": 1,
+        "n_xs": 1,
+        "length": xs.shape[0],
+        "reverse": b.src.chance(0.3),
+    }
 
 
 # Generator families, named by the op definitions (OpDef.fuzz.generator); an elementwise or broadcast op without
 # one gets the generic generator of its arity.
 FAMILIES = {
-    "select": lambda op: _select, "cast": lambda op: _cast, "full": lambda op: _full, "reshape": lambda op: _reshape,
-    "transpose": lambda op: _transpose, "broadcast_to": lambda op: _broadcast_to, "slice": lambda op: _slice,
-    "slice_grad": lambda op: _slice_grad, "reduce": _reduce, "argmax": _reduce, "matmul": lambda op: _matmul,
-    "conv": lambda op: _conv, "conv_grad": _conv_grad, "im2col": lambda op: _im2col, "col2im": lambda op: _col2im,
-    "pool": _max_pool, "one_hot": lambda op: _one_hot, "scan": lambda op: _scan, "take": lambda op: _take,
-    "take_grad": lambda op: _take_grad, "take_along": lambda op: _take_along,
-    "take_along_grad": lambda op: _take_along_grad, "unary": _unary, "binary": _binary,
+    "select": lambda op: _select,
+    "cast": lambda op: _cast,
+    "full": lambda op: _full,
+    "reshape": lambda op: _reshape,
+    "transpose": lambda op: _transpose,
+    "broadcast_to": lambda op: _broadcast_to,
+    "slice": lambda op: _slice,
+    "slice_grad": lambda op: _slice_grad,
+    "reduce": _reduce,
+    "argmax": _reduce,
+    "matmul": lambda op: _matmul,
+    "conv": lambda op: _conv,
+    "conv_grad": _conv_grad,
+    "im2col": lambda op: _im2col,
+    "col2im": lambda op: _col2im,
+    "pool": _max_pool,
+    "one_hot": lambda op: _one_hot,
+    "scan": lambda op: _scan,
+    "take": lambda op: _take,
+    "take_grad": lambda op: _take_grad,
+    "take_along": lambda op: _take_along,
+    "take_along_grad": lambda op: _take_along_grad,
+    "unary": _unary,
+    "binary": _binary,
 }
 
 
@@ -475,9 +530,13 @@ def ops_drawn() -> dict:
     'smooth' (differentiable on the smooth profile's operands: finite differences apply), 'body' (scan bodies)."""
     if _DRAWN.get("count") != len(OPS):
         gens = {op: _generator(op) for op, d in OPS.items() if not d.fuzz.skip}
-        _DRAWN.update(count=len(OPS), generators=gens,
-                      general=tuple(sorted(gens, key=lambda op: (OPS[op].pattern != "elementwise", op))),
-                      smooth=_ops(lambda f: f.smooth), body=_ops(lambda f: f.body))
+        _DRAWN.update(
+            count=len(OPS),
+            generators=gens,
+            general=tuple(sorted(gens, key=lambda op: (OPS[op].pattern != "elementwise", op))),
+            smooth=_ops(lambda f: f.smooth),
+            body=_ops(lambda f: f.body),
+        )
     return _DRAWN
 
 
@@ -517,7 +576,7 @@ def grow(b: Builder, n_ops: int, ops: tuple, attempts: int = 12) -> None:
 def build_case(src: Source, max_ops: int = 12, profile: str | None = None, seed: int | None = None) -> FuzzCase:
     """A random graph with its input arrays. profile: 'general' (every op, all dtypes) or 'smooth'."""
     profile = profile or ("smooth" if src.chance(0.3) else "general")
-    b = Builder(src, profile, src.int(0, 2 ** 31 - 1))
+    b = Builder(src, profile, src.int(0, 2**31 - 1))
     for _ in range(src.int(1, 3)):
         dt = b.float_dtype() if not b.g.inputs or src.chance(0.7) else b.any_dtype()
         b.new_input(b.shape(), dt)

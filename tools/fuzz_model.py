@@ -6,6 +6,7 @@ autograd over the recorded IR) is the reference; graphnn.compile must give the s
 (no_grad) and in training mode, and `loss.backward()` through the compiled backward the same gradients, within the
 rounding-error bounds of the graph and of its lowered form (fuzz_check.tolerances).
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -95,6 +96,8 @@ def check_model(case: FuzzCase, want: list) -> None:
     grad_tols = _compiled_tolerances(grad_graph(lg, wrt), list(case.arrays) + weights)[1:]
     for k, (a, b, tol) in enumerate(zip(c_grads, grads, grad_tols)):
         if (a is None) != (b is None):
-            raise Mismatch("model: compiled backward", f"parameter p{k}: grad {'missing' if a is None else 'unexpected'}")
+            raise Mismatch(
+                "model: compiled backward", f"parameter p{k}: grad {'missing' if a is None else 'unexpected'}"
+            )
         if a is not None:
             compare(a, b, f"model: compiled grad of p{k}", tol)

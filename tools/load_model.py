@@ -1,4 +1,5 @@
 """Resolve a MODEL argument (`path/to/file.py:Name` or `package.module:Name`) to a Module, and input shapes."""
+
 from __future__ import annotations
 
 import importlib
@@ -100,8 +101,10 @@ def input_shapes(args, command: str) -> list:
     from graphnn.viz.stages import is_export
 
     if is_export(args.model):
-        raise ModelError(f"{args.model} is an export directory: graphnn {command} needs the model's source "
-                         f"(path/to/file.py:Name); graphnn viz draws an export")
+        raise ModelError(
+            f"{args.model} is an export directory: graphnn {command} needs the model's source "
+            f"(path/to/file.py:Name); graphnn viz draws an export"
+        )
     if not args.input_shape:
         raise ModelError("--input-shape is required (the shape of the model's input, e.g. 1,1,32,32)")
     return [parse_shape(s) for s in args.input_shape]

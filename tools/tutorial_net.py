@@ -1,4 +1,5 @@
 """The tutorial's LeNet-style `Net`, as written in the PyTorch tutorial (with graphnn for torch)."""
+
 from __future__ import annotations
 
 import graphnn.nn as nn
@@ -6,7 +7,6 @@ import graphnn.nn.functional as F
 
 
 class Net(nn.Module):
-
     def __init__(self):
         super(Net, self).__init__()
         # 1 input image channel, 6 output channels, 5x5 square convolution kernel

@@ -12,6 +12,7 @@ An export is one directory:
 function (forward, loss, backward, optimizer step) whose weights and optimizer state live in the library's
 context and are updated by each call.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -41,8 +42,17 @@ from graphnn.core.tensor import Tensor
 MODES = {"inference": "forward", "train_step": "step"}
 
 
-def export(model_or_compiled, example_inputs, path: str, *, mode: str = "inference", target: str = "generic",
-           name: str | None = None, link: bool = True, input_names: list | None = None) -> str:
+def export(
+    model_or_compiled,
+    example_inputs,
+    path: str,
+    *,
+    mode: str = "inference",
+    target: str = "generic",
+    name: str | None = None,
+    link: bool = True,
+    input_names: list | None = None,
+) -> str:
     """Compile `model_or_compiled` for `example_inputs` (their shapes and dtypes are fixed) and write an export
     directory at `path`; returns the path.
 
@@ -64,25 +74,48 @@ def export(model_or_compiled, example_inputs, path: str, *, mode: str = "inferen
         raise ValueError(f"export name must be a C identifier, got {name!r}")
     with _traced(fn, args, names, mode, name) as prog:
         graph, user_in, user_out, state = _export_graph(prog, fn, mode, input_names)
-    out_names = ["loss" if mode == "train_step" else "output"] if len(user_out) == 1 else \
-        [f"output{j}" for j in range(len(user_out))]
+    out_names = (
+        ["loss" if mode == "train_step" else "output"]
+        if len(user_out) == 1
+        else [f"output{j}" for j in range(len(user_out))]
+    )
     ir_text, abi = build_export_module(graph, name, MODES[mode], user_in, user_out, out_names)
     blob = bytearray(abi.weights_bytes)
     for port, arr in zip(abi.weights, state):
-        blob[port.offset:port.offset + port.nbytes] = np.ascontiguousarray(arr, port.dtype).tobytes()
-    files = {f"{name}.o": emit_object(ir_text, tinfo), "weights.bin": bytes(blob),
-             f"{name}.h": c_header(abi, _banner(name, mode, tinfo)).encode(),
-             "graph.json": to_json(graph).encode()}  # the compiled graph, for tools (graphnn viz) to read back
-    _write(path, files, _link if link else None, {
-        "format": FORMAT, "format_version": FORMAT_VERSION, "graphnn_version": _version(), "name": name,
-        "mode": mode, "target": tinfo, "llvm_version": _llvm_version(),
-        "inputs": [_port(p) for p in abi.inputs], "outputs": [_port(p) for p in abi.outputs],
-        "entry": abi.entry,
-        "entry_points": {role: {"symbol": abi.symbols[role], "c": abi.signatures[role]} for role in abi.symbols},
-        "header": f"{name}.h", "library": None, "object": f"{name}.o", "graph": "graph.json",
-        "weights": {"file": "weights.bin", "nbytes": abi.weights_bytes,
-                    "tensors": [dict(_port(p), kind=p.kind, offset=p.offset, nbytes=p.nbytes) for p in abi.weights]},
-    })
+        blob[port.offset : port.offset + port.nbytes] = np.ascontiguousarray(arr, port.dtype).tobytes()
+    files = {
+        f"{name}.o": emit_object(ir_text, tinfo),
+        "weights.bin": bytes(blob),
+        f"{name}.h": c_header(abi, _banner(name, mode, tinfo)).encode(),
+        "graph.json": to_json(graph).encode(),
+    }  # the compiled graph, for tools (graphnn viz) to read back
+    _write(
+        path,
+        files,
+        _link if link else None,
+        {
+            "format": FORMAT,
+            "format_version": FORMAT_VERSION,
+            "graphnn_version": _version(),
+            "name": name,
+            "mode": mode,
+            "target": tinfo,
+            "llvm_version": _llvm_version(),
+            "inputs": [_port(p) for p in abi.inputs],
+            "outputs": [_port(p) for p in abi.outputs],
+            "entry": abi.entry,
+            "entry_points": {role: {"symbol": abi.symbols[role], "c": abi.signatures[role]} for role in abi.symbols},
+            "header": f"{name}.h",
+            "library": None,
+            "object": f"{name}.o",
+            "graph": "graph.json",
+            "weights": {
+                "file": "weights.bin",
+                "nbytes": abi.weights_bytes,
+                "tensors": [dict(_port(p), kind=p.kind, offset=p.offset, nbytes=p.nbytes) for p in abi.weights],
+            },
+        },
+    )
     return path
 
 
@@ -129,8 +162,10 @@ def _resolve(obj, mode: str) -> tuple:
         obj = obj.module
     if isinstance(obj, Module):
         if mode == "train_step":
-            raise ValueError("mode='train_step' exports a training-step function (forward, loss, backward, "
-                             "optimizer step), not a Module")
+            raise ValueError(
+                "mode='train_step' exports a training-step function (forward, loss, backward, "
+                "optimizer step), not a Module"
+            )
         return obj, _module_names(obj), type(obj).__name__
     if isinstance(obj, CompiledFunction):
         names = _closure_names(obj.fn)
@@ -138,7 +173,9 @@ def _resolve(obj, mode: str) -> tuple:
         return obj.fn, names, obj.name
     if callable(obj):
         return obj, _closure_names(obj), getattr(obj, "__name__", "model")
-    raise TypeError(f"graphnn.export expects a Module, a function or a graphnn.compile result, got {type(obj).__name__}")
+    raise TypeError(
+        f"graphnn.export expects a Module, a function or a graphnn.compile result, got {type(obj).__name__}"
+    )
 
 
 def _module_names(m, prefix: str = "") -> dict:
@@ -181,7 +218,7 @@ def _traced(fn, args: list, names: dict, mode: str, name: str):
     placeholders = []
     try:
         for _ in range(3):
-            with (no_grad() if mode == "inference" else enable_grad()):
+            with no_grad() if mode == "inference" else enable_grad():
                 tracer, spec, leaves, finals = trace_function(fn, tuple(args), {}, dict(names), name)
                 prog = build_program(tracer, spec, leaves, finals)
             for t, pos, _ in prog.grad_targets:  # as Program.run leaves them
@@ -209,21 +246,28 @@ def _export_graph(prog: Program, fn, mode: str, input_names: list | None) -> tup
         arg_names = list(input_names)
     user_in, state, seen = [], [], set()
     if any(isinstance(acc, ArgGrad) for acc in prog.bindings):
-        raise ExportError("the exported function uses the .grad of one of its arguments (an argument that requires "
-                          "grad); exported inputs are plain arrays: pass arguments that do not require grad")
+        raise ExportError(
+            "the exported function uses the .grad of one of its arguments (an argument that requires "
+            "grad); exported inputs are plain arrays: pass arguments that do not require grad"
+        )
     for i, (v, acc) in enumerate(zip(g.inputs, prog.bindings)):
         if acc is None:
             v.name = arg_names[len(user_in)]
             user_in.append(i)
             continue
         if v.meta.get("kind") == "random":
-            raise ExportError("the model draws random numbers at every call (e.g. dropout in training mode), which "
-                              "an export cannot do; call model.eval() or remove the random op")
+            raise ExportError(
+                "the model draws random numbers at every call (e.g. dropout in training mode), which "
+                "an export cannot do; call model.eval() or remove the random op"
+            )
         v.name = _unique(v.name or f"state{i}", seen)
         state.append(np.array(acc()._data))
     writeback = dict(g.meta.get("writeback") or {})
-    grads = {id(acc()): i for i, (v, acc) in enumerate(zip(g.inputs, prog.bindings))
-             if acc is not None and v.meta.get("kind") == "grad"}
+    grads = {
+        id(acc()): i
+        for i, (v, acc) in enumerate(zip(g.inputs, prog.bindings))
+        if acc is not None and v.meta.get("kind") == "grad"
+    }
     for t, pos, _ in prog.grad_targets:  # accumulated .grad (no zero_grad) is state too
         if pos is not None and id(t._grad) in grads:
             writeback[pos] = grads[id(t._grad)]
@@ -240,8 +284,11 @@ def _export_graph(prog: Program, fn, mode: str, input_names: list | None) -> tup
 
 def _arg_names(fn, n: int) -> list:
     try:
-        params = [p for p in inspect.signature(fn).parameters.values()
-                  if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+        params = [
+            p
+            for p in inspect.signature(fn).parameters.values()
+            if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+        ]
     except (TypeError, ValueError):
         params = []
     names = [p.name for p in params[:n]]
@@ -309,8 +356,9 @@ def _write(path: str, files: dict, link, manifest: dict) -> None:
             with open(os.path.join(path, lib), "rb") as f:
                 files[lib] = f.read()
             manifest["library"] = lib
-    manifest["files"] = {fname: {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
-                         for fname, data in sorted(files.items())}
+    manifest["files"] = {
+        fname: {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)} for fname, data in sorted(files.items())
+    }
     write_atomic(os.path.join(path, "manifest.json"), json.dumps(manifest, indent=1).encode())
 
 
@@ -338,8 +386,9 @@ def _link(path: str, name: str) -> str | None:
             warnings.warn(f"graphnn.export: linking with {cc} failed ({e}); exporting the object file only")
             return None
         if res.returncode != 0:
-            warnings.warn(f"graphnn.export: linking with {cc} failed: {res.stderr.strip()[:500]}; "
-                          "exporting the object file only")
+            warnings.warn(
+                f"graphnn.export: linking with {cc} failed: {res.stderr.strip()[:500]}; exporting the object file only"
+            )
             return None
         with open(out, "rb") as f:
             write_atomic(os.path.join(path, lib), f.read())

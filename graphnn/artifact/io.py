@@ -1,4 +1,5 @@
 """Saving and reading the weights of a loaded export: in an export directory, a `.npz` file or a raw blob."""
+
 from __future__ import annotations
 
 import hashlib
@@ -40,7 +41,9 @@ def read_weights(model, path: str) -> bytes:
         m = read_manifest(path)
         if not _same_layout(m, model.manifest):
             raise ExportError(f"{path}: an export with another weights layout")
-        return verify_files(path, {"files": {m["weights"]["file"]: m["files"][m["weights"]["file"]]}})[m["weights"]["file"]]
+        return verify_files(path, {"files": {m["weights"]["file"]: m["files"][m["weights"]["file"]]}})[
+            m["weights"]["file"]
+        ]
     if path.endswith(".npz"):
         blob = bytearray(w["nbytes"])
         try:
@@ -50,9 +53,10 @@ def read_weights(model, path: str) -> bytes:
                         raise ExportError(f"{path}: no array {t['name']!r}")
                     a = z[t["name"]]
                     if list(a.shape) != t["shape"] or a.dtype != DTYPES[t["dtype"]]:
-                        raise ExportError(f"{path}: {t['name']} is {a.dtype.name}{list(a.shape)}, "
-                                          f"expected {t['dtype']}{t['shape']}")
-                    blob[t["offset"]:t["offset"] + t["nbytes"]] = np.ascontiguousarray(a).tobytes()
+                        raise ExportError(
+                            f"{path}: {t['name']} is {a.dtype.name}{list(a.shape)}, expected {t['dtype']}{t['shape']}"
+                        )
+                    blob[t["offset"] : t["offset"] + t["nbytes"]] = np.ascontiguousarray(a).tobytes()
         except (OSError, ValueError) as e:
             raise ExportError(f"{path}: cannot read weights ({e})") from None
         return bytes(blob)

@@ -4,6 +4,7 @@ Nothing from the artifact runs before its manifest is validated and every file's
 library is then loaded from the verified bytes (a private copy), and only its documented entry points are
 called. Weights are raw bytes; nothing is unpickled.
 """
+
 from __future__ import annotations
 
 import ctypes
@@ -63,10 +64,13 @@ def _count(x) -> bool:
 
 def _check_port(p, what: str) -> None:
     _need(isinstance(p, dict) and isinstance(p.get("name"), str), f"{what} needs a name")
-    _need(isinstance(p.get("shape"), list) and all(_count(s) for s in p["shape"]),
-          f"{what} {p['name']!r} has a bad shape")
-    _need(isinstance(p.get("dtype"), str) and p["dtype"] in DTYPES,
-          f"{what} {p['name']!r} has an unknown dtype {p.get('dtype')!r}")
+    _need(
+        isinstance(p.get("shape"), list) and all(_count(s) for s in p["shape"]), f"{what} {p['name']!r} has a bad shape"
+    )
+    _need(
+        isinstance(p.get("dtype"), str) and p["dtype"] in DTYPES,
+        f"{what} {p['name']!r} has an unknown dtype {p.get('dtype')!r}",
+    )
 
 
 def _nbytes(p: dict) -> int:
@@ -95,15 +99,21 @@ def read_manifest(path: str) -> dict:
     _need(isinstance(m, dict) and m.get("format") == FORMAT, f"not a {FORMAT} manifest")
     v = m.get("format_version")
     if v != FORMAT_VERSION:
-        raise ExportError(f"{path}: export format version {v!r} (graphnn {m.get('graphnn_version', '?')}) is not "
-                          f"supported; this graphnn reads version {FORMAT_VERSION}: export the model again")
+        raise ExportError(
+            f"{path}: export format version {v!r} (graphnn {m.get('graphnn_version', '?')}) is not "
+            f"supported; this graphnn reads version {FORMAT_VERSION}: export the model again"
+        )
     _need(isinstance(m.get("name"), str) and re.fullmatch(r"[A-Za-z_]\w*", m["name"]) is not None, "bad name")
     _need(isinstance(m.get("files"), dict) and m["files"], "no file list")
     for fname, info in m["files"].items():
-        _need(os.path.basename(fname) == fname and fname not in ("", ".", "..", "manifest.json"),
-              f"bad file name {fname!r}")
-        _need(isinstance(info, dict) and isinstance(info.get("sha256"), str) and _count(info.get("bytes")),
-              f"file {fname!r} lacks a checksum or size")
+        _need(
+            os.path.basename(fname) == fname and fname not in ("", ".", "..", "manifest.json"),
+            f"bad file name {fname!r}",
+        )
+        _need(
+            isinstance(info, dict) and isinstance(info.get("sha256"), str) and _count(info.get("bytes")),
+            f"file {fname!r} lacks a checksum or size",
+        )
     for key in ("object", "header"):
         _need(_listed(m, m.get(key)), f"{key} file not listed")
     _need(m.get("library") is None or _listed(m, m["library"]), "library file not listed")
@@ -112,22 +122,36 @@ def read_manifest(path: str) -> dict:
         for p in m[what]:
             _check_port(p, what[:-1])
     w = m.get("weights")
-    _need(isinstance(w, dict) and _listed(m, w.get("file")) and _count(w.get("nbytes"))
-          and isinstance(w.get("tensors"), list), "bad weights entry")
+    _need(
+        isinstance(w, dict)
+        and _listed(m, w.get("file"))
+        and _count(w.get("nbytes"))
+        and isinstance(w.get("tensors"), list),
+        "bad weights entry",
+    )
     for t in w["tensors"]:
         _check_port(t, "weight")
-        _need(_count(t.get("offset")) and _count(t.get("nbytes")) and t["nbytes"] == _nbytes(t)
-              and t["offset"] + t["nbytes"] <= w["nbytes"], f"weight {t['name']!r} lies outside the weights blob")
+        _need(
+            _count(t.get("offset"))
+            and _count(t.get("nbytes"))
+            and t["nbytes"] == _nbytes(t)
+            and t["offset"] + t["nbytes"] <= w["nbytes"],
+            f"weight {t['name']!r} lies outside the weights blob",
+        )
     _need(m["files"][w["file"]]["bytes"] == w["nbytes"], "weights size disagrees with the file list")
     eps = m.get("entry_points")
     _need(m.get("entry") in ENTRIES and isinstance(eps, dict), "no entry points")
     for role in ROLES + (m["entry"],):
-        _need(isinstance(eps.get(role), dict) and eps[role].get("symbol") == f"{m['name']}_{role}",
-              f"entry point {role!r} missing")
+        _need(
+            isinstance(eps.get(role), dict) and eps[role].get("symbol") == f"{m['name']}_{role}",
+            f"entry point {role!r} missing",
+        )
     t = m.get("target")
     _need(isinstance(t, dict) and all(isinstance(t.get(k), str) for k in ("triple", "cpu", "features")), "bad target")
-    _need(re.fullmatch(r"([+-][\w.-]+(,[+-][\w.-]+)*)?", t["features"]) is not None,
-          f"bad target features {t['features'][:80]!r}")
+    _need(
+        re.fullmatch(r"([+-][\w.-]+(,[+-][\w.-]+)*)?", t["features"]) is not None,
+        f"bad target features {t['features'][:80]!r}",
+    )
     return m
 
 
@@ -143,8 +167,10 @@ def verify_files(path: str, m: dict) -> dict:
             blob = f.read(info["bytes"] + 1) if size == info["bytes"] else b""
         if len(blob) != info["bytes"]:
             got = max(size, len(blob)) if size != info["bytes"] else len(blob)
-            raise ExportError(f"{path}: {fname} is {'truncated' if got < info['bytes'] else 'too long'} "
-                              f"({got} bytes, the manifest says {info['bytes']})")
+            raise ExportError(
+                f"{path}: {fname} is {'truncated' if got < info['bytes'] else 'too long'} "
+                f"({got} bytes, the manifest says {info['bytes']})"
+            )
         if hashlib.sha256(blob).hexdigest() != info["sha256"]:
             raise ExportError(f"{path}: {fname} is corrupted (sha256 mismatch)")
         data[fname] = blob
@@ -165,16 +191,24 @@ def check_target(m: dict) -> None:
         raise ExportError(f"export built for {t['triple']}, this machine is {here}")
     missing = missing_features(t["features"])
     if missing:
-        raise ExportError(f"export built for CPU {t['cpu']} needs {', '.join(f[1:] for f in missing[:8])}, which "
-                          "this CPU lacks: export it again with target='generic'")
+        raise ExportError(
+            f"export built for CPU {t['cpu']} needs {', '.join(f[1:] for f in missing[:8])}, which "
+            "this CPU lacks: export it again with target='generic'"
+        )
 
 
 def _signature(m: dict) -> str:
     from graphnn.codegen.export import signature
 
     port = lambda p: (p["name"], tuple(p["shape"]), p["dtype"])  # noqa: E731
-    return signature(m["name"], m["entry"], [port(p) for p in m["inputs"]], [port(p) for p in m["outputs"]],
-                     m["weights"]["nbytes"], [port(t) + (t["offset"],) for t in m["weights"]["tensors"]])
+    return signature(
+        m["name"],
+        m["entry"],
+        [port(p) for p in m["inputs"]],
+        [port(p) for p in m["outputs"]],
+        m["weights"]["nbytes"],
+        [port(t) + (t["offset"],) for t in m["weights"]["tensors"]],
+    )
 
 
 # -- native code ----------------------------------------------------------------------------------------------
@@ -192,10 +226,10 @@ def check_library(data: bytes, fname: str) -> None:
     try:
         if data[4] != 2 or data[5] != 1:
             raise ExportError(f"{fname}: not a 64-bit little-endian ELF library")
-        e_type, = struct.unpack_from("<H", data, 0x10)
+        (e_type,) = struct.unpack_from("<H", data, 0x10)
         if e_type != 3:
             raise ExportError(f"{fname}: not a shared library (ELF type {e_type})")
-        phoff, = struct.unpack_from("<Q", data, 0x20)
+        (phoff,) = struct.unpack_from("<Q", data, 0x20)
         phentsize, phnum = struct.unpack_from("<HH", data, 0x36)
         if phentsize != 56 or phoff + phnum * phentsize > len(data):
             raise ExportError(f"{fname}: malformed ELF library (program headers outside the file)")
@@ -211,11 +245,13 @@ def check_library(data: bytes, fname: str) -> None:
         strtab = next((v for tag, v in entries if tag == 5), None)
         for tag, val in entries:
             if tag in _RUNS_CODE:
-                raise ExportError(f"{fname}: the library runs code when loaded or unloaded ({_RUNS_CODE[tag]}); "
-                                  "graphnn only calls an export's entry points")
+                raise ExportError(
+                    f"{fname}: the library runs code when loaded or unloaded ({_RUNS_CODE[tag]}); "
+                    "graphnn only calls an export's entry points"
+                )
             if tag == 1:
                 base = next(o + strtab - v for v, o, n in loads if v <= strtab < v + n)
-                name = data[base + val:data.index(b"\0", base + val)].decode()
+                name = data[base + val : data.index(b"\0", base + val)].decode()
                 if not _SYSTEM_LIB.fullmatch(name):
                     raise ExportError(f"{fname}: the library needs {name}; an export may only use libc and libm")
     except (struct.error, ValueError, IndexError, TypeError, StopIteration, UnicodeDecodeError, OverflowError):
@@ -226,9 +262,9 @@ _ELF_MACHINES = {"x86_64": 62, "amd64": 62, "aarch64": 183, "arm64": 183, "ppc64
 # x86-64 relocations of position-independent small-code-model objects (what graphnn exports), which LLVM's RuntimeDyld
 # links: NONE, 64, PC32, PLT32, GOTPCREL, PC64, GOTPCRELX, REX_GOTPCRELX
 _X86_64_RELOCATIONS = {0, 1, 2, 4, 9, 24, 41, 42}
-_MAX_SECTION = 1 << 31   # bytes of one section (exported code and constants are far smaller)
-_MAX_ALIGN = 1 << 16     # alignment of a section or common symbol
-_MAX_REACH = 1 << 24     # how far a relocation may point past its symbol's section (32-bit fields reach 2 GiB)
+_MAX_SECTION = 1 << 31  # bytes of one section (exported code and constants are far smaller)
+_MAX_ALIGN = 1 << 16  # alignment of a section or common symbol
+_MAX_REACH = 1 << 24  # how far a relocation may point past its symbol's section (32-bit fields reach 2 GiB)
 
 
 def check_object(data: bytes, fname: str) -> None:
@@ -249,15 +285,16 @@ def check_object(data: bytes, fname: str) -> None:
         if data[4] != 2 or data[5] != 1:
             raise ExportError(f"{fname}: not a 64-bit little-endian ELF object file")
         e_type, e_machine = struct.unpack_from("<HH", data, 0x10)
-        shoff, = struct.unpack_from("<Q", data, 0x28)
+        (shoff,) = struct.unpack_from("<Q", data, 0x28)
         ehsize, _phentsize, _phnum, shentsize, shnum, shstrndx = struct.unpack_from("<HHHHHH", data, 0x34)
         if e_type != 1:
             raise ExportError(f"{fname}: not a relocatable object file (ELF type {e_type})")
         machine = _ELF_MACHINES.get(platform.machine().lower())
         if machine is not None and e_machine != machine:
-            raise ExportError(f"{fname}: object code for ELF machine {e_machine}, this machine is "
-                              f"{platform.machine()} ({machine})")
-        if ehsize != 64 or shentsize != 64 or not 0 < shnum < 0xff00 or not 0 < shstrndx < shnum:
+            raise ExportError(
+                f"{fname}: object code for ELF machine {e_machine}, this machine is {platform.machine()} ({machine})"
+            )
+        if ehsize != 64 or shentsize != 64 or not 0 < shnum < 0xFF00 or not 0 < shstrndx < shnum:
             raise bad("bad header")
         if shoff + shnum * 64 > len(data):
             raise bad("the section table lies outside the file")
@@ -290,19 +327,19 @@ def check_object(data: bytes, fname: str) -> None:
             for j in range(size // 24):
                 st_name, st_info, _other, st_shndx, value, st_size = struct.unpack_from("<IBBHQQ", data, off + 24 * j)
                 where = f"symbol {j} of section {k}"
-                if st_name >= max(strsize, 1) or (st_info & 0xf) > 4 or (st_info >> 4) > 2:
+                if st_name >= max(strsize, 1) or (st_info & 0xF) > 4 or (st_info >> 4) > 2:
                     raise bad(where)
-                if 0 < st_shndx < 0xff00:  # defined in a section: inside it
+                if 0 < st_shndx < 0xFF00:  # defined in a section: inside it
                     if st_shndx >= shnum or value + st_size > sizes[st_shndx]:
                         raise bad(f"{where} lies outside its section")
                     syms.append((st_shndx, value))
-                elif st_shndx == 0xfff2:  # SHN_COMMON: value is the alignment
+                elif st_shndx == 0xFFF2:  # SHN_COMMON: value is the alignment
                     if value & (value - 1) or value > _MAX_ALIGN or st_size > _MAX_SECTION:
                         raise bad(where)
                     syms.append(("common", 0))
                 elif st_shndx == 0:
                     syms.append(("external" if j and st_name else "null", 0))
-                elif st_shndx == 0xfff1:
+                elif st_shndx == 0xFFF1:
                     syms.append(("absolute", 0))
                 else:
                     raise bad(f"{where} has section index {st_shndx:#x}")
@@ -317,7 +354,7 @@ def check_object(data: bytes, fname: str) -> None:
             for j in range(size // width):
                 r_offset, r_info = struct.unpack_from("<QQ", data, off + width * j)
                 addend = struct.unpack_from("<q", data, off + width * j + 16)[0] if typ == 4 else 0
-                sym, rtype = r_info >> 32, r_info & 0xffffffff
+                sym, rtype = r_info >> 32, r_info & 0xFFFFFFFF
                 where = f"relocation {j} of section {k}"
                 if e_machine == 62 and rtype not in _X86_64_RELOCATIONS:
                     raise bad(f"{where} has the unsupported x86-64 type {rtype}")
@@ -327,13 +364,20 @@ def check_object(data: bytes, fname: str) -> None:
                 sec, value = syms[sym]
                 # PC-relative fields reach 2 GiB: only symbols in this object (PLT32 also reaches external ones
                 # through a stub). RuntimeDyld adds the bytes already at a PC32/PC64 field to the addend.
-                if e_machine == 62 and rtype in (2, 4, 24) and not (isinstance(sec, int) or
-                                                                     (rtype == 4 and sec == "external")):
+                if (
+                    e_machine == 62
+                    and rtype in (2, 4, 24)
+                    and not (isinstance(sec, int) or (rtype == 4 and sec == "external"))
+                ):
                     raise bad(f"{where} is PC-relative to a {sec} symbol")
                 if e_machine == 62 and rtype in (2, 24) and secs[info][1] != 8:
                     addend += struct.unpack_from("<I" if rtype == 2 else "<Q", data, secs[info][4] + r_offset)[0]
-                if e_machine == 62 and rtype in (9, 41, 42) and sec not in ("external", "common") \
-                        and not isinstance(sec, int):
+                if (
+                    e_machine == 62
+                    and rtype in (9, 41, 42)
+                    and sec not in ("external", "common")
+                    and not isinstance(sec, int)
+                ):
                     raise bad(f"{where} loads the address of a {sec} symbol")
                 lo, hi = (-_MAX_REACH, sizes[sec] + _MAX_REACH) if isinstance(sec, int) else (-_MAX_REACH, _MAX_REACH)
                 if not lo <= value + addend <= hi:
@@ -368,11 +412,15 @@ class _Native:
                 raise ExportError("cannot load the export's native code: " + "; ".join(errors)) from None
         n = 1 + len(m["inputs"]) + len(m["outputs"])
         vp, i64 = ctypes.c_void_p, ctypes.c_int64
-        protos = {"init": ctypes.CFUNCTYPE(vp, vp, i64), "weights_size": ctypes.CFUNCTYPE(i64),
-                  "get_weights": ctypes.CFUNCTYPE(ctypes.c_int, vp, vp),
-                  "set_weights": ctypes.CFUNCTYPE(ctypes.c_int, vp, vp, i64), "free": ctypes.CFUNCTYPE(None, vp),
-                  "signature": ctypes.CFUNCTYPE(ctypes.c_char_p),
-                  m["entry"]: ctypes.CFUNCTYPE(ctypes.c_int, *([vp] * n))}
+        protos = {
+            "init": ctypes.CFUNCTYPE(vp, vp, i64),
+            "weights_size": ctypes.CFUNCTYPE(i64),
+            "get_weights": ctypes.CFUNCTYPE(ctypes.c_int, vp, vp),
+            "set_weights": ctypes.CFUNCTYPE(ctypes.c_int, vp, vp, i64),
+            "free": ctypes.CFUNCTYPE(None, vp),
+            "signature": ctypes.CFUNCTYPE(ctypes.c_char_p),
+            m["entry"]: ctypes.CFUNCTYPE(ctypes.c_int, *([vp] * n)),
+        }
         for role, sym in symbols.items():
             setattr(self, "run" if role == m["entry"] else role, protos[role](addrs[sym]))
 
@@ -394,10 +442,12 @@ class _Native:
 # (with a manifest that matches it) can crash the process that loads it. So it is loaded first in a child
 # interpreter, which only links it and looks its entry points up (a library that runs code when loaded is
 # refused before, by check_library).
-_PROBE = ("import ctypes, os, sys\n"
-          "lib = ctypes.CDLL(sys.argv[1], mode=os.RTLD_NOW | os.RTLD_LOCAL)\n"
-          "for s in sys.argv[2:]:\n"
-          "    getattr(lib, s)\n")
+_PROBE = (
+    "import ctypes, os, sys\n"
+    "lib = ctypes.CDLL(sys.argv[1], mode=os.RTLD_NOW | os.RTLD_LOCAL)\n"
+    "for s in sys.argv[2:]:\n"
+    "    getattr(lib, s)\n"
+)
 PROBE_TIMEOUT_S = 60.0
 
 
@@ -410,8 +460,12 @@ def _probe_library(path: str, symbols: list) -> None:
     if not sys.executable:
         return  # embedded without an interpreter to run: the library is loaded without the probe
     try:
-        proc = subprocess.run([sys.executable, "-I", "-S", "-c", _PROBE, path, *symbols], capture_output=True,
-                              text=True, timeout=PROBE_TIMEOUT_S)
+        proc = subprocess.run(
+            [sys.executable, "-I", "-S", "-c", _PROBE, path, *symbols],
+            capture_output=True,
+            text=True,
+            timeout=PROBE_TIMEOUT_S,
+        )
     except subprocess.TimeoutExpired:
         raise OSError(f"loading it did not finish within {PROBE_TIMEOUT_S:.0f} s") from None
     except OSError:
@@ -446,8 +500,10 @@ class ExportedModel:
         self._native = _Native(m, files)
         nbytes = m["weights"]["nbytes"]
         if self._native.signature() != _signature(m).encode():
-            raise ExportError(f"{self.path}: the manifest does not describe the compiled code (inputs, outputs or "
-                              "weights layout differ): the export is corrupted")
+            raise ExportError(
+                f"{self.path}: the manifest does not describe the compiled code (inputs, outputs or "
+                "weights layout differ): the export is corrupted"
+            )
         weights = files[m["weights"]["file"]]
         self._ctx = self._native.init(weights, nbytes)
         if not self._ctx:
@@ -464,8 +520,9 @@ class ExportedModel:
         with self._lock:
             rc = self._native.run(self._open_ctx("call"), *[a.ctypes.data for a in arrays + outs])
         if rc == -2:
-            raise IndexError(f"{self.name}: an index in the inputs (e.g. a class label) was out of range; nothing "
-                             "was updated")
+            raise IndexError(
+                f"{self.name}: an index in the inputs (e.g. a class label) was out of range; nothing was updated"
+            )
         self._check_rc(self.manifest["entry"], rc)
         if any(isinstance(x, Tensor) for x in inputs):
             outs = [Tensor._wrap(o) for o in outs]
@@ -480,8 +537,9 @@ class ExportedModel:
             x = x.numpy()
         a = np.asarray(x) if isinstance(x, np.ndarray) else np.asarray(x, dt)
         if a.dtype != dt or list(a.shape) != port["shape"]:
-            raise ValueError(f"input {port['name']} expects {port['dtype']}{port['shape']}, "
-                             f"got {a.dtype.name}{list(a.shape)}")
+            raise ValueError(
+                f"input {port['name']} expects {port['dtype']}{port['shape']}, got {a.dtype.name}{list(a.shape)}"
+            )
         return np.require(a, requirements="C")
 
     # -- weights ----------------------------------------------------------------------------------------------
@@ -491,14 +549,17 @@ class ExportedModel:
         with self._lock:
             rc = self._native.get_weights(self._open_ctx("read the weights of"), buf)
         self._check_rc("get_weights", rc)
-        return buf.raw[:self.manifest["weights"]["nbytes"]]
+        return buf.raw[: self.manifest["weights"]["nbytes"]]
 
     def weights(self) -> dict:
         """{name: array} of every parameter and state tensor, copied out of the library."""
         blob = self.weights_blob()
-        return {t["name"]: np.frombuffer(blob, DTYPES[t["dtype"]], int(np.prod(t["shape"], dtype=np.int64)),
-                                         t["offset"]).reshape(t["shape"]).copy()
-                for t in self.manifest["weights"]["tensors"]}
+        return {
+            t["name"]: np.frombuffer(blob, DTYPES[t["dtype"]], int(np.prod(t["shape"], dtype=np.int64)), t["offset"])
+            .reshape(t["shape"])
+            .copy()
+            for t in self.manifest["weights"]["tensors"]
+        }
 
     def save_weights(self, path: str | None = None) -> str:
         """Write the current weights: into this export (path None, or another export directory with the same
@@ -526,8 +587,9 @@ class ExportedModel:
 
     def _check_open(self, action: str) -> None:
         if not self._ctx:
-            raise ExportError(f"{self.name}: cannot {action} the model: the model was closed (graphnn.load "
-                              f"{self.path!r} again)")
+            raise ExportError(
+                f"{self.name}: cannot {action} the model: the model was closed (graphnn.load {self.path!r} again)"
+            )
 
     def _open_ctx(self, action: str):
         """The live context (call with the lock held: close() cannot free it meanwhile)."""
@@ -539,8 +601,10 @@ class ExportedModel:
         if rc == 0:
             return
         symbol = self.manifest["entry_points"][role]["symbol"]
-        why = {-1: "it was given no context (the model was closed)",
-               -2: "the weights blob does not have the library's size" if role == "set_weights" else None}.get(rc)
+        why = {
+            -1: "it was given no context (the model was closed)",
+            -2: "the weights blob does not have the library's size" if role == "set_weights" else None,
+        }.get(rc)
         why = why or "unknown error"
         raise ExportError(f"{self.name}: {symbol} failed with return code {rc} ({why})")
 
@@ -558,5 +622,7 @@ class ExportedModel:
 
     def __repr__(self) -> str:
         sig = lambda ps: ", ".join(f"{p['name']}: {p['dtype']}{p['shape']}" for p in ps)  # noqa: E731
-        return (f"ExportedModel({self.name!r}, {self.mode}, ({sig(self.inputs)}) -> ({sig(self.outputs)}), "
-                f"{self._native.kind}{', closed' if self.closed else ''})")
+        return (
+            f"ExportedModel({self.name!r}, {self.mode}, ({sig(self.inputs)}) -> ({sig(self.outputs)}), "
+            f"{self._native.kind}{', closed' if self.closed else ''})"
+        )

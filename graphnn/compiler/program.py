@@ -1,18 +1,18 @@
 """graphnn.compile: trace once per input signature, optimize, differentiate, fuse, and run native code."""
+
 from __future__ import annotations
 
 import numbers
-import os
 import threading
-import warnings
 from collections import OrderedDict
 
 from graphnn import ir
+from graphnn.ir import config
 from graphnn.codegen import CompiledGraph, LoweringError
-from graphnn.ir.extract import extract
-from graphnn.ir.passes import lower_for_codegen
 from graphnn.ir.graph import Node
-from graphnn.ir.registry import GraphEmitter, MissingGradient
+from graphnn.ir.partition import partition
+from graphnn.ir.passes import lower_for_codegen
+from graphnn.ir.registry import MissingGradient
 
 from graphnn.compiler import tracer as _tracer
 from graphnn.core.grad_mode import is_grad_enabled
@@ -65,7 +65,7 @@ class _Guarded:
     bindings: list
     epoch_guards: list = []
     _fast = _other = _direct = None  # guard and binding fast paths (built on first use)
-    _epoch = -1                      # _tracer.EPOCH when the epoch guards last held
+    _epoch = -1  # _tracer.EPOCH when the epoch guards last held
 
     def valid(self) -> bool:
         fast = self._fast
@@ -87,10 +87,12 @@ class _Guarded:
         return True
 
     def _split_guards(self) -> None:
-        self._fast = [(acc.tensor, acc) for acc, _ in self.guards
-                      if isinstance(acc, _tracer.SameArray) and acc.tensor is not None]
-        self._other = [(acc, e) for acc, e in self.guards
-                       if not (isinstance(acc, _tracer.SameArray) and acc.tensor is not None)]
+        self._fast = [
+            (acc.tensor, acc) for acc, _ in self.guards if isinstance(acc, _tracer.SameArray) and acc.tensor is not None
+        ]
+        self._other = [
+            (acc, e) for acc, e in self.guards if not (isinstance(acc, _tracer.SameArray) and acc.tensor is not None)
+        ]
         self._direct = [acc.tensor if isinstance(acc, _tracer.Captured) else None for acc in self.bindings]
 
 
@@ -114,9 +116,13 @@ def _distinct(args: list) -> bool:
 def _aliased_args_error():
     from graphnn.core.dispatch import located
 
-    return NotImplementedError(located(
-        "graphnn.compile: the same tensor is passed as two arguments of a compiled function that updates an argument "
-        "in place or sets an argument's .grad; pass distinct tensors (e.g. x.clone())", ""))
+    return NotImplementedError(
+        located(
+            "graphnn.compile: the same tensor is passed as two arguments of a compiled function that updates an argument "
+            "in place or sets an argument's .grad; pass distinct tensors (e.g. x.clone())",
+            "",
+        )
+    )
 
 
 def _bump_versions(captured: list, arg_pos: list, args: list) -> None:
@@ -133,8 +139,7 @@ def _bump_versions(captured: list, arg_pos: list, args: list) -> None:
 class Program(_Guarded):
     """One specialization of a traced callable: its graphs, native code and how to bind and unpack it."""
 
-    def __init__(self, tracer: Tracer, out_spec, outputs: list, grad_finals: list, stages: dict,
-                 arg_grads: list = ()):
+    def __init__(self, tracer: Tracer, out_spec, outputs: list, grad_finals: list, stages: dict, arg_grads: list = ()):
         self.tracer = tracer
         self.out_spec = out_spec
         self.guards = tracer.guards
@@ -153,8 +158,11 @@ class Program(_Guarded):
         self.grad_targets = grad_finals  # (tensor, position in returned outputs or None, concrete)
         # results that are an argument itself (`return x.mul_(2)`): the caller's tensor is returned, as eagerly (its
         # value is the result's, written back), so later in-place ops on the result change the argument too
-        self.out_same = [(j, tracer.arg_index[id(t)]) for j, t in enumerate(outputs)
-                         if t._trace is tracer and id(t) in tracer.arg_index]
+        self.out_same = [
+            (j, tracer.arg_index[id(t)])
+            for j, t in enumerate(outputs)
+            if t._trace is tracer and id(t) in tracer.arg_index
+        ]
 
     def feeds(self, args: list) -> list:
         if self._fast is None:
@@ -179,7 +187,7 @@ class Program(_Guarded):
         for i, check in self.tracer.checks:
             check(arrays[i])
         outs = run_native(self.native, arrays)
-        leaves = [Tensor._wrap(a) for a in outs[:self.n_user]]
+        leaves = [Tensor._wrap(a) for a in outs[: self.n_user]]
         for t, pos, concrete in self.grad_targets:
             t._grad = Tensor._wrap(outs[pos]) if pos is not None else concrete
         if effects:  # arguments' .grad; versions of the tensors written in place
@@ -211,9 +219,11 @@ def trace_function(fn, args: tuple, kwargs: dict, names: dict, name: str) -> tup
     tracer = Tracer(name, names)
     real: list = []
     with tracer:
+
         def arg(t, path):
             real.append(t)
             return tracer.arg(t, path)
+
         sym = [map_tensors(a, arg, f"x{i}") for i, a in enumerate(args)]
         sym_kw = {k: map_tensors(v, arg, k) for k, v in kwargs.items()}
         try:
@@ -255,22 +265,13 @@ def build_program(tracer: Tracer, spec, leaves: list, finals: list) -> Program:
     return Program(tracer, spec, leaves, grad_finals, stages, arg_grads)
 
 
-DEFAULT_MAX_SPECIALIZATIONS = 64
 MAX_SPECIALIZATIONS_VAR = "GRAPHNN_MAX_SPECIALIZATIONS"
+DEFAULT_MAX_SPECIALIZATIONS = config.SETTINGS[MAX_SPECIALIZATIONS_VAR].default
 
 
 def default_max_specializations() -> int:
     """The bound on kept specializations per compiled callable: $GRAPHNN_MAX_SPECIALIZATIONS, else 64."""
-    raw = os.environ.get(MAX_SPECIALIZATIONS_VAR, "")
-    try:
-        n = int(raw) if raw.strip() else DEFAULT_MAX_SPECIALIZATIONS
-        if n < 1:
-            raise ValueError
-    except ValueError:
-        warnings.warn(f"{MAX_SPECIALIZATIONS_VAR}={raw!r} is not a positive integer: using "
-                      f"{DEFAULT_MAX_SPECIALIZATIONS}", RuntimeWarning, stacklevel=3)
-        n = DEFAULT_MAX_SPECIALIZATIONS
-    return n
+    return config.get(MAX_SPECIALIZATIONS_VAR)
 
 
 def _checked_limit(n) -> int:
@@ -417,8 +418,13 @@ class CompiledFunction:
 
     def _build(self, args: tuple, kwargs: dict, leaves: list):
         tracer, spec, outs, finals = self._trace(args, kwargs)
-        if (is_grad_enabled() and not tracer.did_backward and not finals and not tracer.arg_grad_finals
-                and any(t.requires_grad and t._trace is tracer for t in outs)):
+        if (
+            is_grad_enabled()
+            and not tracer.did_backward
+            and not finals
+            and not tracer.arg_grad_finals
+            and any(t.requires_grad and t._trace is tracer for t in outs)
+        ):
             # results that require grad: differentiable, as a compiled module's (backward() runs compiled code)
             return SplitProgram(tracer, spec, outs, [t.requires_grad for t in leaves])
         return build_program(tracer, spec, outs, finals)
@@ -498,52 +504,31 @@ class SplitProgram(_Guarded):
         outs = [tracer.lift(t) for t in leaves]
         g.outputs = list(outs)
         updates = list(tracer.updates.values())  # state written by forward (e.g. BatchNorm running statistics)
-        n_fwd = len(g.nodes)
         fwd_inputs = list(g.inputs)
         self.stages = {"traced": g.copy()}
         arg_req = iter(arg_requires_grad)
         # (random inputs never require grad: calling their accessor would draw, and so consume, random numbers)
-        requires = [next(arg_req) if acc is None else (v.meta.get("kind") not in ("random", "grad")
-                                                       and acc().requires_grad)
-                    for acc, v in zip(self.bindings, fwd_inputs)]
-        self.float_outs = [j for j, v in enumerate(outs) if v.type.is_float]
-        cts = [g.add_input(outs[j].type, f"grad_out{j}", "cotangent") for j in self.float_outs]
+        requires = [
+            next(arg_req) if acc is None else (v.meta.get("kind") not in ("random", "grad") and acc().requires_grad)
+            for acc, v in zip(self.bindings, fwd_inputs)
+        ]
         wrt = [i for i, v in enumerate(fwd_inputs) if v.type.is_float and requires[i]]
-        self.missing_gradient = None
-        try:
-            partial = ir.vjp(g, [outs[j] for j in self.float_outs], cts, [fwd_inputs[i] for i in wrt],
-                             GraphEmitter(g, {"phase": "backward"}))
-        except MissingGradient as e:  # raised when a gradient is asked for, as in eager mode
-            del g.nodes[n_fwd:]
-            partial, self.missing_gradient = [None] * len(wrt), str(e)
-        grads = [None] * len(fwd_inputs)
-        for i, gr in zip(wrt, partial):
-            grads[i] = gr
-        bwd_nodes = g.nodes[n_fwd:]
-        fwd_ids = {v.id for v in fwd_inputs} | {o.id for n in g.nodes[:n_fwd] for o in n.outputs}
-        residuals, seen = [], set()
-        for n in bwd_nodes:
-            for v in n.inputs:
-                if v.id in fwd_ids and v.id not in seen:
-                    seen.add(v.id)
-                    residuals.append(v)
-        self.grad_pos = [i for i, gr in enumerate(grads) if gr is not None]
-        res_inputs = [v for v in residuals if v.producer is None]
-        res_computed = [v for v in residuals if v.producer is not None]
-        self.res_input_pos = [fwd_inputs.index(v) for v in res_inputs]
-        fwd = extract(g, fwd_inputs, outs + res_computed + [v for _, v in updates], name=g.name)
-        fwd.meta["writeback"] = {len(outs) + len(res_computed) + k: fwd_inputs.index(tracer.input_of[id(t)])
-                                 for k, (t, _) in enumerate(updates)}
-        bwd = extract(g, res_inputs + res_computed + cts, [grads[i] for i in self.grad_pos], name=g.name + "_backward")
-        self.n_out, self.n_res = len(outs), len(res_computed)
+        part = partition(g, outs, wrt, [v for _, v in updates])
+        self.float_outs, self.grad_pos, self.res_input_pos = part.float_outs, part.grad_pos, part.res_input_pos
+        self.missing_gradient = part.missing_gradient  # raised when a gradient is asked for, as in eager mode
+        self.n_out, self.n_res = part.n_out, part.n_res
+        fwd = part.forward
+        fwd.meta["writeback"] = {
+            part.n_out + part.n_res + k: fwd_inputs.index(tracer.input_of[id(t)]) for k, (t, _) in enumerate(updates)
+        }
         self.stages["forward"] = _optimized(fwd)
-        self.stages["backward"] = _optimized(bwd)
+        self.stages["backward"] = _optimized(part.backward)
         self.stages["optimized"] = self.stages["forward"]
         self.stages["lowered"] = _lowered(self.stages["forward"])
         self.native = _native(self.stages["lowered"])
         self.stages["fused"] = self.native.plan
         self._native_bwd = None
-        self.out_types = [v.type for v in outs + res_computed]
+        self.out_types = part.out_types
         self.key = self.stages["forward"].structural_hash() + "/" + self.stages["backward"].structural_hash()
 
     @property
@@ -560,9 +545,6 @@ class SplitProgram(_Guarded):
     # -- the `call` op protocol (attrs["fn"]) --------------------------------------------------------------
     def ir_key(self) -> str:
         return f"compiled<{self.key}>"
-
-    def out_types_for(self, types):
-        return list(self.out_types)
 
     def run(self, args: list):
         if self.arg_effects and not _distinct(args):
@@ -609,9 +591,11 @@ class _ForwardFn:
         if p.missing_gradient:
             raise MissingGradient(p.missing_gradient)
         res_in = [node.inputs[i] for i in p.res_input_pos]
-        res_out = node.outputs[p.n_out:]
-        ct = [cts[j] if cts[j] is not None else b.full(0.0, node.outputs[j].shape, node.outputs[j].dtype)
-              for j in p.float_outs]
+        res_out = node.outputs[p.n_out :]
+        ct = [
+            cts[j] if cts[j] is not None else b.full(0.0, node.outputs[j].shape, node.outputs[j].dtype)
+            for j in p.float_outs
+        ]
         grads = b.emit("call", *(res_in + list(res_out) + ct), fn=_BackwardFn(p))
         grads = grads if isinstance(grads, tuple) else (grads,)
         result = [None] * len(node.inputs)
@@ -654,4 +638,3 @@ def compile(obj=None, *, name: str | None = None, max_specializations: int | Non
     if callable(obj):
         return CompiledFunction(obj, name, max_specializations)
     raise TypeError(f"graphnn.compile expects a Module or a callable, got {type(obj).__name__}")
-

@@ -4,6 +4,7 @@ The plain Python attributes of a module and its submodules are compared before a
 (a counter, a list appended to, an attribute set) would not be repeated by compiled calls, so it is reported
 with a TraceWarning at the user's call.
 """
+
 from __future__ import annotations
 
 import warnings
@@ -15,8 +16,9 @@ class TraceWarning(UserWarning):
     """graphnn.compile traced Python code with side effects that compiled calls do not repeat."""
 
 
-_MODULE_INTERNALS = frozenset({"_parameters", "_buffers", "_modules", "_buffer_names", "_non_persistent_buffers_set",
-                               "_scope_name", "training"})
+_MODULE_INTERNALS = frozenset(
+    {"_parameters", "_buffers", "_modules", "_buffer_names", "_non_persistent_buffers_set", "_scope_name", "training"}
+)
 
 
 def _fingerprint(v):
@@ -46,16 +48,22 @@ def python_state(module) -> dict:
 
 def warn_state_changes(name: str, before: dict, after: dict) -> None:
     """Warn (TraceWarning, at the user's call) about module attributes that tracing changed."""
+
     def shown(state, key, missing):
         return state[key][1] if key in state else missing
-    changed = [f"{'.'.join(key)}: {shown(before, key, '(unset)')} -> {shown(after, key, '(deleted)')}"
-               for key in sorted(set(before) | set(after), key=str)
-               if before.get(key, (None,))[0] != after.get(key, (None,))[0]]
+
+    changed = [
+        f"{'.'.join(key)}: {shown(before, key, '(unset)')} -> {shown(after, key, '(deleted)')}"
+        for key in sorted(set(before) | set(after), key=str)
+        if before.get(key, (None,))[0] != after.get(key, (None,))[0]
+    ]
     if not changed:
         return
-    msg = (f"graphnn.compile: tracing {name} changed Python state ({'; '.join(changed)}). Compiled calls do not "
-           "run forward's Python code again (it runs once per new input signature), so these changes are not "
-           "repeated, and tensors stored this way are symbolic, without values.")
+    msg = (
+        f"graphnn.compile: tracing {name} changed Python state ({'; '.join(changed)}). Compiled calls do not "
+        "run forward's Python code again (it runs once per new input signature), so these changes are not "
+        "repeated, and tensors stored this way are symbolic, without values."
+    )
     loc = user_location()
     if loc is None:
         warnings.warn(msg, TraceWarning, stacklevel=3)

@@ -6,6 +6,7 @@ leaf that requires grad is None: a traced backward() accumulates into it), and t
 constant baked into the trace). Tensor leaves are collected in one order (arguments first to last, depth first),
 the order of the traced graph's inputs.
 """
+
 from __future__ import annotations
 
 import inspect
@@ -77,8 +78,11 @@ def leaf_key(a, leaves: list, grads: bool = False):
     if kind is None:
         return _constant_key(a)
     if kind == "map":
-        return (cls, tuple([(k, leaf_key(v, leaves, grads)) for k, v in a.items()]),
-                getattr(a, "default_factory", None))
+        return (
+            cls,
+            tuple([(k, leaf_key(v, leaves, grads)) for k, v in a.items()]),
+            getattr(a, "default_factory", None),
+        )
     return (cls, tuple([leaf_key(o, leaves, grads) for o in a]))
 
 
@@ -202,5 +206,6 @@ def bad_argument(fn, args: tuple, kwargs: dict) -> TypeError:
             return TypeError(
                 f"graphnn.compile: argument {path} is a {type(leaf).__name__}, neither a tensor, a tuple, list, dict "
                 "or namedtuple of arguments, nor a hashable constant (non-tensor arguments are baked into the trace, "
-                "keyed by value)")
+                "keyed by value)"
+            )
     return TypeError("graphnn.compile: an argument is neither a tensor, a container of arguments nor hashable")

@@ -1,4 +1,5 @@
 """graphnn.scan: run a function over the leading axis of tensors as one IR loop (not unrolled)."""
+
 from __future__ import annotations
 
 from graphnn import ir
@@ -33,9 +34,11 @@ def scan(fn, init, xs, reverse: bool = False):
             raise ValueError(f"scan: every sequence needs leading dimension {length}, got {tuple(s.shape)}")
     tracer = Tracer("scan_body")
     with tracer:
+
         def sym(t, name, shape):
             v = tracer.add_input(TensorType(shape, t.dtype_name), name, "input", None)
             return Tensor._symbolic(v, tracer, t.requires_grad)
+
         c_sym = [sym(c, f"carry{i}", tuple(c.shape)) for i, c in enumerate(carries)]
         x_sym = [sym(s, f"x{i}", tuple(s.shape[1:])) for i, s in enumerate(seqs)]
         try:
@@ -56,8 +59,12 @@ def scan(fn, init, xs, reverse: bool = False):
     ir.optimize(body)
     n_args = len(carries) + len(seqs)
     consts = [acc() for acc in tracer.bindings[n_args:]]
-    outs = apply("scan", carries + seqs + consts, {"body": Body(body), "n_carry": len(carries), "n_xs": len(seqs),
-                                                   "length": length, "reverse": bool(reverse)}, name="ScanBackward0")
+    outs = apply(
+        "scan",
+        carries + seqs + consts,
+        {"body": Body(body), "n_carry": len(carries), "n_xs": len(seqs), "length": length, "reverse": bool(reverse)},
+        name="ScanBackward0",
+    )
     outs = list(outs) if isinstance(outs, tuple) else [outs]
-    final, stacked = outs[:len(carries)], outs[len(carries):]
+    final, stacked = outs[: len(carries)], outs[len(carries) :]
     return (final[0] if single_carry else tuple(final)), (stacked[0] if single_y else tuple(stacked))

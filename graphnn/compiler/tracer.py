@@ -10,6 +10,7 @@ is a leaf), whether its `.grad` is None, which tensor a module attribute holds. 
 only change through graphnn calls (requires_grad, module attributes) are checked again only after such a change
 (`state_changed()` moves a global epoch), so the per-call fast path stays a few identity tests.
 """
+
 from __future__ import annotations
 
 import threading
@@ -57,27 +58,27 @@ class Tracer:
     def __init__(self, name: str = "traced", names: dict | None = None):
         self.graph = Graph(name)
         self.names = names or {}
-        self.bindings: list = []      # per graph input: accessor () -> Tensor giving its runtime value
-        self.input_of: dict = {}      # id(tensor) -> graph input Value
-        self.current: dict = {}       # id(tensor) -> Value holding the tensor's value now (after updates)
-        self.updates: dict = {}       # id(tensor) -> (tensor, Value): state to write back
-        self.grad_writes: dict = {}   # id(tensor) -> (tensor, grad before tracing)
-        self.guards: list = []        # (accessor, expected): must hold for the trace to be reused
+        self.bindings: list = []  # per graph input: accessor () -> Tensor giving its runtime value
+        self.input_of: dict = {}  # id(tensor) -> graph input Value
+        self.current: dict = {}  # id(tensor) -> Value holding the tensor's value now (after updates)
+        self.updates: dict = {}  # id(tensor) -> (tensor, Value): state to write back
+        self.grad_writes: dict = {}  # id(tensor) -> (tensor, grad before tracing)
+        self.guards: list = []  # (accessor, expected): must hold for the trace to be reused
         self.epoch_guards: list = []  # (accessor, expected) checked again only when EPOCH moved (see state_changed)
         self._attr_guarded: set = set()
         self._none_guarded: set = set()
-        self.arg_syms: list = []      # the symbolic tensor of each tensor argument, in signature order
-        self.arg_index: dict = {}     # id(symbolic argument) -> its position in arg_syms
-        self.arg_grads0: list = []    # .grad of each symbolic argument when tracing began
-        self.grad_inputs: dict = {}   # id(tensor) -> graph input holding its .grad before the call
-        self.grad_reads: dict = {}    # id(tensor) -> symbolic tensor standing for that .grad
-        self.retained: list = []      # symbolic tensors whose retain_grad() was called
-        self.rebinds: dict = {}       # id(tensor) -> in-place rebindings so far (views taken before are stale)
-        self.view_gens: dict = {}     # id(concrete alias) -> rebindings of its base its traced value reflects
+        self.arg_syms: list = []  # the symbolic tensor of each tensor argument, in signature order
+        self.arg_index: dict = {}  # id(symbolic argument) -> its position in arg_syms
+        self.arg_grads0: list = []  # .grad of each symbolic argument when tracing began
+        self.grad_inputs: dict = {}  # id(tensor) -> graph input holding its .grad before the call
+        self.grad_reads: dict = {}  # id(tensor) -> symbolic tensor standing for that .grad
+        self.retained: list = []  # symbolic tensors whose retain_grad() was called
+        self.rebinds: dict = {}  # id(tensor) -> in-place rebindings so far (views taken before are stale)
+        self.view_gens: dict = {}  # id(concrete alias) -> rebindings of its base its traced value reflects
         self.did_backward = False
-        self.checks: list = []        # (graph input position, fn(array)): validates that input at every call
+        self.checks: list = []  # (graph input position, fn(array)): validates that input at every call
         self.keepalive: list = []
-        self.active = False           # inside `with tracer:` (symbolic tensors of a finished trace have no value)
+        self.active = False  # inside `with tracer:` (symbolic tensors of a finished trace have no value)
 
     def __enter__(self):
         self._prev = current()
@@ -228,9 +229,12 @@ class Tracer:
                 # an alias of a value computed with gradient in this trace: its autograd history would have to stay
                 from graphnn.core.dispatch import located
 
-                raise NotImplementedError(located(
-                    "in-place op on a detached alias (detach() / .data) of a tensor computed with gradient inside "
-                    "graphnn.compile is not supported yet; compute the new value out of place instead"))
+                raise NotImplementedError(
+                    located(
+                        "in-place op on a detached alias (detach() / .data) of a tensor computed with gradient inside "
+                        "graphnn.compile is not supported yet; compute the new value out of place instead"
+                    )
+                )
             self.lift(base)
             self._set(base, v)
             if t._trace is not self:  # a concrete alias captured by the trace: its reads give v from now on
@@ -281,8 +285,11 @@ class Tracer:
             seed = b.full(1.0, tuple(root.shape), root.dtype_name)
         else:
             seed = self.lift(gradient)
-        leaves = [(t, self.input_of[key]) for key, t in ((id(t), t) for t in self.keepalive)
-                  if key in self.input_of and t.requires_grad]
+        leaves = [
+            (t, self.input_of[key])
+            for key, t in ((id(t), t) for t in self.keepalive)
+            if key in self.input_of and t.requires_grad
+        ]
         seen = set()
         leaves = [(t, v) for t, v in leaves if not (id(t) in seen or seen.add(id(t)))]
         from graphnn.autograd import vjp_located
@@ -291,7 +298,7 @@ class Tracer:
         syms = [(s, self.input_of[id(s)]) for s in self.arg_syms if s.requires_grad]
         syms += [(s, s._value) for s in self.retained if s.requires_grad]
         grads = vjp_located(g, [root._value], [seed], [v for _, v in leaves] + [v for _, v in syms], b)
-        for (s, _), gv in zip(syms, grads[len(leaves):]):
+        for (s, _), gv in zip(syms, grads[len(leaves) :]):
             if gv is None:
                 continue
             prev = s._grad
@@ -336,6 +343,7 @@ def check_values(t, fn) -> None:
         def in_scope(a, name=current_scope()):  # errors at call time name the module, as when tracing
             with scope(name):
                 fn(a)
+
         t._trace.check_input(t, in_scope)
 
 
@@ -372,4 +380,3 @@ class SameArray:
             return False
         self.last = d
         return True
-

@@ -1,4 +1,5 @@
 """Normalizing PyTorch-style layer arguments into IR attributes."""
+
 from __future__ import annotations
 
 

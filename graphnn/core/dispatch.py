@@ -3,6 +3,7 @@
 Eager: the op's NumPy reference kernel computes the value now and, when gradients are wanted, an IR node is
 recorded. Tracing (inside graphnn.compile): only the IR node is emitted.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -74,8 +75,26 @@ def scalar_dtype(x, other_dtype: str | None) -> str:
 
 # Elementwise ops whose tensor operands are promoted to one dtype (PyTorch's rule for 0-d tensors below); for
 # select, the operands after the condition.
-PROMOTING = frozenset({"add", "sub", "mul", "div", "pow", "maximum", "minimum", "gt", "ge", "lt", "le", "eq", "ne",
-                       "logical_and", "logical_or", "select"})
+PROMOTING = frozenset(
+    {
+        "add",
+        "sub",
+        "mul",
+        "div",
+        "pow",
+        "maximum",
+        "minimum",
+        "gt",
+        "ge",
+        "lt",
+        "le",
+        "eq",
+        "ne",
+        "logical_and",
+        "logical_or",
+        "select",
+    }
+)
 _ORDER = {"bool": 0, "int64": 1, "float32": 2, "float64": 3}
 
 
@@ -111,8 +130,9 @@ def _promote_zero_dim(op: str, inputs: list) -> list:
     dim = max((t.dtype_name for t in ts if t.ndim), key=_ORDER.get)
     zero = max((t.dtype_name for t in ts if not t.ndim), key=_ORDER.get)
     want = _combine(dim, zero)
-    return inputs[:first] + [t.type_as_dtype(want) if isinstance(t, Tensor) and t.dtype_name != want else t
-                             for t in inputs[first:]]
+    return inputs[:first] + [
+        t.type_as_dtype(want) if isinstance(t, Tensor) and t.dtype_name != want else t for t in inputs[first:]
+    ]
 
 
 _tensor = None  # the graphnn.core.tensor module (which imports this one), bound on first use
@@ -195,8 +215,9 @@ def apply(op: str, inputs: list, attrs: dict | None = None, name: str | None = N
     if needs_grad:
         from graphnn.autograd import make_grad_fn
 
-        fn = make_grad_fn(name or grad_fn_name(op),
-                          edges if edges is not None else [t for t in args if isinstance(t, Tensor)])
+        fn = make_grad_fn(
+            name or grad_fn_name(op), edges if edges is not None else [t for t in args if isinstance(t, Tensor)]
+        )
         for t in outs:
             if t.requires_grad:
                 t.grad_fn = fn

@@ -1,4 +1,5 @@
 """graphnn dtypes: float32, float64, int64, bool (with PyTorch's aliases)."""
+
 from __future__ import annotations
 
 import numpy as np

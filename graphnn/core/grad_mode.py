@@ -1,4 +1,5 @@
 """Gradient mode (no_grad / enable_grad) and the scope stack used to label recorded ops."""
+
 from __future__ import annotations
 
 import contextlib
@@ -49,6 +50,7 @@ class _GradModeContext:
         ctx = self.clone
 
         if inspect.isgeneratorfunction(fn):
+
             @functools.wraps(fn)
             def generator(*args, **kwargs):
                 gen = fn(*args, **kwargs)
@@ -70,12 +72,14 @@ class _GradModeContext:
                                 response = gen.send(request)
                 except StopIteration as e:
                     return e.value
+
             return generator
 
         @functools.wraps(fn)
         def wrapper(*args, **kwargs):
             with ctx():
                 return fn(*args, **kwargs)
+
         return wrapper
 
 
@@ -234,4 +238,3 @@ def user_frame() -> str | None:
     """'file:line: source' of the innermost stack frame outside graphnn itself."""
     loc = user_location()
     return f"{loc[0]}:{loc[1]}: {loc[2]}" if loc else None
-

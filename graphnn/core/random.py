@@ -1,4 +1,5 @@
 """The global random generator behind randn/rand/init and manual_seed."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -18,6 +19,6 @@ def manual_seed(seed: int):
 
 
 def seed() -> int:
-    s = int(np.random.SeedSequence().entropy % (2 ** 63))
+    s = int(np.random.SeedSequence().entropy % (2**63))
     manual_seed(s)
     return s

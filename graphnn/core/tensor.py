@@ -1,4 +1,5 @@
 """Tensor: an n-dimensional array that records the IR of the ops applied to it."""
+
 from __future__ import annotations
 
 import numbers
@@ -43,18 +44,25 @@ def check_dim(dim: int, ndim: int, what: str, t) -> int:
     if not -n <= dim < n:
         from graphnn.core.dispatch import located
 
-        raise IndexError(located(f"{what}({t._type}): dimension out of range (expected to be in range of "
-                                 f"[{-n}, {n - 1}], but got {dim})"))
+        raise IndexError(
+            located(
+                f"{what}({t._type}): dimension out of range (expected to be in range of [{-n}, {n - 1}], but got {dim})"
+            )
+        )
     return dim % n
 
 
 def escaped_message(t) -> str:
     """Why a symbolic tensor of a finished trace has no value (it escaped graphnn.compile's tracing)."""
     p = t._value.producer if t._value is not None else None
-    origin = f"the result of {p.op}" + (f" in module {p.meta['scope']}" if p.meta.get("scope") else "") if p else "an input"
-    return (f"({t._type}, {origin}) was computed while graphnn.compile traced the model and has no value: the Python "
-            "code of a compiled function runs only when it is traced, so tensors it stores (on a module, in a list) "
-            "are symbolic; return them from the compiled function instead")
+    origin = (
+        f"the result of {p.op}" + (f" in module {p.meta['scope']}" if p.meta.get("scope") else "") if p else "an input"
+    )
+    return (
+        f"({t._type}, {origin}) was computed while graphnn.compile traced the model and has no value: the Python "
+        "code of a compiled function runs only when it is traced, so tensors it stores (on a module, in a list) "
+        "are symbolic; return them from the compiled function instead"
+    )
 
 
 # PyTorch's names of the dtypes in its messages (tensor types; C types of gradients).
@@ -71,14 +79,14 @@ class Tensor:
     __array_priority__ = 1000
 
     # Storage sharing (views, see _mark_view) and in-place bookkeeping; class defaults, set per instance when used.
-    _base = None            # a view: the tensor whose storage it shows (detach / .data aliases too)
-    _alias = False          # a full, non-differentiable alias (detach, .data, stop_gradient) rather than a view
-    _view_op = None         # the op that made the view (named in errors)
-    _view_gen = None        # rebinding count of the base when the view was taken (a later rebinding makes it stale)
-    _vc = None              # [version, rebindings] of the storage, shared by a base and its views (see _counter)
-    _retains_grad = False   # retain_grad() was called: backward sets .grad of this non-leaf
-    _grad_of = None         # inside a trace: the tensor whose .grad this symbolic tensor was read from
-    _captured = False       # a trace captured it: changing requires_grad must invalidate compiled code
+    _base = None  # a view: the tensor whose storage it shows (detach / .data aliases too)
+    _alias = False  # a full, non-differentiable alias (detach, .data, stop_gradient) rather than a view
+    _view_op = None  # the op that made the view (named in errors)
+    _view_gen = None  # rebinding count of the base when the view was taken (a later rebinding makes it stale)
+    _vc = None  # [version, rebindings] of the storage, shared by a base and its views (see _counter)
+    _retains_grad = False  # retain_grad() was called: backward sets .grad of this non-leaf
+    _grad_of = None  # inside a trace: the tensor whose .grad this symbolic tensor was read from
+    _captured = False  # a trace captured it: changing requires_grad must invalidate compiled code
 
     def __init__(self, *args, dtype=None, requires_grad: bool = False):
         dt = to_dtype(dtype) if dtype is not None else getattr(type(self), "_default_dtype", "float32")
@@ -168,9 +176,11 @@ class Tensor:
         if value == self._requires_grad:
             return
         if self.grad_fn is not None:
-            raise RuntimeError("you can only change requires_grad flags of leaf variables. If you want to use a "
-                               "computed variable in a subgraph that doesn't require differentiation use "
-                               "var_no_grad = var.detach().")
+            raise RuntimeError(
+                "you can only change requires_grad flags of leaf variables. If you want to use a "
+                "computed variable in a subgraph that doesn't require differentiation use "
+                "var_no_grad = var.detach()."
+            )
         if value and self.dtype_name not in ("float32", "float64"):
             raise RuntimeError("only Tensors of floating point dtype can require gradients")
         self._requires_grad = value
@@ -190,16 +200,21 @@ class Tensor:
     def grad(self, value) -> None:
         if value is not None:
             if not isinstance(value, Tensor):
-                raise TypeError(f"assigned grad expected to be a Tensor or None but got grad of type "
-                                f"{type(value).__name__}")
+                raise TypeError(
+                    f"assigned grad expected to be a Tensor or None but got grad of type {type(value).__name__}"
+                )
             if tuple(value.shape) != tuple(self.shape):
-                raise RuntimeError(f"attempting to assign a gradient of size '{list(value.shape)}' to a tensor of size "
-                                   f"'{list(self.shape)}'. Please ensure that the gradient and the tensor are the same "
-                                   "size")
+                raise RuntimeError(
+                    f"attempting to assign a gradient of size '{list(value.shape)}' to a tensor of size "
+                    f"'{list(self.shape)}'. Please ensure that the gradient and the tensor are the same "
+                    "size"
+                )
             if value.dtype_name != self.dtype_name:
-                raise RuntimeError(f"attempting to assign a gradient with dtype '{_C_TYPE[value.dtype_name]}' to a "
-                                   f"tensor with grad_dtype '{_TORCH_TYPE[self.dtype_name]}'. The gradient must match "
-                                   "the tensor's grad_dtype (defaults to the tensor's dtype).")
+                raise RuntimeError(
+                    f"attempting to assign a gradient with dtype '{_C_TYPE[value.dtype_name]}' to a "
+                    f"tensor with grad_dtype '{_TORCH_TYPE[self.dtype_name]}'. The gradient must match "
+                    "the tensor's grad_dtype (defaults to the tensor's dtype)."
+                )
         tr = _tracer.current()
         if tr is not None:
             tr.note_grad_write(self)
@@ -234,8 +249,12 @@ class Tensor:
 
             if self._trace is not None and not self._trace.active:
                 raise TraceError(located(f"{what}: this tensor {escaped_message(self)}"))
-            raise TraceError(located(f"{what} needs a concrete value, but this tensor is symbolic inside graphnn.compile; "
-                                     "return it from the compiled function and read it outside"))
+            raise TraceError(
+                located(
+                    f"{what} needs a concrete value, but this tensor is symbolic inside graphnn.compile; "
+                    "return it from the compiled function and read it outside"
+                )
+            )
         return self._data
 
     # -- conversion -------------------------------------------------------------------------
@@ -405,8 +424,9 @@ class Tensor:
         tr = _tracer.current()
         view = self._base is not None and not self._alias
         if grad and not view and self.requires_grad and self.grad_fn is None:
-            raise RuntimeError(located(f"{name}: a leaf Variable that requires grad is being used in an in-place "
-                                       "operation."))
+            raise RuntimeError(
+                located(f"{name}: a leaf Variable that requires grad is being used in an in-place operation.")
+            )
         snap = None
         if grad and tr is None and self._value is None and self._data is not None:
             # A tensor without a graph value (no grad): its uses by this op read one Value, which _write turns into
@@ -428,9 +448,12 @@ class Tensor:
             symbolic = self._trace is tr
             if symbolic and self.grad_fn is not None and not result.requires_grad:
                 # PyTorch keeps the autograd history (and changes only the data): a traced value cannot do both yet
-                raise NotImplementedError(located(
-                    f"{name}: in-place op without gradient (under no_grad) on a tensor computed with gradient inside "
-                    "graphnn.compile is not supported yet; compute the new value out of place, or detach() first"))
+                raise NotImplementedError(
+                    located(
+                        f"{name}: in-place op without gradient (under no_grad) on a tensor computed with gradient inside "
+                        "graphnn.compile is not supported yet; compute the new value out of place, or detach() first"
+                    )
+                )
             tr.inplace(self, result)
             if symbolic and result.requires_grad:  # (a captured tensor's flags are the caller's, unchanged)
                 self.grad_fn, self._requires_grad = result.grad_fn, True
@@ -447,13 +470,20 @@ class Tensor:
             except ValueError:
                 shape = tuple(result.shape)
             if shape != tuple(self.shape):
-                raise RuntimeError(located(f"{name}: output with shape {list(self.shape)} doesn't match the broadcast "
-                                           f"shape {list(shape)}"))
+                raise RuntimeError(
+                    located(
+                        f"{name}: output with shape {list(self.shape)} doesn't match the broadcast shape {list(shape)}"
+                    )
+                )
             result = broadcast_to(result, tuple(self.shape))
         if result.dtype_name != self.dtype_name:
             if not cast and _CATEGORY[result.dtype_name] > _CATEGORY[self.dtype_name]:
-                raise RuntimeError(located(f"{name}: result type {_TORCH_TYPE[result.dtype_name]} can't be cast to "
-                                           f"the desired output type {_TORCH_TYPE[self.dtype_name]}"))
+                raise RuntimeError(
+                    located(
+                        f"{name}: result type {_TORCH_TYPE[result.dtype_name]} can't be cast to "
+                        f"the desired output type {_TORCH_TYPE[self.dtype_name]}"
+                    )
+                )
             result = result.type_as_dtype(self.dtype_name)
         return result
 
@@ -462,8 +492,12 @@ class Tensor:
         and its old value, as the graph recorded it, keeps the old data (a copy)."""
         data = self._data
         if not data.flags.writeable:
-            raise RuntimeError(located(f"{name}: the tensor's memory is read-only (e.g. expand()ed, or a read-only "
-                                       "NumPy array) and cannot be written in place"))
+            raise RuntimeError(
+                located(
+                    f"{name}: the tensor's memory is read-only (e.g. expand()ed, or a read-only "
+                    "NumPy array) and cannot be written in place"
+                )
+            )
         if result.requires_grad:
             for old in (self._value, snap):
                 if old is not None and old.data is not None and np.may_share_memory(old.data, data):
@@ -484,19 +518,28 @@ class Tensor:
         base's memory); refused where the base's autograd value or traced value would have to change."""
         how = _view_names(self._view_op)
         if tr is not None or self._trace is not None:
-            raise NotImplementedError(located(
-                f"{name}: in-place op on a view of a tensor (the result of {how}) is not supported yet inside "
-                "graphnn.compile; compute the new value out of place (e.g. with torch.where or torch.cat) instead"))
+            raise NotImplementedError(
+                located(
+                    f"{name}: in-place op on a view of a tensor (the result of {how}) is not supported yet inside "
+                    "graphnn.compile; compute the new value out of place (e.g. with torch.where or torch.cat) instead"
+                )
+            )
         base = self._base
         if grad and (self.requires_grad or base.requires_grad or result.requires_grad):
-            raise NotImplementedError(located(
-                f"{name}: in-place op on a view of a tensor (the result of {how}) is not supported yet when the tensor "
-                "or the view requires grad (or the op makes it require grad); compute the new value out of place, or "
-                "update the data under torch.no_grad()"))
+            raise NotImplementedError(
+                located(
+                    f"{name}: in-place op on a view of a tensor (the result of {how}) is not supported yet when the tensor "
+                    "or the view requires grad (or the op makes it require grad); compute the new value out of place, or "
+                    "update the data under torch.no_grad()"
+                )
+            )
         if base._data is None or not np.may_share_memory(self._data, base._data):
-            raise NotImplementedError(located(
-                f"{name}: in-place op on a view of a tensor (the result of {how}) whose memory is a copy, not the "
-                "tensor's storage, is not supported yet; compute the new value out of place instead"))
+            raise NotImplementedError(
+                located(
+                    f"{name}: in-place op on a view of a tensor (the result of {how}) whose memory is a copy, not the "
+                    "tensor's storage, is not supported yet; compute the new value out of place instead"
+                )
+            )
         self._write(name, result)
 
     def zero_(self):
@@ -505,14 +548,19 @@ class Tensor:
     def fill_(self, value):
         if isinstance(value, Tensor):
             if value.ndim:
-                raise RuntimeError(f"fill_ only supports 0-dimension value tensor but got tensor with {value.ndim} "
-                                   "dimensions.")
+                raise RuntimeError(
+                    f"fill_ only supports 0-dimension value tensor but got tensor with {value.ndim} dimensions."
+                )
             return self._inplace_op("fill_", lambda: value, "FillBackward3", cast=True)
         return self._inplace_op("fill_", lambda: full_like(self, value), "FillBackward2")
 
     def copy_(self, src, non_blocking: bool = False):
-        return self._inplace_op("copy_", lambda: src if isinstance(src, Tensor) else as_tensor(src, self.dtype_name),
-                                "CopyBackwards", cast=True)
+        return self._inplace_op(
+            "copy_",
+            lambda: src if isinstance(src, Tensor) else as_tensor(src, self.dtype_name),
+            "CopyBackwards",
+            cast=True,
+        )
 
     def add_(self, other, alpha=1):
         return self._inplace_op("add_", lambda: self.add(other, alpha))
@@ -527,7 +575,7 @@ class Tensor:
         return self._inplace_op("div_", lambda: self / other)
 
     def pow_(self, exponent):
-        return self._inplace_op("pow_", lambda: self ** exponent)
+        return self._inplace_op("pow_", lambda: self**exponent)
 
     def clamp_(self, min=None, max=None):
         return self._inplace_op("clamp_", lambda: self.clamp(min, max))
@@ -569,20 +617,29 @@ class Tensor:
 
     def uniform_(self, a=0.0, b=1.0):
         shape, dt = tuple(self.shape), self.dtype_name
-        return self._inplace_op("uniform_", lambda: random_tensor(
-            shape, dt, lambda: _random.generator().uniform(a, b, shape).astype(dt)), "UniformBackward0")
+        return self._inplace_op(
+            "uniform_",
+            lambda: random_tensor(shape, dt, lambda: _random.generator().uniform(a, b, shape).astype(dt)),
+            "UniformBackward0",
+        )
 
     def normal_(self, mean=0.0, std=1.0):
         shape, dt = tuple(self.shape), self.dtype_name
-        return self._inplace_op("normal_", lambda: random_tensor(
-            shape, dt, lambda: _random.generator().normal(mean, std, shape).astype(dt)), "NormalBackward0")
+        return self._inplace_op(
+            "normal_",
+            lambda: random_tensor(shape, dt, lambda: _random.generator().normal(mean, std, shape).astype(dt)),
+            "NormalBackward0",
+        )
 
     def random_(self, low=None, high=None):
         if high is None:
-            low, high = 0, (low if low is not None else 2 ** 24)
+            low, high = 0, (low if low is not None else 2**24)
         shape, dt = tuple(self.shape), self.dtype_name
-        return self._inplace_op("random_", lambda: random_tensor(
-            shape, dt, lambda: _random.generator().integers(low, high, shape).astype(dt)), "RandomBackward0")
+        return self._inplace_op(
+            "random_",
+            lambda: random_tensor(shape, dt, lambda: _random.generator().integers(low, high, shape).astype(dt)),
+            "RandomBackward0",
+        )
 
     # -- dtype -------------------------------------------------------------------------------------------------
     def to(self, *args, **kwargs) -> "Tensor":
@@ -623,64 +680,166 @@ class Tensor:
         return self
 
     # -- arithmetic -------------------------------------------------------------------------------------------
-    def __add__(self, o): return apply("add", [self, o])
-    def __radd__(self, o): return apply("add", [o, self])
-    def __sub__(self, o): return apply("sub", [self, o])
-    def __rsub__(self, o): return apply("sub", [o, self])
-    def __mul__(self, o): return apply("mul", [self, o])
-    def __rmul__(self, o): return apply("mul", [o, self])
-    def __truediv__(self, o): return _true_div(self, o)
-    def __rtruediv__(self, o): return _true_div(o, self)
-    def __pow__(self, o): return _pow(self, o)
-    def __rpow__(self, o): return apply("pow", [o, self])
-    def __neg__(self): return apply("neg", [self])
-    def __abs__(self): return apply("abs", [self])
-    def __matmul__(self, o): return matmul(self, o)
-    def __rmatmul__(self, o): return matmul(o, self)
-    def __gt__(self, o): return apply("gt", [self, o])
-    def __ge__(self, o): return apply("ge", [self, o])
-    def __lt__(self, o): return apply("lt", [self, o])
-    def __le__(self, o): return apply("le", [self, o])
-    def __eq__(self, o): return apply("eq", [self, o])
-    def __ne__(self, o): return apply("ne", [self, o])
-    def __and__(self, o): return _bitwise("bitwise_and", self, o)
-    def __rand__(self, o): return _bitwise("bitwise_and", o, self)
-    def __or__(self, o): return _bitwise("bitwise_or", self, o)
-    def __ror__(self, o): return _bitwise("bitwise_or", o, self)
-    def __xor__(self, o): return _bitwise("bitwise_xor", self, o)
-    def __rxor__(self, o): return _bitwise("bitwise_xor", o, self)
-    def __invert__(self): return _bitwise("bitwise_not", self)
-    def logical_not(self): return apply("eq", [self.bool() if self.dtype_name != "bool" else self, False])
-    def logical_and(self, o): return apply("logical_and", [self.bool(), as_tensor(o).bool()])
-    def logical_or(self, o): return apply("logical_or", [self.bool(), as_tensor(o).bool()])
+    def __add__(self, o):
+        return apply("add", [self, o])
+
+    def __radd__(self, o):
+        return apply("add", [o, self])
+
+    def __sub__(self, o):
+        return apply("sub", [self, o])
+
+    def __rsub__(self, o):
+        return apply("sub", [o, self])
+
+    def __mul__(self, o):
+        return apply("mul", [self, o])
+
+    def __rmul__(self, o):
+        return apply("mul", [o, self])
+
+    def __truediv__(self, o):
+        return _true_div(self, o)
+
+    def __rtruediv__(self, o):
+        return _true_div(o, self)
+
+    def __pow__(self, o):
+        return _pow(self, o)
+
+    def __rpow__(self, o):
+        return apply("pow", [o, self])
+
+    def __neg__(self):
+        return apply("neg", [self])
+
+    def __abs__(self):
+        return apply("abs", [self])
+
+    def __matmul__(self, o):
+        return matmul(self, o)
+
+    def __rmatmul__(self, o):
+        return matmul(o, self)
+
+    def __gt__(self, o):
+        return apply("gt", [self, o])
+
+    def __ge__(self, o):
+        return apply("ge", [self, o])
+
+    def __lt__(self, o):
+        return apply("lt", [self, o])
+
+    def __le__(self, o):
+        return apply("le", [self, o])
+
+    def __eq__(self, o):
+        return apply("eq", [self, o])
+
+    def __ne__(self, o):
+        return apply("ne", [self, o])
+
+    def __and__(self, o):
+        return _bitwise("bitwise_and", self, o)
+
+    def __rand__(self, o):
+        return _bitwise("bitwise_and", o, self)
+
+    def __or__(self, o):
+        return _bitwise("bitwise_or", self, o)
+
+    def __ror__(self, o):
+        return _bitwise("bitwise_or", o, self)
+
+    def __xor__(self, o):
+        return _bitwise("bitwise_xor", self, o)
+
+    def __rxor__(self, o):
+        return _bitwise("bitwise_xor", o, self)
+
+    def __invert__(self):
+        return _bitwise("bitwise_not", self)
+
+    def logical_not(self):
+        return apply("eq", [self.bool() if self.dtype_name != "bool" else self, False])
+
+    def logical_and(self, o):
+        return apply("logical_and", [self.bool(), as_tensor(o).bool()])
+
+    def logical_or(self, o):
+        return apply("logical_or", [self.bool(), as_tensor(o).bool()])
 
     __iadd__ = add_
     __isub__ = sub_
     __imul__ = mul_
     __itruediv__ = div_
 
-    def add(self, o, alpha=1): return self + (o * alpha if alpha != 1 else o)
-    def sub(self, o, alpha=1): return self - (o * alpha if alpha != 1 else o)
-    def mul(self, o): return self * o
-    def div(self, o): return self / o
-    def pow(self, o): return _pow(self, o)
-    def neg(self): return -self
-    def abs(self): return apply("abs", [self])
-    def exp(self): return apply("exp", [self])
-    def log(self): return apply("log", [self])
-    def sqrt(self): return apply("sqrt", [self])
-    def tanh(self): return apply("tanh", [self])
-    def sigmoid(self): return apply("sigmoid", [self])
-    def relu(self): return apply("relu", [self])
-    def sign(self): return apply("sign", [self])
-    def matmul(self, o): return matmul(self, o)
-    def mm(self, o): return matmul(self, o)
-    def eq(self, o): return self == o
-    def ne(self, o): return self != o
-    def gt(self, o): return self > o
-    def lt(self, o): return self < o
-    def ge(self, o): return self >= o
-    def le(self, o): return self <= o
+    def add(self, o, alpha=1):
+        return self + (o * alpha if alpha != 1 else o)
+
+    def sub(self, o, alpha=1):
+        return self - (o * alpha if alpha != 1 else o)
+
+    def mul(self, o):
+        return self * o
+
+    def div(self, o):
+        return self / o
+
+    def pow(self, o):
+        return _pow(self, o)
+
+    def neg(self):
+        return -self
+
+    def abs(self):
+        return apply("abs", [self])
+
+    def exp(self):
+        return apply("exp", [self])
+
+    def log(self):
+        return apply("log", [self])
+
+    def sqrt(self):
+        return apply("sqrt", [self])
+
+    def tanh(self):
+        return apply("tanh", [self])
+
+    def sigmoid(self):
+        return apply("sigmoid", [self])
+
+    def relu(self):
+        return apply("relu", [self])
+
+    def sign(self):
+        return apply("sign", [self])
+
+    def matmul(self, o):
+        return matmul(self, o)
+
+    def mm(self, o):
+        return matmul(self, o)
+
+    def eq(self, o):
+        return self == o
+
+    def ne(self, o):
+        return self != o
+
+    def gt(self, o):
+        return self > o
+
+    def lt(self, o):
+        return self < o
+
+    def ge(self, o):
+        return self >= o
+
+    def le(self, o):
+        return self <= o
 
     def clamp(self, min=None, max=None):
         # As PyTorch's, the gradient passes where min <= x <= max (the bounds included), NaN propagates.
@@ -700,7 +859,12 @@ class Tensor:
         x = self.type_as_dtype(to_dtype(dtype)) if dtype is not None else self
         if x.dtype_name == "bool":
             x = x.long()
-        return apply("sum", [x], {"axes": _axes(dim), "keepdims": keepdim}, name="SumBackward0" if dim is None else "SumBackward1")
+        return apply(
+            "sum",
+            [x],
+            {"axes": _axes(dim), "keepdims": keepdim},
+            name="SumBackward0" if dim is None else "SumBackward1",
+        )
 
     def mean(self, dim=None, keepdim=False):
         axes = norm_axes(_axes(dim), self.ndim)
@@ -758,9 +922,9 @@ class Tensor:
             return self.reshape(1)
         s, e = check_dim(start_dim, nd, "flatten", self), check_dim(end_dim, nd, "flatten", self)
         n = 1
-        for d in self.shape[s:e + 1]:
+        for d in self.shape[s : e + 1]:
             n *= d
-        return reshape(self, tuple(self.shape[:s]) + (n,) + tuple(self.shape[e + 1:]), "ViewBackward0")
+        return reshape(self, tuple(self.shape[:s]) + (n,) + tuple(self.shape[e + 1 :]), "ViewBackward0")
 
     def unsqueeze(self, dim):
         d = check_dim(dim, self.ndim + 1, "unsqueeze", self)
@@ -829,19 +993,25 @@ class Tensor:
         if isinstance(split_size, numbers.Integral):
             split_size = int(split_size)
             if split_size < 0:
-                raise RuntimeError(located(f"split expects split_size be non-negative, but got "
-                                           f"split_size={split_size}"))
+                raise RuntimeError(
+                    located(f"split expects split_size be non-negative, but got split_size={split_size}")
+                )
             if split_size == 0:
                 if n != 0:
-                    raise RuntimeError(located(f"split_size can only be 0 if dimension size is 0, but got dimension "
-                                               f"size of {n}"))
+                    raise RuntimeError(
+                        located(f"split_size can only be 0 if dimension size is 0, but got dimension size of {n}")
+                    )
                 return (self,)
             sizes = [split_size] * (n // split_size) + ([n % split_size] if n % split_size else [])
         else:
             sizes = [int(k) for k in split_size]
             if sum(sizes) != n or any(k < 0 for k in sizes):
-                raise RuntimeError(located(f"split_with_sizes expects split_sizes to sum exactly to {n} (input "
-                                           f"tensor's size at dimension {d}), but got split_sizes={sizes}"))
+                raise RuntimeError(
+                    located(
+                        f"split_with_sizes expects split_sizes to sum exactly to {n} (input "
+                        f"tensor's size at dimension {d}), but got split_sizes={sizes}"
+                    )
+                )
         dim = d
         out, s = [], 0
         for k in sizes:
@@ -894,8 +1064,10 @@ class Tensor:
         def check(idx):  # named with the caller's line, now and at every compiled call (the kernel checks too)
             bad = (idx < 0) | (idx >= n)
             if bad.any():
-                raise op_error(IRError(f"{call}: index {int(idx[bad].flat[0])} is out of range for dimension {d} "
-                                       f"of size {n}"))
+                raise op_error(
+                    IRError(f"{call}: index {int(idx[bad].flat[0])} is out of range for dimension {d} of size {n}")
+                )
+
         check_values(index, check)
         if index.ndim == 0:
             index = index.reshape((1,))
@@ -930,16 +1102,25 @@ def _var(x: Tensor, dim, unbiased, keepdim, correction, what: str) -> Tensor:
     if dof <= 0:
         import warnings
 
-        warnings.warn(f"{what}(): degrees of freedom is <= 0. Correction should be strictly less than the reduction "
-                      "factor (input numel divided by output numel).", UserWarning, stacklevel=3)
+        warnings.warn(
+            f"{what}(): degrees of freedom is <= 0. Correction should be strictly less than the reduction "
+            "factor (input numel divided by output numel).",
+            UserWarning,
+            stacklevel=3,
+        )
         return (d * d).sum(dim, keepdim) / 0.0  # 0 / 0: NaN, as PyTorch
     return (d * d).sum(dim, keepdim) / dof
 
 
 def _pow(base, exponent) -> Tensor:
     """base ** exponent; an integer tensor to a negative Python integer is PyTorch's error (in both modes)."""
-    if (isinstance(exponent, numbers.Integral) and not isinstance(exponent, bool) and exponent < 0
-            and isinstance(base, Tensor) and base.dtype_name in ("int64", "bool")):
+    if (
+        isinstance(exponent, numbers.Integral)
+        and not isinstance(exponent, bool)
+        and exponent < 0
+        and isinstance(base, Tensor)
+        and base.dtype_name in ("int64", "bool")
+    ):
         raise RuntimeError(located("Integers to negative integer powers are not allowed."))
     return apply("pow", [base, exponent])
 
@@ -1008,9 +1189,12 @@ def check_view_current(t: Tensor, tracer) -> None:
         where = "with gradients"
     if stale:
         how = _view_names(t._view_op)
-        raise NotImplementedError(located(
-            f"this tensor is a view (the result of {how}) of a tensor that an in-place op changed after the view was "
-            f"taken; views do not follow such changes {where} yet: take the view again after the in-place op"))
+        raise NotImplementedError(
+            located(
+                f"this tensor is a view (the result of {how}) of a tensor that an in-place op changed after the view was "
+                f"taken; views do not follow such changes {where} yet: take the view again after the in-place op"
+            )
+        )
 
 
 def _grad_enabled() -> bool:
@@ -1097,7 +1281,7 @@ def _getitem(x: Tensor, key) -> Tensor:
     if Ellipsis in key:
         i = key.index(Ellipsis)
         fill = x.ndim - (len(key) - 1 - key.count(None))
-        key = key[:i] + (slice(None),) * fill + key[i + 1:]
+        key = key[:i] + (slice(None),) * fill + key[i + 1 :]
     starts, stops, steps, final = [], [], [], []
     d = 0
     for k in key:
@@ -1126,8 +1310,9 @@ def _getitem(x: Tensor, key) -> Tensor:
         final.append(n)
     out = x
     if (starts, stops, steps) != ([0] * x.ndim, list(x.shape), [1] * x.ndim):
-        out = apply("slice", [x], {"starts": tuple(starts), "stops": tuple(stops), "steps": tuple(steps)},
-                    name="SliceBackward0")
+        out = apply(
+            "slice", [x], {"starts": tuple(starts), "stops": tuple(stops), "steps": tuple(steps)}, name="SliceBackward0"
+        )
     if tuple(final) != tuple(out.shape):
         out = reshape(out, tuple(final), "SelectBackward0")
     if out._base is not None and out is not x:
@@ -1188,6 +1373,7 @@ def _factory(fill, random: bool = False):
         shape, dt = _shape_args(size), to_dtype(dtype) if dtype is not None else "float32"
         t = random_tensor(shape, dt, lambda: fill(shape, dt)) if random else Tensor._wrap(fill(shape, dt))
         return t.requires_grad_(True) if requires_grad else t
+
     return make
 
 
@@ -1271,8 +1457,9 @@ def cat(tensors, dim: int = 0) -> Tensor:
     d = dim % ref.ndim
     for t in tensors[1:]:
         if t.ndim != ref.ndim or any(a != b for i, (a, b) in enumerate(zip(t.shape, ref.shape)) if i != d):
-            raise ValueError(f"cat: sizes of tensors must match except in dimension {d}: "
-                             f"{[tuple(t.shape) for t in tensors]}")
+            raise ValueError(
+                f"cat: sizes of tensors must match except in dimension {d}: {[tuple(t.shape) for t in tensors]}"
+            )
     total = sum(t.shape[d] for t in tensors)
     shape = list(ref.shape)
     shape[d] = total
@@ -1301,8 +1488,12 @@ def narrow(x: Tensor, dim: int, start: int, length: int) -> Tensor:
         from graphnn.core.dispatch import op_error
         from graphnn.ir.registry import IRError
 
-        raise op_error(IRError(f"narrow({x._type}, dim {dim}, start {start}, length {length}): "
-                               f"start + length exceeds dimension size {size}"))
+        raise op_error(
+            IRError(
+                f"narrow({x._type}, dim {dim}, start {start}, length {length}): "
+                f"start + length exceeds dimension size {size}"
+            )
+        )
     key = [slice(None)] * x.ndim
     key[d] = slice(begin, begin + length)
     return x[tuple(key)]

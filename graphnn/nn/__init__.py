@@ -1,4 +1,5 @@
 """graphnn.nn: layers, losses, init and functional."""
+
 from . import functional, init, utils
 from .modules import *  # noqa: F401,F403
 from .modules import __all__ as _modules_all

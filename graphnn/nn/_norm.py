@@ -1,4 +1,5 @@
 """Batch normalization and distance functions."""
+
 from __future__ import annotations
 
 from graphnn.core.dispatch import relabel
@@ -6,8 +7,17 @@ from graphnn.core.grad_mode import no_grad
 from graphnn.core.tensor import Tensor
 
 
-def batch_norm(input: Tensor, running_mean, running_var, weight=None, bias=None, training: bool = False,
-               momentum: float | None = 0.1, eps: float = 1e-5, num_batches_tracked=None) -> Tensor:
+def batch_norm(
+    input: Tensor,
+    running_mean,
+    running_var,
+    weight=None,
+    bias=None,
+    training: bool = False,
+    momentum: float | None = 0.1,
+    eps: float = 1e-5,
+    num_batches_tracked=None,
+) -> Tensor:
     """Normalize over every axis but the channel axis (1); in training, update the running statistics."""
     if input.ndim < 2:
         raise ValueError(f"batch_norm expects at least 2-D input, got {tuple(input.shape)}")
@@ -16,7 +26,9 @@ def batch_norm(input: Tensor, running_mean, running_var, weight=None, bias=None,
     n = input.numel() // input.shape[1]
     if training or running_mean is None:
         if n <= 1:
-            raise ValueError(f"Expected more than 1 value per channel when training, got input size {tuple(input.shape)}")
+            raise ValueError(
+                f"Expected more than 1 value per channel when training, got input size {tuple(input.shape)}"
+            )
         mean = input.mean(axes, keepdim=True)
         centered = input - mean
         var = (centered * centered).mean(axes, keepdim=True)
@@ -25,8 +37,11 @@ def batch_norm(input: Tensor, running_mean, running_var, weight=None, bias=None,
                 if num_batches_tracked is not None:
                     num_batches_tracked._assign(num_batches_tracked + 1)
                 # momentum=None: cumulative moving average, factor 1/num_batches_tracked
-                factor = momentum if momentum is not None else \
-                    (1.0 / num_batches_tracked.double()).type_as_dtype(running_mean.dtype_name)
+                factor = (
+                    momentum
+                    if momentum is not None
+                    else (1.0 / num_batches_tracked.double()).type_as_dtype(running_mean.dtype_name)
+                )
                 m = mean.detach().reshape(-1)
                 v = var.detach().reshape(-1) * (n / (n - 1))
                 running_mean._assign(running_mean * (1 - factor) + m * factor)

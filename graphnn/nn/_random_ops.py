@@ -1,4 +1,5 @@
 """Dropout: a fresh Bernoulli mask per call (drawn from graphnn's generator, also inside compiled code)."""
+
 from __future__ import annotations
 
 from graphnn.core import random as _random

@@ -3,6 +3,7 @@
 All are composites of IR primitives: padding places the input inside a larger zero tensor (slice_grad),
 average pooling sums strided slices, interpolation multiplies by constant separable matrices.
 """
+
 from __future__ import annotations
 
 import math
@@ -23,14 +24,22 @@ def window_arg(op: str, name: str, value, n: int) -> tuple:
     try:
         return ntuple(value, n)
     except (TypeError, ValueError):
-        raise op_error(IRError(f"{op}: expected {name} to be a single integer value or a list of {n} values to "
-                               f"match the {n}-d input's spatial dimensions, but got {name}={value!r}")) from None
+        raise op_error(
+            IRError(
+                f"{op}: expected {name} to be a single integer value or a list of {n} values to "
+                f"match the {n}-d input's spatial dimensions, but got {name}={value!r}"
+            )
+        ) from None
 
 
 def _check_window(op: str, k: tuple, s: tuple, p: tuple, d: tuple = ()) -> None:
     """Positive kernel sizes, strides and dilations, non-negative padding (an empty tuple is not checked)."""
-    for name, vals, ok in (("kernel_size", k, "greater than zero"), ("stride", s, "greater than zero"),
-                           ("dilation", d, "greater than zero"), ("padding", p, "non-negative")):
+    for name, vals, ok in (
+        ("kernel_size", k, "greater than zero"),
+        ("stride", s, "greater than zero"),
+        ("dilation", d, "greater than zero"),
+        ("padding", p, "non-negative"),
+    ):
         if any(v < 0 if name == "padding" else v <= 0 for v in vals):
             raise op_error(IRError(f"{op}: {name} should be {ok}, but got {name}={vals}"))
 
@@ -51,12 +60,20 @@ def pad(input: Tensor, pad: tuple, mode: str = "constant", value: float = 0.0) -
     pairs = _pairs(pad, input.ndim)
     for d, (n, (lo, hi)) in enumerate(zip(input.shape, pairs)):
         if n + lo + hi < 0:
-            raise op_error(IRError(f"pad: the input size {n}, plus negative padding {lo} and {hi} resulted in a "
-                                   f"negative output size, which is invalid (dimension {d} of input "
-                                   f"{tuple(input.shape)})"))
+            raise op_error(
+                IRError(
+                    f"pad: the input size {n}, plus negative padding {lo} and {hi} resulted in a "
+                    f"negative output size, which is invalid (dimension {d} of input "
+                    f"{tuple(input.shape)})"
+                )
+            )
         if mode == "replicate" and (lo > 0 or hi > 0) and n + min(lo, 0) + min(hi, 0) <= 0:
-            raise op_error(IRError(f"pad: replicate padding of dimension {d} needs at least one element to "
-                                   f"repeat, but the input {tuple(input.shape)} has none there (after cropping)"))
+            raise op_error(
+                IRError(
+                    f"pad: replicate padding of dimension {d} needs at least one element to "
+                    f"repeat, but the input {tuple(input.shape)} has none there (after cropping)"
+                )
+            )
     x = input
     # negative padding crops
     for d, (lo, hi) in enumerate(pairs):
@@ -89,15 +106,27 @@ def pad(input: Tensor, pad: tuple, mode: str = "constant", value: float = 0.0) -
     raise NotImplementedError(f"pad mode {mode!r} is not supported (constant, replicate are)")
 
 
-def avg_pool(input: Tensor, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
-             divisor_override=None, nsp: int = 2) -> Tensor:
+def avg_pool(
+    input: Tensor,
+    kernel_size,
+    stride=None,
+    padding=0,
+    ceil_mode=False,
+    count_include_pad=True,
+    divisor_override=None,
+    nsp: int = 2,
+) -> Tensor:
     op = f"avg_pool{nsp}d"
     k = window_arg(op, "kernel_size", kernel_size, nsp)
     s = window_arg(op, "stride", stride if stride not in (None, ()) else kernel_size, nsp)
     p = window_arg(op, "padding", padding, nsp)
     if input.ndim < nsp + 1:
-        raise op_error(IRError(f"{op}: expected a {nsp + 1}-d (unbatched) or {nsp + 2}-d (batched) input, got "
-                               f"input of shape {tuple(input.shape)}"))
+        raise op_error(
+            IRError(
+                f"{op}: expected a {nsp + 1}-d (unbatched) or {nsp + 2}-d (batched) input, got "
+                f"input of shape {tuple(input.shape)}"
+            )
+        )
     _check_window(op, k, s, p)
     for kk, pp in zip(k, p):
         if pp > kk // 2:
@@ -108,8 +137,12 @@ def avg_pool(input: Tensor, kernel_size, stride=None, padding=0, ceil_mode=False
     sizes = input.shape[lead:]
     outs = [pool_out_size(n, kk, ss, pp, 1, ceil_mode) for n, kk, ss, pp in zip(sizes, k, s, p)]
     if any(o <= 0 for o in outs):
-        raise op_error(IRError(f"{op}: kernel {k} does not fit input {tuple(input.shape)} (padding {p}): "
-                               f"calculated output size {tuple(outs)} is too small"))
+        raise op_error(
+            IRError(
+                f"{op}: kernel {k} does not fit input {tuple(input.shape)} (padding {p}): "
+                f"calculated output size {tuple(outs)} is too small"
+            )
+        )
     # Pad so that every window lies inside: lo = padding, hi = whatever the last window needs.
     his = [max(0, (o - 1) * ss + kk - (n + pp)) for o, ss, kk, n, pp in zip(outs, s, k, sizes, p)]
     flat = []
@@ -147,7 +180,7 @@ def max_pool_with_indices(input: Tensor, kernel_size, stride, padding, dilation,
     """(values, indices) with indices flat over each input plane, as PyTorch's return_indices=True."""
     attrs = pool_attrs(f"max_pool{nsp}d", kernel_size, stride, padding, dilation, ceil_mode, nsp)
     values = apply("max_pool", [input], attrs, name=f"MaxPool{nsp}DWithIndicesBackward0")
-    plane = tuple(input.shape[input.ndim - nsp:])
+    plane = tuple(input.shape[input.ndim - nsp :])
     positions = np.arange(int(np.prod(plane)), dtype=np.float64).reshape(plane)
     src = broadcast_to(tensor(positions, dtype="float64"), tuple(input.shape))
     with _no_grad():
@@ -159,9 +192,13 @@ def max_pool_with_indices(input: Tensor, kernel_size, stride, padding, dilation,
 def pool_attrs(op: str, kernel_size, stride, padding, dilation, ceil_mode, nsp: int) -> dict:
     """max_pool attributes from PyTorch-style arguments (stride None or () means the kernel size)."""
     k = window_arg(op, "kernel_size", kernel_size, nsp)
-    return {"kernel": k, "stride": window_arg(op, "stride", stride if stride not in (None, ()) else k, nsp),
-            "padding": window_arg(op, "padding", padding, nsp), "dilation": window_arg(op, "dilation", dilation, nsp),
-            "ceil_mode": bool(ceil_mode)}
+    return {
+        "kernel": k,
+        "stride": window_arg(op, "stride", stride if stride not in (None, ()) else k, nsp),
+        "padding": window_arg(op, "padding", padding, nsp),
+        "dilation": window_arg(op, "dilation", dilation, nsp),
+        "ceil_mode": bool(ceil_mode),
+    }
 
 
 def _no_grad():
@@ -177,37 +214,60 @@ def max_unpool(input: Tensor, indices: Tensor, kernel_size, stride=None, padding
     p = window_arg(op, "padding", padding, nsp)
     _check_window(op, k, s, ())  # (negative padding enlarges the output, as in PyTorch)
     if input.ndim < nsp + 1:
-        raise op_error(IRError(f"{op}: expected a {nsp + 1}-d (unbatched) or {nsp + 2}-d (batched) input, got "
-                               f"input of shape {tuple(input.shape)}"))
+        raise op_error(
+            IRError(
+                f"{op}: expected a {nsp + 1}-d (unbatched) or {nsp + 2}-d (batched) input, got "
+                f"input of shape {tuple(input.shape)}"
+            )
+        )
     if tuple(indices.shape) != tuple(input.shape):
-        raise op_error(IRError(f"{op}: expected indices of the input's shape {tuple(input.shape)}, got "
-                               f"{tuple(indices.shape)}"))
-    lead = tuple(input.shape[:input.ndim - nsp])
-    default = tuple((i - 1) * ss - 2 * pp + kk for i, ss, pp, kk in zip(input.shape[input.ndim - nsp:], s, p, k))
+        raise op_error(
+            IRError(f"{op}: expected indices of the input's shape {tuple(input.shape)}, got {tuple(indices.shape)}")
+        )
+    lead = tuple(input.shape[: input.ndim - nsp])
+    default = tuple((i - 1) * ss - 2 * pp + kk for i, ss, pp, kk in zip(input.shape[input.ndim - nsp :], s, p, k))
     if output_size is None:
         out_sp = default
         if any(o < 0 for o in out_sp):
-            raise op_error(IRError(f"{op}: output_size must contain non-negative spatial dimensions, but the input "
-                                   f"{tuple(input.shape)} with kernel_size={k}, stride={s}, padding={p} gives {out_sp}"))
+            raise op_error(
+                IRError(
+                    f"{op}: output_size must contain non-negative spatial dimensions, but the input "
+                    f"{tuple(input.shape)} with kernel_size={k}, stride={s}, padding={p} gives {out_sp}"
+                )
+            )
     else:
         out_sp = tuple(int(o) for o in output_size)
         if len(out_sp) not in (nsp, nsp + 2):
-            raise op_error(IRError(f"{op}: output_size should be a sequence containing {nsp} or {nsp + 2} elements, "
-                                   f"but it has a length of {len(out_sp)}"))
+            raise op_error(
+                IRError(
+                    f"{op}: output_size should be a sequence containing {nsp} or {nsp + 2} elements, "
+                    f"but it has a length of {len(out_sp)}"
+                )
+            )
         out_sp = out_sp[-nsp:]
         for d, (o, dflt, ss) in enumerate(zip(out_sp, default, s)):
             if not dflt - ss < o < dflt + ss:  # (PyTorch's rule: within a stride of the default size)
-                raise op_error(IRError(f"{op}: invalid output_size {tuple(output_size)} (dim {d} must be between "
-                                       f"{dflt - ss} and {dflt + ss}, exclusive)"))
+                raise op_error(
+                    IRError(
+                        f"{op}: invalid output_size {tuple(output_size)} (dim {d} must be between "
+                        f"{dflt - ss} and {dflt + ss}, exclusive)"
+                    )
+                )
         if any(o <= 0 for o in out_sp):
             raise op_error(IRError(f"{op}: output_size must be positive, got {tuple(output_size)}"))
     n_out = int(np.prod(out_sp))
-    n_in = int(np.prod(input.shape[input.ndim - nsp:]))
+    n_in = int(np.prod(input.shape[input.ndim - nsp :]))
+
     def check(idx):
         bad = (idx < 0) | (idx >= n_out)
         if bad.any():
-            raise op_error(IRError(f"max_unpool(input {input._type}, indices {indices._type}): index "
-                                   f"{int(idx[bad].flat[0])} is out of bounds for output size {out_sp}"))
+            raise op_error(
+                IRError(
+                    f"max_unpool(input {input._type}, indices {indices._type}): index "
+                    f"{int(idx[bad].flat[0])} is out of bounds for output size {out_sp}"
+                )
+            )
+
     check_values(indices, check)
     flat_idx = indices.reshape(lead + (n_in,))
     vals = input.reshape(lead + (n_in,))
@@ -248,19 +308,23 @@ def _interp_matrix(n_in: int, n_out: int, mode: str, align_corners: bool, scale)
     return m
 
 
-def interpolate(input: Tensor, size=None, scale_factor=None, mode: str = "nearest", align_corners=None,
-                recompute_scale_factor=None) -> Tensor:
+def interpolate(
+    input: Tensor, size=None, scale_factor=None, mode: str = "nearest", align_corners=None, recompute_scale_factor=None
+) -> Tensor:
     """Nearest / (bi)linear resizing as products with constant interpolation matrices, one per spatial dim."""
     nsp = input.ndim - 2
     if mode not in ("nearest", "linear", "bilinear", "trilinear"):
         raise NotImplementedError(f"interpolate mode {mode!r} is not supported")
     if nsp < 1:
-        raise NotImplementedError(f"interpolate: only 3-d, 4-d and 5-d inputs are supported (got a {input.ndim}-d "
-                                  f"input of shape {tuple(input.shape)})")
+        raise NotImplementedError(
+            f"interpolate: only 3-d, 4-d and 5-d inputs are supported (got a {input.ndim}-d "
+            f"input of shape {tuple(input.shape)})"
+        )
     needs = {"linear": 1, "bilinear": 2, "trilinear": 3}.get(mode)
     if needs is not None and nsp != needs:
-        raise NotImplementedError(f"interpolate: got a {input.ndim}-d input, but {mode} mode needs a {needs + 2}-d "
-                                  f"input")
+        raise NotImplementedError(
+            f"interpolate: got a {input.ndim}-d input, but {mode} mode needs a {needs + 2}-d input"
+        )
     if mode == "nearest" and align_corners is not None:
         raise ValueError("align_corners option can only be set with the interpolating modes")
     if (size is None) == (scale_factor is None):
@@ -268,26 +332,39 @@ def interpolate(input: Tensor, size=None, scale_factor=None, mode: str = "neares
     in_sp = tuple(input.shape[2:])
     if size is not None:
         if isinstance(size, (tuple, list)) and len(size) != nsp:
-            raise ValueError(f"interpolate: input and output must have the same number of spatial dimensions, but "
-                             f"got input with spatial dimensions of {list(in_sp)} and output size of {tuple(size)}")
+            raise ValueError(
+                f"interpolate: input and output must have the same number of spatial dimensions, but "
+                f"got input with spatial dimensions of {list(in_sp)} and output size of {tuple(size)}"
+            )
         out_sp, scales = ntuple(size, nsp), (None,) * nsp
     else:
         sf = tuple(scale_factor) if isinstance(scale_factor, (tuple, list)) else (scale_factor,) * nsp
         if len(sf) != nsp:
-            raise ValueError(f"interpolate: input and scale_factor must have the same number of spatial dimensions, "
-                             f"but got input with spatial dimensions of {list(in_sp)} and scale_factor {sf}")
+            raise ValueError(
+                f"interpolate: input and scale_factor must have the same number of spatial dimensions, "
+                f"but got input with spatial dimensions of {list(in_sp)} and scale_factor {sf}"
+            )
         if not all(math.isfinite(float(f)) and f > 0 for f in sf):
-            raise op_error(IRError(f"interpolate: scale_factor must be positive and finite, got {scale_factor!r} "
-                                   f"(input of shape {tuple(input.shape)})"))
+            raise op_error(
+                IRError(
+                    f"interpolate: scale_factor must be positive and finite, got {scale_factor!r} "
+                    f"(input of shape {tuple(input.shape)})"
+                )
+            )
         out_sp = tuple(int(math.floor(n * f)) for n, f in zip(in_sp, sf))
         scales = (None,) * nsp if recompute_scale_factor else sf
     if any(n <= 0 for n in in_sp) or any(o <= 0 for o in out_sp):
-        raise op_error(IRError(f"interpolate: input and output sizes should be greater than 0, but got input "
-                               f"{in_sp} and output {out_sp} (input of shape {tuple(input.shape)})"))
+        raise op_error(
+            IRError(
+                f"interpolate: input and output sizes should be greater than 0, but got input "
+                f"{in_sp} and output {out_sp} (input of shape {tuple(input.shape)})"
+            )
+        )
     out = input
     for d in range(nsp):
-        m = _interp_matrix(in_sp[d], out_sp[d], "nearest" if mode == "nearest" else "linear", bool(align_corners),
-                           scales[d])
+        m = _interp_matrix(
+            in_sp[d], out_sp[d], "nearest" if mode == "nearest" else "linear", bool(align_corners), scales[d]
+        )
         axis = 2 + d
         moved = out.transpose(axis, -1) if axis != out.ndim - 1 else out
         moved = moved.matmul(tensor(m.T, dtype=input.dtype_name))
@@ -301,8 +378,12 @@ def pixel_shuffle(input: Tensor, upscale_factor: int) -> Tensor:
     if isinstance(r, bool) or not isinstance(r, numbers.Integral) or r <= 0:
         raise op_error(IRError(f"pixel_shuffle expects a positive integer upscale_factor, but got {r!r}"))
     if input.ndim < 3:
-        raise op_error(IRError(f"pixel_shuffle expects input to have at least 3 dimensions, but got input of shape "
-                               f"{tuple(input.shape)}"))
+        raise op_error(
+            IRError(
+                f"pixel_shuffle expects input to have at least 3 dimensions, but got input of shape "
+                f"{tuple(input.shape)}"
+            )
+        )
     *lead, c, h, w = input.shape
     if c % (r * r):
         raise op_error(IRError(f"pixel_shuffle: {c} channels are not divisible by upscale_factor^2 = {r * r}"))
@@ -312,8 +393,15 @@ def pixel_shuffle(input: Tensor, upscale_factor: int) -> Tensor:
     return relabel(x.reshape(tuple(lead) + (c // (r * r), h * r, w * r)), "PixelShuffleBackward0", [input])
 
 
-def embedding(input: Tensor, weight: Tensor, padding_idx=None, max_norm=None, norm_type=2.0,
-              scale_grad_by_freq=False, sparse=False) -> Tensor:
+def embedding(
+    input: Tensor,
+    weight: Tensor,
+    padding_idx=None,
+    max_norm=None,
+    norm_type=2.0,
+    scale_grad_by_freq=False,
+    sparse=False,
+) -> Tensor:
     """Rows of `weight` picked by int64 indices: a gather (exact copies); the gradient adds rows back (scatter)."""
     call = f"embedding(indices {input._type}, weight {weight._type})"
     if input.dtype_name != "int64":
@@ -324,6 +412,7 @@ def embedding(input: Tensor, weight: Tensor, padding_idx=None, max_norm=None, no
         bad = (idx < 0) | (idx >= n)
         if bad.any():
             raise op_error(IRError(f"{call}: index {int(idx[bad].flat[0])} is out of range for {n} embeddings"))
+
     check_values(input, check)
     if max_norm is not None or scale_grad_by_freq:  # occurrences of each row in this batch, (n, 1)
         ones = ones_like(input, dtype=weight.dtype_name).reshape(tuple(input.shape) + (1,))

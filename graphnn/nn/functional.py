@@ -1,4 +1,5 @@
 """graphnn.nn.functional: stateless layer functions, each built from IR primitives."""
+
 from __future__ import annotations
 
 import warnings
@@ -12,15 +13,61 @@ from graphnn.core.tensor import Tensor, as_tensor
 from ._activation import elu, hardtanh, leaky_relu, relu6, silu, softplus  # noqa: F401
 from ._norm import batch_norm, cosine_similarity, pairwise_distance  # noqa: F401
 from ._random_ops import dropout  # noqa: F401
-from ._vision import (avg_pool, embedding, interpolate, max_pool_with_indices, max_unpool, pad,  # noqa: F401
-                      pixel_shuffle, pool_attrs, window_arg)
+from ._vision import (
+    avg_pool,
+    embedding,
+    interpolate,
+    max_pool_with_indices,
+    max_unpool,
+    pad,  # noqa: F401
+    pixel_shuffle,
+    pool_attrs,
+    window_arg,
+)
 
-__all__ = ["relu", "sigmoid", "tanh", "softmax", "log_softmax", "linear", "conv1d", "conv2d", "conv3d",
-           "max_pool1d", "max_pool2d", "max_pool3d", "mse_loss", "l1_loss", "nll_loss", "cross_entropy", "kl_div",
-           "binary_cross_entropy", "smooth_l1_loss", "avg_pool1d", "avg_pool2d", "avg_pool3d", "max_unpool1d",
-           "max_unpool2d", "upsample", "upsample_bilinear", "upsample_nearest", "interpolate", "pad", "pixel_shuffle",
-           "embedding", "dropout", "batch_norm", "cosine_similarity", "pairwise_distance", "leaky_relu", "softplus",
-           "elu", "hardtanh", "relu6", "silu"]
+__all__ = [
+    "relu",
+    "sigmoid",
+    "tanh",
+    "softmax",
+    "log_softmax",
+    "linear",
+    "conv1d",
+    "conv2d",
+    "conv3d",
+    "max_pool1d",
+    "max_pool2d",
+    "max_pool3d",
+    "mse_loss",
+    "l1_loss",
+    "nll_loss",
+    "cross_entropy",
+    "kl_div",
+    "binary_cross_entropy",
+    "smooth_l1_loss",
+    "avg_pool1d",
+    "avg_pool2d",
+    "avg_pool3d",
+    "max_unpool1d",
+    "max_unpool2d",
+    "upsample",
+    "upsample_bilinear",
+    "upsample_nearest",
+    "interpolate",
+    "pad",
+    "pixel_shuffle",
+    "embedding",
+    "dropout",
+    "batch_norm",
+    "cosine_similarity",
+    "pairwise_distance",
+    "leaky_relu",
+    "softplus",
+    "elu",
+    "hardtanh",
+    "relu6",
+    "silu",
+]
 
 
 # -- activations -------------------------------------------------------------------------------------------
@@ -37,8 +84,11 @@ def tanh(input: Tensor) -> Tensor:
 
 
 def _legacy_dim(name: str, ndim: int, stacklevel: int) -> int:
-    warnings.warn(f"Implicit dimension choice for {name} has been deprecated. Change the call to include dim=X as "
-                  "an argument.", UserWarning, stacklevel=stacklevel)
+    warnings.warn(
+        f"Implicit dimension choice for {name} has been deprecated. Change the call to include dim=X as an argument.",
+        UserWarning,
+        stacklevel=stacklevel,
+    )
     return 0 if ndim in (0, 1, 3) else 1
 
 
@@ -81,13 +131,17 @@ def _conv(input, weight, bias, stride, padding, dilation, groups, nsp):
     unbatched = input.ndim == nsp + 1
     x = input.unsqueeze(0) if unbatched else input
     ksize = tuple(weight.shape[2:])
-    attrs = {"stride": window_arg(op, "stride", stride, nsp), "dilation": window_arg(op, "dilation", dilation, nsp),
-             "groups": int(groups)}
+    attrs = {
+        "stride": window_arg(op, "stride", stride, nsp),
+        "dilation": window_arg(op, "dilation", dilation, nsp),
+        "groups": int(groups),
+    }
     if isinstance(padding, str) and padding not in ("valid", "same"):
         raise op_error(IRError(f"{op}: invalid padding string {padding!r}, should be one of 'valid', 'same'"))
     if padding == "same" and any(s != 1 for s in attrs["stride"]):
-        raise op_error(IRError(f"{op}: padding='same' is not supported for strided convolutions "
-                               f"(stride={attrs['stride']})"))
+        raise op_error(
+            IRError(f"{op}: padding='same' is not supported for strided convolutions (stride={attrs['stride']})")
+        )
     if not isinstance(padding, str):
         padding = window_arg(op, "padding", padding, nsp)
     attrs["padding"] = conv_padding(padding, ksize, attrs["dilation"], attrs["stride"])
@@ -153,8 +207,12 @@ def _reduce(x: Tensor, reduction: str) -> Tensor:
 def _check_same_shape(name, input, target):
     """PyTorch broadcasts a differently shaped target with a warning; so do we (the op errors if it cannot)."""
     if tuple(input.shape) != tuple(target.shape):
-        warnings.warn(f"{name}: using a target size ({tuple(target.shape)}) that is different to the input size "
-                      f"({tuple(input.shape)}); it will be broadcast", UserWarning, stacklevel=4)
+        warnings.warn(
+            f"{name}: using a target size ({tuple(target.shape)}) that is different to the input size "
+            f"({tuple(input.shape)}); it will be broadcast",
+            UserWarning,
+            stacklevel=4,
+        )
 
 
 def mse_loss(input, target, size_average=None, reduce=None, reduction: str = "mean") -> Tensor:
@@ -163,7 +221,9 @@ def mse_loss(input, target, size_average=None, reduce=None, reduction: str = "me
         target = target.type_as_dtype(input.dtype_name)
     _check_same_shape("mse_loss", input, target)
     d = input - target
-    return relabel(_reduce(d * d, legacy_reduction(size_average, reduce, reduction)), "MseLossBackward0", [input, target])
+    return relabel(
+        _reduce(d * d, legacy_reduction(size_average, reduce, reduction)), "MseLossBackward0", [input, target]
+    )
 
 
 def l1_loss(input, target, size_average=None, reduce=None, reduction: str = "mean") -> Tensor:
@@ -171,8 +231,11 @@ def l1_loss(input, target, size_average=None, reduce=None, reduction: str = "mea
     if target.dtype_name != input.dtype_name:
         target = target.type_as_dtype(input.dtype_name)
     _check_same_shape("l1_loss", input, target)
-    return relabel(_reduce((input - target).abs(), legacy_reduction(size_average, reduce, reduction)),
-                   "L1LossBackward0", [input, target])
+    return relabel(
+        _reduce((input - target).abs(), legacy_reduction(size_average, reduce, reduction)),
+        "L1LossBackward0",
+        [input, target],
+    )
 
 
 def _check_targets(input: Tensor, target: Tensor, n_classes: int, ignore_index: int, op: str) -> None:
@@ -188,22 +251,35 @@ def _check_targets(input: Tensor, target: Tensor, n_classes: int, ignore_index: 
         bad = (t != ignore_index) & ((t < 0) | (t >= n_classes))
         if bad.any():
             raise op_error(IRError(f"{call}: target {int(t[bad].flat[0])} is out of bounds for {n_classes} classes"))
+
     check_values(target, check)
 
 
-def nll_loss(input, target, weight=None, size_average=None, ignore_index: int = -100, reduce=None,
-             reduction: str = "mean", _op: str = "nll_loss") -> Tensor:
+def nll_loss(
+    input,
+    target,
+    weight=None,
+    size_average=None,
+    ignore_index: int = -100,
+    reduce=None,
+    reduction: str = "mean",
+    _op: str = "nll_loss",
+) -> Tensor:
     reduction = legacy_reduction(size_average, reduce, reduction)
     c_dim = 1 if input.ndim > 1 else 0
     n_classes = input.shape[c_dim]
     _check_targets(input, target, n_classes, ignore_index, _op)
-    expected = tuple(input.shape[:c_dim]) + tuple(input.shape[c_dim + 1:])
+    expected = tuple(input.shape[:c_dim]) + tuple(input.shape[c_dim + 1 :])
     if tuple(target.shape) != expected:
         from graphnn.core.dispatch import op_error
         from graphnn.ir.registry import IRError
 
-        raise op_error(IRError(f"{_op}(input {input._type}, target {target._type}): input {tuple(input.shape)} needs "
-                               f"target of shape {expected}, got {tuple(target.shape)}"))
+        raise op_error(
+            IRError(
+                f"{_op}(input {input._type}, target {target._type}): input {tuple(input.shape)} needs "
+                f"target of shape {expected}, got {tuple(target.shape)}"
+            )
+        )
     x = input
     if input.ndim > 2:  # (N, C, d1, ...) -> (N, d1, ..., C)
         x = input.permute(0, *range(2, input.ndim), 1)
@@ -227,8 +303,16 @@ def nll_loss(input, target, weight=None, size_average=None, ignore_index: int = 
     return relabel(out, "NllLossBackward0", [input])
 
 
-def cross_entropy(input, target, weight=None, size_average=None, ignore_index: int = -100, reduce=None,
-                  reduction: str = "mean", label_smoothing: float = 0.0) -> Tensor:
+def cross_entropy(
+    input,
+    target,
+    weight=None,
+    size_average=None,
+    ignore_index: int = -100,
+    reduce=None,
+    reduction: str = "mean",
+    label_smoothing: float = 0.0,
+) -> Tensor:
     reduction = legacy_reduction(size_average, reduce, reduction)
     c_dim = 1 if input.ndim > 1 else 0
     logp = log_softmax(input, c_dim)
@@ -277,29 +361,33 @@ def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=N
     loss = -(target * log_p + (1.0 - target) * log_1p)
     if weight is not None:
         loss = loss * weight
-    return relabel(_reduce(loss, legacy_reduction(size_average, reduce, reduction)), "BinaryCrossEntropyBackward0",
-                   [input, target])
+    return relabel(
+        _reduce(loss, legacy_reduction(size_average, reduce, reduction)), "BinaryCrossEntropyBackward0", [input, target]
+    )
 
 
 def smooth_l1_loss(input, target, size_average=None, reduce=None, reduction: str = "mean", beta: float = 1.0):
     target = as_tensor(target)
     d = (input - target).abs()
     loss = apply("select", [d < beta, d * d * (0.5 / beta), d - 0.5 * beta]) if beta > 0 else d
-    return relabel(_reduce(loss, legacy_reduction(size_average, reduce, reduction)), "SmoothL1LossBackward0",
-                   [input, target])
+    return relabel(
+        _reduce(loss, legacy_reduction(size_average, reduce, reduction)), "SmoothL1LossBackward0", [input, target]
+    )
 
 
 def avg_pool1d(input, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True):
     return avg_pool(input, kernel_size, stride, padding, ceil_mode, count_include_pad, None, 1)
 
 
-def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
-               divisor_override=None):
+def avg_pool2d(
+    input, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True, divisor_override=None
+):
     return avg_pool(input, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override, 2)
 
 
-def avg_pool3d(input, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
-               divisor_override=None):
+def avg_pool3d(
+    input, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True, divisor_override=None
+):
     return avg_pool(input, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override, 3)
 
 
@@ -321,6 +409,3 @@ def upsample_bilinear(input, size=None, scale_factor=None):
 
 def upsample_nearest(input, size=None, scale_factor=None):
     return interpolate(input, size, scale_factor, "nearest")
-
-
-

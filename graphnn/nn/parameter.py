@@ -1,4 +1,5 @@
 """Parameter: a tensor that a Module registers as learnable."""
+
 from __future__ import annotations
 
 import numpy as np

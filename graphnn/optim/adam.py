@@ -1,4 +1,5 @@
 """Adam and AdamW with PyTorch's update rule (bias correction, optional AMSGrad, maximize)."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -11,12 +12,25 @@ from .optimizer import Optimizer
 class Adam(Optimizer):
     _decoupled = False
 
-    def __init__(self, params, lr: float = 1e-3, betas=(0.9, 0.999), eps: float = 1e-8, weight_decay: float = 0,
-                 amsgrad: bool = False, *, maximize: bool = False):
+    def __init__(
+        self,
+        params,
+        lr: float = 1e-3,
+        betas=(0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 0,
+        amsgrad: bool = False,
+        *,
+        maximize: bool = False,
+    ):
         if lr < 0 or eps < 0 or not (0 <= betas[0] < 1 and 0 <= betas[1] < 1) or weight_decay < 0:
-            raise ValueError(f"Invalid Adam hyper-parameters lr={lr}, betas={betas}, eps={eps}, weight_decay={weight_decay}")
-        super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay, amsgrad=amsgrad,
-                                      maximize=maximize))
+            raise ValueError(
+                f"Invalid Adam hyper-parameters lr={lr}, betas={betas}, eps={eps}, weight_decay={weight_decay}"
+            )
+        super().__init__(
+            params,
+            dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay, amsgrad=amsgrad, maximize=maximize),
+        )
 
     def step(self, closure=None):
         loss = closure() if closure is not None else None
@@ -46,8 +60,8 @@ class Adam(Optimizer):
                     exp_avg._assign(exp_avg + (grad - exp_avg) * (1.0 - b1))
                     exp_avg_sq._assign(exp_avg_sq * b2 + grad * grad * (1.0 - b2))
                     s = step.double()  # bias corrections in float64, as PyTorch's (Python floats): 1 - b2**step
-                    bc1 = (1.0 - b1 ** s).type_as_dtype(p.dtype_name)  # cancels catastrophically in float32
-                    bc2_sqrt = (1.0 - b2 ** s).sqrt().type_as_dtype(p.dtype_name)
+                    bc1 = (1.0 - b1**s).type_as_dtype(p.dtype_name)  # cancels catastrophically in float32
+                    bc2_sqrt = (1.0 - b2**s).sqrt().type_as_dtype(p.dtype_name)
                     second = exp_avg_sq
                     if g["amsgrad"]:
                         st["max_exp_avg_sq"]._assign(st["max_exp_avg_sq"].max(exp_avg_sq))
@@ -65,6 +79,15 @@ class Adam(Optimizer):
 class AdamW(Adam):
     _decoupled = True
 
-    def __init__(self, params, lr: float = 1e-3, betas=(0.9, 0.999), eps: float = 1e-8, weight_decay: float = 1e-2,
-                 amsgrad: bool = False, *, maximize: bool = False):
+    def __init__(
+        self,
+        params,
+        lr: float = 1e-3,
+        betas=(0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 1e-2,
+        amsgrad: bool = False,
+        *,
+        maximize: bool = False,
+    ):
         super().__init__(params, lr, betas, eps, weight_decay, amsgrad, maximize=maximize)

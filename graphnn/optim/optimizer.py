@@ -1,4 +1,5 @@
 """Optimizer base class: parameter groups, state, zero_grad, state_dict."""
+
 from __future__ import annotations
 
 import copy
@@ -78,8 +79,9 @@ class Optimizer:
         for g in self.param_groups:
             for p in g["params"]:
                 if self.state.get(p):
-                    state[index[id(p)]] = {k: (v.detach() if isinstance(v, Tensor) else copy.deepcopy(v))
-                                           for k, v in self.state[p].items()}
+                    state[index[id(p)]] = {
+                        k: (v.detach() if isinstance(v, Tensor) else copy.deepcopy(v)) for k, v in self.state[p].items()
+                    }
         return {"state": state, "param_groups": groups}
 
     def load_state_dict(self, state_dict: dict) -> None:

@@ -1,4 +1,5 @@
 """Stochastic gradient descent with momentum, dampening, Nesterov, weight decay and maximize (PyTorch's rules)."""
+
 from __future__ import annotations
 
 from graphnn.core.grad_mode import no_grad
@@ -6,14 +7,32 @@ from .optimizer import Optimizer
 
 
 class SGD(Optimizer):
-    def __init__(self, params, lr: float = 1e-3, momentum: float = 0, dampening: float = 0, weight_decay: float = 0,
-                 nesterov: bool = False, *, maximize: bool = False):
+    def __init__(
+        self,
+        params,
+        lr: float = 1e-3,
+        momentum: float = 0,
+        dampening: float = 0,
+        weight_decay: float = 0,
+        nesterov: bool = False,
+        *,
+        maximize: bool = False,
+    ):
         if lr < 0 or momentum < 0 or weight_decay < 0:
             raise ValueError(f"Invalid SGD hyper-parameters lr={lr}, momentum={momentum}, weight_decay={weight_decay}")
         if nesterov and (momentum <= 0 or dampening != 0):
             raise ValueError("Nesterov momentum requires a momentum and zero dampening")
-        super().__init__(params, dict(lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay,
-                                      nesterov=nesterov, maximize=maximize))
+        super().__init__(
+            params,
+            dict(
+                lr=lr,
+                momentum=momentum,
+                dampening=dampening,
+                weight_decay=weight_decay,
+                nesterov=nesterov,
+                maximize=maximize,
+            ),
+        )
 
     def step(self, closure=None):
         loss = closure() if closure is not None else None

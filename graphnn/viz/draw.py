@@ -6,6 +6,7 @@ optimizer-update ops apart. Without a fusion plan, ops are grouped in boxes by m
 with one, each box is a kernel (a value computed inline in several kernels is drawn once per kernel).
 `depth=N` collapses every module N levels below the root into a single node.
 """
+
 from __future__ import annotations
 
 import html
@@ -19,8 +20,11 @@ from graphnn.viz.stages import Stage, plural
 PHASE_FILL = {"forward": "#ffffff", "backward": "#fde0d2", "update": "#dcefd6"}
 PHASE_LINE = {"forward": "#3d5a80", "backward": "#b5523b", "update": "#3f7f3a"}
 KIND_STYLE = {  # graph inputs by meta["kind"]: (shape, fill)
-    "input": ("ellipse", "#cfe2f3"), "param": ("cylinder", "#fff2b3"), "const": ("cylinder", "#e6e6e6"),
-    "grad": ("cylinder", "#f6c9c0"), "cotangent": ("ellipse", "#f6c9c0"),
+    "input": ("ellipse", "#cfe2f3"),
+    "param": ("cylinder", "#fff2b3"),
+    "const": ("cylinder", "#e6e6e6"),
+    "grad": ("cylinder", "#f6c9c0"),
+    "cotangent": ("ellipse", "#f6c9c0"),
 }
 FONT = "Helvetica"
 ATTR_WIDTH = 34
@@ -89,7 +93,7 @@ def _op_label(node, width: int = ATTR_WIDTH) -> str:
         head = node.op
     lines, cur = [], ""
     for a in attrs:
-        a = a if len(a) <= 2 * width else a[:2 * width - 1] + "…"
+        a = a if len(a) <= 2 * width else a[: 2 * width - 1] + "…"
         if cur and len(cur) + len(a) + 1 > width:
             lines.append(cur)
             cur = a
@@ -110,10 +114,10 @@ class _Builder:
         self.st, self.g, self.plan, self.depth = st, st.graph, st.plan, depth
         self.names = self.g._names()
         self.phase = phases(self.g)
-        self.decl: dict = {}          # unit id -> DOT attribute string
-        self.cluster_of: dict = {}    # unit id -> cluster key (tuple path) or None
-        self.edges: dict = {}         # (src, dst) -> attribute string
-        self.collapsed: dict = {}     # unit id -> list of nodes
+        self.decl: dict = {}  # unit id -> DOT attribute string
+        self.cluster_of: dict = {}  # unit id -> cluster key (tuple path) or None
+        self.edges: dict = {}  # (src, dst) -> attribute string
+        self.collapsed: dict = {}  # unit id -> list of nodes
         self.input_pos = {v.id: i for i, v in enumerate(self.g.inputs)}
         self.node_pos = {n.id: i for i, n in enumerate(self.g.nodes)}
         self.places = self._placements()
@@ -124,7 +128,7 @@ class _Builder:
         if self.depth is None or not scope:
             return None
         parts = scope.split(".")
-        return ".".join(parts[:self.depth + 1]) if len(parts) - 1 >= self.depth else None
+        return ".".join(parts[: self.depth + 1]) if len(parts) - 1 >= self.depth else None
 
     def _placements(self) -> dict:
         """node id -> [(unit id, kernel index or None)], the primary placement first."""
@@ -167,8 +171,13 @@ class _Builder:
             kind = v.meta.get("kind", "input")
             shape, fill = KIND_STYLE.get(kind, KIND_STYLE["input"])
             label = _Html(f'<b>{_e(v.name or self.names[v.id])}</b><br/><font point-size="10">{_e(v.type)}</font>')
-            self.decl[f"in{i}"] = _attrs(shape=shape, style="filled", fillcolor=fill, label=label,
-                                         tooltip=f"%{self.names[v.id]}: {v.type} [{kind}]")
+            self.decl[f"in{i}"] = _attrs(
+                shape=shape,
+                style="filled",
+                fillcolor=fill,
+                label=label,
+                tooltip=f"%{self.names[v.id]}: {v.type} [{kind}]",
+            )
             self.cluster_of[f"in{i}"] = None
         done: set = set()
         for n in self.g.nodes:
@@ -181,25 +190,38 @@ class _Builder:
         for j, v in enumerate(self.g.outputs):
             uid = f"out{j}"
             label = self.st.output_labels.get(j, f"output {j}")
-            self.decl[uid] = _attrs(shape="house", style="filled", fillcolor="#eeeeee", fontsize=10,
-                                    label=_Html(f'{_e(label)}<br/><font point-size="9">{_e(v.type)}</font>'))
+            self.decl[uid] = _attrs(
+                shape="house",
+                style="filled",
+                fillcolor="#eeeeee",
+                fontsize=10,
+                label=_Html(f'{_e(label)}<br/><font point-size="9">{_e(v.type)}</font>'),
+            )
             self.cluster_of[uid] = None
             self._edge(self._src(v, None), uid, v, None)
 
     def _declare(self, uid: str, n, kernel) -> None:
         if uid in self.collapsed:
             nodes = self.collapsed[uid]
-            key = nodes[0].meta["scope"].split(".")[:self.depth + 1]
+            key = nodes[0].meta["scope"].split(".")[: self.depth + 1]
             path = ".".join(key)
             typ = self.st.modules.get(path, "")
             ops = Counter(m.op for m in nodes)
             summary = ", ".join(f"{op}×{c}" if c > 1 else op for op, c in ops.items())
             last = nodes[-1].outputs[0].type
-            label = _Html(f'<b>{_e(key[-1])}</b>{": " + _e(typ) if typ else ""}<br/>'
-                          f'<font point-size="9" color="#555555">{_e(summary)}</font><br/>'
-                          f'<font point-size="10">{_e(last)}</font>')
-            self.decl[uid] = _attrs(shape="box3d", style="filled", fillcolor="#eef3fb", color=PHASE_LINE["forward"],
-                                    label=label, tooltip=f"{path}: {len(nodes)} ops")
+            label = _Html(
+                f"<b>{_e(key[-1])}</b>{': ' + _e(typ) if typ else ''}<br/>"
+                f'<font point-size="9" color="#555555">{_e(summary)}</font><br/>'
+                f'<font point-size="10">{_e(last)}</font>'
+            )
+            self.decl[uid] = _attrs(
+                shape="box3d",
+                style="filled",
+                fillcolor="#eef3fb",
+                color=PHASE_LINE["forward"],
+                label=label,
+                tooltip=f"{path}: {len(nodes)} ops",
+            )
             self.cluster_of[uid] = ("k", kernel) if kernel is not None else self._module_cluster(key[:-1])
             return
         phase = self.phase[n.id]
@@ -209,9 +231,15 @@ class _Builder:
         scope = n.meta.get("scope")
         small = not n.inputs and not n.outputs[0].shape
         style = "rounded,filled" + (",dashed" if uid != f"n{i}" else "")
-        self.decl[uid] = _attrs(shape="box", style=style, fillcolor=PHASE_FILL[phase], color=PHASE_LINE[phase],
-                                label=_op_label(n), fontsize=9 if small else None,
-                                tooltip=f"{outs} = {n.op}({args})" + (f"  # {scope}" if scope else "") + f" [{phase}]")
+        self.decl[uid] = _attrs(
+            shape="box",
+            style=style,
+            fillcolor=PHASE_FILL[phase],
+            color=PHASE_LINE[phase],
+            label=_op_label(n),
+            fontsize=9 if small else None,
+            tooltip=f"{outs} = {n.op}({args})" + (f"  # {scope}" if scope else "") + f" [{phase}]",
+        )
         if kernel is not None:
             self.cluster_of[uid] = ("k", kernel)
         elif self.plan is None and scope:
@@ -247,13 +275,18 @@ class _Builder:
             scopes = sorted(s for s in scopes if not any(t.startswith(s + ".") for t in scopes))
             scopes = scopes[:2] + (["…"] if len(scopes) > 2 else [])
             label = " · ".join([f"kernel {k}", grp.pattern] + scopes + ([] if phase == "forward" else [phase]))
-            return _attrs(label=label, style="rounded,dashed", color=PHASE_LINE[phase], fontcolor=PHASE_LINE[phase],
-                          fontsize=10, penwidth=1.4)
+            return _attrs(
+                label=label,
+                style="rounded,dashed",
+                color=PHASE_LINE[phase],
+                fontcolor=PHASE_LINE[phase],
+                fontsize=10,
+                penwidth=1.4,
+            )
         path = ".".join(key[1:])
         typ = self.st.modules.get(path)
         label = path if not typ else typ if typ == key[-1] else f"{key[-1]}: {typ}"
-        return _attrs(label=label, style="rounded,filled", fillcolor="#f4f6fa",
-                      color="#b8c2d6", fontsize=10)
+        return _attrs(label=label, style="rounded,filled", fillcolor="#f4f6fa", color="#b8c2d6", fontsize=10)
 
     def lines(self) -> list:
         tree: dict = {}  # cluster key -> {"units": [unit ids], "children": [cluster keys]}
@@ -267,6 +300,7 @@ class _Builder:
                 parent = node_of(key[:-1] if key[0] == "m" and len(key) > 2 else None)
                 parent["children"].append(key)
             return tree[key]
+
         for uid in self.decl:
             node_of(self.cluster_of.get(uid))["units"].append(uid)
         out: list = []
@@ -282,6 +316,7 @@ class _Builder:
                 out.append(f"{pad}  graph [{self._cluster_attrs(key)}];")
                 emit(tree[key], indent + 1)
                 out.append(f"{pad}}}")
+
         emit(root, 1)
         out += [f"  {s} -> {d} [{a}];" for (s, d), a in self.edges.items()]
         return out
@@ -296,15 +331,19 @@ class _Builder:
             items.append(("legend_copy", "box", "#ffffff", "recomputed in this kernel too", PHASE_LINE["forward"]))
         if self.collapsed:
             items.append(("legend_module", "box3d", "#eef3fb", "collapsed module", PHASE_LINE["forward"]))
-        out = ["  subgraph cluster_legend {",
-               f"    graph [{_attrs(label='legend', style='rounded', color='#cccccc', fontsize=10)}];"]
+        out = [
+            "  subgraph cluster_legend {",
+            f"    graph [{_attrs(label='legend', style='rounded', color='#cccccc', fontsize=10)}];",
+        ]
         for name, shape, fill, text, line in items:
             style = ("rounded,filled" + (",dashed" if name == "legend_copy" else "")) if shape == "box" else "filled"
             out.append(_stmt(name, shape=shape, style=style, fillcolor=fill, color=line, label=text, fontsize=9))
         if self.plan is not None:
             out += _sample_box("kernel", "kernel (fusion group)", "ops in one loop", style="rounded,dashed")
         elif any(k and k[0] == "m" for k in self.cluster_of.values()):
-            out += _sample_box("module", "module", "its ops", style="rounded,filled", fillcolor="#f4f6fa", color="#b8c2d6")
+            out += _sample_box(
+                "module", "module", "its ops", style="rounded,filled", fillcolor="#f4f6fa", color="#b8c2d6"
+            )
         out.append("  }")
         return out
 
@@ -315,13 +354,23 @@ def _stmt(name: str, indent: int = 4, **attrs) -> str:
 
 def _sample_box(key: str, title: str, text: str, **style) -> list:
     """A legend entry for a cluster: a small cluster with one node."""
-    return [f"    subgraph cluster_legend_{key} {{", f"      graph [{_attrs(label=title, fontsize=9, **style)}];",
-            _stmt(f"legend_{key}_box", 6, shape="box", style="rounded,filled", fillcolor="#ffffff", label=text, fontsize=9),
-            "    }"]
+    return [
+        f"    subgraph cluster_legend_{key} {{",
+        f"      graph [{_attrs(label=title, fontsize=9, **style)}];",
+        _stmt(f"legend_{key}_box", 6, shape="box", style="rounded,filled", fillcolor="#ffffff", label=text, fontsize=9),
+        "    }",
+    ]
 
 
-def to_dot(graph, plan=None, *, stage: str | None = None, depth: int | None = None, title: str | None = None,
-           legend: bool = True) -> str:
+def to_dot(
+    graph,
+    plan=None,
+    *,
+    stage: str | None = None,
+    depth: int | None = None,
+    title: str | None = None,
+    legend: bool = True,
+) -> str:
     """DOT text for an ir.Graph (with an optional FusionPlan), a Stage, or a compiled callable's `stage`."""
     st = as_stage(graph, plan, stage)
     if depth is not None and depth < 0:
@@ -332,11 +381,14 @@ def to_dot(graph, plan=None, *, stage: str | None = None, depth: int | None = No
     n_kernels = f", {plural(len(st.plan.groups), 'kernel')}" if st.plan is not None else ""
     counts = f"{plural(len(g.nodes), 'op')}, {plural(len(g.inputs), 'input')}, {plural(len(g.outputs), 'output')}"
     head = f"{title or st.title or g.name}\n{counts}{n_kernels}"
-    lines = [f"digraph {_q(g.name)} {{",
-             _stmt("graph", 2, rankdir="TB", fontname=FONT, label=head, labelloc="t", fontsize=14, nodesep=0.25,
-                   ranksep=0.35),
-             f"  node [{_attrs(fontname=FONT, fontsize=11, margin='0.08,0.04')}];",
-             f"  edge [{_attrs(fontname=FONT, fontsize=8, arrowsize=0.6)}];"]
+    lines = [
+        f"digraph {_q(g.name)} {{",
+        _stmt(
+            "graph", 2, rankdir="TB", fontname=FONT, label=head, labelloc="t", fontsize=14, nodesep=0.25, ranksep=0.35
+        ),
+        f"  node [{_attrs(fontname=FONT, fontsize=11, margin='0.08,0.04')}];",
+        f"  edge [{_attrs(fontname=FONT, fontsize=8, arrowsize=0.6)}];",
+    ]
     lines += b.lines()
     if legend:
         lines += b.legend()

@@ -5,6 +5,7 @@ Several stages into an image or DOT file `net.svg` give `net.traced.svg`, `net.o
 stage (picture, IR text, DOT source). The HTML page needs no renderer: without Graphviz it says how to
 install one and still holds the IR text and DOT.
 """
+
 from __future__ import annotations
 
 import html
@@ -38,7 +39,9 @@ def stage_text(st: Stage) -> str:
         names = g._names()
         out.append(f"# {plural(len(st.plan.groups), 'kernel')} (fusion groups), in execution order:")
         for k, grp in enumerate(st.plan.groups):
-            out.append(f"#   k{k} [{grp.pattern}] -> %{names.get(grp.root.id, '?')}: " + ", ".join(n.op for n in grp.nodes))
+            out.append(
+                f"#   k{k} [{grp.pattern}] -> %{names.get(grp.root.id, '?')}: " + ", ".join(n.op for n in grp.nodes)
+            )
     return "\n".join(out) + "\n"
 
 
@@ -51,23 +54,32 @@ def _svg_body(st: Stage, depth) -> str:
         svg = render.render(to_dot(st, depth=depth), "svg").decode()
     except (render.RendererNotFound, render.RenderError) as e:
         return f'<p class="note">No picture: {html.escape(str(e))}</p>'
-    return svg[svg.find("<svg"):]
+    return svg[svg.find("<svg") :]
 
 
-def to_html(stages, plan=None, *, stage: str | None = None, depth: int | None = None, title: str = "graphnn",
-            summary: str | None = None) -> str:
+def to_html(
+    stages,
+    plan=None,
+    *,
+    stage: str | None = None,
+    depth: int | None = None,
+    title: str = "graphnn",
+    summary: str | None = None,
+) -> str:
     """One self-contained HTML page: per stage, its picture (inline SVG), IR text and DOT source.
     `stages` is a dict of Stages, or anything `to_dot` draws (with `plan` and `stage` as there)."""
     if not isinstance(stages, dict):
         st = as_stage(stages, plan, stage)
         stages = {st.name: st}
-    parts = [f"<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>{html.escape(title)}</title>",
-             "<style>body{font-family:Helvetica,Arial,sans-serif;margin:2em;color:#222}"
-             "section{margin-bottom:3em}.pic{overflow:auto;border:1px solid #ddd;padding:.5em}"
-             "pre{background:#f6f6f6;padding:.8em;overflow:auto;font-size:12px}.note{color:#b5523b}"
-             "nav a{margin-right:1em}</style></head><body>",
-             f"<h1>{html.escape(title)}</h1>",
-             "<nav>" + "".join(f'<a href="#{k}">{html.escape(k)}</a>' for k in stages) + "</nav>"]
+    parts = [
+        f'<!DOCTYPE html>\n<html><head><meta charset="utf-8"><title>{html.escape(title)}</title>',
+        "<style>body{font-family:Helvetica,Arial,sans-serif;margin:2em;color:#222}"
+        "section{margin-bottom:3em}.pic{overflow:auto;border:1px solid #ddd;padding:.5em}"
+        "pre{background:#f6f6f6;padding:.8em;overflow:auto;font-size:12px}.note{color:#b5523b}"
+        "nav a{margin-right:1em}</style></head><body>",
+        f"<h1>{html.escape(title)}</h1>",
+        "<nav>" + "".join(f'<a href="#{k}">{html.escape(k)}</a>' for k in stages) + "</nav>",
+    ]
     if summary:
         parts.append(f"<section><h2>summary</h2><pre>{html.escape(summary)}</pre></section>")
     for key, st in stages.items():
@@ -99,8 +111,9 @@ def _contents(stages: dict, path: str, ext: str, depth, summary, title) -> dict:
     return out
 
 
-def write_stages(stages: dict, path: str, depth: int | None = None, summary: str | None = None,
-                 title: str = "graphnn") -> list:
+def write_stages(
+    stages: dict, path: str, depth: int | None = None, summary: str | None = None, title: str = "graphnn"
+) -> list:
     """Write the stages to `path` by its extension, creating missing folders; returns the paths written. Each
     file is written whole or not at all (an OSError names the path that failed)."""
     ext = os.path.splitext(path)[1].lower()

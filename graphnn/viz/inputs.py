@@ -1,4 +1,5 @@
 """Random example inputs for tracing a model, and the one-line error a user sees when a model or shape does not fit."""
+
 from __future__ import annotations
 
 import graphnn

@@ -4,6 +4,7 @@
 interrupted or failed write never leaves a half-written file at the path. Errors are OSErrors whose
 `filename` is the target path (not the temporary file); `describe` turns one into the CLI's one-line message.
 """
+
 from __future__ import annotations
 
 import contextlib

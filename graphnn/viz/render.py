@@ -3,6 +3,7 @@
 Order: $GRAPHNN_DOT (a path or command name), then `graphviz-pure` (a pip dependency of graphnn: a
 self-contained Rust port of Graphviz's `dot`), then a system Graphviz `dot`.
 """
+
 from __future__ import annotations
 
 from graphnn.ir import config
@@ -13,9 +14,11 @@ import subprocess
 import sys
 import sysconfig
 
-INSTALL_HINT = ("install it with `pip install graphviz-pure` (a dependency of graphnn: `pip install -e .`), "
-                "or install Graphviz (`apt-get install graphviz`, `brew install graphviz`), "
-                "or set GRAPHNN_DOT to a dot program")
+INSTALL_HINT = (
+    "install it with `pip install graphviz-pure` (a dependency of graphnn: `pip install -e .`), "
+    "or install Graphviz (`apt-get install graphviz`, `brew install graphviz`), "
+    "or set GRAPHNN_DOT to a dot program"
+)
 FORMATS = ("svg", "png")
 
 

@@ -5,6 +5,7 @@ Inference stages come from `graphnn.compile(model)` called under no_grad. The tr
 'optimized' graph holds forward, backward and parameter updates together; the loss is CrossEntropyLoss
 against random class indices when the output is (batch, classes), else the mean of the output.
 """
+
 from __future__ import annotations
 
 import os
@@ -36,7 +37,7 @@ class Stage:
     name: str
     graph: Graph
     plan: FusionPlan | None = None
-    modules: dict = field(default_factory=dict)        # scope ("Net.conv1") -> module class name
+    modules: dict = field(default_factory=dict)  # scope ("Net.conv1") -> module class name
     output_labels: dict = field(default_factory=dict)  # graph output position -> label
     title: str = ""
 
@@ -91,17 +92,25 @@ def inference_stages(model: nn.Module, inputs: list) -> dict:
     def call():
         with graphnn.no_grad():
             return compiled(*inputs)
+
     _run("the forward", model, inputs, call)
     gs = compiled.graphs
     mods = module_types(model)
-    labels = {j: "output" if len(gs["optimized"].outputs) == 1 else f"output {j}"
-              for j in range(len(gs["optimized"].outputs))}
+    labels = {
+        j: "output" if len(gs["optimized"].outputs) == 1 else f"output {j}" for j in range(len(gs["optimized"].outputs))
+    }
     name = type(model).__name__
     return {
         "traced": Stage("traced", gs["traced"], None, mods, labels, f"{name}: traced"),
         "optimized": Stage("optimized", gs["optimized"], None, mods, labels, f"{name}: optimized"),
-        "fused": Stage("fused", gs["lowered"], gs["fused"], mods, labels,
-                       f"{name}: fused ({plural(len(gs['fused'].groups), 'kernel')})"),
+        "fused": Stage(
+            "fused",
+            gs["lowered"],
+            gs["fused"],
+            mods,
+            labels,
+            f"{name}: fused ({plural(len(gs['fused'].groups), 'kernel')})",
+        ),
     }
 
 
@@ -152,6 +161,7 @@ def training_stages(model: nn.Module, inputs: list, lr: float = 0.01) -> dict:
 
     def stage(key: str, graph: Graph, plan, title: str) -> Stage:
         return Stage(key, graph, plan, mods, labels, f"{name} training step: {title}")
+
     return {
         "traced": stage("traced", gs["traced"], None, "traced"),
         "optimized": stage("optimized", g, None, "optimized"),
@@ -193,8 +203,9 @@ def export_stages(path: str, stage: str) -> dict:
     from graphnn.ir.fusion import plan_fusion
 
     if stage not in ("optimized", "fused", "all"):
-        raise ModelError(f"an exported model holds only its compiled graph: use --stage optimized, fused or all "
-                         f"(not {stage})")
+        raise ModelError(
+            f"an exported model holds only its compiled graph: use --stage optimized, fused or all (not {stage})"
+        )
     try:
         g = read_graph(path)
     except ExportError as e:
@@ -202,6 +213,8 @@ def export_stages(path: str, stage: str) -> dict:
     labels = {j: "output" if len(g.outputs) == 1 else f"output {j}" for j in range(len(g.outputs))}
     name = os.path.basename(os.path.normpath(path))
     plan = plan_fusion(g)
-    out = {"optimized": Stage("optimized", g, None, {}, labels, f"{name} (export): compiled graph"),
-           "fused": Stage("fused", g, plan, {}, labels, f"{name} (export): fused ({plural(len(plan.groups), 'kernel')})")}
+    out = {
+        "optimized": Stage("optimized", g, None, {}, labels, f"{name} (export): compiled graph"),
+        "fused": Stage("fused", g, plan, {}, labels, f"{name} (export): fused ({plural(len(plan.groups), 'kernel')})"),
+    }
     return out if stage == "all" else {stage: out[stage]}

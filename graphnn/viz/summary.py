@@ -5,6 +5,7 @@ parameter count, the FLOPs of its ops (each op definition's FLOP rule), and memo
 produce + bytes of its parameters. Containers include their children. A module that also runs ops of
 its own in forward (e.g. `F.relu` in `Net.forward`) gets a row `(own ops)` for them.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -47,7 +48,7 @@ def si(n: float, unit: str = "") -> str:
 
 
 def nbytes(n: int) -> str:
-    for scale, prefix in ((2 ** 30, "GiB"), (2 ** 20, "MiB"), (2 ** 10, "KiB")):
+    for scale, prefix in ((2**30, "GiB"), (2**20, "MiB"), (2**10, "KiB")):
         if n >= scale:
             return f"{n / scale:.2f} {prefix}"
     return f"{n} B"
@@ -75,13 +76,33 @@ def summarize(model, graph: Graph, train_graph: Graph | None = None) -> Summary:
         nodes = [n for n in scoped if _in(n.meta["scope"], path)]
         shape = str(list(nodes[-1].outputs[0].shape)) if nodes else "--"
         act = sum(o.type.nbytes for n in nodes for o in n.outputs)
-        rows.append(Row(path, name.rsplit(".", 1)[-1] if name else root, type(m).__name__, depth, shape, pcount,
-                        sum(node_flops(n) for n in nodes), act + pbytes))
+        rows.append(
+            Row(
+                path,
+                name.rsplit(".", 1)[-1] if name else root,
+                type(m).__name__,
+                depth,
+                shape,
+                pcount,
+                sum(node_flops(n) for n in nodes),
+                act + pbytes,
+            )
+        )
         own = [n for n in nodes if n.meta["scope"] == path]
         if own and any(True for _ in m.children()):
             ops = sorted({n.op for n in own})
-            own_rows.append(Row(path, "(own ops)", ", ".join(ops), depth + 1, str(list(own[-1].outputs[0].shape)), 0,
-                                sum(node_flops(n) for n in own), sum(o.type.nbytes for n in own for o in n.outputs)))
+            own_rows.append(
+                Row(
+                    path,
+                    "(own ops)",
+                    ", ".join(ops),
+                    depth + 1,
+                    str(list(own[-1].outputs[0].shape)),
+                    0,
+                    sum(node_flops(n) for n in own),
+                    sum(o.type.nbytes for n in own for o in n.outputs),
+                )
+            )
     for r in reversed(own_rows):  # after the module's subtree
         last = max(i for i, x in enumerate(rows) if _in(x.path, r.path))
         rows.insert(last + 1, r)
@@ -105,7 +126,9 @@ def format_table(s: Summary) -> str:
     head = ("Layer (type)", "Output Shape", "Param #", "FLOPs", "Memory")
     body = []
     for r in s.rows:
-        text = r.type if r.name == r.type else f"{r.name}: {r.type}" if r.name == "(own ops)" else f"{r.name} ({r.type})"
+        text = (
+            r.type if r.name == r.type else f"{r.name}: {r.type}" if r.name == "(own ops)" else f"{r.name} ({r.type})"
+        )
         label = "  " * r.depth + text
         body.append((label, r.shape, f"{r.params:,}" if r.name != "(own ops)" else "--", si(r.flops), nbytes(r.nbytes)))
     widths = [max(len(row[i]) for row in [head] + body) for i in range(5)]
@@ -113,14 +136,23 @@ def format_table(s: Summary) -> str:
     rule = "=" * len(fmt(head))
     out = [rule, fmt(head), rule] + [fmt(b) for b in body] + [rule]
     t = s.totals
-    out += [f"Total params: {t['Total params']:,}", f"Trainable params: {t['Trainable params']:,}",
-            f"Non-trainable params: {t['Non-trainable params']:,}",
-            f"Forward FLOPs: {t['Forward FLOPs']:,} ({si(t['Forward FLOPs'], 'FLOPs')})"]
+    out += [
+        f"Total params: {t['Total params']:,}",
+        f"Trainable params: {t['Trainable params']:,}",
+        f"Non-trainable params: {t['Non-trainable params']:,}",
+        f"Forward FLOPs: {t['Forward FLOPs']:,} ({si(t['Forward FLOPs'], 'FLOPs')})",
+    ]
     if "Training step FLOPs" in t:
         f = t["Training step FLOPs"]
         out.append(f"Training step FLOPs (forward + backward + SGD update): {f:,} ({si(f, 'FLOPs')})")
-    out += [rule, f"Input size: {nbytes(t['Input size'])}", f"Forward activations: {nbytes(t['Forward activations'])}",
-            f"Params size: {nbytes(t['Params size'])}", f"Estimated total size: {nbytes(t['Estimated total size'])}", rule]
+    out += [
+        rule,
+        f"Input size: {nbytes(t['Input size'])}",
+        f"Forward activations: {nbytes(t['Forward activations'])}",
+        f"Params size: {nbytes(t['Params size'])}",
+        f"Estimated total size: {nbytes(t['Estimated total size'])}",
+        rule,
+    ]
     return "\n".join(out) + "\n"
 
 

@@ -1,4 +1,5 @@
 """Small helpers shared by gradient rules."""
+
 from __future__ import annotations
 
 

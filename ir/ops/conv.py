@@ -4,6 +4,7 @@ Attributes: stride, dilation (one int per spatial dim), padding (a (lo, hi) pair
 conv_grad_input and conv_grad_weight are the transposes of conv in each argument; together the three
 ops are closed under differentiation.
 """
+
 from __future__ import annotations
 
 import string
@@ -54,10 +55,14 @@ def _conv_infer(types, attrs):
     check_window(w.shape[2:], attrs["stride"], attrs["padding"], attrs["dilation"])
     g = attrs["groups"]
     if x.shape[1] != w.shape[1] * g or w.shape[0] % g:
-        raise ValueError(f"input has {x.shape[1]} channels but weight expects {w.shape[1]} x groups={g}"
-                         + (f" and {w.shape[0]} output channels, not divisible by groups" if w.shape[0] % g else ""))
-    spatial = tuple(out_size(x.shape[2 + i], w.shape[2 + i], attrs["stride"][i], attrs["padding"][i], attrs["dilation"][i])
-                    for i in range(nsp))
+        raise ValueError(
+            f"input has {x.shape[1]} channels but weight expects {w.shape[1]} x groups={g}"
+            + (f" and {w.shape[0]} output channels, not divisible by groups" if w.shape[0] % g else "")
+        )
+    spatial = tuple(
+        out_size(x.shape[2 + i], w.shape[2 + i], attrs["stride"][i], attrs["padding"][i], attrs["dilation"][i])
+        for i in range(nsp)
+    )
     if any(s <= 0 for s in spatial):
         padded = tuple(x.shape[2 + i] + sum(attrs["padding"][i]) for i in range(nsp))
         extent = tuple(attrs["dilation"][i] * (w.shape[2 + i] - 1) + 1 for i in range(nsp))
@@ -86,7 +91,7 @@ def _subs(nsp: int):
 
 
 def _grouped(x: np.ndarray, groups: int, axis: int) -> np.ndarray:
-    shape = x.shape[:axis] + (groups, x.shape[axis] // groups) + x.shape[axis + 1:]
+    shape = x.shape[:axis] + (groups, x.shape[axis] // groups) + x.shape[axis + 1 :]
     return x.reshape(shape)
 
 
@@ -124,10 +129,20 @@ def _size(shape) -> int:
     return int(np.prod(shape, dtype=np.int64))
 
 
-register("conv", infer=_conv_infer, ref=_conv_ref, grad=_conv_grad, pattern="out_fusable", num_inputs=2,
-         lowering="conv", schedule="direct_conv", torch_name="ConvolutionBackward0",
-         flops=lambda n: 2 * n.outputs[0].type.size * _size(n.inputs[1].shape[1:]),
-         fuzz=Fuzz(generator="conv", smooth=True, heavy=True), roundoff=reduction(_conv_terms))
+register(
+    "conv",
+    infer=_conv_infer,
+    ref=_conv_ref,
+    grad=_conv_grad,
+    pattern="out_fusable",
+    num_inputs=2,
+    lowering="conv",
+    schedule="direct_conv",
+    torch_name="ConvolutionBackward0",
+    flops=lambda n: 2 * n.outputs[0].type.size * _size(n.inputs[1].shape[1:]),
+    fuzz=Fuzz(generator="conv", smooth=True, heavy=True),
+    roundoff=reduction(_conv_terms),
+)
 
 
 def _conv_attrs(attrs):
@@ -155,8 +170,14 @@ def _gi_ref(a, attrs):
     osp = g.shape[2:]
     for kidx in np.ndindex(*w.shape[2:]):
         contrib = np.einsum("agf...,gfc->agc...", gg, wg[(Ellipsis,) + kidx], optimize=True)
-        sl = tuple(slice(kidx[i] * attrs["dilation"][i], kidx[i] * attrs["dilation"][i] + attrs["stride"][i] * (osp[i] - 1) + 1,
-                         attrs["stride"][i]) for i in range(nsp))
+        sl = tuple(
+            slice(
+                kidx[i] * attrs["dilation"][i],
+                kidx[i] * attrs["dilation"][i] + attrs["stride"][i] * (osp[i] - 1) + 1,
+                attrs["stride"][i],
+            )
+            for i in range(nsp)
+        )
         xp[(slice(None), slice(None), slice(None)) + sl] += contrib
     crop = tuple(slice(pads[i][0], pads[i][0] + shape[2 + i]) for i in range(nsp))
     return np.ascontiguousarray(xp[(slice(None), slice(None), slice(None)) + crop].reshape(shape))
@@ -169,10 +190,19 @@ def _gi_grad(b, node, cts):
     return [b.conv(G, w, **at), b.conv_grad_weight(G, g, weight_shape=w.shape, **at)]
 
 
-register("conv_grad_input", infer=_gi_infer, ref=_gi_ref, grad=_gi_grad, pattern="out_fusable", num_inputs=2,
-         doc="gradient of conv with respect to its input (a transposed convolution)", lowering="conv_grad_input",
-         flops=lambda n: 2 * n.inputs[0].type.size * _size(n.inputs[1].shape[1:]),
-         fuzz=Fuzz(generator="conv_grad", smooth=True, heavy=True), roundoff=reduction(_conv_terms))
+register(
+    "conv_grad_input",
+    infer=_gi_infer,
+    ref=_gi_ref,
+    grad=_gi_grad,
+    pattern="out_fusable",
+    num_inputs=2,
+    doc="gradient of conv with respect to its input (a transposed convolution)",
+    lowering="conv_grad_input",
+    flops=lambda n: 2 * n.inputs[0].type.size * _size(n.inputs[1].shape[1:]),
+    fuzz=Fuzz(generator="conv_grad", smooth=True, heavy=True),
+    roundoff=reduction(_conv_terms),
+)
 
 
 def _gw_infer(types, attrs):
@@ -201,7 +231,16 @@ def _gw_grad(b, node, cts):
     return [b.conv_grad_input(g, G, input_shape=x.shape, **at), b.conv(x, G, **at)]
 
 
-register("conv_grad_weight", infer=_gw_infer, ref=_gw_ref, grad=_gw_grad, pattern="out_fusable", num_inputs=2,
-         doc="gradient of conv with respect to its weight", lowering="conv_grad_weight",
-         flops=lambda n: 2 * n.inputs[1].type.size * _size(n.outputs[0].shape[1:]),
-         fuzz=Fuzz(generator="conv_grad", smooth=True, heavy=True), roundoff=reduction(_conv_terms))
+register(
+    "conv_grad_weight",
+    infer=_gw_infer,
+    ref=_gw_ref,
+    grad=_gw_grad,
+    pattern="out_fusable",
+    num_inputs=2,
+    doc="gradient of conv with respect to its weight",
+    lowering="conv_grad_weight",
+    flops=lambda n: 2 * n.inputs[1].type.size * _size(n.outputs[0].shape[1:]),
+    fuzz=Fuzz(generator="conv_grad", smooth=True, heavy=True),
+    roundoff=reduction(_conv_terms),
+)

@@ -3,6 +3,7 @@
 Each op is one `register` call: its NumPy reference, its scalar expression (the native lowering, see
 ir/scalar.py), its gradient rule, its PyTorch grad_fn name and its fuzz traits.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -22,15 +23,18 @@ def _float_only(name):
         if types[0].dtype not in FLOAT_DTYPES:
             raise TypeError(f"{name} needs a floating-point input, got {types[0].dtype}")
         return types[0]
+
     return infer
 
 
 def _no_bool(name, infer):
     """NumPy has no boolean negative, sign or subtract: these ops reject all-bool inputs."""
+
     def rule(types, attrs):
         if all(t.dtype == "bool" for t in types):
             raise TypeError(f"{name} is not defined for bool inputs")
         return infer(types, attrs)
+
     return rule
 
 
@@ -39,10 +43,22 @@ def _sigmoid(x):
         return (1.0 / (1.0 + np.exp(-x))).astype(x.dtype)
 
 
-def unary(name: str, fn, scalar, grad, *, float_only: bool = False, no_bool: bool = False, torch_name: str | None = None,
-          fuzz: Fuzz = Fuzz(), doc: str = "", api: tuple = ()):
+def unary(
+    name: str,
+    fn,
+    scalar,
+    grad,
+    *,
+    float_only: bool = False,
+    no_bool: bool = False,
+    torch_name: str | None = None,
+    fuzz: Fuzz = Fuzz(),
+    doc: str = "",
+    api: tuple = (),
+):
     """Register a unary elementwise op: NumPy kernel `fn` (None: evaluate `scalar` with NumPy), lowering
     `scalar(s, x)`, gradient `grad(b, x, y, g)` -> dx or None (no rule: None)."""
+
     def ref(a, attrs):
         with np.errstate(all="ignore"):
             return np.asarray(fn(a[0])).astype(a[0].dtype, copy=False)
@@ -51,48 +67,161 @@ def unary(name: str, fn, scalar, grad, *, float_only: bool = False, no_bool: boo
         return [grad(b, node.inputs[0], node.outputs[0], cts[0])]
 
     infer = _float_only(name) if float_only else _same
-    return register(name, infer=_no_bool(name, infer) if no_bool else infer, ref=ref if fn is not None else None,
-                    grad=grad_rule if grad is not None else None, pattern="elementwise", num_inputs=1, scalar=scalar,
-                    torch_name=torch_name, fuzz=fuzz, doc=doc, api=api)
+    return register(
+        name,
+        infer=_no_bool(name, infer) if no_bool else infer,
+        ref=ref if fn is not None else None,
+        grad=grad_rule if grad is not None else None,
+        pattern="elementwise",
+        num_inputs=1,
+        scalar=scalar,
+        torch_name=torch_name,
+        fuzz=fuzz,
+        doc=doc,
+        api=api,
+    )
 
 
 _SMOOTH = Fuzz(smooth=True, body=True)
 _TWO_OVER_SQRT_PI = 1.1283791670955126
-unary("neg", np.negative, lambda s, x: s.neg(x), lambda b, x, y, g: b.neg(g), no_bool=True,
-      torch_name="NegBackward0", fuzz=Fuzz(smooth=True, exact=True, body=True), api=("neg",))
-unary("abs", np.abs, lambda s, x: s.abs(x), lambda b, x, y, g: b.mul(g, b.sign(x)), torch_name="AbsBackward0",
-      fuzz=Fuzz(kinks="zero", exact=True), api=("abs",))
-unary("sign", np.sign, lambda s, x: s.sign(x), lambda b, x, y, g: None, no_bool=True,  # piecewise constant
-      torch_name="SignBackward0", fuzz=Fuzz(kinks="zero", exact=True), api=("sign",))
-unary("exp", np.exp, lambda s, x: s.exp(x), lambda b, x, y, g: b.mul(g, y), float_only=True,
-      torch_name="ExpBackward0", fuzz=_SMOOTH, api=("exp",))
-unary("log", np.log, lambda s, x: s.log(x), lambda b, x, y, g: b.div(g, x), float_only=True,
-      torch_name="LogBackward0", fuzz=Fuzz(domain="pos", nonfinite=True, smooth=True), api=("log",))
-unary("sqrt", np.sqrt, lambda s, x: s.sqrt(x), lambda b, x, y, g: b.div(b.mul(g, 0.5), y), float_only=True,
-      torch_name="SqrtBackward0", fuzz=Fuzz(domain="pos", nonfinite=True, smooth=True), api=("sqrt",))
-unary("tanh", np.tanh, lambda s, x: s.tanh(x), lambda b, x, y, g: b.mul(g, b.sub(1.0, b.mul(y, y))), float_only=True,
-      torch_name="TanhBackward0", fuzz=_SMOOTH, api=("tanh",))
-unary("sigmoid", _sigmoid, lambda s, x: s.sigmoid(x), lambda b, x, y, g: b.mul(g, b.mul(y, b.sub(1.0, y))),
-      float_only=True, torch_name="SigmoidBackward0", fuzz=_SMOOTH, api=("sigmoid",))
-unary("relu", lambda x: np.maximum(x, np.zeros((), x.dtype)),
-      lambda s, x: s.maximum(x, s.const(0)),
-      lambda b, x, y, g: b.select(b.gt(y, 0.0), g, 0.0), torch_name="ReluBackward0", fuzz=Fuzz(kinks="zero", exact=True), api=("relu",))
+unary(
+    "neg",
+    np.negative,
+    lambda s, x: s.neg(x),
+    lambda b, x, y, g: b.neg(g),
+    no_bool=True,
+    torch_name="NegBackward0",
+    fuzz=Fuzz(smooth=True, exact=True, body=True),
+    api=("neg",),
+)
+unary(
+    "abs",
+    np.abs,
+    lambda s, x: s.abs(x),
+    lambda b, x, y, g: b.mul(g, b.sign(x)),
+    torch_name="AbsBackward0",
+    fuzz=Fuzz(kinks="zero", exact=True),
+    api=("abs",),
+)
+unary(
+    "sign",
+    np.sign,
+    lambda s, x: s.sign(x),
+    lambda b, x, y, g: None,
+    no_bool=True,  # piecewise constant
+    torch_name="SignBackward0",
+    fuzz=Fuzz(kinks="zero", exact=True),
+    api=("sign",),
+)
+unary(
+    "exp",
+    np.exp,
+    lambda s, x: s.exp(x),
+    lambda b, x, y, g: b.mul(g, y),
+    float_only=True,
+    torch_name="ExpBackward0",
+    fuzz=_SMOOTH,
+    api=("exp",),
+)
+unary(
+    "log",
+    np.log,
+    lambda s, x: s.log(x),
+    lambda b, x, y, g: b.div(g, x),
+    float_only=True,
+    torch_name="LogBackward0",
+    fuzz=Fuzz(domain="pos", nonfinite=True, smooth=True),
+    api=("log",),
+)
+unary(
+    "sqrt",
+    np.sqrt,
+    lambda s, x: s.sqrt(x),
+    lambda b, x, y, g: b.div(b.mul(g, 0.5), y),
+    float_only=True,
+    torch_name="SqrtBackward0",
+    fuzz=Fuzz(domain="pos", nonfinite=True, smooth=True),
+    api=("sqrt",),
+)
+unary(
+    "tanh",
+    np.tanh,
+    lambda s, x: s.tanh(x),
+    lambda b, x, y, g: b.mul(g, b.sub(1.0, b.mul(y, y))),
+    float_only=True,
+    torch_name="TanhBackward0",
+    fuzz=_SMOOTH,
+    api=("tanh",),
+)
+unary(
+    "sigmoid",
+    _sigmoid,
+    lambda s, x: s.sigmoid(x),
+    lambda b, x, y, g: b.mul(g, b.mul(y, b.sub(1.0, y))),
+    float_only=True,
+    torch_name="SigmoidBackward0",
+    fuzz=_SMOOTH,
+    api=("sigmoid",),
+)
+unary(
+    "relu",
+    lambda x: np.maximum(x, np.zeros((), x.dtype)),
+    lambda s, x: s.maximum(x, s.const(0)),
+    lambda b, x, y, g: b.select(b.gt(y, 0.0), g, 0.0),
+    torch_name="ReluBackward0",
+    fuzz=Fuzz(kinks="zero", exact=True),
+    api=("relu",),
+)
 
-unary("sin", np.sin, lambda s, x: s.sin(x), lambda b, x, y, g: b.mul(g, b.cos(x)), float_only=True,
-      torch_name="SinBackward0", fuzz=_SMOOTH, api=("sin",))
-unary("cos", np.cos, lambda s, x: s.cos(x), lambda b, x, y, g: b.neg(b.mul(g, b.sin(x))), float_only=True,
-      torch_name="CosBackward0", fuzz=_SMOOTH, api=("cos",))
-unary("erf", None, lambda s, x: s.erf(x), lambda b, x, y, g: b.mul(g, b.mul(b.exp(b.neg(b.mul(x, x))), _TWO_OVER_SQRT_PI)),
-      float_only=True, torch_name="ErfBackward0", fuzz=_SMOOTH, api=("erf",), doc="the error function")
+unary(
+    "sin",
+    np.sin,
+    lambda s, x: s.sin(x),
+    lambda b, x, y, g: b.mul(g, b.cos(x)),
+    float_only=True,
+    torch_name="SinBackward0",
+    fuzz=_SMOOTH,
+    api=("sin",),
+)
+unary(
+    "cos",
+    np.cos,
+    lambda s, x: s.cos(x),
+    lambda b, x, y, g: b.neg(b.mul(g, b.sin(x))),
+    float_only=True,
+    torch_name="CosBackward0",
+    fuzz=_SMOOTH,
+    api=("cos",),
+)
+unary(
+    "erf",
+    None,
+    lambda s, x: s.erf(x),
+    lambda b, x, y, g: b.mul(g, b.mul(b.exp(b.neg(b.mul(x, x))), _TWO_OVER_SQRT_PI)),
+    float_only=True,
+    torch_name="ErfBackward0",
+    fuzz=_SMOOTH,
+    api=("erf",),
+    doc="the error function",
+)
+
+
 def _rsqrt(s, x):
     """1 / sqrt(x); at 0 and +inf exactly (a fast reciprocal square root refined by a Newton step is NaN there)."""
     r = s.div(s.const(1), s.sqrt(x))
     return s.select(s.eq(x, s.const(float("inf"))), s.const(0), s.select(s.eq(x, s.const(0)), s.div(s.const(1), x), r))
 
 
-unary("rsqrt", lambda x: 1 / np.sqrt(x), _rsqrt,
-      lambda b, x, y, g: b.mul(g, b.mul(b.mul(y, b.mul(y, y)), -0.5)), float_only=True, torch_name="RsqrtBackward0",
-      fuzz=Fuzz(domain="pos", nonfinite=True, smooth=True), api=("rsqrt",))
+unary(
+    "rsqrt",
+    lambda x: 1 / np.sqrt(x),
+    _rsqrt,
+    lambda b, x, y, g: b.mul(g, b.mul(b.mul(y, b.mul(y, y)), -0.5)),
+    float_only=True,
+    torch_name="RsqrtBackward0",
+    fuzz=Fuzz(domain="pos", nonfinite=True, smooth=True),
+    api=("rsqrt",),
+)
 
 
 def _log1p(s, x):
@@ -112,10 +241,26 @@ def _expm1(s, x):
     return s.select(s.eq(u, one), x, s.select(plain, um1, s.mul(um1, s.div(x, s.log(u)))))
 
 
-unary("log1p", np.log1p, _log1p, lambda b, x, y, g: b.div(g, b.add(x, 1.0)), float_only=True,
-      torch_name="Log1PBackward0", fuzz=Fuzz(domain="pos", nonfinite=True, smooth=True), api=("log1p",))
-unary("expm1", np.expm1, _expm1, lambda b, x, y, g: b.mul(g, b.add(y, 1.0)), float_only=True,
-      torch_name="Expm1Backward0", fuzz=_SMOOTH, api=("expm1",))
+unary(
+    "log1p",
+    np.log1p,
+    _log1p,
+    lambda b, x, y, g: b.div(g, b.add(x, 1.0)),
+    float_only=True,
+    torch_name="Log1PBackward0",
+    fuzz=Fuzz(domain="pos", nonfinite=True, smooth=True),
+    api=("log1p",),
+)
+unary(
+    "expm1",
+    np.expm1,
+    _expm1,
+    lambda b, x, y, g: b.mul(g, b.add(y, 1.0)),
+    float_only=True,
+    torch_name="Expm1Backward0",
+    fuzz=_SMOOTH,
+    api=("expm1",),
+)
 
 
 def _binary_infer(types, attrs):
@@ -128,6 +273,7 @@ def _maximum_grad(pick):
         gx = b.select(pick(b, x, y), g, b.select(b.eq(x, y), b.mul(g, 0.5), 0.0))
         gy = b.select(pick(b, y, x), g, b.select(b.eq(x, y), b.mul(g, 0.5), 0.0))
         return gx, gy
+
     return rule
 
 
@@ -148,11 +294,22 @@ def _pow(x, y):
     return np.power(*flat).reshape(shape)
 
 
-def binary(name: str, fn, scalar, grad, *, no_bool: bool = False, torch_name: str | None = None,
-           fuzz: Fuzz = Fuzz(), doc: str = "", api: tuple = ()):
+def binary(
+    name: str,
+    fn,
+    scalar,
+    grad,
+    *,
+    no_bool: bool = False,
+    torch_name: str | None = None,
+    fuzz: Fuzz = Fuzz(),
+    doc: str = "",
+    api: tuple = (),
+):
     """Register a broadcasting binary op: NumPy kernel `fn` (None: evaluate `scalar` with NumPy), lowering
     `scalar(s, x, y)` (operands in the result's dtype), gradient `grad(b, x, y, out, g) -> (gx, gy)` before
     unbroadcasting (None: no rule)."""
+
     def ref(a, attrs):
         with np.errstate(all="ignore"):
             return np.asarray(fn(a[0], a[1]))
@@ -165,40 +322,103 @@ def binary(name: str, fn, scalar, grad, *, no_bool: bool = False, torch_name: st
         xf = x if x.type.is_float else b.cast(x, dtype=out.dtype)
         yf = y if y.type.is_float else b.cast(y, dtype=out.dtype)
         gx, gy = grad(b, xf, yf, out, g)
-        return [unbroadcast(b, gx, x.shape) if x.type.is_float else None,
-                unbroadcast(b, gy, y.shape) if y.type.is_float else None]
+        return [
+            unbroadcast(b, gx, x.shape) if x.type.is_float else None,
+            unbroadcast(b, gy, y.shape) if y.type.is_float else None,
+        ]
 
-    return register(name, infer=_no_bool(name, _binary_infer) if no_bool else _binary_infer,
-                    ref=ref if fn is not None else None, grad=grad_rule if grad is not None else None,
-                    pattern="broadcast", num_inputs=2, scalar=scalar, torch_name=torch_name, fuzz=fuzz, doc=doc, api=api)
+    return register(
+        name,
+        infer=_no_bool(name, _binary_infer) if no_bool else _binary_infer,
+        ref=ref if fn is not None else None,
+        grad=grad_rule if grad is not None else None,
+        pattern="broadcast",
+        num_inputs=2,
+        scalar=scalar,
+        torch_name=torch_name,
+        fuzz=fuzz,
+        doc=doc,
+        api=api,
+    )
 
 
-binary("add", np.add, lambda s, x, y: s.add(x, y), lambda b, x, y, o, g: (g, g), torch_name="AddBackward0",
-       fuzz=Fuzz(smooth=True, body=True))
-binary("sub", np.subtract, lambda s, x, y: s.sub(x, y), lambda b, x, y, o, g: (g, b.neg(g)), no_bool=True,
-       torch_name="SubBackward0", fuzz=Fuzz(smooth=True, body=True))
-binary("mul", np.multiply, lambda s, x, y: s.mul(x, y), lambda b, x, y, o, g: (b.mul(g, y), b.mul(g, x)),
-       torch_name="MulBackward0", fuzz=Fuzz(smooth=True, body=True))
-binary("div", np.divide, lambda s, x, y: s.div(x, y),
-       lambda b, x, y, o, g: (b.div(g, y), b.neg(b.div(b.mul(g, o), y))), torch_name="DivBackward0",
-       fuzz=Fuzz(domain=("any", "away"), nonfinite=True, smooth=True))
-binary("pow", _pow, lambda s, x, y: s.pow(x, y),
-       lambda b, x, y, o, g: (b.mul(g, b.mul(y, b.pow(x, b.sub(y, 1.0)))), b.mul(g, b.mul(o, b.log(x)))),
-       torch_name="PowBackward0",
-       fuzz=Fuzz(domain=("pos", "any"), nonfinite=True, value_errors=True, smooth=True))
-binary("maximum", np.maximum, lambda s, x, y: s.maximum(x, y), _maximum_grad(lambda b, p, q: b.gt(p, q)),
-       torch_name="MaximumBackward0", fuzz=Fuzz(kinks="ties", exact=True), api=("maximum",))
-binary("minimum", np.minimum, lambda s, x, y: s.minimum(x, y), _maximum_grad(lambda b, p, q: b.lt(p, q)),
-       torch_name="MinimumBackward0", fuzz=Fuzz(kinks="ties", exact=True), api=("minimum",))
+binary(
+    "add",
+    np.add,
+    lambda s, x, y: s.add(x, y),
+    lambda b, x, y, o, g: (g, g),
+    torch_name="AddBackward0",
+    fuzz=Fuzz(smooth=True, body=True),
+)
+binary(
+    "sub",
+    np.subtract,
+    lambda s, x, y: s.sub(x, y),
+    lambda b, x, y, o, g: (g, b.neg(g)),
+    no_bool=True,
+    torch_name="SubBackward0",
+    fuzz=Fuzz(smooth=True, body=True),
+)
+binary(
+    "mul",
+    np.multiply,
+    lambda s, x, y: s.mul(x, y),
+    lambda b, x, y, o, g: (b.mul(g, y), b.mul(g, x)),
+    torch_name="MulBackward0",
+    fuzz=Fuzz(smooth=True, body=True),
+)
+binary(
+    "div",
+    np.divide,
+    lambda s, x, y: s.div(x, y),
+    lambda b, x, y, o, g: (b.div(g, y), b.neg(b.div(b.mul(g, o), y))),
+    torch_name="DivBackward0",
+    fuzz=Fuzz(domain=("any", "away"), nonfinite=True, smooth=True),
+)
+binary(
+    "pow",
+    _pow,
+    lambda s, x, y: s.pow(x, y),
+    lambda b, x, y, o, g: (b.mul(g, b.mul(y, b.pow(x, b.sub(y, 1.0)))), b.mul(g, b.mul(o, b.log(x)))),
+    torch_name="PowBackward0",
+    fuzz=Fuzz(domain=("pos", "any"), nonfinite=True, value_errors=True, smooth=True),
+)
+binary(
+    "maximum",
+    np.maximum,
+    lambda s, x, y: s.maximum(x, y),
+    _maximum_grad(lambda b, p, q: b.gt(p, q)),
+    torch_name="MaximumBackward0",
+    fuzz=Fuzz(kinks="ties", exact=True),
+    api=("maximum",),
+)
+binary(
+    "minimum",
+    np.minimum,
+    lambda s, x, y: s.minimum(x, y),
+    _maximum_grad(lambda b, p, q: b.lt(p, q)),
+    torch_name="MinimumBackward0",
+    fuzz=Fuzz(kinks="ties", exact=True),
+    api=("minimum",),
+)
 
 
 def _compare(name: str, fn, scalar, kinks: str = "ties") -> None:
     def infer(types, attrs):
         return TensorType(broadcast_shapes(types[0].shape, types[1].shape), "bool")
 
-    register(name, infer=infer, ref=lambda a, attrs: np.asarray(fn(a[0], a[1])), grad=None, pattern="broadcast",
-             num_inputs=2, scalar=scalar, operands="promoted", torch_name=name.title().replace("_", "") + "Backward0",
-             fuzz=Fuzz(kinks=kinks))
+    register(
+        name,
+        infer=infer,
+        ref=lambda a, attrs: np.asarray(fn(a[0], a[1])),
+        grad=None,
+        pattern="broadcast",
+        num_inputs=2,
+        scalar=scalar,
+        operands="promoted",
+        torch_name=name.title().replace("_", "") + "Backward0",
+        fuzz=Fuzz(kinks=kinks),
+    )
 
 
 _compare("gt", np.greater, lambda s, x, y: s.gt(x, y))
@@ -213,20 +433,31 @@ _compare("logical_or", np.logical_or, lambda s, x, y: s.or_(x, y), kinks="zero")
 
 def _integral(name, infer):
     """Bitwise ops: int64 and bool operands only (as PyTorch: floats are a TypeError)."""
+
     def rule(types, attrs):
         bad = [t.dtype for t in types if t.dtype not in ("int64", "bool")]
         if bad:
             raise TypeError(f"{name} needs integer or bool inputs, got {bad[0]}")
         return infer(types, attrs)
+
     return rule
 
 
 def _bitwise(name: str, fn, scalar, num_inputs: int, api: str) -> None:
     infer = _same if num_inputs == 1 else _binary_infer
-    register(name, infer=_integral(name, infer), ref=lambda a, attrs: np.asarray(fn(*a)), grad=None,
-             pattern="elementwise" if num_inputs == 1 else "broadcast", num_inputs=num_inputs, scalar=scalar,
-             flops=lambda node: 0, api=(api,), fuzz=Fuzz(exact=True),
-             doc=f"{api}: bitwise on int64 (two's complement), logical on bool")
+    register(
+        name,
+        infer=_integral(name, infer),
+        ref=lambda a, attrs: np.asarray(fn(*a)),
+        grad=None,
+        pattern="elementwise" if num_inputs == 1 else "broadcast",
+        num_inputs=num_inputs,
+        scalar=scalar,
+        flops=lambda node: 0,
+        api=(api,),
+        fuzz=Fuzz(exact=True),
+        doc=f"{api}: bitwise on int64 (two's complement), logical on bool",
+    )
 
 
 _bitwise("bitwise_and", np.bitwise_and, lambda s, x, y: s.bit_and(x, y), 2, "bitwise_and")
@@ -245,15 +476,26 @@ def _select_infer(types, attrs):
 def _select_grad(b, node, cts):
     c, x, y = node.inputs
     g = cts[0]
-    return [None,
-            unbroadcast(b, b.select(c, g, 0.0), x.shape) if x.type.is_float else None,
-            unbroadcast(b, b.select(c, 0.0, g), y.shape) if y.type.is_float else None]
+    return [
+        None,
+        unbroadcast(b, b.select(c, g, 0.0), x.shape) if x.type.is_float else None,
+        unbroadcast(b, b.select(c, 0.0, g), y.shape) if y.type.is_float else None,
+    ]
 
 
-register("select", infer=_select_infer, ref=lambda a, attrs: np.where(a[0], a[1], a[2]),
-         grad=_select_grad, pattern="broadcast", num_inputs=3, doc="where(cond, x, y)",
-         scalar=lambda s, c, x, y: s.select(c, x, y), operands=lambda ins, out: ["bool", out, out],
-         torch_name="WhereBackward0", fuzz=Fuzz(generator="select", smooth=True, exact=True, body=True))
+register(
+    "select",
+    infer=_select_infer,
+    ref=lambda a, attrs: np.where(a[0], a[1], a[2]),
+    grad=_select_grad,
+    pattern="broadcast",
+    num_inputs=3,
+    doc="where(cond, x, y)",
+    scalar=lambda s, c, x, y: s.select(c, x, y),
+    operands=lambda ins, out: ["bool", out, out],
+    torch_name="WhereBackward0",
+    fuzz=Fuzz(generator="select", smooth=True, exact=True, body=True),
+)
 
 
 def _cast_grad(b, node, cts):
@@ -261,21 +503,47 @@ def _cast_grad(b, node, cts):
     return [b.cast(cts[0], dtype=x.dtype) if x.type.is_float else None]
 
 
-register("cast", infer=lambda t, a: TensorType(t[0].shape, a["dtype"]),
-         ref=lambda a, attrs: a[0].astype(attrs["dtype"]), grad=_cast_grad, pattern="elementwise", num_inputs=1,
-         scalar=lambda s, x: s.cast(x, s.attrs["dtype"]), operands="none", flops=lambda node: 0,
-         torch_name="ToCopyBackward0", fuzz=Fuzz(generator="cast", kinks="cast", smooth=True, exact=True))
+register(
+    "cast",
+    infer=lambda t, a: TensorType(t[0].shape, a["dtype"]),
+    ref=lambda a, attrs: a[0].astype(attrs["dtype"]),
+    grad=_cast_grad,
+    pattern="elementwise",
+    num_inputs=1,
+    scalar=lambda s, x: s.cast(x, s.attrs["dtype"]),
+    operands="none",
+    flops=lambda node: 0,
+    torch_name="ToCopyBackward0",
+    fuzz=Fuzz(generator="cast", kinks="cast", smooth=True, exact=True),
+)
 
-register("stop_gradient", infer=_same, ref=lambda a, attrs: a[0], grad=lambda b, n, ct: [None], pattern="elementwise",
-         num_inputs=1, doc="identity whose gradient is zero", scalar=lambda s, x: x, flops=lambda node: 0,
-         view="detach/.data",
-         fuzz=Fuzz(exact=True))
+register(
+    "stop_gradient",
+    infer=_same,
+    ref=lambda a, attrs: a[0],
+    grad=lambda b, n, ct: [None],
+    pattern="elementwise",
+    num_inputs=1,
+    doc="identity whose gradient is zero",
+    scalar=lambda s, x: x,
+    flops=lambda node: 0,
+    view="detach/.data",
+    fuzz=Fuzz(exact=True),
+)
 
-register("full", infer=lambda t, a: TensorType(a["shape"], a["dtype"]),
-         ref=lambda a, attrs: np.full(attrs["shape"], attrs["value"], dtype=attrs["dtype"]),
-         grad=None, pattern="elementwise", num_inputs=0, doc="a tensor filled with one scalar",
-         scalar=lambda s: s.const(s.attrs["value"]), remap=True, flops=lambda node: 0,
-         fuzz=Fuzz(generator="full", smooth=True, exact=True, body=True))
+register(
+    "full",
+    infer=lambda t, a: TensorType(a["shape"], a["dtype"]),
+    ref=lambda a, attrs: np.full(attrs["shape"], attrs["value"], dtype=attrs["dtype"]),
+    grad=None,
+    pattern="elementwise",
+    num_inputs=0,
+    doc="a tensor filled with one scalar",
+    scalar=lambda s: s.const(s.attrs["value"]),
+    remap=True,
+    flops=lambda node: 0,
+    fuzz=Fuzz(generator="full", smooth=True, exact=True, body=True),
+)
 
 
 def _constant_infer(types, attrs):
@@ -284,6 +552,16 @@ def _constant_infer(types, attrs):
     return to_type(attrs["value"])
 
 
-register("constant", infer=_constant_infer, ref=lambda a, attrs: attrs["value"], grad=None,
-         pattern="opaque", num_inputs=0, doc="a tensor literal (results of constant folding)", lowering="constant",
-         flops=lambda node: 0, fuzz=Fuzz(skip=True), roundoff=rounded_once)
+register(
+    "constant",
+    infer=_constant_infer,
+    ref=lambda a, attrs: attrs["value"],
+    grad=None,
+    pattern="opaque",
+    num_inputs=0,
+    doc="a tensor literal (results of constant folding)",
+    lowering="constant",
+    flops=lambda node: 0,
+    fuzz=Fuzz(skip=True),
+    roundoff=rounded_once,
+)

@@ -9,6 +9,7 @@
 [0, size) is an error (IndexError in the reference; compiled code reports it after the call); callers map
 negative indices first when they mean them.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -44,7 +45,7 @@ def _take_infer(types, attrs):
     if x.ndim == 0:
         raise ValueError("take needs an input with at least one dimension")
     a = _axis(attrs, x.ndim)
-    return TensorType(x.shape[:a] + idx.shape + x.shape[a + 1:], x.dtype)
+    return TensorType(x.shape[:a] + idx.shape + x.shape[a + 1 :], x.dtype)
 
 
 def _take_ref(arrays, attrs):
@@ -60,9 +61,20 @@ def _take_grad(b, node, cts):
     return [b.take_grad(cts[0], idx, axis=a, size=x.shape[a]), None]
 
 
-register("take", infer=_take_infer, ref=_take_ref, grad=_take_grad, pattern="injective", num_inputs=2,
-         index_checked=True, doc="out[p, i, q] = x[p, idx[i], q]: the elements at idx along `axis`, copied exactly",
-         lowering="take", torch_name="IndexSelectBackward0", fuzz=Fuzz(generator="take", smooth=True, exact=True), roundoff=gathered)
+register(
+    "take",
+    infer=_take_infer,
+    ref=_take_ref,
+    grad=_take_grad,
+    pattern="injective",
+    num_inputs=2,
+    index_checked=True,
+    doc="out[p, i, q] = x[p, idx[i], q]: the elements at idx along `axis`, copied exactly",
+    lowering="take",
+    torch_name="IndexSelectBackward0",
+    fuzz=Fuzz(generator="take", smooth=True, exact=True),
+    roundoff=gathered,
+)
 
 
 def _float_gradient(t: TensorType, what: str) -> None:
@@ -75,27 +87,36 @@ def _take_grad_infer(types, attrs):
     _index_type(idx, "take_grad")
     _float_gradient(g, "take_grad")
     a, k = attrs["axis"], idx.ndim
-    if not 0 <= a <= g.ndim - k or g.shape[a:a + k] != idx.shape:
+    if not 0 <= a <= g.ndim - k or g.shape[a : a + k] != idx.shape:
         raise ValueError(f"gradient {g.shape} does not hold index shape {idx.shape} at axis {a}")
-    return TensorType(g.shape[:a] + (attrs["size"],) + g.shape[a + k:], g.dtype)
+    return TensorType(g.shape[:a] + (attrs["size"],) + g.shape[a + k :], g.dtype)
 
 
 def _take_grad_ref(arrays, attrs):
     g, idx = arrays
     a, k, n = attrs["axis"], idx.ndim, attrs["size"]
     check_range(idx, n, "take_grad")
-    out = np.zeros(g.shape[:a] + (n,) + g.shape[a + k:], g.dtype)
+    out = np.zeros(g.shape[:a] + (n,) + g.shape[a + k :], g.dtype)
     moved = np.moveaxis(out, a, 0)  # (n, p..., q...): rows addressed by index
-    src = np.moveaxis(g.reshape(g.shape[:a] + (idx.size,) + g.shape[a + k:]), a, 0)
+    src = np.moveaxis(g.reshape(g.shape[:a] + (idx.size,) + g.shape[a + k :]), a, 0)
     np.add.at(moved, idx.reshape(-1), src)
     return out
 
 
-register("take_grad", infer=_take_grad_infer, ref=_take_grad_ref,
-         grad=lambda b, node, cts: [b.take(cts[0], node.inputs[1], axis=node.attrs["axis"]), None],
-         pattern="opaque", num_inputs=2, index_checked=True,
-         doc="scatter-add of g's slices into `size` slots along `axis` at positions idx (gradient of take)",
-         schedule="scatter_add", flops=lambda n: n.inputs[0].type.size, fuzz=Fuzz(generator="take_grad", smooth=True), roundoff=scattered)
+register(
+    "take_grad",
+    infer=_take_grad_infer,
+    ref=_take_grad_ref,
+    grad=lambda b, node, cts: [b.take(cts[0], node.inputs[1], axis=node.attrs["axis"]), None],
+    pattern="opaque",
+    num_inputs=2,
+    index_checked=True,
+    doc="scatter-add of g's slices into `size` slots along `axis` at positions idx (gradient of take)",
+    schedule="scatter_add",
+    flops=lambda n: n.inputs[0].type.size,
+    fuzz=Fuzz(generator="take_grad", smooth=True),
+    roundoff=scattered,
+)
 
 
 # -- take_along (torch.gather) -----------------------------------------------------------------------------------
@@ -130,10 +151,20 @@ def _take_along_grad(b, node, cts):
     return [b.take_along_grad(cts[0], idx, axis=a, shape=x.shape), None]
 
 
-register("take_along", infer=_take_along_infer, ref=_take_along_ref, grad=_take_along_grad, pattern="injective",
-         num_inputs=2, index_checked=True,
-         doc="out[..i..] = x[..idx[..i..]..] with the index replacing position `axis` (torch.gather)",
-         lowering="take_along", torch_name="GatherBackward0", fuzz=Fuzz(generator="take_along", smooth=True, exact=True), roundoff=gathered)
+register(
+    "take_along",
+    infer=_take_along_infer,
+    ref=_take_along_ref,
+    grad=_take_along_grad,
+    pattern="injective",
+    num_inputs=2,
+    index_checked=True,
+    doc="out[..i..] = x[..idx[..i..]..] with the index replacing position `axis` (torch.gather)",
+    lowering="take_along",
+    torch_name="GatherBackward0",
+    fuzz=Fuzz(generator="take_along", smooth=True, exact=True),
+    roundoff=gathered,
+)
 
 
 def _take_along_grad_infer(types, attrs):
@@ -159,9 +190,17 @@ def _take_along_grad_ref(arrays, attrs):
     return out
 
 
-register("take_along_grad", infer=_take_along_grad_infer, ref=_take_along_grad_ref,
-         grad=lambda b, node, cts: [b.take_along(cts[0], node.inputs[1], axis=node.attrs["axis"]), None],
-         pattern="opaque", num_inputs=2, index_checked=True,
-         doc="scatter-add of g into zeros of `shape` at positions idx along `axis` (gradient of take_along)",
-         schedule="scatter_add_along", flops=lambda n: n.inputs[0].type.size,
-         fuzz=Fuzz(generator="take_along_grad", smooth=True), roundoff=scattered)
+register(
+    "take_along_grad",
+    infer=_take_along_grad_infer,
+    ref=_take_along_grad_ref,
+    grad=lambda b, node, cts: [b.take_along(cts[0], node.inputs[1], axis=node.attrs["axis"]), None],
+    pattern="opaque",
+    num_inputs=2,
+    index_checked=True,
+    doc="scatter-add of g into zeros of `shape` at positions idx along `axis` (gradient of take_along)",
+    schedule="scatter_add_along",
+    flops=lambda n: n.inputs[0].type.size,
+    fuzz=Fuzz(generator="take_along_grad", smooth=True),
+    roundoff=scattered,
+)

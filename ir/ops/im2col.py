@@ -5,6 +5,7 @@ out[(c, k), (n, q)] = x[n, c, q * stride + k * dilation - pad_lo] (0 outside the
 col2im is its transpose: it sums every column entry back onto the input position it was read from.
 Attributes: kernel, stride, dilation (per spatial dim), padding ((lo, hi) per spatial dim); col2im also input_shape.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -24,8 +25,10 @@ def geometry(shape: tuple, attrs: dict) -> tuple:
         if len(attrs[key]) != nsp:
             raise ValueError(f"{key} {attrs[key]} needs one entry per spatial dimension ({nsp})")
     check_window(attrs["kernel"], attrs["stride"], attrs["padding"], attrs["dilation"])
-    outs = tuple(out_size(shape[2 + i], attrs["kernel"][i], attrs["stride"][i], attrs["padding"][i], attrs["dilation"][i])
-                 for i in range(nsp))
+    outs = tuple(
+        out_size(shape[2 + i], attrs["kernel"][i], attrs["stride"][i], attrs["padding"][i], attrs["dilation"][i])
+        for i in range(nsp)
+    )
     if any(o <= 0 for o in outs):
         raise ValueError(f"kernel {attrs['kernel']} is larger than the padded input {shape[2:]}")
     return outs, int(np.prod(attrs["kernel"])), int(np.prod(outs))
@@ -50,10 +53,18 @@ def _geo_attrs(attrs):
     return {k: attrs[k] for k in ("kernel", "stride", "padding", "dilation")}
 
 
-register("im2col", infer=_im2col_infer, ref=_im2col_ref,
-         grad=lambda b, n, ct: [b.col2im(ct[0], input_shape=n.inputs[0].shape, **_geo_attrs(n.attrs))],
-         pattern="injective", num_inputs=1, lowering="im2col", schedule="im2col",
-         fuzz=Fuzz(generator="im2col", smooth=True, exact=True, heavy=True), roundoff=moved)
+register(
+    "im2col",
+    infer=_im2col_infer,
+    ref=_im2col_ref,
+    grad=lambda b, n, ct: [b.col2im(ct[0], input_shape=n.inputs[0].shape, **_geo_attrs(n.attrs))],
+    pattern="injective",
+    num_inputs=1,
+    lowering="im2col",
+    schedule="im2col",
+    fuzz=Fuzz(generator="im2col", smooth=True, exact=True, heavy=True),
+    roundoff=moved,
+)
 
 
 def _col2im_infer(types, attrs):
@@ -77,14 +88,29 @@ def _col2im_ref(a, attrs):
     xp = np.zeros((shape[0], shape[1]) + tuple(padded), col.dtype)
     for kidx in np.ndindex(*K):
         part = c6[(slice(None),) + kidx]  # C N O..
-        sl = tuple(slice(kidx[i] * attrs["dilation"][i], kidx[i] * attrs["dilation"][i] + attrs["stride"][i] * (outs[i] - 1) + 1,
-                         attrs["stride"][i]) for i in range(nsp))
+        sl = tuple(
+            slice(
+                kidx[i] * attrs["dilation"][i],
+                kidx[i] * attrs["dilation"][i] + attrs["stride"][i] * (outs[i] - 1) + 1,
+                attrs["stride"][i],
+            )
+            for i in range(nsp)
+        )
         xp[(slice(None), slice(None)) + sl] += np.swapaxes(part, 0, 1)
     crop = tuple(slice(pads[i][0], pads[i][0] + shape[2 + i]) for i in range(nsp))
     return np.ascontiguousarray(xp[(slice(None), slice(None)) + crop])
 
 
-register("col2im", infer=_col2im_infer, ref=_col2im_ref,
-         grad=lambda b, n, ct: [b.im2col(ct[0], **_geo_attrs(n.attrs))], pattern="out_fusable", num_inputs=1,
-         doc="sum of columns back onto the input positions they were read from (transpose of im2col)",
-         lowering="col2im", schedule="col2im", fuzz=Fuzz(generator="col2im", smooth=True, heavy=True), roundoff=reduction(lambda n, ins: int(np.prod(n.attrs["kernel"]))))
+register(
+    "col2im",
+    infer=_col2im_infer,
+    ref=_col2im_ref,
+    grad=lambda b, n, ct: [b.im2col(ct[0], **_geo_attrs(n.attrs))],
+    pattern="out_fusable",
+    num_inputs=1,
+    doc="sum of columns back onto the input positions they were read from (transpose of im2col)",
+    lowering="col2im",
+    schedule="col2im",
+    fuzz=Fuzz(generator="col2im", smooth=True, heavy=True),
+    roundoff=reduction(lambda n, ins: int(np.prod(n.attrs["kernel"]))),
+)

@@ -1,4 +1,5 @@
 """Matrix multiplication (batched, with broadcasting batch dimensions)."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -29,11 +30,24 @@ def _swap_last(b, v):
 def _matmul_grad(b, node, cts):
     x, y = node.inputs
     g = cts[0]
-    return [unbroadcast(b, b.matmul(g, _swap_last(b, y)), x.shape),
-            unbroadcast(b, b.matmul(_swap_last(b, x), g), y.shape)]
+    return [
+        unbroadcast(b, b.matmul(g, _swap_last(b, y)), x.shape),
+        unbroadcast(b, b.matmul(_swap_last(b, x), g), y.shape),
+    ]
 
 
-register("matmul", infer=_matmul_infer, ref=lambda a, at: np.matmul(a[0], a[1]), grad=_matmul_grad,
-         pattern="out_fusable", num_inputs=2, doc="(..., M, K) @ (..., K, N) -> (..., M, N)", lowering="matmul",
-         schedule="gemm", flops=lambda n: 2 * n.outputs[0].type.size * n.inputs[0].shape[-1], torch_name="MmBackward0",
-         fuzz=Fuzz(generator="matmul", smooth=True, body=True), roundoff=reduction(lambda n, ins: np.shape(ins[0])[-1]))
+register(
+    "matmul",
+    infer=_matmul_infer,
+    ref=lambda a, at: np.matmul(a[0], a[1]),
+    grad=_matmul_grad,
+    pattern="out_fusable",
+    num_inputs=2,
+    doc="(..., M, K) @ (..., K, N) -> (..., M, N)",
+    lowering="matmul",
+    schedule="gemm",
+    flops=lambda n: 2 * n.outputs[0].type.size * n.inputs[0].shape[-1],
+    torch_name="MmBackward0",
+    fuzz=Fuzz(generator="matmul", smooth=True, body=True),
+    roundoff=reduction(lambda n, ins: np.shape(ins[0])[-1]),
+)

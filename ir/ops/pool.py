@@ -3,6 +3,7 @@
 Attributes: kernel, stride, padding, dilation (one int per spatial dim; padding is symmetric and counts as
 -inf), ceil_mode. Ties pick the first maximum in window order, as PyTorch does.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -36,12 +37,23 @@ def _pool_infer(types, attrs):
     for k, p in zip(attrs["kernel"], attrs["padding"]):
         if p > k // 2:
             raise ValueError(f"padding {p} should be at most half of kernel size {k}")
-    lead = x.shape[:x.ndim - nsp]
-    spatial = tuple(pool_out_size(x.shape[len(lead) + i], attrs["kernel"][i], attrs["stride"][i], attrs["padding"][i],
-                                  attrs["dilation"][i], attrs.get("ceil_mode", False)) for i in range(nsp))
+    lead = x.shape[: x.ndim - nsp]
+    spatial = tuple(
+        pool_out_size(
+            x.shape[len(lead) + i],
+            attrs["kernel"][i],
+            attrs["stride"][i],
+            attrs["padding"][i],
+            attrs["dilation"][i],
+            attrs.get("ceil_mode", False),
+        )
+        for i in range(nsp)
+    )
     if any(s <= 0 for s in spatial):
-        raise ValueError(f"kernel {attrs['kernel']} is larger than the padded input {x.shape[len(lead):]}: "
-                         f"calculated output size {spatial} is too small")
+        raise ValueError(
+            f"kernel {attrs['kernel']} is larger than the padded input {x.shape[len(lead) :]}: "
+            f"calculated output size {spatial} is too small"
+        )
     return TensorType(lead + spatial, x.dtype)
 
 
@@ -61,11 +73,11 @@ def _windows(x: np.ndarray, attrs: dict, out_spatial: tuple, fill) -> np.ndarray
     sl += tuple(slice(0, attrs["stride"][i] * (out_spatial[i] - 1) + 1, attrs["stride"][i]) for i in range(nsp))
     sl += tuple(slice(None, None, attrs["dilation"][i]) for i in range(nsp))
     win = win[sl]
-    return win.reshape(win.shape[:x.ndim] + (int(np.prod(attrs["kernel"])),)), pads  # (not -1: x may be empty)
+    return win.reshape(win.shape[: x.ndim] + (int(np.prod(attrs["kernel"])),)), pads  # (not -1: x may be empty)
 
 
 def _out_spatial(x, attrs):
-    return _pool_infer([TensorType(x.shape, "float64")], attrs).shape[x.ndim - len(attrs["kernel"]):]
+    return _pool_infer([TensorType(x.shape, "float64")], attrs).shape[x.ndim - len(attrs["kernel"]) :]
 
 
 def _argmax(x, attrs):
@@ -82,10 +94,20 @@ def _max_pool_ref(a, attrs):
     return np.ascontiguousarray(win.max(axis=-1))
 
 
-register("max_pool", infer=_pool_infer, ref=_max_pool_ref,
-         grad=lambda b, n, ct: [b.max_pool_grad(n.inputs[0], ct[0], **n.attrs)], pattern="reduce", num_inputs=1,
-         lowering="max_pool", schedule="max_pool", torch_name="MaxPool2DWithIndicesBackward0",
-         flops=lambda n: n.outputs[0].type.size * _window(n), fuzz=Fuzz(generator="pool", kinks="pool_ties", exact=True), roundoff=pool_selected)
+register(
+    "max_pool",
+    infer=_pool_infer,
+    ref=_max_pool_ref,
+    grad=lambda b, n, ct: [b.max_pool_grad(n.inputs[0], ct[0], **n.attrs)],
+    pattern="reduce",
+    num_inputs=1,
+    lowering="max_pool",
+    schedule="max_pool",
+    torch_name="MaxPool2DWithIndicesBackward0",
+    flops=lambda n: n.outputs[0].type.size * _window(n),
+    fuzz=Fuzz(generator="pool", kinks="pool_ties", exact=True),
+    roundoff=pool_selected,
+)
 
 
 def _max_pool_grad_infer(types, attrs):
@@ -99,7 +121,6 @@ def _max_pool_grad_ref(a, attrs):
     x, g = a
     nsp = len(attrs["kernel"])
     lead = x.ndim - nsp
-    out_sp = g.shape[lead:]
     _, am, pads = _argmax(x, attrs)
     # Position (in padded coordinates) of each output's chosen element.
     kidx = np.unravel_index(am, attrs["kernel"])
@@ -113,11 +134,20 @@ def _max_pool_grad_ref(a, attrs):
     return np.ascontiguousarray(gp[crop])
 
 
-register("max_pool_grad", infer=_max_pool_grad_infer, ref=_max_pool_grad_ref,
-         grad=lambda b, n, ct: [None, b.max_pool_select(n.inputs[0], ct[0], **n.attrs)], pattern="out_fusable",
-         num_inputs=2, doc="scatter output gradients to each window's argmax", lowering="max_pool_grad",
-         schedule="max_pool_grad", flops=lambda n: n.inputs[1].type.size * _window(n),
-         fuzz=Fuzz(generator="pool", kinks="pool_ties", heavy=True), roundoff=reduction(lambda n, ins: _window(n), linear_in=(1,)))
+register(
+    "max_pool_grad",
+    infer=_max_pool_grad_infer,
+    ref=_max_pool_grad_ref,
+    grad=lambda b, n, ct: [None, b.max_pool_select(n.inputs[0], ct[0], **n.attrs)],
+    pattern="out_fusable",
+    num_inputs=2,
+    doc="scatter output gradients to each window's argmax",
+    lowering="max_pool_grad",
+    schedule="max_pool_grad",
+    flops=lambda n: n.inputs[1].type.size * _window(n),
+    fuzz=Fuzz(generator="pool", kinks="pool_ties", heavy=True),
+    roundoff=reduction(lambda n, ins: _window(n), linear_in=(1,)),
+)
 
 
 def _select_infer(types, attrs):
@@ -130,12 +160,20 @@ def _select_infer(types, attrs):
 def _select_ref(a, attrs):
     x, src = a
     _, am, _ = _argmax(x, attrs)
-    swin, _ = _windows(src, attrs, am.shape[x.ndim - len(attrs["kernel"]):], 0)
+    swin, _ = _windows(src, attrs, am.shape[x.ndim - len(attrs["kernel"]) :], 0)
     return np.ascontiguousarray(np.take_along_axis(swin, am[..., None], axis=-1)[..., 0])
 
 
-register("max_pool_select", infer=_select_infer, ref=_select_ref,
-         grad=lambda b, n, ct: [None, b.max_pool_grad(n.inputs[0], ct[0], **n.attrs)], pattern="reduce",
-         num_inputs=2, doc="for each window, the source element at the input's argmax", lowering="max_pool_select",
-         flops=lambda n: n.outputs[0].type.size * _window(n), fuzz=Fuzz(generator="pool", kinks="pool_ties", exact=True, heavy=True),
-         roundoff=pool_selected)
+register(
+    "max_pool_select",
+    infer=_select_infer,
+    ref=_select_ref,
+    grad=lambda b, n, ct: [None, b.max_pool_grad(n.inputs[0], ct[0], **n.attrs)],
+    pattern="reduce",
+    num_inputs=2,
+    doc="for each window, the source element at the input's argmax",
+    lowering="max_pool_select",
+    flops=lambda n: n.outputs[0].type.size * _window(n),
+    fuzz=Fuzz(generator="pool", kinks="pool_ties", exact=True, heavy=True),
+    roundoff=pool_selected,
+)

@@ -1,4 +1,5 @@
 """Reductions: sum, max, argmax over axes."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -11,7 +12,11 @@ from ._util import keepdims_shape, norm_axes
 
 def _reduced(t, attrs, dtype=None):
     axes = norm_axes(attrs["axes"], t.ndim)
-    shape = keepdims_shape(t.shape, axes) if attrs.get("keepdims") else tuple(s for i, s in enumerate(t.shape) if i not in axes)
+    shape = (
+        keepdims_shape(t.shape, axes)
+        if attrs.get("keepdims")
+        else tuple(s for i, s in enumerate(t.shape) if i not in axes)
+    )
     return TensorType(shape, dtype or t.dtype)
 
 
@@ -36,11 +41,21 @@ def _sum_ref(a, at):
     return np.asarray(np.sum(x, axis=norm_axes(at["axes"], x.ndim), keepdims=bool(at.get("keepdims"))))
 
 
-register("sum", infer=_sum_infer, ref=_sum_ref,
-         grad=lambda b, n, ct: [_expand_back(b, ct[0], n.inputs[0], n.attrs) if n.inputs[0].type.is_float else None],
-         pattern="reduce", num_inputs=1, lowering="reduce", schedule="column_sum", reads_once=True,
-         monoid=(0, lambda s, acc, x: s.add(acc, x)),
-         torch_name="SumBackward1", fuzz=Fuzz(generator="reduce", smooth=True, body=True), roundoff=reduction(_sum_terms))
+register(
+    "sum",
+    infer=_sum_infer,
+    ref=_sum_ref,
+    grad=lambda b, n, ct: [_expand_back(b, ct[0], n.inputs[0], n.attrs) if n.inputs[0].type.is_float else None],
+    pattern="reduce",
+    num_inputs=1,
+    lowering="reduce",
+    schedule="column_sum",
+    reads_once=True,
+    monoid=(0, lambda s, acc, x: s.add(acc, x)),
+    torch_name="SumBackward1",
+    fuzz=Fuzz(generator="reduce", smooth=True, body=True),
+    roundoff=reduction(_sum_terms),
+)
 
 
 def _max_ref(a, at):
@@ -54,7 +69,9 @@ def _max_grad(b, node, cts):
         return [None]
     y = _expand_back(b, node.outputs[0], x, node.attrs)
     mask = b.cast(b.eq(x, y), dtype=x.dtype)
-    count = _expand_back(b, b.sum(mask, axes=node.attrs["axes"], keepdims=bool(node.attrs.get("keepdims"))), x, node.attrs)
+    count = _expand_back(
+        b, b.sum(mask, axes=node.attrs["axes"], keepdims=bool(node.attrs.get("keepdims"))), x, node.attrs
+    )
     return [b.div(b.mul(_expand_back(b, cts[0], x, node.attrs), mask), count)]
 
 
@@ -66,10 +83,20 @@ def _nonempty(t, axes):
     return t
 
 
-register("max", infer=lambda t, at: _reduced(_nonempty(t[0], at["axes"]), at), ref=_max_ref, grad=_max_grad,
-         pattern="reduce", num_inputs=1, doc="maximum over axes; the gradient is shared equally among tied maxima (as torch.amax)",
-         lowering="reduce", monoid=("lowest", lambda s, acc, x: s.maximum(x, acc)), torch_name="AmaxBackward0",
-         fuzz=Fuzz(generator="reduce", kinks="reduce_ties", exact=True), roundoff=largest_error)
+register(
+    "max",
+    infer=lambda t, at: _reduced(_nonempty(t[0], at["axes"]), at),
+    ref=_max_ref,
+    grad=_max_grad,
+    pattern="reduce",
+    num_inputs=1,
+    doc="maximum over axes; the gradient is shared equally among tied maxima (as torch.amax)",
+    lowering="reduce",
+    monoid=("lowest", lambda s, acc, x: s.maximum(x, acc)),
+    torch_name="AmaxBackward0",
+    fuzz=Fuzz(generator="reduce", kinks="reduce_ties", exact=True),
+    roundoff=largest_error,
+)
 
 
 def _argmax_ref(a, at):
@@ -78,7 +105,16 @@ def _argmax_ref(a, at):
     return np.asarray(np.argmax(x, axis=axis, keepdims=bool(at.get("keepdims"))), dtype=np.int64)
 
 
-register("argmax",
-         infer=lambda t, at: _reduced(_nonempty(t[0], at["axis"]), {"axes": at["axis"], "keepdims": at.get("keepdims")}, "int64"),
-         ref=_argmax_ref, grad=None, pattern="reduce", num_inputs=1, doc="index of the first maximum along one axis",
-         lowering="argmax", fuzz=Fuzz(generator="argmax", kinks="reduce_ties"))
+register(
+    "argmax",
+    infer=lambda t, at: _reduced(
+        _nonempty(t[0], at["axis"]), {"axes": at["axis"], "keepdims": at.get("keepdims")}, "int64"
+    ),
+    ref=_argmax_ref,
+    grad=None,
+    pattern="reduce",
+    num_inputs=1,
+    doc="index of the first maximum along one axis",
+    lowering="argmax",
+    fuzz=Fuzz(generator="argmax", kinks="reduce_ties"),
+)

@@ -6,6 +6,7 @@ outputs = final carries + ys stacked along a new leading axis of size `length`
 The gradient is a reverse scan whose body is the vjp of the forward body; the carries at each step are
 recomputed by a forward scan that also stacks its carry inputs.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -36,7 +37,7 @@ class Body:
 
 def _split(seq, attrs):
     nc, nx = attrs["n_carry"], attrs["n_xs"]
-    return list(seq[:nc]), list(seq[nc:nc + nx]), list(seq[nc + nx:])
+    return list(seq[:nc]), list(seq[nc : nc + nx]), list(seq[nc + nx :])
 
 
 def _scan_infer(types, attrs):
@@ -93,8 +94,14 @@ def _hoistable(gr):
         a, y = p.inputs
         if a.producer is not None and a.producer.op == "transpose" and tuple(a.producer.attrs["perm"]) == (1, 0):
             return ("matmul", a.producer.inputs[0], y, transposed)
-    if (not transposed and p is not None and p.op == "sum" and len(p.inputs[0].shape) == 2
-            and not p.attrs.get("keepdims") and norm_axes(p.attrs["axes"], 2) == (0,)):
+    if (
+        not transposed
+        and p is not None
+        and p.op == "sum"
+        and len(p.inputs[0].shape) == 2
+        and not p.attrs.get("keepdims")
+        and norm_axes(p.attrs["axes"], 2) == (0,)
+    ):
         return ("sum", p.inputs[0])
     return None
 
@@ -110,9 +117,9 @@ def _backward_body(body: Graph, nc: int, nx: int, want: list) -> tuple:
     from ..autodiff import vjp
 
     g = body.copy()
-    carry_in, x_in, const_in = g.inputs[:nc], g.inputs[nc:nc + nx], g.inputs[nc + nx:]
+    carry_in, x_in, const_in = g.inputs[:nc], g.inputs[nc : nc + nx], g.inputs[nc + nx :]
     fwd_out = list(g.outputs)
-    wanted = [c for c, w in zip(const_in, want[nc + nx:]) if w]
+    wanted = [c for c, w in zip(const_in, want[nc + nx :]) if w]
     ct_carry = [g.add_input(v.type, f"ct_carry{i}", "cotangent") for i, v in enumerate(carry_in)]
     ct_y = [g.add_input(v.type, f"ct_y{i}", "cotangent") for i, v in enumerate(fwd_out[nc:])]
     b = GraphEmitter(g, {"phase": "backward"})
@@ -120,10 +127,11 @@ def _backward_body(body: Graph, nc: int, nx: int, want: list) -> tuple:
 
     def or_zero(gr, v):
         return gr if gr is not None else b.full(0.0, v.shape, v.dtype)
+
     g_carry = [or_zero(gr, v) for gr, v in zip(grads[:nc], carry_in)]
-    g_x = [or_zero(gr, v) for gr, v in zip(grads[nc:nc + nx], x_in)]
+    g_x = [or_zero(gr, v) for gr, v in zip(grads[nc : nc + nx], x_in)]
     ct_acc, g_const, extra, plan = [], [], [], []
-    for i, (gr, v) in enumerate(zip(grads[nc + nx:], wanted)):
+    for i, (gr, v) in enumerate(zip(grads[nc + nx :], wanted)):
         h = _hoistable(gr) if gr is not None else None
         if h is None:
             acc = g.add_input(v.type, f"ct_const{i}", "cotangent")
@@ -152,28 +160,42 @@ def _scan_grad(b, node, cts):
     want = [v.type.is_float for v in node.inputs]
     # 1. carry history: a forward scan that also stacks each step's carry input
     hist_body = _with_carry_history(body, nc)
-    hist = b.emit("scan", *node.inputs, body=Body(hist_body), n_carry=nc, n_xs=nx, length=at["length"],
-                  reverse=at.get("reverse", False))
+    hist = b.emit(
+        "scan",
+        *node.inputs,
+        body=Body(hist_body),
+        n_carry=nc,
+        n_xs=nx,
+        length=at["length"],
+        reverse=at.get("reverse", False),
+    )
     hist = hist if isinstance(hist, tuple) else (hist,)
     ny = len(body.outputs) - nc
-    carry_hist = list(hist[nc + ny:])
+    carry_hist = list(hist[nc + ny :])
     # 2. reverse scan over the vjp of the body
     bwd_body, plan = _backward_body(body, nc, nx, want)
     ct_final = [c if c is not None else b.full(0.0, v.shape, v.dtype) for c, v in zip(cts[:nc], node.outputs[:nc])]
     ct_ys = [c if c is not None else b.full(0.0, v.shape, v.dtype) for c, v in zip(cts[nc:], node.outputs[nc:])]
-    wanted = [c for c, w in zip(consts, want[nc + nx:]) if w]
+    wanted = [c for c, w in zip(consts, want[nc + nx :]) if w]
     acc0 = [b.full(0.0, v.shape, v.dtype) for v, p in zip(wanted, plan) if p[0] == "carry"]
-    outs = b.emit("scan", *(ct_final + acc0 + carry_hist + xs + ct_ys + consts), body=Body(bwd_body),
-                  n_carry=nc + len(acc0), n_xs=nc + nx + ny, length=at["length"],
-                  reverse=not at.get("reverse", False))
+    outs = b.emit(
+        "scan",
+        *(ct_final + acc0 + carry_hist + xs + ct_ys + consts),
+        body=Body(bwd_body),
+        n_carry=nc + len(acc0),
+        n_xs=nc + nx + ny,
+        length=at["length"],
+        reverse=not at.get("reverse", False),
+    )
     outs = outs if isinstance(outs, tuple) else (outs,)
     g_carry = list(outs[:nc])
-    g_acc = list(outs[nc:nc + len(acc0)])
-    g_xs = list(outs[nc + len(acc0):nc + len(acc0) + nx])
-    stacked = list(outs[nc + len(acc0) + nx:])
+    g_acc = list(outs[nc : nc + len(acc0)])
+    g_xs = list(outs[nc + len(acc0) : nc + len(acc0) + nx])
+    stacked = list(outs[nc + len(acc0) + nx :])
 
     def rows(v):  # (length, B, n) -> (length * B, n)
         return b.reshape(v, shape=(v.shape[0] * v.shape[1], v.shape[2]))
+
     g_consts = []
     for p in plan:
         if p[0] == "carry":
@@ -204,6 +226,15 @@ def _scan_flops(node) -> int:
     return node.attrs["length"] * graph_flops(node.attrs["body"].graph)
 
 
-register("scan", infer=_scan_infer, ref=_scan_ref, grad=_scan_grad, pattern="opaque",
-         doc="loop over the leading axis of xs with a body subgraph and carried state", lowering="scan",
-         flops=_scan_flops, fuzz=Fuzz(generator="scan", heavy=True), roundoff=scan_bounds)
+register(
+    "scan",
+    infer=_scan_infer,
+    ref=_scan_ref,
+    grad=_scan_grad,
+    pattern="opaque",
+    doc="loop over the leading axis of xs with a body subgraph and carried state",
+    lowering="scan",
+    flops=_scan_flops,
+    fuzz=Fuzz(generator="scan", heavy=True),
+    roundoff=scan_bounds,
+)

@@ -1,4 +1,5 @@
 """Injective primitives that move data without arithmetic: reshape, transpose, broadcast_to, slice, pad, concat."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -20,11 +21,21 @@ def _reshape_infer(types, attrs):
     return TensorType(shape, t.dtype)
 
 
-register("reshape", infer=_reshape_infer, ref=lambda a, at: a[0].reshape(at["shape"]),
-         grad=lambda b, n, ct: [b.reshape(ct[0], shape=n.inputs[0].shape)], pattern="injective", num_inputs=1,
-         lowering="reshape", remap=True, reads_once=True, torch_name="ViewBackward0",
-         view="view/reshape/flatten/squeeze/unsqueeze",
-         fuzz=Fuzz(generator="reshape", smooth=True, exact=True, body=True), roundoff=moved)
+register(
+    "reshape",
+    infer=_reshape_infer,
+    ref=lambda a, at: a[0].reshape(at["shape"]),
+    grad=lambda b, n, ct: [b.reshape(ct[0], shape=n.inputs[0].shape)],
+    pattern="injective",
+    num_inputs=1,
+    lowering="reshape",
+    remap=True,
+    reads_once=True,
+    torch_name="ViewBackward0",
+    view="view/reshape/flatten/squeeze/unsqueeze",
+    fuzz=Fuzz(generator="reshape", smooth=True, exact=True, body=True),
+    roundoff=moved,
+)
 
 
 def _transpose_infer(types, attrs):
@@ -41,10 +52,20 @@ def _transpose_grad(b, node, cts):
     return [b.transpose(cts[0], perm=inv)]
 
 
-register("transpose", infer=_transpose_infer, ref=lambda a, at: np.transpose(a[0], at["perm"]),
-         grad=_transpose_grad, pattern="injective", num_inputs=1, lowering="transpose", remap=True,
-         view="transpose/permute/t",
-         torch_name="PermuteBackward0", fuzz=Fuzz(generator="transpose", smooth=True, exact=True, body=True), roundoff=moved)
+register(
+    "transpose",
+    infer=_transpose_infer,
+    ref=lambda a, at: np.transpose(a[0], at["perm"]),
+    grad=_transpose_grad,
+    pattern="injective",
+    num_inputs=1,
+    lowering="transpose",
+    remap=True,
+    view="transpose/permute/t",
+    torch_name="PermuteBackward0",
+    fuzz=Fuzz(generator="transpose", smooth=True, exact=True, body=True),
+    roundoff=moved,
+)
 
 
 def _broadcast_infer(types, attrs):
@@ -56,11 +77,21 @@ def _broadcast_infer(types, attrs):
     return TensorType(shape, t.dtype)
 
 
-register("broadcast_to", infer=_broadcast_infer, ref=lambda a, at: np.broadcast_to(a[0], at["shape"]),
-         grad=lambda b, n, ct: [unbroadcast(b, ct[0], n.inputs[0].shape)], pattern="broadcast", num_inputs=1,
-         lowering="broadcast_to", remap=True, flops=lambda node: 0, torch_name="ExpandBackward0",
-         view="expand/broadcast_to",
-         fuzz=Fuzz(generator="broadcast_to", smooth=True, exact=True, body=True), roundoff=moved)
+register(
+    "broadcast_to",
+    infer=_broadcast_infer,
+    ref=lambda a, at: np.broadcast_to(a[0], at["shape"]),
+    grad=lambda b, n, ct: [unbroadcast(b, ct[0], n.inputs[0].shape)],
+    pattern="broadcast",
+    num_inputs=1,
+    lowering="broadcast_to",
+    remap=True,
+    flops=lambda node: 0,
+    torch_name="ExpandBackward0",
+    view="expand/broadcast_to",
+    fuzz=Fuzz(generator="broadcast_to", smooth=True, exact=True, body=True),
+    roundoff=moved,
+)
 
 
 def _slice_infer(types, attrs):
@@ -85,10 +116,21 @@ def _slice_grad(b, node, cts):
     return [b.slice_grad(cts[0], shape=x.shape, starts=node.attrs["starts"], steps=node.attrs["steps"])]
 
 
-register("slice", infer=_slice_infer, ref=_slice_ref, grad=_slice_grad, pattern="injective", num_inputs=1,
-         doc="basic strided slice with non-negative start/stop and positive step on every axis", lowering="slice",
-         view="indexing/slicing/narrow/split/chunk",
-         remap=True, torch_name="SliceBackward0", fuzz=Fuzz(generator="slice", smooth=True, exact=True, body=True), roundoff=moved)
+register(
+    "slice",
+    infer=_slice_infer,
+    ref=_slice_ref,
+    grad=_slice_grad,
+    pattern="injective",
+    num_inputs=1,
+    doc="basic strided slice with non-negative start/stop and positive step on every axis",
+    lowering="slice",
+    view="indexing/slicing/narrow/split/chunk",
+    remap=True,
+    torch_name="SliceBackward0",
+    fuzz=Fuzz(generator="slice", smooth=True, exact=True, body=True),
+    roundoff=moved,
+)
 
 
 def _slice_grad_ref(a, at):
@@ -100,11 +142,21 @@ def _slice_grad_ref(a, at):
 
 def _slice_grad_grad(b, node, cts):
     g = node.inputs[0]
-    stops = tuple(s + p * (n - 1) + 1 if n else s for s, p, n in zip(node.attrs["starts"], node.attrs["steps"], g.shape))
+    stops = tuple(
+        s + p * (n - 1) + 1 if n else s for s, p, n in zip(node.attrs["starts"], node.attrs["steps"], g.shape)
+    )
     return [b.slice(cts[0], starts=node.attrs["starts"], stops=stops, steps=node.attrs["steps"])]
 
 
-register("slice_grad", infer=lambda t, at: TensorType(at["shape"], t[0].dtype), ref=_slice_grad_ref,
-         grad=_slice_grad_grad, pattern="injective", num_inputs=1,
-         doc="scatter a slice back into zeros of the sliced tensor's shape", lowering="slice_grad",
-         fuzz=Fuzz(generator="slice_grad", smooth=True, exact=True), roundoff=moved)
+register(
+    "slice_grad",
+    infer=lambda t, at: TensorType(at["shape"], t[0].dtype),
+    ref=_slice_grad_ref,
+    grad=_slice_grad_grad,
+    pattern="injective",
+    num_inputs=1,
+    doc="scatter a slice back into zeros of the sliced tensor's shape",
+    lowering="slice_grad",
+    fuzz=Fuzz(generator="slice_grad", smooth=True, exact=True),
+    roundoff=moved,
+)

@@ -1,4 +1,5 @@
 """Graph-to-graph passes. Each takes a Graph, rewrites it in place and returns it."""
+
 from __future__ import annotations
 
 from ..graph import Graph
@@ -10,8 +11,13 @@ from .fold import fold_constants
 from .scan_licm import hoist_scan_invariants
 from .simplify import simplify
 
-PIPELINE = (("simplify", simplify), ("fold_constants", fold_constants), ("cse", cse),
-            ("hoist_scan_invariants", hoist_scan_invariants), ("dce", dce))
+PIPELINE = (
+    ("simplify", simplify),
+    ("fold_constants", fold_constants),
+    ("cse", cse),
+    ("hoist_scan_invariants", hoist_scan_invariants),
+    ("dce", dce),
+)
 
 
 def optimize(graph: Graph, check: bool = False) -> Graph:
@@ -25,5 +31,15 @@ def lower_for_codegen(graph: Graph, check: bool = False) -> Graph:
     return PassManager((("conv_to_gemm", conv_to_gemm),) + PIPELINE, verify=check).run(graph)
 
 
-__all__ = ["lower_for_codegen", "conv_to_gemm", "cse", "dce", "fold_constants", "hoist_scan_invariants", "simplify",
-           "optimize", "PIPELINE", "PassManager"]
+__all__ = [
+    "lower_for_codegen",
+    "conv_to_gemm",
+    "cse",
+    "dce",
+    "fold_constants",
+    "hoist_scan_invariants",
+    "simplify",
+    "optimize",
+    "PIPELINE",
+    "PassManager",
+]

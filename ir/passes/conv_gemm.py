@@ -5,6 +5,7 @@ conv:             out[o, (n, q)]     = W[o, (c, k)] @ im2col(x)[(c, k), (n, q)]
 conv_grad_weight: gW[o, (c, k)]      = g[o, (n, q)] @ im2col(x)^T
 conv_grad_input:  dcol[(c, k), (n, q)] = W^T @ g[o, (n, q)];  gx = col2im(dcol)
 """
+
 from __future__ import annotations
 
 from ..graph import Graph
@@ -63,7 +64,11 @@ def _rewrite(n, e):
         out = n.outputs[0]
         N = out.shape[0]
         t = e("reshape", out2, shape=(O, N) + out.shape[2:])
-        return e("transpose", t, perm=(1, 0) + tuple(range(2, len(out.shape)))) if N != 1 else e("reshape", t, shape=out.shape)
+        return (
+            e("transpose", t, perm=(1, 0) + tuple(range(2, len(out.shape))))
+            if N != 1
+            else e("reshape", t, shape=out.shape)
+        )
     if n.op == "conv_grad_weight":
         x, g = n.inputs
         wshape = tuple(at["weight_shape"])
@@ -75,8 +80,11 @@ def _rewrite(n, e):
         if groups == 1:
             gw = e("matmul", gT, _swap_last(e, col))
         else:
-            gw = e("matmul", e("reshape", gT, shape=(groups, O // groups, R)),
-                   _swap_last(e, e("reshape", col, shape=(groups, cg * kp, R))))
+            gw = e(
+                "matmul",
+                e("reshape", gT, shape=(groups, O // groups, R)),
+                _swap_last(e, e("reshape", col, shape=(groups, cg * kp, R))),
+            )
         return e("reshape", gw, shape=wshape)
     if n.op == "conv_grad_input":
         g, w = n.inputs
@@ -88,8 +96,11 @@ def _rewrite(n, e):
             dcol = e("matmul", _swap_last(e, e("reshape", w, shape=(O, cg * kp))), gT)
         else:
             wg = e("reshape", w, shape=(groups, O // groups, cg * kp))
-            dcol = e("reshape", e("matmul", _swap_last(e, wg), e("reshape", gT, shape=(groups, O // groups, R))),
-                     shape=(groups * cg * kp, R))
+            dcol = e(
+                "reshape",
+                e("matmul", _swap_last(e, wg), e("reshape", gT, shape=(groups, O // groups, R))),
+                shape=(groups * cg * kp, R),
+            )
         return e("col2im", dcol, input_shape=tuple(at["input_shape"]), kernel=tuple(w.shape[2:]), **_geo(at))
     return None
 

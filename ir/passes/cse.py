@@ -1,12 +1,17 @@
 """Common-subexpression elimination: one node per (op, inputs, attributes)."""
+
 from __future__ import annotations
 
 from ..graph import Graph, format_attr
 
 
 def _key(n) -> tuple:
-    return (n.op, tuple(v.id for v in n.inputs), tuple((k, format_attr(a)) for k, a in sorted(n.attrs.items())),
-            tuple(o.type for o in n.outputs))
+    return (
+        n.op,
+        tuple(v.id for v in n.inputs),
+        tuple((k, format_attr(a)) for k, a in sorted(n.attrs.items())),
+        tuple(o.type for o in n.outputs),
+    )
 
 
 def cse(graph: Graph) -> Graph:

@@ -1,4 +1,5 @@
 """Dead-code elimination: drop nodes none of whose outputs reach a graph output."""
+
 from __future__ import annotations
 
 from ..graph import Graph

@@ -1,4 +1,5 @@
 """Constant folding: nodes whose inputs are all constants are evaluated once at compile time."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -31,7 +32,9 @@ def fold_constants(graph: Graph) -> Graph:
             if all(v is not None for v in vals):
                 out = run_node(n, vals)[0]
                 if out.ndim == 0 or out.size and np.all(out == out.flat[0]):
-                    new = make_node("full", [], {"value": out.flat[0].item(), "shape": out.shape, "dtype": out.dtype.name})
+                    new = make_node(
+                        "full", [], {"value": out.flat[0].item(), "shape": out.shape, "dtype": out.dtype.name}
+                    )
                 else:
                     new = make_node("constant", [], {"value": np.ascontiguousarray(out)})
                 new.meta.update(n.meta)

@@ -4,6 +4,7 @@ verify after each pass), in the manner of MLIR's -print-ir-after-all and TVM's p
 Settings (graphnn.ir.config): GRAPHNN_PRINT_IR_AFTER=all or pass names, GRAPHNN_PASS_TIMES=1,
 GRAPHNN_VERIFY_PASSES=1 (the test suite sets it); `PassManager(..., verify=True)` forces verification.
 """
+
 from __future__ import annotations
 
 import sys

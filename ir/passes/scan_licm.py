@@ -1,6 +1,7 @@
 """Loop-invariant code motion for scans: body nodes that read only the scan's constant inputs run once, before
 the loop, and their results enter the body as new constant inputs (e.g. the transposed recurrent weight of an
 LSTM is materialized once instead of being re-read through a transpose at every step)."""
+
 from __future__ import annotations
 
 from ..graph import Graph

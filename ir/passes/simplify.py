@@ -7,6 +7,7 @@ other use (so a weight gradient is computed in the weight's layout instead of be
 a batched product with a shared 2-D right operand -> one product over all rows; the batch sum of batched
 products (a weight gradient of such a product) -> one product whose inner dimension spans the batch.
 """
+
 from __future__ import annotations
 
 from ..graph import Graph
@@ -51,9 +52,9 @@ def _batch_sum_as_one_product(n):
         rows *= s
     rows *= x.shape[-1]
     perm = tuple(range(nb)) + (nb + 1, nb)
-    tx = make_node("transpose", [x], {"perm": perm})                         # (..., m, K1)
+    tx = make_node("transpose", [x], {"perm": perm})  # (..., m, K1)
     rx = make_node("reshape", [tx.outputs[0]], {"shape": (rows, x.shape[-2])})
-    lhs = make_node("transpose", [rx.outputs[0]], {"perm": (1, 0)})          # (K1, P*m)
+    lhs = make_node("transpose", [rx.outputs[0]], {"perm": (1, 0)})  # (K1, P*m)
     ry = make_node("reshape", [y], {"shape": (rows, y.shape[-1])})
     return [tx, rx, lhs, ry], make_node("matmul", [lhs.outputs[0], ry.outputs[0]], {})
 
@@ -95,8 +96,13 @@ def _rewrite(n, single_use=lambda v: False):
             if combined == tuple(range(len(combined))):
                 return p.inputs[0]
             return make_node("transpose", [p.inputs[0]], {"perm": combined})
-        if (p is not None and p.op == "matmul" and _swaps_last_two(perm) and single_use(ins[0])
-                and all(v.type.ndim == len(perm) for v in p.inputs)):
+        if (
+            p is not None
+            and p.op == "matmul"
+            and _swaps_last_two(perm)
+            and single_use(ins[0])
+            and all(v.type.ndim == len(perm) for v in p.inputs)
+        ):
             a, b = p.inputs
             ta, tb = make_node("transpose", [a], {"perm": perm}), make_node("transpose", [b], {"perm": perm})
             return [tb, ta], make_node("matmul", [tb.outputs[0], ta.outputs[0]], {})

@@ -1,4 +1,5 @@
 """Sequential, ModuleList and Flatten."""
+
 from __future__ import annotations
 
 from collections import OrderedDict

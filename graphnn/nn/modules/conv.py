@@ -1,4 +1,5 @@
 """Conv1d, Conv2d, Conv3d."""
+
 from __future__ import annotations
 
 import math
@@ -14,24 +15,40 @@ from .module import Module
 class _ConvNd(Module):
     _nsp = 2
 
-    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1, groups=1,
-                 bias=True, padding_mode="zeros", dtype=None):
+    def __init__(
+        self,
+        in_channels,
+        out_channels,
+        kernel_size,
+        stride=1,
+        padding=0,
+        dilation=1,
+        groups=1,
+        bias=True,
+        padding_mode="zeros",
+        dtype=None,
+    ):
         super().__init__()
         n = self._nsp
         if in_channels < 0 or out_channels < 0:
-            raise ValueError(f"{type(self).__name__}: in_channels and out_channels must be non-negative, got "
-                             f"{in_channels} and {out_channels}")
+            raise ValueError(
+                f"{type(self).__name__}: in_channels and out_channels must be non-negative, got "
+                f"{in_channels} and {out_channels}"
+            )
         if any(k < 0 for k in ntuple(kernel_size, n)):
             raise ValueError(f"{type(self).__name__}: kernel_size must be non-negative, got {kernel_size}")
         if groups <= 0:
             raise ValueError(f"{type(self).__name__}: groups must be a positive integer, got {groups}")
         if in_channels % groups or out_channels % groups:
-            raise ValueError(f"{type(self).__name__}: in_channels ({in_channels}) and out_channels ({out_channels}) "
-                             f"must be divisible by groups ({groups})")
+            raise ValueError(
+                f"{type(self).__name__}: in_channels ({in_channels}) and out_channels ({out_channels}) "
+                f"must be divisible by groups ({groups})"
+            )
         if isinstance(padding, str):
             if padding not in ("valid", "same"):
-                raise ValueError(f"{type(self).__name__}: invalid padding string {padding!r}, should be one of "
-                                 "{'valid', 'same'}")
+                raise ValueError(
+                    f"{type(self).__name__}: invalid padding string {padding!r}, should be one of {{'valid', 'same'}}"
+                )
             if padding == "same" and any(s != 1 for s in ntuple(stride, n)):
                 raise ValueError(f"{type(self).__name__}: padding='same' is not supported for strided convolutions")
         if padding_mode != "zeros":

@@ -1,4 +1,5 @@
 """Linear and Identity layers."""
+
 from __future__ import annotations
 
 import math
@@ -24,8 +25,10 @@ class Linear(Module):
     def __init__(self, in_features: int, out_features: int, bias: bool = True, dtype=None):
         super().__init__()
         if in_features < 0 or out_features < 0:
-            raise ValueError(f"Linear: in_features and out_features must be non-negative, got in_features="
-                             f"{in_features}, out_features={out_features}")
+            raise ValueError(
+                f"Linear: in_features and out_features must be non-negative, got in_features="
+                f"{in_features}, out_features={out_features}"
+            )
         self.in_features, self.out_features = in_features, out_features
         self.weight = Parameter(empty(out_features, in_features, dtype=dtype))
         self.bias = Parameter(empty(out_features, dtype=dtype)) if bias else None

@@ -1,4 +1,5 @@
 """Module: the base class of every layer, with PyTorch's registration, traversal, state and repr."""
+
 from __future__ import annotations
 
 from collections import OrderedDict
@@ -42,8 +43,9 @@ class Module:
             self.register_parameter(name, value)
         elif params is not None and name in params:
             if value is not None:
-                raise TypeError(f"cannot assign '{_typename(value)}' as parameter '{name}' "
-                                "(torch.nn.Parameter or None expected)")
+                raise TypeError(
+                    f"cannot assign '{_typename(value)}' as parameter '{name}' (torch.nn.Parameter or None expected)"
+                )
             self.register_parameter(name, value)
         else:
             modules = d.get("_modules")
@@ -54,15 +56,19 @@ class Module:
                 self.add_module(name, value)
             elif modules is not None and name in modules:
                 if value is not None:
-                    raise TypeError(f"cannot assign '{_typename(value)}' as child module '{name}' "
-                                    "(torch.nn.Module or None expected)")
+                    raise TypeError(
+                        f"cannot assign '{_typename(value)}' as child module '{name}' "
+                        "(torch.nn.Module or None expected)"
+                    )
                 self.add_module(name, value)
             else:
                 buffers = d.get("_buffers")
                 if buffers is not None and name in buffers:
                     if value is not None and not isinstance(value, Tensor):
-                        raise TypeError(f"cannot assign '{_typename(value)}' as buffer '{name}' "
-                                        "(torch.nn.Buffer, torch.Tensor or None expected)")
+                        raise TypeError(
+                            f"cannot assign '{_typename(value)}' as buffer '{name}' "
+                            "(torch.nn.Buffer, torch.Tensor or None expected)"
+                        )
                     buffers[name] = value  # (keeps its place, and persistent or not)
                     _tracer.module_changed(self)
                 else:
@@ -102,12 +108,15 @@ class Module:
         _check_name(name, "parameter")
         _drop_plain(self, name, "_parameters")
         if param is not None and not isinstance(param, Parameter):
-            raise TypeError(f"cannot assign '{_typename(param)}' object to parameter '{name}' "
-                            "(torch.nn.Parameter or None required)")
+            raise TypeError(
+                f"cannot assign '{_typename(param)}' object to parameter '{name}' (torch.nn.Parameter or None required)"
+            )
         if param is not None and param.grad_fn is not None:
-            raise ValueError(f"Cannot assign non-leaf Tensor to parameter '{name}'. Model parameters must be created "
-                             "explicitly. To express '{name}' as a function of another Tensor, compute the value in "
-                             "the forward() method.")
+            raise ValueError(
+                f"Cannot assign non-leaf Tensor to parameter '{name}'. Model parameters must be created "
+                "explicitly. To express '{name}' as a function of another Tensor, compute the value in "
+                "the forward() method."
+            )
         self._parameters[name] = param  # (replacing a parameter keeps its place in named_parameters / state_dict)
         _tracer.module_changed(self)
 
@@ -118,8 +127,9 @@ class Module:
         _check_name(name, "buffer")
         _drop_plain(self, name, "_buffers")
         if tensor is not None and not isinstance(tensor, Tensor):
-            raise TypeError(f"cannot assign '{_typename(tensor)}' object to buffer '{name}' "
-                            "(torch Tensor or None required)")
+            raise TypeError(
+                f"cannot assign '{_typename(tensor)}' object to buffer '{name}' (torch Tensor or None required)"
+            )
         self.__dict__.setdefault("_buffer_names", set()).add(name)
         non_persistent = self.__dict__.setdefault("_non_persistent_buffers_set", set())
         if persistent:
@@ -237,16 +247,20 @@ class Module:
         missing = [k for k, _ in own if k not in state_dict]
         unexpected = [k for k in state_dict if k not in names]
         if strict and (missing or unexpected):
-            raise RuntimeError(f"Error(s) in loading state_dict for {type(self).__name__}: "
-                               f"missing keys {missing}, unexpected keys {unexpected}")
+            raise RuntimeError(
+                f"Error(s) in loading state_dict for {type(self).__name__}: "
+                f"missing keys {missing}, unexpected keys {unexpected}"
+            )
         for k, t in own:
             if k not in state_dict:
                 continue
             v = state_dict[k]
             arr = v._concrete("load_state_dict") if isinstance(v, Tensor) else np.asarray(v)
             if tuple(arr.shape) != tuple(t.shape):
-                raise RuntimeError(f"size mismatch for {k}: copying a param with shape {tuple(arr.shape)}, "
-                                   f"the shape in the current model is {tuple(t.shape)}")
+                raise RuntimeError(
+                    f"size mismatch for {k}: copying a param with shape {tuple(arr.shape)}, "
+                    f"the shape in the current model is {tuple(t.shape)}"
+                )
             t._data[...] = arr.astype(t.dtype_name, copy=False)
             t._bump()  # an in-place write: graphs recorded before no longer hold the old values
         return _IncompatibleKeys(missing, unexpected)

@@ -4,6 +4,7 @@ Gate order and parameter names follow PyTorch: LSTM gates (i, f, g, o), GRU gate
 weight_ih_l{k}[_reverse], weight_hh_l{k}, bias_ih_l{k}, bias_hh_l{k}; every parameter is initialised
 uniform in +-1/sqrt(hidden_size).
 """
+
 from __future__ import annotations
 
 import math
@@ -30,23 +31,33 @@ def rnn_step(mode: str, gi: Tensor, h, w_hh, b_hh):
         h, c = h
         gates = gi + _linear(h, w_hh, b_hh)
         H = h.shape[-1]
-        i, f, g, o = (gates[..., k * H:(k + 1) * H] for k in range(4))
+        i, f, g, o = (gates[..., k * H : (k + 1) * H] for k in range(4))
         c2 = f.sigmoid() * c + i.sigmoid() * g.tanh()
         return o.sigmoid() * c2.tanh(), c2
     if mode == "GRU":
         gh = _linear(h, w_hh, b_hh)
         H = h.shape[-1]
         r = (gi[..., :H] + gh[..., :H]).sigmoid()
-        z = (gi[..., H:2 * H] + gh[..., H:2 * H]).sigmoid()
-        n = (gi[..., 2 * H:] + r * gh[..., 2 * H:]).tanh()
+        z = (gi[..., H : 2 * H] + gh[..., H : 2 * H]).sigmoid()
+        n = (gi[..., 2 * H :] + r * gh[..., 2 * H :]).tanh()
         return (1.0 - z) * n + z * h
     pre = gi + _linear(h, w_hh, b_hh)
     return pre.tanh() if mode == "RNN_TANH" else F.relu(pre)
 
 
 class RNNBase(Module):
-    def __init__(self, mode: str, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
-                 batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False, dtype=None):
+    def __init__(
+        self,
+        mode: str,
+        input_size: int,
+        hidden_size: int,
+        num_layers: int = 1,
+        bias: bool = True,
+        batch_first: bool = False,
+        dropout: float = 0.0,
+        bidirectional: bool = False,
+        dtype=None,
+    ):
         super().__init__()
         if not 0 <= dropout <= 1:
             raise ValueError("dropout should be a number in range [0, 1]")
@@ -91,13 +102,17 @@ class RNNBase(Module):
         unbatched = input.ndim == 2
         x = input.unsqueeze(1) if unbatched else (input.transpose(0, 1) if self.batch_first else input)
         if x.ndim != 3 or x.shape[2] != self.input_size:
-            raise ValueError(f"{type(self).__name__}: expected input of size (*, {self.input_size}) with 2 or 3 "
-                             f"dimensions, got {tuple(input.shape)}")
+            raise ValueError(
+                f"{type(self).__name__}: expected input of size (*, {self.input_size}) with 2 or 3 "
+                f"dimensions, got {tuple(input.shape)}"
+            )
         T, B = x.shape[0], x.shape[1]
         if T == 0:  # (as PyTorch: a recurrence needs at least one step)
-            raise ValueError(f"{type(self).__name__}: expected sequence length to be larger than 0, got input of "
-                             f"shape {tuple(input.shape)}" + (" (batch_first: length is dim 1)" if self.batch_first
-                                                              and not unbatched else ""))
+            raise ValueError(
+                f"{type(self).__name__}: expected sequence length to be larger than 0, got input of "
+                f"shape {tuple(input.shape)}"
+                + (" (batch_first: length is dim 1)" if self.batch_first and not unbatched else "")
+            )
         dirs = 2 if self.bidirectional else 1
         state_shape = (self.num_layers * dirs, B, self.hidden_size)
         if hx is None:
@@ -123,6 +138,7 @@ class RNNBase(Module):
                 def body(carry, g_t, w_hh=w_hh, b_hh=b_hh, mode=mode):
                     new = rnn_step(mode, g_t, carry, w_hh, b_hh)
                     return new, (new[0] if mode == "LSTM" else new)
+
                 final, ys = scan(body, init_state, gi, reverse=bool(d))
                 outs.append(ys)
                 if is_lstm:
@@ -162,27 +178,63 @@ class RNNBase(Module):
 
 
 class RNN(RNNBase):
-    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, nonlinearity: str = "tanh",
-                 bias: bool = True, batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False,
-                 dtype=None):
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        num_layers: int = 1,
+        nonlinearity: str = "tanh",
+        bias: bool = True,
+        batch_first: bool = False,
+        dropout: float = 0.0,
+        bidirectional: bool = False,
+        dtype=None,
+    ):
         if nonlinearity not in ("tanh", "relu"):
             raise ValueError(f"Unknown nonlinearity '{nonlinearity}'. Select from 'tanh' or 'relu'.")
-        super().__init__("RNN_TANH" if nonlinearity == "tanh" else "RNN_RELU", input_size, hidden_size, num_layers,
-                         bias, batch_first, dropout, bidirectional, dtype)
+        super().__init__(
+            "RNN_TANH" if nonlinearity == "tanh" else "RNN_RELU",
+            input_size,
+            hidden_size,
+            num_layers,
+            bias,
+            batch_first,
+            dropout,
+            bidirectional,
+            dtype,
+        )
 
 
 class LSTM(RNNBase):
-    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
-                 batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False, proj_size: int = 0,
-                 dtype=None):
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        num_layers: int = 1,
+        bias: bool = True,
+        batch_first: bool = False,
+        dropout: float = 0.0,
+        bidirectional: bool = False,
+        proj_size: int = 0,
+        dtype=None,
+    ):
         if proj_size:
             raise NotImplementedError("LSTM proj_size is not supported")
         super().__init__("LSTM", input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional, dtype)
 
 
 class GRU(RNNBase):
-    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
-                 batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False, dtype=None):
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        num_layers: int = 1,
+        bias: bool = True,
+        batch_first: bool = False,
+        dropout: float = 0.0,
+        bidirectional: bool = False,
+        dtype=None,
+    ):
         super().__init__("GRU", input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional, dtype)
 
 
@@ -207,11 +259,16 @@ class RNNCellBase(Module):
         unbatched = input.ndim == 1
         x = input.unsqueeze(0) if unbatched else input
         if x.ndim != 2 or x.shape[1] != self.input_size:
-            raise ValueError(f"{type(self).__name__}: expected input of size (*, {self.input_size}), got {tuple(input.shape)}")
+            raise ValueError(
+                f"{type(self).__name__}: expected input of size (*, {self.input_size}), got {tuple(input.shape)}"
+            )
         shape = (x.shape[0], self.hidden_size)
         if hx is None:
-            hx = (zeros(*shape, dtype=x.dtype_name), zeros(*shape, dtype=x.dtype_name)) if self.mode == "LSTM" \
+            hx = (
+                (zeros(*shape, dtype=x.dtype_name), zeros(*shape, dtype=x.dtype_name))
+                if self.mode == "LSTM"
                 else zeros(*shape, dtype=x.dtype_name)
+            )
         elif unbatched:
             hx = tuple(h.unsqueeze(0) for h in hx) if self.mode == "LSTM" else hx.unsqueeze(0)
         out = rnn_step(self.mode, _linear(x, self.weight_ih, self.bias_ih), hx, self.weight_hh, self.bias_hh)

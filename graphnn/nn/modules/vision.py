@@ -1,6 +1,6 @@
 """Padding, pooling, unpooling, upsampling, pixel shuffle, embedding and distance modules."""
-from __future__ import annotations
 
+from __future__ import annotations
 
 
 from graphnn.core.attrs import ntuple
@@ -24,7 +24,9 @@ class _PadNd(Module):
         return F.pad(input, self.padding, self.mode, self.value)
 
     def extra_repr(self) -> str:
-        return f"{self.padding}" + (f", value={self.value}" if self.mode == "constant" and type(self) is ConstantPad2d else "")
+        return f"{self.padding}" + (
+            f", value={self.value}" if self.mode == "constant" and type(self) is ConstantPad2d else ""
+        )
 
 
 class ZeroPad2d(_PadNd):
@@ -50,16 +52,25 @@ class ReplicationPad1d(ReplicationPad2d):
 class AvgPool2d(Module):
     _nsp = 2
 
-    def __init__(self, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
-                 divisor_override=None):
+    def __init__(
+        self, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True, divisor_override=None
+    ):
         super().__init__()
         self.kernel_size, self.stride = kernel_size, stride if stride is not None else kernel_size
         self.padding, self.ceil_mode = padding, ceil_mode
         self.count_include_pad, self.divisor_override = count_include_pad, divisor_override
 
     def forward(self, input):
-        return F.avg_pool(input, self.kernel_size, self.stride, self.padding, self.ceil_mode, self.count_include_pad,
-                          self.divisor_override, self._nsp)
+        return F.avg_pool(
+            input,
+            self.kernel_size,
+            self.stride,
+            self.padding,
+            self.ceil_mode,
+            self.count_include_pad,
+            self.divisor_override,
+            self._nsp,
+        )
 
     def extra_repr(self) -> str:
         return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
@@ -86,16 +97,18 @@ class MaxUnpool2d(Module):
 
 
 class Upsample(Module):
-    def __init__(self, size=None, scale_factor=None, mode: str = "nearest", align_corners=None,
-                 recompute_scale_factor=None):
+    def __init__(
+        self, size=None, scale_factor=None, mode: str = "nearest", align_corners=None, recompute_scale_factor=None
+    ):
         super().__init__()
         self.size, self.mode, self.align_corners = size, mode, align_corners
         self.scale_factor = float(scale_factor) if isinstance(scale_factor, (int, float)) else scale_factor
         self.recompute_scale_factor = recompute_scale_factor
 
     def forward(self, input):
-        return F.interpolate(input, self.size, self.scale_factor, self.mode, self.align_corners,
-                             self.recompute_scale_factor)
+        return F.interpolate(
+            input, self.size, self.scale_factor, self.mode, self.align_corners, self.recompute_scale_factor
+        )
 
     def extra_repr(self) -> str:
         s = f"scale_factor={self.scale_factor}" if self.scale_factor is not None else f"size={self.size}"
@@ -125,8 +138,18 @@ class PixelShuffle(Module):
 
 
 class Embedding(Module):
-    def __init__(self, num_embeddings: int, embedding_dim: int, padding_idx=None, max_norm=None, norm_type=2.0,
-                 scale_grad_by_freq=False, sparse=False, _weight=None, dtype=None):
+    def __init__(
+        self,
+        num_embeddings: int,
+        embedding_dim: int,
+        padding_idx=None,
+        max_norm=None,
+        norm_type=2.0,
+        scale_grad_by_freq=False,
+        sparse=False,
+        _weight=None,
+        dtype=None,
+    ):
         super().__init__()
         self.num_embeddings, self.embedding_dim = num_embeddings, embedding_dim
         if padding_idx is not None:
@@ -134,7 +157,12 @@ class Embedding(Module):
                 raise ValueError("padding_idx must be within num_embeddings")
             padding_idx %= num_embeddings
         self.padding_idx = padding_idx
-        self.max_norm, self.norm_type, self.scale_grad_by_freq, self.sparse = max_norm, norm_type, scale_grad_by_freq, sparse
+        self.max_norm, self.norm_type, self.scale_grad_by_freq, self.sparse = (
+            max_norm,
+            norm_type,
+            scale_grad_by_freq,
+            sparse,
+        )
         self.weight = Parameter(empty(num_embeddings, embedding_dim, dtype=dtype) if _weight is None else _weight)
         if _weight is None:
             self.reset_parameters()
@@ -145,12 +173,14 @@ class Embedding(Module):
             self.weight._data[self.padding_idx] = 0
 
     def forward(self, input):
-        return F.embedding(input, self.weight, self.padding_idx, self.max_norm, self.norm_type, self.scale_grad_by_freq,
-                           self.sparse)
+        return F.embedding(
+            input, self.weight, self.padding_idx, self.max_norm, self.norm_type, self.scale_grad_by_freq, self.sparse
+        )
 
     def extra_repr(self) -> str:
         return f"{self.num_embeddings}, {self.embedding_dim}" + (
-            f", padding_idx={self.padding_idx}" if self.padding_idx is not None else "")
+            f", padding_idx={self.padding_idx}" if self.padding_idx is not None else ""
+        )
 
 
 class CosineSimilarity(Module):
@@ -169,6 +199,3 @@ class PairwiseDistance(Module):
 
     def forward(self, x1, x2):
         return F.pairwise_distance(x1, x2, self.norm, self.eps, self.keepdim)
-
-
-

@@ -1,4 +1,5 @@
 """Gradient clipping with PyTorch's formulas."""
+
 from __future__ import annotations
 
 import math
@@ -14,8 +15,9 @@ def _params(parameters) -> list:
     return [p for p in parameters if p.grad is not None]
 
 
-def clip_grad_norm_(parameters, max_norm: float, norm_type: float = 2.0, error_if_nonfinite: bool = False,
-                    foreach=None) -> Tensor:
+def clip_grad_norm_(
+    parameters, max_norm: float, norm_type: float = 2.0, error_if_nonfinite: bool = False, foreach=None
+) -> Tensor:
     """Scale all gradients together so that their joint norm is at most max_norm; returns the norm before."""
     params = _params(parameters)
     if not params:
@@ -37,8 +39,9 @@ def clip_grad_norm_(parameters, max_norm: float, norm_type: float = 2.0, error_i
 
 
 def clip_grad_norm(parameters, max_norm: float, norm_type: float = 2.0) -> Tensor:
-    warnings.warn("nn.utils.clip_grad_norm is deprecated in favor of nn.utils.clip_grad_norm_", FutureWarning,
-                  stacklevel=2)
+    warnings.warn(
+        "nn.utils.clip_grad_norm is deprecated in favor of nn.utils.clip_grad_norm_", FutureWarning, stacklevel=2
+    )
     return clip_grad_norm_(parameters, max_norm, norm_type)
 
 
