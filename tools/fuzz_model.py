@@ -12,9 +12,10 @@ from __future__ import annotations
 import numpy as np
 
 import graphnn
-from graphnn.core.dispatch import apply
+from graphnn.core.dispatch import apply, promotes
 from graphnn.ir import grad_graph
 from graphnn.ir.graph import Graph
+from graphnn.ir.scalar import FLOATS
 from graphnn.ir.registry import family
 from graphnn.ir.passes import lower_for_codegen
 from graphnn.ir.roundoff import error_bounds
@@ -39,7 +40,14 @@ class Replay(graphnn.nn.Module):
         for i, v in enumerate(self.graph.inputs):
             env[v.id] = next(params) if i in self.param_pos else next(it)
         for n in self.graph.nodes:
-            outs = apply(n.op, [env[v.id] for v in n.inputs], dict(n.attrs))
+            ins = [env[v.id] for v in n.inputs]
+            if promotes(n.op):  # the IR promotes like NumPy; graphnn's API like PyTorch (a 0-d float64 operand does
+                out = n.outputs[0].dtype  # not make a float32 tensor float64): replay the IR's arithmetic
+                ins = [
+                    t.type_as_dtype(out) if out in FLOATS and t.dtype_name in FLOATS and t.dtype_name != out else t
+                    for t in ins
+                ]
+            outs = apply(n.op, ins, dict(n.attrs))
             outs = outs if isinstance(outs, tuple) else (outs,)
             for o, t in zip(n.outputs, outs):
                 env[o.id] = t

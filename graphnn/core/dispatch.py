@@ -71,30 +71,13 @@ def scalar_dtype(x, other_dtype: str | None) -> str:
     return other_dtype if other_dtype in ("float32", "float64") else "float32"
 
 
-# Ops whose eager results are NumPy views of their first input (they share its storage, as PyTorch's views do).
+def promotes(op: str) -> bool:
+    """Does op bring its tensor operands to one dtype (an elementwise op of two or more operands; for select, the
+    operands after the condition)? Such ops follow PyTorch's rule for 0-d tensors below."""
+    d = get_op(op)
+    return d.scalar is not None and (d.num_inputs or 0) >= 2
 
-# Elementwise ops whose tensor operands are promoted to one dtype (PyTorch's rule for 0-d tensors below); for
-# select, the operands after the condition.
-PROMOTING = frozenset(
-    {
-        "add",
-        "sub",
-        "mul",
-        "div",
-        "pow",
-        "maximum",
-        "minimum",
-        "gt",
-        "ge",
-        "lt",
-        "le",
-        "eq",
-        "ne",
-        "logical_and",
-        "logical_or",
-        "select",
-    }
-)
+
 _ORDER = {"bool": 0, "int64": 1, "float32": 2, "float64": 3}
 
 
@@ -159,7 +142,7 @@ def apply(op: str, inputs: list, attrs: dict | None = None, name: str | None = N
             tm.check_view_current(t, tracer)
     dts = [t.dtype_name for t in tensors]
     edges = None
-    if len(dts) > 1 and op in PROMOTING and any(d != dts[-1] for d in dts):
+    if len(dts) > 1 and any(d != dts[-1] for d in dts) and promotes(op):
         promoted = _promote_zero_dim(op, inputs)
         if promoted is not inputs:
             edges, inputs = tensors, promoted
