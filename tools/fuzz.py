@@ -143,6 +143,48 @@ def _worker(args) -> tuple:
         )
 
 
+def _results(seeds: list, jobs: int):
+    """(seed, report or None) for every seed, checked in `jobs` worker processes. A worker that dies (a signal in
+    compiled code, say) breaks the pool: the seeds without a result are then replayed one per interpreter, so the
+    crash is reported against its seed instead of hanging the run."""
+    if jobs <= 1:
+        yield from map(_worker, seeds)
+        return
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+    from concurrent.futures.process import BrokenProcessPool
+
+    # workers are replaced now and then: every compiled module stays loaded for the life of a process
+    extra = {"max_tasks_per_child": 400} if sys.version_info >= (3, 11) else {}
+    ctx = mp.get_context("spawn" if extra or sys.platform == "win32" else "fork")
+    pending = {}
+    with ProcessPoolExecutor(jobs, mp_context=ctx, **extra) as ex:
+        futures = {ex.submit(_worker, s): s for s in seeds}
+        for fut in as_completed(futures):
+            try:
+                yield fut.result()
+            except BrokenProcessPool:
+                pending[futures[fut][0]] = futures[fut]
+    for seed, max_ops in sorted(pending.values()):
+        yield seed, _replay_alone(seed, max_ops)
+
+
+def _replay_alone(seed: int, max_ops: int) -> str | None:
+    """Check one seed in its own interpreter: a crash (signal) is a report, not a lost worker."""
+    import subprocess
+
+    cmd = [sys.executable, "-m", "graphnn.tools.fuzz", "--replay", str(seed), "--max-ops", str(max_ops)]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode == 0:
+        return None
+    if proc.returncode < 0:
+        return (
+            f"graph seed {seed}: the checking process died with signal {-proc.returncode}\n"
+            f"{proc.stderr[-2000:]}replay: python -m graphnn.tools.fuzz --replay {seed}"
+        )
+    return proc.stdout[-4000:] + proc.stderr[-2000:]
+
+
 def main(argv: list | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m graphnn.tools.fuzz", description=__doc__.split("\n")[0])
     p.add_argument("--count", type=int, default=500, help="number of graphs (default 500)")
@@ -159,29 +201,14 @@ def main(argv: list | None = None) -> int:
         return 1 if report else 0
     seeds = [(args.seed + i, args.max_ops) for i in range(args.count)]
     t0, done, failures = time.perf_counter(), 0, []
-    if args.jobs > 1:
-        import multiprocessing as mp
-
-        # workers are replaced now and then: every compiled module stays loaded for the life of a process
-        pool = mp.get_context("fork" if sys.platform != "win32" else "spawn").Pool(args.jobs, maxtasksperchild=400)
-        results = pool.imap_unordered(_worker, seeds, chunksize=4)
-    else:
-        pool, results = None, map(_worker, seeds)
-    try:
-        for seed, report in results:
-            done += 1
-            if report:
-                failures.append(seed)
-                print(report, flush=True)
-            if done % 250 == 0 or done == args.count:
-                el = time.perf_counter() - t0
-                print(
-                    f"  {done}/{args.count} graphs, {len(failures)} mismatches, {el:.0f} s", file=sys.stderr, flush=True
-                )
-    finally:
-        if pool is not None:
-            pool.close()
-            pool.join()
+    for seed, report in _results(seeds, args.jobs):
+        done += 1
+        if report:
+            failures.append(seed)
+            print(report, flush=True)
+        if done % 250 == 0 or done == args.count:
+            el = time.perf_counter() - t0
+            print(f"  {done}/{args.count} graphs, {len(failures)} mismatches, {el:.0f} s", file=sys.stderr, flush=True)
     el = time.perf_counter() - t0
     print(
         f"{args.count} graphs, {len(failures)} mismatches ({el:.0f} s, seeds {args.seed}..{args.seed + args.count - 1})"
