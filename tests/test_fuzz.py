@@ -127,6 +127,33 @@ def test_tools_entry_point_counts_and_replays():
     assert out.returncode == 0 and "graph fuzz(" in out.stdout and "graph seed 4: ok" in out.stdout
 
 
+def test_a_worker_that_dies_is_reported_against_its_seed(tmp_path, monkeypatch):
+    """--jobs N: a worker process killed by a signal while checking a seed is reported for that seed, and the rest
+    of its chunk is checked by a new worker (the run neither hangs nor loses seeds)."""
+    from graphnn.tools import fuzz
+
+    real = sys.executable
+    wrapper = tmp_path / "python"
+    wrapper.write_text(f"""#!{real}
+import os, signal, sys
+args = sys.argv[1:]
+if "--worker" in args:
+    seeds = args[args.index("--worker") + 1].split(",")
+    if "5" in seeds:  # check the seeds before 5, then die while checking 5
+        from graphnn.tools.fuzz import _run_worker
+        _run_worker([int(s) for s in seeds[:seeds.index("5")]], 12)
+        os.kill(os.getpid(), signal.SIGSEGV)
+os.execv({real!r}, [{real!r}] + args)
+""")
+    wrapper.chmod(0o755)
+    monkeypatch.setattr(fuzz, "CHUNK", 4)
+    monkeypatch.setattr(sys, "executable", str(wrapper))
+    results = dict(fuzz._results([(s, 12) for s in range(10)], jobs=2))
+    assert sorted(results) == list(range(10))
+    assert "died" in results[5] and "signal 11" in results[5]
+    assert all(results[s] is None for s in range(10) if s != 5)
+
+
 # -- minimal graphs of bugs the fuzzer found (each now passes every check) -------------------------------------------
 def _case(build, *arrays, profile="general") -> FuzzCase:
     g = Graph("regression")

@@ -143,46 +143,71 @@ def _worker(args) -> tuple:
         )
 
 
+CHUNK = 200  # seeds per worker process (a fresh process for each chunk: compiled code stays loaded for its life)
+
+
 def _results(seeds: list, jobs: int):
-    """(seed, report or None) for every seed, checked in `jobs` worker processes. A worker that dies (a signal in
-    compiled code, say) breaks the pool: the seeds without a result are then replayed one per interpreter, so the
-    crash is reported against its seed instead of hanging the run."""
+    """(seed, report or None) for every seed, checked by up to `jobs` worker processes, each running a chunk of
+    seeds and reporting each one as a line. A worker that dies (a signal in compiled code, say) is reported against
+    the seed it was checking, and the rest of its chunk goes to a new worker: a crash never hangs the run."""
     if jobs <= 1:
         yield from map(_worker, seeds)
         return
-    import multiprocessing as mp
-    from concurrent.futures import ProcessPoolExecutor, as_completed
-    from concurrent.futures.process import BrokenProcessPool
-
-    # workers are replaced now and then: every compiled module stays loaded for the life of a process
-    extra = {"max_tasks_per_child": 400} if sys.version_info >= (3, 11) else {}
-    ctx = mp.get_context("spawn" if extra or sys.platform == "win32" else "fork")
-    pending = {}
-    with ProcessPoolExecutor(jobs, mp_context=ctx, **extra) as ex:
-        futures = {ex.submit(_worker, s): s for s in seeds}
-        for fut in as_completed(futures):
-            try:
-                yield fut.result()
-            except BrokenProcessPool:
-                pending[futures[fut][0]] = futures[fut]
-    for seed, max_ops in sorted(pending.values()):
-        yield seed, _replay_alone(seed, max_ops)
-
-
-def _replay_alone(seed: int, max_ops: int) -> str | None:
-    """Check one seed in its own interpreter: a crash (signal) is a report, not a lost worker."""
+    import json
+    import select
     import subprocess
 
-    cmd = [sys.executable, "-m", "graphnn.tools.fuzz", "--replay", str(seed), "--max-ops", str(max_ops)]
-    proc = subprocess.run(cmd, capture_output=True, text=True)
-    if proc.returncode == 0:
-        return None
-    if proc.returncode < 0:
-        return (
-            f"graph seed {seed}: the checking process died with signal {-proc.returncode}\n"
-            f"{proc.stderr[-2000:]}replay: python -m graphnn.tools.fuzz --replay {seed}"
-        )
-    return proc.stdout[-4000:] + proc.stderr[-2000:]
+    todo = [seeds[i : i + CHUNK] for i in range(0, len(seeds), CHUNK)]
+    running = {}  # pipe fd -> (process, chunk, results so far)
+    while todo or running:
+        while todo and len(running) < jobs:
+            chunk = todo.pop(0)
+            cmd = [
+                sys.executable,
+                "-m",
+                "graphnn.tools.fuzz",
+                "--worker",
+                ",".join(str(s) for s, _ in chunk),
+                "--max-ops",
+                str(chunk[0][1]),
+            ]
+            proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
+            running[proc.stdout.fileno()] = (proc, chunk, [])
+        ready, _, _ = select.select(list(running), [], [])
+        for fd in ready:
+            proc, chunk, got = running[fd]
+            line = proc.stdout.readline()
+            if line:
+                seed, report = json.loads(line)
+                got.append(seed)
+                yield seed, report
+                continue
+            code = proc.wait()  # end of output: the worker finished or died
+            del running[fd]
+            left = chunk[len(got) :]
+            if left and code != 0:
+                seed = left[0][0]
+                yield (
+                    seed,
+                    (
+                        f"graph seed {seed}: the worker checking it died (exit code {code}"
+                        + (f", signal {-code}" if code < 0 else "")
+                        + ")\n"
+                        f"replay: python -m graphnn.tools.fuzz --replay {seed}"
+                    ),
+                )
+                left = left[1:]
+            if left:
+                todo.insert(0, left)
+
+
+def _run_worker(seeds: list, max_ops: int) -> int:
+    """--worker: check the given seeds, one JSON line [seed, report] per seed on stdout."""
+    import json
+
+    for seed in seeds:
+        print(json.dumps(_worker((seed, max_ops))), flush=True)
+    return 0
 
 
 def main(argv: list | None = None) -> int:
@@ -192,7 +217,10 @@ def main(argv: list | None = None) -> int:
     p.add_argument("--jobs", type=int, default=1, help="worker processes")
     p.add_argument("--max-ops", type=int, default=12, help="ops per graph at most")
     p.add_argument("--replay", type=int, metavar="SEED", help="check one graph, print it and its (shrunk) failure")
+    p.add_argument("--worker", metavar="SEEDS", help=argparse.SUPPRESS)  # internal: a worker process of --jobs N
     args = p.parse_args(argv)
+    if args.worker is not None:
+        return _run_worker([int(s) for s in args.worker.split(",")], args.max_ops)
     if args.replay is not None:
         case = case_from_seed(args.replay, args.max_ops)
         print(case.text())
