@@ -13,6 +13,7 @@ import llvmlite.ir as ir
 from graphnn.ir.ops.im2col import geometry
 from graphnn.ir.registry import get_op
 
+from . import attention
 from .gemm import emit_matmul
 from .kernel import LLTYPE, Index, Kernel, i64
 from .lowerings import im2col_source
@@ -233,4 +234,7 @@ SCHEDULES = {
     "scatter_add": (_always, emit_scatter_add),
     "scatter_add_along": (_always, lambda k, group, node, via_flat: emit_scatter_add(k, group, node, via_flat, True)),
     "im2col": (_is_root, lambda k, group, node, via_flat: emit_im2col(k, group)),
+    "attention": (attention.accepts, attention.emit_attention),
+    "attention_lse": (attention.accepts, attention.emit_attention_lse),
+    "attention_grad": (attention.accepts, attention.emit_attention_grad),
 }

@@ -56,6 +56,12 @@ def _nan(rng, shape):
     return v
 
 
+def _attention_mask(rng, shape):
+    m = np.where(rng.random(shape) < 0.3, -np.inf, rng.standard_normal(shape))
+    m[..., 0] = 0.0
+    return m
+
+
 GENERATORS = {
     "normal": lambda rng, s: rng.standard_normal(s),
     "pos": lambda rng, s: rng.uniform(0.5, 2.0, s),  # log, sqrt, pow base
@@ -65,6 +71,8 @@ GENERATORS = {
     "odd": lambda rng, s: rng.integers(-4, 5, s) * 0.5 + 0.25,  # maximum, minimum
     "grid": lambda rng, s: rng.integers(-2, 3, s) * 0.5,  # many exact ties
     "wide": lambda rng, s: rng.uniform(-120.0, 120.0, s),  # exp over/underflow
+    "attention_mask": _attention_mask,  # additive, -inf entries, key 0 always seen
+    "lse": lambda rng, s: rng.uniform(1.0, 3.0, s),  # a plausible log-sum-exp (any finite value is valid)
     "tiny": lambda rng, s: rng.choice([-1.0, 1.0], s) * 10.0 ** rng.uniform(-12, -3, s),  # log1p, expm1 near 0
     "nan": _nan,  # NaN and +-inf
     "int": lambda rng, s: rng.integers(-5, 6, s),
@@ -161,9 +169,12 @@ class Case:
         return g
 
     def has_gradient(self, dtype) -> bool:
-        """Does the variant have a joint forward+backward graph (a float output and a float input)?"""
-        return any(o.type.is_float for o in self.graph(dtype).outputs) and any(
-            t.is_float for t in self.input_types(dtype)
+        """Does the variant have a joint forward+backward graph (a float output, a float input, and a gradient
+        rule: attention_lse and attention_grad, which only gradients use, have none)?"""
+        return (
+            OPS[self.op].grad is not None
+            and any(o.type.is_float for o in self.graph(dtype).outputs)
+            and any(t.is_float for t in self.input_types(dtype))
         )
 
     def fd_mode(self, dtype) -> str | None:
@@ -1139,6 +1150,157 @@ entry(
     ],
     _np_take_along_grad,
 )
+
+
+def _np_attention_parts(a, at, has_v=True):
+    n = 3 if has_v else 2
+    q, k = a[0].astype(np.float64), a[1].astype(np.float64)
+    v = a[2].astype(np.float64) if has_v else None
+    mask = a[n] if at.get("masked") else None
+    return q, k, v, mask, a[n + (1 if mask is not None else 0) :]
+
+
+def _np_attention_probs(q, k, mask, at):
+    """Per row, in loops: the softmax over the keys the row sees (a row that sees none is all zeros)."""
+    batch = np.broadcast_shapes(q.shape[:-2], k.shape[:-2])
+    lq, lk = q.shape[-2], k.shape[-2]
+    p, lse = np.zeros(batch + (lq, lk)), np.full(batch + (lq,), -np.inf)
+    qb_all, kb_all = np.broadcast_to(q, batch + q.shape[-2:]), np.broadcast_to(k, batch + k.shape[-2:])
+    full_mask = None if mask is None else np.broadcast_to(mask, batch + (lq, lk))
+    for b in np.ndindex(*batch):
+        for i in range(lq):
+            s = np.array([at["scale"] * float(qb_all[b][i] @ kb_all[b][j]) for j in range(lk)])
+            if full_mask is not None:
+                s = s + full_mask[b + (i,)]
+            if at.get("causal"):
+                s[i + 1 :] = -np.inf
+            seen = ~np.isneginf(s)
+            if seen.any():
+                top = s[seen].max()
+                w = np.where(seen, np.exp(s - top), 0.0)
+                p[b + (i,)] = w / w.sum()
+                lse[b + (i,)] = math.log(w.sum()) + top
+    return p, lse
+
+
+def _np_attention(a, at):
+    q, k, v, mask, _ = _np_attention_parts(a, at)
+    return np.matmul(_np_attention_probs(q, k, mask, at)[0], v)
+
+
+def _np_attention_lse(a, at):
+    q, k, _, mask, _ = _np_attention_parts(a, at, False)
+    return _np_attention_probs(q, k, mask, at)[1]
+
+
+def _np_attention_grad(a, at):
+    q, k, v, mask, (lse, d, g) = _np_attention_parts(a, at)
+    s = np.matmul(q, np.swapaxes(k, -1, -2)) * at["scale"]
+    if mask is not None:
+        s = s + mask
+    if at.get("causal"):
+        s = np.where(np.tril(np.ones(s.shape[-2:], bool)), s, -np.inf)
+    p = np.exp(s - lse[..., None])  # (with the given lse, as the op recomputes its probabilities)
+    g = g.astype(np.float64)
+    ds = p * (np.matmul(g, np.swapaxes(v, -1, -2)) - d[..., None])
+    grads = {
+        "v": lambda: np.matmul(np.swapaxes(p, -1, -2), g),
+        "mask": lambda: ds,
+        "q": lambda: np.matmul(ds, k) * at["scale"],
+        "k": lambda: np.matmul(np.swapaxes(ds, -1, -2), q) * at["scale"],
+    }
+    return grads[at["wrt"]]()
+
+
+def _masked_rows(*shape):
+    """An additive mask with -inf entries that leave key 0 to every row."""
+    return In(tuple(shape), "float", "attention_mask")
+
+
+entry(
+    "attention",
+    [
+        C("plain", F(2, 3, 4), F(2, 5, 4), F(2, 5, 3), scale=0.5),
+        C("causal", F(2, 1, 4, 4), F(2, 1, 4, 4), F(2, 1, 4, 2), scale=0.5, causal=True),
+        C(
+            "masked_bcast",
+            F(2, 2, 3, 4),
+            F(1, 2, 5, 4),
+            F(2, 2, 5, 3),
+            _masked_rows(2, 1, 1, 5),
+            scale=0.25,
+            masked=True,
+        ),
+        C("causal_masked", F(3, 3, 2), F(3, 4, 2), F(3, 4, 2), _masked_rows(3, 4), scale=1.0, causal=True, masked=True),
+        C("nan", F(2, 3, 4, gen="nan"), F(2, 3, 4), F(2, 3, 2), scale=0.5),
+    ],
+    _np_attention,
+)
+
+entry(
+    "attention_lse",
+    [
+        C("plain", F(2, 3, 4), F(2, 5, 4), scale=0.5),
+        C("causal_masked", F(3, 3, 2), F(3, 4, 2), _masked_rows(3, 4), scale=1.0, causal=True, masked=True),
+    ],
+    _np_attention_lse,
+)
+
+
+def _attention_grad_cases():
+    cases = []
+    for wrt in ("q", "k", "v"):
+        cases.append(
+            C(
+                f"{wrt}_plain",
+                F(2, 3, 4),
+                F(2, 5, 4),
+                F(2, 5, 3),
+                F(2, 3, gen="lse"),
+                F(2, 3),
+                F(2, 3, 3),
+                scale=0.5,
+                wrt=wrt,
+                fd=None,
+            )
+        )
+        cases.append(
+            C(
+                f"{wrt}_causal_masked",
+                F(3, 3, 2),
+                F(3, 4, 2),
+                F(3, 4, 2),
+                _masked_rows(3, 4),
+                F(3, 3, gen="lse"),
+                F(3, 3),
+                F(3, 3, 2),
+                scale=1.0,
+                causal=True,
+                masked=True,
+                wrt=wrt,
+                fd=None,
+            )
+        )
+    cases.append(
+        C(
+            "mask",
+            F(2, 3, 4),
+            F(2, 5, 4),
+            F(2, 5, 3),
+            _masked_rows(2, 3, 5),
+            F(2, 3, gen="lse"),
+            F(2, 3),
+            F(2, 3, 3),
+            scale=0.5,
+            masked=True,
+            wrt="mask",
+            fd=None,
+        )
+    )
+    return cases
+
+
+entry("attention_grad", _attention_grad_cases(), _np_attention_grad)
 
 
 # -- helpers shared by the test files ------------------------------------------------------------------------------

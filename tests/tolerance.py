@@ -134,10 +134,13 @@ def finite_difference_tolerance(loss_bound, h: float, d_h, d_2h, x=0.0, grad_bou
     """Allowed |analytic gradient - d_h| for the central difference d_h = (f(x+h) - f(x-h)) / 2h (d_2h: the same
     with step 2h), in float64: the rounding errors of the two loss evaluations over 2h (loss_bound / h), the
     truncation error h^2 |f3| / 6 (f3 the third derivative), estimated by Richardson's |d_2h - d_h| = 3 h^2 |f3| / 6
-    (so counted three times over), the rounding of x +- h (relative u |x| / h) and the gradient's own bound."""
+    (so counted three times over), the rounding of x +- h (relative u |x| / h) and the gradient's own bound. An
+    infinite x (a -inf mask entry) does not move under +- h: its difference is exactly 0 and adds no rounding."""
     u = unit_roundoff("float64")
     d_h, d_2h = np.asarray(d_h, np.float64), np.asarray(d_2h, np.float64)
-    return loss_bound / h + np.abs(d_2h - d_h) + u * np.abs(x) / h * np.abs(d_h) + grad_bound
+    x = np.abs(np.asarray(x, np.float64))
+    moved = np.where(np.isfinite(x), u * np.where(np.isfinite(x), x, 0.0) / h * np.abs(d_h), 0.0)
+    return loss_bound / h + np.abs(d_2h - d_h) + moved + grad_bound
 
 
 def assert_close(got, want, tol, what: str = "") -> None:

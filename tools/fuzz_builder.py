@@ -90,7 +90,7 @@ class Builder:
     """Grows one graph; `env` holds every value's reference array, `exact` whether compiled code reproduces it
     bit for bit."""
 
-    def __init__(self, src: Source, profile: str, data_seed: int, graph: Graph | None = None, max_inputs: int = 5):
+    def __init__(self, src: Source, profile: str, data_seed: int, graph: Graph | None = None, max_inputs: int = 8):
         self.src, self.profile = src, profile
         self.rng = np.random.default_rng(data_seed)
         self.g = graph or Graph("fuzz")

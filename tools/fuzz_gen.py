@@ -445,6 +445,44 @@ def _take_along_grad(b: Builder):
     return ([g, idx], {"axis": axis, "shape": shape}) if idx is not None else None
 
 
+def _attention(op):
+    """attention / attention_lse / attention_grad on new float inputs of a random small geometry (a causal flag,
+    an additive mask with some -inf entries that never remove a whole row, the scale)."""
+
+    def gen(b: Builder):
+        dt = b.float_dtype()
+        batch = tuple(b.src.int(1, 3) for _ in range(b.src.int(0, 2)))
+        lq, lk, e, ev = b.src.int(1, 4), b.src.int(1, 5), b.src.int(1, 4), b.src.int(1, 3)
+        causal, masked = b.src.chance(0.4), b.src.chance(0.4)
+        needed = (2 if op == "attention_lse" else 3) + masked + (op == "attention_grad")
+        if len(b.g.inputs) + needed > b.max_inputs:
+            return None
+        q = b.new_input(batch + (lq, e), dt)
+        k = b.new_input(batch + (lk, e), dt)
+        ins = [q, k] if op == "attention_lse" else [q, k, b.new_input(batch + (lk, ev), dt)]
+        if masked:
+            m = b.new_input(batch[:1] + (1, lk), dt)
+            arr = b.arr(m)
+            arr[...] = np.where(b.rng.random(arr.shape) < 0.3, -np.inf, arr)
+            arr[..., 0] = 0.0  # (key 0 is always seen: no row loses every key)
+            ins.append(m)
+        attrs = {"scale": b.src.pick((0.5, 1.0, 0.3)), "causal": causal, "masked": masked}
+        if op != "attention_grad":
+            return ins, attrs
+        g = b.new_input(batch + (lq, ev), dt)
+        lse = b.add("attention_lse", [q, k] + ins[3:], attrs)
+        out = b.add("attention", ins, attrs)
+        if lse is None or out is None:
+            return None
+        prod = b.add("mul", [g, out], {})
+        d = b.add("sum", [prod], {"axes": (-1,), "keepdims": False}) if prod is not None else None
+        if d is None:
+            return None
+        return ins + [lse, d, g], dict(attrs, wrt=b.src.pick(("q", "k", "v") + (("mask",) if masked else ())))
+
+    return gen
+
+
 def _scan(b: Builder):
     """A scan with one float carry, one scanned input and maybe a constant; its body is a small random graph."""
     carry = b.operand(lambda v: b.is_float(v) and v.type.size <= 24 and np.isfinite(b.arr(v)).all())
@@ -506,6 +544,7 @@ FAMILIES = {
     "take_grad": lambda op: _take_grad,
     "take_along": lambda op: _take_along,
     "take_along_grad": lambda op: _take_along_grad,
+    "attention": _attention,
     "unary": _unary,
     "binary": _binary,
 }

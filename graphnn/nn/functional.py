@@ -10,6 +10,7 @@ from graphnn.core.dispatch import apply, op_error, relabel
 from graphnn.compiler.tracer import check_values
 from graphnn.core.attrs import conv_padding
 from graphnn.core.tensor import Tensor, as_tensor
+from ._attention import scaled_dot_product_attention  # noqa: F401
 from ._activation import elu, hardtanh, leaky_relu, relu6, silu, softplus  # noqa: F401
 from ._norm import batch_norm, cosine_similarity, pairwise_distance  # noqa: F401
 from ._random_ops import dropout  # noqa: F401
