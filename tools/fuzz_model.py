@@ -20,7 +20,7 @@ from graphnn.ir.registry import family
 from graphnn.ir.passes import lower_for_codegen
 from graphnn.ir.roundoff import error_bounds
 
-from .fuzz_check import Mismatch, _run, compare, has_infinity, loss_graph, tolerances
+from .fuzz_check import Mismatch, _run, compare, differentiable, has_infinity, loss_graph, tolerances
 from .fuzz_gen import FuzzCase
 
 
@@ -54,14 +54,14 @@ class Replay(graphnn.nn.Module):
         return tuple(env[v.id] for v in self.graph.outputs)
 
 
-def _eager(model: Replay, args: list, weights: list):
+def _eager(model: Replay, args: list, weights: list, backward: bool = True):
     outs = model(*args)
     loss = None
     for o, w in zip((o for o in outs if o.dtype_name in ("float32", "float64")), weights):
         term = (o * graphnn.from_numpy(w)).sum()
         loss = term if loss is None else loss + term.type_as_dtype(loss.dtype_name)
     grads = None
-    if loss is not None and loss.requires_grad:
+    if backward and loss is not None and loss.requires_grad:
         for p in model.parameters():
             p.grad = None
         loss.backward()
@@ -83,7 +83,8 @@ def check_model(case: FuzzCase, want: list) -> None:
     model = Replay(g, case.arrays)
     rng = np.random.default_rng(7)
     weights = [rng.uniform(0.5, 1.5, v.shape).astype(v.dtype) for v in g.outputs if v.type.is_float]
-    outs, grads = _run("model: eager", _eager, model, args, weights)
+    backward = differentiable(g)
+    outs, grads = _run("model: eager", _eager, model, args, weights, backward)
     has_inf = has_infinity(g, case.arrays)
     for j, (a, b) in enumerate(zip(outs, want)):
         compare(a, b, f"model: eager output {j}")  # the same reference kernels: exactly equal
@@ -93,7 +94,7 @@ def check_model(case: FuzzCase, want: list) -> None:
         inf = _run("model: compiled no_grad", lambda: compiled(*args))
     for j, (a, b, tol) in enumerate(zip(inf, outs, tols)):
         compare(a.numpy(), b, f"model: compiled (no_grad) output {j}", tol, has_inf)
-    c_outs, c_grads = _run("model: compiled training", _eager, compiled, args, weights)
+    c_outs, c_grads = _run("model: compiled training", _eager, compiled, args, weights, backward)
     for j, (a, b, tol) in enumerate(zip(c_outs, outs, tols)):
         compare(a, b, f"model: compiled (training) output {j}", tol, has_inf)
     if grads is None:
