@@ -53,6 +53,18 @@ def _reads_once(consumer: Node, v: Value) -> bool:
     return get_op(consumer.op).reads_once
 
 
+def _epilogue(c: Node, uses: dict) -> bool:
+    """Can an out_fusable result flow into consumer c as the epilogue of its schedule: c elementwise, or a reshape
+    whose users all are (a matmul seen through a reshape into a reduction would be recomputed as naive dot
+    products inside the reduction's loop)."""
+    if get_op(c.op).pattern in ONCE_CONSUMERS:
+        return True
+    if family(c) != "reshape":
+        return False
+    users = uses.get(c.outputs[0].id, [])
+    return bool(users) and all(_reads_once(u, c.outputs[0]) and _epilogue(u, uses) for u, _ in users)
+
+
 def plan_fusion(graph: Graph) -> FusionPlan:
     uses = graph.users()
     outputs = {v.id for v in graph.outputs}
@@ -85,7 +97,7 @@ def plan_fusion(graph: Graph) -> FusionPlan:
                         _reads_once(c, v)
                         and c_once
                         and c.outputs[0].dtype == v.dtype
-                        and (pat != "out_fusable" or family(c) == "reshape" or get_op(c.op).pattern in ONCE_CONSUMERS)
+                        and (pat != "out_fusable" or _epilogue(c, uses))
                     )
         if inline:
             inlined.add(v.id)

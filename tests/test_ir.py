@@ -97,6 +97,18 @@ def test_fusion_never_recomputes_a_reduction_per_broadcast_element():
     assert s.id in plan.materialized
 
 
+def test_a_matmul_seen_through_a_reshape_is_not_recomputed_inside_a_reduction():
+    # a LayerNorm bias gradient in a transformer: sum over (batch, time) of (g @ W) viewed as 3-D
+    g = Graph()
+    a = g.add_input(TensorType((24, 16), "float32"), "a")
+    w = g.add_input(TensorType((16, 8), "float32"), "w")
+    m = g.emit("matmul", a, w)
+    g.outputs = [g.emit("sum", g.emit("reshape", m, shape=(4, 6, 8)), axes=(0, 1), keepdims=False)]
+    plan = plan_fusion(g)
+    assert m.id in plan.materialized
+    assert [n.op for n in plan.groups[0].nodes] == ["matmul"]
+
+
 def test_memory_plan_reuses_memory_without_overlap():
     bufs = [(1, 1000, 0, 1), (2, 1000, 1, 2), (3, 1000, 2, 3), (4, 64, 0, 3)]
     plan = plan_memory(bufs, {})
