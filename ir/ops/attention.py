@@ -63,6 +63,23 @@ def _scores(q, k, mask, attrs) -> np.ndarray:
     return s
 
 
+def _keep(attrs, lq: int, lk: int):
+    """Which (query, key) pairs are read at all: with causal, key j only for queries i >= j (the kernels never load
+    the others, so an Inf or NaN in a value row a query cannot see does not reach it); None: all."""
+    return np.tril(np.ones((lq, lk), bool)) if attrs.get("causal") else None
+
+
+def _contract(w: np.ndarray, x: np.ndarray, keep) -> np.ndarray:
+    """sum_j w[..., i, j] * x[..., j, :] over the pairs `keep` allows (float64)."""
+    x = x.astype(np.float64)
+    if keep is None:
+        return np.matmul(w, x)
+    w = np.where(keep, w, 0.0)
+    if np.isfinite(x).all():
+        return np.matmul(w, x)
+    return np.where(keep[..., None], w[..., None] * x[..., None, :, :], 0.0).sum(-2)
+
+
 def _probs(s: np.ndarray) -> tuple:
     """(softmax rows, log-sum-exp per row); a row with every key removed gives zeros and lse -inf (NaN scores
     propagate, as in PyTorch)."""
@@ -143,7 +160,7 @@ def _attention_infer(types, attrs):
 def _attention_ref(arrays, attrs):
     q, k, v, mask, _ = _parts(arrays, attrs)
     p, _ = _probs(_scores(q, k, mask, attrs))
-    return np.matmul(p, v.astype(np.float64)).astype(q.dtype)
+    return _contract(p, v, _keep(attrs, q.shape[-2], k.shape[-2])).astype(q.dtype)
 
 
 def _grad_inputs(node) -> tuple:
@@ -251,14 +268,19 @@ def _grad_ref(arrays, attrs):
         p = np.where(np.isneginf(lse)[..., None], 0.0, np.exp(s - lse[..., None]))  # (NaN propagates)
     g64 = g.astype(np.float64)
     wrt, dt = attrs["wrt"], q.dtype
+    keep = _keep(attrs, q.shape[-2], k.shape[-2])
+    keep_t = None if keep is None else keep.T
     if wrt == "v":
-        return np.matmul(np.swapaxes(p, -1, -2), g64).astype(dt)
-    ds = p * (np.matmul(g64, np.swapaxes(v, -1, -2).astype(np.float64)) - d[..., None])
+        return _contract(np.swapaxes(p, -1, -2), g64, keep_t).astype(dt)
+    with np.errstate(invalid="ignore", over="ignore"):
+        ds = p * (np.matmul(g64, np.swapaxes(v, -1, -2).astype(np.float64)) - d[..., None])
+    if keep is not None:
+        ds = np.where(keep, ds, 0.0)
     if wrt == "mask":
         return ds.astype(dt)
     if wrt == "q":
-        return (np.matmul(ds, k.astype(np.float64)) * attrs["scale"]).astype(dt)
-    return (np.matmul(np.swapaxes(ds, -1, -2), q.astype(np.float64)) * attrs["scale"]).astype(dt)
+        return (_contract(ds, k, keep) * attrs["scale"]).astype(dt)
+    return (_contract(np.swapaxes(ds, -1, -2), q, keep_t) * attrs["scale"]).astype(dt)
 
 
 register(
