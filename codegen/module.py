@@ -12,7 +12,7 @@ from __future__ import annotations
 import llvmlite.ir as ir
 
 from graphnn.ir.fusion import FusionPlan, plan_fusion
-from graphnn.ir.graph import Graph
+from graphnn.ir.graph import Graph, format_attr
 from graphnn.ir.memory import plan_memory
 from graphnn.ir.registry import describe, family, get_op, node_flops
 
@@ -85,6 +85,27 @@ def _work(group) -> int:
     return work * max(1, len(group.nodes) // 4)
 
 
+def group_signature(group, buffers: list, inlined: set) -> str | None:
+    """What a group's kernel computes, independent of value ids: its buffers' types and, per node, the op, its
+    attributes, its operands (buffer i or the output of an earlier node of the group) and result types. Two
+    groups with the same signature compile to the same function. None when an operand is neither."""
+    where = {v.id: f"b{i}" for i, v in enumerate(buffers)}
+    lines = [",".join(str(v.type) for v in buffers)]
+    for j, n in enumerate(group.nodes):
+        refs = []
+        for v in n.inputs:
+            ref = where.get(v.id)
+            if ref is None:
+                return None
+            refs.append(ref + ("i" if v.id in inlined else ""))
+        for o_i, o in enumerate(n.outputs):
+            where.setdefault(o.id, f"n{j}.{o_i}")
+        attrs = ",".join(f"{a}={format_attr(x)}" for a, x in sorted(n.attrs.items()))
+        outs = ",".join(str(o.type) + ("i" if o.id in inlined else "") for o in n.outputs)
+        lines.append(f"{n.op}({','.join(refs)}){{{attrs}}}->{outs}")
+    return "\n".join(lines)
+
+
 def _check_lowerable(graph: Graph) -> None:
     for n in graph.nodes:
         if not can_lower(get_op(n.op)):
@@ -148,6 +169,7 @@ class ModuleBuilder:
         self._counted: set = set()
         self._split_calls = 0
         self.kernel_names: list = []
+        self._by_signature: dict = {}  # (flags, group_signature) -> Kernel already emitted
         self.errors: list = []  # messages of the index-check error codes (shared by every graph function here)
         self._scan_bodies: dict = {}  # scan node id -> (body function, Layout)
         self._memcpy = None
@@ -190,7 +212,7 @@ class ModuleBuilder:
         if k.module is self.module:
             return k.fn
         k.fn.linkage = "external"
-        return ir.Function(self.module, k.fn.function_type, k.fn.name)
+        return self.module.globals.get(k.fn.name) or ir.Function(self.module, k.fn.function_type, k.fn.name)
 
     def call_kernel(self, eb: ir.IRBuilder, k: Kernel, args: list) -> None:
         """Call kernel k; a split kernel runs in min(threads, MAX_THREADS) parts on the worker pool."""
@@ -200,26 +222,46 @@ class ModuleBuilder:
             eb.call(target, args + ([i64(0), i64(1)] if k.split else []))
             return
         nb = len(args)
-        tramp = ir.Function(self.module, TASK, k.fn.name + "_part")
-        tramp.linkage = "internal"
-        tb = ir.IRBuilder(tramp.append_basic_block())
-        block, part, parts = tramp.args  # block: the kernel's buffer pointers
-        words = [tb.load(tb.gep(block, [i64(i)], source_etype=PTR), typ=PTR) for i in range(nb)]
-        tb.call(target, words + [part, parts])
-        tb.ret_void()
-
-        n = eb.load(self.threads)
-        n = eb.select(eb.icmp_signed(">", n, i64(MAX_THREADS)), i64(MAX_THREADS), n)
-        pool = eb.load(self.pool)
         blk = eb.alloca(ir.ArrayType(PTR, nb))
         for i, a in enumerate(args):
             eb.store(a, eb.gep(blk, [i64(0), i64(i)], inbounds=True))
+        eb.call(self._run_parts(), [self._trampoline(k, target, nb), eb.bitcast(blk, PTR)])
+
+    def _trampoline(self, k: Kernel, target, nb: int) -> ir.Function:
+        """`void name_part(ptr block, i64 part, i64 parts)`: k's part `part` with its pointers read from block."""
+        name = k.fn.name + "_part"
+        tramp = self.module.globals.get(name)
+        if tramp is None:
+            tramp = ir.Function(self.module, TASK, name)
+            tramp.linkage = "internal"
+            tb = ir.IRBuilder(tramp.append_basic_block())
+            block, part, parts = tramp.args  # block: the kernel's buffer pointers
+            words = [tb.load(tb.gep(block, [i64(i)], source_etype=PTR), typ=PTR) for i in range(nb)]
+            tb.call(target, words + [part, parts])
+            tb.ret_void()
+        return tramp
+
+    def _run_parts(self) -> ir.Function:
+        """`void graphnn_run_parts(ptr task, ptr block)`: the task in min(threads, MAX_THREADS) parts on the
+        worker pool, or as one part when there is one thread or no pool (one call site per split kernel call)."""
+        fn = self.module.globals.get("graphnn_run_parts")
+        if fn is not None:
+            return fn
+        fn = ir.Function(self.module, ir.FunctionType(ir.VoidType(), [PTR, PTR]), "graphnn_run_parts")
+        fn.linkage = "internal"
+        task, block = fn.args
+        eb = ir.IRBuilder(fn.append_basic_block("entry"))
+        n = eb.load(self.threads)
+        n = eb.select(eb.icmp_signed(">", n, i64(MAX_THREADS)), i64(MAX_THREADS), n)
+        pool = eb.load(self.pool)
         use_pool = eb.and_(eb.icmp_signed(">", n, i64(1)), eb.icmp_unsigned("!=", pool, i64(0)))
         with eb.if_else(use_pool) as (pooled, alone):
             with pooled:
-                eb.call(eb.inttoptr(pool, ir.PointerType(RUN)), [tramp, eb.bitcast(blk, PTR), n, n])
+                eb.call(eb.inttoptr(pool, ir.PointerType(RUN)), [task, block, n, n])
             with alone:
-                eb.call(target, args + [i64(0), i64(1)])
+                eb.call(eb.inttoptr(eb.ptrtoint(task, I64), ir.PointerType(TASK)), [block, i64(0), i64(1)])
+        eb.ret_void()
+        return fn
 
     def fresh(self, base: str) -> str:
         self._n += 1
@@ -271,8 +313,9 @@ class ModuleBuilder:
                     lambda: self._emit_scan(fn, emit.b, node, emit.ptr_of, f"{name}_scan{gi}"),
                 )
                 continue
-            k, kargs = self._kernel(g, plan, f"{name}_k{gi}_{node.op}", top, slots, aligned, emit.ptr_of)
-            self.timed(emit.b, self._counter(k.fn.name), lambda: self.call_kernel(emit.b, k, kargs))
+            label = f"{name}_k{gi}_{node.op}"
+            k, kargs = self._kernel(g, plan, label, top, slots, aligned, emit.ptr_of)
+            self.timed(emit.b, self._counter(label), lambda: self.call_kernel(emit.b, k, kargs))
         emit.finish(graph, bool(self.errors))
         layout = Layout(
             slots.n_in,
@@ -322,27 +365,39 @@ class ModuleBuilder:
                     reads.append(v)
         kbufs = [g.root] + reads
         checks = any(get_op(n.op).index_checked for n in g.nodes)
+        split = top and _work(g) >= _parallel_work()
+        align, streaming = False, False
+        if top:  # the runtime aligns the arena and the outputs listed in `aligned`
+            out_slot = slots.slot_of.get(g.root.id)
+            if out_slot is None:
+                align = True
+            elif slots.is_output(out_slot) and g.root.type.nbytes >= ALIGNED_OUTPUT_BYTES:
+                # a big result that is only returned goes around the caches (no read-for-ownership traffic)
+                align = streaming = True
+                aligned.append(out_slot - slots.n_in)
+        args = [ptr_of(v.id) for v in kbufs] + ([ptr_of("status")] if checks else [])
+        # Groups that compute the same thing on buffers of the same types share one function (a transformer's
+        # layers, a forward and its recomputation): kernels with index checks keep their own error messages.
+        key = None if checks else (top, split, align, streaming, group_signature(g, kbufs, plan.inlined))
+        if key is not None and key[-1] is not None and key in self._by_signature:
+            return self._by_signature[key], args
         k = Kernel(
             self.kernel_module() if top else self.module,
             name,
             kbufs,
             plan.inlined,
             lower,
-            split=top and _work(g) >= _parallel_work(),
+            split=split,
             errors=self.errors if checks else None,
         )
-        if top:  # the runtime aligns the arena and the outputs listed in `aligned`
-            out_slot = slots.slot_of.get(g.root.id)
-            if out_slot is None:
-                k.fn.args[0].attributes.align = 64
-            elif slots.is_output(out_slot) and g.root.type.nbytes >= ALIGNED_OUTPUT_BYTES:
-                # a big result that is only returned goes around the caches (no read-for-ownership traffic)
-                k.fn.args[0].attributes.align = 64
-                k.streaming = True
-                aligned.append(out_slot - slots.n_in)
+        if align:
+            k.fn.args[0].attributes.align = 64
+        k.streaming = streaming
         _emit_group(k, g)
         k.finish()
-        return k, [ptr_of(v.id) for v in kbufs] + ([ptr_of("status")] if checks else [])
+        if key is not None and key[-1] is not None:
+            self._by_signature[key] = k
+        return k, args
 
     # -- scan ------------------------------------------------------------------------------------------------
     def _scan_body(self, node):
