@@ -1,8 +1,14 @@
-"""Batch normalization and distance functions."""
+"""Batch, layer, RMS and group normalization, and distance functions (composites of IR primitives)."""
 
 from __future__ import annotations
 
-from graphnn.core.dispatch import relabel
+import numbers
+
+import numpy as np
+
+from graphnn.ir.registry import IRError
+
+from graphnn.core.dispatch import located, op_error, relabel
 from graphnn.core.grad_mode import no_grad
 from graphnn.core.tensor import Tensor
 
@@ -64,3 +70,83 @@ def cosine_similarity(x1: Tensor, x2: Tensor, dim: int = 1, eps: float = 1e-8) -
 
 def pairwise_distance(x1: Tensor, x2: Tensor, p: float = 2.0, eps: float = 1e-6, keepdim: bool = False) -> Tensor:
     return (x1 - x2 + eps).norm(p, dim=-1, keepdim=keepdim)
+
+
+def _normalized_axes(op: str, input: Tensor, normalized_shape, *affine) -> tuple:
+    """The trailing axes `normalized_shape` names; the input and the affine tensors must have that shape."""
+    shape = (int(normalized_shape),) if isinstance(normalized_shape, numbers.Integral) else tuple(normalized_shape)
+    n = len(shape)
+    if n == 0 or input.ndim < n or tuple(input.shape[input.ndim - n :]) != shape:
+        raise op_error(
+            IRError(
+                f"{op}(input {input._type}): Given normalized_shape={list(shape)}, expected input with shape "
+                f"[*, {', '.join(str(s) for s in shape)}], but got input of size{list(input.shape)}"
+            )
+        )
+    for name, t in affine:
+        if t is not None and tuple(t.shape) != shape:
+            raise op_error(
+                IRError(f"{op}(input {input._type}): expected {name} of shape {list(shape)}, got {list(t.shape)}")
+            )
+    return tuple(range(input.ndim - n, input.ndim))
+
+
+def _standardize(x: Tensor, axes: tuple, eps: float) -> Tensor:
+    """(x - mean) / sqrt(var + eps) over `axes` (biased variance, from the centred values)."""
+    centred = x - x.mean(axes, keepdim=True)
+    var = (centred * centred).mean(axes, keepdim=True)
+    return centred * (var + eps).rsqrt()
+
+
+def layer_norm(input: Tensor, normalized_shape, weight=None, bias=None, eps: float = 1e-5) -> Tensor:
+    """Normalize over the trailing `normalized_shape` axes, then the elementwise affine map."""
+    axes = _normalized_axes("layer_norm", input, normalized_shape, ("weight", weight), ("bias", bias))
+    out = _standardize(input, axes, eps)
+    if weight is not None:
+        out = out * weight
+    if bias is not None:
+        out = out + bias
+    return relabel(out, "NativeLayerNormBackward0", [input, weight, bias])
+
+
+def rms_norm(input: Tensor, normalized_shape, weight=None, eps: float | None = None) -> Tensor:
+    """x / sqrt(mean(x^2) + eps) over the trailing axes, times weight; eps=None is the dtype's machine epsilon."""
+    axes = _normalized_axes("rms_norm", input, normalized_shape, ("weight", weight))
+    eps = float(np.finfo(input.dtype_name).eps) if eps is None else eps
+    out = input * ((input * input).mean(axes, keepdim=True) + eps).rsqrt()
+    return out * weight if weight is not None else out
+
+
+def group_norm(input: Tensor, num_groups: int, weight=None, bias=None, eps: float = 1e-5) -> Tensor:
+    """Normalize each of `num_groups` groups of channels (dimension 1) per sample, then a per-channel affine map."""
+    if input.ndim < 2:
+        raise RuntimeError(located(f"Expected at least 2 dimensions for input tensor but received {input.ndim}"))
+    n, c = input.shape[0], input.shape[1]
+    call = f"group_norm(input {input._type}, num_groups {num_groups})"
+    if num_groups <= 0 or c % num_groups:
+        raise op_error(
+            IRError(
+                f"{call}: Expected number of channels in input to be divisible by num_groups, but got input of "
+                f"shape {list(input.shape)} and num_groups={num_groups}"
+            )
+        )
+    spatial = int(np.prod(input.shape[2:], dtype=np.int64))
+    if (n * c // num_groups) * spatial == 1:
+        size = [n * c // num_groups, num_groups] + list(input.shape[2:])
+        raise ValueError(located(f"Expected more than 1 value per channel when training, got input size {size}"))
+    for name, t in (("weight", weight), ("bias", bias)):
+        if t is not None and tuple(t.shape) != (c,):
+            raise op_error(IRError(f"{call}: expected {name} of shape [{c}], got {list(t.shape)}"))
+    grouped = input.reshape((n, num_groups, c // num_groups * spatial))
+    out = _standardize(grouped, (2,), eps).reshape(tuple(input.shape))
+    shape = (1, c) + (1,) * (input.ndim - 2)
+    if weight is not None:
+        out = out * weight.reshape(shape)
+    if bias is not None:
+        out = out + bias.reshape(shape)
+    return relabel(out, "NativeGroupNormBackward0", [input, weight, bias])
+
+
+def normalize(input: Tensor, p: float = 2.0, dim: int = 1, eps: float = 1e-12) -> Tensor:
+    """input / max(||input||_p along dim, eps)."""
+    return input / input.norm(p, dim=dim, keepdim=True).clamp(min=eps)

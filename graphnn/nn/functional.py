@@ -6,13 +6,41 @@ import warnings
 
 from graphnn.ir.registry import IRError
 
-from graphnn.core.dispatch import apply, op_error, relabel
+from graphnn.core.dispatch import apply, located, op_error, relabel
 from graphnn.compiler.tracer import check_values
 from graphnn.core.attrs import conv_padding
-from graphnn.core.tensor import Tensor, as_tensor
+from graphnn.core.tensor import Tensor, TraceError, as_tensor
+from ._activation import (  # noqa: F401
+    celu,
+    elu,
+    gelu,
+    glu,
+    hardsigmoid,
+    hardswish,
+    hardtanh,
+    leaky_relu,
+    logsigmoid,
+    mish,
+    prelu,
+    relu6,
+    selu,
+    silu,
+    softplus,
+    softsign,
+    tanhshrink,
+    threshold,
+)
 from ._attention import scaled_dot_product_attention  # noqa: F401
-from ._activation import elu, hardtanh, leaky_relu, relu6, silu, softplus  # noqa: F401
-from ._norm import batch_norm, cosine_similarity, pairwise_distance  # noqa: F401
+from ._mha import multi_head_attention_forward  # noqa: F401
+from ._norm import (  # noqa: F401
+    batch_norm,
+    cosine_similarity,
+    group_norm,
+    layer_norm,
+    normalize,
+    pairwise_distance,
+    rms_norm,
+)
 from ._random_ops import dropout  # noqa: F401
 from ._vision import (
     avg_pool,
@@ -68,6 +96,26 @@ __all__ = [
     "hardtanh",
     "relu6",
     "silu",
+    "gelu",
+    "mish",
+    "selu",
+    "celu",
+    "softsign",
+    "logsigmoid",
+    "hardsigmoid",
+    "hardswish",
+    "glu",
+    "tanhshrink",
+    "threshold",
+    "prelu",
+    "softmin",
+    "layer_norm",
+    "rms_norm",
+    "group_norm",
+    "normalize",
+    "one_hot",
+    "scaled_dot_product_attention",
+    "multi_head_attention_forward",
 ]
 
 
@@ -112,6 +160,40 @@ def softmax(input: Tensor, dim: int | None = None, _stacklevel: int = 3, dtype=N
     m = apply("stop_gradient", [input.amax(dim, keepdim=True)])
     e = (input - m).exp()
     return relabel(e / e.sum(dim, keepdim=True), "SoftmaxBackward0", [input])
+
+
+def softmin(input: Tensor, dim: int | None = None, _stacklevel: int = 3, dtype=None) -> Tensor:
+    if dim is None:
+        dim = _legacy_dim("softmin", input.ndim, _stacklevel)
+    return softmax(-input, dim, dtype=dtype)
+
+
+def one_hot(tensor: Tensor, num_classes: int = -1) -> Tensor:
+    """int64 (..., num_classes) with a 1 at each index; num_classes=-1: one more than the largest index (needs
+    the values, so not inside graphnn.compile)."""
+    call = f"one_hot(indices {tensor._type}, num_classes {num_classes})"
+    if tensor.dtype_name != "int64":
+        raise op_error(IRError(f"{call}: one_hot is only applicable to index tensor of type LongTensor."))
+    if num_classes == -1:
+        if tensor._data is None:
+            raise TraceError(
+                located(
+                    f"{call}: num_classes=-1 infers the number of classes from the values, which inside "
+                    "graphnn.compile are not known: pass num_classes"
+                )
+            )
+        if tensor.numel() == 0:
+            raise RuntimeError(located(f"{call}: Can not infer total number of classes from empty tensor."))
+        num_classes = int(tensor._data.max()) + 1
+
+    def check(idx):
+        if idx.size and idx.min() < 0:
+            raise op_error(IRError(f"{call}: Class values must be non-negative."))
+        if idx.size and idx.max() >= num_classes:
+            raise op_error(IRError(f"{call}: Class values must be smaller than num_classes."))
+
+    check_values(tensor, check)
+    return apply("one_hot", [tensor], {"num_classes": int(num_classes), "dtype": "int64"})
 
 
 # -- linear and convolution -----------------------------------------------------------------------------------

@@ -10,7 +10,8 @@ from .optimizer import Optimizer
 
 
 class Adam(Optimizer):
-    _decoupled = False
+    """Adam; decoupled_weight_decay=True is AdamW. foreach, capturable and fused are accepted and ignored (a
+    compiled training step is one native call anyway); differentiable=True is not supported."""
 
     def __init__(
         self,
@@ -21,16 +22,21 @@ class Adam(Optimizer):
         weight_decay: float = 0,
         amsgrad: bool = False,
         *,
+        foreach: bool | None = None,
         maximize: bool = False,
+        capturable: bool = False,
+        differentiable: bool = False,
+        fused: bool | None = None,
+        decoupled_weight_decay: bool = False,
     ):
         if lr < 0 or eps < 0 or not (0 <= betas[0] < 1 and 0 <= betas[1] < 1) or weight_decay < 0:
             raise ValueError(
                 f"Invalid Adam hyper-parameters lr={lr}, betas={betas}, eps={eps}, weight_decay={weight_decay}"
             )
-        super().__init__(
-            params,
-            dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay, amsgrad=amsgrad, maximize=maximize),
-        )
+        defaults = dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay, amsgrad=amsgrad)
+        defaults.update(maximize=maximize, foreach=foreach, capturable=capturable, differentiable=differentiable)
+        defaults.update(fused=fused, decoupled_weight_decay=decoupled_weight_decay)
+        super().__init__(params, defaults)
 
     def step(self, closure=None):
         loss = closure() if closure is not None else None
@@ -52,7 +58,7 @@ class Adam(Optimizer):
                     st = self.state[p]
                     step._assign(step + 1.0)
                     if g["weight_decay"]:
-                        if self._decoupled:
+                        if g["decoupled_weight_decay"]:
                             p._assign(p * (1.0 - g["lr"] * g["weight_decay"]))
                         else:
                             grad = grad + p * g["weight_decay"]
@@ -77,7 +83,7 @@ class Adam(Optimizer):
 
 
 class AdamW(Adam):
-    _decoupled = True
+    """Adam with decoupled weight decay (default 1e-2), as PyTorch's."""
 
     def __init__(
         self,
@@ -89,5 +95,22 @@ class AdamW(Adam):
         amsgrad: bool = False,
         *,
         maximize: bool = False,
+        foreach: bool | None = None,
+        capturable: bool = False,
+        differentiable: bool = False,
+        fused: bool | None = None,
     ):
-        super().__init__(params, lr, betas, eps, weight_decay, amsgrad, maximize=maximize)
+        super().__init__(
+            params,
+            lr,
+            betas,
+            eps,
+            weight_decay,
+            amsgrad,
+            foreach=foreach,
+            maximize=maximize,
+            capturable=capturable,
+            differentiable=differentiable,
+            fused=fused,
+            decoupled_weight_decay=True,
+        )

@@ -3,15 +3,29 @@
 from __future__ import annotations
 
 import copy
+import warnings
 
 import numpy as np
 
 from graphnn.compiler import tracer as _tracer
 from graphnn.core.tensor import Tensor
+from graphnn.nn.modules.module import _typename
 
 
 class Optimizer:
+    """Parameter groups (a list of tensors, of (name, tensor) pairs, or of dicts with "params" and per-group
+    hyper-parameters overriding the defaults), per-parameter state, zero_grad and state_dict, as PyTorch's."""
+
     def __init__(self, params, defaults: dict):
+        if isinstance(params, Tensor):
+            raise TypeError(
+                "params argument given to the optimizer should be an iterable of Tensors or dicts, but got "
+                + _typename(params)
+            )
+        if defaults.get("fused") and defaults.get("foreach"):
+            raise RuntimeError("`fused` and `foreach` cannot be `True` together.")
+        if defaults.get("differentiable"):
+            raise NotImplementedError(f"{type(self).__name__}: differentiable=True is not supported")
         self.defaults = dict(defaults)
         self.state: dict = {}
         self.param_groups: list = []
@@ -22,11 +36,50 @@ class Optimizer:
         for g in groups:
             self.add_param_group(g)
 
-    def add_param_group(self, group: dict) -> None:
-        group = dict(group)
-        group["params"] = list(group["params"]) if not isinstance(group["params"], Tensor) else [group["params"]]
+    def add_param_group(self, param_group: dict) -> None:
+        """Append a group: its "params" (tensors, or (name, tensor) pairs) and hyper-parameters, the missing ones
+        taken from the defaults. A parameter may belong to one group only."""
+        if not isinstance(param_group, dict):
+            raise TypeError(f"param_group must be a dict, but got {type(param_group).__name__}")
+        group = param_group  # (the dict itself becomes the group, as in PyTorch)
+        params = group["params"]
+        if isinstance(params, Tensor):
+            params = [params]
+        elif isinstance(params, set):
+            raise TypeError(
+                "optimizer parameters need to be organized in ordered collections, but the ordering of tensors in "
+                "sets will change between runs. Please use a list instead."
+            )
+        params = list(params)
+        names = [p[0] for p in params if isinstance(p, tuple)]
+        if names:
+            if len(names) != len(params):
+                raise ValueError("all optimizer params should be with/without names. Some param names are missing")
+            params = [p[1] for p in params]
+            group["param_names"] = names
+        for p in params:
+            if not isinstance(p, Tensor):
+                raise TypeError("optimizer can only optimize Tensors, but one of the params is " + _typename(p))
+            if not p.is_leaf:
+                raise ValueError("can't optimize a non-leaf Tensor")
+        if len({id(p) for p in params}) != len(params):
+            warnings.warn(
+                "optimizer contains a parameter group with duplicate parameters; in future, this will cause an "
+                "error; see github.com/pytorch/pytorch/issues/40967 for more information",
+                stacklevel=3,
+            )
+        group["params"] = params
         for k, v in self.defaults.items():
             group.setdefault(k, v)
+        taken = {id(p) for g in self.param_groups for p in g["params"]}
+        if any(id(p) in taken for p in params):
+            raise ValueError("some parameters appear in more than one parameter group")
+        if any(("param_names" in g) != bool(names) for g in self.param_groups):
+            raise ValueError(
+                "all optimizer param groups should be with/without names. cannot add param group "
+                + ("with names" if names else "without names")
+                + " to the optimizer"
+            )
         self.param_groups.append(group)
 
     def zero_grad(self, set_to_none: bool = True) -> None:
@@ -107,12 +160,12 @@ class Optimizer:
                     st[k] = copy.deepcopy(v)
 
     def __repr__(self) -> str:
+        """PyTorch's: each group's hyper-parameters (and param_names), sorted by name."""
         s = type(self).__name__ + " ("
         for i, g in enumerate(self.param_groups):
-            s += f"\nParameter Group {i}"
-            for k in sorted(k for k in g if k != "params"):
-                s += f"\n    {k}: {g[k]}"
-        return s + "\n)"
+            s += f"\nParameter Group {i}\n"
+            s += "".join(f"    {k}: {g[k]}\n" for k in sorted(g) if k != "params")
+        return s + ")"
 
 
 def _hyper(group: dict) -> tuple:

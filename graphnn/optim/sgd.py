@@ -17,6 +17,9 @@ class SGD(Optimizer):
         nesterov: bool = False,
         *,
         maximize: bool = False,
+        foreach: bool | None = None,
+        differentiable: bool = False,
+        fused: bool | None = None,
     ):
         if lr < 0 or momentum < 0 or weight_decay < 0:
             raise ValueError(f"Invalid SGD hyper-parameters lr={lr}, momentum={momentum}, weight_decay={weight_decay}")
@@ -31,6 +34,9 @@ class SGD(Optimizer):
                 weight_decay=weight_decay,
                 nesterov=nesterov,
                 maximize=maximize,
+                foreach=foreach,
+                differentiable=differentiable,
+                fused=fused,
             ),
         )
 

@@ -1,7 +1,41 @@
-from .activation import ELU, LeakyReLU, LogSoftmax, ReLU, Sigmoid, SiLU, Softmax, Softplus, Tanh
-from .container import Flatten, ModuleList, Sequential
+from .activation import (
+    CELU,
+    ELU,
+    GELU,
+    GLU,
+    SELU,
+    Hardsigmoid,
+    Hardswish,
+    Hardtanh,
+    LeakyReLU,
+    LogSigmoid,
+    LogSoftmax,
+    Mish,
+    PReLU,
+    ReLU,
+    ReLU6,
+    Sigmoid,
+    SiLU,
+    Softmax,
+    Softmin,
+    Softplus,
+    Softsign,
+    Tanh,
+    Tanhshrink,
+    Threshold,
+)
+from .attention import MultiheadAttention
+from .container import Flatten, ModuleDict, ModuleList, ParameterDict, ParameterList, Sequential, Unflatten
 from .conv import Conv1d, Conv2d, Conv3d
 from .linear import Identity, Linear
+from .normalization import GroupNorm, LayerNorm, RMSNorm
+from .transformer import (
+    Transformer,
+    TransformerDecoder,
+    TransformerDecoderLayer,
+    TransformerEncoder,
+    TransformerEncoderLayer,
+)
 from .loss import BCELoss, CrossEntropyLoss, KLDivLoss, L1Loss, MSELoss, NLLLoss, SmoothL1Loss
 from .module import Module
 from .pooling import MaxPool1d, MaxPool2d, MaxPool3d
@@ -79,4 +113,32 @@ __all__ = [
     "GRUCell",
     "RNNBase",
     "RNNCellBase",
+    "GELU",
+    "Mish",
+    "SELU",
+    "CELU",
+    "Softsign",
+    "LogSigmoid",
+    "Hardsigmoid",
+    "Hardswish",
+    "Hardtanh",
+    "ReLU6",
+    "GLU",
+    "Tanhshrink",
+    "Threshold",
+    "PReLU",
+    "Softmin",
+    "LayerNorm",
+    "RMSNorm",
+    "GroupNorm",
+    "MultiheadAttention",
+    "Transformer",
+    "TransformerEncoder",
+    "TransformerDecoder",
+    "TransformerEncoderLayer",
+    "TransformerDecoderLayer",
+    "ModuleDict",
+    "ParameterList",
+    "ParameterDict",
+    "Unflatten",
 ]

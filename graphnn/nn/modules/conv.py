@@ -9,6 +9,7 @@ from graphnn.core.attrs import ntuple
 from .. import functional as F
 from .. import init
 from ..parameter import Parameter
+from ._factory import factory_dtype
 from .module import Module
 
 
@@ -26,9 +27,11 @@ class _ConvNd(Module):
         groups=1,
         bias=True,
         padding_mode="zeros",
+        device=None,
         dtype=None,
     ):
         super().__init__()
+        dtype = factory_dtype(device, dtype, type(self).__name__)
         n = self._nsp
         if in_channels < 0 or out_channels < 0:
             raise ValueError(

@@ -8,6 +8,7 @@ from graphnn.core.tensor import empty
 from .. import functional as F
 from .. import init
 from ..parameter import Parameter
+from ._factory import factory_dtype
 from .module import Module
 
 
@@ -22,8 +23,9 @@ class Identity(Module):
 class Linear(Module):
     """y = x W^T + b, initialised as PyTorch does (kaiming_uniform with a=sqrt(5), bias in ±1/sqrt(fan_in))."""
 
-    def __init__(self, in_features: int, out_features: int, bias: bool = True, dtype=None):
+    def __init__(self, in_features: int, out_features: int, bias: bool = True, device=None, dtype=None):
         super().__init__()
+        dtype = factory_dtype(device, dtype, type(self).__name__)
         if in_features < 0 or out_features < 0:
             raise ValueError(
                 f"Linear: in_features and out_features must be non-negative, got in_features="
@@ -47,3 +49,7 @@ class Linear(Module):
 
     def extra_repr(self) -> str:
         return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
+
+
+class NonDynamicallyQuantizableLinear(Linear):
+    """MultiheadAttention's output projection: a Linear under PyTorch's name for it."""

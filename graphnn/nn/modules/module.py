@@ -7,9 +7,12 @@ from collections import OrderedDict
 import numpy as np
 
 from graphnn.compiler import tracer as _tracer
+from graphnn.core.dtypes import dtype as _dtype
+from graphnn.core.dtypes import to_dtype
 from graphnn.core.grad_mode import scope
 from graphnn.core.tensor import Tensor
 from ..parameter import Parameter
+from ._factory import check_device
 
 
 def _addindent(s: str, n: int) -> str:
@@ -293,16 +296,64 @@ class Module:
         return self
 
     def to(self, *args, **kwargs):
-        return self
+        """PyTorch's Module.to(device, dtype) / to(dtype) / to(tensor): the device must be the CPU; a floating dtype
+        casts the floating parameters, buffers and gradients in place (they stay the same objects)."""
+        device, dtype = _parse_to(args, kwargs)
+        check_device(device, f"{type(self).__name__}.to")
+        if dtype is None:
+            return self
+        if dtype not in ("float32", "float64"):
+            raise TypeError(
+                f"nn.Module.to only accepts floating point or complex dtypes, but got desired dtype={dtype}"
+            )
+        return self._cast(dtype)
 
     def cpu(self):
         return self
 
+    def cuda(self, device=None):
+        check_device("cuda" if device is None else f"cuda:{device}", f"{type(self).__name__}.cuda")
+
+    def type(self, dst_type):
+        return self._cast(to_dtype(dst_type))
+
     def _cast(self, dtype: str):
         for t in list(self.parameters()) + list(self.buffers()):
-            if t.dtype_name in ("float32", "float64"):
+            if t.dtype_name in ("float32", "float64") and t.dtype_name != dtype:
                 t._assign_data(t._data.astype(dtype))
+                g = t._grad
+                if g is not None and g._data is not None:
+                    t._grad = Tensor._wrap(g._data.astype(dtype))
         return self
+
+    # -- lookup by dotted name --------------------------------------------------------------------------------------
+    def get_submodule(self, target: str) -> "Module":
+        """The submodule at a dotted path ('' is the module itself), as PyTorch's."""
+        mod = self
+        for item in target.split(".") if target else []:
+            if not hasattr(mod, item):
+                raise AttributeError(f"{mod._get_name()} has no attribute `{item}`")
+            mod = getattr(mod, item)
+            if not isinstance(mod, Module):
+                raise AttributeError(f"`{item}` is not an nn.Module")
+        return mod
+
+    def get_parameter(self, target: str):
+        module_path, _, name = target.rpartition(".")
+        mod = self.get_submodule(module_path)
+        if not hasattr(mod, name):
+            raise AttributeError(f"{mod._get_name()} has no attribute `{name}`")
+        param = getattr(mod, name)
+        if not isinstance(param, Parameter):
+            raise AttributeError(f"`{name}` is not an nn.Parameter")
+        return param
+
+    def get_buffer(self, target: str):
+        module_path, _, name = target.rpartition(".")
+        mod = self.get_submodule(module_path)
+        if name not in mod._buffers:
+            raise AttributeError(f"`{name}` is not a buffer")
+        return mod._buffers[name]
 
     def float(self):
         return self._cast("float32")
@@ -332,6 +383,23 @@ class Module:
 
     def __dir__(self):
         return list(super().__dir__()) + list(self._parameters) + list(self._modules) + list(self._buffers)
+
+
+def _parse_to(args: tuple, kwargs: dict) -> tuple:
+    """(device, dtype name) from Module.to's arguments: a tensor gives its dtype, a dtype its name, a bool is
+    non_blocking, anything else is a device."""
+    unknown = set(kwargs) - {"device", "dtype", "non_blocking", "memory_format", "copy"}
+    if unknown:
+        raise TypeError(f"to() received an invalid combination of arguments: unexpected keyword {sorted(unknown)}")
+    device, dtype = kwargs.get("device"), kwargs.get("dtype")
+    for a in args:
+        if isinstance(a, Tensor):
+            dtype = a.dtype_name
+        elif isinstance(a, (_dtype, np.dtype)) or a in (float, int, bool):
+            dtype = a
+        elif not isinstance(a, bool):
+            device = a
+    return device, None if dtype is None else to_dtype(dtype)
 
 
 def _typename(value) -> str:

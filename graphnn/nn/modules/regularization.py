@@ -8,6 +8,7 @@ from graphnn.core.tensor import Tensor, empty
 from .. import functional as F
 from .. import init
 from ..parameter import Parameter
+from ._factory import factory_dtype
 from .module import Module
 
 
@@ -35,20 +36,28 @@ class _BatchNorm(Module):
         momentum: float | None = 0.1,
         affine: bool = True,
         track_running_stats: bool = True,
+        device=None,
         dtype=None,
+        *,
+        bias: bool = True,
     ):
         super().__init__()
+        dtype = factory_dtype(device, dtype, type(self).__name__)
+        stats = dtype or "float32"
         self.num_features, self.eps, self.momentum = num_features, eps, momentum
         self.affine, self.track_running_stats = affine, track_running_stats
         if affine:
             self.weight = Parameter(empty(num_features, dtype=dtype))
-            self.bias = Parameter(empty(num_features, dtype=dtype))
+            if bias:
+                self.bias = Parameter(empty(num_features, dtype=dtype))
+            else:
+                self.register_parameter("bias", None)
         else:
             self.register_parameter("weight", None)
             self.register_parameter("bias", None)
         if track_running_stats:
-            self.register_buffer("running_mean", Tensor._wrap(np.zeros(num_features, "float32")))
-            self.register_buffer("running_var", Tensor._wrap(np.ones(num_features, "float32")))
+            self.register_buffer("running_mean", Tensor._wrap(np.zeros(num_features, stats)))
+            self.register_buffer("running_var", Tensor._wrap(np.ones(num_features, stats)))
             self.register_buffer("num_batches_tracked", Tensor._wrap(np.zeros((), "int64")))
         else:
             self.register_buffer("running_mean", None)
@@ -66,7 +75,8 @@ class _BatchNorm(Module):
         self.reset_running_stats()
         if self.affine:
             init.ones_(self.weight)
-            init.zeros_(self.bias)
+            if self.bias is not None:
+                init.zeros_(self.bias)
 
     def forward(self, input):
         if input.ndim not in self._dims:
@@ -86,7 +96,7 @@ class _BatchNorm(Module):
     def extra_repr(self) -> str:
         return (
             f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, "
-            f"track_running_stats={self.track_running_stats}"
+            f"bias={self.bias is not None}, track_running_stats={self.track_running_stats}"
         )
 
 

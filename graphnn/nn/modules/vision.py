@@ -8,6 +8,7 @@ from graphnn.core.tensor import empty
 from .. import functional as F
 from .. import init
 from ..parameter import Parameter
+from ._factory import factory_dtype
 from .module import Module
 
 
@@ -148,9 +149,12 @@ class Embedding(Module):
         scale_grad_by_freq=False,
         sparse=False,
         _weight=None,
+        _freeze=False,
+        device=None,
         dtype=None,
     ):
         super().__init__()
+        dtype = factory_dtype(device, dtype, type(self).__name__)
         self.num_embeddings, self.embedding_dim = num_embeddings, embedding_dim
         if padding_idx is not None:
             if not -num_embeddings <= padding_idx < num_embeddings:
@@ -163,9 +167,39 @@ class Embedding(Module):
             scale_grad_by_freq,
             sparse,
         )
-        self.weight = Parameter(empty(num_embeddings, embedding_dim, dtype=dtype) if _weight is None else _weight)
+        if _weight is not None and tuple(_weight.shape) != (num_embeddings, embedding_dim):
+            raise ValueError("Shape of weight does not match num_embeddings and embedding_dim")
+        w = empty(num_embeddings, embedding_dim, dtype=dtype) if _weight is None else _weight
+        self.weight = Parameter(w, requires_grad=not _freeze)
         if _weight is None:
             self.reset_parameters()
+
+    @classmethod
+    def from_pretrained(
+        cls,
+        embeddings,
+        freeze: bool = True,
+        padding_idx=None,
+        max_norm=None,
+        norm_type=2.0,
+        scale_grad_by_freq=False,
+        sparse=False,
+    ) -> "Embedding":
+        """An Embedding holding (a copy of) the 2-D `embeddings`; freeze=True leaves it out of training."""
+        if embeddings.ndim != 2:
+            raise ValueError("Embeddings parameter is expected to be 2-dimensional")
+        rows, cols = embeddings.shape
+        return cls(
+            rows,
+            cols,
+            padding_idx,
+            max_norm,
+            norm_type,
+            scale_grad_by_freq,
+            sparse,
+            _weight=embeddings,
+            _freeze=freeze,
+        )
 
     def reset_parameters(self) -> None:
         init.normal_(self.weight)
@@ -178,9 +212,16 @@ class Embedding(Module):
         )
 
     def extra_repr(self) -> str:
-        return f"{self.num_embeddings}, {self.embedding_dim}" + (
-            f", padding_idx={self.padding_idx}" if self.padding_idx is not None else ""
-        )
+        s = f"{self.num_embeddings}, {self.embedding_dim}"
+        if self.padding_idx is not None:
+            s += f", padding_idx={self.padding_idx}"
+        if self.max_norm is not None:
+            s += f", max_norm={self.max_norm}"
+        if self.norm_type != 2:
+            s += f", norm_type={self.norm_type}"
+        if self.scale_grad_by_freq:
+            s += f", scale_grad_by_freq={self.scale_grad_by_freq}"
+        return s + (", sparse=True" if self.sparse else "")
 
 
 class CosineSimilarity(Module):
