@@ -17,6 +17,7 @@ from . import attention
 from .gemm import emit_matmul
 from .kernel import LLTYPE, Index, Kernel, i64
 from .lowerings import im2col_source
+from .order import emit_prefix_sum, emit_sort, sorts_in_place
 from .scatter import emit_col2im, emit_max_pool, emit_max_pool_grad, emit_scatter_add, tiled_pool, vector_pool
 from .target import vector_width_bits
 from .schedule import MAX_SCRATCH, prod, store_epilogue, tap_range, window_position, within
@@ -237,4 +238,6 @@ SCHEDULES = {
     "attention": (attention.accepts, attention.emit_attention),
     "attention_lse": (attention.accepts, attention.emit_attention_lse),
     "attention_grad": (attention.accepts, attention.emit_attention_grad),
+    "sort": (sorts_in_place, emit_sort),
+    "prefix_sum": (sorts_in_place, emit_prefix_sum),
 }

@@ -16,7 +16,8 @@ from graphnn.core.grad_mode import (
 )
 from graphnn.core.random import manual_seed, seed
 from graphnn.core.dtypes import bool_ as bool  # noqa: A001
-from graphnn.core.dtypes import dtype, float32, float64, int64
+from graphnn.core.dtypes import bfloat16, dtype, float16, float32, float64, int64
+from graphnn.core.device import device
 from graphnn.core.tensor import (
     BoolTensor,
     DoubleTensor,
@@ -29,6 +30,7 @@ from graphnn.core.tensor import (
     as_tensor,
     cat,
     empty,
+    empty_like,
     eye,
     from_numpy,
     full,
@@ -40,6 +42,7 @@ from graphnn.core.tensor import (
     rand,
     rand_like,
     randint,
+    randint_like,
     randn,
     randn_like,
     stack,
@@ -54,12 +57,29 @@ from graphnn.compiler.scan import scan
 from .codegen import get_num_threads, set_num_threads
 from graphnn.artifact.export import ExportError, export, load  # noqa: E402
 from graphnn import viz
+from graphnn import cuda
+from graphnn.core.tensor_ops import (
+    argsort,
+    baddbmm,
+    bmm,
+    cumsum,
+    einsum,
+    multinomial,
+    scatter,
+    scatter_add,
+    sort,
+    topk,
+    tril,
+    triu,
+    unbind,
+)
 
 __version__ = "0.1.0"
 
 float = float32  # noqa: A001
 double = float64
 long = int64
+half = float16
 
 
 def _unary(op):
@@ -99,6 +119,13 @@ for _op in (
     "amax",
     "index_select",
     "gather",
+    "split",
+    "chunk",
+    "masked_fill",
+    "softmax",
+    "log_softmax",
+    "select",
+    "is_floating_point",
 ):
     globals()[_op] = _unary(_op)
 
@@ -127,6 +154,13 @@ def where(cond, a, b):
     from graphnn.core.dispatch import apply
 
     return apply("select", [cond, a, b])
+
+
+def pow(input, exponent):  # noqa: A001
+    """input ** exponent: a tensor to a number or a tensor, or a number to a tensor (torch.pow(2, x))."""
+    from graphnn.core.tensor import _pow
+
+    return _pow(input, exponent)
 
 
 from . import ops  # noqa: E402  (graphnn.ops: defining new ops)

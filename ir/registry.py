@@ -59,6 +59,7 @@ class Fuzz:
     "away" (from 0: a divisor); `kinks` where the result jumps or kinks, so inexact operands must stay away from
     there: "zero" (at 0: relu, abs, sign, logical ops), "ties" (where two operands are equal: comparisons,
     maximum), "reduce_ties" / "pool_ties" (where a reduction's or pooling window's top two values tie),
+    "sort_ties" (where any two values of a row along the op's axis tie: sorting),
     "cast" (casts: at 0 to bool, at integers to int64); `nonfinite`: may give Inf/NaN from finite operands
     (log 0, x / 0); `value_errors`: the reference rejects some operand values (negative integer powers);
     `smooth`: differentiable at generic operands, so finite differences check its gradient; `exact`: compiled

@@ -185,6 +185,24 @@ def reduction(k_of, linear_in=None):
     return rule
 
 
+def prefix_sums(node, ins, errs, out):
+    """Running sums (cumsum): position j adds the j + 1 terms up to it (from the end when reversed), so it is a
+    reduction of that many terms: the running sum of the errors plus steps(j + 1) roundings of the running sum of
+    |terms|."""
+    a = node.attrs
+    prop = _run(node.op, [_f64(errs[0])], a)
+    mag = _run(node.op, [_mag(ins[0])], a)
+    shape = np.shape(out)
+    if not shape:
+        return prop
+    axis = a["axis"] % len(shape)
+    n = shape[axis]
+    k = np.arange(n, 0, -1) if a.get("reverse") else np.arange(1, n + 1)
+    s = np.minimum(k, LAMBDA * np.sqrt(k)).reshape((n,) + (1,) * (len(shape) - axis - 1))
+    fi = np.finfo(np.dtype(node.outputs[0].dtype))
+    return prop + s * (float(fi.eps) / 2 * mag + float(fi.tiny))
+
+
 def scan_bounds(node, ins: list, errs: list) -> list:
     """A scan: the body's analysis step by step, carrying the carries' bounds (one bound per output)."""
     at = node.attrs

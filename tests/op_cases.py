@@ -1303,6 +1303,86 @@ def _attention_grad_cases():
 entry("attention_grad", _attention_grad_cases(), _np_attention_grad)
 
 
+def _rows_along(x, axis):
+    """(row positions, positions along the axis): every 1-D row of x along `axis`, as index tuples."""
+    ax = axis % x.ndim
+    rest = [range(n) for i, n in enumerate(x.shape) if i != ax]
+    for pos in itertools.product(*rest):
+        yield [pos[:ax] + (j,) + pos[ax:] for j in range(x.shape[ax])]
+
+
+def _sort_key(v, descending):
+    """Python sort key: NaN above every number, reversed when descending (sorted() is stable)."""
+    v = v.item()
+    nan = isinstance(v, float) and math.isnan(v)
+    rank = (1, 0.0) if nan else (0, v)
+    return (-rank[0], -rank[1]) if descending else rank
+
+
+def _np_argsort(a, at):
+    x = a[0]
+    out = np.empty(x.shape, np.int64)
+    for row in _rows_along(x, at["axis"]):
+        order = sorted(range(len(row)), key=lambda j: _sort_key(x[row[j]], at.get("descending")))
+        for pos, j in zip(row, order):
+            out[pos] = j
+    k = at.get("k")
+    if k is not None:
+        out = np.take(out, np.arange(k), axis=at["axis"])
+    return out
+
+
+def _np_cumsum(a, at):
+    x = a[0].astype(np.int64) if a[0].dtype == bool else a[0]
+    out = np.zeros(x.shape, np.float64 if x.dtype.kind == "f" else np.int64)
+    for row in _rows_along(x, at["axis"]):
+        acc = 0
+        for pos in reversed(row) if at.get("reverse") else row:
+            acc = acc + x[pos].item()
+            out[pos] = acc
+    return out
+
+
+entry(
+    "argsort",
+    [
+        C("last", F(3, 5, gen="distinct"), axis=-1),
+        C("first_desc", F(4, 3, gen="distinct"), axis=0, descending=True),
+        C("middle", F(2, 6, 3, gen="distinct"), axis=1),
+        C("ties_stable", F(3, 7, gen="grid"), axis=1),
+        C("ties_stable_desc", F(3, 7, gen="grid"), axis=1, descending=True),
+        C("nan", F(3, 6, gen="nan"), axis=1),
+        C("nan_desc", F(3, 6, gen="nan"), axis=1, descending=True),
+        C("int64", I(4, 9), axis=1, descending=True),
+        C("bool", B(2, 8), axis=1),
+        C("one", F(3, 1), axis=1),
+        C("medium", F(4, 300, gen="distinct"), axis=1, descending=True),
+        C("top3", F(3, 8, gen="distinct"), axis=1, descending=True, k=3),
+        C("bottom2_first", F(6, 4, gen="distinct"), axis=0, k=2),
+        C("top_ties_nan", F(3, 9, gen="nan"), axis=-1, descending=True, k=4),
+        C("top_grid_ties", F(2, 9, gen="grid"), axis=1, descending=True, k=5),
+        C("top0", F(2, 5), axis=1, k=0),
+        C("top_all", F(2, 5, gen="distinct"), axis=1, k=5),
+        C("medium_top", I(3, 400), axis=1, descending=True, k=7),
+    ],
+    _np_argsort,
+)
+
+entry(
+    "cumsum",
+    [
+        C("last", F(3, 5), axis=-1),
+        C("first_reverse", F(4, 3), axis=0, reverse=True),
+        C("middle", F(2, 6, 3), axis=1),
+        C("int64", I(4, 5), axis=1),
+        C("bool", B(3, 6), axis=0, reverse=True),
+        C("nan", F(3, 6, gen="nan"), axis=1),
+        C("medium", F(3, 400), axis=1),
+    ],
+    _np_cumsum,
+)
+
+
 # -- helpers shared by the test files ------------------------------------------------------------------------------
 def assert_same(got, want, dtype: str, what: str = "", tol=None) -> None:
     """Same shape and dtype; floats within `tol` (the allowed |difference|, elementwise or scalar, from

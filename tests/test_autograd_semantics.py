@@ -378,20 +378,49 @@ def test_reshape_copy_is_not_a_view(torch):
     same(outs[0][1], outs[1][1])
 
 
-@pytest.mark.parametrize("case", ["row_of_non_leaf", "transpose_of_leaf", "plain_view_grad_operand", "expand"])
-def test_inplace_on_views_with_gradients_is_refused(case):
-    """Not supported yet (the base's autograd value would have to change): a clear error naming the op, never a
-    silently wrong gradient."""
-    w = graphnn.tensor([[1.0, 2.0], [3.0, 4.0]], requires_grad=True)
-    with pytest.raises(NotImplementedError, match=r"(mul_|add_|copy_): in-place op on a view of a tensor"):
+@pytest.mark.parametrize("case", ["row_of_non_leaf", "transpose_of_non_leaf", "plain_view_grad_operand"])
+def test_inplace_on_views_with_gradients(torch, case):
+    """An in-place op on a view with gradients updates its base functionally (the base's new value is the view's
+    new value put back into it): values, the base's grad_fn and the gradients as PyTorch's."""
+    outs = []
+    for L in (graphnn, torch):
+        w = L.tensor([[1.0, 2.0], [3.0, 4.0]], requires_grad=True)
         if case == "row_of_non_leaf":
-            (w * 1)[0].mul_(10)
-        elif case == "transpose_of_leaf":
-            w.t().add_(1)
-        elif case == "plain_view_grad_operand":
-            graphnn.zeros(2, 2)[0].mul_(w[0])
+            base = w * 1
+            base[0].mul_(10)
+        elif case == "transpose_of_non_leaf":
+            base = w * 1
+            base.t().add_(w)
         else:
-            (w * 1)[0].expand(2, 2).copy_(w)
+            base = L.zeros(2, 2)
+            base[0].mul_(w[0])
+            base[1].add_(w[1] * w[0])
+        (base * base).sum().backward()
+        outs.append((arr(base), arr(w.grad), type(base.grad_fn).__name__))
+    same(outs[0][0], outs[1][0])
+    same(outs[0][1], outs[1][1])
+    assert outs[0][2] == outs[1][2] == "CopySlices"
+
+
+@pytest.mark.parametrize("case", ["transpose_of_leaf", "row_of_leaf", "setitem_of_leaf"])
+def test_inplace_on_a_view_of_a_leaf_is_refused(torch, case):
+    """As in PyTorch: a view of a leaf that requires grad cannot be changed in place (outside no_grad)."""
+    for L in (graphnn, torch):
+        w = L.tensor([[1.0, 2.0], [3.0, 4.0]], requires_grad=True)
+        with pytest.raises(RuntimeError, match="a view of a leaf Variable that requires grad"):
+            if case == "transpose_of_leaf":
+                w.t().add_(1)
+            elif case == "row_of_leaf":
+                w[0].mul_(2)
+            else:
+                w[0] = 1.0
+
+
+def test_inplace_on_an_expanded_view_is_refused():
+    """Several elements of an expand()ed view share memory: refused with gradients (PyTorch refuses it always)."""
+    w = graphnn.tensor([[1.0, 2.0], [3.0, 4.0]], requires_grad=True)
+    with pytest.raises(NotImplementedError, match=r"copy_: in-place op on a view of a tensor"):
+        (w * 1)[0].expand(2, 2).copy_(w)
 
 
 def test_view_of_a_tensor_rebound_in_place_is_refused():

@@ -62,7 +62,7 @@ def test_generator_covers_every_op():
 
 def test_generated_graphs_are_well_typed_and_varied():
     ops, profiles, dtypes = set(), set(), set()
-    for seed in range(300):
+    for seed in range(600):  # (every op appears by seed ~320: the bitwise ops are rare)
         case = case_from_seed(seed)
         verify(case.graph)
         assert all(a.shape == v.shape and a.dtype.name == v.dtype for a, v in zip(case.arrays, case.graph.inputs))

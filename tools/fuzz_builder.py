@@ -279,6 +279,14 @@ def _kink_free(node: Node, kinks: str, arrays: list, inexact: list) -> bool:
         sp = infer_node("max_pool", [out], node.attrs)[0].shape[x.ndim - len(node.attrs["kernel"]) :]
         win, _ = pool_windows(x, node.attrs, sp, -np.inf)
         return not _top2_close(win)
+    if kinks == "sort_ties":  # any two elements of a sorted row close together
+        if not inexact[0]:
+            return True
+        row = np.moveaxis(np.asarray(arrays[0], np.float64), node.attrs["axis"], -1)
+        w = np.sort(row, axis=-1)
+        a, c = w[..., 1:], w[..., :-1]
+        fin = np.isfinite(a) & np.isfinite(c)
+        return not _near(a[fin], c[fin])
     if kinks == "cast":
         x = arrays[0]
         if node.attrs["dtype"] == "bool":

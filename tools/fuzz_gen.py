@@ -483,6 +483,29 @@ def _attention(op):
     return gen
 
 
+def _along_axis(extra):
+    """An operand with at least one dimension, an axis of it and the attributes `extra(b)` adds."""
+
+    def gen(b: Builder):
+        x = b.operand(lambda v: v.type.ndim >= 1)
+        if x is None:
+            return None
+        return [x], {"axis": b.src.int(-x.type.ndim, x.type.ndim - 1), **extra(b)}
+
+    return gen
+
+
+def _argsort(b: Builder):
+    made = _along_axis(lambda b: {"descending": b.src.chance(0.5)})(b)
+    if made is not None and b.src.chance(0.4):  # topk's selection: the first k positions
+        x, attrs = made[0][0], made[1]
+        attrs["k"] = b.src.int(0, x.shape[attrs["axis"]])
+    return made
+
+
+_cumsum = _along_axis(lambda b: {"reverse": b.src.chance(0.3)})
+
+
 def _scan(b: Builder):
     """A scan with one float carry, one scanned input and maybe a constant; its body is a small random graph."""
     carry = b.operand(lambda v: b.is_float(v) and v.type.size <= 24 and np.isfinite(b.arr(v)).all())
@@ -545,6 +568,8 @@ FAMILIES = {
     "take_along": lambda op: _take_along,
     "take_along_grad": lambda op: _take_along_grad,
     "attention": _attention,
+    "argsort": lambda op: _argsort,
+    "cumsum": lambda op: _cumsum,
     "unary": _unary,
     "binary": _binary,
 }

@@ -32,6 +32,10 @@ class IndexOpError(OpError, IndexError):
     """An index out of range, found by compiled code (the message names the op, the traced line and the call)."""
 
 
+class IndexRangeError(IndexError, RuntimeError):
+    """An index of gather / scatter out of range: an IndexError, and a RuntimeError as PyTorch raises there."""
+
+
 def located(msg: str, scope: str | None = None) -> str:
     """`msg` followed by the module scope and the user's source line (file:line: code)."""
     where = user_frame()

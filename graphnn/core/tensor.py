@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import numbers
 import weakref
 
@@ -15,6 +16,7 @@ from graphnn.ir.types import TensorType, canonical_dtype
 from graphnn.core import random as _random
 from graphnn.compiler import tracer as _tracer
 from graphnn.core.dispatch import apply, located, relabel
+from graphnn.core.device import CPU, check_device, is_device
 from graphnn.core.dtypes import dtype_of as _dtype_obj, to_dtype
 
 
@@ -83,6 +85,9 @@ class Tensor:
     _alias = False  # a full, non-differentiable alias (detach, .data, stop_gradient) rather than a view
     _view_op = None  # the op that made the view (named in errors)
     _view_gen = None  # rebinding count of the base when the view was taken (a later rebinding makes it stale)
+    _view_src = None  # the tensor this view was taken of (its base, or another view of it)
+    _view_fns = None  # (get(src) -> view, put(src, new view value) -> new src value): in-place ops on the view
+    _view_key = None  # for indexing views: the index, to recognize `x[k] op= v` (see indexing.setitem)
     _vc = None  # [version, rebindings] of the storage, shared by a base and its views (see _counter)
     _retains_grad = False  # retain_grad() was called: backward sets .grad of this non-leaf
     _grad_of = None  # inside a trace: the tensor whose .grad this symbolic tensor was read from
@@ -159,6 +164,12 @@ class Tensor:
     def numel(self) -> int:
         return self.shape.numel()
 
+    def is_floating_point(self) -> bool:
+        return self.dtype_name in ("float32", "float64")
+
+    def element_size(self) -> int:
+        return int(np.dtype(self.dtype_name).itemsize)
+
     nelement = numel
 
     def __len__(self) -> int:
@@ -225,8 +236,16 @@ class Tensor:
         return self.grad_fn is None
 
     @property
-    def device(self) -> str:
-        return "cpu"
+    def device(self):
+        """The device holding the tensor: always the CPU (graphnn.device('cpu'))."""
+        return CPU
+
+    @property
+    def is_cuda(self) -> bool:
+        return False
+
+    def get_device(self) -> int:
+        return -1
 
     def _eager_value(self):
         """The IR value standing for this tensor in recorded graphs (a leaf value for leaf tensors)."""
@@ -417,16 +436,18 @@ class Tensor:
         if base is not None and base._vc is vc and base.grad_fn is None:
             base._value = None
 
-    def _inplace_op(self, name: str, compute, fn_name: str | None = None, cast: bool = False) -> "Tensor":
+    def _inplace_op(
+        self, name: str, compute, fn_name: str | None = None, cast: bool = False, view_leaf: bool = False
+    ) -> "Tensor":
         """Apply the in-place op `name`; compute() returns its new value (an ordinary op on self). fn_name: the
-        grad_fn name when the new value overwrites self (copy_, fill_, zero_); cast: any dtype converts (copy_)."""
+        grad_fn name when the new value overwrites self (copy_, fill_, zero_); cast: any dtype converts (copy_);
+        view_leaf: the op writes a view of self (x[k] = v), named so in the error on a leaf that requires grad."""
         grad = _grad_enabled()
         tr = _tracer.current()
         view = self._base is not None and not self._alias
         if grad and not view and self.requires_grad and self.grad_fn is None:
-            raise RuntimeError(
-                located(f"{name}: a leaf Variable that requires grad is being used in an in-place operation.")
-            )
+            what = "a view of a leaf Variable" if view_leaf else "a leaf Variable"
+            raise RuntimeError(located(f"{name}: {what} that requires grad is being used in an in-place operation."))
         snap = None
         if grad and tr is None and self._value is None and self._data is not None:
             # A tensor without a graph value (no grad): its uses by this op read one Value, which _write turns into
@@ -443,23 +464,29 @@ class Tensor:
             # self's old value is replaced (zero gradient) by result's: one new recorded value, named as PyTorch
             result = apply("select", [_true(), result, self], name=fn_name)
         if view:
-            self._view_inplace(name, result, grad, tr)
-        elif tr is not None:
-            symbolic = self._trace is tr
-            if symbolic and self.grad_fn is not None and not result.requires_grad:
-                # PyTorch keeps the autograd history (and changes only the data): a traced value cannot do both yet
-                raise NotImplementedError(
-                    located(
-                        f"{name}: in-place op without gradient (under no_grad) on a tensor computed with gradient inside "
-                        "graphnn.compile is not supported yet; compute the new value out of place, or detach() first"
-                    )
-                )
-            tr.inplace(self, result)
-            if symbolic and result.requires_grad:  # (a captured tensor's flags are the caller's, unchanged)
-                self.grad_fn, self._requires_grad = result.grad_fn, True
+            self._view_inplace(name, result, grad, tr, snap)
         else:
-            self._write(name, result, snap)
+            self._rebind(name, result, tr, snap)
         return self
+
+    def _rebind(self, name: str, result: "Tensor", tr, snap=None) -> None:
+        """This tensor (not a view) now stands for `result`: its storage is overwritten (eager) or its traced value
+        renamed (inside graphnn.compile)."""
+        if tr is None:
+            self._write(name, result, snap)
+            return
+        symbolic = self._trace is tr
+        if symbolic and self.grad_fn is not None and not result.requires_grad:
+            # PyTorch keeps the autograd history (and changes only the data): a traced value cannot do both yet
+            raise NotImplementedError(
+                located(
+                    f"{name}: in-place op without gradient (under no_grad) on a tensor computed with gradient inside "
+                    "graphnn.compile is not supported yet; compute the new value out of place, or detach() first"
+                )
+            )
+        tr.inplace(self, result)
+        if symbolic and result.requires_grad:  # (a captured tensor's flags are the caller's, unchanged)
+            self.grad_fn, self._requires_grad = result.grad_fn, True
 
     def _conformed(self, result, name: str, cast: bool = False) -> "Tensor":
         """The new value of an in-place op, in this tensor's shape and dtype (PyTorch's errors otherwise)."""
@@ -513,34 +540,89 @@ class Tensor:
         else:
             self._bump()
 
-    def _view_inplace(self, name: str, result: "Tensor", grad: bool, tr) -> None:
-        """An in-place op on a view changes its base too. Supported eagerly without gradients (the view shares the
-        base's memory); refused where the base's autograd value or traced value would have to change."""
-        how = _view_names(self._view_op)
-        if tr is not None or self._trace is not None:
-            raise NotImplementedError(
-                located(
-                    f"{name}: in-place op on a view of a tensor (the result of {how}) is not supported yet inside "
-                    "graphnn.compile; compute the new value out of place (e.g. with torch.where or torch.cat) instead"
-                )
-            )
+    def _view_inplace(self, name: str, result: "Tensor", grad: bool, tr, snap=None) -> None:
+        """An in-place op on a view changes its base too. Without autograd or tracing it writes the shared memory;
+        otherwise the base's new value is computed functionally (the view's new value put back into the base:
+        new_base = where(region, result, base) for a slice) and the base stands for it, as after an in-place op of
+        its own, while the view stands for `result`."""
         base = self._base
-        if grad and (self.requires_grad or base.requires_grad or result.requires_grad):
+        graph = tr is not None or self._trace is not None
+        graph = graph or (grad and (self.requires_grad or base.requires_grad or result.requires_grad))
+        if not graph:
+            if base._data is None or not np.may_share_memory(self._data, base._data):
+                raise NotImplementedError(
+                    located(
+                        f"{name}: in-place op on a view of a tensor (the result of {_view_names(self._view_op)}) whose "
+                        "memory is a copy, not the tensor's storage, is not supported yet; compute the new value out "
+                        "of place instead"
+                    )
+                )
+            self._write(name, result)
+            return
+        chain = _view_chain(self)
+        if chain is None:
+            where = "inside graphnn.compile" if tr is not None else "when the tensor or the view requires grad"
             raise NotImplementedError(
                 located(
-                    f"{name}: in-place op on a view of a tensor (the result of {how}) is not supported yet when the tensor "
-                    "or the view requires grad (or the op makes it require grad); compute the new value out of place, or "
-                    "update the data under torch.no_grad()"
+                    f"{name}: in-place op on a view of a tensor (the result of {_view_names(self._view_op)}) is not "
+                    f"supported {where}; compute the new value out of place (e.g. with torch.where or torch.cat)"
                 )
             )
-        if base._data is None or not np.may_share_memory(self._data, base._data):
+        if grad and base.requires_grad and base.grad_fn is None and not base._alias:
+            raise RuntimeError(
+                located(f"{name}: a view of a leaf Variable that requires grad is being used in an in-place operation.")
+            )
+        base_snap = None
+        if grad and tr is None and base._value is None and base._data is not None:
+            base_snap = base._value = Value(base._type)  # as snap in _inplace_op: the base's old value, read once
+            base_snap.data = base._data
+        try:
+            new_base = relabel(_push(base, chain, result), "CopySlices", [base, result])
+        finally:
+            if base_snap is not None:
+                base._value = None
+        if tr is None:
+            self._write_view(name, result, new_base, (snap, base_snap))
+            return
+        if base._trace is tr and base.grad_fn is not None and not new_base.requires_grad:
             raise NotImplementedError(
                 located(
-                    f"{name}: in-place op on a view of a tensor (the result of {how}) whose memory is a copy, not the "
-                    "tensor's storage, is not supported yet; compute the new value out of place instead"
+                    f"{name}: in-place op without gradient (under no_grad) on a view of a tensor computed with "
+                    "gradient inside graphnn.compile is not supported yet; compute the new value out of place"
                 )
             )
-        self._write(name, result)
+        base._rebind(name, new_base, tr)
+        v = tr.lift(result)
+        if self._trace is tr:
+            self._value = v
+            if result.requires_grad:
+                self.grad_fn, self._requires_grad = result.grad_fn, True
+            self._view_gen = tr.rebinds.get(id(base), 0)
+        else:  # a concrete view captured by the trace: its reads give the new value from now on
+            tr.current[id(self)] = v
+            tr.view_gens[id(self)] = tr.rebinds.get(id(base), 0)
+
+    def _write_view(self, name: str, result: "Tensor", new_base: "Tensor", snaps: tuple) -> None:
+        """Eager, with autograd: write result into the view's memory; the base now stands for new_base's value and
+        the view for result's (recorded values that read the old memory keep a copy of it)."""
+        base = self._base
+        data = base._data
+        if not data.flags.writeable:
+            raise RuntimeError(
+                located(
+                    f"{name}: the tensor's memory is read-only (e.g. expand()ed, or a read-only "
+                    "NumPy array) and cannot be written in place"
+                )
+            )
+        for old in snaps + (self._value, base._value):
+            if old is not None and old.data is not None and np.may_share_memory(old.data, data):
+                old.data = np.array(old.data)
+                old.meta["ver"] = ([0, 0], 0)
+        self._data[...] = result._data
+        base._value, base.grad_fn, base._requires_grad = new_base._value, new_base.grad_fn, new_base.requires_grad
+        base._bump(rebound=True)
+        self._value, self.grad_fn, self._requires_grad = result._value, result.grad_fn, result.requires_grad
+        self._view_gen = self._vc[1]
 
     def zero_(self):
         return self._inplace_op("zero_", lambda: zeros_like(self), "ZeroBackward0")
@@ -641,13 +723,41 @@ class Tensor:
             "RandomBackward0",
         )
 
-    # -- dtype -------------------------------------------------------------------------------------------------
+    # -- dtype and device --------------------------------------------------------------------------------------
     def to(self, *args, **kwargs) -> "Tensor":
-        dt = kwargs.get("dtype")
+        """to(dtype), to(device), to(device, dtype), to(other tensor), to(device=..., dtype=..., copy=...): this
+        tensor when nothing changes, else a converted copy. A device other than the CPU is an error naming it."""
+        dt, dev = kwargs.pop("dtype", None), kwargs.pop("device", None)
+        copy = kwargs.pop("copy", False)
+        for k in ("non_blocking", "memory_format"):
+            kwargs.pop(k, None)
+        if kwargs:
+            raise TypeError(f"to() got an unexpected keyword argument '{next(iter(kwargs))}'")
         for a in args:
-            if not isinstance(a, str) or a not in ("cpu",):
+            if isinstance(a, Tensor):
+                dt, dev = a.dtype, a.device
+            elif isinstance(a, bool):
+                continue  # non_blocking / copy given by position
+            elif is_device(a) or isinstance(a, int):
+                dev = a
+            else:
                 dt = a
-        return self if dt is None else self.type_as_dtype(to_dtype(dt))
+        check_device(dev, "to")
+        out = self if dt is None else self.type_as_dtype(to_dtype(dt))
+        return out.clone() if copy and out is self else out
+
+    def cuda(self, device=None, non_blocking: bool = False):
+        check_device(device if device is not None else "cuda", "cuda")
+
+    def cpu(self):
+        return self
+
+    def pin_memory(self, device=None):
+        """Pinned memory serves copies to an accelerator: none is available, an error as in PyTorch."""
+        raise RuntimeError(located("pin_memory: no accelerator is available (graphnn computes on the CPU only)"))
+
+    def is_pinned(self, device=None) -> bool:
+        return False
 
     def type_as_dtype(self, dt: str) -> "Tensor":
         return self if dt == self.dtype_name else apply("cast", [self], {"dtype": dt})
@@ -667,17 +777,45 @@ class Tensor:
     def bool(self):
         return self.type_as_dtype("bool")
 
-    def cpu(self):
-        return self
-
     def clone(self):
         """A copy (never the tensor itself, so in-place ops on it leave this one alone)."""
         if self.dtype_name == "bool":
             return apply("ne", [self, False])
         return apply("add", [self, 0], name="CloneBackward0")
 
-    def contiguous(self):
-        return self
+    def contiguous(self, memory_format=None):
+        """This tensor when its elements are laid out in order, else a copy (as PyTorch: in-place changes of the
+        result then leave this tensor alone). Inside graphnn.compile every view counts as not in order."""
+        if self._data is None or _tracer.current() is not None:
+            return self if self._base is None or self._alias else self.clone()
+        if self._data.flags.c_contiguous:
+            return self
+        out = self.clone()
+        arr = np.ascontiguousarray(out._data)  # (NumPy lays a copy out like its source)
+        out._data = arr
+        if out._value is not None and out._value.producer is not None:
+            out._value.data = arr
+        return out
+
+    def is_contiguous(self, memory_format=None) -> bool:
+        return self._data is not None and bool(self._data.flags.c_contiguous)
+
+    def new_tensor(self, data, dtype=None, device=None, requires_grad: bool = False) -> "Tensor":
+        return tensor(
+            data, dtype=dtype if dtype is not None else self.dtype_name, device=device, requires_grad=requires_grad
+        )
+
+    def new_zeros(self, *size, dtype=None, device=None, requires_grad: bool = False) -> "Tensor":
+        return zeros(*size, dtype=dtype or self.dtype_name, device=device, requires_grad=requires_grad)
+
+    def new_ones(self, *size, dtype=None, device=None, requires_grad: bool = False) -> "Tensor":
+        return ones(*size, dtype=dtype or self.dtype_name, device=device, requires_grad=requires_grad)
+
+    def new_empty(self, *size, dtype=None, device=None, requires_grad: bool = False) -> "Tensor":
+        return empty(*size, dtype=dtype or self.dtype_name, device=device, requires_grad=requires_grad)
+
+    def new_full(self, size, fill_value, dtype=None, device=None, requires_grad: bool = False) -> "Tensor":
+        return full(size, fill_value, dtype=dtype or self.dtype_name, device=device, requires_grad=requires_grad)
 
     # -- arithmetic -------------------------------------------------------------------------------------------
     def __add__(self, o):
@@ -708,7 +846,7 @@ class Tensor:
         return _pow(self, o)
 
     def __rpow__(self, o):
-        return apply("pow", [o, self])
+        return _pow(o, self)
 
     def __neg__(self):
         return apply("neg", [self])
@@ -944,18 +1082,18 @@ class Tensor:
         if len(dims) == 1 and isinstance(dims[0], (tuple, list)):
             dims = tuple(dims[0])
         perm = tuple(check_dim(d, self.ndim, "permute", self) for d in dims)
-        return apply("transpose", [self], {"perm": perm}, name="PermuteBackward0")
+        return transpose(self, perm, "PermuteBackward0")
 
     def transpose(self, dim0, dim1):
         perm = list(range(self.ndim))
         a, b = check_dim(dim0, self.ndim, "transpose", self), check_dim(dim1, self.ndim, "transpose", self)
         perm[a], perm[b] = perm[b], perm[a]
-        return apply("transpose", [self], {"perm": tuple(perm)}, name="TransposeBackward0")
+        return transpose(self, tuple(perm), "TransposeBackward0")
 
     def t(self):
         if self.ndim < 2:
             return self
-        return apply("transpose", [self], {"perm": (1, 0)}, name="TBackward0")
+        return transpose(self, (1, 0), "TBackward0")
 
     @property
     def T(self):
@@ -972,7 +1110,14 @@ class Tensor:
         return broadcast_to(self, tuple(other.shape))
 
     def __getitem__(self, key):
-        return _getitem(self, key)
+        from graphnn.core.indexing import getitem
+
+        return getitem(self, key)
+
+    def __setitem__(self, key, value) -> None:
+        from graphnn.core.indexing import setitem
+
+        setitem(self, key, value)
 
     def narrow(self, dim, start, length):
         return narrow(self, dim, start, length)
@@ -985,7 +1130,7 @@ class Tensor:
         if n == 0:
             return (self,) * int(chunks)
         step = -(-n // chunks)
-        return tuple(narrow(self, d, s, min(step, n - s)) for s in range(0, n, step))
+        return tuple(relabel(narrow(self, d, s, min(step, n - s)), "SplitBackward0", [self]) for s in range(0, n, step))
 
     def split(self, split_size, dim=0):
         d = check_dim(dim, self.ndim, "split", self)
@@ -1012,10 +1157,10 @@ class Tensor:
                         f"tensor's size at dimension {d}), but got split_sizes={sizes}"
                     )
                 )
-        dim = d
+        name = "SplitBackward0" if isinstance(split_size, numbers.Integral) else "SplitWithSizesBackward0"
         out, s = [], 0
         for k in sizes:
-            out.append(narrow(self, dim, s, k))
+            out.append(relabel(narrow(self, d, s, k), name, [self]))
             s += k
         return tuple(out)
 
@@ -1044,6 +1189,20 @@ class Tensor:
         return apply("select", [cond, self, other])
 
     def masked_fill(self, mask, value):
+        """self with value where mask is True (mask: bool, broadcast to self; value: a number or a 0-d tensor)."""
+        mask = as_tensor(mask)
+        if mask.dtype_name != "bool":
+            raise RuntimeError(
+                located(f"masked_fill_ only supports boolean masks, but got mask with dtype {_C_TYPE[mask.dtype_name]}")
+            )
+        if isinstance(value, Tensor) and value.ndim:
+            raise RuntimeError(
+                located(
+                    "masked_fill_ only supports a 0-dimensional value tensor, but got tensor with "
+                    f"{value.ndim} dimension(s)."
+                )
+            )
+        value = value.type_as_dtype(self.dtype_name) if isinstance(value, Tensor) else _number_as(value, self)
         return apply("select", [mask, value, self], name="MaskedFillBackward0")
 
     def index_select(self, dim, index):
@@ -1075,8 +1234,67 @@ class Tensor:
 
     def gather(self, dim, index):
         """out[..i..] = self[..index[..i..]..] with the index replacing position `dim` (torch.gather)."""
-        d = check_dim(dim, self.ndim, "gather", self)
-        return apply("take_along", [self, as_tensor(index)], {"axis": d}, name="GatherBackward0")
+        d, index = _ops().checked_index(self, dim, index, "gather")
+        return apply("take_along", [self, index], {"axis": d}, name="GatherBackward0")
+
+    # -- sorting, scans, scatter, triangles, batched products (graphnn.core.tensor_ops) -------------------------
+    def sort(self, dim=-1, descending=False, stable=False):
+        return _ops().sort(self, dim, descending, stable)
+
+    def argsort(self, dim=-1, descending=False, stable=False):
+        return _ops().argsort(self, dim, descending, stable)
+
+    def topk(self, k, dim=-1, largest=True, sorted=True):  # noqa: A002
+        return _ops().topk(self, k, dim, largest, sorted)
+
+    def cumsum(self, dim, dtype=None):
+        return _ops().cumsum(self, dim, dtype)
+
+    def cumsum_(self, dim, dtype=None):
+        return self._inplace_op("cumsum_", lambda: _ops().cumsum(self, dim, dtype))
+
+    def tril(self, diagonal=0):
+        return _ops().tril(self, diagonal)
+
+    def triu(self, diagonal=0):
+        return _ops().triu(self, diagonal)
+
+    def tril_(self, diagonal=0):
+        return self._inplace_op("tril_", lambda: _ops().tril(self, diagonal))
+
+    def triu_(self, diagonal=0):
+        return self._inplace_op("triu_", lambda: _ops().triu(self, diagonal))
+
+    def scatter(self, dim, index, src=None, value=None, reduce=None):
+        return _ops().scatter(self, dim, index, src, value, reduce)
+
+    def scatter_(self, dim, index, src=None, value=None, reduce=None):
+        return self._inplace_op("scatter_", lambda: _ops().scatter(self, dim, index, src, value, reduce))
+
+    def scatter_add(self, dim, index, src):
+        return _ops().scatter_add(self, dim, index, src)
+
+    def scatter_add_(self, dim, index, src):
+        return self._inplace_op("scatter_add_", lambda: _ops().scatter_add(self, dim, index, src))
+
+    def bmm(self, other):
+        return _ops().bmm(self, other)
+
+    def baddbmm(self, batch1, batch2, *, beta=1, alpha=1):
+        return _ops().baddbmm(self, batch1, batch2, beta=beta, alpha=alpha)
+
+    def baddbmm_(self, batch1, batch2, *, beta=1, alpha=1):
+        return self._inplace_op("baddbmm_", lambda: _ops().baddbmm(self, batch1, batch2, beta=beta, alpha=alpha))
+
+    def unbind(self, dim=0):
+        return _ops().unbind(self, dim)
+
+    def select(self, dim, index):
+        d = check_dim(dim, self.ndim, "select", self)
+        return self[(slice(None),) * d + (index,)]
+
+    def multinomial(self, num_samples, replacement=False, *, generator=None):
+        return _ops().multinomial(self, num_samples, replacement, generator=generator)
 
     def repeat(self, *sizes):
         sizes = _shape_args(sizes)
@@ -1087,6 +1305,25 @@ class Tensor:
             full_shape += [r, s]
         y = broadcast_to(x.reshape(tuple(inter)), tuple(full_shape))
         return y.reshape(tuple(r * s for r, s in zip(sizes, x.shape)))
+
+
+def _ops():
+    from graphnn.core import tensor_ops
+
+    return tensor_ops
+
+
+def _inplace_method(name: str):
+    def method(self):
+        return self._inplace_op(name + "_", lambda: getattr(self, name)())
+
+    method.__name__ = method.__qualname__ = name + "_"
+    return method
+
+
+# In-place forms of elementwise ops whose out-of-place form graphnn.ops installs (Tensor.sin, ...).
+for _name in ("sin", "cos", "erf", "rsqrt", "log1p", "expm1", "sign"):
+    setattr(Tensor, _name + "_", _inplace_method(_name))
 
 
 def _var(x: Tensor, dim, unbiased, keepdim, correction, what: str) -> Tensor:
@@ -1122,7 +1359,11 @@ def _pow(base, exponent) -> Tensor:
         and base.dtype_name in ("int64", "bool")
     ):
         raise RuntimeError(located("Integers to negative integer powers are not allowed."))
-    return apply("pow", [base, exponent])
+    # PyTorch's names: tensor ** number, tensor ** tensor, number ** tensor
+    name = "PowBackward1" if isinstance(exponent, Tensor) else "PowBackward0"
+    if not isinstance(base, Tensor):
+        name = "PowBackward2"
+    return apply("pow", [base, exponent], name=name)
 
 
 def _bitwise(op: str, *args) -> Tensor:
@@ -1135,6 +1376,18 @@ def _bitwise(op: str, *args) -> Tensor:
 
 
 _TRUE = None
+
+
+def _number_as(value, t: Tensor):
+    """A Python number converted to t's dtype as PyTorch converts a fill value (floats to integers toward zero; an
+    infinite or NaN value for an integer tensor is an overflow error)."""
+    if t.dtype_name == "bool":
+        return bool(value)
+    if t.dtype_name == "int64" and not isinstance(value, (bool, numbers.Integral)):
+        if not math.isfinite(value):
+            raise RuntimeError(located(f"value cannot be converted to type int64_t without overflow: {value}"))
+        return int(value)
+    return value
 
 
 def _true() -> Tensor:
@@ -1197,6 +1450,26 @@ def check_view_current(t: Tensor, tracer) -> None:
         )
 
 
+def _view_chain(view: Tensor):
+    """[(get, put)] from the view's base down to the view (see Tensor._view_fns), or None when some view on the way
+    cannot be written back (e.g. an expand())."""
+    links, t = [], view
+    while t is not view._base:
+        if t._view_fns is None or t._view_src is None:
+            return None
+        links.append(t._view_fns)
+        t = t._view_src
+    return links[::-1]
+
+
+def _push(src: Tensor, chain: list, value: Tensor) -> Tensor:
+    """src's new value when the view at the end of `chain` takes `value`."""
+    if not chain:
+        return value
+    get, put = chain[0]
+    return put(src, _push(get(src), chain[1:], value))
+
+
 def _grad_enabled() -> bool:
     from graphnn.core.grad_mode import is_grad_enabled
 
@@ -1255,7 +1528,21 @@ def reshape(x: Tensor, shape: tuple, name: str = "ViewBackward0") -> Tensor:
         if known == 0 or n % known:
             raise RuntimeError(f"shape '{list(shape)}' is invalid for input of size {n}")
         shape = tuple(n // known if s == -1 else s for s in shape)
-    return apply("reshape", [x], {"shape": shape}, name=name)
+    out = apply("reshape", [x], {"shape": shape}, name=name)
+    if out._base is not None and out is not x:  # a view: in-place ops on it reshape their result back
+        out._view_src = x
+        out._view_fns = (lambda t: reshape(t, shape, name), lambda t, v: reshape(v, tuple(t.shape), "ViewBackward0"))
+    return out
+
+
+def transpose(x: Tensor, perm: tuple, name: str) -> Tensor:
+    """x with its axes permuted (a view: in-place ops on it permute their result back)."""
+    out = apply("transpose", [x], {"perm": tuple(perm)}, name=name)
+    if out._base is not None and out is not x:
+        inv = tuple(int(i) for i in np.argsort(perm))
+        out._view_src = x
+        out._view_fns = (lambda t: transpose(t, perm, name), lambda t, v: transpose(v, inv, "PermuteBackward0"))
+    return out
 
 
 def broadcast_to(x: Tensor, shape: tuple) -> Tensor:
@@ -1273,53 +1560,6 @@ def matmul(a, b) -> Tensor:
     return apply("matmul", [a, b], name="MmBackward0" if a.ndim == b.ndim == 2 else "BmmBackward0")
 
 
-def _getitem(x: Tensor, key) -> Tensor:
-    if not isinstance(key, tuple):
-        key = (key,)
-    if any(isinstance(k, Tensor) for k in key):
-        raise NotImplementedError("indexing with tensors is not supported yet; use index_select or gather")
-    if Ellipsis in key:
-        i = key.index(Ellipsis)
-        fill = x.ndim - (len(key) - 1 - key.count(None))
-        key = key[:i] + (slice(None),) * fill + key[i + 1 :]
-    starts, stops, steps, final = [], [], [], []
-    d = 0
-    for k in key:
-        if k is None:
-            final.append(1)
-            continue
-        n = x.shape[d]
-        if isinstance(k, (int, np.integer)):
-            i = int(k)
-            if not -n <= i < n:
-                raise IndexError(f"index {i} is out of bounds for dimension {d} with size {n}")
-            i %= n
-            starts.append(i), stops.append(i + 1), steps.append(1)
-        elif isinstance(k, slice):
-            s, e, p = k.indices(n)
-            if p < 0:
-                raise ValueError("negative slice steps are not supported")
-            e = max(e, s)
-            starts.append(s), stops.append(e), steps.append(p)
-            final.append(max(0, -(-(e - s) // p)))
-        else:
-            raise TypeError(f"unsupported index {k!r}")
-        d += 1
-    for n in x.shape[d:]:
-        starts.append(0), stops.append(n), steps.append(1)
-        final.append(n)
-    out = x
-    if (starts, stops, steps) != ([0] * x.ndim, list(x.shape), [1] * x.ndim):
-        out = apply(
-            "slice", [x], {"starts": tuple(starts), "stops": tuple(stops), "steps": tuple(steps)}, name="SliceBackward0"
-        )
-    if tuple(final) != tuple(out.shape):
-        out = reshape(out, tuple(final), "SelectBackward0")
-    if out._base is not None and out is not x:
-        out._view_op = "slice"
-    return out
-
-
 # -- factories ----------------------------------------------------------------------------------------------------
 def _shape_args(size) -> tuple:
     if len(size) == 1 and isinstance(size[0], (tuple, list, Size)):
@@ -1327,8 +1567,15 @@ def _shape_args(size) -> tuple:
     return tuple(int(s) for s in size)
 
 
-def tensor(data, dtype=None, requires_grad: bool = False) -> Tensor:
+def _made(t: Tensor, requires_grad: bool, device, what: str) -> Tensor:
+    """A new tensor from a factory: on the CPU (any other device is an error naming it), requiring grad if asked."""
+    check_device(device, what)
+    return t.requires_grad_(True) if requires_grad else t
+
+
+def tensor(data, dtype=None, device=None, requires_grad: bool = False, pin_memory: bool = False) -> Tensor:
     """A new tensor holding a copy of `data` (float data becomes float32 unless dtype says otherwise)."""
+    check_device(device, "tensor")
     keep = isinstance(data, (np.ndarray, np.generic))  # NumPy data keeps its dtype, as torch.tensor does
     if isinstance(data, Tensor):
         arr = np.array(data._concrete("tensor()"))
@@ -1341,13 +1588,11 @@ def tensor(data, dtype=None, requires_grad: bool = False) -> Tensor:
         arr = arr.astype(np.float32)
     elif arr.dtype.kind in "iu":
         arr = arr.astype(np.int64)
-    t = Tensor._wrap(np.asarray(arr, order="C"))
-    if requires_grad:
-        t.requires_grad_(True)
-    return t
+    return _made(Tensor._wrap(np.asarray(arr, order="C")), requires_grad, None, "tensor")
 
 
-def as_tensor(x, dtype=None) -> Tensor:
+def as_tensor(x, dtype=None, device=None) -> Tensor:
+    check_device(device, "as_tensor")
     if isinstance(x, Tensor):
         return x if dtype is None else x.type_as_dtype(to_dtype(dtype))
     return tensor(x, dtype=dtype)
@@ -1368,68 +1613,99 @@ def random_tensor(shape: tuple, dtype: str, sample) -> Tensor:
     return Tensor._wrap(sample())
 
 
-def _factory(fill, random: bool = False):
-    def make(*size, dtype=None, requires_grad=False, **_):
+def _factory(name: str, fill, random: bool = False):
+    def make(
+        *size,
+        dtype=None,
+        device=None,
+        requires_grad=False,
+        layout=None,
+        pin_memory=False,
+        generator=None,
+        out=None,
+        memory_format=None,
+    ):
+        check_device(device, name)
         shape, dt = _shape_args(size), to_dtype(dtype) if dtype is not None else "float32"
         t = random_tensor(shape, dt, lambda: fill(shape, dt)) if random else Tensor._wrap(fill(shape, dt))
         return t.requires_grad_(True) if requires_grad else t
 
+    make.__name__ = make.__qualname__ = name
     return make
 
 
-zeros = _factory(lambda s, d: np.zeros(s, d))
-ones = _factory(lambda s, d: np.ones(s, d))
-empty = _factory(lambda s, d: np.zeros(s, d))
-randn = _factory(lambda s, d: _random.generator().standard_normal(s).astype(d), random=True)
-rand = _factory(lambda s, d: _random.generator().random(s).astype(d), random=True)
+zeros = _factory("zeros", lambda s, d: np.zeros(s, d))
+ones = _factory("ones", lambda s, d: np.ones(s, d))
+empty = _factory("empty", lambda s, d: np.zeros(s, d))
+randn = _factory("randn", lambda s, d: _random.generator().standard_normal(s).astype(d), random=True)
+rand = _factory("rand", lambda s, d: _random.generator().random(s).astype(d), random=True)
 
 
-def full(size, fill_value, dtype=None, requires_grad=False) -> Tensor:
-    dt = to_dtype(dtype) if dtype is not None else ("float32" if isinstance(fill_value, float) else "int64")
-    return Tensor._wrap(np.full(tuple(size), fill_value, dt))
+def _fill_dtype(value) -> str:
+    """PyTorch's dtype for a fill value: bool, int64 for integers, float32 otherwise."""
+    if isinstance(value, (bool, np.bool_)):
+        return "bool"
+    return "int64" if isinstance(value, (numbers.Integral, np.integer)) else "float32"
 
 
-def randint(low, high=None, size=None, dtype=None) -> Tensor:
+def full(size, fill_value, *, dtype=None, device=None, requires_grad=False, layout=None, out=None) -> Tensor:
+    if isinstance(fill_value, Tensor):
+        fill_value = fill_value.item()
+    dt = to_dtype(dtype) if dtype is not None else _fill_dtype(fill_value)
+    return _made(Tensor._wrap(np.full(_shape_args((size,)), fill_value, dt)), requires_grad, device, "full")
+
+
+def randint(low, high=None, size=None, *, dtype=None, device=None, requires_grad=False, generator=None) -> Tensor:
+    check_device(device, "randint")
     if high is None:
         low, high = 0, low
+    if size is None:
+        raise TypeError("randint() missing required argument 'size'")
     dt = to_dtype(dtype) if dtype else "int64"
-    return random_tensor(tuple(size), dt, lambda: _random.generator().integers(low, high, tuple(size)).astype(dt))
+    shape = _shape_args((size,))
+    return random_tensor(shape, dt, lambda: _random.generator().integers(low, high, shape).astype(dt))
 
 
-def arange(start, end=None, step=1, dtype=None, requires_grad=False) -> Tensor:
+def arange(start, end=None, step=1, *, dtype=None, device=None, requires_grad=False, layout=None, out=None) -> Tensor:
     if end is None:
         start, end = 0, start
     if dtype is None:
         dtype = "int64" if all(isinstance(v, numbers.Integral) for v in (start, end, step)) else "float32"
-    return Tensor._wrap(np.arange(start, end, step).astype(to_dtype(dtype)))
+    return _made(Tensor._wrap(np.arange(start, end, step).astype(to_dtype(dtype))), requires_grad, device, "arange")
 
 
-def linspace(start, end, steps, dtype=None) -> Tensor:
-    return Tensor._wrap(np.linspace(start, end, steps).astype(to_dtype(dtype) if dtype else "float32"))
+def linspace(start, end, steps, *, dtype=None, device=None, requires_grad=False, layout=None, out=None) -> Tensor:
+    arr = np.linspace(start, end, steps).astype(to_dtype(dtype) if dtype else "float32")
+    return _made(Tensor._wrap(arr), requires_grad, device, "linspace")
 
 
-def zeros_like(t: Tensor, dtype=None) -> Tensor:
-    return Tensor._wrap(np.zeros(tuple(t.shape), to_dtype(dtype) if dtype else t.dtype_name))
+def _like(name: str, fill):
+    def make(t: Tensor, *args, dtype=None, device=None, requires_grad=False, layout=None, memory_format=None):
+        dt = to_dtype(dtype) if dtype is not None else t.dtype_name
+        return _made(fill(tuple(t.shape), dt, *args), requires_grad, device, name)
+
+    make.__name__ = make.__qualname__ = name
+    return make
 
 
-def ones_like(t: Tensor, dtype=None) -> Tensor:
-    return Tensor._wrap(np.ones(tuple(t.shape), to_dtype(dtype) if dtype else t.dtype_name))
+zeros_like = _like("zeros_like", lambda s, d: Tensor._wrap(np.zeros(s, d)))
+ones_like = _like("ones_like", lambda s, d: Tensor._wrap(np.ones(s, d)))
+empty_like = _like("empty_like", lambda s, d: Tensor._wrap(np.zeros(s, d)))
+full_like = _like("full_like", lambda s, d, value: Tensor._wrap(np.full(s, value, d)))
 
 
-def full_like(t: Tensor, value, dtype=None) -> Tensor:
-    return Tensor._wrap(np.full(tuple(t.shape), value, to_dtype(dtype) if dtype else t.dtype_name))
+def _randint_like(s: tuple, d: str, low, high=None) -> Tensor:
+    return randint(low, high, s, dtype=d)
 
 
-def randn_like(t: Tensor) -> Tensor:
-    return randn(*t.shape, dtype=t.dtype_name)
+randn_like = _like("randn_like", lambda s, d: randn(*s, dtype=d))
+randint_like = _like("randint_like", _randint_like)
+rand_like = _like("rand_like", lambda s, d: rand(*s, dtype=d))
 
 
-def rand_like(t: Tensor) -> Tensor:
-    return rand(*t.shape, dtype=t.dtype_name)
-
-
-def eye(n, m=None, dtype=None) -> Tensor:
-    return Tensor._wrap(np.eye(n, m, dtype=to_dtype(dtype) if dtype else "float32"))
+def eye(n, m=None, *, dtype=None, device=None, requires_grad=False, layout=None, out=None) -> Tensor:
+    arr = np.eye(n, m, dtype=to_dtype(dtype) if dtype else "float32")
+    return _made(Tensor._wrap(arr), requires_grad, device, "eye")
 
 
 class FloatTensor(Tensor):
