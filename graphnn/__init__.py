@@ -55,8 +55,10 @@ from graphnn.compiler.program import compile  # noqa: A001
 from graphnn.compiler.python_state import TraceWarning
 from graphnn.compiler.scan import scan
 from .codegen import get_num_threads, set_num_threads
-from graphnn.artifact.export import ExportError, export, load  # noqa: E402
-from graphnn import viz
+from graphnn.artifact.export import ExportError, export  # noqa: E402
+from graphnn.artifact.checkpoint import CheckpointError, load, save  # noqa: E402
+from graphnn import utils, viz  # noqa: E402
+from graphnn.utils.generator import Generator  # noqa: E402
 from graphnn import cuda
 from graphnn.core.tensor_ops import (
     argsort,

@@ -9,12 +9,17 @@ A trace depends on properties of what it captured beyond shapes and dtypes: whet
 is a leaf), whether its `.grad` is None, which tensor a module attribute holds. Each is guarded; the guards that
 only change through graphnn calls (requires_grad, module attributes) are checked again only after such a change
 (`state_changed()` moves a global epoch), so the per-call fast path stays a few identity tests.
+
+Python numbers that change between calls without changing the computation (an optimizer's lr, momentum, betas,
+which schedulers move) are not baked in: `scalar_input` makes each a 0-d graph input read from Python at every call.
 """
 
 from __future__ import annotations
 
 import threading
 import weakref
+
+import numpy as np
 
 from graphnn.ir.graph import Graph
 from graphnn.ir.registry import GraphEmitter
@@ -77,6 +82,7 @@ class Tracer:
         self.view_gens: dict = {}  # id(concrete alias) -> rebindings of its base its traced value reflects
         self.did_backward = False
         self.checks: list = []  # (graph input position, fn(array)): validates that input at every call
+        self.scalars: dict = {}  # key -> symbolic 0-d tensor of a scalar_input
         self.keepalive: list = []
         self.active = False  # inside `with tracer:` (symbolic tensors of a finished trace have no value)
 
@@ -168,6 +174,18 @@ class Tracer:
                 flags = (t._requires_grad, t.grad_fn is None)
                 self.epoch_guard(lambda t=t: (t._requires_grad, t.grad_fn is None), flags)
         return self.current[key]
+
+    def scalar_input(self, key, read, name: str, dtype: str = "float64"):
+        """A 0-d graph input holding the Python number `read()` returns at each call (e.g. an optimizer's lr, read
+        from its param group): changing the number needs no new trace. One input per `key` in a trace."""
+        sym = self.scalars.get(key)
+        if sym is None:
+            from graphnn.core.tensor import Tensor
+            from graphnn.ir.types import TensorType
+
+            v = self.add_input(TensorType((), dtype), name, "hyper", ScalarRead(read, dtype))
+            sym = self.scalars[key] = Tensor._symbolic(v, self, False)
+        return sym
 
     def fresh(self, type_, sample, name: str):
         """A graph input drawn anew at every call (random masks, randn inside compiled code)."""
@@ -357,6 +375,28 @@ class Captured:
 
     def __call__(self):
         return self.tensor
+
+
+class ScalarRead:
+    """Binding of a scalar_input: the number read() gives now, as a 0-d array (the last one's again while the number
+    is unchanged: compiled code never writes its inputs)."""
+
+    __slots__ = ("read", "dtype", "_last")
+
+    def __init__(self, read, dtype: str):
+        self.read, self.dtype, self._last = read, dtype, (None, None)
+
+    def __call__(self):
+        v = self.read()
+        last = self._last
+        if last[1] is not None and type(v) is type(last[0]) and v == last[0]:
+            return last[1]
+        from graphnn.core.tensor import Tensor
+
+        t = Tensor._wrap(np.array(v, self.dtype))
+        t._data.flags.writeable = False
+        self._last = (v, t)
+        return t
 
 
 class SameArray:

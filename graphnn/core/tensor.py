@@ -310,15 +310,10 @@ class Tensor:
     def __repr__(self) -> str:
         if self._data is None:
             return f"tensor(<symbolic {self._type}>)"
-        body = np.array2string(self._data, separator=", ", precision=4, prefix="tensor(")
-        extra = ""
-        if self.dtype_name not in ("float32", "int64", "bool"):
-            extra += f", dtype=graphnn.{self.dtype_name}"
-        if self.grad_fn is not None:
-            extra += f", grad_fn=<{self.grad_fn.name()}>"
-        elif self.requires_grad:
-            extra += ", requires_grad=True"
-        return f"tensor({body}{extra})"
+        from graphnn.core.printing import tensor_repr
+
+        extra = [f"grad_fn=<{self.grad_fn.name()}>"] if self.grad_fn is not None else []
+        return tensor_repr(self._data, self.dtype_name, extra or (["requires_grad=True"] if self.requires_grad else []))
 
     def __iter__(self):
         for i in range(len(self)):

@@ -1,7 +1,13 @@
-"""graphnn.optim: optimizers whose steps run eagerly or inside a compiled training step."""
+"""graphnn.optim: optimizers whose steps run eagerly or inside a compiled training step, and lr_scheduler."""
 
+from .adadelta import Adadelta
+from .adagrad import Adagrad
 from .adam import Adam, AdamW
+from .lbfgs import LBFGS
+from .nadam import NAdam
 from .optimizer import Optimizer
+from .rmsprop import RMSprop
 from .sgd import SGD
+from . import lr_scheduler
 
-__all__ = ["Optimizer", "SGD", "Adam", "AdamW"]
+__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "Adadelta", "Adagrad", "RMSprop", "NAdam", "LBFGS", "lr_scheduler"]

@@ -6,6 +6,7 @@ import numpy as np
 
 from graphnn.core.grad_mode import no_grad
 from graphnn.core.tensor import Tensor
+from ._hyper import as_dtype
 from .optimizer import Optimizer
 
 
@@ -42,38 +43,40 @@ class Adam(Optimizer):
         loss = closure() if closure is not None else None
         with no_grad():
             for g in self._groups():
-                b1, b2 = g["betas"]
+                lr, (b1, b2), eps = (self._hyper(g, k) for k in ("lr", "betas", "eps"))
                 for p in g["params"]:
                     grad = self._grad(p)
                     if grad is None:
                         continue
                     grad = -grad if g["maximize"] else grad
+                    dt = p.dtype_name
                     step = self._state_buffer(p, "step")
                     if step is None:
                         step = self._new_state(p, "step", np.zeros((), "float32"))
-                        self._new_state(p, "exp_avg", np.zeros(tuple(p.shape), p.dtype_name))
-                        self._new_state(p, "exp_avg_sq", np.zeros(tuple(p.shape), p.dtype_name))
+                        self._new_state(p, "exp_avg", np.zeros(tuple(p.shape), dt))
+                        self._new_state(p, "exp_avg_sq", np.zeros(tuple(p.shape), dt))
                         if g["amsgrad"]:
-                            self._new_state(p, "max_exp_avg_sq", np.zeros(tuple(p.shape), p.dtype_name))
+                            self._new_state(p, "max_exp_avg_sq", np.zeros(tuple(p.shape), dt))
                     st = self.state[p]
                     step._assign(step + 1.0)
                     if g["weight_decay"]:
+                        wd = self._hyper(g, "weight_decay")
                         if g["decoupled_weight_decay"]:
-                            p._assign(p * (1.0 - g["lr"] * g["weight_decay"]))
+                            p._assign(p * as_dtype(1.0 - lr * wd, dt))
                         else:
-                            grad = grad + p * g["weight_decay"]
+                            grad = grad + p * as_dtype(wd, dt)
                     exp_avg, exp_avg_sq = st["exp_avg"], st["exp_avg_sq"]
-                    exp_avg._assign(exp_avg + (grad - exp_avg) * (1.0 - b1))
-                    exp_avg_sq._assign(exp_avg_sq * b2 + grad * grad * (1.0 - b2))
+                    exp_avg._assign(exp_avg + (grad - exp_avg) * as_dtype(1.0 - b1, dt))
+                    exp_avg_sq._assign(exp_avg_sq * as_dtype(b2, dt) + grad * grad * as_dtype(1.0 - b2, dt))
                     s = step.double()  # bias corrections in float64, as PyTorch's (Python floats): 1 - b2**step
-                    bc1 = (1.0 - b1**s).type_as_dtype(p.dtype_name)  # cancels catastrophically in float32
-                    bc2_sqrt = (1.0 - b2**s).sqrt().type_as_dtype(p.dtype_name)
+                    bc1 = (1.0 - b1**s).type_as_dtype(dt)  # cancels catastrophically in float32
+                    bc2_sqrt = (1.0 - b2**s).sqrt().type_as_dtype(dt)
                     second = exp_avg_sq
                     if g["amsgrad"]:
                         st["max_exp_avg_sq"]._assign(st["max_exp_avg_sq"].max(exp_avg_sq))
                         second = st["max_exp_avg_sq"]
-                    denom = second.sqrt() / bc2_sqrt + g["eps"]
-                    p._assign(p - exp_avg / denom * (g["lr"] / bc1))
+                    denom = second.sqrt() / bc2_sqrt + as_dtype(eps, dt)
+                    p._assign(p - exp_avg / denom * (as_dtype(lr, dt) / bc1))
         return loss
 
     def _new_state(self, p, name: str, value: np.ndarray) -> Tensor:

@@ -10,11 +10,15 @@ import numpy as np
 from graphnn.compiler import tracer as _tracer
 from graphnn.core.tensor import Tensor
 from graphnn.nn.modules.module import _typename
+from ._hyper import hyper, structure
 
 
 class Optimizer:
     """Parameter groups (a list of tensors, of (name, tensor) pairs, or of dicts with "params" and per-group
     hyper-parameters overriding the defaults), per-parameter state, zero_grad and state_dict, as PyTorch's."""
+
+    # numbers whose being zero changes the terms of an update (an update tests them in Python: `if wd: ...`)
+    _zero_tested = ("weight_decay", "momentum")
 
     def __init__(self, params, defaults: dict):
         if isinstance(params, Tensor):
@@ -91,12 +95,20 @@ class Optimizer:
                     p.grad = Tensor._wrap(np.zeros(tuple(p.shape), p.dtype_name))  # (a traced .grad has no data)
 
     def _groups(self) -> list:
-        """param_groups, noting (when tracing) that the trace depends on their hyper-parameters (lr, ...)."""
+        """param_groups, noting (when tracing) what the trace depends on: the keys of each group, whether the numbers
+        in `_zero_tested` are zero (that decides which terms an update has) and every value that is not a number.
+        The numbers themselves are read at each call (`_hyper`), so a scheduler moving lr, momentum or betas (even
+        to 0) needs no new trace."""
         tr = _tracer.current()
         if tr is not None:
             for g in self.param_groups:
-                tr.guard(lambda g=g: _hyper(g), _hyper(g))
+                tr.guard(lambda g=g: structure(g, self._zero_tested), structure(g, self._zero_tested))
         return self.param_groups
+
+    def _hyper(self, group: dict, key: str):
+        """group[key]; when tracing, a number (or each number of a tuple such as betas) is a float64 0-d graph input
+        read from the group at every call of the compiled step (see _hyper.py)."""
+        return hyper(self.param_groups, group, key)
 
     def _grad(self, p):
         """p.grad, noting (when tracing) that the trace depends on whether it exists."""
@@ -150,6 +162,8 @@ class Optimizer:
             for k, v in loaded.get(p, {}).items():
                 if isinstance(v, (Tensor, np.ndarray)):
                     arr = np.array(v._concrete("load_state_dict") if isinstance(v, Tensor) else v)
+                    if k != "step" and p.dtype_name.startswith("float"):
+                        arr = arr.astype(p.dtype_name)  # as PyTorch: state (but the step count) in p's dtype
                     cur = old.get(k)
                     if isinstance(cur, Tensor) and cur._data is not None:
                         cur._assign_data(arr)
@@ -166,7 +180,3 @@ class Optimizer:
             s += f"\nParameter Group {i}\n"
             s += "".join(f"    {k}: {g[k]}\n" for k in sorted(g) if k != "params")
         return s + ")"
-
-
-def _hyper(group: dict) -> tuple:
-    return tuple((k, repr(v)) for k, v in group.items() if k != "params")

@@ -1,0 +1,75 @@
+"""NAdam with PyTorch's update rule (Dozat 2016: momentum decay schedule, optional decoupled weight decay)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from graphnn.core.grad_mode import no_grad
+from ._state import check, count_step, param_state
+from ._hyper import as_dtype
+from .optimizer import Optimizer
+
+
+class NAdam(Optimizer):
+    def __init__(
+        self,
+        params,
+        lr: float = 2e-3,
+        betas=(0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 0,
+        momentum_decay: float = 4e-3,
+        decoupled_weight_decay: bool = False,
+        *,
+        foreach=None,
+        maximize: bool = False,
+        capturable: bool = False,
+        differentiable: bool = False,
+    ):
+        check(lr, "learning rate")
+        check(eps, "epsilon value")
+        check(betas[0], "beta parameter at index 0", 0.0, 1.0, open_high=True)
+        check(betas[1], "beta parameter at index 1", 0.0, 1.0, open_high=True)
+        check(weight_decay, "weight_decay value")
+        check(momentum_decay, "momentum_decay value")
+        defaults = dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay, momentum_decay=momentum_decay)
+        defaults.update(decoupled_weight_decay=decoupled_weight_decay, maximize=maximize, foreach=foreach)
+        defaults.update(capturable=capturable, differentiable=differentiable)
+        super().__init__(params, defaults)
+
+    def step(self, closure=None):
+        loss = closure() if closure is not None else None
+        with no_grad():
+            for g in self._groups():
+                for p in g["params"]:
+                    grad = self._grad(p)
+                    if grad is not None:
+                        self._update(g, p, grad)
+        return loss
+
+    def _update(self, g: dict, p, grad) -> None:
+        dt = p.dtype_name
+        grad = -grad if g["maximize"] else grad
+        st = param_state(self, p, {"mu_product": np.ones((), "float32"), "exp_avg": 0.0, "exp_avg_sq": 0.0})
+        step = count_step(st)
+        lr, (b1, b2), eps, md = (self._hyper(g, k) for k in ("lr", "betas", "eps", "momentum_decay"))
+        bias_correction2 = 1.0 - b2**step
+        if g["weight_decay"]:
+            wd = self._hyper(g, "weight_decay")
+            if g["decoupled_weight_decay"]:
+                p._assign(p * as_dtype(1.0 - lr * wd, dt))
+            else:
+                grad = grad + p * as_dtype(wd, dt)
+        # the momentum schedule, in float64 as PyTorch's Python floats
+        mu = b1 * (1.0 - 0.5 * 0.96 ** (step * md))
+        mu_next = b1 * (1.0 - 0.5 * 0.96 ** ((step + 1.0) * md))
+        mu_product = st["mu_product"]
+        mu_product._assign(mu_product * as_dtype(mu, mu_product.dtype_name))
+        exp_avg, exp_avg_sq = st["exp_avg"], st["exp_avg_sq"]
+        exp_avg._assign(exp_avg + as_dtype(1.0 - b1, dt) * (grad - exp_avg))  # lerp towards grad
+        exp_avg_sq._assign(exp_avg_sq * as_dtype(b2, dt) + as_dtype(1.0 - b2, dt) * grad * grad)
+        denom = (exp_avg_sq / as_dtype(bias_correction2, dt)).sqrt() + as_dtype(eps, dt)
+        prod = mu_product.double()
+        c_grad = -lr * (1.0 - mu) / (1.0 - prod)
+        c_avg = -lr * mu_next / (1.0 - prod * mu_next)
+        p._assign(p + as_dtype(c_grad, dt) * grad / denom + as_dtype(c_avg, dt) * exp_avg / denom)
