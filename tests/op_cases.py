@@ -1233,6 +1233,17 @@ entry(
         ),
         C("causal_masked", F(3, 3, 2), F(3, 4, 2), F(3, 4, 2), _masked_rows(3, 4), scale=1.0, causal=True, masked=True),
         C("nan", F(2, 3, 4, gen="nan"), F(2, 3, 4), F(2, 3, 2), scale=0.5),
+        C("vector_rows", F(2, 2, 3, 8), F(1, 2, 4, 8), F(2, 1, 4, 4), scale=0.5),
+        C(
+            "vector_rows_causal_masked",
+            F(2, 3, 8),
+            F(2, 4, 8),
+            F(2, 4, 12),
+            _masked_rows(2, 1, 4),
+            scale=0.5,
+            causal=True,
+            masked=True,
+        ),
     ],
     _np_attention,
 )
@@ -1242,6 +1253,7 @@ entry(
     [
         C("plain", F(2, 3, 4), F(2, 5, 4), scale=0.5),
         C("causal_masked", F(3, 3, 2), F(3, 4, 2), _masked_rows(3, 4), scale=1.0, causal=True, masked=True),
+        C("vector_rows", F(2, 3, 8), F(2, 5, 8), _masked_rows(2, 3, 5), scale=0.5, causal=True, masked=True),
     ],
     _np_attention_lse,
 )
@@ -1297,6 +1309,24 @@ def _attention_grad_cases():
             fd=None,
         )
     )
+    for wrt in ("q", "k", "v"):  # feature sizes vector widths divide: the vector-row kernels, broadcast batch dims
+        cases.append(
+            C(
+                f"{wrt}_vector_rows",
+                F(2, 2, 3, 8),
+                F(1, 2, 4, 8),
+                F(2, 1, 4, 4),
+                _masked_rows(2, 1, 1, 4),
+                F(2, 2, 3, gen="lse"),
+                F(2, 2, 3),
+                F(2, 2, 3, 4),
+                scale=0.5,
+                causal=True,
+                masked=True,
+                wrt=wrt,
+                fd=None,
+            )
+        )
     return cases
 
 

@@ -30,9 +30,15 @@ CASES = {
 }
 
 
-def _call(case):
+# feature sizes (e, ev): ones no vector width divides (the element-by-element kernels) and ones that several do
+# (the vector-row kernels, with different lane counts for q/k and v)
+GEOMETRIES = {"scalar_rows": (4, 3), "vector_rows": (8, 12)}
+
+
+def _call(case, geometry="scalar_rows"):
     c = CASES[case]
-    q, k, v = _qkv(lq=c.get("lq", 5), lk=c.get("lk", 7), dtype=c.get("dtype", np.float32))
+    e, ev = GEOMETRIES[geometry]
+    q, k, v = _qkv(lq=c.get("lq", 5), lk=c.get("lk", 7), e=e, ev=ev, dtype=c.get("dtype", np.float32))
     if c.get("three"):
         q, k, v = q[0], k[0], v[0]
     mask = c["mask"]() if "mask" in c else None
@@ -41,10 +47,11 @@ def _call(case):
     return q, k, v, mask, c.get("kw", {})
 
 
+@pytest.mark.parametrize("geometry", sorted(GEOMETRIES))
 @pytest.mark.parametrize("compiled", [False, True])
 @pytest.mark.parametrize("case", sorted(CASES))
-def test_matches_pytorch(torch, case, compiled):
-    q, k, v, mask, kw = _call(case)
+def test_matches_pytorch(torch, case, compiled, geometry):
+    q, k, v, mask, kw = _call(case, geometry)
     F = torch.nn.functional
     if mask is None:
         check(
