@@ -142,12 +142,17 @@ def _simple_view(v: Value, inlined: set) -> bool:
 
 
 def _keep_matmul_operands_simple(graph: Graph, inlined: set) -> None:
-    """Materialize matmul operands that would otherwise be recomputed through index arithmetic per element."""
+    """Materialize matmul operands that would otherwise be recomputed through index arithmetic per element. For a
+    reshape of a computed value, the value itself is materialized: the product reads it in place, and the other
+    consumers of the value (another reshape of it summed for a bias gradient, say) read it instead of recomputing
+    it too."""
     for n in graph.nodes:
         if get_op(n.op).schedule == "gemm":
             for v in n.inputs:
-                if not _simple_view(v, inlined):
-                    inlined.discard(v.id)
+                if _simple_view(v, inlined):
+                    continue
+                src = v.producer.inputs[0] if v.producer.inputs and family(v.producer) == "reshape" else None
+                inlined.discard(src.id if src is not None and src.id in inlined else v.id)
 
 
 def _collect(root: Node, inlined: set) -> list:

@@ -109,6 +109,22 @@ def test_a_matmul_seen_through_a_reshape_is_not_recomputed_inside_a_reduction():
     assert [n.op for n in plan.groups[0].nodes] == ["matmul"]
 
 
+def test_a_matmul_operand_behind_a_reshape_is_computed_once_for_all_its_consumers():
+    # a transformer's qkv gradient: three slices put back together, permuted, then read by the weight-gradient
+    # product (as a 2-D reshape) and by the bias gradient (summed as a 3-D reshape)
+    g = Graph()
+    parts = [g.add_input(TensorType((2, 4, 3, 5), "float32"), f"d{i}") for i in range(3)]
+    x = g.add_input(TensorType((6, 7), "float32"), "x")
+    qkv = g.emit("add", g.emit("add", parts[0], parts[1]), parts[2])
+    t = g.emit("transpose", qkv, perm=(0, 2, 1, 3))
+    dw = g.emit("matmul", g.emit("transpose", x, perm=(1, 0)), g.emit("reshape", t, shape=(6, 20)))
+    db = g.emit("sum", g.emit("reshape", t, shape=(2, 3, 20)), axes=(0, 1), keepdims=False)
+    g.outputs = [dw, db]
+    plan = plan_fusion(g)
+    assert t.id in plan.materialized
+    assert not any(n.op == "add" for grp in plan.groups if grp.root.id in (dw.id, db.id) for n in grp.nodes)
+
+
 def test_memory_plan_reuses_memory_without_overlap():
     bufs = [(1, 1000, 0, 1), (2, 1000, 1, 2), (3, 1000, 2, 3), (4, 64, 0, 3)]
     plan = plan_memory(bufs, {})
