@@ -161,9 +161,13 @@ class Kernel:
         self._memo = [{}]
 
     # -- arithmetic helpers -----------------------------------------
-    def flags(self, inst, extra=()):
-        if hasattr(inst, "flags") and isinstance(inst.type, (ir.FloatType, ir.DoubleType)):
-            inst.flags.extend(FASTMATH + tuple(extra))
+    def flags(self, inst, extra=(), exact_division: bool = False):
+        """inst with the kernel's fast-math flags (and `extra`). exact_division: without arcp, which lets x86 turn
+        c / sqrt(x) into a refined reciprocal-square-root estimate (NaN at x = 0 and x = inf)."""
+        t = inst.type.element if isinstance(inst.type, ir.VectorType) else inst.type
+        if hasattr(inst, "flags") and isinstance(t, (ir.FloatType, ir.DoubleType)):
+            flags = FASTMATH + tuple(extra)
+            inst.flags.extend(f for f in flags if not (exact_division and f == "arcp"))
         return inst
 
     def const(self, value, dtype: str):

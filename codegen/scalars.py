@@ -65,7 +65,7 @@ class LLVMScalars(Scalars):
     def div(self, x, y):
         kind, b = self._kind(x), self.b
         if kind in FLOAT:
-            return self._f(b.fdiv(x, y))
+            return self.k.flags(b.fdiv(x, y), self._extra, exact_division=True)
         if kind == "bool":  # as NumPy: true division, then != 0
             k = self.k
             q = b.fdiv(k.convert(x, "bool", "float64"), k.convert(y, "bool", "float64"))

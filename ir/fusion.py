@@ -65,11 +65,22 @@ def _epilogue(c: Node, uses: dict) -> bool:
     return bool(users) and all(_reads_once(u, c.outputs[0]) and _epilogue(u, uses) for u, _ in users)
 
 
+MAX_RECOMPUTED_USERS = 3  # an elementwise value with at most this many users is computed inside each of them
+
+
+def _takes_inline(c: Node) -> bool:
+    """Can consumer c compute an elementwise operand inline: c elementwise-like, or a reduction reading each
+    element once."""
+    cpat = get_op(c.op).pattern
+    return cpat in ("elementwise", "broadcast", "injective") or (cpat == "reduce" and get_op(c.op).reads_once)
+
+
 def plan_fusion(graph: Graph) -> FusionPlan:
     uses = graph.users()
     outputs = {v.id for v in graph.outputs}
     inlined: set = set()
     once: dict = {}  # value id -> is each element of it evaluated once per kernel run
+    copies: set = set()  # ids of inlined values computed in more than one kernel
     for n in reversed(graph.nodes):
         if len(n.outputs) != 1:
             for o in n.outputs:
@@ -84,12 +95,10 @@ def plan_fusion(graph: Graph) -> FusionPlan:
                 inline = all(get_op(c.op).pattern != "opaque" for c, _ in users)
             elif len(users) == 1:
                 c = users[0][0]
-                cpat = get_op(c.op).pattern
                 c_once = once.get(c.outputs[0].id, True) if len(c.outputs) == 1 else True
+                c_once = c_once and c.outputs[0].id not in copies
                 if pat in ("elementwise", "broadcast", "injective"):
-                    inline = cpat in ("elementwise", "broadcast", "injective") or (
-                        cpat == "reduce" and get_op(c.op).reads_once
-                    )
+                    inline = _takes_inline(c)
                 else:
                     # out_fusable ops only feed elementwise epilogues (the matmul/conv schedules apply them);
                     # reductions and remaps of their results run as separate kernels
@@ -99,10 +108,18 @@ def plan_fusion(graph: Graph) -> FusionPlan:
                         and c.outputs[0].dtype == v.dtype
                         and (pat != "out_fusable" or _epilogue(c, uses))
                     )
+            elif pat in ("elementwise", "broadcast") and len(users) <= MAX_RECOMPUTED_USERS:
+                # a cheap value several kernels read is recomputed in each instead of written and read back (once
+                # per value: never inside a value that is itself recomputed in several kernels)
+                inline = all(_takes_inline(c) and not copies.intersection(o.id for o in c.outputs) for c, _ in users)
         if inline:
             inlined.add(v.id)
-            c = users[0][0]
-            once[v.id] = once.get(c.outputs[0].id, True) and all(_reads_once(u, v) for u, _ in users)
+            if len(users) > 1 or any(o.id in copies for c, _ in users for o in c.outputs):
+                copies.add(v.id)
+            once[v.id] = all(
+                (once.get(c.outputs[0].id, True) if len(c.outputs) == 1 else True) and _reads_once(c, v)
+                for c, _ in users
+            )
         else:
             once[v.id] = True
     _keep_matmul_operands_simple(graph, inlined)
