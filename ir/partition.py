@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from .autodiff import vjp
 from .extract import extract
 from .graph import Graph
+from .passes.scan_merge import merged_outputs
 from .registry import GraphEmitter, MissingGradient
 
 
@@ -48,6 +49,9 @@ def partition(graph: Graph, outputs: list, wrt: list, extra: list = (), name: st
     except MissingGradient as e:
         del graph.nodes[n_fwd:]
         partial, missing = [None] * len(wrt), str(e)
+    # a scan's gradient extends its forward scan, which then runs (once) in the forward graph
+    subst = merged_outputs(graph)
+    outputs, extra = [subst.get(v.id, v) for v in outputs], [subst.get(v.id, v) for v in extra]
     grads = [None] * len(inputs)
     for i, gr in zip(wrt, partial):
         grads[i] = gr

@@ -125,6 +125,38 @@ def test_time_is_a_loop_not_unrolled():
     assert sizes[0] == sizes[1]
 
 
+def _scans(g):
+    return [n for n in g.nodes if n.op == "scan"]
+
+
+def _matmuls(scan):
+    return sum(n.op == "matmul" for n in scan.attrs["body"].graph.nodes)
+
+
+def test_backward_reads_saved_steps_instead_of_rerunning_the_loop():
+    """Training through a compiled LSTM: the forward scan stacks what the reverse scan needs (its gate products),
+    so the backward graph is one reverse scan with one product per step, and the forward loop runs once."""
+    m = nn.LSTM(3, 8)
+    c = graphnn.compile(m)
+    out, _ = c(graphnn.randn(6, 2, 3))
+    out.sum().backward()
+    fwd, bwd = c.last.stages["forward"], c.last.stages["backward"]
+    assert len(_scans(fwd)) == 1 and len(_scans(bwd)) == 1
+    assert _matmuls(_scans(bwd)[0]) == 1
+    assert len(_scans(fwd)[0].outputs) > 3  # h_T, c_T, the outputs, then the stacked residuals
+
+    def step(x):
+        y, _ = m(x)
+        loss = (y * y).sum()
+        loss.backward()
+        return loss
+
+    whole = graphnn.compile(step)
+    whole(graphnn.randn(6, 2, 3))
+    scans = _scans(whole.graphs["optimized"])
+    assert len(scans) == 2 and [_matmuls(s) for s in scans] == [1, 1]
+
+
 class SumModel(nn.Module):
     def __init__(self):
         super().__init__()

@@ -77,11 +77,39 @@ def _scan_ref(arrays, attrs):
     return carries + ys
 
 
-def _with_carry_history(body: Graph, nc: int) -> Graph:
-    """The body with its carry inputs appended to its y outputs (to stack every step's carry)."""
+def _with_carry_history(body: Graph, nc: int, saved: list = ()) -> Graph:
+    """The body with its carry inputs and the `saved` values ((node position, output index) in the body) appended
+    to its y outputs (to stack every step's carry and the residuals the reverse scan reads)."""
     g = body.copy()
-    g.outputs = g.outputs + g.inputs[:nc]
+    g.outputs = g.outputs + g.inputs[:nc] + [g.nodes[i].outputs[j] for i, j in saved]
     return g
+
+
+# Patterns whose values the reverse scan recomputes from the saved ones; every other forward value it needs
+# (matrix products, reductions) is saved by the forward scan, one stacked y per value.
+_RECOMPUTED = ("elementwise", "broadcast", "injective")
+
+
+def _save_residuals(g: Graph, position: dict) -> tuple:
+    """In the backward body g (a copy of the forward body plus the vjp's nodes; `position` maps the ids of the
+    copied nodes to their positions in the forward body), replace each value of a forward node that is not cheap
+    to recompute by a new input. Returns ([(position, output index)] of the replaced values, [their new inputs])."""
+    from ..registry import get_op
+
+    saved, inputs = [], []
+    for n in [n for n in g.nodes if n.id in position]:
+        pos, op = position[n.id], get_op(n.op)
+        if op.remap or op.pattern in _RECOMPUTED:
+            continue
+        for j, o in enumerate(n.outputs):
+            new = g.add_input(o.type, f"res{len(inputs)}", "residual")
+            users = [m for m in g.nodes if any(v.id == o.id for v in m.inputs)]
+            for m in users:
+                m.inputs = [new if v.id == o.id else v for v in m.inputs]
+            g.outputs = [new if v.id == o.id else v for v in g.outputs]
+            saved.append((pos, j))
+            inputs.append(new)
+    return saved, inputs
 
 
 def _hoistable(gr):
@@ -117,6 +145,7 @@ def _backward_body(body: Graph, nc: int, nx: int, want: list) -> tuple:
     from ..autodiff import vjp
 
     g = body.copy()
+    position = {n.id: i for i, n in enumerate(g.nodes)}
     carry_in, x_in, const_in = g.inputs[:nc], g.inputs[nc : nc + nx], g.inputs[nc + nx :]
     fwd_out = list(g.outputs)
     wanted = [c for c, w in zip(const_in, want[nc + nx :]) if w]
@@ -144,12 +173,14 @@ def _backward_body(body: Graph, nc: int, nx: int, want: list) -> tuple:
         else:
             extra.append(h[1])
             plan.append(("sum", len(extra) - 1))
-    g.inputs = ct_carry + ct_acc + carry_in + x_in + ct_y + const_in
     g.outputs = g_carry + g_const + g_x + extra
     from ..passes.dce import dce
 
     dce(g)
-    return g, plan
+    saved, res_in = _save_residuals(g, position)
+    dce(g)
+    g.inputs = ct_carry + ct_acc + carry_in + x_in + ct_y + res_in + const_in
+    return g, plan, saved
 
 
 def _scan_grad(b, node, cts):
@@ -158,8 +189,10 @@ def _scan_grad(b, node, cts):
     body = at["body"].graph
     carries, xs, consts = _split(node.inputs, at)
     want = [v.type.is_float for v in node.inputs]
-    # 1. carry history: a forward scan that also stacks each step's carry input
-    hist_body = _with_carry_history(body, nc)
+    # 1. carry history: a forward scan that also stacks each step's carry input and the residuals (the values of
+    # the body's matrix products and reductions) that the reverse scan reads
+    bwd_body, plan, saved = _backward_body(body, nc, nx, want)
+    hist_body = _with_carry_history(body, nc, saved)
     hist = b.emit(
         "scan",
         *node.inputs,
@@ -171,19 +204,19 @@ def _scan_grad(b, node, cts):
     )
     hist = hist if isinstance(hist, tuple) else (hist,)
     ny = len(body.outputs) - nc
-    carry_hist = list(hist[nc + ny :])
-    # 2. reverse scan over the vjp of the body
-    bwd_body, plan = _backward_body(body, nc, nx, want)
+    carry_hist = list(hist[nc + ny : nc + ny + nc])
+    res_hist = list(hist[nc + ny + nc :])
+    # 2. reverse scan over the vjp of the body, reading the saved residuals instead of recomputing them
     ct_final = [c if c is not None else b.full(0.0, v.shape, v.dtype) for c, v in zip(cts[:nc], node.outputs[:nc])]
     ct_ys = [c if c is not None else b.full(0.0, v.shape, v.dtype) for c, v in zip(cts[nc:], node.outputs[nc:])]
     wanted = [c for c, w in zip(consts, want[nc + nx :]) if w]
     acc0 = [b.full(0.0, v.shape, v.dtype) for v, p in zip(wanted, plan) if p[0] == "carry"]
     outs = b.emit(
         "scan",
-        *(ct_final + acc0 + carry_hist + xs + ct_ys + consts),
+        *(ct_final + acc0 + carry_hist + xs + ct_ys + res_hist + consts),
         body=Body(bwd_body),
         n_carry=nc + len(acc0),
-        n_xs=nc + nx + ny,
+        n_xs=nc + nx + ny + len(res_hist),
         length=at["length"],
         reverse=not at.get("reverse", False),
     )

@@ -9,9 +9,11 @@ from .cse import cse
 from .dce import dce
 from .fold import fold_constants
 from .scan_licm import hoist_scan_invariants
+from .scan_merge import merge_scans
 from .simplify import simplify
 
 PIPELINE = (
+    ("merge_scans", merge_scans),  # first: before other passes rewrite the scans' bodies differently
     ("simplify", simplify),
     ("fold_constants", fold_constants),
     ("cse", cse),
@@ -38,6 +40,7 @@ __all__ = [
     "dce",
     "fold_constants",
     "hoist_scan_invariants",
+    "merge_scans",
     "simplify",
     "optimize",
     "PIPELINE",
