@@ -1,4 +1,4 @@
-"""Vectorizable float32 exp, log, tanh and sigmoid written as LLVM IR (Cephes-style polynomials).
+"""Vectorizable float32 exp, log, tanh, sigmoid and erf written as LLVM IR (polynomials).
 
 LLVM's exp/log intrinsics become scalar libm calls without a vector math library; these straight-line
 versions let the loop vectorizer handle transcendental functions. Accuracy is within a few ulp of libm;
@@ -130,4 +130,46 @@ def sigmoid_f32(k, x):
     return k.flags(b.fdiv(_c(1.0), k.flags(b.fadd(_c(1.0), e))))
 
 
-FAST32 = {"exp": exp_f32, "log": log_f32, "tanh": tanh_f32, "sigmoid": sigmoid_f32}
+# erf: |x| < 1: x * P(x^2); 1 <= |x| < 4: 1 - exp(-x^2) * Q(1/x) / x (Q fits erfc(x) exp(x^2) x); beyond, +-1.
+# Least-squares fits of the relative error on Chebyshev nodes (graphnn's own); within 2.5 ulp in float32.
+_ERF_SMALL = [
+    1.0557105269981548e-06,
+    -1.3896332347940188e-05,
+    0.00011954430374316871,
+    -0.0008542455616407096,
+    0.005223774816840887,
+    -0.026866130530834198,
+    0.11283791065216064,
+    -0.37612637877464294,
+    1.128379225730896,
+]
+_ERFC_SCALED = [
+    0.015022655948996544,
+    -0.0816674530506134,
+    0.1344967484474182,
+    0.12112272530794144,
+    -0.884753406047821,
+    1.7325129508972168,
+    -1.8824270963668823,
+    1.1409245729446411,
+    -0.17431366443634033,
+    -0.2552036643028259,
+    -0.0024170642718672752,
+    0.5642862915992737,
+]
+
+
+def erf_f32(k, x):
+    b = k.b
+    ax = k.intrinsic("minnum", "float32", [k.intrinsic("fabs", "float32", [x]), _c(4.0)])
+    z = k.flags(b.fmul(ax, ax))
+    small = k.flags(b.fmul(ax, _poly(k, z, _ERF_SMALL)))
+    u = b.fdiv(_c(1.0), ax)  # (exact division; ax >= 1 where it is used)
+    tail = k.flags(b.fmul(exp_f32(k, b.fneg(z)), k.flags(b.fmul(_poly(k, u, _ERFC_SCALED), u))))
+    big = k.flags(b.fsub(_c(1.0), tail))
+    y = b.select(b.fcmp_ordered("<", ax, _c(1.0)), small, big)
+    y = k.intrinsic("copysign", "float32", [y, x])
+    return b.select(_is_nan(b, x), x, y)
+
+
+FAST32 = {"exp": exp_f32, "log": log_f32, "tanh": tanh_f32, "sigmoid": sigmoid_f32, "erf": erf_f32}
