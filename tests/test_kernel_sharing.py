@@ -34,9 +34,9 @@ def _check(g: Graph) -> None:
 
 def test_identical_layers_share_kernels(monkeypatch, tmp_path):
     monkeypatch.setenv("GRAPHNN_CACHE_DIR", str(tmp_path))
-    two, _ = _kernels(_layers([0.5] * 2))  # the last layer's add writes the output: a kernel of its own
-    four, groups = _kernels(_layers([0.5] * 4))
-    assert four == two < groups  # the middle layers call the first layer's functions
+    four, _ = _kernels(_layers([0.5] * 4))
+    eight, groups = _kernels(_layers([0.5] * 8))
+    assert eight == four < groups  # deeper stacks call the functions of the first layers again
     _check(_layers([0.5] * 4))
 
 
