@@ -45,6 +45,7 @@ from graphnn.core.tensor import (
     randint_like,
     randn,
     randn_like,
+    randperm,
     stack,
     tensor,
     zeros,
@@ -59,7 +60,7 @@ from graphnn.artifact.export import ExportError, export  # noqa: E402
 from graphnn.artifact.checkpoint import CheckpointError, load, save  # noqa: E402
 from graphnn import utils, viz  # noqa: E402
 from graphnn.utils.generator import Generator  # noqa: E402
-from graphnn import cuda
+from graphnn import accelerator, backends, cuda, onnx  # noqa: E402
 from graphnn.core.tensor_ops import (
     argsort,
     baddbmm,
@@ -130,6 +131,54 @@ for _op in (
     "is_floating_point",
 ):
     globals()[_op] = _unary(_op)
+
+# Tensor methods that PyTorch also offers as functions of the module (torch.gt(a, b), torch.add(a, b, alpha=2))
+for _op in (
+    "lt",
+    "le",
+    "gt",
+    "ge",
+    "eq",
+    "ne",
+    "add",
+    "sub",
+    "mul",
+    "div",
+    "norm",
+    "std",
+    "var",
+    "logical_and",
+    "logical_or",
+    "logical_not",
+    "clip",
+    "clone",
+    "detach",
+    "sin",
+    "cos",
+    "log1p",
+    "expm1",
+    "rsqrt",
+    "erf",
+):
+    if _op not in globals():
+        globals()[_op] = _unary(_op)
+
+
+_DETERMINISTIC = {"mode": False, "warn_only": False}
+
+
+def use_deterministic_algorithms(mode, *, warn_only=False) -> None:
+    """Accepted for compatibility: graphnn's results never depend on scheduling (thread splits give bit-identical
+    results), so every algorithm is deterministic already."""
+    _DETERMINISTIC.update(mode=True if mode else False, warn_only=True if warn_only else False)
+
+
+def are_deterministic_algorithms_enabled():
+    return _DETERMINISTIC["mode"]
+
+
+def is_deterministic_algorithms_warn_only_enabled():
+    return _DETERMINISTIC["warn_only"]
 
 
 def mm(a, b):

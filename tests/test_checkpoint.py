@@ -127,11 +127,25 @@ def test_file_is_safetensors_with_state_dict_names():
     _equal(dict(plain), dict(model.state_dict()))
 
 
-def test_save_refuses_other_objects():
-    with pytest.raises(TypeError, match=r"cannot save a function \(at layers.1\)"):
+def test_save_pickles_other_objects_which_load_needs_weights_only_false_for(tmp_path):
+    """A whole Module (torch.save(model, f), as the word language model example saves its best model) is pickled;
+    loading it runs code, so, as with PyTorch's torch.load, only weights_only=False loads it."""
+    with pytest.raises(TypeError, match=r"cannot save a function \(at layers.1\).*nor can it be pickled"):
         graphnn.save({"layers": [1, lambda: 0]}, io.BytesIO())
-    with pytest.raises(TypeError, match=r"cannot save a Linear \(save its state_dict\(\) instead\)"):
-        graphnn.save(gnn.Linear(2, 2), io.BytesIO())
+    model = gnn.Sequential(gnn.Linear(2, 3), gnn.ReLU())
+    with open(tmp_path / "model.pt", "wb") as f:
+        graphnn.save(model, f)
+    with pytest.raises(graphnn.CheckpointError, match=r"holds pickled Python objects .* Pass weights_only=False"):
+        graphnn.load(tmp_path / "model.pt")
+    with open(tmp_path / "model.pt", "rb") as f:
+        loaded = graphnn.load(f, weights_only=False)
+    assert repr(loaded) == repr(model)
+    _equal(dict(loaded.state_dict()), dict(model.state_dict()))
+    x = graphnn.randn(4, 2)
+    assert (loaded(x).detach().numpy() == model(x).detach().numpy()).all()
+    blob = (tmp_path / "model.pt").read_bytes()
+    with pytest.raises(graphnn.CheckpointError, match="cannot unpickle"):
+        graphnn.load(io.BytesIO(blob[: len(blob) // 2]), weights_only=False)
 
 
 def test_training_resumes_from_a_checkpoint(tmp_path):

@@ -554,8 +554,8 @@ BAD_ARGS = [
     ("ZeroPad2d -3", lambda: nn.ZeroPad2d(-3)(_x()), r"negative output size"),
     (
         "pad replicate empty",
-        lambda: F.pad(graphnn.randn(1, 2, 5, 0), (1, 1), mode="replicate"),
-        r"replicate padding of dimension 3",
+        lambda: F.pad(graphnn.randn(1, 2, 0), (1, 1), mode="replicate"),
+        r"replicate padding of dimension 2",
     ),
     (
         "pixel_shuffle 0",

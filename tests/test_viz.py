@@ -263,6 +263,41 @@ def test_summary_numbers_match_layers():
     assert s.totals["Forward FLOPs"] == sum(r.flops for r in s.rows if r.depth == 1)
 
 
+LSTM_MODEL = """
+import graphnn.nn as nn
+
+
+class Tagger(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.lstm = nn.LSTM(16, 32, batch_first=True)
+        self.head = nn.Sequential(nn.Linear(32, 4), nn.Identity())
+
+    def forward(self, x):
+        out, (h, c) = self.lstm(x)
+        return self.head(out[:, -1]), h
+"""
+
+
+def test_summary_shows_what_each_module_returns(tmp_path):
+    """An LSTM's row gives its sequence output (the first result), not the final state its last op computes; a
+    module returning its input unchanged (Identity: no op of its own) still has its shape; the model's row its first
+    output."""
+    (tmp_path / "tagger.py").write_text(LSTM_MODEL)
+    proc = cli("summary", f"{tmp_path / 'tagger.py'}:Tagger", "--input-shape", "8,20,16")
+    assert proc.returncode == 0, proc.stderr
+    rows = {line.split()[0]: line for line in proc.stdout.splitlines() if line.startswith(" ") or "Tagger" in line}
+    assert "[8, 20, 32]" in rows["lstm"] and "[1, 8, 32]" not in rows["lstm"]
+    assert "[8, 4]" in rows["head"] and "[8, 4]" in rows["1"] and "[8, 4]" in rows["Tagger"]
+    assert "[8, 20, 16]" not in proc.stdout
+
+
+def test_summary_leaves_no_hooks_behind():
+    net = Net()
+    graphnn.viz.summary(net, (1, 1, 32, 32))
+    assert all(not m._forward_hooks for m in net.modules())
+
+
 def test_flops_rules():
     from graphnn.ir import Graph, TensorType
 

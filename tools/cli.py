@@ -89,7 +89,7 @@ def _check_viz_args(args, ext: str) -> None:
 def _viz(args) -> int:
     from graphnn.viz import render
     from graphnn.viz.stages import STAGES, export_stages, is_export, trace_stages
-    from graphnn.viz.summary import summarize
+    from graphnn.viz.summary import output_shapes, summarize
     from graphnn.viz.files import all_text
 
     ext = os.path.splitext(args.output)[1].lower() if args.output else ""
@@ -110,15 +110,21 @@ def _viz(args) -> int:
             file=sys.stderr,
         )
         names.remove("backward")
+    shapes: dict = {}
     if model is not None:
-        stages = trace_stages(model, inputs, names, train=args.train)
+        with output_shapes(model) as shapes:
+            stages = trace_stages(model, inputs, names, train=args.train)
     if not args.output:
         sys.stdout.write(all_text(stages))
         return 0
     summary = None
     if ext == ".html" and model is not None:
-        forward = stages if "traced" in stages and not args.train else trace_stages(model, inputs, ["traced"])
-        summary = str(summarize(model, forward["traced"].graph))
+        if "traced" in stages and not args.train:
+            forward = stages
+        else:
+            with output_shapes(model) as shapes:
+                forward = trace_stages(model, inputs, ["traced"])
+        summary = str(summarize(model, forward["traced"].graph, shapes=shapes))
     for path in _write_viz(stages, args, summary):
         print(f"wrote {path}")
     return 0
@@ -137,12 +143,13 @@ def _write_viz(stages: dict, args, summary) -> list:
 
 def _summary(args) -> int:
     from graphnn.viz.stages import trace_stages
-    from graphnn.viz.summary import summarize
+    from graphnn.viz.summary import output_shapes, summarize
 
     model, inputs = _load(args, "summary")
-    traced = trace_stages(model, inputs, ["traced"])["traced"].graph
+    with output_shapes(model) as shapes:
+        traced = trace_stages(model, inputs, ["traced"])["traced"].graph
     train = trace_stages(model, inputs, ["backward"])["backward"].graph if args.train else None
-    sys.stdout.write(str(summarize(model, traced, train)))
+    sys.stdout.write(str(summarize(model, traced, train, shapes)))
     return 0
 
 

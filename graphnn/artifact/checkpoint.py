@@ -7,6 +7,10 @@ optimizer state, nested dicts/lists/tuples of them and of numbers, strings, None
 A dict of tensors keyed by strings (a state_dict) is saved under its own keys, so other safetensors readers see
 the usual layout; a plain safetensors file loads as a dict of tensors.
 
+An object that does not fit that description (a whole Module, as `torch.save(model, f)` saves it) is pickled
+instead, behind the PICKLE_MAGIC line; graphnn.load reads such a file only with weights_only=False, as PyTorch's
+torch.load does, since unpickling may run any code.
+
 graphnn.load also reads files written by torch.save (torch_format.py) and export directories (export.py).
 """
 
@@ -41,16 +45,27 @@ ST_DTYPES = {
 NP_TO_ST = {np.dtype(v).str.replace("|", ""): k for k, v in ST_DTYPES.items()}
 
 
+PICKLE_MAGIC = b"GRAPHNN-PICKLE\n"
+
+
 class CheckpointError(pickle.UnpicklingError):
     """A file graphnn.load cannot or will not read (damaged, foreign, or asking to run code)."""
+
+
+class _NotData(TypeError):
+    """An object the safetensors checkpoint cannot describe."""
 
 
 # -- saving ---------------------------------------------------------------------------------------------------------
 def save(obj, f, *args, **kwargs) -> None:
     """Save `obj` (tensors, state_dicts, optimizer state; nested dicts, lists and tuples of them and of numbers,
     strings, bytes and None) to `f`, a path or a writable binary file, as a safetensors file (see the module
-    docstring). Extra arguments of torch.save (pickle_module, pickle_protocol, ...) are accepted and ignored."""
-    blob = dumps(obj)
+    docstring); anything else (a whole Module) is pickled. Extra arguments of torch.save (pickle_module,
+    pickle_protocol, ...) are accepted and ignored."""
+    try:
+        blob = dumps(obj)
+    except _NotData as e:
+        blob = _pickled(obj, e)
     if isinstance(f, (str, os.PathLike)):
         from graphnn.artifact.model import write_atomic
 
@@ -73,6 +88,13 @@ def dumps(obj) -> bytes:
     head = json.dumps(header, separators=(",", ":")).encode()
     head += b" " * (-len(head) % 8)  # the data starts 8-byte aligned
     return struct.pack("<Q", len(head)) + head + b"".join(chunks)
+
+
+def _pickled(obj, why: _NotData) -> bytes:
+    try:
+        return PICKLE_MAGIC + pickle.dumps(obj, protocol=4)
+    except (pickle.PicklingError, TypeError, AttributeError) as e:
+        raise TypeError(f"{why}; nor can it be pickled: {e}") from None
 
 
 class _Encoder:
@@ -110,7 +132,7 @@ class _Encoder:
         if isinstance(obj, (set, frozenset)):
             return {"set": [self.encode(v, path) for v in obj]}
         hint = " (save its state_dict() instead)" if callable(getattr(obj, "state_dict", None)) else ""
-        raise TypeError(
+        raise _NotData(
             f"graphnn.save: cannot save a {type(obj).__name__}{hint} (at {path or 'the top level'}); a checkpoint "
             "holds tensors, NumPy arrays, numbers, strings, bytes, None and dicts, lists and tuples of them"
         )
@@ -148,14 +170,15 @@ def load(f, map_location=None, pickle_module=None, *, weights_only=None, mmap=No
     path to a directory written by graphnn.export: returns the runnable ExportedModel).
 
     Files written by torch.save are read without torch and without running pickled code: only tensors, storages
-    and containers are rebuilt; a file asking for anything else is refused. map_location, weights_only and mmap
-    are accepted for compatibility (everything loads on the CPU, weights only)."""
+    and containers are rebuilt; a file asking for anything else is refused. A file graphnn.save pickled (a whole
+    Module) loads only with weights_only=False. map_location and mmap are accepted for compatibility (everything
+    loads on the CPU)."""
     if isinstance(f, (str, os.PathLike)) and os.path.isdir(f):
         from graphnn.artifact.export import load as load_export
 
         return load_export(os.fspath(f))
     name, data = _read_all(f)
-    return loads(data, name)
+    return loads(data, name, weights_only)
 
 
 def _read_all(f) -> tuple:
@@ -171,12 +194,15 @@ def _read_all(f) -> tuple:
     return getattr(f, "name", "<file object>"), bytes(data)
 
 
-def loads(data: bytes, name: str = "<bytes>"):
-    """The object in a checkpoint's bytes (graphnn/safetensors, torch.save zip or legacy format)."""
+def loads(data: bytes, name: str = "<bytes>", weights_only=None):
+    """The object in a checkpoint's bytes (graphnn/safetensors, torch.save zip or legacy format, or an object
+    graphnn.save pickled, read only with weights_only=False)."""
     from graphnn.artifact import torch_format
 
     if not data:
         raise CheckpointError(f"graphnn.load: {name} is empty")
+    if data.startswith(PICKLE_MAGIC):
+        return _unpickle(data, name, weights_only)
     if data[:4] == b"PK\x03\x04":
         return torch_format.load_zip(data, name)
     if torch_format.is_legacy(data):
@@ -187,6 +213,20 @@ def loads(data: bytes, name: str = "<bytes>"):
         f"graphnn.load: {name} is not a checkpoint (neither a safetensors file nor a torch.save file); "
         "an export is a directory"
     )
+
+
+def _unpickle(data: bytes, name: str, weights_only):
+    if weights_only is not False:
+        raise CheckpointError(
+            f"graphnn.load: {name} holds pickled Python objects (graphnn.save pickles what is not tensors and "
+            "containers of them, e.g. a whole Module), which loading with weights_only=True, the default as in "
+            "PyTorch, refuses: unpickling can run any code. Pass weights_only=False for a file you trust, or save "
+            "and load the model's state_dict()"
+        )
+    try:
+        return pickle.loads(data[len(PICKLE_MAGIC) :])
+    except Exception as e:  # a damaged or truncated pickle
+        raise CheckpointError(f"graphnn.load: cannot unpickle {name}: {type(e).__name__}: {e}") from None
 
 
 def _looks_like_safetensors(data: bytes) -> bool:

@@ -17,7 +17,17 @@ class TraceWarning(UserWarning):
 
 
 _MODULE_INTERNALS = frozenset(
-    {"_parameters", "_buffers", "_modules", "_buffer_names", "_non_persistent_buffers_set", "_scope_name", "training"}
+    {
+        "_parameters",
+        "_buffers",
+        "_modules",
+        "_buffer_names",
+        "_non_persistent_buffers_set",
+        "_scope_name",
+        "training",
+        "_forward_pre_hooks",
+        "_forward_hooks",
+    }
 )
 
 

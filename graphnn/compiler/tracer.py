@@ -133,6 +133,16 @@ class Tracer:
             TRACED_MODULES.add(module)
             self.epoch_guard(lambda m=module, d=table, n=name, v=value: m.__dict__[d].get(n) is v, True)
 
+    def module_guard(self, module, what: str, accessor, expected) -> None:
+        """The trace depended on accessor(module) == expected (e.g. the forward hooks it ran): checked again when a
+        traced module changed (module_changed), tracing again when it no longer holds."""
+        key = (id(module), what)
+        if key not in self._attr_guarded:
+            self._attr_guarded.add(key)
+            self.keepalive.append(module)
+            TRACED_MODULES.add(module)
+            self.epoch_guard(lambda m=module: accessor(m) == expected, True)
+
     def check_input(self, t, fn) -> None:
         """Run fn on the value of `t` at every call of the compiled code, when `t` is an input of this trace."""
         for i, v in enumerate(self.graph.inputs):

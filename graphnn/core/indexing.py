@@ -63,8 +63,10 @@ class Plan:
 
 # -- parsing -----------------------------------------------------------------------------------------------------
 def _as_index(k):
-    """Lists, tuples inside the key and NumPy arrays become int64 or bool tensors (literals of the call)."""
+    """Lists, ranges, tuples inside the key and NumPy arrays become int64 or bool tensors (literals of the call)."""
     T = _tensor()
+    if isinstance(k, range):
+        k = list(k)
     if isinstance(k, (list, np.ndarray)) or (isinstance(k, tuple) and k and not isinstance(k[0], slice)):
         arr = np.asarray(k)
         if arr.dtype == object:

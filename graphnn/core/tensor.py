@@ -315,6 +315,13 @@ class Tensor:
         extra = [f"grad_fn=<{self.grad_fn.name()}>"] if self.grad_fn is not None else []
         return tensor_repr(self._data, self.dtype_name, extra or (["requires_grad=True"] if self.requires_grad else []))
 
+    def __format__(self, format_spec: str) -> str:
+        """A 0-d tensor formats as its number ('{:.4f}'.format(loss)), as in PyTorch; others (and symbolic ones,
+        inside graphnn.compile) as objects do."""
+        if self.ndim == 0 and self._data is not None:
+            return self.item().__format__(format_spec)
+        return object.__format__(self, format_spec)
+
     def __iter__(self):
         for i in range(len(self)):
             yield self[i]
@@ -756,6 +763,16 @@ class Tensor:
 
     def type_as_dtype(self, dt: str) -> "Tensor":
         return self if dt == self.dtype_name else apply("cast", [self], {"dtype": dt})
+
+    def type_as(self, other: "Tensor") -> "Tensor":
+        return self.type_as_dtype(other.dtype_name)
+
+    def type(self, dtype=None, non_blocking: bool = False, **kwargs):
+        """Without dtype, the legacy type name ('graphnn.FloatTensor'); with a dtype, a legacy tensor class or its
+        name ('torch.LongTensor'), this tensor cast to it."""
+        if dtype is None:
+            return f"graphnn.{_LEGACY_NAMES.get(self.dtype_name, 'Tensor')}"
+        return self.type_as_dtype(_legacy_dtype(dtype))
 
     def float(self):
         return self.type_as_dtype("float32")
@@ -1299,7 +1316,9 @@ class Tensor:
             inter += [1, s]
             full_shape += [r, s]
         y = broadcast_to(x.reshape(tuple(inter)), tuple(full_shape))
-        return y.reshape(tuple(r * s for r, s in zip(sizes, x.shape)))
+        # a new tensor, as PyTorch's (the reshape may still view this one, or broadcast it read-only)
+        out = y.reshape(tuple(r * s for r, s in zip(sizes, x.shape))).clone()
+        return relabel(out, "RepeatBackward0", [self])
 
 
 def _ops():
@@ -1652,6 +1671,8 @@ def full(size, fill_value, *, dtype=None, device=None, requires_grad=False, layo
 
 def randint(low, high=None, size=None, *, dtype=None, device=None, requires_grad=False, generator=None) -> Tensor:
     check_device(device, "randint")
+    if size is None and isinstance(high, (tuple, list)):  # randint(high, size)
+        low, high, size = 0, low, high
     if high is None:
         low, high = 0, low
     if size is None:
@@ -1659,6 +1680,14 @@ def randint(low, high=None, size=None, *, dtype=None, device=None, requires_grad
     dt = to_dtype(dtype) if dtype else "int64"
     shape = _shape_args((size,))
     return random_tensor(shape, dt, lambda: _random.generator().integers(low, high, shape).astype(dt))
+
+
+def randperm(n: int, *, generator=None, dtype=None, device=None, requires_grad=False, layout=None) -> Tensor:
+    """A random permutation of 0 .. n-1, drawn from `generator` (a graphnn.Generator) or graphnn's generator."""
+    check_device(device, "randperm")
+    dt = to_dtype(dtype) if dtype else "int64"
+    rng = (lambda: generator._rng) if generator is not None else _random.generator
+    return random_tensor((int(n),), dt, lambda: rng().permutation(int(n)).astype(dt))
 
 
 def arange(start, end=None, step=1, *, dtype=None, device=None, requires_grad=False, layout=None, out=None) -> Tensor:
@@ -1701,6 +1730,24 @@ rand_like = _like("rand_like", lambda s, d: rand(*s, dtype=d))
 def eye(n, m=None, *, dtype=None, device=None, requires_grad=False, layout=None, out=None) -> Tensor:
     arr = np.eye(n, m, dtype=to_dtype(dtype) if dtype else "float32")
     return _made(Tensor._wrap(arr), requires_grad, device, "eye")
+
+
+_LEGACY_NAMES = {"float32": "FloatTensor", "float64": "DoubleTensor", "int64": "LongTensor", "bool": "BoolTensor"}
+
+
+def _legacy_dtype(spec) -> str:
+    """The dtype a Tensor.type() argument names: a dtype, a legacy class (graphnn.LongTensor) or its name."""
+    if isinstance(spec, type) and issubclass(spec, Tensor):
+        return getattr(spec, "_default_dtype", None) or "float32"
+    if isinstance(spec, str) and spec.endswith("Tensor"):
+        if ".cuda." in spec:
+            check_device("cuda", "type")
+        names = {v: k for k, v in _LEGACY_NAMES.items()}
+        name = spec.rsplit(".", 1)[-1]
+        if name not in names:
+            raise ValueError(located(f"type: invalid type {spec!r}"))
+        return names[name]
+    return to_dtype(spec)
 
 
 class FloatTensor(Tensor):

@@ -62,6 +62,53 @@ def batch_norm(
     return relabel(out, "NativeBatchNormBackward0", [input, weight, bias])
 
 
+def instance_norm(
+    input: Tensor,
+    running_mean=None,
+    running_var=None,
+    weight=None,
+    bias=None,
+    use_input_stats: bool = True,
+    momentum: float = 0.1,
+    eps: float = 1e-5,
+) -> Tensor:
+    """Normalize each channel of each sample over its spatial axes; with running statistics given and
+    use_input_stats, update them with the batch's mean statistics (unbiased variance), as PyTorch does."""
+    if input.ndim < 3:
+        raise op_error(
+            IRError(f"instance_norm(input {input._type}): expected an input (N, C, *spatial) with spatial dimensions")
+        )
+    axes = tuple(range(2, input.ndim))
+    shape = (1, input.shape[1]) + (1,) * (input.ndim - 2)
+    n = int(np.prod(input.shape[2:], dtype=np.int64))
+    if use_input_stats:
+        if n <= 1:
+            raise ValueError(
+                located(f"Expected more than 1 spatial element when training, got input size {list(input.shape)}")
+            )
+        out = _standardize(input, axes, eps)
+        if running_mean is not None:
+            _update_instance_stats(input, axes, n, running_mean, running_var, momentum)
+    else:
+        out = (input - running_mean.reshape(shape)) * (running_var.reshape(shape) + eps).rsqrt()
+    if weight is not None:
+        out = out * weight.reshape(shape)
+    if bias is not None:
+        out = out + bias.reshape(shape)
+    return relabel(out, "NativeBatchNormBackward0", [input, weight, bias])
+
+
+def _update_instance_stats(input: Tensor, axes: tuple, n: int, running_mean, running_var, momentum: float) -> None:
+    """running <- (1 - momentum) running + momentum * (the batch mean of each sample's statistic)."""
+    with no_grad():
+        x = input.detach()
+        mean = x.mean(axes)
+        centred = x - mean.reshape(tuple(mean.shape) + (1,) * len(axes))
+        var = (centred * centred).sum(axes) / (n - 1)
+        running_mean._assign(running_mean * (1 - momentum) + mean.mean(0) * momentum)
+        running_var._assign(running_var * (1 - momentum) + var.mean(0) * momentum)
+
+
 def cosine_similarity(x1: Tensor, x2: Tensor, dim: int = 1, eps: float = 1e-8) -> Tensor:
     n1 = x1.norm(dim=dim, keepdim=True).clamp(min=eps)
     n2 = x2.norm(dim=dim, keepdim=True).clamp(min=eps)

@@ -11,7 +11,7 @@ import numbers
 
 import numpy as np
 
-from graphnn.core.dispatch import apply, op_error, relabel
+from graphnn.core.dispatch import apply, located, op_error, relabel
 from graphnn.compiler.tracer import check_values
 from graphnn.core.attrs import ntuple
 from graphnn.core.tensor import Tensor, broadcast_to, cat, narrow, ones_like, tensor
@@ -56,8 +56,82 @@ def _pairs(pad: tuple, ndim: int) -> list:
     return pairs
 
 
-def pad(input: Tensor, pad: tuple, mode: str = "constant", value: float = 0.0) -> Tensor:
-    pairs = _pairs(pad, input.ndim)
+_NON_CONSTANT = ("reflect", "replicate", "circular")
+
+
+def _check_non_constant(input: Tensor, pad: tuple, mode: str) -> None:
+    """PyTorch pads the last 1, 2 or 3 dimensions of a batched or unbatched input in the non-constant modes."""
+    k = len(pad) // 2
+    if k not in (1, 2, 3) or input.ndim not in (k + 1, k + 2):
+        raise NotImplementedError(
+            located(
+                f"pad: padding size {len(pad)} is not supported for a {input.ndim}D input in mode {mode!r}: "
+                "2D or 3D input: padding size 2 (the last dimension); 3D or 4D input: padding size 4 (the last 2); "
+                "4D or 5D input: padding size 6 (the last 3)"
+            )
+        )
+
+
+def _reflect_index(n: int, lo: int, hi: int) -> np.ndarray:
+    j = np.abs(np.arange(-lo, n + hi))
+    period = 2 * (n - 1)
+    j = j % period if period else j * 0
+    return np.where(j >= n, period - j, j)
+
+
+def _gathered(x: Tensor, d: int, idx: np.ndarray) -> Tensor:
+    """x's elements at the constant indices idx along dimension d (a gather: exact; its gradient adds)."""
+    return apply("take", [x, tensor(idx.astype(np.int64))], {"axis": d})
+
+
+def _reflect(x: Tensor, pairs: list) -> Tensor:
+    for d, (n, (lo, hi)) in enumerate(zip(x.shape, pairs)):
+        if lo >= n or hi >= n:
+            raise op_error(
+                IRError(
+                    f"pad: padding size should be less than the corresponding input dimension, but got: padding "
+                    f"({lo}, {hi}) at dimension {d} of input {list(x.shape)}"
+                )
+            )
+    for d, (n, (lo, hi)) in enumerate(zip(x.shape, pairs)):
+        if lo or hi:
+            x = _gathered(x, d, _reflect_index(n, lo, hi))
+    return x
+
+
+def _circular(x: Tensor, pairs: list) -> Tensor:
+    for d, (n, (lo, hi)) in enumerate(zip(x.shape, pairs)):
+        if lo > n or hi > n:
+            raise op_error(
+                IRError(
+                    f"pad: padding value causes wrapping around more than once: padding ({lo}, {hi}) at "
+                    f"dimension {d} of input {list(x.shape)}"
+                )
+            )
+    for d, (n, (lo, hi)) in enumerate(zip(x.shape, pairs)):
+        if lo or hi:
+            x = _gathered(x, d, np.arange(-lo, n + hi) % n)
+    return x
+
+
+def _replicate(x: Tensor, pairs: list) -> Tensor:
+    out = x
+    for d, (lo, hi) in enumerate(pairs):
+        if not (lo or hi):
+            continue
+        parts = []
+        if lo:
+            edge = narrow(out, d, 0, 1)
+            parts.append(broadcast_to(edge, tuple(lo if i == d else s for i, s in enumerate(out.shape))))
+        parts.append(out)
+        if hi:
+            edge = narrow(out, d, out.shape[d] - 1, 1)
+            parts.append(broadcast_to(edge, tuple(hi if i == d else s for i, s in enumerate(out.shape))))
+        out = cat(parts, d)
+    return out
+
+
+def _check_sizes(input: Tensor, pairs: list, mode: str) -> None:
     for d, (n, (lo, hi)) in enumerate(zip(input.shape, pairs)):
         if n + lo + hi < 0:
             raise op_error(
@@ -74,36 +148,46 @@ def pad(input: Tensor, pad: tuple, mode: str = "constant", value: float = 0.0) -
                     f"repeat, but the input {tuple(input.shape)} has none there (after cropping)"
                 )
             )
-    x = input
-    # negative padding crops
+
+
+def _crop(x: Tensor, pairs: list) -> Tensor:
+    """Negative padding crops."""
     for d, (lo, hi) in enumerate(pairs):
         if lo < 0 or hi < 0:
             x = narrow(x, d, max(-lo, 0), x.shape[d] - max(-lo, 0) - max(-hi, 0))
+    return x
+
+
+def pad(input: Tensor, pad: tuple, mode: str = "constant", value: float | None = None) -> Tensor:
+    """PyTorch's F.pad: modes constant (value), reflect (mirrored at the edge, which is not repeated),
+    replicate (the edge repeated) and circular (wrapped around); negative padding crops."""
+    if mode not in ("constant",) + _NON_CONSTANT:
+        raise NotImplementedError(
+            f"pad: unrecognised padding mode {mode!r} (constant, reflect, replicate and circular are supported)"
+        )
+    pairs = _pairs(pad, input.ndim)
+    if mode != "constant":
+        if value:
+            raise op_error(IRError(f"pad: padding mode {mode!r} doesn't take in value argument"))
+        _check_non_constant(input, pad, mode)
+    _check_sizes(input, pairs, mode)
+    if mode == "reflect":  # indices of the input before cropping, as PyTorch's
+        nsp = len(pad) // 2
+        out = _crop(_reflect(input, [(max(lo, 0), max(hi, 0)) for lo, hi in pairs]), pairs)
+        return relabel(out, f"ReflectionPad{nsp}DBackward0", [input])
+    x = _crop(input, pairs)
     pairs = [(max(lo, 0), max(hi, 0)) for lo, hi in pairs]
     if mode == "constant":
         shape = tuple(s + lo + hi for s, (lo, hi) in zip(x.shape, pairs))
         attrs = {"shape": shape, "starts": tuple(lo for lo, _ in pairs), "steps": (1,) * x.ndim}
-        if value == 0:
+        if not value:
             out = apply("slice_grad", [x], attrs)
         else:
             out = apply("slice_grad", [x - value], attrs) + value
         return relabel(out, "ConstantPadNdBackward0", [input])
     if mode == "replicate":
-        out = x
-        for d, (lo, hi) in enumerate(pairs):
-            if not (lo or hi):
-                continue
-            parts = []
-            if lo:
-                edge = narrow(out, d, 0, 1)
-                parts.append(broadcast_to(edge, tuple(lo if i == d else s for i, s in enumerate(out.shape))))
-            parts.append(out)
-            if hi:
-                edge = narrow(out, d, out.shape[d] - 1, 1)
-                parts.append(broadcast_to(edge, tuple(hi if i == d else s for i, s in enumerate(out.shape))))
-            out = cat(parts, d)
-        return relabel(out, "ReplicationPad2DBackward0", [input])
-    raise NotImplementedError(f"pad mode {mode!r} is not supported (constant, replicate are)")
+        return relabel(_replicate(x, pairs), f"ReplicationPad{len(pad) // 2}DBackward0", [input])
+    return relabel(_circular(x, pairs), "CopySlices", [input])
 
 
 def avg_pool(
@@ -281,6 +365,91 @@ def max_unpool(input: Tensor, indices: Tensor, kernel_size, stride=None, padding
     return relabel(out.reshape(lead + out_sp), f"MaxUnpool{nsp}DBackward0", [input])
 
 
+def _adaptive_args(op: str, input: Tensor, output_size, nsp: int) -> tuple:
+    """(spatial input sizes, spatial output sizes): None in output_size keeps the input's size."""
+    if input.ndim not in (nsp + 1, nsp + 2) or any(n <= 0 for n in input.shape[1:]):
+        raise op_error(
+            IRError(
+                f"{op}(): Expected {nsp + 1}D or {nsp + 2}D tensor with non-zero sizes (but the batch size), "
+                f"but got {list(input.shape)}"
+            )
+        )
+    sizes = tuple(input.shape[input.ndim - nsp :])
+    outs = tuple(output_size) if isinstance(output_size, (tuple, list)) else (output_size,) * nsp
+    if len(outs) != nsp:
+        raise op_error(IRError(f"{op}: output_size must be {nsp}, got {tuple(outs)}"))
+    outs = tuple(n if o is None else int(o) for n, o in zip(sizes, outs))
+    if any(o < 0 for o in outs):
+        raise op_error(IRError(f"{op}: elements of output_size must be greater than or equal to 0, got {outs}"))
+    return sizes, outs
+
+
+def _adaptive_bounds(n: int, o: int) -> tuple:
+    """Start and end of each of the o windows over n elements (PyTorch's floor / ceil rule)."""
+    i = np.arange(o)
+    return (i * n) // o, -((-(i + 1) * n) // o)
+
+
+def _along(x: Tensor, axis: int, m: np.ndarray) -> Tensor:
+    """x times the constant matrix m (out x in) along `axis`."""
+    moved = x.transpose(axis, -1) if axis != x.ndim - 1 else x
+    moved = moved.matmul(tensor(m.T, dtype=x.dtype_name))
+    return moved.transpose(axis, -1) if axis != x.ndim - 1 else moved
+
+
+def adaptive_avg_pool(input: Tensor, output_size, nsp: int) -> Tensor:
+    """Each output element is the mean of its window (windows of sizes floor or ceil of n / o): each window's sum
+    (products with 0/1 matrices, one per spatial axis) divided by its size."""
+    sizes, outs = _adaptive_args(f"adaptive_avg_pool{nsp}d", input, output_size, nsp)
+    out, div = input, np.ones(())
+    for d, (n, o) in enumerate(zip(sizes, outs)):
+        if n == o:
+            div = np.multiply.outer(div, np.ones(n))
+            continue
+        lo, hi = _adaptive_bounds(n, o)
+        m = ((np.arange(n) >= lo[:, None]) & (np.arange(n) < hi[:, None])).astype(np.float64)
+        out = _along(out, input.ndim - nsp + d, m)
+        div = np.multiply.outer(div, (hi - lo).astype(np.float64))
+    if (div != 1).any():
+        out = out / tensor(div, dtype=input.dtype_name)
+    return relabel(out, "SqueezeBackward1" if nsp == 1 else f"AdaptiveAvgPool{nsp}DBackward0", [input])
+
+
+def _adaptive_index(n: int, o: int) -> tuple:
+    """(indices, k): the o windows laid out in blocks of k (the largest window), a shorter window repeating its
+    last element (which leaves the maximum and its first position unchanged)."""
+    lo, hi = _adaptive_bounds(n, o)
+    k = int((hi - lo).max())
+    idx = np.minimum(lo[:, None] + np.arange(k), hi[:, None] - 1)
+    return idx.reshape(-1), k
+
+
+def adaptive_max_pool(input: Tensor, output_size, return_indices: bool, nsp: int):
+    """Each output element is the maximum of its window: the windows gathered into blocks of equal size (no
+    gather when the sizes divide), then max pooling over the blocks; indices flat over each input plane."""
+    sizes, outs = _adaptive_args(f"adaptive_max_pool{nsp}d", input, output_size, nsp)
+    lead = input.ndim - nsp
+    x, kernel = input, []
+    plane = np.arange(int(np.prod(sizes)), dtype=np.float64).reshape(sizes)
+    for d, (n, o) in enumerate(zip(sizes, outs)):
+        if n % o == 0:
+            kernel.append(n // o)
+            continue
+        idx, k = _adaptive_index(n, o)
+        x, plane = _gathered(x, lead + d, idx), np.take(plane, idx, axis=d)
+        kernel.append(k)
+    attrs = {"kernel": tuple(kernel), "stride": tuple(kernel), "padding": (0,) * nsp, "dilation": (1,) * nsp}
+    name = "SqueezeBackward1" if nsp == 1 else f"AdaptiveMaxPool{nsp}DBackward0"
+    values = relabel(apply("max_pool", [x], {**attrs, "ceil_mode": False}), name, [input])
+    if not return_indices:
+        return values
+    src = broadcast_to(tensor(plane, dtype="float64"), tuple(x.shape))
+    with _no_grad():
+        x64 = x.detach().double() if x.dtype_name != "float64" else x.detach()
+        idx = apply("max_pool_select", [x64, src], {**attrs, "ceil_mode": False}).long()
+    return values, idx
+
+
 def _interp_matrix(n_in: int, n_out: int, mode: str, align_corners: bool, scale) -> np.ndarray:
     m = np.zeros((n_out, n_in))
     dst = np.arange(n_out, dtype=np.float64)
@@ -391,6 +560,27 @@ def pixel_shuffle(input: Tensor, upscale_factor: int) -> Tensor:
     n = len(lead)
     x = x.permute(*range(n), n, n + 3, n + 1, n + 4, n + 2)
     return relabel(x.reshape(tuple(lead) + (c // (r * r), h * r, w * r)), "PixelShuffleBackward0", [input])
+
+
+def pixel_unshuffle(input: Tensor, downscale_factor: int) -> Tensor:
+    """The inverse of pixel_shuffle: (*, C, H r, W r) -> (*, C r^2, H, W)."""
+    r = downscale_factor
+    if isinstance(r, bool) or not isinstance(r, numbers.Integral) or r <= 0:
+        raise op_error(IRError(f"pixel_unshuffle expects a positive integer downscale_factor, but got {r!r}"))
+    if input.ndim < 3:
+        raise op_error(
+            IRError(
+                f"pixel_unshuffle expects input to have at least 3 dimensions, but got input of shape "
+                f"{tuple(input.shape)}"
+            )
+        )
+    *lead, c, h, w = input.shape
+    if h % r or w % r:
+        raise op_error(IRError(f"pixel_unshuffle: height {h} and width {w} must be divisible by downscale_factor {r}"))
+    n = len(lead)
+    x = input.reshape(tuple(lead) + (c, h // r, r, w // r, r))
+    x = x.permute(*range(n), n, n + 2, n + 4, n + 1, n + 3)
+    return relabel(x.reshape(tuple(lead) + (c * r * r, h // r, w // r)), "PixelUnshuffleBackward0", [input])
 
 
 def embedding(

@@ -35,14 +35,26 @@ from ._mha import multi_head_attention_forward  # noqa: F401
 from ._norm import (  # noqa: F401
     batch_norm,
     cosine_similarity,
+    instance_norm,
     group_norm,
     layer_norm,
     normalize,
     pairwise_distance,
     rms_norm,
 )
-from ._random_ops import dropout  # noqa: F401
+from ._losses import (  # noqa: F401
+    binary_cross_entropy_with_logits,
+    cosine_embedding_loss,
+    huber_loss,
+    legacy_reduction,
+    margin_ranking_loss,
+    reduce_loss,
+    triplet_margin_loss,
+)
+from ._random_ops import dropout, dropout1d, dropout2d, dropout3d  # noqa: F401
 from ._vision import (
+    adaptive_avg_pool,
+    adaptive_max_pool,
     avg_pool,
     embedding,
     interpolate,
@@ -50,6 +62,7 @@ from ._vision import (
     max_unpool,
     pad,  # noqa: F401
     pixel_shuffle,
+    pixel_unshuffle,
     pool_attrs,
     window_arg,
 )
@@ -64,6 +77,9 @@ __all__ = [
     "conv1d",
     "conv2d",
     "conv3d",
+    "conv_transpose1d",
+    "conv_transpose2d",
+    "conv_transpose3d",
     "max_pool1d",
     "max_pool2d",
     "max_pool3d",
@@ -114,6 +130,22 @@ __all__ = [
     "group_norm",
     "normalize",
     "one_hot",
+    "instance_norm",
+    "dropout1d",
+    "dropout2d",
+    "dropout3d",
+    "adaptive_avg_pool1d",
+    "adaptive_avg_pool2d",
+    "adaptive_avg_pool3d",
+    "adaptive_max_pool1d",
+    "adaptive_max_pool2d",
+    "adaptive_max_pool3d",
+    "pixel_unshuffle",
+    "binary_cross_entropy_with_logits",
+    "huber_loss",
+    "triplet_margin_loss",
+    "cosine_embedding_loss",
+    "margin_ranking_loss",
     "scaled_dot_product_attention",
     "multi_head_attention_forward",
 ]
@@ -248,6 +280,69 @@ def conv3d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     return _conv(input, weight, bias, stride, padding, dilation, groups, 3)
 
 
+def _output_padding(op: str, output_padding, stride, dilation, nsp: int) -> tuple:
+    """output_padding as nsp ints, each smaller than its stride or its dilation (PyTorch's rule)."""
+    op_pad = window_arg(op, "output_padding", output_padding, nsp)
+    if any(p < 0 for p in op_pad) or any(p >= max(s, d) for p, s, d in zip(op_pad, stride, dilation)):
+        raise op_error(
+            IRError(
+                f"{op}: output padding must be smaller than either stride or dilation, but got "
+                f"output_padding={op_pad}, stride={stride}, dilation={dilation}"
+            )
+        )
+    return op_pad
+
+
+def _conv_transpose(input, weight, bias, stride, padding, output_padding, groups, dilation, nsp):
+    """The transpose of a convolution: conv's input gradient (conv_grad_input) taken as a layer, weight
+    (in_channels, out_channels / groups, *kernel); output_padding adds trailing elements."""
+    op = f"conv_transpose{nsp}d"
+    unbatched = input.ndim == nsp + 1
+    x = input.unsqueeze(0) if unbatched else input
+    s, d = window_arg(op, "stride", stride, nsp), window_arg(op, "dilation", dilation, nsp)
+    p = window_arg(op, "padding", padding, nsp)
+    op_pad = _output_padding(op, output_padding, s, d, nsp)
+    if x.ndim != nsp + 2 or weight.ndim != nsp + 2 or x.shape[1] != weight.shape[0]:
+        raise op_error(
+            IRError(
+                f"{op}(input {input._type}, weight {weight._type}): expected a {nsp + 1}-d or {nsp + 2}-d input "
+                f"with {weight.shape[0] if weight.ndim else '?'} channels (weight.shape[0]) and a {nsp + 2}-d weight"
+            )
+        )
+    ksize = tuple(weight.shape[2:])
+    full = tuple((n - 1) * ss + dd * (k - 1) + 1 for n, ss, dd, k in zip(x.shape[2:], s, d, ksize))
+    # conv's input of size full - lo - hi, cropped by lo = padding and hi = padding - output_padding when that is
+    # not negative; the rest of output_padding is appended as zeros
+    pads = tuple((pp, max(pp - o, 0)) for pp, o in zip(p, op_pad))
+    extra = tuple(max(o - pp, 0) for pp, o in zip(p, op_pad))
+    shape = (x.shape[0], weight.shape[1] * int(groups)) + tuple(f - lo - hi for f, (lo, hi) in zip(full, pads))
+    if any(n <= 0 for n in shape[2:]):
+        raise op_error(
+            IRError(f"{op}(input {input._type}, weight {weight._type}): output size {shape[2:]} is too small")
+        )
+    attrs = {"stride": s, "dilation": d, "groups": int(groups), "padding": pads, "input_shape": shape}
+    out = apply("conv_grad_input", [x, weight], attrs)
+    if any(extra):
+        out = pad(out, tuple(v for e in reversed(extra) for v in (0, e)))
+    if bias is not None:
+        out = out + bias.reshape((1, -1) + (1,) * nsp)
+    if unbatched:
+        out = out.squeeze(0)
+    return relabel(out, "ConvolutionBackward0", [input, weight, bias])
+
+
+def conv_transpose1d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1):
+    return _conv_transpose(input, weight, bias, stride, padding, output_padding, groups, dilation, 1)
+
+
+def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1):
+    return _conv_transpose(input, weight, bias, stride, padding, output_padding, groups, dilation, 2)
+
+
+def conv_transpose3d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1):
+    return _conv_transpose(input, weight, bias, stride, padding, output_padding, groups, dilation, 3)
+
+
 # -- pooling --------------------------------------------------------------------------------------------------
 def _max_pool(input, kernel_size, stride, padding, dilation, ceil_mode, return_indices, nsp):
     if return_indices:
@@ -269,22 +364,6 @@ def max_pool3d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
 
 
 # -- losses ---------------------------------------------------------------------------------------------------
-def legacy_reduction(size_average, reduce, reduction: str) -> str:
-    if size_average is None and reduce is None:
-        return reduction
-    size_average = True if size_average is None else size_average
-    reduce = True if reduce is None else reduce
-    return "none" if not reduce else ("mean" if size_average else "sum")
-
-
-def _reduce(x: Tensor, reduction: str) -> Tensor:
-    if reduction == "mean":
-        return x.mean()
-    if reduction == "sum":
-        return x.sum()
-    if reduction == "none":
-        return x
-    raise ValueError(f"{reduction} is not a valid value for reduction")
 
 
 def _check_same_shape(name, input, target):
@@ -305,7 +384,7 @@ def mse_loss(input, target, size_average=None, reduce=None, reduction: str = "me
     _check_same_shape("mse_loss", input, target)
     d = input - target
     return relabel(
-        _reduce(d * d, legacy_reduction(size_average, reduce, reduction)), "MseLossBackward0", [input, target]
+        reduce_loss(d * d, legacy_reduction(size_average, reduce, reduction)), "MseLossBackward0", [input, target]
     )
 
 
@@ -315,7 +394,7 @@ def l1_loss(input, target, size_average=None, reduce=None, reduction: str = "mea
         target = target.type_as_dtype(input.dtype_name)
     _check_same_shape("l1_loss", input, target)
     return relabel(
-        _reduce((input - target).abs(), legacy_reduction(size_average, reduce, reduction)),
+        reduce_loss((input - target).abs(), legacy_reduction(size_average, reduce, reduction)),
         "L1LossBackward0",
         [input, target],
     )
@@ -433,7 +512,7 @@ def kl_div(input, target, size_average=None, reduce=None, reduction: str = "mean
     if reduction == "batchmean":
         out = pointwise.sum() / (input.shape[0] if input.ndim else 1)
     else:
-        out = _reduce(pointwise, reduction)
+        out = reduce_loss(pointwise, reduction)
     return relabel(out, "KlDivBackward0", [input, target])
 
 
@@ -445,7 +524,9 @@ def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=N
     if weight is not None:
         loss = loss * weight
     return relabel(
-        _reduce(loss, legacy_reduction(size_average, reduce, reduction)), "BinaryCrossEntropyBackward0", [input, target]
+        reduce_loss(loss, legacy_reduction(size_average, reduce, reduction)),
+        "BinaryCrossEntropyBackward0",
+        [input, target],
     )
 
 
@@ -454,7 +535,7 @@ def smooth_l1_loss(input, target, size_average=None, reduce=None, reduction: str
     d = (input - target).abs()
     loss = apply("select", [d < beta, d * d * (0.5 / beta), d - 0.5 * beta]) if beta > 0 else d
     return relabel(
-        _reduce(loss, legacy_reduction(size_average, reduce, reduction)), "SmoothL1LossBackward0", [input, target]
+        reduce_loss(loss, legacy_reduction(size_average, reduce, reduction)), "SmoothL1LossBackward0", [input, target]
     )
 
 
@@ -492,3 +573,35 @@ def upsample_bilinear(input, size=None, scale_factor=None):
 
 def upsample_nearest(input, size=None, scale_factor=None):
     return interpolate(input, size, scale_factor, "nearest")
+
+
+def adaptive_avg_pool1d(input, output_size):
+    return adaptive_avg_pool(input, output_size, 1)
+
+
+def adaptive_avg_pool2d(input, output_size):
+    return adaptive_avg_pool(input, output_size, 2)
+
+
+def adaptive_avg_pool3d(input, output_size):
+    return adaptive_avg_pool(input, output_size, 3)
+
+
+def adaptive_max_pool1d(input, output_size, return_indices=False):
+    return adaptive_max_pool(input, output_size, return_indices, 1)
+
+
+def adaptive_max_pool2d(input, output_size, return_indices=False):
+    return adaptive_max_pool(input, output_size, return_indices, 2)
+
+
+def adaptive_max_pool3d(input, output_size, return_indices=False):
+    return adaptive_max_pool(input, output_size, return_indices, 3)
+
+
+def adaptive_max_pool1d_with_indices(input, output_size, return_indices=True):
+    return adaptive_max_pool(input, output_size, True, 1)
+
+
+def adaptive_max_pool2d_with_indices(input, output_size, return_indices=True):
+    return adaptive_max_pool(input, output_size, True, 2)

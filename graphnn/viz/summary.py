@@ -1,13 +1,16 @@
 """`graphnn summary`: a table per layer (output shape, parameters, FLOPs, memory) and totals.
 
-Per module (rows in `named_modules()` order, indented by depth): the output shape of its last op, its
-parameter count, the FLOPs of its ops (each op definition's FLOP rule), and memory = bytes of the activations its ops
-produce + bytes of its parameters. Containers include their children. A module that also runs ops of
-its own in forward (e.g. `F.relu` in `Net.forward`) gets a row `(own ops)` for them.
+Per module (rows in `named_modules()` order, indented by depth): the shape of what its forward returned (the first
+tensor of a tuple, e.g. an LSTM's sequence output rather than its final state), recorded with forward hooks while
+tracing (the model's own output: the graph's first output), its parameter count, the FLOPs of its ops (each op
+definition's FLOP rule), and memory = bytes of the activations its ops produce + bytes of its parameters. Containers
+include their children. A module that also runs ops of its own in forward (e.g. `F.relu` in `Net.forward`) gets a
+row `(own ops)` for them.
 """
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -62,9 +65,54 @@ def _in(scope: str, path: str) -> bool:
     return scope == path or scope.startswith(path + ".")
 
 
-def summarize(model, graph: Graph, train_graph: Graph | None = None) -> Summary:
-    """Summary rows of `model` from its traced forward graph (and totals of a training-step graph, if given)."""
+def _first_shape(out):
+    """The shape of the first tensor in a (nested) forward result, or None."""
+    if hasattr(out, "shape") and hasattr(out, "dtype"):
+        return list(out.shape)
+    items = out.values() if isinstance(out, dict) else out if isinstance(out, (tuple, list)) else ()
+    for item in items:
+        shape = _first_shape(item)
+        if shape is not None:
+            return shape
+    return None
+
+
+@contextlib.contextmanager
+def output_shapes(model):
+    """While the block runs (e.g. a trace of `model`), record the output shape of each submodule's last call:
+    yields a dict scope ("Net.conv1") -> shape."""
     root = scope_root(model)
+    shapes: dict = {}
+
+    def hook(path):
+        def record(_module, _args, out):
+            shape = _first_shape(out)
+            if shape is not None:
+                shapes[path] = shape
+
+        return record
+
+    handles = [m.register_forward_hook(hook(root + ("." + name if name else ""))) for name, m in model.named_modules()]
+    try:
+        yield shapes
+    finally:
+        for h in handles:
+            h.remove()
+
+
+def _shape_of(path: str, root: str, graph: Graph, nodes: list, shapes: dict) -> str:
+    if path in shapes:
+        return str(shapes[path])
+    if path == root and graph.outputs:
+        return str(list(graph.outputs[0].shape))
+    return str(list(nodes[-1].outputs[0].shape)) if nodes else "--"
+
+
+def summarize(model, graph: Graph, train_graph: Graph | None = None, shapes: dict | None = None) -> Summary:
+    """Summary rows of `model` from its traced forward graph (and totals of a training-step graph, if given);
+    `shapes`: the modules' output shapes recorded while tracing (output_shapes), else each one's last op's."""
+    root = scope_root(model)
+    shapes = shapes or {}
     scoped = [n for n in graph.nodes if n.meta.get("scope")]
     rows, own_rows = [], []
     for name, m in model.named_modules():
@@ -74,7 +122,7 @@ def summarize(model, graph: Graph, train_graph: Graph | None = None) -> Summary:
         pcount = sum(p.numel() for p in params)
         pbytes = sum(_pbytes(p) for p in params)
         nodes = [n for n in scoped if _in(n.meta["scope"], path)]
-        shape = str(list(nodes[-1].outputs[0].shape)) if nodes else "--"
+        shape = _shape_of(path, root, graph, nodes, shapes)
         act = sum(o.type.nbytes for n in nodes for o in n.outputs)
         rows.append(
             Row(
@@ -162,6 +210,7 @@ def summary(model, *input_shapes, train: bool = False) -> Summary:
     from graphnn.viz.stages import trace_stages
 
     inputs = example_inputs([tuple(s) for s in input_shapes])
-    st = trace_stages(model, inputs, ["traced"])
+    with output_shapes(model) as shapes:
+        st = trace_stages(model, inputs, ["traced"])
     train_graph = trace_stages(model, inputs, ["backward"])["backward"].graph if train else None
-    return summarize(model, st["traced"].graph, train_graph)
+    return summarize(model, st["traced"].graph, train_graph, shapes)

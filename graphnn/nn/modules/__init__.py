@@ -26,9 +26,9 @@ from .activation import (
 )
 from .attention import MultiheadAttention
 from .container import Flatten, ModuleDict, ModuleList, ParameterDict, ParameterList, Sequential, Unflatten
-from .conv import Conv1d, Conv2d, Conv3d
+from .conv import Conv1d, Conv2d, Conv3d, ConvTranspose1d, ConvTranspose2d, ConvTranspose3d
 from .linear import Identity, Linear
-from .normalization import GroupNorm, LayerNorm, RMSNorm
+from .normalization import GroupNorm, InstanceNorm1d, InstanceNorm2d, InstanceNorm3d, LayerNorm, RMSNorm
 from .transformer import (
     Transformer,
     TransformerDecoder,
@@ -36,26 +36,57 @@ from .transformer import (
     TransformerEncoder,
     TransformerEncoderLayer,
 )
-from .loss import BCELoss, CrossEntropyLoss, KLDivLoss, L1Loss, MSELoss, NLLLoss, SmoothL1Loss
+from .loss import (
+    BCELoss,
+    BCEWithLogitsLoss,
+    CosineEmbeddingLoss,
+    CrossEntropyLoss,
+    HuberLoss,
+    KLDivLoss,
+    L1Loss,
+    MarginRankingLoss,
+    MSELoss,
+    NLLLoss,
+    SmoothL1Loss,
+    TripletMarginLoss,
+)
 from .module import Module
 from .pooling import MaxPool1d, MaxPool2d, MaxPool3d
 from .rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNBase, RNNCell, RNNCellBase
-from .regularization import BatchNorm1d, BatchNorm2d, BatchNorm3d, Dropout
+from .regularization import BatchNorm1d, BatchNorm2d, BatchNorm3d, Dropout, Dropout1d, Dropout2d, Dropout3d
 from .vision import (
+    AdaptiveAvgPool1d,
+    AdaptiveAvgPool2d,
+    AdaptiveAvgPool3d,
+    AdaptiveMaxPool1d,
+    AdaptiveMaxPool2d,
+    AdaptiveMaxPool3d,
     AvgPool1d,
     AvgPool2d,
+    CircularPad1d,
+    CircularPad2d,
+    CircularPad3d,
+    ConstantPad1d,
     ConstantPad2d,
+    ConstantPad3d,
     CosineSimilarity,
     Embedding,
     MaxUnpool2d,
     PairwiseDistance,
     PixelShuffle,
+    PixelUnshuffle,
+    ReflectionPad1d,
+    ReflectionPad2d,
+    ReflectionPad3d,
     ReplicationPad1d,
     ReplicationPad2d,
+    ReplicationPad3d,
     Upsample,
     UpsamplingBilinear2d,
     UpsamplingNearest2d,
+    ZeroPad1d,
     ZeroPad2d,
+    ZeroPad3d,
 )
 
 __all__ = [
@@ -141,4 +172,36 @@ __all__ = [
     "ParameterList",
     "ParameterDict",
     "Unflatten",
+    "ConvTranspose1d",
+    "ConvTranspose2d",
+    "ConvTranspose3d",
+    "InstanceNorm1d",
+    "InstanceNorm2d",
+    "InstanceNorm3d",
+    "Dropout1d",
+    "Dropout2d",
+    "Dropout3d",
+    "ZeroPad1d",
+    "ZeroPad3d",
+    "ConstantPad1d",
+    "ConstantPad3d",
+    "ReflectionPad1d",
+    "ReflectionPad2d",
+    "ReflectionPad3d",
+    "ReplicationPad3d",
+    "CircularPad1d",
+    "CircularPad2d",
+    "CircularPad3d",
+    "AdaptiveAvgPool1d",
+    "AdaptiveAvgPool2d",
+    "AdaptiveAvgPool3d",
+    "AdaptiveMaxPool1d",
+    "AdaptiveMaxPool2d",
+    "AdaptiveMaxPool3d",
+    "PixelUnshuffle",
+    "BCEWithLogitsLoss",
+    "HuberLoss",
+    "TripletMarginLoss",
+    "CosineEmbeddingLoss",
+    "MarginRankingLoss",
 ]

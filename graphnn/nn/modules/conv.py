@@ -1,4 +1,4 @@
-"""Conv1d, Conv2d, Conv3d."""
+"""Conv1d/2d/3d and ConvTranspose1d/2d/3d."""
 
 from __future__ import annotations
 
@@ -59,13 +59,17 @@ class _ConvNd(Module):
         self.in_channels, self.out_channels, self.groups = in_channels, out_channels, groups
         self.kernel_size, self.stride, self.dilation = ntuple(kernel_size, n), ntuple(stride, n), ntuple(dilation, n)
         self.padding = padding if isinstance(padding, str) else ntuple(padding, n)
+        self.output_padding = (0,) * n  # (a transposed convolution's: PyTorch's convolutions all have one)
         self.padding_mode = padding_mode
-        self.weight = Parameter(empty(out_channels, in_channels // groups, *self.kernel_size, dtype=dtype))
+        self.weight = Parameter(empty(*self._weight_shape(in_channels, out_channels, groups), dtype=dtype))
         if bias:
             self.bias = Parameter(empty(out_channels, dtype=dtype))
         else:
             self.register_parameter("bias", None)
         self.reset_parameters()
+
+    def _weight_shape(self, in_channels: int, out_channels: int, groups: int) -> tuple:
+        return (out_channels, in_channels // groups) + self.kernel_size
 
     def reset_parameters(self) -> None:
         init.kaiming_uniform_(self.weight, a=math.sqrt(5))
@@ -84,6 +88,8 @@ class _ConvNd(Module):
             s += f", padding={self.padding!r}"
         if self.dilation != (1,) * self._nsp:
             s += f", dilation={self.dilation}"
+        if self.output_padding != (0,) * self._nsp:
+            s += f", output_padding={self.output_padding}"
         if self.groups != 1:
             s += f", groups={self.groups}"
         if self.bias is None:
@@ -100,4 +106,85 @@ class Conv2d(_ConvNd):
 
 
 class Conv3d(_ConvNd):
+    _nsp = 3
+
+
+class _ConvTransposeNd(_ConvNd):
+    """The transpose of a convolution; weight (in_channels, out_channels / groups, *kernel_size)."""
+
+    def __init__(
+        self,
+        in_channels,
+        out_channels,
+        kernel_size,
+        stride=1,
+        padding=0,
+        output_padding=0,
+        groups=1,
+        bias=True,
+        dilation=1,
+        padding_mode="zeros",
+        device=None,
+        dtype=None,
+    ):
+        if isinstance(padding, str):
+            raise ValueError(f"{type(self).__name__}: padding={padding!r} is not supported, only integer padding")
+        super().__init__(
+            in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias, padding_mode, device, dtype
+        )
+        self.output_padding = ntuple(output_padding, self._nsp)
+
+    def _weight_shape(self, in_channels: int, out_channels: int, groups: int) -> tuple:
+        return (in_channels, out_channels // groups) + self.kernel_size
+
+    def _output_padding(self, input, output_size) -> tuple:
+        """output_padding, or the one that gives `output_size` (spatial sizes, or with batch and channels)."""
+        n = self._nsp
+        if output_size is None:
+            return self.output_padding
+        size = [int(v) for v in output_size]
+        lead = 2 if input.ndim == n + 2 else 1
+        if len(size) == lead + n:
+            size = size[lead:]
+        if len(size) != n:
+            raise ValueError(
+                f"ConvTranspose{n}D: for {input.ndim}D input, output_size must have {n} or {lead + n} elements "
+                f"(got {len(size)})"
+            )
+        spatial = tuple(input.shape[input.ndim - n :])
+        lo = [
+            (i - 1) * s - 2 * p + d * (k - 1) + 1
+            for i, s, p, d, k in zip(spatial, self.stride, self.padding, self.dilation, self.kernel_size)
+        ]
+        hi = [m + s - 1 for m, s in zip(lo, self.stride)]
+        if any(not a <= o <= b for o, a, b in zip(size, lo, hi)):
+            raise ValueError(
+                f"requested an output size of {tuple(size)}, but valid sizes range from {lo} to {hi} "
+                f"(for an input of {list(spatial)})"
+            )
+        return tuple(o - a for o, a in zip(size, lo))
+
+    def forward(self, input, output_size=None):
+        return F._conv_transpose(
+            input,
+            self.weight,
+            self.bias,
+            self.stride,
+            self.padding,
+            self._output_padding(input, output_size),
+            self.groups,
+            self.dilation,
+            self._nsp,
+        )
+
+
+class ConvTranspose1d(_ConvTransposeNd):
+    _nsp = 1
+
+
+class ConvTranspose2d(_ConvTransposeNd):
+    _nsp = 2
+
+
+class ConvTranspose3d(_ConvTransposeNd):
     _nsp = 3

@@ -15,6 +15,68 @@ from ..parameter import Parameter
 from ._factory import check_device
 
 
+class RemovableHandle:
+    """Returned by the register_*_hook methods: remove() (or leaving a `with` block) unregisters the hook. Adding
+    or removing a hook makes graphnn.compile trace the module again (hooks run while tracing)."""
+
+    _next_id = 0
+
+    def __init__(self, hooks: OrderedDict, module):
+        self.hooks_dict, self._module = hooks, module
+        self.id = RemovableHandle._next_id
+        RemovableHandle._next_id += 1
+
+    def remove(self) -> None:
+        if self.hooks_dict.pop(self.id, None) is not None:
+            _tracer.module_changed(self._module)
+
+    def __enter__(self) -> "RemovableHandle":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.remove()
+
+
+def _add_hook(module, attr: str, entry: tuple, prepend: bool) -> RemovableHandle:
+    hooks = module.__dict__.get(attr)
+    if hooks is None:  # a module made without Module.__init__ (e.g. unpickled from an older graphnn)
+        hooks = OrderedDict()
+        object.__setattr__(module, attr, hooks)
+    handle = RemovableHandle(hooks, module)
+    hooks[handle.id] = entry
+    if prepend:
+        hooks.move_to_end(handle.id, last=False)
+    _tracer.module_changed(module)
+    return handle
+
+
+def _hook_ids(module) -> tuple:
+    """Which forward hooks and pre-hooks are registered (a trace ran these)."""
+    d = module.__dict__
+    return tuple(d.get("_forward_pre_hooks") or ()), tuple(d.get("_forward_hooks") or ())
+
+
+def _run_pre_hooks(module, hooks: dict, args: tuple, kwargs: dict) -> tuple:
+    for hook, with_kwargs in list(hooks.values()):
+        if with_kwargs:
+            result = hook(module, args, kwargs)
+            if result is not None:
+                args, kwargs = result
+        else:
+            result = hook(module, args)
+            if result is not None:
+                args = result if isinstance(result, tuple) else (result,)
+    return args, kwargs
+
+
+def _run_hooks(module, hooks: dict, args: tuple, kwargs: dict, out):
+    for hook, with_kwargs in list(hooks.values()):
+        result = hook(module, args, kwargs, out) if with_kwargs else hook(module, args, out)
+        if result is not None:
+            out = result
+    return out
+
+
 def _addindent(s: str, n: int) -> str:
     lines = s.split("\n")
     if len(lines) == 1:
@@ -31,6 +93,8 @@ class Module:
         object.__setattr__(self, "_modules", OrderedDict())
         object.__setattr__(self, "training", True)
         object.__setattr__(self, "_scope_name", "")
+        object.__setattr__(self, "_forward_pre_hooks", OrderedDict())
+        object.__setattr__(self, "_forward_hooks", OrderedDict())
 
     # -- registration ---------------------------------------------------------------------------------
     # PyTorch's rules: assigning a Parameter registers it (and drops a plain attribute, buffer or submodule of that
@@ -162,8 +226,27 @@ class Module:
         tr = _tracer.current()
         if tr is not None:
             tr.guard(lambda m=self: m.training, self.training)
+            tr.module_guard(self, "hooks", _hook_ids, _hook_ids(self))
         with scope(self._scope_name or type(self).__name__):
-            return self.forward(*args, **kwargs)
+            pre, post = self.__dict__.get("_forward_pre_hooks"), self.__dict__.get("_forward_hooks")
+            if not pre and not post:
+                return self.forward(*args, **kwargs)
+            args, kwargs = _run_pre_hooks(self, pre or {}, args, kwargs)
+            out = self.forward(*args, **kwargs)
+            return _run_hooks(self, post or {}, args, kwargs, out)
+
+    # -- hooks ------------------------------------------------------------------------------------------
+    def register_forward_pre_hook(self, hook, *, prepend: bool = False, with_kwargs: bool = False) -> RemovableHandle:
+        """hook(module, args) (or (module, args, kwargs) with_kwargs) runs before forward; a result other than None
+        replaces the arguments (a tuple, or one value; with_kwargs: an (args, kwargs) pair)."""
+        return _add_hook(self, "_forward_pre_hooks", (hook, with_kwargs), prepend)
+
+    def register_forward_hook(
+        self, hook, *, prepend: bool = False, with_kwargs: bool = False, always_call: bool = False
+    ) -> RemovableHandle:
+        """hook(module, args, output) (or (module, args, kwargs, output) with_kwargs) runs after forward; a
+        result other than None replaces the output. Inside graphnn.compile hooks run while tracing."""
+        return _add_hook(self, "_forward_hooks", (hook, with_kwargs), prepend)
 
     # -- traversal ----------------------------------------------------------------------------------------
     def named_modules(self, memo: set | None = None, prefix: str = "", remove_duplicate: bool = True):

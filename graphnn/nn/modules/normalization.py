@@ -1,8 +1,9 @@
-"""LayerNorm, RMSNorm and GroupNorm, with PyTorch's parameters, initialization and repr."""
+"""LayerNorm, RMSNorm, GroupNorm and InstanceNorm1d/2d/3d, with PyTorch's parameters, initialization and repr."""
 
 from __future__ import annotations
 
 import numbers
+import warnings
 
 from graphnn.core.tensor import empty
 from .. import functional as F
@@ -10,6 +11,7 @@ from .. import init
 from ..parameter import Parameter
 from ._factory import factory_dtype
 from .module import Module
+from .regularization import _BatchNorm
 
 
 def _shape(normalized_shape) -> tuple:
@@ -132,3 +134,63 @@ class GroupNorm(Module):
             f"{self.num_groups}, {self.num_channels}, eps={self.eps}, affine={self.affine}, "
             f"bias={self.bias is not None}"
         )
+
+
+class _InstanceNorm(_BatchNorm):
+    """Per-sample, per-channel normalization over the spatial axes (affine and running statistics off by
+    default); an input without the batch axis is one sample."""
+
+    def __init__(
+        self,
+        num_features: int,
+        eps: float = 1e-5,
+        momentum: float = 0.1,
+        affine: bool = False,
+        track_running_stats: bool = False,
+        device=None,
+        dtype=None,
+    ):
+        super().__init__(num_features, eps, momentum, affine, track_running_stats, device, dtype)
+
+    def forward(self, input):
+        n = self._nsp
+        if input.ndim not in (n + 1, n + 2):
+            raise ValueError(f"expected {n + 1}D or {n + 2}D input (got {input.ndim}D input)")
+        unbatched = input.ndim == n + 1
+        channels = input.shape[0 if unbatched else 1]
+        if channels != self.num_features:
+            if self.affine:
+                raise ValueError(
+                    f"expected input's size at dim={0 if unbatched else 1} to match num_features "
+                    f"({self.num_features}), but got: {channels}."
+                )
+            warnings.warn(
+                f"input's size at dim={0 if unbatched else 1} does not match num_features. You can silence this "
+                "warning by not passing in num_features, which is not used because affine=False",
+                UserWarning,
+                stacklevel=2,
+            )
+        x = input.unsqueeze(0) if unbatched else input
+        out = F.instance_norm(
+            x,
+            self.running_mean,
+            self.running_var,
+            self.weight,
+            self.bias,
+            self.training or not self.track_running_stats,
+            self.momentum if self.momentum is not None else 0.0,
+            self.eps,
+        )
+        return out.squeeze(0) if unbatched else out
+
+
+class InstanceNorm1d(_InstanceNorm):
+    _nsp = 1
+
+
+class InstanceNorm2d(_InstanceNorm):
+    _nsp = 2
+
+
+class InstanceNorm3d(_InstanceNorm):
+    _nsp = 3

@@ -1,4 +1,4 @@
-"""Dropout and batch normalization."""
+"""Dropout (elementwise and channel-wise) and batch normalization."""
 
 from __future__ import annotations
 
@@ -24,6 +24,21 @@ class Dropout(Module):
 
     def extra_repr(self) -> str:
         return f"p={self.p}, inplace={self.inplace}"
+
+
+class Dropout1d(Dropout):
+    def forward(self, input):
+        return F.dropout1d(input, self.p, self.training)
+
+
+class Dropout2d(Dropout):
+    def forward(self, input):
+        return F.dropout2d(input, self.p, self.training)
+
+
+class Dropout3d(Dropout):
+    def forward(self, input):
+        return F.dropout3d(input, self.p, self.training)
 
 
 class _BatchNorm(Module):

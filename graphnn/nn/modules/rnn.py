@@ -90,6 +90,9 @@ class RNNBase(Module):
                     self._flat_weights_names.append(n + suffix)
         self.reset_parameters()
 
+    def flatten_parameters(self) -> None:
+        """Nothing to do: graphnn's recurrences read the weights where they are (PyTorch packs them for cuDNN)."""
+
     def reset_parameters(self) -> None:
         stdv = 1.0 / math.sqrt(self.hidden_size) if self.hidden_size > 0 else 0
         for p in self.parameters():

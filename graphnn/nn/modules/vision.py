@@ -1,4 +1,4 @@
-"""Padding, pooling, unpooling, upsampling, pixel shuffle, embedding and distance modules."""
+"""Padding, pooling (adaptive too), unpooling, upsampling, pixel (un)shuffle, embedding and distance modules."""
 
 from __future__ import annotations
 
@@ -22,32 +22,99 @@ class _PadNd(Module):
         self.value = value
 
     def forward(self, input):
-        return F.pad(input, self.padding, self.mode, self.value)
+        return F.pad(input, self.padding, self.mode, self.value if self.mode == "constant" else None)
 
     def extra_repr(self) -> str:
-        return f"{self.padding}" + (
-            f", value={self.value}" if self.mode == "constant" and type(self) is ConstantPad2d else ""
-        )
+        return f"{self.padding}"
 
 
-class ZeroPad2d(_PadNd):
+class _ConstantPadNd(_PadNd):
+    def extra_repr(self) -> str:
+        return f"padding={self.padding}, value={self.value}"
+
+
+class ConstantPad1d(_ConstantPadNd):
+    _nsp = 1
+
+
+class ConstantPad2d(_ConstantPadNd):
+    _nsp = 2
+
+
+class ConstantPad3d(_ConstantPadNd):
+    _nsp = 3
+
+
+class ZeroPad1d(_PadNd):
+    _nsp = 1
+
     def __init__(self, padding):
         super().__init__(padding, 0.0)
 
 
-class ConstantPad2d(_PadNd):
-    pass
+class ZeroPad2d(ZeroPad1d):
+    _nsp = 2
 
 
-class ReplicationPad2d(_PadNd):
+class ZeroPad3d(ZeroPad1d):
+    _nsp = 3
+
+
+class _ReflectionPadNd(_PadNd):
+    mode = "reflect"
+
+    def __init__(self, padding):
+        super().__init__(padding)
+
+
+class ReflectionPad1d(_ReflectionPadNd):
+    _nsp = 1
+
+
+class ReflectionPad2d(_ReflectionPadNd):
+    _nsp = 2
+
+
+class ReflectionPad3d(_ReflectionPadNd):
+    _nsp = 3
+
+
+class _ReplicationPadNd(_PadNd):
     mode = "replicate"
 
     def __init__(self, padding):
         super().__init__(padding)
 
 
-class ReplicationPad1d(ReplicationPad2d):
+class ReplicationPad1d(_ReplicationPadNd):
     _nsp = 1
+
+
+class ReplicationPad2d(_ReplicationPadNd):
+    _nsp = 2
+
+
+class ReplicationPad3d(_ReplicationPadNd):
+    _nsp = 3
+
+
+class _CircularPadNd(_PadNd):
+    mode = "circular"
+
+    def __init__(self, padding):
+        super().__init__(padding)
+
+
+class CircularPad1d(_CircularPadNd):
+    _nsp = 1
+
+
+class CircularPad2d(_CircularPadNd):
+    _nsp = 2
+
+
+class CircularPad3d(_CircularPadNd):
+    _nsp = 3
 
 
 class AvgPool2d(Module):
@@ -136,6 +203,70 @@ class PixelShuffle(Module):
 
     def extra_repr(self) -> str:
         return f"upscale_factor={self.upscale_factor}"
+
+
+class PixelUnshuffle(Module):
+    def __init__(self, downscale_factor: int):
+        super().__init__()
+        self.downscale_factor = downscale_factor
+
+    def forward(self, input):
+        return F.pixel_unshuffle(input, self.downscale_factor)
+
+    def extra_repr(self) -> str:
+        return f"downscale_factor={self.downscale_factor}"
+
+
+class _AdaptiveAvgPoolNd(Module):
+    _nsp = 2
+
+    def __init__(self, output_size):
+        super().__init__()
+        self.output_size = output_size
+
+    def forward(self, input):
+        return F.adaptive_avg_pool(input, self.output_size, self._nsp)
+
+    def extra_repr(self) -> str:
+        return f"output_size={self.output_size}"
+
+
+class AdaptiveAvgPool1d(_AdaptiveAvgPoolNd):
+    _nsp = 1
+
+
+class AdaptiveAvgPool2d(_AdaptiveAvgPoolNd):
+    _nsp = 2
+
+
+class AdaptiveAvgPool3d(_AdaptiveAvgPoolNd):
+    _nsp = 3
+
+
+class _AdaptiveMaxPoolNd(Module):
+    _nsp = 2
+
+    def __init__(self, output_size, return_indices: bool = False):
+        super().__init__()
+        self.output_size, self.return_indices = output_size, return_indices
+
+    def forward(self, input):
+        return F.adaptive_max_pool(input, self.output_size, self.return_indices, self._nsp)
+
+    def extra_repr(self) -> str:
+        return f"output_size={self.output_size}"
+
+
+class AdaptiveMaxPool1d(_AdaptiveMaxPoolNd):
+    _nsp = 1
+
+
+class AdaptiveMaxPool2d(_AdaptiveMaxPoolNd):
+    _nsp = 2
+
+
+class AdaptiveMaxPool3d(_AdaptiveMaxPoolNd):
+    _nsp = 3
 
 
 class Embedding(Module):
