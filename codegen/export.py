@@ -27,11 +27,12 @@ import llvmlite.binding as llvm
 import llvmlite.ir as ir
 
 from graphnn.ir.graph import Graph
+from graphnn.ir.registry import get_op
 from graphnn.ir.types import TensorType
 
 from .jit import _optimize
 from .kernel import I8, I64, PTR, i64
-from .module import ModuleBuilder
+from .module import LoweringError, ModuleBuilder
 from .target import host_features, init_llvm
 
 I32 = ir.IntType(32)
@@ -105,6 +106,12 @@ def build_export_module(
 ) -> tuple:
     """(LLVM IR text, ExportABI) for `graph`: inputs at positions `user_inputs` come from the caller, every other
     input is state kept in the context; the outputs at positions `user_outputs` are returned to the caller."""
+    talks = sorted({n.op for n in graph.nodes if get_op(n.op).communicates})
+    if talks:
+        raise LoweringError(
+            f"cannot export {', '.join(talks)}: exported code runs without a process group (export the model, "
+            "or a training step without DistributedDataParallel)"
+        )
     mb = ModuleBuilder(name)
     inner, layout, _plan = mb.graph_function(graph, f"{name}_graph", globals_for_constants=True)
     n_in, n_out = len(graph.inputs), len(graph.outputs)

@@ -4,7 +4,9 @@ A graph function has the signature `void f(ptr slots)`, where slots is an array 
 [inputs..., outputs..., constants..., arena] (constants are module globals for scan bodies, so their
 slots hold only inputs, outputs and the arena). Outputs listed in graph.meta["writeback"] (output position ->
 input position) are copied into that input's buffer at the end of the call (in-place state updates).
-A scan node becomes a native loop that calls its body's graph function once per step.
+A scan node becomes a native loop that calls its body's graph function once per step. A collective (an allreduce)
+is started where its group comes and completed right before the first kernel that reads its result
+(codegen/collective.py), so the exchange overlaps the kernels in between.
 """
 
 from __future__ import annotations
@@ -16,13 +18,14 @@ from graphnn.ir.graph import Graph, format_attr
 from graphnn.ir.memory import plan_memory
 from graphnn.ir.registry import describe, family, get_op, node_flops
 
+from . import collective
 from .kernel import I1, I8, I64, PTR, Index, Kernel, emit_loop, i64
 from .layout import Layout, SlotLayout
 from .pool import RUN, TASK
 from .heavy import SCHEDULES, heavy_node
 from .lowerings import has_element_rule, lower
 
-MODULE_LOWERED = ("constant", "scan")  # element rule families the module builder lowers itself
+MODULE_LOWERED = ("constant", "scan", "collective")  # element rule families the module builder lowers itself
 
 
 def can_lower(d) -> bool:
@@ -178,6 +181,9 @@ class ModuleBuilder:
         self.threads.initializer = i64(1)
         self.pool = ir.GlobalVariable(self.module, I64, POOL_VAR)  # address of graphnn_pool_run, or 0
         self.pool.initializer = i64(0)
+        # address of collective.TABLE (MPI entry points and handles), or 0
+        self.collectives = ir.GlobalVariable(self.module, I64, collective.TABLE_VAR)
+        self.collectives.initializer = i64(0)
         self.profile = None
         if profiling():
             typ = ir.ArrayType(I64, 2 * MAX_PROFILED)
@@ -304,8 +310,16 @@ class ModuleBuilder:
         if top:
             self._size[0] += 10 * len(plan.groups)  # the graph function itself: about this much per kernel call
         aligned = []  # output positions this code assumes 64-byte aligned
+        pending: dict = {}  # result id of a started collective -> collective.Pending
         for gi, g in enumerate(groups):
             node = g.root.producer
+            self._complete_read(emit.b, g, pending)
+            if family(node) == "collective":
+                self._start_collective(fn, emit, node, f"{name}_k{gi}_{node.op}", pending)
+                continue
+            if pending:
+                for p in pending.values():
+                    p.progress()
             if family(node) == "scan":
                 self.timed(
                     emit.b,
@@ -316,6 +330,7 @@ class ModuleBuilder:
             label = f"{name}_k{gi}_{node.op}"
             k, kargs = self._kernel(g, plan, label, top, slots, aligned, emit.ptr_of)
             self.timed(emit.b, self._counter(label), lambda: self.call_kernel(emit.b, k, kargs))
+        self._complete_read(emit.b, None, pending)
         emit.finish(graph, bool(self.errors))
         layout = Layout(
             slots.n_in,
@@ -330,6 +345,27 @@ class ModuleBuilder:
             self.errors,
         )
         return fn, layout, plan
+
+    def _start_collective(self, fn, emit: "_GraphEmission", node, label: str, pending: dict) -> None:
+        """Start a collective; it completes where its result is first read (or at once, GRAPHNN_DIST_OVERLAP=0)."""
+        started = []
+        self.timed(
+            emit.b, self._counter(label), lambda: started.append(collective.start(self, fn, emit.b, node, emit.ptr_of))
+        )
+        p = started[0]
+        p.label = label
+        pending[node.outputs[0].id] = p
+        if not collective.overlap():
+            self._complete_read(emit.b, None, pending)
+
+    def _complete_read(self, eb: ir.IRBuilder, group, pending: dict) -> None:
+        """Complete the started collectives whose results `group` reads (None: all of them)."""
+        if not pending:
+            return
+        reads = None if group is None else {v.id for n in group.nodes for v in n.inputs}
+        for vid in [v for v in pending if reads is None or v in reads]:
+            p = pending.pop(vid)
+            self.timed(eb, self._counter(p.label + "_wait"), p.complete)
 
     def _counter(self, label: str) -> int:
         """A profile counter for `label` (one list per module: scan bodies' kernels are timed too)."""

@@ -15,11 +15,13 @@ import numpy as np
 from graphnn.ir import config
 from graphnn.ir.graph import Graph
 from graphnn.ir.interpreter import check_input
+from graphnn.ir.registry import get_op
 
 from .pool import MAX_WORKERS, pool_address
 from .jit import compile_modules, graph_key, load_cached, parallel_compile, store_cached
 from graphnn.ir.fusion import plan_fusion
 
+from . import collective
 from .layout import Layout
 from .module import MAX_PROFILED, POOL_VAR, PROFILE_VAR, THREADS_VAR, build_module, profiling
 
@@ -146,7 +148,7 @@ class CompiledGraph:
             + graph.to_text(anonymous=True)
             + f"\nwriteback={sorted((graph.meta.get('writeback') or {}).items())}"
         )
-        variables = (THREADS_VAR, POOL_VAR) + ((PROFILE_VAR,) if profiling() else ())
+        variables = (THREADS_VAR, POOL_VAR, collective.TABLE_VAR) + ((PROFILE_VAR,) if profiling() else ())
         cached = load_cached(key, [name], variables, lambda record: Layout.from_json(record, graph))
         if cached is not None:  # skip building the LLVM module: the object and its layout are cached by graph
             addrs, self.layout, self._engine = cached
@@ -161,6 +163,9 @@ class CompiledGraph:
         self._fn = _ENTRY(addrs[name])
         self._threads = ctypes.c_int64.from_address(addrs[THREADS_VAR])
         ctypes.c_int64.from_address(addrs[POOL_VAR]).value = pool_address()
+        ctypes.c_int64.from_address(addrs[collective.TABLE_VAR]).value = collective.table_address()
+        # calls of code that exchanges data with other processes run under the registered guard (a watchdog)
+        self.communicates = any(get_op(n.op).communicates for n in graph.nodes)
         self._profile = None
         if PROFILE_VAR in addrs:
             self._profile = np.ctypeslib.as_array(
@@ -187,11 +192,23 @@ class CompiledGraph:
         self._copies = [(j, slot) for j, slot in enumerate(self.layout.output_slots) if isinstance(slot, tuple)]
 
     def _raise_status(self, status) -> None:
-        """Raise the error a failed index check recorded during the call (and clear it for the next call)."""
+        """Raise the error a failed index check (IndexError) or MPI call (CollectiveError) recorded during the call,
+        and clear it for the next call."""
         code, value = int(status[0]), int(status[1])
         status[0] = status[1] = 0
         message = self.layout.errors[code - 1] if 0 < code <= len(self.layout.errors) else f"error code {code}"
+        if message.startswith(collective.ERROR_TAG):
+            raise collective.error(message, value)
         raise IndexError(message.replace("{value}", str(value)))
+
+    def _run(self, addr) -> None:
+        """The native call; code that communicates runs under the registered guard (see collective.set_backend)."""
+        guard = collective.guard() if self.communicates else None
+        if guard is None:
+            self._fn(addr)
+            return
+        with guard(f"a call of compiled '{self.graph.name}'"):
+            self._fn(addr)
 
     def profile(self, reset: bool = False) -> list:
         """[(kernel name, cycles, calls)] accumulated over calls; needs GRAPHNN_PROFILE=1 when compiling."""
@@ -297,12 +314,12 @@ class CompiledGraph:
             pooled = self._choice.pooled()
             self._threads.value = want if pooled else 1
             t0 = time.perf_counter()
-            self._fn(loc.addr)
+            self._run(loc.addr)
             self._choice.record(pooled, time.perf_counter() - t0)
         else:
             if self._threads.value != want:
                 self._threads.value = want
-            self._fn(loc.addr)
+            self._run(loc.addr)
         for j, (kind, src) in self._copies:
             outs[j] = keep[src].copy() if kind == "input" else outs[src].copy()
         stable = self.stable

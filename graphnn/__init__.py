@@ -58,7 +58,7 @@ from graphnn.compiler.scan import scan
 from .codegen import get_num_threads, set_num_threads
 from graphnn.artifact.export import ExportError, export  # noqa: E402
 from graphnn.artifact.checkpoint import CheckpointError, load, save  # noqa: E402
-from graphnn import utils, viz  # noqa: E402
+from graphnn import distributed, utils, viz  # noqa: E402
 from graphnn.utils.generator import Generator  # noqa: E402
 from graphnn import accelerator, backends, cuda, onnx  # noqa: E402
 from graphnn.core.tensor_ops import (

@@ -7,6 +7,8 @@ reusing the forward values already computed.
 
 from __future__ import annotations
 
+import weakref
+
 import numpy as np
 
 from graphnn import ir
@@ -239,21 +241,44 @@ def backward(tensors, grad_tensors=None, retain_graph=None) -> None:
             return
         if not t.requires_grad:
             raise RuntimeError(f"element {i} of tensors does not require grad and does not have a grad_fn")
-    roots, seeds = [], []
+    roots, seeds, updated = [], [], []
     for t, gt in zip(tensors, grad_tensors):
         if t._value is not None and t._value.producer is not None:
             roots.append(t)
             seeds.append(_seed(t, gt))
         else:
             _accumulate(t, _seed(t, gt))  # backward() on a leaf: its gradient is the seed
-    if not roots:
-        return
-    _targets, _grads, pairs, values = _run(roots, seeds, None)
-    for (v, _), val in zip(pairs, values):
-        t = v.meta.get("tensor")
-        _accumulate(t if t is not None else _retained(v), val)
-    if not retain_graph:
-        _free(roots)
+            updated.append(t)
+    if roots:
+        _targets, _grads, pairs, values = _run(roots, seeds, None)
+        for (v, _), val in zip(pairs, values):
+            t = v.meta.get("tensor")
+            _accumulate(t if t is not None else _retained(v), val)
+            if t is not None:
+                updated.append(t)
+        if not retain_graph:
+            _free(roots)
+    notify_backward(updated)
+
+
+_observers: list = []  # weak references to the callables add_backward_observer registered
+
+
+def add_backward_observer(fn) -> None:
+    """Call fn(tensors) after every backward() (eager, and traced inside graphnn.compile) with the leaf tensors whose
+    .grad it accumulated into (DistributedDataParallel reduces gradients there). fn is held weakly: a bound method
+    as long as its object lives."""
+    _observers.append(weakref.WeakMethod(fn) if hasattr(fn, "__self__") else weakref.ref(fn))
+
+
+def notify_backward(tensors: list) -> None:
+    """Run the backward observers (see add_backward_observer)."""
+    for ref in list(_observers):
+        fn = ref()
+        if fn is None:
+            _observers.remove(ref)
+        elif tensors:
+            fn(tensors)
 
 
 def _accumulate(t, g: np.ndarray) -> None:

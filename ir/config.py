@@ -39,6 +39,13 @@ def _size_mb(text: str) -> float:
     return v
 
 
+def _seconds(text: str) -> float:
+    v = float(text)
+    if not v > 0:
+        raise ValueError("must be a positive number of seconds")
+    return v
+
+
 def _flag(text: str) -> bool:
     t = text.strip().lower()
     if t in ("1", "true", "yes", "on"):
@@ -120,6 +127,21 @@ SETTINGS = {
         Setting("GRAPHNN_PASS_TIMES", _flag, False, "print the time each pass took to stderr"),
         Setting("GRAPHNN_VERIFY_PASSES", _flag, False, "run the IR verifier after every pass (the tests set it)"),
         Setting("GRAPHNN_DOT", _text, None, "Graphviz `dot` program used by graphnn viz (default: found on PATH)"),
+        Setting(
+            "GRAPHNN_DIST_TIMEOUT",
+            _seconds,
+            300.0,
+            "seconds a rank waits in one collective (or one compiled step that communicates) before it aborts the "
+            "job: a rank that died, hangs or runs another collective never makes the others hang",
+        ),
+        Setting(
+            "GRAPHNN_DIST_OVERLAP",
+            _flag,
+            True,
+            "compiled code starts a gradient bucket's allreduce when the bucket is filled and waits for it where it "
+            "is first read (0: waits right after starting it)",
+            affects_code=True,
+        ),
     )
 }
 

@@ -18,6 +18,8 @@ and how the later stages treat it:
   remap                        a pure index remap (reshape, transpose, ...): always computed inline by its consumers
   reads_once                   a consumer that reads each element of its input once per output element
   index_checked                its kernels check data-dependent indices (a bad one is an IndexError after the call)
+  communicates                 a collective: it exchanges data with the other processes of the group (ir/collective.py),
+                               so it is never folded at compile time, and every process must run it in the same order
   roundoff                     rounding-error rule (ir/roundoff.py; elementwise ops: derived from `scalar`)
   flops(node)                  floating-point operations (a multiply-add counts 2): summary and cost models
   torch_name                   PyTorch's grad_fn name for results of the op
@@ -109,6 +111,7 @@ class OpDef:
     remap: bool = False
     reads_once: bool = False
     index_checked: bool = False
+    communicates: bool = False
     roundoff: Callable | None = None
     flops: Callable = default_flops
     torch_name: str | None = None

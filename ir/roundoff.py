@@ -203,6 +203,23 @@ def prefix_sums(node, ins, errs, out):
     return prop + s * (float(fi.eps) / 2 * mag + float(fi.tiny))
 
 
+def across_processes(node, ins, errs, out):
+    """A reduction across the W processes of the group (allreduce): the same reduction of the operands' bounds (the
+    sum of every process's errors; max/min: the largest, a bound on the chosen element's) plus, for sum and avg,
+    W - 1 additions of terms whose |terms| add up to the sum of the |operands| across the processes, and avg's
+    scaling by 1 / W. A world of one moves its operands unchanged."""
+    from .collective import world_size
+
+    w = world_size()
+    how = node.attrs["reduce"]
+    bucket = lambda arrays, r=how: _f64(get_op(node.op).run([_f64(a) for a in arrays], dict(node.attrs, reduce=r))[0])
+    prop = bucket(errs, "max" if how in ("max", "min") else how)
+    if how not in ("sum", "avg") or w == 1:
+        return prop
+    s = (w - 1) + (how == "avg")
+    return prop + _rounding(out.dtype, s, bucket([_mag(a) for a in ins]))
+
+
 def scan_bounds(node, ins: list, errs: list) -> list:
     """A scan: the body's analysis step by step, carrying the carries' bounds (one bound per output)."""
     at = node.attrs

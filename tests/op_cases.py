@@ -1413,6 +1413,30 @@ entry(
 )
 
 
+def _np_allreduce(a, at):
+    """A world of one process (the suite's): every operand's elements in row-major order, one after the other."""
+    values = [x for arr in a for x in np.asarray(arr).reshape(-1).tolist()]
+    return np.array(values, dtype=a[0].dtype)
+
+
+entry(
+    "allreduce",
+    [
+        C("one", F(3, 4), reduce="sum"),
+        C("bucket", F(5), F(2, 3), F(), reduce="avg"),
+        C("bucket_sum", F(2, 2, 2), F(3, 1), reduce="sum"),
+        C("max", F(4, 3), F(2), reduce="max"),
+        C("min", F(6), reduce="min"),
+        C("int64", I(3, 2), I(4), reduce="sum"),
+        C("int64_max", I(5), reduce="max"),
+        C("empty", F(0, 3), F(2), reduce="sum"),
+        C("nan", F(3, 4, gen="nan"), reduce="avg"),
+        C("medium", F(40, 30), F(300), reduce="avg"),
+    ],
+    _np_allreduce,
+)
+
+
 # -- helpers shared by the test files ------------------------------------------------------------------------------
 def assert_same(got, want, dtype: str, what: str = "", tol=None) -> None:
     """Same shape and dtype; floats within `tol` (the allowed |difference|, elementwise or scalar, from

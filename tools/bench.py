@@ -418,6 +418,14 @@ def add_arguments(p) -> None:
     p.add_argument(
         "--json", default=None, metavar="FILE", help="also write the results as JSON to FILE (default: no file)"
     )
+    p.add_argument(
+        "--distributed",
+        action="store_true",
+        help="data-parallel training steps (workloads mlp, gpt) on --ranks ranks x 1 thread under mpirun against "
+        "1 rank x 1 thread: throughput, scaling efficiency, allreduce time and how much of it the backward hides "
+        "(default: False: the one-process workloads above)",
+    )
+    p.add_argument("--ranks", type=positive_int, default=2, metavar="N", help="ranks of --distributed (default: 2)")
 
 
 if __name__ == "__main__":

@@ -160,13 +160,20 @@ def _export(args) -> int:
 
 
 def _demo(args) -> int:
-    from .demo import run
+    from .demo import run, run_distributed
 
+    if args.distributed:
+        res = run_distributed(steps=args.steps, batch=args.batch, lr=args.lr, seed=args.seed)
+        return 0 if res["train_accuracy"] > 0.9 and res["identical"] else 1
     res = run(steps=args.steps, batch=args.batch, lr=args.lr, seed=args.seed)
     return 0 if res["train_accuracy"] > 0.9 else 1
 
 
 def _bench(args) -> int:
+    if args.distributed:
+        from .bench_dist import main as bench_dist_main
+
+        return bench_dist_main(args)
     from .bench import main as bench_main
     import graphnn
 
@@ -255,6 +262,12 @@ def _add_demo(sub) -> None:
     demo.add_argument("--lr", type=positive_float, default=0.02, help="SGD learning rate, momentum 0.9 (default: 0.02)")
     demo.add_argument(
         "--seed", type=non_negative_int, default=0, metavar="N", help="seed of the weights and the data (default: 0)"
+    )
+    demo.add_argument(
+        "--distributed",
+        action="store_true",
+        help="train data-parallel on the processes of `mpirun -np N graphnn demo --distributed` (each rank a share "
+        "of every batch, gradients averaged in the compiled step; progress on rank 0) (default: False: one process)",
     )
 
 

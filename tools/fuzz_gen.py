@@ -542,6 +542,21 @@ def _scan(b: Builder):
     }
 
 
+def _allreduce(b: Builder):
+    """One to three operands of one dtype (not bool) as one bucket, reduced by sum, avg (floats only), max or min.
+    The fuzzer runs in a world of one process."""
+    x = b.operand(lambda v: v.dtype != "bool")
+    if x is None:
+        return None
+    ops = [x]
+    for _ in range(b.src.int(0, 2)):
+        more = b.operand(lambda v: v.dtype == x.dtype and sum(o.type.size for o in ops) + v.type.size <= MAX_ELEMS)
+        if more is not None:
+            ops.append(more)
+    reduce = b.src.pick([r for r in ("sum", "avg", "max", "min") if not (r == "avg" and x.dtype == "int64")])
+    return ops, {"reduce": reduce}
+
+
 # Generator families, named by the op definitions (OpDef.fuzz.generator); an elementwise or broadcast op without
 # one gets the generic generator of its arity.
 FAMILIES = {
@@ -570,6 +585,7 @@ FAMILIES = {
     "attention": _attention,
     "argsort": lambda op: _argsort,
     "cumsum": lambda op: _cumsum,
+    "allreduce": lambda op: _allreduce,
     "unary": _unary,
     "binary": _binary,
 }

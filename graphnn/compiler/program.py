@@ -30,13 +30,19 @@ def _optimized(graph: ir.Graph) -> ir.Graph:
 
 
 def _native(graph: ir.Graph) -> CompiledGraph:
-    """Native code for a graph; an op without a native lowering is reported at the user's call."""
+    """Native code for a graph; an op without a native lowering is reported at the user's call. Code that
+    communicates is first checked to run the same collectives as on the other ranks."""
     try:
-        return CompiledGraph(graph)
+        native = CompiledGraph(graph)
     except LoweringError as e:
         from graphnn.core.dispatch import located
 
         raise LoweringError(located(str(e), "")) from None
+    if native.communicates:
+        from graphnn.distributed import check_compiled
+
+        check_compiled(graph, graph.name)
+    return native
 
 
 def run_native(native: CompiledGraph, arrays: list) -> list:

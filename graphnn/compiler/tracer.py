@@ -344,6 +344,9 @@ class Tracer:
                     self.guard(lambda t=t: t._grad is None, True)
             new = gv if prev_v is None else b.add(prev_v, gv)
             t.grad = Tensor._symbolic(new, self, False)
+        from graphnn.autograd import notify_backward
+
+        notify_backward([t for (t, _), gv in zip(leaves, grads) if gv is not None])
 
     def finish(self) -> tuple:
         """Restore every .grad touched while tracing; return [(tensor, final grad Tensor or None)]. The arguments'

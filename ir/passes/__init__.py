@@ -10,6 +10,7 @@ from .dce import dce
 from .fold import fold_constants
 from .scan_licm import hoist_scan_invariants
 from .scan_merge import merge_scans
+from .schedule import start_collectives_early
 from .simplify import simplify
 
 PIPELINE = (
@@ -29,8 +30,10 @@ def optimize(graph: Graph, check: bool = False) -> Graph:
 
 
 def lower_for_codegen(graph: Graph, check: bool = False) -> Graph:
-    """Rewrites that only the compiled path wants (convolutions as GEMMs), then the standard pipeline."""
-    return PassManager((("conv_to_gemm", conv_to_gemm),) + PIPELINE, verify=check).run(graph)
+    """Rewrites that only the compiled path wants (convolutions as GEMMs), then the standard pipeline, and
+    collectives scheduled as early as their operands allow."""
+    passes = (("conv_to_gemm", conv_to_gemm),) + PIPELINE + (("start_collectives_early", start_collectives_early),)
+    return PassManager(passes, verify=check).run(graph)
 
 
 __all__ = [
@@ -42,6 +45,7 @@ __all__ = [
     "hoist_scan_invariants",
     "merge_scans",
     "simplify",
+    "start_collectives_early",
     "optimize",
     "PIPELINE",
     "PassManager",

@@ -1,4 +1,5 @@
-"""Constant folding: nodes whose inputs are all constants are evaluated once at compile time."""
+"""Constant folding: nodes whose inputs are all constants are evaluated once at compile time (collectives excepted:
+they exchange data with other processes when the program runs)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import numpy as np
 
 from ..graph import Graph, Node
 from ..interpreter import run_node
-from ..registry import make_node
+from ..registry import get_op, make_node
 
 MAX_FOLD_ELEMENTS = 1 << 16  # larger results stay computed at run time
 
@@ -27,7 +28,8 @@ def fold_constants(graph: Graph) -> Graph:
     kept = []
     for n in graph.nodes:
         n.inputs = [subst.get(v.id, v) for v in n.inputs]
-        if n.inputs and n.op not in ("call",) and len(n.outputs) == 1 and n.outputs[0].type.size <= MAX_FOLD_ELEMENTS:
+        foldable = n.op not in ("call",) and not get_op(n.op).communicates
+        if n.inputs and foldable and len(n.outputs) == 1 and n.outputs[0].type.size <= MAX_FOLD_ELEMENTS:
             vals = [_const_value(v) for v in n.inputs]
             if all(v is not None for v in vals):
                 out = run_node(n, vals)[0]

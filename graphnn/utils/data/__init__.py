@@ -3,6 +3,8 @@
 from graphnn.utils.generator import Generator
 from .collate import collate, default_collate, default_collate_fn_map, default_convert
 from .dataloader import DataLoader
+from . import distributed
+from .distributed import DistributedSampler
 from .dataset import (
     ChainDataset,
     ConcatDataset,
@@ -29,6 +31,7 @@ __all__ = [
     "ConcatDataset",
     "DataLoader",
     "Dataset",
+    "DistributedSampler",
     "Generator",
     "IterableDataset",
     "RandomSampler",

@@ -3,7 +3,7 @@ module itself (as PyTorch's do when no device is available)."""
 
 from __future__ import annotations
 
-from .modules.module import Module
+from ..modules.module import Module
 
 
 class DataParallel(Module):

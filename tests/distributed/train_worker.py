@@ -1,0 +1,160 @@
+"""Run under `mpirun -np 2`: collectives, error cases and data-parallel training, eager and compiled; each rank
+writes what it computed to OUT/rank<r>.npz and the messages of the errors it saw to OUT/rank<r>.json
+(tests/test_distributed.py checks them)."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+import numpy as np
+
+import graphnn
+import graphnn.distributed as dist
+import graphnn.nn.parallel.distributed as ddp_module
+from graphnn.nn.parallel import DistributedDataParallel as DDP
+
+from common import LR, MOMENTUM, loss_fn, model, params, shard_batches
+
+out_dir = sys.argv[1]
+dist.init_process_group("mpi")
+rank, world = dist.get_rank(), dist.get_world_size()
+saved: dict = {"world": np.array(world)}
+errors: dict = {}
+
+
+def collectives(prefix: str, run) -> None:
+    """all_reduce with every op (float32 and int64), broadcast from rank 1 and all_gather; `run(fn, *tensors)` runs
+    fn eagerly or compiled."""
+    for op in ("SUM", "AVG", "MAX", "MIN"):
+        t = graphnn.tensor([1.0 + rank, -2.0 * rank, 0.5 * rank * rank])
+
+        def reduce_(t, op=op):
+            dist.all_reduce(t, getattr(dist.ReduceOp, op))
+            return t * 1
+
+        saved[f"{prefix}_all_reduce_{op}"] = run(reduce_, t).numpy()
+        saved[f"{prefix}_all_reduce_{op}_inplace"] = t.numpy()
+    ti = graphnn.tensor([rank + 1, 10 * rank - 3], dtype=graphnn.int64)
+
+    def reduce_int(t):
+        dist.all_reduce(t, dist.ReduceOp.MAX)
+        return t + 0
+
+    saved[f"{prefix}_all_reduce_int64_max"] = run(reduce_int, ti).numpy()
+    b = graphnn.full((2, 3), float(rank + 7))
+
+    def bcast(b):
+        dist.broadcast(b, src=1)
+        return b * 1
+
+    run(bcast, b)
+    saved[f"{prefix}_broadcast"] = b.numpy()
+    g = graphnn.arange(3).float() + 10 * rank
+
+    def gather(g):
+        outs = [graphnn.zeros(3) for _ in range(world)]
+        dist.all_gather(outs, g)
+        return graphnn.stack(outs)
+
+    saved[f"{prefix}_all_gather"] = run(gather, g).numpy()
+
+
+collectives("eager", lambda fn, *ts: fn(*ts))
+collectives("compiled", lambda fn, *ts: graphnn.compile(fn)(*ts))
+dist.barrier()
+
+# Shapes that differ between ranks: every rank raises an error naming them (eagerly, and at a compiled step's first
+# call), and the job goes on.
+try:
+    dist.all_reduce(graphnn.ones(3 + rank))
+except RuntimeError as e:
+    errors["eager_shapes"] = str(e)
+try:
+    graphnn.compile(lambda t: dist.all_reduce(t) or t * 1)(graphnn.ones(2, 2 + rank))
+except RuntimeError as e:
+    errors["compiled_shapes"] = str(e)
+
+
+def train(compiled: bool) -> dict:
+    """SGD with momentum on this rank's shard; rank 1 starts from other weights (DDP copies rank 0's). Buckets of a
+    few hundred bytes: the last layer's gradients form bucket 0, the first layer's bucket 1."""
+    net = model(seed=rank)
+    ddp_module.FIRST_BUCKET_BYTES = 100
+    ddp = DDP(net, bucket_cap_mb=200 / 2**20)
+    opt = graphnn.optim.SGD(ddp.parameters(), lr=LR, momentum=MOMENTUM)
+
+    def step(x, y):
+        opt.zero_grad()
+        loss = loss_fn(ddp(x), y)
+        loss.backward()
+        opt.step()
+        return loss
+
+    run = graphnn.compile(step) if compiled else step
+    for x, y in shard_batches(rank):
+        run(x, y)
+    if compiled:
+        saved["compiled_graph"] = np.array(str(run.graphs["lowered"]))
+    return params(net)
+
+
+for mode in ("eager", "compiled"):
+    for name, value in train(mode == "compiled").items():
+        saved[f"train_{mode}_{name}"] = value
+
+
+def accumulate(mode: str) -> dict:
+    """no_sync: two micro-batches' gradients accumulated locally, then a third backward outside no_sync averages
+    the sum across the ranks. mode: eager, compiled (the function calling backward) or module (graphnn.compile of
+    the DDP module: its backward runs eagerly through the compiled backward graph)."""
+    net = model(seed=0)
+    ddp = DDP(net)
+    forward = graphnn.compile(ddp) if mode == "module" else ddp
+
+    def grads_of(x, y):
+        loss_fn(forward(x), y).backward()
+
+    run = graphnn.compile(grads_of) if mode == "compiled" else grads_of
+    batches = shard_batches(rank)[:3]
+    with ddp.no_sync():
+        run(*batches[0])
+        run(*batches[1])
+    saved[f"no_sync_{mode}_local"] = net[0].weight.grad.numpy().copy()
+    run(*batches[2])
+    return {n: p.grad.numpy().copy() for n, p in net.named_parameters()}
+
+
+for mode in ("eager", "compiled", "module"):
+    for name, value in accumulate(mode).items():
+        saved[f"no_sync_{mode}_{name}"] = value
+
+
+def buffers_follow_rank_0(compiled: bool) -> np.ndarray:
+    """broadcast_buffers: every forward starts from rank 0's buffers (a BatchNorm in eval mode keeps them)."""
+    bn = graphnn.nn.BatchNorm1d(3)
+    ddp = DDP(bn)
+    bn.eval()
+    bn.running_mean.fill_(float(rank + 1))
+    forward = graphnn.compile(ddp) if compiled else ddp
+    with graphnn.no_grad():
+        forward(graphnn.ones(2, 3))
+    return bn.running_mean.numpy().copy()
+
+
+for mode in ("eager", "compiled"):
+    saved[f"buffers_{mode}"] = buffers_follow_rank_0(mode == "compiled")
+
+# A parameter the loss does not use: an error naming it on every rank (before any exchange).
+unused = graphnn.nn.ModuleDict({"used": graphnn.nn.Linear(2, 1), "unused": graphnn.nn.Linear(2, 1)})
+try:
+    kept = DDP(unused)  # (a DDP module that is not kept reduces nothing)
+    unused["used"](graphnn.ones(1, 2)).sum().backward()
+except RuntimeError as e:
+    errors["unused"] = str(e)
+
+np.savez(os.path.join(out_dir, f"rank{rank}.npz"), **saved)
+with open(os.path.join(out_dir, f"rank{rank}.json"), "w") as f:
+    json.dump(errors, f)
+dist.destroy_process_group()
