@@ -60,7 +60,8 @@ from graphnn.artifact.export import ExportError, export  # noqa: E402
 from graphnn.artifact.checkpoint import CheckpointError, load, save  # noqa: E402
 from graphnn import distributed, utils, viz  # noqa: E402
 from graphnn.utils.generator import Generator  # noqa: E402
-from graphnn import accelerator, backends, cuda, onnx  # noqa: E402
+from graphnn import accelerator, amp, backends, cpu, cuda, onnx  # noqa: E402
+from graphnn.amp import autocast, get_autocast_dtype, is_autocast_enabled  # noqa: E402
 from graphnn.core.tensor_ops import (
     argsort,
     baddbmm,

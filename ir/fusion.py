@@ -53,16 +53,21 @@ def _reads_once(consumer: Node, v: Value) -> bool:
     return get_op(consumer.op).reads_once
 
 
-def _epilogue(c: Node, uses: dict) -> bool:
+def _epilogue(c: Node, uses: dict, inlined: set) -> bool:
     """Can an out_fusable result flow into consumer c as the epilogue of its schedule: c elementwise, or a reshape
-    whose users all are (a matmul seen through a reshape into a reduction would be recomputed as naive dot
-    products inside the reduction's loop)."""
-    if get_op(c.op).pattern in ONCE_CONSUMERS:
-        return True
-    if family(c) != "reshape":
+    with a single user that is, and the kernel c ends in elementwise too. Otherwise the matmul would be recomputed
+    as naive dot products inside another loop: a reduction an elementwise consumer is inlined into (a LayerNorm
+    weight's gradient, sum(dx * xhat)), or every kernel a reshape with several users is inlined into."""
+    elementwise = get_op(c.op).pattern in ONCE_CONSUMERS
+    if not elementwise and family(c) != "reshape":
         return False
-    users = uses.get(c.outputs[0].id, [])
-    return bool(users) and all(_reads_once(u, c.outputs[0]) and _epilogue(u, uses) for u, _ in users)
+    out = c.outputs[0]
+    if out.id not in inlined:
+        return elementwise  # c is the kernel's root
+    users = uses.get(out.id, [])
+    if not elementwise and len(users) != 1:
+        return False
+    return bool(users) and all(_reads_once(u, out) and _epilogue(u, uses, inlined) for u, _ in users)
 
 
 MAX_RECOMPUTED_USERS = 3  # an elementwise value with at most this many users is computed inside each of them
@@ -106,7 +111,7 @@ def plan_fusion(graph: Graph) -> FusionPlan:
                         _reads_once(c, v)
                         and c_once
                         and c.outputs[0].dtype == v.dtype
-                        and (pat != "out_fusable" or _epilogue(c, uses))
+                        and (pat != "out_fusable" or _epilogue(c, uses, inlined))
                     )
             elif pat in ("elementwise", "broadcast") and len(users) <= MAX_RECOMPUTED_USERS:
                 # a cheap value several kernels read is recomputed in each instead of written and read back (once

@@ -305,9 +305,11 @@ def test_bench_workload_names():
         "mlp_train_b128",
         "gemm_1024",
         "chain_16M",
+        "gpt_train",
+        "gpt_generate",
         "compile",
     ]
-    assert bench.workload_names(512, 1000)[-3:] == ["gemm_512", "chain_1000", "compile"]
+    assert bench.workload_names(512, 1000)[-5:] == ["gemm_512", "chain_1000", "gpt_train", "gpt_generate", "compile"]
 
 
 @pytest.mark.parametrize("module", ["graphnn.tools.cli", "graphnn.tools.bench"])

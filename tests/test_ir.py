@@ -125,6 +125,21 @@ def test_a_matmul_operand_behind_a_reshape_is_computed_once_for_all_its_consumer
     assert not any(n.op == "add" for grp in plan.groups if grp.root.id in (dw.id, db.id) for n in grp.nodes)
 
 
+def test_a_matmul_is_computed_once_when_its_reshape_feeds_an_epilogue_and_a_reduction():
+    # a LayerNorm weight gradient in a transformer's backward: dx = g @ W, viewed as 3-D, feeds both the gradient
+    # flowing on (dx * gamma, an elementwise kernel) and sum over (batch, time) of dx * xhat (a reduction)
+    g = Graph()
+    a = g.add_input(TensorType((24, 16), "float32"), "a")
+    w = g.add_input(TensorType((16, 8), "float32"), "w")
+    xhat = g.add_input(TensorType((4, 6, 8), "float32"), "xhat")
+    m = g.emit("matmul", a, w)
+    dx = g.emit("reshape", m, shape=(4, 6, 8))
+    g.outputs = [g.emit("mul", dx, xhat), g.emit("sum", g.emit("mul", dx, xhat), axes=(0, 1), keepdims=False)]
+    plan = plan_fusion(g)
+    assert m.id in plan.materialized
+    assert sum(any(n.op == "matmul" for n in grp.nodes) for grp in plan.groups) == 1
+
+
 def test_memory_plan_reuses_memory_without_overlap():
     bufs = [(1, 1000, 0, 1), (2, 1000, 1, 2), (3, 1000, 2, 3), (4, 64, 0, 3)]
     plan = plan_memory(bufs, {})

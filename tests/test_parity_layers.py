@@ -682,6 +682,9 @@ def _loss_inputs(kind, r, shape):
     if kind == "kl_log":
         x, y = r.standard_normal(shape), r.standard_normal(shape)
         return [x - np.log(np.exp(x).sum(-1, keepdims=True)), y - np.log(np.exp(y).sum(-1, keepdims=True))]
+    if kind == "ce_prob":  # class probabilities, shaped as the (N, C, d...) scores
+        p = r.dirichlet(np.ones(shape[1]), (shape[0],) + shape[2:])
+        return [r.standard_normal(shape), np.moveaxis(p, -1, 1)]
     # class indices: (N, C) or (N, C, d1, d2) scores, target over the rest; class 1 occurs (ignore_index tests)
     x = r.standard_normal(shape)
     target = r.integers(0, shape[1], (shape[0],) + shape[2:])
@@ -716,6 +719,10 @@ LOSSES = [
     ("CrossEntropyLoss", dict(weight=W4, ignore_index=1), "ce", (2, 4, 3, 2)),
     ("CrossEntropyLoss", dict(ignore_index=1, label_smoothing=0.1), "ce", (2, 4, 3, 2)),
     ("CrossEntropyLoss", dict(weight=W4, ignore_index=1, label_smoothing=0.3), "ce", (2, 4, 2, 3)),
+    ("CrossEntropyLoss", {}, "ce_prob", (5, 4)),
+    ("CrossEntropyLoss", dict(weight=W4, label_smoothing=0.2), "ce_prob", (5, 4)),
+    ("CrossEntropyLoss", dict(label_smoothing=0.1), "ce_prob", (2, 4, 3, 2)),
+    ("CrossEntropyLoss", dict(weight=W4), "ce_prob", (2, 4, 3)),
 ]
 LOSS_CASES = [c[:1] + ({**c[1], "reduction": red},) + c[2:] for c in LOSSES for red in REDUCTIONS]
 
@@ -730,6 +737,20 @@ def test_losses(torch, case, compiled):
     name, kw, kind, shape = case
     g, t = _make(graphnn, name, kw).double(), _make(torch, name, kw).double()
     check(torch, g, t, _loss_inputs(kind, _rng(18), shape), compiled=compiled)
+
+
+def test_cross_entropy_probability_targets_unbatched_and_ignore_index(torch):
+    r = _rng(20)
+    x, p = r.standard_normal(5), r.dirichlet(np.ones(5))
+    check(
+        torch,
+        lambda a, b: gF.cross_entropy(a, b, label_smoothing=0.1),
+        lambda a, b: torch.nn.functional.cross_entropy(a, b, label_smoothing=0.1),
+        [x, p],
+    )
+    for lib in (graphnn, torch):
+        with pytest.raises(RuntimeError, match="ignore_index is not supported for floating point target"):
+            lib.nn.functional.cross_entropy(lib.tensor(x[None]), lib.tensor(p[None]), ignore_index=1)
 
 
 KL_REDUCTIONS = [dict(reduction=r, log_target=lt) for r in ("none", "mean", "sum", "batchmean") for lt in (False, True)]

@@ -88,6 +88,29 @@ def test_wrong_index_fails():
         assert_close(np.reshape(np.sum(x * wrong, dtype=np.float32), (1, 1)), want, tol, "wrong index")
 
 
+def test_compiled_float32_erf_within_the_ulp_budget():
+    """codegen's vectorizable float32 erf (two polynomial fits) against the correctly rounded erf, densely over
+    [-6, 6] and at tiny magnitudes: within the ulp budget the rounding rules charge approximated functions; signed
+    zeros, infinities and NaN as math.erf gives them."""
+    import math
+
+    from graphnn.ir.roundoff import ErrorScalars
+
+    tiny = np.logspace(-40, 0.7, 20001)
+    x = np.concatenate([np.linspace(-6, 6, 200001), tiny, -tiny, [0.0, -0.0, np.inf, -np.inf, np.nan]]).astype(
+        np.float32
+    )
+    g = Graph("erf")
+    v = g.add_input(TensorType(x.shape, "float32"), "x")
+    g.outputs = [g.emit("erf", v)]
+    got = CompiledGraph(g)([x])[0].astype(np.float64)
+    want = np.array([math.erf(t) for t in x.astype(np.float64)])
+    ulps = np.abs(got - want) / np.spacing(np.abs(want).astype(np.float32)).astype(np.float64)
+    assert np.nanmax(ulps) <= ErrorScalars.ULP_FUNCTIONS
+    np.testing.assert_array_equal(got[-5:], [0.0, -0.0, 1.0, -1.0, np.nan])
+    assert np.signbit(got[-4]) and not np.signbit(got[-5])
+
+
 def test_rule_scales_with_length_and_terms_not_result():
     """sum |terms| (not |result|) sets the scale; a long sum charges min(K, 10 sqrt(K)) roundings."""
     _g, (a, b), want, tol = _dot()

@@ -19,10 +19,11 @@ import numpy as np
 def timeit(fn, reps: int, warmup_s: float = 0.05, min_s: float = 0.3, budget_s: float = 3.0) -> dict:
     """Median and minimum per call: after a short pause (other runtimes' spinning threads go idle) and a warm-up,
     at least `reps` calls and at least `min_s` seconds of calls (so microsecond workloads get thousands),
-    stopping after `budget_s` once 5 calls are in."""
+    stopping after `budget_s` once 5 calls are in; also the first call's time (tracing and compiling, if any)."""
     time.sleep(0.2)
     start = time.perf_counter()
     fn()
+    first = time.perf_counter() - start
     while time.perf_counter() - start < warmup_s:
         fn()
     times = []
@@ -35,7 +36,7 @@ def timeit(fn, reps: int, warmup_s: float = 0.05, min_s: float = 0.3, budget_s: 
         elapsed = t1 - start
         if (len(times) >= reps and elapsed >= min_s) or (elapsed > budget_s and len(times) >= 5):
             break
-    return {"median_s": float(np.median(times)), "min_s": float(np.min(times)), "reps": len(times)}
+    return {"median_s": float(np.median(times)), "min_s": float(np.min(times)), "reps": len(times), "first_s": first}
 
 
 # -- graphnn workloads -----------------------------------------------------------------------------------------
@@ -142,6 +143,79 @@ def _ort_session(torch, model, example):
     return lambda: sess.run(None, feed)
 
 
+# -- GPT workloads: the model of graphnn.tools.gpt, built by each library -----------------------------------------
+GPT_BATCH = 12
+
+
+def _gpt_data(lib, spec, batch: int = GPT_BATCH, seed: int = 0) -> tuple:
+    """A batch of random token windows and their targets, as lib tensors."""
+    r = np.random.default_rng(seed)
+    x, y = (r.integers(0, spec.vocab_size, (batch, spec.block_size)) for _ in range(2))
+    return lib.tensor(x), lib.tensor(y)
+
+
+def gpt_train(lib, mode: str):
+    """A call running one full training step of the bench GPT (forward, loss, backward, clipping, AdamW) in lib:
+    mode 'eager', 'step' (the whole step compiled, as graphnn.compile does best) or 'model' (the model compiled and
+    the step eager, as torch.compile is used)."""
+    from .gpt import GPTSpec, gpt_class, make_optimizer, train_step
+
+    lib.manual_seed(0)
+    spec = GPTSpec()
+    model = gpt_class(lib)(spec)
+    step = train_step(lib, lib.compile(model) if mode == "model" else model, make_optimizer(lib, model))
+    step = lib.compile(step) if mode == "step" else step
+    x, y = _gpt_data(lib, spec)
+    return lambda: step(x, y)
+
+
+def gpt_generate(lib, mode: str):
+    """A call generating one token (batch 1, no_grad) after a context of the last block_size tokens: mode 'eager',
+    'step' (the next-token function compiled: model, softmax and sampling) or 'model' (the model compiled)."""
+    from .gpt import GPTSpec, gpt_class, next_token
+
+    lib.manual_seed(0)
+    spec = GPTSpec()
+    model = gpt_class(lib)(spec).eval()
+    sample = next_token(lib, lib.compile(model) if mode == "model" else model)
+    sample = lib.compile(sample) if mode == "step" else sample
+    ctx = [_gpt_data(lib, spec, batch=1)[0]]
+
+    def run():
+        with lib.no_grad():
+            ctx[0] = lib.cat((ctx[0], sample(ctx[0])), dim=1)[:, -spec.block_size :]
+
+    return run
+
+
+def gpt_first_call() -> float:
+    """Seconds graphnn's first call of the compiled GPT training step takes beyond a warm call: tracing, passes,
+    code generation and LLVM (cold when the compile cache is empty)."""
+    import graphnn
+
+    step = gpt_train(graphnn, "step")
+    times = []
+    for _ in range(4):
+        t0 = time.perf_counter()
+        step()
+        times.append(time.perf_counter() - t0)
+    return times[0] - float(np.median(times[1:]))
+
+
+def _fresh_process(code: str, cache_dir: str) -> float:
+    """The number the last line of `python -c code` prints, run with its own compile cache folder."""
+    env = dict(os.environ, GRAPHNN_CACHE_DIR=cache_dir)
+    proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    return float(proc.stdout.strip().splitlines()[-1])
+
+
+def gpt_cold_first_call() -> dict:
+    """gpt_first_call in a new process with an empty compile cache."""
+    code = "from graphnn.tools.bench import gpt_first_call\nprint(gpt_first_call())\n"
+    with tempfile.TemporaryDirectory() as d:
+        return {"first_call_cold_s": _fresh_process(code, d)}
+
+
 # -- the run ---------------------------------------------------------------------------------------------------
 LENET_BATCHES = (1, 64)
 DEFAULT_GEMM = 1024
@@ -158,7 +232,7 @@ def workload_names(gemm: int = DEFAULT_GEMM, chain: int = DEFAULT_CHAIN) -> list
     return (
         [f"lenet_infer_b{b}" for b in LENET_BATCHES]
         + [f"lenet_train_b{b}" for b in LENET_BATCHES]
-        + ["mlp_train_b128", f"gemm_{gemm}", chain_name(chain), "compile"]
+        + ["mlp_train_b128", f"gemm_{gemm}", chain_name(chain), "gpt_train", "gpt_generate", "compile"]
     )
 
 
@@ -180,14 +254,14 @@ def check_args(args) -> None:
 
 
 def workloads(args, torch):
-    """[(name, graphnn fn, {peer: fn}, flops or None)]"""
+    """[(name, graphnn fn, {peer: fn}, flops or None, extra)]: extra() measures more of the row (or None)."""
     import graphnn
 
     out = []
     peers_wanted = set(args.peers)
 
-    def add(name, gfn, peer_fns, flops=None):
-        out.append((name, gfn, peer_fns, flops))
+    def add(name, gfn, peer_fns, flops=None, extra=None):
+        out.append((name, gfn, peer_fns, flops, extra))
 
     for batch in LENET_BATCHES:
         gfn, gnet = _g_lenet_inference(batch)
@@ -261,7 +335,19 @@ def workloads(args, torch):
             cc = torch.compile(chain)
             peers["torch.compile"] = lambda: cc(tx_, ta_, tb_)
     add(chain_name(m), _g_chain(m), peers)
+    add("gpt_train", gpt_train(graphnn, "step"), _gpt_peers(torch, gpt_train, peers_wanted), extra=gpt_cold_first_call)
+    add("gpt_generate", gpt_generate(graphnn, "step"), _gpt_peers(torch, gpt_generate, peers_wanted))
     return out
+
+
+def _gpt_peers(torch, make, peers_wanted) -> dict:
+    """PyTorch eager, and torch.compile of the model when asked."""
+    if torch is None:
+        return {}
+    peers = {"torch": make(torch, "eager")}
+    if "compile" in peers_wanted:
+        peers["torch.compile"] = make(torch, "model")
+    return peers
 
 
 def compile_times() -> dict:
@@ -307,10 +393,12 @@ def main(args) -> int:
     graphnn.set_num_threads(args.threads)
     results = {"threads": args.threads, "workloads": {}}
     names = []
-    for name, gfn, peers, flops in workloads(args, torch):
+    for name, gfn, peers, flops, extra in workloads(args, torch):
         if args.only and name not in args.only:
             continue
         row = {"graphnn": timeit(gfn, args.reps)}
+        if extra is not None:
+            row.update(extra())
         for peer, fn in peers.items():
             try:
                 row[peer] = timeit(fn, args.reps)
@@ -352,11 +440,15 @@ def _print_row(name: str, row: dict) -> None:
     if "flops" in row:
         line += f" {row['flops'] / g / 1e9:6.1f} GFLOP/s"
     for peer, r in row.items():
-        if peer in ("graphnn", "flops"):
+        if not isinstance(r, dict) or peer == "graphnn":
             continue
         line += f" | {peer} " + (
             f"{_fmt(r['median_s']).strip()} x{r['median_s'] / g:.2f}" if "median_s" in r else "error"
         )
+        if peer == "torch.compile" and "first_call_cold_s" in row and "first_s" in r:
+            line += f" (first call {r['first_s']:.1f} s)"
+    if "first_call_cold_s" in row:
+        line += f" | graphnn compile, cold cache: {row['first_call_cold_s']:.2f} s"
     print(line, flush=True)
 
 
@@ -411,8 +503,10 @@ def add_arguments(p) -> None:
         nargs="+",
         default=None,
         metavar="NAME",
-        help=f"run only these workloads; 'compile' is the cold and warm compile time of the LeNet training "
-        f"step. Names with the default --gemm and --chain: {', '.join(names)} "
+        help=f"run only these workloads; gpt_train is one training step of a small GPT (vocab 65, context 64, "
+        f"batch {GPT_BATCH}, 4 layers, 4 heads, width 128, AdamW, clipping at 1.0) with graphnn's cold first call, "
+        f"gpt_generate the time per generated token (batch 1, context 64); 'compile' is the cold and warm compile "
+        f"time of the LeNet training step. Names with the default --gemm and --chain: {', '.join(names)} "
         f"(default: all of them)",
     )
     p.add_argument(

@@ -1,4 +1,4 @@
-"""The `graphnn` command-line program: demo, viz, summary, export, bench."""
+"""The `graphnn` command-line program: demo (net, gpt), viz, summary, export, bench."""
 
 from __future__ import annotations
 
@@ -159,13 +159,29 @@ def _export(args) -> int:
     return run(args)
 
 
+DEMO_DEFAULTS = {"net": {"steps": 300, "batch": 64, "lr": 0.02}, "gpt": {"steps": 1000, "batch": 12, "lr": 2e-3}}
+
+
 def _demo(args) -> int:
+    from .load_model import ModelError
+
+    opts = {k: v if getattr(args, k) is None else getattr(args, k) for k, v in DEMO_DEFAULTS[args.which].items()}
+    if args.which == "gpt":
+        if args.distributed:
+            raise ModelError("--distributed applies to `graphnn demo` (the tutorial's Net) only")
+        from .demo_gpt import run as run_gpt
+
+        res = run_gpt(seed=args.seed, tokens=300 if args.tokens is None else args.tokens, text=args.text, **opts)
+        return 0 if res["final_loss"] < res["uniform_loss"] else 1
+    for flag in ("tokens", "text"):
+        if getattr(args, flag) is not None:
+            raise ModelError(f"--{flag} applies to `graphnn demo gpt` only")
     from .demo import run, run_distributed
 
     if args.distributed:
-        res = run_distributed(steps=args.steps, batch=args.batch, lr=args.lr, seed=args.seed)
+        res = run_distributed(seed=args.seed, **opts)
         return 0 if res["train_accuracy"] > 0.9 and res["identical"] else 1
-    res = run(steps=args.steps, batch=args.batch, lr=args.lr, seed=args.seed)
+    res = run(seed=args.seed, **opts)
     return 0 if res["train_accuracy"] > 0.9 else 1
 
 
@@ -247,19 +263,39 @@ def _guarded(command: str, fn, args) -> int:
 def _add_demo(sub) -> None:
     demo = sub.add_parser(
         "demo",
-        help="train the tutorial's Net, compiled, on generated data",
-        description="Train the tutorial's Net, compiled, on generated 32x32 images; exit code 0 when "
-        "the training accuracy passes 90%, else 1.",
+        help="train a model, compiled: the tutorial's Net on generated images, or a character-level GPT",
+        description="graphnn demo [net]: train the tutorial's Net, compiled, on generated 32x32 images; exit code 0 "
+        "when the training accuracy passes 90%, else 1. graphnn demo gpt: train a character-level GPT, compiled, on "
+        "the PyTorch tutorial's text shipped with graphnn (about a minute), then print a sample it generates; exit "
+        "code 0 when the training loss ends below a uniform guess's, else 1.",
     )
-    demo.add_argument("--steps", type=positive_int, default=300, metavar="N", help="training steps (default: 300)")
+    demo.add_argument(
+        "which",
+        nargs="?",
+        choices=tuple(DEMO_DEFAULTS),
+        default="net",
+        help="net: the tutorial's Net; gpt: a character-level GPT (default: net)",
+    )
+    d = DEMO_DEFAULTS
+    demo.add_argument(
+        "--steps",
+        type=positive_int,
+        metavar="N",
+        help=f"training steps (default: {d['net']['steps']} for net, {d['gpt']['steps']} for gpt)",
+    )
     demo.add_argument(
         "--batch",
         type=positive_int,
-        default=64,
         metavar="N",
-        help="images per step; the data set holds 40 batches (default: 64)",
+        help=f"examples per step: images (net; the data set holds 40 batches) or windows of 64 characters (gpt) "
+        f"(default: {d['net']['batch']} for net, {d['gpt']['batch']} for gpt)",
     )
-    demo.add_argument("--lr", type=positive_float, default=0.02, help="SGD learning rate, momentum 0.9 (default: 0.02)")
+    demo.add_argument(
+        "--lr",
+        type=positive_float,
+        help=f"learning rate: of SGD with momentum 0.9 (net), the peak of AdamW's warm-up and cosine schedule (gpt) "
+        f"(default: {d['net']['lr']} for net, {d['gpt']['lr']} for gpt)",
+    )
     demo.add_argument(
         "--seed", type=non_negative_int, default=0, metavar="N", help="seed of the weights and the data (default: 0)"
     )
@@ -268,6 +304,14 @@ def _add_demo(sub) -> None:
         action="store_true",
         help="train data-parallel on the processes of `mpirun -np N graphnn demo --distributed` (each rank a share "
         "of every batch, gradients averaged in the compiled step; progress on rank 0) (default: False: one process)",
+    )
+    demo.add_argument(
+        "--tokens", type=non_negative_int, metavar="N", help="gpt: characters to generate after training (default: 300)"
+    )
+    demo.add_argument(
+        "--text",
+        metavar="FILE",
+        help="gpt: a UTF-8 text file to train on (default: the PyTorch neural networks tutorial shipped with graphnn)",
     )
 
 

@@ -15,10 +15,14 @@ from .data import make_dataset
 from .tutorial_net import Net
 
 
-def progress(i: int, n: int, loss: float, acc: float, width: int = 30, stream=sys.stdout) -> None:
-    """A progress bar redrawn in place on a terminal; one line per tenth of the run otherwise."""
+def progress(i: int, n: int, loss: float, acc: float | None = None, width: int = 30, stream=None) -> None:
+    """A progress bar redrawn in place on a terminal; one line per tenth of the run otherwise (on sys.stdout as it
+    is when called, by default)."""
+    stream = sys.stdout if stream is None else stream
     done = int(width * (i + 1) / n)
-    line = f"  [{'#' * done}{'.' * (width - done)}] step {i + 1}/{n}  loss {loss:.4f}  batch acc {acc:5.1%}"
+    line = f"  [{'#' * done}{'.' * (width - done)}] step {i + 1}/{n}  loss {loss:.4f}"
+    if acc is not None:
+        line += f"  batch acc {acc:5.1%}"
     if stream.isatty():
         stream.write("\r" + line + ("\n" if i + 1 == n else ""))
     elif (i + 1) % max(1, n // 10) == 0 or i + 1 == n:

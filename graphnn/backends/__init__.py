@@ -1,4 +1,8 @@
-"""`torch.backends` as seen from a CPU-only library: the switches scripts set (`cudnn.benchmark = True`) are
-accepted and change nothing, and no GPU backend is available (`mps.is_available()` is False)."""
+"""`torch.backends` as a CPU-only library sees it: the CUDA, cuDNN and MPS switches exist and change nothing.
 
-from . import cudnn, mps  # noqa: F401
+Programs written for GPUs set `torch.backends.cuda.matmul.allow_tf32 = True` or
+`torch.backends.cudnn.benchmark = True`; here those are plain attributes (graphnn computes float32 in float32
+on the CPU), and `is_available()` says no accelerator is present.
+"""
+
+from . import cuda, cudnn, mps  # noqa: F401

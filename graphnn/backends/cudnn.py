@@ -1,4 +1,4 @@
-"""`torch.backends.cudnn`: not available; its flags are plain settings that graphnn's CPU code does not read."""
+"""`torch.backends.cudnn`: cuDNN switches, accepted and ignored (graphnn has no cuDNN)."""
 
 from __future__ import annotations
 

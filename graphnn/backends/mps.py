@@ -1,4 +1,4 @@
-"""`torch.backends.mps` (Apple's GPUs): not built into graphnn, so never available."""
+"""`torch.backends.mps`: Apple GPUs, never present here."""
 
 from __future__ import annotations
 

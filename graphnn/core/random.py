@@ -7,8 +7,9 @@ import numpy as np
 _gen = np.random.default_rng(0)
 
 
-def generator() -> np.random.Generator:
-    return _gen
+def generator(source=None) -> np.random.Generator:
+    """The NumPy generator to draw from: a graphnn.Generator's own stream when given, else the global one."""
+    return _gen if source is None else source._rng
 
 
 def manual_seed(seed: int):

@@ -1641,7 +1641,10 @@ def _factory(name: str, fill, random: bool = False):
     ):
         check_device(device, name)
         shape, dt = _shape_args(size), to_dtype(dtype) if dtype is not None else "float32"
-        t = random_tensor(shape, dt, lambda: fill(shape, dt)) if random else Tensor._wrap(fill(shape, dt))
+        if random:
+            t = random_tensor(shape, dt, lambda: fill(shape, dt, generator))
+        else:
+            t = Tensor._wrap(fill(shape, dt))
         return t.requires_grad_(True) if requires_grad else t
 
     make.__name__ = make.__qualname__ = name
@@ -1651,8 +1654,8 @@ def _factory(name: str, fill, random: bool = False):
 zeros = _factory("zeros", lambda s, d: np.zeros(s, d))
 ones = _factory("ones", lambda s, d: np.ones(s, d))
 empty = _factory("empty", lambda s, d: np.zeros(s, d))
-randn = _factory("randn", lambda s, d: _random.generator().standard_normal(s).astype(d), random=True)
-rand = _factory("rand", lambda s, d: _random.generator().random(s).astype(d), random=True)
+randn = _factory("randn", lambda s, d, g: _random.generator(g).standard_normal(s).astype(d), random=True)
+rand = _factory("rand", lambda s, d, g: _random.generator(g).random(s).astype(d), random=True)
 
 
 def _fill_dtype(value) -> str:
@@ -1670,6 +1673,7 @@ def full(size, fill_value, *, dtype=None, device=None, requires_grad=False, layo
 
 
 def randint(low, high=None, size=None, *, dtype=None, device=None, requires_grad=False, generator=None) -> Tensor:
+    """Integers drawn uniformly from [low, high): `randint(high, size)` or `randint(low, high, size)`."""
     check_device(device, "randint")
     if size is None and isinstance(high, (tuple, list)):  # randint(high, size)
         low, high, size = 0, low, high
@@ -1679,7 +1683,7 @@ def randint(low, high=None, size=None, *, dtype=None, device=None, requires_grad
         raise TypeError("randint() missing required argument 'size'")
     dt = to_dtype(dtype) if dtype else "int64"
     shape = _shape_args((size,))
-    return random_tensor(shape, dt, lambda: _random.generator().integers(low, high, shape).astype(dt))
+    return random_tensor(shape, dt, lambda: _random.generator(generator).integers(low, high, shape).astype(dt))
 
 
 def randperm(n: int, *, generator=None, dtype=None, device=None, requires_grad=False, layout=None) -> Tensor:

@@ -391,12 +391,12 @@ def multinomial(p, num_samples: int, replacement: bool = False, *, generator=Non
         p = p.detach()
         if replacement:
             shape = tuple(p.shape[:-1]) + (k,)
-            u = T.random_tensor(shape, dt, lambda: _random.generator().random(shape).astype(dt))
+            u = T.random_tensor(shape, dt, lambda: _random.generator(generator).random(shape).astype(dt))
             cdf = cumsum(p, -1)
             t = u * cdf[..., -1:]
             idx = (cdf.unsqueeze(-2) <= t.unsqueeze(-1)).sum(-1)
             return apply("minimum", [idx, n - 1])
         shape = tuple(p.shape)
-        e = T.random_tensor(shape, dt, lambda: _random.generator().standard_exponential(shape).astype(dt))
+        e = T.random_tensor(shape, dt, lambda: _random.generator(generator).standard_exponential(shape).astype(dt))
         # the k smallest keys (a heap of k per row); zero weights have infinite keys, drawn last as in PyTorch
         return apply("argsort", [e / p], {"axis": p.ndim - 1, "descending": False, "k": k})

@@ -478,6 +478,11 @@ def cross_entropy(
     reduction = legacy_reduction(size_average, reduce, reduction)
     c_dim = 1 if input.ndim > 1 else 0
     logp = log_softmax(input, c_dim)
+    target = as_tensor(target)
+    if target.dtype_name.startswith("float") and tuple(target.shape) == tuple(input.shape):
+        if ignore_index != -100:
+            raise RuntimeError(located("ignore_index is not supported for floating point target"))
+        return _probability_targets(logp, target, weight, reduction, label_smoothing, c_dim)
     nll = nll_loss(logp, target, weight, ignore_index=ignore_index, reduction=reduction, _op="cross_entropy")
     if not label_smoothing:
         return relabel(nll, "NllLossBackward0", [input])
@@ -498,6 +503,22 @@ def cross_entropy(
         smooth_r = smooth.sum() / w_item.sum()
     out = nll * (1.0 - label_smoothing) + smooth_r * (label_smoothing / n_classes)
     return relabel(out, "AddBackward0", [input])
+
+
+def _probability_targets(logp, target, weight, reduction: str, label_smoothing: float, c_dim: int) -> Tensor:
+    """cross_entropy against class probabilities (target shaped as the input): -sum_c w_c t_c log p_c per item, with
+    t smoothed to (1 - eps) t + eps / C; 'mean' divides by the number of items, as PyTorch."""
+    n_classes = logp.shape[c_dim]
+    if label_smoothing:
+        target = target * (1.0 - label_smoothing) + label_smoothing / n_classes
+    terms = logp * target
+    if weight is not None:
+        terms = terms * as_tensor(weight).reshape((n_classes,) + (1,) * (logp.ndim - c_dim - 1))
+    loss = -terms.sum(c_dim)
+    if reduction == "none":
+        return loss
+    total = loss.sum()
+    return total if reduction == "sum" else total / max(1, loss.numel())
 
 
 def kl_div(input, target, size_average=None, reduce=None, reduction: str = "mean", log_target: bool = False) -> Tensor:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 
 from graphnn.core.grad_mode import no_grad
-from graphnn.core.tensor import Tensor
 from ._hyper import as_dtype
 from .optimizer import Optimizer
 
@@ -50,14 +49,10 @@ class Adam(Optimizer):
                         continue
                     grad = -grad if g["maximize"] else grad
                     dt = p.dtype_name
-                    step = self._state_buffer(p, "step")
-                    if step is None:
-                        step = self._new_state(p, "step", np.zeros((), "float32"))
-                        self._new_state(p, "exp_avg", np.zeros(tuple(p.shape), dt))
-                        self._new_state(p, "exp_avg_sq", np.zeros(tuple(p.shape), dt))
-                        if g["amsgrad"]:
-                            self._new_state(p, "max_exp_avg_sq", np.zeros(tuple(p.shape), dt))
-                    st = self.state[p]
+                    names = ("exp_avg", "exp_avg_sq") + (("max_exp_avg_sq",) if g["amsgrad"] else ())
+                    fresh = {"step": np.zeros((), "float32"), **{n: np.zeros(tuple(p.shape), dt) for n in names}}
+                    st = self._state_of(p, fresh)
+                    step = st["step"]
                     step._assign(step + 1.0)
                     if g["weight_decay"]:
                         wd = self._hyper(g, "weight_decay")
@@ -78,11 +73,6 @@ class Adam(Optimizer):
                     denom = second.sqrt() / bc2_sqrt + as_dtype(eps, dt)
                     p._assign(p - exp_avg / denom * (as_dtype(lr, dt) / bc1))
         return loss
-
-    def _new_state(self, p, name: str, value: np.ndarray) -> Tensor:
-        t = Tensor._wrap(value)
-        self.state.setdefault(p, {})[name] = t
-        return t
 
 
 class AdamW(Adam):

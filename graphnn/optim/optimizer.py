@@ -125,6 +125,21 @@ class Optimizer:
             tr.guard(lambda st=st, name=name: name in st, name in st)
         return st.get(name)
 
+    def _state_of(self, p, fresh: dict) -> dict:
+        """opt.state[p] holding the named buffers, each created from the array fresh[name] when missing. Use it where
+        a first step computes with the fresh values exactly as later steps do with the state (Adam's zeros): a trace
+        then depends on which tensors the state holds, not on whether it existed, so the step that creates the
+        state is traced once for every later step too."""
+        st = self.state.setdefault(p, {})
+        for name, value in fresh.items():
+            if name not in st:
+                st[name] = Tensor._wrap(value)
+        tr = _tracer.current()
+        if tr is not None:
+            for name in fresh:
+                tr.guard(lambda st=st, name=name, t=st[name]: st.get(name) is t, True)
+        return st
+
     def _new_buffer(self, p, name: str, value) -> Tensor:
         buf = Tensor._wrap(np.zeros(tuple(p.shape), p.dtype_name))
         self.state.setdefault(p, {})[name] = buf

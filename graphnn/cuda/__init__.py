@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from . import amp  # noqa: F401  (torch.cuda.amp: deprecated aliases of graphnn.amp)
+
 
 def is_available() -> bool:
     return False
