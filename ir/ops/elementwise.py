@@ -290,7 +290,10 @@ def _pow(x, y):
         neg = np.where(xb == 1, 1, np.where(xb == -1, np.where(yb % 2 == 0, 1, -1), 0))
         return np.where(yb < 0, neg, pos).astype(np.result_type(x, y))
     shape = np.broadcast_shapes(x.shape, y.shape)
-    flat = [np.array(np.broadcast_to(a, shape)).reshape(-1) for a in (x, y)]
+    # both operands in the result's float dtype, as compiled code and eager calls (a float32 tensor ** an int
+    # tensor) compute it: NumPy would take an int64 exponent to float64 (fuzz seed 1007100)
+    dt = np.result_type(*(a.dtype for a in (x, y) if a.dtype.kind == "f"))
+    flat = [np.array(np.broadcast_to(a, shape), dt).reshape(-1) for a in (x, y)]
     return np.power(*flat).reshape(shape)
 
 
