@@ -17,7 +17,8 @@ PTR = ir.PointerType()
 LLTYPE = {"float32": ir.FloatType(), "float64": ir.DoubleType(), "int64": I64, "bool": I1}
 MEMTYPE = {"float32": ir.FloatType(), "float64": ir.DoubleType(), "int64": I64, "bool": I8}
 FLOAT = ("float32", "float64")
-FASTMATH = ("contract", "nsz", "arcp", "afn")  # never nnan/ninf: NaN and Inf must propagate
+FASTMATH = ("contract", "arcp", "afn")  # never nnan/ninf (NaN and Inf must propagate) and never nsz: with the
+# reassoc of a reduction's adds, nsz let LLVM fold acc + (x - x) to acc, losing the NaN of inf - inf (fuzz 1003470)
 
 
 def strides(shape: tuple) -> list:

@@ -73,3 +73,14 @@ def test_division_by_a_square_root_is_exact_at_zero_and_infinity(monkeypatch, tm
     np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
     np.testing.assert_array_equal(np.isinf(got), np.isinf(want))
     assert_close(got, want, graph_tolerance(g, [xs, cs])[0], "c / sqrt(x)")
+
+
+def test_inf_minus_inf_inside_a_reduction_stays_nan(monkeypatch, tmp_path):
+    # the reduction's adds may be reassociated; with no-signed-zeros too, LLVM folded acc + (x - x) to acc
+    # (fuzz seed 1003470)
+    monkeypatch.setenv("GRAPHNN_CACHE_DIR", str(tmp_path))
+    g = Graph()
+    x = g.add_input(TensorType((5, 3), "float32"), "x")
+    g.outputs = [g.emit("sum", g.emit("sub", g.emit("broadcast_to", x, shape=(5, 3)), x), axes=(0,), keepdims=False)]
+    xs = np.array([[np.inf, 1, np.nan], [2, -np.inf, 3], [1, 2, 3], [4, 5, 6], [7, 8, 9]], np.float32)
+    np.testing.assert_array_equal(CompiledGraph(g)([xs])[0], interpret(g, [xs])[0])
