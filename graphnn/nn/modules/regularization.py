@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from graphnn.core.tensor import Tensor, empty
+from graphnn.core.tensor import Tensor
 from .. import functional as F
-from .. import init
-from ..parameter import Parameter
+from ._affine import register_affine, reset_affine
 from ._factory import factory_dtype
 from .module import Module
 
@@ -61,15 +60,7 @@ class _BatchNorm(Module):
         stats = dtype or "float32"
         self.num_features, self.eps, self.momentum = num_features, eps, momentum
         self.affine, self.track_running_stats = affine, track_running_stats
-        if affine:
-            self.weight = Parameter(empty(num_features, dtype=dtype))
-            if bias:
-                self.bias = Parameter(empty(num_features, dtype=dtype))
-            else:
-                self.register_parameter("bias", None)
-        else:
-            self.register_parameter("weight", None)
-            self.register_parameter("bias", None)
+        register_affine(self, num_features, affine, bias, dtype)
         if track_running_stats:
             self.register_buffer("running_mean", Tensor._wrap(np.zeros(num_features, stats)))
             self.register_buffer("running_var", Tensor._wrap(np.ones(num_features, stats)))
@@ -88,10 +79,7 @@ class _BatchNorm(Module):
 
     def reset_parameters(self) -> None:
         self.reset_running_stats()
-        if self.affine:
-            init.ones_(self.weight)
-            if self.bias is not None:
-                init.zeros_(self.bias)
+        reset_affine(self)
 
     def forward(self, input):
         if input.ndim not in self._dims:
