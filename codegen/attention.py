@@ -234,12 +234,6 @@ class _Vec:
             acc = self.k.flags(b.fmul(x, y)) if acc is None else b.call(vo.fma, [x, y, acc])
         return b.call(vo.hsum, [ir.Constant(self.T, -0.0), acc], fastmath=("reassoc",))
 
-    def splat(self, vo: VectorOps, x):
-        b = self.b
-        undef = ir.Constant(vo.V, ir.Undefined)
-        zeros = ir.Constant(ir.VectorType(ir.IntType(32), vo.vw), [0] * vo.vw)
-        return b.shuffle_vector(b.insert_element(undef, x, ir.Constant(ir.IntType(32), 0)), undef, zeros)
-
     def accumulators(self, vo: VectorOps, n: int) -> list:
         return [self.k.alloca(vo.V) for _ in range(n // vo.vw)]
 
@@ -249,13 +243,13 @@ class _Vec:
 
     def axpy(self, vo: VectorOps, accs: list, w, p) -> None:
         """accs += w * the row at p."""
-        wv = self.splat(vo, w)
+        wv = vo.splat(self.b, w)
         for c, a in enumerate(accs):
             self.b.store(self.b.call(vo.fma, [wv, self.load(vo, p, c), self.b.load(a)]), a)
 
     def store(self, vo: VectorOps, accs: list, factor, p) -> None:
         """The row at p = accs * factor."""
-        fv = self.splat(vo, factor)
+        fv = vo.splat(self.b, factor)
         for c, a in enumerate(accs):
             self.b.store(self.k.flags(self.b.fmul(self.b.load(a), fv)), self.at(p, c * vo.vw), align=vo.esize)
 

@@ -146,8 +146,6 @@ def gemm_tile_function(module: ir.Module, dt: str, vw: int, MR: int, H: int = 2)
     vo = VectorOps(module, dt, vw)
     V, fma, esize = vo.V, vo.fma, vo.esize
     zero = ir.Constant(V, [ir.Constant(T, 0.0)] * vw)
-    undef = ir.Constant(V, ir.Undefined)
-    splat = ir.Constant(ir.VectorType(ir.IntType(32), vw), [0] * vw)
     row_ptr = [_advance(b, a, b.mul(_clamped(b, r, rows), rs), T) for r in range(MR)]
     accs = [b.alloca(V) for _ in range(H * MR)]
     for acc in accs:
@@ -159,7 +157,7 @@ def gemm_tile_function(module: ir.Module, dt: str, vw: int, MR: int, H: int = 2)
         koff = b.mul(kk, ks)
         for r in range(MR):
             av = b.load(_advance(b, row_ptr[r], koff, T), typ=T)
-            sv = b.shuffle_vector(b.insert_element(undef, av, ir.Constant(ir.IntType(32), 0)), undef, splat)
+            sv = vo.splat(b, av)
             for h in range(H):
                 b.store(b.call(fma, [sv, vecs[h], b.load(accs[H * r + h])]), accs[H * r + h])
 

@@ -76,6 +76,12 @@ class VectorOps:
         self.masked_store = declare(f"llvm.masked.store.{sfx}.p0", ir.VoidType(), [V, PTR, ir.IntType(32), self.M])
         self.zero = ir.Constant(V, [ir.Constant(T, 0.0)] * vw)
 
+    def splat(self, b: ir.IRBuilder, x) -> ir.Value:
+        """The scalar x in every lane."""
+        undef = ir.Constant(self.V, ir.Undefined)
+        lane0 = ir.Constant(ir.VectorType(ir.IntType(32), self.vw), [0] * self.vw)
+        return b.shuffle_vector(b.insert_element(undef, x, ir.Constant(ir.IntType(32), 0)), undef, lane0)
+
     def mask(self, lanes: int) -> ir.Constant:
         """The first `lanes` lanes on."""
         return ir.Constant(self.M, [int(i < lanes) for i in range(self.vw)])
