@@ -16,38 +16,12 @@ import graphnn
 import graphnn.nn as gnn
 import graphnn.optim as goptim
 from parity_util import close, compare_params, copy_state, steps_tolerance, to_np
+from train_steps import mlp_pair, mse_step, regression_batches
 
 MODES = pytest.mark.parametrize("compiled", [False, True], ids=["eager", "compiled"])
 # One step of _model (Linear 4->6, tanh, Linear 6->2, MSE over 8x2): forward 40 roundings, backward ~30, an
 # optimizer update ~ 50 (test_parity_layers.STEP_ROUNDINGS); errors carry into later steps: n steps, n * 120.
 STEP_ROUNDINGS = 120
-
-
-def _model(nn):
-    return nn.Sequential(nn.Linear(4, 6), nn.Tanh(), nn.Linear(6, 2)).double()
-
-
-def _pair(torch, seed=0):
-    graphnn.manual_seed(seed)
-    g, t = _model(gnn), _model(torch.nn)
-    copy_state(torch, g, t)
-    return g, t
-
-
-def _batches(n, seed=30):
-    r = np.random.default_rng(seed)
-    return [(r.standard_normal((8, 4)), r.standard_normal((8, 2))) for _ in range(n)]
-
-
-def _step(lib, model, opt):
-    def step(x, y):
-        opt.zero_grad()
-        loss = lib.nn.functional.mse_loss(model(x), y)
-        loss.backward()
-        opt.step()
-        return loss
-
-    return step
 
 
 def _decay_groups(model, wd: float, **extra):
@@ -60,9 +34,9 @@ def _decay_groups(model, wd: float, **extra):
 
 
 def _train(torch, g, t, gopt, topt, compiled: bool, batches, done: int = 0) -> int:
-    g_step = _step(graphnn, g, gopt)
+    g_step = mse_step(graphnn, g, gopt)
     g_step = graphnn.compile(g_step) if compiled else g_step
-    t_step = _step(torch, t, topt)
+    t_step = mse_step(torch, t, topt)
     for x, y in batches:
         done += 1
         t_loss = t_step(torch.tensor(x), torch.tensor(y))
@@ -84,10 +58,10 @@ OPTIMS = [
 def test_two_groups_weight_decay_and_lr(torch, name, kw, extra, compiled):
     """Two groups (weight_decay 0.3 / 0.0, the first with its own lr) over 5 steps: losses, parameters and
     optimizer state as PyTorch's, eager and compiled."""
-    g, t = _pair(torch)
+    g, t = mlp_pair(torch)
     gopt = getattr(goptim, name)(_decay_groups(g, 0.3, **extra), **kw)
     topt = getattr(torch.optim, name)(_decay_groups(t, 0.3, **extra), **kw)
-    n = _train(torch, g, t, gopt, topt, compiled, _batches(5))
+    n = _train(torch, g, t, gopt, topt, compiled, regression_batches(5))
     compare_params(g, t, STEP_ROUNDINGS * n)
     for p, q in zip(g.parameters(), t.parameters()):
         for k, v in topt.state[q].items():
@@ -101,26 +75,26 @@ def test_two_groups_weight_decay_and_lr(torch, name, kw, extra, compiled):
 def test_add_param_group(torch, compiled):
     """A group added after some steps trains from then on with its own hyper-parameters (a compiled step traces
     again)."""
-    g, t = _pair(torch)
+    g, t = mlp_pair(torch)
     gopt = goptim.AdamW(g[0].parameters(), lr=0.05)
     topt = torch.optim.AdamW(t[0].parameters(), lr=0.05)
-    n = _train(torch, g, t, gopt, topt, compiled, _batches(2))
+    n = _train(torch, g, t, gopt, topt, compiled, regression_batches(2))
     gopt.add_param_group({"params": g[2].parameters(), "lr": 0.1, "weight_decay": 0.0})
     topt.add_param_group({"params": t[2].parameters(), "lr": 0.1, "weight_decay": 0.0})
     assert gopt.param_groups[1].keys() == topt.param_groups[1].keys()
-    n = _train(torch, g, t, gopt, topt, compiled, _batches(3, seed=31), n)
+    n = _train(torch, g, t, gopt, topt, compiled, regression_batches(3, seed=31), n)
     compare_params(g, t, STEP_ROUNDINGS * n)
 
 
 def test_named_parameters_groups(torch):
-    g, t = _pair(torch)
+    g, t = mlp_pair(torch)
     gopt, topt = goptim.AdamW(g.named_parameters(), lr=0.01), torch.optim.AdamW(t.named_parameters(), lr=0.01)
     assert (
         gopt.param_groups[0]["param_names"]
         == topt.param_groups[0]["param_names"]
         == ["0.weight", "0.bias", "2.weight", "2.bias"]
     )
-    _train(torch, g, t, gopt, topt, False, _batches(1))
+    _train(torch, g, t, gopt, topt, False, regression_batches(1))
     assert gopt.state_dict()["param_groups"] == topt.state_dict()["param_groups"]
     assert repr(gopt) == repr(topt)
 
@@ -135,11 +109,11 @@ def test_signatures_as_pytorch(torch, name):
 
     assert sig(getattr(goptim, name)) == sig(getattr(torch.optim, name))
     assert "fused" in inspect.signature(getattr(goptim, name)).parameters
-    g, t = _pair(torch)
+    g, t = mlp_pair(torch)
     gopt = getattr(goptim, name)(g.parameters(), lr=0.01, fused=True)
     topt = getattr(torch.optim, name)(t.parameters(), lr=0.01, fused=True)
     assert gopt.param_groups[0]["fused"] is True
-    _train(torch, g, t, gopt, topt, False, _batches(2))
+    _train(torch, g, t, gopt, topt, False, regression_batches(2))
     assert getattr(goptim, name)(g.parameters(), foreach=True).param_groups[0]["foreach"] is True
     for lib in (goptim, torch.optim):
         with pytest.raises(RuntimeError, match="`fused` and `foreach` cannot be `True` together"):
@@ -149,18 +123,18 @@ def test_signatures_as_pytorch(torch, name):
 
 
 def test_adam_decoupled_weight_decay_is_adamw(torch):
-    g, t = _pair(torch)
+    g, t = mlp_pair(torch)
     gopt = goptim.Adam(g.parameters(), lr=0.05, weight_decay=0.2, decoupled_weight_decay=True)
     topt = torch.optim.AdamW(t.parameters(), lr=0.05, weight_decay=0.2)
-    n = _train(torch, g, t, gopt, topt, False, _batches(3))
+    n = _train(torch, g, t, gopt, topt, False, regression_batches(3))
     compare_params(g, t, STEP_ROUNDINGS * n)
 
 
 @MODES
 def test_zero_grad_set_to_none(torch, compiled):
-    g, t = _pair(torch)
+    g, t = mlp_pair(torch)
     gopt, topt = goptim.SGD(g.parameters(), lr=0.1), torch.optim.SGD(t.parameters(), lr=0.1)
-    x, y = _batches(1)[0]
+    x, y = regression_batches(1)[0]
     for set_to_none in (False, True):
         for lib, m, opt, xs, ys in (
             (graphnn, g, gopt, graphnn.tensor(x), graphnn.tensor(y)),
@@ -232,7 +206,7 @@ def test_tied_parameters_counted_once(torch, compiled):
 
 
 def test_group_errors(torch):
-    g, _ = _pair(torch)
+    g, _ = mlp_pair(torch)
     w, b = g[0].weight, g[0].bias
     for lib_opt, params in ((goptim, (w, b)), (torch.optim, tuple(torch.nn.Linear(2, 2).parameters()))):
         p, q = params

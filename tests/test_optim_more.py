@@ -10,13 +10,13 @@ steps_tolerance(value, STEP_ROUNDINGS * n).
 
 import copy
 
-import numpy as np
 import pytest
 
 import graphnn
 import graphnn.nn as gnn
 import graphnn.optim as goptim
-from parity_util import close, compare_params, copy_state, steps_tolerance, to_np
+from parity_util import close, compare_params, steps_tolerance, to_np
+from train_steps import mlp_pair, mse_step, regression_batches
 
 STEP_ROUNDINGS = 120
 
@@ -40,33 +40,6 @@ def _ids(case):
     return name + "-" + (",".join(f"{k}={v}" for k, v in kw.items()) or "default")
 
 
-def _mlp(nn):
-    return nn.Sequential(nn.Linear(4, 6), nn.Tanh(), nn.Linear(6, 2)).double()
-
-
-def _model_pair(torch, seed=0):
-    graphnn.manual_seed(seed)
-    g, t = _mlp(gnn), _mlp(torch.nn)
-    copy_state(torch, g, t)
-    return g, t
-
-
-def _batches(n, seed=30):
-    r = np.random.default_rng(seed)
-    return [(r.standard_normal((8, 4)), r.standard_normal((8, 2))) for _ in range(n)]
-
-
-def _step(lib, model, opt):
-    def step(x, y):
-        opt.zero_grad()
-        loss = lib.nn.functional.mse_loss(model(x), y)
-        loss.backward()
-        opt.step()
-        return loss
-
-    return step
-
-
 def _run(torch, g_step, t_step, batches, done=0) -> int:
     for x, y in batches:
         done += 1
@@ -87,10 +60,10 @@ def _compare_state(gopt, topt, g, t, n) -> None:
 @pytest.mark.parametrize("case", OPTIMS, ids=[_ids(c) for c in OPTIMS])
 def test_trajectory(torch, case, compiled):
     name, kw = case
-    g, t = _model_pair(torch)
+    g, t = mlp_pair(torch)
     gopt, topt = getattr(goptim, name)(g.parameters(), **kw), getattr(torch.optim, name)(t.parameters(), **kw)
-    g_step = _step(graphnn, g, gopt)
-    n = _run(torch, graphnn.compile(g_step) if compiled else g_step, _step(torch, t, topt), _batches(5))
+    g_step = mse_step(graphnn, g, gopt)
+    n = _run(torch, graphnn.compile(g_step) if compiled else g_step, mse_step(torch, t, topt), regression_batches(5))
     compare_params(g, t, STEP_ROUNDINGS * n)
     _compare_state(gopt, topt, g, t, n)
 
@@ -122,10 +95,10 @@ def test_state_dict_round_trip(torch, name, compiled):
     """state_dict() has PyTorch's layout and values; each library continues from the other's state_dict (graphnn's
     step compiled, and traced before the load, in the compiled case)."""
     kw = {"RMSprop": dict(lr=0.01, momentum=0.9, centered=True)}.get(name, dict(lr=0.05))
-    batches = _batches(6, seed=31)
-    g, t = _model_pair(torch)
+    batches = regression_batches(6, seed=31)
+    g, t = mlp_pair(torch)
     gopt, topt = getattr(goptim, name)(g.parameters(), **kw), getattr(torch.optim, name)(t.parameters(), **kw)
-    n = _run(torch, _step(graphnn, g, gopt), _step(torch, t, topt), batches[:3])
+    n = _run(torch, mse_step(graphnn, g, gopt), mse_step(torch, t, topt), batches[:3])
     sd, tsd = gopt.state_dict(), topt.state_dict()
     assert list(sd) == list(tsd) == ["state", "param_groups"]
     assert list(sd["state"]) == list(tsd["state"])
@@ -136,20 +109,20 @@ def test_state_dict_round_trip(torch, name, compiled):
     assert sd["param_groups"] == tsd["param_groups"]
 
     # graphnn continues from PyTorch's state_dict, PyTorch from graphnn's
-    g2, t2 = _model_pair(torch, seed=1)
+    g2, t2 = mlp_pair(torch, seed=1)
     gopt2 = getattr(goptim, name)(g2.parameters(), lr=0.5)
     topt2 = getattr(torch.optim, name)(t2.parameters(), lr=0.5)
-    g_step2 = _step(graphnn, g2, gopt2)
+    g_step2 = mse_step(graphnn, g2, gopt2)
     if compiled:
         g_step2 = graphnn.compile(g_step2)
-        x, y = _batches(1, seed=32)[0]
+        x, y = regression_batches(1, seed=32)[0]
         g_step2(graphnn.tensor(x), graphnn.tensor(y))  # the compiled step has captured its own state
     g2.load_state_dict(g.state_dict())
     t2.load_state_dict({k: torch.tensor(v.numpy().copy()) for k, v in g.state_dict().items()})
     gopt2.load_state_dict(_to_graphnn(copy.deepcopy(tsd)))
     topt2.load_state_dict(_to_torch(torch, copy.deepcopy(sd)))
     assert gopt2.param_groups[0]["lr"] == kw["lr"]
-    n = _run(torch, g_step2, _step(torch, t2, topt2), batches[3:], n)
+    n = _run(torch, g_step2, mse_step(torch, t2, topt2), batches[3:], n)
     compare_params(g2, t2, STEP_ROUNDINGS * n)
     _compare_state(gopt2, topt2, g2, t2, n)
 
@@ -158,15 +131,15 @@ def test_hyper_parameters_change_without_retracing(torch):
     """lr, momentum, betas, eps and weight_decay read at every call of a compiled step: changing them between steps
     takes effect as in PyTorch, with no new trace (one program for the first step, whose state does not exist yet,
     one for the others)."""
-    g, t = _model_pair(torch)
+    g, t = mlp_pair(torch)
     groups = lambda m: [  # noqa: E731
         {"params": list(m[0].parameters()), "betas": (0.8, 0.9)},
         {"params": list(m[2].parameters()), "weight_decay": 0.1},
     ]
     gopt, topt = goptim.NAdam(groups(g), lr=0.01), torch.optim.NAdam(groups(t), lr=0.01)
-    step = graphnn.compile(_step(graphnn, g, gopt))
-    t_step = _step(torch, t, topt)
-    for i, batch in enumerate(_batches(6, seed=33)):
+    step = graphnn.compile(mse_step(graphnn, g, gopt))
+    t_step = mse_step(torch, t, topt)
+    for i, batch in enumerate(regression_batches(6, seed=33)):
         if i >= 2:
             for opt in (gopt, topt):
                 opt.param_groups[0]["lr"] *= 0.7
@@ -189,7 +162,7 @@ def test_hyper_parameters_change_without_retracing(torch):
     ],
 )
 def test_invalid_hyper_parameters(torch, name, kw, message):
-    g, t = _model_pair(torch)
+    g, t = mlp_pair(torch)
     for lib, params in ((goptim, g.parameters()), (torch.optim, t.parameters())):
         with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")):
             getattr(lib, name)(params, **kw)
@@ -205,7 +178,7 @@ LBFGS_CASES = [
 
 
 def _closures(torch, g, t, gopt, topt, compiled: bool):
-    x, y = _batches(1, seed=34)[0]
+    x, y = regression_batches(1, seed=34)[0]
     gx, gy, tx, ty = graphnn.tensor(x), graphnn.tensor(y), torch.tensor(x), torch.tensor(y)
 
     def g_body(a, b):
@@ -230,7 +203,7 @@ def _closures(torch, g, t, gopt, topt, compiled: bool):
 def test_lbfgs(torch, kw, compiled):
     """Two LBFGS steps (fixed step or strong Wolfe line search) take the same iterations and function evaluations
     as PyTorch's and reach the same parameters; the closure may be a compiled function."""
-    g, t = _model_pair(torch)
+    g, t = mlp_pair(torch)
     gopt, topt = goptim.LBFGS(g.parameters(), **kw), torch.optim.LBFGS(t.parameters(), **kw)
     g_closure, t_closure = _closures(torch, g, t, gopt, topt, compiled)
     for _ in range(2):
@@ -246,7 +219,7 @@ def test_lbfgs(torch, kw, compiled):
 
 def test_lbfgs_state_dict_round_trip(torch):
     """LBFGS's state_dict has PyTorch's keys; a new optimizer loading it continues exactly as the first would."""
-    g, t = _model_pair(torch)
+    g, t = mlp_pair(torch)
     kw = dict(max_iter=3, history_size=4)
     gopt, topt = goptim.LBFGS(g.parameters(), **kw), torch.optim.LBFGS(t.parameters(), **kw)
     g_closure, t_closure = _closures(torch, g, t, gopt, topt, False)
@@ -256,7 +229,7 @@ def test_lbfgs_state_dict_round_trip(torch):
     assert list(sd["state"]) == list(tsd["state"]) == [0]
     assert sorted(sd["state"][0]) == sorted(tsd["state"][0])
     assert sd["param_groups"] == tsd["param_groups"]
-    g2, _ = _model_pair(torch, seed=1)
+    g2, _ = mlp_pair(torch, seed=1)
     g2.load_state_dict(g.state_dict())
     gopt2 = goptim.LBFGS(g2.parameters(), **kw)
     gopt2.load_state_dict(copy.deepcopy(sd))
@@ -266,7 +239,7 @@ def test_lbfgs_state_dict_round_trip(torch):
 
 
 def test_lbfgs_step_inside_compile_is_refused(torch):
-    g, _ = _model_pair(torch)
+    g, _ = mlp_pair(torch)
     opt = goptim.LBFGS(g.parameters())
 
     @graphnn.compile
