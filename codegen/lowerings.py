@@ -13,6 +13,7 @@ import llvmlite.ir as ir
 
 from graphnn.ir.ops._util import norm_axes
 from graphnn.ir.ops.im2col import geometry
+from graphnn.ir.ops.shape import concat_offsets
 from graphnn.ir.registry import get_op
 
 from .scalars import LLVMScalars
@@ -145,6 +146,25 @@ def _slice_grad(k, node, idx):
         valid = b.and_(valid, ok)
         dims.append(q)
     return guarded(k, valid, dims, g)
+
+
+@rule("concat")
+def _concat(k, node, idx):
+    """The operand whose range along the axis holds the position, read at the position less its offset."""
+    b = k.b
+    axis = node.attrs["axis"]
+    d = idx.dims[axis]
+    offsets = concat_offsets(node)
+    pieces = [(v, lo, hi) for v, lo, hi in zip(node.inputs, offsets, offsets[1:]) if hi > lo]
+    if len(pieces) == 1:
+        v, lo, _ = pieces[0]
+        return k.elem(v, Index(k, v.shape, [b.sub(x, i64(lo)) if i == axis else x for i, x in enumerate(idx.dims)]))
+    out = None
+    for v, lo, hi in reversed(pieces):
+        valid = b.and_(b.icmp_signed(">=", d, i64(lo)), b.icmp_signed("<", d, i64(hi)))
+        x = guarded(k, valid, [b.sub(x, i64(lo)) if i == axis else x for i, x in enumerate(idx.dims)], v)
+        out = x if out is None else b.select(valid, x, out)
+    return out
 
 
 @rule("one_hot")

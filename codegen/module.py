@@ -16,6 +16,7 @@ import llvmlite.ir as ir
 from graphnn.ir.fusion import FusionPlan, plan_fusion
 from graphnn.ir.graph import Graph, format_attr
 from graphnn.ir.memory import plan_memory
+from graphnn.ir.ops.shape import concat_offsets
 from graphnn.ir.registry import describe, family, get_op, node_flops
 
 from . import collective
@@ -610,13 +611,19 @@ def _emit_group(k: Kernel, g) -> None:
 
 
 def _segments(g) -> list:
-    """Breakpoints along the root's last axis from the unit-step slice_grads of the root's shape in the group
-    (e.g. an LSTM's gate gradients placed into one (batch, 4*hidden) matrix), or [] when there are none."""
+    """Breakpoints along the root's last axis from the unit-step slice_grads and last-axis concats of the root's
+    shape in the group (e.g. an LSTM's gate gradients placed into one (batch, 4*hidden) matrix), or [] when there
+    are none (or so many that one loop per piece would bloat the code more than the guards cost)."""
     shape = g.root.shape
     cuts = {0, shape[-1]} if shape else set()
     for n in g.nodes:
         if family(n) == "slice_grad" and n.outputs[0].shape == shape and n.attrs["steps"][-1] == 1:
             start = n.attrs["starts"][-1]
             cuts.update({start, start + n.inputs[0].shape[-1]})
+        elif family(n) == "concat" and n.outputs[0].shape == shape and n.attrs["axis"] == len(shape) - 1:
+            cuts.update(concat_offsets(n))
     cuts = sorted(c for c in cuts if 0 <= c <= (shape[-1] if shape else 0))
-    return cuts if len(cuts) > 2 else []
+    return cuts if 2 < len(cuts) <= MAX_SEGMENTS + 1 else []
+
+
+MAX_SEGMENTS = 64

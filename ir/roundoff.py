@@ -136,6 +136,11 @@ def moved(node, ins, errs, out):
     return _run(node.op, [errs[0]], node.attrs)
 
 
+def joined(node, ins, errs, out):
+    """Data movement of several operands (concat): the same op on their errors."""
+    return _run(node.op, list(errs), node.attrs)
+
+
 def gathered(node, ins, errs, out):
     """A gather (take, take_along): the selected elements' errors."""
     return _run(node.op, [errs[0], ins[1]], node.attrs)

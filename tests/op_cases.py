@@ -809,6 +809,34 @@ entry(
     _np_slice_grad,
 )
 
+
+def _np_concat(a, at):
+    axis = at["axis"]
+    shape = list(a[0].shape)
+    shape[axis] = sum(x.shape[axis] for x in a)
+    out = np.empty(shape, a[0].dtype)
+    offset = 0
+    for x in a:  # each operand's elements, placed one by one at their offset along the axis
+        for idx in np.ndindex(*x.shape):
+            out[idx[:axis] + (idx[axis] + offset,) + idx[axis + 1 :]] = x[idx]
+        offset += x.shape[axis]
+    return out
+
+
+entry(
+    "concat",
+    [
+        C("two_last", F(3, 4), F(3, 2), axis=1),
+        C("three_first", F(2, 3), F(1, 3), F(4, 3), axis=0),
+        C("middle_3d", F(2, 1, 3), F(2, 4, 3), axis=1),
+        C("with_empty", F(2, 3), F(2, 0), F(2, 2), axis=1),
+        C("single", F(5), axis=0),
+        C("int64", I(2, 3), I(2, 1), axis=1),
+        C("bool", B(1, 4), B(2, 4), axis=0),
+    ],
+    _np_concat,
+)
+
 _REDUCE_AXES = [
     ("all", (2, 3, 4), None, False),
     ("all_keep", (2, 3, 4), None, True),

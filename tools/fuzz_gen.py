@@ -232,6 +232,22 @@ def _slice_grad(b: Builder):
     return [x], {"shape": shape, "starts": starts, "steps": steps}
 
 
+def _concat(b: Builder):
+    x = b.operand(lambda v: v.type.ndim >= 1)
+    if x is None:
+        return None
+    axis = b.src.int(0, x.type.ndim - 1)
+    parts = [x]
+    for _ in range(b.src.int(0, 2)):
+        size = b.src.int(0, 3)
+        shape = tuple(size if i == axis else s for i, s in enumerate(x.shape))
+        fits = lambda v, shape=shape: v.dtype == x.dtype and v.shape == shape
+        y = b.operand(fits, lambda shape=shape: b.new_input(shape, x.dtype))
+        if y is not None:
+            parts.insert(b.src.int(0, len(parts)), y)
+    return parts, {"axis": axis}
+
+
 def _reduce(op):
     def gen(b: Builder):
         x = b.operand((lambda v: v.type.ndim >= 1) if op == "argmax" else (lambda v: True))
@@ -568,6 +584,7 @@ FAMILIES = {
     "broadcast_to": lambda op: _broadcast_to,
     "slice": lambda op: _slice,
     "slice_grad": lambda op: _slice_grad,
+    "concat": lambda op: _concat,
     "reduce": _reduce,
     "argmax": _reduce,
     "matmul": lambda op: _matmul,

@@ -11,7 +11,7 @@ import numpy as np
 from graphnn.ir.graph import Value
 from graphnn.ir.ops._util import norm_axes
 from graphnn.ir.registry import get_op
-from graphnn.ir.types import TensorType, canonical_dtype
+from graphnn.ir.types import TensorType, canonical_dtype, promote
 
 from graphnn.core import random as _random
 from graphnn.compiler import tracer as _tracer
@@ -1771,29 +1771,22 @@ class BoolTensor(Tensor):
 
 
 def cat(tensors, dim: int = 0) -> Tensor:
-    """Concatenate along `dim`: each piece is placed into the result's shape (slice_grad) and the pieces summed."""
+    """Concatenate along `dim` (one concat op; operands of different dtypes are promoted first, as in PyTorch)."""
     tensors = [as_tensor(t) for t in tensors]
     if not tensors:
         raise ValueError("cat expects a non-empty list of tensors")
     ref = tensors[0]
+    if ref.ndim == 0:
+        raise ValueError("cat: zero-dimensional tensor cannot be concatenated")
     d = dim % ref.ndim
     for t in tensors[1:]:
         if t.ndim != ref.ndim or any(a != b for i, (a, b) in enumerate(zip(t.shape, ref.shape)) if i != d):
             raise ValueError(
                 f"cat: sizes of tensors must match except in dimension {d}: {[tuple(t.shape) for t in tensors]}"
             )
-    total = sum(t.shape[d] for t in tensors)
-    shape = list(ref.shape)
-    shape[d] = total
-    out, offset = None, 0
-    for t in tensors:
-        if t.shape[d] == 0:
-            continue
-        starts = tuple(offset if i == d else 0 for i in range(ref.ndim))
-        piece = apply("slice_grad", [t], {"shape": tuple(shape), "starts": starts, "steps": (1,) * ref.ndim})
-        out = piece if out is None else out + piece
-        offset += t.shape[d]
-    return relabel(out, "CatBackward0", tensors)
+    want = promote(*(t.dtype_name for t in tensors))
+    pieces = [t.type_as_dtype(want) for t in tensors if t.shape[d] != 0] or [tensors[0].type_as_dtype(want)]
+    return apply("concat", pieces, {"axis": d}, name="CatBackward0")
 
 
 def stack(tensors, dim: int = 0) -> Tensor:

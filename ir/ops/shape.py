@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..registry import Fuzz, register
-from ..roundoff import moved
+from ..roundoff import joined, moved
 from ..types import TensorType
 from ._util import unbroadcast
 
@@ -159,4 +159,54 @@ register(
     lowering="slice_grad",
     fuzz=Fuzz(generator="slice_grad", smooth=True, exact=True),
     roundoff=moved,
+)
+
+
+def _concat_infer(types, attrs):
+    if not types:
+        raise ValueError("concat needs at least one operand")
+    first = types[0]
+    axis = attrs["axis"]
+    if not 0 <= axis < first.ndim:
+        raise ValueError(f"axis {axis} out of range for {first.ndim}-d operands")
+    for t in types[1:]:
+        if t.dtype != first.dtype:
+            raise TypeError(f"operands of one dtype expected, got {first.dtype} and {t.dtype}")
+        if t.ndim != first.ndim or any(a != b for i, (a, b) in enumerate(zip(t.shape, first.shape)) if i != axis):
+            raise ValueError(f"sizes must match except along axis {axis}: {first.shape} and {t.shape}")
+    shape = list(first.shape)
+    shape[axis] = sum(t.shape[axis] for t in types)
+    return TensorType(tuple(shape), first.dtype)
+
+
+def concat_offsets(node) -> list:
+    """Start of each operand along the concat axis (and the total size at the end)."""
+    axis, offsets = node.attrs["axis"], [0]
+    for v in node.inputs:
+        offsets.append(offsets[-1] + v.shape[axis])
+    return offsets
+
+
+def _concat_grad(b, node, cts):
+    axis, nd = node.attrs["axis"], node.outputs[0].type.ndim
+    out = node.outputs[0].shape
+    grads = []
+    for v, lo, hi in zip(node.inputs, concat_offsets(node), concat_offsets(node)[1:]):
+        starts = tuple(lo if i == axis else 0 for i in range(nd))
+        stops = tuple(hi if i == axis else out[i] for i in range(nd))
+        grads.append(b.slice(cts[0], starts=starts, stops=stops, steps=(1,) * nd))
+    return grads
+
+
+register(
+    "concat",
+    infer=_concat_infer,
+    ref=lambda a, at: np.concatenate(a, axis=at["axis"]),
+    grad=_concat_grad,
+    pattern="injective",
+    doc="join operands of one dtype along an axis (all other sizes equal)",
+    lowering="concat",
+    torch_name="CatBackward0",
+    fuzz=Fuzz(generator="concat", smooth=True, exact=True, body=True),
+    roundoff=joined,
 )
