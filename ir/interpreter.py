@@ -5,24 +5,33 @@ from __future__ import annotations
 import numpy as np
 
 from .graph import Graph
-from .registry import IRError, get_op
+from .registry import OPS, IRError
+from .types import dtype_name
 
 
 def check_input(v, a: np.ndarray, what: str = "input") -> np.ndarray:
     a = np.asarray(a)
-    if tuple(a.shape) != v.shape or a.dtype.name != v.dtype:
+    if tuple(a.shape) != v.shape or dtype_name(a.dtype) != v.dtype:
         raise IRError(f"{what} {v.name or v.id} expects {v.type}, got {a.dtype.name}{list(a.shape)}")
     return a
 
 
 def run_node(node, arrays: list) -> list:
-    outs = get_op(node.op).run(arrays, node.attrs)
+    try:
+        d = OPS[node.op]
+    except KeyError:
+        raise IRError(f"unknown op {node.op!r}") from None
+    outs = d.ref(arrays, node.attrs)
+    if not isinstance(outs, (list, tuple)):
+        outs = (outs,)
     res = []
     for o, a in zip(node.outputs, outs):
-        a = np.asarray(a)
-        if a.dtype.name != o.dtype:
-            a = a.astype(o.dtype)
-        if tuple(a.shape) != o.shape:
+        if type(a) is not np.ndarray:
+            a = np.asarray(a)
+        ot = o.type
+        if dtype_name(a.dtype) != ot.dtype:
+            a = a.astype(ot.dtype)
+        if a.shape != ot.shape:
             raise IRError(f"reference kernel of {node.op} returned shape {a.shape}, its rule says {o.shape}")
         res.append(a)
     return res

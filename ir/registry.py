@@ -272,7 +272,9 @@ class Emitter:
     def __getattr__(self, op: str):
         if op.startswith("_") or op not in OPS:
             raise AttributeError(op)
-        return lambda *inputs, **attrs: self.emit(op, *inputs, **attrs)
+        method = lambda self, *inputs, **attrs: self.emit(op, *inputs, **attrs)
+        setattr(Emitter, op, method)  # later `b.<op>` lookups find it on the class, without this hook
+        return getattr(self, op)
 
 
 class GraphEmitter(Emitter):

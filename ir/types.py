@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
 DTYPES = ("float32", "float64", "int64", "bool")
 FLOAT_DTYPES = ("float32", "float64")
 SHORT = {"float32": "f32", "float64": "f64", "int64": "i64", "bool": "bool"}
+
+
+_NP_NAMES = {np.dtype(n): n for n in DTYPES}
+
+
+def dtype_name(dtype: np.dtype) -> str:
+    """`dtype.name` of a NumPy dtype, by dict lookup for the four IR dtypes (NumPy computes the name in Python)."""
+    return _NP_NAMES.get(dtype) or dtype.name
 
 
 def canonical_dtype(dtype) -> str:
@@ -24,19 +30,53 @@ def canonical_dtype(dtype) -> str:
     return name
 
 
-@dataclass(frozen=True)
 class TensorType:
-    """The static type of an IR value."""
+    """The static type of an IR value: an immutable (shape, dtype) pair.
 
-    shape: tuple
-    dtype: str
+    Instances are interned: building the same type twice returns the same object, so the hot paths of eager
+    execution (one type per operand and result of every op) pay a dict lookup, not a validation."""
 
-    def __post_init__(self):
-        object.__setattr__(self, "shape", tuple(int(s) for s in self.shape))
-        if self.dtype not in DTYPES:
-            raise TypeError(f"unknown dtype {self.dtype!r}")
-        if any(s < 0 for s in self.shape):
-            raise ValueError(f"negative dimension in shape {self.shape}")
+    __slots__ = ("shape", "dtype", "_hash")
+    _interned: dict = {}
+
+    def __new__(cls, shape, dtype: str) -> "TensorType":
+        key = (shape, dtype) if type(shape) is tuple else None
+        if key is not None:
+            t = cls._interned.get(key)
+            if t is not None:
+                return t
+        shape = tuple(int(s) for s in shape)
+        if dtype not in DTYPES:
+            raise TypeError(f"unknown dtype {dtype!r}")
+        if any(s < 0 for s in shape):
+            raise ValueError(f"negative dimension in shape {shape}")
+        t = object.__new__(cls)
+        object.__setattr__(t, "shape", shape)
+        object.__setattr__(t, "dtype", dtype)
+        object.__setattr__(t, "_hash", hash((shape, dtype)))
+        if len(cls._interned) > 200_000:  # bounded: a program that makes ever new shapes does not grow it forever
+            cls._interned.clear()
+        if key is not None and all(type(s) is int for s in key[0]):
+            cls._interned[key] = t
+        cls._interned[(shape, dtype)] = t
+        return t
+
+    def __setattr__(self, name, value):
+        raise AttributeError(f"TensorType is immutable (cannot set {name!r})")
+
+    def __reduce__(self):
+        return (TensorType, (self.shape, self.dtype))
+
+    def __eq__(self, other) -> bool:
+        if self is other:
+            return True
+        return isinstance(other, TensorType) and self.shape == other.shape and self.dtype == other.dtype
+
+    def __hash__(self) -> int:
+        return self._hash
+
+    def __repr__(self) -> str:
+        return f"TensorType(shape={self.shape!r}, dtype={self.dtype!r})"
 
     @property
     def ndim(self) -> int:

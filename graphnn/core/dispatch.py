@@ -53,10 +53,10 @@ def op_error(e: Exception) -> OpError:
 
 def check_concrete(op: str, args: list) -> None:
     """Eager ops need values: a symbolic tensor outside its trace escaped from graphnn.compile."""
-    from graphnn.core.tensor import TraceError, escaped_message
-
     for i, t in enumerate(args):
         if getattr(t, "_data", 0) is None:
+            from graphnn.core.tensor import TraceError, escaped_message
+
             raise TraceError(located(f"{op}: operand {i} {escaped_message(t)}"))
 
 
@@ -137,78 +137,104 @@ def apply(op: str, inputs: list, attrs: dict | None = None, name: str | None = N
     """Run (or trace) `op` on tensors / Python numbers; returns a Tensor or a tuple of Tensors."""
     tm = _tensor or _tensor_module()
     Tensor = tm.Tensor
+    d = get_op(op)
 
     attrs = attrs or {}
     tracer = _tracer.current()
-    tensors = [t for t in inputs if isinstance(t, Tensor)]
-    for t in tensors:
-        if t._view_gen is not None:
-            tm.check_view_current(t, tracer)
-    dts = [t.dtype_name for t in tensors]
+    tensors, dts = [], []
+    for t in inputs:
+        if isinstance(t, Tensor):
+            if t._view_gen is not None:
+                tm.check_view_current(t, tracer)
+            tensors.append(t)
+            dts.append(t.dtype_name)
     edges = None
-    if len(dts) > 1 and any(d != dts[-1] for d in dts) and promotes(op):
+    if len(dts) > 1 and d.scalar is not None and (d.num_inputs or 0) >= 2 and any(x != dts[-1] for x in dts):
         promoted = _promote_zero_dim(op, inputs)
         if promoted is not inputs:
             edges, inputs = tensors, promoted
-            dts = [t.dtype_name for t in inputs if isinstance(t, Tensor)]
-    # Python numbers take the dtype of the first non-bool tensor (select's condition does not decide it).
-    ref = next((d for d in dts if d != "bool"), dts[0] if dts else None)
-    args = [t if isinstance(t, Tensor) else Scalar(t, scalar_dtype(t, ref)) for t in inputs]
-    grad = is_grad_enabled()
-    needs_grad = grad and any(isinstance(t, Tensor) and t.requires_grad for t in args)
+            tensors = [t for t in inputs if isinstance(t, Tensor)]
+            dts = [t.dtype_name for t in tensors]
+    if len(tensors) == len(inputs):
+        args = inputs
+    else:  # Python numbers take the dtype of the first non-bool tensor (select's condition does not decide it)
+        ref = next((x for x in dts if x != "bool"), dts[0] if dts else None)
+        args = [t if isinstance(t, Tensor) else Scalar(t, scalar_dtype(t, ref)) for t in inputs]
+    needs_grad = is_grad_enabled() and any(t._requires_grad for t in tensors)
     if tracer is not None:
-        vals = [tracer.lift(t) for t in args]
-        try:
-            node = tracer.graph.add_node(op, vals, attrs)
-        except IRError as e:
-            raise op_error(e) from None
-        node.meta["scope"] = current_scope()
-        if get_op(op).index_checked:  # its native code reports bad indices with the user's line
-            node.meta["source"] = user_frame()
-        if not grad:
-            node.meta["nograd"] = True
-        outs = [Tensor._symbolic(o, tracer, needs_grad and o.type.is_float) for o in node.outputs]
+        outs = _trace_node(tracer, d, op, args, attrs, needs_grad, Tensor)
     else:
-        check_concrete(op, args)
-        arrays = [t._data if isinstance(t, Tensor) else np.array(t.value, dtype=t.dtype) for t in args]
-        types = [TensorType(a.shape, t.dtype_name if isinstance(t, Tensor) else t.dtype) for a, t in zip(arrays, args)]
-        try:
-            out_types = infer_node(op, types, attrs)
-        except IRError as e:
-            raise op_error(e) from None
-        node = Node(op, [], attrs, out_types)
-        try:
-            results = run_node(node, arrays)
-        except IndexError as e:  # an index out of range: also an IndexError, as in PyTorch
-            raise IndexOpError(located(f"{describe(op, types, attrs)}: {e}")) from None
-        except (ValueError, TypeError) as e:
-            raise op_error(IRError(f"{describe(op, types, attrs)}: {e}")) from None
-        if needs_grad:
-            node.inputs = [t._eager_value() if isinstance(t, Tensor) else _const_value(a) for t, a in zip(args, arrays)]
-            node.meta["scope"] = current_scope()
-            for o, a in zip(node.outputs, results):
-                o.data = a
-        outs = []
-        for o, a in zip(node.outputs, results):
-            req = needs_grad and o.type.is_float
-            t = Tensor._wrap(a, requires_grad=req)
-            if req:
-                t._value = o
-                t._vc = vc = [0, 0]
-                o.meta["ver"] = (vc, 0)  # backward checks that the storage was not overwritten since
-            outs.append(t)
-    if get_op(op).view and isinstance(inputs[0], Tensor):
+        outs = _run_eager(d, op, args, attrs, needs_grad, Tensor)
+    if d.view and isinstance(inputs[0], Tensor):
         tm._mark_view(outs[0], inputs[0], op, tracer)
     if needs_grad:
         from graphnn.autograd import make_grad_fn
 
-        fn = make_grad_fn(
-            name or grad_fn_name(op), edges if edges is not None else [t for t in args if isinstance(t, Tensor)]
-        )
+        fn = make_grad_fn(name or grad_fn_name(op), edges if edges is not None else tensors)
         for t in outs:
-            if t.requires_grad:
+            if t._requires_grad:
                 t.grad_fn = fn
     return outs[0] if len(outs) == 1 else tuple(outs)
+
+
+def _trace_node(tracer, d, op: str, args: list, attrs: dict, needs_grad: bool, Tensor) -> list:
+    """Emit `op` into the trace's graph; returns symbolic tensors."""
+    vals = [tracer.lift(t) for t in args]
+    try:
+        node = tracer.graph.add_node(op, vals, attrs)
+    except IRError as e:
+        raise op_error(e) from None
+    node.meta["scope"] = current_scope()
+    if d.index_checked:  # its native code reports bad indices with the user's line
+        node.meta["source"] = user_frame()
+    if not is_grad_enabled():
+        node.meta["nograd"] = True
+    return [Tensor._symbolic(o, tracer, needs_grad and o.type.is_float) for o in node.outputs]
+
+
+def _run_eager(d, op: str, args: list, attrs: dict, needs_grad: bool, Tensor) -> list:
+    """Compute `op` now with its reference kernel; with `needs_grad`, record its node (inputs, values)."""
+    arrays, types = [], []
+    for i, t in enumerate(args):
+        if isinstance(t, Tensor):
+            a = t._data
+            if a is None:
+                check_concrete(op, args)
+            arrays.append(a)
+            types.append(TensorType(a.shape, t.dtype_name))
+        else:
+            arrays.append(np.array(t.value, dtype=t.dtype))
+            types.append(TensorType((), t.dtype))
+    try:
+        out_types = infer_node(op, types, attrs)
+    except IRError as e:
+        raise op_error(e) from None
+    node = Node(op, (), attrs, out_types)
+    try:
+        results = run_node(node, arrays)
+    except IndexError as e:  # an index out of range: also an IndexError, as in PyTorch
+        raise IndexOpError(located(f"{describe(op, types, attrs)}: {e}")) from None
+    except (ValueError, TypeError) as e:
+        raise op_error(IRError(f"{describe(op, types, attrs)}: {e}")) from None
+    if needs_grad:
+        node.inputs = [t._eager_value() if isinstance(t, Tensor) else _const_value(a) for t, a in zip(args, arrays)]
+        node.meta["scope"] = current_scope()
+    outs = []
+    for o, a in zip(node.outputs, results):
+        req = needs_grad and o.type.dtype in _FLOATS
+        t = Tensor._wrap(a, requires_grad=req)
+        if req:
+            o.data = a
+            t._value = o
+            t._vc = vc = [0, 0]
+            o.meta["ver"] = (vc, 0)  # backward checks that the storage was not overwritten since
+        elif needs_grad:
+            o.data = a
+        outs.append(t)
+    return outs
+
+
+_FLOATS = ("float32", "float64")
 
 
 def _const_value(a: np.ndarray) -> Value:

@@ -195,14 +195,20 @@ def scopes() -> list:
 def scope(name: str):
     stack = scopes()
     stack.append(name)
+    _state.scope_str = None
     try:
         yield
     finally:
         stack.pop()
+        _state.scope_str = None
 
 
 def current_scope() -> str:
-    return ".".join(s for s in scopes() if s)
+    """The dotted module path of the ops being recorded (joined once per scope change, not per op)."""
+    s = getattr(_state, "scope_str", None)
+    if s is None:
+        s = _state.scope_str = ".".join(s for s in scopes() if s)
+    return s
 
 
 _PKG_DIRS = None

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+
 from collections import OrderedDict
 
 import numpy as np
@@ -223,6 +225,8 @@ class Module:
         raise NotImplementedError(f"{type(self).__name__} must define forward()")
 
     def __call__(self, *args, **kwargs):
+        if gc.isenabled():  # the outermost module call: see _call_without_cycle_collector
+            return _call_without_cycle_collector(self, args, kwargs)
         tr = _tracer.current()
         if tr is not None:
             tr.guard(lambda m=self: m.training, self.training)
@@ -539,3 +543,17 @@ class _IncompatibleKeys(tuple):
         if not self.missing_keys and not self.unexpected_keys:
             return "<All keys matched successfully>"
         return f"_IncompatibleKeys(missing_keys={self.missing_keys!r}, unexpected_keys={self.unexpected_keys!r})"
+
+
+def _call_without_cycle_collector(module: Module, args: tuple, kwargs: dict):
+    """Run an outermost module call with Python's cycle collector paused.
+
+    Every eager op records IR nodes and values that stay alive (and reference each other) until backward; while the
+    recorded graph grows, each full collection traverses all of it again, which made a forward over a long time loop
+    spend most of its time in the collector. The collector resumes when the call returns, so garbage made during
+    the call is collected then."""
+    gc.disable()
+    try:
+        return module(*args, **kwargs)
+    finally:
+        gc.enable()
