@@ -1,8 +1,19 @@
-"""The attention schedule: attention, attention_lse and attention_grad row by row, never materializing the score
-matrix. Each output row (a query row, or a key row for the k and v gradients) is independent, so rows are split
-over threads. Per row, the scores are computed once into a scratch row (dot products vectorized over the head
-dimension), then exponentiated against the row maximum (or the saved log-sum-exp) and summed into an accumulator
-row; a row whose keys are all removed gives zeros, as in PyTorch.
+"""The attention schedules, never materializing the score matrix; a row whose keys are all removed gives zeros (and
+a log-sum-exp of -inf), as in PyTorch.
+
+attention (flash-attention style): a tile of query rows runs over blocks of keys with an online softmax. Per block,
+the tile's scores go to a scratch block (each key row loaded once for all the tile's rows), the running maximum of
+each row is updated and its accumulator and sum rescaled by exp(old max - new max), then the block's
+exponentials are summed and their weighted value rows added (each value row loaded once for the tile). The key
+block is sized from the host's L1 data cache and the tile from its vector registers (codegen/target.py). Tiles are
+independent, so they are split over threads.
+
+attention_grad: per output row (a query row for dq and the mask, a key row for dk and dv), the probabilities are
+recomputed from the saved log-sum-exp.
+
+q, k, v and g are read in place through their strided views (ir/views.py): a head of a fused qkv projection is
+rows `3 * width` apart, never copied into a head-major tensor. Rows must be contiguous along the feature dimension
+for the vector kernels; other operands run element by element.
 """
 
 from __future__ import annotations
@@ -11,23 +22,23 @@ import math
 
 import llvmlite.ir as ir
 
+from graphnn.ir.views import strided_view
+
 from .kernel import LLTYPE, Index, Kernel, i64
 from .scalars import LLVMScalars
 from .schedule import MAX_SCRATCH, VectorOps
-from .target import vector_width_bits
+from .target import l1_data_bytes, vector_registers, vector_width_bits
 
 
 class _Rows:
     """Element access for one attention node: q, k, v, the mask and the rest, broadcast over the batch dims."""
 
-    def __init__(self, k: Kernel, node, has_v: bool = True):
+    def __init__(self, k: Kernel, node):
         self.k, self.node, self.at = k, node, node.attrs
-        n = 3 if has_v else 2
         ins = list(node.inputs)
-        self.q, self.kk = ins[0], ins[1]
-        self.v = ins[2] if has_v else None
-        self.mask = ins[n] if self.at.get("masked") else None
-        self.rest = ins[n + (1 if self.mask is not None else 0) :]
+        self.q, self.kk, self.v = ins[0], ins[1], ins[2]
+        self.mask = ins[3] if self.at.get("masked") else None
+        self.rest = ins[3 + (1 if self.mask is not None else 0) :]
         self.dt = self.q.dtype
         self.s = LLVMScalars(k, self.dt, reassoc=True)
 
@@ -77,14 +88,13 @@ def _zero_row(k: Kernel, cell, n: int, dt: str) -> None:
     k.loop(n, lambda e: k.b.store(k.const(0, dt), cell(e)))
 
 
-def _forward(k: Kernel, node, lse_only: bool) -> None:
-    """attention (out rows) or attention_lse (one value per row): per query row, scores into scratch, then the
-    softmax-weighted sum of the value rows."""
-    r = _Rows(k, node, has_v=not lse_only)
+def _forward(k: Kernel, node) -> None:
+    """attention element by element (any operand, any feature size): per query row, the scores into scratch, then
+    the softmax-weighted sum of the value rows and the row's log-sum-exp."""
+    r = _Rows(k, node)
     b, s, dt = k.b, r.s, r.dt
-    out = node.outputs[0]
-    lk = r.kk.shape[-2]
-    ev = 0 if lse_only else r.v.shape[-1]
+    out, lse = node.outputs
+    lk, ev = r.kk.shape[-2], r.v.shape[-1]
     score = _row_scratch(k, dt, lk)
     acc = _row_scratch(k, dt, ev)
 
@@ -103,25 +113,25 @@ def _forward(k: Kernel, node, lse_only: bool) -> None:
         empty = s.eq(top, k.const(-math.inf, dt))
         shift = b.select(empty, k.const(0, dt), top)
         total = _var(k, dt, k.const(0, dt))
-        if not lse_only:
-            _zero_row(k, acc, ev, dt)
+        _zero_row(k, acc, ev, dt)
 
         def second(j):
             p = s.exp(s.sub(b.load(score(j)), shift))
             b.store(s.add(b.load(total), p), total)
-            if not lse_only:
-                k.loop(ev, lambda e: b.store(s.add(b.load(acc(e)), s.mul(p, r.elem(r.v, batch, j, e))), acc(e)))
+            k.loop(ev, lambda e: b.store(s.add(b.load(acc(e)), s.mul(p, r.elem(r.v, batch, j, e))), acc(e)))
 
         k.loop(n, second)
         t = b.load(total)
-        if lse_only:
-            lse = b.select(empty, k.const(-math.inf, dt), s.add(s.log(t), shift))
-            k.store(out, Index(k, out.shape, list(dims)).flat, lse)
-            return
+        if lse.id in k.ptr:
+            k.store(
+                lse,
+                Index(k, lse.shape, list(dims)).flat,
+                b.select(empty, k.const(-math.inf, dt), s.add(s.log(t), shift)),
+            )
         scale = b.select(empty, k.const(0, dt), s.div(k.const(1, dt), t))
         k.loop(ev, lambda e: k.store(out, Index(k, out.shape, list(dims) + [e]).flat, s.mul(b.load(acc(e)), scale)))
 
-    k.loops(out.shape[:-1] if not lse_only else out.shape, row, parallel=True)
+    k.loops(out.shape[:-1], row, parallel=True)
 
 
 def _grad(k: Kernel, node) -> None:
@@ -186,9 +196,10 @@ def _grad(k: Kernel, node) -> None:
 
 
 # -- vector rows ------------------------------------------------------------------------------------------------
-# The common case: q, k, v (and g) are buffers whose feature sizes a vector width divides. A row is then a few
-# vectors: a score is a chain of FMAs and one horizontal sum, an accumulator row stays in vector registers, and
-# the exponentials run in their own loop over a scratch row (which LLVM vectorizes).
+# The common case: q, k, v (and g) are buffers, or strided views of buffers, whose feature sizes a vector width
+# divides and whose rows are contiguous. A row is then a few vectors: a score is a chain of FMAs and one horizontal
+# sum, an accumulator row stays in vector registers, and the exponentials run in their own loop over a scratch row
+# (which LLVM vectorizes).
 
 
 def _lanes(dt: str, n: int) -> int | None:
@@ -200,24 +211,45 @@ def _lanes(dt: str, n: int) -> int | None:
 
 
 class _Vec:
-    """Row pointers and vector arithmetic over rows of the attention operands (buffers, row-major)."""
+    """Row pointers (through each operand's strided view) and vector arithmetic over rows of the attention
+    operands."""
 
     def __init__(self, k: Kernel, r: _Rows):
         self.k, self.r, self.b = k, r, k.b
         self.T = LLTYPE[r.dt]
+        self._views: dict = {}
+
+    def view(self, v):
+        """v's strided view over a buffer of the kernel, or None."""
+        if v.id not in self._views:
+            view = strided_view(v, lambda u: u.id in self.k.inlined)
+            self._views[v.id] = view if view is not None and view.base.id in self.k.ptr else None
+        return self._views[v.id]
+
+    def contiguous_rows(self, v) -> bool:
+        view = self.view(v)
+        return view is not None and view.strides[-1] == 1
+
+    def stride(self, v) -> int:
+        """Elements between consecutive rows of v."""
+        return self.view(v).strides[-2]
 
     def row(self, v, batch: list, i):
         """Pointer to v[batch..., i, 0] (v's size-1 batch dims broadcast)."""
-        b, nb = self.b, v.type.ndim - 2
-        off = i64(0)
-        if nb:
-            dims = [i64(0) if n == 1 else x for n, x in zip(v.shape[:-2], batch[len(batch) - nb :])]
-            off = b.mul(Index(self.k, v.shape[:-2], dims).flat, i64(v.shape[-2] * v.shape[-1]))
-        off = b.add(off, b.mul(i, i64(v.shape[-1])))
-        return b.gep(self.k.ptr[v.id], [off], source_etype=self.T, inbounds=True)
+        b, nb, view = self.b, v.type.ndim - 2, self.view(v)
+        off = i64(view.offset)
+        for n, st, x in zip(v.shape[:-2], view.strides[:-2], batch[len(batch) - nb :] if nb else []):
+            if n != 1 and st != 0:
+                off = b.add(off, b.mul(x, i64(st)))
+        off = b.add(off, b.mul(i, i64(view.strides[-2])))
+        return b.gep(self.k.ptr[view.base.id], [off], source_etype=self.T, inbounds=True)
 
     def at(self, p, n):
         return self.b.gep(p, [n if isinstance(n, ir.Value) else i64(n)], source_etype=self.T, inbounds=True)
+
+    def next_row(self, p, v, j):
+        """Pointer to row j after the row at p (rows of v)."""
+        return self.at(p, self.b.mul(j, i64(self.stride(v))))
 
     def load(self, vo: VectorOps, p, c: int):
         return self.b.load(self.at(p, c * vo.vw), typ=vo.V, align=vo.esize)
@@ -225,14 +257,17 @@ class _Vec:
     def vectors(self, vo: VectorOps, p, n: int) -> list:
         return [self.load(vo, p, c) for c in range(n // vo.vw)]
 
-    def dot(self, vo: VectorOps, xs: list, p):
-        """sum(xs . the row at p), xs preloaded vectors."""
+    def dot_vectors(self, vo: VectorOps, xs: list, ys: list):
+        """sum(xs . ys), both preloaded vectors."""
         b = self.b
         acc = None
-        for c, x in enumerate(xs):
-            y = self.load(vo, p, c)
+        for x, y in zip(xs, ys):
             acc = self.k.flags(b.fmul(x, y)) if acc is None else b.call(vo.fma, [x, y, acc])
         return b.call(vo.hsum, [ir.Constant(self.T, -0.0), acc], fastmath=("reassoc",))
+
+    def dot(self, vo: VectorOps, xs: list, p):
+        """sum(xs . the row at p), xs preloaded vectors."""
+        return self.dot_vectors(vo, xs, [self.load(vo, p, c) for c in range(len(xs))])
 
     def accumulators(self, vo: VectorOps, n: int) -> list:
         return [self.k.alloca(vo.V) for _ in range(n // vo.vw)]
@@ -241,11 +276,20 @@ class _Vec:
         for a in accs:
             self.b.store(vo.zero, a)
 
+    def axpy_vectors(self, vo: VectorOps, accs: list, w, ys: list) -> None:
+        """accs += w * ys (preloaded vectors)."""
+        wv = vo.splat(self.b, w)
+        for a, y in zip(accs, ys):
+            self.b.store(self.b.call(vo.fma, [wv, y, self.b.load(a)]), a)
+
     def axpy(self, vo: VectorOps, accs: list, w, p) -> None:
         """accs += w * the row at p."""
-        wv = vo.splat(self.b, w)
-        for c, a in enumerate(accs):
-            self.b.store(self.b.call(vo.fma, [wv, self.load(vo, p, c), self.b.load(a)]), a)
+        self.axpy_vectors(vo, accs, w, [self.load(vo, p, c) for c in range(len(accs))])
+
+    def scale(self, vo: VectorOps, accs: list, factor) -> None:
+        fv = vo.splat(self.b, factor)
+        for a in accs:
+            self.b.store(self.k.flags(self.b.fmul(self.b.load(a), fv)), a)
 
     def store(self, vo: VectorOps, accs: list, factor, p) -> None:
         """The row at p = accs * factor."""
@@ -254,72 +298,135 @@ class _Vec:
             self.b.store(self.k.flags(self.b.fmul(self.b.load(a), fv)), self.at(p, c * vo.vw), align=vo.esize)
 
 
-def _vector_lanes(k: Kernel, node, operands: list, widths: list) -> list | None:
-    """Lane counts for each feature size in widths when every operand is a buffer of a float dtype; else None."""
-    if node.outputs[0].dtype not in ("float32", "float64") or any(v.id not in k.ptr for v in operands):
+def _vector_lanes(k: Kernel, x: _Vec, node, operands: list, widths: list) -> list | None:
+    """Lane counts for each feature size in widths when every operand is a view with contiguous rows of a float
+    buffer; else None."""
+    if node.outputs[0].dtype not in ("float32", "float64") or not all(x.contiguous_rows(v) for v in operands):
         return None
-    if node.outputs[0].id not in k.ptr:
+    if node.outputs[0].id not in k.ptr or 0 in node.inputs[0].shape[-2:] + node.inputs[1].shape[-2:]:
         return None
     lanes = [_lanes(node.outputs[0].dtype, n) for n in widths]
     return None if None in lanes else lanes
 
 
-def _fast_forward(k: Kernel, node, lse_only: bool) -> bool:
-    r = _Rows(k, node, has_v=not lse_only)
-    ops = [r.q, r.kk] + ([] if lse_only else [r.v])
-    e = r.q.shape[-1]
-    ev = 0 if lse_only else r.v.shape[-1]
-    lanes = _vector_lanes(k, node, ops, [e] + ([ev] if ev else []))
+def query_tile(dt: str, ev: int, lanes: int) -> int:
+    """Query rows per tile: their accumulator rows (ev / lanes vectors each) take at most half the vector
+    registers, so the value row loaded per key serves them all without spilling; at most 4."""
+    per_row = max(1, ev // lanes) if lanes else 1
+    return max(1, min(4, (vector_registers() // 2) // per_row))
+
+
+def key_block(dt: str, e: int, ev: int, rows: int) -> int:
+    """Keys per block: a block's key and value rows (and the tile's scores) fill about half the L1 data cache, so
+    they stay there while the tile's rows read them; a multiple of 16, from 16 to 512."""
+    esize = 4 if dt == "float32" else 8
+    per_key = (e + ev + rows) * esize
+    n = (l1_data_bytes() // 2) // per_key
+    return max(16, min(512, n - n % 16))
+
+
+def _fast_forward(k: Kernel, node) -> bool:
+    """attention over blocks of keys with an online softmax, a tile of query rows at a time (see the module)."""
+    r = _Rows(k, node)
+    x = _Vec(k, r)
+    e, ev = r.q.shape[-1], r.v.shape[-1]
+    lanes = _vector_lanes(k, x, node, [r.q, r.kk, r.v], [e, ev])
     if lanes is None:
         return False
-    b, s, dt, x = k.b, r.s, r.dt, _Vec(k, r)
-    vq = VectorOps(k.module, dt, lanes[0])
-    vv = VectorOps(k.module, dt, lanes[1]) if ev else None
-    out = node.outputs[0]
-    lk = r.kk.shape[-2]
-    score = _row_scratch(k, dt, lk)
-    accs = x.accumulators(vv, ev) if ev else []
+    b, s, dt = k.b, r.s, r.dt
+    vq, vv = VectorOps(k.module, dt, lanes[0]), VectorOps(k.module, dt, lanes[1])
+    out, lse = node.outputs
+    lq, lk = r.q.shape[-2], r.kk.shape[-2]
+    mq = min(lq, query_tile(dt, ev, lanes[1]))
+    bk = min(lk, key_block(dt, e, ev, mq))
+    causal = node.attrs.get("causal")
+    block = k.alloca(ir.ArrayType(LLTYPE[dt], mq * bk))
+    accs = [x.accumulators(vv, ev) for _ in range(mq)]
+    top = [k.alloca(LLTYPE[dt]) for _ in range(mq)]  # running maximum per row
+    seen = [k.alloca(LLTYPE[dt]) for _ in range(mq)]  # the block's maximum, as it grows
+    total = [k.alloca(LLTYPE[dt]) for _ in range(mq)]
     scale = k.const(node.attrs["scale"], dt)
+    ninf, zero, one = k.const(-math.inf, dt), k.const(0, dt), k.const(1, dt)
 
-    def row(dims):
-        batch, i = dims[:-1], dims[-1]
-        n = r.key_count(i)
-        qs = x.vectors(vq, x.row(r.q, batch, i), e)
-        kp = x.row(r.kk, batch, i64(0))
-        m = _var(k, dt, k.const(-math.inf, dt))
+    def cell(t: int, jj):
+        return b.gep(block, [i64(0), b.add(i64(t * bk), jj)], inbounds=True)
 
-        def scores(j):
-            y = s.mul(x.dot(vq, qs, x.at(kp, b.mul(j, i64(e)))), scale)
-            if r.mask is not None:
-                y = s.add(y, r.elem(r.mask, batch, i, j))
-            b.store(y, score(j))
-            b.store(s.maximum(y, b.load(m)), m)
+    def tile(dims):
+        batch, i0 = dims[:-1], b.mul(dims[-1], i64(mq))
+        last = i64(lq - 1)
+        rows = [b.select(b.icmp_signed("<", b.add(i0, i64(t)), last), b.add(i0, i64(t)), last) for t in range(mq)]
+        nkeys = i64(lk)
+        if causal:  # the tile's last row sees keys up to it
+            end = b.add(i0, i64(mq))
+            nkeys = b.select(b.icmp_signed("<", end, nkeys), end, nkeys)
+        qs = [x.vectors(vq, x.row(r.q, batch, i), e) for i in rows]
+        kp, vp = x.row(r.kk, batch, i64(0)), x.row(r.v, batch, i64(0))
+        for t in range(mq):
+            b.store(ninf, top[t])
+            b.store(zero, total[t])
+            x.clear(vv, accs[t])
 
-        k.loop(n, scores)
-        top = b.load(m)
-        empty = s.eq(top, k.const(-math.inf, dt))
-        shift = b.select(empty, k.const(0, dt), top)
-        total = _var(k, dt, k.const(0, dt))
+        def key_block_step(kb):
+            j0 = b.mul(kb, i64(bk))
+            left = b.sub(nkeys, j0)
+            count = b.select(b.icmp_signed("<", left, i64(bk)), left, i64(bk))
+            for t in range(mq):
+                b.store(b.load(top[t]), seen[t])
 
-        def exps(j):
-            p = s.exp(s.sub(b.load(score(j)), shift))
-            b.store(p, score(j))
-            b.store(s.add(b.load(total), p), total)
+            def scores(jj):
+                j = b.add(j0, jj)
+                ks = x.vectors(vq, x.next_row(kp, r.kk, j), e)
+                for t, i in enumerate(rows):
+                    y = s.mul(x.dot_vectors(vq, qs[t], ks), scale)
+                    if r.mask is not None:
+                        y = s.add(y, r.elem(r.mask, batch, i, j))
+                    if causal:
+                        y = b.select(b.icmp_signed(">", j, i), ninf, y)
+                    b.store(y, cell(t, jj))
+                    b.store(s.maximum(y, b.load(seen[t])), seen[t])
 
-        k.loop(n, exps)
-        t = b.load(total)
-        if lse_only:
-            lse = b.select(empty, k.const(-math.inf, dt), s.add(s.log(t), shift))
-            k.store(out, Index(k, out.shape, list(dims)).flat, lse)
-            return
-        x.clear(vv, accs)
-        vp = x.row(r.v, batch, i64(0))
-        k.loop(n, lambda j: x.axpy(vv, accs, b.load(score(j)), x.at(vp, b.mul(j, i64(ev)))))
-        inv = b.select(empty, k.const(0, dt), s.div(k.const(1, dt), t))
-        flat = b.mul(Index(k, out.shape[:-1], list(dims)).flat, i64(ev))
-        x.store(vv, accs, inv, x.at(k.ptr[out.id], flat))
+            k.loop(count, scores)
+            for t in range(mq):
+                old, new = b.load(top[t]), b.load(seen[t])
+                empty = s.eq(new, ninf)
+                shift = b.select(empty, zero, new)
+                alpha = b.select(empty, one, s.exp(s.sub(old, shift)))  # 0 after a row's first keys
+                b.store(new, top[t])
+                x.scale(vv, accs[t], alpha)
+                sum_slot = total[t]
+                b.store(s.mul(b.load(sum_slot), alpha), sum_slot)
 
-    k.loops(out.shape if lse_only else out.shape[:-1], row, parallel=True)
+                def exps(jj, t=t, shift=shift, sum_slot=sum_slot):
+                    p = s.exp(s.sub(b.load(cell(t, jj)), shift))
+                    b.store(p, cell(t, jj))
+                    b.store(s.add(b.load(sum_slot), p), sum_slot)
+
+                k.loop(count, exps)
+
+            def weighted(jj):
+                ys = x.vectors(vv, x.next_row(vp, r.v, b.add(j0, jj)), ev)
+                for t in range(mq):
+                    x.axpy_vectors(vv, accs[t], b.load(cell(t, jj)), ys)
+
+            k.loop(count, weighted)
+
+        k.loop(b.udiv(b.add(nkeys, i64(bk - 1)), i64(bk)), key_block_step)
+        for t, i in enumerate(rows):
+
+            def finish(t=t, i=i):
+                m, tot = b.load(top[t]), b.load(total[t])
+                empty = s.eq(m, ninf)
+                flat = Index(k, out.shape[:-1], list(batch) + [i]).flat
+                x.store(vv, accs[t], b.select(empty, zero, s.div(one, tot)), x.at(k.ptr[out.id], b.mul(flat, i64(ev))))
+                if lse.id in k.ptr:
+                    k.store(lse, flat, b.select(empty, ninf, s.add(s.log(tot), m)))
+
+            if t == 0 or lq % mq == 0:
+                finish()
+            else:  # a last tile's missing rows repeat the last row: stored once
+                k.if_else(b.icmp_signed("<", b.add(i0, i64(t)), i64(lq)), finish, lambda: None)
+
+    k.loops(out.shape[:-2] + (-(-lq // mq),), tile, parallel=True)
     return True
 
 
@@ -335,10 +442,11 @@ def _fast_grad(k: Kernel, node) -> bool:
     lq, lk = r.q.shape[-2], r.kk.shape[-2]
     if max(lq, lk) > MAX_SCRATCH:
         return False
-    lanes = _vector_lanes(k, node, [r.q, r.kk, r.v, g], [e, ev])
+    x = _Vec(k, r)
+    lanes = _vector_lanes(k, x, node, [r.q, r.kk, r.v, g], [e, ev])
     if lanes is None:
         return False
-    b, s, dt, x = k.b, r.s, r.dt, _Vec(k, r)
+    b, s, dt = k.b, r.s, r.dt
     vq, vv = VectorOps(k.module, dt, lanes[0]), VectorOps(k.module, dt, lanes[1])
     out = node.outputs[0]
     width = out.shape[-1]
@@ -369,13 +477,13 @@ def _fast_grad(k: Kernel, node) -> bool:
         kp, vp = x.row(r.kk, batch, i64(0)), x.row(r.v, batch, i64(0))
 
         def first(j):
-            b.store(score(batch, qs, i, x.at(kp, b.mul(j, i64(e))), j), s1(j))
-            b.store(x.dot(vv, gs, x.at(vp, b.mul(j, i64(ev)))), s2(j))
+            b.store(score(batch, qs, i, x.next_row(kp, r.kk, j), j), s1(j))
+            b.store(x.dot(vv, gs, x.next_row(vp, r.v, j)), s2(j))
 
         k.loop(n, first)
         k.loop(n, lambda j: b.store(weight(batch, i, j), s1(j)))
         x.clear(vo, accs)
-        k.loop(n, lambda j: x.axpy(vo, accs, b.load(s1(j)), x.at(kp, b.mul(j, i64(e)))))
+        k.loop(n, lambda j: x.axpy(vo, accs, b.load(s1(j)), x.next_row(kp, r.kk, j)))
         x.store(vo, accs, scale, x.at(k.ptr[out.id], b.mul(Index(k, out.shape[:-1], list(dims)).flat, i64(width))))
 
     def per_key(dims):  # dk_j = scale * sum_i ds_ij q_i; dv_j = sum_i p_ij g_i
@@ -389,15 +497,16 @@ def _fast_grad(k: Kernel, node) -> bool:
 
         def first(t):
             i = b.add(start, t)
-            b.store(score(batch, ks, i, x.at(qp, b.mul(t, i64(e))), j), s1(t))
+            b.store(score(batch, ks, i, x.next_row(qp, r.q, t), j), s1(t))
             if need_dp:
-                b.store(x.dot(vv, vs, x.at(gp, b.mul(t, i64(ev)))), s2(t))
+                b.store(x.dot(vv, vs, x.next_row(gp, g, t)), s2(t))
 
         k.loop(count, first)
         k.loop(count, lambda t: b.store(weight(batch, b.add(start, t), t), s1(t)))
         x.clear(vo, accs)
-        src, n = (gp, ev) if wrt == "v" else (qp, e)
-        k.loop(count, lambda t: x.axpy(vo, accs, b.load(s1(t)), x.at(src, b.mul(t, i64(n)))))
+        src = g if wrt == "v" else r.q
+        base = gp if wrt == "v" else qp
+        k.loop(count, lambda t: x.axpy(vo, accs, b.load(s1(t)), x.next_row(base, src, t)))
         factor = k.const(1, dt) if wrt == "v" else scale
         x.store(vo, accs, factor, x.at(k.ptr[out.id], b.mul(Index(k, out.shape[:-1], list(dims)).flat, i64(width))))
 
@@ -406,13 +515,8 @@ def _fast_grad(k: Kernel, node) -> bool:
 
 
 def emit_attention(k: Kernel, group, node, via_flat: bool = False) -> None:
-    if not _fast_forward(k, node, lse_only=False):
-        _forward(k, node, lse_only=False)
-
-
-def emit_attention_lse(k: Kernel, group, node, via_flat: bool = False) -> None:
-    if not _fast_forward(k, node, lse_only=True):
-        _forward(k, node, lse_only=True)
+    if not _fast_forward(k, node):
+        _forward(k, node)
 
 
 def emit_attention_grad(k: Kernel, group, node, via_flat: bool = False) -> None:

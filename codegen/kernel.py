@@ -148,6 +148,9 @@ class Kernel:
         # so that several threads can each run one part (see ModuleBuilder.call_kernel).
         self.split = split
         self.split_used = False
+        # every top-level parallel loop is split, not only the first (a merged kernel's independent loops)
+        self.split_each = False
+        self.known: dict = {}  # value id -> its LLVM scalar: one-element values computed once (a merged kernel's)
         self._top_loops = 0  # loops emitted at the top level so far (only the first may be split)
         self._speculation: list = []  # conditions under which the values being computed are actually used
         self._in_once = False
@@ -253,7 +256,8 @@ class Kernel:
         outputs. In a split kernel only such a loop is split (each part runs its share of the range), and only
         when it is the kernel's first loop at the top level; work after it that must run once goes in once().
         Any other loop runs whole in every part, so a kernel whose first top-level loop is not parallel (a
-        reduction to one value, say) is simply not split."""
+        reduction to one value, say) is simply not split. With `split_each` every parallel top-level loop is split
+        (the loops of a merged kernel, none of which reads what another writes)."""
 
         def scoped(i):
             self._memo.append({})
@@ -265,7 +269,7 @@ class Kernel:
         if self.split and self._depth == 0:
             first = self._top_loops == 0
             self._top_loops += 1
-            if parallel and first:
+            if parallel and (first or self.split_each):
                 self.split_used = True
                 b = self.b
                 part, parts = self.fn.args[-2], self.fn.args[-1]
@@ -343,6 +347,8 @@ class Kernel:
     # -- element emitter --------------------------------------------------
     def elem(self, v, idx: Index):
         """The value of `v` at `idx` (an Index over v.shape)."""
+        if v.id in self.known:
+            return self.known[v.id]
         key = (v.id, idx.key())
         for scope in reversed(self._memo):
             if key in scope:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import llvmlite.ir as ir
 
-from graphnn.ir.fusion import FusionPlan, plan_fusion
+from graphnn.ir.fusion import FusionPlan, flat_elementwise, plan_fusion
 from graphnn.ir.graph import Graph, format_attr
 from graphnn.ir.memory import plan_memory
 from graphnn.ir.ops.shape import concat_offsets
@@ -25,6 +25,7 @@ from .layout import Layout, SlotLayout
 from .pool import RUN, TASK
 from .heavy import SCHEDULES, heavy_node
 from .lowerings import has_element_rule, lower
+from .merged import emit_merged
 
 MODULE_LOWERED = ("constant", "scan", "collective")  # element rule families the module builder lowers itself
 
@@ -36,21 +37,6 @@ def can_lower(d) -> bool:
 
 class LoweringError(NotImplementedError):
     pass
-
-
-def _flat_friendly(group) -> bool:
-    """Can the group run as one flat loop (no op needs per-dimension indices)?"""
-    for n in group.nodes:
-        d = get_op(n.op)
-        pat = d.pattern
-        if d.lowering == "reshape" or (d.scalar is not None and not n.inputs):  # flat index maps through
-            continue
-        if pat not in ("elementwise", "broadcast"):
-            return False
-        out = n.outputs[0]
-        if any(v.shape != out.shape and v.type.size != 1 for v in n.inputs):
-            return False
-    return True
 
 
 PROFILE_VAR = "graphnn_profile"  # module global: [2 x i64] per kernel (cycles, calls) when profiling
@@ -81,7 +67,10 @@ def _parallel_work() -> int:
 
 def _work(group) -> int:
     """Rough operation count of a kernel, to decide whether threads pay off: per node the larger of its
-    multiply-adds (half its FLOPs, from the op's definition) and the elements it reads and writes."""
+    multiply-adds (half its FLOPs, from the op's definition) and the elements it reads and writes; a merged
+    kernel's is the sum of its members'."""
+    if group.loops or group.scalars:
+        return sum(_work(m) for m in group.members)
     work = group.root.type.size
     for n in group.nodes:
         moved = sum(v.type.size for v in n.inputs) + n.outputs[0].type.size
@@ -91,22 +80,32 @@ def _work(group) -> int:
 
 def group_signature(group, buffers: list, inlined: set) -> str | None:
     """What a group's kernel computes, independent of value ids: its buffers' types and, per node, the op, its
-    attributes, its operands (buffer i or the output of an earlier node of the group) and result types. Two
-    groups with the same signature compile to the same function. None when an operand is neither."""
+    attributes, its operands (buffer i or the output of an earlier node of the group) and result types (for a
+    merged kernel, per member group, marked with its place: computed once or in flat loop i). Two groups with the
+    same signature compile to the same function. None when an operand is neither."""
     where = {v.id: f"b{i}" for i, v in enumerate(buffers)}
     lines = [",".join(str(v.type) for v in buffers)]
-    for j, n in enumerate(group.nodes):
-        refs = []
-        for v in n.inputs:
-            ref = where.get(v.id)
-            if ref is None:
-                return None
-            refs.append(ref + ("i" if v.id in inlined else ""))
-        for o_i, o in enumerate(n.outputs):
-            where.setdefault(o.id, f"n{j}.{o_i}")
-        attrs = ",".join(f"{a}={format_attr(x)}" for a, x in sorted(n.attrs.items()))
-        outs = ",".join(str(o.type) + ("i" if o.id in inlined else "") for o in n.outputs)
-        lines.append(f"{n.op}({','.join(refs)}){{{attrs}}}->{outs}")
+    if group.loops or group.scalars:
+        parts = [("once", m) for m in group.scalars] + [(f"loop{i}", m) for i, ms in enumerate(group.loops) for m in ms]
+    else:
+        parts = [("", group)]
+    j = 0
+    for place, member in parts:
+        if place:
+            lines.append(f"{place}:{where.get(member.root.id)}")
+        for n in member.nodes:
+            refs = []
+            for v in n.inputs:
+                ref = where.get(v.id)
+                if ref is None:
+                    return None
+                refs.append(ref + ("i" if v.id in inlined else ""))
+            for o_i, o in enumerate(n.outputs):
+                where.setdefault(o.id, f"n{j}.{o_i}")
+            attrs = ",".join(f"{a}={format_attr(x)}" for a, x in sorted(n.attrs.items()))
+            outs = ",".join(str(o.type) + ("i" if o.id in inlined else "") for o in n.outputs)
+            lines.append(f"{n.op}({','.join(refs)}){{{attrs}}}->{outs}")
+            j += 1
     return "\n".join(lines)
 
 
@@ -299,7 +298,8 @@ class ModuleBuilder:
         _check_lowerable(graph)
         slots = SlotLayout(graph, self if globals_for_constants else None)
         groups = [g for g in plan.groups if family(g.root.producer) != "constant"]
-        mem = self._plan_arena(groups, plan, slots)
+        live = {v.id for n in graph.nodes for v in n.inputs} | {v.id for v in graph.outputs}
+        mem = self._plan_arena(groups, plan, slots, live)
         fn = ir.Function(self.module, ir.FunctionType(ir.VoidType(), [PTR]), name)
         if globals_for_constants:
             fn.linkage = "internal"
@@ -328,8 +328,8 @@ class ModuleBuilder:
                     lambda: self._emit_scan(fn, emit.b, node, emit.ptr_of, f"{name}_scan{gi}"),
                 )
                 continue
-            label = f"{name}_k{gi}_{node.op}"
-            k, kargs = self._kernel(g, plan, label, top, slots, aligned, emit.ptr_of)
+            label = f"{name}_k{gi}_" + (f"merged{len(g.roots)}" if g.loops or g.scalars else node.op)
+            k, kargs = self._kernel(g, plan, label, top, slots, aligned, emit.ptr_of, live)
             self.timed(emit.b, self._counter(label), lambda: self.call_kernel(emit.b, k, kargs))
         self._complete_read(emit.b, None, pending)
         emit.finish(graph, bool(self.errors))
@@ -373,13 +373,19 @@ class ModuleBuilder:
         self.kernel_names.append(label)
         return len(self.kernel_names) - 1
 
-    def _plan_arena(self, groups: list, plan: FusionPlan, slots: "SlotLayout"):
-        """Offsets in the arena of every intermediate (and scan scratch), from their liveness over the kernels."""
+    def _plan_arena(self, groups: list, plan: FusionPlan, slots: "SlotLayout", live: set):
+        """Offsets in the arena of every intermediate (and scan scratch), from their liveness over the kernels. An
+        extra output of a kernel's node that nothing reads (attention's log-sum-exp without a gradient) gets no memory
+        (a scan writes all of its outputs)."""
         first, last, sizes = {}, {}, {}
         for step, g in enumerate(groups):
-            for o in g.root.producer.outputs:
-                first.setdefault(o.id, step)
-                sizes[o.id] = o.type.nbytes
+            scan = family(g.root.producer) == "scan"
+            for r in g.roots:
+                for o in r.producer.outputs:
+                    if o is not r and o.id not in live and not scan:
+                        continue
+                    first.setdefault(o.id, step)
+                    sizes[o.id] = o.type.nbytes
             for n in g.nodes:
                 for v in n.inputs:
                     if v.id not in plan.inlined:
@@ -392,26 +398,30 @@ class ModuleBuilder:
         ]
         return plan_memory(buffers, {})
 
-    def _kernel(self, g, plan: FusionPlan, name: str, top: bool, slots: "SlotLayout", aligned: list, ptr_of):
-        """Emit the kernel of group g; returns it and the pointers the graph function passes it."""
-        reads, seen = [], set()
+    def _kernel(self, g, plan: FusionPlan, name: str, top: bool, slots: "SlotLayout", aligned: list, ptr_of, live):
+        """Emit the kernel of group g; returns it and the pointers the graph function passes it: the roots, the
+        other outputs of a single root's node that something reads (a kernel stores no others), then what the group
+        reads."""
+        roots = g.roots
+        extra = [o for o in g.root.producer.outputs if o is not g.root and o.id in live] if len(roots) == 1 else []
+        reads, seen = [], {v.id for v in roots + extra}
         for n in g.nodes:
             for v in n.inputs:
-                if v.id not in plan.inlined and v.id not in seen and v.id != g.root.id:
+                if v.id not in plan.inlined and v.id not in seen:
                     seen.add(v.id)
                     reads.append(v)
-        kbufs = [g.root] + reads
+        kbufs = roots + extra + reads
         checks = any(get_op(n.op).index_checked for n in g.nodes)
         split = top and _work(g) >= _parallel_work()
-        align, streaming = False, False
+        align, streaming = (), False  # align: positions of the roots known to be 64-byte aligned
         if top:  # the runtime aligns the arena and the outputs listed in `aligned`
+            align = tuple(i for i, r in enumerate(roots) if slots.slot_of.get(r.id) is None)
             out_slot = slots.slot_of.get(g.root.id)
-            if out_slot is None:
-                align = True
-            elif slots.is_output(out_slot) and g.root.type.nbytes >= ALIGNED_OUTPUT_BYTES:
-                # a big result that is only returned goes around the caches (no read-for-ownership traffic)
-                align = streaming = True
-                aligned.append(out_slot - slots.n_in)
+            if len(roots) == 1 and out_slot is not None:
+                if slots.is_output(out_slot) and g.root.type.nbytes >= ALIGNED_OUTPUT_BYTES:
+                    # a big result that is only returned goes around the caches (no read-for-ownership traffic)
+                    align, streaming = (0,), True
+                    aligned.append(out_slot - slots.n_in)
         args = [ptr_of(v.id) for v in kbufs] + ([ptr_of("status")] if checks else [])
         # Groups that compute the same thing on buffers of the same types share one function (a transformer's
         # layers, a forward and its recomputation): kernels with index checks keep their own error messages.
@@ -427,8 +437,8 @@ class ModuleBuilder:
             split=split,
             errors=self.errors if checks else None,
         )
-        if align:
-            k.fn.args[0].attributes.align = 64
+        for i in align:
+            k.fn.args[i].attributes.align = 64
         k.streaming = streaming
         _emit_group(k, g)
         k.finish()
@@ -568,13 +578,16 @@ def _emit_streaming(k: Kernel, root) -> None:
 
 
 def _emit_group(k: Kernel, g) -> None:
+    if g.loops or g.scalars:
+        emit_merged(k, g)
+        return
     root = g.root
     shape = root.shape
     heavy, via_flat = heavy_node(g)
     if heavy is not None:
         SCHEDULES[get_op(heavy.op).schedule][1](k, g, heavy, via_flat)
         return
-    if _flat_friendly(g):
+    if flat_elementwise(g):
         if k.streaming and root.dtype in ("float32", "float64", "int64") and root.type.size >= STREAM_BLOCK:
             _emit_streaming(k, root)
         else:

@@ -9,6 +9,7 @@ is refused with a clear error instead of faulting on an illegal instruction.
 from __future__ import annotations
 
 import functools
+import os
 
 import llvmlite
 import llvmlite.binding as llvm
@@ -96,7 +97,10 @@ def target_key() -> str:
     init_llvm()
     cpu, features = jit_cpu()
     llvm_version = ".".join(map(str, llvm.llvm_version_info))
-    return f"{llvm.get_process_triple()}/{cpu}/{features}/llvm{llvm_version}/llvmlite{llvmlite.__version__}"
+    return (
+        f"{llvm.get_process_triple()}/{cpu}/{features}/llvm{llvm_version}/llvmlite{llvmlite.__version__}"
+        f"/l1d{l1_data_bytes()}"
+    )
 
 
 def vector_width_bits() -> int:
@@ -107,3 +111,29 @@ def vector_width_bits() -> int:
     if "+avx2" in f or "+avx" in f:
         return 256
     return 128
+
+
+L1_DEFAULT = 32 << 10  # when the OS does not say: the smallest L1 data cache of AVX2/AVX-512 x86-64 cores
+
+
+@functools.lru_cache(maxsize=None)
+def l1_data_bytes() -> int:
+    """Size of the host's level-1 data cache (per core): kernels size the blocks they keep in it from this."""
+    path = "/sys/devices/system/cpu/cpu0/cache"
+    try:
+        for entry in sorted(os.listdir(path)):
+            d = os.path.join(path, entry)
+            with open(os.path.join(d, "level")) as f, open(os.path.join(d, "type")) as t:
+                if f.read().strip() == "1" and t.read().strip() in ("Data", "Unified"):
+                    with open(os.path.join(d, "size")) as sz:
+                        text = sz.read().strip().upper()
+                    scale = {"K": 1 << 10, "M": 1 << 20}.get(text[-1:], 1)
+                    return int(text.rstrip("KM")) * scale
+    except (OSError, ValueError):
+        pass
+    return L1_DEFAULT
+
+
+def vector_registers() -> int:
+    """Vector registers of the JIT target (32 with AVX-512, else 16): kernels size register tiles from it."""
+    return 32 if vector_width_bits() == 512 else 16

@@ -100,6 +100,13 @@ SETTINGS = {
             affects_code=True,
         ),
         Setting(
+            "GRAPHNN_MERGE_KERNELS",
+            _flag,
+            True,
+            "merge runs of consecutive elementwise kernels into one kernel writing several results (ir/merge.py)",
+            affects_code=True,
+        ),
+        Setting(
             "GRAPHNN_PROFILE",
             _flag,
             False,

@@ -3,35 +3,68 @@
 Each materialized value is the root of a group (one kernel: one loop nest over the root's shape); every
 value inlined into it is recomputed per element inside that loop, so no intermediate goes to memory.
 Rules, by the producer's op pattern (TVM's elementwise < broadcast < injective < reduce < out_fusable):
-  * index remaps and scalars (reshape, transpose, broadcast_to, slice, full) are always inlined;
+  * index remaps and scalars (reshape, transpose, broadcast_to, slice, full) are always inlined, also into opaque
+    ops that read strided views of buffers (OpDef.reads_views: attention reads the heads of a qkv projection in place);
   * other elementwise / broadcast / injective values are inlined into their single consumer;
   * reduce and out_fusable values (sum, matmul, conv, ...) are inlined only into a single elementwise
     consumer that reads each of their elements exactly once, so conv/matmul + bias + activation is one loop;
   * opaque values and graph inputs/outputs are always materialized.
+Then runs of consecutive flat elementwise groups become one kernel writing several roots (ir/merge.py).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from . import config
 from .graph import Graph, Node, Value
 from .registry import family, get_op
+from .views import strided_view
 
 ONCE_CONSUMERS = ("elementwise", "broadcast")
 
 
 @dataclass
 class Group:
-    """One kernel: the root value it materializes and the nodes computed inline inside its loop."""
+    """One kernel: the root value it materializes and the nodes computed inline inside its loop; or, merged (see
+    ir/merge.py), member groups run in one kernel: one-element roots computed first, then one flat loop each for
+    `loops` (member groups computing their roots element by element in the same loop)."""
 
     root: Value
     nodes: list = field(default_factory=list)  # in graph order, root's producer last
+    scalars: list = field(default_factory=list)  # merged: member groups of one-element roots, in execution order
+    loops: list = field(default_factory=list)  # merged: lists of member groups of the same size, one flat loop each
 
     @property
     def pattern(self) -> str:
         from .registry import PATTERNS
 
         return max((get_op(n.op).pattern for n in self.nodes), key=PATTERNS.index)
+
+    @property
+    def members(self) -> list:
+        """The groups merged into this kernel, in the order it computes them ([self] when not merged)."""
+        return (self.scalars + [m for loop in self.loops for m in loop]) or [self]
+
+    @property
+    def roots(self) -> list:
+        """The values this kernel writes."""
+        return [m.root for m in self.members]
+
+
+def flat_elementwise(group: Group) -> bool:
+    """Can the group run as one flat loop (no op needs per-dimension indices): every node elementwise on operands
+    of its own shape or of one element, a row-major reshape (the flat index maps through) or a scalar fill."""
+    for n in group.nodes:
+        d = get_op(n.op)
+        if d.lowering == "reshape" or (d.scalar is not None and not n.inputs):
+            continue
+        if d.pattern not in ("elementwise", "broadcast"):
+            return False
+        out = n.outputs[0]
+        if any(v.shape != out.shape and v.type.size != 1 for v in n.inputs):
+            return False
+    return True
 
 
 @dataclass
@@ -97,7 +130,7 @@ def plan_fusion(graph: Graph) -> FusionPlan:
         inline = False
         if v.id not in outputs and users and pat != "opaque":
             if get_op(n.op).remap:
-                inline = all(get_op(c.op).pattern != "opaque" for c, _ in users)
+                inline = all(get_op(c.op).pattern != "opaque" or _read_as_view(c, v) for c, _ in users)
             elif len(users) == 1:
                 c = users[0][0]
                 c_once = once.get(c.outputs[0].id, True) if len(c.outputs) == 1 else True
@@ -128,12 +161,17 @@ def plan_fusion(graph: Graph) -> FusionPlan:
         else:
             once[v.id] = True
     _keep_matmul_operands_simple(graph, inlined)
+    _keep_view_bases(graph, inlined)
     materialized = {o.id for n in graph.nodes for o in n.outputs if o.id not in inlined}
     # Build groups: each materialized output with the inlined nodes feeding it.
     groups = []
     for n in graph.nodes:
         if any(o.id in materialized and (uses.get(o.id) or o.id in outputs) for o in n.outputs):
             groups.append(Group(n.outputs[0], _collect(n, inlined)))  # a multi-output node is one group
+    if config.get("GRAPHNN_MERGE_KERNELS"):
+        from .merge import merge_runs
+
+        groups = merge_runs(groups, inlined)
     return FusionPlan(groups, inlined, materialized)
 
 
@@ -175,6 +213,35 @@ def _keep_matmul_operands_simple(graph: Graph, inlined: set) -> None:
                     continue
                 src = v.producer.inputs[0] if v.producer.inputs and family(v.producer) == "reshape" else None
                 inlined.discard(src.id if src is not None and src.id in inlined else v.id)
+
+
+def _remap_chain(v: Value) -> bool:
+    return v.producer is not None and get_op(v.producer.op).remap and bool(v.producer.inputs)
+
+
+def _read_as_view(c: Node, v: Value) -> bool:
+    """Does opaque consumer c read v in place: c reads strided views, and v is a float index remap of a buffer
+    whose last dimension stays contiguous (so rows are vectors)?"""
+    if not get_op(c.op).reads_views or not v.type.is_float:
+        return False
+    view = strided_view(v, _remap_chain)
+    return view is not None and (v.shape[-1:] in ((), (1,)) or view.strides[-1] == 1)
+
+
+def _keep_view_bases(graph: Graph, inlined: set) -> None:
+    """Materialize what the inline remaps feeding a view-reading op read (their base), or the operand itself when
+    the remaps that stayed inline are no strided view of a buffer."""
+    for n in graph.nodes:
+        if not get_op(n.op).reads_views:
+            continue
+        for v in n.inputs:
+            while v.id in inlined:
+                if strided_view(v, lambda u: u.id in inlined) is not None:
+                    break
+                base = v
+                while base.id in inlined and _remap_chain(base):
+                    base = base.producer.inputs[0]
+                inlined.discard(base.id if base.id in inlined else v.id)
 
 
 def _collect(root: Node, inlined: set) -> list:

@@ -17,6 +17,8 @@ and how the later stages treat it:
                                "lowest" is the dtype's smallest value
   remap                        a pure index remap (reshape, transpose, ...): always computed inline by its consumers
   reads_once                   a consumer that reads each element of its input once per output element
+  reads_views                  its schedule reads float operands in place through strided views (ir/views.py): index
+                               remaps of a buffer feeding it (transpose, slice, reshape, ...) are not copied first
   index_checked                its kernels check data-dependent indices (a bad one is an IndexError after the call)
   communicates                 a collective: it exchanges data with the other processes of the group (ir/collective.py),
                                so it is never folded at compile time, and every process must run it in the same order
@@ -110,6 +112,7 @@ class OpDef:
     monoid: tuple | None = None
     remap: bool = False
     reads_once: bool = False
+    reads_views: bool = False
     index_checked: bool = False
     communicates: bool = False
     roundoff: Callable | None = None

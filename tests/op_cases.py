@@ -170,7 +170,7 @@ class Case:
 
     def has_gradient(self, dtype) -> bool:
         """Does the variant have a joint forward+backward graph (a float output, a float input, and a gradient
-        rule: attention_lse and attention_grad, which only gradients use, have none)?"""
+        rule: attention_grad, which only gradients use, has none)?"""
         return (
             OPS[self.op].grad is not None
             and any(o.type.is_float for o in self.graph(dtype).outputs)
@@ -1180,12 +1180,10 @@ entry(
 )
 
 
-def _np_attention_parts(a, at, has_v=True):
-    n = 3 if has_v else 2
-    q, k = a[0].astype(np.float64), a[1].astype(np.float64)
-    v = a[2].astype(np.float64) if has_v else None
-    mask = a[n] if at.get("masked") else None
-    return q, k, v, mask, a[n + (1 if mask is not None else 0) :]
+def _np_attention_parts(a, at):
+    q, k, v = (x.astype(np.float64) for x in a[:3])
+    mask = a[3] if at.get("masked") else None
+    return q, k, v, mask, a[3 + (1 if mask is not None else 0) :]
 
 
 def _np_attention_probs(q, k, mask, at):
@@ -1213,12 +1211,8 @@ def _np_attention_probs(q, k, mask, at):
 
 def _np_attention(a, at):
     q, k, v, mask, _ = _np_attention_parts(a, at)
-    return np.matmul(_np_attention_probs(q, k, mask, at)[0], v)
-
-
-def _np_attention_lse(a, at):
-    q, k, _, mask, _ = _np_attention_parts(a, at, False)
-    return _np_attention_probs(q, k, mask, at)[1]
+    p, lse = _np_attention_probs(q, k, mask, at)
+    return [np.matmul(p, v), lse]
 
 
 def _np_attention_grad(a, at):
@@ -1274,16 +1268,6 @@ entry(
         ),
     ],
     _np_attention,
-)
-
-entry(
-    "attention_lse",
-    [
-        C("plain", F(2, 3, 4), F(2, 5, 4), scale=0.5),
-        C("causal_masked", F(3, 3, 2), F(3, 4, 2), _masked_rows(3, 4), scale=1.0, causal=True, masked=True),
-        C("vector_rows", F(2, 3, 8), F(2, 5, 8), _masked_rows(2, 3, 5), scale=0.5, causal=True, masked=True),
-    ],
-    _np_attention_lse,
 )
 
 

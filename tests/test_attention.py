@@ -131,3 +131,86 @@ def test_errors():
         g_sdpa(q, k, v, attn_mask=graphnn.ones(5, 7, dtype=graphnn.bool), is_causal=True)
     with pytest.raises(ValueError, match="query and key sizes differ"):
         g_sdpa(q, graphnn.randn(2, 3, 7, 5), v)
+
+
+def _heads(x, n_head: int, lib):
+    """nanoGPT's layout: a fused (B, T, 3C) projection split into q, k, v, each viewed as (B, T, H, D) and
+    transposed to (B, H, T, D) (strided views of the projection)."""
+    b, t, c3 = x.shape
+    return [y.view(b, t, n_head, c3 // 3 // n_head).transpose(1, 2) for y in x.chunk(3, -1)]
+
+
+@pytest.mark.parametrize("head_dim", [16, 6])
+def test_heads_of_a_fused_projection_are_read_in_place(torch, head_dim):
+    """q, k, v as transposed views of one qkv tensor: values and gradients equal PyTorch's, and the compiled
+    attention kernels read the projection itself (no kernel copies the heads into head-major tensors)."""
+    F = torch.nn.functional
+    x = RNG.standard_normal((2, 9, 3 * 2 * head_dim)).astype(np.float32)
+    check(
+        torch,
+        lambda a: g_sdpa(*_heads(a, 2, graphnn), is_causal=True),
+        lambda a: F.scaled_dot_product_attention(*_heads(a, 2, torch), is_causal=True),
+        [x],
+        compiled=True,
+    )
+
+    def step(a):
+        out = g_sdpa(*_heads(a, 2, graphnn), is_causal=True)
+        (out * out).sum().backward()
+        return out
+
+    cstep = graphnn.compile(step)
+    cstep(graphnn.tensor(x, requires_grad=True))
+    plan = cstep.graphs["fused"]
+    for g in plan.groups:
+        ops = {n.op for n in g.nodes}
+        if "transpose" in ops and g.root.type.shape == (2, 2, 9, head_dim):
+            assert ops & {"attention", "attention_grad"}, f"a kernel copies a head: {[n.op for n in g.nodes]}"
+    assert sum(n.op == "attention" for g in plan.groups for n in g.nodes) == 1
+
+
+@pytest.mark.parametrize("kw", [dict(is_causal=True), dict(mask=True), dict()], ids=["causal", "mask", "plain"])
+def test_several_key_blocks(torch, kw):
+    """Head size 256: a key block of at most 16 keys on any L1 data cache up to 64 KiB, so 50 keys run in several
+    blocks (the online softmax rescales); 37 queries leave a partial last query tile."""
+    q, k, v = _qkv(b=1, h=2, lq=37, lk=50, e=256, ev=256)
+    F = torch.nn.functional
+    if kw.get("mask"):
+        m = RNG.random((37, 50)) < 0.6
+        m[:, 20] = True
+        m_g, m_t = graphnn.tensor(m), torch.tensor(m)
+        g_fn = lambda a, b, c: g_sdpa(a, b, c, attn_mask=m_g)  # noqa: E731
+        t_fn = lambda a, b, c: F.scaled_dot_product_attention(a, b, c, attn_mask=m_t)  # noqa: E731
+    else:
+        g_fn = lambda a, b, c: g_sdpa(a, b, c, **kw)  # noqa: E731
+        t_fn = lambda a, b, c: F.scaled_dot_product_attention(a, b, c, **kw)  # noqa: E731
+    check(torch, g_fn, t_fn, [q, k, v], compiled=True)
+
+
+def test_log_sum_exp_output():
+    """attention's second output is each row's log-sum-exp (-inf for a row that sees no key), compiled as eagerly,
+    within the op's rounding-error bound (graphnn.ir.roundoff) of the float64 value."""
+    from graphnn.core.dispatch import apply
+    from graphnn.ir import Graph
+    from graphnn.ir.roundoff import error_bounds
+    from graphnn.ir.types import TensorType
+
+    arrays = list(_qkv(lq=5, lk=7, e=8, ev=8))
+    mask = np.zeros((5, 7), np.float32)
+    mask[1] = -np.inf
+    arrays.append(mask)
+    at = {"scale": 0.5, "causal": False, "masked": True}
+    g = Graph()
+    ins = [g.add_input(TensorType(a.shape, "float32")) for a in arrays]
+    g.outputs = [g.add_node("attention", ins, at).outputs[1]]
+    bound = error_bounds(g, arrays)[0]
+    q, k = (a.astype(np.float64) for a in arrays[:2])
+    s = np.matmul(q, np.swapaxes(k, -1, -2)) * 0.5 + mask
+    with np.errstate(divide="ignore"):
+        want = np.log(np.exp(s).sum(-1))
+    ts = [graphnn.tensor(a) for a in arrays]
+    f = graphnn.compile(lambda a, b, c, d: apply("attention", [a, b, c, d], at)[1])
+    for got in (apply("attention", ts, at)[1].numpy(), f(*ts).numpy()):
+        assert np.isneginf(got[:, :, 1]).all()
+        finite = np.isfinite(want)
+        assert (np.abs(got[finite] - want[finite]) <= bound[finite]).all()

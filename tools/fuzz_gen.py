@@ -462,20 +462,20 @@ def _take_along_grad(b: Builder):
 
 
 def _attention(op):
-    """attention / attention_lse / attention_grad on new float inputs of a random small geometry (a causal flag,
-    an additive mask with some -inf entries that never remove a whole row, the scale)."""
+    """attention / attention_grad on new float inputs of a random small geometry (a causal flag, an additive mask
+    with some -inf entries that never remove a whole row, the scale)."""
 
     def gen(b: Builder):
         dt = b.float_dtype()
         batch = tuple(b.src.int(1, 3) for _ in range(b.src.int(0, 2)))
         lq, lk, e, ev = b.src.int(1, 4), b.src.int(1, 5), b.src.int(1, 4), b.src.int(1, 3)
         causal, masked = b.src.chance(0.4), b.src.chance(0.4)
-        needed = (2 if op == "attention_lse" else 3) + masked + (op == "attention_grad")
+        needed = 3 + masked + (op == "attention_grad")
         if len(b.g.inputs) + needed > b.max_inputs:
             return None
         q = b.new_input(batch + (lq, e), dt)
         k = b.new_input(batch + (lk, e), dt)
-        ins = [q, k] if op == "attention_lse" else [q, k, b.new_input(batch + (lk, ev), dt)]
+        ins = [q, k, b.new_input(batch + (lk, ev), dt)]
         if masked:
             m = b.new_input(batch[:1] + (1, lk), dt)
             arr = b.arr(m)
@@ -486,10 +486,10 @@ def _attention(op):
         if op != "attention_grad":
             return ins, attrs
         g = b.new_input(batch + (lq, ev), dt)
-        lse = b.add("attention_lse", [q, k] + ins[3:], attrs)
         out = b.add("attention", ins, attrs)
-        if lse is None or out is None:
+        if out is None:
             return None
+        lse = out.producer.outputs[1]
         prod = b.add("mul", [g, out], {})
         d = b.add("sum", [prod], {"axes": (-1,), "keepdims": False}) if prod is not None else None
         if d is None:

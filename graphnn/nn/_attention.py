@@ -1,5 +1,5 @@
-"""F.scaled_dot_product_attention: one `attention` op (row-by-row softmax, the score matrix never materialized in
-compiled code), with PyTorch's masks, causal flag, scale and grouped-query heads; dropout on the attention
+"""F.scaled_dot_product_attention: one `attention` op (an online softmax over blocks of keys, the score matrix never
+materialized in compiled code; its second output, the log-sum-exp of each row, is what the gradient reads), with PyTorch's masks, causal flag, scale and grouped-query heads; dropout on the attention
 weights runs the composite form (scores, softmax, dropout, product)."""
 
 from __future__ import annotations
@@ -64,7 +64,7 @@ def scaled_dot_product_attention(
         weights = scores.softmax(-1)
         return dropout(weights, dropout_p, True).matmul(v)
     inputs = [q, k, v] + ([mask] if mask is not None else [])
-    out = apply("attention", inputs, {"scale": scale, "causal": bool(is_causal), "masked": mask is not None})
+    out, _lse = apply("attention", inputs, {"scale": scale, "causal": bool(is_causal), "masked": mask is not None})
     return relabel(out, "ScaledDotProductFlashAttentionForCpuBackward0", [q, k, v])
 
 

@@ -137,7 +137,7 @@ class _Builder:
             for k, grp in enumerate(self.plan.groups):
                 for n in grp.nodes:
                     kernels.setdefault(n.id, []).append(k)
-                    if n is grp.root.producer:  # where the value is materialized comes first
+                    if any(n is r.producer for r in grp.roots):  # where a value is materialized comes first
                         kernels[n.id].remove(k)
                         kernels[n.id].insert(0, k)
         by_key: dict = {}

@@ -39,9 +39,8 @@ def stage_text(st: Stage) -> str:
         names = g._names()
         out.append(f"# {plural(len(st.plan.groups), 'kernel')} (fusion groups), in execution order:")
         for k, grp in enumerate(st.plan.groups):
-            out.append(
-                f"#   k{k} [{grp.pattern}] -> %{names.get(grp.root.id, '?')}: " + ", ".join(n.op for n in grp.nodes)
-            )
+            roots = ", ".join(f"%{names.get(r.id, '?')}" for r in grp.roots)
+            out.append(f"#   k{k} [{grp.pattern}] -> {roots}: " + ", ".join(n.op for n in grp.nodes))
     return "\n".join(out) + "\n"
 
 

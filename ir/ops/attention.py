@@ -1,13 +1,15 @@
 """Attention as one op: softmax(scale * q @ k^T + mask) @ v, never materializing the Lq x Lk matrix in compiled code.
 
-    attention(q, k, v[, mask]; scale, causal)             -> out (..., Lq, Ev)
-    attention_lse(q, k[, mask]; scale, causal)            -> lse (..., Lq): the log-sum-exp of each row's scores
+    attention(q, k, v[, mask]; scale, causal)  -> out (..., Lq, Ev), lse (..., Lq): the log-sum-exp of each row's
+                                                  scores, which the gradient reads (dead, and never stored, without one)
     attention_grad(q, k, v[, mask], lse, d, g; scale, causal, wrt) -> the gradient for q, k, v or the mask
 
 q (..., Lq, E), k (..., Lk, E), v (..., Lk, Ev); batch dimensions broadcast. `mask` is additive (a float tensor
 broadcastable to (..., Lq, Lk); -inf removes a key); `causal` removes key j from query i when j > i (upper-left
 aligned, as PyTorch's is_causal). A query row with every key removed gives zeros (as PyTorch). The gradient
-recomputes the probabilities per row from the saved log-sum-exp (d = rowsum(g * out)), as flash attention does.
+recomputes the probabilities per block from the saved log-sum-exp (d = rowsum(g * out)), as flash attention does.
+Both ops read q, k, v (and g) in place through strided views (`reads_views`): the heads of a fused qkv projection
+are never copied into head-major tensors.
 """
 
 from __future__ import annotations
@@ -19,14 +21,12 @@ from ..roundoff import steps, unit_roundoff
 from ..types import TensorType, broadcast_shapes
 
 
-def _parts(types_or_values, attrs, has_v: bool = True) -> tuple:
-    """(q, k, v or None, mask or None, rest) of an attention op's inputs (v absent for attention_lse)."""
-    n = 3 if has_v else 2
+def _parts(types_or_values, attrs) -> tuple:
+    """(q, k, v, mask or None, rest) of an attention op's inputs."""
     xs = list(types_or_values)
-    q, k = xs[0], xs[1]
-    v = xs[2] if has_v else None
-    mask = xs[n] if attrs.get("masked") else None
-    rest = xs[n + (1 if attrs.get("masked") else 0) :]
+    q, k, v = xs[0], xs[1], xs[2]
+    mask = xs[3] if attrs.get("masked") else None
+    rest = xs[3 + (1 if attrs.get("masked") else 0) :]
     return q, k, v, mask, rest
 
 
@@ -101,15 +101,15 @@ def _rel(x, e) -> float:
     return float(np.max(e, initial=0.0)) / top if top > 0 else 0.0
 
 
-def _roundoff(node, ins, errs, out):
-    """Rounding-error bound of the attention ops. A score's error: its dot product's rounding plus the errors q and k
-    carry, plus the mask's. Softmax turns an error of at most es in a row's scores into relative errors of at most
-    2 es in its probabilities; the op's own rounding is a few steps per exp and a sum over the keys. The gradients
-    are sums of products of a few such factors: their relative errors add up."""
-    has_v = node.op != "attention_lse"
-    q, k, v, mask, rest = _parts(ins, node.attrs, has_v)
-    eq, ek, ev, em, erest = _parts(errs, node.attrs, has_v)
-    u, scale = unit_roundoff(out.dtype), node.attrs["scale"]
+def _score_errors(node, ins, errs, u: float) -> tuple:
+    """(scores, the largest score error of each row, each probability's relative error bound). A score's error: its
+    dot product's rounding plus the errors q and k carry, plus the mask's. Softmax turns an error of at most es in a
+    row's scores into relative errors of at most 2 es in its probabilities; the op's own rounding is a few steps per
+    exp, a sum over the keys and the online softmax's rescaling (an exp and a product per key block: at most one per
+    key, whatever block size the kernel picks)."""
+    q, k, v, mask, rest = _parts(ins, node.attrs)
+    eq, ek, ev, em, erest = _parts(errs, node.attrs)
+    scale = node.attrs["scale"]
     aq, ak = np.abs(q.astype(np.float64)), np.abs(k.astype(np.float64))
     es = scale * (
         steps(q.shape[-1]) * u * np.matmul(aq, np.swapaxes(ak, -1, -2))
@@ -121,14 +121,42 @@ def _roundoff(node, ins, errs, out):
     s = _scores(q, k, mask, node.attrs)
     es_row = np.max(np.where(np.isfinite(s), es, 0.0), axis=-1)
     lk = k.shape[-2]
-    soft = 2 * es_row + u * (steps(lk) + 8)  # relative error of each probability
-    if node.op == "attention_lse":
-        return es_row + u * (steps(lk) + 8) * np.maximum(1.0, np.abs(np.asarray(out, np.float64)))
-    p, _ = _probs(s)
+    soft = 2 * es_row + u * (steps(lk) + 8 + _RESCALE_STEPS * steps(lk))
+    return s, es_row, soft
+
+
+_RESCALE_STEPS = 5  # rounding steps of one online-softmax rescale: an exp of a few ulp and a product
+
+
+def _forward_roundoff(node, ins, errs) -> list:
+    """Bounds of attention's two outputs: the weighted sum of value rows, and the log-sum-exp."""
+    errs = [np.zeros(np.shape(a)) if e is None else e for a, e in zip(ins, errs)]
+    q, k, v, mask, _ = _parts(ins, node.attrs)
+    ev = _parts(errs, node.attrs)[2]
+    u = unit_roundoff(q.dtype)
+    s, es_row, soft = _score_errors(node, ins, errs, u)
+    p, lse = _probs(s)
     av = np.abs(v.astype(np.float64))
-    if node.op == "attention":
-        vmax = np.max(av, axis=-2, keepdims=True)
-        return soft[..., None] * vmax + np.matmul(p, np.asarray(ev, np.float64)) + u * steps(lk) * np.matmul(p, av)
+    vmax = np.max(av, axis=-2, keepdims=True)
+    lk = k.shape[-2]
+    out = soft[..., None] * vmax + np.matmul(p, np.asarray(ev, np.float64)) + u * steps(lk) * np.matmul(p, av)
+    with np.errstate(invalid="ignore"):
+        e_lse = es_row + u * (steps(lk) + 8 + _RESCALE_STEPS * steps(lk)) * np.maximum(1.0, np.abs(lse))
+    return [out, np.where(np.isfinite(e_lse), e_lse, 0.0)]
+
+
+_forward_roundoff.per_output = True
+
+
+def _grad_roundoff(node, ins, errs, out):
+    """attention_grad's bound: sums of products of a few factors of the forward's kind, whose relative errors add up."""
+    q, k, v, mask, rest = _parts(ins, node.attrs)
+    eq, ek, ev, em, erest = _parts(errs, node.attrs)
+    u, scale = unit_roundoff(out.dtype), node.attrs["scale"]
+    s, _, soft = _score_errors(node, ins, errs, u)
+    p, _ = _probs(s)
+    aq, ak, av = (np.abs(x.astype(np.float64)) for x in (q, k, v))
+    lk = k.shape[-2]
     lse, d, g = rest
     ag = np.abs(g.astype(np.float64))
     rel = (
@@ -154,13 +182,14 @@ def _attention_infer(types, attrs):
     if rest:
         raise ValueError(f"attention takes q, k, v and {'a mask' if attrs.get('masked') else 'no mask'}")
     batch = _check(q, k, v, mask)
-    return TensorType(batch + (q.shape[-2], v.shape[-1]), q.dtype)
+    return [TensorType(batch + (q.shape[-2], v.shape[-1]), q.dtype), TensorType(batch + (q.shape[-2],), q.dtype)]
 
 
 def _attention_ref(arrays, attrs):
     q, k, v, mask, _ = _parts(arrays, attrs)
-    p, _ = _probs(_scores(q, k, mask, attrs))
-    return _contract(p, v, _keep(attrs, q.shape[-2], k.shape[-2])).astype(q.dtype)
+    p, lse = _probs(_scores(q, k, mask, attrs))
+    out = _contract(p, v, _keep(attrs, q.shape[-2], k.shape[-2]))
+    return [out.astype(q.dtype), lse.astype(q.dtype)]
 
 
 def _grad_inputs(node) -> tuple:
@@ -168,13 +197,21 @@ def _grad_inputs(node) -> tuple:
     return q, k, v, mask
 
 
+def _is_zero(v) -> bool:
+    """Is v a fill with zeros (the cotangent autodiff gives an output nothing reads)?"""
+    n = v.producer
+    return n is not None and n.op == "full" and not n.inputs and n.attrs.get("value") == 0
+
+
 def _attention_grad(b, node, cts):
+    """With p = exp(s - lse): ds = p * (g . v_j - d) where d = rowsum(g * out), less the lse's own cotangent (d lse /
+    ds = p)."""
     q, k, v, mask = _grad_inputs(node)
     at = {"scale": node.attrs["scale"], "causal": node.attrs.get("causal", False), "masked": mask is not None}
-    qk = [q, k] + ([mask] if mask is not None else [])
-    lse = b.attention_lse(*qk, **at)
-    g, out = cts[0], node.outputs[0]
+    (g, g_lse), (out, lse) = cts, node.outputs
     d = b.sum(b.mul(g, out), axes=(-1,), keepdims=False)
+    if not _is_zero(g_lse):
+        d = b.sub(d, g_lse)
     ins = [q, k, v] + ([mask] if mask is not None else []) + [lse, d, g]
     grads = [_unbroadcast_to(b, b.attention_grad(*ins, **at, wrt=w), t.shape) for w, t in zip("qkv", (q, k, v))]
     if mask is not None:
@@ -204,37 +241,13 @@ register(
     schedule="attention",
     flops=_attention_flops,
     torch_name="ScaledDotProductFlashAttentionForCpuBackward0",
-    roundoff=_roundoff,
+    roundoff=_forward_roundoff,
+    reads_views=True,
     fuzz=Fuzz(generator="attention", smooth=True, heavy=True),
-    doc="softmax(scale * q @ k^T + mask) @ v, row by row (the score matrix is never materialized)",
+    doc="softmax(scale * q @ k^T + mask) @ v and the log-sum-exp of each row, over blocks of keys with an online "
+    "softmax (the score matrix is never materialized)",
 )
 
-
-def _lse_infer(types, attrs):
-    q, k, _, mask, rest = _parts(types, attrs, False)
-    if rest:
-        raise ValueError("attention_lse takes q, k and an optional mask")
-    batch = _check(q, k, None, mask)
-    return TensorType(batch + (q.shape[-2],), q.dtype)
-
-
-def _lse_ref(arrays, attrs):
-    q, k, _, mask, _ = _parts(arrays, attrs, False)
-    return _probs(_scores(q, k, mask, attrs))[1].astype(q.dtype)
-
-
-register(
-    "attention_lse",
-    infer=_lse_infer,
-    ref=_lse_ref,
-    grad=None,
-    pattern="opaque",
-    schedule="attention_lse",
-    flops=lambda n: 2 * n.outputs[0].type.size * n.inputs[1].shape[-2] * n.inputs[0].shape[-1],
-    roundoff=_roundoff,
-    fuzz=Fuzz(generator="attention", heavy=True),
-    doc="log-sum-exp of each row of scale * q @ k^T + mask (what attention's gradient recomputes from)",
-)
 
 _WRT = ("q", "k", "v", "mask")
 
@@ -291,7 +304,8 @@ register(
     pattern="opaque",
     schedule="attention_grad",
     flops=lambda n: 4 * n.outputs[0].type.size * n.inputs[1].shape[-2] * n.inputs[0].shape[-1],
-    roundoff=_roundoff,
+    roundoff=_grad_roundoff,
+    reads_views=True,
     fuzz=Fuzz(generator="attention", heavy=True),
     doc="attention's gradient for q, k, v or the mask (wrt), recomputing the probabilities from lse",
 )
