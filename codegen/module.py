@@ -15,7 +15,7 @@ import llvmlite.ir as ir
 
 from graphnn.ir.fusion import FusionPlan, flat_elementwise, plan_fusion
 from graphnn.ir.graph import Graph, format_attr
-from graphnn.ir.memory import plan_memory
+from graphnn.ir.memory import kernel_liveness, plan_memory
 from graphnn.ir.ops.shape import concat_offsets
 from graphnn.ir.registry import describe, family, get_op, node_flops
 
@@ -377,19 +377,8 @@ class ModuleBuilder:
         """Offsets in the arena of every intermediate (and scan scratch), from their liveness over the kernels. An
         extra output of a kernel's node that nothing reads (attention's log-sum-exp without a gradient) gets no memory
         (a scan writes all of its outputs)."""
-        first, last, sizes = {}, {}, {}
+        first, last, sizes = kernel_liveness(groups, plan.inlined, live)
         for step, g in enumerate(groups):
-            scan = family(g.root.producer) == "scan"
-            for r in g.roots:
-                for o in r.producer.outputs:
-                    if o is not r and o.id not in live and not scan:
-                        continue
-                    first.setdefault(o.id, step)
-                    sizes[o.id] = o.type.nbytes
-            for n in g.nodes:
-                for v in n.inputs:
-                    if v.id not in plan.inlined:
-                        last[v.id] = step
             if family(g.root.producer) == "scan":
                 for key, nbytes in self._scan_scratch(g.root.producer).items():
                     first[key], last[key], sizes[key] = step, step, nbytes

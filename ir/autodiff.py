@@ -66,7 +66,7 @@ def vjp(graph: Graph, outputs: list, cotangents: list, wrt: list, b: Emitter | N
         if len(n.outputs) == 1 or op.name != "call":
             cts = [c if c is not None else b.full(0.0, o.shape, o.dtype) for c, o in zip(cts, n.outputs)]
         if isinstance(b, GraphEmitter):  # gradient nodes inherit the module scope of the node they differentiate
-            b.meta = {**b.meta, "scope": n.meta.get("scope", "")}
+            b.meta = {**b.meta, "scope": n.meta.get("scope", ""), "grad_of": n.meta.get("origin", n.id)}
         try:
             grads = op.grad(b, n, cts)
         except MissingGradient:

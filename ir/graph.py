@@ -126,7 +126,8 @@ class Graph:
         self.outputs = [new if v is old else v for v in self.outputs]
 
     def copy(self) -> "Graph":
-        """A structural copy with fresh Values and Nodes (data and meta carried over)."""
+        """A structural copy with fresh Values and Nodes (data and meta carried over). Each copied node's
+        meta["origin"] names the node it descends from (the first original's id), which links stages."""
         g = Graph(self.name)
         g.meta = dict(self.meta)
         vmap: dict = {}
@@ -138,6 +139,7 @@ class Graph:
         for n in self.nodes:
             nn_ = Node(n.op, [vmap[v.id] for v in n.inputs], n.attrs, [o.type for o in n.outputs])
             nn_.meta.update(n.meta)
+            nn_.meta.setdefault("origin", n.id)
             for o, no in zip(n.outputs, nn_.outputs):
                 no.name, no.data = o.name, o.data
                 no.meta.update(o.meta)

@@ -34,3 +34,26 @@ def plan_memory(buffers: list, order: dict) -> MemoryPlan:
         offsets[vid] = off
         size = max(size, off + nbytes)
     return MemoryPlan(offsets, size)
+
+
+def kernel_liveness(groups: list, inlined: set, live: set | None = None) -> tuple:
+    """(first, last, sizes) of the values a sequence of kernels (fusion groups, in execution order) writes: the
+    step that writes each, the last step that reads it, and its bytes. A value a kernel computes inline (`inlined`)
+    is not read from memory. With `live` (ids of values something reads), an extra output of a root's node that is
+    not live is not written (attention's log-sum-exp without a gradient), except by a scan, which writes all."""
+    from .registry import family
+
+    first, last, sizes = {}, {}, {}
+    for step, g in enumerate(groups):
+        scan = family(g.root.producer) == "scan"
+        for r in g.roots:
+            for o in r.producer.outputs:
+                if live is not None and o is not r and o.id not in live and not scan:
+                    continue
+                first.setdefault(o.id, step)
+                sizes[o.id] = o.type.nbytes
+        for n in g.nodes:
+            for v in n.inputs:
+                if v.id not in inlined:
+                    last[v.id] = step
+    return first, last, sizes

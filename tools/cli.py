@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import errno
 import os
 import sys
@@ -69,7 +70,11 @@ def _check_viz_args(args, ext: str) -> None:
         raise ModelError(f"unknown output type {ext or '(none)'} for {args.output}: use one of {' '.join(EXTENSIONS)}")
     if args.depth is not None and ext not in (".svg", ".png", ".dot", ".html"):
         raise ModelError("--depth applies to pictures (-o with .svg .png .dot or .html), not to the IR text")
+    if args.profile is not None and ext != ".html":
+        raise ModelError("--profile colors the explorer's kernels by their time: it needs -o with .html")
     if is_export(args.model):
+        if args.profile is not None:
+            raise ModelError("--profile runs the model: give a model, not an export directory")
         if args.input_shape:
             for s in args.input_shape:
                 parse_shape(s)  # a malformed shape is named as such first
@@ -91,6 +96,7 @@ def _viz(args) -> int:
     from graphnn.viz.stages import STAGES, export_stages, is_export, trace_stages
     from graphnn.viz.summary import output_shapes, summarize
     from graphnn.viz.files import all_text
+    from graphnn.viz.profile import kernel_cycles, profiling
 
     ext = os.path.splitext(args.output)[1].lower() if args.output else ""
     _check_viz_args(args, ext)
@@ -112,7 +118,9 @@ def _viz(args) -> int:
         names.remove("backward")
     shapes: dict = {}
     if model is not None:
-        with output_shapes(model) as shapes:
+        if args.profile is not None and "fused" not in names:
+            names.append("fused")  # the profile is of the compiled code
+        with output_shapes(model) as shapes, profiling() if args.profile is not None else contextlib.nullcontext():
             stages = trace_stages(model, inputs, names, train=args.train)
     if not args.output:
         sys.stdout.write(all_text(stages))
@@ -125,18 +133,23 @@ def _viz(args) -> int:
             with output_shapes(model) as shapes:
                 forward = trace_stages(model, inputs, ["traced"])
         summary = str(summarize(model, forward["traced"].graph, shapes=shapes))
-    for path in _write_viz(stages, args, summary):
+    cycles = None
+    if args.profile is not None:
+        cycles = {k: kernel_cycles(st, args.profile) for k, st in stages.items() if st.rerun is not None}
+    for path in _write_viz(stages, args, summary, cycles):
         print(f"wrote {path}")
     return 0
 
 
-def _write_viz(stages: dict, args, summary) -> list:
+def _write_viz(stages: dict, args, summary, cycles=None) -> list:
     from .load_model import ModelError
     from graphnn.viz.outfile import describe
     from graphnn.viz.files import write_stages
 
     try:
-        return write_stages(stages, args.output, depth=args.depth, summary=summary, title=f"graphnn viz {args.model}")
+        return write_stages(
+            stages, args.output, depth=args.depth, summary=summary, title=f"graphnn viz {args.model}", cycles=cycles
+        )
     except OSError as e:
         raise ModelError(describe(e)) from None
 
@@ -342,6 +355,15 @@ def _add_viz(sub) -> None:
         "--output",
         metavar="FILE",
         help="output file: .svg .png .dot .html or .txt; missing folders are created (default: print the IR text)",
+    )
+    viz.add_argument(
+        "--profile",
+        type=positive_int,
+        nargs="?",
+        const=20,
+        metavar="RUNS",
+        help="run the compiled model RUNS times (default 20) counting cycles per kernel, and show each kernel's "
+        "share of the time in the explorer (-o .html)",
     )
 
 

@@ -16,7 +16,7 @@ from graphnn.ir.types import TensorType
 from graphnn.codegen.runtime import get_num_threads
 from graphnn.compiler import tracer as _tracer
 from graphnn.core.blas import SERIAL_ELEMENTS, blas_threads
-from graphnn.core.grad_mode import current_scope, is_grad_enabled, user_frame
+from graphnn.core.grad_mode import current_scope, is_grad_enabled, model_frame, recording_sources, user_frame
 
 # PyTorch's grad_fn names for ops applied directly.
 
@@ -189,6 +189,8 @@ def _trace_node(tracer, d, op: str, args: list, attrs: dict, needs_grad: bool, T
     node.meta["scope"] = current_scope()
     if d.index_checked:  # its native code reports bad indices with the user's line
         node.meta["source"] = user_frame()
+    elif recording_sources():
+        node.meta["source"] = model_frame()
     if not is_grad_enabled():
         node.meta["nograd"] = True
     return [Tensor._symbolic(o, tracer, needs_grad and o.type.is_float) for o in node.outputs]

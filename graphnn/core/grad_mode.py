@@ -244,3 +244,38 @@ def user_frame() -> str | None:
     """'file:line: source' of the innermost stack frame outside graphnn itself."""
     loc = user_location()
     return f"{loc[0]}:{loc[1]}: {loc[2]}" if loc else None
+
+
+def model_frame() -> str | None:
+    """'file:line: code' of the innermost frame outside graphnn's library code (graphnn, ir, codegen; the models in
+    graphnn.tools count as user code) below the `record_sources()` block: the line of the model that ran an op
+    (None for ops that library code ran, such as an optimizer's update)."""
+    import linecache
+
+    lib = _package_dirs()[:3]
+    stop = getattr(_state, "sources", None)
+    fr = sys._getframe(1)
+    while fr is not None and fr is not stop:
+        f = os.path.abspath(fr.f_code.co_filename)
+        if not f.startswith(lib) and "contextlib" not in f:
+            return f"{fr.f_code.co_filename}:{fr.f_lineno}: {linecache.getline(fr.f_code.co_filename, fr.f_lineno).strip()}"
+        fr = fr.f_back
+    return None
+
+
+def recording_sources() -> bool:
+    """Does tracing record every op's user source line (node.meta["source"])? (see `record_sources`)"""
+    return getattr(_state, "sources", None) is not None
+
+
+@contextlib.contextmanager
+def record_sources():
+    """Within: traced ops record the user's source line ('file:line: code'), as `graphnn viz` shows it; frames of
+    the caller of this block and outside it are not searched. Off by default (index-checked ops always record
+    theirs): finding the frame costs a walk up the stack per op."""
+    before = getattr(_state, "sources", None)
+    _state.sources = sys._getframe(2)  # the frame that entered the block (above it: contextlib's __enter__)
+    try:
+        yield
+    finally:
+        _state.sources = before

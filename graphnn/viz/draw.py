@@ -15,6 +15,7 @@ from collections import Counter
 from graphnn.ir.graph import Graph, format_attr
 
 from graphnn.viz import render
+from graphnn.viz.paths import GRAD, OPTIMIZER, node_paths, phases  # noqa: F401 (phases: re-exported)
 from graphnn.viz.stages import Stage, plural
 
 PHASE_FILL = {"forward": "#ffffff", "backward": "#fde0d2", "update": "#dcefd6"}
@@ -44,29 +45,6 @@ def _attrs(**kw) -> str:
 
 def _e(s: str) -> str:
     return html.escape(str(s), quote=True)
-
-
-def phases(graph: Graph) -> dict:
-    """Map node id -> 'forward', 'backward' (gradient nodes) or 'update' (ops fed by gradients outside autodiff,
-    e.g. SGD). Scope-less constants take the phase of their consumers."""
-    out: dict = {}
-    tainted: set = set()  # value ids computed from gradients
-    for n in graph.nodes:
-        if n.meta.get("phase") == "backward":
-            out[n.id] = "backward"
-        elif not n.meta.get("scope") and any(v.id in tainted for v in n.inputs):
-            out[n.id] = "update"
-        else:
-            out[n.id] = "forward"
-        if out[n.id] != "forward":
-            tainted.update(o.id for o in n.outputs)
-    uses = graph.users()
-    for n in graph.nodes:
-        if not n.inputs and not n.meta.get("scope"):
-            used = {out[c.id] for o in n.outputs for c, _ in uses.get(o.id, [])}
-            if len(used) == 1:
-                out[n.id] = used.pop()
-    return out
 
 
 def as_stage(obj, plan=None, stage: str | None = None) -> Stage:
@@ -120,15 +98,29 @@ class _Builder:
         self.collapsed: dict = {}  # unit id -> list of nodes
         self.input_pos = {v.id: i for i, v in enumerate(self.g.inputs)}
         self.node_pos = {n.id: i for i, n in enumerate(self.g.nodes)}
+        self.training = "update" in self.phase.values()
+        self.paths = node_paths(self.g, st.paths) if self.training else {}
+        self.collapsed_path: dict = {}  # unit id -> the path of a collapsed box
         self.places = self._placements()
 
     # -- where each node is drawn --------------------------------------------------------------------------
     def _scope_key(self, n) -> str | None:
+        """The path of the collapsed box that `n` is drawn in, or None. In a training step the parameter updates
+        are one box (`--depth 2`: one per module, 3: per parameter) and the loss is one box."""
         scope = n.meta.get("scope")
+        if self.training:
+            path = self.paths[n.id]
+            if path.split(".")[0] == OPTIMIZER:
+                return ".".join(path.split(".")[: max(1, self.depth or 0)])
+            if scope and self.st.modules and scope.split(".")[0] not in self.st.modules:
+                return scope.split(".")[0]  # a loss module, called outside the model
         if self.depth is None or not scope:
             return None
         parts = scope.split(".")
-        return ".".join(parts[: self.depth + 1]) if len(parts) - 1 >= self.depth else None
+        key = ".".join(parts[: self.depth + 1]) if len(parts) - 1 >= self.depth else None
+        if key and self.training and self.phase[n.id] == "backward":
+            return GRAD + key  # a module's gradient ops: a box of their own, after the loss
+        return key
 
     def _placements(self) -> dict:
         """node id -> [(unit id, kernel index or None)], the primary placement first."""
@@ -151,6 +143,7 @@ class _Builder:
             home = ks.pop() if len(ks) == 1 else None
             uid = "m_" + "".join(c if c.isalnum() else "_" for c in key)
             self.collapsed[uid] = nodes
+            self.collapsed_path[uid] = key
             for n in nodes:
                 places[n.id] = [(uid, home)]
         for i, n in enumerate(self.g.nodes):
@@ -187,7 +180,11 @@ class _Builder:
                     self._declare(uid, n, kernel)
                 for v in n.inputs:
                     self._edge(self._src(v, kernel), uid, v, n)
+        rest = self.training and len(self.g.outputs) > 3  # a training step's gradients and updated parameters
         for j, v in enumerate(self.g.outputs):
+            if rest and j:
+                self._other_outputs(v)
+                continue
             uid = f"out{j}"
             label = self.st.output_labels.get(j, f"output {j}")
             self.decl[uid] = _attrs(
@@ -200,13 +197,27 @@ class _Builder:
             self.cluster_of[uid] = None
             self._edge(self._src(v, None), uid, v, None)
 
+    def _other_outputs(self, v) -> None:
+        """All outputs but the first (the loss) of a training step, as one house."""
+        if "out_rest" not in self.decl:
+            n = len(self.g.outputs) - 1
+            label = _Html(f"{n} more outputs<br/>" + '<font point-size="9">gradients, updated parameters</font>')
+            self.decl["out_rest"] = _attrs(shape="house", style="filled", fillcolor="#eeeeee", fontsize=10, label=label)
+            self.cluster_of["out_rest"] = None
+        self._edge(self._src(v, None), "out_rest", v, None)
+
     def _declare(self, uid: str, n, kernel) -> None:
         if uid in self.collapsed:
             nodes = self.collapsed[uid]
-            key = nodes[0].meta["scope"].split(".")[: self.depth + 1]
+            key = self.collapsed_path[uid].split(".")
             path = ".".join(key)
-            typ = self.st.modules.get(path, "")
+            grad = path.startswith(GRAD)
+            typ = self.st.modules.get(path.removeprefix(GRAD), "") or ("parameter updates" if path == OPTIMIZER else "")
+            key[-1] = f"gradient of {key[-1].removeprefix(GRAD)}" if grad else key[-1]  # (Graphviz fonts lack ∇)
+            box_phase = "backward" if grad else "update" if key[0] == OPTIMIZER else "forward"
             ops = Counter(m.op for m in nodes)
+            if len(ops) > 6:  # the most frequent ops only: a box stays narrow
+                ops = Counter(dict(ops.most_common(5) + [("…", 1)]))
             summary = ", ".join(f"{op}×{c}" if c > 1 else op for op, c in ops.items())
             last = nodes[-1].outputs[0].type
             label = _Html(
@@ -217,8 +228,8 @@ class _Builder:
             self.decl[uid] = _attrs(
                 shape="box3d",
                 style="filled",
-                fillcolor="#eef3fb",
-                color=PHASE_LINE["forward"],
+                fillcolor=PHASE_FILL[box_phase] if box_phase != "forward" else "#eef3fb",
+                color=PHASE_LINE[box_phase],
                 label=label,
                 tooltip=f"{path}: {len(nodes)} ops",
             )

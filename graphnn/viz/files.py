@@ -1,9 +1,9 @@
 """Write drawn stages to files by extension: .svg .png .dot (one file per stage), .txt and .html (one file).
 
 Several stages into an image or DOT file `net.svg` give `net.traced.svg`, `net.optimized.svg`, ...;
-`.txt` concatenates the IR text of every stage and `.html` is one self-contained page with a section per
-stage (picture, IR text, DOT source). The HTML page needs no renderer: without Graphviz it says how to
-install one and still holds the IR text and DOT.
+`.txt` concatenates the IR text of every stage and `.html` is the interactive explorer (explorer.py), one
+self-contained page with every stage that needs no renderer. `to_html` writes the static page instead: per stage
+its picture, IR text and DOT source.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from graphnn.viz import render
 from graphnn.viz.outfile import write_atomic
 from graphnn.viz.stages import Stage, plural
 from graphnn.viz.draw import as_stage, phases, to_dot
+from graphnn.viz.explorer import to_explorer
 
 EXTENSIONS = (".svg", ".png", ".dot", ".html", ".txt")
 
@@ -98,10 +99,10 @@ def _per_stage(path: str, key: str, many: bool) -> str:
     return f"{stem}.{key}{ext}"
 
 
-def _contents(stages: dict, path: str, ext: str, depth, summary, title) -> dict:
+def _contents(stages: dict, path: str, ext: str, depth, summary, title, cycles) -> dict:
     """{file path: bytes} of every file to write, all rendered before any is written."""
     if ext in (".txt", ".html"):
-        text = all_text(stages) if ext == ".txt" else to_html(stages, depth=depth, title=title, summary=summary)
+        text = all_text(stages) if ext == ".txt" else to_explorer(stages, title, summary, cycles, depth)
         return {path: text.encode("utf-8")}
     out = {}
     for key, st in stages.items():
@@ -111,14 +112,20 @@ def _contents(stages: dict, path: str, ext: str, depth, summary, title) -> dict:
 
 
 def write_stages(
-    stages: dict, path: str, depth: int | None = None, summary: str | None = None, title: str = "graphnn"
+    stages: dict,
+    path: str,
+    depth: int | None = None,
+    summary: str | None = None,
+    title: str = "graphnn",
+    cycles: dict | None = None,
 ) -> list:
     """Write the stages to `path` by its extension, creating missing folders; returns the paths written. Each
-    file is written whole or not at all (an OSError names the path that failed)."""
+    file is written whole or not at all (an OSError names the path that failed). `cycles`: a profile for the
+    explorer ({stage: {kernel index: cycles}})."""
     ext = os.path.splitext(path)[1].lower()
     if ext not in EXTENSIONS:
         raise ValueError(f"unknown output type {ext or '(none)'} for {path}: use one of {' '.join(EXTENSIONS)}")
-    files = _contents(stages, path, ext, depth, summary, title)
+    files = _contents(stages, path, ext, depth, summary, title, cycles)
     for target, data in files.items():
         write_atomic(target, data, make_dirs=True)
     return list(files)

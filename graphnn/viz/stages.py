@@ -12,11 +12,13 @@ import os
 
 import inspect
 from dataclasses import dataclass, field
+from typing import Callable
 
 import graphnn
 import graphnn.nn as nn
 import graphnn.optim as optim
 from graphnn.compiler.program import CompiledFunction
+from graphnn.core.grad_mode import record_sources
 from graphnn.ir import Graph, IRError
 from graphnn.ir.fusion import FusionPlan
 
@@ -40,6 +42,9 @@ class Stage:
     modules: dict = field(default_factory=dict)  # scope ("Net.conv1") -> module class name
     output_labels: dict = field(default_factory=dict)  # graph output position -> label
     title: str = ""
+    rerun: Callable | None = None  # runs the compiled code of a 'fused' stage once more (for `graphnn viz --profile`)
+    compiled: object = None  # the graphnn.compile callable the stage came from
+    paths: dict = field(default_factory=dict)  # scope -> module path where they differ (see scope_paths)
 
 
 class _NamedStep(CompiledFunction):
@@ -62,6 +67,25 @@ def module_types(model: nn.Module) -> dict:
     """Map each module's scope, as ops record it ("Net.conv1"), to its class name."""
     root = scope_root(model)
     return {(root + "." + name if name else root): type(m).__name__ for name, m in model.named_modules()}
+
+
+def scope_paths(model: nn.Module) -> dict:
+    """Map the scope ops record ("GPT.0.attn": the names of the modules called) to the module's path ("GPT.blocks.0.
+    attn") where they differ: a ModuleList or ModuleDict is not called, so its children's scopes lack its name."""
+    root = scope_root(model)
+    out = {}
+    for name, module in model.named_modules():
+        if not name or isinstance(module, (nn.ModuleList, nn.ModuleDict)):
+            continue
+        parts, m, kept = name.split("."), model, []
+        for part in parts:
+            m = m._modules[part]
+            if not isinstance(m, (nn.ModuleList, nn.ModuleDict)):
+                kept.append(part)
+        scope = ".".join([root] + kept)
+        if scope != root + "." + name:
+            out.setdefault(scope, root + "." + name)
+    return out
 
 
 def _check_arity(model: nn.Module, inputs: list) -> None:
@@ -110,6 +134,8 @@ def inference_stages(model: nn.Module, inputs: list) -> dict:
             mods,
             labels,
             f"{name}: fused ({plural(len(gs['fused'].groups), 'kernel')})",
+            call,
+            compiled,
         ),
     }
 
@@ -166,7 +192,16 @@ def training_stages(model: nn.Module, inputs: list, lr: float = 0.01) -> dict:
         "traced": stage("traced", gs["traced"], None, "traced"),
         "optimized": stage("optimized", g, None, "optimized"),
         "backward": stage("backward", g, None, "forward + backward + SGD update"),
-        "fused": stage("fused", gs["lowered"], gs["fused"], f"fused ({plural(len(gs['fused'].groups), 'kernel')})"),
+        "fused": Stage(
+            "fused",
+            gs["lowered"],
+            gs["fused"],
+            mods,
+            labels,
+            f"{name} training step: fused ({plural(len(gs['fused'].groups), 'kernel')})",
+            lambda: step(*inputs, target),
+            step,
+        ),
     }
 
 
@@ -183,12 +218,20 @@ def _training_labels(step: CompiledFunction, g: Graph, names: dict) -> dict:
 def trace_stages(model: nn.Module, inputs: list, stages: list, train: bool = False) -> dict:
     """The requested stages by name. With train=True, traced/optimized/fused are those of the training step;
     'backward' is always the training step's joint graph."""
+    with record_sources():  # each op's user source line, for the explorer's side panel
+        return _trace_stages(model, inputs, stages, train)
+
+
+def _trace_stages(model: nn.Module, inputs: list, stages: list, train: bool) -> dict:
     out: dict = {}
     if not train and any(s in ("traced", "optimized", "fused") for s in stages):
         out.update(inference_stages(model, inputs))
     if train or "backward" in stages:
         tr = training_stages(model, inputs)
         out.update(tr if train else {"backward": tr["backward"]})
+    paths = scope_paths(model)
+    for st in out.values():
+        st.paths = paths
     return {s: out[s] for s in stages}
 
 
