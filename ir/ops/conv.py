@@ -7,8 +7,6 @@ ops are closed under differentiation.
 
 from __future__ import annotations
 
-import string
-
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
@@ -83,27 +81,33 @@ def _windows(x: np.ndarray, kshape: tuple, attrs: dict, out_spatial: tuple) -> n
     return win[sl]
 
 
-def _subs(nsp: int):
-    letters = iter(string.ascii_letters[8:])
-    o = "".join(next(letters) for _ in range(nsp))
-    k = "".join(next(letters) for _ in range(nsp))
-    return o, k
+def _columns(x: np.ndarray, kshape: tuple, attrs: dict, out_spatial: tuple) -> np.ndarray:
+    """The receptive fields as one (G, C/G * prod(K), N * prod(O)) matrix per group (im2col), copied in an order
+    that reads the input in runs along its last axis."""
+    nsp = len(kshape)
+    n, c = x.shape[:2]
+    win = _windows(x, kshape, attrs, out_spatial)  # N C O.. K..
+    perm = (1,) + tuple(range(2 + nsp, 2 + 2 * nsp)) + (0,) + tuple(range(2, 2 + nsp))  # C K.. N O..
+    cols = np.ascontiguousarray(win.transpose(perm))
+    g = attrs["groups"]
+    return cols.reshape(g, c // g * _size(kshape), n * _size(out_spatial))
 
 
-def _grouped(x: np.ndarray, groups: int, axis: int) -> np.ndarray:
-    shape = x.shape[:axis] + (groups, x.shape[axis] // groups) + x.shape[axis + 1 :]
-    return x.reshape(shape)
+def _gradient_matrix(g: np.ndarray, groups: int) -> np.ndarray:
+    """A (N, F, O..) result gradient as one (G, F/G, N * prod(O)) matrix per group."""
+    n, f = g.shape[:2]
+    rows = np.ascontiguousarray(np.moveaxis(g, 0, 1))  # F N O..
+    return rows.reshape(groups, f // groups, n * _size(g.shape[2:]))
 
 
 def _conv_ref(a, attrs):
     x, w = a
-    nsp = x.ndim - 2
     out = _conv_infer([TensorType(x.shape, "float32"), TensorType(w.shape, "float32")], attrs).shape
-    win = _grouped(_windows(x, w.shape[2:], attrs, out[2:]), attrs["groups"], 1)  # N G C O.. K..
-    wg = _grouped(w, attrs["groups"], 0)  # G Og C K..
-    o, k = _subs(nsp)
-    y = np.einsum(f"agc{o}{k},gfc{k}->agf{o}", win, wg, optimize=True)
-    return np.ascontiguousarray(y.reshape(out)).astype(x.dtype, copy=False)
+    g = attrs["groups"]
+    cols = _columns(x, w.shape[2:], attrs, out[2:])
+    y = np.matmul(w.reshape(g, w.shape[0] // g, -1), cols)  # G F/G N*O
+    y = y.reshape((w.shape[0], x.shape[0]) + tuple(out[2:]))
+    return np.ascontiguousarray(np.moveaxis(y, 0, 1)).astype(x.dtype, copy=False)
 
 
 def _conv_grad(b, node, cts):
@@ -163,13 +167,13 @@ def _gi_ref(a, attrs):
     nsp = len(shape) - 2
     groups = attrs["groups"]
     pads = attrs["padding"]
+    osp, ksp = g.shape[2:], w.shape[2:]
+    wm = w.reshape(groups, w.shape[0] // groups, -1)  # G F/G C/G*K
+    cols = np.matmul(wm.transpose(0, 2, 1), _gradient_matrix(g, groups))  # G C/G*K N*O
+    cols = cols.reshape((shape[1],) + tuple(ksp) + (shape[0],) + tuple(osp))  # C K.. N O..
     padded = [shape[2 + i] + pads[i][0] + pads[i][1] for i in range(nsp)]
-    xp = np.zeros((shape[0], groups, shape[1] // groups) + tuple(padded), g.dtype)
-    gg = _grouped(g, groups, 1)  # N G Og O..
-    wg = _grouped(w, groups, 0)  # G Og C K..
-    osp = g.shape[2:]
-    for kidx in np.ndindex(*w.shape[2:]):
-        contrib = np.einsum("agf...,gfc->agc...", gg, wg[(Ellipsis,) + kidx], optimize=True)
+    xp = np.zeros((shape[0], shape[1]) + tuple(padded), g.dtype)
+    for kidx in np.ndindex(*ksp):  # col2im: each kernel offset's products added at their input positions
         sl = tuple(
             slice(
                 kidx[i] * attrs["dilation"][i],
@@ -178,9 +182,9 @@ def _gi_ref(a, attrs):
             )
             for i in range(nsp)
         )
-        xp[(slice(None), slice(None), slice(None)) + sl] += contrib
+        xp[(slice(None), slice(None)) + sl] += np.moveaxis(cols[(slice(None),) + kidx], 0, 1)
     crop = tuple(slice(pads[i][0], pads[i][0] + shape[2 + i]) for i in range(nsp))
-    return np.ascontiguousarray(xp[(slice(None), slice(None), slice(None)) + crop].reshape(shape))
+    return np.ascontiguousarray(xp[(slice(None), slice(None)) + crop])
 
 
 def _gi_grad(b, node, cts):
@@ -216,11 +220,8 @@ def _gw_infer(types, attrs):
 def _gw_ref(a, attrs):
     x, g = a
     wshape = tuple(attrs["weight_shape"])
-    nsp = x.ndim - 2
-    win = _grouped(_windows(x, wshape[2:], attrs, g.shape[2:]), attrs["groups"], 1)  # N G C O.. K..
-    gg = _grouped(g, attrs["groups"], 1)  # N G Og O..
-    o, k = _subs(nsp)
-    gw = np.einsum(f"agc{o}{k},agf{o}->gfc{k}", win, gg, optimize=True)
+    cols = _columns(x, wshape[2:], attrs, g.shape[2:])  # G C/G*K N*O
+    gw = np.matmul(_gradient_matrix(g, attrs["groups"]), cols.transpose(0, 2, 1))  # G F/G C/G*K
     return np.ascontiguousarray(gw.reshape(wshape)).astype(x.dtype, copy=False)
 
 

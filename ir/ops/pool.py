@@ -7,7 +7,6 @@ Attributes: kernel, stride, padding, dilation (one int per spatial dim; padding 
 from __future__ import annotations
 
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
 
 from ..registry import Fuzz, register
 from ..roundoff import pool_selected, reduction
@@ -57,8 +56,8 @@ def _pool_infer(types, attrs):
     return TensorType(lead + spatial, x.dtype)
 
 
-def _windows(x: np.ndarray, attrs: dict, out_spatial: tuple, fill) -> np.ndarray:
-    """(..., *O, prod(K)) array of each output's window, padded with `fill`."""
+def _padded(x: np.ndarray, attrs: dict, out_spatial: tuple, fill) -> tuple:
+    """The input padded with `fill` far enough for every window, and the (lo, hi) padding of each axis."""
     nsp = len(attrs["kernel"])
     lead = x.ndim - nsp
     pads = [(0, 0)] * lead
@@ -66,14 +65,31 @@ def _windows(x: np.ndarray, attrs: dict, out_spatial: tuple, fill) -> np.ndarray
         k, s, p, d = (attrs[key][i] for key in ("kernel", "stride", "padding", "dilation"))
         hi = max(0, (out_spatial[i] - 1) * s + d * (k - 1) + 1 - (x.shape[lead + i] + p))
         pads.append((p, hi))
-    xp = np.pad(x, pads, constant_values=fill)
-    ext = tuple(attrs["dilation"][i] * (attrs["kernel"][i] - 1) + 1 for i in range(nsp))
-    win = sliding_window_view(xp, ext, axis=tuple(range(lead, x.ndim)))
-    sl = (slice(None),) * lead
-    sl += tuple(slice(0, attrs["stride"][i] * (out_spatial[i] - 1) + 1, attrs["stride"][i]) for i in range(nsp))
-    sl += tuple(slice(None, None, attrs["dilation"][i]) for i in range(nsp))
-    win = win[sl]
-    return win.reshape(win.shape[: x.ndim] + (int(np.prod(attrs["kernel"])),)), pads  # (not -1: x may be empty)
+    return np.pad(x, pads, constant_values=fill), pads
+
+
+def _offsets(x: np.ndarray, attrs: dict, out_spatial: tuple):
+    """(flat kernel offset, index) pairs: the index selects, for every output position, the padded input element
+    at that offset of its window (a strided view; offsets in row-major order)."""
+    nsp = len(attrs["kernel"])
+    lead = (slice(None),) * (x.ndim - nsp)
+    for flat, kidx in enumerate(np.ndindex(*attrs["kernel"])):
+        starts = [kidx[i] * attrs["dilation"][i] for i in range(nsp)]
+        yield (
+            flat,
+            lead
+            + tuple(
+                slice(st, st + attrs["stride"][i] * (out_spatial[i] - 1) + 1, attrs["stride"][i])
+                for i, st in enumerate(starts)
+            ),
+        )
+
+
+def _windows(x: np.ndarray, attrs: dict, out_spatial: tuple, fill) -> tuple:
+    """(..., *O, prod(K)) array of each output's window, padded with `fill`, and the padding used."""
+    xp, pads = _padded(x, attrs, out_spatial, fill)
+    views = [xp[idx] for _, idx in _offsets(x, attrs, out_spatial)]
+    return np.stack(views, axis=-1), pads
 
 
 def _out_spatial(x, attrs):
@@ -81,8 +97,20 @@ def _out_spatial(x, attrs):
 
 
 def _argmax(x, attrs):
-    win, pads = _windows(x, attrs, _out_spatial(x, attrs), -np.inf)
-    return win, np.argmax(win, axis=-1), pads
+    """Flat kernel offset of each window's maximum (the first one; a NaN counts as the maximum, as in np.argmax),
+    and the padding used."""
+    osp = _out_spatial(x, attrs)
+    xp, pads = _padded(x, attrs, osp, -np.inf)
+    best, am = None, None
+    for flat, idx in _offsets(x, attrs, osp):
+        v = xp[idx]
+        if best is None:
+            best, am = v.copy(), np.zeros(v.shape, np.int64)
+            continue
+        better = (v > best) | (np.isnan(v) & ~np.isnan(best))
+        best[better] = v[better]
+        am[better] = flat
+    return am, pads
 
 
 def _window(node) -> int:
@@ -90,8 +118,13 @@ def _window(node) -> int:
 
 
 def _max_pool_ref(a, attrs):
-    win, _ = _windows(a[0], attrs, _out_spatial(a[0], attrs), -np.inf)
-    return np.ascontiguousarray(win.max(axis=-1))
+    x = a[0]
+    osp = _out_spatial(x, attrs)
+    xp, _ = _padded(x, attrs, osp, -np.inf)
+    out = None
+    for _, idx in _offsets(x, attrs, osp):  # NaN propagates through maximum, as through max
+        out = xp[idx].copy() if out is None else np.maximum(out, xp[idx], out=out)
+    return np.ascontiguousarray(out)
 
 
 register(
@@ -119,17 +152,10 @@ def _max_pool_grad_infer(types, attrs):
 
 def _max_pool_grad_ref(a, attrs):
     x, g = a
-    nsp = len(attrs["kernel"])
-    lead = x.ndim - nsp
-    _, am, pads = _argmax(x, attrs)
-    # Position (in padded coordinates) of each output's chosen element.
-    kidx = np.unravel_index(am, attrs["kernel"])
+    am, pads = _argmax(x, attrs)
     gp = np.zeros(tuple(s + p[0] + p[1] for s, p in zip(x.shape, pads)), g.dtype)
-    grids = np.indices(g.shape, sparse=True)
-    pos = list(grids[:lead])
-    for i in range(nsp):
-        pos.append(grids[lead + i] * attrs["stride"][i] + kidx[i] * attrs["dilation"][i])
-    np.add.at(gp, tuple(np.broadcast_arrays(*pos)), g)
+    for flat, idx in _offsets(x, attrs, g.shape[x.ndim - len(attrs["kernel"]) :]):
+        gp[idx] += np.where(am == flat, g, 0)  # one offset's positions are distinct: windows may overlap safely
     crop = tuple(slice(p[0], p[0] + s) for s, p in zip(x.shape, pads))
     return np.ascontiguousarray(gp[crop])
 
@@ -159,9 +185,12 @@ def _select_infer(types, attrs):
 
 def _select_ref(a, attrs):
     x, src = a
-    _, am, _ = _argmax(x, attrs)
-    swin, _ = _windows(src, attrs, am.shape[x.ndim - len(attrs["kernel"]) :], 0)
-    return np.ascontiguousarray(np.take_along_axis(swin, am[..., None], axis=-1)[..., 0])
+    am, _ = _argmax(x, attrs)
+    sp, _ = _padded(src, attrs, am.shape[x.ndim - len(attrs["kernel"]) :], 0)
+    out = np.zeros(am.shape, src.dtype)
+    for flat, idx in _offsets(x, attrs, am.shape[x.ndim - len(attrs["kernel"]) :]):
+        out = np.where(am == flat, sp[idx], out)
+    return out
 
 
 register(
