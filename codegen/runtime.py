@@ -13,6 +13,7 @@ import warnings
 import numpy as np
 
 from graphnn.ir import config
+from graphnn.ir.blas import THREADS as BLAS_THREADS
 from graphnn.ir.graph import Graph
 from graphnn.ir.interpreter import check_input
 from graphnn.ir.registry import get_op
@@ -51,6 +52,7 @@ def _env_threads() -> int:
 
 
 _config = {"threads": _env_threads()}
+BLAS_THREADS[0] = _config["threads"]
 
 
 def _aligned_empty(shape: tuple, dt: np.dtype) -> np.ndarray:
@@ -83,6 +85,7 @@ def set_num_threads(n: int) -> None:
     if n < 1:
         raise ValueError(f"number of threads must be at least 1, got {n}")
     _config["threads"] = min(int(n), MAX_THREADS)
+    BLAS_THREADS[0] = _config["threads"]  # the reference kernels' BLAS (eager ops) follows
 
 
 def get_num_threads() -> int:

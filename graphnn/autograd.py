@@ -15,7 +15,6 @@ import numpy as np
 
 from graphnn import ir
 from graphnn.ir.graph import Graph
-from graphnn.core.dispatch import eager_run_node
 
 from graphnn.core.grad_mode import enable_grad, inference_mode, is_grad_enabled, no_grad, set_grad_enabled
 
@@ -178,7 +177,7 @@ def _run(roots: list, grad_tensors: list, inputs: list | None) -> tuple:
             feeds = [v.data for v in leaves] + [
                 np.asarray(gt, dtype=t.dtype.name) for t, gt in zip(roots, grad_tensors)
             ]
-            values = ir.interpret(g, feeds, env, run=eager_run_node)
+            values = ir.interpret(g, feeds, env)
         finally:
             for n in gradient_nodes:  # node <-> value cycles: break them so reference counting frees the nodes
                 for o in n.outputs:

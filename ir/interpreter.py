@@ -6,6 +6,7 @@ import numpy as np
 
 from .graph import Graph
 from .registry import OPS, IRError
+from .blas import blas_threads, threads_for
 from .types import dtype_name
 
 
@@ -21,7 +22,11 @@ def run_node(node, arrays: list) -> list:
         d = OPS[node.op]
     except KeyError:
         raise IRError(f"unknown op {node.op!r}") from None
-    outs = d.ref(arrays, node.attrs)
+    if d.schedule is None:  # NumPy runs data movement and elementwise ops on one thread anyway
+        outs = d.ref(arrays, node.attrs)
+    else:  # a heavy op: BLAS threads by the result's size (see blas.py)
+        with blas_threads(threads_for(node.outputs[0].type.size)):
+            outs = d.ref(arrays, node.attrs)
     if not isinstance(outs, (list, tuple)):
         outs = (outs,)
     res = []
@@ -37,9 +42,8 @@ def run_node(node, arrays: list) -> list:
     return res
 
 
-def interpret(graph: Graph, inputs: list, env: dict | None = None, run=run_node) -> list:
-    """Evaluate `graph` on NumPy `inputs`. `env` (value id -> array) pre-seeds known values; `run(node, arrays)`
-    computes one node (run_node, or a caller's wrapper of it)."""
+def interpret(graph: Graph, inputs: list, env: dict | None = None) -> list:
+    """Evaluate `graph` on NumPy `inputs`. `env` (value id -> array) pre-seeds known values."""
     env = dict(env or {})
     if len(inputs) != len(graph.inputs):
         raise IRError(f"graph takes {len(graph.inputs)} inputs, got {len(inputs)}")
@@ -53,7 +57,7 @@ def interpret(graph: Graph, inputs: list, env: dict | None = None, run=run_node)
     for i, n in enumerate(graph.nodes):
         if all(o.id in env for o in n.outputs):
             continue
-        for o, a in zip(n.outputs, run(n, [env[v.id] for v in n.inputs])):
+        for o, a in zip(n.outputs, run_node(n, [env[v.id] for v in n.inputs])):
             env[o.id] = a
         for v in n.inputs:
             if last_use.get(v.id) == i and v.id not in keep:

@@ -13,9 +13,7 @@ from graphnn.ir.interpreter import run_node
 from graphnn.ir.registry import IRError, describe, get_op, infer_node
 from graphnn.ir.types import TensorType
 
-from graphnn.codegen.runtime import get_num_threads
 from graphnn.compiler import tracer as _tracer
-from graphnn.core.blas import SERIAL_ELEMENTS, blas_threads
 from graphnn.core.grad_mode import current_scope, is_grad_enabled, model_frame, recording_sources, user_frame
 
 # PyTorch's grad_fn names for ops applied directly.
@@ -196,16 +194,6 @@ def _trace_node(tracer, d, op: str, args: list, attrs: dict, needs_grad: bool, T
     return [Tensor._symbolic(o, tracer, needs_grad and o.type.is_float) for o in node.outputs]
 
 
-def eager_run_node(node: Node, arrays: list) -> list:
-    """run_node for eager execution (ops and the gradients of backward()): a heavy op (matmul, convolution, ...)
-    runs NumPy's BLAS on threads by its result's size (see graphnn.core.blas); other ops are single-threaded in
-    NumPy anyway."""
-    if get_op(node.op).schedule is None:
-        return run_node(node, arrays)
-    with blas_threads(1 if node.outputs[0].type.size < SERIAL_ELEMENTS else get_num_threads()):
-        return run_node(node, arrays)
-
-
 def _run_eager(d, op: str, args: list, attrs: dict, needs_grad: bool, Tensor) -> list:
     """Compute `op` now with its reference kernel; with `needs_grad`, record its node (inputs, values)."""
     arrays, types = [], []
@@ -225,7 +213,7 @@ def _run_eager(d, op: str, args: list, attrs: dict, needs_grad: bool, Tensor) ->
         raise op_error(e) from None
     node = Node(op, (), attrs, out_types)
     try:
-        results = eager_run_node(node, arrays)
+        results = run_node(node, arrays)
     except IndexError as e:  # an index out of range: also an IndexError, as in PyTorch
         raise IndexOpError(located(f"{describe(op, types, attrs)}: {e}")) from None
     except (ValueError, TypeError) as e:

@@ -1,11 +1,11 @@
-"""Thread count of NumPy's BLAS for eager ops.
+"""Thread count of NumPy's BLAS for the reference kernels (eager ops, backward(), scan bodies, the oracle).
 
-Eager matmuls and convolutions run NumPy, whose OpenBLAS splits even a (100 x 50) @ (50 x 200) product over every
+Matmuls and convolutions run NumPy, whose OpenBLAS splits even a (100 x 50) @ (50 x 200) product over every
 core. Waking threads costs more than such a product, and far more when the cores are busy with other work (a
-tenfold slowdown was measured on a shared two-core machine). So a heavy op with a small result runs on one BLAS
-thread, and a large one on graphnn's thread count (graphnn.set_num_threads), as compiled code does.
-OpenBLAS's thread-local setting (0.3.27 and later, what NumPy's wheels ship) is used; with another BLAS this
-does nothing.
+tenfold slowdown was measured on a shared two-core machine). So a heavy op (one with a schedule) with a small
+result runs on one BLAS thread, and a large one on `THREADS[0]` threads (graphnn.set_num_threads sets it, as it
+sets compiled code's). OpenBLAS's thread-local setting (0.3.27 and later, what NumPy's wheels ship) is used;
+with another BLAS this does nothing. Results do not depend on it (GEMM splits rows and columns, not sums).
 """
 
 from __future__ import annotations
@@ -15,6 +15,8 @@ import ctypes
 
 # A result smaller than this many elements is computed on one thread (PyTorch's intra-op grain size is 32768).
 SERIAL_ELEMENTS = 1 << 15
+
+THREADS = [1]  # BLAS threads for large results (graphnn.set_num_threads)
 
 _set_local = None  # openblas_set_num_threads_local(n) -> previous, or False when unavailable
 
@@ -51,3 +53,8 @@ def blas_threads(n: int):
         yield
     finally:
         fn(previous)
+
+
+def threads_for(elements: int) -> int:
+    """BLAS threads for a heavy op whose result has `elements` elements."""
+    return 1 if elements < SERIAL_ELEMENTS else THREADS[0]
