@@ -128,7 +128,7 @@ def _gradient_graph(roots: list, wrt_leaves: bool, inputs: list | None):
         targets += [o for n in nodes for o in n.outputs if _retained(o) is not None]
     else:
         targets = [t._value for t in inputs]
-    b = ir.GraphEmitter(g, {"phase": "backward"})
+    b = ir.GraphEmitter(g, {"phase": "backward"}, fold=True)
     grads = vjp_located(g, [t._value for t in roots], seeds, targets, b)
     return g, leaves, targets, grads
 

@@ -281,14 +281,36 @@ class Emitter:
 
 
 class GraphEmitter(Emitter):
-    """Emits nodes at the end of a graph."""
+    """Emits nodes at the end of a graph. With `fold`, each node is simplified as it is emitted (the local identities
+    of passes.simplify: x*1, transpose(transpose(x)), ...) and scalar constants are emitted once: an eager
+    backward() builds and runs its gradient graph without the pass pipeline, so this keeps it small."""
 
-    def __init__(self, graph, meta: dict | None = None):
+    def __init__(self, graph, meta: dict | None = None, fold: bool = False):
         self.graph = graph
         self.meta = meta or {}
+        self.fold = fold
+        self._scalars: dict = {}
+
+    def scalar(self, x, dtype: str) -> Value:
+        if not self.fold:
+            return super().scalar(x, dtype)
+        key = (type(x), repr(x), dtype)  # repr: -0.0 and 0.0 are equal keys otherwise
+        v = self._scalars.get(key)
+        if v is None:
+            v = self._scalars[key] = super().scalar(x, dtype)
+        return v
 
     def _emit(self, op, inputs, attrs):
-        node = self.graph.add_node(op, inputs, attrs)
+        node = make_node(op, inputs, attrs)
+        if self.fold and len(node.outputs) == 1:
+            from .passes.simplify import local_rewrite
+
+            r = local_rewrite(node)
+            if isinstance(r, Value):
+                return [r]
+            if isinstance(r, Node):
+                node = r
+        self.graph.nodes.append(node)
         node.meta.update(self.meta)
         return node.outputs
 

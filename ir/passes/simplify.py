@@ -109,6 +109,13 @@ def _rewrite(n, single_use=lambda v: False):
     return None
 
 
+def local_rewrite(n):
+    """The replacement of node n by its own identities alone (no knowledge of its users): a Value, a single new
+    Node, or None (rewrites that need more nodes, or that depend on the value's other uses, are left out)."""
+    r = _rewrite(n)
+    return r if r is None or hasattr(r, "type") or hasattr(r, "op") else None
+
+
 def simplify(graph: Graph) -> Graph:
     subst: dict = {}
     kept = []
