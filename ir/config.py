@@ -100,6 +100,12 @@ SETTINGS = {
             affects_code=True,
         ),
         Setting(
+            "GRAPHNN_HOT_CELLS",
+            _int_at_least(0),
+            8,
+            "eager calls of one RNN cell (LSTMCell, GRUCell, RNNCell) after which its steps run compiled (0: never)",
+        ),
+        Setting(
             "GRAPHNN_MERGE_KERNELS",
             _flag,
             True,

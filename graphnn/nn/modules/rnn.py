@@ -10,7 +10,9 @@ from __future__ import annotations
 import math
 import numbers
 
+from graphnn.compiler import tracer as _tracer
 from graphnn.compiler.scan import scan
+from graphnn.ir import config
 from graphnn.core.tensor import Tensor, cat, empty, stack, zeros
 from .. import functional as F
 from .. import init
@@ -252,7 +254,29 @@ class GRU(RNNBase):
         )
 
 
+_COMPILED_STEPS: dict = {}  # mode -> graphnn.compile of one cell step (traced once per signature)
+
+
+def _compiled_step(mode: str):
+    """One cell step as a compiled function of (x, hx, weights): called eagerly, it records one call node whose
+    gradient is the compiled backward, as any graphnn.compile function does."""
+    fn = _COMPILED_STEPS.get(mode)
+    if fn is None:
+        from graphnn.compiler.program import compile
+
+        def cell_step(x, hx, w_ih, w_hh, b_ih, b_hh):
+            return rnn_step(mode, _linear(x, w_ih, b_ih), hx, w_hh, b_hh)
+
+        fn = _COMPILED_STEPS[mode] = compile(cell_step, name=f"{mode.lower()}_cell")
+    return fn
+
+
 class RNNCellBase(Module):
+    """A cell runs eagerly op by op for its first GRAPHNN_HOT_CELLS calls; after that (a time loop: PyTorch runs
+    a cell as one fused kernel) its steps run compiled, one native call forward and one backward per step."""
+
+    _eager_calls = 0
+
     def __init__(self, mode: str, input_size: int, hidden_size: int, bias: bool = True, device=None, dtype=None):
         super().__init__()
         dtype = factory_dtype(device, dtype, type(self).__name__)
@@ -286,7 +310,16 @@ class RNNCellBase(Module):
             )
         elif unbatched:
             hx = tuple(h.unsqueeze(0) for h in hx) if self.mode == "LSTM" else hx.unsqueeze(0)
-        out = rnn_step(self.mode, _linear(x, self.weight_ih, self.bias_ih), hx, self.weight_hh, self.bias_hh)
+        weights = (self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh)
+        if _tracer.current() is not None:  # inside graphnn.compile: part of the caller's graph
+            out = rnn_step(self.mode, _linear(x, weights[0], weights[2]), hx, weights[1], weights[3])
+        else:
+            hot = config.get("GRAPHNN_HOT_CELLS")
+            if hot and self._eager_calls >= hot:
+                out = _compiled_step(self.mode)(x, hx, *weights)
+            else:
+                self._eager_calls += 1
+                out = rnn_step(self.mode, _linear(x, weights[0], weights[2]), hx, weights[1], weights[3])
         if unbatched:
             out = tuple(o.squeeze(0) for o in out) if self.mode == "LSTM" else out.squeeze(0)
         return out
