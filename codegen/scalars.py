@@ -2,7 +2,8 @@
 
 Each method dispatches on its operands' LLVM types (float, double, i64 or i1), so one expression serves every
 dtype the op accepts. Floating-point arithmetic carries the kernel's fast-math flags (never nnan/ninf); float32
-exp, log, tanh, sigmoid, sin, cos and erf are vectorizable polynomials (mathfuncs), float64 calls libm.
+exp, log, tanh, sigmoid, sin, cos and erf are vectorizable polynomials (mathfuncs), so are float64 exp, tanh and
+sigmoid (mathfuncs64); the other float64 functions call libm.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from graphnn.ir.scalar import Scalars
 
 from .kernel import FLOAT, I1, I64, i64
 from .mathfuncs import FAST32
+from .mathfuncs64 import FAST64
 
 _INT64_MIN = -(2**63)
 
@@ -143,6 +145,8 @@ class LLVMScalars(Scalars):
         kind = self._kind(x)
         if kind == "float32" and name in FAST32:
             return FAST32[name](self.k, x)
+        if kind == "float64" and name in FAST64:
+            return FAST64[name](self.k, x)
         if name in ("exp", "log", "sqrt", "sin", "cos", "floor"):
             return self.k.intrinsic(name, kind, [x])
         return self.k.libm(name, kind, [x])

@@ -1,4 +1,4 @@
-"""The vectorizable float32 math functions (codegen/mathfuncs.py) over dense grids: within the ulp budget the
+"""The vectorizable float32 and float64 math functions (codegen/mathfuncs.py, mathfuncs64.py) over dense grids: within the ulp budget the
 rounding-error rules assume (ir/roundoff.py ULP_FUNCTIONS), NaN, infinities and signed zeros as NumPy."""
 
 import math
@@ -50,3 +50,36 @@ def test_float32_function_within_its_ulp_budget(op, monkeypatch, tmp_path):
         ulps[(np.abs(want[finite]) < tiny) & (np.abs(got[finite] - want[finite]) <= tiny)] = 0.0
     worst = int(np.argmax(ulps))
     assert ulps[worst] <= ULP_FUNCTIONS, f"{op}({GRID[finite][worst]!r}): {ulps[worst]:.2f} ulp"
+
+
+GRID64 = np.concatenate(
+    [
+        np.linspace(-30, 30, 120001),
+        np.geomspace(1e-300, 30, 4001),
+        -np.geomspace(1e-300, 30, 4001),
+        np.linspace(-746, 710, 20001),
+        [0.0, -0.0, np.inf, -np.inf, np.nan, 0.5, -0.5, np.nextafter(0.5, 0), 709.78, -745.0, 20.0, -20.0],
+    ]
+)
+REFERENCE64 = {"exp": np.exp, "tanh": np.tanh, "sigmoid": lambda x: 1.0 / (1.0 + np.exp(-x))}
+
+
+@pytest.mark.parametrize("op", sorted(REFERENCE64))
+def test_float64_function_within_its_ulp_budget(op, monkeypatch, tmp_path):
+    """float64 against NumPy's libm-backed functions (the sigmoid reference is NumPy's own formula)."""
+    monkeypatch.setenv("GRAPHNN_CACHE_DIR", str(tmp_path))
+    g = Graph()
+    x = g.add_input(TensorType(GRID64.shape, "float64"), "x")
+    g.outputs = [g.emit(op, x)]
+    got = CompiledGraph(g)([GRID64])[0]
+    with np.errstate(all="ignore"):
+        want = REFERENCE64[op](GRID64)
+    special = ~np.isfinite(want) | (want == 0)
+    np.testing.assert_array_equal(got[special], want[special])
+    finite = ~special
+    with np.errstate(all="ignore"):
+        ulps = np.abs(got[finite] - want[finite]) / np.spacing(np.abs(want[finite]))
+        tiny = np.finfo(np.float64).tiny
+        ulps[(np.abs(want[finite]) < tiny) & (np.abs(got[finite] - want[finite]) <= tiny)] = 0.0
+    worst = int(np.argmax(ulps))
+    assert ulps[worst] <= ULP_FUNCTIONS, f"{op}({GRID64[finite][worst]!r}): {ulps[worst]:.2f} ulp"
