@@ -135,7 +135,7 @@ class Tensor:
     # -- identity and metadata --------------------------------------------------
     @property
     def _type(self) -> TensorType:
-        return self._value.type if self._data is None else TensorType(self._data.shape, self._data.dtype.name)
+        return self._value.type if self._data is None else TensorType(self._data.shape, self.dtype_name)
 
     @property
     def dtype_name(self) -> str:
