@@ -20,6 +20,7 @@ from .target import vector_width_bits
 DOT_MR, DOT_NR = 4, 4  # output tile of the dot-product schedule: 16 vector accumulators
 MAX_PANEL = 1 << 16  # elements of a packed B panel (K x NR) kept on the stack
 DIRECT_B_MAX_ROWS = 256  # products with fewer rows read a row-major B in place instead of packing panels
+K_SLICE = 256  # rows of k per slice of a long-k product's packed panel (K_SLICE x NR: 32 KiB in float32, AVX-512)
 
 
 def transposed_view(k: Kernel, v) -> bool:
@@ -131,14 +132,17 @@ def _clamped(b, r: int, count):
     return b.select(b.icmp_signed("<", i64(r), last), i64(r), last)
 
 
-def gemm_tile_function(module: ir.Module, dt: str, vw: int, MR: int, H: int = 2):
+def gemm_tile_function(module: ir.Module, dt: str, vw: int, MR: int, H: int = 2, accumulate: bool = False):
     """`tile(a, row_stride, k_stride, rows, b, ldb, K, out, ldc)`: out[MR x NR] = A[MR rows x K] @ B[K x NR]
     with NR = H vectors, where B is a packed panel (ldb = NR) or NR columns of a row-major matrix read in place
-    (ldb = its width); output rows are ldc apart (a scratch tile, or the result matrix itself)."""
+    (ldb = its width); output rows are ldc apart (a scratch tile, or the result matrix itself). With
+    `accumulate`, out[MR x NR] += the product (a product summed over slices of k)."""
     T = LLTYPE[dt]
     NR = H * vw
     fn, b, new = _shared_function(
-        module, f"graphnn_gemm_tile_{dt}_{MR}x{NR}", [PTR, I64, I64, I64, PTR, I64, I64, PTR, I64]
+        module,
+        f"graphnn_gemm_tile{'_acc' if accumulate else ''}_{dt}_{MR}x{NR}",
+        [PTR, I64, I64, I64, PTR, I64, I64, PTR, I64],
     )
     if not new:
         return fn
@@ -148,8 +152,10 @@ def gemm_tile_function(module: ir.Module, dt: str, vw: int, MR: int, H: int = 2)
     zero = ir.Constant(V, [ir.Constant(T, 0.0)] * vw)
     row_ptr = [_advance(b, a, b.mul(_clamped(b, r, rows), rs), T) for r in range(MR)]
     accs = [b.alloca(V) for _ in range(H * MR)]
-    for acc in accs:
-        b.store(zero, acc)
+    for i, acc in enumerate(accs):
+        r, h = divmod(i, H)
+        at = _advance(b, out, b.add(b.mul(i64(r), ldc), i64(h * vw)), T)
+        b.store(b.load(at, typ=V, align=esize) if accumulate else zero, acc)
 
     def kstep(kk):
         base = b.mul(kk, ldb)
@@ -170,10 +176,13 @@ def gemm_tile_function(module: ir.Module, dt: str, vw: int, MR: int, H: int = 2)
 
 
 def gemm_rows_per_tile(m: int, vw: int, dt: str) -> int:
-    """MR of the blocked GEMM: 6 rows (12 accumulators) with 512-bit vectors; 4 for a few rows that 4 divides
-    and 6 does not (rows computed twice for nothing would cost more than the smaller tile)."""
+    """MR of the blocked GEMM: 6 rows (12 accumulators) with 512-bit vectors; for a few rows, 8 when 8 divides
+    them, else 4 when 4 does and 6 does not (rows computed twice for nothing would cost more than the smaller
+    tile)."""
     if vw * (32 if dt == "float32" else 64) < 512:
         return 4
+    if m % 8 == 0 and m <= 48:  # 16 accumulators hide the FMA latency better than 8 (a recurrent step's batch)
+        return 8
     return 4 if (m % 6 and m % 4 == 0 and m <= 48) else 6
 
 
@@ -181,7 +190,8 @@ def emit_matmul_blocked(k: Kernel, group, node, via_flat: bool, vw: int) -> None
     """Register-blocked GEMM: B is packed into K x NR panels (or read in place); the shared micro-kernel keeps
     an MR x NR tile of C in vector registers while k runs (one broadcast of A and two vector FMAs per row
     and k), then the epilogue stores the tile. A ragged last panel is packed with zero padding and, when
-    it is at most one vector wide, computed by a one-vector micro-kernel."""
+    it is at most one vector wide, computed by a one-vector micro-kernel. A plain product over a long k is
+    computed one slice of k at a time (see sliced_panel)."""
     root = group.root
     a, c = node.inputs
     out = node.outputs[0]
@@ -199,6 +209,10 @@ def emit_matmul_blocked(k: Kernel, group, node, via_flat: bool, vw: int) -> None
     # rows a row-major B is read in place.
     pb = direct_pointer(k, c) if m < DIRECT_B_MAX_ROWS else None
     direct_out = root is out and not via_flat and out.id in k.ptr
+    # a plain product over a long k that packs B (a weight gradient: k runs over the batch) runs one slice of k
+    # at a time, summed into the result (K_SLICE rows of a packed panel fit in L1 next to the rows of A they meet)
+    sliced = direct_out and pb is None and K >= 2 * K_SLICE and m >= MR
+    micro_acc = gemm_tile_function(k.module, dt, vw, MR, accumulate=True) if sliced else None
     b = k.b
     panel = k.alloca(ir.ArrayType(T, K * NR))
     tile = k.alloca(ir.ArrayType(T, MR * NR))
@@ -212,21 +226,25 @@ def emit_matmul_blocked(k: Kernel, group, node, via_flat: bool, vw: int) -> None
         b_off = _batch_offset(k, out, c, lead_dims) if pb is not None else None
         c_off = b.mul(Index(k, out.shape[:-2], lead_dims).flat, i64(m * n)) if out.type.ndim > 2 else i64(0)
 
-        def pack(j0, width: int, padded: bool):
+        def pack(j0, width: int, padded: bool, k0=None, count: int = K):
+            """Rows k0 .. k0 + count of B's columns j0 .. j0 + width into the panel."""
+
             def row(kk):
+                src = kk if k0 is None else b.add(k0, kk)
+
                 def put(jj):
                     j = b.add(j0, jj)
                     if padded:  # zeros past column n
                         inside = b.icmp_signed("<", j, i64(n))
-                        y = k.elem(c, Index(k, c.shape, bc + [kk, b.select(inside, j, i64(n - 1))]))
+                        y = k.elem(c, Index(k, c.shape, bc + [src, b.select(inside, j, i64(n - 1))]))
                         y = b.select(inside, y, k.const(0, dt))
                     else:
-                        y = k.elem(c, Index(k, c.shape, bc + [kk, j]))
+                        y = k.elem(c, Index(k, c.shape, bc + [src, j]))
                     b.store(y, cell(b.add(b.mul(kk, i64(width)), jj)))
 
                 k.loop(width, put)
 
-            k.loop(K, row)
+            k.loop(count, row)
 
         def run_panel(j0, cols, fn, width: int, bsrc, bld, full: bool):
             def row_block(ib):
@@ -250,12 +268,44 @@ def emit_matmul_blocked(k: Kernel, group, node, via_flat: bool, vw: int) -> None
 
         def full_panel(jp):
             j0 = b.mul(jp, i64(NR))
+            if sliced:
+                return sliced_panel(j0)
             if pb is not None:
                 bsrc, bld = _advance(b, pb, b.add(b_off, j0), T), i64(n)
             else:
                 pack(j0, NR, False)
                 bsrc, bld = b.bitcast(panel, PTR), i64(NR)
             run_panel(j0, i64(NR), micro, NR, bsrc, bld, True)
+
+        def sliced_panel(j0):
+            """A long-k panel of a plain product, one slice of k at a time: the slice of the packed panel stays
+            in L1 while every whole row block adds its part into the result; a ragged last row block then runs
+            over all of k through the scratch tile."""
+            whole = m // MR
+
+            def k_slice(k0, count: int, fn):
+                pack(j0, NR, False, k0, count)
+
+                def row_block(ib):
+                    i0 = b.mul(ib, i64(MR))
+                    start = _advance(b, pa, b.add(a_off, b.add(b.mul(i0, i64(rs)), b.mul(k0, i64(ks)))), T)
+                    pc = _advance(b, k.ptr[out.id], b.add(c_off, b.add(b.mul(i0, i64(n)), j0)), T)
+                    args = [start, i64(rs), i64(ks), i64(MR), b.bitcast(panel, PTR), i64(NR), i64(count)]
+                    b.call(fn, args + [pc, i64(n)])
+
+                k.loop(whole, row_block)
+
+            k_slice(i64(0), K_SLICE, micro)  # the first slice stores, the others add
+            k.loop(K // K_SLICE - 1, lambda s: k_slice(b.mul(b.add(s, i64(1)), i64(K_SLICE)), K_SLICE, micro_acc))
+            if K % K_SLICE:
+                k_slice(i64(K - K % K_SLICE), K % K_SLICE, micro_acc)
+            if m % MR:
+                pack(j0, NR, False)
+                i0 = whole * MR
+                start = _advance(b, pa, b.add(a_off, i64(i0 * rs)), T)
+                args = [start, i64(rs), i64(ks), i64(m - i0), b.bitcast(panel, PTR), i64(NR), i64(K)]
+                b.call(micro, args + [b.bitcast(tile, PTR), i64(NR)])
+                store_tile(k, root, out, tile, NR, i64(m - i0), i64(NR), lead_dims, i64(i0), j0, via_flat)
 
         def tail_panel():
             width = tail_h * vw

@@ -20,12 +20,13 @@ from graphnn.ir.ops.shape import concat_offsets
 from graphnn.ir.registry import describe, family, get_op, node_flops
 
 from . import collective
-from .kernel import I1, I8, I64, PTR, Index, Kernel, emit_loop, i64
+from .kernel import I1, I8, I64, PTR, Index, Kernel, i64
 from .layout import Layout, SlotLayout
 from .pool import RUN, TASK
 from .heavy import SCHEDULES, heavy_node
 from .lowerings import has_element_rule, lower
 from .merged import emit_merged
+from .scan_loop import emit_scan
 
 MODULE_LOWERED = ("constant", "scan", "collective")  # element rule families the module builder lowers itself
 
@@ -453,54 +454,8 @@ class ModuleBuilder:
         return scratch
 
     def _emit_scan(self, fn, eb: ir.IRBuilder, node, ptr_of, name: str) -> None:
-        at = node.attrs
-        nc, nx, length = at["n_carry"], at["n_xs"], at["length"]
         body_fn, bl = self._scan_body(node)
-        carries_in, xs, consts = node.inputs[:nc], node.inputs[nc : nc + nx], node.inputs[nc + nx :]
-        finals, ys = node.outputs[:nc], node.outputs[nc:]
-        n_slots = bl.n_inputs + bl.n_outputs + 2  # + the body's arena and the status pointer
-        slots = eb.alloca(ir.ArrayType(PTR, n_slots))
-
-        def put(i, p):
-            eb.store(p, eb.gep(slots, [i64(0), i64(i)], inbounds=True))
-
-        for c, f in zip(carries_in, finals):
-            self.memcpy(eb, ptr_of(f.id), ptr_of(c.id), c.type.nbytes)
-        for j, c in enumerate(consts):
-            put(nc + nx + j, ptr_of(c.id))
-        put(n_slots - 2, ptr_of(("body_arena", node.id)))
-        put(n_slots - 1, ptr_of("status"))
-        for i, f in enumerate(finals):
-            put(i, ptr_of(f.id))  # the current carry lives in the final-carry output buffer
-        # Every pointer used inside the loop is computed before it (values must dominate their uses).
-        x_base = [ptr_of(x.id) for x in xs]
-        y_base = [ptr_of(y.id) for y in ys]
-        scratch = [ptr_of(("carry", node.id, i)) for i in range(nc)]
-        final_ptrs = [ptr_of(f.id) for f in finals]
-
-        def step(t):
-            tt = eb.sub(i64(length - 1), t) if at.get("reverse") else t
-            for j, (x, p) in enumerate(zip(xs, x_base)):
-                put(nc + j, eb.gep(p, [eb.mul(tt, i64(x.type.nbytes // max(length, 1)))], source_etype=I8))
-            outs = list(scratch)
-            for y, p in zip(ys, y_base):
-                outs.append(eb.gep(p, [eb.mul(tt, i64(y.type.nbytes // max(length, 1)))], source_etype=I8))
-            for j, p in enumerate(outs):
-                put(bl.n_inputs + j, p)
-            eb.call(body_fn, [eb.bitcast(slots, PTR)])
-            body_outs = at["body"].graph.outputs
-            for j, s in enumerate(bl.output_slots):  # outputs the body function does not write itself
-                if isinstance(s, tuple):
-                    kind, src = s
-                    srcp = eb.load(
-                        eb.gep(slots, [i64(0), i64(src if kind == "input" else bl.n_inputs + src)], inbounds=True),
-                        typ=PTR,
-                    )
-                    self.memcpy(eb, outs[j], srcp, body_outs[j].type.nbytes)
-            for i, f in enumerate(finals):
-                self.memcpy(eb, final_ptrs[i], outs[i], f.type.nbytes)
-
-        emit_loop(fn, eb, length, step)
+        emit_scan(self, fn, eb, node, ptr_of, body_fn, bl)
 
 
 def build_module(graph: Graph, name: str = "entry", plan: FusionPlan | None = None, modules: int = 1):

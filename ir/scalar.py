@@ -188,3 +188,31 @@ def evaluate(scalar, dtype: str, attrs: dict, arrays: list) -> np.ndarray:
     """Run an elementwise expression on NumPy arrays already converted to `dtype` (a reference kernel)."""
     with np.errstate(all="ignore"):
         return np.asarray(scalar(NumpyScalars(dtype, attrs), *arrays))
+
+
+TRANSCENDENTAL = ("exp", "log", "tanh", "sigmoid", "erf", "sin", "cos", "pow")
+
+
+class _Uses(Scalars):
+    """`Scalars` that records which operations an expression calls (its operands stand for any values)."""
+
+    def __init__(self, dtype: str, attrs: dict):
+        self.dtype, self.attrs, self.used = dtype, attrs, set()
+
+    def const(self, v):
+        return None
+
+    def __getattr__(self, name: str):
+        self.used.add(name)
+        return lambda *args: None
+
+
+def uses_transcendental(scalar, dtype: str, attrs: dict, arity: int) -> bool:
+    """Does the elementwise expression `scalar` compute a function from TRANSCENDENTAL (tens of operations per
+    element, where arithmetic takes one)?"""
+    uses = _Uses(dtype, attrs)
+    try:
+        scalar(uses, *[None] * arity)
+    except Exception:  # an expression that inspects its operands: assume it does
+        return True
+    return any(name in uses.used for name in TRANSCENDENTAL)

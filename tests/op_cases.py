@@ -899,6 +899,12 @@ entry(
         C("bcast_lhs", F(1, 3), F(2, 3, 2)),
         C("vec", F(1, 3), F(3, 1)),
         C("medium", F(9, 17), F(17, 13)),
+        C("rows16_ragged_cols", F(16, 37), F(37, 45)),  # 8-row tiles (512-bit vectors), a ragged last panel
+        C("rows40_ragged_cols", F(40, 9), F(9, 70)),
+        C("rows24_narrow", F(24, 5), F(5, 33)),
+        # k in slices (with a ragged row block and a ragged panel); too big for finite differences
+        C("long_k", F(260, 600), F(600, 40), fd=None, dtypes=("float32",)),
+        C("long_k_grad", F(520, 260), F(260, 40), fd=None, dtypes=("float64",)),  # A^T @ dC: A read transposed
     ],
     _np_matmul,
 )
@@ -1591,6 +1597,43 @@ def _np_counter(a, at):
     return [np.int64(cnt), s, ys]
 
 
+def _homes_body(g, h, s, p, q, x):
+    """Carries the loop keeps in place (codegen/scan_loop.py): h is also a stacked output and has its history
+    stacked, s has its history stacked, p and q swap places (the body passes inputs through)."""
+    h2 = g.emit("tanh", g.emit("add", g.emit("mul", h, x), s))
+    return h2, g.emit("add", s, x), q, p, h2, s, h, x
+
+
+def _np_homes(reverse):
+    def run(a, at):
+        h, s, p, q, xs = (v.astype(np.float64) for v in a)
+        ys = [np.zeros(xs.shape) for _ in range(4)]
+        for t in reversed(range(len(xs))) if reverse else range(len(xs)):
+            ys[1][t], ys[2][t], ys[3][t] = s, h, xs[t]
+            h, s, p, q = np.tanh(h * xs[t] + s), s + xs[t], q, p
+            ys[0][t] = h
+        return [h, s, p, q] + ys
+
+    return run
+
+
+def _homes_case(name, length, reverse=False):
+    return C(
+        name,
+        F(3),
+        F(3),
+        F(3),
+        F(3),
+        F(length, 3),
+        n_carry=4,
+        n_xs=1,
+        length=length,
+        reverse=reverse,
+        numpy=_np_homes(reverse),
+        body=_body(_homes_body, [((3,), "float")] * 5),
+    )
+
+
 entry(
     "scan",
     [
@@ -1640,5 +1683,9 @@ entry(
             numpy=_np_counter,
             body=_body(_counter_body, [((), "int64"), ((), "float"), ((), "float")]),
         ),
+        _homes_case("carry_homes", 5),
+        _homes_case("carry_homes_reverse", 4, reverse=True),
+        _homes_case("carry_homes_one_step", 1),
+        _homes_case("carry_homes_no_step", 0),
     ],
 )

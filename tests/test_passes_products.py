@@ -74,3 +74,28 @@ def test_scan_body_nodes_on_constants_are_hoisted():
     scan = next(n for n in g.nodes if n.op == "scan")
     assert not any(n.op == "transpose" for n in scan.attrs["body"].graph.nodes)
     assert any(n.op == "transpose" for n in g.nodes)  # runs once, before the loop
+
+
+def test_scan_outputs_repeated_passed_through_or_unread_are_dropped():
+    """A stacked output equal to a scanned input is that input, one repeating another is the other, and one
+    nothing reads is not computed: the loop keeps the carry and one stacked output, and no longer scans the
+    input only the unread output needed."""
+    body = Graph("body")
+    h = body.add_input(TensorType((2, 3), "float32"), "h")
+    x = body.add_input(TensorType((2, 3), "float32"), "x")
+    u = body.add_input(TensorType((2, 3), "float32"), "u")
+    nh = body.emit("tanh", body.emit("add", h, x))
+    y = body.emit("mul", nh, x)
+    body.outputs = [nh, x, y, y, body.emit("exp", u)]
+    g = Graph("outer")
+    h0 = g.add_input(TensorType((2, 3), "float32"), "h0")
+    xs = g.add_input(TensorType((5, 2, 3), "float32"), "xs")
+    us = g.add_input(TensorType((5, 2, 3), "float32"), "us")
+    attrs = dict(body=Body(body), n_carry=1, n_xs=2, length=5, reverse=True)
+    outs = g.add_node("scan", [h0, xs, us], attrs).outputs
+    g.outputs = [outs[0], outs[1], g.emit("add", outs[2], outs[3])]
+    _same_after(g, lambda gr: optimize(gr, check=True))
+    scan = next(n for n in g.nodes if n.op == "scan")
+    assert len(scan.outputs) == 2 and g.outputs[1] is xs
+    assert scan.inputs == [h0, xs] and scan.attrs["n_xs"] == 1
+    assert not any(n.op == "exp" for n in scan.attrs["body"].graph.nodes)

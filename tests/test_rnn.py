@@ -196,6 +196,22 @@ def test_backward_reads_saved_steps_instead_of_rerunning_the_loop():
     assert len(scans) == 2 and [_matmuls(s) for s in scans] == [1, 1]
 
 
+@pytest.mark.parametrize("mode", ["RNN", "LSTM", "GRU"])
+def test_reverse_scan_reads_saved_gates(mode):
+    """The forward scan stacks the gate activations (sigmoid, tanh) and the reverse scan computes with them
+    instead of evaluating them again; it stacks each gate gradient once (for the input, weight and bias
+    gradients alike) and none of its inputs."""
+    m = getattr(nn, mode)(3, 8)
+    c = graphnn.compile(m)
+    out, _ = c(graphnn.randn(6, 2, 3, requires_grad=True))
+    out.sum().backward()
+    (bwd,) = _scans(c.last.stages["backward"])
+    body = bwd.attrs["body"].graph
+    assert not {n.op for n in body.nodes} & {"sigmoid", "tanh"}
+    stacked = body.outputs[bwd.attrs["n_carry"] :]
+    assert len({v.id for v in stacked}) == len(stacked) and not {v.id for v in stacked} & {v.id for v in body.inputs}
+
+
 class SumModel(nn.Module):
     def __init__(self):
         super().__init__()

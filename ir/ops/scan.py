@@ -85,31 +85,71 @@ def _with_carry_history(body: Graph, nc: int, saved: list = ()) -> Graph:
     return g
 
 
-# Patterns whose values the reverse scan recomputes from the saved ones; every other forward value it needs
-# (matrix products, reductions) is saved by the forward scan, one stacked y per value.
+# Patterns whose values the reverse scan recomputes from the saved ones, unless they compute a transcendental
+# function (a sigmoid or tanh gate); every other forward value it needs (matrix products, reductions, gates) is
+# saved by the forward scan, one stacked y per value.
 _RECOMPUTED = ("elementwise", "broadcast", "injective")
+
+
+def _recomputed(n) -> bool:
+    from ..registry import get_op
+    from ..scalar import uses_transcendental
+
+    op = get_op(n.op)
+    if op.remap:
+        return True
+    if op.pattern not in _RECOMPUTED:
+        return False
+    return op.scalar is None or not uses_transcendental(op.scalar, n.outputs[0].dtype, n.attrs, len(n.inputs))
 
 
 def _save_residuals(g: Graph, position: dict) -> tuple:
     """In the backward body g (a copy of the forward body plus the vjp's nodes; `position` maps the ids of the
     copied nodes to their positions in the forward body), replace each value of a forward node that is not cheap
     to recompute by a new input. Returns ([(position, output index)] of the replaced values, [their new inputs])."""
+    saved, inputs = [], []
+    for n in [n for n in g.nodes if n.id in position and not _recomputed(n)]:
+        for o in n.outputs:
+            o = _end_of_chain(g, o, position)
+            if o is None:
+                continue  # no longer read (an earlier residual replaced its readers)
+            new = g.add_input(o.type, f"res{len(inputs)}", "residual")
+            g.replace_uses(o, new)
+            saved.append((position[o.producer.id], o.index))
+            inputs.append(new)
+    # a value saved early may be read only by values saved later (a matrix product's by the gates it feeds)
+    from ..passes.dce import dce
+
+    dce(g)
+    read = {v.id for m in g.nodes for v in m.inputs} | {v.id for v in g.outputs}
+    needed = [k for k, v in enumerate(inputs) if v.id in read]
+    return [saved[k] for k in needed], [inputs[k] for k in needed]
+
+
+def _end_of_chain(g: Graph, o, position: dict):
+    """The value to save for forward value o (None when nothing reads it): o, or, while the only reader of the
+    value is a forward elementwise op of the same type (a bias add after a matrix product), that op's result.
+    The forward loop then computes the chain in o's kernel and the reverse loop does not repeat it."""
     from ..registry import get_op
 
-    saved, inputs = [], []
-    for n in [n for n in g.nodes if n.id in position]:
-        pos, op = position[n.id], get_op(n.op)
-        if op.remap or op.pattern in _RECOMPUTED:
-            continue
-        for j, o in enumerate(n.outputs):
-            new = g.add_input(o.type, f"res{len(inputs)}", "residual")
-            users = [m for m in g.nodes if any(v.id == o.id for v in m.inputs)]
-            for m in users:
-                m.inputs = [new if v.id == o.id else v for v in m.inputs]
-            g.outputs = [new if v.id == o.id else v for v in g.outputs]
-            saved.append((pos, j))
-            inputs.append(new)
-    return saved, inputs
+    while True:
+        readers = [m for m in g.nodes if any(v is o for v in m.inputs)]
+        if any(v is o for v in g.outputs):
+            return o
+        if not readers:
+            return None
+        m = readers[0]
+        op = get_op(m.op)
+        if (
+            len(readers) > 1
+            or m.id not in position
+            or op.remap
+            or op.pattern not in ("elementwise", "broadcast")
+            or len(m.outputs) != 1
+            or m.outputs[0].type != o.type
+        ):
+            return o
+        o = m.outputs[0]
 
 
 def _hoistable(gr):
@@ -178,7 +218,6 @@ def _backward_body(body: Graph, nc: int, nx: int, want: list) -> tuple:
 
     dce(g)
     saved, res_in = _save_residuals(g, position)
-    dce(g)
     g.inputs = ct_carry + ct_acc + carry_in + x_in + ct_y + res_in + const_in
     return g, plan, saved
 

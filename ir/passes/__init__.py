@@ -10,6 +10,7 @@ from .dce import dce
 from .fold import fold_constants
 from .scan_licm import hoist_scan_invariants
 from .scan_merge import merge_scans
+from .scan_outputs import simplify_scan_outputs
 from .schedule import start_collectives_early
 from .simplify import simplify
 
@@ -19,6 +20,7 @@ PIPELINE = (
     ("fold_constants", fold_constants),
     ("cse", cse),
     ("hoist_scan_invariants", hoist_scan_invariants),
+    ("simplify_scan_outputs", simplify_scan_outputs),
     ("dce", dce),
 )
 
@@ -45,6 +47,7 @@ __all__ = [
     "hoist_scan_invariants",
     "merge_scans",
     "simplify",
+    "simplify_scan_outputs",
     "start_collectives_early",
     "optimize",
     "PIPELINE",
