@@ -52,7 +52,8 @@ def _env_threads() -> int:
 
 
 _config = {"threads": _env_threads()}
-BLAS_THREADS[0] = _config["threads"]
+if config.get(THREADS_ENV) is not None:  # asked for: eager BLAS too (by default it stays on one thread, ir/blas.py)
+    BLAS_THREADS[0] = _config["threads"]
 
 
 def _aligned_empty(shape: tuple, dt: np.dtype) -> np.ndarray:
@@ -85,7 +86,7 @@ def set_num_threads(n: int) -> None:
     if n < 1:
         raise ValueError(f"number of threads must be at least 1, got {n}")
     _config["threads"] = min(int(n), MAX_THREADS)
-    BLAS_THREADS[0] = _config["threads"]  # the reference kernels' BLAS (eager ops) follows
+    BLAS_THREADS[0] = _config["threads"]  # asked for: the reference kernels' BLAS (eager ops) follows
 
 
 def get_num_threads() -> int:

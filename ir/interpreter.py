@@ -6,7 +6,6 @@ import numpy as np
 
 from .graph import Graph
 from .registry import OPS, IRError
-from .blas import blas_threads, threads_for
 from .types import dtype_name
 
 
@@ -22,11 +21,7 @@ def run_node(node, arrays: list) -> list:
         d = OPS[node.op]
     except KeyError:
         raise IRError(f"unknown op {node.op!r}") from None
-    if d.schedule is None:  # NumPy runs data movement and elementwise ops on one thread anyway
-        outs = d.ref(arrays, node.attrs)
-    else:  # a heavy op: BLAS threads by the result's size (see blas.py)
-        with blas_threads(threads_for(node.outputs[0].type.size)):
-            outs = d.ref(arrays, node.attrs)
+    outs = d.ref(arrays, node.attrs) if d.schedule is None else d.run(arrays, node.attrs)
     if not isinstance(outs, (list, tuple)):
         outs = (outs,)
     res = []

@@ -40,6 +40,7 @@ from typing import Callable
 
 import numpy as np
 
+from .blas import use_blas_threads
 from .graph import Node, Value
 from .types import TensorType
 
@@ -127,6 +128,10 @@ class OpDef:
         return list(out) if isinstance(out, (list, tuple)) else [out]
 
     def run(self, arrays: list, attrs: dict) -> list:
+        """The reference kernel's results; a heavy op (one with a schedule) first sets NumPy's BLAS threads
+        (blas.py: one by default)."""
+        if self.schedule is not None:
+            use_blas_threads()
         out = self.ref(arrays, attrs)
         return list(out) if isinstance(out, (list, tuple)) else [out]
 

@@ -93,6 +93,12 @@ def _columns(x: np.ndarray, kshape: tuple, attrs: dict, out_spatial: tuple) -> n
     return cols.reshape(g, c // g * _size(kshape), n * _size(out_spatial))
 
 
+def _per_group(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """a[i] @ b[i] for each group i, as 2-D products (NumPy's stacked matmul does not call BLAS for transposed
+    operands: 5 to 50 times slower on im2col shapes)."""
+    return np.stack([a[i] @ b[i] for i in range(a.shape[0])])
+
+
 def _gradient_matrix(g: np.ndarray, groups: int) -> np.ndarray:
     """A (N, F, O..) result gradient as one (G, F/G, N * prod(O)) matrix per group."""
     n, f = g.shape[:2]
@@ -105,7 +111,7 @@ def _conv_ref(a, attrs):
     out = _conv_infer([TensorType(x.shape, "float32"), TensorType(w.shape, "float32")], attrs).shape
     g = attrs["groups"]
     cols = _columns(x, w.shape[2:], attrs, out[2:])
-    y = np.matmul(w.reshape(g, w.shape[0] // g, -1), cols)  # G F/G N*O
+    y = _per_group(w.reshape(g, w.shape[0] // g, -1), cols)  # G F/G N*O
     y = y.reshape((w.shape[0], x.shape[0]) + tuple(out[2:]))
     return np.ascontiguousarray(np.moveaxis(y, 0, 1)).astype(x.dtype, copy=False)
 
@@ -169,7 +175,7 @@ def _gi_ref(a, attrs):
     pads = attrs["padding"]
     osp, ksp = g.shape[2:], w.shape[2:]
     wm = w.reshape(groups, w.shape[0] // groups, -1)  # G F/G C/G*K
-    cols = np.matmul(wm.transpose(0, 2, 1), _gradient_matrix(g, groups))  # G C/G*K N*O
+    cols = _per_group(wm.transpose(0, 2, 1), _gradient_matrix(g, groups))  # G C/G*K N*O
     cols = cols.reshape((shape[1],) + tuple(ksp) + (shape[0],) + tuple(osp))  # C K.. N O..
     padded = [shape[2 + i] + pads[i][0] + pads[i][1] for i in range(nsp)]
     xp = np.zeros((shape[0], shape[1]) + tuple(padded), g.dtype)
@@ -221,7 +227,7 @@ def _gw_ref(a, attrs):
     x, g = a
     wshape = tuple(attrs["weight_shape"])
     cols = _columns(x, wshape[2:], attrs, g.shape[2:])  # G C/G*K N*O
-    gw = np.matmul(_gradient_matrix(g, attrs["groups"]), cols.transpose(0, 2, 1))  # G F/G C/G*K
+    gw = _per_group(_gradient_matrix(g, attrs["groups"]), cols.transpose(0, 2, 1))  # G F/G C/G*K
     return np.ascontiguousarray(gw.reshape(wshape)).astype(x.dtype, copy=False)
 
 
