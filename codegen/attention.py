@@ -8,8 +8,13 @@ exponentials are summed and their weighted value rows added (each value row load
 block is sized from the host's L1 data cache and the tile from its vector registers (codegen/target.py). Tiles are
 independent, so they are split over threads.
 
-attention_grad: per output row (a query row for dq and the mask, a key row for dk and dv), the probabilities are
-recomputed from the saved log-sum-exp.
+attention_backward (flash-attention 2 style; d = rowsum(g * out) comes from a reduction before it): per batch index,
+the keys run in L1-sized blocks; each query row that sees a block recomputes its probabilities there once from the
+saved log-sum-exp (p = exp(s - lse), ds = p * (g . v - d)) and adds its terms to its own dq row and to the block's dk
+and dv accumulator rows, which are stored when the block is done (and ds to the mask's gradient, when that is read).
+Batch indices are independent (split over threads).
+The element-by-element form (any operand) computes each output row on its own: a query row of dq or dmask, a key
+row of dk or dv, with the probabilities recomputed from the saved log-sum-exp.
 
 q, k, v and g are read in place through their strided views (ir/views.py): a head of a fused qkv projection is
 rows `3 * width` apart, never copied into a head-major tensor. Rows must be contiguous along the feature dimension
@@ -134,14 +139,26 @@ def _forward(k: Kernel, node) -> None:
     k.loops(out.shape[:-1], row, parallel=True)
 
 
-def _grad(k: Kernel, node) -> None:
-    """attention_grad: per query row (wrt q, mask) or per key row (wrt k, v), the probabilities recomputed from
-    lse, ds = p * (g_i . v_j - d_i), and the sum of ds (or p) times the other operand's rows."""
+def _backward(k: Kernel, node) -> None:
+    """attention_backward element by element: per batch index (in parallel), the rows of dq, dk, dv (and dmask)."""
     r = _Rows(k, node)
+    outs = [(w, o) for w, o in zip(("q", "k", "v", "mask"), node.outputs) if o.id in k.ptr]
+    bodies = [(o, _grad_rows(k, r, w, o)) for w, o in outs]
+
+    def per_batch(batch):
+        for o, body in bodies:
+            k.loop(o.shape[-2], lambda i, body=body: body(list(batch) + [i]))
+
+    k.loops(node.outputs[0].shape[:-2], per_batch, parallel=True)
+
+
+def _grad_rows(k: Kernel, r: _Rows, wrt: str, out):
+    """The body computing one row (dims: batch indices and the row) of the gradient wrt q, k, v or the mask: per
+    query row (wrt q, mask) or per key row (wrt k, v), the probabilities recomputed from lse, ds = p * (g_i . v_j -
+    d_i), and the sum of ds (or p) times the other operand's rows."""
     b, s, dt = k.b, r.s, r.dt
     lse, d, g = r.rest
-    out = node.outputs[0]
-    wrt = node.attrs["wrt"]
+    node = r.node
     lq, lk, ev = r.q.shape[-2], r.kk.shape[-2], r.v.shape[-1]
     width = out.shape[-1]
     acc = _row_scratch(k, dt, width)
@@ -192,7 +209,7 @@ def _grad(k: Kernel, node) -> None:
         factor = k.const(node.attrs["scale"] if wrt == "k" else 1, dt)
         k.loop(width, lambda e: k.store(out, Index(k, out.shape, list(dims) + [e]).flat, s.mul(b.load(acc(e)), factor)))
 
-    k.loops(out.shape[:-1], per_query if wrt in ("q", "mask") else per_key, parallel=True)
+    return per_query if wrt in ("q", "mask") else per_key
 
 
 # -- vector rows ------------------------------------------------------------------------------------------------
@@ -430,87 +447,155 @@ def _fast_forward(k: Kernel, node) -> bool:
     return True
 
 
-def _fast_grad(k: Kernel, node) -> bool:
-    """attention_grad for q, k or v in three passes per output row: the scores (and g . v products) into scratch
-    rows, then p and ds there (vectorized exponentials), then the weighted sum of the other operand's rows."""
+def backward_key_block(dt: str, e: int, ev: int) -> int:
+    """Keys per block of attention_backward: the block's key and value rows, its dk and dv accumulator rows and the
+    two scratch rows fill about half the L1 data cache (key_block's rule)."""
+    return key_block(dt, 2 * e, 2 * ev, 2)
+
+
+def _fast_backward(k: Kernel, node) -> bool:
+    """attention_backward over blocks of keys (see the module): per batch index, per key block, each query row that
+    sees the block gets its scores and g . v products (scratch rows), then p and ds (vectorized exponentials), then
+    one pass over the block's keys adding ds * k_j to its dq row, and p * g_i and ds * q_i to the block's dv and dk
+    accumulator rows, which are stored when the block is done."""
     r = _Rows(k, node)
-    wrt = node.attrs["wrt"]
-    if wrt == "mask":
-        return False
     lse, d, g = r.rest
     e, ev = r.q.shape[-1], r.v.shape[-1]
     lq, lk = r.q.shape[-2], r.kk.shape[-2]
-    if max(lq, lk) > MAX_SCRATCH:
-        return False
+    dq, dk, dv = node.outputs[:3]
+    dmask = node.outputs[3] if len(node.outputs) > 3 and node.outputs[3].id in k.ptr else None
     x = _Vec(k, r)
-    lanes = _vector_lanes(k, x, node, [r.q, r.kk, r.v, g], [e, ev])
-    if lanes is None:
+    if dq.dtype not in ("float32", "float64") or 0 in (lq, lk, e, ev):
+        return False
+    if not all(x.contiguous_rows(v) for v in (r.q, r.kk, r.v, g)):
+        return False
+    lanes = [_lanes(dq.dtype, n) for n in (e, ev)]
+    if None in lanes:
         return False
     b, s, dt = k.b, r.s, r.dt
     vq, vv = VectorOps(k.module, dt, lanes[0]), VectorOps(k.module, dt, lanes[1])
-    out = node.outputs[0]
-    width = out.shape[-1]
-    vo = vv if wrt == "v" else vq
-    s1, s2 = _row_scratch(k, dt, max(lq, lk)), _row_scratch(k, dt, max(lq, lk))
-    accs = x.accumulators(vo, width)
+    bk = min(lk, backward_key_block(dt, e, ev))
+    if bk * (e + ev) > MAX_SCRATCH:  # the block's dk and dv accumulators live on the stack
+        return False
+    s1, s2 = _row_scratch(k, dt, bk), _row_scratch(k, dt, bk)
+    # the block's dk and dv accumulator rows, as vectors: (key jj, vector c) at jj * (w / lanes) + c
+    kbuf, vbuf = (k.alloca(ir.ArrayType(vo.V, bk * (w // vo.vw))) for vo, w in ((vq, e), (vv, ev)))
+
+    def acc_vec(buf, vo: VectorOps, w: int, jj, c: int):
+        return b.gep(buf, [i64(0), b.add(b.mul(jj, i64(w // vo.vw)), i64(c))], inbounds=True)
+
+    qacc = x.accumulators(vq, e)
     scale = k.const(node.attrs["scale"], dt)
+    ninf, zero = k.const(-math.inf, dt), k.const(0, dt)
     causal = node.attrs.get("causal")
-    need_dp = wrt != "v"
 
-    def weight(batch, i, t):
-        """p (wrt v) or ds of pair t of the row, from the scores and g . v products in s1, s2."""
-        li = r.elem(lse, batch, i)
-        gone = s.eq(li, k.const(-math.inf, dt))
-        p = s.exp(s.sub(b.load(s1(t)), b.select(gone, k.const(0, dt), li)))
-        p = b.select(gone, k.const(0, dt), p)
-        return p if not need_dp else s.mul(p, s.sub(b.load(s2(t)), r.elem(d, batch, i)))
+    def out_row(o, batch, i):
+        flat = Index(k, o.shape[:-1], list(batch) + [i]).flat
+        return x.at(k.ptr[o.id], b.mul(flat, i64(o.shape[-1])))
 
-    def score(batch, xs, i, kp, j):
-        y = s.mul(x.dot(vq, xs, kp), scale)
-        return s.add(y, r.elem(r.mask, batch, i, j)) if r.mask is not None else y
+    def fill(vo: VectorOps, p, n: int, value) -> None:
+        for c in range(n // vo.vw):
+            b.store(value, x.at(p, c * vo.vw), align=vo.esize)
 
-    def per_query(dims):  # dq_i = scale * sum_j ds_ij k_j
-        batch, i = dims[:-1], dims[-1]
-        n = r.key_count(i)
-        qs = x.vectors(vq, x.row(r.q, batch, i), e)
-        gs = x.vectors(vv, x.row(g, batch, i), ev)
+    def add_scaled(vo: VectorOps, p, w, ys: list) -> None:
+        """The row at p += w * ys (preloaded vectors)."""
+        wv = vo.splat(b, w)
+        for c, y in enumerate(ys):
+            b.store(b.call(vo.fma, [wv, y, x.load(vo, p, c)]), x.at(p, c * vo.vw), align=vo.esize)
+
+    def add_scaled_acc(buf, vo: VectorOps, w: int, jj, f, ys: list) -> None:
+        """Accumulator row jj of buf += f * ys (preloaded vectors)."""
+        fv = vo.splat(b, f)
+        for c, y in enumerate(ys):
+            slot = acc_vec(buf, vo, w, jj, c)
+            b.store(b.call(vo.fma, [fv, y, b.load(slot)]), slot)
+
+    def per_batch(batch):
         kp, vp = x.row(r.kk, batch, i64(0)), x.row(r.v, batch, i64(0))
+        qp, gp = x.row(r.q, batch, i64(0)), x.row(g, batch, i64(0))
+        if dq.id in k.ptr:
+            k.loop(lq, lambda i: fill(vq, out_row(dq, batch, i), e, vq.zero))
+        if dmask is not None:  # the pairs no query sees (causal) stay 0
+            row0 = Index(k, dmask.shape, list(batch) + [i64(0), i64(0)]).flat
+            k.loop(lq * lk, lambda t: k.store(dmask, b.add(row0, t), zero))
 
-        def first(j):
-            b.store(score(batch, qs, i, x.next_row(kp, r.kk, j), j), s1(j))
-            b.store(x.dot(vv, gs, x.next_row(vp, r.v, j)), s2(j))
+        def key_block_step(kb):
+            j0 = b.mul(kb, i64(bk))
+            left = b.sub(i64(lk), j0)
+            count = b.select(b.icmp_signed("<", left, i64(bk)), left, i64(bk))
+            for buf, vo, w in ((kbuf, vq, e), (vbuf, vv, ev)):
+                k.loop(
+                    b.mul(count, i64(w // vo.vw)), lambda t, buf=buf, vo=vo: b.store(vo.zero, b.gep(buf, [i64(0), t]))
+                )
+            start = j0 if causal else i64(0)  # with causal, only queries i >= j0 see the block
+            nq = b.sub(i64(lq), start)
 
-        k.loop(n, first)
-        k.loop(n, lambda j: b.store(weight(batch, i, j), s1(j)))
-        x.clear(vo, accs)
-        k.loop(n, lambda j: x.axpy(vo, accs, b.load(s1(j)), x.next_row(kp, r.kk, j)))
-        x.store(vo, accs, scale, x.at(k.ptr[out.id], b.mul(Index(k, out.shape[:-1], list(dims)).flat, i64(width))))
+            def query(t):
+                i = b.add(start, t)
+                n = count
+                if causal:  # keys j0 .. i
+                    upto = b.add(b.sub(i, j0), i64(1))
+                    n = b.select(b.icmp_signed("<", upto, count), upto, count)
+                qs = x.vectors(vq, x.next_row(qp, r.q, i), e)
+                gs = x.vectors(vv, x.next_row(gp, g, i), ev)
+                li = r.elem(lse, batch, i)
+                gone = s.eq(li, ninf)
+                shift = b.select(gone, zero, li)
+                di = r.elem(d, batch, i)
 
-    def per_key(dims):  # dk_j = scale * sum_i ds_ij q_i; dv_j = sum_i p_ij g_i
-        batch, j = dims[:-1], dims[-1]
-        start = j if causal else i64(0)
-        count = b.sub(i64(lq), start)
-        count = b.select(b.icmp_signed(">", count, i64(0)), count, i64(0))
-        ks = x.vectors(vq, x.row(r.kk, batch, j), e)
-        vs = x.vectors(vv, x.row(r.v, batch, j), ev) if need_dp else None
-        qp, gp = x.row(r.q, batch, start), x.row(g, batch, start)
+                def first(jj):
+                    j = b.add(j0, jj)
+                    y = s.mul(x.dot(vq, qs, x.next_row(kp, r.kk, j)), scale)
+                    if r.mask is not None:
+                        y = s.add(y, r.elem(r.mask, batch, i, j))
+                    b.store(y, s1(jj))
+                    b.store(x.dot(vv, gs, x.next_row(vp, r.v, j)), s2(jj))
 
-        def first(t):
-            i = b.add(start, t)
-            b.store(score(batch, ks, i, x.next_row(qp, r.q, t), j), s1(t))
-            if need_dp:
-                b.store(x.dot(vv, vs, x.next_row(gp, g, t)), s2(t))
+                def second(jj):
+                    p = b.select(gone, zero, s.exp(s.sub(b.load(s1(jj)), shift)))
+                    b.store(p, s1(jj))
+                    b.store(s.mul(p, s.sub(b.load(s2(jj)), di)), s2(jj))
 
-        k.loop(count, first)
-        k.loop(count, lambda t: b.store(weight(batch, b.add(start, t), t), s1(t)))
-        x.clear(vo, accs)
-        src = g if wrt == "v" else r.q
-        base = gp if wrt == "v" else qp
-        k.loop(count, lambda t: x.axpy(vo, accs, b.load(s1(t)), x.next_row(base, src, t)))
-        factor = k.const(1, dt) if wrt == "v" else scale
-        x.store(vo, accs, factor, x.at(k.ptr[out.id], b.mul(Index(k, out.shape[:-1], list(dims)).flat, i64(width))))
+                def mask_row(jj):
+                    at = Index(k, dmask.shape, list(batch) + [i, b.add(j0, jj)]).flat
+                    k.store(dmask, at, b.load(s2(jj)))
 
-    k.loops(out.shape[:-1], per_query if wrt == "q" else per_key, parallel=True)
+                def third(jj):
+                    p, ds = b.load(s1(jj)), b.load(s2(jj))
+                    if dq.id in k.ptr:
+                        x.axpy(vq, qacc, ds, x.next_row(kp, r.kk, b.add(j0, jj)))
+                    add_scaled_acc(kbuf, vq, e, jj, ds, qs)
+                    add_scaled_acc(vbuf, vv, ev, jj, p, gs)
+
+                k.loop(n, first)
+                k.loop(n, second)
+                if dmask is not None:
+                    k.loop(n, mask_row)
+                x.clear(vq, qacc)
+                k.loop(n, third)
+                if dq.id in k.ptr:
+                    row = out_row(dq, batch, i)
+                    add_scaled(vq, row, scale, [b.load(a) for a in qacc])
+
+            k.loop(b.select(b.icmp_signed(">", nq, i64(0)), nq, i64(0)), query)
+
+            def store(jj):
+                j = b.add(j0, jj)
+                for o, buf, w, vo, factor in ((dk, kbuf, e, vq, scale), (dv, vbuf, ev, vv, None)):
+                    if o.id not in k.ptr:
+                        continue
+                    dst = out_row(o, batch, j)
+                    for c in range(w // vo.vw):
+                        y = b.load(acc_vec(buf, vo, w, jj, c))
+                        if factor is not None:
+                            y = k.flags(b.fmul(y, vo.splat(b, factor)))
+                        b.store(y, x.at(dst, c * vo.vw), align=vo.esize)
+
+            k.loop(count, store)
+
+        k.loop((lk + bk - 1) // bk, key_block_step)
+
+    k.loops(dq.shape[:-2], per_batch, parallel=True)
     return True
 
 
@@ -519,11 +604,11 @@ def emit_attention(k: Kernel, group, node, via_flat: bool = False) -> None:
         _forward(k, node)
 
 
-def emit_attention_grad(k: Kernel, group, node, via_flat: bool = False) -> None:
-    if not _fast_grad(k, node):
-        _grad(k, node)
+def emit_attention_backward(k: Kernel, group, node, via_flat: bool = False) -> None:
+    if not _fast_backward(k, node):
+        _backward(k, node)
 
 
 def accepts(node, via_flat: bool, group) -> bool:
     """Scratch rows (scores, accumulators) fit on the stack."""
-    return max(node.inputs[1].shape[-2], node.outputs[0].shape[-1]) <= MAX_SCRATCH
+    return max(node.inputs[1].shape[-2], node.inputs[0].shape[-1], node.inputs[2].shape[-1]) <= MAX_SCRATCH

@@ -236,7 +236,7 @@ SCHEDULES = {
     "scatter_add_along": (_always, lambda k, group, node, via_flat: emit_scatter_add(k, group, node, via_flat, True)),
     "im2col": (_is_root, lambda k, group, node, via_flat: emit_im2col(k, group)),
     "attention": (attention.accepts, attention.emit_attention),
-    "attention_grad": (attention.accepts, attention.emit_attention_grad),
+    "attention_backward": (attention.accepts, attention.emit_attention_backward),
     "sort": (sorts_in_place, emit_sort),
     "prefix_sum": (sorts_in_place, emit_prefix_sum),
 }

@@ -170,7 +170,7 @@ class Case:
 
     def has_gradient(self, dtype) -> bool:
         """Does the variant have a joint forward+backward graph (a float output, a float input, and a gradient
-        rule: attention_grad, which only gradients use, has none)?"""
+        rule: attention_backward, which only gradients use, has none)?"""
         return (
             OPS[self.op].grad is not None
             and any(o.type.is_float for o in self.graph(dtype).outputs)
@@ -1221,7 +1221,7 @@ def _np_attention(a, at):
     return [np.matmul(p, v), lse]
 
 
-def _np_attention_grad(a, at):
+def _np_attention_backward(a, at):
     q, k, v, mask, (lse, d, g) = _np_attention_parts(a, at)
     s = np.matmul(q, np.swapaxes(k, -1, -2)) * at["scale"]
     if mask is not None:
@@ -1231,13 +1231,8 @@ def _np_attention_grad(a, at):
     p = np.exp(s - lse[..., None])  # (with the given lse, as the op recomputes its probabilities)
     g = g.astype(np.float64)
     ds = p * (np.matmul(g, np.swapaxes(v, -1, -2)) - d[..., None])
-    grads = {
-        "v": lambda: np.matmul(np.swapaxes(p, -1, -2), g),
-        "mask": lambda: ds,
-        "q": lambda: np.matmul(ds, k) * at["scale"],
-        "k": lambda: np.matmul(np.swapaxes(ds, -1, -2), q) * at["scale"],
-    }
-    return grads[at["wrt"]]()
+    dq, dk = np.matmul(ds, k) * at["scale"], np.matmul(np.swapaxes(ds, -1, -2), q) * at["scale"]
+    return [dq, dk, np.matmul(np.swapaxes(p, -1, -2), g)] + ([ds] if mask is not None else [])
 
 
 def _masked_rows(*shape):
@@ -1277,78 +1272,70 @@ entry(
 )
 
 
-def _attention_grad_cases():
-    cases = []
-    for wrt in ("q", "k", "v"):
-        cases.append(
-            C(
-                f"{wrt}_plain",
-                F(2, 3, 4),
-                F(2, 5, 4),
-                F(2, 5, 3),
-                F(2, 3, gen="lse"),
-                F(2, 3),
-                F(2, 3, 3),
-                scale=0.5,
-                wrt=wrt,
-                fd=None,
-            )
-        )
-        cases.append(
-            C(
-                f"{wrt}_causal_masked",
-                F(3, 3, 2),
-                F(3, 4, 2),
-                F(3, 4, 2),
-                _masked_rows(3, 4),
-                F(3, 3, gen="lse"),
-                F(3, 3),
-                F(3, 3, 2),
-                scale=1.0,
-                causal=True,
-                masked=True,
-                wrt=wrt,
-                fd=None,
-            )
-        )
-    cases.append(
+def _attention_backward_cases():
+    """The gradient for q, k, v (and the mask, when masked) at once: plain, causal with a mask, broadcast batch dims
+    with feature sizes vector widths divide (the vector-row kernel), and causal with more keys than queries (keys no
+    query sees get zero dk, dv)."""
+    lse, d = (lambda *s: F(*s, gen="lse")), F
+    return [
+        C("plain", F(2, 3, 4), F(2, 5, 4), F(2, 5, 3), lse(2, 3), d(2, 3), F(2, 3, 3), scale=0.5, fd=None),
         C(
-            "mask",
+            "causal_masked",
+            F(3, 3, 2),
+            F(3, 4, 2),
+            F(3, 4, 2),
+            _masked_rows(3, 4),
+            lse(3, 3),
+            d(3, 3),
+            F(3, 3, 2),
+            scale=1.0,
+            causal=True,
+            masked=True,
+            fd=None,
+        ),
+        C(
+            "masked",
             F(2, 3, 4),
             F(2, 5, 4),
             F(2, 5, 3),
             _masked_rows(2, 3, 5),
-            F(2, 3, gen="lse"),
-            F(2, 3),
+            lse(2, 3),
+            d(2, 3),
             F(2, 3, 3),
             scale=0.5,
             masked=True,
-            wrt="mask",
             fd=None,
-        )
-    )
-    for wrt in ("q", "k", "v"):  # feature sizes vector widths divide: the vector-row kernels, broadcast batch dims
-        cases.append(
-            C(
-                f"{wrt}_vector_rows",
-                F(2, 2, 3, 8),
-                F(1, 2, 4, 8),
-                F(2, 1, 4, 4),
-                _masked_rows(2, 1, 1, 4),
-                F(2, 2, 3, gen="lse"),
-                F(2, 2, 3),
-                F(2, 2, 3, 4),
-                scale=0.5,
-                causal=True,
-                masked=True,
-                wrt=wrt,
-                fd=None,
-            )
-        )
-    return cases
+        ),
+        C(
+            "vector_rows",
+            F(2, 2, 3, 8),
+            F(1, 2, 4, 8),
+            F(2, 1, 4, 4),
+            _masked_rows(2, 1, 1, 4),
+            lse(2, 2, 3),
+            d(2, 2, 3),
+            F(2, 2, 3, 4),
+            scale=0.5,
+            causal=True,
+            masked=True,
+            fd=None,
+        ),
+        C(
+            "causal_more_keys_vector_rows",
+            F(2, 3, 8),
+            F(2, 6, 8),
+            F(2, 6, 4),
+            lse(2, 3),
+            d(2, 3),
+            F(2, 3, 4),
+            scale=0.5,
+            causal=True,
+            fd=None,
+        ),
+    ]
 
 
-entry("attention_grad", _attention_grad_cases(), _np_attention_grad)
+entry("attention_backward", _attention_backward_cases(), _np_attention_backward)
 
 
 def _rows_along(x, axis):

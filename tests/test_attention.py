@@ -111,7 +111,32 @@ def test_compiled_code_never_builds_the_score_matrix():
     graph = cstep.graphs["lowered"]
     sizes = [o.type.size for n in graph.nodes for o in n.outputs]
     assert max(sizes) < 512 * 512, max(sizes)
-    assert any(n.op == "attention" for n in graph.nodes) and any(n.op == "attention_grad" for n in graph.nodes)
+    assert any(n.op == "attention" for n in graph.nodes) and any(n.op == "attention_backward" for n in graph.nodes)
+
+
+@pytest.mark.parametrize("head_dim", [16, 5], ids=["vector_rows", "elementwise"])
+def test_causal_attention_gradient_is_one_kernel(torch, head_dim):
+    """The gradient of a causal attention for q, k and v (heads of a fused projection) is one attention_backward
+    node, run as one kernel (no attention_grad), and matches PyTorch's."""
+    x = RNG.standard_normal((2, 7, 3 * 2 * head_dim)).astype(np.float32)
+    check(
+        torch,
+        lambda a: g_sdpa(*_heads(a, 2, graphnn), is_causal=True),
+        lambda a: torch.nn.functional.scaled_dot_product_attention(*_heads(a, 2, torch), is_causal=True),
+        [x],
+        compiled=True,
+    )
+
+    def step(a):
+        out = g_sdpa(*_heads(a, 2, graphnn), is_causal=True)
+        (out * out).sum().backward()
+        return out
+
+    cstep = graphnn.compile(step)
+    cstep(graphnn.tensor(x, requires_grad=True))
+    ops = [[n.op for n in g.nodes] for g in cstep.graphs["fused"].groups]
+    assert not any("attention_grad" in g for g in ops)
+    assert sum(g.count("attention_backward") for g in ops) == 1
 
 
 def test_dropout_path(torch):
@@ -165,7 +190,7 @@ def test_heads_of_a_fused_projection_are_read_in_place(torch, head_dim):
     for g in plan.groups:
         ops = {n.op for n in g.nodes}
         if "transpose" in ops and g.root.type.shape == (2, 2, 9, head_dim):
-            assert ops & {"attention", "attention_grad"}, f"a kernel copies a head: {[n.op for n in g.nodes]}"
+            assert ops & {"attention", "attention_backward"}, f"a kernel copies a head: {[n.op for n in g.nodes]}"
     assert sum(n.op == "attention" for g in plan.groups for n in g.nodes) == 1
 
 

@@ -164,7 +164,7 @@ def loss_graph(graph: Graph, seed: int = 0, weights: list | None = None):
 
 
 def differentiable(graph: Graph) -> bool:
-    """False when an op with float inputs declares no gradient (attention_grad: only gradients use it)."""
+    """False when an op with float inputs declares no gradient (attention_backward: only gradients use it)."""
     return not any(get_op(n.op).grad is None and any(v.type.is_float for v in n.inputs) for n in graph.nodes)
 
 

@@ -462,7 +462,7 @@ def _take_along_grad(b: Builder):
 
 
 def _attention(op):
-    """attention / attention_grad on new float inputs of a random small geometry (a causal flag, an additive mask
+    """attention / attention_backward on new float inputs of a random small geometry (a causal flag, an additive mask
     with some -inf entries that never remove a whole row, the scale)."""
 
     def gen(b: Builder):
@@ -470,7 +470,7 @@ def _attention(op):
         batch = tuple(b.src.int(1, 3) for _ in range(b.src.int(0, 2)))
         lq, lk, e, ev = b.src.int(1, 4), b.src.int(1, 5), b.src.int(1, 4), b.src.int(1, 3)
         causal, masked = b.src.chance(0.4), b.src.chance(0.4)
-        needed = 3 + masked + (op == "attention_grad")
+        needed = 3 + masked + (op != "attention")
         if len(b.g.inputs) + needed > b.max_inputs:
             return None
         q = b.new_input(batch + (lq, e), dt)
@@ -483,7 +483,7 @@ def _attention(op):
             arr[..., 0] = 0.0  # (key 0 is always seen: no row loses every key)
             ins.append(m)
         attrs = {"scale": b.src.pick((0.5, 1.0, 0.3)), "causal": causal, "masked": masked}
-        if op != "attention_grad":
+        if op == "attention":
             return ins, attrs
         g = b.new_input(batch + (lq, ev), dt)
         out = b.add("attention", ins, attrs)
@@ -494,7 +494,7 @@ def _attention(op):
         d = b.add("sum", [prod], {"axes": (-1,), "keepdims": False}) if prod is not None else None
         if d is None:
             return None
-        return ins + [lse, d, g], dict(attrs, wrt=b.src.pick(("q", "k", "v") + (("mask",) if masked else ())))
+        return ins + [lse, d, g], attrs
 
     return gen
 

@@ -2,7 +2,9 @@
 
     attention(q, k, v[, mask]; scale, causal)  -> out (..., Lq, Ev), lse (..., Lq): the log-sum-exp of each row's
                                                   scores, which the gradient reads (dead, and never stored, without one)
-    attention_grad(q, k, v[, mask], lse, d, g; scale, causal, wrt) -> the gradient for q, k, v or the mask
+    attention_backward(q, k, v[, mask], lse, d, g; scale, causal) -> dq, dk, dv[, dmask]: the gradient in one
+                                                  kernel (flash-attention 2 style: each block of probabilities
+                                                  recomputed once; dmask dead, and never stored, unless read)
 
 q (..., Lq, E), k (..., Lk, E), v (..., Lk, Ev); batch dimensions broadcast. `mask` is additive (a float tensor
 broadcastable to (..., Lq, Lk); -inf removes a key); `causal` removes key j from query i when j > i (upper-left
@@ -148,11 +150,22 @@ def _forward_roundoff(node, ins, errs) -> list:
 _forward_roundoff.per_output = True
 
 
-def _grad_roundoff(node, ins, errs, out):
-    """attention_grad's bound: sums of products of a few factors of the forward's kind, whose relative errors add up."""
+def _backward_roundoff(node, ins, errs) -> list:
+    """attention_backward's bounds, one per output."""
+    errs = [np.zeros(np.shape(a)) if e is None else e for a, e in zip(ins, errs)]
+    u = unit_roundoff(node.outputs[0].dtype)
+    return [_wrt_roundoff(node, ins, errs, u, w) for w in _WRT[: len(node.outputs)]]
+
+
+_backward_roundoff.per_output = True
+
+
+def _wrt_roundoff(node, ins, errs, u: float, wrt: str):
+    """The bound of the gradient wrt q, k, v or the mask: sums of products of a few factors of the forward's kind,
+    whose relative errors add up."""
     q, k, v, mask, rest = _parts(ins, node.attrs)
     eq, ek, ev, em, erest = _parts(errs, node.attrs)
-    u, scale = unit_roundoff(out.dtype), node.attrs["scale"]
+    scale = node.attrs["scale"]
     s, _, soft = _score_errors(node, ins, errs, u)
     p, _ = _probs(s)
     aq, ak, av = (np.abs(x.astype(np.float64)) for x in (q, k, v))
@@ -165,7 +178,6 @@ def _grad_roundoff(node, ins, errs, out):
         + sum(_rel(x, e) for x, e in zip((q, k, v, g, d), (eq, ek, ev, erest[2], erest[1])))
     )
     dp = np.matmul(ag, np.swapaxes(av, -1, -2)) + np.abs(d.astype(np.float64))[..., None]
-    wrt = node.attrs["wrt"]
     if wrt == "v":
         mag = np.matmul(np.swapaxes(p, -1, -2), ag)
     elif wrt == "mask":
@@ -213,10 +225,8 @@ def _attention_grad(b, node, cts):
     if not _is_zero(g_lse):
         d = b.sub(d, g_lse)
     ins = [q, k, v] + ([mask] if mask is not None else []) + [lse, d, g]
-    grads = [_unbroadcast_to(b, b.attention_grad(*ins, **at, wrt=w), t.shape) for w, t in zip("qkv", (q, k, v))]
-    if mask is not None:
-        grads.append(_unbroadcast_to(b, b.attention_grad(*ins, **at, wrt="mask"), mask.shape))
-    return grads
+    inputs = (q, k, v) + ((mask,) if mask is not None else ())
+    return [_unbroadcast_to(b, x, t.shape) for x, t in zip(b.attention_backward(*ins, **at), inputs)]
 
 
 def _unbroadcast_to(b, g, shape):
@@ -252,35 +262,14 @@ register(
 _WRT = ("q", "k", "v", "mask")
 
 
-def _grad_infer(types, attrs):
-    q, k, v, mask, rest = _parts(types, attrs)
-    batch = _check(q, k, v, mask)
-    if len(rest) != 3:
-        raise ValueError("attention_grad takes q, k, v, [mask,] lse, d and the output gradient")
-    lse, d, g = rest
-    rows, out = batch + (q.shape[-2],), batch + (q.shape[-2], v.shape[-1])
-    if lse.shape != rows or d.shape != rows or g.shape != out:
-        raise ValueError(f"lse {lse.shape}, d {d.shape} and gradient {g.shape} must be {rows}, {rows} and {out}")
-    wrt = attrs["wrt"]
-    if wrt not in _WRT or (wrt == "mask" and mask is None):
-        raise ValueError(f"wrt must be one of {_WRT[:3] if mask is None else _WRT}, got {wrt!r}")
-    lq, lk = q.shape[-2], k.shape[-2]
-    shapes = {
-        "q": rows + (q.shape[-1],),
-        "k": batch + (lk, k.shape[-1]),
-        "v": batch + (lk, v.shape[-1]),
-        "mask": batch + (lq, lk),
-    }
-    return TensorType(shapes[wrt], q.dtype)
-
-
-def _grad_ref(arrays, attrs):
+def _grad_ref(arrays, attrs, wrt: str):
+    """The gradient wrt q, k, v or the mask (float64 arithmetic, in q's dtype)."""
     q, k, v, mask, (lse, d, g) = _parts(arrays, attrs)
     s = _scores(q, k, mask, attrs)
     with np.errstate(invalid="ignore", over="ignore"):
         p = np.where(np.isneginf(lse)[..., None], 0.0, np.exp(s - lse[..., None]))  # (NaN propagates)
     g64 = g.astype(np.float64)
-    wrt, dt = attrs["wrt"], q.dtype
+    dt = q.dtype
     keep = _keep(attrs, q.shape[-2], k.shape[-2])
     keep_t = None if keep is None else keep.T
     if wrt == "v":
@@ -296,16 +285,48 @@ def _grad_ref(arrays, attrs):
     return (_contract(np.swapaxes(ds, -1, -2), q, keep_t) * attrs["scale"]).astype(dt)
 
 
+def _backward_infer(types, attrs):
+    q, k, v, mask, rest = _parts(types, attrs)
+    batch = _check(q, k, v, mask)
+    if len(rest) != 3:
+        raise ValueError("attention_backward takes q, k, v, [mask,] lse, d and the output gradient")
+    lse, d, g = rest
+    rows, out = batch + (q.shape[-2],), batch + (q.shape[-2], v.shape[-1])
+    if lse.shape != rows or d.shape != rows or g.shape != out:
+        raise ValueError(
+            f"attention_backward: lse {lse.shape}, d {d.shape} and gradient {g.shape} must be {rows}, {rows} and {out}"
+        )
+    if not all(t.dtype == q.dtype for t in rest):
+        raise TypeError(f"attention_backward: lse, d and the gradient must be {q.dtype}")
+    lk = k.shape[-2]
+    shapes = [rows + (q.shape[-1],), batch + (lk, k.shape[-1]), batch + (lk, v.shape[-1])]
+    return [TensorType(sh, q.dtype) for sh in shapes + ([rows + (lk,)] if mask is not None else [])]
+
+
+def _backward_ref(arrays, attrs):
+    return [_grad_ref(arrays, attrs, w) for w in _WRT[: 4 if attrs.get("masked") else 3]]
+
+
+def _backward_flops(node) -> int:
+    """Per (query, key) pair: the score and g . v dot products, then the dq, dk and dv updates."""
+    q, k, v, _ = _grad_inputs(node)
+    rows = node.outputs[0].type.size // q.shape[-1]
+    pairs = rows * k.shape[-2] // (2 if node.attrs.get("causal") else 1)
+    return 2 * pairs * (2 * q.shape[-1] + 2 * v.shape[-1] + q.shape[-1])
+
+
 register(
-    "attention_grad",
-    infer=_grad_infer,
-    ref=_grad_ref,
+    "attention_backward",
+    infer=_backward_infer,
+    ref=_backward_ref,
     grad=None,
     pattern="opaque",
-    schedule="attention_grad",
-    flops=lambda n: 4 * n.outputs[0].type.size * n.inputs[1].shape[-2] * n.inputs[0].shape[-1],
-    roundoff=_grad_roundoff,
+    schedule="attention_backward",
+    flops=_backward_flops,
+    roundoff=_backward_roundoff,
     reads_views=True,
     fuzz=Fuzz(generator="attention", heavy=True),
-    doc="attention's gradient for q, k, v or the mask (wrt), recomputing the probabilities from lse",
+    doc="attention's gradient for q, k, v (and the mask) in one pass (flash-attention 2 style): per block of keys, "
+    "each query row's probabilities are recomputed once from lse and give its dq, dk and dv terms (d = rowsum(g * "
+    "out), computed first)",
 )
