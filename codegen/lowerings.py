@@ -156,6 +156,8 @@ def _concat(k, node, idx):
     d = idx.dims[axis]
     offsets = concat_offsets(node)
     pieces = [(v, lo, hi) for v, lo, hi in zip(node.inputs, offsets, offsets[1:]) if hi > lo]
+    if not pieces:  # an empty result: no element is ever asked for
+        return k.const(0, node.outputs[0].dtype)
     if len(pieces) == 1:
         v, lo, _ = pieces[0]
         return k.elem(v, Index(k, v.shape, [b.sub(x, i64(lo)) if i == axis else x for i, x in enumerate(idx.dims)]))
