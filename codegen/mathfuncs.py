@@ -17,16 +17,16 @@ def _c(v: float):
     return ir.Constant(F32, v)
 
 
-def _poly(k, x, coeffs: list):
-    """Horner evaluation of coeffs[0]*x^n + ... + coeffs[n]."""
+def poly(k, x, coeffs: list):
+    """Horner evaluation of coeffs[0]*x^n + ... + coeffs[n] in x's floating type (float32 or float64)."""
     b = k.b
-    acc = _c(coeffs[0])
+    acc = ir.Constant(x.type, coeffs[0])
     for c in coeffs[1:]:
-        acc = k.flags(b.fadd(k.flags(b.fmul(acc, x)), _c(c)))
+        acc = k.flags(b.fadd(k.flags(b.fmul(acc, x)), ir.Constant(x.type, c)))
     return acc
 
 
-def _is_nan(b, x):
+def is_nan(b, x):
     return b.fcmp_unordered("uno", x, x)
 
 
@@ -38,7 +38,7 @@ def exp_f32(k, x):
     r = k.flags(b.fsub(xc, k.flags(b.fmul(n, _c(0.693359375)))))
     r = k.flags(b.fsub(r, k.flags(b.fmul(n, _c(-2.12194440e-4)))))
     z = k.flags(b.fmul(r, r))
-    p = _poly(
+    p = poly(
         k, r, [1.9875691500e-4, 1.3981999507e-3, 8.3334519073e-3, 4.1665795894e-2, 1.6666665459e-1, 5.0000001201e-1]
     )
     y = k.flags(b.fadd(k.flags(b.fadd(k.flags(b.fmul(p, z)), r)), _c(1.0)))
@@ -50,7 +50,7 @@ def exp_f32(k, x):
         y = k.flags(b.fmul(y, scale))
     y = b.select(b.fcmp_ordered(">", x, _c(hi)), _c(float("inf")), y)
     y = b.select(b.fcmp_ordered("<", x, _c(lo)), _c(0.0), y)
-    return b.select(_is_nan(b, x), x, y)
+    return b.select(is_nan(b, x), x, y)
 
 
 def log_f32(k, x):
@@ -63,7 +63,7 @@ def log_f32(k, x):
     m = b.select(small, k.flags(b.fsub(k.flags(b.fadd(m, m)), _c(1.0))), k.flags(b.fsub(m, _c(1.0))))
     ef = b.sitofp(e, F32)
     z = k.flags(b.fmul(m, m))
-    p = _poly(
+    p = poly(
         k,
         m,
         [
@@ -83,7 +83,7 @@ def log_f32(k, x):
     y = k.flags(b.fadd(y, k.flags(b.fmul(z, _c(-0.5)))))
     y = k.flags(b.fadd(k.flags(b.fadd(m, y)), k.flags(b.fmul(ef, _c(0.693359375)))))
     tiny = b.fcmp_ordered("<", x, _c(1.17549435e-38))  # zero, subnormal or negative: fall back to libm
-    special = b.or_(tiny, b.or_(_is_nan(b, x), b.fcmp_ordered("==", x, _c(float("inf")))))
+    special = b.or_(tiny, b.or_(is_nan(b, x), b.fcmp_ordered("==", x, _c(float("inf")))))
     return b.select(special, _log_special(k, x), y)
 
 
@@ -99,7 +99,7 @@ def _log_special(k, x):
     y = b.select(b.fcmp_ordered(">", x, _c(0.0)), approx, _c(float("-inf")))
     y = b.select(b.fcmp_ordered("<", x, _c(0.0)), _c(float("nan")), y)
     y = b.select(b.fcmp_ordered("==", x, _c(float("inf"))), x, y)
-    return b.select(_is_nan(b, x), x, y)
+    return b.select(is_nan(b, x), x, y)
 
 
 def _ln_1_2(k, m):
@@ -107,7 +107,7 @@ def _ln_1_2(k, m):
     b = k.b
     t = b.fdiv(b.fsub(m, _c(1.0)), b.fadd(m, _c(1.0)))
     t2 = b.fmul(t, t)
-    p = _poly(k, t2, [2.0 / 11, 2.0 / 9, 2.0 / 7, 2.0 / 5, 2.0 / 3, 2.0])
+    p = poly(k, t2, [2.0 / 11, 2.0 / 9, 2.0 / 7, 2.0 / 5, 2.0 / 3, 2.0])
     return b.fmul(p, t)
 
 
@@ -115,13 +115,13 @@ def tanh_f32(k, x):
     b = k.b
     ax = k.intrinsic("fabs", "float32", [x])
     z = k.flags(b.fmul(x, x))
-    small = _poly(k, z, [-5.70498872745e-3, 2.06390887954e-2, -5.37397155531e-2, 1.33314422036e-1, -3.33332819422e-1])
+    small = poly(k, z, [-5.70498872745e-3, 2.06390887954e-2, -5.37397155531e-2, 1.33314422036e-1, -3.33332819422e-1])
     small = k.flags(b.fadd(k.flags(b.fmul(k.flags(b.fmul(small, z)), x)), x))
     e = exp_f32(k, k.flags(b.fmul(ax, _c(2.0))))
     big = k.flags(b.fsub(_c(1.0), k.flags(b.fdiv(_c(2.0), k.flags(b.fadd(e, _c(1.0)))))))
     big = k.intrinsic("copysign", "float32", [big, x])
     y = b.select(b.fcmp_ordered("<", ax, _c(0.625)), small, big)
-    return b.select(_is_nan(b, x), x, y)
+    return b.select(is_nan(b, x), x, y)
 
 
 def sigmoid_f32(k, x):
@@ -163,13 +163,13 @@ def erf_f32(k, x):
     b = k.b
     ax = k.intrinsic("minnum", "float32", [k.intrinsic("fabs", "float32", [x]), _c(4.0)])
     z = k.flags(b.fmul(ax, ax))
-    small = k.flags(b.fmul(ax, _poly(k, z, _ERF_SMALL)))
+    small = k.flags(b.fmul(ax, poly(k, z, _ERF_SMALL)))
     u = b.fdiv(_c(1.0), ax)  # (exact division; ax >= 1 where it is used)
-    tail = k.flags(b.fmul(exp_f32(k, b.fneg(z)), k.flags(b.fmul(_poly(k, u, _ERFC_SCALED), u))))
+    tail = k.flags(b.fmul(exp_f32(k, b.fneg(z)), k.flags(b.fmul(poly(k, u, _ERFC_SCALED), u))))
     big = k.flags(b.fsub(_c(1.0), tail))
     y = b.select(b.fcmp_ordered("<", ax, _c(1.0)), small, big)
     y = k.intrinsic("copysign", "float32", [y, x])
-    return b.select(_is_nan(b, x), x, y)
+    return b.select(is_nan(b, x), x, y)
 
 
 FAST32 = {"exp": exp_f32, "log": log_f32, "tanh": tanh_f32, "sigmoid": sigmoid_f32, "erf": erf_f32}

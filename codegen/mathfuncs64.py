@@ -15,21 +15,14 @@ from math import factorial
 
 import llvmlite.ir as ir
 
+from .mathfuncs import is_nan, poly
+
 F64 = ir.DoubleType()
 I64T = ir.IntType(64)
 
 
 def _c(v: float):
     return ir.Constant(F64, v)
-
-
-def _poly(k, x, coeffs: list):
-    """Horner evaluation of coeffs[0]*x^n + ... + coeffs[n]."""
-    b = k.b
-    acc = _c(coeffs[0])
-    for c in coeffs[1:]:
-        acc = k.flags(b.fadd(k.flags(b.fmul(acc, x)), _c(c)))
-    return acc
 
 
 _EXP_TAYLOR = [1.0 / factorial(i) for i in range(13, -1, -1)]  # r^13/13! ... 1
@@ -45,12 +38,8 @@ def _tanh_series(terms: int) -> list:
     return [float(v) for v in t]
 
 
-_TANH_SMALL = list(reversed(_tanh_series(18)))  # highest power first, for _poly
+_TANH_SMALL = list(reversed(_tanh_series(18)))  # highest power first, for poly
 _TANH_CUT = 0.5
-
-
-def _is_nan(b, x):
-    return b.fcmp_unordered("uno", x, x)
 
 
 def exp_f64(k, x):
@@ -60,7 +49,7 @@ def exp_f64(k, x):
     n = k.intrinsic("floor", "float64", [k.flags(b.fadd(k.flags(b.fmul(xc, _c(1.4426950408889634))), _c(0.5)))])
     r = k.flags(b.fsub(xc, k.flags(b.fmul(n, _c(0.6931471803691238)))))
     r = k.flags(b.fsub(r, k.flags(b.fmul(n, _c(1.9082149292705877e-10)))))
-    y = _poly(k, r, _EXP_TAYLOR)
+    y = poly(k, r, _EXP_TAYLOR)
     e = b.fptosi(n, I64T)
     e1 = b.ashr(e, ir.Constant(I64T, 1))
     for part in (e1, b.sub(e, e1)):
@@ -68,19 +57,19 @@ def exp_f64(k, x):
         y = k.flags(b.fmul(y, scale))
     y = b.select(b.fcmp_ordered(">", x, _c(hi)), _c(float("inf")), y)
     y = b.select(b.fcmp_ordered("<", x, _c(lo)), _c(0.0), y)
-    return b.select(_is_nan(b, x), x, y)
+    return b.select(is_nan(b, x), x, y)
 
 
 def tanh_f64(k, x):
     b = k.b
     ax = k.intrinsic("fabs", "float64", [x])
     z = k.flags(b.fmul(x, x))
-    small = k.flags(b.fmul(_poly(k, z, _TANH_SMALL), x))
+    small = k.flags(b.fmul(poly(k, z, _TANH_SMALL), x))
     e = exp_f64(k, k.flags(b.fmul(ax, _c(2.0))))
     big = k.flags(b.fsub(_c(1.0), k.flags(b.fdiv(_c(2.0), k.flags(b.fadd(e, _c(1.0)))))))
     big = k.intrinsic("copysign", "float64", [big, x])
     y = b.select(b.fcmp_ordered("<", ax, _c(_TANH_CUT)), small, big)
-    return b.select(_is_nan(b, x), x, y)
+    return b.select(is_nan(b, x), x, y)
 
 
 FAST64 = {"exp": exp_f64, "tanh": tanh_f64}
