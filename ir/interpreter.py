@@ -21,11 +21,8 @@ def run_node(node, arrays: list) -> list:
         d = OPS[node.op]
     except KeyError:
         raise IRError(f"unknown op {node.op!r}") from None
-    outs = d.ref(arrays, node.attrs) if d.schedule is None else d.run(arrays, node.attrs)
-    if not isinstance(outs, (list, tuple)):
-        outs = (outs,)
     res = []
-    for o, a in zip(node.outputs, outs):
+    for o, a in zip(node.outputs, d.run(arrays, node.attrs)):
         if type(a) is not np.ndarray:
             a = np.asarray(a)
         ot = o.type

@@ -11,7 +11,7 @@ import numpy as np
 from graphnn.ir.graph import Node, Value
 from graphnn.ir.interpreter import run_node
 from graphnn.ir.registry import IRError, describe, get_op, infer_node
-from graphnn.ir.types import TensorType
+from graphnn.ir.types import FLOAT_DTYPES, TensorType
 
 from graphnn.compiler import tracer as _tracer
 from graphnn.core.grad_mode import current_scope, is_grad_enabled, model_frame, recording_sources, user_frame
@@ -223,7 +223,7 @@ def _run_eager(d, op: str, args: list, attrs: dict, needs_grad: bool, Tensor) ->
         node.meta["scope"] = current_scope()
     outs = []
     for o, a in zip(node.outputs, results):
-        req = needs_grad and o.type.dtype in _FLOATS
+        req = needs_grad and o.type.dtype in FLOAT_DTYPES
         t = Tensor._wrap(a, requires_grad=req)
         if req:
             o.data = a
@@ -234,9 +234,6 @@ def _run_eager(d, op: str, args: list, attrs: dict, needs_grad: bool, Tensor) ->
             o.data = a
         outs.append(t)
     return outs
-
-
-_FLOATS = ("float32", "float64")
 
 
 def _const_value(a: np.ndarray) -> Value:

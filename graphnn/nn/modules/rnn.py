@@ -257,6 +257,11 @@ class GRU(RNNBase):
 _COMPILED_STEPS: dict = {}  # mode -> graphnn.compile of one cell step (traced once per signature)
 
 
+def _cell_step(mode: str, x, hx, w_ih, w_hh, b_ih, b_hh):
+    """One step of a cell: the input projection, then rnn_step."""
+    return rnn_step(mode, _linear(x, w_ih, b_ih), hx, w_hh, b_hh)
+
+
 def _compiled_step(mode: str):
     """One cell step as a compiled function of (x, hx, weights): called eagerly, it records one call node whose
     gradient is the compiled backward, as any graphnn.compile function does."""
@@ -265,7 +270,7 @@ def _compiled_step(mode: str):
         from graphnn.compiler.program import compile
 
         def cell_step(x, hx, w_ih, w_hh, b_ih, b_hh):
-            return rnn_step(mode, _linear(x, w_ih, b_ih), hx, w_hh, b_hh)
+            return _cell_step(mode, x, hx, w_ih, w_hh, b_ih, b_hh)
 
         fn = _COMPILED_STEPS[mode] = compile(cell_step, name=f"{mode.lower()}_cell")
     return fn
@@ -311,15 +316,14 @@ class RNNCellBase(Module):
         elif unbatched:
             hx = tuple(h.unsqueeze(0) for h in hx) if self.mode == "LSTM" else hx.unsqueeze(0)
         weights = (self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh)
+        hot = config.get("GRAPHNN_HOT_CELLS")
         if _tracer.current() is not None:  # inside graphnn.compile: part of the caller's graph
-            out = rnn_step(self.mode, _linear(x, weights[0], weights[2]), hx, weights[1], weights[3])
+            out = _cell_step(self.mode, x, hx, *weights)
+        elif hot and self._eager_calls >= hot:
+            out = _compiled_step(self.mode)(x, hx, *weights)
         else:
-            hot = config.get("GRAPHNN_HOT_CELLS")
-            if hot and self._eager_calls >= hot:
-                out = _compiled_step(self.mode)(x, hx, *weights)
-            else:
-                self._eager_calls += 1
-                out = rnn_step(self.mode, _linear(x, weights[0], weights[2]), hx, weights[1], weights[3])
+            self._eager_calls += 1
+            out = _cell_step(self.mode, x, hx, *weights)
         if unbatched:
             out = tuple(o.squeeze(0) for o in out) if self.mode == "LSTM" else out.squeeze(0)
         return out
