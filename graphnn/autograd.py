@@ -7,8 +7,6 @@ reusing the forward values already computed.
 
 from __future__ import annotations
 
-import contextlib
-import gc
 import weakref
 
 import numpy as np
@@ -16,7 +14,14 @@ import numpy as np
 from graphnn import ir
 from graphnn.ir.graph import Graph
 
-from graphnn.core.grad_mode import enable_grad, inference_mode, is_grad_enabled, no_grad, set_grad_enabled
+from graphnn.core.grad_mode import (
+    cycle_collector_paused,
+    enable_grad,
+    inference_mode,
+    is_grad_enabled,
+    no_grad,
+    set_grad_enabled,
+)
 
 __all__ = [
     "Function",
@@ -150,22 +155,8 @@ def _retained(v):
     return t if t is not None and t._value is v and t._retains_grad else None
 
 
-@contextlib.contextmanager
-def _cycle_collector_paused():
-    """Python's cycle collector off while a gradient graph is built and run: it would otherwise traverse the whole
-    recorded graph again and again as the gradient nodes are allocated (a third of the time of a long recorded
-    loop). The gradient nodes' cycles are broken afterwards, so they are freed at once without it."""
-    was = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was:
-            gc.enable()
-
-
 def _run(roots: list, grad_tensors: list, inputs: list | None) -> tuple:
-    with _cycle_collector_paused():
+    with cycle_collector_paused():  # the gradient nodes' cycles are broken below, so they go at once
         g, leaves, targets, grads = _gradient_graph(roots, True, inputs)
         gradient_nodes = g.nodes[g.meta["recorded_nodes"] :]
         try:

@@ -11,7 +11,7 @@ import numpy as np
 from graphnn.compiler import tracer as _tracer
 from graphnn.core.dtypes import dtype as _dtype
 from graphnn.core.dtypes import to_dtype
-from graphnn.core.grad_mode import scope
+from graphnn.core.grad_mode import cycle_collector_paused, scope
 from graphnn.core.tensor import Tensor
 from ..parameter import Parameter
 from ._factory import check_device
@@ -225,8 +225,9 @@ class Module:
         raise NotImplementedError(f"{type(self).__name__} must define forward()")
 
     def __call__(self, *args, **kwargs):
-        if gc.isenabled():  # the outermost module call: see _call_without_cycle_collector
-            return _call_without_cycle_collector(self, args, kwargs)
+        if gc.isenabled():  # the outermost module call runs with the cycle collector paused (see grad_mode)
+            with cycle_collector_paused():
+                return self(*args, **kwargs)
         tr = _tracer.current()
         if tr is not None:
             tr.guard(lambda m=self: m.training, self.training)
@@ -543,17 +544,3 @@ class _IncompatibleKeys(tuple):
         if not self.missing_keys and not self.unexpected_keys:
             return "<All keys matched successfully>"
         return f"_IncompatibleKeys(missing_keys={self.missing_keys!r}, unexpected_keys={self.unexpected_keys!r})"
-
-
-def _call_without_cycle_collector(module: Module, args: tuple, kwargs: dict):
-    """Run an outermost module call with Python's cycle collector paused.
-
-    Every eager op records IR nodes and values that stay alive (and reference each other) until backward; while the
-    recorded graph grows, each full collection traverses all of it again, which made a forward over a long time loop
-    spend most of its time in the collector. The collector resumes when the call returns, so garbage made during
-    the call is collected then."""
-    gc.disable()
-    try:
-        return module(*args, **kwargs)
-    finally:
-        gc.enable()
