@@ -208,7 +208,7 @@ def emit_matmul_blocked(k: Kernel, group, node, via_flat: bool, vw: int) -> None
     # Packing B into contiguous panels pays off when many row blocks reuse each panel (big GEMMs); with few
     # rows a row-major B is read in place.
     pb = direct_pointer(k, c) if m < DIRECT_B_MAX_ROWS else None
-    direct_out = root is out and not via_flat and out.id in k.ptr
+    direct_out = root is out and not via_flat and out.id in k.ptr and not k.epilogue
     # a plain product over a long k that packs B (a weight gradient: k runs over the batch) runs one slice of k
     # at a time, summed into the result (K_SLICE rows of a packed panel fit in L1 next to the rows of A they meet)
     sliced = direct_out and pb is None and K >= 2 * K_SLICE and m >= MR

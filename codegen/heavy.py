@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import llvmlite.ir as ir
 
+from graphnn.ir.fusion import epilogue_sources
 from graphnn.ir.ops.im2col import geometry
 from graphnn.ir.registry import get_op
 
@@ -43,30 +44,11 @@ def schedule_of(n):
 
 
 def heavy_node(group):
-    """(node, via_flat) for the op with a schedule of its own (matmul, conv, col2im, tiled max-pool gradient)
-    whose output the group's epilogue reads element-for-element: the path from it to the root is same-shape
-    elementwise ops and (via_flat) row-major reshapes."""
-    root = group.root
-    consumer = {}
-    for n in group.nodes:
-        for v in n.inputs:
-            consumer[v.id] = n
-    for n in group.nodes:
+    """(node, via_flat) for the op with a schedule of its own whose output the group's epilogue reads element for
+    element (ir.fusion.epilogue_sources), when that schedule accepts the group; else (None, False)."""
+    for n, via_flat in epilogue_sources(group):
         sched = schedule_of(n)
-        if sched is None:
-            continue
-        v, via_flat = n.outputs[0], False
-        while v is not root:
-            c = consumer.get(v.id)
-            if c is None:
-                break
-            same = c.outputs[0].shape == v.shape and get_op(c.op).pattern in ("elementwise", "broadcast")
-            if get_op(c.op).lowering == "reshape":
-                via_flat = True
-            elif not same:
-                break
-            v = c.outputs[0]
-        if v is root and sched[0](n, via_flat, group):
+        if sched is not None and sched[0](n, via_flat, group):
             return n, via_flat
     return None, False
 

@@ -150,6 +150,7 @@ class Kernel:
         self.split_used = False
         # every top-level parallel loop is split, not only the first (a merged kernel's independent loops)
         self.split_each = False
+        self.epilogue: list = []  # sibling roots store_epilogue computes after the root (ir/epilogue.py)
         self.known: dict = {}  # value id -> its LLVM scalar: one-element values computed once (a merged kernel's)
         self._top_loops = 0  # loops emitted at the top level so far (only the first may be split)
         self._speculation: list = []  # conditions under which the values being computed are actually used

@@ -90,6 +90,7 @@ def group_signature(group, buffers: list, inlined: set) -> str | None:
         parts = [("once", m) for m in group.scalars] + [(f"loop{i}", m) for i, ms in enumerate(group.loops) for m in ms]
     else:
         parts = [("", group)]
+        lines.extend(f"epilogue:{where.get(m.root.id)}" for m in group.extra)
     j = 0
     for place, member in parts:
         if place:
@@ -528,6 +529,10 @@ def _emit_group(k: Kernel, g) -> None:
     root = g.root
     shape = root.shape
     heavy, via_flat = heavy_node(g)
+    if g.extra:  # siblings stored by the schedule's epilogue (ir/epilogue.py)
+        if heavy is None:
+            raise LoweringError(f"kernel {k.fn.name}: no schedule stores the epilogue siblings of {root}")
+        k.epilogue = [m.root for m in g.extra]
     if heavy is not None:
         SCHEDULES[get_op(heavy.op).schedule][1](k, g, heavy, via_flat)
         return

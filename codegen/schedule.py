@@ -31,6 +31,22 @@ def store_epilogue(k: Kernel, root, heavy_value, dims: list, x, via_flat: bool =
             k.provide(heavy_value, idx, x)
             y = k.compute(root, idx)
     k.store(root, idx.flat, y)
+    if k.epilogue:
+        _store_siblings(k, root, idx, y)
+
+
+def _store_siblings(k: Kernel, root, idx: Index, y) -> None:
+    """Compute and store the kernel's epilogue siblings at the element just stored (same row-major position); each
+    reads the root and earlier siblings there from registers."""
+    flat = idx.flat
+    k.provide(root, idx, y)
+    k.provide(root, Index(k, root.shape, flat=flat), y)
+    for s in k.epilogue:
+        sidx = idx if s.shape == root.shape else Index(k, s.shape, regroup(k, root.shape, idx.dims, s.shape), flat)
+        x = k.compute(s, sidx)
+        k.store(s, flat, x)
+        k.provide(s, sidx, x)
+        k.provide(s, Index(k, s.shape, flat=flat), x)
 
 
 def window_position(b, q, tap, stride: int, dil: int, pad: int):

@@ -106,6 +106,13 @@ SETTINGS = {
             "eager calls of one RNN cell (LSTMCell, GRUCell, RNNCell) after which its steps run compiled (0: never)",
         ),
         Setting(
+            "GRAPHNN_EPILOGUE_SIBLINGS",
+            _flag,
+            True,
+            "compute elementwise kernels that read a product's result in the product's epilogue (ir/epilogue.py)",
+            affects_code=True,
+        ),
+        Setting(
             "GRAPHNN_MERGE_KERNELS",
             _flag,
             True,

@@ -34,6 +34,8 @@ class Group:
     nodes: list = field(default_factory=list)  # in graph order, root's producer last
     scalars: list = field(default_factory=list)  # merged: member groups of one-element roots, in execution order
     loops: list = field(default_factory=list)  # merged: lists of member groups of the same size, one flat loop each
+    extra: list = field(default_factory=list)  # groups computed in this one's epilogue, in order (ir/epilogue.py)
+    own: list | None = None  # with extra: the nodes of this group itself (nodes holds the siblings' too)
 
     @property
     def pattern(self) -> str:
@@ -44,12 +46,47 @@ class Group:
     @property
     def members(self) -> list:
         """The groups merged into this kernel, in the order it computes them ([self] when not merged)."""
+        if self.extra:
+            return [Group(self.root, self.own)] + self.extra
         return (self.scalars + [m for loop in self.loops for m in loop]) or [self]
 
     @property
     def roots(self) -> list:
         """The values this kernel writes."""
         return [m.root for m in self.members]
+
+
+def epilogue_sources(group: Group):
+    """Yield (node, via_flat) for each op with a schedule of its own (matmul, conv, ...) whose output the group's
+    epilogue reads element for element: the path from it to the root is same-shape elementwise ops and (via_flat)
+    row-major reshapes."""
+    nodes = group.own if group.extra else group.nodes
+    root = group.root
+    consumer = {}
+    for n in nodes:
+        for v in n.inputs:
+            consumer[v.id] = n
+    for n in nodes:
+        if get_op(n.op).schedule is None:
+            continue
+        v, via_flat = n.outputs[0], False
+        while v is not root:
+            c = consumer.get(v.id)
+            if c is None:
+                break
+            same = c.outputs[0].shape == v.shape and get_op(c.op).pattern in ONCE_CONSUMERS
+            if get_op(c.op).lowering == "reshape":
+                via_flat = True
+            elif not same:
+                break
+            v = c.outputs[0]
+        if v is root:
+            yield n, via_flat
+
+
+def epilogue_source(group: Group) -> tuple:
+    """The first of epilogue_sources(group), or (None, False)."""
+    return next(epilogue_sources(group), (None, False))
 
 
 def flat_elementwise(group: Group) -> bool:
@@ -116,9 +153,40 @@ def _takes_inline(c: Node) -> bool:
 def plan_fusion(graph: Graph) -> FusionPlan:
     uses = graph.users()
     outputs = {v.id for v in graph.outputs}
+    forced: set = set()  # values the operand rules materialize; deciding again with them known keeps the rest right
+    for _ in range(4):
+        inlined = _decide_inline(graph, uses, outputs, forced)
+        decided = set(inlined)
+        _keep_matmul_operands_simple(graph, inlined)
+        _keep_view_bases(graph, inlined)
+        if inlined == decided:
+            break
+        forced |= decided - inlined
+    _single_home_for_heavy(graph, inlined, uses)
+    materialized = {o.id for n in graph.nodes for o in n.outputs if o.id not in inlined}
+    # Build groups: each materialized output with the inlined nodes feeding it.
+    groups = []
+    for n in graph.nodes:
+        if any(o.id in materialized and (uses.get(o.id) or o.id in outputs) for o in n.outputs):
+            groups.append(Group(n.outputs[0], _collect(n, inlined)))  # a multi-output node is one group
+    if config.get("GRAPHNN_EPILOGUE_SIBLINGS"):
+        from .epilogue import attach_epilogues
+
+        groups = attach_epilogues(groups, inlined, outputs)
+    if config.get("GRAPHNN_MERGE_KERNELS"):
+        from .merge import merge_runs
+
+        groups = merge_runs(groups, inlined)
+    return FusionPlan(groups, inlined, materialized)
+
+
+def _decide_inline(graph: Graph, uses: dict, outputs: set, forced: set) -> set:
+    """Ids of the values computed inline in their consumers' loops (see the module docstring), with `forced` ones
+    materialized."""
     inlined: set = set()
     once: dict = {}  # value id -> is each element of it evaluated once per kernel run
-    copies: set = set()  # ids of inlined values computed in more than one kernel
+    copies: set = set()  # ids of inlined values computed in more than one kernel, or more than once per element
+    homes: dict = {}  # inlined value id -> ids of the roots of the kernels computing it
     for n in reversed(graph.nodes):
         if len(n.outputs) != 1:
             for o in n.outputs:
@@ -128,7 +196,7 @@ def plan_fusion(graph: Graph) -> FusionPlan:
         users = uses.get(v.id, [])
         pat = get_op(n.op).pattern
         inline = False
-        if v.id not in outputs and users and pat != "opaque":
+        if v.id not in outputs and v.id not in forced and users and pat != "opaque":
             if get_op(n.op).remap:
                 inline = all(get_op(c.op).pattern != "opaque" or _read_as_view(c, v) for c, _ in users)
             elif len(users) == 1:
@@ -152,7 +220,8 @@ def plan_fusion(graph: Graph) -> FusionPlan:
                 inline = all(_takes_inline(c) and not copies.intersection(o.id for o in c.outputs) for c, _ in users)
         if inline:
             inlined.add(v.id)
-            if len(users) > 1 or any(o.id in copies for c, _ in users for o in c.outputs):
+            homes[v.id] = _homes(users, homes)
+            if len(homes[v.id]) > 1 or (len(users) > 1 and not _read_alike(v, users, once, copies)):
                 copies.add(v.id)
             once[v.id] = all(
                 (once.get(c.outputs[0].id, True) if len(c.outputs) == 1 else True) and _reads_once(c, v)
@@ -160,19 +229,43 @@ def plan_fusion(graph: Graph) -> FusionPlan:
             )
         else:
             once[v.id] = True
-    _keep_matmul_operands_simple(graph, inlined)
-    _keep_view_bases(graph, inlined)
-    materialized = {o.id for n in graph.nodes for o in n.outputs if o.id not in inlined}
-    # Build groups: each materialized output with the inlined nodes feeding it.
-    groups = []
-    for n in graph.nodes:
-        if any(o.id in materialized and (uses.get(o.id) or o.id in outputs) for o in n.outputs):
-            groups.append(Group(n.outputs[0], _collect(n, inlined)))  # a multi-output node is one group
-    if config.get("GRAPHNN_MERGE_KERNELS"):
-        from .merge import merge_runs
+    return inlined
 
-        groups = merge_runs(groups, inlined)
-    return FusionPlan(groups, inlined, materialized)
+
+def _homes(users: list, homes: dict) -> frozenset:
+    """The roots of the kernels that compute a value inlined into `users`."""
+    out: set = set()
+    for c, _ in users:
+        o = c.outputs[0]
+        out |= homes.get(o.id, {o.id}) if len(c.outputs) == 1 else {o.id}
+    return frozenset(out)
+
+
+def _read_alike(v: Value, users: list, once: dict, copies: set) -> bool:
+    """Do all users of v (in one kernel) read it at their own position, each evaluated once per element: then the
+    kernel's memo computes v once per element (x + bias read by both halves of a GELU)."""
+    return all(
+        len(c.outputs) == 1
+        and get_op(c.op).pattern in ONCE_CONSUMERS
+        and c.outputs[0].shape == v.shape
+        and once.get(c.outputs[0].id, True)
+        and c.outputs[0].id not in copies
+        for c, _ in users
+    )
+
+
+def _single_home_for_heavy(graph: Graph, inlined: set, uses: dict) -> None:
+    """Materialize a reduction or product that the operand rules above split over several kernels (a user it was
+    inlined into became a kernel of its own): recomputing it inside another loop would be naive dot products."""
+    homes: dict = {}
+    for n in reversed(graph.nodes):
+        for v in n.outputs:
+            if v.id not in inlined:
+                continue
+            homes[v.id] = _homes(uses.get(v.id, []), {u: h for u, h in homes.items() if u in inlined})
+            if len(homes[v.id]) > 1 and get_op(n.op).pattern in ("reduce", "out_fusable"):
+                inlined.discard(v.id)
+                del homes[v.id]
 
 
 def _simple_view(v: Value, inlined: set) -> bool:
@@ -211,8 +304,16 @@ def _keep_matmul_operands_simple(graph: Graph, inlined: set) -> None:
             for v in n.inputs:
                 if _simple_view(v, inlined):
                     continue
-                src = v.producer.inputs[0] if v.producer.inputs and family(v.producer) == "reshape" else None
-                inlined.discard(src.id if src is not None and src.id in inlined else v.id)
+                base = v
+                while base.id in inlined and _remap_chain(base) and family(base.producer) in ("reshape", "transpose"):
+                    base = base.producer.inputs[0]
+                if base is not v and base.id in inlined:
+                    # a computed value read through a reshape or transpose: it is written in its own order (one flat
+                    # loop) and the product reads the view of it in place, if that view is simple
+                    inlined.discard(base.id)
+                    if _simple_view(v, inlined):
+                        continue
+                inlined.discard(v.id)
 
 
 def _remap_chain(v: Value) -> bool:
