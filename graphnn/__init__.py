@@ -58,7 +58,7 @@ from graphnn.compiler.scan import scan
 from .codegen import get_num_threads, set_num_threads
 from graphnn.artifact.export import ExportError, export  # noqa: E402
 from graphnn.artifact.checkpoint import CheckpointError, load, save  # noqa: E402
-from graphnn import distributed, utils, viz  # noqa: E402
+from graphnn import distributed, distributions, utils, viz  # noqa: E402
 from graphnn.utils.generator import Generator  # noqa: E402
 from graphnn import accelerator, amp, backends, cpu, cuda, onnx  # noqa: E402
 from graphnn.amp import autocast, get_autocast_dtype, is_autocast_enabled  # noqa: E402
@@ -128,6 +128,7 @@ for _op in (
     "masked_fill",
     "softmax",
     "log_softmax",
+    "logsumexp",
     "select",
     "is_floating_point",
 ):
@@ -202,9 +203,12 @@ def minimum(a, b):
     return apply("minimum", [a, b])
 
 
-def where(cond, a, b):
+def where(cond, a=None, b=None):
+    """a where cond, else b; where(cond) alone: the indices of cond's nonzero elements, one tensor per dimension."""
     from graphnn.core.dispatch import apply
 
+    if a is None and b is None:
+        return cond.nonzero(as_tuple=True)
     return apply("select", [cond, a, b])
 
 
@@ -218,3 +222,54 @@ def pow(input, exponent):  # noqa: A001
 from . import ops  # noqa: E402  (graphnn.ops: defining new ops)
 
 ops.install_all()
+
+# Functions of PyTorch's API composed of the ones above: each module lists its Tensor METHODS and (module-level)
+# FUNCTIONS; this is where they become graphnn.isnan(x) and x.isnan() (names defined earlier are kept).
+import sys  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+from graphnn.core import arith_extras, predicates, rearrange, sampling  # noqa: E402
+from graphnn.core import random as _random_module  # noqa: E402
+from graphnn.core.dtypes import finfo, iinfo  # noqa: E402
+from graphnn.core.random import get_rng_state, set_rng_state  # noqa: E402
+
+for _mod in (predicates, arith_extras, rearrange, sampling):
+    for _name, _fn in _mod.METHODS.items():
+        if not hasattr(Tensor, _name):
+            setattr(Tensor, _name, _fn)
+    for _name, _fn in getattr(_mod, "FUNCTIONS", _mod.METHODS).items():
+        if _name not in globals() or _name in ("all", "any"):
+            globals()[_name] = _fn
+Tensor.mT = property(lambda self: self.transpose(-2, -1), doc="the transpose of the last two dimensions")
+random = _random_module  # torch.random.manual_seed(...)
+channels_last = contiguous_format = preserve_format = channels_last_3d = "memory_format"
+
+
+def broadcast_shapes(*shapes) -> Size:
+    return Size(np.broadcast_shapes(*(tuple(s) if isinstance(s, (tuple, list, Size)) else (s,) for s in shapes)))
+
+
+def broadcast_tensors(*tensors) -> tuple:
+    shape = broadcast_shapes(*(t.shape for t in tensors))
+    return tuple(t.expand(*shape) for t in tensors)
+
+
+def get_default_dtype():
+    return float32
+
+
+def set_default_dtype(d) -> None:
+    """graphnn's factories make float32 tensors: only float32 is accepted."""
+    if d != float32:
+        raise NotImplementedError(f"graphnn: set_default_dtype({d}): the default dtype is float32 and cannot change")
+
+
+def set_printoptions(precision=None, threshold=None, edgeitems=None, linewidth=None, profile=None, sci_mode=None):
+    """Printing of tensors, as NumPy's print options (which graphnn's tensor repr uses)."""
+    opts = {"precision": precision, "threshold": threshold, "edgeitems": edgeitems, "linewidth": linewidth}
+    if profile == "full":
+        opts["threshold"] = sys.maxsize
+    if sci_mode is not None:
+        opts["suppress"] = not sci_mode
+    np.set_printoptions(**{k: v for k, v in opts.items() if v is not None})

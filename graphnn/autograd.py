@@ -338,3 +338,32 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
         else:
             result.append(Tensor(by_id[t._value.id]))
     return tuple(result)
+
+
+class detect_anomaly:  # noqa: N801 (PyTorch's name)
+    """Accepted for compatibility (as a context manager or decorator): graphnn's gradients are built from the IR, so
+    there is no backward pass to trace; a NaN is found by comparing outputs, as without it."""
+
+    def __init__(self, check_nan: bool = True):
+        self.check_nan = check_nan
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> bool:
+        return False
+
+    def __call__(self, fn):
+        return fn
+
+
+_ANOMALY = [False]
+
+
+def set_detect_anomaly(mode: bool, check_nan: bool = True) -> detect_anomaly:
+    _ANOMALY[0] = bool(mode)
+    return detect_anomaly(check_nan)
+
+
+def is_anomaly_enabled() -> bool:
+    return _ANOMALY[0]

@@ -153,7 +153,7 @@ class _Encoder:
         name = path or "tensor"
         while name in self.arrays:
             name += "_"
-        a = np.ascontiguousarray(arr)
+        a = np.array(arr, order="C", copy=None)  # (np.ascontiguousarray would make a 0-d array 1-d)
         self.arrays[name] = a.astype(a.dtype.newbyteorder("<"), copy=False)
         self.names[id(owner)] = name
         self.keep.append(owner)  # (ids stay unique while encoding)

@@ -627,8 +627,22 @@ class _BackwardFn:
         raise MissingGradient("the compiled backward has no gradient (double backward through graphnn.compile)")
 
 
-def compile(obj=None, *, name: str | None = None, max_specializations: int | None = None):
+def compile(  # noqa: A001
+    obj=None,
+    *,
+    name: str | None = None,
+    max_specializations: int | None = None,
+    fullgraph: bool = False,
+    dynamic=None,
+    backend="inductor",
+    mode=None,
+    options=None,
+    disable: bool = False,
+):
     """Compile a Module or a function (e.g. a whole training step) to native code.
+
+    torch.compile's tuning options (fullgraph, dynamic, backend, mode, options) are accepted and change nothing
+    (graphnn always compiles the whole graph for each signature); disable=True returns obj itself.
 
     Each new argument signature (tree structure, tensor shapes, dtypes, requires_grad and constant values) is
     traced and compiled once; at most max_specializations of them are kept (default: $GRAPHNN_MAX_SPECIALIZATIONS,
@@ -637,7 +651,9 @@ def compile(obj=None, *, name: str | None = None, max_specializations: int | Non
     from graphnn.nn.modules.module import Module
 
     if obj is None:
-        return lambda o: compile(o, name=name, max_specializations=max_specializations)
+        return lambda o: compile(o, name=name, max_specializations=max_specializations, disable=disable)
+    if disable:
+        return obj
 
     if isinstance(obj, Module):
         return CompiledModule(obj, name, max_specializations)

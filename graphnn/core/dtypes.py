@@ -82,3 +82,49 @@ def to_dtype(x) -> str:
 
 def dtype_of(name: str) -> dtype:
     return dtype._all[name]
+
+
+class finfo:
+    """Limits of a floating dtype (torch.finfo): bits, eps, max, min, tiny (smallest_normal), resolution."""
+
+    def __init__(self, type=None):  # noqa: A002
+        name = "float32" if type is None else getattr(type, "name", None) or to_dtype(type)
+        if name in _HALF:
+            name = name if name != "half" else "float16"
+            info = np.finfo(np.float16) if name == "float16" else None
+        else:
+            if name not in ("float32", "float64"):
+                raise TypeError(f"torch.finfo() requires a floating point input type, got {name}")
+            info = np.finfo(name)
+        if info is None:  # bfloat16: float32's exponent range, 8 bits of significand
+            self.bits, self.eps, self.max, self.tiny, self.resolution = (
+                16,
+                2.0**-7,
+                3.3895313892515355e38,
+                2.0**-126,
+                0.01,
+            )
+        else:
+            self.bits, self.eps, self.max = int(info.bits), float(info.eps), float(info.max)
+            self.tiny, self.resolution = float(info.tiny), float(info.resolution)
+        self.min, self.smallest_normal, self.dtype = -self.max, self.tiny, name
+
+    def __repr__(self) -> str:
+        return (
+            f"finfo(resolution={self.resolution:g}, min={self.min:g}, max={self.max:g}, eps={self.eps:g}, "
+            f"smallest_normal={self.tiny:g}, tiny={self.tiny:g}, dtype={self.dtype})"
+        )
+
+
+class iinfo:
+    """Limits of an integer dtype (torch.iinfo): bits, min, max."""
+
+    def __init__(self, type):  # noqa: A002
+        name = getattr(type, "name", None) or to_dtype(type)
+        if name not in ("int64", "int32", "int16", "int8", "uint8"):
+            raise TypeError(f"torch.iinfo() requires an integer input type, got {name}")
+        info = np.iinfo(name)
+        self.bits, self.min, self.max, self.dtype = int(info.bits), int(info.min), int(info.max), name
+
+    def __repr__(self) -> str:
+        return f"iinfo(min={self.min}, max={self.max}, dtype={self.dtype})"

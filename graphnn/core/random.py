@@ -23,3 +23,12 @@ def seed() -> int:
     s = int(np.random.SeedSequence().entropy % (2**63))
     manual_seed(s)
     return s
+
+
+def get_rng_state() -> dict:
+    """The state of graphnn's generator (a NumPy bit-generator state; pass it to set_rng_state)."""
+    return _gen.bit_generator.state
+
+
+def set_rng_state(new_state: dict) -> None:
+    _gen.bit_generator.state = new_state

@@ -1086,8 +1086,10 @@ class Tensor:
         if dim is None:
             shape = tuple(s for s in self.shape if s != 1)
         else:
-            d = check_dim(dim, self.ndim, "squeeze", self)
-            shape = tuple(s for i, s in enumerate(self.shape) if not (i == d and s == 1))
+            dims = {
+                check_dim(d, self.ndim, "squeeze", self) for d in (dim if isinstance(dim, (tuple, list)) else [dim])
+            }
+            shape = tuple(s for i, s in enumerate(self.shape) if not (i in dims and s == 1))
         return reshape(self, shape, "SqueezeBackward0")
 
     def permute(self, *dims):
@@ -1196,6 +1198,13 @@ class Tensor:
         from graphnn.nn.functional import log_softmax
 
         return log_softmax(self, dim)
+
+    def logsumexp(self, dim, keepdim=False):
+        """log(sum(exp(self))) over dim, computed around the largest element (a row of -inf gives -inf)."""
+        peak = [apply("stop_gradient", [self.amax(dim, keepdim=k)]) for k in (True, False)]
+        peak = [apply("select", [m.abs() == math.inf, 0.0, m]) for m in peak]  # (inf - inf would be NaN)
+        total = (self - peak[0]).exp().sum(dim, keepdim).log()
+        return apply("add", [total, peak[0] if keepdim else peak[1]], name="LogsumexpBackward0")
 
     def where(self, cond, other):
         return apply("select", [cond, self, other])

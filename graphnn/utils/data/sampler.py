@@ -54,8 +54,9 @@ class RandomSampler(Sampler):
     def __iter__(self):
         n = len(self.data_source)
         rng = numpy_rng(self.generator)
-        if self.replacement:
-            yield from rng.integers(0, n, self.num_samples).tolist()
+        if self.replacement:  # in chunks: num_samples may be huge (minGPT asks for 1e10 and stops when it likes)
+            for start in range(0, self.num_samples, 4096):
+                yield from rng.integers(0, n, min(4096, self.num_samples - start)).tolist()
             return
         for _ in range(self.num_samples // n):
             yield from rng.permutation(n).tolist()

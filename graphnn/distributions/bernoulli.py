@@ -1,0 +1,80 @@
+"""Bernoulli: 1 with probability `probs` (or sigmoid(`logits`)), else 0."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from graphnn.core.tensor import Tensor, as_tensor, rand
+from graphnn.distributions.distribution import Distribution, as_float_tensor, check_values
+
+
+class Bernoulli(Distribution):
+    arg_constraints = {"probs": "Interval(lower_bound=0.0, upper_bound=1.0)", "logits": "Real()"}
+
+    def __init__(self, probs=None, logits=None, validate_args=None):
+        if (probs is None) == (logits is None):
+            raise ValueError("Either `probs` or `logits` must be specified, but not both.")
+        given = as_float_tensor(probs if probs is not None else logits)
+        super().__init__(tuple(given.shape), (), validate_args)
+        self._probs, self._logits = (given, None) if probs is not None else (None, given)
+        if probs is not None and self._validate_args:
+            check_values(
+                given, lambda a: (a >= 0) & (a <= 1), lambda: self._invalid("probs", given, "Interval(0.0, 1.0)")
+            )
+
+    def _shown_params(self) -> dict:
+        return {"probs": self._probs} if self._logits is None else {"logits": self._logits}
+
+    @property
+    def probs(self) -> Tensor:
+        return self._probs if self._probs is not None else self._logits.sigmoid()
+
+    @property
+    def logits(self) -> Tensor:
+        if self._logits is not None:
+            return self._logits
+        eps = float(np.finfo(self._probs.dtype_name).eps)
+        p = self._probs.clamp(min=eps, max=1 - eps)
+        return p.log() - (-p).log1p()
+
+    @property
+    def mean(self) -> Tensor:
+        return self.probs
+
+    @property
+    def mode(self) -> Tensor:
+        return (self.probs >= 0.5).to(self.probs.dtype)
+
+    @property
+    def variance(self) -> Tensor:
+        return self.probs * (1 - self.probs)
+
+    def sample(self, sample_shape=()) -> Tensor:
+        """0. or 1. (the parameters' dtype) of shape sample_shape + batch_shape."""
+        p = self.probs.detach()
+        u = rand(*self._extended_shape(sample_shape), dtype=p.dtype)
+        return (u < p).to(p.dtype)
+
+    def log_prob(self, value) -> Tensor:
+        """value * log(p) + (1 - value) * log(1 - p), computed from the logits as a stable softplus."""
+        value = as_tensor(value)
+        if self._validate_args:
+            check_values(
+                value,
+                lambda a: (a == 0) | (a == 1),
+                lambda: (
+                    f"Expected value argument ({type(value).__name__} of shape {tuple(value.shape)}) to be "
+                    f"within the support (Boolean()) of the distribution {self!r}, but found invalid values:\n{value}"
+                ),
+            )
+        from graphnn.nn.functional import binary_cross_entropy_with_logits
+
+        logits = self.logits
+        shape = tuple(np.broadcast_shapes(tuple(logits.shape), tuple(value.shape)))
+        value = value.to(logits.dtype)
+        return -binary_cross_entropy_with_logits(logits.expand(*shape), value.expand(*shape), reduction="none")
+
+    def entropy(self) -> Tensor:
+        from graphnn.nn.functional import binary_cross_entropy_with_logits
+
+        return binary_cross_entropy_with_logits(self.logits, self.probs, reduction="none")

@@ -1,0 +1,63 @@
+"""kl_divergence(p, q): KL(p || q) between two distributions, by rules registered per pair of types."""
+
+from __future__ import annotations
+
+import math
+
+from graphnn.distributions.bernoulli import Bernoulli
+from graphnn.distributions.categorical import Categorical
+from graphnn.distributions.normal import Normal
+from graphnn.distributions.uniform import Uniform
+
+_RULES: dict = {}
+
+
+def register_kl(type_p, type_q):
+    """Decorator: fn(p, q) computes KL(p || q) for p of type_p and q of type_q (subclasses included)."""
+
+    def add(fn):
+        _RULES[type_p, type_q] = fn
+        return fn
+
+    return add
+
+
+def kl_divergence(p, q):
+    """KL(p || q), elementwise over the batch."""
+    matches = [(tp, tq) for tp, tq in _RULES if isinstance(p, tp) and isinstance(q, tq)]
+    if not matches:
+        raise NotImplementedError(f"kl_divergence: no rule for {type(p).__name__} and {type(q).__name__}")
+    # the most specific rule: the one whose types come first in the distributions' class hierarchies
+    best = min(matches, key=lambda m: (type(p).__mro__.index(m[0]), type(q).__mro__.index(m[1])))
+    return _RULES[best](p, q)
+
+
+@register_kl(Normal, Normal)
+def _normal_normal(p, q):
+    ratio = (p.scale / q.scale).pow(2)
+    mean_term = ((p.loc - q.loc) / q.scale).pow(2)
+    return 0.5 * (ratio + mean_term - 1 - ratio.log())
+
+
+@register_kl(Categorical, Categorical)
+def _categorical_categorical(p, q):
+    terms = p.probs * (p.logits - q.logits)
+    terms = terms.masked_fill(p.probs == 0, 0.0)  # 0 log 0 = 0
+    terms = terms.masked_fill((q.probs == 0) & (p.probs > 0), math.inf)
+    return terms.sum(-1)
+
+
+@register_kl(Bernoulli, Bernoulli)
+def _bernoulli_bernoulli(p, q):
+    from graphnn.nn.functional import softplus
+
+    t1 = p.probs * (softplus(-q.logits) - softplus(-p.logits))
+    t2 = (1 - p.probs) * (softplus(q.logits) - softplus(p.logits))
+    return t1 + t2
+
+
+@register_kl(Uniform, Uniform)
+def _uniform_uniform(p, q):
+    result = ((q.high - q.low) / (p.high - p.low)).log()
+    outside = (q.low > p.low) | (q.high < p.high)
+    return result.masked_fill(outside, math.inf)

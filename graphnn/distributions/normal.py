@@ -1,0 +1,53 @@
+"""Normal: the Gaussian with mean `loc` and standard deviation `scale`."""
+
+from __future__ import annotations
+
+import math
+
+from graphnn.core.tensor import Tensor, as_tensor, randn
+from graphnn.distributions.distribution import LOG_SQRT_2PI, Distribution, broadcast_all, check_values
+
+
+class Normal(Distribution):
+    has_rsample = True
+    arg_constraints = {"loc": "Real()", "scale": "GreaterThan(lower_bound=0.0)"}
+
+    def __init__(self, loc, scale, validate_args=None):
+        self.loc, self.scale = broadcast_all(loc, scale)
+        super().__init__(tuple(self.loc.shape), (), validate_args)
+        if self._validate_args:
+            check_values(self.scale, lambda a: a > 0, lambda: self._invalid("scale", self.scale, "GreaterThan(0.0)"))
+
+    @property
+    def mean(self) -> Tensor:
+        return self.loc
+
+    @property
+    def mode(self) -> Tensor:
+        return self.loc
+
+    @property
+    def stddev(self) -> Tensor:
+        return self.scale
+
+    @property
+    def variance(self) -> Tensor:
+        return self.scale.pow(2)
+
+    def rsample(self, sample_shape=()) -> Tensor:
+        """loc + scale * eps with eps ~ N(0, 1): differentiable in loc and scale (the reparameterization trick)."""
+        shape = self._extended_shape(sample_shape)
+        eps = randn(*shape, dtype=self.loc.dtype)
+        return self.loc + eps * self.scale
+
+    def log_prob(self, value) -> Tensor:
+        value = as_tensor(value)
+        var = self.scale**2
+        return -((value - self.loc) ** 2) / (2 * var) - self.scale.log() - LOG_SQRT_2PI
+
+    def cdf(self, value) -> Tensor:
+        value = as_tensor(value)
+        return 0.5 * (1 + ((value - self.loc) / (self.scale * math.sqrt(2))).erf())
+
+    def entropy(self) -> Tensor:
+        return 0.5 + LOG_SQRT_2PI + self.scale.log()
