@@ -1,5 +1,9 @@
 """The attention schedules, never materializing the score matrix; a row whose keys are all removed gives zeros (and
-a log-sum-exp of -inf), as in PyTorch.
+a log-sum-exp of -inf), as in PyTorch. A removed pair (the causal cut, a -inf mask entry) adds nothing, as in the
+reference (ir/ops/attention.py), even when its key or value row holds Inf or NaN: the loops stop at the causal
+cut (a tile's rows share a key block, so in the forward the few keys after the tile's first row go only to the rows
+that see them), and with a mask a removed pair's value row is replaced by zeros (forward) or its terms skipped
+(backward).
 
 attention (flash-attention style): a tile of query rows runs over blocks of keys with an online softmax. Per block,
 the tile's scores go to a scratch block (each key row loaded once for all the tile's rows), the running maximum of
@@ -64,10 +68,25 @@ class _Rows:
         return k.reduce((n,), k.const(0, self.dt), self.dt, step)
 
     def score(self, batch: list, i, j):
-        """scale * q_i . k_j + mask[i, j]."""
+        """scale * q_i . k_j + mask[i, j] (-inf where the mask is -inf, whatever q_i and k_j hold)."""
         s = self.s
         x = s.mul(self.dot(self.q, i, self.kk, j, batch, self.q.shape[-1]), s.const(self.at["scale"]))
-        return s.add(x, self.elem(self.mask, batch, i, j)) if self.mask is not None else x
+        return self.add_mask(x, batch, i, j)
+
+    def add_mask(self, x, batch: list, i, j):
+        """The score x plus mask[i, j]; -inf where the mask is -inf (the pair is removed)."""
+        if self.mask is None:
+            return x
+        m = self.elem(self.mask, batch, i, j)
+        return self.k.b.select(self.masked_out(m), m, self.s.add(x, m))
+
+    def masked_out(self, m):
+        """Is the mask value m -inf (its pair removed)?"""
+        return self.s.eq(m, self.k.const(-math.inf, self.dt))
+
+    def removed(self, batch: list, i, j):
+        """i1: does the mask remove key j from query row i (None without a mask; the loops skip causal pairs)."""
+        return None if self.mask is None else self.masked_out(self.elem(self.mask, batch, i, j))
 
     def key_count(self, i):
         """Keys query row i sees: all, or those up to i (causal, upper-left aligned)."""
@@ -123,7 +142,13 @@ def _forward(k: Kernel, node) -> None:
         def second(j):
             p = s.exp(s.sub(b.load(score(j)), shift))
             b.store(s.add(b.load(total), p), total)
-            k.loop(ev, lambda e: b.store(s.add(b.load(acc(e)), s.mul(p, r.elem(r.v, batch, j, e))), acc(e)))
+            gone = r.removed(batch, i, j)
+
+            def add(e):
+                y = s.mul(p, r.elem(r.v, batch, j, e))
+                b.store(s.add(b.load(acc(e)), y if gone is None else b.select(gone, k.const(0, dt), y)), acc(e))
+
+            k.loop(ev, add)
 
         k.loop(n, second)
         t = b.load(total)
@@ -172,7 +197,14 @@ def _grad_rows(k: Kernel, r: _Rows, wrt: str, out):
         if not need_ds:
             return p
         dp = r.dot(g, i, r.v, j, batch, ev)
-        return p, s.mul(p, s.sub(dp, r.elem(d, batch, i)))
+        ds = s.mul(p, s.sub(dp, r.elem(d, batch, i)))
+        removed = r.removed(batch, i, j)
+        return p, ds if removed is None else b.select(removed, k.const(0, dt), ds)
+
+    def skip(batch, i, j, y):
+        """y, or 0 for a pair the mask removes (whose other operand may be Inf or NaN)."""
+        removed = r.removed(batch, i, j)
+        return y if removed is None else b.select(removed, k.const(0, dt), y)
 
     def per_query(dims):  # wrt q: dq_i = scale * sum_j ds_ij k_j; wrt mask: the row ds_i.
         batch, i = dims[:-1], dims[-1]
@@ -185,7 +217,12 @@ def _grad_rows(k: Kernel, r: _Rows, wrt: str, out):
 
             def term(j):
                 ds = prob_and_ds(batch, i, j, True)[1]
-                k.loop(width, lambda e: b.store(s.add(b.load(acc(e)), s.mul(ds, r.elem(r.kk, batch, j, e))), acc(e)))
+                k.loop(
+                    width,
+                    lambda e: b.store(
+                        s.add(b.load(acc(e)), skip(batch, i, j, s.mul(ds, r.elem(r.kk, batch, j, e)))), acc(e)
+                    ),
+                )
 
             k.loop(n, term)
         factor = k.const(1 if wrt == "mask" else node.attrs["scale"], dt)
@@ -202,7 +239,10 @@ def _grad_rows(k: Kernel, r: _Rows, wrt: str, out):
                 w, src = prob_and_ds(batch, i, j, False), g
             else:
                 w, src = prob_and_ds(batch, i, j, True)[1], r.q
-            k.loop(width, lambda e: b.store(s.add(b.load(acc(e)), s.mul(w, r.elem(src, batch, i, e))), acc(e)))
+            k.loop(
+                width,
+                lambda e: b.store(s.add(b.load(acc(e)), skip(batch, i, j, s.mul(w, r.elem(src, batch, i, e)))), acc(e)),
+            )
 
         count = b.sub(i64(lq), start)
         k.loop(b.select(b.icmp_signed(">", count, i64(0)), count, i64(0)), term)
@@ -394,9 +434,7 @@ def _fast_forward(k: Kernel, node) -> bool:
                 j = b.add(j0, jj)
                 ks = x.vectors(vq, x.next_row(kp, r.kk, j), e)
                 for t, i in enumerate(rows):
-                    y = s.mul(x.dot_vectors(vq, qs[t], ks), scale)
-                    if r.mask is not None:
-                        y = s.add(y, r.elem(r.mask, batch, i, j))
+                    y = r.add_mask(s.mul(x.dot_vectors(vq, qs[t], ks), scale), batch, i, j)
                     if causal:
                         y = b.select(b.icmp_signed(">", j, i), ninf, y)
                     b.store(y, cell(t, jj))
@@ -420,12 +458,27 @@ def _fast_forward(k: Kernel, node) -> bool:
 
                 k.loop(count, exps)
 
-            def weighted(jj):
-                ys = x.vectors(vv, x.next_row(vp, r.v, b.add(j0, jj)), ev)
-                for t in range(mq):
-                    x.axpy_vectors(vv, accs[t], b.load(cell(t, jj)), ys)
+            def weighted(jj, first: int = 0, guarded: bool = False):
+                """Value row j0 + jj into the accumulators of rows first.. (guarded: of those the mask lets see it;
+                a removed pair adds nothing, as its value row may hold Inf or NaN)."""
+                j = b.add(j0, jj)
+                ys = x.vectors(vv, x.next_row(vp, r.v, j), ev)
+                for t in range(first, mq):
+                    yt = ys if not guarded else [b.select(r.removed(batch, rows[t], j), vv.zero, y) for y in ys]
+                    x.axpy_vectors(vv, accs[t], b.load(cell(t, jj)), yt)
 
-            k.loop(count, weighted)
+            if r.mask is not None:
+                k.loop(count, lambda jj: weighted(jj, guarded=True))
+            elif causal:  # keys up to the tile's first row i0 are seen by all its rows, key i0 + c by rows c..
+                common = b.sub(b.add(i0, i64(1)), j0)
+                common = b.select(b.icmp_signed("<", common, count), common, count)
+                k.loop(b.select(b.icmp_signed(">", common, i64(0)), common, i64(0)), weighted)
+                for c in range(1, mq):
+                    jj = b.sub(b.add(i0, i64(c)), j0)
+                    inside = b.and_(b.icmp_signed(">=", jj, i64(0)), b.icmp_signed("<", jj, count))
+                    k.if_else(inside, lambda jj=jj, c=c: weighted(jj, c), lambda: None)
+            else:
+                k.loop(count, weighted)
 
         k.loop(b.udiv(b.add(nkeys, i64(bk - 1)), i64(bk)), key_block_step)
         for t, i in enumerate(rows):
@@ -545,16 +598,16 @@ def _fast_backward(k: Kernel, node) -> bool:
 
                 def first(jj):
                     j = b.add(j0, jj)
-                    y = s.mul(x.dot(vq, qs, x.next_row(kp, r.kk, j)), scale)
-                    if r.mask is not None:
-                        y = s.add(y, r.elem(r.mask, batch, i, j))
+                    y = r.add_mask(s.mul(x.dot(vq, qs, x.next_row(kp, r.kk, j)), scale), batch, i, j)
                     b.store(y, s1(jj))
                     b.store(x.dot(vv, gs, x.next_row(vp, r.v, j)), s2(jj))
 
                 def second(jj):
                     p = b.select(gone, zero, s.exp(s.sub(b.load(s1(jj)), shift)))
                     b.store(p, s1(jj))
-                    b.store(s.mul(p, s.sub(b.load(s2(jj)), di)), s2(jj))
+                    ds = s.mul(p, s.sub(b.load(s2(jj)), di))
+                    removed = r.removed(batch, i, b.add(j0, jj))
+                    b.store(ds if removed is None else b.select(removed, zero, ds), s2(jj))
 
                 def mask_row(jj):
                     at = Index(k, dmask.shape, list(batch) + [i, b.add(j0, jj)]).flat
@@ -567,12 +620,15 @@ def _fast_backward(k: Kernel, node) -> bool:
                     add_scaled_acc(kbuf, vq, e, jj, ds, qs)
                     add_scaled_acc(vbuf, vv, ev, jj, p, gs)
 
+                def third_unless_removed(jj):  # a removed pair adds nothing (k_j, q_i or g_i may be Inf or NaN)
+                    k.if_else(r.removed(batch, i, b.add(j0, jj)), lambda: None, lambda: third(jj))
+
                 k.loop(n, first)
                 k.loop(n, second)
                 if dmask is not None:
                     k.loop(n, mask_row)
                 x.clear(vq, qacc)
-                k.loop(n, third)
+                k.loop(n, third if r.mask is None else third_unless_removed)
                 if dq.id in k.ptr:
                     row = out_row(dq, batch, i)
                     add_scaled(vq, row, scale, [b.load(a) for a in qacc])

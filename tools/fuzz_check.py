@@ -30,7 +30,7 @@ from graphnn.ir import grad_graph, interpret, verify
 from graphnn.ir.graph import Graph
 from graphnn.ir.registry import get_op
 from graphnn.ir.passes import PIPELINE, conv_to_gemm, lower_for_codegen
-from graphnn.ir.roundoff import error_bounds, evaluate, mismatches
+from graphnn.ir.roundoff import error_bounds, evaluate, mismatches, unit_roundoff
 from graphnn.ir.types import TensorType
 
 from .fuzz_gen import FuzzCase
@@ -187,7 +187,8 @@ def check_gradients(case: FuzzCase, fd: bool = True) -> None:
 def check_finite_differences(lg: Graph, wrt: list, feeds: list, grads: list, seed: int, bounds: list) -> None:
     """<grad, d> against (f(x + h d) - f(x - h d)) / (2 h) for a joint direction and one per input. Allowed: the
     loss evaluations' rounding errors over 2h (bounds[0] / h), the truncation error estimated by Richardson's
-    |D(2h) - D(h)| (= 3 h^2 |f3| / 6, f3 the third derivative), and the gradients' bounds (bounds[1:]) along d."""
+    |D(2h) - D(h)| (= 3 h^2 |f3| / 6, f3 the third derivative), the gradients' bounds (bounds[1:]) along d, and the
+    rounding of the points x +- h d themselves (step_rounding)."""
     rng = np.random.default_rng(seed)
     pos = [lg.inputs.index(v) for v in wrt]
     dirs = [rng.standard_normal(v.shape) for v in wrt]
@@ -212,12 +213,29 @@ def check_finite_differences(lg: Graph, wrt: list, feeds: list, grads: list, see
         fd, fd2 = central(FD_EPS, ds), central(2 * FD_EPS, ds)
         an = float(sum(np.sum(g * d) for g, d in zip(grads, ds)))
         grad_bound = float(sum(np.sum(b * np.abs(d)) for b, d in zip(bounds[1:], ds)))
-        allowed = loss_bound / FD_EPS + abs(fd2 - fd) + grad_bound
+        moved = step_rounding([feeds[p] for p in pos], ds, grads, bounds[1:], FD_EPS)
+        allowed = loss_bound / FD_EPS + abs(fd2 - fd) + grad_bound + moved
         if not (np.isnan(allowed) or abs(fd - an) <= allowed):  # (NaN: no bound, as in roundoff.mismatches)
             which = "all inputs" if k == 0 else f"input {wrt[k - 1].name}"
             raise Mismatch(
                 "finite differences", f"direction over {which}: gradient gives {an!r}, finite differences {fd!r}"
             )
+
+
+def step_rounding(xs: list, ds: list, grads: list, grad_bounds: list, h: float) -> float:
+    """The central difference's error from rounding its points: x + s d (s = +-h) is computed in float64 as
+    fl(x + fl(s d)), off from x + s d by at most u (|x| + 2 h |d|) per element (u |s d| from the product, u |x + s
+    d| from the sum; nothing where d is 0 or x infinite). That moves f(x + s d) by <grad f, error> to first order, so
+    the difference over 2h moves by at most u / h * sum (|grad| + its bound) * (|x| + 2 h |d|): relative u |x| / h,
+    about 1e-10 for h = 1e-6, far above the loss's own rounding when |x| is near 1."""
+    u = unit_roundoff("float64")
+    total = 0.0
+    for x, d, g, b in zip(xs, ds, grads, grad_bounds):
+        x = np.asarray(x, np.float64)
+        moves = (d != 0) & np.isfinite(x)
+        size = np.where(moves, np.abs(np.where(moves, x, 0.0)) + 2 * h * np.abs(d), 0.0)
+        total += float(np.sum((np.abs(g) + b) * size))
+    return u * total / h
 
 
 def check_case(case: FuzzCase, compiled: bool = True, grads: bool = True, fd: bool = True, model: bool = False) -> None:

@@ -8,7 +8,10 @@
 
 q (..., Lq, E), k (..., Lk, E), v (..., Lk, Ev); batch dimensions broadcast. `mask` is additive (a float tensor
 broadcastable to (..., Lq, Lk); -inf removes a key); `causal` removes key j from query i when j > i (upper-left
-aligned, as PyTorch's is_causal). A query row with every key removed gives zeros (as PyTorch). The gradient
+aligned, as PyTorch's is_causal). A removed pair is never read: its score is -inf and it adds nothing to the
+output or the gradients, so an Inf or NaN in a key, value or gradient row stays out of the rows that do not see it
+(PyTorch's kernels multiply it by a zero probability: NaN). A query row with every key removed gives zeros and a
+log-sum-exp of -inf (as PyTorch). The gradient
 recomputes the probabilities per block from the saved log-sum-exp (d = rowsum(g * out)), as flash attention does.
 Both ops read q, k, v (and g) in place through strided views (`reads_views`): the heads of a fused qkv projection
 are never copied into head-major tensors.
@@ -55,20 +58,24 @@ def _check(q, k, v, mask) -> tuple:
 
 
 def _scores(q, k, mask, attrs) -> np.ndarray:
-    """scale * q @ k^T + mask, with causal positions at -inf (float64 for the reference)."""
+    """scale * q @ k^T + mask, with removed pairs (see _keep) at -inf (float64 for the reference)."""
     s = np.matmul(q.astype(np.float64), np.swapaxes(k, -1, -2).astype(np.float64)) * attrs["scale"]
     if mask is not None:
-        s = s + mask
-    if attrs.get("causal"):
-        lq, lk = s.shape[-2:]
-        s = np.where(np.tril(np.ones((lq, lk), bool)), s, -np.inf)
-    return s
+        with np.errstate(invalid="ignore"):  # (Inf + -inf: a removed pair, at -inf below)
+            s = s + mask
+    keep = _keep(mask, attrs, q.shape[-2], k.shape[-2])
+    return s if keep is None else np.where(keep, s, -np.inf)
 
 
-def _keep(attrs, lq: int, lk: int):
-    """Which (query, key) pairs are read at all: with causal, key j only for queries i >= j (the kernels never load
-    the others, so an Inf or NaN in a value row a query cannot see does not reach it); None: all."""
-    return np.tril(np.ones((lq, lk), bool)) if attrs.get("causal") else None
+def _keep(mask, attrs, lq: int, lk: int):
+    """Which (query, key) pairs take part (broadcastable to (..., lq, lk)); None: all. Removed are key j for query
+    i < j (causal) and the pairs where the mask is -inf: a removed pair's score is -inf whatever q and k hold, and
+    the kernels skip it, so an Inf or NaN in a key or value row (or in g) a query does not see never reaches it."""
+    keep = np.tril(np.ones((lq, lk), bool)) if attrs.get("causal") else None
+    if mask is not None and np.isneginf(mask).any():
+        seen = ~np.isneginf(mask)
+        keep = seen if keep is None else keep & seen
+    return keep
 
 
 def _contract(w: np.ndarray, x: np.ndarray, keep) -> np.ndarray:
@@ -130,6 +137,14 @@ def _score_errors(node, ins, errs, u: float) -> tuple:
 _RESCALE_STEPS = 5  # rounding steps of one online-softmax rescale: an exp of a few ulp and a product
 
 
+def _seen_max(av: np.ndarray, keep) -> np.ndarray:
+    """The largest |v| over the keys each query row sees (over all keys when they are finite: the same bound or a
+    larger one)."""
+    if keep is None or np.isfinite(av).all():
+        return np.max(av, axis=-2, keepdims=True)
+    return np.max(np.where(keep[..., None], av[..., None, :, :], 0.0), axis=-2, initial=0.0)
+
+
 def _forward_roundoff(node, ins, errs) -> list:
     """Bounds of attention's two outputs: the weighted sum of value rows, and the log-sum-exp."""
     errs = [np.zeros(np.shape(a)) if e is None else e for a, e in zip(ins, errs)]
@@ -139,9 +154,9 @@ def _forward_roundoff(node, ins, errs) -> list:
     s, es_row, soft = _score_errors(node, ins, errs, u)
     p, lse = _probs(s)
     av = np.abs(v.astype(np.float64))
-    vmax = np.max(av, axis=-2, keepdims=True)
+    keep = _keep(mask, node.attrs, q.shape[-2], k.shape[-2])
     lk = k.shape[-2]
-    out = soft[..., None] * vmax + np.matmul(p, np.asarray(ev, np.float64)) + u * steps(lk) * np.matmul(p, av)
+    out = soft[..., None] * _seen_max(av, keep) + _contract(p, ev, keep) + u * steps(lk) * _contract(p, av, keep)
     with np.errstate(invalid="ignore"):
         e_lse = es_row + u * (steps(lk) + 8 + _RESCALE_STEPS * steps(lk)) * np.maximum(1.0, np.abs(lse))
     return [out, np.where(np.isfinite(e_lse), e_lse, 0.0)]
@@ -177,15 +192,20 @@ def _wrt_roundoff(node, ins, errs, u: float, wrt: str):
         + u * (steps(lk) + steps(v.shape[-1]) + steps(q.shape[-1]))
         + sum(_rel(x, e) for x, e in zip((q, k, v, g, d), (eq, ek, ev, erest[2], erest[1])))
     )
-    dp = np.matmul(ag, np.swapaxes(av, -1, -2)) + np.abs(d.astype(np.float64))[..., None]
+    keep = _keep(mask, node.attrs, q.shape[-2], k.shape[-2])
+    keep_t = None if keep is None else np.swapaxes(keep, -1, -2)
+    with np.errstate(invalid="ignore"):
+        pdp = p * (np.matmul(ag, np.swapaxes(av, -1, -2)) + np.abs(d.astype(np.float64))[..., None])
+    if keep is not None:
+        pdp = np.where(keep, pdp, 0.0)
     if wrt == "v":
-        mag = np.matmul(np.swapaxes(p, -1, -2), ag)
+        mag = _contract(np.swapaxes(p, -1, -2), ag, keep_t)
     elif wrt == "mask":
-        mag = p * dp
+        mag = pdp
     elif wrt == "q":
-        mag = scale * np.matmul(p * dp, ak)
+        mag = scale * _contract(pdp, ak, keep)
     else:
-        mag = scale * np.matmul(np.swapaxes(p * dp, -1, -2), aq)
+        mag = scale * _contract(np.swapaxes(pdp, -1, -2), aq, keep_t)
     return rel * mag
 
 
@@ -200,7 +220,7 @@ def _attention_infer(types, attrs):
 def _attention_ref(arrays, attrs):
     q, k, v, mask, _ = _parts(arrays, attrs)
     p, lse = _probs(_scores(q, k, mask, attrs))
-    out = _contract(p, v, _keep(attrs, q.shape[-2], k.shape[-2]))
+    out = _contract(p, v, _keep(mask, attrs, q.shape[-2], k.shape[-2]))
     return [out.astype(q.dtype), lse.astype(q.dtype)]
 
 
@@ -270,8 +290,8 @@ def _grad_ref(arrays, attrs, wrt: str):
         p = np.where(np.isneginf(lse)[..., None], 0.0, np.exp(s - lse[..., None]))  # (NaN propagates)
     g64 = g.astype(np.float64)
     dt = q.dtype
-    keep = _keep(attrs, q.shape[-2], k.shape[-2])
-    keep_t = None if keep is None else keep.T
+    keep = _keep(mask, attrs, q.shape[-2], k.shape[-2])
+    keep_t = None if keep is None else np.swapaxes(keep, -1, -2)
     if wrt == "v":
         return _contract(np.swapaxes(p, -1, -2), g64, keep_t).astype(dt)
     with np.errstate(invalid="ignore", over="ignore"):
