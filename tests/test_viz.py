@@ -184,7 +184,8 @@ def test_fusion_groups_are_clusters(runs, stages):
 
 def test_backward_stage_marks_phases(runs, stages):
     text = open(runs[("backward", "dot")][1]).read()
-    assert "backward op" in text and "update op" in text and "#fde0d2" in text
+    assert "backward op" in text and "#fde0d2" in text  # gradient ops one by one
+    assert "legend_updates" in text and "#dcefd6" in text  # the parameter updates in one box
     g = stages["backward"].graph
     assert any(n.op == "conv_grad_weight" for n in g.nodes)
     phases = graphnn.viz.phases(g)

@@ -4,7 +4,9 @@ Each op is a box with its name, attributes and output type; graph inputs are ell
 cylinders (parameters, constants, gradients); outputs are houses. Fill colour tells forward, backward and
 optimizer-update ops apart. Without a fusion plan, ops are grouped in boxes by module path ("Net.conv1");
 with one, each box is a kernel (a value computed inline in several kernels is drawn once per kernel).
-`depth=N` collapses every module N levels below the root into a single node.
+`depth=N` collapses every module N levels below the root into a single node; in a training step its parameters
+are listed in that node, and the other ops join boxes too (step_boxes.py): with every gradient op in a box, the
+gradients are drawn rising beside the forward.
 """
 
 from __future__ import annotations
@@ -15,11 +17,13 @@ from collections import Counter
 from graphnn.ir.graph import Graph, format_attr
 
 from graphnn.viz import render
-from graphnn.viz.paths import GRAD, OPTIMIZER, node_paths, phases  # noqa: F401 (phases: re-exported)
+from graphnn.viz.paths import GRAD, OPTIMIZER, module_path, node_paths, phases  # noqa: F401 (phases: re-exported)
 from graphnn.viz.stages import Stage, plural
+from graphnn.viz.step_boxes import step_boxes
 
 PHASE_FILL = {"forward": "#ffffff", "backward": "#fde0d2", "update": "#dcefd6"}
 PHASE_LINE = {"forward": "#3d5a80", "backward": "#b5523b", "update": "#3f7f3a"}
+PARAM_TEXT = "#7a5c00"  # parameters listed in their module's box
 KIND_STYLE = {  # graph inputs by meta["kind"]: (shape, fill)
     "input": ("ellipse", "#cfe2f3"),
     "param": ("cylinder", "#fff2b3"),
@@ -101,7 +105,19 @@ class _Builder:
         self.training = "update" in self.phase.values()
         self.paths = node_paths(self.g, st.paths) if self.training else {}
         self.collapsed_path: dict = {}  # unit id -> the path of a collapsed box
+        self.step = self.training and depth is not None  # a collapsed training step (see step_boxes.py)
+        self.chain_titles: dict = {}  # box key of a chain of functional ops -> its title
+        self.box_kernels: dict = {}  # box key -> the kernels its ops are in
+        self.in_box: dict = {}  # unit id -> the parameters listed in it (not drawn as nodes)
+        self.hidden: set = set()  # units of those parameters
         self.places = self._placements()
+        # the gradient flows up beside the forward when every module's gradient ops are in boxes (a U: forward
+        # down, loss at the bottom, gradients up); op by op it stays downward, the layout of the detail
+        self.mirrored = self.step and all(
+            self.places[n.id][0][0] in self.collapsed
+            for n in self.g.nodes
+            if self.phase[n.id] == "backward" and n.meta.get("scope")
+        )
 
     # -- where each node is drawn --------------------------------------------------------------------------
     def _scope_key(self, n) -> str | None:
@@ -132,35 +148,69 @@ class _Builder:
                     if any(n is r.producer for r in grp.roots):  # where a value is materialized comes first
                         kernels[n.id].remove(k)
                         kernels[n.id].insert(0, k)
+        keys = {n.id: self._scope_key(n) for n in self.g.nodes}
+        if self.step:
+            keys, self.chain_titles = step_boxes(self.g, keys, self.phase)
+        else:
+            keys = {i: [k] if k else [] for i, k in keys.items()}
         by_key: dict = {}
         for n in self.g.nodes:
-            key = self._scope_key(n)
-            if key is not None:
+            for key in keys[n.id]:
                 by_key.setdefault(key, []).append(n)
         places: dict = {}
+        unit: dict = {}  # box key -> (unit id, the kernel it sits in or None)
         for key, nodes in by_key.items():
             ks = {k for n in nodes for k in kernels.get(n.id, [None])}
-            home = ks.pop() if len(ks) == 1 else None
+            ops = [n for n in nodes if n.inputs] or nodes  # a constant is inlined into every kernel using it
+            self.box_kernels[key] = sorted({k for n in ops for k in kernels.get(n.id, [])})
+            home = ks.pop() if len(ks) == 1 and not self.step else None  # a training step's boxes name kernels
             uid = "m_" + "".join(c if c.isalnum() else "_" for c in key)
+            uid = uid if uid not in self.collapsed else f"{uid}_{len(self.collapsed)}"
+            unit[key] = (uid, home)
             self.collapsed[uid] = nodes
             self.collapsed_path[uid] = key
-            for n in nodes:
-                places[n.id] = [(uid, home)]
+        for n in self.g.nodes:
+            if keys[n.id]:
+                places[n.id] = [unit[k] for k in keys[n.id]]
         for i, n in enumerate(self.g.nodes):
             if n.id not in places:
                 ks = kernels.get(n.id, [None])
                 places[n.id] = [(f"n{i}" if j == 0 else f"n{i}_k{k}", k) for j, k in enumerate(ks)]
         return places
 
-    def _src(self, v, kernel) -> str:
+    def _src(self, v, kernel, dst: str | None = None) -> str:
         if v.producer is None:
             return f"in{self.input_pos[v.id]}"
         options = self.places[v.producer.id]
+        if any(u == dst for u, _ in options):  # a constant drawn in the consumer's box too
+            return dst
         return next((u for u, k in options if k == kernel and kernel is not None), options[0][0])
 
     # -- statements ------------------------------------------------------------------------------------------
-    def build(self) -> None:
+    def _params_in_boxes(self) -> dict:
+        """Input position -> the module box a parameter is listed in, in a collapsed training step: a parameter
+        read only by one module's box, that box's gradient and the optimizer."""
+        if not self.step:
+            return {}
+        users = self.g.users()
+        out = {}
         for i, v in enumerate(self.g.inputs):
+            units = {self.collapsed_path.get(u, u) for c, _ in users.get(v.id, []) for u, _ in self.places[c.id]}
+            mods = [u for u in units if not u.startswith((GRAD, OPTIMIZER))]
+            if v.meta.get("kind") != "param" or len(mods) != 1 or not self._module_type(mods[0]):
+                continue
+            if all(u in (mods[0], GRAD + mods[0]) or u.split(".")[0] == OPTIMIZER for u in units):
+                out[i] = next(u for u, p in self.collapsed_path.items() if p == mods[0])
+        return out
+
+    def build(self) -> None:
+        in_box = self._params_in_boxes()
+        for i, box in in_box.items():
+            self.in_box.setdefault(box, []).append(self.g.inputs[i])
+            self.hidden.add(f"in{i}")
+        for i, v in enumerate(self.g.inputs):
+            if i in in_box:
+                continue
             kind = v.meta.get("kind", "input")
             shape, fill = KIND_STYLE.get(kind, KIND_STYLE["input"])
             label = _Html(f'<b>{_e(v.name or self.names[v.id])}</b><br/><font point-size="10">{_e(v.type)}</font>')
@@ -179,7 +229,7 @@ class _Builder:
                     done.add(uid)
                     self._declare(uid, n, kernel)
                 for v in n.inputs:
-                    self._edge(self._src(v, kernel), uid, v, n)
+                    self._edge(self._src(v, kernel, uid), uid, v, n)
         rest = self.training and len(self.g.outputs) > 3  # a training step's gradients and updated parameters
         for j, v in enumerate(self.g.outputs):
             if rest and j:
@@ -206,34 +256,59 @@ class _Builder:
             self.cluster_of["out_rest"] = None
         self._edge(self._src(v, None), "out_rest", v, None)
 
+    def _box_title(self, path: str) -> tuple:
+        """(bold name, type after a colon, phase) of a collapsed box."""
+        grad = path.startswith(GRAD)
+        phase = "backward" if grad else "update" if path.split(".")[0] == OPTIMIZER else "forward"
+        if path in self.chain_titles:
+            return self.chain_titles[path], "", phase
+        typ = self._module_type(path.removeprefix(GRAD)) or ("parameter updates" if path == OPTIMIZER else "")
+        parent, _, name = path.removeprefix(GRAD).rpartition(".")
+        if parent:  # 'blocks.0' for the box of GPT.0, a block of GPT.blocks (a ModuleList)
+            name = module_path(path.removeprefix(GRAD), self.st.paths).removeprefix(parent + ".")
+        return (f"gradient of {name}" if grad else name), typ, phase  # (Graphviz fonts lack ∇)
+
+    def _module_type(self, scope: str) -> str:
+        """The class name of the module that records `scope` ('' for none)."""
+        return self.st.modules.get(scope) or self.st.modules.get(module_path(scope, self.st.paths), "")
+
+    def _declare_box(self, uid: str, kernel) -> None:
+        nodes = self.collapsed[uid]
+        path = self.collapsed_path[uid]
+        name, typ, box_phase = self._box_title(path)
+        ops = Counter(m.op for m in nodes)
+        if len(ops) > 6:  # the most frequent ops only: a box stays narrow
+            ops = Counter(dict(ops.most_common(5) + [("…", 1)]))
+        summary = ", ".join(f"{op}×{c}" if c > 1 else op for op, c in ops.items())
+        notes = [] if summary == name else [summary]
+        if self.step and self.box_kernels.get(path):
+            notes.append(kernel_range(self.box_kernels[path]))
+        lines = [f"<b>{_e(name)}</b>{': ' + _e(typ) if typ else ''}"]
+        lines += [f'<font point-size="9" color="#555555">{_e(" · ".join(notes))}</font>'] if notes else []
+        if uid in self.in_box:
+            lines.append(f'<font point-size="9" color="{PARAM_TEXT}">{_e(self._params_line(uid))}</font>')
+        lines.append(f'<font point-size="10">{_e(nodes[-1].outputs[0].type)}</font>')
+        self.decl[uid] = _attrs(
+            shape="box3d",
+            style="filled",
+            fillcolor=PHASE_FILL[box_phase] if box_phase != "forward" else "#eef3fb",
+            color=PHASE_LINE[box_phase],
+            label=_Html("<br/>".join(lines)),
+            tooltip=f"{path}: {len(nodes)} ops",
+        )
+        self.cluster_of[uid] = ("k", kernel) if kernel is not None else self._module_cluster(path.split(".")[:-1])
+
+    def _params_line(self, uid: str) -> str:
+        """The parameters listed in a module's box: 'weight f32[6,1,5,5], bias f32[6]', or their count."""
+        params = self.in_box[uid]
+        if len(params) > 2:
+            return f"{len(params)} parameters, {sum(v.type.size for v in params):,} values"
+        prefix = module_path(self.collapsed_path[uid], self.st.paths).partition(".")[2] + "."
+        return ", ".join(f"{(v.name or '').removeprefix(prefix)} {v.type}" for v in params)
+
     def _declare(self, uid: str, n, kernel) -> None:
         if uid in self.collapsed:
-            nodes = self.collapsed[uid]
-            key = self.collapsed_path[uid].split(".")
-            path = ".".join(key)
-            grad = path.startswith(GRAD)
-            typ = self.st.modules.get(path.removeprefix(GRAD), "") or ("parameter updates" if path == OPTIMIZER else "")
-            key[-1] = f"gradient of {key[-1].removeprefix(GRAD)}" if grad else key[-1]  # (Graphviz fonts lack ∇)
-            box_phase = "backward" if grad else "update" if key[0] == OPTIMIZER else "forward"
-            ops = Counter(m.op for m in nodes)
-            if len(ops) > 6:  # the most frequent ops only: a box stays narrow
-                ops = Counter(dict(ops.most_common(5) + [("…", 1)]))
-            summary = ", ".join(f"{op}×{c}" if c > 1 else op for op, c in ops.items())
-            last = nodes[-1].outputs[0].type
-            label = _Html(
-                f"<b>{_e(key[-1])}</b>{': ' + _e(typ) if typ else ''}<br/>"
-                f'<font point-size="9" color="#555555">{_e(summary)}</font><br/>'
-                f'<font point-size="10">{_e(last)}</font>'
-            )
-            self.decl[uid] = _attrs(
-                shape="box3d",
-                style="filled",
-                fillcolor=PHASE_FILL[box_phase] if box_phase != "forward" else "#eef3fb",
-                color=PHASE_LINE[box_phase],
-                label=label,
-                tooltip=f"{path}: {len(nodes)} ops",
-            )
-            self.cluster_of[uid] = ("k", kernel) if kernel is not None else self._module_cluster(key[:-1])
+            self._declare_box(uid, kernel)
             return
         phase = self.phase[n.id]
         i = self.node_pos[n.id]
@@ -262,7 +337,7 @@ class _Builder:
         return ("m",) + tuple(parts) if parts and self.plan is None else None
 
     def _edge(self, src: str, dst: str, v, consumer) -> None:
-        if src == dst or (src, dst) in self.edges:
+        if src == dst or (src, dst) in self.edges or src in self.hidden:
             return
         phase = self.phase[consumer.id] if consumer is not None else "forward"
         kind = v.meta.get("kind") if v.producer is None else None
@@ -273,6 +348,10 @@ class _Builder:
                 attrs["constraint"] = "false"  # keep parameters next to their forward use
         if v.producer is not None and len(v.producer.outputs) > 1:
             attrs["taillabel"] = str(v.index)
+        if self.mirrored and phase == "backward" and v.producer is not None and self.phase[v.producer.id] == "backward":
+            attrs["dir"] = "back"  # drawn from consumer to producer: the gradient's boxes rank upward
+            self.edges.setdefault((dst, src), _attrs(**attrs))
+            return
         self.edges[(src, dst)] = _attrs(**attrs)
 
     # -- output ----------------------------------------------------------------------------------------------
@@ -297,6 +376,7 @@ class _Builder:
         path = ".".join(key[1:])
         typ = self.st.modules.get(path)
         label = path if not typ else typ if typ == key[-1] else f"{key[-1]}: {typ}"
+        label = f"gradient of {path.removeprefix(GRAD)}" if path.startswith(GRAD) else label  # (fonts lack ∇)
         return _attrs(label=label, style="rounded,filled", fillcolor="#f4f6fa", color="#b8c2d6", fontsize=10)
 
     def lines(self) -> list:
@@ -333,15 +413,25 @@ class _Builder:
         return out
 
     def legend(self) -> list:
-        kinds = {v.meta.get("kind", "input") for v in self.g.inputs}
-        phs = set(self.phase.values())
+        """The shapes and colours the picture uses."""
+        kinds = {v.meta.get("kind", "input") for i, v in enumerate(self.g.inputs) if f"in{i}" not in self.hidden}
+        ops = {i for i, p in self.places.items() if p[0][0] not in self.collapsed}
+        phs = {self.phase[i] for i in ops}
+        boxes = {self._box_title(path)[2] for path in self.collapsed_path.values()}
         items = [(f"legend_{k}", KIND_STYLE[k][0], KIND_STYLE[k][1], k, "#000000") for k in KIND_STYLE if k in kinds]
         items += [(f"legend_{p}", "box", PHASE_FILL[p], f"{p} op", PHASE_LINE[p]) for p in PHASE_FILL if p in phs]
         items.append(("legend_output", "house", "#eeeeee", "output", "#000000"))
-        if any(len(p) > 1 for p in self.places.values()):
+        if any(len(self.places[i]) > 1 for i in ops):
             items.append(("legend_copy", "box", "#ffffff", "recomputed in this kernel too", PHASE_LINE["forward"]))
-        if self.collapsed:
-            items.append(("legend_module", "box3d", "#eef3fb", "collapsed module", PHASE_LINE["forward"]))
+        if "forward" in boxes:
+            module = "collapsed module"
+            if self.in_box:
+                module = _Html(f'{module}<br/><font color="{PARAM_TEXT}">its parameters</font>')
+            items.append(("legend_module", "box3d", "#eef3fb", module, PHASE_LINE["forward"]))
+        if "backward" in boxes:
+            items.append(("legend_grad", "box3d", PHASE_FILL["backward"], "its gradient", PHASE_LINE["backward"]))
+        if "update" in boxes:
+            items.append(("legend_updates", "box3d", PHASE_FILL["update"], "parameter updates", PHASE_LINE["update"]))
         out = [
             "  subgraph cluster_legend {",
             f"    graph [{_attrs(label='legend', style='rounded', color='#cccccc', fontsize=10)}];",
@@ -349,7 +439,7 @@ class _Builder:
         for name, shape, fill, text, line in items:
             style = ("rounded,filled" + (",dashed" if name == "legend_copy" else "")) if shape == "box" else "filled"
             out.append(_stmt(name, shape=shape, style=style, fillcolor=fill, color=line, label=text, fontsize=9))
-        if self.plan is not None:
+        if any(k and k[0] == "k" for k in self.cluster_of.values()):
             out += _sample_box("kernel", "kernel (fusion group)", "ops in one loop", style="rounded,dashed")
         elif any(k and k[0] == "m" for k in self.cluster_of.values()):
             out += _sample_box(
@@ -359,18 +449,21 @@ class _Builder:
         return out
 
 
+def kernel_range(ks: list) -> str:
+    """'kernel 4', 'kernels 3–5' (consecutive) or '7 kernels'."""
+    if len(ks) == 1:
+        return f"kernel {ks[0]}"
+    return f"kernels {ks[0]}–{ks[-1]}" if ks[-1] - ks[0] == len(ks) - 1 else f"{len(ks)} kernels"
+
+
 def _stmt(name: str, indent: int = 4, **attrs) -> str:
     return " " * indent + f"{name} [{_attrs(**attrs)}];"
 
 
 def _sample_box(key: str, title: str, text: str, **style) -> list:
-    """A legend entry for a cluster: a small cluster with one node."""
-    return [
-        f"    subgraph cluster_legend_{key} {{",
-        f"      graph [{_attrs(label=title, fontsize=9, **style)}];",
-        _stmt(f"legend_{key}_box", 6, shape="box", style="rounded,filled", fillcolor="#ffffff", label=text, fontsize=9),
-        "    }",
-    ]
+    """A legend entry for a cluster: a box drawn like one, its title above the text."""
+    label = _Html(f'{_e(title)}<br/><font point-size="8" color="#555555">{_e(text)}</font>')
+    return [_stmt(f"legend_{key}_cluster", shape="box", label=label, fontsize=9, **style)]
 
 
 def to_dot(
@@ -395,7 +488,15 @@ def to_dot(
     lines = [
         f"digraph {_q(g.name)} {{",
         _stmt(
-            "graph", 2, rankdir="TB", fontname=FONT, label=head, labelloc="t", fontsize=14, nodesep=0.25, ranksep=0.35
+            "graph",
+            2,
+            rankdir="TB",
+            fontname=FONT,
+            label=head,
+            labelloc="t",
+            fontsize=14,
+            nodesep=0.25,
+            ranksep=0.25 if b.mirrored else 0.35,
         ),
         f"  node [{_attrs(fontname=FONT, fontsize=11, margin='0.08,0.04')}];",
         f"  edge [{_attrs(fontname=FONT, fontsize=8, arrowsize=0.6)}];",
