@@ -60,6 +60,7 @@ class Index:
         # Identity of the position for memoization, fixed at construction (lazily derived forms don't change it):
         # the flat index object when given (one flat value is one position, whatever dims came with it).
         self._key = ("flat", id(flat)) if flat is not None else ("dims", id(dims))
+        self.coalesced = None  # (runs of axes looped as one, their indices): see module._coalescable
 
     @property
     def dims(self) -> list:
@@ -381,5 +382,15 @@ class Kernel:
         if v.type.size == 1:
             return Index(self, v.shape, [i64(0)] * len(v.shape), i64(0))
         lead = len(out_idx.shape) - len(v.shape)
+        if out_idx.coalesced is not None:  # v is all size 1 or all full along each run of the loop's axes
+            b, flat = self.b, i64(0)
+            padded = (1,) * lead + tuple(v.shape)
+            for (a, e), d in zip(*out_idx.coalesced):
+                extent = 1
+                for s in padded[a:e]:
+                    extent *= s
+                if extent != 1:
+                    flat = b.add(b.mul(flat, i64(extent)), d)
+            return Index(self, v.shape, flat=flat)
         dims = [i64(0) if s == 1 else out_idx.dims[lead + i] for i, s in enumerate(v.shape)]
         return Index(self, v.shape, dims)

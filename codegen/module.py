@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import llvmlite.ir as ir
 
+from graphnn.ir import config
 from graphnn.ir.fusion import FusionPlan, flat_elementwise, plan_fusion
 from graphnn.ir.graph import Graph, format_attr
 from graphnn.ir.memory import kernel_liveness, plan_memory
@@ -27,6 +28,7 @@ from .heavy import SCHEDULES, heavy_node
 from .lowerings import has_element_rule, lower
 from .merged import emit_merged
 from .scan_loop import emit_scan
+from .schedule import prod
 
 MODULE_LOWERED = ("constant", "scan", "collective")  # element rule families the module builder lowers itself
 
@@ -46,8 +48,6 @@ MAX_PROFILED = 4096
 
 def profiling() -> bool:
     """GRAPHNN_PROFILE=1 builds code that counts cycles per kernel (see CompiledGraph.profile)."""
-    from graphnn.ir import config
-
     return config.get("GRAPHNN_PROFILE")
 
 
@@ -462,12 +462,12 @@ class ModuleBuilder:
 def build_module(graph: Graph, name: str = "entry", plan: FusionPlan | None = None, modules: int = 1):
     """Return ([llvm ir text per module], Layout, FusionPlan) for the graph's entry function `name`; with
     modules > 1 the kernels are spread over that many modules (the entry function is in the first)."""
-    from .jit import UNROLL_MARK, UNROLL_MAX_IR_CHARS
+    from .jit import UNROLL_MARK
 
     mb = ModuleBuilder(name, modules)
     _fn, layout, plan = mb.graph_function(graph, name, plan)
     texts = [str(m) for m in mb.modules if m is mb.module or m.globals]
-    unroll = int(sum(map(len, texts)) < UNROLL_MAX_IR_CHARS)  # decided for the whole graph, not per module
+    unroll = int(bool(config.get("GRAPHNN_UNROLL")))  # see jit.py: off by default
     return [f"{UNROLL_MARK}{unroll}\n{t}" for t in texts], layout, plan
 
 
@@ -559,6 +559,17 @@ def _emit_group(k: Kernel, g) -> None:
         idx = Index(k, shape, dims)
         k.store(root, idx.flat, k.compute(root, idx))
 
+    groups = _coalescable(g)
+    if groups is not None:  # adjacent axes that every operand reads alike run as one loop (a long inner one)
+        cshape = tuple(prod(shape[a:b]) for a, b in groups)
+
+        def body_coalesced(cdims):
+            idx = Index(k, shape, flat=Index(k, cshape, cdims).flat)
+            idx.coalesced = (groups, cdims)
+            k.store(root, idx.flat, k.compute(root, idx))
+
+        k.loops(cshape, body_coalesced, parallel=True)
+        return
     cuts = _segments(g)
     if cuts:
         # Pieces of the last axis where each slice_grad is either wholly inside or wholly outside: with the
@@ -570,6 +581,36 @@ def _emit_group(k: Kernel, g) -> None:
         k.loops(shape[:-1], pieces, parallel=True)
         return
     k.loops(shape, body, parallel=True)
+
+
+def _coalescable(g) -> list | None:
+    """Runs [a, b) of the root's axes that can be looped over as one: every node elementwise on operands of the
+    root's shape or broadcast to it, and within a run each operand has all of its axes of size 1 or all of the
+    root's sizes (a bias (1, C, 1, 1) added to (N, C, H, W): N, C and H*W). None when no two axes merge."""
+    shape = g.root.shape
+    nd = len(shape)
+    operands = []
+    for n in g.nodes:
+        d = get_op(n.op)
+        if d.scalar is not None and not n.inputs:
+            continue  # a scalar fill
+        if d.pattern not in ("elementwise", "broadcast") or d.remap or n.outputs[0].shape != shape:
+            return None
+        operands.extend(v.shape for v in n.inputs if v.shape != shape and v.type.size != 1)
+    if any(len(s) > nd for s in operands):
+        return None
+    padded = [(1,) * (nd - len(s)) + tuple(s) for s in operands]
+    groups, start, kinds = [], 0, None  # kinds: per operand, is it broadcast along the run's axes
+    for ax in range(nd):
+        if shape[ax] == 1:
+            continue  # joins the current run
+        here = tuple(p[ax] == 1 for p in padded)
+        if kinds is not None and here != kinds:
+            groups.append((start, ax))
+            start = ax
+        kinds = here
+    groups.append((start, nd))
+    return groups if len(groups) < nd else None
 
 
 def _segments(g) -> list:

@@ -12,6 +12,7 @@ import weakref
 import numpy as np
 
 from graphnn import ir
+from graphnn.core import native_eager
 from graphnn.ir.graph import Graph
 
 from graphnn.core.grad_mode import (
@@ -168,7 +169,7 @@ def _run(roots: list, grad_tensors: list, inputs: list | None) -> tuple:
             feeds = [v.data for v in leaves] + [
                 np.asarray(gt, dtype=t.dtype.name) for t, gt in zip(roots, grad_tensors)
             ]
-            values = ir.interpret(g, feeds, env)
+            values = ir.interpret(g, feeds, env, native_eager.run)
         finally:
             for n in gradient_nodes:  # node <-> value cycles: break them so reference counting frees the nodes
                 for o in n.outputs:

@@ -89,7 +89,7 @@ SETTINGS = {
             "GRAPHNN_UNROLL",
             _tristate,
             None,
-            "LLVM loop unrolling: 1 on, 0 off, auto (default: small modules only)",
+            "LLVM loop unrolling: 1 on, 0 or auto off (see codegen/jit.py)",
             affects_code=True,
         ),
         Setting(
@@ -98,6 +98,13 @@ SETTINGS = {
             True,
             "compile big graphs as two LLVM modules, one in a forked helper process",
             affects_code=True,
+        ),
+        Setting(
+            "GRAPHNN_EAGER_NATIVE",
+            _int_at_least(0),
+            2,
+            "eager calls of a heavy op (convolution, product, pooling, ...) with one signature from which it runs as "
+            "native code (0: never)",
         ),
         Setting(
             "GRAPHNN_HOT_CELLS",

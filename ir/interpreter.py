@@ -34,8 +34,9 @@ def run_node(node, arrays: list) -> list:
     return res
 
 
-def interpret(graph: Graph, inputs: list, env: dict | None = None) -> list:
-    """Evaluate `graph` on NumPy `inputs`. `env` (value id -> array) pre-seeds known values."""
+def interpret(graph: Graph, inputs: list, env: dict | None = None, run=run_node) -> list:
+    """Evaluate `graph` on NumPy `inputs`. `env` (value id -> array) pre-seeds known values; `run(node, arrays)`
+    computes one node (the reference kernels by default)."""
     env = dict(env or {})
     if len(inputs) != len(graph.inputs):
         raise IRError(f"graph takes {len(graph.inputs)} inputs, got {len(inputs)}")
@@ -49,7 +50,7 @@ def interpret(graph: Graph, inputs: list, env: dict | None = None) -> list:
     for i, n in enumerate(graph.nodes):
         if all(o.id in env for o in n.outputs):
             continue
-        for o, a in zip(n.outputs, run_node(n, [env[v.id] for v in n.inputs])):
+        for o, a in zip(n.outputs, run(n, [env[v.id] for v in n.inputs])):
             env[o.id] = a
         for v in n.inputs:
             if last_use.get(v.id) == i and v.id not in keep:

@@ -345,7 +345,6 @@ def test_graph_key_covers_code_settings(monkeypatch):
         lambda: monkeypatch.setattr(module, "PARALLEL_WORK", 7),
         lambda: monkeypatch.setattr(module, "MAX_THREADS", 3),
         lambda: monkeypatch.setattr(runtime, "PARALLEL_MIN_GROUPS", 2),
-        lambda: monkeypatch.setattr(jit, "UNROLL_MAX_IR_CHARS", 5),
     ]
     for i, change in enumerate(changes):
         change()

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from graphnn.ir.graph import Node, Value
-from graphnn.ir.interpreter import run_node
+from graphnn.core import native_eager
 from graphnn.ir.registry import IRError, describe, get_op, infer_node
 from graphnn.ir.types import FLOAT_DTYPES, TensorType
 
@@ -213,7 +213,7 @@ def _run_eager(d, op: str, args: list, attrs: dict, needs_grad: bool, Tensor) ->
         raise op_error(e) from None
     node = Node(op, (), attrs, out_types)
     try:
-        results = run_node(node, arrays)
+        results = native_eager.run(node, arrays)
     except IndexError as e:  # an index out of range: also an IndexError, as in PyTorch
         raise IndexOpError(located(f"{describe(op, types, attrs)}: {e}")) from None
     except (ValueError, TypeError) as e:
