@@ -17,7 +17,6 @@ from graphnn.ir.registry import get_op
 from . import attention
 from .gemm import emit_matmul
 from .kernel import LLTYPE, Index, Kernel, i64
-from .lowerings import im2col_source
 from .order import emit_prefix_sum, emit_sort, sorts_in_place
 from .scatter import emit_col2im, emit_max_pool, emit_max_pool_grad, emit_scatter_add, tiled_pool, vector_pool
 from .target import vector_width_bits
@@ -122,24 +121,51 @@ def emit_conv(k: Kernel, group, node, via_flat: bool = False) -> None:
 
 
 def emit_im2col(k: Kernel, group) -> None:
-    """im2col as a loop nest over (n, c, k..., q...): no index is divided, the innermost loop writes a contiguous
-    run of its (c*K, n*Q) output and reads a contiguous input row when the stride is 1, and the outer loop over
-    images splits evenly over threads."""
+    """im2col as a loop nest over (n, c, k..., q...): no index is divided, and the outer loop over images splits
+    evenly over threads. Each run along the last output axis is written in three parts: zeros where the window hangs
+    over the padding before and after (their bounds computed once per run), and between them the input read with no
+    check (a contiguous row when the stride is 1); a run whose other window positions fall in the padding is zeros."""
     root = group.root
     node = root.producer
     x = node.inputs[0]
     at = node.attrs
     kernel = at["kernel"]
+    stride, dil = at["stride"], at["dilation"]
+    pad = [p[0] for p in at["padding"]]
     nsp = len(kernel)
     outs = geometry(x.shape, at)[0]
     space = (x.shape[1],) + tuple(kernel) + (x.shape[0],) + outs
+    b = k.b
+    zero = k.const(0, root.dtype)
+    last = nsp - 1
 
-    def body(loop_dims):
+    def run(loop_dims):
         n, c, kk, qs = loop_dims[0], loop_dims[1], loop_dims[2 : 2 + nsp], loop_dims[2 + nsp :]
-        dims = [c] + list(kk) + [n] + list(qs)
-        k.store(root, Index(k, space, dims).flat, im2col_source(k, x, at, n, c, list(kk), list(qs)))
+        start = Index(k, space, [c] + list(kk) + [n] + list(qs) + [i64(0)]).flat  # the run's first element
+        pos = [window_position(b, q, t, stride[d], dil[d], pad[d]) for d, (q, t) in enumerate(zip(qs, kk))]
+        inside = ir.Constant(ir.IntType(1), 1)
+        for d, p in enumerate(pos):
+            inside = b.and_(inside, within(b, p, x.shape[2 + d]))
 
-    k.loops((x.shape[0], x.shape[1]) + tuple(kernel) + outs, body, parallel=True)
+        def zeros():
+            k.loop(outs[last], lambda q: k.store(root, b.add(start, q), zero))
+
+        def rows():
+            lo, count = tap_range(b, kk[last], stride[last], dil[last], pad[last], x.shape[-1], outs[last])
+            hi = b.add(lo, count)
+            k.loop(lo, lambda q: k.store(root, b.add(start, q), zero))
+
+            def copy(t):
+                q = b.add(lo, t)
+                src = window_position(b, q, kk[last], stride[last], dil[last], pad[last])
+                k.store(root, b.add(start, q), k.elem(x, Index(k, x.shape, [n, c] + pos + [src])))
+
+            k.loop(count, copy)
+            k.loop(b.sub(i64(outs[last]), hi), lambda t: k.store(root, b.add(start, b.add(hi, t)), zero))
+
+        k.if_else(inside, rows, zeros)
+
+    k.loops((x.shape[0], x.shape[1]) + tuple(kernel) + outs[:last], run, parallel=True)
 
 
 def column_sum(n) -> bool:
