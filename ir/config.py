@@ -107,6 +107,12 @@ SETTINGS = {
             "native code (0: never)",
         ),
         Setting(
+            "GRAPHNN_HOT_OPTIMIZER",
+            _int_at_least(0),
+            8,
+            "eager steps of a graphnn optimizer after which its step (without a closure) runs compiled (0: never)",
+        ),
+        Setting(
             "GRAPHNN_HOT_CELLS",
             _int_at_least(0),
             8,

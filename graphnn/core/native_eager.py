@@ -38,7 +38,8 @@ def eligible(d) -> bool:
 
 def run(node, arrays: list) -> list:
     """The results of `node` on `arrays`: native code for a hot heavy op, else the reference kernel."""
-    if not eligible(get_op(node.op)):
+    d = get_op(node.op)
+    if not eligible(d) or _surely_small(d, node, arrays):
         return run_node(node, arrays)
     hot = config.get("GRAPHNN_EAGER_NATIVE")
     if not hot:
@@ -73,6 +74,17 @@ def run(node, arrays: list) -> list:
         if native is None:
             return run_node(node, arrays)
     return native(arrays)
+
+
+def _surely_small(d, node, arrays: list) -> bool:
+    """Is the op's cost below MIN_FLOPS by a bound that needs no signature: an op with no schedule of its own costs
+    about one operation per element it reads or writes; a product, convolution or pooling at most two per output
+    element and element of its largest operand (k <= that size)."""
+    largest = max((a.size for a in arrays), default=1)
+    out = node.outputs[0].type.size
+    if d.schedule is None and d.pattern != "out_fusable":
+        return max(largest, out) < MIN_FLOPS
+    return 2 * out * largest < MIN_FLOPS
 
 
 def _signature(node, arrays: list) -> tuple:

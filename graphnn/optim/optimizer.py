@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import copy
+import functools
+import inspect
 import warnings
 
 import numpy as np
 
 from graphnn.compiler import tracer as _tracer
+from graphnn.ir import config
 from graphnn.core.tensor import Tensor
 from graphnn.nn.modules.module import _typename
 from ._hyper import hyper, structure
@@ -15,10 +18,25 @@ from ._hyper import hyper, structure
 
 class Optimizer:
     """Parameter groups (a list of tensors, of (name, tensor) pairs, or of dicts with "params" and per-group
-    hyper-parameters overriding the defaults), per-parameter state, zero_grad and state_dict, as PyTorch's."""
+    hyper-parameters overriding the defaults), per-parameter state, zero_grad and state_dict, as PyTorch's.
+
+    graphnn's own update rules (the step of each optimizer class defined in graphnn.optim) run eagerly op by op for
+    their first GRAPHNN_HOT_OPTIMIZER calls; after that, a step without a closure runs compiled: the update of every
+    parameter as one native call (a few merged kernels), as PyTorch's foreach and fused implementations run it as a
+    few kernels instead of an op per parameter and term. Hyper-parameters stay inputs (a scheduler moving lr needs no
+    new compilation); a step that cannot be compiled keeps running eagerly."""
 
     # numbers whose being zero changes the terms of an update (an update tests them in Python: `if wd: ...`)
     _zero_tested = ("weight_decay", "momentum")
+    _eager_steps = 0
+    _compiled_step = None  # the compiled update (graphnn.compile of the class's step), or False: stays eager
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        step = cls.__dict__.get("step")
+        own = cls.__module__.startswith(__name__.rsplit(".", 1)[0] + ".")
+        if step is not None and own and inspect.signature(step).parameters["closure"].default is None:
+            cls.step = _hot_step(step)  # (not L-BFGS, whose step needs its closure)
 
     def __init__(self, params, defaults: dict):
         if isinstance(params, Tensor):
@@ -95,15 +113,20 @@ class Optimizer:
                     p.grad = Tensor._wrap(np.zeros(tuple(p.shape), p.dtype_name))  # (a traced .grad has no data)
 
     def _groups(self) -> list:
-        """param_groups, noting (when tracing) what the trace depends on: the keys of each group, whether the numbers
-        in `_zero_tested` are zero (that decides which terms an update has) and every value that is not a number.
-        The numbers themselves are read at each call (`_hyper`), so a scheduler moving lr, momentum or betas (even
-        to 0) needs no new trace."""
+        """param_groups, noting (when tracing) what the trace depends on: the groups' tensors, the keys of each group,
+        whether the numbers in `_zero_tested` are zero (that decides which terms an update has) and every value that
+        is not a number. The numbers themselves are read at each call (`_hyper`), so a scheduler moving lr, momentum
+        or betas (even to 0) needs no new trace."""
         tr = _tracer.current()
         if tr is not None:
+            tr.guard(self._membership, self._membership())  # (add_param_group: a new trace)
             for g in self.param_groups:
                 tr.guard(lambda g=g: structure(g, self._zero_tested), structure(g, self._zero_tested))
         return self.param_groups
+
+    def _membership(self) -> tuple:
+        """Which tensors each param group updates."""
+        return tuple(tuple(map(id, g["params"])) for g in self.param_groups)
 
     def _hyper(self, group: dict, key: str):
         """group[key]; when tracing, a number (or each number of a tuple such as betas) is a float64 0-d graph input
@@ -195,3 +218,31 @@ class Optimizer:
             s += f"\nParameter Group {i}\n"
             s += "".join(f"    {k}: {g[k]}\n" for k in sorted(g) if k != "params")
         return s + ")"
+
+
+def _hot_step(step):
+    """step(self, closure=None), running compiled after GRAPHNN_HOT_OPTIMIZER eager calls (see Optimizer)."""
+
+    @functools.wraps(step)
+    def hot_step(self, closure=None):
+        if closure is not None or _tracer.current() is not None:
+            return step(self, closure)
+        hot = config.get("GRAPHNN_HOT_OPTIMIZER")
+        if not hot or self._compiled_step is False or self._eager_steps < hot:
+            self._eager_steps += 1
+            return step(self)
+        if self._compiled_step is None:
+            from graphnn.compiler.program import CompiledFunction
+
+            def update():
+                step(self)
+
+            self._compiled_step = CompiledFunction(update, f"{type(self).__name__}.step")
+        try:
+            self._compiled_step()
+        except Exception:  # noqa: BLE001  (a step that cannot be traced: it runs eagerly, raising any real error)
+            self._compiled_step = False  # (tracing changes nothing, and an update's native code checks no index)
+            return step(self)
+        return None
+
+    return hot_step
