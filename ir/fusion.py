@@ -304,16 +304,20 @@ def _keep_matmul_operands_simple(graph: Graph, inlined: set) -> None:
             for v in n.inputs:
                 if _simple_view(v, inlined):
                     continue
-                base = v
-                while base.id in inlined and _remap_chain(base) and family(base.producer) in ("reshape", "transpose"):
-                    base = base.producer.inputs[0]
-                if base is not v and base.id in inlined:
-                    # a computed value read through a reshape or transpose: it is written in its own order (one flat
-                    # loop) and the product reads the view of it in place, if that view is simple
-                    inlined.discard(base.id)
-                    if _simple_view(v, inlined):
-                        continue
-                inlined.discard(v.id)
+                # the values under v's reshapes and transposes: the deepest one whose materializing leaves v a view the
+                # product reads in place is written (a gradient computed elementwise in its own order, one loop)
+                chain, c = [], v
+                while c.id in inlined and _remap_chain(c) and family(c.producer) in ("reshape", "transpose"):
+                    c = c.producer.inputs[0]
+                    chain.append(c)
+                for c in reversed(chain):
+                    if c.id in inlined:
+                        inlined.discard(c.id)
+                        if _simple_view(v, inlined):
+                            break
+                        inlined.add(c.id)
+                else:
+                    inlined.discard(v.id)
 
 
 def _remap_chain(v: Value) -> bool:
