@@ -403,3 +403,21 @@ def test_export_options(tmp_path):
 def test_no_command_prints_help():
     proc = run()
     assert proc.returncode == 2 and "{demo,viz,summary,export,bench}" in proc.stdout and "--version" in proc.stdout
+
+
+def test_bench_states_the_machine_and_gemm_as_a_share_of_its_peak(monkeypatch, capsys, tmp_path):
+    """The header names the CPU and its measured FMA peak; a workload with a flop count is also given as a share of
+    that peak (a stand-in workload: the machine line is what is checked, not a timing)."""
+    from graphnn.codegen.peak import fma_peak_gflops
+
+    peak = fma_peak_gflops(seconds=0.02)
+    assert peak > 1.0  # a real measurement: at least one vector FMA per nanosecond on any x86-64 core
+    monkeypatch.setattr(bench, "workloads", lambda args, torch: [("gemm_1024", lambda: None, {}, 1e6, None)])
+    monkeypatch.setattr(bench, "compile_times", lambda: {"compile_cold_s": 0.0, "compile_warm_s": 0.0})
+    args = cli.build_parser().parse_args(
+        ["bench", "--only", "gemm_1024", "--reps", "1", "--json", str(tmp_path / "b.json")]
+    )
+    assert bench.main(args) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("CPU: ") and "measured fp32 FMA peak" in out and "GFLOP/s per core" in out
+    assert "% of peak)" in out.splitlines()[1]

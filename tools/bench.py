@@ -380,6 +380,29 @@ def compile_times() -> dict:
     return {"compile_cold_s": cold, "compile_warm_s": warm}
 
 
+def machine() -> dict:
+    """What a figure was measured on: the CPU, the JIT's target, and its measured float32 FMA peak (one core, and
+    the bench's threads times that)."""
+    from graphnn.codegen.peak import cpu_model, fma_peak_gflops
+    from graphnn.codegen.target import jit_cpu, vector_width_bits
+
+    per_core = fma_peak_gflops()
+    threads = graphnn_threads()
+    return {
+        "cpu": cpu_model(),
+        "jit_cpu": jit_cpu()[0],
+        "vector_bits": vector_width_bits(),
+        "fma_peak_gflops_per_core": per_core,
+        "fma_peak_gflops": per_core * threads,
+    }
+
+
+def graphnn_threads() -> int:
+    import graphnn
+
+    return graphnn.get_num_threads()
+
+
 def main(args) -> int:
     check_args(args)
     try:
@@ -391,7 +414,14 @@ def main(args) -> int:
     import graphnn
 
     graphnn.set_num_threads(args.threads)
-    results = {"threads": args.threads, "workloads": {}}
+    results = {"threads": args.threads, "workloads": {}, **machine()}
+    print(
+        f"CPU: {results['cpu']} (JIT target {results['jit_cpu']}, {results['vector_bits']}-bit vectors), "
+        f"{args.threads} thread{'s' if args.threads > 1 else ''} | measured fp32 FMA peak "
+        f"{results['fma_peak_gflops_per_core']:.0f} GFLOP/s per core, {results['fma_peak_gflops']:.0f} for "
+        f"{args.threads} | torch {torch.__version__ if torch is not None else 'not installed'}",
+        flush=True,
+    )
     names = []
     for name, gfn, peers, flops, extra in workloads(args, torch):
         if args.only and name not in args.only:
@@ -406,6 +436,7 @@ def main(args) -> int:
                 row[peer] = {"error": f"{type(e).__name__}: {e}"[:200]}
         if flops:
             row["flops"] = flops
+            row["fma_peak_gflops"] = results["fma_peak_gflops"]
         results["workloads"][name] = row
         names.append(name)
         _print_row(name, row)
@@ -438,7 +469,8 @@ def _print_row(name: str, row: dict) -> None:
     g = row["graphnn"]["median_s"]
     line = f"{name:28s} graphnn {_fmt(g)} (min {_fmt(row['graphnn']['min_s']).strip()})"
     if "flops" in row:
-        line += f" {row['flops'] / g / 1e9:6.1f} GFLOP/s"
+        rate = row["flops"] / g / 1e9
+        line += f" {rate:6.1f} GFLOP/s ({rate / row['fma_peak_gflops']:.0%} of peak)"
     for peer, r in row.items():
         if not isinstance(r, dict) or peer == "graphnn":
             continue
