@@ -182,6 +182,28 @@ class LLVMScalars(Scalars):
     def floor(self, x):
         return self.k.intrinsic("floor", self._kind(x), [x])
 
+    def ceil(self, x):
+        return self.k.intrinsic("ceil", self._kind(x), [x])
+
+    def trunc(self, x):
+        return self.k.intrinsic("trunc", self._kind(x), [x])
+
+    def rint(self, x):  # kernels run in the default rounding mode: to nearest, ties to even
+        return self.k.intrinsic("rint", self._kind(x), [x])
+
+    def copysign(self, x, y):
+        return self.k.intrinsic("copysign", self._kind(x), [x, y])
+
+    def fmod(self, x, y):
+        kind, b = self._kind(x), self.b
+        if kind in FLOAT:
+            return b.frem(x, y)
+        if kind == "bool":
+            return ir.Constant(I1, 0)  # x % 1 = 0; x % 0: 0 as for int64 (below)
+        # a zero divisor and INT64_MIN % -1, which trap in hardware, give 0
+        bad = b.or_(b.icmp_signed("==", y, i64(0)), b.icmp_signed("==", y, i64(-1)))
+        return b.select(bad, i64(0), b.srem(x, b.select(bad, i64(1), y)))
+
     def is_nan(self, x):
         if self._kind(x) not in FLOAT:
             return ir.Constant(I1, 0)

@@ -223,23 +223,46 @@ from . import ops  # noqa: E402  (graphnn.ops: defining new ops)
 
 ops.install_all()
 
-# Functions of PyTorch's API composed of the ones above: each module lists its Tensor METHODS and (module-level)
-# FUNCTIONS; this is where they become graphnn.isnan(x) and x.isnan() (names defined earlier are kept).
+import sys as _sys  # noqa: E402
+
+from graphnn.core import install as _install, math_ops as _math_ops, reductions as _reductions  # noqa: E402
+from graphnn.core.dtypes import finfo, iinfo  # noqa: E402
+
+_install.install(_sys.modules[__name__], _math_ops.FUNCTIONS, _math_ops.INPLACE)
+_install.install(_sys.modules[__name__], _reductions.FUNCTIONS, _reductions.INPLACE)
+_install.install_operators()
+
+
+def get_default_dtype():
+    """The default floating dtype (graphnn.float32 unless set_default_dtype changed it)."""
+    from graphnn.core.dtypes import dtype_of, get_default_dtype as name
+
+    return dtype_of(name())
+
+
+def set_default_dtype(d) -> None:
+    """Make float tensors created without a dtype `d` (graphnn.float32 or graphnn.float64)."""
+    from graphnn.core.dtypes import set_default_dtype as set_name
+
+    set_name(d)
+
+
+# More functions of PyTorch's API composed of the ones above: each module lists its Tensor METHODS and (module-level)
+# FUNCTIONS; this is where they become graphnn.flip(x) and x.flip() (names defined earlier are kept).
 import sys  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-from graphnn.core import arith_extras, predicates, rearrange, sampling  # noqa: E402
+from graphnn.core import arith_extras, rearrange, sampling  # noqa: E402
 from graphnn.core import random as _random_module  # noqa: E402
-from graphnn.core.dtypes import finfo, iinfo  # noqa: E402
 from graphnn.core.random import get_rng_state, set_rng_state  # noqa: E402
 
-for _mod in (predicates, arith_extras, rearrange, sampling):
+for _mod in (arith_extras, rearrange, sampling):
     for _name, _fn in _mod.METHODS.items():
         if not hasattr(Tensor, _name):
             setattr(Tensor, _name, _fn)
     for _name, _fn in getattr(_mod, "FUNCTIONS", _mod.METHODS).items():
-        if _name not in globals() or _name in ("all", "any"):
+        if _name not in globals():
             globals()[_name] = _fn
 Tensor.mT = property(lambda self: self.transpose(-2, -1), doc="the transpose of the last two dimensions")
 random = _random_module  # torch.random.manual_seed(...)
@@ -253,16 +276,6 @@ def broadcast_shapes(*shapes) -> Size:
 def broadcast_tensors(*tensors) -> tuple:
     shape = broadcast_shapes(*(t.shape for t in tensors))
     return tuple(t.expand(*shape) for t in tensors)
-
-
-def get_default_dtype():
-    return float32
-
-
-def set_default_dtype(d) -> None:
-    """graphnn's factories make float32 tensors: only float32 is accepted."""
-    if d != float32:
-        raise NotImplementedError(f"graphnn: set_default_dtype({d}): the default dtype is float32 and cannot change")
 
 
 def set_printoptions(precision=None, threshold=None, edgeitems=None, linewidth=None, profile=None, sci_mode=None):

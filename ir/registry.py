@@ -65,7 +65,8 @@ class Fuzz:
     there: "zero" (at 0: relu, abs, sign, logical ops), "ties" (where two operands are equal: comparisons,
     maximum), "reduce_ties" / "pool_ties" (where a reduction's or pooling window's top two values tie),
     "sort_ties" (where any two values of a row along the op's axis tie: sorting),
-    "cast" (casts: at 0 to bool, at integers to int64); `nonfinite`: may give Inf/NaN from finite operands
+    "cast" (casts: at 0 to bool, at integers to int64), "integers" (rounding: at integers and halves), "quotients"
+    (fmod: where x / y is an integer); `nonfinite`: may give Inf/NaN from finite operands
     (log 0, x / 0); `value_errors`: the reference rejects some operand values (negative integer powers);
     `smooth`: differentiable at generic operands, so finite differences check its gradient; `exact`: compiled
     code matches NumPy bit for bit (data movement, selection); `body`: may appear in a scan body; `heavy`: drawn

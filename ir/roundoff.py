@@ -190,6 +190,21 @@ def reduction(k_of, linear_in=None):
     return rule
 
 
+def product(k_of):
+    """A product of K = k_of(node, ins) terms per result (prod): its operands' errors perturb it by at most
+    prod(|x| + E) - prod(|x|) (also where some factor is 0), and its K - 1 roundings are relative to |result|."""
+
+    def rule(node, ins, errs, out):
+        if not node.outputs[0].type.is_float:
+            return np.zeros(np.shape(out))
+        mag = _run(node.op, [_mag(ins[0])], node.attrs)
+        with np.errstate(over="ignore", invalid="ignore"):
+            prop = _run(node.op, [_mag(ins[0]) + _f64(errs[0])], node.attrs) - mag
+        return prop + _rounding(out.dtype, steps(k_of(node, ins)), mag)
+
+    return rule
+
+
 def prefix_sums(node, ins, errs, out):
     """Running sums (cumsum): position j adds the j + 1 terms up to it (from the end when reversed), so it is a
     reduction of that many terms: the running sum of the errors plus steps(j + 1) roundings of the running sum of
@@ -350,6 +365,21 @@ class ErrorScalars(Scalars):
 
     def floor(self, x):
         return _E(np.floor(x.v), np.zeros(np.shape(x.v)))
+
+    def ceil(self, x):
+        return _E(np.ceil(x.v), np.zeros(np.shape(x.v)))
+
+    def trunc(self, x):
+        return _E(np.trunc(x.v), np.zeros(np.shape(x.v)))
+
+    def rint(self, x):
+        return _E(np.rint(x.v), np.zeros(np.shape(x.v)))
+
+    def copysign(self, x, y):
+        return _E(np.copysign(x.v, y.v), x.e)
+
+    def fmod(self, x, y):  # exact; x - trunc(x / y) * y propagates the operands' errors
+        return _E(np.fmod(x.v, y.v), x.e + _times(np.abs(np.trunc(x.v / y.v)), y.e))
 
     def is_nan(self, x):
         return np.isnan(x.v) if isinstance(x, _E) else np.zeros(np.shape(x), bool)

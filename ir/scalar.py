@@ -10,7 +10,9 @@ logical; `div` of int64 truncates, and a zero divisor gives the smallest int64, 
     const(v)                     the number v in the op's computation dtype (s.dtype)
     add sub mul div pow          binary arithmetic;  neg abs sign  unary
     minimum maximum              NaN-propagating (as numpy.minimum / maximum)
-    exp log sqrt tanh sigmoid erf sin cos floor     floating-point functions
+    exp log sqrt tanh sigmoid erf sin cos          floating-point functions
+    floor ceil trunc rint        rounding to an integral value (rint: to nearest, ties to even)
+    copysign(x, y)               |x| with y's sign;  fmod(x, y)  C's remainder (x's sign; int64: 0 for y = 0)
     lt le gt ge eq ne            comparisons (ne is true for NaN), giving bool
     and_ or_ not_                on bools;  select(c, x, y)
     bit_and bit_or bit_xor bit_not   bitwise, on int64 (two's complement) and bool
@@ -131,6 +133,25 @@ class NumpyScalars(Scalars):
     def floor(self, x):
         return self._t(np.floor(x))
 
+    def ceil(self, x):
+        return self._t(np.ceil(x))
+
+    def trunc(self, x):
+        return self._t(np.trunc(x))
+
+    def rint(self, x):
+        return self._t(np.rint(x))
+
+    def copysign(self, x, y):
+        return self._t(np.copysign(x, y))
+
+    def fmod(self, x, y):
+        if self.dtype in ("int64", "bool"):  # integer division by 0 gives 0 (NumPy's result) instead of trapping
+            x, y = np.broadcast_arrays(np.asarray(x, np.int64), np.asarray(y, np.int64))
+            safe = np.where(y == 0, 1, y)
+            return self._t(np.where(y == 0, 0, np.fmod(x, safe)))
+        return self._t(np.fmod(x, y))
+
     def is_nan(self, x):
         return np.isnan(x) if np.asarray(x).dtype.kind == "f" else np.zeros(np.shape(x), bool)
 
@@ -190,7 +211,7 @@ def evaluate(scalar, dtype: str, attrs: dict, arrays: list) -> np.ndarray:
         return np.asarray(scalar(NumpyScalars(dtype, attrs), *arrays))
 
 
-TRANSCENDENTAL = ("exp", "log", "tanh", "sigmoid", "erf", "sin", "cos", "pow")
+TRANSCENDENTAL = ("exp", "log", "tanh", "sigmoid", "erf", "sin", "cos", "pow", "fmod")
 
 
 class _Uses(Scalars):

@@ -76,12 +76,15 @@ GENERATORS = {
     "tiny": lambda rng, s: rng.choice([-1.0, 1.0], s) * 10.0 ** rng.uniform(-12, -3, s),  # log1p, expm1 near 0
     "nan": _nan,  # NaN and +-inf
     "int": lambda rng, s: rng.integers(-5, 6, s),
+    "even_nz": lambda rng, s: rng.choice([-1.0, 1.0], s) * rng.integers(1, 5, s) * 0.5,  # fmod divisors
     "int_nz": lambda rng, s: rng.choice([-4, -3, -2, -1, 1, 2, 3, 4, 5], s),  # divisors
     "small_nonneg": lambda rng, s: rng.integers(0, 4, s),  # integer exponents
     "onehot_idx": lambda rng, s: rng.integers(-1, 5, s),  # includes out-of-range
     "index3": lambda rng, s: rng.integers(0, 3, s),  # valid indices (gathers)
     "index4": lambda rng, s: rng.integers(0, 4, s),
     "bool": lambda rng, s: rng.random(s) < 0.5,
+    "unit": lambda rng, s: rng.uniform(-0.9, 0.9, s),  # asin, acos, atanh
+    "above1": lambda rng, s: rng.uniform(1.1, 4.0, s),  # acosh
 }
 
 
@@ -571,6 +574,77 @@ entry(
     _unary_cases(nan=True) + [C("tiny", F(6, gen="tiny")), C("wide", F(12, gen="wide"), fd=None)],
     _elementwise(_nan_aware(lambda x: math.inf if x > 709 else math.expm1(x))),
 )
+
+
+def _rounded(fn):
+    return _elementwise(lambda x: x if not isinstance(x, float) or not math.isfinite(x) else float(fn(x)))
+
+
+def _round_half_even(x):
+    r = math.floor(x + 0.5)
+    return r - 1 if r - x == 0.5 and r % 2 else r
+
+
+# rounding: "odd" values are k/2 + 1/4 (never an integer or a tie); "grid" values k/2 are the integers and ties
+for _op, _fn in (("floor", math.floor), ("ceil", math.ceil), ("trunc", math.trunc), ("round", _round_half_even)):
+    entry(
+        _op,
+        [C("2x3", F(2, 3, gen="odd"), fd="zero"), C("ties", F(3, 4, gen="grid"), fd=None), C("int64", I(3, 4))]
+        + [C("nan", F(3, 4, gen="nan"))],
+        _rounded(_fn),
+    )
+
+
+def _unit_cases():
+    return [C("2x3", F(2, 3, gen="unit")), C("scalar", F(gen="unit")), C("nan", F(3, 4, gen="nan"))]
+
+
+def _nan_outside(fn, lo, hi):
+    def f(x):
+        if math.isnan(x) or x < lo or x > hi:
+            return math.nan
+        if x in (lo, hi):
+            return fn(x) if math.isfinite(fn(x)) else fn(x)
+        return fn(x)
+
+    return _elementwise(f)
+
+
+def _safe(fn, at_edges):
+    def f(x):
+        try:
+            return fn(x)
+        except (ValueError, OverflowError):
+            return at_edges(x)
+
+    return _elementwise(_nan_aware(f))
+
+
+entry("atan", _unary_cases(nan=True) + [C("wide", F(12, gen="wide"))], _elementwise(_nan_aware(math.atan)))
+entry("asin", _unit_cases(), _safe(math.asin, lambda x: math.nan))
+entry("acos", _unit_cases(), _safe(math.acos, lambda x: math.nan))
+entry("atanh", _unit_cases(), _safe(math.atanh, lambda x: math.nan if abs(x) > 1 else math.copysign(math.inf, x)))
+entry("tan", _unary_cases(nan=True), _safe(math.tan, lambda x: math.nan))
+entry("sinh", _unary_cases(nan=True), _safe(math.sinh, lambda x: math.copysign(math.inf, x)))
+entry("cosh", _unary_cases(nan=True), _safe(math.cosh, lambda x: math.inf))
+entry("asinh", _unary_cases(nan=True) + [C("wide", F(12, gen="wide"))], _elementwise(_nan_aware(math.asinh)))
+entry(
+    "acosh",
+    [C("2x3", F(2, 3, gen="above1")), C("scalar", F(gen="above1")), C("nan", F(3, 4, gen="nan"))],
+    _safe(math.acosh, lambda x: math.nan),
+)
+entry(
+    "log2",
+    _unary_cases("pos", nan=True),
+    _safe(math.log2, lambda x: -math.inf if x == 0 else math.nan if x < 0 else math.inf),
+)
+entry(
+    "log10",
+    _unary_cases("pos", nan=True),
+    _safe(math.log10, lambda x: -math.inf if x == 0 else math.nan if x < 0 else math.inf),
+)
+entry("exp2", _unary_cases(nan=True), _safe(lambda x: 2.0**x, lambda x: math.inf))
+
 entry("stop_gradient", [C("2x3", F(2, 3), fd="zero"), C("int64", I(4)), C("bool", B(2, 2))], lambda a, at: a[0].copy())
 
 BCAST = [((2, 3), (2, 3)), ((2, 3), (3,)), ((2, 1, 4), (3, 1)), ((), (2, 3)), ((3, 1), (1, 4))]
@@ -606,6 +680,28 @@ entry(
     _elementwise(lambda x, y: x and y if isinstance(x, bool) else x * y),
 )
 entry("div", _binary_cases(gy="away", ints=("int", "int_nz")), _elementwise(_div))
+entry(
+    "fmod",
+    _binary_cases(gx="odd", gy="even_nz", ints=("int", "int_nz"), mixed=False) + [C("nan", F(3, 4, gen="nan"), F(4))],
+    _elementwise(
+        lambda x, y: (
+            math.fmod(x, y)
+            if isinstance(x, float) and math.isfinite(x) and y != 0
+            else (math.nan if isinstance(x, float) else int(math.fmod(x, y)))
+        )
+    ),
+)
+entry(
+    "copysign",
+    _binary_cases(gx="away", ints=("int", "int"), mixed=False) + [C("nan", F(3, 4, gen="nan"), F(3, 4, gen="nan"))],
+    _elementwise(lambda x, y: math.copysign(float(x), float(y))),
+)
+entry(
+    "atan2",
+    _binary_cases(gx="away", gy="away", ints=("int", "int"), mixed=True)
+    + [C("nan", F(3, 4, gen="nan"), F(3, 4, gen="nan"))],
+    _elementwise(lambda y, x: math.atan2(float(y), float(x)) if not (math.isnan(y) or math.isnan(x)) else math.nan),
+)
 entry(
     "pow",
     _binary_cases(gx="pos", ints=("int", "small_nonneg"), mixed=False)
@@ -859,6 +955,39 @@ entry(
         C("medium_all", F(300), axes=None, keepdims=False),
     ],
     _np_sum,
+)
+
+
+def _np_prod(a, at):
+    """One factor at a time along the reduced axes (Python ints for integers: exact, then wrapped to int64)."""
+    x = a[0]
+    ax = at["axes"]
+    ax = (ax,) if isinstance(ax, int) else ax
+    axes = tuple(range(x.ndim)) if ax is None else tuple(i % max(x.ndim, 1) for i in ax)
+    moved = np.moveaxis(np.asarray(x, np.float64 if x.dtype.kind == "f" else object), axes, range(len(axes)))
+    flat = moved.reshape((-1,) + moved.shape[len(axes) :])
+    out = np.ones(flat.shape[1:], flat.dtype)
+    for row in flat:
+        out = out * (row.astype(int) if x.dtype == bool else row)
+    if x.dtype.kind != "f":
+        out = np.asarray([(int(v) + 2**63) % 2**64 - 2**63 for v in np.ravel(out)], np.int64).reshape(np.shape(out))
+    if at.get("keepdims"):
+        out = np.reshape(out, tuple(1 if i in axes else n for i, n in enumerate(x.shape)))
+    return out
+
+
+entry(
+    "prod",
+    [C(n, F(*s, gen="pos"), axes=ax, keepdims=kd) for n, s, ax, kd in _REDUCE_AXES]
+    + [
+        C("signs", F(3, 4), axes=(1,), keepdims=False),
+        C("zeros", F(4, 3, gen="grid"), axes=(0,), keepdims=False, fd=None),  # one and several zeros per column
+        C("int64", I(3, 4), axes=(1,), keepdims=False),
+        C("bool", B(3, 5), axes=(0,), keepdims=True),
+        C("nan", F(3, 4, gen="nan"), axes=(1,), keepdims=False),
+        C("medium_ax1", F(9, 40, gen="pos"), axes=(1,), keepdims=False),
+    ],
+    _np_prod,
 )
 
 entry(

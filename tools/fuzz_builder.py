@@ -287,6 +287,13 @@ def _kink_free(node: Node, kinks: str, arrays: list, inexact: list) -> bool:
         a, c = w[..., 1:], w[..., :-1]
         fin = np.isfinite(a) & np.isfinite(c)
         return not _near(a[fin], c[fin])
+    if kinks in ("integers", "quotients"):  # rounding (jumps at integers, ties at halves), fmod (at integer x / y)
+        if not any(inexact):
+            return True
+        with np.errstate(all="ignore"):
+            x = np.asarray(arrays[0], np.float64) * 2 if kinks == "integers" else arrays[0] / arrays[1]
+        x = x[np.isfinite(x)]
+        return not np.any(np.abs(x) > 1e6) and not _near(x, np.round(x), scale=1.0)
     if kinks == "cast":
         x = arrays[0]
         if node.attrs["dtype"] == "bool":

@@ -72,7 +72,9 @@ def scalar_dtype(x, other_dtype: str | None) -> str:
         return other_dtype or "bool"
     if isinstance(x, int):
         return other_dtype if other_dtype in ("float32", "float64", "int64") else "int64"
-    return other_dtype if other_dtype in ("float32", "float64") else "float32"
+    from graphnn.core.dtypes import get_default_dtype
+
+    return other_dtype if other_dtype in ("float32", "float64") else get_default_dtype()
 
 
 def promotes(op: str) -> bool:

@@ -80,6 +80,22 @@ def to_dtype(x) -> str:
     return canonical_dtype(np.dtype(x))
 
 
+_DEFAULT = ["float32"]
+
+
+def get_default_dtype() -> str:
+    """The name of the default floating dtype (float32 unless set_default_dtype changed it)."""
+    return _DEFAULT[0]
+
+
+def set_default_dtype(d) -> None:
+    """The dtype of float tensors made without a dtype (factories, float data, int tensors made floating)."""
+    name = to_dtype(d)
+    if name not in ("float32", "float64"):
+        raise TypeError(f"only floating-point types are supported as the default type, got {name}")
+    _DEFAULT[0] = name
+
+
 def dtype_of(name: str) -> dtype:
     return dtype._all[name]
 
@@ -88,7 +104,7 @@ class finfo:
     """Limits of a floating dtype (torch.finfo): bits, eps, max, min, tiny (smallest_normal), resolution."""
 
     def __init__(self, type=None):  # noqa: A002
-        name = "float32" if type is None else getattr(type, "name", None) or to_dtype(type)
+        name = get_default_dtype() if type is None else getattr(type, "name", None) or to_dtype(type)
         if name in _HALF:
             name = name if name != "half" else "float16"
             info = np.finfo(np.float16) if name == "float16" else None
@@ -106,7 +122,7 @@ class finfo:
             )
         else:
             self.bits, self.eps, self.max = int(info.bits), float(info.eps), float(info.max)
-            self.tiny, self.resolution = float(info.tiny), float(info.resolution)
+            self.tiny, self.resolution = float(info.tiny), 10.0 ** -int(info.precision)  # (as PyTorch: exact)
         self.min, self.smallest_normal, self.dtype = -self.max, self.tiny, name
 
     def __repr__(self) -> str:

@@ -17,7 +17,7 @@ from graphnn.core import random as _random
 from graphnn.compiler import tracer as _tracer
 from graphnn.core.dispatch import apply, located, relabel
 from graphnn.core.device import CPU, check_device, is_device
-from graphnn.core.dtypes import dtype_of as _dtype_obj, to_dtype
+from graphnn.core.dtypes import dtype_of as _dtype_obj, get_default_dtype, to_dtype
 
 
 _DTYPE_NAMES = {np.dtype(n): n for n in ("float32", "float64", "int64", "bool")}
@@ -94,7 +94,9 @@ class Tensor:
     _captured = False  # a trace captured it: changing requires_grad must invalidate compiled code
 
     def __init__(self, *args, dtype=None, requires_grad: bool = False):
-        dt = to_dtype(dtype) if dtype is not None else getattr(type(self), "_default_dtype", "float32")
+        dt = (
+            to_dtype(dtype) if dtype is not None else getattr(type(self), "_default_dtype", None) or get_default_dtype()
+        )
         if len(args) == 1 and isinstance(args[0], np.ndarray) and dtype is None and type(self) is Tensor:
             data = args[0]
         elif len(args) == 1 and not isinstance(args[0], numbers.Integral):
@@ -934,7 +936,11 @@ class Tensor:
     def mul(self, o):
         return self * o
 
-    def div(self, o):
+    def div(self, o, *, rounding_mode=None):
+        if rounding_mode is not None:
+            from graphnn.core.math_ops import divide
+
+            return divide(self, o, rounding_mode=rounding_mode)
         return self / o
 
     def pow(self, o):
@@ -1532,9 +1538,9 @@ def _true_div(a, b):
     for t in (ta, tb):
         if t is not None and t.dtype_name in ("int64", "bool"):
             if t is ta:
-                a = ta.float()
+                a = ta.type_as_dtype(get_default_dtype())
             else:
-                b = tb.float()
+                b = tb.type_as_dtype(get_default_dtype())
     return apply("div", [a, b])
 
 
@@ -1608,7 +1614,7 @@ def tensor(data, dtype=None, device=None, requires_grad: bool = False, pin_memor
     if dtype is not None:
         arr = arr.astype(to_dtype(dtype))
     elif arr.dtype.kind == "f" and not (keep and arr.dtype == np.float64):
-        arr = arr.astype(np.float32)
+        arr = arr.astype(get_default_dtype())
     elif arr.dtype.kind in "iu":
         arr = arr.astype(np.int64)
     return _made(Tensor._wrap(np.asarray(arr, order="C")), requires_grad, None, "tensor")
@@ -1649,7 +1655,7 @@ def _factory(name: str, fill, random: bool = False):
         memory_format=None,
     ):
         check_device(device, name)
-        shape, dt = _shape_args(size), to_dtype(dtype) if dtype is not None else "float32"
+        shape, dt = _shape_args(size), to_dtype(dtype) if dtype is not None else get_default_dtype()
         if random:
             t = random_tensor(shape, dt, lambda: fill(shape, dt, generator))
         else:
@@ -1671,7 +1677,7 @@ def _fill_dtype(value) -> str:
     """PyTorch's dtype for a fill value: bool, int64 for integers, float32 otherwise."""
     if isinstance(value, (bool, np.bool_)):
         return "bool"
-    return "int64" if isinstance(value, (numbers.Integral, np.integer)) else "float32"
+    return "int64" if isinstance(value, (numbers.Integral, np.integer)) else get_default_dtype()
 
 
 def full(size, fill_value, *, dtype=None, device=None, requires_grad=False, layout=None, out=None) -> Tensor:
@@ -1707,12 +1713,12 @@ def arange(start, end=None, step=1, *, dtype=None, device=None, requires_grad=Fa
     if end is None:
         start, end = 0, start
     if dtype is None:
-        dtype = "int64" if all(isinstance(v, numbers.Integral) for v in (start, end, step)) else "float32"
+        dtype = "int64" if all(isinstance(v, numbers.Integral) for v in (start, end, step)) else get_default_dtype()
     return _made(Tensor._wrap(np.arange(start, end, step).astype(to_dtype(dtype))), requires_grad, device, "arange")
 
 
 def linspace(start, end, steps, *, dtype=None, device=None, requires_grad=False, layout=None, out=None) -> Tensor:
-    arr = np.linspace(start, end, steps).astype(to_dtype(dtype) if dtype else "float32")
+    arr = np.linspace(start, end, steps).astype(to_dtype(dtype) if dtype else get_default_dtype())
     return _made(Tensor._wrap(arr), requires_grad, device, "linspace")
 
 
@@ -1741,7 +1747,7 @@ rand_like = _like("rand_like", lambda s, d: rand(*s, dtype=d))
 
 
 def eye(n, m=None, *, dtype=None, device=None, requires_grad=False, layout=None, out=None) -> Tensor:
-    arr = np.eye(n, m, dtype=to_dtype(dtype) if dtype else "float32")
+    arr = np.eye(n, m, dtype=to_dtype(dtype) if dtype else get_default_dtype())
     return _made(Tensor._wrap(arr), requires_grad, device, "eye")
 
 

@@ -106,8 +106,8 @@ unary(
     "sign",
     np.sign,
     lambda s, x: s.sign(x),
-    lambda b, x, y, g: None,
-    no_bool=True,  # piecewise constant
+    lambda b, x, y, g: b.full(0.0, x.shape, x.dtype),  # piecewise constant: zero (PyTorch's gradient of zeros)
+    no_bool=True,
     torch_name="SignBackward0",
     fuzz=Fuzz(kinks="zero", exact=True),
     api=("sign",),

@@ -1,11 +1,11 @@
-"""Reductions: sum, max, argmax over axes."""
+"""Reductions: sum, prod, max, argmax over axes."""
 
 from __future__ import annotations
 
 import numpy as np
 
 from ..registry import Fuzz, register
-from ..roundoff import largest_error, reduction
+from ..roundoff import largest_error, product, reduction
 from ..types import TensorType
 from ._util import keepdims_shape, norm_axes
 
@@ -55,6 +55,47 @@ register(
     torch_name="SumBackward1",
     fuzz=Fuzz(generator="reduce", smooth=True, body=True),
     roundoff=reduction(_sum_terms),
+)
+
+
+def _prod_ref(a, at):
+    x = a[0]
+    out = np.int64 if x.dtype == bool else x.dtype
+    with np.errstate(over="ignore", invalid="ignore"):
+        return np.asarray(np.prod(x, axis=norm_axes(at["axes"], x.ndim), keepdims=bool(at.get("keepdims")), dtype=out))
+
+
+def _prod_grad(b, node, cts):
+    """d prod / d x_i = the product of the other factors: prod / x_i without zeros; with one zero, the product of the
+    nonzero factors at the zero and 0 elsewhere; with two or more, 0 (PyTorch's rule)."""
+    x = node.inputs[0]
+    if not x.type.is_float:
+        return [None]
+    axes = node.attrs["axes"]
+    is_zero = b.eq(x, 0.0)
+    nz = b.select(is_zero, 1.0, x)
+    p_nz = _expand_back(b, b.prod(nz, axes=axes, keepdims=True), x, {"axes": axes, "keepdims": True})
+    zeros = _expand_back(
+        b, b.sum(b.cast(is_zero, dtype="int64"), axes=axes, keepdims=True), x, {"axes": axes, "keepdims": True}
+    )
+    factor = b.select(is_zero, b.select(b.eq(zeros, 1), p_nz, 0.0), b.select(b.eq(zeros, 0), b.div(p_nz, nz), 0.0))
+    return [b.mul(_expand_back(b, cts[0], x, node.attrs), factor)]
+
+
+register(
+    "prod",
+    infer=_sum_infer,
+    ref=_prod_ref,
+    grad=_prod_grad,
+    pattern="reduce",
+    num_inputs=1,
+    doc="product over axes (bool counts as int64; int64 wraps)",
+    lowering="reduce",
+    reads_once=True,
+    monoid=(1, lambda s, acc, x: s.mul(acc, x)),
+    torch_name="ProdBackward1",
+    fuzz=Fuzz(generator="reduce", smooth=True),
+    roundoff=product(_sum_terms),
 )
 
 
