@@ -219,6 +219,10 @@ def pow(input, exponent):  # noqa: A001
     return _pow(input, exponent)
 
 
+from graphnn.core.tensor_api import install as _install_api  # noqa: E402
+
+_install_api(globals())  # shape, linear-algebra and index functions (graphnn.core.shape_api, ...)
+
 from . import ops  # noqa: E402  (graphnn.ops: defining new ops)
 
 ops.install_all()
@@ -247,42 +251,27 @@ def set_default_dtype(d) -> None:
     set_name(d)
 
 
-# More functions of PyTorch's API composed of the ones above: each module lists its Tensor METHODS and (module-level)
-# FUNCTIONS; this is where they become graphnn.flip(x) and x.flip() (names defined earlier are kept).
-import sys  # noqa: E402
-
+# Random draws of PyTorch's API (graphnn.normal(...), x.bernoulli_()): names defined earlier are kept.
 import numpy as np  # noqa: E402
 
-from graphnn.core import arith_extras, rearrange, sampling  # noqa: E402
-from graphnn.core import random as _random_module  # noqa: E402
+from graphnn.core import random as _random_module, sampling as _sampling  # noqa: E402
 from graphnn.core.random import get_rng_state, set_rng_state  # noqa: E402
 
-for _mod in (arith_extras, rearrange, sampling):
-    for _name, _fn in _mod.METHODS.items():
-        if not hasattr(Tensor, _name):
-            setattr(Tensor, _name, _fn)
-    for _name, _fn in getattr(_mod, "FUNCTIONS", _mod.METHODS).items():
-        if _name not in globals():
-            globals()[_name] = _fn
+for _name, _fn in _sampling.METHODS.items():
+    if not hasattr(Tensor, _name):
+        setattr(Tensor, _name, _fn)
+for _name, _fn in _sampling.FUNCTIONS.items():
+    globals().setdefault(_name, _fn)
 Tensor.mT = property(lambda self: self.transpose(-2, -1), doc="the transpose of the last two dimensions")
 random = _random_module  # torch.random.manual_seed(...)
 channels_last = contiguous_format = preserve_format = channels_last_3d = "memory_format"
-
-
-def broadcast_shapes(*shapes) -> Size:
-    return Size(np.broadcast_shapes(*(tuple(s) if isinstance(s, (tuple, list, Size)) else (s,) for s in shapes)))
-
-
-def broadcast_tensors(*tensors) -> tuple:
-    shape = broadcast_shapes(*(t.shape for t in tensors))
-    return tuple(t.expand(*shape) for t in tensors)
 
 
 def set_printoptions(precision=None, threshold=None, edgeitems=None, linewidth=None, profile=None, sci_mode=None):
     """Printing of tensors, as NumPy's print options (which graphnn's tensor repr uses)."""
     opts = {"precision": precision, "threshold": threshold, "edgeitems": edgeitems, "linewidth": linewidth}
     if profile == "full":
-        opts["threshold"] = sys.maxsize
+        opts["threshold"] = _sys.maxsize
     if sci_mode is not None:
         opts["suppress"] = not sci_mode
     np.set_printoptions(**{k: v for k, v in opts.items() if v is not None})

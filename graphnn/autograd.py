@@ -117,7 +117,7 @@ FREED = (
 )
 
 
-def _gradient_graph(roots: list, wrt_leaves: bool, inputs: list | None):
+def _gradient_graph(roots: list, wrt_leaves: bool, inputs: list | None, seed_arrays: list | None = None):
     nodes, leaves = _collect([t._value for t in roots])
     if any(n.meta.get("freed") for n in nodes):
         from graphnn.core.dispatch import located
@@ -128,6 +128,8 @@ def _gradient_graph(roots: list, wrt_leaves: bool, inputs: list | None):
     g.nodes = list(nodes)
     g.meta["recorded_nodes"] = len(nodes)  # the gradient nodes follow
     seeds = [g.add_input(t._value.type, f"grad_{i}", "cotangent") for i, t in enumerate(roots)]
+    for v, a in zip(seeds, seed_arrays or ()):
+        v.data = a
     if inputs is None:
         targets = [v for v in leaves if v.meta.get("tensor") is not None and v.meta["tensor"].requires_grad]
         # non-leaves whose retain_grad() was called (still alive, and still standing for that value)
@@ -135,16 +137,75 @@ def _gradient_graph(roots: list, wrt_leaves: bool, inputs: list | None):
     else:
         targets = [t._value for t in inputs]
     b = ir.GraphEmitter(g, {"phase": "backward"}, fold=True)
-    grads = vjp_located(g, [t._value for t in roots], seeds, targets, b)
+    hooks = _eager_hooks(g, nodes, leaves)
+    grads = vjp_located(g, [t._value for t in roots], seeds, targets, b, hooks=hooks)
     return g, leaves, targets, grads
 
 
-def vjp_located(*args):
+def tensor_hooks(v) -> list:
+    """The gradient hooks (Tensor.register_hook) of the tensor that recorded value v stands for."""
+    t = v.meta.get("tensor")
+    return v.meta.get("hooks") or (t._grad_hooks if t is not None and t._value is v else None) or []
+
+
+def _eager_hooks(g, nodes: list, leaves: list) -> dict:
+    """value id -> a vjp hook that evaluates the value's cotangent now, calls the tensor's hooks with it and
+    feeds what they return into the rest of the gradient computation as a new input of the gradient graph."""
+    from graphnn.core.hooks import USED, call_hooks
+    from graphnn.core.tensor import Tensor
+
+    if not USED[0]:
+        return {}
+
+    def make(fns):
+        def hook(ct):
+            new = call_hooks(fns, Tensor._wrap(_evaluate(ct)), ct.type)
+            v = g.add_input(ct.type, "hooked", "cotangent")
+            v.data = np.asarray(new._data, dtype=ct.dtype)
+            return v
+
+        return hook
+
+    values = list(leaves) + [o for n in nodes for o in n.outputs]
+    return {v.id: make(fns) for v in values if (fns := tensor_hooks(v))}
+
+
+def _evaluate(v) -> np.ndarray:
+    """The value of v in a gradient graph under construction (its inputs carry data): the nodes it depends on are
+    run with the reference kernels, and keep their results (the interpreter then skips them)."""
+    from graphnn.ir.interpreter import run_node
+
+    stack = [v]
+    while stack:
+        u = stack[-1]
+        if u.data is not None:
+            stack.pop()
+            continue
+        p = u.producer
+        if p is None:
+            raise RuntimeError(located_free("a gradient hook needs a value that backward() has already freed"))
+        missing = [i for i in p.inputs if i.data is None]
+        if missing:
+            stack.extend(missing)
+            continue
+        for o, a in zip(p.outputs, run_node(p, [i.data for i in p.inputs])):
+            o.data = a
+        stack.pop()
+    return v.data
+
+
+def located_free(msg: str) -> str:
+    from graphnn.core.dispatch import located
+
+    return located(msg, "")
+
+
+def vjp_located(*args, hooks=None):
     """graphnn.ir.vjp, with the user's source line added to a missing-gradient error."""
     from graphnn.core.dispatch import located
 
     try:
-        return ir.vjp(*args)
+        return ir.vjp(*args, hooks=hooks)
     except ir.MissingGradient as e:
         raise ir.MissingGradient(located(str(e), "")) from None
 
@@ -158,7 +219,8 @@ def _retained(v):
 
 def _run(roots: list, grad_tensors: list, inputs: list | None) -> tuple:
     with cycle_collector_paused():  # the gradient nodes' cycles are broken below, so they go at once
-        g, leaves, targets, grads = _gradient_graph(roots, True, inputs)
+        seeds = [np.asarray(gt, dtype=t.dtype.name) for t, gt in zip(roots, grad_tensors)]
+        g, leaves, targets, grads = _gradient_graph(roots, True, inputs, seeds)
         gradient_nodes = g.nodes[g.meta["recorded_nodes"] :]
         try:
             pairs = [(t, gr) for t, gr in zip(targets, grads) if gr is not None]
@@ -166,9 +228,7 @@ def _run(roots: list, grad_tensors: list, inputs: list | None) -> tuple:
             ir.passes.dce(g)
             env = {o.id: o.data for n in g.nodes for o in n.outputs if o.data is not None}
             _check_versions(g, env)
-            feeds = [v.data for v in leaves] + [
-                np.asarray(gt, dtype=t.dtype.name) for t, gt in zip(roots, grad_tensors)
-            ]
+            feeds = [v.data for v in leaves] + seeds + [v.data for v in g.inputs[len(leaves) + len(seeds) :]]
             values = ir.interpret(g, feeds, env, native_eager.run)
         finally:
             for n in gradient_nodes:  # node <-> value cycles: break them so reference counting frees the nodes

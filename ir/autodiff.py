@@ -30,15 +30,28 @@ def _active_nodes(graph: Graph, outputs: list, wrt: list) -> list:
     return active, depends
 
 
-def vjp(graph: Graph, outputs: list, cotangents: list, wrt: list, b: Emitter | None = None) -> list:
+def vjp(
+    graph: Graph, outputs: list, cotangents: list, wrt: list, b: Emitter | None = None, hooks: dict | None = None
+) -> list:
     """Emit the gradient of `outputs` (weighted by `cotangents`) with respect to `wrt`.
 
     Returns one Value per `wrt` entry, or None where the outputs do not depend on it.
-    Nodes are emitted through `b` (default: appended to `graph`).
+    Nodes are emitted through `b` (default: appended to `graph`). `hooks`: value id -> fn(cotangent) -> Value,
+    applied to a value's whole cotangent once every use of the value has contributed to it (just before its
+    producer is differentiated; for a value without an active producer, at the end); what fn returns replaces it.
     """
     b = b or GraphEmitter(graph, {"phase": "backward"})
     active, depends = _active_nodes(graph, outputs, wrt)
     ct: dict = {}
+    hooked: set = set()
+
+    def run_hook(v: Value) -> None:
+        if hooks and v.id in hooks and v.id in ct and v.id not in hooked:
+            hooked.add(v.id)
+            g = hooks[v.id](ct[v.id])
+            if g.shape != v.shape:
+                raise IRError(f"a gradient hook returned shape {g.shape} for a value of shape {v.shape}")
+            ct[v.id] = g if g.dtype == v.dtype else b.cast(g, dtype=v.dtype)
 
     def accumulate(v: Value, g: Value):
         if g.shape != v.shape:
@@ -50,6 +63,8 @@ def vjp(graph: Graph, outputs: list, cotangents: list, wrt: list, b: Emitter | N
     for v, g in zip(outputs, cotangents):
         accumulate(v, g)
     for n in reversed(active):
+        for o in n.outputs:
+            run_hook(o)
         cts = [ct.get(o.id) for o in n.outputs]
         if all(c is None for c in cts):
             continue
@@ -78,6 +93,8 @@ def vjp(graph: Graph, outputs: list, cotangents: list, wrt: list, b: Emitter | N
         for v, g, want in zip(n.inputs, grads, wanted):
             if want and g is not None:
                 accumulate(v, g)
+    for w in wrt:
+        run_hook(w)
     return [ct.get(w.id) for w in wrt]
 
 

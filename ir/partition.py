@@ -29,9 +29,12 @@ class Partition:
     out_types: list = field(default_factory=list)  # types of the forward graph's outputs and residuals
 
 
-def partition(graph: Graph, outputs: list, wrt: list, extra: list = (), name: str | None = None) -> Partition:
+def partition(
+    graph: Graph, outputs: list, wrt: list, extra: list = (), name: str | None = None, hooks: dict | None = None
+) -> Partition:
     """Differentiate `outputs` of `graph` (in place: the backward nodes are appended, then cut out) with respect
-    to the inputs at positions `wrt`. `extra` are further forward outputs (state updates) after the residuals."""
+    to the inputs at positions `wrt`. `extra` are further forward outputs (state updates) after the residuals;
+    `hooks`: vjp's gradient hooks."""
     name = name or graph.name
     n_fwd = len(graph.nodes)
     inputs = list(graph.inputs)
@@ -45,6 +48,7 @@ def partition(graph: Graph, outputs: list, wrt: list, extra: list = (), name: st
             cts,
             [inputs[i] for i in wrt],
             GraphEmitter(graph, {"phase": "backward"}),
+            hooks=hooks,
         )
     except MissingGradient as e:
         del graph.nodes[n_fwd:]

@@ -519,7 +519,11 @@ class SplitProgram(_Guarded):
             for acc, v in zip(self.bindings, fwd_inputs)
         ]
         wrt = [i for i, v in enumerate(fwd_inputs) if v.type.is_float and requires[i]]
-        part = partition(g, outs, wrt, [v for _, v in updates])
+        # gradient hooks (register_hook) of captured tensors, arguments and traced values run as traced ops
+        hooked = [(a.tensor, v) for a, v in zip(self.bindings, fwd_inputs) if isinstance(a, _tracer.Captured)]
+        with tracer:
+            hooks = tracer.grad_hooks(hooked + [(s, s._value) for s in tracer.arg_syms])
+            part = partition(g, outs, wrt, [v for _, v in updates], hooks=hooks)
         self.float_outs, self.grad_pos, self.res_input_pos = part.float_outs, part.grad_pos, part.res_input_pos
         self.missing_gradient = part.missing_gradient  # raised when a gradient is asked for, as in eager mode
         self.n_out, self.n_res = part.n_out, part.n_res

@@ -109,6 +109,7 @@ class Tracer:
 
         v = self.add_input(t._type, name, "input", None)
         sym = Tensor._symbolic(v, self, t.requires_grad)
+        sym._grad_hooks = t._grad_hooks  # its gradient hooks (register_hook) run in the traced backward
         self.input_of[id(sym)] = v
         self.arg_index[id(sym)] = len(self.arg_syms)
         if t.requires_grad and t._grad is not None and t._grad._data is not None:
@@ -325,7 +326,8 @@ class Tracer:
         # symbolic tensors: the arguments that require grad, and non-leaves whose retain_grad() was called
         syms = [(s, self.input_of[id(s)]) for s in self.arg_syms if s.requires_grad]
         syms += [(s, s._value) for s in self.retained if s.requires_grad]
-        grads = vjp_located(g, [root._value], [seed], [v for _, v in leaves] + [v for _, v in syms], b)
+        hooks = self.grad_hooks(leaves + syms)
+        grads = vjp_located(g, [root._value], [seed], [v for _, v in leaves] + [v for _, v in syms], b, hooks=hooks)
         for (s, _), gv in zip(syms, grads[len(leaves) :]):
             if gv is None:
                 continue
@@ -347,6 +349,28 @@ class Tracer:
         from graphnn.autograd import notify_backward
 
         notify_backward([t for (t, _), gv in zip(leaves, grads) if gv is not None])
+
+    def grad_hooks(self, tensors: list) -> dict:
+        """value id -> vjp hook running the tensor's gradient hooks (Tensor.register_hook) on the symbolic
+        cotangent: what they compute becomes part of the traced gradient. The hooks of tensors captured from
+        outside are guarded (registering or removing one traces again)."""
+        from graphnn.core.hooks import USED, call_hooks
+        from graphnn.core.tensor import Tensor
+
+        def make(fns):
+            return lambda ct: self.lift(call_hooks(fns, Tensor._symbolic(ct, self, False), ct.type))
+
+        out = {}
+        for t, v in tensors:
+            fns = t._grad_hooks
+            if t._trace is not self:  # (register_hook and remove move EPOCH for captured tensors)
+                self.epoch_guard(lambda t=t: tuple(t._grad_hooks or ()), tuple(fns or ()))
+            if fns:
+                out[v.id] = make(fns)
+        for v in self.graph.inputs + [o for n in self.graph.nodes for o in n.outputs] if USED[0] else ():
+            if v.meta.get("hooks") and v.id not in out:
+                out[v.id] = make(v.meta["hooks"])
+        return out
 
     def finish(self) -> tuple:
         """Restore every .grad touched while tracing; return [(tensor, final grad Tensor or None)]. The arguments'
