@@ -14,7 +14,7 @@ import llvmlite.ir as ir
 from graphnn.ir.registry import family
 
 from .kernel import I64, LLTYPE, PTR, Index, Kernel, emit_loop, i64
-from .schedule import VectorOps, store_epilogue
+from .schedule import VectorOps, store_epilogue, store_siblings
 from .target import vector_width_bits
 
 DOT_MR, DOT_NR = 4, 4  # output tile of the dot-product schedule: 16 vector accumulators
@@ -110,6 +110,13 @@ def store_tile(k: Kernel, root, out, tile, width: int, nrows, ncols, lead_dims: 
         k.loop(ncols, col)
 
     k.loop(nrows, row)
+
+
+def siblings_at(k: Kernel, out, lead_dims: list, i0, j0, r, jj) -> None:
+    """The epilogue siblings (ir/epilogue.py) at output (i0 + r, j0 + jj) of a product stored in place."""
+    b = k.b
+    idx = Index(k, out.shape, lead_dims + [b.add(i0, r), b.add(j0, jj)])
+    store_siblings(k, out, idx, k.load(out, idx))
 
 
 def _shared_function(module: ir.Module, name: str, args: list):
@@ -208,10 +215,10 @@ def emit_matmul_blocked(k: Kernel, group, node, via_flat: bool, vw: int) -> None
     # Packing B into contiguous panels pays off when many row blocks reuse each panel (big GEMMs); with few
     # rows a row-major B is read in place.
     pb = direct_pointer(k, c) if m < DIRECT_B_MAX_ROWS else None
-    direct_out = root is out and not via_flat and out.id in k.ptr and not k.epilogue
+    direct_out = root is out and not via_flat and out.id in k.ptr
     # a plain product over a long k that packs B (a weight gradient: k runs over the batch) runs one slice of k
     # at a time, summed into the result (K_SLICE rows of a packed panel fit in L1 next to the rows of A they meet)
-    sliced = direct_out and pb is None and K >= 2 * K_SLICE and m >= MR
+    sliced = direct_out and not k.epilogue and pb is None and K >= 2 * K_SLICE and m >= MR
     micro_acc = gemm_tile_function(k.module, dt, vw, MR, accumulate=True) if sliced else None
     b = k.b
     panel = k.alloca(ir.ArrayType(T, K * NR))
@@ -260,7 +267,13 @@ def emit_matmul_blocked(k: Kernel, group, node, via_flat: bool, vw: int) -> None
 
                 if direct_out and full:  # a whole tile of a plain product: stored in place, no epilogue
                     pc = _advance(b, k.ptr[out.id], b.add(c_off, b.add(b.mul(i0, i64(n)), j0)), T)
-                    k.if_else(b.icmp_signed(">=", rows, i64(MR)), lambda: b.call(fn, args + [pc, i64(n)]), via_tile)
+
+                    def in_place():
+                        b.call(fn, args + [pc, i64(n)])
+                        if k.epilogue:  # siblings read the tile just stored (from L1)
+                            k.loop(MR, lambda r: k.loop(NR, lambda jj: siblings_at(k, out, lead_dims, i0, j0, r, jj)))
+
+                    k.if_else(b.icmp_signed(">=", rows, i64(MR)), in_place, via_tile)
                 else:
                     via_tile()
 

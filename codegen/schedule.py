@@ -32,10 +32,10 @@ def store_epilogue(k: Kernel, root, heavy_value, dims: list, x, via_flat: bool =
             y = k.compute(root, idx)
     k.store(root, idx.flat, y)
     if k.epilogue:
-        _store_siblings(k, root, idx, y)
+        store_siblings(k, root, idx, y)
 
 
-def _store_siblings(k: Kernel, root, idx: Index, y) -> None:
+def store_siblings(k: Kernel, root, idx: Index, y) -> None:
     """Compute and store the kernel's epilogue siblings at the element just stored (same row-major position); each
     reads the root and earlier siblings there from registers."""
     flat = idx.flat
