@@ -275,3 +275,22 @@ def set_printoptions(precision=None, threshold=None, edgeitems=None, linewidth=N
     if sci_mode is not None:
         opts["suppress"] = not sci_mode
     np.set_printoptions(**{k: v for k, v in opts.items() if v is not None})
+
+
+# Sparse COO tensors (dense-backed): torch.sparse_coo_tensor, x.to_sparse(), torch.sparse.mm, torch.spmm
+from graphnn.core import sparse as _sparse_core  # noqa: E402
+from graphnn import sparse  # noqa: E402
+
+sparse_coo_tensor, spmm, layout = _sparse_core.sparse_coo_tensor, _sparse_core.sparse_mm, _sparse_core.layout
+strided, sparse_coo = _sparse_core.strided, _sparse_core.sparse_coo
+Tensor.to_sparse, Tensor.to_dense = _sparse_core.to_sparse, _sparse_core.to_dense
+Tensor.is_sparse = property(lambda self: False, doc="False: a dense tensor (sparse ones are SparseCooTensor)")
+Tensor.layout = property(lambda self: strided, doc="graphnn.strided: a dense tensor")
+_sparse_core._block_dense_methods()
+
+# Shared memory for multiprocessing (Hogwild training; graphnn.multiprocessing)
+from graphnn.core import shared_memory as _shared_memory  # noqa: E402
+
+Tensor.share_memory_, Tensor.is_shared = _shared_memory.share_memory_, _shared_memory.is_shared
+_shared_memory.register_reductions()
+from graphnn import multiprocessing  # noqa: E402

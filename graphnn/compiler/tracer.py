@@ -436,6 +436,19 @@ class ScalarRead:
         return t
 
 
+class SameValues:
+    """Guard: a captured tensor whose values the trace read (a bool mask's True positions) still holds them."""
+
+    __slots__ = ("tensor", "values")
+
+    def __init__(self, tensor):
+        self.tensor, self.values = tensor, np.array(tensor._data)
+
+    def __call__(self) -> bool:
+        d = self.tensor._data
+        return d is not None and d.shape == self.values.shape and bool(np.array_equal(d, self.values))
+
+
 class SameArray:
     """Guard: the tensor an accessor returns still has the shape and dtype it had when traced.
 

@@ -270,7 +270,13 @@ def _mask_positions(mask, literal: bool, what: str) -> list:
     """The integer positions of a bool mask's True elements (one int64 tensor per mask dimension): needs its
     values, so a mask computed inside graphnn.compile is refused."""
     T = _tensor()
-    if mask._data is None or (_tracer.current() is not None and not literal):
+    tr = _tracer.current()
+    if tr is not None and not literal and mask._data is not None:
+        # a concrete mask captured by the trace (a global or a module's attribute, e.g. a GCN's train mask): its
+        # True positions are constants of the trace, which is used again only while the mask holds these values
+        tr.guard(_tracer.SameValues(mask), True)
+        literal = True
+    if mask._data is None or (tr is not None and not literal):
         raise T.TraceError(
             located(
                 f"{what} with a bool mask needs the mask's values (the result has one element per True element), "

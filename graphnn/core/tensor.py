@@ -1644,7 +1644,8 @@ def random_tensor(shape: tuple, dtype: str, sample) -> Tensor:
 
 def _factory(name: str, fill, random: bool = False):
     def make(
-        *size,
+        *sizes,
+        size=None,
         dtype=None,
         device=None,
         requires_grad=False,
@@ -1655,7 +1656,11 @@ def _factory(name: str, fill, random: bool = False):
         memory_format=None,
     ):
         check_device(device, name)
-        shape, dt = _shape_args(size), to_dtype(dtype) if dtype is not None else get_default_dtype()
+        if size is not None:  # zeros(size=(2, 3)), as PyTorch's keyword
+            if sizes:
+                raise TypeError(f"{name}() got the size both by position and as a keyword")
+            sizes = (size,)
+        shape, dt = _shape_args(sizes), to_dtype(dtype) if dtype is not None else get_default_dtype()
         if random:
             t = random_tensor(shape, dt, lambda: fill(shape, dt, generator))
         else:

@@ -399,6 +399,15 @@ class Module:
     def cpu(self):
         return self
 
+    def share_memory(self):
+        """Move the parameters, buffers and existing gradients to shared memory, so that processes started with
+        graphnn.multiprocessing train this very model (Hogwild)."""
+        for t in list(self.parameters()) + list(self.buffers()):
+            t.share_memory_()
+            if t._grad is not None and t._grad._data is not None:
+                t._grad.share_memory_()
+        return self
+
     def cuda(self, device=None):
         check_device("cuda" if device is None else f"cuda:{device}", f"{type(self).__name__}.cuda")
 
