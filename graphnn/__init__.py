@@ -294,3 +294,18 @@ from graphnn.core import shared_memory as _shared_memory  # noqa: E402
 Tensor.share_memory_, Tensor.is_shared = _shared_memory.share_memory_, _shared_memory.is_shared
 _shared_memory.register_reductions()
 from graphnn import multiprocessing  # noqa: E402
+
+from graphnn import linalg  # noqa: E402  (torch.linalg's norms)
+
+_MATMUL_PRECISION = ["highest"]
+
+
+def set_float32_matmul_precision(precision: str) -> None:
+    """Accepted as PyTorch's ('highest', 'high' or 'medium'): graphnn's float32 products are always full float32."""
+    if precision not in ("highest", "high", "medium"):
+        raise RuntimeError(f"set_float32_matmul_precision: invalid precision {precision!r}")
+    _MATMUL_PRECISION[0] = precision
+
+
+def get_float32_matmul_precision() -> str:
+    return _MATMUL_PRECISION[0]

@@ -17,6 +17,7 @@ from graphnn.core import random as _random
 from graphnn.compiler import tracer as _tracer
 from graphnn.core.dispatch import apply, located, relabel
 from graphnn.core.device import CPU, check_device, is_device
+from graphnn.core import dtypes as _half_dtypes
 from graphnn.core.dtypes import dtype_of as _dtype_obj, get_default_dtype, to_dtype
 
 
@@ -782,6 +783,14 @@ class Tensor:
     def double(self):
         return self.type_as_dtype("float64")
 
+    def half(self):
+        """float16 is computed as float32 here (as .to(graphnn.float16) does, with its warning)."""
+        return self.to(_half_dtypes.float16)
+
+    def bfloat16(self):
+        """bfloat16 is computed as float32 here (as .to(graphnn.bfloat16) does, with its warning)."""
+        return self.to(_half_dtypes.bfloat16)
+
     def long(self):
         return self.type_as_dtype("int64")
 
@@ -1184,10 +1193,13 @@ class Tensor:
             s += k
         return tuple(out)
 
-    def norm(self, p=2, dim=None, keepdim=False):
-        if p != 2:
-            return (self.abs() ** p).sum(dim, keepdim) ** (1.0 / p)
-        return (self * self).sum(dim, keepdim).sqrt()
+    def norm(self, p="fro", dim=None, keepdim=False, dtype=None):
+        """torch.norm: a vector norm over dim (all elements when None); 'fro' is the 2-norm, 'nuc' needs an SVD."""
+        from graphnn.linalg import vector_norm
+
+        if p == "nuc":
+            raise NotImplementedError("norm: the nuclear norm needs an SVD, which graphnn does not have")
+        return vector_norm(self, 2 if p in ("fro", None) else p, dim, keepdim, dtype=dtype)
 
     def var(self, dim=None, unbiased=True, keepdim=False, *, correction=None):
         return _var(self, dim, unbiased, keepdim, correction, "var")

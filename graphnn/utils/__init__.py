@@ -1,5 +1,5 @@
-"""graphnn.utils: data loading (graphnn.utils.data), as torch.utils."""
+"""graphnn.utils: data loading (graphnn.utils.data) and checkpointing (graphnn.utils.checkpoint), as torch.utils."""
 
-from . import data
+from . import checkpoint, data
 
-__all__ = ["data"]
+__all__ = ["checkpoint", "data"]

@@ -10,6 +10,7 @@ import numpy as np
 
 from graphnn.compiler import tracer as _tracer
 from graphnn.core.dtypes import dtype as _dtype
+from graphnn.core import dtypes as _half_dtypes
 from graphnn.core.dtypes import to_dtype
 from graphnn.core.grad_mode import cycle_collector_paused, scope
 from graphnn.core.tensor import Tensor
@@ -457,6 +458,14 @@ class Module:
 
     def double(self):
         return self._cast("float64")
+
+    def half(self):
+        """As .to(graphnn.float16): graphnn keeps such parameters in float32 (with a warning)."""
+        return self.to(_half_dtypes.float16)
+
+    def bfloat16(self):
+        """As .to(graphnn.bfloat16): graphnn keeps such parameters in float32 (with a warning)."""
+        return self.to(_half_dtypes.bfloat16)
 
     # -- repr -----------------------------------------------------------------------------------------------------
     def extra_repr(self) -> str:

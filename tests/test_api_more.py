@@ -1,0 +1,90 @@
+"""Small pieces of PyTorch's API real programs use: torch.linalg's norms and Tensor.norm's spellings, SGDR
+(CosineAnnealingWarmRestarts), torch.utils.checkpoint, set_float32_matmul_precision, half()/bfloat16() (computed as
+float32) - against PyTorch where it has the same thing."""
+
+import math
+
+import numpy as np
+import pytest
+
+import graphnn
+import graphnn.nn as nn
+
+NORM_CASES = [
+    ("norm", {}),
+    ("norm", {"ord": 1}),
+    ("norm", {"ord": math.inf, "dim": 1}),
+    ("norm", {"ord": "fro"}),
+    ("norm", {"ord": -math.inf}),
+    ("norm", {"dim": (0, 1)}),
+    ("vector_norm", {"ord": 3, "dim": 0, "keepdim": True}),
+    ("vector_norm", {"ord": 0}),
+    ("vector_norm", {"ord": -math.inf, "dim": (0, 1)}),
+    ("matrix_norm", {}),
+    ("matrix_norm", {"ord": 1}),
+    ("matrix_norm", {"ord": -1, "keepdim": True}),
+    ("matrix_norm", {"ord": math.inf}),
+]
+
+
+@pytest.mark.parametrize("fn, kwargs", NORM_CASES)
+def test_linalg_norms_as_pytorch(torch, fn, kwargs):
+    a = np.random.default_rng(0).standard_normal((4, 5)).astype(np.float32)
+    g = graphnn.tensor(a, requires_grad=True)
+    t = torch.tensor(a, requires_grad=True)
+    gy, ty = getattr(graphnn.linalg, fn)(g, **kwargs), getattr(torch.linalg, fn)(t, **kwargs)
+    # sums of at most 20 float32 terms and a root: a few ulps
+    np.testing.assert_allclose(gy.detach().numpy(), ty.detach().numpy(), rtol=1e-5, atol=1e-6)
+    if fn == "vector_norm" and kwargs.get("ord") == 0:
+        return  # (no gradient)
+    gy.sum().backward()
+    ty.sum().backward()
+    np.testing.assert_allclose(g.grad.numpy(), t.grad.numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_tensor_norm_spellings_as_pytorch(torch):
+    a = np.random.default_rng(1).standard_normal((3, 4)).astype(np.float32)
+    g, t = graphnn.tensor(a), torch.tensor(a)
+    for args, kwargs in [((), {}), (("fro",), {}), ((1,), {"dim": 1}), ((math.inf,), {}), ((3,), {"dim": 0})]:
+        want = t.norm(*args, **kwargs).numpy()
+        np.testing.assert_allclose(g.norm(*args, **kwargs).numpy(), want, rtol=1e-5, atol=1e-6)
+    with pytest.raises(NotImplementedError, match="singular value"):
+        graphnn.linalg.matrix_norm(g, ord=2)
+
+
+@pytest.mark.parametrize("t_mult", [1, 2])
+def test_cosine_annealing_warm_restarts_as_pytorch(torch, t_mult):
+    def lrs(lib, epochs=None):
+        opt = lib.optim.SGD([lib.nn.Parameter(lib.zeros(2))], lr=0.1)
+        s = lib.optim.lr_scheduler.CosineAnnealingWarmRestarts(opt, T_0=3, T_mult=t_mult, eta_min=0.001)
+        out = []
+        for e in epochs or range(20):
+            opt.step()
+            s.step() if epochs is None else s.step(e)
+            out.append(s.get_last_lr()[0])
+        return out
+
+    np.testing.assert_allclose(lrs(graphnn), lrs(torch), rtol=1e-12)
+    fractional = [0.5, 1.25, 2.0, 3.5, 7.0, 10.2]
+    np.testing.assert_allclose(lrs(graphnn, fractional), lrs(torch, fractional), rtol=1e-12)
+
+
+def test_checkpoint_and_precision_and_half():
+    lin = nn.Linear(4, 3)
+    x = graphnn.randn(2, 4, requires_grad=True)
+    y = graphnn.utils.checkpoint.checkpoint(lin, x, use_reentrant=False)
+    np.testing.assert_array_equal(y.detach().numpy(), lin(x).detach().numpy())
+    y.sum().backward()
+    assert x.grad is not None
+    seq = nn.Sequential(nn.Linear(4, 4), nn.ReLU(), nn.Linear(4, 2))
+    out = graphnn.utils.checkpoint.checkpoint_sequential(seq, 2, x, use_reentrant=False)
+    np.testing.assert_array_equal(out.detach().numpy(), seq(x).detach().numpy())
+    graphnn.set_float32_matmul_precision("high")
+    assert graphnn.get_float32_matmul_precision() == "high"
+    with pytest.raises(RuntimeError, match="invalid precision"):
+        graphnn.set_float32_matmul_precision("fast")
+    graphnn.set_float32_matmul_precision("highest")
+    with pytest.warns(UserWarning, match="no float16"):
+        assert graphnn.randn(2).half().dtype == graphnn.float32
+    with pytest.warns(UserWarning, match="no bfloat16"):
+        assert nn.Linear(2, 2).bfloat16().weight.dtype == graphnn.float32
