@@ -88,3 +88,60 @@ def test_checkpoint_and_precision_and_half():
         assert graphnn.randn(2).half().dtype == graphnn.float32
     with pytest.warns(UserWarning, match="no bfloat16"):
         assert nn.Linear(2, 2).bfloat16().weight.dtype == graphnn.float32
+
+
+FOLD_CASES = [
+    {"kernel_size": 2, "stride": 2},
+    {"kernel_size": (3, 2), "padding": 1, "dilation": (1, 2)},
+    {"kernel_size": 3, "stride": (2, 1), "padding": (1, 0)},
+]
+
+
+@pytest.mark.parametrize("compiled", [False, True])
+@pytest.mark.parametrize("kwargs", FOLD_CASES)
+def test_unfold_and_fold_as_pytorch(torch, kwargs, compiled):
+    a = np.random.default_rng(2).standard_normal((2, 3, 7, 8)).astype(np.float32)
+
+    def run(lib, x):
+        cols = lib.nn.functional.unfold(x, **kwargs)
+        back = lib.nn.Fold((7, 8), **kwargs)(cols * 0.5)
+        return cols, back
+
+    g, t = graphnn.tensor(a, requires_grad=True), torch.tensor(a, requires_grad=True)
+    gc, gb = (graphnn.compile(lambda x: run(graphnn, x)) if compiled else lambda x: run(graphnn, x))(g)
+    tc, tb = run(torch, t)
+    np.testing.assert_array_equal(gc.detach().numpy(), tc.detach().numpy())  # data movement: exact
+    np.testing.assert_allclose(gb.detach().numpy(), tb.detach().numpy(), rtol=1e-6, atol=1e-6)  # a few sums
+    (gb * gb).sum().backward()
+    (tb * tb).sum().backward()
+    np.testing.assert_allclose(g.grad.numpy(), t.grad.numpy(), rtol=1e-5, atol=1e-5)
+
+
+def test_fold_errors():
+    with pytest.raises(Exception, match="divisible by the product of kernel_size"):
+        graphnn.nn.functional.fold(graphnn.randn(1, 5, 4), (3, 3), 2)
+    with pytest.raises(Exception, match="sliding blocks"):
+        graphnn.nn.functional.fold(graphnn.randn(1, 4, 5), (3, 3), 2)
+
+
+@pytest.mark.parametrize("mode", ["reflect", "replicate", "circular"])
+@pytest.mark.parametrize("padding", [1, "same", (2, 1)])
+def test_conv_padding_modes_as_pytorch(torch, mode, padding):
+    a = np.random.default_rng(3).standard_normal((2, 3, 7, 6)).astype(np.float32)
+    graphnn.manual_seed(0)
+    gconv = graphnn.nn.Conv2d(3, 4, 3, padding=padding, padding_mode=mode)
+    tconv = torch.nn.Conv2d(3, 4, 3, padding=padding, padding_mode=mode)
+    tconv.load_state_dict({k: torch.from_numpy(v.detach().numpy().copy()) for k, v in gconv.state_dict().items()})
+    g, t = graphnn.tensor(a, requires_grad=True), torch.tensor(a, requires_grad=True)
+    gy, ty = gconv(g), tconv(t)
+    # sums of 27 float32 products of O(1) terms
+    np.testing.assert_allclose(gy.detach().numpy(), ty.detach().numpy(), rtol=1e-5, atol=1e-5)
+    gy.square().sum().backward()
+    ty.square().sum().backward()
+    np.testing.assert_allclose(g.grad.numpy(), t.grad.numpy(), rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(gconv.weight.grad.numpy(), tconv.weight.grad.numpy(), rtol=1e-4, atol=1e-3)
+    assert repr(gconv) == repr(tconv)
+    with pytest.raises(ValueError, match="padding_mode"):
+        graphnn.nn.Conv2d(3, 4, 3, padding_mode="mirror")
+    with pytest.raises(ValueError, match='Only "zeros" padding mode'):
+        graphnn.nn.ConvTranspose2d(3, 4, 3, padding_mode=mode)

@@ -52,6 +52,7 @@ from ._losses import (  # noqa: F401
     triplet_margin_loss,
 )
 from ._random_ops import dropout, dropout1d, dropout2d, dropout3d  # noqa: F401
+from ._fold import fold, unfold
 from ._vision import (
     adaptive_avg_pool,
     adaptive_max_pool,
@@ -101,6 +102,8 @@ __all__ = [
     "interpolate",
     "pad",
     "pixel_shuffle",
+    "unfold",
+    "fold",
     "embedding",
     "dropout",
     "batch_norm",

@@ -13,6 +13,9 @@ from ._factory import factory_dtype
 from .module import Module
 
 
+PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
+
+
 class _ConvNd(Module):
     _nsp = 2
 
@@ -54,8 +57,10 @@ class _ConvNd(Module):
                 )
             if padding == "same" and any(s != 1 for s in ntuple(stride, n)):
                 raise ValueError(f"{type(self).__name__}: padding='same' is not supported for strided convolutions")
-        if padding_mode != "zeros":
-            raise NotImplementedError(f"padding_mode={padding_mode!r} is not supported yet")
+        if padding_mode not in PADDING_MODES:
+            raise ValueError(
+                f"padding_mode must be one of {list(PADDING_MODES)}, but got padding_mode='{padding_mode}'"
+            )
         self.in_channels, self.out_channels, self.groups = in_channels, out_channels, groups
         self.kernel_size, self.stride, self.dilation = ntuple(kernel_size, n), ntuple(stride, n), ntuple(dilation, n)
         self.padding = padding if isinstance(padding, str) else ntuple(padding, n)
@@ -80,12 +85,30 @@ class _ConvNd(Module):
                 init.uniform_(self.bias, -bound, bound)
 
     def forward(self, input):
-        return F._conv(input, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups, self._nsp)
+        padding = self.padding
+        if self.padding_mode != "zeros":  # the input padded by F.pad's mode, then a convolution without padding
+            input = F.pad(input, self._pad_amounts(), mode=self.padding_mode)
+            padding = (0,) * self._nsp
+        return F._conv(input, self.weight, self.bias, self.stride, padding, self.dilation, self.groups, self._nsp)
+
+    def _pad_amounts(self) -> tuple:
+        """F.pad's (last dim first) amounts of the padding: 'same' puts the odd one at the end, as PyTorch."""
+        amounts = []
+        for i in reversed(range(self._nsp)):
+            if self.padding == "valid":
+                lo = hi = 0
+            elif self.padding == "same":
+                total = self.dilation[i] * (self.kernel_size[i] - 1)
+                lo, hi = total // 2, total - total // 2
+            else:
+                lo = hi = self.padding[i]
+            amounts += [lo, hi]
+        return tuple(amounts)
 
     def extra_repr(self) -> str:
         s = f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}"
         if self.padding != (0,) * self._nsp:
-            s += f", padding={self.padding!r}"
+            s += f", padding={self.padding}"
         if self.dilation != (1,) * self._nsp:
             s += f", dilation={self.dilation}"
         if self.output_padding != (0,) * self._nsp:
@@ -94,6 +117,8 @@ class _ConvNd(Module):
             s += f", groups={self.groups}"
         if self.bias is None:
             s += ", bias=False"
+        if self.padding_mode != "zeros":
+            s += f", padding_mode={self.padding_mode}"
         return s
 
 
@@ -129,6 +154,8 @@ class _ConvTransposeNd(_ConvNd):
     ):
         if isinstance(padding, str):
             raise ValueError(f"{type(self).__name__}: padding={padding!r} is not supported, only integer padding")
+        if padding_mode != "zeros":
+            raise ValueError(f'Only "zeros" padding mode is supported for {type(self).__name__}')
         super().__init__(
             in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias, padding_mode, device, dtype
         )
