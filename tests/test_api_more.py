@@ -145,3 +145,47 @@ def test_conv_padding_modes_as_pytorch(torch, mode, padding):
         graphnn.nn.Conv2d(3, 4, 3, padding_mode="mirror")
     with pytest.raises(ValueError, match='Only "zeros" padding mode'):
         graphnn.nn.ConvTranspose2d(3, 4, 3, padding_mode=mode)
+
+
+LOSS_CASES = [
+    ("GaussianNLLLoss", {}, "var_full"),
+    ("GaussianNLLLoss", {"full": True, "reduction": "sum"}, "var_row"),
+    ("GaussianNLLLoss", {"reduction": "none"}, "var_dropped"),
+    ("PoissonNLLLoss", {}, "counts"),
+    ("PoissonNLLLoss", {"log_input": False, "full": True}, "counts"),
+    ("MultiLabelSoftMarginLoss", {}, "labels"),
+    ("MultiLabelSoftMarginLoss", {"reduction": "none"}, "labels"),
+]
+
+
+@pytest.mark.parametrize("compiled", [False, True])
+@pytest.mark.parametrize("name, kwargs, extra", LOSS_CASES)
+def test_more_losses_as_pytorch(torch, name, kwargs, extra, compiled):
+    r = np.random.default_rng(4)
+    x = r.standard_normal((4, 3)).astype(np.float32)
+    if name == "PoissonNLLLoss" and not kwargs.get("log_input", True):
+        x = np.abs(x) + 0.1  # a rate, not its log
+    args = {
+        "var_full": [
+            r.standard_normal((4, 3)).astype(np.float32),
+            np.abs(r.standard_normal((4, 3))).astype(np.float32),
+        ],
+        "var_row": [r.standard_normal((4, 3)).astype(np.float32), np.abs(r.standard_normal((4, 1))).astype(np.float32)],
+        "var_dropped": [r.standard_normal((4, 3)).astype(np.float32), np.abs(r.standard_normal(4)).astype(np.float32)],
+        "counts": [r.integers(0, 5, (4, 3)).astype(np.float32)],
+        "labels": [r.integers(0, 2, (4, 3)).astype(np.float32)],
+    }[extra]
+
+    def run(lib, xs, *rest):
+        return getattr(lib.nn, name)(**kwargs)(xs, *rest)
+
+    g = graphnn.tensor(x, requires_grad=True)
+    t = torch.tensor(x, requires_grad=True)
+    fn = graphnn.compile(lambda *a: run(graphnn, *a)) if compiled else (lambda *a: run(graphnn, *a))
+    gy = fn(g, *[graphnn.tensor(a) for a in args])
+    ty = run(torch, t, *[torch.tensor(a) for a in args])
+    # a few float32 logs, exps and sums of 12 terms
+    np.testing.assert_allclose(gy.detach().numpy(), ty.detach().numpy(), rtol=1e-5, atol=1e-5)
+    gy.sum().backward()
+    ty.sum().backward()
+    np.testing.assert_allclose(g.grad.numpy(), t.grad.numpy(), rtol=1e-5, atol=1e-5)

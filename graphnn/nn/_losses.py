@@ -3,10 +3,12 @@ every loss shares (PyTorch's `reduction` and its legacy size_average / reduce ar
 
 from __future__ import annotations
 
+import math
 import warnings
 
 from graphnn.ir.registry import IRError
 
+from graphnn.compiler.tracer import check_values
 from graphnn.core.dispatch import apply, op_error, relabel
 from graphnn.core.tensor import Tensor, as_tensor
 from ._activation import logsigmoid
@@ -149,4 +151,62 @@ def margin_ranking_loss(
             )
         )
     loss = (-target * (input1 - input2) + margin).clamp(min=0.0)
+    return reduce_loss(loss, legacy_reduction(size_average, reduce, reduction))
+
+
+def gaussian_nll_loss(input, target, var, full: bool = False, eps: float = 1e-6, reduction: str = "mean") -> Tensor:
+    """0.5 (log(max(var, eps)) + (input - target)^2 / max(var, eps)) (+ 0.5 log(2 pi) when full); var may have one
+    dimension fewer than input (then it is unsqueezed) or a last dimension of 1 (one variance per row)."""
+    target, var = _as_float(target, input), _as_float(var, input)
+    if tuple(var.shape) != tuple(input.shape):
+        if tuple(input.shape[:-1]) == tuple(var.shape):
+            var = var.unsqueeze(-1)
+        elif not (tuple(input.shape[:-1]) == tuple(var.shape[:-1]) and var.shape[-1] == 1):
+            raise ValueError("var is of incorrect size")
+    if reduction not in ("none", "mean", "sum"):
+        raise ValueError(f"{reduction} is not a valid value for reduction")
+    check_values(var, _check_nonnegative_var)
+    v = var.clamp(min=eps)
+    loss = 0.5 * (v.log() + (input - target) ** 2 / v)
+    if full:
+        loss = loss + 0.5 * math.log(2 * math.pi)
+    return reduce_loss(loss, reduction)
+
+
+def _check_nonnegative_var(v) -> None:
+    if (v < 0).any():
+        raise ValueError("var has negative entry/entries")
+
+
+def poisson_nll_loss(
+    input,
+    target,
+    log_input: bool = True,
+    full: bool = False,
+    size_average=None,
+    eps: float = 1e-8,
+    reduce=None,
+    reduction: str = "mean",
+) -> Tensor:
+    """exp(input) - target * input (log_input), else input - target * log(input + eps); with full, Stirling's
+    approximation of log(target!) is added where target > 1."""
+    target = _as_float(target, input)
+    if log_input:
+        loss = input.exp() - target * input
+    else:
+        loss = input - target * (input + eps).log()
+    if full:
+        safe = apply("select", [target > 1, target, 1.0])
+        stirling = safe * safe.log() - safe + 0.5 * (2 * math.pi * safe).log()
+        loss = loss + apply("select", [target > 1, stirling, 0.0])
+    return reduce_loss(loss, legacy_reduction(size_average, reduce, reduction))
+
+
+def multilabel_soft_margin_loss(input, target, weight=None, size_average=None, reduce=None, reduction: str = "mean"):
+    """-mean over classes of y log(sigmoid(x)) + (1 - y) log(sigmoid(-x)), per sample (weighted per class)."""
+    target = _as_float(target, input)
+    loss = -(target * logsigmoid(input) + (1 - target) * logsigmoid(-input))
+    if weight is not None:
+        loss = loss * _as_float(weight, input)
+    loss = loss.mean(input.ndim - 1)
     return reduce_loss(loss, legacy_reduction(size_average, reduce, reduction))

@@ -45,9 +45,12 @@ from ._norm import (  # noqa: F401
 from ._losses import (  # noqa: F401
     binary_cross_entropy_with_logits,
     cosine_embedding_loss,
+    gaussian_nll_loss,
     huber_loss,
     legacy_reduction,
     margin_ranking_loss,
+    multilabel_soft_margin_loss,
+    poisson_nll_loss,
     reduce_loss,
     triplet_margin_loss,
 )
@@ -146,6 +149,9 @@ __all__ = [
     "pixel_unshuffle",
     "binary_cross_entropy_with_logits",
     "huber_loss",
+    "gaussian_nll_loss",
+    "poisson_nll_loss",
+    "multilabel_soft_margin_loss",
     "triplet_margin_loss",
     "cosine_embedding_loss",
     "margin_ranking_loss",
