@@ -189,3 +189,32 @@ def test_more_losses_as_pytorch(torch, name, kwargs, extra, compiled):
     gy.sum().backward()
     ty.sum().backward()
     np.testing.assert_allclose(g.grad.numpy(), t.grad.numpy(), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("compiled", [False, True])
+@pytest.mark.parametrize("kwargs", [{}, {"lr": 0.01, "weight_decay": 0.1, "maximize": True}])
+def test_adamax_as_pytorch(torch, kwargs, compiled, monkeypatch):
+    monkeypatch.setenv("GRAPHNN_HOT_OPTIMIZER", "0")
+    r = np.random.default_rng(5)
+    w0, xs = r.standard_normal((3, 4)).astype(np.float32), r.standard_normal((6, 5, 4)).astype(np.float32)
+
+    def train(lib, compile_step):
+        w = lib.nn.Parameter(lib.tensor(w0.copy()))
+        opt = lib.optim.Adamax([w], **kwargs)
+
+        def step(x):
+            opt.zero_grad()
+            loss = (x @ w.t()).tanh().square().mean()
+            loss.backward()
+            opt.step()
+            return loss
+
+        run = compile_step(step)
+        losses = [float(run(lib.tensor(x)).detach()) for x in xs]
+        return losses, w.detach().numpy()
+
+    gl, gw = train(graphnn, graphnn.compile if compiled else (lambda f: f))
+    tl, tw = train(torch, lambda f: f)
+    # six float32 steps of at most lr each: rounding of a few ulps per step
+    np.testing.assert_allclose(gl, tl, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(gw, tw, rtol=1e-5, atol=1e-6)

@@ -3,6 +3,7 @@
 from .adadelta import Adadelta
 from .adagrad import Adagrad
 from .adam import Adam, AdamW
+from .adamax import Adamax
 from .lbfgs import LBFGS
 from .nadam import NAdam
 from .optimizer import Optimizer
@@ -10,4 +11,16 @@ from .rmsprop import RMSprop
 from .sgd import SGD
 from . import lr_scheduler
 
-__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "Adadelta", "Adagrad", "RMSprop", "NAdam", "LBFGS", "lr_scheduler"]
+__all__ = [
+    "Optimizer",
+    "SGD",
+    "Adam",
+    "AdamW",
+    "Adamax",
+    "Adadelta",
+    "Adagrad",
+    "RMSprop",
+    "NAdam",
+    "LBFGS",
+    "lr_scheduler",
+]

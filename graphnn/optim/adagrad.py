@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from graphnn.core.grad_mode import no_grad
 from ._state import check, count_step, decay, param_state
 from ._hyper import as_dtype
-from .optimizer import Optimizer
+from .optimizer import PerParameter
 
 
-class Adagrad(Optimizer):
+class Adagrad(PerParameter):
     def __init__(
         self,
         params,
@@ -35,16 +34,6 @@ class Adagrad(Optimizer):
         for g in self.param_groups:  # as PyTorch's: the state exists from the start
             for p in g["params"]:
                 param_state(self, p, {"sum": g["initial_accumulator_value"]})
-
-    def step(self, closure=None):
-        loss = closure() if closure is not None else None
-        with no_grad():
-            for g in self._groups():
-                for p in g["params"]:
-                    grad = self._grad(p)
-                    if grad is not None:
-                        self._update(g, p, grad)
-        return loss
 
     def _update(self, g: dict, p, grad) -> None:
         dt = p.dtype_name

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from graphnn.core.grad_mode import no_grad
 from ._state import check, count_step, param_state
 from ._hyper import as_dtype
-from .optimizer import Optimizer
+from .optimizer import PerParameter
 
 
-class NAdam(Optimizer):
+class NAdam(PerParameter):
     def __init__(
         self,
         params,
@@ -36,16 +35,6 @@ class NAdam(Optimizer):
         defaults.update(decoupled_weight_decay=decoupled_weight_decay, maximize=maximize, foreach=foreach)
         defaults.update(capturable=capturable, differentiable=differentiable)
         super().__init__(params, defaults)
-
-    def step(self, closure=None):
-        loss = closure() if closure is not None else None
-        with no_grad():
-            for g in self._groups():
-                for p in g["params"]:
-                    grad = self._grad(p)
-                    if grad is not None:
-                        self._update(g, p, grad)
-        return loss
 
     def _update(self, g: dict, p, grad) -> None:
         dt = p.dtype_name

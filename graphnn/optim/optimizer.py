@@ -11,6 +11,7 @@ import numpy as np
 
 from graphnn.compiler import tracer as _tracer
 from graphnn.ir import config
+from graphnn.core.grad_mode import no_grad
 from graphnn.core.tensor import Tensor
 from graphnn.nn.modules.module import _typename
 from ._hyper import hyper, structure
@@ -246,3 +247,20 @@ def _hot_step(step):
         return None
 
     return hot_step
+
+
+class PerParameter(Optimizer):
+    """An optimizer whose step updates each parameter that has a gradient by `_update(group, p, grad)`."""
+
+    def step(self, closure=None):
+        loss = closure() if closure is not None else None
+        with no_grad():
+            for g in self._groups():
+                for p in g["params"]:
+                    grad = self._grad(p)
+                    if grad is not None:
+                        self._update(g, p, grad)
+        return loss
+
+    def _update(self, group: dict, p, grad) -> None:
+        raise NotImplementedError

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from graphnn.core.grad_mode import no_grad
 from ._state import check, count_step, decay, param_state
 from ._hyper import as_dtype
-from .optimizer import Optimizer
+from .optimizer import PerParameter
 
 
-class RMSprop(Optimizer):
+class RMSprop(PerParameter):
     def __init__(
         self,
         params,
@@ -31,16 +30,6 @@ class RMSprop(Optimizer):
         defaults = dict(lr=lr, momentum=momentum, alpha=alpha, eps=eps, centered=centered, weight_decay=weight_decay)
         defaults.update(capturable=capturable, foreach=foreach, maximize=maximize, differentiable=differentiable)
         super().__init__(params, defaults)
-
-    def step(self, closure=None):
-        loss = closure() if closure is not None else None
-        with no_grad():
-            for g in self._groups():
-                for p in g["params"]:
-                    grad = self._grad(p)
-                    if grad is not None:
-                        self._update(g, p, grad)
-        return loss
 
     def _update(self, g: dict, p, grad) -> None:
         dt = p.dtype_name

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from graphnn.core.grad_mode import no_grad
 from ._hyper import as_dtype
-from .optimizer import Optimizer
+from .optimizer import PerParameter
 
 
-class SGD(Optimizer):
+class SGD(PerParameter):
     def __init__(
         self,
         params,
@@ -41,25 +40,17 @@ class SGD(Optimizer):
             ),
         )
 
-    def step(self, closure=None):
-        loss = closure() if closure is not None else None
-        with no_grad():
-            for g in self._groups():
-                for p in g["params"]:
-                    grad = self._grad(p)
-                    if grad is None:
-                        continue
-                    dt = p.dtype_name
-                    d_p = -grad if g["maximize"] else grad
-                    if g["weight_decay"]:
-                        d_p = d_p + p * as_dtype(self._hyper(g, "weight_decay"), dt)
-                    if g["momentum"]:
-                        momentum = as_dtype(self._hyper(g, "momentum"), dt)
-                        buf = self._state_buffer(p, "momentum_buffer")
-                        if buf is None:
-                            buf = self._new_buffer(p, "momentum_buffer", d_p)
-                        else:
-                            buf._assign(buf * momentum + d_p * as_dtype(1 - self._hyper(g, "dampening"), dt))
-                        d_p = d_p + buf * momentum if g["nesterov"] else buf
-                    p._assign(p - d_p * as_dtype(self._hyper(g, "lr"), dt))
-        return loss
+    def _update(self, g: dict, p, grad) -> None:
+        dt = p.dtype_name
+        d_p = -grad if g["maximize"] else grad
+        if g["weight_decay"]:
+            d_p = d_p + p * as_dtype(self._hyper(g, "weight_decay"), dt)
+        if g["momentum"]:
+            momentum = as_dtype(self._hyper(g, "momentum"), dt)
+            buf = self._state_buffer(p, "momentum_buffer")
+            if buf is None:
+                buf = self._new_buffer(p, "momentum_buffer", d_p)
+            else:
+                buf._assign(buf * momentum + d_p * as_dtype(1 - self._hyper(g, "dampening"), dt))
+            d_p = d_p + buf * momentum if g["nesterov"] else buf
+        p._assign(p - d_p * as_dtype(self._hyper(g, "lr"), dt))
