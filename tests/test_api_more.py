@@ -218,3 +218,41 @@ def test_adamax_as_pytorch(torch, kwargs, compiled, monkeypatch):
     # six float32 steps of at most lr each: rounding of a few ulps per step
     np.testing.assert_allclose(gl, tl, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(gw, tw, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("compiled", [False, True])
+def test_bilinear_and_channel_shuffle_as_pytorch(torch, compiled):
+    r = np.random.default_rng(6)
+    a1, a2 = r.standard_normal((2, 3, 4)).astype(np.float32), r.standard_normal((2, 3, 5)).astype(np.float32)
+    img = r.standard_normal((2, 6, 3, 2)).astype(np.float32)
+    graphnn.manual_seed(0)
+    gb = graphnn.nn.Bilinear(4, 5, 3)
+    tb = torch.nn.Bilinear(4, 5, 3)
+    tb.load_state_dict({k: torch.from_numpy(v.detach().numpy().copy()) for k, v in gb.state_dict().items()})
+    assert repr(gb) == repr(tb) and repr(graphnn.nn.ChannelShuffle(3)) == repr(torch.nn.ChannelShuffle(3))
+
+    def run(lib, bil, x1, x2, im):
+        return bil(x1, x2), lib.nn.ChannelShuffle(3)(im)
+
+    gx = [graphnn.tensor(a, requires_grad=True) for a in (a1, a2, img)]
+    tx = [torch.tensor(a, requires_grad=True) for a in (a1, a2, img)]
+    fn = graphnn.compile(lambda *x: run(graphnn, gb, *x)) if compiled else (lambda *x: run(graphnn, gb, *x))
+    gy, ty = fn(*gx), run(torch, tb, *tx)
+    # sums of 20 float32 products of O(1) terms; the shuffle moves data exactly
+    np.testing.assert_allclose(gy[0].detach().numpy(), ty[0].detach().numpy(), rtol=1e-5, atol=1e-5)
+    np.testing.assert_array_equal(gy[1].detach().numpy(), ty[1].detach().numpy())
+    (gy[0].square().sum() + (gy[1] * gx[2]).sum()).backward()
+    (ty[0].square().sum() + (ty[1] * tx[2]).sum()).backward()
+    for g, t in zip(gx + [gb.weight, gb.bias], tx + [tb.weight, tb.bias]):
+        np.testing.assert_allclose(g.grad.numpy(), t.grad.numpy(), rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("name", ["expit", "ndtr", "entr", "log1p", "expm1", "exp2", "logit", "sinc", "erf"])
+def test_special_functions_as_pytorch(torch, name):
+    x = np.array([-2.0, -0.5, 0.0, 0.25, 0.5, 0.9, 3.0], dtype=np.float64)
+    if name == "logit":
+        x = np.array([0.01, 0.25, 0.5, 0.9], dtype=np.float64)
+    got = getattr(graphnn.special, name)(graphnn.tensor(x)).numpy()
+    want = getattr(torch.special, name)(torch.tensor(x)).numpy()
+    np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-14)  # float64: a few ulps
+    assert graphnn.special.softmax(graphnn.tensor(x), 0).numpy().sum() == pytest.approx(1.0)

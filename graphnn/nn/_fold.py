@@ -1,4 +1,5 @@
-"""F.unfold / F.fold (nn.Unfold / nn.Fold): sliding local blocks, on the im2col / col2im ops convolutions lower to.
+"""F.unfold / F.fold (nn.Unfold / nn.Fold): sliding local blocks, on the im2col / col2im ops convolutions lower to;
+and two small layers of the same kind of data movement and contraction: F.bilinear, F.channel_shuffle.
 
 unfold: (N, C, H, W) -> (N, C * kh * kw, L), block l's entries in (c, kh, kw) order; fold sums such blocks back
 into an (N, C, H, W) image (overlaps added), so fold(unfold(x)) multiplies each pixel by the blocks covering it."""
@@ -69,3 +70,21 @@ def fold(input: Tensor, output_size, kernel_size, dilation=1, padding=0, stride=
     out = apply("col2im", [dcol], {**at, "input_shape": shape})
     out = out if batched else out.squeeze(0)
     return relabel(out, "Col2ImBackward0", [input])
+
+
+def bilinear(input1: Tensor, input2: Tensor, weight: Tensor, bias=None) -> Tensor:
+    """x1^T A_o x2 (+ b_o) for every output o, over any leading dimensions of the inputs."""
+    from graphnn.core.tensor_ops import einsum
+
+    out = einsum("...i,oij,...j->...o", input1, weight, input2)
+    return out + bias if bias is not None else out
+
+
+def channel_shuffle(input: Tensor, groups: int) -> Tensor:
+    """(N, C, *) with its channels regrouped: channel g * (C / groups) + k moves to k * groups + g."""
+    n, c = input.shape[0], input.shape[1]
+    if groups <= 0 or c % groups:
+        raise op_error(IRError(f"channel_shuffle: {c} channels cannot be split into {groups} groups"))
+    rest = tuple(input.shape[2:])
+    x = input.reshape((n, groups, c // groups) + rest).transpose(1, 2)
+    return x.reshape((n, c) + rest)

@@ -55,7 +55,7 @@ from ._losses import (  # noqa: F401
     triplet_margin_loss,
 )
 from ._random_ops import dropout, dropout1d, dropout2d, dropout3d  # noqa: F401
-from ._fold import fold, unfold
+from ._fold import bilinear, channel_shuffle, fold, unfold
 from ._vision import (
     adaptive_avg_pool,
     adaptive_max_pool,
@@ -107,6 +107,8 @@ __all__ = [
     "pixel_shuffle",
     "unfold",
     "fold",
+    "bilinear",
+    "channel_shuffle",
     "embedding",
     "dropout",
     "batch_norm",

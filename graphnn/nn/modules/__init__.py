@@ -27,7 +27,7 @@ from .activation import (
 from .attention import MultiheadAttention
 from .container import Flatten, ModuleDict, ModuleList, ParameterDict, ParameterList, Sequential, Unflatten
 from .conv import Conv1d, Conv2d, Conv3d, ConvTranspose1d, ConvTranspose2d, ConvTranspose3d
-from .linear import Identity, Linear
+from .linear import Bilinear, Identity, Linear
 from .normalization import GroupNorm, InstanceNorm1d, InstanceNorm2d, InstanceNorm3d, LayerNorm, RMSNorm
 from .transformer import (
     Transformer,
@@ -79,6 +79,7 @@ from .vision import (
     PixelShuffle,
     Unfold,
     Fold,
+    ChannelShuffle,
     PixelUnshuffle,
     ReflectionPad1d,
     ReflectionPad2d,
@@ -140,6 +141,8 @@ __all__ = [
     "PixelShuffle",
     "Unfold",
     "Fold",
+    "ChannelShuffle",
+    "Bilinear",
     "Embedding",
     "CosineSimilarity",
     "PairwiseDistance",

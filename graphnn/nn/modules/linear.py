@@ -1,4 +1,4 @@
-"""Linear and Identity layers."""
+"""Linear, Bilinear and Identity layers."""
 
 from __future__ import annotations
 
@@ -53,3 +53,36 @@ class Linear(Module):
 
 class NonDynamicallyQuantizableLinear(Linear):
     """MultiheadAttention's output projection: a Linear under PyTorch's name for it."""
+
+
+class Bilinear(Module):
+    """y = x1^T A x2 + b per output feature: weight (out, in1, in2), bias (out), both uniform in ±1/sqrt(in1) as
+    PyTorch initialises them."""
+
+    def __init__(
+        self, in1_features: int, in2_features: int, out_features: int, bias: bool = True, device=None, dtype=None
+    ):
+        super().__init__()
+        dtype = factory_dtype(device, dtype, type(self).__name__)
+        self.in1_features, self.in2_features, self.out_features = in1_features, in2_features, out_features
+        self.weight = Parameter(empty(out_features, in1_features, in2_features, dtype=dtype))
+        if bias:
+            self.bias = Parameter(empty(out_features, dtype=dtype))
+        else:
+            self.register_parameter("bias", None)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        bound = 1 / math.sqrt(self.weight.shape[1]) if self.weight.shape[1] else 0
+        init.uniform_(self.weight, -bound, bound)
+        if self.bias is not None:
+            init.uniform_(self.bias, -bound, bound)
+
+    def forward(self, input1, input2):
+        return F.bilinear(input1, input2, self.weight, self.bias)
+
+    def extra_repr(self) -> str:
+        return (
+            f"in1_features={self.in1_features}, in2_features={self.in2_features}, "
+            f"out_features={self.out_features}, bias={self.bias is not None}"
+        )
