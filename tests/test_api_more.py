@@ -256,3 +256,33 @@ def test_special_functions_as_pytorch(torch, name):
     want = getattr(torch.special, name)(torch.tensor(x)).numpy()
     np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-14)  # float64: a few ulps
     assert graphnn.special.softmax(graphnn.tensor(x), 0).numpy().sum() == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("compiled", [False, True])
+@pytest.mark.parametrize("shape, dim, size, step", [((2, 7), 1, 3, 2), ((5, 2, 3), 0, 2, 1), ((6,), 0, 6, 1)])
+def test_tensor_unfold_as_pytorch(torch, shape, dim, size, step, compiled):
+    a = np.random.default_rng(7).standard_normal(shape).astype(np.float32)
+    g, t = graphnn.tensor(a, requires_grad=True), torch.tensor(a, requires_grad=True)
+    fn = (lambda x: x.unfold(dim, size, step)) if not compiled else graphnn.compile(lambda x: x.unfold(dim, size, step))
+    gy, ty = fn(g), t.unfold(dim, size, step)
+    np.testing.assert_array_equal(gy.detach().numpy(), ty.detach().numpy())
+    (gy * gy).sum().backward()
+    (ty * ty).sum().backward()
+    np.testing.assert_allclose(g.grad.numpy(), t.grad.numpy(), rtol=1e-6)
+
+
+def test_fill_diagonal_and_index_put_as_pytorch(torch):
+    for shape, wrap in [((3, 3), False), ((7, 3), True), ((7, 3), False), ((2, 5), False), ((3, 3, 3), False)]:
+        g, t = graphnn.zeros(*shape), torch.zeros(*shape)
+        g.fill_diagonal_(2.5, wrap=wrap)
+        t.fill_diagonal_(2.5, wrap=wrap)
+        np.testing.assert_array_equal(g.numpy(), t.numpy())
+    for accumulate in (False, True):
+        g, t = graphnn.arange(12.0).reshape(4, 3), torch.arange(12.0).reshape(4, 3)
+        idx = [0, 2, 0, 3] if accumulate else [0, 2, 3]  # (repeats add up only when accumulating)
+        vals = np.arange(3.0 * len(idx), dtype=np.float32).reshape(len(idx), 3) * 10
+        g.index_put_((graphnn.tensor(idx),), graphnn.tensor(vals), accumulate=accumulate)
+        t.index_put_((torch.tensor(idx),), torch.tensor(vals), accumulate=accumulate)
+        np.testing.assert_array_equal(g.numpy(), t.numpy())
+    out = graphnn.zeros(3).index_put((graphnn.tensor([1]),), graphnn.tensor(4.0))
+    np.testing.assert_array_equal(out.numpy(), [0.0, 4.0, 0.0])

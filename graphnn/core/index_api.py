@@ -332,3 +332,40 @@ def unique_consecutive(x, return_inverse: bool = False, return_counts: bool = Fa
         return _unique_result(flat[first], inverse.reshape(a.shape), counts, return_inverse, return_counts)
     vals = np.moveaxis(flat[first], 0, d)
     return _unique_result(vals, inverse, counts, return_inverse, return_counts)
+
+
+def fill_diagonal_(self, fill_value, wrap: bool = False):
+    """Fill the main diagonal (positions i, i, ..., i) in place; a 2-D matrix taller than wide with wrap restarts the
+    diagonal every columns + 1 rows, as PyTorch's."""
+    if self.ndim < 2:
+        raise RuntimeError("dimensions must larger than 1")
+    if self.ndim > 2 and len(set(self.shape)) != 1:
+        raise RuntimeError("all dimensions of input must be of equal length")
+    mask = np.zeros(tuple(self.shape), bool)
+    n = min(self.shape)
+    rows = np.arange(n)
+    if self.ndim == 2 and wrap and self.shape[0] > self.shape[1]:
+        rows = np.arange(0, self.shape[0] * self.shape[1], self.shape[1] + 1)
+        mask.reshape(-1)[rows] = True
+    else:
+        mask[(rows,) * self.ndim] = True
+    keep = _t().tensor(mask)
+    return self._inplace_op("fill_diagonal_", lambda: apply("select", [keep, fill_value, self]).to(self.dtype))
+
+
+def index_put_(self, indices, values, accumulate: bool = False):
+    """self[indices] = values in place (indices: a tuple of index tensors); with accumulate, repeated positions add
+    up (one index tensor)."""
+    indices = tuple(indices)
+    if accumulate:
+        if len(indices) != 1:
+            raise NotImplementedError("index_put_ with accumulate=True takes one index tensor in graphnn")
+        index = _t().as_tensor(indices[0])
+        rows = _t().as_tensor(values).to(self.dtype).expand((index.shape[0],) + tuple(self.shape[1:]))
+        return self.index_add_(0, index, rows)
+    self[indices] = values
+    return self
+
+
+def index_put(self, indices, values, accumulate: bool = False):
+    return index_put_(self.clone(), indices, values, accumulate)

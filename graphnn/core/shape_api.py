@@ -364,3 +364,22 @@ def vsplit(x, indices_or_sections) -> tuple:
 
 def dsplit(x, indices_or_sections) -> tuple:
     return _split_dir(x, indices_or_sections, 2, "dsplit", 3)
+
+
+def unfold_windows(self, dimension: int, size: int, step: int):
+    """Tensor.unfold: every window of `size` elements `step` apart along `dimension`, as a new last dimension (the
+    dimension itself becomes the number of windows); windows are copies here, not views."""
+    from graphnn.core.dispatch import apply
+
+    d = dimension % max(self.ndim, 1)
+    n = self.shape[d] if self.ndim else 1
+    if size < 0 or size > n:
+        raise RuntimeError(f"maximum size for tensor at dimension {d} is {n} but size is {size}")
+    if step <= 0:
+        raise RuntimeError(f"step is {step} but must be > 0")
+    count = (n - size) // step + 1
+    idx = np.arange(count)[:, None] * step + np.arange(size)[None, :]
+    x = self if self.ndim else self.reshape(1)
+    picked = apply("take", [x, _t().tensor(idx.reshape(-1))], {"axis": d})
+    windows = picked.reshape(tuple(x.shape[:d]) + (count, size) + tuple(x.shape[d + 1 :]))
+    return windows.movedim(d + 1, -1)

@@ -197,6 +197,10 @@ _METHODS = {
     "ndimension": ndimension,
     "new": new,
     "register_hook": register_hook,
+    "unfold": shape_api.unfold_windows,
+    "fill_diagonal_": index_api.fill_diagonal_,
+    "index_put_": index_api.index_put_,
+    "index_put": index_api.index_put,
     "nbytes": property(nbytes),
     "itemsize": property(itemsize),
 }
