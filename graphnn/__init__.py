@@ -295,7 +295,7 @@ Tensor.share_memory_, Tensor.is_shared = _shared_memory.share_memory_, _shared_m
 _shared_memory.register_reductions()
 from graphnn import multiprocessing  # noqa: E402
 
-from graphnn import linalg, special  # noqa: E402  (torch.linalg's norms, torch.special's functions)
+from graphnn import jit, linalg, special  # noqa: E402  (torch.jit's entry points, linalg's norms, special)
 
 _MATMUL_PRECISION = ["highest"]
 

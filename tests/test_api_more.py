@@ -286,3 +286,45 @@ def test_fill_diagonal_and_index_put_as_pytorch(torch):
         np.testing.assert_array_equal(g.numpy(), t.numpy())
     out = graphnn.zeros(3).index_put((graphnn.tensor([1]),), graphnn.tensor(4.0))
     np.testing.assert_array_equal(out.numpy(), [0.0, 4.0, 0.0])
+
+
+@pytest.mark.parametrize("compiled", [False, True])
+@pytest.mark.parametrize("kwargs", [{}, {"lr": 0.05, "etas": (0.3, 1.5), "step_sizes": (1e-3, 0.1), "maximize": True}])
+def test_rprop_as_pytorch(torch, kwargs, compiled, monkeypatch):
+    monkeypatch.setenv("GRAPHNN_HOT_OPTIMIZER", "0")
+    r = np.random.default_rng(8)
+    w0, xs = r.standard_normal((3, 4)).astype(np.float32), r.standard_normal((7, 5, 4)).astype(np.float32)
+
+    def train(lib, compile_step):
+        w = lib.nn.Parameter(lib.tensor(w0.copy()))
+        opt = lib.optim.Rprop([w], **kwargs)
+
+        def step(x):
+            opt.zero_grad()
+            loss = (x @ w.t()).tanh().square().mean()
+            loss.backward()
+            opt.step()
+            return loss
+
+        run = compile_step(step)
+        return [float(run(lib.tensor(x)).detach()) for x in xs], w.detach().numpy()
+
+    gl, gw = train(graphnn, graphnn.compile if compiled else (lambda f: f))
+    tl, tw = train(torch, lambda f: f)
+    # signs and products of step sizes: exact unless a gradient's sign differs by rounding (not at these values)
+    np.testing.assert_allclose(gl, tl, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(gw, tw, rtol=1e-5, atol=1e-6)
+
+
+def test_jit_entry_points_change_nothing():
+    lin = nn.Linear(2, 3)
+    assert graphnn.jit.script(lin) is lin and graphnn.jit.trace(lin, graphnn.randn(1, 2)) is lin
+
+    @graphnn.jit.script
+    def double(x):
+        return x * 2
+
+    np.testing.assert_array_equal(double(graphnn.ones(2)).numpy(), [2.0, 2.0])
+    assert graphnn.jit.ignore(double) is double and not graphnn.jit.is_scripting()
+    with pytest.raises(NotImplementedError, match="graphnn.save"):
+        graphnn.jit.save(lin, "model.pt")

@@ -8,6 +8,7 @@ from .lbfgs import LBFGS
 from .nadam import NAdam
 from .optimizer import Optimizer
 from .rmsprop import RMSprop
+from .rprop import Rprop
 from .sgd import SGD
 from . import lr_scheduler
 
