@@ -191,31 +191,32 @@ def test_more_losses_as_pytorch(torch, name, kwargs, extra, compiled):
     np.testing.assert_allclose(g.grad.numpy(), t.grad.numpy(), rtol=1e-5, atol=1e-5)
 
 
+def _optimizer_run(lib, name: str, kwargs: dict, compiled: bool, seed: int) -> tuple:
+    """Losses and final weights of a few steps of optimizer `name` on a small tanh regression (the step compiled by
+    graphnn.compile when asked)."""
+    r = np.random.default_rng(seed)
+    w0, xs = r.standard_normal((3, 4)).astype(np.float32), r.standard_normal((7, 5, 4)).astype(np.float32)
+    w = lib.nn.Parameter(lib.tensor(w0))
+    opt = getattr(lib.optim, name)([w], **kwargs)
+
+    def step(x):
+        opt.zero_grad()
+        loss = (x @ w.t()).tanh().square().mean()
+        loss.backward()
+        opt.step()
+        return loss
+
+    run = lib.compile(step) if compiled else step
+    return [float(run(lib.tensor(x)).detach()) for x in xs], w.detach().numpy()
+
+
 @pytest.mark.parametrize("compiled", [False, True])
 @pytest.mark.parametrize("kwargs", [{}, {"lr": 0.01, "weight_decay": 0.1, "maximize": True}])
 def test_adamax_as_pytorch(torch, kwargs, compiled, monkeypatch):
     monkeypatch.setenv("GRAPHNN_HOT_OPTIMIZER", "0")
-    r = np.random.default_rng(5)
-    w0, xs = r.standard_normal((3, 4)).astype(np.float32), r.standard_normal((6, 5, 4)).astype(np.float32)
-
-    def train(lib, compile_step):
-        w = lib.nn.Parameter(lib.tensor(w0.copy()))
-        opt = lib.optim.Adamax([w], **kwargs)
-
-        def step(x):
-            opt.zero_grad()
-            loss = (x @ w.t()).tanh().square().mean()
-            loss.backward()
-            opt.step()
-            return loss
-
-        run = compile_step(step)
-        losses = [float(run(lib.tensor(x)).detach()) for x in xs]
-        return losses, w.detach().numpy()
-
-    gl, gw = train(graphnn, graphnn.compile if compiled else (lambda f: f))
-    tl, tw = train(torch, lambda f: f)
-    # six float32 steps of at most lr each: rounding of a few ulps per step
+    gl, gw = _optimizer_run(graphnn, "Adamax", kwargs, compiled, 5)
+    tl, tw = _optimizer_run(torch, "Adamax", kwargs, False, 5)
+    # seven float32 steps of at most lr each: rounding of a few ulps per step
     np.testing.assert_allclose(gl, tl, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(gw, tw, rtol=1e-5, atol=1e-6)
 
@@ -292,25 +293,8 @@ def test_fill_diagonal_and_index_put_as_pytorch(torch):
 @pytest.mark.parametrize("kwargs", [{}, {"lr": 0.05, "etas": (0.3, 1.5), "step_sizes": (1e-3, 0.1), "maximize": True}])
 def test_rprop_as_pytorch(torch, kwargs, compiled, monkeypatch):
     monkeypatch.setenv("GRAPHNN_HOT_OPTIMIZER", "0")
-    r = np.random.default_rng(8)
-    w0, xs = r.standard_normal((3, 4)).astype(np.float32), r.standard_normal((7, 5, 4)).astype(np.float32)
-
-    def train(lib, compile_step):
-        w = lib.nn.Parameter(lib.tensor(w0.copy()))
-        opt = lib.optim.Rprop([w], **kwargs)
-
-        def step(x):
-            opt.zero_grad()
-            loss = (x @ w.t()).tanh().square().mean()
-            loss.backward()
-            opt.step()
-            return loss
-
-        run = compile_step(step)
-        return [float(run(lib.tensor(x)).detach()) for x in xs], w.detach().numpy()
-
-    gl, gw = train(graphnn, graphnn.compile if compiled else (lambda f: f))
-    tl, tw = train(torch, lambda f: f)
+    gl, gw = _optimizer_run(graphnn, "Rprop", kwargs, compiled, 8)
+    tl, tw = _optimizer_run(torch, "Rprop", kwargs, False, 8)
     # signs and products of step sizes: exact unless a gradient's sign differs by rounding (not at these values)
     np.testing.assert_allclose(gl, tl, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(gw, tw, rtol=1e-5, atol=1e-6)
