@@ -257,12 +257,12 @@ def _read_alike(v: Value, users: list, once: dict, copies: set) -> bool:
 def _single_home_for_heavy(graph: Graph, inlined: set, uses: dict) -> None:
     """Materialize a reduction or product that the operand rules above split over several kernels (a user it was
     inlined into became a kernel of its own): recomputing it inside another loop would be naive dot products."""
-    homes: dict = {}
+    homes: dict = {}  # of the values still inlined (users come first: theirs are final when a value is reached)
     for n in reversed(graph.nodes):
         for v in n.outputs:
             if v.id not in inlined:
                 continue
-            homes[v.id] = _homes(uses.get(v.id, []), {u: h for u, h in homes.items() if u in inlined})
+            homes[v.id] = _homes(uses.get(v.id, []), homes)
             if len(homes[v.id]) > 1 and get_op(n.op).pattern in ("reduce", "out_fusable"):
                 inlined.discard(v.id)
                 del homes[v.id]

@@ -383,11 +383,12 @@ def compile_times() -> dict:
 def machine() -> dict:
     """What a figure was measured on: the CPU, the JIT's target, and its measured float32 FMA peak (one core, and
     the bench's threads times that)."""
+    from graphnn.codegen import get_num_threads
     from graphnn.codegen.peak import cpu_model, fma_peak_gflops
     from graphnn.codegen.target import jit_cpu, vector_width_bits
 
     per_core = fma_peak_gflops()
-    threads = graphnn_threads()
+    threads = get_num_threads()
     return {
         "cpu": cpu_model(),
         "jit_cpu": jit_cpu()[0],
@@ -395,12 +396,6 @@ def machine() -> dict:
         "fma_peak_gflops_per_core": per_core,
         "fma_peak_gflops": per_core * threads,
     }
-
-
-def graphnn_threads() -> int:
-    import graphnn
-
-    return graphnn.get_num_threads()
 
 
 def main(args) -> int:

@@ -80,23 +80,14 @@ def take_along_dim(x, indices, dim=None):
 # -- index_add / index_copy / index_fill -------------------------------------------------------------------------
 def _index_along(x, dim, index, what: str):
     """(dim normalized, 1-d index) for x.index_*(dim, index, ...), entries checked to lie in [0, size)."""
-    from graphnn.compiler.tracer import check_values
+    from graphnn.core.tensor_ops import check_index_range
 
     d = _dim(x, dim, what) if x.ndim else 0
     index = _int_index(index, what)
     if index.ndim > 1:
         raise RuntimeError(located(f"{what}(): Index is supposed to be a vector, got {index._type}"))
     index = index.reshape((index.numel(),))
-    n = x.shape[d] if x.ndim else 1
-
-    def check(a):
-        bad = (a < 0) | (a >= n)
-        if bad.any():
-            raise IndexError(
-                located(f"{what}(): index {int(a[bad].flat[0])} is out of bounds for dimension {d} with size {n}")
-            )
-
-    check_values(index, check)
+    check_index_range(index, x.shape[d] if x.ndim else 1, d, f"{what}()", IndexError)
     return d, index
 
 

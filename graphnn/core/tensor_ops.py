@@ -148,8 +148,6 @@ def checked_index(x, dim: int, index, what: str):
     [0, size) (PyTorch's errors otherwise; checked now, or at every call for an input of compiled code, where the
     kernel checks the others)."""
     T = _t()
-    from graphnn.compiler.tracer import check_values
-
     d = _dim(x, dim, what)
     index = T.as_tensor(index)
     if index.dtype_name != "int64":
@@ -158,17 +156,22 @@ def checked_index(x, dim: int, index, what: str):
         raise RuntimeError(
             located(f"{what}(): Index tensor must have the same number of dimensions as input tensor ({x._type})")
         )
-    n = x.shape[d]
+    check_index_range(index, x.shape[d], d, what, IndexRangeError)
+    return d, index
+
+
+def check_index_range(index, n: int, d: int, label: str, error=IndexRangeError) -> None:
+    """Raise `error` naming `label`, the first index out of [0, n) and dimension d (when the values are known)."""
+    from graphnn.compiler.tracer import check_values
 
     def check(a):
         bad = (a < 0) | (a >= n)
         if bad.any():
-            raise IndexRangeError(
-                located(f"{what}: index {int(a[bad].flat[0])} is out of bounds for dimension {d} with size {n}")
+            raise error(
+                located(f"{label}: index {int(a[bad].flat[0])} is out of bounds for dimension {d} with size {n}")
             )
 
     check_values(index, check)
-    return d, index
 
 
 def _placed(src, index, d: int, shape: tuple, count=None):
