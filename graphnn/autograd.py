@@ -217,7 +217,7 @@ def _retained(v):
     return t if t is not None and t._value is v and t._retains_grad else None
 
 
-def _run(roots: list, grad_tensors: list, inputs: list | None) -> tuple:
+def _run(roots: list, grad_tensors: list, inputs: list | None, create_graph: bool = False) -> tuple:
     with cycle_collector_paused():  # the gradient nodes' cycles are broken below, so they go at once
         seeds = [np.asarray(gt, dtype=t.dtype.name) for t, gt in zip(roots, grad_tensors)]
         g, leaves, targets, grads = _gradient_graph(roots, True, inputs, seeds)
@@ -229,12 +229,56 @@ def _run(roots: list, grad_tensors: list, inputs: list | None) -> tuple:
             env = {o.id: o.data for n in g.nodes for o in n.outputs if o.data is not None}
             _check_versions(g, env)
             feeds = [v.data for v in leaves] + seeds + [v.data for v in g.inputs[len(leaves) + len(seeds) :]]
-            values = ir.interpret(g, feeds, env, native_eager.run)
+            if create_graph:
+                values = _record_gradient(g, feeds, env)
+                gradient_nodes = []  # they stay: later backward() calls differentiate through them
+            else:
+                values = ir.interpret(g, feeds, env, native_eager.run)
         finally:
             for n in gradient_nodes:  # node <-> value cycles: break them so reference counting frees the nodes
                 for o in n.outputs:
                     o.producer = None
     return targets, grads, pairs, values
+
+
+def _record_gradient(g, feeds: list, env: dict) -> list:
+    """create_graph: evaluate the gradient graph keeping every value it computes on its node, so the gradient
+    nodes become recorded nodes like the forward ones; returns the outputs as tensors that require grad when
+    they depend on something that does (a later backward() differentiates through them)."""
+    from graphnn.core.tensor import Tensor
+
+    for v, a in zip(g.inputs, feeds):
+        env[v.id] = a
+    differentiable = {v.id for v in g.inputs if v.meta.get("tensor") is not None and v.meta["tensor"].requires_grad}
+    for n in g.nodes:
+        if all(o.id in env for o in n.outputs):
+            if n.outputs and n.outputs[0].meta.get("ver") is not None:  # a recorded forward value
+                differentiable.update(o.id for o in n.outputs)
+            continue
+        for o, a in zip(n.outputs, native_eager.run(n, [env[v.id] for v in n.inputs])):
+            o.data = env[o.id] = a
+        if any(v.id in differentiable for v in n.inputs):
+            differentiable.update(o.id for o in n.outputs)
+    out = []
+    for v in g.outputs:
+        if v.id in differentiable and v.type.is_float:
+            t = Tensor._wrap(env[v.id], requires_grad=True)
+            t._value = v
+            t._vc = vc = [0, 0]
+            v.meta["ver"] = (vc, 0)
+            t.grad_fn = _gradient_function(v)
+            out.append(t)
+        else:
+            out.append(Tensor._wrap(env[v.id]))
+    return out
+
+
+def _gradient_function(v) -> Function:
+    """The grad_fn shown for a gradient computed with create_graph (the op that computed it, PyTorch style)."""
+    from graphnn.core.dispatch import grad_fn_name
+
+    p = v.producer
+    return function_class(grad_fn_name(p.op) if p is not None else "AccumulateGrad")(())
 
 
 def _check_versions(g, env: dict) -> None:
@@ -299,12 +343,13 @@ def _seed(t, gradient):
     return g
 
 
-def backward(tensors, grad_tensors=None, retain_graph=None) -> None:
+def backward(tensors, grad_tensors=None, retain_graph=None, create_graph: bool = False) -> None:
     """Accumulate d(tensors)/d(leaf) into every leaf's .grad (and that of non-leaves that retain_grad()).
 
     Unless retain_graph is true, the recorded graph then lets go of its intermediate arrays (as PyTorch frees
     saved tensors), so memory is returned at once instead of when Python's cycle collector runs; a second
-    backward through the same graph raises, as in PyTorch."""
+    backward through the same graph raises, as in PyTorch. With create_graph the gradients are recorded too
+    (the .grad tensors have a grad_fn), so they can be differentiated again."""
     from graphnn.core.tensor import Tensor
 
     tensors = [tensors] if isinstance(tensors, Tensor) else list(tensors)
@@ -328,13 +373,13 @@ def backward(tensors, grad_tensors=None, retain_graph=None) -> None:
             _accumulate(t, _seed(t, gt))  # backward() on a leaf: its gradient is the seed
             updated.append(t)
     if roots:
-        _targets, _grads, pairs, values = _run(roots, seeds, None)
+        _targets, _grads, pairs, values = _run(roots, seeds, None, create_graph)
         for (v, _), val in zip(pairs, values):
             t = v.meta.get("tensor")
             _accumulate(t if t is not None else _retained(v), val)
             if t is not None:
                 updated.append(t)
-        if not retain_graph:
+        if not (create_graph if retain_graph is None else retain_graph):
             _free(roots)
     notify_backward(updated)
 
@@ -359,9 +404,15 @@ def notify_backward(tensors: list) -> None:
             fn(tensors)
 
 
-def _accumulate(t, g: np.ndarray) -> None:
+def _accumulate(t, g) -> None:
+    """Add gradient g (an array, or with create_graph a tensor that may carry a graph) into t.grad."""
     from graphnn.core.tensor import Tensor
 
+    if isinstance(g, Tensor):
+        if g.requires_grad:
+            t.grad = g if t._grad is None else t._grad + g
+            return
+        g = g._data
     g = np.asarray(g, dtype=t._data.dtype)
     if t._grad is None:
         t.grad = Tensor(np.array(g, copy=True))
@@ -380,13 +431,19 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
         if grad_outputs is None
         else ([grad_outputs] if isinstance(grad_outputs, Tensor) else list(grad_outputs))
     )
-    for t in inputs:
-        t._eager_value()
     for i, t in enumerate(outputs):
         if not t.requires_grad:
             raise RuntimeError(f"element {i} of tensors does not require grad and does not have a grad_fn")
+    trace = next((t._trace for t in outputs if t._trace is not None), None)
+    if trace is not None:
+        result = trace.grad(outputs, inputs, grad_outputs, create_graph)
+        if not allow_unused and any(r is None for r in result):
+            raise RuntimeError("One of the differentiated tensors appears to not have been used in the graph")
+        return tuple(result)
+    for t in inputs:
+        t._eager_value()
     seeds = [_seed(t, g) for t, g in zip(outputs, grad_outputs)]
-    _targets, grads, pairs, values = _run(outputs, seeds, inputs)
+    _targets, grads, pairs, values = _run(outputs, seeds, inputs, create_graph)
     if not (create_graph if retain_graph is None else retain_graph):
         _free([t for t in outputs if t._value is not None and t._value.producer is not None])
     by_id = {v.id: val for (v, _), val in zip(pairs, values)}
@@ -397,7 +454,8 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
                 raise RuntimeError("One of the differentiated tensors appears to not have been used in the graph")
             result.append(None)
         else:
-            result.append(Tensor(by_id[t._value.id]))
+            val = by_id[t._value.id]
+            result.append(val if isinstance(val, Tensor) else Tensor(val))
     return tuple(result)
 
 

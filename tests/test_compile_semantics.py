@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 import graphnn
+from tolerance import accumulation_tolerance, assert_close
 
 
 def arr(x):
@@ -170,7 +171,9 @@ def test_unrelated_state_changes_do_not_retrace():
         assert _tracer.EPOCH[0] == epoch and f.cache.programs == 1
         lin.bias.requires_grad_(False)  # a captured tensor: the guards are checked again
         assert _tracer.EPOCH[0] != epoch
-        same(f(x), lin(x))
+        # compiled and eager sum the 3 products + bias in their own order (FMA or not): 4 roundings of |w||x| + |b|
+        magnitude = np.abs(arr(lin.weight)).sum(1) + np.abs(arr(lin.bias))
+        assert_close(arr(f(x)), arr(lin(x)), accumulation_tolerance("float32", 4, magnitude), "compiled vs eager")
 
 
 def test_per_call_fast_path_stays_cheap():

@@ -350,6 +350,36 @@ class Tracer:
 
         notify_backward([t for (t, _), gv in zip(leaves, grads) if gv is not None])
 
+    def grad(self, outputs: list, inputs: list, grad_outputs: list, create_graph: bool) -> list:
+        """autograd.grad inside a trace: the gradient values of `inputs` as symbolic tensors (None where an input
+        does not reach the outputs). With create_graph they are differentiable like any traced value (a later
+        backward() differentiates through the gradient nodes); without, they are constants (stop_gradient)."""
+        from graphnn.autograd import implicit_grad_error, vjp_located
+        from graphnn.core.tensor import Tensor
+
+        b = GraphEmitter(self.graph, {"phase": "backward"})
+        seeds = []
+        for t, go in zip(outputs, grad_outputs):
+            if go is None:
+                if t.numel() != 1:
+                    raise implicit_grad_error(t)
+                seeds.append(b.full(1.0, tuple(t.shape), t.dtype_name))
+            else:
+                seeds.append(self.lift(go))
+        self.did_backward = True
+        pairs = [(t, self.lift(t)) for t in inputs]
+        hooks = self.grad_hooks(pairs)
+        grads = vjp_located(self.graph, [self.lift(t) for t in outputs], seeds, [v for _, v in pairs], b, hooks=hooks)
+        out = []
+        for gv in grads:
+            if gv is None:
+                out.append(None)
+            elif create_graph and gv.type.is_float:
+                out.append(Tensor._symbolic(gv, self, True))
+            else:
+                out.append(Tensor._symbolic(b.stop_gradient(gv), self, False))
+        return out
+
     def grad_hooks(self, tensors: list) -> dict:
         """value id -> vjp hook running the tensor's gradient hooks (Tensor.register_hook) on the symbolic
         cotangent: what they compute becomes part of the traced gradient. The hooks of tensors captured from

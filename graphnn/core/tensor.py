@@ -336,7 +336,7 @@ class Tensor:
     def backward(self, gradient=None, retain_graph=None, create_graph=False) -> None:
         from graphnn.autograd import backward
 
-        backward([self], [gradient], retain_graph=retain_graph)
+        backward([self], [gradient], retain_graph=retain_graph, create_graph=create_graph)
 
     def requires_grad_(self, requires_grad: bool = True) -> "Tensor":
         if requires_grad and self.dtype_name not in ("float32", "float64"):
