@@ -12,7 +12,7 @@ import weakref
 import numpy as np
 
 from graphnn import ir
-from graphnn.core import native_eager
+from graphnn.core import backward_cache, native_eager
 from graphnn.ir.graph import Graph
 
 from graphnn.core.grad_mode import (
@@ -117,12 +117,11 @@ FREED = (
 )
 
 
-def _gradient_graph(roots: list, wrt_leaves: bool, inputs: list | None, seed_arrays: list | None = None):
-    nodes, leaves = _collect([t._value for t in roots])
-    if any(n.meta.get("freed") for n in nodes):
-        from graphnn.core.dispatch import located
-
-        raise RuntimeError(located(FREED, ""))
+def _gradient_graph(
+    roots: list, wrt_leaves: bool, inputs: list | None, seed_arrays: list | None = None, collected=None
+):
+    nodes, leaves = collected or _collect([t._value for t in roots])
+    _check_not_freed(nodes)
     g = Graph("backward")
     g.inputs = list(leaves)
     g.nodes = list(nodes)
@@ -130,16 +129,27 @@ def _gradient_graph(roots: list, wrt_leaves: bool, inputs: list | None, seed_arr
     seeds = [g.add_input(t._value.type, f"grad_{i}", "cotangent") for i, t in enumerate(roots)]
     for v, a in zip(seeds, seed_arrays or ()):
         v.data = a
-    if inputs is None:
-        targets = [v for v in leaves if v.meta.get("tensor") is not None and v.meta["tensor"].requires_grad]
-        # non-leaves whose retain_grad() was called (still alive, and still standing for that value)
-        targets += [o for n in nodes for o in n.outputs if _retained(o) is not None]
-    else:
-        targets = [t._value for t in inputs]
+    targets = _targets(nodes, leaves, inputs)
     b = ir.GraphEmitter(g, {"phase": "backward"}, fold=True)
     hooks = _eager_hooks(g, nodes, leaves)
     grads = vjp_located(g, [t._value for t in roots], seeds, targets, b, hooks=hooks)
     return g, leaves, targets, grads
+
+
+def _check_not_freed(nodes: list) -> None:
+    if any(n.meta.get("freed") for n in nodes):
+        from graphnn.core.dispatch import located
+
+        raise RuntimeError(located(FREED, ""))
+
+
+def _targets(nodes: list, leaves: list, inputs: list | None) -> list:
+    """The values whose gradients backward() computes: the leaves that require grad and the non-leaves whose
+    retain_grad() was called (still alive, and still standing for that value); autograd.grad's inputs."""
+    if inputs is not None:
+        return [t._value for t in inputs]
+    targets = [v for v in leaves if v.meta.get("tensor") is not None and v.meta["tensor"].requires_grad]
+    return targets + [o for n in nodes for o in n.outputs if _retained(o) is not None]
 
 
 def tensor_hooks(v) -> list:
@@ -220,7 +230,16 @@ def _retained(v):
 def _run(roots: list, grad_tensors: list, inputs: list | None, create_graph: bool = False) -> tuple:
     with cycle_collector_paused():  # the gradient nodes' cycles are broken below, so they go at once
         seeds = [np.asarray(gt, dtype=t.dtype.name) for t, gt in zip(roots, grad_tensors)]
-        g, leaves, targets, grads = _gradient_graph(roots, True, inputs, seeds)
+        collected = nodes, leaves = _collect([t._value for t in roots])
+        key = pos = None
+        if not create_graph and not _has_hooks(nodes, leaves):
+            _check_not_freed(nodes)
+            targets = _targets(nodes, leaves, inputs)
+            key, pos, by_position = backward_cache.structure_key(nodes, targets, seeds)
+            program = backward_cache.lookup(key)
+            if program is not None:
+                return _rerun(program, by_position, targets, seeds)
+        g, leaves, targets, grads = _gradient_graph(roots, True, inputs, seeds, collected)
         gradient_nodes = g.nodes[g.meta["recorded_nodes"] :]
         try:
             pairs = [(t, gr) for t, gr in zip(targets, grads) if gr is not None]
@@ -233,12 +252,33 @@ def _run(roots: list, grad_tensors: list, inputs: list | None, create_graph: boo
                 values = _record_gradient(g, feeds, env)
                 gradient_nodes = []  # they stay: later backward() calls differentiate through them
             else:
+                if key is not None:
+                    backward_cache.store(key, g, {n.id for n in nodes}, pos, g.inputs[len(leaves) :], grads)
                 values = ir.interpret(g, feeds, env, native_eager.run)
         finally:
             for n in gradient_nodes:  # node <-> value cycles: break them so reference counting frees the nodes
                 for o in n.outputs:
                     o.producer = None
     return targets, grads, pairs, values
+
+
+def _has_hooks(nodes: list, leaves: list) -> bool:
+    from graphnn.core.hooks import USED
+
+    return USED[0] and any(tensor_hooks(v) for v in list(leaves) + [o for n in nodes for o in n.outputs])
+
+
+def _rerun(program, by_position: list, targets: list, seeds: list) -> tuple:
+    """backward() of a recorded graph whose structure was differentiated before: its gradient program on this
+    step's arrays."""
+    values, arrays = program.gather(by_position, seeds)
+    for v in values:
+        _check_version(v)
+    grads = [None] * len(targets)
+    for i in program.present:
+        grads[i] = True
+    pairs = [(targets[i], True) for i in program.present]
+    return targets, grads, pairs, program.run(arrays, native_eager.run)
 
 
 def _record_gradient(g, feeds: list, env: dict) -> list:
@@ -288,21 +328,25 @@ def _check_versions(g, env: dict) -> None:
         if n.outputs and all(o.id in env for o in n.outputs):
             continue  # a forward node with its value: not evaluated
         for v in n.inputs:
-            ver = v.meta.get("ver")
-            if ver is not None and ver[0][0] != ver[1]:
-                from graphnn.core.dispatch import grad_fn_name, located
-                from graphnn.core.tensor import _TORCH_TYPE
+            _check_version(v)
 
-                p = v.producer
-                what = f", which is output 0 of {grad_fn_name(p.op)}," if p is not None else ""
-                raise RuntimeError(
-                    located(
-                        f"one of the variables needed for gradient computation has been modified by an inplace operation: "
-                        f"[torch.{_TORCH_TYPE.get(v.type.dtype, v.type.dtype)}Tensor {list(v.type.shape)}]{what} is at "
-                        f"version {ver[0][0]}; expected version {ver[1]} instead.",
-                        "",
-                    )
-                )
+
+def _check_version(v) -> None:
+    ver = v.meta.get("ver")
+    if ver is not None and ver[0][0] != ver[1]:
+        from graphnn.core.dispatch import grad_fn_name, located
+        from graphnn.core.tensor import _TORCH_TYPE
+
+        p = v.producer
+        what = f", which is output 0 of {grad_fn_name(p.op)}," if p is not None else ""
+        raise RuntimeError(
+            located(
+                f"one of the variables needed for gradient computation has been modified by an inplace operation: "
+                f"[torch.{_TORCH_TYPE.get(v.type.dtype, v.type.dtype)}Tensor {list(v.type.shape)}]{what} is at "
+                f"version {ver[0][0]}; expected version {ver[1]} instead.",
+                "",
+            )
+        )
 
 
 def _free(roots: list) -> None:

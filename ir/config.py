@@ -113,6 +113,13 @@ SETTINGS = {
             "eager steps of a graphnn optimizer after which its step (without a closure) runs compiled (0: never)",
         ),
         Setting(
+            "GRAPHNN_HOT_BACKWARD",
+            _int_at_least(0),
+            8,
+            "eager backward() calls through one recorded-graph structure after which its gradient graph (reused from "
+            "the second call) runs compiled (0: every backward() builds its gradient graph anew)",
+        ),
+        Setting(
             "GRAPHNN_HOT_CELLS",
             _int_at_least(0),
             8,

@@ -111,10 +111,12 @@ def test_backward_graph_is_ir():
     assert "relu" in str(g) and "select" in str(g)
 
 
-def test_backward_releases_intermediates_and_a_second_backward_raises():
+def test_backward_releases_intermediates_and_a_second_backward_raises(monkeypatch):
     """As PyTorch: backward frees the graph's saved values; a second backward through it raises, unless the first
     passed retain_graph=True (a second backward then accumulates the same gradient again)."""
     import pytest
+
+    monkeypatch.setenv("GRAPHNN_HOT_BACKWARD", "8")  # (a reused gradient program compiled at once rounds otherwise)
 
     import graphnn.nn as nn  # noqa: F401
     from graphnn.tools.tutorial_net import Net
