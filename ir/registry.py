@@ -234,8 +234,39 @@ def describe(op: str, types: list, attrs: dict) -> str:
     return f"{op}({', '.join(str(t) for t in types)})" + (f" with {shown}" if shown else "")
 
 
+_INFERRED: dict = {}  # (op, input types, attributes) -> output types: rules are pure, eager ops repeat
+_KEYABLE = (int, float, str, bool, type(None), tuple)
+MAX_INFERRED = 1 << 16
+
+
 def infer_node(op: str, types: list, attrs: dict) -> list:
-    """Run an op's shape/dtype rule, turning any failure into an IRError naming op and shapes."""
+    """Run an op's shape/dtype rule, turning any failure into an IRError naming op and shapes. Results are
+    remembered for attributes of plain values (an eager loop applies the same ops to the same types each step)."""
+    key = None
+    try:
+        key = (op, *types, *[(k, type(v), v) for k, v in attrs.items() if type(v) in _KEYABLE or _unkeyable()])
+        out = _INFERRED.get(key)
+    except (TypeError, _Unkeyable):
+        key = out = None
+    if out is not None:
+        return list(out)
+    out = _infer(op, types, attrs)
+    if key is not None:
+        if len(_INFERRED) >= MAX_INFERRED:
+            _INFERRED.clear()
+        _INFERRED[key] = tuple(out)
+    return out
+
+
+class _Unkeyable(Exception):
+    pass
+
+
+def _unkeyable():
+    raise _Unkeyable
+
+
+def _infer(op: str, types: list, attrs: dict) -> list:
     d = get_op(op)
     if d.num_inputs is not None and len(types) != d.num_inputs:
         raise IRError(f"{op} takes {d.num_inputs} inputs, got {len(types)}")
