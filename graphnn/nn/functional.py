@@ -56,6 +56,7 @@ from ._losses import (  # noqa: F401
 )
 from ._random_ops import dropout, dropout1d, dropout2d, dropout3d  # noqa: F401
 from ._fold import bilinear, channel_shuffle, fold, unfold
+from ._grid import affine_grid, grid_sample
 from ._vision import (
     adaptive_avg_pool,
     adaptive_max_pool,
@@ -107,6 +108,8 @@ __all__ = [
     "pixel_shuffle",
     "unfold",
     "fold",
+    "affine_grid",
+    "grid_sample",
     "bilinear",
     "channel_shuffle",
     "embedding",

@@ -1,0 +1,129 @@
+"""Spatial transformers: affine_grid and grid_sample (2-D), composed of graphnn ops.
+
+grid_sample reads input pixels at the grid's real-valued positions: the four neighbours of each position are
+gathered (an index gather, whose gradient adds back into the input) and blended with bilinear weights, which
+are differentiable functions of the grid, so the gradients with respect to input and grid come from graphnn's
+autodiff, eagerly and compiled.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from graphnn.core.dispatch import apply, op_error, relabel
+from graphnn.core.tensor import Tensor, tensor
+from graphnn.ir.registry import IRError
+
+
+def _base_coords(n: int, align_corners: bool) -> np.ndarray:
+    """Normalized [-1, 1] coordinates of n pixel centres (align_corners: of the corner pixels' centres)."""
+    if align_corners:
+        return np.linspace(-1.0, 1.0, n) if n > 1 else np.zeros(1)
+    return (2.0 * np.arange(n) + 1.0) / n - 1.0
+
+
+def affine_grid(theta: Tensor, size, align_corners: bool | None = None) -> Tensor:
+    """Sampling grid (N, H, W, 2) of the affine maps theta (N, 2, 3) for an output of size (N, C, H, W)."""
+    size = tuple(int(s) for s in size)
+    if len(size) != 4:
+        raise NotImplementedError(f"affine_grid: only 4-d sizes (N, C, H, W) are supported, got {size}")
+    n, _c, h, w = size
+    if theta.ndim != 3 or tuple(theta.shape[1:]) != (2, 3) or theta.shape[0] != n:
+        raise op_error(
+            IRError(
+                f"affine_grid: expected a batch of 2D affine matrices of shape Nx2x3 for size {list(size)}, "
+                f"got theta of shape {tuple(theta.shape)}"
+            )
+        )
+    if not theta.dtype_name.startswith("float"):
+        raise op_error(IRError(f"affine_grid: theta must be a float tensor, got {theta.dtype_name}"))
+    ac = bool(align_corners)
+    xs, ys = np.meshgrid(_base_coords(w, ac), _base_coords(h, ac))
+    base = np.stack([xs.ravel(), ys.ravel(), np.ones(h * w)], axis=1)  # (H*W, 3): x, y, 1
+    grid = tensor(base, dtype=theta.dtype_name).matmul(theta.transpose(1, 2))  # (N, H*W, 2)
+    return relabel(grid.reshape(n, h, w, 2), "AffineGridGeneratorBackward0", [theta])
+
+
+def _unnormalize(coord: Tensor, n: int, align_corners: bool) -> Tensor:
+    if align_corners:
+        return (coord + 1) * ((n - 1) / 2)
+    return ((coord + 1) * n - 1) / 2
+
+
+def _reflect(x: Tensor, lo: float, hi: float) -> Tensor:
+    """x folded back into [lo, hi] by reflections at both ends (PyTorch's reflection padding of coordinates)."""
+    if hi <= lo:
+        return x * 0 + lo
+    span = hi - lo
+    d = (x - lo).abs()
+    flips = (d / span).floor()
+    extra = d - flips * span
+    return apply("select", [flips.remainder(2) == 0, extra + lo, span - extra + lo])
+
+
+def _source_coord(coord: Tensor, n: int, padding_mode: str, align_corners: bool) -> Tensor:
+    x = _unnormalize(coord, n, align_corners)
+    if padding_mode == "border":
+        x = x.clamp(0, n - 1)
+    elif padding_mode == "reflection":
+        x = _reflect(x, 0.0, n - 1.0) if align_corners else _reflect(x, -0.5, n - 0.5)
+        x = x.clamp(0, n - 1)
+    return x
+
+
+def grid_sample(
+    input: Tensor,
+    grid: Tensor,
+    mode: str = "bilinear",
+    padding_mode: str = "zeros",
+    align_corners: bool | None = None,
+) -> Tensor:
+    """input (N, C, H, W) sampled at grid (N, Ho, Wo, 2) of normalized (x, y) positions -> (N, C, Ho, Wo)."""
+    if mode not in ("bilinear", "nearest"):
+        raise NotImplementedError(f"grid_sample: mode {mode!r} is not supported (bilinear, nearest)")
+    if padding_mode not in ("zeros", "border", "reflection"):
+        raise ValueError(
+            f"nn.functional.grid_sample(): expected padding_mode to be 'zeros', 'border', or 'reflection', "
+            f"but got: '{padding_mode}'"
+        )
+    if input.ndim != 4:
+        raise NotImplementedError(f"grid_sample: only 4-d inputs (N, C, H, W) are supported, got {input.ndim}-d")
+    n, c, h, w = input.shape
+    if grid.ndim != 4 or grid.shape[0] != n or grid.shape[3] != 2:
+        raise op_error(
+            IRError(
+                f"grid_sample: grid of shape {tuple(grid.shape)} does not fit input of shape "
+                f"{tuple(input.shape)} (expected (N={n}, H_out, W_out, 2))"
+            )
+        )
+    ac = bool(align_corners)
+    ho, wo = grid.shape[1], grid.shape[2]
+    gx = _source_coord(grid[..., 0], w, padding_mode, ac)  # (N, Ho, Wo), in pixels
+    gy = _source_coord(grid[..., 1], h, padding_mode, ac)
+    flat = input.reshape(n, c, h * w)
+
+    def corner(ix: Tensor, iy: Tensor) -> tuple:
+        """Pixels at integer positions (ix, iy) (float tensors) and whether each lies inside the input."""
+        inside = (ix >= 0) & (ix <= w - 1) & (iy >= 0) & (iy <= h - 1)
+        index = (iy.clamp(0, h - 1) * w + ix.clamp(0, w - 1)).long().reshape(n, 1, ho * wo).expand(n, c, ho * wo)
+        return flat.gather(2, index).reshape(n, c, ho, wo), inside.unsqueeze(1)
+
+    if mode == "nearest":
+        ix, iy = gx.round(), gy.round()  # halves to even, as PyTorch's nearbyint
+        v, inside = corner(ix.detach(), iy.detach())
+        out = apply("select", [inside, v, 0.0])
+        return relabel(out, "GridSampler2DBackward0", [input, grid])
+    x0, y0 = gx.floor().detach(), gy.floor().detach()
+    wx1, wy1 = gx - x0, gy - y0
+    wx0, wy0 = 1 - wx1, 1 - wy1
+    out = None
+    for ix, iy, wgt in (
+        (x0, y0, wx0 * wy0),
+        (x0 + 1, y0, wx1 * wy0),
+        (x0, y0 + 1, wx0 * wy1),
+        (x0 + 1, y0 + 1, wx1 * wy1),
+    ):
+        v, inside = corner(ix, iy)
+        term = apply("select", [inside, v * wgt.unsqueeze(1), 0.0])
+        out = term if out is None else out + term
+    return relabel(out, "GridSampler2DBackward0", [input, grid])
