@@ -16,7 +16,7 @@ from graphnn.core.grad_mode import (
 )
 from graphnn.core.random import manual_seed, seed
 from graphnn.core.dtypes import bool_ as bool  # noqa: A001
-from graphnn.core.dtypes import bfloat16, dtype, float16, float32, float64, int64
+from graphnn.core.dtypes import bfloat16, dtype, float16, float32, float64, int8, int16, int32, int64, uint8  # noqa: F401
 from graphnn.core.device import device
 from graphnn.core.tensor import (
     BoolTensor,
@@ -84,6 +84,8 @@ float = float32  # noqa: A001
 double = float64
 long = int64
 half = float16
+int = int32  # noqa: A001 (PyTorch's alias; computed as int64, see graphnn.core.dtypes)
+short = int16
 
 
 def _unary(op):
@@ -262,7 +264,6 @@ for _name, _fn in _sampling.METHODS.items():
         setattr(Tensor, _name, _fn)
 for _name, _fn in _sampling.FUNCTIONS.items():
     globals().setdefault(_name, _fn)
-Tensor.mT = property(lambda self: self.transpose(-2, -1), doc="the transpose of the last two dimensions")
 random = _random_module  # torch.random.manual_seed(...)
 channels_last = contiguous_format = preserve_format = channels_last_3d = "memory_format"
 

@@ -312,3 +312,35 @@ def test_jit_entry_points_change_nothing():
     assert graphnn.jit.ignore(double) is double and not graphnn.jit.is_scripting()
     with pytest.raises(NotImplementedError, match="graphnn.save"):
         graphnn.jit.save(lin, "model.pt")
+
+
+def test_narrow_integer_dtypes_compute_as_int64(torch):
+    """torch.int32/int16/int8/uint8 are accepted (with a warning) and keep the values, as int64."""
+    for name in ("int32", "int16", "int8", "uint8"):
+        with pytest.warns(UserWarning, match=f"no {name}"):
+            g = graphnn.tensor([1, 2, 120], dtype=getattr(graphnn, name))
+        t = torch.tensor([1, 2, 120], dtype=getattr(torch, name))
+        np.testing.assert_array_equal(g.numpy(), t.numpy().astype(np.int64))
+        assert g.dtype == graphnn.int64
+        assert graphnn.iinfo(getattr(graphnn, name)).max == torch.iinfo(getattr(torch, name)).max
+    assert graphnn.int == graphnn.int32 and graphnn.short == graphnn.int16 and not graphnn.uint8.is_signed
+    x = graphnn.tensor([1.7, -2.2, 3.0])
+    for m in ("byte", "char", "short", "int"):
+        np.testing.assert_array_equal(getattr(x, m)().numpy(), [1, -2, 3])
+
+
+def test_matrix_transposes_and_apply_(torch):
+    a = np.random.default_rng(1).standard_normal((2, 3, 4))
+    g, t = graphnn.tensor(a), torch.tensor(a)
+    np.testing.assert_array_equal(g.mT.numpy(), t.mT.numpy())
+    np.testing.assert_array_equal(g.mH.numpy(), t.mH.numpy())
+    np.testing.assert_array_equal(g[0].H.numpy(), t[0].H.numpy())
+    with pytest.raises(RuntimeError, match="only supported on matrices"):
+        g.H
+    np.testing.assert_array_equal(
+        g.clone().apply_(lambda v: v * v + 1).numpy(), t.clone().apply_(lambda v: v * v + 1).numpy()
+    )
+    w = graphnn.tensor(a[0], requires_grad=True)
+    f = graphnn.compile(lambda w: (w.mT @ w).sum())
+    f(w).backward()
+    np.testing.assert_allclose(w.grad.numpy(), 2 * a[0] @ np.ones((4, 4)), rtol=1e-12)

@@ -19,7 +19,7 @@ class dtype:
         return f"graphnn.{self.name}"
 
     def __eq__(self, other) -> bool:
-        if isinstance(other, dtype) or (isinstance(other, str) and other in _HALF):
+        if isinstance(other, dtype) or (isinstance(other, str) and (other in _HALF or other in _NARROW)):
             return self.name == getattr(other, "name", other)
         try:
             return to_dtype(other) == self.name
@@ -32,6 +32,10 @@ class dtype:
     @property
     def is_floating_point(self) -> bool:
         return self.name in ("float32", "float64", "float16", "bfloat16")
+
+    @property
+    def is_signed(self) -> bool:
+        return self.name != "uint8" and self.name != "bool"
 
     @property
     def itemsize(self) -> int:
@@ -51,6 +55,25 @@ bfloat16 = dtype("bfloat16")
 _HALF = ("float16", "bfloat16", "half")
 
 
+# Narrow integers: accepted where PyTorch code passes them, computed as int64 (values kept, no wrap-around).
+int32 = dtype("int32")
+int16 = dtype("int16")
+int8 = dtype("int8")
+uint8 = dtype("uint8")
+_NARROW = ("int32", "int16", "int8", "uint8")
+
+
+def _narrow(name: str) -> str:
+    import warnings
+
+    warnings.warn(
+        f"graphnn has no {name}: tensors of dtype {name} are int64 (the same values, no wrap-around)",
+        UserWarning,
+        stacklevel=4,
+    )
+    return "int64"
+
+
 def _half(name: str) -> str:
     import warnings
 
@@ -65,6 +88,8 @@ def _half(name: str) -> str:
 def to_dtype(x) -> str:
     """Name of the graphnn dtype for a graphnn dtype, NumPy dtype, string or Python type."""
     if isinstance(x, dtype):
+        if x.name in _NARROW:
+            return _narrow(x.name)
         return _half(x.name) if x.name in _HALF else x.name
     if isinstance(x, str) and x in _HALF:
         return _half(x)

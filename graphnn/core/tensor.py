@@ -797,6 +797,16 @@ class Tensor:
     def int(self):
         return self.type_as_dtype("int64")
 
+    def short(self):
+        return self.type_as_dtype("int64")
+
+    def char(self):
+        return self.type_as_dtype("int64")
+
+    def byte(self):
+        """uint8 in PyTorch; int64 here (the same values)."""
+        return self.type_as_dtype("int64")
+
     def bool(self):
         return self.type_as_dtype("bool")
 
@@ -1127,6 +1137,37 @@ class Tensor:
     @property
     def T(self):
         return self.permute(*reversed(range(self.ndim)))
+
+    @property
+    def mT(self):  # noqa: N802 (PyTorch's name)
+        """The transpose of the last two dimensions (of each matrix in a batch)."""
+        if self.ndim < 2:
+            raise RuntimeError(
+                f"tensor.mT is only supported on matrices or batches of matrices. Got {self.ndim}-D tensor."
+            )
+        return self.transpose(-2, -1)
+
+    @property
+    def mH(self):  # noqa: N802
+        """The conjugate transpose of each matrix: mT (graphnn's tensors are real)."""
+        return self.mT
+
+    @property
+    def H(self):  # noqa: N802
+        """The conjugate transpose of a matrix: its transpose (graphnn's tensors are real)."""
+        if self.ndim not in (0, 2):
+            raise RuntimeError(f"tensor.H is only supported on matrices (2-D tensors). Got {self.ndim}-D tensor.")
+        return self.T if self.ndim else self
+
+    def apply_(self, callable):  # noqa: A002
+        """Replace every element by callable(element), in place (eager only; slow, as in PyTorch)."""
+        from graphnn.core.grad_mode import no_grad
+
+        data = self._concrete("apply_")
+        out = np.vectorize(callable, otypes=[data.dtype])(data) if data.size else data
+        with no_grad():
+            self.copy_(Tensor(np.asarray(out, data.dtype)))
+        return self
 
     def expand(self, *shape):
         if len(shape) == 1 and isinstance(shape[0], (tuple, list, Size)):
