@@ -63,36 +63,26 @@ uint8 = dtype("uint8")
 _NARROW = ("int32", "int16", "int8", "uint8")
 
 
-def _narrow(name: str) -> str:
+_STAND_IN = {"int64": "the same values, no wrap-around", "float32": "the same values, more precision"}
+
+
+def _stand_in(name: str) -> str:
+    """The dtype computing a dtype graphnn lacks (narrow integers: int64, half precision: float32), with a warning."""
     import warnings
 
+    actual = "int64" if name in _NARROW else "float32"
     warnings.warn(
-        f"graphnn has no {name}: tensors of dtype {name} are int64 (the same values, no wrap-around)",
-        UserWarning,
-        stacklevel=4,
+        f"graphnn has no {name}: tensors of dtype {name} are {actual} ({_STAND_IN[actual]})", UserWarning, stacklevel=4
     )
-    return "int64"
-
-
-def _half(name: str) -> str:
-    import warnings
-
-    warnings.warn(
-        f"graphnn has no {name}: tensors of dtype {name} are float32 (the same values, more precision)",
-        UserWarning,
-        stacklevel=4,
-    )
-    return "float32"
+    return actual
 
 
 def to_dtype(x) -> str:
     """Name of the graphnn dtype for a graphnn dtype, NumPy dtype, string or Python type."""
     if isinstance(x, dtype):
-        if x.name in _NARROW:
-            return _narrow(x.name)
-        return _half(x.name) if x.name in _HALF else x.name
+        return _stand_in(x.name) if x.name in _HALF or x.name in _NARROW else x.name
     if isinstance(x, str) and x in _HALF:
-        return _half(x)
+        return _stand_in("float16" if x == "half" else x)
     if x is float:
         return "float32"
     if x is int:
