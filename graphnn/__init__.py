@@ -237,6 +237,12 @@ from graphnn.core.dtypes import finfo, iinfo  # noqa: E402
 _install.install(_sys.modules[__name__], _math_ops.FUNCTIONS, _math_ops.INPLACE)
 _install.install(_sys.modules[__name__], _reductions.FUNCTIONS, _reductions.INPLACE)
 _install.install_operators()
+from graphnn.core import extra_api as _extra_api  # noqa: E402
+
+_install.install(_sys.modules[__name__], _extra_api.FUNCTIONS, ("scatter_reduce", "renorm"))
+_install.install(_sys.modules[__name__], _extra_api.MODULE_ONLY, methods=False)
+Tensor.__lshift__ = lambda self, o: _extra_api.bitwise_left_shift(self, o)
+Tensor.__rshift__ = lambda self, o: _extra_api.bitwise_right_shift(self, o)
 
 
 def get_default_dtype():
@@ -296,7 +302,9 @@ Tensor.share_memory_, Tensor.is_shared = _shared_memory.share_memory_, _shared_m
 _shared_memory.register_reductions()
 from graphnn import multiprocessing  # noqa: E402
 
-from graphnn import jit, linalg, special  # noqa: E402  (torch.jit's entry points, linalg's norms, special)
+from graphnn import func, jit, linalg, serialization, special, testing  # noqa: E402  (torch.jit's entry points, linalg's norms, special)
+
+vmap = func.vmap
 
 _MATMUL_PRECISION = ["highest"]
 

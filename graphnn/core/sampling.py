@@ -3,6 +3,8 @@ Tensor.exponential_), from graphnn's generator: now in eager code, at every call
 
 from __future__ import annotations
 
+import numpy as np
+
 from graphnn.core import random as _random
 from graphnn.core.tensor import Tensor, as_tensor, random_tensor
 
@@ -48,5 +50,44 @@ def exponential_(self: Tensor, lambd: float = 1.0, *, generator=None) -> Tensor:
     return self._inplace_op("exponential_", draw, "ExponentialBackward0")
 
 
-METHODS = {"bernoulli": bernoulli, "bernoulli_": bernoulli_, "exponential_": exponential_}
-FUNCTIONS = {"normal": normal, "bernoulli": bernoulli}
+def _fill(name: str, grad_name: str, draw_numpy):
+    """Tensor.<name>(...): self filled in place with draws draw_numpy(rng, shape, *args) (new ones at every call
+    when compiled)."""
+
+    def method(self: Tensor, *args, generator=None) -> Tensor:
+        shape, dt = tuple(self.shape), self.dtype_name
+        draw = lambda: random_tensor(  # noqa: E731
+            shape, dt, lambda: np.asarray(draw_numpy(_random.generator(generator), shape, *args)).astype(dt)
+        )
+        return self._inplace_op(name, draw, grad_name)
+
+    method.__name__ = name
+    return method
+
+
+geometric_ = _fill("geometric_", "GeometricBackward0", lambda rng, shape, p: rng.geometric(p, shape))
+log_normal_ = _fill(
+    "log_normal_", "LogNormalBackward0", lambda rng, shape, mean=1.0, std=2.0: np.exp(rng.normal(mean, std, shape))
+)
+cauchy_ = _fill(
+    "cauchy_", "CauchyBackward0", lambda rng, shape, median=0.0, sigma=1.0: median + sigma * rng.standard_cauchy(shape)
+)
+
+
+def poisson(input: Tensor, generator=None) -> Tensor:
+    """Poisson draws with the rates `input` (eager: the rates must be known when drawing)."""
+    rates = input._concrete("poisson")
+    if (rates < 0).any() or not np.isfinite(rates).all():
+        raise RuntimeError("poisson: invalid Poisson rate, expected rate to be non-negative and finite")
+    return Tensor._wrap(_random.generator(generator).poisson(rates).astype(rates.dtype))
+
+
+METHODS = {
+    "bernoulli": bernoulli,
+    "bernoulli_": bernoulli_,
+    "exponential_": exponential_,
+    "geometric_": geometric_,
+    "log_normal_": log_normal_,
+    "cauchy_": cauchy_,
+}
+FUNCTIONS = {"normal": normal, "bernoulli": bernoulli, "poisson": poisson}

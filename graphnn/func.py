@@ -1,0 +1,159 @@
+"""graphnn.func: torch.func's functional entry points - functional_call, grad, grad_and_value, vjp, jacrev, vmap -
+on graphnn's autograd (eager and inside graphnn.compile). vmap applies the function to each slice along in_dims and
+stacks the results: the same values as a vectorized map, one call per slice."""
+
+from __future__ import annotations
+
+import contextlib
+
+
+@contextlib.contextmanager
+def _swapped(module, tensors: dict, strict: bool):
+    """Within the block the module's parameters and buffers named in `tensors` are those tensors."""
+    named = dict(module.named_parameters(remove_duplicate=False))
+    named.update(dict(module.named_buffers(remove_duplicate=False)))
+    if strict:
+        missing = sorted(set(named) - set(tensors))
+        unexpected = sorted(set(tensors) - set(named))
+        if missing or unexpected:
+            raise RuntimeError(f"functional_call got missing keys {missing} and unexpected keys {unexpected}")
+    saved = []
+    for name, t in tensors.items():
+        *path, leaf = name.split(".")
+        owner = module
+        for p in path:
+            owner = getattr(owner, p)
+        table = "_parameters" if leaf in owner._parameters else "_buffers" if leaf in owner._buffers else None
+        if table is None:
+            raise AttributeError(f"functional_call: {type(module).__name__} has no parameter or buffer {name!r}")
+        saved.append((owner, table, leaf, getattr(owner, table)[leaf]))
+        getattr(owner, table)[leaf] = t
+    try:
+        yield
+    finally:
+        for owner, table, leaf, old in reversed(saved):
+            getattr(owner, table)[leaf] = old
+
+
+def functional_call(module, parameter_and_buffer_dicts, args=(), kwargs=None, *, tie_weights=True, strict=False):
+    """module(*args, **kwargs) with its parameters and buffers replaced by the given tensors (a dict, or a tuple
+    of dicts) for this call only."""
+    dicts = parameter_and_buffer_dicts
+    tensors = {}
+    for d in dicts if isinstance(dicts, (tuple, list)) else (dicts,):
+        tensors.update(d)
+    args = args if isinstance(args, tuple) else (args,)
+    with _swapped(module, tensors, strict):
+        return module(*args, **(kwargs or {}))
+
+
+def _as_tuple(x):
+    return x if isinstance(x, tuple) else (x,)
+
+
+def grad_and_value(func, argnums=0, has_aux: bool = False):
+    """A function returning (gradient of func's scalar output w.r.t. the argnums arguments, func's output)."""
+    from graphnn.autograd import grad as _grad
+    from graphnn.core.grad_mode import enable_grad
+    from graphnn.core.tensor import Tensor
+
+    def wrapper(*args, **kwargs):
+        nums = _as_tuple(argnums)
+        args = list(args)
+        for i in nums:  # (an argument already in a graph - an outer transform's - stays in it)
+            a = args[i]
+            args[i] = a.detach().requires_grad_(True) if isinstance(a, Tensor) and not a.requires_grad else a
+        with enable_grad():
+            out = func(*args, **kwargs)
+            value, aux = (out[0], out[1]) if has_aux else (out, None)
+            gs = _grad(value, [args[i] for i in nums], create_graph=True, allow_unused=True)
+        gs = tuple(g if g is not None else args[i] * 0 for g, i in zip(gs, nums))
+        g = gs if isinstance(argnums, tuple) else gs[0]
+        return (g, (value, aux)) if has_aux else (g, value)
+
+    return wrapper
+
+
+def grad(func, argnums=0, has_aux: bool = False):
+    """The gradient of func's scalar output w.r.t. argument argnums (a tuple: several), as a function."""
+    gv = grad_and_value(func, argnums, has_aux)
+
+    def wrapper(*args, **kwargs):
+        g, value = gv(*args, **kwargs)
+        return (g, value[1]) if has_aux else g
+
+    return wrapper
+
+
+def vjp(func, *primals, has_aux: bool = False):
+    """(func(*primals), a function mapping a cotangent to the vector-Jacobian products w.r.t. each primal)."""
+    from graphnn.autograd import grad as _grad
+    from graphnn.core.grad_mode import enable_grad
+
+    xs = [p.detach().requires_grad_(True) for p in primals]
+    with enable_grad():
+        out = func(*xs)
+    value, aux = (out[0], out[1]) if has_aux else (out, None)
+
+    def pullback(cotangent):
+        with enable_grad():
+            gs = _grad(value, xs, grad_outputs=cotangent, retain_graph=True, create_graph=True, allow_unused=True)
+        return tuple(g if g is not None else x * 0 for g, x in zip(gs, xs))
+
+    return (value, pullback, aux) if has_aux else (value, pullback)
+
+
+def jacrev(func, argnums=0):
+    """The Jacobian of func w.r.t. argument argnums (output shape + input shape), by one vjp per output element."""
+    from graphnn.core.tensor import stack
+
+    def wrapper(*args):
+        nums = _as_tuple(argnums)
+
+        def at(*xs):
+            full = list(args)
+            for i, x in zip(nums, xs):
+                full[i] = x
+            return func(*full)
+
+        out, pull = vjp(at, *[args[i] for i in nums])
+        flat = out.reshape(-1)
+        rows = []
+        for k in range(flat.numel()):
+            e = (flat.detach() * 0).clone()
+            e[k] = 1.0
+            rows.append(pull(e.reshape(out.shape)))
+        jac = tuple(
+            stack([r[j] for r in rows]).reshape(tuple(out.shape) + tuple(args[i].shape)) for j, i in enumerate(nums)
+        )
+        return jac if isinstance(argnums, tuple) else jac[0]
+
+    return wrapper
+
+
+jacfwd = jacrev  # the same Jacobian (graphnn computes it in reverse mode)
+
+
+def vmap(func, in_dims=0, out_dims=0, randomness: str = "error", *, chunk_size=None):
+    """func mapped over dimension in_dims of its arguments (None: not mapped), results stacked at out_dims."""
+    from graphnn.core.tensor import Tensor, stack
+
+    def wrapper(*args):
+        dims = in_dims if isinstance(in_dims, (tuple, list)) else (in_dims,) * len(args)
+        sizes = {a.shape[d] for a, d in zip(args, dims) if d is not None and isinstance(a, Tensor)}
+        if len(sizes) != 1:
+            raise ValueError(
+                f"vmap: expected all tensors to have the same size in the mapped dimension, got {sorted(sizes)}"
+            )
+        (n,) = sizes
+        results = []
+        for k in range(n):
+            sl = [a.select(d, k) if d is not None and isinstance(a, Tensor) else a for a, d in zip(args, dims)]
+            results.append(func(*sl))
+        first = results[0]
+        if isinstance(first, tuple):
+            od = out_dims if isinstance(out_dims, (tuple, list)) else (out_dims,) * len(first)
+            return tuple(stack([r[j] for r in results], od[j]) for j in range(len(first)))
+        return stack(results, out_dims)
+
+    return wrapper
