@@ -3,7 +3,8 @@
 A call's *signature* is a hashable key of its argument trees: the containers' types, lengths and dict keys (in
 order), each tensor leaf's shape, dtype and requires_grad (for compiled functions, also whether the .grad of a
 leaf that requires grad is None: a traced backward() accumulates into it), and the value of every other leaf (a
-constant baked into the trace). Tensor leaves are collected in one order (arguments first to last, depth first),
+constant baked into the trace). A namedtuple's fields named in its `_pytree_static_fields` are constants too, tensors
+included (keyed by their values: PackedSequence's batch sizes, which give its data's shape). Tensor leaves are collected in one order (arguments first to last, depth first),
 the order of the traced graph's inputs.
 """
 
@@ -15,6 +16,7 @@ from collections import defaultdict
 from graphnn.core.tensor import Tensor
 
 _KINDS: dict = {}  # type -> "seq" (tuple, list), "named" (namedtuple), "map" (dict), or None (a leaf)
+_STATIC: dict = {}  # namedtuple type -> positions of its fields that are constants of a trace
 
 
 class BadLeaf(Exception):
@@ -34,6 +36,23 @@ def _kind(cls) -> str | None:
             kind = "map" if issubclass(cls, dict) else None
         _KINDS[cls] = kind
     return kind
+
+
+def _static(cls) -> frozenset:
+    """Positions of a namedtuple's fields that are constants of a trace (its `_pytree_static_fields`)."""
+    static = _STATIC.get(cls)
+    if static is None:
+        names = getattr(cls, "_pytree_static_fields", ())
+        static = _STATIC[cls] = frozenset(cls._fields.index(n) for n in names)
+    return static
+
+
+def _static_key(a) -> tuple:
+    """The key of a static field: a tensor by its values, anything else as a constant."""
+    if isinstance(a, Tensor):
+        d = a._concrete("a constant field of a compiled call's argument")
+        return (Tensor, d.shape, d.dtype.str, d.tobytes())
+    return _constant_key(a)
 
 
 def is_container(obj) -> bool:
@@ -83,6 +102,9 @@ def leaf_key(a, leaves: list, grads: bool = False):
             tuple([(k, leaf_key(v, leaves, grads)) for k, v in a.items()]),
             getattr(a, "default_factory", None),
         )
+    static = _static(cls) if kind == "named" else ()
+    if static:
+        return (cls, tuple([_static_key(o) if i in static else leaf_key(o, leaves, grads) for i, o in enumerate(a)]))
     return (cls, tuple([leaf_key(o, leaves, grads) for o in a]))
 
 
@@ -127,7 +149,8 @@ def map_tensors(obj, fn, path: str = ""):
         pairs = [(k, map_tensors(v, fn, f"{path}_{k}")) for k, v in obj.items()]
         return _rebuild(cls, pairs, getattr(obj, "default_factory", None))
     if kind is not None:
-        return _rebuild(cls, [map_tensors(o, fn, f"{path}_{i}") for i, o in enumerate(obj)])
+        static = _static(cls) if kind == "named" else ()
+        return _rebuild(cls, [o if i in static else map_tensors(o, fn, f"{path}_{i}") for i, o in enumerate(obj)])
     return obj
 
 
@@ -141,7 +164,8 @@ def flatten(obj, leaves: list):
     if kind == "map":
         return ("map", cls, [(k, flatten(v, leaves)) for k, v in obj.items()], getattr(obj, "default_factory", None))
     if kind is not None:
-        return ("seq", cls, [flatten(o, leaves) for o in obj])
+        static = _static(cls) if kind == "named" else ()
+        return ("seq", cls, [("const", o) if i in static else flatten(o, leaves) for i, o in enumerate(obj)])
     return ("const", obj)
 
 

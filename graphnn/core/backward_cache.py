@@ -9,8 +9,9 @@ structure run the program on the new step's arrays, and after GRAPHNN_HOT_BACKWA
 (compiled as graphnn.compile compiles graphs): a whole eager backward becomes one native call.
 
 Only what decides the gradient graph is in the key, so reuse is exact: vjp rules read types and attributes, never
-arrays. Recorded graphs with gradient hooks, array attributes of more than a few elements, or higher-order gradients
-(create_graph) are not cached.
+arrays. Recorded graphs with gradient hooks, array attributes of more than a few elements, object attributes (calls
+of compiled code, scans, custom ops: a cache must not keep them alive) or higher-order gradients (create_graph) are
+not cached.
 """
 
 from __future__ import annotations
@@ -47,9 +48,7 @@ def _attr_key(attrs: dict):
             if x.size > SMALL_ARRAY:
                 return None
             out.append((name, x.dtype.str, x.shape, x.tobytes()))
-        elif hasattr(x, "ir_key"):
-            out.append((name, x.ir_key()))
-        else:
+        else:  # objects (a compiled call's program, a scan's body, a custom op): not kept alive by a cache
             return None
     return tuple(out)
 

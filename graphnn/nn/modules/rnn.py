@@ -1,8 +1,9 @@
 """Recurrent layers: RNN, LSTM, GRU (as IR scans over time, not unrolled) and their cells.
 
 Gate order and parameter names follow PyTorch: LSTM gates (i, f, g, o), GRU gates (r, z, n),
-weight_ih_l{k}[_reverse], weight_hh_l{k}, bias_ih_l{k}, bias_hh_l{k}; every parameter is initialised
-uniform in +-1/sqrt(hidden_size).
+weight_ih_l{k}[_reverse], weight_hh_l{k}, bias_ih_l{k}, bias_hh_l{k}, weight_hr_l{k} (LSTM with proj_size: h is
+projected to proj_size features); every parameter is initialised uniform in +-1/sqrt(hidden_size). The layers take
+a PackedSequence too (variable-length sequences: a scan with a mask per step).
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from graphnn.core.tensor import Tensor, cat, empty, stack, zeros
 from .. import functional as F
 from .. import init
 from ..parameter import Parameter
+from ..utils import packed_sequence as packing
+from ..utils.packed_sequence import PackedSequence
 from ._factory import factory_dtype
 from .module import Module
 
@@ -28,15 +31,17 @@ def _linear(x, w, b):
     return out + b if b is not None else out
 
 
-def rnn_step(mode: str, gi: Tensor, h, w_hh, b_hh):
-    """One time step given the input projection gi = x W_ih^T + b_ih. h is a tensor, or (h, c) for LSTM."""
+def rnn_step(mode: str, gi: Tensor, h, w_hh, b_hh, w_hr=None):
+    """One time step given the input projection gi = x W_ih^T + b_ih. h is a tensor, or (h, c) for LSTM (whose
+    new h is projected by w_hr when given)."""
     if mode == "LSTM":
         h, c = h
         gates = gi + _linear(h, w_hh, b_hh)
-        H = h.shape[-1]
+        H = c.shape[-1]
         i, f, g, o = (gates[..., k * H : (k + 1) * H] for k in range(4))
         c2 = f.sigmoid() * c + i.sigmoid() * g.tanh()
-        return o.sigmoid() * c2.tanh(), c2
+        h2 = o.sigmoid() * c2.tanh()
+        return (h2 if w_hr is None else h2.matmul(w_hr.t())), c2
     if mode == "GRU":
         gh = _linear(h, w_hh, b_hh)
         H = h.shape[-1]
@@ -59,6 +64,7 @@ class RNNBase(Module):
         batch_first: bool = False,
         dropout: float = 0.0,
         bidirectional: bool = False,
+        proj_size: int = 0,
         device=None,
         dtype=None,
     ):
@@ -75,6 +81,13 @@ class RNNBase(Module):
             raise ValueError(f"num_layers must be greater than zero, got {num_layers}")
         if input_size < 0:
             raise ValueError(f"input_size must be non-negative, got {input_size}")
+        if isinstance(proj_size, bool) or not isinstance(proj_size, numbers.Integral) or proj_size < 0:
+            raise ValueError("proj_size should be a positive integer or zero to disable projections")
+        if proj_size >= hidden_size:
+            raise ValueError("proj_size has to be smaller than hidden_size")
+        if proj_size and mode != "LSTM":
+            raise ValueError("proj_size argument is only supported for LSTM, not RNN or GRU")
+        self.proj_size = proj_size
         self.mode, self.input_size, self.hidden_size, self.num_layers = mode, input_size, hidden_size, num_layers
         self.bias, self.batch_first, self.dropout, self.bidirectional = bias, batch_first, float(dropout), bidirectional
         gate = GATES[mode] * hidden_size
@@ -83,14 +96,20 @@ class RNNBase(Module):
         for layer in range(num_layers):
             for d in range(dirs):
                 suffix = f"_l{layer}" + ("_reverse" if d else "")
-                in_size = input_size if layer == 0 else hidden_size * dirs
-                names = [("weight_ih", (gate, in_size)), ("weight_hh", (gate, hidden_size))]
+                in_size = input_size if layer == 0 else self._out_size() * dirs
+                names = [("weight_ih", (gate, in_size)), ("weight_hh", (gate, self._out_size()))]
                 if bias:
                     names += [("bias_ih", (gate,)), ("bias_hh", (gate,))]
+                if proj_size:
+                    names.append(("weight_hr", (proj_size, hidden_size)))
                 for n, shape in names:
                     setattr(self, n + suffix, Parameter(empty(*shape, dtype=dtype)))
                     self._flat_weights_names.append(n + suffix)
         self.reset_parameters()
+
+    def _out_size(self) -> int:
+        """Features of h: proj_size when projecting, else hidden_size."""
+        return self.proj_size or self.hidden_size
 
     def flatten_parameters(self) -> None:
         """Nothing to do: graphnn's recurrences read the weights where they are (PyTorch packs them for cuDNN)."""
@@ -103,10 +122,12 @@ class RNNBase(Module):
     def _params(self, layer: int, d: int):
         s = f"_l{layer}" + ("_reverse" if d else "")
         get = lambda n: getattr(self, n + s) if self.bias or "weight" in n else None  # noqa: E731
-        return get("weight_ih"), get("weight_hh"), get("bias_ih"), get("bias_hh")
+        w_hr = get("weight_hr") if self.proj_size else None
+        return get("weight_ih"), get("weight_hh"), get("bias_ih"), get("bias_hh"), w_hr
 
     def forward(self, input, hx=None):
-        is_lstm = self.mode == "LSTM"
+        if isinstance(input, PackedSequence):
+            return self._forward_packed(input, hx)
         unbatched = input.ndim == 2
         x = input.unsqueeze(1) if unbatched else (input.transpose(0, 1) if self.batch_first else input)
         if x.ndim != 3 or x.shape[2] != self.input_size:
@@ -114,62 +135,95 @@ class RNNBase(Module):
                 f"{type(self).__name__}: expected input of size (*, {self.input_size}) with 2 or 3 "
                 f"dimensions, got {tuple(input.shape)}"
             )
-        T, B = x.shape[0], x.shape[1]
-        if T == 0:  # (as PyTorch: a recurrence needs at least one step)
+        if x.shape[0] == 0:  # (as PyTorch: a recurrence needs at least one step)
             raise ValueError(
                 f"{type(self).__name__}: expected sequence length to be larger than 0, got input of "
                 f"shape {tuple(input.shape)}"
                 + (" (batch_first: length is dim 1)" if self.batch_first and not unbatched else "")
             )
+        if hx is not None and unbatched:
+            hx = tuple(h.unsqueeze(1) for h in hx) if self.mode == "LSTM" else hx.unsqueeze(1)
+        output, state = self._layers(x, self._initial_state(x, hx), None)
+        if unbatched:
+            output = output.squeeze(1)
+            state = tuple(s.squeeze(1) for s in state)
+        elif self.batch_first:
+            output = output.transpose(0, 1)
+        return output, (state if self.mode == "LSTM" else state[0])
+
+    def _forward_packed(self, input: PackedSequence, hx=None):
+        """A PackedSequence through the layers: its padded batch runs with a per-step mask (the state is carried
+        unchanged past each sequence's end); the output is packed, h_n/c_n in the original batch order."""
+        data, batch_sizes, sorted_indices, unsorted_indices = input
+        if data.ndim != 2 or data.shape[1] != self.input_size:
+            raise ValueError(
+                f"{type(self).__name__}: expected packed data of size (*, {self.input_size}), got {tuple(data.shape)}"
+            )
+        valid, _ = packing.layout(batch_sizes)
+        x = packing.unpack_rows(data, batch_sizes)
+        if hx is not None and sorted_indices is not None:  # the caller's order -> the sorted order of the batch
+            hx = (
+                tuple(h.index_select(1, sorted_indices) for h in hx)
+                if self.mode == "LSTM"
+                else hx.index_select(1, sorted_indices)
+            )
+        mask = Tensor._wrap(valid[:, :, None])
+        output, state = self._layers(x, self._initial_state(x, hx), mask)
+        if unsorted_indices is not None:
+            state = tuple(s.index_select(1, unsorted_indices) for s in state)
+        output = PackedSequence(packing.pack_rows(output, batch_sizes), batch_sizes, sorted_indices, unsorted_indices)
+        return output, (state if self.mode == "LSTM" else state[0])
+
+    def _initial_state(self, x: Tensor, hx) -> tuple:
+        """(h0,) or (h0, c0) for a time-major batch x, zeros when hx is None; their shapes checked."""
         dirs = 2 if self.bidirectional else 1
-        state_shape = (self.num_layers * dirs, B, self.hidden_size)
+        lead = (self.num_layers * dirs, x.shape[1])
+        shapes = [(*lead, self._out_size())] + ([(*lead, self.hidden_size)] if self.mode == "LSTM" else [])
         if hx is None:
-            h0 = zeros(*state_shape, dtype=x.dtype_name)
-            hx = (h0, zeros(*state_shape, dtype=x.dtype_name)) if is_lstm else h0
-        elif unbatched:
-            hx = tuple(h.unsqueeze(1) for h in hx) if is_lstm else hx.unsqueeze(1)
-        states = hx if is_lstm else (hx,)
-        for s in states:
-            if tuple(s.shape) != state_shape:
-                raise ValueError(f"{type(self).__name__}: expected hidden size {state_shape}, got {tuple(s.shape)}")
-        finals_h, finals_c = [], []
+            return tuple(zeros(*shape, dtype=x.dtype_name) for shape in shapes)
+        states = tuple(hx) if self.mode == "LSTM" else (hx,)
+        for s, shape in zip(states, shapes):
+            if tuple(s.shape) != shape:
+                raise ValueError(f"{type(self).__name__}: expected hidden size {shape}, got {tuple(s.shape)}")
+        return states
+
+    def _layers(self, x: Tensor, states: tuple, mask) -> tuple:
+        """Every layer and direction over the time-major batch x (T, B, input_size) from `states` ((h0,) or
+        (h0, c0)), each a scan over time. With a mask (T, B, 1) (the valid steps of variable-length sequences),
+        a step where the mask is False carries the state unchanged. Returns (output (T, B, dirs * H), (h_n,) or
+        (h_n, c_n))."""
+        is_lstm = self.mode == "LSTM"
+        dirs = 2 if self.bidirectional else 1
+        finals = [[] for _ in states]
         layer_in = x
         for layer in range(self.num_layers):
             outs = []
             for d in range(dirs):
-                w_ih, w_hh, b_ih, b_hh = self._params(layer, d)
+                w_ih, w_hh, b_ih, b_hh, w_hr = self._params(layer, d)
                 k = layer * dirs + d
                 gi = _linear(layer_in, w_ih, b_ih)  # (T, B, gates): one matmul for all time steps
                 init_state = (states[0][k], states[1][k]) if is_lstm else states[0][k]
-                mode = self.mode
 
-                def body(carry, g_t, w_hh=w_hh, b_hh=b_hh, mode=mode):
-                    new = rnn_step(mode, g_t, carry, w_hh, b_hh)
-                    return new, (new[0] if mode == "LSTM" else new)
+                def body(carry, xs, w_hh=w_hh, b_hh=b_hh, w_hr=w_hr, mode=self.mode):
+                    g_t, m_t = xs if mask is not None else (xs, None)
+                    new = rnn_step(mode, g_t, carry, w_hh, b_hh, w_hr)
+                    if m_t is not None:  # past a sequence's end: the state stays
+                        new = tuple(n.where(m_t, c) for n, c in zip(new, carry)) if is_lstm else new.where(m_t, carry)
+                    return new, (new[0] if is_lstm else new)
 
-                final, ys = scan(body, init_state, gi, reverse=bool(d))
+                final, ys = scan(body, init_state, gi if mask is None else (gi, mask), reverse=bool(d))
                 outs.append(ys)
-                if is_lstm:
-                    finals_h.append(final[0])
-                    finals_c.append(final[1])
-                else:
-                    finals_h.append(final)
+                for f, v in zip(finals, final if is_lstm else (final,)):
+                    f.append(v)
             layer_in = outs[0] if dirs == 1 else cat(outs, 2)
             if self.dropout and self.training and layer < self.num_layers - 1:
                 layer_in = F.dropout(layer_in, self.dropout, True)
-        output = layer_in
-        h_n = stack(finals_h, 0)
-        if unbatched:
-            output, h_n = output.squeeze(1), h_n.squeeze(1)
-        elif self.batch_first:
-            output = output.transpose(0, 1)
-        if is_lstm:
-            c_n = stack(finals_c, 0)
-            return output, (h_n, c_n.squeeze(1) if unbatched else c_n)
-        return output, h_n
+        return layer_in, tuple(stack(f, 0) for f in finals)
 
     def extra_repr(self) -> str:
         s = f"{self.input_size}, {self.hidden_size}"
+        if self.proj_size:
+            s += f", proj_size={self.proj_size}"
         if self.num_layers != 1:
             s += f", num_layers={self.num_layers}"
         if self.mode == "RNN_RELU":
@@ -210,6 +264,7 @@ class RNN(RNNBase):
             batch_first,
             dropout,
             bidirectional,
+            0,
             device,
             dtype,
         )
@@ -229,10 +284,18 @@ class LSTM(RNNBase):
         device=None,
         dtype=None,
     ):
-        if proj_size:
-            raise NotImplementedError("LSTM proj_size is not supported")
         super().__init__(
-            "LSTM", input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional, device, dtype
+            "LSTM",
+            input_size,
+            hidden_size,
+            num_layers,
+            bias,
+            batch_first,
+            dropout,
+            bidirectional,
+            proj_size,
+            device,
+            dtype,
         )
 
 
@@ -250,7 +313,7 @@ class GRU(RNNBase):
         dtype=None,
     ):
         super().__init__(
-            "GRU", input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional, device, dtype
+            "GRU", input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional, 0, device, dtype
         )
 
 

@@ -1,5 +1,5 @@
 """graphnn.nn.utils: gradient clipping (also inside compiled training steps), parameters as one vector, padding
-of sequences (graphnn.nn.utils.rnn)."""
+and packing of variable-length sequences (graphnn.nn.utils.rnn)."""
 
 from . import rnn, stateless
 from .clip_grad import clip_grad_norm, clip_grad_norm_, clip_grad_value, clip_grad_value_

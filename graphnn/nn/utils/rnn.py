@@ -1,8 +1,9 @@
-"""Padding variable-length sequences into one tensor (torch.nn.utils.rnn.pad_sequence)."""
+"""Variable-length sequences (torch.nn.utils.rnn): padding into one tensor and back, packing (PackedSequence)."""
 
 from __future__ import annotations
 
-from graphnn.core.tensor import cat, full, stack
+from graphnn.core.tensor import Tensor, cat, full, stack
+from .packed_sequence import PackedSequence, invert_permutation, pack_padded_sequence, pad_packed_sequence
 
 
 def pad_sequence(sequences, batch_first: bool = False, padding_value: float = 0.0, padding_side: str = "right"):
@@ -24,4 +25,25 @@ def pad_sequence(sequences, batch_first: bool = False, padding_value: float = 0.
     return out if batch_first else out.transpose(0, 1)
 
 
-__all__ = ["pad_sequence"]
+def unpad_sequence(padded_sequences: Tensor, lengths, batch_first: bool = False) -> list:
+    """The sequences of a padded batch, each cut to its length: pad_sequence undone."""
+    x = padded_sequences if batch_first else padded_sequences.transpose(0, 1)
+    lens = lengths.tolist() if isinstance(lengths, Tensor) else list(lengths)
+    return [x[i, : int(n)] for i, n in enumerate(lens)]
+
+
+def pack_sequence(sequences, enforce_sorted: bool = True) -> PackedSequence:
+    """Pack a list of sequences (L_i, *) (sorted by decreasing length unless enforce_sorted=False)."""
+    seqs = list(sequences)
+    lengths = [s.shape[0] for s in seqs]
+    return pack_padded_sequence(pad_sequence(seqs), lengths, enforce_sorted=enforce_sorted)
+
+
+def unpack_sequence(packed_sequences: PackedSequence) -> list:
+    """The list of sequences a PackedSequence holds, in their original order: pack_sequence undone."""
+    padded, lengths = pad_packed_sequence(packed_sequences, batch_first=True)
+    return unpad_sequence(padded, lengths, batch_first=True)
+
+
+__all__ = ["PackedSequence", "invert_permutation", "pack_padded_sequence", "pad_packed_sequence", "pad_sequence"]
+__all__ += ["pack_sequence", "unpad_sequence", "unpack_sequence"]
