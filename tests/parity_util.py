@@ -206,3 +206,19 @@ def compare_params(g_mod, t_mod, steps: int = 0, buffers: bool = True) -> None:
     for k in g_sd:
         if buffers or k in dict(g_mod.named_parameters()):
             close(g_sd[k], t_sd[k], k, steps_tolerance(t_sd[k], steps) if steps else None)
+
+
+def check_recurrent(mode: str, got: tuple, want: tuple, bounds, graphnn_inputs: list, torch_inputs: list, ins: list):
+    """Compare a recurrent layer's (output, h_n, c_n, loss) in both libraries within the recorded bounds, then
+    back-propagate both losses and compare the gradients of the input, h0 and (LSTM) c0."""
+    go, ghn, gcn, loss_g = got
+    to, thn, tcn, loss_t = want
+    close(go, to, "output", bounds.tol(0))
+    close(ghn, thn, "h_n", bounds.tol(1))
+    if mode == "LSTM":
+        close(gcn, tcn, "c_n", bounds.tol(2))
+    loss_g.backward()
+    loss_t.backward()
+    for a, b, e, what in zip(graphnn_inputs, torch_inputs, ins, ("d input", "d h0", "d c0")):
+        if mode == "LSTM" or what != "d c0":
+            close(a.grad, b.grad, what, bounds.grad_tol(e))

@@ -7,7 +7,7 @@ import pytest
 import graphnn
 import graphnn.nn as nn
 from graphnn.nn.utils import rnn as rnn_utils
-from parity_util import close, recorded_bounds
+from parity_util import check_recurrent, close, recorded_bounds
 
 T, B, I, H = 5, 4, 3, 4
 LENGTHS_SORTED = [5, 4, 2, 1]
@@ -69,18 +69,10 @@ def test_packed_input_matches_pytorch(torch, variant, compiled):
     gx, gh, gc = (graphnn.tensor(a, requires_grad=True) for a in (x, h0, c0))
     tx, th, tc = (torch.tensor(a, requires_grad=True) for a in (x, h0, c0))
     g.zero_grad()
-    go, ghn, gcn, loss_g = _run(graphnn, graphnn.compile(g) if compiled else g, mode, gx, *args, gh, gc)
-    to, thn, tcn, loss_t = _run(torch, t, mode, tx, *args, th, tc)
-    assert tuple(go.shape) == tuple(to.shape) == (sum(lengths), to.shape[1])
-    close(go, to, "output", bounds.tol(0))
-    close(ghn, thn, "h_n", bounds.tol(1))
-    if mode == "LSTM":
-        close(gcn, tcn, "c_n", bounds.tol(2))
-    loss_g.backward()
-    loss_t.backward()
-    for a, b, e, what in zip((gx, gh, gc), (tx, th, tc), ins, ("d input", "d h0", "d c0")):
-        if mode == "LSTM" or what != "d c0":
-            close(a.grad, b.grad, what, bounds.grad_tol(e))
+    got = _run(graphnn, graphnn.compile(g) if compiled else g, mode, gx, *args, gh, gc)
+    want = _run(torch, t, mode, tx, *args, th, tc)
+    assert tuple(got[0].shape) == tuple(want[0].shape) == (sum(lengths), want[0].shape[1])
+    check_recurrent(mode, got, want, bounds, (gx, gh, gc), (tx, th, tc), ins)
     for (name, gp), (tname, tp) in zip(g.named_parameters(), t.named_parameters()):
         assert name == tname
         close(gp.grad, tp.grad, f"d {name}", bounds.grad_tol(gp))

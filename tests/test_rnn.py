@@ -6,7 +6,7 @@ import pytest
 import graphnn
 import graphnn.nn as nn
 import graphnn.optim as optim
-from parity_util import close, recorded_bounds
+from parity_util import check_recurrent, close, recorded_bounds
 from train_steps import training_step
 
 VARIANTS = [
@@ -58,18 +58,10 @@ def test_parity_with_pytorch(torch, variant, compiled):
     bounds = recorded_bounds([o for o in eager if o is not None], e_loss)
     gx, gh, gc = (graphnn.tensor(a, requires_grad=True) for a in (x, h0, c0))
     tx, th, tc = (torch.tensor(a, requires_grad=True) for a in (x, h0, c0))
-    go, ghn, gcn, loss_g = _run(graphnn, graphnn.compile(g) if compiled else g, mode, gx, gh, gc)
-    to, thn, tcn, loss_t = _run(torch, t, mode, tx, th, tc)
-    assert tuple(go.shape) == tuple(to.shape) and tuple(ghn.shape) == tuple(thn.shape)
-    close(go, to, "output", bounds.tol(0))
-    close(ghn, thn, "h_n", bounds.tol(1))
-    if mode == "LSTM":
-        close(gcn, tcn, "c_n", bounds.tol(2))
-    loss_g.backward()
-    loss_t.backward()
-    for a, b, e, what in zip((gx, gh, gc), (tx, th, tc), ins, ("d input", "d h0", "d c0")):
-        if mode == "LSTM" or what != "d c0":
-            close(a.grad, b.grad, what, bounds.grad_tol(e))
+    got = _run(graphnn, graphnn.compile(g) if compiled else g, mode, gx, gh, gc)
+    want = _run(torch, t, mode, tx, th, tc)
+    assert tuple(got[0].shape) == tuple(want[0].shape) and tuple(got[1].shape) == tuple(want[1].shape)
+    check_recurrent(mode, got, want, bounds, (gx, gh, gc), (tx, th, tc), ins)
     for (name, gp), tp in zip(g.named_parameters(), t.parameters()):
         close(gp.grad, tp.grad, f"d {name}", bounds.grad_tol(gp))
 
