@@ -177,7 +177,8 @@ _backward_roundoff.per_output = True
 
 def _wrt_roundoff(node, ins, errs, u: float, wrt: str):
     """The bound of the gradient wrt q, k, v or the mask: sums of products of a few factors of the forward's kind,
-    whose relative errors add up."""
+    whose relative errors add up; the errors the cotangents g and d carry enter as absolute errors, contracted as
+    the values are (a relative bound scaled by the largest |g| would lose a small entry's own error)."""
     q, k, v, mask, rest = _parts(ins, node.attrs)
     eq, ek, ev, em, erest = _parts(errs, node.attrs)
     scale = node.attrs["scale"]
@@ -187,26 +188,33 @@ def _wrt_roundoff(node, ins, errs, u: float, wrt: str):
     lk = k.shape[-2]
     lse, d, g = rest
     ag = np.abs(g.astype(np.float64))
+    # p = exp(s - lse) is recomputed from the forward's lse: an absolute error in lse is a relative one in p
+    e_lse = np.asarray(erest[0], np.float64)
     rel = (
         2 * soft.max(initial=0.0)
+        + float(np.max(np.where(np.isfinite(e_lse), e_lse, 0.0), initial=0.0))
         + u * (steps(lk) + steps(v.shape[-1]) + steps(q.shape[-1]))
-        + sum(_rel(x, e) for x, e in zip((q, k, v, g, d), (eq, ek, ev, erest[2], erest[1])))
+        + sum(_rel(x, e) for x, e in zip((q, k, v), (eq, ek, ev)))
     )
+    eg = np.broadcast_to(np.asarray(erest[2], np.float64), g.shape)
+    ed = np.broadcast_to(np.asarray(erest[1], np.float64), d.shape)
     keep = _keep(mask, node.attrs, q.shape[-2], k.shape[-2])
     keep_t = None if keep is None else np.swapaxes(keep, -1, -2)
     with np.errstate(invalid="ignore"):
         pdp = p * (np.matmul(ag, np.swapaxes(av, -1, -2)) + np.abs(d.astype(np.float64))[..., None])
+        pdp_err = p * (np.matmul(eg, np.swapaxes(av, -1, -2)) + ed[..., None])  # from g's and d's own errors
     if keep is not None:
         pdp = np.where(keep, pdp, 0.0)
+        pdp_err = np.where(keep, pdp_err, 0.0)
     if wrt == "v":
-        mag = _contract(np.swapaxes(p, -1, -2), ag, keep_t)
-    elif wrt == "mask":
-        mag = pdp
-    elif wrt == "q":
-        mag = scale * _contract(pdp, ak, keep)
-    else:
-        mag = scale * _contract(np.swapaxes(pdp, -1, -2), aq, keep_t)
-    return rel * mag
+        pt = np.swapaxes(p, -1, -2)
+        return rel * _contract(pt, ag, keep_t) + _contract(pt, eg, keep_t)
+    if wrt == "mask":
+        return rel * pdp + pdp_err
+    if wrt == "q":
+        return scale * (rel * _contract(pdp, ak, keep) + _contract(pdp_err, ak, keep))
+    pt, et = np.swapaxes(pdp, -1, -2), np.swapaxes(pdp_err, -1, -2)
+    return scale * (rel * _contract(pt, aq, keep_t) + _contract(et, aq, keep_t))
 
 
 def _attention_infer(types, attrs):
