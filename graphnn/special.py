@@ -1,5 +1,6 @@
 """torch.special: the functions graphnn has, under their torch.special names (expit is sigmoid, ndtr the standard
-normal CDF, entr -x log x). Not here (graphnn has no rule for them yet): erfc, erfinv, gammaln, digamma, i0, ..."""
+normal CDF, entr -x log x, gammaln lgamma, psi digamma). polygamma has the orders 0 and 1 (digamma, trigamma).
+Not here (graphnn has no rule for them yet): i0, i1, the Bessel functions, zeta, ..."""
 
 from __future__ import annotations
 
@@ -40,3 +41,43 @@ def log_softmax(input, dim, *, dtype=None):
 
 erf, log1p, expm1, exp2 = _g.erf, _g.log1p, _g.expm1, _g.exp2
 logit, xlogy, sinc, round, logsumexp = _g.logit, _g.xlogy, _g.sinc, _g.round, _g.logsumexp  # noqa: A001
+
+
+erfc, erfinv, gammaln, digamma, psi = _g.erfc, _g.erfinv, _g.lgamma, _g.digamma, _g.digamma
+
+
+def erfcx(input):
+    """The scaled complementary error function exp(x^2) erfc(x)."""
+    return apply("erfcx", [as_tensor(input)])
+
+
+def polygamma(n: int, input):
+    """The n-th derivative of digamma; graphnn has n = 0 (digamma) and n = 1 (trigamma)."""
+    if n == 0:
+        return as_tensor(input).digamma()
+    if n == 1:
+        return apply("trigamma", [as_tensor(input)])
+    raise NotImplementedError(f"polygamma: order n={n} is not supported (graphnn has n = 0 and 1)")
+
+
+def multigammaln(input, p: int):
+    """The log of the multivariate gamma function of dimension p: p (p - 1) / 4 log(pi) + sum_j lgamma(x - j / 2)."""
+    x = as_tensor(input)
+    if p < 1:
+        raise ValueError(f"multigammaln: p must be >= 1, got {p}")
+    out = x.lgamma()
+    for j in range(1, p):
+        out = out + (x - j / 2).lgamma()
+    return out + p * (p - 1) / 4 * math.log(math.pi)
+
+
+def log_ndtr(input):
+    """log of the standard normal CDF, accurate in both tails: below -1, -x^2/2 + log(erfcx(-x / sqrt 2) / 2);
+    above, log1p(-erfc(x / sqrt 2) / 2). Each branch sees its operand clamped to its side, so the other side's
+    overflow does not reach the gradient."""
+    x = as_tensor(input)
+    below = x < -1.0
+    lo, hi = apply("select", [below, x, -1.0]), apply("select", [below, -1.0, x])
+    left = lo * lo * -0.5 + erfcx(lo * (-1 / math.sqrt(2))).log() - math.log(2.0)
+    right = ((hi * (1 / math.sqrt(2))).erfc() * -0.5).log1p()
+    return apply("select", [below, left, right])

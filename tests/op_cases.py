@@ -1805,3 +1805,11 @@ entry(
         _homes_case("carry_homes_no_step", 0),
     ],
 )
+
+# special functions (accuracy against mpmath and PyTorch: tests/test_special_fns.py)
+entry("erfc", _unary_cases(nan=True) + [C("wide", F(12, gen="wide"))], _elementwise(_nan_aware(math.erfc)))
+entry("erfcx", _unary_cases(nan=True))
+entry("erfinv", _unit_cases())
+entry("lgamma", _unary_cases("pos", nan=True) + [C("signed", F(3, 4))])
+entry("digamma", _unary_cases("pos", nan=True) + [C("signed", F(3, 4))])
+entry("trigamma", [C("2x3", F(2, 3, gen="pos"), fd=None), C("nan", F(3, 4, gen="nan"), fd=None)])

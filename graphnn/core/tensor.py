@@ -1404,7 +1404,7 @@ def _inplace_method(name: str):
 
 
 # In-place forms of elementwise ops whose out-of-place form graphnn.ops installs (Tensor.sin, ...).
-for _name in ("sin", "cos", "erf", "rsqrt", "log1p", "expm1", "sign"):
+for _name in ("sin", "cos", "erf", "erfc", "erfinv", "lgamma", "digamma", "rsqrt", "log1p", "expm1", "sign"):
     setattr(Tensor, _name + "_", _inplace_method(_name))
 
 

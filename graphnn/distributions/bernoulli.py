@@ -5,37 +5,16 @@ from __future__ import annotations
 import numpy as np
 
 from graphnn.core.tensor import Tensor, as_tensor, rand
-from graphnn.distributions.distribution import Distribution, as_float_tensor, check_values
+from graphnn.distributions.distribution import ProbsOrLogits, as_float_tensor, check_values
 
 
-class Bernoulli(Distribution):
-    arg_constraints = {"probs": "Interval(lower_bound=0.0, upper_bound=1.0)", "logits": "Real()"}
-
+class Bernoulli(ProbsOrLogits):
     def __init__(self, probs=None, logits=None, validate_args=None):
-        if (probs is None) == (logits is None):
-            raise ValueError("Either `probs` or `logits` must be specified, but not both.")
-        given = as_float_tensor(probs if probs is not None else logits)
-        super().__init__(tuple(given.shape), (), validate_args)
-        self._probs, self._logits = (given, None) if probs is not None else (None, given)
-        if probs is not None and self._validate_args:
-            check_values(
-                given, lambda a: (a >= 0) & (a <= 1), lambda: self._invalid("probs", given, "Interval(0.0, 1.0)")
-            )
+        given = as_float_tensor(self._given(probs, logits))
+        self._set_probs(probs, logits, given, validate_args)
 
     def _shown_params(self) -> dict:
         return {"probs": self._probs} if self._logits is None else {"logits": self._logits}
-
-    @property
-    def probs(self) -> Tensor:
-        return self._probs if self._probs is not None else self._logits.sigmoid()
-
-    @property
-    def logits(self) -> Tensor:
-        if self._logits is not None:
-            return self._logits
-        eps = float(np.finfo(self._probs.dtype_name).eps)
-        p = self._probs.clamp(min=eps, max=1 - eps)
-        return p.log() - (-p).log1p()
 
     @property
     def mean(self) -> Tensor:

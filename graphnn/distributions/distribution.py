@@ -129,3 +129,63 @@ def log_of(x: Tensor) -> Tensor:
 
 
 LOG_SQRT_2PI = 0.5 * math.log(2 * math.pi)
+
+
+class LocScale(Distribution):
+    """A location-scale family with a real loc and a positive scale (Normal, Laplace)."""
+
+    has_rsample = True
+    arg_constraints = {"loc": "Real()", "scale": "GreaterThan(lower_bound=0.0)"}
+
+    def __init__(self, loc, scale, validate_args=None):
+        self.loc, self.scale = broadcast_all(loc, scale)
+        super().__init__(tuple(self.loc.shape), (), validate_args)
+        if self._validate_args:
+            check_values(self.scale, lambda a: a > 0, lambda: self._invalid("scale", self.scale, "GreaterThan(0.0)"))
+
+    @property
+    def mean(self) -> Tensor:
+        return self.loc
+
+    @property
+    def mode(self) -> Tensor:
+        return self.loc
+
+
+def logits_of(probs: Tensor) -> Tensor:
+    """log(p / (1 - p)), with p kept one epsilon inside (0, 1)."""
+    eps = float(np.finfo(probs.dtype_name).eps)
+    p = probs.clamp(min=eps, max=1 - eps)
+    return p.log() - (-p).log1p()
+
+
+class ProbsOrLogits(Distribution):
+    """A distribution given by a success probability `probs` or its `logits` (exactly one of them); `low`: the
+    smallest valid probability's comparison (Geometric needs p > 0)."""
+
+    arg_constraints = {"probs": "Interval(lower_bound=0.0, upper_bound=1.0)", "logits": "Real()"}
+    _probs_positive = False
+
+    @staticmethod
+    def _given(probs, logits):
+        """The one of probs and logits that is given."""
+        if (probs is None) == (logits is None):
+            raise ValueError("Either `probs` or `logits` must be specified, but not both.")
+        return probs if probs is not None else logits
+
+    def _set_probs(self, probs, logits, given: Tensor, validate_args) -> None:
+        super().__init__(tuple(given.shape), (), validate_args)
+        self._probs, self._logits = (given, None) if probs is not None else (None, given)
+        if probs is not None and self._validate_args:
+            low = (lambda a: a > 0) if self._probs_positive else (lambda a: a >= 0)
+            check_values(
+                given, lambda a: low(a) & (a <= 1), lambda: self._invalid("probs", given, "Interval(0.0, 1.0)")
+            )
+
+    @property
+    def probs(self) -> Tensor:
+        return self._probs if self._probs is not None else self._logits.sigmoid()
+
+    @property
+    def logits(self) -> Tensor:
+        return self._logits if self._logits is not None else logits_of(self._probs)

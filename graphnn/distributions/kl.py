@@ -5,7 +5,9 @@ from __future__ import annotations
 import math
 
 from graphnn.distributions.bernoulli import Bernoulli
+from graphnn.distributions.beta import Beta, Dirichlet
 from graphnn.distributions.categorical import Categorical
+from graphnn.distributions.gamma import Exponential, Gamma
 from graphnn.distributions.normal import Normal
 from graphnn.distributions.uniform import Uniform
 
@@ -61,3 +63,32 @@ def _uniform_uniform(p, q):
     result = ((q.high - q.low) / (p.high - p.low)).log()
     outside = (q.low > p.low) | (q.high < p.high)
     return result.masked_fill(outside, math.inf)
+
+
+@register_kl(Gamma, Gamma)
+def _gamma_gamma(p, q):
+    a, b, c, d = p.concentration, p.rate, q.concentration, q.rate
+    return (a - c) * a.digamma() - a.lgamma() + c.lgamma() + c * (b / d).log() + a * (d - b) / b
+
+
+@register_kl(Beta, Beta)
+def _beta_beta(p, q):
+    a1, b1, a2, b2 = p.concentration1, p.concentration0, q.concentration1, q.concentration0
+    s1 = a1 + b1
+    lbeta1 = a1.lgamma() + b1.lgamma() - s1.lgamma()
+    lbeta2 = a2.lgamma() + b2.lgamma() - (a2 + b2).lgamma()
+    return lbeta2 - lbeta1 + (a1 - a2) * a1.digamma() + (b1 - b2) * b1.digamma() + (a2 - a1 + b2 - b1) * s1.digamma()
+
+
+@register_kl(Dirichlet, Dirichlet)
+def _dirichlet_dirichlet(p, q):
+    a, b = p.concentration, q.concentration
+    a0 = a.sum(-1)
+    t1 = a0.lgamma() - a.lgamma().sum(-1) - b.sum(-1).lgamma() + b.lgamma().sum(-1)
+    return t1 + ((a - b) * (a.digamma() - a0.digamma().unsqueeze(-1))).sum(-1)
+
+
+@register_kl(Exponential, Exponential)
+def _exponential_exponential(p, q):
+    ratio = q.rate / p.rate
+    return ratio - ratio.log() - 1

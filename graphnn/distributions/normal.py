@@ -5,27 +5,10 @@ from __future__ import annotations
 import math
 
 from graphnn.core.tensor import Tensor, as_tensor, randn
-from graphnn.distributions.distribution import LOG_SQRT_2PI, Distribution, broadcast_all, check_values
+from graphnn.distributions.distribution import LOG_SQRT_2PI, LocScale
 
 
-class Normal(Distribution):
-    has_rsample = True
-    arg_constraints = {"loc": "Real()", "scale": "GreaterThan(lower_bound=0.0)"}
-
-    def __init__(self, loc, scale, validate_args=None):
-        self.loc, self.scale = broadcast_all(loc, scale)
-        super().__init__(tuple(self.loc.shape), (), validate_args)
-        if self._validate_args:
-            check_values(self.scale, lambda a: a > 0, lambda: self._invalid("scale", self.scale, "GreaterThan(0.0)"))
-
-    @property
-    def mean(self) -> Tensor:
-        return self.loc
-
-    @property
-    def mode(self) -> Tensor:
-        return self.loc
-
+class Normal(LocScale):
     @property
     def stddev(self) -> Tensor:
         return self.scale

@@ -1,5 +1,6 @@
 """More elementwise primitives: rounding (floor, ceil, trunc, round), fmod and copysign, the inverse trigonometric
-functions (atan2, atan, asin, acos), tan, the hyperbolic functions and their inverses, log2, log10, exp2.
+functions (atan2, atan, asin, acos), tan, the hyperbolic functions and their inverses, log2, log10, exp2, and the
+special functions erfc, erfcx, erfinv, lgamma, digamma, trigamma (their expressions: _erf.py, _gamma.py).
 
 Each is one definition in the scalar language (ir/scalar.py): arctangents by a polynomial written here (so compiled
 code stays vectorizable: no libm call), the others from exp, log, sin, cos and the helpers of elementwise.py.
@@ -13,6 +14,7 @@ import numpy as np
 
 from ..registry import Fuzz, register
 from ..types import FLOAT_DTYPES, TensorType, broadcast_shapes, promote
+from . import _erf, _gamma
 from ._util import unbroadcast
 from .elementwise import _expm1, _log1p, binary, unary
 
@@ -340,4 +342,90 @@ unary(
     torch_name="Exp2Backward0",
     fuzz=Fuzz(smooth=True),
     api=("exp2",),
+)
+
+
+# -- special functions -------------------------------------------------------------------------------------------
+_SQRT_PI = math.sqrt(math.pi)
+
+
+def _per_element(fn, pole: float):
+    """A float64 reference from a scalar math function (`pole` where it raises: lgamma at 0, -1, ...)."""
+
+    def call(v: float) -> float:
+        try:
+            return fn(v)
+        except (ValueError, OverflowError):
+            return pole
+
+    def ref(x):
+        flat = np.asarray(x, np.float64).reshape(-1)
+        return np.array([call(float(v)) for v in flat], np.float64).reshape(np.shape(x))
+
+    return ref
+
+
+unary(
+    "erfc",
+    _per_element(math.erfc, math.nan),
+    _erf.erfc,
+    lambda b, x, y, g: b.mul(g, b.mul(b.exp(b.neg(b.mul(x, x))), -2 / _SQRT_PI)),
+    float_only=True,
+    torch_name="ErfcBackward0",
+    fuzz=Fuzz(smooth=True),
+    doc="the complementary error function 1 - erf(x), accurate where it is tiny (x up to ~26.5 in float64)",
+    api=("erfc",),
+)
+unary(
+    "erfcx",
+    None,  # reference: the expression (NumPy has no erfcx; erfc(x) exp(x^2) overflows and loses digits)
+    _erf.erfcx,
+    lambda b, x, y, g: b.mul(g, b.sub(b.mul(b.mul(x, y), 2.0), 2 / _SQRT_PI)),
+    float_only=True,
+    torch_name="SpecialErfcxBackward0",
+    fuzz=Fuzz(nonfinite=True, smooth=True),  # overflows below about -26.6 (float64), -9.4 (float32)
+    doc="the scaled complementary error function exp(x^2) erfc(x)",
+)
+unary(
+    "erfinv",
+    None,  # reference: the expression (checked against mpmath and PyTorch in tests/test_special_fns.py)
+    _erf.erfinv,
+    lambda b, x, y, g: b.mul(g, b.mul(b.exp(b.mul(y, y)), _SQRT_PI / 2)),
+    float_only=True,
+    torch_name="ErfinvBackward0",
+    fuzz=Fuzz(nonfinite=True),  # defined on [-1, 1], +-inf at the ends
+    doc="the inverse error function, on [-1, 1]",
+    api=("erfinv",),
+)
+unary(
+    "lgamma",
+    None,  # reference: the expression (libm's lgamma, math.lgamma, is off by up to ~50 ulp near 2: tests check mpmath)
+    _gamma.lgamma,
+    lambda b, x, y, g: b.mul(g, b.digamma(x)),
+    float_only=True,
+    torch_name="LgammaBackward0",
+    fuzz=Fuzz(domain="pos", nonfinite=True, smooth=True),  # poles at 0, -1, -2, ...
+    doc="log |Gamma(x)| (+inf at 0 and the negative integers)",
+    api=("lgamma",),
+)
+unary(
+    "digamma",
+    None,  # reference: the expression (checked against mpmath and PyTorch in tests/test_special_fns.py)
+    _gamma.digamma,
+    lambda b, x, y, g: b.mul(g, b.trigamma(x)),
+    float_only=True,
+    torch_name="DigammaBackward0",
+    fuzz=Fuzz(domain="pos", nonfinite=True, smooth=True),
+    doc="the logarithmic derivative of Gamma (-inf at +0, NaN at the negative integers, as PyTorch)",
+    api=("digamma",),
+)
+unary(
+    "trigamma",
+    None,
+    _gamma.trigamma,
+    None,  # polygamma(2, x): not defined in graphnn
+    float_only=True,
+    torch_name="PolygammaBackward0",
+    fuzz=Fuzz(domain="pos", nonfinite=True),
+    doc="polygamma(1, x), the derivative of digamma (+inf at 0 and the negative integers)",
 )
