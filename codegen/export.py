@@ -112,6 +112,12 @@ def build_export_module(
             f"cannot export {', '.join(talks)}: exported code runs without a process group (export the model, "
             "or a training step without DistributedDataParallel)"
         )
+    hosted = sorted({n.op for n in graph.nodes if get_op(n.op).host})
+    if hosted:
+        raise LoweringError(
+            f"cannot export {', '.join(hosted)}: compiled code runs these ops on the Python side (a host call), and "
+            "an export runs without Python"
+        )
     mb = ModuleBuilder(name)
     inner, layout, _plan = mb.graph_function(graph, f"{name}_graph", globals_for_constants=True)
     n_in, n_out = len(graph.inputs), len(graph.outputs)

@@ -6,7 +6,8 @@ slots hold only inputs, outputs and the arena). Outputs listed in graph.meta["wr
 input position) are copied into that input's buffer at the end of the call (in-place state updates).
 A scan node becomes a native loop that calls its body's graph function once per step. A collective (an allreduce)
 is started where its group comes and completed right before the first kernel that reads its result
-(codegen/collective.py), so the exchange overlaps the kernels in between.
+(codegen/collective.py), so the exchange overlaps the kernels in between. An op defined with `host=True` is a call
+back into its reference kernel on the Python side (codegen/host.py).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from graphnn.ir.memory import kernel_liveness, plan_memory
 from graphnn.ir.ops.shape import concat_offsets
 from graphnn.ir.registry import describe, family, get_op, node_flops
 
-from . import collective
+from . import collective, host
 from .kernel import I1, I8, I64, PTR, Index, Kernel, i64
 from .layout import Layout, SlotLayout
 from .pool import RUN, TASK
@@ -35,7 +36,7 @@ MODULE_LOWERED = ("constant", "scan", "collective")  # element rule families the
 
 def can_lower(d) -> bool:
     """Does codegen know how to compile op definition d?"""
-    return has_element_rule(d) or d.schedule in SCHEDULES or d.lowering in MODULE_LOWERED
+    return has_element_rule(d) or d.schedule in SCHEDULES or d.lowering in MODULE_LOWERED or d.host
 
 
 class LoweringError(NotImplementedError):
@@ -186,6 +187,11 @@ class ModuleBuilder:
         # address of collective.TABLE (MPI entry points and handles), or 0
         self.collectives = ir.GlobalVariable(self.module, I64, collective.TABLE_VAR)
         self.collectives.initializer = i64(0)
+        # the host callback's address (codegen/host.py) and the id of the graph its indices refer to
+        self.host_fn = ir.GlobalVariable(self.module, I64, host.FN_VAR)
+        self.host_fn.initializer = i64(0)
+        self.host_graph = ir.GlobalVariable(self.module, I64, host.CTX_VAR)
+        self.host_graph.initializer = i64(0)
         self.profile = None
         if profiling():
             typ = ir.ArrayType(I64, 2 * MAX_PROFILED)
@@ -314,6 +320,7 @@ class ModuleBuilder:
             self._size[0] += 10 * len(plan.groups)  # the graph function itself: about this much per kernel call
         aligned = []  # output positions this code assumes 64-byte aligned
         pending: dict = {}  # result id of a started collective -> collective.Pending
+        host_index = {id(n): i for i, n in enumerate(host.host_nodes(graph))}
         for gi, g in enumerate(groups):
             node = g.root.producer
             self._complete_read(emit.b, g, pending)
@@ -323,6 +330,15 @@ class ModuleBuilder:
             if pending:
                 for p in pending.values():
                     p.progress()
+            if id(node) in host_index:
+                label = f"{name}_k{gi}_{node.op}"
+                index = host_index[id(node)]
+                self.timed(
+                    emit.b,
+                    self._counter(label),
+                    lambda: host.emit_call(self, emit.b, node, index, emit.ptr_of),
+                )
+                continue
             if family(node) == "scan":
                 self.timed(
                     emit.b,
@@ -441,6 +457,11 @@ class ModuleBuilder:
     def _scan_body(self, node):
         """(function, Layout) of a scan node's body, built once per node by this builder."""
         if node.id not in self._scan_bodies:
+            hosted = sorted({n.op for n in host.host_nodes(node.attrs["body"].graph)})
+            if hosted:
+                raise LoweringError(
+                    f"op {', '.join(hosted)} runs on the host and cannot be compiled inside a scan loop"
+                )
             fn, layout, _ = self.graph_function(
                 node.attrs["body"].graph, self.fresh("scan_body"), globals_for_constants=True
             )

@@ -22,7 +22,7 @@ from .pool import MAX_WORKERS, pool_address
 from .jit import compile_modules, graph_key, load_cached, parallel_compile, store_cached
 from graphnn.ir.fusion import plan_fusion
 
-from . import collective
+from . import collective, host
 from .layout import Layout
 from .module import MAX_PROFILED, POOL_VAR, PROFILE_VAR, THREADS_VAR, build_module, profiling
 
@@ -152,7 +152,8 @@ class CompiledGraph:
             + graph.to_text(anonymous=True)
             + f"\nwriteback={sorted((graph.meta.get('writeback') or {}).items())}"
         )
-        variables = (THREADS_VAR, POOL_VAR, collective.TABLE_VAR) + ((PROFILE_VAR,) if profiling() else ())
+        variables = (THREADS_VAR, POOL_VAR, collective.TABLE_VAR, host.FN_VAR, host.CTX_VAR)
+        variables += (PROFILE_VAR,) if profiling() else ()
         cached = load_cached(key, [name], variables, lambda record: Layout.from_json(record, graph))
         if cached is not None:  # skip building the LLVM module: the object and its layout are cached by graph
             addrs, self.layout, self._engine = cached
@@ -168,6 +169,10 @@ class CompiledGraph:
         self._threads = ctypes.c_int64.from_address(addrs[THREADS_VAR])
         ctypes.c_int64.from_address(addrs[POOL_VAR]).value = pool_address()
         ctypes.c_int64.from_address(addrs[collective.TABLE_VAR]).value = collective.table_address()
+        self._host = bool(host.host_nodes(graph))
+        if self._host:  # ops run by their reference kernels: the callback and this graph's id
+            ctypes.c_int64.from_address(addrs[host.FN_VAR]).value = host.callback_address()
+            ctypes.c_int64.from_address(addrs[host.CTX_VAR]).value = host.register(key, graph)
         # calls of code that exchanges data with other processes run under the registered guard (a watchdog)
         self.communicates = any(get_op(n.op).communicates for n in graph.nodes)
         self._profile = None
@@ -196,11 +201,15 @@ class CompiledGraph:
         self._copies = [(j, slot) for j, slot in enumerate(self.layout.output_slots) if isinstance(slot, tuple)]
 
     def _raise_status(self, status) -> None:
-        """Raise the error a failed index check (IndexError) or MPI call (CollectiveError) recorded during the call,
-        and clear it for the next call."""
+        """Raise the error a failed index check (IndexError), MPI call (CollectiveError) or host call (HostCallError)
+        recorded during the call, and clear it for the next call."""
         code, value = int(status[0]), int(status[1])
         status[0] = status[1] = 0
         message = self.layout.errors[code - 1] if 0 < code <= len(self.layout.errors) else f"error code {code}"
+        if message.startswith(host.ERROR_TAG):
+            raise host.error(message)
+        if self._host:
+            host.clear_error()  # a host call that failed after the recorded error
         if message.startswith(collective.ERROR_TAG):
             raise collective.error(message, value)
         raise IndexError(message.replace("{value}", str(value)))

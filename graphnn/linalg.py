@@ -1,12 +1,39 @@
-"""torch.linalg's norms: vector_norm, matrix_norm and norm, composed of reductions (differentiable, eager and
-inside graphnn.compile). Norms that need a singular value decomposition (ord 2 / -2 / 'nuc' of a matrix) are refused
-with a clear error: graphnn has no SVD."""
+"""torch.linalg: the norms (vector_norm, matrix_norm and norm, composed of reductions; a matrix's ord 2 / -2 / 'nuc'
+from its singular values) and the dense decompositions, solves and inverses of graphnn/core/linalg_dense_api.py,
+differentiable, eager and inside graphnn.compile."""
 
 from __future__ import annotations
 
 import math
 
+from graphnn.core.linalg_dense_api import (  # noqa: F401 (torch.linalg's names)
+    cholesky,
+    cholesky_ex,
+    cond,
+    det,
+    eigh,
+    eigvalsh,
+    inv,
+    inv_ex,
+    lstsq,
+    matrix_power,
+    matrix_rank,
+    multi_dot,
+    pinv,
+    qr,
+    slogdet,
+    solve,
+    solve_ex,
+    solve_triangular,
+    svd,
+    svdvals,
+)
 from graphnn.core.tensor import Tensor, as_tensor
+
+
+class LinAlgError(RuntimeError):
+    """torch.linalg.LinAlgError's name: graphnn raises its errors of singular or indefinite matrices as OpError
+    (eager) and HostCallError (compiled), both ValueErrors; the latter is also a RuntimeError."""
 
 
 def _dims(x: Tensor, dim) -> tuple | None:
@@ -40,7 +67,8 @@ def vector_norm(x, ord=2, dim=None, keepdim: bool = False, *, dtype=None) -> Ten
 
 def matrix_norm(A, ord="fro", dim=(-2, -1), keepdim: bool = False, *, dtype=None) -> Tensor:  # noqa: A002
     """'fro': the square root of the sum of squares; 1 / -1: the largest / smallest column sum of |A|; inf / -inf:
-    the largest / smallest row sum, over the two dimensions `dim`."""
+    the largest / smallest row sum; 2 / -2: the largest / smallest singular value; 'nuc': their sum, over the two
+    dimensions `dim`."""
     A = as_tensor(A)
     if dtype is not None:
         A = A.to(dtype)
@@ -54,9 +82,15 @@ def matrix_norm(A, ord="fro", dim=(-2, -1), keepdim: bool = False, *, dtype=None
         sums = A.abs().sum(over, keepdim=True)
         out = sums.amax(pick, keepdim=True) if ord > 0 else sums.amin(pick, keepdim=True)
         return out if keepdim else out.squeeze((r, c))
-    raise NotImplementedError(
-        f"linalg.matrix_norm: ord={ord!r} needs a singular value decomposition, which graphnn does not have "
-        "(use 'fro', 1, -1, inf or -inf)"
+    if ord in (2, -2, "nuc"):
+        s = svdvals(A.movedim((r, c), (-2, -1)))
+        out = s.sum(-1) if ord == "nuc" else s[..., 0] if ord == 2 else s[..., -1]
+        if keepdim:
+            for d in sorted((r, c)):
+                out = out.unsqueeze(d)
+        return out
+    raise RuntimeError(
+        f"linalg.matrix_norm: ord={ord!r} is not supported (use 'fro', 'nuc', 1, -1, 2, -2, inf or -inf)"
     )
 
 

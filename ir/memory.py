@@ -40,15 +40,16 @@ def kernel_liveness(groups: list, inlined: set, live: set | None = None) -> tupl
     """(first, last, sizes) of the values a sequence of kernels (fusion groups, in execution order) writes: the
     step that writes each, the last step that reads it, and its bytes. A value a kernel computes inline (`inlined`)
     is not read from memory. With `live` (ids of values something reads), an extra output of a root's node that is
-    not live is not written (attention's log-sum-exp without a gradient), except by a scan, which writes all."""
-    from .registry import family
+    not live is not written (attention's log-sum-exp without a gradient), except by a scan or a host call, which
+    write all."""
+    from .registry import family, get_op
 
     first, last, sizes = {}, {}, {}
     for step, g in enumerate(groups):
-        scan = family(g.root.producer) == "scan"
+        writes_all = family(g.root.producer) == "scan" or get_op(g.root.producer.op).host
         for r in g.roots:
             for o in r.producer.outputs:
-                if live is not None and o is not r and o.id not in live and not scan:
+                if live is not None and o is not r and o.id not in live and not writes_all:
                     continue
                 first.setdefault(o.id, step)
                 sizes[o.id] = o.type.nbytes

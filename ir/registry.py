@@ -20,6 +20,8 @@ and how the later stages treat it:
   reads_views                  its schedule reads float operands in place through strided views (ir/views.py): index
                                remaps of a buffer feeding it (transpose, slice, reshape, ...) are not copied first
   index_checked                its kernels check data-dependent indices (a bad one is an IndexError after the call)
+  host                         runs on the Python side: compiled code calls back into its reference kernel at its place
+                               (codegen/host.py), a kernel of its own (define it with pattern "opaque")
   communicates                 a collective: it exchanges data with the other processes of the group (ir/collective.py),
                                so it is never folded at compile time, and every process must run it in the same order
   roundoff                     rounding-error rule (ir/roundoff.py; elementwise ops: derived from `scalar`)
@@ -117,6 +119,7 @@ class OpDef:
     reads_views: bool = False
     index_checked: bool = False
     communicates: bool = False
+    host: bool = False
     roundoff: Callable | None = None
     flops: Callable = default_flops
     torch_name: str | None = None

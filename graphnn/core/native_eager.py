@@ -32,8 +32,9 @@ _compiled: OrderedDict = OrderedDict()  # signature -> CompiledGraph
 
 def eligible(d) -> bool:
     """May op definition d run natively in eager code: not a view or index remap (NumPy returns those without
-    copying, and a view must share its base's memory) and not an exchange with other processes."""
-    return not (d.remap or d.view or d.communicates)
+    copying, and a view must share its base's memory), not an exchange with other processes and not an op compiled
+    code runs on the host anyway."""
+    return not (d.remap or d.view or d.communicates or d.host)
 
 
 def run(node, arrays: list) -> list:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from graphnn.core import index_api, linalg_api, shape_api
+from graphnn.core import index_api, linalg_api, linalg_dense_api, shape_api
 from graphnn.core.hooks import register_hook
 
 
@@ -145,6 +145,15 @@ _BOTH = {
         )
     },
     "ger": linalg_api.outer,
+    **{
+        n: getattr(linalg_dense_api, n)
+        for n in ("det", "logdet", "slogdet", "pinverse", "cholesky_solve", "cholesky_inverse", "triangular_solve")
+    },
+    "matrix_power": linalg_dense_api.matrix_power,
+    "inverse": linalg_dense_api.inv,
+    "cholesky": linalg_dense_api.torch_cholesky,
+    "svd": linalg_dense_api.torch_svd,
+    "qr": linalg_dense_api.torch_qr,
     **{
         n: getattr(index_api, n)
         for n in (
