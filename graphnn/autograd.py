@@ -7,6 +7,7 @@ reusing the forward values already computed.
 
 from __future__ import annotations
 
+import sys
 import weakref
 
 import numpy as np
@@ -530,3 +531,9 @@ def set_detect_anomaly(mode: bool, check_nan: bool = True) -> detect_anomaly:
 
 def is_anomaly_enabled() -> bool:
     return _ANOMALY[0]
+
+
+# graphnn.autograd.functional (this is a module, not a package: the submodule is registered under that name)
+from graphnn.core import autograd_functional as functional  # noqa: E402
+
+sys.modules[__name__ + ".functional"] = functional

@@ -360,3 +360,41 @@ def index_put_(self, indices, values, accumulate: bool = False):
 
 def index_put(self, indices, values, accumulate: bool = False):
     return index_put_(self.clone(), indices, values, accumulate)
+
+
+def masked_scatter(self, mask, source):
+    """self with the positions where mask (broadcast to self) is True filled, in row-major order, by source's first
+    elements: a gather at the running count of True positions (fixed size, so it also compiles)."""
+    T = _t()
+    mask, source = T.as_tensor(mask), T.as_tensor(source)
+    if mask.dtype_name != "bool":
+        raise RuntimeError(located(f"masked_scatter_: expected BoolTensor for mask, got {mask.dtype_name}"))
+    if source.dtype_name != self.dtype_name:
+        raise RuntimeError(
+            located(
+                f"masked_scatter: expected self and source to have same dtypes but got {self.dtype_name} and "
+                f"{source.dtype_name}"
+            )
+        )
+    mask = mask.expand(tuple(self.shape))
+    flat = mask.reshape(-1)
+    n = source.numel()
+
+    def check(m: np.ndarray) -> None:
+        if int(np.count_nonzero(m)) > n:
+            raise RuntimeError(
+                f"masked_scatter: the mask selects {int(np.count_nonzero(m))} elements but source "
+                f"{tuple(source.shape)} has only {n}"
+            )
+
+    if mask._data is not None:
+        check(mask._data)
+    if n == 0:
+        return apply("select", [mask, T.zeros((), dtype=self.dtype_name), self])
+    pos = (flat.long().cumsum(0) - 1).clamp(0, n - 1)
+    picked = apply("take", [source.reshape(-1), pos], {"axis": 0}).reshape(tuple(self.shape))
+    return apply("select", [mask, picked, self], name="MaskedScatterBackward0")
+
+
+def masked_scatter_(self, mask, source):
+    return self._inplace_op("masked_scatter_", lambda: masked_scatter(self, mask, source))

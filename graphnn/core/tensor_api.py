@@ -195,6 +195,7 @@ _FUNCTIONS = {
     "row_stack": shape_api.vstack,
     **{n: getattr(linalg_api, n) for n in ("tril_indices", "triu_indices", "tensordot", "cdist", "diff")},
     **{n: getattr(index_api, n) for n in ("searchsorted", "bucketize")},
+    "masked_scatter": index_api.masked_scatter,
 }
 # Tensor.<name> only
 _METHODS = {
@@ -210,6 +211,8 @@ _METHODS = {
     "fill_diagonal_": index_api.fill_diagonal_,
     "index_put_": index_api.index_put_,
     "index_put": index_api.index_put,
+    "masked_scatter": index_api.masked_scatter,
+    "masked_scatter_": index_api.masked_scatter_,
     "nbytes": property(nbytes),
     "itemsize": property(itemsize),
 }

@@ -54,6 +54,8 @@ from ._losses import (  # noqa: F401
     reduce_loss,
     triplet_margin_loss,
 )
+from ._ctc import ctc_loss
+from ._embedding_bag import embedding_bag
 from ._random_ops import dropout, dropout1d, dropout2d, dropout3d  # noqa: F401
 from ._fold import bilinear, channel_shuffle, fold, unfold
 from ._grid import affine_grid, grid_sample
@@ -113,6 +115,7 @@ __all__ = [
     "bilinear",
     "channel_shuffle",
     "embedding",
+    "embedding_bag",
     "dropout",
     "batch_norm",
     "cosine_similarity",
@@ -160,6 +163,7 @@ __all__ = [
     "triplet_margin_loss",
     "cosine_embedding_loss",
     "margin_ranking_loss",
+    "ctc_loss",
     "scaled_dot_product_attention",
     "multi_head_attention_forward",
 ]

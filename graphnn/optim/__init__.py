@@ -4,12 +4,14 @@ from .adadelta import Adadelta
 from .adagrad import Adagrad
 from .adam import Adam, AdamW
 from .adamax import Adamax
+from .asgd import ASGD
 from .lbfgs import LBFGS
 from .nadam import NAdam
 from .optimizer import Optimizer
 from .rmsprop import RMSprop
 from .rprop import Rprop
 from .sgd import SGD
+from .sparse_adam import SparseAdam
 from . import lr_scheduler
 
 __all__ = [
@@ -23,5 +25,7 @@ __all__ = [
     "RMSprop",
     "NAdam",
     "LBFGS",
+    "ASGD",
+    "SparseAdam",
     "lr_scheduler",
 ]

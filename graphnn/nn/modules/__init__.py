@@ -38,6 +38,7 @@ from .transformer import (
 )
 from .loss import (
     BCELoss,
+    CTCLoss,
     BCEWithLogitsLoss,
     CosineEmbeddingLoss,
     CrossEntropyLoss,
@@ -57,6 +58,7 @@ from .module import Module
 from .pooling import MaxPool1d, MaxPool2d, MaxPool3d
 from .rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNBase, RNNCell, RNNCellBase
 from .regularization import BatchNorm1d, BatchNorm2d, BatchNorm3d, Dropout, Dropout1d, Dropout2d, Dropout3d
+from .embedding_bag import EmbeddingBag
 from .vision import (
     AdaptiveAvgPool1d,
     AdaptiveAvgPool2d,
@@ -144,6 +146,7 @@ __all__ = [
     "ChannelShuffle",
     "Bilinear",
     "Embedding",
+    "EmbeddingBag",
     "CosineSimilarity",
     "PairwiseDistance",
     "RNN",
@@ -216,5 +219,6 @@ __all__ = [
     "MultiLabelSoftMarginLoss",
     "TripletMarginLoss",
     "CosineEmbeddingLoss",
+    "CTCLoss",
     "MarginRankingLoss",
 ]
