@@ -167,3 +167,16 @@ def prelu(input: Tensor, weight: Tensor) -> Tensor:
     else:
         w = weight.reshape(())
     return relabel(apply("select", [input > 0, input, input * w]), "PreluKernelBackward0", [input, weight])
+
+
+def hardshrink(input: Tensor, lambd: float = 0.5) -> Tensor:
+    """x where |x| > lambd, else 0."""
+    return relabel(apply("select", [input.abs() > lambd, input, 0.0]), "HardshrinkBackward0", [input])
+
+
+def softshrink(input: Tensor, lambd: float = 0.5) -> Tensor:
+    """x - lambd above lambd, x + lambd below -lambd, else 0."""
+    if lambd < 0:
+        raise RuntimeError(located(f"lambda must be greater or equal to 0, but found to be {lambd}."))
+    shrunk = input - apply("select", [input > 0, lambd, -lambd])
+    return relabel(apply("select", [input.abs() > lambd, shrunk, 0.0]), "SoftshrinkBackward0", [input])

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import math
 import numbers
 
 import numpy as np
 
 from graphnn.ir.registry import IRError
 
-from graphnn.core.dispatch import located, op_error, relabel
+from graphnn.core.dispatch import apply, located, op_error, relabel
 from graphnn.core.grad_mode import no_grad
-from graphnn.core.tensor import Tensor
+from graphnn.core.tensor import Tensor, as_tensor
 
 
 def batch_norm(
@@ -197,3 +198,48 @@ def group_norm(input: Tensor, num_groups: int, weight=None, bias=None, eps: floa
 def normalize(input: Tensor, p: float = 2.0, dim: int = 1, eps: float = 1e-12) -> Tensor:
     """input / max(||input||_p along dim, eps)."""
     return input / input.norm(p, dim=dim, keepdim=True).clamp(min=eps)
+
+
+def local_response_norm(input: Tensor, size: int, alpha: float = 1e-4, beta: float = 0.75, k: float = 1.0) -> Tensor:
+    """x / (k + alpha * mean of x^2 over `size` neighbouring channels)^beta (AlexNet); the window is centred (size // 2
+    before, (size - 1) // 2 after) and zero-padded at the first and last channels."""
+    if input.ndim < 3:
+        raise ValueError(f"Expected 3D or higher dimensionality input (got {input.ndim} dimensions)")
+    if input.numel() == 0:
+        return input
+    c = input.shape[1]
+    sq = input * input
+    before, after = size // 2, (size - 1) // 2
+    from ._vision import pad
+
+    padded = pad(sq, (0, 0) * (input.ndim - 2) + (before, after))  # zeros around the channels
+    window = padded.narrow(1, 0, c)
+    for j in range(1, size):
+        window = window + padded.narrow(1, j, c)
+    div = (window * (alpha / size) + k) ** beta
+    return input / div
+
+
+def pdist(input: Tensor, p: float = 2.0) -> Tensor:
+    """The p-norm distances between the rows of a 2-D input, pairs (i, j) with i < j in row-major order; a zero
+    distance has gradient 0 (as PyTorch's)."""
+    if input.ndim != 2:
+        raise RuntimeError(located(f"pdist only supports 2D tensors, got: {input.ndim}D"))
+    if p < 0:
+        raise RuntimeError(located("pdist only supports non-negative p values"))
+    n = input.shape[0]
+    i, j = np.triu_indices(n, 1)
+    if len(i) == 0:
+        return input.sum(1)[:0]
+    d = input.index_select(0, as_tensor(i.astype("int64"))) - input.index_select(0, as_tensor(j.astype("int64")))
+    a = d.abs()
+    if p == math.inf:
+        return a.amax(1)
+    if p == 0:
+        return (a != 0).type_as_dtype(input.dtype_name).sum(1)
+    if p == 1:
+        return a.sum(1)
+    s = (a * a).sum(1) if p == 2 else (a**p).sum(1)
+    nonzero = s > 0
+    safe = apply("select", [nonzero, s, 1.0])
+    return relabel(apply("select", [nonzero, safe ** (1.0 / p), 0.0]), "PdistBackward0", [input])

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import warnings
 
+import numpy as np
+
 from graphnn.core import random as _random
-from graphnn.core.dispatch import located, relabel
+from graphnn.core.dispatch import apply, located, relabel
 from graphnn.core.tensor import Tensor, random_tensor
 
 
@@ -81,3 +83,67 @@ def dropout3d(input: Tensor, p: float = 0.5, training: bool = True, inplace: boo
             stacklevel=2,
         )
     return _channel_dropout(input, p, training, input.ndim >= 5)
+
+
+def _check_p(p: float) -> None:
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
+
+
+_SELU_NEG = 1.7580993408473766  # selu's value at -inf is -_SELU_NEG
+
+
+def _alpha_dropout(input: Tensor, p: float, training: bool, feature: bool) -> Tensor:
+    """Dropped elements become selu's negative saturation; an affine map a x + b keeps mean 0 and variance 1."""
+    _check_p(p)
+    if feature and input.ndim < 2:
+        raise RuntimeError(located("Feature dropout requires at least 2 dimensions in the input"))
+    if not training or p == 0.0 or input.numel() == 0:
+        return input
+    if p == 1.0:
+        return input * 0.0
+    a = 1.0 / ((_SELU_NEG**2 * p + 1.0) * (1.0 - p)) ** 0.5
+    shape = tuple(input.shape[:2]) + (1,) * (input.ndim - 2) if feature else tuple(input.shape)
+    dt = input.dtype_name
+    keep = random_tensor(shape, dt, lambda: (_random.generator().random(shape) >= p).astype(dt))
+    out = input * (keep * a) + (keep - 1.0) * (_SELU_NEG * a) + _SELU_NEG * a * p
+    return relabel(out, "AddBackward0", [input])
+
+
+def alpha_dropout(input: Tensor, p: float = 0.5, training: bool = False, inplace: bool = False) -> Tensor:
+    return _alpha_dropout(input, p, training, False)
+
+
+def feature_alpha_dropout(input: Tensor, p: float = 0.5, training: bool = False, inplace: bool = False) -> Tensor:
+    return _alpha_dropout(input, p, training, True)
+
+
+def rrelu(
+    input: Tensor, lower: float = 1.0 / 8, upper: float = 1.0 / 3, training: bool = False, inplace: bool = False
+) -> Tensor:
+    """Randomized leaky ReLU: in training each non-positive element is scaled by its own slope drawn from
+    U(lower, upper) (fresh per call, also compiled); in evaluation by the mean slope (lower + upper) / 2."""
+    from ._activation import inplace_or_new, leaky_relu
+
+    if not training:
+        return leaky_relu(input, (lower + upper) / 2, inplace)
+    shape, dt = tuple(input.shape), input.dtype_name
+
+    def compute():
+        slope = random_tensor(shape, dt, lambda: _random.generator().uniform(lower, upper, shape).astype(dt))
+        return relabel(apply("select", [input > 0, input, input * slope]), "RreluWithNoiseBackward0", [input])
+
+    return inplace_or_new(input, inplace, "rrelu_", compute)
+
+
+def gumbel_softmax(logits: Tensor, tau: float = 1.0, hard: bool = False, eps: float = 1e-10, dim: int = -1) -> Tensor:
+    """softmax((logits + g) / tau) with g Gumbel(0, 1) noise; hard=True returns the one-hot of its argmax, whose
+    gradient is the soft sample's (straight-through)."""
+    shape, dt = tuple(logits.shape), logits.dtype_name
+    gumbels = random_tensor(shape, dt, lambda: -np.log(_random.generator().exponential(1.0, shape)).astype(dt))
+    y_soft = ((logits + gumbels) / tau).softmax(dim)
+    if not hard:
+        return y_soft
+    index = y_soft.argmax(dim, keepdim=True)
+    y_hard = (y_soft.detach() * 0.0).scatter(dim, index, value=1.0)
+    return y_hard - y_soft.detach() + y_soft

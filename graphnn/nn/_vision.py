@@ -463,6 +463,13 @@ def _interp_matrix(n_in: int, n_out: int, mode: str, align_corners: bool, scale)
             src = np.minimum(np.floor(dst.astype(np.float32) * ratio).astype(int), n_in - 1)
         m[np.arange(n_out), src] = 1.0
         return m
+    if mode == "area":  # adaptive average pooling: output i averages input [floor(i n / o), ceil((i + 1) n / o))
+        for i in range(n_out):
+            lo, hi = (i * n_in) // n_out, -((-(i + 1) * n_in) // n_out)
+            m[i, lo:hi] = 1.0 / (hi - lo)
+        return m
+    if mode == "cubic":
+        return _cubic_matrix(n_in, n_out, align_corners, scale)
     if align_corners:
         ratio = (n_in - 1) / (n_out - 1) if n_out > 1 else 0.0
         src = dst * ratio
@@ -477,25 +484,56 @@ def _interp_matrix(n_in: int, n_out: int, mode: str, align_corners: bool, scale)
     return m
 
 
+_CUBIC_A = -0.75  # PyTorch's (and OpenCV's) cubic convolution coefficient
+
+
+def _cubic_matrix(n_in: int, n_out: int, align_corners: bool, scale) -> np.ndarray:
+    """Keys' cubic convolution (A = -0.75) at each output's source position, the four taps clamped to the border."""
+    m = np.zeros((n_out, n_in))
+    dst = np.arange(n_out, dtype=np.float64)
+    if align_corners:
+        src = dst * ((n_in - 1) / (n_out - 1) if n_out > 1 else 0.0)
+    else:  # (not clamped at 0, unlike linear)
+        src = (dst + 0.5) * ((1.0 / scale) if scale else n_in / n_out) - 0.5
+    base = np.floor(src)
+    t = src - base
+    a = _CUBIC_A
+
+    def near(x):  # |x| <= 1
+        return ((a + 2) * x - (a + 3)) * x * x + 1
+
+    def far(x):  # 1 < |x| < 2
+        return ((a * x - 5 * a) * x + 8 * a) * x - 4 * a
+
+    weights = (far(t + 1.0), near(t), near(1.0 - t), far(2.0 - t))
+    for k, w in enumerate(weights):
+        idx = np.clip(base.astype(int) - 1 + k, 0, n_in - 1)
+        np.add.at(m, (np.arange(n_out), idx), w)
+    return m
+
+
 def interpolate(
     input: Tensor, size=None, scale_factor=None, mode: str = "nearest", align_corners=None, recompute_scale_factor=None
 ) -> Tensor:
-    """Nearest / (bi)linear resizing as products with constant interpolation matrices, one per spatial dim."""
+    """Nearest, (bi/tri)linear, bicubic and area (adaptive average pooling) resizing as products with constant
+    interpolation matrices, one per spatial dim."""
     nsp = input.ndim - 2
-    if mode not in ("nearest", "linear", "bilinear", "trilinear"):
+    if mode not in ("nearest", "linear", "bilinear", "trilinear", "bicubic", "area"):
         raise NotImplementedError(f"interpolate mode {mode!r} is not supported")
     if nsp < 1:
         raise NotImplementedError(
             f"interpolate: only 3-d, 4-d and 5-d inputs are supported (got a {input.ndim}-d "
             f"input of shape {tuple(input.shape)})"
         )
-    needs = {"linear": 1, "bilinear": 2, "trilinear": 3}.get(mode)
+    needs = {"linear": 1, "bilinear": 2, "bicubic": 2, "trilinear": 3}.get(mode)
     if needs is not None and nsp != needs:
         raise NotImplementedError(
             f"interpolate: got a {input.ndim}-d input, but {mode} mode needs a {needs + 2}-d input"
         )
-    if mode == "nearest" and align_corners is not None:
-        raise ValueError("align_corners option can only be set with the interpolating modes")
+    if mode in ("nearest", "area") and align_corners is not None:
+        raise ValueError(
+            "align_corners option can only be set with the interpolating modes: linear | bilinear | bicubic | trilinear"
+        )
     if (size is None) == (scale_factor is None):
         raise ValueError("either size or scale_factor should be defined")
     in_sp = tuple(input.shape[2:])
@@ -531,15 +569,16 @@ def interpolate(
         )
     out = input
     for d in range(nsp):
-        m = _interp_matrix(
-            in_sp[d], out_sp[d], "nearest" if mode == "nearest" else "linear", bool(align_corners), scales[d]
-        )
+        kind = {"nearest": "nearest", "area": "area", "bicubic": "cubic"}.get(mode, "linear")
+        m = _interp_matrix(in_sp[d], out_sp[d], kind, bool(align_corners), scales[d])
         axis = 2 + d
         moved = out.transpose(axis, -1) if axis != out.ndim - 1 else out
         moved = moved.matmul(tensor(m.T, dtype=input.dtype_name))
         out = moved.transpose(axis, -1) if axis != out.ndim - 1 else moved
-    name = {"nearest": "UpsampleNearest", "bilinear": "UpsampleBilinear"}.get(mode, "UpsampleLinear")
-    return relabel(out, f"{name}{nsp}DBackward0", [input])
+    if mode == "area":
+        return relabel(out, f"AdaptiveAvgPool{nsp}DBackward0", [input])
+    name = {"nearest": "UpsampleNearest", "bilinear": "UpsampleBilinear", "bicubic": "UpsampleBicubic"}
+    return relabel(out, f"{name.get(mode, 'UpsampleLinear')}{nsp}DBackward0", [input])
 
 
 def pixel_shuffle(input: Tensor, upscale_factor: int) -> Tensor:

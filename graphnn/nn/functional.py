@@ -15,6 +15,7 @@ from ._activation import (  # noqa: F401
     elu,
     gelu,
     glu,
+    hardshrink,
     hardsigmoid,
     hardswish,
     hardtanh,
@@ -26,10 +27,12 @@ from ._activation import (  # noqa: F401
     selu,
     silu,
     softplus,
+    softshrink,
     softsign,
     tanhshrink,
     threshold,
 )
+from ._activation import threshold as _threshold
 from ._attention import scaled_dot_product_attention  # noqa: F401
 from ._mha import multi_head_attention_forward  # noqa: F401
 from ._norm import (  # noqa: F401
@@ -38,8 +41,10 @@ from ._norm import (  # noqa: F401
     instance_norm,
     group_norm,
     layer_norm,
+    local_response_norm,
     normalize,
     pairwise_distance,
+    pdist,
     rms_norm,
 )
 from ._losses import (  # noqa: F401
@@ -56,7 +61,23 @@ from ._losses import (  # noqa: F401
 )
 from ._ctc import ctc_loss
 from ._embedding_bag import embedding_bag
-from ._random_ops import dropout, dropout1d, dropout2d, dropout3d  # noqa: F401
+from ._random_ops import (  # noqa: F401
+    alpha_dropout,
+    dropout,
+    dropout1d,
+    dropout2d,
+    dropout3d,
+    feature_alpha_dropout,
+    gumbel_softmax,
+    rrelu,
+)
+from ._lp_pool import lp_pool, lp_pool1d, lp_pool2d, lp_pool3d  # noqa: F401
+from ._margin_losses import (  # noqa: F401
+    hinge_embedding_loss,
+    multi_margin_loss,
+    soft_margin_loss,
+    triplet_margin_with_distance_loss,
+)
 from ._fold import bilinear, channel_shuffle, fold, unfold
 from ._grid import affine_grid, grid_sample
 from ._vision import (
@@ -166,12 +187,68 @@ __all__ = [
     "ctc_loss",
     "scaled_dot_product_attention",
     "multi_head_attention_forward",
+    "hardshrink",
+    "softshrink",
+    "rrelu",
+    "alpha_dropout",
+    "feature_alpha_dropout",
+    "gumbel_softmax",
+    "local_response_norm",
+    "pdist",
+    "lp_pool1d",
+    "lp_pool2d",
+    "lp_pool3d",
+    "multi_margin_loss",
+    "hinge_embedding_loss",
+    "soft_margin_loss",
+    "triplet_margin_with_distance_loss",
+    "relu_",
+    "elu_",
+    "leaky_relu_",
+    "hardtanh_",
+    "threshold_",
+    "rrelu_",
+    "celu_",
+    "selu_",
 ]
 
 
 # -- activations -------------------------------------------------------------------------------------------
 def relu(input: Tensor, inplace: bool = False) -> Tensor:
     return input.relu_() if inplace else apply("relu", [input], name="ReluBackward0")
+
+
+# PyTorch's in-place functional forms: the activation written into `input`
+def relu_(input: Tensor) -> Tensor:
+    return relu(input, inplace=True)
+
+
+def elu_(input: Tensor, alpha: float = 1.0) -> Tensor:
+    return elu(input, alpha, inplace=True)
+
+
+def leaky_relu_(input: Tensor, negative_slope: float = 0.01) -> Tensor:
+    return leaky_relu(input, negative_slope, inplace=True)
+
+
+def hardtanh_(input: Tensor, min_val: float = -1.0, max_val: float = 1.0) -> Tensor:
+    return hardtanh(input, min_val, max_val, inplace=True)
+
+
+def threshold_(input: Tensor, threshold: float, value: float) -> Tensor:
+    return _threshold(input, threshold, value, inplace=True)
+
+
+def rrelu_(input: Tensor, lower: float = 1.0 / 8, upper: float = 1.0 / 3, training: bool = False) -> Tensor:
+    return rrelu(input, lower, upper, training, inplace=True)
+
+
+def celu_(input: Tensor, alpha: float = 1.0) -> Tensor:
+    return celu(input, alpha, inplace=True)
+
+
+def selu_(input: Tensor) -> Tensor:
+    return selu(input, inplace=True)
 
 
 def sigmoid(input: Tensor) -> Tensor:

@@ -8,11 +8,12 @@ from .asgd import ASGD
 from .lbfgs import LBFGS
 from .nadam import NAdam
 from .optimizer import Optimizer
+from .radam import RAdam
 from .rmsprop import RMSprop
 from .rprop import Rprop
 from .sgd import SGD
 from .sparse_adam import SparseAdam
-from . import lr_scheduler
+from . import lr_scheduler, swa_utils
 
 __all__ = [
     "Optimizer",
@@ -24,8 +25,10 @@ __all__ = [
     "Adagrad",
     "RMSprop",
     "NAdam",
+    "RAdam",
     "LBFGS",
     "ASGD",
     "SparseAdam",
     "lr_scheduler",
+    "swa_utils",
 ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._state import check, count_step, param_state
+from ._adam_parts import decayed_gradient, update_moments
 from ._hyper import as_dtype
 from .optimizer import PerParameter
 
@@ -43,20 +44,13 @@ class NAdam(PerParameter):
         step = count_step(st)
         lr, (b1, b2), eps, md = (self._hyper(g, k) for k in ("lr", "betas", "eps", "momentum_decay"))
         bias_correction2 = 1.0 - b2**step
-        if g["weight_decay"]:
-            wd = self._hyper(g, "weight_decay")
-            if g["decoupled_weight_decay"]:
-                p._assign(p * as_dtype(1.0 - lr * wd, dt))
-            else:
-                grad = grad + p * as_dtype(wd, dt)
+        grad = decayed_gradient(self, g, p, grad, lr, dt)
         # the momentum schedule, in float64 as PyTorch's Python floats
         mu = b1 * (1.0 - 0.5 * 0.96 ** (step * md))
         mu_next = b1 * (1.0 - 0.5 * 0.96 ** ((step + 1.0) * md))
         mu_product = st["mu_product"]
         mu_product._assign(mu_product * as_dtype(mu, mu_product.dtype_name))
-        exp_avg, exp_avg_sq = st["exp_avg"], st["exp_avg_sq"]
-        exp_avg._assign(exp_avg + as_dtype(1.0 - b1, dt) * (grad - exp_avg))  # lerp towards grad
-        exp_avg_sq._assign(exp_avg_sq * as_dtype(b2, dt) + as_dtype(1.0 - b2, dt) * grad * grad)
+        exp_avg, exp_avg_sq = update_moments(st, grad, b1, b2, dt)
         denom = (exp_avg_sq / as_dtype(bias_correction2, dt)).sqrt() + as_dtype(eps, dt)
         prod = mu_product.double()
         c_grad = -lr * (1.0 - mu) / (1.0 - prod)

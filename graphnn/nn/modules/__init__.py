@@ -222,3 +222,53 @@ __all__ = [
     "CTCLoss",
     "MarginRankingLoss",
 ]
+
+from .activation import Hardshrink, RReLU, Softmax2d, Softshrink  # noqa: E402
+from .loss import (  # noqa: E402
+    HingeEmbeddingLoss,
+    MultiMarginLoss,
+    SoftMarginLoss,
+    TripletMarginWithDistanceLoss,
+)
+from .normalization import LocalResponseNorm  # noqa: E402
+from .pooling import LPPool1d, LPPool2d, LPPool3d  # noqa: E402
+from .regularization import AlphaDropout, FeatureAlphaDropout  # noqa: E402
+from .lazy import (  # noqa: E402
+    LazyBatchNorm1d,
+    LazyBatchNorm2d,
+    LazyBatchNorm3d,
+    LazyConv1d,
+    LazyConv2d,
+    LazyConv3d,
+    LazyLinear,
+    LazyModuleMixin,
+    UninitializedParameter,
+)
+from .sync_batchnorm import SyncBatchNorm  # noqa: E402
+
+__all__ += [
+    "Hardshrink",
+    "Softshrink",
+    "RReLU",
+    "Softmax2d",
+    "AlphaDropout",
+    "FeatureAlphaDropout",
+    "LocalResponseNorm",
+    "LPPool1d",
+    "LPPool2d",
+    "LPPool3d",
+    "MultiMarginLoss",
+    "HingeEmbeddingLoss",
+    "SoftMarginLoss",
+    "TripletMarginWithDistanceLoss",
+    "LazyLinear",
+    "LazyConv1d",
+    "LazyConv2d",
+    "LazyConv3d",
+    "LazyBatchNorm1d",
+    "LazyBatchNorm2d",
+    "LazyBatchNorm3d",
+    "LazyModuleMixin",
+    "UninitializedParameter",
+    "SyncBatchNorm",
+]

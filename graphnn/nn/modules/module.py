@@ -15,6 +15,7 @@ from graphnn.core.dtypes import to_dtype
 from graphnn.core.grad_mode import cycle_collector_paused, scope
 from graphnn.core.tensor import Tensor
 from ..parameter import Parameter
+from ._backward_hooks import call_with_backward_hooks
 from ._factory import check_device
 
 
@@ -54,9 +55,12 @@ def _add_hook(module, attr: str, entry: tuple, prepend: bool) -> RemovableHandle
 
 
 def _hook_ids(module) -> tuple:
-    """Which forward hooks and pre-hooks are registered (a trace ran these)."""
+    """Which forward and backward hooks and pre-hooks are registered (a trace ran these)."""
     d = module.__dict__
-    return tuple(d.get("_forward_pre_hooks") or ()), tuple(d.get("_forward_hooks") or ())
+    return tuple(tuple(d.get(k) or ()) for k in _HOOK_TABLES)
+
+
+_HOOK_TABLES = ("_forward_pre_hooks", "_forward_hooks", "_backward_pre_hooks", "_backward_hooks")
 
 
 def _run_pre_hooks(module, hooks: dict, args: tuple, kwargs: dict) -> tuple:
@@ -235,13 +239,40 @@ class Module:
             tr.module_guard(self, "hooks", _hook_ids, _hook_ids(self))
         with scope(self._scope_name or type(self).__name__):
             pre, post = self.__dict__.get("_forward_pre_hooks"), self.__dict__.get("_forward_hooks")
+            bw_pre, bw = self.__dict__.get("_backward_pre_hooks"), self.__dict__.get("_backward_hooks")
+            if bw_pre or bw:
+                return call_with_backward_hooks(self, bw_pre or {}, bw or {}, self._call_forward, args, kwargs)
             if not pre and not post:
                 return self.forward(*args, **kwargs)
             args, kwargs = _run_pre_hooks(self, pre or {}, args, kwargs)
             out = self.forward(*args, **kwargs)
             return _run_hooks(self, post or {}, args, kwargs, out)
 
+    def _call_forward(self, args: tuple, kwargs: dict):
+        """forward with the forward (pre-)hooks."""
+        pre, post = self.__dict__.get("_forward_pre_hooks"), self.__dict__.get("_forward_hooks")
+        args, kwargs = _run_pre_hooks(self, pre or {}, args, kwargs)
+        return _run_hooks(self, post or {}, args, kwargs, self.forward(*args, **kwargs))
+
     # -- hooks ------------------------------------------------------------------------------------------
+    def register_full_backward_pre_hook(self, hook, prepend: bool = False) -> RemovableHandle:
+        """hook(module, grad_output) runs when the gradients of the module's outputs are computed; a tuple it
+        returns replaces them (see _backward_hooks.py)."""
+        return _add_hook(self, "_backward_pre_hooks", hook, prepend)
+
+    def register_full_backward_hook(self, hook, prepend: bool = False) -> RemovableHandle:
+        """hook(module, grad_input, grad_output) runs when the gradients of the module's tensor inputs are computed
+        (None for inputs that do not require grad); a tuple it returns replaces grad_input."""
+        return _add_hook(self, "_backward_hooks", hook, prepend)
+
+    def to_empty(self, *, device=None, recurse: bool = True):
+        """Every parameter and buffer given new storage of its shape and dtype, its values undefined (zeros here,
+        graphnn having only the CPU); `device` must be the CPU."""
+        check_device(device, "to_empty")
+        for t in list(self.parameters(recurse)) + list(self.buffers(recurse)):
+            t._assign_data(np.zeros(tuple(t.shape), t.dtype_name))
+        return self
+
     def register_forward_pre_hook(self, hook, *, prepend: bool = False, with_kwargs: bool = False) -> RemovableHandle:
         """hook(module, args) (or (module, args, kwargs) with_kwargs) runs before forward; a result other than None
         replaces the arguments (a tuple, or one value; with_kwargs: an (args, kwargs) pair)."""

@@ -1,4 +1,4 @@
-"""Max pooling modules."""
+"""Max and power-average (LP) pooling modules."""
 
 from __future__ import annotations
 
@@ -43,4 +43,35 @@ class MaxPool2d(_MaxPoolNd):
 
 
 class MaxPool3d(_MaxPoolNd):
+    _nsp = 3
+
+
+class _LPPoolNd(Module):
+    """Power-average pooling: (sum of x^norm_type over each window)^(1 / norm_type)."""
+
+    _nsp = 2
+
+    def __init__(self, norm_type: float, kernel_size, stride=None, ceil_mode: bool = False):
+        super().__init__()
+        self.norm_type, self.kernel_size, self.stride, self.ceil_mode = norm_type, kernel_size, stride, ceil_mode
+
+    def forward(self, input):
+        return F.lp_pool(input, self.norm_type, self.kernel_size, self.stride, self.ceil_mode, self._nsp)
+
+    def extra_repr(self) -> str:
+        return (
+            f"norm_type={self.norm_type}, kernel_size={self.kernel_size}, stride={self.stride}, "
+            f"ceil_mode={self.ceil_mode}"
+        )
+
+
+class LPPool1d(_LPPoolNd):
+    _nsp = 1
+
+
+class LPPool2d(_LPPoolNd):
+    _nsp = 2
+
+
+class LPPool3d(_LPPoolNd):
     _nsp = 3

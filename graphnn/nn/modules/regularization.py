@@ -40,6 +40,21 @@ class Dropout3d(Dropout):
         return F.dropout3d(input, self.p, self.training)
 
 
+class AlphaDropout(Dropout):
+    """Dropout for SELU networks: dropped elements take SELU's negative saturation, the output keeps mean and
+    variance."""
+
+    def forward(self, input):
+        return F.alpha_dropout(input, self.p, self.training)
+
+
+class FeatureAlphaDropout(Dropout):
+    """AlphaDropout of whole channels (dimension 1)."""
+
+    def forward(self, input):
+        return F.feature_alpha_dropout(input, self.p, self.training)
+
+
 class _BatchNorm(Module):
     _dims: tuple = (2, 3)
 
