@@ -1,7 +1,7 @@
 """graphnn.distributions: probability distributions with PyTorch's API (torch.distributions) for the programs that
 sample actions or noise and score them: Categorical, OneHotCategorical, Bernoulli, Binomial, Geometric, Poisson,
-Normal, LogNormal, Laplace, Uniform, Exponential, Gamma, Beta, Dirichlet, Independent, and kl_divergence between
-them (Normal, Categorical, Bernoulli, Uniform, Exponential, Gamma, Beta, Dirichlet pairs).
+Normal, LogNormal, Laplace, MultivariateNormal, Uniform, Exponential, Gamma, Beta, Dirichlet, Independent, and kl_divergence between
+them (Normal, MultivariateNormal, Categorical, Bernoulli, Uniform, Exponential, Gamma, Beta, Dirichlet pairs).
 
 Samples come from graphnn's generator (graphnn.manual_seed): drawn now in eager code, at every call inside
 graphnn.compile (Poisson.sample and Binomial.sample read their parameters' values: eager). `log_prob`, `entropy`
@@ -17,6 +17,7 @@ from graphnn.distributions.gamma import Exponential, Gamma
 from graphnn.distributions.independent import Independent, OneHotCategorical
 from graphnn.distributions.kl import kl_divergence, register_kl
 from graphnn.distributions.laplace import Laplace, LogNormal
+from graphnn.distributions.multivariate_normal import MultivariateNormal
 from graphnn.distributions.normal import Normal
 from graphnn.distributions.uniform import Uniform
 
@@ -33,6 +34,7 @@ __all__ = [
     "Independent",
     "Laplace",
     "LogNormal",
+    "MultivariateNormal",
     "Normal",
     "OneHotCategorical",
     "Poisson",

@@ -8,6 +8,7 @@ from graphnn.distributions.bernoulli import Bernoulli
 from graphnn.distributions.beta import Beta, Dirichlet
 from graphnn.distributions.categorical import Categorical
 from graphnn.distributions.gamma import Exponential, Gamma
+from graphnn.distributions.multivariate_normal import MultivariateNormal, kl_mvn_mvn
 from graphnn.distributions.normal import Normal
 from graphnn.distributions.uniform import Uniform
 
@@ -92,3 +93,6 @@ def _dirichlet_dirichlet(p, q):
 def _exponential_exponential(p, q):
     ratio = q.rate / p.rate
     return ratio - ratio.log() - 1
+
+
+register_kl(MultivariateNormal, MultivariateNormal)(kl_mvn_mvn)
