@@ -221,26 +221,30 @@ def pow(input, exponent):  # noqa: A001
     return _pow(input, exponent)
 
 
-from graphnn.core.tensor_api import install as _install_api  # noqa: E402
+import sys as _sys  # noqa: E402
 
-_install_api(globals())  # shape, linear-algebra and index functions (graphnn.core.shape_api, ...)
+from graphnn.core import install as _install, tensor_api as _tensor_api  # noqa: E402
+
+_graphnn = _sys.modules[__name__]
+# shape, linear-algebra and index functions (graphnn.core.shape_api, ...), before the ops' own API names
+_install.install(
+    _graphnn, _tensor_api.BOTH, _tensor_api.INPLACE, functions=_tensor_api.FUNCTIONS, methods=_tensor_api.METHODS
+)
 
 from . import ops  # noqa: E402  (graphnn.ops: defining new ops)
 
 ops.install_all()
 
-import sys as _sys  # noqa: E402
-
-from graphnn.core import install as _install, math_ops as _math_ops, reductions as _reductions  # noqa: E402
+from graphnn.core import math_ops as _math_ops, reductions as _reductions  # noqa: E402
 from graphnn.core.dtypes import finfo, iinfo  # noqa: E402
 
-_install.install(_sys.modules[__name__], _math_ops.FUNCTIONS, _math_ops.INPLACE)
-_install.install(_sys.modules[__name__], _reductions.FUNCTIONS, _reductions.INPLACE)
+_install.install(_graphnn, _math_ops.FUNCTIONS, _math_ops.INPLACE)
+_install.install(_graphnn, _reductions.FUNCTIONS, _reductions.INPLACE)
 _install.install_operators()
 from graphnn.core import extra_api as _extra_api  # noqa: E402
 
-_install.install(_sys.modules[__name__], _extra_api.FUNCTIONS, ("scatter_reduce", "renorm"))
-_install.install(_sys.modules[__name__], _extra_api.MODULE_ONLY, methods=False)
+_install.install(_graphnn, _extra_api.FUNCTIONS, ("scatter_reduce", "renorm"))
+_install.install(_graphnn, functions=_extra_api.MODULE_ONLY)
 Tensor.__lshift__ = lambda self, o: _extra_api.bitwise_left_shift(self, o)
 Tensor.__rshift__ = lambda self, o: _extra_api.bitwise_right_shift(self, o)
 
@@ -265,11 +269,7 @@ import numpy as np  # noqa: E402
 from graphnn.core import random as _random_module, sampling as _sampling  # noqa: E402
 from graphnn.core.random import get_rng_state, set_rng_state  # noqa: E402
 
-for _name, _fn in _sampling.METHODS.items():
-    if not hasattr(Tensor, _name):
-        setattr(Tensor, _name, _fn)
-for _name, _fn in _sampling.FUNCTIONS.items():
-    globals().setdefault(_name, _fn)
+_install.install(_graphnn, functions=_sampling.FUNCTIONS, methods=_sampling.METHODS)
 random = _random_module  # torch.random.manual_seed(...)
 channels_last = contiguous_format = preserve_format = channels_last_3d = "memory_format"
 

@@ -4,15 +4,6 @@ Tensor.<name>_(...) (names graphnn already defines are kept)."""
 from __future__ import annotations
 
 
-def _method(fn):
-    def method(self, *args, **kwargs):
-        return fn(self, *args, **kwargs)
-
-    method.__name__ = method.__qualname__ = fn.__name__
-    method.__doc__ = fn.__doc__
-    return method
-
-
 def _inplace(name: str):
     def method(self, *args, **kwargs):
         return self._inplace_op(name + "_", lambda: getattr(self, name)(*args, **kwargs))
@@ -21,17 +12,21 @@ def _inplace(name: str):
     return method
 
 
-def install(module, functions: dict, inplace=(), methods: bool = True) -> None:
-    """functions: name -> fn(input, ...); inplace: names whose Tensor.<name>_ computes Tensor.<name> in place."""
+def install(module, both=None, inplace=(), *, functions=None, methods=None) -> None:
+    """The one way API functions reach graphnn and Tensor (names already defined are kept):
+    both: name -> fn(input, ...) as graphnn.<name> and Tensor.<name>; functions: graphnn.<name> only; methods:
+    Tensor.<name> only (functions of self, or properties); inplace: names whose Tensor.<name>_ computes
+    Tensor.<name> in place."""
     from graphnn.core.tensor import Tensor
 
-    for name, fn in functions.items():
+    for name, fn in {**(both or {}), **(functions or {})}.items():
         if not hasattr(module, name):
             setattr(module, name, fn)
-        if methods and not hasattr(Tensor, name):
-            setattr(Tensor, name, _method(fn))
+    for name, fn in {**(both or {}), **(methods or {})}.items():
+        if name not in Tensor.__dict__:
+            setattr(Tensor, name, fn)
     for name in inplace:
-        if not hasattr(Tensor, name + "_"):
+        if name + "_" not in Tensor.__dict__:
             setattr(Tensor, name + "_", _inplace(name))
 
 

@@ -85,6 +85,7 @@ class Tensor:
     _base = None  # a view: the tensor whose storage it shows (detach / .data aliases too)
     _alias = False  # a full, non-differentiable alias (detach, .data, stop_gradient) rather than a view
     _view_op = None  # the op that made the view (named in errors)
+    _grad_hooks = None  # gradient hooks (register_hook): a list, per tensor when used
     _view_gen = None  # rebinding count of the base when the view was taken (a later rebinding makes it stale)
     _view_src = None  # the tensor this view was taken of (its base, or another view of it)
     _view_fns = None  # (get(src) -> view, put(src, new view value) -> new src value): in-place ops on the view

@@ -92,16 +92,8 @@ def new(self, *args, **kwargs):
 
 
 # -- installation ------------------------------------------------------------------------------------------------
-def _inplace(fn, name: str):
-    def method(self, *args, **kwargs):
-        return self._inplace_op(name, lambda: fn(self, *args, **kwargs))
-
-    method.__name__ = method.__qualname__ = name
-    return method
-
-
 # graphnn.<name> and Tensor.<name> (the same function, the tensor first)
-_BOTH = {
+BOTH = {
     **{
         n: getattr(shape_api, n)
         for n in (
@@ -175,7 +167,7 @@ _BOTH = {
     "is_signed": is_signed,
 }
 # graphnn.<name> only
-_FUNCTIONS = {
+FUNCTIONS = {
     **{
         n: getattr(shape_api, n)
         for n in (
@@ -198,7 +190,7 @@ _FUNCTIONS = {
     "masked_scatter": index_api.masked_scatter,
 }
 # Tensor.<name> only
-_METHODS = {
+METHODS = {
     "reshape_as": shape_api.reshape_as,
     "diff": linalg_api.diff,
     "stride": stride,
@@ -216,18 +208,4 @@ _METHODS = {
     "nbytes": property(nbytes),
     "itemsize": property(itemsize),
 }
-_INPLACE = ("index_add", "index_copy", "index_fill", "addmm", "addmv", "addbmm", "addr")
-
-
-def install(namespace: dict) -> None:
-    """Add the functions to `namespace` (graphnn's) and the methods to Tensor, keeping names already defined."""
-    T = _t().Tensor
-    for name, fn in {**_BOTH, **_FUNCTIONS}.items():
-        namespace.setdefault(name, fn)
-    for name, fn in {**_BOTH, **_METHODS}.items():
-        if name not in T.__dict__:
-            setattr(T, name, fn)
-    for name in _INPLACE:
-        if name + "_" not in T.__dict__:
-            setattr(T, name + "_", _inplace(_BOTH[name], name + "_"))
-    T._grad_hooks = None  # gradient hooks (register_hook): a list, per tensor when used
+INPLACE = ("index_add", "index_copy", "index_fill", "addmm", "addmv", "addbmm", "addr")
