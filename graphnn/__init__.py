@@ -306,6 +306,10 @@ from graphnn import func, jit, linalg, serialization, special, testing  # noqa: 
 
 vmap = func.vmap
 
+from graphnn.nn import _top_level  # noqa: E402
+
+_top_level.install(globals())  # torch.pairwise_distance, torch.pixel_shuffle, torch.conv2d, ...
+
 _MATMUL_PRECISION = ["highest"]
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 
+from graphnn.core.dispatch import apply, relabel
 from graphnn.core.linalg_dense_api import (  # noqa: F401 (torch.linalg's names)
     cholesky,
     cholesky_ex,
@@ -60,9 +61,16 @@ def vector_norm(x, ord=2, dim=None, keepdim: bool = False, *, dtype=None) -> Ten
         return (a != 0).to(x.dtype).sum(dims, keepdim)
     if ord == 1:
         return a.sum(dims, keepdim)
-    if ord == 2:
-        return (x * x).sum(dims, keepdim).sqrt()
-    return (a**ord).sum(dims, keepdim) ** (1.0 / ord)
+    total = (x * x).sum(dims, keepdim) if ord == 2 else (a**ord).sum(dims, keepdim)
+    return relabel(_root(total, ord), "LinalgVectorNormBackward0", [x])
+
+
+def _root(total: Tensor, ord) -> Tensor:  # noqa: A002
+    """total ** (1 / ord), whose gradient is 0 where total is 0: PyTorch's subgradient of a norm at the zero vector,
+    where the root's infinite slope times the zero slope of |x|^ord would give NaN."""
+    zero = total == 0
+    safe = apply("select", [zero, 1.0, total])
+    return apply("select", [zero, 0.0, safe.sqrt() if ord == 2 else safe ** (1.0 / ord)])
 
 
 def matrix_norm(A, ord="fro", dim=(-2, -1), keepdim: bool = False, *, dtype=None) -> Tensor:  # noqa: A002

@@ -642,6 +642,35 @@ class Tensor:
             return self._inplace_op("fill_", lambda: value, "FillBackward3", cast=True)
         return self._inplace_op("fill_", lambda: full_like(self, value), "FillBackward2")
 
+    def resize_(self, *sizes, memory_format=None) -> "Tensor":
+        """The tensor with the new shape (eager code): its elements in order, as many as fit, then zeros (PyTorch
+        leaves those uninitialized). `x.resize_(n).fill_(v)` and `x.resize_as_(y).copy_(y)` in older programs."""
+        shape = tuple(sizes[0]) if len(sizes) == 1 and isinstance(sizes[0], (tuple, list)) else tuple(sizes)
+        shape = tuple(int(n) for n in shape)
+        if any(n < 0 for n in shape):
+            raise RuntimeError(f"resize_: negative size in {list(shape)} (tensor {self._type})")
+        if shape == tuple(self.shape):
+            return self
+        if self.requires_grad:
+            raise RuntimeError("resize_: cannot resize variables that require grad")
+        if self._data is None or _tracer.current() is not None:
+            raise TraceError(
+                f"resize_ of {self._type} to {list(shape)} changes a tensor's shape in place, which graphnn.compile "
+                "cannot trace (create the tensor with its shape instead)"
+            )
+        if self._base is not None:
+            raise RuntimeError(f"resize_: cannot resize a view ({self._type} to {list(shape)})")
+        flat = self._data.reshape(-1)
+        new = np.zeros(math.prod(shape), dtype=flat.dtype)
+        k = min(new.size, flat.size)
+        new[:k] = flat[:k]
+        self._assign_data(new.reshape(shape))
+        self._bump(rebound=True)
+        return self
+
+    def resize_as_(self, other, memory_format=None) -> "Tensor":
+        return self.resize_(tuple(other.shape))
+
     def copy_(self, src, non_blocking: bool = False):
         return self._inplace_op(
             "copy_",

@@ -463,19 +463,27 @@ def _interp_matrix(n_in: int, n_out: int, mode: str, align_corners: bool, scale)
             src = np.minimum(np.floor(dst.astype(np.float32) * ratio).astype(int), n_in - 1)
         m[np.arange(n_out), src] = 1.0
         return m
-    if mode == "area":  # adaptive average pooling: output i averages input [floor(i n / o), ceil((i + 1) n / o))
-        for i in range(n_out):
-            lo, hi = (i * n_in) // n_out, -((-(i + 1) * n_in) // n_out)
-            m[i, lo:hi] = 1.0 / (hi - lo)
+    if mode == "nearest-exact":  # the source pixel whose centre is nearest: floor((dst + 1/2) * ratio), in float32
+        ratio = np.float32(1.0 / scale) if scale else np.float32(n_in) / np.float32(n_out)
+        src = np.floor((dst.astype(np.float32) + np.float32(0.5)) * ratio).astype(int)
+        m[np.arange(n_out), np.minimum(src, n_in - 1)] = 1.0
         return m
-    if mode == "cubic":
-        return _cubic_matrix(n_in, n_out, align_corners, scale)
     if align_corners:
         ratio = (n_in - 1) / (n_out - 1) if n_out > 1 else 0.0
         src = dst * ratio
     else:
         ratio = (1.0 / scale) if scale else n_in / n_out
-        src = np.maximum((dst + 0.5) * ratio - 0.5, 0.0)
+        src = (dst + 0.5) * ratio - 0.5
+        if mode != "cubic":  # (cubic keeps source positions left of the first pixel's centre)
+            src = np.maximum(src, 0.0)
+    if mode == "cubic":  # Keys' cubic convolution (a = -0.75) over 4 taps, indices clamped at the borders
+        left = np.floor(src)
+        t, a = src - left, -0.75
+        near = lambda x: ((a + 2) * x - (a + 3)) * x * x + 1  # noqa: E731  (|x| <= 1)
+        far = lambda x: ((a * x - 5 * a) * x + 8 * a) * x - 4 * a  # noqa: E731  (1 < |x| < 2)
+        for k, w in enumerate((far(t + 1), near(t), near(1 - t), far(2 - t))):
+            np.add.at(m, (np.arange(n_out), np.clip(left.astype(int) - 1 + k, 0, n_in - 1)), w)
+        return m
     i0 = np.minimum(np.floor(src).astype(int), n_in - 1)
     i1 = np.minimum(i0 + 1, n_in - 1)
     lam = src - i0
@@ -484,41 +492,13 @@ def _interp_matrix(n_in: int, n_out: int, mode: str, align_corners: bool, scale)
     return m
 
 
-_CUBIC_A = -0.75  # PyTorch's (and OpenCV's) cubic convolution coefficient
-
-
-def _cubic_matrix(n_in: int, n_out: int, align_corners: bool, scale) -> np.ndarray:
-    """Keys' cubic convolution (A = -0.75) at each output's source position, the four taps clamped to the border."""
-    m = np.zeros((n_out, n_in))
-    dst = np.arange(n_out, dtype=np.float64)
-    if align_corners:
-        src = dst * ((n_in - 1) / (n_out - 1) if n_out > 1 else 0.0)
-    else:  # (not clamped at 0, unlike linear)
-        src = (dst + 0.5) * ((1.0 / scale) if scale else n_in / n_out) - 0.5
-    base = np.floor(src)
-    t = src - base
-    a = _CUBIC_A
-
-    def near(x):  # |x| <= 1
-        return ((a + 2) * x - (a + 3)) * x * x + 1
-
-    def far(x):  # 1 < |x| < 2
-        return ((a * x - 5 * a) * x + 8 * a) * x - 4 * a
-
-    weights = (far(t + 1.0), near(t), near(1.0 - t), far(2.0 - t))
-    for k, w in enumerate(weights):
-        idx = np.clip(base.astype(int) - 1 + k, 0, n_in - 1)
-        np.add.at(m, (np.arange(n_out), idx), w)
-    return m
-
-
 def interpolate(
     input: Tensor, size=None, scale_factor=None, mode: str = "nearest", align_corners=None, recompute_scale_factor=None
 ) -> Tensor:
-    """Nearest, (bi/tri)linear, bicubic and area (adaptive average pooling) resizing as products with constant
-    interpolation matrices, one per spatial dim."""
+    """Nearest (legacy or exact), (bi/tri)linear and bicubic resizing as products with constant interpolation
+    matrices, one per spatial dim; 'area' is adaptive average pooling."""
     nsp = input.ndim - 2
-    if mode not in ("nearest", "linear", "bilinear", "trilinear", "bicubic", "area"):
+    if mode not in ("nearest", "nearest-exact", "linear", "bilinear", "bicubic", "trilinear", "area"):
         raise NotImplementedError(f"interpolate mode {mode!r} is not supported")
     if nsp < 1:
         raise NotImplementedError(
@@ -530,10 +510,8 @@ def interpolate(
         raise NotImplementedError(
             f"interpolate: got a {input.ndim}-d input, but {mode} mode needs a {needs + 2}-d input"
         )
-    if mode in ("nearest", "area") and align_corners is not None:
-        raise ValueError(
-            "align_corners option can only be set with the interpolating modes: linear | bilinear | bicubic | trilinear"
-        )
+    if mode in ("nearest", "nearest-exact", "area") and align_corners is not None:
+        raise ValueError("align_corners option can only be set with the interpolating modes")
     if (size is None) == (scale_factor is None):
         raise ValueError("either size or scale_factor should be defined")
     in_sp = tuple(input.shape[2:])
@@ -567,18 +545,19 @@ def interpolate(
                 f"{in_sp} and output {out_sp} (input of shape {tuple(input.shape)})"
             )
         )
+    if mode == "area":  # (each output element the mean of its window, as adaptive average pooling)
+        return adaptive_avg_pool(input, out_sp, nsp)
     out = input
     for d in range(nsp):
-        kind = {"nearest": "nearest", "area": "area", "bicubic": "cubic"}.get(mode, "linear")
+        kind = mode if mode.startswith("nearest") else ("cubic" if mode == "bicubic" else "linear")
         m = _interp_matrix(in_sp[d], out_sp[d], kind, bool(align_corners), scales[d])
         axis = 2 + d
         moved = out.transpose(axis, -1) if axis != out.ndim - 1 else out
         moved = moved.matmul(tensor(m.T, dtype=input.dtype_name))
         out = moved.transpose(axis, -1) if axis != out.ndim - 1 else moved
-    if mode == "area":
-        return relabel(out, f"AdaptiveAvgPool{nsp}DBackward0", [input])
-    name = {"nearest": "UpsampleNearest", "bilinear": "UpsampleBilinear", "bicubic": "UpsampleBicubic"}
-    return relabel(out, f"{name.get(mode, 'UpsampleLinear')}{nsp}DBackward0", [input])
+    names = {"nearest": "UpsampleNearest", "nearest-exact": "UpsampleNearestExact", "bilinear": "UpsampleBilinear"}
+    name = names.get(mode, "UpsampleBicubic" if mode == "bicubic" else "UpsampleLinear")
+    return relabel(out, f"{name}{nsp}DBackward0", [input])
 
 
 def pixel_shuffle(input: Tensor, upscale_factor: int) -> Tensor:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import warnings
 
+import numpy as np
+
 from graphnn.ir.registry import IRError
 
 from graphnn.core.dispatch import apply, located, op_error, relabel
@@ -633,10 +635,17 @@ def kl_div(input, target, size_average=None, reduce=None, reduction: str = "mean
 
 
 def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=None, reduction: str = "mean"):
+    """-(y log x + (1 - y) log(1 - x)), each log clamped at -100, with PyTorch's gradient with respect to x,
+    (x - y) / max(x (1 - x), float32(1e-12)): finite where x is 0 or 1 (a saturated sigmoid), where the chain rule
+    through the clamped logs would give 0 * inf = NaN."""
     target = as_tensor(target)
-    log_p = apply("maximum", [input.log(), -100.0])
-    log_1p = apply("maximum", [(1.0 - input).log(), -100.0])
-    loss = -(target * log_p + (1.0 - target) * log_1p)
+    x = apply("stop_gradient", [input])
+    log_p = apply("maximum", [x.log(), -100.0])
+    log_1p = apply("maximum", [(1.0 - x).log(), -100.0])
+    floor = float(np.float32(1e-12))  # (PyTorch's bound is a float32 constant, also for float64 inputs)
+    slope = apply("stop_gradient", [(x - target) / apply("maximum", [x * (1.0 - x), floor])])
+    through_input = input * slope  # (its value is removed again: what it adds is the gradient slope)
+    loss = -(target * log_p + (1.0 - target) * log_1p) + (through_input - apply("stop_gradient", [through_input]))
     if weight is not None:
         loss = loss * weight
     return relabel(
