@@ -58,7 +58,7 @@ from graphnn.compiler.scan import scan
 from .codegen import get_num_threads, set_num_threads
 from graphnn.artifact.export import ExportError, export  # noqa: E402
 from graphnn.artifact.checkpoint import CheckpointError, load, save  # noqa: E402
-from graphnn import distributed, distributions, utils, viz  # noqa: E402
+from graphnn import distributed, distributions, profiler, utils, viz  # noqa: E402
 from graphnn.utils.generator import Generator  # noqa: E402
 from graphnn import accelerator, amp, backends, cpu, cuda, onnx  # noqa: E402
 from graphnn.amp import autocast, get_autocast_dtype, is_autocast_enabled  # noqa: E402

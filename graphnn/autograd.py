@@ -537,3 +537,8 @@ def is_anomaly_enabled() -> bool:
 from graphnn.core import autograd_functional as functional  # noqa: E402
 
 sys.modules[__name__ + ".functional"] = functional
+
+# graphnn.autograd.profiler (torch.autograd.profiler), registered the same way
+from graphnn.profiler import autograd_profiler as profiler  # noqa: E402
+
+sys.modules[__name__ + ".profiler"] = profiler

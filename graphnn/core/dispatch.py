@@ -124,6 +124,8 @@ def _promote_zero_dim(op: str, inputs: list) -> list:
     ]
 
 
+op_observer = None  # set by graphnn.profiler while it records: op_observer(op, inputs) -> done(results)
+
 _tensor = None  # the graphnn.core.tensor module (which imports this one), bound on first use
 
 
@@ -137,6 +139,7 @@ def _tensor_module():
 
 def apply(op: str, inputs: list, attrs: dict | None = None, name: str | None = None):
     """Run (or trace) `op` on tensors / Python numbers; returns a Tensor or a tuple of Tensors."""
+    done = op_observer(op, inputs) if op_observer is not None else None  # the profiler: one global check
     tm = _tensor or _tensor_module()
     Tensor = tm.Tensor
     d = get_op(op)
@@ -176,6 +179,8 @@ def apply(op: str, inputs: list, attrs: dict | None = None, name: str | None = N
         for t in outs:
             if t._requires_grad:
                 t.grad_fn = fn
+    if done is not None:
+        done(outs)
     return outs[0] if len(outs) == 1 else tuple(outs)
 
 
