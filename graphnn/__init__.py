@@ -245,6 +245,12 @@ from graphnn.core import extra_api as _extra_api  # noqa: E402
 
 _install.install(_graphnn, _extra_api.FUNCTIONS, ("scatter_reduce", "renorm"))
 _install.install(_graphnn, functions=_extra_api.MODULE_ONLY)
+from graphnn.core import inplace_view_api as _inplace_view_api, integer_api as _integer_api  # noqa: E402
+from graphnn.core import matrix_exp as _matrix_exp, storage as _storage  # noqa: E402
+
+_install.install(_graphnn, _integer_api.FUNCTIONS, _integer_api.INPLACE)
+_install.install(_graphnn, {"matrix_exp": _matrix_exp.matrix_exp})
+_install.install(_graphnn, functions=_storage.FUNCTIONS, methods={**_storage.METHODS, **_inplace_view_api.METHODS})
 Tensor.__lshift__ = lambda self, o: _extra_api.bitwise_left_shift(self, o)
 Tensor.__rshift__ = lambda self, o: _extra_api.bitwise_right_shift(self, o)
 

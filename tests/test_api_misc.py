@@ -1,0 +1,229 @@
+"""In-place shape changes (squeeze_, unsqueeze_, t_, transpose_, swapdims_, as_strided_), gcd / lcm, Tensor.storage()
+and linalg.matrix_exp, against PyTorch, eagerly and inside graphnn.compile."""
+
+import numpy as np
+import pytest
+
+import graphnn
+from graphnn.core.tensor import TraceError
+
+RNG = np.random.default_rng(7)
+
+
+# -- in-place shape changes --------------------------------------------------------------------------------------
+STEPS = [
+    ("t_", lambda x: x.t_()),
+    ("unsqueeze_", lambda x: x.unsqueeze_(1)),
+    ("squeeze_", lambda x: x.unsqueeze_(0).squeeze_()),
+    ("transpose_", lambda x: x.unsqueeze_(-1).transpose_(0, 2)),
+    ("swapdims_", lambda x: x.swapdims_(0, 1)),
+    ("swapaxes_", lambda x: x.swapaxes_(1, 0)),
+]
+
+
+@pytest.mark.parametrize("name, step", STEPS, ids=[s[0] for s in STEPS])
+def test_inplace_shape_change_eager(torch, name, step):
+    a = RNG.standard_normal((2, 3))
+    res = []
+    for L in (graphnn, torch):
+        y = L.tensor(a, requires_grad=True)
+        z = y * 2
+        out = step(z)
+        assert out is z
+        w = L.tensor(np.arange(1.0, z.numel() + 1).reshape(tuple(z.shape)))
+        (z * w).sum().backward()
+        res.append((tuple(z.shape), z.detach().numpy().copy(), y.grad.numpy(), z._version))
+    (gs, gv, gg, gver), (ts, tv, tg, tver) = res
+    assert gs == ts and gver >= 1
+    np.testing.assert_array_equal(gv, tv)
+    np.testing.assert_array_equal(gg, tg)  # exact: the gradient only moves the weights (products by 2)
+
+
+def test_inplace_shape_change_shares_storage_and_refuses_leaves(torch):
+    for L in (graphnn, torch):
+        x = L.arange(6.0).reshape(2, 3)
+        x.t_()
+        x.mul_(10)  # the storage is the same memory: a write through the transposed tensor
+        assert tuple(x.shape) == (3, 2) and x.tolist() == [[0, 30], [10, 40], [20, 50]]
+        b = L.arange(6.0).reshape(2, 3)
+        v = b[0]
+        v.unsqueeze_(0)
+        v.mul_(2)
+        assert tuple(v.shape) == (1, 3) and b.tolist() == [[0, 2, 4], [3, 4, 5]]
+        leaf = L.ones(2, 3, requires_grad=True)
+        with pytest.raises(RuntimeError, match="leaf Variable that requires grad"):
+            leaf.t_()
+        with pytest.raises(RuntimeError, match="view of a leaf Variable"):
+            leaf[0].unsqueeze_(0)
+        with L.no_grad():
+            leaf.t_()
+        assert tuple(leaf.shape) == (3, 2)
+        with pytest.raises(RuntimeError, match="dimensions"):
+            L.ones(2, 3, 4).t_()
+        with pytest.raises((IndexError, RuntimeError), match="out of range"):
+            L.ones(2, 3).transpose_(0, 5)
+    # values recorded before the change are refused by backward, as PyTorch's version check does
+    y = graphnn.ones(2, 3, requires_grad=True)
+    z = y * 2
+    loss = (z * z).sum()
+    z.t_()
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        loss.backward()
+
+
+@pytest.mark.filterwarnings("ignore:TypedStorage is deprecated")
+def test_as_strided_inplace(torch):
+    for L in (graphnn, torch):
+        w = L.arange(6.0)
+        w.as_strided_((2, 2), (1, 2))
+        assert w.tolist() == [[0, 2], [1, 3]]
+        w.add_(100)  # writes the memory: elements 0..3
+        assert w.storage().tolist() == [100, 101, 102, 103, 4, 5]
+    with pytest.raises(RuntimeError, match="as_strided_: not supported on a view"):
+        graphnn.arange(6.0)[1:].as_strided_((3,), (1,))  # (graphnn: only on contiguous tensors that are not views)
+
+
+def test_inplace_shape_change_compiled(torch):
+    a = RNG.standard_normal((2, 3))
+
+    def step(L, x):
+        z = x * 2
+        z.t_()
+        z.unsqueeze_(0)
+        z.transpose_(0, 1)
+        return z.squeeze_(1) * L.arange(1.0, 3.0)
+
+    f = graphnn.compile(lambda x: step(graphnn, x))
+    x = graphnn.tensor(a, requires_grad=True)
+    out = f(x)
+    out.sum().backward()
+    tx = torch.tensor(a, requires_grad=True)
+    tout = step(torch, tx)
+    tout.sum().backward()
+    np.testing.assert_array_equal(out.detach().numpy(), tout.detach().numpy())
+    np.testing.assert_array_equal(x.grad.numpy(), tx.grad.numpy())
+
+    def through_view(x):  # a view reshaped in place, then written: its base follows
+        z = x * 2
+        v = z[0]
+        v.unsqueeze_(0)
+        v.mul_(3)
+        return z
+
+    x = graphnn.ones(2, 3, requires_grad=True)
+    out = graphnn.compile(through_view)(x)
+    out.sum().backward()
+    assert out.tolist() == [[6.0] * 3, [2.0] * 3] and x.grad.tolist() == [[6.0] * 3, [2.0] * 3]
+    g = graphnn.compile(lambda x: x.t_())
+    with pytest.raises(TraceError, match="t_ of .* outside graphnn.compile"):
+        g(graphnn.ones(2, 3))
+
+
+# -- gcd / lcm ---------------------------------------------------------------------------------------------------
+GCD_A = np.array([12, -18, 0, 0, 7, 2**62, 7540113804746346429, -(2**63) + 1, 1], dtype=np.int64)
+GCD_B = np.array([8, 12, 0, -5, 0, 3 * 2**40, 4660046610375530309, 6, -1], dtype=np.int64)
+
+
+def test_gcd_lcm_eager_and_compiled(torch):
+    ta, tb = torch.tensor(GCD_A), torch.tensor(GCD_B)
+    a, b = graphnn.tensor(GCD_A), graphnn.tensor(GCD_B)
+    np.testing.assert_array_equal(graphnn.gcd(a, b).numpy(), torch.gcd(ta, tb).numpy())
+    small = slice(0, 5)  # lcm of the large pairs overflows int64 (PyTorch wraps around)
+    np.testing.assert_array_equal(graphnn.lcm(a[small], b[small]).numpy(), torch.lcm(ta[small], tb[small]).numpy())
+    f = graphnn.compile(lambda x, y: (x.gcd(y), x.lcm(y)))
+    g, m = f(a, b)
+    np.testing.assert_array_equal(g.numpy(), torch.gcd(ta, tb).numpy())  # consecutive Fibonacci numbers: 91 steps
+    np.testing.assert_array_equal(m.numpy()[small], torch.lcm(ta, tb).numpy()[small])
+    c = graphnn.tensor([[12], [9]])
+    c.gcd_(graphnn.tensor([8, 6]).reshape(2, 1))
+    assert c.tolist() == [[4], [3]]
+    c.lcm_(graphnn.tensor([[10]]))
+    assert c.tolist() == [[20], [30]]
+    with pytest.raises(NotImplementedError, match="gcd_cpu.*Float"):
+        graphnn.gcd(graphnn.ones(2), graphnn.ones(2))
+    with pytest.raises(RuntimeError, match="broadcast"):
+        graphnn.lcm(graphnn.tensor([1, 2]), graphnn.tensor([1, 2, 3]))
+
+
+# -- storage -----------------------------------------------------------------------------------------------------
+@pytest.mark.filterwarnings("ignore:TypedStorage is deprecated")
+def test_storage(torch):
+    for L in (graphnn, torch):
+        x = L.arange(6.0).reshape(2, 3)
+        s, u = x.storage(), x.untyped_storage()
+        assert (s.size(), len(s), s.element_size(), s.nbytes()) == (6, 6, 4, 24)
+        assert (u.size(), len(u), u.element_size(), u.nbytes()) == (24, 24, 1, 24)
+        assert s.tolist() == [0.0, 1.0, 2.0, 3.0, 4.0, 5.0]
+        assert u.tolist()[4:8] == list(np.float32(1.0).tobytes())
+        assert s.data_ptr() == x.data_ptr() == x[1].storage().data_ptr()
+        assert x[1].storage().size() == 6  # a view's storage is its base's
+        assert isinstance(s, L.TypedStorage) and isinstance(u, L.UntypedStorage)
+        assert s.dtype == L.float32
+        assert L.tensor([1, 2], dtype=L.int64).storage().element_size() == 8
+
+
+# -- matrix_exp --------------------------------------------------------------------------------------------------
+def _matrix(n: int, norm: float, nonnegative: bool) -> np.ndarray:
+    m = RNG.standard_normal((n, n))
+    m = np.abs(m) if nonnegative else m
+    return m * (norm / np.abs(m).sum(0).max())
+
+
+def _tolerances(a: np.ndarray, dtype: str, w: np.ndarray):
+    """Entries of exp(A) and of the gradient are sums of products bounded by those of exp(|A|) (the series with
+    every term made non-negative), normwise (the solve's error is); scaling by 2^-s and squaring s times (2^s ~ ||A||_1 / 5.4) doubles the relative
+    error per squaring, after the ~ n u of each of the Pade approximant's dozen products and its solve. Allowed:
+    2 (both sides) * 32 n u (1 + ||A||_1) times exp(|A|)'s largest entry (the gradient: of exp(|A|)^T |W| exp(|A|)^T
+    times n)."""
+    n = a.shape[0]
+    u = np.finfo(dtype).eps / 2
+    e, term, k = np.eye(n), np.eye(n), 1
+    while np.abs(term).max() > 1e-18 * np.abs(e).max():
+        term = term @ np.abs(a) / k
+        e, k = e + term, k + 1
+    f = 64 * n * u * (1 + np.abs(a).sum(0).max())
+    return f * e.max(), f * (e.T @ np.abs(w) @ e.T).max() * n  # normwise: the solve mixes rows
+
+
+MATRIX_EXP_CASES = [(0.01, False), (1.0, False), (5.0, False), (20.0, True), (20.0, False)]
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_matrix_exp_matches_torch(torch, dtype):
+    for norm, nonneg in MATRIX_EXP_CASES:
+        a = _matrix(4, norm, nonneg).astype(dtype)
+        w = RNG.standard_normal((4, 4))
+        tol, gtol = _tolerances(a.astype(np.float64), dtype, w)
+        if dtype == "float32" and not nonneg and norm > 5:
+            continue  # exp(|A|) ~ e^20 >> exp(A): a float32 bound there says nothing
+        x = graphnn.tensor(a, requires_grad=True)
+        out = graphnn.linalg.matrix_exp(x)
+        (out * graphnn.tensor(w.astype(dtype))).sum().backward()
+        tx = torch.tensor(a.astype(np.float64), requires_grad=True)
+        tout = torch.linalg.matrix_exp(tx)
+        (tout * torch.tensor(w)).sum().backward()
+        assert out.dtype == getattr(graphnn, dtype)
+        np.testing.assert_array_less(np.abs(out.detach().numpy() - tout.detach().numpy()), tol)
+        np.testing.assert_array_less(np.abs(x.grad.numpy() - tx.grad.numpy()), gtol)
+
+
+def test_matrix_exp_batched_compiled_and_errors(torch):
+    a = np.stack([_matrix(3, 0.01, False), _matrix(3, 3.0, False), _matrix(3, 20.0, True)])
+    f = graphnn.compile(lambda x: graphnn.matrix_exp(x).sum(0))
+    x = graphnn.tensor(a, requires_grad=True)
+    out = f(x)
+    out.sum().backward()
+    tx = torch.tensor(a, requires_grad=True)
+    tout = torch.matrix_exp(tx).sum(0)
+    tout.sum().backward()
+    tol = sum(_tolerances(m, "float64", np.ones((3, 3)))[0] for m in a)
+    gtol = max(_tolerances(m, "float64", np.ones((3, 3)))[1] for m in a)
+    np.testing.assert_allclose(out.detach().numpy(), tout.detach().numpy(), rtol=0, atol=tol)
+    np.testing.assert_allclose(x.grad.numpy(), tx.grad.numpy(), rtol=0, atol=gtol)
+    np.testing.assert_array_equal(graphnn.tensor(a).matrix_exp().shape, (3, 3, 3))
+    for L in (graphnn, torch):
+        with pytest.raises(RuntimeError, match="square matrices"):
+            L.linalg.matrix_exp(L.ones(2, 3))
+        with pytest.raises(RuntimeError, match="floating point"):
+            L.linalg.matrix_exp(L.ones(2, 2, dtype=L.int64))
+        assert tuple(L.linalg.matrix_exp(L.ones(0, 0)).shape) == (0, 0)
