@@ -27,6 +27,7 @@ _MODULE_INTERNALS = frozenset(
         "training",
         "_forward_pre_hooks",
         "_forward_hooks",
+        "_hooks_with_kwargs",
     }
 )
 

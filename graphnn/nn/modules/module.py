@@ -41,13 +41,19 @@ class RemovableHandle:
         self.remove()
 
 
-def _add_hook(module, attr: str, entry: tuple, prepend: bool) -> RemovableHandle:
+def _add_hook(module, attr: str, hook, prepend: bool, with_kwargs: bool = False) -> RemovableHandle:
+    """Register hook in the table attr (handle id -> hook, as PyTorch's tables); the ids of hooks called with the
+    keyword arguments too are kept in the module's _hooks_with_kwargs."""
     hooks = module.__dict__.get(attr)
     if hooks is None:  # a module made without Module.__init__ (e.g. unpickled from an older graphnn)
         hooks = OrderedDict()
         object.__setattr__(module, attr, hooks)
     handle = RemovableHandle(hooks, module)
-    hooks[handle.id] = entry
+    hooks[handle.id] = hook
+    if with_kwargs:
+        if "_hooks_with_kwargs" not in module.__dict__:
+            object.__setattr__(module, "_hooks_with_kwargs", set())
+        module._hooks_with_kwargs.add(handle.id)
     if prepend:
         hooks.move_to_end(handle.id, last=False)
     _tracer.module_changed(module)
@@ -64,8 +70,9 @@ _HOOK_TABLES = ("_forward_pre_hooks", "_forward_hooks", "_backward_pre_hooks", "
 
 
 def _run_pre_hooks(module, hooks: dict, args: tuple, kwargs: dict) -> tuple:
-    for hook, with_kwargs in list(hooks.values()):
-        if with_kwargs:
+    keyed = module.__dict__.get("_hooks_with_kwargs") or ()
+    for hid, hook in list(hooks.items()):
+        if hid in keyed:
             result = hook(module, args, kwargs)
             if result is not None:
                 args, kwargs = result
@@ -77,8 +84,9 @@ def _run_pre_hooks(module, hooks: dict, args: tuple, kwargs: dict) -> tuple:
 
 
 def _run_hooks(module, hooks: dict, args: tuple, kwargs: dict, out):
-    for hook, with_kwargs in list(hooks.values()):
-        result = hook(module, args, kwargs, out) if with_kwargs else hook(module, args, out)
+    keyed = module.__dict__.get("_hooks_with_kwargs") or ()
+    for hid, hook in list(hooks.items()):
+        result = hook(module, args, kwargs, out) if hid in keyed else hook(module, args, out)
         if result is not None:
             out = result
     return out
@@ -276,14 +284,14 @@ class Module:
     def register_forward_pre_hook(self, hook, *, prepend: bool = False, with_kwargs: bool = False) -> RemovableHandle:
         """hook(module, args) (or (module, args, kwargs) with_kwargs) runs before forward; a result other than None
         replaces the arguments (a tuple, or one value; with_kwargs: an (args, kwargs) pair)."""
-        return _add_hook(self, "_forward_pre_hooks", (hook, with_kwargs), prepend)
+        return _add_hook(self, "_forward_pre_hooks", hook, prepend, with_kwargs)
 
     def register_forward_hook(
         self, hook, *, prepend: bool = False, with_kwargs: bool = False, always_call: bool = False
     ) -> RemovableHandle:
         """hook(module, args, output) (or (module, args, kwargs, output) with_kwargs) runs after forward; a
         result other than None replaces the output. Inside graphnn.compile hooks run while tracing."""
-        return _add_hook(self, "_forward_hooks", (hook, with_kwargs), prepend)
+        return _add_hook(self, "_forward_hooks", hook, prepend, with_kwargs)
 
     # -- traversal ----------------------------------------------------------------------------------------
     def named_modules(self, memo: set | None = None, prefix: str = "", remove_duplicate: bool = True):

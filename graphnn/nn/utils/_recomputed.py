@@ -26,7 +26,7 @@ class RecomputedAttr:
     @classmethod
     def remove_from(cls, module, name: str, what: str):
         """Undo the hook of this class for module.<name> (remove_weight_norm, remove_spectral_norm)."""
-        for hook, _ in list(module._forward_pre_hooks.values()):
+        for hook in list(module._forward_pre_hooks.values()):
             if isinstance(hook, cls) and hook.name == name:
                 hook.remove(module)
                 hook.uninstall()

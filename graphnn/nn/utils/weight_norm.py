@@ -40,7 +40,7 @@ class WeightNorm(RecomputedAttr):
     @staticmethod
     def apply(module, name: str, dim: int) -> "WeightNorm":
         for hook in module._forward_pre_hooks.values():
-            if isinstance(hook[0], WeightNorm) and hook[0].name == name:
+            if isinstance(hook, WeightNorm) and hook.name == name:
                 raise RuntimeError(f"Cannot register two weight_norm hooks on the same parameter {name}")
         fn = WeightNorm(name, dim)
         weight = getattr(module, name)
