@@ -27,6 +27,7 @@ from graphnn.core.grad_mode import (
 
 __all__ = [
     "Function",
+    "FunctionCtx",
     "Variable",
     "backward",
     "grad",
@@ -41,7 +42,9 @@ _classes: dict = {}
 
 
 class Function:
-    """A node of the autograd graph as users see it (`tensor.grad_fn`)."""
+    """A node of the autograd graph as users see it (`tensor.grad_fn`), and the base class of custom functions:
+    subclasses define static forward(ctx, *args) and backward(ctx, *grad_outputs) and are called as
+    MyFunction.apply(*args) (graphnn/core/custom_function.py)."""
 
     def __init__(self, next_functions: tuple = ()):
         self.next_functions = tuple(next_functions)
@@ -51,6 +54,26 @@ class Function:
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} object at {hex(id(self))}>"
+
+    @classmethod
+    def apply(cls, *args, **kwargs):
+        from graphnn.core.custom_function import apply_custom
+
+        return apply_custom(cls, args, kwargs)
+
+    @staticmethod
+    def forward(ctx, *args, **kwargs):
+        raise NotImplementedError("You must implement the forward function for custom autograd.Function.")
+
+    @staticmethod
+    def backward(ctx, *grad_outputs):
+        raise NotImplementedError(
+            "You must implement either the backward or vjp method for your custom autograd.Function to use it with backward mode AD."
+        )
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        """Overridden by functions whose forward takes no ctx (PyTorch 2's style)."""
 
 
 class AccumulateGrad(Function):
@@ -542,3 +565,12 @@ sys.modules[__name__ + ".functional"] = functional
 from graphnn.profiler import autograd_profiler as profiler  # noqa: E402
 
 sys.modules[__name__ + ".profiler"] = profiler
+
+
+# graphnn.autograd.function (torch.autograd.function: Function, FunctionCtx, once_differentiable)
+from graphnn.core import custom_function as function  # noqa: E402
+from graphnn.core.custom_function import FunctionCtx  # noqa: E402, F401
+
+function.Function = Function
+function.once_differentiable = lambda fn: fn  # (backward runs without recording here anyway)
+sys.modules[__name__ + ".function"] = function

@@ -1,0 +1,200 @@
+"""Custom autograd functions (subclasses of graphnn.autograd.Function with static forward and backward), as PyTorch's.
+
+`MyFn.apply(*args)` runs forward without recording its ops; when an input requires grad, one node of the opaque op
+`call` stands for the whole function in the recorded graph. Its gradient rule emits another `call` node whose
+kernel runs the user's backward on the cotangents, so backward() runs the Python backward where the gradient
+graph needs it. Inside graphnn.compile a custom function whose inputs need gradients is refused with a clear error
+(its backward is Python code run at backward time, which a compiled step cannot call).
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+
+from graphnn.ir.graph import Node
+from graphnn.ir.types import FLOAT_DTYPES, TensorType
+
+_ids = itertools.count()
+
+
+class FunctionCtx:
+    """The `ctx` of a custom function: what forward saves for backward."""
+
+    def __init__(self, needs_input_grad: tuple):
+        self.needs_input_grad = needs_input_grad
+        self.saved_tensors: tuple = ()
+        self.non_differentiable: set = set()
+        self.materialize_grads = True
+
+    def save_for_backward(self, *tensors) -> None:
+        self.saved_tensors = tuple(tensors)
+
+    def mark_non_differentiable(self, *tensors) -> None:
+        self.non_differentiable.update(id(t) for t in tensors)
+
+    def mark_dirty(self, *tensors) -> None:
+        """Accepted: the inputs changed in place are tensors like any other here."""
+
+    def set_materialize_grads(self, value: bool) -> None:
+        self.materialize_grads = bool(value)
+
+    @property
+    def saved_variables(self) -> tuple:
+        return self.saved_tensors
+
+
+def _tensor_cls():
+    from graphnn.core.tensor import Tensor
+
+    return Tensor
+
+
+class _Forward:
+    """attrs['fn'] of the node standing for a custom function call (the `call` op's protocol)."""
+
+    def __init__(self, cls, ctx: FunctionCtx, args: tuple, kwargs: dict, positions: list, out_types: list):
+        self.cls, self.ctx, self.args, self.kwargs = cls, ctx, args, kwargs
+        self.positions = positions  # index in args of each tensor input (the node's inputs)
+        self.types = out_types
+        self.key = f"custom_function<{cls.__qualname__}#{next(_ids)}>"
+
+    def ir_key(self) -> str:
+        return self.key
+
+    def out_types(self, types: list) -> list:
+        return list(self.types)
+
+    def run(self, arrays: list) -> list:
+        """The forward again (the recorded values are normally kept, so this runs only if they were not)."""
+        from graphnn.core.grad_mode import no_grad
+
+        args = list(self.args)
+        for p, a in zip(self.positions, arrays):
+            args[p] = _tensor_cls()._wrap(a)
+        with no_grad():
+            out = self.cls.forward(FunctionCtx(self.ctx.needs_input_grad), *args, **self.kwargs)
+        return [t._data for t in _tensors(out)]
+
+    def grad(self, b, node, cts: list) -> list:
+        cts = [ct if ct is not None else b.full(0.0, o.shape, o.dtype) for ct, o in zip(cts, node.outputs)]
+        backward = _Backward(self, [v.type for v in node.inputs])
+        outs = b.emit("call", *cts, fn=backward)
+        outs = list(outs) if isinstance(outs, tuple) else [outs]
+        return [g if v.type.is_float else None for g, v in zip(outs, node.inputs)]
+
+
+class _Backward:
+    """attrs['fn'] of the node running a custom function's backward on its outputs' cotangents."""
+
+    def __init__(self, forward: _Forward, in_types: list):
+        self.forward, self.types = forward, in_types
+        self.key = forward.key + ".backward"
+
+    def ir_key(self) -> str:
+        return self.key
+
+    def out_types(self, types: list) -> list:
+        return list(self.types)
+
+    def run(self, arrays: list) -> list:
+        from graphnn.core.grad_mode import no_grad
+
+        f = self.forward
+        Tensor = _tensor_cls()
+        with no_grad():
+            grads = f.cls.backward(f.ctx, *[Tensor._wrap(a) for a in arrays])
+        grads = grads if isinstance(grads, tuple) else (grads,)
+        n_args = len(f.args)
+        if len(grads) != n_args:
+            raise RuntimeError(
+                f"function {f.cls.__name__}Backward returned an incorrect number of gradients (expected {n_args}, "
+                f"got {len(grads)})"
+            )
+        out = []
+        for p, t in zip(f.positions, self.types):
+            g = grads[p]
+            if g is None:
+                out.append(np.zeros(t.shape, t.dtype))
+                continue
+            a = np.asarray(g._data if isinstance(g, Tensor) else g)
+            if a.shape != t.shape:
+                raise RuntimeError(
+                    f"Function {f.cls.__name__}Backward returned an invalid gradient at index {p} - got "
+                    f"{list(a.shape)} but expected shape compatible with {list(t.shape)}"
+                )
+            out.append(a.astype(t.dtype, copy=False))
+        return out
+
+    def grad(self, b, node, cts: list) -> list:
+        from graphnn.ir.registry import MissingGradient
+
+        raise MissingGradient(
+            f"the backward of custom function {self.forward.cls.__name__} is not differentiable here "
+            "(create_graph through a custom autograd.Function)"
+        )
+
+
+def _tensors(out) -> list:
+    Tensor = _tensor_cls()
+    items = out if isinstance(out, (tuple, list)) else (out,)
+    return [t for t in items if isinstance(t, Tensor)]
+
+
+def apply_custom(cls, args: tuple, kwargs: dict):
+    """cls.apply(*args, **kwargs) for a custom Function subclass."""
+    from graphnn.autograd import edge, function_class
+    from graphnn.compiler import tracer as _tracer
+    from graphnn.core.dispatch import located
+    from graphnn.core.grad_mode import is_grad_enabled, no_grad
+
+    Tensor = _tensor_cls()
+    positions = [i for i, a in enumerate(args) if isinstance(a, Tensor)]
+    inputs = [args[i] for i in positions]
+    needs = tuple(isinstance(a, Tensor) and a.requires_grad for a in args)
+    ctx = FunctionCtx(needs)
+    record = is_grad_enabled() and any(needs)
+    if record and (_tracer.current() is not None or any(t._trace is not None for t in inputs)):
+        raise NotImplementedError(
+            located(
+                f"custom autograd.Function {cls.__name__} with inputs that require grad inside graphnn.compile: its "
+                "backward is Python run at backward time; call it eagerly, or write it with graphnn ops (whose "
+                "gradients graphnn derives) and no custom backward"
+            )
+        )
+    with no_grad():
+        setup = getattr(cls, "setup_context", None)
+        if setup is not None and getattr(setup, "__func__", setup) is not _base_setup_context():
+            out = cls.forward(*args, **kwargs)
+            cls.setup_context(ctx, args, out)
+        else:
+            out = cls.forward(ctx, *args, **kwargs)
+    if not record:
+        return out
+    outs = _tensors(out)
+    if not outs:
+        return out
+    fn = _Forward(cls, ctx, args, kwargs, positions, [TensorType(tuple(t.shape), t.dtype_name) for t in outs])
+    node = Node("call", [t._eager_value() for t in inputs], {"fn": fn}, fn.types)
+    grad_fn = function_class(f"{cls.__name__}Backward")(tuple(edge(t) for t in inputs))
+    wrapped = {}
+    for v, t in zip(node.outputs, outs):
+        diff = t.dtype_name in FLOAT_DTYPES and id(t) not in ctx.non_differentiable
+        w = Tensor._wrap(t._data, requires_grad=diff)
+        v.data = t._data
+        if diff:
+            w._value = v
+            w._vc = vc = [0, 0]
+            v.meta["ver"] = (vc, 0)
+            w.grad_fn = grad_fn
+        wrapped[id(t)] = w
+    if isinstance(out, (tuple, list)):
+        return type(out)(wrapped.get(id(o), o) for o in out)
+    return wrapped[id(out)]
+
+
+def _base_setup_context():
+    from graphnn.autograd import Function
+
+    return Function.__dict__["setup_context"].__func__
