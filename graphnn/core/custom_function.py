@@ -146,8 +146,7 @@ def apply_custom(cls, args: tuple, kwargs: dict):
     """cls.apply(*args, **kwargs) for a custom Function subclass."""
     from graphnn.autograd import edge, function_class
     from graphnn.compiler import tracer as _tracer
-    from graphnn.core.dispatch import located
-    from graphnn.core.grad_mode import is_grad_enabled, no_grad
+    from graphnn.core.grad_mode import is_grad_enabled
 
     Tensor = _tensor_cls()
     positions = [i for i, a in enumerate(args) if isinstance(a, Tensor)]
@@ -156,20 +155,8 @@ def apply_custom(cls, args: tuple, kwargs: dict):
     ctx = FunctionCtx(needs)
     record = is_grad_enabled() and any(needs)
     if record and (_tracer.current() is not None or any(t._trace is not None for t in inputs)):
-        raise NotImplementedError(
-            located(
-                f"custom autograd.Function {cls.__name__} with inputs that require grad inside graphnn.compile: its "
-                "backward is Python run at backward time; call it eagerly, or write it with graphnn ops (whose "
-                "gradients graphnn derives) and no custom backward"
-            )
-        )
-    with no_grad():
-        setup = getattr(cls, "setup_context", None)
-        if setup is not None and getattr(setup, "__func__", setup) is not _base_setup_context():
-            out = cls.forward(*args, **kwargs)
-            cls.setup_context(ctx, args, out)
-        else:
-            out = cls.forward(ctx, *args, **kwargs)
+        return _traced(cls, ctx, args, kwargs, positions)
+    out = _run_forward(cls, ctx, args, kwargs)
     if not record:
         return out
     outs = _tensors(out)
@@ -192,6 +179,87 @@ def apply_custom(cls, args: tuple, kwargs: dict):
     if isinstance(out, (tuple, list)):
         return type(out)(wrapped.get(id(o), o) for o in out)
     return wrapped[id(out)]
+
+
+def _run_forward(cls, ctx: FunctionCtx, args: tuple, kwargs: dict):
+    """cls's forward without recording (PyTorch 2's style: forward without ctx, then setup_context)."""
+    from graphnn.core.grad_mode import no_grad
+
+    with no_grad():
+        setup = getattr(cls, "setup_context", None)
+        if setup is not None and getattr(setup, "__func__", setup) is not _base_setup_context():
+            out = cls.forward(*args, **kwargs)
+            cls.setup_context(ctx, args, out)
+            return out
+        return cls.forward(ctx, *args, **kwargs)
+
+
+class _HostForward(_Forward):
+    """attrs['fn'] of a traced custom function call: outputs the function's outputs, then the saved tensors."""
+
+    def __init__(self, cls, ctx, args, kwargs, positions, out_types, n_out: int):
+        super().__init__(cls, ctx, args, kwargs, positions, out_types)
+        self.n_out = n_out
+
+    def run(self, arrays: list) -> list:
+        args = list(self.args)
+        for p, a in zip(self.positions, arrays):
+            args[p] = _tensor_cls()._wrap(a)
+        ctx = FunctionCtx(self.ctx.needs_input_grad)
+        ctx.__dict__.update({k: v for k, v in self.ctx.__dict__.items() if k != "saved_tensors"})
+        outs = _tensors(_run_forward(self.cls, ctx, tuple(args), self.kwargs))
+        return [t._data for t in outs] + [t._data for t in ctx.saved_tensors]
+
+    def grad(self, b, node, cts: list) -> list:
+        n = self.n_out
+        cts = [ct if ct is not None else b.full(0.0, o.shape, o.dtype) for ct, o in zip(cts[:n], node.outputs[:n])]
+        backward = _HostBackward(self, [v.type for v in node.inputs])
+        outs = b.emit("call", *(list(node.outputs[n:]) + cts), fn=backward)
+        outs = list(outs) if isinstance(outs, tuple) else [outs]
+        return [g if v.type.is_float else None for g, v in zip(outs, node.inputs)]
+
+
+class _HostBackward(_Backward):
+    """Runs a traced custom function's backward on (saved tensors, cotangents)."""
+
+    def run(self, arrays: list) -> list:
+        f = self.forward
+        n_saved = len(arrays) - f.n_out
+        ctx = f.ctx
+        kept = ctx.saved_tensors
+        ctx.saved_tensors = tuple(_tensor_cls()._wrap(a) for a in arrays[:n_saved])
+        try:
+            return super().run(arrays[n_saved:])
+        finally:
+            ctx.saved_tensors = kept
+
+
+def _traced(cls, ctx: FunctionCtx, args: tuple, kwargs: dict, positions: list):
+    """A custom function called inside graphnn.compile with inputs that need gradients: forward runs once on the
+    symbolic tensors (its ops are left unused) to find the outputs' and the saved tensors' types; the call itself is
+    a `call` node run on the host."""
+    from graphnn.core.dispatch import apply, located
+
+    Tensor = _tensor_cls()
+    out = _run_forward(cls, ctx, args, kwargs)
+    outs = _tensors(out)
+    stray = [k for k, v in ctx.__dict__.items() if k != "saved_tensors" and isinstance(v, Tensor)]
+    if stray:
+        raise NotImplementedError(
+            located(
+                f"custom autograd.Function {cls.__name__} inside graphnn.compile keeps tensors as ctx attributes "
+                f"({', '.join(stray)}): save them with ctx.save_for_backward"
+            )
+        )
+    saved = list(ctx.saved_tensors)
+    types = [TensorType(tuple(t.shape), t.dtype_name) for t in outs + saved]
+    fn = _HostForward(cls, ctx, args, kwargs, positions, types, len(outs))
+    results = apply("call", [args[p] for p in positions], {"fn": fn}, name=f"{cls.__name__}Backward")
+    results = list(results) if isinstance(results, tuple) else [results]
+    mapped = {id(t): r for t, r in zip(outs, results)}
+    if isinstance(out, (tuple, list)):
+        return type(out)(mapped.get(id(o), o) for o in out)
+    return mapped[id(out)]
 
 
 def _base_setup_context():

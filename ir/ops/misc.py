@@ -46,7 +46,9 @@ register(
     ref=lambda a, attrs: attrs["fn"].run(a),
     grad=lambda b, node, cts: node.attrs["fn"].grad(b, node, cts),
     pattern="opaque",
-    doc="call a separately compiled function; attrs['fn'] provides out_types, run, grad and ir_key",
+    host=True,  # (compiled code runs attrs['fn'].run through a host call: custom autograd functions in a trace)
+    doc="call a function run by its own means (separately compiled code, a custom autograd function's Python); "
+    "attrs['fn'] provides out_types, run, grad and ir_key",
     torch_name="CompiledFunctionBackward",
     flops=lambda node: 0,
     fuzz=Fuzz(skip=True),
