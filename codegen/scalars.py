@@ -120,8 +120,9 @@ class LLVMScalars(Scalars):
     def sign(self, x):
         b, kind = self.b, self._kind(x)
         zero, one, minus = self._like(0, x), self._like(1, x), self._like(-1, x)
-        if kind in FLOAT:  # NaN stays NaN, -0.0 stays -0.0
-            return b.select(b.fcmp_ordered(">", x, zero), one, b.select(b.fcmp_ordered("<", x, zero), minus, x))
+        if kind in FLOAT:  # NaN stays NaN; both zeros give +0.0 (as NumPy and PyTorch: fuzz seed 1005160)
+            rest = b.select(self.is_nan(x), x, zero)
+            return b.select(b.fcmp_ordered(">", x, zero), one, b.select(b.fcmp_ordered("<", x, zero), minus, rest))
         if kind == "bool":
             return x
         return b.select(b.icmp_signed(">", x, zero), one, b.select(b.icmp_signed("<", x, zero), minus, zero))

@@ -262,10 +262,16 @@ def _in_domain(b: Builder, fz, i: int, ins: list, arrays: list, inexact: list) -
 
 def _kink_free(node: Node, kinks: str, arrays: list, inexact: list) -> bool:
     """Inexact operands away from where the op's result jumps or kinks (the definition's Fuzz.kinks)."""
+    if kinks == "branch_cut":  # atan2: jumps by 2 pi across y = 0 where x < 0 (finite differences move exact zeros too)
+        y, x = np.broadcast_arrays(*(np.asarray(a, np.float64) for a in arrays))
+        with np.errstate(all="ignore"):
+            cut = np.any((np.abs(y) < MARGIN * (1.0 + np.abs(x))) & (x <= 0))
+        return not cut and _kink_free(node, "zero", arrays, inexact)
     if not kinks or not any(inexact):
         return True
     if kinks == "zero":
         return not any(x and _near(a, 0.0) for x, a in zip(inexact, arrays))
+
     if kinks == "ties":
         return not _near(arrays[0], arrays[1])
     if kinks == "reduce_ties":

@@ -136,7 +136,7 @@ register(
     scalar=atan2_expr,
     ref=lambda a, attrs: _float_ref(np.arctan2, a),
     torch_name="Atan2Backward0",
-    fuzz=Fuzz(kinks="zero", smooth=True),
+    fuzz=Fuzz(kinks="branch_cut", smooth=True),
     doc="the angle of the point (x=other, y=input), in [-pi, pi]",
     api=("atan2", "arctan2"),
 )
