@@ -171,12 +171,13 @@ def test_attention_gradient_bound_keeps_small_cotangents_own_errors(monkeypatch,
     assert run_seed(1005660, shrink_failures=False) is None
 
 
-@pytest.mark.parametrize("seed", [1005160, 1003779, 1005374])
+@pytest.mark.parametrize("seed", [1005160, 1003779, 1005374, 1004660])
 def test_sign_of_zero_atan2_branch_cut_and_float32_finite_differences(seed, monkeypatch, tmp_path):
     """Seeds of a 10k run after the op set grew: sign(-0.0) is +0.0 in the kernels as in NumPy and PyTorch (copysign
     showed the difference, 1005160); atan2's finite differences stay off its branch cut y = 0, x < 0, even where y is
     an exact zero (1003779); finite differences only for float64 inputs (a float32 one crashed the checker,
-    1005374)."""
+    1005374); merging a gradient's scan into its forward scan substitutes the merged scan's own inputs too (it read
+    a scan merged away before it, 1004660)."""
     from graphnn.tools.fuzz import run_seed
 
     monkeypatch.setenv("GRAPHNN_CACHE_DIR", str(tmp_path))

@@ -48,6 +48,7 @@ def merged_outputs(graph: Graph) -> dict:
         if w is not None:
             subst.update({o.id: wo for o, wo in zip(n.outputs, w.outputs)})
             if w.id not in placed:  # the extended scan runs where the first scan it replaces ran
+                w.inputs = [subst.get(v.id, v) for v in w.inputs]  # (it may read a scan merged away before it)
                 nodes.append(w)
                 placed.add(w.id)
             continue
