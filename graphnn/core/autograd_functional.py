@@ -68,7 +68,18 @@ def _grad(outputs: tuple, inputs: tuple, seeds: tuple, create_graph: bool, stric
     return tuple(out)
 
 
+_V_NONE = {  # when v may be omitted, by what it stands beside
+    "output of the user-provided function": "the user-provided function returns a single Tensor with a single element.",
+    "input": "the input to the user-provided function is a single Tensor with a single element.",
+}
+
+
 def _check_v(v, outputs: tuple, fn: str, what: str) -> tuple:
+    """The vectors v (one per output / input, shaped as it); None only beside a single one-element tensor."""
+    if v is None:
+        if len(outputs) != 1 or outputs[0].numel() != 1:
+            raise RuntimeError("The vector v can only be None if " + _V_NONE[what])
+        return (None,)
     vs, _ = _as_tuple(v, "v", fn)
     if len(vs) != len(outputs):
         raise RuntimeError(f"{fn}: v has {len(vs)} tensors but the {what} has {len(outputs)}")
@@ -93,15 +104,7 @@ def vjp(func, inputs, v=None, create_graph: bool = False, strict: bool = False):
         xs, in_tuple = _as_tuple(inputs, "inputs", "vjp")
         xs = _prepare(xs, create_graph)
         outs, out_tuple = _call(func, xs, "vjp")
-        if v is None:
-            if len(outs) != 1 or outs[0].numel() != 1:
-                raise RuntimeError(
-                    "The vector v can only be None if the user-provided function returns a single Tensor with a "
-                    "single element."
-                )
-            seeds = (None,)
-        else:
-            seeds = _check_v(v, outs, "vjp", "output of the user-provided function")
+        seeds = _check_v(v, outs, "vjp", "output of the user-provided function")
         grads = _grad(outs, xs, seeds, create_graph, strict, "vjp")
     return _finish(outs, out_tuple, create_graph), _finish(grads, in_tuple, create_graph)
 
@@ -156,15 +159,7 @@ def jvp(func, inputs, v=None, create_graph: bool = False, strict: bool = False):
     with enable_grad():
         xs, in_tuple = _as_tuple(inputs, "inputs", "jvp")
         xs = _prepare(xs, create_graph)
-        if v is None:
-            if len(xs) != 1 or xs[0].numel() != 1:
-                raise RuntimeError(
-                    "The vector v can only be None if the input to the user-provided function is a single Tensor "
-                    "with a single element."
-                )
-            vs = (None,)
-        else:
-            vs = _check_v(v, xs, "jvp", "input")
+        vs = _check_v(v, xs, "jvp", "input")
         outs, out_tuple = _call(func, xs, "jvp")
         result = []
         for o in outs:
@@ -224,15 +219,7 @@ def _hessian_product(func, inputs, v, create_graph: bool, strict: bool, fn: str)
         xs, in_tuple = _as_tuple(inputs, "inputs", fn)
         xs = _prepare(xs, True)
         out = _scalar(func, fn)(*xs)
-        if v is None:
-            if len(xs) != 1 or xs[0].numel() != 1:
-                raise RuntimeError(
-                    "The vector v can only be None if the input to the user-provided function is a single Tensor "
-                    "with a single element."
-                )
-            vs = (None,)
-        else:
-            vs = _check_v(v, xs, fn, "input")
+        vs = _check_v(v, xs, fn, "input")
         grads = _grad((out,), xs, (None,), True, strict, fn)
         products = _grad(grads, xs, vs, create_graph, strict, fn)
     return _finish((out,), False, create_graph), _finish(products, in_tuple, create_graph)

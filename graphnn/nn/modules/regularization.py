@@ -99,6 +99,10 @@ class _BatchNorm(Module):
     def forward(self, input):
         if input.ndim not in self._dims:
             raise ValueError(f"expected {' or '.join(f'{d}D' for d in self._dims)} input (got {input.ndim}D input)")
+        return self._local(input)
+
+    def _local(self, input):
+        """Batch normalization with this process's statistics (and running statistics)."""
         return F.batch_norm(
             input,
             self.running_mean,

@@ -8,7 +8,6 @@ from graphnn import distributed as dist
 from graphnn.core.grad_mode import no_grad
 from graphnn.core.tensor import as_tensor
 from .regularization import _BatchNorm
-from .. import functional as F
 
 
 class SyncBatchNorm(_BatchNorm):
@@ -30,19 +29,7 @@ class SyncBatchNorm(_BatchNorm):
         if input.ndim < 2:
             raise ValueError(f"expected at least 2D input (got {input.ndim}D input)")
         synced = self.training and dist.is_initialized() and dist.get_world_size(self.process_group) > 1
-        if not synced:
-            return F.batch_norm(
-                input,
-                self.running_mean,
-                self.running_var,
-                self.weight,
-                self.bias,
-                self.training or self.running_mean is None,
-                self.momentum,
-                self.eps,
-                self.num_batches_tracked,
-            )
-        return self._synced(input)
+        return self._synced(input) if synced else self._local(input)
 
     def _synced(self, input):
         c = input.shape[1]
