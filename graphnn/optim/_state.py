@@ -45,3 +45,12 @@ def decay(grad, p, opt, group: dict, dt: str):
     if group["weight_decay"]:
         return grad + p * as_dtype(opt._hyper(group, "weight_decay"), dt)
     return grad
+
+
+def check_adam_args(lr, eps, betas, weight_decay) -> None:
+    """The Adam family's argument checks (Adamax, NAdam, RAdam), with PyTorch's messages."""
+    check(lr, "learning rate")
+    check(eps, "epsilon value")
+    check(betas[0], "beta parameter at index 0", high=1.0, open_high=True)
+    check(betas[1], "beta parameter at index 1", high=1.0, open_high=True)
+    check(weight_decay, "weight_decay value")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from graphnn.core.dispatch import apply
 from ._hyper import as_dtype
-from ._state import check, count_step, decay, param_state
+from ._state import check_adam_args, count_step, decay, param_state
 from .optimizer import PerParameter
 
 
@@ -22,11 +22,7 @@ class Adamax(PerParameter):
         differentiable: bool = False,
         capturable: bool = False,
     ):
-        check(lr, "learning rate")
-        check(eps, "epsilon value")
-        check(betas[0], "beta parameter at index 0", high=1.0, open_high=True)
-        check(betas[1], "beta parameter at index 1", high=1.0, open_high=True)
-        check(weight_decay, "weight_decay value")
+        check_adam_args(lr, eps, betas, weight_decay)
         defaults = dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay, foreach=foreach)
         defaults.update(maximize=maximize, differentiable=differentiable, capturable=capturable)
         super().__init__(params, defaults)

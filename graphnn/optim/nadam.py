@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._state import check, count_step, param_state
+from ._state import check, check_adam_args, count_step, param_state
 from ._adam_parts import decayed_gradient, update_moments
 from ._hyper import as_dtype
 from .optimizer import PerParameter
@@ -26,11 +26,7 @@ class NAdam(PerParameter):
         capturable: bool = False,
         differentiable: bool = False,
     ):
-        check(lr, "learning rate")
-        check(eps, "epsilon value")
-        check(betas[0], "beta parameter at index 0", 0.0, 1.0, open_high=True)
-        check(betas[1], "beta parameter at index 1", 0.0, 1.0, open_high=True)
-        check(weight_decay, "weight_decay value")
+        check_adam_args(lr, eps, betas, weight_decay)
         check(momentum_decay, "momentum_decay value")
         defaults = dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay, momentum_decay=momentum_decay)
         defaults.update(decoupled_weight_decay=decoupled_weight_decay, maximize=maximize, foreach=foreach)

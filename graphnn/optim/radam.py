@@ -6,7 +6,7 @@ from __future__ import annotations
 from graphnn.core.dispatch import apply
 from ._adam_parts import decayed_gradient, update_moments
 from ._hyper import as_dtype
-from ._state import check, count_step, param_state
+from ._state import check_adam_args, count_step, param_state
 from .optimizer import PerParameter
 
 
@@ -25,11 +25,7 @@ class RAdam(PerParameter):
         capturable: bool = False,
         differentiable: bool = False,
     ):
-        check(lr, "learning rate")
-        check(eps, "epsilon value")
-        check(betas[0], "beta parameter at index 0", 0.0, 1.0, open_high=True)
-        check(betas[1], "beta parameter at index 1", 0.0, 1.0, open_high=True)
-        check(weight_decay, "weight_decay value")
+        check_adam_args(lr, eps, betas, weight_decay)
         defaults = dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay, maximize=maximize)
         defaults.update(foreach=foreach, capturable=capturable, decoupled_weight_decay=decoupled_weight_decay)
         defaults.update(differentiable=differentiable)
