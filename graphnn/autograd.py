@@ -255,11 +255,11 @@ def _run(roots: list, grad_tensors: list, inputs: list | None, create_graph: boo
     with cycle_collector_paused():  # the gradient nodes' cycles are broken below, so they go at once
         seeds = [np.asarray(gt, dtype=t.dtype.name) for t, gt in zip(roots, grad_tensors)]
         collected = nodes, leaves = _collect([t._value for t in roots])
-        key = pos = None
+        key = pos = idents = None
         if not create_graph and not _has_hooks(nodes, leaves):
             _check_not_freed(nodes)
             targets = _targets(nodes, leaves, inputs)
-            key, pos, by_position = backward_cache.structure_key(nodes, targets, seeds)
+            key, pos, by_position, idents = backward_cache.structure_key(nodes, targets, seeds)
             program = backward_cache.lookup(key)
             if program is not None:
                 return _rerun(program, by_position, targets, seeds)
@@ -277,7 +277,7 @@ def _run(roots: list, grad_tensors: list, inputs: list | None, create_graph: boo
                 gradient_nodes = []  # they stay: later backward() calls differentiate through them
             else:
                 if key is not None:
-                    backward_cache.store(key, g, {n.id for n in nodes}, pos, g.inputs[len(leaves) :], grads)
+                    backward_cache.store(key, g, {n.id for n in nodes}, pos, g.inputs[len(leaves) :], grads, idents)
                 values = ir.interpret(g, feeds, env, native_eager.run)
         finally:
             for n in gradient_nodes:  # node <-> value cycles: break them so reference counting frees the nodes

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import weakref
+
 import numbers
 import threading
 from collections import OrderedDict
@@ -590,6 +592,10 @@ class _ForwardFn:
     def ir_key(self) -> str:
         return self.prog.ir_key()
 
+    def cache_identity(self) -> SplitProgram:
+        """What this attribute stands for, for the eager backward cache (graphnn/core/backward_cache.py)."""
+        return self.prog
+
     def out_types(self, types):
         return list(self.prog.out_types)
 
@@ -615,8 +621,19 @@ class _ForwardFn:
 
 
 class _BackwardFn:
-    def __init__(self, prog: SplitProgram):
-        self.prog = prog
+    def __init__(self, prog: SplitProgram, weak: bool = False):
+        self._prog = weakref.ref(prog) if weak else prog
+
+    @property
+    def prog(self) -> SplitProgram:
+        p = self._prog() if isinstance(self._prog, weakref.ref) else self._prog
+        if p is None:
+            raise RuntimeError("the compiled program of this gradient no longer exists")
+        return p
+
+    def weakened(self) -> _BackwardFn:
+        """The same gradient, referring to its program weakly (kept by the eager backward cache)."""
+        return _BackwardFn(self.prog, weak=True)
 
     def ir_key(self) -> str:
         return self.prog.ir_key() + ".backward"

@@ -9,14 +9,17 @@ structure run the program on the new step's arrays, and after GRAPHNN_HOT_BACKWA
 (compiled as graphnn.compile compiles graphs): a whole eager backward becomes one native call.
 
 Only what decides the gradient graph is in the key, so reuse is exact: vjp rules read types and attributes, never
-arrays. Recorded graphs with gradient hooks, array attributes of more than a few elements, object attributes (calls
-of compiled code, scans, custom ops: a cache must not keep them alive) or higher-order gradients (create_graph) are
-not cached.
+arrays. An object attribute is keyed by the identity of what it stands for when it says (`cache_identity()`: a call
+of graphnn.compile's code is keyed by its compiled program), and the kept program refers to such objects weakly
+(`weakened()`), so a cache never keeps compiled code alive; the program is dropped once one of them is gone.
+Recorded graphs with gradient hooks, array attributes of more than a few elements, other object attributes (scans'
+bodies, custom autograd functions) or higher-order gradients (create_graph) are not cached.
 """
 
 from __future__ import annotations
 
 import threading
+import weakref
 from collections import OrderedDict
 
 import numpy as np
@@ -33,8 +36,9 @@ _programs: OrderedDict = OrderedDict()  # structure key -> Program
 _SCALAR_TYPES = (int, str, bool, type(None))
 
 
-def _attr_key(attrs: dict):
-    """A hashable, exact form of a node's attributes, or None when they cannot be keyed cheaply."""
+def _attr_key(attrs: dict, idents: list):
+    """A hashable, exact form of a node's attributes, or None when they cannot be keyed cheaply; the objects keyed by
+    identity are appended to `idents`."""
     if not attrs:
         return ()
     out = []
@@ -48,22 +52,28 @@ def _attr_key(attrs: dict):
             if x.size > SMALL_ARRAY:
                 return None
             out.append((name, x.dtype.str, x.shape, x.tobytes()))
-        else:  # objects (a compiled call's program, a scan's body, a custom op): not kept alive by a cache
+        elif hasattr(x, "cache_identity"):  # (a compiled call: its program)
+            ident = x.cache_identity()
+            idents.append(ident)
+            out.append((name, type(x).__name__, id(ident)))
+        else:  # other objects (a scan's body, a custom op): not kept alive by a cache
             return None
     return tuple(out)
 
 
 def structure_key(nodes: list, targets: list, seeds: list) -> tuple:
-    """(key, position of each value by id, the values by position) of a recorded graph (its nodes in creation
-    order), the values whose gradients are wanted and the seed arrays. Values are numbered in the order the nodes
-    read and compute them, leaves included, so the numbering follows the structure only. key None: not cacheable."""
+    """(key, position of each value by id, the values by position, the objects keyed by identity) of a recorded
+    graph (its nodes in creation order), the values whose gradients are wanted and the seed arrays. Values are
+    numbered in the order the nodes read and compute them, leaves included, so the numbering follows the structure
+    only. key None: not cacheable."""
     pos: dict = {}
     values: list = []
     parts: list = []
+    idents: list = []
     for n in nodes:
-        a = _attr_key(n.attrs)
+        a = _attr_key(n.attrs, idents)
         if a is None:
-            return None, pos, values
+            return None, pos, values, idents
         refs = []
         for v in n.inputs:
             r = pos.get(v.id)
@@ -78,14 +88,15 @@ def structure_key(nodes: list, targets: list, seeds: list) -> tuple:
             values.append(o)
     parts.append(tuple(pos.get(v.id, -1) for v in targets))
     parts.append(tuple((s.shape, s.dtype.str) for s in seeds))
-    return tuple(parts), pos, values
+    return tuple(parts), pos, values, idents
 
 
 class Program:
     """The gradient nodes of one recorded-graph structure, as a graph of the forward values they read."""
 
-    def __init__(self, graph: Graph, reads: list, present: list):
+    def __init__(self, graph: Graph, reads: list, present: list, idents: list):
         self.graph = graph
+        self.idents = [weakref.ref(o) for o in idents]  # the key's objects: alive while the program is valid
         self.reads = reads  # per graph input: a position in the recorded graph, or -1 - i for seed i
         self.present = present  # indices of the targets that have a gradient (the graph's outputs, in order)
         self.hits = 0
@@ -123,9 +134,14 @@ class Program:
 
 
 def _compile(graph: Graph):
-    """The program's native code (optimized and lowered as graphnn.compile does), False when it has none."""
+    """The program's native code (optimized and lowered as graphnn.compile does), False when it has none or when
+    it calls back into Python (a compiled call's backward: native code around it only adds a host call's cost)."""
     from graphnn.codegen import CompiledGraph, LoweringError
     from graphnn.compiler.program import _lowered, _optimized
+    from graphnn.ir.registry import get_op
+
+    if any(get_op(n.op).host for n in graph.nodes):
+        return False
 
     try:
         return CompiledGraph(_lowered(_optimized(graph)))
@@ -139,13 +155,17 @@ def lookup(key) -> Program | None:
     with _lock:
         p = _programs.get(key)
         if p is not None:
+            if not all(r() is not None for r in p.idents):  # (its id now names another object)
+                del _programs[key]
+                return None
             _programs.move_to_end(key)
         return p
 
 
-def store(key, g: Graph, recorded: set, pos: dict, seeds: list, grads: list) -> None:
+def store(key, g: Graph, recorded: set, pos: dict, seeds: list, grads: list, idents: list) -> None:
     """Keep the gradient nodes of g (the gradient graph just built and pruned, whose nodes are the recorded ones,
-    ids in `recorded`, and the gradient nodes after them) as the program of `key`."""
+    ids in `recorded`, and the gradient nodes after them) as the program of `key`, whose objects keyed by identity
+    are `idents`."""
     if key is None or not config.get("GRAPHNN_HOT_BACKWARD"):
         return
     seed_pos = {v.id: i for i, v in enumerate(seeds)}
@@ -178,7 +198,12 @@ def store(key, g: Graph, recorded: set, pos: dict, seeds: list, grads: list) -> 
         kept = {k: n.meta[k] for k in ("phase", "scope") if k in n.meta}
         n.meta.clear()
         n.meta.update(kept)
-    program = Program(prog, [r for _, r in reads], [i for i, gr in enumerate(grads) if gr is not None])
+        for name, x in n.attrs.items():
+            if hasattr(x, "weakened"):
+                n.attrs[name] = x.weakened()
+            elif not (type(x) in _SCALAR_TYPES or isinstance(x, (float, tuple, list, np.ndarray))):
+                return  # an object the program would keep alive
+    program = Program(prog, [r for _, r in reads], [i for i, gr in enumerate(grads) if gr is not None], idents)
     with _lock:
         _programs[key] = program
         while len(_programs) > MAX_KEPT:
