@@ -78,12 +78,15 @@ def analyse(graph: Graph, arrays: list, errors: list) -> tuple:
 
 def mismatches(got, want, tol) -> np.ndarray:
     """Mask of the elements where `got` and `want` disagree: finite ones by more than `tol` (elementwise, NaN
-    meaning no bound), non-finite ones at all (NaN must meet NaN, an infinity the same infinity)."""
+    meaning no bound), non-finite ones at all (NaN must meet NaN, an infinity the same infinity) unless the bound is
+    infinite or NaN: an element with no finite error bound may be anything (a rounding residue of exactly 0 in one
+    evaluation and not in the other, times an infinity, is NaN in one and infinite in the other: fuzz 1003866)."""
     g, w = np.asarray(got, np.float64), np.asarray(want, np.float64)
+    t = np.asarray(tol, np.float64)
     with np.errstate(all="ignore"):
-        far = np.abs(g - w) > np.asarray(tol, np.float64)
+        far = np.abs(g - w) > t
     fin = np.isfinite(g) & np.isfinite(w)
-    return np.where(fin, far, ~((g == w) | (np.isnan(g) & np.isnan(w))))
+    return np.where(fin, far, ~((g == w) | (np.isnan(g) & np.isnan(w)) | ~np.isfinite(t)))
 
 
 # -- per-op rules ------------------------------------------------------------------------------------------------
