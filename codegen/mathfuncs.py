@@ -111,23 +111,46 @@ def _ln_1_2(k, m):
     return b.fmul(p, t)
 
 
+def _exp_nonpositive(k, z):
+    """exp(z) for z <= 0 (or NaN, whose result callers replace): exp_f32 without its overflow path, so 2^n is one
+    factor (n >= -126 after the clamp at the underflow threshold)."""
+    b = k.b
+    lo = -87.33654022216797
+    zc = k.intrinsic("maxnum", "float32", [z, _c(lo)])
+    n = k.intrinsic("floor", "float32", [k.flags(b.fadd(k.flags(b.fmul(zc, _c(1.44269504088896341))), _c(0.5)))])
+    r = k.flags(b.fsub(zc, k.flags(b.fmul(n, _c(0.693359375)))))
+    r = k.flags(b.fsub(r, k.flags(b.fmul(n, _c(-2.12194440e-4)))))
+    p = poly(
+        k, r, [1.9875691500e-4, 1.3981999507e-3, 8.3334519073e-3, 4.1665795894e-2, 1.6666665459e-1, 5.0000001201e-1]
+    )
+    y = k.flags(b.fadd(k.flags(b.fadd(k.flags(b.fmul(p, k.flags(b.fmul(r, r)))), r)), _c(1.0)))
+    scale = b.bitcast(b.shl(b.add(b.fptosi(n, I32), ir.Constant(I32, 127)), ir.Constant(I32, 23)), F32)
+    y = k.flags(b.fmul(y, scale))
+    return b.select(b.fcmp_ordered("<", z, _c(lo)), _c(0.0), y)
+
+
 def tanh_f32(k, x):
+    """tanh: an odd polynomial below |x| = 0.625, else (1 - e) / (1 + e) with e = exp(-2|x|) <= 0.29 (no
+    cancellation, no overflow), signed as x."""
     b = k.b
     ax = k.intrinsic("fabs", "float32", [x])
     z = k.flags(b.fmul(x, x))
     small = poly(k, z, [-5.70498872745e-3, 2.06390887954e-2, -5.37397155531e-2, 1.33314422036e-1, -3.33332819422e-1])
     small = k.flags(b.fadd(k.flags(b.fmul(k.flags(b.fmul(small, z)), x)), x))
-    e = exp_f32(k, k.flags(b.fmul(ax, _c(2.0))))
-    big = k.flags(b.fsub(_c(1.0), k.flags(b.fdiv(_c(2.0), k.flags(b.fadd(e, _c(1.0)))))))
+    e = _exp_nonpositive(k, k.flags(b.fmul(ax, _c(-2.0))))
+    big = k.flags(b.fdiv(k.flags(b.fsub(_c(1.0), e)), k.flags(b.fadd(_c(1.0), e))))
     big = k.intrinsic("copysign", "float32", [big, x])
     y = b.select(b.fcmp_ordered("<", ax, _c(0.625)), small, big)
     return b.select(is_nan(b, x), x, y)
 
 
 def sigmoid_f32(k, x):
+    """1 / (1 + e) for x >= 0 and e / (1 + e) below, with e = exp(-|x|) <= 1: no overflow path."""
     b = k.b
-    e = exp_f32(k, b.fneg(x))
-    return k.flags(b.fdiv(_c(1.0), k.flags(b.fadd(_c(1.0), e))))
+    e = _exp_nonpositive(k, b.fneg(k.intrinsic("fabs", "float32", [x])))
+    r = k.flags(b.fdiv(_c(1.0), k.flags(b.fadd(_c(1.0), e))))
+    y = b.select(b.fcmp_ordered(">=", x, _c(0.0)), r, k.flags(b.fmul(e, r)))
+    return b.select(is_nan(b, x), x, y)
 
 
 # erf: |x| < 1: x * P(x^2); 1 <= |x| < 4: 1 - exp(-x^2) * Q(1/x) / x (Q fits erfc(x) exp(x^2) x); beyond, +-1.
