@@ -69,7 +69,10 @@ class Fuzz:
     "sort_ties" (where any two values of a row along the op's axis tie: sorting),
     "cast" (casts: at 0 to bool, at integers to int64), "integers" (rounding: at integers and halves), "quotients"
     (fmod: where x / y is an integer); `nonfinite`: may give Inf/NaN from finite operands
-    (log 0, x / 0); `value_errors`: the reference rejects some operand values (negative integer powers);
+    (log 0, x / 0); `singular`: operand values where the result or its derivative is infinite or the domain
+    ends (+-1 for atanh, asin, acos, erfinv; 1 for acosh), which inexact operands must stay farther from than
+    their rounding error (compiled code may round them onto the point: tanh saturating to exactly 1);
+    `value_errors`: the reference rejects some operand values (negative integer powers);
     `smooth`: differentiable at generic operands, so finite differences check its gradient; `exact`: compiled
     code matches NumPy bit for bit (data movement, selection); `body`: may appear in a scan body; `heavy`: drawn
     half as often; `skip`: not drawn at all (needs context the fuzzer lacks)."""
@@ -78,6 +81,7 @@ class Fuzz:
     domain: object = "any"
     kinks: str = ""
     nonfinite: bool = False
+    singular: tuple = ()
     value_errors: bool = False
     smooth: bool = False
     exact: bool = False

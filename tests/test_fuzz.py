@@ -217,6 +217,33 @@ def test_fuzzer_regressions(name):
     check_case(REGRESSIONS[name](), model=True)
 
 
+@pytest.mark.parametrize(
+    "op, x, dtype, ok",
+    [
+        ("atanh", [0.5, 6.0], "float32", False),  # 1 - tanh(6) = 1.2e-5 < 100 * tanh's bound (about 5e-7)
+        ("atanh", [0.5, 4.0], "float32", True),  # 1 - tanh(4) = 6.7e-4
+        ("atanh", [0.5, 6.0], "float64", True),  # float64's bound is about 1e-15
+        ("asin", [-6.0, 0.5], "float32", False),
+        ("erfinv", [-6.0, 0.5], "float32", False),
+        ("acosh", [6.0, 0.5], "float32", False),  # (NaN below 1: only its singular point 1 counts)
+    ],
+)
+def test_inexact_operands_keep_away_from_singular_points_by_their_error_bound(op, x, dtype, ok):
+    """Seed 1009506: atanh(tanh(y)) with NumPy's float32 tanh(y) = 1 - 6e-8 and compiled code's = 1 (1 ulp, within
+    the bound; the exact value rounds to 1): atanh's gradient was 0 / 0 = NaN in compiled code only. The builder
+    keeps an inexact operand of a singular op farther than SINGULAR_MARGIN times its rounding-error bound from the
+    op's singular points; an exact operand (computed alike everywhere) may be as close as it likes."""
+    from graphnn.tools.fuzz_builder import Builder, RngSource
+
+    b = Builder(RngSource(0), "general", 0)
+    y = b.new_input((2,), dtype)
+    b.env[y.id] = np.array(x, dtype)
+    assert (b.add(op, [b.add("tanh", [y], {})], {}) is not None) == ok
+    near = b.new_input((2,), dtype)  # an input at the singular point's neighbour: exact, accepted
+    b.env[near.id] = np.nextafter(np.array([1.0, 1.0], dtype), 0 if op != "acosh" else 2)
+    assert b.add(op, [near], {}) is not None
+
+
 def test_max_and_argmax_of_an_empty_axis_are_rejected_by_the_type_rule():
     """(The reference kernels failed on them after the type rule had accepted them.)"""
 

@@ -8,6 +8,10 @@ evaluated at once with the reference kernels, which lets the builder keep only w
 * no operand of a discontinuous op (compare, relu, sign, max, maximum, cast to int, ...) that lies near its
   discontinuity unless it is computed exactly (both the compiled code and NumPy round it the same way), so
   compiled and reference results can only differ by rounding;
+* no inexact operand of a singular op (atanh, asin, ... at +-1: Fuzz.singular) within SINGULAR_MARGIN times its
+  rounding-error bound (ir/roundoff.py) of a singular point: the compiled value, which may differ from the reference
+  by that bound, must stay on the same side, and the bound's first-order model (the derivative at the reference
+  value) valid over that distance;
 * in the "smooth" profile (float64 only, differentiable ops only, log/sqrt/pow/div operands away from their
   singularities), the gradient can also be checked against finite differences.
 """
@@ -21,12 +25,18 @@ import numpy as np
 from graphnn.ir.graph import Graph, Node, Value
 from graphnn.ir.interpreter import run_node
 from graphnn.ir.ops.pool import _windows as pool_windows
+from graphnn.ir.passes import dce
 from graphnn.ir.registry import IRError, get_op, infer_node
+from graphnn.ir.roundoff import error_bounds
 from graphnn.ir.types import TensorType
 
 LIMIT = {"general": 1e4, "smooth": 1e3, "body": 1e4}
 MARGIN = 1e-3  # relative distance an inexact operand keeps from a discontinuity
 MAX_ELEMS = 240  # elements per tensor
+# distance from a singular point an inexact operand keeps, in multiples of its rounding-error bound E: the compiled
+# operand is within 2E of the reference one, where a derivative like 1 / d^2 (atanh's gradient, d the distance)
+# changes by at most a factor (1 - 2 / SINGULAR_MARGIN)^-2 = 1.04 from its value at the reference operand
+SINGULAR_MARGIN = 100.0
 
 
 class Source:
@@ -164,6 +174,15 @@ class Builder:
 
     def arr(self, v) -> np.ndarray:
         return self.env[v.id]
+
+    def bound(self, v: Value) -> np.ndarray:
+        """The rounding-error bound of v's reference value (roundoff.error_bounds of the graph built so far, its
+        inputs taken as exact: a scan body's too, though they are not; singular ops are not drawn in bodies)."""
+        probe = self.g.copy()
+        probe.outputs = [list(probe.values())[list(self.g.values()).index(v)]]
+        dce(probe)
+        with np.errstate(all="ignore"):
+            return error_bounds(probe, [self.env[i.id] for i in self.g.inputs])[0]
 
     # -- adding nodes ---------------------------------------------------------------------------------------
     def add(self, op: str, inputs: list, attrs: dict) -> Value | None:
@@ -313,10 +332,25 @@ def _kink_free(node: Node, kinks: str, arrays: list, inexact: list) -> bool:
     raise ValueError(f"op {node.op}: unknown fuzz kinks {kinks!r}")
 
 
+def _off_singularities(b: Builder, node: Node, points: tuple, arrays: list, inexact: list) -> bool:
+    """Every inexact operand's finite elements farther from each singular point than SINGULAR_MARGIN times their
+    rounding-error bound (an element whose bound is NaN, unknown, never is)."""
+    for v, a, x in zip(node.inputs, arrays, inexact):
+        a = np.asarray(a, np.float64)
+        fin = np.isfinite(a)
+        if not (x and points and fin.any()):
+            continue
+        dist = np.min([np.abs(a[fin] - p) for p in points], axis=0)
+        with np.errstate(all="ignore"):
+            if not np.all(dist > SINGULAR_MARGIN * np.broadcast_to(b.bound(v), a.shape)[fin]):
+                return False
+    return True
+
+
 def _well_conditioned(b: Builder, node: Node, arrays: list) -> bool:
     """Discontinuities and singularities, from the op's fuzz traits: see the module docstring."""
     fz, ins = get_op(node.op).fuzz, node.inputs
     inexact = [v.type.is_float and not b.exact[v.id] for v in ins]
     if not all(_in_domain(b, fz, i, ins, arrays, inexact) for i in range(len(ins))):
         return False
-    return _kink_free(node, fz.kinks, arrays, inexact)
+    return _kink_free(node, fz.kinks, arrays, inexact) and _off_singularities(b, node, fz.singular, arrays, inexact)

@@ -170,7 +170,8 @@ def _rsqrt_one_minus_square(b, x):
     return b.rsqrt(b.mul(b.sub(1.0, x), b.add(x, 1.0)))
 
 
-_UNIT = Fuzz(nonfinite=True)  # defined on [-1, 1] (NaN outside); the derivative is infinite at the ends
+# defined on [-1, 1] (NaN outside); the derivative is infinite at the ends
+_UNIT = Fuzz(nonfinite=True, singular=(-1.0, 1.0))
 unary(
     "atan",
     np.arctan,
@@ -296,7 +297,7 @@ unary(
     lambda b, x, y, g: b.mul(g, b.rsqrt(b.mul(b.sub(x, 1.0), b.add(x, 1.0)))),
     float_only=True,
     torch_name="AcoshBackward0",
-    fuzz=Fuzz(nonfinite=True),  # defined for x >= 1
+    fuzz=Fuzz(nonfinite=True, singular=(1.0,)),  # defined for x >= 1; the derivative is infinite at 1
     api=("acosh", "arccosh"),
 )
 unary(
@@ -393,7 +394,7 @@ unary(
     lambda b, x, y, g: b.mul(g, b.mul(b.exp(b.mul(y, y)), _SQRT_PI / 2)),
     float_only=True,
     torch_name="ErfinvBackward0",
-    fuzz=Fuzz(nonfinite=True),  # defined on [-1, 1], +-inf at the ends
+    fuzz=_UNIT,  # +-inf at the ends
     doc="the inverse error function, on [-1, 1]",
     api=("erfinv",),
 )
