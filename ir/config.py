@@ -113,6 +113,13 @@ SETTINGS = {
             "eager steps of a graphnn optimizer after which its step (without a closure) runs compiled (0: never)",
         ),
         Setting(
+            "GRAPHNN_REPLAY",
+            _flag,
+            True,
+            "eager calls of composite functions (cross_entropy, linear, layer_norm, ...) replay their traced ops from "
+            "the third call with one signature, with an eager op's results at a fraction of its Python cost (0: off)",
+        ),
+        Setting(
             "GRAPHNN_HOT_BACKWARD",
             _int_at_least(0),
             8,

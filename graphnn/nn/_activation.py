@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from graphnn.core.dispatch import apply, located, relabel
 from graphnn.core.tensor import Tensor
+from graphnn.core.replay import replayed
 
 
 def inplace_or_new(input: Tensor, inplace: bool, name: str, compute) -> Tensor:
@@ -50,6 +51,7 @@ def relu6(input: Tensor, inplace: bool = False) -> Tensor:
     return hardtanh(input, 0.0, 6.0, inplace)
 
 
+@replayed
 def silu(input: Tensor, inplace: bool = False) -> Tensor:
     return inplace_or_new(input, inplace, "silu_", lambda: relabel(input * input.sigmoid(), "SiluBackward0", [input]))
 
@@ -60,6 +62,7 @@ _SELU_ALPHA = 1.6732632423543772848170429916717
 _SELU_SCALE = 1.0507009873554804934193349852946
 
 
+@replayed
 def gelu(input: Tensor, approximate: str = "none") -> Tensor:
     """x * Phi(x), Phi the standard normal CDF through a real erf; approximate='tanh' is PyTorch's tanh formula."""
     if approximate == "none":

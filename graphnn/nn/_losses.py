@@ -11,6 +11,7 @@ from graphnn.ir.registry import IRError
 from graphnn.compiler.tracer import check_values
 from graphnn.core.dispatch import apply, op_error, relabel
 from graphnn.core.tensor import Tensor, as_tensor
+from graphnn.core.replay import replayed
 from ._activation import logsigmoid
 from ._norm import pairwise_distance
 
@@ -38,6 +39,7 @@ def _as_float(t, like: Tensor) -> Tensor:
     return t if t.dtype_name == like.dtype_name else t.type_as_dtype(like.dtype_name)
 
 
+@replayed
 def binary_cross_entropy_with_logits(
     input, target, weight=None, size_average=None, reduce=None, reduction: str = "mean", pos_weight=None
 ) -> Tensor:
@@ -65,6 +67,7 @@ def _size_warning(name: str, input: Tensor, target: Tensor) -> None:
         )
 
 
+@replayed
 def huber_loss(input, target, reduction: str = "mean", delta: float = 1.0, weight=None) -> Tensor:
     """0.5 z^2 where z = |x - y| < delta, else delta (z - 0.5 delta)."""
     target = _as_float(target, input)

@@ -8,6 +8,7 @@ import warnings
 
 from graphnn.core.dispatch import apply, located
 from graphnn.core.tensor import Tensor, cat, zeros
+from graphnn.core.replay import replayed
 from ._attention import scaled_dot_product_attention
 from ._random_ops import dropout
 from ._vision import pad
@@ -128,6 +129,7 @@ def _attn_mask_3d(attn_mask, tgt_len: int, src_len: int, heads: int):
     raise RuntimeError(located(f"attn_mask's dimension {attn_mask.ndim} is not supported"))
 
 
+@replayed
 def multi_head_attention_forward(
     query: Tensor,
     key: Tensor,

@@ -12,6 +12,7 @@ from graphnn.ir.registry import IRError
 from graphnn.core.dispatch import apply, located, op_error, relabel
 from graphnn.core.grad_mode import no_grad
 from graphnn.core.tensor import Tensor, as_tensor
+from graphnn.core.replay import replayed
 
 
 def batch_norm(
@@ -146,6 +147,7 @@ def _standardize(x: Tensor, axes: tuple, eps: float) -> Tensor:
     return centred * (var + eps).rsqrt()
 
 
+@replayed
 def layer_norm(input: Tensor, normalized_shape, weight=None, bias=None, eps: float = 1e-5) -> Tensor:
     """Normalize over the trailing `normalized_shape` axes, then the elementwise affine map."""
     axes = _normalized_axes("layer_norm", input, normalized_shape, ("weight", weight), ("bias", bias))
@@ -165,6 +167,7 @@ def rms_norm(input: Tensor, normalized_shape, weight=None, eps: float | None = N
     return out * weight if weight is not None else out
 
 
+@replayed
 def group_norm(input: Tensor, num_groups: int, weight=None, bias=None, eps: float = 1e-5) -> Tensor:
     """Normalize each of `num_groups` groups of channels (dimension 1) per sample, then a per-channel affine map."""
     if input.ndim < 2:
@@ -195,6 +198,7 @@ def group_norm(input: Tensor, num_groups: int, weight=None, bias=None, eps: floa
     return relabel(out, "NativeGroupNormBackward0", [input, weight, bias])
 
 
+@replayed
 def normalize(input: Tensor, p: float = 2.0, dim: int = 1, eps: float = 1e-12) -> Tensor:
     """input / max(||input||_p along dim, eps)."""
     return input / input.norm(p, dim=dim, keepdim=True).clamp(min=eps)

@@ -12,6 +12,7 @@ from graphnn.core.dispatch import apply, located, op_error, relabel
 from graphnn.compiler.tracer import check_values
 from graphnn.core.attrs import conv_padding
 from graphnn.core.tensor import Tensor, TraceError, as_tensor
+from graphnn.core.replay import replayed
 from ._activation import (  # noqa: F401
     celu,
     elu,
@@ -270,6 +271,7 @@ def _legacy_dim(name: str, ndim: int, stacklevel: int) -> int:
     return 0 if ndim in (0, 1, 3) else 1
 
 
+@replayed
 def log_softmax(input: Tensor, dim: int | None = None, _stacklevel: int = 3, dtype=None) -> Tensor:
     if dim is None:
         dim = _legacy_dim("log_softmax", input.ndim, _stacklevel)
@@ -281,6 +283,7 @@ def log_softmax(input: Tensor, dim: int | None = None, _stacklevel: int = 3, dty
     return relabel(shifted - lse, "LogSoftmaxBackward0", [input])
 
 
+@replayed
 def softmax(input: Tensor, dim: int | None = None, _stacklevel: int = 3, dtype=None) -> Tensor:
     if dim is None:
         dim = _legacy_dim("softmax", input.ndim, _stacklevel)
@@ -326,6 +329,7 @@ def one_hot(tensor: Tensor, num_classes: int = -1) -> Tensor:
 
 
 # -- linear and convolution -----------------------------------------------------------------------------------
+@replayed
 def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     wt = weight.t()
     if input.ndim > 2:  # fold leading dimensions: one 2-D product, whose weight gradient is one 2-D product too
@@ -474,6 +478,7 @@ def _check_same_shape(name, input, target):
         )
 
 
+@replayed
 def mse_loss(input, target, size_average=None, reduce=None, reduction: str = "mean") -> Tensor:
     target = as_tensor(target)
     if target.dtype_name != input.dtype_name:
@@ -485,6 +490,7 @@ def mse_loss(input, target, size_average=None, reduce=None, reduction: str = "me
     )
 
 
+@replayed
 def l1_loss(input, target, size_average=None, reduce=None, reduction: str = "mean") -> Tensor:
     target = as_tensor(target)
     if target.dtype_name != input.dtype_name:
@@ -514,6 +520,7 @@ def _check_targets(input: Tensor, target: Tensor, n_classes: int, ignore_index: 
     check_values(target, check)
 
 
+@replayed
 def nll_loss(
     input,
     target,
@@ -562,6 +569,7 @@ def nll_loss(
     return relabel(out, "NllLossBackward0", [input])
 
 
+@replayed
 def cross_entropy(
     input,
     target,
@@ -618,6 +626,7 @@ def _probability_targets(logp, target, weight, reduction: str, label_smoothing: 
     return total if reduction == "sum" else total / max(1, loss.numel())
 
 
+@replayed
 def kl_div(input, target, size_average=None, reduce=None, reduction: str = "mean", log_target: bool = False) -> Tensor:
     """Pointwise target * (log(target) - input) (0 where target is 0), as PyTorch."""
     reduction = legacy_reduction(size_average, reduce, reduction)
@@ -634,6 +643,7 @@ def kl_div(input, target, size_average=None, reduce=None, reduction: str = "mean
     return relabel(out, "KlDivBackward0", [input, target])
 
 
+@replayed
 def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=None, reduction: str = "mean"):
     """-(y log x + (1 - y) log(1 - x)), each log clamped at -100, with PyTorch's gradient with respect to x,
     (x - y) / max(x (1 - x), float32(1e-12)): finite where x is 0 or 1 (a saturated sigmoid), where the chain rule
@@ -655,6 +665,7 @@ def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=N
     )
 
 
+@replayed
 def smooth_l1_loss(input, target, size_average=None, reduce=None, reduction: str = "mean", beta: float = 1.0):
     target = as_tensor(target)
     d = (input - target).abs()

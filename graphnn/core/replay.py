@@ -1,0 +1,302 @@
+"""Replay of composite functions in eager code.
+
+A composite such as F.cross_entropy (a log-softmax, a gather, a mean) runs eagerly as a dozen ops, and each op pays
+the Python cost of an eager op (operand checks, type rule, recording, wrapping: about ten microseconds) on top of its
+kernel. A function wrapped with `replayed` is traced once per call signature - the arguments' types and
+requires_grad flags, its other arguments, the grad mode and the default dtype - on the second call with that
+signature. Later calls run the traced ops' kernels on the arguments' arrays and record the ops that need gradients
+as eager ops record them: the values, the gradients and the recorded graph are those of the plain eager call (same
+kernels, same nodes), at a fraction of the Python cost.
+
+Only functions of their arguments are replayed: a trace that reads anything else (captured tensors, random draws,
+values turned into Python numbers, .grad), changes state, warns, or returns an argument or a tensor it did not
+compute marks its signature as not replayable, and so does a signature with arguments other than tensors and plain Python values.
+Calls inside a trace (graphnn.compile) and calls while the profiler listens run the function itself, and a replay
+that fails (a kernel raising on bad values) runs the function itself to raise its own error.
+"""
+
+from __future__ import annotations
+
+import functools
+import threading
+import warnings
+from collections import OrderedDict
+
+import numpy as np
+
+from graphnn.compiler import tracer as _tracer
+from graphnn.core import dispatch, native_eager
+from graphnn.core.dtypes import get_default_dtype
+from graphnn.core.grad_mode import current_scope, is_grad_enabled
+from graphnn.ir import config
+from graphnn.ir.graph import Node, Value
+from graphnn.ir.registry import get_op
+from graphnn.ir.types import FLOAT_DTYPES
+
+MAX_SIGNATURES = 64  # per function (least recently used dropped)
+_PLAIN = (int, float, bool, str, type(None))
+_NOT_REPLAYABLE = "no"
+
+
+def replayed(fn):
+    """Wrap a composite function of tensors so that eager calls replay its trace (see the module docstring)."""
+    entries: OrderedDict = OrderedDict()  # signature -> calls so far, a _Plan, or _NOT_REPLAYABLE
+    lock = threading.Lock()
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        if _tracer.current() is not None or dispatch.op_observer is not None or not config.get("GRAPHNN_REPLAY"):
+            return fn(*args, **kwargs)
+        tensors: list = []
+        key = _signature(args, kwargs, tensors)
+        if key is None:
+            return fn(*args, **kwargs)
+        with lock:
+            entry = entries.get(key, 0)
+            if entry is not _NOT_REPLAYABLE and not isinstance(entry, _Plan):
+                entries[key] = entry + 1
+            entries.move_to_end(key)
+            while len(entries) > MAX_SIGNATURES:
+                entries.popitem(last=False)
+        if isinstance(entry, _Plan):
+            out = entry.run(tensors)
+            return fn(*args, **kwargs) if out is _FAILED else out
+        result = fn(*args, **kwargs)
+        if entry == 1:  # the second call with this signature: trace it (for the calls after this one)
+            plan = _build(fn, args, kwargs, result, tensors)
+            with lock:
+                entries[key] = plan if plan is not None else _NOT_REPLAYABLE
+        return result
+
+    wrapper.replay_entries = entries  # (tests)
+    return wrapper
+
+
+def _signature(args: tuple, kwargs: dict, tensors: list):
+    """A hashable key of what the trace depends on, with the tensor arguments appended to `tensors` in the order
+    the trace makes them inputs; None when an argument is neither a concrete tensor nor a plain Python value."""
+    Tensor = dispatch._tensor.Tensor if dispatch._tensor is not None else dispatch._tensor_module().Tensor
+    parts: list = [is_grad_enabled(), get_default_dtype()]
+    for name, a in [(None, a) for a in args] + list(kwargs.items()):
+        if isinstance(a, Tensor):
+            if a._data is None:
+                return None
+            tensors.append(a)
+            parts.append((name, a._data.shape, a.dtype_name, a._requires_grad))
+        else:
+            p = _plain(a)
+            if p is None:
+                return None
+            parts.append((name, p))
+    return tuple(parts)
+
+
+def _plain(x):
+    """A hashable form of a plain Python argument (numbers, strings, None and tuples or lists of them)."""
+    t = type(x)
+    if t in _PLAIN:
+        return (t, repr(x) if t is float else x)  # repr: -0.0 and NaN keyed exactly
+    if isinstance(x, (tuple, list)):  # (graphnn.Size too)
+        parts = [_plain(y) for y in x]
+        return None if any(p is None for p in parts) else (t, tuple(parts))
+    return None
+
+
+_FAILED = object()
+
+
+class _Plan:
+    """A traced composite as steps over value slots: per node (template node, input slots, output slots)."""
+
+    def __init__(self, steps, n_slots, arg_slots, out_slots, out_spec, grad_fns, checks):
+        self.steps, self.n_slots, self.arg_slots = steps, n_slots, arg_slots
+        self.out_slots, self.out_spec, self.grad_fns, self.checks = out_slots, out_spec, grad_fns, checks
+
+    def run(self, tensors: list):
+        from graphnn.compiler.pytree import unflatten
+        from graphnn.core.tensor import Tensor, check_view_current
+
+        for t in tensors:
+            if t._view_gen is not None:
+                check_view_current(t, None)
+        env: list = [None] * self.n_slots
+        values: list = [None] * self.n_slots  # recorded values (slots that require grad, and leaves read by them)
+        grad = is_grad_enabled()
+        needs: set = set()
+        for s, t in zip(self.arg_slots, tensors):
+            env[s] = t._data
+            if grad and t._requires_grad:
+                needs.add(s)
+        for pos, check in self.checks:
+            check(env[self.arg_slots[pos]])
+        try:
+            for node, ins, outs in self.steps:
+                results = native_eager.run(node, [env[s] for s in ins])
+                if needs and any(s in needs for s in ins):
+                    rec = Node(node.op, (), node.attrs, [o.type for o in node.outputs])
+                    rec.inputs = [values[s] or self._leaf(s, env, values, tensors) for s in ins]
+                    rec.meta["scope"] = current_scope()
+                    for s, o, a in zip(outs, rec.outputs, results):
+                        o.data = a
+                        values[s] = o
+                        if o.type.dtype in FLOAT_DTYPES:
+                            needs.add(s)
+                for s, a in zip(outs, results):
+                    env[s] = a
+        except (ArithmeticError, IndexError, ValueError, TypeError, RuntimeError):
+            return _FAILED  # (the function itself raises its own error)
+        made: dict = {}
+        functions: dict = {}  # template node -> Function made for this call (shared by the outputs)
+        leaves = []
+        for s, template in zip(self.out_slots, self.grad_fns):
+            t = made.get(s)
+            if t is None:
+                req = s in needs
+                t = made[s] = Tensor._wrap(env[s], requires_grad=req)
+                if req:
+                    v = values[s]
+                    t._value = v
+                    t._vc = vc = [0, 0]
+                    v.meta["ver"] = (vc, 0)
+                    t.grad_fn = _instantiate(template, tensors, functions)
+            leaves.append(t)
+        return unflatten(self.out_spec, leaves)
+
+    def _leaf(self, s: int, env: list, values: list, tensors: list) -> Value:
+        """The recorded value of slot s read by a recorded node: an argument's eager value, or a constant."""
+        if s in self.arg_slots:
+            v = tensors[self.arg_slots.index(s)]._eager_value()
+        else:
+            v = dispatch._const_value(np.asarray(env[s]))
+        values[s] = v
+        return v
+
+
+def _build(fn, args: tuple, kwargs: dict, result, tensors: list) -> _Plan | None:
+    """The plan of fn's trace on these arguments (the tensor ones: `tensors`), or None when the trace is not a
+    function of the arguments alone; `result` is what the plain call returned (its outputs' grad_fn graphs, down to
+    the arguments, are the ones the replay makes)."""
+    from graphnn.compiler.program import trace_function
+    from graphnn.compiler.pytree import flatten
+
+    try:
+        with warnings.catch_warnings(record=True) as warned:
+            warnings.simplefilter("always")
+            tracer, spec, leaves, finals = trace_function(fn, args, kwargs, {}, getattr(fn, "__name__", "composite"))
+    except Exception:  # noqa: BLE001  (anything the trace cannot follow: the function keeps running as it is)
+        return None
+    if warned:
+        return None  # (a call that warns must keep warning: the replay would skip the function's own code)
+    g = tracer.graph
+    if finals or tracer.updates or tracer.grad_writes or tracer.did_backward or tracer.retained or tracer.scalars:
+        return None
+    if tracer.epoch_guards or tracer.guards:
+        return None
+    slots = {}
+    for v in g.inputs:
+        slots[v.id] = len(slots)
+    arg_slots = [slots[v.id] for v in g.inputs if v.meta.get("kind", "input") == "input"]
+    out_values = []
+    for t in leaves:
+        if getattr(t, "_trace", None) is not tracer or t._value is None:
+            return None  # a tensor the trace did not compute (a constant made inside, an argument returned)
+        out_values.append(t._value)
+    needed: set = set()
+    stack = list(out_values)
+    while stack:
+        v = stack.pop()
+        if v.producer is not None and v.producer.id not in needed:
+            needed.add(v.producer.id)
+            stack.extend(v.producer.inputs)
+        elif v.producer is None and slots[v.id] not in arg_slots:
+            return None  # reads a graph input other than the arguments (its .grad)
+    steps = []
+    for n in g.nodes:
+        if n.id not in needed:
+            continue
+        if get_op(n.op).view and any(o in out_values for o in n.outputs):
+            base = n.inputs[0]
+            if base.producer is None or get_op(base.producer.op).view:
+                return None  # (an output viewing an argument: the plain call keeps the view relation)
+        for o in n.outputs:
+            slots[o.id] = len(slots)
+        steps.append((n, [slots[v.id] for v in n.inputs], [slots[o.id] for o in n.outputs]))
+    if any(slots[v.id] in arg_slots for v in out_values):
+        return None
+    arg_pos = {v.id: i for i, v in enumerate(v for v in g.inputs if v.meta.get("kind", "input") == "input")}
+    checks = [(arg_pos[g.inputs[i].id], check) for i, check in tracer.checks if g.inputs[i].id in arg_pos]
+    if len(checks) != len(tracer.checks):
+        return None
+    plain: list = []
+    try:
+        flatten(result, plain)
+    except Exception:  # noqa: BLE001
+        return None
+    if len(plain) != len(leaves):
+        return None
+    arg_fns = {}
+    for i, t in enumerate(tensors):
+        f = t.grad_fn if t.grad_fn is not None else t._accumulate
+        if f is not None:
+            arg_fns[id(f)] = i
+    templates = []
+    for t in plain:
+        f = getattr(t, "grad_fn", None)
+        template = _template(f, arg_fns) if f is not None else None
+        if f is not None and template is None:
+            return None
+        templates.append(template)
+    return _Plan(steps, len(slots), arg_slots, [slots[v.id] for v in out_values], spec, templates, checks)
+
+
+MAX_TEMPLATE = 256  # autograd functions of one output's grad_fn graph, at most
+
+
+def _template(f, arg_fns: dict):
+    """The plain call's grad_fn graph of one output, down to the arguments' functions: (the root's index, nodes),
+    node = (Function class name, edges), edge = None | ("arg", argument index, n) | ("node", node index, n); None
+    when it reaches a leaf that is not an argument, or is too large."""
+    from graphnn.autograd import AccumulateGrad
+
+    nodes: list = []
+    memo: dict = {}
+
+    def visit(g):
+        if id(g) in memo:
+            return memo[id(g)]
+        if isinstance(g, AccumulateGrad) or len(nodes) >= MAX_TEMPLATE:
+            raise LookupError
+        edges = []
+        for e in g.next_functions:
+            fn, n = e if isinstance(e, tuple) else (e, 0)
+            if fn is None:
+                edges.append(None)
+            elif id(fn) in arg_fns:
+                edges.append(("arg", arg_fns[id(fn)], n))
+            else:
+                edges.append(("node", visit(fn), n))
+        memo[id(g)] = len(nodes)
+        nodes.append((type(g).__name__, edges))
+        return memo[id(g)]
+
+    try:
+        return visit(f), nodes
+    except LookupError:
+        return None
+
+
+def _instantiate(template, tensors: list, functions: dict):
+    """The grad_fn of a replayed output: the template's functions anew, edges into this call's arguments."""
+    from graphnn.autograd import edge, function_class
+
+    root, nodes = template
+    made = functions.setdefault(id(template), [None] * len(nodes))
+    for i, (name, edges) in enumerate(nodes):
+        if made[i] is None:
+            made[i] = function_class(name)(
+                tuple(
+                    (None, 0) if e is None else (edge(tensors[e[1]])[0], e[2]) if e[0] == "arg" else (made[e[1]], e[2])
+                    for e in edges
+                )
+            )
+    return made[root]
