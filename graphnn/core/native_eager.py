@@ -40,7 +40,7 @@ def eligible(d) -> bool:
 def run(node, arrays: list) -> list:
     """The results of `node` on `arrays`: native code for a hot heavy op, else the reference kernel."""
     d = get_op(node.op)
-    if not eligible(d) or _surely_small(d, node, arrays):
+    if not eligible(d) or surely_small(d, node, arrays):
         return run_node(node, arrays)
     hot = config.get("GRAPHNN_EAGER_NATIVE")
     if not hot:
@@ -77,14 +77,22 @@ def run(node, arrays: list) -> list:
     return native(arrays)
 
 
-def _surely_small(d, node, arrays: list) -> bool:
+def surely_small(d, node, operands: list) -> bool:
     """Is the op's cost below MIN_FLOPS by a bound that needs no signature: an op with no schedule of its own costs
     about one operation per element it reads or writes; a product, convolution or pooling at most two per output
-    element and element of its largest operand (k <= that size)."""
-    largest = max((a.size for a in arrays), default=1)
+    element and element of its largest operand (k <= that size). The operands are arrays or IR types (both have
+    .size)."""
     out = node.outputs[0].type.size
     if d.schedule is None and d.pattern != "out_fusable":
-        return max(largest, out) < MIN_FLOPS
+        if out >= MIN_FLOPS:
+            return False
+        for a in operands:
+            if a.size >= MIN_FLOPS:
+                return False
+        return True
+    largest = 1
+    for a in operands:
+        largest = max(largest, a.size)
     return 2 * out * largest < MIN_FLOPS
 
 

@@ -22,7 +22,6 @@ import threading
 import warnings
 from collections import OrderedDict
 
-import numpy as np
 
 from graphnn.compiler import tracer as _tracer
 from graphnn.core import dispatch, native_eager
@@ -30,6 +29,7 @@ from graphnn.core.dtypes import get_default_dtype
 from graphnn.core.grad_mode import current_scope, is_grad_enabled
 from graphnn.ir import config
 from graphnn.ir.graph import Node, Value
+from graphnn.ir.interpreter import run_node
 from graphnn.ir.registry import get_op
 from graphnn.ir.types import FLOAT_DTYPES
 
@@ -108,8 +108,8 @@ _FAILED = object()
 class _Plan:
     """A traced composite as steps over value slots: per node (template node, input slots, output slots)."""
 
-    def __init__(self, steps, n_slots, arg_slots, out_slots, out_spec, grad_fns, checks):
-        self.steps, self.n_slots, self.arg_slots = steps, n_slots, arg_slots
+    def __init__(self, steps, types, arg_slots, out_slots, out_spec, grad_fns, checks):
+        self.steps, self.types, self.n_slots, self.arg_slots = steps, types, len(types), arg_slots
         self.out_slots, self.out_spec, self.grad_fns, self.checks = out_slots, out_spec, grad_fns, checks
 
     def run(self, tensors: list):
@@ -130,12 +130,13 @@ class _Plan:
         for pos, check in self.checks:
             check(env[self.arg_slots[pos]])
         try:
-            for node, ins, outs in self.steps:
-                results = native_eager.run(node, [env[s] for s in ins])
-                if needs and any(s in needs for s in ins):
+            scope = current_scope()
+            for node, ins, outs, run in self.steps:
+                results = run(node, [env[s] for s in ins])
+                if needs and not needs.isdisjoint(ins):
                     rec = Node(node.op, (), node.attrs, [o.type for o in node.outputs])
                     rec.inputs = [values[s] or self._leaf(s, env, values, tensors) for s in ins]
-                    rec.meta["scope"] = current_scope()
+                    rec.meta["scope"] = scope
                     for s, o, a in zip(outs, rec.outputs, results):
                         o.data = a
                         values[s] = o
@@ -167,7 +168,8 @@ class _Plan:
         if s in self.arg_slots:
             v = tensors[self.arg_slots.index(s)]._eager_value()
         else:
-            v = dispatch._const_value(np.asarray(env[s]))
+            v = Value(self.types[s])
+            v.data = env[s]
         values[s] = v
         return v
 
@@ -220,7 +222,12 @@ def _build(fn, args: tuple, kwargs: dict, result, tensors: list) -> _Plan | None
                 return None  # (an output viewing an argument: the plain call keeps the view relation)
         for o in n.outputs:
             slots[o.id] = len(slots)
-        steps.append((n, [slots[v.id] for v in n.inputs], [slots[o.id] for o in n.outputs]))
+        # an op surely too small for native code (decided by its types, fixed for the signature) runs its reference
+        # kernel directly; others go through native_eager as eager ops do
+        d = get_op(n.op)
+        small = not native_eager.eligible(d) or native_eager.surely_small(d, n, [v.type for v in n.inputs])
+        run = run_node if small else native_eager.run
+        steps.append((n, [slots[v.id] for v in n.inputs], [slots[o.id] for o in n.outputs], run))
     if any(slots[v.id] in arg_slots for v in out_values):
         return None
     arg_pos = {v.id: i for i, v in enumerate(v for v in g.inputs if v.meta.get("kind", "input") == "input")}
@@ -246,7 +253,13 @@ def _build(fn, args: tuple, kwargs: dict, result, tensors: list) -> _Plan | None
         if f is not None and template is None:
             return None
         templates.append(template)
-    return _Plan(steps, len(slots), arg_slots, [slots[v.id] for v in out_values], spec, templates, checks)
+    types = [None] * len(slots)
+    for v in g.inputs:
+        types[slots[v.id]] = v.type
+    for n, _, outs, _ in steps:
+        for o, s in zip(n.outputs, outs):
+            types[s] = o.type
+    return _Plan(steps, types, arg_slots, [slots[v.id] for v in out_values], spec, templates, checks)
 
 
 MAX_TEMPLATE = 256  # autograd functions of one output's grad_fn graph, at most
