@@ -117,3 +117,26 @@ def test_gradient_through_a_replayed_composite_matches_pytorch(monkeypatch):
     torch.nn.functional.cross_entropy(t, torch.tensor(y0), label_smoothing=0.1).backward()
     # 6 x 4 float32 log-softmax terms: a few ulp of values below 1 each
     np.testing.assert_allclose(g.grad.numpy(), t.grad.numpy(), rtol=0, atol=1e-6)
+
+
+def test_detach_and_no_grad_inside_a_composite(monkeypatch):
+    """A detach() is a stop_gradient node when traced, and ops under no_grad() are never recorded: the replayed
+    outputs require grad as the plain ones do, and gradients are the same."""
+    monkeypatch.setenv("GRAPHNN_REPLAY", "1")
+
+    @replayed
+    def parts(x):
+        with graphnn.no_grad():
+            m = x.mean()
+        return x * 2 + x.detach() - m, x.detach() * 3
+
+    for _ in range(4):
+        x = graphnn.tensor([1.0, 2.0, 4.0], requires_grad=True)
+        a, b = parts(x)
+        assert a.requires_grad and not b.requires_grad
+        xs = np.array([1.0, 2.0, 4.0], np.float32)
+        np.testing.assert_array_equal(a.detach().numpy(), xs * 2 + xs - xs.mean())  # (float32, in the plain call's order)
+        assert b.tolist() == [3.0, 6.0, 12.0]
+        a.sum().backward()
+        assert x.grad.tolist() == [2.0, 2.0, 2.0]
+    assert any(isinstance(e, _Plan) for e in parts.replay_entries.values())

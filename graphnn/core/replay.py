@@ -108,9 +108,10 @@ _FAILED = object()
 class _Plan:
     """A traced composite as steps over value slots: per node (template node, input slots, output slots)."""
 
-    def __init__(self, steps, types, arg_slots, out_slots, out_spec, grad_fns, checks):
+    def __init__(self, steps, types, arg_slots, out_slots, out_spec, grad_fns, requires, checks):
         self.steps, self.types, self.n_slots, self.arg_slots = steps, types, len(types), arg_slots
         self.out_slots, self.out_spec, self.grad_fns, self.checks = out_slots, out_spec, grad_fns, checks
+        self.requires = requires  # per output: whether the plain call's requires grad (with grad mode on)
 
     def run(self, tensors: list):
         from graphnn.compiler.pytree import unflatten
@@ -131,9 +132,9 @@ class _Plan:
             check(env[self.arg_slots[pos]])
         try:
             scope = current_scope()
-            for node, ins, outs, run in self.steps:
+            for node, ins, outs, run, record in self.steps:
                 results = run(node, [env[s] for s in ins])
-                if needs and not needs.isdisjoint(ins):
+                if record and needs and not needs.isdisjoint(ins):
                     rec = Node(node.op, (), node.attrs, [o.type for o in node.outputs])
                     rec.inputs = [values[s] or self._leaf(s, env, values, tensors) for s in ins]
                     rec.meta["scope"] = scope
@@ -149,10 +150,10 @@ class _Plan:
         made: dict = {}
         functions: dict = {}  # template node -> Function made for this call (shared by the outputs)
         leaves = []
-        for s, template in zip(self.out_slots, self.grad_fns):
+        for s, template, wanted in zip(self.out_slots, self.grad_fns, self.requires):
             t = made.get(s)
             if t is None:
-                req = s in needs
+                req = s in needs and wanted  # (a detach() inside: a stop_gradient node when traced)
                 t = made[s] = Tensor._wrap(env[s], requires_grad=req)
                 if req:
                     v = values[s]
@@ -227,7 +228,8 @@ def _build(fn, args: tuple, kwargs: dict, result, tensors: list) -> _Plan | None
         d = get_op(n.op)
         small = not native_eager.eligible(d) or native_eager.surely_small(d, n, [v.type for v in n.inputs])
         run = run_node if small else native_eager.run
-        steps.append((n, [slots[v.id] for v in n.inputs], [slots[o.id] for o in n.outputs], run))
+        record = not n.meta.get("nograd")  # (computed under no_grad() inside the function: never recorded)
+        steps.append((n, [slots[v.id] for v in n.inputs], [slots[o.id] for o in n.outputs], run, record))
     if any(slots[v.id] in arg_slots for v in out_values):
         return None
     arg_pos = {v.id: i for i, v in enumerate(v for v in g.inputs if v.meta.get("kind", "input") == "input")}
@@ -256,10 +258,11 @@ def _build(fn, args: tuple, kwargs: dict, result, tensors: list) -> _Plan | None
     types = [None] * len(slots)
     for v in g.inputs:
         types[slots[v.id]] = v.type
-    for n, _, outs, _ in steps:
+    for n, _, outs, _, _ in steps:
         for o, s in zip(n.outputs, outs):
             types[s] = o.type
-    return _Plan(steps, types, arg_slots, [slots[v.id] for v in out_values], spec, templates, checks)
+    requires = [bool(getattr(t, "requires_grad", False)) or not is_grad_enabled() for t in plain]
+    return _Plan(steps, types, arg_slots, [slots[v.id] for v in out_values], spec, templates, requires, checks)
 
 
 MAX_TEMPLATE = 256  # autograd functions of one output's grad_fn graph, at most
