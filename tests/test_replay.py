@@ -135,8 +135,33 @@ def test_detach_and_no_grad_inside_a_composite(monkeypatch):
         a, b = parts(x)
         assert a.requires_grad and not b.requires_grad
         xs = np.array([1.0, 2.0, 4.0], np.float32)
-        np.testing.assert_array_equal(a.detach().numpy(), xs * 2 + xs - xs.mean())  # (float32, in the plain call's order)
+        # (float32, in the plain call's order)
+        np.testing.assert_array_equal(a.detach().numpy(), xs * 2 + xs - xs.mean())
         assert b.tolist() == [3.0, 6.0, 12.0]
         a.sum().backward()
         assert x.grad.tolist() == [2.0, 2.0, 2.0]
     assert any(isinstance(e, _Plan) for e in parts.replay_entries.values())
+
+
+def test_batch_norm_replays_in_eval_mode_only_and_convolutions_replay(monkeypatch):
+    """Training-mode batch_norm updates its running statistics (state: never replayed, and tracing it on the second
+    call changes nothing); in eval mode it is a function of its arguments. Convolutions replay too."""
+    monkeypatch.setenv("GRAPHNN_REPLAY", "1")
+    bn = graphnn.nn.BatchNorm2d(3)
+    conv = graphnn.nn.Conv2d(2, 3, 3, padding=1)
+    x = graphnn.tensor(np.sin(np.arange(2 * 2 * 5 * 5, dtype=np.float32)).reshape(2, 2, 5, 5))
+    means = []
+    for _ in range(4):
+        y = bn(conv(x))
+        means.append(bn.running_mean.numpy().copy())
+    # each training call moved the running mean once: m_k = 0.9 m_{k-1} + 0.1 batch mean, from 0
+    batch_mean = conv(x).detach().numpy().mean(axis=(0, 2, 3))
+    np.testing.assert_allclose(means[-1], batch_mean * (1 - 0.9**4), rtol=1e-5, atol=1e-7)
+    assert int(bn.num_batches_tracked) == 4
+    bn.eval()
+    outs = [bn(conv(x)).detach().numpy() for _ in range(4)]
+    for o in outs[1:]:
+        np.testing.assert_array_equal(o, outs[0])
+    assert any(isinstance(e, _Plan) for e in F.batch_norm.replay_entries.values())
+    assert any(isinstance(e, _Plan) for e in F._conv.replay_entries.values())
+    assert y.requires_grad

@@ -15,6 +15,7 @@ from graphnn.core.tensor import Tensor, as_tensor
 from graphnn.core.replay import replayed
 
 
+@replayed
 def batch_norm(
     input: Tensor,
     running_mean,

@@ -342,6 +342,7 @@ def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     return relabel(out + bias, "AddmmBackward0" if input.ndim == 2 else "AddBackward0", [bias, input, wt])
 
 
+@replayed
 def _conv(input, weight, bias, stride, padding, dilation, groups, nsp):
     op = f"conv{nsp}d"
     unbatched = input.ndim == nsp + 1
@@ -394,6 +395,7 @@ def _output_padding(op: str, output_padding, stride, dilation, nsp: int) -> tupl
     return op_pad
 
 
+@replayed
 def _conv_transpose(input, weight, bias, stride, padding, output_padding, groups, dilation, nsp):
     """The transpose of a convolution: conv's input gradient (conv_grad_input) taken as a layer, weight
     (in_channels, out_channels / groups, *kernel); output_padding adds trailing elements."""
