@@ -226,7 +226,9 @@ def _run_eager(d, op: str, args: list, attrs: dict, needs_grad: bool, Tensor) ->
     except (ValueError, TypeError) as e:
         raise op_error(IRError(f"{describe(op, types, attrs)}: {e}")) from None
     if needs_grad:
-        node.inputs = [t._eager_value() if isinstance(t, Tensor) else _const_value(a) for t, a in zip(args, arrays)]
+        node.inputs = [
+            t._eager_value() if isinstance(t, Tensor) else _const_value(a, ty) for t, a, ty in zip(args, arrays, types)
+        ]
         node.meta["scope"] = current_scope()
     outs = []
     for o, a in zip(node.outputs, results):
@@ -243,10 +245,13 @@ def _run_eager(d, op: str, args: list, attrs: dict, needs_grad: bool, Tensor) ->
     return outs
 
 
-def _const_value(a: np.ndarray) -> Value:
-    from graphnn.ir.registry import to_type
+def _const_value(a: np.ndarray, type_: TensorType | None = None) -> Value:
+    """A recorded constant operand (a Python number's array), of type `type_` when the caller knows it."""
+    if type_ is None:
+        from graphnn.ir.registry import to_type
 
-    v = Value(to_type(a))
+        type_ = to_type(a)
+    v = Value(type_)
     v.data = a
     return v
 
