@@ -101,8 +101,6 @@ class Program:
         self.present = present  # indices of the targets that have a gradient (the graph's outputs, in order)
         self.hits = 0
         self.native = None  # CompiledGraph once compiled; False when it cannot be
-        self._input_ids = [v.id for v in graph.inputs]
-        self._steps = None  # (node, input ids, output ids, ids last read there), built on the first run
         self.lock = threading.Lock()
 
     def gather(self, by_position: list, seeds: list) -> tuple:
@@ -118,6 +116,8 @@ class Program:
         return values, arrays
 
     def run(self, arrays: list, run_node) -> list:
+        from graphnn.ir.interpreter import interpret
+
         self.hits += 1
         native = self.native
         hot = config.get("GRAPHNN_HOT_BACKWARD")
@@ -130,34 +130,8 @@ class Program:
             from graphnn.compiler.program import run_native
 
             return run_native(native, arrays)
-        return self._interpret(arrays, run_node)
-
-    def _interpret(self, arrays: list, run_node) -> list:
-        """The program run node by node (the inputs' types are the key's, so unchecked), each array let go after its
-        last reader."""
-        steps = self._steps
-        if steps is None:
-            g = self.graph
-            last: dict = {}
-            for i, n in enumerate(g.nodes):
-                for v in n.inputs:
-                    last[v.id] = i
-            keep = {v.id for v in g.outputs}
-            steps = self._steps = [
-                (
-                    n,
-                    [v.id for v in n.inputs],
-                    [o.id for o in n.outputs],
-                    {v.id for v in n.inputs if last[v.id] == i and v.id not in keep},
-                )
-                for i, n in enumerate(g.nodes)
-            ]
-        env = dict(zip(self._input_ids, arrays))
-        for n, ins, outs, done in steps:
-            env.update(zip(outs, run_node(n, [env[i] for i in ins])))
-            for i in done:
-                del env[i]
-        return [env[v.id] for v in self.graph.outputs]
+        # (the inputs' types are the key's: unchecked)
+        return interpret(self.graph, arrays, None, run_node, checked=False)
 
 
 def _compile(graph: Graph):
