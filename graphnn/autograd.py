@@ -326,10 +326,7 @@ def _record_gradient(g, feeds: list, env: dict) -> list:
     out = []
     for v in g.outputs:
         if v.id in differentiable and v.type.is_float:
-            t = Tensor._wrap(env[v.id], requires_grad=True)
-            t._value = v
-            t._vc = vc = [0, 0]
-            v.meta["ver"] = (vc, 0)
+            t = Tensor._recorded(env[v.id], v)
             t.grad_fn = _gradient_function(v)
             out.append(t)
         else:

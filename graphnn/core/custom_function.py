@@ -167,14 +167,12 @@ def apply_custom(cls, args: tuple, kwargs: dict):
     grad_fn = function_class(f"{cls.__name__}Backward")(tuple(edge(t) for t in inputs))
     wrapped = {}
     for v, t in zip(node.outputs, outs):
-        diff = t.dtype_name in FLOAT_DTYPES and id(t) not in ctx.non_differentiable
-        w = Tensor._wrap(t._data, requires_grad=diff)
         v.data = t._data
-        if diff:
-            w._value = v
-            w._vc = vc = [0, 0]
-            v.meta["ver"] = (vc, 0)
+        if t.dtype_name in FLOAT_DTYPES and id(t) not in ctx.non_differentiable:
+            w = Tensor._recorded(t._data, v)
             w.grad_fn = grad_fn
+        else:
+            w = Tensor._wrap(t._data)
         wrapped[id(t)] = w
     if isinstance(out, (tuple, list)):
         return type(out)(wrapped.get(id(o), o) for o in out)

@@ -232,16 +232,9 @@ def _run_eager(d, op: str, args: list, attrs: dict, needs_grad: bool, Tensor) ->
         node.meta["scope"] = current_scope()
     outs = []
     for o, a in zip(node.outputs, results):
-        req = needs_grad and o.type.dtype in FLOAT_DTYPES
-        t = Tensor._wrap(a, requires_grad=req)
-        if req:
+        if needs_grad:
             o.data = a
-            t._value = o
-            t._vc = vc = [0, 0]
-            o.meta["ver"] = (vc, 0)  # backward checks that the storage was not overwritten since
-        elif needs_grad:
-            o.data = a
-        outs.append(t)
+        outs.append(Tensor._recorded(a, o) if needs_grad and o.type.dtype in FLOAT_DTYPES else Tensor._wrap(a))
     return outs
 
 

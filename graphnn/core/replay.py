@@ -153,14 +153,11 @@ class _Plan:
         for s, template, wanted in zip(self.out_slots, self.grad_fns, self.requires):
             t = made.get(s)
             if t is None:
-                req = s in needs and wanted  # (a detach() inside: a stop_gradient node when traced)
-                t = made[s] = Tensor._wrap(env[s], requires_grad=req)
-                if req:
-                    v = values[s]
-                    t._value = v
-                    t._vc = vc = [0, 0]
-                    v.meta["ver"] = (vc, 0)
+                if s in needs and wanted:  # (wanted: a detach() inside is a stop_gradient node when traced)
+                    t = made[s] = Tensor._recorded(env[s], values[s])
                     t.grad_fn = _instantiate(template, tensors, functions)
+                else:
+                    t = made[s] = Tensor._wrap(env[s])
             leaves.append(t)
         return unflatten(self.out_spec, leaves)
 

@@ -130,6 +130,16 @@ class Tensor:
         return t._init(data, requires_grad)
 
     @classmethod
+    def _recorded(cls, data: np.ndarray, value) -> "Tensor":
+        """A tensor that requires grad standing for recorded value `value` (which holds `data`), with a fresh version
+        counter: backward checks that its storage was not overwritten since."""
+        t = Tensor.__new__(Tensor)._init(data, True)
+        t._value = value
+        t._vc = vc = [0, 0]
+        value.meta["ver"] = (vc, 0)
+        return t
+
+    @classmethod
     def _symbolic(cls, value, tracer, requires_grad: bool) -> "Tensor":
         t = Tensor.__new__(Tensor)
         t._init(None, requires_grad)
