@@ -161,3 +161,14 @@ def test_compiled_training_step_with_custom_functions_as_pytorch(torch):
         # float32: a few dozen roundings of terms below 10 per step, four steps
         np.testing.assert_allclose(gl, tl, rtol=1e-5, atol=1e-5)
         np.testing.assert_allclose(gw, tw, rtol=1e-5, atol=1e-6)
+
+
+def test_the_recorded_call_runs_forward_again_in_either_style():
+    """The `call` node's kernel (run when a recorded value is not kept) runs forward as apply does: with ctx, or
+    PyTorch 2's way, forward without ctx and then setup_context."""
+    _, _, round_ste = functions(graphnn)
+    x = graphnn.tensor([0.4, 1.6, -2.5], requires_grad=True)
+    y = round_ste.apply(x)
+    node = y._value.producer
+    (again,) = node.attrs["fn"].run([np.array([0.6, 2.2, 3.5])])
+    np.testing.assert_array_equal(again, np.round([0.6, 2.2, 3.5]))

@@ -54,10 +54,12 @@ def _tensor_cls():
 class _Forward:
     """attrs['fn'] of the node standing for a custom function call (the `call` op's protocol)."""
 
-    def __init__(self, cls, ctx: FunctionCtx, args: tuple, kwargs: dict, positions: list, out_types: list):
+    def __init__(self, cls, ctx: FunctionCtx, args: tuple, kwargs: dict, positions: list, out_types: list, n_out=None):
         self.cls, self.ctx, self.args, self.kwargs = cls, ctx, args, kwargs
         self.positions = positions  # index in args of each tensor input (the node's inputs)
         self.types = out_types
+        # the function's outputs come first; a traced call's node outputs the saved tensors after them
+        self.n_out = len(out_types) if n_out is None else n_out
         self.key = f"custom_function<{cls.__qualname__}#{next(_ids)}>"
 
     def ir_key(self) -> str:
@@ -66,21 +68,26 @@ class _Forward:
     def out_types(self, types: list) -> list:
         return list(self.types)
 
-    def run(self, arrays: list) -> list:
-        """The forward again (the recorded values are normally kept, so this runs only if they were not)."""
-        from graphnn.core.grad_mode import no_grad
-
+    def _args(self, arrays: list) -> tuple:
+        """The call's arguments with its tensor ones holding `arrays`."""
         args = list(self.args)
         for p, a in zip(self.positions, arrays):
             args[p] = _tensor_cls()._wrap(a)
-        with no_grad():
-            out = self.cls.forward(FunctionCtx(self.ctx.needs_input_grad), *args, **self.kwargs)
+        return tuple(args)
+
+    def run(self, arrays: list) -> list:
+        """The forward again (the recorded values are normally kept, so this runs only if they were not)."""
+        out = _run_forward(self.cls, FunctionCtx(self.ctx.needs_input_grad), self._args(arrays), self.kwargs)
         return [t._data for t in _tensors(out)]
 
+    def _backward(self, in_types: list):
+        return _Backward(self, in_types)
+
     def grad(self, b, node, cts: list) -> list:
-        cts = [ct if ct is not None else b.full(0.0, o.shape, o.dtype) for ct, o in zip(cts, node.outputs)]
-        backward = _Backward(self, [v.type for v in node.inputs])
-        outs = b.emit("call", *cts, fn=backward)
+        n = self.n_out
+        cts = [ct if ct is not None else b.full(0.0, o.shape, o.dtype) for ct, o in zip(cts[:n], node.outputs[:n])]
+        backward = self._backward([v.type for v in node.inputs])
+        outs = b.emit("call", *(list(node.outputs[n:]) + cts), fn=backward)
         outs = list(outs) if isinstance(outs, tuple) else [outs]
         return [g if v.type.is_float else None for g, v in zip(outs, node.inputs)]
 
@@ -195,26 +202,14 @@ def _run_forward(cls, ctx: FunctionCtx, args: tuple, kwargs: dict):
 class _HostForward(_Forward):
     """attrs['fn'] of a traced custom function call: outputs the function's outputs, then the saved tensors."""
 
-    def __init__(self, cls, ctx, args, kwargs, positions, out_types, n_out: int):
-        super().__init__(cls, ctx, args, kwargs, positions, out_types)
-        self.n_out = n_out
-
     def run(self, arrays: list) -> list:
-        args = list(self.args)
-        for p, a in zip(self.positions, arrays):
-            args[p] = _tensor_cls()._wrap(a)
         ctx = FunctionCtx(self.ctx.needs_input_grad)
         ctx.__dict__.update({k: v for k, v in self.ctx.__dict__.items() if k != "saved_tensors"})
-        outs = _tensors(_run_forward(self.cls, ctx, tuple(args), self.kwargs))
+        outs = _tensors(_run_forward(self.cls, ctx, self._args(arrays), self.kwargs))
         return [t._data for t in outs] + [t._data for t in ctx.saved_tensors]
 
-    def grad(self, b, node, cts: list) -> list:
-        n = self.n_out
-        cts = [ct if ct is not None else b.full(0.0, o.shape, o.dtype) for ct, o in zip(cts[:n], node.outputs[:n])]
-        backward = _HostBackward(self, [v.type for v in node.inputs])
-        outs = b.emit("call", *(list(node.outputs[n:]) + cts), fn=backward)
-        outs = list(outs) if isinstance(outs, tuple) else [outs]
-        return [g if v.type.is_float else None for g, v in zip(outs, node.inputs)]
+    def _backward(self, in_types: list):
+        return _HostBackward(self, in_types)
 
 
 class _HostBackward(_Backward):
@@ -251,7 +246,7 @@ def _traced(cls, ctx: FunctionCtx, args: tuple, kwargs: dict, positions: list):
         )
     saved = list(ctx.saved_tensors)
     types = [TensorType(tuple(t.shape), t.dtype_name) for t in outs + saved]
-    fn = _HostForward(cls, ctx, args, kwargs, positions, types, len(outs))
+    fn = _HostForward(cls, ctx, args, kwargs, positions, types, n_out=len(outs))
     results = apply("call", [args[p] for p in positions], {"fn": fn}, name=f"{cls.__name__}Backward")
     results = list(results) if isinstance(results, tuple) else [results]
     mapped = {id(t): r for t, r in zip(outs, results)}
