@@ -111,7 +111,7 @@ class _Plan:
     def __init__(self, steps, types, arg_slots, out_slots, out_spec, grad_fns, requires, checks):
         self.steps, self.types, self.n_slots, self.arg_slots = steps, types, len(types), arg_slots
         self.out_slots, self.out_spec, self.grad_fns, self.checks = out_slots, out_spec, grad_fns, checks
-        self.requires = requires  # per output: whether the plain call's requires grad (with grad mode on)
+        self.requires = requires  # per output: whether the plain call's requires grad
 
     def run(self, tensors: list):
         from graphnn.compiler.pytree import unflatten
@@ -148,7 +148,7 @@ class _Plan:
         except (ArithmeticError, IndexError, ValueError, TypeError, RuntimeError):
             return _FAILED  # (the function itself raises its own error)
         made: dict = {}
-        functions: dict = {}  # template node -> Function made for this call (shared by the outputs)
+        functions: dict = {}  # per template: the Functions made for this call
         leaves = []
         for s, template, wanted in zip(self.out_slots, self.grad_fns, self.requires):
             t = made.get(s)
@@ -192,10 +192,10 @@ def _build(fn, args: tuple, kwargs: dict, result, tensors: list) -> _Plan | None
         return None
     if tracer.epoch_guards or tracer.guards:
         return None
-    slots = {}
-    for v in g.inputs:
-        slots[v.id] = len(slots)
-    arg_slots = [slots[v.id] for v in g.inputs if v.meta.get("kind", "input") == "input"]
+    slots = {v.id: i for i, v in enumerate(g.inputs)}
+    arg_inputs = [v for v in g.inputs if v.meta.get("kind", "input") == "input"]
+    arg_slots = [slots[v.id] for v in arg_inputs]
+    is_arg = set(arg_slots)
     out_values = []
     for t in leaves:
         if getattr(t, "_trace", None) is not tracer or t._value is None:
@@ -208,7 +208,7 @@ def _build(fn, args: tuple, kwargs: dict, result, tensors: list) -> _Plan | None
         if v.producer is not None and v.producer.id not in needed:
             needed.add(v.producer.id)
             stack.extend(v.producer.inputs)
-        elif v.producer is None and slots[v.id] not in arg_slots:
+        elif v.producer is None and slots[v.id] not in is_arg:
             return None  # reads a graph input other than the arguments (its .grad)
     steps = []
     for n in g.nodes:
@@ -227,9 +227,9 @@ def _build(fn, args: tuple, kwargs: dict, result, tensors: list) -> _Plan | None
         run = run_node if small else native_eager.run
         record = not n.meta.get("nograd")  # (computed under no_grad() inside the function: never recorded)
         steps.append((n, [slots[v.id] for v in n.inputs], [slots[o.id] for o in n.outputs], run, record))
-    if any(slots[v.id] in arg_slots for v in out_values):
+    if any(slots[v.id] in is_arg for v in out_values):
         return None
-    arg_pos = {v.id: i for i, v in enumerate(v for v in g.inputs if v.meta.get("kind", "input") == "input")}
+    arg_pos = {v.id: i for i, v in enumerate(arg_inputs)}
     checks = [(arg_pos[g.inputs[i].id], check) for i, check in tracer.checks if g.inputs[i].id in arg_pos]
     if len(checks) != len(tracer.checks):
         return None
@@ -258,7 +258,7 @@ def _build(fn, args: tuple, kwargs: dict, result, tensors: list) -> _Plan | None
     for n, _, outs, _, _ in steps:
         for o, s in zip(n.outputs, outs):
             types[s] = o.type
-    requires = [bool(getattr(t, "requires_grad", False)) or not is_grad_enabled() for t in plain]
+    requires = [bool(getattr(t, "requires_grad", False)) for t in plain]
     return _Plan(steps, types, arg_slots, [slots[v.id] for v in out_values], spec, templates, requires, checks)
 
 
