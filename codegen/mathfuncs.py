@@ -30,10 +30,12 @@ def is_nan(b, x):
     return b.fcmp_unordered("uno", x, x)
 
 
-def exp_f32(k, x):
+_EXP_HI, _EXP_LO = 88.72283935546875, -87.33654022216797  # exp overflows above, underflows to 0 below
+
+
+def _exp_reduced(k, xc):
+    """(m, n) with exp(xc) = m * 2^n, m near 1 and n an integer-valued float, for a clamped argument xc."""
     b = k.b
-    hi, lo = 88.72283935546875, -87.33654022216797
-    xc = k.intrinsic("minnum", "float32", [k.intrinsic("maxnum", "float32", [x, _c(lo)]), _c(hi)])
     n = k.intrinsic("floor", "float32", [k.flags(b.fadd(k.flags(b.fmul(xc, _c(1.44269504088896341))), _c(0.5)))])
     r = k.flags(b.fsub(xc, k.flags(b.fmul(n, _c(0.693359375)))))
     r = k.flags(b.fsub(r, k.flags(b.fmul(n, _c(-2.12194440e-4)))))
@@ -41,13 +43,24 @@ def exp_f32(k, x):
     p = poly(
         k, r, [1.9875691500e-4, 1.3981999507e-3, 8.3334519073e-3, 4.1665795894e-2, 1.6666665459e-1, 5.0000001201e-1]
     )
-    y = k.flags(b.fadd(k.flags(b.fadd(k.flags(b.fmul(p, z)), r)), _c(1.0)))
+    return k.flags(b.fadd(k.flags(b.fadd(k.flags(b.fmul(p, z)), r)), _c(1.0))), n
+
+
+def _pow2(b, e):
+    """2^e as a float32, for an i32 e in [-126, 127]."""
+    return b.bitcast(b.shl(b.add(e, ir.Constant(I32, 127)), ir.Constant(I32, 23)), F32)
+
+
+def exp_f32(k, x):
+    b = k.b
+    hi, lo = _EXP_HI, _EXP_LO
+    xc = k.intrinsic("minnum", "float32", [k.intrinsic("maxnum", "float32", [x, _c(lo)]), _c(hi)])
+    y, n = _exp_reduced(k, xc)
     e = b.fptosi(n, I32)
     # 2^e as two factors, so that e = 128 (x near the overflow threshold) does not overflow the scale itself
     e1 = b.ashr(e, ir.Constant(I32, 1))
     for part in (e1, b.sub(e, e1)):
-        scale = b.bitcast(b.shl(b.add(part, ir.Constant(I32, 127)), ir.Constant(I32, 23)), F32)
-        y = k.flags(b.fmul(y, scale))
+        y = k.flags(b.fmul(y, _pow2(b, part)))
     y = b.select(b.fcmp_ordered(">", x, _c(hi)), _c(float("inf")), y)
     y = b.select(b.fcmp_ordered("<", x, _c(lo)), _c(0.0), y)
     return b.select(is_nan(b, x), x, y)
@@ -115,18 +128,9 @@ def _exp_nonpositive(k, z):
     """exp(z) for z <= 0 (or NaN, whose result callers replace): exp_f32 without its overflow path, so 2^n is one
     factor (n >= -126 after the clamp at the underflow threshold)."""
     b = k.b
-    lo = -87.33654022216797
-    zc = k.intrinsic("maxnum", "float32", [z, _c(lo)])
-    n = k.intrinsic("floor", "float32", [k.flags(b.fadd(k.flags(b.fmul(zc, _c(1.44269504088896341))), _c(0.5)))])
-    r = k.flags(b.fsub(zc, k.flags(b.fmul(n, _c(0.693359375)))))
-    r = k.flags(b.fsub(r, k.flags(b.fmul(n, _c(-2.12194440e-4)))))
-    p = poly(
-        k, r, [1.9875691500e-4, 1.3981999507e-3, 8.3334519073e-3, 4.1665795894e-2, 1.6666665459e-1, 5.0000001201e-1]
-    )
-    y = k.flags(b.fadd(k.flags(b.fadd(k.flags(b.fmul(p, k.flags(b.fmul(r, r)))), r)), _c(1.0)))
-    scale = b.bitcast(b.shl(b.add(b.fptosi(n, I32), ir.Constant(I32, 127)), ir.Constant(I32, 23)), F32)
-    y = k.flags(b.fmul(y, scale))
-    return b.select(b.fcmp_ordered("<", z, _c(lo)), _c(0.0), y)
+    y, n = _exp_reduced(k, k.intrinsic("maxnum", "float32", [z, _c(_EXP_LO)]))
+    y = k.flags(b.fmul(y, _pow2(b, b.fptosi(n, I32))))
+    return b.select(b.fcmp_ordered("<", z, _c(_EXP_LO)), _c(0.0), y)
 
 
 def tanh_f32(k, x):
