@@ -12,8 +12,9 @@ from __future__ import annotations
 import llvmlite.ir as ir
 
 from graphnn.ir.registry import family
+from graphnn.ir.symbolic import Sym, heuristic
 
-from .kernel import I64, LLTYPE, PTR, Index, Kernel, emit_loop, i64
+from .kernel import I64, LLTYPE, PTR, Index, Kernel, as_i64, emit_loop, i64, scratch_count
 from .schedule import VectorOps, store_epilogue, store_siblings
 from .target import vector_width_bits
 
@@ -88,11 +89,15 @@ def emit_matmul(k: Kernel, group, node, via_flat: bool = False) -> None:
         return emit_matmul_rows(k, group, node, via_flat)
     vw = vector_width_bits() // (32 if out.dtype == "float32" else 64)
     m, n, K = out.shape[-2], out.shape[-1], a.shape[-1]
-    # A @ W^T with both read along k: dot-product tiles, unless enough rows of A amortize packing W^T panels.
-    if transposed_view(k, c) and direct_pointer(k, a) is not None and K >= vw and (m < 16 or K * 2 * vw > MAX_PANEL):
+    with heuristic():  # every schedule computes any shape (the blocked one guards its panel's size itself)
+        # A @ W^T with both read along k: dot-product tiles, unless enough rows of A amortize packing W^T panels.
+        dots = transposed_view(k, c) and direct_pointer(k, a) is not None and K >= vw
+        dots = dots and (m < 16 or K * 2 * vw > MAX_PANEL)
+        # Packing B panels pays off only when several rows of A reuse them; a few rows run as dot products.
+        blocked = n >= vw and m >= 4 and K * 2 * vw <= MAX_PANEL and strided_operand(k, a) is not None
+    if dots:
         return emit_matmul_dots(k, group, node, via_flat, vw)
-    # Packing B panels pays off only when several rows of A reuse them; a few rows run as dot products.
-    if n >= vw and m >= 4 and K * 2 * vw <= MAX_PANEL and strided_operand(k, a) is not None:
+    if blocked:
         return emit_matmul_blocked(k, group, node, via_flat, vw)
     return emit_matmul_rows(k, group, node, via_flat)
 
@@ -188,9 +193,9 @@ def gemm_rows_per_tile(m: int, vw: int, dt: str) -> int:
     tile)."""
     if vw * (32 if dt == "float32" else 64) < 512:
         return 4
-    if m % 8 == 0 and m <= 48:  # 16 accumulators hide the FMA latency better than 8 (a recurrent step's batch)
+    if m <= 48 and m % 8 == 0:  # 16 accumulators hide the FMA latency better than 8 (a recurrent step's batch)
         return 8
-    return 4 if (m % 6 and m % 4 == 0 and m <= 48) else 6
+    return 4 if (m <= 48 and m % 6 and m % 4 == 0) else 6
 
 
 def emit_matmul_blocked(k: Kernel, group, node, via_flat: bool, vw: int) -> None:
@@ -206,22 +211,31 @@ def emit_matmul_blocked(k: Kernel, group, node, via_flat: bool, vw: int) -> None
     T = LLTYPE[dt]
     m, n = out.shape[-2], out.shape[-1]
     K = a.shape[-1]
-    NR, MR = 2 * vw, gemm_rows_per_tile(m, vw, dt)
-    n_full, tail = divmod(n, NR)
-    tail_h = 1 if 0 < tail <= vw else 2  # vectors in the last panel's tile
+    with heuristic():
+        NR, MR = 2 * vw, gemm_rows_per_tile(m, vw, dt)
+        pb_direct = m < DIRECT_B_MAX_ROWS
+    if isinstance(n, Sym):  # columns symbolic in N (a convolution's N*H*W): a ragged last panel is decided at run time
+        n_full, tail, tail_h = n // NR, None, 2
+    else:
+        n_full, tail = divmod(n, NR)
+        tail_h = 1 if 0 < tail <= vw else 2  # vectors in the last panel's tile
     micro = gemm_tile_function(k.module, dt, vw, MR)
-    micro_tail = gemm_tile_function(k.module, dt, vw, MR, tail_h) if tail else None
+    micro_tail = gemm_tile_function(k.module, dt, vw, MR, tail_h) if tail != 0 else None
     pa, rs, ks = strided_operand(k, a)
     # Packing B into contiguous panels pays off when many row blocks reuse each panel (big GEMMs); with few
     # rows a row-major B is read in place.
-    pb = direct_pointer(k, c) if m < DIRECT_B_MAX_ROWS else None
+    pb = direct_pointer(k, c) if pb_direct else None
     direct_out = root is out and not via_flat and out.id in k.ptr
     # a plain product over a long k that packs B (a weight gradient: k runs over the batch) runs one slice of k
     # at a time, summed into the result (K_SLICE rows of a packed panel fit in L1 next to the rows of A they meet)
-    sliced = direct_out and not k.epilogue and pb is None and K >= 2 * K_SLICE and m >= MR
+    # (with k symbolic in N, slices are counted at run time and any k takes the sliced schedule: the choice is
+    # only about speed)
+    with heuristic():
+        sliced = direct_out and not k.epilogue and pb is None and K >= 2 * K_SLICE and m >= MR
     micro_acc = gemm_tile_function(k.module, dt, vw, MR, accumulate=True) if sliced else None
     b = k.b
-    panel = k.alloca(ir.ArrayType(T, K * NR))
+    dynamic_k = isinstance(K, Sym)
+    panel = k.alloca(ir.ArrayType(T, K_SLICE * NR if sliced and dynamic_k else scratch_count(K * NR, MAX_PANEL)))
     tile = k.alloca(ir.ArrayType(T, MR * NR))
 
     def cell(offset):
@@ -303,31 +317,77 @@ def emit_matmul_blocked(k: Kernel, group, node, via_flat: bool, vw: int) -> None
                     i0 = b.mul(ib, i64(MR))
                     start = _advance(b, pa, b.add(a_off, b.add(b.mul(i0, i64(rs)), b.mul(k0, i64(ks)))), T)
                     pc = _advance(b, k.ptr[out.id], b.add(c_off, b.add(b.mul(i0, i64(n)), j0)), T)
-                    args = [start, i64(rs), i64(ks), i64(MR), b.bitcast(panel, PTR), i64(NR), i64(count)]
+                    args = [start, i64(rs), i64(ks), i64(MR), b.bitcast(panel, PTR), i64(NR), as_i64(count)]
                     b.call(fn, args + [pc, i64(n)])
 
                 k.loop(whole, row_block)
 
+            if dynamic_k:
+                return sliced_dynamic(j0, whole, k_slice)
             k_slice(i64(0), K_SLICE, micro)  # the first slice stores, the others add
             k.loop(K // K_SLICE - 1, lambda s: k_slice(b.mul(b.add(s, i64(1)), i64(K_SLICE)), K_SLICE, micro_acc))
             if K % K_SLICE:
                 k_slice(i64(K - K % K_SLICE), K % K_SLICE, micro_acc)
-            if m % MR:
+
+            def tail_rows(i0, rows):
                 pack(j0, NR, False)
-                i0 = whole * MR
-                start = _advance(b, pa, b.add(a_off, i64(i0 * rs)), T)
-                args = [start, i64(rs), i64(ks), i64(m - i0), b.bitcast(panel, PTR), i64(NR), i64(K)]
+                start = _advance(b, pa, b.add(a_off, b.mul(i0, i64(rs))), T)
+                args = [start, i64(rs), i64(ks), rows, b.bitcast(panel, PTR), i64(NR), i64(K)]
                 b.call(micro, args + [b.bitcast(tile, PTR), i64(NR)])
-                store_tile(k, root, out, tile, NR, i64(m - i0), i64(NR), lead_dims, i64(i0), j0, via_flat)
+                store_tile(k, root, out, tile, NR, rows, i64(NR), lead_dims, i0, j0, via_flat)
+
+            ragged_rows(whole, tail_rows)
+
+        def ragged_rows(whole, emit) -> None:
+            """emit(i0, rows) for the rows past the whole row blocks, if any (decided at run time for rows
+            symbolic in N)."""
+            if not isinstance(m, Sym):
+                if m % MR:
+                    emit(i64(whole * MR), i64(m - whole * MR))
+                return
+            i0 = b.mul(i64(whole), i64(MR))
+            rows = b.sub(i64(m), i0)
+            k.if_else(b.icmp_signed(">", rows, i64(0)), lambda: emit(i0, rows), lambda: None)
+
+        def sliced_dynamic(j0, whole, k_slice):
+            """sliced_panel for a k symbolic in N: ceil(k / K_SLICE) slices, the last one ragged, counted at run
+            time; a ragged last row block accumulates over the slices in the scratch tile."""
+
+            def count_at(k0):
+                left = b.sub(i64(K), k0)
+                return b.select(b.icmp_signed("<", left, i64(K_SLICE)), left, i64(K_SLICE))
+
+            def each_slice(body):
+                body(i64(0), count_at(i64(0)), False)  # the first slice stores, the others add
+                k.loop(
+                    (K + K_SLICE - 1) // K_SLICE - 1,
+                    lambda s: (lambda k0: body(k0, count_at(k0), True))(b.mul(b.add(s, i64(1)), i64(K_SLICE))),
+                )
+
+            each_slice(lambda k0, count, acc: k_slice(k0, count, micro_acc if acc else micro))
+
+            def tail(i0, rows):
+                def tail_slice(k0, count, acc):
+                    pack(j0, NR, False, k0, count)
+                    start = _advance(b, pa, b.add(a_off, b.add(b.mul(i0, i64(rs)), b.mul(k0, i64(ks)))), T)
+                    args = [start, i64(rs), i64(ks), rows, b.bitcast(panel, PTR), i64(NR), count]
+                    b.call(micro_acc if acc else micro, args + [b.bitcast(tile, PTR), i64(NR)])
+
+                each_slice(tail_slice)
+                store_tile(k, root, out, tile, NR, rows, i64(NR), lead_dims, i0, j0, via_flat)
+
+            ragged_rows(whole, tail)
 
         def tail_panel():
             width = tail_h * vw
-            pack(i64(n_full * NR), width, True)
-            run_panel(i64(n_full * NR), i64(tail), micro_tail, width, b.bitcast(panel, PTR), i64(width), False)
+            j0 = b.mul(i64(n_full), i64(NR))
+            cols = i64(tail) if tail is not None else b.sub(i64(n), j0)
+            pack(j0, width, True)
+            run_panel(j0, cols, micro_tail, width, b.bitcast(panel, PTR), i64(width), False)
 
-        if tail:  # one outer loop over all panels (so threads can split it), the last one ragged
+        if tail != 0:  # one outer loop over all panels (so threads can split it), the last one ragged
             k.loop(
-                n_full + 1,
+                n_full + 1 if tail is not None else (n + NR - 1) // NR,
                 lambda jp: k.if_else(b.icmp_signed("<", jp, i64(n_full)), lambda: full_panel(jp), tail_panel),
                 parallel=True,
             )

@@ -234,7 +234,7 @@ def emit_column_sum(k: Kernel, group, node, via_flat: bool = False) -> None:
 # Schedule families (OpDef.schedule): (accepts(node, via_flat, group), emit(kernel, group, node, via_flat)).
 # accepts says whether the schedule can run this group: its scratch fits and the epilogue positions are known.
 SCHEDULES = {
-    "gemm": (lambda n, via_flat, group: n.outputs[0].shape[-1] <= MAX_SCRATCH, emit_matmul),
+    "gemm": (_always, emit_matmul),
     "direct_conv": (lambda n, via_flat, group: not via_flat and prod(n.outputs[0].shape[2:]) <= MAX_SCRATCH, emit_conv),
     "col2im": (lambda n, via_flat, group: prod(n.outputs[0].shape[2:]) <= MAX_SCRATCH, emit_col2im),
     "max_pool_grad": (lambda n, via_flat, group: tiled_pool(n.attrs), emit_max_pool_grad),

@@ -7,8 +7,11 @@ A kernel computes one group root element by element. `Kernel.elem(value, index)`
 from __future__ import annotations
 
 import contextlib
+import threading
 
 import llvmlite.ir as ir
+
+from graphnn.ir.symbolic import Sym
 
 I1 = ir.IntType(1)
 I8 = ir.IntType(8)
@@ -29,13 +32,97 @@ def strides(shape: tuple) -> list:
     return out[::-1]
 
 
-def i64(n: int) -> ir.Constant:
+DYN_VAR = "graphnn_dyn_n"  # module global: the dynamic size N of the call (graphs with symbolic shapes)
+_emitting = threading.local()  # .stack: builders of the functions being emitted (the innermost last)
+
+
+def push_emitter(b: ir.IRBuilder) -> None:
+    """Sizes symbolic in N (ir/symbolic.py) used from now on are computed at b's position (until pop_emitter)."""
+    stack = getattr(_emitting, "stack", None)
+    if stack is None:
+        stack = _emitting.stack = []
+    stack.append(b)
+
+
+def pop_emitter(b: ir.IRBuilder) -> None:
+    stack = getattr(_emitting, "stack", None)
+    if stack and b in stack:
+        stack.remove(b)
+
+
+@contextlib.contextmanager
+def emitting(b: ir.IRBuilder):
+    """push_emitter(b) for the block's duration."""
+    push_emitter(b)
+    try:
+        yield b
+    finally:
+        pop_emitter(b)
+
+
+def i64(n) -> ir.Value:
+    """An i64 size or index: a constant, or for a size symbolic in N its value computed from the call's N."""
+    if isinstance(n, Sym):
+        return _symbolic(n)
     return ir.Constant(I64, int(n))
+
+
+def as_i64(n) -> ir.Value:
+    """n as an i64 value: LLVM values as they are, Python ints and symbolic sizes through i64()."""
+    return n if isinstance(n, ir.Value) else i64(n)
+
+
+@contextlib.contextmanager
+def dynamic_module(on: bool):
+    """Functions created inside (kernels, graph functions) load the call's N first when `on` (see dynamic_n)."""
+    before = getattr(_emitting, "dynamic", False)
+    _emitting.dynamic = on
+    try:
+        yield
+    finally:
+        _emitting.dynamic = before
+
+
+def start_function(fn: ir.Function, b: ir.IRBuilder) -> None:
+    """Called with the builder of a new function's entry block before anything is emitted there: in a dynamic
+    module, load the call's N (the module global DYN_VAR, declared in modules other than the graph function's,
+    which defines it) as the function's first instruction."""
+    if getattr(_emitting, "dynamic", False):
+        module = fn.module
+        g = module.globals.get(DYN_VAR) or ir.GlobalVariable(module, I64, DYN_VAR)
+        fn.graphnn_n = b.load(g, name="dyn_n")
+
+
+def _symbolic(s: Sym) -> ir.Value:
+    stack = getattr(_emitting, "stack", None)
+    if not stack:
+        raise RuntimeError(f"internal: the dynamic size {s} used outside an emitting() block")
+    b = stack[-1]
+    n = getattr(b.function, "graphnn_n", None)
+    if n is None:
+        raise RuntimeError(f"internal: the dynamic size {s} used in {b.function.name}, which does not load N")
+    acc = None
+    for c in reversed(s.coefs):
+        if acc is None:
+            acc = ir.Constant(I64, c)
+            continue
+        acc = b.add(b.mul(acc, n), ir.Constant(I64, c))
+    return acc if s.den == 1 else b.sdiv(acc, ir.Constant(I64, s.den))  # (sizes are not negative)
+
+
+def scratch_count(count, limit: int) -> int:
+    """Elements of a stack buffer for `count` of them: count itself, or for a count symbolic in N, `limit` (with
+    the guard count <= limit)."""
+    if isinstance(count, Sym):
+        if not count <= limit:
+            raise RuntimeError(f"internal: scratch of {count} elements exceeds {limit} at N = {count.rep}")
+        return limit
+    return count
 
 
 def emit_loop(fn: ir.Function, b: ir.IRBuilder, count, body) -> None:
     """Emit `for i in range(count): body(i)` into `fn` at the builder's position (i is an i64)."""
-    count = i64(count) if isinstance(count, int) else count
+    count = as_i64(count)
     pre = b.block
     head = fn.append_basic_block("loop")
     inner = fn.append_basic_block("body")
@@ -161,7 +248,9 @@ class Kernel:
         self.entry = self.fn.append_basic_block("entry")  # allocas only; branches to `start` in finish()
         self.start = self.fn.append_basic_block("start")
         self._allocas = ir.IRBuilder(self.entry)
+        start_function(self.fn, self._allocas)
         self.b = ir.IRBuilder(self.start)
+        push_emitter(self.b)
         self.inlined = inlined
         self.lower = lower  # lower(k, node, idx): one element of node's output (codegen.lowerings.lower)
         self._memo = [{}]
@@ -187,6 +276,7 @@ class Kernel:
         return self._allocas.alloca(typ)
 
     def finish(self) -> None:
+        pop_emitter(self.b)
         self._allocas.branch(self.start)
         self.b.ret_void()
 
@@ -275,7 +365,7 @@ class Kernel:
                 self.split_used = True
                 b = self.b
                 part, parts = self.fn.args[-2], self.fn.args[-1]
-                n = i64(count) if isinstance(count, int) else count
+                n = as_i64(count)
                 lo = b.sdiv(b.mul(n, part), parts)
                 hi = b.sdiv(b.mul(n, b.add(part, i64(1))), parts)
                 emit_loop(self.fn, b, b.sub(hi, lo), lambda t: scoped(b.add(lo, t)))

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from graphnn.ir.graph import Graph
 from graphnn.ir.registry import family
+from graphnn.ir.symbolic import Sym
 
 
 @dataclass
@@ -16,26 +17,28 @@ class Layout:
     n_inputs: int
     n_outputs: int
     constants: list  # ndarray per constant slot (empty when constants are module globals)
-    arena_bytes: int
+    arena_bytes: int  # a Sym (ir/symbolic.py) for a graph with dynamic shapes
     output_slots: list  # per graph output: its slot, or ("dup", j) / ("input", i) when copied after the call
     writeback: dict  # output position -> input position
     kernels: list = None  # kernel names in call order (indexes of the profile counters)
     parallel: bool = False  # does any kernel run split over the worker pool?
     aligned: list = None  # output positions whose buffers the code assumes 64-byte aligned (streaming stores)
     errors: list = None  # messages of the error codes a call can report (code i + 1 is errors[i])
+    guards: list = None  # a dynamic graph's: the Guards (as JSON) on N under which its code is valid
 
     def to_json(self) -> dict:
         """Everything but the constants (they come from the graph), for the compile cache."""
         return {
             "n_inputs": self.n_inputs,
             "n_outputs": self.n_outputs,
-            "arena_bytes": self.arena_bytes,
+            "arena_bytes": list(self.arena_bytes.coefs) if isinstance(self.arena_bytes, Sym) else self.arena_bytes,
             "output_slots": [s if isinstance(s, int) else list(s) for s in self.output_slots],
             "writeback": {str(k): v for k, v in self.writeback.items()},
             "kernels": self.kernels or [],
             "parallel": self.parallel,
             "aligned": sorted(self.aligned or []),
             "errors": list(self.errors or []),
+            "guards": self.guards,
         }
 
     @classmethod
@@ -54,18 +57,24 @@ class Layout:
 
         slots = [s if type(s) is int else tuple(s) for s in d["output_slots"]]
         wb = {int(k): v for k, v in d["writeback"].items()}
-        kernels, parallel, arena, aligned, errors = (
+        kernels, parallel, arena, aligned, errors, guards = (
             d["kernels"],
             d["parallel"],
             d["arena_bytes"],
             d["aligned"],
             d["errors"],
+            d.get("guards"),
         )
+        rep = graph.meta.get("dynamic")
+        if rep is not None and isinstance(arena, list) and all(type(c) is int for c in arena):
+            arena = Sym(tuple(arena), rep)
+        if (rep is None) != (guards is None):
+            raise ValueError("cached layout does not fit the graph")
         checks = (
             d["n_inputs"] == n_in and d["n_outputs"] == n_out and len(slots) == n_out,
             all(slot_fits(s) for s in slots),
             all(index(k, n_out) and index(v, n_in) for k, v in wb.items()),
-            type(arena) is int and arena >= 0 and isinstance(parallel, bool),
+            (type(arena) is int and arena >= 0 or isinstance(arena, Sym)) and isinstance(parallel, bool),
             isinstance(kernels, list) and all(isinstance(k, str) for k in kernels),
             isinstance(aligned, list) and all(index(j, n_out) for j in aligned),
             isinstance(errors, list) and all(isinstance(e, str) for e in errors),
@@ -73,7 +82,7 @@ class Layout:
         if not all(checks):
             raise ValueError("cached layout does not fit the graph")
         consts = [n.attrs["value"] for n in graph.nodes if family(n) == "constant"]
-        return cls(n_in, n_out, consts, arena, slots, wb, kernels, parallel, aligned, errors)
+        return cls(n_in, n_out, consts, arena, slots, wb, kernels, parallel, aligned, errors, guards)
 
 
 class SlotLayout:

@@ -20,9 +20,11 @@ from graphnn.ir.graph import Graph, format_attr
 from graphnn.ir.memory import kernel_liveness, plan_memory
 from graphnn.ir.ops.shape import concat_offsets
 from graphnn.ir.registry import describe, family, get_op, node_flops
+from graphnn.ir.symbolic import heuristic
 
 from . import collective, host
-from .kernel import I1, I8, I64, PTR, Index, Kernel, i64
+from .kernel import DYN_VAR, I1, I8, I64, PTR, Index, Kernel, as_i64, dynamic_module, i64, pop_emitter, push_emitter
+from .kernel import start_function
 from .layout import Layout, SlotLayout
 from .pool import RUN, TASK
 from .heavy import SCHEDULES, heavy_node
@@ -128,6 +130,8 @@ class _GraphEmission:
     def __init__(self, mb: "ModuleBuilder", fn: ir.Function, slots: SlotLayout, mem):
         self.mb, self.fn, self.slots, self.mem = mb, fn, slots, mem
         self.b = ir.IRBuilder(fn.append_basic_block("entry"))
+        start_function(fn, self.b)
+        push_emitter(self.b)
         self._cache: dict = {}
 
     def slot(self, i: int):
@@ -161,6 +165,7 @@ class _GraphEmission:
             v = graph.outputs[out_pos]
             self.mb.memcpy(b, self.slot(in_pos), self.ptr_of(v.id), v.type.nbytes)
         b.ret_void()
+        pop_emitter(b)
 
 
 class ModuleBuilder:
@@ -286,7 +291,7 @@ class ModuleBuilder:
             self._memcpy = ir.Function(
                 self.module, ir.FunctionType(ir.VoidType(), [PTR, PTR, I64, I1]), "llvm.memcpy.p0.p0.i64"
             )
-        b.call(self._memcpy, [dst, src, i64(nbytes) if isinstance(nbytes, int) else nbytes, ir.Constant(I1, 0)])
+        b.call(self._memcpy, [dst, src, as_i64(nbytes), ir.Constant(I1, 0)])
 
     def global_constant(self, arr) -> ir.GlobalVariable:
         data = bytearray(arr.tobytes())
@@ -419,13 +424,15 @@ class ModuleBuilder:
                     reads.append(v)
         kbufs = roots + extra + reads
         checks = any(get_op(n.op).index_checked for n in g.nodes)
-        split = top and _work(g) >= _parallel_work()
+        with heuristic():  # for sizes symbolic in N: a split kernel and streaming stores are right at every N
+            split = top and _work(g) >= _parallel_work()
+            big = g.root.type.nbytes >= ALIGNED_OUTPUT_BYTES
         align, streaming = (), False  # align: positions of the roots known to be 64-byte aligned
         if top:  # the runtime aligns the arena and the outputs listed in `aligned`
             align = tuple(i for i, r in enumerate(roots) if slots.slot_of.get(r.id) is None)
             out_slot = slots.slot_of.get(g.root.id)
             if len(roots) == 1 and out_slot is not None:
-                if slots.is_output(out_slot) and g.root.type.nbytes >= ALIGNED_OUTPUT_BYTES:
+                if slots.is_output(out_slot) and big:
                     # a big result that is only returned goes around the caches (no read-for-ownership traffic)
                     align, streaming = (0,), True
                     aligned.append(out_slot - slots.n_in)
@@ -486,7 +493,12 @@ def build_module(graph: Graph, name: str = "entry", plan: FusionPlan | None = No
     from .jit import UNROLL_MARK
 
     mb = ModuleBuilder(name, modules)
-    _fn, layout, plan = mb.graph_function(graph, name, plan)
+    dynamic = "dynamic" in graph.meta
+    if dynamic:  # shapes symbolic in N: the runtime stores each call's N here
+        dyn = ir.GlobalVariable(mb.module, I64, DYN_VAR)
+        dyn.initializer = i64(0)
+    with dynamic_module(dynamic):
+        _fn, layout, plan = mb.graph_function(graph, name, plan)
     texts = [str(m) for m in mb.modules if m is mb.module or m.globals]
     unroll = int(bool(config.get("GRAPHNN_UNROLL")))  # see jit.py: off by default
     return [f"{UNROLL_MARK}{unroll}\n{t}" for t in texts], layout, plan

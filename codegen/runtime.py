@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import copy
 import ctypes
 import numbers
 import os
@@ -17,6 +19,7 @@ from graphnn.ir.blas import THREADS as BLAS_THREADS
 from graphnn.ir.graph import Graph
 from graphnn.ir.interpreter import check_input
 from graphnn.ir.registry import get_op
+from graphnn.ir.symbolic import Guards, evaluate, guarded
 
 from .pool import MAX_WORKERS, pool_address
 from .jit import compile_modules, graph_key, load_cached, parallel_compile, store_cached
@@ -24,6 +27,7 @@ from graphnn.ir.fusion import plan_fusion
 
 from . import collective, host
 from .layout import Layout
+from .kernel import DYN_VAR
 from .module import MAX_PROFILED, POOL_VAR, PROFILE_VAR, THREADS_VAR, build_module, profiling
 
 _ENTRY = ctypes.CFUNCTYPE(None, ctypes.c_void_p)
@@ -163,29 +167,43 @@ class CompiledGraph:
     """Native code for one graph. Call with one array per graph input; returns one array per output.
 
     Outputs in graph.meta["writeback"] are not returned: they are written into their input's buffer.
+
+    A graph with shapes symbolic in N (graph.meta["dynamic"] = the N to generate code for, ir/unify.py) compiles
+    to code valid wherever `guards` hold; `sized(n, graph_at_n)` gives the callable for one N.
     """
 
     def __init__(self, graph: Graph, name: str = "graphnn_entry"):
         self.graph, self.name = graph, name
         self._ir_text = self._plan = None
+        rep = graph.meta.get("dynamic")
         key = graph_key(
             name
             + "\n"
             + graph.to_text(anonymous=True)
             + f"\nwriteback={sorted((graph.meta.get('writeback') or {}).items())}"
+            + (f"\ndynamic={rep}" if rep is not None else "")
         )
         variables = (THREADS_VAR, POOL_VAR, collective.TABLE_VAR, host.FN_VAR, host.CTX_VAR)
         variables += (PROFILE_VAR,) if profiling() else ()
+        variables += (DYN_VAR,) if rep is not None else ()
         cached = load_cached(key, [name], variables, lambda record: Layout.from_json(record, graph))
         if cached is not None:  # skip building the LLVM module: the object and its layout are cached by graph
             addrs, self.layout, self._engine = cached
         else:
-            self._plan = plan_fusion(graph)
-            modules = 2 if parallel_compile() and len(self._plan.groups) >= PARALLEL_MIN_GROUPS else 1
-            texts, self.layout, self._plan = build_module(graph, name, self._plan, modules)
+            with guarded(rep) if rep is not None else contextlib.nullcontext() as guards:
+                self._plan = plan_fusion(graph)
+                modules = 2 if parallel_compile() and len(self._plan.groups) >= PARALLEL_MIN_GROUPS else 1
+                texts, self.layout, self._plan = build_module(graph, name, self._plan, modules)
+            if guards is not None:
+                self.layout.guards = guards.to_json()
             self._ir_text = "\n".join(texts)
             addrs, self._engine = compile_modules(texts, [name], variables)
             store_cached(key, texts, self.layout.to_json(), self._engine)
+        self.guards = Guards.from_json(rep, self.layout.guards) if rep is not None else None
+        self._n = None  # the N of a sized() callable
+        self._symbolic = graph
+        self._dyn = ctypes.c_int64.from_address(addrs[DYN_VAR]) if rep is not None else None
+        self._dyn_lock = threading.Lock() if rep is not None else None
         # self._engine keeps the native code loaded while this object lives (caches may drop theirs)
         self._fn = _ENTRY(addrs[name])
         self._threads = ctypes.c_int64.from_address(addrs[THREADS_VAR])
@@ -211,16 +229,32 @@ class CompiledGraph:
         self.stable: set | None = None
         wb = self.layout.writeback
         self.returned = [j for j in range(len(graph.outputs)) if j not in wb]
-        self._specs = [(v.shape, np.dtype(v.dtype)) for v in graph.inputs]
         self._wb_targets = set(wb.values())
+        self._arena_bytes = self.layout.arena_bytes
+        self._shapes(graph)
+
+    def _shapes(self, graph: Graph) -> None:
+        self._specs = [(v.shape, np.dtype(v.dtype)) for v in graph.inputs]
         self._aligned = set(self.layout.aligned)
         self._checks = bool(self.layout.errors)
         self._fresh = [
             (j, slot, graph.outputs[j].shape, np.dtype(graph.outputs[j].dtype), j in self._aligned)
             for j, slot in enumerate(self.layout.output_slots)
-            if isinstance(slot, int) and j not in wb
+            if isinstance(slot, int) and j not in self.layout.writeback
         ]
         self._copies = [(j, slot) for j, slot in enumerate(self.layout.output_slots) if isinstance(slot, tuple)]
+
+    def sized(self, n: int, graph: Graph) -> "CompiledGraph":
+        """This dynamic graph's code as a callable for N = n, where `graph` is the (concrete) graph it computes
+        there; None when the code's guards do not admit n."""
+        if self.guards is None or not self.guards.hold(n):
+            return None
+        view = copy.copy(self)
+        view.graph, view._n, view._plan = graph, n, None
+        view._arena_bytes = evaluate(self.layout.arena_bytes, n)
+        view._local, view._choice, view.stable = threading.local(), ThreadChoice(), None
+        view._shapes(graph)
+        return view
 
     def _raise_status(self, status) -> None:
         """Raise the error a failed index check (IndexError), MPI call (CollectiveError) or host call (HostCallError)
@@ -237,7 +271,18 @@ class CompiledGraph:
         raise IndexError(message.replace("{value}", str(value)))
 
     def _run(self, addr) -> None:
-        """The native call; code that communicates runs under the registered guard (see collective.set_backend)."""
+        """The native call; code that communicates runs under the registered guard (see collective.set_backend).
+        Dynamic code reads the call's N from a module global: calls with different N take turns."""
+        if self._dyn is not None:
+            if self._n is None:
+                raise RuntimeError("a dynamic compiled graph runs through sized(n, graph)")
+            with self._dyn_lock:
+                self._dyn.value = self._n
+                self._call(addr)
+            return
+        self._call(addr)
+
+    def _call(self, addr) -> None:
         guard = collective.guard() if self.communicates else None
         if guard is None:
             self._fn(addr)
@@ -266,7 +311,11 @@ class CompiledGraph:
     def ir_text(self) -> str:
         """The LLVM IR of the module (rebuilt on demand when the object came from the cache)."""
         if self._ir_text is None:
-            self._ir_text = "\n".join(build_module(self.graph, self.name)[0])
+            if self.guards is not None:  # the dynamic code (rebuilt under its guards)
+                with guarded(self.guards.rep):
+                    self._ir_text = "\n".join(build_module(self._symbolic, self.name)[0])
+            else:
+                self._ir_text = "\n".join(build_module(self.graph, self.name)[0])
         return self._ir_text
 
     def _scratch(self):
@@ -274,7 +323,7 @@ class CompiledGraph:
         loc = self._local
         if getattr(loc, "arena", None) is None:
             loc.spare = {}  # output position -> (array, its base) returned by an earlier call (see __call__)
-            loc.arena = _aligned_empty((max(64, self.layout.arena_bytes) // 8 + 8,), np.dtype(np.float64))
+            loc.arena = _aligned_empty((max(64, self._arena_bytes) // 8 + 8,), np.dtype(np.float64))
             loc.wb = {
                 j: (_aligned_empty if j in self._aligned else np.empty)(
                     self.graph.outputs[j].shape, np.dtype(self.graph.outputs[j].dtype)

@@ -113,6 +113,13 @@ SETTINGS = {
             "eager steps of a graphnn optimizer after which its step (without a closure) runs compiled (0: never)",
         ),
         Setting(
+            "GRAPHNN_DYNAMIC",
+            _flag,
+            True,
+            "graphnn.compile serves every batch size with one compiled program once it has seen two (the two traces "
+            "are unified into a graph whose sizes are symbolic in N; 0: compile each size separately)",
+        ),
+        Setting(
             "GRAPHNN_REPLAY",
             _flag,
             True,

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .symbolic import Sym, _make
+
 ALIGN = 64
 
 
@@ -18,7 +20,14 @@ def plan_memory(buffers: list, order: dict) -> MemoryPlan:
 
     buffers: list of (value id, nbytes, first step, last step); two buffers may share memory when their
     [first, last] step ranges do not overlap. Largest first, each at the lowest offset that fits.
+    Sizes symbolic in N (ir/symbolic.py) go after the others, placed so that they fit at every N (see
+    _plan_symbolic).
     """
+    symbolic = [b for b in buffers if isinstance(b[1], Sym)]
+    if symbolic and all(b[1].den == 1 and all(c >= 0 for c in b[1].coefs) for b in symbolic):
+        plan = plan_memory([b for b in buffers if not isinstance(b[1], Sym)], order)
+        offsets, size = _plan_symbolic(symbolic, plan.size)
+        return MemoryPlan({**plan.offsets, **offsets}, size)
     placed: list = []  # (offset, end, first, last)
     offsets = {}
     size = 0
@@ -34,6 +43,37 @@ def plan_memory(buffers: list, order: dict) -> MemoryPlan:
         offsets[vid] = off
         size = max(size, off + nbytes)
     return MemoryPlan(offsets, size)
+
+
+def _plan_symbolic(buffers: list, base: int) -> tuple:
+    """(offsets, end) of buffers whose sizes are polynomials in N with nonnegative coefficients, from byte `base`
+    on. Offsets are such polynomials too, and every comparison is made coefficient by coefficient: a <= b for
+    each power implies a <= b at every N >= 0, so the placement is valid for every N with no guard."""
+    width = max(len(b[1].coefs) for b in buffers)
+    rep = buffers[0][1].rep
+
+    def vec(x) -> tuple:
+        c = x.coefs if isinstance(x, Sym) else (x,)
+        return tuple(c) + (0,) * (width - len(c))
+
+    le = lambda a, b: all(x <= y for x, y in zip(a, b))  # noqa: E731
+    placed: list = []  # (offset, end, first, last) as coefficient vectors
+    offsets, size = {}, vec(base)
+    for vid, nbytes, first, last in sorted(buffers, key=lambda b: (tuple(-c for c in vec(b[1])[::-1]), b[2])):
+        n = tuple(-(-c // ALIGN) * ALIGN for c in vec(nbytes))  # each term a multiple of ALIGN: aligned at every N
+        conflicts = [(o, e) for o, e, f, l in placed if not (l < first or last < f)]
+        candidates = [vec(base)] + sorted(e for _, e in conflicts)
+        for off in candidates:
+            end = tuple(x + y for x, y in zip(off, n))
+            if all(le(end, o) or le(e, off) for o, e in conflicts):
+                break
+        else:  # past every conflict's end
+            off = tuple(max(col) for col in zip(vec(base), *(e for _, e in conflicts)))
+            end = tuple(x + y for x, y in zip(off, n))
+        placed.append((off, end, first, last))
+        offsets[vid] = _make(list(off), rep)
+        size = tuple(max(x, y) for x, y in zip(size, end))
+    return offsets, _make(list(size), rep)
 
 
 def kernel_liveness(groups: list, inlined: set, live: set | None = None) -> tuple:

@@ -44,6 +44,7 @@ import numpy as np
 
 from .blas import use_blas_threads
 from .graph import Node, Value
+from .symbolic import Sym
 from .types import TensorType
 
 # TVM's op patterns, from most to least fusable.
@@ -216,7 +217,8 @@ def _scalar_reference(d: OpDef) -> Callable:
 
 def node_flops(node: Node) -> int:
     """Estimated floating-point operations of one node (its definition's cost rule)."""
-    return int(get_op(node.op).flops(node))
+    f = get_op(node.op).flops(node)
+    return f if isinstance(f, Sym) else int(f)
 
 
 def graph_flops(graph) -> int:

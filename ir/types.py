@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .symbolic import Sym
+
 DTYPES = ("float32", "float64", "int64", "bool")
 FLOAT_DTYPES = ("float32", "float64")
 SHORT = {"float32": "f32", "float64": "f64", "int64": "i64", "bool": "bool"}
@@ -45,10 +47,10 @@ class TensorType:
             t = cls._interned.get(key)
             if t is not None:
                 return t
-        shape = tuple(int(s) for s in shape)
+        shape = tuple(s if isinstance(s, Sym) else int(s) for s in shape)  # Sym: a dynamic size (ir/symbolic.py)
         if dtype not in DTYPES:
             raise TypeError(f"unknown dtype {dtype!r}")
-        if any(s < 0 for s in shape):
+        if any(type(s) is int and s < 0 for s in shape):
             raise ValueError(f"negative dimension in shape {shape}")
         t = object.__new__(cls)
         object.__setattr__(t, "shape", shape)

@@ -10,7 +10,7 @@ from collections import OrderedDict
 
 from graphnn import ir
 from graphnn.ir import config
-from graphnn.codegen import CompiledGraph, LoweringError
+from graphnn.codegen import CompiledGraph, LoweringError, dynamic
 from graphnn.ir.graph import Node
 from graphnn.ir.partition import partition
 from graphnn.ir.passes import lower_for_codegen
@@ -35,7 +35,10 @@ def _native(graph: ir.Graph) -> CompiledGraph:
     """Native code for a graph; an op without a native lowering is reported at the user's call. Code that
     communicates is first checked to run the same collectives as on the other ranks."""
     try:
-        native = CompiledGraph(graph)
+        native = dynamic.native_for(graph)
+        if native is None:
+            native = CompiledGraph(graph)
+            dynamic.compiled(graph)
     except LoweringError as e:
         from graphnn.core.dispatch import located
 

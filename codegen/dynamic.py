@@ -1,0 +1,117 @@
+"""One compiled program for every batch size: graphs that differ only in one size share dynamic code.
+
+`native_for(graph)` is asked before a graph is compiled. Graphs are grouped by their text with every number
+erased. When a graph arrives whose group already holds a concrete graph of another size, the two are unified
+(ir/unify.py) into one graph symbolic in N and that is compiled once (CompiledGraph with graph.meta["dynamic"]);
+later graphs of the group that are this symbolic graph at their own N (checked integer by integer,
+ir/unify.size_of) run its code when its guards admit their N. A graph the dynamic code cannot serve is compiled
+as before (the caller does that when native_for returns None, then calls `compiled(graph)`).
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections import OrderedDict
+
+from graphnn.ir import config
+from graphnn.ir.graph import Graph
+from graphnn.ir.registry import get_op
+from graphnn.ir.unify import size_of, unify
+
+from .runtime import CompiledGraph
+
+MAX_GROUPS = 64  # graph structures remembered (least recently used dropped)
+MAX_CODES = 4  # dynamic programs per structure (each valid for a range of N)
+STATS = {"dynamic_compiled": 0, "dynamic_reused": 0, "dynamic_failed": 0}
+
+_NUMBER = re.compile(r"-?\d+")
+_lock = threading.Lock()
+_groups: OrderedDict = OrderedDict()  # erased text -> _Group
+
+
+class _Group:
+    def __init__(self):
+        self.last: Graph | None = None  # the most recent graph compiled for one size
+        self.codes: list = []  # dynamic CompiledGraphs
+        self.failed: set = set()  # symbolic graph texts whose compile failed
+
+
+def _key(graph: Graph) -> str:
+    return _NUMBER.sub("#", graph.name + "\n" + graph.to_text(anonymous=True))
+
+
+def _eligible(graph: Graph) -> bool:
+    """Graphs dynamic code may serve: no host calls, collectives or scans (their runtimes take static shapes)."""
+    for n in graph.nodes:
+        d = get_op(n.op)
+        if d.host or d.communicates or d.lowering == "scan":
+            return False
+    return True
+
+
+def native_for(graph: Graph) -> CompiledGraph | None:
+    """A callable running graph with dynamic code (compiled now from the graph and an earlier one of another size,
+    or compiled earlier), or None: compile graph for its own shapes and report it with compiled()."""
+    if not config.get("GRAPHNN_DYNAMIC") or not _eligible(graph):
+        return None
+    key = _key(graph)
+    with _lock:
+        group = _groups.get(key)
+        if group is None:
+            return None
+        _groups.move_to_end(key)
+        codes, last = list(group.codes), group.last
+    for code in codes:
+        n = size_of(code._symbolic, graph)
+        view = code.sized(n, graph) if n is not None else None
+        if view is not None:
+            STATS["dynamic_reused"] += 1
+            return view
+    if last is None or len(codes) >= MAX_CODES:
+        return None
+    sym = unify(last, graph)
+    if sym is None:
+        return None
+    text = sym.to_text(anonymous=True)
+    if text in group.failed:
+        return None
+    n = sym.meta["dynamic"]
+    if any(code._symbolic_text == text and code.guards.excluded(n) for code in codes):
+        return None  # dynamic code for another representative would leave this size out as well
+    try:
+        code = CompiledGraph(sym)
+    except Exception:  # noqa: BLE001 - what dynamic code cannot serve yet is compiled for its own shapes instead
+        code = None
+    if code is None:
+        STATS["dynamic_failed"] += 1
+        with _lock:
+            group.failed.add(text)
+        return None
+    STATS["dynamic_compiled"] += 1
+    code._symbolic_text = text
+    with _lock:
+        group.codes.append(code)
+    # (None where the code excludes this very size: a decision taken as for a generic N, see ir/symbolic.py)
+    return code.sized(sym.meta["dynamic"], graph)
+
+
+def compiled(graph: Graph) -> None:
+    """Note a graph just compiled for its own shapes (a partner for the next graph of its structure)."""
+    if not config.get("GRAPHNN_DYNAMIC") or not _eligible(graph):
+        return
+    key = _key(graph)
+    with _lock:
+        group = _groups.get(key)
+        if group is None:
+            group = _groups[key] = _Group()
+            while len(_groups) > MAX_GROUPS:
+                _groups.popitem(last=False)
+        _groups.move_to_end(key)
+        group.last = graph
+
+
+def clear() -> None:
+    """Forget every group (tests)."""
+    with _lock:
+        _groups.clear()

@@ -1,0 +1,246 @@
+"""One compiled program for every batch size: symbolic sizes and their guards (ir/symbolic.py), the unification of
+two traces (ir/unify.py), the symbolic arena plan (ir/memory.py) and graphnn.compile reusing dynamic code
+(codegen/dynamic.py) with the results of code compiled for each size."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+
+import graphnn
+import graphnn.nn as nn
+import graphnn.nn.functional as F
+from graphnn.codegen import CompiledGraph, dynamic
+from graphnn.codegen import jit
+from graphnn.ir.memory import ALIGN, plan_memory
+from graphnn.ir.symbolic import Guards, Sym, SymbolicDecision, guarded, heuristic
+from graphnn.ir.unify import size_of, unify
+
+REP = 40
+N = Sym.var(REP)
+EXPRS = {
+    "N": N,
+    "3N+5": 3 * N + 5,
+    "2N-7": 2 * N - 7,
+    "N*N": N * N,
+    "N//3": N // 3,
+    "(5N+2)//4": (5 * N + 2) // 4,
+    "7": 7,
+}
+OPS = {
+    "+": lambda x, y: x + y,
+    "-": lambda x, y: x - y,
+    "*": lambda x, y: x * y,
+    "//4": lambda x, y: x // 4,
+    "%6": lambda x, y: x % 6,
+    "//y": lambda x, y: x // y if (y if isinstance(y, int) else y.value) > 0 else 0,
+    "%y": lambda x, y: x % y if (y if isinstance(y, int) else y.value) > 0 else 0,
+    "<": lambda x, y: x < y,
+    "<=": lambda x, y: x <= y,
+    "==": lambda x, y: x == y,
+    "!=": lambda x, y: x != y,
+    "max": lambda x, y: max(x, y),
+    "bool": lambda x, y: bool(x),
+    "int": lambda x, y: int(x),
+}
+
+
+def _at(x, n):
+    return x.at(n) if isinstance(x, Sym) else x
+
+
+@pytest.mark.parametrize("op", sorted(OPS))
+def test_every_result_is_right_wherever_its_guards_hold(op):
+    """Symbolic arithmetic and decisions against plain integers at every N in 2..299: where the recorded guards
+    hold, the symbolic result evaluates to the integer result (and at the representative they hold)."""
+    f = OPS[op]
+    for (na, a), (nb, b) in itertools.product(EXPRS.items(), repeat=2):
+        with guarded(REP) as guards:
+            r = f(a, b)
+        assert guards.hold(REP) or op in ("==", "!=")  # equalities answer as at a generic N (see _compare)
+        for n in range(2, 300):
+            if guards.hold(n):
+                assert _at(r, n) == f(_at(a, n), _at(b, n)), (na, op, nb, n, r, guards)
+
+
+def test_decisions_outside_a_guarded_compile_are_errors():
+    with pytest.raises(SymbolicDecision):
+        N < 100
+    with pytest.raises(SymbolicDecision):
+        int(N)
+    assert 8 * N != 7 * N  # decided symbolically: no guard needed
+    assert N >= 2 and 3 * N + 1 > 0  # N is at least 2
+
+
+def test_heuristic_decisions_record_nothing():
+    with guarded(REP) as guards:
+        with heuristic():
+            assert N < 100
+        assert N > 10
+    assert guards.hold(5000) and guards.hold(11) and not guards.hold(10)  # only N > 10, not N < 100
+
+
+def test_guards_survive_json():
+    with guarded(REP) as guards:
+        _ = N % 8, N < 64, (3 * N) // 7 >= 2
+    again = Guards.from_json(REP, guards.to_json())
+    assert [again.hold(n) for n in range(2, 100)] == [guards.hold(n) for n in range(2, 100)]
+    with pytest.raises(ValueError):
+        Guards.from_json(REP, [[[1, "x"], 1, "<"]])
+
+
+def test_symbolic_arena_plan_is_valid_at_every_size():
+    rng = np.random.default_rng(0)
+    buffers = []
+    for i in range(60):
+        size = int(rng.integers(1, 5000))
+        if i % 3:
+            size = Sym((int(rng.integers(0, 300)), int(rng.integers(1, 3000))), REP)
+        first = int(rng.integers(0, 30))
+        buffers.append((i, size, first, first + int(rng.integers(0, 8))))
+    plan = plan_memory(buffers, {})  # no guarded() block: the plan takes no decision on N
+    for n in (2, 3, 17, 40, 1000, 10**6):
+        size = _at(plan.size, n)
+        spans = []
+        for vid, nbytes, first, last in buffers:
+            off, nb = _at(plan.offsets[vid], n), _at(nbytes, n)
+            assert off % ALIGN == 0 and off + nb <= size
+            spans.append((off, off + nb, first, last))
+        for (o1, e1, f1, l1), (o2, e2, f2, l2) in itertools.combinations(spans, 2):
+            if not (l1 < f2 or l2 < f1):
+                assert e1 <= o2 or e2 <= o1
+
+
+# -- graphs of a compiled training step ----------------------------------------------------------------------
+
+
+def _mlp_step(seed: int = 0):
+    graphnn.manual_seed(seed)
+    model = nn.Sequential(nn.Linear(20, 32), nn.ReLU(), nn.Linear(32, 32), nn.Tanh(), nn.Linear(32, 5))
+    opt = graphnn.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+
+    def step(x, y):
+        opt.zero_grad()
+        loss = F.cross_entropy(model(x), y)
+        loss.backward()
+        opt.step()
+        return loss
+
+    return model, step
+
+
+def _batch(n: int, seed: int):
+    r = np.random.default_rng(seed)
+    return graphnn.tensor(r.standard_normal((n, 20)).astype(np.float32)), graphnn.tensor(r.integers(0, 5, n))
+
+
+def _lowered(sizes):
+    _, step = _mlp_step()
+    cstep = graphnn.compile(step)
+    graphs = {}
+    for n in sizes:
+        cstep(*_batch(n, n))
+        graphs[n] = cstep.graphs["lowered"]
+    return graphs
+
+
+def test_unify_fits_sizes_and_checks_a_third_trace(monkeypatch):
+    monkeypatch.setenv("GRAPHNN_DYNAMIC", "0")
+    g = _lowered([24, 24, 17, 9])  # the first call creates the momentum buffers: a different graph
+    sym = unify(g[24], g[17])
+    assert sym is not None and sym.meta["dynamic"] == 17
+    assert sym.inputs[0].shape == (N, 20) and sym.inputs[1].shape[0] == N
+    assert size_of(sym, g[9]) == 9 and size_of(sym, g[24]) == 24
+    assert "f32[N,32]" in sym.to_text()
+    assert unify(g[24], g[24]) is None  # no size differs
+    first_call = _lowered([24])[24]  # the step that creates the momentum buffers: another graph
+    assert size_of(sym, first_call) is None and unify(first_call, g[17]) is None
+
+
+def _train(sizes, monkeypatch, dynamic_on: bool):
+    monkeypatch.setenv("GRAPHNN_DYNAMIC", "1" if dynamic_on else "0")
+    dynamic.clear()
+    model, step = _mlp_step()
+    cstep = graphnn.compile(step)
+    losses = [cstep(*_batch(n, i)).item() for i, n in enumerate(sizes)]
+    return losses, [p.detach().numpy().copy() for p in model.parameters()], cstep
+
+
+SIZES = [24, 24, 17, 9, 31, 24, 17, 2, 60]
+
+
+def test_a_compiled_step_serves_every_batch_size_with_one_program(monkeypatch):
+    before = dict(dynamic.STATS)
+    losses, params, cstep = _train(SIZES, monkeypatch, True)
+    compiled = dynamic.STATS["dynamic_compiled"] - before["dynamic_compiled"]
+    reused = dynamic.STATS["dynamic_reused"] - before["dynamic_reused"]
+    assert compiled == 1 and reused >= 3  # 9, 31, 2, 60 (and no compile for them)
+    ref_losses, ref_params, _ = _train(SIZES, monkeypatch, False)
+    # Same kernels up to tile shapes: products over k <= 60 may sum in another order (~k ulp of the magnitudes).
+    np.testing.assert_allclose(losses, ref_losses, rtol=64 * 2**-23)
+    for p, q in zip(params, ref_params):
+        np.testing.assert_allclose(p, q, rtol=0, atol=64 * 2**-23 * max(1.0, float(np.abs(q).max())))
+
+
+def test_dynamic_code_comes_back_from_the_compile_cache(monkeypatch, tmp_path):
+    monkeypatch.setenv("GRAPHNN_CACHE_DIR", str(tmp_path))
+    monkeypatch.setenv("GRAPHNN_DYNAMIC", "0")
+    g = _lowered([24, 24, 17, 9])
+    sym = unify(g[24], g[17])
+    r = np.random.default_rng(3)
+    feeds = []
+    for v in g[9].inputs:
+        if v.dtype == "int64":
+            feeds.append(r.integers(0, 5, v.shape))
+        else:
+            feeds.append(r.standard_normal(v.shape).astype(v.dtype))
+    first = CompiledGraph(sym)
+    guards = repr(first.guards)
+    a = first.sized(9, g[9])([f.copy() for f in feeds])
+    del first
+    compiled = jit.STATS["compiled"]
+    again = CompiledGraph(sym)  # its layout and guards come back through the cache record (Layout.from_json)
+    assert jit.STATS["compiled"] == compiled
+    assert repr(again.guards) == guards
+    b = again.sized(9, g[9])([f.copy() for f in feeds])
+    c = CompiledGraph(g[9])([f.copy() for f in feeds])
+    for x, y, z in zip(a, b, c):
+        np.testing.assert_array_equal(x, y)
+        np.testing.assert_allclose(x, z, rtol=64 * 2**-23, atol=64 * 2**-23 * max(1.0, float(np.abs(z).max())))
+
+
+class _ConvNet(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(2, 4, 3, padding=1)
+        self.fc = nn.Linear(4 * 4 * 4, 3)
+
+    def forward(self, x):
+        x = F.max_pool2d(F.relu(self.conv(x)), 2)
+        return self.fc(graphnn.flatten(x, 1))
+
+
+def test_a_compiled_conv_model_runs_every_batch_size_like_eager(monkeypatch):
+    monkeypatch.setenv("GRAPHNN_DYNAMIC", "1")
+    dynamic.clear()
+    graphnn.manual_seed(1)
+    net = _ConvNet().eval()
+    cnet = graphnn.compile(net)
+    before = dict(dynamic.STATS)
+    r = np.random.default_rng(0)
+    for n in (8, 8, 5, 13, 3, 6, 8, 21):  # (3 = the output width: a size the code leaves out)
+        x = graphnn.tensor(r.standard_normal((n, 2, 8, 8)).astype(np.float32))
+        with graphnn.no_grad():
+            got, want = cnet(x).numpy(), net(x).numpy()
+        # sums of 18 (conv) and 64 (linear) products: a few ulp of the largest terms
+        np.testing.assert_allclose(got, want, rtol=0, atol=128 * 2**-23 * max(1.0, float(np.abs(want).max())))
+    assert dynamic.STATS["dynamic_compiled"] - before["dynamic_compiled"] == 1
+    assert dynamic.STATS["dynamic_reused"] - before["dynamic_reused"] >= 3
+
+
+def test_dynamic_off_compiles_each_size(monkeypatch):
+    before = dict(dynamic.STATS)
+    _train([24, 24, 17, 9], monkeypatch, False)
+    assert dynamic.STATS == before
