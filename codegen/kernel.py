@@ -11,7 +11,7 @@ import threading
 
 import llvmlite.ir as ir
 
-from graphnn.ir.symbolic import Sym
+from graphnn.ir.symbolic import Quot, Sym
 
 I1 = ir.IntType(1)
 I8 = ir.IntType(8)
@@ -266,6 +266,15 @@ class Kernel:
         return inst
 
     def const(self, value, dtype: str):
+        if isinstance(value, Sym):  # a size symbolic in N used as a number (a mean's count): computed from N
+            n = i64(value)
+            if dtype == "int64":
+                return n
+            return self.b.icmp_signed("!=", n, i64(0)) if dtype == "bool" else self.b.sitofp(n, LLTYPE[dtype])
+        if isinstance(value, Quot):  # a ratio of counts, rounded as it was folded (exact division)
+            t = LLTYPE[value.dtype]
+            r = self.b.fdiv(self.b.sitofp(i64(value.num), t), self.b.sitofp(i64(value.den), t))
+            return self.convert(r, value.dtype, dtype)
         if dtype == "bool":
             return ir.Constant(I1, int(bool(value)))
         if dtype == "int64":

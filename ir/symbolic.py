@@ -17,6 +17,8 @@ from __future__ import annotations
 import numbers
 import threading
 
+import numpy as np
+
 MIN_N = 2
 
 
@@ -270,6 +272,8 @@ class Sym:
     def __floordiv__(self, other):
         if isinstance(other, Sym):
             q = self._exact_quotient(other)
+            if q is None and 0 <= self < other:
+                q = 0
             return q if q is not None else self // other._decided()
         if not _is_int(other):
             return NotImplemented
@@ -279,11 +283,17 @@ class Sym:
         return _make(self.coefs, self.rep, self.den * d)  # floor(floor(p / a) / b) = floor(p / (a*b))
 
     def __rfloordiv__(self, other):
-        return other // self._decided() if _is_int(other) else NotImplemented
+        if not _is_int(other):
+            return NotImplemented
+        if 0 <= other < self:  # (a guard on N's range, not on its value)
+            return 0
+        return other // self._decided()
 
     def __mod__(self, other):
         if isinstance(other, Sym) and self._exact_quotient(other) is not None:
             return 0
+        if isinstance(other, Sym) and 0 <= self < other:
+            return self
         if isinstance(other, Sym) or not _is_int(other) or int(other) <= 0:
             return self._decided() % other if (_is_int(other) or isinstance(other, Sym)) else NotImplemented
         d = int(other)
@@ -294,7 +304,11 @@ class Sym:
         return r
 
     def __rmod__(self, other):
-        return other % self._decided() if _is_int(other) else NotImplemented
+        if not _is_int(other):
+            return NotImplemented
+        if 0 <= other < self:
+            return int(other)
+        return other % self._decided()
 
     def __truediv__(self, other):
         return self._decided() / other
@@ -389,6 +403,34 @@ def _shifted(coefs: tuple) -> tuple:
         nxt[0] += c
         out = nxt
     return tuple(out)
+
+
+class Quot:
+    """num / den for sizes num, den (ints or Syms) rounded to float32 or float64: a constant folded from counts
+    (a mean's gradient 1/N, the unbiased variance's N/(N-1))."""
+
+    __slots__ = ("num", "den", "dtype")
+
+    def __init__(self, num, den, dtype: str):
+        self.num, self.den, self.dtype = num, den, dtype
+
+    @staticmethod
+    def of(p: int, q: int, dtype: str) -> float:
+        """p / q rounded as dtype (exact division, as the compiled code computes it)."""
+        return float(np.float32(p) / np.float32(q)) if dtype == "float32" else p / q
+
+    def at(self, n: int) -> float:
+        at = lambda x: x.at(n) if isinstance(x, Sym) else x  # noqa: E731
+        return Quot.of(at(self.num), at(self.den), self.dtype)
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, Quot) and (self.num, self.den, self.dtype) == (other.num, other.den, other.dtype)
+
+    def __hash__(self) -> int:
+        return hash(("Quot", self.num, self.den, self.dtype))
+
+    def __repr__(self) -> str:
+        return f"({self.num})/({self.den}):{self.dtype}"
 
 
 def evaluate(x, n: int):

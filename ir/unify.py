@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from .graph import Graph, Node
-from .symbolic import MIN_N, Sym, _make
+from .symbolic import MIN_N, Quot, Sym, _make
 from .types import TensorType
 
 
@@ -44,18 +44,50 @@ def _fit(a, b, n1: int, n2: int, rep: int):
             raise _Mismatch("array")
         return b
     if isinstance(a, float):
-        if not (a == b or (a != a and b != b)):
-            raise _Mismatch(a, b)
-        return b
+        if a == b or (a != a and b != b):
+            return b
+        if a.is_integer() and b.is_integer() and max(abs(a), abs(b)) < 2**53:  # a count as a float (a mean's N)
+            return _fit(int(a), int(b), n1, n2, rep)
+        q = _quotient(a, b, n1, n2, rep)
+        if q is not None:
+            return q
+        raise _Mismatch(a, b)
     if a != b:
         raise _Mismatch(a, b)
     return b
 
 
+def _quotient(a: float, b: float, n1: int, n2: int, rep: int) -> Quot | None:
+    """a and b as m / (m - 1) or 1 / m, rounded to float32 or float64, for a count m fitted as a*N + b: the constants
+    passes fold from counts (an unbiased variance's factor, a mean's gradient)."""
+    if a < 0 and b < 0:  # -(1 / m) as the gradient of a negated mean
+        q = _quotient(-a, -b, n1, n2, rep)
+        return None if q is None else Quot(-q.num, q.den, q.dtype)
+    if not (a == a and b == b and 0 < a and 0 < b):
+        return None
+    forms = (
+        (lambda x: 1 / x, lambda m: (1, m)),  # 1 / m
+        (lambda x: x / (x - 1) if x > 1 else 0, lambda m: (m, m - 1)),  # m / (m - 1)
+    )
+    for count, parts in forms:
+        ma, mb = round(count(a)), round(count(b))
+        if not (2 <= ma < 2**24 and 2 <= mb < 2**24):
+            continue
+        for dt in ("float32", "float64"):
+            if Quot.of(*parts(ma), dt) == a and Quot.of(*parts(mb), dt) == b:
+                try:
+                    m = _fit(ma, mb, n1, n2, rep)
+                except _Mismatch:
+                    continue
+                if isinstance(m, Sym):
+                    return Quot(*parts(m), dt)
+    return None
+
+
 def _agrees(s, x, n: int) -> bool:
     """Is the concrete x what the symbolic s is at N = n?"""
-    if isinstance(s, Sym):
-        return _is_int(x) and s.at(n) == x
+    if isinstance(s, (Sym, Quot)):
+        return (_is_int(x) or isinstance(x, float)) and s.at(n) == x
     if _is_int(s):
         return _is_int(x) and s == x
     if type(s) is not type(x):

@@ -244,3 +244,114 @@ def test_dynamic_off_compiles_each_size(monkeypatch):
     before = dict(dynamic.STATS)
     _train([24, 24, 17, 9], monkeypatch, False)
     assert dynamic.STATS == before
+
+
+# -- a zoo of small training steps: one dynamic program each, results as eager --------------------------------
+
+ZOO = {
+    "cnn_batchnorm": (
+        lambda: nn.Sequential(
+            nn.Conv2d(3, 8, 3, padding=1),
+            nn.BatchNorm2d(8),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Conv2d(8, 8, 3),
+            nn.AdaptiveAvgPool2d(1),
+            nn.Flatten(),
+            nn.Linear(8, 4),
+        ),
+        (3, 12, 12),
+        "ce",
+    ),
+    "conv_transpose": (
+        lambda: nn.Sequential(
+            nn.ConvTranspose2d(3, 4, 3, stride=2), nn.ReLU(), nn.AvgPool2d(2), nn.Flatten(), nn.Linear(4 * 12 * 12, 4)
+        ),
+        (3, 12, 12),
+        "ce",
+    ),
+    "conv1d_groupnorm": (
+        lambda: nn.Sequential(nn.Conv1d(4, 8, 3), nn.GroupNorm(2, 8), nn.GELU(), nn.Flatten(), nn.Linear(8 * 14, 4)),
+        (4, 16),
+        "ce",
+    ),
+    "layernorm_bce": (
+        lambda: nn.Sequential(nn.Linear(10, 32), nn.LayerNorm(32), nn.SiLU(), nn.Linear(32, 1)),
+        (10,),
+        "bce",
+    ),
+    "transformer_layer": (
+        lambda: nn.Sequential(
+            nn.Embedding(20, 16),
+            nn.TransformerEncoderLayer(16, 2, 32, dropout=0.0, batch_first=True),
+            nn.Flatten(),
+            nn.Linear(16 * 6, 4),
+        ),
+        (6,),
+        "tokens",
+    ),
+    "mse_mean": (lambda: nn.Sequential(nn.Linear(10, 8), nn.Tanh(), nn.Linear(8, 3)), (10,), "mse"),
+}
+
+
+def _zoo_run(name: str, sizes: list, compiled: bool):
+    make, shape, kind = ZOO[name]
+    graphnn.manual_seed(0)
+    model = make()
+    opt = graphnn.optim.SGD(model.parameters(), lr=0.01)
+
+    def step(x, y):
+        opt.zero_grad()
+        out = model(x)
+        if kind == "bce":
+            loss = F.binary_cross_entropy_with_logits(out.squeeze(1), y.float())
+        elif kind == "mse":
+            loss = F.mse_loss(out, y)
+        else:
+            loss = F.cross_entropy(out, y)
+        loss.backward()
+        opt.step()
+        return loss
+
+    run = graphnn.compile(step) if compiled else step
+    r = np.random.default_rng(0)
+    losses = []
+    for n in sizes:
+        if kind == "tokens":
+            x = graphnn.tensor(r.integers(0, 20, (n,) + shape))
+        else:
+            x = graphnn.tensor(r.standard_normal((n,) + shape).astype(np.float32))
+        if kind == "mse":
+            y = graphnn.tensor(r.standard_normal((n, 3)).astype(np.float32))
+        else:
+            y = graphnn.tensor(r.integers(0, 2 if kind == "bce" else 4, n))
+        losses.append(run(x, y).item())
+    return np.array(losses), [p.detach().numpy().copy() for p in model.parameters()]
+
+
+@pytest.mark.parametrize("name", sorted(ZOO))
+def test_training_steps_of_many_layers_run_every_batch_size_from_one_program(name, monkeypatch):
+    monkeypatch.setenv("GRAPHNN_DYNAMIC", "1")
+    dynamic.clear()
+    sizes = [16, 16, 12, 9, 5, 16]
+    before = dict(dynamic.STATS)
+    losses, params = _zoo_run(name, sizes, compiled=True)
+    assert dynamic.STATS["dynamic_compiled"] - before["dynamic_compiled"] == 1
+    assert dynamic.STATS["dynamic_reused"] - before["dynamic_reused"] == 2  # 9 and 5: traced, never compiled
+    want_losses, want_params = _zoo_run(name, sizes, compiled=False)
+    # float32 sums of at most a few hundred terms per step, six steps: well inside 2**-12 of the magnitudes
+    np.testing.assert_allclose(losses, want_losses, rtol=2**-12)
+    for p, q in zip(params, want_params):
+        np.testing.assert_allclose(p, q, rtol=0, atol=2**-12 * max(1.0, float(np.abs(q).max())))
+
+
+def test_compile_dynamic_false_compiles_each_size(monkeypatch):
+    monkeypatch.setenv("GRAPHNN_DYNAMIC", "1")
+    dynamic.clear()
+    _, step = _mlp_step()
+    cstep = graphnn.compile(step, dynamic=False)
+    before = dict(dynamic.STATS)
+    for n in (24, 24, 17, 9):
+        cstep(*_batch(n, n))
+    assert dynamic.STATS == before
+    assert len(cstep.cache) == 3  # the momentum-creating first step, 17, 9 (24's second call: same signature)

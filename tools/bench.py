@@ -56,7 +56,8 @@ def _g_lenet_inference(batch: int):
     return run, net
 
 
-def _g_train(model, x, y, lr=0.01):
+def _g_train(model, x, y, lr=0.01, step_only: bool = False):
+    """A call of the compiled SGD training step on (x, y); with step_only, the compiled step itself."""
     import graphnn
     import graphnn.nn as nn
     import graphnn.optim as optim
@@ -72,7 +73,7 @@ def _g_train(model, x, y, lr=0.01):
         opt.step()
         return loss
 
-    return lambda: step(x, y)
+    return step if step_only else (lambda: step(x, y))
 
 
 def _mlp_graphnn():
@@ -216,6 +217,92 @@ def gpt_cold_first_call() -> dict:
         return {"first_call_cold_s": _fresh_process(code, d)}
 
 
+# -- one program for every batch size ----------------------------------------------------------------------------
+DYNAMIC_SIZES = (128, 64)  # batch sizes the step sees first: the second makes graphnn compile one dynamic program
+DYNAMIC_BATCH = 100  # the batch size timed: served by that program, never compiled for
+
+
+def _with_dynamic(on: bool, fn):
+    """fn() with GRAPHNN_DYNAMIC set to on (compiles happen on first calls, so they are made here)."""
+    old = os.environ.get("GRAPHNN_DYNAMIC")
+    os.environ["GRAPHNN_DYNAMIC"] = "1" if on else "0"
+    try:
+        return fn()
+    finally:
+        if old is None:
+            del os.environ["GRAPHNN_DYNAMIC"]
+        else:
+            os.environ["GRAPHNN_DYNAMIC"] = old
+
+
+def _dynamic_case(make, batch_data):
+    """(graphnn fn at DYNAMIC_BATCH through the dynamic program, the same compiled for that size alone, extra):
+    make() builds a fresh compiled callable, batch_data(n) its arguments for batch n."""
+    from graphnn.codegen import STATS, dynamic
+
+    def build_dynamic():
+        f = make()
+        for n in DYNAMIC_SIZES:
+            f(*batch_data(n))
+            f(*batch_data(n))
+        compiled = dict(dynamic.STATS), STATS["compiled"]
+        args = batch_data(DYNAMIC_BATCH)
+        t0 = time.perf_counter()
+        f(*args)
+        first = time.perf_counter() - t0
+        served = dynamic.STATS["dynamic_reused"] > compiled[0]["dynamic_reused"]
+        info = {
+            "dynamic_first_call_s": first,
+            "dynamic_served": served,
+            "dynamic_llvm_compiles": STATS["compiled"] - compiled[1],
+            "dynamic_sizes": list(DYNAMIC_SIZES) + [DYNAMIC_BATCH],
+        }
+        return (lambda: f(*args)), info
+
+    def build_specialized():
+        f = make()
+        args = batch_data(DYNAMIC_BATCH)
+        f(*args)
+        return lambda: f(*args)
+
+    dyn, info = _with_dynamic(True, build_dynamic)
+    return dyn, _with_dynamic(False, build_specialized), lambda: info
+
+
+def _dynamic_mlp():
+    """The MLP training step (batch data of each size fixed up front)."""
+    import graphnn
+
+    data = {n: (graphnn.randn(n, 784), graphnn.randint(0, 10, (n,))) for n in DYNAMIC_SIZES + (DYNAMIC_BATCH,)}
+
+    def make():
+        graphnn.manual_seed(0)
+        step = _g_train(_mlp_graphnn(), None, None, step_only=True)
+        return step
+
+    return _dynamic_case(make, lambda n: data[n])
+
+
+def _dynamic_lenet():
+    """LeNet inference (no_grad)."""
+    import graphnn
+    from graphnn.tools.tutorial_net import Net
+
+    data = {n: (graphnn.randn(n, 1, 32, 32),) for n in DYNAMIC_SIZES + (DYNAMIC_BATCH,)}
+
+    def make():
+        graphnn.manual_seed(0)
+        c = graphnn.compile(Net().eval())
+
+        def run(x):
+            with graphnn.no_grad():
+                return c(x)
+
+        return run
+
+    return _dynamic_case(make, lambda n: data[n])
+
+
 # -- the run ---------------------------------------------------------------------------------------------------
 LENET_BATCHES = (1, 64)
 DEFAULT_GEMM = 1024
@@ -232,7 +319,8 @@ def workload_names(gemm: int = DEFAULT_GEMM, chain: int = DEFAULT_CHAIN) -> list
     return (
         [f"lenet_infer_b{b}" for b in LENET_BATCHES]
         + [f"lenet_train_b{b}" for b in LENET_BATCHES]
-        + ["mlp_train_b128", f"gemm_{gemm}", chain_name(chain), "gpt_train", "gpt_generate", "compile"]
+        + ["mlp_train_b128", f"gemm_{gemm}", chain_name(chain), "gpt_train", "gpt_generate"]
+        + [f"mlp_train_dynamic_b{DYNAMIC_BATCH}", f"lenet_infer_dynamic_b{DYNAMIC_BATCH}", "compile"]
     )
 
 
@@ -337,6 +425,9 @@ def workloads(args, torch):
     add(chain_name(m), _g_chain(m), peers)
     add("gpt_train", gpt_train(graphnn, "step"), _gpt_peers(torch, gpt_train, peers_wanted), extra=gpt_cold_first_call)
     add("gpt_generate", gpt_generate(graphnn, "step"), _gpt_peers(torch, gpt_generate, peers_wanted))
+    for name, case in (("mlp_train", _dynamic_mlp), ("lenet_infer", _dynamic_lenet)):
+        dyn, specialized, info = case()
+        add(f"{name}_dynamic_b{DYNAMIC_BATCH}", dyn, {"graphnn for this size": specialized}, extra=info)
     return out
 
 
@@ -476,6 +567,14 @@ def _print_row(name: str, row: dict) -> None:
             line += f" (first call {r['first_s']:.1f} s)"
     if "first_call_cold_s" in row:
         line += f" | graphnn compile, cold cache: {row['first_call_cold_s']:.2f} s"
+    if "dynamic_served" in row:  # one program compiled at the first two sizes, run at the third
+        sizes = ", ".join(map(str, row["dynamic_sizes"]))
+        line += (
+            f" | batches {sizes}: "
+            + ("one program" if row["dynamic_served"] else "NOT served by the dynamic program")
+            + f", first call at {row['dynamic_sizes'][-1]} {row['dynamic_first_call_s'] * 1e3:.0f} ms"
+            + f" ({row['dynamic_llvm_compiles']} LLVM compiles)"
+        )
     print(line, flush=True)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextvars
 import weakref
 
 import numbers
@@ -31,14 +32,21 @@ def _optimized(graph: ir.Graph) -> ir.Graph:
     return g
 
 
-def _native(graph: ir.Graph) -> CompiledGraph:
+_DYNAMIC = contextvars.ContextVar("graphnn_compile_dynamic", default=True)  # the compiled callable's `dynamic`
+
+
+def _native(graph: ir.Graph, allow_dynamic: bool | None = None) -> CompiledGraph:
     """Native code for a graph; an op without a native lowering is reported at the user's call. Code that
-    communicates is first checked to run the same collectives as on the other ranks."""
+    communicates is first checked to run the same collectives as on the other ranks. Unless the callable was
+    compiled with dynamic=False, a graph that differs from an earlier one only in its batch size runs code
+    compiled for every size (codegen/dynamic.py)."""
+    allow = _DYNAMIC.get() if allow_dynamic is None else allow_dynamic
     try:
-        native = dynamic.native_for(graph)
+        native = dynamic.native_for(graph) if allow else None
         if native is None:
             native = CompiledGraph(graph)
-            dynamic.compiled(graph)
+            if allow:
+                dynamic.compiled(graph)
     except LoweringError as e:
         from graphnn.core.dispatch import located
 
@@ -376,8 +384,9 @@ class CompiledFunction:
     `max_specializations` signatures are kept (least recently used ones are dropped).
     """
 
-    def __init__(self, fn, name: str | None = None, max_specializations: int | None = None):
+    def __init__(self, fn, name: str | None = None, max_specializations: int | None = None, dynamic=None):
         self.fn = fn
+        self.dynamic = dynamic  # False: every batch size compiled on its own (see compile())
         self.name = name or getattr(fn, "__name__", "fn")
         self.cache = Specializations(_checked_limit(max_specializations))
         self.last: Program | None = None
@@ -423,7 +432,12 @@ class CompiledFunction:
         """The program for key, traced and compiled by build(args, kwargs, leaves) when none holds."""
         prog = self.cache.find(key)  # (the last program, which calls reuse without the cache, is the newest there)
         if prog is None:
-            prog = self.cache.add(key, build(args, kwargs, leaves))
+            token = _DYNAMIC.set(self.dynamic is not False)
+            try:
+                built = build(args, kwargs, leaves)
+            finally:
+                _DYNAMIC.reset(token)
+            prog = self.cache.add(key, built)
         self.last, self._hot = prog, (key, prog)
         return prog
 
@@ -454,8 +468,8 @@ class CompiledModule(CompiledFunction):
 
     _grads_in_key = False  # forward does not call backward(): inputs' .grad does not change the trace
 
-    def __init__(self, module, name: str | None = None, max_specializations: int | None = None):
-        super().__init__(module, name or type(module).__name__, max_specializations)
+    def __init__(self, module, name: str | None = None, max_specializations: int | None = None, dynamic=None):
+        super().__init__(module, name or type(module).__name__, max_specializations, dynamic)
         self.module = module
 
     def _names(self) -> dict:
@@ -540,6 +554,7 @@ class SplitProgram(_Guarded):
         self.stages["backward"] = _optimized(part.backward)
         self.stages["optimized"] = self.stages["forward"]
         self.stages["lowered"] = _lowered(self.stages["forward"])
+        self._dynamic = _DYNAMIC.get()  # (the backward is compiled later, outside the compiled callable's build)
         self.native = _native(self.stages["lowered"])
         self.stages["fused"] = self.native.plan
         self._native_bwd = None
@@ -550,7 +565,7 @@ class SplitProgram(_Guarded):
     def native_backward(self) -> CompiledGraph:
         if self._native_bwd is None:
             self.stages["lowered_backward"] = _lowered(self.stages["backward"])
-            self._native_bwd = _native(self.stages["lowered_backward"])
+            self._native_bwd = _native(self.stages["lowered_backward"], self._dynamic)
             # residuals and cotangents are new arrays at every call: not kept bound, so the forward graph can
             # reuse its output arrays once the backward is done with them
             self._native_bwd.stable = set()
@@ -665,22 +680,27 @@ def compile(  # noqa: A001
 ):
     """Compile a Module or a function (e.g. a whole training step) to native code.
 
-    torch.compile's tuning options (fullgraph, dynamic, backend, mode, options) are accepted and change nothing
-    (graphnn always compiles the whole graph for each signature); disable=True returns obj itself.
+    torch.compile's tuning options (fullgraph, backend, mode, options) are accepted and change nothing (graphnn
+    always compiles the whole graph); disable=True returns obj itself.
 
     Each new argument signature (tree structure, tensor shapes, dtypes, requires_grad and constant values) is
-    traced and compiled once; at most max_specializations of them are kept (default: $GRAPHNN_MAX_SPECIALIZATIONS,
-    else 64), the least recently used being dropped. Without obj, returns a decorator with these options.
+    traced once; at most max_specializations of them are kept (default: $GRAPHNN_MAX_SPECIALIZATIONS, else 64), the
+    least recently used being dropped. Batch sizes, as torch.compile's automatic dynamic shapes: once a second
+    size of one graph has been seen, one program is compiled for every size and later sizes are only traced and
+    checked against it (dynamic=None or True, and $GRAPHNN_DYNAMIC not 0); dynamic=False compiles each size on
+    its own. Without obj, returns a decorator with these options.
     """
     from graphnn.nn.modules.module import Module
 
     if obj is None:
-        return lambda o: compile(o, name=name, max_specializations=max_specializations, disable=disable)
+        return lambda o: compile(
+            o, name=name, max_specializations=max_specializations, dynamic=dynamic, disable=disable
+        )
     if disable:
         return obj
 
     if isinstance(obj, Module):
-        return CompiledModule(obj, name, max_specializations)
+        return CompiledModule(obj, name, max_specializations, dynamic)
     if callable(obj):
-        return CompiledFunction(obj, name, max_specializations)
+        return CompiledFunction(obj, name, max_specializations, dynamic)
     raise TypeError(f"graphnn.compile expects a Module or a callable, got {type(obj).__name__}")
