@@ -25,7 +25,7 @@ MAX_GROUPS = 64  # graph structures remembered (least recently used dropped)
 MAX_CODES = 4  # dynamic programs per structure (each valid for a range of N)
 STATS = {"dynamic_compiled": 0, "dynamic_reused": 0, "dynamic_failed": 0}
 
-_NUMBER = re.compile(r"-?\d+")
+_NUMBER = re.compile(r"body<[0-9a-f]+>|-?\d+")  # (a scan body's key hashes its sizes too)
 _lock = threading.Lock()
 _groups: OrderedDict = OrderedDict()  # erased text -> _Group
 
@@ -42,10 +42,10 @@ def _key(graph: Graph) -> str:
 
 
 def _eligible(graph: Graph) -> bool:
-    """Graphs dynamic code may serve: no host calls, collectives or scans (their runtimes take static shapes)."""
+    """Graphs dynamic code may serve: no host calls or collectives (their runtimes take static shapes)."""
     for n in graph.nodes:
         d = get_op(n.op)
-        if d.host or d.communicates or d.lowering == "scan":
+        if d.host or d.communicates:
             return False
     return True
 

@@ -20,7 +20,7 @@ from graphnn.ir.graph import Graph, format_attr
 from graphnn.ir.memory import kernel_liveness, plan_memory
 from graphnn.ir.ops.shape import concat_offsets
 from graphnn.ir.registry import describe, family, get_op, node_flops
-from graphnn.ir.symbolic import heuristic
+from graphnn.ir.symbolic import Sym, heuristic
 
 from . import collective, host
 from .kernel import DYN_VAR, I1, I8, I64, PTR, Index, Kernel, as_i64, dynamic_module, i64, pop_emitter, push_emitter
@@ -426,7 +426,8 @@ class ModuleBuilder:
         checks = any(get_op(n.op).index_checked for n in g.nodes)
         with heuristic():  # for sizes symbolic in N: a split kernel and streaming stores are right at every N
             split = top and _work(g) >= _parallel_work()
-            big = g.root.type.nbytes >= ALIGNED_OUTPUT_BYTES
+            nbytes = g.root.type.nbytes
+            big = not isinstance(nbytes, Sym) and nbytes >= ALIGNED_OUTPUT_BYTES  # (streamed in whole blocks)
         align, streaming = (), False  # align: positions of the roots known to be 64-byte aligned
         if top:  # the runtime aligns the arena and the outputs listed in `aligned`
             align = tuple(i for i, r in enumerate(roots) if slots.slot_of.get(r.id) is None)

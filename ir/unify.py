@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from .graph import Graph, Node
+from .ops.scan import Body
 from .symbolic import MIN_N, Quot, Sym, _make
 from .types import TensorType
 
@@ -39,6 +40,8 @@ def _fit(a, b, n1: int, n2: int, rep: int):
         if a.keys() != b.keys():
             raise _Mismatch(a, b)
         return {k: _fit(a[k], b[k], n1, n2, rep) for k in a}
+    if isinstance(a, Body):  # a scan's body
+        return a if a == b else Body(_unify(a.graph, b.graph, n1, n2))
     if isinstance(a, np.ndarray):
         if a.dtype != b.dtype or a.shape != b.shape or not np.array_equal(a, b, equal_nan=a.dtype.kind == "f"):
             raise _Mismatch("array")
@@ -96,6 +99,8 @@ def _agrees(s, x, n: int) -> bool:
         return len(s) == len(x) and all(_agrees(a, b, n) for a, b in zip(s, x))
     if isinstance(s, dict):
         return s.keys() == x.keys() and all(_agrees(s[k], x[k], n) for k in s)
+    if isinstance(s, Body):
+        return s == x or _graph_agrees(s.graph, x.graph, n)
     if isinstance(s, np.ndarray):
         return s.dtype == x.dtype and s.shape == x.shape and np.array_equal(s, x, equal_nan=s.dtype.kind == "f")
     if isinstance(s, float):
@@ -133,34 +138,40 @@ def batch_sizes(g1: Graph, g2: Graph) -> tuple | None:
 
 def unify(g1: Graph, g2: Graph) -> Graph | None:
     """One graph for every batch size from traces g1 and g2 of the same program at two sizes: a copy of g2 whose
-    differing integers (shapes, attributes, meta) are fitted as a*N + b, generated for N = g2's size; None when
-    the graphs differ otherwise or a difference is not of that form."""
+    differing integers (shapes, attributes, meta, the bodies of scans) are fitted as a*N + b, generated for N =
+    g2's size; None when the graphs differ otherwise or a difference is not of that form."""
     sizes = batch_sizes(g1, g2) if _same_structure(g1, g2) else None
     if sizes is None:
         return None
-    n1, n2 = sizes
     try:
-        fit = lambda a, b: _fit(a, b, n1, n2, n2)  # noqa: E731
-        out = Graph(g2.name)
-        out.meta = fit(g1.meta, g2.meta)
-        vmap: dict = {}
-        for a, b in zip(g1.inputs, g2.inputs):
-            v = out.add_input(TensorType(fit(a.shape, b.shape), b.dtype), b.name, b.meta.get("kind", "input"))
-            v.meta.update(b.meta)
-            vmap[b.id] = v
-        for m1, m2 in zip(g1.nodes, g2.nodes):
-            types = [TensorType(fit(a.shape, b.shape), b.dtype) for a, b in zip(m1.outputs, m2.outputs)]
-            node = Node(m2.op, [vmap[v.id] for v in m2.inputs], fit(m1.attrs, m2.attrs), types)
-            node.meta.update(m2.meta)
-            for o, no in zip(m2.outputs, node.outputs):
-                no.name = o.name
-                no.meta.update(o.meta)
-                vmap[o.id] = no
-            out.nodes.append(node)
-        out.outputs = [vmap[v.id] for v in g2.outputs]
+        out = _unify(g1, g2, *sizes)
     except _Mismatch:
         return None
-    out.meta["dynamic"] = n2
+    out.meta["dynamic"] = sizes[1]
+    return out
+
+
+def _unify(g1: Graph, g2: Graph, n1: int, n2: int) -> Graph:
+    if not _same_structure(g1, g2):
+        raise _Mismatch("structure")
+    fit = lambda a, b: _fit(a, b, n1, n2, n2)  # noqa: E731
+    out = Graph(g2.name)
+    out.meta = fit(g1.meta, g2.meta)
+    vmap: dict = {}
+    for a, b in zip(g1.inputs, g2.inputs):
+        v = out.add_input(TensorType(fit(a.shape, b.shape), b.dtype), b.name, b.meta.get("kind", "input"))
+        v.meta.update(b.meta)
+        vmap[b.id] = v
+    for m1, m2 in zip(g1.nodes, g2.nodes):
+        types = [TensorType(fit(a.shape, b.shape), b.dtype) for a, b in zip(m1.outputs, m2.outputs)]
+        node = Node(m2.op, [vmap[v.id] for v in m2.inputs], fit(m1.attrs, m2.attrs), types)
+        node.meta.update(m2.meta)
+        for o, no in zip(m2.outputs, node.outputs):
+            no.name = o.name
+            no.meta.update(o.meta)
+            vmap[o.id] = no
+        out.nodes.append(node)
+    out.outputs = [vmap[v.id] for v in g2.outputs]
     return out
 
 
@@ -174,16 +185,19 @@ def size_of(sym: Graph, g: Graph) -> int | None:
                 n = k if r == 0 else None
                 if n is None:
                     return None
-    if n is None or n < MIN_N or not _same_structure(sym, g):
+    if n is None or n < MIN_N:
         return None
+    return n if _graph_agrees(sym, g, n) else None
+
+
+def _graph_agrees(sym: Graph, g: Graph, n: int) -> bool:
+    if not _same_structure(sym, g):
+        return False
     meta = {k: v for k, v in sym.meta.items() if k != "dynamic"}
     gmeta = {k: v for k, v in g.meta.items() if k != "dynamic"}
     if not _agrees(meta, gmeta, n):
-        return None
+        return False
     for a, b in zip(sym.values(), g.values()):
         if not _agrees(a.shape, b.shape, n):
-            return None
-    for m, m2 in zip(sym.nodes, g.nodes):
-        if not _agrees(m.attrs, m2.attrs, n):
-            return None
-    return n
+            return False
+    return all(_agrees(m.attrs, m2.attrs, n) for m, m2 in zip(sym.nodes, g.nodes))

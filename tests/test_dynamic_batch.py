@@ -248,7 +248,22 @@ def test_dynamic_off_compiles_each_size(monkeypatch):
 
 # -- a zoo of small training steps: one dynamic program each, results as eager --------------------------------
 
+
+class _LastStep(nn.Module):
+    """An LSTM over the sequence, a linear head on its last output (a scan in the compiled graph)."""
+
+    def __init__(self):
+        super().__init__()
+        self.rnn = nn.LSTM(4, 8, batch_first=True)
+        self.head = nn.Linear(8, 4)
+
+    def forward(self, x):
+        out, _ = self.rnn(x)
+        return self.head(out[:, -1])
+
+
 ZOO = {
+    "lstm": (_LastStep, (5, 4), "ce"),
     "cnn_batchnorm": (
         lambda: nn.Sequential(
             nn.Conv2d(3, 8, 3, padding=1),
@@ -333,11 +348,11 @@ def _zoo_run(name: str, sizes: list, compiled: bool):
 def test_training_steps_of_many_layers_run_every_batch_size_from_one_program(name, monkeypatch):
     monkeypatch.setenv("GRAPHNN_DYNAMIC", "1")
     dynamic.clear()
-    sizes = [16, 16, 12, 9, 5, 16]
+    sizes = [16, 16, 12, 9, 7, 16]
     before = dict(dynamic.STATS)
     losses, params = _zoo_run(name, sizes, compiled=True)
     assert dynamic.STATS["dynamic_compiled"] - before["dynamic_compiled"] == 1
-    assert dynamic.STATS["dynamic_reused"] - before["dynamic_reused"] == 2  # 9 and 5: traced, never compiled
+    assert dynamic.STATS["dynamic_reused"] - before["dynamic_reused"] == 2  # 9 and 7: traced, never compiled
     want_losses, want_params = _zoo_run(name, sizes, compiled=False)
     # float32 sums of at most a few hundred terms per step, six steps: well inside 2**-12 of the magnitudes
     np.testing.assert_allclose(losses, want_losses, rtol=2**-12)
@@ -355,3 +370,39 @@ def test_compile_dynamic_false_compiles_each_size(monkeypatch):
         cstep(*_batch(n, n))
     assert dynamic.STATS == before
     assert len(cstep.cache) == 3  # the momentum-creating first step, 17, 9 (24's second call: same signature)
+
+
+def test_threads_calling_one_dynamic_program_at_different_sizes(monkeypatch):
+    """Calls with different N take turns on the module's N (each with its own arena): every result is right."""
+    import threading
+
+    monkeypatch.setenv("GRAPHNN_DYNAMIC", "1")
+    dynamic.clear()
+    graphnn.manual_seed(2)
+    net = nn.Sequential(nn.Linear(20, 64), nn.ReLU(), nn.Linear(64, 5)).eval()
+    f = graphnn.compile(lambda x: net(x).softmax(-1))
+    r = np.random.default_rng(1)
+    xs = {n: graphnn.tensor(r.standard_normal((n, 20)).astype(np.float32)) for n in (32, 24, 11, 13, 40)}
+    before = dynamic.STATS["dynamic_reused"]
+    with graphnn.no_grad():
+        want = {n: net(x).softmax(-1).numpy() for n, x in xs.items()}
+        for n in (32, 24, 11, 13, 40):  # the dynamic program, and each size traced once
+            f(xs[n])
+    assert dynamic.STATS["dynamic_reused"] - before == 3
+    errors = []
+
+    def work(n):
+        try:
+            for _ in range(200):
+                with graphnn.no_grad():
+                    got = f(xs[n]).numpy()
+                np.testing.assert_allclose(got, want[n], rtol=0, atol=2**-16)
+        except Exception as e:  # noqa: BLE001
+            errors.append(e)
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in (11, 13, 40)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors[0]
