@@ -350,20 +350,8 @@ def emit_matmul_blocked(k: Kernel, group, node, via_flat: bool, vw: int) -> None
             k.if_else(b.icmp_signed(">", rows, i64(0)), lambda: emit(i0, rows), lambda: None)
 
         def sliced_dynamic(j0, whole, k_slice):
-            """sliced_panel for a k symbolic in N: ceil(k / K_SLICE) slices, the last one ragged, counted at run
-            time; a ragged last row block accumulates over the slices in the scratch tile."""
-
-            def count_at(k0):
-                left = b.sub(i64(K), k0)
-                return b.select(b.icmp_signed("<", left, i64(K_SLICE)), left, i64(K_SLICE))
-
-            def each_slice(body):
-                body(i64(0), count_at(i64(0)), False)  # the first slice stores, the others add
-                k.loop(
-                    (K + K_SLICE - 1) // K_SLICE - 1,
-                    lambda s: (lambda k0: body(k0, count_at(k0), True))(b.mul(b.add(s, i64(1)), i64(K_SLICE))),
-                )
-
+            """sliced_panel for a k symbolic in N (see each_slice); a ragged last row block accumulates over the
+            slices in the scratch tile."""
             each_slice(lambda k0, count, acc: k_slice(k0, count, micro_acc if acc else micro))
 
             def tail(i0, rows):
@@ -382,8 +370,45 @@ def emit_matmul_blocked(k: Kernel, group, node, via_flat: bool, vw: int) -> None
             width = tail_h * vw
             j0 = b.mul(i64(n_full), i64(NR))
             cols = i64(tail) if tail is not None else b.sub(i64(n), j0)
+            if sliced and dynamic_k:  # the panel holds one slice of k: each row block sums the slices in the tile
+                return sliced_tail_panel(j0, cols, width)
             pack(j0, width, True)
             run_panel(j0, cols, micro_tail, width, b.bitcast(panel, PTR), i64(width), False)
+
+        def sliced_tail_panel(j0, cols, width: int):
+            """The ragged last column panel of a sliced product with k symbolic in N: per row block, every slice
+            of k is packed (zero padded past column n) and its product added up in the scratch tile, which is
+            then stored through the epilogue."""
+            tail_acc = gemm_tile_function(k.module, dt, vw, MR, tail_h, accumulate=True)
+
+            def row_block(ib):
+                i0 = b.mul(ib, i64(MR))
+                left = b.sub(i64(m), i0)
+                rows = b.select(b.icmp_signed("<", left, i64(MR)), left, i64(MR))
+
+                def one_slice(k0, count, acc):
+                    pack(j0, width, True, k0, count)
+                    start = _advance(b, pa, b.add(a_off, b.add(b.mul(i0, i64(rs)), b.mul(k0, i64(ks)))), T)
+                    args = [start, i64(rs), i64(ks), rows, b.bitcast(panel, PTR), i64(width), count]
+                    b.call(tail_acc if acc else micro_tail, args + [b.bitcast(tile, PTR), i64(width)])
+
+                each_slice(one_slice)
+                store_tile(k, root, out, tile, width, rows, cols, lead_dims, i0, j0, via_flat)
+
+            k.loop((m + MR - 1) // MR, row_block)
+
+        def count_at(k0):
+            left = b.sub(i64(K), k0)
+            return b.select(b.icmp_signed("<", left, i64(K_SLICE)), left, i64(K_SLICE))
+
+        def each_slice(body):
+            """body(k0, count, accumulate) for each slice of a k symbolic in N: ceil(k / K_SLICE) of them, the
+            last one ragged, counted at run time (the first stores, the others add)."""
+            body(i64(0), count_at(i64(0)), False)
+            k.loop(
+                (K + K_SLICE - 1) // K_SLICE - 1,
+                lambda s: (lambda k0: body(k0, count_at(k0), True))(b.mul(b.add(s, i64(1)), i64(K_SLICE))),
+            )
 
         if tail != 0:  # one outer loop over all panels (so threads can split it), the last one ragged
             k.loop(

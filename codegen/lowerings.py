@@ -242,7 +242,8 @@ def argmax_over(k, shape, load, dtype):
         b.store(b.select(better, v, cur), best)
         b.store(b.select(better, n, b.load(pos)), pos)
 
-    if math.prod(shape) <= UNROLL_WINDOW:  # small windows unrolled here (LLVM may not unroll big modules)
+    # small windows unrolled here (LLVM may not unroll big modules); a size symbolic in N is looped over
+    if all(type(d) is int for d in shape) and math.prod(shape) <= UNROLL_WINDOW:
         for n, dims in enumerate(itertools.product(*[range(s) for s in shape])):
             body([i64(d) for d in dims], i64(n))
     else:

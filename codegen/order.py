@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import llvmlite.ir as ir
 
-from .kernel import FLOAT, LLTYPE, Index, Kernel, i64
+from .kernel import FLOAT, LLTYPE, Index, Kernel, i64, scratch_count
 from .lowerings import icmp
 from .schedule import MAX_SCRATCH, prod
 
@@ -84,7 +84,7 @@ def emit_sort(k: Kernel, group, node, via_flat: bool = False) -> None:
     b = k.b
     before = _order(k, x.dtype, bool(node.attrs.get("descending")))
     root = k.alloca(LLTYPE["int64"])
-    keys = k.alloca(ir.ArrayType(LLTYPE[x.dtype], top)) if 0 < top <= MAX_SCRATCH else None
+    keys = k.alloca(ir.ArrayType(LLTYPE[x.dtype], scratch_count(top, MAX_SCRATCH))) if 0 < top <= MAX_SCRATCH else None
 
     def per_row(at_in, at_out):
         def value(p):  # x at row position p
