@@ -354,17 +354,21 @@ def emit_matmul_blocked(k: Kernel, group, node, via_flat: bool, vw: int) -> None
             slices in the scratch tile."""
             each_slice(lambda k0, count, acc: k_slice(k0, count, micro_acc if acc else micro))
 
-            def tail(i0, rows):
-                def tail_slice(k0, count, acc):
-                    pack(j0, NR, False, k0, count)
-                    start = _advance(b, pa, b.add(a_off, b.add(b.mul(i0, i64(rs)), b.mul(k0, i64(ks)))), T)
-                    args = [start, i64(rs), i64(ks), rows, b.bitcast(panel, PTR), i64(NR), count]
-                    b.call(micro_acc if acc else micro, args + [b.bitcast(tile, PTR), i64(NR)])
+            ragged_rows(whole, lambda i0, rows: tile_over_slices(j0, i0, rows, i64(NR), NR, False, micro, micro_acc))
 
-                each_slice(tail_slice)
-                store_tile(k, root, out, tile, NR, rows, i64(NR), lead_dims, i0, j0, via_flat)
+        def tile_over_slices(j0, i0, rows, cols, width: int, padded: bool, first, rest) -> None:
+            """Rows i0 .. i0 + rows of the panel at column j0 (width wide, cols of it in the result, zero padded
+            past column n when `padded`) summed over the slices of k in the scratch tile (first stores, rest adds),
+            then stored through the epilogue."""
 
-            ragged_rows(whole, tail)
+            def one_slice(k0, count, acc):
+                pack(j0, width, padded, k0, count)
+                start = _advance(b, pa, b.add(a_off, b.add(b.mul(i0, i64(rs)), b.mul(k0, i64(ks)))), T)
+                args = [start, i64(rs), i64(ks), rows, b.bitcast(panel, PTR), i64(width), count]
+                b.call(rest if acc else first, args + [b.bitcast(tile, PTR), i64(width)])
+
+            each_slice(one_slice)
+            store_tile(k, root, out, tile, width, rows, cols, lead_dims, i0, j0, via_flat)
 
         def tail_panel():
             width = tail_h * vw
@@ -385,15 +389,7 @@ def emit_matmul_blocked(k: Kernel, group, node, via_flat: bool, vw: int) -> None
                 i0 = b.mul(ib, i64(MR))
                 left = b.sub(i64(m), i0)
                 rows = b.select(b.icmp_signed("<", left, i64(MR)), left, i64(MR))
-
-                def one_slice(k0, count, acc):
-                    pack(j0, width, True, k0, count)
-                    start = _advance(b, pa, b.add(a_off, b.add(b.mul(i0, i64(rs)), b.mul(k0, i64(ks)))), T)
-                    args = [start, i64(rs), i64(ks), rows, b.bitcast(panel, PTR), i64(width), count]
-                    b.call(tail_acc if acc else micro_tail, args + [b.bitcast(tile, PTR), i64(width)])
-
-                each_slice(one_slice)
-                store_tile(k, root, out, tile, width, rows, cols, lead_dims, i0, j0, via_flat)
+                tile_over_slices(j0, i0, rows, cols, width, True, micro_tail, tail_acc)
 
             k.loop((m + MR - 1) // MR, row_block)
 

@@ -204,6 +204,7 @@ class CompiledGraph:
         self._symbolic = graph
         self._dyn = ctypes.c_int64.from_address(addrs[DYN_VAR]) if rep is not None else None
         self._dyn_lock = threading.Lock() if rep is not None else None
+        self._shared = threading.local() if rep is not None else None  # see _shared_scratch
         # self._engine keeps the native code loaded while this object lives (caches may drop theirs)
         self._fn = _ENTRY(addrs[name])
         self._threads = ctypes.c_int64.from_address(addrs[THREADS_VAR])
@@ -322,12 +323,13 @@ class CompiledGraph:
         """Per-thread arena, write-back buffers and slot array, allocated once and reused across calls."""
         loc = self._local
         if getattr(loc, "arena", None) is None:
-            loc.spare = {}  # output position -> (array, its base) returned by an earlier call (see __call__)
-            loc.arena = _aligned_empty((max(64, self._arena_bytes) // 8 + 8,), np.dtype(np.float64))
+            shared = self._shared_scratch()
+            # output position -> (array, its base) returned by an earlier call (see __call__); the callables of
+            # one dynamic code share it per thread, keyed by (position, shape)
+            loc.spare = {} if shared is None else shared.spare
+            loc.arena = self._arena(shared)
             loc.wb = {
-                j: (_aligned_empty if j in self._aligned else np.empty)(
-                    self.graph.outputs[j].shape, np.dtype(self.graph.outputs[j].dtype)
-                )
+                j: self._writeback_buffer(shared, j, self.graph.outputs[j].shape, np.dtype(self.graph.outputs[j].dtype))
                 for j in self.layout.writeback
             }
             # slots: inputs, outputs, constants, arena, status pointer (see module.graph_function)
@@ -343,6 +345,33 @@ class CompiledGraph:
             for j, a in loc.wb.items():
                 loc.slots[self.layout.n_inputs + j] = a.ctypes.data
         return loc
+
+    def _shared_scratch(self):
+        """This thread's scratch shared by the sized() callables of one dynamic code (None for other code): one
+        arena for the largest N run so far, and the write-back buffers and kept outputs whose shapes are the same
+        at every N, so memory does not grow with the number of sizes run."""
+        if self._shared is None:
+            return None
+        sh = self._shared
+        if getattr(sh, "spare", None) is None:
+            sh.spare, sh.wb, sh.arena = {}, {}, None
+        return sh
+
+    def _arena(self, shared) -> np.ndarray:
+        need = max(64, self._arena_bytes) // 8 + 8
+        if shared is None:
+            return _aligned_empty((need,), np.dtype(np.float64))
+        if shared.arena is None or shared.arena.shape[0] < need:
+            shared.arena = _aligned_empty((need,), np.dtype(np.float64))
+        return shared.arena
+
+    def _writeback_buffer(self, shared, j: int, shape: tuple, dt: np.dtype) -> np.ndarray:
+        make = _aligned_empty if j in self._aligned else np.empty
+        if shared is None:
+            return make(shape, dt)
+        if (j, shape) not in shared.wb:
+            shared.wb[(j, shape)] = make(shape, dt)
+        return shared.wb[(j, shape)]
 
     def _prepare(self, i: int, a) -> np.ndarray:
         """Check one input (slow path): type, shape and layout, with a clear error."""
@@ -365,6 +394,9 @@ class CompiledGraph:
         if len(inputs) != len(self._specs):
             raise ValueError(f"compiled graph takes {len(self._specs)} inputs, got {len(inputs)}")
         loc = self._scratch()
+        if self._shared is not None and loc.arena is not self._shared.arena:  # another size grew the arena
+            loc.arena = self._arena(self._shared)
+            loc.slots[self.layout.n_inputs + self.layout.n_outputs + len(self._consts)] = loc.arena.ctypes.data
         keep = list(inputs)
         bound, slots, wb_targets = loc.bound, loc.slots, self._wb_targets
         for i, a in enumerate(inputs):
@@ -384,13 +416,17 @@ class CompiledGraph:
         outs: list = [None] * len(self.graph.outputs)
         n_in = len(self._specs)
         spare = loc.spare
+        shared = self._shared is not None
         for j, slot, shape, dt, big in self._fresh:
             # Reuse last call's array when nothing refers to it any more: no allocation, no fresh pages to fault
-            # in, and its pointer is already in the slot.
-            o = _reuse(spare, j)
+            # in, and its pointer is already in the slot (shared by a dynamic code's callables: set it again).
+            key = (j, shape) if shared else j
+            o = _reuse(spare, key)
             if o is None:
                 o = _aligned_empty(shape, dt) if big else np.empty(shape, dt)
-                spare[j] = (o, o.base)
+                spare[key] = (o, o.base)
+                slots[slot] = data_pointer(o)
+            elif shared:
                 slots[slot] = data_pointer(o)
             outs[j] = o
         want = _config["threads"]

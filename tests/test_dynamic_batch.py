@@ -406,3 +406,52 @@ def test_threads_calling_one_dynamic_program_at_different_sizes(monkeypatch):
     for t in threads:
         t.join()
     assert not errors, errors[0]
+
+
+@pytest.mark.parametrize("cols", ["fixed", "symbolic"])
+def test_weight_gradient_products_over_a_symbolic_k(cols):
+    """A^T @ B with k = N (a weight gradient over the batch): long k runs in slices counted at run time, also for
+    a ragged last column panel and columns symbolic in N; every element within the rounding bound of its sum."""
+    from graphnn.ir import Graph, TensorType
+
+    def graph_at(n):
+        g = Graph("wgrad")
+        x = g.add_input(TensorType((n, 260), "float32"), "x")
+        w = g.add_input(TensorType((n, 40 if cols == "fixed" else 3 * n), "float32"), "w")
+        g.outputs = [g.emit("matmul", g.emit("transpose", x, perm=(1, 0)), w)]
+        return g
+
+    code = CompiledGraph(unify(graph_at(520), graph_at(523)))
+    r = np.random.default_rng(0)
+    for n in (523, 520, 527, 100, 30, 1100):
+        g = graph_at(n)
+        a, w = (r.standard_normal(v.shape).astype(np.float32) for v in g.inputs)
+        got = code.sized(n, g)([a, w])[0]
+        exact = a.astype(np.float64).T @ w.astype(np.float64)
+        bound = n * 2**-24 * (np.abs(a).T.astype(np.float64) @ np.abs(w).astype(np.float64))
+        assert np.all(np.abs(got - exact) <= bound), n
+
+
+def test_memory_does_not_grow_with_the_sizes_run(monkeypatch):
+    """The programs of many batch sizes share the dynamic code's arena and its size-independent buffers, and none
+    keeps the gradients it saw while tracing alive."""
+    import weakref
+
+    monkeypatch.setenv("GRAPHNN_DYNAMIC", "1")
+    dynamic.clear()
+    model, step = _mlp_step()
+    cstep = graphnn.compile(step)
+    cstep(*_batch(24, 0))
+    cstep(*_batch(24, 1))
+    cstep(*_batch(17, 2))  # the dynamic program
+    seen = []
+    for n in range(5, 15):
+        cstep(*_batch(n, n))
+        seen.append(weakref.ref(next(model.parameters()).grad._data))
+    assert sum(r() is not None for r in seen) <= 2  # not one per size (the current .grad, and one kept for reuse)
+    views = [p.native for p in (cstep.cache.find(k) for k in cstep.cache.keys()) if p is not None]
+    views = [v for v in views if v.guards is not None]
+    assert len(views) >= 10
+    arenas = {id(v._local.arena) for v in views if getattr(v._local, "arena", None) is not None}
+    assert len(arenas) <= 2  # (a view last run before the arena grew points at the old one until it runs again)
+    assert len({id(v._local.wb[j]) for v in views for j in v._local.wb}) == len(views[0]._local.wb)

@@ -409,6 +409,8 @@ class Tracer:
         for t, original in self.grad_writes.values():
             finals.append((t, t._grad))
             t._grad = original
+        # (keys only from now on: a program keeps its tracer, and the .grads seen while tracing need not live on)
+        self.grad_writes = dict.fromkeys(self.grad_writes)
         self.arg_grad_finals = [(i, s._grad) for i, s in enumerate(self.arg_syms) if s._grad is not self.arg_grads0[i]]
         return finals
 
@@ -482,21 +484,39 @@ class SameValues:
 class SameArray:
     """Guard: the tensor an accessor returns still has the shape and dtype it had when traced.
 
-    Checked at every call, so it remembers the last array that passed: an unchanged array is one identity test."""
+    Checked at every call, so it remembers the last array that passed: an unchanged array is one identity test.
+    For a captured tensor (a parameter, whose array it holds anyway) the reference is strong and Program's fast
+    check reads it (`last`); for other accessors (a `.grad`, replaced at every step) it is weak, so a program kept
+    for later does not keep an old gradient's memory alive."""
 
     def __init__(self, accessor):
         self.accessor = accessor
         self.tensor = accessor.tensor if isinstance(accessor, Captured) else None  # for Program's fast check
         t = accessor()
         self.shape, self.dtype = tuple(t.shape), t._data.dtype if t._data is not None else None
-        self.last = t._data
+        self._remember(t._data)
+
+    def _remember(self, d) -> None:
+        if self.tensor is not None:
+            self.last = d
+        else:
+            self._last = _weak(d)
 
     def __call__(self) -> bool:
         t = self.accessor()
         d = t._data if t is not None else None
-        if d is self.last and d is not None:
+        if d is not None and d is (self.last if self.tensor is not None else self._last()):
             return True
         if d is None or d.shape != self.shape or d.dtype != self.dtype:
             return False
-        self.last = d
+        self._remember(d)
         return True
+
+
+def _dead():
+    return None
+
+
+def _weak(a):
+    """A weak reference to array a (a function returning None for None)."""
+    return weakref.ref(a) if a is not None else _dead
