@@ -33,8 +33,13 @@ _groups: OrderedDict = OrderedDict()  # erased text -> _Group
 class _Group:
     def __init__(self):
         self.last: Graph | None = None  # the most recent graph compiled for one size
-        self.codes: list = []  # dynamic CompiledGraphs
+        self.codes: list = []  # (dynamic CompiledGraph, its symbolic graph's text)
         self.failed: set = set()  # symbolic graph texts whose compile failed
+
+
+def _count(stat: str) -> None:
+    with _lock:
+        STATS[stat] += 1
 
 
 def _key(graph: Graph) -> str:
@@ -62,38 +67,37 @@ def native_for(graph: Graph) -> CompiledGraph | None:
             return None
         _groups.move_to_end(key)
         codes, last = list(group.codes), group.last
-    for code in codes:
-        n = size_of(code._symbolic, graph)
+    for code, _ in codes:
+        n = size_of(code.symbolic_graph, graph)
         view = code.sized(n, graph) if n is not None else None
         if view is not None:
-            STATS["dynamic_reused"] += 1
+            _count("dynamic_reused")
             return view
     if last is None or len(codes) >= MAX_CODES:
         return None
     sym = unify(last, graph)
     if sym is None:
         return None
-    text = sym.to_text(anonymous=True)
+    text, n = sym.to_text(anonymous=True), sym.meta["dynamic"]
     if text in group.failed:
         return None
-    n = sym.meta["dynamic"]
-    if any(code._symbolic_text == text and code.guards.excluded(n) for code in codes):
+    if any(t == text and code.guards.excluded(n) for code, t in codes):
         return None  # dynamic code for another representative would leave this size out as well
     try:
         code = CompiledGraph(sym)
     except Exception:  # noqa: BLE001 - what dynamic code cannot serve yet is compiled for its own shapes instead
-        code = None
-    if code is None:
-        STATS["dynamic_failed"] += 1
+        _count("dynamic_failed")
         with _lock:
             group.failed.add(text)
         return None
-    STATS["dynamic_compiled"] += 1
-    code._symbolic_text = text
+    _count("dynamic_compiled")
     with _lock:
-        group.codes.append(code)
+        if code.guards.pinned():  # (a size's own code: the structure's sizes differ in more than the batch)
+            group.failed.add(text)
+        else:
+            group.codes.append((code, text))
     # (None where the code excludes this very size: a decision taken as for a generic N, see ir/symbolic.py)
-    return code.sized(sym.meta["dynamic"], graph)
+    return code.sized(n, graph)
 
 
 def compiled(graph: Graph) -> None:

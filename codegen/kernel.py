@@ -50,16 +50,6 @@ def pop_emitter(b: ir.IRBuilder) -> None:
         stack.remove(b)
 
 
-@contextlib.contextmanager
-def emitting(b: ir.IRBuilder):
-    """push_emitter(b) for the block's duration."""
-    push_emitter(b)
-    try:
-        yield b
-    finally:
-        pop_emitter(b)
-
-
 def i64(n) -> ir.Value:
     """An i64 size or index: a constant, or for a size symbolic in N its value computed from the call's N."""
     if isinstance(n, Sym):
@@ -74,13 +64,14 @@ def as_i64(n) -> ir.Value:
 
 @contextlib.contextmanager
 def dynamic_module(on: bool):
-    """Functions created inside (kernels, graph functions) load the call's N first when `on` (see dynamic_n)."""
-    before = getattr(_emitting, "dynamic", False)
-    _emitting.dynamic = on
+    """A module being built: functions created inside (kernels, graph functions) load the call's N first when `on`
+    (see start_function); the emitter stack starts empty (a kernel abandoned by an error leaves nothing behind)."""
+    before = getattr(_emitting, "dynamic", False), getattr(_emitting, "stack", None)
+    _emitting.dynamic, _emitting.stack = on, []
     try:
         yield
     finally:
-        _emitting.dynamic = before
+        _emitting.dynamic, _emitting.stack = before
 
 
 def start_function(fn: ir.Function, b: ir.IRBuilder) -> None:
@@ -96,7 +87,7 @@ def start_function(fn: ir.Function, b: ir.IRBuilder) -> None:
 def _symbolic(s: Sym) -> ir.Value:
     stack = getattr(_emitting, "stack", None)
     if not stack:
-        raise RuntimeError(f"internal: the dynamic size {s} used outside an emitting() block")
+        raise RuntimeError(f"internal: the dynamic size {s} used outside a kernel or graph function being emitted")
     b = stack[-1]
     n = getattr(b.function, "graphnn_n", None)
     if n is None:

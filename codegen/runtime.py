@@ -201,7 +201,7 @@ class CompiledGraph:
             store_cached(key, texts, self.layout.to_json(), self._engine)
         self.guards = Guards.from_json(rep, self.layout.guards) if rep is not None else None
         self._n = None  # the N of a sized() callable
-        self._symbolic = graph
+        self.symbolic_graph = graph  # what the code computes (shapes symbolic in N for dynamic code)
         self._dyn = ctypes.c_int64.from_address(addrs[DYN_VAR]) if rep is not None else None
         self._dyn_lock = threading.Lock() if rep is not None else None
         self._shared = threading.local() if rep is not None else None  # see _shared_scratch
@@ -314,7 +314,7 @@ class CompiledGraph:
         if self._ir_text is None:
             if self.guards is not None:  # the dynamic code (rebuilt under its guards)
                 with guarded(self.guards.rep):
-                    self._ir_text = "\n".join(build_module(self._symbolic, self.name)[0])
+                    self._ir_text = "\n".join(build_module(self.symbolic_graph, self.name)[0])
             else:
                 self._ir_text = "\n".join(build_module(self.graph, self.name)[0])
         return self._ir_text

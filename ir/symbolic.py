@@ -83,6 +83,10 @@ class Guards:
         generated for another representative would leave it out too."""
         return any(op == "!=" and not _holds(c, den, op, n) for c, den, op in self.items)
 
+    def pinned(self) -> bool:
+        """Does a guard hold at a few N only (an equality on N): code that serves no other size?"""
+        return any(op == "==" and len(c) > 1 for c, den, op in self.items)
+
     def to_json(self) -> list:
         return [[list(c), den, op if isinstance(op, str) else list(op)] for c, den, op in self.items]
 

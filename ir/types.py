@@ -58,9 +58,10 @@ class TensorType:
         object.__setattr__(t, "_hash", hash((shape, dtype)))
         if len(cls._interned) > 200_000:  # bounded: a program that makes ever new shapes does not grow it forever
             cls._interned.clear()
-        if key is not None and all(type(s) is int for s in key[0]):
-            cls._interned[key] = t
-        cls._interned[(shape, dtype)] = t
+        if all(type(s) is int for s in shape):  # (a symbolic size also carries its representative N: not shared)
+            if key is not None and all(type(s) is int for s in key[0]):
+                cls._interned[key] = t
+            cls._interned[(shape, dtype)] = t
         return t
 
     def __setattr__(self, name, value):

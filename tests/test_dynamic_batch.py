@@ -455,3 +455,20 @@ def test_memory_does_not_grow_with_the_sizes_run(monkeypatch):
     arenas = {id(v._local.arena) for v in views if getattr(v._local, "arena", None) is not None}
     assert len(arenas) <= 2  # (a view last run before the arena grew points at the old one until it runs again)
     assert len({id(v._local.wb[j]) for v in views for j in v._local.wb}) == len(views[0]._local.wb)
+
+
+def test_symbolic_types_are_not_shared_between_representatives():
+    """A TensorType over Syms is not interned: each carries the representative N its code is generated for."""
+    from graphnn.ir.types import TensorType
+
+    a, b = TensorType((Sym.var(8) * 4, 3), "float32"), TensorType((Sym.var(40) * 4, 3), "float32")
+    assert a.shape[0].value == 32 and b.shape[0].value == 160
+
+
+def test_guards_that_pin_n_are_recognized():
+    with guarded(REP) as guards:
+        _ = N < 100
+    assert not guards.pinned()
+    with guarded(REP) as guards:
+        _ = int(N * 3)  # (a Python range over a size): valid at N = 40 only
+    assert guards.pinned() and guards.hold(REP) and not guards.hold(REP + 1)
