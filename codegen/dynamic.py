@@ -46,7 +46,7 @@ def _key(graph: Graph) -> str:
     return _NUMBER.sub("#", graph.name + "\n" + graph.to_text(anonymous=True))
 
 
-def _eligible(graph: Graph) -> bool:
+def eligible(graph: Graph) -> bool:
     """Graphs dynamic code may serve: no host calls or collectives (their runtimes take static shapes)."""
     for n in graph.nodes:
         d = get_op(n.op)
@@ -58,7 +58,7 @@ def _eligible(graph: Graph) -> bool:
 def native_for(graph: Graph) -> CompiledGraph | None:
     """A callable running graph with dynamic code (compiled now from the graph and an earlier one of another size,
     or compiled earlier), or None: compile graph for its own shapes and report it with compiled()."""
-    if not config.get("GRAPHNN_DYNAMIC") or not _eligible(graph):
+    if not config.get("GRAPHNN_DYNAMIC") or not eligible(graph):
         return None
     key = _key(graph)
     with _lock:
@@ -102,7 +102,7 @@ def native_for(graph: Graph) -> CompiledGraph | None:
 
 def compiled(graph: Graph) -> None:
     """Note a graph just compiled for its own shapes (a partner for the next graph of its structure)."""
-    if not config.get("GRAPHNN_DYNAMIC") or not _eligible(graph):
+    if not config.get("GRAPHNN_DYNAMIC") or not eligible(graph):
         return
     key = _key(graph)
     with _lock:

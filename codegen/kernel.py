@@ -92,11 +92,8 @@ def _symbolic(s: Sym) -> ir.Value:
     n = getattr(b.function, "graphnn_n", None)
     if n is None:
         raise RuntimeError(f"internal: the dynamic size {s} used in {b.function.name}, which does not load N")
-    acc = None
-    for c in reversed(s.coefs):
-        if acc is None:
-            acc = ir.Constant(I64, c)
-            continue
+    acc = ir.Constant(I64, s.coefs[-1])
+    for c in reversed(s.coefs[:-1]):  # Horner
         acc = b.add(b.mul(acc, n), ir.Constant(I64, c))
     return acc if s.den == 1 else b.sdiv(acc, ir.Constant(I64, s.den))  # (sizes are not negative)
 

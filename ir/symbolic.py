@@ -119,6 +119,14 @@ def _holds(coefs: tuple, den: int, op, n: int) -> bool:
 _state = threading.local()
 
 
+def _stack() -> list:
+    """This thread's recorders, innermost last: Guards, or None inside heuristic()."""
+    stack = getattr(_state, "stack", None)
+    if stack is None:
+        stack = _state.stack = []
+    return stack
+
+
 class guarded:
     """`with guarded(rep) as guards:` decisions on N inside take rep's answer and are recorded in guards."""
 
@@ -126,14 +134,11 @@ class guarded:
         self.guards = Guards(rep)
 
     def __enter__(self) -> Guards:
-        stack = getattr(_state, "stack", None)
-        if stack is None:
-            stack = _state.stack = []
-        stack.append(self.guards)
+        _stack().append(self.guards)
         return self.guards
 
     def __exit__(self, *exc) -> None:
-        _state.stack.pop()
+        _stack().pop()
 
 
 class heuristic:
@@ -141,17 +146,14 @@ class heuristic:
     many threads, which tile shape): they take the representative's answer and record no guard."""
 
     def __enter__(self) -> None:
-        stack = getattr(_state, "stack", None)
-        if stack is None:
-            stack = _state.stack = []
-        stack.append(None)
+        _stack().append(None)
 
     def __exit__(self, *exc) -> None:
-        _state.stack.pop()
+        _stack().pop()
 
 
 def _record(coefs: tuple, den: int, op) -> None:
-    stack = getattr(_state, "stack", None)
+    stack = _stack()
     if not stack:
         raise SymbolicDecision(
             f"internal: a decision on the dynamic size ({_text(coefs, den)} {op}) outside a guarded compile"
@@ -294,13 +296,15 @@ class Sym:
         return other // self._decided()
 
     def __mod__(self, other):
-        if isinstance(other, Sym) and self._exact_quotient(other) is not None:
-            return 0
-        if isinstance(other, Sym) and 0 <= self < other:
-            return self
-        if isinstance(other, Sym) or not _is_int(other) or int(other) <= 0:
-            return self._decided() % other if (_is_int(other) or isinstance(other, Sym)) else NotImplemented
+        if isinstance(other, Sym):
+            if self._exact_quotient(other) is not None:
+                return 0
+            return self if 0 <= self < other else self._decided() % other
+        if not _is_int(other):
+            return NotImplemented
         d = int(other)
+        if d <= 0:
+            return self._decided() % d
         if self.den == 1 and all(x % d == 0 for x in self.coefs[1:]):
             return self.coefs[0] % d
         r = self.value % d  # the remainder, guarded by itself

@@ -140,11 +140,11 @@ def unify(g1: Graph, g2: Graph) -> Graph | None:
     """One graph for every batch size from traces g1 and g2 of the same program at two sizes: a copy of g2 whose
     differing integers (shapes, attributes, meta, the bodies of scans) are fitted as a*N + b, generated for N =
     g2's size; None when the graphs differ otherwise or a difference is not of that form."""
-    sizes = batch_sizes(g1, g2) if _same_structure(g1, g2) else None
+    sizes = batch_sizes(g1, g2)
     if sizes is None:
         return None
     try:
-        out = _unify(g1, g2, *sizes)
+        out = _unify(g1, g2, *sizes)  # (which checks the structure)
     except _Mismatch:
         return None
     out.meta["dynamic"] = sizes[1]
@@ -177,17 +177,12 @@ def _unify(g1: Graph, g2: Graph, n1: int, n2: int) -> Graph:
 
 def size_of(sym: Graph, g: Graph) -> int | None:
     """N at which g is the symbolic graph sym (every integer agreeing), or None."""
-    n = None
-    for a, b in zip(sym.inputs, g.inputs):
-        for s, x in zip(a.shape, b.shape):
-            if isinstance(s, Sym) and n is None and len(s.coefs) == 2:
-                k, r = divmod(x - s.coefs[0], s.coefs[1])
-                n = k if r == 0 else None
-                if n is None:
-                    return None
-    if n is None or n < MIN_N:
+    dims = ((s, x) for a, b in zip(sym.inputs, g.inputs) for s, x in zip(a.shape, b.shape))
+    s, x = next(((s, x) for s, x in dims if isinstance(s, Sym) and len(s.coefs) == 2), (None, None))
+    if s is None:
         return None
-    return n if _graph_agrees(sym, g, n) else None
+    n, r = divmod(x - s.coefs[0], s.coefs[1])  # x = a*N + b
+    return n if r == 0 and n >= MIN_N and _graph_agrees(sym, g, n) else None
 
 
 def _graph_agrees(sym: Graph, g: Graph, n: int) -> bool:

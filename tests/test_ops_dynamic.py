@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from graphnn.codegen import CompiledGraph
-from graphnn.codegen.dynamic import _eligible
+from graphnn.codegen.dynamic import eligible
 from graphnn.codegen.module import can_lower
 from graphnn.ir import OPS, grad_graph, interpret, optimize
 from graphnn.ir.unify import unify
@@ -56,7 +56,7 @@ def _builds(case, dtype, joint: bool):
                 interpret(*out[-1])
     except Exception:  # noqa: BLE001 - the attributes fix a size (a reshape's target, a slice's end)
         return None
-    if not _eligible(out[0][0]) or unify(out[0][0], out[1][0]) is None:
+    if not eligible(out[0][0]) or unify(out[0][0], out[1][0]) is None:
         return None
     return out
 
