@@ -82,3 +82,34 @@ def partition(
         missing,
         [v.type for v in list(outputs) + res_computed],
     )
+
+
+def drop_unread_residuals(part: Partition, backward: Graph) -> Partition:
+    """`part` without the residuals its optimized backward graph `backward` no longer reads (simplification can
+    make a gradient independent of a value the differentiation referred to, as an LSTM's hoisted input
+    projection): the forward graph stops returning them, so they live in its arena instead of being kept until
+    backward runs. `backward` loses those inputs (in place); the returned partition refers to it."""
+    read = {v.id for n in backward.nodes for v in n.inputs} | {v.id for v in backward.outputs}
+    k = len(part.res_input_pos)
+    keep_in = [i for i in range(k) if backward.inputs[i].id in read]
+    keep_res = [j for j in range(part.n_res) if backward.inputs[k + j].id in read]
+    if len(keep_in) == k and len(keep_res) == part.n_res:
+        return Partition(**{**part.__dict__, "backward": backward})
+    backward.inputs = (
+        [backward.inputs[i] for i in keep_in]
+        + [backward.inputs[k + j] for j in keep_res]
+        + backward.inputs[k + part.n_res :]
+    )
+    fwd, n = part.forward, part.n_out
+    fwd.outputs = fwd.outputs[:n] + [fwd.outputs[n + j] for j in keep_res] + fwd.outputs[n + part.n_res :]
+    return Partition(
+        fwd,
+        backward,
+        n,
+        len(keep_res),
+        part.float_outs,
+        part.grad_pos,
+        [part.res_input_pos[i] for i in keep_in],
+        part.missing_gradient,
+        part.out_types[:n] + [part.out_types[n + j] for j in keep_res],
+    )

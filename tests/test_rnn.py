@@ -204,6 +204,32 @@ def test_reverse_scan_reads_saved_gates(mode):
     assert len({v.id for v in stacked}) == len(stacked) and not {v.id for v in stacked} & {v.id for v in body.inputs}
 
 
+def test_compiled_module_keeps_only_residuals_its_backward_reads():
+    """A compiled LSTM's forward returns no residual its optimized backward graph does not read (the hoisted
+    input projection, a [T, B, 4H] buffer, is not kept from forward to backward), and its gradients still
+    equal eager mode's."""
+    m = nn.LSTM(3, 8)
+    x = graphnn.randn(6, 2, 3)
+    c = graphnn.compile(m)
+    xc = x.detach().requires_grad_()
+    out, _ = c(xc)
+    out.sum().backward()
+    prog = c.last
+    fwd, bwd = prog.stages["forward"], prog.stages["backward"]
+    read = {v.id for n in bwd.nodes for v in n.inputs} | {v.id for v in bwd.outputs}
+    assert all(v.id in read for v in bwd.inputs[: len(bwd.inputs) - len(prog.float_outs)])
+    assert (6, 2, 32) not in [v.shape for v in fwd.outputs]
+    assert len(fwd.outputs) == prog.n_out + prog.n_res
+    got = [xc.grad.numpy().copy()] + [p.grad.numpy().copy() for p in m.parameters()]
+    m.zero_grad()
+    xe = x.detach().requires_grad_()
+    out, _ = m(xe)
+    out.sum().backward()
+    want = [xe.grad.numpy()] + [p.grad.numpy() for p in m.parameters()]
+    for g, w in zip(got, want):
+        np.testing.assert_allclose(g, w, rtol=1e-5, atol=1e-5)
+
+
 class SumModel(nn.Module):
     def __init__(self):
         super().__init__()

@@ -13,7 +13,7 @@ from graphnn import ir
 from graphnn.ir import config
 from graphnn.codegen import CompiledGraph, LoweringError, dynamic
 from graphnn.ir.graph import Node
-from graphnn.ir.partition import partition
+from graphnn.ir.partition import drop_unread_residuals, partition
 from graphnn.ir.passes import lower_for_codegen
 from graphnn.ir.registry import MissingGradient
 
@@ -543,6 +543,7 @@ class SplitProgram(_Guarded):
         with tracer:
             hooks = tracer.grad_hooks(hooked + [(s, s._value) for s in tracer.arg_syms])
             part = partition(g, outs, wrt, [v for _, v in updates], hooks=hooks)
+        part = drop_unread_residuals(part, _optimized(part.backward))
         self.float_outs, self.grad_pos, self.res_input_pos = part.float_outs, part.grad_pos, part.res_input_pos
         self.missing_gradient = part.missing_gradient  # raised when a gradient is asked for, as in eager mode
         self.n_out, self.n_res = part.n_out, part.n_res
@@ -551,7 +552,7 @@ class SplitProgram(_Guarded):
             part.n_out + part.n_res + k: fwd_inputs.index(tracer.input_of[id(t)]) for k, (t, _) in enumerate(updates)
         }
         self.stages["forward"] = _optimized(fwd)
-        self.stages["backward"] = _optimized(part.backward)
+        self.stages["backward"] = part.backward
         self.stages["optimized"] = self.stages["forward"]
         self.stages["lowered"] = _lowered(self.stages["forward"])
         self._dynamic = _DYNAMIC.get()  # (the backward is compiled later, outside the compiled callable's build)
