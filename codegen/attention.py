@@ -33,7 +33,9 @@ import llvmlite.ir as ir
 
 from graphnn.ir.views import strided_view
 
-from .kernel import LLTYPE, Index, Kernel, i64
+from graphnn.ir.symbolic import Sym
+
+from .kernel import LLTYPE, Index, Kernel, i64, scratch_count
 from .scalars import LLVMScalars
 from .schedule import MAX_SCRATCH, VectorOps
 from .target import l1_data_bytes, vector_registers, vector_width_bits
@@ -103,8 +105,8 @@ def _var(k: Kernel, dt: str, value):
     return slot
 
 
-def _row_scratch(k: Kernel, dt: str, n: int):
-    buf = k.alloca(ir.ArrayType(LLTYPE[dt], max(1, n)))
+def _row_scratch(k: Kernel, dt: str, n):
+    buf = k.alloca(ir.ArrayType(LLTYPE[dt], max(1, scratch_count(n, MAX_SCRATCH))))
     return lambda j: k.b.gep(buf, [i64(0), j], inbounds=True)
 
 
@@ -366,6 +368,12 @@ def _vector_lanes(k: Kernel, x: _Vec, node, operands: list, widths: list) -> lis
     return None if None in lanes else lanes
 
 
+def _at_most(n, size: int) -> int:
+    """A tile or block of `size` rows over n of them: n itself when fewer; `size` for an n symbolic in N (the
+    loops clamp at run time, so the choice holds at every N)."""
+    return size if isinstance(n, Sym) else min(n, size)
+
+
 def query_tile(dt: str, ev: int, lanes: int) -> int:
     """Query rows per tile: their accumulator rows (ev / lanes vectors each) take at most half the vector
     registers, so the value row loaded per key serves them all without spilling; at most 4."""
@@ -394,8 +402,9 @@ def _fast_forward(k: Kernel, node) -> bool:
     vq, vv = VectorOps(k.module, dt, lanes[0]), VectorOps(k.module, dt, lanes[1])
     out, lse = node.outputs
     lq, lk = r.q.shape[-2], r.kk.shape[-2]
-    mq = min(lq, query_tile(dt, ev, lanes[1]))
-    bk = min(lk, key_block(dt, e, ev, mq))
+    # (a sequence length symbolic in N takes the full tile and block: the loops count rows and keys at run time)
+    mq = _at_most(lq, query_tile(dt, ev, lanes[1]))
+    bk = _at_most(lk, key_block(dt, e, ev, mq))
     causal = node.attrs.get("causal")
     block = k.alloca(ir.ArrayType(LLTYPE[dt], mq * bk))
     accs = [x.accumulators(vv, ev) for _ in range(mq)]
@@ -491,7 +500,7 @@ def _fast_forward(k: Kernel, node) -> bool:
                 if lse.id in k.ptr:
                     k.store(lse, flat, b.select(empty, ninf, s.add(s.log(tot), m)))
 
-            if t == 0 or lq % mq == 0:
+            if t == 0 or (not isinstance(lq, Sym) and lq % mq == 0):
                 finish()
             else:  # a last tile's missing rows repeat the last row: stored once
                 k.if_else(b.icmp_signed("<", b.add(i0, i64(t)), i64(lq)), finish, lambda: None)
@@ -527,7 +536,7 @@ def _fast_backward(k: Kernel, node) -> bool:
         return False
     b, s, dt = k.b, r.s, r.dt
     vq, vv = VectorOps(k.module, dt, lanes[0]), VectorOps(k.module, dt, lanes[1])
-    bk = min(lk, backward_key_block(dt, e, ev))
+    bk = _at_most(lk, backward_key_block(dt, e, ev))
     if bk * (e + ev) > MAX_SCRATCH:  # the block's dk and dv accumulators live on the stack
         return False
     s1, s2 = _row_scratch(k, dt, bk), _row_scratch(k, dt, bk)
@@ -667,4 +676,4 @@ def emit_attention_backward(k: Kernel, group, node, via_flat: bool = False) -> N
 
 def accepts(node, via_flat: bool, group) -> bool:
     """Scratch rows (scores, accumulators) fit on the stack."""
-    return max(node.inputs[1].shape[-2], node.inputs[0].shape[-1], node.inputs[2].shape[-1]) <= MAX_SCRATCH
+    return all(n <= MAX_SCRATCH for n in (node.inputs[1].shape[-2], node.inputs[0].shape[-1], node.inputs[2].shape[-1]))

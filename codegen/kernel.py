@@ -402,7 +402,7 @@ class Kernel:
         def rec(d, dims, par):
             if d == len(shape):
                 body(dims)
-            elif shape[d] == 1:
+            elif not isinstance(shape[d], Sym) and shape[d] == 1:  # (a size symbolic in N: looped at any value)
                 rec(d + 1, dims + [i64(0)], par)
             else:
                 self.loop(shape[d], lambda i: rec(d + 1, dims + [i], False), parallel=par)

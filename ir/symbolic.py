@@ -226,8 +226,10 @@ class Sym:
     __radd__ = __add__
 
     def __neg__(self):
-        if self.den != 1:
-            return -self._decided()
+        if self.den != 1:  # -floor(p / d) = ceil(-p / d) = floor((d - 1 - p) / d)
+            out = [-x for x in self.coefs]
+            out[0] += self.den - 1
+            return _make(out, self.rep, self.den)
         return _make([-x for x in self.coefs], self.rep)
 
     def __sub__(self, other):
@@ -335,10 +337,11 @@ class Sym:
             sign = _sign_known(diff.coefs)
             if sign is not None:
                 return _TEST[op](sign)
-        if op in ("==", "!=") and diff.den == 1:
-            # Two different polynomials are equal at a few N only: decide "different", as at a generic N, even
-            # where the representative happens to be one of them (8*N == 64 at N = 8); the guard excludes those N.
-            _record(diff.coefs, 1, "!=")
+        if op in ("==", "!="):
+            # Two different polynomials are equal at a few N only (or, floored, over a bounded range of N): decide
+            # "different", as at a generic N, even where the representative happens to be one of them (8*N == 64
+            # at N = 8, (N+3)//4 == 1 at N = 3); the guard excludes those N.
+            _record(diff.coefs, diff.den, "!=")
             return op == "!="
         result = _TEST[op](diff.value)
         _record(diff.coefs, diff.den, op if result else _NEGATE[op])

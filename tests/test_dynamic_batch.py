@@ -44,6 +44,8 @@ OPS = {
     "max": lambda x, y: max(x, y),
     "bool": lambda x, y: bool(x),
     "int": lambda x, y: int(x),
+    "neg": lambda x, y: -x,
+    "ceil/4": lambda x, y: -(-x // 4),
 }
 
 
@@ -472,3 +474,28 @@ def test_guards_that_pin_n_are_recognized():
     with guarded(REP) as guards:
         _ = int(N * 3)  # (a Python range over a size): valid at N = 40 only
     assert guards.pinned() and guards.hold(REP) and not guards.hold(REP + 1)
+
+
+def test_a_generation_loop_whose_context_grows_runs_one_program(monkeypatch):
+    """A compiled next-token function of a small GPT called with contexts of 1, 2, 3, ... tokens (the sequence
+    length is the symbol: its attention's key blocks and query tiles are counted at run time): one dynamic
+    program serves every length from the third on, with the tokens and logits of the eager model."""
+    from graphnn.tools.gpt import GPTSpec, gpt_class
+
+    monkeypatch.setenv("GRAPHNN_DYNAMIC", "1")
+    dynamic.clear()
+    graphnn.manual_seed(0)
+    spec = GPTSpec(block_size=24, n_layer=2, n_head=2, n_embd=32, vocab_size=50)
+    model = gpt_class(graphnn)(spec).eval()
+    last_logits = graphnn.compile(lambda idx: model(idx)[:, -1, :])
+    before = dict(dynamic.STATS)
+    ctx = np.zeros((2, 1), dtype=np.int64)
+    with graphnn.no_grad():
+        for t in range(1, 14):
+            got = last_logits(graphnn.tensor(ctx)).numpy()
+            want = model(graphnn.tensor(ctx))[:, -1, :].numpy()
+            # one sum per score over n_embd / n_head products, then a softmax over t of them: a few ulp of 1
+            np.testing.assert_allclose(got, want, rtol=0, atol=1e-5 * max(1.0, float(np.abs(want).max())))
+            ctx = np.concatenate([ctx, np.argmax(want, axis=-1)[:, None]], axis=1)
+    assert dynamic.STATS["dynamic_compiled"] - before["dynamic_compiled"] == 1
+    assert dynamic.STATS["dynamic_reused"] - before["dynamic_reused"] >= 9
