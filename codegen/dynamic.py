@@ -21,8 +21,9 @@ from graphnn.ir.unify import size_of, unify
 
 from .runtime import CompiledGraph
 
-MAX_GROUPS = 64  # graph structures remembered (least recently used dropped)
-MAX_CODES = 4  # dynamic programs per structure (each valid for a range of N)
+MAX_GROUPS = 128  # graph structures remembered (least recently used dropped)
+MAX_CODES = 8  # dynamic programs per structure (each valid for a range of N, or other sizes of the same op)
+MAX_PARTNERS = 8  # graphs compiled for one size kept per structure, as partners for unification
 STATS = {"dynamic_compiled": 0, "dynamic_reused": 0, "dynamic_failed": 0}
 
 _NUMBER = re.compile(r"body<[0-9a-f]+>|-?\d+")  # (a scan body's key hashes its sizes too)
@@ -32,7 +33,7 @@ _groups: OrderedDict = OrderedDict()  # erased text -> _Group
 
 class _Group:
     def __init__(self):
-        self.last: Graph | None = None  # the most recent graph compiled for one size
+        self.partners: OrderedDict = OrderedDict()  # the numbers of a graph compiled for one size -> the graph
         self.codes: list = []  # (dynamic CompiledGraph, its symbolic graph's text)
         self.failed: set = set()  # symbolic graph texts whose compile failed
 
@@ -44,6 +45,22 @@ def _count(stat: str) -> None:
 
 def _key(graph: Graph) -> str:
     return _NUMBER.sub("#", graph.name + "\n" + graph.to_text(anonymous=True))
+
+
+def _numbers(graph: Graph) -> tuple:
+    return tuple(_NUMBER.findall(graph.name + "\n" + graph.to_text(anonymous=True)))
+
+
+def _partner(partners: list, numbers: tuple) -> Graph | None:
+    """The graph of the group that differs from one with these numbers in the fewest of them (the same op at
+    another size of one dimension rather than with other weights: one-op graphs of every linear layer of a model
+    share a structure), or None."""
+    best, fewest = None, None
+    for nums, g in partners:
+        differ = sum(a != b for a, b in zip(nums, numbers))
+        if len(nums) == len(numbers) and differ and (fewest is None or differ < fewest):
+            best, fewest = g, differ
+    return best
 
 
 def eligible(graph: Graph) -> bool:
@@ -66,13 +83,14 @@ def native_for(graph: Graph) -> CompiledGraph | None:
         if group is None:
             return None
         _groups.move_to_end(key)
-        codes, last = list(group.codes), group.last
+        codes, partners = list(group.codes), list(group.partners.items())
     for code, _ in codes:
         n = size_of(code.symbolic_graph, graph)
         view = code.sized(n, graph) if n is not None else None
         if view is not None:
             _count("dynamic_reused")
             return view
+    last = _partner(partners, _numbers(graph))
     if last is None or len(codes) >= MAX_CODES:
         return None
     sym = unify(last, graph)
@@ -112,7 +130,10 @@ def compiled(graph: Graph) -> None:
             while len(_groups) > MAX_GROUPS:
                 _groups.popitem(last=False)
         _groups.move_to_end(key)
-        group.last = graph
+        group.partners[_numbers(graph)] = graph
+        group.partners.move_to_end(_numbers(graph))
+        while len(group.partners) > MAX_PARTNERS:
+            group.partners.popitem(last=False)
 
 
 def clear() -> None:

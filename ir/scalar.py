@@ -49,6 +49,39 @@ def _erf(x: np.ndarray) -> np.ndarray:
     return np.array([math.erf(v) for v in flat], np.float64).reshape(np.shape(x))
 
 
+ERFCX_RANGE = (0.5, 4.0)  # where _erf_fast uses its interpolant of erfcx; erf rounds to +-1 in float32 past 4
+ERFCX_DEGREE = 22
+_erfcx_coefs: list = []
+
+
+def _erf_fast(x: np.ndarray) -> np.ndarray:
+    """erf elementwise to about 1e-13 relative, in whole-array NumPy operations (float32 results, far more exact
+    than their rounding needs; about ten times faster than _erf): the Taylor series for |x| < 0.5, 1 - exp(-x^2)
+    erfcx(|x|) up to 4 with erfcx a Chebyshev interpolant (fitted once from math.erfc), and sign(x) beyond."""
+    a, b = ERFCX_RANGE
+    if not _erfcx_coefs:
+        f = np.vectorize(lambda t: math.erfc(t) * math.exp(t * t))
+        _erfcx_coefs.append(
+            np.polynomial.chebyshev.chebinterpolate(lambda t: f((t + 1) * (b - a) / 2 + a), ERFCX_DEGREE)
+        )
+    v = np.asarray(x, np.float64).reshape(-1)
+    ax = np.abs(v)
+    out = np.sign(v)  # (NaN stays NaN)
+    small = ax < a
+    if small.any():
+        xs = v[small]
+        y, s = xs * xs, 0.0
+        for n in range(12, -1, -1):  # sum (-y)^n / (n! (2n + 1)): 0.25^13 / 13! is below 1e-17
+            s = s * -y + 1.0 / (math.factorial(n) * (2 * n + 1))
+        out[small] = 2 / math.sqrt(math.pi) * xs * s
+    mid = (ax >= a) & (ax < b)
+    if mid.any():
+        xm = ax[mid]
+        t = (2 * xm - (a + b)) / (b - a)
+        out[mid] = np.copysign(1 - np.exp(-xm * xm) * np.polynomial.chebyshev.chebval(t, _erfcx_coefs[0]), v[mid])
+    return out.reshape(np.shape(x))
+
+
 class NumpyScalars(Scalars):
     """`Scalars` on NumPy arrays (every operand already has the computation dtype)."""
 
@@ -122,7 +155,7 @@ class NumpyScalars(Scalars):
         return self._t(1.0 / (1.0 + np.exp(-np.asarray(x, np.float64))))
 
     def erf(self, x):
-        return self._t(_erf(x))
+        return self._t(_erf_fast(x) if self.dtype == "float32" else _erf(x))
 
     def sin(self, x):
         return self._t(np.sin(x))

@@ -81,3 +81,31 @@ def test_least_recently_used_code_is_dropped(monkeypatch):
         graphnn.ones(n, 1024) * 3.0
     assert len(native_eager._compiled) == 2
     assert [key[2][0][0] for key in native_eager._compiled] == [1032, 1040]
+
+
+def test_heavy_ops_at_growing_sizes_share_one_program_per_op(monkeypatch):
+    """A generation loop's pattern: the same linear layers (three weight shapes) at every context length. Once an
+    op has been compiled at two lengths, one dynamic program serves the others (codegen/dynamic.py), with each
+    length's NumPy result; layers of other widths do not take each other's code."""
+    from graphnn.codegen import dynamic, jit
+
+    monkeypatch.setenv("GRAPHNN_DYNAMIC", "1")
+    dynamic.clear()
+    rng = np.random.default_rng(0)
+    ws = [rng.standard_normal(s).astype(np.float32) for s in ((384, 128), (128, 128), (512, 128))]
+    before = dict(dynamic.STATS)
+    compiles = jit.STATS["compiled"] + jit.STATS["disk_hits"]
+    with graphnn.no_grad():
+        for t in range(24, 60):
+            x = rng.standard_normal((t, 128)).astype(np.float32)
+            h = x
+            for w in ws:
+                for _ in range(2):  # (hot from the second call of a signature)
+                    got = F.linear(graphnn.tensor(h), graphnn.tensor(w)).numpy()
+                want = h.astype(np.float64) @ w.T.astype(np.float64)
+                # float32 sums of k <= 512 products: k ulp of the largest partial sum, bounded by |h| |w| summed
+                bound = 512 * 2**-24 * (np.abs(h).astype(np.float64) @ np.abs(w.T).astype(np.float64))
+                assert (np.abs(got - want) <= bound + 1e-30).all()
+                h = got[:, :128]
+    assert jit.STATS["compiled"] + jit.STATS["disk_hits"] - compiles <= 12  # not one per length and shape
+    assert dynamic.STATS["dynamic_reused"] - before["dynamic_reused"] >= 3 * 30

@@ -109,14 +109,20 @@ def _one_op_graph(node, arrays: list) -> Graph:
 
 
 def _compile(g: Graph):
-    """The graph's CompiledGraph, lowered as graphnn.compile lowers graphs; None when it cannot be compiled."""
-    from graphnn.codegen import CompiledGraph
+    """The graph's CompiledGraph, lowered as graphnn.compile lowers graphs; None when it cannot be compiled. Once
+    an op has been compiled at two sizes of one dimension (a generation loop's growing context, a last short
+    batch), one program serves every size (codegen/dynamic.py), so a new size costs no compile."""
+    from graphnn.codegen import CompiledGraph, dynamic
     from graphnn.codegen.module import LoweringError
     from graphnn.ir.passes import lower_for_codegen
 
     try:
         lower_for_codegen(g)
-        return CompiledGraph(g)
+        native = dynamic.native_for(g)
+        if native is None:
+            native = CompiledGraph(g)
+            dynamic.compiled(g)
+        return native
     except (LoweringError, NotImplementedError):
         return None
 
