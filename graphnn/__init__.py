@@ -280,14 +280,7 @@ random = _random_module  # torch.random.manual_seed(...)
 channels_last = contiguous_format = preserve_format = channels_last_3d = "memory_format"
 
 
-def set_printoptions(precision=None, threshold=None, edgeitems=None, linewidth=None, profile=None, sci_mode=None):
-    """Printing of tensors, as NumPy's print options (which graphnn's tensor repr uses)."""
-    opts = {"precision": precision, "threshold": threshold, "edgeitems": edgeitems, "linewidth": linewidth}
-    if profile == "full":
-        opts["threshold"] = _sys.maxsize
-    if sci_mode is not None:
-        opts["suppress"] = not sci_mode
-    np.set_printoptions(**{k: v for k, v in opts.items() if v is not None})
+from graphnn.core.printing import get_printoptions, set_printoptions  # noqa: E402, F401
 
 
 # Sparse COO tensors (dense-backed): torch.sparse_coo_tensor, x.to_sparse(), torch.sparse.mm, torch.spmm

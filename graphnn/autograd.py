@@ -482,12 +482,36 @@ def _accumulate(t, g) -> None:
     if t._grad is None:
         t.grad = Tensor(np.array(g, copy=True))
     else:
-        t._grad._data = t._grad._data + g
+        t._grad._data = np.asarray(t._grad._data + g)  # (0-d arrays add to a NumPy scalar)
 
 
-def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=False, allow_unused=False):
-    """d(outputs)/d(inputs) as new tensors, without touching .grad."""
+def grad(
+    outputs,
+    inputs,
+    grad_outputs=None,
+    retain_graph=None,
+    create_graph=False,
+    only_inputs=True,
+    allow_unused=None,
+    is_grads_batched=False,
+    materialize_grads=False,
+):
+    """d(outputs)/d(inputs) as new tensors, without touching .grad. As in PyTorch, only_inputs is accepted and
+    ignored (deprecated there), and materialize_grads gives zeros for inputs the outputs do not depend on."""
     from graphnn.core.tensor import Tensor
+
+    if is_grads_batched:
+        raise NotImplementedError("autograd.grad(is_grads_batched=True) (vmap over grad_outputs) is not supported")
+    if materialize_grads:
+        if allow_unused is False:
+            raise ValueError("Expected allow_unused to be True or not passed when materialize_grads=True")
+        single = isinstance(inputs, Tensor)
+        result = grad(outputs, inputs, grad_outputs, retain_graph, create_graph, allow_unused=True)
+        return tuple(
+            r if r is not None else Tensor(np.zeros(tuple(t.shape), t.dtype_name))
+            for r, t in zip(result, [inputs] if single else inputs)
+        )
+    allow_unused = bool(allow_unused)
 
     outputs = [outputs] if isinstance(outputs, Tensor) else list(outputs)
     inputs = [inputs] if isinstance(inputs, Tensor) else list(inputs)

@@ -227,3 +227,71 @@ def test_matrix_exp_batched_compiled_and_errors(torch):
         with pytest.raises(RuntimeError, match="floating point"):
             L.linalg.matrix_exp(L.ones(2, 2, dtype=L.int64))
         assert tuple(L.linalg.matrix_exp(L.ones(0, 0)).shape) == (0, 0)
+
+
+# -- details real programs ran into -----------------------------------------------------------------------------
+def test_index_put_accumulates_over_several_index_tensors():
+    """index_put_(..., accumulate=True) with an index tensor per leading dimension (broadcast together, negative
+    positions from the end): repeated positions add up, eagerly, compiled and in the gradient."""
+    t = graphnn.zeros(2, 4)
+    t.index_put_(
+        (graphnn.tensor([0, 0, 1]), graphnn.tensor([3, 3, -3])), graphnn.tensor([1.0, 2.0, 5.0]), accumulate=True
+    )
+    np.testing.assert_array_equal(t.numpy(), [[0, 0, 0, 3], [0, 5, 0, 0]])
+    t3 = graphnn.zeros(3, 4, 2)
+    t3.index_put_((graphnn.tensor([0, -1, 0]), graphnn.tensor([[3], [3]])), graphnn.ones(2, 3, 2), accumulate=True)
+    want = np.zeros((3, 4, 2))
+    for i in (0, 2, 0):
+        want[i, 3] += 2  # two rows of the broadcast index, each adding ones of width 2
+    np.testing.assert_array_equal(t3.numpy(), want)
+
+    def f(t, i, j, v):
+        t = t.clone()
+        t.index_put_((i, j), v, accumulate=True)
+        return t
+
+    args = (graphnn.zeros(2, 4), graphnn.tensor([0, 0, 1]), graphnn.tensor([3, 3, 1]), graphnn.tensor([1.0, 2.0, 5.0]))
+    np.testing.assert_array_equal(graphnn.compile(f)(*args).numpy(), f(*args).numpy())
+    v = graphnn.tensor([1.0, 2.0, 5.0], requires_grad=True)
+    y = graphnn.zeros(2, 4).index_put_((args[1], args[2]), v * 2, accumulate=True)
+    (y * graphnn.arange(8.0).view(2, 4)).sum().backward()
+    np.testing.assert_array_equal(v.grad.numpy(), [6.0, 6.0, 10.0])  # 2 * the weights at (0, 3), (0, 3), (1, 1)
+    with pytest.raises(IndexError):
+        graphnn.zeros(2, 4).index_put_(
+            (graphnn.tensor([0, 2]), graphnn.tensor([3, 3])), graphnn.ones(2), accumulate=True
+        )
+
+
+def test_autograd_grad_takes_torch_keywords():
+    """only_inputs (deprecated, ignored) and materialize_grads (zeros for unused inputs), as torch.autograd.grad."""
+    x, y = graphnn.randn(3, requires_grad=True), graphnn.randn(2, requires_grad=True)
+    (gx,) = graphnn.autograd.grad((x * 2).sum(), x, only_inputs=True)
+    np.testing.assert_array_equal(gx.numpy(), [2.0, 2.0, 2.0])
+    gx, gy = graphnn.autograd.grad((x * 2).sum(), [x, y], materialize_grads=True)
+    np.testing.assert_array_equal(gy.numpy(), [0.0, 0.0])
+    with pytest.raises(RuntimeError, match="not have been used"):
+        graphnn.autograd.grad((x * 2).sum(), [x, y])
+
+
+def test_a_list_of_numpy_float64_scalars_makes_a_float64_tensor():
+    """A NumPy float64 scalar is typed data (as in torch.tensor([np.mean(a), np.std(a)])); Python floats are not."""
+    assert graphnn.tensor([np.float64(1.5), np.float64(2.5)]).dtype == graphnn.float64
+    assert graphnn.tensor([[np.float64(1.0)], [2.0]]).dtype == graphnn.float64
+    assert graphnn.tensor([1.5, 2.5]).dtype == graphnn.float32
+    assert graphnn.tensor([np.float32(1.5), 2.0]).dtype == graphnn.float32
+
+
+def test_the_accumulated_grad_of_a_0d_parameter_is_writable():
+    """A second backward adds into a 0-d .grad, which zero_() then clears in place (the manual SGD loop of the
+    'Learning PyTorch with Examples' tutorial)."""
+    x = graphnn.linspace(-1, 1, 5)
+    c = graphnn.tensor(0.3, requires_grad=True)
+    for _ in range(3):
+        (c * x).pow(2).sum().backward()
+        (c * x).pow(2).sum().backward()  # accumulates
+        with graphnn.no_grad():
+            c -= 0.05 * c.grad
+        c.grad.zero_()
+        assert c.grad.item() == 0.0
+    # each step: c -= 0.05 * 2 * (2 c sum(x^2)) with sum(x^2) = 2.5, so c *= 1 - 0.05 * 10 = 0.5
+    assert abs(c.item() - 0.3 * 0.5**3) < 1e-7

@@ -95,3 +95,38 @@ def test_symbolic_tensors_say_so():
 
     f(graphnn.ones(2))
     assert seen == ["tensor(<symbolic f32[2]>)"]
+
+
+PRINT_OPTIONS = [
+    {"precision": 2},
+    {"threshold": 5, "edgeitems": 1},
+    {"sci_mode": False},
+    {"sci_mode": True},
+    {"linewidth": 30},
+    {"profile": "short"},
+    {"profile": "full"},
+    {"profile": "short", "precision": 6},
+]
+
+
+@pytest.mark.parametrize("opts", PRINT_OPTIONS, ids=[repr(o) for o in PRINT_OPTIONS])
+def test_print_options_match_torch(torch, opts):
+    """set_printoptions changes repr as PyTorch's does (and leaves NumPy's own printing alone)."""
+    arrays = [
+        np.array([1.23456, 2.0]),
+        np.arange(10.0),
+        np.array([1e-8, 1.0, 1e6]),
+        R.standard_normal((4, 30)),
+        np.arange(12.0),
+    ]
+    numpy_before = np.get_printoptions()
+    try:
+        for lib in (torch, graphnn):
+            lib.set_printoptions(**opts)
+        for arr in arrays:
+            a = arr.astype(np.float32)
+            assert _normalized(repr(graphnn.from_numpy(a))) == _normalized(repr(torch.from_numpy(a)))
+        assert np.get_printoptions() == numpy_before
+    finally:
+        for lib in (torch, graphnn):
+            lib.set_printoptions(profile="default", sci_mode=None)

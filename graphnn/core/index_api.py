@@ -349,11 +349,30 @@ def index_put_(self, indices, values, accumulate: bool = False):
     up (one index tensor)."""
     indices = tuple(indices)
     if accumulate:
-        if len(indices) != 1:
-            raise NotImplementedError("index_put_ with accumulate=True takes one index tensor in graphnn")
-        index = _t().as_tensor(indices[0])
-        rows = _t().as_tensor(values).to(self.dtype).expand((index.shape[0],) + tuple(self.shape[1:]))
-        return self.index_add_(0, index, rows)
+        T = _t()
+        idx = []
+        for i in indices:  # (a boolean mask stands for the positions it selects)
+            i = T.as_tensor(i)
+            idx.extend(i.nonzero(as_tuple=True) if i.dtype_name == "bool" else (i,))
+        if not 0 < len(idx) <= self.ndim:
+            raise IndexError(f"index_put_: {len(idx)} index tensors for a tensor of {self.ndim} dimensions")
+        if len(idx) == 1:
+            index = idx[0]
+            rows = T.as_tensor(values).to(self.dtype).expand((index.shape[0],) + tuple(self.shape[1:]))
+            return self.index_add_(0, index, rows)
+        # several index tensors: one position along the flattened leading dimensions, then one index_add
+        lead, rest = tuple(self.shape[: len(idx)]), tuple(self.shape[len(idx) :])
+        shape = tuple(np.broadcast_shapes(*[tuple(i.shape) for i in idx]))
+        flat = None
+        for i, n in zip(idx, lead):
+            if i._trace is None and ((i < -n) | (i >= n)).any().item():  # (compiled code checks its gathers)
+                raise IndexError(f"index_put_: index out of range for a dimension of size {n}")
+            i = i % n  # negative positions count from the end
+            flat = i if flat is None else flat * n + i
+        flat = flat.expand(shape).reshape(-1)
+        rows = T.as_tensor(values).to(self.dtype).expand(shape + rest).reshape((-1,) + rest)
+        summed = index_add(self.reshape((-1,) + rest), 0, flat, rows)
+        return self.copy_(summed.reshape(tuple(self.shape)))
     self[indices] = values
     return self
 

@@ -1,7 +1,7 @@
 """Tensor repr with PyTorch's formatting rules (torch/_tensor_str.py's defaults): 4 digits after the point, or
 scientific notation when the nonzero finite magnitudes span more than 1e3 or leave [1e-4, 1e8]; floats that are all
 integers print as `1.`; columns share one width; lines wrap at 80 characters; above 1000 elements only the first
-and last 3 entries of each dimension are shown, with `...`."""
+and last 3 entries of each dimension are shown, with `...`. set_printoptions changes these as PyTorch's does."""
 
 from __future__ import annotations
 
@@ -9,10 +9,36 @@ import math
 
 import numpy as np
 
-PRECISION = 4
-THRESHOLD = 1000
-EDGEITEMS = 3
-LINEWIDTH = 80
+PROFILES = {
+    "default": {"precision": 4, "threshold": 1000, "edgeitems": 3, "linewidth": 80},
+    "short": {"precision": 2, "threshold": 1000, "edgeitems": 2, "linewidth": 80},
+    "full": {"precision": 4, "threshold": math.inf, "edgeitems": 3, "linewidth": 80},
+}
+OPTS: dict = {**PROFILES["default"], "sci_mode": None}  # sci_mode None: chosen from the values
+
+
+def set_printoptions(precision=None, threshold=None, edgeitems=None, linewidth=None, profile=None, sci_mode=None):
+    """torch.set_printoptions: a profile ('default', 'short', 'full') first, then the options given; sci_mode
+    True/False forces or forbids scientific notation, None (always set) leaves it to the values."""
+    if profile is not None:
+        if profile not in PROFILES:
+            raise ValueError(f"set_printoptions: profile must be one of {sorted(PROFILES)}, got {profile!r}")
+        OPTS.update(PROFILES[profile])
+    for name, v in (
+        ("precision", precision),
+        ("threshold", threshold),
+        ("edgeitems", edgeitems),
+        ("linewidth", linewidth),
+    ):
+        if v is not None:
+            OPTS[name] = v
+    OPTS["sci_mode"] = sci_mode
+
+
+def get_printoptions() -> dict:
+    return dict(OPTS)
+
+
 DEFAULT_DTYPES = ("float32", "int64", "bool")  # printed without a dtype= suffix (empty tensors: float32 only)
 
 
@@ -32,45 +58,49 @@ class _Formatter:
         mags = np.abs(finite)
         lo, hi = mags.min(), mags.max()
         self.int_mode = bool(np.all(finite == np.ceil(finite)))
-        self.sci_mode = bool(hi / lo > 1000.0 or hi > 1e8 or lo < 1e-4)
-        vals = finite.tolist()
+        forced = OPTS["sci_mode"]
+        if forced is not None:
+            self.sci_mode = bool(forced)
+        else:
+            self.sci_mode = bool(hi / lo > 1000.0 or hi > 1e8 or lo < 1e-4)
+        vals, p = finite.tolist(), OPTS["precision"]
         if self.sci_mode:
-            self.width = max(len(f"{v:.{PRECISION}e}") for v in vals)
+            self.width = max(len(f"{v:.{p}e}") for v in vals)
         elif self.int_mode:
             self.width = max(len(f"{v:.0f}") + 1 for v in vals)
         else:
-            self.width = max(len(f"{v:.{PRECISION}f}") for v in vals)
+            self.width = max(len(f"{v:.{p}f}") for v in vals)
 
     def format(self, value) -> str:
         if not self.floating:
             text = str(value)
         elif self.sci_mode:
-            text = f"{value:{self.width}.{PRECISION}e}"
+            text = f"{value:{self.width}.{OPTS['precision']}e}"
         elif self.int_mode:
             text = f"{value:.0f}" + ("" if math.isinf(value) or math.isnan(value) else ".")
         else:
-            text = f"{value:.{PRECISION}f}"
+            text = f"{value:.{OPTS['precision']}f}"
         return " " * (self.width - len(text)) + text
 
 
 def _summarized(a: np.ndarray) -> np.ndarray:
-    """The entries that are printed (the first and last EDGEITEMS along each long dimension)."""
+    """The entries that are printed (the first and last edgeitems along each long dimension)."""
+    e = OPTS["edgeitems"]
     if a.ndim == 0:
         return a
     if a.ndim == 1:
-        return np.concatenate([a[:EDGEITEMS], a[-EDGEITEMS:]]) if a.shape[0] > 2 * EDGEITEMS else a
-    rows = (
-        list(range(EDGEITEMS)) + list(range(a.shape[0] - EDGEITEMS, a.shape[0])) if a.shape[0] > 2 * EDGEITEMS else None
-    )
+        return np.concatenate([a[:e], a[a.shape[0] - e :]]) if a.shape[0] > 2 * e else a
+    rows = list(range(e)) + list(range(a.shape[0] - e, a.shape[0])) if a.shape[0] > 2 * e else None
     subs = [a[i] for i in (rows if rows is not None else range(a.shape[0]))]
     return np.stack([_summarized(s) for s in subs])
 
 
 def _vector(a: np.ndarray, indent: int, summarize: bool, fmt: _Formatter) -> str:
-    per_line = max(1, math.floor((LINEWIDTH - indent) / (fmt.width + 2)))
-    if summarize and a.shape[0] > 2 * EDGEITEMS:
-        items = [fmt.format(v) for v in a[:EDGEITEMS].tolist()] + [" ..."]
-        items += [fmt.format(v) for v in a[-EDGEITEMS:].tolist()]
+    e = OPTS["edgeitems"]
+    per_line = max(1, math.floor((OPTS["linewidth"] - indent) / (fmt.width + 2)))
+    if summarize and a.shape[0] > 2 * e:
+        items = [fmt.format(v) for v in a[:e].tolist()] + [" ..."]
+        items += [fmt.format(v) for v in a[a.shape[0] - e :].tolist()]
     else:
         items = [fmt.format(v) for v in a.tolist()]
     lines = [", ".join(items[i : i + per_line]) for i in range(0, len(items), per_line)]
@@ -82,17 +112,17 @@ def _nested(a: np.ndarray, indent: int, summarize: bool, fmt: _Formatter) -> str
         return fmt.format(a.item())
     if a.ndim == 1:
         return _vector(a, indent, summarize, fmt)
-    n = a.shape[0]
-    if summarize and n > 2 * EDGEITEMS:
-        parts = [_nested(a[i], indent + 1, summarize, fmt) for i in range(EDGEITEMS)] + ["..."]
-        parts += [_nested(a[i], indent + 1, summarize, fmt) for i in range(n - EDGEITEMS, n)]
+    n, e = a.shape[0], OPTS["edgeitems"]
+    if summarize and n > 2 * e:
+        parts = [_nested(a[i], indent + 1, summarize, fmt) for i in range(e)] + ["..."]
+        parts += [_nested(a[i], indent + 1, summarize, fmt) for i in range(n - e, n)]
     else:
         parts = [_nested(a[i], indent + 1, summarize, fmt) for i in range(n)]
     return "[" + ("," + "\n" * (a.ndim - 1) + " " * (indent + 1)).join(parts) + "]"
 
 
 def _body(a: np.ndarray, indent: int) -> str:
-    summarize = a.size > THRESHOLD
+    summarize = a.size > OPTS["threshold"]
     return _nested(a, indent, summarize, _Formatter(_summarized(a) if summarize else a))
 
 
@@ -100,7 +130,7 @@ def _with_suffixes(text: str, suffixes: list, indent: int) -> str:
     out = [text]
     last = len(text) - text.rfind("\n") + 1
     for s in suffixes:
-        if last + len(s) + 2 > LINEWIDTH:
+        if last + len(s) + 2 > OPTS["linewidth"]:
             out.append(",\n" + " " * indent + s)
             last = indent + len(s)
         else:

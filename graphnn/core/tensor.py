@@ -1695,6 +1695,17 @@ def _made(t: Tensor, requires_grad: bool, device, what: str) -> Tensor:
     return t.requires_grad_(True) if requires_grad else t
 
 
+def _holds_float64_scalar(data) -> bool:
+    """Does a nested list/tuple hold a NumPy float64 scalar (a typed value, unlike a Python float)?"""
+    for x in data:
+        if isinstance(x, (list, tuple)):
+            if _holds_float64_scalar(x):
+                return True
+        elif isinstance(x, (np.float64, np.ndarray)) and x.dtype == np.float64:
+            return True
+    return False
+
+
 def tensor(data, dtype=None, device=None, requires_grad: bool = False, pin_memory: bool = False) -> Tensor:
     """A new tensor holding a copy of `data` (float data becomes float32 unless dtype says otherwise)."""
     check_device(device, "tensor")
@@ -1704,6 +1715,8 @@ def tensor(data, dtype=None, device=None, requires_grad: bool = False, pin_memor
         keep = True
     else:
         arr = np.array(data)
+        if arr.dtype == np.float64 and isinstance(data, (list, tuple)):
+            keep = _holds_float64_scalar(data)  # [np.float64(...), 1.5] is float64 in PyTorch too
     if dtype is not None:
         arr = arr.astype(to_dtype(dtype))
     elif arr.dtype.kind == "f" and not (keep and arr.dtype == np.float64):
