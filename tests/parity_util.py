@@ -18,7 +18,7 @@ import numpy as np
 import graphnn
 import graphnn.nn as gnn
 from graphnn.core import random as _random
-from graphnn.compiler.program import CompiledModule
+from graphnn.compiler.optimized_module import OptimizedModule
 from tolerance import Bounds, accumulation_tolerance, assert_close, recorded_bounds  # noqa: F401 (re-exported)
 
 
@@ -107,7 +107,7 @@ def _snapshot(modules: list):
 def _eager_bounds(g_call, inputs: list, g_mod, weights: list, state_errors: dict | None) -> tuple:
     """(Bounds, eager input tensors) of g_call run eagerly once more, leaving module state and random state as
     they were. state_errors: name -> error bound of g_mod's parameters and buffers."""
-    plain = g_call.module if isinstance(g_call, CompiledModule) else g_call
+    plain = g_call._orig_mod if isinstance(g_call, OptimizedModule) else g_call
     restore = _snapshot([m for m in (plain, g_mod) if isinstance(m, gnn.Module)])
     try:
         ins = _inputs(graphnn, inputs, True)

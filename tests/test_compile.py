@@ -114,3 +114,31 @@ def test_new_shape_retraces():
         b = cnet(graphnn.randn(3, 1, 32, 32))
     assert a.shape == (1, 10) and b.shape == (3, 10)
     assert len(cnet.cache) == 2
+
+
+def test_a_compiled_module_is_a_module_as_torch_compile_makes_it():
+    """graphnn.compile(module) returns a Module (torch.compile's OptimizedModule): the original is its child
+    `_orig_mod` (state_dict keys and parameter names carry that prefix), train()/eval()/to() return it, and it can
+    replace a child of another module (per-block compilation), whose parameters stay registered."""
+    graphnn.manual_seed(0)
+    model = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2))
+    x = graphnn.randn(5, 4)
+    want = model(x).detach().numpy()
+    first = model[0]
+    model[0] = graphnn.compile(first)
+    cm = model[0]
+    assert isinstance(cm, nn.Module) and cm._orig_mod is first
+    assert cm.train() is cm and cm.eval() is cm and cm.to("cpu") is cm and not first.training
+    assert list(cm.state_dict()) == ["_orig_mod.weight", "_orig_mod.bias"]
+    assert [n for n, _ in model.named_parameters()][:2] == ["0._orig_mod.weight", "0._orig_mod.bias"]
+    assert sum(p.numel() for p in model.parameters()) == 4 * 8 + 8 + 8 * 2 + 2
+    np.testing.assert_allclose(model(x).detach().numpy(), want, rtol=1e-6, atol=1e-6)
+    assert cm.last is not None and cm.in_features == 4  # the engine's and the original's attributes
+    sd = {k: v.clone() for k, v in model.state_dict().items()}
+    plain = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2))
+    plain.load_state_dict({k.replace("_orig_mod.", ""): v for k, v in sd.items()})
+    np.testing.assert_allclose(plain(x).detach().numpy(), want, rtol=1e-6, atol=1e-6)
+    calls = []
+    cm.register_forward_hook(lambda m, args, out: calls.append(out.shape))
+    model(x)
+    assert calls == [(5, 8)]  # a hook on the wrapper runs around the compiled call

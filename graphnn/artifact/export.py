@@ -158,6 +158,10 @@ def _resolve(obj, mode: str) -> tuple:
     """(callable to trace, {id(tensor): name}, default export name)."""
     from graphnn.nn.modules.module import Module
 
+    from graphnn.compiler.optimized_module import OptimizedModule
+
+    if isinstance(obj, OptimizedModule):
+        obj = obj._orig_mod
     if isinstance(obj, CompiledModule):
         obj = obj.module
     if isinstance(obj, Module):

@@ -17,7 +17,7 @@ from graphnn.ir.partition import drop_unread_residuals, partition
 from graphnn.ir.passes import lower_for_codegen
 from graphnn.ir.registry import MissingGradient
 
-from graphnn.compiler import tracer as _tracer
+from graphnn.compiler import python_reads, tracer as _tracer
 from graphnn.core.grad_mode import is_grad_enabled
 from graphnn.compiler.python_state import python_state, warn_state_changes
 from graphnn.compiler.pytree import BadLeaf, bad_argument, flatten, map_tensors, signature, unflatten
@@ -251,6 +251,7 @@ def trace_function(fn, args: tuple, kwargs: dict, names: dict, name: str) -> tup
             finals = tracer.finish()
     if tracer.has_arg_effects() and not _distinct(real):
         raise _aliased_args_error()
+    python_reads.global_guards(fn, tracer)
     leaves: list = []
     spec = flatten(result, leaves)
     return tracer, spec, leaves, finals
@@ -375,6 +376,28 @@ class Specializations:
                 del self._progs[key]
 
 
+RETRACE_WARNING = 8  # traces again for one argument signature after which a warning says why
+
+
+def _warn_retraces(name: str) -> None:
+    import warnings
+
+    from graphnn.compiler.python_state import TraceWarning
+    from graphnn.core.grad_mode import user_location
+
+    msg = (
+        f"graphnn.compile({name}) traced {RETRACE_WARNING} times for arguments it had seen before: a plain Python "
+        "value it reads (a global or closure variable, a module attribute) keeps changing, and each new value is "
+        "traced again, as torch.compile recompiles. Pass a number that changes at every call as an argument (a "
+        "tensor) to trace once."
+    )
+    loc = user_location()
+    if loc is None:
+        warnings.warn(msg, TraceWarning, stacklevel=4)
+    else:
+        warnings.warn_explicit(msg, TraceWarning, loc[0], loc[1], module="graphnn.compile")
+
+
 class CompiledFunction:
     """`graphnn.compile(fn)`: fn is traced on the first call for each argument signature and runs natively after.
 
@@ -391,6 +414,7 @@ class CompiledFunction:
         self.cache = Specializations(_checked_limit(max_specializations))
         self.last: Program | None = None
         self._hot = None  # (key, program) of the last call: one tuple, so a thread never pairs a key with another's
+        self._retraces = 0  # traces for an argument signature traced before (see python_reads)
 
     @property
     def max_specializations(self) -> int:
@@ -432,6 +456,10 @@ class CompiledFunction:
         """The program for key, traced and compiled by build(args, kwargs, leaves) when none holds."""
         prog = self.cache.find(key)  # (the last program, which calls reuse without the cache, is the newest there)
         if prog is None:
+            if key in self.cache:  # traced before with these arguments: a Python value it read has changed
+                self._retraces += 1
+                if self._retraces == RETRACE_WARNING:
+                    _warn_retraces(self.name)
             token = _DYNAMIC.set(self.dynamic is not False)
             try:
                 built = build(args, kwargs, leaves)
@@ -701,7 +729,9 @@ def compile(  # noqa: A001
         return obj
 
     if isinstance(obj, Module):
-        return CompiledModule(obj, name, max_specializations, dynamic)
+        from .optimized_module import OptimizedModule
+
+        return OptimizedModule(obj, name, max_specializations, dynamic)
     if callable(obj):
         return CompiledFunction(obj, name, max_specializations, dynamic)
     raise TypeError(f"graphnn.compile expects a Module or a callable, got {type(obj).__name__}")

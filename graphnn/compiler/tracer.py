@@ -24,6 +24,8 @@ import numpy as np
 from graphnn.ir.graph import Graph
 from graphnn.ir.registry import GraphEmitter
 
+from . import python_reads
+
 _state = threading.local()
 
 # Moved by every change that may invalidate a trace's epoch guards (requires_grad flags, module attributes).
@@ -85,14 +87,17 @@ class Tracer:
         self.scalars: dict = {}  # key -> symbolic 0-d tensor of a scalar_input
         self.keepalive: list = []
         self.active = False  # inside `with tracer:` (symbolic tensors of a finished trace have no value)
+        self.plain_reads: dict = {}  # (id(module), name) -> (module, name): plain attributes read (python_reads)
 
     def __enter__(self):
         self._prev = current()
         _state.tracer = self
         self.active = True
+        python_reads.start()
         return self
 
     def __exit__(self, *exc):
+        python_reads.stop()
         _state.tracer = self._prev
         self.active = False
         return False
@@ -412,6 +417,7 @@ class Tracer:
         # (keys only from now on: a program keeps its tracer, and the .grads seen while tracing need not live on)
         self.grad_writes = dict.fromkeys(self.grad_writes)
         self.arg_grad_finals = [(i, s._grad) for i, s in enumerate(self.arg_syms) if s._grad is not self.arg_grads0[i]]
+        python_reads.attribute_guards(self)
         return finals
 
     def has_arg_effects(self) -> bool:
