@@ -19,7 +19,7 @@ from graphnn.ir.registry import MissingGradient
 
 from graphnn.compiler import python_reads, tracer as _tracer
 from graphnn.core.grad_mode import is_grad_enabled
-from graphnn.compiler.python_state import python_state, warn_state_changes
+from graphnn.compiler.python_state import python_state, warn_at_user, warn_state_changes
 from graphnn.compiler.pytree import BadLeaf, bad_argument, flatten, map_tensors, signature, unflatten
 from graphnn.compiler.tracer import EPOCH as _EPOCH, Tracer
 from graphnn.core.tensor import Tensor
@@ -380,22 +380,12 @@ RETRACE_WARNING = 8  # traces again for one argument signature after which a war
 
 
 def _warn_retraces(name: str) -> None:
-    import warnings
-
-    from graphnn.compiler.python_state import TraceWarning
-    from graphnn.core.grad_mode import user_location
-
-    msg = (
+    warn_at_user(
         f"graphnn.compile({name}) traced {RETRACE_WARNING} times for arguments it had seen before: a plain Python "
         "value it reads (a global or closure variable, a module attribute) keeps changing, and each new value is "
         "traced again, as torch.compile recompiles. Pass a number that changes at every call as an argument (a "
         "tensor) to trace once."
     )
-    loc = user_location()
-    if loc is None:
-        warnings.warn(msg, TraceWarning, stacklevel=4)
-    else:
-        warnings.warn_explicit(msg, TraceWarning, loc[0], loc[1], module="graphnn.compile")
 
 
 class CompiledFunction:

@@ -75,8 +75,13 @@ def warn_state_changes(name: str, before: dict, after: dict) -> None:
         "run forward's Python code again (it runs once per new input signature), so these changes are not "
         "repeated, and tensors stored this way are symbolic, without values."
     )
+    warn_at_user(msg)
+
+
+def warn_at_user(msg: str) -> None:
+    """A TraceWarning at the user's line that called into graphnn."""
     loc = user_location()
     if loc is None:
-        warnings.warn(msg, TraceWarning, stacklevel=3)
+        warnings.warn(msg, TraceWarning, stacklevel=4)
     else:
         warnings.warn_explicit(msg, TraceWarning, loc[0], loc[1], module="graphnn.compile")
