@@ -78,7 +78,8 @@ from graphnn.core.tensor_ops import (
     unbind,
 )
 
-__version__ = "0.1.0"
+from graphnn import version  # noqa: E402
+from graphnn.version import __version__  # noqa: E402
 
 float = float32  # noqa: A001
 double = float64
@@ -273,7 +274,7 @@ def set_default_dtype(d) -> None:
 import numpy as np  # noqa: E402
 
 from graphnn.core import random as _random_module, sampling as _sampling  # noqa: E402
-from graphnn.core.random import get_rng_state, set_rng_state  # noqa: E402
+from graphnn.core.random import get_rng_state, initial_seed, set_rng_state  # noqa: E402
 
 _install.install(_graphnn, functions=_sampling.FUNCTIONS, methods=_sampling.METHODS)
 random = _random_module  # torch.random.manual_seed(...)

@@ -55,6 +55,10 @@ class IRError(ValueError):
     """An op was applied to inputs it does not accept (names the op and the shapes)."""
 
 
+class IRIndexError(IRError, IndexError):
+    """An IRError for a dimension or position out of range (an IndexError, as PyTorch raises there)."""
+
+
 class MissingGradient(NotImplementedError):
     """An op has no gradient rule for the requested input."""
 
@@ -283,7 +287,9 @@ def _infer(op: str, types: list, attrs: dict) -> list:
         return d.infer_types(types, attrs)
     except IRError:
         raise
-    except (ValueError, TypeError, IndexError, KeyError) as e:
+    except IndexError as e:
+        raise IRIndexError(f"{describe(op, types, attrs)}: {e}") from None
+    except (ValueError, TypeError, KeyError) as e:
         raise IRError(f"{describe(op, types, attrs)}: {e}") from None
 
 

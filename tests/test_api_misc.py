@@ -295,3 +295,56 @@ def test_the_accumulated_grad_of_a_0d_parameter_is_writable():
         assert c.grad.item() == 0.0
     # each step: c -= 0.05 * 2 * (2 c sum(x^2)) with sum(x^2) = 2.5, so c *= 1 - 0.05 * 10 = 0.5
     assert abs(c.item() - 0.3 * 0.5**3) < 1e-7
+
+
+def test_rng_state_as_a_tensor_initial_seed_and_fork_rng():
+    graphnn.manual_seed(5)
+    assert graphnn.initial_seed() == 5
+    state = graphnn.get_rng_state()
+    assert state.shape == (37,) and int(state.max()) <= 255
+    a = graphnn.rand(4)
+    graphnn.set_rng_state(state.clone())
+    np.testing.assert_array_equal(graphnn.rand(4).numpy(), a.numpy())
+    after = graphnn.get_rng_state()
+    with graphnn.random.fork_rng():
+        graphnn.manual_seed(99)
+        graphnn.rand(5)
+    assert graphnn.initial_seed() == 5
+    np.testing.assert_array_equal(graphnn.get_rng_state().numpy(), after.numpy())
+
+
+def test_small_torch_apis():
+    lstm = graphnn.nn.LSTM(2, 3, num_layers=2, bidirectional=True)
+    assert len(lstm.all_weights) == 4 and lstm.all_weights[1][0] is lstm.weight_ih_l0_reverse
+    assert [w.shape for w in lstm.all_weights[2]] == [(12, 6), (12, 3), (12,), (12,)]
+    assert graphnn.ones(1).is_inference() is False
+    assert graphnn.version.cuda is None and graphnn.version.__version__ == graphnn.__version__
+    total = graphnn.nn.utils.get_total_norm([graphnn.ones(3), graphnn.full((1,), 2.0)])
+    assert abs(total.item() - 7**0.5) < 1e-6
+    p = graphnn.nn.Parameter(graphnn.ones(4))
+    p.grad = graphnn.full((4,), 3.0)
+    graphnn.nn.utils.clip_grads_with_norm_([p], 1.0, graphnn.nn.utils.get_total_norm([p.grad]))
+    assert abs(float(p.grad.norm()) - 1.0) < 1e-5
+
+
+def test_a_dimension_out_of_range_is_an_index_error():
+    for f in (
+        lambda: graphnn.tensor([1.0, 2.0]).softmax(dim=1),
+        lambda: graphnn.nn.functional.log_softmax(graphnn.zeros(2, 3), dim=2),
+        lambda: graphnn.zeros(2).sum(dim=1),
+    ):
+        with pytest.raises(IndexError, match="Dimension out of range"):
+            f()
+
+
+def test_save_holds_unsigned_arrays_and_tied_weights_once(tmp_path):
+    state = np.random.RandomState(3).get_state()  # ('MT19937', a uint32 array, ...), as training scripts save it
+    enc = graphnn.nn.Embedding(50, 8)
+    dec = graphnn.nn.Linear(8, 50, bias=False)
+    dec.weight = enc.weight
+    sd = {"enc": enc.state_dict(), "dec": dec.state_dict(), "np_rng": state}
+    graphnn.save(sd, tmp_path / "ck.pt")
+    back = graphnn.load(tmp_path / "ck.pt", weights_only=False)
+    assert back["np_rng"][1].dtype == np.uint32 and (back["np_rng"][1] == state[1]).all()
+    assert back["enc"]["weight"] is back["dec"]["weight"]  # one tensor, as the tied weight was
+    assert (tmp_path / "ck.pt").stat().st_size < 50 * 8 * 4 * 1.5 + 2500

@@ -40,6 +40,9 @@ ST_DTYPES = {
     "I16": "<i2",
     "I8": "i1",
     "U8": "u1",
+    "U16": "<u2",
+    "U32": "<u4",
+    "U64": "<u8",
     "BOOL": "?",
 }
 NP_TO_ST = {np.dtype(v).str.replace("|", ""): k for k, v in ST_DTYPES.items()}
@@ -150,12 +153,23 @@ class _Encoder:
     def _array(self, arr: np.ndarray, path: str, owner) -> str:
         if id(owner) in self.names:
             return self.names[id(owner)]
+        # two tensors over the same memory (a state_dict's tied weights) are saved once, and load as one
+        memory = (arr.__array_interface__["data"][0], arr.shape, arr.strides, arr.dtype.str) if arr.size else None
+        if memory is not None and memory in self.names:
+            self.names[id(owner)] = self.names[memory]
+            self.keep.append(owner)
+            return self.names[memory]
         name = path or "tensor"
         while name in self.arrays:
             name += "_"
         a = np.array(arr, order="C", copy=None)  # (np.ascontiguousarray would make a 0-d array 1-d)
-        self.arrays[name] = a.astype(a.dtype.newbyteorder("<"), copy=False)
+        a = a.astype(a.dtype.newbyteorder("<"), copy=False)
+        if a.dtype.str.replace("|", "") not in NP_TO_ST:  # (complex, strings, objects: pickled instead)
+            raise _NotData(f"graphnn.save: no safetensors dtype for a {a.dtype} array (at {path or 'the top level'})")
+        self.arrays[name] = a
         self.names[id(owner)] = name
+        if memory is not None:
+            self.names[memory] = name
         self.keep.append(owner)  # (ids stay unique while encoding)
         return name
 

@@ -48,7 +48,8 @@ def located(msg: str, scope: str | None = None) -> str:
 
 
 def op_error(e: Exception) -> OpError:
-    return OpError(located(str(e)))
+    """The user-facing error of an op's failure (an IndexError too when the cause was one: a dim out of range)."""
+    return (IndexOpError if isinstance(e, IndexError) else OpError)(located(str(e)))
 
 
 def check_concrete(op: str, args: list) -> None:

@@ -249,6 +249,10 @@ class Tensor:
     def is_leaf(self) -> bool:
         return self.grad_fn is None
 
+    def is_inference(self) -> bool:
+        """False: graphnn's inference_mode works as no_grad and makes no separate inference tensors."""
+        return False
+
     @property
     def device(self):
         """The device holding the tensor: always the CPU (graphnn.device('cpu'))."""

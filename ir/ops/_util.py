@@ -16,6 +16,12 @@ def unbroadcast(b, g, shape: tuple):
     return g
 
 
+def dim_out_of_range(a: int, ndim: int) -> str:
+    """PyTorch's message for a dimension a tensor of ndim dimensions does not have."""
+    n = max(ndim, 1)
+    return f"Dimension out of range (expected to be in range of [{-n}, {n - 1}], but got {a})"
+
+
 def norm_axes(axes, ndim: int) -> tuple:
     """Normalize reduction axes (None = all) to a sorted tuple of non-negative ints."""
     if axes is None:
@@ -25,7 +31,7 @@ def norm_axes(axes, ndim: int) -> tuple:
     out = []
     for a in axes:
         if not -ndim <= a < max(ndim, 1):
-            raise IndexError(f"axis {a} is out of range for a tensor of {ndim} dimensions")
+            raise IndexError(dim_out_of_range(a, ndim))
         out.append(a % ndim if ndim else 0)
     if len(set(out)) != len(out):
         raise ValueError(f"repeated axis in {tuple(axes)}")

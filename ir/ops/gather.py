@@ -15,6 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..registry import Fuzz, register
+from ._util import dim_out_of_range
 from ..roundoff import gathered, scattered
 from ..types import TensorType
 
@@ -22,7 +23,7 @@ from ..types import TensorType
 def _axis(attrs, ndim: int) -> int:
     a = attrs["axis"]
     if not -ndim <= a < max(ndim, 1):
-        raise IndexError(f"axis {a} is out of range for a tensor of {ndim} dimensions")
+        raise IndexError(dim_out_of_range(a, ndim))
     return a % max(ndim, 1)
 
 

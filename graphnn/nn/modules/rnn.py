@@ -111,6 +111,13 @@ class RNNBase(Module):
         """Features of h: proj_size when projecting, else hidden_size."""
         return self.proj_size or self.hidden_size
 
+    @property
+    def all_weights(self) -> list:
+        """The parameters per layer and direction, [[weight_ih, weight_hh, bias_ih, bias_hh(, weight_hr)], ...]."""
+        per = len(self._flat_weights_names) // (self.num_layers * (2 if self.bidirectional else 1))
+        names = self._flat_weights_names
+        return [[getattr(self, n) for n in names[i : i + per]] for i in range(0, len(names), per)]
+
     def flatten_parameters(self) -> None:
         """Nothing to do: graphnn's recurrences read the weights where they are (PyTorch packs them for cuDNN)."""
 

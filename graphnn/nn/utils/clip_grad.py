@@ -38,6 +38,33 @@ def clip_grad_norm_(
     return total
 
 
+def get_total_norm(tensors, norm_type: float = 2.0, error_if_nonfinite: bool = False, foreach=None) -> Tensor:
+    """The norm of the norms of `tensors` (as if they were one vector), as torch.nn.utils.get_total_norm."""
+    from graphnn.core.tensor import Tensor as _T, tensor
+
+    ts = [tensors] if isinstance(tensors, _T) else [t for t in tensors if t is not None]
+    if not ts:
+        return tensor(0.0)
+    with no_grad():
+        if norm_type == math.inf:
+            total = stack([t.abs().max() for t in ts]).max()
+        else:
+            total = stack([(t.abs() ** norm_type).sum() for t in ts]).sum() ** (1.0 / norm_type)
+    if error_if_nonfinite and total._data is not None and not math.isfinite(total.item()):
+        raise RuntimeError(f"The total norm of order {norm_type} for gradients is non-finite")
+    return total
+
+
+def clip_grads_with_norm_(parameters, max_norm: float, total_norm, foreach=None) -> None:
+    """Scale the parameters' gradients by max_norm / (total_norm + 1e-6) when that is below 1 (the second half of
+    clip_grad_norm_, with a total norm from get_total_norm)."""
+    params = _params(parameters)
+    with no_grad():
+        coef = (max_norm / (total_norm + 1e-6)).clamp(max=1.0)
+        for p in params:
+            p.grad = p.grad * coef
+
+
 def clip_grad_norm(parameters, max_norm: float, norm_type: float = 2.0) -> Tensor:
     warnings.warn(
         "nn.utils.clip_grad_norm is deprecated in favor of nn.utils.clip_grad_norm_", FutureWarning, stacklevel=2
