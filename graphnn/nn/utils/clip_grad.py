@@ -24,17 +24,8 @@ def clip_grad_norm_(
         from graphnn.core.tensor import tensor
 
         return tensor(0.0)
-    with no_grad():
-        grads = [p.grad for p in params]
-        if norm_type == math.inf:
-            total = stack([g.abs().max() for g in grads]).max()
-        else:
-            total = stack([(g.abs() ** norm_type).sum() for g in grads]).sum() ** (1.0 / norm_type)
-        if error_if_nonfinite and total._data is not None and not math.isfinite(total.item()):
-            raise RuntimeError(f"The total norm of order {norm_type} for gradients is non-finite")
-        coef = (max_norm / (total + 1e-6)).clamp(max=1.0)
-        for p in params:
-            p.grad = p.grad * coef
+    total = get_total_norm([p.grad for p in params], norm_type, error_if_nonfinite)
+    clip_grads_with_norm_(params, max_norm, total)
     return total
 
 
