@@ -516,3 +516,26 @@ def test_grad_mode_decorators_inside_compiled_code():
     with graphnn.set_grad_enabled(False):
         assert not f(graphnn.ones(1, 2)).requires_grad
     assert graphnn.is_grad_enabled()
+
+
+def test_a_view_written_through_a_view_of_it_stays_usable():
+    """`flat = x.reshape(-1); flat[2:4] += 1; flat * 2`: the in-place op on a slice of `flat` changes x and flat
+    alike, and flat is read afterwards (eagerly, with gradients, and compiled), with PyTorch's values."""
+
+    def f(x):
+        flat = (x * 1).reshape(-1)
+        flat[2:4] += 1
+        sub = flat[1:5]
+        sub[0:2] *= 10
+        return flat * 2, sub + 0
+
+    x = graphnn.arange(6.0).reshape(2, 3)
+    want = ([0.0, 20.0, 60.0, 8.0, 8.0, 10.0], [10.0, 30.0, 4.0, 4.0])  # worked out by hand
+    for run in (f, graphnn.compile(f)):
+        got = run(x)
+        assert [t.tolist() for t in got] == [want[0], want[1]]
+    xg = graphnn.arange(6.0).reshape(2, 3).requires_grad_()
+    a, b = f(xg)
+    (a.sum() + b.sum()).backward()
+    # d/dx: flat's elements each count 2; the two multiplied by 10 count 20 in a and 10 in b; 1..4 count once more in b
+    np.testing.assert_array_equal(xg.grad.numpy().reshape(-1), [2.0, 30.0, 30.0, 3.0, 3.0, 2.0])

@@ -612,6 +612,7 @@ class Tensor:
                 )
             )
         base._rebind(name, new_base, tr)
+        _refresh_views_between(self, new_base, tr)
         v = tr.lift(result)
         if self._trace is tr:
             self._value = v
@@ -641,6 +642,7 @@ class Tensor:
         self._data[...] = result._data
         base._value, base.grad_fn, base._requires_grad = new_base._value, new_base.grad_fn, new_base.requires_grad
         base._bump(rebound=True)
+        _refresh_views_between(self, new_base, None)
         self._value, self.grad_fn, self._requires_grad = result._value, result.grad_fn, result.requires_grad
         self._view_gen = self._vc[1]
 
@@ -1586,6 +1588,29 @@ def _view_chain(view: Tensor):
         links.append(t._view_fns)
         t = t._view_src
     return links[::-1]
+
+
+def _refresh_views_between(view: Tensor, new_base: Tensor, tr) -> None:
+    """After an in-place op through `view` gave its base the value new_base, the views `view` was taken from (flat in
+    `flat = x.reshape(-1); flat[2:4] += 1`) stand for their new values too, each its view of the one above, so
+    they stay usable (traced, or with autograd) as in PyTorch."""
+    between, t = [], view._view_src
+    while t is not None and t is not view._base:
+        between.append(t)
+        t = t._view_src
+    value = new_base
+    for t in reversed(between):
+        value = t._view_fns[0](value)
+        if tr is None:
+            t._value, t.grad_fn, t._requires_grad = value._value, value.grad_fn, value.requires_grad
+            t._view_gen = t._vc[1]
+        elif t._trace is tr:
+            t._value, t._view_gen = tr.lift(value), tr.rebinds.get(id(view._base), 0)
+            if value.requires_grad:
+                t.grad_fn, t._requires_grad = value.grad_fn, True
+        else:  # a concrete view captured by the trace
+            tr.current[id(t)] = tr.lift(value)
+            tr.view_gens[id(t)] = tr.rebinds.get(id(view._base), 0)
 
 
 def _push(src: Tensor, chain: list, value: Tensor) -> Tensor:
