@@ -114,7 +114,7 @@ def test_inplace_shape_change_compiled(torch):
     out = graphnn.compile(through_view)(x)
     out.sum().backward()
     assert out.tolist() == [[6.0] * 3, [2.0] * 3] and x.grad.tolist() == [[6.0] * 3, [2.0] * 3]
-    g = graphnn.compile(lambda x: x.t_())
+    g = graphnn.compile(lambda x: x.t_(), fullgraph=True)
     with pytest.raises(TraceError, match="t_ of .* outside graphnn.compile"):
         g(graphnn.ones(2, 3))
 

@@ -186,7 +186,7 @@ def test_data_dependent_sizes_eager(torch, name):
     ],
 )
 def test_data_dependent_sizes_refused_inside_compile(call, op):
-    f = graphnn.compile(call)
+    f = graphnn.compile(call, fullgraph=True)
     with pytest.raises(graphnn.TraceError, match=op):
         f(graphnn.tensor([1.0, 0.0, 2.0]))
 

@@ -419,12 +419,13 @@ def test_escaped_tensor_passed_to_a_compiled_model(tmp_path):
 
 
 def test_item_inside_compile(tmp_path):
+    """With fullgraph=True (without it the function runs eagerly, with a warning: see test_compile_semantics)."""
     expect_error(
         tmp_path,
         """
         import graphnn
 
-        @graphnn.compile
+        @graphnn.compile(fullgraph=True)
         def f(x):
             return x * x.sum().item()  # <- line
 

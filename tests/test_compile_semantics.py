@@ -539,3 +539,38 @@ def test_a_view_written_through_a_view_of_it_stays_usable():
     (a.sum() + b.sum()).backward()
     # d/dx: flat's elements each count 2; the two multiplied by 10 count 20 in a and 10 in b; 1..4 count once more in b
     np.testing.assert_array_equal(xg.grad.numpy().reshape(-1), [2.0, 30.0, 30.0, 3.0, 3.0, 2.0])
+
+
+def test_a_step_that_reads_a_value_runs_eagerly_with_a_warning():
+    """As torch.compile at a graph break: a compiled training step whose trace needs a concrete value (.item() for a
+    running loss, a branch on a tensor) runs eagerly for those arguments, with the eager results (Adam's state
+    included), after one TraceWarning; fullgraph=True makes it an error."""
+    import graphnn.nn as nn
+    import graphnn.nn.functional as F
+    from graphnn.compiler.python_state import TraceWarning
+    from graphnn.core.tensor import TraceError
+
+    def run(compiled: bool):
+        graphnn.manual_seed(0)
+        model = nn.Sequential(nn.Linear(4, 8), nn.Tanh(), nn.Linear(8, 1))
+        opt = graphnn.optim.Adam(model.parameters(), lr=0.01)
+
+        def step(x, y):
+            opt.zero_grad()
+            loss = F.mse_loss(model(x), y)
+            loss.backward()
+            opt.step()
+            return loss.item() if loss > 0 else 0.0
+
+        f = graphnn.compile(step) if compiled else step
+        x, y = graphnn.randn(16, 4), graphnn.randn(16, 1)
+        return [f(x, y) for _ in range(4)], [p.detach().numpy().copy() for p in model.parameters()]
+
+    want, want_params = run(False)
+    with pytest.warns(TraceWarning, match="runs eagerly for these arguments"):
+        got, got_params = run(True)
+    assert got == want
+    for a, b in zip(got_params, want_params):
+        np.testing.assert_array_equal(a, b)
+    with pytest.raises(TraceError, match="concrete value"):
+        graphnn.compile(lambda x: x * x.sum().item(), fullgraph=True)(graphnn.ones(3))

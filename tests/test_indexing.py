@@ -74,7 +74,7 @@ def test_bool_scalar_indices(torch):
         outs.append((shapes, to_np(y).tolist()))
     assert outs[0] == outs[1]
     with pytest.raises(graphnn.TraceError, match="0-d bool tensor needs its value"):
-        graphnn.compile(lambda x: x[x.sum() > 0])(graphnn.ones(2))
+        graphnn.compile(lambda x: x[x.sum() > 0], fullgraph=True)(graphnn.ones(2))
 
 
 def test_read_index_tensor_arguments(torch):
@@ -97,7 +97,7 @@ def test_read_with_bool_masks(torch, name):
 
 
 def test_read_with_a_mask_inside_compiled_code_is_a_clear_error():
-    f = graphnn.compile(lambda x: x[x > 0])
+    f = graphnn.compile(lambda x: x[x > 0], fullgraph=True)
     with pytest.raises(graphnn.TraceError, match="bool mask needs the mask's values"):
         f(graphnn.randn(3, 4))
     g = graphnn.compile(lambda x: x[[True, False, True]] * 2)  # a literal mask is a constant of the trace

@@ -229,7 +229,7 @@ def test_input_without_a_batch():
 
 def test_symbolic_lengths_inside_compile():
     """Lengths passed as a tensor argument of a compiled function are symbolic: a TraceError says what to do."""
-    f = graphnn.compile(lambda x, n: rnn_utils.pack_padded_sequence(x, n))
+    f = graphnn.compile(lambda x, n: rnn_utils.pack_padded_sequence(x, n), fullgraph=True)
     with pytest.raises(graphnn.TraceError, match="lengths is symbolic inside graphnn.compile.*list of ints"):
         f(graphnn.zeros(3, 2, 1), graphnn.tensor([3, 1]))
 

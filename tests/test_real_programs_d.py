@@ -369,7 +369,7 @@ def test_resize_in_place(torch):
     x = graphnn.ones(4)
     close(graphnn.compile(lambda a: a.resize_(4) * 2)(x), np.full(4, 2.0, np.float32), "same shape")
     with pytest.raises(graphnn.TraceError, match=r"resize_ of f32\[4\] to \[2\]"):
-        graphnn.compile(lambda a: a.clone().resize_(2) * 2)(x)
+        graphnn.compile(lambda a: a.clone().resize_(2) * 2, fullgraph=True)(x)
 
 
 @pytest.mark.parametrize("compiled", [False, True], ids=["eager", "compiled"])

@@ -279,7 +279,7 @@ def test_one_hot_errors():
         gF.one_hot(graphnn.tensor([0.0, 1.0]))
     with pytest.raises(RuntimeError, match="empty tensor"):
         gF.one_hot(graphnn.zeros(0, dtype=graphnn.int64))
-    f = graphnn.compile(lambda i: gF.one_hot(i))
+    f = graphnn.compile(lambda i: gF.one_hot(i), fullgraph=True)
     with pytest.raises(graphnn.TraceError, match="pass num_classes"):
         f(graphnn.tensor([0, 2]))
     g = graphnn.compile(lambda i: gF.one_hot(i, 3))

@@ -89,7 +89,7 @@ def check_model(case: FuzzCase, want: list) -> None:
     for j, (a, b) in enumerate(zip(outs, want)):
         compare(a, b, f"model: eager output {j}")  # the same reference kernels: exactly equal
     tols = _compiled_tolerances(g, case.arrays)
-    compiled = graphnn.compile(model)
+    compiled = graphnn.compile(model, fullgraph=True)
     with graphnn.no_grad():
         inf = _run("model: compiled no_grad", lambda: compiled(*args))
     for j, (a, b, tol) in enumerate(zip(inf, outs, tols)):

@@ -14,12 +14,19 @@ from .program import CompiledModule
 
 
 class OptimizedModule(Module):
-    def __init__(self, module: Module, name: str | None = None, max_specializations: int | None = None, dynamic=None):
+    def __init__(
+        self,
+        module: Module,
+        name: str | None = None,
+        max_specializations: int | None = None,
+        dynamic=None,
+        fullgraph=False,
+    ):
         super().__init__()
         scope = module.__dict__.get("_scope_name")
         self._orig_mod = module
         object.__setattr__(module, "_scope_name", scope)  # its ops keep their module names ("Net.conv1")
-        object.__setattr__(self, "_compiled", CompiledModule(module, name, max_specializations, dynamic))
+        object.__setattr__(self, "_compiled", CompiledModule(module, name, max_specializations, dynamic, fullgraph))
         self.training = module.training
 
     def forward(self, *args, **kwargs):

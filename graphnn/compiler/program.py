@@ -22,7 +22,7 @@ from graphnn.core.grad_mode import is_grad_enabled
 from graphnn.compiler.python_state import python_state, warn_at_user, warn_state_changes
 from graphnn.compiler.pytree import BadLeaf, bad_argument, flatten, map_tensors, signature, unflatten
 from graphnn.compiler.tracer import EPOCH as _EPOCH, Tracer
-from graphnn.core.tensor import Tensor
+from graphnn.core.tensor import Tensor, TraceError
 
 
 def _optimized(graph: ir.Graph) -> ir.Graph:
@@ -379,6 +379,16 @@ class Specializations:
 RETRACE_WARNING = 8  # traces again for one argument signature after which a warning says why
 
 
+def _warn_eager(name: str, e: Exception) -> None:
+    first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+    warn_at_user(
+        f"graphnn.compile({name}) runs eagerly for these arguments: tracing it needed a concrete value ({first}). "
+        "As torch.compile at a graph break, the calls still compute the right results, without native code; "
+        "fullgraph=True makes this an error. Read values (.item(), bool(), .numpy()) outside the compiled function "
+        "to compile all of it."
+    )
+
+
 def _warn_retraces(name: str) -> None:
     warn_at_user(
         f"graphnn.compile({name}) traced {RETRACE_WARNING} times for arguments it had seen before: a plain Python "
@@ -397,9 +407,13 @@ class CompiledFunction:
     `max_specializations` signatures are kept (least recently used ones are dropped).
     """
 
-    def __init__(self, fn, name: str | None = None, max_specializations: int | None = None, dynamic=None):
+    def __init__(
+        self, fn, name: str | None = None, max_specializations: int | None = None, dynamic=None, fullgraph=False
+    ):
         self.fn = fn
         self.dynamic = dynamic  # False: every batch size compiled on its own (see compile())
+        self.fullgraph = fullgraph  # True: a trace that cannot finish is an error, not an eager fallback
+        self._eager: dict = {}  # argument signature -> why it runs eagerly (its trace needed a concrete value)
         self.name = name or getattr(fn, "__name__", "fn")
         self.cache = Specializations(_checked_limit(max_specializations))
         self.last: Program | None = None
@@ -440,10 +454,14 @@ class CompiledFunction:
         hot = self._hot
         if hot is not None and hot[0] == key and hot[1].valid():  # the common case: same as last call
             return hot[1].run(leaves)
-        return self._program(key, args, kwargs, leaves, self._build).run(leaves)
+        prog = self._program(key, args, kwargs, leaves, self._build)
+        return self.fn(*args, **kwargs) if prog is None else prog.run(leaves)
 
     def _program(self, key, args: tuple, kwargs: dict, leaves: list, build):
-        """The program for key, traced and compiled by build(args, kwargs, leaves) when none holds."""
+        """The program for key, traced and compiled by build(args, kwargs, leaves) when none holds; None when calls
+        with this signature run eagerly (their trace needed a concrete value: see _traced)."""
+        if key in self._eager:
+            return None
         prog = self.cache.find(key)  # (the last program, which calls reuse without the cache, is the newest there)
         if prog is None:
             if key in self.cache:  # traced before with these arguments: a Python value it read has changed
@@ -453,6 +471,12 @@ class CompiledFunction:
             token = _DYNAMIC.set(self.dynamic is not False)
             try:
                 built = build(args, kwargs, leaves)
+            except TraceError as e:
+                if self.fullgraph:
+                    raise
+                self._eager[key] = str(e)
+                _warn_eager(self.name, e)
+                return None
             finally:
                 _DYNAMIC.reset(token)
             prog = self.cache.add(key, built)
@@ -486,8 +510,10 @@ class CompiledModule(CompiledFunction):
 
     _grads_in_key = False  # forward does not call backward(): inputs' .grad does not change the trace
 
-    def __init__(self, module, name: str | None = None, max_specializations: int | None = None, dynamic=None):
-        super().__init__(module, name or type(module).__name__, max_specializations, dynamic)
+    def __init__(
+        self, module, name: str | None = None, max_specializations: int | None = None, dynamic=None, fullgraph=False
+    ):
+        super().__init__(module, name or type(module).__name__, max_specializations, dynamic, fullgraph)
         self.module = module
 
     def _names(self) -> dict:
@@ -520,7 +546,8 @@ class CompiledModule(CompiledFunction):
         hot = self._hot
         if hot is not None and hot[0] == key and hot[1].valid():
             return hot[1].run(leaves)
-        return self._program(key, args, kwargs, leaves, build).run(leaves)
+        prog = self._program(key, args, kwargs, leaves, build)
+        return self.module(*args, **kwargs) if prog is None else prog.run(leaves)
 
     def _build_split(self, args: tuple, kwargs: dict, leaves: list) -> SplitProgram:
         tracer, spec, outs, _ = self._trace(args, kwargs)
@@ -699,8 +726,10 @@ def compile(  # noqa: A001
 ):
     """Compile a Module or a function (e.g. a whole training step) to native code.
 
-    torch.compile's tuning options (fullgraph, backend, mode, options) are accepted and change nothing (graphnn
-    always compiles the whole graph); disable=True returns obj itself.
+    torch.compile's tuning options (backend, mode, options) are accepted and change nothing (graphnn always compiles
+    the whole graph); disable=True returns obj itself. A function whose trace needs a concrete value (`.item()`, a
+    branch on a tensor) runs eagerly for that argument signature, with a warning, as torch.compile runs the code
+    around a graph break; fullgraph=True makes that an error instead.
 
     Each new argument signature (tree structure, tensor shapes, dtypes, requires_grad and constant values) is
     traced once; at most max_specializations of them are kept (default: $GRAPHNN_MAX_SPECIALIZATIONS, else 64), the
@@ -713,7 +742,7 @@ def compile(  # noqa: A001
 
     if obj is None:
         return lambda o: compile(
-            o, name=name, max_specializations=max_specializations, dynamic=dynamic, disable=disable
+            o, name=name, max_specializations=max_specializations, fullgraph=fullgraph, dynamic=dynamic, disable=disable
         )
     if disable:
         return obj
@@ -721,7 +750,7 @@ def compile(  # noqa: A001
     if isinstance(obj, Module):
         from .optimized_module import OptimizedModule
 
-        return OptimizedModule(obj, name, max_specializations, dynamic)
+        return OptimizedModule(obj, name, max_specializations, dynamic, fullgraph)
     if callable(obj):
-        return CompiledFunction(obj, name, max_specializations, dynamic)
+        return CompiledFunction(obj, name, max_specializations, dynamic, fullgraph)
     raise TypeError(f"graphnn.compile expects a Module or a callable, got {type(obj).__name__}")

@@ -238,7 +238,7 @@ def _hot_step(step):
             def update():
                 step(self)
 
-            self._compiled_step = CompiledFunction(update, f"{type(self).__name__}.step")
+            self._compiled_step = CompiledFunction(update, f"{type(self).__name__}.step", fullgraph=True)
         try:
             self._compiled_step()
         except Exception:  # noqa: BLE001  (a step that cannot be traced: it runs eagerly, raising any real error)

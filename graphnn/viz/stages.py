@@ -51,7 +51,7 @@ class _NamedStep(CompiledFunction):
     """A compiled training step whose graph inputs carry the model's parameter names."""
 
     def __init__(self, fn, names: dict, name: str):
-        super().__init__(fn, name)
+        super().__init__(fn, name, fullgraph=True)
         self.names = names
 
     def _names(self) -> dict:
@@ -111,7 +111,7 @@ def _run(what: str, model: nn.Module, inputs: list, fn):
 def inference_stages(model: nn.Module, inputs: list) -> dict:
     """'traced', 'optimized' and 'fused' of the model's forward (no gradients)."""
     _check_arity(model, inputs)
-    compiled = graphnn.compile(model)
+    compiled = graphnn.compile(model, fullgraph=True)  # (a graph or an error: no eager fallback)
 
     def call():
         with graphnn.no_grad():
