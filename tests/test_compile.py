@@ -142,3 +142,22 @@ def test_a_compiled_module_is_a_module_as_torch_compile_makes_it():
     cm.register_forward_hook(lambda m, args, out: calls.append(out.shape))
     model(x)
     assert calls == [(5, 8)]  # a hook on the wrapper runs around the compiled call
+
+
+def test_a_compiled_module_deep_copies_and_pickles():
+    """copy.deepcopy (early stopping's best model, swa_utils.AveragedModel) and pickling of a compiled module give a
+    compiled module of a copy of the original, with the same results."""
+    import copy
+    import pickle
+
+    graphnn.manual_seed(0)
+    cm = graphnn.compile(nn.Sequential(nn.Linear(3, 4), nn.Tanh()), max_specializations=5)
+    x = graphnn.randn(2, 3)
+    for twin in (copy.deepcopy(cm), None, copy.deepcopy(cm), pickle.loads(pickle.dumps(cm))):
+        if twin is None:
+            cm(x)  # (a copy after native code exists)
+            continue
+        assert twin._orig_mod is not cm._orig_mod and twin.max_specializations == 5
+        np.testing.assert_array_equal(twin(x).detach().numpy(), cm(x).detach().numpy())
+    avg = graphnn.optim.swa_utils.AveragedModel(cm)
+    np.testing.assert_array_equal(avg(x).detach().numpy(), cm(x).detach().numpy())

@@ -574,3 +574,24 @@ def test_a_step_that_reads_a_value_runs_eagerly_with_a_warning():
         np.testing.assert_array_equal(a, b)
     with pytest.raises(TraceError, match="concrete value"):
         graphnn.compile(lambda x: x * x.sum().item(), fullgraph=True)(graphnn.ones(3))
+
+
+def test_a_factory_tensor_changed_in_place_starts_fresh_at_every_call():
+    """A tensor a factory makes inside the compiled function (an accumulator, a GNN's aggregation buffer) starts
+    from its initial value at every call, as eagerly, however in-place ops change it."""
+
+    def aggregate(x, idx):
+        total = graphnn.tensor(0.0)
+        total += x.sum()
+        out = graphnn.zeros(3).index_add_(0, idx, x)
+        out.mul_(2)
+        logdet = graphnn.zeros(())
+        for i in range(2):
+            logdet += x[i]
+        return out, total, logdet
+
+    x, idx = graphnn.tensor([1.0, 2.0, 3.0]), graphnn.tensor([0, 0, 2])
+    c = graphnn.compile(aggregate)
+    for _ in range(3):
+        got, want = c(x, idx), aggregate(x, idx)
+        assert [t.tolist() for t in got] == [t.tolist() for t in want] == [[6.0, 0.0, 6.0], 6.0, 3.0]

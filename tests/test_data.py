@@ -358,3 +358,19 @@ def test_worker_errors():
         list(gdata.DataLoader(_Dying(), batch_size=2, num_workers=2))
     with pytest.raises(RuntimeError, match="DataLoader timed out after 0.5 seconds"):
         list(gdata.DataLoader(_Slow(), num_workers=1, timeout=0.5))
+
+
+class _NumpyDraws(gdata.Dataset):
+    def __len__(self):
+        return 8
+
+    def __getitem__(self, i):
+        return np.random.randint(0, 1 << 30)
+
+
+def test_workers_seed_numpy_too():
+    """Each worker's NumPy generator is seeded from the loader's base seed and the worker id (as PyTorch does), so
+    random augmentation with np.random differs between workers and between epochs."""
+    loader = gdata.DataLoader(_NumpyDraws(), batch_size=2, num_workers=2)
+    epochs = [[int(v) for b in loader for v in _np(b).tolist()] for _ in range(2)]
+    assert len(set(epochs[0])) == 8 and set(epochs[0]) != set(epochs[1])

@@ -264,3 +264,42 @@ def test_lbfgs_stops_at_a_minimum(torch):
     assert opt.step(closure).item() == 0.0
     assert opt.state[w]["func_evals"] == 1 and "d" not in opt.state[w]
     assert to_np(w).tolist() == [0.0, 0.0, 0.0]
+
+
+def test_optimizer_hooks_copies_and_pickles():
+    """Step pre/post hooks and state_dict hooks run as PyTorch's; an optimizer (and a scheduler over it) deep-copies
+    and pickles after its step went native, and the copy steps on its own."""
+    import copy
+    import pickle
+
+    import numpy as np
+
+    p = graphnn.nn.Parameter(graphnn.tensor([1.0, -2.0]))
+    opt = graphnn.optim.SGD([p], lr=0.1, momentum=0.9)
+    sched = graphnn.optim.lr_scheduler.StepLR(opt, 3)
+    calls = []
+    h1 = opt.register_step_pre_hook(lambda o, a, k: calls.append("pre"))
+    opt.register_step_post_hook(lambda o, a, k: calls.append("post"))
+    opt.register_state_dict_post_hook(lambda o, sd: {**sd, "extra": 1})
+    opt.register_load_state_dict_pre_hook(lambda o, sd: {k: v for k, v in sd.items() if k != "extra"})
+    for _ in range(12):  # (past GRAPHNN_HOT_OPTIMIZER's eager steps)
+        opt.zero_grad()
+        (p * p).sum().backward()
+        opt.step()
+        sched.step()
+    assert calls[:2] == ["pre", "post"] and len(calls) == 24
+    h1.remove()
+    sd = opt.state_dict()
+    assert sd["extra"] == 1
+    opt.load_state_dict(sd)
+    twin, twin_sched = copy.deepcopy(opt), copy.deepcopy(sched)
+    assert twin_sched.optimizer is not opt
+    for table in ("_step_post_hooks", "_state_dict_post_hooks", "_load_state_dict_pre_hooks"):
+        opt.__dict__[table].clear()  # (lambdas do not pickle, in PyTorch either)
+    pickle.loads(pickle.dumps(opt))
+    q = twin.param_groups[0]["params"][0]
+    before = q.detach().numpy().copy()
+    twin.zero_grad()
+    (q * q).sum().backward()
+    twin.step()
+    assert not np.array_equal(q.detach().numpy(), before) and q is not p

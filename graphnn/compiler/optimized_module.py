@@ -43,6 +43,19 @@ class OptimizedModule(Module):
             return Module.__call__(self, *args, **kwargs)  # hooks registered on the wrapper itself
         return d["_compiled"](*args, **kwargs)
 
+    def __getstate__(self) -> dict:
+        """Pickled and deep-copied (copy.deepcopy, AveragedModel) without native code: the copy compiles its own
+        copy of the original with the same options."""
+        state = self.__dict__.copy()
+        c = state.pop("_compiled")
+        state["_compile_options"] = (c.name, c.cache.limit, c.dynamic, c.fullgraph)
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        options = state.pop("_compile_options")
+        self.__dict__.update(state)
+        object.__setattr__(self, "_compiled", CompiledModule(self.__dict__["_modules"]["_orig_mod"], *options))
+
     @property
     def graphs(self) -> dict:
         """IR of the most recent call (see CompiledFunction.graphs)."""

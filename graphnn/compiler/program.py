@@ -71,7 +71,7 @@ def run_native(native: CompiledGraph, arrays: list) -> list:
 def _lowered(graph: ir.Graph) -> ir.Graph:
     """The graph codegen compiles: convolutions rewritten as GEMMs, re-optimized."""
     g = graph.copy()
-    lower_for_codegen(g)
+    lower_for_codegen(g, optimized=True)
     ir.verify(g)
     return g
 

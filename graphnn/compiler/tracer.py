@@ -292,7 +292,8 @@ class Tracer:
         else:
             self.lift(t)
             self.current[key] = v
-            self.updates[key] = (t, v)
+            if not t._temporary:  # (a factory's tensor made in this trace starts from its initial value each call)
+                self.updates[key] = (t, v)
         self.rebinds[key] = self.rebinds.get(key, 0) + 1
 
     def note_grad_write(self, t) -> None:

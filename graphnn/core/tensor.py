@@ -94,6 +94,7 @@ class Tensor:
     _retains_grad = False  # retain_grad() was called: backward sets .grad of this non-leaf
     _grad_of = None  # inside a trace: the tensor whose .grad this symbolic tensor was read from
     _captured = False  # a trace captured it: changing requires_grad must invalidate compiled code
+    _temporary = False  # made by a factory while graphnn.compile traced (see _note_temporary)
 
     def __init__(self, *args, dtype=None, requires_grad: bool = False):
         dt = (
@@ -1721,7 +1722,15 @@ def _shape_args(size) -> tuple:
 def _made(t: Tensor, requires_grad: bool, device, what: str) -> Tensor:
     """A new tensor from a factory: on the CPU (any other device is an error naming it), requiring grad if asked."""
     check_device(device, what)
+    _note_temporary(t)
     return t.requires_grad_(True) if requires_grad else t
+
+
+def _note_temporary(t: Tensor) -> None:
+    """A factory's tensor made while graphnn.compile traces is the function's own (`total = torch.zeros(())` before
+    `total += loss`): each call starts from its initial value, so in-place ops on it are not written back into it."""
+    if _tracer.current() is not None:
+        t._temporary = True
 
 
 def _holds_float64_scalar(data) -> bool:
@@ -1800,6 +1809,7 @@ def _factory(name: str, fill, random: bool = False):
             t = random_tensor(shape, dt, lambda: fill(shape, dt, generator))
         else:
             t = Tensor._wrap(fill(shape, dt))
+            _note_temporary(t)
         return t.requires_grad_(True) if requires_grad else t
 
     make.__name__ = make.__qualname__ = name

@@ -37,7 +37,9 @@ class Optimizer:
         step = cls.__dict__.get("step")
         own = cls.__module__.startswith(__name__.rsplit(".", 1)[0] + ".")
         if step is not None and own and inspect.signature(step).parameters["closure"].default is None:
-            cls.step = _hot_step(step)  # (not L-BFGS, whose step needs its closure)
+            step = cls.step = _hot_step(step)  # (not L-BFGS, whose step needs its closure)
+        if step is not None:
+            cls.step = _with_step_hooks(step)
 
     def __init__(self, params, defaults: dict):
         if isinstance(params, Tensor):
@@ -58,6 +60,36 @@ class Optimizer:
         groups = params if isinstance(params[0], dict) else [{"params": params}]
         for g in groups:
             self.add_param_group(g)
+
+    def __getstate__(self) -> dict:
+        """Pickled and deep-copied without its compiled step (native code; a copy compiles its own)."""
+        state = self.__dict__.copy()
+        state.pop("_compiled_step", None)
+        return state
+
+    def register_step_pre_hook(self, hook) -> "_HookHandle":
+        """hook(optimizer, args, kwargs) before each step(); a result (args, kwargs) replaces them."""
+        return _HookHandle(self.__dict__.setdefault("_step_pre_hooks", {}), hook)
+
+    def register_step_post_hook(self, hook) -> "_HookHandle":
+        """hook(optimizer, args, kwargs) after each step()."""
+        return _HookHandle(self.__dict__.setdefault("_step_post_hooks", {}), hook)
+
+    def register_state_dict_pre_hook(self, hook, prepend: bool = False) -> "_HookHandle":
+        """hook(optimizer) before state_dict()."""
+        return _HookHandle(self.__dict__.setdefault("_state_dict_pre_hooks", {}), hook, prepend)
+
+    def register_state_dict_post_hook(self, hook, prepend: bool = False) -> "_HookHandle":
+        """hook(optimizer, state_dict) after state_dict(); a dict it returns replaces the result."""
+        return _HookHandle(self.__dict__.setdefault("_state_dict_post_hooks", {}), hook, prepend)
+
+    def register_load_state_dict_pre_hook(self, hook, prepend: bool = False) -> "_HookHandle":
+        """hook(optimizer, state_dict) before load_state_dict(); a dict it returns is loaded instead."""
+        return _HookHandle(self.__dict__.setdefault("_load_state_dict_pre_hooks", {}), hook, prepend)
+
+    def register_load_state_dict_post_hook(self, hook, prepend: bool = False) -> "_HookHandle":
+        """hook(optimizer) after load_state_dict()."""
+        return _HookHandle(self.__dict__.setdefault("_load_state_dict_post_hooks", {}), hook, prepend)
 
     def add_param_group(self, param_group: dict) -> None:
         """Append a group: its "params" (tensors, or (name, tensor) pairs) and hyper-parameters, the missing ones
@@ -171,6 +203,16 @@ class Optimizer:
         return buf
 
     def state_dict(self) -> dict:
+        d = self.__dict__
+        for hook in list(d.get("_state_dict_pre_hooks", {}).values()):
+            hook(self)
+        out = self._state_dict()
+        for hook in list(d.get("_state_dict_post_hooks", {}).values()):
+            new = hook(self, out)
+            out = out if new is None else new
+        return out
+
+    def _state_dict(self) -> dict:
         index = {}
         groups = []
         for g in self.param_groups:
@@ -189,6 +231,15 @@ class Optimizer:
         return {"state": state, "param_groups": groups}
 
     def load_state_dict(self, state_dict: dict) -> None:
+        d = self.__dict__
+        for hook in list(d.get("_load_state_dict_pre_hooks", {}).values()):
+            new = hook(self, state_dict)
+            state_dict = state_dict if new is None else new
+        self._load_state_dict(state_dict)
+        for hook in list(d.get("_load_state_dict_post_hooks", {}).values()):
+            hook(self)
+
+    def _load_state_dict(self, state_dict: dict) -> None:
         params = [p for g in self.param_groups for p in g["params"]]
         for g, sg in zip(self.param_groups, state_dict["param_groups"]):
             g.update({k: v for k, v in sg.items() if k != "params"})
@@ -219,6 +270,50 @@ class Optimizer:
             s += f"\nParameter Group {i}\n"
             s += "".join(f"    {k}: {g[k]}\n" for k in sorted(g) if k != "params")
         return s + ")"
+
+
+class _HookHandle:
+    """What an optimizer's register_*_hook returns: remove() unregisters the hook."""
+
+    _next = [0]
+
+    def __init__(self, table: dict, hook, prepend: bool = False):
+        self.table, self.id = table, _HookHandle._next[0]
+        _HookHandle._next[0] += 1
+        table[self.id] = hook
+        if prepend:
+            for k in [k for k in table if k != self.id]:
+                table[k] = table.pop(k)
+
+    def remove(self) -> None:
+        self.table.pop(self.id, None)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.remove()
+
+
+def _with_step_hooks(step):
+    """step() with the optimizer's step pre- and post-hooks around it (register_step_pre_hook)."""
+
+    @functools.wraps(step)
+    def hooked(self, *args, **kwargs):
+        d = self.__dict__
+        pre, post = d.get("_step_pre_hooks"), d.get("_step_post_hooks")
+        if not pre and not post:
+            return step(self, *args, **kwargs)
+        for hook in list((pre or {}).values()):
+            new = hook(self, args, kwargs)
+            if new is not None:
+                args, kwargs = new
+        out = step(self, *args, **kwargs)
+        for hook in list((post or {}).values()):
+            hook(self, args, kwargs)
+        return out
+
+    return hooked
 
 
 def _hot_step(step):

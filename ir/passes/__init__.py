@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ..graph import Graph
 from .manager import PassManager
-from .conv_gemm import conv_to_gemm
+from .conv_gemm import CONVOLUTIONS, conv_to_gemm
 from .cse import cse
 from .dce import dce
 from .fold import fold_constants
@@ -31,10 +31,15 @@ def optimize(graph: Graph, check: bool = False) -> Graph:
     return PassManager(PIPELINE, verify=check).run(graph)
 
 
-def lower_for_codegen(graph: Graph, check: bool = False) -> Graph:
+def lower_for_codegen(graph: Graph, check: bool = False, optimized: bool = False) -> Graph:
     """Rewrites that only the compiled path wants (convolutions as GEMMs), then the standard pipeline, and
-    collectives scheduled as early as their operands allow."""
-    passes = (("conv_to_gemm", conv_to_gemm),) + PIPELINE + (("start_collectives_early", start_collectives_early),)
+    collectives scheduled as early as their operands allow. `optimized`: the graph already is optimize()'s
+    fixpoint, so without convolutions the pipeline would change nothing and only the schedule runs (a graph
+    traced at each new batch size or sequence length skips a round of every pass)."""
+    schedule = (("start_collectives_early", start_collectives_early),)
+    if optimized and not any(n.op in CONVOLUTIONS for n in graph.nodes):
+        return PassManager(schedule, verify=check).run(graph)
+    passes = (("conv_to_gemm", conv_to_gemm),) + PIPELINE + schedule
     return PassManager(passes, verify=check).run(graph)
 
 

@@ -105,13 +105,16 @@ def _rewrite(n, e):
     return None
 
 
+CONVOLUTIONS = ("conv", "conv_grad_weight", "conv_grad_input")  # the ops conv_to_gemm rewrites
+
+
 def conv_to_gemm(graph: Graph) -> Graph:
     """Rewrite every convolution op (float32/float64) into im2col/col2im + matmul, in place."""
     subst: dict = {}
     kept = []
     for n in graph.nodes:
         n.inputs = [subst.get(v.id, v) for v in n.inputs]
-        if n.op in ("conv", "conv_grad_weight", "conv_grad_input"):
+        if n.op in CONVOLUTIONS:
             e = _Builder(n.meta)
             new = _rewrite(n, e)
             kept.extend(e.nodes)

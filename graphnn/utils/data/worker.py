@@ -121,6 +121,7 @@ def worker_loop(spec: dict, worker_id: int, tasks, results) -> None:
     seed = spec["base_seed"] + worker_id
     _random.manual_seed(seed)
     random.seed(seed)
+    np.random.seed(np.random.SeedSequence([worker_id, spec["base_seed"] % 2**64]).generate_state(4))  # as PyTorch
     _info = WorkerInfo(worker_id, spec["num_workers"], seed, spec["dataset"])
     init_error = None
     try:
