@@ -348,3 +348,13 @@ def test_save_holds_unsigned_arrays_and_tied_weights_once(tmp_path):
     assert back["np_rng"][1].dtype == np.uint32 and (back["np_rng"][1] == state[1]).all()
     assert back["enc"]["weight"] is back["dec"]["weight"]  # one tensor, as the tied weight was
     assert (tmp_path / "ck.pt").stat().st_size < 50 * 8 * 4 * 1.5 + 2500
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_linspace_values_are_torchs(torch, dtype):
+    """Bit for bit: each value one fused multiply-add from the nearer end, in the dtype."""
+    for n in list(range(0, 20)) + [100, 1001]:
+        for a, b in ((-1, 1), (0, 1), (-3.5, 2.25), (1e-3, 7.7)):
+            want = torch.linspace(a, b, n, dtype=getattr(torch, dtype)).numpy()
+            got = graphnn.linspace(a, b, n, dtype=getattr(graphnn, dtype)).numpy()
+            assert got.dtype == want.dtype and np.array_equal(got, want), (n, a, b)

@@ -102,3 +102,21 @@ def test_spatial_transformer_training_as_pytorch(torch, compiled):
     np.testing.assert_allclose(got_l, want_l, rtol=0, atol=tol)
     for g, w in zip(got_p, want_p):
         np.testing.assert_allclose(g, w, rtol=0, atol=tol)
+
+
+@pytest.mark.parametrize("padding_mode", ["border", "reflection"])
+def test_identity_transformer_gradient_matches_torch(torch, padding_mode):
+    """An identity affine grid puts its points on pixel centres and its border points exactly on the edges: the
+    grid's gradient is PyTorch's there (zero at the clipped edges, the same side of each centre)."""
+    rng = np.random.RandomState(0)
+    img = rng.randn(2, 3, 4, 5).astype(np.float32)
+    theta = np.tile(np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]], np.float32), (2, 1, 1))
+    grads = []
+    for lib in (torch, graphnn):
+        th = lib.tensor(theta, requires_grad=True)
+        grid = lib.nn.functional.affine_grid(th, (2, 3, 4, 5), align_corners=True)
+        out = lib.nn.functional.grid_sample(lib.tensor(img), grid, padding_mode=padding_mode, align_corners=True)
+        (out * lib.tensor(np.arange(out.numel(), dtype=np.float32).reshape(tuple(out.shape)))).sum().backward()
+        grads.append(th.grad.numpy())
+    # sums of 2 * 3 * 20 products of O(10^2) terms in float32
+    np.testing.assert_allclose(grads[1], grads[0], rtol=1e-5, atol=1e-3)

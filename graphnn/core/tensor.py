@@ -1867,8 +1867,29 @@ def arange(start, end=None, step=1, *, dtype=None, device=None, requires_grad=Fa
     return _made(Tensor._wrap(np.arange(start, end, step).astype(to_dtype(dtype))), requires_grad, device, "arange")
 
 
+def linspace_values(start, end, steps: int, dtype: str) -> np.ndarray:
+    """PyTorch's linspace values: in the dtype's own arithmetic, start + i * step for the first half and
+    end - (steps - 1 - i) * step for the rest (so both ends are exact)."""
+    steps = int(steps)
+    if steps < 0:
+        raise RuntimeError(f"linspace: number of steps must be non-negative, got {steps}")
+    if dtype not in ("float32", "float64"):
+        return np.linspace(start, end, steps).astype(dtype)
+    a, b = np.asarray(start, dtype), np.asarray(end, dtype)
+    if steps <= 1:
+        return np.full(steps, a, dtype)
+    step = (b - a) / np.asarray(steps - 1, dtype)
+    # each value is one fused multiply-add (no rounding of the product): emulated in a wider type
+    wide = np.float64 if dtype == "float32" else np.longdouble
+    i = np.arange(steps)
+    half = steps // 2
+    lo = wide(a) + wide(step) * i[:half].astype(wide)
+    hi = wide(b) - wide(step) * (steps - 1 - i[half:]).astype(wide)
+    return np.concatenate([lo, hi]).astype(dtype)
+
+
 def linspace(start, end, steps, *, dtype=None, device=None, requires_grad=False, layout=None, out=None) -> Tensor:
-    arr = np.linspace(start, end, steps).astype(to_dtype(dtype) if dtype else get_default_dtype())
+    arr = linspace_values(start, end, steps, to_dtype(dtype) if dtype else get_default_dtype())
     return _made(Tensor._wrap(arr), requires_grad, device, "linspace")
 
 

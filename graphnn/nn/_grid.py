@@ -11,15 +11,16 @@ from __future__ import annotations
 import numpy as np
 
 from graphnn.core.dispatch import apply, op_error, relabel
-from graphnn.core.tensor import Tensor, tensor
+from graphnn.core.tensor import Tensor, linspace_values, tensor
 from graphnn.ir.registry import IRError
 
 
-def _base_coords(n: int, align_corners: bool) -> np.ndarray:
-    """Normalized [-1, 1] coordinates of n pixel centres (align_corners: of the corner pixels' centres)."""
-    if align_corners:
-        return np.linspace(-1.0, 1.0, n) if n > 1 else np.zeros(1)
-    return (2.0 * np.arange(n) + 1.0) / n - 1.0
+def _base_coords(n: int, align_corners: bool, dtype: str) -> np.ndarray:
+    """Normalized [-1, 1] coordinates of n pixel centres (align_corners: of the corner pixels' centres), rounded as
+    PyTorch's (its linspace in the dtype, scaled by (n - 1) / n without align_corners): grid points that land on
+    pixel centres then sit on the same side of them, where the sampling's gradient jumps."""
+    r = linspace_values(-1.0, 1.0, n, dtype)
+    return r if align_corners else r * np.asarray(n - 1, dtype) / np.asarray(n, dtype)
 
 
 def affine_grid(theta: Tensor, size, align_corners: bool | None = None) -> Tensor:
@@ -38,15 +39,16 @@ def affine_grid(theta: Tensor, size, align_corners: bool | None = None) -> Tenso
     if not theta.dtype_name.startswith("float"):
         raise op_error(IRError(f"affine_grid: theta must be a float tensor, got {theta.dtype_name}"))
     ac = bool(align_corners)
-    xs, ys = np.meshgrid(_base_coords(w, ac), _base_coords(h, ac))
-    base = np.stack([xs.ravel(), ys.ravel(), np.ones(h * w)], axis=1)  # (H*W, 3): x, y, 1
+    dt = theta.dtype_name
+    xs, ys = np.meshgrid(_base_coords(w, ac, dt), _base_coords(h, ac, dt))
+    base = np.stack([xs.ravel(), ys.ravel(), np.ones(h * w, dt)], axis=1)  # (H*W, 3): x, y, 1
     grid = tensor(base, dtype=theta.dtype_name).matmul(theta.transpose(1, 2))  # (N, H*W, 2)
     return relabel(grid.reshape(n, h, w, 2), "AffineGridGeneratorBackward0", [theta])
 
 
 def _unnormalize(coord: Tensor, n: int, align_corners: bool) -> Tensor:
     if align_corners:
-        return (coord + 1) * ((n - 1) / 2)
+        return (coord + 1) / 2 * (n - 1)  # (PyTorch's order of operations, so its roundings)
     return ((coord + 1) * n - 1) / 2
 
 
@@ -61,13 +63,20 @@ def _reflect(x: Tensor, lo: float, hi: float) -> Tensor:
     return apply("select", [flips.remainder(2) == 0, extra + lo, span - extra + lo])
 
 
+def _clip(x: Tensor, n: int) -> Tensor:
+    """x clamped to [0, n - 1], with PyTorch's gradient: 1 strictly inside, 0 at and beyond the edges (a grid
+    point exactly on the border, as an identity affine grid puts them, does not move)."""
+    inside = (x > 0).logical_and(x < n - 1)
+    return apply("select", [inside, x, x.detach().clamp(0, n - 1)])
+
+
 def _source_coord(coord: Tensor, n: int, padding_mode: str, align_corners: bool) -> Tensor:
     x = _unnormalize(coord, n, align_corners)
     if padding_mode == "border":
-        x = x.clamp(0, n - 1)
+        x = _clip(x, n)
     elif padding_mode == "reflection":
         x = _reflect(x, 0.0, n - 1.0) if align_corners else _reflect(x, -0.5, n - 0.5)
-        x = x.clamp(0, n - 1)
+        x = _clip(x, n)
     return x
 
 
