@@ -68,6 +68,7 @@ from graphnn.core.tensor_ops import (
     bmm,
     cumsum,
     einsum,
+    msort,
     multinomial,
     scatter,
     scatter_add,

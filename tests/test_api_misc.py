@@ -358,3 +358,40 @@ def test_linspace_values_are_torchs(torch, dtype):
             want = torch.linspace(a, b, n, dtype=getattr(torch, dtype)).numpy()
             got = graphnn.linspace(a, b, n, dtype=getattr(graphnn, dtype)).numpy()
             assert got.dtype == want.dtype and np.array_equal(got, want), (n, a, b)
+
+
+def test_more_torch_apis_against_torch(torch):
+    """icdf of the location-scale distributions, multilabel_margin_loss (values and gradient), msort; BatchNorm's
+    message for an input of other channels; Module.set_submodule and the in-place Module.compile()."""
+    p = [0.01, 0.3, 0.5, 0.9]
+    for name, args in (
+        ("Normal", (1.0, 2.0)),
+        ("Uniform", (-1.0, 3.0)),
+        ("Exponential", (2.0,)),
+        ("Laplace", (0.5, 1.5)),
+    ):
+        want = getattr(torch.distributions, name)(*[torch.tensor(a) for a in args]).icdf(torch.tensor(p)).numpy()
+        got = getattr(graphnn.distributions, name)(*[graphnn.tensor(a) for a in args]).icdf(graphnn.tensor(p))
+        np.testing.assert_allclose(got.numpy(), want, rtol=1e-6, atol=1e-6)
+    x = RNG.standard_normal((3, 5)).astype(np.float32)
+    y = np.array([[3, 0, -1, 1, 2], [1, 2, 4, -1, -1], [-1, 0, 0, 0, 0]])
+    for red in ("mean", "sum", "none"):
+        xt, xg = torch.tensor(x, requires_grad=True), graphnn.tensor(x, requires_grad=True)
+        want = torch.nn.functional.multilabel_margin_loss(xt, torch.tensor(y), reduction=red)
+        got = graphnn.nn.functional.multilabel_margin_loss(xg, graphnn.tensor(y), reduction=red)
+        want.sum().backward()
+        got.sum().backward()
+        np.testing.assert_allclose(got.detach().numpy(), want.detach().numpy(), rtol=1e-6, atol=1e-6)
+        np.testing.assert_allclose(xg.grad.numpy(), xt.grad.numpy(), rtol=1e-6, atol=1e-6)
+    np.testing.assert_array_equal(graphnn.msort(graphnn.tensor(x)).numpy(), torch.msort(torch.tensor(x)).numpy())
+    bn = graphnn.nn.BatchNorm2d(4)
+    with pytest.raises(RuntimeError, match="running_mean should contain 3 elements not 4"):
+        bn(graphnn.randn(2, 3, 4, 4))
+    m = graphnn.nn.Sequential(graphnn.nn.Linear(2, 3), graphnn.nn.ReLU())
+    m.set_submodule("1", graphnn.nn.Tanh())
+    assert isinstance(m[1], graphnn.nn.Tanh)
+    want = m(graphnn.ones(4, 2)).detach().numpy()
+    m.compile()
+    # (native tanh and the reference differ by an ulp or two)
+    np.testing.assert_allclose(m(graphnn.ones(4, 2)).detach().numpy(), want, rtol=1e-6, atol=1e-6)
+    assert m._compiled_call.last is not None  # (the call ran the compiled program)

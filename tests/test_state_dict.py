@@ -196,3 +196,54 @@ def test_compiled_module_backward_accumulates_tied_gradient(torch):
     for (name, p), (tname, q) in zip(g.named_parameters(), t.named_parameters()):
         assert name == tname
         close(p.grad, q.grad, name, steps_tolerance(q.grad.numpy(), STEP_ROUNDINGS))
+
+
+class _Vocab(graphnn.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.emb = graphnn.nn.Embedding(4, 2)
+        self.vocab = {}
+
+    def get_extra_state(self):
+        return {"vocab": dict(self.vocab)}
+
+    def set_extra_state(self, state):
+        self.vocab = dict(state["vocab"])
+
+
+class _Legacy(graphnn.nn.Module):
+    """Renames a legacy key on load by overriding _load_from_state_dict, as older models do."""
+
+    def __init__(self):
+        super().__init__()
+        self.gain = graphnn.nn.Parameter(graphnn.ones(3))
+
+    def _load_from_state_dict(self, state_dict, prefix, *args):
+        if prefix + "scale" in state_dict:
+            state_dict[prefix + "gain"] = state_dict.pop(prefix + "scale")
+        super()._load_from_state_dict(state_dict, prefix, *args)
+
+
+def test_state_dict_protocol_extra_state_overrides_and_hooks(tmp_path):
+    """PyTorch's state_dict protocol: get_extra_state/set_extra_state under `_extra_state`, an overridden
+    _load_from_state_dict per module, and the state_dict / load_state_dict hooks."""
+    m = _Vocab()
+    m.vocab = {"hello": 0}
+    sd = m.state_dict()
+    assert list(sd) == ["_extra_state", "emb.weight"]
+    graphnn.save(sd, tmp_path / "v.pt")
+    m2 = _Vocab()
+    m2.load_state_dict(graphnn.load(tmp_path / "v.pt"))
+    assert m2.vocab == {"hello": 0}
+    outer = graphnn.nn.Sequential(_Legacy())
+    outer.load_state_dict({"0.scale": graphnn.tensor([2.0, 3.0, 4.0])})
+    assert outer[0].gain.tolist() == [2.0, 3.0, 4.0]
+    seen = []
+    outer.register_state_dict_post_hook(lambda mod, d, prefix, meta: seen.append(sorted(d)))
+    outer[0].register_load_state_dict_pre_hook(lambda mod, d, prefix, *rest: seen.append(prefix))
+    outer.register_load_state_dict_post_hook(lambda mod, keys: keys.missing_keys.clear())
+    keys = outer.load_state_dict({}, strict=False)
+    assert seen == ["0."] and keys.missing_keys == []
+    assert list(outer.state_dict()) == ["0.gain"] and seen[-1] == ["0.gain"]
+    with pytest.raises(RuntimeError, match="unexpected keys"):
+        outer.load_state_dict({"0.gain": graphnn.ones(3), "0.other": graphnn.ones(1)})

@@ -1371,6 +1371,9 @@ class Tensor:
     def argsort(self, dim=-1, descending=False, stable=False):
         return _ops().argsort(self, dim, descending, stable)
 
+    def msort(self):
+        return _ops().msort(self)
+
     def topk(self, k, dim=-1, largest=True, sorted=True):  # noqa: A002
         return _ops().topk(self, k, dim, largest, sorted)
 

@@ -66,6 +66,11 @@ def sort(x, dim: int = -1, descending: bool = False, stable: bool = False):
     return sort_result(apply("take_along", [x, idx], {"axis": d}, name=name), idx)
 
 
+def msort(x):
+    """x sorted along its first dimension (values only)."""
+    return sort(x, 0)[0]
+
+
 def topk(x, k: int, dim: int = -1, largest: bool = True, sorted: bool = True):  # noqa: A002  (PyTorch's name)
     """(values, indices) of the k largest (largest=False: smallest) elements along dim, in sorted order."""
     d = _dim(x, dim, "topk") if x.ndim else 0

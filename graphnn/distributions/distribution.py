@@ -96,6 +96,10 @@ class Distribution:
     def cdf(self, value) -> Tensor:
         raise NotImplementedError
 
+    def icdf(self, value) -> Tensor:
+        """The inverse of cdf (the value below which a fraction `value` of the mass lies)."""
+        raise NotImplementedError
+
     @property
     def mean(self) -> Tensor:
         raise NotImplementedError

@@ -116,5 +116,8 @@ class Exponential(Distribution):
     def cdf(self, value) -> Tensor:
         return 1 - (-self.rate * as_tensor(value)).exp()
 
+    def icdf(self, value) -> Tensor:
+        return -(-as_tensor(value)).log1p() / self.rate
+
     def entropy(self) -> Tensor:
         return 1.0 - self.rate.log()

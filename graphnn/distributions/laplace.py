@@ -26,6 +26,10 @@ class Laplace(LocScale):
         d = as_tensor(value) - self.loc
         return 0.5 - 0.5 * d.sign() * (-d.abs() / self.scale).expm1()
 
+    def icdf(self, value) -> Tensor:
+        t = as_tensor(value) - 0.5
+        return self.loc - self.scale * t.sign() * (-2 * t.abs()).log1p()
+
     def entropy(self) -> Tensor:
         return 1 + (2 * self.scale).log()
 

@@ -46,5 +46,8 @@ class Uniform(Distribution):
         value = as_tensor(value)
         return ((value - self.low) / (self.high - self.low)).clamp(min=0, max=1)
 
+    def icdf(self, value) -> Tensor:
+        return as_tensor(value) * (self.high - self.low) + self.low
+
     def entropy(self) -> Tensor:
         return (self.high - self.low).log()

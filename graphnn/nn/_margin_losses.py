@@ -66,6 +66,38 @@ def multi_margin_loss(
     return relabel(reduce_loss(loss, reduction), "MultiMarginLossBackward0", [input])
 
 
+def multilabel_margin_loss(input, target, size_average=None, reduce=None, reduction: str = "mean") -> Tensor:
+    """Per sample, sum over its targets j (the classes target lists before its first -1) and the other classes i of
+    max(0, 1 - (x[j] - x[i])), over the number of classes."""
+    reduction = legacy_reduction(size_average, reduce, reduction)
+    target = as_tensor(target)
+    call = f"multilabel_margin_loss(input {input._type}, target {target._type})"
+    x, y = (input.unsqueeze(0), target.unsqueeze(0)) if input.ndim <= 1 else (input, target)
+    if x.ndim != 2 or tuple(y.shape) != tuple(x.shape) or target.dtype_name != "int64":
+        raise op_error(
+            IRError(f"{call}: inconsistent target size: {list(target.shape)} for input of size: {list(input.shape)}")
+        )
+    c = x.shape[1]
+
+    def check(t):
+        bad = (t < -1) | (t >= c)
+        if bad.any():
+            raise op_error(IRError(f"{call}: target {int(t[bad].flat[0])} is out of bounds for {c} classes"))
+
+    check_values(target, check)
+    listed = (y >= 0).long().cumprod(1) > 0  # the targets before the first -1
+    yj = apply("select", [listed, y, 0])
+    is_target = apply("one_hot", [yj], {"num_classes": c, "dtype": "int64"})  # (n, j, i)
+    is_target = (is_target * listed.long().unsqueeze(2)).sum(1) > 0  # (n, i)
+    xj = x.gather(1, yj)  # (n, j)
+    h = (1 - xj.unsqueeze(2) + x.unsqueeze(1)).clamp(min=0.0)  # (n, j, i)
+    keep = listed.unsqueeze(2).logical_and(is_target.logical_not().unsqueeze(1))
+    loss = apply("select", [keep, h, 0.0]).sum((1, 2)) / c
+    if input.ndim <= 1:
+        loss = loss.reshape(())
+    return relabel(reduce_loss(loss, reduction), "MultilabelMarginLossBackward0", [input])
+
+
 def hinge_embedding_loss(
     input, target, margin: float = 1.0, size_average=None, reduce=None, reduction: str = "mean"
 ) -> Tensor:

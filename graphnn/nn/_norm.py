@@ -31,8 +31,12 @@ def batch_norm(
     if input.ndim < 2:
         raise ValueError(f"batch_norm expects at least 2-D input, got {tuple(input.shape)}")
     axes = (0,) + tuple(range(2, input.ndim))
-    shape = (1, input.shape[1]) + (1,) * (input.ndim - 2)
-    n = input.numel() // input.shape[1]
+    c = input.shape[1]
+    for name, t in (("running_mean", running_mean), ("running_var", running_var), ("weight", weight), ("bias", bias)):
+        if t is not None and t.numel() != c:  # (PyTorch's message: the input's channels and the layer's differ)
+            raise RuntimeError(located(f"{name} should contain {c} elements not {t.numel()}"))
+    shape = (1, c) + (1,) * (input.ndim - 2)
+    n = input.numel() // c
     if training or running_mean is None:
         if n <= 1:
             raise ValueError(

@@ -78,6 +78,7 @@ from ._lp_pool import lp_pool, lp_pool1d, lp_pool2d, lp_pool3d  # noqa: F401
 from ._margin_losses import (  # noqa: F401
     hinge_embedding_loss,
     multi_margin_loss,
+    multilabel_margin_loss,
     soft_margin_loss,
     triplet_margin_with_distance_loss,
 )
@@ -202,6 +203,7 @@ __all__ = [
     "lp_pool2d",
     "lp_pool3d",
     "multi_margin_loss",
+    "multilabel_margin_loss",
     "hinge_embedding_loss",
     "soft_margin_loss",
     "triplet_margin_with_distance_loss",

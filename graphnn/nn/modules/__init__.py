@@ -226,6 +226,7 @@ __all__ = [
 from .activation import Hardshrink, RReLU, Softmax2d, Softshrink  # noqa: E402
 from .loss import (  # noqa: E402
     HingeEmbeddingLoss,
+    MultiLabelMarginLoss,
     MultiMarginLoss,
     SoftMarginLoss,
     TripletMarginWithDistanceLoss,
@@ -257,6 +258,7 @@ __all__ += [
     "LPPool1d",
     "LPPool2d",
     "LPPool3d",
+    "MultiLabelMarginLoss",
     "MultiMarginLoss",
     "HingeEmbeddingLoss",
     "SoftMarginLoss",

@@ -243,6 +243,9 @@ class Module:
             with cycle_collector_paused():
                 return self(*args, **kwargs)
         tr = _tracer.current()
+        compiled = self.__dict__.get("_compiled_call")
+        if compiled is not None and tr is None:  # (module.compile(): tracing it calls the module itself)
+            return compiled(*args, **kwargs)
         if tr is not None:
             tr.guard(lambda m=self: m.training, self.training)
             tr.module_guard(self, "hooks", _hook_ids, _hook_ids(self))
@@ -349,53 +352,133 @@ class Module:
             yield b
 
     # -- state ---------------------------------------------------------------------------------------------------
-    def _state_entries(self, prefix: str = ""):
-        """(key, tensor) of each state_dict entry in PyTorch's order: a module's parameters, its persistent buffers,
-        then its submodules'. A tensor or submodule reachable under several names (tied weights) is listed under
-        each of them."""
+    # PyTorch's protocol: state_dict() walks the modules, each saving its own entries (_save_to_state_dict: parameters,
+    # persistent buffers, get_extra_state()) between its state_dict hooks; load_state_dict() gives each module the
+    # entries under its prefix (_load_from_state_dict, which subclasses override to rename legacy keys).
+    def state_dict(self, *args, destination=None, prefix: str = "", keep_vars: bool = False) -> OrderedDict:
+        """Parameters, persistent buffers and extra state by name (tied tensors under each name, sharing memory)."""
+        if args:  # (the old positional form state_dict(destination, prefix, keep_vars))
+            destination, prefix, keep_vars = (list(args) + [destination, prefix, keep_vars][len(args) :])[:3]
+        out = OrderedDict() if destination is None else destination
+        d = self.__dict__
+        for hook in list(d.get("_state_dict_pre_hooks", {}).values()):
+            hook(self, prefix, keep_vars)
+        self._save_to_state_dict(out, prefix, keep_vars)
+        for name, m in self._modules.items():
+            if m is not None:
+                m.state_dict(destination=out, prefix=prefix + name + ".", keep_vars=keep_vars)
+        for hook in list(d.get("_state_dict_hooks", {}).values()):
+            new = hook(self, out, prefix, {})
+            out = out if new is None else new
+        return out
+
+    def _save_to_state_dict(self, destination: dict, prefix: str, keep_vars: bool) -> None:
         for name, p in self._parameters.items():
             if p is not None:
-                yield prefix + name, p
+                destination[prefix + name] = p if keep_vars else p.detach()
         skip = self.__dict__.get("_non_persistent_buffers_set", ())
         for name, b in self._buffers.items():
             if b is not None and name not in skip:
-                yield prefix + name, b
-        for name, m in self._modules.items():
-            if m is not None:
-                yield from m._state_entries(prefix + name + ".")
+                destination[prefix + name] = b if keep_vars else b.detach()
+        if _has_extra_state(self):
+            destination[prefix + _EXTRA_STATE] = self.get_extra_state()
 
-    def state_dict(self, destination=None, prefix: str = "", keep_vars: bool = False) -> OrderedDict:
-        """Parameters and persistent buffers by name (tied tensors under each name, sharing their memory)."""
-        out = OrderedDict() if destination is None else destination
-        for k, t in self._state_entries(prefix):
-            out[k] = t if keep_vars else t.detach()
-        return out
+    def get_extra_state(self):
+        """State beyond parameters and buffers that state_dict() saves (override it with set_extra_state)."""
+        raise RuntimeError(
+            "Reached a code path in Module.get_extra_state() that should never be called: override get_extra_state "
+            "and set_extra_state together"
+        )
 
-    def load_state_dict(self, state_dict, strict: bool = True):
+    def set_extra_state(self, state) -> None:
+        raise RuntimeError(
+            "Reached a code path in Module.set_extra_state() that should never be called: override get_extra_state "
+            "and set_extra_state together"
+        )
+
+    def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):
         """Copy values into the parameters and persistent buffers in place, in state_dict() order (so tied tensors
-        stay tied, the entry listed last winning when their values differ)."""
-        own = list(self._state_entries())
-        names = {k for k, _ in own}
-        missing = [k for k, _ in own if k not in state_dict]
-        unexpected = [k for k in state_dict if k not in names]
+        stay tied, the entry listed last winning when their values differ); extra state goes to set_extra_state."""
+        missing, unexpected, errors = [], [], []
+        state_dict = OrderedDict(state_dict)
+
+        def load(module, prefix: str) -> None:
+            module._load_from_state_dict(state_dict, prefix, {}, True, missing, unexpected, errors)
+            for name, child in module._modules.items():
+                if child is not None:
+                    load(child, prefix + name + ".")
+            keys = _IncompatibleKeys(missing, unexpected)
+            for hook in list(module.__dict__.get("_load_state_dict_post_hooks", {}).values()):
+                hook(module, keys)
+
+        load(self, "")
+        if errors:
+            raise RuntimeError(f"Error(s) in loading state_dict for {type(self).__name__}: " + "; ".join(errors))
         if strict and (missing or unexpected):
             raise RuntimeError(
                 f"Error(s) in loading state_dict for {type(self).__name__}: "
                 f"missing keys {missing}, unexpected keys {unexpected}"
             )
-        for k, t in own:
+        return _IncompatibleKeys(missing, unexpected)
+
+    def _load_from_state_dict(
+        self, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs
+    ) -> None:
+        """Load this module's own entries (those under prefix): parameters and persistent buffers in place, extra
+        state through set_extra_state; unknown keys under prefix that no child owns are unexpected."""
+        for hook in list(self.__dict__.get("_load_state_dict_pre_hooks", {}).values()):
+            hook(self, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs)
+        skip = self.__dict__.get("_non_persistent_buffers_set", ())
+        own = [(n, p) for n, p in self._parameters.items() if p is not None]
+        own += [(n, b) for n, b in self._buffers.items() if b is not None and n not in skip]
+        for name, t in own:
+            k = prefix + name
             if k not in state_dict:
+                missing_keys.append(k)
                 continue
             v = state_dict[k]
             arr = v._concrete("load_state_dict") if isinstance(v, Tensor) else np.asarray(v)
             if tuple(arr.shape) != tuple(t.shape):
-                raise RuntimeError(
+                error_msgs.append(
                     f"size mismatch for {k}: copying a param with shape {tuple(arr.shape)}, "
                     f"the shape in the current model is {tuple(t.shape)}"
                 )
+                continue
             t._data[...] = arr.astype(t.dtype_name, copy=False)
             t._bump()  # an in-place write: graphs recorded before no longer hold the old values
-        return _IncompatibleKeys(missing, unexpected)
+        if _has_extra_state(self):
+            if prefix + _EXTRA_STATE in state_dict:
+                self.set_extra_state(state_dict[prefix + _EXTRA_STATE])
+            else:
+                missing_keys.append(prefix + _EXTRA_STATE)
+        known = {n for n, _ in own} | ({_EXTRA_STATE} if _has_extra_state(self) else set())
+        children = {n for n, m in self._modules.items() if m is not None}
+        for k in state_dict:
+            if k.startswith(prefix):
+                rest = k[len(prefix) :]
+                if rest not in known and rest.split(".", 1)[0] not in children:
+                    unexpected_keys.append(k)
+
+    def register_state_dict_pre_hook(self, hook) -> "RemovableHandle":
+        """hook(module, prefix, keep_vars) before the module's state_dict() entries are saved."""
+        return _add_hook(self, "_state_dict_pre_hooks", hook, False)
+
+    def register_state_dict_post_hook(self, hook) -> "RemovableHandle":
+        """hook(module, state_dict, prefix, local_metadata) after them; a dict it returns replaces the result."""
+        return _add_hook(self, "_state_dict_hooks", hook, False)
+
+    _register_state_dict_hook = register_state_dict_post_hook
+
+    def register_load_state_dict_pre_hook(self, hook) -> "RemovableHandle":
+        """hook(module, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs) before
+        the module loads its entries (it may edit state_dict: rename legacy keys)."""
+        return _add_hook(self, "_load_state_dict_pre_hooks", hook, False)
+
+    _register_load_state_dict_pre_hook = register_load_state_dict_pre_hook
+
+    def register_load_state_dict_post_hook(self, hook) -> "RemovableHandle":
+        """hook(module, incompatible_keys) after the module and its children loaded (it may edit the key lists)."""
+        return _add_hook(self, "_load_state_dict_post_hooks", hook, False)
 
     # -- modes and helpers --------------------------------------------------------------------------------------
     def train(self, mode: bool = True):
@@ -475,6 +558,31 @@ class Module:
             if not isinstance(mod, Module):
                 raise AttributeError(f"`{item}` is not an nn.Module")
         return mod
+
+    def set_submodule(self, target: str, module: "Module", strict: bool = False) -> None:
+        """Put `module` at a dotted path: its parent must exist (with strict, so must the old submodule)."""
+        if not target:
+            raise ValueError("Cannot set the submodule without a target name!")
+        parent_path, _, name = target.rpartition(".")
+        parent = self.get_submodule(parent_path)
+        if strict and not isinstance(parent._modules.get(name), Module):
+            raise AttributeError(f"{parent._get_name()} has no attribute `{name}`")
+        if not isinstance(module, Module):
+            raise ValueError(f"`{type(module).__name__}` is not an nn.Module, found {type(module)}")
+        setattr(parent, name, module)
+
+    def __getstate__(self) -> dict:
+        """Pickled and deep-copied without the native code of module.compile() (a copy runs eagerly until compiled)."""
+        state = self.__dict__.copy()
+        state.pop("_compiled_call", None)
+        return state
+
+    def compile(self, *args, **kwargs) -> None:
+        """Compile this module's forward in place (torch's Module.compile): calling the module runs
+        graphnn.compile(module, *args, **kwargs)'s native code from now on."""
+        from graphnn.compiler.program import CompiledModule
+
+        object.__setattr__(self, "_compiled_call", CompiledModule(self, *args, **kwargs))
 
     def get_parameter(self, target: str):
         module_path, _, name = target.rpartition(".")
@@ -588,6 +696,13 @@ def _remove_from(module, name: str, keep: str) -> None:
             if key == "_buffers":
                 d.get("_buffer_names", set()).discard(name)
                 d.get("_non_persistent_buffers_set", set()).discard(name)
+
+
+_EXTRA_STATE = "_extra_state"
+
+
+def _has_extra_state(module) -> bool:
+    return type(module).get_extra_state is not Module.get_extra_state
 
 
 class _IncompatibleKeys(tuple):
