@@ -63,7 +63,6 @@ MAX_THREADS = 8
 # Estimated multiply-adds/element-ops above which a kernel is split over threads. Handing parts to the
 # pool's spinning workers costs about a microsecond, so kernels from a few tens of microseconds up gain.
 PARALLEL_WORK = 1 << 18
-PARTS_PER_THREAD = 1  # parts a split kernel's range is cut into per thread (claimed by whichever thread is free)
 
 
 def _parallel_work() -> int:
@@ -277,8 +276,7 @@ class ModuleBuilder:
         use_pool = eb.and_(eb.icmp_signed(">", n, i64(1)), eb.icmp_unsigned("!=", pool, i64(0)))
         with eb.if_else(use_pool) as (pooled, alone):
             with pooled:
-                parts = eb.mul(n, i64(PARTS_PER_THREAD))
-                eb.call(eb.inttoptr(pool, ir.PointerType(RUN)), [task, block, parts, n])
+                eb.call(eb.inttoptr(pool, ir.PointerType(RUN)), [task, block, n, n])
             with alone:
                 eb.call(eb.inttoptr(eb.ptrtoint(task, I64), ir.PointerType(TASK)), [block, i64(0), i64(1)])
         eb.ret_void()
