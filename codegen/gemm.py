@@ -20,8 +20,8 @@ from .target import vector_width_bits
 
 DOT_MR, DOT_NR = 4, 4  # output tile of the dot-product schedule: 16 vector accumulators
 MAX_PANEL = 1 << 16  # elements of a packed B panel (K x NR) kept on the stack
-# products with fewer rows read a row-major B in place instead of packing panels (with more rows, strided reads of
-# a wide B cost up to half the speed: 192x1024 @ 1024x4096 ran at 36% of peak in place, 73% packed)
+# products with at most this many rows read a row-major B in place instead of packing panels (with more rows,
+# strided reads of a wide B cost up to half the speed: 192x1024 @ 1024x4096 ran at 36% of peak in place, 73% packed)
 DIRECT_B_MAX_ROWS = 64
 K_SLICE = 256  # rows of k per slice of a long-k product's packed panel (K_SLICE x NR: 32 KiB in float32, AVX-512)
 
@@ -215,7 +215,7 @@ def emit_matmul_blocked(k: Kernel, group, node, via_flat: bool, vw: int) -> None
     K = a.shape[-1]
     with heuristic():
         NR, MR = 2 * vw, gemm_rows_per_tile(m, vw, dt)
-        pb_direct = m < DIRECT_B_MAX_ROWS
+        pb_direct = m <= DIRECT_B_MAX_ROWS
     if isinstance(n, Sym):  # columns symbolic in N (a convolution's N*H*W): a ragged last panel is decided at run time
         n_full, tail, tail_h = n // NR, None, 2
     else:
