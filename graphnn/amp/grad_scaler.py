@@ -66,8 +66,10 @@ class GradScaler:
             return
         from graphnn.compiler import tracer
 
-        if tracer.current() is not None:
-            raise RuntimeError(
+        if tracer.current() is not None:  # (a TraceError: a compiled step with a scaler runs eagerly)
+            from graphnn.core.tensor import TraceError
+
+            raise TraceError(
                 "GradScaler(enabled=True) decides from gradient values whether to step: call it outside "
                 "graphnn.compile (or pass enabled=False, which compiles)"
             )
