@@ -167,7 +167,10 @@ def test_enabled_grad_scaler_as_pytorch(torch):
 
 
 def test_grad_scaler_in_compiled_step():
-    """A disabled scaler compiles away; an enabled one decides on data, and says to run it eagerly."""
+    """A disabled scaler compiles away; an enabled one decides on data: the step runs eagerly after a warning (with
+    fullgraph=True, an error says to call it outside)."""
+    from graphnn.compiler.python_state import TraceWarning
+
     model = graphnn.nn.Linear(3, 1)
     opt = graphnn.optim.SGD(model.parameters(), lr=0.1)
     x = graphnn.ones(2, 3)
@@ -182,9 +185,15 @@ def test_grad_scaler_in_compiled_step():
             scaler.update()
             return loss
 
-        return graphnn.compile(step)
+        return graphnn.compile(step, fullgraph=full)
 
+    full = False
     step_with(graphnn.amp.GradScaler("cpu", enabled=False))()
+    scaler = graphnn.amp.GradScaler("cpu")
+    with pytest.warns(TraceWarning, match="runs eagerly"):
+        step_with(scaler)()
+    assert scaler.get_scale() == 65536.0  # a clean step: the scale stays until growth_interval steps
+    full = True
     with pytest.raises(RuntimeError, match="outside graphnn.compile"):
         step_with(graphnn.amp.GradScaler("cpu"))()
 
