@@ -51,24 +51,43 @@ def _as_tuple(x):
     return x if isinstance(x, tuple) else (x,)
 
 
+def _tree_map(fn, x):
+    """fn applied to every tensor of x (a tensor, or dicts, lists and tuples of them), in the same structure."""
+    if isinstance(x, dict):
+        return type(x)((k, _tree_map(fn, v)) for k, v in x.items())
+    if isinstance(x, (list, tuple)):
+        return type(x)(_tree_map(fn, v) for v in x)
+    return fn(x)
+
+
+def _tree_leaves(x) -> list:
+    out: list = []
+    _tree_map(out.append, x)
+    return out
+
+
 def grad_and_value(func, argnums=0, has_aux: bool = False):
     """A function returning (gradient of func's scalar output w.r.t. the argnums arguments, func's output)."""
     from graphnn.autograd import grad as _grad
     from graphnn.core.grad_mode import enable_grad
     from graphnn.core.tensor import Tensor
 
+    def leaf(a):  # (an argument already in a graph - an outer transform's - stays in it)
+        return a.detach().requires_grad_(True) if isinstance(a, Tensor) and not a.requires_grad else a
+
     def wrapper(*args, **kwargs):
         nums = _as_tuple(argnums)
         args = list(args)
-        for i in nums:  # (an argument already in a graph - an outer transform's - stays in it)
-            a = args[i]
-            args[i] = a.detach().requires_grad_(True) if isinstance(a, Tensor) and not a.requires_grad else a
+        for i in nums:  # an argument may be a tensor or a dict / list / tuple of them (a model's parameters)
+            args[i] = _tree_map(leaf, args[i])
         with enable_grad():
             out = func(*args, **kwargs)
             value, aux = (out[0], out[1]) if has_aux else (out, None)
-            gs = _grad(value, [args[i] for i in nums], create_graph=True, allow_unused=True)
-        gs = tuple(g if g is not None else args[i] * 0 for g, i in zip(gs, nums))
-        g = gs if isinstance(argnums, tuple) else gs[0]
+            xs = [x for i in nums for x in _tree_leaves(args[i])]
+            gs = _grad(value, xs, create_graph=True, allow_unused=True)
+        gs = iter(g if g is not None else x * 0 for g, x in zip(gs, xs))
+        trees = tuple(_tree_map(lambda _x: next(gs), args[i]) for i in nums)
+        g = trees if isinstance(argnums, tuple) else trees[0]
         return (g, (value, aux)) if has_aux else (g, value)
 
     return wrapper
@@ -153,7 +172,16 @@ def vmap(func, in_dims=0, out_dims=0, randomness: str = "error", *, chunk_size=N
         first = results[0]
         if isinstance(first, tuple):
             od = out_dims if isinstance(out_dims, (tuple, list)) else (out_dims,) * len(first)
-            return tuple(stack([r[j] for r in results], od[j]) for j in range(len(first)))
-        return stack(results, out_dims)
+            return tuple(_stacked([r[j] for r in results], od[j]) for j in range(len(first)))
+        return _stacked(results, out_dims)
+
+    def _stacked(items: list, dim):
+        """The results of every call stacked at dim (a dict or list of tensors: each entry stacked)."""
+        first = items[0]
+        if isinstance(first, dict):
+            return type(first)((k, _stacked([r[k] for r in items], dim)) for k in first)
+        if isinstance(first, list):
+            return [_stacked([r[j] for r in items], dim) for j in range(len(first))]
+        return stack(items, dim)
 
     return wrapper

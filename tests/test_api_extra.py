@@ -176,3 +176,24 @@ def test_testing_assert_close_and_serialization(torch, tmp_path):
         assert list in graphnn.serialization.get_safe_globals()
     graphnn.save({"x": graphnn.arange(3)}, tmp_path / "c.pt")
     np.testing.assert_array_equal(graphnn.serialization.load(tmp_path / "c.pt")["x"].numpy(), [0, 1, 2])
+
+
+def test_func_grad_over_a_dict_of_parameters_and_per_sample_gradients():
+    """torch.func's per-sample-gradient recipe: vmap(grad(loss), in_dims=(None, 0)) over functional_call with a
+    dict of parameters gives a dict of per-sample gradients (here worked out by hand: d/dw (w.x + b)^2)."""
+    F = graphnn.func
+    lin = graphnn.nn.Linear(2, 1)
+    with graphnn.no_grad():
+        lin.weight.copy_(graphnn.tensor([[0.5, -0.25]]))
+        lin.bias.fill_(0.1)
+    params = {k: v.detach() for k, v in lin.named_parameters()}
+
+    def loss(p, x):
+        return (F.functional_call(lin, p, (x.unsqueeze(0),)) ** 2).sum()
+
+    xs = np.arange(8, dtype=np.float32).reshape(4, 2) / 4
+    per = F.vmap(F.grad(loss), in_dims=(None, 0))(params, graphnn.tensor(xs))
+    for k, x in enumerate(xs):
+        y = 0.5 * x[0] - 0.25 * x[1] + 0.1
+        np.testing.assert_allclose(per["weight"][k].detach().numpy(), [2 * y * x], rtol=1e-6, atol=1e-7)
+        np.testing.assert_allclose(per["bias"][k].detach().numpy(), [2 * y], rtol=1e-6, atol=1e-7)
