@@ -28,6 +28,7 @@ STATS = {"dynamic_compiled": 0, "dynamic_reused": 0, "dynamic_failed": 0}
 
 _NUMBER = re.compile(r"body<[0-9a-f]+>|-?\d+")  # (a scan body's key hashes its sizes too)
 _lock = threading.Lock()
+_last = threading.local()  # .key: (graph, its node count, _key(graph)) of the last graph asked for in this thread
 _groups: OrderedDict = OrderedDict()  # erased text -> _Group
 
 
@@ -43,12 +44,16 @@ def _count(stat: str) -> None:
         STATS[stat] += 1
 
 
-def _key(graph: Graph) -> str:
-    return _NUMBER.sub("#", graph.name + "\n" + graph.to_text(anonymous=True))
-
-
-def _numbers(graph: Graph) -> tuple:
-    return tuple(_NUMBER.findall(graph.name + "\n" + graph.to_text(anonymous=True)))
+def _key(graph: Graph) -> tuple:
+    """(the graph's text with every number erased: its group, the numbers erased), computed once per graph (native_for
+    leaves it for compiled() on the same graph)."""
+    known = getattr(_last, "key", None)
+    if known is not None and known[0] is graph and known[1] == len(graph.nodes):
+        return known[2]
+    text = graph.name + "\n" + graph.to_text(anonymous=True)
+    out = _NUMBER.sub("#", text), tuple(_NUMBER.findall(text))
+    _last.key = (graph, len(graph.nodes), out)
+    return out
 
 
 def _partner(partners: list, numbers: tuple) -> Graph | None:
@@ -77,7 +82,7 @@ def native_for(graph: Graph) -> CompiledGraph | None:
     or compiled earlier), or None: compile graph for its own shapes and report it with compiled()."""
     if not config.get("GRAPHNN_DYNAMIC") or not eligible(graph):
         return None
-    key = _key(graph)
+    key, numbers = _key(graph)
     with _lock:
         group = _groups.get(key)
         if group is None:
@@ -90,7 +95,7 @@ def native_for(graph: Graph) -> CompiledGraph | None:
         if view is not None:
             _count("dynamic_reused")
             return view
-    last = _partner(partners, _numbers(graph))
+    last = _partner(partners, numbers)
     if last is None or len(codes) >= MAX_CODES:
         return None
     sym = unify(last, graph)
@@ -122,7 +127,7 @@ def compiled(graph: Graph) -> None:
     """Note a graph just compiled for its own shapes (a partner for the next graph of its structure)."""
     if not config.get("GRAPHNN_DYNAMIC") or not eligible(graph):
         return
-    key = _key(graph)
+    key, numbers = _key(graph)
     with _lock:
         group = _groups.get(key)
         if group is None:
@@ -130,8 +135,8 @@ def compiled(graph: Graph) -> None:
             while len(_groups) > MAX_GROUPS:
                 _groups.popitem(last=False)
         _groups.move_to_end(key)
-        group.partners[_numbers(graph)] = graph
-        group.partners.move_to_end(_numbers(graph))
+        group.partners[numbers] = graph
+        group.partners.move_to_end(numbers)
         while len(group.partners) > MAX_PARTNERS:
             group.partners.popitem(last=False)
 

@@ -76,6 +76,30 @@ def _lowered(graph: ir.Graph) -> ir.Graph:
     return g
 
 
+class _Stages(dict):
+    """A program's graphs by stage name; a stage named with later() is computed when first read (the fusion plan
+    of its native code: a new batch size or sequence length does not need it to run)."""
+
+    def later(self, name: str, make) -> None:
+        self.__dict__.setdefault("_later", {})[name] = make
+        dict.__setitem__(self, name, None)
+
+    def __getitem__(self, name):
+        make = self.__dict__.get("_later", {}).pop(name, None)
+        if make is not None:
+            dict.__setitem__(self, name, make())
+        return dict.__getitem__(self, name)
+
+    def get(self, name, default=None):
+        return self[name] if name in self else default
+
+    def items(self):
+        return [(k, self[k]) for k in self]
+
+    def values(self):
+        return [self[k] for k in self]
+
+
 class _Guarded:
     """Reuse test of a specialization: its guards, with captured tensors checked by identity first, and the guards
     on state that only graphnn calls change (requires_grad flags, module attributes) only after such a change."""
@@ -169,10 +193,10 @@ class Program(_Guarded):
         self.updated = [t for t, _ in tracer.updates.values() if t._trace is not tracer]
         self.updated_args = [tracer.arg_index[k] for k in tracer.updates if k in tracer.arg_index]
         self._effects = bool(self.arg_effects or self.arg_grads or self.updated or self.updated_args)
-        self.stages = stages
+        self.stages = stages = _Stages(stages)
         stages["lowered"] = _lowered(stages["optimized"])
         self.native = _native(stages["lowered"])
-        stages["fused"] = self.native.plan
+        stages.later("fused", lambda: self.native.plan)
         self.n_user = len(outputs)
         self.grad_targets = grad_finals  # (tensor, position in returned outputs or None, concrete)
         # results that are an argument itself (`return x.mul_(2)`): the caller's tensor is returned, as eagerly (its
@@ -575,7 +599,7 @@ class SplitProgram(_Guarded):
         g.outputs = list(outs)
         updates = list(tracer.updates.values())  # state written by forward (e.g. BatchNorm running statistics)
         fwd_inputs = list(g.inputs)
-        self.stages = {"traced": g.copy()}
+        self.stages = _Stages({"traced": g.copy()})
         arg_req = iter(arg_requires_grad)
         # (random inputs never require grad: calling their accessor would draw, and so consume, random numbers)
         requires = [
@@ -602,7 +626,7 @@ class SplitProgram(_Guarded):
         self.stages["lowered"] = _lowered(self.stages["forward"])
         self._dynamic = _DYNAMIC.get()  # (the backward is compiled later, outside the compiled callable's build)
         self.native = _native(self.stages["lowered"])
-        self.stages["fused"] = self.native.plan
+        self.stages.later("fused", lambda: self.native.plan)
         self._native_bwd = None
         self.out_types = part.out_types
         self.key = self.stages["forward"].structural_hash() + "/" + self.stages["backward"].structural_hash()
@@ -615,7 +639,7 @@ class SplitProgram(_Guarded):
             # residuals and cotangents are new arrays at every call: not kept bound, so the forward graph can
             # reuse its output arrays once the backward is done with them
             self._native_bwd.stable = set()
-            self.stages["fused_backward"] = self._native_bwd.plan
+            self.stages.later("fused_backward", lambda: self._native_bwd.plan)
         return self._native_bwd
 
     # -- the `call` op protocol (attrs["fn"]) --------------------------------------------------------------
