@@ -5,6 +5,7 @@ stacks the results: the same values as a vectorized map, one call per slice."""
 from __future__ import annotations
 
 import contextlib
+import threading
 
 
 @contextlib.contextmanager
@@ -60,6 +61,15 @@ def _tree_map(fn, x):
     return fn(x)
 
 
+_nesting = threading.local()  # .depth: grad transforms running in this thread (the outermost returns plain tensors)
+
+
+def _detached(x):
+    from graphnn.core.tensor import Tensor
+
+    return x.detach() if isinstance(x, Tensor) else x
+
+
 def _tree_leaves(x) -> list:
     out: list = []
     _tree_map(out.append, x)
@@ -77,17 +87,25 @@ def grad_and_value(func, argnums=0, has_aux: bool = False):
 
     def wrapper(*args, **kwargs):
         nums = _as_tuple(argnums)
+        tracked = any(getattr(t, "requires_grad", False) for t in _tree_leaves([list(args), dict(kwargs)]))
         args = list(args)
         for i in nums:  # an argument may be a tensor or a dict / list / tuple of them (a model's parameters)
             args[i] = _tree_map(leaf, args[i])
-        with enable_grad():
-            out = func(*args, **kwargs)
-            value, aux = (out[0], out[1]) if has_aux else (out, None)
-            xs = [x for i in nums for x in _tree_leaves(args[i])]
-            gs = _grad(value, xs, create_graph=True, allow_unused=True)
+        depth = getattr(_nesting, "depth", 0)
+        _nesting.depth = depth + 1
+        try:
+            with enable_grad():
+                out = func(*args, **kwargs)
+                value, aux = (out[0], out[1]) if has_aux else (out, None)
+                xs = [x for i in nums for x in _tree_leaves(args[i])]
+                gs = _grad(value, xs, create_graph=True, allow_unused=True)
+        finally:
+            _nesting.depth = depth
         gs = iter(g if g is not None else x * 0 for g, x in zip(gs, xs))
         trees = tuple(_tree_map(lambda _x: next(gs), args[i]) for i in nums)
         g = trees if isinstance(argnums, tuple) else trees[0]
+        if depth == 0 and not tracked:  # outermost, on untracked inputs: plain results, as torch.func's
+            g, value = _tree_map(_detached, g), _tree_map(_detached, value)
         return (g, (value, aux)) if has_aux else (g, value)
 
     return wrapper

@@ -192,6 +192,8 @@ def test_func_grad_over_a_dict_of_parameters_and_per_sample_gradients():
         return (F.functional_call(lin, p, (x.unsqueeze(0),)) ** 2).sum()
 
     xs = np.arange(8, dtype=np.float32).reshape(4, 2) / 4
+    g = F.grad(loss)(params, graphnn.tensor(xs[1]))
+    assert g["weight"].grad_fn is None and not g["bias"].requires_grad  # plain results, as torch.func's
     per = F.vmap(F.grad(loss), in_dims=(None, 0))(params, graphnn.tensor(xs))
     for k, x in enumerate(xs):
         y = 0.5 * x[0] - 0.25 * x[1] + 0.1
