@@ -125,6 +125,17 @@ def test_a_parameter_without_gradient_is_an_error_naming_it(trained):
         assert "find_unused_parameters=True" in errors["unused"]
 
 
+def test_find_unused_parameters_averages_and_leaves_unused_grads_none(trained):
+    for arrays, errors in trained:
+        np.testing.assert_array_equal(arrays["unused_rank0_bias_grad"], [0.5])  # rank 0's 1 and rank 1's 0, averaged
+        assert errors["unused_none_grad"] == "None"
+
+
+def test_no_sync_inside_a_compiled_step_is_not_traced_again_at_every_call(trained):
+    for _, errors in trained:
+        assert errors["no_sync_programs"] == 2  # .grad None at the first call, then set: two traces for six calls
+
+
 # -- data-parallel training -------------------------------------------------------------------------------------
 def _union_training():
     """One process trained on the union of the ranks' batches: its parameters and their rounding-error bounds."""
@@ -292,3 +303,13 @@ def test_distributed_sampler_shuffles_by_seed_and_epoch():
     assert shards(1) != a and shards(0, seed=5) != a
     with pytest.raises(ValueError, match=r"Invalid rank 3, rank should be in the interval \[0, 2\]"):
         DistributedSampler(range(4), 3, 3)
+
+
+def test_a_torchrun_launch_is_a_clear_error():
+    """torchrun sets WORLD_SIZE for processes MPI does not connect: init_process_group says to use mpirun instead of
+    letting each process train alone."""
+    _mpirun()  # (needs mpi4py, as every test here)
+    code = "import graphnn.distributed as d\ntry:\n    d.init_process_group('gloo')\nexcept RuntimeError as e:\n    print(e)\n"
+    env = dict(os.environ, WORLD_SIZE="2", RANK="1", LOCAL_RANK="1")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env)
+    assert "WORLD_SIZE=2" in proc.stdout and "mpirun -np 2" in proc.stdout, proc.stdout + proc.stderr

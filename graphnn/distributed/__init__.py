@@ -15,6 +15,8 @@ init_process_group says what to install.
 
 from __future__ import annotations
 
+import os
+
 import enum
 import importlib.util
 import math
@@ -123,6 +125,14 @@ def init_process_group(
     from ._mpi import ProcessGroup, install_excepthook, load_mpi
 
     pg = ProcessGroup(load_mpi(), seconds)
+    launched = os.environ.get("WORLD_SIZE", "")
+    if pg.size == 1 and launched.isdigit() and int(launched) > 1 and world_size in (None, -1):
+        pg.free()  # (torchrun set WORLD_SIZE for processes MPI does not connect: each would train alone)
+        raise RuntimeError(
+            f"init_process_group: the environment says WORLD_SIZE={launched} (torchrun or torch.distributed.launch), "
+            "but graphnn.distributed runs on MPI and this process is alone in its MPI world: launch with "
+            f"mpirun -np {launched} python ... instead"
+        )
     for given, actual, what in ((world_size, pg.size, "world_size"), (rank, pg.rank, "rank")):
         if given not in (None, -1) and given != actual:
             pg.free()

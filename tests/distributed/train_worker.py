@@ -154,6 +154,32 @@ try:
 except RuntimeError as e:
     errors["unused"] = str(e)
 
+# find_unused_parameters=True: a parameter only rank 0 uses gets the average (half its gradient); one no rank uses
+# keeps .grad None, as in PyTorch (eager code).
+parts = graphnn.nn.ModuleDict({"both": graphnn.nn.Linear(2, 1), "rank0": graphnn.nn.Linear(2, 1)})
+parts.add_module("none", graphnn.nn.Linear(2, 1))
+found = DDP(parts, find_unused_parameters=True)
+loss = parts["both"](graphnn.ones(1, 2)).sum()
+if rank == 0:
+    loss = loss + parts["rank0"](graphnn.ones(1, 2)).sum()
+loss.backward()
+saved["unused_rank0_bias_grad"] = parts["rank0"].bias.grad.numpy().copy()
+errors["unused_none_grad"] = repr(parts["none"].weight.grad)
+
+# no_sync() entered inside a compiled step: traced once, not again at every call
+acc = DDP(graphnn.nn.Linear(2, 1))
+
+
+def micro_step(x):
+    with acc.no_sync():
+        acc(x).sum().backward()
+
+
+compiled_micro = graphnn.compile(micro_step)
+for _ in range(6):
+    compiled_micro(graphnn.ones(3, 2))
+errors["no_sync_programs"] = compiled_micro.cache.programs
+
 np.savez(os.path.join(out_dir, f"rank{rank}.npz"), **saved)
 with open(os.path.join(out_dir, f"rank{rank}.json"), "w") as f:
     json.dump(errors, f)

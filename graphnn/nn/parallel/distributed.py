@@ -88,7 +88,9 @@ class DistributedDataParallel(Module):
 
     def forward(self, *inputs, **kwargs):
         tr = _tracer.current()
-        if tr is not None:  # a compiled step traced with (or without) the gradient exchange is reused only so
+        if tr is not None and id(self) not in tr.__dict__.get("no_sync", ()):
+            # a compiled step traced with (or without) the gradient exchange is reused only so (unless the step
+            # itself enters no_sync(): then the trace decides the flag)
             tr.guard(lambda m=self: m.require_backward_grad_sync, self.require_backward_grad_sync)
         buffers = [b for b in self.module.buffers() if b is not None]
         if self.broadcast_buffers and buffers and self._group.size > 1:
@@ -100,6 +102,9 @@ class DistributedDataParallel(Module):
     def no_sync(self):
         """Backward passes run inside accumulate gradients locally, without exchanging them."""
         old = self.require_backward_grad_sync
+        tr = _tracer.current()
+        if tr is not None:  # (see forward)
+            tr.__dict__.setdefault("no_sync", set()).add(id(self))
         self.require_backward_grad_sync = False
         try:
             yield
@@ -127,7 +132,7 @@ class DistributedDataParallel(Module):
                 located(
                     "DistributedDataParallel: these parameters received no gradient in this backward: "
                     f"{', '.join(missing)}; they were not used to compute the loss. Pass find_unused_parameters=True "
-                    "(they then take the average of the others' gradients, zeros where no rank used them) or freeze "
+                    "(they then take the average of the others' gradients; one no rank used keeps .grad None) or freeze "
                     "them with requires_grad_(False)",
                     "",
                 )
@@ -136,13 +141,22 @@ class DistributedDataParallel(Module):
         if eager and self._group.size > 1:
             digest = hashlib.sha256(repr([[(n, dist._type(p)) for n, p in b] for b in self._buckets]).encode())
             dist.agree(self._group, "DistributedDataParallel: the gradient buckets", digest.hexdigest()[:16])
-        from graphnn.core.tensor import zeros_like
+        from graphnn.core.tensor import tensor, zeros_like
 
+        unused = set()
+        if eager and self.find_unused_parameters:
+            # as PyTorch: a parameter no rank used keeps .grad None (its optimizer then leaves it alone)
+            with no_grad():
+                flags = tensor([0.0 if p.grad is None else 1.0 for _, p in self._grad_params], dtype="float64")
+                used = dist.reduced([flags], "max", "DistributedDataParallel: the parameters used").numpy()
+            unused = {id(p) for (_, p), u in zip(self._grad_params, used) if u == 0}
         with no_grad():
             for i, bucket in enumerate(self._buckets):
                 grads = [p.grad if p.grad is not None else zeros_like(p) for _, p in bucket]
                 flat = dist.reduced(grads, "avg", self._bucket_label(i, bucket))
                 for (_, p), (a, b) in zip(bucket, dist._offsets(grads)):
+                    if id(p) in unused:
+                        continue
                     piece = flat[a:b].reshape(tuple(p.shape))
                     if eager and p.grad is not None:
                         p.grad._assign(piece)
