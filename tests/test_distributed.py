@@ -313,3 +313,28 @@ def test_a_torchrun_launch_is_a_clear_error():
     env = dict(os.environ, WORLD_SIZE="2", RANK="1", LOCAL_RANK="1")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env)
     assert "WORLD_SIZE=2" in proc.stdout and "mpirun -np 2" in proc.stdout, proc.stdout + proc.stderr
+
+
+def test_point_to_point_and_eager_collectives(tmp_path):
+    proc, _ = _launch([os.path.join(WORKERS, "p2p_worker.py"), str(tmp_path)])
+    assert proc.returncode == 0, f"worker failed:\n{proc.stdout}\n{proc.stderr}"
+    r0, r1 = (dict(np.load(tmp_path / f"p2p_rank{r}.npz")) for r in range(2))
+    np.testing.assert_array_equal(r1["recv"], [10.0] * 3)  # rank 0's 1s times 10
+    np.testing.assert_array_equal(r0["recv"], [11.0] * 3)  # and back, plus 1
+    assert int(r0["recv_source"]) == 1
+    np.testing.assert_array_equal(r0["exchanged"], [1.0, 1.0])
+    np.testing.assert_array_equal(r1["exchanged"], [0.0, 0.0])
+    np.testing.assert_array_equal(r1["reduce"], [3.0, 2.0])  # [1, 0] + [2, 2] at rank 1
+    np.testing.assert_array_equal(r0["reduce"], [1.0, 0.0])  # unchanged elsewhere
+    np.testing.assert_array_equal(r0["gather"], [[0.0, 0.0], [1.0, -1.0]])
+    np.testing.assert_array_equal(r0["scatter"], [0, 1])
+    np.testing.assert_array_equal(r1["scatter"], [10, 11])
+    np.testing.assert_array_equal(r0["reduce_scatter"], [0.0, 3.0])  # (arange(4) * 1 + arange(4) * 2)[:2]
+    np.testing.assert_array_equal(r1["reduce_scatter"], [6.0, 9.0])
+    for r in (r0, r1):
+        np.testing.assert_array_equal(r["all_gather_into_tensor"], [[0.0, 0.0], [1.0, 1.0]])
+        np.testing.assert_array_equal(r["bool_any"], [True, False])
+        np.testing.assert_array_equal(r["product"], [6.0, 9.0])
+        np.testing.assert_array_equal(r["bor"], [3])
+    np.testing.assert_array_equal(r0["all_to_all_single"], [0.0, 10.0])
+    np.testing.assert_array_equal(r1["all_to_all_single"], [1.0, 11.0])

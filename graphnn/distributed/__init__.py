@@ -48,6 +48,27 @@ __all__ = [
     "is_available",
     "is_initialized",
     "is_mpi_available",
+    "is_nccl_available",
+    "is_gloo_available",
+    "Backend",
+    "GroupMember",
+    "new_group",
+    "get_process_group_ranks",
+    "monitored_barrier",
+    "P2POp",
+    "batch_isend_irecv",
+    "send",
+    "recv",
+    "isend",
+    "irecv",
+    "reduce",
+    "gather",
+    "scatter",
+    "reduce_scatter",
+    "reduce_scatter_tensor",
+    "all_gather_into_tensor",
+    "all_to_all",
+    "all_to_all_single",
 ]
 
 NOT_INITIALIZED = "Default process group has not been initialized, please make sure to call init_process_group."
@@ -61,6 +82,13 @@ class ReduceOp(enum.Enum):
     AVG = "avg"
     MAX = "max"
     MIN = "min"
+    PRODUCT = "product"  # (these four: eager code only)
+    BAND = "band"
+    BOR = "bor"
+    BXOR = "bxor"
+
+
+_NATIVE_OPS = ("sum", "avg", "max", "min")  # what the allreduce op (and compiled code) reduces with
 
 
 class group:  # noqa: N801 (torch.distributed.group)
@@ -242,12 +270,91 @@ def all_reduce(tensor, op=ReduceOp.SUM, group=None, async_op: bool = False):
     pg = _default(group, "all_reduce")
     _check_tensor(tensor, "all_reduce")
     reduce = ReduceOp(op).value if not isinstance(op, ReduceOp) else op.value
+    if reduce not in _NATIVE_OPS or tensor.dtype_name == "bool":  # (products, bit operations, flags: on MPI)
+        return _all_reduce_on_mpi(pg, tensor, reduce, async_op)
     with no_grad():
         if _eager():
             agree(pg, "all_reduce", [_type(tensor)])
         out = reduced([tensor], reduce, f"all_reduce of {_type(tensor)}")
         tensor._assign(out.reshape(tuple(tensor.shape)))
     return _done(async_op)
+
+
+def _all_reduce_on_mpi(pg, tensor, reduce: str, async_op: bool):
+    """all_reduce of a bool tensor (MAX / SUM: any, MIN / PRODUCT: all) or with PRODUCT, BAND, BOR or BXOR: eager
+    code, through MPI directly."""
+    if not _eager():
+        raise RuntimeError(
+            located(f"all_reduce with {reduce} of a {tensor.dtype_name} tensor cannot run inside graphnn.compile")
+        )
+    MPI = pg.MPI
+    data = np.ascontiguousarray(tensor._concrete("all_reduce"))
+    if data.dtype == bool:
+        op = {"sum": MPI.LOR, "max": MPI.LOR, "bor": MPI.LOR, "min": MPI.LAND, "product": MPI.LAND}.get(reduce)
+        op = op or {"band": MPI.LAND, "bxor": MPI.LXOR}.get(reduce)
+    else:
+        op = {"product": MPI.PROD, "band": MPI.BAND, "bor": MPI.BOR, "bxor": MPI.BXOR}.get(reduce)
+    if op is None:
+        raise ValueError(located(f"all_reduce: {reduce} does not apply to a {tensor.dtype_name} tensor"))
+    agree(pg, "all_reduce", [_type(tensor), reduce])
+    pg.wait(pg.comm.Iallreduce(MPI.IN_PLACE, data, op), f"all_reduce ({reduce}) of {_type(tensor)}")
+    with no_grad():
+        tensor._assign(data)
+    return _done(async_op)
+
+
+def is_nccl_available() -> bool:
+    return False
+
+
+def is_gloo_available() -> bool:
+    """True where the MPI backend is ("gloo" names it in init_process_group)."""
+    return is_available()
+
+
+class Backend(str):
+    """Backend names (Backend("gloo") == "gloo"); graphnn runs every one it accepts on MPI."""
+
+    MPI, GLOO, NCCL, UNDEFINED = "mpi", "gloo", "nccl", "undefined"
+
+    def __new__(cls, name: str):
+        return str.__new__(cls, str(name).lower())
+
+
+class GroupMember:
+    WORLD = group.WORLD
+    NON_GROUP_MEMBER = -100
+
+
+def new_group(
+    ranks=None, timeout=None, backend=None, pg_options=None, use_local_synchronization=False, group_desc=None
+):
+    """The default group, when `ranks` are all the ranks (graphnn has one process group)."""
+    pg = _default(None, "new_group")
+    if ranks is not None and sorted(ranks) != list(range(pg.size)):
+        raise NotImplementedError(f"new_group: graphnn has one process group, of every rank (asked for {list(ranks)})")
+    return pg
+
+
+def get_process_group_ranks(group=None) -> list:
+    return list(range(_default(group, "get_process_group_ranks").size))
+
+
+def monitored_barrier(group=None, timeout=None, wait_all_ranks: bool = False):
+    """barrier() (graphnn's waits are all watched: GRAPHNN_DIST_TIMEOUT)."""
+    return barrier(group)
+
+
+class P2POp:
+    """One message of batch_isend_irecv: P2POp(dist.isend or dist.irecv, tensor, peer)."""
+
+    def __init__(self, op, tensor, peer: int, group=None, tag: int = 0):
+        self.op, self.tensor, self.peer, self.group, self.tag = op, tensor, peer, group, tag
+
+
+def batch_isend_irecv(p2p_op_list: list) -> list:
+    """Start every message of the list; returns their requests (wait() on each)."""
+    return [op.op(op.tensor, op.peer, op.group, op.tag) for op in p2p_op_list]
 
 
 def broadcast(tensor, src: int = 0, group=None, async_op: bool = False, group_src=None):
@@ -381,3 +488,19 @@ def check_compiled(graph, name: str) -> None:
             f"graphnn.compile: compiled {name} runs different collectives on different ranks:\n  " + "\n  ".join(lines)
         )
     )
+
+
+from .point_to_point import (  # noqa: E402
+    all_gather_into_tensor,
+    all_to_all,
+    all_to_all_single,
+    gather,
+    irecv,
+    isend,
+    recv,
+    reduce,
+    reduce_scatter,
+    reduce_scatter_tensor,
+    scatter,
+    send,
+)
