@@ -97,3 +97,17 @@ def test_closure_variables_are_guarded_and_churn_is_reported():
         for i in range(10):
             scale = float(i)
             assert cf(x).numpy().tolist() == [float(i)] * 2
+
+
+def test_numpy_random_draws_while_tracing_warn():
+    """Numbers drawn from NumPy's global generator (or Python's random) while tracing are constants of the trace: a
+    TraceWarning says so and points to graphnn's own random ops, which draw at every call."""
+    np.random.seed(0)
+    c = graphnn.compile(lambda x: x + graphnn.tensor(np.random.randn(3).astype(np.float32)))
+    with pytest.warns(TraceWarning, match="random generator while tracing"):
+        c(graphnn.zeros(3))
+    fresh = graphnn.compile(lambda x: x + graphnn.randn(3))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", TraceWarning)
+        a, b = fresh(graphnn.zeros(3)), fresh(graphnn.zeros(3))
+    assert not np.array_equal(a.numpy(), b.numpy())

@@ -269,6 +269,7 @@ def trace_function(fn, args: tuple, kwargs: dict, names: dict, name: str) -> tup
 
         sym = [map_tensors(a, arg, f"x{i}") for i, a in enumerate(args)]
         sym_kw = {k: map_tensors(v, arg, k) for k, v in kwargs.items()}
+        before = python_reads.host_random_state()
         try:
             result = fn(*sym, **sym_kw)
         finally:
@@ -276,6 +277,12 @@ def trace_function(fn, args: tuple, kwargs: dict, names: dict, name: str) -> tup
     if tracer.has_arg_effects() and not _distinct(real):
         raise _aliased_args_error()
     python_reads.global_guards(fn, tracer)
+    if python_reads.host_random_state() != before:
+        warn_at_user(
+            f"graphnn.compile({name}) drew numbers from NumPy's or Python's random generator while tracing: compiled "
+            "calls reuse those numbers (they are constants of the trace). Draw with graphnn (torch.randn, "
+            "torch.rand_like, torch.multinomial, dropout), which draws anew at every call, or pass the numbers in."
+        )
     leaves: list = []
     spec = flatten(result, leaves)
     return tracer, spec, leaves, finals

@@ -113,3 +113,14 @@ def global_guards(fn, tracer) -> None:
             continue
         if isinstance(v, PLAIN):
             tracer.guard(lambda c=cell: value_key(c.cell_contents), value_key(v))
+
+
+def host_random_state() -> tuple:
+    """A fingerprint of NumPy's global generator and Python's random module (a trace that draws from them bakes the
+    numbers in: see trace_function)."""
+    import random
+
+    import numpy as np
+
+    kind, keys, pos, *_ = np.random.get_state()
+    return kind, int(pos), hash(keys.tobytes()), hash(random.getstate())
