@@ -318,6 +318,11 @@ def test_small_torch_apis():
     assert len(lstm.all_weights) == 4 and lstm.all_weights[1][0] is lstm.weight_ih_l0_reverse
     assert [w.shape for w in lstm.all_weights[2]] == [(12, 6), (12, 3), (12,), (12,)]
     assert graphnn.ones(1).is_inference() is False
+    with graphnn.inference_mode():
+        made, computed = graphnn.zeros(2), graphnn.ones(2) * 2
+        with graphnn.inference_mode(False):
+            outside = graphnn.ones(2) + 1
+    assert made.is_inference() and computed.is_inference() and not outside.is_inference()
     assert graphnn.version.cuda is None and graphnn.version.__version__ == graphnn.__version__
     total = graphnn.nn.utils.get_total_norm([graphnn.ones(3), graphnn.full((1,), 2.0)])
     assert abs(total.item() - 7**0.5) < 1e-6

@@ -14,7 +14,15 @@ from graphnn.ir.registry import IRError, describe, get_op, infer_node
 from graphnn.ir.types import FLOAT_DTYPES, TensorType
 
 from graphnn.compiler import tracer as _tracer
-from graphnn.core.grad_mode import current_scope, is_grad_enabled, model_frame, recording_sources, user_frame
+from graphnn.core.grad_mode import (
+    INFERENCE_REGIONS,
+    current_scope,
+    is_grad_enabled,
+    is_inference_mode_enabled,
+    model_frame,
+    recording_sources,
+    user_frame,
+)
 
 # PyTorch's grad_fn names for ops applied directly.
 
@@ -236,6 +244,9 @@ def _run_eager(d, op: str, args: list, attrs: dict, needs_grad: bool, Tensor) ->
         if needs_grad:
             o.data = a
         outs.append(Tensor._recorded(a, o) if needs_grad and o.type.dtype in FLOAT_DTYPES else Tensor._wrap(a))
+    if INFERENCE_REGIONS[0] and is_inference_mode_enabled():  # (made inside inference_mode: inference tensors)
+        for t in outs:
+            t._inference = True
     return outs
 
 

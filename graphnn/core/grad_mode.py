@@ -145,10 +145,13 @@ class _FixedMode(_GradModeContext):
         return _FixedMode(self.mode)
 
 
+INFERENCE_REGIONS = [0]  # inference_mode(True) blocks entered and not left, in any thread (a cheap first test)
+
+
 class inference_mode(_GradModeContext):
-    """PyTorch's inference_mode, with no_grad's semantics here (graphnn has no separate inference tensors):
-    inference_mode() / inference_mode(True) disables gradient recording; inference_mode(False) enables it (as
-    PyTorch's, whose InferenceMode(False) sets grad mode on)."""
+    """PyTorch's inference_mode, with no_grad's semantics here: inference_mode() / inference_mode(True) disables
+    gradient recording, and the tensors eager ops make in it are inference tensors (Tensor.is_inference());
+    inference_mode(False) enables it (as PyTorch's, whose InferenceMode(False) sets grad mode on)."""
 
     def __new__(cls, mode=True):
         if callable(mode) and not isinstance(mode, bool):  # @inference_mode without parentheses
@@ -165,10 +168,11 @@ class inference_mode(_GradModeContext):
         self.prev = is_grad_enabled()
         _set_grad_mode(self._mode())
         _inference_stack().append(self.mode)
+        INFERENCE_REGIONS[0] += self.mode
         return self
 
     def __exit__(self, *exc):
-        _inference_stack().pop()
+        INFERENCE_REGIONS[0] -= _inference_stack().pop()
         return super().__exit__(*exc)
 
     def clone(self):

@@ -16,6 +16,7 @@ from graphnn.ir.types import TensorType, canonical_dtype, promote
 from graphnn.core import random as _random
 from graphnn.compiler import tracer as _tracer
 from graphnn.core.dispatch import apply, located, relabel
+from graphnn.core.grad_mode import INFERENCE_REGIONS, is_inference_mode_enabled
 from graphnn.core.device import CPU, check_device, is_device
 from graphnn.core import dtypes as _half_dtypes
 from graphnn.core.dtypes import dtype_of as _dtype_obj, get_default_dtype, to_dtype
@@ -250,9 +251,11 @@ class Tensor:
     def is_leaf(self) -> bool:
         return self.grad_fn is None
 
+    _inference = False  # made by an eager op or factory inside inference_mode()
+
     def is_inference(self) -> bool:
-        """False: graphnn's inference_mode works as no_grad and makes no separate inference tensors."""
-        return False
+        """Whether an op or factory made this tensor inside inference_mode() (as PyTorch's inference tensors)."""
+        return self._inference
 
     @property
     def device(self):
@@ -1734,6 +1737,8 @@ def _note_temporary(t: Tensor) -> None:
     `total += loss`): each call starts from its initial value, so in-place ops on it are not written back into it."""
     if _tracer.current() is not None:
         t._temporary = True
+    if INFERENCE_REGIONS[0] and is_inference_mode_enabled():
+        t._inference = True
 
 
 def _holds_float64_scalar(data) -> bool:
