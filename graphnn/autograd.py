@@ -483,6 +483,8 @@ def _accumulate(t, g) -> None:
         t.grad = Tensor(np.array(g, copy=True))
     else:
         t._grad._data = np.asarray(t._grad._data + g)  # (0-d arrays add to a NumPy scalar)
+    for hook in list(t.__dict__.get("_post_accumulate_hooks", ())):
+        hook(t)
 
 
 def grad(

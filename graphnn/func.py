@@ -127,7 +127,8 @@ def vjp(func, *primals, has_aux: bool = False):
     from graphnn.autograd import grad as _grad
     from graphnn.core.grad_mode import enable_grad
 
-    xs = [p.detach().requires_grad_(True) for p in primals]
+    # (a primal already in a graph - an outer transform's variable - stays in it, so transforms nest: hessian)
+    xs = [p if p.requires_grad else p.detach().requires_grad_(True) for p in primals]
     with enable_grad():
         out = func(*xs)
     value, aux = (out[0], out[1]) if has_aux else (out, None)
@@ -169,6 +170,24 @@ def jacrev(func, argnums=0):
 
 
 jacfwd = jacrev  # the same Jacobian (graphnn computes it in reverse mode)
+
+
+def hessian(func, argnums=0):
+    """The Hessian of func's scalar output w.r.t. argument argnums: the Jacobian of its gradient."""
+    return jacfwd(jacrev(func, argnums), argnums)
+
+
+def jvp(func, primals: tuple, tangents: tuple):
+    """(func(*primals), the Jacobian-vector product J @ tangents), from the Jacobian (reverse mode, one
+    vector-Jacobian product per output element: meant for small outputs)."""
+    primals, tangents = _as_tuple(primals), _as_tuple(tangents)
+    value = func(*primals)
+    jacs = jacrev(func, tuple(range(len(primals))))(*primals)
+    jv = 0
+    for jac, t in zip(jacs, tangents):
+        flat = jac.reshape(tuple(value.shape) + (-1,))
+        jv = jv + (flat * t.reshape(-1)).sum(-1)
+    return value.detach(), jv.detach()
 
 
 def vmap(func, in_dims=0, out_dims=0, randomness: str = "error", *, chunk_size=None):

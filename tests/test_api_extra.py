@@ -199,3 +199,31 @@ def test_func_grad_over_a_dict_of_parameters_and_per_sample_gradients():
         y = 0.5 * x[0] - 0.25 * x[1] + 0.1
         np.testing.assert_allclose(per["weight"][k].detach().numpy(), [2 * y * x], rtol=1e-6, atol=1e-7)
         np.testing.assert_allclose(per["bias"][k].detach().numpy(), [2 * y], rtol=1e-6, atol=1e-7)
+
+
+def test_func_hessian_jvp_and_post_accumulate_grad_hooks(torch):
+    """torch.func.hessian (nested reverse mode) and jvp against PyTorch; register_post_accumulate_grad_hook runs
+    after each accumulation into a leaf's .grad, until removed."""
+    x = np.array([0.5, -1.0, 2.0], np.float32)
+    v = np.array([1.0, 0.5, -2.0], np.float32)
+    m = np.array([[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]], np.float32)
+    results = []
+    for lib in (torch, graphnn):
+        F = lib.func
+        h = F.hessian(lambda t: (t.sin() * t.pow(2)).sum())(lib.tensor(x))
+        out, jv = F.jvp(
+            lambda t, w: (t.sin() * t.pow(3)).unsqueeze(0) @ w,
+            (lib.tensor(x), lib.tensor(m)),
+            (lib.tensor(v), lib.tensor(m * 0.1)),
+        )
+        results.append([h.detach().numpy(), out.detach().numpy(), jv.detach().numpy()])
+    for got, want in zip(results[1], results[0]):
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+    p = graphnn.nn.Parameter(graphnn.tensor([1.0, 2.0]))
+    seen = []
+    handle = p.register_post_accumulate_grad_hook(lambda t: seen.append(t.grad.tolist()))
+    (p * 3).sum().backward()
+    (p * 3).sum().backward()
+    handle.remove()
+    (p * 3).sum().backward()
+    assert seen == [[3.0, 3.0], [6.0, 6.0]]

@@ -46,6 +46,18 @@ def register_hook(t, hook) -> RemovableHandle:
     return RemovableHandle(t._grad_hooks, hook)
 
 
+def register_post_accumulate_grad_hook(t, hook) -> RemovableHandle:
+    """Call hook(t) after backward() has accumulated a gradient into t.grad (a leaf that requires grad; eager
+    code: an optimizer stepping each parameter as soon as its gradient is ready)."""
+    if not t.requires_grad or t.grad_fn is not None:
+        raise RuntimeError(
+            located("post accumulate grad hooks can only be registered on leaf tensors that require grad")
+        )
+    hooks = t.__dict__.setdefault("_post_accumulate_hooks", [])
+    hooks.append(hook)
+    return RemovableHandle(hooks, hook)
+
+
 def call_hooks(fns: list, grad, type_):
     """grad after each hook of fns in order (one returning a tensor replaces it for the next and for backward)."""
     for fn in list(fns):

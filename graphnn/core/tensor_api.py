@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from graphnn.core import index_api, linalg_api, linalg_dense_api, shape_api
-from graphnn.core.hooks import register_hook
+from graphnn.core.hooks import register_hook, register_post_accumulate_grad_hook
 
 
 def _t():
@@ -199,6 +199,7 @@ METHODS = {
     "ndimension": ndimension,
     "new": new,
     "register_hook": register_hook,
+    "register_post_accumulate_grad_hook": register_post_accumulate_grad_hook,
     "unfold": shape_api.unfold_windows,
     "fill_diagonal_": index_api.fill_diagonal_,
     "index_put_": index_api.index_put_,
