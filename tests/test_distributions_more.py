@@ -178,3 +178,29 @@ def test_rsample_gradient_of_gamma_mean():
     # allowed: the bias of ignoring the acceptance step (below the 5% rejection rate of standard_gamma) plus 6
     # standard errors of the mean of N per-draw gradients, whose spread is below 1 / rate (x / a for a draw x)
     assert np.all(np.abs(a.grad.numpy() - 0.5) <= 0.05 * 0.5 + 6 * 0.5 / np.sqrt(N))
+
+
+def test_transformed_distributions_match_torch(torch):
+    """A squashed Gaussian (Normal, then TanhTransform and an affine map: soft actor-critic's policy), Exp and Sigmoid
+    transforms: log_prob as PyTorch's, and rsample differentiable through the transforms."""
+    mu, sd = np.array([0.3, -1.2], np.float32), np.array([0.5, 1.5], np.float32)
+    got = []
+    for lib in (torch, graphnn):
+        D = lib.distributions
+        base = D.Normal(lib.tensor(mu), lib.tensor(sd))
+        squashed = D.TransformedDistribution(base, [D.TanhTransform(), D.AffineTransform(2.0, 3.0)])
+        got.append(
+            [
+                squashed.log_prob(lib.tensor([0.5, -0.25])).numpy(),
+                D.TransformedDistribution(base, D.transforms.ExpTransform()).log_prob(lib.tensor([0.7, 2.0])).numpy(),
+                D.TransformedDistribution(base, [D.SigmoidTransform()]).log_prob(lib.tensor([0.2, 0.9])).numpy(),
+            ]
+        )
+    for g, t in zip(got[1], got[0]):
+        np.testing.assert_allclose(g, t, rtol=1e-5, atol=1e-6)
+    loc = graphnn.tensor(mu, requires_grad=True)
+    action = graphnn.distributions.TransformedDistribution(
+        graphnn.distributions.Normal(loc, graphnn.tensor(sd)), graphnn.distributions.TanhTransform()
+    ).rsample((8,))
+    action.sum().backward()
+    assert loc.grad is not None and (loc.grad.numpy() > 0).all()  # d tanh / dx > 0

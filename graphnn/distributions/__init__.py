@@ -1,6 +1,7 @@
 """graphnn.distributions: probability distributions with PyTorch's API (torch.distributions) for the programs that
 sample actions or noise and score them: Categorical, OneHotCategorical, Bernoulli, Binomial, Geometric, Poisson,
-Normal, LogNormal, Laplace, MultivariateNormal, Uniform, Exponential, Gamma, Beta, Dirichlet, Independent, and kl_divergence between
+Normal, LogNormal, Laplace, MultivariateNormal, Uniform, Exponential, Gamma, Beta, Dirichlet, Independent,
+TransformedDistribution with the Tanh, Affine, Exp, Sigmoid and composed transforms, and kl_divergence between
 them (Normal, MultivariateNormal, Categorical, Bernoulli, Uniform, Exponential, Gamma, Beta, Dirichlet pairs).
 
 Samples come from graphnn's generator (graphnn.manual_seed): drawn now in eager code, at every call inside
@@ -20,8 +21,26 @@ from graphnn.distributions.laplace import Laplace, LogNormal
 from graphnn.distributions.multivariate_normal import MultivariateNormal
 from graphnn.distributions.normal import Normal
 from graphnn.distributions.uniform import Uniform
+from graphnn.distributions import transforms
+from graphnn.distributions.transforms import (
+    AffineTransform,
+    ComposeTransform,
+    ExpTransform,
+    SigmoidTransform,
+    TanhTransform,
+    Transform,
+    TransformedDistribution,
+)
 
 __all__ = [
+    "AffineTransform",
+    "ComposeTransform",
+    "ExpTransform",
+    "SigmoidTransform",
+    "TanhTransform",
+    "Transform",
+    "TransformedDistribution",
+    "transforms",
     "Bernoulli",
     "Beta",
     "Binomial",
