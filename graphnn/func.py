@@ -53,41 +53,39 @@ def _as_tuple(x):
 
 
 def _tree_map(fn, x):
-    """fn applied to every tensor of x (a tensor, or dicts, lists and tuples of them), in the same structure."""
-    if isinstance(x, dict):
-        return type(x)((k, _tree_map(fn, v)) for k, v in x.items())
-    if isinstance(x, (list, tuple)):
-        return type(x)(_tree_map(fn, v) for v in x)
-    return fn(x)
+    """fn applied to every tensor of x (a tensor, or dicts, lists, tuples, namedtuples of them; compiler.pytree's
+    trees), in the same structure."""
+    from graphnn.compiler.pytree import map_tensors
+
+    return map_tensors(x, lambda t, _path: fn(t))
+
+
+def _tree_leaves(x) -> list:
+    from graphnn.compiler.pytree import flatten
+
+    out: list = []
+    flatten(x, out)
+    return out
 
 
 _nesting = threading.local()  # .depth: grad transforms running in this thread (the outermost returns plain tensors)
 
 
 def _detached(x):
-    from graphnn.core.tensor import Tensor
-
-    return x.detach() if isinstance(x, Tensor) else x
-
-
-def _tree_leaves(x) -> list:
-    out: list = []
-    _tree_map(out.append, x)
-    return out
+    return x.detach()
 
 
 def grad_and_value(func, argnums=0, has_aux: bool = False):
     """A function returning (gradient of func's scalar output w.r.t. the argnums arguments, func's output)."""
     from graphnn.autograd import grad as _grad
     from graphnn.core.grad_mode import enable_grad
-    from graphnn.core.tensor import Tensor
 
     def leaf(a):  # (an argument already in a graph - an outer transform's - stays in it)
-        return a.detach().requires_grad_(True) if isinstance(a, Tensor) and not a.requires_grad else a
+        return a if a.requires_grad else a.detach().requires_grad_(True)
 
     def wrapper(*args, **kwargs):
         nums = _as_tuple(argnums)
-        tracked = any(getattr(t, "requires_grad", False) for t in _tree_leaves([list(args), dict(kwargs)]))
+        tracked = any(t.requires_grad for t in _tree_leaves([list(args), dict(kwargs)]))
         args = list(args)
         for i in nums:  # an argument may be a tensor or a dict / list / tuple of them (a model's parameters)
             args[i] = _tree_map(leaf, args[i])
@@ -213,12 +211,13 @@ def vmap(func, in_dims=0, out_dims=0, randomness: str = "error", *, chunk_size=N
         return _stacked(results, out_dims)
 
     def _stacked(items: list, dim):
-        """The results of every call stacked at dim (a dict or list of tensors: each entry stacked)."""
-        first = items[0]
-        if isinstance(first, dict):
-            return type(first)((k, _stacked([r[k] for r in items], dim)) for k in first)
-        if isinstance(first, list):
-            return [_stacked([r[j] for r in items], dim) for j in range(len(first))]
-        return stack(items, dim)
+        """The results of every call stacked at dim (a tree of tensors: each leaf stacked)."""
+        from graphnn.compiler.pytree import flatten, unflatten
+
+        leaves = [[] for _ in items]
+        spec = flatten(items[0], leaves[0])
+        for r, out in zip(items[1:], leaves[1:]):
+            flatten(r, out)
+        return unflatten(spec, [stack([ls[j] for ls in leaves], dim) for j in range(len(leaves[0]))])
 
     return wrapper
