@@ -13,7 +13,7 @@ from graphnn.compiler import tracer as _tracer
 from graphnn.ir import config
 from graphnn.core.grad_mode import no_grad
 from graphnn.core.tensor import Tensor
-from graphnn.nn.modules.module import _typename
+from graphnn.nn.modules.module import RemovableHandle, _add_hook, _typename
 from ._hyper import hyper, structure
 
 
@@ -67,29 +67,29 @@ class Optimizer:
         state.pop("_compiled_step", None)
         return state
 
-    def register_step_pre_hook(self, hook) -> "_HookHandle":
+    def register_step_pre_hook(self, hook) -> RemovableHandle:
         """hook(optimizer, args, kwargs) before each step(); a result (args, kwargs) replaces them."""
-        return _HookHandle(self.__dict__.setdefault("_step_pre_hooks", {}), hook)
+        return _add_hook(self, "_step_pre_hooks", hook, False)
 
-    def register_step_post_hook(self, hook) -> "_HookHandle":
+    def register_step_post_hook(self, hook) -> RemovableHandle:
         """hook(optimizer, args, kwargs) after each step()."""
-        return _HookHandle(self.__dict__.setdefault("_step_post_hooks", {}), hook)
+        return _add_hook(self, "_step_post_hooks", hook, False)
 
-    def register_state_dict_pre_hook(self, hook, prepend: bool = False) -> "_HookHandle":
+    def register_state_dict_pre_hook(self, hook, prepend: bool = False) -> RemovableHandle:
         """hook(optimizer) before state_dict()."""
-        return _HookHandle(self.__dict__.setdefault("_state_dict_pre_hooks", {}), hook, prepend)
+        return _add_hook(self, "_state_dict_pre_hooks", hook, prepend)
 
-    def register_state_dict_post_hook(self, hook, prepend: bool = False) -> "_HookHandle":
+    def register_state_dict_post_hook(self, hook, prepend: bool = False) -> RemovableHandle:
         """hook(optimizer, state_dict) after state_dict(); a dict it returns replaces the result."""
-        return _HookHandle(self.__dict__.setdefault("_state_dict_post_hooks", {}), hook, prepend)
+        return _add_hook(self, "_state_dict_post_hooks", hook, prepend)
 
-    def register_load_state_dict_pre_hook(self, hook, prepend: bool = False) -> "_HookHandle":
+    def register_load_state_dict_pre_hook(self, hook, prepend: bool = False) -> RemovableHandle:
         """hook(optimizer, state_dict) before load_state_dict(); a dict it returns is loaded instead."""
-        return _HookHandle(self.__dict__.setdefault("_load_state_dict_pre_hooks", {}), hook, prepend)
+        return _add_hook(self, "_load_state_dict_pre_hooks", hook, prepend)
 
-    def register_load_state_dict_post_hook(self, hook, prepend: bool = False) -> "_HookHandle":
+    def register_load_state_dict_post_hook(self, hook, prepend: bool = False) -> RemovableHandle:
         """hook(optimizer) after load_state_dict()."""
-        return _HookHandle(self.__dict__.setdefault("_load_state_dict_post_hooks", {}), hook, prepend)
+        return _add_hook(self, "_load_state_dict_post_hooks", hook, prepend)
 
     def add_param_group(self, param_group: dict) -> None:
         """Append a group: its "params" (tensors, or (name, tensor) pairs) and hyper-parameters, the missing ones
@@ -270,29 +270,6 @@ class Optimizer:
             s += f"\nParameter Group {i}\n"
             s += "".join(f"    {k}: {g[k]}\n" for k in sorted(g) if k != "params")
         return s + ")"
-
-
-class _HookHandle:
-    """What an optimizer's register_*_hook returns: remove() unregisters the hook."""
-
-    _next = [0]
-
-    def __init__(self, table: dict, hook, prepend: bool = False):
-        self.table, self.id = table, _HookHandle._next[0]
-        _HookHandle._next[0] += 1
-        table[self.id] = hook
-        if prepend:
-            for k in [k for k in table if k != self.id]:
-                table[k] = table.pop(k)
-
-    def remove(self) -> None:
-        self.table.pop(self.id, None)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.remove()
 
 
 def _with_step_hooks(step):
