@@ -271,35 +271,14 @@ def all_reduce(tensor, op=ReduceOp.SUM, group=None, async_op: bool = False):
     _check_tensor(tensor, "all_reduce")
     reduce = ReduceOp(op).value if not isinstance(op, ReduceOp) else op.value
     if reduce not in _NATIVE_OPS or tensor.dtype_name == "bool":  # (products, bit operations, flags: on MPI)
-        return _all_reduce_on_mpi(pg, tensor, reduce, async_op)
+        from .point_to_point import all_reduce_on_mpi
+
+        return all_reduce_on_mpi(pg, tensor, reduce, async_op)
     with no_grad():
         if _eager():
             agree(pg, "all_reduce", [_type(tensor)])
         out = reduced([tensor], reduce, f"all_reduce of {_type(tensor)}")
         tensor._assign(out.reshape(tuple(tensor.shape)))
-    return _done(async_op)
-
-
-def _all_reduce_on_mpi(pg, tensor, reduce: str, async_op: bool):
-    """all_reduce of a bool tensor (MAX / SUM: any, MIN / PRODUCT: all) or with PRODUCT, BAND, BOR or BXOR: eager
-    code, through MPI directly."""
-    if not _eager():
-        raise RuntimeError(
-            located(f"all_reduce with {reduce} of a {tensor.dtype_name} tensor cannot run inside graphnn.compile")
-        )
-    MPI = pg.MPI
-    data = np.ascontiguousarray(tensor._concrete("all_reduce"))
-    if data.dtype == bool:
-        op = {"sum": MPI.LOR, "max": MPI.LOR, "bor": MPI.LOR, "min": MPI.LAND, "product": MPI.LAND}.get(reduce)
-        op = op or {"band": MPI.LAND, "bxor": MPI.LXOR}.get(reduce)
-    else:
-        op = {"product": MPI.PROD, "band": MPI.BAND, "bor": MPI.BOR, "bxor": MPI.BXOR}.get(reduce)
-    if op is None:
-        raise ValueError(located(f"all_reduce: {reduce} does not apply to a {tensor.dtype_name} tensor"))
-    agree(pg, "all_reduce", [_type(tensor), reduce])
-    pg.wait(pg.comm.Iallreduce(MPI.IN_PLACE, data, op), f"all_reduce ({reduce}) of {_type(tensor)}")
-    with no_grad():
-        tensor._assign(data)
     return _done(async_op)
 
 

@@ -24,13 +24,38 @@ def _pg(group, what: str):
     return dist._default(group, what)
 
 
-def _mpi_op(pg, op):
+# MPI's operation for each ReduceOp value: on numbers, and on bool tensors (MAX / SUM: any, MIN / PRODUCT: all)
+_NUMERIC = {"sum": "SUM", "avg": "SUM", "max": "MAX", "min": "MIN", "product": "PROD"}
+_NUMERIC.update(band="BAND", bor="BOR", bxor="BXOR")
+_LOGICAL = {"sum": "LOR", "max": "LOR", "bor": "LOR", "min": "LAND", "product": "LAND", "band": "LAND", "bxor": "LXOR"}
+
+
+def _mpi_op(pg, op, dtype: str = "float32", what: str = "reduce"):
+    """(MPI's operation for ReduceOp op on tensors of dtype, whether the result is then divided by the ranks)."""
     from graphnn.distributed import ReduceOp
 
-    name = (op if isinstance(op, ReduceOp) else ReduceOp(op)).name
-    table = {"SUM": "SUM", "AVG": "SUM", "MAX": "MAX", "MIN": "MIN", "PRODUCT": "PROD"}
-    table.update(BAND="BAND", BOR="BOR", BXOR="BXOR")
-    return getattr(pg.MPI, table[name]), name == "AVG"
+    reduce = (op if isinstance(op, ReduceOp) else ReduceOp(op)).value
+    name = (_LOGICAL if dtype == "bool" else _NUMERIC).get(reduce)
+    if name is None:
+        raise ValueError(located(f"{what}: {reduce} does not apply to a {dtype} tensor"))
+    return getattr(pg.MPI, name), reduce == "avg"
+
+
+def all_reduce_on_mpi(pg, tensor, reduce: str, async_op: bool):
+    """all_reduce of a bool tensor, or with PRODUCT, BAND, BOR or BXOR (which compiled code does not reduce with):
+    eager code, through MPI directly."""
+    from graphnn import distributed as dist
+
+    if not dist._eager():
+        raise RuntimeError(
+            located(f"all_reduce with {reduce} of a {tensor.dtype_name} tensor cannot run inside graphnn.compile")
+        )
+    mpi_op, _average = _mpi_op(pg, reduce, tensor.dtype_name, "all_reduce")
+    data = _array(tensor)
+    dist.agree(pg, "all_reduce", [dist._type(tensor), reduce])
+    pg.wait(pg.comm.Iallreduce(pg.MPI.IN_PLACE, data, mpi_op), f"all_reduce ({reduce}) of {dist._type(tensor)}")
+    _store(tensor, data)
+    return _finish(async_op)
 
 
 def _array(t) -> np.ndarray:
