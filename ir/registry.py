@@ -19,6 +19,8 @@ and how the later stages treat it:
   reads_once                   a consumer that reads each element of its input once per output element
   reads_views                  its schedule reads float operands in place through strided views (ir/views.py): index
                                remaps of a buffer feeding it (transpose, slice, reshape, ...) are not copied first
+  slow_reference               its NumPy reference is many NumPy calls (windows, offsets), slow at any size: eager code
+                               runs it as native code once hot, however cheap (graphnn/core/native_eager.py)
   index_checked                its kernels check data-dependent indices (a bad one is an IndexError after the call)
   host                         runs on the Python side: compiled code calls back into its reference kernel at its place
                                (codegen/host.py), a kernel of its own (define it with pattern "opaque")
@@ -126,6 +128,7 @@ class OpDef:
     remap: bool = False
     reads_once: bool = False
     reads_views: bool = False
+    slow_reference: bool = False
     index_checked: bool = False
     communicates: bool = False
     host: bool = False

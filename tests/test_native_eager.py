@@ -109,3 +109,22 @@ def test_heavy_ops_at_growing_sizes_share_one_program_per_op(monkeypatch):
                 h = got[:, :128]
     assert jit.STATS["compiled"] + jit.STATS["disk_hits"] - compiles <= 12  # not one per length and shape
     assert dynamic.STATS["dynamic_reused"] - before["dynamic_reused"] >= 3 * 30
+
+
+def test_ops_with_slow_references_go_native_at_any_size(monkeypatch):
+    """A batch-1 convolution and pooling are far below a megaflop, but their NumPy references are a dozen calls
+    (100-200 us): they run natively once hot, with the reference's results; a small product stays on NumPy (the
+    choice depends on the signature only: every run computes the same bits)."""
+    monkeypatch.setenv("GRAPHNN_EAGER_NATIVE", "2")
+    graphnn.manual_seed(0)
+    conv = nn.Conv2d(1, 6, 5)
+    x = graphnn.randn(1, 1, 32, 32)
+    w = graphnn.randn(10, 400)
+    outs = []
+    for _ in range(3):
+        outs.append(F.max_pool2d(conv(x), 2).numpy())
+        F.linear(graphnn.randn(1, 400), w)
+    names = {key[0] for key in native_eager._compiled}
+    assert {"conv", "max_pool"} <= names and "matmul" not in names
+    # sums of 25 float32 products of O(1) terms in another order; the pooling selects
+    np.testing.assert_allclose(outs[2], outs[0], rtol=1e-5, atol=1e-5)

@@ -190,18 +190,20 @@ def is_inference_mode_enabled() -> bool:
     return bool(stack and stack[-1])
 
 
-@contextlib.contextmanager
-def cycle_collector_paused():
+class cycle_collector_paused:  # noqa: N801  (used as a context manager function; a class costs less per use)
     """Python's cycle collector off for the block (restored after; nested uses are free). Every eager op records IR
     nodes and values that reference each other and live until backward; while that graph grows, each full
     collection traverses all of it again, which made a forward over a long time loop, and the gradient graph built
     for it, spend a third of their time and more in the collector. Garbage made in the block is collected after."""
-    was = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was:
+
+    __slots__ = ("was",)
+
+    def __enter__(self) -> None:
+        self.was = gc.isenabled()
+        gc.disable()
+
+    def __exit__(self, *exc) -> None:
+        if self.was:
             gc.enable()
 
 
@@ -211,15 +213,20 @@ def scopes() -> list:
     return _state.scopes
 
 
-@contextlib.contextmanager
-def scope(name: str):
-    stack = scopes()
-    stack.append(name)
-    _state.scope_str = None
-    try:
-        yield
-    finally:
-        stack.pop()
+class scope:  # noqa: N801  (a context manager; a class costs less per module call than a generator)
+    """Within: ops are recorded under the module path extended by `name`."""
+
+    __slots__ = ("name",)
+
+    def __init__(self, name: str):
+        self.name = name
+
+    def __enter__(self) -> None:
+        scopes().append(self.name)
+        _state.scope_str = None
+
+    def __exit__(self, *exc) -> None:
+        scopes().pop()
         _state.scope_str = None
 
 

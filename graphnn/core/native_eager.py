@@ -5,8 +5,11 @@ kernels: a convolution runs as im2col copies plus a BLAS call (its gradients as 
 batch of feature maps as np.where. So once an op of about a megaflop or more (by its definition's cost rule) has been
 called GRAPHNN_EAGER_NATIVE times with the same operand types and attributes (a training loop's second step), that
 one-op graph is compiled (lowered as graphnn.compile lowers it: convolutions as GEMMs) and every later call with that
-signature runs the native code. Smaller ops stay on NumPy, where a call costs a few microseconds less. Compiled code
-is kept per signature (LRU), and on disk in the compile cache like any other graph.
+signature runs the native code. A smaller op stays on NumPy, where a call costs a few microseconds less, unless its
+definition says its reference kernel is slow at any size (`slow_reference`: a convolution or pooling is a dozen NumPy
+calls, 100-200 us at batch 1 against 10-20 us natively): such an op goes native when hot whatever its cost. The
+choice depends on the signature alone, so a program computes the same bits at every run. Compiled code is kept per
+signature (LRU), and on disk in the compile cache like any other graph.
 """
 
 from __future__ import annotations
@@ -55,7 +58,7 @@ def run(node, arrays: list) -> list:
         if calls < 0:
             return run_node(node, arrays)
         g = _one_op_graph(node, arrays)
-        if calls == 0 and node_flops(g.nodes[0]) < MIN_FLOPS:
+        if calls == 0 and not d.slow_reference and node_flops(g.nodes[0]) < MIN_FLOPS:
             calls = -1
         else:
             calls += 1
@@ -82,6 +85,8 @@ def surely_small(d, node, operands: list) -> bool:
     about one operation per element it reads or writes; a product, convolution or pooling at most two per output
     element and element of its largest operand (k <= that size). The operands are arrays or IR types (both have
     .size)."""
+    if d.slow_reference:
+        return False
     out = node.outputs[0].type.size
     if d.schedule is None and d.pattern != "out_fusable":
         if out >= MIN_FLOPS:
