@@ -274,6 +274,7 @@ def trace_function(fn, args: tuple, kwargs: dict, names: dict, name: str) -> tup
             result = fn(*sym, **sym_kw)
         finally:
             finals = tracer.finish()
+        tracer.keep_escaped(result)
     if tracer.has_arg_effects() and not _distinct(real):
         raise _aliased_args_error()
     python_reads.global_guards(fn, tracer)

@@ -69,6 +69,7 @@ class Tracer:
         self.input_of: dict = {}  # id(tensor) -> graph input Value
         self.current: dict = {}  # id(tensor) -> Value holding the tensor's value now (after updates)
         self.updates: dict = {}  # id(tensor) -> (tensor, Value): state to write back
+        self.temporaries: dict = {}  # id(tensor) -> (tensor, Value): factory tensors of this trace changed in place
         self.grad_writes: dict = {}  # id(tensor) -> (tensor, grad before tracing)
         self.guards: list = []  # (accessor, expected): must hold for the trace to be reused
         self.epoch_guards: list = []  # (accessor, expected) checked again only when EPOCH moved (see state_changed)
@@ -294,6 +295,8 @@ class Tracer:
             self.current[key] = v
             if not t._temporary:  # (a factory's tensor made in this trace starts from its initial value each call)
                 self.updates[key] = (t, v)
+            else:  # (unless it outlives the call: see keep_escaped)
+                self.temporaries[key] = (t, v)
         self.rebinds[key] = self.rebinds.get(key, 0) + 1
 
     def note_grad_write(self, t) -> None:
@@ -420,6 +423,33 @@ class Tracer:
         self.arg_grad_finals = [(i, s._grad) for i, s in enumerate(self.arg_syms) if s._grad is not self.arg_grads0[i]]
         python_reads.attribute_guards(self)
         return finals
+
+    def keep_escaped(self, result) -> None:
+        """Factory tensors made in this trace and changed in place start afresh at each call, unless the traced code
+        stored them where they outlive the call (a custom optimizer's `self.state[p]["buf"] = torch.zeros_like(p)`,
+        a module attribute, a list kept by the caller): those are state, their updates written back as any captured
+        tensor's. Stored means referred to by a dict or list other than the tracer's own and the result's."""
+        if not self.temporaries:
+            return
+        import gc
+
+        temps = [t for t, _ in self.temporaries.values()]
+        own = {id(x) for x in vars(self).values()}
+        own.add(id(temps))
+        stack = [result]
+        while stack:  # containers of the returned tree are not state
+            x = stack.pop()
+            if isinstance(x, (list, tuple, dict)) and id(x) not in own:
+                own.add(id(x))
+                stack.extend(x.values() if isinstance(x, dict) else x)
+        for r in gc.get_referrers(*temps):
+            if id(r) in own or not isinstance(r, (dict, list)):
+                continue
+            held = {id(x) for x in (r.values() if isinstance(r, dict) else r)}
+            for key in held & self.temporaries.keys():
+                self.updates[key] = self.temporaries.pop(key)
+                if not self.temporaries:
+                    return
 
     def has_arg_effects(self) -> bool:
         """Does the trace update an argument in place or set an argument's .grad?"""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import copy
 import functools
 import inspect
@@ -52,7 +53,7 @@ class Optimizer:
         if defaults.get("differentiable"):
             raise NotImplementedError(f"{type(self).__name__}: differentiable=True is not supported")
         self.defaults = dict(defaults)
-        self.state: dict = {}
+        self.state: dict = collections.defaultdict(dict)  # (as PyTorch's: a custom step reads self.state[p])
         self.param_groups: list = []
         params = list(params)
         if not params:
