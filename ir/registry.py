@@ -19,6 +19,8 @@ and how the later stages treat it:
   reads_once                   a consumer that reads each element of its input once per output element
   reads_views                  its schedule reads float operands in place through strided views (ir/views.py): index
                                remaps of a buffer feeding it (transpose, slice, reshape, ...) are not copied first
+  int_to_float                 a floating-point op PyTorch also applies to integer and bool tensors (sqrt, exp,
+                               sigmoid, ...): the user API converts such inputs to the default float dtype first
   slow_reference               its NumPy reference is many NumPy calls (windows, offsets), slow at any size: eager code
                                runs it as native code once hot, however cheap (graphnn/core/native_eager.py)
   index_checked                its kernels check data-dependent indices (a bad one is an IndexError after the call)
@@ -129,6 +131,7 @@ class OpDef:
     reads_once: bool = False
     reads_views: bool = False
     slow_reference: bool = False
+    int_to_float: bool = False
     index_checked: bool = False
     communicates: bool = False
     host: bool = False

@@ -162,6 +162,13 @@ def apply(op: str, inputs: list, attrs: dict | None = None, name: str | None = N
                 tm.check_view_current(t, tracer)
             tensors.append(t)
             dts.append(t.dtype_name)
+    if d.int_to_float and dts and dts[0] not in FLOAT_DTYPES:  # (torch.sqrt(int tensor): float32)
+        from graphnn.core.dtypes import get_default_dtype
+
+        want = get_default_dtype()
+        inputs = [t.type_as_dtype(want) if isinstance(t, Tensor) else t for t in inputs]
+        tensors = [t for t in inputs if isinstance(t, Tensor)]
+        dts = [t.dtype_name for t in tensors]
     edges = None
     if len(dts) > 1 and d.scalar is not None and (d.num_inputs or 0) >= 2 and any(x != dts[-1] for x in dts):
         promoted = _promote_zero_dim(op, inputs)

@@ -72,8 +72,10 @@ def var_mean(input, dim=None, unbiased=None, keepdim: bool = False, *, correctio
 
 
 def std_mean(input, dim=None, unbiased=None, keepdim: bool = False, *, correction=None):
+    from graphnn.core.tensor import std_of_var
+
     v, m = var_mean(input, dim, unbiased, keepdim, correction=correction)
-    return v.sqrt(), m
+    return std_of_var(v), m
 
 
 def nansum(input, dim=None, keepdim: bool = False, *, dtype=None):

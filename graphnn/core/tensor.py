@@ -1296,7 +1296,7 @@ class Tensor:
         return _var(self, dim, unbiased, keepdim, correction, "var")
 
     def std(self, dim=None, unbiased=True, keepdim=False, *, correction=None):
-        return _var(self, dim, unbiased, keepdim, correction, "std").sqrt()
+        return std_of_var(_var(self, dim, unbiased, keepdim, correction, "std"))
 
     def softmax(self, dim):
         from graphnn.nn.functional import softmax
@@ -1459,6 +1459,12 @@ def _inplace_method(name: str):
 # In-place forms of elementwise ops whose out-of-place form graphnn.ops installs (Tensor.sin, ...).
 for _name in ("sin", "cos", "erf", "erfc", "erfinv", "lgamma", "digamma", "rsqrt", "log1p", "expm1", "sign"):
     setattr(Tensor, _name + "_", _inplace_method(_name))
+
+
+def std_of_var(v: Tensor) -> Tensor:
+    """sqrt(v) whose gradient is 0 where v is 0 (a constant slice), as PyTorch's std (not 0 * inf = NaN)."""
+    zero = v == 0.0
+    return apply("select", [zero, 0.0, apply("sqrt", [apply("select", [zero, 1.0, v])])], name="StdBackward0")
 
 
 def _var(x: Tensor, dim, unbiased, keepdim, correction, what: str) -> Tensor:

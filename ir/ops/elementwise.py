@@ -78,6 +78,7 @@ def unary(
         fuzz=fuzz,
         doc=doc,
         api=api,
+        int_to_float=float_only,
     )
 
 
@@ -377,11 +378,21 @@ binary(
     torch_name="DivBackward0",
     fuzz=Fuzz(domain=("any", "away"), nonfinite=True, smooth=True),
 )
+
+
+def _pow_grad(b, x, y, o, g):
+    """As PyTorch's: no gradient to the base where the exponent is 0 (x ** 0 at x = 0 is flat, not 0 * inf), none to
+    the exponent where the base is 0 and the exponent >= 0 (0 ** y is 0 or 1 there, not 0 * log 0)."""
+    gx = b.select(b.eq(y, 0.0), 0.0, b.mul(g, b.mul(y, b.pow(x, b.sub(y, 1.0)))))
+    gy = b.select(b.logical_and(b.eq(x, 0.0), b.ge(y, 0.0)), 0.0, b.mul(g, b.mul(o, b.log(x))))
+    return gx, gy
+
+
 binary(
     "pow",
     _pow,
     lambda s, x, y: s.pow(x, y),
-    lambda b, x, y, o, g: (b.mul(g, b.mul(y, b.pow(x, b.sub(y, 1.0)))), b.mul(g, b.mul(o, b.log(x)))),
+    _pow_grad,
     torch_name="PowBackward0",
     fuzz=Fuzz(domain=("pos", "any"), nonfinite=True, value_errors=True, smooth=True),
 )

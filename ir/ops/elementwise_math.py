@@ -123,8 +123,14 @@ def atan2_expr(s, y, x):
 
 
 def _atan2_grad(b, x, y, o, g):
+    """At the origin (0/0) both gradients are 0, as PyTorch's."""
     d = b.add(b.mul(x, x), b.mul(y, y))
-    return b.div(b.mul(g, y), d), b.neg(b.div(b.mul(g, x), d))
+    origin = b.eq(d, 0.0)
+    d = b.select(origin, 1.0, d)
+    return (
+        b.select(origin, 0.0, b.div(b.mul(g, y), d)),
+        b.select(origin, 0.0, b.neg(b.div(b.mul(g, x), d))),
+    )
 
 
 register(

@@ -1,8 +1,8 @@
 """Algebraic simplification: identities that remove work without changing results.
 
-x+0, x-0, x*1, x/1 -> x (when no broadcasting is implied); reshape/broadcast_to to the same shape -> x;
+x+0, x-0, x*1, x/1, x**1 -> x (when no broadcasting is implied); reshape/broadcast_to to the same shape -> x;
 reshape(reshape(x)) -> reshape(x); transpose(transpose(x)) -> one transpose (or x); neg(neg(x)) -> x;
-cast to the same dtype -> x; sum over no axes -> x; transpose(A @ B) -> B^T @ A^T when the product has no
+cast to the same dtype -> x; select with a constant condition -> the branch it takes; sum over no axes -> x; transpose(A @ B) -> B^T @ A^T when the product has no
 other use (so a weight gradient is computed in the weight's layout instead of being transposed afterwards);
 a batched product with a shared 2-D right operand -> one product over all rows; the batch sum of batched
 products (a weight gradient of such a product) -> one product whose inner dimension spans the batch.
@@ -69,8 +69,16 @@ def _rewrite(n, single_use=lambda v: False):
             return x
         if op in ("add", "mul") and _scalar(x) == unit and y.type == out.type:
             return y
+    if op == "pow" and _scalar(ins[1]) == 1 and ins[0].type == out.type:  # (the gradient of x ** 2)
+        return ins[0]
     if op in ("reshape", "broadcast_to") and ins[0].shape == out.shape:
         return ins[0]
+    if op == "select" and _scalar(ins[0]) is not None:  # a constant condition (a gradient's guard for a case
+        pick = ins[1] if _scalar(ins[0]) else ins[2]  # that a constant operand rules out, as pow's for y == 0)
+        if pick.type == out.type:
+            return pick
+        if pick.dtype == out.dtype:
+            return make_node("broadcast_to", [pick], {"shape": out.shape})
     if op == "cast" and ins[0].dtype == out.dtype:
         return ins[0]
     if op == "sum" and not n.attrs["axes"] and ins[0].type == out.type:
