@@ -142,15 +142,29 @@ FREED = (
 
 
 def _gradient_graph(
-    roots: list, wrt_leaves: bool, inputs: list | None, seed_arrays: list | None = None, collected=None
+    roots: list,
+    wrt_leaves: bool,
+    inputs: list | None,
+    seed_arrays: list | None = None,
+    collected=None,
+    seed_values: list | None = None,
 ):
+    """seed_values (create_graph): per root, the recorded value of a grad_output that requires grad (the gradient
+    computed is then a function of it too), or None."""
     nodes, leaves = collected or _collect([t._value for t in roots])
     _check_not_freed(nodes)
     g = Graph("backward")
     g.inputs = list(leaves)
     g.nodes = list(nodes)
     g.meta["recorded_nodes"] = len(nodes)  # the gradient nodes follow
-    seeds = [g.add_input(t._value.type, f"grad_{i}", "cotangent") for i, t in enumerate(roots)]
+    seeds = []
+    for i, t in enumerate(roots):
+        sv = seed_values[i] if seed_values else None
+        if sv is not None and sv not in g.inputs and sv.type == t._value.type:
+            g.inputs.append(sv)
+            seeds.append(sv)
+        else:
+            seeds.append(g.add_input(t._value.type, f"grad_{i}", "cotangent"))
     for v, a in zip(seeds, seed_arrays or ()):
         v.data = a
     targets = _targets(nodes, leaves, inputs)
@@ -251,7 +265,9 @@ def _retained(v):
     return t if t is not None and t._value is v and t._retains_grad else None
 
 
-def _run(roots: list, grad_tensors: list, inputs: list | None, create_graph: bool = False) -> tuple:
+def _run(
+    roots: list, grad_tensors: list, inputs: list | None, create_graph: bool = False, seed_tensors: list | None = None
+) -> tuple:
     with cycle_collector_paused():  # the gradient nodes' cycles are broken below, so they go at once
         seeds = [np.asarray(gt, dtype=t.dtype.name) for t, gt in zip(roots, grad_tensors)]
         collected = nodes, leaves = _collect([t._value for t in roots])
@@ -263,7 +279,13 @@ def _run(roots: list, grad_tensors: list, inputs: list | None, create_graph: boo
             program = backward_cache.lookup(key)
             if program is not None:
                 return _rerun(program, by_position, targets, seeds)
-        g, leaves, targets, grads = _gradient_graph(roots, True, inputs, seeds, collected)
+        seed_values = None
+        if create_graph and seed_tensors:  # grad_outputs that require grad: the gradient depends on them too
+            seed_values = [
+                t._eager_value() if getattr(t, "requires_grad", False) and t._trace is None else None
+                for t in seed_tensors
+            ]
+        g, leaves, targets, grads = _gradient_graph(roots, True, inputs, seeds, collected, seed_values)
         gradient_nodes = g.nodes[g.meta["recorded_nodes"] :]
         try:
             pairs = [(t, gr) for t, gr in zip(targets, grads) if gr is not None]
@@ -408,8 +430,9 @@ def _seed(t, gradient):
     return g
 
 
-def backward(tensors, grad_tensors=None, retain_graph=None, create_graph: bool = False) -> None:
-    """Accumulate d(tensors)/d(leaf) into every leaf's .grad (and that of non-leaves that retain_grad()).
+def backward(tensors, grad_tensors=None, retain_graph=None, create_graph: bool = False, inputs=None) -> None:
+    """Accumulate d(tensors)/d(leaf) into every leaf's .grad (and that of non-leaves that retain_grad()); with
+    `inputs`, into those tensors' .grad only (leaves or not).
 
     Unless retain_graph is true, the recorded graph then lets go of its intermediate arrays (as PyTorch frees
     saved tensors), so memory is returned at once instead of when Python's cycle collector runs; a second
@@ -423,6 +446,20 @@ def backward(tensors, grad_tensors=None, retain_graph=None, create_graph: bool =
         if grad_tensors is None
         else ([grad_tensors] if isinstance(grad_tensors, Tensor) else list(grad_tensors))
     )
+    if inputs is not None:
+        inputs = [inputs] if isinstance(inputs, Tensor) else list(inputs)
+        if not inputs:
+            raise RuntimeError("'inputs' argument to backward() cannot be empty.")
+        results = grad(tensors, inputs, grad_tensors, retain_graph, create_graph, allow_unused=True)
+        for t, g in zip(inputs, results):
+            if g is None:
+                continue
+            if t._trace is None and t.is_leaf:
+                _accumulate(t, g if create_graph else g._data)
+            else:
+                t.grad = g if t.grad is None else t.grad + g
+        notify_backward([t for t, g in zip(inputs, results) if g is not None and t.is_leaf])
+        return
     for i, t in enumerate(tensors):
         if t._trace is not None:
             t._trace.backward(t, grad_tensors[i])
@@ -534,7 +571,7 @@ def grad(
     for t in inputs:
         t._eager_value()
     seeds = [_seed(t, g) for t, g in zip(outputs, grad_outputs)]
-    _targets, grads, pairs, values = _run(outputs, seeds, inputs, create_graph)
+    _targets, grads, pairs, values = _run(outputs, seeds, inputs, create_graph, grad_outputs)
     if not (create_graph if retain_graph is None else retain_graph):
         _free([t for t in outputs if t._value is not None and t._value.producer is not None])
     by_id = {v.id: val for (v, _), val in zip(pairs, values)}
@@ -597,3 +634,6 @@ from graphnn.core.custom_function import FunctionCtx  # noqa: E402, F401
 function.Function = Function
 function.once_differentiable = lambda fn: fn  # (backward runs without recording here anyway)
 sys.modules[__name__ + ".function"] = function
+
+# torch.autograd.gradcheck / gradgradcheck
+from graphnn.core.gradcheck import GradcheckError, gradcheck, gradgradcheck  # noqa: E402, F401

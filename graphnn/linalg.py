@@ -29,6 +29,7 @@ from graphnn.core.linalg_dense_api import (  # noqa: F401 (torch.linalg's names)
     svd,
     svdvals,
 )
+from graphnn.core.linalg_api import linalg_cross as cross  # noqa: F401 (torch.linalg's name)
 from graphnn.core.matrix_exp import matrix_exp  # noqa: F401 (torch.linalg's name)
 from graphnn.core.tensor import Tensor, as_tensor
 

@@ -253,6 +253,36 @@ def kron(a, b):
     return relabel((x * y).reshape(tuple(p * q for p, q in zip(sa, sb))), "UnsafeViewBackward0", [a, b])
 
 
+def linalg_cross(input, other, *, dim: int = -1):  # noqa: A002 (PyTorch's names)
+    """The cross product of 3-vectors along dim (the operands broadcast)."""
+    from graphnn.core.shape_api import broadcast_tensors
+
+    T = _t()
+    a, b = broadcast_tensors(T.as_tensor(input), T.as_tensor(other))
+    d = _dim(a, dim, "linalg.cross")
+    if a.shape[d] != 3:
+        raise RuntimeError(
+            located(
+                f"linalg.cross: inputs dimension {dim} must have length 3. Got {input.shape[d]} and {other.shape[d]}"
+            )
+        )
+    x0, x1, x2 = (a.narrow(d, i, 1) for i in range(3))
+    y0, y1, y2 = (b.narrow(d, i, 1) for i in range(3))
+    out = T.cat([x1 * y2 - x2 * y1, x2 * y0 - x0 * y2, x0 * y1 - x1 * y0], d)
+    return relabel(out, "LinalgCrossBackward0", [input, other])
+
+
+def cross(input, other, dim=None):  # noqa: A002
+    """torch.cross: the cross product along dim (None: the first dimension of length 3)."""
+    if dim is None:
+        from graphnn.core.shape_api import broadcast_shapes
+
+        dim = next((i for i, s in enumerate(broadcast_shapes(input.shape, other.shape)) if s == 3), None)
+        if dim is None:
+            raise RuntimeError(located(f"no dimension of size 3 in input (shapes {input.shape}, {other.shape})"))
+    return linalg_cross(input, other, dim=dim)
+
+
 def tensordot(a, b, dims=2, out=None):
     """Sums of products over dims of a and b: `dims` an int (a's last, b's first), or two lists of dims."""
     T = _t()

@@ -352,10 +352,10 @@ class Tensor:
         return id(self)
 
     # -- autograd -------------------------------------------------------------------------------
-    def backward(self, gradient=None, retain_graph=None, create_graph=False) -> None:
+    def backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=None) -> None:
         from graphnn.autograd import backward
 
-        backward([self], [gradient], retain_graph=retain_graph, create_graph=create_graph)
+        backward([self], [gradient], retain_graph=retain_graph, create_graph=create_graph, inputs=inputs)
 
     def requires_grad_(self, requires_grad: bool = True) -> "Tensor":
         if requires_grad and self.dtype_name not in ("float32", "float64"):
@@ -1091,7 +1091,9 @@ class Tensor:
             name="SumBackward0" if dim is None else "SumBackward1",
         )
 
-    def mean(self, dim=None, keepdim=False):
+    def mean(self, dim=None, keepdim=False, *, dtype=None):
+        if dtype is not None:  # the input is cast first, as PyTorch's
+            return self.to(dtype).mean(dim, keepdim)
         axes = norm_axes(_axes(dim), self.ndim)
         n = 1
         for a in axes:
@@ -1298,15 +1300,15 @@ class Tensor:
     def std(self, dim=None, unbiased=True, keepdim=False, *, correction=None):
         return std_of_var(_var(self, dim, unbiased, keepdim, correction, "std"))
 
-    def softmax(self, dim):
+    def softmax(self, dim, dtype=None):
         from graphnn.nn.functional import softmax
 
-        return softmax(self, dim)
+        return softmax(self, dim, dtype=dtype)
 
-    def log_softmax(self, dim):
+    def log_softmax(self, dim, dtype=None):
         from graphnn.nn.functional import log_softmax
 
-        return log_softmax(self, dim)
+        return log_softmax(self, dim, dtype=dtype)
 
     def logsumexp(self, dim, keepdim=False):
         """log(sum(exp(self))) over dim, computed around the largest element (a row of -inf gives -inf)."""

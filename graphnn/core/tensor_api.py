@@ -134,6 +134,7 @@ BOTH = {
             "addbmm",
             "addr",
             "kron",
+            "cross",
         )
     },
     "ger": linalg_api.outer,

@@ -306,10 +306,37 @@ def _contract(a, la: list, b, lb: list, needed: set, sizes: dict) -> tuple:
     return T.reshape(out, tuple(out.shape[:nb]) + sa + sb), batch + free_a + free_b
 
 
-def einsum(equation: str, *operands):
+def _sublist_equation(args: tuple) -> tuple:
+    """einsum(op1, [0, 1], op2, [1, 2], [0, 2]) (PyTorch's sublist form: subscripts as integers 0-51, Ellipsis for
+    '...') -> ('ab,bc->ac', (op1, op2))."""
+    letters = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+
+    def term(sub) -> str:
+        out = ""
+        for s in sub:
+            if s is Ellipsis:
+                out += "..."
+            elif isinstance(s, int) and 0 <= s < len(letters):
+                out += letters[s]
+            else:
+                raise ValueError(f"einsum(): subscript in subscript list is not within the valid range [0, 52): {s}")
+        return out
+
+    pairs = len(args) // 2
+    eq = ",".join(term(sub) for sub in args[1 : 2 * pairs : 2])
+    if len(args) % 2:  # an output sublist follows the pairs
+        eq += "->" + term(args[-1])
+    ops = args[0 : 2 * pairs : 2]
+    return eq, tuple(ops)
+
+
+def einsum(equation, *operands):
     """Einstein summation: implicit ('ij,jk') and explicit ('ij,jk->ik') output, '...' for broadcast dimensions,
-    repeated subscripts in one operand for diagonals and traces ('ii->i', 'ii')."""
+    repeated subscripts in one operand for diagonals and traces ('ii->i', 'ii'); also the sublist form
+    einsum(op1, [0, 1], op2, [1, 2], [0, 2])."""
     T = _t()
+    if not isinstance(equation, str):
+        equation, operands = _sublist_equation((equation,) + operands)
     if len(operands) == 1 and isinstance(operands[0], (list, tuple)):
         operands = tuple(operands[0])
     ops = [T.as_tensor(x) for x in operands]
