@@ -19,6 +19,9 @@ and how the later stages treat it:
   reads_once                   a consumer that reads each element of its input once per output element
   reads_views                  its schedule reads float operands in place through strided views (ir/views.py): index
                                remaps of a buffer feeding it (transpose, slice, reshape, ...) are not copied first
+  fixed_attrs                  attributes that are never sizes (window geometry, axes, permutations): dynamic-shape
+                               unification (ir/unify.py) never fits them as functions of the batch size; graphs that
+                               differ in them are different programs
   int_to_float                 a floating-point op PyTorch also applies to integer and bool tensors (sqrt, exp,
                                sigmoid, ...): the user API converts such inputs to the default float dtype first
   slow_reference               its NumPy reference is many NumPy calls (windows, offsets), slow at any size: eager code
@@ -132,6 +135,7 @@ class OpDef:
     reads_views: bool = False
     slow_reference: bool = False
     int_to_float: bool = False
+    fixed_attrs: tuple = ()
     index_checked: bool = False
     communicates: bool = False
     host: bool = False

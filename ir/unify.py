@@ -8,6 +8,7 @@ import numpy as np
 
 from .graph import Graph, Node
 from .ops.scan import Body
+from .registry import get_op
 from .symbolic import MIN_N, Quot, Sym, _make
 from .types import TensorType
 
@@ -123,6 +124,8 @@ def _same_structure(g1: Graph, g2: Graph) -> bool:
             return False
         if any(a.dtype != b.dtype or len(a.shape) != len(b.shape) for a, b in zip(n1.outputs, n2.outputs)):
             return False
+        if any(n1.attrs.get(k) != n2.attrs.get(k) for k in get_op(n1.op).fixed_attrs):
+            return False  # (a pooling's kernel, a sum's axes: not a function of the batch size)
     keys = lambda g: set(g.meta) - {"dynamic"}  # noqa: E731
     return [pos1[v.id] for v in g1.outputs] == [pos2[v.id] for v in g2.outputs] and keys(g1) == keys(g2)
 

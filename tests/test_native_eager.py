@@ -128,3 +128,19 @@ def test_ops_with_slow_references_go_native_at_any_size(monkeypatch):
     assert {"conv", "max_pool"} <= names and "matmul" not in names
     # sums of 25 float32 products of O(1) terms in another order; the pooling selects
     np.testing.assert_allclose(outs[2], outs[0], rtol=1e-5, atol=1e-5)
+
+
+def test_ops_differing_in_window_geometry_do_not_share_a_program(monkeypatch):
+    """Two poolings of one input whose kernels differ while their output size differs too (kernel 2 then 3): the
+    kernel is not a function of that size (a fixed attribute), so the second is not served by a program unified
+    with the first (which gave wrong input gradients)."""
+    monkeypatch.setenv("GRAPHNN_EAGER_NATIVE", "2")
+    monkeypatch.setenv("GRAPHNN_DYNAMIC", "1")
+    rng = np.random.default_rng(0)
+    for k in (2, 2, 3, 3, 3):
+        xn = rng.standard_normal((1, 1, 7, 9)).astype(np.float32)
+        x = graphnn.tensor(xn, requires_grad=True)
+        F.max_pool2d(x, k, stride=3, dilation=2, ceil_mode=True).sum().backward()
+        # each output's maximum gets its gradient 1: as many ones as outputs (windows here do not share a maximum)
+        rows, cols = (3, 3) if k == 2 else (2, 3)
+        assert x.grad.sum().item() == rows * cols and set(np.unique(x.grad.numpy())) <= {0.0, 1.0, 2.0}

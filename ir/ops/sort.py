@@ -68,6 +68,7 @@ register(
     infer=_argsort_infer,
     ref=_argsort_ref,
     grad=None,  # integer positions: nothing to differentiate
+    fixed_attrs=("axis", "descending"),
     pattern="opaque",
     num_inputs=1,
     doc="positions that sort x along `axis` (stable; NaN above every number; descending keeps ties in order); "
@@ -108,6 +109,7 @@ register(
     infer=_cumsum_infer,
     ref=_cumsum_ref,
     grad=_cumsum_grad,
+    fixed_attrs=("axis", "reverse"),
     pattern="opaque",
     num_inputs=1,
     doc="running sums along `axis` (reverse: from the end); bool counts as int64",
