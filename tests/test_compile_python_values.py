@@ -111,3 +111,109 @@ def test_numpy_random_draws_while_tracing_warn():
         warnings.simplefilter("error", TraceWarning)
         a, b = fresh(graphnn.zeros(3)), fresh(graphnn.zeros(3))
     assert not np.array_equal(a.numpy(), b.numpy())
+
+
+class _Counter:  # a user's object holding a step count
+    def __init__(self):
+        self.it = 0
+
+
+def test_config_objects_read_by_a_compiled_function_are_guarded():
+    """Entries of dicts, lists, dataclasses and other plain objects the compiled function names (x / cfg.t): a
+    change between calls traces again, as in eager code; a module's plain tensor attribute rebound too."""
+    from dataclasses import dataclass
+
+    @dataclass
+    class Cfg:
+        temperature: float = 1.0
+
+    cfg, d, lst = Cfg(), {"t": 1.0}, [1.0]
+    x = graphnn.ones(3)
+    cases = [
+        (lambda x: x / cfg.temperature, lambda: setattr(cfg, "temperature", 2.0)),
+        (lambda x: x / d["t"], lambda: d.__setitem__("t", 2.0)),
+        (lambda x: x / lst[0], lambda: lst.__setitem__(0, 2.0)),
+    ]
+    for fn, change in cases:
+        c = graphnn.compile(fn)
+        assert c(x).tolist() == [1.0] * 3
+        change()
+        assert c(x).tolist() == [0.5] * 3
+
+    class M(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.extra = graphnn.zeros(3)  # a plain attribute, not a buffer
+
+        def forward(self, x):
+            return x + self.extra
+
+    m = M()
+    c = graphnn.compile(m)
+    assert c(x).tolist() == [1.0] * 3
+    m.extra = graphnn.full((3,), 7.0)
+    assert c(x).tolist() == [8.0] * 3
+
+
+def test_a_compiled_function_that_changes_python_state_runs_eagerly():
+    """A warm-up counter kept in a dict, an object or a global, advanced inside the compiled step: compiled calls
+    would not advance it, so the calls run eagerly (the right lrs) after a TraceWarning naming it, and the trace's
+    own change is undone (the first call counts once); fullgraph=True makes it an error."""
+    global iter_num
+    state, counter = {"it": 0}, _Counter()
+
+    for bump in (
+        lambda: state.__setitem__("it", state["it"] + 1) or state["it"],
+        lambda: setattr(counter, "it", counter.it + 1) or counter.it,
+    ):
+        p = nn.Parameter(graphnn.ones(2))
+        opt = graphnn.optim.SGD([p], lr=0.1)
+
+        def step(x):
+            it = bump()
+            state["seen"] = it  # (named here: the compiled function's own code changes the dict)
+            counter.seen = it
+            for g in opt.param_groups:
+                g["lr"] = 0.1 * it
+            opt.zero_grad()
+            (p * x).sum().backward()
+            opt.step()
+
+        f = graphnn.compile(step)
+        with pytest.warns(TraceWarning, match="changed Python state"):
+            for _ in range(3):
+                f(graphnn.ones(2))
+        assert [round(v, 4) for v in p.tolist()] == [0.4, 0.4]  # 1 - 0.1 - 0.2 - 0.3
+        assert opt.param_groups[0]["lr"] == pytest.approx(0.3)
+
+    iter_num = 0
+
+    def counted(x):
+        global iter_num
+        iter_num += 1
+        return x * iter_num
+
+    with pytest.raises(graphnn.compiler.program.PythonStateChange, match="iter_num: 0 -> 1"):
+        graphnn.compile(counted, fullgraph=True)(graphnn.ones(1))
+    assert iter_num == 0  # (undone)
+
+
+def test_a_scheduler_stepped_inside_a_compiled_step_steps_at_every_call():
+    results = []
+    for compiled in (False, True):
+        p = nn.Parameter(graphnn.ones(3))
+        opt = graphnn.optim.SGD([p], lr=0.1)
+        sched = graphnn.optim.lr_scheduler.StepLR(opt, step_size=1, gamma=0.5)
+
+        def step():
+            opt.zero_grad()
+            loss = (p * p).sum()
+            loss.backward()
+            opt.step()
+            sched.step()
+            return loss.detach()
+
+        f = graphnn.compile(step) if compiled else step
+        losses = [round(f().item(), 5) for _ in range(4)]
+        results.append((losses, opt.param_groups[0]["lr"], sched.last_epoch))
+    assert results[0] == results[1] == ([3.0, 1.92, 1.5552, 1.40357], 0.00625, 4)  # PyTorch's numbers

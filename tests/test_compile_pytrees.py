@@ -193,8 +193,11 @@ def test_keyword_tensor_is_an_input_not_a_captured_constant():
 def test_structure_and_constants_are_part_of_the_signature():
     calls = []
 
-    def fn(x, tree):
+    def traced():  # (counts traces; a list the compiled function changed itself would make its calls run eagerly)
         calls.append(1)
+
+    def fn(x, tree):
+        traced()
         leaves = tree.values() if isinstance(tree, dict) else tree
         return sum((v if isinstance(v, graphnn.Tensor) else x * float(v or 0)) for v in leaves) + x
 

@@ -187,6 +187,10 @@ def test_compiled_step_follows_the_scheduler_without_retracing(torch, name, kw, 
     starts from zeros as its later ones from the state), never for a new value, and follows PyTorch's trajectory as
     the eager step does."""
     traces = [0]
+
+    def traced():  # (a list the compiled step changed itself would make its calls run eagerly)
+        traces[0] += 1
+
     models, steps, scheds = [], [], []
     for lib in (graphnn, graphnn, torch):
         graphnn.manual_seed(0)
@@ -197,7 +201,7 @@ def test_compiled_step_follows_the_scheduler_without_retracing(torch, name, kw, 
 
         def step(x, y, lib=lib, m=m, opt=opt, compiled=len(steps) == 1):
             if compiled:
-                traces[0] += 1  # runs when the compiled step is traced
+                traced()  # runs when the compiled step is traced
             opt.zero_grad()
             loss = lib.nn.functional.mse_loss(m(x), y)
             loss.backward()

@@ -193,6 +193,7 @@ class Program(_Guarded):
         self.updated = [t for t, _ in tracer.updates.values() if t._trace is not tracer]
         self.updated_args = [tracer.arg_index[k] for k in tracer.updates if k in tracer.arg_index]
         self._effects = bool(self.arg_effects or self.arg_grads or self.updated or self.updated_args)
+        self.host_calls = list(tracer.host_calls)  # (run after the native code, in their traced order)
         self.stages = stages = _Stages(stages)
         stages["lowered"] = _lowered(stages["optimized"])
         self.native = _native(stages["lowered"])
@@ -240,6 +241,8 @@ class Program(_Guarded):
         if self.out_same:
             for j, i in self.out_same:
                 leaves[j] = args[i]
+        for fn, a, kw in self.host_calls:  # (a scheduler's step inside a compiled training step)
+            fn(*a, **kw)
         spec = self.out_spec
         return leaves[spec[1]] if spec[0] == "leaf" else unflatten(spec, leaves)
 
@@ -261,6 +264,7 @@ def trace_function(fn, args: tuple, kwargs: dict, names: dict, name: str) -> tup
     Each tensor leaf of the argument trees is a graph input, in the order _pytree.signature() lists them."""
     tracer = Tracer(name, names)
     real: list = []
+    state = python_reads.data_snapshot(fn)
     with tracer:
 
         def arg(t, path):
@@ -277,7 +281,15 @@ def trace_function(fn, args: tuple, kwargs: dict, names: dict, name: str) -> tup
         tracer.keep_escaped(result)
     if tracer.has_arg_effects() and not _distinct(real):
         raise _aliased_args_error()
+    changed = python_reads.changed_state(state)
+    if changed:  # compiled calls would not repeat the change: undo it, and the call runs eagerly (see TraceError)
+        python_reads.restore_state(state)
+        raise PythonStateChange(
+            f"graphnn.compile({name}): tracing changed Python state ({'; '.join(changed)}), which compiled calls "
+            "would not change again"
+        )
     python_reads.global_guards(fn, tracer)
+    python_reads.data_guards(tracer, fn)
     if python_reads.host_random_state() != before:
         warn_at_user(
             f"graphnn.compile({name}) drew numbers from NumPy's or Python's random generator while tracing: compiled "
@@ -411,7 +423,18 @@ class Specializations:
 RETRACE_WARNING = 8  # traces again for one argument signature after which a warning says why
 
 
+class PythonStateChange(TraceError):
+    """The traced function changed plain Python state (a counter in a global or a dict): calls run eagerly."""
+
+
 def _warn_eager(name: str, e: Exception) -> None:
+    if isinstance(e, PythonStateChange):
+        warn_at_user(
+            f"{e}: these calls run eagerly (the right results, without native code); fullgraph=True makes this an "
+            "error. Keep counters and other Python state outside the compiled function (or in tensors) to compile "
+            "all of it."
+        )
+        return
     first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
     warn_at_user(
         f"graphnn.compile({name}) runs eagerly for these arguments: tracing it needed a concrete value ({first}). "

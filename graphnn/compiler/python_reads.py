@@ -9,7 +9,13 @@ their values at the end of the trace:
   attribute lookup is wrapped for the duration of tracing); a module assigning such an attribute moves the
   tracer's epoch (Module.__setattr__ -> module_changed), so these guards are only checked again after a change;
 - globals and closure variables of the compiled function itself (its code and the code nested in it), checked
-  at every call.
+  at every call;
+- the plain entries of the data objects those globals and closure variables hold (a dict, a dataclass instance,
+  a namespace: `x / cfg.temperature`, `lr = sched["lr"]`), checked at every call.
+
+A compiled function whose trace changes such plain state (a step counter kept in a global or a dict) cannot be
+compiled as it is: compiled calls would not repeat the change. Its change is undone and it runs eagerly, with a
+TraceWarning saying which value changed (program.py).
 
 Guards take the value at the end of the trace: a forward that counts its own calls traces once (the count stays
 where tracing left it, which python_state reports), instead of tracing again at every call.
@@ -27,19 +33,31 @@ _active = [0]  # traces running (in any thread) with Module's attribute lookup w
 
 
 def value_key(v) -> tuple:
-    """What a guard compares: type and repr (NaN equals itself; 1, 1.0 and True differ, as they may trace apart)."""
+    """What a guard compares: type and repr (NaN equals itself; 1, 1.0 and True differ, as they may trace apart);
+    the identity of anything else."""
     return (type(v), repr(v)) if isinstance(v, PLAIN) else ("object", id(v))
 
 
 def _reading(self, name):
     v = object.__getattribute__(self, name)
-    if type(v) in PLAIN and name[:2] != "__":
+    if (type(v) in PLAIN or isinstance(v, _tensor_type())) and name[:2] != "__":
         from . import tracer as _tracer
 
         tr = _tracer.current()
         if tr is not None and name in object.__getattribute__(self, "__dict__"):
             tr.plain_reads.setdefault((id(self), name), (self, name))
     return v
+
+
+_TENSOR: list = []
+
+
+def _tensor_type():
+    if not _TENSOR:
+        from graphnn.core.tensor import Tensor
+
+        _TENSOR.append(Tensor)
+    return _TENSOR[0]
 
 
 def start() -> None:
@@ -67,12 +85,19 @@ def attribute_guards(tracer) -> None:
 
     for module, name in tracer.plain_reads.values():
         v = module.__dict__.get(name, _MISSING)
-        if not isinstance(v, PLAIN):  # (now a tensor or another object the trace stored: not a value it read)
+        if isinstance(v, _tensor_type()):  # a plain tensor attribute (not a parameter or buffer): which one
+            if v._trace is not None:  # (a tensor the trace stored: not one it read)
+                continue
+            key = ("object", id(v))
+        elif not isinstance(v, PLAIN):  # (another object the trace stored: not a value it read)
             continue
-        key = value_key(v)
+        else:
+            key = value_key(v)
         _tracer.TRACED_MODULES.add(module)
         tracer.keepalive.append(module)
         tracer.epoch_guard(lambda m=module, n=name: value_key(m.__dict__.get(n, _MISSING)), key)
+        if key[0] == "object":
+            tracer.keepalive.append(v)  # (so that its id is not reused while the guard compares ids)
 
 
 def _python_function(fn):
@@ -113,6 +138,126 @@ def global_guards(fn, tracer) -> None:
             continue
         if isinstance(v, PLAIN):
             tracer.guard(lambda c=cell: value_key(c.cell_contents), value_key(v))
+
+
+MAX_DATA_ITEMS = 64  # data objects with more plain entries are not guarded (a vocabulary is not a config)
+
+
+def _is_data(v) -> bool:
+    """A container of plain values a function may read settings from: a dict, a list, a namespace, a dataclass or
+    another instance of a user's class (not a module, a tensor, a function or a class; nothing of graphnn's)."""
+    t = type(v)
+    if t is dict or t is list or t is types.SimpleNamespace:
+        return True
+    if isinstance(v, (type, types.ModuleType, types.FunctionType, types.MethodType)) or not hasattr(v, "__dict__"):
+        return False
+    mod = t.__module__ or ""
+    return mod == "argparse" or not (mod.startswith(("graphnn", "builtins", "numpy")) or _is_module(v))
+
+
+def _is_module(v) -> bool:
+    from graphnn.nn.modules.module import Module
+
+    return isinstance(v, Module)
+
+
+def _plain_items(v):
+    """The plain entries of a data object as ((key, value_key), ...), or None when it has too many."""
+    out = tuple((k, value_key(x)) for k, x in _items(v) if isinstance(x, PLAIN))
+    return out if len(out) <= MAX_DATA_ITEMS else None
+
+
+def _items(v):
+    t = type(v)
+    return v.items() if t is dict else enumerate(v) if t is list else vars(v).items()
+
+
+def data_snapshot(fn) -> list:
+    """What the user function fn can change of plain Python state, before tracing it: [(label, holder, key,
+    value)] for its plain globals and closure variables and the plain entries of the data objects they hold
+    (graphnn's own functions: none)."""
+    f = _python_function(fn)
+    if f is None or (f.__module__ or "").startswith("graphnn."):
+        return []
+    g = f.__globals__
+    out: list = []
+    found = [(name, g, name) for name in sorted(_names(f.__code__)) if name in g]
+    found += [(name, cell, None) for name, cell in zip(f.__code__.co_freevars, f.__closure__ or ())]
+    for name, holder, key in found:
+        try:
+            v = holder[key] if key is not None else holder.cell_contents
+        except ValueError:  # (a closure variable not bound yet)
+            continue
+        if isinstance(v, PLAIN):
+            out.append((name, holder, key, v))
+        elif _is_data(v) and _plain_items(v) is not None:
+            label = "{}[{!r}]" if type(v) in (dict, list) else "{}.{}"
+            out += [(label.format(name, k), v, k, x) for k, x in _items(v) if isinstance(x, PLAIN)]
+            out.append((name, v, _ALL, _shape(v)))  # (entries added or removed)
+    return out
+
+
+_ALL = object()  # the key of a data object's whole set of plain entries in a snapshot
+
+
+def _shape(v):
+    """A container's length (a list) or keys (a dict, an object's attributes)."""
+    return len(v) if type(v) is list else tuple(k for k, _ in _items(v))
+
+
+def _current(holder, key):
+    if key is _ALL:
+        return _shape(holder)
+    if key is None:
+        return holder.cell_contents
+    if isinstance(holder, dict):
+        return holder.get(key, _MISSING)
+    if isinstance(holder, list):
+        return holder[key] if key < len(holder) else _MISSING
+    return getattr(holder, key, _MISSING)
+
+
+def changed_state(snapshot: list) -> list:
+    """Labels 'name: old -> new' of the snapshot's entries that differ now."""
+    out = []
+    for label, holder, key, old in snapshot:
+        now = _current(holder, key)
+        if key is _ALL:
+            if now != old and not any(x.startswith(label) for x in out):
+                out.append(f"{label}: entries added or removed")
+        elif value_key(now) != value_key(old):
+            out.append(f"{label}: {old!r} -> {'(deleted)' if now is _MISSING else repr(now)}")
+    return out
+
+
+def restore_state(snapshot: list) -> None:
+    """Put the snapshot's plain values back (a trace's Python side effects undone before the call runs eagerly)."""
+    for _label, holder, key, old in snapshot:
+        if key is _ALL:  # entries the trace added: removed
+            if isinstance(holder, list):
+                del holder[old:]
+            else:
+                for k in set(_shape(holder)) - set(old):
+                    holder.pop(k) if isinstance(holder, dict) else delattr(holder, k)
+            continue
+        if value_key(_current(holder, key)) == value_key(old):
+            continue
+        if key is None:
+            holder.cell_contents = old
+        elif isinstance(holder, (dict, list)):
+            if isinstance(holder, list) and key >= len(holder):
+                continue
+            holder[key] = old
+        else:
+            setattr(holder, key, old)
+
+
+def data_guards(tracer, fn) -> None:
+    """Guards, checked at every call, on the plain entries of the data objects (dicts, dataclass instances,
+    namespaces) fn's own code names as globals or closure variables, at their values now."""
+    for _label, holder, key, _old in data_snapshot(fn):
+        if key is _ALL:
+            tracer.guard(lambda o=holder: _plain_items(o), _plain_items(holder))
 
 
 def host_random_state() -> tuple:

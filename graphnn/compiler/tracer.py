@@ -89,6 +89,7 @@ class Tracer:
         self.keepalive: list = []
         self.active = False  # inside `with tracer:` (symbolic tensors of a finished trace have no value)
         self.plain_reads: dict = {}  # (id(module), name) -> (module, name): plain attributes read (python_reads)
+        self.host_calls: list = []  # (fn, args, kwargs): Python-only calls compiled calls repeat (defer_host_call)
 
     def __enter__(self):
         self._prev = current()
@@ -454,6 +455,21 @@ class Tracer:
     def has_arg_effects(self) -> bool:
         """Does the trace update an argument in place or set an argument's .grad?"""
         return bool(self.arg_grad_finals) or any(k in self.arg_index for k in self.updates)
+
+
+def defer_host_call(fn, args: tuple, kwargs: dict) -> bool:
+    """While tracing: record fn(*args, **kwargs), a call that only changes Python state (an LR scheduler's step),
+    to run after the native code at every call of the compiled function instead of once now, and return True;
+    False (the caller runs it now) outside traces or when an argument is a tensor (its value is not known here)."""
+    tr = current()
+    if tr is None:
+        return False
+    from graphnn.core.tensor import Tensor
+
+    if any(isinstance(a, Tensor) for a in list(args) + list(kwargs.values())):
+        return False
+    tr.host_calls.append((fn, args, kwargs))
+    return True
 
 
 def check_values(t, fn) -> None:

@@ -6,11 +6,14 @@ reads them at every call as graph inputs (`Optimizer._hyper`), so stepping a sch
 
 from __future__ import annotations
 
+import functools
 import math
 import types
 import warnings
 from bisect import bisect_right
 from collections import Counter
+
+from graphnn.compiler import tracer as _tracer
 
 from .optimizer import Optimizer
 
@@ -55,10 +58,28 @@ def _per_group(name: str, optimizer, value) -> list:
     return [value] * len(optimizer.param_groups)
 
 
+def _deferred_in_traces(step):
+    """step() called inside a function graphnn.compile traces runs after the compiled code at every call (not once
+    while tracing, which left the schedule stuck and the traced step already using the next lr)."""
+
+    @functools.wraps(step)
+    def wrapper(self, *args, **kwargs):
+        if not self._is_initial and _tracer.defer_host_call(functools.partial(step, self), args, kwargs):
+            return None
+        return step(self, *args, **kwargs)
+
+    return wrapper
+
+
 class LRScheduler:
     """Base class: get_lr() gives the lrs of the next step from the current ones (the chainable form)."""
 
     _is_initial = False
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if "step" in cls.__dict__:
+            cls.step = _deferred_in_traces(cls.__dict__["step"])
 
     def __init__(self, optimizer: Optimizer, last_epoch: int = -1, verbose="deprecated"):
         if not isinstance(optimizer, Optimizer):
@@ -117,6 +138,7 @@ class LRScheduler:
         self.__dict__.update(state_dict)
 
 
+LRScheduler.step = _deferred_in_traces(LRScheduler.step)
 _LRScheduler = LRScheduler
 
 
