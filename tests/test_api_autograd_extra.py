@@ -82,3 +82,15 @@ def test_cross_einsum_sublists_and_dtype_arguments():
     x = graphnn.tensor([1.0, 2.0])
     assert x.softmax(-1, dtype=graphnn.float64).dtype == graphnn.float64
     assert x.log_softmax(-1, dtype=graphnn.float64).dtype == graphnn.float64
+
+
+def test_gradient_clipping_is_in_place_and_takes_inf_as_a_string():
+    p = graphnn.nn.Parameter(graphnn.tensor([3.0, 4.0]))
+    p.grad = graphnn.tensor([3.0, 4.0])
+    before = p.grad
+    total = graphnn.nn.utils.clip_grad_norm_([p], 1.0)
+    assert total.item() == 5.0 and p.grad is before
+    np.testing.assert_allclose(before.numpy(), [0.6, 0.8], rtol=1e-6)  # 1 / (5 + 1e-6) scaling
+    assert graphnn.nn.utils.clip_grad_norm_([p], 10.0, norm_type="inf").item() == pytest.approx(0.8)
+    graphnn.nn.utils.clip_grad_value_([p], 0.7)
+    assert p.grad is before and before.tolist() == pytest.approx([0.6, 0.7])

@@ -338,8 +338,7 @@ def test_scaled_dot_product_attention_errors():
     the function's internals may change, so only the exception kinds and key words are checked)."""
     q = graphnn.randn(2, 3, 4)
     errors = (RuntimeError, ValueError)
-    with pytest.raises(errors, match="is_causal"):
-        gF.scaled_dot_product_attention(q, q, q, attn_mask=graphnn.ones(3, 3).bool(), is_causal=True)
+    # (is_causal with an attn_mask applies both, as PyTorch's CPU kernel: see test_causal_and_a_mask_together)
     with pytest.raises(errors, match="dtype"):
         gF.scaled_dot_product_attention(q, q.double(), q)
     with pytest.raises(errors, match="4 vs 5"):
@@ -804,3 +803,40 @@ def test_transformer_subclass_word_language_model(torch, compiled):
         g_loss = g_step(graphnn.tensor(data), graphnn.tensor(targets))
         close(g_loss, t_loss, "loss", steps_tolerance(t_loss, rounds * (i + 1)))
     compare_params(g, t, rounds * 2)
+
+
+@pytest.mark.parametrize("compiled", [False, True])
+def test_causal_and_a_mask_together(compiled):
+    """is_causal with an explicit mask (PyTorch's CPU kernel accepts it): both apply, as the causal mask combined
+    with the given one."""
+    rng = np.random.default_rng(3)
+    q, k, v = (graphnn.tensor(rng.standard_normal((2, 3, 5, 4)).astype(np.float32)) for _ in range(3))
+    causal = np.tril(np.ones((5, 5), bool))
+    for m in (rng.standard_normal((5, 5)).astype(np.float32), rng.random((5, 5)) > 0.3):
+        both = lambda q, k, v, m: gF.scaled_dot_product_attention(q, k, v, attn_mask=m, is_causal=True)  # noqa: E731
+        got = (graphnn.compile(both) if compiled else both)(q, k, v, graphnn.tensor(m))
+        combined = np.where(causal, m, -np.inf) if m.dtype != bool else (m & causal)
+        want = gF.scaled_dot_product_attention(q, k, v, attn_mask=graphnn.tensor(combined))
+        # the same sums in another order: float32 rounding of <= 5-term softmax-weighted sums of O(1) values
+        np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_encoder_inference_with_a_padding_mask_gives_zeros_at_padded_positions():
+    """PyTorch's encoder runs inference calls with a left-aligned padding mask on nested tensors and pads the result
+    with zeros (before the final norm); in training, with gradients, or with a mask that is not left-aligned the
+    padded positions hold ordinary values."""
+    graphnn.manual_seed(0)
+    enc = gnn.TransformerEncoder(gnn.TransformerEncoderLayer(8, 2, 16, 0.0, batch_first=True), 2)
+    x = graphnn.randn(2, 5, 8)
+    pad = graphnn.tensor([[False, False, False, True, True], [False] * 5])
+    enc.eval()
+    with graphnn.no_grad():
+        y = enc(x, src_key_padding_mask=pad).numpy()
+        right = enc(x, src_key_padding_mask=graphnn.tensor([[True, False, False, False, False], [False] * 5]))
+    assert (y[0, 3:] == 0).all() and (y[0, :3] != 0).all() and (y[1] != 0).all()
+    assert (right.numpy()[0, 0] != 0).all()  # (padding first: not left-aligned, no nested path)
+    with_grad = enc(x, src_key_padding_mask=pad).detach().numpy()
+    assert (with_grad[0, 3:] != 0).all()
+    np.testing.assert_allclose(with_grad[0, :3], y[0, :3], rtol=1e-5, atol=1e-6)
+    with pytest.warns(UserWarning, match="batch_first was not True"):
+        gnn.TransformerEncoder(gnn.TransformerEncoderLayer(8, 2), 1)

@@ -40,13 +40,11 @@ def scaled_dot_product_attention(
     enable_gqa: bool = False,
 ) -> Tensor:
     """softmax(query @ key^T * scale + mask) @ value, as PyTorch's (scale defaults to 1 / sqrt(E); a boolean mask
-    keeps the True positions; is_causal keeps key j for query i when j <= i; a query that keeps no key gives 0)."""
+    keeps the True positions; is_causal keeps key j for query i when j <= i, with an attn_mask too (PyTorch's CPU kernel applies both); a query that keeps no key gives 0)."""
     q, k, v = as_tensor(query), as_tensor(key), as_tensor(value)
     call = f"scaled_dot_product_attention(query {q._type}, key {k._type}, value {v._type})"
     if q.ndim < 2 or k.ndim < 2 or v.ndim < 2:
         raise op_error(IRError(f"{call}: query, key and value need at least 2 dimensions"))
-    if is_causal and attn_mask is not None:
-        raise op_error(IRError(f"{call}: is_causal and an explicit attn_mask cannot be used together"))
     if enable_gqa and q.ndim >= 3 and k.shape[-3] != q.shape[-3]:
         if q.shape[-3] % k.shape[-3]:
             raise op_error(IRError(f"{call}: {q.shape[-3]} query heads are not a multiple of {k.shape[-3]} key heads"))

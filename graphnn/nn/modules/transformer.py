@@ -209,8 +209,16 @@ class TransformerEncoder(Module):
         super().__init__()
         self.layers = _clones(encoder_layer, num_layers)
         self.num_layers, self.norm = num_layers, norm
-        self.enable_nested_tensor, self.use_nested_tensor = enable_nested_tensor, False  # (no nested tensors)
+        self.enable_nested_tensor = self.use_nested_tensor = enable_nested_tensor
         self.mask_check = mask_check
+        why_not = _why_no_nested_tensor(encoder_layer)
+        if enable_nested_tensor and why_not:
+            import warnings
+
+            warnings.warn(
+                f"enable_nested_tensor is True, but self.use_nested_tensor is False because {why_not}", stacklevel=2
+            )
+            self.use_nested_tensor = False
 
     def forward(self, src, mask=None, src_key_padding_mask=None, is_causal: bool | None = None):
         output = src
@@ -218,7 +226,56 @@ class TransformerEncoder(Module):
         is_causal = _detect_is_causal(mask, is_causal, _seq_len(src, batch_first))
         for mod in self.layers:
             output = mod(output, src_mask=mask, is_causal=is_causal, src_key_padding_mask=src_key_padding_mask)
+        if self._nested(src, mask, src_key_padding_mask):
+            # PyTorch runs such an inference call on nested tensors (the padded positions dropped) and pads the
+            # result with zeros: the padded positions are 0 (before the final norm)
+            pad = src_key_padding_mask
+            pad = pad if pad.dtype_name == "bool" else pad != 0
+            output = output.masked_fill(pad.unsqueeze(-1), 0.0)
         return self.norm(output) if self.norm is not None else output
+
+    def _nested(self, src, mask, pad) -> bool:
+        """Would PyTorch take its nested-tensor path: inference without gradients, batched input, a padding mask
+        alone, aligned to the left (each row's padding at its end) when mask_check."""
+        from graphnn.compiler import tracer as _tracer
+        from graphnn.core.grad_mode import is_grad_enabled
+
+        first = self.layers[0]
+        if not self.use_nested_tensor or first.training or src.dim() != 3 or pad is None or mask is not None:
+            return False
+        if self.mask_check:
+            if _tracer.current() is not None:  # (as under torch.compile)
+                return False
+            keep = ~(pad._data if pad.dtype_name == "bool" else pad._data != 0)
+            if (np.diff(keep.astype(np.int8), axis=-1) > 0).any():  # a kept position after a padded one
+                return False
+        a = first.self_attn
+        params = [a.in_proj_weight, a.in_proj_bias, a.out_proj.weight, a.out_proj.bias]
+        params += [first.norm1.weight, first.norm1.bias, first.norm2.weight, first.norm2.bias]
+        params += [first.linear1.weight, first.linear1.bias, first.linear2.weight, first.linear2.bias]
+        return not (is_grad_enabled() and any(t is not None and t.requires_grad for t in [src] + params))
+
+
+def _why_no_nested_tensor(layer) -> str:
+    """PyTorch's reasons for an encoder not to use nested tensors (empty: it may)."""
+    name = "encoder_layer"
+    if not isinstance(layer, TransformerEncoderLayer):
+        return f"{name} was not TransformerEncoderLayer"
+    if layer.norm_first:
+        return f"{name}.norm_first was True"
+    if not layer.self_attn.batch_first:
+        return f"{name}.self_attn.batch_first was not True(use batch_first for better inference performance)"
+    if not layer.self_attn._qkv_same_embed_dim:
+        return f"{name}.self_attn._qkv_same_embed_dim was not True"
+    if layer.self_attn.in_proj_bias is None:
+        return f"{name}.self_attn was passed bias=False"
+    if not layer.activation_relu_or_gelu:
+        return f"{name}.activation_relu_or_gelu was not True"
+    if layer.norm1.eps != layer.norm2.eps:
+        return f"{name}.norm1.eps was not equal to {name}.norm2.eps"
+    if layer.self_attn.num_heads % 2 == 1:
+        return f"{name}.self_attn.num_heads is odd"
+    return ""
 
 
 class TransformerDecoder(Module):

@@ -34,6 +34,7 @@ def get_total_norm(tensors, norm_type: float = 2.0, error_if_nonfinite: bool = F
     from graphnn.core.tensor import Tensor as _T, tensor
 
     ts = [tensors] if isinstance(tensors, _T) else [t for t in tensors if t is not None]
+    norm_type = float(norm_type)  # (PyTorch accepts 'inf' as a string)
     if not ts:
         return tensor(0.0)
     with no_grad():
@@ -53,7 +54,7 @@ def clip_grads_with_norm_(parameters, max_norm: float, total_norm, foreach=None)
     with no_grad():
         coef = (max_norm / (total_norm + 1e-6)).clamp(max=1.0)
         for p in params:
-            p.grad = p.grad * coef
+            p.grad.mul_(coef)  # (in place, as PyTorch: references to the .grad tensors see the clipped values)
 
 
 def clip_grad_norm(parameters, max_norm: float, norm_type: float = 2.0) -> Tensor:
@@ -66,7 +67,7 @@ def clip_grad_norm(parameters, max_norm: float, norm_type: float = 2.0) -> Tenso
 def clip_grad_value_(parameters, clip_value: float, foreach=None) -> None:
     with no_grad():
         for p in _params(parameters):
-            p.grad = p.grad.clamp(-clip_value, clip_value)
+            p.grad.clamp_(-clip_value, clip_value)
 
 
 def clip_grad_value(parameters, clip_value: float) -> None:
