@@ -337,8 +337,11 @@ def _record_gradient(g, feeds: list, env: dict) -> list:
         env[v.id] = a
     differentiable = {v.id for v in g.inputs if v.meta.get("tensor") is not None and v.meta["tensor"].requires_grad}
     for n in g.nodes:
-        if all(o.id in env for o in n.outputs):
-            if n.outputs and n.outputs[0].meta.get("ver") is not None:  # a recorded forward value
+        if all(o.id in env for o in n.outputs):  # a recorded forward value: differentiable as its inputs are (a
+            # replayed composite's intermediate values have no tensor of their own)
+            if (n.outputs and n.outputs[0].meta.get("ver") is not None) or any(
+                v.id in differentiable for v in n.inputs
+            ):
                 differentiable.update(o.id for o in n.outputs)
             continue
         for o, a in zip(n.outputs, native_eager.run(n, [env[v.id] for v in n.inputs])):

@@ -140,3 +140,42 @@ def test_traced_grad_without_create_graph_is_a_constant():
     expected_g = A.T @ (1 - y**2)
     np.testing.assert_allclose(out.detach().numpy(), (expected_g * W1).sum(), rtol=0, atol=tol(expected_g, 128))
     np.testing.assert_allclose(w.grad.numpy(), expected_g, rtol=0, atol=tol(expected_g, 128))  # g held constant
+
+
+def test_double_backward_through_replayed_losses_every_call():
+    """MAML's pattern, repeated: from the second call a loss runs as a replayed composite, whose intermediate values
+    are recorded without tensors of their own; the gradient computed with create_graph still depends on them (it
+    lost its graph, and the meta-gradient its second-order term)."""
+    F = graphnn.nn.functional
+    x = graphnn.tensor([[1.0], [2.0], [-1.0]])
+    y = graphnn.tensor([[0.5], [1.0], [2.0]])
+    w = graphnn.tensor([[0.3]], requires_grad=True)
+    for loss in (F.mse_loss, F.smooth_l1_loss, F.huber_loss):
+        metas = []
+        for _ in range(3):
+            w.grad = None
+            (g,) = graphnn.autograd.grad(loss(x @ w, y), [w], create_graph=True)
+            loss(x @ (w - 0.1 * g), y).backward()
+            metas.append(w.grad.item())
+        assert metas[0] == metas[1] == metas[2], (loss.__name__, metas)
+    w.grad = None
+    (g,) = graphnn.autograd.grad(F.mse_loss(x @ w, y), [w], create_graph=True)
+    F.mse_loss(x @ (w - 0.1 * g), y).backward()
+    assert w.grad.item() == pytest.approx(0.312, abs=1e-6)  # PyTorch's value
+
+
+def test_binary_cross_entropy_has_a_second_derivative():
+    """d^2/dp^2 of BCE(p, t) = t / p^2 + (1 - t) / (1 - p)^2 (PyTorch's double backward), the first derivative
+    keeping PyTorch's saturation-safe form."""
+    p = graphnn.tensor([0.8, 0.3, 0.9], dtype=graphnn.float64, requires_grad=True)
+    t = graphnn.tensor([1.0, 0.0, 0.5], dtype=graphnn.float64)
+    (g,) = graphnn.autograd.grad(
+        graphnn.nn.functional.binary_cross_entropy(p, t, reduction="sum"), p, create_graph=True
+    )
+    (h,) = graphnn.autograd.grad(g.sum(), p)
+    pn, tn = p.detach().numpy(), t.numpy()
+    np.testing.assert_allclose(g.detach().numpy(), (pn - tn) / (pn * (1 - pn)), rtol=1e-12)
+    np.testing.assert_allclose(h.numpy(), tn / pn**2 + (1 - tn) / (1 - pn) ** 2, rtol=1e-12)
+    assert graphnn.autograd.gradgradcheck(
+        lambda p: graphnn.nn.functional.binary_cross_entropy(p, t, reduction="none"), (p,)
+    )

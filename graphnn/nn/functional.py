@@ -650,16 +650,19 @@ def kl_div(input, target, size_average=None, reduce=None, reduction: str = "mean
 @replayed
 def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=None, reduction: str = "mean"):
     """-(y log x + (1 - y) log(1 - x)), each log clamped at -100, with PyTorch's gradient with respect to x,
-    (x - y) / max(x (1 - x), float32(1e-12)): finite where x is 0 or 1 (a saturated sigmoid), where the chain rule
-    through the clamped logs would give 0 * inf = NaN."""
+    s(x) = (x - y) / max(x (1 - x), float32(1e-12)): finite where x is 0 or 1 (a saturated sigmoid), where the chain
+    rule through the clamped logs would give 0 * inf = NaN. The loss is its value plus d s(x0) + d^2 s'(x0) / 2 with
+    d = x - x0 = 0 (x0: x without gradient): first derivative s, second s' (double backward, as PyTorch's)."""
     target = as_tensor(target)
     x = apply("stop_gradient", [input])
     log_p = apply("maximum", [x.log(), -100.0])
     log_1p = apply("maximum", [(1.0 - x).log(), -100.0])
     floor = float(np.float32(1e-12))  # (PyTorch's bound is a float32 constant, also for float64 inputs)
-    slope = apply("stop_gradient", [(x - target) / apply("maximum", [x * (1.0 - x), floor])])
-    through_input = input * slope  # (its value is removed again: what it adds is the gradient slope)
-    loss = -(target * log_p + (1.0 - target) * log_1p) + (through_input - apply("stop_gradient", [through_input]))
+    den = apply("maximum", [x * (1.0 - x), floor])
+    slope = (x - target) / den
+    curvature = (x * x - 2.0 * x * target + target) / (den * den)
+    d = input - x  # (0, with derivative 1)
+    loss = -(target * log_p + (1.0 - target) * log_1p) + (d * slope + 0.5 * d * d * curvature)
     if weight is not None:
         loss = loss * weight
     return relabel(
