@@ -217,3 +217,115 @@ def test_a_scheduler_stepped_inside_a_compiled_step_steps_at_every_call():
         losses = [round(f().item(), 5) for _ in range(4)]
         results.append((losses, opt.param_groups[0]["lr"], sched.last_epoch))
     assert results[0] == results[1] == ([3.0, 1.92, 1.5552, 1.40357], 0.00625, 4)  # PyTorch's numbers
+
+
+class _Scale:
+    factor = 1.0
+
+
+def test_rebinding_and_class_values_trace_again():
+    """What torch.compile's guards cover beyond plain globals: a global rebound to another model (a new fold), a
+    class attribute, a module attribute that is a tuple, a function or a NumPy scalar, a module's class-level
+    default overridden on the instance, the default dtype, a config object passed as an argument."""
+    global _model
+    x = graphnn.ones(1, 2)
+    _model = nn.Linear(2, 1, bias=False)
+    nn.init.ones_(_model.weight)
+    f = graphnn.compile(lambda x: _model(x) * _Scale.factor)
+    assert f(x).item() == 2.0
+    _model = nn.Linear(2, 1, bias=False)
+    nn.init.zeros_(_model.weight)
+    assert f(x).item() == 0.0  # the new model
+    nn.init.ones_(_model.weight)
+    _Scale.factor = 3.0
+    try:
+        assert f(x).item() == 6.0  # the class attribute
+    finally:
+        _Scale.factor = 1.0
+
+    class M(nn.Module):
+        temperature = 1.0
+
+        def __init__(self):
+            super().__init__()
+            self.scales, self.act, self.eps = (1.0, 1.0), graphnn.relu, np.float32(1.0)
+
+        def forward(self, x):
+            return self.act(x) * self.scales[1] * float(self.eps) / self.temperature
+
+    m = M()
+    c = graphnn.compile(m)
+    y = -graphnn.ones(2)
+    assert c(y).tolist() == [0.0, 0.0]
+    m.act = graphnn.tanh
+    assert c(y).tolist() == pytest.approx([-0.7615942] * 2)
+    m.scales, m.eps, m.temperature = (1.0, 2.0), np.float32(0.5), 0.5
+    assert c(y).tolist() == pytest.approx([-0.7615942 * 2.0] * 2)
+
+    g = graphnn.compile(lambda x: graphnn.zeros(2) + x)
+    assert g(graphnn.ones(2)).dtype == graphnn.float32
+    graphnn.set_default_dtype(graphnn.float64)
+    try:
+        assert g(graphnn.ones(2, dtype=graphnn.float64)).dtype == graphnn.float64
+    finally:
+        graphnn.set_default_dtype(graphnn.float32)
+
+    class Cfg:
+        def __init__(self):
+            self.scale = 1.0
+
+    cfg = Cfg()
+    h = graphnn.compile(lambda x, c: x * c.scale)
+    assert h(x, cfg).tolist() == [[1.0, 1.0]]
+    cfg.scale = 3.0
+    assert h(x, cfg).tolist() == [[3.0, 3.0]]
+
+
+def test_a_compiled_bound_method_follows_the_optimizer_its_object_holds():
+    class Trainer:
+        def __init__(self):
+            self.model = nn.Linear(2, 1, bias=False)
+            nn.init.ones_(self.model.weight)
+            self.opt = graphnn.optim.SGD(self.model.parameters(), lr=0.5)
+            self.step = graphnn.compile(self._step)
+
+        def _step(self, x):
+            self.opt.zero_grad()
+            loss = self.model(x).sum()
+            loss.backward()
+            self.opt.step()
+            return loss
+
+    t = Trainer()
+    x = graphnn.ones(1, 2)
+    t.step(x)
+    assert t.model.weight.tolist() == [[0.5, 0.5]]
+    t.opt = graphnn.optim.SGD(t.model.parameters(), lr=0.0)
+    t.step(x)
+    assert t.model.weight.tolist() == [[0.5, 0.5]]  # (the new optimizer, lr 0)
+
+
+def test_strided_arguments_updated_in_place_and_zero_grad_in_place():
+    base = graphnn.arange(12.0).reshape(3, 4)
+    want = base.clone()
+    want[:, 1:3] *= 2
+    graphnn.compile(lambda v: v.mul_(2))(base[:, 1:3])  # a column slice: not contiguous
+    assert base.tolist() == want.tolist()
+    t = graphnn.arange(6.0).reshape(2, 3)
+    graphnn.compile(lambda v: v.add_(1))(t.t())
+    assert t.tolist() == [[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]]
+    lin = nn.Linear(2, 1)
+    lin(graphnn.ones(1, 2)).sum().backward()
+    g = lin.weight.grad
+    lin.zero_grad(set_to_none=False)
+    assert lin.weight.grad is g and g.tolist() == [[0.0, 0.0]]
+
+
+def test_a_generator_function_runs_eagerly():
+    def scaled(x):
+        for i in range(3):
+            yield x * i
+
+    with pytest.warns(TraceWarning, match="generator"):
+        g = graphnn.compile(scaled)
+    assert [t.tolist() for t in g(graphnn.ones(2))] == [[0.0, 0.0], [1.0, 1.0], [2.0, 2.0]]

@@ -346,14 +346,34 @@ def test_unhashable_leaf_error_names_its_path():
 def test_escaped_symbolic_tensor_in_a_container_is_a_trace_error():
     kept = []
 
+    def keep(v):  # (through a helper: the compiled function's own code does not name the list)
+        kept.append(v)
+
     @graphnn.compile
     def leak(x):
-        kept.append(x * 2)
+        keep(x * 2)
         return x
 
     leak(_t(2, seed=0))
     with pytest.raises(TraceError):
         graphnn.compile(lambda t: t[0] + 1)((kept[0],))
+
+
+def test_a_list_the_compiled_function_appends_to_gets_values():
+    """`history.append(x * 2)` named in the compiled function: a change of Python state, so the calls run eagerly
+    (after a first one that traces again) and the list holds tensors with values, one per call, as eagerly."""
+    history = []
+
+    @graphnn.compile
+    def step(x):
+        history.append(x * 2)
+        return x + 1
+
+    x = _t(2, seed=0)
+    with pytest.warns(UserWarning, match="changed Python state"):
+        for _ in range(3):
+            step(x)
+    assert len(history) == 3 and all(h.tolist() == (x * 2).tolist() for h in history)
 
 
 def test_repeated_calls_take_the_fast_path(monkeypatch):

@@ -5,6 +5,8 @@ from __future__ import annotations
 import contextvars
 import weakref
 
+import numpy as np
+
 import numbers
 import threading
 from collections import OrderedDict
@@ -66,6 +68,19 @@ def run_native(native: CompiledGraph, arrays: list) -> list:
         from graphnn.core.dispatch import IndexOpError, located
 
         raise IndexOpError(located(str(e), "")) from None
+    except ValueError:
+        strided = [i for i in native._wb_targets if not arrays[i].flags.c_contiguous]
+        if not strided:
+            raise
+    # an argument updated in place is a strided view (x[:, 1:3].mul_(2) in the compiled function): the code runs on
+    # a contiguous copy, whose new value is then written through the view
+    copies = list(arrays)
+    for i in strided:
+        copies[i] = np.ascontiguousarray(arrays[i])
+    outs = run_native(native, copies)
+    for i in strided:
+        arrays[i][...] = copies[i]
+    return outs
 
 
 def _lowered(graph: ir.Graph) -> ir.Graph:
@@ -301,6 +316,15 @@ def trace_function(fn, args: tuple, kwargs: dict, names: dict, name: str) -> tup
     return tracer, spec, leaves, finals
 
 
+def _with_dtype_guard(traced: tuple) -> tuple:
+    """A compiled trace depends on the default dtype (factories inside make tensors of it): set_default_dtype
+    moves the epoch, and this guard then traces again."""
+    from graphnn.core.dtypes import get_default_dtype
+
+    traced[0].epoch_guard(get_default_dtype, get_default_dtype())
+    return traced
+
+
 def build_program(tracer: Tracer, spec, leaves: list, finals: list) -> Program:
     g = tracer.graph
     outs = [tracer.lift(t) for t in leaves]
@@ -469,6 +493,7 @@ class CompiledFunction:
         self.dynamic = dynamic  # False: every batch size compiled on its own (see compile())
         self.fullgraph = fullgraph  # True: a trace that cannot finish is an error, not an eager fallback
         self._eager: dict = {}  # argument signature -> why it runs eagerly (its trace needed a concrete value)
+        self._state_changes: set = set()  # signatures whose trace changed Python state once (see _program)
         self.name = name or getattr(fn, "__name__", "fn")
         self.cache = Specializations(_checked_limit(max_specializations))
         self.last: Program | None = None
@@ -491,7 +516,7 @@ class CompiledFunction:
         return self.fn
 
     def _trace(self, args: tuple, kwargs: dict) -> tuple:
-        return trace_function(self.fn, args, kwargs, self._names(), self.name)
+        return _with_dtype_guard(trace_function(self.fn, args, kwargs, self._names(), self.name))
 
     _grads_in_key = True  # a traced backward() accumulates into arguments' .grad: the key says whether they are None
 
@@ -529,6 +554,11 @@ class CompiledFunction:
             except TraceError as e:
                 if self.fullgraph:
                     raise
+                if isinstance(e, PythonStateChange) and key not in self._state_changes:
+                    # (the first time: the change may be a one-time initialization, made eagerly now; the next
+                    # call traces again and compiles unless it changes state again)
+                    self._state_changes.add(key)
+                    return None
                 self._eager[key] = str(e)
                 _warn_eager(self.name, e)
                 return None
@@ -584,7 +614,7 @@ class CompiledModule(CompiledFunction):
 
     def _trace(self, args: tuple, kwargs: dict) -> tuple:
         before = python_state(self.module)
-        out = trace_function(self.module, args, kwargs, self._names(), self.name)
+        out = _with_dtype_guard(trace_function(self.module, args, kwargs, self._names(), self.name))
         warn_state_changes(f"{self.name}.forward", before, python_state(self.module))
         return out
 
@@ -806,6 +836,16 @@ def compile(  # noqa: A001
         from .optimized_module import OptimizedModule
 
         return OptimizedModule(obj, name, max_specializations, dynamic, fullgraph)
+    import inspect
+
+    if inspect.isgeneratorfunction(obj) or inspect.isasyncgenfunction(obj) or inspect.iscoroutinefunction(obj):
+        if fullgraph:
+            raise TypeError(f"graphnn.compile(fullgraph=True) cannot compile {obj.__name__}: it is a generator")
+        warn_at_user(
+            f"graphnn.compile({obj.__name__}): a generator (or coroutine) function runs eagerly; compile the functions "
+            "it calls for each item instead"
+        )
+        return obj
     if callable(obj):
         return CompiledFunction(obj, name, max_specializations, dynamic, fullgraph)
     raise TypeError(f"graphnn.compile expects a Module or a callable, got {type(obj).__name__}")

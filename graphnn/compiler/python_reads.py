@@ -33,19 +33,37 @@ _active = [0]  # traces running (in any thread) with Module's attribute lookup w
 
 
 def value_key(v) -> tuple:
-    """What a guard compares: type and repr (NaN equals itself; 1, 1.0 and True differ, as they may trace apart);
-    the identity of anything else."""
-    return (type(v), repr(v)) if isinstance(v, PLAIN) else ("object", id(v))
+    """What a guard compares: type and repr for plain values, tuples of them and NumPy scalars (NaN equals itself;
+    1, 1.0 and True differ, as they may trace apart); the identity of anything else."""
+    if _is_value(v):
+        return (type(v), repr(v))
+    return ("object", id(v))
+
+
+def _is_value(v) -> bool:
+    if isinstance(v, PLAIN):
+        return True
+    if type(v) is tuple:
+        return all(isinstance(x, PLAIN) for x in v)
+    return type(v).__module__ == "numpy" and hasattr(v, "dtype") and getattr(v, "ndim", 1) == 0
+
+
+_INTERNALS = frozenset(
+    {"_parameters", "_buffers", "_modules", "_non_persistent_buffers_set", "_scope_name", "training", "__dict__"}
+)
 
 
 def _reading(self, name):
     v = object.__getattribute__(self, name)
-    if (type(v) in PLAIN or isinstance(v, _tensor_type())) and name[:2] != "__":
+    if name[:2] != "__" and name not in _INTERNALS:
         from . import tracer as _tracer
 
         tr = _tracer.current()
-        if tr is not None and name in object.__getattribute__(self, "__dict__"):
-            tr.plain_reads.setdefault((id(self), name), (self, name))
+        if tr is not None:
+            if name in object.__getattribute__(self, "__dict__"):
+                tr.plain_reads.setdefault((id(self), name), (self, name))
+            elif _is_value(v):  # a class-level default (`temperature = 1.0` in the class body)
+                tr.class_reads.setdefault((id(self), name), (self, name))
     return v
 
 
@@ -83,16 +101,16 @@ def attribute_guards(tracer) -> None:
     """Epoch guards on the plain module attributes the trace read, at their values now."""
     from . import tracer as _tracer
 
+    for module, name in tracer.class_reads.values():  # (a class attribute changes without the module knowing)
+        tracer.keepalive.append(module)
+        tracer.guard(lambda m=module, n=name: value_key(getattr(m, n, _MISSING)), value_key(getattr(module, name)))
     for module, name in tracer.plain_reads.values():
         v = module.__dict__.get(name, _MISSING)
-        if isinstance(v, _tensor_type()):  # a plain tensor attribute (not a parameter or buffer): which one
-            if v._trace is not None:  # (a tensor the trace stored: not one it read)
-                continue
-            key = ("object", id(v))
-        elif not isinstance(v, PLAIN):  # (another object the trace stored: not a value it read)
+        if isinstance(v, _tensor_type()) and v._trace is not None:  # (a tensor the trace stored: not one it read)
             continue
-        else:
-            key = value_key(v)
+        if _is_data(v) and _plain_items(v) is not None:  # a dict or list of settings: changed in place too
+            tracer.guard(lambda o=v: _plain_items(o), _plain_items(v))
+        key = value_key(v)  # (a tensor, a function, another object: which one)
         _tracer.TRACED_MODULES.add(module)
         tracer.keepalive.append(module)
         tracer.epoch_guard(lambda m=module, n=name: value_key(m.__dict__.get(n, _MISSING)), key)
@@ -129,15 +147,42 @@ def global_guards(fn, tracer) -> None:
     g = f.__globals__
     for name in sorted(_names(f.__code__)):
         v = g.get(name, _MISSING)
-        if isinstance(v, PLAIN):
+        if _guarded_by_value_or_identity(v):
             tracer.guard(lambda g=g, n=name: value_key(g.get(n, _MISSING)), value_key(v))
+            tracer.keepalive.append(v)  # (an identity compared: the object stays, so its id is not reused)
     for name, cell in zip(f.__code__.co_freevars, f.__closure__ or ()):
         try:
             v = cell.cell_contents
         except ValueError:  # (not bound yet)
             continue
-        if isinstance(v, PLAIN):
+        if _guarded_by_value_or_identity(v):
             tracer.guard(lambda c=cell: value_key(c.cell_contents), value_key(v))
+            tracer.keepalive.append(v)
+    owner = getattr(fn, "__self__", None)  # a compiled bound method: the modules and optimizers its object holds
+    if owner is not None and hasattr(owner, "__dict__") and not _is_module(owner):
+        held = lambda o=owner: tuple((k, id(x)) for k, x in vars(o).items() if _is_module(x) or _is_optimizer(x))  # noqa: E731
+        tracer.guard(held, held())
+        tracer.keepalive.append(owner)
+
+
+def _guarded_by_value_or_identity(v) -> bool:
+    """A global or closure value guarded by its value (plain values) or identity (a model, an optimizer, a tensor,
+    a function: rebinding the name to another object traces again); not Python modules, classes, data objects
+    (guarded by their entries: data_guards) or names that are not bound."""
+    if (
+        v is _MISSING
+        or isinstance(v, (types.ModuleType, type))
+        or callable(getattr(v, "__call__", None))
+        and (type(v).__module__ or "").startswith("builtins")
+    ):
+        return False
+    return _is_value(v) or not _is_data(v)
+
+
+def _is_optimizer(v) -> bool:
+    from graphnn.optim.optimizer import Optimizer
+
+    return isinstance(v, Optimizer)
 
 
 MAX_DATA_ITEMS = 64  # data objects with more plain entries are not guarded (a vocabulary is not a config)
@@ -149,7 +194,9 @@ def _is_data(v) -> bool:
     t = type(v)
     if t is dict or t is list or t is types.SimpleNamespace:
         return True
-    if isinstance(v, (type, types.ModuleType, types.FunctionType, types.MethodType)) or not hasattr(v, "__dict__"):
+    if isinstance(v, type):  # a user's class: its plain class attributes (`K.scale`)
+        return not (v.__module__ or "").startswith(("graphnn", "builtins", "numpy", "torch"))
+    if isinstance(v, (types.ModuleType, types.FunctionType, types.MethodType)) or not hasattr(v, "__dict__"):
         return False
     mod = t.__module__ or ""
     return mod == "argparse" or not (mod.startswith(("graphnn", "builtins", "numpy")) or _is_module(v))
@@ -190,6 +237,14 @@ def data_snapshot(fn) -> list:
             continue
         if isinstance(v, PLAIN):
             out.append((name, holder, key, v))
+        elif _is_module(v):  # a model the function runs: its modules' plain attributes (a counter in forward)
+            for prefix, m in v.named_modules():
+                where = f"{name}.{prefix}" if prefix else name
+                out += [
+                    (f"{where}.{k}", m, k, x)
+                    for k, x in vars(m).items()
+                    if isinstance(x, PLAIN) and k not in _INTERNALS and k[:2] != "__"
+                ]
         elif _is_data(v) and _plain_items(v) is not None:
             label = "{}[{!r}]" if type(v) in (dict, list) else "{}.{}"
             out += [(label.format(name, k), v, k, x) for k, x in _items(v) if isinstance(x, PLAIN)]

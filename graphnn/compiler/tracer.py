@@ -89,6 +89,7 @@ class Tracer:
         self.keepalive: list = []
         self.active = False  # inside `with tracer:` (symbolic tensors of a finished trace have no value)
         self.plain_reads: dict = {}  # (id(module), name) -> (module, name): plain attributes read (python_reads)
+        self.class_reads: dict = {}  # (id(module), name) -> (module, name): class-level defaults read (python_reads)
         self.host_calls: list = []  # (fn, args, kwargs): Python-only calls compiled calls repeat (defer_host_call)
 
     def __enter__(self):

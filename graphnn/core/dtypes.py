@@ -108,7 +108,11 @@ def set_default_dtype(d) -> None:
     name = to_dtype(d)
     if name not in ("float32", "float64"):
         raise TypeError(f"only floating-point types are supported as the default type, got {name}")
-    _DEFAULT[0] = name
+    if _DEFAULT[0] != name:
+        from graphnn.compiler import tracer as _tracer
+
+        _DEFAULT[0] = name
+        _tracer.state_changed()  # (compiled code traced with the old default checks its guard again)
 
 
 def dtype_of(name: str) -> dtype:

@@ -1463,6 +1463,20 @@ for _name in ("sin", "cos", "erf", "erfc", "erfinv", "lgamma", "digamma", "rsqrt
     setattr(Tensor, _name + "_", _inplace_method(_name))
 
 
+def zero_grad_in_place(p: Tensor) -> None:
+    """zero_grad(set_to_none=False): p.grad zeroed in place as PyTorch's (references to it see zeros), detached;
+    inside a trace (a .grad without data) a new zero tensor."""
+    g = p.grad
+    if g._data is not None and g._trace is None and _tracer.current() is None:
+        from graphnn.core.grad_mode import no_grad
+
+        g.grad_fn, g._value, g._requires_grad = None, None, False  # (detached, as PyTorch's)
+        with no_grad():
+            g.zero_()
+        return
+    p.grad = Tensor._wrap(np.zeros(tuple(p.shape), p.dtype_name))
+
+
 def std_of_var(v: Tensor) -> Tensor:
     """sqrt(v) whose gradient is 0 where v is 0 (a constant slice), as PyTorch's std (not 0 * inf = NaN)."""
     zero = v == 0.0

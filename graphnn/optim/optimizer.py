@@ -13,7 +13,7 @@ import numpy as np
 from graphnn.compiler import tracer as _tracer
 from graphnn.ir import config
 from graphnn.core.grad_mode import no_grad
-from graphnn.core.tensor import Tensor
+from graphnn.core.tensor import Tensor, zero_grad_in_place as _zero_grad_in_place
 from graphnn.nn.modules.module import RemovableHandle, _add_hook, _typename
 from ._hyper import hyper, structure
 
@@ -144,7 +144,7 @@ class Optimizer:
                 if set_to_none:
                     p.grad = None
                 elif p.grad is not None:
-                    p.grad = Tensor._wrap(np.zeros(tuple(p.shape), p.dtype_name))  # (a traced .grad has no data)
+                    _zero_grad_in_place(p)
 
     def _groups(self) -> list:
         """param_groups, noting (when tracing) what the trace depends on: the groups' tensors, the keys of each group,

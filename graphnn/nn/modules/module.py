@@ -13,7 +13,7 @@ from graphnn.core.dtypes import dtype as _dtype
 from graphnn.core import dtypes as _half_dtypes
 from graphnn.core.dtypes import to_dtype
 from graphnn.core.grad_mode import cycle_collector_paused, scope
-from graphnn.core.tensor import Tensor
+from graphnn.core.tensor import Tensor, zero_grad_in_place as _zero_grad_in_place
 from ..parameter import Parameter
 from ._backward_hooks import call_with_backward_hooks
 from ._factory import check_device
@@ -499,7 +499,7 @@ class Module:
             if set_to_none:
                 p.grad = None
             elif p.grad is not None:
-                p.grad = Tensor._wrap(np.zeros(tuple(p.shape), p.dtype_name))  # (a traced .grad has no data)
+                _zero_grad_in_place(p)
 
     def apply(self, fn):
         for m in self.children():
