@@ -221,3 +221,34 @@ def test_training_a_pruned_model_compiled(torch):
     np.testing.assert_array_equal(to_np(g.fc1.weight_orig)[pruned], before[pruned])  # no gradient where pruned
     g(graphnn.randn(1, 1, 32, 32, dtype=graphnn.float64))  # the hook recomputes weight from the trained weight_orig
     assert not to_np(g.fc1.weight)[pruned].any()
+
+
+def test_a_compiled_training_step_leaves_the_recomputed_weight_of_its_last_forward():
+    """prune's hook sets module.weight = weight_orig * weight_mask before each forward: after compiled steps it holds
+    the value the last call computed, as after eager steps (it kept the value from before training)."""
+    import graphnn.nn.utils.prune as prune
+
+    results = []
+    for compiled in (False, True):
+        lin = graphnn.nn.Linear(3, 2)
+        with graphnn.no_grad():
+            lin.weight.copy_(graphnn.tensor([[1.0, -2.0, 0.5], [0.1, 3.0, -1.5]]))
+            lin.bias.zero_()
+        prune.l1_unstructured(lin, "weight", amount=0.5)
+        opt = graphnn.optim.SGD(lin.parameters(), lr=0.1)
+
+        def step(x):
+            opt.zero_grad()
+            loss = lin(x).sum()
+            loss.backward()
+            opt.step()
+            return loss
+
+        f = graphnn.compile(step) if compiled else step
+        for _ in range(3):
+            f(graphnn.ones(4, 3))
+        results.append((lin.weight.tolist(), lin.weight_orig.tolist()))
+    assert results[0] == results[1]
+    assert results[1][0] == [[0.0, -2.8, 0.0], [0.0, 2.2, -2.3]] or np.allclose(
+        results[1][0], [[0.0, -2.8, 0.0], [0.0, 2.2, -2.3]], atol=1e-6
+    )  # PyTorch's values

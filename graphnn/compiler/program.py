@@ -209,6 +209,7 @@ class Program(_Guarded):
         self.updated_args = [tracer.arg_index[k] for k in tracer.updates if k in tracer.arg_index]
         self._effects = bool(self.arg_effects or self.arg_grads or self.updated or self.updated_args)
         self.host_calls = list(tracer.host_calls)  # (run after the native code, in their traced order)
+        self.stored: list = []  # (module, name, output position): see build_program
         self.stages = stages = _Stages(stages)
         stages["lowered"] = _lowered(stages["optimized"])
         self.native = _native(stages["lowered"])
@@ -256,6 +257,8 @@ class Program(_Guarded):
         if self.out_same:
             for j, i in self.out_same:
                 leaves[j] = args[i]
+        for module, name, pos in self.stored:  # (prune's hook sets module.weight at every forward)
+            setattr(module, name, Tensor._wrap(outs[pos]))
         for fn, a, kw in self.host_calls:  # (a scheduler's step inside a compiled training step)
             fn(*a, **kw)
         spec = self.out_spec
@@ -342,7 +345,12 @@ def build_program(tracer: Tracer, spec, leaves: list, finals: list) -> Program:
             outs.append(final._value)
         else:
             arg_grads.append((i, None, final))
-    writeback = {}
+    stored = []  # (module, name, output position): tensors the trace assigned as module attributes
+    for module, name, t in tracer.stored.values():
+        if t._value is not None:
+            stored.append((module, name, len(outs)))
+            outs.append(t._value)
+    writeback = {}  # (last: these outputs are written into their inputs, not returned)
     for t, v in tracer.updates.values():
         writeback[len(outs)] = g.inputs.index(tracer.input_of[id(t)])
         outs.append(v)
@@ -350,7 +358,9 @@ def build_program(tracer: Tracer, spec, leaves: list, finals: list) -> Program:
     g.meta["writeback"] = writeback
     ir.verify(g)
     stages = {"traced": g.copy(), "optimized": _optimized(g)}
-    return Program(tracer, spec, leaves, grad_finals, stages, arg_grads)
+    prog = Program(tracer, spec, leaves, grad_finals, stages, arg_grads)
+    prog.stored = stored
+    return prog
 
 
 MAX_SPECIALIZATIONS_VAR = "GRAPHNN_MAX_SPECIALIZATIONS"

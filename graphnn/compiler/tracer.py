@@ -91,6 +91,7 @@ class Tracer:
         self.plain_reads: dict = {}  # (id(module), name) -> (module, name): plain attributes read (python_reads)
         self.class_reads: dict = {}  # (id(module), name) -> (module, name): class-level defaults read (python_reads)
         self.host_calls: list = []  # (fn, args, kwargs): Python-only calls compiled calls repeat (defer_host_call)
+        self.stored: dict = {}  # (id(module), name) -> (module, name, tensor): traced tensors set as module attributes
 
     def __enter__(self):
         self._prev = current()
@@ -129,6 +130,15 @@ class Tracer:
 
     def guard(self, accessor, expected) -> None:
         self.guards.append((accessor, expected))
+
+    def note_stored(self, module, name: str, value) -> None:
+        """module.<name> = value while tracing: a tensor of this trace is set to its value after every call (a
+        hook recomputing module.weight, as prune's), anything else forgets an earlier such assignment."""
+        key = (id(module), name)
+        if getattr(value, "_trace", None) is self:
+            self.stored[key] = (module, name, value)
+        else:
+            self.stored.pop(key, None)
 
     def epoch_guard(self, accessor, expected) -> None:
         self.epoch_guards.append((accessor, expected))

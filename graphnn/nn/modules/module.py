@@ -157,6 +157,9 @@ class Module:
                     if "_parameters" not in d:
                         raise AttributeError("cannot assign attributes before Module.__init__() call")
                     object.__setattr__(self, name, value)
+                    tr = _tracer.current()
+                    if tr is not None:
+                        tr.note_stored(self, name, value)
                     _tracer.module_changed(self)  # (a trace that read the old value must trace again)
 
     def __getattr__(self, name):

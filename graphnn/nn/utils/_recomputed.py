@@ -1,7 +1,8 @@
 """The forward pre-hook shared by weight_norm and spectral_norm (the hook forms): module.<name> is a plain attribute
 recomputed from other parameters before each call. While graphnn.compile traces, the attribute holds the symbolic
 value only during the call and gets its previous (concrete) value back afterwards, so tracing leaves no symbolic
-tensor on the module and changes no Python state."""
+tensor on the module and changes no Python state; a compiled function (a training step) then sets it to the value
+its call computed, as an eager forward leaves it."""
 
 from __future__ import annotations
 
@@ -34,9 +35,12 @@ class RecomputedAttr:
         raise ValueError(f"{what} of '{name}' not found in {module}")
 
     def __call__(self, module, inputs) -> None:
-        if _tracer.current() is not None:
+        tr = _tracer.current()
+        value = self.compute(module, module.training)
+        if tr is not None:
             self._saved = module.__dict__.get(self.name)
-        object.__setattr__(module, self.name, self.compute(module, module.training))
+            tr.note_stored(module, self.name, value)  # (a compiled step sets it to its new value at every call)
+        object.__setattr__(module, self.name, value)
 
     def _restore(self, module, inputs, output) -> None:
         if _tracer.current() is not None and getattr(self, "_saved", None) is not None:
