@@ -192,14 +192,28 @@ def _demo(args) -> int:
     from .demo import run, run_distributed
 
     if args.distributed:
+        _need_mpi()
         res = run_distributed(seed=args.seed, **opts)
         return 0 if res["train_accuracy"] > 0.9 and res["identical"] else 1
     res = run(seed=args.seed, **opts)
     return 0 if res["train_accuracy"] > 0.9 else 1
 
 
+def _need_mpi() -> None:
+    """--distributed without mpi4py: the one-line error of a command (not a traceback per rank)."""
+    import importlib.util
+
+    from .load_model import ModelError
+
+    if importlib.util.find_spec("mpi4py") is None:
+        from graphnn.distributed._mpi import INSTALL
+
+        raise ModelError(f"--distributed needs MPI: the mpi4py package is not installed; {INSTALL}")
+
+
 def _bench(args) -> int:
     if args.distributed:
+        _need_mpi()
         from .bench_dist import main as bench_dist_main
 
         return bench_dist_main(args)

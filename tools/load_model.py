@@ -105,6 +105,12 @@ def input_shapes(args, command: str) -> list:
             f"{args.model} is an export directory: graphnn {command} needs the model's source "
             f"(path/to/file.py:Name); graphnn viz draws an export"
         )
+    model = str(args.model)
+    if ":" not in model and ("/" in model or os.sep in model or os.path.exists(model)):  # a path, not file.py:Name
+        if not os.path.exists(model):
+            raise ModelError(f"{model}: no such file or directory")
+        what = "a directory but not an export (no manifest.json)" if os.path.isdir(model) else "a file"
+        raise ModelError(f"{model} is {what}: MODEL must be path/to/file.py:Name (or an export directory, for viz)")
     if not args.input_shape:
         raise ModelError("--input-shape is required (the shape of the model's input, e.g. 1,1,32,32)")
     return [parse_shape(s) for s in args.input_shape]

@@ -74,8 +74,11 @@ def export(
         raise ValueError(f"export name must be a C identifier, got {name!r}")
     with _traced(fn, args, names, mode, name) as prog:
         graph, user_in, user_out, state = _export_graph(prog, fn, mode, input_names)
+    keys = _output_keys(prog.out_spec, len(user_out))
     out_names = (
-        ["loss" if mode == "train_step" else "output"]
+        [re.sub(r"\W", "_", str(k)) for k in keys]
+        if keys is not None
+        else ["loss" if mode == "train_step" else "output"]
         if len(user_out) == 1
         else [f"output{j}" for j in range(len(user_out))]
     )
@@ -103,6 +106,7 @@ def export(
             "llvm_version": _llvm_version(),
             "inputs": [_port(p) for p in abi.inputs],
             "outputs": [_port(p) for p in abi.outputs],
+            "output_keys": keys,  # (a dict of outputs: loading returns a dict with these keys)
             "entry": abi.entry,
             "entry_points": {role: {"symbol": abi.symbols[role], "c": abi.signatures[role]} for role in abi.symbols},
             "header": f"{name}.h",
@@ -237,6 +241,17 @@ def _traced(fn, args: list, names: dict, mode: str, name: str):
     finally:
         for t in placeholders:
             t._grad = None
+
+
+def _output_keys(spec, n: int) -> list | None:
+    r"""The keys of a model returning a flat dict of its n tensor outputs (each a C identifier once \W becomes _,
+    all distinct), else None."""
+    if spec[0] != "map" or len(spec[2]) != n or any(s[0] != "leaf" for _, s in spec[2]):
+        return None
+    keys = [k for k, _ in spec[2]]
+    names = [re.sub(r"\W", "_", str(k)) for k in keys]
+    ok = all(isinstance(k, str) and re.fullmatch(r"[A-Za-z_]\w*", c) for k, c in zip(keys, names))
+    return keys if ok and len(set(names)) == len(names) else None
 
 
 def _export_graph(prog: Program, fn, mode: str, input_names: list | None) -> tuple:

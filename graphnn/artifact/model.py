@@ -526,6 +526,9 @@ class ExportedModel:
         self._check_rc(self.manifest["entry"], rc)
         if any(isinstance(x, Tensor) for x in inputs):
             outs = [Tensor._wrap(o) for o in outs]
+        keys = self.manifest.get("output_keys")
+        if keys:  # (the model returned a dict)
+            return dict(zip(keys, outs))
         return outs[0] if len(outs) == 1 else tuple(outs)
 
     @staticmethod

@@ -106,6 +106,9 @@ def _run(what: str, model: nn.Module, inputs: list, fn):
         raise ModelError(f"input shape {shapes} does not fit {type(model).__name__}: {first}") from None
     except graphnn.TraceError as e:
         raise ModelError(f"cannot trace {what} of {type(model).__name__}: {one_line(e)}") from None
+    except (RuntimeError, ValueError, IndexError, TypeError) as e:  # (x.view(-1, n), cat, permute of a wrong shape)
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise ModelError(f"input shape {shapes} does not fit {type(model).__name__}: {first}") from None
 
 
 def inference_stages(model: nn.Module, inputs: list) -> dict:
@@ -113,9 +116,15 @@ def inference_stages(model: nn.Module, inputs: list) -> dict:
     _check_arity(model, inputs)
     compiled = graphnn.compile(model, fullgraph=True)  # (a graph or an error: no eager fallback)
 
-    def call():
-        with graphnn.no_grad():
-            return compiled(*inputs)
+    def call():  # (in eval mode, as an export: dropout off, BatchNorm's running statistics)
+        modes = [(m, m.training) for m in model.modules()]
+        model.eval()
+        try:
+            with graphnn.no_grad():
+                return compiled(*inputs)
+        finally:
+            for m, was in modes:
+                m.training = was
 
     _run("the forward", model, inputs, call)
     gs = compiled.graphs
@@ -140,9 +149,15 @@ def inference_stages(model: nn.Module, inputs: list) -> dict:
     }
 
 
+def first_output(out):
+    """The first tensor of a model's output (a tuple, list or dict of them: a dict's first value)."""
+    while isinstance(out, (tuple, list, dict)) and len(out):
+        out = next(iter(out.values())) if isinstance(out, dict) else out[0]
+    return out
+
+
 def _loss(out, batch: int):
-    if isinstance(out, (tuple, list)):
-        out = out[0]
+    out = first_output(out)
     if out.ndim == 2 and out.shape[0] == batch and out.dtype_name.startswith("float"):
         target = graphnn.randint(0, out.shape[1], (batch,))
         return nn.CrossEntropyLoss(), target
@@ -165,7 +180,7 @@ def make_train_step(model: nn.Module, inputs: list, lr: float = 0.01) -> tuple:
         *xs, y = args
         opt.zero_grad()
         out = model(*xs)
-        loss = criterion(out[0] if isinstance(out, (tuple, list)) else out, y)
+        loss = criterion(first_output(out), y)
         loss.backward()
         opt.step()
         return loss

@@ -18,7 +18,7 @@ import numpy as np
 from graphnn.ir import Graph
 
 from graphnn.ir.registry import graph_flops, node_flops
-from graphnn.viz.stages import scope_root
+from graphnn.viz.stages import scope_paths, scope_root
 
 
 @dataclass
@@ -113,7 +113,9 @@ def summarize(model, graph: Graph, train_graph: Graph | None = None, shapes: dic
     `shapes`: the modules' output shapes recorded while tracing (output_shapes), else each one's last op's."""
     root = scope_root(model)
     shapes = shapes or {}
+    paths = scope_paths(model)  # (the children of a ModuleList record scopes without the list's name)
     scoped = [n for n in graph.nodes if n.meta.get("scope")]
+    scope = {id(n): paths.get(n.meta["scope"], n.meta["scope"]) for n in scoped}
     rows, own_rows = [], []
     for name, m in model.named_modules():
         path = root + ("." + name if name else "")
@@ -121,7 +123,7 @@ def summarize(model, graph: Graph, train_graph: Graph | None = None, shapes: dic
         params = list(m.parameters())
         pcount = sum(p.numel() for p in params)
         pbytes = sum(_pbytes(p) for p in params)
-        nodes = [n for n in scoped if _in(n.meta["scope"], path)]
+        nodes = [n for n in scoped if _in(scope[id(n)], path)]
         shape = _shape_of(path, root, graph, nodes, shapes)
         act = sum(o.type.nbytes for n in nodes for o in n.outputs)
         rows.append(
@@ -136,7 +138,7 @@ def summarize(model, graph: Graph, train_graph: Graph | None = None, shapes: dic
                 act + pbytes,
             )
         )
-        own = [n for n in nodes if n.meta["scope"] == path]
+        own = [n for n in nodes if scope[id(n)] == path]
         if own and any(True for _ in m.children()):
             ops = sorted({n.op for n in own})
             own_rows.append(
