@@ -24,6 +24,7 @@ from .activation import (
     Tanhshrink,
     Threshold,
 )
+from .adaptive import AdaptiveLogSoftmaxWithLoss
 from .attention import MultiheadAttention
 from .container import Flatten, ModuleDict, ModuleList, ParameterDict, ParameterList, Sequential, Unflatten
 from .conv import Conv1d, Conv2d, Conv3d, ConvTranspose1d, ConvTranspose2d, ConvTranspose3d
@@ -127,6 +128,7 @@ __all__ = [
     "BCELoss",
     "SmoothL1Loss",
     "Sequential",
+    "AdaptiveLogSoftmaxWithLoss",
     "ModuleList",
     "Flatten",
     "Dropout",

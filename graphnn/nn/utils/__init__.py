@@ -6,6 +6,8 @@ from . import parametrizations, parametrize, prune, rnn, stateless
 from .clip_grad import clip_grad_norm, clip_grad_norm_, clip_grad_value, clip_grad_value_, clip_grads_with_norm_
 from .clip_grad import get_total_norm
 from .convert_parameters import parameters_to_vector, vector_to_parameters
+from .fusion import fuse_conv_bn_eval, fuse_conv_bn_weights, fuse_linear_bn_eval, fuse_linear_bn_weights
+from . import fusion
 from .spectral_norm import remove_spectral_norm, spectral_norm
 from .weight_norm import remove_weight_norm, weight_norm
 
@@ -13,3 +15,4 @@ __all__ = ["clip_grad_norm_", "clip_grad_norm", "clip_grad_value_", "clip_grad_v
 __all__ += ["clip_grads_with_norm_"]
 __all__ += ["parameters_to_vector", "vector_to_parameters", "parametrize", "parametrizations", "prune"]
 __all__ += ["weight_norm", "remove_weight_norm", "spectral_norm", "remove_spectral_norm"]
+__all__ += ["fuse_conv_bn_eval", "fuse_conv_bn_weights", "fuse_linear_bn_eval", "fuse_linear_bn_weights", "fusion"]
