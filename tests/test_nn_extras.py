@@ -69,3 +69,26 @@ def test_batchnorm_folds_into_the_layer_before_it():
         assert fused is not conv and isinstance(fused.weight, nn.Parameter)
     with pytest.raises(AssertionError, match="eval"):
         nn.utils.fuse_conv_bn_eval(nn.Conv2d(1, 1, 1), nn.BatchNorm2d(1))
+
+
+@pytest.mark.parametrize("mode", ["bilinear", "bicubic"])
+def test_antialiased_resizing(mode):
+    """Antialiased downsampling: a constant image stays constant (the weights are normalized), a checkerboard
+    averages to its mean (the filter spans several input pixels), PyTorch's values when installed; gradients flow."""
+    x = graphnn.ones(1, 2, 16, 16, requires_grad=True)
+    y = graphnn.nn.functional.interpolate(x, size=(5, 7), mode=mode, antialias=True)
+    np.testing.assert_allclose(y.detach().numpy(), 1.0, rtol=1e-6)
+    y.sum().backward()
+    assert x.grad.sum().item() == pytest.approx(2 * 5 * 7, rel=1e-5)  # (each output's weights sum to 1)
+    board = graphnn.tensor((np.indices((32, 32)).sum(0) % 2).astype(np.float32)[None, None])
+    small = graphnn.nn.functional.interpolate(board, size=(4, 4), mode=mode, antialias=True).numpy()
+    assert np.abs(small - 0.5).max() < 0.05
+    with pytest.raises(NotImplementedError, match="Anti-alias"):
+        graphnn.nn.functional.interpolate(x, size=(5, 7), mode="nearest", antialias=True)
+    torch = pytest.importorskip("torch")
+    a = np.random.default_rng(0).standard_normal((2, 3, 17, 23)).astype(np.float32)
+    for kw in (dict(size=(7, 9)), dict(scale_factor=0.37), dict(size=(30, 40)), dict(size=(5, 11), align_corners=True)):
+        want = torch.nn.functional.interpolate(torch.tensor(a), mode=mode, antialias=True, **kw).numpy()
+        got = graphnn.nn.functional.interpolate(graphnn.tensor(a), mode=mode, antialias=True, **kw).numpy()
+        # PyTorch computes the filter weights in float32: sums of <= 16 taps of O(1) values, ~1e-6 apart
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)

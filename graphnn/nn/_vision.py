@@ -450,6 +450,38 @@ def adaptive_max_pool(input: Tensor, output_size, return_indices: bool, nsp: int
     return values, idx
 
 
+def _antialias_matrix(n_in: int, n_out: int, mode: str, align_corners: bool, scale) -> np.ndarray:
+    """PyTorch's antialiased resampling (as PIL's): output i averages the inputs within `support` of its centre
+    scale * (i + 1/2), weighted by the triangle (linear) or Keys a = -0.5 (cubic) filter stretched by the scale when
+    shrinking, the weights normalized to sum 1."""
+    if align_corners:
+        ratio = (n_in - 1) / (n_out - 1) if n_out > 1 else 0.0
+    else:
+        ratio = (1.0 / scale) if scale else n_in / n_out
+    taps = 4 if mode == "cubic" else 2
+    support = taps / 2 * ratio if ratio >= 1.0 else taps / 2
+    inv = 1.0 / ratio if ratio >= 1.0 else 1.0
+
+    def kernel(x):
+        x = np.abs(x)
+        if mode != "cubic":
+            return np.maximum(1.0 - x, 0.0)
+        a = -0.5
+        near = ((a + 2) * x - (a + 3)) * x * x + 1
+        far = ((a * x - 5 * a) * x + 8 * a) * x - 4 * a
+        return np.where(x < 1.0, near, np.where(x < 2.0, far, 0.0))
+
+    m = np.zeros((n_out, n_in))
+    for i in range(n_out):
+        centre = ratio * (i + 0.5)
+        lo = max(int(centre - support + 0.5), 0)
+        hi = min(int(centre + support + 0.5), n_in)
+        w = kernel((np.arange(lo, hi) - centre + 0.5) * inv)
+        total = w.sum()
+        m[i, lo:hi] = w / total if total != 0 else w
+    return m
+
+
 def _interp_matrix(n_in: int, n_out: int, mode: str, align_corners: bool, scale) -> np.ndarray:
     m = np.zeros((n_out, n_in))
     dst = np.arange(n_out, dtype=np.float64)
@@ -493,11 +525,22 @@ def _interp_matrix(n_in: int, n_out: int, mode: str, align_corners: bool, scale)
 
 
 def interpolate(
-    input: Tensor, size=None, scale_factor=None, mode: str = "nearest", align_corners=None, recompute_scale_factor=None
+    input: Tensor,
+    size=None,
+    scale_factor=None,
+    mode: str = "nearest",
+    align_corners=None,
+    recompute_scale_factor=None,
+    antialias: bool = False,
 ) -> Tensor:
     """Nearest (legacy or exact), (bi/tri)linear and bicubic resizing as products with constant interpolation
-    matrices, one per spatial dim; 'area' is adaptive average pooling."""
+    matrices, one per spatial dim; 'area' is adaptive average pooling; antialias (bilinear, bicubic) filters as
+    PyTorch's antialiased kernels (see _antialias_matrix)."""
     nsp = input.ndim - 2
+    if antialias and (mode not in ("bilinear", "bicubic") or input.ndim != 4):
+        raise NotImplementedError(
+            "Anti-alias option is restricted to bilinear and bicubic modes and requires a 4-D tensor as input"
+        )
     if mode not in ("nearest", "nearest-exact", "linear", "bilinear", "bicubic", "trilinear", "area"):
         raise NotImplementedError(f"interpolate mode {mode!r} is not supported")
     if nsp < 1:
@@ -550,14 +593,15 @@ def interpolate(
     out = input
     for d in range(nsp):
         kind = mode if mode.startswith("nearest") else ("cubic" if mode == "bicubic" else "linear")
-        m = _interp_matrix(in_sp[d], out_sp[d], kind, bool(align_corners), scales[d])
+        matrix = _antialias_matrix if antialias else _interp_matrix
+        m = matrix(in_sp[d], out_sp[d], kind, bool(align_corners), scales[d])
         axis = 2 + d
         moved = out.transpose(axis, -1) if axis != out.ndim - 1 else out
         moved = moved.matmul(tensor(m.T, dtype=input.dtype_name))
         out = moved.transpose(axis, -1) if axis != out.ndim - 1 else moved
     names = {"nearest": "UpsampleNearest", "nearest-exact": "UpsampleNearestExact", "bilinear": "UpsampleBilinear"}
     name = names.get(mode, "UpsampleBicubic" if mode == "bicubic" else "UpsampleLinear")
-    return relabel(out, f"{name}{nsp}DBackward0", [input])
+    return relabel(out, f"{name}{nsp}D{'Aa' if antialias else ''}Backward0", [input])
 
 
 def pixel_shuffle(input: Tensor, upscale_factor: int) -> Tensor:
