@@ -7,6 +7,7 @@ reusing the forward values already computed.
 
 from __future__ import annotations
 
+import functools
 import sys
 import weakref
 
@@ -272,7 +273,7 @@ def _run(
         seeds = [np.asarray(gt, dtype=t.dtype.name) for t, gt in zip(roots, grad_tensors)]
         collected = nodes, leaves = _collect([t._value for t in roots])
         key = pos = idents = None
-        if not create_graph and not _has_hooks(nodes, leaves):
+        if not create_graph and not _has_hooks(nodes, leaves) and not _ANOMALY[0]:
             _check_not_freed(nodes)
             targets = _targets(nodes, leaves, inputs)
             key, pos, by_position, idents = backward_cache.structure_key(nodes, targets, seeds)
@@ -300,7 +301,7 @@ def _run(
             else:
                 if key is not None:
                     backward_cache.store(key, g, {n.id for n in nodes}, pos, g.inputs[len(leaves) :], grads, idents)
-                values = ir.interpret(g, feeds, env, native_eager.run)
+                values = ir.interpret(g, feeds, env, _nan_checked(g) if _ANOMALY[0] else native_eager.run)
         finally:
             for n in gradient_nodes:  # node <-> value cycles: break them so reference counting frees the nodes
                 for o in n.outputs:
@@ -591,28 +592,65 @@ def grad(
 
 
 class detect_anomaly:  # noqa: N801 (PyTorch's name)
-    """Accepted for compatibility (as a context manager or decorator): graphnn's gradients are built from the IR, so
-    there is no backward pass to trace; a NaN is found by comparing outputs, as without it."""
+    """Within (a context manager or decorator): eager backward() checks every gradient op's results and raises,
+    naming the function whose gradient it is, at the first NaN (with check_nan, as PyTorch)."""
 
     def __init__(self, check_nan: bool = True):
         self.check_nan = check_nan
 
     def __enter__(self):
+        self._prev = _ANOMALY[0]
+        _ANOMALY[0] = bool(self.check_nan)
         return self
 
     def __exit__(self, *exc) -> bool:
+        _ANOMALY[0] = self._prev
         return False
 
     def __call__(self, fn):
-        return fn
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            with detect_anomaly(self.check_nan):
+                return fn(*args, **kwargs)
+
+        return wrapper
 
 
 _ANOMALY = [False]
 
 
-def set_detect_anomaly(mode: bool, check_nan: bool = True) -> detect_anomaly:
-    _ANOMALY[0] = bool(mode)
-    return detect_anomaly(check_nan)
+def _nan_checked(g):
+    """native_eager.run for a gradient graph, raising at the first gradient op whose result holds a NaN."""
+    from graphnn.core.dispatch import grad_fn_name
+
+    forward = {n.id: n for n in g.nodes[: g.meta.get("recorded_nodes", 0)]}
+
+    def run(n, arrays):
+        out = native_eager.run(n, arrays)
+        if n.meta.get("phase") == "backward":
+            for i, a in enumerate(out):
+                if a.dtype.kind == "f" and np.isnan(a).any():
+                    src = forward.get(n.meta.get("grad_of"))
+                    name = grad_fn_name(src.op if src is not None else n.op)
+                    raise RuntimeError(f"Function '{name}' returned nan values in its {i}th output.")
+        return out
+
+    return run
+
+
+class set_detect_anomaly:  # noqa: N801 (PyTorch's name)
+    """Turn anomaly detection on or off now; as a context manager, the previous setting comes back at exit."""
+
+    def __init__(self, mode: bool, check_nan: bool = True):
+        self._prev = _ANOMALY[0]
+        _ANOMALY[0] = bool(mode) and bool(check_nan)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> bool:
+        _ANOMALY[0] = self._prev
+        return False
 
 
 def is_anomaly_enabled() -> bool:

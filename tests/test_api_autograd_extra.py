@@ -94,3 +94,16 @@ def test_gradient_clipping_is_in_place_and_takes_inf_as_a_string():
     assert graphnn.nn.utils.clip_grad_norm_([p], 10.0, norm_type="inf").item() == pytest.approx(0.8)
     graphnn.nn.utils.clip_grad_value_([p], 0.7)
     assert p.grad is before and before.tolist() == pytest.approx([0.6, 0.7])
+
+
+def test_detect_anomaly_names_the_function_whose_gradient_is_nan():
+    a = graphnn.tensor([1.0, 0.0], requires_grad=True)
+    with pytest.raises(RuntimeError, match="Function 'SqrtBackward0' returned nan values in its 0th output"):
+        with graphnn.autograd.detect_anomaly():
+            (a.sqrt() * 0).sum().backward()
+    assert not graphnn.autograd.is_anomaly_enabled()
+    (a.sqrt() * 0).sum().backward()  # (outside: NaN gradients, no error, as PyTorch)
+    assert np.isnan(a.grad.numpy()[1])
+    with graphnn.autograd.set_detect_anomaly(True):
+        assert graphnn.autograd.is_anomaly_enabled()
+    assert not graphnn.autograd.is_anomaly_enabled()
