@@ -64,3 +64,15 @@ def test_against_pytorch():
             # the normalized row sums to ~0 whatever x: its gradient is rounding noise around 0 (|x| <= 4, std 1.5)
             np.testing.assert_allclose(x.grad.numpy(), want, atol=1e-6)
     assert graphnn.sqrt(graphnn.tensor([2, 3])).tolist() == torch.sqrt(torch.tensor([2, 3])).tolist()
+
+
+def test_ties_and_boundaries_as_pytorch():
+    # the median of the whole tensor splits its gradient among tied elements (as max() does)
+    x = graphnn.tensor([1.0, 2.0, 2.0, 3.0], requires_grad=True)
+    x.median().backward()
+    assert x.grad.tolist() == [0.0, 0.5, 0.5, 0.0]
+    assert graphnn.tensor([[5, 1], [3, 3]]).median().dtype == graphnn.int64
+    # a multi-margin term exactly at 0 is inactive
+    y = graphnn.tensor([[0.0, 0.0], [1.0, 2.0]], requires_grad=True)
+    graphnn.nn.functional.multi_margin_loss(y, graphnn.tensor([0, 1])).backward()
+    assert y.grad.tolist() == [[-0.25, 0.25], [0.0, 0.0]]

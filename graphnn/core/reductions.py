@@ -220,7 +220,14 @@ def median(input, dim=None, keepdim: bool = False):
         if input.numel() == 0:
             return _t().full((), math.nan, dtype=input.dtype_name)
         x = input.reshape(-1)
-        return relabel(median(x, 0).values.reshape(()), "MedianBackward0", [input])
+        m = median(x, 0).values.reshape(())
+        if not x.requires_grad:
+            return relabel(m, "MedianBackward0", [input])
+        m = m.detach()
+        # the gradient split evenly among the elements equal to the median (ties), as PyTorch's; the value m itself
+        ties = (x == m).type_as_dtype(x.dtype_name)
+        count = ties.sum().clamp(min=1.0)
+        return relabel(m + ((x - x.detach()) * ties).sum() / count, "MedianBackward0", [input])
     if input.ndim == 0:
         return median_result(relabel(input.clone(), "MedianBackward1", [input]), _t().zeros_like(input, dtype="int64"))
     d = _dim(input, dim, "median")

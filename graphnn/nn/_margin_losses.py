@@ -54,7 +54,8 @@ def multi_margin_loss(
 
     check_values(target, check)
     t = target.reshape((n, 1))
-    z = (x - x.gather(1, t) + margin).clamp(min=0.0)
+    raw = x - x.gather(1, t) + margin
+    z = apply("select", [raw > 0.0, raw, 0.0])  # (a term at exactly 0 is inactive: no gradient, as PyTorch's)
     h = z if p == 1 else z * z
     not_target = apply("one_hot", [t.squeeze(1)], {"num_classes": c, "dtype": "int64"}) == 0
     h = apply("select", [not_target, h, 0.0])
