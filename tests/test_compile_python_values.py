@@ -329,3 +329,22 @@ def test_a_generator_function_runs_eagerly():
     with pytest.warns(TraceWarning, match="generator"):
         g = graphnn.compile(scaled)
     assert [t.tolist() for t in g(graphnn.ones(2))] == [[0.0, 0.0], [1.0, 1.0], [2.0, 2.0]]
+
+
+def test_only_the_entries_a_compiled_function_reads_are_guarded():
+    """A settings dict with a step counter beside them, bumped outside the compiled function at every call: the
+    function reads only state["lr"], so the counter traces nothing; the lr still does."""
+    state = {"lr": 1.0, "step": 0}
+    c = graphnn.compile(lambda x: x * state["lr"])
+    x = graphnn.ones(2)
+    for _ in range(12):
+        state["step"] += 1
+        c(x)
+    assert c.cache.programs == 1
+    state["lr"] = 3.0
+    assert c(x).tolist() == [3.0, 3.0]
+    history = [1.0]
+    h = graphnn.compile(lambda x: x * history[-1])
+    h(x)
+    history.append(5.0)
+    assert h(x).tolist() == [5.0, 5.0]

@@ -309,10 +309,58 @@ def restore_state(snapshot: list) -> None:
 
 def data_guards(tracer, fn) -> None:
     """Guards, checked at every call, on the plain entries of the data objects (dicts, dataclass instances,
-    namespaces) fn's own code names as globals or closure variables, at their values now."""
-    for _label, holder, key, _old in data_snapshot(fn):
-        if key is _ALL:
+    namespaces) fn's own code names as globals or closure variables, at their values now: the entries the code
+    reads by a constant key (`cfg["lr"]`, `cfg.get("lr")`, `cfg.lr`, `hist[-1]`) when that is all it does with the
+    object (a counter kept beside the settings does not trace again), else all of them."""
+    f = _python_function(fn)
+    keys = _read_keys(f) if f is not None else {}
+    for label, holder, key, _old in data_snapshot(fn):
+        if key is not _ALL:
+            continue
+        wanted = keys.get(label)
+        if wanted is None:
             tracer.guard(lambda o=holder: _plain_items(o), _plain_items(holder))
+            continue
+        for k in wanted:
+            v = _current(holder, k)
+            if isinstance(v, PLAIN):  # (a method, a nested object: not a value the trace computed with)
+                tracer.guard(lambda o=holder, k=k: value_key(_current(o, k)), value_key(v))
+
+
+_LOADS = ("LOAD_GLOBAL", "LOAD_DEREF", "LOAD_NAME", "LOAD_CLASSDEREF")
+
+
+def _read_keys(f) -> dict:
+    """name -> the constant keys f's code (and the code nested in it) reads from the object named so: attributes,
+    constant subscripts, .get(constant); None for a name used any other way (passed on, iterated, indexed by a
+    variable)."""
+    import dis
+
+    out: dict = {}
+    stack = [f.__code__]
+    while stack:
+        code = stack.pop()
+        stack += [c for c in code.co_consts if isinstance(c, types.CodeType)]
+        ins = [x for x in dis.get_instructions(code) if x.opname not in ("CACHE", "EXTENDED_ARG")]
+        for i, x in enumerate(ins):
+            if x.opname not in _LOADS or out.get(x.argval, ()) is None:
+                continue
+            nxt = ins[i + 1] if i + 1 < len(ins) else None
+            nxt2 = ins[i + 2] if i + 2 < len(ins) else None
+            key = _MISSING
+            if nxt is not None and nxt.opname in ("LOAD_ATTR", "LOAD_METHOD"):
+                if nxt.argval == "get" and nxt2 is not None and nxt2.opname == "LOAD_CONST":
+                    key = nxt2.argval
+                elif nxt.argval not in ("items", "keys", "values", "update", "pop", "setdefault", "copy"):
+                    key = nxt.argval
+            elif nxt is not None and nxt.opname == "LOAD_CONST" and nxt2 is not None:
+                if nxt2.opname == "BINARY_SUBSCR" or (nxt2.opname == "BINARY_OP" and "[" in (nxt2.argrepr or "")):
+                    key = nxt.argval
+            if key is _MISSING:
+                out[x.argval] = None
+            else:
+                out.setdefault(x.argval, set()).add(key)
+    return out
 
 
 def host_random_state() -> tuple:
