@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 
+from graphnn.distributions import constraints
 from graphnn.core.tensor import Tensor, as_tensor, rand
 from graphnn.distributions.distribution import ProbsOrLogits, as_float_tensor, check_values
 
 
 class Bernoulli(ProbsOrLogits):
+    support = constraints.boolean
+
     def __init__(self, probs=None, logits=None, validate_args=None):
         given = as_float_tensor(self._given(probs, logits))
         self._set_probs(probs, logits, given, validate_args)

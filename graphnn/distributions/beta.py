@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from graphnn.distributions import constraints
 from graphnn.core.tensor import Tensor, as_tensor
 from graphnn.distributions.distribution import Distribution, as_float_tensor, broadcast_all, check_values
 from graphnn.distributions.gamma import standard_gamma
@@ -11,7 +12,8 @@ from graphnn.distributions.gamma import standard_gamma
 
 class Dirichlet(Distribution):
     has_rsample = True
-    arg_constraints = {"concentration": "IndependentConstraint(GreaterThan(lower_bound=0.0), 1)"}
+    arg_constraints = {"concentration": constraints.independent(constraints.positive, 1)}
+    support = constraints.simplex
 
     def __init__(self, concentration, validate_args=None):
         self.concentration = as_float_tensor(concentration)
@@ -53,9 +55,10 @@ class Dirichlet(Distribution):
 class Beta(Distribution):
     has_rsample = True
     arg_constraints = {
-        "concentration1": "GreaterThan(lower_bound=0.0)",
-        "concentration0": "GreaterThan(lower_bound=0.0)",
+        "concentration1": constraints.positive,
+        "concentration0": constraints.positive,
     }
+    support = constraints.unit_interval
 
     def __init__(self, concentration1, concentration0, validate_args=None):
         self.concentration1, self.concentration0 = broadcast_all(concentration1, concentration0)

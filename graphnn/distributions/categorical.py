@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from graphnn.distributions import constraints
 from graphnn.core.tensor import Tensor, as_tensor
 from graphnn.core.tensor_ops import multinomial
 from graphnn.distributions.distribution import Distribution, check_values
@@ -12,7 +13,7 @@ from graphnn.distributions.distribution import Distribution, check_values
 class Categorical(Distribution):
     """Categories 0 .. K-1 (the last dimension of probs or logits); earlier dimensions are the batch."""
 
-    arg_constraints = {"probs": "Simplex()", "logits": "IndependentConstraint(Real(), 1)"}
+    arg_constraints = {"probs": constraints.simplex, "logits": constraints.real_vector}
 
     def __init__(self, probs=None, logits=None, validate_args=None):
         if (probs is None) == (logits is None):
@@ -65,9 +66,9 @@ class Categorical(Distribution):
     def param_shape(self):
         return (self._probs if self._probs is not None else self._logits).size()
 
-    @property
-    def support(self) -> str:
-        return f"IntegerInterval(lower_bound=0, upper_bound={self._num_events - 1})"
+    @constraints.dependent_property(is_discrete=True, event_dim=0)
+    def support(self):
+        return constraints.integer_interval(0, self._num_events - 1)
 
     @property
     def mean(self) -> Tensor:

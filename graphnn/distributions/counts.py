@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from graphnn.distributions import constraints
 from graphnn.core.tensor import Tensor, as_tensor, random_tensor
 from graphnn.distributions.distribution import (
     Distribution,
@@ -22,7 +23,8 @@ def _softplus(x: Tensor) -> Tensor:
 
 
 class Poisson(Distribution):
-    arg_constraints = {"rate": "GreaterThanEq(lower_bound=0.0)"}
+    arg_constraints = {"rate": constraints.nonnegative}
+    support = constraints.nonnegative_integer
 
     def __init__(self, rate, validate_args=None):
         (self.rate,) = broadcast_all(rate)
@@ -57,10 +59,14 @@ class Poisson(Distribution):
 
 class Binomial(ProbsOrLogits):
     arg_constraints = {
-        "total_count": "IntegerGreaterThan(lower_bound=0)",
-        "probs": "Interval(lower_bound=0.0, upper_bound=1.0)",
-        "logits": "Real()",
+        "total_count": constraints.nonnegative_integer,
+        "probs": constraints.unit_interval,
+        "logits": constraints.real,
     }
+
+    @constraints.dependent_property(is_discrete=True, event_dim=0)
+    def support(self):
+        return constraints.integer_interval(0, self.total_count)
 
     def __init__(self, total_count=1, probs=None, logits=None, validate_args=None):
         self.total_count, given = broadcast_all(total_count, self._given(probs, logits))
@@ -107,6 +113,7 @@ class Binomial(ProbsOrLogits):
 
 class Geometric(ProbsOrLogits):
     _probs_positive = True
+    support = constraints.nonnegative_integer
 
     def __init__(self, probs=None, logits=None, validate_args=None):
         given = as_float_tensor(self._given(probs, logits))

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import copy
 import math
 
 import numpy as np
 
 from graphnn.core.grad_mode import no_grad
+from graphnn.distributions import constraints
 from graphnn.core.tensor import Size, Tensor, as_tensor
 
 _VALIDATE = [True]  # as PyTorch's default (Python run without -O)
@@ -63,6 +65,63 @@ class Distribution:
     @property
     def event_shape(self) -> Size:
         return self._event_shape
+
+    support = None  # (a constraints.Constraint in each distribution)
+
+    # the tensor attributes expand() broadcasts to a new batch shape (the parameters; each keeps its event part)
+    _expand_names: tuple = ()
+
+    def _param_names(self) -> tuple:
+        return self._expand_names or (tuple(self.arg_constraints) + ("_probs", "_logits"))
+
+    def expand(self, batch_shape, _instance=None):
+        """A new distribution of batch shape `batch_shape` whose parameters are this one's broadcast to it (views:
+        no copy); its batch dimensions draw independent samples."""
+        new = copy.copy(self) if _instance is None else _instance
+        batch_shape = tuple(batch_shape)
+        old = len(self._batch_shape)
+        for name in self._param_names():
+            t = self.__dict__.get(name)
+            if isinstance(t, Tensor):
+                new.__dict__[name] = t.expand(*(batch_shape + tuple(t.shape[old:])))
+        self._expand_children(new, batch_shape)
+        Distribution.__init__(new, batch_shape, self._event_shape, validate_args=False)
+        new._validate_args = self._validate_args
+        return new
+
+    def _expand_children(self, new, batch_shape: tuple) -> None:
+        """Expand the distributions this one is built from (base_dist and the like) into `new`."""
+
+    def _validate_params(self, **params) -> None:
+        """Raise ValueError when a parameter breaks its constraint in arg_constraints (a NumPy test on the
+        parameter itself where the constraint has fixed bounds: also at every call of compiled code)."""
+        for name, value in params.items():
+            c = self.arg_constraints[name]
+            if constraints.is_dependent(c):
+                continue
+            test = c._np()
+            target = value
+            if test is None:
+                target, test = c.check(value), (lambda a: a)
+            check_values(target, test, lambda name=name, value=value, c=c: self._invalid(name, value, repr(c)))
+
+    def _validate_sample(self, value: Tensor) -> None:
+        """Raise ValueError when `value` lies outside the support (validate_args)."""
+        support = self.support
+        if support is None or constraints.is_dependent(support):
+            return
+        test = support._np()
+        target = value
+        if test is None:
+            target, test = support.check(value), (lambda a: a)
+        check_values(
+            target,
+            test,
+            lambda: (
+                f"Expected value argument ({type(value).__name__} of shape {tuple(value.shape)}) to be within the "
+                f"support ({support!r}) of the distribution {self!r}, but found invalid values:\n{value}"
+            ),
+        )
 
     def _extended_shape(self, sample_shape=()) -> tuple:
         return tuple(sample_shape) + tuple(self._batch_shape) + tuple(self._event_shape)
@@ -139,7 +198,8 @@ class LocScale(Distribution):
     """A location-scale family with a real loc and a positive scale (Normal, Laplace)."""
 
     has_rsample = True
-    arg_constraints = {"loc": "Real()", "scale": "GreaterThan(lower_bound=0.0)"}
+    arg_constraints = {"loc": constraints.real, "scale": constraints.positive}
+    support = constraints.real
 
     def __init__(self, loc, scale, validate_args=None):
         self.loc, self.scale = broadcast_all(loc, scale)
@@ -167,7 +227,7 @@ class ProbsOrLogits(Distribution):
     """A distribution given by a success probability `probs` or its `logits` (exactly one of them); `low`: the
     smallest valid probability's comparison (Geometric needs p > 0)."""
 
-    arg_constraints = {"probs": "Interval(lower_bound=0.0, upper_bound=1.0)", "logits": "Real()"}
+    arg_constraints = {"probs": constraints.unit_interval, "logits": constraints.real}
     _probs_positive = False
 
     @staticmethod

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from graphnn.core.dispatch import apply
+from graphnn.distributions import constraints
 from graphnn.core.tensor import Tensor, as_tensor, rand, randn
 from graphnn.distributions.distribution import Distribution, broadcast_all, check_values
 
@@ -41,7 +42,8 @@ def standard_gamma(alpha: Tensor, shape: tuple) -> Tensor:
 
 class Gamma(Distribution):
     has_rsample = True
-    arg_constraints = {"concentration": "GreaterThan(lower_bound=0.0)", "rate": "GreaterThan(lower_bound=0.0)"}
+    arg_constraints = {"concentration": constraints.positive, "rate": constraints.positive}
+    support = constraints.nonnegative
 
     def __init__(self, concentration, rate, validate_args=None):
         self.concentration, self.rate = broadcast_all(concentration, rate)
@@ -84,7 +86,8 @@ class Gamma(Distribution):
 
 class Exponential(Distribution):
     has_rsample = True
-    arg_constraints = {"rate": "GreaterThan(lower_bound=0.0)"}
+    arg_constraints = {"rate": constraints.positive}
+    support = constraints.nonnegative
 
     def __init__(self, rate, validate_args=None):
         (self.rate,) = broadcast_all(rate)

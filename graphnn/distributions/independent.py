@@ -3,6 +3,7 @@ entropy sum over them); OneHotCategorical: a Categorical whose values are one-ho
 
 from __future__ import annotations
 
+from graphnn.distributions import constraints
 from graphnn.core.tensor import Tensor, as_tensor
 from graphnn.distributions.categorical import Categorical
 from graphnn.distributions.distribution import Distribution
@@ -22,6 +23,15 @@ class Independent(Distribution):
         cut = len(batch) - n
         super().__init__(batch[:cut], batch[cut:] + tuple(base_distribution.event_shape), validate_args)
         self.has_rsample = base_distribution.has_rsample
+
+    @property
+    def support(self):
+        s = self.base_dist.support
+        return constraints.independent(s, self.reinterpreted_batch_ndims) if self.reinterpreted_batch_ndims else s
+
+    def _expand_children(self, new, batch_shape: tuple) -> None:
+        inner = tuple(self.event_shape[: self.reinterpreted_batch_ndims])
+        new.base_dist = self.base_dist.expand(batch_shape + inner)
 
     def _sum(self, t: Tensor) -> Tensor:
         for _ in range(self.reinterpreted_batch_ndims):
@@ -53,12 +63,16 @@ class Independent(Distribution):
 
 
 class OneHotCategorical(Distribution):
-    arg_constraints = {"probs": "Simplex()", "logits": "IndependentConstraint(Real(), 1)"}
+    arg_constraints = {"probs": constraints.simplex, "logits": constraints.real_vector}
+    support = constraints.one_hot
 
     def __init__(self, probs=None, logits=None, validate_args=None):
         self._categorical = Categorical(probs, logits, validate_args)
         k = self._categorical.probs.shape[-1]
         super().__init__(tuple(self._categorical.batch_shape), (k,), validate_args)
+
+    def _expand_children(self, new, batch_shape: tuple) -> None:
+        new._categorical = self._categorical.expand(batch_shape)
 
     @property
     def probs(self) -> Tensor:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 
+from graphnn.distributions import constraints
 from graphnn.core.tensor import Tensor, as_tensor, rand
 from graphnn.distributions.distribution import Distribution, LocScale
 from graphnn.distributions.normal import Normal
@@ -36,12 +37,16 @@ class Laplace(LocScale):
 
 class LogNormal(Distribution):
     has_rsample = True
-    arg_constraints = {"loc": "Real()", "scale": "GreaterThan(lower_bound=0.0)"}
+    arg_constraints = {"loc": constraints.real, "scale": constraints.positive}
+    support = constraints.positive
 
     def __init__(self, loc, scale, validate_args=None):
         self.base_dist = Normal(loc, scale, validate_args=validate_args)
         self.loc, self.scale = self.base_dist.loc, self.base_dist.scale
         super().__init__(tuple(self.loc.shape), (), validate_args)
+
+    def _expand_children(self, new, batch_shape: tuple) -> None:
+        new.base_dist = self.base_dist.expand(batch_shape)
 
     @property
     def mean(self) -> Tensor:

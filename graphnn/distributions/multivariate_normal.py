@@ -7,6 +7,7 @@ import math
 
 import numpy as np
 
+from graphnn.distributions import constraints
 from graphnn.core.tensor import Tensor, as_tensor, eye, randn
 from graphnn.distributions.distribution import Distribution, as_float_tensor, check_values
 
@@ -39,11 +40,12 @@ def _mahalanobis(scale_tril: Tensor, diff: Tensor) -> Tensor:
 class MultivariateNormal(Distribution):
     has_rsample = True
     arg_constraints = {
-        "loc": "IndependentConstraint(Real(), 1)",
-        "covariance_matrix": "PositiveDefinite()",
-        "precision_matrix": "PositiveDefinite()",
-        "scale_tril": "LowerCholesky()",
+        "loc": constraints.real_vector,
+        "covariance_matrix": constraints.positive_definite,
+        "precision_matrix": constraints.positive_definite,
+        "scale_tril": constraints.lower_cholesky,
     }
+    support = constraints.real_vector
 
     def __init__(self, loc, covariance_matrix=None, precision_matrix=None, scale_tril=None, validate_args=None):
         loc = as_float_tensor(loc)

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+from graphnn.distributions import constraints
 from graphnn.core.tensor import Tensor, as_tensor, rand
 from graphnn.distributions.distribution import Distribution, broadcast_all, check_values
 
 
 class Uniform(Distribution):
     has_rsample = True
-    arg_constraints = {"low": "Dependent()", "high": "Dependent()"}
+    arg_constraints = {"low": constraints.dependent, "high": constraints.dependent}
+
+    @constraints.dependent_property(is_discrete=False, event_dim=0)
+    def support(self):
+        return constraints.interval(self.low, self.high)
 
     def __init__(self, low, high, validate_args=None):
         self.low, self.high = broadcast_all(low, high)
