@@ -1,6 +1,7 @@
 """torch.linalg: the norms (vector_norm, matrix_norm and norm, composed of reductions; a matrix's ord 2 / -2 / 'nuc'
-from its singular values) and the dense decompositions, solves and inverses of graphnn/core/linalg_dense_api.py,
-differentiable, eager and inside graphnn.compile."""
+from its singular values), the dense decompositions, solves and inverses of graphnn/core/linalg_dense_api.py, and
+the LU factorization (written in graphnn ops), tensorinv / tensorsolve, vecdot, vander and diagonal of
+graphnn/core/linalg_lu_api.py, differentiable, eager and inside graphnn.compile."""
 
 from __future__ import annotations
 
@@ -30,6 +31,17 @@ from graphnn.core.linalg_dense_api import (  # noqa: F401 (torch.linalg's names)
     svdvals,
 )
 from graphnn.core.linalg_api import linalg_cross as cross  # noqa: F401 (torch.linalg's name)
+from graphnn.core.linalg_lu_api import (  # noqa: F401 (torch.linalg's names)
+    linalg_diagonal as diagonal,
+    linalg_vander as vander,
+    lu,
+    lu_factor,
+    lu_factor_ex,
+    lu_solve,
+    tensorinv,
+    tensorsolve,
+    vecdot,
+)
 from graphnn.core.matrix_exp import matrix_exp  # noqa: F401 (torch.linalg's name)
 from graphnn.core.tensor import Tensor, as_tensor
 

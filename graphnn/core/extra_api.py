@@ -133,6 +133,7 @@ def as_strided(input, size, stride, storage_offset: int = 0):
 
 
 _REDUCE_INIT = {"sum": 0.0, "mean": 0.0, "prod": 1.0, "amax": -np.inf, "amin": np.inf}
+_INT_INIT = {"sum": 0, "mean": 0, "prod": 1, "amax": int(np.iinfo(np.int64).min), "amin": int(np.iinfo(np.int64).max)}
 
 
 def scatter_reduce(input, dim: int, index, src, reduce: str, *, include_self: bool = True):
@@ -154,11 +155,13 @@ def scatter_reduce(input, dim: int, index, src, reduce: str, *, include_self: bo
     tail = tuple(slice(0, s) for s in index.shape[d + 1 :])
     own = input[lead + (slice(None),) + tail]  # input over the index's extent in the other dimensions
     vals = src.unsqueeze(d)
-    init = _REDUCE_INIT[reduce]
+    floats = input.dtype_name in ("float32", "float64")
+    # the reduction's identity, of input's kind (so integers stay integers)
+    init = _REDUCE_INIT[reduce] if floats else _INT_INIT[reduce]
     if reduce in ("sum", "mean"):
-        acc = apply("select", [hits, vals, 0.0]).sum(d + 1)
+        acc = apply("select", [hits, vals, init]).sum(d + 1)
     elif reduce == "prod":
-        acc = apply("select", [hits, vals, 1.0]).prod(d + 1)
+        acc = apply("select", [hits, vals, init]).prod(d + 1)
     else:
         acc = (
             apply("select", [hits, vals, init]).amax(d + 1)
@@ -173,11 +176,13 @@ def scatter_reduce(input, dim: int, index, src, reduce: str, *, include_self: bo
         elif reduce == "prod":
             new = own * acc
         elif reduce == "mean":
-            new = (own + acc) / (count + 1)
+            new = (own + acc) / (count + 1) if floats else (own + acc) // (count + 1)  # integers: floored
         else:
             new = apply("maximum" if reduce == "amax" else "minimum", [own, acc])
+    elif reduce == "mean":
+        new = acc / apply("maximum", [count, 1.0]) if floats else acc // apply("maximum", [count, 1])
     else:
-        new = acc / apply("maximum", [count, 1.0]) if reduce == "mean" else acc
+        new = acc
     new = apply("select", [touched, new, own])
     if tuple(own.shape) == tuple(input.shape):
         return relabel(new, "ScatterReduceBackward0", [input, src])

@@ -101,7 +101,9 @@ class Tensor:
         dt = (
             to_dtype(dtype) if dtype is not None else getattr(type(self), "_default_dtype", None) or get_default_dtype()
         )
-        if len(args) == 1 and isinstance(args[0], np.ndarray) and dtype is None and type(self) is Tensor:
+        if not args:  # Tensor(): an empty 1-d tensor, as PyTorch's
+            data = np.zeros((0,), dtype=dt)
+        elif len(args) == 1 and isinstance(args[0], np.ndarray) and dtype is None and type(self) is Tensor:
             data = args[0]
         elif len(args) == 1 and not isinstance(args[0], numbers.Integral):
             src = args[0]._data if isinstance(args[0], Tensor) else args[0]
@@ -860,8 +862,9 @@ class Tensor:
     def bool(self):
         return self.type_as_dtype("bool")
 
-    def clone(self):
-        """A copy (never the tensor itself, so in-place ops on it leave this one alone)."""
+    def clone(self, *, memory_format=None):
+        """A copy (never the tensor itself, so in-place ops on it leave this one alone); memory_format is accepted
+        (graphnn's tensors are row-major)."""
         if self.dtype_name == "bool":
             return apply("ne", [self, False])
         return apply("add", [self, 0], name="CloneBackward0")

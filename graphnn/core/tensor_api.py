@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from graphnn.core import index_api, linalg_api, linalg_dense_api, shape_api
+from graphnn.core import index_api, linalg_api, linalg_dense_api, linalg_lu_api, numeric_api, shape_api
 from graphnn.core.hooks import register_hook, register_post_accumulate_grad_hook
 
 
@@ -166,6 +166,9 @@ BOTH = {
     },
     "is_same_size": is_same_size,
     "is_signed": is_signed,
+    **numeric_api.BOTH,
+    "lu": linalg_lu_api.torch_lu,
+    "lu_solve": linalg_lu_api.torch_lu_solve,
 }
 # graphnn.<name> only
 FUNCTIONS = {
@@ -189,6 +192,8 @@ FUNCTIONS = {
     **{n: getattr(linalg_api, n) for n in ("tril_indices", "triu_indices", "tensordot", "cdist", "diff")},
     **{n: getattr(index_api, n) for n in ("searchsorted", "bucketize")},
     "masked_scatter": index_api.masked_scatter,
+    **numeric_api.FUNCTIONS,
+    "lu_unpack": linalg_lu_api.lu_unpack,
 }
 # Tensor.<name> only
 METHODS = {
@@ -210,4 +215,4 @@ METHODS = {
     "nbytes": property(nbytes),
     "itemsize": property(itemsize),
 }
-INPLACE = ("index_add", "index_copy", "index_fill", "addmm", "addmv", "addbmm", "addr")
+INPLACE = ("index_add", "index_copy", "index_fill", "addmm", "addmv", "addbmm", "addr", *numeric_api.INPLACE)

@@ -193,11 +193,12 @@ def _placed(src, index, d: int, shape: tuple, count=None):
 
 def scatter(x, dim: int, index, src=None, value=None, reduce=None):
     """x with the positions `index` selects along dim replaced by src's elements (or by the number `value`);
-    PyTorch leaves which value wins undefined when an index repeats (here: their mean)."""
-    if reduce is not None:
-        raise NotImplementedError(located(f"scatter: reduce={reduce!r} is not supported (use scatter_add)"))
+    PyTorch leaves which value wins undefined when an index repeats (here: their mean). reduce='add' / 'multiply'
+    adds / multiplies them into x's elements instead."""
     if src is None:
         src = value
+    if reduce is not None:
+        return _scatter_reduced(x, dim, index, src, reduce)
     d, index = checked_index(x, dim, index, "scatter")
     ones = apply("full", [], {"value": 1.0, "shape": tuple(index.shape), "dtype": "float32"})
     count = apply("take_along_grad", [ones, index], {"axis": d, "shape": tuple(x.shape)})
@@ -205,6 +206,21 @@ def scatter(x, dim: int, index, src=None, value=None, reduce=None):
         src = src.type_as_dtype(x.dtype_name)
         return apply("select", [count > 0, _placed(src, index, d, x.shape, count), x], name="ScatterBackward0")
     return apply("select", [count > 0, src, x], name="ScatterBackward1")
+
+
+def _scatter_reduced(x, dim: int, index, src, reduce: str):
+    """scatter with reduce='add' (src's elements added in) or 'multiply' (multiplied in); src a tensor or a number."""
+    from graphnn.core.extra_api import scatter_reduce
+
+    T = _t()
+    if reduce not in ("add", "multiply"):
+        raise RuntimeError(located("reduce argument must be either add or multiply."))
+    d, index = checked_index(x, dim, index, "scatter")
+    if not isinstance(src, T.Tensor):
+        src = apply("full", [], {"value": src, "shape": tuple(index.shape), "dtype": x.dtype_name})
+    if reduce == "add":
+        return scatter_add(x, d, index, src)
+    return scatter_reduce(x, d, index, src, "prod", include_self=True)
 
 
 def scatter_add(x, dim: int, index, src):
