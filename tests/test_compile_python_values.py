@@ -348,3 +348,26 @@ def test_only_the_entries_a_compiled_function_reads_are_guarded():
     h(x)
     history.append(5.0)
     assert h(x).tolist() == [5.0, 5.0]
+
+
+def test_weight_data_masked_in_place_inside_a_compiled_forward():
+    """PixelCNN's masked convolution: `self.weight.data *= self.mask` in forward is a state update of the weight
+    (written back at every call), as eagerly."""
+
+    class MaskedConv(nn.Conv2d):
+        def __init__(self):
+            super().__init__(1, 2, 3, padding=1)
+            self.register_buffer("mask", graphnn.ones_like(self.weight))
+            self.mask[:, :, 2:] = 0
+
+        def forward(self, x):
+            self.weight.data *= self.mask
+            return super().forward(x)
+
+    graphnn.manual_seed(0)
+    eager, compiled = MaskedConv(), MaskedConv()
+    compiled.load_state_dict(eager.state_dict())
+    c = graphnn.compile(compiled)
+    x = graphnn.randn(1, 1, 4, 4)
+    np.testing.assert_allclose(c(x).detach().numpy(), eager(x).detach().numpy(), rtol=1e-5, atol=1e-6)
+    assert (compiled.weight.detach().numpy()[:, :, 2:] == 0).all()

@@ -411,6 +411,17 @@ class Tensor:
 
     @data.setter
     def data(self, value) -> None:
+        tr = _tracer.current()
+        if tr is not None and isinstance(value, Tensor) and value._data is None:  # (`w.data *= mask` in a trace)
+            if tuple(value.shape) != tuple(self.shape) or value.dtype_name != self.dtype_name:
+                raise NotImplementedError(
+                    located(
+                        f".data = a tensor of another shape or dtype ({value._type} for {self._type}) inside "
+                        "graphnn.compile is not supported"
+                    )
+                )
+            tr.assign(self, value)  # a state update, written back at every call
+            return
         self._assign_data(value._data if isinstance(value, Tensor) else np.asarray(value, self.dtype_name))
 
     def _assign_data(self, arr: np.ndarray) -> None:
