@@ -179,3 +179,18 @@ def test_binary_cross_entropy_has_a_second_derivative():
     assert graphnn.autograd.gradgradcheck(
         lambda p: graphnn.nn.functional.binary_cross_entropy(p, t, reduction="none"), (p,)
     )
+
+
+def test_a_compiled_function_returning_a_loss_built_from_a_gradient_is_differentiable():
+    """autograd.grad(create_graph=True) inside a compiled function (a gradient penalty returned to the caller): the
+    result has a grad_fn, and backward() through it gives the second-order gradient, as eagerly."""
+
+    def penalty(x):
+        (g,) = graphnn.autograd.grad((x**3).sum(), x, create_graph=True)
+        return (g**2).sum()  # sum 9 x^4: d/dx = 36 x^3
+
+    x = graphnn.tensor([1.0, 2.0], requires_grad=True)
+    out = graphnn.compile(penalty)(x)
+    assert out.grad_fn is not None and out.item() == 153.0
+    out.backward()
+    assert x.grad.tolist() == [36.0, 288.0]

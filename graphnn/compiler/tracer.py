@@ -84,6 +84,7 @@ class Tracer:
         self.rebinds: dict = {}  # id(tensor) -> in-place rebindings so far (views taken before are stale)
         self.view_gens: dict = {}  # id(concrete alias) -> rebindings of its base its traced value reflects
         self.did_backward = False
+        self.used_grad = False
         self.checks: list = []  # (graph input position, fn(array)): validates that input at every call
         self.scalars: dict = {}  # key -> symbolic 0-d tensor of a scalar_input
         self.keepalive: list = []
@@ -387,7 +388,7 @@ class Tracer:
                 seeds.append(b.full(1.0, tuple(t.shape), t.dtype_name))
             else:
                 seeds.append(self.lift(go))
-        self.did_backward = True
+        self.used_grad = True  # (autograd.grad: no .grad written; results may still be differentiable)
         pairs = [(t, self.lift(t)) for t in inputs]
         hooks = self.grad_hooks(pairs)
         grads = vjp_located(self.graph, [self.lift(t) for t in outputs], seeds, [v for _, v in pairs], b, hooks=hooks)

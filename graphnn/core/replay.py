@@ -188,7 +188,15 @@ def _build(fn, args: tuple, kwargs: dict, result, tensors: list) -> _Plan | None
     if warned:
         return None  # (a call that warns must keep warning: the replay would skip the function's own code)
     g = tracer.graph
-    if finals or tracer.updates or tracer.grad_writes or tracer.did_backward or tracer.retained or tracer.scalars:
+    if (
+        finals
+        or tracer.updates
+        or tracer.grad_writes
+        or tracer.did_backward
+        or tracer.used_grad
+        or tracer.retained
+        or tracer.scalars
+    ):
         return None
     if tracer.epoch_guards or tracer.guards:
         return None
