@@ -371,3 +371,70 @@ def test_weight_data_masked_in_place_inside_a_compiled_forward():
     x = graphnn.randn(1, 1, 4, 4)
     np.testing.assert_allclose(c(x).detach().numpy(), eager(x).detach().numpy(), rtol=1e-5, atol=1e-6)
     assert (compiled.weight.detach().numpy()[:, :, 2:] == 0).all()
+
+
+def _gan(compiled: bool):
+    graphnn.manual_seed(0)
+    G, D = nn.Linear(2, 2), nn.Linear(2, 1)
+    og, od = graphnn.optim.SGD(G.parameters(), lr=0.1), graphnn.optim.SGD(D.parameters(), lr=0.1)
+
+    def set_requires_grad(net, flag):
+        for p in net.parameters():
+            p.requires_grad = flag
+
+    def d_step(real, z):
+        set_requires_grad(D, True)
+        od.zero_grad()
+        loss = D(real).mean() - D(G(z).detach()).mean()
+        loss.backward()
+        od.step()
+        return loss.detach()
+
+    def g_step(z):
+        set_requires_grad(D, False)
+        og.zero_grad()
+        loss = -D(G(z)).mean()
+        loss.backward()
+        og.step()
+        return loss.detach()
+
+    if compiled:
+        d_step, g_step = graphnn.compile(d_step), graphnn.compile(g_step)
+    real, z = graphnn.ones(4, 2), graphnn.full((4, 2), 0.5)
+    for _ in range(5):
+        d_step(real, z)
+        g_step(z)
+    flags = [p.requires_grad for p in D.parameters()]
+    return [p.detach().numpy().copy() for p in list(G.parameters()) + list(D.parameters())], flags, (d_step, g_step)
+
+
+def test_flags_a_compiled_step_sets_itself_are_set_at_every_call_not_guarded():
+    """A GAN's steps freezing the other network at their start, a step calling model.train() and an evaluation
+    calling model.eval(): the flags are what the step sets (every call sets them, as eagerly), so the steps trace
+    once, and the results are eager's."""
+    want, want_flags, _ = _gan(False)
+    got, flags, (d_step, g_step) = _gan(True)
+    for a, b in zip(got, want):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
+    assert flags == want_flags == [False, False]
+    assert d_step.cache.programs == 1 and g_step.cache.programs == 1
+
+    model = nn.Sequential(nn.Linear(3, 3), nn.Dropout(0.5))
+
+    def train_step(x):
+        model.train()
+        return model(x)
+
+    def evaluate(x):
+        model.eval()
+        return model(x)
+
+    t, e = graphnn.compile(train_step), graphnn.compile(evaluate)
+    x = graphnn.ones(64, 3)
+    for _ in range(3):
+        dropped = (t(x) == 0).float().mean().item()
+        assert model.training and 0.2 < dropped < 0.8
+        # (eval: no dropout, the linear layer alone, up to the rounding of another kernel's sums of 3 products)
+        np.testing.assert_allclose(e(x).detach().numpy(), model[0](x).detach().numpy(), rtol=1e-5, atol=1e-6)
+        assert not model.training
+    assert t.cache.programs == 1 and e.cache.programs == 1

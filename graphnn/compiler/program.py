@@ -739,6 +739,8 @@ class SplitProgram(_Guarded):
             if t.requires_grad:
                 t._value, t.grad_fn = node.outputs[j], fn
             leaves.append(t)
+        for fn, a, kw in self.tracer.host_calls:  # (a scheduler's step, flags the traced code set)
+            fn(*a, **kw)
         return unflatten(self.out_spec, leaves)
 
 

@@ -131,11 +131,24 @@ def _python_function(fn):
     return None
 
 
-def _names(code) -> set:
-    names = set(code.co_names)
-    for c in code.co_consts:
-        if isinstance(c, types.CodeType):
-            names |= _names(c)
+def _names(code, f=None, depth: int = 2) -> set:
+    """The global names the code (and the code nested in it) reads (LOAD_GLOBAL: not the attribute names that share
+    co_names, such as `opt.step`), and, `depth` levels down, those read by the user's functions it calls through
+    globals of the same module (a helper reading an annealed TEMPERATURE)."""
+    import dis
+
+    names: set = set()
+    stack = [code]
+    while stack:
+        c = stack.pop()
+        stack += [k for k in c.co_consts if isinstance(k, types.CodeType)]
+        names.update(x.argval for x in dis.get_instructions(c) if x.opname in ("LOAD_GLOBAL", "LOAD_NAME"))
+    if f is not None and depth > 0:
+        g = f.__globals__
+        for name in list(names):
+            v = g.get(name)
+            if isinstance(v, types.FunctionType) and v.__globals__ is g and v is not f:
+                names |= _names(v.__code__, v, depth - 1)
     return names
 
 
@@ -145,7 +158,7 @@ def global_guards(fn, tracer) -> None:
     if f is None:
         return
     g = f.__globals__
-    for name in sorted(_names(f.__code__)):
+    for name in sorted(_names(f.__code__, f)):
         v = g.get(name, _MISSING)
         if _guarded_by_value_or_identity(v):
             tracer.guard(lambda g=g, n=name: value_key(g.get(n, _MISSING)), value_key(v))
@@ -228,7 +241,7 @@ def data_snapshot(fn) -> list:
         return []
     g = f.__globals__
     out: list = []
-    found = [(name, g, name) for name in sorted(_names(f.__code__)) if name in g]
+    found = [(name, g, name) for name in sorted(_names(f.__code__, f)) if name in g]
     found += [(name, cell, None) for name, cell in zip(f.__code__.co_freevars, f.__closure__ or ())]
     for name, holder, key in found:
         try:

@@ -93,6 +93,8 @@ class Tracer:
         self.class_reads: dict = {}  # (id(module), name) -> (module, name): class-level defaults read (python_reads)
         self.host_calls: list = []  # (fn, args, kwargs): Python-only calls compiled calls repeat (defer_host_call)
         self.stored: dict = {}  # (id(module), name) -> (module, name, tensor): traced tensors set as module attributes
+        self.flags_set: dict = {}  # (id(obj), flag) -> (obj, flag, value): requires_grad / training set by the trace
+        self.preset: set = set()  # ids of the tensors and modules whose flag the trace set before it read it
 
     def __enter__(self):
         self._prev = current()
@@ -131,6 +133,23 @@ class Tracer:
 
     def guard(self, accessor, expected) -> None:
         self.guards.append((accessor, expected))
+
+    def note_flag(self, obj, flag: str, value) -> None:
+        """The trace sets obj.<flag> (a tensor's requires_grad, a module's training): compiled calls set it too (after
+        their native code, as a host call), and a flag set before the trace read it is not guarded (a GAN step that
+        freezes the other network first, a step calling model.train())."""
+        if not self.flags_set:
+            self.host_calls.append((self._apply_flags, (), {}))
+        self.flags_set[(id(obj), flag)] = (obj, flag, value)
+        if flag == "training" or id(obj) not in self.current:
+            self.preset.add(id(obj))
+
+    def _apply_flags(self) -> None:
+        for obj, flag, value in self.flags_set.values():
+            if flag == "training":
+                object.__setattr__(obj, "training", value)
+            else:
+                obj.requires_grad = value
 
     def note_stored(self, module, name: str, value) -> None:
         """module.<name> = value while tracing: a tensor of this trace is set to its value after every call (a
@@ -200,9 +219,13 @@ class Tracer:
             if t._data is not None:
                 t._captured = True
                 self.guard(SameArray(Captured(t)), True)
-                # gradients, leaf checks and the split into forward and backward depend on these flags
+                # gradients, leaf checks and the split into forward and backward depend on these flags (unless
+                # the trace itself set requires_grad first: then every call does)
                 flags = (t._requires_grad, t.grad_fn is None)
-                self.epoch_guard(lambda t=t: (t._requires_grad, t.grad_fn is None), flags)
+                if key in self.preset:
+                    self.epoch_guard(lambda t=t: t.grad_fn is None, flags[1])
+                else:
+                    self.epoch_guard(lambda t=t: (t._requires_grad, t.grad_fn is None), flags)
         return self.current[key]
 
     def scalar_input(self, key, read, name: str, dtype: str = "float64"):

@@ -213,6 +213,9 @@ class Tensor:
         if value and self.dtype_name not in ("float32", "float64"):
             raise RuntimeError("only Tensors of floating point dtype can require gradients")
         self._requires_grad = value
+        tr = _tracer.current()
+        if tr is not None and self._data is not None:
+            tr.note_flag(self, "requires_grad", value)
         if self._captured:
             _tracer.state_changed()  # compiled code traced with the old flag must trace again
 

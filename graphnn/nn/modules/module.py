@@ -249,7 +249,7 @@ class Module:
         compiled = self.__dict__.get("_compiled_call")
         if compiled is not None and tr is None:  # (module.compile(): tracing it calls the module itself)
             return compiled(*args, **kwargs)
-        if tr is not None:
+        if tr is not None and id(self) not in tr.preset:
             tr.guard(lambda m=self: m.training, self.training)
             tr.module_guard(self, "hooks", _hook_ids, _hook_ids(self))
         with scope(self._scope_name or type(self).__name__):
@@ -485,8 +485,11 @@ class Module:
 
     # -- modes and helpers --------------------------------------------------------------------------------------
     def train(self, mode: bool = True):
+        tr = _tracer.current()
         for m in self.modules():
             object.__setattr__(m, "training", mode)
+            if tr is not None:  # (model.train() inside a compiled step: set at every call, not a guard)
+                tr.note_flag(m, "training", mode)
         return self
 
     def eval(self):
