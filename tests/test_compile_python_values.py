@@ -438,3 +438,53 @@ def test_flags_a_compiled_step_sets_itself_are_set_at_every_call_not_guarded():
         np.testing.assert_allclose(e(x).detach().numpy(), model[0](x).detach().numpy(), rtol=1e-5, atol=1e-6)
         assert not model.training
     assert t.cache.programs == 1 and e.cache.programs == 1
+
+
+def test_objects_a_compiled_step_reads_through_helpers_and_arguments():
+    """Attributes of user objects are guarded as the trace reads them (through any function): a counter the loop
+    bumps beside the settings traces nothing, a setting the step reads traces again; a cache object a compiled
+    model extends runs eagerly (the right answer) instead of replaying the empty-cache program; a value that
+    keeps changing makes the calls eager after 8 traces."""
+    import argparse
+
+    model = nn.Linear(4, 2)
+    x = graphnn.ones(3, 4)
+    args = argparse.Namespace(scale=1.0, global_step=0)
+
+    def helper(out, a):
+        return out * a.scale
+
+    f = graphnn.compile(lambda x, a: helper(model(x), a).sum())
+    first = f(x, args).item()
+    for _ in range(10):
+        args.global_step += 1
+        f(x, args)
+    assert f.cache.programs == 1
+    args.scale = 2.0
+    assert f(x, args).item() == pytest.approx(2 * first, rel=1e-6)
+
+    class Cache:
+        def __init__(self):
+            self.k = []
+
+        def update(self, v):
+            self.k.append(v) if not self.k else self.k.__setitem__(0, graphnn.cat([self.k[0], v], 1))
+            return self.k[0]
+
+    emb = nn.Embedding(10, 3)
+    step = graphnn.compile(lambda ids, cache: cache.update(emb(ids)).sum(1))
+    eager_cache, cache = Cache(), Cache()
+    with pytest.warns(TraceWarning):
+        for tok in (1, 2, 3):
+            got = step(graphnn.tensor([[tok]]), cache)
+            want = eager_cache.update(emb(graphnn.tensor([[tok]]))).sum(1)
+            np.testing.assert_allclose(got.detach().numpy(), want.detach().numpy(), rtol=1e-6)
+    assert cache.k[0].shape == (1, 3, 3)
+
+    ticks = {"n": 0}
+    g = graphnn.compile(lambda x: x * ticks["n"])
+    with pytest.warns(TraceWarning, match="run eagerly"):
+        for i in range(12):
+            ticks["n"] = i
+            assert g(graphnn.ones(1)).item() == i
+    assert g.cache.programs <= 9

@@ -282,7 +282,8 @@ def trace_function(fn, args: tuple, kwargs: dict, names: dict, name: str) -> tup
     Each tensor leaf of the argument trees is a graph input, in the order _pytree.signature() lists them."""
     tracer = Tracer(name, names)
     real: list = []
-    state = python_reads.data_snapshot(fn)
+    state = python_reads.data_snapshot(fn, tuple(args) + tuple(kwargs.values()))
+    watched = python_reads.watch(tracer, [h for _, h, key, _ in state if key is python_reads._ALL])
     with tracer:
 
         def arg(t, path):
@@ -296,6 +297,7 @@ def trace_function(fn, args: tuple, kwargs: dict, names: dict, name: str) -> tup
             result = fn(*sym, **sym_kw)
         finally:
             finals = tracer.finish()
+            python_reads.unwatch(watched)
         tracer.keep_escaped(result)
     if tracer.has_arg_effects() and not _distinct(real):
         raise _aliased_args_error()
@@ -308,6 +310,7 @@ def trace_function(fn, args: tuple, kwargs: dict, names: dict, name: str) -> tup
         )
     python_reads.global_guards(fn, tracer)
     python_reads.data_guards(tracer, fn)
+    python_reads.watched_guards(tracer)
     if python_reads.host_random_state() != before:
         warn_at_user(
             f"graphnn.compile({name}) drew numbers from NumPy's or Python's random generator while tracing: compiled "
@@ -481,9 +484,9 @@ def _warn_eager(name: str, e: Exception) -> None:
 def _warn_retraces(name: str) -> None:
     warn_at_user(
         f"graphnn.compile({name}) traced {RETRACE_WARNING} times for arguments it had seen before: a plain Python "
-        "value it reads (a global or closure variable, a module attribute) keeps changing, and each new value is "
-        "traced again, as torch.compile recompiles. Pass a number that changes at every call as an argument (a "
-        "tensor) to trace once."
+        "value it reads (a global or closure variable, a module attribute, an entry of a dict it names) keeps "
+        "changing, and each new value was traced again; from now on these calls run eagerly, as torch.compile's do "
+        "past its recompile limit. Pass a number that changes at every call as an argument (a tensor) to trace once."
     )
 
 
@@ -556,8 +559,11 @@ class CompiledFunction:
         if prog is None:
             if key in self.cache:  # traced before with these arguments: a Python value it read has changed
                 self._retraces += 1
-                if self._retraces == RETRACE_WARNING:
-                    _warn_retraces(self.name)
+                if self._retraces >= RETRACE_WARNING and not self.fullgraph:
+                    if self._retraces == RETRACE_WARNING:
+                        _warn_retraces(self.name)
+                    self._eager[key] = "traced again too often"
+                    return None
             token = _DYNAMIC.set(self.dynamic is not False)
             try:
                 built = build(args, kwargs, leaves)

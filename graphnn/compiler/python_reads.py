@@ -78,6 +78,69 @@ def _tensor_type():
     return _TENSOR[0]
 
 
+_patched: dict = {}  # user class -> traces watching its instances' attribute reads
+
+
+def _watching(self, name):
+    v = object.__getattribute__(self, name)
+    if name[:2] != "__":
+        from . import tracer as _tracer
+
+        tr = _tracer.current()
+        if tr is not None and id(self) in tr.watched:
+            tr.obj_reads.setdefault(id(self), set()).add(name)
+    return v
+
+
+def _watchable(v) -> bool:
+    """A user object whose attribute reads a trace can record: an instance of a Python class (a config dataclass,
+    argparse's Namespace, a trainer) that keeps object's attribute lookup."""
+    t = type(v)
+    return (
+        _is_data(v)
+        and t not in (dict, list, types.SimpleNamespace)
+        and not isinstance(v, type)
+        and t.__getattribute__ in (object.__getattribute__, _watching)
+    )
+
+
+def watch(tracer, objects: list) -> list:
+    """Record, while tracing, which attributes of these objects the traced code reads (through any function), for
+    guards on exactly those (data_guards); returns the classes to unwatch afterwards."""
+    classes = []
+    with _lock:
+        for v in objects:
+            if not _watchable(v):
+                continue
+            tracer.watched[id(v)] = v
+            t = type(v)
+            if t not in classes:
+                classes.append(t)
+                if _patched.get(t, 0) == 0:
+                    t.__getattribute__ = _watching
+                _patched[t] = _patched.get(t, 0) + 1
+    return classes
+
+
+def unwatch(classes: list) -> None:
+    with _lock:
+        for t in classes:
+            _patched[t] -= 1
+            if _patched[t] == 0:
+                del _patched[t]
+                del t.__getattribute__
+
+
+def watched_guards(tracer) -> None:
+    """Guards on the plain attributes the trace read from the watched objects, at their values now."""
+    for i, names in tracer.obj_reads.items():
+        obj = tracer.watched[i]
+        for name in sorted(names):
+            v = getattr(obj, name, _MISSING)
+            if _is_value(v) or v is _MISSING:
+                tracer.guard(lambda o=obj, n=name: value_key(getattr(o, n, _MISSING)), value_key(v))
+
+
 def start() -> None:
     """Record module attribute reads (while at least one trace runs)."""
     from graphnn.nn.modules.module import Module
@@ -232,10 +295,11 @@ def _items(v):
     return v.items() if t is dict else enumerate(v) if t is list else vars(v).items()
 
 
-def data_snapshot(fn) -> list:
+def data_snapshot(fn, args: tuple = ()) -> list:
     """What the user function fn can change of plain Python state, before tracing it: [(label, holder, key,
-    value)] for its plain globals and closure variables and the plain entries of the data objects they hold
-    (graphnn's own functions: none)."""
+    value)] for its plain globals and closure variables, the plain entries of the data objects they hold, of the
+    object of a compiled bound method and of the data objects passed as arguments (a cache object a model extends),
+    one level into the lists and dicts those hold (graphnn's own functions: none)."""
     f = _python_function(fn)
     if f is None or (f.__module__ or "").startswith("graphnn."):
         return []
@@ -250,27 +314,69 @@ def data_snapshot(fn) -> list:
             continue
         if isinstance(v, PLAIN):
             out.append((name, holder, key, v))
-        elif _is_module(v):  # a model the function runs: its modules' plain attributes (a counter in forward)
-            for prefix, m in v.named_modules():
-                where = f"{name}.{prefix}" if prefix else name
-                out += [
-                    (f"{where}.{k}", m, k, x)
-                    for k, x in vars(m).items()
-                    if isinstance(x, PLAIN) and k not in _INTERNALS and k[:2] != "__"
-                ]
-        elif _is_data(v) and _plain_items(v) is not None:
-            label = "{}[{!r}]" if type(v) in (dict, list) else "{}.{}"
-            out += [(label.format(name, k), v, k, x) for k, x in _items(v) if isinstance(x, PLAIN)]
-            out.append((name, v, _ALL, _shape(v)))  # (entries added or removed)
+        elif _is_module(v):
+            _add_module(out, name, v)
+        else:
+            _add_data(out, name, v, 1)
+    owner = getattr(fn, "__self__", None)
+    if owner is not None and not _is_module(owner):
+        _add_data(out, "self", owner, 1)
+    for i, a in enumerate(args):
+        if not isinstance(a, PLAIN) and not _is_module(a):
+            _add_data(out, f"argument {i}", a, 1)
     return out
 
 
-_ALL = object()  # the key of a data object's whole set of plain entries in a snapshot
+def _add_data(out: list, label: str, v, depth: int) -> None:
+    """A data object's plain entries, its set of entries (which keys, which objects), and, `depth` levels down,
+    the lists, dicts and data objects it holds."""
+    if not _is_data(v) or _plain_items(v) is None:
+        return
+    fmt = "{}[{!r}]" if type(v) in (dict, list) else "{}.{}"
+    out += [(fmt.format(label, k), v, k, x) for k, x in _items(v) if isinstance(x, PLAIN)]
+    out.append((label, v, _ALL, _shape(v)))  # (entries added, removed or replaced by other objects)
+    if depth > 0:
+        for k, x in list(_items(v)):
+            if _is_module(x):  # (a trainer's model)
+                _add_module(out, fmt.format(label, k), x)
+            elif not isinstance(x, PLAIN) and not isinstance(x, type) and (type(x) in (list, dict) or _is_data(x)):
+                _add_data(out, fmt.format(label, k), x, depth - 1)
+
+
+def _add_module(out: list, label: str, module) -> None:
+    """A model the function runs: its modules' plain attributes (a counter kept in forward)."""
+    for prefix, m in module.named_modules():
+        where = f"{label}.{prefix}" if prefix else label
+        out += [
+            (f"{where}.{k}", m, k, x)
+            for k, x in vars(m).items()
+            if isinstance(x, PLAIN) and k not in _INTERNALS and k[:2] != "__"
+        ]
+
+
+_ALL = object()  # the key of a data object's whole set of entries in a snapshot
 
 
 def _shape(v):
-    """A container's length (a list) or keys (a dict, an object's attributes)."""
-    return len(v) if type(v) is list else tuple(k for k, _ in _items(v))
+    """A container's length (a list) or keys (a dict, an object's attributes), and which objects its entries that
+    are not plain values are (a tensor replaced by the trace's)."""
+    items = list(_items(v))
+    size = len(v) if type(v) is list else tuple(k for k, _ in items)
+    return size, tuple(id(x) for _, x in items if not isinstance(x, PLAIN)), _Objects(items)
+
+
+class _Objects(tuple):
+    """The (key, object) entries of a container that are not plain values, compared by identity only (a snapshot
+    keeps them to put them back; equality of the objects themselves is never asked)."""
+
+    def __new__(cls, items):
+        return super().__new__(cls, [(k, x) for k, x in items if not isinstance(x, PLAIN)])
+
+    def __eq__(self, other):
+        return True
+
+    def __hash__(self):
+        return 0
 
 
 def _current(holder, key):
@@ -301,12 +407,18 @@ def changed_state(snapshot: list) -> list:
 def restore_state(snapshot: list) -> None:
     """Put the snapshot's plain values back (a trace's Python side effects undone before the call runs eagerly)."""
     for _label, holder, key, old in snapshot:
-        if key is _ALL:  # entries the trace added: removed
+        if key is _ALL:  # entries the trace added: removed; objects it replaced: put back
             if isinstance(holder, list):
-                del holder[old:]
+                del holder[old[0] :]
             else:
-                for k in set(_shape(holder)) - set(old):
+                for k in set(_shape(holder)[0]) - set(old[0]):
                     holder.pop(k) if isinstance(holder, dict) else delattr(holder, k)
+            for k, x in old[2]:
+                if isinstance(holder, (dict, list)):
+                    if holder[k] is not x:
+                        holder[k] = x
+                elif getattr(holder, k, None) is not x:
+                    setattr(holder, k, x)
             continue
         if value_key(_current(holder, key)) == value_key(old):
             continue
@@ -326,9 +438,11 @@ def data_guards(tracer, fn) -> None:
     reads by a constant key (`cfg["lr"]`, `cfg.get("lr")`, `cfg.lr`, `hist[-1]`) when that is all it does with the
     object (a counter kept beside the settings does not trace again), else all of them."""
     f = _python_function(fn)
-    keys = _read_keys(f) if f is not None else {}
+    owner = getattr(fn, "__self__", None)
+    self_name = f.__code__.co_varnames[0] if f is not None and owner is not None and f.__code__.co_argcount else None
+    keys = _read_keys(f, self_name) if f is not None else {}
     for label, holder, key, _old in data_snapshot(fn):
-        if key is not _ALL:
+        if key is not _ALL or id(holder) in tracer.watched:
             continue
         wanted = keys.get(label)
         if wanted is None:
@@ -343,7 +457,7 @@ def data_guards(tracer, fn) -> None:
 _LOADS = ("LOAD_GLOBAL", "LOAD_DEREF", "LOAD_NAME", "LOAD_CLASSDEREF")
 
 
-def _read_keys(f) -> dict:
+def _read_keys(f, self_name: str | None = None) -> dict:
     """name -> the constant keys f's code (and the code nested in it) reads from the object named so: attributes,
     constant subscripts, .get(constant); None for a name used any other way (passed on, iterated, indexed by a
     variable)."""
@@ -356,7 +470,11 @@ def _read_keys(f) -> dict:
         stack += [c for c in code.co_consts if isinstance(c, types.CodeType)]
         ins = [x for x in dis.get_instructions(code) if x.opname not in ("CACHE", "EXTENDED_ARG")]
         for i, x in enumerate(ins):
-            if x.opname not in _LOADS or out.get(x.argval, ()) is None:
+            if x.opname == "LOAD_FAST" and x.argval == self_name and code is f.__code__:
+                x = x._replace(argval="self")  # (a compiled bound method's object, snapshotted as "self")
+            elif x.opname not in _LOADS:
+                continue
+            if out.get(x.argval, ()) is None:
                 continue
             nxt = ins[i + 1] if i + 1 < len(ins) else None
             nxt2 = ins[i + 2] if i + 2 < len(ins) else None

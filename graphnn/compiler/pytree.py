@@ -70,9 +70,11 @@ def _constant_key(a) -> tuple:
     """A constant leaf's key: its type and value (so True, 1 and 1.0 differ; -0.0 and nan are keyed by repr); a
     data object (a config dataclass, a namespace, a user's object) by identity and its plain entries, which the
     trace may read (hashable or not)."""
-    from .python_reads import _is_data, _plain_items
+    from .python_reads import _is_data, _plain_items, _watchable
 
     if not isinstance(a, (int, float, str, bytes, type(None))) and _is_data(a):
+        if _watchable(a):  # (which object: the attributes a trace reads from it are guarded, see watch)
+            return ("data", type(a), id(a))
         items = _plain_items(a)
         if items is not None:
             return ("data", type(a), id(a), items)

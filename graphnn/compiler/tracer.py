@@ -95,6 +95,8 @@ class Tracer:
         self.stored: dict = {}  # (id(module), name) -> (module, name, tensor): traced tensors set as module attributes
         self.flags_set: dict = {}  # (id(obj), flag) -> (obj, flag, value): requires_grad / training set by the trace
         self.preset: set = set()  # ids of the tensors and modules whose flag the trace set before it read it
+        self.watched: dict = {}  # id(object) -> user data object whose attribute reads are recorded (python_reads)
+        self.obj_reads: dict = {}  # id(object) -> names of its attributes the trace read
 
     def __enter__(self):
         self._prev = current()
