@@ -534,3 +534,33 @@ def test_specializations_stay_bounded_in_a_long_running_process():
     print("rss", res)
     assert res["limit"] == DEFAULT_MAX_SPECIALIZATIONS
     assert res["kept"] == res["alive"] == DEFAULT_MAX_SPECIALIZATIONS
+
+
+def test_dataclass_results_of_a_compiled_model_hold_values():
+    """A model returning a dataclass (a record of loss and logits; also one that is an OrderedDict, as transformers'
+    ModelOutput): the compiled call returns the same class with real tensors, and backward through a field works."""
+    import dataclasses
+    from collections import OrderedDict
+
+    @dataclasses.dataclass
+    class Out:
+        loss: graphnn.Tensor
+        logits: graphnn.Tensor
+        note: str = "ok"
+
+    @dataclasses.dataclass
+    class MappingOut(OrderedDict):
+        loss: graphnn.Tensor = None
+        logits: graphnn.Tensor = None
+
+    lin = nn.Linear(4, 3)
+    x = _t(2, 4, seed=1)
+    for cls in (Out, MappingOut):
+        f = graphnn.compile(lambda x, cls=cls: cls(loss=lin(x).sum(), logits=lin(x)))
+        out = f(x)
+        assert type(out) is cls and out.logits.shape == (2, 3)
+        np.testing.assert_allclose(out.logits.detach().numpy(), lin(x).detach().numpy(), rtol=1e-5, atol=1e-6)
+        lin.zero_grad()
+        out.loss.backward()
+        assert lin.weight.grad is not None and np.isfinite(lin.weight.grad.numpy()).all()
+    assert list(out.keys()) == ["loss", "logits"]

@@ -247,3 +247,18 @@ def test_state_dict_protocol_extra_state_overrides_and_hooks(tmp_path):
     assert list(outer.state_dict()) == ["0.gain"] and seen[-1] == ["0.gain"]
     with pytest.raises(RuntimeError, match="unexpected keys"):
         outer.load_state_dict({"0.gain": graphnn.ones(3), "0.other": graphnn.ones(1)})
+
+
+def test_private_load_state_dict_pre_hook_takes_no_module_by_default():
+    """PyTorch's _register_load_state_dict_pre_hook(hook) calls hook(state_dict, prefix, ...) (with_module=False),
+    the form key-renaming hooks in model code are written for."""
+    m = graphnn.nn.Linear(2, 2)
+    sd = {("old_" + k): v for k, v in m.state_dict().items()}
+
+    def rename(state_dict, prefix, *rest):
+        for k in list(state_dict):
+            if k.startswith(prefix + "old_"):
+                state_dict[prefix + k[len(prefix) + 4 :]] = state_dict.pop(k)
+
+    m._register_load_state_dict_pre_hook(rename)
+    assert str(m.load_state_dict(sd)) == "<All keys matched successfully>"

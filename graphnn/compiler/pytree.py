@@ -11,7 +11,7 @@ the order of the traced graph's inputs.
 from __future__ import annotations
 
 import inspect
-from collections import defaultdict
+from collections import OrderedDict, defaultdict
 
 from graphnn.core.tensor import Tensor
 
@@ -165,11 +165,16 @@ def map_tensors(obj, fn, path: str = ""):
 
 
 def flatten(obj, leaves: list):
-    """The structure of a result tree, with tensors replaced by ('leaf', i) and collected in `leaves`."""
+    """The structure of a result tree, with tensors replaced by ('leaf', i) and collected in `leaves`; a dataclass
+    result (a model's output record, also one that is a mapping as transformers' ModelOutput) by its fields."""
     if isinstance(obj, Tensor):
         leaves.append(obj)
         return ("leaf", len(leaves) - 1)
     cls = type(obj)
+    if hasattr(cls, "__dataclass_fields__") and not isinstance(obj, type):
+        import dataclasses
+
+        return ("dc", cls, [(f.name, flatten(getattr(obj, f.name), leaves)) for f in dataclasses.fields(obj)])
     kind = _kind(cls)
     if kind == "map":
         return ("map", cls, [(k, flatten(v, leaves)) for k, v in obj.items()], getattr(obj, "default_factory", None))
@@ -188,7 +193,20 @@ def unflatten(spec, leaves: list):
         return _rebuild(spec[1], [unflatten(s, leaves) for s in spec[2]])
     if kind == "map":
         return _rebuild(spec[1], [(k, unflatten(s, leaves)) for k, s in spec[2]], spec[3])
+    if kind == "dc":
+        return _rebuild_dataclass(spec[1], [(k, unflatten(s, leaves)) for k, s in spec[2]])
     return spec[1]
+
+
+def _rebuild_dataclass(cls, fields: list):
+    """A dataclass instance with these field values, built without calling its __init__ (frozen ones too); one that
+    is a mapping also holds its fields that are not None as items, as ModelOutput does."""
+    obj = cls.__new__(cls)
+    for name, value in fields:
+        object.__setattr__(obj, name, value)
+        if isinstance(obj, dict) and value is not None:
+            (OrderedDict if isinstance(obj, OrderedDict) else dict).__setitem__(obj, name, value)
+    return obj
 
 
 # -- errors ---------------------------------------------------------------------------------------------------

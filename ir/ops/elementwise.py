@@ -511,6 +511,13 @@ register(
 )
 
 
+def _cast_ref(a, attrs):
+    """astype, quietly: NaN or an infinity cast to an integer (a value a select then drops, as in T5's position
+    buckets) is as undefined as in PyTorch, which does not warn either."""
+    with np.errstate(invalid="ignore", over="ignore"):
+        return a[0].astype(attrs["dtype"])
+
+
 def _cast_grad(b, node, cts):
     x = node.inputs[0]
     return [b.cast(cts[0], dtype=x.dtype) if x.type.is_float else None]
@@ -519,7 +526,7 @@ def _cast_grad(b, node, cts):
 register(
     "cast",
     infer=lambda t, a: TensorType(t[0].shape, a["dtype"]),
-    ref=lambda a, attrs: a[0].astype(attrs["dtype"]),
+    ref=_cast_ref,
     grad=_cast_grad,
     pattern="elementwise",
     num_inputs=1,

@@ -477,7 +477,12 @@ class Module:
         the module loads its entries (it may edit state_dict: rename legacy keys)."""
         return _add_hook(self, "_load_state_dict_pre_hooks", hook, False)
 
-    _register_load_state_dict_pre_hook = register_load_state_dict_pre_hook
+    def _register_load_state_dict_pre_hook(self, hook, with_module: bool = False) -> "RemovableHandle":
+        """PyTorch's older form: hook(state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys,
+        error_msgs), with the module first only when with_module."""
+        if with_module:
+            return self.register_load_state_dict_pre_hook(hook)
+        return self.register_load_state_dict_pre_hook(lambda module, *args: hook(*args))
 
     def register_load_state_dict_post_hook(self, hook) -> "RemovableHandle":
         """hook(module, incompatible_keys) after the module and its children loaded (it may edit the key lists)."""
