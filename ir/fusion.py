@@ -141,6 +141,8 @@ def _epilogue(c: Node, uses: dict, inlined: set) -> bool:
 
 
 MAX_RECOMPUTED_USERS = 3  # an elementwise value with at most this many users is computed inside each of them
+MAX_INLINE_DEPTH = 48  # inlined values in a chain feeding one kernel, at most (code generation recurses per value:
+# a 100-step elementwise loop, an ODE solver's unrolled updates, becomes several kernels instead of a RecursionError)
 
 
 def _takes_inline(c: Node) -> bool:
@@ -187,6 +189,7 @@ def _decide_inline(graph: Graph, uses: dict, outputs: set, forced: set) -> set:
     once: dict = {}  # value id -> is each element of it evaluated once per kernel run
     copies: set = set()  # ids of inlined values computed in more than one kernel, or more than once per element
     homes: dict = {}  # inlined value id -> ids of the roots of the kernels computing it
+    depth: dict = {}  # inlined value id -> the longest chain of inlined values from it to its kernel's root
     for n in reversed(graph.nodes):
         if len(n.outputs) != 1:
             for o in n.outputs:
@@ -218,6 +221,11 @@ def _decide_inline(graph: Graph, uses: dict, outputs: set, forced: set) -> set:
                 # a cheap value several kernels read is recomputed in each instead of written and read back (once
                 # per value: never inside a value that is itself recomputed in several kernels)
                 inline = all(_takes_inline(c) and not copies.intersection(o.id for o in c.outputs) for c, _ in users)
+        if inline:
+            d = 1 + max((depth.get(c.outputs[0].id, 0) for c, _ in users if len(c.outputs) == 1), default=0)
+            if d > MAX_INLINE_DEPTH and not get_op(n.op).remap:
+                inline, d = False, 0
+            depth[v.id] = d
         if inline:
             inlined.add(v.id)
             homes[v.id] = _homes(users, homes)

@@ -84,3 +84,28 @@ def test_inf_minus_inf_inside_a_reduction_stays_nan(monkeypatch, tmp_path):
     g.outputs = [g.emit("sum", g.emit("sub", g.emit("broadcast_to", x, shape=(5, 3)), x), axes=(0,), keepdims=False)]
     xs = np.array([[np.inf, 1, np.nan], [2, -np.inf, 3], [1, 2, 3], [4, 5, 6], [7, 8, 9]], np.float32)
     np.testing.assert_array_equal(CompiledGraph(g)([xs])[0], interpret(g, [xs])[0])
+
+
+def test_a_long_elementwise_chain_compiles_in_several_kernels():
+    """An unrolled 300-step update (an ODE solver's loop): code generation recurses once per inlined value, so a
+    chain feeding one kernel is cut every MAX_INLINE_DEPTH values instead of raising RecursionError; the values and
+    the gradient equal eager's."""
+    import graphnn
+    from graphnn.ir.fusion import MAX_INLINE_DEPTH
+
+    def f(x):
+        for _ in range(300):
+            x = x * 0.99 + 0.01 * graphnn.sin(x)
+        return x
+
+    x = graphnn.ones(4, requires_grad=True)
+    want = f(x)
+    want.sum().backward()
+    g = x.grad.numpy().copy()
+    x.grad = None
+    got = graphnn.compile(f)(x)
+    got.sum().backward()
+    # 300 steps of float32 rounding in another association order
+    np.testing.assert_allclose(got.detach().numpy(), want.detach().numpy(), rtol=1e-5)
+    np.testing.assert_allclose(x.grad.numpy(), g, rtol=1e-4)
+    assert MAX_INLINE_DEPTH < 100
