@@ -305,6 +305,13 @@ from graphnn import multiprocessing  # noqa: E402
 
 from graphnn import func, jit, linalg, serialization, special, testing  # noqa: E402  (torch.jit's entry points, linalg's norms, special)
 
+i0 = special.i0  # (also Tensor.i0; torch.polygamma, torch.mvlgamma: special's)
+polygamma = special.polygamma
+mvlgamma = special.multigammaln
+Tensor.i0 = lambda self: special.i0(self)
+Tensor.polygamma = lambda self, n: special.polygamma(n, self)
+Tensor.mvlgamma = lambda self, p: special.multigammaln(self, p)
+
 vmap = func.vmap
 
 from graphnn.nn import _top_level  # noqa: E402

@@ -1,6 +1,7 @@
 """torch.special: the functions graphnn has, under their torch.special names (expit is sigmoid, ndtr the standard
-normal CDF, entr -x log x, gammaln lgamma, psi digamma). polygamma has the orders 0 and 1 (digamma, trigamma).
-Not here (graphnn has no rule for them yet): i0, i1, the Bessel functions, zeta, ..."""
+normal CDF, entr -x log x, gammaln lgamma, psi digamma, ndtri, xlog1py; i0 / i0e / i1 / i1e from the series and
+asymptotic expansion of graphnn.distributions.von_mises, so differentiable and compiled). polygamma has the orders
+0 and 1 (digamma, trigamma). Not here: the Bessel functions J and Y, zeta, the incomplete gamma functions."""
 
 from __future__ import annotations
 
@@ -81,3 +82,54 @@ def log_ndtr(input):
     left = lo * lo * -0.5 + erfcx(lo * (-1 / math.sqrt(2))).log() - math.log(2.0)
     right = ((hi * (1 / math.sqrt(2))).erfc() * -0.5).log1p()
     return apply("select", [below, left, right])
+
+
+def _log_i(order: int, x):
+    from graphnn.distributions.von_mises import log_bessel_i
+
+    return log_bessel_i(order, x)
+
+
+def i0(input):
+    """The modified Bessel function of the first kind of order 0 (even)."""
+    x = as_tensor(input)
+    x = x if x.is_floating_point() else x.float()
+    return _log_i(0, x.abs()).exp()
+
+
+def i0e(input):
+    """exp(-|x|) i0(x), without the overflow of i0 for large |x|."""
+    x = as_tensor(input)
+    x = x if x.is_floating_point() else x.float()
+    a = x.abs()
+    return (_log_i(0, a) - a).exp()
+
+
+def i1(input):
+    """The modified Bessel function of the first kind of order 1 (odd)."""
+    x = as_tensor(input)
+    x = x if x.is_floating_point() else x.float()
+    return x.sign() * _log_i(1, x.abs()).exp()
+
+
+def i1e(input):
+    """exp(-|x|) i1(x)."""
+    x = as_tensor(input)
+    x = x if x.is_floating_point() else x.float()
+    a = x.abs()
+    return x.sign() * (_log_i(1, a) - a).exp()
+
+
+def ndtri(input):
+    """The inverse of the standard normal CDF: sqrt(2) erfinv(2p - 1)."""
+    p = as_tensor(input)
+    p = p if p.is_floating_point() else p.float()
+    return (p * 2.0 - 1.0).erfinv() * math.sqrt(2.0)
+
+
+def xlog1py(input, other):
+    """x log1p(y), 0 where x is 0 (unless y is NaN)."""
+    x, y = as_tensor(input), as_tensor(other)
+    x = x if x.is_floating_point() else x.float()
+    y = y if y.is_floating_point() else y.type_as_dtype(x.dtype_name)
+    return apply("select", [(x == 0) & (y == y), 0.0, x * y.log1p()])

@@ -32,8 +32,9 @@ def grad_fn_name(op: str) -> str:
     return get_op(op).torch_name or op.title().replace("_", "") + "Backward0"
 
 
-class OpError(ValueError):
-    """An op got inputs it cannot accept. The message names the op, the shapes and the user's source line."""
+class OpError(ValueError, RuntimeError):
+    """An op got inputs it cannot accept. The message names the op, the shapes and the user's source line. A
+    ValueError, and a RuntimeError as PyTorch raises for the same inputs (`except RuntimeError` catches it)."""
 
 
 class IndexOpError(OpError, IndexError):

@@ -176,6 +176,8 @@ def searchsorted(sorted_sequence, values, *, out_int32=False, right=False, side=
         )
     vv, ss = v.unsqueeze(-1), (seq.unsqueeze(-2) if seq.ndim > 1 else seq)
     below = (ss <= vv) if right else (ss < vv)
+    if vv.is_floating_point():  # a NaN sorts after every number (PyTorch's position: the length)
+        below = below | (vv != vv)
     return below.sum(-1)
 
 

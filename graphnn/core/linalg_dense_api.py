@@ -222,7 +222,8 @@ def torch_qr(A, some: bool = True, *, out=None):
 
 def lstsq(A, B, rcond=None, *, driver=None):
     """The least-squares solution of A X = B (the minimum-norm one when A is wide), through a QR factorization:
-    A must have full rank. residuals, rank and singular_values are empty, as PyTorch's default driver leaves them."""
+    A must have full rank. residuals and singular_values are empty and rank is min(m, n) per matrix (a full-rank
+    A's), as PyTorch's default CPU driver (gelsy) gives them."""
     A, B = _as(A), _as(B)
     vec = B.ndim == A.ndim - 1
     if vec:
@@ -237,7 +238,8 @@ def lstsq(A, B, rcond=None, *, driver=None):
     if vec:
         x = x.squeeze(-1)
     empty = _g().empty((0,), dtype=A.dtype)
-    return lstsq_result(x, empty, _g().empty((0,), dtype=_g().int64), empty)
+    rank = _g().full(tuple(A.shape[:-2]), min(m, n), dtype=_g().int64)
+    return lstsq_result(x, empty, rank, empty)
 
 
 def _cutoff(S, atol, rtol, m: int, n: int):

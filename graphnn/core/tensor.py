@@ -15,7 +15,7 @@ from graphnn.ir.types import TensorType, canonical_dtype, promote
 
 from graphnn.core import random as _random
 from graphnn.compiler import tracer as _tracer
-from graphnn.core.dispatch import apply, located, relabel
+from graphnn.core.dispatch import OpError, apply, located, relabel
 from graphnn.core.grad_mode import INFERENCE_REGIONS, is_inference_mode_enabled
 from graphnn.core.device import CPU, check_device, is_device
 from graphnn.core import dtypes as _half_dtypes
@@ -304,7 +304,9 @@ class Tensor:
         return self._data
 
     # -- conversion -------------------------------------------------------------------------
-    def numpy(self) -> np.ndarray:
+    def numpy(self, *, force: bool = False) -> np.ndarray:
+        if force:  # (detached; graphnn's tensors are already on the CPU)
+            return self.detach()._concrete("numpy()")
         if self.requires_grad:
             raise RuntimeError("Can't call numpy() on Tensor that requires grad. Use tensor.detach().numpy() instead.")
         return self._concrete("numpy()")
@@ -768,29 +770,31 @@ class Tensor:
     def masked_fill_(self, mask, value):
         return self._inplace_op("masked_fill_", lambda: self.masked_fill(mask, value))
 
-    def uniform_(self, a=0.0, b=1.0):
+    def uniform_(self, a=0.0, b=1.0, *, generator=None):
         shape, dt = tuple(self.shape), self.dtype_name
         return self._inplace_op(
             "uniform_",
-            lambda: random_tensor(shape, dt, lambda: _random.generator().uniform(a, b, shape).astype(dt)),
+            lambda: random_tensor(shape, dt, lambda: _random.generator(generator).uniform(a, b, shape).astype(dt)),
             "UniformBackward0",
         )
 
-    def normal_(self, mean=0.0, std=1.0):
+    def normal_(self, mean=0.0, std=1.0, *, generator=None):
         shape, dt = tuple(self.shape), self.dtype_name
         return self._inplace_op(
             "normal_",
-            lambda: random_tensor(shape, dt, lambda: _random.generator().normal(mean, std, shape).astype(dt)),
+            lambda: random_tensor(shape, dt, lambda: _random.generator(generator).normal(mean, std, shape).astype(dt)),
             "NormalBackward0",
         )
 
-    def random_(self, low=None, high=None):
+    def random_(self, low=None, high=None, *, generator=None):
         if high is None:
             low, high = 0, (low if low is not None else 2**24)
         shape, dt = tuple(self.shape), self.dtype_name
         return self._inplace_op(
             "random_",
-            lambda: random_tensor(shape, dt, lambda: _random.generator().integers(low, high, shape).astype(dt)),
+            lambda: random_tensor(
+                shape, dt, lambda: _random.generator(generator).integers(low, high, shape).astype(dt)
+            ),
             "RandomBackward0",
         )
 
@@ -1812,9 +1816,18 @@ def tensor(data, dtype=None, device=None, requires_grad: bool = False, pin_memor
 
 
 def as_tensor(x, dtype=None, device=None) -> Tensor:
+    """x as a tensor, without a copy where one is not needed: a tensor itself, or a C-contiguous NumPy array of one
+    of graphnn's dtypes, whose memory the tensor shares (as PyTorch's as_tensor)."""
     check_device(device, "as_tensor")
     if isinstance(x, Tensor):
         return x if dtype is None else x.type_as_dtype(to_dtype(dtype))
+    if (
+        type(x) is np.ndarray
+        and x.flags.c_contiguous
+        and x.dtype.name in ("float32", "float64", "int64", "bool")
+        and (dtype is None or to_dtype(dtype) == x.dtype.name)
+    ):
+        return Tensor._wrap(x)
     return tensor(x, dtype=dtype)
 
 
@@ -2014,8 +2027,10 @@ def cat(tensors, dim: int = 0) -> Tensor:
     d = dim % ref.ndim
     for t in tensors[1:]:
         if t.ndim != ref.ndim or any(a != b for i, (a, b) in enumerate(zip(t.shape, ref.shape)) if i != d):
-            raise ValueError(
-                f"cat: sizes of tensors must match except in dimension {d}: {[tuple(t.shape) for t in tensors]}"
+            raise OpError(
+                located(
+                    f"cat: sizes of tensors must match except in dimension {d}: {[tuple(t.shape) for t in tensors]}"
+                )
             )
     want = promote(*(t.dtype_name for t in tensors))
     pieces = [t.type_as_dtype(want) for t in tensors if t.shape[d] != 0] or [tensors[0].type_as_dtype(want)]
@@ -2024,6 +2039,16 @@ def cat(tensors, dim: int = 0) -> Tensor:
 
 def stack(tensors, dim: int = 0) -> Tensor:
     tensors = [as_tensor(t) for t in tensors]
+    if not tensors:
+        raise RuntimeError("stack expects a non-empty TensorList")
+    for i, t in enumerate(tensors[1:], 1):
+        if tuple(t.shape) != tuple(tensors[0].shape):
+            raise OpError(
+                located(
+                    f"stack expects each tensor to be equal size, but got {list(tensors[0].shape)} at entry 0 and "
+                    f"{list(t.shape)} at entry {i}"
+                )
+            )
     d = dim % (tensors[0].ndim + 1)
     return relabel(cat([t.unsqueeze(d) for t in tensors], d), "StackBackward0", tensors)
 

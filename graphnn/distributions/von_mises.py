@@ -23,7 +23,8 @@ _CANDIDATES = 40  # all rejected: probability below 0.35 ** 40 < 1e-18
 
 def log_bessel_i(order: int, x: Tensor) -> Tensor:
     """log I_order(x) for x > 0 (order 0 or 1)."""
-    small = x.clamp(max=_SWITCH).clamp(min=1e-300)
+    tiny = 1e-300 if x.dtype_name == "float64" else 1e-37  # (a positive number in the dtype: log(x / 2) is finite)
+    small = x.clamp(max=_SWITCH).clamp(min=tiny)
     j = arange(_SERIES_TERMS, dtype=x.dtype)
     log_terms = (2 * j + order) * (small / 2).log().unsqueeze(-1) - (j + 1).lgamma() - (j + 1 + order).lgamma()
     series = log_terms.logsumexp(-1)

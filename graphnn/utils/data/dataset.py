@@ -35,7 +35,7 @@ class TensorDataset(Dataset):
 
     def __init__(self, *tensors):
         if any(len(t) != len(tensors[0]) for t in tensors):
-            raise ValueError("Size mismatch between tensors")
+            raise AssertionError("Size mismatch between tensors")  # (PyTorch asserts it)
         self.tensors = tensors
 
     def __getitem__(self, index):
