@@ -194,3 +194,11 @@ def test_a_compiled_function_returning_a_loss_built_from_a_gradient_is_different
     assert out.grad_fn is not None and out.item() == 153.0
     out.backward()
     assert x.grad.tolist() == [36.0, 288.0]
+
+
+def test_compiled_autograd_grad_without_create_graph_returns_plain_gradients():
+    """(loss, autograd.grad(loss, a)) from a compiled function: the loss requires grad, the gradients (no
+    create_graph) do not, as in PyTorch."""
+    x = graphnn.tensor([1.0, 2.0], requires_grad=True)
+    loss, (g,) = graphnn.compile(lambda a: (lambda l: (l, graphnn.autograd.grad(l, [a])))((a**2).sum()))(x)
+    assert loss.requires_grad and not g.requires_grad and g.tolist() == [2.0, 4.0]

@@ -672,6 +672,8 @@ class SplitProgram(_Guarded):
         self.updated = [t for t, _ in tracer.updates.values() if t._trace is not tracer]
         self.updated_args = [tracer.arg_index[k] for k in tracer.updates if k in tracer.arg_index]
         g = tracer.graph
+        # (an output computed without gradient, autograd.grad's result without create_graph, stays so)
+        self.out_requires_grad = [bool(getattr(t, "requires_grad", True)) for t in leaves]
         outs = [tracer.lift(t) for t in leaves]
         g.outputs = list(outs)
         updates = list(tracer.updates.values())  # state written by forward (e.g. BatchNorm running statistics)
@@ -741,12 +743,12 @@ class SplitProgram(_Guarded):
         fn = make_grad_fn("CompiledFunctionBackward", [t for t in tensors if t.requires_grad])
         leaves = []
         for j in range(self.n_out):
-            t = Tensor._wrap(outs[j], requires_grad=node.outputs[j].type.is_float)
+            t = Tensor._wrap(outs[j], requires_grad=node.outputs[j].type.is_float and self.out_requires_grad[j])
             if t.requires_grad:
                 t._value, t.grad_fn = node.outputs[j], fn
             leaves.append(t)
-        for fn, a, kw in self.tracer.host_calls:  # (a scheduler's step, flags the traced code set)
-            fn(*a, **kw)
+        for call, a, kw in self.tracer.host_calls:  # (a scheduler's step, flags the traced code set)
+            call(*a, **kw)
         return unflatten(self.out_spec, leaves)
 
 
