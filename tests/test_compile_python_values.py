@@ -488,3 +488,58 @@ def test_objects_a_compiled_step_reads_through_helpers_and_arguments():
             ticks["n"] = i
             assert g(graphnn.ones(1)).item() == i
     assert g.cache.programs <= 9
+
+
+def test_masked_weights_train_and_rebound_tensors_trace_again():
+    """`self.weight.data *= self.mask` in forward: the masked weight is the leaf gradients reach (a compiled Adam
+    step trains as eagerly); tensors rebound on a plain object, in a dict or on a namespace argument trace again."""
+    import types
+
+    class Masked(nn.Linear):
+        def __init__(self):
+            super().__init__(4, 4)
+            self.register_buffer("mask", graphnn.tril(graphnn.ones(4, 4)))
+
+        def forward(self, x):
+            self.weight.data *= self.mask
+            return super().forward(x)
+
+    def run(compiled):
+        graphnn.manual_seed(0)
+        m = Masked()
+        opt = graphnn.optim.Adam(m.parameters(), lr=0.1)
+        x = graphnn.randn(8, 4)
+
+        def step(x):
+            opt.zero_grad()
+            loss = (m(x) ** 2).mean()
+            loss.backward()
+            opt.step()
+            return loss.detach()
+
+        f = graphnn.compile(step) if compiled else step
+        return [f(x).item() for _ in range(4)]
+
+    np.testing.assert_allclose(run(True), run(False), rtol=1e-5)
+
+    x = graphnn.zeros(3)
+
+    class Holder:
+        pass
+
+    h = Holder()
+    h.bias = graphnn.ones(3)
+    f = graphnn.compile(lambda x: x + h.bias)
+    f(x)
+    h.bias = graphnn.full((3,), 10.0)
+    assert f(x).tolist() == [10.0] * 3
+    d = {"b": graphnn.ones(3)}
+    f = graphnn.compile(lambda x: x + d["b"])
+    f(x)
+    d["b"] = graphnn.full((3,), 9.0)
+    assert f(x).tolist() == [9.0] * 3
+    ns = types.SimpleNamespace(b=graphnn.ones(3))
+    f = graphnn.compile(lambda x, o: x + o.b)
+    f(x, ns)
+    ns.b = graphnn.full((3,), 9.0)
+    assert f(x, ns).tolist() == [9.0] * 3

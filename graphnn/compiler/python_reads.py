@@ -137,8 +137,9 @@ def watched_guards(tracer) -> None:
         obj = tracer.watched[i]
         for name in sorted(names):
             v = getattr(obj, name, _MISSING)
-            if _is_value(v) or v is _MISSING:
+            if _is_value(v) or v is _MISSING or (isinstance(v, _tensor_type()) and v._trace is None):
                 tracer.guard(lambda o=obj, n=name: value_key(getattr(o, n, _MISSING)), value_key(v))
+                tracer.keepalive.append(v)  # (a tensor's identity compared: it stays alive)
 
 
 def start() -> None:
@@ -442,16 +443,17 @@ def data_guards(tracer, fn) -> None:
     self_name = f.__code__.co_varnames[0] if f is not None and owner is not None and f.__code__.co_argcount else None
     keys = _read_keys(f, self_name) if f is not None else {}
     for label, holder, key, _old in data_snapshot(fn):
-        if key is not _ALL or id(holder) in tracer.watched:
-            continue
+        if key is not _ALL or id(holder) in tracer.watched or not label.isidentifier() or label == "self":
+            continue  # (entries nested in other objects are snapshotted for changes, not guarded: a history list)
         wanted = keys.get(label)
         if wanted is None:
             tracer.guard(lambda o=holder: _plain_items(o), _plain_items(holder))
             continue
         for k in wanted:
             v = _current(holder, k)
-            if isinstance(v, PLAIN):  # (a method, a nested object: not a value the trace computed with)
+            if isinstance(v, PLAIN) or isinstance(v, _tensor_type()):  # (a tensor: which one; not a method)
                 tracer.guard(lambda o=holder, k=k: value_key(_current(o, k)), value_key(v))
+                tracer.keepalive.append(v)
 
 
 _LOADS = ("LOAD_GLOBAL", "LOAD_DEREF", "LOAD_NAME", "LOAD_CLASSDEREF")

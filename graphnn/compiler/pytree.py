@@ -76,8 +76,9 @@ def _constant_key(a) -> tuple:
         if _watchable(a):  # (which object: the attributes a trace reads from it are guarded, see watch)
             return ("data", type(a), id(a))
         items = _plain_items(a)
-        if items is not None:
-            return ("data", type(a), id(a), items)
+        if items is not None:  # (and which tensors it holds: `ns.b = new tensor` traces again)
+            held = tuple((k, id(v)) for k, v in vars(a).items() if isinstance(v, Tensor))
+            return ("data", type(a), id(a), items, held)
     try:
         hash(a)
     except TypeError:

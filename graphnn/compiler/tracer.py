@@ -93,6 +93,7 @@ class Tracer:
         self.class_reads: dict = {}  # (id(module), name) -> (module, name): class-level defaults read (python_reads)
         self.host_calls: list = []  # (fn, args, kwargs): Python-only calls compiled calls repeat (defer_host_call)
         self.stored: dict = {}  # (id(module), name) -> (module, name, tensor): traced tensors set as module attributes
+        self.data_set: set = set()  # ids of captured leaves whose .data the trace set (Tensor.data's setter)
         self.flags_set: dict = {}  # (id(obj), flag) -> (obj, flag, value): requires_grad / training set by the trace
         self.preset: set = set()  # ids of the tensors and modules whose flag the trace set before it read it
         self.watched: dict = {}  # id(object) -> user data object whose attribute reads are recorded (python_reads)
@@ -362,8 +363,8 @@ class Tracer:
         else:
             seed = self.lift(gradient)
         leaves = [
-            (t, self.input_of[key])
-            for key, t in ((id(t), t) for t in self.keepalive)
+            (t, self.current[key] if key in self.data_set else self.input_of[key])  # (`w.data = ...`: the new value
+            for key, t in ((id(t), t) for t in self.keepalive)  # is the leaf, as eagerly)
             if key in self.input_of and t.requires_grad
         ]
         seen = set()

@@ -203,6 +203,9 @@ class Tensor:
     def requires_grad(self, value) -> None:
         value = bool(value)
         if value == self._requires_grad:
+            tr = _tracer.current()
+            if tr is not None and self._data is not None:  # (set by the traced code: set at every call too)
+                tr.note_flag(self, "requires_grad", value)
             return
         if self.grad_fn is not None:
             raise RuntimeError(
@@ -426,6 +429,7 @@ class Tensor:
                     )
                 )
             tr.assign(self, value)  # a state update, written back at every call
+            tr.data_set.add(id(self))  # (gradients reach the new value, as they reach the leaf's new data eagerly)
             return
         self._assign_data(value._data if isinstance(value, Tensor) else np.asarray(value, self.dtype_name))
 
