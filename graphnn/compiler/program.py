@@ -658,6 +658,12 @@ class CompiledModule(CompiledFunction):
         return f"Compiled({self.module!r})"
 
 
+def _without_grad(t) -> bool:
+    """Was traced output t computed without gradient: detached (stop_gradient) or under no_grad?"""
+    p = t._value.producer if isinstance(t, Tensor) and t._value is not None else None
+    return p is not None and (p.op == "stop_gradient" or bool(p.meta.get("nograd")))
+
+
 class SplitProgram(_Guarded):
     """A forward graph that also returns the values its backward graph needs, plus that backward graph.
 
@@ -672,8 +678,9 @@ class SplitProgram(_Guarded):
         self.updated = [t for t, _ in tracer.updates.values() if t._trace is not tracer]
         self.updated_args = [tracer.arg_index[k] for k in tracer.updates if k in tracer.arg_index]
         g = tracer.graph
-        # (an output computed without gradient, autograd.grad's result without create_graph, stays so)
-        self.out_requires_grad = [bool(getattr(t, "requires_grad", True)) for t in leaves]
+        # (an output computed without gradient - autograd.grad's result without create_graph, a detached value, one
+        # computed under no_grad - stays so; the symbolic tensors' own flags do not follow index assignments)
+        self.out_requires_grad = [not _without_grad(t) for t in leaves]
         outs = [tracer.lift(t) for t in leaves]
         g.outputs = list(outs)
         updates = list(tracer.updates.values())  # state written by forward (e.g. BatchNorm running statistics)
