@@ -659,9 +659,12 @@ class CompiledModule(CompiledFunction):
 
 
 def _without_grad(t) -> bool:
-    """Was traced output t computed without gradient: detached (stop_gradient) or under no_grad?"""
+    """Was traced output t computed without gradient: detached (its op is the one behind detach()) or under
+    no_grad?"""
+    from graphnn.ir.registry import get_op
+
     p = t._value.producer if isinstance(t, Tensor) and t._value is not None else None
-    return p is not None and (p.op == "stop_gradient" or bool(p.meta.get("nograd")))
+    return p is not None and ("detach" in get_op(p.op).view or bool(p.meta.get("nograd")))
 
 
 class SplitProgram(_Guarded):
