@@ -217,9 +217,10 @@ def _names(code, f=None, depth: int = 2) -> set:
 
 
 def global_guards(fn, tracer) -> None:
-    """Guards, checked at every call, on the plain globals and closure variables fn's own code reads."""
+    """Guards, checked at every call, on the plain globals and closure variables fn's own code reads (not for
+    graphnn's own functions, whose module constants do not change: a replayed GELU reads sqrt(1/2))."""
     f = _python_function(fn)
-    if f is None:
+    if f is None or (f.__module__ or "").startswith("graphnn."):
         return
     g = f.__globals__
     for name in sorted(_names(f.__code__, f)):
