@@ -60,16 +60,17 @@ class LogitRelaxedBernoulli(ProbsOrLogits):
         return self.temperature.log() - s - 2 * _softplus(-s)
 
 
-class RelaxedBernoulli(TransformedDistribution):
-    """Values in (0, 1): the sigmoid of a LogitRelaxedBernoulli."""
+class _Relaxed(TransformedDistribution):
+    """A relaxed distribution: a base over logits (`_base`) mapped by one transform (`_transform`); its temperature,
+    probs and logits are the base's."""
 
-    arg_constraints = {"probs": constraints.unit_interval, "logits": constraints.real}
-    support = constraints.unit_interval
     has_rsample = True
+    _base: type
+    _transform: type
 
     def __init__(self, temperature, probs=None, logits=None, validate_args=None):
-        base = LogitRelaxedBernoulli(temperature, probs, logits, validate_args=validate_args)
-        super().__init__(base, [SigmoidTransform()], validate_args=validate_args)
+        base = self._base(temperature, probs, logits, validate_args=validate_args)
+        super().__init__(base, [self._transform()], validate_args=validate_args)
 
     @property
     def temperature(self) -> Tensor:
@@ -84,7 +85,16 @@ class RelaxedBernoulli(TransformedDistribution):
         return self.base_dist.logits
 
     def __repr__(self) -> str:
-        return f"RelaxedBernoulli({', '.join(f'{k}: {v.size()}' for k, v in self.base_dist._shown_params().items())})"
+        shown = ", ".join(f"{k}: {v.size()}" for k, v in self.base_dist._shown_params().items())
+        return f"{type(self).__name__}({shown})"
+
+
+class RelaxedBernoulli(_Relaxed):
+    """Values in (0, 1): the sigmoid of a LogitRelaxedBernoulli."""
+
+    arg_constraints = {"probs": constraints.unit_interval, "logits": constraints.real}
+    support = constraints.unit_interval
+    _base, _transform = LogitRelaxedBernoulli, SigmoidTransform
 
 
 class ExpRelaxedCategorical(Distribution):
@@ -133,28 +143,9 @@ class ExpRelaxedCategorical(Distribution):
         return self._categorical._shown_params()
 
 
-class RelaxedOneHotCategorical(TransformedDistribution):
+class RelaxedOneHotCategorical(_Relaxed):
     """Points of the simplex: the exp of an ExpRelaxedCategorical."""
 
     arg_constraints = {"probs": constraints.simplex, "logits": constraints.real_vector}
     support = constraints.simplex
-    has_rsample = True
-
-    def __init__(self, temperature, probs=None, logits=None, validate_args=None):
-        base = ExpRelaxedCategorical(temperature, probs, logits, validate_args=validate_args)
-        super().__init__(base, [ExpTransform()], validate_args=validate_args)
-
-    @property
-    def temperature(self) -> Tensor:
-        return self.base_dist.temperature
-
-    @property
-    def probs(self) -> Tensor:
-        return self.base_dist.probs
-
-    @property
-    def logits(self) -> Tensor:
-        return self.base_dist.logits
-
-    def __repr__(self) -> str:
-        return f"RelaxedOneHotCategorical({', '.join(f'{k}: {v.size()}' for k, v in self.base_dist._shown_params().items())})"
+    _base, _transform = ExpRelaxedCategorical, ExpTransform
