@@ -35,10 +35,7 @@ class FisherSnedecor(Distribution):
     support = constraints.positive
 
     def __init__(self, df1, df2, validate_args=None):
-        self.df1, self.df2 = broadcast_all(df1, df2)
-        super().__init__(tuple(self.df1.shape), (), validate_args)
-        if self._validate_args:
-            self._validate_params(df1=self.df1, df2=self.df2)
+        self._init_params(validate_args, df1=df1, df2=df2)
 
     @property
     def mean(self) -> Tensor:

@@ -92,6 +92,16 @@ class Distribution:
     def _expand_children(self, new, batch_shape: tuple) -> None:
         """Expand the distributions this one is built from (base_dist and the like) into `new`."""
 
+    def _init_params(self, validate_args, **params) -> None:
+        """A distribution of scalar parameters: broadcast them to one batch shape, set them as attributes, initialize
+        with that batch shape (no event dimensions) and validate them (in arg_constraints order)."""
+        values = dict(zip(params, broadcast_all(*params.values())))
+        for name, v in values.items():
+            setattr(self, name, v)
+        Distribution.__init__(self, tuple(next(iter(values.values())).shape), (), validate_args)
+        if self._validate_args:
+            self._validate_params(**{k: values[k] for k in self.arg_constraints if k in values})
+
     def _validate_params(self, **params) -> None:
         """Raise ValueError when a parameter breaks its constraint in arg_constraints (a NumPy test on the
         parameter itself where the constraint has fixed bounds: also at every call of compiled code)."""

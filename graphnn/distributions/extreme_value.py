@@ -10,7 +10,7 @@ import numpy as np
 
 from graphnn.core.tensor import Tensor, as_tensor
 from graphnn.distributions import constraints
-from graphnn.distributions.distribution import Distribution, broadcast_all
+from graphnn.distributions.distribution import Distribution
 from graphnn.distributions.student_cauchy import _open_uniform
 
 EULER_GAMMA = 0.57721566490153286060
@@ -39,10 +39,7 @@ class Gumbel(_InverseCdfSampled):
     support = constraints.real
 
     def __init__(self, loc, scale, validate_args=None):
-        self.loc, self.scale = broadcast_all(loc, scale)
-        super().__init__(tuple(self.loc.shape), (), validate_args)
-        if self._validate_args:
-            self._validate_params(loc=self.loc, scale=self.scale)
+        self._init_params(validate_args, loc=loc, scale=scale)
 
     @property
     def mean(self) -> Tensor:
@@ -82,11 +79,8 @@ class Weibull(_InverseCdfSampled):
     support = constraints.positive
 
     def __init__(self, scale, concentration, validate_args=None):
-        self.scale, self.concentration = broadcast_all(scale, concentration)
+        self._init_params(validate_args, scale=scale, concentration=concentration)
         self.concentration_reciprocal = self.concentration.reciprocal()
-        super().__init__(tuple(self.scale.shape), (), validate_args)
-        if self._validate_args:
-            self._validate_params(scale=self.scale, concentration=self.concentration)
 
     _expand_names = ("scale", "concentration", "concentration_reciprocal")
 
@@ -125,10 +119,7 @@ class Pareto(_InverseCdfSampled):
     arg_constraints = {"alpha": constraints.positive, "scale": constraints.positive}
 
     def __init__(self, scale, alpha, validate_args=None):
-        self.scale, self.alpha = broadcast_all(scale, alpha)
-        super().__init__(tuple(self.scale.shape), (), validate_args)
-        if self._validate_args:
-            self._validate_params(alpha=self.alpha, scale=self.scale)
+        self._init_params(validate_args, scale=scale, alpha=alpha)
 
     @constraints.dependent_property(is_discrete=False, event_dim=0)
     def support(self):
@@ -174,10 +165,7 @@ class Kumaraswamy(_InverseCdfSampled):
     support = constraints.unit_interval
 
     def __init__(self, concentration1, concentration0, validate_args=None):
-        self.concentration1, self.concentration0 = broadcast_all(concentration1, concentration0)
-        super().__init__(tuple(self.concentration1.shape), (), validate_args)
-        if self._validate_args:
-            self._validate_params(concentration1=self.concentration1, concentration0=self.concentration0)
+        self._init_params(validate_args, concentration1=concentration1, concentration0=concentration0)
 
     def _moment(self, n: int) -> Tensor:
         """E[x^n] = b B(1 + n / a, b)."""

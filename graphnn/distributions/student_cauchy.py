@@ -32,10 +32,7 @@ class StudentT(Distribution):
     support = constraints.real
 
     def __init__(self, df, loc=0.0, scale=1.0, validate_args=None):
-        self.df, self.loc, self.scale = broadcast_all(df, loc, scale)
-        super().__init__(tuple(self.df.shape), (), validate_args)
-        if self._validate_args:
-            self._validate_params(df=self.df, loc=self.loc, scale=self.scale)
+        self._init_params(validate_args, df=df, loc=loc, scale=scale)
 
     @property
     def mean(self) -> Tensor:
@@ -87,10 +84,7 @@ class Cauchy(Distribution):
     support = constraints.real
 
     def __init__(self, loc, scale, validate_args=None):
-        self.loc, self.scale = broadcast_all(loc, scale)
-        super().__init__(tuple(self.loc.shape), (), validate_args)
-        if self._validate_args:
-            self._validate_params(loc=self.loc, scale=self.scale)
+        self._init_params(validate_args, loc=loc, scale=scale)
 
     @property
     def mean(self) -> Tensor:

@@ -15,7 +15,7 @@ import math
 from graphnn.core.dispatch import apply
 from graphnn.core.tensor import Tensor, arange, as_tensor, rand
 from graphnn.distributions import constraints
-from graphnn.distributions.distribution import Distribution, broadcast_all
+from graphnn.distributions.distribution import Distribution
 
 _SERIES_TERMS, _ASYMPTOTIC_TERMS, _SWITCH = 60, 30, 20.0
 _CANDIDATES = 40  # all rejected: probability below 0.35 ** 40 < 1e-18
@@ -43,10 +43,7 @@ class VonMises(Distribution):
     support = constraints.real
 
     def __init__(self, loc, concentration, validate_args=None):
-        self.loc, self.concentration = broadcast_all(loc, concentration)
-        super().__init__(tuple(self.loc.shape), (), validate_args)
-        if self._validate_args:
-            self._validate_params(loc=self.loc, concentration=self.concentration)
+        self._init_params(validate_args, loc=loc, concentration=concentration)
 
     @property
     def mean(self) -> Tensor:
