@@ -48,14 +48,25 @@ def _is_value(v) -> bool:
     return type(v).__module__ == "numpy" and hasattr(v, "dtype") and getattr(v, "ndim", 1) == 0
 
 
-_INTERNALS = frozenset(
-    {"_parameters", "_buffers", "_modules", "_non_persistent_buffers_set", "_scope_name", "training", "__dict__"}
+MODULE_INTERNALS = frozenset(  # a Module's own bookkeeping in its __dict__, not values a forward computes with
+    {
+        "_parameters",
+        "_buffers",
+        "_modules",
+        "_buffer_names",
+        "_non_persistent_buffers_set",
+        "_scope_name",
+        "training",
+        "_forward_pre_hooks",
+        "_forward_hooks",
+        "_hooks_with_kwargs",
+    }
 )
 
 
 def _reading(self, name):
     v = object.__getattribute__(self, name)
-    if name[:2] != "__" and name not in _INTERNALS:
+    if name[:2] != "__" and name not in MODULE_INTERNALS:
         from . import tracer as _tracer
 
         tr = _tracer.current()
@@ -352,7 +363,7 @@ def _add_module(out: list, label: str, module) -> None:
         out += [
             (f"{where}.{k}", m, k, x)
             for k, x in vars(m).items()
-            if isinstance(x, PLAIN) and k not in _INTERNALS and k[:2] != "__"
+            if isinstance(x, PLAIN) and k not in MODULE_INTERNALS and k[:2] != "__"
         ]
 
 

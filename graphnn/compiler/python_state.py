@@ -9,27 +9,12 @@ from __future__ import annotations
 
 import warnings
 
+from graphnn.compiler.python_reads import MODULE_INTERNALS
 from graphnn.core.grad_mode import user_location
 
 
 class TraceWarning(UserWarning):
     """graphnn.compile traced Python code with side effects that compiled calls do not repeat."""
-
-
-_MODULE_INTERNALS = frozenset(
-    {
-        "_parameters",
-        "_buffers",
-        "_modules",
-        "_buffer_names",
-        "_non_persistent_buffers_set",
-        "_scope_name",
-        "training",
-        "_forward_pre_hooks",
-        "_forward_hooks",
-        "_hooks_with_kwargs",
-    }
-)
 
 
 def _fingerprint(v):
@@ -52,7 +37,7 @@ def python_state(module) -> dict:
     state = {}
     for prefix, m in module.named_modules():
         for k, v in vars(m).items():
-            if k not in _MODULE_INTERNALS:
+            if k not in MODULE_INTERNALS:
                 state[(prefix or type(module).__name__, k)] = (_fingerprint(v), _describe_state(v))
     return state
 
