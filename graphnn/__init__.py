@@ -330,3 +330,8 @@ def set_float32_matmul_precision(precision: str) -> None:
 
 def get_float32_matmul_precision() -> str:
     return _MATMUL_PRECISION[0]
+
+
+from graphnn.core import compat_api as _compat_api  # noqa: E402
+
+_compat_api.install(_graphnn)  # torch.pi, torch.concat, torch.hann_window, torch.exp_(x), ... (after every other name)

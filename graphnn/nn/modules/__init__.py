@@ -56,6 +56,7 @@ from .loss import (
     TripletMarginLoss,
 )
 from .module import Module
+from ..parameter import Buffer
 from .pooling import MaxPool1d, MaxPool2d, MaxPool3d
 from .rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNBase, RNNCell, RNNCellBase
 from .regularization import BatchNorm1d, BatchNorm2d, BatchNorm3d, Dropout, Dropout1d, Dropout2d, Dropout3d
@@ -69,6 +70,7 @@ from .vision import (
     AdaptiveMaxPool3d,
     AvgPool1d,
     AvgPool2d,
+    AvgPool3d,
     CircularPad1d,
     CircularPad2d,
     CircularPad3d,
@@ -77,7 +79,9 @@ from .vision import (
     ConstantPad3d,
     CosineSimilarity,
     Embedding,
+    MaxUnpool1d,
     MaxUnpool2d,
+    MaxUnpool3d,
     PairwiseDistance,
     PixelShuffle,
     Unfold,
@@ -243,6 +247,12 @@ from .lazy import (  # noqa: E402
     LazyConv1d,
     LazyConv2d,
     LazyConv3d,
+    LazyConvTranspose1d,
+    LazyConvTranspose2d,
+    LazyConvTranspose3d,
+    LazyInstanceNorm1d,
+    LazyInstanceNorm2d,
+    LazyInstanceNorm3d,
     LazyLinear,
     LazyModuleMixin,
     UninitializedParameter,
@@ -275,4 +285,16 @@ __all__ += [
     "LazyModuleMixin",
     "UninitializedParameter",
     "SyncBatchNorm",
+    "AvgPool3d",
+    "MaxUnpool1d",
+    "MaxUnpool3d",
+    "LazyConvTranspose1d",
+    "LazyConvTranspose2d",
+    "LazyConvTranspose3d",
+    "LazyInstanceNorm1d",
+    "LazyInstanceNorm2d",
+    "LazyInstanceNorm3d",
+    "NLLLoss2d",
+    "Buffer",
 ]
+NLLLoss2d = NLLLoss  # (PyTorch's deprecated name for NLLLoss on images)

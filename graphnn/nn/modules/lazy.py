@@ -12,7 +12,8 @@ import numpy as np
 from graphnn.core.tensor import Tensor, TraceError
 from graphnn.compiler import tracer as _tracer
 from ..parameter import Parameter
-from .conv import Conv1d, Conv2d, Conv3d
+from .conv import Conv1d, Conv2d, Conv3d, ConvTranspose1d, ConvTranspose2d, ConvTranspose3d
+from .normalization import InstanceNorm1d, InstanceNorm2d, InstanceNorm3d
 from .linear import Linear
 from .regularization import BatchNorm1d, BatchNorm2d, BatchNorm3d
 
@@ -94,6 +95,35 @@ class LazyConv2d(_LazyConv, Conv2d):
 
 class LazyConv3d(_LazyConv, Conv3d):
     cls_to_become = Conv3d
+
+
+class LazyConvTranspose1d(_LazyConv, ConvTranspose1d):
+    cls_to_become = ConvTranspose1d
+
+
+class LazyConvTranspose2d(_LazyConv, ConvTranspose2d):
+    cls_to_become = ConvTranspose2d
+
+
+class LazyConvTranspose3d(_LazyConv, ConvTranspose3d):
+    cls_to_become = ConvTranspose3d
+
+
+class _LazyInstanceNorm(LazyModuleMixin):
+    def _input_size(self, input: Tensor) -> int:
+        return input.shape[input.ndim - self.cls_to_become._nsp - 1]  # (batched or not: the axis before the spatial)
+
+
+class LazyInstanceNorm1d(_LazyInstanceNorm, InstanceNorm1d):
+    cls_to_become = InstanceNorm1d
+
+
+class LazyInstanceNorm2d(_LazyInstanceNorm, InstanceNorm2d):
+    cls_to_become = InstanceNorm2d
+
+
+class LazyInstanceNorm3d(_LazyInstanceNorm, InstanceNorm3d):
+    cls_to_become = InstanceNorm3d
 
 
 class _LazyBatchNorm(LazyModuleMixin):

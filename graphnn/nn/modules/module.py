@@ -145,7 +145,12 @@ class Module:
                 self.add_module(name, value)
             else:
                 buffers = d.get("_buffers")
-                if buffers is not None and name in buffers:
+                if isinstance(value, Tensor) and getattr(value, "_is_buffer", False):  # nn.Buffer(...)
+                    if buffers is None:
+                        raise AttributeError("cannot assign buffer before Module.__init__() call")
+                    _remove_from(self, name, "_buffers")
+                    self.register_buffer(name, value, persistent=getattr(value, "persistent", True))
+                elif buffers is not None and name in buffers:
                     if value is not None and not isinstance(value, Tensor):
                         raise TypeError(
                             f"cannot assign '{_typename(value)}' as buffer '{name}' "

@@ -148,6 +148,10 @@ class AvgPool1d(AvgPool2d):
     _nsp = 1
 
 
+class AvgPool3d(AvgPool2d):
+    _nsp = 3
+
+
 class MaxUnpool2d(Module):
     _nsp = 2
 
@@ -162,6 +166,14 @@ class MaxUnpool2d(Module):
 
     def extra_repr(self) -> str:
         return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+
+
+class MaxUnpool1d(MaxUnpool2d):
+    _nsp = 1
+
+
+class MaxUnpool3d(MaxUnpool2d):
+    _nsp = 3
 
 
 class Upsample(Module):
