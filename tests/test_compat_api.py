@@ -189,3 +189,48 @@ def test_buffer(torch):
     assert not net.scale.requires_grad and list(net.parameters()) == []
     np.testing.assert_array_equal(graphnn.compile(net)(graphnn.ones(2)).numpy(), [3.0, 3.0])
     assert nn.NLLLoss2d is nn.NLLLoss
+
+
+@pytest.mark.parametrize(
+    "name", ["eq_", "ne_", "lt_", "ge_", "greater_", "less_equal_", "logical_and_", "logical_xor_"]
+)
+def test_inplace_comparisons(torch, name):
+    a, b = np.array([[0.0, 1.0, 2.0], [3.0, 0.0, 5.0]]), np.array([[0.0, 2.0, 2.0], [1.0, 0.0, 6.0]])
+    res = []
+    for L in (graphnn, torch):
+        x = L.tensor(a)
+        assert getattr(x, name)(L.tensor(b)) is x
+        res.append(x.numpy())
+    assert res[0].dtype == np.float64
+    np.testing.assert_array_equal(*res)
+
+
+def test_inplace_bitwise(torch):
+    res = []
+    for L in (graphnn, torch):
+        x = L.tensor([5, 6, 7])
+        x.bitwise_and_(L.tensor([1, 2, 4])).bitwise_or_(L.tensor([8, 8, 8])).bitwise_xor_(L.tensor([1, 1, 1]))
+        res.append(x.tolist())
+    assert res[0] == res[1]
+
+
+def test_small_methods(torch):
+    a = RNG.standard_normal((2, 3, 4))
+    g, t = graphnn.tensor(a, requires_grad=True), torch.tensor(a, requires_grad=True)
+    for size in ((3, 1), (1, 3, 4), (2, 1, 4), (4,)):
+        np.testing.assert_allclose(g.sum_to_size(*size).detach().numpy(), t.sum_to_size(*size).detach().numpy())
+    with pytest.raises(RuntimeError, match="expandable"):
+        g.sum_to_size(2, 4)
+    g.sum_to_size(3, 1).sum().backward()
+    np.testing.assert_array_equal(g.grad.numpy(), np.ones(a.shape))
+    assert [p.shape for p in g.split_with_sizes([1, 2], 1)] == [p.shape for p in t.split_with_sizes([1, 2], 1)]
+    assert len(g.unsafe_chunk(2, 2)) == 2 and len(g.unsafe_split(1)) == 2
+    np.testing.assert_array_equal(g.adjoint().detach().numpy(), t.adjoint().detach().numpy())
+    x = graphnn.arange(12.0)
+    np.testing.assert_array_equal(
+        x.as_strided((3, 3), (1, 2), 1).numpy(), torch.arange(12.0).as_strided((3, 3), (1, 2), 1).numpy()
+    )
+    np.testing.assert_array_equal(x.hardshrink(4.0).numpy(), torch.arange(12.0).hardshrink(4.0).numpy())
+    assert x.is_cpu and not x.is_meta and not x.is_quantized and x.real is x
+    with pytest.raises(RuntimeError, match="non-complex"):
+        x.imag

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from builtins import range as range_
 
 import numpy as np
 
@@ -302,6 +303,75 @@ FUNCTIONS["range"] = _range
 METHODS = {n: FUNCTIONS[n] for n in ("select_scatter", "slice_scatter", "diagonal_scatter", "is_nonzero")}
 
 
+def sum_to_size(self, *size):
+    """self summed over the dimensions where `size` (to which self broadcasts) is 1 or missing."""
+    size = tuple(size[0]) if len(size) == 1 and isinstance(size[0], (tuple, list)) else tuple(size)
+    shape = tuple(self.shape)
+    lead = len(shape) - len(size)
+    if lead < 0 or any(s not in (1, d) for s, d in zip(size, shape[lead:])):
+        raise RuntimeError(f"sum_to_size: size {list(size)} is not expandable to size {list(shape)}")
+    out = self.sum(dim=tuple(range_(lead))) if lead else self
+    dims = tuple(i for i, (s, d) in enumerate(zip(size, shape[lead:])) if s == 1 and d != 1)
+    return out.sum(dim=dims, keepdim=True) if dims else out
+
+
+def _imag(self):
+    raise RuntimeError("imag is not implemented for tensors with non-complex dtypes.")
+
+
+METHODS.update(
+    {
+        "as_strided": lambda self, size, stride, storage_offset=0: _g().as_strided(self, size, stride, storage_offset),
+        "sum_to_size": sum_to_size,
+        "split_with_sizes": lambda self, split_sizes, dim=0: self.split(list(split_sizes), dim),
+        "unsafe_split": lambda self, split_size, dim=0: self.split(split_size, dim),
+        "unsafe_chunk": lambda self, chunks, dim=0: self.chunk(chunks, dim),
+        "adjoint": lambda self: self.transpose(-2, -1),
+        "to_sparse_coo": lambda self: self.to_sparse(),
+        "hardshrink": lambda self, lambd=0.5: _g().nn.functional.hardshrink(self, lambd),
+        "prelu": lambda self, weight: _g().nn.functional.prelu(self, weight),
+        "real": property(lambda self: self, doc="self: a real tensor is its own real part"),
+        "imag": property(_imag),
+        **{
+            flag: property(lambda self, v=value: v)
+            for flag, value in (
+                ("is_cpu", True),
+                ("is_meta", False),
+                ("is_quantized", False),
+                ("is_nested", False),
+                ("is_mkldnn", False),
+                ("is_sparse_csr", False),
+            )
+        },
+    }
+)
+# in-place comparisons and logical / bitwise ops: x.eq_(y) writes x == y in x's dtype
+INPLACE = (
+    "eq",
+    "ne",
+    "lt",
+    "le",
+    "gt",
+    "ge",
+    "greater",
+    "greater_equal",
+    "less",
+    "less_equal",
+    "not_equal",
+    "logical_and",
+    "logical_or",
+    "logical_xor",
+    "logical_not",
+    "bitwise_and",
+    "bitwise_or",
+    "bitwise_xor",
+    "bitwise_not",
+    "bitwise_left_shift",
+    "bitwise_right_shift",
+    "absolute",
+)
+
+
 def _method_call(name: str):
     def fn(input, *args, **kwargs):
         return getattr(input, name)(*args, **kwargs)
@@ -320,7 +390,7 @@ def install(module) -> None:
 
     both = {a: getattr(module, n) for a, n in ALIASES.items()}
     functions = {**FUNCTIONS, **{a: getattr(module, n) for a, n in FUNCTION_ALIASES.items()}}
-    put(module, both, ("absolute",), functions=functions, methods=METHODS)
+    put(module, both, INPLACE, functions=functions, methods=METHODS)
     for name, value in CONSTANTS.items():
         if not hasattr(module, name):
             setattr(module, name, value)
