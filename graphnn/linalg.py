@@ -129,3 +129,8 @@ def norm(A, ord=None, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
         if A.ndim != 1:
             raise RuntimeError(f"linalg.norm: an ord needs a 1-D or 2-D input or dim, got {A.ndim} dimensions")
     return vector_norm(A, 2 if ord is None else ord, dims, keepdim, dtype=dtype)
+
+
+def matmul(input, other):
+    """torch.linalg.matmul: input @ other."""
+    return input @ other

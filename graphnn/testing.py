@@ -77,3 +77,35 @@ def assert_close(
 def assert_allclose(actual, expected, rtol=None, atol=None, equal_nan: bool = True, msg: str = "") -> None:
     """The older spelling: compares values, not dtypes."""
     assert_close(actual, expected, rtol=rtol, atol=atol, equal_nan=equal_nan, check_dtype=False, msg=msg or None)
+
+
+def make_tensor(
+    *shape,
+    dtype,
+    device=None,
+    low=None,
+    high=None,
+    requires_grad: bool = False,
+    noncontiguous: bool = False,
+    exclude_zero: bool = False,
+    memory_format=None,
+):
+    """A tensor of `shape` and `dtype` with values drawn uniformly from [low, high) (default [-9, 9) for floats,
+    [-9, 10) for integers, {False, True} for bool) from graphnn's random generator; exclude_zero replaces zeros."""
+    import graphnn
+
+    shape = tuple(shape[0]) if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else tuple(shape)
+    name = str(dtype).rsplit(".", 1)[-1]
+    if name == "bool":
+        out = graphnn.randint(0, 2, shape).bool()
+    elif getattr(dtype, "is_floating_point", False):
+        lo, hi = (-9.0 if low is None else low), (9.0 if high is None else high)
+        out = graphnn.rand(shape, dtype=dtype) * (hi - lo) + lo
+        if exclude_zero:
+            out = graphnn.where(out == 0, graphnn.full_like(out, graphnn.finfo(dtype).tiny), out)
+    else:
+        lo, hi = (-9 if low is None else int(low)), (10 if high is None else int(high))
+        out = graphnn.randint(lo, hi, shape, dtype=dtype)
+        if exclude_zero:
+            out = graphnn.where(out == 0, graphnn.ones_like(out), out)
+    return out.requires_grad_(requires_grad) if requires_grad else out

@@ -234,3 +234,26 @@ def test_small_methods(torch):
     assert x.is_cpu and not x.is_meta and not x.is_quantized and x.real is x
     with pytest.raises(RuntimeError, match="non-complex"):
         x.imag
+
+
+def test_attention_backends_and_small_utilities(torch):
+    from graphnn.nn.attention import SDPBackend, sdpa_kernel
+
+    q = RNG.standard_normal((1, 2, 4, 8)).astype(np.float32)
+    with sdpa_kernel([SDPBackend.MATH, SDPBackend.FLASH_ATTENTION]):
+        out = F.scaled_dot_product_attention(*[graphnn.tensor(q)] * 3, is_causal=True)
+    ref = torch.nn.functional.scaled_dot_product_attention(*[torch.tensor(q)] * 3, is_causal=True)
+    np.testing.assert_allclose(out.numpy(), ref.numpy(), atol=1e-5)
+    with pytest.raises(AssertionError, match="SDPBackend"):
+        with sdpa_kernel("math"):
+            pass
+    m = nn.utils.skip_init(nn.Linear, 3, 4, device="cpu")
+    assert type(m) is nn.Linear and tuple(m.weight.shape) == (4, 3)
+    assert graphnn.amp.is_autocast_available("cpu")
+    a, b = RNG.standard_normal((2, 3)), RNG.standard_normal((3, 2))
+    np.testing.assert_allclose(graphnn.linalg.matmul(graphnn.tensor(a), graphnn.tensor(b)).numpy(), a @ b)
+    t = graphnn.testing.make_tensor(50, 3, dtype=graphnn.float64, low=-1, high=2, requires_grad=True)
+    assert t.dtype == graphnn.float64 and t.requires_grad and tuple(t.shape) == (50, 3)
+    assert -1 <= t.min().item() and t.max().item() < 2
+    i = graphnn.testing.make_tensor((200,), dtype=graphnn.int64, exclude_zero=True)
+    assert i.dtype == graphnn.int64 and (i != 0).all() and -9 <= i.min().item() and i.max().item() < 10

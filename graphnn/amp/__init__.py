@@ -11,6 +11,11 @@ from .autocast_mode import autocast, get_autocast_dtype, is_autocast_enabled
 from .grad_scaler import GradScaler
 
 
+def is_autocast_available(device_type: str) -> bool:
+    """Can autocast run on device_type: the CPU (graphnn's only device)."""
+    return device_type == "cpu"
+
+
 def custom_fwd(fwd=None, *, device_type: str = "cpu", cast_inputs=None):
     """Decorator of a custom Function's forward (torch.amp.custom_fwd): with float32 computed in float32 there is
     nothing to cast, so forward runs as written."""
@@ -26,4 +31,12 @@ def custom_bwd(bwd=None, *, device_type: str = "cpu"):
     return bwd
 
 
-__all__ = ["GradScaler", "autocast", "custom_bwd", "custom_fwd", "get_autocast_dtype", "is_autocast_enabled"]
+__all__ = [
+    "GradScaler",
+    "autocast",
+    "custom_bwd",
+    "custom_fwd",
+    "get_autocast_dtype",
+    "is_autocast_available",
+    "is_autocast_enabled",
+]
