@@ -22,7 +22,7 @@ import llvmlite.ir as ir
 import numpy as np
 
 from graphnn.ir.graph import Graph
-from graphnn.ir.registry import describe, get_op
+from graphnn.ir.registry import LinAlgError, describe, get_op
 
 from .kernel import I64, PTR, i64
 
@@ -36,6 +36,10 @@ CALL = ir.FunctionType(I32, [I64, I64, PTR])
 class HostCallError(ValueError, RuntimeError):
     """An op that compiled code ran on the host failed (a singular matrix, say); the message names the op and shapes
     (a ValueError as the eager op's error is, and a RuntimeError as PyTorch's)."""
+
+
+class HostLinAlgError(HostCallError, LinAlgError):
+    """A linear-algebra op that compiled code ran on the host found a singular (or not positive-definite) matrix."""
 
 
 def is_host(node) -> bool:
@@ -119,7 +123,7 @@ def error(message: str) -> Exception:
     if kept is None:
         return HostCallError(message[len(ERROR_TAG) :] + " failed")
     e, what = kept
-    err = HostCallError(f"{what}: {e}")
+    err = (HostLinAlgError if isinstance(e, np.linalg.LinAlgError) else HostCallError)(f"{what}: {e}")
     err.__cause__ = e
     return err
 

@@ -59,7 +59,7 @@ from .codegen import get_num_threads, set_num_threads
 from graphnn.artifact.export import ExportError, export  # noqa: E402
 from graphnn.artifact.checkpoint import CheckpointError, load, save  # noqa: E402
 from graphnn import distributed, distributions, profiler, utils, viz  # noqa: E402
-from graphnn.utils.generator import Generator  # noqa: E402
+from graphnn.utils.generator import Generator, default_generator  # noqa: E402
 from graphnn import accelerator, amp, backends, cpu, cuda, onnx  # noqa: E402
 from graphnn.amp import autocast, get_autocast_dtype, is_autocast_enabled  # noqa: E402
 from graphnn.core.tensor_ops import (
@@ -303,7 +303,7 @@ Tensor.share_memory_, Tensor.is_shared = _shared_memory.share_memory_, _shared_m
 _shared_memory.register_reductions()
 from graphnn import multiprocessing  # noqa: E402
 
-from graphnn import func, jit, linalg, serialization, special, testing  # noqa: E402  (torch.jit's entry points, linalg's norms, special)
+from graphnn import _dynamo, func, jit, linalg, mps, serialization, special, testing  # noqa: E402  (torch.jit's entry points, linalg's norms, special)
 
 i0 = special.i0  # (also Tensor.i0; torch.polygamma, torch.mvlgamma: special's)
 polygamma = special.polygamma
@@ -335,3 +335,9 @@ def get_float32_matmul_precision() -> str:
 from graphnn.core import compat_api as _compat_api  # noqa: E402
 
 _compat_api.install(_graphnn)  # torch.pi, torch.concat, torch.hann_window, torch.exp_(x), ... (after every other name)
+
+
+def __getattr__(name: str):
+    if name.startswith("_foreach_"):  # torch._foreach_add_(tensors, ...): the Tensor method on each tensor
+        return _compat_api.foreach(name[len("_foreach_") :])
+    raise AttributeError(f"module 'graphnn' has no attribute {name!r}")

@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 
 from graphnn.core.dispatch import apply, relabel
+from graphnn.ir.registry import LinAlgError  # noqa: F401 (torch.linalg.LinAlgError)
 from graphnn.core.linalg_dense_api import (  # noqa: F401 (torch.linalg's names)
     cholesky,
     cholesky_ex,
@@ -44,11 +45,6 @@ from graphnn.core.linalg_lu_api import (  # noqa: F401 (torch.linalg's names)
 )
 from graphnn.core.matrix_exp import matrix_exp  # noqa: F401 (torch.linalg's name)
 from graphnn.core.tensor import Tensor, as_tensor
-
-
-class LinAlgError(RuntimeError):
-    """torch.linalg.LinAlgError's name: graphnn raises its errors of singular or indefinite matrices as OpError
-    (eager) and HostCallError (compiled), both ValueErrors; the latter is also a RuntimeError."""
 
 
 def _dims(x: Tensor, dim) -> tuple | None:

@@ -66,6 +66,11 @@ class IRIndexError(IRError, IndexError):
     """An IRError for a dimension or position out of range (an IndexError, as PyTorch raises there)."""
 
 
+class LinAlgError(RuntimeError):
+    """A matrix a linear-algebra op cannot factor or invert (singular, not positive-definite): torch.linalg's
+    LinAlgError, which the eager (OpError) and compiled (HostCallError) errors of such ops also are."""
+
+
 class MissingGradient(NotImplementedError):
     """An op has no gradient rule for the requested input."""
 

@@ -257,3 +257,31 @@ def test_attention_backends_and_small_utilities(torch):
     assert -1 <= t.min().item() and t.max().item() < 2
     i = graphnn.testing.make_tensor((200,), dtype=graphnn.int64, exclude_zero=True)
     assert i.dtype == graphnn.int64 and (i != 0).all() and -9 <= i.min().item() and i.max().item() < 10
+
+
+def test_foreach(torch):
+    res = []
+    for L in (graphnn, torch):
+        ema, cur = [L.zeros(2), L.zeros(3)], [L.ones(2), L.full((3,), 2.0)]
+        assert L._foreach_lerp_(ema, cur, 0.1) is ema
+        L._foreach_mul_(ema, [0.9, 0.5])
+        L._foreach_add_(ema, cur, alpha=0.1)
+        L._foreach_addcmul_(ema, cur, cur, value=0.5)
+        norms = L._foreach_norm(ema)
+        res.append([t.tolist() for t in ema] + [[n.item() for n in norms]] + [L._foreach_sqrt(cur)[1].tolist()])
+    np.testing.assert_allclose(
+        np.concatenate([np.ravel(r) for r in res[0]]), np.concatenate([np.ravel(r) for r in res[1]]), rtol=1e-6
+    )
+    with pytest.raises(AttributeError, match="_foreach_nothing"):
+        graphnn._foreach_nothing
+
+
+def test_batchnorm_statistics_in_the_default_dtype(torch):
+    graphnn.set_default_dtype(graphnn.float64)
+    try:
+        bn = nn.BatchNorm1d(3)
+        assert bn.running_mean.dtype == graphnn.float64 and bn.running_var.dtype == graphnn.float64
+        assert nn.Transformer.generate_square_subsequent_mask(3).dtype == graphnn.float64
+    finally:
+        graphnn.set_default_dtype(graphnn.float32)
+    assert nn.BatchNorm1d(3).running_mean.dtype == graphnn.float32

@@ -5,4 +5,4 @@ Programs written for GPUs set `torch.backends.cuda.matmul.allow_tf32 = True` or
 on the CPU), and `is_available()` says no accelerator is present.
 """
 
-from . import cuda, cudnn, mps  # noqa: F401
+from . import cuda, cudnn, mkldnn, mps, openmp  # noqa: F401

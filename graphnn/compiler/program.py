@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import types
+
 import contextvars
 import weakref
 
@@ -512,6 +514,11 @@ class CompiledFunction:
         self.last: Program | None = None
         self._hot = None  # (key, program) of the last call: one tuple, so a thread never pairs a key with another's
         self._retraces = 0  # traces for an argument signature traced before (see python_reads)
+
+    def __get__(self, obj, objtype=None):
+        """As a method (`@graphnn.compile` on a function in a class body): bound to its object, which the trace
+        receives as its first argument."""
+        return self if obj is None else types.MethodType(self, obj)
 
     @property
     def max_specializations(self) -> int:

@@ -75,6 +75,7 @@ class Tracer:
         self.epoch_guards: list = []  # (accessor, expected) checked again only when EPOCH moved (see state_changed)
         self._attr_guarded: set = set()
         self._none_guarded: set = set()
+        self._value_guarded: set = set()  # ids of concrete tensors whose value the trace read (read_value)
         self.arg_syms: list = []  # the symbolic tensor of each tensor argument, in signature order
         self.arg_index: dict = {}  # id(symbolic argument) -> its position in arg_syms
         self.arg_grads0: list = []  # .grad of each symbolic argument when tracing began
@@ -136,6 +137,23 @@ class Tracer:
 
     def guard(self, accessor, expected) -> None:
         self.guards.append((accessor, expected))
+
+    def read_value(self, t) -> None:
+        """The trace reads the concrete value of t, a tensor that is not one of its symbolic values (`.item()`,
+        `bool()`, `.tolist()` of a buffer): the trace holds for that value only, so it is guarded. A value the trace
+        itself changed exists only as a graph value: reading it is a TraceError (the call runs eagerly)."""
+        from graphnn.core.tensor import TraceError
+
+        if id(t) in self.updates:
+            raise TraceError(
+                "reads the value of a tensor that this compiled call changed in place; read it before the change "
+                "or outside the compiled function"
+            )
+        if id(t) not in self._value_guarded:
+            self._value_guarded.add(id(t))
+            self.keepalive.append(t)
+            value = ValueOf(t)
+            self.guard(value, value())
 
     def note_flag(self, obj, flag: str, value) -> None:
         """The trace sets obj.<flag> (a tensor's requires_grad, a module's training): compiled calls set it too (after
@@ -570,6 +588,17 @@ class SameValues:
     def __call__(self) -> bool:
         d = self.tensor._data
         return d is not None and d.shape == self.values.shape and bool(np.array_equal(d, self.values))
+
+
+class ValueOf:
+    """Guard accessor: a tensor's current value (shape, dtype and bytes), compared with the one a trace read."""
+
+    def __init__(self, t):
+        self.t = t
+
+    def __call__(self) -> tuple:
+        d = self.t._data
+        return (d.shape, d.dtype.str, d.tobytes()) if d is not None else None
 
 
 class SameArray:

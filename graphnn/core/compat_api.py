@@ -400,3 +400,29 @@ def install(module) -> None:
         if n.endswith("_") and not n.startswith("_") and callable(getattr(module, n[:-1], None))
     }
     put(module, functions=inplace)
+
+
+def foreach(op: str):
+    """torch._foreach_<op>(tensors, *args): Tensor.<op> applied to each tensor, a list or tuple argument of the same
+    length giving one value per tensor (`_foreach_add_(ps, gs, alpha=0.1)`, `_foreach_mul_(ps, 0.9)`,
+    `_foreach_norm(gs)`); the in-place forms return the tensors given, the others the list of results."""
+    from graphnn.core.tensor import Tensor
+
+    if not callable(getattr(Tensor, op, None)):
+        raise AttributeError(f"module 'graphnn' has no attribute '_foreach_{op}'")
+
+    def fn(self, *args, **kwargs):
+        tensors = list(self)
+        n = len(tensors)
+
+        def at(a, i):
+            return a[i] if isinstance(a, (list, tuple)) and len(a) == n else a
+
+        out = [
+            getattr(t, op)(*[at(a, i) for a in args], **{k: at(v, i) for k, v in kwargs.items()})
+            for i, t in enumerate(tensors)
+        ]
+        return self if op.endswith("_") else out  # (the in-place forms return their argument, as PyTorch's)
+
+    fn.__name__ = fn.__qualname__ = f"_foreach_{op}"
+    return fn

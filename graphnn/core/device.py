@@ -74,6 +74,15 @@ class device:
     def __reduce__(self):
         return (device, (self.type, self.index))
 
+    def __enter__(self) -> "device":
+        """`with graphnn.device('cpu'):` makes the CPU the default device of the tensors made inside (it always is);
+        any other device is an error."""
+        check_device(self, "with device(...)")
+        return self
+
+    def __exit__(self, *exc) -> bool:
+        return False
+
 
 CPU = device("cpu")
 

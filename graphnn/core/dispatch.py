@@ -10,7 +10,7 @@ import numpy as np
 
 from graphnn.ir.graph import Node, Value
 from graphnn.core import native_eager
-from graphnn.ir.registry import IRError, describe, get_op, infer_node
+from graphnn.ir.registry import IRError, LinAlgError, describe, get_op, infer_node
 from graphnn.ir.types import FLOAT_DTYPES, TensorType
 
 from graphnn.compiler import tracer as _tracer
@@ -39,6 +39,10 @@ class OpError(ValueError, RuntimeError):
 
 class IndexOpError(OpError, IndexError):
     """An index out of range, found by compiled code (the message names the op, the traced line and the call)."""
+
+
+class LinAlgOpError(OpError, LinAlgError):
+    """A matrix a linear-algebra op cannot handle (singular, not positive-definite)."""
 
 
 class IndexRangeError(IndexError, RuntimeError):
@@ -182,7 +186,8 @@ def apply(op: str, inputs: list, attrs: dict | None = None, name: str | None = N
     else:  # Python numbers take the dtype of the first non-bool tensor (select's condition does not decide it)
         ref = next((x for x in dts if x != "bool"), dts[0] if dts else None)
         args = [t if isinstance(t, Tensor) else Scalar(t, scalar_dtype(t, ref)) for t in inputs]
-    needs_grad = is_grad_enabled() and any(t._requires_grad for t in tensors)
+    # (detach's op: its result never requires grad, also inside graphnn.compile)
+    needs_grad = is_grad_enabled() and any(t._requires_grad for t in tensors) and "detach" not in d.view
     if tracer is not None:
         outs = _trace_node(tracer, d, op, args, attrs, needs_grad, Tensor)
     else:
@@ -240,6 +245,8 @@ def _run_eager(d, op: str, args: list, attrs: dict, needs_grad: bool, Tensor) ->
         results = native_eager.run(node, arrays)
     except IndexError as e:  # an index out of range: also an IndexError, as in PyTorch
         raise IndexOpError(located(f"{describe(op, types, attrs)}: {e}")) from None
+    except np.linalg.LinAlgError as e:  # a singular matrix: also torch.linalg.LinAlgError
+        raise LinAlgOpError(located(f"{describe(op, types, attrs)}: {e}")) from None
     except (ValueError, TypeError) as e:
         raise op_error(IRError(f"{describe(op, types, attrs)}: {e}")) from None
     if needs_grad:

@@ -233,7 +233,9 @@ def _build(fn, args: tuple, kwargs: dict, result, tensors: list) -> _Plan | None
         d = get_op(n.op)
         small = not native_eager.eligible(d) or native_eager.surely_small(d, n, [v.type for v in n.inputs])
         run = run_node if small else native_eager.run
-        record = not n.meta.get("nograd")  # (computed under no_grad() inside the function: never recorded)
+        # (computed under no_grad() inside the function, or detached: never recorded, and neither are ops reading
+        # only such values)
+        record = not n.meta.get("nograd") and "detach" not in d.view
         steps.append((n, [slots[v.id] for v in n.inputs], [slots[o.id] for o in n.outputs], run, record))
     if any(slots[v.id] in is_arg for v in out_values):
         return None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import warnings
 import weakref
 
 import numpy as np
@@ -229,6 +230,13 @@ class Tensor:
             tr = _tracer.current()
             if tr is not None:  # a concrete tensor's .grad read while tracing: bound at every call, not baked in
                 return tr.read_grad(self)
+        if g is None and self.grad_fn is not None and not self._retains_grad:
+            warnings.warn(
+                "the .grad of a tensor that is not a leaf is read: backward() does not fill it in (call "
+                ".retain_grad() on the tensor before backward() to keep it; or read the .grad of the leaf tensor)",
+                UserWarning,
+                stacklevel=2,
+            )
         return g
 
     @grad.setter
@@ -304,6 +312,14 @@ class Tensor:
                     "return it from the compiled function and read it outside"
                 )
             )
+        tr = _tracer.current()
+        if tr is not None and tr.active:  # a buffer's .item() in a compiled call: the trace holds for this value
+            try:
+                tr.read_value(self)
+            except TraceError as e:
+                from graphnn.core.dispatch import located
+
+                raise TraceError(located(f"{what} {e}")) from None
         return self._data
 
     # -- conversion -------------------------------------------------------------------------
@@ -1213,6 +1229,13 @@ class Tensor:
 
     @property
     def T(self):
+        if self.ndim != 2:
+            warnings.warn(
+                f"x.T on a {self.ndim}-d tensor (reversing all its dimensions) is deprecated in PyTorch: use x.mT to "
+                "transpose batches of matrices, or x.permute(...) to reverse the dimensions",
+                UserWarning,
+                stacklevel=2,
+            )
         return self.permute(*reversed(range(self.ndim)))
 
     @property
@@ -1804,6 +1827,11 @@ def tensor(data, dtype=None, device=None, requires_grad: bool = False, pin_memor
     check_device(device, "tensor")
     keep = isinstance(data, (np.ndarray, np.generic))  # NumPy data keeps its dtype, as torch.tensor does
     if isinstance(data, Tensor):
+        warnings.warn(
+            "tensor(t) of a tensor t copies it: t.detach().clone() (and .requires_grad_(True)) says so directly",
+            UserWarning,
+            stacklevel=2,
+        )
         arr = np.array(data._concrete("tensor()"))
         keep = True
     else:

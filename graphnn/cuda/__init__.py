@@ -27,3 +27,22 @@ manual_seed_all = manual_seed
 
 def synchronize(device=None) -> None:
     """Nothing to wait for."""
+
+
+def empty_cache() -> None:
+    """No device memory to free."""
+
+
+def memory_allocated(device=None) -> int:
+    """0: no CUDA memory (the same for the other memory counters)."""
+    return 0
+
+
+max_memory_allocated = memory_reserved = max_memory_reserved = memory_allocated
+
+
+def reset_peak_memory_stats(device=None) -> None:
+    """Nothing to reset."""
+
+
+reset_max_memory_allocated = reset_peak_memory_stats

@@ -1,6 +1,6 @@
 """graphnn.nn: layers, losses, init and functional."""
 
-from . import functional, init, parallel, utils
+from . import attention, functional, init, parallel, utils
 from .modules import *  # noqa: F401,F403
 from .modules import __all__ as _modules_all
 from .parallel import DataParallel

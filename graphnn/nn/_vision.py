@@ -16,7 +16,7 @@ from graphnn.compiler.tracer import check_values
 from graphnn.core.attrs import ntuple
 from graphnn.core.tensor import Tensor, broadcast_to, cat, narrow, ones_like, tensor
 from graphnn.ir.ops.pool import pool_out_size
-from graphnn.ir.registry import IRError
+from graphnn.ir.registry import IRError, IRIndexError
 
 
 def window_arg(op: str, name: str, value, n: int) -> tuple:
@@ -663,7 +663,7 @@ def embedding(
     def check(idx):
         bad = (idx < 0) | (idx >= n)
         if bad.any():
-            raise op_error(IRError(f"{call}: index {int(idx[bad].flat[0])} is out of range for {n} embeddings"))
+            raise op_error(IRIndexError(f"{call}: index {int(idx[bad].flat[0])} is out of range for {n} embeddings"))
 
     check_values(input, check)
     if max_norm is not None or scale_grad_by_freq:  # occurrences of each row in this batch, (n, 1)

@@ -51,6 +51,7 @@ from ._norm import (  # noqa: F401
     rms_norm,
 )
 from ._losses import (  # noqa: F401
+    _size_warning,
     binary_cross_entropy_with_logits,
     cosine_embedding_loss,
     gaussian_nll_loss,
@@ -496,23 +497,12 @@ def max_pool3d_with_indices(
 # -- losses ---------------------------------------------------------------------------------------------------
 
 
-def _check_same_shape(name, input, target):
-    """PyTorch broadcasts a differently shaped target with a warning; so do we (the op errors if it cannot)."""
-    if tuple(input.shape) != tuple(target.shape):
-        warnings.warn(
-            f"{name}: using a target size ({tuple(target.shape)}) that is different to the input size "
-            f"({tuple(input.shape)}); it will be broadcast",
-            UserWarning,
-            stacklevel=4,
-        )
-
-
 @replayed
 def mse_loss(input, target, size_average=None, reduce=None, reduction: str = "mean") -> Tensor:
     target = as_tensor(target)
     if target.dtype_name != input.dtype_name:
         target = target.type_as_dtype(input.dtype_name)
-    _check_same_shape("mse_loss", input, target)
+    _size_warning("mse_loss", input, target)
     d = input - target
     return relabel(
         reduce_loss(d * d, legacy_reduction(size_average, reduce, reduction)), "MseLossBackward0", [input, target]
@@ -524,7 +514,7 @@ def l1_loss(input, target, size_average=None, reduce=None, reduction: str = "mea
     target = as_tensor(target)
     if target.dtype_name != input.dtype_name:
         target = target.type_as_dtype(input.dtype_name)
-    _check_same_shape("l1_loss", input, target)
+    _size_warning("l1_loss", input, target)
     return relabel(
         reduce_loss((input - target).abs(), legacy_reduction(size_average, reduce, reduction)),
         "L1LossBackward0",
@@ -665,11 +655,23 @@ def kl_div(input, target, size_average=None, reduce=None, reduction: str = "mean
     else:
         tlogt = apply("select", [target > 0, target * apply("maximum", [target, 1e-38]).log(), 0.0])
         pointwise = tlogt - target * input
+    if reduction == "mean":
+        warnings.warn(
+            "kl_div: reduction='mean' divides the sum by the batch size times the support size; 'batchmean' (the "
+            "sum over the batch size) is the mathematical KL divergence",
+            UserWarning,
+            stacklevel=3,
+        )
     if reduction == "batchmean":
         out = pointwise.sum() / (input.shape[0] if input.ndim else 1)
     else:
         out = reduce_loss(pointwise, reduction)
     return relabel(out, "KlDivBackward0", [input, target])
+
+
+def _check_unit_interval(a, what: str) -> None:
+    if a.size and not ((a >= 0) & (a <= 1)).all():  # (NaN fails too, as in PyTorch)
+        raise RuntimeError(located(f"binary_cross_entropy: all elements of the {what} should be between 0 and 1"))
 
 
 @replayed
@@ -679,6 +681,15 @@ def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=N
     rule through the clamped logs would give 0 * inf = NaN. The loss is its value plus d s(x0) + d^2 s'(x0) / 2 with
     d = x - x0 = 0 (x0: x without gradient): first derivative s, second s' (double backward, as PyTorch's)."""
     target = as_tensor(target)
+    if tuple(target.shape) != tuple(input.shape):
+        raise ValueError(
+            located(
+                f"binary_cross_entropy: the target's size {tuple(target.shape)} differs from the input's "
+                f"{tuple(input.shape)}; give both the same size (e.g. target.view_as(input))"
+            )
+        )
+    for what, t in (("input", input), ("target", target)):
+        check_values(t, lambda a, what=what: _check_unit_interval(a, what))
     x = apply("stop_gradient", [input])
     log_p = apply("maximum", [x.log(), -100.0])
     log_1p = apply("maximum", [(1.0 - x).log(), -100.0])
@@ -700,6 +711,7 @@ def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=N
 @replayed
 def smooth_l1_loss(input, target, size_average=None, reduce=None, reduction: str = "mean", beta: float = 1.0):
     target = as_tensor(target)
+    _size_warning("smooth_l1_loss", input, target)
     d = (input - target).abs()
     loss = apply("select", [d < beta, d * d * (0.5 / beta), d - 0.5 * beta]) if beta > 0 else d
     return relabel(
@@ -736,6 +748,7 @@ def max_unpool3d(input, indices, kernel_size, stride=None, padding=0, output_siz
 
 
 def upsample(input, size=None, scale_factor=None, mode="nearest", align_corners=None):
+    warnings.warn("F.upsample is deprecated: use F.interpolate", UserWarning, stacklevel=2)
     return interpolate(input, size, scale_factor, mode, align_corners)
 
 

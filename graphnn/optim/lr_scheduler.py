@@ -113,6 +113,13 @@ class LRScheduler:
         return self._last_lr
 
     def step(self, epoch: int | None = None) -> None:
+        if self._step_count == 1 and not self.optimizer.__dict__.get("_opt_called"):
+            warnings.warn(
+                "lr_scheduler.step() is called before optimizer.step(): the optimizer steps first (since PyTorch "
+                "1.1); in this order the first value of the learning rate schedule is skipped",
+                UserWarning,
+                stacklevel=3,  # (the user's line, through _deferred_in_traces)
+            )
         self._step_count += 1
         if epoch is not None:
             warnings.warn(EPOCH_DEPRECATION_WARNING, UserWarning, stacklevel=2)

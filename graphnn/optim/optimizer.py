@@ -279,6 +279,7 @@ def _with_step_hooks(step):
     @functools.wraps(step)
     def hooked(self, *args, **kwargs):
         d = self.__dict__
+        d["_opt_called"] = True  # (an LR scheduler stepped before its optimizer warns)
         pre, post = d.get("_step_pre_hooks"), d.get("_step_post_hooks")
         if not pre and not post:
             return step(self, *args, **kwargs)

@@ -11,6 +11,7 @@ import math
 
 import numpy as np
 
+from graphnn.compiler import tracer as _tracer
 from graphnn.core.grad_mode import no_grad
 from graphnn.core.tensor import Tensor
 from graphnn.nn.modules.module import Module
@@ -43,10 +44,9 @@ def get_swa_multi_avg_fn():
     """An AveragedModel multi_avg_fn: the equal-weight running mean over the num_averaged + 1 models seen."""
 
     def swa_update(averaged_param_list, current_param_list, num_averaged) -> None:
-        n = float(num_averaged.item() if isinstance(num_averaged, Tensor) else num_averaged)
-        with no_grad():
+        with no_grad():  # (num_averaged + 1 as a tensor when it is one: no value read, so one compiled trace)
             for p_avg, p_model in zip(averaged_param_list, current_param_list):
-                p_avg.copy_(p_avg + (p_model - p_avg) / (n + 1))
+                p_avg.copy_(p_avg + (p_model - p_avg) / (num_averaged + 1))
 
     return swa_update
 
@@ -100,27 +100,38 @@ class AveragedModel(Module):
         mine, theirs = self._averaged(model)
         mine = [p.detach() for p in mine]
         theirs = [p.detach() for p in theirs]
-        n = int(self.n_averaged.item())
         with no_grad():
-            if n == 0:
+            if _tracer.current() is not None:
+                # inside graphnn.compile: the average, then the first call's copy chosen in the graph by
+                # n_averaged == 0 (reading n_averaged's value would make the trace hold for one count only)
+                self._average(mine, theirs)
+                first = self.n_averaged == 0
+                for a, m in zip(mine, theirs):
+                    a.copy_(m.where(first, a))
+            elif int(self.n_averaged.item()) == 0:
                 for a, m in zip(mine, theirs):
                     a.copy_(m)
-            elif self.avg_fn is not None:
-                for a, m in zip(mine, theirs):
-                    a.copy_(self.avg_fn(a, m, self.n_averaged))
             else:
-                fn = self.multi_avg_fn if self.multi_avg_fn is not None else get_swa_multi_avg_fn()
-                groups: dict = {}
-                for a, m in zip(mine, theirs):
-                    groups.setdefault(a.dtype_name, ([], []))
-                    groups[a.dtype_name][0].append(a)
-                    groups[a.dtype_name][1].append(m)
-                for avg_list, model_list in groups.values():
-                    fn(avg_list, model_list, self.n_averaged)
+                self._average(mine, theirs)
             if not self.use_buffers:  # the buffers follow the model's
                 for b_avg, b_model in zip(self.module.buffers(), model.buffers()):
                     b_avg.detach().copy_(b_model.detach())
             self.n_averaged.copy_(self.n_averaged + 1)
+
+    def _average(self, mine: list, theirs: list) -> None:
+        """Move the averaged tensors towards the model's: avg_fn per tensor, else multi_avg_fn per dtype group."""
+        if self.avg_fn is not None:
+            for a, m in zip(mine, theirs):
+                a.copy_(self.avg_fn(a, m, self.n_averaged))
+            return
+        fn = self.multi_avg_fn if self.multi_avg_fn is not None else get_swa_multi_avg_fn()
+        groups: dict = {}
+        for a, m in zip(mine, theirs):
+            groups.setdefault(a.dtype_name, ([], []))
+            groups[a.dtype_name][0].append(a)
+            groups[a.dtype_name][1].append(m)
+        for avg_list, model_list in groups.values():
+            fn(avg_list, model_list, self.n_averaged)
 
 
 def update_bn(loader, model: Module, device=None) -> None:

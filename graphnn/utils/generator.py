@@ -60,3 +60,32 @@ def draw_seed(generator: Generator | None) -> int:
 def randperm(n: int, generator: Generator | None = None) -> list:
     """A random permutation of range(n), as a list of ints."""
     return numpy_rng(generator).permutation(n).tolist()
+
+
+class _DefaultGenerator(Generator):
+    """graphnn.default_generator: the global generator (graphnn.manual_seed's) as a Generator object."""
+
+    def __init__(self):
+        self.device = "cpu"
+
+    @property
+    def _rng(self) -> np.random.Generator:
+        return _random.generator()
+
+    @property
+    def _seed(self) -> int:
+        return _random.initial_seed()
+
+    def manual_seed(self, seed: int) -> "Generator":
+        _random.manual_seed(seed)
+        return self
+
+    def get_state(self) -> dict:
+        return self._rng.bit_generator.state
+
+    def set_state(self, state: dict) -> "Generator":
+        self._rng.bit_generator.state = state
+        return self
+
+
+default_generator = _DefaultGenerator()

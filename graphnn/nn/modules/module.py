@@ -406,12 +406,16 @@ class Module:
 
     def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):
         """Copy values into the parameters and persistent buffers in place, in state_dict() order (so tied tensors
-        stay tied, the entry listed last winning when their values differ); extra state goes to set_extra_state."""
+        stay tied, the entry listed last winning when their values differ); extra state goes to set_extra_state.
+        assign=True puts the state_dict's tensors themselves in their places instead (their dtypes and memory; a
+        parameter keeps its requires_grad)."""
         missing, unexpected, errors = [], [], []
         state_dict = OrderedDict(state_dict)
 
+        meta = {"assign_to_params_buffers": assign}
+
         def load(module, prefix: str) -> None:
-            module._load_from_state_dict(state_dict, prefix, {}, True, missing, unexpected, errors)
+            module._load_from_state_dict(state_dict, prefix, meta, True, missing, unexpected, errors)
             for name, child in module._modules.items():
                 if child is not None:
                     load(child, prefix + name + ".")
@@ -451,6 +455,17 @@ class Module:
                     f"size mismatch for {k}: copying a param with shape {tuple(arr.shape)}, "
                     f"the shape in the current model is {tuple(t.shape)}"
                 )
+                continue
+            if local_metadata.get("assign_to_params_buffers"):
+                new = v if isinstance(v, Tensor) else Tensor._wrap(arr)
+                if name in self._parameters:
+                    if not isinstance(new, Parameter):
+                        new = Parameter(new, requires_grad=False)
+                    new.requires_grad_(t.requires_grad)
+                    self._parameters[name] = new
+                else:
+                    self._buffers[name] = new
+                _tracer.module_changed(self)
                 continue
             t._data[...] = arr.astype(t.dtype_name, copy=False)
             t._bump()  # an in-place write: graphs recorded before no longer hold the old values

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from graphnn.core.dtypes import get_default_dtype
 from graphnn.core.tensor import Tensor
 from .. import functional as F
 from ._affine import register_affine, reset_affine
@@ -72,7 +73,7 @@ class _BatchNorm(Module):
     ):
         super().__init__()
         dtype = factory_dtype(device, dtype, type(self).__name__)
-        stats = dtype or "float32"
+        stats = dtype or get_default_dtype()  # (running statistics in the default dtype, as the affine parameters)
         self.num_features, self.eps, self.momentum = num_features, eps, momentum
         self.affine, self.track_running_stats = affine, track_running_stats
         register_affine(self, num_features, affine, bias, dtype)

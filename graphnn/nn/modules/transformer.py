@@ -13,6 +13,7 @@ import copy
 
 import numpy as np
 
+from graphnn.core.dtypes import get_default_dtype
 from graphnn.core.tensor import Tensor
 from .. import functional as F
 from .. import init
@@ -389,7 +390,7 @@ class Transformer(Module):
     def generate_square_subsequent_mask(sz: int, device=None, dtype=None) -> Tensor:
         """(sz, sz) float mask: -inf above the diagonal (future positions), 0 elsewhere."""
         check_device(device, "generate_square_subsequent_mask")
-        dt = factory_dtype(device, dtype, "generate_square_subsequent_mask") or "float32"
+        dt = factory_dtype(device, dtype, "generate_square_subsequent_mask") or get_default_dtype()
         return Tensor._wrap(np.triu(np.full((sz, sz), -np.inf), 1).astype(dt))
 
     def _reset_parameters(self) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import warnings
 
+from graphnn.core.dispatch import apply
 from graphnn.core.grad_mode import no_grad
 from graphnn.core.tensor import Tensor, stack
 
@@ -42,9 +43,40 @@ def get_total_norm(tensors, norm_type: float = 2.0, error_if_nonfinite: bool = F
             total = stack([t.abs().max() for t in ts]).max()
         else:
             total = stack([(t.abs() ** norm_type).sum() for t in ts]).sum() ** (1.0 / norm_type)
-    if error_if_nonfinite and total._data is not None and not math.isfinite(total.item()):
-        raise RuntimeError(f"The total norm of order {norm_type} for gradients is non-finite")
+    if error_if_nonfinite:
+        if total._data is not None:
+            _FiniteNorm(norm_type).check(total._data)
+        else:  # inside graphnn.compile: checked by the compiled call (a failed check writes no parameter back)
+            total = apply("call", [total], {"fn": _FiniteNorm(norm_type)})
     return total
+
+
+class _FiniteNorm:
+    """attrs['fn'] of a `call` node passing a total norm through, raising when it is not finite (clip_grad_norm_'s
+    error_if_nonfinite inside a compiled step)."""
+
+    def __init__(self, norm_type: float):
+        self.norm_type = norm_type
+
+    def check(self, a) -> None:
+        if not math.isfinite(float(a)):
+            raise RuntimeError(
+                f"clip_grad_norm_: the total norm of order {self.norm_type} of the gradients is non-finite (inf or "
+                "NaN), so they cannot be clipped; error_if_nonfinite=False scales them by it anyway"
+            )
+
+    def ir_key(self) -> str:
+        return f"finite_norm<{self.norm_type}>"
+
+    def out_types(self, types: list) -> list:
+        return list(types)
+
+    def run(self, arrays: list) -> list:
+        self.check(arrays[0])
+        return [arrays[0]]
+
+    def grad(self, b, node, cts: list) -> list:
+        return list(cts)
 
 
 def clip_grads_with_norm_(parameters, max_norm: float, total_norm, foreach=None) -> None:

@@ -1,0 +1,133 @@
+"""Inside graphnn.compile: the values a trace reads of tensors it does not trace (a buffer's .item()) are guarded;
+detach() gives a tensor without gradient; @graphnn.compile on a method binds self; AveragedModel keeps one trace."""
+
+import warnings
+
+import numpy as np
+import pytest
+
+import graphnn
+import graphnn.nn as nn
+
+
+class Counter(nn.Module):
+    """Branches on a buffer's value read before the buffer changes (a warm-up step)."""
+
+    def __init__(self):
+        super().__init__()
+        self.register_buffer("steps", graphnn.zeros((), dtype=graphnn.int64))
+
+    def forward(self, x):
+        n = int(self.steps.item())
+        self.steps.add_(1)
+        return x * 0 if n == 0 else x * n
+
+
+def test_item_of_buffer_is_guarded():
+    m = Counter()
+    c = graphnn.compile(m)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # (a new count every call: past the retrace limit it runs eagerly)
+        got = [c(graphnn.ones(2))[0].item() for _ in range(12)]
+    assert got == [0.0] + [float(i) for i in range(1, 12)]
+    assert int(m.steps) == 12
+
+
+def test_item_of_buffer_read_once_compiles_once():
+    class Scale(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.register_buffer("k", graphnn.tensor(2.0))
+
+        def forward(self, x):
+            return x * float(self.k.item())
+
+    m = Scale()
+    c = graphnn.compile(m)
+    assert [c(graphnn.ones(1)).item() for _ in range(3)] == [2.0, 2.0, 2.0]
+    assert c.cache.programs == 1
+    m.k.fill_(5.0)  # the value the trace read changed: traced again
+    assert c(graphnn.ones(1)).item() == 5.0
+
+
+def test_item_of_value_changed_in_the_trace_runs_eagerly():
+    class M(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.register_buffer("n", graphnn.zeros(()))
+
+        def forward(self, x):
+            self.n.add_(1)
+            return x * float(self.n.item())
+
+    c = graphnn.compile(M())
+    with pytest.warns(graphnn.TraceWarning, match="changed in place"):
+        first = c(graphnn.ones(1)).item()
+    assert [first] + [c(graphnn.ones(1)).item() for _ in range(2)] == [1.0, 2.0, 3.0]
+
+
+def test_detach_inside_compile_has_no_gradient():
+    p = nn.Parameter(graphnn.ones(2))
+    seen = []
+
+    def f(x):
+        d = p.detach()
+        seen.append((d.requires_grad, d.grad_fn))
+        with graphnn.no_grad():
+            d.copy_(d * 0.5 + x)  # (in place under no_grad on the detached alias: allowed, as in PyTorch)
+        return (p * x).sum()
+
+    graphnn.compile(f)(graphnn.ones(2))
+    assert seen[0] == (False, None)
+    np.testing.assert_allclose(p.detach().numpy(), [1.5, 1.5])
+
+
+def test_compile_decorated_method_binds_self():
+    class Trainer:
+        def __init__(self, scale):
+            self.model = nn.Linear(3, 1)
+            self.scale = scale
+
+        @graphnn.compile
+        def step(self, x):
+            return self.model(x).sum() * self.scale
+
+    a, b = Trainer(1.0), Trainer(3.0)
+    x = graphnn.ones(2, 3)
+    for t in (a, b):
+        want = (t.model(x).sum() * t.scale).item()
+        assert abs(t.step(x).item() - want) < 1e-5
+    assert Trainer.__dict__["step"].__get__(None, Trainer) is Trainer.__dict__["step"]
+
+
+@pytest.mark.parametrize("kind", ["ema", "swa"])
+def test_averaged_model_in_a_compiled_step_traces_once(torch, kind):
+    res = []
+    for L, compile in ((torch, lambda f: f), (graphnn, graphnn.compile)):
+        model = L.nn.Linear(3, 2)
+        with L.no_grad():
+            model.weight.copy_(L.tensor(np.linspace(-1, 1, 6).reshape(2, 3).astype(np.float32)))
+            model.bias.zero_()
+        swa = L.optim.swa_utils
+        fn = swa.get_ema_multi_avg_fn(0.7) if kind == "ema" else None
+        avg = swa.AveragedModel(model, multi_avg_fn=fn)
+        opt = L.optim.SGD(model.parameters(), lr=0.05)
+        x = L.tensor(np.linspace(0, 1, 12).reshape(4, 3).astype(np.float32))
+
+        def step(x):
+            opt.zero_grad()
+            loss = (model(x) ** 2).sum()
+            loss.backward()
+            opt.step()
+            avg.update_parameters(model)
+            return loss
+
+        step = compile(step)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # no retrace warning, no eager fallback
+            for _ in range(10):
+                step(x)
+        res.append(avg.module.weight.detach().numpy())
+        assert int(avg.n_averaged) == 10
+    np.testing.assert_allclose(res[1], res[0], rtol=1e-5, atol=1e-6)  # (float32, ten steps)
+    assert step.cache.programs == 1

@@ -1,0 +1,146 @@
+"""What real training programs ran into (probes of unseen programs): checks PyTorch makes (non-finite clipping norms,
+BCE target sizes and ranges), load_state_dict(assign=True), error types (LinAlgError, IndexError), small modules a
+program touches (torch.compiler, torch._dynamo, torch.cuda memory counters, backends, default_generator) and
+PyTorch's warnings."""
+
+import warnings
+
+import numpy as np
+import pytest
+
+import graphnn
+import graphnn.nn as nn
+import graphnn.nn.functional as F
+
+
+def test_clip_grad_norm_nonfinite_raises_compiled_without_writing_parameters():
+    model = nn.Linear(2, 1)
+    w0 = model.weight.detach().numpy().copy()
+    opt = graphnn.optim.SGD(model.parameters(), lr=0.1)
+
+    def step(x):
+        opt.zero_grad()
+        loss = model(x).sum()
+        loss.backward()
+        nn.utils.clip_grad_norm_(model.parameters(), 1.0, error_if_nonfinite=True)
+        opt.step()
+        return loss
+
+    step = graphnn.compile(step)
+    step(graphnn.ones(3, 2))  # finite: trains
+    w1 = model.weight.detach().numpy().copy()
+    assert not np.array_equal(w0, w1)
+    with pytest.raises(RuntimeError, match="non-finite"):
+        step(graphnn.tensor([[np.inf, 1.0]], dtype=graphnn.float32))
+    np.testing.assert_array_equal(model.weight.detach().numpy(), w1)  # the failed step wrote nothing back
+    with pytest.raises(RuntimeError, match="non-finite"):  # eagerly too
+        model(graphnn.tensor([[np.inf, 1.0]])).sum().backward()
+        nn.utils.clip_grad_norm_(model.parameters(), 1.0, error_if_nonfinite=True)
+
+
+def test_binary_cross_entropy_checks():
+    probs = graphnn.tensor([[0.9], [0.2], [0.7]])
+    with pytest.raises(ValueError, match="same size"):
+        nn.BCELoss()(probs, graphnn.tensor([1.0, 0.0, 1.0]))
+    with pytest.raises(RuntimeError, match="target should be between 0 and 1"):
+        F.binary_cross_entropy(probs, graphnn.tensor([[0.0], [255.0], [1.0]]))
+    with pytest.raises(RuntimeError, match="input should be between 0 and 1"):
+        nn.BCELoss()(graphnn.tensor([1.5]), graphnn.tensor([1.0]))
+    c = graphnn.compile(lambda p, t: F.binary_cross_entropy(p, t))
+    with pytest.raises(RuntimeError, match="target should be between 0 and 1"):  # (inputs of the compiled call)
+        c(probs, graphnn.tensor([[0.0], [2.0], [1.0]]))
+
+
+def test_load_state_dict_assign(torch):
+    res = []
+    for L in (graphnn, torch):
+        m = L.nn.Linear(2, 1)
+        m.weight.requires_grad_(False)
+        sd = {"weight": L.tensor(np.array([[1.0, 2.0]])), "bias": L.tensor(np.array([0.5]))}
+        before = m.weight
+        m.load_state_dict(sd, assign=True)
+        res.append(
+            (m.weight is not before, str(m.weight.dtype).split(".")[-1], m.weight.requires_grad, m.bias.requires_grad)
+        )
+        assert isinstance(m.weight, L.nn.Parameter)
+        out = m(L.tensor(np.array([[1.0, 1.0]])))
+        assert out.item() == 3.5
+    assert res[0] == res[1] == (True, "float64", False, True)
+
+
+def test_device_context_manager():
+    with graphnn.device("cpu"):
+        assert graphnn.ones(1).device.type == "cpu"
+    with pytest.raises(RuntimeError, match="CPU only"):
+        with graphnn.device("cuda"):
+            pass
+
+
+def test_linalg_error_and_index_error_types():
+    a = graphnn.tensor([[1.0, 2.0], [2.0, 1.0]])  # not positive-definite
+    for chol in (graphnn.linalg.cholesky, graphnn.compile(graphnn.linalg.cholesky)):
+        with pytest.raises(graphnn.linalg.LinAlgError):
+            chol(a)
+        with pytest.raises(RuntimeError):
+            chol(a)
+    with pytest.raises(IndexError, match="out of range"):
+        nn.Embedding(3, 2)(graphnn.tensor([5]))
+
+
+def test_small_modules_programs_touch():
+    assert graphnn.compiler.is_compiling() is False
+
+    def f(x):
+        return x * 2 if graphnn.compiler.is_compiling() else x * 3
+
+    assert graphnn.compile(f)(graphnn.ones(1)).item() == 2.0 and f(graphnn.ones(1)).item() == 3.0
+    assert graphnn.compiler.disable(len)([1]) == 1 and graphnn.compiler.disable()(len) is len
+    graphnn.compiler.reset()
+    graphnn._dynamo.config.cache_size_limit = 64
+    graphnn._dynamo.mark_dynamic(graphnn.ones(2), 0)
+    graphnn.cuda.empty_cache()
+    assert graphnn.cuda.memory_allocated() == graphnn.cuda.max_memory_allocated() == 0
+    with graphnn.nn.attention.sdpa_kernel(graphnn.nn.attention.SDPBackend.MATH):
+        pass
+    with graphnn.backends.cuda.sdp_kernel(enable_flash=False):
+        graphnn.backends.cuda.enable_flash_sdp(False)
+    assert not graphnn.backends.mkldnn.is_available() and not graphnn.backends.openmp.is_available()
+    graphnn.mps.manual_seed(0)
+    graphnn.default_generator.manual_seed(3)
+    a = graphnn.rand(3).tolist()
+    graphnn.manual_seed(3)
+    assert graphnn.rand(3).tolist() == a and graphnn.default_generator.initial_seed() == 3
+    first = [len(s) for s in graphnn.utils.data.random_split(range(10), [8, 2], generator=graphnn.default_generator)]
+    assert first == [8, 2]
+
+
+@pytest.mark.parametrize(
+    "name, fn",
+    [
+        (".grad of a non-leaf", lambda: (graphnn.ones(2, requires_grad=True) * 2).grad),
+        ("kl_div mean", lambda: nn.KLDivLoss()(graphnn.zeros(2, 3), graphnn.full((2, 3), 1 / 3))),
+        ("x.T of 3-d", lambda: graphnn.ones(2, 3, 4).T),
+        ("tensor(tensor)", lambda: graphnn.tensor(graphnn.ones(2))),
+        ("F.upsample", lambda: F.upsample(graphnn.ones(1, 1, 2, 2), scale_factor=2)),
+        ("smooth_l1 sizes", lambda: nn.SmoothL1Loss()(graphnn.ones(3, 1), graphnn.ones(3))),
+    ],
+)
+def test_pytorch_warnings(name, fn):
+    with pytest.warns(UserWarning):
+        fn()
+
+
+def test_scheduler_before_optimizer_warns_once_in_the_wrong_order():
+    p = nn.Parameter(graphnn.ones(1))
+    opt = graphnn.optim.SGD([p], lr=0.1)
+    sched = graphnn.optim.lr_scheduler.StepLR(opt, 1)
+    with pytest.warns(UserWarning, match="before optimizer.step"):
+        sched.step()
+    opt2 = graphnn.optim.SGD([p], lr=0.1)
+    sched2 = graphnn.optim.lr_scheduler.StepLR(opt2, 1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        opt2.step()
+        sched2.step()
+        sched2.step()
+        assert (graphnn.ones(2, requires_grad=True) * 2).retain_grad() is None
