@@ -131,3 +131,25 @@ def test_averaged_model_in_a_compiled_step_traces_once(torch, kind):
         assert int(avg.n_averaged) == 10
     np.testing.assert_allclose(res[1], res[0], rtol=1e-5, atol=1e-6)  # (float32, ten steps)
     assert step.cache.programs == 1
+
+
+def test_number_arguments_compile_a_bounded_number_of_programs():
+    from graphnn.compiler.program import NUMBER_VALUES
+
+    betas = graphnn.linspace(1e-4, 0.02, 50)
+
+    def step(x, i):
+        return (x - betas[i]) * (i + 1)
+
+    c = graphnn.compile(step)
+    x = graphnn.ones(2)
+    with pytest.warns(graphnn.TraceWarning, match="differ only in the values of int or float"):
+        got = [c(x, i).numpy() for i in range(20)]
+    for i, g in enumerate(got):
+        np.testing.assert_allclose(g, step(x, i).numpy(), rtol=1e-6)
+    assert c.cache.programs == NUMBER_VALUES
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # (warned once; the traced values keep their programs)
+        np.testing.assert_allclose(c(x, 3).numpy(), step(x, 3).numpy(), rtol=1e-6)
+        c(x, 30)
+    assert c.cache.programs == NUMBER_VALUES

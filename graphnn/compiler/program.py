@@ -24,7 +24,7 @@ from graphnn.ir.registry import MissingGradient
 from graphnn.compiler import python_reads, tracer as _tracer
 from graphnn.core.grad_mode import is_grad_enabled
 from graphnn.compiler.python_state import python_state, warn_at_user, warn_state_changes
-from graphnn.compiler.pytree import BadLeaf, bad_argument, flatten, map_tensors, signature, unflatten
+from graphnn.compiler.pytree import BadLeaf, bad_argument, flatten, map_tensors, numbers_erased, signature, unflatten
 from graphnn.compiler.tracer import EPOCH as _EPOCH, Tracer
 from graphnn.core.tensor import Tensor, TraceError
 
@@ -460,6 +460,7 @@ class Specializations:
 
 
 RETRACE_WARNING = 8  # traces again for one argument signature after which a warning says why
+NUMBER_VALUES = 8  # signatures differing only in int / float arguments that are traced; calls with more run eagerly
 
 
 class PythonStateChange(TraceError):
@@ -480,6 +481,15 @@ def _warn_eager(name: str, e: Exception) -> None:
         "As torch.compile at a graph break, the calls still compute the right results, without native code; "
         "fullgraph=True makes this an error. Read values (.item(), bool(), .numpy()) outside the compiled function "
         "to compile all of it."
+    )
+
+
+def _warn_numbers(name: str) -> None:
+    warn_at_user(
+        f"graphnn.compile({name}) traced {NUMBER_VALUES} signatures that differ only in the values of int or float "
+        "arguments (each value is a constant of its own trace); calls with further values run eagerly, as "
+        "torch.compile's do past its recompile limit. Pass a number that changes from call to call as a tensor "
+        "(graphnn.tensor(t)) to compile one program for all its values."
     )
 
 
@@ -514,6 +524,7 @@ class CompiledFunction:
         self.last: Program | None = None
         self._hot = None  # (key, program) of the last call: one tuple, so a thread never pairs a key with another's
         self._retraces = 0  # traces for an argument signature traced before (see python_reads)
+        self._number_values: dict = {}  # numbers_erased(key) -> the keys traced with it (see NUMBER_VALUES)
 
     def __get__(self, obj, objtype=None):
         """As a method (`@graphnn.compile` on a function in a class body): bound to its object, which the trace
@@ -564,6 +575,15 @@ class CompiledFunction:
             return None
         prog = self.cache.find(key)  # (the last program, which calls reuse without the cache, is the newest there)
         if prog is None:
+            if key not in self.cache and not self.fullgraph:
+                values = self._number_values.setdefault(numbers_erased(key), set())
+                if len(values) >= NUMBER_VALUES and key not in values:
+                    if len(values) == NUMBER_VALUES:
+                        _warn_numbers(self.name)
+                        values.add(None)  # (warned once)
+                    self._eager[key] = "a new value of a number argument"
+                    return None
+                values.add(key)
             if key in self.cache:  # traced before with these arguments: a Python value it read has changed
                 self._retraces += 1
                 if self._retraces >= RETRACE_WARNING and not self.fullgraph:
