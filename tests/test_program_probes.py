@@ -144,3 +144,65 @@ def test_scheduler_before_optimizer_warns_once_in_the_wrong_order():
         sched2.step()
         sched2.step()
         assert (graphnn.ones(2, requires_grad=True) * 2).retain_grad() is None
+
+
+def test_pickling_views_and_results_gives_leaves(torch):
+    import copy
+    import pickle
+
+    x = graphnn.arange(6.0).reshape(2, 3)
+    w = graphnn.ones(2, requires_grad=True)
+    for t, want_rg in ((x[1], False), (x.t(), False), ((w * 2).detach(), False), (w * 2, True)):
+        back = pickle.loads(pickle.dumps(t))
+        assert back.requires_grad == want_rg and back.grad_fn is None
+        np.testing.assert_array_equal(back.detach().numpy(), t.detach().numpy())
+    p = nn.Parameter(graphnn.ones(2))
+    assert type(pickle.loads(pickle.dumps(p))) is nn.Parameter
+    m = nn.Linear(2, 2)
+    m.weight.grad = graphnn.full((2, 2), 3.0)
+    c = copy.deepcopy(m)  # (a deep copy keeps the gradient, as PyTorch's)
+    assert c.weight is not m.weight and c.weight.grad.tolist() == [[3.0, 3.0], [3.0, 3.0]]
+    batches = list(graphnn.utils.data.DataLoader(list(x), batch_size=None, num_workers=1))
+    assert [b.tolist() for b in batches] == x.tolist()
+
+
+@pytest.mark.parametrize("default", ["float32", "float64"])
+def test_tensor_dtype_inference_as_pytorch(torch, default):
+    cases = [
+        np.ones(2, np.float32),
+        np.float32(1),
+        [np.ones(2, np.float32)] * 2,
+        [np.float32(1), 2.5],
+        [np.float64(1), 2.5],
+        np.ones(2),
+        [1.5],
+        [1, np.float32(2)],
+        [1, 2],
+    ]
+    got, want = [], []
+    graphnn.set_default_dtype(getattr(graphnn, default))
+    torch.set_default_dtype(getattr(torch, default))
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            for c in cases:
+                got.append(str(graphnn.tensor(c).dtype).split(".")[-1])
+                want.append(str(torch.tensor(c).dtype).split(".")[-1])
+    finally:
+        graphnn.set_default_dtype(graphnn.float32)
+        torch.set_default_dtype(torch.float32)
+    assert got == want
+
+
+def test_collate_of_unequal_shapes_is_a_runtime_error():
+    from graphnn.utils.data import default_collate
+
+    with pytest.raises(RuntimeError, match="equal size"):
+        default_collate([graphnn.ones(2), graphnn.ones(3)])
+
+
+def test_replayed_composites_make_inference_tensors():
+    x = graphnn.randn(4, 8)
+    with graphnn.inference_mode():
+        outs = [F.layer_norm(x, (8,)) for _ in range(4)] + [F.gelu(x) for _ in range(4)]
+    assert all(o.is_inference() for o in outs)

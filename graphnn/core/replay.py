@@ -26,7 +26,7 @@ from collections import OrderedDict
 from graphnn.compiler import tracer as _tracer
 from graphnn.core import dispatch, native_eager
 from graphnn.core.dtypes import get_default_dtype
-from graphnn.core.grad_mode import current_scope, is_grad_enabled
+from graphnn.core.grad_mode import INFERENCE_REGIONS, current_scope, is_grad_enabled, is_inference_mode_enabled
 from graphnn.ir import config
 from graphnn.ir.graph import Node, Value
 from graphnn.ir.interpreter import run_node
@@ -159,6 +159,9 @@ class _Plan:
                 else:
                     t = made[s] = Tensor._wrap(env[s])
             leaves.append(t)
+        if INFERENCE_REGIONS[0] and is_inference_mode_enabled():  # (inference tensors, as the plain call's)
+            for t in leaves:
+                t._inference = True
         return unflatten(self.out_spec, leaves)
 
     def _leaf(self, s: int, env: list, values: list, tensors: list) -> Value:

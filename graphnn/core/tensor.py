@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import math
 import numbers
 import warnings
@@ -116,6 +117,25 @@ class Tensor:
         else:
             raise TypeError(f"Tensor() takes sizes or data, got {args!r}")
         self._init(np.asarray(data, order="C"), requires_grad)
+
+    def __reduce_ex__(self, protocol):
+        """Pickled (graphnn.save of a whole object, a DataLoader worker's batch) as its values, its requires_grad
+        flag, its class and public attributes: a view or a result of recorded ops arrives as a leaf of its own, as
+        PyTorch's do."""
+        if type(self).__reduce__ is not Tensor.__reduce__:  # (a subclass with its own: a sparse tensor)
+            return self.__reduce__()
+        extra = {k: v for k, v in self.__dict__.items() if not k.startswith("_") and k != "grad_fn"}
+        if self.__dict__.get("_is_buffer"):
+            extra["_is_buffer"] = True
+        data = np.array(self._concrete("pickling a tensor"))
+        return (_unpickle_tensor, (type(self), data, self._requires_grad, extra))
+
+    def __deepcopy__(self, memo):
+        """A copy of everything, gradient and autograd links included (copy.deepcopy of a model in training)."""
+        new = type(self).__new__(type(self))
+        memo[id(self)] = new
+        new.__dict__.update(copy.deepcopy(self.__dict__, memo))
+        return new
 
     def _init(self, data, requires_grad=False):
         if data is not None and data.dtype not in _NATIVE_DTYPES:
@@ -1811,21 +1831,18 @@ def _note_temporary(t: Tensor) -> None:
         t._inference = True
 
 
-def _holds_float64_scalar(data) -> bool:
-    """Does a nested list/tuple hold a NumPy float64 scalar (a typed value, unlike a Python float)?"""
-    for x in data:
-        if isinstance(x, (list, tuple)):
-            if _holds_float64_scalar(x):
-                return True
-        elif isinstance(x, (np.float64, np.ndarray)) and x.dtype == np.float64:
-            return True
-    return False
+def _unpickle_tensor(cls, data: np.ndarray, requires_grad: bool, extra: dict) -> Tensor:
+    t = cls.__new__(cls)
+    t._init(data, requires_grad)
+    t.__dict__.update(extra)
+    return t
 
 
 def tensor(data, dtype=None, device=None, requires_grad: bool = False, pin_memory: bool = False) -> Tensor:
-    """A new tensor holding a copy of `data` (float data becomes float32 unless dtype says otherwise)."""
+    """A new tensor holding a copy of `data`. Without dtype, a NumPy array or tensor keeps its dtype; in a list,
+    Python floats count as the default dtype and NumPy / tensor values as their own, the widest float winning (as
+    PyTorch infers)."""
     check_device(device, "tensor")
-    keep = isinstance(data, (np.ndarray, np.generic))  # NumPy data keeps its dtype, as torch.tensor does
     if isinstance(data, Tensor):
         warnings.warn(
             "tensor(t) of a tensor t copies it: t.detach().clone() (and .requires_grad_(True)) says so directly",
@@ -1833,18 +1850,44 @@ def tensor(data, dtype=None, device=None, requires_grad: bool = False, pin_memor
             stacklevel=2,
         )
         arr = np.array(data._concrete("tensor()"))
-        keep = True
+        want = arr.dtype
+    elif isinstance(data, (np.ndarray, np.generic)):
+        arr = np.array(data)
+        want = arr.dtype
     else:
         arr = np.array(data)
-        if arr.dtype == np.float64 and isinstance(data, (list, tuple)):
-            keep = _holds_float64_scalar(data)  # [np.float64(...), 1.5] is float64 in PyTorch too
+        want = _float_leaves_dtype(data) if arr.dtype.kind == "f" else None
     if dtype is not None:
         arr = arr.astype(to_dtype(dtype))
-    elif arr.dtype.kind == "f" and not (keep and arr.dtype == np.float64):
-        arr = arr.astype(get_default_dtype())
+    elif arr.dtype.kind == "f":
+        keep = want is not None and np.dtype(want).name in ("float32", "float64")
+        arr = arr.astype(want if keep else get_default_dtype())
     elif arr.dtype.kind in "iu":
         arr = arr.astype(np.int64)
     return _made(Tensor._wrap(np.asarray(arr, order="C")), requires_grad, None, "tensor")
+
+
+def _float_leaves_dtype(data):
+    """The float dtype PyTorch infers for a nested list: the widest of its float leaves, Python floats counting as
+    the default dtype, NumPy values and tensors as their own (None: no float leaf)."""
+    widest = None
+    stack_ = [data]
+    while stack_:
+        x = stack_.pop()
+        if isinstance(x, (list, tuple)):
+            stack_.extend(x)
+            continue
+        if isinstance(x, Tensor):
+            d = np.dtype(x.dtype_name)
+        elif isinstance(x, (np.ndarray, np.generic)):
+            d = x.dtype
+        elif isinstance(x, float):
+            d = np.dtype(get_default_dtype())
+        else:
+            continue
+        if d.kind == "f" and (widest is None or d.itemsize > widest.itemsize):
+            widest = d
+    return widest
 
 
 def as_tensor(x, dtype=None, device=None) -> Tensor:

@@ -20,8 +20,8 @@ ERROR = "default_collate: batch must contain tensors, numpy arrays, numbers, dic
 
 def _stack(batch: list) -> Tensor:
     """torch.stack(batch): without autograd (the usual case of data) one NumPy stack."""
-    if any(t.requires_grad or t._data is None for t in batch):
-        return stack(batch, 0)
+    if any(t.requires_grad or t._data is None for t in batch) or len({t._data.shape for t in batch}) > 1:
+        return stack(batch, 0)  # (unequal shapes: stack's error, a RuntimeError naming them)
     return Tensor._wrap(np.stack([t._data for t in batch]))
 
 
