@@ -434,6 +434,18 @@ def _seed(t, gradient):
     return g
 
 
+def _trace_of(t):
+    """The trace whose value t holds: a symbolic tensor's, or the current one for a factory's tensor it made and gave
+    a value that requires grad (`total = zeros(()); total += loss` inside graphnn.compile)."""
+    if t._trace is not None:
+        return t._trace
+    if t._temporary and t.grad_fn is not None:
+        from graphnn.compiler import tracer as _tracer
+
+        return _tracer.current()
+    return None
+
+
 def backward(tensors, grad_tensors=None, retain_graph=None, create_graph: bool = False, inputs=None) -> None:
     """Accumulate d(tensors)/d(leaf) into every leaf's .grad (and that of non-leaves that retain_grad()); with
     `inputs`, into those tensors' .grad only (leaves or not).
@@ -465,8 +477,9 @@ def backward(tensors, grad_tensors=None, retain_graph=None, create_graph: bool =
         notify_backward([t for t, g in zip(inputs, results) if g is not None and t.is_leaf])
         return
     for i, t in enumerate(tensors):
-        if t._trace is not None:
-            t._trace.backward(t, grad_tensors[i])
+        trace = _trace_of(t)
+        if trace is not None:
+            trace.backward(t, grad_tensors[i])
             return
         if not t.requires_grad:
             raise RuntimeError(f"element {i} of tensors does not require grad and does not have a grad_fn")
@@ -566,7 +579,7 @@ def grad(
     for i, t in enumerate(outputs):
         if not t.requires_grad:
             raise RuntimeError(f"element {i} of tensors does not require grad and does not have a grad_fn")
-    trace = next((t._trace for t in outputs if t._trace is not None), None)
+    trace = next((_trace_of(t) for t in outputs if _trace_of(t) is not None), None)
     if trace is not None:
         result = trace.grad(outputs, inputs, grad_outputs, create_graph)
         if not allow_unused and any(r is None for r in result):

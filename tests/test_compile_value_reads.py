@@ -153,3 +153,49 @@ def test_number_arguments_compile_a_bounded_number_of_programs():
         np.testing.assert_allclose(c(x, 3).numpy(), step(x, 3).numpy(), rtol=1e-6)
         c(x, 30)
     assert c.cache.programs == NUMBER_VALUES
+
+
+PREALLOCATED = {
+    "accumulate": lambda L, x, w: _accumulate(L, x, w),
+    "setitem": lambda L, x, w: _setitem(L, x, w),
+    "index_copy_": lambda L, x, w: L.zeros(3, 2).index_copy_(0, L.tensor([2, 0, 1]), x * w),
+    "add_": lambda L, x, w: L.zeros(3, 2).add_(x * w, alpha=2.0),
+    "copy_": lambda L, x, w: x.new_zeros(3, 2).copy_(x * w),
+    "index_add_": lambda L, x, w: L.zeros(2, 2).index_add_(0, L.tensor([0, 1, 0]), x * w),
+}
+
+
+def _accumulate(L, x, w):
+    total = L.zeros(())
+    for t in range(3):
+        total += (x[t] * w).pow(2).sum()
+    return total
+
+
+def _setitem(L, x, w):
+    outputs = L.zeros(3, 2)
+    for t in range(3):
+        outputs[t] = x[t] * w
+    return outputs
+
+
+@pytest.mark.parametrize("name", list(PREALLOCATED))
+def test_values_requiring_grad_written_into_a_new_tensor_compiled(name):
+    """A tensor the traced code made (zeros, new_zeros) and filled in place with values that require grad carries
+    their gradient, as eagerly (a multi-loss total, the seq2seq tutorial's preallocated outputs)."""
+    fill = PREALLOCATED[name]
+    x = graphnn.tensor([[1.0, 1.0], [2.0, 2.0], [3.0, 3.0]])
+    results = []
+    for compile in (lambda f: f, graphnn.compile):
+        w = nn.Parameter(graphnn.tensor([1.0, 2.0]))
+
+        def step(x):
+            loss = fill(graphnn, x, w).pow(2).sum()
+            loss.backward()
+            return loss.detach()
+
+        step = compile(step)
+        for _ in range(2):  # (compiled: the trace, then the native program)
+            w.grad = None
+            results.append((step(x).item(), w.grad.tolist()))
+    assert results[0] == results[1] == results[2] == results[3]

@@ -206,3 +206,40 @@ def test_replayed_composites_make_inference_tensors():
     with graphnn.inference_mode():
         outs = [F.layer_norm(x, (8,)) for _ in range(4)] + [F.gelu(x) for _ in range(4)]
     assert all(o.is_inference() for o in outs)
+
+
+def test_lstsq_rank_deficient_and_svd_driver(torch):
+    rng = np.random.RandomState(0)
+    cat = np.eye(3)[rng.randint(0, 3, 10)]
+    a = np.concatenate([np.ones((10, 1)), cat, rng.randn(10, 1)], 1)  # column 0 = columns 1 + 2 + 3: rank 4
+    y = rng.randn(10, 1)
+    g = graphnn.linalg.lstsq(graphnn.tensor(a), graphnn.tensor(y))
+    ref = np.linalg.lstsq(a, y, rcond=None)[0]  # the minimum-norm least-squares solution (gelsd's)
+    np.testing.assert_allclose(g.solution.numpy(), ref, rtol=1e-8, atol=1e-10)
+    assert int(g.rank) == 4
+    b, c = rng.randn(2, 5, 3), rng.randn(2, 5, 2)
+    r = torch.linalg.lstsq(torch.tensor(b), torch.tensor(c), driver="gelsd")
+    o = graphnn.linalg.lstsq(graphnn.tensor(b), graphnn.tensor(c), driver="gelsd")
+    for k in ("solution", "residuals", "rank", "singular_values"):
+        np.testing.assert_allclose(getattr(o, k).numpy(), getattr(r, k).numpy(), rtol=1e-9, atol=1e-12)
+
+
+def test_old_batchnorm_checkpoint_without_num_batches_tracked():
+    m = nn.Sequential(nn.Linear(2, 3), nn.BatchNorm1d(3))
+    sd = {k: v for k, v in m.state_dict().items() if not k.endswith("num_batches_tracked")}
+    m.load_state_dict(sd)  # (strict)
+    assert int(m[1].num_batches_tracked) == 0
+
+
+def test_hardswish_gradient_at_the_kinks(torch):
+    res = []
+    for L in (graphnn, torch):
+        x = L.tensor([-3.0, 3.0, -2.0, 2.0, -4.0, 4.0], requires_grad=True)
+        L.nn.functional.hardswish(x).sum().backward()
+        res.append(x.grad.numpy())
+    np.testing.assert_allclose(res[0], res[1], rtol=1e-6)
+
+
+def test_class_target_out_of_range_is_an_index_error():
+    with pytest.raises(IndexError, match="out of bounds"):
+        F.cross_entropy(graphnn.zeros(2, 3), graphnn.tensor([0, 5]))

@@ -301,6 +301,7 @@ def trace_function(fn, args: tuple, kwargs: dict, names: dict, name: str) -> tup
             finals = tracer.finish()
             python_reads.unwatch(watched)
         tracer.keep_escaped(result)
+        tracer.end_temporaries()
     if tracer.has_arg_effects() and not _distinct(real):
         raise _aliased_args_error()
     changed = python_reads.changed_state(state)

@@ -70,6 +70,7 @@ class Tracer:
         self.current: dict = {}  # id(tensor) -> Value holding the tensor's value now (after updates)
         self.updates: dict = {}  # id(tensor) -> (tensor, Value): state to write back
         self.temporaries: dict = {}  # id(tensor) -> (tensor, Value): factory tensors of this trace changed in place
+        self.grad_temporaries: list = []  # those given a value that requires grad (their flags reset at the end)
         self.grad_writes: dict = {}  # id(tensor) -> (tensor, grad before tracing)
         self.guards: list = []  # (accessor, expected): must hold for the trace to be reused
         self.epoch_guards: list = []  # (accessor, expected) checked again only when EPOCH moved (see state_changed)
@@ -393,7 +394,7 @@ class Tracer:
         syms = [(s, self.input_of[id(s)]) for s in self.arg_syms if s.requires_grad]
         syms += [(s, s._value) for s in self.retained if s.requires_grad]
         hooks = self.grad_hooks(leaves + syms)
-        grads = vjp_located(g, [root._value], [seed], [v for _, v in leaves] + [v for _, v in syms], b, hooks=hooks)
+        grads = vjp_located(g, [self.lift(root)], [seed], [v for _, v in leaves] + [v for _, v in syms], b, hooks=hooks)
         for (s, _), gv in zip(syms, grads[len(leaves) :]):
             if gv is None:
                 continue
@@ -480,6 +481,13 @@ class Tracer:
         self.arg_grad_finals = [(i, s._grad) for i, s in enumerate(self.arg_syms) if s._grad is not self.arg_grads0[i]]
         python_reads.attribute_guards(self)
         return finals
+
+    def end_temporaries(self) -> None:
+        """The trace is over: factory tensors it gave values requiring grad are plain tensors again (outside, one
+        kept as state is the caller's, as a captured tensor is)."""
+        for t in self.grad_temporaries:
+            t.grad_fn, t._requires_grad = None, False
+        self.grad_temporaries = []
 
     def keep_escaped(self, result) -> None:
         """Factory tensors made in this trace and changed in place start afresh at each call, unless the traced code

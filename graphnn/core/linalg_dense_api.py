@@ -221,25 +221,44 @@ def torch_qr(A, some: bool = True, *, out=None):
 
 
 def lstsq(A, B, rcond=None, *, driver=None):
-    """The least-squares solution of A X = B (the minimum-norm one when A is wide), through a QR factorization:
-    A must have full rank. residuals and singular_values are empty and rank is min(m, n) per matrix (a full-rank
-    A's), as PyTorch's default CPU driver (gelsy) gives them."""
+    """The least-squares solution of A X = B of minimum norm (LAPACK's gelsy / gelsd give it), differentiable.
+
+    A full-rank A is solved through a QR factorization; a rank-deficient one (singular values at most rcond times
+    the largest, rcond defaulting to eps * max(m, n)) through its pseudo-inverse. Rank is counted on concrete
+    values; inside graphnn.compile A is taken to have full rank. The SVD drivers (gelsd, gelss) also return the
+    singular values, and the residuals of a tall full-rank A, as PyTorch's; the others leave them empty."""
     A, B = _as(A), _as(B)
     vec = B.ndim == A.ndim - 1
     if vec:
         B = B.unsqueeze(-1)
     m, n = A.shape[-2:]
-    if m >= n:
+    k = min(m, n)
+    cut = rcond if rcond is not None and rcond > 0 else float(np.finfo(A.dtype_name).eps) * max(m, n)
+    sv = None
+    if A._data is not None and k:
+        sv = np.linalg.svd(A._data, compute_uv=False)
+        ranks = (sv > cut * sv[..., :1]).sum(-1)
+    else:
+        ranks = np.full(tuple(A.shape[:-2]), k)
+    if np.any(ranks < k):
+        x = pinv(A, rtol=cut) @ B
+    elif m >= n:
         q, r = qr(A)
         x = solve_triangular(r, _mT(q) @ B, upper=True)
     else:
         q, r = qr(_mT(A))
         x = q @ solve_triangular(_mT(r), B, upper=False)
+    empty = _g().empty((0,), dtype=A.dtype)
+    residuals = values = empty
+    if driver in ("gelsd", "gelss"):  # (the SVD drivers: singular values, and residuals of tall full-rank A)
+        values = svdvals(A).detach()
+        if m > n and not np.any(ranks < k):
+            residuals = ((A @ x - B) ** 2).sum(-2)
+            residuals = residuals.squeeze(-1) if vec else residuals
     if vec:
         x = x.squeeze(-1)
-    empty = _g().empty((0,), dtype=A.dtype)
-    rank = _g().full(tuple(A.shape[:-2]), min(m, n), dtype=_g().int64)
-    return lstsq_result(x, empty, rank, empty)
+    rank = _g().tensor(np.asarray(ranks, dtype=np.int64))
+    return lstsq_result(x, residuals, rank, values)
 
 
 def _cutoff(S, atol, rtol, m: int, n: int):

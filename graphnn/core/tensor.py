@@ -567,8 +567,12 @@ class Tensor:
                 )
             )
         tr.inplace(self, result)
-        if symbolic and result.requires_grad:  # (a captured tensor's flags are the caller's, unchanged)
+        # (a captured tensor's flags are the caller's, unchanged; a factory's tensor made in this trace is the traced
+        # code's own: `total = zeros(()); total += loss; total.backward()`, until the trace ends)
+        if result.requires_grad and (symbolic or self._temporary):
             self.grad_fn, self._requires_grad = result.grad_fn, True
+            if not symbolic:
+                tr.grad_temporaries.append(self)
 
     def _conformed(self, result, name: str, cast: bool = False) -> "Tensor":
         """The new value of an in-place op, in this tensor's shape and dtype (PyTorch's errors otherwise)."""

@@ -120,11 +120,11 @@ def hardsigmoid(input: Tensor, inplace: bool = False) -> Tensor:
 
 
 def hardswish(input: Tensor, inplace: bool = False) -> Tensor:
-    """x * relu6(x + 3) / 6 (gradient x / 3 + 1/2 on [-3, 3], as PyTorch's)."""
+    """x * relu6(x + 3) / 6 (gradient x / 3 + 1/2 strictly inside (-3, 3), 0 and 1 at -3 and 3, as PyTorch's)."""
 
     def compute():
-        inner = apply("select", [input > 3.0, input, input * (input + 3.0) / 6.0])
-        return relabel(apply("select", [input < -3.0, 0.0, inner]), "HardswishBackward0", [input])
+        inner = apply("select", [input >= 3.0, input, input * (input + 3.0) / 6.0])
+        return relabel(apply("select", [input <= -3.0, 0.0, inner]), "HardswishBackward0", [input])
 
     return inplace_or_new(input, inplace, "hardswish_", compute)
 

@@ -525,7 +525,7 @@ def l1_loss(input, target, size_average=None, reduce=None, reduction: str = "mea
 def _check_targets(input: Tensor, target: Tensor, n_classes: int, ignore_index: int, op: str) -> None:
     """Class indices must be int64 in [0, n_classes) (or ignore_index): checked now, and at every compiled call."""
     from graphnn.core.dispatch import op_error
-    from graphnn.ir.registry import IRError
+    from graphnn.ir.registry import IRError, IRIndexError
 
     call = f"{op}(input {input._type}, target {target._type})"
     if target.dtype_name != "int64":
@@ -534,7 +534,9 @@ def _check_targets(input: Tensor, target: Tensor, n_classes: int, ignore_index: 
     def check(t):
         bad = (t != ignore_index) & ((t < 0) | (t >= n_classes))
         if bad.any():
-            raise op_error(IRError(f"{call}: target {int(t[bad].flat[0])} is out of bounds for {n_classes} classes"))
+            raise op_error(
+                IRIndexError(f"{call}: target {int(t[bad].flat[0])} is out of bounds for {n_classes} classes")
+            )
 
     check_values(target, check)
 

@@ -97,6 +97,13 @@ class _BatchNorm(Module):
         self.reset_running_stats()
         reset_affine(self)
 
+    def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing, unexpected, errors) -> None:
+        """A state_dict without num_batches_tracked (saved before PyTorch 0.4.1 had it) loads with a count of 0."""
+        key = prefix + "num_batches_tracked"
+        if self.track_running_stats and key not in state_dict and prefix + "running_mean" in state_dict:
+            state_dict[key] = Tensor._wrap(np.zeros((), "int64"))
+        super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing, unexpected, errors)
+
     def forward(self, input):
         if input.ndim not in self._dims:
             raise ValueError(f"expected {' or '.join(f'{d}D' for d in self._dims)} input (got {input.ndim}D input)")
