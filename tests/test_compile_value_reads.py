@@ -199,3 +199,94 @@ def test_values_requiring_grad_written_into_a_new_tensor_compiled(name):
             w.grad = None
             results.append((step(x).item(), w.grad.tolist()))
     assert results[0] == results[1] == results[2] == results[3]
+
+
+def test_several_optimizer_steps_in_one_compiled_call(torch):
+    """Inner SGD steps (n_critic critic updates in one WGAN iteration): each backward after a step reaches the
+    parameter's new value, as eagerly."""
+    res = []
+    for L, compile in ((torch, lambda f: f), (graphnn, graphnn.compile)):
+        w = L.nn.Parameter(L.tensor([1.0, -2.0]))
+        opt = L.optim.SGD([w], lr=0.1)
+
+        def f(x):
+            for i in range(3):
+                opt.zero_grad()
+                ((w - x[i]) ** 2).sum().backward()
+                opt.step()
+            return w.grad.clone()
+
+        f = compile(f)
+        x = L.tensor([[0.5, 0.2], [0.1, 0.3], [0.0, 1.0]])
+        res.append(np.array([f(x).tolist() + w.detach().tolist() for _ in range(2)]))
+    assert res[0].shape == (2, 4)
+    np.testing.assert_allclose(res[1], res[0], rtol=1e-6)
+
+
+class PlainSGD(graphnn.optim.Optimizer):
+    """A user's optimizer: reads group['lr'] itself and keeps a Python step count in its state."""
+
+    def __init__(self, params, lr):
+        super().__init__(params, dict(lr=lr))
+
+    @graphnn.no_grad()
+    def step(self, closure=None):
+        for group in self.param_groups:
+            for p in group["params"]:
+                state = self.state[p]
+                if len(state) == 0:
+                    state["step"] = 0
+                state["step"] += 1
+                p.add_(p.grad, alpha=-group["lr"])
+
+
+@pytest.mark.parametrize("count_steps", [False, True])
+def test_a_custom_optimizer_follows_its_scheduler_compiled(count_steps):
+    w = nn.Parameter(graphnn.zeros(1))
+    opt = PlainSGD([w], lr=1.0)
+    if not count_steps:
+        opt.state[w]["step"] = graphnn.zeros(())  # (a tensor: no Python state changes)
+    sched = graphnn.optim.lr_scheduler.LambdaLR(opt, lambda s: 1.0 / (s + 1))
+    logged = []
+
+    def step():
+        opt.zero_grad()
+        w.sum().backward()
+        opt.step()
+        return graphnn.tensor(opt.param_groups[0]["lr"])  # (a training step logging its lr)
+
+    step = graphnn.compile(step)
+    used = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # (new lr values: traced again, then eagerly)
+        for _ in range(12):
+            before = w.item()
+            logged.append(step().item())
+            used.append(before - w.item())
+            sched.step()
+    want = [1.0 / (s + 1) for s in range(12)]
+    np.testing.assert_allclose(used, want, rtol=1e-6)
+    np.testing.assert_allclose(logged, want, rtol=1e-6)
+    if count_steps:
+        assert opt.state[w]["step"] == 12
+
+
+CONFIG = [{"scale": 1.0}]
+
+
+class _Holder:
+    pass
+
+
+HOLDER = _Holder()
+HOLDER.cfg = {"scale": 1.0}
+
+
+def test_numbers_one_container_down_are_guarded():
+    f_list = graphnn.compile(lambda x: x * CONFIG[0]["scale"])
+    f_obj = graphnn.compile(lambda x: x * HOLDER.cfg["scale"])
+    got = []
+    for s in (1.0, 0.5, 0.25):
+        CONFIG[0]["scale"] = HOLDER.cfg["scale"] = s
+        got.append((f_list(graphnn.ones(1)).item(), f_obj(graphnn.ones(1)).item()))
+    assert got == [(1.0, 1.0), (0.5, 0.5), (0.25, 0.25)]

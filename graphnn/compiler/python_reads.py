@@ -151,6 +151,9 @@ def watched_guards(tracer) -> None:
             if _is_value(v) or v is _MISSING or (isinstance(v, _tensor_type()) and v._trace is None):
                 tracer.guard(lambda o=obj, n=name: value_key(getattr(o, n, _MISSING)), value_key(v))
                 tracer.keepalive.append(v)  # (a tensor's identity compared: it stays alive)
+            elif type(v) in (dict, list):  # (`trainer.cfg["scale"]`: which dict, and its plain entries)
+                tracer.guard(lambda o=obj, n=name: _nested_key(getattr(o, n, _MISSING)), _nested_key(v))
+                tracer.keepalive.append(v)
 
 
 def start() -> None:
@@ -329,15 +332,56 @@ def data_snapshot(fn, args: tuple = ()) -> list:
             out.append((name, holder, key, v))
         elif _is_module(v):
             _add_module(out, name, v)
+        elif _is_optimizer(v):
+            _add_optimizer(out, name, v)
         else:
             _add_data(out, name, v, 1)
     owner = getattr(fn, "__self__", None)
     if owner is not None and not _is_module(owner):
         _add_data(out, "self", owner, 1)
     for i, a in enumerate(args):
-        if not isinstance(a, PLAIN) and not _is_module(a):
+        if _is_optimizer(a):
+            _add_optimizer(out, f"argument {i}", a)
+        elif not isinstance(a, PLAIN) and not _is_module(a):
             _add_data(out, f"argument {i}", a, 1)
     return out
+
+
+def _add_optimizer(out: list, label: str, opt) -> None:
+    """An optimizer the function steps: the plain entries of its param groups and of its per-parameter state (a
+    custom optimizer's `state["step"] += 1`, a step setting `group["lr"]`), which compiled calls would not change."""
+    for i, g in enumerate(opt.param_groups):
+        out += [(f"{label}.param_groups[{i}][{k!r}]", g, k, x) for k, x in g.items() if isinstance(x, PLAIN)]
+    out.append((f"{label}.state", opt, _OPT_STATE, _plain_state(opt)))
+
+
+_OPT_STATE = object()  # the key of an optimizer's plain per-parameter state in a snapshot
+
+
+def _plain_state(opt) -> tuple:
+    """The plain entries of an optimizer's per-parameter state dicts, with the dicts holding them: ((id(p), dict,
+    ((key, value_key), ...)), ...) (tensors, updated in place by compiled code, are left out)."""
+    out = []
+    for p, st in list(opt.state.items()):
+        if isinstance(st, dict):
+            plain = tuple((k, value_key(x)) for k, x in st.items() if isinstance(x, PLAIN))
+            if plain:
+                out.append((id(p), _Objects([(0, st)]), plain, _Objects([(0, dict(st))])))
+    return tuple(out)
+
+
+def _restore_plain_state(opt, old: tuple) -> None:
+    """Undo a trace's changes of an optimizer's plain state: dicts it gave plain entries are put back as they were,
+    or dropped when the trace made them (the eager call makes them again)."""
+    before = {pid: copy[0][1] for pid, _, _, copy in old}
+    for p in [p for p in opt.state if id(p) not in before]:
+        st = opt.state[p]
+        if isinstance(st, dict) and any(isinstance(x, PLAIN) for x in st.values()):
+            del opt.state[p]
+    for p, st in list(opt.state.items()):
+        if id(p) in before and isinstance(st, dict):
+            st.clear()
+            st.update(before[id(p)])
 
 
 def _add_data(out: list, label: str, v, depth: int) -> None:
@@ -352,6 +396,8 @@ def _add_data(out: list, label: str, v, depth: int) -> None:
         for k, x in list(_items(v)):
             if _is_module(x):  # (a trainer's model)
                 _add_module(out, fmt.format(label, k), x)
+            elif _is_optimizer(x):  # (a trainer's optimizer)
+                _add_optimizer(out, fmt.format(label, k), x)
             elif not isinstance(x, PLAIN) and not isinstance(x, type) and (type(x) in (list, dict) or _is_data(x)):
                 _add_data(out, fmt.format(label, k), x, depth - 1)
 
@@ -395,6 +441,8 @@ class _Objects(tuple):
 def _current(holder, key):
     if key is _ALL:
         return _shape(holder)
+    if key is _OPT_STATE:
+        return _plain_state(holder)
     if key is None:
         return holder.cell_contents
     if isinstance(holder, dict):
@@ -412,6 +460,9 @@ def changed_state(snapshot: list) -> list:
         if key is _ALL:
             if now != old and not any(x.startswith(label) for x in out):
                 out.append(f"{label}: entries added or removed")
+        elif key is _OPT_STATE:
+            if [(i, v) for i, _, v, _ in now] != [(i, v) for i, _, v, _ in old]:
+                out.append(f"{label}: plain entries (numbers kept in the state) changed")
         elif value_key(now) != value_key(old):
             out.append(f"{label}: {old!r} -> {'(deleted)' if now is _MISSING else repr(now)}")
     return out
@@ -420,6 +471,9 @@ def changed_state(snapshot: list) -> list:
 def restore_state(snapshot: list) -> None:
     """Put the snapshot's plain values back (a trace's Python side effects undone before the call runs eagerly)."""
     for _label, holder, key, old in snapshot:
+        if key is _OPT_STATE:
+            _restore_plain_state(holder, old)
+            continue
         if key is _ALL:  # entries the trace added: removed; objects it replaced: put back
             if isinstance(holder, list):
                 del holder[old[0] :]
@@ -466,6 +520,15 @@ def data_guards(tracer, fn) -> None:
             if isinstance(v, PLAIN) or isinstance(v, _tensor_type()):  # (a tensor: which one; not a method)
                 tracer.guard(lambda o=holder, k=k: value_key(_current(o, k)), value_key(v))
                 tracer.keepalive.append(v)
+            elif type(v) in (dict, list) or (_is_data(v) and not isinstance(v, type)):
+                # a container one level down (`groups[0]["scale"]`, `trainer.cfg["scale"]`): which one, and its
+                # plain entries
+                tracer.guard(lambda o=holder, k=k: _nested_key(_current(o, k)), _nested_key(v))
+                tracer.keepalive.append(v)
+
+
+def _nested_key(v) -> tuple:
+    return (id(v), _plain_items(v) if type(v) in (dict, list) or _is_data(v) else None)
 
 
 _LOADS = ("LOAD_GLOBAL", "LOAD_DEREF", "LOAD_NAME", "LOAD_CLASSDEREF")

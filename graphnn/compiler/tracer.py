@@ -61,6 +61,9 @@ class ArgGrad:
         raise TypeError("the .grad of a compiled call's argument is bound from the call's arguments")
 
 
+_ABSENT = object()  # (a guarded dict entry that was removed)
+
+
 class Tracer:
     def __init__(self, name: str = "traced", names: dict | None = None):
         self.graph = Graph(name)
@@ -71,12 +74,14 @@ class Tracer:
         self.updates: dict = {}  # id(tensor) -> (tensor, Value): state to write back
         self.temporaries: dict = {}  # id(tensor) -> (tensor, Value): factory tensors of this trace changed in place
         self.grad_temporaries: list = []  # those given a value that requires grad (their flags reset at the end)
+        self.versions: dict = {}  # id(captured tensor) -> the values it held, when changed in place (an SGD step)
         self.grad_writes: dict = {}  # id(tensor) -> (tensor, grad before tracing)
         self.guards: list = []  # (accessor, expected): must hold for the trace to be reused
         self.epoch_guards: list = []  # (accessor, expected) checked again only when EPOCH moved (see state_changed)
         self._attr_guarded: set = set()
         self._none_guarded: set = set()
         self._value_guarded: set = set()  # ids of concrete tensors whose value the trace read (read_value)
+        self._entries_guarded: set = set()  # (id(dict), key) read by the trace (guard_entry)
         self.arg_syms: list = []  # the symbolic tensor of each tensor argument, in signature order
         self.arg_index: dict = {}  # id(symbolic argument) -> its position in arg_syms
         self.arg_grads0: list = []  # .grad of each symbolic argument when tracing began
@@ -138,6 +143,15 @@ class Tracer:
 
     def guard(self, accessor, expected) -> None:
         self.guards.append((accessor, expected))
+
+    def guard_entry(self, d: dict, key, value) -> None:
+        """The trace read d[key] (a param group's lr in a custom optimizer): it holds while that entry keeps its
+        value (compared as python_reads.value_key: plain values by value, objects by identity)."""
+        if (id(d), key) in self._entries_guarded:
+            return
+        self._entries_guarded.add((id(d), key))
+        self.keepalive.append(d)
+        self.guard(lambda: python_reads.value_key(dict.get(d, key, _ABSENT)), python_reads.value_key(value))
 
     def read_value(self, t) -> None:
         """The trace reads the concrete value of t, a tensor that is not one of its symbolic values (`.item()`,
@@ -350,6 +364,7 @@ class Tracer:
                 owner._grad = t
         else:
             self.lift(t)
+            self.versions.setdefault(key, [self.current[key]]).append(v)
             self.current[key] = v
             if not t._temporary:  # (a factory's tensor made in this trace starts from its initial value each call)
                 self.updates[key] = (t, v)
@@ -381,13 +396,17 @@ class Tracer:
             seed = b.full(1.0, tuple(root.shape), root.dtype_name)
         else:
             seed = self.lift(gradient)
+        # A leaf's gradient is taken with respect to every value it held in this trace: changed in place without
+        # gradient (an optimizer step, `w.data = ...`) it is still the same leaf, as eagerly, and a second loss
+        # computed after an update reaches the new value (n_critic steps, or inner SGD steps, in one compiled call).
         leaves = [
-            (t, self.current[key] if key in self.data_set else self.input_of[key])  # (`w.data = ...`: the new value
-            for key, t in ((id(t), t) for t in self.keepalive)  # is the leaf, as eagerly)
+            (t, v)
+            for key, t in ((id(t), t) for t in self.keepalive)
             if key in self.input_of and t.requires_grad
-        ]
+            for v in ([self.current[key]] if key in self.data_set else self.versions.get(key, [self.input_of[key]]))
+        ]  # (`w.data = w * 2`: the new value alone, which may be computed from the old one with gradient)
         seen = set()
-        leaves = [(t, v) for t, v in leaves if not (id(t) in seen or seen.add(id(t)))]
+        leaves = [(t, v) for t, v in leaves if not ((id(t), v.id) in seen or seen.add((id(t), v.id)))]
         from graphnn.autograd import vjp_located
 
         # symbolic tensors: the arguments that require grad, and non-leaves whose retain_grad() was called

@@ -15,7 +15,7 @@ _NUMBERS = (int, float, np.float64, np.float32, np.int64)
 
 def hyper(param_groups: list, group: dict, key: str):
     """group[key]; when tracing, a number (or each number of a tuple such as betas) is a scalar graph input."""
-    v = group[key]
+    v = dict.__getitem__(group, key)  # (not a guarded read: see ParamGroup)
     tr = _tracer.current()
     if tr is None:
         return v

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import collections
 import copy
 import functools
@@ -16,6 +18,25 @@ from graphnn.core.grad_mode import no_grad
 from graphnn.core.tensor import Tensor, zero_grad_in_place as _zero_grad_in_place
 from graphnn.nn.modules.module import RemovableHandle, _add_hook, _typename
 from ._hyper import hyper, structure
+
+
+class ParamGroup(dict):
+    """A param group (a dict, as PyTorch's). Numbers that graphnn's optimizers read are runtime inputs of compiled
+    steps (see _hyper.py); a value that other code reads while graphnn.compile traces (a custom optimizer's
+    `group["lr"]`, a training step logging the lr) is a constant of the trace, guarded: when a scheduler changes
+    it, the step traces again, as torch.compile's does."""
+
+    def __getitem__(self, key):
+        v = dict.__getitem__(self, key)
+        tr = _tracer.current()
+        if tr is not None and key != "params" and tr.active:
+            caller = sys._getframe(1).f_globals.get("__name__", "")
+            if not caller.startswith("graphnn."):
+                tr.guard_entry(self, key, v)
+        return v
+
+    def get(self, key, default=None):
+        return self[key] if key in self else default
 
 
 class Optimizer:
@@ -136,7 +157,7 @@ class Optimizer:
                 + ("with names" if names else "without names")
                 + " to the optimizer"
             )
-        self.param_groups.append(group)
+        self.param_groups.append(ParamGroup(group))
 
     def zero_grad(self, set_to_none: bool = True) -> None:
         for g in self.param_groups:
