@@ -556,8 +556,17 @@ def grad(
     ignored (deprecated there), and materialize_grads gives zeros for inputs the outputs do not depend on."""
     from graphnn.core.tensor import Tensor
 
-    if is_grads_batched:
-        raise NotImplementedError("autograd.grad(is_grads_batched=True) (vmap over grad_outputs) is not supported")
+    if is_grads_batched:  # one gradient per slice of the grad_outputs' first dimension, stacked
+        from graphnn.core.tensor import stack
+
+        gos = [grad_outputs] if isinstance(grad_outputs, Tensor) else list(grad_outputs)
+        n = gos[0].shape[0]
+        per = [
+            grad(outputs, inputs, [g[i] for g in gos], True, create_graph, allow_unused=allow_unused) for i in range(n)
+        ]
+        if not (create_graph if retain_graph is None else retain_graph):
+            _free([t for t in ([outputs] if isinstance(outputs, Tensor) else outputs) if t._value is not None])
+        return tuple(None if r[0] is None else stack(list(r)) for r in zip(*per))
     if materialize_grads:
         if allow_unused is False:
             raise ValueError("Expected allow_unused to be True or not passed when materialize_grads=True")

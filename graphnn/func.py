@@ -139,18 +139,24 @@ def vjp(func, *primals, has_aux: bool = False):
     return (value, pullback, aux) if has_aux else (value, pullback)
 
 
-def jacrev(func, argnums=0):
-    """The Jacobian of func w.r.t. argument argnums (output shape + input shape), by one vjp per output element."""
+def jacrev(func, argnums=0, *, has_aux: bool = False, chunk_size=None):
+    """The Jacobian of func w.r.t. argument argnums (output shape + input shape), by one vjp per output element;
+    has_aux: func returns (output, aux), and the result is (Jacobian, aux)."""
     from graphnn.core.tensor import stack
 
     def wrapper(*args):
         nums = _as_tuple(argnums)
+        aux = []
 
         def at(*xs):
             full = list(args)
             for i, x in zip(nums, xs):
                 full[i] = x
-            return func(*full)
+            out = func(*full)
+            if has_aux:
+                out, extra = out
+                aux.append(_tree_map(_detached, extra))
+            return out
 
         out, pull = vjp(at, *[args[i] for i in nums])
         flat = out.reshape(-1)
@@ -162,12 +168,40 @@ def jacrev(func, argnums=0):
         jac = tuple(
             stack([r[j] for r in rows]).reshape(tuple(out.shape) + tuple(args[i].shape)) for j, i in enumerate(nums)
         )
-        return jac if isinstance(argnums, tuple) else jac[0]
+        jac = jac if isinstance(argnums, tuple) else jac[0]
+        return (jac, aux[0]) if has_aux else jac
 
     return wrapper
 
 
-jacfwd = jacrev  # the same Jacobian (graphnn computes it in reverse mode)
+def jacfwd(func, argnums=0, has_aux: bool = False, *, randomness: str = "error"):
+    """The same Jacobian as jacrev (graphnn computes it in reverse mode)."""
+    return jacrev(func, argnums, has_aux=has_aux)
+
+
+def linearize(func, *primals):
+    """(func(*primals), jvp_fn): jvp_fn(*tangents) is the Jacobian-vector product at primals."""
+    value = func(*primals)
+    return value.detach(), lambda *tangents: jvp(func, primals, tangents)[1]
+
+
+def stack_module_state(models) -> tuple:
+    """(params, buffers): each name's tensors of the same-structured models stacked along a new first dimension
+    (parameters as new leaves that require grad), for vmap over an ensemble with functional_call."""
+    from graphnn.core.tensor import stack
+
+    models = list(models)
+    if not models:
+        raise RuntimeError("stack_module_state: Expected at least one model, got 0.")
+    if len({type(m).__name__ for m in models}) != 1 or len({m.training for m in models}) != 1:
+        raise RuntimeError(
+            "stack_module_state: Expected all models to be of the same class and all in train or eval mode"
+        )
+    names = [n for n, _ in models[0].named_parameters()]
+    params = {n: stack([dict(m.named_parameters())[n].detach() for m in models]).requires_grad_() for n in names}
+    bnames = [n for n, _ in models[0].named_buffers()]
+    buffers = {n: stack([dict(m.named_buffers())[n] for m in models]) for n in bnames}
+    return params, buffers
 
 
 def hessian(func, argnums=0):
@@ -189,21 +223,50 @@ def jvp(func, primals: tuple, tangents: tuple):
 
 
 def vmap(func, in_dims=0, out_dims=0, randomness: str = "error", *, chunk_size=None):
-    """func mapped over dimension in_dims of its arguments (None: not mapped), results stacked at out_dims."""
-    from graphnn.core.tensor import Tensor, stack
+    """func mapped over dimension in_dims of its arguments (None: not mapped), results stacked at out_dims. An
+    argument may be a tree (dicts, lists, tuples) of tensors: an int in_dim maps each of its tensors, a tree of
+    in_dims of its shape maps them one by one (model ensembling: vmap(fmodel, in_dims=(0, None))(params, x));
+    keyword arguments are passed unmapped, as PyTorch's."""
+    from graphnn.core.tensor import Tensor
 
-    def wrapper(*args):
+    def sizes_of(a, d, out: set) -> None:
+        if d is None:
+            return
+        if isinstance(d, int):
+            out.update(t.shape[d] for t in _tree_leaves(a) if isinstance(t, Tensor))
+        elif isinstance(d, dict) and isinstance(a, dict):
+            for k, v in a.items():
+                sizes_of(v, d.get(k), out)
+        elif isinstance(d, (tuple, list)) and isinstance(a, (tuple, list)) and len(d) == len(a):
+            for x, dd in zip(a, d):
+                sizes_of(x, dd, out)
+        else:
+            raise ValueError(f"vmap: in_dims {d!r} does not match the structure of its argument ({type(a).__name__})")
+
+    def sliced(a, d, k: int):
+        if d is None:
+            return a
+        if isinstance(d, int):
+            return _tree_map(lambda t: t.select(d, k), a)
+        if isinstance(d, dict):
+            return type(a)((key, sliced(v, d.get(key), k)) for key, v in a.items())
+        return type(a)(sliced(x, dd, k) for x, dd in zip(a, d))
+
+    def wrapper(*args, **kwargs):
         dims = in_dims if isinstance(in_dims, (tuple, list)) else (in_dims,) * len(args)
-        sizes = {a.shape[d] for a, d in zip(args, dims) if d is not None and isinstance(a, Tensor)}
+        if len(dims) != len(args):
+            raise ValueError(
+                f"vmap: in_dims has {len(dims)} entries for {len(args)} positional arguments (give one per argument)"
+            )
+        sizes: set = set()
+        for a, d in zip(args, dims):
+            sizes_of(a, d, sizes)
         if len(sizes) != 1:
             raise ValueError(
                 f"vmap: expected all tensors to have the same size in the mapped dimension, got {sorted(sizes)}"
             )
         (n,) = sizes
-        results = []
-        for k in range(n):
-            sl = [a.select(d, k) if d is not None and isinstance(a, Tensor) else a for a, d in zip(args, dims)]
-            results.append(func(*sl))
+        results = [func(*[sliced(a, d, k) for a, d in zip(args, dims)], **kwargs) for k in range(n)]
         first = results[0]
         if isinstance(first, tuple):
             od = out_dims if isinstance(out_dims, (tuple, list)) else (out_dims,) * len(first)
@@ -213,6 +276,7 @@ def vmap(func, in_dims=0, out_dims=0, randomness: str = "error", *, chunk_size=N
     def _stacked(items: list, dim):
         """The results of every call stacked at dim (a tree of tensors: each leaf stacked)."""
         from graphnn.compiler.pytree import flatten, unflatten
+        from graphnn.core.tensor import stack
 
         leaves = [[] for _ in items]
         spec = flatten(items[0], leaves[0])

@@ -43,3 +43,40 @@ def _legacy(name: str):
 # The legacy constructors torch.sparse.FloatTensor(indices, values, size), which pygcn builds its adjacency with
 # (PyTorch's keep the values' dtype whatever their name says)
 FloatTensor, DoubleTensor, LongTensor = _legacy("FloatTensor"), _legacy("DoubleTensor"), _legacy("LongTensor")
+
+
+def _segment_softmax(input, dim: int, dtype, log: bool):
+    """Softmax of a sparse tensor's specified values over `dim` (entries absent count as -inf): the values sharing
+    their other indices form one group."""
+    import numpy as np
+
+    from graphnn.core.tensor import tensor
+
+    x = input.coalesce()
+    if x.dense_dim():
+        raise NotImplementedError("sparse.softmax: sparse tensors with dense dimensions are not supported")
+    dim = dim % x.ndim
+    idx = x.indices()._concrete("sparse.softmax")
+    others = np.delete(idx, dim, axis=0)
+    _, gid = np.unique(others.T, axis=0, return_inverse=True) if others.shape[0] else (None, np.zeros(idx.shape[1]))
+    gid = tensor(np.asarray(gid, np.int64).reshape(-1))
+    v = x.values() if dtype is None else x.values().to(dtype)
+    n = int(gid.max().item()) + 1 if gid.numel() else 0
+    peak = v.new_zeros(n).scatter_reduce(0, gid, v.detach(), "amax", include_self=False)
+    shifted = v - peak[gid]
+    total = v.new_zeros(n).index_add(0, gid, shifted.exp())
+    out = shifted - total.log()[gid] if log else shifted.exp() / total[gid]
+    return sparse_coo_tensor(x.indices(), out, tuple(x.shape))
+
+
+def softmax(input, dim: int, dtype=None):
+    """Softmax over dimension dim of the specified values of a sparse tensor (a sparse result of the same pattern)."""
+    return _segment_softmax(input, dim, dtype, log=False)
+
+
+def log_softmax(input, dim: int, dtype=None):
+    """Log-softmax over dimension dim of the specified values of a sparse tensor."""
+    return _segment_softmax(input, dim, dtype, log=True)
+
+
+__all__ += ["softmax", "log_softmax"]

@@ -243,3 +243,47 @@ def test_hardswish_gradient_at_the_kinks(torch):
 def test_class_target_out_of_range_is_an_index_error():
     with pytest.raises(IndexError, match="out of bounds"):
         F.cross_entropy(graphnn.zeros(2, 3), graphnn.tensor([0, 5]))
+
+
+def test_func_transforms_of_scientific_programs(torch):
+    rng = np.random.RandomState(0)
+    w, b, x = rng.randn(3, 2, 4), rng.randn(3, 2), rng.randn(5, 4)
+    outs = []
+    for L in (graphnn, torch):
+        lin = L.nn.Linear(4, 2).double()
+        out = L.func.vmap(lambda p, x: L.func.functional_call(lin, p, (x,)), in_dims=(0, None))(
+            {"weight": L.tensor(w), "bias": L.tensor(b)}, L.tensor(x)
+        )
+        outs.append(out.detach().numpy())
+        t = L.tensor([0.1, 0.2, 0.3], dtype=L.float64)
+        jac, aux = L.func.jacrev(lambda a: (a.sin(), a.sum()), has_aux=True)(t)
+        outs.append(np.concatenate([jac.detach().numpy().ravel(), [aux.item()]]))
+        outs.append(np.array(L.func.vmap(lambda a, scale=1.0: a * scale)(t, scale=3.0).tolist()))
+        outs.append(L.func.linearize(lambda a: a.sin(), t)[1](L.ones(3, dtype=L.float64)).detach().numpy())
+        params, _ = L.func.stack_module_state([lin, lin])
+        outs.append(params["weight"].detach().numpy())
+        xin = L.tensor([0.1, 0.2, 0.3, 0.4], dtype=L.float64, requires_grad=True)
+        (g,) = L.autograd.grad(lin(xin), xin, L.eye(2, dtype=L.float64), is_grads_batched=True)
+        outs.append(g.detach().numpy())
+    half = len(outs) // 2
+    for k, (a, r) in enumerate(zip(outs[:half], outs[half:])):
+        if k in (4, 5):  # (the models' own weights: graphnn's and PyTorch's initializations differ)
+            assert a.shape == r.shape
+            continue
+        np.testing.assert_allclose(a, r, rtol=1e-12)
+    np.testing.assert_array_equal(outs[4][0], outs[4][1])  # (the same model twice)
+    np.testing.assert_allclose(outs[5], outs[4][0])  # (the batched gradients of a linear map: its weight rows)
+
+
+@pytest.mark.parametrize("fn", ["softmax", "log_softmax"])
+@pytest.mark.parametrize("dim", [0, 1])
+def test_sparse_softmax(torch, fn, dim):
+    idx, v = [[0, 0, 1, 2, 2, 2], [1, 2, 2, 0, 1, 2]], [1.0, 2.0, 3.0, -1.0, 0.5, 4.0]
+    res = []
+    for L in (graphnn, torch):
+        vals = L.tensor(v, dtype=L.float64, requires_grad=True)
+        out = getattr(L.sparse, fn)(L.sparse_coo_tensor(L.tensor(idx), vals, (3, 3)), dim)
+        (out.to_dense() * L.tensor(np.arange(9.0).reshape(3, 3))).sum().backward()
+        res.append((out.coalesce().values().detach().numpy(), vals.grad.numpy()))
+    for a, r in zip(*res):
+        np.testing.assert_allclose(a, r, rtol=1e-12, atol=1e-14)
