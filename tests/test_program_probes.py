@@ -287,3 +287,32 @@ def test_sparse_softmax(torch, fn, dim):
         res.append((out.coalesce().values().detach().numpy(), vals.grad.numpy()))
     for a, r in zip(*res):
         np.testing.assert_allclose(a, r, rtol=1e-12, atol=1e-14)
+
+
+def test_custom_function_keeping_a_tensor_as_a_ctx_attribute_compiled(torch):
+    res = []
+    for L, compile in ((torch, lambda f: f), (graphnn, graphnn.compile)):
+
+        class Masked(L.autograd.Function):
+            @staticmethod
+            def forward(ctx, x, mask):
+                ctx.mask = mask
+                ctx.scale = 2.0
+                return x * mask * ctx.scale
+
+            @staticmethod
+            def backward(ctx, g):
+                return g * ctx.mask * ctx.scale, None
+
+        w = L.nn.Parameter(L.tensor([1.0, 2.0, 3.0]))
+
+        def step(mask):
+            loss = Masked.apply(w * w, mask).sum()
+            loss.backward()
+            return loss.detach()
+
+        step = compile(step)
+        for m in ([1.0, 0.0, 1.0], [0.0, 1.0, 1.0]):
+            w.grad = None
+            res.append((step(L.tensor(m)).item(), w.grad.tolist()))
+    assert res[:2] == res[2:]

@@ -202,11 +202,14 @@ def _run_forward(cls, ctx: FunctionCtx, args: tuple, kwargs: dict):
 class _HostForward(_Forward):
     """attrs['fn'] of a traced custom function call: outputs the function's outputs, then the saved tensors."""
 
+    stray: tuple = ()  # names of the tensors forward keeps as ctx attributes (outputs after the saved tensors)
+
     def run(self, arrays: list) -> list:
         ctx = FunctionCtx(self.ctx.needs_input_grad)
         ctx.__dict__.update({k: v for k, v in self.ctx.__dict__.items() if k != "saved_tensors"})
         outs = _tensors(_run_forward(self.cls, ctx, self._args(arrays), self.kwargs))
-        return [t._data for t in outs] + [t._data for t in ctx.saved_tensors]
+        kept = [getattr(ctx, k)._data for k in self.stray]
+        return [t._data for t in outs] + [t._data for t in ctx.saved_tensors] + kept
 
     def _backward(self, in_types: list):
         return _HostBackward(self, in_types)
@@ -217,36 +220,36 @@ class _HostBackward(_Backward):
 
     def run(self, arrays: list) -> list:
         f = self.forward
-        n_saved = len(arrays) - f.n_out
+        n_res = len(arrays) - f.n_out
+        n_saved = n_res - len(f.stray)
         ctx = f.ctx
-        kept = ctx.saved_tensors
-        ctx.saved_tensors = tuple(_tensor_cls()._wrap(a) for a in arrays[:n_saved])
+        wrap = _tensor_cls()._wrap
+        kept = ctx.saved_tensors, {k: getattr(ctx, k) for k in f.stray}
+        ctx.saved_tensors = tuple(wrap(a) for a in arrays[:n_saved])
+        for k, a in zip(f.stray, arrays[n_saved:n_res]):
+            setattr(ctx, k, wrap(a))
         try:
-            return super().run(arrays[n_saved:])
+            return super().run(arrays[n_res:])
         finally:
-            ctx.saved_tensors = kept
+            ctx.saved_tensors = kept[0]
+            ctx.__dict__.update(kept[1])
 
 
 def _traced(cls, ctx: FunctionCtx, args: tuple, kwargs: dict, positions: list):
     """A custom function called inside graphnn.compile with inputs that need gradients: forward runs once on the
     symbolic tensors (its ops are left unused) to find the outputs' and the saved tensors' types; the call itself is
     a `call` node run on the host."""
-    from graphnn.core.dispatch import apply, located
+    from graphnn.core.dispatch import apply
 
     Tensor = _tensor_cls()
     out = _run_forward(cls, ctx, args, kwargs)
     outs = _tensors(out)
-    stray = [k for k, v in ctx.__dict__.items() if k != "saved_tensors" and isinstance(v, Tensor)]
-    if stray:
-        raise NotImplementedError(
-            located(
-                f"custom autograd.Function {cls.__name__} inside graphnn.compile keeps tensors as ctx attributes "
-                f"({', '.join(stray)}): save them with ctx.save_for_backward"
-            )
-        )
-    saved = list(ctx.saved_tensors)
+    # tensors kept as ctx attributes (`ctx.mask = mask`) travel as saved tensors do: outputs of the forward call
+    stray = tuple(k for k, v in ctx.__dict__.items() if k != "saved_tensors" and isinstance(v, Tensor))
+    saved = list(ctx.saved_tensors) + [getattr(ctx, k) for k in stray]
     types = [TensorType(tuple(t.shape), t.dtype_name) for t in outs + saved]
     fn = _HostForward(cls, ctx, args, kwargs, positions, types, n_out=len(outs))
+    fn.stray = stray
     results = apply("call", [args[p] for p in positions], {"fn": fn}, name=f"{cls.__name__}Backward")
     results = list(results) if isinstance(results, tuple) else [results]
     mapped = {id(t): r for t, r in zip(outs, results)}
