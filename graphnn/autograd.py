@@ -286,7 +286,13 @@ def _run(
                 t._eager_value() if getattr(t, "requires_grad", False) and t._trace is None else None
                 for t in seed_tensors
             ]
-        g, leaves, targets, grads = _gradient_graph(roots, True, inputs, seeds, collected, seed_values)
+        from graphnn.core.custom_function import INLINE_BACKWARD
+
+        INLINE_BACKWARD.on = create_graph  # (custom functions' backward traced in: differentiable again)
+        try:
+            g, leaves, targets, grads = _gradient_graph(roots, True, inputs, seeds, collected, seed_values)
+        finally:
+            INLINE_BACKWARD.on = False
         gradient_nodes = g.nodes[g.meta["recorded_nodes"] :]
         try:
             pairs = [(t, gr) for t, gr in zip(targets, grads) if gr is not None]

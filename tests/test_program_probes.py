@@ -316,3 +316,32 @@ def test_custom_function_keeping_a_tensor_as_a_ctx_attribute_compiled(torch):
             w.grad = None
             res.append((step(L.tensor(m)).item(), w.grad.tolist()))
     assert res[:2] == res[2:]
+
+
+def test_double_backward_through_a_custom_function(torch):
+    """A custom Function whose backward is written with tensor ops is differentiable again (create_graph=True), as
+    PyTorch's: a gradient penalty or a second derivative through it (saved inputs and outputs stand for the call's
+    inputs and outputs; other saved tensors are constants)."""
+    res = []
+    for L in (graphnn, torch):
+
+        class Cube(L.autograd.Function):
+            @staticmethod
+            def forward(ctx, x, w):
+                y = x**3 * w
+                ctx.save_for_backward(x, w, y)
+                ctx.k = L.tensor(3.0, dtype=x.dtype)
+                return y
+
+            @staticmethod
+            def backward(ctx, g):
+                x, w, y = ctx.saved_tensors
+                return g * ctx.k * x**2 * w, g * y / w
+
+        x = L.tensor([0.5, 1.0, 2.0], dtype=L.float64, requires_grad=True)
+        w = L.tensor([1.5, -1.0, 0.5], dtype=L.float64, requires_grad=True)
+        gx, gw = L.autograd.grad(Cube.apply(x, w).sum(), (x, w), create_graph=True)
+        ggx, ggw = L.autograd.grad((gx * gx).sum() + gw.sum(), (x, w))
+        res.append([t.detach().numpy() for t in (gx, gw, ggx, ggw)])
+    for a, r in zip(*res):
+        np.testing.assert_allclose(a, r, rtol=1e-12)

@@ -10,6 +10,7 @@ graph needs it. Inside graphnn.compile a custom function whose inputs need gradi
 from __future__ import annotations
 
 import itertools
+import threading
 
 import numpy as np
 
@@ -54,6 +55,8 @@ def _tensor_cls():
 class _Forward:
     """attrs['fn'] of the node standing for a custom function call (the `call` op's protocol)."""
 
+    raw_outputs: list = []
+
     def __init__(self, cls, ctx: FunctionCtx, args: tuple, kwargs: dict, positions: list, out_types: list, n_out=None):
         self.cls, self.ctx, self.args, self.kwargs = cls, ctx, args, kwargs
         self.positions = positions  # index in args of each tensor input (the node's inputs)
@@ -86,10 +89,94 @@ class _Forward:
     def grad(self, b, node, cts: list) -> list:
         n = self.n_out
         cts = [ct if ct is not None else b.full(0.0, o.shape, o.dtype) for ct, o in zip(cts[:n], node.outputs[:n])]
+        if getattr(INLINE_BACKWARD, "on", False) and type(self) is _Forward:
+            inline = _inline_backward(self, b, node, cts)
+            if inline is not None:
+                return inline
         backward = self._backward([v.type for v in node.inputs])
         outs = b.emit("call", *(list(node.outputs[n:]) + cts), fn=backward)
         outs = list(outs) if isinstance(outs, tuple) else [outs]
         return [g if v.type.is_float else None for g, v in zip(outs, node.inputs)]
+
+
+# .on: an eager backward with create_graph builds its gradient graph in this thread: a custom function's backward
+# is then traced into that graph (its ops differentiable again: double backward), not run as an opaque call.
+INLINE_BACKWARD = threading.local()
+
+
+def _inline_backward(f: _Forward, b, node, cts: list) -> list | None:
+    """The gradients of a custom function's inputs as graph values: its backward traced into b's graph, the saved
+    tensors standing for the call's inputs and outputs (others are constants). None when its backward cannot be
+    traced (it needs concrete values): the call then stays opaque."""
+    from graphnn.core.tensor import TraceError
+
+    Tensor = _tensor_cls()
+    tr = _InlineTracer(b.graph)
+    known = {id(f.args[p]): v for p, v in zip(f.positions, node.inputs)}
+    known.update({id(t): v for t, v in zip(f.raw_outputs, node.outputs)})
+
+    def stand_in(x):
+        v = known.get(id(x)) if isinstance(x, Tensor) else None
+        return x if v is None else Tensor._symbolic(v, tr, x.requires_grad or x.grad_fn is not None)
+
+    ctx = f.ctx
+    kept = dict(ctx.__dict__)
+    ctx.saved_tensors = tuple(stand_in(t) for t in kept.get("saved_tensors", ()))
+    for k, x in kept.items():
+        if k != "saved_tensors":
+            setattr(ctx, k, stand_in(x))
+    try:
+        with tr:
+            grads = f.cls.backward(ctx, *[Tensor._symbolic(c, tr, c.type.is_float) for c in cts])
+            grads = grads if isinstance(grads, tuple) else (grads,)
+            if len(grads) != len(f.args):
+                return None  # (the opaque call reports the error)
+            out = []
+            for p, v in zip(f.positions, node.inputs):
+                g = grads[p]
+                if g is None or not v.type.is_float:
+                    out.append(None)
+                    continue
+                if tuple(g.shape) != tuple(v.shape):
+                    return None
+                out.append(tr.lift(g if g.dtype_name == v.dtype else g.type_as_dtype(v.dtype)))
+            return out
+    except (TraceError, NotImplementedError, TypeError):
+        return None
+    finally:
+        ctx.__dict__.clear()
+        ctx.__dict__.update(kept)
+
+
+def _inline_tracer_class():
+    from graphnn.compiler.tracer import Tracer
+    from graphnn.core.dispatch import Scalar
+
+    class InlineTracer(Tracer):
+        """Traces into an existing gradient graph; a concrete tensor becomes an input holding its value."""
+
+        def __init__(self, graph):
+            super().__init__(graph.name)
+            self.graph = graph
+
+        def lift(self, t):
+            fresh = not isinstance(t, Scalar) and t._trace is not self and id(t) not in self.current
+            v = super().lift(t)
+            if fresh and v.producer is None and getattr(v, "data", None) is None:
+                v.data = t._data
+            return v
+
+    return InlineTracer
+
+
+def _InlineTracer(graph):
+    global _INLINE_TRACER
+    if _INLINE_TRACER is None:
+        _INLINE_TRACER = _inline_tracer_class()
+    return _INLINE_TRACER(graph)
+
+
+_INLINE_TRACER = None
 
 
 class _Backward:
@@ -170,6 +257,9 @@ def apply_custom(cls, args: tuple, kwargs: dict):
     if not outs:
         return out
     fn = _Forward(cls, ctx, args, kwargs, positions, [TensorType(tuple(t.shape), t.dtype_name) for t in outs])
+    fn.raw_outputs = (
+        outs  # (the tensors forward returned: saved ones stand for the call's outputs in a double backward)
+    )
     node = Node("call", [t._eager_value() for t in inputs], {"fn": fn}, fn.types)
     grad_fn = function_class(f"{cls.__name__}Backward")(tuple(edge(t) for t in inputs))
     wrapped = {}
