@@ -364,6 +364,10 @@ class Tracer:
                 owner._grad = t
         else:
             self.lift(t)
+            if t.requires_grad and t.grad_fn is None and not t._temporary and v.type.is_float:
+                # a leaf changed in place (an optimizer step, max_norm's renormalization) stays a leaf: its new
+                # value is where gradients of later uses stop, as each value it holds is differentiated on its own
+                v = self.graph.emit("stop_gradient", v)
             self.versions.setdefault(key, [self.current[key]]).append(v)
             self.current[key] = v
             if not t._temporary:  # (a factory's tensor made in this trace starts from its initial value each call)

@@ -4,6 +4,11 @@ whole step), so results and gradients are those of the plain call."""
 
 from __future__ import annotations
 
+import warnings
+
+from graphnn.core.grad_mode import is_grad_enabled
+from graphnn.core.tensor import Tensor
+
 
 def checkpoint(
     function,
@@ -15,7 +20,29 @@ def checkpoint(
     preserve_rng_state=True,
     **kwargs,
 ):
-    return function(*args, **kwargs)
+    """function(*args, **kwargs) (graphnn keeps what the backward needs; nothing is recomputed). With
+    use_reentrant=True and no tensor argument requiring grad, the result does not require grad either (the layer
+    inside gets no gradient), with PyTorch's warning."""
+    out = function(*args, **kwargs)
+    if use_reentrant and is_grad_enabled() and not any(isinstance(a, Tensor) and a.requires_grad for a in args):
+        warnings.warn(
+            "checkpoint(use_reentrant=True): none of the inputs requires grad, so the output does not either and "
+            "the checkpointed layers get no gradients (use_reentrant=False, or an input that requires grad)",
+            UserWarning,
+            stacklevel=2,
+        )
+        return _map_tensors(out, lambda t: t.detach())
+    return out
+
+
+def _map_tensors(x, fn):
+    if isinstance(x, Tensor):
+        return fn(x)
+    if isinstance(x, (tuple, list)):
+        return type(x)(_map_tensors(v, fn) for v in x)
+    if isinstance(x, dict):
+        return {k: _map_tensors(v, fn) for k, v in x.items()}
+    return x
 
 
 def checkpoint_sequential(functions, segments, input, use_reentrant=None, **kwargs):  # noqa: A002
