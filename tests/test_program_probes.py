@@ -345,3 +345,14 @@ def test_double_backward_through_a_custom_function(torch):
         res.append([t.detach().numpy() for t in (gx, gw, ggx, ggw)])
     for a, r in zip(*res):
         np.testing.assert_allclose(a, r, rtol=1e-12)
+
+
+def test_reentrant_checkpoint_without_inputs_requiring_grad(torch):
+    from graphnn.utils.checkpoint import checkpoint
+
+    lin = nn.Linear(2, 2)
+    x = graphnn.ones(1, 2)
+    with pytest.warns(UserWarning, match="none of the inputs requires grad"):
+        out = checkpoint(lin, x, use_reentrant=True)
+    assert not out.requires_grad  # (as PyTorch's: the layer gets no gradient)
+    assert checkpoint(lin, x, use_reentrant=False).requires_grad
