@@ -131,6 +131,12 @@ def test_find_unused_parameters_averages_and_leaves_unused_grads_none(trained):
         assert errors["unused_none_grad"] == "None"
 
 
+def test_torchrun_variables_are_set_under_mpirun(trained):
+    """RANK, WORLD_SIZE, LOCAL_RANK and LOCAL_WORLD_SIZE, which PyTorch programs read before init_process_group."""
+    for r, (_, info) in enumerate(trained):
+        assert info["launcher_env"] == [str(r), str(common.WORLD), str(r), str(common.WORLD)]
+
+
 def test_no_sync_inside_a_compiled_step_is_not_traced_again_at_every_call(trained):
     for _, errors in trained:
         assert errors["no_sync_programs"] == 2  # .grad None at the first call, then set: two traces for six calls

@@ -31,6 +31,28 @@ from graphnn.ir import collective as _collective, config
 from graphnn.ir.registry import get_op
 from graphnn.ir.types import TensorType
 
+
+# Under mpirun, the variables torchrun sets (RANK, WORLD_SIZE, LOCAL_RANK, LOCAL_WORLD_SIZE), from the launcher's
+# own: PyTorch programs read them before init_process_group (`ddp = int(os.environ.get("RANK", -1)) != -1`).
+_LAUNCHER_VARS = {
+    "RANK": ("OMPI_COMM_WORLD_RANK", "PMI_RANK", "PMIX_RANK"),
+    "WORLD_SIZE": ("OMPI_COMM_WORLD_SIZE", "PMI_SIZE"),
+    "LOCAL_RANK": ("OMPI_COMM_WORLD_LOCAL_RANK", "MPI_LOCALRANKID"),
+    "LOCAL_WORLD_SIZE": ("OMPI_COMM_WORLD_LOCAL_SIZE", "MPI_LOCALNRANKS"),
+}
+
+
+def _launcher_environment() -> None:
+    if "RANK" in os.environ or not any(v in os.environ for v in _LAUNCHER_VARS["RANK"]):
+        return
+    for name, sources in _LAUNCHER_VARS.items():
+        value = next((os.environ[v] for v in sources if v in os.environ), None)
+        if value is not None:
+            os.environ.setdefault(name, value)
+
+
+_launcher_environment()
+
 __all__ = [
     "ReduceOp",
     "all_gather",

@@ -179,6 +179,8 @@ compiled_micro = graphnn.compile(micro_step)
 for _ in range(6):
     compiled_micro(graphnn.ones(3, 2))
 errors["no_sync_programs"] = compiled_micro.cache.programs
+# (torchrun's variables, which graphnn sets from mpirun's at import)
+errors["launcher_env"] = [os.environ.get(k) for k in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE")]
 
 np.savez(os.path.join(out_dir, f"rank{rank}.npz"), **saved)
 with open(os.path.join(out_dir, f"rank{rank}.json"), "w") as f:
