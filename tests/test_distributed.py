@@ -131,6 +131,12 @@ def test_find_unused_parameters_averages_and_leaves_unused_grads_none(trained):
         assert errors["unused_none_grad"] == "None"
 
 
+def test_compiled_ddp_step_clipping_gradients_equals_eager(trained):
+    for _, info in trained:
+        eager, compiled = info["clipped_losses"]
+        np.testing.assert_allclose(compiled, eager, rtol=1e-5)  # (float32, three steps)
+
+
 def test_torchrun_variables_are_set_under_mpirun(trained):
     """RANK, WORLD_SIZE, LOCAL_RANK and LOCAL_WORLD_SIZE, which PyTorch programs read before init_process_group."""
     for r, (_, info) in enumerate(trained):

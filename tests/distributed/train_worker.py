@@ -179,6 +179,24 @@ compiled_micro = graphnn.compile(micro_step)
 for _ in range(6):
     compiled_micro(graphnn.ones(3, 2))
 errors["no_sync_programs"] = compiled_micro.cache.programs
+# a compiled DDP step that clips its gradients in place (they are not views of one bucket) equals the eager one
+clipped = []
+for compiled in (False, True):
+    graphnn.manual_seed(0)
+    cmodel = DDP(graphnn.nn.Sequential(graphnn.nn.Linear(4, 3), graphnn.nn.Linear(3, 1)))
+    copt = graphnn.optim.SGD(cmodel.parameters(), lr=0.1)
+
+    def clip_step(x, cmodel=cmodel, copt=copt):
+        copt.zero_grad()
+        loss = cmodel(x).pow(2).mean()
+        loss.backward()
+        graphnn.nn.utils.clip_grad_norm_(cmodel.parameters(), 0.01)
+        copt.step()
+        return loss
+
+    f = graphnn.compile(clip_step) if compiled else clip_step
+    clipped.append([f(graphnn.ones(2, 4) * (rank + 1)).item() for _ in range(3)])
+errors["clipped_losses"] = clipped
 # (torchrun's variables, which graphnn sets from mpirun's at import)
 errors["launcher_env"] = [os.environ.get(k) for k in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE")]
 

@@ -161,4 +161,6 @@ class DistributedDataParallel(Module):
                     if eager and p.grad is not None:
                         p.grad._assign(piece)
                     else:
-                        p.grad = piece
+                        # (a value of its own, not a view of the bucket: an in-place op on one gradient, as
+                        # clip_grad_norm_'s, leaves the others as they are)
+                        p.grad = piece.clone() if not eager else piece
