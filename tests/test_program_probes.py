@@ -356,3 +356,14 @@ def test_reentrant_checkpoint_without_inputs_requiring_grad(torch):
         out = checkpoint(lin, x, use_reentrant=True)
     assert not out.requires_grad  # (as PyTorch's: the layer gets no gradient)
     assert checkpoint(lin, x, use_reentrant=False).requires_grad
+
+
+def test_torchrun_script_names():
+    from graphnn.distributed.elastic.multiprocessing.errors import record
+
+    @record
+    def main():
+        return 3
+
+    assert main() == 3 and record()(len) is len
+    assert graphnn.distributed.is_torchelastic_launched() is False

@@ -190,7 +190,7 @@ def init_process_group(
                 f"init_process_group: {what}={given}, but MPI started this process as {what} {actual} "
                 f"(launch with mpirun -np {world_size if world_size not in (None, -1) else 'N'} python ...)"
             )
-    _state["group"] = pg
+    _state["group"], _state["backend"] = pg, name
     _collective.set_group(pg)
     _native.set_backend(pg.native_handles(), guard=pg.watching, error_text=pg.error_text)
     if pg.size > 1:
@@ -219,8 +219,14 @@ def get_world_size(group=None) -> int:
 
 
 def get_backend(group=None) -> str:
+    """The backend init_process_group was given ("gloo" or "mpi"; the transport is MPI either way)."""
     _default(group, "get_backend")
-    return "mpi"
+    return _state.get("backend") or "mpi"
+
+
+def is_torchelastic_launched() -> bool:
+    """Was this process started by torchrun (torchelastic)? graphnn's ranks are started by mpirun."""
+    return os.environ.get("TORCHELASTIC_RUN_ID") is not None
 
 
 class Work:

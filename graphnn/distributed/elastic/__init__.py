@@ -1,0 +1,1 @@
+"""torch.distributed.elastic's names that torchrun scripts import (graphnn's ranks are started by mpirun)."""
