@@ -367,3 +367,29 @@ def test_torchrun_script_names():
 
     assert main() == 3 and record()(len) is len
     assert graphnn.distributed.is_torchelastic_launched() is False
+
+
+def test_zero_redundancy_optimizer_steps_as_its_inner_optimizer():
+    from graphnn.distributed.optim import ZeroRedundancyOptimizer
+
+    res = []
+    for zero in (False, True):
+        graphnn.manual_seed(0)
+        m = nn.Linear(3, 2)
+        opt = (
+            ZeroRedundancyOptimizer(m.parameters(), optimizer_class=graphnn.optim.Adam, lr=0.1)
+            if zero
+            else graphnn.optim.Adam(m.parameters(), lr=0.1)
+        )
+        sched = graphnn.optim.lr_scheduler.StepLR(opt, 1, gamma=0.5)
+        for _ in range(3):
+            opt.zero_grad()
+            m(graphnn.ones(4, 3)).pow(2).sum().backward()
+            opt.step()
+            sched.step()
+        if zero:
+            opt.consolidate_state_dict(to=0)
+            assert set(opt.state_dict()) == {"state", "param_groups"}
+        res.append((m.weight.detach().numpy().copy(), opt.param_groups[0]["lr"]))
+    np.testing.assert_array_equal(res[0][0], res[1][0])
+    assert res[0][1] == res[1][1] == 0.0125
