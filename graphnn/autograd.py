@@ -594,7 +594,7 @@ def grad(
     for i, t in enumerate(outputs):
         if not t.requires_grad:
             raise RuntimeError(f"element {i} of tensors does not require grad and does not have a grad_fn")
-    trace = next((_trace_of(t) for t in outputs if _trace_of(t) is not None), None)
+    trace = next((tr for tr in map(_trace_of, outputs) if tr is not None), None)
     if trace is not None:
         result = trace.grad(outputs, inputs, grad_outputs, create_graph)
         if not allow_unused and any(r is None for r in result):

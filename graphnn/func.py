@@ -197,10 +197,10 @@ def stack_module_state(models) -> tuple:
         raise RuntimeError(
             "stack_module_state: Expected all models to be of the same class and all in train or eval mode"
         )
-    names = [n for n, _ in models[0].named_parameters()]
-    params = {n: stack([dict(m.named_parameters())[n].detach() for m in models]).requires_grad_() for n in names}
-    bnames = [n for n, _ in models[0].named_buffers()]
-    buffers = {n: stack([dict(m.named_buffers())[n] for m in models]) for n in bnames}
+    ps = [dict(m.named_parameters()) for m in models]
+    bs = [dict(m.named_buffers()) for m in models]
+    params = {n: stack([p[n].detach() for p in ps]).requires_grad_() for n in ps[0]}
+    buffers = {n: stack([b[n] for b in bs]) for n in bs[0]}
     return params, buffers
 
 

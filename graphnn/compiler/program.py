@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import types
-
 import contextvars
+import types
 import weakref
 
 import numpy as np

@@ -359,21 +359,21 @@ _OPT_STATE = object()  # the key of an optimizer's plain per-parameter state in 
 
 
 def _plain_state(opt) -> tuple:
-    """The plain entries of an optimizer's per-parameter state dicts, with the dicts holding them: ((id(p), dict,
-    ((key, value_key), ...)), ...) (tensors, updated in place by compiled code, are left out)."""
+    """The per-parameter state dicts of an optimizer that hold plain entries: ((id(p), ((key, value_key), ...), a
+    copy of the dict), ...) (tensors, updated in place by compiled code, are left out of the comparison)."""
     out = []
     for p, st in list(opt.state.items()):
         if isinstance(st, dict):
             plain = tuple((k, value_key(x)) for k, x in st.items() if isinstance(x, PLAIN))
             if plain:
-                out.append((id(p), _Objects([(0, st)]), plain, _Objects([(0, dict(st))])))
+                out.append((id(p), plain, dict(st)))
     return tuple(out)
 
 
 def _restore_plain_state(opt, old: tuple) -> None:
     """Undo a trace's changes of an optimizer's plain state: dicts it gave plain entries are put back as they were,
     or dropped when the trace made them (the eager call makes them again)."""
-    before = {pid: copy[0][1] for pid, _, _, copy in old}
+    before = {pid: copy for pid, _, copy in old}
     for p in [p for p in opt.state if id(p) not in before]:
         st = opt.state[p]
         if isinstance(st, dict) and any(isinstance(x, PLAIN) for x in st.values()):
@@ -461,7 +461,7 @@ def changed_state(snapshot: list) -> list:
             if now != old and not any(x.startswith(label) for x in out):
                 out.append(f"{label}: entries added or removed")
         elif key is _OPT_STATE:
-            if [(i, v) for i, _, v, _ in now] != [(i, v) for i, _, v, _ in old]:
+            if [(i, v) for i, v, _ in now] != [(i, v) for i, v, _ in old]:
                 out.append(f"{label}: plain entries (numbers kept in the state) changed")
         elif value_key(now) != value_key(old):
             out.append(f"{label}: {old!r} -> {'(deleted)' if now is _MISSING else repr(now)}")
@@ -520,7 +520,7 @@ def data_guards(tracer, fn) -> None:
             if isinstance(v, PLAIN) or isinstance(v, _tensor_type()):  # (a tensor: which one; not a method)
                 tracer.guard(lambda o=holder, k=k: value_key(_current(o, k)), value_key(v))
                 tracer.keepalive.append(v)
-            elif type(v) in (dict, list) or (_is_data(v) and not isinstance(v, type)):
+            elif _is_data(v) and not isinstance(v, type):
                 # a container one level down (`groups[0]["scale"]`, `trainer.cfg["scale"]`): which one, and its
                 # plain entries
                 tracer.guard(lambda o=holder, k=k: _nested_key(_current(o, k)), _nested_key(v))
@@ -528,7 +528,7 @@ def data_guards(tracer, fn) -> None:
 
 
 def _nested_key(v) -> tuple:
-    return (id(v), _plain_items(v) if type(v) in (dict, list) or _is_data(v) else None)
+    return (id(v), _plain_items(v) if _is_data(v) else None)
 
 
 _LOADS = ("LOAD_GLOBAL", "LOAD_DEREF", "LOAD_NAME", "LOAD_CLASSDEREF")

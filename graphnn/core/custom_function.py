@@ -14,6 +14,8 @@ import threading
 
 import numpy as np
 
+from graphnn.compiler.tracer import Tracer
+from graphnn.core.dispatch import Scalar
 from graphnn.ir.graph import Node
 from graphnn.ir.types import FLOAT_DTYPES, TensorType
 
@@ -141,42 +143,26 @@ def _inline_backward(f: _Forward, b, node, cts: list) -> list | None:
                     return None
                 out.append(tr.lift(g if g.dtype_name == v.dtype else g.type_as_dtype(v.dtype)))
             return out
-    except (TraceError, NotImplementedError, TypeError):
-        return None
+    except (TraceError, NotImplementedError, TypeError):  # (NumPy or Python arithmetic on a traced tensor)
+        return None  # (the opaque call runs the same backward on values: a real error of the user's shows there)
     finally:
         ctx.__dict__.clear()
         ctx.__dict__.update(kept)
 
 
-def _inline_tracer_class():
-    from graphnn.compiler.tracer import Tracer
-    from graphnn.core.dispatch import Scalar
+class _InlineTracer(Tracer):
+    """Traces into an existing gradient graph; a concrete tensor becomes an input holding its value."""
 
-    class InlineTracer(Tracer):
-        """Traces into an existing gradient graph; a concrete tensor becomes an input holding its value."""
+    def __init__(self, graph):
+        super().__init__(graph.name)
+        self.graph = graph
 
-        def __init__(self, graph):
-            super().__init__(graph.name)
-            self.graph = graph
-
-        def lift(self, t):
-            fresh = not isinstance(t, Scalar) and t._trace is not self and id(t) not in self.current
-            v = super().lift(t)
-            if fresh and v.producer is None and getattr(v, "data", None) is None:
-                v.data = t._data
-            return v
-
-    return InlineTracer
-
-
-def _InlineTracer(graph):
-    global _INLINE_TRACER
-    if _INLINE_TRACER is None:
-        _INLINE_TRACER = _inline_tracer_class()
-    return _INLINE_TRACER(graph)
-
-
-_INLINE_TRACER = None
+    def lift(self, t):
+        fresh = not isinstance(t, Scalar) and t._trace is not self and id(t) not in self.current
+        v = super().lift(t)
+        if fresh and v.producer is None and getattr(v, "data", None) is None:
+            v.data = t._data
+        return v
 
 
 class _Backward:
@@ -257,9 +243,8 @@ def apply_custom(cls, args: tuple, kwargs: dict):
     if not outs:
         return out
     fn = _Forward(cls, ctx, args, kwargs, positions, [TensorType(tuple(t.shape), t.dtype_name) for t in outs])
-    fn.raw_outputs = (
-        outs  # (the tensors forward returned: saved ones stand for the call's outputs in a double backward)
-    )
+    # (the tensors forward returned: saved ones stand for the call's outputs in a double backward)
+    fn.raw_outputs = outs
     node = Node("call", [t._eager_value() for t in inputs], {"fn": fn}, fn.types)
     grad_fn = function_class(f"{cls.__name__}Backward")(tuple(edge(t) for t in inputs))
     wrapped = {}

@@ -234,7 +234,6 @@ def lstsq(A, B, rcond=None, *, driver=None):
     m, n = A.shape[-2:]
     k = min(m, n)
     cut = rcond if rcond is not None and rcond > 0 else float(np.finfo(A.dtype_name).eps) * max(m, n)
-    sv = None
     if A._data is not None and k:
         sv = np.linalg.svd(A._data, compute_uv=False)
         ranks = (sv > cut * sv[..., :1]).sum(-1)

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import sys
-
 import collections
 import copy
 import functools
 import inspect
+import sys
 import warnings
 
 import numpy as np

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import warnings
 
+from graphnn.compiler.pytree import map_tensors
 from graphnn.core.grad_mode import is_grad_enabled
 from graphnn.core.tensor import Tensor
 
@@ -31,18 +32,8 @@ def checkpoint(
             UserWarning,
             stacklevel=2,
         )
-        return _map_tensors(out, lambda t: t.detach())
+        return map_tensors(out, lambda t, _path: t.detach())
     return out
-
-
-def _map_tensors(x, fn):
-    if isinstance(x, Tensor):
-        return fn(x)
-    if isinstance(x, (tuple, list)):
-        return type(x)(_map_tensors(v, fn) for v in x)
-    if isinstance(x, dict):
-        return {k: _map_tensors(v, fn) for k, v in x.items()}
-    return x
 
 
 def checkpoint_sequential(functions, segments, input, use_reentrant=None, **kwargs):  # noqa: A002

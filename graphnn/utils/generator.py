@@ -80,12 +80,5 @@ class _DefaultGenerator(Generator):
         _random.manual_seed(seed)
         return self
 
-    def get_state(self) -> dict:
-        return self._rng.bit_generator.state
-
-    def set_state(self, state: dict) -> "Generator":
-        self._rng.bit_generator.state = state
-        return self
-
 
 default_generator = _DefaultGenerator()

@@ -23,7 +23,7 @@ class ZeroRedundancyOptimizer(Optimizer):
         self.param_groups, self.state, self.defaults = self.optim.param_groups, self.optim.state, self.optim.defaults
 
     def step(self, closure=None):
-        return self.optim.step(closure) if closure is not None else self.optim.step()
+        return self.optim.step(closure)
 
     def zero_grad(self, set_to_none: bool = True) -> None:
         self.optim.zero_grad(set_to_none)
