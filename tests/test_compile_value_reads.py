@@ -290,3 +290,22 @@ def test_numbers_one_container_down_are_guarded():
         CONFIG[0]["scale"] = HOLDER.cfg["scale"] = s
         got.append((f_list(graphnn.ones(1)).item(), f_obj(graphnn.ones(1)).item()))
     assert got == [(1.0, 1.0), (0.5, 0.5), (0.25, 0.25)]
+
+
+def test_an_lr_read_with_get_is_guarded():
+    w = nn.Parameter(graphnn.zeros(1))
+    opt = graphnn.optim.SGD([w], lr=1.0)  # (graphnn's optimizer reads lr as a runtime input, unguarded)
+    sched = graphnn.optim.lr_scheduler.StepLR(opt, 1, gamma=0.5)
+
+    def step():
+        opt.zero_grad()
+        w.sum().backward()
+        opt.step()
+        return graphnn.tensor(opt.param_groups[0].get("lr"))
+
+    step = graphnn.compile(step)
+    logged = []
+    for _ in range(4):
+        logged.append(step().item())
+        sched.step()
+    assert logged == [1.0, 0.5, 0.25, 0.125]

@@ -27,15 +27,23 @@ class ParamGroup(dict):
 
     def __getitem__(self, key):
         v = dict.__getitem__(self, key)
-        tr = _tracer.current()
-        if tr is not None and key != "params" and tr.active:
-            caller = sys._getframe(1).f_globals.get("__name__", "")
-            if not caller.startswith("graphnn."):
-                tr.guard_entry(self, key, v)
+        self._read(key, v)
         return v
 
     def get(self, key, default=None):
-        return self[key] if key in self else default
+        if key not in self:
+            return default
+        v = dict.__getitem__(self, key)
+        self._read(key, v)
+        return v
+
+    def _read(self, key, v) -> None:
+        """Guard the value read (when tracing) unless graphnn's own code read it: the caller of __getitem__ / get."""
+        tr = _tracer.current()
+        if tr is not None and key != "params" and tr.active:
+            caller = sys._getframe(2).f_globals.get("__name__", "")
+            if not caller.startswith("graphnn."):
+                tr.guard_entry(self, key, v)
 
 
 class Optimizer:
