@@ -28,3 +28,10 @@ def torch():
     from oracle import torch_or_skip
 
     return torch_or_skip()
+
+
+def pytest_xdist_auto_num_workers(config):
+    """`-n auto`: one worker per core, at most 4 (each holds PyTorch and its own compiled kernels; beyond a few
+    workers the shared on-disk compile cache and the MPI tests' own processes gain nothing)."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return max(1, min(cores, 4))
