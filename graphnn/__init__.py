@@ -334,6 +334,9 @@ def get_float32_matmul_precision() -> str:
 
 from graphnn.core import compat_api as _compat_api  # noqa: E402
 
+from graphnn.core import torch_level_api as _torch_level_api  # noqa: E402
+
+_torch_level_api.install(_graphnn)  # torch.view_copy, torch.cond, torch.sym_int, torch.get_autocast_cpu_dtype, ...
 _compat_api.install(_graphnn)  # torch.pi, torch.concat, torch.hann_window, torch.exp_(x), ... (after every other name)
 
 
