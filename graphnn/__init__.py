@@ -192,7 +192,7 @@ def mm(a, b):
 
 
 def is_tensor(x) -> bool:
-    return isinstance(x, Tensor)
+    return isinstance(x, Tensor) or type(x).__name__ == "ComplexTensor"
 
 
 def maximum(a, b):
@@ -336,6 +336,13 @@ from graphnn.core import compat_api as _compat_api  # noqa: E402
 
 from graphnn.core import torch_level_api as _torch_level_api  # noqa: E402
 
+from graphnn.core.complex_tensor import polar, view_as_complex, view_as_real  # noqa: E402
+from graphnn.core.dtypes import complex64, complex128  # noqa: E402
+
+cfloat, cdouble = complex64, complex128
+from graphnn.core import complex_tensor as _complex_tensor  # noqa: E402
+
+setattr(_graphnn, "complex", _complex_tensor.complex)  # torch.complex(real, imag) (the builtin is not used here)
 _torch_level_api.install(_graphnn)  # torch.view_copy, torch.cond, torch.sym_int, torch.get_autocast_cpu_dtype, ...
 _compat_api.install(_graphnn)  # torch.pi, torch.concat, torch.hann_window, torch.exp_(x), ... (after every other name)
 

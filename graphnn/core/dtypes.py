@@ -34,6 +34,10 @@ class dtype:
         return self.name in ("float32", "float64", "float16", "bfloat16")
 
     @property
+    def is_complex(self) -> bool:
+        return self.name in ("complex64", "complex128")
+
+    @property
     def is_signed(self) -> bool:
         return self.name != "uint8" and self.name != "bool"
 
@@ -48,6 +52,10 @@ int64 = dtype("int64")
 bool_ = dtype("bool")
 for _d in (float32, float64, int64, bool_):
     dtype._all[_d.name] = _d
+
+# Complex: tensors of these are ComplexTensors (core/complex_tensor.py: real and imaginary parts as a real tensor).
+complex64 = dtype("complex64")
+complex128 = dtype("complex128")
 
 # Half precision: accepted where PyTorch code passes it, computed as float32 (with a warning, see to_dtype).
 float16 = dtype("float16")

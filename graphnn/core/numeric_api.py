@@ -70,8 +70,8 @@ def ravel(input):
 
 
 def is_complex(input) -> bool:
-    """False: graphnn's tensors are real."""
-    return False
+    """Whether input is a complex tensor (core/complex_tensor.py)."""
+    return type(input).__name__ == "ComplexTensor"
 
 
 def is_conj(input) -> bool:
@@ -83,8 +83,8 @@ def is_neg(input) -> bool:
 
 
 def conj(input):
-    """input itself: the conjugate of a real tensor (PyTorch returns the tensor itself too)."""
-    return input
+    """The complex conjugate; a real tensor itself (PyTorch returns the tensor itself too)."""
+    return input.conj() if is_complex(input) else input
 
 
 def resolve_conj(input):

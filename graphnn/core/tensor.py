@@ -966,29 +966,30 @@ class Tensor:
         return full(size, fill_value, dtype=dtype or self.dtype_name, device=device, requires_grad=requires_grad)
 
     # -- arithmetic -------------------------------------------------------------------------------------------
+    # (a complex operand, a Python complex or a ComplexTensor, makes the result complex: core/complex_tensor.py)
     def __add__(self, o):
-        return apply("add", [self, o])
+        return _as_complex(self) + o if _is_complex(o) else apply("add", [self, o])
 
     def __radd__(self, o):
-        return apply("add", [o, self])
+        return o + _as_complex(self) if _is_complex(o) else apply("add", [o, self])
 
     def __sub__(self, o):
-        return apply("sub", [self, o])
+        return _as_complex(self) - o if _is_complex(o) else apply("sub", [self, o])
 
     def __rsub__(self, o):
-        return apply("sub", [o, self])
+        return o - _as_complex(self) if _is_complex(o) else apply("sub", [o, self])
 
     def __mul__(self, o):
-        return apply("mul", [self, o])
+        return _as_complex(self) * o if _is_complex(o) else apply("mul", [self, o])
 
     def __rmul__(self, o):
-        return apply("mul", [o, self])
+        return o * _as_complex(self) if _is_complex(o) else apply("mul", [o, self])
 
     def __truediv__(self, o):
-        return _true_div(self, o)
+        return _as_complex(self) / o if _is_complex(o) else _true_div(self, o)
 
     def __rtruediv__(self, o):
-        return _true_div(o, self)
+        return o / _as_complex(self) if _is_complex(o) else _true_div(o, self)
 
     def __pow__(self, o):
         return _pow(self, o)
@@ -1842,6 +1843,17 @@ def _unpickle_tensor(cls, data: np.ndarray, requires_grad: bool, extra: dict) ->
     return t
 
 
+def _is_complex(o) -> bool:
+    return isinstance(o, complex) or type(o).__name__ == "ComplexTensor"
+
+
+def _as_complex(t: Tensor):
+    """A real tensor as a complex one (imaginary part 0), for arithmetic with a complex operand."""
+    from graphnn.core.complex_tensor import ComplexTensor
+
+    return ComplexTensor._from(t if t.is_floating_point() else t.float(), 0.0)
+
+
 def tensor(data, dtype=None, device=None, requires_grad: bool = False, pin_memory: bool = False) -> Tensor:
     """A new tensor holding a copy of `data`. Without dtype, a NumPy array or tensor keeps its dtype; in a list,
     Python floats count as the default dtype and NumPy / tensor values as their own, the widest float winning (as
@@ -1861,6 +1873,14 @@ def tensor(data, dtype=None, device=None, requires_grad: bool = False, pin_memor
     else:
         arr = np.array(data)
         want = _float_leaves_dtype(data) if arr.dtype.kind == "f" else None
+    if arr.dtype.kind == "c" or getattr(dtype, "is_complex", False):
+        from graphnn.core import complex_tensor
+
+        double = getattr(dtype, "name", None) == "complex128" or (dtype is None and arr.dtype == np.complex128)
+        wide = double and (
+            dtype is not None or isinstance(data, (np.ndarray, np.generic)) or get_default_dtype() == "float64"
+        )
+        return complex_tensor.from_numpy(arr.astype(np.complex128 if wide else np.complex64), requires_grad)
     if dtype is not None:
         arr = arr.astype(to_dtype(dtype))
     elif arr.dtype.kind == "f":

@@ -90,8 +90,10 @@ def nuclear_norm(input, dim=None, keepdim: bool = False):
 
 
 def angle(input):
-    """The argument of each element: 0 for positive and zero values, pi for negative ones, nan kept (real tensors)."""
+    """The argument of each element; of a real tensor 0 for positive and zero values, pi for negative ones, nan kept."""
     g = _g()
+    if g.is_complex(input):
+        return input.angle()
     if not input.dtype.is_floating_point:
         input = input.to(g.get_default_dtype())
     return g.where(input < 0, math.pi, 0.0).to(input.dtype) + input * 0  # (nan propagates, the gradient is 0)

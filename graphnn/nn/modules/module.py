@@ -151,6 +151,10 @@ class Module:
                     _remove_from(self, name, "_buffers")
                     self.register_buffer(name, value, persistent=getattr(value, "persistent", True))
                 elif buffers is not None and name in buffers:
+                    if _is_complex(value):
+                        self.register_buffer(name, value, name not in d.get("_non_persistent_buffers_set", ()))
+                        return
+                    d.get("_complex_buffers", set()).discard(name)
                     if value is not None and not isinstance(value, Tensor):
                         raise TypeError(
                             f"cannot assign '{_typename(value)}' as buffer '{name}' "
@@ -176,6 +180,10 @@ class Module:
                 tr = _tracer.current()
                 if tr is not None:  # the trace uses this object: a later assignment must trace again
                     tr.attr_guard(self, key, name, value)
+                if key == "_buffers" and name in d.get("_complex_buffers", ()):
+                    from graphnn.core.complex_tensor import ComplexTensor
+
+                    return ComplexTensor(value)
                 return value
         raise AttributeError(f"'{type(self).__name__}' object has no attribute '{name}'")
 
@@ -217,6 +225,11 @@ class Module:
             raise AttributeError("cannot assign buffer before Module.__init__() call")
         _check_name(name, "buffer")
         _drop_plain(self, name, "_buffers")
+        complex_buffers = self.__dict__.setdefault("_complex_buffers", set())
+        complex_buffers.discard(name)
+        if _is_complex(tensor):  # kept as its real view (what state_dict, .to() and graphs see); read as complex
+            complex_buffers.add(name)
+            tensor = tensor._ri
         if tensor is not None and not isinstance(tensor, Tensor):
             raise TypeError(
                 f"cannot assign '{_typename(tensor)}' object to buffer '{name}' (torch Tensor or None required)"
@@ -685,6 +698,10 @@ def _parse_to(args: tuple, kwargs: dict) -> tuple:
         elif not isinstance(a, bool):
             device = a
     return device, None if dtype is None else to_dtype(dtype)
+
+
+def _is_complex(value) -> bool:
+    return type(value).__name__ == "ComplexTensor"
 
 
 def _typename(value) -> str:

@@ -1,0 +1,133 @@
+"""Complex tensors (graphnn.core.complex_tensor: real and imaginary parts in a real tensor): PyTorch's values,
+gradients through view_as_complex / view_as_real to real parameters, eagerly and compiled (rotary embeddings)."""
+
+import numpy as np
+import pytest
+
+import graphnn
+
+RNG = np.random.default_rng(5)
+
+
+def _np(x):
+    return x.detach().resolve_conj().numpy() if hasattr(x, "detach") else np.asarray(x)
+
+
+def test_creation_arithmetic_and_values(torch):
+    data = [1 + 2j, 3 - 1j, -0.5j]
+    g, t = graphnn.tensor(data), torch.tensor(data)
+    assert g.dtype == graphnn.complex64 == graphnn.cfloat and g.shape == t.shape and graphnn.is_complex(g)
+    assert graphnn.tensor(np.array(data)).dtype == graphnn.complex128  # NumPy's complex128 kept, as PyTorch
+    r = RNG.standard_normal(3).astype(np.float32)
+    gr, tr = graphnn.tensor(r), torch.tensor(r)
+    for name, fn in (
+        ("mul", lambda a, b: a * b),
+        ("div", lambda a, b: a / b),
+        ("add", lambda a, b: a + b),
+        ("sub", lambda a, b: a - b),
+    ):
+        for (ga, ta), (gb, tb) in (((g, t), (g.conj(), t.conj())), ((g, t), (gr, tr)), ((gr, tr), (g, t))):
+            np.testing.assert_allclose(_np(fn(ga, gb)), _np(fn(ta, tb)).astype(np.complex64), rtol=1e-6, err_msg=name)
+        np.testing.assert_allclose(_np(fn(g, 2 - 1j)), _np(fn(t, 2 - 1j)), rtol=1e-6, err_msg=f"{name} scalar")
+        np.testing.assert_allclose(_np(fn(3j, g)), _np(fn(3j, t)), rtol=1e-6, err_msg=f"reflected {name}")
+    np.testing.assert_allclose(_np(1j * gr), _np(1j * tr))
+    for name in ("abs", "angle", "exp", "conj"):
+        np.testing.assert_allclose(_np(getattr(g, name)()), _np(getattr(t, name)()), rtol=2e-6, atol=1e-7, err_msg=name)
+    np.testing.assert_allclose(_np(graphnn.angle(g)), _np(torch.angle(t)), rtol=1e-6)
+    np.testing.assert_allclose(_np(g.real), _np(t.real))
+    np.testing.assert_allclose(_np(g.imag), _np(t.imag))
+    assert g.sum().item() == pytest.approx(t.sum().item()) and g.mean().item() == pytest.approx(t.mean().item())
+    assert g.tolist() == pytest.approx(t.tolist()) and "1.0000+2.0000j" in repr(g)
+
+
+def test_shapes_and_indexing(torch):
+    a = (RNG.standard_normal((2, 3, 4)) + 1j * RNG.standard_normal((2, 3, 4))).astype(np.complex64)
+    g, t = graphnn.tensor(a), torch.tensor(a)
+    for name, fn in (
+        ("view", lambda x: x.view(6, 4)),
+        ("reshape", lambda x: x.reshape(-1)),
+        ("flatten", lambda x: x.flatten(1)),
+        ("unsqueeze", lambda x: x.unsqueeze(-1)),
+        ("transpose", lambda x: x.transpose(0, 2)),
+        ("permute", lambda x: x.permute(2, 0, 1)),
+        ("index", lambda x: x[1, :, 2]),
+        ("slice", lambda x: x[:, 1:]),
+        ("ellipsis", lambda x: x[..., 0]),
+        ("expand", lambda x: x[:, :1].expand(2, 5, 4)),
+        ("sum dim", lambda x: x.sum(1)),
+        (
+            "view_as_real",
+            lambda x: (
+                graphnn.view_as_real(x)
+                if isinstance(x, graphnn.core.complex_tensor.ComplexTensor)
+                else torch.view_as_real(x)
+            ),
+        ),
+    ):
+        out_g, out_t = fn(g), fn(t)
+        assert tuple(out_g.shape) == tuple(out_t.shape), name
+        np.testing.assert_allclose(_np(out_g), _np(out_t), rtol=1e-6, err_msg=name)
+    with pytest.raises(TypeError, match="not available for complex tensors"):
+        g.matmul(g)
+    with pytest.raises(RuntimeError, match="last dimension of size 2"):
+        graphnn.view_as_complex(graphnn.ones(3, 3))
+
+
+def _rotary(T, buffer: bool):
+    """An attention layer with LLaMA-style rotary embeddings in complex form (written for this test)."""
+    nn = T.nn
+
+    class RotaryAttention(nn.Module):
+        def __init__(self, dim=16, heads=2, length=8):
+            super().__init__()
+            self.heads, self.head_dim = heads, dim // heads
+            self.qkv = nn.Linear(dim, 3 * dim, bias=False)
+            self.out = nn.Linear(dim, dim, bias=False)
+            inv = 1.0 / (10000 ** (T.arange(0, self.head_dim, 2).float() / self.head_dim))
+            angles = T.outer(T.arange(length).float(), inv)
+            rot = T.polar(T.ones_like(angles), angles)
+            if buffer:
+                self.register_buffer("rot", rot, persistent=False)
+            else:
+                self.rot = rot
+
+        def rotate(self, x):
+            xc = T.view_as_complex(x.float().reshape(*x.shape[:-1], -1, 2))
+            rot = self.rot[: x.shape[1]].view(1, x.shape[1], 1, -1)
+            return T.view_as_real(xc * rot).flatten(3).type_as(x)
+
+        def forward(self, x):
+            b, n, d = x.shape
+            q, k, v = (t.view(b, n, self.heads, self.head_dim) for t in self.qkv(x).split(d, dim=2))
+            q, k = self.rotate(q), self.rotate(k)
+            y = T.nn.functional.scaled_dot_product_attention(
+                q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2), is_causal=True
+            )
+            return self.out(y.transpose(1, 2).reshape(b, n, d))
+
+    return RotaryAttention()
+
+
+@pytest.mark.parametrize("buffer", [False, True])
+@pytest.mark.parametrize("compiled", [False, True])
+def test_rotary_embeddings_train_as_pytorch(torch, buffer, compiled):
+    torch.manual_seed(0)
+    tm, gm = _rotary(torch, buffer), _rotary(graphnn, buffer)
+    gm.load_state_dict({k: graphnn.tensor(v.numpy()) for k, v in tm.state_dict().items()})
+    assert gm.rot.dtype == graphnn.complex64 and list(gm.state_dict()) == list(tm.state_dict())
+    x = RNG.standard_normal((2, 8, 16)).astype(np.float32)
+    topt, gopt = torch.optim.SGD(tm.parameters(), lr=0.1), graphnn.optim.SGD(gm.parameters(), lr=0.1)
+
+    def step(model, opt, xs):
+        opt.zero_grad()
+        loss = model(xs).pow(2).mean()
+        loss.backward()
+        opt.step()
+        return loss
+
+    gstep = graphnn.compile(step) if compiled else step
+    for i in range(3):
+        lt, lg = step(tm, topt, torch.tensor(x)), gstep(gm, gopt, graphnn.tensor(x))
+        # float32 sums of 16-256 products of O(1) values per step: a few ulps each
+        assert lg.item() == pytest.approx(lt.item(), rel=1e-5), i
+    np.testing.assert_allclose(_np(gm.qkv.weight), _np(tm.qkv.weight), rtol=1e-5, atol=1e-6)
