@@ -303,7 +303,7 @@ Tensor.share_memory_, Tensor.is_shared = _shared_memory.share_memory_, _shared_m
 _shared_memory.register_reductions()
 from graphnn import multiprocessing  # noqa: E402
 
-from graphnn import _dynamo, func, jit, linalg, mps, serialization, special, testing  # noqa: E402  (torch.jit's entry points, linalg's norms, special)
+from graphnn import _dynamo, fft, func, jit, linalg, mps, serialization, special, testing  # noqa: E402  (torch.jit's entry points, linalg's norms, special)
 
 i0 = special.i0  # (also Tensor.i0; torch.polygamma, torch.mvlgamma: special's)
 polygamma = special.polygamma
