@@ -313,6 +313,8 @@ Tensor.polygamma = lambda self, n: special.polygamma(n, self)
 Tensor.mvlgamma = lambda self, p: special.multigammaln(self, p)
 
 vmap = func.vmap
+stft, istft = fft.stft, fft.istft  # (also Tensor methods)
+Tensor.stft, Tensor.istft = fft.stft, fft.istft
 
 from graphnn.nn import _top_level  # noqa: E402
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import math
+import warnings
 
 import numpy as np
 
@@ -245,3 +246,113 @@ def fftshift(input, dim=None):
 
 def ifftshift(input, dim=None):
     return _shift(input, dim, lambda n: -(n // 2))
+
+
+def _window_of(window, win_length: int, n_fft: int, like):
+    """The window (ones by default) zero-padded on both sides to n_fft points, as PyTorch centers it."""
+    g = _g()
+    w = g.ones(win_length, dtype=like.dtype) if window is None else window.to(like.dtype)
+    if w.shape[0] != win_length:
+        raise RuntimeError(f"stft: expected the window to have {win_length} points, got {w.shape[0]}")
+    left = (n_fft - win_length) // 2
+    return g.nn.functional.pad(w, (left, n_fft - win_length - left)) if win_length < n_fft else w
+
+
+def stft(
+    input,
+    n_fft: int,
+    hop_length=None,
+    win_length=None,
+    window=None,
+    center: bool = True,
+    pad_mode: str = "reflect",
+    normalized: bool = False,
+    onesided=None,
+    return_complex=None,
+):
+    """The short-time Fourier transform of a signal (L,) or batch (B, L): (B?, n_fft // 2 + 1, frames) complex
+    (onesided; all n_fft frequencies for onesided=False), frames hop_length apart (n_fft // 4), each multiplied by
+    the window; center pads n_fft // 2 on both sides with pad_mode. return_complex=False gives view_as_real."""
+    g = _g()
+    if return_complex is None:
+        raise RuntimeError(
+            "stft requires the return_complex parameter be given for real inputs, and will further require that "
+            "return_complex=True in a future PyTorch release."
+        )
+    hop = n_fft // 4 if hop_length is None else hop_length
+    win = n_fft if win_length is None else win_length
+    if window is None:
+        warnings.warn(
+            "stft: no window was given: a rectangular window is used (spectral leakage; torch.hann_window and others "
+            "avoid it); pass window=torch.ones(n_fft) to use it without this warning",
+            UserWarning,
+            stacklevel=2,
+        )
+    if not 0 < win <= n_fft or hop <= 0:
+        raise RuntimeError(f"stft: expected 0 < win_length <= n_fft and hop_length > 0, got {win}, {n_fft}, {hop}")
+    x = input if isinstance(input, ComplexTensor) else _parts(input, "stft")[0]
+    if isinstance(x, ComplexTensor):
+        raise RuntimeError("graphnn's stft takes real signals")
+    single = x.dim() == 1
+    x = x.unsqueeze(0) if single else x
+    if center:
+        x = g.nn.functional.pad(x.unsqueeze(1), (n_fft // 2, n_fft // 2), mode=pad_mode).squeeze(1)
+    if x.shape[-1] < n_fft:
+        raise RuntimeError(f"stft: the signal ({x.shape[-1]} points) is shorter than n_fft={n_fft}")
+    frames = x.unfold(-1, n_fft, hop) * _window_of(window, win, n_fft, x)  # (B, frames, n_fft)
+    one = onesided if onesided is not None else True
+    spec = rfft(frames, dim=-1) if one else fft(frames, dim=-1)
+    spec = spec.transpose(1, 2)
+    spec = spec / math.sqrt(n_fft) if normalized else spec
+    spec = spec[0] if single else spec
+    return spec if return_complex else spec._ri  # (return_complex=False: view_as_real, as PyTorch's deprecated form)
+
+
+def istft(
+    input,
+    n_fft: int,
+    hop_length=None,
+    win_length=None,
+    window=None,
+    center: bool = True,
+    normalized: bool = False,
+    onesided=None,
+    length=None,
+    return_complex: bool = False,
+):
+    """The signal whose stft is input (B?, freq, frames): each frame's inverse DFT times the window, overlap-added and
+    divided by the summed squared window (where it is nonzero), the center padding removed, trimmed or padded to
+    `length`."""
+    g = _g()
+    hop = n_fft // 4 if hop_length is None else hop_length
+    win = n_fft if win_length is None else win_length
+    spec = input if isinstance(input, ComplexTensor) else g.view_as_complex(input)
+    single = spec.dim() == 2
+    spec = spec.unsqueeze(0) if single else spec
+    spec = spec * math.sqrt(n_fft) if normalized else spec
+    spec = spec.transpose(1, 2)  # (B, frames, freq)
+    one = onesided if onesided is not None else spec.shape[-1] != n_fft
+    frames = irfft(spec, n=n_fft, dim=-1) if one else ifft(spec, dim=-1).real
+    w = _window_of(window, win, n_fft, frames)
+    frames = frames * w
+    count = frames.shape[1]
+    total = n_fft + hop * (count - 1)
+    # overlap-add as a product with a 0/1 placement matrix: sample t of the output takes frame f's point t - f hop
+    place = np.zeros((count * n_fft, total), np.float64)
+    for f in range(count):
+        place[f * n_fft + np.arange(n_fft), f * hop + np.arange(n_fft)] = 1.0
+    place_t = g.tensor(place, dtype=frames.dtype)
+    y = frames.reshape(frames.shape[0], -1) @ place_t
+    env = (w * w).repeat(count) @ place_t
+    start = n_fft // 2 if center else 0
+    end = total - n_fft // 2 if center else total
+    if length is not None:
+        end = start + length
+    y, env = y[:, start:end], env[start:end]
+    env_np = env.detach().numpy()
+    if (np.abs(env_np) < 1e-11).any():
+        raise RuntimeError("istft: window overlap add min: the squared window sums to zero at some samples (NOLA)")
+    y = y / env
+    if length is not None and y.shape[-1] < length:
+        y = g.nn.functional.pad(y, (0, length - y.shape[-1]))
+    return y[0] if single else y

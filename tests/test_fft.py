@@ -123,3 +123,63 @@ def test_spectral_layer_trains_as_pytorch(torch, compiled):
         lg = gstep(gm, gopt, graphnn.nn.functional, graphnn.tensor(x), graphnn.tensor(y))
         assert lg.item() == pytest.approx(lt.item(), rel=1e-4), i
     np.testing.assert_allclose(_np(gm.gain), _np(tm.gain), rtol=1e-4, atol=1e-5)
+
+
+STFT_CASES = [
+    {"n_fft": 16, "window": "ones"},
+    {"n_fft": 16, "hop_length": 5, "win_length": 12, "window": "hann"},
+    {"n_fft": 20, "center": False, "window": "hann"},
+    {"n_fft": 16, "normalized": True, "onesided": False, "window": "hann"},
+    {"n_fft": 16, "pad_mode": "constant", "window": "hann"},
+]
+
+
+def _with_window(lib, kw):
+    kw = dict(kw)
+    n = kw.get("win_length", kw["n_fft"])
+    kw["window"] = lib.ones(n) if kw["window"] == "ones" else lib.hann_window(n)
+    return kw
+
+
+@pytest.mark.parametrize("kw", STFT_CASES, ids=[str(i) for i in range(len(STFT_CASES))])
+def test_stft_and_istft_as_pytorch(torch, kw):
+    x = RNG.standard_normal((2, 100)).astype(np.float32)
+    t = torch.stft(torch.tensor(x), return_complex=True, **_with_window(torch, kw))
+    g = graphnn.stft(graphnn.tensor(x), return_complex=True, **_with_window(graphnn, kw))
+    _close(g, t, f"stft {kw}")
+    _close(
+        graphnn.tensor(x[0]).stft(return_complex=False, **_with_window(graphnn, kw)),
+        torch.tensor(x[0]).stft(return_complex=False, **_with_window(torch, kw)),
+        "stft of one signal, real view",
+    )
+    if kw.get("center", True) and kw["window"] == "hann":  # (without centering a Hann window's ends do not overlap-add)
+        inv = {k: v for k, v in kw.items() if k != "pad_mode"}
+        tt = torch.istft(t, length=100, **_with_window(torch, inv))
+        gg = graphnn.istft(g, length=100, **_with_window(graphnn, inv))
+        _close(gg, tt, f"istft {kw}")
+        np.testing.assert_allclose(_np(gg), x, atol=1e-5)
+
+
+@pytest.mark.parametrize("compiled", [False, True])
+def test_spectral_loss_gradient_as_pytorch(torch, compiled):
+    """A multi-resolution STFT magnitude loss (audio models' spectral loss: L1 and spectral convergence) and its
+    gradient. (Its log-magnitude term is left out: its gradient, 1 / |s|, magnifies rounding at near-empty bins.)"""
+    x, y = RNG.standard_normal((2, 2, 120)).astype(np.float32)
+
+    def loss_fn(T, a, b):
+        total = 0
+        for n_fft in (16, 32):
+            w = T.hann_window(n_fft)
+            sa = T.stft(a, n_fft, hop_length=n_fft // 4, window=w, return_complex=True).abs()
+            sb = T.stft(b, n_fft, hop_length=n_fft // 4, window=w, return_complex=True).abs()
+            total = total + (sa - sb).abs().mean() + (sa - sb).pow(2).sum().sqrt() / sb.pow(2).sum().sqrt()
+        return total
+
+    xt, xg = torch.tensor(x, requires_grad=True), graphnn.tensor(x, requires_grad=True)
+    lt = loss_fn(torch, xt, torch.tensor(y))
+    lt.backward()
+    fn = graphnn.compile(loss_fn) if compiled else loss_fn
+    lg = fn(graphnn, xg, graphnn.tensor(y))
+    lg.backward()
+    assert lg.item() == pytest.approx(lt.item(), rel=1e-5)
+    _close(xg.grad, xt.grad, "spectral loss gradient")

@@ -51,7 +51,7 @@ class ComplexTensor:
     # -- what it is --------------------------------------------------------------------------------------------
     @property
     def shape(self):
-        return self._ri.shape[:-1]
+        return _g().Size(self._ri.shape[:-1])
 
     def size(self, dim: int | None = None):
         return self.shape if dim is None else self.shape[_dims(self.ndim, dim, "size")]
