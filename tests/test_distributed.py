@@ -65,17 +65,22 @@ def _launch(args: list, env: dict | None = None, timeout: float = 300) -> tuple:
     return proc, time.monotonic() - t0
 
 
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory):
-    """What the training worker saved, per rank: (arrays, error messages)."""
-    out = tmp_path_factory.mktemp("dist")
-    proc, _ = _launch([os.path.join(WORKERS, "train_worker.py"), str(out)])
+def run_worker(tmp_path_factory, script: str) -> list:
+    """Run a worker script on 2 ranks; what it saved, per rank: (arrays of rank<r>.npz, rank<r>.json)."""
+    out = tmp_path_factory.mktemp(script.split(".")[0])
+    proc, _ = _launch([os.path.join(WORKERS, script), str(out)])
     assert proc.returncode == 0, f"worker failed:\n{proc.stdout}\n{proc.stderr}"
     ranks = []
     for r in range(common.WORLD):
         with open(out / f"rank{r}.json") as f:
             ranks.append((dict(np.load(out / f"rank{r}.npz")), json.load(f)))
     return ranks
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """What the training worker saved, per rank: (arrays, error messages)."""
+    return run_worker(tmp_path_factory, "train_worker.py")
 
 
 # -- collectives ------------------------------------------------------------------------------------------------
