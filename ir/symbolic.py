@@ -268,14 +268,22 @@ class Sym:
     __rmul__ = __mul__
 
     def _exact_quotient(self, other: "Sym"):
-        """self / other as an int or polynomial Sym when other divides self exactly (c*N^j divisors), else None."""
+        """self / other as an int or polynomial Sym when other, positive for every N, divides self exactly as
+        polynomials with integer coefficients (16*N+16 by 2*N+2: 8), else None."""
         if self.den != 1 or other.den != 1:
             return None
-        j = next(i for i, c in enumerate(other.coefs) if c)
-        c = other.coefs[j]
-        if any(other.coefs[j + 1 :]) or any(self.coefs[:j]) or any(x % c for x in self.coefs[j:]):
+        rest, div = list(self.coefs), list(_trim(other.coefs))
+        if len(div) > len(rest) or _sign_known(tuple(div)) != 1:  # (a divisor positive at every N, as sizes are)
             return None
-        return _make([x // c for x in self.coefs[j:]], self.rep)
+        q = [0] * (len(rest) - len(div) + 1)
+        for i in reversed(range(len(q))):  # long division, leading terms first
+            lead = rest[i + len(div) - 1]
+            if lead % div[-1]:
+                return None
+            q[i] = lead // div[-1]
+            for j, d in enumerate(div):
+                rest[i + j] -= q[i] * d
+        return None if any(rest) else _make(q, self.rep)
 
     def __floordiv__(self, other):
         if isinstance(other, Sym):

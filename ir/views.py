@@ -15,6 +15,7 @@ from typing import Callable
 
 from .graph import Value
 from .registry import family
+from .symbolic import Sym
 
 
 @dataclass(frozen=True)
@@ -64,9 +65,16 @@ def _reshaped(shape: tuple, strides: tuple, new_shape: tuple) -> tuple | None:
                 out[dd] = st
                 st *= new_shape[dd]
             run, covered, pending = run + 1, 1, []
-        elif runs[run][0] % covered:
+        elif _indivisible(runs[run][0], covered):
             return None
     return tuple(out) if run == len(runs) and not pending else None
+
+
+def _indivisible(a, b) -> bool:
+    """Does b not divide a? For symbolic sizes, True unless b divides a as polynomials (no guard pinning N)."""
+    if isinstance(b, Sym):
+        return not (isinstance(a, Sym) and a._exact_quotient(b) is not None)
+    return bool(a % b)
 
 
 def _step(node, shape: tuple, offset: int, strides: tuple):

@@ -499,3 +499,44 @@ def test_a_generation_loop_whose_context_grows_runs_one_program(monkeypatch):
             ctx = np.concatenate([ctx, np.argmax(want, axis=-1)[:, None]], axis=1)
     assert dynamic.STATS["dynamic_compiled"] - before["dynamic_compiled"] == 1
     assert dynamic.STATS["dynamic_reused"] - before["dynamic_reused"] >= 9
+
+
+def test_polynomial_divisors_divide_without_guards():
+    """16N+16 / (2N+2) is 8 at every N: no guard (a view's check of it once pinned each KV-cache length)."""
+    a, b = Sym((16, 16), REP), Sym((2, 2), REP)
+    with guarded(REP) as guards:
+        assert a % b == 0 and a // b == 8 and (Sym((3, 4, 1), REP) // Sym((1, 1), REP)).coefs == (3, 1)
+    assert guards.items == []
+    assert Sym((1, 2), REP)._exact_quotient(Sym((1, 1), REP)) is None  # (2N+1) / (N+1) is not a polynomial
+
+
+@pytest.mark.parametrize("repeat", ["repeat_interleave", "expand"])
+def test_a_kv_cache_repeated_over_heads_runs_one_program(monkeypatch, repeat):
+    """Grouped-query attention over a growing key cache: the cached keys repeated over query heads (repeat_interleave,
+    or expand + reshape: a strided view whose check divides symbolic sizes) are one dynamic program for every
+    length from the third on, with the eager results."""
+    monkeypatch.setenv("GRAPHNN_DYNAMIC", "1")
+    dynamic.clear()
+
+    def step(q, cache, new):
+        k = graphnn.cat([cache, new], dim=2)
+        if repeat == "expand":
+            b, h, t, d = k.shape
+            kk = k[:, :, None].expand(b, h, 2, t, d).reshape(b, h * 2, t, d)
+        else:
+            kk = graphnn.repeat_interleave(k, 2, dim=1)
+        return F.scaled_dot_product_attention(q, kk, kk), k
+
+    compiled = graphnn.compile(step)
+    graphnn.manual_seed(0)
+    cache = graphnn.randn(1, 2, 3, 8)
+    before = dict(dynamic.STATS)
+    for _ in range(7):
+        q, new = graphnn.randn(1, 4, 1, 8), graphnn.randn(1, 2, 1, 8)
+        got, nxt = compiled(q, cache, new)
+        want, _ = step(q, cache, new)
+        # a softmax over at most 10 scores of 8 products each: a few ulp of the values' magnitude
+        np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=0, atol=1e-5)
+        cache = nxt
+    assert dynamic.STATS["dynamic_compiled"] - before["dynamic_compiled"] == 1
+    assert dynamic.STATS["dynamic_reused"] - before["dynamic_reused"] >= 4
