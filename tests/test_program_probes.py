@@ -393,3 +393,62 @@ def test_zero_redundancy_optimizer_steps_as_its_inner_optimizer():
         res.append((m.weight.detach().numpy().copy(), opt.param_groups[0]["lr"]))
     np.testing.assert_array_equal(res[0][0], res[1][0])
     assert res[0][1] == res[1][1] == 0.0125
+
+
+@pytest.mark.parametrize("step_inside", [False, True])
+def test_an_argument_that_is_also_an_optimizers_parameter(step_inside):
+    """Optimizing an input (style transfer, adversarial examples): the compiled step gets the image as an argument
+    and its optimizer holds the same tensor. zero_grad and step act on that argument (they acted on a separate
+    captured copy: gradients accumulated and the image never moved)."""
+    w = graphnn.tensor([1.0, 2.0, 3.0])
+
+    def run(compiled):
+        img = graphnn.tensor([0.5, -0.5, 1.0], requires_grad=True)
+        opt = graphnn.optim.SGD([img], lr=0.1, momentum=0.5)
+
+        def step(x):
+            opt.zero_grad()
+            loss = (x * x * w).sum()
+            loss.backward()
+            if step_inside:
+                opt.step()
+            return loss
+
+        fn = graphnn.compile(step) if compiled else step
+        seen = []
+        for _ in range(4):
+            seen.append((fn(img).item(), img.grad.tolist()))
+            if not step_inside:
+                opt.step()
+        return seen, img.tolist()
+
+    (got, img), (want, img_eager) = run(True), run(False)
+    for (loss, grad), (loss_e, grad_e) in zip(got, want):  # (float32, a few ops each: fused or not, a few ulps)
+        assert loss == pytest.approx(loss_e, rel=1e-6) and grad == pytest.approx(grad_e, rel=1e-6, abs=1e-7)
+    assert img == pytest.approx(img_eager, rel=1e-6)
+
+
+def test_an_argument_reached_as_state_is_keyed_by_identity():
+    """The compiled step traced with one optimized tensor serves that tensor; another tensor at that position (a
+    second image with its own optimizer) gets its own trace, and a fresh non-state tensor still traces normally."""
+
+    def make():
+        img = graphnn.zeros(3, requires_grad=True)
+        return img, graphnn.optim.SGD([img], lr=0.5)
+
+    (a, opt_a), (b, opt_b) = make(), make()
+    holder = {"opt": opt_a}
+
+    @graphnn.compile
+    def step(x, target):
+        holder["opt"].zero_grad()
+        ((x - target) ** 2).sum().backward()
+        holder["opt"].step()
+
+    for _ in range(3):
+        step(a, graphnn.ones(3))
+    holder["opt"] = opt_b
+    step(b, graphnn.full((3,), 2.0))
+    # steps of lr 0.5 on (x - t)^2 from 0 land on t at once (gradient 2 (x - t)), then stay
+    assert a.tolist() == [1.0] * 3 and b.tolist() == [2.0] * 3
+    assert a.grad.tolist() == [0.0] * 3 and b.grad.tolist() == [-4.0] * 3

@@ -277,10 +277,11 @@ def guards_hold(guards: list) -> bool:
     return True
 
 
-def trace_function(fn, args: tuple, kwargs: dict, names: dict, name: str) -> tuple:
+def trace_function(fn, args: tuple, kwargs: dict, names: dict, name: str, state_leaves=frozenset()) -> tuple:
     """Trace fn(*args, **kwargs) into a graph; returns (tracer, out_spec, output tensors, grad finals).
 
-    Each tensor leaf of the argument trees is a graph input, in the order _pytree.signature() lists them."""
+    Each tensor leaf of the argument trees is a graph input, in the order _pytree.signature() lists them; the leaves
+    at `state_leaves` are passed as themselves (arguments the function also reaches as state: Tracer.arg_as_state)."""
     tracer = Tracer(name, names)
     real: list = []
     state = python_reads.data_snapshot(fn, tuple(args) + tuple(kwargs.values()))
@@ -289,6 +290,8 @@ def trace_function(fn, args: tuple, kwargs: dict, names: dict, name: str) -> tup
 
         def arg(t, path):
             real.append(t)
+            if len(real) - 1 in state_leaves:
+                return tracer.arg_as_state(t, path)
             return tracer.arg(t, path)
 
         sym = [map_tensors(a, arg, f"x{i}") for i, a in enumerate(args)]
@@ -525,6 +528,7 @@ class CompiledFunction:
         self._hot = None  # (key, program) of the last call: one tuple, so a thread never pairs a key with another's
         self._retraces = 0  # traces for an argument signature traced before (see python_reads)
         self._number_values: dict = {}  # numbers_erased(key) -> the keys traced with it (see NUMBER_VALUES)
+        self._state_leaves: set = set()  # argument leaves also reached as state (see Tracer.arg_as_state)
 
     def __get__(self, obj, objtype=None):
         """As a method (`@graphnn.compile` on a function in a class body): bound to its object, which the trace
@@ -547,7 +551,9 @@ class CompiledFunction:
         return self.fn
 
     def _trace(self, args: tuple, kwargs: dict) -> tuple:
-        return _with_dtype_guard(trace_function(self.fn, args, kwargs, self._names(), self.name))
+        return _with_dtype_guard(
+            trace_function(self.fn, args, kwargs, self._names(), self.name, frozenset(self._state_leaves))
+        )
 
     _grads_in_key = True  # a traced backward() accumulates into arguments' .grad: the key says whether they are None
 
@@ -562,10 +568,16 @@ class CompiledFunction:
             return self.fn(*args, **kwargs)
         leaves: list = []
         key = (is_grad_enabled(), self._signature(args, kwargs, leaves))
+        if self._state_leaves:  # (arguments also reached as state: keyed by which tensors they are)
+            key += (tuple(id(leaves[i]) if i < len(leaves) else None for i in sorted(self._state_leaves)),)
         hot = self._hot
         if hot is not None and hot[0] == key and hot[1].valid():  # the common case: same as last call
             return hot[1].run(leaves)
-        prog = self._program(key, args, kwargs, leaves, self._build)
+        try:
+            prog = self._program(key, args, kwargs, leaves, self._build)
+        except _tracer.ArgumentIsState as e:  # trace again with that argument passed as itself
+            self._state_leaves.add(e.position)
+            return self(*args, **kwargs)
         return self.fn(*args, **kwargs) if prog is None else prog.run(leaves)
 
     def _program(self, key, args: tuple, kwargs: dict, leaves: list, build):
@@ -674,7 +686,10 @@ class CompiledModule(CompiledFunction):
         hot = self._hot
         if hot is not None and hot[0] == key and hot[1].valid():
             return hot[1].run(leaves)
-        prog = self._program(key, args, kwargs, leaves, build)
+        try:
+            prog = self._program(key, args, kwargs, leaves, build)
+        except _tracer.ArgumentIsState:  # (the forward reaches its own argument as state: such calls run eagerly)
+            self._eager[key], prog = "an argument is also the module's state", None
         return self.module(*args, **kwargs) if prog is None else prog.run(leaves)
 
     def _build_split(self, args: tuple, kwargs: dict, leaves: list) -> SplitProgram:

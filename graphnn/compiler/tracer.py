@@ -64,6 +64,15 @@ class ArgGrad:
 _ABSENT = object()  # (a guarded dict entry that was removed)
 
 
+class ArgumentIsState(Exception):
+    """Raised while tracing: the argument at this leaf position is also reached as state (see Tracer.arg_as_state);
+    the compiled function traces again, keyed by that argument's identity."""
+
+    def __init__(self, position: int):
+        super().__init__(position)
+        self.position = position
+
+
 class Tracer:
     def __init__(self, name: str = "traced", names: dict | None = None):
         self.graph = Graph(name)
@@ -85,6 +94,7 @@ class Tracer:
         self.arg_syms: list = []  # the symbolic tensor of each tensor argument, in signature order
         self.arg_index: dict = {}  # id(symbolic argument) -> its position in arg_syms
         self.arg_grads0: list = []  # .grad of each symbolic argument when tracing began
+        self.arg_objects: dict = {}  # id(concrete argument) -> its leaf position, for arguments given stand-ins
         self.grad_inputs: dict = {}  # id(tensor) -> graph input holding its .grad before the call
         self.grad_reads: dict = {}  # id(tensor) -> symbolic tensor standing for that .grad
         self.retained: list = []  # symbolic tensors whose retain_grad() was called
@@ -129,6 +139,7 @@ class Tracer:
         """A symbolic tensor for an explicit argument of the traced call (its .grad, when set, is an input too)."""
         from graphnn.core.tensor import Tensor
 
+        self.arg_objects.setdefault(id(t), len(self.arg_syms))
         v = self.add_input(t._type, name, "input", None)
         sym = Tensor._symbolic(v, self, t.requires_grad)
         sym._grad_hooks = t._grad_hooks  # its gradient hooks (register_hook) run in the traced backward
@@ -140,6 +151,26 @@ class Tracer:
         self.arg_syms.append(sym)
         self.arg_grads0.append(sym._grad)
         return sym
+
+    def arg_as_state(self, t, name: str):
+        """An argument that the traced code also reaches as state (an image optimized by an optimizer that the
+        compiled step calls): the function gets the tensor itself, as a captured leaf whose value is fed from the
+        argument's position (the compiled function keys its calls by this argument's identity)."""
+        from graphnn.core.tensor import Tensor
+
+        v = self.add_input(t._type, name, "input", None)
+        self.keepalive.append(t)
+        self.input_of[id(t)] = self.current[id(t)] = v
+        self.arg_syms.append(Tensor._symbolic(v, self, False))  # (a stand-in nothing uses: keeps leaf positions)
+        self.arg_grads0.append(None)
+        return t
+
+    def _not_an_argument(self, t) -> None:
+        """t, a concrete tensor the traced code reached, is also an argument that got a symbolic stand-in: trace
+        again with the tensor itself in its place (see arg_as_state)."""
+        position = self.arg_objects.get(id(t))
+        if position is not None and id(t) not in self.input_of:
+            raise ArgumentIsState(position)
 
     def guard(self, accessor, expected) -> None:
         self.guards.append((accessor, expected))
@@ -246,6 +277,7 @@ class Tracer:
             check_view_current(t, self)
         key = id(t)
         if key not in self.current:
+            self._not_an_argument(t)
             kind = "param" if t.requires_grad else "const"
             name = self.names.get(key) or f"{kind}{len(self.graph.inputs)}"
             v = self.add_input(t._type, name, kind, Captured(t))
@@ -300,6 +332,7 @@ class Tracer:
         from graphnn.core.tensor import Tensor
 
         key = id(t)
+        self._not_an_argument(t)
         g = t._grad
         if key in self.grad_writes:  # set in this trace (e.g. by zero_grad): that value
             return g
@@ -379,6 +412,7 @@ class Tracer:
     def note_grad_write(self, t) -> None:
         if t._trace is self:  # a symbolic tensor's .grad (an argument's): read back by finish()
             return
+        self._not_an_argument(t)
         if id(t) not in self.grad_writes:
             self.grad_writes[id(t)] = (t, t._grad)
             self.keepalive.append(t)
