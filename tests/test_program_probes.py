@@ -452,3 +452,75 @@ def test_an_argument_reached_as_state_is_keyed_by_identity():
     # steps of lr 0.5 on (x - t)^2 from 0 land on t at once (gradient 2 (x - t)), then stay
     assert a.tolist() == [1.0] * 3 and b.tolist() == [2.0] * 3
     assert a.grad.tolist() == [0.0] * 3 and b.grad.tolist() == [-4.0] * 3
+
+
+def _moe_like():
+    class GatedMix(nn.Module):
+        """A layer that keeps an auxiliary loss on itself, as mixture-of-experts layers do (written for this test)."""
+
+        def __init__(self):
+            super().__init__()
+            self.gate = nn.Linear(4, 3)
+            self.aux_loss = None
+
+        def forward(self, x):
+            p = self.gate(x).softmax(-1)
+            self.aux_loss = (p.mean(0) ** 2).sum() * 3
+            return x * p[:, :1]
+
+    return GatedMix()
+
+
+def test_a_tensor_set_on_a_module_in_forward_has_its_value_and_gradient_compiled():
+    """compile(model) with gradients: `loss = ce + 0.01 * model.aux_loss` after the call (the attribute was a
+    symbolic tensor of the trace, an error to use)."""
+    runs = []
+    for compiled in (False, True):
+        graphnn.manual_seed(0)
+        m = _moe_like()
+        fn = graphnn.compile(m) if compiled else m
+        seen = []
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # (set again at every call: no TraceWarning about changed state)
+            for i in range(3):
+                m.zero_grad()
+                loss = fn(graphnn.ones(2, 4) * (i + 1)).sum() + 0.01 * m.aux_loss
+                loss.backward()
+                seen.append((loss.item(), m.aux_loss.item(), m.gate.weight.grad.numpy().copy()))
+        runs.append(seen)
+    for (l0, a0, g0), (l1, a1, g1) in zip(*runs):  # (float32, a few fused ops: a few ulps)
+        assert l1 == pytest.approx(l0, rel=1e-6) and a1 == pytest.approx(a0, rel=1e-6)
+        np.testing.assert_allclose(g1, g0, rtol=1e-5, atol=1e-7)
+
+
+@pytest.mark.parametrize("detach", [False, True])
+def test_activations_forward_hooks_put_in_a_dict_have_values_compiled(detach):
+    """Feature extraction (perceptual / style losses): forward hooks store activations in a dict that the loss
+    reads after the compiled model's call; with the activation itself, gradients flow through it."""
+    runs = []
+    for compiled in (False, True):
+        graphnn.manual_seed(0)
+        net = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(), nn.Conv2d(4, 4, 3, padding=1))
+        feats = {}
+
+        def keep(name):
+            def hook(module, inputs, output):
+                feats[name] = output.detach() if detach else output
+
+            return hook
+
+        net[0].register_forward_hook(keep("conv1"))
+        net[1].register_forward_hook(keep("relu1"))
+        fn = graphnn.compile(net) if compiled else net
+        img = graphnn.rand(1, 3, 6, 6, requires_grad=True)
+        seen = []
+        for _ in range(2):
+            out = fn(img)
+            loss = out.pow(2).mean() + feats["conv1"].pow(2).mean() + feats["relu1"].mean()
+            loss.backward()
+            seen.append((loss.item(), img.grad.numpy().copy(), feats["relu1"].detach().numpy().copy()))
+        runs.append(seen)
+    for (l0, g0, f0), (l1, g1, f1) in zip(*runs):
+        assert l1 == pytest.approx(l0, rel=1e-5)
+        np.testing.assert_allclose(f1, f0, rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(g1, g0, rtol=1e-4, atol=1e-6)  # (3x3 convolutions of 3-4 channels, summed)

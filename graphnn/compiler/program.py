@@ -258,12 +258,20 @@ class Program(_Guarded):
         if self.out_same:
             for j, i in self.out_same:
                 leaves[j] = args[i]
-        for module, name, pos in self.stored:  # (prune's hook sets module.weight at every forward)
-            setattr(module, name, Tensor._wrap(outs[pos]))
+        for target, name, pos in self.stored:  # (prune's hook sets module.weight at every forward)
+            _put(target, name, Tensor._wrap(outs[pos]))
         for fn, a, kw in self.host_calls:  # (a scheduler's step inside a compiled training step)
             fn(*a, **kw)
         spec = self.out_spec
         return leaves[spec[1]] if spec[0] == "leaf" else unflatten(spec, leaves)
+
+
+def _put(target, name, value) -> None:
+    """A stored tensor back where the traced code put it: a module attribute, or a dict / list entry."""
+    if isinstance(target, (dict, list)):
+        target[name] = value
+    else:
+        setattr(target, name, value)
 
 
 def guards_hold(guards: list) -> bool:
@@ -303,6 +311,7 @@ def trace_function(fn, args: tuple, kwargs: dict, names: dict, name: str, state_
             finals = tracer.finish()
             python_reads.unwatch(watched)
         tracer.keep_escaped(result)
+        tracer.collect_hook_stores(result)
         tracer.end_temporaries()
     if tracer.has_arg_effects() and not _distinct(real):
         raise _aliased_args_error()
@@ -353,7 +362,7 @@ def build_program(tracer: Tracer, spec, leaves: list, finals: list) -> Program:
             outs.append(final._value)
         else:
             arg_grads.append((i, None, final))
-    stored = []  # (module, name, output position): tensors the trace assigned as module attributes
+    stored = []  # (module / container, name / key, output position): tensors the trace stored (see Tracer.stored)
     for module, name, t in tracer.stored.values():
         if t._value is not None:
             stored.append((module, name, len(outs)))
@@ -670,7 +679,11 @@ class CompiledModule(CompiledFunction):
     def _trace(self, args: tuple, kwargs: dict) -> tuple:
         before = python_state(self.module)
         out = _with_dtype_guard(trace_function(self.module, args, kwargs, self._names(), self.name))
-        warn_state_changes(f"{self.name}.forward", before, python_state(self.module))
+        # (tensors set as module attributes are set again by every call: not a change compiled calls skip)
+        where = {id(m): prefix or type(self.module).__name__ for prefix, m in self.module.named_modules()}
+        repeated = {(where.get(id(m)), name) for m, name, _ in out[0].stored.values() if id(m) in where}
+        after = {k: v for k, v in python_state(self.module).items() if k not in repeated}
+        warn_state_changes(f"{self.name}.forward", {k: v for k, v in before.items() if k not in repeated}, after)
         return out
 
     def __call__(self, *args, **kwargs):
@@ -725,6 +738,12 @@ class SplitProgram(_Guarded):
         g = tracer.graph
         # (an output computed without gradient - autograd.grad's result without create_graph, a detached value, one
         # computed under no_grad - stays so; the symbolic tensors' own flags do not follow index assignments)
+        # tensors the forward set as module attributes (an MoE layer's auxiliary loss, a style-loss module's loss)
+        # are outputs too, differentiable as the results: set on their modules after every call
+        stored = [(m, name, t) for m, name, t in tracer.stored.values() if t._value is not None]
+        self.stored = [(m, name) for m, name, _ in stored]
+        self.n_results = len(leaves)
+        leaves = list(leaves) + [t for _, _, t in stored]
         self.out_requires_grad = [not _without_grad(t) for t in leaves]
         outs = [tracer.lift(t) for t in leaves]
         g.outputs = list(outs)
@@ -799,9 +818,11 @@ class SplitProgram(_Guarded):
             if t.requires_grad:
                 t._value, t.grad_fn = node.outputs[j], fn
             leaves.append(t)
+        for (target, name), t in zip(self.stored, leaves[self.n_results :]):
+            _put(target, name, t)
         for call, a, kw in self.tracer.host_calls:  # (a scheduler's step, flags the traced code set)
             call(*a, **kw)
-        return unflatten(self.out_spec, leaves)
+        return unflatten(self.out_spec, leaves[: self.n_results])
 
 
 class _ForwardFn:

@@ -64,6 +64,14 @@ class ArgGrad:
 _ABSENT = object()  # (a guarded dict entry that was removed)
 
 
+def _filled(cell) -> bool:
+    try:
+        cell.cell_contents
+    except ValueError:  # (an empty cell)
+        return False
+    return True
+
+
 class ArgumentIsState(Exception):
     """Raised while tracing: the argument at this leaf position is also reached as state (see Tracer.arg_as_state);
     the compiled function traces again, keyed by that argument's identity."""
@@ -109,7 +117,8 @@ class Tracer:
         self.plain_reads: dict = {}  # (id(module), name) -> (module, name): plain attributes read (python_reads)
         self.class_reads: dict = {}  # (id(module), name) -> (module, name): class-level defaults read (python_reads)
         self.host_calls: list = []  # (fn, args, kwargs): Python-only calls compiled calls repeat (defer_host_call)
-        self.stored: dict = {}  # (id(module), name) -> (module, name, tensor): traced tensors set as module attributes
+        self.stored: dict = {}  # key -> (module, name, tensor) / (dict or list, key, tensor): traced tensors stored
+        self.hooks_run: dict = {}  # id(hook) -> forward hook that ran while tracing (see collect_hook_stores)
         self.data_set: set = set()  # ids of captured leaves whose .data the trace set (Tensor.data's setter)
         self.flags_set: dict = {}  # (id(obj), flag) -> (obj, flag, value): requires_grad / training set by the trace
         self.preset: set = set()  # ids of the tensors and modules whose flag the trace set before it read it
@@ -226,6 +235,45 @@ class Tracer:
             self.stored[key] = (module, name, value)
         else:
             self.stored.pop(key, None)
+
+    def collect_hook_stores(self, result) -> None:
+        """Tensors of this trace that forward hooks put into dicts or lists (`feats[name] = output.detach()`; the
+        containers found in the hooks' closures, globals and objects, and one level inside them): set to their values
+        after every call, as module attributes are (see note_stored). The result's own containers are not state."""
+        if not self.hooks_run:
+            return
+        from graphnn.core.tensor import Tensor
+
+        own, stack = set(), [result]
+        while stack:
+            x = stack.pop()
+            if isinstance(x, (list, tuple, dict)) and id(x) not in own:
+                own.add(id(x))
+                stack.extend(x.values() if isinstance(x, dict) else x)
+        roots = []
+        for hook in self.hooks_run.values():
+            fn = getattr(hook, "func", hook)  # (functools.partial)
+            roots += [c.cell_contents for c in (getattr(fn, "__closure__", None) or ()) if _filled(c)]
+            roots += list(getattr(hook, "args", ())) + list(getattr(hook, "keywords", {}).values())
+            owner = getattr(fn, "__self__", None)
+            roots += list(vars(owner).values()) if hasattr(owner, "__dict__") else []
+            names = getattr(getattr(fn, "__code__", None), "co_names", ())
+            roots += [fn.__globals__[n] for n in names if n in getattr(fn, "__globals__", {})]
+        seen = set()
+
+        def scan(c, depth: int) -> None:
+            if not isinstance(c, (dict, list)) or id(c) in seen or id(c) in own:
+                return
+            seen.add(id(c))
+            for k, v in list(c.items()) if isinstance(c, dict) else list(enumerate(c)):
+                if isinstance(v, Tensor) and v._trace is self and v._value is not None:
+                    self.stored[("item", id(c), k)] = (c, k, v)
+                    self.keepalive.append(c)
+                elif depth:
+                    scan(v, depth - 1)
+
+        for r in roots:
+            scan(r, 1)
 
     def epoch_guard(self, accessor, expected) -> None:
         self.epoch_guards.append((accessor, expected))

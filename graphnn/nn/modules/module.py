@@ -85,6 +85,9 @@ def _run_pre_hooks(module, hooks: dict, args: tuple, kwargs: dict) -> tuple:
 
 def _run_hooks(module, hooks: dict, args: tuple, kwargs: dict, out):
     keyed = module.__dict__.get("_hooks_with_kwargs") or ()
+    tr = _tracer.current()
+    if tr is not None and hooks:  # (where hooks store traced tensors: see Tracer.collect_hook_stores)
+        tr.hooks_run.update((id(h), h) for h in hooks.values())
     for hid, hook in list(hooks.items()):
         result = hook(module, args, kwargs, out) if hid in keyed else hook(module, args, out)
         if result is not None:
