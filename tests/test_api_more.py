@@ -301,9 +301,11 @@ def test_rprop_as_pytorch(torch, kwargs, compiled, monkeypatch):
     np.testing.assert_allclose(gw, tw, rtol=1e-5, atol=1e-6)
 
 
-def test_jit_entry_points_change_nothing():
+def test_jit_entry_points_change_nothing(tmp_path):
     lin = nn.Linear(2, 3)
+    assert not isinstance(lin, graphnn.jit.ScriptModule)
     assert graphnn.jit.script(lin) is lin and graphnn.jit.trace(lin, graphnn.randn(1, 2)) is lin
+    assert isinstance(lin, graphnn.jit.ScriptModule) and not isinstance(lin, graphnn.jit.ScriptFunction)
 
     @graphnn.jit.script
     def double(x):
@@ -311,8 +313,23 @@ def test_jit_entry_points_change_nothing():
 
     np.testing.assert_array_equal(double(graphnn.ones(2)).numpy(), [2.0, 2.0])
     assert graphnn.jit.ignore(double) is double and not graphnn.jit.is_scripting()
-    with pytest.raises(NotImplementedError, match="graphnn.save"):
-        graphnn.jit.save(lin, "model.pt")
+    assert isinstance(double, graphnn.jit.ScriptFunction)
+    assert graphnn.jit.wait(graphnn.jit.fork(double, graphnn.ones(1))).tolist() == [2.0]
+    assert graphnn.jit.annotate(list, []) == [] and graphnn.jit.isinstance([1], list)
+    with pytest.raises(RuntimeError, match="eval mode"):
+        graphnn.jit.freeze(lin)
+    assert graphnn.jit.freeze(lin.eval()) is lin and graphnn.jit.optimize_for_inference(lin) is lin
+    # save / load: the module itself, round trip with extra files
+    path = str(tmp_path / "m.pt")
+    graphnn.jit.save(lin, path, _extra_files={"vocab.txt": "a b c"})
+    extra = {"vocab.txt": ""}
+    back = graphnn.jit.load(path, _extra_files=extra)
+    assert extra["vocab.txt"] == "a b c" and isinstance(back, nn.Linear)
+    x = graphnn.randn(4, 2)
+    np.testing.assert_array_equal(back(x).detach().numpy(), lin(x).detach().numpy())
+    graphnn.save({"w": graphnn.ones(2)}, str(tmp_path / "w.pt"))
+    with pytest.raises(RuntimeError, match="no module saved by graphnn.jit.save"):
+        graphnn.jit.load(str(tmp_path / "w.pt"))
 
 
 def test_narrow_integer_dtypes_compute_as_int64(torch):

@@ -346,6 +346,21 @@ def test_other_refused_pickles(torch, tmp_path):
         graphnn.load(io.BytesIO(buf.getvalue()))
 
 
+def test_a_trusted_torch_file_loads_numpy_arrays_and_plain_objects(torch):
+    """torch.save of a checkpoint holding NumPy arrays and the program's own objects: refused by default (as
+    PyTorch's weights-only loader refuses it), loaded with weights_only=False."""
+    s = State()
+    s.x = 3
+    buf = io.BytesIO()
+    mean = np.linspace(0, 1, 5)
+    torch.save({"w": torch.ones(2, 3), "mean": mean, "state": s}, buf)
+    with pytest.raises(CheckpointError, match="pass it for a file you trust"):
+        graphnn.load(io.BytesIO(buf.getvalue()))
+    got = graphnn.load(io.BytesIO(buf.getvalue()), weights_only=False)
+    np.testing.assert_array_equal(got["mean"], mean)
+    assert got["state"].x == 3 and got["w"].tolist() == [[1.0] * 3] * 2
+
+
 def test_damaged_files(torch, tmp_path):
     buf = io.BytesIO()
     graphnn.save({"w": graphnn.randn(100)}, buf)

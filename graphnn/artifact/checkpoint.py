@@ -217,10 +217,12 @@ def loads(data: bytes, name: str = "<bytes>", weights_only=None):
         raise CheckpointError(f"graphnn.load: {name} is empty")
     if data.startswith(PICKLE_MAGIC):
         return _unpickle(data, name, weights_only)
-    if data[:4] == b"PK\x03\x04":
-        return torch_format.load_zip(data, name)
-    if torch_format.is_legacy(data):
-        return torch_format.load_legacy(data, name)
+    if data[:4] == b"PK\x03\x04" or torch_format.is_legacy(data):
+        token = torch_format.TRUSTED.set(weights_only is False)
+        try:
+            return (torch_format.load_zip if data[:4] == b"PK\x03\x04" else torch_format.load_legacy)(data, name)
+        finally:
+            torch_format.TRUSTED.reset(token)
     if _looks_like_safetensors(data):
         return _load_safetensors(data, name)
     raise CheckpointError(

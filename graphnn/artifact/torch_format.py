@@ -10,6 +10,7 @@ their sizes, strides, offsets and dtypes. Any other global is refused before any
 
 from __future__ import annotations
 
+import contextvars
 import io
 import pickle
 import struct
@@ -172,10 +173,13 @@ class RestrictedUnpickler(pickle._Unpickler):
 
     def find_class(self, module: str, name: str):
         full = f"{module}.{name}"
+        if full not in ALLOWED and TRUSTED.get() and module.split(".")[0] != "torch":
+            return super().find_class(module, name)  # (weights_only=False: the caller trusts the file)
         if full not in ALLOWED:
             raise CheckpointError(
                 f"graphnn.load: refusing to load {self._name}: the file asks for {full}, which is not a tensor, a "
-                "storage or a container (graphnn.load never runs code from a file)"
+                "storage or a container (graphnn.load runs no code from a file unless weights_only=False: pass it "
+                "for a file you trust; PyTorch's own classes load only as tensors and containers)"
             )
         return ALLOWED[full]
 
@@ -189,6 +193,8 @@ class RestrictedUnpickler(pickle._Unpickler):
 
     def _build(self):
         """BUILD: only attribute dicts of OrderedDicts (a state_dict's `_metadata`) are accepted."""
+        if TRUSTED.get() and not isinstance(self.stack[-1], OrderedDict):
+            return pickle._Unpickler.load_build(self)
         state = self.stack.pop()
         inst = self.stack[-1]
         if not (isinstance(inst, OrderedDict) and isinstance(state, dict)):
@@ -198,6 +204,11 @@ class RestrictedUnpickler(pickle._Unpickler):
         inst.__dict__.update(state)
 
     dispatch[pickle.BUILD[0]] = _build
+
+
+# weights_only=False: the caller trusts the file, whose other globals (NumPy arrays, its own classes) load as pickle
+# loads them; PyTorch's own classes (a whole torch.nn module) still cannot be rebuilt without torch
+TRUSTED: contextvars.ContextVar = contextvars.ContextVar("graphnn_load_trusted", default=False)
 
 
 def _unpickle(data: bytes, storage, name: str, at: int = 0) -> tuple:
