@@ -19,10 +19,16 @@ from graphnn.core.dtypes import bool_ as bool  # noqa: A001
 from graphnn.core.dtypes import bfloat16, dtype, float16, float32, float64, int8, int16, int32, int64, uint8  # noqa: F401
 from graphnn.core.device import device
 from graphnn.core.tensor import (
+    BFloat16Tensor,
     BoolTensor,
+    ByteTensor,
+    CharTensor,
     DoubleTensor,
     FloatTensor,
+    HalfTensor,
+    IntTensor,
     LongTensor,
+    ShortTensor,
     Size,
     Tensor,
     TraceError,

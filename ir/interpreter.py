@@ -22,7 +22,9 @@ def run_node(node, arrays: list) -> list:
     except KeyError:
         raise IRError(f"unknown op {node.op!r}") from None
     res = []
-    for o, a in zip(node.outputs, d.run(arrays, node.attrs)):
+    with np.errstate(all="ignore"):  # (inf - inf is nan, x / 0 is inf, silently: as compiled code and PyTorch)
+        outs = d.run(arrays, node.attrs)
+    for o, a in zip(node.outputs, outs):
         if type(a) is not np.ndarray:
             a = np.asarray(a)
         ot = o.type

@@ -236,7 +236,7 @@ def test_symbolic_lengths_inside_compile():
 
 def test_packed_data_of_the_wrong_size():
     p = rnn_utils.pack_sequence([graphnn.ones(3, 2)])
-    with pytest.raises(ValueError, match=r"LSTM: expected packed data of size \(\*, 3\), got \(3, 2\)"):
+    with pytest.raises(RuntimeError, match=r"LSTM: expected packed data of size \(\*, 3\), got \(3, 2\)"):
         nn.LSTM(3, 4)(p)
 
 

@@ -524,3 +524,102 @@ def test_activations_forward_hooks_put_in_a_dict_have_values_compiled(detach):
         assert l1 == pytest.approx(l0, rel=1e-5)
         np.testing.assert_allclose(f1, f0, rtol=1e-5, atol=1e-6)
         np.testing.assert_allclose(g1, g0, rtol=1e-4, atol=1e-6)  # (3x3 convolutions of 3-4 channels, summed)
+
+
+@pytest.mark.parametrize("compiled", [False, True])
+def test_checkpoint_reruns_in_backward_as_pytorch(torch, compiled):
+    """PyTorch recomputes a checkpointed function when the backward reaches it: a BatchNorm inside updates its
+    running statistics twice per step (a memory-efficient DenseNet's); graphnn's checkpoint does too, eagerly and
+    compiled, and the rerun leaves the random generator where it was."""
+    x = np.random.default_rng(0).normal(size=(8, 3)).astype(np.float32) * 2 + 1
+
+    def train(lib, model, fn_compile=None):
+        opt = lib.optim.SGD(model.parameters(), lr=0.1)
+
+        def step(inp):
+            opt.zero_grad()
+            loss = lib.utils.checkpoint.checkpoint(model, inp, use_reentrant=False).pow(2).mean()
+            loss.backward()
+            opt.step()
+            return loss
+
+        run = fn_compile(step) if fn_compile else step
+        for _ in range(3):
+            run(lib.tensor(x))
+        return model
+
+    torch.manual_seed(0)
+    tm = torch.nn.Sequential(torch.nn.Linear(3, 3), torch.nn.BatchNorm1d(3), torch.nn.ReLU())
+    gm = nn.Sequential(nn.Linear(3, 3), nn.BatchNorm1d(3), nn.ReLU())
+    gm.load_state_dict({k: graphnn.tensor(v.numpy()) for k, v in tm.state_dict().items()})
+    train(torch, tm)
+    train(graphnn, gm, graphnn.compile if compiled else None)
+    assert int(gm[1].num_batches_tracked) == int(tm[1].num_batches_tracked) == 6
+    np.testing.assert_allclose(gm[1].running_mean.numpy(), tm[1].running_mean.numpy(), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(gm[1].running_var.numpy(), tm[1].running_var.numpy(), rtol=1e-5, atol=1e-6)
+    if not compiled:  # the rerun draws the first run's numbers and leaves the generator as it was
+        graphnn.manual_seed(1)
+        drop = nn.Dropout(0.5)
+        inp = graphnn.ones(4, 4, requires_grad=True)
+        graphnn.utils.checkpoint.checkpoint(drop, inp, use_reentrant=False).sum().backward()
+        after = graphnn.rand(3).tolist()
+        graphnn.manual_seed(1)
+        drop(inp)
+        assert graphnn.rand(3).tolist() == after
+
+
+def test_legacy_constructors_take_sizes_and_all_legacy_classes_exist():
+    x = graphnn.zeros(2, 3, 4)
+    for cls in (graphnn.Tensor, graphnn.BoolTensor, graphnn.FloatTensor, graphnn.LongTensor, graphnn.IntTensor):
+        assert tuple(cls(x.size()).shape) == (2, 3, 4)  # (DeepSpeech's MaskConv: BoolTensor(x.size()).fill_(0))
+        assert tuple(cls([2, 3]).shape) == (2,)  # a list is data
+    assert graphnn.IntTensor([1, 2]).dtype == graphnn.int64 and graphnn.ByteTensor([1]).tolist() == [1]
+    assert graphnn.HalfTensor([0.5]).dtype == graphnn.float32 and graphnn.ShortTensor(2, 2).shape == (2, 2)
+    assert x.type("torch.IntTensor").dtype == graphnn.int64
+    with graphnn.backends.cudnn.flags(enabled=False, deterministic=True):
+        assert graphnn.backends.cudnn.deterministic
+    assert not graphnn.backends.cudnn.deterministic
+
+
+def test_warnings_show_once_per_line_as_python_shows_them():
+    """Replaying composites (cross_entropy's plan for a new shape) traced them inside warnings.catch_warnings, whose
+    exit made Python show every warning again: a program's own warning printed at every new batch shape."""
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("default")
+        for n in range(2, 7):
+            warnings.warn("the program's own warning")
+            x = graphnn.randn(n, 4)
+            for _ in range(2):
+                F.cross_entropy(x, graphnn.zeros(n, dtype=graphnn.long))
+    assert [str(w.message) for w in seen] == ["the program's own warning"]
+
+
+def test_rnn_shape_errors_are_runtime_errors_and_kernels_stay_quiet(recwarn):
+    with pytest.raises(RuntimeError, match="expected input of size"):
+        nn.LSTM(3, 4)(graphnn.zeros(5, 2, 2))
+    with pytest.raises(RuntimeError, match="expected hidden size"):
+        nn.GRU(3, 4)(graphnn.zeros(5, 2, 3), graphnn.zeros(1, 2, 5))
+    with pytest.raises(RuntimeError, match="expected input of size"):
+        nn.GRUCell(3, 4)(graphnn.zeros(2, 2))
+    a = graphnn.tensor([[np.inf, 1.0]])
+    out = a @ graphnn.tensor([[1.0], [-np.inf]])  # inf - inf: nan, without NumPy's RuntimeWarning
+    assert np.isnan(out.item()) and not [w for w in recwarn if issubclass(w.category, RuntimeWarning)]
+
+
+def test_ctc_of_an_impossible_target_has_no_finite_gradient_unless_zero_infinity():
+    x = np.random.RandomState(0).randn(4, 1, 5).astype(np.float32)
+    for zero_infinity in (False, True):
+        t = graphnn.tensor(x, requires_grad=True)
+        loss = F.ctc_loss(
+            t.log_softmax(-1),
+            graphnn.tensor([[1, 2, 3, 4, 1, 2]]),
+            (4,),
+            (6,),
+            reduction="sum",
+            zero_infinity=zero_infinity,
+        )
+        loss.backward()
+        if zero_infinity:
+            assert loss.item() == 0 and (t.grad.numpy() == 0).all()
+        else:  # (PyTorch's is nan: training that would go nan in PyTorch does not go on silently)
+            assert loss.item() == np.inf and not np.isfinite(t.grad.numpy()).all()

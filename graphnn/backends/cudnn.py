@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 enabled = True
 benchmark = False
 deterministic = False
@@ -14,3 +16,15 @@ def is_available() -> bool:
 
 def version() -> None:
     return None
+
+
+@contextlib.contextmanager
+def flags(enabled=False, benchmark=False, benchmark_limit=10, deterministic=False, allow_tf32=True):
+    """`with torch.backends.cudnn.flags(...)`: the switches set inside, restored after (they change nothing here)."""
+    g = globals()
+    old = {k: g[k] for k in ("enabled", "benchmark", "deterministic", "allow_tf32")}
+    g.update(enabled=enabled, benchmark=benchmark, deterministic=deterministic, allow_tf32=allow_tf32)
+    try:
+        yield
+    finally:
+        g.update(old)

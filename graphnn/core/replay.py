@@ -182,12 +182,16 @@ def _build(fn, args: tuple, kwargs: dict, result, tensors: list) -> _Plan | None
     from graphnn.compiler.program import trace_function
     from graphnn.compiler.pytree import flatten
 
+    # Warnings the trace raises are noted and not shown (the plain call showed them). warnings.warn is swapped
+    # rather than the filters changed: any filter change makes Python show again every warning already shown once.
+    warned, warn, warn_explicit = [], warnings.warn, warnings.warn_explicit
+    warnings.warn = warnings.warn_explicit = lambda *a, **k: warned.append(a)
     try:
-        with warnings.catch_warnings(record=True) as warned:
-            warnings.simplefilter("always")
-            tracer, spec, leaves, finals = trace_function(fn, args, kwargs, {}, getattr(fn, "__name__", "composite"))
+        tracer, spec, leaves, finals = trace_function(fn, args, kwargs, {}, getattr(fn, "__name__", "composite"))
     except Exception:  # noqa: BLE001  (anything the trace cannot follow: the function keeps running as it is)
         return None
+    finally:
+        warnings.warn, warnings.warn_explicit = warn, warn_explicit
     if warned:
         return None  # (a call that warns must keep warning: the replay would skip the function's own code)
     g = tracer.graph

@@ -107,12 +107,14 @@ class Tensor:
             data = np.zeros((0,), dtype=dt)
         elif len(args) == 1 and isinstance(args[0], np.ndarray) and dtype is None and type(self) is Tensor:
             data = args[0]
+        elif len(args) == 1 and isinstance(args[0], Size):  # Tensor(x.size()): a tensor of that shape
+            data = np.zeros(tuple(int(a) for a in args[0]), dtype=dt)
         elif len(args) == 1 and not isinstance(args[0], numbers.Integral):
             src = args[0]._data if isinstance(args[0], Tensor) else args[0]
             data = np.array(src, dtype=dt)
         elif all(isinstance(a, numbers.Integral) for a in args):
             data = np.zeros(tuple(int(a) for a in args), dtype=dt)
-        elif len(args) == 1 and isinstance(args[0], (tuple, list, Size)):
+        elif len(args) == 1 and isinstance(args[0], (tuple, list)):
             data = np.array(args[0], dtype=dt)
         else:
             raise TypeError(f"Tensor() takes sizes or data, got {args!r}")
@@ -2092,6 +2094,8 @@ def _legacy_dtype(spec) -> str:
         if ".cuda." in spec:
             check_device("cuda", "type")
         names = {v: k for k, v in _LEGACY_NAMES.items()}
+        names.update(dict.fromkeys(("IntTensor", "ShortTensor", "CharTensor", "ByteTensor"), "int64"))
+        names.update(dict.fromkeys(("HalfTensor", "BFloat16Tensor"), "float32"))
         name = spec.rsplit(".", 1)[-1]
         if name not in names:
             raise ValueError(located(f"type: invalid type {spec!r}"))
@@ -2113,6 +2117,32 @@ class LongTensor(Tensor):
 
 class BoolTensor(Tensor):
     _default_dtype = "bool"
+
+
+# PyTorch's other legacy constructors, in the dtypes graphnn computes them in (narrow integers as int64, half
+# precision as float32: the values kept)
+class IntTensor(LongTensor):
+    pass
+
+
+class ShortTensor(LongTensor):
+    pass
+
+
+class CharTensor(LongTensor):
+    pass
+
+
+class ByteTensor(LongTensor):
+    pass
+
+
+class HalfTensor(FloatTensor):
+    pass
+
+
+class BFloat16Tensor(FloatTensor):
+    pass
 
 
 def cat(tensors, dim: int = 0) -> Tensor:

@@ -117,7 +117,10 @@ def ctc_loss(
     padded = _padded_targets(targets, tg_len, n)
     loss = _nll(log_probs, padded, in_len, tg_len, blank)
     impossible = loss > -_NEG / 2
-    loss = apply("select", [impossible, 0.0 if zero_infinity else math.inf, loss])
+    if zero_infinity:
+        loss = apply("select", [impossible, 0.0, loss])
+    else:  # inf, and (as PyTorch's) a gradient that is not finite: the large stand-in times inf
+        loss = loss * apply("select", [impossible, math.inf, 1.0]).type_as_dtype(loss.dtype_name)
     if unbatched:
         loss = loss.reshape(())
     if reduction == "mean":

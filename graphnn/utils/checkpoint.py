@@ -1,13 +1,16 @@
 """torch.utils.checkpoint: activation checkpointing trades memory for recomputation on an accelerator. graphnn runs
 the function as is (its eager gradient keeps what the backward reads, and a compiled step plans memory over the
-whole step), so results and gradients are those of the plain call."""
+whole step), so results and gradients are those of the plain call. PyTorch's recomputation has one visible effect,
+which graphnn repeats: the function runs again when the backward reaches its result, so state it updates (a
+BatchNorm's running statistics) is updated twice per training step; that rerun draws the random numbers of the
+first run (preserve_rng_state) and leaves the generator where it was."""
 
 from __future__ import annotations
 
 import warnings
 
 from graphnn.compiler.pytree import map_tensors
-from graphnn.core.grad_mode import is_grad_enabled
+from graphnn.core.grad_mode import is_grad_enabled, no_grad
 from graphnn.core.tensor import Tensor
 
 
@@ -24,7 +27,11 @@ def checkpoint(
     """function(*args, **kwargs) (graphnn keeps what the backward needs; nothing is recomputed). With
     use_reentrant=True and no tensor argument requiring grad, the result does not require grad either (the layer
     inside gets no gradient), with PyTorch's warning."""
+    from graphnn import random as graphnn_random
+
+    state = graphnn_random.get_rng_state() if preserve_rng_state else None
     out = function(*args, **kwargs)
+    _rerun_in_backward(out, function, args, kwargs, state)
     if use_reentrant and is_grad_enabled() and not any(isinstance(a, Tensor) and a.requires_grad for a in args):
         warnings.warn(
             "checkpoint(use_reentrant=True): none of the inputs requires grad, so the output does not either and "
@@ -34,6 +41,27 @@ def checkpoint(
         )
         return map_tensors(out, lambda t, _path: t.detach())
     return out
+
+
+def _rerun_in_backward(out, function, args, kwargs, rng_state) -> None:
+    """When the backward reaches out (its first tensor that requires grad), run function(*args, **kwargs) again
+    without gradient, as PyTorch's recomputation does (once per backward pass through it)."""
+    first = []
+    map_tensors(out, lambda t, _path: first.append(t) if t.requires_grad and not first else None)
+    if not first or not is_grad_enabled():
+        return
+    from graphnn import random as graphnn_random
+
+    detached = map_tensors(tuple(args), lambda t, _path: t.detach())
+
+    def rerun(grad):
+        with graphnn_random.fork_rng():
+            if rng_state is not None:
+                graphnn_random.set_rng_state(rng_state)
+            with no_grad():
+                function(*detached, **kwargs)
+
+    first[0].register_hook(rerun)
 
 
 def checkpoint_sequential(functions, segments, input, use_reentrant=None, **kwargs):  # noqa: A002

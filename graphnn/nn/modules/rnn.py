@@ -138,12 +138,12 @@ class RNNBase(Module):
         unbatched = input.ndim == 2
         x = input.unsqueeze(1) if unbatched else (input.transpose(0, 1) if self.batch_first else input)
         if x.ndim != 3 or x.shape[2] != self.input_size:
-            raise ValueError(
+            raise RuntimeError(
                 f"{type(self).__name__}: expected input of size (*, {self.input_size}) with 2 or 3 "
                 f"dimensions, got {tuple(input.shape)}"
             )
         if x.shape[0] == 0:  # (as PyTorch: a recurrence needs at least one step)
-            raise ValueError(
+            raise RuntimeError(
                 f"{type(self).__name__}: expected sequence length to be larger than 0, got input of "
                 f"shape {tuple(input.shape)}"
                 + (" (batch_first: length is dim 1)" if self.batch_first and not unbatched else "")
@@ -163,7 +163,7 @@ class RNNBase(Module):
         unchanged past each sequence's end); the output is packed, h_n/c_n in the original batch order."""
         data, batch_sizes, sorted_indices, unsorted_indices = input
         if data.ndim != 2 or data.shape[1] != self.input_size:
-            raise ValueError(
+            raise RuntimeError(
                 f"{type(self).__name__}: expected packed data of size (*, {self.input_size}), got {tuple(data.shape)}"
             )
         valid, _ = packing.layout(batch_sizes)
@@ -191,7 +191,7 @@ class RNNBase(Module):
         states = tuple(hx) if self.mode == "LSTM" else (hx,)
         for s, shape in zip(states, shapes):
             if tuple(s.shape) != shape:
-                raise ValueError(f"{type(self).__name__}: expected hidden size {shape}, got {tuple(s.shape)}")
+                raise RuntimeError(f"{type(self).__name__}: expected hidden size {shape}, got {tuple(s.shape)}")
         return states
 
     def _layers(self, x: Tensor, states: tuple, mask) -> tuple:
@@ -373,7 +373,7 @@ class RNNCellBase(Module):
         unbatched = input.ndim == 1
         x = input.unsqueeze(0) if unbatched else input
         if x.ndim != 2 or x.shape[1] != self.input_size:
-            raise ValueError(
+            raise RuntimeError(
                 f"{type(self).__name__}: expected input of size (*, {self.input_size}), got {tuple(input.shape)}"
             )
         shape = (x.shape[0], self.hidden_size)
