@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 
 from .graph import Graph
@@ -16,14 +18,20 @@ def check_input(v, a: np.ndarray, what: str = "input") -> np.ndarray:
     return a
 
 
+_quiet = threading.local()  # .on: NumPy's floating-point warnings are off already (inside interpret)
+
+
 def run_node(node, arrays: list) -> list:
     try:
         d = OPS[node.op]
     except KeyError:
         raise IRError(f"unknown op {node.op!r}") from None
     res = []
-    with np.errstate(all="ignore"):  # (inf - inf is nan, x / 0 is inf, silently: as compiled code and PyTorch)
+    if getattr(_quiet, "on", False):
         outs = d.run(arrays, node.attrs)
+    else:
+        with np.errstate(all="ignore"):  # (inf - inf is nan, x / 0 is inf, silently: as compiled code and PyTorch)
+            outs = d.run(arrays, node.attrs)
     for o, a in zip(node.outputs, outs):
         if type(a) is not np.ndarray:
             a = np.asarray(a)
@@ -50,12 +58,18 @@ def interpret(graph: Graph, inputs: list, env: dict | None = None, run=run_node,
         for v in n.inputs:
             last_use[v.id] = i
     keep = {v.id for v in graph.outputs}
-    for i, n in enumerate(graph.nodes):
-        if all(o.id in env for o in n.outputs):
-            continue
-        for o, a in zip(n.outputs, run(n, [env[v.id] for v in n.inputs])):
-            env[o.id] = a
-        for v in n.inputs:
-            if last_use.get(v.id) == i and v.id not in keep:
-                env.pop(v.id, None)
+    outer = getattr(_quiet, "on", False)
+    with np.errstate(all="ignore"):  # (once for the graph; run_node skips its own)
+        _quiet.on = True
+        try:
+            for i, n in enumerate(graph.nodes):
+                if all(o.id in env for o in n.outputs):
+                    continue
+                for o, a in zip(n.outputs, run(n, [env[v.id] for v in n.inputs])):
+                    env[o.id] = a
+                for v in n.inputs:
+                    if last_use.get(v.id) == i and v.id not in keep:
+                        env.pop(v.id, None)
+        finally:
+            _quiet.on = outer
     return [env[v.id] for v in graph.outputs]

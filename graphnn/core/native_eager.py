@@ -81,11 +81,11 @@ def run(node, arrays: list) -> list:
 
 
 def surely_small(d, node, operands: list) -> bool:
-    """Is the op's cost below MIN_FLOPS by a bound that needs no signature: an op with no schedule of its own costs
-    about one operation per element it reads or writes; a product, convolution or pooling at most two per output
+    """Is the op's cost below MIN_FLOPS by a bound that needs no signature: an op with no schedule of its own (and
+    not opaque: a scan's body runs once per step) costs about one operation per element it reads or writes; a product, convolution or pooling at most two per output
     element and element of its largest operand (k <= that size). The operands are arrays or IR types (both have
     .size)."""
-    if d.slow_reference:
+    if d.slow_reference or d.pattern == "opaque":  # (a loop or a factorization: its cost rule decides)
         return False
     out = node.outputs[0].type.size
     if d.schedule is None and d.pattern != "out_fusable":

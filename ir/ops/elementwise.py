@@ -293,6 +293,10 @@ def _pow(x, y):
     # both operands in the result's float dtype, as compiled code and eager calls (a float32 tensor ** an int
     # tensor) compute it: NumPy would take an int64 exponent to float64 (fuzz seed 1007100)
     dt = np.result_type(*(a.dtype for a in (x, y) if a.dtype.kind == "f"))
+    if y.size == 1 and y.reshape(-1)[0] in (0, 1, 2):  # x ** 2 (a squared error; x ** 1 in its gradient): pow's
+        xs = np.array(np.broadcast_to(x, shape), dt)  # exact value by multiplication, 50x faster than NumPy's pow
+        e = y.reshape(-1)[0]
+        return xs * xs if e == 2 else xs if e == 1 else np.ones(shape, dt)
     flat = [np.array(np.broadcast_to(a, shape), dt).reshape(-1) for a in (x, y)]
     return np.power(*flat).reshape(shape)
 
