@@ -623,3 +623,58 @@ def test_ctc_of_an_impossible_target_has_no_finite_gradient_unless_zero_infinity
             assert loss.item() == 0 and (t.grad.numpy() == 0).all()
         else:  # (PyTorch's is nan: training that would go nan in PyTorch does not go on silently)
             assert loss.item() == np.inf and not np.isfinite(t.grad.numpy()).all()
+
+
+def test_a_trace_that_stops_undoes_its_python_side_effects():
+    """A compiled function that empties or extends a list and then needs a concrete value (.item()): the call runs
+    eagerly on the list as it was (REINFORCE's `del rewards[:]`, `saved_log_probs.append(...)`)."""
+    rewards, log = [1.0, 2.0], []
+    w = graphnn.ones(2, requires_grad=True)
+
+    def finish():
+        loss = (graphnn.tensor(rewards) * w).sum()
+        del rewards[:]
+        log.append("called")
+        return loss.item()
+
+    with pytest.warns(graphnn.TraceWarning):
+        assert graphnn.compile(finish)() == 3.0
+    assert rewards == [] and log == ["called"]
+
+
+def test_lists_a_module_holds_are_watched_in_a_compiled_function():
+    """`policy.saved.append(log_prob)` inside a compiled step: the step changes Python state that compiled calls
+    would not change again, so its calls run eagerly (the list held one symbolic entry after three calls)."""
+
+    class Policy(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(3, 2)
+            self.saved = []
+
+    policy = Policy()
+
+    def act(x):
+        out = policy.fc(x).softmax(-1)
+        policy.saved.append(out[0])
+        return out
+
+    fn = graphnn.compile(act)
+    with pytest.warns(graphnn.TraceWarning, match="saved"):
+        for _ in range(3):
+            fn(graphnn.ones(3))
+    assert len(policy.saved) == 3 and graphnn.stack(policy.saved).shape == (3,)
+
+
+def test_optimizer_state_dicts_must_match_and_sampling_without_replacement():
+    a, b = nn.Linear(2, 2), nn.Linear(2, 2)
+    opt = graphnn.optim.SGD(a.parameters(), lr=0.1)
+    two = graphnn.optim.SGD([{"params": [a.weight]}, {"params": [a.bias]}], lr=0.1)
+    with pytest.raises(ValueError, match="different number of parameter groups"):
+        opt.load_state_dict(two.state_dict())
+    more = graphnn.optim.SGD(list(a.parameters()) + list(b.parameters()), lr=0.1)
+    with pytest.raises(ValueError, match="doesn't match the size"):
+        opt.load_state_dict(more.state_dict())
+    sampler = graphnn.utils.data.WeightedRandomSampler([1.0, 0.0, 1.0], 3, replacement=False)
+    drawn = list(sampler)
+    assert sorted(drawn) == [0, 1, 2] and drawn[-1] == 1  # (the zero weight last, as PyTorch's multinomial)

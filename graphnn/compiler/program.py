@@ -307,6 +307,9 @@ def trace_function(fn, args: tuple, kwargs: dict, names: dict, name: str, state_
         before = python_reads.host_random_state()
         try:
             result = fn(*sym, **sym_kw)
+        except BaseException:  # (a trace that stops: its Python side effects undone before the call runs eagerly)
+            python_reads.restore_state(state)
+            raise
         finally:
             finals = tracer.finish()
             python_reads.unwatch(watched)
@@ -315,7 +318,8 @@ def trace_function(fn, args: tuple, kwargs: dict, names: dict, name: str, state_
         tracer.end_temporaries()
     if tracer.has_arg_effects() and not _distinct(real):
         raise _aliased_args_error()
-    changed = python_reads.changed_state(state)
+    stores = {id(c) for key, (c, _, _) in tracer.stored.items() if key[0] == "item"}  # (set again at every call)
+    changed = python_reads.changed_state([e for e in state if id(e[1]) not in stores])
     if changed:  # compiled calls would not repeat the change: undo it, and the call runs eagerly (see TraceError)
         python_reads.restore_state(state)
         raise PythonStateChange(

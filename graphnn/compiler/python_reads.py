@@ -403,14 +403,17 @@ def _add_data(out: list, label: str, v, depth: int) -> None:
 
 
 def _add_module(out: list, label: str, module) -> None:
-    """A model the function runs: its modules' plain attributes (a counter kept in forward)."""
+    """A model the function runs: its modules' plain attributes (a counter kept in forward) and the lists and dicts
+    they hold (a policy's saved log-probabilities appended to by the step)."""
     for prefix, m in module.named_modules():
         where = f"{label}.{prefix}" if prefix else label
-        out += [
-            (f"{where}.{k}", m, k, x)
-            for k, x in vars(m).items()
-            if isinstance(x, PLAIN) and k not in MODULE_INTERNALS and k[:2] != "__"
-        ]
+        for k, x in vars(m).items():
+            if k in MODULE_INTERNALS or k[:2] == "__":
+                continue
+            if isinstance(x, PLAIN):
+                out.append((f"{where}.{k}", m, k, x))
+            elif type(x) in (list, dict):
+                _add_data(out, f"{where}.{k}", x, 0)
 
 
 _ALL = object()  # the key of a data object's whole set of entries in a snapshot
@@ -421,7 +424,22 @@ def _shape(v):
     are not plain values are (a tensor replaced by the trace's)."""
     items = list(_items(v))
     size = len(v) if type(v) is list else tuple(k for k, _ in items)
-    return size, tuple(id(x) for _, x in items if not isinstance(x, PLAIN)), _Objects(items)
+    copy = _Copy(v) if type(v) in (list, dict) else None
+    return size, tuple(id(x) for _, x in items if not isinstance(x, PLAIN)), _Objects(items), copy
+
+
+class _Copy:
+    """A shallow copy of a list or dict, to put back what a trace removed (compared equal to any other: a snapshot
+    compares sizes and identities, not contents)."""
+
+    def __init__(self, v):
+        self.items = list(v) if type(v) is list else dict(v)
+
+    def __eq__(self, other):
+        return True
+
+    def __hash__(self):
+        return 0
 
 
 class _Objects(tuple):
@@ -475,6 +493,13 @@ def restore_state(snapshot: list) -> None:
             _restore_plain_state(holder, old)
             continue
         if key is _ALL:  # entries the trace added: removed; objects it replaced: put back
+            if old[3] is not None:  # (a list or dict: as it was, entries the trace removed included)
+                if isinstance(holder, list):
+                    holder[:] = old[3].items
+                else:
+                    holder.clear()
+                    holder.update(old[3].items)
+                continue
             if isinstance(holder, list):
                 del holder[old[0] :]
             else:

@@ -270,7 +270,14 @@ class Optimizer:
 
     def _load_state_dict(self, state_dict: dict) -> None:
         params = [p for g in self.param_groups for p in g["params"]]
-        for g, sg in zip(self.param_groups, state_dict["param_groups"]):
+        saved = state_dict["param_groups"]
+        if len(saved) != len(self.param_groups):
+            raise ValueError("loaded state dict has a different number of parameter groups")
+        if any(len(g["params"]) != len(sg["params"]) for g, sg in zip(self.param_groups, saved)):
+            raise ValueError(
+                "loaded state dict contains a parameter group that doesn't match the size of optimizer's group"
+            )
+        for g, sg in zip(self.param_groups, saved):
             g.update({k: v for k, v in sg.items() if k != "params"})
         loaded = {params[int(i)]: st for i, st in state_dict["state"].items()}
         for p in params:

@@ -94,7 +94,14 @@ class WeightedRandomSampler(Sampler):
     def __iter__(self):
         p = self.weights / self.weights.sum()
         rng = numpy_rng(self.generator)
-        yield from rng.choice(len(p), self.num_samples, replace=self.replacement, p=p).tolist()
+        if self.replacement:
+            yield from rng.choice(len(p), self.num_samples, replace=True, p=p).tolist()
+            return
+        if self.num_samples > len(p):
+            raise RuntimeError("cannot sample n_sample > prob_dist.size(-1) samples without replacement")
+        # without replacement, as PyTorch's multinomial: the largest p / Exp(1) draws (zero weights come last)
+        keys = p / rng.exponential(size=len(p))
+        yield from np.argsort(-keys, kind="stable")[: self.num_samples].tolist()
 
     def __len__(self) -> int:
         return self.num_samples
