@@ -216,6 +216,9 @@ class Kernel:
         extra = ([PTR] if errors is not None else []) + ([I64, I64] if split else [])
         self.fn = ir.Function(module, ir.FunctionType(ir.VoidType(), [PTR] * len(buffers) + extra), name)
         self.fn.linkage = "internal"
+        # (kept a function of its own: inlined, every kernel of a graph became one huge function whose O3
+        # optimization and code generation took most of a cold compile; a call per kernel costs nothing)
+        self.fn.attributes.add("noinline")
         for a in self.fn.args[: len(buffers)]:
             a.add_attribute("noalias")
         self.ptr = {v.id: a for v, a in zip(buffers, self.fn.args)}
