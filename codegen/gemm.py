@@ -92,16 +92,29 @@ def emit_matmul(k: Kernel, group, node, via_flat: bool = False) -> None:
     vw = vector_width_bits() // (32 if out.dtype == "float32" else 64)
     m, n, K = out.shape[-2], out.shape[-1], a.shape[-1]
     with heuristic():  # every schedule computes any shape (the blocked one guards its panel's size itself)
+        # a k too long for a whole packed panel: the blocked schedule packs one slice of k at a time, for a plain
+        # product stored in place (a tied language-model head's input gradient: k = the vocabulary)
+        long_k = not isinstance(K, Sym) and K * 2 * vw > MAX_PANEL
+        sliceable = long_k and _long_k_sliceable(k, group, node, via_flat)
         # A @ W^T with both read along k: dot-product tiles, unless enough rows of A amortize packing W^T panels.
         dots = transposed_view(k, c) and direct_pointer(k, a) is not None and K >= vw
-        dots = dots and (m < 16 or K * 2 * vw > MAX_PANEL)
+        dots = dots and (m < 16 or (long_k and not sliceable))
         # Packing B panels pays off only when several rows of A reuse them; a few rows run as dot products.
-        blocked = n >= vw and m >= 4 and K * 2 * vw <= MAX_PANEL and strided_operand(k, a) is not None
+        blocked = n >= vw and m >= 4 and (not long_k or sliceable) and strided_operand(k, a) is not None
     if dots:
         return emit_matmul_dots(k, group, node, via_flat, vw)
     if blocked:
         return emit_matmul_blocked(k, group, node, via_flat, vw)
     return emit_matmul_rows(k, group, node, via_flat)
+
+
+def _long_k_sliceable(k: Kernel, group, node, via_flat: bool) -> bool:
+    """May the blocked schedule run a product whose k is too long for a whole packed panel, one slice of k at a
+    time: a plain product (no epilogue) stored in place, with enough rows for a whole row block."""
+    out, K = node.outputs[0], node.inputs[0].shape[-1]
+    m = out.shape[-2]
+    direct_out = group.root is out and not via_flat and out.id in k.ptr
+    return direct_out and not k.epilogue and K >= 2 * K_SLICE and m >= 6
 
 
 def store_tile(k: Kernel, root, out, tile, width: int, nrows, ncols, lead_dims: list, i0, j0, via_flat: bool) -> None:
@@ -215,7 +228,10 @@ def emit_matmul_blocked(k: Kernel, group, node, via_flat: bool, vw: int) -> None
     K = a.shape[-1]
     with heuristic():
         NR, MR = 2 * vw, gemm_rows_per_tile(m, vw, dt)
-        pb_direct = m <= DIRECT_B_MAX_ROWS
+        # (a k too long for a whole panel on the stack: B is packed one slice of k at a time, as for a k symbolic
+        # in N; see emit_matmul)
+        long_k = not isinstance(K, Sym) and K * NR > MAX_PANEL
+        pb_direct = m <= DIRECT_B_MAX_ROWS and not long_k
     if isinstance(n, Sym):  # columns symbolic in N (a convolution's N*H*W): a ragged last panel is decided at run time
         n_full, tail, tail_h = n // NR, None, 2
     else:
@@ -236,7 +252,9 @@ def emit_matmul_blocked(k: Kernel, group, node, via_flat: bool, vw: int) -> None
         sliced = direct_out and not k.epilogue and pb is None and K >= 2 * K_SLICE and m >= MR
     micro_acc = gemm_tile_function(k.module, dt, vw, MR, accumulate=True) if sliced else None
     b = k.b
-    dynamic_k = isinstance(K, Sym)
+    dynamic_k = isinstance(K, Sym) or long_k  # (slice by slice throughout: no panel of all of k)
+    if long_k and not sliced:
+        raise RuntimeError(f"internal: kernel {k.fn.name}: a product over k = {K} needs the sliced schedule")
     panel = k.alloca(ir.ArrayType(T, K_SLICE * NR if sliced and dynamic_k else scratch_count(K * NR, MAX_PANEL)))
     tile = k.alloca(ir.ArrayType(T, MR * NR))
 

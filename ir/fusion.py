@@ -190,6 +190,7 @@ def _decide_inline(graph: Graph, uses: dict, outputs: set, forced: set) -> set:
     copies: set = set()  # ids of inlined values computed in more than one kernel, or more than once per element
     homes: dict = {}  # inlined value id -> ids of the roots of the kernels computing it
     depth: dict = {}  # inlined value id -> the longest chain of inlined values from it to its kernel's root
+    heavy: set = set()  # roots of the kernels an out_fusable value (a product) is inlined into: one each
     for n in reversed(graph.nodes):
         if len(n.outputs) != 1:
             for o in n.outputs:
@@ -211,11 +212,13 @@ def _decide_inline(graph: Graph, uses: dict, outputs: set, forced: set) -> set:
                 else:
                     # out_fusable ops only feed elementwise epilogues (the matmul/conv schedules apply them);
                     # reductions and remaps of their results run as separate kernels
+                    # (one product per kernel: its schedule stores the epilogue; a second one inlined there, as
+                    # the sum of two micro-batches' weight gradients, would be recomputed as naive dot products)
                     inline = (
                         _reads_once(c, v)
                         and c_once
                         and c.outputs[0].dtype == v.dtype
-                        and (pat != "out_fusable" or _epilogue(c, uses, inlined))
+                        and (pat != "out_fusable" or (_epilogue(c, uses, inlined) and not _homes(users, homes) & heavy))
                     )
             elif pat in ("elementwise", "broadcast") and len(users) <= MAX_RECOMPUTED_USERS:
                 # a cheap value several kernels read is recomputed in each instead of written and read back (once
@@ -229,6 +232,8 @@ def _decide_inline(graph: Graph, uses: dict, outputs: set, forced: set) -> set:
         if inline:
             inlined.add(v.id)
             homes[v.id] = _homes(users, homes)
+            if pat == "out_fusable":
+                heavy |= homes[v.id]
             if len(homes[v.id]) > 1 or (len(users) > 1 and not _read_alike(v, users, once, copies)):
                 copies.add(v.id)
             once[v.id] = all(

@@ -147,6 +147,10 @@ CASES = {
     "plain_batched": _plain(7, 64, 20, batch=(3,)),
     "plain_packed": _plain(260, 96, 17),
     "plain_wide_tail": _plain(16, 150, 400),  # the last panel is two vectors wide but not full
+    # k longer than a whole packed panel (a tied LM head's input gradient): packed one slice of k at a time, with
+    # ragged rows and a ragged last panel
+    "plain_long_k": _plain(50, 70, 5000),
+    "plain_long_k_batched": _plain(13, 40, 4200, batch=(2,)),
     "col2im_lenet": _col2im((4, 6, 14, 14), (5, 5), (1, 1), ((0, 0), (0, 0)), (1, 1)),
     "col2im_strided_padded": _col2im((2, 3, 9, 8), (3, 2), (2, 3), ((1, 1), (0, 0)), (1, 2)),
     "col2im_rows_padded_dilated": _col2im((2, 3, 9, 8), (3, 2), (2, 1), ((1, 1), (1, 0)), (1, 2)),
@@ -191,6 +195,7 @@ def test_schedule_matches_interpreter(name):
         "blocked_padded_panel",
         "blocked_packed_tail",
         "plain_partial_tiles",
+        "plain_long_k",
         "column_sum_wide_keepdims",
         "col2im_lenet",
         "pool_grad_ragged",
