@@ -51,3 +51,12 @@ def test_gradient_accumulation_sums_locally_then_averages(fsdp_run):
         a, b = (saved[f"{kind}_grad"] for saved, _ in fsdp_run)
         np.testing.assert_array_equal(a, b)
     np.testing.assert_allclose(fsdp_run[0][0]["no_sync_grad"], fsdp_run[0][0]["requires_gradient_sync_grad"], rtol=1e-6)
+
+
+def test_distributed_checkpoint_state_dicts_and_object_collectives(fsdp_run):
+    for r, (_, facts) in enumerate(fsdp_run):
+        assert facts["dcp_keys"] == facts["plain_keys"] and facts["dcp_reloaded"]
+        assert facts["gather_object"] == ([{"rank": 0}, {"rank": 1}] if r == 0 else None)
+        assert facts["scatter_object_list"] == f"to {r}"
+        assert facts["compiled_bool_gather"] == [[True, False, False], [True, True, False]]
+        assert facts["mesh"] == [2, r, r]

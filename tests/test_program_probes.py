@@ -678,3 +678,14 @@ def test_optimizer_state_dicts_must_match_and_sampling_without_replacement():
     sampler = graphnn.utils.data.WeightedRandomSampler([1.0, 0.0, 1.0], 3, replacement=False)
     drawn = list(sampler)
     assert sorted(drawn) == [0, 1, 2] and drawn[-1] == 1  # (the zero weight last, as PyTorch's multinomial)
+
+
+def test_nn_modules_utils(torch):
+    from graphnn.nn.modules.utils import _pair, _triple, consume_prefix_in_state_dict_if_present
+
+    assert _pair(3) == (3, 3) and _pair((1, 2)) == (1, 2) and _triple(1) == (1, 1, 1)
+    ddp_keys = {"module.fc.weight": graphnn.ones(1), "module.fc.bias": graphnn.zeros(1), "step": 3}
+    consume_prefix_in_state_dict_if_present(ddp_keys, "module.")
+    t = {"module.fc.weight": 1, "module.fc.bias": 2, "step": 3}
+    torch.nn.modules.utils.consume_prefix_in_state_dict_if_present(t, "module.")
+    assert list(ddp_keys) == list(t)

@@ -193,20 +193,18 @@ def init_process_group(
     _state["group"], _state["backend"] = pg, name
     _collective.set_group(pg)
     _native.set_backend(pg.native_handles(), guard=pg.watching, error_text=pg.error_text)
-    if pg.size > 1:
+    if pg.size > 1 and _state["hook"] is None:
         _state["hook"] = install_excepthook(pg)
 
 
 def destroy_process_group(group=None) -> None:
     """Leave the process group (collectives then refuse to run, compiled code is a world of one)."""
-    import sys
-
     pg = _default(group, "destroy_process_group")
     _collective.set_group(None)
     _native.set_backend(None)
-    if _state["hook"] is not None:
-        sys.excepthook = _state["hook"]
-    _state.update(group=None, hook=None)
+    # (the hook that aborts the job on an uncaught exception stays: `try: train() finally: cleanup()` on a failing
+    # rank left the others waiting in a collective until their timeout)
+    _state.update(group=None)
     pg.free()
 
 
@@ -437,9 +435,11 @@ def all_gather(tensor_list: list, tensor, group=None, async_op: bool = False):
         else:
             from graphnn.core.tensor import zeros_like
 
-            mine = [tensor if r == pg.rank else zeros_like(tensor) for r in range(pg.size)]
+            # (compiled: a sum of zero-padded pieces; bool tensors travel as int64, the reduction's narrowest type)
+            sent = tensor.long() if tensor.dtype_name == "bool" else tensor
+            mine = [sent if r == pg.rank else zeros_like(sent) for r in range(pg.size)]
             bucket = reduced(mine, "sum", label).reshape((pg.size,) + tuple(tensor.shape))
-            pieces = [bucket[r] for r in range(pg.size)]
+            pieces = [bucket[r] if sent is tensor else bucket[r] != 0 for r in range(pg.size)]
         for t, p in zip(tensor_list, pieces):
             t._assign(p)
     return _done(async_op)
@@ -462,6 +462,27 @@ def all_gather_object(object_list: list, obj, group=None) -> None:
     if len(object_list) != pg.size:
         raise ValueError(f"all_gather_object: object_list holds {len(object_list)} entries for {pg.size} ranks")
     object_list[:] = pg.gather(obj, "all_gather_object")
+
+
+def gather_object(obj, object_gather_list=None, dst: int = 0, group=None) -> None:
+    """On rank dst, object_gather_list[r] = rank r's `obj` (other ranks pass None)."""
+    pg = _default(group, "gather_object")
+    seen = pg.gather(obj, "gather_object")
+    if pg.rank == dst:
+        if object_gather_list is None or len(object_gather_list) != pg.size:
+            raise ValueError(f"gather_object: rank {dst} needs an object_gather_list of {pg.size} entries")
+        object_gather_list[:] = seen
+
+
+def scatter_object_list(scatter_object_output_list: list, scatter_object_input_list=None, src: int = 0, group=None):
+    """scatter_object_output_list[0] = rank src's scatter_object_input_list[this rank]."""
+    pg = _default(group, "scatter_object_list")
+    if not isinstance(scatter_object_output_list, list) or len(scatter_object_output_list) < 1:
+        raise ValueError("Expected argument scatter_object_output_list to be a list of size at least 1.")
+    inputs = pg.gather(list(scatter_object_input_list) if pg.rank == src else None, "scatter_object_list")[src]
+    if inputs is None or len(inputs) != pg.size:
+        raise ValueError(f"scatter_object_list: rank {src} must give one object per rank ({pg.size})")
+    scatter_object_output_list[0] = inputs[pg.rank]
 
 
 def broadcast_object_list(object_list: list, src: int = 0, group=None, device=None) -> None:

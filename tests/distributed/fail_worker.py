@@ -2,6 +2,7 @@
 job with a clear error within a bounded time (tests/test_distributed.py).
 
     raise   rank 1 raises an exception (eager training)
+    finally rank 1 raises inside `try: ... finally: destroy_process_group()`, the usual cleanup (eager training)
     kill    rank 1 is killed by SIGKILL (compiled training)
     hang    rank 1 stops answering (sleeps); rank 0's watchdog aborts (compiled training, GRAPHNN_DIST_TIMEOUT)
 """
@@ -34,14 +35,26 @@ def step(x, y):
     return loss
 
 
-run = step if mode == "raise" else graphnn.compile(step)
+run = step if mode in ("raise", "finally") else graphnn.compile(step)
 batches = shard_batches(rank)
-for i in range(10**6):
-    if rank == 1 and i == 3:
-        print(f"rank 1 fails now ({mode})", flush=True)
-        if mode == "raise":
-            raise ValueError("rank 1 fails on purpose")
-        if mode == "kill":
-            os.kill(os.getpid(), signal.SIGKILL)
-        time.sleep(600)
-    run(*batches[i % len(batches)])
+
+
+def train():
+    for i in range(10**6):
+        if rank == 1 and i == 3:
+            print(f"rank 1 fails now ({mode})", flush=True)
+            if mode in ("raise", "finally"):
+                raise ValueError("rank 1 fails on purpose")
+            if mode == "kill":
+                os.kill(os.getpid(), signal.SIGKILL)
+            time.sleep(600)
+        run(*batches[i % len(batches)])
+
+
+if mode == "finally":
+    try:
+        train()
+    finally:
+        dist.destroy_process_group()
+else:
+    train()

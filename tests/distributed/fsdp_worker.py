@@ -124,6 +124,51 @@ for kind in ("no_sync", "requires_gradient_sync"):
     loss_fn(wrapped(b[2][0]), b[2][1]).backward()
     saved[f"{kind}_grad"] = net[0].weight.grad.numpy().copy()
 
+# FSDP2 checkpointing through torch.distributed.checkpoint.state_dict, object collectives, a compiled all_gather of
+# flags, a device mesh
+from graphnn.distributed.checkpoint.state_dict import (  # noqa: E402
+    StateDictOptions,
+    get_model_state_dict,
+    get_optimizer_state_dict,
+    set_model_state_dict,
+    set_optimizer_state_dict,
+)
+from graphnn.distributed.device_mesh import init_device_mesh  # noqa: E402
+
+values, wrapped, opt = train(fsdp2)
+options = StateDictOptions(full_state_dict=True, cpu_offload=True)
+msd, osd = get_model_state_dict(wrapped, options=options), get_optimizer_state_dict(wrapped, opt, options=options)
+facts["dcp_keys"] = list(msd)
+fresh = fsdp2(model(seed=7))
+opt2 = graphnn.optim.SGD(fresh.parameters(), lr=LR, momentum=MOMENTUM)
+set_model_state_dict(fresh, msd, options=options)
+set_optimizer_state_dict(fresh, opt2, osd, options=options)
+facts["dcp_reloaded"] = all(
+    np.array_equal(a.detach().numpy(), b.full_tensor().detach().numpy())
+    for a, b in zip(wrapped.parameters(), fresh.parameters())
+) and all(
+    np.array_equal(opt.state[a]["momentum_buffer"].numpy(), opt2.state[b]["momentum_buffer"].numpy())
+    for a, b in zip(wrapped.parameters(), fresh.parameters())
+)
+gathered = [None] * 2 if rank == 0 else None
+dist.gather_object({"rank": rank}, gathered, dst=0)
+facts["gather_object"] = gathered
+got = [None]
+dist.scatter_object_list(got, [f"to {r}" for r in range(2)] if rank == 0 else None, src=0)
+facts["scatter_object_list"] = got[0]
+
+
+@graphnn.compile
+def flags_of_all(flags):
+    out = [graphnn.zeros(3, dtype=graphnn.bool) for _ in range(2)]
+    dist.all_gather(out, flags)
+    return graphnn.stack(out)
+
+
+facts["compiled_bool_gather"] = flags_of_all(graphnn.tensor([True, rank == 1, False])).tolist()
+mesh = init_device_mesh("cpu", (2,), mesh_dim_names=("dp",))
+facts["mesh"] = [mesh.size(), mesh.get_rank(), mesh.get_local_rank("dp")]
+
 np.savez(f"{out_dir}/rank{rank}.npz", **saved)
 with open(f"{out_dir}/rank{rank}.json", "w") as f:
     json.dump(facts, f)

@@ -20,5 +20,6 @@ from .fully_sharded_data_parallel import (
     StateDictType,
 )
 from . import wrap
+from .. import tensor as _tensor  # noqa: F401  (parameters answer DTensor's full_tensor() / to_local())
 
 MixedPrecisionPolicy = MixedPrecision

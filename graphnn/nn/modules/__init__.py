@@ -298,3 +298,4 @@ __all__ += [
     "Buffer",
 ]
 NLLLoss2d = NLLLoss  # (PyTorch's deprecated name for NLLLoss on images)
+from . import utils  # noqa: E402  (torch.nn.modules.utils: _pair, consume_prefix_in_state_dict_if_present)
