@@ -5,7 +5,7 @@ compiled code see only real ops. `torch.view_as_complex` / `view_as_real` are fr
 What they offer is what programs do with complex numbers in a network (rotary position embeddings: `torch.polar`,
 `view_as_complex(x.reshape(..., -1, 2)) * freqs`, `view_as_real(...).flatten(3)`): creation (`tensor` of complex
 data, `polar`, `complex`, `1j * x`), shapes and indexing, + - * /, conj, abs, angle, exp, sum / mean, `.real` /
-`.imag`. An op they lack raises TypeError naming it."""
+`.imag`. An op they lack raises an AttributeError naming it."""
 
 from __future__ import annotations
 
@@ -322,9 +322,9 @@ class ComplexTensor:
         )
 
     def __getattr__(self, name: str):
-        if name.startswith("__"):
+        if name.startswith("_"):
             raise AttributeError(name)
-        raise TypeError(
+        raise AttributeError(
             f"{name}: not available for complex tensors in graphnn (complex tensors offer shapes, indexing, + - * /, "
             "conj, abs, angle, exp, sum, mean, .real / .imag; torch.view_as_real gives the real tensor for the rest)"
         )
