@@ -60,3 +60,5 @@ def test_distributed_checkpoint_state_dicts_and_object_collectives(fsdp_run):
         assert facts["scatter_object_list"] == f"to {r}"
         assert facts["compiled_bool_gather"] == [[True, False, False], [True, True, False]]
         assert facts["mesh"] == [2, r, r]
+        # an auto-wrap policy wraps the submodules it picks (each gradient still exchanged once)
+        assert facts["auto_wrapped"] == [3, True, facts["plain_keys"]]

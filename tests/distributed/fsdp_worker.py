@@ -166,6 +166,8 @@ def flags_of_all(flags):
 
 
 facts["compiled_bool_gather"] = flags_of_all(graphnn.tensor([True, rank == 1, False])).tolist()
+auto = FSDP(model(), auto_wrap_policy=ModuleWrapPolicy({nn.Linear}))
+facts["auto_wrapped"] = [len(FSDP.fsdp_modules(auto)), isinstance(auto.module[0], FSDP), list(auto.state_dict())]
 mesh = init_device_mesh("cpu", (2,), mesh_dim_names=("dp",))
 facts["mesh"] = [mesh.size(), mesh.get_rank(), mesh.get_local_rank("dp")]
 

@@ -160,6 +160,10 @@ class FullyShardedDataParallel(Module):
             )
         if param_init_fn is not None:
             param_init_fn(module)
+        if auto_wrap_policy is not None:  # submodules the policy picks become FSDP instances of their own
+            _auto_wrap(
+                module, auto_wrap_policy, {"process_group": process_group, "sharding_strategy": sharding_strategy}
+            )
         self.add_module(WRAPPED, module)
         object.__setattr__(self, "_engine", gradient_engine(module, process_group))
         object.__setattr__(self, "sharding_strategy", sharding_strategy or ShardingStrategy.FULL_SHARD)
@@ -299,6 +303,28 @@ class FullyShardedDataParallel(Module):
     ):
         """The parameters are whole on every rank already: a context that changes nothing."""
         yield
+
+
+def _call_policy(policy, module, recurse: bool, numel: int) -> bool:
+    return bool(policy(module=module, recurse=recurse, nonwrapped_numel=numel))
+
+
+def _auto_wrap(module: Module, policy, kwargs: dict) -> int:
+    """Wrap, bottom-up, the children of module the policy picks (as PyTorch's recursive wrapping: a module is entered
+    when the policy says recurse, and wrapped when it says so for the parameters not wrapped below it); returns the
+    number of module's parameters left unwrapped."""
+    left = sum(p.numel() for p in module.parameters(recurse=False))
+    for name, child in list(module.named_children()):
+        if child is None or isinstance(child, FullyShardedDataParallel):
+            continue
+        numel = sum(p.numel() for p in child.parameters())
+        if _call_policy(policy, child, True, numel):
+            numel = _auto_wrap(child, policy, kwargs)
+        if _call_policy(policy, child, False, numel):
+            setattr(module, name, FullyShardedDataParallel(child, **kwargs))
+        else:
+            left += numel
+    return left
 
 
 def _strip(key: str) -> str:
