@@ -6,7 +6,8 @@ keeps the full model on every rank and averages the gradients as DistributedData
 without the memory saving), with FSDP's constructor, state-dict types (full state dicts without wrapper prefixes,
 rank0_only), optimizer state dicts keyed by parameter names, clip_grad_norm_, summon_full_params and no_sync.
 Options that only move memory (sharding strategies, CPU offload, prefetching, limit_all_gathers) are accepted and
-change nothing; an auto_wrap_policy wraps the submodules it picks, as PyTorch's; MixedPrecision computes in float32 (with a warning, as autocast)."""
+change nothing; an auto_wrap_policy wraps the submodules it picks, as PyTorch's; MixedPrecision computes in float32
+(with a warning, as autocast)."""
 
 from __future__ import annotations
 
