@@ -689,3 +689,11 @@ def test_nn_modules_utils(torch):
     t = {"module.fc.weight": 1, "module.fc.bias": 2, "step": 3}
     torch.nn.modules.utils.consume_prefix_in_state_dict_if_present(t, "module.")
     assert list(ddp_keys) == list(t)
+
+
+def test_compiled_results_inside_inference_mode_are_inference_tensors():
+    net = nn.Linear(3, 2)
+    fn = graphnn.compile(net)
+    with graphnn.inference_mode():
+        assert net(graphnn.ones(1, 3)).is_inference() and fn(graphnn.ones(1, 3)).is_inference()
+    assert not fn(graphnn.ones(1, 3)).is_inference()

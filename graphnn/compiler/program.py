@@ -262,8 +262,18 @@ class Program(_Guarded):
             _put(target, name, Tensor._wrap(outs[pos]))
         for fn, a, kw in self.host_calls:  # (a scheduler's step inside a compiled training step)
             fn(*a, **kw)
+        _mark_inference(leaves)
         spec = self.out_spec
         return leaves[spec[1]] if spec[0] == "leaf" else unflatten(spec, leaves)
+
+
+def _mark_inference(tensors: list) -> None:
+    """Results of a compiled call inside inference_mode() are inference tensors, as eager results there are."""
+    from graphnn.core.grad_mode import INFERENCE_REGIONS, is_inference_mode_enabled
+
+    if INFERENCE_REGIONS[0] and is_inference_mode_enabled():
+        for t in tensors:
+            t._inference = True
 
 
 def _put(target, name, value) -> None:
