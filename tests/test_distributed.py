@@ -218,6 +218,7 @@ def test_no_sync_accumulates_locally_then_averages_the_sum(trained, mode):
     [
         ("raise", ["ValueError: rank 1 fails on purpose", "rank 1 of 2 stopped with ValueError; aborting the job"]),
         ("finally", ["ValueError: rank 1 fails on purpose", "rank 1 of 2 stopped with ValueError; aborting the job"]),
+        ("exit", ["rank 1 of 2 exits with 3; aborting the job"]),
         ("kill", ["rank 1 fails now (kill)"]),
         ("hang", [f"rank 0 of 2 waited {HANG_TIMEOUT} s in a call of compiled 'step'", "aborting the job"]),
     ],

@@ -143,8 +143,8 @@ def _describe(a: np.ndarray) -> str:
 
 
 def install_excepthook(group: ProcessGroup):
-    """An uncaught exception prints its traceback, then aborts the job (the other ranks would wait for this one);
-    returns the previous hook."""
+    """An uncaught exception prints its traceback, then aborts the job (the other ranks would wait for this one), and
+    so does sys.exit with a nonzero code; returns the previous hook."""
     previous = sys.excepthook
 
     def hook(tp, value, tb):
@@ -157,4 +157,17 @@ def install_excepthook(group: ProcessGroup):
         group.abort(1)
 
     sys.excepthook = hook
+    exit_ = sys.exit
+
+    def exit(code=None):  # noqa: A001  (sys.exit(1) on one rank: the others would wait for it, as above)
+        if code not in (None, 0):
+            sys.stderr.write(
+                f"graphnn.distributed: rank {group.rank} of {group.size} exits with {code!r}; aborting the job "
+                "(MPI_Abort)\n"
+            )
+            sys.stderr.flush()
+            group.abort(code if isinstance(code, int) else 1)
+        exit_(code)
+
+    sys.exit = exit
     return previous

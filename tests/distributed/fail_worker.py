@@ -3,6 +3,7 @@ job with a clear error within a bounded time (tests/test_distributed.py).
 
     raise   rank 1 raises an exception (eager training)
     finally rank 1 raises inside `try: ... finally: destroy_process_group()`, the usual cleanup (eager training)
+    exit    rank 1 calls sys.exit(3) (eager training)
     kill    rank 1 is killed by SIGKILL (compiled training)
     hang    rank 1 stops answering (sleeps); rank 0's watchdog aborts (compiled training, GRAPHNN_DIST_TIMEOUT)
 """
@@ -35,7 +36,7 @@ def step(x, y):
     return loss
 
 
-run = step if mode in ("raise", "finally") else graphnn.compile(step)
+run = step if mode in ("raise", "finally", "exit") else graphnn.compile(step)
 batches = shard_batches(rank)
 
 
@@ -45,6 +46,8 @@ def train():
             print(f"rank 1 fails now ({mode})", flush=True)
             if mode in ("raise", "finally"):
                 raise ValueError("rank 1 fails on purpose")
+            if mode == "exit":
+                sys.exit(3)
             if mode == "kill":
                 os.kill(os.getpid(), signal.SIGKILL)
             time.sleep(600)
