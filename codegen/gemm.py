@@ -551,7 +551,8 @@ def emit_matmul_rows(k: Kernel, group, node, via_flat: bool = False) -> None:
     n = out.shape[-1]
     K = a.shape[-1]
     b = k.b
-    width = max(1, min(n, ROW_BLOCK))
+    # (columns symbolic in N: blocks of ROW_BLOCK, the last one's width counted at run time)
+    width = ROW_BLOCK if isinstance(n, Sym) else max(1, min(n, ROW_BLOCK))
     acc = k.alloca(ir.ArrayType(LLTYPE[dt], width))
     dot_order = transposed_view(k, c)
 

@@ -540,3 +540,61 @@ def test_a_kv_cache_repeated_over_heads_runs_one_program(monkeypatch, repeat):
         cache = nxt
     assert dynamic.STATS["dynamic_compiled"] - before["dynamic_compiled"] == 1
     assert dynamic.STATS["dynamic_reused"] - before["dynamic_reused"] >= 4
+
+
+def test_a_growing_cache_read_by_the_row_schedule_runs_one_program(monkeypatch):
+    """A decode step whose key cache grows by one position per call: its (1 x T) score products run the row
+    schedule, whose scratch width was min(T, 256) and pinned T (every length compiled anew)."""
+    monkeypatch.setenv("GRAPHNN_DYNAMIC", "1")
+    dynamic.clear()
+    graphnn.manual_seed(0)
+    w = graphnn.randn(8, 8)
+
+    def step(x, k):
+        k = graphnn.cat([k, x @ w], dim=1)
+        att = (x @ k.transpose(1, 2)).softmax(-1)
+        return att @ k, k
+
+    compiled = graphnn.compile(step)
+    x, k = graphnn.randn(2, 1, 8), graphnn.randn(2, 3, 8)
+    before = dict(dynamic.STATS)
+    for _ in range(8):
+        (got, nk), (want, _) = compiled(x, k), step(x, k)
+        np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=1e-5, atol=1e-6)  # (sums of a few products)
+        x, k = got, nk
+    assert dynamic.STATS["dynamic_compiled"] - before["dynamic_compiled"] == 1
+    assert dynamic.STATS["dynamic_reused"] - before["dynamic_reused"] >= 5
+
+
+def test_a_training_step_over_sequence_lengths_runs_one_program(monkeypatch):
+    """Dynamic padding: a language model's step over batches of several lengths, with `logits[:, :-1]` (buffers of
+    floor((800 S - 9537) / 64)-like sizes, which the arena planner multiplied and so pinned S) is one program."""
+    monkeypatch.setenv("GRAPHNN_DYNAMIC", "1")
+    dynamic.clear()
+    graphnn.manual_seed(0)
+    emb, head = nn.Embedding(50, 16), nn.Linear(16, 50)
+    opt = graphnn.optim.SGD(list(emb.parameters()) + list(head.parameters()), lr=0.1)
+
+    def step(ids):
+        logits = head(emb(ids))
+        loss = F.cross_entropy(logits[:, :-1].reshape(-1, 50), ids[:, 1:].reshape(-1))
+        loss.backward()
+        opt.step()
+        opt.zero_grad()
+        return loss.detach()
+
+    compiled = graphnn.compile(step)
+    before = dict(dynamic.STATS)
+    for s in (8, 12, 9, 14, 10, 16, 11):
+        compiled(graphnn.randint(0, 50, (4, s)))
+    assert dynamic.STATS["dynamic_compiled"] - before["dynamic_compiled"] <= 2
+    assert dynamic.STATS["dynamic_reused"] - before["dynamic_reused"] >= 4
+
+
+def test_memory_bound_of_a_size_that_is_not_a_polynomial():
+    from graphnn.ir.memory import _bound
+
+    n = Sym((-9537, 800), REP, 64)  # floor((800 N - 9537) / 64)
+    b = _bound(n)
+    assert b.den == 1 and all(c >= 0 for c in b.coefs)
+    assert all(b.at(x) >= n.at(x) for x in range(2, 500))

@@ -697,3 +697,27 @@ def test_compiled_results_inside_inference_mode_are_inference_tensors():
     with graphnn.inference_mode():
         assert net(graphnn.ones(1, 3)).is_inference() and fn(graphnn.ones(1, 3)).is_inference()
     assert not fn(graphnn.ones(1, 3)).is_inference()
+
+
+_STEPS = [0]
+
+
+class _Box:
+    """A class a compiled function names (its class attributes are snapshotted as data)."""
+
+    scale = 2.0
+
+
+def test_a_trace_changing_state_while_naming_a_class_runs_eagerly():
+    """Undoing the trace's changes restored a class's __dict__ descriptor (AttributeError: attribute '__dict__' of
+    'type' objects is not writable) instead of running the call eagerly with a TraceWarning."""
+
+    def step(x):
+        _STEPS[0] += 1
+        return x * _Box.scale
+
+    fn = graphnn.compile(step)
+    with pytest.warns(graphnn.TraceWarning):
+        for _ in range(3):
+            assert fn(graphnn.ones(2)).tolist() == [2.0, 2.0]
+    assert _STEPS[0] == 3

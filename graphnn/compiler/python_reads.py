@@ -308,7 +308,13 @@ def _plain_items(v):
 
 def _items(v):
     t = type(v)
-    return v.items() if t is dict else enumerate(v) if t is list else vars(v).items()
+    if t is dict:
+        return v.items()
+    if t is list:
+        return enumerate(v)
+    if isinstance(v, type):  # (a class: its own attributes, not the __dict__ / __weakref__ descriptors and the like)
+        return [(k, x) for k, x in vars(v).items() if not (k[:2] == "__" and k[-2:] == "__")]
+    return vars(v).items()
 
 
 def data_snapshot(fn, args: tuple = ()) -> list:
