@@ -95,6 +95,7 @@ class LRScheduler:
                 )
         self.base_lrs = [g["initial_lr"] for g in optimizer.param_groups]
         self.last_epoch = last_epoch
+        self._get_lr_called_within_step = False  # (PyTorch's state_dict carries it: the same keys)
         self._initial_step()
 
     def _initial_step(self) -> None:

@@ -76,8 +76,8 @@ class ConcatDataset(Dataset):
         if not self.datasets:
             raise ValueError("datasets should not be an empty iterable")
         for d in self.datasets:
-            if isinstance(d, IterableDataset):
-                raise ValueError("ConcatDataset does not support IterableDataset")
+            if isinstance(d, IterableDataset):  # (PyTorch's assertion)
+                raise AssertionError("ConcatDataset does not support IterableDataset")
         self.cumulative_sizes = list(_cumsum(len(d) for d in self.datasets))
 
     def __len__(self) -> int:
