@@ -355,6 +355,11 @@ _torch_level_api.install(_graphnn)  # torch.view_copy, torch.cond, torch.sym_int
 _compat_api.install(_graphnn)  # torch.pi, torch.concat, torch.hann_window, torch.exp_(x), ... (after every other name)
 
 
+from graphnn.core import out_arg as _out_arg  # noqa: E402
+
+_out_arg.install(globals())  # torch.matmul(a, b, out=c): every public function takes out= (after every other name)
+
+
 def __getattr__(name: str):
     if name.startswith("_foreach_"):  # torch._foreach_add_(tensors, ...): the Tensor method on each tensor
         return _compat_api.foreach(name[len("_foreach_") :])

@@ -402,10 +402,26 @@ def _check_version(v) -> None:
         )
 
 
-def _free(roots: list) -> None:
+def _free(roots: list, stop: list | None = None) -> None:
     """Let go of the recorded graph's intermediate arrays (as PyTorch frees saved tensors), so memory is returned at
-    once instead of when Python's cycle collector runs; a later backward through these nodes raises."""
-    nodes, _leaves = _collect([t._value for t in roots])
+    once instead of when Python's cycle collector runs; a later backward through these nodes raises. With `stop`
+    (autograd.grad's inputs), only the part between the roots and those values, which the gradient ran through:
+    the graph that made the inputs stays (first-order MAML: grad(inner_loss, fast_weights), then the meta loss's
+    backward through the fast weights)."""
+    if stop is None:
+        nodes, _leaves = _collect([t._value for t in roots])
+    else:
+        below = {v.id for v in stop if v is not None}
+        found: dict = {}
+        pending = [t._value for t in roots]
+        while pending:
+            v = pending.pop()
+            n = v.producer
+            if n is None or v.id in below or n.id in found:
+                continue
+            found[n.id] = n
+            pending.extend(n.inputs)
+        nodes = found.values()
     for n in nodes:
         n.meta["freed"] = True
         for o in n.outputs:
@@ -605,7 +621,9 @@ def grad(
     seeds = [_seed(t, g) for t, g in zip(outputs, grad_outputs)]
     _targets, grads, pairs, values = _run(outputs, seeds, inputs, create_graph, grad_outputs)
     if not (create_graph if retain_graph is None else retain_graph):
-        _free([t for t in outputs if t._value is not None and t._value.producer is not None])
+        _free(
+            [t for t in outputs if t._value is not None and t._value.producer is not None], [t._value for t in inputs]
+        )
     by_id = {v.id: val for (v, _), val in zip(pairs, values)}
     result = []
     for t, gr in zip(inputs, grads):

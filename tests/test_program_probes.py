@@ -721,3 +721,32 @@ def test_a_trace_changing_state_while_naming_a_class_runs_eagerly():
         for _ in range(3):
             assert fn(graphnn.ones(2)).tolist() == [2.0, 2.0]
     assert _STEPS[0] == 3
+
+
+def test_out_arguments_item_errors_and_from_numpy(torch):
+    a, b = graphnn.ones(2, 3), graphnn.ones(3, 2)
+    c = graphnn.empty(2, 2)
+    assert graphnn.matmul(a, b, out=c) is c and c.tolist() == [[3.0, 3.0], [3.0, 3.0]]
+    d = graphnn.empty(0)
+    graphnn.cat([a, a], out=d)  # (resized, as PyTorch resizes out)
+    assert tuple(d.shape) == (4, 3)
+    v, i = graphnn.empty(2), graphnn.empty(2, dtype=graphnn.long)
+    got = graphnn.max(graphnn.tensor([[1.0, 5.0], [7.0, 2.0]]), 1, out=(v, i))
+    assert got[0] is v and v.tolist() == [5.0, 7.0] and i.tolist() == [1, 0]
+    with pytest.raises(RuntimeError, match="cannot be converted to Scalar"):
+        graphnn.ones(2).item()
+    with pytest.warns(UserWarning, match="copy of the array"):
+        graphnn.from_numpy(np.zeros(3, np.int32))
+
+
+def test_autograd_grad_frees_only_the_part_it_ran():
+    """First-order MAML: grad(inner_loss, fast_weights) without retain_graph, then a backward through the fast
+    weights into the meta-parameters (the graph that made them was freed too)."""
+    w = graphnn.ones(3, requires_grad=True)
+    h = w * 2.0
+    (g,) = graphnn.autograd.grad((h**2).sum(), [h])
+    assert g.tolist() == [4.0] * 3
+    (h * 3.0).sum().backward()
+    assert w.grad.tolist() == [6.0] * 3
+    with pytest.raises(RuntimeError, match="a second time"):  # (that backward did free the graph making h)
+        (h * 4.0).sum().backward()

@@ -354,8 +354,8 @@ class Tensor:
 
     def item(self):
         d = self._concrete("item()")
-        if d.size != 1:
-            raise ValueError(f"only one element tensors can be converted to Python scalars (shape {d.shape})")
+        if d.size != 1:  # (PyTorch's RuntimeError)
+            raise RuntimeError(f"a Tensor with {d.size} elements cannot be converted to Scalar (shape {d.shape})")
         return d.reshape(()).item()
 
     def tolist(self):
@@ -1933,8 +1933,17 @@ def as_tensor(x, dtype=None, device=None) -> Tensor:
 
 
 def from_numpy(a: np.ndarray) -> Tensor:
-    """A tensor sharing memory with a NumPy array."""
-    return Tensor._wrap(a)
+    """A tensor sharing memory with a NumPy array (float32, float64, int64, bool); an array of a dtype graphnn lacks
+    (int32, float16, ...) is copied into the dtype computing it, with a warning that memory is not shared."""
+    t = Tensor._wrap(a)
+    if isinstance(a, np.ndarray) and t._data is not None and t._data.dtype != a.dtype:
+        warnings.warn(
+            f"from_numpy: graphnn has no {a.dtype.name}: the tensor is a copy of the array in {t.dtype_name}, so "
+            "changes to one do not show in the other (PyTorch shares the memory)",
+            UserWarning,
+            stacklevel=2,
+        )
+    return t
 
 
 def random_tensor(shape: tuple, dtype: str, sample) -> Tensor:

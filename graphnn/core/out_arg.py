@@ -1,0 +1,61 @@
+"""PyTorch's `out=` argument on graphnn's functions (`torch.matmul(a, b, out=c)`, `torch.cat(ts, out=c)`): the
+result is computed as usual, then written into `out` (resized when its shape differs, as PyTorch resizes it) and
+`out` is returned; a tuple result goes into a tuple of tensors. `install` wraps every public function of graphnn's
+namespace that has no `out` parameter of its own."""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import types
+
+
+def _write(out, result, name: str):
+    from graphnn.core.grad_mode import no_grad
+    from graphnn.core.tensor import Tensor
+
+    if isinstance(out, (tuple, list)):
+        if not isinstance(result, tuple) or len(out) != len(result):
+            raise TypeError(
+                f"{name}(): argument 'out' must be a tuple of {len(result) if isinstance(result, tuple) else 1} Tensors"
+            )
+        return tuple(_write(o, r, name) for o, r in zip(out, result))
+    if not isinstance(out, Tensor):
+        raise TypeError(f"{name}(): argument 'out' must be Tensor, not {type(out).__name__}")
+    if not isinstance(result, Tensor):
+        raise TypeError(f"{name}() got an unexpected keyword argument 'out'")
+    if out.requires_grad and result.requires_grad:
+        raise RuntimeError(
+            f"{name}(): functions with out=... arguments don't support automatic differentiation, but one of the "
+            "arguments requires grad."
+        )
+    with no_grad():
+        if tuple(out.shape) == tuple(result.shape):
+            out.copy_(result)
+        else:  # (PyTorch resizes out)
+            out.data = result.detach().to(out.dtype)
+    return out
+
+
+def accepting_out(fn):
+    @functools.wraps(fn)
+    def wrapper(*args, out=None, **kwargs):
+        result = fn(*args, **kwargs)
+        return result if out is None else _write(out, result, fn.__name__)
+
+    return wrapper
+
+
+def install(namespace: dict) -> None:
+    for name, fn in list(namespace.items()):
+        if name.startswith("_") or not isinstance(fn, types.FunctionType):
+            continue
+        if not (getattr(fn, "__module__", "") or "").startswith("graphnn"):
+            continue
+        try:
+            params = inspect.signature(fn).parameters
+        except (TypeError, ValueError):
+            continue
+        if "out" in params or not params:
+            continue
+        namespace[name] = accepting_out(fn)
