@@ -309,7 +309,7 @@ Tensor.share_memory_, Tensor.is_shared = _shared_memory.share_memory_, _shared_m
 _shared_memory.register_reductions()
 from graphnn import multiprocessing  # noqa: E402
 
-from graphnn import _dynamo, fft, func, jit, linalg, mps, serialization, special, testing  # noqa: E402  (torch.jit's entry points, linalg's norms, special)
+from graphnn import _dynamo, ao, fft, func, jit, linalg, mps, quantization, serialization, special, testing  # noqa: E402  (torch.jit's entry points, linalg's norms, special)
 
 i0 = special.i0  # (also Tensor.i0; torch.polygamma, torch.mvlgamma: special's)
 polygamma = special.polygamma
@@ -348,6 +348,7 @@ from graphnn.core.complex_tensor import polar, view_as_complex, view_as_real  # 
 from graphnn.core.dtypes import complex64, complex128  # noqa: E402
 
 cfloat, cdouble = complex64, complex128
+qint8, quint8, qint32 = quantization.qint8, quantization.quint8, quantization.qint32
 from graphnn.core import complex_tensor as _complex_tensor  # noqa: E402
 
 setattr(_graphnn, "complex", _complex_tensor.complex)  # torch.complex(real, imag) (the builtin is not used here)

@@ -750,3 +750,34 @@ def test_autograd_grad_frees_only_the_part_it_ran():
     assert w.grad.tolist() == [6.0] * 3
     with pytest.raises(RuntimeError, match="a second time"):  # (that backward did free the graph making h)
         (h * 4.0).sum().backward()
+
+
+def test_quantization_keeps_the_float_model_with_a_warning():
+    from graphnn.ao.quantization import DeQuantStub, QuantStub, quantize_dynamic
+
+    import graphnn.quantization as q
+
+    q._warned[0] = False
+    model = nn.Sequential(QuantStub(), nn.Linear(4, 3), nn.ReLU(), DeQuantStub())
+    with pytest.warns(UserWarning, match="stays in float32"):
+        quantized = quantize_dynamic(model, {nn.Linear}, dtype=graphnn.qint8)
+    x = graphnn.randn(2, 4)
+    assert quantized is not model and graphnn.equal(quantized(x), model(x))
+    prepared = q.convert(q.prepare(model))
+    assert graphnn.equal(prepared(x), model(x))
+
+
+def test_a_stateless_meta_copy_for_ensembling():
+    """The model-ensembling tutorial: a base copy moved to 'meta' and called with stacked parameters through
+    functional_call under vmap."""
+    import copy
+
+    from graphnn.func import functional_call, stack_module_state, vmap
+
+    models = [nn.Linear(3, 2) for _ in range(4)]
+    params, buffers = stack_module_state(models)
+    base = copy.deepcopy(models[0]).to("meta")
+    x = graphnn.randn(5, 3)
+    out = vmap(lambda p, b, x: functional_call(base, (p, b), (x,)), in_dims=(0, 0, None))(params, buffers, x)
+    for k, m in enumerate(models):
+        np.testing.assert_allclose(out[k].detach().numpy(), m(x).detach().numpy(), rtol=1e-6, atol=1e-6)

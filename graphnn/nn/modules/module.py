@@ -555,9 +555,14 @@ class Module:
         return self
 
     def to(self, *args, **kwargs):
-        """PyTorch's Module.to(device, dtype) / to(dtype) / to(tensor): the device must be the CPU; a floating dtype
-        casts the floating parameters, buffers and gradients in place (they stay the same objects)."""
+        """PyTorch's Module.to(device, dtype) / to(dtype) / to(tensor): the device must be the CPU (or 'meta', which
+        keeps the values); a floating dtype casts the floating parameters, buffers and gradients in place (they stay
+        the same objects)."""
         device, dtype = _parse_to(args, kwargs)
+        if str(getattr(device, "type", device)) == "meta":
+            # (PyTorch's meta tensors hold shapes only; graphnn has none: the module keeps its values, which a
+            # stateless base for functional_call, as the ensembling tutorial's, never reads)
+            device = None
         check_device(device, f"{type(self).__name__}.to")
         if dtype is None:
             return self
