@@ -110,11 +110,12 @@ def emit_matmul(k: Kernel, group, node, via_flat: bool = False) -> None:
 
 def _long_k_sliceable(k: Kernel, group, node, via_flat: bool) -> bool:
     """May the blocked schedule run a product whose k is too long for a whole packed panel, one slice of k at a
-    time: a plain product (no epilogue) stored in place, with enough rows for a whole row block."""
+    time: a product stored in place (its epilogue siblings computed from each finished panel), with enough rows for
+    a whole row block."""
     out, K = node.outputs[0], node.inputs[0].shape[-1]
     m = out.shape[-2]
     direct_out = group.root is out and not via_flat and out.id in k.ptr
-    return direct_out and not k.epilogue and K >= 2 * K_SLICE and m >= 6
+    return direct_out and K >= 2 * K_SLICE and m >= 6
 
 
 def store_tile(k: Kernel, root, out, tile, width: int, nrows, ncols, lead_dims: list, i0, j0, via_flat: bool) -> None:
@@ -249,7 +250,7 @@ def emit_matmul_blocked(k: Kernel, group, node, via_flat: bool, vw: int) -> None
     # (with k symbolic in N, slices are counted at run time and any k takes the sliced schedule: the choice is
     # only about speed)
     with heuristic():
-        sliced = direct_out and not k.epilogue and pb is None and K >= 2 * K_SLICE and m >= MR
+        sliced = direct_out and (not k.epilogue or long_k) and pb is None and K >= 2 * K_SLICE and m >= MR
     micro_acc = gemm_tile_function(k.module, dt, vw, MR, accumulate=True) if sliced else None
     b = k.b
     dynamic_k = isinstance(K, Sym) or long_k  # (slice by slice throughout: no panel of all of k)
@@ -348,6 +349,7 @@ def emit_matmul_blocked(k: Kernel, group, node, via_flat: bool, vw: int) -> None
             k.loop(K // K_SLICE - 1, lambda s: k_slice(b.mul(b.add(s, i64(1)), i64(K_SLICE)), K_SLICE, micro_acc))
             if K % K_SLICE:
                 k_slice(i64(K - K % K_SLICE), K % K_SLICE, micro_acc)
+            panel_siblings(j0, whole)
 
             def tail_rows(i0, rows):
                 pack(j0, NR, False)
@@ -357,6 +359,18 @@ def emit_matmul_blocked(k: Kernel, group, node, via_flat: bool, vw: int) -> None
                 store_tile(k, root, out, tile, NR, rows, i64(NR), lead_dims, i0, j0, via_flat)
 
             ragged_rows(whole, tail_rows)
+
+        def panel_siblings(j0, whole) -> None:
+            """The epilogue siblings of a sliced panel's whole row blocks, read back from the finished product (the
+            ragged rows store theirs through the scratch tile)."""
+            if k.epilogue:
+                k.loop(
+                    whole,
+                    lambda ib: k.loop(
+                        MR,
+                        lambda r: k.loop(NR, lambda jj: siblings_at(k, out, lead_dims, b.mul(ib, i64(MR)), j0, r, jj)),
+                    ),
+                )
 
         def ragged_rows(whole, emit) -> None:
             """emit(i0, rows) for the rows past the whole row blocks, if any (decided at run time for rows
@@ -373,6 +387,7 @@ def emit_matmul_blocked(k: Kernel, group, node, via_flat: bool, vw: int) -> None
             """sliced_panel for a k symbolic in N (see each_slice); a ragged last row block accumulates over the
             slices in the scratch tile."""
             each_slice(lambda k0, count, acc: k_slice(k0, count, micro_acc if acc else micro))
+            panel_siblings(j0, whole)
 
             ragged_rows(whole, lambda i0, rows: tile_over_slices(j0, i0, rows, i64(NR), NR, False, micro, micro_acc))
 

@@ -145,6 +145,19 @@ MAX_INLINE_DEPTH = 48  # inlined values in a chain feeding one kernel, at most (
 # a 100-step elementwise loop, an ODE solver's unrolled updates, becomes several kernels instead of a RecursionError)
 
 
+LONG_K = 2048  # a product summing more terms than this is its own kernel (see _long_k)
+
+
+def _long_k(n: Node) -> bool:
+    """A matrix product over a k too long for a whole packed panel of the blocked GEMM (k > 2048 with AVX-512):
+    kept its own kernel, stored in place one slice of k at a time, rather than the epilogue source of its consumer
+    (which left it to per-row dot products: a tied GPT head's input gradient times a LayerNorm weight)."""
+    if family(n) != "matmul":
+        return False
+    k = n.inputs[0].shape[-1]
+    return isinstance(k, int) and k > LONG_K
+
+
 def _takes_inline(c: Node) -> bool:
     """Can consumer c compute an elementwise operand inline: c elementwise-like, or a reduction reading each
     element once."""
@@ -219,6 +232,7 @@ def _decide_inline(graph: Graph, uses: dict, outputs: set, forced: set) -> set:
                         and c_once
                         and c.outputs[0].dtype == v.dtype
                         and (pat != "out_fusable" or (_epilogue(c, uses, inlined) and not _homes(users, homes) & heavy))
+                        and not _long_k(n)
                     )
             elif pat in ("elementwise", "broadcast") and len(users) <= MAX_RECOMPUTED_USERS:
                 # a cheap value several kernels read is recomputed in each instead of written and read back (once

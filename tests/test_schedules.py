@@ -43,6 +43,20 @@ def _plain(m, n, k, batch=()):
     return g
 
 
+def _plain_with_sibling(m, n, k):
+    """A product that is an output and also feeds another (p * c): the second is an epilogue sibling computed in
+    the product's kernel (with a long k: from each finished panel of the sliced schedule)."""
+    g = Graph(f"sibling_{m}_{n}_{k}")
+    a = g.add_input(TensorType((m, k), "float32"), "a")
+    b = g.add_input(TensorType((k, n), "float32"), "b")
+    c = g.add_input(TensorType((n,), "float32"), "c")
+    p = g.emit("matmul", a, b)
+    s = g.emit("mul", p, c)  # (read by four reductions: stored once, as the product's epilogue sibling)
+    sums = [g.emit("sum", x, axes=(ax,)) for x in (s, g.emit("mul", s, s)) for ax in (0, 1)]
+    g.outputs = [p] + sums
+    return g
+
+
 def _column_sum(shape, axes, keepdims=False, epilogue=True):
     """A bias gradient: sum over leading axes (rows added as vectors into chunks of column sums)."""
     g = Graph("colsum")
@@ -151,6 +165,7 @@ CASES = {
     # ragged rows and a ragged last panel
     "plain_long_k": _plain(50, 70, 5000),
     "plain_long_k_batched": _plain(13, 40, 4200, batch=(2,)),
+    "plain_long_k_sibling": _plain_with_sibling(50, 70, 5000),
     "col2im_lenet": _col2im((4, 6, 14, 14), (5, 5), (1, 1), ((0, 0), (0, 0)), (1, 1)),
     "col2im_strided_padded": _col2im((2, 3, 9, 8), (3, 2), (2, 3), ((1, 1), (0, 0)), (1, 2)),
     "col2im_rows_padded_dilated": _col2im((2, 3, 9, 8), (3, 2), (2, 1), ((1, 1), (1, 0)), (1, 2)),
@@ -196,6 +211,7 @@ def test_schedule_matches_interpreter(name):
         "blocked_packed_tail",
         "plain_partial_tiles",
         "plain_long_k",
+        "plain_long_k_sibling",
         "column_sum_wide_keepdims",
         "col2im_lenet",
         "pool_grad_ragged",
@@ -212,3 +228,10 @@ def test_split_schedule_is_bit_identical(split_everything, name):
     for other in results[1:]:
         for x, y in zip(results[0], other):
             np.testing.assert_array_equal(x, y)
+
+
+def test_a_long_k_product_keeps_its_sibling_in_its_kernel():
+    from graphnn.ir.fusion import plan_fusion
+
+    plan = plan_fusion(CASES["plain_long_k_sibling"])
+    assert plan.groups[0].extra  # (the sibling computed from the product's finished panels)
