@@ -724,3 +724,8 @@ sys.modules[__name__ + ".function"] = function
 
 # torch.autograd.gradcheck / gradgradcheck
 from graphnn.core.gradcheck import GradcheckError, gradcheck, gradgradcheck  # noqa: E402, F401
+
+# torch.autograd.forward_ad (dual tensors; `import torch.autograd.forward_ad as fwAD` finds it too)
+from graphnn.core import forward_ad  # noqa: E402
+
+sys.modules[__name__ + ".forward_ad"] = forward_ad

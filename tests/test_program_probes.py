@@ -781,3 +781,22 @@ def test_a_stateless_meta_copy_for_ensembling():
     out = vmap(lambda p, b, x: functional_call(base, (p, b), (x,)), in_dims=(0, 0, None))(params, buffers, x)
     for k, m in enumerate(models):
         np.testing.assert_allclose(out[k].detach().numpy(), m(x).detach().numpy(), rtol=1e-6, atol=1e-6)
+
+
+def test_forward_ad_dual_tensors_as_pytorch(torch):
+    import graphnn.autograd.forward_ad as fwAD
+
+    rng = np.random.default_rng(0)
+    x, t, w = (rng.standard_normal(s).astype(np.float32) for s in ((4, 3), (4, 3), (3, 2)))
+    out = []
+    for lib, ad in ((graphnn, fwAD), (torch, torch.autograd.forward_ad)):
+        with ad.dual_level():
+            dual = ad.make_dual(lib.tensor(x), lib.tensor(t))
+            y = (dual @ lib.tensor(w)).tanh() * dual.sum(1, keepdim=True)
+            primal, tangent = ad.unpack_dual(y)
+            out.append((primal.detach().numpy(), tangent.detach().numpy()))
+            assert ad.unpack_dual(lib.tensor(w)).tangent is None
+    np.testing.assert_allclose(out[0][0], out[1][0], rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(out[0][1], out[1][1], rtol=1e-5, atol=1e-6)  # (a few products and a tanh' each)
+    with pytest.raises(RuntimeError, match="dual_level"):
+        fwAD.make_dual(graphnn.ones(2), graphnn.ones(2))
