@@ -17,6 +17,7 @@ from graphnn.core.grad_mode import (
 from graphnn.core.random import manual_seed, seed
 from graphnn.core.dtypes import bool_ as bool  # noqa: A001
 from graphnn.core.dtypes import bfloat16, dtype, float16, float32, float64, int8, int16, int32, int64, uint8  # noqa: F401
+from graphnn.core.complex_tensor import ComplexTensor as _ComplexTensor
 from graphnn.core.device import device
 from graphnn.core.tensor import (
     BFloat16Tensor,
@@ -198,7 +199,7 @@ def mm(a, b):
 
 
 def is_tensor(x) -> bool:
-    return isinstance(x, Tensor) or type(x).__name__ == "ComplexTensor"
+    return isinstance(x, (Tensor, _ComplexTensor))
 
 
 def maximum(a, b):

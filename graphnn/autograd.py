@@ -116,15 +116,16 @@ def Variable(data, requires_grad: bool = False, volatile: bool = False):
     return t
 
 
-def _collect(roots: list) -> tuple:
-    """Recorded nodes reachable from `roots` (in creation order) and the leaf values they read."""
+def _collect(roots: list, stop: set = frozenset()) -> tuple:
+    """Recorded nodes reachable from `roots` (in creation order) and the leaf values they read; the walk ends at
+    values whose ids are in `stop` (read as leaves)."""
     nodes: dict = {}
     leaves: dict = {}
     stack = [v for v in roots]
     while stack:
         v = stack.pop()
         n = v.producer
-        if n is None:
+        if n is None or v.id in stop:
             leaves[v.id] = v
             continue
         if n.id in nodes:
@@ -408,20 +409,7 @@ def _free(roots: list, stop: list | None = None) -> None:
     (autograd.grad's inputs), only the part between the roots and those values, which the gradient ran through:
     the graph that made the inputs stays (first-order MAML: grad(inner_loss, fast_weights), then the meta loss's
     backward through the fast weights)."""
-    if stop is None:
-        nodes, _leaves = _collect([t._value for t in roots])
-    else:
-        below = {v.id for v in stop if v is not None}
-        found: dict = {}
-        pending = [t._value for t in roots]
-        while pending:
-            v = pending.pop()
-            n = v.producer
-            if n is None or v.id in below or n.id in found:
-                continue
-            found[n.id] = n
-            pending.extend(n.inputs)
-        nodes = found.values()
+    nodes, _leaves = _collect([t._value for t in roots], {v.id for v in stop or () if v is not None})
     for n in nodes:
         n.meta["freed"] = True
         for o in n.outputs:

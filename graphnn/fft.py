@@ -258,6 +258,11 @@ def _window_of(window, win_length: int, n_fft: int, like):
     return g.nn.functional.pad(w, (left, n_fft - win_length - left)) if win_length < n_fft else w
 
 
+def _frames(n_fft: int, hop_length, win_length) -> tuple:
+    """(hop, window length) of a short-time transform: n_fft // 4 and n_fft unless given."""
+    return (n_fft // 4 if hop_length is None else hop_length), (n_fft if win_length is None else win_length)
+
+
 def stft(
     input,
     n_fft: int,
@@ -279,8 +284,7 @@ def stft(
             "stft requires the return_complex parameter be given for real inputs, and will further require that "
             "return_complex=True in a future PyTorch release."
         )
-    hop = n_fft // 4 if hop_length is None else hop_length
-    win = n_fft if win_length is None else win_length
+    hop, win = _frames(n_fft, hop_length, win_length)
     if window is None:
         warnings.warn(
             "stft: no window was given: a rectangular window is used (spectral leakage; torch.hann_window and others "
@@ -324,8 +328,7 @@ def istft(
     divided by the summed squared window (where it is nonzero), the center padding removed, trimmed or padded to
     `length`."""
     g = _g()
-    hop = n_fft // 4 if hop_length is None else hop_length
-    win = n_fft if win_length is None else win_length
+    hop, win = _frames(n_fft, hop_length, win_length)
     spec = input if isinstance(input, ComplexTensor) else g.view_as_complex(input)
     single = spec.dim() == 2
     spec = spec.unsqueeze(0) if single else spec

@@ -21,7 +21,7 @@ from graphnn.ir.passes import lower_for_codegen
 from graphnn.ir.registry import MissingGradient
 
 from graphnn.compiler import python_reads, tracer as _tracer
-from graphnn.core.grad_mode import is_grad_enabled
+from graphnn.core.grad_mode import INFERENCE_REGIONS, is_grad_enabled, is_inference_mode_enabled
 from graphnn.compiler.python_state import python_state, warn_at_user, warn_state_changes
 from graphnn.compiler.pytree import BadLeaf, bad_argument, flatten, map_tensors, numbers_erased, signature, unflatten
 from graphnn.compiler.tracer import EPOCH as _EPOCH, Tracer
@@ -269,8 +269,6 @@ class Program(_Guarded):
 
 def _mark_inference(tensors: list) -> None:
     """Results of a compiled call inside inference_mode() are inference tensors, as eager results there are."""
-    from graphnn.core.grad_mode import INFERENCE_REGIONS, is_inference_mode_enabled
-
     if INFERENCE_REGIONS[0] and is_inference_mode_enabled():
         for t in tensors:
             t._inference = True

@@ -199,7 +199,7 @@ class ComplexTensor:
 
     # -- arithmetic --------------------------------------------------------------------------------------------
     def _parts(self):
-        return self._ri[..., 0], self._ri[..., 1]
+        return self.real, self.imag
 
     @staticmethod
     def _from(re, im) -> "ComplexTensor":

@@ -15,6 +15,7 @@ import numbers
 import numpy as np
 
 from graphnn.compiler import tracer as _tracer
+from graphnn.core.complex_tensor import ComplexTensor
 from graphnn.core.dispatch import apply, located, relabel
 from graphnn.core.dtypes import get_default_dtype, to_dtype
 from graphnn.core.linalg_dense_api import _returns
@@ -71,7 +72,7 @@ def ravel(input):
 
 def is_complex(input) -> bool:
     """Whether input is a complex tensor (core/complex_tensor.py)."""
-    return type(input).__name__ == "ComplexTensor"
+    return isinstance(input, ComplexTensor)
 
 
 def is_conj(input) -> bool:

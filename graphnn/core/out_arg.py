@@ -46,16 +46,25 @@ def accepting_out(fn):
     return wrapper
 
 
+def _parameters(fn) -> tuple:
+    """The names fn takes (its code object's: cheaper than inspect.signature for every function at import), with
+    '*' / '**' for *args / **kwargs."""
+    code = inspect.unwrap(fn).__code__
+    names = code.co_varnames[: code.co_argcount + code.co_kwonlyargcount]
+    return (
+        names
+        + ("*",) * bool(code.co_flags & inspect.CO_VARARGS)
+        + ("**",) * bool(code.co_flags & inspect.CO_VARKEYWORDS)
+    )
+
+
 def install(namespace: dict) -> None:
     for name, fn in list(namespace.items()):
         if name.startswith("_") or not isinstance(fn, types.FunctionType):
             continue
         if not (getattr(fn, "__module__", "") or "").startswith("graphnn"):
             continue
-        try:
-            params = inspect.signature(fn).parameters
-        except (TypeError, ValueError):
-            continue
+        params = _parameters(fn)
         if "out" in params or not params:
             continue
         namespace[name] = accepting_out(fn)

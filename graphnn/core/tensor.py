@@ -21,6 +21,7 @@ from graphnn.core.dispatch import OpError, apply, located, relabel
 from graphnn.core.grad_mode import INFERENCE_REGIONS, is_inference_mode_enabled
 from graphnn.core.device import CPU, check_device, is_device
 from graphnn.core import dtypes as _half_dtypes
+from graphnn.core.complex_tensor import ComplexTensor
 from graphnn.core.dtypes import dtype_of as _dtype_obj, get_default_dtype, to_dtype
 
 
@@ -970,28 +971,28 @@ class Tensor:
     # -- arithmetic -------------------------------------------------------------------------------------------
     # (a complex operand, a Python complex or a ComplexTensor, makes the result complex: core/complex_tensor.py)
     def __add__(self, o):
-        return _as_complex(self) + o if _is_complex(o) else apply("add", [self, o])
+        return _as_complex(self) + o if isinstance(o, _COMPLEX) else apply("add", [self, o])
 
     def __radd__(self, o):
-        return o + _as_complex(self) if _is_complex(o) else apply("add", [o, self])
+        return o + _as_complex(self) if isinstance(o, _COMPLEX) else apply("add", [o, self])
 
     def __sub__(self, o):
-        return _as_complex(self) - o if _is_complex(o) else apply("sub", [self, o])
+        return _as_complex(self) - o if isinstance(o, _COMPLEX) else apply("sub", [self, o])
 
     def __rsub__(self, o):
-        return o - _as_complex(self) if _is_complex(o) else apply("sub", [o, self])
+        return o - _as_complex(self) if isinstance(o, _COMPLEX) else apply("sub", [o, self])
 
     def __mul__(self, o):
-        return _as_complex(self) * o if _is_complex(o) else apply("mul", [self, o])
+        return _as_complex(self) * o if isinstance(o, _COMPLEX) else apply("mul", [self, o])
 
     def __rmul__(self, o):
-        return o * _as_complex(self) if _is_complex(o) else apply("mul", [o, self])
+        return o * _as_complex(self) if isinstance(o, _COMPLEX) else apply("mul", [o, self])
 
     def __truediv__(self, o):
-        return _as_complex(self) / o if _is_complex(o) else _true_div(self, o)
+        return _as_complex(self) / o if isinstance(o, _COMPLEX) else _true_div(self, o)
 
     def __rtruediv__(self, o):
-        return o / _as_complex(self) if _is_complex(o) else _true_div(o, self)
+        return o / _as_complex(self) if isinstance(o, _COMPLEX) else _true_div(o, self)
 
     def __pow__(self, o):
         return _pow(self, o)
@@ -1845,14 +1846,11 @@ def _unpickle_tensor(cls, data: np.ndarray, requires_grad: bool, extra: dict) ->
     return t
 
 
-def _is_complex(o) -> bool:
-    return isinstance(o, complex) or type(o).__name__ == "ComplexTensor"
+_COMPLEX = (complex, ComplexTensor)  # operands that make arithmetic complex
 
 
 def _as_complex(t: Tensor):
     """A real tensor as a complex one (imaginary part 0), for arithmetic with a complex operand."""
-    from graphnn.core.complex_tensor import ComplexTensor
-
     return ComplexTensor._from(t if t.is_floating_point() else t.float(), 0.0)
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import warnings
 
-from graphnn.compiler.pytree import map_tensors
+from graphnn.compiler.pytree import flatten, map_tensors
 from graphnn.core.grad_mode import is_grad_enabled, no_grad
 from graphnn.core.tensor import Tensor
 
@@ -46,9 +46,10 @@ def checkpoint(
 def _rerun_in_backward(out, function, args, kwargs, rng_state) -> None:
     """When the backward reaches out (its first tensor that requires grad), run function(*args, **kwargs) again
     without gradient, as PyTorch's recomputation does (once per backward pass through it)."""
-    first = []
-    map_tensors(out, lambda t, _path: first.append(t) if t.requires_grad and not first else None)
-    if not first or not is_grad_enabled():
+    leaves: list = []
+    flatten(out, leaves)
+    first = next((t for t in leaves if t.requires_grad), None)
+    if first is None or not is_grad_enabled():
         return
     from graphnn import random as graphnn_random
 
@@ -61,7 +62,7 @@ def _rerun_in_backward(out, function, args, kwargs, rng_state) -> None:
             with no_grad():
                 function(*detached, **kwargs)
 
-    first[0].register_hook(rerun)
+    first.register_hook(rerun)
 
 
 def checkpoint_sequential(functions, segments, input, use_reentrant=None, **kwargs):  # noqa: A002

@@ -49,3 +49,21 @@ def union_batches() -> list:
 
 def params(m) -> dict:
     return {n: p.detach().numpy().copy() for n, p in m.named_parameters()}
+
+
+def train_on_shard(wrapped, rank: int, compiled: bool) -> tuple:
+    """SGD with momentum (LR, MOMENTUM) of the wrapped model on rank's shard, the step eager or compiled: (the
+    optimizer, the step that ran)."""
+    opt = graphnn.optim.SGD(wrapped.parameters(), lr=LR, momentum=MOMENTUM)
+
+    def step(x, y):
+        opt.zero_grad()
+        loss = loss_fn(wrapped(x), y)
+        loss.backward()
+        opt.step()
+        return loss
+
+    run = graphnn.compile(step) if compiled else step
+    for x, y in shard_batches(rank):
+        run(x, y)
+    return opt, run

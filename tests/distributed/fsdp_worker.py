@@ -23,7 +23,7 @@ from graphnn.distributed.fsdp import (
 )
 from graphnn.distributed.fsdp.wrap import ModuleWrapPolicy, size_based_auto_wrap_policy
 
-from common import LR, MOMENTUM, loss_fn, model, params, shard_batches
+from common import LR, MOMENTUM, loss_fn, model, params, shard_batches, train_on_shard
 
 out_dir = sys.argv[1]
 dist.init_process_group("mpi")
@@ -32,22 +32,11 @@ saved: dict = {}
 facts: dict = {}
 
 
-def train(wrap, compiled: bool = False, accumulate: bool = False) -> dict:
+def train(wrap, compiled: bool = False) -> tuple:
     """SGD with momentum on this rank's shard from rank-dependent initial weights (the wrapper takes rank 0's)."""
     net = model(seed=rank)
     wrapped = wrap(net)
-    opt = graphnn.optim.SGD(wrapped.parameters(), lr=LR, momentum=MOMENTUM)
-
-    def step(x, y):
-        opt.zero_grad()
-        loss = loss_fn(wrapped(x), y)
-        loss.backward()
-        opt.step()
-        return loss
-
-    run = graphnn.compile(step) if compiled else step
-    for x, y in shard_batches(rank):
-        run(x, y)
+    opt, _ = train_on_shard(wrapped, rank, compiled)
     return params(net), wrapped, opt
 
 

@@ -15,7 +15,7 @@ import graphnn.distributed as dist
 import graphnn.nn.parallel.distributed as ddp_module
 from graphnn.nn.parallel import DistributedDataParallel as DDP
 
-from common import LR, MOMENTUM, loss_fn, model, params, shard_batches
+from common import loss_fn, model, params, shard_batches, train_on_shard
 
 out_dir = sys.argv[1]
 dist.init_process_group("mpi")
@@ -82,19 +82,7 @@ def train(compiled: bool) -> dict:
     few hundred bytes: the last layer's gradients form bucket 0, the first layer's bucket 1."""
     net = model(seed=rank)
     ddp_module.FIRST_BUCKET_BYTES = 100
-    ddp = DDP(net, bucket_cap_mb=200 / 2**20)
-    opt = graphnn.optim.SGD(ddp.parameters(), lr=LR, momentum=MOMENTUM)
-
-    def step(x, y):
-        opt.zero_grad()
-        loss = loss_fn(ddp(x), y)
-        loss.backward()
-        opt.step()
-        return loss
-
-    run = graphnn.compile(step) if compiled else step
-    for x, y in shard_batches(rank):
-        run(x, y)
+    _, run = train_on_shard(DDP(net, bucket_cap_mb=200 / 2**20), rank, compiled)
     if compiled:
         saved["compiled_graph"] = np.array(str(run.graphs["lowered"]))
     return params(net)

@@ -9,6 +9,7 @@ from collections import OrderedDict
 import numpy as np
 
 from graphnn.compiler import tracer as _tracer
+from graphnn.core.complex_tensor import ComplexTensor
 from graphnn.core.dtypes import dtype as _dtype
 from graphnn.core import dtypes as _half_dtypes
 from graphnn.core.dtypes import to_dtype
@@ -154,7 +155,7 @@ class Module:
                     _remove_from(self, name, "_buffers")
                     self.register_buffer(name, value, persistent=getattr(value, "persistent", True))
                 elif buffers is not None and name in buffers:
-                    if _is_complex(value):
+                    if isinstance(value, ComplexTensor):
                         self.register_buffer(name, value, name not in d.get("_non_persistent_buffers_set", ()))
                         return
                     d.get("_complex_buffers", set()).discard(name)
@@ -184,8 +185,6 @@ class Module:
                 if tr is not None:  # the trace uses this object: a later assignment must trace again
                     tr.attr_guard(self, key, name, value)
                 if key == "_buffers" and name in d.get("_complex_buffers", ()):
-                    from graphnn.core.complex_tensor import ComplexTensor
-
                     return ComplexTensor(value)
                 return value
         raise AttributeError(f"'{type(self).__name__}' object has no attribute '{name}'")
@@ -230,7 +229,9 @@ class Module:
         _drop_plain(self, name, "_buffers")
         complex_buffers = self.__dict__.setdefault("_complex_buffers", set())
         complex_buffers.discard(name)
-        if _is_complex(tensor):  # kept as its real view (what state_dict, .to() and graphs see); read as complex
+        if isinstance(
+            tensor, ComplexTensor
+        ):  # kept as its real view (what state_dict, .to() and graphs see); read as complex
             complex_buffers.add(name)
             tensor = tensor._ri
         if tensor is not None and not isinstance(tensor, Tensor):
@@ -706,10 +707,6 @@ def _parse_to(args: tuple, kwargs: dict) -> tuple:
         elif not isinstance(a, bool):
             device = a
     return device, None if dtype is None else to_dtype(dtype)
-
-
-def _is_complex(value) -> bool:
-    return type(value).__name__ == "ComplexTensor"
 
 
 def _typename(value) -> str:
