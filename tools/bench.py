@@ -133,6 +133,8 @@ def _t_train(torch, model, x, y, compiled=False):
 
 
 def _ort_session(torch, model, example):
+    """An ONNX Runtime session of `model` (exported by torch.onnx, which needs the onnx package too)."""
+    import onnx  # noqa: F401  (torch.onnx.export needs it: without it the peer is skipped, not a crash)
     import onnxruntime as ort
 
     path = os.path.join(tempfile.mkdtemp(), "model.onnx")
@@ -375,8 +377,8 @@ def workloads(args, torch):
             if "ort" in peers_wanted:
                 try:
                     peers["onnxruntime"] = _ort_session(torch, tnet, tx)
-                except ImportError:
-                    pass
+                except ImportError as e:
+                    print(f"(peer onnxruntime skipped: {e})", file=sys.stderr)
         add(f"lenet_infer_b{batch}", gfn, peers)
     for batch in LENET_BATCHES:
         graphnn.manual_seed(0)

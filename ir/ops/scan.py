@@ -222,6 +222,24 @@ def _backward_body(body: Graph, nc: int, nx: int, want: list) -> tuple:
     return g, plan, saved
 
 
+_DERIVED: dict = {}  # (body key, n_carry, n_xs, wanted inputs) -> _derived_bodies' result
+MAX_DERIVED = 64
+
+
+def _derived_bodies(body: Body, nc: int, nx: int, want: list) -> tuple:
+    """(history body, reverse body, plan, saved) of a scan's gradient, derived once per body: eager RNNs
+    differentiate the same body at every backward (no pass mutates a Body's graph: they copy it first)."""
+    key = (body.key, nc, nx, tuple(want))
+    hit = _DERIVED.get(key)
+    if hit is None:
+        bwd_body, plan, saved = _backward_body(body.graph, nc, nx, want)
+        hit = (Body(_with_carry_history(body.graph, nc, saved)), Body(bwd_body), plan, saved)
+        if len(_DERIVED) >= MAX_DERIVED:
+            _DERIVED.pop(next(iter(_DERIVED)))
+        _DERIVED[key] = hit
+    return hit
+
+
 def _scan_grad(b, node, cts):
     at = node.attrs
     nc, nx = at["n_carry"], at["n_xs"]
@@ -230,12 +248,11 @@ def _scan_grad(b, node, cts):
     want = [v.type.is_float for v in node.inputs]
     # 1. carry history: a forward scan that also stacks each step's carry input and the residuals (the values of
     # the body's matrix products and reductions) that the reverse scan reads
-    bwd_body, plan, saved = _backward_body(body, nc, nx, want)
-    hist_body = _with_carry_history(body, nc, saved)
+    hist_body, bwd_body, plan, saved = _derived_bodies(at["body"], nc, nx, want)
     hist = b.emit(
         "scan",
         *node.inputs,
-        body=Body(hist_body),
+        body=hist_body,
         n_carry=nc,
         n_xs=nx,
         length=at["length"],
@@ -253,7 +270,7 @@ def _scan_grad(b, node, cts):
     outs = b.emit(
         "scan",
         *(ct_final + acc0 + carry_hist + xs + ct_ys + res_hist + consts),
-        body=Body(bwd_body),
+        body=bwd_body,
         n_carry=nc + len(acc0),
         n_xs=nc + nx + ny + len(res_hist),
         length=at["length"],
