@@ -315,6 +315,7 @@ def trace_function(fn, args: tuple, kwargs: dict, names: dict, name: str, state_
         before = python_reads.host_random_state()
         try:
             result = fn(*sym, **sym_kw)
+            _views_current(result, tracer)
         except BaseException:  # (a trace that stops: its Python side effects undone before the call runs eagerly)
             python_reads.restore_state(state)
             raise
@@ -651,7 +652,7 @@ class CompiledFunction:
             and not tracer.did_backward
             and not finals
             and not tracer.arg_grad_finals
-            and any(t.requires_grad and t._trace is tracer for t in outs)
+            and any((t.requires_grad and t._trace is tracer) or id(t) in tracer.ended_grad_temporaries for t in outs)
         ):
             # results that require grad: differentiable, as a compiled module's (backward() runs compiled code)
             return SplitProgram(tracer, spec, outs, [t.requires_grad for t in leaves])
@@ -734,6 +735,32 @@ def _without_grad(t) -> bool:
     return p is not None and ("detach" in get_op(p.op).view or bool(p.meta.get("nograd")))
 
 
+def _views_current(result, tracer) -> None:
+    """Views among the results whose base an in-place op changed after they were taken take their values from the
+    base again (as in PyTorch, where they share its memory), while the trace still runs."""
+    from graphnn.compiler.pytree import flatten
+    from graphnn.core.tensor import check_view_current
+
+    leaves: list = []
+    flatten(result, leaves)
+    for t in leaves:
+        if isinstance(t, Tensor) and t._base is not None and (t._view_gen is not None or t._trace is not tracer):
+            check_view_current(t, tracer)
+
+
+def _reached(g, sources: list) -> set:
+    """Ids of the values of g computed from any of `sources` (not through a detach or a node traced under no_grad)."""
+    from graphnn.ir.registry import get_op
+
+    reached = {v.id for v in sources}
+    for n in g.nodes:
+        if "detach" in get_op(n.op).view or n.meta.get("nograd"):
+            continue
+        if any(v.id in reached for v in n.inputs):
+            reached.update(o.id for o in n.outputs)
+    return reached
+
+
 class SplitProgram(_Guarded):
     """A forward graph that also returns the values its backward graph needs, plus that backward graph.
 
@@ -756,7 +783,7 @@ class SplitProgram(_Guarded):
         self.stored = [(m, name) for m, name, _ in stored]
         self.n_results = len(leaves)
         leaves = list(leaves) + [t for _, _, t in stored]
-        self.out_requires_grad = [not _without_grad(t) for t in leaves]
+        without_grad = [_without_grad(t) for t in leaves]
         outs = [tracer.lift(t) for t in leaves]
         g.outputs = list(outs)
         updates = list(tracer.updates.values())  # state written by forward (e.g. BatchNorm running statistics)
@@ -769,6 +796,9 @@ class SplitProgram(_Guarded):
             for acc, v in zip(self.bindings, fwd_inputs)
         ]
         wrt = [i for i, v in enumerate(fwd_inputs) if v.type.is_float and requires[i]]
+        # a result requires grad when computed (not detached, not under no_grad) from an input that does
+        reached = _reached(g, [fwd_inputs[i] for i in wrt])
+        self.out_requires_grad = [not w and v.id in reached for w, v in zip(without_grad, outs)]
         # gradient hooks (register_hook) of captured tensors, arguments and traced values run as traced ops
         hooked = [(a.tensor, v) for a, v in zip(self.bindings, fwd_inputs) if isinstance(a, _tracer.Captured)]
         with tracer:

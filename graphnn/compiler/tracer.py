@@ -91,6 +91,7 @@ class Tracer:
         self.updates: dict = {}  # id(tensor) -> (tensor, Value): state to write back
         self.temporaries: dict = {}  # id(tensor) -> (tensor, Value): factory tensors of this trace changed in place
         self.grad_temporaries: list = []  # those given a value that requires grad (their flags reset at the end)
+        self.ended_grad_temporaries: set = set()  # ids of those, once the trace is over
         self.versions: dict = {}  # id(captured tensor) -> the values it held, when changed in place (an SGD step)
         self.grad_writes: dict = {}  # id(tensor) -> (tensor, grad before tracing)
         self.guards: list = []  # (accessor, expected): must hold for the trace to be reused
@@ -590,6 +591,7 @@ class Tracer:
     def end_temporaries(self) -> None:
         """The trace is over: factory tensors it gave values requiring grad are plain tensors again (outside, one
         kept as state is the caller's, as a captured tensor is)."""
+        self.ended_grad_temporaries = {id(t) for t in self.grad_temporaries}  # (results among them need grad)
         for t in self.grad_temporaries:
             t.grad_fn, t._requires_grad = None, False
         self.grad_temporaries = []

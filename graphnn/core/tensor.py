@@ -1660,7 +1660,8 @@ def _mark_view(out: Tensor, src: Tensor, op: str, tracer) -> None:
 
 def check_view_current(t: Tensor, tracer) -> None:
     """A view used after its base was rebound in place (an in-place op that changed its autograd or traced value)
-    would not follow the base as in PyTorch: refused."""
+    takes its value from the base again, as in PyTorch (refused when the view cannot be taken again: see
+    _view_chain)."""
     base = t._base
     if tracer is not None:
         if t._trace is tracer:
@@ -1673,7 +1674,7 @@ def check_view_current(t: Tensor, tracer) -> None:
             return
         stale = t._vc[1] != t._view_gen
         where = "with gradients"
-    if stale:
+    if stale and not _view_again(t, tracer):
         how = _view_names(t._view_op)
         raise NotImplementedError(
             located(
@@ -1695,6 +1696,33 @@ def _view_chain(view: Tensor):
     return links[::-1]
 
 
+def _view_again(t: Tensor, tr) -> bool:
+    """Give the stale view t its value taken from its base's current value again (False when some view between
+    cannot be taken again)."""
+    chain = _view_chain(t)
+    if chain is None:
+        return False
+    value = t._base
+    for get, _ in chain:
+        value = get(value)
+    _take_value(t, value, t._base, tr)
+    return True
+
+
+def _take_value(t: Tensor, value: Tensor, base: Tensor, tr) -> None:
+    """View t of `base` now stands for `value` (its view of the base's current value)."""
+    if tr is None:
+        t._value, t.grad_fn, t._requires_grad = value._value, value.grad_fn, value.requires_grad
+        t._view_gen = t._vc[1]
+    elif t._trace is tr:
+        t._value, t._view_gen = tr.lift(value), tr.rebinds.get(id(base), 0)
+        if value.requires_grad:
+            t.grad_fn, t._requires_grad = value.grad_fn, True
+    else:  # a concrete view captured by the trace
+        tr.current[id(t)] = tr.lift(value)
+        tr.view_gens[id(t)] = tr.rebinds.get(id(base), 0)
+
+
 def _refresh_views_between(view: Tensor, new_base: Tensor, tr) -> None:
     """After an in-place op through `view` gave its base the value new_base, the views `view` was taken from (flat in
     `flat = x.reshape(-1); flat[2:4] += 1`) stand for their new values too, each its view of the one above, so
@@ -1706,16 +1734,7 @@ def _refresh_views_between(view: Tensor, new_base: Tensor, tr) -> None:
     value = new_base
     for t in reversed(between):
         value = t._view_fns[0](value)
-        if tr is None:
-            t._value, t.grad_fn, t._requires_grad = value._value, value.grad_fn, value.requires_grad
-            t._view_gen = t._vc[1]
-        elif t._trace is tr:
-            t._value, t._view_gen = tr.lift(value), tr.rebinds.get(id(view._base), 0)
-            if value.requires_grad:
-                t.grad_fn, t._requires_grad = value.grad_fn, True
-        else:  # a concrete view captured by the trace
-            tr.current[id(t)] = tr.lift(value)
-            tr.view_gens[id(t)] = tr.rebinds.get(id(view._base), 0)
+        _take_value(t, value, view._base, tr)
 
 
 def _push(src: Tensor, chain: list, value: Tensor) -> Tensor:
