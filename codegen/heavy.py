@@ -18,7 +18,15 @@ from . import attention
 from .gemm import emit_matmul
 from .kernel import LLTYPE, Index, Kernel, i64
 from .order import emit_prefix_sum, emit_sort, sorts_in_place
-from .scatter import emit_col2im, emit_max_pool, emit_max_pool_grad, emit_scatter_add, tiled_pool, vector_pool
+from .scatter import (
+    emit_col2im,
+    emit_max_pool,
+    emit_max_pool_grad,
+    emit_scatter_add,
+    emit_scatter_extreme,
+    tiled_pool,
+    vector_pool,
+)
 from .target import vector_width_bits
 from .schedule import MAX_SCRATCH, prod, store_epilogue, tap_range, window_position, within
 
@@ -242,6 +250,7 @@ SCHEDULES = {
     "column_sum": (lambda n, via_flat, group: column_sum(n), emit_column_sum),
     "scatter_add": (_always, emit_scatter_add),
     "scatter_add_along": (_always, lambda k, group, node, via_flat: emit_scatter_add(k, group, node, via_flat, True)),
+    "scatter_extreme_along": (_always, emit_scatter_extreme),
     "im2col": (_is_root, lambda k, group, node, via_flat: emit_im2col(k, group)),
     "attention": (attention.accepts, attention.emit_attention),
     "attention_backward": (attention.accepts, attention.emit_attention_backward),

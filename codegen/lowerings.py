@@ -579,7 +579,7 @@ def gather_position(k, node, dims: list, along: bool, scatter: bool) -> tuple:
     """(axis, checked index along it, dims before, dims after) for position `dims` of a gather's output (take;
     take_along: the index has the input's rank) or of a scatter-add's gradient input (scatter=True: the indexed
     axis is the output's). The index tensor is read at the dims it spans."""
-    x_or_g, ind = node.inputs
+    x_or_g, ind = node.inputs[:2]
     size_shape = node.outputs[0].shape if scatter else x_or_g.shape
     a = node.attrs["axis"] % len(size_shape)
     span = 1 if along else ind.type.ndim

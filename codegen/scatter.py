@@ -407,6 +407,25 @@ def emit_max_pool(k: Kernel, group, node, via_flat: bool = False) -> None:
     k.loops(out.shape[:-1], per_row, parallel=True)
 
 
+def emit_scatter_extreme(k: Kernel, group, node, via_flat: bool = False) -> None:
+    """scatter_extreme_along: copy the base, then combine every source element into its indexed slot, the larger
+    (max) or smaller (min) one kept, a NaN kept once there. Positions may repeat, so the loops stay serial."""
+    out = node.outputs[0]
+    src, _idx, base = node.inputs
+    b = k.b
+    k.loop(out.type.size, lambda i: k.store(out, i, k.elem(base, Index(k, base.shape, flat=i))))
+    wins = ">" if node.attrs["mode"] == "max" else "<"
+
+    def put(dims):
+        _a, j, before, after = gather_position(k, node, list(dims), True, scatter=True)
+        dst = Index(k, out.shape, before + [j] + after)
+        cur, x = k.load(out, dst), k.elem(src, Index(k, src.shape, list(dims)))
+        take = b.or_(b.fcmp_ordered(wins, x, cur), b.fcmp_unordered("uno", x, x))
+        k.store(out, dst.flat, b.select(take, x, cur))
+
+    k.loops(src.shape, put)
+
+
 def emit_scatter_add(k: Kernel, group, node, via_flat: bool = False, along: bool = False) -> None:
     """Scatter-add (gradient of a gather): zero the output, then add every gradient element at its indexed
     position (along: the index has the gradient's shape). Positions may repeat, so the loops stay serial."""

@@ -195,7 +195,7 @@ def is_deterministic_algorithms_warn_only_enabled():
 
 
 def mm(a, b):
-    return a.matmul(b)
+    return a.mm(b)
 
 
 def is_tensor(x) -> bool:
@@ -360,6 +360,7 @@ _compat_api.install(_graphnn)  # torch.pi, torch.concat, torch.hann_window, torc
 from graphnn.core import out_arg as _out_arg  # noqa: E402
 
 _out_arg.install(globals())  # torch.matmul(a, b, out=c): every public function takes out= (after every other name)
+_out_arg.install_methods(Tensor)  # x.sum(axis=1, keepdims=True): NumPy's names for dim / keepdim, as PyTorch
 
 
 def __getattr__(name: str):

@@ -707,7 +707,23 @@ from graphnn.core import custom_function as function  # noqa: E402
 from graphnn.core.custom_function import FunctionCtx  # noqa: E402, F401
 
 function.Function = Function
-function.once_differentiable = lambda fn: fn  # (backward runs without recording here anyway)
+
+
+def once_differentiable(fn):
+    """A custom Function's backward whose results are not differentiable again: it runs as one opaque call, never
+    traced into a create_graph gradient graph, so differentiating its results raises (as PyTorch's)."""
+    import functools
+
+    @functools.wraps(fn)
+    def wrapper(ctx, *grads):
+        with no_grad():
+            return fn(ctx, *grads)
+
+    wrapper.once_differentiable = True
+    return wrapper
+
+
+function.once_differentiable = once_differentiable
 sys.modules[__name__ + ".function"] = function
 
 # torch.autograd.gradcheck / gradgradcheck

@@ -204,6 +204,7 @@ def _decide_inline(graph: Graph, uses: dict, outputs: set, forced: set) -> set:
     homes: dict = {}  # inlined value id -> ids of the roots of the kernels computing it
     depth: dict = {}  # inlined value id -> the longest chain of inlined values from it to its kernel's root
     heavy: set = set()  # roots of the kernels an out_fusable value (a product) is inlined into: one each
+    aligned: dict = {}  # inlined value id -> is it read at its kernel's own position (elementwise all the way)
     for n in reversed(graph.nodes):
         if len(n.outputs) != 1:
             for o in n.outputs:
@@ -248,8 +249,22 @@ def _decide_inline(graph: Graph, uses: dict, outputs: set, forced: set) -> set:
             homes[v.id] = _homes(users, homes)
             if pat == "out_fusable":
                 heavy |= homes[v.id]
-            if len(homes[v.id]) > 1 or (len(users) > 1 and not _read_alike(v, users, once, copies)):
+            # (computed more than once per element: in several kernels, at several positions, or inside such a
+            # value; its producers with several users are then materialized, not recomputed in turn: a chain of
+            # them would double the work at every step)
+            if (
+                len(homes[v.id]) > 1
+                or (len(users) > 1 and not _read_alike(v, users, once, copies, aligned))
+                or any(len(c.outputs) == 1 and c.outputs[0].id in copies for c, _ in users)
+            ):
                 copies.add(v.id)
+            aligned[v.id] = all(
+                len(c.outputs) == 1
+                and aligned.get(c.outputs[0].id, True)
+                and get_op(c.op).pattern in ONCE_CONSUMERS
+                and c.outputs[0].shape == v.shape
+                for c, _ in users
+            )
             once[v.id] = all(
                 (once.get(c.outputs[0].id, True) if len(c.outputs) == 1 else True) and _reads_once(c, v)
                 for c, _ in users
@@ -268,15 +283,17 @@ def _homes(users: list, homes: dict) -> frozenset:
     return frozenset(out)
 
 
-def _read_alike(v: Value, users: list, once: dict, copies: set) -> bool:
-    """Do all users of v (in one kernel) read it at their own position, each evaluated once per element: then the
-    kernel's memo computes v once per element (x + bias read by both halves of a GELU)."""
+def _read_alike(v: Value, users: list, once: dict, copies: set, aligned: dict) -> bool:
+    """Do all users of v (in one kernel) read it at their own position, each evaluated once per element and read at
+    the kernel's own position: then the kernel's memo computes v once per element (x + bias read by both halves of a
+    GELU; not a value read directly and through a shifting slice, as a scan's doubling steps are)."""
     return all(
         len(c.outputs) == 1
         and get_op(c.op).pattern in ONCE_CONSUMERS
         and c.outputs[0].shape == v.shape
         and once.get(c.outputs[0].id, True)
         and c.outputs[0].id not in copies
+        and aligned.get(c.outputs[0].id, True)
         for c, _ in users
     )
 

@@ -156,6 +156,11 @@ def scattered(node, ins, errs, out):
     return prop + _rounding(out.dtype, steps(k), _run(node.op, [_mag(ins[0]), ins[1]], node.attrs))
 
 
+def largest_combined(node, ins, errs, out):
+    """A max / min combining scatter (scatter_extreme_along): the largest error among the combined elements."""
+    return _f64(get_op(node.op).run([_f64(errs[0]), ins[1], _f64(errs[2])], dict(node.attrs, mode="max"))[0])
+
+
 def zero(node, ins, errs, out):
     """An exact result (e.g. 0/1 values)."""
     return np.zeros(np.shape(out))

@@ -1318,6 +1318,31 @@ entry(
 )
 
 
+def _np_scatter_extreme(a, at):
+    """(no gradient: fd=None; scatter_reduce builds amax / amin gradients from ties around it)"""
+    src, idx, base = a
+    out = base.copy()
+    ax = at["axis"] % base.ndim
+    for pos in np.ndindex(*idx.shape):
+        dst = pos[:ax] + (int(idx[pos]),) + pos[ax + 1 :]
+        x, cur = src[pos], out[dst]
+        if np.isnan(x) or (at["mode"] == "max" and x > cur) or (at["mode"] == "min" and x < cur):
+            out[dst] = x
+    return out
+
+
+entry(
+    "scatter_extreme_along",
+    [
+        C("max_last", F(3, 5), I(3, 5, gen="index4"), F(3, 4), axis=1, mode="max", fd=None),
+        C("min_first", F(5, 2), I(5, 2, gen="index3"), F(3, 4), axis=0, mode="min", fd=None),
+        C("max_middle", F(2, 3, 2), I(2, 3, 2, gen="index4"), F(2, 4, 3), axis=1, mode="max", fd=None),
+        C("min_square", F(4, 3), I(4, 3, gen="index3"), F(3, 3), axis=0, mode="min", fd=None),
+    ],
+    _np_scatter_extreme,
+)
+
+
 def _np_attention_parts(a, at):
     q, k, v = (x.astype(np.float64) for x in a[:3])
     mask = a[3] if at.get("masked") else None

@@ -71,6 +71,9 @@ def test_ties_and_boundaries_as_pytorch():
     x = graphnn.tensor([1.0, 2.0, 2.0, 3.0], requires_grad=True)
     x.median().backward()
     assert x.grad.tolist() == [0.0, 0.5, 0.5, 0.0]
+    x = graphnn.tensor([1.0, float("nan"), 2.0, 2.0, 3.0], requires_grad=True)  # nanmedian too, NaN skipped
+    x.nanmedian().backward()
+    assert x.grad.tolist() == [0.0, 0.0, 0.5, 0.5, 0.0]
     assert graphnn.tensor([[5, 1], [3, 3]]).median().dtype == graphnn.int64
     # a multi-margin term exactly at 0 is inactive
     y = graphnn.tensor([[0.0, 0.0], [1.0, 2.0]], requires_grad=True)

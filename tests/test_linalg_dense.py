@@ -384,3 +384,20 @@ def test_an_export_refuses_host_calls():
     g.outputs = [g.emit("inv", x)]
     with pytest.raises(LoweringError, match="cannot export inv: compiled code runs these ops on the Python side"):
         build_export_module(g, "f", "f", [0], [0], ["y"])
+
+
+def test_ex_functions_report_failures_in_info(torch):
+    """inv_ex / cholesky_ex report a singular / not positive-definite matrix of a batch in info (PyTorch's LAPACK
+    numbers) instead of raising; the other matrices' results are right; check_errors=True raises."""
+    good = np.array([[4.0, 1.0, 0.0], [1.0, 3.0, 1.0], [0.0, 1.0, 2.0]], np.float32)
+    singular = np.array([[1.0, 2.0, 3.0], [2.0, 4.0, 6.0], [0.0, 1.0, 1.0]], np.float32)
+    indefinite = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 2.0], [0.0, 2.0, 1.0]], np.float32)
+    for name, bad in (("inv_ex", singular), ("cholesky_ex", indefinite)):
+        batch = np.stack([good, bad, np.zeros((3, 3), np.float32)])
+        gout, ginfo = getattr(graphnn.linalg, name)(graphnn.tensor(batch))
+        tout, tinfo = getattr(torch.linalg, name)(torch.tensor(batch))
+        assert ginfo.tolist() == tinfo.tolist(), name
+        np.testing.assert_allclose(gout[0].numpy(), tout[0].numpy(), rtol=1e-5, atol=1e-6)
+        assert np.isnan(gout[1:].numpy()).all()
+        with pytest.raises(graphnn.linalg.LinAlgError, match=f"{name}.*Batch element 1"):
+            getattr(graphnn.linalg, name)(graphnn.tensor(batch), check_errors=True)

@@ -190,3 +190,27 @@ def test_dropout_variants_keep_or_zero_whole_channels():
     assert set(np.unique(z.numpy())) <= {0.0, 2.0} and 0 < (z.numpy() == 0).mean() < 1
     with pytest.raises(ValueError, match="reduction"):
         graphnn.kl_div(x, x, 3)
+
+
+def test_numpy_argument_names(torch):
+    """axis= for dim= and keepdims= for keepdim=, on functions and Tensor methods, as PyTorch accepts them."""
+    calls = [
+        lambda L, x: L.sum(x, axis=1),
+        lambda L, x: x.mean(axis=0),
+        lambda L, x: L.cat([x, x], axis=1),
+        lambda L, x: L.concatenate([x, x], axis=0),
+        lambda L, x: x.max(axis=1).values,
+        lambda L, x: x.std(axis=1, keepdims=True),
+        lambda L, x: x.argmax(axis=1),
+        lambda L, x: x[None].squeeze(axis=0),
+        lambda L, x: x.sum(1, keepdims=True),
+        lambda L, x: L.amax(x, axis=(0, 1), keepdims=True),
+    ]
+    data = np.arange(6, dtype=np.float32).reshape(2, 3)
+    for call in calls:
+        want = call(torch, torch.tensor(data)).numpy()
+        got = call(graphnn, graphnn.tensor(data)).numpy()
+        np.testing.assert_allclose(got, want, rtol=1e-6)
+        assert got.dtype == want.dtype
+    with pytest.raises(TypeError, match="alias"):
+        graphnn.ones(2).sum(dim=0, axis=0)

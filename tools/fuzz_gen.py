@@ -461,6 +461,20 @@ def _take_along_grad(b: Builder):
     return ([g, idx], {"axis": axis, "shape": shape}) if idx is not None else None
 
 
+def _scatter_extreme(b: Builder):
+    src = b.operand(lambda v: b.is_float(v) and v.type.ndim >= 1)
+    if src is None or not b.can_add_input():
+        return None
+    axis = b.src.int(0, src.type.ndim - 1)
+    shape = tuple(b.src.int(1, 5) if d == axis else s + b.src.int(0, 1) for d, s in enumerate(src.shape))
+    if numel(shape) > MAX_ELEMS:
+        return None
+    base = b.new_input(shape, src.dtype)
+    idx = _index(b, src.shape, shape[axis])
+    mode = "max" if b.src.chance(0.5) else "min"
+    return ([src, idx, base], {"axis": axis, "mode": mode}) if idx is not None else None
+
+
 def _attention(op):
     """attention / attention_backward on new float inputs of a random small geometry (a causal flag, an additive mask
     with some -inf entries that never remove a whole row, the scale)."""
@@ -599,6 +613,7 @@ FAMILIES = {
     "take_grad": lambda op: _take_grad,
     "take_along": lambda op: _take_along,
     "take_along_grad": lambda op: _take_along_grad,
+    "scatter_extreme_along": lambda op: _scatter_extreme,
     "attention": _attention,
     "argsort": lambda op: _argsort,
     "cumsum": lambda op: _cumsum,

@@ -312,7 +312,7 @@ def trace_function(fn, args: tuple, kwargs: dict, names: dict, name: str, state_
 
         sym = [map_tensors(a, arg, f"x{i}") for i, a in enumerate(args)]
         sym_kw = {k: map_tensors(v, arg, k) for k, v in kwargs.items()}
-        before = python_reads.host_random_state()
+        before = python_reads.host_random_state(fn)
         try:
             result = fn(*sym, **sym_kw)
             _views_current(result, tracer)
@@ -338,9 +338,9 @@ def trace_function(fn, args: tuple, kwargs: dict, names: dict, name: str, state_
     python_reads.global_guards(fn, tracer)
     python_reads.data_guards(tracer, fn)
     python_reads.watched_guards(tracer)
-    if python_reads.host_random_state() != before:
+    if python_reads.host_random_state(fn) != before:
         warn_at_user(
-            f"graphnn.compile({name}) drew numbers from NumPy's or Python's random generator while tracing: compiled "
+            f"graphnn.compile({name}) drew numbers from a NumPy or Python random generator while tracing: compiled "
             "calls reuse those numbers (they are constants of the trace). Draw with graphnn (torch.randn, "
             "torch.rand_like, torch.multinomial, dropout), which draws anew at every call, or pass the numbers in."
         )

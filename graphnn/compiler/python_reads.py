@@ -364,25 +364,40 @@ def _add_optimizer(out: list, label: str, opt) -> None:
 _OPT_STATE = object()  # the key of an optimizer's plain per-parameter state in a snapshot
 
 
+def _whole_state(opt) -> bool:
+    """Is opt a user's optimizer (its own step()): then every entry of its per-parameter state is compared, tensors
+    by identity, for its step may create the state lazily (`if "buf" not in state: state["buf"] = ...`), a test
+    compiled calls would not make again (graphnn's optimizers guard their state themselves)."""
+    step = getattr(type(opt), "step", None)
+    return not (getattr(step, "__module__", "") or "").startswith("graphnn.")
+
+
 def _plain_state(opt) -> tuple:
     """The per-parameter state dicts of an optimizer that hold plain entries: ((id(p), ((key, value_key), ...), a
-    copy of the dict), ...) (tensors, updated in place by compiled code, are left out of the comparison)."""
+    copy of the dict), ...) (tensors, updated in place by compiled code, are left out of the comparison); for a
+    user's optimizer every dict, with every entry (tensors by identity: see _whole_state)."""
+    whole = _whole_state(opt)
     out = []
     for p, st in list(opt.state.items()):
         if isinstance(st, dict):
-            plain = tuple((k, value_key(x)) for k, x in st.items() if isinstance(x, PLAIN))
-            if plain:
-                out.append((id(p), plain, dict(st)))
+            entries = tuple(
+                (k, value_key(x) if isinstance(x, PLAIN) else ("object", id(x)))
+                for k, x in st.items()
+                if whole or isinstance(x, PLAIN)
+            )
+            if entries or whole:
+                out.append((id(p), entries, dict(st)))
     return tuple(out)
 
 
 def _restore_plain_state(opt, old: tuple) -> None:
     """Undo a trace's changes of an optimizer's plain state: dicts it gave plain entries are put back as they were,
-    or dropped when the trace made them (the eager call makes them again)."""
+    or dropped when the trace made them (the eager call makes them again); a user's optimizer's dicts all."""
+    whole = _whole_state(opt)
     before = {pid: copy for pid, _, copy in old}
     for p in [p for p in opt.state if id(p) not in before]:
         st = opt.state[p]
-        if isinstance(st, dict) and any(isinstance(x, PLAIN) for x in st.values()):
+        if isinstance(st, dict) and (whole or any(isinstance(x, PLAIN) for x in st.values())):
             del opt.state[p]
     for p, st in list(opt.state.items()):
         if id(p) in before and isinstance(st, dict):
@@ -602,12 +617,55 @@ def _read_keys(f, self_name: str | None = None) -> dict:
     return out
 
 
-def host_random_state() -> tuple:
-    """A fingerprint of NumPy's global generator and Python's random module (a trace that draws from them bakes the
-    numbers in: see trace_function)."""
+def host_random_state(fn=None) -> tuple:
+    """A fingerprint of NumPy's global generator, Python's random module and the generator objects fn reaches
+    (np.random.default_rng(), RandomState, random.Random held by a global, a closure variable, the compiled
+    method's object or an object one of those holds): a trace that draws from them bakes the numbers in (see
+    trace_function)."""
     import random
 
     import numpy as np
 
     kind, keys, pos, *_ = np.random.get_state()
-    return kind, int(pos), hash(keys.tobytes()), hash(random.getstate())
+    own = []
+    for g in _generators(fn):
+        state = (
+            g.bit_generator.state
+            if isinstance(g, np.random.Generator)
+            else g.getstate()
+            if isinstance(g, random.Random)
+            else g.get_state(legacy=False)
+        )
+        own.append(repr(state))
+    return kind, int(pos), hash(keys.tobytes()), hash(random.getstate()), hash(tuple(own))
+
+
+def _generators(fn) -> list:
+    """The random generator objects fn reaches (see host_random_state)."""
+    import random
+
+    import numpy as np
+
+    f = _python_function(fn) if fn is not None else None
+    if f is None or (f.__module__ or "").startswith("graphnn."):
+        return []
+    kinds = (np.random.Generator, np.random.RandomState, random.Random)
+    seen = [f.__globals__[n] for n in _names(f.__code__, f) if n in f.__globals__]
+    seen += [c.cell_contents for c in f.__closure__ or () if c.cell_contents is not None] if _bound(f) else []
+    owner = getattr(fn, "__self__", None) or (fn if _is_module(fn) else None)
+    seen += [owner] if owner is not None else []
+    found, ids = [], set()
+    for x in seen + [v for x in seen if hasattr(x, "__dict__") and not isinstance(x, type) for v in vars(x).values()]:
+        if isinstance(x, kinds) and id(x) not in ids and x is not random._inst:
+            ids.add(id(x))
+            found.append(x)
+    return found
+
+
+def _bound(f) -> bool:
+    """Are all of f's closure cells bound (reading an unbound one raises)?"""
+    try:
+        [c.cell_contents for c in f.__closure__ or ()]
+    except ValueError:
+        return False
+    return True

@@ -489,9 +489,10 @@ class Tracer:
         leaves = [
             (t, v)
             for key, t in ((id(t), t) for t in self.keepalive)
-            if key in self.input_of and t.requires_grad
+            if key in self.input_of and t.requires_grad and not (t._temporary and t.grad_fn is not None)
             for v in ([self.current[key]] if key in self.data_set else self.versions.get(key, [self.input_of[key]]))
-        ]  # (`w.data = w * 2`: the new value alone, which may be computed from the old one with gradient)
+        ]  # (`w.data = w * 2`: the new value alone, which may be computed from the old one with gradient; a tensor
+        # made in this trace and given a gradient history in place, `zeros(n, d).index_add_(0, i, msg)`, is no leaf)
         seen = set()
         leaves = [(t, v) for t, v in leaves if not ((id(t), v.id) in seen or seen.add((id(t), v.id)))]
         from graphnn.autograd import vjp_located

@@ -91,7 +91,8 @@ class _Forward:
     def grad(self, b, node, cts: list) -> list:
         n = self.n_out
         cts = [ct if ct is not None else b.full(0.0, o.shape, o.dtype) for ct, o in zip(cts[:n], node.outputs[:n])]
-        if getattr(INLINE_BACKWARD, "on", False) and type(self) is _Forward:
+        once = getattr(self.cls.backward, "once_differentiable", False)
+        if getattr(INLINE_BACKWARD, "on", False) and type(self) is _Forward and not once:
             inline = _inline_backward(self, b, node, cts)
             if inline is not None:
                 return inline

@@ -147,15 +147,64 @@ def scatter_reduce(input, dim: int, index, src, reduce: str, *, include_self: bo
     d, index = checked_index(input, dim, index, "scatter_reduce")
     src = T.as_tensor(src).type_as_dtype(input.dtype_name)
     src = src[tuple(slice(0, s) for s in index.shape)] if tuple(src.shape) != tuple(index.shape) else src
-    n = input.shape[d]
-    # hits[..., i, ..., j, ...]: does source position j (along dim) go to output position i?
-    ids = T.arange(n).reshape((n,) + (1,) * (index.ndim - d))
-    hits = index.unsqueeze(d) == ids  # index.shape with an output axis inserted at d: (..., n, m, ...)
     lead = tuple(slice(0, s) for s in index.shape[:d])
     tail = tuple(slice(0, s) for s in index.shape[d + 1 :])
     own = input[lead + (slice(None),) + tail]  # input over the index's extent in the other dimensions
+    if input.dtype_name in ("float32", "float64") and reduce != "prod":
+        new = _scattered(own, d, index, src, reduce, include_self)
+    else:
+        new = _dense_reduced(own, d, index, src, reduce, include_self)
+    if tuple(own.shape) == tuple(input.shape):
+        return relabel(new, "ScatterReduceBackward0", [input, src])
+    out = input.clone()  # the index covers part of the other dimensions: the rest keeps input's values
+    out[lead + (slice(None),) + tail] = new
+    return relabel(out, "ScatterReduceBackward0", [input, src])
+
+
+def _scattered(own, d: int, index, src, reduce: str, include_self: bool):
+    """scatter_reduce of floats by scatter kernels (work and memory in proportion to the sizes, as PyTorch's):
+    sums and means by scatter-adds; amax / amin by a max- or min-combining scatter of the values, their gradient
+    split evenly among the elements equal to the result (ties), as PyTorch's."""
+    T = _t()
+
+    def added(v):
+        return apply("take_along_grad", [v, index], {"axis": d, "shape": tuple(own.shape)})
+
+    count = added(T.ones_like(src))
+    touched = count > 0
+    if reduce in ("sum", "mean"):
+        acc = own + added(src) if include_self else added(src)
+        if reduce == "mean":
+            acc = acc / apply("maximum", [count + 1.0 if include_self else count, 1.0])
+        return apply("select", [touched, acc, own])
+    base = own.detach() if include_self else T.full_like(own, _REDUCE_INIT[reduce])
+    mode = "max" if reduce == "amax" else "min"
+    value = apply("scatter_extreme_along", [src.detach(), index, base], {"axis": d, "mode": mode})
+    if not (src.requires_grad or own.requires_grad):
+        return apply("select", [touched, value, own])
+
+    def moving(v):  # v's value 0 with v's gradient (0 where v is not finite: v - v would be NaN there)
+        v = apply("select", [v.detach().isfinite(), v, 0.0])
+        return v - v.detach()
+
+    tie = (src.detach() == apply("take_along", [value, index], {"axis": d})).type_as_dtype(src.dtype_name)
+    own_tie = (own.detach() == value).type_as_dtype(own.dtype_name)
+    # (an input element equal to the result counts among the ties also when it takes no part, as in PyTorch)
+    ties, delta = added(tie) + own_tie, added(moving(src) * tie)
+    if include_self:
+        delta = delta + moving(own) * own_tie
+    return apply("select", [touched, value + delta / apply("maximum", [ties, 1.0]), own])
+
+
+def _dense_reduced(own, d: int, index, src, reduce: str, include_self: bool):
+    """scatter_reduce through a mask of every (source, slot) pair: integers and products."""
+    T = _t()
+    n = own.shape[d]
+    # hits[..., i, ..., j, ...]: does source position j (along dim) go to output position i?
+    ids = T.arange(n).reshape((n,) + (1,) * (index.ndim - d))
+    hits = index.unsqueeze(d) == ids  # index.shape with an output axis inserted at d: (..., n, m, ...)
     vals = src.unsqueeze(d)
-    floats = input.dtype_name in ("float32", "float64")
+    floats = own.dtype_name in ("float32", "float64")
     # the reduction's identity, of input's kind (so integers stay integers)
     init = _REDUCE_INIT[reduce] if floats else _INT_INIT[reduce]
     if reduce in ("sum", "mean"):
@@ -168,7 +217,7 @@ def scatter_reduce(input, dim: int, index, src, reduce: str, *, include_self: bo
             if reduce == "amax"
             else apply("select", [hits, vals, init]).amin(d + 1)
         )
-    count = hits.type_as_dtype(input.dtype_name).sum(d + 1)
+    count = hits.type_as_dtype(own.dtype_name).sum(d + 1)
     touched = count > 0
     if include_self:
         if reduce == "sum":
@@ -183,12 +232,7 @@ def scatter_reduce(input, dim: int, index, src, reduce: str, *, include_self: bo
         new = acc / apply("maximum", [count, 1.0]) if floats else acc // apply("maximum", [count, 1])
     else:
         new = acc
-    new = apply("select", [touched, new, own])
-    if tuple(own.shape) == tuple(input.shape):
-        return relabel(new, "ScatterReduceBackward0", [input, src])
-    out = input.clone()  # the index covers part of the other dimensions: the rest keeps input's values
-    out[lead + (slice(None),) + tail] = new
-    return relabel(out, "ScatterReduceBackward0", [input, src])
+    return apply("select", [touched, new, own])
 
 
 def renorm(input, p, dim: int, maxnorm):

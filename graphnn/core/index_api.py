@@ -367,7 +367,8 @@ def index_put_(self, indices, values, accumulate: bool = False):
         shape = tuple(np.broadcast_shapes(*[tuple(i.shape) for i in idx]))
         flat = None
         for i, n in zip(idx, lead):
-            if i._trace is None and ((i < -n) | (i >= n)).any().item():  # (compiled code checks its gathers)
+            data = i._data if i._trace is None else None  # (compiled code checks its gathers)
+            if data is not None and ((data < -n) | (data >= n)).any():
                 raise IndexError(f"index_put_: index out of range for a dimension of size {n}")
             i = i % n  # negative positions count from the end
             flat = i if flat is None else flat * n + i

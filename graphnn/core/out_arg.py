@@ -1,7 +1,11 @@
 """PyTorch's `out=` argument on graphnn's functions (`torch.matmul(a, b, out=c)`, `torch.cat(ts, out=c)`): the
 result is computed as usual, then written into `out` (resized when its shape differs, as PyTorch resizes it) and
 `out` is returned; a tuple result goes into a tuple of tensors. `install` wraps every public function of graphnn's
-namespace that has no `out` parameter of its own."""
+namespace that has no `out` parameter of its own.
+
+NumPy's spellings of two argument names, which PyTorch accepts everywhere (`x.sum(axis=1)`, `torch.cat(ts, axis=0)`,
+`x.mean(0, keepdims=True)`), are taken too: `install` and `install_methods` translate `axis` to `dim` and `keepdims`
+to `keepdim` for every function and Tensor method with those parameters."""
 
 from __future__ import annotations
 
@@ -58,6 +62,29 @@ def _parameters(fn) -> tuple:
     )
 
 
+_NUMPY_NAMES = {"axis": "dim", "keepdims": "keepdim"}
+
+
+def accepting_numpy_names(fn, names: dict):
+    """fn also taking NumPy's argument names (`names`: NumPy's name -> fn's)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        if kwargs:
+            for np_name, name in names.items():
+                if np_name in kwargs:
+                    if name in kwargs:
+                        raise TypeError(f"{fn.__name__}() got both '{name}' and its alias '{np_name}'")
+                    kwargs[name] = kwargs.pop(np_name)
+        return fn(*args, **kwargs)
+
+    return wrapper
+
+
+def _numpy_names(params: tuple) -> dict:
+    return {np_name: name for np_name, name in _NUMPY_NAMES.items() if name in params and np_name not in params}
+
+
 def install(namespace: dict) -> None:
     for name, fn in list(namespace.items()):
         if name.startswith("_") or not isinstance(fn, types.FunctionType):
@@ -65,6 +92,19 @@ def install(namespace: dict) -> None:
         if not (getattr(fn, "__module__", "") or "").startswith("graphnn"):
             continue
         params = _parameters(fn)
-        if "out" in params or not params:
+        if not params:
             continue
-        namespace[name] = accepting_out(fn)
+        if "out" not in params:
+            fn = accepting_out(fn)
+        aliases = _numpy_names(params)
+        namespace[name] = accepting_numpy_names(fn, aliases) if aliases else fn
+
+
+def install_methods(cls: type) -> None:
+    """Tensor methods with a `dim` / `keepdim` parameter also take `axis` / `keepdims`."""
+    for name, fn in list(vars(cls).items()):
+        if name.startswith("__") or not isinstance(fn, types.FunctionType):
+            continue
+        aliases = _numpy_names(_parameters(fn))
+        if aliases:
+            setattr(cls, name, accepting_numpy_names(fn, aliases))

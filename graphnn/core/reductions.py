@@ -220,14 +220,7 @@ def median(input, dim=None, keepdim: bool = False):
         if input.numel() == 0:
             return _t().full((), math.nan, dtype=input.dtype_name)
         x = input.reshape(-1)
-        m = median(x, 0).values.reshape(())
-        if not x.requires_grad:
-            return relabel(m, "MedianBackward0", [input])
-        m = m.detach()
-        # the gradient split evenly among the elements equal to the median (ties), as PyTorch's; the value m itself
-        ties = (x == m).type_as_dtype(x.dtype_name)
-        count = ties.sum().clamp(min=1.0)
-        return relabel(m + ((x - x.detach()) * ties).sum() / count, "MedianBackward0", [input])
+        return _tied(x, median(x, 0).values.reshape(()), input, "MedianBackward0")
     if input.ndim == 0:
         return median_result(relabel(input.clone(), "MedianBackward1", [input]), _t().zeros_like(input, dtype="int64"))
     d = _dim(input, dim, "median")
@@ -239,10 +232,24 @@ def median(input, dim=None, keepdim: bool = False):
     return _select_sorted(input, d, pos, keepdim, median_result, "MedianBackward1")
 
 
+def _tied(x, m, input, name: str):
+    """The median m of all of x (input flattened), its gradient split evenly among the elements equal to it (ties),
+    as PyTorch's full-reduction medians."""
+    if not x.requires_grad:
+        return relabel(m, name, [input])
+    m = m.detach()
+    ties = (x == m).type_as_dtype(x.dtype_name)
+    count = ties.sum().clamp(min=1.0)
+    return relabel(m + ((x - x.detach()) * ties).sum() / count, name, [input])
+
+
 def nanmedian(input, dim=None, keepdim: bool = False):
     """The lower median of the non-NaN elements (NaN where a row has only NaN)."""
     if dim is None:
-        return nanmedian(input.reshape(-1), 0).values.reshape(()) if input.ndim else input.clone()
+        if not input.ndim:
+            return input.clone()
+        x = input.reshape(-1)
+        return _tied(x, nanmedian(x, 0).values.reshape(()), input, "NanmedianBackward0")
     d = _dim(input, dim, "nanmedian")
     if not input.is_floating_point():
         return median(input, d, keepdim)

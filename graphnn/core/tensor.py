@@ -1115,6 +1115,9 @@ class Tensor:
         return matmul(self, o)
 
     def mm(self, o):
+        for what, t in (("self", self), ("mat2", o)):
+            if isinstance(t, Tensor) and t.ndim != 2:
+                raise RuntimeError(located(f"mm: {what} must be a matrix, got a {t.ndim}-d tensor {tuple(t.shape)}"))
         return matmul(self, o)
 
     def eq(self, o):
@@ -1163,6 +1166,13 @@ class Tensor:
     def mean(self, dim=None, keepdim=False, *, dtype=None):
         if dtype is not None:  # the input is cast first, as PyTorch's
             return self.to(dtype).mean(dim, keepdim)
+        if not self.is_floating_point():
+            raise RuntimeError(
+                located(
+                    "mean(): could not infer output dtype. Input dtype must be either a floating point or complex "
+                    f"dtype. Got: {_TORCH_TYPE.get(self.dtype_name, self.dtype_name)}"
+                )
+            )
         axes = norm_axes(_axes(dim), self.ndim)
         n = 1
         for a in axes:
@@ -1751,25 +1761,15 @@ def _grad_enabled() -> bool:
     return is_grad_enabled()
 
 
-class _MinMax(tuple):
-    """(values, indices) as returned by max(dim) / min(dim) (a namedtuple for graphnn.compile's results)."""
-
-    _fields = ("values", "indices")
-
-    def __new__(cls, values, indices):
-        return super().__new__(cls, (values, indices))
-
-    values = property(lambda self: self[0])
-    indices = property(lambda self: self[1])
-
-
-def _pick(x: Tensor, dim: int, keepdim: bool, idx: Tensor, name: str) -> "_MinMax":
+def _pick(x: Tensor, dim: int, keepdim: bool, idx: Tensor, name: str) -> tuple:
     """(values, indices) of max(dim) / min(dim) from the kept-dim arg-indices `idx`. As in PyTorch, the gradient
     reaches only the element at the index, also when several elements are equal."""
     d = dim % x.ndim
     pos = Tensor._wrap(np.arange(x.shape[d], dtype=np.int64).reshape((-1,) + (1,) * (x.ndim - 1 - d)))
     values = relabel(apply("select", [pos == idx, x, 0]).sum(d, keepdim), name, [x])
-    return _MinMax(values, idx if keepdim else idx.squeeze(d))
+    from graphnn.core.tensor_ops import max_result, min_result
+
+    return (max_result if name.startswith("Max") else min_result)(values, idx if keepdim else idx.squeeze(d))
 
 
 def _axes(dim):
@@ -2051,6 +2051,12 @@ def arange(start, end=None, step=1, *, dtype=None, device=None, requires_grad=Fa
         start, end = 0, start
     if dtype is None:
         dtype = "int64" if all(isinstance(v, numbers.Integral) for v in (start, end, step)) else get_default_dtype()
+    if step == 0:
+        raise RuntimeError(located("arange: step must be nonzero"))
+    if (end - start) * step < 0:
+        raise RuntimeError(
+            located(f"arange: upper bound and larger bound inconsistent with step sign ({start}, {end}, {step})")
+        )
     return _made(Tensor._wrap(np.arange(start, end, step).astype(to_dtype(dtype))), requires_grad, device, "arange")
 
 

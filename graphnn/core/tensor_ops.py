@@ -39,6 +39,7 @@ def return_type(name: str) -> type:
     return type(name, (ReturnType,), {"_name": name})
 
 
+max_result, min_result = return_type("max"), return_type("min")  # (max(dim) / min(dim))
 sort_result = return_type("sort")
 topk_result = return_type("topk")
 

@@ -16,7 +16,7 @@ import numpy as np
 
 from ..registry import Fuzz, register
 from ._util import dim_out_of_range
-from ..roundoff import gathered, scattered
+from ..roundoff import gathered, largest_combined, scattered
 from ..types import TensorType
 
 
@@ -192,6 +192,51 @@ def _take_along_grad_ref(arrays, attrs):
     out = np.zeros(shape, g.dtype)
     np.add.at(out, _along_positions(idx, a), g)
     return out
+
+
+def _scatter_extreme_infer(types, attrs):
+    src, idx, base = types
+    _index_type(idx, "scatter_extreme_along")
+    if not src.is_float or src.dtype != base.dtype:
+        raise TypeError(
+            f"scatter_extreme_along combines floating-point values of one dtype, got {src.dtype} into {base.dtype}"
+        )
+    if idx.shape != src.shape or src.ndim != base.ndim or base.ndim == 0:
+        raise ValueError(f"values {src.shape} and index {idx.shape} must match, with the base's rank {base.ndim}")
+    a = _axis(attrs, base.ndim)
+    if any(i > s for d, (i, s) in enumerate(zip(idx.shape, base.shape)) if d != a):
+        raise ValueError(f"index {idx.shape} is larger than the base {base.shape} outside axis {a}")
+    if attrs["mode"] not in ("max", "min"):
+        raise ValueError(f"scatter_extreme_along mode must be 'max' or 'min', got {attrs['mode']!r}")
+    return TensorType(base.shape, base.dtype)
+
+
+def _scatter_extreme_ref(arrays, attrs):
+    src, idx, base = arrays
+    a = _axis(attrs, base.ndim)
+    check_range(idx, base.shape[a], "scatter_extreme_along")
+    out = np.array(base, copy=True)
+    (np.maximum if attrs["mode"] == "max" else np.minimum).at(out, _along_positions(idx, a), src)  # (NaN wins)
+    return out
+
+
+register(
+    "scatter_extreme_along",
+    infer=_scatter_extreme_infer,
+    ref=_scatter_extreme_ref,
+    # (no gradient flows through: scatter_reduce's amax / amin, its one user, pass it detached values and build their
+    # gradient from the ties: graphnn/core/extra_api.py)
+    grad=lambda b, node, cts: [None, None, None],
+    fixed_attrs=("axis", "mode"),
+    pattern="opaque",
+    num_inputs=3,
+    index_checked=True,
+    doc="base with each src element max- or min-combined into the slot idx names along `axis` (NaN wins)",
+    schedule="scatter_extreme_along",
+    flops=lambda n: n.inputs[0].type.size,
+    fuzz=Fuzz(generator="scatter_extreme_along", exact=True),
+    roundoff=largest_combined,
+)
 
 
 register(

@@ -1,0 +1,200 @@
+"""What the probes of unseen programs found (GNN message passing, custom optimizers and autograd functions,
+cumulative products), each checked eagerly and compiled, against PyTorch where it is the oracle."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+
+import graphnn
+
+
+def _grads(lib, fn, *arrays):
+    """fn's result and the gradients of its float inputs, for one library (`lib` graphnn or torch)."""
+    xs = [lib.tensor(a, requires_grad=True) for a in arrays]
+    out = fn(lib, *xs)
+    weights = lib.tensor(np.linspace(-1.0, 2.0, int(np.prod(out.shape))).reshape(tuple(out.shape)))
+    (out * weights).sum().backward()
+    return [out.detach().numpy()] + [x.grad.numpy() for x in xs]
+
+
+@pytest.mark.parametrize("reduce", ["amax", "amin", "sum", "mean"])
+@pytest.mark.parametrize("include_self", [True, False])
+def test_scatter_reduce_by_scatter_kernels(torch, reduce, include_self):
+    """Ties among the sources and with the input split the gradient evenly, as PyTorch's; slots nothing is scattered
+    to keep the input; compiled as eagerly."""
+    index = np.array([[0, 2, 0, 1, 0], [3, 3, 1, 0, 1]])
+    src = np.array([[1.0, 5.0, 1.0, 2.0, 0.5], [4.0, 4.0, -1.0, 7.0, -1.0]])
+    base = np.array([[1.0, 0, 0, 0, 0], [0, 0, 0, 0, 0], [0.0, 9, 1, 4, 2]])
+
+    def fn(lib, x, s):
+        return x.scatter_reduce(1, lib.tensor(index), s, reduce, include_self=include_self)
+
+    want = _grads(torch, fn, base, src)
+    compiled = graphnn.compile(lambda x, s: fn(graphnn, x, s))
+    for got in (_grads(graphnn, fn, base, src), _grads(graphnn, lambda lib, x, s: compiled(x, s), base, src)):
+        for g, w in zip(got, want):
+            np.testing.assert_allclose(g, w, rtol=1e-12, atol=1e-12)
+
+
+def test_scatter_reduce_amax_of_many_edges_stays_small():
+    """A GAT's per-node maximum over 200k edges (a dense node x edge mask would be 8 GB): scattered in place."""
+    rng = np.random.default_rng(0)
+    n, e = 10_000, 200_000
+    dst = graphnn.tensor(rng.integers(0, n, e))
+    logits = graphnn.tensor(rng.standard_normal(e).astype(np.float32))
+    got = graphnn.zeros(n).scatter_reduce(0, dst, logits, "amax", include_self=False).numpy()
+    want = np.zeros(n, np.float32)
+    best = np.full(n, -np.inf, np.float32)
+    np.maximum.at(best, dst.numpy(), logits.numpy())
+    want[np.isfinite(best)] = best[np.isfinite(best)]
+    np.testing.assert_array_equal(got, want)
+
+
+def test_message_passing_into_a_fresh_tensor_compiles_once():
+    """`zeros(n, d).index_add_(0, dst, msg)` with msg requiring grad, in a compiled training step: the fresh tensor
+    is no leaf (no .grad, no guard on it), so every call runs the one compiled program."""
+
+    def run(compiled: bool):
+        w = graphnn.nn.Parameter(graphnn.tensor(np.arange(12, dtype=np.float32).reshape(4, 3) / 10))
+        idx = graphnn.tensor([0, 2, 2, 1])
+        opt = graphnn.optim.SGD([w], lr=0.1)
+
+        def step():
+            opt.zero_grad()
+            out = graphnn.zeros(3, 3).index_add_(0, idx, w * 2)
+            loss = (out**2).sum()
+            loss.backward()
+            opt.step()
+            return loss
+
+        f = graphnn.compile(step) if compiled else step
+        losses = [f().item() for _ in range(5)]
+        return losses, f
+
+    eager, _ = run(False)
+    compiled, f = run(True)
+    np.testing.assert_allclose(compiled, eager, rtol=1e-6)
+    assert f.cache.programs == 1
+
+
+class _LazyMomentum(graphnn.optim.Optimizer):
+    """A user's SGD with momentum whose buffer is made at the first step (torch.optim.SGD's own idiom)."""
+
+    def __init__(self, params, lr=0.1, momentum=0.9):
+        super().__init__(params, dict(lr=lr, momentum=momentum))
+
+    @graphnn.no_grad()
+    def step(self, closure=None):
+        for group in self.param_groups:
+            for p in group["params"]:
+                state = self.state[p]
+                if "buf" not in state:
+                    buf = state["buf"] = graphnn.clone(p.grad).detach()
+                else:
+                    buf = state["buf"]
+                    buf.mul_(group["momentum"]).add_(p.grad)
+                p.add_(buf, alpha=-group["lr"])
+
+
+def test_user_optimizer_creating_its_state_lazily_inside_compile():
+    """The step that creates the state runs eagerly (the trace's changes undone), later steps run one compiled
+    program that reads the state: the momentum is applied from the second step on, as eagerly."""
+
+    def run(compiled: bool):
+        w = graphnn.nn.Parameter(graphnn.tensor([1.0, -2.0]))
+        opt = _LazyMomentum([w])
+        x = graphnn.tensor([0.5, 0.5])
+
+        def step():
+            opt.zero_grad()
+            loss = (w * x).sum() ** 2
+            loss.backward()
+            opt.step()
+
+        f = graphnn.compile(step) if compiled else step
+        out = []
+        for _ in range(5):
+            f()
+            out.append(w.detach().numpy().copy())
+        return out, f
+
+    eager, _ = run(False)
+    compiled, f = run(True)
+    np.testing.assert_allclose(compiled, eager, rtol=1e-6)
+    assert f.cache.programs == 1
+
+
+def test_once_differentiable_backward_is_not_differentiated_again(torch):
+    def script(L):
+        class Square(L.autograd.Function):
+            @staticmethod
+            def forward(ctx, x):
+                ctx.save_for_backward(x)
+                return x * x
+
+            @staticmethod
+            @L.autograd.function.once_differentiable
+            def backward(ctx, g):
+                (x,) = ctx.saved_tensors
+                return 2 * x * g
+
+        x = L.tensor([1.0, 2.0], requires_grad=True)
+        (g,) = L.autograd.grad(Square.apply(x).sum(), x, create_graph=True)
+        with pytest.raises(RuntimeError, match="does not require grad"):
+            g.sum().backward()
+        return g.requires_grad, g.detach().numpy()
+
+    got, want = script(graphnn), script(torch)
+    assert got[0] == want[0] is False
+    np.testing.assert_array_equal(got[1], want[1])
+
+
+def test_cumulative_product_gradient_compiles_small():
+    """cumprod's doubling scan: its gradient reads each step's value directly and shifted; fusion materializes the
+    steps instead of recomputing them at both positions (which doubled the work per step: 2^8 copies at 256)."""
+    x = np.random.default_rng(1).uniform(0.5, 1.5, (4, 256)).astype(np.float32)
+
+    def step(a):
+        loss = a.cumprod(1).sum()
+        loss.backward()
+        return loss
+
+    results = []
+    for f in (step, graphnn.compile(step)):
+        a = graphnn.tensor(x, requires_grad=True)
+        loss = f(a)
+        results.append((loss.item(), a.grad.numpy()))
+    # products of up to 256 factors in [0.5, 1.5]: float32 rounding of each, in two association orders
+    np.testing.assert_allclose(results[1][0], results[0][0], rtol=256 * 2**-23 * 4)
+    np.testing.assert_allclose(results[1][1], results[0][1], rtol=256 * 2**-23 * 4, atol=1e-30)
+    plan = f.graphs["fused"]
+    biggest = max(len(g.nodes) for g in plan.groups)
+    assert biggest < 20, f"a kernel of {biggest} nodes: the doubling steps were inlined into one another"
+
+
+_RNG = np.random.default_rng(0)
+
+
+def test_drawing_from_a_generator_object_while_tracing_warns():
+    def augment(x):
+        return x + float(_RNG.standard_normal())
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        graphnn.compile(augment)(graphnn.ones(2))
+    assert any("random generator while tracing" in str(w.message) for w in caught)
+
+
+def test_index_put_accumulating_at_several_indices_compiles():
+    def f(z):
+        y = z.clone()
+        y.index_put_((graphnn.tensor([0, 1, 1]), graphnn.tensor([0, 2, 2])), graphnn.ones(3), accumulate=True)
+        return y
+
+    got = graphnn.compile(f, fullgraph=True)(graphnn.zeros(3, 3))
+    want = np.zeros((3, 3), np.float32)
+    want[0, 0], want[1, 2] = 1.0, 2.0
+    np.testing.assert_array_equal(got.numpy(), want)
