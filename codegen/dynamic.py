@@ -17,7 +17,7 @@ from collections import OrderedDict
 from graphnn.ir import config
 from graphnn.ir.graph import Graph
 from graphnn.ir.registry import get_op
-from graphnn.ir.unify import size_of, unify
+from graphnn.ir.unify import batch_sizes, size_of, unify
 
 from .runtime import CompiledGraph
 
@@ -56,16 +56,17 @@ def _key(graph: Graph) -> tuple:
     return out
 
 
-def _partner(partners: list, numbers: tuple) -> Graph | None:
-    """The graph of the group that differs from one with these numbers in the fewest of them (the same op at
-    another size of one dimension rather than with other weights: one-op graphs of every linear layer of a model
-    share a structure), or None."""
-    best, fewest = None, None
-    for nums, g in partners:
+def _partners(partners: list, numbers: tuple) -> list:
+    """The graphs of the group that differ from one with these numbers in the fewest of them (the same op at another
+    size of one dimension rather than with other weights: one-op graphs of every linear layer of a model share a
+    structure), the newest first."""
+    ranked = []
+    for age, (nums, g) in enumerate(partners):
         differ = sum(a != b for a, b in zip(nums, numbers))
-        if len(nums) == len(numbers) and differ and (fewest is None or differ < fewest):
-            best, fewest = g, differ
-    return best
+        if len(nums) == len(numbers) and differ:
+            ranked.append((differ, -age, g))
+    ranked.sort(key=lambda r: r[:2])
+    return [g for differ, _, g in ranked if differ == ranked[0][0]]
 
 
 def eligible(graph: Graph) -> bool:
@@ -95,10 +96,12 @@ def native_for(graph: Graph) -> CompiledGraph | None:
         if view is not None:
             _count("dynamic_reused")
             return view
-    last = _partner(partners, numbers)
-    if last is None or len(codes) >= MAX_CODES:
+    if len(codes) >= MAX_CODES:
         return None
-    sym = unify(last, graph)
+    # (a partner whose size no dynamic program serves, such as a generation loop's first graph of length 1, gives way
+    # to the next one)
+    last = next((g for g in _partners(partners, numbers) if batch_sizes(g, graph) is not None), None)
+    sym = unify(last, graph) if last is not None else None
     if sym is None:
         return None
     text, n = sym.to_text(anonymous=True), sym.meta["dynamic"]

@@ -310,7 +310,7 @@ Tensor.share_memory_, Tensor.is_shared = _shared_memory.share_memory_, _shared_m
 _shared_memory.register_reductions()
 from graphnn import multiprocessing  # noqa: E402
 
-from graphnn import _dynamo, ao, fft, func, jit, linalg, mps, quantization, serialization, special, testing  # noqa: E402  (torch.jit's entry points, linalg's norms, special)
+from graphnn import _dynamo, _inductor, ao, fft, func, jit, linalg, mps, quantization, serialization, special, testing  # noqa: E402  (torch.jit's entry points, linalg's norms, special)
 
 i0 = special.i0  # (also Tensor.i0; torch.polygamma, torch.mvlgamma: special's)
 polygamma = special.polygamma

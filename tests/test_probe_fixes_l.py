@@ -198,3 +198,91 @@ def test_index_put_accumulating_at_several_indices_compiles():
     want = np.zeros((3, 3), np.float32)
     want[0, 0], want[1, 2] = 1.0, 2.0
     np.testing.assert_array_equal(got.numpy(), want)
+
+
+def test_a_growing_sequence_from_length_one_gets_one_dynamic_program():
+    """A generation loop's first call has length 1 (which no dynamic program serves): the next lengths unify with a
+    later partner instead of each compiling anew while the length-1 graph stays the chosen one."""
+    from graphnn.codegen.dynamic import STATS
+
+    lin = graphnn.nn.Linear(8, 8)
+    f = graphnn.compile(lambda x: lin(x).tanh().sum(0))
+    before = STATS["dynamic_compiled"] + STATS["dynamic_reused"]
+    for n in range(1, 8):
+        x = graphnn.tensor(np.arange(8 * n, dtype=np.float32).reshape(n, 8) / 50)
+        np.testing.assert_allclose(f(x).detach().numpy(), lin(x).tanh().sum(0).detach().numpy(), rtol=2e-6, atol=2e-6)
+    assert STATS["dynamic_compiled"] + STATS["dynamic_reused"] - before >= 4  # (lengths 4 to 7 at least)
+
+
+def test_a_trace_that_stops_gives_back_the_numbers_it_drew():
+    """Python's random numbers drawn before a graph break (.item()) are drawn again by the eager call: the stream is
+    the eager one."""
+    import random
+
+    def step(x):
+        teacher = random.random() < 0.5
+        y = x * (2.0 if teacher else 3.0)
+        if y.sum().item() > 0:  # a graph break
+            y = y + 1
+        return y
+
+    random.seed(7)
+    eager = [step(graphnn.ones(2)).numpy().tolist() for _ in range(4)] + [random.random()]
+    random.seed(7)
+    f = graphnn.compile(step)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        compiled = [f(graphnn.ones(2)).numpy().tolist() for _ in range(4)] + [random.random()]
+    assert compiled == eager
+
+
+def test_leaves_made_inside_a_compiled_function(torch):
+    """x.detach().requires_grad_() and zeros_like(x, requires_grad=True) inside a compiled function: backward()
+    gives them .grad, and calls run one program (a factory's leaf starts afresh at every call)."""
+
+    def input_grad(L, x):
+        x_in = x.detach().requires_grad_(True)
+        (x_in**3).sum().backward()
+        return x_in.grad
+
+    def pgd(L, x):
+        delta = L.zeros_like(x, requires_grad=True)
+        ((x + delta) ** 2).sum().backward()
+        return delta.grad.sign()
+
+    data = np.linspace(-1.0, 1.0, 6, dtype=np.float32).reshape(2, 3)
+    for fn in (input_grad, pgd):
+        want = fn(torch, torch.tensor(data)).numpy()
+        f = graphnn.compile(lambda x, fn=fn: fn(graphnn, x))
+        for _ in range(3):
+            np.testing.assert_allclose(f(graphnn.tensor(data)).numpy(), want, rtol=1e-6)
+        assert f.cache.programs == 1, fn.__name__
+
+
+def test_get_last_lr_after_a_step_inside_compile_is_current():
+    def run(compiled: bool):
+        w = graphnn.nn.Parameter(graphnn.ones(2))
+        opt = graphnn.optim.SGD([w], lr=0.01)
+        sched = graphnn.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=10)
+
+        def step():
+            opt.zero_grad()
+            (w**2).sum().backward()
+            opt.step()
+            sched.step()
+            return sched.get_last_lr()[0]
+
+        f = graphnn.compile(step) if compiled else step
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return [f() for _ in range(4)]
+
+    assert run(True) == run(False)
+
+
+def test_inductor_settings_are_accepted():
+    import graphnn._inductor.config as config
+
+    graphnn._inductor.config.coordinate_descent_tuning = True
+    config.triton.unique_kernel_names = True
+    assert graphnn._inductor.config is config

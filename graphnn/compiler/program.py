@@ -313,11 +313,13 @@ def trace_function(fn, args: tuple, kwargs: dict, names: dict, name: str, state_
         sym = [map_tensors(a, arg, f"x{i}") for i, a in enumerate(args)]
         sym_kw = {k: map_tensors(v, arg, k) for k, v in kwargs.items()}
         before = python_reads.host_random_state(fn)
+        drawn = python_reads.host_random_snapshot(fn)
         try:
             result = fn(*sym, **sym_kw)
             _views_current(result, tracer)
-        except BaseException:  # (a trace that stops: its Python side effects undone before the call runs eagerly)
-            python_reads.restore_state(state)
+        except BaseException:  # (a trace that stops: its Python side effects undone before the call runs eagerly,
+            python_reads.restore_state(state)  # the numbers it drew from Python's and NumPy's generators too)
+            python_reads.restore_host_random(drawn)
             raise
         finally:
             finals = tracer.finish()

@@ -627,17 +627,43 @@ def host_random_state(fn=None) -> tuple:
     import numpy as np
 
     kind, keys, pos, *_ = np.random.get_state()
-    own = []
-    for g in _generators(fn):
-        state = (
-            g.bit_generator.state
-            if isinstance(g, np.random.Generator)
-            else g.getstate()
-            if isinstance(g, random.Random)
-            else g.get_state(legacy=False)
-        )
-        own.append(repr(state))
-    return kind, int(pos), hash(keys.tobytes()), hash(random.getstate()), hash(tuple(own))
+    own = tuple(repr(_state(g)) for g in _generators(fn))
+    return kind, int(pos), hash(keys.tobytes()), hash(random.getstate()), hash(own)
+
+
+def _state(g):
+    """The state of a generator object (NumPy's Generator or RandomState, or Python's random.Random)."""
+    import random
+
+    import numpy as np
+
+    if isinstance(g, np.random.Generator):
+        return g.bit_generator.state
+    return g.getstate() if isinstance(g, random.Random) else g.get_state()
+
+
+def host_random_snapshot(fn) -> list:
+    """[(generator, state)] of Python's and NumPy's global generators and those fn reaches (see host_random_state),
+    to put back with restore_host_random when a trace stops: the eager call then draws the same numbers."""
+    import random
+
+    import numpy as np
+
+    return [(random, random.getstate()), (np.random, np.random.get_state())] + [(g, _state(g)) for g in _generators(fn)]
+
+
+def restore_host_random(snapshot: list) -> None:
+    import random
+
+    import numpy as np
+
+    for g, state in snapshot:
+        if isinstance(g, np.random.Generator):
+            g.bit_generator.state = state
+        elif g is random or isinstance(g, random.Random):
+            g.setstate(state)
+        else:  # (NumPy's global generator or a RandomState)
+            g.set_state(state)
 
 
 def _generators(fn) -> list:

@@ -516,7 +516,7 @@ class Tracer:
                 prev_v = None if prev is None else self.lift(prev)
             else:
                 prev_v = None if t._grad is None else self.lift_grad(t)
-                if t._grad is None:
+                if t._grad is None and not t._temporary:  # (a factory's tensor made in the trace starts afresh)
                     self.guard(lambda t=t: t._grad is None, True)
             new = gv if prev_v is None else b.add(prev_v, gv)
             t.grad = Tensor._symbolic(new, self, False)

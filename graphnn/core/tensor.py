@@ -410,6 +410,11 @@ class Tensor:
         if requires_grad and self.dtype_name not in ("float32", "float64"):
             raise RuntimeError("only Tensors of floating point dtype can require gradients")
         self.requires_grad = requires_grad
+        tr = self._trace
+        if requires_grad and tr is not None and tr.active and self.grad_fn is None and self not in tr.retained:
+            tr.retained.append(
+                self
+            )  # a leaf made inside graphnn.compile (x.detach().requires_grad_()): backward sets its .grad
         return self
 
     def detach(self) -> "Tensor":

@@ -65,6 +65,7 @@ def _deferred_in_traces(step):
     @functools.wraps(step)
     def wrapper(self, *args, **kwargs):
         if not self._is_initial and _tracer.defer_host_call(functools.partial(step, self), args, kwargs):
+            self._deferred_in = _tracer.current()  # (get_last_lr() after it in this trace would read the old lrs)
             return None
         return step(self, *args, **kwargs)
 
@@ -111,6 +112,14 @@ class LRScheduler:
 
     def get_last_lr(self) -> list:
         """The lrs the last step() set, one per param group."""
+        tr = _tracer.current()
+        if tr is not None and self.__dict__.get("_deferred_in") is tr:
+            from graphnn.core.tensor import TraceError
+
+            raise TraceError(
+                "get_last_lr() after the scheduler's step() inside graphnn.compile: the step runs after the compiled "
+                "code, so the lrs it sets are not known while tracing; read get_last_lr() outside the compiled function"
+            )
         return self._last_lr
 
     def step(self, epoch: int | None = None) -> None:
