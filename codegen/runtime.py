@@ -440,8 +440,12 @@ class CompiledGraph:
             if self._threads.value != want:
                 self._threads.value = want
             self._run(loc.addr)
+        wb = self.layout.writeback
         for j, (kind, src) in self._copies:
-            outs[j] = keep[src].copy() if kind == "input" else outs[src].copy()
+            if kind == "input":
+                outs[j] = keep[src].copy()
+            else:  # (the same value as output src, which may be written back into an input: a.add_(x); b.copy_(a))
+                outs[j] = (outs[src] if outs[src] is not None else keep[wb[src]]).copy()
         stable = self.stable
         for i in range(n_in):  # do not keep callers' temporaries alive (or stale) between calls
             if bound[i] is not inputs[i] or (stable is not None and i not in stable):

@@ -286,6 +286,7 @@ from graphnn.core.random import get_rng_state, initial_seed, set_rng_state  # no
 
 _install.install(_graphnn, functions=_sampling.FUNCTIONS, methods=_sampling.METHODS)
 random = _random_module  # torch.random.manual_seed(...)
+_sys.modules[__name__ + ".random"] = _random_module  # (import torch.random)
 channels_last = contiguous_format = preserve_format = channels_last_3d = "memory_format"
 
 

@@ -725,6 +725,9 @@ def once_differentiable(fn):
 
 function.once_differentiable = once_differentiable
 sys.modules[__name__ + ".function"] = function
+from graphnn.core import grad_mode  # noqa: E402  (torch.autograd.grad_mode.no_grad)
+
+sys.modules[__name__ + ".grad_mode"] = grad_mode
 
 # torch.autograd.gradcheck / gradgradcheck
 from graphnn.core.gradcheck import GradcheckError, gradcheck, gradgradcheck  # noqa: E402, F401

@@ -286,3 +286,154 @@ def test_inductor_settings_are_accepted():
     graphnn._inductor.config.coordinate_descent_tuning = True
     config.triton.unique_kernel_names = True
     assert graphnn._inductor.config is config
+
+
+def test_mask_assignment_of_one_row_per_element_compiles():
+    """DQN's `next_values[non_final] = target(next_states).max(1).values`: one value per True element of a mask
+    computed inside the compiled function, compiled whole (gradients as eagerly)."""
+
+    def f(x, mask, v):
+        z = x * 1
+        z[mask] = v * 3
+        return (z * graphnn.arange(z.numel()).reshape(z.shape)).sum()
+
+    mask = graphnn.tensor([True, False, True, False, True])
+    results = []
+    for run in (f, graphnn.compile(f, fullgraph=True)):
+        x = graphnn.tensor(np.arange(15, dtype=np.float32).reshape(5, 3) / 7, requires_grad=True)
+        v = graphnn.tensor(np.arange(9, dtype=np.float32).reshape(3, 3) / 5, requires_grad=True)
+        loss = run(x, mask, v)
+        loss.backward()
+        results.append((loss.item(), x.grad.numpy(), v.grad.numpy()))
+    assert results[0][0] == results[1][0]
+    np.testing.assert_array_equal(results[0][1], results[1][1])
+    np.testing.assert_array_equal(results[0][2], results[1][2])
+
+
+def test_tensor_learning_rate_is_read_at_every_call():
+    """lr=torch.tensor(0.01) changed with fill_ between compiled steps: one program, eager's numbers."""
+
+    def run(compiled: bool):
+        graphnn.manual_seed(0)
+        net = graphnn.nn.Linear(3, 1)
+        opt = graphnn.optim.Adam(net.parameters(), lr=graphnn.tensor(0.01))
+
+        def step(x):
+            opt.zero_grad()
+            net(x).pow(2).mean().backward()
+            opt.step()
+
+        f = graphnn.compile(step) if compiled else step
+        for i in range(6):
+            opt.param_groups[0]["lr"].fill_(0.01 * (1 - i / 10))
+            f(graphnn.ones(4, 3))
+        return net.weight.detach().numpy(), f
+
+    eager, _ = run(False)
+    compiled, f = run(True)
+    np.testing.assert_allclose(compiled, eager, rtol=1e-6, atol=1e-7)
+    assert f.cache.programs == 1
+
+
+def test_a_group_entry_changed_and_restored_inside_the_step_does_not_retrace():
+    """A LARS-style wrapper zeroes weight_decay around the base optimizer's step and puts it back: the guard takes
+    the group as the step leaves it."""
+    model = graphnn.nn.Linear(4, 2)
+    opt = graphnn.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=1e-4)
+
+    def step(x):
+        opt.zero_grad()
+        model(x).pow(2).mean().backward()
+        wd = opt.param_groups[0]["weight_decay"]
+        opt.param_groups[0]["weight_decay"] = 0.0
+        opt.step()
+        opt.param_groups[0]["weight_decay"] = wd
+
+    f = graphnn.compile(step)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for _ in range(6):
+            f(graphnn.ones(3, 4))
+    # (two programs: the first step's, before SGD's momentum buffers exist, and every later step's)
+    assert f.cache.programs == 2 and opt.param_groups[0]["weight_decay"] == 1e-4
+
+
+def test_anomaly_mode_reports_nan_gradients_of_compiled_steps():
+    def step(x):
+        y = x.sqrt().sum()
+        y.backward()
+        return y
+
+    with graphnn.autograd.set_detect_anomaly(True):
+        with pytest.raises(RuntimeError, match="CompiledFunctionBackward' returned nan"):
+            graphnn.compile(step)(graphnn.tensor([-1.0, 4.0], requires_grad=True))
+    x = graphnn.tensor([-1.0, 4.0], requires_grad=True)
+    graphnn.compile(step)(x)  # (anomaly mode off: no check)
+    assert np.isnan(x.grad.numpy()[0])
+
+
+def test_deepcopy_of_parameters_and_state_dict_errors_as_pytorch(torch):
+    import copy
+
+    for L in (torch, graphnn):
+        m = L.nn.Linear(2, 2)
+        m(L.ones(1, 2)).sum().backward()
+        assert copy.deepcopy(m).weight.grad is None and m.weight.grad is not None
+    messages = []
+    for L in (torch, graphnn):
+        m = L.nn.Linear(16, 4)
+        sd = {k: v.detach().clone() for k, v in L.nn.Linear(16, 5).state_dict().items()}
+        with pytest.raises(RuntimeError) as size:
+            m.load_state_dict(sd)
+        with pytest.raises(RuntimeError) as keys:
+            m.load_state_dict({"weight": m.weight.detach().clone(), "extra": L.ones(1)})
+        messages.append((str(size.value), str(keys.value)))
+    assert messages[0] == messages[1]
+
+
+def test_import_paths_of_pytorch_modules():
+    import importlib
+
+    for path, name in [
+        ("graphnn.utils.data._utils.collate", "default_collate_fn_map"),
+        ("graphnn.utils.data.dataloader", "get_worker_info"),
+        ("graphnn.random", "fork_rng"),
+        ("graphnn.autograd.grad_mode", "no_grad"),
+        ("graphnn.nn.init", "_calculate_correct_fan"),
+        ("graphnn.nn.parameter", "UninitializedParameter"),
+        ("graphnn.utils.checkpoint", "noop_context_fn"),
+    ]:
+        assert hasattr(importlib.import_module(path), name), (path, name)
+    from graphnn.utils import _pytree
+
+    tree = {"a": [1, (2, 3)], "b": None, "c": 4}
+    leaves, spec = _pytree.tree_flatten(tree)
+    assert leaves == [1, 2, 3, 4]
+    assert _pytree.tree_unflatten([x * 10 for x in leaves], spec) == {"a": [10, (20, 30)], "b": None, "c": 40}
+    assert _pytree.tree_map(lambda a, b: a + b, [1, 2], [10, 20]) == [11, 22]
+
+
+def test_copying_one_updated_state_tensor_into_another_inside_compile():
+    """An EMA copy kept up to date inside a compiled step: `a.add_(x); b.copy_(a)` (both captured) and a BatchNorm's
+    running mean copied into its average's."""
+    a, b = graphnn.zeros(3), graphnn.zeros(3)
+
+    def f(x):
+        a.add_(x)
+        b.copy_(a)
+        return x.sum()
+
+    g = graphnn.compile(f)
+    for i in range(3):
+        g(graphnn.ones(3))
+        assert a.tolist() == b.tolist() == [i + 1.0] * 3
+    net, ema = graphnn.nn.BatchNorm1d(3), graphnn.nn.BatchNorm1d(3)
+
+    def step(x):
+        net(x)
+        ema.running_mean.copy_(net.running_mean)
+
+    s = graphnn.compile(step)
+    for _ in range(2):
+        s(graphnn.tensor(np.arange(12, dtype=np.float32).reshape(4, 3)))
+        np.testing.assert_array_equal(ema.running_mean.numpy(), net.running_mean.numpy())

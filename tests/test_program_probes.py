@@ -160,8 +160,8 @@ def test_pickling_views_and_results_gives_leaves(torch):
     assert type(pickle.loads(pickle.dumps(p))) is nn.Parameter
     m = nn.Linear(2, 2)
     m.weight.grad = graphnn.full((2, 2), 3.0)
-    c = copy.deepcopy(m)  # (a deep copy keeps the gradient, as PyTorch's)
-    assert c.weight is not m.weight and c.weight.grad.tolist() == [[3.0, 3.0], [3.0, 3.0]]
+    c = copy.deepcopy(m)  # (a parameter's deep copy has no gradient, as PyTorch's Parameter.__deepcopy__)
+    assert c.weight is not m.weight and c.weight.grad is None and m.weight.grad.tolist() == [[3.0, 3.0], [3.0, 3.0]]
     batches = list(graphnn.utils.data.DataLoader(list(x), batch_size=None, num_workers=1))
     assert [b.tolist() for b in batches] == x.tolist()
 

@@ -249,6 +249,8 @@ class Program(_Guarded):
             check(arrays[i])
         outs = run_native(self.native, arrays)
         leaves = [Tensor._wrap(a) for a in outs[: self.n_user]]
+        if self.grad_targets or self.arg_grads:
+            _anomaly_check(outs, [pos for _, pos, _ in self.grad_targets] + [pos for _, pos, _ in self.arg_grads])
         for t, pos, concrete in self.grad_targets:
             t._grad = Tensor._wrap(outs[pos]) if pos is not None else concrete
         if effects:  # arguments' .grad; versions of the tensors written in place
@@ -265,6 +267,17 @@ class Program(_Guarded):
         _mark_inference(leaves)
         spec = self.out_spec
         return leaves[spec[1]] if spec[0] == "leaf" else unflatten(spec, leaves)
+
+
+def _anomaly_check(outs: list, positions: list) -> None:
+    """Under autograd.set_detect_anomaly(True): a gradient the compiled step computed with NaN in it is an error, as
+    PyTorch's anomaly mode reports the backward that made it."""
+    from graphnn.autograd import _ANOMALY
+
+    if _ANOMALY[0]:
+        for k, pos in enumerate(p for p in positions if p is not None):
+            if np.isnan(outs[pos]).any():
+                raise RuntimeError(f"Function 'CompiledFunctionBackward' returned nan values in its {k}th output.")
 
 
 def _mark_inference(tensors: list) -> None:

@@ -92,6 +92,7 @@ class Tracer:
         self.temporaries: dict = {}  # id(tensor) -> (tensor, Value): factory tensors of this trace changed in place
         self.grad_temporaries: list = []  # those given a value that requires grad (their flags reset at the end)
         self.ended_grad_temporaries: set = set()  # ids of those, once the trace is over
+        self.end_guards: list = []  # accessors whose guards take the value at the trace's end (guard_at_end)
         self.versions: dict = {}  # id(captured tensor) -> the values it held, when changed in place (an SGD step)
         self.grad_writes: dict = {}  # id(tensor) -> (tensor, grad before tracing)
         self.guards: list = []  # (accessor, expected): must hold for the trace to be reused
@@ -184,6 +185,11 @@ class Tracer:
 
     def guard(self, accessor, expected) -> None:
         self.guards.append((accessor, expected))
+
+    def guard_at_end(self, accessor) -> None:
+        """A guard expecting the value accessor() has when the trace ends (a step may change what it reads and put
+        it back, as a wrapper zeroing a group's weight decay around its base optimizer's step)."""
+        self.end_guards.append(accessor)
 
     def guard_entry(self, d: dict, key, value) -> None:
         """The trace read d[key] (a param group's lr in a custom optimizer): it holds while that entry keeps its
@@ -587,6 +593,8 @@ class Tracer:
         self.grad_writes = dict.fromkeys(self.grad_writes)
         self.arg_grad_finals = [(i, s._grad) for i, s in enumerate(self.arg_syms) if s._grad is not self.arg_grads0[i]]
         python_reads.attribute_guards(self)
+        self.guards += [(accessor, accessor()) for accessor in self.end_guards]
+        self.end_guards = []
         return finals
 
     def end_temporaries(self) -> None:

@@ -209,8 +209,15 @@ class _Backward:
         return out
 
     def grad(self, b, node, cts: list) -> list:
+        from graphnn.compiler import tracer as _tr
+        from graphnn.core.tensor import TraceError
         from graphnn.ir.registry import MissingGradient
 
+        if _tr.current() is not None:  # (inside graphnn.compile: the call runs eagerly, where backward is traced in)
+            raise TraceError(
+                f"create_graph through custom function {self.forward.cls.__name__} inside graphnn.compile: its "
+                "backward runs as an opaque call there"
+            )
         raise MissingGradient(
             f"the backward of custom function {self.forward.cls.__name__} is not differentiable here "
             "(create_graph through a custom autograd.Function)"

@@ -462,6 +462,37 @@ def _undo_merge(new2, y, pos: list):
     return out
 
 
+def _rows_by_rank(y, mask, mask_b, v, r: int, pre: tuple, post: tuple):
+    """y[mask] = v with one row of v per True element, for a mask computed inside graphnn.compile (its values unknown
+    while tracing): the k-th True element takes row k of v (dimension r), found by a running count of the mask, as
+    masked_scatter does. (The compiled code does not check that v has as many rows as the mask has True elements,
+    which the eager call does: extra rows go unused, missing ones repeat the last.)"""
+    T = _tensor()
+    n = v.shape[r]
+    rank = (mask.reshape(-1).type_as_dtype("int64").cumsum(0) - 1).clamp(0, max(n - 1, 0))
+    rows = v.index_select(r, rank)
+    tail = tuple(v.shape[r + 1 :])
+    lead = tuple(v.shape[:r])
+    try:
+        ok = (
+            len(lead) <= len(pre)
+            and np.broadcast_shapes(lead, pre[len(pre) - len(lead) :]) == pre[len(pre) - len(lead) :]
+            and len(tail) <= len(post)
+            and np.broadcast_shapes(tail, post[len(post) - len(tail) :]) == post[len(post) - len(tail) :]
+        )
+    except ValueError:
+        ok = False
+    if not ok:
+        raise RuntimeError(
+            located(
+                f"shape mismatch: value tensor of shape {list(v.shape)} cannot be broadcast to indexing result of "
+                f"shape [{', '.join(str(d) for d in pre + ('N',) + post)}]"
+            )
+        )
+    rows = T.reshape(rows, lead + tuple(mask.shape) + (1,) * (len(post) - len(tail)) + tail)
+    return apply("select", [mask_b, rows, y])
+
+
 def _mask_update(y, pos: int, mask_entry: tuple, value):
     """y[mask] = value for a value that is the same for every selected element (a number, or a tensor that
     broadcasts over the selected elements): a select, with no need for the mask's values. None otherwise."""
@@ -477,7 +508,9 @@ def _mask_update(y, pos: int, mask_entry: tuple, value):
         v = v.reshape(tuple(v.shape[1:]))
     r = v.ndim - len(post) - 1  # dims of v before the selected elements' position (aligned from the right)
     if r >= 0 and v.shape[r] != 1:
-        return None  # one value per selected element: needs the mask's values
+        if mask._data is not None:
+            return None  # one value per selected element: the mask's positions (their count checked)
+        return _rows_by_rank(y, mask, mask_b, v, r, pre, post)
     if r >= 0:  # the selected elements' dimension is 1: drop it
         v = v.reshape(tuple(v.shape[:r]) + tuple(v.shape[r + 1 :]))
     lead = tuple(v.shape[: max(0, v.ndim - len(post))])

@@ -84,6 +84,11 @@ def _no_elements(t: Tensor) -> bool:
     return False
 
 
+def _calculate_correct_fan(tensor: Tensor, mode: str) -> int:
+    """The fan (in or out) an initializer scales by (torch.nn.init._calculate_correct_fan)."""
+    return _fan(tensor, mode.lower())
+
+
 def _fan(t: Tensor, mode: str) -> int:
     fan_in, fan_out = _calculate_fan_in_and_fan_out(t)
     if mode not in ("fan_in", "fan_out"):

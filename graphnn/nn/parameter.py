@@ -22,6 +22,15 @@ class Parameter(Tensor):
     def __repr__(self) -> str:
         return "Parameter containing:\n" + super().__repr__()
 
+    def __deepcopy__(self, memo):
+        """A copy without .grad, as PyTorch's Parameter.__deepcopy__ (a plain tensor's copy keeps it)."""
+        grad = self.__dict__.get("_grad")
+        memo[id(grad)] = None  # (the copy's .grad: None)
+        try:
+            return super().__deepcopy__(memo)
+        finally:
+            del memo[id(grad)]
+
 
 class _BufferMeta(type):
     def __instancecheck__(cls, obj) -> bool:
@@ -38,3 +47,11 @@ class Buffer(metaclass=_BufferMeta):
         t = data.detach().requires_grad_(data.requires_grad)
         t._is_buffer, t.persistent = True, persistent
         return t
+
+
+def __getattr__(name: str):
+    if name in ("UninitializedParameter", "UninitializedBuffer"):  # (torch.nn.parameter's lazy-module names)
+        from graphnn.nn.modules import lazy
+
+        return getattr(lazy, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -27,6 +27,8 @@ def hyper(param_groups: list, group: dict, key: str):
         )
     if is_number(v):
         return tr.scalar_input((id(group), key), lambda: group[key], f"group{i}.{key}")
+    if isinstance(v, Tensor) and v.ndim == 0 and v.is_floating_point():  # (lr=torch.tensor(0.01), set with fill_)
+        return tr.scalar_input((id(group), key), lambda: float(dict.__getitem__(group, key)), f"group{i}.{key}")
     return v
 
 
@@ -60,4 +62,6 @@ def _value_key(k: str, v, zero_tested: tuple):
         return tuple(_value_key(k, x, zero_tested) for x in v)
     if v is None or type(v) in (bool, str):
         return v
+    if isinstance(v, Tensor):  # (a tensor lr: read at every call, its value not part of the structure)
+        return ("tensor", v.dtype_name, tuple(v.shape))
     return repr(v)

@@ -182,8 +182,8 @@ class Optimizer:
         tr = _tracer.current()
         if tr is not None:
             tr.guard(self._membership, self._membership())  # (add_param_group: a new trace)
-            for g in self.param_groups:
-                tr.guard(lambda g=g: structure(g, self._zero_tested), structure(g, self._zero_tested))
+            for g in self.param_groups:  # (as they are when the step ends: see guard_at_end)
+                tr.guard_at_end(lambda g=g: structure(g, self._zero_tested))
         return self.param_groups
 
     def _membership(self) -> tuple:

@@ -14,6 +14,13 @@ from graphnn.core.grad_mode import is_grad_enabled, no_grad
 from graphnn.core.tensor import Tensor
 
 
+def noop_context_fn() -> tuple:
+    """The default context_fn of checkpoint: two contexts that do nothing (forward's and the recomputation's)."""
+    import contextlib
+
+    return contextlib.nullcontext(), contextlib.nullcontext()
+
+
 def checkpoint(
     function,
     *args,

@@ -103,6 +103,11 @@ def _addindent(s: str, n: int) -> str:
     return lines[0] + "\n" + "\n".join(" " * n + line for line in lines[1:])
 
 
+def _size(shape) -> str:
+    """A shape as PyTorch prints it in load_state_dict's errors (its Size's repr)."""
+    return f"torch.Size({list(shape)})"
+
+
 class Module:
     """Base class for all neural network modules."""
 
@@ -441,13 +446,13 @@ class Module:
                 hook(module, keys)
 
         load(self, "")
+        if strict:  # (PyTorch's message: missing and unexpected keys first, then the other errors)
+            quoted = lambda keys: ", ".join(f'"{k}"' for k in keys)  # noqa: E731
+            head = [f"Missing key(s) in state_dict: {quoted(missing)}. "] if missing else []
+            head += [f"Unexpected key(s) in state_dict: {quoted(unexpected)}. "] if unexpected else []
+            errors = head + errors
         if errors:
-            raise RuntimeError(f"Error(s) in loading state_dict for {type(self).__name__}: " + "; ".join(errors))
-        if strict and (missing or unexpected):
-            raise RuntimeError(
-                f"Error(s) in loading state_dict for {type(self).__name__}: "
-                f"missing keys {missing}, unexpected keys {unexpected}"
-            )
+            raise RuntimeError(f"Error(s) in loading state_dict for {type(self).__name__}:\n\t" + "\n\t".join(errors))
         return _IncompatibleKeys(missing, unexpected)
 
     def _load_from_state_dict(
@@ -469,8 +474,8 @@ class Module:
             arr = v._concrete("load_state_dict") if isinstance(v, Tensor) else np.asarray(v)
             if tuple(arr.shape) != tuple(t.shape):
                 error_msgs.append(
-                    f"size mismatch for {k}: copying a param with shape {tuple(arr.shape)}, "
-                    f"the shape in the current model is {tuple(t.shape)}"
+                    f"size mismatch for {k}: copying a param with shape {_size(arr.shape)} from checkpoint, "
+                    f"the shape in current model is {_size(t.shape)}."
                 )
                 continue
             if local_metadata.get("assign_to_params_buffers"):

@@ -23,6 +23,11 @@ from .sampler import (
     SubsetRandomSampler,
     WeightedRandomSampler,
 )
+import sys as _sys
+import types as _types
+
+import graphnn.utils.data.collate  # noqa: F401
+
 from .worker import WorkerInfo, get_worker_info
 
 __all__ = [
@@ -50,3 +55,10 @@ __all__ = [
     "get_worker_info",
     "random_split",
 ]
+
+# torch.utils.data._utils.collate (where scripts extend default_collate_fn_map) is collate.py here
+_utils = _types.ModuleType(__name__ + "._utils", "torch.utils.data._utils: collate is graphnn.utils.data.collate")
+collate_module = _sys.modules[__name__ + ".collate"]
+_utils.collate = collate_module
+_sys.modules[_utils.__name__] = _utils
+_sys.modules[_utils.__name__ + ".collate"] = collate_module

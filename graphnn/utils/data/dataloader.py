@@ -15,7 +15,7 @@ from graphnn.utils.generator import draw_seed
 from .collate import default_collate, default_convert
 from .dataset import IterableDataset
 from .sampler import BatchSampler, RandomSampler, SequentialSampler
-from .worker import Done, Failure, Fetcher, unpack, worker_loop
+from .worker import Done, Failure, Fetcher, get_worker_info, unpack, worker_loop  # noqa: F401 (dataloader.get_worker_info)
 
 
 class DataLoader:
