@@ -214,6 +214,13 @@ def gemm_rows_per_tile(m: int, vw: int, dt: str) -> int:
     return 4 if (m <= 48 and m % 6 and m % 4 == 0) else 6
 
 
+def _conflicting_rows(n, m) -> bool:
+    """Would B's rows, read in place, fall into a few cache sets: a row length of a multiple of 1024 elements (rows
+    4 KiB apart or a power of two of that: a convolution's column matrix over N*H*W) read by more than one row block,
+    where packing each panel once costs less than the misses of every row block's reads."""
+    return isinstance(n, int) and n % 1024 == 0 and m > 8
+
+
 def emit_matmul_blocked(k: Kernel, group, node, via_flat: bool, vw: int) -> None:
     """Register-blocked GEMM: B is packed into K x NR panels (or read in place); the shared micro-kernel keeps
     an MR x NR tile of C in vector registers while k runs (one broadcast of A and two vector FMAs per row
@@ -232,7 +239,7 @@ def emit_matmul_blocked(k: Kernel, group, node, via_flat: bool, vw: int) -> None
         # (a k too long for a whole panel on the stack: B is packed one slice of k at a time, as for a k symbolic
         # in N; see emit_matmul)
         long_k = not isinstance(K, Sym) and K * NR > MAX_PANEL
-        pb_direct = m <= DIRECT_B_MAX_ROWS and not long_k
+        pb_direct = m <= DIRECT_B_MAX_ROWS and not long_k and not _conflicting_rows(n, m)
     if isinstance(n, Sym):  # columns symbolic in N (a convolution's N*H*W): a ragged last panel is decided at run time
         n_full, tail, tail_h = n // NR, None, 2
     else:
