@@ -437,3 +437,41 @@ def test_copying_one_updated_state_tensor_into_another_inside_compile():
     for _ in range(2):
         s(graphnn.tensor(np.arange(12, dtype=np.float32).reshape(4, 3)))
         np.testing.assert_array_equal(ema.running_mean.numpy(), net.running_mean.numpy())
+
+
+@pytest.mark.parametrize(
+    "shape, orthogonal_map, trivialization",
+    [((4, 4), None, True), ((4, 4), "cayley", True), ((5, 3), "householder", False), ((4, 4), "householder", False)],
+)
+def test_orthogonal_parametrization_as_pytorch(torch, shape, orthogonal_map, trivialization):
+    """parametrizations.orthogonal (matrix exponential, Cayley, Householder; with and without the trivialization's
+    base): the initial orthogonalized weight and three SGD steps, eagerly and compiled, as PyTorch's."""
+    data = np.random.default_rng(0).standard_normal(shape).astype(np.float32)
+    xs = np.random.default_rng(1).standard_normal((6, shape[1])).astype(np.float32)
+
+    def run(L, compiled=False):
+        lin = L.nn.Linear(shape[1], shape[0], bias=False)
+        with L.no_grad():
+            lin.weight.copy_(L.tensor(data))
+        L.nn.utils.parametrizations.orthogonal(lin, orthogonal_map=orthogonal_map, use_trivialization=trivialization)
+        opt = L.optim.SGD(lin.parameters(), lr=0.1)
+        x = L.tensor(xs)
+
+        def step():
+            opt.zero_grad()
+            loss = (lin(x) ** 2).sum() + lin(x)[:, 0].sum()
+            loss.backward()
+            opt.step()
+
+        f = graphnn.compile(step) if compiled else step
+        w0 = lin.weight.detach().numpy().copy()
+        for _ in range(3):
+            f()
+        return w0, lin.weight.detach().numpy(), sorted(lin.state_dict())
+
+    want = run(torch)
+    for got in (run(graphnn), run(graphnn, compiled=True)):
+        # orthogonal factors of 4x4 float32 matrices (QR, exp, solves): a few ulp per entry, grown by three steps
+        np.testing.assert_allclose(got[0], want[0], atol=2e-6)
+        np.testing.assert_allclose(got[1], want[1], atol=2e-5)
+        assert got[2] == want[2]
