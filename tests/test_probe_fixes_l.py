@@ -475,3 +475,36 @@ def test_orthogonal_parametrization_as_pytorch(torch, shape, orthogonal_map, tri
         np.testing.assert_allclose(got[0], want[0], atol=2e-6)
         np.testing.assert_allclose(got[1], want[1], atol=2e-5)
         assert got[2] == want[2]
+
+
+@pytest.mark.parametrize(
+    "dims, kernel, padding, dilation",
+    [(2, 3, 1, 1), (2, 5, 2, 1), (2, 3, 2, 2), (1, 4, 3, 1)],
+)
+def test_depthwise_convolutions_by_taps_as_pytorch(torch, dims, kernel, padding, dilation):
+    """Depthwise convolutions (groups = channels, stride 1) run as sums over kernel taps: values and both gradients,
+    eagerly and compiled, as PyTorch's (float32 sums of kernel-size terms, and of N*H*W terms for the weight)."""
+    shape = (3, 8) + (9,) * dims
+    x = np.random.default_rng(0).standard_normal(shape).astype(np.float32)
+    w = np.random.default_rng(1).standard_normal((8, 1) + (kernel,) * dims).astype(np.float32)
+
+    def run(L, compiled=False):
+        conv = getattr(L.nn, f"Conv{dims}d")(8, 8, kernel, padding=padding, dilation=dilation, groups=8)
+        with L.no_grad():
+            conv.weight.copy_(L.tensor(w))
+            conv.bias.fill_(0.25)
+        xt = L.tensor(x, requires_grad=True)
+
+        def step(xt):
+            y = conv(xt)
+            (y * y).sum().backward()
+            return y
+
+        y = (graphnn.compile(step) if compiled else step)(xt)
+        return y.detach().numpy(), xt.grad.numpy(), conv.weight.grad.numpy(), conv.bias.grad.numpy()
+
+    want = run(torch)
+    for got in (run(graphnn), run(graphnn, compiled=True)):
+        for g, t in zip(got, want):
+            scale = np.abs(t).max()
+            np.testing.assert_allclose(g, t, rtol=0, atol=scale * 2e-6 * np.sqrt(g.size))

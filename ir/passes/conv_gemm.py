@@ -1,5 +1,8 @@
 """Lower convolutions to matrix products: conv, conv_grad_weight and conv_grad_input become im2col / col2im
-plus one (batched, for groups) matmul, so every convolution runs on the matmul kernel.
+plus one (batched, for groups) matmul, so every convolution runs on the matmul kernel. A depthwise convolution (one
+input channel per group, one output channel per group: MobileNet's, ConvNeXt's) is a sum over its kernel's taps of
+shifted slices of the (padded) input times one weight per channel instead, elementwise work one fused loop computes
+without a column matrix (its gradients: the taps' slices scattered back, and one channel sum per tap).
 
 conv:             out[o, (n, q)]     = W[o, (c, k)] @ im2col(x)[(c, k), (n, q)]
 conv_grad_weight: gW[o, (c, k)]      = g[o, (n, q)] @ im2col(x)^T
@@ -47,9 +50,110 @@ def _swap_last(e, v):
     return e("transpose", v, perm=tuple(range(nd - 2)) + (nd - 1, nd - 2))
 
 
+def _depthwise(n) -> bool:
+    """A convolution with one input and one output channel per group, over 1 or 2 spatial dimensions, stride 1."""
+    at = n.attrs
+    wshape = tuple(at["weight_shape"]) if n.op == "conv_grad_weight" else n.inputs[1].shape
+    channels = at["input_shape"][1] if n.op == "conv_grad_input" else n.inputs[0].shape[1]
+    # (strided ones stay products: their gradient's strided scatters cost more per element than the column matrix)
+    unit = all(st == 1 for st in at["stride"])
+    return at["groups"] == channels == wshape[0] and wshape[1] == 1 and len(wshape) in (3, 4) and channels > 1 and unit
+
+
+def _taps(kernel: tuple) -> list:
+    out = [()]
+    for k in kernel:
+        out = [t + (i,) for t in out for i in range(k)]
+    return out
+
+
+def _padded_shape(at, in_shape: tuple) -> tuple:
+    return tuple(in_shape[:2]) + tuple(lo + s + hi for s, (lo, hi) in zip(in_shape[2:], at["padding"]))
+
+
+def _tap_window(at, tap: tuple, xp_shape: tuple, out_spatial: tuple) -> dict:
+    """slice attributes of the padded input's window that kernel tap `tap` multiplies (output-shaped)."""
+    off = tuple(t * d for t, d in zip(tap, at["dilation"]))
+    stops = tuple(o + (q - 1) * s + 1 for o, q, s in zip(off, out_spatial, at["stride"]))
+    return {"starts": (0, 0) + off, "stops": tuple(xp_shape[:2]) + stops, "steps": (1, 1) + tuple(at["stride"])}
+
+
+def _tap_weight(e, w, tap: tuple, nd: int):
+    """w[:, 0, *tap] shaped to broadcast over (N, C, *spatial)."""
+    C = w.shape[0]
+    t = e("slice", w, starts=(0, 0) + tap, stops=(C, 1) + tuple(i + 1 for i in tap), steps=(1,) * (2 + nd))
+    return e("reshape", t, shape=(1, C) + (1,) * nd)
+
+
+def _rewrite_depthwise(n, e):
+    at = n.attrs
+    nd = len(at["stride"])
+    if n.op == "conv_grad_input":
+        g, w = n.inputs
+        in_shape = tuple(at["input_shape"])
+    elif n.op == "conv":
+        x, w = n.inputs
+        in_shape = x.shape
+    else:
+        x, g = n.inputs
+        in_shape = x.shape
+    kernel = tuple(at["weight_shape"][2:]) if n.op == "conv_grad_weight" else w.shape[2:]
+    xp_shape = _padded_shape(at, in_shape)
+    padded = xp_shape != tuple(in_shape)
+    lo = tuple(p[0] for p in at["padding"])
+    if n.op == "conv_grad_input":
+        out_spatial = g.shape[2:]
+        acc = None
+        for tap in _taps(kernel):
+            win = _tap_window(at, tap, xp_shape, out_spatial)
+            part = e(
+                "slice_grad",
+                e("mul", g, _tap_weight(e, w, tap, nd)),
+                shape=xp_shape,
+                starts=win["starts"],
+                steps=win["steps"],
+            )
+            acc = part if acc is None else e("add", acc, part)
+        if padded:
+            acc = e(
+                "slice",
+                acc,
+                starts=(0, 0) + lo,
+                stops=tuple(in_shape[:2]) + tuple(l + s for l, s in zip(lo, in_shape[2:])),
+                steps=(1,) * (2 + nd),
+            )
+        return acc
+    xp = e("slice_grad", x, shape=xp_shape, starts=(0, 0) + lo, steps=(1,) * (2 + nd)) if padded else x
+    out_spatial = n.outputs[0].shape[2:] if n.op == "conv" else g.shape[2:]
+    if n.op == "conv":
+        acc = None
+        for tap in _taps(kernel):
+            part = e("mul", e("slice", xp, **_tap_window(at, tap, xp_shape, out_spatial)), _tap_weight(e, w, tap, nd))
+            acc = part if acc is None else e("add", acc, part)
+        return acc
+    C = in_shape[1]
+    cols = [
+        e(
+            "reshape",
+            e(
+                "sum",
+                e("mul", g, e("slice", xp, **_tap_window(at, tap, xp_shape, out_spatial))),
+                axes=(0,) + tuple(range(2, 2 + nd)),
+                keepdims=False,
+            ),
+            shape=(C, 1),
+        )
+        for tap in _taps(kernel)
+    ]
+    gw = e("concat", *cols, axis=1) if len(cols) > 1 else cols[0]
+    return e("reshape", gw, shape=tuple(at["weight_shape"]))
+
+
 def _rewrite(n, e):
     at = n.attrs
     groups = at["groups"]
+    if _depthwise(n):
+        return _rewrite_depthwise(n, e)
     if n.op == "conv":
         x, w = n.inputs
         O, cg = w.shape[0], w.shape[1]
