@@ -508,3 +508,34 @@ def test_depthwise_convolutions_by_taps_as_pytorch(torch, dims, kernel, padding,
         for g, t in zip(got, want):
             scale = np.abs(t).max()
             np.testing.assert_allclose(g, t, rtol=0, atol=scale * 2e-6 * np.sqrt(g.size))
+
+
+def test_eager_recurrent_layers_trace_their_step_once(torch):
+    """An eager RNN layer keeps its traced step body between calls (same weights, same shapes): later calls read
+    the weights' current values (an optimizer's updates), and a replaced weight traces anew."""
+    from graphnn.compiler import scan as scan_module
+
+    rng = np.random.default_rng(0)
+    tm, gm = torch.nn.GRU(5, 7, num_layers=2), graphnn.nn.GRU(5, 7, num_layers=2)
+    gm.load_state_dict({k: graphnn.tensor(v.detach().numpy()) for k, v in tm.state_dict().items()})
+    topt, gopt = torch.optim.SGD(tm.parameters(), lr=0.05), graphnn.optim.SGD(gm.parameters(), lr=0.05)
+    scan_module._BODIES.clear()
+    traced = 0
+    for step in range(4):
+        x = rng.standard_normal((6, 3, 5)).astype(np.float32)
+        outs = []
+        for L, m, opt in ((torch, tm, topt), (graphnn, gm, gopt)):
+            opt.zero_grad()
+            y, _ = m(L.tensor(x))
+            (y**2).sum().backward()
+            opt.step()
+            outs.append(y.detach().numpy())
+        # float32 recurrences of 6 steps, two layers: a few ulp per step, amplified by the updates in between
+        np.testing.assert_allclose(outs[1], outs[0], atol=5e-6)
+        if step == 0:
+            assert len(scan_module._BODIES) == traced + 2  # (one body per layer)
+        if step == 1:
+            with graphnn.no_grad():
+                gm.weight_hh_l0 = graphnn.nn.Parameter(gm.weight_hh_l0.detach().clone())
+            gopt = graphnn.optim.SGD(gm.parameters(), lr=0.05)
+    assert len(scan_module._BODIES) == traced + 3

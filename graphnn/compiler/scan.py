@@ -7,7 +7,8 @@ from graphnn.ir.ops.scan import Body
 from graphnn.ir.types import TensorType
 
 from graphnn.core.dispatch import apply
-from graphnn.compiler.tracer import Tracer
+from graphnn.compiler.tracer import Tracer, current as _current
+from graphnn.core.grad_mode import is_grad_enabled
 from graphnn.core.tensor import Tensor
 
 
@@ -17,12 +18,18 @@ def _as_list(x) -> tuple:
     return list(x), False
 
 
-def scan(fn, init, xs, reverse: bool = False):
+_BODIES: dict = {}  # (cache_key, operand signature, grad mode) -> (Body, loop constants, structure of the result)
+MAX_BODIES = 64
+
+
+def scan(fn, init, xs, reverse: bool = False, cache_key=None):
     """carry, ys = scan(fn, init, xs): for t in range(len): carry, y_t = fn(carry, xs[t]).
 
     `init`/`xs` are tensors or tuples of tensors; fn returns (carry, y) with the same structure for carry.
     The body is traced once into an IR subgraph; tensors it reads from outside (weights) become loop
-    constants, so gradients reach them through the reverse scan.
+    constants, so gradients reach them through the reverse scan. A caller whose body is the same function of the
+    same tensors at every call (an RNN layer's step over its weights) passes a hashable `cache_key` saying so: outside
+    graphnn.compile the traced body is then kept for the next call with operands of the same shapes.
     """
     carries, single_carry = _as_list(init)
     seqs, single_x = _as_list(xs)
@@ -32,6 +39,14 @@ def scan(fn, init, xs, reverse: bool = False):
     for s in seqs:
         if s.ndim == 0 or s.shape[0] != length:
             raise ValueError(f"scan: every sequence needs leading dimension {length}, got {tuple(s.shape)}")
+    key = None
+    if cache_key is not None and _current() is None:
+        sig = tuple((tuple(t.shape), t.dtype_name, t.requires_grad) for t in carries + seqs)
+        key = (cache_key, sig, len(carries), is_grad_enabled())
+        hit = _BODIES.get(key)
+        if hit is not None:
+            body_attr, consts, single_y = hit
+            return _run(body_attr, carries, seqs, consts, single_carry, single_y, reverse)
     tracer = Tracer("scan_body")
     with tracer:
 
@@ -59,10 +74,20 @@ def scan(fn, init, xs, reverse: bool = False):
     ir.optimize(body)
     n_args = len(carries) + len(seqs)
     consts = [acc() for acc in tracer.bindings[n_args:]]
+    body_attr = Body(body)
+    if key is not None:
+        if len(_BODIES) >= MAX_BODIES:
+            _BODIES.pop(next(iter(_BODIES)))
+        _BODIES[key] = (body_attr, consts, single_y)
+    return _run(body_attr, carries, seqs, consts, single_carry, single_y, reverse)
+
+
+def _run(body_attr, carries: list, seqs: list, consts: list, single_carry: bool, single_y: bool, reverse: bool):
+    length = seqs[0].shape[0]
     outs = apply(
         "scan",
         carries + seqs + consts,
-        {"body": Body(body), "n_carry": len(carries), "n_xs": len(seqs), "length": length, "reverse": bool(reverse)},
+        {"body": body_attr, "n_carry": len(carries), "n_xs": len(seqs), "length": length, "reverse": bool(reverse)},
         name="ScanBackward0",
     )
     outs = list(outs) if isinstance(outs, tuple) else [outs]

@@ -218,7 +218,9 @@ class RNNBase(Module):
                         new = tuple(n.where(m_t, c) for n, c in zip(new, carry)) if is_lstm else new.where(m_t, carry)
                     return new, (new[0] if is_lstm else new)
 
-                final, ys = scan(body, init_state, gi if mask is None else (gi, mask), reverse=bool(d))
+                # (the body is the same function of the same weights at every call: traced once per signature)
+                key = (self.mode, mask is not None, id(w_hh), id(b_hh), id(w_hr))
+                final, ys = scan(body, init_state, gi if mask is None else (gi, mask), reverse=bool(d), cache_key=key)
                 outs.append(ys)
                 for f, v in zip(finals, final if is_lstm else (final,)):
                     f.append(v)
