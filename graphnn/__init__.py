@@ -313,6 +313,9 @@ from graphnn import multiprocessing  # noqa: E402
 
 from graphnn import _dynamo, _inductor, ao, fft, func, jit, linalg, mps, quantization, serialization, special, testing  # noqa: E402  (torch.jit's entry points, linalg's norms, special)
 
+xpu = mps  # (torch.xpu: Intel GPUs, never present here either: is_available() is False, seeding does nothing)
+_sys.modules[__name__ + ".xpu"] = mps
+
 i0 = special.i0  # (also Tensor.i0; torch.polygamma, torch.mvlgamma: special's)
 polygamma = special.polygamma
 mvlgamma = special.multigammaln

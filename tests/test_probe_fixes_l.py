@@ -539,3 +539,48 @@ def test_eager_recurrent_layers_trace_their_step_once(torch):
                 gm.weight_hh_l0 = graphnn.nn.Parameter(gm.weight_hh_l0.detach().clone())
             gopt = graphnn.optim.SGD(gm.parameters(), lr=0.05)
     assert len(scan_module._BODIES) == traced + 3
+
+
+def test_lists_and_dicts_passed_to_a_compiled_function_are_changed(torch):
+    """A compiled step appending to a list argument and setting dict entries: the caller's containers change at every
+    call, as PyTorch's (the trace saw copies: the call runs eagerly)."""
+
+    def run(L, compiled: bool):
+        w = L.nn.Parameter(L.ones(2))
+
+        def step(x, stats, history):
+            loss = (w * x).sum()
+            stats["loss"] = loss.detach()
+            stats["steps"] = stats.get("steps", 0) + 1
+            history.append(loss.detach())
+            return loss
+
+        f = graphnn.compile(step) if compiled else step
+        stats, history = {}, []
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            for i in range(3):
+                f(L.ones(2) * i, stats, history)
+        return sorted(stats), stats["steps"], [float(h) for h in history]
+
+    want = run(torch, False)
+    assert run(graphnn, False) == want and run(graphnn, True) == want
+
+
+def test_a_trace_that_stops_gives_back_graphnn_generator_draws():
+    """A shuffling DataLoader iterated inside a compiled function before a graph break: the eager rerun shuffles as
+    the uncompiled code does (the aborted trace's draw from graphnn's generator is undone)."""
+    data = graphnn.utils.data.TensorDataset(graphnn.arange(24.0).reshape(12, 2))
+
+    def train():
+        loader = graphnn.utils.data.DataLoader(data, batch_size=4, shuffle=True)
+        first = next(iter(loader))[0]
+        return first.sum().item(), graphnn.rand(()).item()
+
+    graphnn.manual_seed(3)
+    eager = train()
+    graphnn.manual_seed(3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        compiled = graphnn.compile(train)()
+    assert compiled == eager

@@ -23,7 +23,16 @@ from graphnn.ir.registry import MissingGradient
 from graphnn.compiler import python_reads, tracer as _tracer
 from graphnn.core.grad_mode import INFERENCE_REGIONS, is_grad_enabled, is_inference_mode_enabled
 from graphnn.compiler.python_state import python_state, warn_at_user, warn_state_changes
-from graphnn.compiler.pytree import BadLeaf, bad_argument, flatten, map_tensors, numbers_erased, signature, unflatten
+from graphnn.compiler.pytree import (
+    BadLeaf,
+    bad_argument,
+    changed_copy,
+    flatten,
+    map_tensors,
+    numbers_erased,
+    signature,
+    unflatten,
+)
 from graphnn.compiler.tracer import EPOCH as _EPOCH, Tracer
 from graphnn.core.tensor import Tensor, TraceError
 
@@ -344,6 +353,11 @@ def trace_function(fn, args: tuple, kwargs: dict, names: dict, name: str, state_
         raise _aliased_args_error()
     stores = {id(c) for key, (c, _, _) in tracer.stored.items() if key[0] == "item"}  # (set again at every call)
     changed = python_reads.changed_state([e for e in state if id(e[1]) not in stores])
+    changed += [  # (lists and dicts passed as arguments are traced as copies: a change to one is made to the copy)
+        f"argument {k}: entries added, removed or replaced"
+        for k, (a, s) in enumerate(zip(tuple(args) + tuple(kwargs.values()), tuple(sym) + tuple(sym_kw.values())))
+        if not isinstance(a, Tensor) and changed_copy(a, s)
+    ]
     if changed:  # compiled calls would not repeat the change: undo it, and the call runs eagerly (see TraceError)
         python_reads.restore_state(state)
         raise PythonStateChange(

@@ -649,7 +649,13 @@ def host_random_snapshot(fn) -> list:
 
     import numpy as np
 
-    return [(random, random.getstate()), (np.random, np.random.get_state())] + [(g, _state(g)) for g in _generators(fn)]
+    from graphnn.core import random as graphnn_random  # (a DataLoader's shuffle draws its seed from graphnn's)
+
+    return [
+        (random, random.getstate()),
+        (np.random, np.random.get_state()),
+        (graphnn_random, graphnn_random.get_rng_state()),
+    ] + [(g, _state(g)) for g in _generators(fn)]
 
 
 def restore_host_random(snapshot: list) -> None:
@@ -657,8 +663,12 @@ def restore_host_random(snapshot: list) -> None:
 
     import numpy as np
 
+    from graphnn.core import random as graphnn_random
+
     for g, state in snapshot:
-        if isinstance(g, np.random.Generator):
+        if g is graphnn_random:
+            g.set_rng_state(state)
+        elif isinstance(g, np.random.Generator):
             g.bit_generator.state = state
         elif g is random or isinstance(g, random.Random):
             g.setstate(state)

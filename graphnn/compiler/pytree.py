@@ -175,6 +175,23 @@ def map_tensors(obj, fn, path: str = ""):
     return obj
 
 
+def changed_copy(original, copy) -> bool:
+    """Did code change `copy`, made from `original` by map_tensors (entries added to a list or a dict argument,
+    removed, or replaced by other objects), which compiled calls would not change again?"""
+    if isinstance(original, Tensor):
+        return False
+    kind = _kind(type(original))
+    if kind == "map":
+        if list(original.keys()) != list(copy.keys()):
+            return True
+        return any(changed_copy(v, copy[k]) for k, v in original.items())
+    if kind is not None:
+        if len(original) != len(copy):
+            return True
+        return any(changed_copy(o, c) for o, c in zip(original, copy))
+    return original is not copy
+
+
 def flatten(obj, leaves: list):
     """The structure of a result tree, with tensors replaced by ('leaf', i) and collected in `leaves`; a dataclass
     result (a model's output record, also one that is a mapping as transformers' ModelOutput) by its fields."""
