@@ -13,6 +13,7 @@ import llvmlite.ir as ir
 from graphnn.ir.fusion import epilogue_sources
 from graphnn.ir.ops.im2col import geometry
 from graphnn.ir.registry import get_op
+from graphnn.ir.symbolic import Sym
 
 from . import attention
 from .gemm import emit_matmul
@@ -206,7 +207,9 @@ def emit_column_sum(k: Kernel, group, node, via_flat: bool = False) -> None:
     dt = out.dtype
     nred = len(norm_axes(node.attrs["axes"], x.type.ndim))
     rows, cols = prod(x.shape[:nred]), prod(x.shape[nred:])
-    chunk = min(cols, COLUMN_CHUNK)
+    # (columns symbolic in N: whole chunks of scratch, the last one ragged at run time, rather than a scratch of the
+    # representative's width, which would hold at that N only)
+    chunk = COLUMN_CHUNK if isinstance(cols, Sym) else min(cols, COLUMN_CHUNK)
     b = k.b
     acc = k.alloca(ir.ArrayType(LLTYPE[dt], chunk))
     keep = bool(node.attrs.get("keepdims"))

@@ -584,3 +584,35 @@ def test_a_trace_that_stops_gives_back_graphnn_generator_draws():
         warnings.simplefilter("ignore")
         compiled = graphnn.compile(train)()
     assert compiled == eager
+
+
+def test_a_positional_table_sliced_by_length_gets_one_dynamic_program():
+    """`x + pos[:, :x.size(1)]` in a compiled training step (BERT/ViT): the table's gradient sums columns whose count
+    is symbolic in the length; one dynamic program serves every length, with eager's numbers."""
+    from graphnn.codegen.dynamic import STATS
+
+    def run(compiled: bool):
+        graphnn.manual_seed(0)
+        lin = graphnn.nn.Linear(16, 16)
+        pos = graphnn.nn.Parameter(graphnn.randn(1, 32, 16))
+        opt = graphnn.optim.SGD(list(lin.parameters()) + [pos], 1e-2)
+
+        def step(x):
+            opt.zero_grad()
+            loss = lin(x + pos[:, : x.size(1)]).pow(2).mean()
+            loss.backward()
+            opt.step()
+            return loss
+
+        f = graphnn.compile(step) if compiled else step
+        rng = np.random.default_rng(0)
+        losses = [
+            f(graphnn.tensor(rng.standard_normal((4, t, 16)).astype(np.float32))).item() for t in (8, 11, 6, 10, 7, 13)
+        ]
+        return losses, pos.detach().numpy()
+
+    before = STATS["dynamic_reused"]
+    eager, compiled = run(False), run(True)
+    np.testing.assert_allclose(compiled[0], eager[0], rtol=1e-5)
+    np.testing.assert_allclose(compiled[1], eager[1], rtol=1e-5, atol=1e-6)
+    assert STATS["dynamic_reused"] - before >= 3  # (lengths 10, 7 and 13 at least from one program)
