@@ -248,6 +248,7 @@ def emit_matmul_blocked(k: Kernel, group, node, via_flat: bool, vw: int) -> None
     micro = gemm_tile_function(k.module, dt, vw, MR)
     micro_tail = gemm_tile_function(k.module, dt, vw, MR, tail_h) if tail != 0 else None
     pa, rs, ks = strided_operand(k, a)
+    transposed_b = transposed_view(k, c)
     # Packing B into contiguous panels pays off when many row blocks reuse each panel (big GEMMs); with few
     # rows a row-major B is read in place.
     pb = direct_pointer(k, c) if pb_direct else None
@@ -291,9 +292,12 @@ def emit_matmul_blocked(k: Kernel, group, node, via_flat: bool, vw: int) -> None
                         y = k.elem(c, Index(k, c.shape, bc + [src, j]))
                     b.store(y, cell(b.add(b.mul(kk, i64(width)), jj)))
 
-                k.loop(width, put)
+                return put
 
-            k.loop(count, row)
+            if transposed_b:  # (B's columns are rows in memory: each read along k, contiguously)
+                k.loop(width, lambda jj: k.loop(count, lambda kk: row(kk)(jj)))
+            else:
+                k.loop(count, lambda kk: k.loop(width, row(kk)))
 
         def run_panel(j0, cols, fn, width: int, bsrc, bld, full: bool):
             def row_block(ib):
