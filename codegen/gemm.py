@@ -98,7 +98,7 @@ def emit_matmul(k: Kernel, group, node, via_flat: bool = False) -> None:
         sliceable = long_k and _long_k_sliceable(k, group, node, via_flat)
         # A @ W^T with both read along k: dot-product tiles, unless enough rows of A amortize packing W^T panels.
         dots = transposed_view(k, c) and direct_pointer(k, a) is not None and K >= vw
-        dots = dots and (m < 16 or (long_k and not sliceable))
+        dots = dots and (m < 16 or (long_k and not sliceable) or _dots_by_slices(m, n, K))
         # Packing B panels pays off only when several rows of A reuse them; a few rows run as dot products.
         blocked = n >= vw and m >= 4 and (not long_k or sliceable) and strided_operand(k, a) is not None
     if dots:
@@ -523,6 +523,17 @@ def dots_tile_function(module: ir.Module, dt: str, vw: int, MR: int = DOT_MR, NR
     return fn
 
 
+DOT_SLICE = 512  # elements of k per slice of the sliced dot-product schedule (a slice of A's rows stays in L1)
+DOT_GROUP = 8  # tiles of columns a slice of A's rows is reused for
+
+
+def _dots_by_slices(m, n, K) -> bool:
+    """A @ W^T over a long k with a small result (a weight gradient: k runs over N*H*W): dot products over slices of
+    k, each slice of A and W read from memory once, instead of packing W^T panels element by element."""
+    ints = all(isinstance(x, int) for x in (m, n, K))
+    return ints and K >= 8 * DOT_SLICE and m <= 64 and m * n <= (1 << 14)
+
+
 def emit_matmul_dots(k: Kernel, group, node, via_flat: bool, vw: int) -> None:
     """C = A @ W^T with A (m, K) and W (n, K) both contiguous along K: the shared micro-kernel keeps one
     vector accumulator per element of a MR x NR tile while k runs over whole vectors of both rows
@@ -539,6 +550,9 @@ def emit_matmul_dots(k: Kernel, group, node, via_flat: bool, vw: int) -> None:
     b = k.b
     pa, pw = direct_pointer(k, a), k.ptr[w.id]
     tile = k.alloca(ir.ArrayType(T, MR * NR))
+
+    if _dots_by_slices(m, n, K):
+        return _dots_sliced(k, group, node, via_flat, micro, MR, NR, pa, pw, tile)
 
     def per_batch(lead_dims):
         a_off, w_off = _batch_offset(k, out, a, lead_dims), _batch_offset(k, out, w, lead_dims)
@@ -560,6 +574,73 @@ def emit_matmul_dots(k: Kernel, group, node, via_flat: bool, vw: int) -> None:
             k.loop((m + MR - 1) // MR, row_block)
 
         k.loop((n + NR - 1) // NR, column_block, parallel=True)
+
+    k.loops(out.shape[:-2], per_batch, parallel=True)
+
+
+def _dots_sliced(k: Kernel, group, node, via_flat: bool, micro, MR: int, NR: int, pa, pw, tile) -> None:
+    """emit_matmul_dots over slices of k: per group of DOT_GROUP column tiles (split among threads), every slice of
+    k computes the group's dot-product tiles for all rows, added into an m x (DOT_GROUP * NR) scratch that the
+    epilogue then stores: a slice of A's rows is reused from L1 by the group's tiles, W is read once."""
+    root = group.root
+    a = node.inputs[0]
+    w = node.inputs[1].producer.inputs[0]
+    out = node.outputs[0]
+    dt = out.dtype
+    T = LLTYPE[dt]
+    m, n, K = out.shape[-2], out.shape[-1], a.shape[-1]
+    GW = DOT_GROUP * NR
+    b = k.b
+    acc = k.alloca(ir.ArrayType(T, m * GW))
+
+    def cell(offset):
+        return b.gep(acc, [i64(0), offset], inbounds=True)
+
+    def per_batch(lead_dims):
+        a_off, w_off = _batch_offset(k, out, a, lead_dims), _batch_offset(k, out, w, lead_dims)
+
+        def column_group(g):
+            jg0 = b.mul(g, i64(GW))
+            left = b.sub(i64(n), jg0)
+            gcols = b.select(b.icmp_signed("<", left, i64(GW)), left, i64(GW))
+            k.loop(m * GW, lambda i: b.store(k.const(0, dt), cell(i)))
+
+            def k_slice(s):
+                k0 = b.mul(s, i64(DOT_SLICE))
+                rest = b.sub(i64(K), k0)
+                klen = b.select(b.icmp_signed("<", rest, i64(DOT_SLICE)), rest, i64(DOT_SLICE))
+
+                def column_tile(jt):
+                    jl = b.mul(jt, i64(NR))  # (within the group)
+                    cols = b.sub(gcols, jl)
+                    ncols = b.select(b.icmp_signed("<", cols, i64(NR)), cols, i64(NR))
+                    wp = _advance(b, pw, b.add(w_off, b.add(b.mul(b.add(jg0, jl), i64(K)), k0)), T)
+
+                    def row_tile(it):
+                        i0 = b.mul(it, i64(MR))
+                        rows = b.sub(i64(m), i0)
+                        ap = _advance(b, pa, b.add(a_off, b.add(b.mul(i0, i64(K)), k0)), T)
+                        b.call(micro, [ap, i64(K), rows, wp, i64(K), cols, klen, b.bitcast(tile, PTR)])
+                        nrows = b.select(b.icmp_signed("<", rows, i64(MR)), rows, i64(MR))
+
+                        def add_row(r):
+                            def add(jj):
+                                src = b.load(b.gep(tile, [i64(0), b.add(b.mul(r, i64(NR)), jj)], inbounds=True))
+                                at = cell(b.add(b.mul(b.add(i0, r), i64(GW)), b.add(jl, jj)))
+                                b.store(k.flags(b.fadd(b.load(at), src), ("reassoc",)), at)
+
+                            k.loop(ncols, add)
+
+                        k.loop(nrows, add_row)
+
+                    k.loop((m + MR - 1) // MR, row_tile)
+
+                k.loop(b.udiv(b.add(gcols, i64(NR - 1)), i64(NR)), column_tile)
+
+            k.loop((K + DOT_SLICE - 1) // DOT_SLICE, k_slice)
+            store_tile(k, root, out, acc, GW, i64(m), gcols, lead_dims, i64(0), jg0, via_flat)
+
+        k.loop((n + GW - 1) // GW, column_group, parallel=True)
 
     k.loops(out.shape[:-2], per_batch, parallel=True)
 

@@ -616,3 +616,15 @@ def test_a_positional_table_sliced_by_length_gets_one_dynamic_program():
     np.testing.assert_allclose(compiled[0], eager[0], rtol=1e-5)
     np.testing.assert_allclose(compiled[1], eager[1], rtol=1e-5, atol=1e-6)
     assert STATS["dynamic_reused"] - before >= 3  # (lengths 10, 7 and 13 at least from one program)
+
+
+@pytest.mark.parametrize("m, k, n", [(16, 8192, 40), (5, 4100, 7), (13, 5000, 37), (64, 4096, 250)])
+def test_weight_gradient_products_by_slices_of_k(m, k, n):
+    """A @ W^T over a long k with a small result (a convolution's weight gradient) runs as dot products over slices
+    of k added up in scratch: within float32's bound for k-term sums, with its epilogue, ragged tiles and slices."""
+    a = np.random.default_rng(0).standard_normal((m, k)).astype(np.float32)
+    w = np.random.default_rng(1).standard_normal((n, k)).astype(np.float32)
+    got = graphnn.compile(lambda a, w: (a @ w.t()) * 2 + 1)(graphnn.tensor(a), graphnn.tensor(w)).numpy()
+    want = (a.astype(np.float64) @ w.T.astype(np.float64)) * 2 + 1
+    bound = 2 * k * 2**-24 * (np.abs(a).astype(np.float64) @ np.abs(w.T).astype(np.float64)) + 4 * 2**-24 * np.abs(want)
+    assert (np.abs(got - want) <= bound).all()
