@@ -238,16 +238,25 @@ def test_lbfgs_state_dict_round_trip(torch):
     compare_params(g2, g)
 
 
-def test_lbfgs_step_inside_compile_is_refused(torch):
+def test_lbfgs_step_inside_compile_runs_eagerly(torch):
+    """LBFGS's line search depends on values: inside graphnn.compile it is a graph break (the call runs eagerly,
+    with a warning, as torch.compile's does); fullgraph=True makes it an error."""
+    import warnings
+
     g, _ = mlp_pair(torch)
     opt = goptim.LBFGS(g.parameters())
+    x = graphnn.randn(2, 4).double()
 
-    @graphnn.compile
     def step(x):
         return opt.step(lambda: g(x).sum())
 
-    with pytest.raises(NotImplementedError, match="LBFGS.step cannot run inside graphnn.compile"):
-        step(graphnn.randn(2, 4).double())
+    with pytest.raises(graphnn.core.tensor.TraceError, match="LBFGS.step cannot run inside graphnn.compile"):
+        graphnn.compile(step, fullgraph=True)(x)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        loss = graphnn.compile(step)(x)
+    assert any("runs eagerly" in str(w.message) for w in caught)
+    assert loss.item() == loss.item()  # (a number: the eager step ran)
 
 
 def test_lbfgs_stops_at_a_minimum(torch):

@@ -567,8 +567,9 @@ class Tensor:
             return
         symbolic = self._trace is tr
         if symbolic and self.grad_fn is not None and not result.requires_grad:
-            # PyTorch keeps the autograd history (and changes only the data): a traced value cannot do both yet
-            raise NotImplementedError(
+            # PyTorch keeps the autograd history (and changes only the data): a traced value cannot do both yet (a
+            # graph break: the call runs eagerly, where it can)
+            raise TraceError(
                 located(
                     f"{name}: in-place op without gradient (under no_grad) on a tensor computed with gradient inside "
                     "graphnn.compile is not supported yet; compute the new value out of place, or detach() first"

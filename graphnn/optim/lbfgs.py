@@ -71,10 +71,11 @@ class LBFGS(Optimizer):
         backward and return the loss) once, or several times with the line search. Returns the first loss."""
         if closure is None:
             raise RuntimeError("LBFGS.step needs a closure that computes the loss and its gradients")
-        if _tracer.current() is not None:
+        if _tracer.current() is not None:  # (a graph break: the call runs eagerly, as torch.compile's does)
             from graphnn.core.dispatch import located
+            from graphnn.core.tensor import TraceError
 
-            raise NotImplementedError(
+            raise TraceError(
                 located(
                     "LBFGS.step cannot run inside graphnn.compile: its line search and stopping tests depend on "
                     "values; call it eagerly (the closure it calls may be compiled)"
