@@ -710,17 +710,11 @@ function.Function = Function
 
 
 def once_differentiable(fn):
-    """A custom Function's backward whose results are not differentiable again: it runs as one opaque call, never
-    traced into a create_graph gradient graph, so differentiating its results raises (as PyTorch's)."""
-    import functools
-
-    @functools.wraps(fn)
-    def wrapper(ctx, *grads):
-        with no_grad():
-            return fn(ctx, *grads)
-
-    wrapper.once_differentiable = True
-    return wrapper
+    """Marks a custom Function's backward whose results are not differentiable again: it runs as one opaque call
+    (without recording, as every opaque backward), never traced into a create_graph gradient graph, so
+    differentiating its results raises (as PyTorch's)."""
+    fn.once_differentiable = True
+    return fn
 
 
 function.once_differentiable = once_differentiable

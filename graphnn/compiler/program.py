@@ -334,7 +334,6 @@ def trace_function(fn, args: tuple, kwargs: dict, names: dict, name: str, state_
 
         sym = [map_tensors(a, arg, f"x{i}") for i, a in enumerate(args)]
         sym_kw = {k: map_tensors(v, arg, k) for k, v in kwargs.items()}
-        before = python_reads.host_random_state(fn)
         drawn = python_reads.host_random_snapshot(fn)
         try:
             result = fn(*sym, **sym_kw)
@@ -367,7 +366,7 @@ def trace_function(fn, args: tuple, kwargs: dict, names: dict, name: str, state_
     python_reads.global_guards(fn, tracer)
     python_reads.data_guards(tracer, fn)
     python_reads.watched_guards(tracer)
-    if python_reads.host_random_state(fn) != before:
+    if python_reads.drew_numbers(drawn, fn):
         warn_at_user(
             f"graphnn.compile({name}) drew numbers from a NumPy or Python random generator while tracing: compiled "
             "calls reuse those numbers (they are constants of the trace). Draw with graphnn (torch.randn, "
@@ -755,13 +754,17 @@ class CompiledModule(CompiledFunction):
         return f"Compiled({self.module!r})"
 
 
-def _without_grad(t) -> bool:
-    """Was traced output t computed without gradient: detached (its op is the one behind detach()) or under
-    no_grad?"""
+def _grad_stopped(n) -> bool:
+    """Does no gradient flow through node n: detach()'s op, or an op traced under no_grad?"""
     from graphnn.ir.registry import get_op
 
+    return "detach" in get_op(n.op).view or bool(n.meta.get("nograd"))
+
+
+def _without_grad(t) -> bool:
+    """Was traced output t computed without gradient (see _grad_stopped)?"""
     p = t._value.producer if isinstance(t, Tensor) and t._value is not None else None
-    return p is not None and ("detach" in get_op(p.op).view or bool(p.meta.get("nograd")))
+    return p is not None and _grad_stopped(p)
 
 
 def _views_current(result, tracer) -> None:
@@ -778,12 +781,10 @@ def _views_current(result, tracer) -> None:
 
 
 def _reached(g, sources: list) -> set:
-    """Ids of the values of g computed from any of `sources` (not through a detach or a node traced under no_grad)."""
-    from graphnn.ir.registry import get_op
-
+    """Ids of the values of g computed from any of `sources` (not through a node _grad_stopped)."""
     reached = {v.id for v in sources}
     for n in g.nodes:
-        if "detach" in get_op(n.op).view or n.meta.get("nograd"):
+        if _grad_stopped(n):
             continue
         if any(v.id in reached for v in n.inputs):
             reached.update(o.id for o in n.outputs)

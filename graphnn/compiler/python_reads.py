@@ -617,18 +617,25 @@ def _read_keys(f, self_name: str | None = None) -> dict:
     return out
 
 
-def host_random_state(fn=None) -> tuple:
-    """A fingerprint of NumPy's global generator, Python's random module and the generator objects fn reaches
-    (np.random.default_rng(), RandomState, random.Random held by a global, a closure variable, the compiled
-    method's object or an object one of those holds): a trace that draws from them bakes the numbers in (see
-    trace_function)."""
-    import random
+def drew_numbers(snapshot: list, fn) -> bool:
+    """Were numbers drawn since host_random_snapshot(fn) gave `snapshot` from NumPy's global generator, Python's
+    random module or a generator object fn reaches (a trace that draws from them bakes the numbers in: see
+    trace_function)? graphnn's own generator is left out: a trace's draws from it are its random inputs."""
+    from graphnn.core import random as graphnn_random
 
+    def prints(snap: list) -> list:
+        return [_fingerprint(state) for g, state in snap if g is not graphnn_random]
+
+    return prints(snapshot) != prints(host_random_snapshot(fn))
+
+
+def _fingerprint(state):
+    """A generator state in comparable form (a Mersenne Twister's key array by its bytes)."""
     import numpy as np
 
-    kind, keys, pos, *_ = np.random.get_state()
-    own = tuple(repr(_state(g)) for g in _generators(fn))
-    return kind, int(pos), hash(keys.tobytes()), hash(random.getstate()), hash(own)
+    if isinstance(state, tuple) and len(state) > 1 and isinstance(state[1], np.ndarray):
+        return (state[0], hash(state[1].tobytes())) + tuple(state[2:])
+    return repr(state)
 
 
 def _state(g):
@@ -643,8 +650,10 @@ def _state(g):
 
 
 def host_random_snapshot(fn) -> list:
-    """[(generator, state)] of Python's and NumPy's global generators and those fn reaches (see host_random_state),
-    to put back with restore_host_random when a trace stops: the eager call then draws the same numbers."""
+    """[(generator, state)] of Python's, NumPy's and graphnn's global generators and the generator objects fn reaches
+    (np.random.default_rng(), RandomState, random.Random held by a global, a closure variable, the compiled method's
+    object or an object one of those holds), to put back with restore_host_random when a trace stops (the eager
+    call then draws the same numbers), or to compare with drew_numbers."""
     import random
 
     import numpy as np
@@ -677,7 +686,7 @@ def restore_host_random(snapshot: list) -> None:
 
 
 def _generators(fn) -> list:
-    """The random generator objects fn reaches (see host_random_state)."""
+    """The random generator objects fn reaches (see host_random_snapshot)."""
     import random
 
     import numpy as np

@@ -52,13 +52,12 @@ def unpack_dual(tensor, *, level=None) -> UnpackedDualTensor:
     from graphnn.core.grad_mode import enable_grad
     from graphnn.core.tensor import zeros_like
 
-    duals = list(_levels[-1].values()) if _levels else []
-    if not duals or not getattr(tensor, "requires_grad", False):
-        entry = _levels[-1].get(id(tensor)) if _levels else None
-        return UnpackedDualTensor(tensor.detach() if entry else tensor, entry[1] if entry else None)
-    entry = _levels[-1].get(id(tensor))
+    entry = _levels[-1].get(id(tensor)) if _levels else None
     if entry is not None:  # a dual tensor itself
         return UnpackedDualTensor(tensor.detach(), entry[1])
+    duals = list(_levels[-1].values()) if _levels else []
+    if not duals or not getattr(tensor, "requires_grad", False):
+        return UnpackedDualTensor(tensor, None)
     with enable_grad():
         u = zeros_like(tensor).requires_grad_(True)
         grads = autograd.grad(

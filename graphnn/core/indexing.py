@@ -462,6 +462,28 @@ def _undo_merge(new2, y, pos: list):
     return out
 
 
+def _check_fit(shape, lead: tuple, tail: tuple, pre: tuple, post: tuple, n) -> None:
+    """A mask assignment's value (of `shape`) fits when its dimensions before the selected elements' (lead) broadcast
+    to the result's before the mask (pre) and those after (tail) to the result's after it (post); PyTorch's error
+    otherwise (n: the number of selected elements, or 'N' when unknown)."""
+    try:
+        ok = (
+            len(lead) <= len(pre)
+            and len(tail) <= len(post)
+            and np.broadcast_shapes(lead, pre[len(pre) - len(lead) :]) == pre[len(pre) - len(lead) :]
+            and np.broadcast_shapes(tail, post[len(post) - len(tail) :]) == post[len(post) - len(tail) :]
+        )
+    except ValueError:
+        ok = False
+    if not ok:
+        raise RuntimeError(
+            located(
+                f"shape mismatch: value tensor of shape {list(shape)} cannot be broadcast to indexing result of "
+                f"shape [{', '.join(str(d) for d in pre + (n,) + post)}]"
+            )
+        )
+
+
 def _rows_by_rank(y, mask, mask_b, v, r: int, pre: tuple, post: tuple):
     """y[mask] = v with one row of v per True element, for a mask computed inside graphnn.compile (its values unknown
     while tracing): the k-th True element takes row k of v (dimension r), found by a running count of the mask, as
@@ -473,22 +495,7 @@ def _rows_by_rank(y, mask, mask_b, v, r: int, pre: tuple, post: tuple):
     rows = v.index_select(r, rank)
     tail = tuple(v.shape[r + 1 :])
     lead = tuple(v.shape[:r])
-    try:
-        ok = (
-            len(lead) <= len(pre)
-            and np.broadcast_shapes(lead, pre[len(pre) - len(lead) :]) == pre[len(pre) - len(lead) :]
-            and len(tail) <= len(post)
-            and np.broadcast_shapes(tail, post[len(post) - len(tail) :]) == post[len(post) - len(tail) :]
-        )
-    except ValueError:
-        ok = False
-    if not ok:
-        raise RuntimeError(
-            located(
-                f"shape mismatch: value tensor of shape {list(v.shape)} cannot be broadcast to indexing result of "
-                f"shape [{', '.join(str(d) for d in pre + ('N',) + post)}]"
-            )
-        )
+    _check_fit(v.shape, lead, tail, pre, post, "N")
     rows = T.reshape(rows, lead + tuple(mask.shape) + (1,) * (len(post) - len(tail)) + tail)
     return apply("select", [mask_b, rows, y])
 
@@ -515,22 +522,7 @@ def _mask_update(y, pos: int, mask_entry: tuple, value):
         v = v.reshape(tuple(v.shape[:r]) + tuple(v.shape[r + 1 :]))
     lead = tuple(v.shape[: max(0, v.ndim - len(post))])
     tail = tuple(v.shape[len(lead) :])
-    try:
-        ok = (
-            len(lead) <= len(pre)
-            and np.broadcast_shapes(lead, pre[len(pre) - len(lead) :]) == pre[len(pre) - len(lead) :]
-            and np.broadcast_shapes(tail, post[len(post) - len(tail) :]) == post[len(post) - len(tail) :]
-        )
-    except ValueError:
-        ok = False
-    if not ok:
-        n = int(mask._data.sum()) if mask._data is not None else "N"
-        raise RuntimeError(
-            located(
-                f"shape mismatch: value tensor of shape {list(value.shape)} cannot be broadcast to indexing result "
-                f"of shape [{', '.join(str(d) for d in pre + (n,) + post)}]"
-            )
-        )
+    _check_fit(value.shape, lead, tail, pre, post, int(mask._data.sum()) if mask._data is not None else "N")
     if lead:  # dimensions of v before the mask's: keep them there
         v = v.reshape(lead + (1,) * m + tail)
     return apply("select", [mask_b, v, y])

@@ -122,7 +122,7 @@ def _reported(A, name: str, info_of, factor, check_errors: bool) -> tuple:
         return factor(A), g.tensor(info)
     if check_errors:
         k = int(np.flatnonzero(info.reshape(-1))[0])
-        raise _g().linalg.LinAlgError(
+        raise g.linalg.LinAlgError(
             located(
                 f"linalg.{name}: (Batch element {k}): the factorization could not be completed (info = {info.reshape(-1)[k]})"
             )

@@ -411,10 +411,11 @@ class Tensor:
             raise RuntimeError("only Tensors of floating point dtype can require gradients")
         self.requires_grad = requires_grad
         tr = self._trace
-        if requires_grad and tr is not None and tr.active and self.grad_fn is None and self not in tr.retained:
-            tr.retained.append(
-                self
-            )  # a leaf made inside graphnn.compile (x.detach().requires_grad_()): backward sets its .grad
+        # (a leaf made inside graphnn.compile, x.detach().requires_grad_(): backward sets its .grad; tensors are
+        # compared by identity, `in` would compare their values)
+        if requires_grad and tr is not None and tr.active and self.grad_fn is None:
+            if not any(t is self for t in tr.retained):
+                tr.retained.append(self)
         return self
 
     def detach(self) -> "Tensor":

@@ -123,14 +123,18 @@ register(
 
 
 # -- take_along (torch.gather) -----------------------------------------------------------------------------------
+def _within_outside_axis(ishape: tuple, shape: tuple, a: int, what: str) -> None:
+    """An index gathering from or scattering into `shape` along axis a must not be larger than it along the other axes."""
+    if any(i > s for d, (i, s) in enumerate(zip(ishape, shape)) if d != a):
+        raise ValueError(f"index {ishape} is larger than the {what} {shape} outside axis {a}")
+
+
 def _take_along_infer(types, attrs):
     x, idx = types
     _index_type(idx, "take_along")
     if idx.ndim != x.ndim or x.ndim == 0:
         raise ValueError(f"index {idx.shape} must have the input's {x.ndim} dimensions")
-    a = _axis(attrs, x.ndim)
-    if any(i > s for d, (i, s) in enumerate(zip(idx.shape, x.shape)) if d != a):
-        raise ValueError(f"index {idx.shape} is larger than the input {x.shape} outside axis {a}")
+    _within_outside_axis(idx.shape, x.shape, _axis(attrs, x.ndim), "input")
     return TensorType(idx.shape, x.dtype)
 
 
@@ -178,9 +182,7 @@ def _take_along_grad_infer(types, attrs):
     shape = tuple(attrs["shape"])
     if g.shape != idx.shape or len(shape) != idx.ndim:
         raise ValueError(f"gradient {g.shape} and index {idx.shape} must match, with the input's rank {len(shape)}")
-    a = _axis(attrs, len(shape))
-    if any(i > s for d, (i, s) in enumerate(zip(idx.shape, shape)) if d != a):
-        raise ValueError(f"index {idx.shape} is larger than the input {shape} outside axis {a}")
+    _within_outside_axis(idx.shape, shape, _axis(attrs, len(shape)), "input")
     return TensorType(shape, g.dtype)
 
 
@@ -203,9 +205,7 @@ def _scatter_extreme_infer(types, attrs):
         )
     if idx.shape != src.shape or src.ndim != base.ndim or base.ndim == 0:
         raise ValueError(f"values {src.shape} and index {idx.shape} must match, with the base's rank {base.ndim}")
-    a = _axis(attrs, base.ndim)
-    if any(i > s for d, (i, s) in enumerate(zip(idx.shape, base.shape)) if d != a):
-        raise ValueError(f"index {idx.shape} is larger than the base {base.shape} outside axis {a}")
+    _within_outside_axis(idx.shape, base.shape, _axis(attrs, base.ndim), "base")
     if attrs["mode"] not in ("max", "min"):
         raise ValueError(f"scatter_extreme_along mode must be 'max' or 'min', got {attrs['mode']!r}")
     return TensorType(base.shape, base.dtype)

@@ -9,6 +9,8 @@ recomputed by a forward scan that also stacks its carry inputs.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from ..graph import Graph
@@ -222,22 +224,13 @@ def _backward_body(body: Graph, nc: int, nx: int, want: list) -> tuple:
     return g, plan, saved
 
 
-_DERIVED: dict = {}  # (body key, n_carry, n_xs, wanted inputs) -> _derived_bodies' result
-MAX_DERIVED = 64
-
-
-def _derived_bodies(body: Body, nc: int, nx: int, want: list) -> tuple:
-    """(history body, reverse body, plan, saved) of a scan's gradient, derived once per body: eager RNNs
-    differentiate the same body at every backward (no pass mutates a Body's graph: they copy it first)."""
-    key = (body.key, nc, nx, tuple(want))
-    hit = _DERIVED.get(key)
-    if hit is None:
-        bwd_body, plan, saved = _backward_body(body.graph, nc, nx, want)
-        hit = (Body(_with_carry_history(body.graph, nc, saved)), Body(bwd_body), plan, saved)
-        if len(_DERIVED) >= MAX_DERIVED:
-            _DERIVED.pop(next(iter(_DERIVED)))
-        _DERIVED[key] = hit
-    return hit
+@functools.lru_cache(maxsize=64)
+def _derived_bodies(body: Body, nc: int, nx: int, want: tuple) -> tuple:
+    """(history body, reverse body, plan, saved) of a scan's gradient, derived once per body (Bodies compare by their
+    structural hash): eager RNNs differentiate the same body at every backward (no pass mutates a Body's graph: they
+    copy it first)."""
+    bwd_body, plan, saved = _backward_body(body.graph, nc, nx, list(want))
+    return Body(_with_carry_history(body.graph, nc, saved)), Body(bwd_body), plan, saved
 
 
 def _scan_grad(b, node, cts):
@@ -248,7 +241,7 @@ def _scan_grad(b, node, cts):
     want = [v.type.is_float for v in node.inputs]
     # 1. carry history: a forward scan that also stacks each step's carry input and the residuals (the values of
     # the body's matrix products and reductions) that the reverse scan reads
-    hist_body, bwd_body, plan, saved = _derived_bodies(at["body"], nc, nx, want)
+    hist_body, bwd_body, plan, saved = _derived_bodies(at["body"], nc, nx, tuple(want))
     hist = b.emit(
         "scan",
         *node.inputs,

@@ -234,10 +234,8 @@ class Module:
         _drop_plain(self, name, "_buffers")
         complex_buffers = self.__dict__.setdefault("_complex_buffers", set())
         complex_buffers.discard(name)
-        if isinstance(
-            tensor, ComplexTensor
-        ):  # kept as its real view (what state_dict, .to() and graphs see); read as complex
-            complex_buffers.add(name)
+        if isinstance(tensor, ComplexTensor):  # kept as its real view (what state_dict, .to() and graphs see)
+            complex_buffers.add(name)  # (read back as complex)
             tensor = tensor._ri
         if tensor is not None and not isinstance(tensor, Tensor):
             raise TypeError(

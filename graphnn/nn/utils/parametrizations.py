@@ -135,8 +135,6 @@ class _Orthogonal(Module):
 
     def __init__(self, weight: Tensor, orthogonal_map: str, use_trivialization: bool = True):
         super().__init__()
-        if weight.ndim < 2:
-            raise ValueError(f"Expected a matrix or batch of matrices. Got a tensor of {weight.ndim} dimensions.")
         self.shape = tuple(weight.shape)
         self.orthogonal_map = orthogonal_map
         if use_trivialization:
@@ -183,7 +181,8 @@ class _Orthogonal(Module):
             )
         Q_init = Q
         n, k = Q.shape[-2], Q.shape[-1]
-        if n < k:
+        transposed = n < k
+        if transposed:
             Q = Q.mT
             n, k = k, n
         if "base" not in self._buffers:  # (no trivialization: the Householder original of Q's QR)
@@ -197,7 +196,7 @@ class _Orthogonal(Module):
             idx = np.arange(k)
             A[..., idx, idx] = d
             A = Tensor._wrap(A.astype(Q.dtype_name))
-            return A.mT if Q_init.shape[-2] < Q_init.shape[-1] else A
+            return A.mT if transposed else A
         if n != k:  # complete the columns to an n x n orthogonal matrix
             Q = cat([Q, randn(*Q.shape[:-2], n, n - k, dtype=Q.dtype_name)], -1)
         self.base = _orthonormalized(Q)
