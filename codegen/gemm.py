@@ -16,7 +16,7 @@ from graphnn.ir.symbolic import Sym, heuristic
 
 from .kernel import I64, LLTYPE, PTR, Index, Kernel, as_i64, emit_loop, i64, scratch_count
 from .schedule import VectorOps, store_epilogue, store_siblings
-from .target import vector_width_bits
+from .target import l1_data_bytes, vector_width_bits
 
 DOT_MR, DOT_NR = 4, 4  # output tile of the dot-product schedule: 16 vector accumulators
 MAX_PANEL = 1 << 16  # elements of a packed B panel (K x NR) kept on the stack
@@ -98,7 +98,7 @@ def emit_matmul(k: Kernel, group, node, via_flat: bool = False) -> None:
         sliceable = long_k and _long_k_sliceable(k, group, node, via_flat)
         # A @ W^T with both read along k: dot-product tiles, unless enough rows of A amortize packing W^T panels.
         dots = transposed_view(k, c) and direct_pointer(k, a) is not None and K >= vw
-        dots = dots and (m < 16 or (long_k and not sliceable) or _dots_by_slices(m, n, K))
+        dots = dots and (m < 16 or (long_k and not sliceable) or _dots_by_slices(m, n, K, out.dtype))
         # Packing B panels pays off only when several rows of A reuse them; a few rows run as dot products.
         blocked = n >= vw and m >= 4 and (not long_k or sliceable) and strided_operand(k, a) is not None
     if dots:
@@ -523,15 +523,26 @@ def dots_tile_function(module: ir.Module, dt: str, vw: int, MR: int = DOT_MR, NR
     return fn
 
 
-DOT_SLICE = 512  # elements of k per slice of the sliced dot-product schedule (a slice of A's rows stays in L1)
-DOT_GROUP = 8  # tiles of columns a slice of A's rows is reused for
+DOT_PACK = 256 << 10  # bytes of A's packed slice in the sliced dot-product schedule (kept in L2)
+DOT_LONG_K = 4096  # k from which A @ W^T with a small result runs as dot products over slices of k
 
 
-def _dots_by_slices(m, n, K) -> bool:
+def dot_slice(dt: str, m: int = DOT_MR) -> int:
+    """Elements of k per slice of the sliced dot-product schedule: a tile's NR rows of W for one slice fill at most
+    half of this host's L1 data cache, and the slice of A's m rows (packed: rows of A a power of two apart share
+    cache sets) at most DOT_PACK bytes."""
+    esize = 4 if dt == "float32" else 8
+    s = min(l1_data_bytes() // (2 * DOT_NR * esize), DOT_PACK // (m * esize))
+    return max(64, 1 << (s.bit_length() - 1))
+
+
+def _dots_by_slices(m, n, K, dt: str = "float32") -> bool:
     """A @ W^T over a long k with a small result (a weight gradient: k runs over N*H*W): dot products over slices of
-    k, each slice of A and W read from memory once, instead of packing W^T panels element by element."""
+    k, each slice of A and W read from memory once, instead of packing W^T panels element by element. The m x n
+    result is accumulated in a stack scratch of at most MAX_PANEL float32s' bytes."""
     ints = all(isinstance(x, int) for x in (m, n, K))
-    return ints and K >= 8 * DOT_SLICE and m <= 64 and m * n <= (1 << 14)
+    esize = 4 if dt == "float32" else 8
+    return ints and K >= DOT_LONG_K and m <= 64 and m * n * esize <= 4 * MAX_PANEL
 
 
 def emit_matmul_dots(k: Kernel, group, node, via_flat: bool, vw: int) -> None:
@@ -551,7 +562,7 @@ def emit_matmul_dots(k: Kernel, group, node, via_flat: bool, vw: int) -> None:
     pa, pw = direct_pointer(k, a), k.ptr[w.id]
     tile = k.alloca(ir.ArrayType(T, MR * NR))
 
-    if _dots_by_slices(m, n, K):
+    if _dots_by_slices(m, n, K, dt):
         return _dots_sliced(k, group, node, via_flat, micro, MR, NR, pa, pw, tile)
 
     def per_batch(lead_dims):
@@ -579,9 +590,10 @@ def emit_matmul_dots(k: Kernel, group, node, via_flat: bool, vw: int) -> None:
 
 
 def _dots_sliced(k: Kernel, group, node, via_flat: bool, micro, MR: int, NR: int, pa, pw, tile) -> None:
-    """emit_matmul_dots over slices of k: per group of DOT_GROUP column tiles (split among threads), every slice of
-    k computes the group's dot-product tiles for all rows, added into an m x (DOT_GROUP * NR) scratch that the
-    epilogue then stores: a slice of A's rows is reused from L1 by the group's tiles, W is read once."""
+    """emit_matmul_dots over slices of k, outermost: each part (thread) takes a share of the column tiles, and for
+    each slice of k computes the dot-product tiles of all rows of its columns, added into an m x n scratch that the
+    epilogue then stores. A slice of A's rows is read from memory once per part and reused from cache by every
+    column tile; W is read once."""
     root = group.root
     a = node.inputs[0]
     w = node.inputs[1].producer.inputs[0]
@@ -589,9 +601,10 @@ def _dots_sliced(k: Kernel, group, node, via_flat: bool, micro, MR: int, NR: int
     dt = out.dtype
     T = LLTYPE[dt]
     m, n, K = out.shape[-2], out.shape[-1], a.shape[-1]
-    GW = DOT_GROUP * NR
+    S = dot_slice(dt, m)
     b = k.b
-    acc = k.alloca(ir.ArrayType(T, m * GW))
+    acc = k.alloca(ir.ArrayType(T, m * n))  # (row r, column j0 + jj of the part's first column j0) at r * n + jj
+    apack = k.alloca(ir.ArrayType(T, m * S))  # the slice of A's rows, contiguous
 
     def cell(offset):
         return b.gep(acc, [i64(0), offset], inbounds=True)
@@ -599,34 +612,46 @@ def _dots_sliced(k: Kernel, group, node, via_flat: bool, micro, MR: int, NR: int
     def per_batch(lead_dims):
         a_off, w_off = _batch_offset(k, out, a, lead_dims), _batch_offset(k, out, w, lead_dims)
 
-        def column_group(g):
-            jg0 = b.mul(g, i64(GW))
-            left = b.sub(i64(n), jg0)
-            gcols = b.select(b.icmp_signed("<", left, i64(GW)), left, i64(GW))
-            k.loop(m * GW, lambda i: b.store(k.const(0, dt), cell(i)))
+        def columns(lo, hi):
+            j_lo = b.mul(lo, i64(NR))
+            j_end = b.mul(hi, i64(NR))
+            j_end = b.select(b.icmp_signed("<", j_end, i64(n)), j_end, i64(n))
+            width = b.sub(j_end, j_lo)
+            k.loop(m, lambda r: k.loop(width, lambda jj: b.store(k.const(0, dt), cell(b.add(b.mul(r, i64(n)), jj)))))
 
             def k_slice(s):
-                k0 = b.mul(s, i64(DOT_SLICE))
+                k0 = b.mul(s, i64(S))
                 rest = b.sub(i64(K), k0)
-                klen = b.select(b.icmp_signed("<", rest, i64(DOT_SLICE)), rest, i64(DOT_SLICE))
+                klen = b.select(b.icmp_signed("<", rest, i64(S)), rest, i64(S))
 
-                def column_tile(jt):
-                    jl = b.mul(jt, i64(NR))  # (within the group)
-                    cols = b.sub(gcols, jl)
+                def pack_row(r):
+                    src = _advance(b, pa, b.add(a_off, b.add(b.mul(r, i64(K)), k0)), T)
+                    dst = b.gep(apack, [i64(0), b.mul(r, i64(S))], inbounds=True)
+
+                    def put(kk):
+                        b.store(b.load(_advance(b, src, kk, T), typ=T), b.gep(dst, [kk], inbounds=True))
+
+                    k.loop(klen, put)
+
+                k.loop(m, pack_row)
+
+                def column_tile(t):
+                    jl = b.mul(t, i64(NR))  # (from the part's first column)
+                    cols = b.sub(width, jl)
                     ncols = b.select(b.icmp_signed("<", cols, i64(NR)), cols, i64(NR))
-                    wp = _advance(b, pw, b.add(w_off, b.add(b.mul(b.add(jg0, jl), i64(K)), k0)), T)
+                    wp = _advance(b, pw, b.add(w_off, b.add(b.mul(b.add(j_lo, jl), i64(K)), k0)), T)
 
                     def row_tile(it):
                         i0 = b.mul(it, i64(MR))
                         rows = b.sub(i64(m), i0)
-                        ap = _advance(b, pa, b.add(a_off, b.add(b.mul(i0, i64(K)), k0)), T)
-                        b.call(micro, [ap, i64(K), rows, wp, i64(K), cols, klen, b.bitcast(tile, PTR)])
+                        ap = b.bitcast(b.gep(apack, [i64(0), b.mul(i0, i64(S))], inbounds=True), PTR)
+                        b.call(micro, [ap, i64(S), rows, wp, i64(K), cols, klen, b.bitcast(tile, PTR)])
                         nrows = b.select(b.icmp_signed("<", rows, i64(MR)), rows, i64(MR))
 
                         def add_row(r):
                             def add(jj):
                                 src = b.load(b.gep(tile, [i64(0), b.add(b.mul(r, i64(NR)), jj)], inbounds=True))
-                                at = cell(b.add(b.mul(b.add(i0, r), i64(GW)), b.add(jl, jj)))
+                                at = cell(b.add(b.mul(b.add(i0, r), i64(n)), b.add(jl, jj)))
                                 b.store(k.flags(b.fadd(b.load(at), src), ("reassoc",)), at)
 
                             k.loop(ncols, add)
@@ -635,12 +660,12 @@ def _dots_sliced(k: Kernel, group, node, via_flat: bool, micro, MR: int, NR: int
 
                     k.loop((m + MR - 1) // MR, row_tile)
 
-                k.loop(b.udiv(b.add(gcols, i64(NR - 1)), i64(NR)), column_tile)
+                k.loop(b.sub(hi, lo), column_tile)
 
-            k.loop((K + DOT_SLICE - 1) // DOT_SLICE, k_slice)
-            store_tile(k, root, out, acc, GW, i64(m), gcols, lead_dims, i64(0), jg0, via_flat)
+            k.loop((K + S - 1) // S, k_slice)
+            store_tile(k, root, out, acc, n, i64(m), width, lead_dims, i64(0), j_lo, via_flat)
 
-        k.loop((n + GW - 1) // GW, column_group, parallel=True)
+        k.share((n + NR - 1) // NR, columns)
 
     k.loops(out.shape[:-2], per_batch, parallel=True)
 

@@ -377,6 +377,27 @@ class Kernel:
                 )
         emit_loop(self.fn, self.b, count, scoped)
 
+    def share(self, count, body) -> None:
+        """body(lo, hi) over this part's share [lo, hi) of range(count): the whole range unless the kernel is split
+        and this is its first top-level loop (see loop(), parallel=True). For a schedule that reuses data across
+        the iterations of its share (a slice of a matrix read once per part, not once per iteration)."""
+        b = self.b
+        lo, hi = i64(0), as_i64(count)
+        if self.split and self._depth == 0:
+            first = self._top_loops == 0
+            self._top_loops += 1
+            if first:
+                self.split_used = True
+                part, parts = self.fn.args[-2], self.fn.args[-1]
+                lo, hi = b.sdiv(b.mul(hi, part), parts), b.sdiv(b.mul(hi, b.add(part, i64(1))), parts)
+            elif self.split_used and not self._in_once:
+                raise RuntimeError(f"internal: kernel {self.fn.name} shares a range after its split loop")
+        self._memo.append({})
+        self._depth += 1
+        body(lo, hi)
+        self._depth -= 1
+        self._memo.pop()
+
     def once(self, body) -> None:
         """Run body() in one part only of a split kernel (work after the split loop that parts would repeat)."""
         if self.split and self.split_used:

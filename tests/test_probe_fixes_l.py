@@ -628,3 +628,31 @@ def test_weight_gradient_products_by_slices_of_k(m, k, n):
     want = (a.astype(np.float64) @ w.T.astype(np.float64)) * 2 + 1
     bound = 2 * k * 2**-24 * (np.abs(a).astype(np.float64) @ np.abs(w.T).astype(np.float64)) + 4 * 2**-24 * np.abs(want)
     assert (np.abs(got - want) <= bound).all()
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize(
+    "lead, m, k, n, dt",
+    [
+        ((), 64, 9300, 288, "float32"),
+        ((), 7, 4100, 1000, "float32"),
+        ((3,), 9, 5000, 21, "float32"),
+        ((), 11, 4500, 30, "float64"),
+    ],
+)
+def test_weight_gradient_products_shared_among_threads(threads, lead, m, k, n, dt):
+    """The sliced dot products with a larger result (the m x n scratch up to MAX_PANEL floats), A's slice packed,
+    each thread's share of the columns, batched products and float64: within the dtype's bound for k-term sums."""
+    eps = 2.0**-24 if dt == "float32" else 2.0**-53
+    a = np.random.default_rng(0).standard_normal(lead + (m, k)).astype(dt)
+    w = np.random.default_rng(1).standard_normal(lead + (n, k)).astype(dt)
+    before = graphnn.get_num_threads()
+    graphnn.set_num_threads(threads)
+    try:
+        got = graphnn.compile(lambda a, w: (a @ w.transpose(-1, -2)) - 3)(graphnn.tensor(a), graphnn.tensor(w)).numpy()
+    finally:
+        graphnn.set_num_threads(before)
+    a64, w64 = a.astype(np.float64), w.astype(np.float64)
+    want = a64 @ np.swapaxes(w64, -1, -2) - 3
+    bound = 2 * k * eps * (np.abs(a64) @ np.abs(np.swapaxes(w64, -1, -2))) + 4 * eps * np.abs(want)
+    assert (np.abs(got - want) <= bound).all()
