@@ -221,6 +221,27 @@ def _conflicting_rows(n, m) -> bool:
     return isinstance(n, int) and n % 1024 == 0 and m > 8
 
 
+PREFETCH_PANELS = 2  # panels ahead that packing a B with rows far apart asks the memory system for
+PREFETCH_BYTES = 8 << 20  # size of B from which its packing prefetches
+
+
+def _far_rows(K, n, esize: int) -> bool:
+    """Is B big (beyond any L2: a convolution's column matrix) with rows far enough apart (a page) that the hardware
+    prefetchers will not follow the packing's reads down the rows of a panel?"""
+    return isinstance(n, int) and isinstance(K, int) and n * esize >= 4096 and K * n * esize >= PREFETCH_BYTES
+
+
+def prefetch(k: Kernel, ptr) -> None:
+    """A read prefetch of ptr's cache line into all cache levels (llvm.prefetch: a hint, never faults)."""
+    fn = k.module.globals.get("llvm.prefetch.p0") or ir.Function(
+        k.module,
+        ir.FunctionType(ir.VoidType(), [PTR, ir.IntType(32), ir.IntType(32), ir.IntType(32)]),
+        "llvm.prefetch.p0",
+    )
+    i32 = ir.IntType(32)
+    k.b.call(fn, [k.b.bitcast(ptr, PTR), ir.Constant(i32, 0), ir.Constant(i32, 3), ir.Constant(i32, 1)])
+
+
 def emit_matmul_blocked(k: Kernel, group, node, via_flat: bool, vw: int) -> None:
     """Register-blocked GEMM: B is packed into K x NR panels (or read in place); the shared micro-kernel keeps
     an MR x NR tile of C in vector registers while k runs (one broadcast of A and two vector FMAs per row
@@ -265,6 +286,7 @@ def emit_matmul_blocked(k: Kernel, group, node, via_flat: bool, vw: int) -> None
     if long_k and not sliced:
         raise RuntimeError(f"internal: kernel {k.fn.name}: a product over k = {K} needs the sliced schedule")
     panel = k.alloca(ir.ArrayType(T, K_SLICE * NR if sliced and dynamic_k else scratch_count(K * NR, MAX_PANEL)))
+    esize = 4 if dt == "float32" else 8
     tile = k.alloca(ir.ArrayType(T, MR * NR))
 
     def cell(offset):
@@ -275,6 +297,9 @@ def emit_matmul_blocked(k: Kernel, group, node, via_flat: bool, vw: int) -> None
         a_off = _batch_offset(k, out, a, lead_dims)
         b_off = _batch_offset(k, out, c, lead_dims) if pb is not None else None
         c_off = b.mul(Index(k, out.shape[:-2], lead_dims).flat, i64(m * n)) if out.type.ndim > 2 else i64(0)
+        # a B packed from memory with rows far apart (a convolution's column matrix): prefetched ahead
+        pf = direct_pointer(k, c) if not transposed_b and pb is None and _far_rows(K, n, esize) else None
+        pf_off = _batch_offset(k, out, c, lead_dims) if pf is not None else None
 
         def pack(j0, width: int, padded: bool, k0=None, count: int = K):
             """Rows k0 .. k0 + count of B's columns j0 .. j0 + width into the panel."""
@@ -296,8 +321,17 @@ def emit_matmul_blocked(k: Kernel, group, node, via_flat: bool, vw: int) -> None
 
             if transposed_b:  # (B's columns are rows in memory: each read along k, contiguously)
                 k.loop(width, lambda jj: k.loop(count, lambda kk: row(kk)(jj)))
-            else:
+            elif pf is None:
                 k.loop(count, lambda kk: k.loop(width, row(kk)))
+            else:  # rows far apart: ask for a later panel's part of each row while packing this one
+
+                def row_ahead(kk):
+                    k.loop(width, row(kk))
+                    at = b.add(pf_off, b.add(b.mul(kk if k0 is None else b.add(k0, kk), i64(n)), j0))
+                    for line in range(0, NR, 64 // esize):
+                        prefetch(k, _advance(b, pf, b.add(at, i64(PREFETCH_PANELS * NR + line)), T))
+
+                k.loop(count, row_ahead)
 
         def run_panel(j0, cols, fn, width: int, bsrc, bld, full: bool):
             def row_block(ib):

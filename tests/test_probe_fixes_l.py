@@ -656,3 +656,16 @@ def test_weight_gradient_products_shared_among_threads(threads, lead, m, k, n, d
     want = a64 @ np.swapaxes(w64, -1, -2) - 3
     bound = 2 * k * eps * (np.abs(a64) @ np.abs(np.swapaxes(w64, -1, -2))) + 4 * eps * np.abs(want)
     assert (np.abs(got - want) <= bound).all()
+
+
+@pytest.mark.parametrize("m, k, n", [(70, 2048, 1100), (13, 1100, 2048), (40, 8192, 1024)])
+def test_products_over_a_big_b_prefetch_its_panels(m, k, n):
+    """A B beyond any L2 with rows a page or more apart (a convolution's column matrix) is packed with prefetches of
+    later panels (hints past a row's or the buffer's end included): results within float32's bound, with a ragged
+    last panel and the sliced long-k schedule."""
+    a = np.random.default_rng(0).standard_normal((m, k)).astype(np.float32)
+    w = np.random.default_rng(1).standard_normal((k, n)).astype(np.float32)
+    got = graphnn.compile(lambda a, w: a @ w)(graphnn.tensor(a), graphnn.tensor(w)).numpy()
+    want = a.astype(np.float64) @ w.astype(np.float64)
+    bound = 2 * k * 2**-24 * (np.abs(a).astype(np.float64) @ np.abs(w).astype(np.float64))
+    assert (np.abs(got - want) <= bound).all()
