@@ -131,3 +131,34 @@ def test_rotary_embeddings_train_as_pytorch(torch, buffer, compiled):
         # float32 sums of 16-256 products of O(1) values per step: a few ulps each
         assert lg.item() == pytest.approx(lt.item(), rel=1e-5), i
     np.testing.assert_allclose(_np(gm.qkv.weight), _np(tm.qkv.weight), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("name", ["zeros", "ones", "empty", "randn", "rand"])
+@pytest.mark.parametrize("dtype", ["cfloat", "complex128"])
+def test_factories_make_complex_tensors(name, dtype):
+    """zeros / ones / empty / randn / rand with a complex dtype give complex tensors (randn: each part of variance 1/2,
+    rand: each part in [0, 1)), requires_grad included."""
+    dt = getattr(graphnn, dtype)
+    z = getattr(graphnn, name)(300, 4, dtype=dt, requires_grad=True)
+    assert z.dtype == dt and tuple(z.shape) == (300, 4) and z.requires_grad
+    ri = graphnn.view_as_real(z).detach().numpy()
+    assert ri.dtype == (np.float32 if dtype == "cfloat" else np.float64)
+    if name in ("zeros", "empty"):
+        assert not ri.any()
+    elif name == "ones":
+        assert (ri[..., 0] == 1).all() and not ri[..., 1].any()
+    elif name == "rand":
+        assert ri.min() >= 0 and ri.max() < 1
+    else:  # 2400 draws of variance 1/2: the sample variance within 5 standard errors
+        assert abs(ri.var() - 0.5) < 5 * 0.5 * np.sqrt(2 / ri.size)
+
+
+def test_view_as_complex_needs_adjacent_pairs(torch):
+    """view_as_complex refuses what PyTorch refuses: a last dimension of stride != 1, odd strides or offsets."""
+    cases = [lambda t: t.randn(4, 2).t().contiguous().t(), lambda t: t.randn(3, 5)[:, 1:3]]
+    for make in cases:
+        with pytest.raises(RuntimeError) as want:
+            torch.view_as_complex(make(torch))
+        with pytest.raises(RuntimeError, match=str(want.value)):
+            graphnn.view_as_complex(make(graphnn))
+    assert tuple(graphnn.view_as_complex(graphnn.randn(3, 3, 2)[:, :2]).shape) == (3, 2)

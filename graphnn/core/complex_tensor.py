@@ -346,6 +346,11 @@ def view_as_complex(input) -> ComplexTensor:
         )
     if x.dim() == 0 or x.shape[-1] != 2:
         raise RuntimeError(f"Tensor must have a last dimension of size 2, got shape {list(x.shape)}")
+    strides = x.stride()
+    if strides[-1] != 1:  # (PyTorch's views: the pairs must be adjacent in memory)
+        raise RuntimeError("Tensor must have a last dimension with stride 1")
+    if any(st % 2 for st, n in zip(strides[:-1], x.shape[:-1]) if n != 1) or x.storage_offset() % 2:
+        raise RuntimeError("Tensor must have a stride divisible by 2 for all but last dimension")
     return ComplexTensor(x)
 
 

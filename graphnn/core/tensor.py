@@ -1998,7 +1998,18 @@ def _factory(name: str, fill, random: bool = False):
             if sizes:
                 raise TypeError(f"{name}() got the size both by position and as a keyword")
             sizes = (size,)
-        shape, dt = _shape_args(sizes), to_dtype(dtype) if dtype is not None else get_default_dtype()
+        shape = _shape_args(sizes)
+        if dtype is not None and _is_complex(dtype):  # real and imaginary parts as a last dimension of 2
+            from .complex_tensor import ComplexTensor
+
+            real = "float32" if str(dtype).endswith("64") or str(dtype).endswith("cfloat") else "float64"
+            ri = make(*shape, 2, dtype=real, device=device, generator=generator)
+            if name == "ones":
+                ri = ri * Tensor._wrap(np.array([1.0, 0.0], real))
+            elif name == "randn":  # (each part of variance 1/2, as PyTorch's complex normal)
+                ri = ri * float(np.sqrt(0.5))
+            return ComplexTensor(ri.detach()).requires_grad_(requires_grad)
+        dt = to_dtype(dtype) if dtype is not None else get_default_dtype()
         if random:
             t = random_tensor(shape, dt, lambda: fill(shape, dt, generator))
         else:
@@ -2008,6 +2019,15 @@ def _factory(name: str, fill, random: bool = False):
 
     make.__name__ = make.__qualname__ = name
     return make
+
+
+def _is_complex(dtype) -> bool:
+    return str(getattr(dtype, "name", dtype)).replace("graphnn.", "") in (
+        "complex64",
+        "complex128",
+        "cfloat",
+        "cdouble",
+    )
 
 
 zeros = _factory("zeros", lambda s, d: np.zeros(s, d))
