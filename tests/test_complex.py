@@ -68,7 +68,7 @@ def test_shapes_and_indexing(torch):
         assert tuple(out_g.shape) == tuple(out_t.shape), name
         np.testing.assert_allclose(_np(out_g), _np(out_t), rtol=1e-6, err_msg=name)
     with pytest.raises(AttributeError, match="not available for complex tensors"):
-        g.matmul(g)
+        g.cumsum(0)
     with pytest.raises(RuntimeError, match="last dimension of size 2"):
         graphnn.view_as_complex(graphnn.ones(3, 3))
 
@@ -162,3 +162,80 @@ def test_view_as_complex_needs_adjacent_pairs(torch):
         with pytest.raises(RuntimeError, match=str(want.value)):
             graphnn.view_as_complex(make(graphnn))
     assert tuple(graphnn.view_as_complex(graphnn.randn(3, 3, 2)[:, :2]).shape) == (3, 2)
+
+
+def _fno(lib):
+    """A Fourier neural operator layer as users write it: complex weights (nn.Parameter of a complex rand), rfft2,
+    a complex einsum of the retained modes into a complex zeros buffer, irfft2."""
+    nn, F = lib.nn, lib.nn.functional
+
+    class Spectral(nn.Module):
+        def __init__(self, cin, cout, m):
+            super().__init__()
+            self.m, self.cout = m, cout
+            self.w1 = nn.Parameter(0.1 * lib.rand(cin, cout, m, m, dtype=lib.cfloat))
+            self.w2 = nn.Parameter(0.1 * lib.rand(cin, cout, m, m, dtype=lib.cfloat))
+
+        def forward(self, x):
+            xf = lib.fft.rfft2(x)
+            out = lib.zeros(x.shape[0], self.cout, x.size(-2), x.size(-1) // 2 + 1, dtype=lib.cfloat)
+            m = self.m
+            out[:, :, :m, :m] = lib.einsum("bixy,ioxy->boxy", xf[:, :, :m, :m], self.w1)
+            out[:, :, -m:, :m] = lib.einsum("bixy,ioxy->boxy", xf[:, :, -m:, :m], self.w2)
+            return lib.fft.irfft2(out, s=(x.size(-2), x.size(-1)))
+
+    class FNO(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lift, self.spec, self.skip, self.proj = (
+                nn.Linear(3, 6),
+                Spectral(6, 6, 3),
+                nn.Conv2d(6, 6, 1),
+                nn.Linear(6, 1),
+            )
+
+        def forward(self, a):
+            x = self.lift(a).permute(0, 3, 1, 2)
+            x = F.gelu(self.spec(x) + self.skip(x))
+            return self.proj(x.permute(0, 2, 3, 1)).squeeze(-1)
+
+    return FNO()
+
+
+@pytest.mark.parametrize("compiled", [False, True])
+def test_complex_parameters_train_a_fourier_neural_operator_as_pytorch(torch, compiled, tmp_path):
+    """Complex parameters (their real view is what trains: PyTorch's Adam steps complex parameters as real views
+    too), complex einsum and slice assignment, complex state_dict entries both ways, torch.save files with complex
+    storages, graphnn.save / load of complex tensors."""
+    torch.manual_seed(0)
+    tm = _fno(torch)
+    path = tmp_path / "fno.pt"
+    torch.save(tm.state_dict(), path)
+    gm = _fno(graphnn)
+    gm.load_state_dict(graphnn.load(path))
+    state = gm.state_dict()
+    assert state["spec.w1"].dtype == graphnn.complex64 and tuple(state["spec.w1"].shape) == (6, 6, 3, 3)
+    assert sum(p.numel() for p in gm.parameters()) == sum(
+        2 * p.numel() if p.is_complex() else p.numel() for p in tm.parameters()
+    )
+    rng = np.random.default_rng(0)
+    a, y = rng.standard_normal((3, 8, 8, 3)).astype(np.float32), rng.standard_normal((3, 8, 8)).astype(np.float32)
+    topt, gopt = torch.optim.Adam(tm.parameters(), lr=1e-2), graphnn.optim.Adam(gm.parameters(), lr=1e-2)
+
+    def step(model, opt, F, a, y):
+        opt.zero_grad()
+        loss = F.mse_loss(model(a), y)
+        loss.backward()
+        opt.step()
+        return loss
+
+    gstep = graphnn.compile(step) if compiled else step
+    for i in range(4):
+        lt = step(tm, topt, torch.nn.functional, torch.tensor(a), torch.tensor(y)).item()
+        lg = gstep(gm, gopt, graphnn.nn.functional, graphnn.tensor(a), graphnn.tensor(y)).item()
+        # float32 FFTs and sums of a few hundred terms of O(1) values per step
+        assert lg == pytest.approx(lt, rel=1e-4), i
+    np.testing.assert_allclose(gm.spec.w1.numpy(), tm.spec.w1.detach().numpy(), rtol=1e-3, atol=1e-5)
+    graphnn.save(gm.state_dict(), tmp_path / "g.pt")
+    back = graphnn.load(tmp_path / "g.pt")
+    np.testing.assert_array_equal(back["spec.w2"].numpy(), gm.spec.w2.numpy())

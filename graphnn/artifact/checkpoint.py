@@ -26,6 +26,7 @@ from collections import Counter, OrderedDict
 
 import numpy as np
 
+from graphnn.core.complex_tensor import ComplexTensor
 from graphnn.core.tensor import Tensor
 
 FORMAT = "graphnn"
@@ -119,6 +120,8 @@ class _Encoder:
             return self.encode(obj.item(), path)
         if isinstance(obj, Tensor):
             return self._tensor(obj, path)
+        if isinstance(obj, ComplexTensor):  # (its real view, marked)
+            return dict(self._tensor(obj._ri, path), complex=True)
         if isinstance(obj, np.ndarray):
             return {"ndarray": self._array(obj, path, obj)}
         if isinstance(obj, (bytes, bytearray)):
@@ -314,7 +317,8 @@ class _Decoder:
         if isinstance(node, list) or not isinstance(node, dict) or len(node) < 1:
             raise CheckpointError(f"graphnn.load: {self.name}: damaged structure metadata")
         if "tensor" in node:
-            return self._tensor(node)
+            t = self._tensor(node)
+            return ComplexTensor(t) if node.get("complex") else t
         (tag, value), *_ = node.items()
         if tag == "ndarray":
             return np.array(self._array(value))

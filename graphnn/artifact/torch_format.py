@@ -38,10 +38,12 @@ STORAGE_DTYPES = {
     "ByteStorage": ("u1", "uint8"),
     "BoolStorage": ("?", "bool"),
     "UntypedStorage": ("u1", "uint8"),
+    "ComplexFloatStorage": ("<c8", "complex64"),  # (complex tensors: graphnn's ComplexTensor)
+    "ComplexDoubleStorage": ("<c16", "complex128"),
 }
-UNSUPPORTED_STORAGES = {"ComplexFloatStorage": "complex64", "ComplexDoubleStorage": "complex128"}
+UNSUPPORTED_STORAGES = {"ComplexHalfStorage": "complex32"}
 TORCH_DTYPES = {torch_name: np_dtype for np_dtype, torch_name in STORAGE_DTYPES.values()}
-UNSUPPORTED_DTYPES = ("complex32", "complex64", "complex128", "float8_e4m3fn", "float8_e5m2", "uint16", "uint32")
+UNSUPPORTED_DTYPES = ("complex32", "float8_e4m3fn", "float8_e5m2", "uint16", "uint32")
 
 
 class StorageType:
@@ -81,6 +83,10 @@ def _rebuild_tensor(storage, storage_offset, size, stride, requires_grad=False, 
     arr = _strided(storage.array, int(storage_offset), tuple(int(s) for s in size), tuple(int(s) for s in stride))
     if storage.torch_dtype == "bfloat16":
         arr = bf16_to_f32(arr)
+    if storage.torch_dtype.startswith("complex"):
+        from graphnn.core.complex_tensor import from_numpy
+
+        return from_numpy(arr.astype(arr.dtype.newbyteorder("=")), requires_grad=bool(requires_grad))
     t = Tensor._wrap(np.array(arr.astype(arr.dtype.newbyteorder("="))))
     if requires_grad:
         t.requires_grad_(True)
@@ -113,7 +119,9 @@ def _rebuild_parameter(data, requires_grad, hooks=None, state=None):
 
     if data is None:  # (a first pass over a legacy file)
         return None
-    if not isinstance(data, Tensor):
+    from graphnn.core.complex_tensor import ComplexTensor
+
+    if not isinstance(data, (Tensor, ComplexTensor)):
         raise CheckpointError("damaged torch.save file: a parameter without a tensor")
     return Parameter(data, requires_grad=bool(requires_grad))
 

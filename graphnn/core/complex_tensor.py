@@ -4,8 +4,10 @@ compiled code see only real ops. `torch.view_as_complex` / `view_as_real` are fr
 
 What they offer is what programs do with complex numbers in a network (rotary position embeddings: `torch.polar`,
 `view_as_complex(x.reshape(..., -1, 2)) * freqs`, `view_as_real(...).flatten(3)`): creation (`tensor` of complex
-data, `polar`, `complex`, `1j * x`), shapes and indexing, + - * /, conj, abs, angle, exp, sum / mean, `.real` /
-`.imag`. An op they lack raises an AttributeError naming it."""
+data, `polar`, `complex`, `1j * x`, factories with a complex dtype), shapes, indexing and slice assignment, + - * /,
+conj, abs, angle, exp, sum / mean, matmul and einsum (four real products), `.real` / `.imag`; complex parameters
+(graphnn/nn/parameter.ComplexParameter: a real parameter of the parts) for spectral layers (a Fourier neural
+operator's weights). An op they lack raises an AttributeError naming it."""
 
 from __future__ import annotations
 
@@ -261,6 +263,27 @@ class ComplexTensor:
         den = a * a + b * b
         return self._from((c * a + d * b) / den, (d * a - c * b) / den)
 
+    def __matmul__(self, o):
+        return matmul(self, o)
+
+    def __rmatmul__(self, o):
+        return matmul(o, self)
+
+    def matmul(self, o):
+        return matmul(self, o)
+
+    def __setitem__(self, index, value) -> None:
+        """x[index] = value in place on the parts (a complex or real tensor, or a number)."""
+        g = _g()
+        index = index if isinstance(index, tuple) else (index,)
+        at = index + ((slice(None),) if any(i is Ellipsis for i in index) else (Ellipsis, slice(None)))
+        if isinstance(value, ComplexTensor):
+            self._ri[at] = value._ri
+            return
+        c, d = self._other(value)
+        re = c if isinstance(c, g.Tensor) else g.tensor(c, dtype=self._ri.dtype)
+        self._ri[at] = g.stack(g.broadcast_tensors(re, g.zeros_like(re) if d is None else g.full_like(re, d)), -1)
+
     def conj(self) -> "ComplexTensor":
         a, b = self._parts()
         return self._from(a, -b)
@@ -326,7 +349,8 @@ class ComplexTensor:
             raise AttributeError(name)
         raise AttributeError(
             f"{name}: not available for complex tensors in graphnn (complex tensors offer shapes, indexing, + - * /, "
-            "conj, abs, angle, exp, sum, mean, .real / .imag; torch.view_as_real gives the real tensor for the rest)"
+            "conj, abs, angle, exp, sum, mean, matmul, einsum, .real / .imag; torch.view_as_real gives the real "
+            "tensor for the rest)"
         )
 
 
@@ -375,6 +399,42 @@ def polar(abs, angle) -> ComplexTensor:
     """abs * (cos(angle) + i sin(angle))."""
     r, t = _real_tensor(abs, "polar"), _real_tensor(angle, "polar")
     return ComplexTensor._from(r * t.cos(), r * t.sin())
+
+
+def _parts_of(x):
+    """(real part, imaginary part or None) of a complex or real operand of a product."""
+    if isinstance(x, ComplexTensor):
+        return x._parts()
+    g = _g()
+    return (x if isinstance(x, g.Tensor) else g.tensor(x)), None
+
+
+def _bilinear(f, a, b) -> ComplexTensor:
+    """f(a, b) for a function f linear in each real operand, with a or b complex: (p + iq) f (r + is) as four (or two)
+    real products."""
+    p, q = _parts_of(a)
+    r, s = _parts_of(b)
+    if q is None:
+        return ComplexTensor._from(f(p, r), f(p, s))
+    if s is None:
+        return ComplexTensor._from(f(p, r), f(q, r))
+    return ComplexTensor._from(f(p, r) - f(q, s), f(p, s) + f(q, r))
+
+
+def matmul(a, b) -> ComplexTensor:
+    """a @ b with either operand complex."""
+    return _bilinear(_g().matmul, a, b)
+
+
+def einsum(equation: str, operands: list) -> ComplexTensor:
+    """einsum with complex operands: one operand's parts summed alike, two operands' as four real products."""
+    g = _g()
+    if len(operands) == 1:
+        re, im = _parts_of(operands[0])
+        return ComplexTensor._from(g.einsum(equation, re), g.einsum(equation, im))
+    if len(operands) != 2:
+        raise NotImplementedError(f"einsum of {len(operands)} complex operands: give it two at a time")
+    return _bilinear(lambda x, y: g.einsum(equation, x, y), *operands)
 
 
 def from_numpy(arr: np.ndarray, requires_grad: bool = False) -> ComplexTensor:

@@ -22,6 +22,7 @@ from graphnn.core.grad_mode import INFERENCE_REGIONS, is_inference_mode_enabled
 from graphnn.core.device import CPU, check_device, is_device
 from graphnn.core import dtypes as _half_dtypes
 from graphnn.core.complex_tensor import ComplexTensor
+from graphnn.core.complex_tensor import matmul as complex_matmul
 from graphnn.core.dtypes import dtype_of as _dtype_obj, get_default_dtype, to_dtype
 
 
@@ -1832,6 +1833,8 @@ def broadcast_to(x: Tensor, shape: tuple) -> Tensor:
 
 
 def matmul(a, b) -> Tensor:
+    if isinstance(a, ComplexTensor) or isinstance(b, ComplexTensor):
+        return complex_matmul(a, b)
     a, b = as_tensor(a), as_tensor(b)
     if a.ndim == 1 and b.ndim == 1:
         return (a * b).sum()

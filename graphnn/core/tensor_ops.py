@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from graphnn.core.complex_tensor import ComplexTensor
+from graphnn.core.complex_tensor import einsum as complex_einsum
 from graphnn.core import random as _random
 from graphnn.core.dispatch import IndexRangeError, apply, located, relabel
 from graphnn.core.dtypes import to_dtype
@@ -356,6 +358,8 @@ def einsum(equation, *operands):
         equation, operands = _sublist_equation((equation,) + operands)
     if len(operands) == 1 and isinstance(operands[0], (list, tuple)):
         operands = tuple(operands[0])
+    if any(isinstance(x, ComplexTensor) for x in operands):
+        return complex_einsum(equation, list(operands))
     ops = [T.as_tensor(x) for x in operands]
     eq = equation.replace(" ", "")
     lhs, arrow, rhs = eq.partition("->")

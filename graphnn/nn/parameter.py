@@ -4,10 +4,16 @@ from __future__ import annotations
 
 import numpy as np
 
+from graphnn.core.complex_tensor import ComplexTensor
 from graphnn.core.tensor import Tensor
 
 
 class Parameter(Tensor):
+    def __new__(cls, data=None, requires_grad: bool = True):
+        if isinstance(data, ComplexTensor):  # a complex parameter: its parts are the real parameter that trains
+            return ComplexParameter(data, requires_grad)
+        return super().__new__(cls)
+
     def __init__(self, data=None, requires_grad: bool = True):
         if data is None:
             arr = np.zeros((0,), np.float32)
@@ -30,6 +36,19 @@ class Parameter(Tensor):
             return super().__deepcopy__(memo)
         finally:
             del memo[id(grad)]
+
+
+class ComplexParameter(ComplexTensor):
+    """`nn.Parameter(complex tensor)`: a complex tensor whose real view (shape (..., 2)) is a real Parameter. A
+    module registers that real parameter (what parameters(), optimizers and gradients see: PyTorch's optimizers also
+    step complex parameters through their real view) and gives the attribute back as complex; its state_dict entry
+    is complex."""
+
+    def __init__(self, data: ComplexTensor, requires_grad: bool = True):
+        super().__init__(Parameter(data._ri.detach(), requires_grad))
+
+    def __repr__(self) -> str:
+        return "Parameter containing:\n" + super().__repr__()
 
 
 class _BufferMeta(type):

@@ -15,7 +15,7 @@ from graphnn.core import dtypes as _half_dtypes
 from graphnn.core.dtypes import to_dtype
 from graphnn.core.grad_mode import cycle_collector_paused, scope
 from graphnn.core.tensor import Tensor, zero_grad_in_place as _zero_grad_in_place
-from ..parameter import Parameter
+from ..parameter import ComplexParameter, Parameter
 from ._backward_hooks import call_with_backward_hooks
 from ._factory import check_device
 
@@ -127,7 +127,7 @@ class Module:
     def __setattr__(self, name, value):
         d = self.__dict__
         params = d.get("_parameters")
-        if isinstance(value, Parameter):
+        if isinstance(value, (Parameter, ComplexParameter)):
             if params is None:
                 raise AttributeError("cannot assign parameters before Module.__init__() call")
             _remove_from(self, name, "_parameters")
@@ -189,7 +189,7 @@ class Module:
                 tr = _tracer.current()
                 if tr is not None:  # the trace uses this object: a later assignment must trace again
                     tr.attr_guard(self, key, name, value)
-                if key == "_buffers" and name in d.get("_complex_buffers", ()):
+                if name in d.get(_COMPLEX.get(key, ""), ()):
                     return ComplexTensor(value)
                 return value
         raise AttributeError(f"'{type(self).__name__}' object has no attribute '{name}'")
@@ -213,6 +213,11 @@ class Module:
             raise AttributeError("cannot assign parameter before Module.__init__() call")
         _check_name(name, "parameter")
         _drop_plain(self, name, "_parameters")
+        complex_params = self.__dict__.setdefault("_complex_params", set())
+        complex_params.discard(name)
+        if isinstance(param, ComplexParameter):  # kept as its real parameter (read back as complex)
+            complex_params.add(name)
+            param = param._ri
         if param is not None and not isinstance(param, Parameter):
             raise TypeError(
                 f"cannot assign '{_typename(param)}' object to parameter '{name}' (torch.nn.Parameter or None required)"
@@ -401,13 +406,16 @@ class Module:
         return out
 
     def _save_to_state_dict(self, destination: dict, prefix: str, keep_vars: bool) -> None:
+        d = self.__dict__
         for name, p in self._parameters.items():
             if p is not None:
-                destination[prefix + name] = p if keep_vars else p.detach()
-        skip = self.__dict__.get("_non_persistent_buffers_set", ())
+                p = p if keep_vars else p.detach()
+                destination[prefix + name] = ComplexTensor(p) if name in d.get("_complex_params", ()) else p
+        skip = d.get("_non_persistent_buffers_set", ())
         for name, b in self._buffers.items():
             if b is not None and name not in skip:
-                destination[prefix + name] = b if keep_vars else b.detach()
+                b = b if keep_vars else b.detach()
+                destination[prefix + name] = ComplexTensor(b) if name in d.get("_complex_buffers", ()) else b
         if _has_extra_state(self):
             destination[prefix + _EXTRA_STATE] = self.get_extra_state()
 
@@ -469,6 +477,10 @@ class Module:
                 missing_keys.append(k)
                 continue
             v = state_dict[k]
+            if isinstance(v, ComplexTensor):  # (a complex parameter or buffer is its real view here)
+                v = v._ri
+            elif isinstance(v, np.ndarray) and np.iscomplexobj(v):
+                v = np.stack([v.real, v.imag], -1)
             arr = v._concrete("load_state_dict") if isinstance(v, Tensor) else np.asarray(v)
             if tuple(arr.shape) != tuple(t.shape):
                 error_msgs.append(
@@ -740,6 +752,9 @@ def _drop_plain(module, name: str, table: str) -> None:
     other = any(name in d.get(k, {}) for k in ("_parameters", "_buffers", "_modules") if k != table)
     if other or (name not in d.get(table, {}) and hasattr(type(module), name)):
         raise KeyError(f"attribute '{name}' already exists")
+
+
+_COMPLEX = {"_parameters": "_complex_params", "_buffers": "_complex_buffers"}  # names of complex ones (real views)
 
 
 def _remove_from(module, name: str, keep: str) -> None:
