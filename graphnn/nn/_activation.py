@@ -104,8 +104,13 @@ def softsign(input: Tensor) -> Tensor:
 
 
 def logsigmoid(input: Tensor) -> Tensor:
-    """log(sigmoid(x)) = min(x, 0) - log1p(exp(-|x|)), finite for any finite x."""
-    out = apply("minimum", [input, 0.0]) - (-input.abs()).exp().log1p()
+    """log(sigmoid(x)) = -log1p(exp(-x)), smooth at every x (its derivatives of every order are the true ones: a
+    form through |x| or min(x, 0) has a second derivative of 0 at x = 0, where -1/4 is right), and x itself far
+    below 0, where exp(-x) would overflow and x is the value to the dtype's precision (exp(x) / |x| under its
+    epsilon)."""
+    low = -30.0 if input.dtype_name != "float64" else -50.0
+    safe = apply("select", [input < low, 0.0, input])
+    out = apply("select", [input < low, input, -(-safe).exp().log1p()])
     return relabel(out, "LogSigmoidBackward0", [input])
 
 

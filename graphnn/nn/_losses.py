@@ -69,11 +69,13 @@ def _size_warning(name: str, input: Tensor, target: Tensor) -> None:
 
 @replayed
 def huber_loss(input, target, reduction: str = "mean", delta: float = 1.0, weight=None) -> Tensor:
-    """0.5 z^2 where z = |x - y| < delta, else delta (z - 0.5 delta)."""
+    """0.5 z^2 where |z| < delta (z = x - y: signed, so that the second derivative at z = 0 is 1), else
+    delta (|z| - 0.5 delta)."""
     target = _as_float(target, input)
     _size_warning("huber_loss", input, target)
-    z = (input - target).abs()
-    loss = apply("select", [z < delta, 0.5 * z * z, delta * (z - 0.5 * delta)])
+    z = input - target
+    a = z.abs()
+    loss = apply("select", [a < delta, 0.5 * z * z, delta * (a - 0.5 * delta)])
     if weight is not None:
         loss = loss * _as_float(weight, input)
     return relabel(reduce_loss(loss, reduction), "HuberLossBackward0", [input, target])

@@ -714,8 +714,9 @@ def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=N
 def smooth_l1_loss(input, target, size_average=None, reduce=None, reduction: str = "mean", beta: float = 1.0):
     target = as_tensor(target)
     _size_warning("smooth_l1_loss", input, target)
-    d = (input - target).abs()
-    loss = apply("select", [d < beta, d * d * (0.5 / beta), d - 0.5 * beta]) if beta > 0 else d
+    z = input - target  # (the quadratic piece of the signed difference: a second derivative of 1 / beta at 0)
+    d = z.abs()
+    loss = apply("select", [d < beta, z * z * (0.5 / beta), d - 0.5 * beta]) if beta > 0 else d
     return relabel(
         reduce_loss(loss, legacy_reduction(size_average, reduce, reduction)), "SmoothL1LossBackward0", [input, target]
     )
