@@ -45,3 +45,43 @@ def test_logsigmoid_far_from_zero(torch, dtype):
     eps = np.finfo(dtype).eps
     assert np.isfinite(got).all()
     np.testing.assert_allclose(got, want, rtol=4 * eps, atol=0)
+
+
+def test_lr_set_from_a_tensor_inside_a_compiled_step(torch):
+    """`g["lr"] = base * scale` inside graphnn.compile: the step reads the value it set, and the group holds its
+    value after every call (the second call raised: the trace had left a symbolic tensor in the group); one trace."""
+
+    def run(lib, compiled):
+        p = lib.nn.Parameter(lib.ones(3))
+        opt = lib.optim.Adam([p], lr=0.1)
+
+        def step(scale):
+            for g in opt.param_groups:
+                g["lr"] = 0.1 * scale
+            (p**2).sum().backward()
+            opt.step()
+            opt.zero_grad()
+
+        f = lib.compile(step) if compiled else step
+        lrs = []
+        for i in range(6):
+            f(lib.tensor(min(1.0, (i + 1) / 3)))
+            lrs.append(float(opt.param_groups[0]["lr"]))
+        return p.detach().numpy(), lrs, f
+
+    want, want_lrs, _ = run(torch, False)
+    got, got_lrs, f = run(graphnn, True)
+    np.testing.assert_allclose(got, want, rtol=1e-6)
+    np.testing.assert_allclose(got_lrs, want_lrs, rtol=1e-7)
+    assert len(f.cache) == 1
+
+
+@pytest.mark.parametrize("n", [2, 4])
+def test_class_weights_of_the_wrong_length(torch, n):
+    """CrossEntropyLoss / nll_loss with a weight per class of the wrong length: PyTorch's error (4 weights for 3
+    classes were silently accepted, 2 raised an index error from take)."""
+    x, y = np.zeros((5, 3), np.float32), np.array([0, 1, 2, 1, 0])
+    with pytest.raises(RuntimeError) as want:
+        torch.nn.CrossEntropyLoss(weight=torch.ones(n))(torch.tensor(x), torch.tensor(y))
+    with pytest.raises(RuntimeError, match=str(want.value).replace("[", r"\[").replace("]", r"\]")):
+        graphnn.nn.CrossEntropyLoss(weight=graphnn.ones(n))(graphnn.tensor(x), graphnn.tensor(y))

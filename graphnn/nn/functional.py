@@ -577,7 +577,13 @@ def nll_loss(
     picked = apply("take_along", [x, safe.unsqueeze(-1)], {"axis": x.ndim - 1}).squeeze(-1)
     w = valid.type_as_dtype(input.dtype_name)
     if weight is not None:
-        w = apply("select", [valid, apply("take", [as_tensor(weight), safe], {"axis": 0}), 0.0])
+        weight = as_tensor(weight)
+        if weight.ndim != 1 or weight.shape[0] != n_classes:
+            raise RuntimeError(
+                f"weight tensor should be defined either for all {n_classes} classes or no classes but got weight "
+                f"tensor of shape: {list(weight.shape)}"
+            )
+        w = apply("select", [valid, apply("take", [weight, safe], {"axis": 0}), 0.0])
     loss = apply("select", [valid, -picked * w, 0.0])
     if reduction == "none":
         out = loss

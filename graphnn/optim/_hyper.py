@@ -25,6 +25,8 @@ def hyper(param_groups: list, group: dict, key: str):
             tr.scalar_input((id(group), key, j), lambda j=j: group[key][j], f"group{i}.{key}{j}") if is_number(x) else x
             for j, x in enumerate(v)
         )
+    if getattr(v, "_trace", None) is tr:  # (a value this step computed and set: group["lr"] = base * scale)
+        return v
     if is_number(v):
         return tr.scalar_input((id(group), key), lambda: group[key], f"group{i}.{key}")
     if isinstance(v, Tensor) and v.ndim == 0 and v.is_floating_point():  # (lr=torch.tensor(0.01), set with fill_)

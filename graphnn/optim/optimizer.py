@@ -37,6 +37,19 @@ class ParamGroup(dict):
         self._read(key, v)
         return v
 
+    def __setitem__(self, key, value) -> None:
+        """group[key] = value; a tensor a compiled step computes (`g["lr"] = base_lr * scale`) is set to its value
+        after every call, as tensors stored on modules are (Tracer.stored)."""
+        tr = _tracer.current()
+        if tr is not None:
+            store = ("item", id(self), key)
+            if getattr(value, "_trace", None) is tr:
+                tr.stored[store] = (self, key, value)
+                tr.keepalive.append(self)
+            else:
+                tr.stored.pop(store, None)
+        dict.__setitem__(self, key, value)
+
     def _read(self, key, v) -> None:
         """Guard the value read (when tracing) unless graphnn's own code read it: the caller of __getitem__ / get."""
         tr = _tracer.current()
