@@ -85,3 +85,42 @@ def test_class_weights_of_the_wrong_length(torch, n):
         torch.nn.CrossEntropyLoss(weight=torch.ones(n))(torch.tensor(x), torch.tensor(y))
     with pytest.raises(RuntimeError, match=str(want.value).replace("[", r"\[").replace("]", r"\]")):
         graphnn.nn.CrossEntropyLoss(weight=graphnn.ones(n))(graphnn.tensor(x), graphnn.tensor(y))
+
+
+def test_custom_function_backward_differentiates_saved_parameters_when_compiled():
+    """The adjoint method's pattern: a custom Function saves the parameters and its backward calls autograd.grad
+    with respect to them. Compiled, the saved parameters were copies (not in the recomputed graph): a crash."""
+    lin = graphnn.nn.Linear(2, 2)
+
+    class Apply(graphnn.autograd.Function):
+        @staticmethod
+        def forward(ctx, x, *params):
+            ctx.save_for_backward(x, *params)
+            with graphnn.no_grad():
+                return graphnn.tanh(lin(x))
+
+        @staticmethod
+        def backward(ctx, g):
+            x, *params = ctx.saved_tensors
+            with graphnn.enable_grad():
+                xx = x.detach().requires_grad_(True)
+                gx, *gp = graphnn.autograd.grad(graphnn.tanh(lin(xx)), (xx, *params), g)
+            return (gx, *gp)
+
+    def step(x):
+        loss = Apply.apply(x, *lin.parameters()).pow(2).sum()
+        loss.backward()
+        return loss
+
+    x = graphnn.tensor(np.linspace(-1, 1, 6, dtype=np.float32).reshape(3, 2), requires_grad=True)
+    want = [step(x).item(), lin.weight.grad.numpy().copy(), x.grad.numpy().copy()]
+    lin.zero_grad()
+    x.grad = None
+    f = graphnn.compile(step)
+    for _ in range(2):
+        got = f(x).item()
+        assert got == pytest.approx(want[0], rel=1e-6)
+        np.testing.assert_allclose(lin.weight.grad.numpy(), want[1], rtol=1e-6)
+        np.testing.assert_allclose(x.grad.numpy(), want[2], rtol=1e-6)
+        lin.zero_grad()
+        x.grad = None

@@ -286,6 +286,7 @@ class _HostForward(_Forward):
     """attrs['fn'] of a traced custom function call: outputs the function's outputs, then the saved tensors."""
 
     stray: tuple = ()  # names of the tensors forward keeps as ctx attributes (outputs after the saved tensors)
+    saved_objects: list | None = None  # per saved tensor: the tensor itself when it is not the trace's, else None
 
     def run(self, arrays: list) -> list:
         ctx = FunctionCtx(self.ctx.needs_input_grad)
@@ -308,7 +309,10 @@ class _HostBackward(_Backward):
         ctx = f.ctx
         wrap = _tensor_cls()._wrap
         kept = ctx.saved_tensors, {k: getattr(ctx, k) for k in f.stray}
-        ctx.saved_tensors = tuple(wrap(a) for a in arrays[:n_saved])
+        # (a saved tensor from outside the trace, such as a parameter, is that tensor, as PyTorch unpacks a saved
+        # leaf: a backward may differentiate with respect to it, the adjoint method's autograd.grad(out, params))
+        objects = f.saved_objects or [None] * n_saved
+        ctx.saved_tensors = tuple(wrap(a) if o is None else o for o, a in zip(objects, arrays[:n_saved]))
         for k, a in zip(f.stray, arrays[n_saved:n_res]):
             setattr(ctx, k, wrap(a))
         try:
@@ -333,6 +337,7 @@ def _traced(cls, ctx: FunctionCtx, args: tuple, kwargs: dict, positions: list):
     types = [TensorType(tuple(t.shape), t.dtype_name) for t in outs + saved]
     fn = _HostForward(cls, ctx, args, kwargs, positions, types, n_out=len(outs))
     fn.stray = stray
+    fn.saved_objects = [t if t._trace is None else None for t in ctx.saved_tensors]
     results = apply("call", [args[p] for p in positions], {"fn": fn}, name=f"{cls.__name__}Backward")
     results = list(results) if isinstance(results, tuple) else [results]
     mapped = {id(t): r for t, r in zip(outs, results)}
