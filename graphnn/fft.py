@@ -340,21 +340,23 @@ def istft(
     frames = frames * w
     count = frames.shape[1]
     total = n_fft + hop * (count - 1)
-    # overlap-add as a product with a 0/1 placement matrix: sample t of the output takes frame f's point t - f hop
-    place = np.zeros((count * n_fft, total), np.float64)
-    for f in range(count):
-        place[f * n_fft + np.arange(n_fft), f * hop + np.arange(n_fft)] = 1.0
-    place_t = g.tensor(place, dtype=frames.dtype)
-    y = frames.reshape(frames.shape[0], -1) @ place_t
-    env = (w * w).repeat(count) @ place_t
+    # overlap-add (sample t of the output sums frame f's point t - f hop): a fold of the frames as columns
+    fold = lambda cols: g.nn.functional.fold(  # noqa: E731
+        cols, output_size=(1, total), kernel_size=(1, n_fft), stride=(1, hop)
+    ).reshape(cols.shape[0], total)
+    y = fold(frames.transpose(1, 2))
+    env = fold((w * w).reshape(1, n_fft, 1).expand(1, n_fft, count))[0]
     start = n_fft // 2 if center else 0
     end = total - n_fft // 2 if center else total
     if length is not None:
         end = start + length
     y, env = y[:, start:end], env[start:end]
-    env_np = env.detach().numpy()
-    if (np.abs(env_np) < 1e-11).any():
-        raise RuntimeError("istft: window overlap add min: the squared window sums to zero at some samples (NOLA)")
+    if w._data is not None:  # (a window with values: checked on the host; a window computed in a trace is not)
+        env_np = np.zeros(total)
+        at = (np.arange(count)[:, None] * hop + np.arange(n_fft)).ravel()
+        np.add.at(env_np, at, np.tile(w._data.astype(np.float64) ** 2, count))
+        if (np.abs(env_np[start:end]) < 1e-11).any():
+            raise RuntimeError("istft: window overlap add min: the squared window sums to zero at some samples (NOLA)")
     y = y / env
     if length is not None and y.shape[-1] < length:
         y = g.nn.functional.pad(y, (0, length - y.shape[-1]))
