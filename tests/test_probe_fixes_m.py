@@ -149,3 +149,41 @@ def test_istft_overlap_adds_in_linear_memory_and_compiles(torch):
     np.testing.assert_allclose(f(graphnn.tensor(short)).numpy(), short, rtol=0, atol=1e-5)
     with pytest.raises(RuntimeError, match="NOLA"):
         graphnn.istft(graphnn.stft(graphnn.tensor(short), 32, 32, window=w, return_complex=True), 32, 32, window=w)
+
+
+@pytest.mark.parametrize("kind", ["weight_norm", "spectral_norm", "prune"])
+def test_recomputed_weight_hooks_compile_once(kind):
+    """weight_norm / spectral_norm / prune (the forward-pre-hook forms) in a compiled training step: traced once
+    (each call set module.weight and the next call's identity guard on it failed: a retrace at every call, eager
+    after 8), with eager's numbers."""
+    import copy
+
+    def build():
+        graphnn.manual_seed(0)
+        conv = graphnn.nn.Conv1d(2, 4, 3)
+        if kind == "prune":
+            graphnn.nn.utils.prune.l1_unstructured(conv, "weight", amount=0.3)
+            return conv
+        return getattr(graphnn.nn.utils, kind)(conv)
+
+    eager_m = build()
+    comp_m = copy.deepcopy(eager_m)
+    x = graphnn.tensor(np.random.default_rng(0).standard_normal((3, 2, 16)).astype(np.float32))
+
+    def make_step(m):
+        opt = graphnn.optim.SGD(m.parameters(), lr=0.05, momentum=0.9)
+
+        def step(x):
+            opt.zero_grad()
+            loss = m(x).pow(2).mean()
+            loss.backward()
+            opt.step()
+            return loss
+
+        return step
+
+    eager, compiled = make_step(eager_m), graphnn.compile(make_step(comp_m))
+    for i in range(10):
+        assert compiled(x).item() == pytest.approx(eager(x).item(), rel=1e-5), i
+    np.testing.assert_allclose(comp_m.weight.detach().numpy(), eager_m.weight.detach().numpy(), rtol=1e-5, atol=1e-7)
+    assert len(compiled.cache) == 1 and compiled._retraces <= 1  # (the first step creates the momentum buffers)

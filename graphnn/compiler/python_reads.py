@@ -71,7 +71,9 @@ def _reading(self, name):
 
         tr = _tracer.current()
         if tr is not None:
-            if name in object.__getattribute__(self, "__dict__"):
+            if getattr(v, "_trace", None) is tr:
+                pass  # (a value this trace computed and set, as weight_norm's hook sets module.weight: not a read)
+            elif name in object.__getattribute__(self, "__dict__"):
                 tr.plain_reads.setdefault((id(self), name), (self, name))
             elif _is_value(v):  # a class-level default (`temperature = 1.0` in the class body)
                 tr.class_reads.setdefault((id(self), name), (self, name))
