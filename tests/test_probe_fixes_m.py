@@ -187,3 +187,35 @@ def test_recomputed_weight_hooks_compile_once(kind):
         assert compiled(x).item() == pytest.approx(eager(x).item(), rel=1e-5), i
     np.testing.assert_allclose(comp_m.weight.detach().numpy(), eager_m.weight.detach().numpy(), rtol=1e-5, atol=1e-7)
     assert len(compiled.cache) == 1 and compiled._retraces <= 1  # (the first step creates the momentum buffers)
+
+
+def test_module_attribute_updated_from_its_own_value_when_compiled():
+    """`self.running = 0.5 * self.running + y` on a module inside graphnn.compile: each call reads the tensor the
+    attribute holds then (it read the one captured when tracing, so the average never moved), traced once."""
+
+    class M(graphnn.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lin = graphnn.nn.Linear(2, 1)
+            self.running = graphnn.zeros(())
+
+        def forward(self, x):
+            y = self.lin(x).sum()
+            self.running = 0.5 * self.running + y.detach()
+            return y
+
+    def run(compiled):
+        graphnn.manual_seed(0)
+        m = M()
+        f = graphnn.compile(m) if compiled else m
+        x = graphnn.ones(3, 2)
+        seen = []
+        for _ in range(5):
+            f(x)
+            seen.append(float(m.running))
+        return seen, f
+
+    want, _ = run(False)
+    got, f = run(True)
+    np.testing.assert_allclose(got, want, rtol=1e-6)
+    assert len(set(want)) == 5 and len(f.cache) == 1

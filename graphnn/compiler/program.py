@@ -347,6 +347,7 @@ def trace_function(fn, args: tuple, kwargs: dict, names: dict, name: str, state_
             python_reads.unwatch(watched)
         tracer.keep_escaped(result)
         tracer.collect_hook_stores(result)
+        tracer.bind_stored()
         tracer.end_temporaries()
     if tracer.has_arg_effects() and not _distinct(real):
         raise _aliased_args_error()

@@ -120,6 +120,7 @@ class Tracer:
         self.class_reads: dict = {}  # (id(module), name) -> (module, name): class-level defaults read (python_reads)
         self.host_calls: list = []  # (fn, args, kwargs): Python-only calls compiled calls repeat (defer_host_call)
         self.stored: dict = {}  # key -> (module, name, tensor) / (dict or list, key, tensor): traced tensors stored
+        self.stored_over: dict = {}  # key -> what the place held before the trace first stored there
         self.hooks_run: dict = {}  # id(hook) -> forward hook that ran while tracing (see collect_hook_stores)
         self.data_set: set = set()  # ids of captured leaves whose .data the trace set (Tensor.data's setter)
         self.flags_set: dict = {}  # (id(obj), flag) -> (obj, flag, value): requires_grad / training set by the trace
@@ -234,14 +235,36 @@ class Tracer:
             else:
                 obj.requires_grad = value
 
-    def note_stored(self, module, name: str, value) -> None:
-        """module.<name> = value while tracing: a tensor of this trace is set to its value after every call (a
-        hook recomputing module.weight, as prune's), anything else forgets an earlier such assignment."""
-        key = (id(module), name)
+    def note_stored(self, module, name: str, value, before=None, key=None) -> None:
+        """module.<name> = value while tracing (or a container's entry: `key` ("item", id, name)): a tensor of this
+        trace is set to its value after every call (a hook recomputing module.weight, as prune's; a running average
+        kept on the module), anything else forgets an earlier such assignment. `before` is what the place held: a
+        tensor the trace read from there is read from the place at every call (see bind_stored)."""
+        key = (id(module), name) if key is None else key
         if getattr(value, "_trace", None) is self:
             self.stored[key] = (module, name, value)
+            self.keepalive.append(module)
+            self.stored_over.setdefault(key, before)
         else:
             self.stored.pop(key, None)
+
+    def bind_stored(self) -> None:
+        """Tensors the trace read from a place it then stores into (`self.avg = 0.9 * self.avg + 0.1 * x`): each call
+        stores a new tensor there, so the input is the tensor at that place at call time (guarded by its shape and
+        dtype), not the one captured when tracing, which later calls would read again."""
+        for key, (holder, name, _) in self.stored.items():
+            old = self.stored_over.get(key)
+            v = self.input_of.get(id(old)) if old is not None else None
+            if v is None or getattr(old, "_data", None) is None:
+                continue
+            i = self.graph.inputs.index(v)
+            if not (isinstance(self.bindings[i], Captured) and self.bindings[i].tensor is old):
+                continue
+            at = AtPlace(holder, name)
+            self.bindings[i] = at
+            at.put(old)  # (until the first call stores its result there: what the first call reads)
+            self.guards = [(acc, e) for acc, e in self.guards if not (isinstance(acc, SameArray) and acc.tensor is old)]
+            self.guard(SameArray(at, old), True)
 
     def collect_hook_stores(self, result) -> None:
         """Tensors of this trace that forward hooks put into dicts or lists (`feats[name] = output.detach()`; the
@@ -701,6 +724,34 @@ class ScalarRead:
         return t
 
 
+class AtPlace:
+    """Accessor: the tensor a module attribute or a container entry holds now (see Tracer.bind_stored)."""
+
+    __slots__ = ("holder", "name")
+
+    def __init__(self, holder, name):
+        self.holder, self.name = holder, name
+
+    def __call__(self):
+        h = self.holder
+        if isinstance(h, (dict, list)):
+            try:
+                return h[self.name]
+            except (KeyError, IndexError):
+                return None
+        return h.__dict__.get(self.name) if hasattr(h, "__dict__") else getattr(h, self.name, None)
+
+    def put(self, value) -> None:
+        if isinstance(self.holder, dict):
+            dict.__setitem__(self.holder, self.name, value)  # (a param group's __setitem__ would note a store)
+        elif isinstance(self.holder, list):
+            self.holder[self.name] = value
+        elif hasattr(self.holder, "__dict__"):
+            self.holder.__dict__[self.name] = value
+        else:
+            setattr(self.holder, self.name, value)
+
+
 class SameValues:
     """Guard: a captured tensor whose values the trace read (a bool mask's True positions) still holds them."""
 
@@ -733,10 +784,10 @@ class SameArray:
     check reads it (`last`); for other accessors (a `.grad`, replaced at every step) it is weak, so a program kept
     for later does not keep an old gradient's memory alive."""
 
-    def __init__(self, accessor):
+    def __init__(self, accessor, t=None):
         self.accessor = accessor
         self.tensor = accessor.tensor if isinstance(accessor, Captured) else None  # for Program's fast check
-        t = accessor()
+        t = accessor() if t is None else t  # (t: what the accessor held when traced)
         self.shape, self.dtype = tuple(t.shape), t._data.dtype if t._data is not None else None
         self._remember(t._data)
 

@@ -43,11 +43,7 @@ class ParamGroup(dict):
         tr = _tracer.current()
         if tr is not None:
             store = ("item", id(self), key)
-            if getattr(value, "_trace", None) is tr:
-                tr.stored[store] = (self, key, value)
-                tr.keepalive.append(self)
-            else:
-                tr.stored.pop(store, None)
+            tr.note_stored(self, key, value, dict.get(self, key), store)
         dict.__setitem__(self, key, value)
 
     def _read(self, key, v) -> None:

@@ -174,10 +174,11 @@ class Module:
                 else:
                     if "_parameters" not in d:
                         raise AttributeError("cannot assign attributes before Module.__init__() call")
+                    before = d.get(name)
                     object.__setattr__(self, name, value)
                     tr = _tracer.current()
                     if tr is not None:
-                        tr.note_stored(self, name, value)
+                        tr.note_stored(self, name, value, before)
                     _tracer.module_changed(self)  # (a trace that read the old value must trace again)
 
     def __getattr__(self, name):

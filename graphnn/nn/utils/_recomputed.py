@@ -39,7 +39,7 @@ class RecomputedAttr:
         value = self.compute(module, module.training)
         if tr is not None:
             self._saved = module.__dict__.get(self.name)
-            tr.note_stored(module, self.name, value)  # (a compiled step sets it to its new value at every call)
+            tr.note_stored(module, self.name, value, self._saved)  # (a compiled step sets it at every call)
         object.__setattr__(module, self.name, value)
 
     def _restore(self, module, inputs, output) -> None:
