@@ -219,3 +219,39 @@ def test_module_attribute_updated_from_its_own_value_when_compiled():
     got, f = run(True)
     np.testing.assert_allclose(got, want, rtol=1e-6)
     assert len(set(want)) == 5 and len(f.cache) == 1
+
+
+class _Trainer:
+    """A plain object (not a Module) keeping a running loss and a metrics dict of tensors, updated by its step."""
+
+    def __init__(self, compiled: bool):
+        graphnn.manual_seed(0)
+        self.model = graphnn.nn.Sequential(graphnn.nn.Linear(8, 16), graphnn.nn.ReLU(), graphnn.nn.Linear(16, 3))
+        self.opt = graphnn.optim.Adam(self.model.parameters(), lr=1e-2)
+        self.running = graphnn.zeros(())
+        self.metrics = {"loss": graphnn.zeros(()), "name": "train"}
+        self.step = graphnn.compile(self.train_step) if compiled else self.train_step
+
+    def train_step(self, x, y):
+        self.opt.zero_grad()
+        loss = graphnn.nn.functional.cross_entropy(self.model(x), y)
+        loss.backward()
+        self.opt.step()
+        self.running = 0.9 * self.running + 0.1 * loss.detach()
+        self.metrics["loss"] = loss.detach()
+        return loss.detach()
+
+
+def test_tensors_a_compiled_step_keeps_on_a_plain_object_and_in_a_dict():
+    """A trainer object's running-loss tensor and a metrics dict entry replaced at every step: stores set after each
+    call (each call ran eagerly: 'entries added or removed'), the running value read from its place at each call."""
+    rng = np.random.default_rng(0)
+    x = graphnn.tensor(rng.standard_normal((32, 8)).astype(np.float32))
+    y = graphnn.tensor(rng.integers(0, 3, 32))
+    eager, comp = _Trainer(False), _Trainer(True)
+    for i in range(6):
+        le, lc = eager.step(x, y).item(), comp.step(x, y).item()
+        assert lc == pytest.approx(le, rel=1e-5), i
+        assert float(comp.running) == pytest.approx(float(eager.running), rel=1e-5), i
+        assert float(comp.metrics["loss"]) == pytest.approx(le, rel=1e-5)
+    assert len(comp.step.cache) == 1 and comp.step._retraces <= 1 and not comp.step._eager

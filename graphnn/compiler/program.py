@@ -347,11 +347,14 @@ def trace_function(fn, args: tuple, kwargs: dict, names: dict, name: str, state_
             python_reads.unwatch(watched)
         tracer.keep_escaped(result)
         tracer.collect_hook_stores(result)
+        python_reads.note_replaced(tracer, state)
         tracer.bind_stored()
         tracer.end_temporaries()
     if tracer.has_arg_effects() and not _distinct(real):
         raise _aliased_args_error()
-    stores = {id(c) for key, (c, _, _) in tracer.stored.items() if key[0] == "item"}  # (set again at every call)
+    # (containers that forward hooks store into are set again at every call; places whose earlier tensor the trace
+    # replaced hold it again until the first call: see Tracer.bind_stored)
+    stores = {id(c) for key, (c, _, _) in tracer.stored.items() if key[0] == "item" and key not in tracer.stored_over}
     changed = python_reads.changed_state([e for e in state if id(e[1]) not in stores])
     changed += [  # (lists and dicts passed as arguments are traced as copies: a change to one is made to the copy)
         f"argument {k}: entries added, removed or replaced"

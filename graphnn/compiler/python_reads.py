@@ -144,11 +144,30 @@ def unwatch(classes: list) -> None:
                 del t.__getattribute__
 
 
+def note_replaced(tracer, snapshot: list) -> None:
+    """Entries of the data the traced code reaches (a trainer object's attributes, a global dict's items) that held a
+    tensor and now hold one the trace computed (`self.avg = 0.9 * self.avg + 0.1 * loss`, `metrics["loss"] = loss`):
+    stores, set to their values after every call (Tracer.note_stored), not changes of Python state."""
+    T = _tensor_type()
+    for _label, holder, key, old in snapshot:
+        if key is not _ALL:
+            continue
+        for k, x in old[2]:
+            now = _current(holder, k)
+            if isinstance(x, T) and isinstance(now, T) and now._trace is tracer and now._value is not None:
+                place = ("item", id(holder), k) if isinstance(holder, (dict, list)) else (id(holder), k)
+                tracer.note_stored(holder, k, now, x, place)
+
+
 def watched_guards(tracer) -> None:
-    """Guards on the plain attributes the trace read from the watched objects, at their values now."""
+    """Guards on the plain attributes the trace read from the watched objects, at their values now (not those it
+    stores into: a new tensor at every call)."""
+    stored = tracer.stored_places()
     for i, names in tracer.obj_reads.items():
         obj = tracer.watched[i]
         for name in sorted(names):
+            if (i, name) in stored:
+                continue
             v = getattr(obj, name, _MISSING)
             if _is_value(v) or v is _MISSING or (isinstance(v, _tensor_type()) and v._trace is None):
                 tracer.guard(lambda o=obj, n=name: value_key(getattr(o, n, _MISSING)), value_key(v))
@@ -563,8 +582,11 @@ def data_guards(tracer, fn) -> None:
         if wanted is None:
             tracer.guard(lambda o=holder: _plain_items(o), _plain_items(holder))
             continue
+        stored = tracer.stored_places()
         for k in wanted:
             v = _current(holder, k)
+            if (id(holder), k) in stored:
+                continue  # (a place the trace stores a tensor into: see Tracer.bind_stored)
             if isinstance(v, PLAIN) or isinstance(v, _tensor_type()):  # (a tensor: which one; not a method)
                 tracer.guard(lambda o=holder, k=k: value_key(_current(o, k)), value_key(v))
                 tracer.keepalive.append(v)

@@ -248,21 +248,25 @@ class Tracer:
         else:
             self.stored.pop(key, None)
 
+    def stored_places(self) -> set:
+        """(id(holder), name) of every place the trace stores a tensor into (no guard on what they hold)."""
+        return {(id(h), n) for h, n, _ in self.stored.values()}
+
     def bind_stored(self) -> None:
         """Tensors the trace read from a place it then stores into (`self.avg = 0.9 * self.avg + 0.1 * x`): each call
         stores a new tensor there, so the input is the tensor at that place at call time (guarded by its shape and
         dtype), not the one captured when tracing, which later calls would read again."""
         for key, (holder, name, _) in self.stored.items():
             old = self.stored_over.get(key)
-            v = self.input_of.get(id(old)) if old is not None else None
-            if v is None or getattr(old, "_data", None) is None:
-                continue
-            i = self.graph.inputs.index(v)
-            if not (isinstance(self.bindings[i], Captured) and self.bindings[i].tensor is old):
+            if getattr(old, "_data", None) is None:
                 continue
             at = AtPlace(holder, name)
+            at.put(old)  # (until the first call stores its result there: what the first call reads; no state change)
+            v = self.input_of.get(id(old))
+            i = self.graph.inputs.index(v) if v is not None else None
+            if i is None or not (isinstance(self.bindings[i], Captured) and self.bindings[i].tensor is old):
+                continue
             self.bindings[i] = at
-            at.put(old)  # (until the first call stores its result there: what the first call reads)
             self.guards = [(acc, e) for acc, e in self.guards if not (isinstance(acc, SameArray) and acc.tensor is old)]
             self.guard(SameArray(at, old), True)
 
