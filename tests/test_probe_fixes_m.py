@@ -255,3 +255,19 @@ def test_tensors_a_compiled_step_keeps_on_a_plain_object_and_in_a_dict():
         assert float(comp.running) == pytest.approx(float(eager.running), rel=1e-5), i
         assert float(comp.metrics["loss"]) == pytest.approx(le, rel=1e-5)
     assert len(comp.step.cache) == 1 and comp.step._retraces <= 1 and not comp.step._eager
+
+
+def test_functional_call_inside_compile_traces_once():
+    """torch.func.functional_call in a compiled function: the swapped-in parameters are the call's arguments (each
+    call traced again: the trace guarded the module's parameter table to hold the argument, eager after 8)."""
+    graphnn.manual_seed(0)
+    model = graphnn.nn.Linear(3, 2)
+    x = graphnn.tensor(np.arange(12, dtype=np.float32).reshape(4, 3))
+    sets = [{k: v.detach() * s for k, v in model.named_parameters()} for s in (1.0, -2.0, 0.5)]
+    f = graphnn.compile(lambda p, x: graphnn.func.functional_call(model, p, (x,)).pow(2).sum())
+    for i in range(9):
+        p = sets[i % 3]
+        want = (x @ p["weight"].t() + p["bias"]).pow(2).sum().item()
+        assert f(p, x).item() == pytest.approx(want, rel=1e-6), i
+    assert len(f.cache) == 1 and f._retraces == 0
+    np.testing.assert_array_equal(model.weight.detach().numpy(), sets[0]["weight"].numpy())

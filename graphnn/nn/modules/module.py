@@ -188,7 +188,9 @@ class Module:
             if table is not None and name in table:
                 value = table[name]
                 tr = _tracer.current()
-                if tr is not None:  # the trace uses this object: a later assignment must trace again
+                # the trace uses this object: a later assignment must trace again (unless it is the trace's own
+                # tensor: an argument that functional_call swapped in for the call, put back afterwards)
+                if tr is not None and getattr(value, "_trace", None) is not tr:
                     tr.attr_guard(self, key, name, value)
                 if name in d.get(_COMPLEX.get(key, ""), ()):
                     return ComplexTensor(value)
