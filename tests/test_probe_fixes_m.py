@@ -271,3 +271,51 @@ def test_functional_call_inside_compile_traces_once():
         assert f(p, x).item() == pytest.approx(want, rel=1e-6), i
     assert len(f.cache) == 1 and f._retraces == 0
     np.testing.assert_array_equal(model.weight.detach().numpy(), sets[0]["weight"].numpy())
+
+
+@pytest.mark.parametrize("stride, dilation, padding", [(1, 1, 1), (2, 1, 0), (1, 2, 2), (3, 2, 1)])
+def test_conv1d_training_over_varying_lengths(stride, dilation, padding):
+    """A compiled Conv1d training step over inputs of varying length (programs symbolic in the length now that
+    im2col's column count stays symbolic): eager's numbers forward and backward."""
+
+    def make():
+        graphnn.manual_seed(0)
+        return graphnn.nn.Sequential(
+            graphnn.nn.Conv1d(2, 4, 3, stride=stride, dilation=dilation, padding=padding),
+            graphnn.nn.Tanh(),
+            graphnn.nn.Conv1d(4, 3, 3, padding=1),
+        )
+
+    eager_m, comp_m = make(), make()
+
+    def step(m, x):
+        loss = m(x).pow(2).mean()
+        loss.backward()
+        return loss
+
+    f = graphnn.compile(lambda x: step(comp_m, x))
+    rng = np.random.default_rng(0)
+    for n in (40, 33, 57, 64, 21, 48):
+        x = rng.standard_normal((3, 2, n)).astype(np.float32)
+        want = step(eager_m, graphnn.tensor(x)).item()
+        assert f(graphnn.tensor(x)).item() == pytest.approx(want, rel=1e-5), n
+        for a, b in zip(comp_m.parameters(), eager_m.parameters()):
+            np.testing.assert_allclose(a.grad.numpy(), b.grad.numpy(), rtol=1e-4, atol=1e-6)
+
+
+def test_conv1d_over_varying_lengths_shares_one_dynamic_program():
+    """A compiled Conv1d (padding 1) over inputs of varying length: one program symbolic in the length after the
+    second length (im2col's column count was forced to an integer: every dynamic program was pinned to its own
+    length, a compile per length, 3-5 s each for a WaveNet step)."""
+    from graphnn.codegen import dynamic
+
+    graphnn.manual_seed(0)
+    conv = graphnn.nn.Conv1d(1, 4, 3, padding=1)
+    f = graphnn.compile(lambda x: conv(x).pow(2).mean())
+    before = dict(dynamic.STATS)
+    rng = np.random.default_rng(0)
+    for n in (128, 96, 64, 200, 100, 72):
+        x = rng.standard_normal((3, 1, n)).astype(np.float32)
+        assert f(graphnn.tensor(x)).item() == pytest.approx(conv(graphnn.tensor(x)).pow(2).mean().item(), rel=1e-5)
+    assert dynamic.STATS["dynamic_reused"] - before["dynamic_reused"] >= 3
+    assert dynamic.STATS["dynamic_compiled"] - before["dynamic_compiled"] <= 2

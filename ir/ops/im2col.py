@@ -31,7 +31,10 @@ def geometry(shape: tuple, attrs: dict) -> tuple:
     )
     if any(o <= 0 for o in outs):
         raise ValueError(f"kernel {attrs['kernel']} is larger than the padded input {shape[2:]}")
-    return outs, int(np.prod(attrs["kernel"])), int(np.prod(outs))
+    positions = 1
+    for o in outs:  # (not int(np.prod(...)): a size symbolic in N stays symbolic, a varying length)
+        positions = positions * o
+    return outs, int(np.prod(attrs["kernel"])), positions
 
 
 def _im2col_infer(types, attrs):
