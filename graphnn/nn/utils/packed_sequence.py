@@ -121,8 +121,9 @@ def _lengths(lengths) -> np.ndarray:
         raise TraceError(
             located(
                 "pack_padded_sequence: lengths is symbolic inside graphnn.compile, but the lengths give the packed "
-                "data's shape: pass them as a list of ints (constants of the trace), or pack outside and pass the "
-                "PackedSequence"
+                "data's shape: for lengths that change at every batch, pack outside the compiled function and pass "
+                "the PackedSequence; a list of ints is a constant of the trace (each "
+                "new list traces again)"
             )
         )
     arr = np.asarray(lengths._data if isinstance(lengths, Tensor) else lengths).astype(np.int64)  # (as PyTorch)
