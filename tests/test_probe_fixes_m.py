@@ -319,3 +319,21 @@ def test_conv1d_over_varying_lengths_shares_one_dynamic_program():
         assert f(graphnn.tensor(x)).item() == pytest.approx(conv(graphnn.tensor(x)).pow(2).mean().item(), rel=1e-5)
     assert dynamic.STATS["dynamic_reused"] - before["dynamic_reused"] >= 3
     assert dynamic.STATS["dynamic_compiled"] - before["dynamic_compiled"] <= 2
+
+
+def test_linalg_eig_and_eigvals(torch):
+    """linalg.eig / eigvals of general matrices: complex values in LAPACK's order, as PyTorch's; unit eigenvectors
+    with A v = lambda v (each unique up to a complex phase); refused for a matrix that requires grad."""
+    A = np.random.default_rng(0).standard_normal((3, 5, 5)).astype(np.float32)
+    got = graphnn.linalg.eig(graphnn.tensor(A))
+    want = torch.linalg.eig(torch.tensor(A))
+    assert got.eigenvalues.dtype == graphnn.complex64 and tuple(got.eigenvectors.shape) == (3, 5, 5)
+    np.testing.assert_allclose(got.eigenvalues.numpy(), want.eigenvalues.numpy(), rtol=1e-5, atol=1e-5)
+    w, v = got.eigenvalues.numpy().astype(np.complex128), got.eigenvectors.numpy().astype(np.complex128)
+    np.testing.assert_allclose(A @ v, v * w[:, None, :], atol=1e-5)
+    np.testing.assert_allclose(np.linalg.norm(v, axis=1), 1.0, rtol=1e-6)
+    np.testing.assert_allclose(graphnn.linalg.eigvals(graphnn.tensor(A[0])).numpy(), w[0], rtol=1e-6)
+    with pytest.raises(RuntimeError, match="without gradients"):
+        graphnn.linalg.eig(graphnn.tensor(A[0], requires_grad=True))
+    with pytest.raises(RuntimeError, match="square"):
+        graphnn.linalg.eig(graphnn.ones(2, 3))

@@ -44,6 +44,7 @@ inv_ex_result = _returns("linalg_inv_ex", ("inverse", "info"))
 cholesky_ex_result = _returns("linalg_cholesky_ex", ("L", "info"))
 slogdet_result = _returns("linalg_slogdet", ("sign", "logabsdet"))
 eigh_result = _returns("linalg_eigh", ("eigenvalues", "eigenvectors"))
+eig_result = _returns("linalg_eig", ("eigenvalues", "eigenvectors"))
 svd_result = _returns("linalg_svd", ("U", "S", "Vh"))
 torch_svd_result = _returns("svd", ("U", "S", "V"))
 qr_result = _returns("linalg_qr", ("Q", "R"))
@@ -235,6 +236,37 @@ def eigh(A, UPLO: str = "L", *, out=None):  # noqa: N803 (PyTorch's name)
 
 def eigvalsh(A, UPLO: str = "L", *, out=None):  # noqa: N803
     return eigh(A, UPLO)[0]
+
+
+def eig(A, *, out=None):  # noqa: N803
+    """(eigenvalues, eigenvectors as unit columns) of general square matrices, complex tensors in LAPACK's order
+    (geev, through NumPy, as PyTorch's). Values only: a matrix that requires grad is refused (gradients through
+    eigh or svd are there), and inside graphnn.compile the call needs a concrete matrix (a graph break)."""
+    from graphnn.core.complex_tensor import from_numpy
+    from graphnn.core.grad_mode import is_grad_enabled
+
+    A = _as(A)
+    if A.requires_grad and is_grad_enabled():
+        raise RuntimeError(
+            "linalg.eig: graphnn computes eig without gradients; call it on A.detach() (or under no_grad), or use "
+            "linalg.eigh / linalg.svd, which are differentiable"
+        )
+    arr = A._concrete("linalg.eig")
+    if arr.ndim < 2 or arr.shape[-1] != arr.shape[-2]:
+        raise RuntimeError(
+            f"linalg.eig: A must be batches of square matrices, but they are {arr.shape[-2] if arr.ndim > 1 else 1} "
+            f"by {arr.shape[-1]} matrices"
+        )
+    if not np.isfinite(arr).all():
+        raise RuntimeError("linalg.eig: the input tensor A contains NaN or Inf values")
+    w, v = np.linalg.eig(arr.astype(np.float64))
+    ctype = np.complex64 if arr.dtype == np.float32 else np.complex128
+    return eig_result(from_numpy(w.astype(ctype)), from_numpy(v.astype(ctype)))
+
+
+def eigvals(A, *, out=None):  # noqa: N803
+    """The eigenvalues of general square matrices (complex; see eig)."""
+    return eig(A)[0]
 
 
 def svd(A, full_matrices: bool = True, *, driver=None, out=None):
