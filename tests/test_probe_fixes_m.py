@@ -337,3 +337,25 @@ def test_linalg_eig_and_eigvals(torch):
         graphnn.linalg.eig(graphnn.tensor(A[0], requires_grad=True))
     with pytest.raises(RuntimeError, match="square"):
         graphnn.linalg.eig(graphnn.ones(2, 3))
+
+
+def test_full_backward_hooks_see_the_gradient_after_tensor_hooks(torch):
+    """A module's full backward hook gets grad_output after the tensor hooks the caller put on the module's output
+    (PyTorch hands the caller a copy of the output); with a module returning a tuple too."""
+
+    def run(lib):
+        lin = lib.nn.Linear(2, 2)
+        seen = {}
+        lin.register_full_backward_hook(lambda m, gi, go: seen.__setitem__("go", go[0].clone()))
+        y = lin(lib.ones(1, 2))
+        y.register_hook(lambda g: g * 0 + 7.0)
+        y.sum().backward()
+        lstm = lib.nn.LSTM(2, 3)
+        lstm.register_full_backward_hook(lambda m, gi, go: seen.__setitem__("lstm", go[0].clone()))
+        out, (h, c) = lstm(lib.ones(4, 1, 2))
+        out.register_hook(lambda g: g * 2.0)
+        out.sum().backward()
+        return seen["go"].numpy(), seen["lstm"].numpy()
+
+    for got, want in zip(run(graphnn), run(torch)):
+        np.testing.assert_array_equal(got, want)

@@ -49,6 +49,14 @@ def call_with_backward_hooks(module, pre_hooks: dict, hooks: dict, run, args: tu
     outs = [o for o in _flat_outputs(out) if o.requires_grad]
     if not outs:
         return out
+    # the caller gets a new tensor per output (as PyTorch's BackwardHookFunction): the hooks see the gradient after
+    # the tensor hooks the caller registers on what it got
+    copies = {id(o): apply("mul", [o, 1.0]) for o in outs}
+    if isinstance(out, Tensor):
+        out = copies[id(out)]
+    else:
+        items = [copies.get(id(o), o) if isinstance(o, Tensor) else o for o in out]
+        out = type(out)(*items) if hasattr(out, "_fields") else type(out)(items)  # (a named tuple too)
     got_out: dict = {}
     got_in: dict = {}
     state = {"grad_output": None}
