@@ -359,3 +359,25 @@ def test_full_backward_hooks_see_the_gradient_after_tensor_hooks(torch):
 
     for got, want in zip(run(graphnn), run(torch)):
         np.testing.assert_array_equal(got, want)
+
+
+def test_requires_grad_set_on_an_argument_inside_a_compiled_forward():
+    """`x.requires_grad_(True)` on the input inside a compiled module's forward (a Hamiltonian network) leaves the
+    caller's tensor requiring grad, as eagerly; the results are eager's."""
+
+    class HNN(graphnn.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.H = graphnn.nn.Linear(2, 1)
+
+        def forward(self, x):
+            x = x.requires_grad_(True)
+            return graphnn.autograd.grad(self.H(x).pow(2).sum(), x, create_graph=True)[0]
+
+    m = HNN()
+    c = graphnn.compile(m)
+    for _ in range(2):
+        xe, xc = graphnn.ones(3, 2), graphnn.ones(3, 2)
+        want, got = m(xe), c(xc)
+        assert xc.requires_grad and xe.requires_grad
+        np.testing.assert_allclose(got.detach().numpy(), want.detach().numpy(), rtol=1e-6)

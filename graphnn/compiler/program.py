@@ -273,9 +273,19 @@ class Program(_Guarded):
             _put(target, name, Tensor._wrap(outs[pos]))
         for fn, a, kw in self.host_calls:  # (a scheduler's step inside a compiled training step)
             fn(*a, **kw)
+        _arguments_require_grad(self.tracer, args)
         _mark_inference(leaves)
         spec = self.out_spec
         return leaves[spec[1]] if spec[0] == "leaf" else unflatten(spec, leaves)
+
+
+def _arguments_require_grad(tracer, args: list) -> None:
+    """Arguments the traced code called requires_grad_() on (a Hamiltonian network's `x.requires_grad_(True)` in
+    forward) require grad after the call, as eagerly."""
+    for i in tracer.arg_requires_grad:
+        a = args[i]
+        if not a.requires_grad and a.grad_fn is None:
+            a.requires_grad_(True)
 
 
 def _anomaly_check(outs: list, positions: list) -> None:
@@ -898,6 +908,7 @@ class SplitProgram(_Guarded):
             _put(target, name, t)
         for call, a, kw in self.tracer.host_calls:  # (a scheduler's step, flags the traced code set)
             call(*a, **kw)
+        _arguments_require_grad(self.tracer, args)
         return unflatten(self.out_spec, leaves[: self.n_results])
 
 

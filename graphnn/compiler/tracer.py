@@ -108,6 +108,7 @@ class Tracer:
         self.grad_inputs: dict = {}  # id(tensor) -> graph input holding its .grad before the call
         self.grad_reads: dict = {}  # id(tensor) -> symbolic tensor standing for that .grad
         self.retained: list = []  # symbolic tensors whose retain_grad() was called
+        self.arg_requires_grad: set = set()  # positions of arguments the traced code called requires_grad_() on
         self.rebinds: dict = {}  # id(tensor) -> in-place rebindings so far (views taken before are stale)
         self.view_gens: dict = {}  # id(concrete alias) -> rebindings of its base its traced value reflects
         self.did_backward = False

@@ -417,6 +417,8 @@ class Tensor:
         if requires_grad and tr is not None and tr.active and self.grad_fn is None:
             if not any(t is self for t in tr.retained):
                 tr.retained.append(self)
+            if id(self) in tr.arg_index:  # (an argument: the caller's tensor requires grad after each call too)
+                tr.arg_requires_grad.add(tr.arg_index[id(self)])
         return self
 
     def detach(self) -> "Tensor":
