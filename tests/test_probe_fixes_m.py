@@ -381,3 +381,30 @@ def test_requires_grad_set_on_an_argument_inside_a_compiled_forward():
         want, got = m(xe), c(xc)
         assert xc.requires_grad and xe.requires_grad
         np.testing.assert_allclose(got.detach().numpy(), want.detach().numpy(), rtol=1e-6)
+
+
+def test_state_change_fallback_warns_once_per_function():
+    """A counter kept in a dict inside a compiled step with batches of varying size runs eagerly with one warning
+    (its message names the changing value, so it was printed for every new argument signature)."""
+    import warnings
+
+    m = graphnn.nn.Linear(4, 1)
+    opt = graphnn.optim.SGD(m.parameters(), lr=0.1)
+    state = {"step": 0}
+
+    def step(x):
+        opt.zero_grad()
+        loss = m(x).pow(2).mean()
+        loss.backward()
+        opt.step()
+        state["step"] += 1
+        return loss.detach()
+
+    f = graphnn.compile(step)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for _ in range(2):
+            for n in range(5, 11):
+                f(graphnn.randn(n, 4))
+    assert state["step"] == 12
+    assert len([w for w in caught if "changed Python state" in str(w.message)]) == 1

@@ -585,6 +585,7 @@ class CompiledFunction:
         self.dynamic = dynamic  # False: every batch size compiled on its own (see compile())
         self.fullgraph = fullgraph  # True: a trace that cannot finish is an error, not an eager fallback
         self._eager: dict = {}  # argument signature -> why it runs eagerly (its trace needed a concrete value)
+        self._warned: set = set()  # kinds of eager fallback already warned about (see _program)
         self._state_changes: set = set()  # signatures whose trace changed Python state once (see _program)
         self.name = name or getattr(fn, "__name__", "fn")
         self.cache = Specializations(_checked_limit(max_specializations))
@@ -679,7 +680,13 @@ class CompiledFunction:
                     self._state_changes.add(key)
                     return None
                 self._eager[key] = str(e)
-                _warn_eager(self.name, e)
+                # (once per function and kind: a counter's message names its changing value, so Python's
+                # once-per-location filter would print it for every argument signature)
+                first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+                kind = "python state" if isinstance(e, PythonStateChange) else first
+                if kind not in self._warned:
+                    self._warned.add(kind)
+                    _warn_eager(self.name, e)
                 return None
             finally:
                 _DYNAMIC.reset(token)
