@@ -408,3 +408,81 @@ def test_state_change_fallback_warns_once_per_function():
                 f(graphnn.randn(n, 4))
     assert state["step"] == 12
     assert len([w for w in caught if "changed Python state" in str(w.message)]) == 1
+
+
+def test_sparse_adam_updates_whole_looked_up_rows(torch, tmp_path):
+    """SparseAdam updates every entry of a row the gradient touches, as PyTorch updates the rows of a sparse gradient
+    (an entry whose gradient was exactly 0 in a looked-up row stayed put); a PyTorch checkpoint of it (its step a
+    Python int) loads and steps."""
+    w0 = np.arange(12, dtype=np.float32).reshape(4, 3) / 10
+
+    def run(lib):
+        emb = lib.nn.Embedding(4, 3, sparse=True)
+        with lib.no_grad():
+            emb.weight.copy_(lib.tensor(w0))
+        opt = lib.optim.SparseAdam(list(emb.parameters()), lr=0.1)
+        for ids in ([1, 2], [1, 3]):
+            opt.zero_grad()
+            (emb(lib.tensor(ids)) * lib.tensor([1.0, 0.0, 2.0])).sum().backward()
+            opt.step()
+        return emb, opt
+
+    (ge, _), (te, topt) = run(graphnn), run(torch)
+    np.testing.assert_allclose(ge.weight.detach().numpy(), te.weight.detach().numpy(), rtol=1e-6)
+    torch.save(topt.state_dict(), tmp_path / "opt.pt")
+    gopt = graphnn.optim.SparseAdam(list(ge.parameters()), lr=0.1)
+    gopt.load_state_dict(graphnn.load(tmp_path / "opt.pt"))
+    ge(graphnn.tensor([0])).sum().backward()
+    gopt.step()
+
+
+def test_scheduler_stepped_in_a_compiled_step_saves(tmp_path):
+    """An LR scheduler whose step() ran inside a compiled step has a state_dict graphnn.save writes (it held the
+    trace the step was deferred in)."""
+    p = graphnn.nn.Parameter(graphnn.ones(2))
+    opt = graphnn.optim.SGD([p], lr=0.1)
+    sched = graphnn.optim.lr_scheduler.StepLR(opt, 2, 0.5)
+
+    @graphnn.compile
+    def step():
+        opt.zero_grad()
+        p.pow(2).sum().backward()
+        opt.step()
+        sched.step()
+
+    for _ in range(3):
+        step()
+    state = sched.state_dict()
+    assert "_deferred_in" not in state and state["last_epoch"] == 3
+    graphnn.save({"sched": state}, tmp_path / "s.pt")
+    assert graphnn.load(tmp_path / "s.pt")["sched"]["last_epoch"] == 3
+
+
+def test_custom_function_saves_a_tensor_changed_in_place_in_a_compiled_step():
+    """A tensor made and changed in place inside the step (`s = x.new_zeros(1); s.fill_(4)`, a center loss's batch
+    size) and saved by a custom Function: its backward sees the changed value compiled too (it saw 0: inf grads)."""
+
+    class Div(graphnn.autograd.Function):
+        @staticmethod
+        def forward(ctx, x, s):
+            ctx.save_for_backward(s)
+            return x / s
+
+        @staticmethod
+        def backward(ctx, g):
+            (s,) = ctx.saved_tensors
+            return g / s, None
+
+    def f(x):
+        s = x.new_zeros(1)
+        s.fill_(4.0)
+        y = Div.apply(x, s).sum()
+        y.backward()
+        return y.detach()
+
+    x = graphnn.tensor([1.0, 2.0], requires_grad=True)
+    c = graphnn.compile(f)
+    for _ in range(2):
+        x.grad = None
+        assert c(x).item() == pytest.approx(0.75)
+        np.testing.assert_allclose(x.grad.numpy(), [0.25, 0.25])

@@ -337,7 +337,11 @@ def _traced(cls, ctx: FunctionCtx, args: tuple, kwargs: dict, positions: list):
     types = [TensorType(tuple(t.shape), t.dtype_name) for t in outs + saved]
     fn = _HostForward(cls, ctx, args, kwargs, positions, types, n_out=len(outs))
     fn.stray = stray
-    fn.saved_objects = [t if t._trace is None else None for t in ctx.saved_tensors]
+    # (a leaf that requires grad, such as a parameter: a backward may differentiate with respect to it; other tensors
+    # from outside the trace may be changed in place by it, so they are the values the forward saw)
+    fn.saved_objects = [
+        t if t._trace is None and t.requires_grad and t.grad_fn is None else None for t in ctx.saved_tensors
+    ]
     results = apply("call", [args[p] for p in positions], {"fn": fn}, name=f"{cls.__name__}Backward")
     results = list(results) if isinstance(results, tuple) else [results]
     mapped = {id(t): r for t, r in zip(outs, results)}

@@ -36,6 +36,8 @@ def param_state(opt, p, buffers: dict) -> dict:
 def count_step(st: dict) -> Tensor:
     """step += 1; returns the new count in float64 (PyTorch computes with it as a Python float)."""
     step = st["step"]
+    if not isinstance(step, Tensor):  # (a count PyTorch's sparse or older optimizers keep as a Python number)
+        step = st["step"] = Tensor._wrap(np.array(step, "float32"))
     step._assign(step + 1.0)
     return step.double()
 

@@ -148,8 +148,9 @@ class LRScheduler:
         self._last_lr = _lrs(self.optimizer)
 
     def state_dict(self) -> dict:
-        """Every attribute but the optimizer (PyTorch's format)."""
-        return {k: v for k, v in self.__dict__.items() if k != "optimizer"}
+        """Every attribute but the optimizer (PyTorch's format) and graphnn's own bookkeeping (the trace a step was
+        deferred in)."""
+        return {k: v for k, v in self.__dict__.items() if k not in ("optimizer", "_deferred_in")}
 
     def load_state_dict(self, state_dict: dict) -> None:
         self.__dict__.update(state_dict)

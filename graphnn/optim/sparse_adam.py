@@ -1,6 +1,7 @@
-"""SparseAdam with PyTorch's update rule on the entries where the gradient is non-zero (the moments and the parameter
-elsewhere stay as they are). graphnn's gradients are dense (its sparse tensors are dense-backed), so the entries a
-sparse gradient would list are the non-zero ones, the semantics PyTorch documents for this optimizer."""
+"""SparseAdam with PyTorch's update rule on the rows a sparse gradient would list (the moments and the parameter
+elsewhere stay as they are). graphnn's gradients are dense (its sparse tensors are dense-backed), so those rows are the
+ones with a non-zero gradient entry: an embedding's looked-up rows, updated whole as PyTorch updates them (a looked-up
+row whose gradient summed to exactly zero everywhere is the one case left as it is)."""
 
 from __future__ import annotations
 
@@ -31,7 +32,11 @@ class SparseAdam(PerParameter):
         step = count_step(st)
         grad = -grad if g["maximize"] else grad
         b1, b2 = self._hyper(g, "betas")
+        # the rows the gradient touches, as PyTorch's sparse gradient lists the embedding rows looked up (a row whose
+        # gradient summed to exactly 0 everywhere is taken as not looked up: dense gradients cannot tell)
         present = grad != 0
+        if p.ndim > 1:
+            present = present.any(dim=tuple(range(1, p.ndim)), keepdim=True)
         exp_avg, exp_avg_sq = st["exp_avg"], st["exp_avg_sq"]
         m = exp_avg + (grad - exp_avg) * as_dtype(1.0 - b1, dt)
         v = exp_avg_sq + (grad * grad - exp_avg_sq) * as_dtype(1.0 - b2, dt)
