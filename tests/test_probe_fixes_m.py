@@ -486,3 +486,45 @@ def test_custom_function_saves_a_tensor_changed_in_place_in_a_compiled_step():
         x.grad = None
         assert c(x).item() == pytest.approx(0.75)
         np.testing.assert_allclose(x.grad.numpy(), [0.25, 0.25])
+
+
+@pytest.mark.parametrize("reentrant", [False, True])
+def test_checkpointed_dropout_when_compiled(reentrant):
+    """A random op inside torch.utils.checkpoint, compiled: the rerun in the backward draws the first run's numbers
+    (it drew new graph inputs: a compiled module crashed with 'takes 4 inputs, got 5', and a compiled step moved the
+    generator past where eager leaves it). Gradients, results and the generator's next draws are eager's."""
+
+    class M(graphnn.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lin = graphnn.nn.Linear(8, 8)
+            self.drop = graphnn.nn.Dropout(0.5)
+
+        def forward(self, x):
+            f = lambda a: self.drop(self.lin(a)).relu()  # noqa: E731
+            return graphnn.utils.checkpoint.checkpoint(f, x, use_reentrant=reentrant)
+
+    x = graphnn.tensor(np.linspace(-1, 1, 16, dtype=np.float32).reshape(2, 8), requires_grad=True)
+
+    def run(compile_what):
+        graphnn.manual_seed(0)
+        m = M()
+        graphnn.manual_seed(1)
+        x.grad = None
+        if compile_what == "module":
+            y = graphnn.compile(m)(x).sum()
+            y.backward()
+        else:
+
+            def step(x):
+                y = m(x).sum()
+                y.backward()
+                return y
+
+            y = (graphnn.compile(step) if compile_what == "step" else step)(x)
+        return y.item(), m.lin.weight.grad.numpy().copy(), x.grad.numpy().copy(), graphnn.rand(3).numpy()
+
+    want = run(None)
+    for what in ("module", "step"):
+        for got, exp in zip(run(what), want):
+            np.testing.assert_allclose(got, exp, rtol=1e-6, atol=1e-7, err_msg=what)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import warnings
 
+from graphnn.compiler import tracer as _tracer
 from graphnn.compiler.pytree import flatten, map_tensors
 from graphnn.core.grad_mode import is_grad_enabled, no_grad
 from graphnn.core.tensor import Tensor
@@ -37,7 +38,13 @@ def checkpoint(
     from graphnn import random as graphnn_random
 
     state = graphnn_random.get_rng_state() if preserve_rng_state else None
-    out = function(*args, **kwargs)
+    tr = _tracer.current()
+    if tr is not None and tr.active:  # (traced: random draws are graph inputs; the rerun gets the same ones)
+        with tr.draws() as drawn:
+            out = function(*args, **kwargs)
+        state = ("draws", tr, drawn if preserve_rng_state else None)
+    else:
+        out = function(*args, **kwargs)
     _rerun_in_backward(out, function, args, kwargs, state)
     if use_reentrant and is_grad_enabled() and not any(isinstance(a, Tensor) and a.requires_grad for a in args):
         warnings.warn(
@@ -63,6 +70,11 @@ def _rerun_in_backward(out, function, args, kwargs, rng_state) -> None:
     detached = map_tensors(tuple(args), lambda t, _path: t.detach())
 
     def rerun(grad):
+        if isinstance(rng_state, tuple) and rng_state[0] == "draws":  # (the first run was traced: see checkpoint)
+            _, tr, drawn = rng_state
+            with tr.draws(drawn), no_grad():
+                function(*detached, **kwargs)
+            return
         with graphnn_random.fork_rng():
             if rng_state is not None:
                 graphnn_random.set_rng_state(rng_state)
