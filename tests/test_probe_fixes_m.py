@@ -528,3 +528,25 @@ def test_checkpointed_dropout_when_compiled(reentrant):
     for what in ("module", "step"):
         for got, exp in zip(run(what), want):
             np.testing.assert_allclose(got, exp, rtol=1e-6, atol=1e-7, err_msg=what)
+
+
+@pytest.mark.parametrize("which", ["causal_lower_right", "causal_upper_left"])
+def test_causal_bias_masks(torch, which):
+    """torch.nn.attention.bias's causal masks for fewer queries than keys, as attn_mask of
+    scaled_dot_product_attention: PyTorch's attention, eagerly and compiled."""
+    from torch.nn.attention import bias as tbias
+
+    from graphnn.nn.attention import bias as gbias
+
+    rng = np.random.default_rng(0)
+    q, k, v = (rng.standard_normal(s).astype(np.float32) for s in ((1, 2, 3, 8), (1, 2, 5, 8), (1, 2, 5, 8)))
+    want = torch.nn.functional.scaled_dot_product_attention(
+        *map(torch.tensor, (q, k, v)), attn_mask=getattr(tbias, which)(3, 5)
+    ).numpy()
+
+    def f(q, k, v):
+        return graphnn.nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=getattr(gbias, which)(3, 5))
+
+    for fn in (f, graphnn.compile(f)):
+        got = fn(*map(graphnn.tensor, (q, k, v))).numpy()
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
