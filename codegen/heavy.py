@@ -25,6 +25,7 @@ from .scatter import (
     emit_max_pool_grad,
     emit_scatter_add,
     emit_scatter_extreme,
+    pool_grad_planes,
     tiled_pool,
     vector_pool,
 )
@@ -248,7 +249,7 @@ SCHEDULES = {
     "gemm": (_always, emit_matmul),
     "direct_conv": (lambda n, via_flat, group: not via_flat and prod(n.outputs[0].shape[2:]) <= MAX_SCRATCH, emit_conv),
     "col2im": (lambda n, via_flat, group: prod(n.outputs[0].shape[2:]) <= MAX_SCRATCH, emit_col2im),
-    "max_pool_grad": (lambda n, via_flat, group: tiled_pool(n.attrs), emit_max_pool_grad),
+    "max_pool_grad": (lambda n, via_flat, group: tiled_pool(n.attrs) or pool_grad_planes(n), emit_max_pool_grad),
     "max_pool": (_max_pool_accepts, emit_max_pool),
     "column_sum": (lambda n, via_flat, group: column_sum(n), emit_column_sum),
     "scatter_add": (_always, emit_scatter_add),

@@ -17,10 +17,10 @@ import llvmlite.ir as ir
 from graphnn.ir.ops.im2col import geometry
 
 from .gemm import direct_pointer
-from .kernel import I64, LLTYPE, Index, Kernel, i64
+from .kernel import FLOAT, I64, LLTYPE, Index, Kernel, i64
 from .target import vector_width_bits
-from .lowerings import argmax_over, gather_position, masked_load, window_loader
-from .schedule import VectorOps, prod, store_epilogue, tap_range, window_position
+from .lowerings import argmax_over, gather_position, lowest, masked_load, window_loader
+from .schedule import MAX_SCRATCH, VectorOps, prod, store_epilogue, tap_range, window_position
 
 
 def emit_col2im(k: Kernel, group, node, via_flat: bool = False) -> None:
@@ -187,9 +187,30 @@ def tiled_pool(attrs) -> bool:
     return all(s == kk and d == 1 for s, kk, d in zip(attrs["stride"], attrs["kernel"], attrs["dilation"]))
 
 
+def _padded_plane(node) -> tuple:
+    """Per spatial dimension, the extent of the input plane padded with -inf so that every window of the pool lies
+    inside it (the padding before it, and what ceil_mode's last window reaches past its end)."""
+    at = node.attrs
+    nsp = len(at["kernel"])
+    sp, qs = node.outputs[0].shape[-nsp:], node.inputs[1].shape[-nsp:]
+    return tuple(
+        max(sp[d] + at["padding"][d], (qs[d] - 1) * at["stride"][d] + (at["kernel"][d] - 1) * at["dilation"][d] + 1)
+        for d in range(nsp)
+    )
+
+
+def pool_grad_planes(node) -> bool:
+    """Can the gradient of a max pool whose windows overlap (ResNet's 3x3 stride-2 pool) run plane by plane: the
+    padded input plane fits a scratch plane (two of them: the input's and the gradient's)?"""
+    return 2 * prod(_padded_plane(node)) <= MAX_SCRATCH
+
+
 def emit_max_pool_grad(k: Kernel, group, node, via_flat: bool = False) -> None:
     """Gradient of a tiling max pool: per window, one argmax, then the incoming gradient at the maximum and
-    zeros elsewhere; positions that no window covers (a ragged edge) get zeros."""
+    zeros elsewhere; positions that no window covers (a ragged edge) get zeros. Windows that overlap: see
+    _max_pool_grad_planes."""
+    if not tiled_pool(node.attrs):
+        return _max_pool_grad_planes(k, group, node, via_flat)
     root = group.root
     x, g = node.inputs
     out = node.outputs[0]
@@ -229,6 +250,83 @@ def emit_max_pool_grad(k: Kernel, group, node, via_flat: bool = False) -> None:
     else:
         k.loops(tuple(lead) + tuple(qs_shape), per_window, parallel=True)
     _zero_edges(k, root, out, lead, sp, qs_shape, kernel, pad, zero, via_flat)
+
+
+def _max_pool_grad_planes(k: Kernel, group, node, via_flat: bool) -> None:
+    """Gradient of a max pool with overlapping windows, per plane of the leading dimensions: the input plane is
+    copied into a scratch plane padded with -inf (every window inside it: no bounds checks), a second one gets, at
+    each window's argmax (first maximum, NaN largest), the window's incoming gradient added (an input that several
+    windows pick sums theirs, as PyTorch's), and its interior is stored through the epilogue. (The element rule
+    searched, for each input element, every window that may contain it: kernel^2 argmaxes per element.)"""
+    root = group.root
+    x, g = node.inputs
+    out = node.outputs[0]
+    dt = out.dtype
+    T = LLTYPE[dt]
+    at = node.attrs
+    kernel, stride, pad, dil = at["kernel"], at["stride"], at["padding"], at["dilation"]
+    nsp = len(kernel)
+    lead, sp, qs = out.shape[:-nsp], out.shape[-nsp:], g.shape[-nsp:]
+    ext = _padded_plane(node)
+    steps = [prod(ext[d + 1 :]) for d in range(nsp)]
+    size = prod(ext)
+    b = k.b
+    xs, ds = k.alloca(ir.ArrayType(T, size)), k.alloca(ir.ArrayType(T, size))
+    taps = [sum(kk[d] * dil[d] * steps[d] for d in range(nsp)) for kk in itertools.product(*[range(n) for n in kernel])]
+
+    def cell(plane, i):
+        return b.gep(plane, [i64(0), i], inbounds=True)
+
+    def padded(dims):  # (an input position's place in the padded planes)
+        flat = i64(0)
+        for d in range(nsp):
+            flat = b.add(flat, b.mul(b.add(dims[d], i64(pad[d])), i64(steps[d])))
+        return flat
+
+    def per_plane(lead_dims):
+        low = lowest(k, dt)
+        k.loop(size, lambda i: (b.store(low, cell(xs, i)), b.store(k.const(0, dt), cell(ds, i))))
+        k.loops(
+            tuple(sp),
+            lambda dims: b.store(k.elem(x, Index(k, x.shape, list(lead_dims) + list(dims))), cell(xs, padded(dims))),
+        )
+
+        def per_window(qdims):
+            base = i64(0)
+            for d in range(nsp):
+                base = b.add(base, b.mul(qdims[d], i64(stride[d] * steps[d])))
+            # the first maximum (NaN above every number, the first NaN kept), as a tournament: pairs of candidates
+            # in window order, the earlier one winning ties, so the comparisons form a tree instead of a chain
+            cands = []
+            for t in taps:
+                p = b.add(base, i64(t))
+                cands.append((b.load(cell(xs, p)), p))
+            while len(cands) > 1:
+                nxt = []
+                for (v0, p0), (v1, p1) in zip(cands[::2], cands[1::2]):
+                    if dt in FLOAT:
+                        later = b.or_(
+                            b.fcmp_ordered(">", v1, v0),
+                            b.and_(b.fcmp_unordered("uno", v1, v1), b.fcmp_ordered("ord", v0, v0)),
+                        )
+                    else:
+                        later = b.icmp_signed(">", v1, v0)
+                    nxt.append((b.select(later, v1, v0), b.select(later, p1, p0)))
+                cands = nxt + ([cands[-1]] if len(cands) % 2 else [])
+            where = cands[0][1]
+            gv = k.elem(g, Index(k, g.shape, list(lead_dims) + list(qdims)))
+            c = cell(ds, where)
+            b.store(k.flags(b.fadd(b.load(c), gv)), c)
+
+        k.loops(tuple(qs), per_window)
+        k.loops(
+            tuple(sp),
+            lambda dims: store_epilogue(
+                k, root, out, list(lead_dims) + list(dims), b.load(cell(ds, padded(dims))), via_flat
+            ),
+        )
+
+    k.loops(tuple(lead), per_plane, parallel=True)
 
 
 def _max_pool_grad_rows(k: Kernel, root, node, px, pg, via_flat: bool) -> None:
