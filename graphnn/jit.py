@@ -68,11 +68,39 @@ def script(obj=None, optimize=None, _frames_up=0, _rcb=None, example_inputs=None
 
 
 def trace(func, example_inputs=None, *args, **kwargs):
-    return _mark(func)
+    _mark(func)
+    if example_inputs is not None:
+        try:
+            object.__setattr__(func, "_graphnn_example", example_inputs)
+        except (AttributeError, TypeError):
+            pass
+    return func
 
 
 def trace_module(mod, inputs, *args, **kwargs):
     return _mark(mod)
+
+
+def scripted_attribute(m, name: str):
+    """The attributes a ScriptModule has beyond the module's own (Module.__getattr__ asks for them): save(f),
+    `code` (the forward's Python source: graphnn runs it as written) and `graph` (graphnn's IR of the forward,
+    traced with trace()'s example inputs)."""
+    if name == "save":
+        return lambda f, _extra_files=None: save(m, f, _extra_files)
+    if name == "code":
+        import inspect
+
+        return inspect.getsource(type(m).forward)
+    if name in ("graph", "inlined_graph"):
+        example = getattr(m, "_graphnn_example", None)
+        if example is None:
+            raise AttributeError(f"{name}: graphnn keeps the IR of a module traced with example inputs (jit.trace)")
+        from graphnn.compiler.program import compile as _compile
+
+        c = _compile(m)
+        c(*example) if isinstance(example, tuple) else c(example)
+        return c.graphs["traced"]
+    raise AttributeError(name)
 
 
 def script_method(fn):

@@ -584,3 +584,19 @@ def test_overlapping_max_pool_gradient_as_pytorch(torch, dims, kernel, stride, p
     want = grad(torch, False)
     np.testing.assert_array_equal(grad(graphnn, False), want)
     np.testing.assert_array_equal(grad(graphnn, True), want)
+
+
+def test_traced_and_scripted_modules_save_and_show_code(tmp_path):
+    """torch.jit.trace(model, x).save(path) and script(model).save(path) (the usual way to save a TorchScript model):
+    graphnn.jit.load gives the module back; `.code` is the forward's source, `.graph` graphnn's IR of the trace."""
+    m = graphnn.nn.Sequential(graphnn.nn.Linear(4, 2)).eval()
+    x = graphnn.randn(1, 4)
+    traced = graphnn.jit.trace(m, x)
+    traced.save(tmp_path / "t.pt")
+    graphnn.jit.script(m).save(tmp_path / "s.pt")
+    back = graphnn.jit.load(tmp_path / "t.pt")
+    np.testing.assert_array_equal(back(x).detach().numpy(), m(x).detach().numpy())
+    assert isinstance(graphnn.jit.load(tmp_path / "s.pt"), graphnn.nn.Sequential)
+    assert "def forward" in traced.code and "matmul" in str(traced.graph)
+    with pytest.raises(AttributeError):
+        graphnn.nn.Linear(2, 2).save  # noqa: B018 (not scripted: no such attribute)

@@ -16,8 +16,6 @@ which schedulers move) are not baked in: `scalar_input` makes each a 0-d graph i
 
 from __future__ import annotations
 
-import contextlib
-
 import threading
 import weakref
 
@@ -111,8 +109,6 @@ class Tracer:
         self.grad_reads: dict = {}  # id(tensor) -> symbolic tensor standing for that .grad
         self.retained: list = []  # symbolic tensors whose retain_grad() was called
         self.arg_requires_grad: set = set()  # positions of arguments the traced code called requires_grad_() on
-        self.recordings: list = []  # lists recording the random draws (see draws)
-        self.replays: list = []  # draws to give again, innermost last (see draws)
         self.rebinds: dict = {}  # id(tensor) -> in-place rebindings so far (views taken before are stale)
         self.view_gens: dict = {}  # id(concrete alias) -> rebindings of its base its traced value reflects
         self.did_backward = False
@@ -396,34 +392,11 @@ class Tracer:
         return sym
 
     def fresh(self, type_, sample, name: str):
-        """A graph input drawn anew at every call (random masks, randn inside compiled code); while replaying
-        (see draws), the next draw recorded before, as a generator restored to an earlier state draws again."""
+        """A graph input drawn anew at every call (random masks, randn inside compiled code)."""
         from graphnn.core.tensor import Tensor
 
-        if self.replays and self.replays[-1]:
-            t = self.replays[-1].pop(0)
-            if t._type == type_:
-                return t
         v = self.add_input(type_, f"{name}{len(self.graph.inputs)}", "random", lambda: Tensor._wrap(sample()))
-        t = Tensor._symbolic(v, self, False)
-        for rec in self.recordings:
-            rec.append(t)
-        return t
-
-    @contextlib.contextmanager
-    def draws(self, replay: list | None = None):
-        """Within: the random tensors drawn are recorded into the list yielded; with `replay`, drawn from it first
-        (torch.utils.checkpoint's rerun with the RNG state of its first run: the same masks, no new draws)."""
-        rec: list = []
-        self.recordings.append(rec)
-        if replay is not None:
-            self.replays.append(list(replay))
-        try:
-            yield rec
-        finally:
-            self.recordings.remove(rec)
-            if replay is not None:
-                self.replays.pop()
+        return Tensor._symbolic(v, self, False)
 
     def lift_grad(self, t):
         """The value of `t.grad` as it was before tracing (an input bound to whatever tensor .grad holds at a call)."""

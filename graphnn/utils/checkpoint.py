@@ -1,9 +1,10 @@
 """torch.utils.checkpoint: activation checkpointing trades memory for recomputation on an accelerator. graphnn runs
 the function as is (its eager gradient keeps what the backward reads, and a compiled step plans memory over the
 whole step), so results and gradients are those of the plain call. PyTorch's recomputation has one visible effect,
-which graphnn repeats: the function runs again when the backward reaches its result, so state it updates (a
+which graphnn repeats eagerly: the function runs again when the backward reaches its result, so state it updates (a
 BatchNorm's running statistics) is updated twice per training step; that rerun draws the random numbers of the
-first run (preserve_rng_state) and leaves the generator where it was."""
+first run (preserve_rng_state) and leaves the generator where it was. Inside graphnn.compile, as with torch.compile,
+the function runs once (a compiled model and a compiled step alike)."""
 
 from __future__ import annotations
 
@@ -38,14 +39,9 @@ def checkpoint(
     from graphnn import random as graphnn_random
 
     state = graphnn_random.get_rng_state() if preserve_rng_state else None
-    tr = _tracer.current()
-    if tr is not None and tr.active:  # (traced: random draws are graph inputs; the rerun gets the same ones)
-        with tr.draws() as drawn:
-            out = function(*args, **kwargs)
-        state = ("draws", tr, drawn if preserve_rng_state else None)
-    else:
-        out = function(*args, **kwargs)
-    _rerun_in_backward(out, function, args, kwargs, state)
+    out = function(*args, **kwargs)
+    if _tracer.current() is None:  # (compiled, as torch.compile's, the function runs once: no rerun)
+        _rerun_in_backward(out, function, args, kwargs, state)
     if use_reentrant and is_grad_enabled() and not any(isinstance(a, Tensor) and a.requires_grad for a in args):
         warnings.warn(
             "checkpoint(use_reentrant=True): none of the inputs requires grad, so the output does not either and "
@@ -70,11 +66,6 @@ def _rerun_in_backward(out, function, args, kwargs, rng_state) -> None:
     detached = map_tensors(tuple(args), lambda t, _path: t.detach())
 
     def rerun(grad):
-        if isinstance(rng_state, tuple) and rng_state[0] == "draws":  # (the first run was traced: see checkpoint)
-            _, tr, drawn = rng_state
-            with tr.draws(drawn), no_grad():
-                function(*detached, **kwargs)
-            return
         with graphnn_random.fork_rng():
             if rng_state is not None:
                 graphnn_random.set_rng_state(rng_state)

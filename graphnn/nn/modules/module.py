@@ -195,6 +195,10 @@ class Module:
                 if name in d.get(_COMPLEX.get(key, ""), ()):
                     return ComplexTensor(value)
                 return value
+        if d.get("_graphnn_scripted") and name in ("save", "code", "graph", "inlined_graph"):  # (torch.jit's)
+            from graphnn.jit import scripted_attribute
+
+            return scripted_attribute(self, name)
         raise AttributeError(f"'{type(self).__name__}' object has no attribute '{name}'")
 
     def __delattr__(self, name):
