@@ -558,7 +558,7 @@ def dots_tile_function(module: ir.Module, dt: str, vw: int, MR: int = DOT_MR, NR
 
 
 DOT_PACK = 256 << 10  # bytes of A's packed slice in the sliced dot-product schedule (kept in L2)
-DOT_LONG_K = 4096  # k from which A @ W^T with a small result runs as dot products over slices of k
+DOT_LONG_K = 2048  # k from which A @ W^T with a small result runs as dot products over slices of k
 
 
 def dot_slice(dt: str, m: int = DOT_MR) -> int:
@@ -576,7 +576,7 @@ def _dots_by_slices(m, n, K, dt: str = "float32") -> bool:
     result is accumulated in a stack scratch of at most MAX_PANEL float32s' bytes."""
     ints = all(isinstance(x, int) for x in (m, n, K))
     esize = 4 if dt == "float32" else 8
-    return ints and K >= DOT_LONG_K and m <= 64 and m * n * esize <= 4 * MAX_PANEL
+    return ints and K >= DOT_LONG_K and m <= 128 and m * n * esize <= 8 * MAX_PANEL
 
 
 def emit_matmul_dots(k: Kernel, group, node, via_flat: bool, vw: int) -> None:

@@ -638,6 +638,8 @@ def test_weight_gradient_products_by_slices_of_k(m, k, n):
         ((), 7, 4100, 1000, "float32"),
         ((3,), 9, 5000, 21, "float32"),
         ((), 11, 4500, 30, "float64"),
+        ((), 128, 2100, 500, "float32"),
+        ((), 100, 2048, 300, "float64"),
     ],
 )
 def test_weight_gradient_products_shared_among_threads(threads, lead, m, k, n, dt):
