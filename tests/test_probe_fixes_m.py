@@ -600,3 +600,15 @@ def test_traced_and_scripted_modules_save_and_show_code(tmp_path):
     assert "def forward" in traced.code and "matmul" in str(traced.graph)
     with pytest.raises(AttributeError):
         graphnn.nn.Linear(2, 2).save  # noqa: B018 (not scripted: no such attribute)
+
+
+def test_checkpoint_without_use_reentrant_warns_as_pytorch():
+    """checkpoint(fn, x) without use_reentrant warns, as PyTorch does; with it, nothing."""
+    import warnings
+
+    x = graphnn.ones(2, requires_grad=True)
+    with pytest.warns(UserWarning, match="use_reentrant parameter should be passed explicitly"):
+        graphnn.utils.checkpoint.checkpoint(lambda a: a * 2, x)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        graphnn.utils.checkpoint.checkpoint(lambda a: a * 2, x, use_reentrant=False)

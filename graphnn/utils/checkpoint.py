@@ -38,6 +38,13 @@ def checkpoint(
     inside gets no gradient), with PyTorch's warning."""
     from graphnn import random as graphnn_random
 
+    if use_reentrant is None:  # (as PyTorch warns)
+        warnings.warn(
+            "torch.utils.checkpoint: the use_reentrant parameter should be passed explicitly; use_reentrant=False "
+            "is recommended (graphnn computes the same for both)",
+            UserWarning,
+            stacklevel=2,
+        )
     state = graphnn_random.get_rng_state() if preserve_rng_state else None
     out = function(*args, **kwargs)
     if _tracer.current() is None:  # (compiled, as torch.compile's, the function runs once: no rerun)
