@@ -3,7 +3,8 @@ the input's precision), so they are real graphnn ops: differentiable, and compil
 results are ComplexTensors (graphnn/core/complex_tensor.py). The product costs O(n^2) per transformed line: sizes up
 to MAX_SIZE points per dimension (audio frames, image planes, spectral layers), beyond it a clear error.
 
-Functions: fft, ifft, rfft, irfft, hfft, ihfft, fft2, ifft2, rfft2, irfft2, fftn, ifftn, rfftn, irfftn, fftfreq,
+Functions: fft, ifft, rfft, irfft, hfft, ihfft, fft2, ifft2, rfft2, irfft2, hfft2, ihfft2, fftn, ifftn, rfftn, irfftn,
+hfftn, ihfftn, fftfreq,
 rfftfreq, fftshift, ifftshift; `n` / `s` (trim or zero-pad), `dim`, and `norm` ('backward', 'ortho', 'forward')
 as PyTorch's."""
 
@@ -156,13 +157,34 @@ def hfft(input, n=None, dim: int = -1, norm=None, *, out=None):
     """The real spectrum of a Hermitian-symmetric signal given by its first half: irfft of the conjugate, scaled as
     a forward transform."""
     x = input.conj() if isinstance(input, ComplexTensor) else input
-    inv = {None: "forward", "backward": "forward", "forward": "backward", "ortho": "ortho"}[norm]
-    return irfft(x, n, dim, inv)
+    return irfft(x, n, dim, _SWAPPED[norm])
 
 
 def ihfft(input, n=None, dim: int = -1, norm=None, *, out=None):
-    inv = {None: "forward", "backward": "forward", "forward": "backward", "ortho": "ortho"}[norm]
-    return rfft(input, n, dim, inv).conj()
+    return rfft(input, n, dim, _SWAPPED[norm]).conj()
+
+
+_SWAPPED = {None: "forward", "backward": "forward", "forward": "backward", "ortho": "ortho"}  # (hfft's scaling)
+
+
+def hfftn(input, s=None, dim=None, norm=None, *, out=None):
+    """The real n-dimensional spectrum of a Hermitian-symmetric signal given by its half along the last dim: irfftn
+    of the conjugate, scaled as a forward transform."""
+    x = input.conj() if isinstance(input, ComplexTensor) else input
+    return irfftn(x, s, dim, _SWAPPED[norm])
+
+
+def ihfftn(input, s=None, dim=None, norm=None, *, out=None):
+    """The inverse of hfftn: the conjugate of rfftn, scaled as an inverse transform."""
+    return rfftn(input, s, dim, _SWAPPED[norm]).conj()
+
+
+def hfft2(input, s=None, dim=(-2, -1), norm=None, *, out=None):
+    return hfftn(input, s, dim, norm)
+
+
+def ihfft2(input, s=None, dim=(-2, -1), norm=None, *, out=None):
+    return ihfftn(input, s, dim, norm)
 
 
 def _dims_and_sizes(input, s, dim, what: str):

@@ -612,3 +612,21 @@ def test_checkpoint_without_use_reentrant_warns_as_pytorch():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         graphnn.utils.checkpoint.checkpoint(lambda a: a * 2, x, use_reentrant=False)
+
+
+@pytest.mark.parametrize("norm", [None, "forward", "ortho"])
+def test_hermitian_n_dimensional_ffts(torch, norm):
+    """fft.hfft2 / hfftn / ihfft2 / ihfftn as PyTorch's (s and dim included)."""
+    rng = np.random.default_rng(0)
+    real = rng.standard_normal((3, 6, 8)).astype(np.float64)
+    half = (rng.standard_normal((3, 6, 5)) + 1j * rng.standard_normal((3, 6, 5))).astype(np.complex128)
+    for name, x, kw in (
+        ("ihfft2", real, {}),
+        ("ihfftn", real, {"dim": (0, 2)}),
+        ("hfft2", half, {}),
+        ("hfftn", half, {"s": (6, 8)}),
+        ("hfftn", half, {"dim": (0, 1, 2), "s": (3, 4, 7)}),
+    ):
+        want = getattr(torch.fft, name)(torch.tensor(x), norm=norm, **kw).numpy()
+        got = getattr(graphnn.fft, name)(graphnn.tensor(x), norm=norm, **kw).numpy()
+        np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-12, err_msg=name)
