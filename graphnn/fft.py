@@ -4,9 +4,8 @@ results are ComplexTensors (graphnn/core/complex_tensor.py). The product costs O
 to MAX_SIZE points per dimension (audio frames, image planes, spectral layers), beyond it a clear error.
 
 Functions: fft, ifft, rfft, irfft, hfft, ihfft, fft2, ifft2, rfft2, irfft2, hfft2, ihfft2, fftn, ifftn, rfftn, irfftn,
-hfftn, ihfftn, fftfreq,
-rfftfreq, fftshift, ifftshift; `n` / `s` (trim or zero-pad), `dim`, and `norm` ('backward', 'ortho', 'forward')
-as PyTorch's."""
+hfftn, ihfftn, fftfreq, rfftfreq, fftshift, ifftshift; `n` / `s` (trim or zero-pad), `dim`, and `norm` ('backward',
+'ortho', 'forward') as PyTorch's."""
 
 from __future__ import annotations
 
