@@ -364,10 +364,7 @@ class Kernel:
             if parallel and (first or self.split_each):
                 self.split_used = True
                 b = self.b
-                part, parts = self.fn.args[-2], self.fn.args[-1]
-                n = as_i64(count)
-                lo = b.sdiv(b.mul(n, part), parts)
-                hi = b.sdiv(b.mul(n, b.add(part, i64(1))), parts)
+                lo, hi = self._part_range(count)
                 emit_loop(self.fn, b, b.sub(hi, lo), lambda t: scoped(b.add(lo, t)))
                 return
             if self.split_used and not self._in_once:
@@ -381,15 +378,13 @@ class Kernel:
         """body(lo, hi) over this part's share [lo, hi) of range(count): the whole range unless the kernel is split
         and this is its first top-level loop (see loop(), parallel=True). For a schedule that reuses data across
         the iterations of its share (a slice of a matrix read once per part, not once per iteration)."""
-        b = self.b
         lo, hi = i64(0), as_i64(count)
         if self.split and self._depth == 0:
             first = self._top_loops == 0
             self._top_loops += 1
             if first:
                 self.split_used = True
-                part, parts = self.fn.args[-2], self.fn.args[-1]
-                lo, hi = b.sdiv(b.mul(hi, part), parts), b.sdiv(b.mul(hi, b.add(part, i64(1))), parts)
+                lo, hi = self._part_range(count)
             elif self.split_used and not self._in_once:
                 raise RuntimeError(f"internal: kernel {self.fn.name} shares a range after its split loop")
         self._memo.append({})
@@ -397,6 +392,13 @@ class Kernel:
         body(lo, hi)
         self._depth -= 1
         self._memo.pop()
+
+    def _part_range(self, count) -> tuple:
+        """[lo, hi): this part's share of range(count) in a split kernel (its (part, parts) arguments)."""
+        b = self.b
+        part, parts = self.fn.args[-2], self.fn.args[-1]
+        n = as_i64(count)
+        return b.sdiv(b.mul(n, part), parts), b.sdiv(b.mul(n, b.add(part, i64(1))), parts)
 
     def once(self, body) -> None:
         """Run body() in one part only of a split kernel (work after the split loop that parts would repeat)."""

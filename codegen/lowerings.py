@@ -219,9 +219,31 @@ def _reduce(k, node, idx):
 UNROLL_WINDOW = 16
 
 
-def argmax_over(k, shape, load, dtype):
-    """(flat position of the first maximum, maximum) over an index space; NaN counts as largest."""
+def argmax_over(k, shape, load, dtype, payload=None):
+    """(flat position of the first maximum, maximum) over an index space; NaN counts as largest (the first NaN kept).
+    With payload(dims), what it gives at the maximum instead of the position (a window's tap as an address)."""
     b = k.b
+
+    def later(v, cur):  # does v, met after cur, take its place?
+        if dtype in FLOAT:
+            return b.or_(b.fcmp_ordered(">", v, cur), b.and_(_is_nan(k, v), b.not_(_is_nan(k, cur))))
+        return icmp(k, dtype, ">", v, cur)
+
+    # small windows unrolled here (LLVM may not unroll big modules), as a tournament: pairs of candidates in order,
+    # the earlier one winning ties, so the comparisons form a tree instead of a chain; a size symbolic in N (or a
+    # big window) is looped over
+    if all(type(d) is int for d in shape) and math.prod(shape) <= UNROLL_WINDOW:
+        cands = []
+        for n, dims in enumerate(itertools.product(*[range(s) for s in shape])):
+            at = [i64(d) for d in dims]
+            cands.append((load(at), payload(at) if payload is not None else i64(n)))
+        while len(cands) > 1:
+            paired = []
+            for (v0, p0), (v1, p1) in zip(cands[::2], cands[1::2]):
+                take = later(v1, v0)
+                paired.append((b.select(take, v1, v0), b.select(take, p1, p0)))
+            cands = paired + ([cands[-1]] if len(cands) % 2 else [])
+        return cands[0][1], cands[0][0]
     best = k.alloca(LLTYPE[dtype])
     pos = k.alloca(I64)
     b.store(lowest(k, dtype), best)
@@ -229,25 +251,16 @@ def argmax_over(k, shape, load, dtype):
     counter = k.alloca(I64)
     b.store(i64(0), counter)
 
-    def body(dims, n=None):
+    def body(dims):
         v = load(dims)
         cur = b.load(best)
-        if dtype in FLOAT:
-            better = b.or_(b.fcmp_ordered(">", v, cur), b.and_(_is_nan(k, v), b.not_(_is_nan(k, cur))))
-        else:
-            better = icmp(k, dtype, ">", v, cur)
-        if n is None:
-            n = b.load(counter)
-            b.store(b.add(n, i64(1)), counter)
-        b.store(b.select(better, v, cur), best)
-        b.store(b.select(better, n, b.load(pos)), pos)
+        take = later(v, cur)
+        n = b.load(counter)
+        b.store(b.add(n, i64(1)), counter)
+        b.store(b.select(take, v, cur), best)
+        b.store(b.select(take, payload(dims) if payload is not None else n, b.load(pos)), pos)
 
-    # small windows unrolled here (LLVM may not unroll big modules); a size symbolic in N is looped over
-    if all(type(d) is int for d in shape) and math.prod(shape) <= UNROLL_WINDOW:
-        for n, dims in enumerate(itertools.product(*[range(s) for s in shape])):
-            body([i64(d) for d in dims], i64(n))
-    else:
-        k.loops(shape, body)
+    k.loops(shape, body)
     return b.load(pos), b.load(best)
 
 

@@ -17,7 +17,7 @@ import llvmlite.ir as ir
 from graphnn.ir.ops.im2col import geometry
 
 from .gemm import direct_pointer
-from .kernel import FLOAT, I64, LLTYPE, Index, Kernel, i64
+from .kernel import I64, LLTYPE, Index, Kernel, i64
 from .target import vector_width_bits
 from .lowerings import argmax_over, gather_position, lowest, masked_load, window_loader
 from .schedule import MAX_SCRATCH, VectorOps, prod, store_epilogue, tap_range, window_position
@@ -255,7 +255,7 @@ def emit_max_pool_grad(k: Kernel, group, node, via_flat: bool = False) -> None:
 def _max_pool_grad_planes(k: Kernel, group, node, via_flat: bool) -> None:
     """Gradient of a max pool with overlapping windows, per plane of the leading dimensions: the input plane is
     copied into a scratch plane padded with -inf (every window inside it: no bounds checks), a second one gets, at
-    each window's argmax (first maximum, NaN largest), the window's incoming gradient added (an input that several
+    each window's argmax (argmax_over: first maximum, NaN largest), the window's incoming gradient added (an input that several
     windows pick sums theirs, as PyTorch's), and its interior is stored through the epilogue. (The element rule
     searched, for each input element, every window that may contain it: kernel^2 argmaxes per element.)"""
     root = group.root
@@ -272,7 +272,6 @@ def _max_pool_grad_planes(k: Kernel, group, node, via_flat: bool) -> None:
     size = prod(ext)
     b = k.b
     xs, ds = k.alloca(ir.ArrayType(T, size)), k.alloca(ir.ArrayType(T, size))
-    taps = [sum(kk[d] * dil[d] * steps[d] for d in range(nsp)) for kk in itertools.product(*[range(n) for n in kernel])]
 
     def cell(plane, i):
         return b.gep(plane, [i64(0), i], inbounds=True)
@@ -295,25 +294,14 @@ def _max_pool_grad_planes(k: Kernel, group, node, via_flat: bool) -> None:
             base = i64(0)
             for d in range(nsp):
                 base = b.add(base, b.mul(qdims[d], i64(stride[d] * steps[d])))
-            # the first maximum (NaN above every number, the first NaN kept), as a tournament: pairs of candidates
-            # in window order, the earlier one winning ties, so the comparisons form a tree instead of a chain
-            cands = []
-            for t in taps:
-                p = b.add(base, i64(t))
-                cands.append((b.load(cell(xs, p)), p))
-            while len(cands) > 1:
-                nxt = []
-                for (v0, p0), (v1, p1) in zip(cands[::2], cands[1::2]):
-                    if dt in FLOAT:
-                        later = b.or_(
-                            b.fcmp_ordered(">", v1, v0),
-                            b.and_(b.fcmp_unordered("uno", v1, v1), b.fcmp_ordered("ord", v0, v0)),
-                        )
-                    else:
-                        later = b.icmp_signed(">", v1, v0)
-                    nxt.append((b.select(later, v1, v0), b.select(later, p1, p0)))
-                cands = nxt + ([cands[-1]] if len(cands) % 2 else [])
-            where = cands[0][1]
+
+            def tap(kk):  # (a tap's place in the padded plane)
+                t = base
+                for d in range(nsp):
+                    t = b.add(t, b.mul(kk[d], i64(dil[d] * steps[d])))
+                return t
+
+            where, _ = argmax_over(k, tuple(kernel), lambda kk: b.load(cell(xs, tap(kk))), dt, payload=tap)
             gv = k.elem(g, Index(k, g.shape, list(lead_dims) + list(qdims)))
             c = cell(ds, where)
             b.store(k.flags(b.fadd(b.load(c), gv)), c)

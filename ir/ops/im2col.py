@@ -8,6 +8,8 @@ Attributes: kernel, stride, dilation (per spatial dim), padding ((lo, hi) per sp
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from ..registry import Fuzz, register
@@ -31,10 +33,8 @@ def geometry(shape: tuple, attrs: dict) -> tuple:
     )
     if any(o <= 0 for o in outs):
         raise ValueError(f"kernel {attrs['kernel']} is larger than the padded input {shape[2:]}")
-    positions = 1
-    for o in outs:  # (not int(np.prod(...)): a size symbolic in N stays symbolic, a varying length)
-        positions = positions * o
-    return outs, int(np.prod(attrs["kernel"])), positions
+    # (math.prod, not int(np.prod(...)): a size symbolic in N stays symbolic, a varying length)
+    return outs, int(np.prod(attrs["kernel"])), math.prod(outs)
 
 
 def _im2col_infer(types, attrs):
