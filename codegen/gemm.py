@@ -16,7 +16,7 @@ from graphnn.ir.symbolic import Sym, heuristic
 
 from .kernel import I64, LLTYPE, PTR, Index, Kernel, as_i64, emit_loop, i64, scratch_count
 from .schedule import VectorOps, store_epilogue, store_siblings
-from .target import l1_data_bytes, vector_width_bits
+from .target import l1_data_bytes, vector_registers, vector_width_bits
 
 DOT_MR, DOT_NR = 4, 4  # output tile of the dot-product schedule: 16 vector accumulators
 MAX_PANEL = 1 << 16  # elements of a packed B panel (K x NR) kept on the stack
@@ -203,13 +203,11 @@ def gemm_tile_function(module: ir.Module, dt: str, vw: int, MR: int, H: int = 2,
     return fn
 
 
-def gemm_rows_per_tile(m: int, vw: int, dt: str) -> int:
-    """MR of the blocked GEMM: 6 rows (12 accumulators) with 512-bit vectors; for a few rows, 8 when 8 divides
-    them, else 4 when 4 does and 6 does not (rows computed twice for nothing would cost more than the smaller
-    tile)."""
-    if vw * (32 if dt == "float32" else 64) < 512:
-        return 4
-    if m <= 48 and m % 8 == 0:  # 16 accumulators hide the FMA latency better than 8 (a recurrent step's batch)
+def gemm_rows_per_tile(m: int) -> int:
+    """MR of the blocked GEMM: 6 rows (12 accumulators, with two vectors of B and a broadcast of A: 15 registers);
+    for a few rows, 8 when 8 divides them and the target has 32 vector registers, else 4 when 4 does and 6 does
+    not (rows computed twice for nothing would cost more than the smaller tile)."""
+    if m <= 48 and m % 8 == 0 and vector_registers() >= 32:  # (a recurrent step's batch)
         return 8
     return 4 if (m <= 48 and m % 6 and m % 4 == 0) else 6
 
@@ -256,7 +254,7 @@ def emit_matmul_blocked(k: Kernel, group, node, via_flat: bool, vw: int) -> None
     m, n = out.shape[-2], out.shape[-1]
     K = a.shape[-1]
     with heuristic():
-        NR, MR = 2 * vw, gemm_rows_per_tile(m, vw, dt)
+        NR, MR = 2 * vw, gemm_rows_per_tile(m)
         # (a k too long for a whole panel on the stack: B is packed one slice of k at a time, as for a k symbolic
         # in N; see emit_matmul)
         long_k = not isinstance(K, Sym) and K * NR > MAX_PANEL
@@ -499,8 +497,12 @@ def emit_matmul_blocked(k: Kernel, group, node, via_flat: bool, vw: int) -> None
 
 
 def dot_tile_shape(m: int) -> tuple:
-    """(MR, NR) of the dot-product tile: 16 accumulators, fewer rows when A has fewer than 4."""
-    return {1: (1, 12), 2: (2, 6), 3: (3, 4)}.get(m, (DOT_MR, DOT_NR))
+    """(MR, NR) of the dot-product tile, fewer rows when A has fewer than 4. With 32 vector registers, 16
+    accumulators; with 16, at most 12 (a 4 x 4 tile's accumulators and its 8 loaded vectors spilled to the stack
+    on every k step with AVX2)."""
+    if vector_registers() >= 32:
+        return {1: (1, 12), 2: (2, 6), 3: (3, 4)}.get(m, (DOT_MR, DOT_NR))
+    return {1: (1, 12), 2: (2, 5), 3: (3, 3)}.get(m, (DOT_MR, DOT_NR - 1))
 
 
 def dots_tile_function(module: ir.Module, dt: str, vw: int, MR: int = DOT_MR, NR: int = DOT_NR):
@@ -566,7 +568,7 @@ def dot_slice(dt: str, m: int = DOT_MR) -> int:
     half of this host's L1 data cache, and the slice of A's m rows (packed: rows of A a power of two apart share
     cache sets) at most DOT_PACK bytes."""
     esize = 4 if dt == "float32" else 8
-    s = min(l1_data_bytes() // (2 * DOT_NR * esize), DOT_PACK // (m * esize))
+    s = min(l1_data_bytes() // (2 * dot_tile_shape(m)[1] * esize), DOT_PACK // (m * esize))
     return max(64, 1 << (s.bit_length() - 1))
 
 

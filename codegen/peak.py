@@ -15,7 +15,9 @@ import llvmlite.ir as ir
 from .jit import compile_ir
 from .target import vector_width_bits
 
-ACCUMULATORS = 16  # independent FMA chains: more than latency x ports on any x86-64 core, so the ports never wait
+# independent FMA chains: more than latency x ports on any x86-64 core, so the ports never wait, and few enough
+# that the chains and the two operands stay in registers (16 chains spilled with AVX2's 16 registers: half the peak)
+ACCUMULATORS = 12
 ROUNDS = 1 << 16  # loop iterations per timed call (each: ACCUMULATORS vector FMAs)
 
 
