@@ -19,6 +19,8 @@ def _base_coords(n: int, align_corners: bool, dtype: str) -> np.ndarray:
     """Normalized [-1, 1] coordinates of n pixel centres (align_corners: of the corner pixels' centres), rounded as
     PyTorch's (its linspace in the dtype, scaled by (n - 1) / n without align_corners): grid points that land on
     pixel centres then sit on the same side of them, where the sampling's gradient jumps."""
+    if n <= 1:  # (PyTorch's base grid: a single pixel's centre at 0, with or without align_corners)
+        return np.zeros(n, dtype)
     r = linspace_values(-1.0, 1.0, n, dtype)
     return r if align_corners else r * np.asarray(n - 1, dtype) / np.asarray(n, dtype)
 
@@ -120,7 +122,9 @@ def grid_sample(
     if mode == "nearest":
         ix, iy = gx.round(), gy.round()  # halves to even, as PyTorch's nearbyint
         v, inside = corner(ix.detach(), iy.detach())
-        out = apply("select", [inside, v, 0.0])
+        # (+ 0 * the rounded positions, whose gradient is 0: the result depends on the grid, as PyTorch's, whose
+        # gradient with respect to the grid is zeros, not missing)
+        out = apply("select", [inside, v + (ix * 0 + iy * 0).unsqueeze(1), 0.0])
         return relabel(out, "GridSampler2DBackward0", [input, grid])
     x0, y0 = gx.floor().detach(), gy.floor().detach()
     wx1, wy1 = gx - x0, gy - y0

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import gc
 
-from collections import OrderedDict
+from collections import OrderedDict, namedtuple
 
 import numpy as np
 
@@ -33,7 +33,10 @@ class RemovableHandle:
 
     def remove(self) -> None:
         if self.hooks_dict.pop(self.id, None) is not None:
-            _tracer.module_changed(self._module)
+            if self._module is None:  # a global hook (register_module_forward_hook)
+                _tracer.state_changed()
+            else:
+                _tracer.module_changed(self._module)
 
     def __enter__(self) -> "RemovableHandle":
         return self
@@ -62,18 +65,50 @@ def _add_hook(module, attr: str, hook, prepend: bool, with_kwargs: bool = False)
 
 
 def _hook_ids(module) -> tuple:
-    """Which forward and backward hooks and pre-hooks are registered (a trace ran these)."""
+    """Which forward and backward hooks and pre-hooks are registered, the global ones included (a trace ran these)."""
     d = module.__dict__
-    return tuple(tuple(d.get(k) or ()) for k in _HOOK_TABLES)
+    return tuple(tuple(d.get(k) or ()) for k in _HOOK_TABLES) + tuple(tuple(t) for t in _GLOBAL.values())
 
 
 _HOOK_TABLES = ("_forward_pre_hooks", "_forward_hooks", "_backward_pre_hooks", "_backward_hooks")
+# hooks every module runs (register_module_forward_pre_hook / register_module_forward_hook), before its own
+_GLOBAL: dict = {"_forward_pre_hooks": OrderedDict(), "_forward_hooks": OrderedDict()}
+_GLOBAL_WITH_KWARGS: set = set()
+
+
+def _forward_hooks(module) -> tuple:
+    """(pre-hooks, hooks) a call of module runs: the global ones first, then its own."""
+    pre, post = module.__dict__.get("_forward_pre_hooks"), module.__dict__.get("_forward_hooks")
+    gpre, gpost = _GLOBAL["_forward_pre_hooks"], _GLOBAL["_forward_hooks"]
+    return ({**gpre, **pre} if gpre and pre else gpre or pre), ({**gpost, **post} if gpost and post else gpost or post)
+
+
+def _add_global_hook(table: str, hook, with_kwargs: bool = False) -> RemovableHandle:
+    hooks = _GLOBAL[table]
+    handle = RemovableHandle(hooks, None)
+    hooks[handle.id] = hook
+    if with_kwargs:
+        _GLOBAL_WITH_KWARGS.add(handle.id)
+    _tracer.state_changed()
+    return handle
+
+
+def register_module_forward_pre_hook(hook) -> RemovableHandle:
+    """hook(module, args) runs before every module's forward (before the module's own pre-hooks); a result other
+    than None replaces the arguments."""
+    return _add_global_hook("_forward_pre_hooks", hook)
+
+
+def register_module_forward_hook(hook, *, with_kwargs: bool = False, always_call: bool = False) -> RemovableHandle:
+    """hook(module, args, output) (or (module, args, kwargs, output) with_kwargs) runs after every module's forward
+    (before the module's own hooks); a result other than None replaces the output."""
+    return _add_global_hook("_forward_hooks", hook, with_kwargs)
 
 
 def _run_pre_hooks(module, hooks: dict, args: tuple, kwargs: dict) -> tuple:
     keyed = module.__dict__.get("_hooks_with_kwargs") or ()
     for hid, hook in list(hooks.items()):
-        if hid in keyed:
+        if hid in keyed or hid in _GLOBAL_WITH_KWARGS:
             result = hook(module, args, kwargs)
             if result is not None:
                 args, kwargs = result
@@ -90,7 +125,8 @@ def _run_hooks(module, hooks: dict, args: tuple, kwargs: dict, out):
     if tr is not None and hooks:  # (where hooks store traced tensors: see Tracer.collect_hook_stores)
         tr.hooks_run.update((id(h), h) for h in hooks.values())
     for hid, hook in list(hooks.items()):
-        result = hook(module, args, kwargs, out) if hid in keyed else hook(module, args, out)
+        keys = hid in keyed or hid in _GLOBAL_WITH_KWARGS
+        result = hook(module, args, kwargs, out) if keys else hook(module, args, out)
         if result is not None:
             out = result
     return out
@@ -286,11 +322,12 @@ class Module:
         compiled = self.__dict__.get("_compiled_call")
         if compiled is not None and tr is None:  # (module.compile(): tracing it calls the module itself)
             return compiled(*args, **kwargs)
-        if tr is not None and id(self) not in tr.preset:
-            tr.guard(lambda m=self: m.training, self.training)
+        if tr is not None:  # (a training flag the trace set itself, model.train() inside the step, needs no guard)
+            if id(self) not in tr.preset:
+                tr.guard(lambda m=self: m.training, self.training)
             tr.module_guard(self, "hooks", _hook_ids, _hook_ids(self))
         with scope(self._scope_name or type(self).__name__):
-            pre, post = self.__dict__.get("_forward_pre_hooks"), self.__dict__.get("_forward_hooks")
+            pre, post = _forward_hooks(self)
             bw_pre, bw = self.__dict__.get("_backward_pre_hooks"), self.__dict__.get("_backward_hooks")
             if bw_pre or bw:
                 return call_with_backward_hooks(self, bw_pre or {}, bw or {}, self._call_forward, args, kwargs)
@@ -302,7 +339,7 @@ class Module:
 
     def _call_forward(self, args: tuple, kwargs: dict):
         """forward with the forward (pre-)hooks."""
-        pre, post = self.__dict__.get("_forward_pre_hooks"), self.__dict__.get("_forward_hooks")
+        pre, post = _forward_hooks(self)
         args, kwargs = _run_pre_hooks(self, pre or {}, args, kwargs)
         return _run_hooks(self, post or {}, args, kwargs, self.forward(*args, **kwargs))
 
@@ -783,13 +820,10 @@ def _has_extra_state(module) -> bool:
     return type(module).get_extra_state is not Module.get_extra_state
 
 
-class _IncompatibleKeys(tuple):
+class _IncompatibleKeys(namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])):
     """(missing_keys, unexpected_keys) of load_state_dict, printed as PyTorch prints it."""
 
-    def __new__(cls, missing, unexpected):
-        t = super().__new__(cls, (missing, unexpected))
-        t.missing_keys, t.unexpected_keys = missing, unexpected
-        return t
+    __slots__ = ()
 
     def __repr__(self) -> str:
         if not self.missing_keys and not self.unexpected_keys:

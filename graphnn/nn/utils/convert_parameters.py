@@ -12,7 +12,8 @@ def parameters_to_vector(parameters) -> Tensor:
 
 
 def vector_to_parameters(vec: Tensor, parameters) -> None:
-    """Copy consecutive slices of vec into the parameters (their values, without a gradient record)."""
+    """Consecutive slices of vec become the parameters' data (as PyTorch, `p.data = ...`: tensors taken from the
+    parameters before keep their old values)."""
     if not isinstance(vec, Tensor):
         raise TypeError(f"expected torch.Tensor, but got: {type(vec).__name__}")
     params = list(parameters)
@@ -23,5 +24,5 @@ def vector_to_parameters(vec: Tensor, parameters) -> None:
     with no_grad():
         for p in params:
             n = p.numel()
-            p.copy_(vec.narrow(0, offset, n).view_as(p))
+            p.data = vec.narrow(0, offset, n).view_as(p).data
             offset += n

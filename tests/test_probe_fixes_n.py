@@ -1,0 +1,119 @@
+"""Fixes of session n's findings: register tiles that fit 16 vector registers, and what the probes of unseen programs
+found (hooks, parametrizations, module API, spatial transformers)."""
+
+import warnings
+
+import numpy as np
+import pytest
+
+import graphnn
+import graphnn.nn as nn
+import graphnn.nn.modules.module as module_api
+from graphnn.codegen import gemm
+
+
+@pytest.mark.parametrize("registers, budget", [(16, 12), (32, 16)])
+def test_register_tiles_fit_the_targets_vector_registers(monkeypatch, registers, budget):
+    """With AVX2's 16 vector registers a 4 x 4 dot tile (16 accumulators and 8 loaded vectors) spilled on every k
+    step: accumulators stay within the budget that leaves registers for the operands."""
+    monkeypatch.setattr(gemm, "vector_registers", lambda: registers)
+    for m in (1, 2, 3, 4, 7, 64):
+        mr, nr = gemm.dot_tile_shape(m)
+        assert mr * nr <= budget and mr <= max(m, 1) + 3
+    for m in (8, 16, 24, 100, 1024):
+        assert 2 * gemm.gemm_rows_per_tile(m) <= budget
+
+
+def test_hooks_added_after_a_compiled_call_that_sets_train_mode_run():
+    """A step calling model.train() itself skipped the module's hook guard with its training-flag guard: a hook
+    added (or removed) later never ran (a feature-extraction dict stopped filling)."""
+    m = nn.Sequential(nn.Linear(4, 3), nn.ReLU())
+
+    def f(x):
+        m.train()
+        return m(x)
+
+    cf = graphnn.compile(f)
+    x = graphnn.ones(2, 4)
+    plain = cf(x).detach().numpy()
+    h = m[1].register_forward_hook(lambda mod, args, out: out * 0 + 7)
+    np.testing.assert_array_equal(cf(x).detach().numpy(), np.full((2, 3), 7.0, np.float32))
+    h.remove()
+    np.testing.assert_array_equal(cf(x).detach().numpy(), plain)
+
+
+def test_global_forward_hooks_run_for_every_module_eagerly_and_compiled():
+    m = nn.Sequential(nn.Linear(4, 3), nn.ReLU())
+    seen = []
+    pre = module_api.register_module_forward_pre_hook(lambda mod, args: seen.append("pre " + type(mod).__name__))
+    post = module_api.register_module_forward_hook(lambda mod, args, out: seen.append(type(mod).__name__))
+    try:
+        x = graphnn.ones(2, 4)
+        m(x)
+        eager = list(seen)
+        assert eager == ["pre Sequential", "pre Linear", "Linear", "pre ReLU", "ReLU", "Sequential"]
+        seen.clear()
+        graphnn.compile(m)(x)  # (hooks run while tracing)
+        assert seen == eager
+    finally:
+        pre.remove()
+        post.remove()
+    seen.clear()
+    m(x)
+    assert seen == []
+
+
+def test_a_global_forward_hook_replaces_the_output_in_compiled_code():
+    m = nn.Linear(4, 3)
+    c = graphnn.compile(m)
+    x = graphnn.ones(2, 4)
+    plain = c(x).detach().numpy()
+    with module_api.register_module_forward_hook(lambda mod, args, out: out * 2):
+        np.testing.assert_allclose(c(x).detach().numpy(), 2 * plain, rtol=1e-6)
+    np.testing.assert_allclose(c(x).detach().numpy(), plain, rtol=1e-6)
+
+
+@pytest.mark.parametrize("kind", ["matrix_exp", "cayley"])
+def test_orthogonal_without_trivialization_starts_from_the_identity_map(kind):
+    """right_inverse raising NotImplementedError counts as the identity (as PyTorch): it raised."""
+    lin = nn.utils.parametrizations.orthogonal(nn.Linear(4, 4), orthogonal_map=kind, use_trivialization=False)
+    w = lin.weight.detach().numpy()
+    np.testing.assert_allclose(w @ w.T, np.eye(4), atol=1e-5)
+
+
+def test_vector_to_parameters_rebinds_data_and_load_state_dict_keys_are_a_namedtuple():
+    p = nn.Parameter(graphnn.ones(3))
+    before = p.detach()
+    nn.utils.vector_to_parameters(graphnn.zeros(3), [p])
+    np.testing.assert_array_equal(p.detach().numpy(), np.zeros(3, np.float32))
+    np.testing.assert_array_equal(before.numpy(), np.ones(3, np.float32))  # (as PyTorch's `p.data = ...`)
+    m = nn.Linear(2, 2)
+    keys = m.load_state_dict({"weight": m.weight.detach().clone()}, strict=False)
+    assert keys._fields == ("missing_keys", "unexpected_keys")
+    assert keys._asdict() == {"missing_keys": ["bias"], "unexpected_keys": []}
+    missing, unexpected = keys
+    assert missing == ["bias"] and unexpected == []
+
+
+@pytest.mark.parametrize("size", [(1, 1, 1, 3), (1, 1, 3, 1), (1, 1, 1, 1), (1, 1, 2, 3)])
+@pytest.mark.parametrize("align_corners", [True, False])
+def test_affine_grid_over_a_unit_size_dimension_as_pytorch(torch, size, align_corners):
+    """A dimension of size 1 has its one base coordinate at 0 (it was -1 with align_corners)."""
+    theta = np.array([[[1.0, 0.5, 0.2], [0.3, 1.0, 0.1]]], np.float32)
+    with warnings.catch_warnings():  # (PyTorch warns that unit-size grids are not an intended use)
+        warnings.simplefilter("ignore")
+        want = torch.nn.functional.affine_grid(torch.tensor(theta), list(size), align_corners=align_corners)
+    got = nn.functional.affine_grid(graphnn.tensor(theta), list(size), align_corners=align_corners)
+    np.testing.assert_allclose(got.numpy(), want.numpy(), atol=1e-6)
+
+
+def test_nearest_grid_sample_depends_on_the_grid_with_zero_gradient():
+    """As PyTorch: the output requires grad through the grid alone, whose gradient is zeros (it was None: weight
+    decay and momentum skipped a spatial transformer's localization net)."""
+    theta = nn.Parameter(graphnn.tensor([[[1.1, 0.1, 0.05], [0.0, 0.9, 0.1]]]))
+    grid = nn.functional.affine_grid(theta, [1, 1, 5, 5], align_corners=False)
+    img = graphnn.tensor(np.random.default_rng(0).random((1, 1, 5, 5), np.float32))
+    y = nn.functional.grid_sample(img, grid, mode="nearest", align_corners=False)
+    assert y.requires_grad
+    y.sum().backward()
+    np.testing.assert_array_equal(theta.grad.numpy(), np.zeros((1, 2, 3), np.float32))
