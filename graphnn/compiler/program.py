@@ -527,7 +527,7 @@ class Specializations:
 
 
 RETRACE_WARNING = 8  # traces again for one argument signature after which a warning says why
-NUMBER_VALUES = 8  # signatures differing only in int / float arguments that are traced; calls with more run eagerly
+NUMBER_VALUES = 8  # signatures differing only in int / float / bool arguments that are traced; more run eagerly
 
 
 class PythonStateChange(TraceError):
@@ -553,8 +553,8 @@ def _warn_eager(name: str, e: Exception) -> None:
 
 def _warn_numbers(name: str) -> None:
     warn_at_user(
-        f"graphnn.compile({name}) traced {NUMBER_VALUES} signatures that differ only in the values of int or float "
-        "arguments (each value is a constant of its own trace); calls with further values run eagerly, as "
+        f"graphnn.compile({name}) traced {NUMBER_VALUES} signatures that differ only in the values of int, float or "
+        "bool arguments (each value is a constant of its own trace); calls with further values run eagerly, as "
         "torch.compile's do past its recompile limit. Pass a number that changes from call to call as a tensor "
         "(graphnn.tensor(t)) to compile one program for all its values."
     )

@@ -120,10 +120,11 @@ def leaf_key(a, leaves: list, grads: bool = False):
 
 
 def numbers_erased(key):
-    """A signature key with the values of its int and float constants left out: keys that differ only in numbers
-    (a timestep passed as a Python int) have the same erased key."""
+    """A signature key with the values of its int, float and bool constants left out: keys that differ only in
+    numbers (a timestep passed as a Python int, teacher-forcing flags as a tuple of bools) have the same erased
+    key."""
     if type(key) is tuple:
-        if len(key) == 2 and key[0] in (int, float):
+        if len(key) == 2 and key[0] in (int, float, bool):
             return (key[0],)
         return tuple([numbers_erased(k) for k in key])
     return key

@@ -73,7 +73,11 @@ def _clip(x: Tensor, n: int) -> Tensor:
 
 
 def _source_coord(coord: Tensor, n: int, padding_mode: str, align_corners: bool) -> Tensor:
-    x = _unnormalize(coord, n, align_corners)
+    return _padded(_unnormalize(coord, n, align_corners), n, padding_mode, align_corners)
+
+
+def _padded(x: Tensor, n: int, padding_mode: str, align_corners: bool) -> Tensor:
+    """Pixel coordinates x moved inside [0, n - 1] by the padding mode (zeros: left as they are)."""
     if padding_mode == "border":
         x = _clip(x, n)
     elif padding_mode == "reflection":
@@ -90,8 +94,10 @@ def grid_sample(
     align_corners: bool | None = None,
 ) -> Tensor:
     """input (N, C, H, W) sampled at grid (N, Ho, Wo, 2) of normalized (x, y) positions -> (N, C, Ho, Wo)."""
-    if mode not in ("bilinear", "nearest"):
-        raise NotImplementedError(f"grid_sample: mode {mode!r} is not supported (bilinear, nearest)")
+    if mode not in ("bilinear", "nearest", "bicubic"):
+        raise ValueError(
+            f"nn.functional.grid_sample(): expected mode to be 'bilinear', 'nearest' or 'bicubic', but got: '{mode}'"
+        )
     if padding_mode not in ("zeros", "border", "reflection"):
         raise ValueError(
             f"nn.functional.grid_sample(): expected padding_mode to be 'zeros', 'border', or 'reflection', "
@@ -109,8 +115,6 @@ def grid_sample(
         )
     ac = bool(align_corners)
     ho, wo = grid.shape[1], grid.shape[2]
-    gx = _source_coord(grid[..., 0], w, padding_mode, ac)  # (N, Ho, Wo), in pixels
-    gy = _source_coord(grid[..., 1], h, padding_mode, ac)
     flat = input.reshape(n, c, h * w)
 
     def corner(ix: Tensor, iy: Tensor) -> tuple:
@@ -118,6 +122,11 @@ def grid_sample(
         inside = (ix >= 0) & (ix <= w - 1) & (iy >= 0) & (iy <= h - 1)
         index = (iy.clamp(0, h - 1) * w + ix.clamp(0, w - 1)).long().reshape(n, 1, ho * wo).expand(n, c, ho * wo)
         return flat.gather(2, index).reshape(n, c, ho, wo), inside.unsqueeze(1)
+
+    if mode == "bicubic":
+        return relabel(_bicubic(grid, h, w, padding_mode, ac, corner), "GridSampler2DBackward0", [input, grid])
+    gx = _source_coord(grid[..., 0], w, padding_mode, ac)  # (N, Ho, Wo), in pixels
+    gy = _source_coord(grid[..., 1], h, padding_mode, ac)
 
     if mode == "nearest":
         ix, iy = gx.round(), gy.round()  # halves to even, as PyTorch's nearbyint
@@ -140,3 +149,38 @@ def grid_sample(
         term = apply("select", [inside, v * wgt.unsqueeze(1), 0.0])
         out = term if out is None else out + term
     return relabel(out, "GridSampler2DBackward0", [input, grid])
+
+
+CUBIC_A = -0.75  # the cubic convolution kernel's parameter (PyTorch's bicubic sampling and interpolation)
+
+
+def _cubic_weights(t: Tensor) -> list:
+    """Weights of the taps at -1, 0, 1, 2 for a fractional offset t in [0, 1) (Keys' cubic convolution)."""
+    a = CUBIC_A
+
+    def near(x):  # |x| <= 1
+        return ((a + 2) * x - (a + 3)) * x * x + 1
+
+    def far(x):  # 1 < |x| < 2
+        return ((a * x - 5 * a) * x + 8 * a) * x - 4 * a
+
+    return [far(t + 1), near(t), near(1 - t), far(2 - t)]
+
+
+def _bicubic(grid: Tensor, h: int, w: int, padding_mode: str, ac: bool, corner) -> Tensor:
+    """Bicubic sampling: the 4 x 4 pixels around each position, each tap moved by the padding mode (zeros outside),
+    blended by cubic weights of the fractional offsets (differentiable in the grid); rows first, as PyTorch."""
+    gx, gy = _unnormalize(grid[..., 0], w, ac), _unnormalize(grid[..., 1], h, ac)
+    x0, y0 = gx.floor().detach(), gy.floor().detach()
+    wx, wy = _cubic_weights(gx - x0), _cubic_weights(gy - y0)
+    out = None
+    for j in range(4):
+        py = _padded(y0 + (j - 1), h, padding_mode, ac).detach()
+        row = None
+        for i in range(4):
+            v, inside = corner(_padded(x0 + (i - 1), w, padding_mode, ac).detach(), py)
+            term = apply("select", [inside, v, 0.0]) * wx[i].unsqueeze(1)
+            row = term if row is None else row + term
+        term = row * wy[j].unsqueeze(1)
+        out = term if out is None else out + term
+    return out
