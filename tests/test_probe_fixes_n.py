@@ -158,3 +158,20 @@ def test_bicubic_grid_sample_as_pytorch_with_gradients(torch, padding_mode, alig
         res.append((y.detach().numpy(), x.grad.numpy(), g.grad.numpy()))
     for got, want in zip(res[1], res[0]):
         np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12 * np.abs(want).max())
+
+
+@pytest.mark.parametrize("mode", ["bilinear", "nearest"])
+@pytest.mark.parametrize("padding_mode", ["zeros", "border", "reflection"])
+def test_volumetric_affine_grid_and_grid_sample_as_pytorch(torch, mode, padding_mode):
+    """3-D spatial transformers (5-D inputs; "bilinear" is trilinear) raised NotImplementedError. float64."""
+    rng = np.random.default_rng(1)
+    img, theta = rng.standard_normal((2, 3, 5, 6, 7)), rng.standard_normal((2, 3, 4)) * 0.6
+    res = []
+    for lib in (torch, graphnn):
+        x, t = lib.tensor(img, requires_grad=True), lib.tensor(theta, requires_grad=True)
+        grid = lib.nn.functional.affine_grid(t, [2, 3, 4, 3, 5], align_corners=False)
+        y = lib.nn.functional.grid_sample(x, grid, mode=mode, padding_mode=padding_mode, align_corners=False)
+        (y * y).sum().backward()
+        res.append((grid.detach().numpy(), y.detach().numpy(), x.grad.numpy(), t.grad.numpy()))
+    for got, want in zip(res[1], res[0]):
+        np.testing.assert_allclose(got, want, rtol=1e-11, atol=1e-11 * max(1.0, np.abs(want).max()))

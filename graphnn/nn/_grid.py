@@ -1,4 +1,4 @@
-"""Spatial transformers: affine_grid and grid_sample (2-D), composed of graphnn ops.
+"""Spatial transformers: affine_grid and grid_sample (2-D and 3-D), composed of graphnn ops.
 
 grid_sample reads input pixels at the grid's real-valued positions: the four neighbours of each position are
 gathered (an index gather, whose gradient adds back into the input) and blended with bilinear weights, which
@@ -7,6 +7,8 @@ autodiff, eagerly and compiled.
 """
 
 from __future__ import annotations
+
+import itertools
 
 import numpy as np
 
@@ -26,26 +28,31 @@ def _base_coords(n: int, align_corners: bool, dtype: str) -> np.ndarray:
 
 
 def affine_grid(theta: Tensor, size, align_corners: bool | None = None) -> Tensor:
-    """Sampling grid (N, H, W, 2) of the affine maps theta (N, 2, 3) for an output of size (N, C, H, W)."""
+    """Sampling grid (N, H, W, 2) of the affine maps theta (N, 2, 3) for an output of size (N, C, H, W), or
+    (N, D, H, W, 3) of theta (N, 3, 4) for (N, C, D, H, W)."""
     size = tuple(int(s) for s in size)
-    if len(size) != 4:
-        raise NotImplementedError(f"affine_grid: only 4-d sizes (N, C, H, W) are supported, got {size}")
-    n, _c, h, w = size
-    if theta.ndim != 3 or tuple(theta.shape[1:]) != (2, 3) or theta.shape[0] != n:
+    if len(size) not in (4, 5):
+        raise NotImplementedError(
+            f"affine_grid only supports 4D and 5D sizes, for 2D and 3D affine transforms, respectively. Got size {size}"
+        )
+    d = len(size) - 2
+    n, spatial = size[0], size[2:]
+    if theta.ndim != 3 or tuple(theta.shape[1:]) != (d, d + 1) or theta.shape[0] != n:
         raise op_error(
             IRError(
-                f"affine_grid: expected a batch of 2D affine matrices of shape Nx2x3 for size {list(size)}, "
-                f"got theta of shape {tuple(theta.shape)}"
+                f"affine_grid: expected a batch of {d}D affine matrices of shape Nx{d}x{d + 1} for size "
+                f"{list(size)}, got theta of shape {tuple(theta.shape)}"
             )
         )
     if not theta.dtype_name.startswith("float"):
         raise op_error(IRError(f"affine_grid: theta must be a float tensor, got {theta.dtype_name}"))
     ac = bool(align_corners)
     dt = theta.dtype_name
-    xs, ys = np.meshgrid(_base_coords(w, ac, dt), _base_coords(h, ac, dt))
-    base = np.stack([xs.ravel(), ys.ravel(), np.ones(h * w, dt)], axis=1)  # (H*W, 3): x, y, 1
-    grid = tensor(base, dtype=theta.dtype_name).matmul(theta.transpose(1, 2))  # (N, H*W, 2)
-    return relabel(grid.reshape(n, h, w, 2), "AffineGridGeneratorBackward0", [theta])
+    axes = np.meshgrid(*[_base_coords(k, ac, dt) for k in spatial], indexing="ij")  # (D,) H, W: x varies fastest
+    count = int(np.prod(spatial))
+    base = np.stack([a.ravel() for a in reversed(axes)] + [np.ones(count, dt)], axis=1)  # (count, d + 1): x, y, (z,) 1
+    grid = tensor(base, dtype=dt).matmul(theta.transpose(1, 2))  # (N, count, d)
+    return relabel(grid.reshape(n, *spatial, d), "AffineGridGeneratorBackward0", [theta])
 
 
 def _unnormalize(coord: Tensor, n: int, align_corners: bool) -> Tensor:
@@ -93,7 +100,9 @@ def grid_sample(
     padding_mode: str = "zeros",
     align_corners: bool | None = None,
 ) -> Tensor:
-    """input (N, C, H, W) sampled at grid (N, Ho, Wo, 2) of normalized (x, y) positions -> (N, C, Ho, Wo)."""
+    """input (N, C, H, W) sampled at grid (N, Ho, Wo, 2) of normalized (x, y) positions -> (N, C, Ho, Wo); or
+    input (N, C, D, H, W) at grid (N, Do, Ho, Wo, 3) of (x, y, z) positions -> (N, C, Do, Ho, Wo) (trilinear for
+    mode="bilinear", as PyTorch)."""
     if mode not in ("bilinear", "nearest", "bicubic"):
         raise ValueError(
             f"nn.functional.grid_sample(): expected mode to be 'bilinear', 'nearest' or 'bicubic', but got: '{mode}'"
@@ -103,54 +112,65 @@ def grid_sample(
             f"nn.functional.grid_sample(): expected padding_mode to be 'zeros', 'border', or 'reflection', "
             f"but got: '{padding_mode}'"
         )
-    if input.ndim != 4:
-        raise NotImplementedError(f"grid_sample: only 4-d inputs (N, C, H, W) are supported, got {input.ndim}-d")
-    n, c, h, w = input.shape
-    if grid.ndim != 4 or grid.shape[0] != n or grid.shape[3] != 2:
+    if input.ndim not in (4, 5):
+        raise op_error(IRError(f"grid_sample: expected a 4-D or 5-D input, got {input.ndim}-D {tuple(input.shape)}"))
+    d = input.ndim - 2
+    n, c = input.shape[:2]
+    if grid.ndim != input.ndim or grid.shape[0] != n or grid.shape[-1] != d:
+        want = "(N={}, H_out, W_out, 2)".format(n) if d == 2 else "(N={}, D_out, H_out, W_out, 3)".format(n)
         raise op_error(
             IRError(
                 f"grid_sample: grid of shape {tuple(grid.shape)} does not fit input of shape "
-                f"{tuple(input.shape)} (expected (N={n}, H_out, W_out, 2))"
+                f"{tuple(input.shape)} (expected {want})"
             )
         )
+    if mode == "bicubic" and d != 2:
+        raise op_error(IRError(f"grid_sample: bicubic interpolation only supports 4D input, got {tuple(input.shape)}"))
     ac = bool(align_corners)
-    ho, wo = grid.shape[1], grid.shape[2]
-    flat = input.reshape(n, c, h * w)
+    sizes = [input.shape[-1 - i] for i in range(d)]  # of the grid's components x, y (, z): W, H (, D)
+    out_shape = tuple(grid.shape[1:-1])
+    points = int(np.prod(out_shape))
+    flat = input.reshape(n, c, -1)
 
-    def corner(ix: Tensor, iy: Tensor) -> tuple:
-        """Pixels at integer positions (ix, iy) (float tensors) and whether each lies inside the input."""
-        inside = (ix >= 0) & (ix <= w - 1) & (iy >= 0) & (iy <= h - 1)
-        index = (iy.clamp(0, h - 1) * w + ix.clamp(0, w - 1)).long().reshape(n, 1, ho * wo).expand(n, c, ho * wo)
-        return flat.gather(2, index).reshape(n, c, ho, wo), inside.unsqueeze(1)
+    def corner(*ixs: Tensor) -> tuple:
+        """Pixels at integer positions ixs (x, y (, z): float tensors) and whether each lies inside the input."""
+        inside, index = None, None
+        for i in reversed(range(d)):  # (z,) y, x: row-major flat index
+            ok = (ixs[i] >= 0) & (ixs[i] <= sizes[i] - 1)
+            inside = ok if inside is None else inside & ok
+            at = ixs[i].clamp(0, sizes[i] - 1)
+            index = at if index is None else index * sizes[i] + at
+        index = index.long().reshape(n, 1, points).expand(n, c, points)
+        return flat.gather(2, index).reshape(n, c, *out_shape), inside.unsqueeze(1)
 
     if mode == "bicubic":
-        return relabel(_bicubic(grid, h, w, padding_mode, ac, corner), "GridSampler2DBackward0", [input, grid])
-    gx = _source_coord(grid[..., 0], w, padding_mode, ac)  # (N, Ho, Wo), in pixels
-    gy = _source_coord(grid[..., 1], h, padding_mode, ac)
+        return relabel(_bicubic(grid, sizes[1], sizes[0], padding_mode, ac, corner), _GRAD_NAME[d], [input, grid])
+    g = [_source_coord(grid[..., i], sizes[i], padding_mode, ac) for i in range(d)]  # (N, *out), in pixels
 
     if mode == "nearest":
-        ix, iy = gx.round(), gy.round()  # halves to even, as PyTorch's nearbyint
-        v, inside = corner(ix.detach(), iy.detach())
+        r = [x.round() for x in g]  # halves to even, as PyTorch's nearbyint
+        v, inside = corner(*[x.detach() for x in r])
         # (+ 0 * the rounded positions, whose gradient is 0: the result depends on the grid, as PyTorch's, whose
         # gradient with respect to the grid is zeros, not missing)
-        out = apply("select", [inside, v + (ix * 0 + iy * 0).unsqueeze(1), 0.0])
-        return relabel(out, "GridSampler2DBackward0", [input, grid])
-    x0, y0 = gx.floor().detach(), gy.floor().detach()
-    wx1, wy1 = gx - x0, gy - y0
-    wx0, wy0 = 1 - wx1, 1 - wy1
+        zero = sum((x * 0 for x in r[1:]), r[0] * 0)
+        return relabel(apply("select", [inside, v + zero.unsqueeze(1), 0.0]), _GRAD_NAME[d], [input, grid])
+    lo = [x.floor().detach() for x in g]
+    w1 = [x - x0 for x, x0 in zip(g, lo)]
+    w0 = [1 - w for w in w1]
     out = None
-    for ix, iy, wgt in (
-        (x0, y0, wx0 * wy0),
-        (x0 + 1, y0, wx1 * wy0),
-        (x0, y0 + 1, wx0 * wy1),
-        (x0 + 1, y0 + 1, wx1 * wy1),
-    ):
-        v, inside = corner(ix, iy)
+    for bits in itertools.product((0, 1), repeat=d):  # x fastest, as PyTorch's corner order
+        step = bits[::-1]  # (of x, y (, z))
+        wgt = None
+        for i in range(d):
+            f = w1[i] if step[i] else w0[i]
+            wgt = f if wgt is None else wgt * f
+        v, inside = corner(*[x0 + 1 if s else x0 for x0, s in zip(lo, step)])
         term = apply("select", [inside, v * wgt.unsqueeze(1), 0.0])
         out = term if out is None else out + term
-    return relabel(out, "GridSampler2DBackward0", [input, grid])
+    return relabel(out, _GRAD_NAME[d], [input, grid])
 
 
+_GRAD_NAME = {2: "GridSampler2DBackward0", 3: "GridSampler3DBackward0"}
 CUBIC_A = -0.75  # the cubic convolution kernel's parameter (PyTorch's bicubic sampling and interpolation)
 
 
