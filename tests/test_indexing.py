@@ -271,16 +271,28 @@ def test_assignment_of_a_value_that_requires_grad(torch):
 
 
 def test_repeated_indices(torch):
-    """A position assigned several times: PyTorch leaves the winner undefined; equal values give that value, and
-    graphnn places the mean of unequal ones. Reading repeats, the gradients add up."""
+    """A position assigned several times: PyTorch leaves the winner undefined, and its CPU loops leave the last
+    value written (programs rely on it: the last position of each token); so does graphnn, for setitem, scatter and
+    integer tensors alike."""
     for L in (graphnn, torch):
         y = L.zeros(4)
         y[[0, 0, 2]] = L.tensor([2.0, 2.0, 5.0])
         y[L.tensor([3, 3])] = 1.5
         assert to_np(y).tolist() == [2.0, 0.0, 5.0, 1.5]
-    y = graphnn.zeros(3)
-    y[[1, 1]] = graphnn.tensor([1.0, 4.0])
-    assert to_np(y).tolist() == [0.0, 2.5, 0.0]
+        y = L.zeros(3)
+        y[[1, 1]] = L.tensor([1.0, 4.0])
+        assert to_np(y).tolist() == [0.0, 4.0, 0.0]
+        last = L.zeros(5, dtype=L.long)
+        last[L.tensor([3, 1, 3, 4, 1])] = L.arange(5)
+        assert to_np(last).tolist() == [0, 4, 0, 2, 3]
+        w = L.zeros(3, 4)
+        w[L.tensor([0, 0, 2]), 1:3] = L.tensor([[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]])
+        assert to_np(w).tolist() == [[0, 3, 4, 0], [0, 0, 0, 0], [0, 5, 6, 0]]
+        s = L.zeros(3, 2).scatter(0, L.tensor([[0, 1], [0, 1], [2, 1]]), L.tensor([[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]]))
+        assert to_np(s).tolist() == [[3, 0], [0, 6], [5, 0]]
+    put = graphnn.compile(lambda a, i, v: a.index_put((i,), v))
+    got = put(graphnn.zeros(3), graphnn.tensor([0, 0, 2, 0]), graphnn.tensor([1.0, 2.0, 3.0, 4.0]))
+    assert to_np(got).tolist() == [4.0, 0.0, 3.0]
 
 
 def test_integer_and_bool_tensors(torch):

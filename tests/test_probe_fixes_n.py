@@ -175,3 +175,24 @@ def test_volumetric_affine_grid_and_grid_sample_as_pytorch(torch, mode, padding_
         res.append((grid.detach().numpy(), y.detach().numpy(), x.grad.numpy(), t.grad.numpy()))
     for got, want in zip(res[1], res[0]):
         np.testing.assert_allclose(got, want, rtol=1e-11, atol=1e-11 * max(1.0, np.abs(want).max()))
+
+
+@pytest.mark.parametrize("how", ["no_grad", "data"])
+def test_an_argument_changed_in_place_without_gradient_stays_a_leaf_in_compiled_code(how):
+    """`with no_grad(): x.mul_(2)` (or x.data.mul_(2)) on an argument that requires grad, then a backward in the
+    same compiled call: x.grad was None (its new value was cut from the argument); eagerly and in PyTorch 2x."""
+
+    def f(x):
+        if how == "no_grad":
+            with graphnn.no_grad():
+                x.mul_(2)
+        else:
+            x.data.mul_(2)
+        (x * x).sum().backward()
+
+    for run in (f, graphnn.compile(f)):
+        for _ in range(2):
+            x = graphnn.ones(3, requires_grad=True)
+            run(x)
+            np.testing.assert_array_equal(x.detach().numpy(), [2.0, 2.0, 2.0])
+            np.testing.assert_array_equal(x.grad.numpy(), [4.0, 4.0, 4.0])

@@ -85,17 +85,24 @@ def test_parameter_and_long_suffix_wrap(torch):
     assert _normalized(got) == _normalized(want)
 
 
-def test_symbolic_tensors_say_so():
+def test_tensors_printed_inside_a_compiled_function_show_every_calls_values():
+    """As torch.compile (a graph break at the print): the function runs eagerly after one warning, printing the
+    values of each call (it printed `tensor(<symbolic f32[2]>)` once, at the trace); f-string formats of a 0-d
+    result too (they raised TypeError)."""
     seen = []
     note = seen.append  # (a list named by the compiled function itself would make it run eagerly: a state change)
 
     @graphnn.compile
     def f(x):
-        note(repr(x))
-        return x * 2
+        y = x * 2
+        note(repr(y))
+        note(f"{y.sum():.2f}")
+        return y
 
-    f(graphnn.ones(2))
-    assert seen == ["tensor(<symbolic f32[2]>)"]
+    with pytest.warns(graphnn.TraceWarning, match="printing a tensor"):
+        f(graphnn.ones(2))
+    f(graphnn.zeros(2))
+    assert seen == ["tensor([2., 2.])", "4.00", "tensor([0., 0.])", "0.00"]
 
 
 PRINT_OPTIONS = [

@@ -94,6 +94,7 @@ class Tracer:
         self.ended_grad_temporaries: set = set()  # ids of those, once the trace is over
         self.end_guards: list = []  # accessors whose guards take the value at the trace's end (guard_at_end)
         self.versions: dict = {}  # id(captured tensor) -> the values it held, when changed in place (an SGD step)
+        self.arg_versions: dict = {}  # id(argument leaf) -> the values it held, changed in place without gradient
         self.grad_writes: dict = {}  # id(tensor) -> (tensor, grad before tracing)
         self.guards: list = []  # (accessor, expected): must hold for the trace to be reused
         self.epoch_guards: list = []  # (accessor, expected) checked again only when EPOCH moved (see state_changed)
@@ -471,6 +472,11 @@ class Tracer:
     def _set(self, t, v) -> None:
         key = id(t)
         if t._trace is self:  # a value of this trace: rename it (an argument's update is written back)
+            if key in self.arg_index and t.requires_grad and t.grad_fn is None and v.type.is_float:
+                # an argument leaf changed in place without gradient (under no_grad, through .data) stays the same
+                # leaf, as a captured one does (below): gradients of later uses reach it through its new value
+                v = self.graph.emit("stop_gradient", v)
+                self.arg_versions.setdefault(key, [self.input_of[key]]).append(v)
             t._value = v
             if key in self.arg_index:
                 self.updates[key] = (t, v)
@@ -532,7 +538,12 @@ class Tracer:
         from graphnn.autograd import vjp_located
 
         # symbolic tensors: the arguments that require grad, and non-leaves whose retain_grad() was called
-        syms = [(s, self.input_of[id(s)]) for s in self.arg_syms if s.requires_grad]
+        syms = [
+            (s, v)
+            for s in self.arg_syms
+            if s.requires_grad
+            for v in self.arg_versions.get(id(s), [self.input_of[id(s)]])
+        ]
         syms += [(s, s._value) for s in self.retained if s.requires_grad]
         hooks = self.grad_hooks(leaves + syms)
         grads = vjp_located(g, [self.lift(root)], [seed], [v for _, v in leaves] + [v for _, v in syms], b, hooks=hooks)

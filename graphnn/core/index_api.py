@@ -131,16 +131,20 @@ def index_add(x, dim, index, source, *, alpha=1):
 
 
 def index_copy(x, dim, index, source):
-    """x with its slices at `index` along dim replaced by source's (a repeated index gets their mean)."""
+    """x with its slices at `index` along dim replaced by source's (a repeated index: the last one wins, as in
+    PyTorch's CPU loops)."""
+    from graphnn.core.tensor_ops import last_writes
+
     d, index = _index_along(x, dim, index, "index_copy")
     src = _source(x, d, index, source, "index_copy").type_as_dtype(x.dtype_name)
     n = x.shape[d] if x.ndim else 1
     count = _count(x, d, index)
-    placed = _scatter_rows(src, index, d, n)
+    last = last_writes(index.reshape((-1,)), 0, (n,))
+    if src.ndim:
+        last = last.reshape(tuple(-1 if i == d else 1 for i in range(src.ndim)))
+    placed = _scatter_rows(apply("select", [last, src, 0]), index, d, n)
     if not x.ndim:
         placed = placed.reshape(())
-    if x.dtype_name in FLOATS:
-        placed = placed / apply("maximum", [count, 1.0]).type_as_dtype(x.dtype_name)
     return apply("select", [count > 0, placed, x], name="IndexCopyBackward0")
 
 

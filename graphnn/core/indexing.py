@@ -7,8 +7,8 @@ indexed ones when those are adjacent, else they come first. Advanced indices bec
 indexed dimensions merged into one (a linear index), whose gradient is a scatter-add.
 
 Assignment is functional: the new value of x is computed with ordinary ops (`select` between x and the value
-placed by `slice_grad` or by a scatter-add `take_grad`; an index that repeats places the mean of its values, where
-PyTorch leaves the winner undefined) and x stands for it from then on (Tensor._inplace_op:
+placed by `slice_grad` or by a scatter-add `take_grad`; an index that repeats places the last of its values, as
+PyTorch's CPU loops do, where it leaves the winner undefined) and x stands for it from then on (Tensor._inplace_op:
 its storage is written eagerly, its traced value renamed inside graphnn.compile). So the overwritten region gets
 no gradient and the assigned value gets the gradient of its positions, as in PyTorch. A bool mask has a
 data-dependent number of True elements: reading x[mask] needs its values (eager code), assigning through it
@@ -438,11 +438,15 @@ def _advanced_update(y, selects: list, adv: list, value):
     count = count.reshape((1,) * len(pre) + (M,) + (1,) * len(post))
     placed = value
     if isinstance(value, T.Tensor):
+        from graphnn.core.tensor_ops import last_writes
+
         v = _broadcast_value(value, pre + B + post)
         vf = v if v.dtype_name in ("float32", "float64") else v.type_as_dtype("float64")
-        summed = apply("take_grad", [vf, L], {"axis": dest, "size": M})
-        # a position selected several times takes the mean of its values (PyTorch leaves the winner undefined)
-        placed = (summed / apply("maximum", [count, 1.0]).type_as_dtype(vf.dtype_name)).type_as_dtype(y.dtype_name)
+        # a position selected several times takes the last of its values (PyTorch's CPU order; it leaves the winner
+        # undefined): the others are left out of the sum
+        last = last_writes(L.reshape((-1,)), 0, (M,)).reshape((1,) * len(pre) + B + (1,) * len(post))
+        vf = apply("select", [last, vf, 0.0])
+        placed = apply("take_grad", [vf, L], {"axis": dest, "size": M}).type_as_dtype(y.dtype_name)
     new2 = apply("select", [count > 0, placed, y2])
     return _undo_merge(new2, y, [p for p, _ in _integer_indices(adv, "assignment")])
 

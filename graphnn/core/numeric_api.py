@@ -416,7 +416,7 @@ def powers(x, n: int):
 # -- index functions ---------------------------------------------------------------------------------------------
 def put(input, index, source, accumulate: bool = False):
     """input (as if flattened) with the elements at `index` set to source's (accumulate: source's added; a
-    repeated index without it gets their mean)."""
+    repeated index without it: the last one wins)."""
     from graphnn.compiler.tracer import check_values
     from graphnn.core.index_api import _int_index, index_add, index_copy
 

@@ -381,6 +381,11 @@ class Tensor:
 
     def __repr__(self) -> str:
         if self._data is None:
+            tr = self._trace
+            if tr is not None and tr.active and tr is _tracer.current():
+                # printed inside graphnn.compile: the values of every call are wanted (torch.compile breaks its graph
+                # there), so the trace needs them: the call runs eagerly (TraceError)
+                self._concrete("printing a tensor")
             return f"tensor(<symbolic {self._type}>)"
         from graphnn.core.printing import tensor_repr
 
@@ -390,8 +395,8 @@ class Tensor:
     def __format__(self, format_spec: str) -> str:
         """A 0-d tensor formats as its number ('{:.4f}'.format(loss)), as in PyTorch; others (and symbolic ones,
         inside graphnn.compile) as objects do."""
-        if self.ndim == 0 and self._data is not None:
-            return self.item().__format__(format_spec)
+        if self.ndim == 0 and (self._data is not None or format_spec):
+            return self.item().__format__(format_spec)  # (symbolic inside graphnn.compile: TraceError, see __repr__)
         return object.__format__(self, format_spec)
 
     def __iter__(self):

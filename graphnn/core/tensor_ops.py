@@ -194,10 +194,22 @@ def _placed(src, index, d: int, shape: tuple, count=None):
     return out.type_as_dtype(dt)
 
 
+def last_writes(index, d: int, shape: tuple):
+    """Whether each entry of index is the last along axis d to name its position in an array of `shape`: where an
+    index repeats, PyTorch leaves the winner undefined, and its CPU loops (in order) leave the last write."""
+    T = _t()
+    n = index.shape[d]
+    order = T.arange(n, dtype="float64").reshape(tuple(n if i == d else 1 for i in range(index.ndim)))
+    order = apply("broadcast_to", [order], {"shape": tuple(index.shape)})
+    base = apply("full", [], {"value": -1.0, "shape": tuple(shape), "dtype": "float64"})
+    last = apply("scatter_extreme_along", [order, index, base], {"axis": d, "mode": "max"})
+    return apply("take_along", [last, index], {"axis": d}) == order
+
+
 def scatter(x, dim: int, index, src=None, value=None, reduce=None):
     """x with the positions `index` selects along dim replaced by src's elements (or by the number `value`);
-    PyTorch leaves which value wins undefined when an index repeats (here: their mean). reduce='add' / 'multiply'
-    adds / multiplies them into x's elements instead."""
+    where an index repeats, the last write wins (PyTorch's CPU order). reduce='add' / 'multiply' adds / multiplies
+    them into x's elements instead."""
     if src is None:
         src = value
     if reduce is not None:
@@ -207,7 +219,9 @@ def scatter(x, dim: int, index, src=None, value=None, reduce=None):
     count = apply("take_along_grad", [ones, index], {"axis": d, "shape": tuple(x.shape)})
     if isinstance(src, _t().Tensor):
         src = src.type_as_dtype(x.dtype_name)
-        return apply("select", [count > 0, _placed(src, index, d, x.shape, count), x], name="ScatterBackward0")
+        src = src[tuple(slice(0, s) for s in index.shape)] if tuple(src.shape) != tuple(index.shape) else src
+        src = apply("select", [last_writes(index, d, tuple(x.shape)), src, 0.0])
+        return apply("select", [count > 0, _placed(src, index, d, x.shape), x], name="ScatterBackward0")
     return apply("select", [count > 0, src, x], name="ScatterBackward1")
 
 
