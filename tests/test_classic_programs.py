@@ -80,7 +80,7 @@ def same_noise(torch, seed: int):
         return masked(input, p, training, tuple(input.shape))
 
     def dropout2d(input, p=0.5, training=True, inplace=False):
-        keep = 2 if input.dim() >= 3 else 1
+        keep = 2  # (PyTorch's feature dropout: dimensions 0 and 1 of any input, (N, C) element by element)
         return masked(input, p, training, tuple(input.shape[:keep]) + (1,) * (input.dim() - keep))
 
     torch.randn, torch.randn_like = randn, lambda t, dtype=None, **_kw: normal(t.shape, dtype or t.dtype)

@@ -196,3 +196,22 @@ def test_an_argument_changed_in_place_without_gradient_stays_a_leaf_in_compiled_
             run(x)
             np.testing.assert_array_equal(x.detach().numpy(), [2.0, 2.0, 2.0])
             np.testing.assert_array_equal(x.grad.numpy(), [4.0, 4.0, 4.0])
+
+
+def test_slices_and_sums_of_sizes_are_sizes():
+    s = graphnn.ones(2, 3, 4).shape
+    assert isinstance(s[1:], graphnn.Size) and s[1:].numel() == 12
+    assert isinstance(s + (5,), graphnn.Size) and (1,) + s == (1, 2, 3, 4) and isinstance((1,) + s, graphnn.Size)
+    assert isinstance(s * 2, graphnn.Size) and s * 2 == (2, 3, 4, 2, 3, 4) and s[0] == 2
+
+
+def test_dropout2d_of_a_2d_input_drops_elements_as_pytorch():
+    """PyTorch's feature dropout keeps dimensions 0 and 1: a 2-D (N, C) input (an RNN's features) is dropped
+    element by element; whole rows were dropped."""
+    graphnn.manual_seed(0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # (PyTorch's deprecation warning for 2-D inputs)
+        y = nn.Dropout2d(0.5)(graphnn.ones(64, 32)).numpy()
+    zeros = (y == 0).sum(axis=1)
+    assert set(np.unique(y)) <= {0.0, 2.0}
+    assert ((zeros > 0) & (zeros < 32)).sum() > 60  # rows mix kept and dropped elements (all-or-none: 0 of 64)

@@ -41,6 +41,25 @@ class Size(tuple):
             n *= s
         return n
 
+    def __getitem__(self, i):
+        r = tuple.__getitem__(self, i)
+        return Size(r) if isinstance(i, slice) else r  # (x.shape[1:].numel(), as PyTorch)
+
+    def __add__(self, other):
+        if not isinstance(other, tuple):
+            return NotImplemented
+        return Size(tuple(self) + tuple(other))
+
+    def __radd__(self, other):
+        if not isinstance(other, tuple):
+            return NotImplemented
+        return Size(tuple(other) + tuple(self))
+
+    def __mul__(self, n):
+        return Size(tuple(self) * n)
+
+    __rmul__ = __mul__
+
 
 class TraceError(RuntimeError):
     """A concrete value was asked of a tensor that only exists symbolically inside graphnn.compile."""

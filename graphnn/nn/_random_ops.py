@@ -69,7 +69,8 @@ def dropout2d(input: Tensor, p: float = 0.5, training: bool = True, inplace: boo
             UserWarning,
             stacklevel=2,
         )
-    return _channel_dropout(input, p, training, input.ndim >= 3)
+    # (PyTorch's feature dropout keeps dimensions 0 and 1 of any input: a 2-D (N, C) one drops element by element)
+    return _channel_dropout(input, p, training, input.ndim >= 2)
 
 
 def dropout3d(input: Tensor, p: float = 0.5, training: bool = True, inplace: bool = False) -> Tensor:
