@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+
 from .symbolic import Sym, _make
 
 ALIGN = 64
@@ -29,21 +31,34 @@ def plan_memory(buffers: list, order: dict) -> MemoryPlan:
         plan = plan_memory([b for b in buffers if not isinstance(b[1], Sym)], order)
         offsets, size = _plan_symbolic(symbolic, plan.size)
         return MemoryPlan({**plan.offsets, **offsets}, size)
-    placed: list = []  # (offset, end, first, last)
+    # the buffers placed so far, as columns (offset, end, first step, last step): each placement compares itself
+    # with all of them at once (an unrolled loop of a few hundred steps has tens of thousands of buffers)
+    cols = np.zeros((4, len(buffers)), np.int64)
     offsets = {}
     size = 0
-    for vid, nbytes, first, last in sorted(buffers, key=lambda b: (-b[1], b[2])):
+    for i, (vid, nbytes, first, last) in enumerate(sorted(buffers, key=lambda b: (-b[1], b[2]))):
         nbytes = max(ALIGN, (nbytes + ALIGN - 1) // ALIGN * ALIGN)
-        conflicts = sorted((o, e) for o, e, f, l in placed if not (l < first or last < f))
-        off = 0
-        for o, e in conflicts:
-            if off + nbytes <= o:
-                break
-            off = max(off, e)
-        placed.append((off, off + nbytes, first, last))
+        off = _lowest_fit(cols[:, :i], nbytes, first, last)
+        cols[:, i] = (off, off + nbytes, first, last)
         offsets[vid] = off
         size = max(size, off + nbytes)
     return MemoryPlan(offsets, size)
+
+
+def _lowest_fit(placed: np.ndarray, nbytes: int, first: int, last: int) -> int:
+    """The lowest offset where nbytes fit beside the placed buffers (columns offset, end, first, last) whose step
+    ranges overlap [first, last]: the first gap, in offset order, at least nbytes wide after every earlier end."""
+    live = ~((placed[3] < first) | (last < placed[2]))
+    if not live.any():
+        return 0
+    o, e = placed[0, live], placed[1, live]
+    order = np.lexsort((e, o))
+    o, e = o[order], e[order]
+    before = np.zeros(len(o), np.int64)  # the highest end among the buffers below each one (0 for the first)
+    np.maximum.accumulate(e[:-1], out=before[1:])
+    fits = before + nbytes <= o
+    k = int(np.argmax(fits))
+    return int(before[k]) if fits[k] else int(max(0, e.max()))
 
 
 def _bound(n: Sym):
