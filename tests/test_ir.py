@@ -152,6 +152,28 @@ def test_memory_plan_reuses_memory_without_overlap():
     assert plan.size < sum(n for _, n, _, _ in bufs)
 
 
+def test_memory_plan_places_each_buffer_at_the_lowest_offset_that_fits():
+    """Random lifetimes and sizes: no two buffers alive together overlap, and (largest first) none could sit lower
+    without overlapping one placed before it."""
+    rng = np.random.default_rng(3)
+    for _ in range(50):
+        starts = rng.integers(0, 40, 60)
+        bufs = [
+            (v, int(rng.choice([1, 64, 100, 4096, 9000])), int(f), int(f + rng.integers(0, 15)))
+            for v, f in enumerate(starts)
+        ]
+        plan = plan_memory(bufs, {})
+        size = {vid: max(64, -(-n // 64) * 64) for vid, n, _, _ in bufs}
+        done = []
+        for vid, n, f, last in sorted(bufs, key=lambda b: (-b[1], b[2])):
+            o = plan.offsets[vid]
+            others = [(plan.offsets[w], plan.offsets[w] + size[w]) for w, g, h in done if not (h < f or last < g)]
+            assert all(o + size[vid] <= a or b <= o for a, b in others), vid
+            lower = [c for c in {0} | {b for _, b in others} if c < o]
+            assert not any(all(c + size[vid] <= a or b <= c for a, b in others) for c in lower), vid
+            done.append((vid, f, last))
+
+
 def test_json_round_trip_keeps_structure_and_data():
     from graphnn.ir.serialize import from_json, to_json
 
