@@ -215,3 +215,28 @@ def test_dropout2d_of_a_2d_input_drops_elements_as_pytorch():
     zeros = (y == 0).sum(axis=1)
     assert set(np.unique(y)) <= {0.0, 2.0}
     assert ((zeros > 0) & (zeros < 32)).sum() > 60  # rows mix kept and dropped elements (all-or-none: 0 of 64)
+
+
+def test_grad_fn_names_of_products_reductions_and_losses_as_pytorch(torch):
+    """Printed losses and results show PyTorch's grad_fn names (a probe found ten that differed)."""
+
+    def names(lib):
+        F = lib.nn.functional
+        x = lib.tensor(np.arange(12.0).reshape(4, 3) / 7 - 0.5, dtype=lib.float32, requires_grad=True)
+        t, v = lib.ones(4, 3), lib.tensor([0.5, -1.0, 2.0], requires_grad=True)
+        img = lib.tensor(np.linspace(-1, 1, 96).reshape(2, 3, 4, 4), dtype=lib.float32, requires_grad=True)
+        out = [v @ v, x @ v, x[0] @ x.t(), x.reshape(2, 2, 3) @ x.reshape(2, 3, 2), x.reshape(2, 2, 3) @ v]
+        out += [x.reshape(12), x.t().reshape(12), x.var(), x.var(1), x.min(), x.max()]
+        out += [F.l1_loss(x, t, reduction=r) for r in ("mean", "sum", "none")]
+        lp, q = F.log_softmax(x, 1), F.softmax(t, 1)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # (reduction="mean"'s warning)
+            out += [F.kl_div(lp, q, reduction=r) for r in ("mean", "sum", "none", "batchmean")]
+        out += [
+            F.adaptive_avg_pool2d(img, 1),
+            F.adaptive_avg_pool2d(img, 2),
+            F.adaptive_avg_pool3d(img.unsqueeze(0), 1),
+        ]
+        return [type(o.grad_fn).__name__ if lib is torch else o.grad_fn.name() for o in out]
+
+    assert names(graphnn) == names(torch)

@@ -1225,7 +1225,7 @@ class Tensor:
         if isinstance(dim, Tensor):
             return apply("minimum", [self, dim])
         if dim is None:
-            return -apply("max", [-self], {"axes": None, "keepdims": False})
+            return relabel(-apply("max", [-self], {"axes": None, "keepdims": False}), "MinBackward1", [self])
         return _pick(self, dim, keepdim, self.argmin(dim, True), "MinBackward0")
 
     def amax(self, dim=None, keepdim=False):
@@ -1251,7 +1251,8 @@ class Tensor:
     def reshape(self, *shape):
         if len(shape) == 1 and isinstance(shape[0], (tuple, list, Size)):
             shape = tuple(shape[0])
-        return reshape(self, shape, "ReshapeAliasBackward0")
+        # (PyTorch's names: a view where the layout allows one, else a copy viewed)
+        return reshape(self, shape, "ViewBackward0" if self.is_contiguous() else "UnsafeViewBackward0")
 
     def view_as(self, other):
         return self.view(tuple(other.shape))
@@ -1415,7 +1416,7 @@ class Tensor:
         return vector_norm(self, 2 if p in ("fro", None) else p, dim, keepdim, dtype=dtype)
 
     def var(self, dim=None, unbiased=True, keepdim=False, *, correction=None):
-        return _var(self, dim, unbiased, keepdim, correction, "var")
+        return relabel(_var(self, dim, unbiased, keepdim, correction, "var"), "VarBackward0", [self])
 
     def std(self, dim=None, unbiased=True, keepdim=False, *, correction=None):
         return std_of_var(_var(self, dim, unbiased, keepdim, correction, "std"))
@@ -1862,13 +1863,16 @@ def matmul(a, b) -> Tensor:
     if isinstance(a, ComplexTensor) or isinstance(b, ComplexTensor):
         return complex_matmul(a, b)
     a, b = as_tensor(a), as_tensor(b)
+    # (PyTorch's grad_fn names: its matmul folds batched operands into views of mm / bmm)
     if a.ndim == 1 and b.ndim == 1:
-        return (a * b).sum()
+        return relabel((a * b).sum(), "DotBackward0", [a, b])
     if a.ndim == 1:
-        return apply("matmul", [a.unsqueeze(0), b]).squeeze(-2)
+        out = apply("matmul", [a.unsqueeze(0), b]).squeeze(-2)
+        return relabel(out, "SqueezeBackward4" if b.ndim == 2 else "UnsafeViewBackward0", [a, b])
     if b.ndim == 1:
-        return apply("matmul", [a, b.unsqueeze(-1)]).squeeze(-1)
-    return apply("matmul", [a, b], name="MmBackward0" if a.ndim == b.ndim == 2 else "BmmBackward0")
+        out = apply("matmul", [a, b.unsqueeze(-1)]).squeeze(-1)
+        return relabel(out, "MvBackward0" if a.ndim == 2 else "UnsafeViewBackward0", [a, b])
+    return apply("matmul", [a, b], name="MmBackward0" if a.ndim == b.ndim == 2 else "UnsafeViewBackward0")
 
 
 # -- factories ----------------------------------------------------------------------------------------------------

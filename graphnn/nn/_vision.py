@@ -412,7 +412,10 @@ def adaptive_avg_pool(input: Tensor, output_size, nsp: int) -> Tensor:
         div = np.multiply.outer(div, (hi - lo).astype(np.float64))
     if (div != 1).any():
         out = out / tensor(div, dtype=input.dtype_name)
-    return relabel(out, "SqueezeBackward1" if nsp == 1 else f"AdaptiveAvgPool{nsp}DBackward0", [input])
+    # (PyTorch's names: its 1-d pooling squeezes a 2-d one; a whole-plane average is a mean)
+    whole = all(o == 1 for o in out.shape[-nsp:])
+    name = "SqueezeBackward1" if nsp == 1 else ("MeanBackward1" if whole else f"AdaptiveAvgPool{nsp}DBackward0")
+    return relabel(out, name, [input])
 
 
 def _adaptive_index(n: int, o: int) -> tuple:

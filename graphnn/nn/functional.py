@@ -515,11 +515,9 @@ def l1_loss(input, target, size_average=None, reduce=None, reduction: str = "mea
     if target.dtype_name != input.dtype_name:
         target = target.type_as_dtype(input.dtype_name)
     _size_warning("l1_loss", input, target)
-    return relabel(
-        reduce_loss((input - target).abs(), legacy_reduction(size_average, reduce, reduction)),
-        "L1LossBackward0",
-        [input, target],
-    )
+    red = legacy_reduction(size_average, reduce, reduction)
+    name = {"mean": "MeanBackward0", "sum": "SumBackward0"}.get(red, "AbsBackward0")  # (PyTorch's names)
+    return relabel(reduce_loss((input - target).abs(), red), name, [input, target])
 
 
 def _check_targets(input: Tensor, target: Tensor, n_classes: int, ignore_index: int, op: str) -> None:
@@ -674,7 +672,8 @@ def kl_div(input, target, size_average=None, reduce=None, reduction: str = "mean
         out = pointwise.sum() / (input.shape[0] if input.ndim else 1)
     else:
         out = reduce_loss(pointwise, reduction)
-    return relabel(out, "KlDivBackward0", [input, target])
+    names = {"mean": "MeanBackward0", "sum": "SumBackward0", "batchmean": "DivBackward0"}  # (PyTorch's names)
+    return relabel(out, names.get(reduction, "SubBackward0"), [input, target])
 
 
 def _check_unit_interval(a, what: str) -> None:
