@@ -117,8 +117,11 @@ def _update_instance_stats(input: Tensor, axes: tuple, n: int, running_mean, run
 
 
 def cosine_similarity(x1: Tensor, x2: Tensor, dim: int = 1, eps: float = 1e-8) -> Tensor:
-    n1 = x1.norm(dim=dim, keepdim=True).clamp(min=eps)
-    n2 = x2.norm(dim=dim, keepdim=True).clamp(min=eps)
+    def clamped(n):  # (PyTorch clamps the norms in place without gradient: the gradient is the unclamped norm's)
+        return n + (n.clamp(min=eps) - n).detach()
+
+    n1 = clamped(x1.norm(dim=dim, keepdim=True))
+    n2 = clamped(x2.norm(dim=dim, keepdim=True))
     return relabel(((x1 / n1) * (x2 / n2)).sum(dim), "SumBackward1", [x1, x2])
 
 
