@@ -35,7 +35,7 @@ FLOATS = ("float32", "float64")
 # (it is exercised by the pass tests); neither gets standalone cases. The dense factorizations (host calls of
 # their reference kernels) need well-conditioned operands and have no rounding-error rule yet: tests/test_linalg_dense.py
 # checks them against PyTorch and finite differences, eagerly and compiled.
-LINALG_DENSE = ("inv", "solve", "solve_triangular", "cholesky", "det", "slogdet", "eigh", "svd", "qr")
+LINALG_DENSE = ("inv", "solve", "solve_triangular", "cholesky", "det", "slogdet", "eigh", "svd", "qr", "factor_info")
 EXEMPT_OPS = frozenset({"call", "constant", *LINALG_DENSE})
 
 

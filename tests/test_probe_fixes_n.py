@@ -256,3 +256,22 @@ def test_cosine_similarity_gradient_below_eps_as_pytorch(torch, scale, eps):
         res.append((out.detach().numpy(), x.grad.numpy(), y.grad.numpy()))
     for got, want in zip(res[1], res[0]):
         np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-14 / eps)
+
+
+def test_compiled_ex_factorizations_report_failing_matrices(torch):
+    """cholesky_ex / inv_ex inside graphnn.compile reported info 0 for any matrix (the compiled code had no values):
+    the GP's "add jitter while info != 0" never fired. The info is now computed by the compiled code (factor_info),
+    as eagerly and as PyTorch's, and the failing matrices' factors are NaN."""
+    good, bad = [[2.0, 1.0], [1.0, 2.0]], [[1.0, 2.0], [2.0, 1.0]]
+    chol = graphnn.compile(lambda k: graphnn.linalg.cholesky_ex(k))
+    for mats in ([good], [bad], [good, bad], [bad, good]):
+        a = np.array(mats, np.float32)
+        got, want = chol(graphnn.tensor(a)), torch.linalg.cholesky_ex(torch.tensor(a))
+        assert got.info.tolist() == want.info.tolist()
+        ok = want.info.numpy() == 0
+        np.testing.assert_allclose(got.L.numpy()[ok], want.L.numpy()[ok], rtol=1e-6)
+        assert np.isnan(got.L.numpy()[~ok]).all()
+    inv = graphnn.compile(lambda k: graphnn.linalg.inv_ex(k))
+    for m in ([[1.0, 2.0], [2.0, 4.0]], good):
+        a = np.array(m, np.float32)
+        assert inv(graphnn.tensor(a)).info.tolist() == torch.linalg.inv_ex(torch.tensor(a)).info.tolist()

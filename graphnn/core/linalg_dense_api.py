@@ -13,6 +13,7 @@ import numbers
 import numpy as np
 
 from graphnn.core.dispatch import apply, located
+from graphnn.ir.ops.linalg_dense import INFO_OF
 
 
 def _t():
@@ -85,40 +86,21 @@ def inv(A, *, out=None):
     return apply("inv", [_as(A)])
 
 
-def _lu_info(m: np.ndarray) -> int:
-    """LAPACK's getrf info of one square matrix: 0, or the 1-based index of the first exactly zero pivot of its LU
-    factorization with partial pivoting."""
-    u = np.array(m, dtype=np.float64)
-    n = u.shape[0]
-    for k in range(n):
-        p = k + int(np.argmax(np.abs(u[k:, k])))
-        if u[p, k] == 0:
-            return k + 1
-        u[[k, p]] = u[[p, k]]
-        u[k + 1 :] -= np.outer(u[k + 1 :, k] / u[k, k], u[k])
-    return 0
-
-
-def _chol_info(m: np.ndarray) -> int:
-    """LAPACK's potrf info of one symmetric matrix: 0, or the order of its first leading minor that is not
-    positive-definite."""
-    for k in range(1, m.shape[0] + 1):
-        try:
-            np.linalg.cholesky(m[:k, :k])
-        except np.linalg.LinAlgError:
-            return k
-    return 0
-
-
 def _reported(A, name: str, info_of, factor, check_errors: bool) -> tuple:
     """(factor(A), info) of an *_ex function: the matrices whose info is not 0 give NaN factors (PyTorch's are
-    LAPACK's partial results); check_errors raises for them. Inside graphnn.compile (no values) info is zeros and
-    such a matrix is an error when the compiled code runs."""
-    if A._data is None or A.shape[-1] == 0:
+    LAPACK's partial results); check_errors raises for them. Inside graphnn.compile (no values) the info is computed
+    by the compiled code (a factor_info op) and the factors of the failing matrices are NaN there too."""
+    if A.shape[-1] == 0:
         return factor(A), _info(A)
     g = _g()
+    if A._data is None:
+        info_t = apply("factor_info", [A], {"kind": info_of})
+        bad = (info_t != 0)[..., None, None]
+        eye = g.eye(A.shape[-1], dtype=A.dtype).expand(*A.shape)
+        out = factor(g.where(bad, eye, A))
+        return g.where(bad, g.full_like(out, float("nan")), out), info_t
     mats = np.asarray(A._data).reshape((-1,) + tuple(A.shape[-2:]))
-    info = np.array([info_of(m) for m in mats], np.int64).reshape(tuple(A.shape[:-2]))
+    info = np.array([INFO_OF[info_of](m) for m in mats], np.int64).reshape(tuple(A.shape[:-2]))
     if not info.any():
         return factor(A), g.tensor(info)
     if check_errors:
@@ -137,7 +119,7 @@ def _reported(A, name: str, info_of, factor, check_errors: bool) -> tuple:
 def inv_ex(A, *, check_errors: bool = False, out=None):
     """(inverse, info): info > 0 marks a singular matrix (LU's first zero pivot), whose inverse is NaN."""
     A = _as(A)
-    return inv_ex_result(*_reported(A, "inv_ex", _lu_info, inv, check_errors))
+    return inv_ex_result(*_reported(A, "inv_ex", "lu", inv, check_errors))
 
 
 def solve(A, B, *, left: bool = True, out=None):
@@ -179,7 +161,7 @@ def cholesky_ex(A, *, upper: bool = False, check_errors: bool = False, out=None)
     """(L, info): info > 0 is the order of the first leading minor that is not positive-definite (L is then NaN)."""
     A = _as(A)
     return cholesky_ex_result(
-        *_reported(A, "cholesky_ex", _chol_info, lambda M: cholesky(M, upper=upper), check_errors)
+        *_reported(A, "cholesky_ex", "cholesky", lambda M: cholesky(M, upper=upper), check_errors)
     )
 
 

@@ -10,6 +10,7 @@
                                     lower (upper) triangle
     svd(A; full_matrices)           (U, S, Vh) with A = U diag(S) Vh, S descending
     qr(A; complete)                 (Q, R) with A = Q R, R upper triangular
+    factor_info(A; kind)            LAPACK's info of a Cholesky ("cholesky") or LU ("lu") factorization per matrix
 
 They run on the host: their reference kernels (LAPACK through NumPy) compute them eagerly, and compiled code calls
 back into them (codegen/host.py). Gradients are written in IR ops: triangular solves, products and masks; eigh's and
@@ -441,4 +442,60 @@ register(
     doc="(Q, R) with A = Q R, Q with orthonormal columns, R upper triangular (complete: square Q)",
     torch_name="LinalgQrBackward0",
     **{**HOST, "flops": lambda node: 2 * node.inputs[0].type.size * min(node.inputs[0].shape[-2:])},
+)
+
+
+# -- factorization status (the *_ex functions' info) --------------------------------------------------------------
+def lu_info(m: np.ndarray) -> int:
+    """LAPACK's getrf info of one square matrix: 0, or the 1-based index of the first exactly zero pivot of its LU
+    factorization with partial pivoting."""
+    u = np.array(m, dtype=np.float64)
+    n = u.shape[0]
+    for k in range(n):
+        p = k + int(np.argmax(np.abs(u[k:, k])))
+        if u[p, k] == 0:
+            return k + 1
+        u[[k, p]] = u[[p, k]]
+        u[k + 1 :] -= np.outer(u[k + 1 :, k] / u[k, k], u[k])
+    return 0
+
+
+def cholesky_info(m: np.ndarray) -> int:
+    """LAPACK's potrf info of one symmetric matrix: 0, or the order of its first leading minor that is not
+    positive-definite."""
+    for k in range(1, m.shape[0] + 1):
+        try:
+            np.linalg.cholesky(m[:k, :k])
+        except np.linalg.LinAlgError:
+            return k
+    return 0
+
+
+INFO_OF = {"cholesky": cholesky_info, "lu": lu_info}
+
+
+def _factor_info_infer(types, attrs):
+    _matrix(types[0], "factor_info")
+    if attrs["kind"] not in INFO_OF:
+        raise ValueError(f"factor_info kind must be one of {sorted(INFO_OF)}, got {attrs['kind']!r}")
+    return TensorType(types[0].shape[:-2], "int64")
+
+
+def _factor_info_ref(arrays, attrs):
+    a = arrays[0]
+    mats = a.reshape((-1,) + a.shape[-2:])
+    info = INFO_OF[attrs["kind"]]
+    return np.array([info(m) for m in mats] if a.shape[-1] else [0] * len(mats), np.int64).reshape(a.shape[:-2])
+
+
+register(
+    "factor_info",
+    infer=_factor_info_infer,
+    ref=_factor_info_ref,
+    grad=None,
+    num_inputs=1,
+    doc="LAPACK's info of each matrix's Cholesky (kind='cholesky') or LU (kind='lu') factorization: 0, or where it "
+    "fails (the *_ex functions' info)",
+    fixed_attrs=("kind",),
+    **HOST,
 )
