@@ -275,3 +275,22 @@ def test_compiled_ex_factorizations_report_failing_matrices(torch):
     for m in ([[1.0, 2.0], [2.0, 4.0]], good):
         a = np.array(m, np.float32)
         assert inv(graphnn.tensor(a)).info.tolist() == torch.linalg.inv_ex(torch.tensor(a)).info.tolist()
+
+
+def test_constant_pad_with_a_value_keeps_the_inside_exactly(torch):
+    """F.pad(x, value=v) was pad(x - v) + v: -inf gave NaN inside, -1e9 lost the values, bool inputs raised."""
+    for lib in (torch, graphnn):
+        F = lib.nn.functional
+        x = lib.tensor([1.2345, -0.5, 3.0])
+        got = [
+            F.pad(x, (1, 1), value=float("-inf")).tolist(),
+            F.pad(x, (1, 1), value=-1e9).tolist(),
+            F.pad(lib.tensor([True, False]), (1, 1), value=True).tolist(),
+            F.pad(lib.tensor([1, 2]), (1, 1), value=7).tolist(),
+            F.pad(x, (-1, 1), value=5.0).tolist(),
+        ]
+        if lib is torch:
+            want = got
+    assert got == want
+    pad = graphnn.compile(lambda t: graphnn.nn.functional.pad(t, (1, 1), value=float("-inf")))
+    assert pad(graphnn.tensor([1.2345, -0.5, 3.0])).tolist() == want[0]

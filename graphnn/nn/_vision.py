@@ -180,10 +180,13 @@ def pad(input: Tensor, pad: tuple, mode: str = "constant", value: float | None =
     if mode == "constant":
         shape = tuple(s + lo + hi for s, (lo, hi) in zip(x.shape, pairs))
         attrs = {"shape": shape, "starts": tuple(lo for lo, _ in pairs), "steps": (1,) * x.ndim}
-        if not value:
-            out = apply("slice_grad", [x], attrs)
-        else:
-            out = apply("slice_grad", [x - value], attrs) + value
+        src = x if x.dtype_name != "bool" else x.type_as_dtype("int64")
+        out = apply("slice_grad", [src], attrs)
+        if value:  # (the border set to value, the inside kept exactly: -inf, 1e9 or True pads an attention mask)
+            ones = apply("full", [], {"value": 1.0, "shape": tuple(x.shape), "dtype": "float32"})
+            inside = apply("slice_grad", [ones], attrs) > 0
+            out = apply("select", [inside, out, value])
+        out = out if x.dtype_name != "bool" else out.type_as_dtype("bool")
         return relabel(out, "ConstantPadNdBackward0", [input])
     if mode == "replicate":
         return relabel(_replicate(x, pairs), f"ReplicationPad{len(pad) // 2}DBackward0", [input])
