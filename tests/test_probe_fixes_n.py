@@ -294,3 +294,28 @@ def test_constant_pad_with_a_value_keeps_the_inside_exactly(torch):
     assert got == want
     pad = graphnn.compile(lambda t: graphnn.nn.functional.pad(t, (1, 1), value=float("-inf")))
     assert pad(graphnn.tensor([1.2345, -0.5, 3.0])).tolist() == want[0]
+
+
+def test_a_buffer_reassigned_in_a_compiled_module_keeps_its_running_value():
+    """`self.avg = self.avg * 0.5 + x` on a registered buffer inside graphnn.compile left a symbolic tensor in the
+    buffer (the next call raised TraceError): it is read from and written back to its place at every call, with
+    one program."""
+
+    class M(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.register_buffer("avg", graphnn.zeros(3))
+
+        def forward(self, x):
+            self.avg = self.avg * 0.5 + x
+            return x * 2
+
+    m = M()
+    f = graphnn.compile(m)
+    want = 0.0
+    for i in range(4):
+        f(graphnn.ones(3) * i)
+        want = want * 0.5 + i
+        np.testing.assert_allclose(m.avg.numpy(), [want] * 3, rtol=1e-6)
+        np.testing.assert_allclose(m.state_dict()["avg"].numpy(), [want] * 3, rtol=1e-6)
+    assert f.cache.programs == 1

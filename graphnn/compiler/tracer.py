@@ -99,6 +99,7 @@ class Tracer:
         self.guards: list = []  # (accessor, expected): must hold for the trace to be reused
         self.epoch_guards: list = []  # (accessor, expected) checked again only when EPOCH moved (see state_changed)
         self._attr_guarded: set = set()
+        self.free_places: set = set()  # (id(holder), name) of places bound by bind_stored (no identity guard)
         self._none_guarded: set = set()
         self._value_guarded: set = set()  # ids of concrete tensors whose value the trace read (read_value)
         self._entries_guarded: set = set()  # (id(dict), key) read by the trace (guard_entry)
@@ -262,6 +263,7 @@ class Tracer:
             old = self.stored_over.get(key)
             if getattr(old, "_data", None) is None:
                 continue
+            self.free_places.add((id(holder), name))
             at = AtPlace(holder, name)
             at.put(old)  # (until the first call stores its result there: what the first call reads; no state change)
             v = self.input_of.get(id(old))
@@ -321,7 +323,12 @@ class Tracer:
             self._attr_guarded.add(key)
             self.keepalive.append(module)
             TRACED_MODULES.add(module)
-            self.epoch_guard(lambda m=module, d=table, n=name, v=value: m.__dict__[d].get(n) is v, True)
+            free = (
+                self.free_places
+            )  # (filled by bind_stored: a buffer the trace stores into holds a new tensor each call)
+            self.epoch_guard(
+                lambda m=module, d=table, n=name, v=value: m.__dict__[d].get(n) is v or (id(m), n) in free, True
+            )
 
     def module_guard(self, module, what: str, accessor, expected) -> None:
         """The trace depended on accessor(module) == expected (e.g. the forward hooks it ran): checked again when a
@@ -755,7 +762,14 @@ class AtPlace:
                 return h[self.name]
             except (KeyError, IndexError):
                 return None
-        return h.__dict__.get(self.name) if hasattr(h, "__dict__") else getattr(h, self.name, None)
+        if not hasattr(h, "__dict__"):
+            return getattr(h, self.name, None)
+        return self._table().get(self.name)
+
+    def _table(self) -> dict:
+        """Where the holder keeps the attribute: a module's buffer table for a buffer, else its __dict__."""
+        buffers = self.holder.__dict__.get("_buffers")
+        return buffers if isinstance(buffers, dict) and self.name in buffers else self.holder.__dict__
 
     def put(self, value) -> None:
         if isinstance(self.holder, dict):
@@ -763,7 +777,7 @@ class AtPlace:
         elif isinstance(self.holder, list):
             self.holder[self.name] = value
         elif hasattr(self.holder, "__dict__"):
-            self.holder.__dict__[self.name] = value
+            self._table()[self.name] = value
         else:
             setattr(self.holder, self.name, value)
 

@@ -205,7 +205,11 @@ class Module:
                             f"cannot assign '{_typename(value)}' as buffer '{name}' "
                             "(torch.nn.Buffer, torch.Tensor or None expected)"
                         )
+                    before = buffers[name]
                     buffers[name] = value  # (keeps its place, and persistent or not)
+                    tr = _tracer.current()
+                    if tr is not None:  # (`self.avg = 0.9 * self.avg + x`: set after every call, read from its place)
+                        tr.note_stored(self, name, value, before)
                     _tracer.module_changed(self)
                 else:
                     if "_parameters" not in d:
