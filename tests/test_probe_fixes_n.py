@@ -319,3 +319,32 @@ def test_a_buffer_reassigned_in_a_compiled_module_keeps_its_running_value():
         np.testing.assert_allclose(m.avg.numpy(), [want] * 3, rtol=1e-6)
         np.testing.assert_allclose(m.state_dict()["avg"].numpy(), [want] * 3, rtol=1e-6)
     assert f.cache.programs == 1
+
+
+def test_post_accumulate_grad_hooks_run_in_a_compiled_backward(torch):
+    """The optimizer-in-backward pattern (a per-parameter optimizer stepped by a post-accumulate-grad hook): inside a
+    compiled step the hooks never ran, so the parameters never moved."""
+    res = []
+    for lib in (torch, graphnn):
+        w, v = lib.nn.Parameter(lib.tensor([1.0, 2.0])), lib.nn.Parameter(lib.tensor([3.0]))
+        opts = {p: lib.optim.SGD([p], lr=0.1, momentum=0.9) for p in (w, v)}
+
+        def hook(p, opts=opts):
+            opts[p].step()
+            opts[p].zero_grad()
+
+        for p in (w, v):
+            p.register_post_accumulate_grad_hook(hook)
+
+        def step(x, w=w, v=v):
+            loss = (w * x).sum() * v.sum()
+            loss.backward()
+            return loss
+
+        run = graphnn.compile(step) if lib is graphnn else step
+        for i in range(3):
+            run(lib.ones(2) * (i + 1))
+        assert w.grad is None and v.grad is None
+        res.append((w.detach().numpy().copy(), v.detach().numpy().copy()))
+    for got, want in zip(res[1], res[0]):
+        np.testing.assert_allclose(got, want, rtol=1e-6)  # (float32, three momentum steps)

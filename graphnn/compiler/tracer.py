@@ -572,6 +572,8 @@ class Tracer:
                     self.guard(lambda t=t: t._grad is None, True)
             new = gv if prev_v is None else b.add(prev_v, gv)
             t.grad = Tensor._symbolic(new, self, False)
+            for hook in list(t.__dict__.get("_post_accumulate_hooks", ())):  # (traced too: an optimizer in backward)
+                hook(t)
         from graphnn.autograd import notify_backward
 
         notify_backward([t for (t, _), gv in zip(leaves, grads) if gv is not None])
