@@ -15,6 +15,7 @@ import numpy as np
 
 from graphnn import ir
 from graphnn.core import backward_cache, native_eager
+from graphnn.core.hooks import run_post_accumulate_hooks
 from graphnn.ir.graph import Graph
 
 from graphnn.core.grad_mode import (
@@ -547,8 +548,7 @@ def _accumulate(t, g) -> None:
         t.grad = Tensor(np.array(g, copy=True))
     else:
         t._grad._data = np.asarray(t._grad._data + g)  # (0-d arrays add to a NumPy scalar)
-    for hook in list(t.__dict__.get("_post_accumulate_hooks", ())):
-        hook(t)
+    run_post_accumulate_hooks(t)
 
 
 def grad(

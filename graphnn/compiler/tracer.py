@@ -543,6 +543,7 @@ class Tracer:
         seen = set()
         leaves = [(t, v) for t, v in leaves if not ((id(t), v.id) in seen or seen.add((id(t), v.id)))]
         from graphnn.autograd import vjp_located
+        from graphnn.core.hooks import run_post_accumulate_hooks
 
         # symbolic tensors: the arguments that require grad, and non-leaves whose retain_grad() was called
         syms = [
@@ -572,8 +573,7 @@ class Tracer:
                     self.guard(lambda t=t: t._grad is None, True)
             new = gv if prev_v is None else b.add(prev_v, gv)
             t.grad = Tensor._symbolic(new, self, False)
-            for hook in list(t.__dict__.get("_post_accumulate_hooks", ())):  # (traced too: an optimizer in backward)
-                hook(t)
+            run_post_accumulate_hooks(t)  # (traced too: an optimizer stepped in backward)
         from graphnn.autograd import notify_backward
 
         notify_backward([t for (t, _), gv in zip(leaves, grads) if gv is not None])

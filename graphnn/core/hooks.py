@@ -73,3 +73,9 @@ def call_hooks(fns: list, grad, type_):
                 )
             grad = new
     return grad
+
+
+def run_post_accumulate_hooks(t) -> None:
+    """Call t's post-accumulate-grad hooks, after a gradient was accumulated into t.grad (eagerly, or traced)."""
+    for hook in list(t.__dict__.get("_post_accumulate_hooks", ())):
+        hook(t)

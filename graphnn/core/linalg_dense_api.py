@@ -13,7 +13,6 @@ import numbers
 import numpy as np
 
 from graphnn.core.dispatch import apply, located
-from graphnn.ir.ops.linalg_dense import INFO_OF
 
 
 def _t():
@@ -86,34 +85,29 @@ def inv(A, *, out=None):
     return apply("inv", [_as(A)])
 
 
-def _reported(A, name: str, info_of, factor, check_errors: bool) -> tuple:
-    """(factor(A), info) of an *_ex function: the matrices whose info is not 0 give NaN factors (PyTorch's are
-    LAPACK's partial results); check_errors raises for them. Inside graphnn.compile (no values) the info is computed
-    by the compiled code (a factor_info op) and the factors of the failing matrices are NaN there too."""
+def _reported(A, name: str, kind: str, factor, check_errors: bool) -> tuple:
+    """(factor(A), info) of an *_ex function, info from the factor_info op (LAPACK's, per matrix; computed by the
+    compiled code inside graphnn.compile): the matrices whose info is not 0 give NaN factors (PyTorch's are LAPACK's
+    partial results); check_errors raises for them (eagerly)."""
     if A.shape[-1] == 0:
         return factor(A), _info(A)
     g = _g()
-    if A._data is None:
-        info_t = apply("factor_info", [A], {"kind": info_of})
-        bad = (info_t != 0)[..., None, None]
-        eye = g.eye(A.shape[-1], dtype=A.dtype).expand(*A.shape)
-        out = factor(g.where(bad, eye, A))
-        return g.where(bad, g.full_like(out, float("nan")), out), info_t
-    mats = np.asarray(A._data).reshape((-1,) + tuple(A.shape[-2:]))
-    info = np.array([INFO_OF[info_of](m) for m in mats], np.int64).reshape(tuple(A.shape[:-2]))
-    if not info.any():
-        return factor(A), g.tensor(info)
-    if check_errors:
-        k = int(np.flatnonzero(info.reshape(-1))[0])
-        raise g.linalg.LinAlgError(
-            located(
-                f"linalg.{name}: (Batch element {k}): the factorization could not be completed (info = {info.reshape(-1)[k]})"
+    info = apply("factor_info", [A], {"kind": kind})
+    if info._data is not None:  # (eager: a matrix that factors skips the masking, check_errors can raise)
+        flat = np.asarray(info._data).reshape(-1)
+        if not flat.any():
+            return factor(A), info
+        if check_errors:
+            k = int(np.flatnonzero(flat)[0])
+            raise g.linalg.LinAlgError(
+                located(
+                    f"linalg.{name}: (Batch element {k}): the factorization could not be completed (info = {flat[k]})"
+                )
             )
-        )
-    bad = g.tensor(info != 0)[..., None, None]
+    bad = (info != 0)[..., None, None]
     eye = g.eye(A.shape[-1], dtype=A.dtype).expand(*A.shape)
     out = factor(g.where(bad, eye, A))
-    return g.where(bad, g.full_like(out, float("nan")), out), g.tensor(info)
+    return g.where(bad, g.full_like(out, float("nan")), out), info
 
 
 def inv_ex(A, *, check_errors: bool = False, out=None):

@@ -64,6 +64,14 @@ def _add_hook(module, attr: str, hook, prepend: bool, with_kwargs: bool = False)
     return handle
 
 
+def _note_store(module, name: str, value, before) -> None:
+    """module.<name> (an attribute or a buffer) = value while tracing: the trace sets the place after every call and
+    reads what it held from there (`self.avg = 0.9 * self.avg + x`; Tracer.note_stored)."""
+    tr = _tracer.current()
+    if tr is not None:
+        tr.note_stored(module, name, value, before)
+
+
 def _hook_ids(module) -> tuple:
     """Which forward and backward hooks and pre-hooks are registered, the global ones included (a trace ran these)."""
     d = module.__dict__
@@ -207,18 +215,14 @@ class Module:
                         )
                     before = buffers[name]
                     buffers[name] = value  # (keeps its place, and persistent or not)
-                    tr = _tracer.current()
-                    if tr is not None:  # (`self.avg = 0.9 * self.avg + x`: set after every call, read from its place)
-                        tr.note_stored(self, name, value, before)
+                    _note_store(self, name, value, before)
                     _tracer.module_changed(self)
                 else:
                     if "_parameters" not in d:
                         raise AttributeError("cannot assign attributes before Module.__init__() call")
                     before = d.get(name)
                     object.__setattr__(self, name, value)
-                    tr = _tracer.current()
-                    if tr is not None:
-                        tr.note_stored(self, name, value, before)
+                    _note_store(self, name, value, before)
                     _tracer.module_changed(self)  # (a trace that read the old value must trace again)
 
     def __getattr__(self, name):
