@@ -182,15 +182,12 @@ def check_index_range(index, n: int, d: int, label: str, error=IndexRangeError) 
     check_values(index, check)
 
 
-def _placed(src, index, d: int, shape: tuple, count=None):
-    """src (cut to the index's shape) added into zeros of `shape` at the indexed positions (a scatter-add); divided
-    by `count` (how often each position is indexed, at least 1) when given."""
+def _placed(src, index, d: int, shape: tuple):
+    """src (cut to the index's shape) added into zeros of `shape` at the indexed positions (a scatter-add)."""
     src = src[tuple(slice(0, s) for s in index.shape)] if tuple(src.shape) != tuple(index.shape) else src
     dt = src.dtype_name
     sf = src if dt in ("float32", "float64") else src.type_as_dtype("float64")
     out = apply("take_along_grad", [sf, index], {"axis": d, "shape": tuple(shape)})
-    if count is not None:
-        out = out / apply("maximum", [count, 1.0]).type_as_dtype(sf.dtype_name)
     return out.type_as_dtype(dt)
 
 
