@@ -16,7 +16,7 @@ from graphnn.ir.symbolic import Sym, heuristic
 
 from .kernel import I64, LLTYPE, PTR, Index, Kernel, as_i64, emit_loop, i64, scratch_count
 from .schedule import VectorOps, store_epilogue, store_siblings
-from .target import l1_data_bytes, vector_registers, vector_width_bits
+from .target import l1_data_bytes, l2_bytes, vector_registers, vector_width_bits
 
 DOT_MR, DOT_NR = 4, 4  # output tile of the dot-product schedule: 16 vector accumulators
 MAX_PANEL = 1 << 16  # elements of a packed B panel (K x NR) kept on the stack
@@ -24,6 +24,11 @@ MAX_PANEL = 1 << 16  # elements of a packed B panel (K x NR) kept on the stack
 # strided reads of a wide B cost up to half the speed: 192x1024 @ 1024x4096 ran at 36% of peak in place, 73% packed)
 DIRECT_B_MAX_ROWS = 64
 K_SLICE = 256  # rows of k per slice of a long-k product's packed panel (K_SLICE x NR: 32 KiB in float32, AVX-512)
+# stack bytes of the blocked schedules' blocks: B's packed panels (BLIS's nc; over a slice of k in the packed-A
+# schedule, all of k in the banded one) and A's packed rows (in L2, at most half of it: BLIS's mc)
+B_BLOCK_BYTES, A_BLOCK_BYTES = 512 << 10, 512 << 10
+# bytes of a slice of A (m x K_SLICE) beyond which it is packed; 0: the host's L2 (read in place, it spills)
+PACK_A_FROM = 0
 
 
 def transposed_view(k: Kernel, v) -> bool:
@@ -281,10 +286,30 @@ def emit_matmul_blocked(k: Kernel, group, node, via_flat: bool, vw: int) -> None
     micro_acc = gemm_tile_function(k.module, dt, vw, MR, accumulate=True) if sliced else None
     b = k.b
     dynamic_k = isinstance(K, Sym) or long_k  # (slice by slice throughout: no panel of all of k)
+    esize = 4 if dt == "float32" else 8
+    # BLIS's loops for a big static product: per slice of k, B's panels packed once into a block kept in L3, and
+    # A's rows packed block by block into micro-panels (MR rows interleaved along k) kept in L2; each packed panel
+    # of B then stays in L1 while every micro-panel of the block streams past it (one contiguous stream of A instead
+    # of MR rows read in place: a 1024-row slice of A is beyond a 512 KiB L2)
+    with heuristic():
+        packed_a = sliced and not dynamic_k and isinstance(m, int) and isinstance(n, int)
+        packed_a = packed_a and m * K_SLICE * esize > (PACK_A_FROM or l2_bytes())
+    # Packed B panels over all of k, computed panel by panel down all the rows, would store the result (and read
+    # an epilogue's operands) in columns NR wide, lines a row apart, that the hardware prefetchers do not follow: a
+    # block of panels is packed first and computed band of rows by band (BLIS's jc and ic loops)
+    with heuristic():
+        banded = not sliced and pb is None and isinstance(n, int) and n_full >= 2
+    b_panels = max(1, B_BLOCK_BYTES // (K_SLICE * NR * esize))
+    if banded:
+        b_panels = max(1, B_BLOCK_BYTES // (K * NR * esize))
+        bblock = k.alloca(ir.ArrayType(T, b_panels * K * NR))
+    if packed_a:
+        a_rows = min((min(l2_bytes(), A_BLOCK_BYTES) // (2 * K_SLICE * esize)) // MR, m // MR) * MR
+        ablock = k.alloca(ir.ArrayType(T, a_rows * K_SLICE))
+        bblock = k.alloca(ir.ArrayType(T, b_panels * K_SLICE * NR))
     if long_k and not sliced:
         raise RuntimeError(f"internal: kernel {k.fn.name}: a product over k = {K} needs the sliced schedule")
     panel = k.alloca(ir.ArrayType(T, K_SLICE * NR if sliced and dynamic_k else scratch_count(K * NR, MAX_PANEL)))
-    esize = 4 if dt == "float32" else 8
     tile = k.alloca(ir.ArrayType(T, MR * NR))
 
     def cell(offset):
@@ -299,8 +324,13 @@ def emit_matmul_blocked(k: Kernel, group, node, via_flat: bool, vw: int) -> None
         pf = direct_pointer(k, c) if not transposed_b and pb is None and _far_rows(K, n, esize) else None
         pf_off = _batch_offset(k, out, c, lead_dims) if pf is not None else None
 
-        def pack(j0, width: int, padded: bool, k0=None, count: int = K):
-            """Rows k0 .. k0 + count of B's columns j0 .. j0 + width into the panel."""
+        def pack(j0, width: int, padded: bool, k0=None, count: int = K, into=None, at=None):
+            """Rows k0 .. k0 + count of B's columns j0 .. j0 + width into the panel (or into buffer `into` from
+            element `at` on)."""
+            buf = panel if into is None else into
+
+            def cell(offset):
+                return b.gep(buf, [i64(0), offset if at is None else b.add(at, offset)], inbounds=True)
 
             def row(kk):
                 src = kk if k0 is None else b.add(k0, kk)
@@ -332,30 +362,62 @@ def emit_matmul_blocked(k: Kernel, group, node, via_flat: bool, vw: int) -> None
                 k.loop(count, row_ahead)
 
         def run_panel(j0, cols, fn, width: int, bsrc, bld, full: bool):
-            def row_block(ib):
-                i0 = b.mul(ib, i64(MR))
-                rows = b.sub(i64(m), i0)
-                start = _advance(b, pa, b.add(a_off, b.mul(i0, i64(rs))), T)
-                args = [start, i64(rs), i64(ks), rows, bsrc, bld, i64(K)]
+            k.loop((m + MR - 1) // MR, lambda ib: row_tile(ib, j0, cols, fn, width, bsrc, bld, full))
 
-                def via_tile():
-                    b.call(fn, args + [b.bitcast(tile, PTR), i64(width)])
-                    count = b.select(b.icmp_signed("<", rows, i64(MR)), rows, i64(MR))
-                    store_tile(k, root, out, tile, width, count, cols, lead_dims, i0, j0, via_flat)
+        def row_tile(ib, j0, cols, fn, width: int, bsrc, bld, full: bool):
+            """The tile of row block ib at column j0 (B's panel at bsrc, rows bld apart), stored in place or through
+            the scratch tile and the epilogue."""
+            i0 = b.mul(ib, i64(MR))
+            rows = b.sub(i64(m), i0)
+            start = _advance(b, pa, b.add(a_off, b.mul(i0, i64(rs))), T)
+            args = [start, i64(rs), i64(ks), rows, bsrc, bld, i64(K)]
 
-                if direct_out and full:  # a whole tile of a plain product: stored in place, no epilogue
-                    pc = _advance(b, k.ptr[out.id], b.add(c_off, b.add(b.mul(i0, i64(n)), j0)), T)
+            def via_tile():
+                b.call(fn, args + [b.bitcast(tile, PTR), i64(width)])
+                count = b.select(b.icmp_signed("<", rows, i64(MR)), rows, i64(MR))
+                store_tile(k, root, out, tile, width, count, cols, lead_dims, i0, j0, via_flat)
 
-                    def in_place():
-                        b.call(fn, args + [pc, i64(n)])
-                        if k.epilogue:  # siblings read the tile just stored (from L1)
-                            k.loop(MR, lambda r: k.loop(NR, lambda jj: siblings_at(k, out, lead_dims, i0, j0, r, jj)))
+            if direct_out and full:  # a whole tile of a plain product: stored in place, no epilogue
+                pc = _advance(b, k.ptr[out.id], b.add(c_off, b.add(b.mul(i0, i64(n)), j0)), T)
 
-                    k.if_else(b.icmp_signed(">=", rows, i64(MR)), in_place, via_tile)
-                else:
-                    via_tile()
+                def in_place():
+                    b.call(fn, args + [pc, i64(n)])
+                    if k.epilogue:  # siblings read the tile just stored (from L1)
+                        k.loop(MR, lambda r: k.loop(NR, lambda jj: siblings_at(k, out, lead_dims, i0, j0, r, jj)))
 
-            k.loop((m + MR - 1) // MR, row_block)
+                k.if_else(b.icmp_signed(">=", rows, i64(MR)), in_place, via_tile)
+            else:
+                via_tile()
+
+        def banded_columns(lo, hi):
+            """The panels lo .. hi of a product over a whole packed k (see banded): blocks of b_panels panels, each
+            packed whole, then computed row block by row block, so that the tiles of a band of MR rows are stored
+            (and the epilogue reads its other operands) left to right along the rows."""
+            full_hi = b.select(b.icmp_signed("<", hi, i64(n_full)), hi, i64(n_full))
+            left = b.sub(full_hi, lo)
+            left = b.select(b.icmp_signed(">", left, i64(0)), left, i64(0))
+
+            def column_block(jb):
+                p0 = b.add(lo, b.mul(jb, i64(b_panels)))
+                rest = b.sub(full_hi, p0)
+                panels = b.select(b.icmp_signed("<", rest, i64(b_panels)), rest, i64(b_panels))
+                k.loop(
+                    panels,
+                    lambda jr: pack(b.mul(b.add(p0, jr), i64(NR)), NR, False, into=bblock, at=b.mul(jr, i64(K * NR))),
+                )
+
+                def band(ib):
+                    def tile_at(jr):
+                        bsrc = b.bitcast(b.gep(bblock, [i64(0), b.mul(jr, i64(K * NR))], inbounds=True), PTR)
+                        row_tile(ib, b.mul(b.add(p0, jr), i64(NR)), i64(NR), micro, NR, bsrc, i64(NR), True)
+
+                    k.loop(panels, tile_at)
+
+                k.loop((m + MR - 1) // MR, band)
+
+            k.loop(b.sdiv(b.add(left, i64(b_panels - 1)), i64(b_panels)), column_block)
+            if tail != 0:
+                k.if_else(b.icmp_signed(">", hi, i64(n_full)), tail_panel, lambda: None)
 
         def full_panel(jp):
             j0 = b.mul(jp, i64(NR))
@@ -393,15 +455,100 @@ def emit_matmul_blocked(k: Kernel, group, node, via_flat: bool, vw: int) -> None
             if K % K_SLICE:
                 k_slice(i64(K - K % K_SLICE), K % K_SLICE, micro_acc)
             panel_siblings(j0, whole)
+            ragged_rows(whole, lambda i0, rows: whole_k_rows(j0, i0, rows))
 
-            def tail_rows(i0, rows):
-                pack(j0, NR, False)
-                start = _advance(b, pa, b.add(a_off, b.mul(i0, i64(rs))), T)
-                args = [start, i64(rs), i64(ks), rows, b.bitcast(panel, PTR), i64(NR), i64(K)]
-                b.call(micro, args + [b.bitcast(tile, PTR), i64(NR)])
-                store_tile(k, root, out, tile, NR, rows, i64(NR), lead_dims, i0, j0, via_flat)
+        def whole_k_rows(j0, i0, rows):
+            """Rows i0 .. i0 + rows (fewer than MR) of the panel at column j0 over all of k, through the scratch
+            tile and the epilogue."""
+            pack(j0, NR, False)
+            start = _advance(b, pa, b.add(a_off, b.mul(i0, i64(rs))), T)
+            args = [start, i64(rs), i64(ks), rows, b.bitcast(panel, PTR), i64(NR), i64(K)]
+            b.call(micro, args + [b.bitcast(tile, PTR), i64(NR)])
+            store_tile(k, root, out, tile, NR, rows, i64(NR), lead_dims, i0, j0, via_flat)
 
-            ragged_rows(whole, tail_rows)
+        def packed_columns(lo, hi):
+            """The panels lo .. hi of a static product by BLIS's loops (see packed_a): blocks of b_panels panels;
+            per block, each slice of k packs the block's panels, then per block of a_rows rows packs them and runs
+            the micro-kernel over every (panel, micro-panel) pair, the first slice storing, the others adding."""
+            whole = m // MR
+            full_hi = b.select(b.icmp_signed("<", hi, i64(n_full)), hi, i64(n_full))
+            left = b.sub(full_hi, lo)
+            left = b.select(b.icmp_signed(">", left, i64(0)), left, i64(0))
+            out_ptr = k.ptr[out.id]
+
+            def column_block(jb):
+                p0 = b.add(lo, b.mul(jb, i64(b_panels)))
+                rest = b.sub(full_hi, p0)
+                panels = b.select(b.icmp_signed("<", rest, i64(b_panels)), rest, i64(b_panels))
+
+                def k_slice(k0, count: int, fn):
+                    k.loop(
+                        panels,
+                        lambda jr: pack(
+                            b.mul(b.add(p0, jr), i64(NR)), NR, False, k0, count, bblock, b.mul(jr, i64(count * NR))
+                        ),
+                    )
+
+                    def row_block(ib):
+                        i0 = b.mul(ib, i64(a_rows))
+                        rest_rows = b.sub(i64(whole * MR), i0)
+                        tiles = b.sdiv(
+                            b.select(b.icmp_signed("<", rest_rows, i64(a_rows)), rest_rows, i64(a_rows)), i64(MR)
+                        )
+                        pack_a(i0, tiles, k0, count)
+
+                        def panel_tiles(jr):
+                            bsrc = b.bitcast(b.gep(bblock, [i64(0), b.mul(jr, i64(count * NR))], inbounds=True), PTR)
+                            j0 = b.mul(b.add(p0, jr), i64(NR))
+
+                            def tile_at(t):
+                                asrc = b.bitcast(b.gep(ablock, [i64(0), b.mul(t, i64(count * MR))], inbounds=True), PTR)
+                                row0 = b.add(i0, b.mul(t, i64(MR)))
+                                pc = _advance(b, out_ptr, b.add(c_off, b.add(b.mul(row0, i64(n)), j0)), T)
+                                b.call(fn, [asrc, i64(1), i64(MR), i64(MR), bsrc, i64(NR), i64(count), pc, i64(n)])
+
+                            k.loop(tiles, tile_at)
+
+                        k.loop(panels, panel_tiles)
+
+                    k.loop((whole * MR + a_rows - 1) // a_rows, row_block)
+
+                k_slice(i64(0), K_SLICE, micro)
+                k.loop(K // K_SLICE - 1, lambda s: k_slice(b.mul(b.add(s, i64(1)), i64(K_SLICE)), K_SLICE, micro_acc))
+                if K % K_SLICE:
+                    k_slice(i64(K - K % K_SLICE), K % K_SLICE, micro_acc)
+
+                # (no epilogue siblings: a sliced product with an epilogue has a long k, computed slice by slice)
+                k.loop(
+                    panels,
+                    lambda jr: ragged_rows(
+                        whole, lambda i0, rows: whole_k_rows(b.mul(b.add(p0, jr), i64(NR)), i0, rows)
+                    ),
+                )
+
+            k.loop(b.sdiv(b.add(left, i64(b_panels - 1)), i64(b_panels)), column_block)
+            if tail != 0:
+                k.if_else(b.icmp_signed(">", hi, i64(n_full)), tail_panel, lambda: None)
+
+        def pack_a(i0, tiles, k0, count: int):
+            """Rows i0 .. i0 + tiles * MR of A, columns k0 .. k0 + count, into the block's micro-panels: element
+            (r, kk) of micro-panel t at (t * count + kk) * MR + r."""
+
+            def micro_panel(t):
+                def row(r):
+                    i = b.add(i0, b.add(b.mul(t, i64(MR)), r))
+                    src = _advance(b, pa, b.add(a_off, b.add(b.mul(i, i64(rs)), b.mul(k0, i64(ks)))), T)
+                    base = b.add(b.mul(t, i64(count * MR)), r)
+
+                    def put(kk):
+                        x = b.load(_advance(b, src, b.mul(kk, i64(ks)), T), typ=T)
+                        b.store(x, b.gep(ablock, [i64(0), b.add(base, b.mul(kk, i64(MR)))], inbounds=True))
+
+                    k.loop(count, put)
+
+                k.loop(MR, row)
+
+            k.loop(tiles, micro_panel)
 
         def panel_siblings(j0, whole) -> None:
             """The epilogue siblings of a sliced panel's whole row blocks, read back from the finished product (the
@@ -484,7 +631,11 @@ def emit_matmul_blocked(k: Kernel, group, node, via_flat: bool, vw: int) -> None
                 lambda s: (lambda k0: body(k0, count_at(k0), True))(b.mul(b.add(s, i64(1)), i64(K_SLICE))),
             )
 
-        if tail != 0:  # one outer loop over all panels (so threads can split it), the last one ragged
+        if packed_a:  # (each part its share of the panels, the last one ragged)
+            k.share(n_full + (1 if tail else 0), packed_columns)
+        elif banded:
+            k.share(n_full + (1 if tail else 0), banded_columns)
+        elif tail != 0:  # one outer loop over all panels (so threads can split it), the last one ragged
             k.loop(
                 n_full + 1 if tail is not None else (n + NR - 1) // NR,
                 lambda jp: k.if_else(b.icmp_signed("<", jp, i64(n_full)), lambda: full_panel(jp), tail_panel),

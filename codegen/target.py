@@ -99,7 +99,7 @@ def target_key() -> str:
     llvm_version = ".".join(map(str, llvm.llvm_version_info))
     return (
         f"{llvm.get_process_triple()}/{cpu}/{features}/llvm{llvm_version}/llvmlite{llvmlite.__version__}"
-        f"/l1d{l1_data_bytes()}"
+        f"/l1d{l1_data_bytes()}/l2{l2_bytes()}"
     )
 
 
@@ -114,24 +114,36 @@ def vector_width_bits() -> int:
 
 
 L1_DEFAULT = 32 << 10  # when the OS does not say: the smallest L1 data cache of AVX2/AVX-512 x86-64 cores
+L2_DEFAULT = 512 << 10  # likewise for the per-core L2 (Zen 2-4; Intel cores have 1-2 MiB)
 
 
-@functools.lru_cache(maxsize=None)
-def l1_data_bytes() -> int:
-    """Size of the host's level-1 data cache (per core): kernels size the blocks they keep in it from this."""
+def _cache_bytes(level: int, default: int) -> int:
+    """Size of the host's data (or unified) cache of this level as cpu0 sees it, or `default`."""
     path = "/sys/devices/system/cpu/cpu0/cache"
     try:
         for entry in sorted(os.listdir(path)):
             d = os.path.join(path, entry)
             with open(os.path.join(d, "level")) as f, open(os.path.join(d, "type")) as t:
-                if f.read().strip() == "1" and t.read().strip() in ("Data", "Unified"):
+                if f.read().strip() == str(level) and t.read().strip() in ("Data", "Unified"):
                     with open(os.path.join(d, "size")) as sz:
                         text = sz.read().strip().upper()
                     scale = {"K": 1 << 10, "M": 1 << 20}.get(text[-1:], 1)
                     return int(text.rstrip("KM")) * scale
     except (OSError, ValueError):
         pass
-    return L1_DEFAULT
+    return default
+
+
+@functools.lru_cache(maxsize=None)
+def l1_data_bytes() -> int:
+    """Size of the host's level-1 data cache (per core): kernels size the blocks they keep in it from this."""
+    return _cache_bytes(1, L1_DEFAULT)
+
+
+@functools.lru_cache(maxsize=None)
+def l2_bytes() -> int:
+    """Size of the host's level-2 cache (per core): the GEMM sizes its packed block of A from this."""
+    return _cache_bytes(2, L2_DEFAULT)
 
 
 def vector_registers() -> int:
