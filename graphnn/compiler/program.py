@@ -28,7 +28,10 @@ from graphnn.compiler.pytree import (
     bad_argument,
     changed_copy,
     flatten,
+    map_numbers,
     map_tensors,
+    number_leaves,
+    numbers_dynamic,
     numbers_erased,
     signature,
     unflatten,
@@ -334,6 +337,7 @@ def trace_function(fn, args: tuple, kwargs: dict, names: dict, name: str, state_
     real: list = []
     state = python_reads.data_snapshot(fn, tuple(args) + tuple(kwargs.values()))
     watched = python_reads.watch(tracer, [h for _, h, key, _ in state if key is python_reads._ALL])
+    positions = _NUMBER_INPUTS.get()
     with tracer:
 
         def arg(t, path):
@@ -344,6 +348,8 @@ def trace_function(fn, args: tuple, kwargs: dict, names: dict, name: str, state_
 
         sym = [map_tensors(a, arg, f"x{i}") for i, a in enumerate(args)]
         sym_kw = {k: map_tensors(v, arg, k) for k, v in kwargs.items()}
+        if positions:
+            sym, sym_kw = _numbers_as_inputs(tracer, tuple(sym), sym_kw, positions)
         drawn = python_reads.host_random_snapshot(fn)
         try:
             result = fn(*sym, **sym_kw)
@@ -355,11 +361,14 @@ def trace_function(fn, args: tuple, kwargs: dict, names: dict, name: str, state_
         finally:
             finals = tracer.finish()
             python_reads.unwatch(watched)
+        if positions:
+            _check_number_results(tracer, result)
         tracer.keep_escaped(result)
         tracer.collect_hook_stores(result)
         python_reads.note_replaced(tracer, state)
         tracer.bind_stored()
         tracer.end_temporaries()
+    numbers = frozenset(id(x) for x in _sym_numbers((sym, sym_kw), [])) if positions else frozenset()
     if tracer.has_arg_effects() and not _distinct(real):
         raise _aliased_args_error()
     # (containers that forward hooks store into are set again at every call; places whose earlier tensor the trace
@@ -369,7 +378,7 @@ def trace_function(fn, args: tuple, kwargs: dict, names: dict, name: str, state_
     changed += [  # (lists and dicts passed as arguments are traced as copies: a change to one is made to the copy)
         f"argument {k}: entries added, removed or replaced"
         for k, (a, s) in enumerate(zip(tuple(args) + tuple(kwargs.values()), tuple(sym) + tuple(sym_kw.values())))
-        if not isinstance(a, Tensor) and changed_copy(a, s)
+        if not isinstance(a, Tensor) and changed_copy(a, s, numbers)
     ]
     if changed:  # compiled calls would not repeat the change: undo it, and the call runs eagerly (see TraceError)
         python_reads.restore_state(state)
@@ -529,6 +538,72 @@ class Specializations:
 RETRACE_WARNING = 8  # traces again for one argument signature after which a warning says why
 NUMBER_VALUES = 8  # signatures differing only in int / float / bool arguments that are traced; more run eagerly
 
+# Number arguments (int, float) that take a second value are traced as 0-d graph inputs (as torch.compile makes them
+# dynamic): one program for all their values, unless the trace needs a value (a branch on it, a shape, range()):
+# then every value is a constant of its own trace (up to NUMBER_VALUES).
+_NUMBER_INPUTS = contextvars.ContextVar("graphnn_number_inputs", default=frozenset())  # positions being traced
+_ARG_NUMBERS = threading.local()  # .values: this call's numbers at the dynamic positions, in position order
+
+
+def _numbers_as_inputs(tracer, args: tuple, kwargs: dict, positions: frozenset) -> tuple:
+    """args and kwargs with the numbers at `positions` (see pytree.number_leaves) replaced by SymNumbers: 0-d graph
+    inputs that read this call's values (_ARG_NUMBERS)."""
+    from graphnn.core.sym_number import SymNumber
+
+    rank = {p: j for j, p in enumerate(sorted(positions))}
+
+    def replace(i, x):
+        if i not in rank:
+            return x
+        dtype = "float64" if type(x) is float else "int64"
+        read = lambda j=rank[i]: _ARG_NUMBERS.values[j]  # noqa: E731
+        return SymNumber(tracer.scalar_input(("argument number", i), read, f"n{i}", dtype), type(x))
+
+    return map_numbers(args, kwargs, replace)
+
+
+def _sym_numbers(obj, out: list) -> list:
+    """The SymNumbers in a tree of tuples, lists, dicts and dataclasses (appended to out)."""
+    from graphnn.core.sym_number import SymNumber
+
+    if isinstance(obj, SymNumber):
+        out.append(obj)
+    elif isinstance(obj, (tuple, list)):
+        for o in obj:
+            _sym_numbers(o, out)
+    elif isinstance(obj, dict):
+        for o in obj.values():
+            _sym_numbers(o, out)
+    elif hasattr(type(obj), "__dataclass_fields__") and not isinstance(obj, type):
+        for name in type(obj).__dataclass_fields__:
+            _sym_numbers(getattr(obj, name, None), out)
+    return out
+
+
+def _check_number_results(tracer, result) -> None:
+    """A result that is a number argument, or computed from number arguments alone, would come back a symbolic
+    value or a tensor where eager calls give a number: such traces keep their numbers constant."""
+    if _sym_numbers(result, []):
+        raise TraceError("a number argument is a result")
+    numbers = {id(t._value) for key, t in tracer.scalars.items() if key[0] == "argument number"}
+    leaves: list = []
+    flatten(result, leaves)
+    for t in leaves:
+        if t._value is None:
+            continue
+        seen, todo, inputs = set(), [t._value], []
+        while todo:
+            v = todo.pop()
+            if id(v) in seen:
+                continue
+            seen.add(id(v))
+            if v.producer is None:
+                inputs.append(v)
+            else:
+                todo.extend(v.producer.inputs)
+        if inputs and all(id(v) in numbers for v in inputs):
+            raise TraceError("a result computed from number arguments alone")
+
 
 class PythonStateChange(TraceError):
     """The traced function changed plain Python state (a counter in a global or a dict): calls run eagerly."""
@@ -593,6 +668,8 @@ class CompiledFunction:
         self._hot = None  # (key, program) of the last call: one tuple, so a thread never pairs a key with another's
         self._retraces = 0  # traces for an argument signature traced before (see python_reads)
         self._number_values: dict = {}  # numbers_erased(key) -> the keys traced with it (see NUMBER_VALUES)
+        self._number_inputs: dict = {}  # numbers_erased(key) -> positions of the numbers passed as graph inputs
+        self._numbers_constant: set = set()  # numbers_erased(key) whose numbers cannot be inputs (a trace needs them)
         self._state_leaves: set = set()  # argument leaves also reached as state (see Tracer.arg_as_state)
 
     def __get__(self, obj, objtype=None):
@@ -635,6 +712,8 @@ class CompiledFunction:
         key = (is_grad_enabled(), self._signature(args, kwargs, leaves))
         if self._state_leaves:  # (arguments also reached as state: keyed by which tensors they are)
             key += (tuple(id(leaves[i]) if i < len(leaves) else None for i in sorted(self._state_leaves)),)
+        if self._number_inputs:
+            key = self._numbers_keyed(key)
         hot = self._hot
         if hot is not None and hot[0] == key and hot[1].valid():  # the common case: same as last call
             return hot[1].run(leaves)
@@ -653,7 +732,12 @@ class CompiledFunction:
         prog = self.cache.find(key)  # (the last program, which calls reuse without the cache, is the newest there)
         if prog is None:
             if key not in self.cache and not self.fullgraph:
-                values = self._number_values.setdefault(numbers_erased(key), set())
+                erased = numbers_erased(key)
+                values = self._number_values.setdefault(erased, set())
+                if values and key not in values and erased not in self._numbers_constant:
+                    prog = self._numbers_as_inputs(key, erased, values, args, kwargs, leaves, build)
+                    if prog is not None:
+                        return prog
                 if len(values) >= NUMBER_VALUES and key not in values:
                     if len(values) == NUMBER_VALUES:
                         _warn_numbers(self.name)
@@ -691,6 +775,52 @@ class CompiledFunction:
             finally:
                 _DYNAMIC.reset(token)
             prog = self.cache.add(key, built)
+        self.last, self._hot = prog, (key, prog)
+        return prog
+
+    def _numbers_keyed(self, key):
+        """key with the numbers traced as graph inputs keyed by type only (their values, for this call's run, in
+        _ARG_NUMBERS)."""
+        positions = self._number_inputs.get(numbers_erased(key))
+        if positions is None:
+            return key
+        key, _ARG_NUMBERS.values = numbers_dynamic(key, positions)
+        return key
+
+    def _numbers_as_inputs(self, key, erased, seen: set, args: tuple, kwargs: dict, leaves: list, build):
+        """The program for a call whose int / float arguments differ from those of earlier traces (`seen`) with the
+        differing ones as graph inputs, or None when its trace needs their values (they stay constants)."""
+        import warnings
+
+        now = number_leaves(key)
+        eligible: dict = {}  # position -> value of the call's int and float arguments (not bools, static fields)
+        map_numbers(args, kwargs, lambda i, x: eligible.setdefault(i, x) if type(x) in (int, float) else x)
+        positions = frozenset(
+            i
+            for other in seen
+            if other is not None
+            for i, pair in enumerate(number_leaves(other))
+            if i in eligible and pair != now[i]
+        )
+        if not positions:
+            return None
+        token = _NUMBER_INPUTS.set(positions)
+        _ARG_NUMBERS.values = [eligible[i] for i in sorted(positions)]
+        try:
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                built = build(args, kwargs, leaves)
+        except Exception:  # (TraceError, or a number used where a Python number is needed: constants as before)
+            self._numbers_constant.add(erased)
+            return None
+        finally:
+            _NUMBER_INPUTS.reset(token)
+        for w in caught:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+        self._number_inputs[erased] = positions
+        key = numbers_dynamic(key, positions)[0]
+        _ARG_NUMBERS.values = [eligible[i] for i in sorted(positions)]  # (this call's, for its run)
+        prog = self.cache.add(key, built)
         self.last, self._hot = prog, (key, prog)
         return prog
 
@@ -758,6 +888,8 @@ class CompiledModule(CompiledFunction):
             key, build = ("train", sig), self._build_split
         else:
             key, build = (grad, sig), self._build
+        if self._number_inputs:
+            key = self._numbers_keyed(key)
         hot = self._hot
         if hot is not None and hot[0] == key and hot[1].valid():
             return hot[1].run(leaves)

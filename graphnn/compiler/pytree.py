@@ -130,6 +130,67 @@ def numbers_erased(key):
     return key
 
 
+DYNAMIC = "dynamic"  # the value of a number argument passed as a graph input (see number_leaves)
+
+
+def _number_pairs(key, fn):
+    """key rebuilt with each (type, value) pair of an int, float or bool argument replaced by fn(pair), in argument
+    order (the entries of data objects, keyed by identity and value, are not arguments: left as they are)."""
+    if type(key) is not tuple:
+        return key
+    if len(key) == 2 and key[0] in (int, float, bool):
+        return fn(key)
+    if key and key[0] == "data":
+        return key
+    return tuple([_number_pairs(k, fn) for k in key])
+
+
+def number_leaves(key) -> list:
+    """The (type, value) pairs of a signature key's int, float and bool arguments, in argument order."""
+    out: list = []
+    _number_pairs(key, lambda pair: out.append(pair) or pair)
+    return out
+
+
+def numbers_dynamic(key, positions: frozenset) -> tuple:
+    """(key with the numbers at `positions` (of number_leaves) keyed by their type only, their values)."""
+    values: list = []
+    count = [0]
+
+    def erase(pair):
+        count[0] += 1
+        if count[0] - 1 not in positions:
+            return pair
+        v = pair[1]
+        values.append(float(v) if pair[0] is float and v != DYNAMIC else v)  # (nan and zeros are keyed by repr)
+        return (pair[0], DYNAMIC)
+
+    return _number_pairs(key, erase), values
+
+
+def map_numbers(args: tuple, kwargs: dict, fn) -> tuple:
+    """(args, kwargs) with each int, float and bool leaf x replaced by fn(position, x), positions counted as
+    number_leaves counts the key's numbers (a namedtuple's static fields count too, but stay as they are)."""
+    count = [0]
+
+    def walk(a, static: bool = False):
+        if isinstance(a, Tensor):
+            return a
+        cls = type(a)
+        if cls in (int, float, bool):
+            count[0] += 1
+            return a if static else fn(count[0] - 1, a)
+        kind = _kind(cls)
+        if kind is None:
+            return a
+        if kind == "map":
+            return _rebuild(cls, [(k, walk(v)) for k, v in a.items()], getattr(a, "default_factory", None))
+        st = _static(cls) if kind == "named" else ()
+        return _rebuild(cls, [walk(o, i in st) for i, o in enumerate(a)])
+
+    return tuple(walk(a) for a in args), {k: walk(v) for k, v in kwargs.items()}
+
+
 def signature(args: tuple, kwargs: dict, leaves: list, grads: bool = False) -> tuple:
     """Key of a call's arguments (keyword arguments in call order); tensor leaves are appended to `leaves`."""
     key = tuple([leaf_key(a, leaves, grads) for a in args])
@@ -176,21 +237,22 @@ def map_tensors(obj, fn, path: str = ""):
     return obj
 
 
-def changed_copy(original, copy) -> bool:
+def changed_copy(original, copy, inputs: frozenset = frozenset()) -> bool:
     """Did code change `copy`, made from `original` by map_tensors (entries added to a list or a dict argument,
-    removed, or replaced by other objects), which compiled calls would not change again?"""
+    removed, or replaced by other objects), which compiled calls would not change again? `inputs`: ids of the
+    tensors that numbers were replaced by (see map_numbers)."""
     if isinstance(original, Tensor):
         return False
     kind = _kind(type(original))
     if kind == "map":
         if list(original.keys()) != list(copy.keys()):
             return True
-        return any(changed_copy(v, copy[k]) for k, v in original.items())
+        return any(changed_copy(v, copy[k], inputs) for k, v in original.items())
     if kind is not None:
         if len(original) != len(copy):
             return True
-        return any(changed_copy(o, c) for o, c in zip(original, copy))
-    return original is not copy
+        return any(changed_copy(o, c, inputs) for o, c in zip(original, copy))
+    return original is not copy and id(copy) not in inputs
 
 
 def flatten(obj, leaves: list):

@@ -14,6 +14,7 @@ from graphnn.ir.registry import IRError, LinAlgError, describe, get_op, infer_no
 from graphnn.ir.types import FLOAT_DTYPES, TensorType
 
 from graphnn.compiler import tracer as _tracer
+from graphnn.core.sym_number import SymNumber
 from graphnn.core.grad_mode import (
     INFERENCE_REGIONS,
     current_scope,
@@ -79,6 +80,14 @@ class Scalar:
 
     def __init__(self, value, dtype: str):
         self.value, self.dtype = value, dtype
+
+
+def _scalar(x, ref: str | None):
+    """A number operand: a Scalar, or for a number argument traced as a graph input (SymNumber) its 0-d tensor in
+    the dtype the number would take."""
+    if isinstance(x, SymNumber):
+        return x.as_tensor(scalar_dtype(0.0 if x.kind is float else 0, ref))
+    return Scalar(x, scalar_dtype(x, ref))
 
 
 def scalar_dtype(x, other_dtype: str | None) -> str:
@@ -185,7 +194,7 @@ def apply(op: str, inputs: list, attrs: dict | None = None, name: str | None = N
         args = inputs
     else:  # Python numbers take the dtype of the first non-bool tensor (select's condition does not decide it)
         ref = next((x for x in dts if x != "bool"), dts[0] if dts else None)
-        args = [t if isinstance(t, Tensor) else Scalar(t, scalar_dtype(t, ref)) for t in inputs]
+        args = [t if isinstance(t, Tensor) else _scalar(t, ref) for t in inputs]
     # (detach's op: its result never requires grad, also inside graphnn.compile)
     needs_grad = is_grad_enabled() and any(t._requires_grad for t in tensors) and "detach" not in d.view
     if tracer is not None:

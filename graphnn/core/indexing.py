@@ -24,6 +24,7 @@ import numpy as np
 
 from graphnn.compiler import tracer as _tracer
 from graphnn.core.dispatch import apply, located, relabel
+from graphnn.core.sym_number import SymNumber
 
 
 def _tensor():
@@ -65,6 +66,8 @@ class Plan:
 def _as_index(k):
     """Lists, ranges, tuples inside the key and NumPy arrays become int64 or bool tensors (literals of the call)."""
     T = _tensor()
+    if isinstance(k, SymNumber) and k.kind is int:  # (an int argument traced as a graph input: a 0-d index)
+        return k.as_tensor("int64")
     if isinstance(k, range):
         k = list(k)
     if isinstance(k, (list, np.ndarray)) or (isinstance(k, tuple) and k and not isinstance(k[0], slice)):

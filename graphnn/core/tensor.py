@@ -24,6 +24,7 @@ from graphnn.core import dtypes as _half_dtypes
 from graphnn.core.complex_tensor import ComplexTensor
 from graphnn.core.complex_tensor import matmul as complex_matmul
 from graphnn.core.dtypes import dtype_of as _dtype_obj, get_default_dtype, to_dtype
+from graphnn.core.sym_number import SymNumber
 
 
 _DTYPE_NAMES = {np.dtype(n): n for n in ("float32", "float64", "int64", "bool")}
@@ -1918,6 +1919,9 @@ def tensor(data, dtype=None, device=None, requires_grad: bool = False, pin_memor
     Python floats count as the default dtype and NumPy / tensor values as their own, the widest float winning (as
     PyTorch infers)."""
     check_device(device, "tensor")
+    if isinstance(data, SymNumber):  # (a number argument traced as a graph input: its 0-d tensor)
+        want = to_dtype(dtype) if dtype is not None else ("int64" if data.kind is int else get_default_dtype())
+        return data.as_tensor(want).clone().requires_grad_(requires_grad)
     if isinstance(data, Tensor):
         warnings.warn(
             "tensor(t) of a tensor t copies it: t.detach().clone() (and .requires_grad_(True)) says so directly",
