@@ -298,7 +298,7 @@ def emit_matmul_blocked(k: Kernel, group, node, via_flat: bool, vw: int) -> None
     # an epilogue's operands) in columns NR wide, lines a row apart, that the hardware prefetchers do not follow: a
     # block of panels is packed first and computed band of rows by band (BLIS's jc and ic loops)
     with heuristic():
-        banded = not sliced and pb is None and isinstance(n, int) and n_full >= 2
+        banded = not sliced and pb is None and isinstance(n, int) and isinstance(K, int) and n_full >= 2
     b_panels = max(1, B_BLOCK_BYTES // (K_SLICE * NR * esize))
     if banded:
         b_panels = max(1, B_BLOCK_BYTES // (K * NR * esize))

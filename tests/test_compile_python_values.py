@@ -12,6 +12,7 @@ import graphnn
 import graphnn.nn as nn
 import graphnn.nn.functional as F
 from graphnn.compiler.python_state import TraceWarning
+from graphnn.core.tensor import TraceError
 
 STEP = [0]
 iter_num = 0
@@ -99,13 +100,21 @@ def test_closure_variables_are_guarded_and_churn_is_reported():
             assert cf(x).numpy().tolist() == [float(i)] * 2
 
 
-def test_numpy_random_draws_while_tracing_warn():
-    """Numbers drawn from NumPy's global generator (or Python's random) while tracing are constants of the trace: a
-    TraceWarning says so and points to graphnn's own random ops, which draw at every call."""
+def test_numpy_random_draws_while_tracing_run_eagerly():
+    """Numbers drawn from NumPy's global generator (or Python's random) while tracing would be constants of the
+    trace: the calls run eagerly (fresh numbers each time, as torch.compile draws them at every call), after a
+    TraceWarning pointing to graphnn's own random ops, which draw at every compiled call."""
     np.random.seed(0)
     c = graphnn.compile(lambda x: x + graphnn.tensor(np.random.randn(3).astype(np.float32)))
-    with pytest.warns(TraceWarning, match="random generator while tracing"):
-        c(graphnn.zeros(3))
+    with pytest.warns(TraceWarning, match="random generator"):
+        a = c(graphnn.zeros(3))
+    b = c(graphnn.zeros(3))
+    np.random.seed(0)
+    want = [np.random.randn(3).astype(np.float32) for _ in range(2)]
+    np.testing.assert_array_equal(a.numpy(), want[0])  # (the trace's draws put back: the eager call drew them)
+    np.testing.assert_array_equal(b.numpy(), want[1])
+    with pytest.raises(TraceError, match="random generator"):
+        graphnn.compile(lambda x: x * float(np.random.rand()), fullgraph=True)(graphnn.zeros(3))
     fresh = graphnn.compile(lambda x: x + graphnn.randn(3))
     with warnings.catch_warnings():
         warnings.simplefilter("error", TraceWarning)

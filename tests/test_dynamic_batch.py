@@ -308,6 +308,12 @@ ZOO = {
         "tokens",
     ),
     "mse_mean": (lambda: nn.Sequential(nn.Linear(10, 8), nn.Tanh(), nn.Linear(8, 3)), (10,), "mse"),
+    # (a weight gradient over N*H*W with more than 64 rows: the blocked GEMM's k symbolic in N)
+    "pointwise_conv": (
+        lambda: nn.Sequential(nn.Conv2d(72, 16, 1, bias=False), nn.ReLU(), nn.Flatten(), nn.Linear(16 * 16, 4)),
+        (72, 4, 4),
+        "ce",
+    ),
 }
 
 

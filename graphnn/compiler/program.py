@@ -389,12 +389,9 @@ def trace_function(fn, args: tuple, kwargs: dict, names: dict, name: str, state_
     python_reads.global_guards(fn, tracer)
     python_reads.data_guards(tracer, fn)
     python_reads.watched_guards(tracer)
-    if python_reads.drew_numbers(drawn, fn):
-        warn_at_user(
-            f"graphnn.compile({name}) drew numbers from a NumPy or Python random generator while tracing: compiled "
-            "calls reuse those numbers (they are constants of the trace). Draw with graphnn (torch.randn, "
-            "torch.rand_like, torch.multinomial, dropout), which draws anew at every call, or pass the numbers in."
-        )
+    if python_reads.drew_numbers(drawn, fn):  # (compiled calls would reuse the numbers: the call runs eagerly)
+        python_reads.restore_host_random(drawn)
+        raise HostRandomDraw(f"graphnn.compile({name}) draws numbers from a NumPy or Python random generator")
     leaves: list = []
     spec = flatten(result, leaves)
     return tracer, spec, leaves, finals
@@ -609,7 +606,19 @@ class PythonStateChange(TraceError):
     """The traced function changed plain Python state (a counter in a global or a dict): calls run eagerly."""
 
 
+class HostRandomDraw(TraceError):
+    """The traced function drew numbers from NumPy's or Python's generators (a mixup coefficient, a random crop):
+    compiled calls would reuse the trace's numbers, so calls run eagerly (torch.compile draws them at every call)."""
+
+
 def _warn_eager(name: str, e: Exception) -> None:
+    if isinstance(e, HostRandomDraw):
+        warn_at_user(
+            f"{e} (a random generator): compiled calls would reuse the numbers of the trace, so these calls run "
+            "eagerly, drawing anew each time; fullgraph=True makes this an error. Draw with graphnn (torch.rand, "
+            "torch.randn, torch.distributions, dropout), which draws anew at every compiled call, to compile all of it."
+        )
+        return
     if isinstance(e, PythonStateChange):
         warn_at_user(
             f"{e}: these calls run eagerly (the right results, without native code); fullgraph=True makes this an "

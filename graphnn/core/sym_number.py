@@ -46,42 +46,6 @@ class SymNumber:
         a = self.as_tensor("float64" if kind is float else "int64")
         return SymNumber(fn(b, a) if reflected else fn(a, b), kind)
 
-    def __add__(self, o):
-        return self._binary(o, operator.add)
-
-    def __radd__(self, o):
-        return self._binary(o, operator.add, True)
-
-    def __sub__(self, o):
-        return self._binary(o, operator.sub)
-
-    def __rsub__(self, o):
-        return self._binary(o, operator.sub, True)
-
-    def __mul__(self, o):
-        return self._binary(o, operator.mul)
-
-    def __rmul__(self, o):
-        return self._binary(o, operator.mul, True)
-
-    def __truediv__(self, o):
-        return self._binary(o, operator.truediv, true_div=True)
-
-    def __rtruediv__(self, o):
-        return self._binary(o, operator.truediv, True, true_div=True)
-
-    def __floordiv__(self, o):
-        return self._binary(o, operator.floordiv)
-
-    def __rfloordiv__(self, o):
-        return self._binary(o, operator.floordiv, True)
-
-    def __mod__(self, o):
-        return self._binary(o, operator.mod)
-
-    def __rmod__(self, o):
-        return self._binary(o, operator.mod, True)
-
     def __pow__(self, o):
         if self.kind is int and type(o) is int and o < 0:  # (an int to a negative power is a float in Python)
             return SymNumber(self.as_tensor("float64"), float) ** o
@@ -98,3 +62,14 @@ class SymNumber:
 
     def __abs__(self):
         return SymNumber(self.t.abs(), self.kind)
+
+
+def _operators() -> None:
+    """SymNumber's arithmetic operators and their reflections (a / b a float even for ints, as in Python)."""
+    for name in ("add", "sub", "mul", "truediv", "floordiv", "mod"):
+        fn, true_div = getattr(operator, name), name == "truediv"
+        setattr(SymNumber, f"__{name}__", lambda self, o, fn=fn, d=true_div: self._binary(o, fn, False, d))
+        setattr(SymNumber, f"__r{name}__", lambda self, o, fn=fn, d=true_div: self._binary(o, fn, True, d))
+
+
+_operators()
