@@ -68,6 +68,14 @@ def _size_warning(name: str, input: Tensor, target: Tensor) -> None:
 
 
 @replayed
+def _quadratic_within(z: Tensor, a: Tensor, width: float, scale: float, outside: Tensor) -> Tensor:
+    """scale * z^2 where |z| = a < width, else `outside` (Huber and smooth L1 losses). The square is of z zeroed
+    outside, so that an infinite z gives the outside piece's gradient, not 0 * inf."""
+    inside = a < width
+    zi = apply("select", [inside, z, 0.0])
+    return apply("select", [inside, zi * zi * scale, outside])
+
+
 def huber_loss(input, target, reduction: str = "mean", delta: float = 1.0, weight=None) -> Tensor:
     """0.5 z^2 where |z| < delta (z = x - y: signed, so that the second derivative at z = 0 is 1), else
     delta (|z| - 0.5 delta)."""
@@ -75,7 +83,7 @@ def huber_loss(input, target, reduction: str = "mean", delta: float = 1.0, weigh
     _size_warning("huber_loss", input, target)
     z = input - target
     a = z.abs()
-    loss = apply("select", [a < delta, 0.5 * z * z, delta * (a - 0.5 * delta)])
+    loss = _quadratic_within(z, a, delta, 0.5, delta * (a - 0.5 * delta))
     if weight is not None:
         loss = loss * _as_float(weight, input)
     return relabel(reduce_loss(loss, reduction), "HuberLossBackward0", [input, target])
@@ -171,7 +179,8 @@ def gaussian_nll_loss(input, target, var, full: bool = False, eps: float = 1e-6,
     if reduction not in ("none", "mean", "sum"):
         raise ValueError(f"{reduction} is not a valid value for reduction")
     check_values(var, _check_nonnegative_var)
-    v = var.clamp(min=eps)
+    # (PyTorch clamps var in place under no_grad: the gradient reaches var unchanged below eps too)
+    v = apply("select", [var < eps, var - var.detach() + eps, var])
     loss = 0.5 * (v.log() + (input - target) ** 2 / v)
     if full:
         loss = loss + 0.5 * math.log(2 * math.pi)

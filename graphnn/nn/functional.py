@@ -51,6 +51,7 @@ from ._norm import (  # noqa: F401
     rms_norm,
 )
 from ._losses import (  # noqa: F401
+    _quadratic_within,
     _size_warning,
     binary_cross_entropy_with_logits,
     cosine_embedding_loss,
@@ -498,26 +499,41 @@ def max_pool3d_with_indices(
 
 
 @replayed
-def mse_loss(input, target, size_average=None, reduce=None, reduction: str = "mean") -> Tensor:
+def mse_loss(input, target, size_average=None, reduce=None, reduction: str = "mean", weight=None) -> Tensor:
+    """mean / sum of (input - target)^2, each term times `weight` (broadcast) when given."""
     target = as_tensor(target)
     if target.dtype_name != input.dtype_name:
         target = target.type_as_dtype(input.dtype_name)
     _size_warning("mse_loss", input, target)
     d = input - target
+    loss = _weighted(d * d, weight, input)
     return relabel(
-        reduce_loss(d * d, legacy_reduction(size_average, reduce, reduction)), "MseLossBackward0", [input, target]
+        reduce_loss(loss, legacy_reduction(size_average, reduce, reduction)), "MseLossBackward0", [input, target]
     )
 
 
+def _weighted(loss: Tensor, weight, input: Tensor) -> Tensor:
+    """A loss's terms times their weights (a tensor of the input's shape), or the terms when weight is None."""
+    if weight is None:
+        return loss
+    w = as_tensor(weight)
+    if tuple(w.shape) != tuple(input.shape):
+        raise ValueError(
+            f"Weights and input must have the same size (weight {list(w.shape)}, input {list(input.shape)})"
+        )
+    return loss * (w.type_as_dtype(input.dtype_name) if w.dtype_name != input.dtype_name else w)
+
+
 @replayed
-def l1_loss(input, target, size_average=None, reduce=None, reduction: str = "mean") -> Tensor:
+def l1_loss(input, target, size_average=None, reduce=None, reduction: str = "mean", weight=None) -> Tensor:
+    """mean / sum of |input - target|, each term times `weight` (broadcast) when given."""
     target = as_tensor(target)
     if target.dtype_name != input.dtype_name:
         target = target.type_as_dtype(input.dtype_name)
     _size_warning("l1_loss", input, target)
     red = legacy_reduction(size_average, reduce, reduction)
     name = {"mean": "MeanBackward0", "sum": "SumBackward0"}.get(red, "AbsBackward0")  # (PyTorch's names)
-    return relabel(reduce_loss((input - target).abs(), red), name, [input, target])
+    return relabel(reduce_loss(_weighted((input - target).abs(), weight, input), red), name, [input, target])
 
 
 def _check_targets(input: Tensor, target: Tensor, n_classes: int, ignore_index: int, op: str) -> None:
@@ -635,6 +651,54 @@ def cross_entropy(
     return relabel(out, "AddBackward0", [input])
 
 
+def linear_cross_entropy(
+    input: Tensor,
+    linear_weight: Tensor,
+    target: Tensor,
+    *,
+    linear_bias: Tensor | None = None,
+    weight: Tensor | None = None,
+    reduction: str = "mean",
+    ignore_index: int | None = None,
+    label_smoothing: float = 0.0,
+    options=None,
+) -> Tensor:
+    """cross_entropy(linear(input, linear_weight, linear_bias), target, ...): linear_weight (C, *out, in) gives
+    logits (*batch, C, *out) (a K-dimensional loss over out). `options` (PyTorch's chunked computation, a memory
+    saving) are accepted; graphnn's fusion does not keep the logits of a compiled step beyond their use anyway."""
+    if input.ndim < 1 or input.ndim > 2:
+        raise RuntimeError(f"expected input with dimensionality 1 or 2, got {input.ndim}")
+    if linear_weight.ndim < 2:
+        raise RuntimeError(f"expected linear_weight with dimensionality at least 2, got {linear_weight.ndim}")
+    batch, n_in = tuple(input.shape[:-1]), input.shape[-1]
+    if n_in != linear_weight.shape[-1]:
+        raise RuntimeError(
+            "expected equal input and linear_weight last dimensions (in_features), "
+            f"got {n_in} and {linear_weight.shape[-1]}, respectively"
+        )
+    n_classes, out = linear_weight.shape[0], tuple(linear_weight.shape[1:-1])
+    if linear_bias is not None and tuple(linear_bias.shape) != (n_classes, *out):
+        raise RuntimeError(f"expected linear_bias shape {(n_classes, *out)}, got {tuple(linear_bias.shape)}")
+    if out and not batch:
+        raise RuntimeError(
+            f"K-dimensional loss defined by linear_weight shape {tuple(linear_weight.shape)} requires batched input, "
+            f"(N, {n_in}), got unbatched input with shape {tuple(input.shape)}"
+        )
+    logits_shape = (*batch, n_classes, *out)
+    if tuple(target.shape) == logits_shape and ignore_index is not None:
+        raise RuntimeError("ignore_index cannot be specified when target contains probabilities")
+    flat_bias = linear_bias.reshape(-1) if linear_bias is not None else None
+    logits = linear(input, linear_weight.reshape(-1, n_in), flat_bias).reshape(logits_shape)
+    return cross_entropy(
+        logits,
+        target,
+        weight,
+        ignore_index=-100 if ignore_index is None else ignore_index,
+        reduction=reduction,
+        label_smoothing=label_smoothing,
+    )
+
+
 def _probability_targets(logp, target, weight, reduction: str, label_smoothing: float, c_dim: int) -> Tensor:
     """cross_entropy against class probabilities (target shaped as the input): -sum_c w_c t_c log p_c per item, with
     t smoothed to (1 - eps) t + eps / C; 'mean' divides by the number of items, as PyTorch."""
@@ -721,7 +785,7 @@ def smooth_l1_loss(input, target, size_average=None, reduce=None, reduction: str
     _size_warning("smooth_l1_loss", input, target)
     z = input - target  # (the quadratic piece of the signed difference: a second derivative of 1 / beta at 0)
     d = z.abs()
-    loss = apply("select", [d < beta, z * z * (0.5 / beta), d - 0.5 * beta]) if beta > 0 else d
+    loss = _quadratic_within(z, d, beta, 0.5 / beta, d - 0.5 * beta) if beta > 0 else d
     return relabel(
         reduce_loss(loss, legacy_reduction(size_average, reduce, reduction)), "SmoothL1LossBackward0", [input, target]
     )

@@ -56,6 +56,81 @@ class CrossEntropyLoss(NLLLoss):
         )
 
 
+class LinearCrossEntropyOptions:
+    """How PyTorch chunks linear_cross_entropy over the batch (a memory saving): accepted and kept, graphnn computes
+    the reference form (see F.linear_cross_entropy)."""
+
+    def __init__(
+        self,
+        allow_retain_graph: bool = False,
+        batch_chunk_size: int | None = None,
+        chunking_method: str | None = "auto",
+        acc_policy: str = "auto",
+        acc_dtype=None,
+    ):
+        self.allow_retain_graph, self.batch_chunk_size = allow_retain_graph, batch_chunk_size
+        self.chunking_method, self.acc_policy, self.acc_dtype = chunking_method, acc_policy, acc_dtype
+
+
+class LinearCrossEntropyLoss(Module):
+    """Cross entropy of a learned linear map of the input (a language model's head and loss in one module): its
+    Linear holds num_classes * prod(out_features) rows, viewed as (num_classes, *out_features, in_features)."""
+
+    def __init__(
+        self,
+        in_features: int,
+        num_classes: int,
+        *,
+        out_features: tuple = (),
+        bias: bool = False,
+        device=None,
+        dtype=None,
+        reduction: str = "mean",
+        weight=None,
+        ignore_index: int | None = None,
+        label_smoothing: float = 0.0,
+        options: LinearCrossEntropyOptions | None = None,
+    ):
+        from .linear import Linear
+
+        super().__init__()
+        self.num_classes, self.out_features = num_classes, tuple(out_features)
+        rows = num_classes
+        for d in self.out_features:
+            rows *= d
+        self.linear = Linear(in_features, rows, bias=bias, device=device, dtype=dtype)
+        self.register_buffer("weight", weight)
+        self.reduction, self.ignore_index, self.label_smoothing, self.options = (
+            reduction,
+            ignore_index,
+            label_smoothing,
+            options,
+        )
+
+    def forward(self, input, target):
+        n_in = self.linear.in_features
+        w = self.linear.weight.reshape((self.num_classes, *self.out_features, n_in))
+        b = self.linear.bias.reshape((self.num_classes, *self.out_features)) if self.linear.bias is not None else None
+        return F.linear_cross_entropy(
+            input,
+            w,
+            target,
+            linear_bias=b,
+            weight=self.weight,
+            reduction=self.reduction,
+            ignore_index=self.ignore_index,
+            label_smoothing=self.label_smoothing,
+            options=self.options,
+        )
+
+    def extra_repr(self) -> str:
+        return (
+            f"in_features={self.linear.in_features}, num_classes={self.num_classes}, out_features={self.out_features}, "
+            f"bias={self.linear.bias is not None}, reduction={self.reduction}, ignore_index={self.ignore_index}, "
+            f"label_smoothing={self.label_smoothing}, options={self.options}"
+        )
+
+
 class KLDivLoss(_Loss):
     def __init__(self, size_average=None, reduce=None, reduction: str = "mean", log_target: bool = False):
         super().__init__(size_average, reduce, reduction)
