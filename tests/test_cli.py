@@ -423,3 +423,19 @@ def test_bench_states_the_machine_and_gemm_as_a_share_of_its_peak(monkeypatch, c
     out = capsys.readouterr().out
     assert out.startswith("CPU: ") and "measured fp32 FMA peak" in out and "GFLOP/s per core" in out
     assert "% of peak)" in out.splitlines()[1]
+
+
+def test_export_keeps_a_users_files_unless_forced(tmp_path):
+    model = tmp_path / "m.py"
+    model.write_text(
+        "import graphnn.nn as nn\n\nclass M(nn.Linear):\n    def __init__(self):\n        super().__init__(4, 2)\n"
+    )
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "manifest.json").write_text("my notes")
+    line = one_line_error(run("export", f"{model}:M", "--input-shape", "2,4", "-o", str(out)), "export")
+    assert "already holds manifest.json" in line and "--force" in line
+    assert (out / "manifest.json").read_text() == "my notes"
+    assert run("export", f"{model}:M", "--input-shape", "2,4", "-o", str(out), "--force").returncode == 0
+    line = one_line_error(run("export", f"{model}:M", "--input-shape", "2,4", "-o", str(model)), "export")
+    assert "is a file, not a directory" in line and "does not fit" not in line

@@ -69,3 +69,75 @@ def test_linear_cross_entropy_matches_pytorch(out_features, bias, smoothing):
         np.testing.assert_allclose(gm.linear.weight.grad.numpy(), tm.linear.weight.grad.numpy(), rtol=1e-4, atol=1e-6)
     with pytest.raises(RuntimeError, match="in_features"):
         F.linear_cross_entropy(graphnn.ones(5, 3), gm.linear.weight, graphnn.tensor(t))
+
+
+def _bn_model():
+    return nn.Sequential(nn.Conv2d(1, 2, 3), nn.BatchNorm2d(2), nn.ReLU(), nn.Flatten(), nn.Linear(2 * 6 * 6, 3))
+
+
+def test_drawing_a_training_step_leaves_the_model_as_it_was():
+    """viz.summary(train=True) and draw(stage='backward') ran one real SGD step on the model passed (weights moved,
+    .grad filled, BatchNorm statistics updated): a trained model in a notebook was changed by looking at it."""
+    import graphnn.viz as viz
+
+    m = _bn_model()
+    before = {k: v.detach().numpy().copy() for k, v in m.state_dict().items()}
+    viz.summary(m, (2, 1, 8, 8), train=True)
+    viz.draw(m, (2, 1, 8, 8), stage="backward")
+    for k, v in m.state_dict().items():
+        np.testing.assert_array_equal(v.detach().numpy(), before[k], err_msg=k)
+    assert all(p.grad is None for p in m.parameters())
+
+
+def test_export_never_replaces_files_that_are_not_an_earlier_exports(tmp_path):
+    m, x = nn.Linear(3, 2), graphnn.randn(4, 3)
+    d = tmp_path / "out"
+    d.mkdir()
+    (d / "weights.bin").write_bytes(b"mine")
+    with pytest.raises(FileExistsError, match="weights.bin"):
+        graphnn.export(m, x, str(d), link=False)
+    assert (d / "weights.bin").read_bytes() == b"mine" and not (d / "manifest.json").exists()
+    graphnn.export(m, x, str(d), link=False, overwrite=True)
+    graphnn.export(m, x, str(d), link=False)  # (an earlier export in it: replaced)
+    # (sums of 3 float32 products: a few ulp of the largest term)
+    np.testing.assert_allclose(graphnn.load(str(d))(x).numpy(), m(x).detach().numpy(), rtol=1e-5, atol=1e-6)
+    (tmp_path / "afile").write_text("x")
+    with pytest.raises(NotADirectoryError, match="is a file"):
+        graphnn.export(m, x, str(tmp_path / "afile"), link=False)
+
+
+def test_exporting_batch_norms_in_training_mode_warns(tmp_path):
+    with pytest.warns(UserWarning, match=r"training mode.*model.eval\(\)"):
+        graphnn.export(_bn_model(), graphnn.randn(2, 1, 8, 8), str(tmp_path / "bn"), link=False)
+
+
+@pytest.mark.parametrize("compiled", [False, True])
+def test_scatter_and_index_copy_keep_a_bool_or_integer_sources_dtype(compiled):
+    """scatter of a bool or int64 src gave float32 (a nucleus-sampling filter's `remove.scatter(1, order, remove)`
+    then failed as a mask; int64 values above 2^24 lost their low bits)."""
+
+    def f(b, order, big):
+        return (
+            b.scatter(1, order, b),
+            graphnn.zeros(1, 3, dtype=graphnn.long).scatter(1, order, big),
+            graphnn.zeros(3, 1, dtype=graphnn.bool).index_copy(0, order[0], b.reshape(3, 1)),
+        )
+
+    run = graphnn.compile(f) if compiled else f
+    order = graphnn.tensor([[2, 0, 1]])
+    masks, ints, copied = run(graphnn.tensor([[True, False, False]]), order, graphnn.tensor([[10**9 + 1, 5, 7]]))
+    assert masks.dtype == graphnn.bool and masks.tolist() == [[False, False, True]]
+    assert ints.dtype == graphnn.long and ints.tolist() == [[5, 7, 10**9 + 1]]
+    assert copied.dtype == graphnn.bool and copied.reshape(-1).tolist() == [False, False, True]
+
+
+def test_topk_of_a_few_among_many_matches_a_stable_sort():
+    """topk's reference kernel selects the k first by a partition (an eager topk over a vocabulary sorted every row:
+    26x PyTorch's time); ties keep PyTorch's stable order."""
+    r = np.random.default_rng(0)
+    for x in (r.standard_normal((4, 5000)).astype(np.float32), r.integers(0, 3, (5, 64))):
+        for largest in (True, False):
+            got = graphnn.tensor(x).topk(7, largest=largest)
+            order = np.argsort(-x if largest else x, axis=-1, kind="stable")[:, :7]
+            np.testing.assert_array_equal(got.indices.numpy(), order)
+            np.testing.assert_array_equal(got.values.numpy(), np.take_along_axis(x, order, -1))

@@ -396,7 +396,19 @@ def _add_export(sub) -> None:
         "source. --mode train_step exports forward + CrossEntropyLoss + backward + SGD.",
     )
     _model_args(export)
-    export.add_argument("-o", "--output", metavar="DIR", required=True, help="export directory (created)")
+    export.add_argument(
+        "-o",
+        "--output",
+        metavar="DIR",
+        required=True,
+        help="export directory (created; an earlier export in it is replaced, other files are kept)",
+    )
+    export.add_argument(
+        "--force",
+        action="store_true",
+        help="replace files in DIR that the export writes (manifest.json, weights.bin, the header...) also when they "
+        "are not an earlier export's",
+    )
     export.add_argument(
         "--mode",
         choices=["inference", "train_step"],

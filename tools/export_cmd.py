@@ -44,9 +44,24 @@ def run(args) -> int:
     def go():
         try:
             return graphnn.export(
-                fn, feeds, args.output, mode=args.mode, target=args.target, name=name, input_names=arg_names
+                fn,
+                feeds,
+                args.output,
+                mode=args.mode,
+                target=args.target,
+                name=name,
+                input_names=arg_names,
+                overwrite=args.force,
             )
-        except (graphnn.ExportError, OSError) as e:
+        except (FileExistsError, NotADirectoryError) as e:
+            if not str(e).startswith("graphnn.export: "):  # (the OS's: a path through a file)
+                raise ModelError(f"cannot write the export to {args.output}: {e.strerror or e}") from None
+            text = one_line(e).replace("overwrite=True (graphnn export --force)", "--force")
+            raise ModelError(text.removeprefix("graphnn.export: ")) from None
+        except OSError as e:
+            where = f" ({e.filename})" if getattr(e, "filename", None) else ""
+            raise ModelError(f"cannot write the export to {args.output}: {e.strerror or e}{where}") from None
+        except graphnn.ExportError as e:
             raise ModelError(f"cannot export {type(model).__name__}: {one_line(e)}") from None
 
     path = _run(what, model, inputs, go)

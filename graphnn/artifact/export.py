@@ -52,6 +52,7 @@ def export(
     name: str | None = None,
     link: bool = True,
     input_names: list | None = None,
+    overwrite: bool = False,
 ) -> str:
     """Compile `model_or_compiled` for `example_inputs` (their shapes and dtypes are fixed) and write an export
     directory at `path`; returns the path.
@@ -63,6 +64,8 @@ def export(
     link: build the shared library with the system C compiler ($CC or cc); False writes the object file only.
     input_names: names of the inputs in the manifest and C header (default: the parameter names of the
     function or forward).
+    overwrite: replace files of the same names that are not an earlier export's (an earlier export in `path` is
+    always replaced, weights.bin too); without it such files are an error and nothing is written.
     """
     if mode not in MODES:
         raise ValueError(f"export mode must be 'inference' or 'train_step', got {mode!r}")
@@ -92,6 +95,7 @@ def export(
         f"{name}.h": c_header(abi, _banner(name, mode, tinfo)).encode(),
         "graph.json": to_json(graph).encode(),
     }  # the compiled graph, for tools (graphnn viz) to read back
+    _check_collisions(path, [*files, "manifest.json", _library_name(name)], overwrite)
     _write(
         path,
         files,
@@ -174,6 +178,7 @@ def _resolve(obj, mode: str) -> tuple:
                 "mode='train_step' exports a training-step function (forward, loss, backward, "
                 "optimizer step), not a Module"
             )
+        _warn_batch_statistics(obj)
         return obj, _module_names(obj), type(obj).__name__
     if isinstance(obj, CompiledFunction):
         names = _closure_names(obj.fn)
@@ -184,6 +189,22 @@ def _resolve(obj, mode: str) -> tuple:
     raise TypeError(
         f"graphnn.export expects a Module, a function or a graphnn.compile result, got {type(obj).__name__}"
     )
+
+
+def _warn_batch_statistics(model) -> None:
+    """An inference export of a model in training mode whose batch norms would normalize by each call's batch (not
+    their running statistics): almost always a missing model.eval()."""
+    from graphnn.nn.modules.regularization import _BatchNorm
+
+    norms = [n for n, m in model.named_modules() if isinstance(m, _BatchNorm) and m.training and m.track_running_stats]
+    if norms:
+        warnings.warn(
+            f"graphnn.export: {type(model).__name__} is in training mode: its batch norms ({', '.join(norms[:3])}"
+            f"{', ...' if len(norms) > 3 else ''}) normalize by each call's batch, not their running statistics; call "
+            "model.eval() before exporting for inference",
+            UserWarning,
+            stacklevel=3,
+        )
 
 
 def _module_names(m, prefix: str = "") -> dict:
@@ -346,6 +367,38 @@ def _banner(name: str, mode: str, tinfo: dict) -> str:
     return f"{name}: a graphnn {_version()} export ({mode}) for {tinfo['description']} ({tinfo['triple']})"
 
 
+def _previous_files(path: str) -> set | None:
+    """The files an earlier graphnn export in `path` listed (with its manifest), or None when path holds none."""
+    try:
+        with open(os.path.join(path, "manifest.json"), "rb") as f:
+            old = json.loads(f.read())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(old, dict) or old.get("format") != FORMAT or not isinstance(old.get("files"), dict):
+        return None
+    return {f for f in old["files"] if isinstance(f, str)} | {"manifest.json"}
+
+
+def _check_collisions(path: str, names: list, overwrite: bool) -> None:
+    """Refuse to replace files in an existing directory that an export would write over and that are not an
+    earlier export's own (a user's manifest.json or header of the same name): never a lost file, unless asked."""
+    if os.path.lexists(path) and not os.path.isdir(path):
+        raise NotADirectoryError(f"graphnn.export: {path} is a file, not a directory to write the export in")
+    if overwrite or not os.path.isdir(path):
+        return
+    ours = _previous_files(path) or set()
+    taken = sorted(n for n in names if n not in ours and os.path.lexists(os.path.join(path, n)))
+    if taken:
+        raise FileExistsError(
+            f"graphnn.export: {path} already holds {', '.join(taken)}, which the export would replace (they are not "
+            "an earlier export's): choose another directory, or pass overwrite=True (graphnn export --force)"
+        )
+
+
+def _library_name(name: str) -> str:
+    return f"lib{name}" + (".dylib" if sys.platform == "darwin" else ".so")
+
+
 def _remove_previous(path: str) -> None:
     """Delete the files an earlier export in `path` listed (and its manifest), so no stale file remains."""
     try:
@@ -394,7 +447,7 @@ def _link(path: str, name: str) -> str | None:
     cc = find_cc()
     if cc is None:
         return None
-    lib = f"lib{name}" + (".dylib" if sys.platform == "darwin" else ".so")
+    lib = _library_name(name)
     with tempfile.TemporaryDirectory() as tmp:
         out = os.path.join(tmp, lib)
         # -nostartfiles: no C runtime start-up code, so loading the library runs nothing (graphnn.load checks)

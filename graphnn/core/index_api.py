@@ -133,7 +133,7 @@ def index_add(x, dim, index, source, *, alpha=1):
 def index_copy(x, dim, index, source):
     """x with its slices at `index` along dim replaced by source's (a repeated index: the last one wins, as in
     PyTorch's CPU loops)."""
-    from graphnn.core.tensor_ops import last_writes
+    from graphnn.core.tensor_ops import last_writes, zero_of
 
     d, index = _index_along(x, dim, index, "index_copy")
     src = _source(x, d, index, source, "index_copy").type_as_dtype(x.dtype_name)
@@ -142,7 +142,7 @@ def index_copy(x, dim, index, source):
     last = last_writes(index.reshape((-1,)), 0, (n,))
     if src.ndim:
         last = last.reshape(tuple(-1 if i == d else 1 for i in range(src.ndim)))
-    placed = _scatter_rows(apply("select", [last, src, 0]), index, d, n)
+    placed = _scatter_rows(apply("select", [last, src, zero_of(src.dtype_name)]), index, d, n)
     if not x.ndim:
         placed = placed.reshape(())
     return apply("select", [count > 0, placed, x], name="IndexCopyBackward0")

@@ -191,6 +191,12 @@ def _placed(src, index, d: int, shape: tuple):
     return out.type_as_dtype(dt)
 
 
+def zero_of(dtype: str):
+    """The Python zero that keeps a select with a tensor of dtype in that dtype (0.0 would make bool or int64
+    float32)."""
+    return False if dtype == "bool" else 0.0 if dtype in ("float32", "float64") else 0
+
+
 def last_writes(index, d: int, shape: tuple):
     """Whether each entry of index is the last along axis d to name its position in an array of `shape`: where an
     index repeats, PyTorch leaves the winner undefined, and its CPU loops (in order) leave the last write."""
@@ -217,7 +223,7 @@ def scatter(x, dim: int, index, src=None, value=None, reduce=None):
     if isinstance(src, _t().Tensor):
         src = src.type_as_dtype(x.dtype_name)
         src = src[tuple(slice(0, s) for s in index.shape)] if tuple(src.shape) != tuple(index.shape) else src
-        src = apply("select", [last_writes(index, d, tuple(x.shape)), src, 0.0])
+        src = apply("select", [last_writes(index, d, tuple(x.shape)), src, zero_of(src.dtype_name)])
         return apply("select", [count > 0, _placed(src, index, d, x.shape), x], name="ScatterBackward0")
     return apply("select", [count > 0, src, x], name="ScatterBackward1")
 

@@ -8,6 +8,8 @@ against random class indices when the output is (batch, classes), else the mean 
 
 from __future__ import annotations
 
+import copy
+
 import os
 
 import inspect
@@ -101,6 +103,8 @@ def _run(what: str, model: nn.Module, inputs: list, fn):
     shapes = " and ".join("x".join(map(str, x.shape)) for x in inputs)
     try:
         return fn()
+    except ModelError:  # (says what is wrong itself: an export's own error, say)
+        raise
     except (graphnn.OpError, IRError) as e:
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__  # drop the "at <frame>" line
         raise ModelError(f"input shape {shapes} does not fit {type(model).__name__}: {first}") from None
@@ -191,7 +195,9 @@ def make_train_step(model: nn.Module, inputs: list, lr: float = 0.01) -> tuple:
 
 
 def training_stages(model: nn.Module, inputs: list, lr: float = 0.01) -> dict:
-    """'traced', 'optimized'/'backward' and 'fused' of one SGD training step (forward, loss, backward, update)."""
+    """'traced', 'optimized'/'backward' and 'fused' of one SGD training step (forward, loss, backward, update), traced
+    on a copy of the model (the step runs once: the model's own weights, gradients and statistics stay as they are)."""
+    model = copy.deepcopy(model)
     step, target, names = make_train_step(model, inputs, lr)
     _run("the training step", model, inputs, lambda: step(*inputs, target))
     gs = step.graphs
