@@ -141,3 +141,28 @@ def test_topk_of_a_few_among_many_matches_a_stable_sort():
             order = np.argsort(-x if largest else x, axis=-1, kind="stable")[:, :7]
             np.testing.assert_array_equal(got.indices.numpy(), order)
             np.testing.assert_array_equal(got.values.numpy(), np.take_along_axis(x, order, -1))
+
+
+@pytest.mark.parametrize("compiled", [False, True])
+def test_global_optimizer_step_hooks(compiled):
+    from graphnn.optim.optimizer import register_optimizer_step_post_hook, register_optimizer_step_pre_hook
+
+    seen = []
+    w = nn.Parameter(graphnn.ones(2))
+    opt = graphnn.optim.SGD([w], lr=0.5)
+
+    def step():
+        opt.zero_grad()
+        (w * w).sum().backward()
+        opt.step()
+
+    run = graphnn.compile(step) if compiled else step
+    pre = register_optimizer_step_pre_hook(lambda o, a, k: seen.append(("pre", o is opt)))
+    post = register_optimizer_step_post_hook(lambda o, a, k: seen.append(("post", o is opt)))
+    try:
+        run()
+    finally:
+        pre.remove()
+        post.remove()
+    assert seen == [("pre", True), ("post", True)]
+    np.testing.assert_allclose(w.detach().numpy(), [0.0, 0.0])

@@ -317,6 +317,27 @@ class Optimizer:
         return s + ")"
 
 
+_GLOBAL_PRE: dict = {}  # register_optimizer_step_pre_hook: every optimizer's, before its own
+_GLOBAL_POST: dict = {}
+
+
+def register_optimizer_step_pre_hook(hook) -> RemovableHandle:
+    """hook(optimizer, args, kwargs) before every optimizer's step() (before its own pre-hooks); a result (args,
+    kwargs) replaces them."""
+    handle = RemovableHandle(_GLOBAL_PRE, None)
+    _GLOBAL_PRE[handle.id] = hook
+    _tracer.state_changed()  # (compiled steps trace again, running it)
+    return handle
+
+
+def register_optimizer_step_post_hook(hook) -> RemovableHandle:
+    """hook(optimizer, args, kwargs) after every optimizer's step() (before its own post-hooks)."""
+    handle = RemovableHandle(_GLOBAL_POST, None)
+    _GLOBAL_POST[handle.id] = hook
+    _tracer.state_changed()
+    return handle
+
+
 def _with_step_hooks(step):
     """step() with the optimizer's step pre- and post-hooks around it (register_step_pre_hook)."""
 
@@ -325,14 +346,14 @@ def _with_step_hooks(step):
         d = self.__dict__
         d["_opt_called"] = True  # (an LR scheduler stepped before its optimizer warns)
         pre, post = d.get("_step_pre_hooks"), d.get("_step_post_hooks")
-        if not pre and not post:
+        if not pre and not post and not _GLOBAL_PRE and not _GLOBAL_POST:
             return step(self, *args, **kwargs)
-        for hook in list((pre or {}).values()):
+        for hook in list(_GLOBAL_PRE.values()) + list((pre or {}).values()):
             new = hook(self, args, kwargs)
             if new is not None:
                 args, kwargs = new
         out = step(self, *args, **kwargs)
-        for hook in list((post or {}).values()):
+        for hook in list(_GLOBAL_POST.values()) + list((post or {}).values()):
             hook(self, args, kwargs)
         return out
 
