@@ -17,7 +17,7 @@ from graphnn.ir.symbolic import Sym
 
 from . import attention
 from .gemm import emit_matmul
-from .kernel import LLTYPE, Index, Kernel, i64
+from .kernel import LLTYPE, Index, Kernel, i64, scratch_count
 from .order import emit_prefix_sum, emit_sort, sorts_in_place
 from .scatter import (
     emit_col2im,
@@ -77,7 +77,7 @@ def emit_conv(k: Kernel, group, node, via_flat: bool = False) -> None:
     og = w.shape[0] // groups
     plane = prod(sp)
     b = k.b
-    acc = k.alloca(ir.ArrayType(T, plane))
+    acc = k.alloca(ir.ArrayType(T, scratch_count(plane, MAX_SCRATCH)))  # (a plane symbolic in N: bounded)
     sp_strides = [prod(sp[d + 1 :]) for d in range(nsp)]
 
     def cell(flat):

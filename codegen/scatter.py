@@ -17,7 +17,7 @@ import llvmlite.ir as ir
 from graphnn.ir.ops.im2col import geometry
 
 from .gemm import direct_pointer
-from .kernel import I64, LLTYPE, Index, Kernel, i64
+from .kernel import I64, LLTYPE, Index, Kernel, i64, scratch_count
 from .target import vector_width_bits
 from .lowerings import argmax_over, gather_position, lowest, masked_load, window_loader
 from .schedule import MAX_SCRATCH, VectorOps, prod, store_epilogue, tap_range, window_position
@@ -132,7 +132,7 @@ def emit_col2im_taps(k: Kernel, group, node, via_flat: bool = False) -> None:
     sp_strides = [prod(sp[d + 1 :]) for d in range(nsp)]
     q_strides = [prod(qs_shape[d + 1 :]) for d in range(nsp)]
     b = k.b
-    acc = k.alloca(ir.ArrayType(LLTYPE[dt], plane))
+    acc = k.alloca(ir.ArrayType(LLTYPE[dt], scratch_count(plane, MAX_SCRATCH)))  # (a plane symbolic in N: bounded)
 
     def cell(flat):
         return b.gep(acc, [i64(0), flat], inbounds=True)

@@ -166,3 +166,31 @@ def test_global_optimizer_step_hooks(compiled):
         post.remove()
     assert seen == [("pre", True), ("post", True)]
     np.testing.assert_allclose(w.detach().numpy(), [0.0, 0.0])
+
+
+def test_a_text_cnn_serves_every_sequence_length_from_one_program(monkeypatch):
+    """A convolution's input gradient (col2im) kept a scratch plane of the representative length: the dynamic code
+    held at that length only, and a text CNN over variable-length batches compiled every new length (2-9 s each)."""
+    import graphnn.codegen.dynamic as dynamic
+
+    monkeypatch.setenv("GRAPHNN_DYNAMIC", "1")
+    dynamic.clear()
+    graphnn.manual_seed(0)
+    emb, conv, head = nn.Embedding(30, 8), nn.Conv1d(8, 6, 3, padding=1), nn.Linear(6, 2)
+    opt = graphnn.optim.SGD([*emb.parameters(), *conv.parameters(), *head.parameters()], lr=0.1)
+
+    def step(tokens, y):
+        opt.zero_grad()
+        h = conv(emb(tokens).transpose(1, 2)).relu().max(dim=2).values
+        loss = F.cross_entropy(head(h), y)
+        loss.backward()
+        opt.step()
+        return loss
+
+    run = graphnn.compile(step)
+    r = np.random.default_rng(0)
+    before = dict(dynamic.STATS)
+    for length in (9, 12, 7, 15, 11):
+        run(graphnn.tensor(r.integers(0, 30, (4, length))), graphnn.tensor(r.integers(0, 2, 4)))
+    assert dynamic.STATS["dynamic_compiled"] - before["dynamic_compiled"] == 1
+    assert dynamic.STATS["dynamic_reused"] - before["dynamic_reused"] == 3
