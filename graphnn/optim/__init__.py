@@ -6,6 +6,7 @@ from .adam import Adam, AdamW
 from .adamax import Adamax
 from .asgd import ASGD
 from .lbfgs import LBFGS
+from .muon import Muon
 from .nadam import NAdam
 from .optimizer import Optimizer
 from .radam import RAdam
@@ -27,6 +28,7 @@ __all__ = [
     "NAdam",
     "RAdam",
     "LBFGS",
+    "Muon",
     "ASGD",
     "SparseAdam",
     "lr_scheduler",
