@@ -230,3 +230,37 @@ def test_muon_matches_pytorch_up_to_its_bfloat16(nesterov, adjust):
     np.testing.assert_allclose(runs[0], tw.detach().numpy(), rtol=0, atol=5 * step_size * 15 * 2**-8)
     with pytest.raises(ValueError, match="2D parameters"):
         graphnn.optim.Muon([nn.Parameter(graphnn.ones(3))])
+
+
+@pytest.mark.parametrize(
+    "options", [{}, {"weight_decay": 0.1, "lr": 0.05}, {"eps": (1e-6, 1e-2), "d": 2.0, "maximize": True}]
+)
+def test_adafactor_matches_pytorch(options):
+    """optim.Adafactor (PyTorch 2.5+): factored second moments of a matrix, a full one of a vector; eager and
+    compiled, six steps."""
+    torch = torch_or_skip()
+    r = np.random.default_rng(0)
+    w0, b0 = r.standard_normal((6, 4)).astype(np.float32), r.standard_normal(4).astype(np.float32)
+    x = r.standard_normal((5, 6)).astype(np.float32)
+    tw, tb = torch.nn.Parameter(torch.tensor(w0)), torch.nn.Parameter(torch.tensor(b0))
+    to = torch.optim.Adafactor([tw, tb], **options)
+    for _ in range(6):
+        to.zero_grad()
+        (torch.tensor(x) @ tw + tb).square().sum().backward()
+        to.step()
+    for compiled in (False, True):
+        gw, gb = nn.Parameter(graphnn.tensor(w0)), nn.Parameter(graphnn.tensor(b0))
+        go = graphnn.optim.Adafactor([gw, gb], **options)
+
+        def step():
+            go.zero_grad()
+            (graphnn.tensor(x) @ gw + gb).square().sum().backward()
+            go.step()
+
+        run = graphnn.compile(step) if compiled else step
+        for _ in range(6):
+            run()
+        # (six updates of at most lr times the parameters' RMS, each a few float32 roundings off)
+        np.testing.assert_allclose(gw.detach().numpy(), tw.detach().numpy(), rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(gb.detach().numpy(), tb.detach().numpy(), rtol=1e-5, atol=1e-6)
+        assert sorted(go.state[gw]) == sorted(to.state[tw]) and sorted(go.state[gb]) == sorted(to.state[tb])

@@ -1,6 +1,7 @@
 """graphnn.optim: optimizers whose steps run eagerly or inside a compiled training step, and lr_scheduler."""
 
 from .adadelta import Adadelta
+from .adafactor import Adafactor
 from .adagrad import Adagrad
 from .adam import Adam, AdamW
 from .adamax import Adamax
@@ -23,6 +24,7 @@ __all__ = [
     "AdamW",
     "Adamax",
     "Adadelta",
+    "Adafactor",
     "Adagrad",
     "RMSprop",
     "NAdam",
