@@ -505,6 +505,8 @@ def emit_matmul_blocked(k: Kernel, group, node, via_flat: bool, vw: int) -> None
                                 asrc = b.bitcast(b.gep(ablock, [i64(0), b.mul(t, i64(count * MR))], inbounds=True), PTR)
                                 row0 = b.add(i0, b.mul(t, i64(MR)))
                                 pc = _advance(b, out_ptr, b.add(c_off, b.add(b.mul(row0, i64(n)), j0)), T)
+                                for r in range(MR):  # (the next tile's rows of C, which its call loads first)
+                                    prefetch(k, _advance(b, pc, i64((MR + r) * n), T))
                                 b.call(fn, [asrc, i64(1), i64(MR), i64(MR), bsrc, i64(NR), i64(count), pc, i64(n)])
 
                             k.loop(tiles, tile_at)
