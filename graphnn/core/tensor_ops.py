@@ -430,6 +430,22 @@ def einsum(equation, *operands):
 
 
 # -- sampling ----------------------------------------------------------------------------------------------------
+def _count_at_most(cdf, t):
+    """For each t[..., j], how many entries of the nondecreasing row cdf[..., :] are <= it: a branchless binary
+    search of log2(n) steps over the row (O(S log n), not the (S, n) comparison matrix: 5120 draws among 50k words
+    took 2 GB)."""
+    T = _t()
+    n = cdf.shape[-1]
+    base = T.zeros(tuple(t.shape), dtype="int64")
+    length = n
+    while length > 1:
+        half = length // 2
+        probe = base + half
+        base = apply("select", [cdf.gather(-1, probe) <= t, probe, base])
+        length -= half
+    return base + (cdf.gather(-1, base) <= t).long()
+
+
 def multinomial(p, num_samples: int, replacement: bool = False, *, generator=None):
     """Category indices drawn from the rows of p (non-negative weights, not necessarily normalized). With
     replacement: inverse transform sampling of uniform draws against the running sums; without: the categories of
@@ -467,8 +483,7 @@ def multinomial(p, num_samples: int, replacement: bool = False, *, generator=Non
             u = T.random_tensor(shape, dt, lambda: _random.generator(generator).random(shape).astype(dt))
             cdf = cumsum(p, -1)
             t = u * cdf[..., -1:]
-            idx = (cdf.unsqueeze(-2) <= t.unsqueeze(-1)).sum(-1)
-            return apply("minimum", [idx, n - 1])
+            return apply("minimum", [_count_at_most(cdf, t), n - 1])
         shape = tuple(p.shape)
         e = T.random_tensor(shape, dt, lambda: _random.generator(generator).standard_exponential(shape).astype(dt))
         # the k smallest keys (a heap of k per row); zero weights have infinite keys, drawn last as in PyTorch
