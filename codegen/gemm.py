@@ -299,14 +299,13 @@ def emit_matmul_blocked(k: Kernel, group, node, via_flat: bool, vw: int) -> None
     # block of panels is packed first and computed band of rows by band (BLIS's jc and ic loops)
     with heuristic():
         banded = not sliced and pb is None and isinstance(n, int) and isinstance(K, int) and n_full >= 2
-    b_panels = max(1, B_BLOCK_BYTES // (K_SLICE * NR * esize))
-    if banded:
-        b_panels = max(1, B_BLOCK_BYTES // (K * NR * esize))
-        bblock = k.alloca(ir.ArrayType(T, b_panels * K * NR))
+    if banded or packed_a:  # (B's block: panels over all of k, or over one slice of k)
+        block_k = K if banded else K_SLICE
+        b_panels = max(1, B_BLOCK_BYTES // (block_k * NR * esize))
+        bblock = k.alloca(ir.ArrayType(T, b_panels * block_k * NR))
     if packed_a:
         a_rows = min((min(l2_bytes(), A_BLOCK_BYTES) // (2 * K_SLICE * esize)) // MR, m // MR) * MR
         ablock = k.alloca(ir.ArrayType(T, a_rows * K_SLICE))
-        bblock = k.alloca(ir.ArrayType(T, b_panels * K_SLICE * NR))
     if long_k and not sliced:
         raise RuntimeError(f"internal: kernel {k.fn.name}: a product over k = {K} needs the sliced schedule")
     panel = k.alloca(ir.ArrayType(T, K_SLICE * NR if sliced and dynamic_k else scratch_count(K * NR, MAX_PANEL)))
@@ -389,10 +388,9 @@ def emit_matmul_blocked(k: Kernel, group, node, via_flat: bool, vw: int) -> None
             else:
                 via_tile()
 
-        def banded_columns(lo, hi):
-            """The panels lo .. hi of a product over a whole packed k (see banded): blocks of b_panels panels, each
-            packed whole, then computed row block by row block, so that the tiles of a band of MR rows are stored
-            (and the epilogue reads its other operands) left to right along the rows."""
+        def column_blocks(lo, hi, block):
+            """This part's panels lo .. hi in blocks of b_panels whole panels, block(p0, panels) for each (its first
+            panel, how many), then the ragged last panel when it is this part's."""
             full_hi = b.select(b.icmp_signed("<", hi, i64(n_full)), hi, i64(n_full))
             left = b.sub(full_hi, lo)
             left = b.select(b.icmp_signed(">", left, i64(0)), left, i64(0))
@@ -400,24 +398,29 @@ def emit_matmul_blocked(k: Kernel, group, node, via_flat: bool, vw: int) -> None
             def column_block(jb):
                 p0 = b.add(lo, b.mul(jb, i64(b_panels)))
                 rest = b.sub(full_hi, p0)
-                panels = b.select(b.icmp_signed("<", rest, i64(b_panels)), rest, i64(b_panels))
-                k.loop(
-                    panels,
-                    lambda jr: pack(b.mul(b.add(p0, jr), i64(NR)), NR, False, into=bblock, at=b.mul(jr, i64(K * NR))),
-                )
-
-                def band(ib):
-                    def tile_at(jr):
-                        bsrc = b.bitcast(b.gep(bblock, [i64(0), b.mul(jr, i64(K * NR))], inbounds=True), PTR)
-                        row_tile(ib, b.mul(b.add(p0, jr), i64(NR)), i64(NR), micro, NR, bsrc, i64(NR), True)
-
-                    k.loop(panels, tile_at)
-
-                k.loop((m + MR - 1) // MR, band)
+                block(p0, b.select(b.icmp_signed("<", rest, i64(b_panels)), rest, i64(b_panels)))
 
             k.loop(b.sdiv(b.add(left, i64(b_panels - 1)), i64(b_panels)), column_block)
             if tail != 0:
                 k.if_else(b.icmp_signed(">", hi, i64(n_full)), tail_panel, lambda: None)
+
+        def banded_block(p0, panels):
+            """Panels p0 .. p0 + panels of a product over a whole packed k (see banded), each packed whole, then
+            computed row block by row block, so that the tiles of a band of MR rows are stored (and the epilogue
+            reads its other operands) left to right along the rows."""
+            k.loop(
+                panels,
+                lambda jr: pack(b.mul(b.add(p0, jr), i64(NR)), NR, False, into=bblock, at=b.mul(jr, i64(K * NR))),
+            )
+
+            def band(ib):
+                def tile_at(jr):
+                    bsrc = b.bitcast(b.gep(bblock, [i64(0), b.mul(jr, i64(K * NR))], inbounds=True), PTR)
+                    row_tile(ib, b.mul(b.add(p0, jr), i64(NR)), i64(NR), micro, NR, bsrc, i64(NR), True)
+
+                k.loop(panels, tile_at)
+
+            k.loop((m + MR - 1) // MR, band)
 
         def full_panel(jp):
             j0 = b.mul(jp, i64(NR))
@@ -450,12 +453,17 @@ def emit_matmul_blocked(k: Kernel, group, node, via_flat: bool, vw: int) -> None
 
             if dynamic_k:
                 return sliced_dynamic(j0, whole, k_slice)
-            k_slice(i64(0), K_SLICE, micro)  # the first slice stores, the others add
+            static_slices(k_slice)
+            panel_siblings(j0, whole)
+            ragged_rows(whole, lambda i0, rows: whole_k_rows(j0, i0, rows))
+
+        def static_slices(k_slice):
+            """k_slice(k0, count, fn) for each slice of a static k, the last one ragged: the first with the micro-kernel
+            that stores, the others with the one that adds."""
+            k_slice(i64(0), K_SLICE, micro)
             k.loop(K // K_SLICE - 1, lambda s: k_slice(b.mul(b.add(s, i64(1)), i64(K_SLICE)), K_SLICE, micro_acc))
             if K % K_SLICE:
                 k_slice(i64(K - K % K_SLICE), K % K_SLICE, micro_acc)
-            panel_siblings(j0, whole)
-            ragged_rows(whole, lambda i0, rows: whole_k_rows(j0, i0, rows))
 
         def whole_k_rows(j0, i0, rows):
             """Rows i0 .. i0 + rows (fewer than MR) of the panel at column j0 over all of k, through the scratch
@@ -466,71 +474,54 @@ def emit_matmul_blocked(k: Kernel, group, node, via_flat: bool, vw: int) -> None
             b.call(micro, args + [b.bitcast(tile, PTR), i64(NR)])
             store_tile(k, root, out, tile, NR, rows, i64(NR), lead_dims, i0, j0, via_flat)
 
-        def packed_columns(lo, hi):
-            """The panels lo .. hi of a static product by BLIS's loops (see packed_a): blocks of b_panels panels;
-            per block, each slice of k packs the block's panels, then per block of a_rows rows packs them and runs
-            the micro-kernel over every (panel, micro-panel) pair, the first slice storing, the others adding."""
+        def packed_block(p0, panels):
+            """Panels p0 .. p0 + panels of a static product by BLIS's loops (see packed_a): each slice of k packs
+            the block's panels, then per block of a_rows rows packs them and runs the micro-kernel over every
+            (panel, micro-panel) pair, the first slice storing, the others adding."""
             whole = m // MR
-            full_hi = b.select(b.icmp_signed("<", hi, i64(n_full)), hi, i64(n_full))
-            left = b.sub(full_hi, lo)
-            left = b.select(b.icmp_signed(">", left, i64(0)), left, i64(0))
             out_ptr = k.ptr[out.id]
 
-            def column_block(jb):
-                p0 = b.add(lo, b.mul(jb, i64(b_panels)))
-                rest = b.sub(full_hi, p0)
-                panels = b.select(b.icmp_signed("<", rest, i64(b_panels)), rest, i64(b_panels))
-
-                def k_slice(k0, count: int, fn):
-                    k.loop(
-                        panels,
-                        lambda jr: pack(
-                            b.mul(b.add(p0, jr), i64(NR)), NR, False, k0, count, bblock, b.mul(jr, i64(count * NR))
-                        ),
-                    )
-
-                    def row_block(ib):
-                        i0 = b.mul(ib, i64(a_rows))
-                        rest_rows = b.sub(i64(whole * MR), i0)
-                        tiles = b.sdiv(
-                            b.select(b.icmp_signed("<", rest_rows, i64(a_rows)), rest_rows, i64(a_rows)), i64(MR)
-                        )
-                        pack_a(i0, tiles, k0, count)
-
-                        def panel_tiles(jr):
-                            bsrc = b.bitcast(b.gep(bblock, [i64(0), b.mul(jr, i64(count * NR))], inbounds=True), PTR)
-                            j0 = b.mul(b.add(p0, jr), i64(NR))
-
-                            def tile_at(t):
-                                asrc = b.bitcast(b.gep(ablock, [i64(0), b.mul(t, i64(count * MR))], inbounds=True), PTR)
-                                row0 = b.add(i0, b.mul(t, i64(MR)))
-                                pc = _advance(b, out_ptr, b.add(c_off, b.add(b.mul(row0, i64(n)), j0)), T)
-                                for r in range(MR):  # (the next tile's rows of C, which its call loads first)
-                                    prefetch(k, _advance(b, pc, i64((MR + r) * n), T))
-                                b.call(fn, [asrc, i64(1), i64(MR), i64(MR), bsrc, i64(NR), i64(count), pc, i64(n)])
-
-                            k.loop(tiles, tile_at)
-
-                        k.loop(panels, panel_tiles)
-
-                    k.loop((whole * MR + a_rows - 1) // a_rows, row_block)
-
-                k_slice(i64(0), K_SLICE, micro)
-                k.loop(K // K_SLICE - 1, lambda s: k_slice(b.mul(b.add(s, i64(1)), i64(K_SLICE)), K_SLICE, micro_acc))
-                if K % K_SLICE:
-                    k_slice(i64(K - K % K_SLICE), K % K_SLICE, micro_acc)
-
-                # (no epilogue siblings: a sliced product with an epilogue has a long k, computed slice by slice)
+            def k_slice(k0, count: int, fn):
                 k.loop(
                     panels,
-                    lambda jr: ragged_rows(
-                        whole, lambda i0, rows: whole_k_rows(b.mul(b.add(p0, jr), i64(NR)), i0, rows)
+                    lambda jr: pack(
+                        b.mul(b.add(p0, jr), i64(NR)), NR, False, k0, count, bblock, b.mul(jr, i64(count * NR))
                     ),
                 )
 
-            k.loop(b.sdiv(b.add(left, i64(b_panels - 1)), i64(b_panels)), column_block)
-            if tail != 0:
-                k.if_else(b.icmp_signed(">", hi, i64(n_full)), tail_panel, lambda: None)
+                def row_block(ib):
+                    i0 = b.mul(ib, i64(a_rows))
+                    rest_rows = b.sub(i64(whole * MR), i0)
+                    tiles = b.sdiv(
+                        b.select(b.icmp_signed("<", rest_rows, i64(a_rows)), rest_rows, i64(a_rows)), i64(MR)
+                    )
+                    pack_a(i0, tiles, k0, count)
+
+                    def panel_tiles(jr):
+                        bsrc = b.bitcast(b.gep(bblock, [i64(0), b.mul(jr, i64(count * NR))], inbounds=True), PTR)
+                        j0 = b.mul(b.add(p0, jr), i64(NR))
+
+                        def tile_at(t):
+                            asrc = b.bitcast(b.gep(ablock, [i64(0), b.mul(t, i64(count * MR))], inbounds=True), PTR)
+                            row0 = b.add(i0, b.mul(t, i64(MR)))
+                            pc = _advance(b, out_ptr, b.add(c_off, b.add(b.mul(row0, i64(n)), j0)), T)
+                            for r in range(MR):  # (the next tile's rows of C, which its call loads first)
+                                prefetch(k, _advance(b, pc, i64((MR + r) * n), T))
+                            b.call(fn, [asrc, i64(1), i64(MR), i64(MR), bsrc, i64(NR), i64(count), pc, i64(n)])
+
+                        k.loop(tiles, tile_at)
+
+                    k.loop(panels, panel_tiles)
+
+                k.loop((whole * MR + a_rows - 1) // a_rows, row_block)
+
+            static_slices(k_slice)
+
+            # (no epilogue siblings: a sliced product with an epilogue has a long k, computed slice by slice)
+            k.loop(
+                panels,
+                lambda jr: ragged_rows(whole, lambda i0, rows: whole_k_rows(b.mul(b.add(p0, jr), i64(NR)), i0, rows)),
+            )
 
         def pack_a(i0, tiles, k0, count: int):
             """Rows i0 .. i0 + tiles * MR of A, columns k0 .. k0 + count, into the block's micro-panels: element
@@ -633,10 +624,9 @@ def emit_matmul_blocked(k: Kernel, group, node, via_flat: bool, vw: int) -> None
                 lambda s: (lambda k0: body(k0, count_at(k0), True))(b.mul(b.add(s, i64(1)), i64(K_SLICE))),
             )
 
-        if packed_a:  # (each part its share of the panels, the last one ragged)
-            k.share(n_full + (1 if tail else 0), packed_columns)
-        elif banded:
-            k.share(n_full + (1 if tail else 0), banded_columns)
+        if packed_a or banded:  # (each part its share of the panels, the last one ragged)
+            block = packed_block if packed_a else banded_block
+            k.share(n_full + (1 if tail else 0), lambda lo, hi: column_blocks(lo, hi, block))
         elif tail != 0:  # one outer loop over all panels (so threads can split it), the last one ragged
             k.loop(
                 n_full + 1 if tail is not None else (n + NR - 1) // NR,
