@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextvars
 import types
+import warnings
 import weakref
 
 import numpy as np
@@ -348,8 +349,9 @@ def trace_function(fn, args: tuple, kwargs: dict, names: dict, name: str, state_
 
         sym = [map_tensors(a, arg, f"x{i}") for i, a in enumerate(args)]
         sym_kw = {k: map_tensors(v, arg, k) for k, v in kwargs.items()}
+        numbers: list = []  # (the SymNumbers standing for number arguments)
         if positions:
-            sym, sym_kw = _numbers_as_inputs(tracer, tuple(sym), sym_kw, positions)
+            sym, sym_kw = _numbers_as_inputs(tracer, tuple(sym), sym_kw, positions, numbers)
         drawn = python_reads.host_random_snapshot(fn)
         try:
             result = fn(*sym, **sym_kw)
@@ -368,7 +370,6 @@ def trace_function(fn, args: tuple, kwargs: dict, names: dict, name: str, state_
         python_reads.note_replaced(tracer, state)
         tracer.bind_stored()
         tracer.end_temporaries()
-    numbers = frozenset(id(x) for x in _sym_numbers((sym, sym_kw), [])) if positions else frozenset()
     if tracer.has_arg_effects() and not _distinct(real):
         raise _aliased_args_error()
     # (containers that forward hooks store into are set again at every call; places whose earlier tensor the trace
@@ -378,7 +379,7 @@ def trace_function(fn, args: tuple, kwargs: dict, names: dict, name: str, state_
     changed += [  # (lists and dicts passed as arguments are traced as copies: a change to one is made to the copy)
         f"argument {k}: entries added, removed or replaced"
         for k, (a, s) in enumerate(zip(tuple(args) + tuple(kwargs.values()), tuple(sym) + tuple(sym_kw.values())))
-        if not isinstance(a, Tensor) and changed_copy(a, s, numbers)
+        if not isinstance(a, Tensor) and changed_copy(a, s, frozenset(map(id, numbers)))
     ]
     if changed:  # compiled calls would not repeat the change: undo it, and the call runs eagerly (see TraceError)
         python_reads.restore_state(state)
@@ -542,9 +543,9 @@ _NUMBER_INPUTS = contextvars.ContextVar("graphnn_number_inputs", default=frozens
 _ARG_NUMBERS = threading.local()  # .values: this call's numbers at the dynamic positions, in position order
 
 
-def _numbers_as_inputs(tracer, args: tuple, kwargs: dict, positions: frozenset) -> tuple:
+def _numbers_as_inputs(tracer, args: tuple, kwargs: dict, positions: frozenset, made: list) -> tuple:
     """args and kwargs with the numbers at `positions` (see pytree.number_leaves) replaced by SymNumbers: 0-d graph
-    inputs that read this call's values (_ARG_NUMBERS)."""
+    inputs that read this call's values (_ARG_NUMBERS); the SymNumbers are appended to `made`."""
     from graphnn.core.sym_number import SymNumber
 
     rank = {p: j for j, p in enumerate(sorted(positions))}
@@ -554,7 +555,8 @@ def _numbers_as_inputs(tracer, args: tuple, kwargs: dict, positions: frozenset) 
             return x
         dtype = "float64" if type(x) is float else "int64"
         read = lambda j=rank[i]: _ARG_NUMBERS.values[j]  # noqa: E731
-        return SymNumber(tracer.scalar_input(("argument number", i), read, f"n{i}", dtype), type(x))
+        made.append(SymNumber(tracer.scalar_input(("argument number", i), read, f"n{i}", dtype), type(x)))
+        return made[-1]
 
     return map_numbers(args, kwargs, replace)
 
@@ -799,8 +801,6 @@ class CompiledFunction:
     def _numbers_as_inputs(self, key, erased, seen: set, args: tuple, kwargs: dict, leaves: list, build):
         """The program for a call whose int / float arguments differ from those of earlier traces (`seen`) with the
         differing ones as graph inputs, or None when its trace needs their values (they stay constants)."""
-        import warnings
-
         now = number_leaves(key)
         eligible: dict = {}  # position -> value of the call's int and float arguments (not bools, static fields)
         map_numbers(args, kwargs, lambda i, x: eligible.setdefault(i, x) if type(x) in (int, float) else x)
@@ -827,8 +827,7 @@ class CompiledFunction:
         for w in caught:
             warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
         self._number_inputs[erased] = positions
-        key = numbers_dynamic(key, positions)[0]
-        _ARG_NUMBERS.values = [eligible[i] for i in sorted(positions)]  # (this call's, for its run)
+        key = numbers_dynamic(key, positions)[0]  # (_ARG_NUMBERS holds this call's numbers for its run)
         prog = self.cache.add(key, built)
         self.last, self._hot = prog, (key, prog)
         return prog

@@ -240,7 +240,7 @@ def map_tensors(obj, fn, path: str = ""):
 def changed_copy(original, copy, inputs: frozenset = frozenset()) -> bool:
     """Did code change `copy`, made from `original` by map_tensors (entries added to a list or a dict argument,
     removed, or replaced by other objects), which compiled calls would not change again? `inputs`: ids of the
-    tensors that numbers were replaced by (see map_numbers)."""
+    SymNumbers that number arguments were replaced by (see map_numbers)."""
     if isinstance(original, Tensor):
         return False
     kind = _kind(type(original))
