@@ -53,14 +53,12 @@ def run(args) -> int:
                 input_names=arg_names,
                 overwrite=args.force,
             )
-        except (FileExistsError, NotADirectoryError) as e:
-            if not str(e).startswith("graphnn.export: "):  # (the OS's: a path through a file)
-                raise ModelError(f"cannot write the export to {args.output}: {e.strerror or e}") from None
-            text = one_line(e).replace("overwrite=True (graphnn export --force)", "--force")
-            raise ModelError(text.removeprefix("graphnn.export: ")) from None
         except OSError as e:
-            where = f" ({e.filename})" if getattr(e, "filename", None) else ""
-            raise ModelError(f"cannot write the export to {args.output}: {e.strerror or e}{where}") from None
+            if e.strerror is None:  # (graphnn.export's own refusal: a file in the way, a user's files)
+                text = one_line(e).replace("overwrite=True (graphnn export --force)", "--force")
+                raise ModelError(text.removeprefix("graphnn.export: ")) from None
+            where = f" ({e.filename})" if e.filename and e.filename != args.output else ""
+            raise ModelError(f"cannot write the export to {args.output}: {e.strerror}{where}") from None
         except graphnn.ExportError as e:
             raise ModelError(f"cannot export {type(model).__name__}: {one_line(e)}") from None
 

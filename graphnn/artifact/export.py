@@ -401,14 +401,8 @@ def _library_name(name: str) -> str:
 
 def _remove_previous(path: str) -> None:
     """Delete the files an earlier export in `path` listed (and its manifest), so no stale file remains."""
-    try:
-        with open(os.path.join(path, "manifest.json"), "rb") as f:
-            old = json.loads(f.read())
-        listed = list(old.get("files", {}))
-    except (OSError, ValueError, AttributeError):
-        return
-    for fname in listed + ["manifest.json"]:
-        if isinstance(fname, str) and os.path.basename(fname) == fname and fname not in (".", ".."):
+    for fname in _previous_files(path) or ():
+        if os.path.basename(fname) == fname and fname not in (".", ".."):
             try:
                 os.remove(os.path.join(path, fname))
             except OSError:
