@@ -270,7 +270,7 @@ def test_multinomial_with_replacement_over_a_vocabulary_is_a_binary_search():
     """Draws with replacement counted the running sums below each uniform through an (S, n) comparison matrix:
     5120 negatives among 50k words took 3.8 s and 2 GB eagerly. The count is a binary search now, the same
     numbers (ties with running sums included)."""
-    from graphnn.core.tensor_ops import _count_at_most
+    from graphnn.core.tensor_ops import count_below
 
     r = np.random.default_rng(0)
     for n, s in ((1, 4), (2, 9), (7, 50), (1000, 300)):
@@ -280,8 +280,26 @@ def test_multinomial_with_replacement_over_a_vocabulary_is_a_binary_search():
         t = r.random((3, s)) * cdf[:, -1:]
         t[:, : min(3, n)] = cdf[:, : min(3, s)]  # (exactly on running sums)
         want = (cdf[:, None, :] <= t[:, :, None]).sum(-1)
-        np.testing.assert_array_equal(_count_at_most(graphnn.tensor(cdf), graphnn.tensor(t)).numpy(), want)
+        np.testing.assert_array_equal(count_below(graphnn.tensor(cdf), graphnn.tensor(t)).numpy(), want)
     graphnn.manual_seed(0)
     w = graphnn.rand(50000)
     draws = graphnn.multinomial(w, 5120, replacement=True).numpy()
     assert draws.min() >= 0 and draws.max() < 50000 and len(np.unique(draws)) > 4000
+
+
+def test_searchsorted_by_binary_search_matches_pytorch():
+    """searchsorted (and bucketize) count by the same binary search as multinomial: 1-d and batched sequences, both
+    sides, ties, infinities and NaN values."""
+    torch = torch_or_skip()
+    r = np.random.default_rng(0)
+    cases = [
+        (np.sort(r.standard_normal(10)).astype(np.float32), r.standard_normal((3, 4)).astype(np.float32)),
+        (np.sort(r.integers(0, 5, (2, 7)), -1), r.integers(-1, 7, (2, 5))),
+        (np.array([1.0, 2.0, 2.0, 3.0], np.float32), np.array([2.0, np.nan, -np.inf, np.inf, 3.0], np.float32)),
+        (np.array([5.0], np.float32), np.array([4.0, 5.0, 6.0], np.float32)),
+    ]
+    for seq, v in cases:
+        for right in (False, True):
+            want = torch.searchsorted(torch.tensor(seq), torch.tensor(v), right=right).numpy()
+            got = graphnn.searchsorted(graphnn.tensor(seq), graphnn.tensor(v), right=right)
+            np.testing.assert_array_equal(got.numpy(), want)

@@ -178,11 +178,12 @@ def searchsorted(sorted_sequence, values, *, out_int32=False, right=False, side=
         raise RuntimeError(
             located(f"searchsorted({seq._type}, {v._type}): boundaries and input must have the same leading dimensions")
         )
-    vv, ss = v.unsqueeze(-1), (seq.unsqueeze(-2) if seq.ndim > 1 else seq)
-    below = (ss <= vv) if right else (ss < vv)
-    if vv.is_floating_point():  # a NaN sorts after every number (PyTorch's position: the length)
-        below = below | (vv != vv)
-    return below.sum(-1)
+    from graphnn.core.tensor_ops import count_below
+
+    below = count_below(seq, v, inclusive=right)
+    if v.is_floating_point():  # a NaN sorts after every number (PyTorch's position: the length)
+        below = apply("select", [v != v, seq.shape[-1], below])
+    return below
 
 
 def bucketize(input, boundaries, *, out_int32=False, right=False):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from .. import functional as F
 from .module import Module
 
@@ -95,9 +97,7 @@ class LinearCrossEntropyLoss(Module):
 
         super().__init__()
         self.num_classes, self.out_features = num_classes, tuple(out_features)
-        rows = num_classes
-        for d in self.out_features:
-            rows *= d
+        rows = num_classes * math.prod(self.out_features)
         self.linear = Linear(in_features, rows, bias=bias, device=device, dtype=dtype)
         self.register_buffer("weight", weight)
         self.reduction, self.ignore_index, self.label_smoothing, self.options = (
