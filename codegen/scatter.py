@@ -524,6 +524,7 @@ def emit_scatter_add(k: Kernel, group, node, via_flat: bool = False, along: bool
     def add(dims):
         _a, j, before, after = gather_position(k, node, list(dims), along, scatter=True)
         dst = Index(k, out.shape, before + [j] + after)
-        k.store(out, dst.flat, k.flags(b.fadd(k.load(out, dst), k.elem(g, Index(k, g.shape, list(dims))))))
+        add = b.fadd if out.type.is_float else b.add  # (int64 values add exactly)
+        k.store(out, dst.flat, k.flags(add(k.load(out, dst), k.elem(g, Index(k, g.shape, list(dims))))))
 
     k.loops(g.shape, add)

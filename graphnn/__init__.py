@@ -97,8 +97,13 @@ int = int32  # noqa: A001 (PyTorch's alias; computed as int64, see graphnn.core.
 short = int16
 
 
+_NUMBER_FIRST = ("add", "sub", "mul", "div")  # torch.mul(2, t): these also take a number as input
+
+
 def _unary(op):
     def f(input, *args, **kwargs):
+        if op in _NUMBER_FIRST and not isinstance(input, Tensor):
+            return getattr(Tensor, op)(input, *args, **kwargs)
         return getattr(input, op)(*args, **kwargs)
 
     f.__name__ = op

@@ -255,8 +255,20 @@ def global_guards(fn, tracer) -> None:
     """Guards, checked at every call, on the plain globals and closure variables fn's own code reads (not for
     graphnn's own functions, whose module constants do not change: a replayed GELU reads sqrt(1/2))."""
     f = _python_function(fn)
-    if f is None or (f.__module__ or "").startswith("graphnn."):
+    ours = f is not None and (f.__module__ or "").startswith("graphnn.")  # (a graphnn module compiled: its hooks)
+    if f is None or ours and not _is_module(fn):
         return
+    for h in ([] if ours else [f]) + reached_functions(fn):
+        _function_guards(h, tracer)
+    owner = getattr(fn, "__self__", None)  # a compiled bound method: the modules and optimizers its object holds
+    if owner is not None and hasattr(owner, "__dict__") and not _is_module(owner):
+        held = lambda o=owner: tuple((k, id(x)) for k, x in vars(o).items() if _is_module(x) or _is_optimizer(x))  # noqa: E731
+        tracer.guard(held, held())
+        tracer.keepalive.append(owner)
+
+
+def _function_guards(f, tracer) -> None:
+    """Guards on the plain globals and closure variables function f's code reads (values or identities)."""
     g = f.__globals__
     for name in sorted(_names(f.__code__, f)):
         v = g.get(name, _MISSING)
@@ -271,11 +283,6 @@ def global_guards(fn, tracer) -> None:
         if _guarded_by_value_or_identity(v):
             tracer.guard(lambda c=cell: value_key(c.cell_contents), value_key(v))
             tracer.keepalive.append(v)
-    owner = getattr(fn, "__self__", None)  # a compiled bound method: the modules and optimizers its object holds
-    if owner is not None and hasattr(owner, "__dict__") and not _is_module(owner):
-        held = lambda o=owner: tuple((k, id(x)) for k, x in vars(o).items() if _is_module(x) or _is_optimizer(x))  # noqa: E731
-        tracer.guard(held, held())
-        tracer.keepalive.append(owner)
 
 
 def _guarded_by_value_or_identity(v) -> bool:
@@ -338,18 +345,66 @@ def _items(v):
     return vars(v).items()
 
 
+def _models_reached(fn, f) -> list:
+    """The models fn reaches before it runs: itself, the globals and closure variables its code names, its object's
+    attributes, and the entries of the dicts and lists those hold."""
+    seen = [fn] + [f.__globals__[n] for n in _names(f.__code__, f) if n in f.__globals__]
+    seen += [c.cell_contents for c in f.__closure__ or ()] if _bound(f) else []
+    owner = getattr(fn, "__self__", None)
+    seen += list(vars(owner).values()) if owner is not None and hasattr(owner, "__dict__") else []
+    seen += [x for v in seen if type(v) in (dict, list) for _, x in _items(v)]
+    out, ids = [], set()
+    for v in seen:
+        if _is_module(v) and id(v) not in ids:
+            ids.add(id(v))
+            out.append(v)
+    return out
+
+
+def reached_functions(fn) -> list:
+    """The user's functions a call of fn runs besides its own code that are known before it runs: the forward
+    methods and the hooks (forward, pre-forward, backward, global) of the models it reaches. Their globals and
+    closure variables are snapshotted and guarded as fn's own (a hook appending to a global list, one scaling by
+    a global setting)."""
+    from graphnn.nn.modules.module import _GLOBAL, _HOOK_TABLES
+
+    f = _python_function(fn)
+    if f is None:
+        return []
+    found = [h for table in _GLOBAL.values() for h in table.values()]
+    for root in _models_reached(fn, f):
+        for m in root.modules():
+            found.append(type(m).forward)
+            found += [h for t in _HOOK_TABLES for h in (m.__dict__.get(t) or {}).values()]
+    out = []
+    for h in found:
+        g = _python_function(h)
+        if g is not None and g is not f and g not in out and not (g.__module__ or "").startswith("graphnn."):
+            out.append(g)
+    return out
+
+
+def _function_values(f, label: str) -> list:
+    """[(label, holder, key)] of the globals f's code reads and of its closure variables (holder: its globals'
+    dict, key the name; or the cell, key None)."""
+    g = f.__globals__
+    out = [(label.format(name), g, name) for name in sorted(_names(f.__code__, f)) if name in g]
+    return out + [(label.format(name), cell, None) for name, cell in zip(f.__code__.co_freevars, f.__closure__ or ())]
+
+
 def data_snapshot(fn, args: tuple = ()) -> list:
     """What the user function fn can change of plain Python state, before tracing it: [(label, holder, key,
     value)] for its plain globals and closure variables, the plain entries of the data objects they hold, of the
     object of a compiled bound method and of the data objects passed as arguments (a cache object a model extends),
     one level into the lists and dicts those hold (graphnn's own functions: none)."""
     f = _python_function(fn)
-    if f is None or (f.__module__ or "").startswith("graphnn."):
+    ours = f is not None and (f.__module__ or "").startswith("graphnn.")  # (a graphnn module compiled: its hooks)
+    if f is None or ours and not _is_module(fn):
         return []
-    g = f.__globals__
     out: list = []
-    found = [(name, g, name) for name in sorted(_names(f.__code__, f)) if name in g]
-    found += [(name, cell, None) for name, cell in zip(f.__code__.co_freevars, f.__closure__ or ())]
+    found = [] if ours else _function_values(f, "{}")
+    for h in reached_functions(fn):  # (labels that are not identifiers: data_guards guards them whole)
+        found += [e for e in _function_values(h, h.__qualname__ + ": {}") if e[1:] not in [x[1:] for x in found]]
     for name, holder, key in found:
         try:
             v = holder[key] if key is not None else holder.cell_contents
@@ -576,6 +631,14 @@ def data_guards(tracer, fn) -> None:
     self_name = f.__code__.co_varnames[0] if f is not None and owner is not None and f.__code__.co_argcount else None
     keys = _read_keys(f, self_name) if f is not None else {}
     for label, holder, key, _old in data_snapshot(fn):
+        if (
+            key is _ALL
+            and ": " in label
+            and label.rpartition(": ")[2].isidentifier()
+            and id(holder) not in tracer.watched
+        ):
+            tracer.guard(lambda o=holder: _plain_items(o), _plain_items(holder))  # (read by a hook or a forward)
+            continue
         if key is not _ALL or id(holder) in tracer.watched or not label.isidentifier() or label == "self":
             continue  # (entries nested in other objects are snapshotted for changes, not guarded: a history list)
         wanted = keys.get(label)
@@ -594,6 +657,11 @@ def data_guards(tracer, fn) -> None:
                 # a container one level down (`groups[0]["scale"]`, `trainer.cfg["scale"]`): which one, and its
                 # plain entries
                 tracer.guard(lambda o=holder, k=k: _nested_key(_current(o, k)), _nested_key(v))
+                tracer.keepalive.append(v)
+            elif v is not _MISSING and not isinstance(v, type):
+                # a model, an optimizer, a function held by the dict (`state["opt"] = SGD(...)` between phases):
+                # which one, as a global's identity is guarded
+                tracer.guard(lambda o=holder, k=k: value_key(_current(o, k)), value_key(v))
                 tracer.keepalive.append(v)
 
 

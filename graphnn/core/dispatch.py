@@ -90,6 +90,20 @@ def _scalar(x, ref: str | None):
     return Scalar(x, scalar_dtype(x, ref))
 
 
+_PY_OPERANDS = (int, float, bool)
+
+
+def _plain_operand(x, tm):
+    """A NumPy operand as PyTorch takes it: a NumPy integer or float scalar is the Python number it holds (so
+    `int64 tensor + np.int64(1)` stays int64), a NumPy array a tensor of its dtype. (np.bool_ keeps its
+    own way: PyTorch reads it as a float.)"""
+    if isinstance(x, (np.integer, np.floating)):
+        return x.item()
+    if isinstance(x, np.ndarray):
+        return tm.tensor(x)
+    return x
+
+
 def scalar_dtype(x, other_dtype: str | None) -> str:
     if isinstance(x, bool):
         return other_dtype or "bool"
@@ -169,6 +183,8 @@ def apply(op: str, inputs: list, attrs: dict | None = None, name: str | None = N
 
     attrs = attrs or {}
     tracer = _tracer.current()
+    if not all(type(t) in _PY_OPERANDS or isinstance(t, Tensor) for t in inputs):
+        inputs = [_plain_operand(t, tm) for t in inputs]
     tensors, dts = [], []
     for t in inputs:
         if isinstance(t, Tensor):
@@ -176,7 +192,8 @@ def apply(op: str, inputs: list, attrs: dict | None = None, name: str | None = N
                 tm.check_view_current(t, tracer)
             tensors.append(t)
             dts.append(t.dtype_name)
-    if d.int_to_float and dts and dts[0] not in FLOAT_DTYPES:  # (torch.sqrt(int tensor): float32)
+    # (torch.sqrt(int tensor): float32; an int tensor / a float64 0-d tensor is float64 by promotion)
+    if d.int_to_float and dts and not any(x in FLOAT_DTYPES for x in dts):
         from graphnn.core.dtypes import get_default_dtype
 
         want = get_default_dtype()

@@ -106,9 +106,9 @@ def _source(x, d: int, index, source, what: str):
 
 
 def _scatter_rows(src, index, d: int, size: int):
-    """src's slices along d added into `size` slots at `index` (a scatter-add, exact for integers via float64)."""
+    """src's slices along d added into `size` slots at `index` (a scatter-add; int64 adds exactly)."""
     dt = src.dtype_name
-    sf = src if dt in FLOATS else src.type_as_dtype("float64")
+    sf = src.type_as_dtype("int64") if dt == "bool" else src
     return apply("take_grad", [sf, index], {"axis": d, "size": size}).type_as_dtype(dt)
 
 

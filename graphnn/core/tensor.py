@@ -1815,14 +1815,16 @@ def _axes(dim):
 
 
 def _true_div(a, b):
-    ta = a if isinstance(a, Tensor) else None
-    tb = b if isinstance(b, Tensor) else None
-    for t in (ta, tb):
-        if t is not None and t.dtype_name in ("int64", "bool"):
-            if t is ta:
-                a = ta.type_as_dtype(get_default_dtype())
-            else:
-                b = tb.type_as_dtype(get_default_dtype())
+    """a / b: integer and bool operands divide as floats of the dtype PyTorch's promotion gives the pair (an int
+    tensor over a float64 0-d tensor: float64), the default float dtype when that is an integer dtype."""
+    if any(isinstance(t, Tensor) and t.dtype_name in ("int64", "bool") for t in (a, b)):
+        from graphnn.core.extra_api import result_type
+
+        want = result_type(a, b).name
+        want = want if want in ("float32", "float64") else get_default_dtype()
+        a, b = (
+            t.type_as_dtype(want) if isinstance(t, Tensor) and t.dtype_name in ("int64", "bool") else t for t in (a, b)
+        )
     return apply("div", [a, b])
 
 

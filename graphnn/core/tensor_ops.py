@@ -186,7 +186,7 @@ def _placed(src, index, d: int, shape: tuple):
     """src (cut to the index's shape) added into zeros of `shape` at the indexed positions (a scatter-add)."""
     src = src[tuple(slice(0, s) for s in index.shape)] if tuple(src.shape) != tuple(index.shape) else src
     dt = src.dtype_name
-    sf = src if dt in ("float32", "float64") else src.type_as_dtype("float64")
+    sf = src.type_as_dtype("int64") if dt == "bool" else src  # (int64 adds exactly)
     out = apply("take_along_grad", [sf, index], {"axis": d, "shape": tuple(shape)})
     return out.type_as_dtype(dt)
 

@@ -8,6 +8,7 @@ from graphnn.distributions import constraints
 from graphnn.core.tensor import Tensor, as_tensor
 from graphnn.core.tensor_ops import multinomial
 from graphnn.distributions.distribution import Distribution, check_values
+from graphnn.distributions.utils import probs_to_logits
 
 
 class Categorical(Distribution):
@@ -51,8 +52,7 @@ class Categorical(Distribution):
     @property
     def logits(self) -> Tensor:
         if self._logits is None:
-            tiny = float(np.finfo(self._probs.dtype_name).tiny)
-            self._logits = self._probs.clamp(min=tiny).log()  # (probability 0: the most negative finite log)
+            self._logits = probs_to_logits(self._probs)  # (probability 0: log of eps, as PyTorch's)
         return self._logits
 
     @logits.setter

@@ -14,7 +14,8 @@ import numpy as np
 
 from graphnn.core.tensor import Tensor, as_tensor, rand
 from graphnn.distributions import constraints
-from graphnn.distributions.distribution import ProbsOrLogits, as_float_tensor, logits_of
+from graphnn.distributions.distribution import ProbsOrLogits, as_float_tensor
+from graphnn.distributions.utils import probs_to_logits
 
 
 class ContinuousBernoulli(ProbsOrLogits):
@@ -41,7 +42,7 @@ class ContinuousBernoulli(ProbsOrLogits):
 
     @property
     def logits(self) -> Tensor:
-        return self._logits if self._logits is not None else logits_of(self._probs)
+        return self._logits if self._logits is not None else probs_to_logits(self._probs, is_binary=True)
 
     def _outside(self) -> Tensor:
         p = self.probs

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import functools
 import math
 
 import numpy as np
@@ -10,6 +11,7 @@ import numpy as np
 from graphnn.core.grad_mode import no_grad
 from graphnn.distributions import constraints
 from graphnn.core.tensor import Size, Tensor, as_tensor
+from graphnn.distributions.utils import probs_to_logits
 
 _VALIDATE = [True]  # as PyTorch's default (Python run without -O)
 
@@ -53,6 +55,37 @@ class Distribution:
     def __init__(self, batch_shape=(), event_shape=(), validate_args=None):
         self._batch_shape, self._event_shape = Size(tuple(batch_shape)), Size(tuple(event_shape))
         self._validate_args = _VALIDATE[0] if validate_args is None else bool(validate_args)
+
+    def __init_subclass__(cls, **kwargs):
+        """With validate_args (PyTorch's default), every distribution refuses NaN parameters once made, and its
+        log_prob a value outside the support, as PyTorch's do, whatever checks its own code makes."""
+        super().__init_subclass__(**kwargs)
+        init, log_prob = cls.__dict__.get("__init__"), cls.__dict__.get("log_prob")
+        if init is not None:
+
+            @functools.wraps(init)
+            def checked_init(self, *args, **kw):
+                init(self, *args, **kw)
+                if type(self).__init__ is checked_init and getattr(self, "_validate_args", False):
+                    self._refuse_nan_params()  # (the most derived class's constructor is done)
+
+            cls.__init__ = checked_init
+        if log_prob is not None:
+
+            @functools.wraps(log_prob)
+            def checked_log_prob(self, value, *args, **kw):
+                if self._validate_args and isinstance(value, (Tensor, int, float)):
+                    self._validate_sample(as_tensor(value))
+                return log_prob(self, value, *args, **kw)
+
+            cls.log_prob = checked_log_prob
+
+    def _refuse_nan_params(self) -> None:
+        """ValueError for a floating parameter in arg_constraints holding NaN (stored as given or as _name)."""
+        for name, c in self.arg_constraints.items():
+            v = self.__dict__.get(name, self.__dict__.get("_" + name))
+            if isinstance(v, Tensor) and v.is_floating_point():
+                check_values(v, lambda a: a == a, lambda n=name, v=v, c=c: self._invalid(n, v, repr(c)))
 
     @staticmethod
     def set_default_validate_args(value: bool) -> None:
@@ -226,13 +259,6 @@ class LocScale(Distribution):
         return self.loc
 
 
-def logits_of(probs: Tensor) -> Tensor:
-    """log(p / (1 - p)), with p kept one epsilon inside (0, 1)."""
-    eps = float(np.finfo(probs.dtype_name).eps)
-    p = probs.clamp(min=eps, max=1 - eps)
-    return p.log() - (-p).log1p()
-
-
 class ProbsOrLogits(Distribution):
     """A distribution given by a success probability `probs` or its `logits` (exactly one of them); `low`: the
     smallest valid probability's comparison (Geometric needs p > 0)."""
@@ -262,4 +288,4 @@ class ProbsOrLogits(Distribution):
 
     @property
     def logits(self) -> Tensor:
-        return self._logits if self._logits is not None else logits_of(self._probs)
+        return self._logits if self._logits is not None else probs_to_logits(self._probs, is_binary=True)

@@ -374,9 +374,24 @@ binary(
     torch_name="MulBackward0",
     fuzz=Fuzz(smooth=True, body=True),
 )
+
+
+def _divide(x, y):
+    """x / y; int64 by int64 truncated exactly as the native code divides (not through float64, which loses
+    bits above 2**53): a zero divisor and INT64_MIN / -1, which trap in hardware, give INT64_MIN."""
+    x, y = np.asarray(x), np.asarray(y)
+    if x.dtype != np.int64 or y.dtype != np.int64:
+        return np.divide(x, y)
+    low = np.iinfo(np.int64).min
+    bad = (y == 0) | ((x == low) & (y == -1))
+    ys = np.where(bad, 1, y)
+    q = x // ys  # rounded down: one more toward zero where the quotient is negative and inexact
+    return np.where(bad, low, q + ((q < 0) & (q * ys != x)))
+
+
 binary(
     "div",
-    np.divide,
+    _divide,
     lambda s, x, y: s.div(x, y),
     lambda b, x, y, o, g: (b.div(g, y), b.neg(b.div(b.mul(g, o), y))),
     torch_name="DivBackward0",

@@ -79,15 +79,16 @@ register(
 )
 
 
-def _float_gradient(t: TensorType, what: str) -> None:
-    if not t.is_float:
-        raise TypeError(f"{what} adds floating-point gradients, got {t.dtype}")
+def _addable(t: TensorType, what: str) -> None:
+    """A scatter-add's values: floating-point gradients, or int64 values (added exactly: index_put of int64)."""
+    if t.dtype == "bool":
+        raise TypeError(f"{what} adds floating-point or int64 values, got {t.dtype}")
 
 
 def _take_grad_infer(types, attrs):
     g, idx = types
     _index_type(idx, "take_grad")
-    _float_gradient(g, "take_grad")
+    _addable(g, "take_grad")
     a, k = attrs["axis"], idx.ndim
     if not 0 <= a <= g.ndim - k or g.shape[a : a + k] != idx.shape:
         raise ValueError(f"gradient {g.shape} does not hold index shape {idx.shape} at axis {a}")
@@ -178,7 +179,7 @@ register(
 def _take_along_grad_infer(types, attrs):
     g, idx = types
     _index_type(idx, "take_along_grad")
-    _float_gradient(g, "take_along_grad")
+    _addable(g, "take_along_grad")
     shape = tuple(attrs["shape"])
     if g.shape != idx.shape or len(shape) != idx.ndim:
         raise ValueError(f"gradient {g.shape} and index {idx.shape} must match, with the input's rank {len(shape)}")

@@ -1,0 +1,209 @@
+"""Findings of session q's probes (dtypes and MoE, module API and hooks, distributions), fixed: each test names the
+program pattern that went wrong."""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+import numpy as np
+import pytest
+
+import graphnn
+import graphnn.distributions as D
+import graphnn.nn as nn
+
+BIG = 1733036191123456789  # an int64 above 2**53: float64 would lose its last bits
+
+
+# -- NumPy operands ----------------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "expr, dtype, values",
+    [
+        (lambda a: a + np.int64(1), "int64", [1, 2, 3]),
+        (lambda a: np.int64(1) + a, "int64", [1, 2, 3]),
+        (lambda a: a - np.int16(1), "int64", [-1, 0, 1]),
+        (lambda a: a % np.int64(2), "int64", [0, 1, 0]),
+        (lambda a: a + np.float32(0.5), "float32", [0.5, 1.5, 2.5]),
+        (lambda a: a + np.array(2), "int64", [2, 3, 4]),
+        (lambda a: a.float() + np.array([1.0, 2.0, 3.0]), "float64", [1.0, 3.0, 5.0]),
+        (lambda a: graphnn.where(a > 0, a, np.int64(7)), "int64", [7, 1, 2]),
+        (lambda a: graphnn.clamp(a, np.int64(1)), "int64", [1, 1, 2]),
+        (lambda a: a.masked_fill(a > 1, np.int64(9)), "int64", [0, 1, 9]),
+        (lambda a: graphnn.mul(2, a), "int64", [0, 2, 4]),
+        (lambda a: graphnn.add(2, a, alpha=3), "int64", [2, 5, 8]),
+        (lambda a: graphnn.sub(2, a), "int64", [2, 1, 0]),
+        (lambda a: graphnn.div(6, a + 1, rounding_mode="floor"), "int64", [6, 3, 2]),
+    ],
+)
+def test_numpy_scalars_act_as_python_numbers(expr, dtype, values):
+    """`idx = torch.arange(n) + offsets[i]` with offsets a NumPy array: an int64 index, as in PyTorch (was float32,
+    which then failed as an index); a NumPy array operand is a tensor of its dtype; torch.mul(2, t)."""
+    out = expr(graphnn.arange(3))
+    assert out.dtype_name == dtype
+    assert out.tolist() == values
+    if dtype == "int64":
+        assert graphnn.arange(10)[graphnn.arange(3) + np.int64(1)].tolist() == [1, 2, 3]
+
+
+def test_int_over_a_float64_scalar_tensor_is_float64():
+    a = graphnn.tensor([1, 2])
+    third = graphnn.tensor(3.0, dtype=graphnn.float64)
+    assert (a / third).dtype == graphnn.float64
+    assert graphnn.true_divide(a, third).dtype == graphnn.float64
+    assert graphnn.div(a, third, rounding_mode="trunc").dtype == graphnn.float64
+    assert (a / graphnn.tensor(3.0)).dtype == graphnn.float32 and (a / 3).dtype == graphnn.float32
+    assert (a / third).tolist() == [1 / 3, 2 / 3]
+
+
+# -- int64 beyond 2**53 ------------------------------------------------------------------------------------------
+def test_integer_division_and_shifts_are_exact():
+    x = graphnn.tensor([2**60 + 3, -7, 7, -7, 0, 5])
+    y = graphnn.tensor([2, 2, -2, -2, 3, 3])
+    trunc = [int(a / b) if abs(a) < 2**53 else a // b for a, b in zip(x.tolist(), y.tolist())]
+    floor = [a // b for a, b in zip(x.tolist(), y.tolist())]
+    for fn in (
+        lambda a, b: (graphnn.div(a, b, rounding_mode="trunc"), a // b, a >> 1),
+        graphnn.compile(lambda a, b: (graphnn.div(a, b, rounding_mode="trunc"), a // b, a >> 1)),
+    ):
+        t, f, s = fn(x, y)
+        assert t.tolist() == trunc and f.tolist() == floor
+        assert s.tolist() == [v >> 1 for v in x.tolist()]
+
+
+def test_scatter_writes_keep_int64_exact():
+    """Hash ids and nanosecond timestamps written by index_put / index_add / scatter: every bit kept."""
+
+    def writes(z, i, v):
+        put = z.clone()
+        put[i] = v
+        return (
+            put,
+            z.index_add(0, i, v),
+            z.scatter_add(0, i, v),
+            z.scatter(0, i, v),
+            z.index_copy(0, i, v),
+            z.index_put((i,), v, accumulate=True),
+        )
+
+    z = graphnn.zeros(3, dtype=graphnn.int64)
+    i, v = graphnn.tensor([1, 2]), graphnn.tensor([BIG, -BIG - 5])
+    want = [0, BIG, -BIG - 5]
+    for fn in (writes, graphnn.compile(writes)):
+        for out in fn(z, i, v):
+            assert out.dtype_name == "int64" and out.tolist() == want
+
+
+# -- distributions -----------------------------------------------------------------------------------------------
+def test_categorical_probability_zero_has_the_log_of_eps():
+    """PyTorch clamps probabilities to the dtype's eps before the log: a zero-probability action's log_prob and
+    the entropy's gradient follow from log(eps), not from the log of the smallest normal number."""
+    p = graphnn.tensor([0.0, 0.3, 0.7], requires_grad=True)
+    d = D.Categorical(probs=p)
+    eps = float(np.finfo(np.float32).eps)
+    assert d.log_prob(graphnn.tensor(0)).item() == pytest.approx(math.log(eps), rel=1e-6)
+    assert D.OneHotCategorical(probs=p).log_prob(graphnn.tensor([1.0, 0.0, 0.0])).item() == pytest.approx(
+        math.log(eps), rel=1e-6
+    )
+    from graphnn.distributions.utils import clamp_probs, logits_to_probs, probs_to_logits
+
+    q = graphnn.tensor([0.0, 0.25, 1.0])
+    assert clamp_probs(q).tolist() == pytest.approx([eps, 0.25, 1 - eps])
+    assert probs_to_logits(q).tolist() == pytest.approx([math.log(eps), math.log(0.25), math.log(1 - eps)])
+    assert probs_to_logits(q, is_binary=True)[1].item() == pytest.approx(math.log(1 / 3))
+    assert logits_to_probs(graphnn.zeros(4)).tolist() == [0.25] * 4
+    assert logits_to_probs(graphnn.zeros(2), is_binary=True).tolist() == [0.5, 0.5]
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: D.Exponential(2.0).log_prob(graphnn.tensor(-1.0)),
+        lambda: D.Poisson(2.0).log_prob(graphnn.tensor(1.5)),
+        lambda: D.Dirichlet(graphnn.ones(3)).log_prob(graphnn.tensor([0.5, 0.5, 0.5])),
+        lambda: D.OneHotCategorical(probs=graphnn.ones(3) / 3).log_prob(graphnn.tensor([1.0, 1.0, 0.0])),
+        lambda: D.Uniform(0.0, 1.0).log_prob(graphnn.tensor(2.0)),
+        lambda: D.Beta(2.0, 2.0).log_prob(graphnn.tensor(1.5)),
+        lambda: D.Categorical(logits=graphnn.tensor([float("nan"), 0.0])),
+        lambda: D.Bernoulli(logits=graphnn.tensor(float("nan"))),
+        lambda: D.Normal(graphnn.tensor(float("nan")), 1.0),
+        lambda: D.MultivariateNormal(graphnn.tensor([float("nan"), 0.0]), graphnn.eye(2)),
+    ],
+)
+def test_distributions_validate_values_and_parameters(make):
+    """validate_args is on by default (as in PyTorch): a value outside the support and a NaN parameter raise."""
+    with pytest.raises(ValueError, match="Expected (value argument|parameter)"):
+        make()
+
+
+def test_validation_can_be_switched_off():
+    assert math.isfinite(D.Exponential(2.0, validate_args=False).log_prob(graphnn.tensor(-1.0)).item())
+    assert D.Normal(0.0, 1.0).log_prob(graphnn.tensor(3.0)).item() == pytest.approx(-4.5 - 0.5 * math.log(2 * math.pi))
+
+
+# -- Python state reached through dicts and hooks under graphnn.compile --------------------------------------------
+def _linear(v: float):
+    m = nn.Linear(2, 1)
+    with graphnn.no_grad():
+        m.weight.fill_(v)
+        m.bias.zero_()
+    return m
+
+
+def test_a_model_or_optimizer_replaced_in_a_dict_traces_again():
+    """`state["model"] = ...` / `state["opt"] = SGD(...)` between training phases: the compiled step uses the new
+    one (it kept the old model's weights and the old optimizer's momentum)."""
+    x = graphnn.ones(1, 2)
+    st = {"m": _linear(1.0)}
+    f = graphnn.compile(lambda x: st["m"](x))
+    assert f(x).item() == f(x).item() == 2.0
+    st["m"] = _linear(3.0)
+    assert f(x).item() == 6.0
+
+    def run(compiled: bool) -> float:
+        w = graphnn.tensor([1.0], requires_grad=True)
+        box = {"opt": graphnn.optim.SGD([w], lr=0.1, momentum=0.9)}
+
+        def step():
+            box["opt"].zero_grad()
+            (w * w).sum().backward()
+            box["opt"].step()
+
+        s = graphnn.compile(step) if compiled else step
+        s()
+        s()
+        box["opt"] = graphnn.optim.SGD([w], lr=0.1, momentum=0.9)
+        s()
+        s()
+        return w.item()
+
+    assert run(True) == pytest.approx(run(False), rel=1e-6)
+
+
+def test_hooks_reading_and_changing_python_state_under_compile():
+    """A forward hook scaling by a global setting follows the setting; a hook counting calls in a global dict is
+    Python state compiled calls would not change: the calls run eagerly (with a warning) and count right."""
+    cfg = {"scale": 1.0}
+    ident = nn.Identity()
+    ident.register_forward_hook(lambda mod, i, o: o * cfg["scale"])
+    for f in (graphnn.compile(lambda x: ident(x)), graphnn.compile(ident)):
+        cfg["scale"] = 1.0
+        assert f(graphnn.ones(2)).tolist() == [1.0, 1.0]
+        assert f(graphnn.ones(2)).tolist() == [1.0, 1.0]
+        cfg["scale"] = 3.0
+        assert f(graphnn.ones(2)).tolist() == [3.0, 3.0]
+
+    stats = {"sum": graphnn.zeros(()), "n": 0}
+
+    def count(mod, inp, out):
+        stats["sum"] = stats["sum"] + out.detach().sum()
+        stats["n"] += 1
+
+    m = nn.Identity()
+    m.register_forward_hook(count)
+    f = graphnn.compile(m)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for i in range(1, 5):
+            f(graphnn.full((2,), float(i)))
+    assert stats["n"] == 4 and stats["sum"].item() == 20.0
