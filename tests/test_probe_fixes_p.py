@@ -207,3 +207,96 @@ def test_hooks_reading_and_changing_python_state_under_compile():
         for i in range(1, 5):
             f(graphnn.full((2,), float(i)))
     assert stats["n"] == 4 and stats["sum"].item() == 20.0
+
+
+def test_a_compiled_policy_returns_a_distribution():
+    """`policy = graphnn.compile(net)` whose forward returns a Categorical / a tanh-squashed Normal: the
+    distribution comes back with the compiled results as its tensors (it failed with a TraceError)."""
+    graphnn.manual_seed(0)
+    lin = nn.Linear(4, 3)
+    x = graphnn.randn(5, 4)
+    f = graphnn.compile(lambda x: D.Categorical(logits=lin(x)))
+    for _ in range(3):  # (traced at the second call)
+        d = f(x)
+    actions = graphnn.tensor([0, 1, 2, 0, 1])
+    ref = D.Categorical(logits=lin(x))
+    assert isinstance(d, D.Categorical) and tuple(d.batch_shape) == (5,)
+    np.testing.assert_allclose(d.log_prob(actions).detach().numpy(), ref.log_prob(actions).detach().numpy(), atol=1e-6)
+
+    class Squashed(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.mu = nn.Linear(4, 2)
+            self.log_std = nn.Parameter(graphnn.zeros(2))
+
+        def forward(self, x):
+            base = D.Normal(self.mu(x), self.log_std.exp())
+            return D.TransformedDistribution(base, [D.transforms.TanhTransform(cache_size=1)])
+
+    p = Squashed()
+    cp = graphnn.compile(p)
+    for _ in range(3):
+        td = cp(x)
+    a = graphnn.tensor(np.tanh(np.linspace(-1, 1, 10, dtype=np.float32)).reshape(5, 2))
+    want = Squashed.forward(p, x).log_prob(a)
+    np.testing.assert_allclose(td.log_prob(a).detach().numpy(), want.detach().numpy(), rtol=1e-5, atol=1e-5)
+    td.log_prob(a).sum().backward()
+    assert p.log_std.grad is not None and bool((p.log_std.grad != 0).all())
+
+
+def test_interpolate_gathers_and_takes_integer_images():
+    """Resizing is a weighted sum of gathers (it was a product with a dense n_out x n_in matrix per axis: 20x
+    PyTorch's time at 1024^2), so integer (uint8) images resize too: nearest exactly, the others rounded."""
+    x = np.arange(2 * 3 * 4 * 5).reshape(2, 3, 4, 5) % 251
+    up = graphnn.nn.functional.interpolate(graphnn.tensor(x), scale_factor=2)
+    assert up.dtype_name == "int64" and up.tolist() == x.repeat(2, 2).repeat(2, 3).tolist()
+    lin = graphnn.nn.functional.interpolate(graphnn.tensor(x), size=(4, 9), mode="bilinear", align_corners=True)
+    want = graphnn.nn.functional.interpolate(
+        graphnn.tensor(x.astype(np.float32)), size=(4, 9), mode="bilinear", align_corners=True
+    )
+    assert lin.dtype_name == "int64" and lin.tolist() == want.round().long().tolist()
+
+
+_KL_PAIRS = [
+    ("Laplace", (0.3, 1.2), "Laplace", (-0.5, 0.6)),
+    ("Poisson", (2.0,), "Poisson", (1.0,)),
+    ("Geometric", (0.3,), "Geometric", (0.5,)),
+    ("LogNormal", (0.1, 0.5), "LogNormal", (-0.4, 1.0)),
+    ("Uniform", (0.2, 1.5), "Normal", (0.2, 1.5)),
+    ("Exponential", (0.5,), "Normal", (0.2, 1.5)),
+    ("Gamma", (2.0, 1.5), "Normal", (0.2, 1.5)),
+    ("Beta", (2.0, 1.5), "Normal", (0.2, 1.5)),
+    ("Laplace", (0.3, 1.2), "Normal", (-1.0, 0.5)),
+    ("Normal", (0.2, 1.5), "Laplace", (-0.5, 0.6)),
+    ("Gamma", (2.0, 1.5), "Exponential", (0.5,)),
+    ("Uniform", (0.2, 1.5), "Exponential", (2.0,)),
+    ("Uniform", (-1.0, 1.5), "Exponential", (2.0,)),
+    ("Exponential", (0.5,), "Gamma", (2.0, 1.5)),
+    ("Normal", (0.2, 1.5), "Gamma", (2.0, 1.5)),
+    ("Bernoulli", (0.3,), "Poisson", (2.0,)),
+]
+
+
+@pytest.mark.parametrize("p, pa, q, qa", _KL_PAIRS)
+def test_kl_pairs_as_pytorch(torch, p, pa, q, qa):
+    """The KL pairs PyTorch registers that kl_divergence lacked (NotImplementedError before)."""
+
+    def kl(lib):
+        D = lib.distributions
+        make = lambda name, args: getattr(D, name)(*[lib.tensor(a) for a in args])  # noqa: E731
+        return float(D.kl_divergence(make(p, pa), make(q, qa)))
+
+    assert kl(graphnn) == pytest.approx(kl(torch), rel=2e-6, abs=1e-6)
+
+
+def test_kl_of_binomials_and_one_hot_categoricals(torch):
+    for lib in (graphnn, torch):
+        D = lib.distributions
+        b = D.kl_divergence(D.Binomial(5, lib.tensor([0.3, 0.6])), D.Binomial(5, lib.tensor([0.5, 0.1])))
+        o = D.kl_divergence(
+            D.OneHotCategorical(probs=lib.tensor([0.2, 0.3, 0.5])),
+            D.OneHotCategorical(probs=lib.tensor([0.6, 0.3, 0.1])),
+        )
+        if lib is graphnn:
+            got = (b.tolist(), o.item())
+    assert got[0] == pytest.approx(b.tolist(), rel=1e-6) and got[1] == pytest.approx(o.item(), rel=1e-6)

@@ -419,11 +419,17 @@ def test_binary_cross_entropy_gradient_where_saturated(torch, compiled):
 )
 def test_interpolate_bicubic(torch, kw, compiled):
     """Bicubic resizing (super-resolution baselines): Keys' cubic convolution over 4 clamped taps per axis, as one
-    constant matrix per axis. The matrices' entries are rounded in either library: about 8 operations each (16
+    weighted sum of gathers per axis (the |weights| as a matrix per axis here). The matrices' entries are rounded in either library: about 8 operations each (16
     roundings of |M_h| |x| |M_w|^T, and of |M_h|^T |g| |M_w| for the gradient), and the source position's rounding,
     u |position| (position below 6 here), moves each of the 4 weights of an axis by up to 1.35 times that (the
     kernel's largest slope): 2 axes * 6 * 4 * 1.35 ~ 65 roundings of the sum of |x| over the taps, T_h |x| T_w^T."""
-    from graphnn.nn._vision import _interp_matrix
+    from graphnn.nn._vision import _interp_taps
+
+    def _interp_matrix(n_in, n_out, mode, align_corners, scale):
+        m = np.zeros((n_out, n_in))
+        for idx, w in _interp_taps(n_in, n_out, mode, align_corners, scale):
+            np.add.at(m, (np.arange(n_out), idx), w)
+        return m
 
     x = _rng(11).standard_normal((2, 3, 5, 6))
     g = _rng(12).standard_normal(tuple(torch.nn.functional.interpolate(torch.tensor(x), mode="bicubic", **kw).shape))

@@ -257,7 +257,8 @@ def changed_copy(original, copy, inputs: frozenset = frozenset()) -> bool:
 
 def flatten(obj, leaves: list):
     """The structure of a result tree, with tensors replaced by ('leaf', i) and collected in `leaves`; a dataclass
-    result (a model's output record, also one that is a mapping as transformers' ModelOutput) by its fields."""
+    result (a model's output record, also one that is a mapping as transformers' ModelOutput) by its fields; an
+    object of a class marked `_pytree_object` (a distribution, a transform) by its attributes."""
     if isinstance(obj, Tensor):
         leaves.append(obj)
         return ("leaf", len(leaves) - 1)
@@ -266,6 +267,8 @@ def flatten(obj, leaves: list):
         import dataclasses
 
         return ("dc", cls, [(f.name, flatten(getattr(obj, f.name), leaves)) for f in dataclasses.fields(obj)])
+    if getattr(cls, "_pytree_object", False) and not isinstance(obj, type):  # (a policy's Categorical, Normal)
+        return ("obj", cls, [(k, flatten(v, leaves)) for k, v in vars(obj).items()])
     kind = _kind(cls)
     if kind == "map":
         return ("map", cls, [(k, flatten(v, leaves)) for k, v in obj.items()], getattr(obj, "default_factory", None))
@@ -286,6 +289,10 @@ def unflatten(spec, leaves: list):
         return _rebuild(spec[1], [(k, unflatten(s, leaves)) for k, s in spec[2]], spec[3])
     if kind == "dc":
         return _rebuild_dataclass(spec[1], [(k, unflatten(s, leaves)) for k, s in spec[2]])
+    if kind == "obj":
+        obj = spec[1].__new__(spec[1])
+        obj.__dict__.update((k, unflatten(s, leaves)) for k, s in spec[2])
+        return obj
     return spec[1]
 
 

@@ -8,7 +8,7 @@ Sigmoid, Abs, Power, Softmax, StickBreaking and composed transforms (cache_size=
 `constraints` of parameters and supports (arg_constraints, support, validate_args), Distribution.expand, and
 kl_divergence between them (the pairs PyTorch registers: Normal, MultivariateNormal, Categorical, Bernoulli,
 Uniform, Exponential, Gamma, Beta, Dirichlet, Independent, TransformedDistribution, HalfNormal, Cauchy, Gumbel,
-Pareto, ContinuousBernoulli, LowRankMultivariateNormal and the mixed pairs of kl_more).
+Pareto, ContinuousBernoulli, LowRankMultivariateNormal, the mixed pairs of kl_more and those of kl_pairs).
 
 Samples come from graphnn's generator (graphnn.manual_seed): drawn now in eager code, at every call inside
 graphnn.compile (Poisson.sample and Binomial.sample read their parameters' values: eager). `log_prob`, `entropy`
@@ -44,6 +44,7 @@ from graphnn.distributions.relaxed import (
 from graphnn.distributions.student_cauchy import Cauchy, HalfCauchy, HalfNormal, StudentT
 from graphnn.distributions.von_mises import VonMises
 from graphnn.distributions import kl_more as _kl_more  # (registers the KL rules of the distributions above)
+from graphnn.distributions import kl_pairs as _kl_pairs  # (and the further pairs of kl_pairs)
 from graphnn.distributions import transforms
 from graphnn.distributions.transforms import (
     AbsTransform,

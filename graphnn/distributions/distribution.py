@@ -51,6 +51,7 @@ class Distribution:
 
     has_rsample = False
     arg_constraints: dict = {}
+    _pytree_object = True  # (a compiled function may return one: rebuilt from its attributes, tensors as results)
 
     def __init__(self, batch_shape=(), event_shape=(), validate_args=None):
         self._batch_shape, self._event_shape = Size(tuple(batch_shape)), Size(tuple(event_shape))

@@ -35,11 +35,16 @@ def kl_divergence(p, q):
     return _RULES[best](p, q)
 
 
+def normal_normal_of(loc1, scale1, loc2, scale2):
+    """KL(N(loc1, scale1^2) || N(loc2, scale2^2))."""
+    ratio = (scale1 / scale2).pow(2)
+    mean_term = ((loc1 - loc2) / scale2).pow(2)
+    return 0.5 * (ratio + mean_term - 1 - ratio.log())
+
+
 @register_kl(Normal, Normal)
 def _normal_normal(p, q):
-    ratio = (p.scale / q.scale).pow(2)
-    mean_term = ((p.loc - q.loc) / q.scale).pow(2)
-    return 0.5 * (ratio + mean_term - 1 - ratio.log())
+    return normal_normal_of(p.loc, p.scale, q.loc, q.scale)
 
 
 @register_kl(Categorical, Categorical)

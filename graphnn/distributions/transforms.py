@@ -21,6 +21,8 @@ class Transform:
     (x, y) pair: inverting the y a call returned gives back its x exactly (tanh's inverse at +-1 would be
     infinite), and a call with the same x returns the same y."""
 
+    _pytree_object = True  # (returned by compiled code inside a TransformedDistribution: see pytree.flatten)
+
     bijective = True
     event_dim = 0  # the dimensions log_abs_det_jacobian has already summed over
     sign = 1

@@ -14,6 +14,7 @@ import numpy as np
 from graphnn.core.dispatch import apply, located, op_error, relabel
 from graphnn.compiler.tracer import check_values
 from graphnn.core.attrs import ntuple
+from graphnn.core.dtypes import get_default_dtype
 from graphnn.core.tensor import Tensor, broadcast_to, cat, narrow, ones_like, tensor
 from graphnn.ir.ops.pool import pool_out_size
 from graphnn.ir.registry import IRError, IRIndexError
@@ -488,24 +489,21 @@ def _antialias_matrix(n_in: int, n_out: int, mode: str, align_corners: bool, sca
     return m
 
 
-def _interp_matrix(n_in: int, n_out: int, mode: str, align_corners: bool, scale) -> np.ndarray:
-    m = np.zeros((n_out, n_in))
+def _interp_taps(n_in: int, n_out: int, mode: str, align_corners: bool, scale) -> list:
+    """PyTorch's resampling along one dimension as taps [(source index per output, weight per output or None)]:
+    one unweighted tap for the nearest modes, two for linear, four (Keys' cubic) for cubic."""
     dst = np.arange(n_out, dtype=np.float64)
     if mode == "nearest":  # PyTorch's (legacy) nearest index: two special cases, then float32 arithmetic
         if n_out == n_in:
-            src = np.arange(n_out)
-        elif n_out == 2 * n_in:
-            src = np.arange(n_out) // 2
-        else:
-            ratio = np.float32(1.0 / scale) if scale else np.float32(n_in) / np.float32(n_out)
-            src = np.minimum(np.floor(dst.astype(np.float32) * ratio).astype(int), n_in - 1)
-        m[np.arange(n_out), src] = 1.0
-        return m
+            return [(np.arange(n_out), None)]
+        if n_out == 2 * n_in:
+            return [(np.arange(n_out) // 2, None)]
+        ratio = np.float32(1.0 / scale) if scale else np.float32(n_in) / np.float32(n_out)
+        return [(np.minimum(np.floor(dst.astype(np.float32) * ratio).astype(int), n_in - 1), None)]
     if mode == "nearest-exact":  # the source pixel whose centre is nearest: floor((dst + 1/2) * ratio), in float32
         ratio = np.float32(1.0 / scale) if scale else np.float32(n_in) / np.float32(n_out)
         src = np.floor((dst.astype(np.float32) + np.float32(0.5)) * ratio).astype(int)
-        m[np.arange(n_out), np.minimum(src, n_in - 1)] = 1.0
-        return m
+        return [(np.minimum(src, n_in - 1), None)]
     if align_corners:
         ratio = (n_in - 1) / (n_out - 1) if n_out > 1 else 0.0
         src = dst * ratio
@@ -519,15 +517,22 @@ def _interp_matrix(n_in: int, n_out: int, mode: str, align_corners: bool, scale)
         t, a = src - left, -0.75
         near = lambda x: ((a + 2) * x - (a + 3)) * x * x + 1  # noqa: E731  (|x| <= 1)
         far = lambda x: ((a * x - 5 * a) * x + 8 * a) * x - 4 * a  # noqa: E731  (1 < |x| < 2)
-        for k, w in enumerate((far(t + 1), near(t), near(1 - t), far(2 - t))):
-            np.add.at(m, (np.arange(n_out), np.clip(left.astype(int) - 1 + k, 0, n_in - 1)), w)
-        return m
+        weights = (far(t + 1), near(t), near(1 - t), far(2 - t))
+        return [(np.clip(left.astype(int) - 1 + k, 0, n_in - 1), w) for k, w in enumerate(weights)]
     i0 = np.minimum(np.floor(src).astype(int), n_in - 1)
-    i1 = np.minimum(i0 + 1, n_in - 1)
     lam = src - i0
-    np.add.at(m, (np.arange(n_out), i0), 1 - lam)
-    np.add.at(m, (np.arange(n_out), i1), lam)
-    return m
+    return [(i0, 1 - lam), (np.minimum(i0 + 1, n_in - 1), lam)]
+
+
+def _resampled(x: Tensor, axis: int, taps: list, dtype: str) -> Tensor:
+    """x resampled along axis: the weighted sum of its gathered taps (linear work; a gather's gradient adds)."""
+    out = None
+    for idx, w in taps:
+        part = _gathered(x, axis, idx)
+        if w is not None:
+            part = part * tensor(w.reshape((-1,) + (1,) * (x.ndim - 1 - axis)), dtype=dtype)
+        out = part if out is None else out + part
+    return out
 
 
 def interpolate(
@@ -539,9 +544,9 @@ def interpolate(
     recompute_scale_factor=None,
     antialias: bool = False,
 ) -> Tensor:
-    """Nearest (legacy or exact), (bi/tri)linear and bicubic resizing as products with constant interpolation
-    matrices, one per spatial dim; 'area' is adaptive average pooling; antialias (bilinear, bicubic) filters as
-    PyTorch's antialiased kernels (see _antialias_matrix)."""
+    """Nearest (legacy or exact), (bi/tri)linear and bicubic resizing as weighted sums of constant gathers, one
+    spatial dim after the other; 'area' is adaptive average pooling; antialias (bilinear, bicubic) filters as
+    PyTorch's antialiased kernels (see _antialias_matrix), as products with their band matrices."""
     nsp = input.ndim - 2
     if antialias and (mode not in ("bilinear", "bicubic") or input.ndim != 4):
         raise NotImplementedError(
@@ -596,15 +601,21 @@ def interpolate(
         )
     if mode == "area":  # (each output element the mean of its window, as adaptive average pooling)
         return adaptive_avg_pool(input, out_sp, nsp)
-    out = input
-    for d in range(nsp):
-        kind = mode if mode.startswith("nearest") else ("cubic" if mode == "bicubic" else "linear")
-        matrix = _antialias_matrix if antialias else _interp_matrix
-        m = matrix(in_sp[d], out_sp[d], kind, bool(align_corners), scales[d])
+    kind = mode if mode.startswith("nearest") else ("cubic" if mode == "bicubic" else "linear")
+    integer = not input.is_floating_point()  # (uint8 images: nearest gathers them; the other modes round back)
+    dtype = get_default_dtype() if integer and kind[0] != "n" else input.dtype_name
+    out = input.to(dtype) if dtype != input.dtype_name else input
+    for d in range(nsp) if antialias else reversed(range(nsp)):  # (PyTorch's order: the last dim's taps innermost)
         axis = 2 + d
+        if not antialias:
+            out = _resampled(out, axis, _interp_taps(in_sp[d], out_sp[d], kind, bool(align_corners), scales[d]), dtype)
+            continue
+        m = _antialias_matrix(in_sp[d], out_sp[d], kind, bool(align_corners), scales[d])
         moved = out.transpose(axis, -1) if axis != out.ndim - 1 else out
-        moved = moved.matmul(tensor(m.T, dtype=input.dtype_name))
+        moved = moved.matmul(tensor(m.T, dtype=dtype))
         out = moved.transpose(axis, -1) if axis != out.ndim - 1 else moved
+    if out.dtype_name != input.dtype_name:
+        out = out.round().to(input.dtype)
     names = {"nearest": "UpsampleNearest", "nearest-exact": "UpsampleNearestExact", "bilinear": "UpsampleBilinear"}
     name = names.get(mode, "UpsampleBicubic" if mode == "bicubic" else "UpsampleLinear")
     return relabel(out, f"{name}{nsp}D{'Aa' if antialias else ''}Backward0", [input])
