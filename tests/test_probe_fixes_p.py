@@ -300,3 +300,23 @@ def test_kl_of_binomials_and_one_hot_categoricals(torch):
         if lib is graphnn:
             got = (b.tolist(), o.item())
     assert got[0] == pytest.approx(b.tolist(), rel=1e-6) and got[1] == pytest.approx(o.item(), rel=1e-6)
+
+
+def test_clamp_propagates_a_nan_bound():
+    x = graphnn.tensor([1.0, 2.0, float("nan")])
+    lo = graphnn.tensor([float("nan"), 0.0, 0.0])
+    for f in (lambda x, lo: graphnn.clamp(x, min=lo), graphnn.compile(lambda x, lo: graphnn.clamp(x, min=lo))):
+        for _ in range(2):
+            got = f(x, lo).tolist()
+            assert math.isnan(got[0]) and got[1] == 2.0 and math.isnan(got[2])
+    assert all(math.isnan(v) for v in graphnn.clamp(x, min=0.5, max=float("nan")).tolist())
+    assert graphnn.clamp(x, 0, 1.5).tolist()[:2] == [1.0, 1.5]
+
+
+def test_integer_matmul():
+    a, b = graphnn.tensor([[1], [2]]), graphnn.tensor([[3, 4]])
+    for f in (lambda a, b: a @ b, graphnn.compile(lambda a, b: a @ b)):
+        out = f(a, b)
+        assert out.dtype_name == "int64" and out.tolist() == [[3, 4], [6, 8]]
+    assert graphnn.bmm(a[None], b[None]).tolist() == [[[3, 4], [6, 8]]]
+    assert (graphnn.tensor([1, 2]) @ graphnn.tensor([3, 4])).item() == 11

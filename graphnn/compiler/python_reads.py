@@ -404,7 +404,8 @@ def data_snapshot(fn, args: tuple = ()) -> list:
     out: list = []
     found = [] if ours else _function_values(f, "{}")
     for h in reached_functions(fn):  # (labels that are not identifiers: data_guards guards them whole)
-        found += [e for e in _function_values(h, h.__qualname__ + ": {}") if e[1:] not in [x[1:] for x in found]]
+        seen = {(id(holder), key) for _, holder, key in found}  # (by identity: cells compare their contents)
+        found += [e for e in _function_values(h, h.__qualname__ + ": {}") if (id(e[1]), e[2]) not in seen]
     for name, holder, key in found:
         try:
             v = holder[key] if key is not None else holder.cell_contents

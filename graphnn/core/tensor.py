@@ -1179,9 +1179,9 @@ class Tensor:
             raise RuntimeError(located("clamp: At least one of 'min' or 'max' must not be None"))
         out = self
         if min is not None:
-            out = apply("select", [out < min, min, out], name="ClampBackward1")
+            out = apply("select", [_bound_wins(out < min, out, min), min, out], name="ClampBackward1")
         if max is not None:
-            out = apply("select", [out > max, max, out], name="ClampBackward1")
+            out = apply("select", [_bound_wins(out > max, out, max), max, out], name="ClampBackward1")
         return out
 
     clip = clamp
@@ -1814,6 +1814,15 @@ def _axes(dim):
     return tuple(dim) if isinstance(dim, (tuple, list)) else (dim,)
 
 
+def _bound_wins(beyond, x, bound):
+    """Where clamp takes the bound: x beyond it, or (NaN propagating, as PyTorch's) a NaN bound."""
+    if isinstance(bound, Tensor) and bound.is_floating_point():
+        return beyond | (bound != bound)
+    if isinstance(bound, float) and bound != bound:
+        return x == x  # (x's own NaNs stay: NaN either way)
+    return beyond
+
+
 def _true_div(a, b):
     """a / b: integer and bool operands divide as floats of the dtype PyTorch's promotion gives the pair (an int
     tensor over a float64 0-d tensor: float64), the default float dtype when that is an integer dtype."""
@@ -1866,6 +1875,8 @@ def matmul(a, b) -> Tensor:
     if isinstance(a, ComplexTensor) or isinstance(b, ComplexTensor):
         return complex_matmul(a, b)
     a, b = as_tensor(a), as_tensor(b)
+    if a.dtype_name == b.dtype_name == "int64":  # integer products (counts, one-hots): in float64, then rounded back,
+        return matmul(a.double(), b.double()).round().long()  # exact while the sums stay below 2**53
     # (PyTorch's grad_fn names: its matmul folds batched operands into views of mm / bmm)
     if a.ndim == 1 and b.ndim == 1:
         return relabel((a * b).sum(), "DotBackward0", [a, b])

@@ -129,6 +129,8 @@ def bmm(a, b):
                 f"[{a.shape[0]}, {a.shape[2]}] but got: [{b.shape[0]}, {b.shape[1]}]."
             )
         )
+    if a.dtype_name == b.dtype_name == "int64":
+        return _t().matmul(a, b)  # (integer products: see tensor.matmul)
     return apply("matmul", [a, b], name="BmmBackward0")
 
 

@@ -55,7 +55,8 @@ def unary(
     doc: str = "",
     api: tuple = (),
 ):
-    """Register a unary elementwise op: NumPy kernel `fn` (None: evaluate `scalar` with NumPy), lowering
+    """Register a unary elementwise op: NumPy kernel `fn` (None: evaluate `scalar` with NumPy, dozens of NumPy
+    calls for a polynomial: a slow reference, so that eager code runs the op natively once it recurs), lowering
     `scalar(s, x)`, gradient `grad(b, x, y, g)` -> dx or None (no rule: None)."""
 
     def ref(a, attrs):
@@ -79,6 +80,7 @@ def unary(
         doc=doc,
         api=api,
         int_to_float=float_only,
+        slow_reference=fn is None,
     )
 
 
