@@ -320,3 +320,51 @@ def test_integer_matmul():
         assert out.dtype_name == "int64" and out.tolist() == [[3, 4], [6, 8]]
     assert graphnn.bmm(a[None], b[None]).tolist() == [[[3, 4], [6, 8]]]
     assert (graphnn.tensor([1, 2]) @ graphnn.tensor([3, 4])).item() == 11
+
+
+_DIST_MORE = {
+    "inverse_gamma_log_prob": lambda l, D: D.InverseGamma(l.tensor([2.0, 3.5]), l.tensor([1.5, 0.5])).log_prob(
+        l.tensor([0.7, 0.2])
+    ),
+    "inverse_gamma_entropy": lambda l, D: D.InverseGamma(l.tensor([2.0, 3.5]), l.tensor([1.5, 0.5])).entropy(),
+    "inverse_gamma_variance": lambda l, D: D.InverseGamma(l.tensor([2.0, 3.5]), l.tensor([1.5, 0.5])).variance,
+    "softplus_log_det": lambda l, D: D.transforms.SoftplusTransform().log_abs_det_jacobian(
+        l.tensor([-3.0, 0.0, 2.0]), l.tensor([0.0486, 0.6931, 2.1269])
+    ),
+    "softplus_inverse": lambda l, D: D.transforms.SoftplusTransform().inv(l.tensor([0.1, 1.0, 5.0])),
+    "biject_positive": lambda l, D: D.biject_to(D.constraints.positive)(l.tensor([-1.0, 2.0])),
+    "biject_interval": lambda l, D: D.biject_to(D.constraints.interval(-2.0, 3.0))(l.tensor([-1.0, 2.0])),
+    "biject_simplex": lambda l, D: D.biject_to(D.constraints.simplex)(l.tensor([-1.0, 2.0])),
+    "transform_simplex": lambda l, D: D.transform_to(D.constraints.simplex)(l.tensor([-1.0, 2.0])),
+    "biject_greater_than": lambda l, D: D.biject_to(D.constraints.greater_than(1.5))(l.tensor([-1.0, 2.0])),
+    "transform_lower_cholesky": lambda l, D: D.transform_to(D.constraints.lower_cholesky)(
+        l.tensor([[0.5, 2.0], [1.0, -1.0]])
+    ),
+    "reshape": lambda l, D: D.transforms.ReshapeTransform((4,), (2, 2))(l.arange(8.0).reshape(2, 4)),
+    "independent_log_det": lambda l, D: D.transforms.IndependentTransform(
+        D.transforms.ExpTransform(), 1
+    ).log_abs_det_jacobian(l.tensor([[1.0, 2.0]]), l.tensor([[1.0, 2.0]]).exp()),
+}
+
+
+@pytest.mark.parametrize("name", sorted(_DIST_MORE))
+def test_more_distributions_and_transforms_as_pytorch(torch, name):
+    """InverseGamma, the Softplus / Reshape / Independent / LowerCholesky transforms and biject_to / transform_to,
+    with PyTorch's module paths."""
+    from graphnn.distributions.one_hot_categorical import OneHotCategoricalStraightThrough  # noqa: F401
+    from graphnn.distributions.transformed_distribution import TransformedDistribution  # noqa: F401
+
+    f = _DIST_MORE[name]
+    want = f(torch, torch.distributions).detach().numpy()
+    got = f(graphnn, graphnn.distributions).detach().numpy()
+    np.testing.assert_allclose(got, want, rtol=2e-6, atol=1e-6)
+
+
+def test_straight_through_one_hot_passes_gradients_to_probs():
+    logits = graphnn.tensor([0.1, -0.4, 0.3], requires_grad=True)
+    s = D.OneHotCategoricalStraightThrough(logits=logits).rsample((5,))
+    assert s.detach().sum(-1).tolist() == [1.0] * 5
+    (s * graphnn.arange(3.0)).sum().backward()
+    p = D.Categorical(logits=logits.detach()).probs.numpy()
+    want = 5 * p * (np.arange(3.0) - (p * np.arange(3.0)).sum())  # d/dlogits of 5 * sum(probs * w) through softmax
+    np.testing.assert_allclose(logits.grad.numpy(), want, rtol=1e-5, atol=1e-6)

@@ -91,6 +91,7 @@ def _scalar(x, ref: str | None):
 
 
 _PY_OPERANDS = (int, float, bool)
+_NUMPY = (np.integer, np.floating, np.ndarray)
 
 
 def _plain_operand(x, tm):
@@ -174,6 +175,22 @@ def _tensor_module():
     return _tensor
 
 
+def _operands(inputs: list, tm, tracer):
+    """(tensor operands, their dtypes), their views checked current; None when a NumPy scalar or array is among
+    the operands."""
+    Tensor = tm.Tensor
+    tensors, dts = [], []
+    for t in inputs:
+        if isinstance(t, Tensor):
+            if t._view_gen is not None:
+                tm.check_view_current(t, tracer)
+            tensors.append(t)
+            dts.append(t.dtype_name)
+        elif type(t) not in _PY_OPERANDS and isinstance(t, _NUMPY):
+            return None
+    return tensors, dts
+
+
 def apply(op: str, inputs: list, attrs: dict | None = None, name: str | None = None):
     """Run (or trace) `op` on tensors / Python numbers; returns a Tensor or a tuple of Tensors."""
     done = op_observer(op, inputs) if op_observer is not None else None  # the profiler: one global check
@@ -183,15 +200,11 @@ def apply(op: str, inputs: list, attrs: dict | None = None, name: str | None = N
 
     attrs = attrs or {}
     tracer = _tracer.current()
-    if not all(type(t) in _PY_OPERANDS or isinstance(t, Tensor) for t in inputs):
+    found = _operands(inputs, tm, tracer)
+    if found is None:  # (NumPy operands: as PyTorch takes them)
         inputs = [_plain_operand(t, tm) for t in inputs]
-    tensors, dts = [], []
-    for t in inputs:
-        if isinstance(t, Tensor):
-            if t._view_gen is not None:
-                tm.check_view_current(t, tracer)
-            tensors.append(t)
-            dts.append(t.dtype_name)
+        found = _operands(inputs, tm, tracer)
+    tensors, dts = found
     # (torch.sqrt(int tensor): float32; an int tensor / a float64 0-d tensor is float64 by promotion)
     if d.int_to_float and dts and not any(x in FLOAT_DTYPES for x in dts):
         from graphnn.core.dtypes import get_default_dtype

@@ -51,17 +51,34 @@ from graphnn.distributions.transforms import (
     AffineTransform,
     ComposeTransform,
     ExpTransform,
+    IndependentTransform,
+    LowerCholeskyTransform,
     PowerTransform,
+    ReshapeTransform,
     SigmoidTransform,
     SoftmaxTransform,
+    SoftplusTransform,
     StickBreakingTransform,
     TanhTransform,
     Transform,
     TransformedDistribution,
 )
+from graphnn.distributions.constraint_registry import biject_to, transform_to
+from graphnn.distributions.inverse_gamma import ExponentialFamily, InverseGamma, OneHotCategoricalStraightThrough
+from graphnn.distributions import utils
 
 __all__ = [
     "AbsTransform",
+    "IndependentTransform",
+    "LowerCholeskyTransform",
+    "ReshapeTransform",
+    "SoftplusTransform",
+    "biject_to",
+    "transform_to",
+    "ExponentialFamily",
+    "InverseGamma",
+    "OneHotCategoricalStraightThrough",
+    "utils",
     "PowerTransform",
     "SoftmaxTransform",
     "StickBreakingTransform",

@@ -326,6 +326,111 @@ class StickBreakingTransform(Transform):
         return tuple(shape[:-1]) + (shape[-1] - 1,)
 
 
+class SoftplusTransform(Transform):
+    """y = log(1 + exp(x)) onto the positive reals."""
+
+    codomain = constraints.positive
+
+    def _call(self, x):
+        from graphnn.nn.functional import softplus
+
+        return softplus(x)
+
+    def _inverse(self, y):
+        return y + (-(-y).expm1()).log()  # log(exp(y) - 1) without overflow
+
+    def log_abs_det_jacobian(self, x, y):
+        from graphnn.nn.functional import softplus
+
+        return -softplus(-x)
+
+
+class LowerCholeskyTransform(Transform):
+    """A square matrix onto lower-triangular ones with a positive diagonal: its strict lower part, exp of its
+    diagonal."""
+
+    event_dim = 2
+    domain = constraints.independent(constraints.real, 2)
+    codomain = constraints.lower_cholesky
+
+    def _call(self, x):
+        return x.tril(-1) + x.diagonal(dim1=-2, dim2=-1).exp().diag_embed()
+
+    def _inverse(self, y):
+        return y.tril(-1) + y.diagonal(dim1=-2, dim2=-1).log().diag_embed()
+
+
+class ReshapeTransform(Transform):
+    """The rightmost dimensions of shape in_shape reshaped to out_shape (the same number of elements)."""
+
+    def __init__(self, in_shape, out_shape, cache_size: int = 0):
+        super().__init__(cache_size)
+        self.in_shape, self.out_shape = tuple(in_shape), tuple(out_shape)
+        if math.prod(self.in_shape) != math.prod(self.out_shape):
+            raise ValueError("in_shape, out_shape have different numbers of elements")
+
+    @property
+    def event_dim(self):
+        return len(self.in_shape)
+
+    @property
+    def domain(self):
+        return constraints.independent(constraints.real, len(self.in_shape))
+
+    @property
+    def codomain(self):
+        return constraints.independent(constraints.real, len(self.out_shape))
+
+    def _call(self, x):
+        return x.reshape(tuple(x.shape[: x.ndim - len(self.in_shape)]) + self.out_shape)
+
+    def _inverse(self, y):
+        return y.reshape(tuple(y.shape[: y.ndim - len(self.out_shape)]) + self.in_shape)
+
+    def log_abs_det_jacobian(self, x, y):
+        return x.new_zeros(tuple(x.shape[: x.ndim - len(self.in_shape)]))
+
+    def forward_shape(self, shape):
+        return tuple(shape)[: len(shape) - len(self.in_shape)] + self.out_shape
+
+    def inverse_shape(self, shape):
+        return tuple(shape)[: len(shape) - len(self.out_shape)] + self.in_shape
+
+
+class IndependentTransform(Transform):
+    """base_transform with its rightmost reinterpreted_batch_ndims batch dimensions taken as one event: the log
+    determinant summed over them."""
+
+    def __init__(self, base_transform: Transform, reinterpreted_batch_ndims: int, cache_size: int = 0):
+        super().__init__(cache_size)
+        self.base_transform, self.reinterpreted_batch_ndims = base_transform, int(reinterpreted_batch_ndims)
+
+    @property
+    def event_dim(self):
+        return self.base_transform.event_dim + self.reinterpreted_batch_ndims
+
+    @property
+    def domain(self):
+        return constraints.independent(self.base_transform.domain, self.reinterpreted_batch_ndims)
+
+    @property
+    def codomain(self):
+        return constraints.independent(self.base_transform.codomain, self.reinterpreted_batch_ndims)
+
+    @property
+    def sign(self):
+        return self.base_transform.sign
+
+    def _call(self, x):
+        return self.base_transform(x)
+
+    def _inverse(self, y):
+        return self.base_transform.inv(y)
+
+    def log_abs_det_jacobian(self, x, y):
+        return _event_sum(self.base_transform.log_abs_det_jacobian(x, y), self.reinterpreted_batch_ndims)
+
+
 class ComposeTransform(Transform):
     def __init__(self, parts: list, cache_size: int = 0):
         super().__init__(cache_size)

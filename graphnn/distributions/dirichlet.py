@@ -1,0 +1,5 @@
+"""PyTorch's module path torch.distributions.dirichlet."""
+
+from graphnn.distributions.beta import Dirichlet
+
+__all__ = ["Dirichlet"]
