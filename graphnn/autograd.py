@@ -481,17 +481,22 @@ def backward(tensors, grad_tensors=None, retain_graph=None, create_graph: bool =
         for t, g in zip(inputs, results):
             if g is None:
                 continue
-            if t._trace is None and t.is_leaf:
+            if t._trace is None and t.is_leaf and g._trace is not None:  # (a parameter, inside graphnn.compile)
+                g._trace.accumulate_grad(t, g._trace.lift(g))
+            elif t._trace is None and t.is_leaf:
                 _accumulate(t, g if create_graph else g._data)
             else:
                 t.grad = g if t.grad is None else t.grad + g
         notify_backward([t for t, g in zip(inputs, results) if g is not None and t.is_leaf])
         return
+    traced = [(t, g, _trace_of(t)) for t, g in zip(tensors, grad_tensors)]
+    if any(trace is not None for _, _, trace in traced):  # (inside graphnn.compile: each accumulates, in order)
+        for i, (t, g, trace) in enumerate(traced):
+            if trace is None:
+                raise RuntimeError(f"element {i} of tensors does not require grad and does not have a grad_fn")
+            trace.backward(t, g)
+        return
     for i, t in enumerate(tensors):
-        trace = _trace_of(t)
-        if trace is not None:
-            trace.backward(t, grad_tensors[i])
-            return
         if not t.requires_grad:
             raise RuntimeError(f"element {i} of tensors does not require grad and does not have a grad_fn")
     roots, seeds, updated = [], [], []

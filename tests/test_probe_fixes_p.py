@@ -368,3 +368,56 @@ def test_straight_through_one_hot_passes_gradients_to_probs():
     p = D.Categorical(logits=logits.detach()).probs.numpy()
     want = 5 * p * (np.arange(3.0) - (p * np.arange(3.0)).sum())  # d/dlogits of 5 * sum(probs * w) through softmax
     np.testing.assert_allclose(logits.grad.numpy(), want, rtol=1e-5, atol=1e-6)
+
+
+# -- autograd calls inside graphnn.compile -------------------------------------------------------------------------
+def _both(f, *args):
+    """f's results eagerly and compiled (the second compiled call: traced by then)."""
+    c = graphnn.compile(f)
+    c(*args)
+    return f(*args), c(*args)
+
+
+def test_autograd_calls_inside_a_compiled_function():
+    """GradCache's autograd.backward([e1, e2], [g1, g2]) used the first tensor only; `xa.requires_grad = True`
+    left xa.grad None; detach_() broke the tensor; backward(inputs=[a parameter]) raised."""
+    w = graphnn.ones(3, requires_grad=True)
+
+    def several(x):
+        w.grad = None
+        graphnn.autograd.backward([(w * x).sum(), (2 * w * x).sum()], [graphnn.tensor(1.0), graphnn.tensor(0.5)])
+        return w.grad.clone()
+
+    def flag(x):
+        xa = x.clone()
+        xa.requires_grad = True
+        (xa * xa).sum().backward()
+        return xa.grad
+
+    def detached(x):
+        y = x * 2
+        y.detach_()
+        return y + 1
+
+    def only_inputs(x):
+        w.grad = None
+        (w * x).sum().backward(inputs=[w])
+        return w.grad.clone()
+
+    x = graphnn.tensor([1.0, 2.0, 3.0])
+    for f, want in (
+        (several, [2.0, 4.0, 6.0]),
+        (flag, [2.0, 4.0, 6.0]),
+        (detached, [3.0, 5.0, 7.0]),
+        (only_inputs, [1.0, 2.0, 3.0]),
+    ):
+        for got in _both(f, x):
+            assert got.tolist() == want, f.__name__
+
+
+def test_cdist_p0_has_a_zero_gradient():
+    a = graphnn.tensor([[1.0, float("nan"), 2.0]], requires_grad=True)
+    d = graphnn.cdist(a, graphnn.zeros(1, 3), p=0)
+    assert d.item() == 3.0
+    d.sum().backward()
+    assert a.grad.tolist() == [[0.0, 0.0, 0.0]]

@@ -543,7 +543,6 @@ class Tracer:
         seen = set()
         leaves = [(t, v) for t, v in leaves if not ((id(t), v.id) in seen or seen.add((id(t), v.id)))]
         from graphnn.autograd import vjp_located
-        from graphnn.core.hooks import run_post_accumulate_hooks
 
         # symbolic tensors: the arguments that require grad, and non-leaves whose retain_grad() was called
         syms = [
@@ -562,21 +561,29 @@ class Tracer:
             new = gv if prev is None else b.add(self.lift(prev), gv)
             s._grad = Tensor._symbolic(new, self, False)
         for (t, _), gv in zip(leaves, grads):
-            if gv is None:
-                continue
-            if id(t) in self.grad_writes:
-                prev = t._grad
-                prev_v = None if prev is None else self.lift(prev)
-            else:
-                prev_v = None if t._grad is None else self.lift_grad(t)
-                if t._grad is None and not t._temporary:  # (a factory's tensor made in the trace starts afresh)
-                    self.guard(lambda t=t: t._grad is None, True)
-            new = gv if prev_v is None else b.add(prev_v, gv)
-            t.grad = Tensor._symbolic(new, self, False)
-            run_post_accumulate_hooks(t)  # (traced too: an optimizer stepped in backward)
+            if gv is not None:
+                self.accumulate_grad(t, gv, b)
         from graphnn.autograd import notify_backward
 
         notify_backward([t for (t, _), gv in zip(leaves, grads) if gv is not None])
+
+    def accumulate_grad(self, t, gv, b=None) -> None:
+        """t.grad += gradient value gv, symbolically, as backward() accumulates into a leaf from outside the trace
+        (a parameter, an argument): its .grad before the call is read as state."""
+        from graphnn.core.hooks import run_post_accumulate_hooks
+        from graphnn.core.tensor import Tensor
+
+        b = b or GraphEmitter(self.graph, {"phase": "backward"})
+        if id(t) in self.grad_writes:
+            prev = t._grad
+            prev_v = None if prev is None else self.lift(prev)
+        else:
+            prev_v = None if t._grad is None else self.lift_grad(t)
+            if t._grad is None and not t._temporary:  # (a factory's tensor made in the trace starts afresh)
+                self.guard(lambda t=t: t._grad is None, True)
+        new = gv if prev_v is None else b.add(prev_v, gv)
+        t.grad = Tensor._symbolic(new, self, False)
+        run_post_accumulate_hooks(t)  # (traced too: an optimizer stepped in backward)
 
     def grad(self, outputs: list, inputs: list, grad_outputs: list, create_graph: bool) -> list:
         """autograd.grad inside a trace: the gradient values of `inputs` as symbolic tensors (None where an input

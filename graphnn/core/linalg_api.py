@@ -326,8 +326,10 @@ def cdist(x1, x2, p: float = 2.0, compute_mode=None):
     if p < 0:
         raise RuntimeError(located(f"cdist only supports non-negative p values, got {p}"))
     diff = x1.unsqueeze(-2) - x2.unsqueeze(-3)
-    if p == 0:
-        return (diff != 0).sum(-1).type_as_dtype(diff.dtype_name)
+    if p == 0:  # (a count: its gradient is zero, passed through a select that never takes diff, as PyTorch's)
+        never = apply("full", [], {"value": False, "shape": tuple(diff.shape), "dtype": "bool"})
+        zero = apply("select", [never, diff, 0.0]).sum(-1) if diff.requires_grad else 0.0
+        return (diff != 0).sum(-1).type_as_dtype(diff.dtype_name) + zero
     ad = diff.abs()
     if p == 1:
         return ad.sum(-1)

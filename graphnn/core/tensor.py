@@ -251,6 +251,7 @@ class Tensor:
             tr = _tracer.current()
             if tr is not None and self._data is not None:  # (set by the traced code: set at every call too)
                 tr.note_flag(self, "requires_grad", value)
+            self._traced_leaf(value)
             return
         if self.grad_fn is not None:
             raise RuntimeError(
@@ -266,6 +267,18 @@ class Tensor:
             tr.note_flag(self, "requires_grad", value)
         if self._captured:
             _tracer.state_changed()  # compiled code traced with the old flag must trace again
+        self._traced_leaf(value)
+
+    def _traced_leaf(self, requires_grad: bool) -> None:
+        """A leaf made inside graphnn.compile that requires grad (`xa = x.clone(); xa.requires_grad = True`,
+        x.detach().requires_grad_()): backward sets its .grad (tensors compared by identity: `in` compares
+        values)."""
+        tr = self._trace
+        if requires_grad and tr is not None and tr.active and self.grad_fn is None:
+            if not any(t is self for t in tr.retained):
+                tr.retained.append(self)
+            if id(self) in tr.arg_index:  # (an argument: the caller's tensor requires grad after each call too)
+                tr.arg_requires_grad.add(tr.arg_index[id(self)])
 
     @property
     def grad(self):
@@ -435,15 +448,7 @@ class Tensor:
     def requires_grad_(self, requires_grad: bool = True) -> "Tensor":
         if requires_grad and self.dtype_name not in ("float32", "float64"):
             raise RuntimeError("only Tensors of floating point dtype can require gradients")
-        self.requires_grad = requires_grad
-        tr = self._trace
-        # (a leaf made inside graphnn.compile, x.detach().requires_grad_(): backward sets its .grad; tensors are
-        # compared by identity, `in` would compare their values)
-        if requires_grad and tr is not None and tr.active and self.grad_fn is None:
-            if not any(t is self for t in tr.retained):
-                tr.retained.append(self)
-            if id(self) in tr.arg_index:  # (an argument: the caller's tensor requires grad after each call too)
-                tr.arg_requires_grad.add(tr.arg_index[id(self)])
+        self.requires_grad = requires_grad  # (the setter registers a leaf made inside graphnn.compile)
         return self
 
     def detach(self) -> "Tensor":
@@ -458,6 +463,10 @@ class Tensor:
     def detach_(self) -> "Tensor":
         if self._base is not None and not self._alias:
             raise RuntimeError("Can't detach views in-place. Use detach() instead.")
+        if self._trace is not None:  # (inside graphnn.compile: it keeps its traced value, cut from the gradient)
+            self._value = apply("stop_gradient", [self])._value
+            self.grad_fn, self._requires_grad = None, False
+            return self
         self.grad_fn, self._value, self._requires_grad = None, None, False
         if self._captured:
             _tracer.state_changed()
