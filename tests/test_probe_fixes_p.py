@@ -421,3 +421,12 @@ def test_cdist_p0_has_a_zero_gradient():
     assert d.item() == 3.0
     d.sum().backward()
     assert a.grad.tolist() == [[0.0, 0.0, 0.0]]
+
+
+def test_loss_arguments_pytorch_refuses():
+    a = graphnn.randn(2, 3)
+    for m in (0.0, -1.0):
+        with pytest.raises(ValueError, match="margin must be greater than 0"):
+            graphnn.nn.functional.triplet_margin_loss(a, a, a, margin=m)
+    with pytest.raises(RuntimeError, match="label_smoothing must be between 0.0 and 1.0"):
+        graphnn.nn.functional.cross_entropy(a, graphnn.tensor([0, 1]), label_smoothing=1.5)

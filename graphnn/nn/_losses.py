@@ -102,6 +102,8 @@ def triplet_margin_loss(
     reduction: str = "mean",
 ) -> Tensor:
     """max(margin + d(a, p) - d(a, n), 0) with d the p-norm distance (swap: d(a, n) is min(d(a, n), d(p, n)))."""
+    if margin <= 0:
+        raise ValueError(f"margin must be greater than 0, got {margin}")
     dims = {anchor.ndim, positive.ndim, negative.ndim}
     if len(dims) != 1 or dims - {1, 2}:
         raise op_error(

@@ -622,6 +622,8 @@ def cross_entropy(
     label_smoothing: float = 0.0,
 ) -> Tensor:
     reduction = legacy_reduction(size_average, reduce, reduction)
+    if label_smoothing > 1.0:
+        raise RuntimeError(located(f"label_smoothing must be between 0.0 and 1.0. Got: {label_smoothing}"))
     c_dim = 1 if input.ndim > 1 else 0
     logp = log_softmax(input, c_dim)
     target = as_tensor(target)
