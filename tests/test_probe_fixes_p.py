@@ -430,3 +430,27 @@ def test_loss_arguments_pytorch_refuses():
             graphnn.nn.functional.triplet_margin_loss(a, a, a, margin=m)
     with pytest.raises(RuntimeError, match="label_smoothing must be between 0.0 and 1.0"):
         graphnn.nn.functional.cross_entropy(a, graphnn.tensor([0, 1]), label_smoothing=1.5)
+
+
+def test_an_operand_that_is_no_number_is_a_clear_error():
+    """`t + None` gave NaN; a forward hook returning a RemovableHandle failed inside float()."""
+    for v in (None, object()):
+        with pytest.raises(TypeError, match="add: expected a tensor or a number as an operand, got"):
+            graphnn.ones(2) + v
+
+
+def test_bool_tensors_shift_as_integers():
+    b = graphnn.tensor([True, False])
+    assert (b << 1).tolist() == [2, 0] and (b >> 1).tolist() == [0, 0]
+    assert (graphnn.tensor([1, 2]) << b).tolist() == [2, 2]
+
+
+def test_a_compiled_module_reports_the_original_modules_training_flag():
+    m = nn.Sequential(nn.Linear(2, 2), nn.Dropout())
+    c = graphnn.compile(m)
+    c.eval()
+    m.train()
+    assert m.training and c.training
+    c.train()
+    m.eval()
+    assert not m.training and not c.training and not m[1].training

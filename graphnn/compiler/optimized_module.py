@@ -27,7 +27,19 @@ class OptimizedModule(Module):
         self._orig_mod = module
         object.__setattr__(module, "_scope_name", scope)  # its ops keep their module names ("Net.conv1")
         object.__setattr__(self, "_compiled", CompiledModule(module, name, max_specializations, dynamic, fullgraph))
-        self.training = module.training
+
+    @property
+    def training(self) -> bool:
+        """The original module's flag (switched directly, `model.eval()`, it shows here too, as in PyTorch)."""
+        orig = self.__dict__.get("_modules", {}).get("_orig_mod")
+        return orig.training if orig is not None else self.__dict__.get("_training", True)
+
+    @training.setter
+    def training(self, mode: bool) -> None:
+        orig = self.__dict__.get("_modules", {}).get("_orig_mod")
+        if orig is not None:
+            orig.training = mode
+        self.__dict__["_training"] = mode
 
     def forward(self, *args, **kwargs):
         return self.__dict__["_compiled"](*args, **kwargs)

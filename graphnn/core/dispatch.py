@@ -6,6 +6,8 @@ recorded. Tracing (inside graphnn.compile): only the IR node is emitted.
 
 from __future__ import annotations
 
+import numbers
+
 import numpy as np
 
 from graphnn.ir.graph import Node, Value
@@ -87,6 +89,8 @@ def _scalar(x, ref: str | None):
     the dtype the number would take."""
     if isinstance(x, SymNumber):
         return x.as_tensor(scalar_dtype(0.0 if x.kind is float else 0, ref))
+    if not isinstance(x, numbers.Number):  # (None or a hook's stray RemovableHandle: not NaN, not float()'s error)
+        raise TypeError(f"expected a tensor or a number as an operand, got {type(x).__name__}")
     return Scalar(x, scalar_dtype(x, ref))
 
 
@@ -224,7 +228,10 @@ def apply(op: str, inputs: list, attrs: dict | None = None, name: str | None = N
         args = inputs
     else:  # Python numbers take the dtype of the first non-bool tensor (select's condition does not decide it)
         ref = next((x for x in dts if x != "bool"), dts[0] if dts else None)
-        args = [t if isinstance(t, Tensor) else _scalar(t, ref) for t in inputs]
+        try:
+            args = [t if isinstance(t, Tensor) else _scalar(t, ref) for t in inputs]
+        except TypeError as e:
+            raise TypeError(located(f"{op}: {e}")) from None
     # (detach's op: its result never requires grad, also inside graphnn.compile)
     needs_grad = is_grad_enabled() and any(t._requires_grad for t in tensors) and "detach" not in d.view
     if tracer is not None:

@@ -244,20 +244,21 @@ def renorm(input, p, dim: int, maxnorm):
     return input * factor
 
 
-def bitwise_left_shift(input, other):
-    T = _t()
-    x = T.as_tensor(input)
+def _shifted(input, name: str):
+    """The integer tensor a shift applies to (a bool tensor shifts as the integers 0 and 1)."""
+    x = _t().as_tensor(input)
+    x = x.long() if x.dtype_name == "bool" else x
     if x.dtype_name != "int64":
-        raise RuntimeError(located(f"bitwise_left_shift: expected integer tensors, got {x.dtype_name}"))
-    return x * (2 ** T.as_tensor(other))
+        raise RuntimeError(located(f"{name}: expected integer tensors, got {x.dtype_name}"))
+    return x
+
+
+def bitwise_left_shift(input, other):
+    return _shifted(input, "bitwise_left_shift") * (2 ** _t().as_tensor(other))
 
 
 def bitwise_right_shift(input, other):
-    T = _t()
-    x = T.as_tensor(input)
-    if x.dtype_name != "int64":
-        raise RuntimeError(located(f"bitwise_right_shift: expected integer tensors, got {x.dtype_name}"))
-    return x // (2 ** T.as_tensor(other))
+    return _shifted(input, "bitwise_right_shift") // (2 ** _t().as_tensor(other))
 
 
 _ORDER = ("bool", "int64", "float32", "float64")
