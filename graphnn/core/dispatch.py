@@ -12,6 +12,7 @@ import numpy as np
 
 from graphnn.ir.graph import Node, Value
 from graphnn.core import native_eager
+from graphnn.core.dtypes import get_default_dtype
 from graphnn.ir.registry import IRError, LinAlgError, describe, get_op, infer_node
 from graphnn.ir.types import FLOAT_DTYPES, TensorType
 
@@ -114,8 +115,6 @@ def scalar_dtype(x, other_dtype: str | None) -> str:
         return other_dtype or "bool"
     if isinstance(x, int):
         return other_dtype if other_dtype in ("float32", "float64", "int64") else "int64"
-    from graphnn.core.dtypes import get_default_dtype
-
     return other_dtype if other_dtype in ("float32", "float64") else get_default_dtype()
 
 
@@ -211,8 +210,6 @@ def apply(op: str, inputs: list, attrs: dict | None = None, name: str | None = N
     tensors, dts = found
     # (torch.sqrt(int tensor): float32; an int tensor / a float64 0-d tensor is float64 by promotion)
     if d.int_to_float and dts and not any(x in FLOAT_DTYPES for x in dts):
-        from graphnn.core.dtypes import get_default_dtype
-
         want = get_default_dtype()
         inputs = [t.type_as_dtype(want) if isinstance(t, Tensor) else t for t in inputs]
         tensors = [t for t in inputs if isinstance(t, Tensor)]
