@@ -105,7 +105,7 @@ def _source(x, d: int, index, source, what: str):
     return source.reshape(want) if x.ndim else source.reshape((index.shape[0],))
 
 
-def _scatter_rows(src, index, d: int, size: int):
+def scatter_rows(src, index, d: int, size: int):
     """src's slices along d added into `size` slots at `index` (a scatter-add; int64 adds exactly)."""
     dt = src.dtype_name
     sf = src.type_as_dtype("int64") if dt == "bool" else src
@@ -126,7 +126,7 @@ def index_add(x, dim, index, source, *, alpha=1):
     src = _source(x, d, index, source, "index_add").type_as_dtype(x.dtype_name)
     if alpha != 1:
         src = src * alpha
-    placed = _scatter_rows(src, index, d, x.shape[d] if x.ndim else 1)
+    placed = scatter_rows(src, index, d, x.shape[d] if x.ndim else 1)
     return relabel(x + (placed if x.ndim else placed.reshape(())), "IndexAddBackward0", [x, source])
 
 
@@ -142,7 +142,7 @@ def index_copy(x, dim, index, source):
     last = last_writes(index.reshape((-1,)), 0, (n,))
     if src.ndim:
         last = last.reshape(tuple(-1 if i == d else 1 for i in range(src.ndim)))
-    placed = _scatter_rows(apply("select", [last, src, zero_of(src.dtype_name)]), index, d, n)
+    placed = scatter_rows(apply("select", [last, src, zero_of(src.dtype_name)]), index, d, n)
     if not x.ndim:
         placed = placed.reshape(())
     return apply("select", [count > 0, placed, x], name="IndexCopyBackward0")

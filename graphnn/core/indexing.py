@@ -441,15 +441,15 @@ def _advanced_update(y, selects: list, adv: list, value):
     count = count.reshape((1,) * len(pre) + (M,) + (1,) * len(post))
     placed = value
     if isinstance(value, T.Tensor):
+        from graphnn.core.index_api import scatter_rows
         from graphnn.core.tensor_ops import last_writes, zero_of
 
         v = _broadcast_value(value, pre + B + post)
-        vf = v.type_as_dtype("int64") if v.dtype_name == "bool" else v  # (int64 values add exactly)
         # a position selected several times takes the last of its values (PyTorch's CPU order; it leaves the winner
         # undefined): the others are left out of the sum
         last = last_writes(L.reshape((-1,)), 0, (M,)).reshape((1,) * len(pre) + B + (1,) * len(post))
-        vf = apply("select", [last, vf, zero_of(vf.dtype_name)])
-        placed = apply("take_grad", [vf, L], {"axis": dest, "size": M}).type_as_dtype(y.dtype_name)
+        v = apply("select", [last, v, zero_of(v.dtype_name)])
+        placed = scatter_rows(v, L, dest, M).type_as_dtype(y.dtype_name)
     new2 = apply("select", [count > 0, placed, y2])
     return _undo_merge(new2, y, [p for p, _ in _integer_indices(adv, "assignment")])
 

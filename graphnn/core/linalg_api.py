@@ -327,9 +327,11 @@ def cdist(x1, x2, p: float = 2.0, compute_mode=None):
         raise RuntimeError(located(f"cdist only supports non-negative p values, got {p}"))
     diff = x1.unsqueeze(-2) - x2.unsqueeze(-3)
     if p == 0:  # (a count: its gradient is zero, passed through a select that never takes diff, as PyTorch's)
+        count = (diff != 0).sum(-1).type_as_dtype(diff.dtype_name)
+        if not diff.requires_grad:
+            return count
         never = apply("full", [], {"value": False, "shape": tuple(diff.shape), "dtype": "bool"})
-        zero = apply("select", [never, diff, 0.0]).sum(-1) if diff.requires_grad else 0.0
-        return (diff != 0).sum(-1).type_as_dtype(diff.dtype_name) + zero
+        return count + apply("select", [never, diff, 0.0]).sum(-1)
     ad = diff.abs()
     if p == 1:
         return ad.sum(-1)

@@ -64,7 +64,9 @@ from graphnn.distributions.transforms import (
     TransformedDistribution,
 )
 from graphnn.distributions.constraint_registry import biject_to, transform_to
-from graphnn.distributions.inverse_gamma import ExponentialFamily, InverseGamma, OneHotCategoricalStraightThrough
+from graphnn.distributions.exp_family import ExponentialFamily
+from graphnn.distributions.inverse_gamma import InverseGamma
+from graphnn.distributions.one_hot_categorical import OneHotCategoricalStraightThrough
 from graphnn.distributions import utils
 
 __all__ = [

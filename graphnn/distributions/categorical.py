@@ -91,16 +91,7 @@ class Categorical(Distribution):
         return drawn.t().reshape(*(shape + tuple(self.batch_shape)))
 
     def log_prob(self, value) -> Tensor:
-        value = as_tensor(value)
-        if self._validate_args:
-            check_values(
-                value,
-                lambda a: (a == np.floor(a)) & (a >= 0) & (a < self._num_events),
-                lambda: (
-                    f"Expected value argument ({type(value).__name__} of shape {tuple(value.shape)}) to be "
-                    f"within the support ({self.support}) of the distribution {self!r}, but found invalid values:\n{value}"
-                ),
-            )
+        value = as_tensor(value)  # (checked against the support first: Distribution.__init_subclass__)
         index = value.long().unsqueeze(-1)
         shape = tuple(np.broadcast_shapes(tuple(index.shape), tuple(self.logits.shape[:-1]) + (1,)))
         table = self.logits.expand(*(shape[:-1] + (self._num_events,)))

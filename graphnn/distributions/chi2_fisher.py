@@ -64,8 +64,6 @@ class FisherSnedecor(Distribution):
 
     def log_prob(self, value) -> Tensor:
         x = as_tensor(value)
-        if self._validate_args:
-            self._validate_sample(x)
         h1, h2 = 0.5 * self.df1, 0.5 * self.df2
         ratio = self.df1 / self.df2
         lbeta = h1.lgamma() + h2.lgamma() - (h1 + h2).lgamma()

@@ -77,8 +77,6 @@ class ContinuousBernoulli(ProbsOrLogits):
         from graphnn.nn.functional import binary_cross_entropy_with_logits
 
         x = as_tensor(value)
-        if self._validate_args:
-            self._validate_sample(x)
         logits = self.logits
         shape = tuple(np.broadcast_shapes(tuple(logits.shape), tuple(x.shape)))
         x = x.to(logits.dtype)

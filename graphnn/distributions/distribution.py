@@ -75,7 +75,7 @@ class Distribution:
 
             @functools.wraps(log_prob)
             def checked_log_prob(self, value, *args, **kw):
-                if self._validate_args and isinstance(value, (Tensor, int, float)):
+                if self._validate_args:
                     self._validate_sample(as_tensor(value))
                 return log_prob(self, value, *args, **kw)
 

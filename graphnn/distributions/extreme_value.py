@@ -58,7 +58,7 @@ class Gumbel(_InverseCdfSampled):
         return self.stddev.pow(2)
 
     def log_prob(self, value) -> Tensor:
-        z = (self._checked(value) - self.loc) / self.scale
+        z = (as_tensor(value) - self.loc) / self.scale
         return -(z + (-z).exp()) - self.scale.log()
 
     def cdf(self, value) -> Tensor:
@@ -99,7 +99,7 @@ class Weibull(_InverseCdfSampled):
         return self.scale.pow(2) * ((1 + 2 * r).lgamma().exp() - (1 + r).lgamma().exp().pow(2))
 
     def log_prob(self, value) -> Tensor:
-        y = self._checked(value) / self.scale
+        y = as_tensor(value) / self.scale
         k = self.concentration
         return (k / self.scale).log() + (k - 1) * y.log() - y.pow(k)
 
@@ -140,7 +140,7 @@ class Pareto(_InverseCdfSampled):
         return (self.scale.pow(2) * a / ((a - 1).pow(2) * (a - 2))).masked_fill(self.alpha <= 2, math.inf)
 
     def log_prob(self, value) -> Tensor:
-        value = self._checked(value)
+        value = as_tensor(value)
         return self.alpha.log() + self.alpha * self.scale.log() - (self.alpha + 1) * value.log()
 
     def cdf(self, value) -> Tensor:
@@ -187,7 +187,7 @@ class Kumaraswamy(_InverseCdfSampled):
         return self._moment(2) - self._moment(1).pow(2)
 
     def log_prob(self, value) -> Tensor:
-        x = self._checked(value)
+        x = as_tensor(value)
         a, b = self.concentration1, self.concentration0
         return (a * b).log() + (a - 1) * x.log() + (b - 1) * (-x.pow(a)).log1p()
 

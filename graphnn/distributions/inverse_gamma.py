@@ -1,5 +1,4 @@
-"""InverseGamma (1 / X for X ~ Gamma(concentration, rate)), OneHotCategoricalStraightThrough and the
-ExponentialFamily base class, with PyTorch's names."""
+"""InverseGamma: 1 / X for X ~ Gamma(concentration, rate)."""
 
 from __future__ import annotations
 
@@ -7,15 +6,8 @@ import math
 
 from graphnn.core.tensor import Tensor
 from graphnn.distributions import constraints
-from graphnn.distributions.distribution import Distribution
 from graphnn.distributions.gamma import Gamma
-from graphnn.distributions.independent import OneHotCategorical
 from graphnn.distributions.transforms import PowerTransform, TransformedDistribution
-
-
-class ExponentialFamily(Distribution):
-    """The base class PyTorch gives distributions of the exponential family (graphnn's compute their entropies
-    and KL divergences in closed form each: the class is for users' own subclasses)."""
 
 
 class InverseGamma(TransformedDistribution):
@@ -52,15 +44,3 @@ class InverseGamma(TransformedDistribution):
     def entropy(self) -> Tensor:
         a = self.concentration
         return a + self.rate.log() + a.lgamma() - (1 + a) * a.digamma()
-
-
-class OneHotCategoricalStraightThrough(OneHotCategorical):
-    """A one-hot categorical whose rsample passes gradients to probs as if the sample were probs (the
-    straight-through estimator)."""
-
-    has_rsample = True
-
-    def rsample(self, sample_shape=()) -> Tensor:
-        samples = self.sample(sample_shape)
-        probs = self.probs
-        return samples + (probs - probs.detach())

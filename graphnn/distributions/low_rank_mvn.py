@@ -101,8 +101,6 @@ class LowRankMultivariateNormal(Distribution):
 
     def log_prob(self, value) -> Tensor:
         value = as_tensor(value)
-        if self._validate_args:
-            self._validate_sample(value)
         diff = value - self.loc
         w, d = self.cov_factor, self.cov_diag
         batch = tuple(np.broadcast_shapes(tuple(diff.shape[:-1]), tuple(self.batch_shape)))

@@ -85,8 +85,6 @@ class MixtureSameFamily(Distribution):
 
     def log_prob(self, value) -> Tensor:
         x = as_tensor(value)
-        if self._validate_args:
-            self._validate_sample(x)
         comp = self._component_distribution.log_prob(self._pad(x))  # (..., batch, K)
         log_w = self._mixture_distribution.logits.log_softmax(-1)
         return (comp + log_w).logsumexp(-1)

@@ -73,8 +73,6 @@ class Multinomial(Distribution):
 
     def log_prob(self, value) -> Tensor:
         x = as_tensor(value).to(self.logits.dtype)
-        if self._validate_args:
-            self._validate_sample(x)
         lowest = float(np.finfo(self.logits.dtype_name).min)
         logits = self.logits.clamp(min=lowest)
         log_coef = math.lgamma(self.total_count + 1) - (x + 1).lgamma().sum(-1)
@@ -146,8 +144,6 @@ class NegativeBinomial(ProbsOrLogits):
 
     def log_prob(self, value) -> Tensor:
         k = as_tensor(value).to(self.logits.dtype)
-        if self._validate_args:
-            self._validate_sample(k)
         r, lg = self.total_count, self.logits
         # r log(1 - p) + k log p = -r softplus(logit) - k softplus(-logit)
         unnorm = -r * _softplus(lg) - k * _softplus(-lg)

@@ -54,8 +54,6 @@ class LogitRelaxedBernoulli(ProbsOrLogits):
 
     def log_prob(self, value) -> Tensor:
         x = as_tensor(value)
-        if self._validate_args:
-            self._validate_sample(x)
         s = self.temperature * x - self.logits
         return self.temperature.log() - s - 2 * _softplus(-s)
 
@@ -131,8 +129,6 @@ class ExpRelaxedCategorical(Distribution):
 
     def log_prob(self, value) -> Tensor:
         x = as_tensor(value)
-        if self._validate_args:
-            self._validate_sample(x)
         k = self.event_shape[0]
         t = self.temperature
         scores = self.logits - t * x

@@ -59,8 +59,6 @@ class StudentT(Distribution):
 
     def log_prob(self, value) -> Tensor:
         value = as_tensor(value)
-        if self._validate_args:
-            self._validate_sample(value)
         df = self.df
         y = (value - self.loc) / self.scale
         norm = (
@@ -105,8 +103,6 @@ class Cauchy(Distribution):
 
     def log_prob(self, value) -> Tensor:
         value = as_tensor(value)
-        if self._validate_args:
-            self._validate_sample(value)
         y = (value - self.loc) / self.scale
         return -math.log(math.pi) - self.scale.log() - (y * y).log1p()
 
@@ -156,8 +152,6 @@ class HalfCauchy(_HalfScale):
 
     def log_prob(self, value) -> Tensor:
         value = as_tensor(value)
-        if self._validate_args:
-            self._validate_sample(value)
         y = value / self.scale
         return self._outside(value, math.log(2 / math.pi) - self.scale.log() - (y * y).log1p())
 
@@ -188,8 +182,6 @@ class HalfNormal(_HalfScale):
 
     def log_prob(self, value) -> Tensor:
         value = as_tensor(value)
-        if self._validate_args:
-            self._validate_sample(value)
         y = value / self.scale
         return self._outside(value, math.log(2) - LOG_SQRT_2PI - self.scale.log() - 0.5 * y * y)
 

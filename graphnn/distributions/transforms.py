@@ -513,8 +513,6 @@ class TransformedDistribution(Distribution):
 
     def log_prob(self, value) -> Tensor:
         y = as_tensor(value)
-        if self._validate_args:
-            self._validate_sample(y)
         total = 0
         for t in reversed(self.transforms):
             x = t.inv(y)

@@ -64,8 +64,6 @@ class VonMises(Distribution):
 
     def log_prob(self, value) -> Tensor:
         x = as_tensor(value)
-        if self._validate_args:
-            self._validate_sample(x)
         k = self.concentration
         return k * (x - self.loc).cos() - math.log(2 * math.pi) - log_bessel_i(0, k)
 
