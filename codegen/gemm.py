@@ -24,11 +24,25 @@ MAX_PANEL = 1 << 16  # elements of a packed B panel (K x NR) kept on the stack
 # strided reads of a wide B cost up to half the speed: 192x1024 @ 1024x4096 ran at 36% of peak in place, 73% packed)
 DIRECT_B_MAX_ROWS = 64
 K_SLICE = 256  # rows of k per slice of a long-k product's packed panel (K_SLICE x NR: 32 KiB in float32, AVX-512)
-# stack bytes of the blocked schedules' blocks: B's packed panels (BLIS's nc; over a slice of k in the packed-A
-# schedule, all of k in the banded one) and A's packed rows (in L2, at most half of it: BLIS's mc)
-B_BLOCK_BYTES, A_BLOCK_BYTES = 512 << 10, 512 << 10
-# bytes of a slice of A (m x K_SLICE) beyond which it is packed; 0: the host's L2 (read in place, it spills)
-PACK_A_FROM = 0
+# stack bytes of the blocked schedules' block of B's packed panels (BLIS's nc; over a slice of k or all of k);
+# 0: half of the host's L2 (the panels stream from there past a band of A's rows kept in L1), at most 1 MiB
+B_BLOCK_BYTES = 0
+# bytes of a band of A's rows over a slice of k in the sliced blocked schedule; 0: the host's L1
+SLICE_BYTES = 0
+
+
+def block_bytes() -> int:
+    """Bytes of B's packed block in the blocked schedules."""
+    return B_BLOCK_BYTES or min(l2_bytes() // 2, 1 << 20)
+
+
+def band_slice(MR: int, esize: int, K: int) -> int:
+    """k per slice of the blocked schedules: as few slices as keep MR rows of A over a slice within L1 (a band of A
+    stays there while B's packed panels stream past from L2; every further slice reads and writes the result
+    again), of equal length (a multiple of 16, the last one shorter)."""
+    most = max(16, (SLICE_BYTES or l1_data_bytes()) // (MR * esize))
+    slices = -(-K // most)
+    return min(K, -(-K // slices + 15) // 16 * 16)
 
 
 def transposed_view(k: Kernel, v) -> bool:
@@ -277,35 +291,34 @@ def emit_matmul_blocked(k: Kernel, group, node, via_flat: bool, vw: int) -> None
     # rows a row-major B is read in place.
     pb = direct_pointer(k, c) if pb_direct else None
     direct_out = root is out and not via_flat and out.id in k.ptr
-    # a plain product over a long k that packs B (a weight gradient: k runs over the batch) runs one slice of k
-    # at a time, summed into the result (K_SLICE rows of a packed panel fit in L1 next to the rows of A they meet)
-    # (with k symbolic in N, slices are counted at run time and any k takes the sliced schedule: the choice is
-    # only about speed)
-    with heuristic():
-        sliced = direct_out and (not k.epilogue or long_k) and pb is None and K >= 2 * K_SLICE and m >= MR
-    micro_acc = gemm_tile_function(k.module, dt, vw, MR, accumulate=True) if sliced else None
-    b = k.b
     dynamic_k = isinstance(K, Sym) or long_k  # (slice by slice throughout: no panel of all of k)
     esize = 4 if dt == "float32" else 8
-    # BLIS's loops for a big static product: per slice of k, B's panels packed once into a block kept in L3, and
-    # A's rows packed block by block into micro-panels (MR rows interleaved along k) kept in L2; each packed panel
-    # of B then stays in L1 while every micro-panel of the block streams past it (one contiguous stream of A instead
-    # of MR rows read in place: a 1024-row slice of A is beyond a 512 KiB L2)
+    # A plain product over a long k that packs B (a weight gradient: k runs over the batch) runs one slice of k at
+    # a time, summed into the result. With static sizes (and rows for two bands), the slices are band_slice() long:
+    # per slice, a block of B's panels is packed (half of L2), then every band of MR rows of A, read in place, meets
+    # each panel of the block while the band stays in L1 and the panels stream past from L2; the first slice stores
+    # the tiles, the others add to them (BLIS's loops with the roles of A and B in the caches swapped: packing A
+    # MR rows wide cost more than it saved, and fewer, longer slices read and write the result fewer times); a k of
+    # one such slice is banded (below). Otherwise the slices are K_SLICE long, each packed panel's slice kept in L1
+    # while every row block meets it (with k symbolic in N, slices are counted at run time and any k takes this
+    # schedule: the choice is only about speed).
     with heuristic():
-        packed_a = sliced and not dynamic_k and isinstance(m, int) and isinstance(n, int)
-        packed_a = packed_a and m * K_SLICE * esize > (PACK_A_FROM or l2_bytes())
+        sliced = direct_out and (not k.epilogue or long_k) and pb is None and K >= 2 * K_SLICE and m >= MR
+        static = isinstance(K, int) and isinstance(m, int) and isinstance(n, int) and m >= 2 * MR
+        slice_k = band_slice(MR, esize, K) if static else K_SLICE
+        sliced = sliced and not (static and slice_k == K and not long_k)
+        banded_slices = sliced and static
+    micro_acc = gemm_tile_function(k.module, dt, vw, MR, accumulate=True) if sliced else None
+    b = k.b
     # Packed B panels over all of k, computed panel by panel down all the rows, would store the result (and read
     # an epilogue's operands) in columns NR wide, lines a row apart, that the hardware prefetchers do not follow: a
     # block of panels is packed first and computed band of rows by band (BLIS's jc and ic loops)
     with heuristic():
         banded = not sliced and pb is None and isinstance(n, int) and isinstance(K, int) and n_full >= 2
-    if banded or packed_a:  # (B's block: panels over all of k, or over one slice of k)
-        block_k = K if banded else K_SLICE
-        b_panels = max(1, B_BLOCK_BYTES // (block_k * NR * esize))
+    if banded or banded_slices:  # (B's block: panels over all of k, or over one slice of k)
+        block_k = K if banded else min(slice_k, K)
+        b_panels = max(1, block_bytes() // (block_k * NR * esize))
         bblock = k.alloca(ir.ArrayType(T, b_panels * block_k * NR))
-    if packed_a:
-        a_rows = min((min(l2_bytes(), A_BLOCK_BYTES) // (2 * K_SLICE * esize)) // MR, m // MR) * MR
-        ablock = k.alloca(ir.ArrayType(T, a_rows * K_SLICE))
     if long_k and not sliced:
         raise RuntimeError(f"internal: kernel {k.fn.name}: a product over k = {K} needs the sliced schedule")
     panel = k.alloca(ir.ArrayType(T, K_SLICE * NR if sliced and dynamic_k else scratch_count(K * NR, MAX_PANEL)))
@@ -457,13 +470,14 @@ def emit_matmul_blocked(k: Kernel, group, node, via_flat: bool, vw: int) -> None
             panel_siblings(j0, whole)
             ragged_rows(whole, lambda i0, rows: whole_k_rows(j0, i0, rows))
 
-        def static_slices(k_slice):
-            """k_slice(k0, count, fn) for each slice of a static k, the last one ragged: the first with the micro-kernel
-            that stores, the others with the one that adds."""
-            k_slice(i64(0), K_SLICE, micro)
-            k.loop(K // K_SLICE - 1, lambda s: k_slice(b.mul(b.add(s, i64(1)), i64(K_SLICE)), K_SLICE, micro_acc))
-            if K % K_SLICE:
-                k_slice(i64(K - K % K_SLICE), K % K_SLICE, micro_acc)
+        def static_slices(k_slice, size: int = K_SLICE):
+            """k_slice(k0, count, fn) for each slice of a static k (`size` long, the last one ragged): the first with
+            the micro-kernel that stores, the others with the one that adds."""
+            size = min(size, K)
+            k_slice(i64(0), size, micro)
+            k.loop(K // size - 1, lambda s: k_slice(b.mul(b.add(s, i64(1)), i64(size)), size, micro_acc))
+            if K % size:
+                k_slice(i64(K - K % size), K % size, micro_acc)
 
         def whole_k_rows(j0, i0, rows):
             """Rows i0 .. i0 + rows (fewer than MR) of the panel at column j0 over all of k, through the scratch
@@ -474,11 +488,11 @@ def emit_matmul_blocked(k: Kernel, group, node, via_flat: bool, vw: int) -> None
             b.call(micro, args + [b.bitcast(tile, PTR), i64(NR)])
             store_tile(k, root, out, tile, NR, rows, i64(NR), lead_dims, i0, j0, via_flat)
 
-        def packed_block(p0, panels):
-            """Panels p0 .. p0 + panels of a static product by BLIS's loops (see packed_a): each slice of k packs
-            the block's panels, then per block of a_rows rows packs them and runs the micro-kernel over every
-            (panel, micro-panel) pair, the first slice storing, the others adding."""
-            whole = m // MR
+        def sliced_block(p0, panels):
+            """Panels p0 .. p0 + panels of a big static plain product (see banded_slices): per slice of k, the block's
+            panels are packed, then each band of MR rows of A meets every panel, the first slice storing the tiles,
+            the others adding to them (a ragged last band through the scratch tile); then the epilogue siblings."""
+            whole, ragged = divmod(m, MR)
             out_ptr = k.ptr[out.id]
 
             def k_slice(k0, count: int, fn):
@@ -489,59 +503,42 @@ def emit_matmul_blocked(k: Kernel, group, node, via_flat: bool, vw: int) -> None
                     ),
                 )
 
-                def row_block(ib):
-                    i0 = b.mul(ib, i64(a_rows))
-                    rest_rows = b.sub(i64(whole * MR), i0)
-                    tiles = b.sdiv(
-                        b.select(b.icmp_signed("<", rest_rows, i64(a_rows)), rest_rows, i64(a_rows)), i64(MR)
-                    )
-                    pack_a(i0, tiles, k0, count)
+                def band(i0, rows: int):
+                    start = _advance(b, pa, b.add(a_off, b.add(b.mul(i0, i64(rs)), b.mul(k0, i64(ks)))), T)
+                    row = _advance(b, out_ptr, b.add(c_off, b.mul(i0, i64(n))), T)
 
-                    def panel_tiles(jr):
+                    def tile_at(jr):
                         bsrc = b.bitcast(b.gep(bblock, [i64(0), b.mul(jr, i64(count * NR))], inbounds=True), PTR)
-                        j0 = b.mul(b.add(p0, jr), i64(NR))
+                        pc = _advance(b, row, b.mul(b.add(p0, jr), i64(NR)), T)
+                        args = [start, i64(rs), i64(ks), i64(rows), bsrc, i64(NR), i64(count)]
+                        if rows == MR:
+                            return b.call(fn, args + [pc, i64(n)])
+                        b.call(micro, args + [b.bitcast(tile, PTR), i64(NR)])  # (then its rows added into C)
 
-                        def tile_at(t):
-                            asrc = b.bitcast(b.gep(ablock, [i64(0), b.mul(t, i64(count * MR))], inbounds=True), PTR)
-                            row0 = b.add(i0, b.mul(t, i64(MR)))
-                            pc = _advance(b, out_ptr, b.add(c_off, b.add(b.mul(row0, i64(n)), j0)), T)
-                            for r in range(MR):  # (the next tile's rows of C, which its call loads first)
-                                prefetch(k, _advance(b, pc, i64((MR + r) * n), T))
-                            b.call(fn, [asrc, i64(1), i64(MR), i64(MR), bsrc, i64(NR), i64(count), pc, i64(n)])
+                        def put(r, jj):
+                            at = _advance(b, pc, b.add(b.mul(r, i64(n)), jj), T)
+                            x = b.load(b.gep(tile, [i64(0), b.add(b.mul(r, i64(NR)), jj)], inbounds=True))
+                            b.store(x if fn is micro else b.fadd(b.load(at, typ=T), x), at)
 
-                        k.loop(tiles, tile_at)
+                        k.loop(rows, lambda r: k.loop(NR, lambda jj: put(r, jj)))
 
-                    k.loop(panels, panel_tiles)
+                    k.loop(panels, tile_at)
 
-                k.loop((whole * MR + a_rows - 1) // a_rows, row_block)
+                k.loop(whole, lambda ib: band(b.mul(ib, i64(MR)), MR))
+                if ragged:
+                    band(i64(whole * MR), ragged)
 
-            static_slices(k_slice)
-
-            # (no epilogue siblings: a sliced product with an epilogue has a long k, computed slice by slice)
-            k.loop(
-                panels,
-                lambda jr: ragged_rows(whole, lambda i0, rows: whole_k_rows(b.mul(b.add(p0, jr), i64(NR)), i0, rows)),
-            )
-
-        def pack_a(i0, tiles, k0, count: int):
-            """Rows i0 .. i0 + tiles * MR of A, columns k0 .. k0 + count, into the block's micro-panels: element
-            (r, kk) of micro-panel t at (t * count + kk) * MR + r."""
-
-            def micro_panel(t):
-                def row(r):
-                    i = b.add(i0, b.add(b.mul(t, i64(MR)), r))
-                    src = _advance(b, pa, b.add(a_off, b.add(b.mul(i, i64(rs)), b.mul(k0, i64(ks)))), T)
-                    base = b.add(b.mul(t, i64(count * MR)), r)
-
-                    def put(kk):
-                        x = b.load(_advance(b, src, b.mul(kk, i64(ks)), T), typ=T)
-                        b.store(x, b.gep(ablock, [i64(0), b.add(base, b.mul(kk, i64(MR)))], inbounds=True))
-
-                    k.loop(count, put)
-
-                k.loop(MR, row)
-
-            k.loop(tiles, micro_panel)
+            static_slices(k_slice, slice_k)
+            if k.epilogue:  # (siblings of a long-k product, read back from the block's finished panels)
+                k.loop(
+                    panels,
+                    lambda jr: k.loop(
+                        m,
+                        lambda r: k.loop(
+                            NR, lambda jj: siblings_at(k, out, lead_dims, i64(0), b.mul(b.add(p0, jr), i64(NR)), r, jj)
+                        ),
+                    ),
+                )
 
         def panel_siblings(j0, whole) -> None:
             """The epilogue siblings of a sliced panel's whole row blocks, read back from the finished product (the
@@ -624,8 +621,8 @@ def emit_matmul_blocked(k: Kernel, group, node, via_flat: bool, vw: int) -> None
                 lambda s: (lambda k0: body(k0, count_at(k0), True))(b.mul(b.add(s, i64(1)), i64(K_SLICE))),
             )
 
-        if packed_a or banded:  # (each part its share of the panels, the last one ragged)
-            block = packed_block if packed_a else banded_block
+        if banded_slices or banded:  # (each part its share of the panels, the last one ragged)
+            block = sliced_block if banded_slices else banded_block
             k.share(n_full + (1 if tail else 0), lambda lo, hi: column_blocks(lo, hi, block))
         elif tail != 0:  # one outer loop over all panels (so threads can split it), the last one ragged
             k.loop(

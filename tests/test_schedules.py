@@ -237,13 +237,14 @@ def test_a_long_k_product_keeps_its_sibling_in_its_kernel():
     assert plan.groups[0].extra  # (the sibling computed from the product's finished panels)
 
 
-# Big products pack A block by block (BLIS's loops, gemm.packed_a), and products over a whole packed k compute a
-# block of panels band of rows by band (gemm.banded); with blocks a few tiles big (small_blocks), small products
-# take those schedules too: several row and column blocks, ragged rows, a ragged last panel, an epilogue.
+# Big plain products run slice of k by slice, a block of packed panels per slice computed band of rows by band
+# (gemm.banded_slices), and products over a whole packed k compute a block of panels band by band (gemm.banded);
+# with slices and blocks a few tiles big (small_blocks), small products take those schedules too: several slices
+# (the last one ragged) and column blocks, ragged rows, a ragged last panel, an epilogue.
 BLOCK_CASES = {
-    "packed_a": _plain(70, 50, 600),
-    "packed_a_batched": _plain(70, 40, 520, batch=(2,)),
-    "packed_a_whole_panels": _plain(72, 64, 512),
+    "sliced_bands": _plain(70, 50, 600),
+    "sliced_bands_batched": _plain(70, 40, 520, batch=(2,)),
+    "sliced_bands_whole_panels": _plain(72, 64, 512),
     "banded_epilogue": _blocked(70, 100, 300),
     "banded_plain": _plain(70, 100, 300),
 }
@@ -253,8 +254,7 @@ BLOCK_CASES = {
 def small_blocks(monkeypatch):
     from graphnn.codegen import gemm
 
-    monkeypatch.setattr(gemm, "PACK_A_FROM", 1)
-    monkeypatch.setattr(gemm, "A_BLOCK_BYTES", 2 * gemm.K_SLICE * 4 * 12)  # 12 rows
+    monkeypatch.setattr(gemm, "SLICE_BYTES", 8 * 4 * 200)  # slices of 200 (MR 6 or 8 rows of float32)
     monkeypatch.setattr(gemm, "B_BLOCK_BYTES", 40000)  # 1 or 2 panels (AVX-512 or AVX2)
 
 
@@ -263,8 +263,8 @@ def test_blocked_schedules(small_blocks, split_everything, name):
     g = BLOCK_CASES[name]
     arrays = _rand(np.random.default_rng(2), g)
     compiled = CompiledGraph(g)
-    if compiled._ir_text is not None and name.startswith("packed_a"):  # (compiled now, not loaded from the cache)
-        assert f"[{12 * 256} x float]" in compiled._ir_text  # (the block of A)
+    if compiled._ir_text is not None and name.startswith("sliced"):  # (compiled now, not loaded from the cache)
+        assert "graphnn_gemm_tile_acc" in compiled._ir_text  # (slices after the first add to the result)
     results = []
     for n in (1, 2, 3):
         graphnn.set_num_threads(n)
