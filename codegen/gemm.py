@@ -99,6 +99,14 @@ def _batch_offset(k: Kernel, out, v, lead_dims: list):
     return k.b.mul(flat, i64(v.shape[-2] * v.shape[-1]))
 
 
+def _opaque(b, p):
+    """Pointer p as an opaque `ptr` value (llvmlite's bitcast returns a typed pointer unchanged, all pointer types
+    comparing equal, and then refuses to store a vector through it)."""
+    cast = ir.CastInstr(b.block, "bitcast", p, PTR)
+    b._insert(cast)
+    return cast
+
+
 def _advance(b, p, offset, T):
     return b.gep(p, [offset], source_etype=T, inbounds=True)
 
@@ -319,6 +327,10 @@ def emit_matmul_blocked(k: Kernel, group, node, via_flat: bool, vw: int) -> None
         block_k = K if banded else min(slice_k, K)
         b_panels = max(1, block_bytes() // (block_k * NR * esize))
         bblock = k.alloca(ir.ArrayType(T, b_panels * block_k * NR))
+    # A transposed in memory (a weight gradient's X^T): a band of MR rows over k touches a cache line per k for MR
+    # elements of it, more lines than L1 holds, so each band is first copied MR wide (element (r, kk) at kk * MR + r),
+    # once for all the panels of the block it then meets
+    a_band = k.alloca(ir.ArrayType(T, MR * block_k)) if (banded or banded_slices) and ks != 1 else None
     if long_k and not sliced:
         raise RuntimeError(f"internal: kernel {k.fn.name}: a product over k = {K} needs the sliced schedule")
     panel = k.alloca(ir.ArrayType(T, K_SLICE * NR if sliced and dynamic_k else scratch_count(K * NR, MAX_PANEL)))
@@ -376,13 +388,14 @@ def emit_matmul_blocked(k: Kernel, group, node, via_flat: bool, vw: int) -> None
         def run_panel(j0, cols, fn, width: int, bsrc, bld, full: bool):
             k.loop((m + MR - 1) // MR, lambda ib: row_tile(ib, j0, cols, fn, width, bsrc, bld, full))
 
-        def row_tile(ib, j0, cols, fn, width: int, bsrc, bld, full: bool):
-            """The tile of row block ib at column j0 (B's panel at bsrc, rows bld apart), stored in place or through
-            the scratch tile and the epilogue."""
+        def row_tile(ib, j0, cols, fn, width: int, bsrc, bld, full: bool, band=None):
+            """The tile of row block ib at column j0 (B's panel at bsrc, rows bld apart; A's rows read in place, or
+            from `band`: (pointer, row stride, k stride)), stored in place or through the scratch tile and the
+            epilogue."""
             i0 = b.mul(ib, i64(MR))
             rows = b.sub(i64(m), i0)
-            start = _advance(b, pa, b.add(a_off, b.mul(i0, i64(rs))), T)
-            args = [start, i64(rs), i64(ks), rows, bsrc, bld, i64(K)]
+            start, a_rs, a_ks = band or (_advance(b, pa, b.add(a_off, b.mul(i0, i64(rs))), T), rs, ks)
+            args = [start, i64(a_rs), i64(a_ks), rows, bsrc, bld, i64(K)]
 
             def via_tile():
                 b.call(fn, args + [b.bitcast(tile, PTR), i64(width)])
@@ -427,13 +440,49 @@ def emit_matmul_blocked(k: Kernel, group, node, via_flat: bool, vw: int) -> None
             )
 
             def band(ib):
+                i0 = b.mul(ib, i64(MR))
+                src = band_of_a(i0, i64(0), K, b.sub(i64(m), i0))
+
                 def tile_at(jr):
                     bsrc = b.bitcast(b.gep(bblock, [i64(0), b.mul(jr, i64(K * NR))], inbounds=True), PTR)
-                    row_tile(ib, b.mul(b.add(p0, jr), i64(NR)), i64(NR), micro, NR, bsrc, i64(NR), True)
+                    row_tile(ib, b.mul(b.add(p0, jr), i64(NR)), i64(NR), micro, NR, bsrc, i64(NR), True, src)
 
                 k.loop(panels, tile_at)
 
             k.loop((m + MR - 1) // MR, band)
+
+        def band_of_a(i0, k0, count: int, rows):
+            """(pointer, row stride, k stride) of rows i0 .. i0 + MR of A over k0 .. k0 + count: in place, or for a
+            transposed A, copied MR wide into a_band (rows past the end repeat the last one, as the micro-kernel's)."""
+            start = _advance(b, pa, b.add(a_off, b.add(b.mul(i0, i64(rs)), b.mul(k0, i64(ks)))), T)
+            if a_band is None:
+                return start, rs, ks
+            V = ir.VectorType(T, MR)
+            band = _opaque(b, a_band)
+
+            def at(kk):
+                return _advance(b, band, b.mul(kk, i64(MR)), T)
+
+            def whole():  # (each k's MR elements are adjacent in memory: one short vector copy)
+                k.loop(
+                    count,
+                    lambda kk: b.store(
+                        b.load(_advance(b, start, b.mul(kk, i64(ks)), T), typ=V, align=esize), at(kk), align=esize
+                    ),
+                )
+
+            def ragged():
+                def put(kk):
+                    x = ir.Constant(V, None)
+                    for r in range(MR):
+                        y = b.load(_advance(b, start, b.add(b.mul(kk, i64(ks)), _clamped(b, r, rows)), T), typ=T)
+                        x = b.insert_element(x, y, ir.Constant(ir.IntType(32), r))
+                    b.store(x, at(kk), align=esize)
+
+                k.loop(count, put)
+
+            k.if_else(b.icmp_signed(">=", rows, i64(MR)), whole, ragged)
+            return band, 1, MR
 
         def full_panel(jp):
             j0 = b.mul(jp, i64(NR))
@@ -504,13 +553,13 @@ def emit_matmul_blocked(k: Kernel, group, node, via_flat: bool, vw: int) -> None
                 )
 
                 def band(i0, rows: int):
-                    start = _advance(b, pa, b.add(a_off, b.add(b.mul(i0, i64(rs)), b.mul(k0, i64(ks)))), T)
+                    start, a_rs, a_ks = band_of_a(i0, k0, count, i64(rows))
                     row = _advance(b, out_ptr, b.add(c_off, b.mul(i0, i64(n))), T)
 
                     def tile_at(jr):
                         bsrc = b.bitcast(b.gep(bblock, [i64(0), b.mul(jr, i64(count * NR))], inbounds=True), PTR)
                         pc = _advance(b, row, b.mul(b.add(p0, jr), i64(NR)), T)
-                        args = [start, i64(rs), i64(ks), i64(rows), bsrc, i64(NR), i64(count)]
+                        args = [start, i64(a_rs), i64(a_ks), i64(rows), bsrc, i64(NR), i64(count)]
                         if rows == MR:
                             return b.call(fn, args + [pc, i64(n)])
                         b.call(micro, args + [b.bitcast(tile, PTR), i64(NR)])  # (then its rows added into C)

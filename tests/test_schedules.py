@@ -1,6 +1,8 @@
 """The hand-written schedules (dot-product and blocked GEMM tiles, col2im, tiled max-pool gradients) with their
 fused epilogues agree with the reference interpreter, on one thread and split over the worker pool."""
 
+import re
+
 import numpy as np
 import pytest
 
@@ -40,6 +42,16 @@ def _plain(m, n, k, batch=()):
     a = g.add_input(TensorType(batch + (m, k), "float32"), "a")
     b = g.add_input(TensorType(batch + (k, n), "float32"), "b")
     g.outputs = [g.emit("matmul", a, b)]
+    return g
+
+
+def _plain_transposed_a(m, n, k):
+    """A product of a transposed buffer (a weight gradient's X^T) stored in place: its bands of A are copied MR
+    wide before they meet B's panels."""
+    g = Graph(f"plain_ta_{m}_{n}_{k}")
+    a = g.add_input(TensorType((k, m), "float32"), "a")
+    b = g.add_input(TensorType((k, n), "float32"), "b")
+    g.outputs = [g.emit("matmul", g.emit("transpose", a, perm=(1, 0)), b)]
     return g
 
 
@@ -247,6 +259,8 @@ BLOCK_CASES = {
     "sliced_bands_whole_panels": _plain(72, 64, 512),
     "banded_epilogue": _blocked(70, 100, 300),
     "banded_plain": _plain(70, 100, 300),
+    "banded_transposed_a": _plain_transposed_a(70, 100, 300),
+    "sliced_bands_transposed_a": _plain_transposed_a(71, 50, 600),
 }
 
 
@@ -265,6 +279,8 @@ def test_blocked_schedules(small_blocks, split_everything, name):
     compiled = CompiledGraph(g)
     if compiled._ir_text is not None and name.startswith("sliced"):  # (compiled now, not loaded from the cache)
         assert "graphnn_gemm_tile_acc" in compiled._ir_text  # (slices after the first add to the result)
+    if compiled._ir_text is not None and name.endswith("transposed_a"):
+        assert re.search(r"load <[68] x float>", compiled._ir_text)  # (a band of A copied MR wide)
     results = []
     for n in (1, 2, 3):
         graphnn.set_num_threads(n)
