@@ -144,14 +144,19 @@ def emit_im2col(k: Kernel, group) -> None:
     pad = [p[0] for p in at["padding"]]
     nsp = len(kernel)
     outs = geometry(x.shape, at)[0]
-    space = (x.shape[1],) + tuple(kernel) + (x.shape[0],) + outs
+    per_image = at.get("per_image", False)  # (out[n, (c, k), q] rather than out[(c, k), (n, q)])
+    if per_image:
+        space = (x.shape[0], x.shape[1]) + tuple(kernel) + outs
+    else:
+        space = (x.shape[1],) + tuple(kernel) + (x.shape[0],) + outs
     b = k.b
     zero = k.const(0, root.dtype)
     last = nsp - 1
 
     def run(loop_dims):
         n, c, kk, qs = loop_dims[0], loop_dims[1], loop_dims[2 : 2 + nsp], loop_dims[2 + nsp :]
-        start = Index(k, space, [c] + list(kk) + [n] + list(qs) + [i64(0)]).flat  # the run's first element
+        first = [n, c] + list(kk) + list(qs) if per_image else [c] + list(kk) + [n] + list(qs)
+        start = Index(k, space, first + [i64(0)]).flat  # the run's first element
         pos = [window_position(b, q, t, stride[d], dil[d], pad[d]) for d, (q, t) in enumerate(zip(qs, kk))]
         inside = ir.Constant(ir.IntType(1), 1)
         for d, p in enumerate(pos):

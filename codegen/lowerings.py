@@ -513,9 +513,13 @@ def _im2col(k, node, idx):
     x = node.inputs[0]
     at = node.attrs
     outs = geometry(x.shape, at)[0]
-    j, r = idx.dims
+    if at.get("per_image"):
+        n, j, r = idx.dims
+        qs = _unravel(k, r, outs)
+    else:
+        j, r = idx.dims
+        n, *qs = _unravel(k, r, (x.shape[0],) + outs)
     c, *kk = _unravel(k, j, (x.shape[1],) + tuple(at["kernel"]))
-    n, *qs = _unravel(k, r, (x.shape[0],) + outs)
     return im2col_source(k, x, at, n, c, kk, qs)
 
 

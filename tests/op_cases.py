@@ -1098,7 +1098,10 @@ def _np_im2col(a, at):
                     inside = all(0 <= p < x.shape[2 + d] for d, p in enumerate(pos))
                     row.append(x[(n, c) + tuple(pos)] if inside else 0)
             rows.append(row)
-    return np.array(rows, dtype=x.dtype)
+    cols = np.array(rows, dtype=x.dtype)
+    if at.get("per_image"):  # (C*K, N*Q) -> (N, C*K, Q)
+        return np.ascontiguousarray(cols.reshape(cols.shape[0], x.shape[0], -1).transpose(1, 0, 2))
+    return cols
 
 
 def _np_col2im(a, at):
@@ -1132,7 +1135,16 @@ def _col_shape(xs, ws, st, pd, dl):
     return (xs[1] * kp, xs[0] * int(np.prod(o[2:])))
 
 
-entry("im2col", [C(n, F(*xs), **_im2col_attrs(ws, st, pd, dl)) for n, xs, ws, st, pd, dl, _gr in _CONVS], _np_im2col)
+entry(
+    "im2col",
+    [C(n, F(*xs), **_im2col_attrs(ws, st, pd, dl)) for n, xs, ws, st, pd, dl, _gr in _CONVS]
+    + [  # one column matrix per image (a convolution with a small weight, conv_gemm._per_image)
+        C(n + "_per_image", F(*xs), per_image=True, **_im2col_attrs(ws, st, pd, dl))
+        for n, xs, ws, st, pd, dl, _gr in _CONVS
+        if xs[0] > 1 or n == "2d"
+    ],
+    _np_im2col,
+)
 entry(
     "col2im",
     [

@@ -30,11 +30,10 @@ def unfold(input: Tensor, kernel_size, dilation=1, padding=0, stride=1) -> Tenso
     x = input if batched else input.unsqueeze(0)
     at = _attrs(kernel_size, dilation, padding, stride)
     try:
-        _outs, kp, positions = geometry(tuple(x.shape), at)
+        geometry(tuple(x.shape), at)
     except ValueError as e:
         raise op_error(IRError(f"unfold({x._type}): {e}")) from None
-    n, c = x.shape[0], x.shape[1]
-    cols = apply("im2col", [x], at).reshape(c * kp, n, positions).permute(1, 0, 2)
+    cols = apply("im2col", [x], {**at, "per_image": True})  # (N, C * prod(kernel), positions)
     out = cols if batched else cols.squeeze(0)
     return relabel(out, "Im2ColBackward0", [input])
 

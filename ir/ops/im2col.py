@@ -1,7 +1,9 @@
 """im2col / col2im: the data movement that turns a convolution into a matrix product.
 
 im2col(x): (N, C, *S) -> (C * prod(K), N * prod(O)), row (c, k...) and column (n, o...) in row-major order:
-out[(c, k), (n, q)] = x[n, c, q * stride + k * dilation - pad_lo] (0 outside the input).
+out[(c, k), (n, q)] = x[n, c, q * stride + k * dilation - pad_lo] (0 outside the input). With per_image=True, one
+matrix per image: (N, C * prod(K), prod(O)), out[n, (c, k), q] (a convolution's per-image products then store their
+results in NCHW order).
 col2im is its transpose: it sums every column entry back onto the input position it was read from.
 Attributes: kernel, stride, dilation (per spatial dim), padding ((lo, hi) per spatial dim); col2im also input_shape.
 """
@@ -40,6 +42,8 @@ def geometry(shape: tuple, attrs: dict) -> tuple:
 def _im2col_infer(types, attrs):
     x = types[0]
     outs, kp, rp = geometry(x.shape, attrs)
+    if attrs.get("per_image"):
+        return TensorType((x.shape[0], x.shape[1] * kp, rp), x.dtype)
     return TensorType((x.shape[1] * kp, x.shape[0] * rp), x.dtype)
 
 
@@ -48,6 +52,9 @@ def _im2col_ref(a, attrs):
     outs, kp, rp = geometry(x.shape, attrs)
     nsp = len(outs)
     win = _windows(x, attrs["kernel"], attrs, outs)  # N C O.. K..
+    if attrs.get("per_image"):
+        perm = (0, 1) + tuple(range(2 + nsp, 2 + 2 * nsp)) + tuple(range(2, 2 + nsp))  # N C K.. O..
+        return np.ascontiguousarray(np.transpose(win, perm).reshape(x.shape[0], x.shape[1] * kp, rp))
     perm = (1,) + tuple(range(2 + nsp, 2 + 2 * nsp)) + (0,) + tuple(range(2, 2 + nsp))
     return np.ascontiguousarray(np.transpose(win, perm).reshape(x.shape[1] * kp, x.shape[0] * rp))
 
@@ -56,12 +63,20 @@ def _geo_attrs(attrs):
     return {k: attrs[k] for k in ("kernel", "stride", "padding", "dilation")}
 
 
+def _im2col_grad(b, n, ct):
+    g = ct[0]
+    if n.attrs.get("per_image"):  # (N, CK, Q) -> the channel-major (CK, N * Q) that col2im sums back
+        N, ck, q = g.type.shape
+        g = b.reshape(b.transpose(g, perm=(1, 0, 2)), shape=(ck, N * q))
+    return [b.col2im(g, input_shape=n.inputs[0].shape, **_geo_attrs(n.attrs))]
+
+
 register(
     "im2col",
     infer=_im2col_infer,
     ref=_im2col_ref,
-    grad=lambda b, n, ct: [b.col2im(ct[0], input_shape=n.inputs[0].shape, **_geo_attrs(n.attrs))],
-    fixed_attrs=("kernel", "stride", "padding", "dilation"),
+    grad=_im2col_grad,
+    fixed_attrs=("kernel", "stride", "padding", "dilation", "per_image"),
     pattern="injective",
     num_inputs=1,
     lowering="im2col",
