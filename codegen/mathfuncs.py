@@ -26,6 +26,21 @@ def poly(k, x, coeffs: list):
     return acc
 
 
+def estrin(k, x, coeffs: list):
+    """coeffs[0]*x^n + ... + coeffs[n] by Estrin's scheme: pairs a + b*x, then pairs of those in x^2, x^4, ...
+    (the same terms as Horner's summed as a tree, a few FMAs deep instead of n: a long polynomial at the end of a
+    dependency chain no longer holds up the vector loop; its rounding differs from Horner's)."""
+    b = k.b
+    terms = [ir.Constant(x.type, c) for c in reversed(coeffs)]  # lowest degree first
+    power = x
+    while len(terms) > 1:
+        pairs = [k.flags(b.fadd(k.flags(b.fmul(hi, power)), lo)) for lo, hi in zip(terms[::2], terms[1::2])]
+        terms = pairs + terms[len(pairs) * 2 :]
+        if len(terms) > 1:
+            power = k.flags(b.fmul(power, power))
+    return terms[0]
+
+
 def is_nan(b, x):
     return b.fcmp_unordered("uno", x, x)
 
@@ -192,7 +207,9 @@ def erf_f32(k, x):
     z = k.flags(b.fmul(ax, ax))
     small = k.flags(b.fmul(ax, poly(k, z, _ERF_SMALL)))
     u = b.fdiv(_c(1.0), ax)  # (exact division; ax >= 1 where it is used)
-    tail = k.flags(b.fmul(exp_f32(k, b.fneg(z)), k.flags(b.fmul(poly(k, u, _ERFC_SCALED), u))))
+    m, n = _exp_reduced(k, b.fneg(z))  # exp(-z), -16 <= -z <= 0: no overflow or underflow to guard
+    e = k.flags(b.fmul(m, _pow2(b, b.fptosi(n, I32))))
+    tail = k.flags(b.fmul(e, k.flags(b.fmul(estrin(k, u, _ERFC_SCALED), u))))
     big = k.flags(b.fsub(_c(1.0), tail))
     y = b.select(b.fcmp_ordered("<", ax, _c(1.0)), small, big)
     y = k.intrinsic("copysign", "float32", [y, x])
