@@ -9,6 +9,8 @@ elementwise epilogue while storing the tile.
 
 from __future__ import annotations
 
+import math
+
 import llvmlite.ir as ir
 
 from graphnn.ir.registry import family
@@ -25,15 +27,17 @@ MAX_PANEL = 1 << 16  # elements of a packed B panel (K x NR) kept on the stack
 DIRECT_B_MAX_ROWS = 64
 K_SLICE = 256  # rows of k per slice of a long-k product's packed panel (K_SLICE x NR: 32 KiB in float32, AVX-512)
 # stack bytes of the blocked schedules' block of B's packed panels (BLIS's nc; over a slice of k or all of k);
-# 0: half of the host's L2 (the panels stream from there past a band of A's rows kept in L1), at most 1 MiB
+# 0: from the host's L2 (the panels stream from there past a band of A's rows kept in L1; see block_bytes)
 B_BLOCK_BYTES = 0
 # bytes of a band of A's rows over a slice of k in the sliced blocked schedule; 0: the host's L1
 SLICE_BYTES = 0
 
 
-def block_bytes() -> int:
-    """Bytes of B's packed block in the blocked schedules."""
-    return B_BLOCK_BYTES or min(l2_bytes() // 2, 1 << 20)
+def block_bytes(copied_a: bool = False) -> int:
+    """Bytes of B's packed block in the blocked schedules; with A's bands copied (a transposed A, whose copies are
+    made once per block and then kept in L1), all of L2 (fewer blocks, fewer copies: 1.03-1.2x on weight-gradient
+    shapes, Zen 3), at most 1 MiB."""
+    return B_BLOCK_BYTES or min(l2_bytes() // (1 if copied_a else 2), 1 << 20)
 
 
 def band_slice(MR: int, esize: int, K: int) -> int:
@@ -325,12 +329,14 @@ def emit_matmul_blocked(k: Kernel, group, node, via_flat: bool, vw: int) -> None
         banded = not sliced and pb is None and isinstance(n, int) and isinstance(K, int) and n_full >= 2
     if banded or banded_slices:  # (B's block: panels over all of k, or over one slice of k)
         block_k = K if banded else min(slice_k, K)
-        b_panels = max(1, block_bytes() // (block_k * NR * esize))
+        b_panels = max(1, block_bytes(ks != 1) // (block_k * NR * esize))
         bblock = k.alloca(ir.ArrayType(T, b_panels * block_k * NR))
     # A transposed in memory (a weight gradient's X^T): a band of MR rows over k touches a cache line per k for MR
     # elements of it, more lines than L1 holds, so each band is first copied MR wide (element (r, kk) at kk * MR + r),
-    # once for all the panels of the block it then meets
-    a_band = k.alloca(ir.ArrayType(T, MR * block_k)) if (banded or banded_slices) and ks != 1 else None
+    # once for all the panels of the block it then meets; `chunk` bands at a time, a whole number of cache lines per
+    # k (8 bands of 6 float32 rows: 3 lines), so that each line of A is read once per block
+    chunk = 64 // math.gcd(64, MR * esize)
+    a_band = k.alloca(ir.ArrayType(T, chunk * MR * block_k)) if (banded or banded_slices) and ks != 1 else None
     if long_k and not sliced:
         raise RuntimeError(f"internal: kernel {k.fn.name}: a product over k = {K} needs the sliced schedule")
     panel = k.alloca(ir.ArrayType(T, K_SLICE * NR if sliced and dynamic_k else scratch_count(K * NR, MAX_PANEL)))
@@ -439,17 +445,51 @@ def emit_matmul_blocked(k: Kernel, group, node, via_flat: bool, vw: int) -> None
                 lambda jr: pack(b.mul(b.add(p0, jr), i64(NR)), NR, False, into=bblock, at=b.mul(jr, i64(K * NR))),
             )
 
-            def band(ib):
-                i0 = b.mul(ib, i64(MR))
-                src = band_of_a(i0, i64(0), K, b.sub(i64(m), i0))
-
+            def band(ib, src):
                 def tile_at(jr):
                     bsrc = b.bitcast(b.gep(bblock, [i64(0), b.mul(jr, i64(K * NR))], inbounds=True), PTR)
                     row_tile(ib, b.mul(b.add(p0, jr), i64(NR)), i64(NR), micro, NR, bsrc, i64(NR), True, src)
 
                 k.loop(panels, tile_at)
 
-            k.loop((m + MR - 1) // MR, band)
+            each_band(i64(0), K, (m + MR - 1) // MR, m // MR, band)
+
+        def each_band(k0, count: int, bands, whole, body):
+            """body(ib, A's band source) for bands 0 .. bands of A over k0 .. k0 + count (`whole` of them have MR
+            rows); a transposed A's whole bands are copied `chunk` at a time."""
+            if a_band is None or chunk == 1:
+                return k.loop(bands, lambda ib: body(ib, band_of_a(b.mul(ib, i64(MR)), k0, count, rows_at(ib))))
+            V = ir.VectorType(T, MR)
+            buf = _opaque(b, a_band)
+
+            def copied(c):
+                ib0 = b.mul(c, i64(chunk))
+                start = _advance(b, pa, b.add(a_off, b.add(b.mul(b.mul(ib0, i64(MR)), i64(rs)), b.mul(k0, i64(ks)))), T)
+
+                def copy(kk):
+                    src = _advance(b, start, b.mul(kk, i64(ks)), T)
+                    for t in range(chunk):
+                        x = b.load(_advance(b, src, i64(t * MR), T), typ=V, align=esize)
+                        b.store(x, _advance(b, buf, b.add(i64(t * count * MR), b.mul(kk, i64(MR))), T), align=esize)
+
+                k.loop(count, copy)
+                k.loop(
+                    chunk,
+                    lambda t: body(b.add(ib0, t), (_advance(b, buf, b.mul(t, i64(count * MR)), T), 1, MR)),
+                )
+
+            chunks = whole // chunk
+            k.loop(chunks, copied)
+            done = chunks * chunk
+            k.loop(
+                bands - done,
+                lambda j: (lambda ib: body(ib, band_of_a(b.mul(ib, i64(MR)), k0, count, rows_at(ib))))(
+                    b.add(as_i64(done), j)
+                ),
+            )
+
+        def rows_at(ib):
+            return b.sub(i64(m), b.mul(ib, i64(MR)))
 
         def band_of_a(i0, k0, count: int, rows):
             """(pointer, row stride, k stride) of rows i0 .. i0 + MR of A over k0 .. k0 + count: in place, or for a
@@ -552,8 +592,8 @@ def emit_matmul_blocked(k: Kernel, group, node, via_flat: bool, vw: int) -> None
                     ),
                 )
 
-                def band(i0, rows: int):
-                    start, a_rs, a_ks = band_of_a(i0, k0, count, i64(rows))
+                def band(i0, rows: int, src):
+                    start, a_rs, a_ks = src
                     row = _advance(b, out_ptr, b.add(c_off, b.mul(i0, i64(n))), T)
 
                     def tile_at(jr):
@@ -573,9 +613,10 @@ def emit_matmul_blocked(k: Kernel, group, node, via_flat: bool, vw: int) -> None
 
                     k.loop(panels, tile_at)
 
-                k.loop(whole, lambda ib: band(b.mul(ib, i64(MR)), MR))
+                each_band(k0, count, whole, whole, lambda ib, src: band(b.mul(ib, i64(MR)), MR, src))
                 if ragged:
-                    band(i64(whole * MR), ragged)
+                    i0 = i64(whole * MR)
+                    band(i0, ragged, band_of_a(i0, k0, count, i64(ragged)))
 
             static_slices(k_slice, slice_k)
             if k.epilogue:  # (siblings of a long-k product, read back from the block's finished panels)
