@@ -44,7 +44,9 @@ def band_slice(MR: int, esize: int, K: int) -> int:
     """k per slice of the blocked schedules: as few slices as keep MR rows of A over a slice within L1 (a band of A
     stays there while B's packed panels stream past from L2; every further slice reads and writes the result
     again), of equal length (a multiple of 16, the last one shorter)."""
-    most = max(16, (SLICE_BYTES or l1_data_bytes()) // (MR * esize))
+    most = max(16, (SLICE_BYTES or l1_data_bytes()) // (MR * esize) // 16 * 16)
+    if not isinstance(K, int):  # (a k symbolic in N: slices of the longest length, counted at run time)
+        return most
     slices = -(-K // most)
     return min(K, -(-K // slices + 15) // 16 * 16)
 
@@ -316,7 +318,7 @@ def emit_matmul_blocked(k: Kernel, group, node, via_flat: bool, vw: int) -> None
     # schedule: the choice is only about speed).
     with heuristic():
         sliced = direct_out and (not k.epilogue or long_k) and pb is None and K >= 2 * K_SLICE and m >= MR
-        static = isinstance(K, int) and isinstance(m, int) and isinstance(n, int) and m >= 2 * MR
+        static = isinstance(m, int) and isinstance(n, int) and m >= 2 * MR  # (k may be symbolic in N)
         slice_k = band_slice(MR, esize, K) if static else K_SLICE
         sliced = sliced and not (static and slice_k == K and not long_k)
         banded_slices = sliced and static
@@ -328,7 +330,7 @@ def emit_matmul_blocked(k: Kernel, group, node, via_flat: bool, vw: int) -> None
     with heuristic():
         banded = not sliced and pb is None and isinstance(n, int) and isinstance(K, int) and n_full >= 2
     if banded or banded_slices:  # (B's block: panels over all of k, or over one slice of k)
-        block_k = K if banded else min(slice_k, K)
+        block_k = K if banded else slice_k if isinstance(K, Sym) else min(slice_k, K)
         b_panels = max(1, block_bytes(ks != 1) // (block_k * NR * esize))
         bblock = k.alloca(ir.ArrayType(T, b_panels * block_k * NR))
     # A transposed in memory (a weight gradient's X^T): a band of MR rows over k touches a cache line per k for MR
@@ -470,12 +472,15 @@ def emit_matmul_blocked(k: Kernel, group, node, via_flat: bool, vw: int) -> None
                     src = _advance(b, start, b.mul(kk, i64(ks)), T)
                     for t in range(chunk):
                         x = b.load(_advance(b, src, i64(t * MR), T), typ=V, align=esize)
-                        b.store(x, _advance(b, buf, b.add(i64(t * count * MR), b.mul(kk, i64(MR))), T), align=esize)
+                        at = b.add(b.mul(as_i64(count), i64(t * MR)), b.mul(kk, i64(MR)))
+                        b.store(x, _advance(b, buf, at, T), align=esize)
 
                 k.loop(count, copy)
                 k.loop(
                     chunk,
-                    lambda t: body(b.add(ib0, t), (_advance(b, buf, b.mul(t, i64(count * MR)), T), 1, MR)),
+                    lambda t: body(
+                        b.add(ib0, t), (_advance(b, buf, b.mul(t, b.mul(as_i64(count), i64(MR))), T), 1, MR)
+                    ),
                 )
 
             chunks = whole // chunk
@@ -584,12 +589,11 @@ def emit_matmul_blocked(k: Kernel, group, node, via_flat: bool, vw: int) -> None
             whole, ragged = divmod(m, MR)
             out_ptr = k.ptr[out.id]
 
-            def k_slice(k0, count: int, fn):
+            def k_slice(k0, count, fn):
+                panel_size = b.mul(as_i64(count), i64(NR))  # (count: an int, or a value for a k symbolic in N)
                 k.loop(
                     panels,
-                    lambda jr: pack(
-                        b.mul(b.add(p0, jr), i64(NR)), NR, False, k0, count, bblock, b.mul(jr, i64(count * NR))
-                    ),
+                    lambda jr: pack(b.mul(b.add(p0, jr), i64(NR)), NR, False, k0, count, bblock, b.mul(jr, panel_size)),
                 )
 
                 def band(i0, rows: int, src):
@@ -597,9 +601,9 @@ def emit_matmul_blocked(k: Kernel, group, node, via_flat: bool, vw: int) -> None
                     row = _advance(b, out_ptr, b.add(c_off, b.mul(i0, i64(n))), T)
 
                     def tile_at(jr):
-                        bsrc = b.bitcast(b.gep(bblock, [i64(0), b.mul(jr, i64(count * NR))], inbounds=True), PTR)
+                        bsrc = b.bitcast(b.gep(bblock, [i64(0), b.mul(jr, panel_size)], inbounds=True), PTR)
                         pc = _advance(b, row, b.mul(b.add(p0, jr), i64(NR)), T)
-                        args = [start, i64(a_rs), i64(a_ks), i64(rows), bsrc, i64(NR), i64(count)]
+                        args = [start, i64(a_rs), i64(a_ks), i64(rows), bsrc, i64(NR), as_i64(count)]
                         if rows == MR:
                             return b.call(fn, args + [pc, i64(n)])
                         b.call(micro, args + [b.bitcast(tile, PTR), i64(NR)])  # (then its rows added into C)
@@ -618,7 +622,10 @@ def emit_matmul_blocked(k: Kernel, group, node, via_flat: bool, vw: int) -> None
                     i0 = i64(whole * MR)
                     band(i0, ragged, band_of_a(i0, k0, count, i64(ragged)))
 
-            static_slices(k_slice, slice_k)
+            if isinstance(K, Sym):
+                each_slice(lambda k0, count, acc: k_slice(k0, count, micro_acc if acc else micro), slice_k)
+            else:
+                static_slices(k_slice, slice_k)
             if k.epilogue:  # (siblings of a long-k product, read back from the block's finished panels)
                 k.loop(
                     panels,
@@ -698,17 +705,17 @@ def emit_matmul_blocked(k: Kernel, group, node, via_flat: bool, vw: int) -> None
 
             k.loop((m + MR - 1) // MR, row_block)
 
-        def count_at(k0):
+        def count_at(k0, size: int = K_SLICE):
             left = b.sub(i64(K), k0)
-            return b.select(b.icmp_signed("<", left, i64(K_SLICE)), left, i64(K_SLICE))
+            return b.select(b.icmp_signed("<", left, i64(size)), left, i64(size))
 
-        def each_slice(body):
-            """body(k0, count, accumulate) for each slice of a k symbolic in N: ceil(k / K_SLICE) of them, the
-            last one ragged, counted at run time (the first stores, the others add)."""
-            body(i64(0), count_at(i64(0)), False)
+        def each_slice(body, size: int = K_SLICE):
+            """body(k0, count, accumulate) for each slice of a k symbolic in N: ceil(k / size) of them, the last one
+            ragged, counted at run time (the first stores, the others add)."""
+            body(i64(0), count_at(i64(0), size), False)
             k.loop(
-                (K + K_SLICE - 1) // K_SLICE - 1,
-                lambda s: (lambda k0: body(k0, count_at(k0), True))(b.mul(b.add(s, i64(1)), i64(K_SLICE))),
+                (K + size - 1) // size - 1,
+                lambda s: (lambda k0: body(k0, count_at(k0, size), True))(b.mul(b.add(s, i64(1)), i64(size))),
             )
 
         if banded_slices or banded:  # (each part its share of the panels, the last one ragged)
