@@ -114,6 +114,41 @@ def group_signature(group, buffers: list, inlined: set) -> str | None:
     return "\n".join(lines)
 
 
+def updates_in_place(graph: Graph, groups: list, plan: FusionPlan) -> dict:
+    """{value id: input position} of the write-back outputs (in-place state updates: an optimizer's new parameters
+    and moments) that can be computed straight into their input's buffer instead of being copied there at the end
+    of the call: each computed element by element (flat) from that input at the same position, in a kernel after
+    every other kernel that reads the input and every kernel that checks indices (the graph function returns
+    before it when a check failed, leaving the state as it was), in a graph with no collectives, scans or host
+    calls (their buffers and order are their own), the input not returned itself."""
+    writeback = graph.meta.get("writeback") or {}
+    if not writeback or any(
+        family(g.root.producer) in ("collective", "scan") or get_op(g.root.producer.op).host for g in groups
+    ):
+        return {}
+    producer, readers = {}, {}
+    for gi, g in enumerate(groups):
+        for m in g.members:
+            producer[m.root.id] = (gi, m)
+            for n in m.nodes:
+                for v in n.inputs:
+                    readers.setdefault(v.id, set()).add((gi, id(m)))
+    outputs = [v.id for v in graph.outputs]
+    done, targets = {}, set()
+    for out_pos, in_pos in sorted(writeback.items()):
+        v, x = graph.outputs[out_pos], graph.inputs[in_pos]
+        gi, member = producer.get(v.id, (None, None))
+        if gi is None or in_pos in targets or outputs.count(v.id) > 1 or x.id in outputs:
+            continue
+        if x.type != v.type or not flat_elementwise(member):
+            continue
+        if any(ri > gi or (ri == gi and mid != id(member)) for ri, mid in readers.get(x.id, ())):
+            continue
+        done[v.id] = in_pos
+        targets.add(in_pos)
+    return done
+
+
 def _check_lowerable(graph: Graph) -> None:
     for n in graph.nodes:
         if not can_lower(get_op(n.op)):
@@ -154,16 +189,23 @@ class _GraphEmission:
                 c[key] = self.b.gep(c["arena"], [i64(self.mem.offsets[key])], source_etype=I8, inbounds=True)
         return c[key]
 
-    def finish(self, graph: Graph, checks: bool) -> None:
-        """Copy the graph's in-place updates back (unless an index check failed during the call) and return."""
+    def return_if_failed(self) -> None:
+        """Return at once if an index check has failed during the call (the state is left as it was)."""
+        b = self.b
+        failed = b.icmp_signed("!=", b.load(self.ptr_of("status"), typ=I64), i64(0))
+        with b.if_then(failed, likely=False):
+            b.ret_void()
+
+    def finish(self, graph: Graph, checks: bool, in_place: dict) -> None:
+        """Copy the graph's in-place updates back (unless an index check failed during the call) and return; those
+        in `in_place` were computed into their input's buffer already."""
         b, writeback = self.b, graph.meta.get("writeback") or {}
         if writeback and checks:
-            failed = b.icmp_signed("!=", b.load(self.ptr_of("status"), typ=I64), i64(0))
-            with b.if_then(failed, likely=False):
-                b.ret_void()
+            self.return_if_failed()
         for out_pos, in_pos in writeback.items():
             v = graph.outputs[out_pos]
-            self.mb.memcpy(b, self.slot(in_pos), self.ptr_of(v.id), v.type.nbytes)
+            if v.id not in in_place:
+                self.mb.memcpy(b, self.slot(in_pos), self.ptr_of(v.id), v.type.nbytes)
         b.ret_void()
         pop_emitter(b)
 
@@ -317,6 +359,11 @@ class ModuleBuilder:
         if globals_for_constants:
             fn.linkage = "internal"
         emit = _GraphEmission(self, fn, slots, mem)
+        in_place = {} if globals_for_constants else updates_in_place(graph, groups, plan)
+        for vid, in_pos in in_place.items():  # (computed into the input's buffer: no copy at the end)
+            emit._cache[vid] = emit.slot(in_pos)
+        checked = [gi for gi, g in enumerate(groups) if any(get_op(n.op).index_checked for n in g.nodes)]
+        first_writer = min((gi for gi, g in enumerate(groups) if any(r.id in in_place for r in g.roots)), default=None)
         for vid, src in slots.const_outputs:
             srcp = emit.b.bitcast(src, PTR) if isinstance(src, ir.GlobalVariable) else emit.slot(src)
             self.memcpy(emit.b, emit.ptr_of(vid), srcp, next(v.type.nbytes for v in graph.outputs if v.id == vid))
@@ -352,10 +399,13 @@ class ModuleBuilder:
                 )
                 continue
             label = f"{name}_k{gi}_" + (f"merged{len(g.roots)}" if g.loops or g.scalars else node.op)
-            k, kargs = self._kernel(g, plan, label, top, slots, aligned, emit.ptr_of, live)
+            if gi == first_writer and checked:  # (a failed index check leaves the state as it was)
+                emit.return_if_failed()
+            aliased = any(r.id in in_place for r in g.roots)
+            k, kargs = self._kernel(g, plan, label, top, slots, aligned, emit.ptr_of, live, aliased)
             self.timed(emit.b, self._counter(label), lambda: self.call_kernel(emit.b, k, kargs))
         self._complete_read(emit.b, None, pending)
-        emit.finish(graph, bool(self.errors))
+        emit.finish(graph, bool(self.errors), in_place)
         layout = Layout(
             slots.n_in,
             slots.n_out,
@@ -410,10 +460,12 @@ class ModuleBuilder:
         ]
         return plan_memory(buffers, {})
 
-    def _kernel(self, g, plan: FusionPlan, name: str, top: bool, slots: "SlotLayout", aligned: list, ptr_of, live):
+    def _kernel(
+        self, g, plan: FusionPlan, name: str, top: bool, slots: "SlotLayout", aligned: list, ptr_of, live, aliased=False
+    ):
         """Emit the kernel of group g; returns it and the pointers the graph function passes it: the roots, the
         other outputs of a single root's node that something reads (a kernel stores no others), then what the group
-        reads."""
+        reads. `aliased`: a root is stored into the buffer of an input it reads (updates_in_place)."""
         roots = g.roots
         extra = [o for o in g.root.producer.outputs if o is not g.root and o.id in live] if len(roots) == 1 else []
         reads, seen = [], {v.id for v in roots + extra}
@@ -432,7 +484,7 @@ class ModuleBuilder:
         if top:  # the runtime aligns the arena and the outputs listed in `aligned`
             align = tuple(i for i, r in enumerate(roots) if slots.slot_of.get(r.id) is None)
             out_slot = slots.slot_of.get(g.root.id)
-            if len(roots) == 1 and out_slot is not None:
+            if len(roots) == 1 and out_slot is not None and not aliased:
                 if slots.is_output(out_slot) and big:
                     # a big result that is only returned goes around the caches (no read-for-ownership traffic)
                     align, streaming = (0,), True
@@ -440,7 +492,7 @@ class ModuleBuilder:
         args = [ptr_of(v.id) for v in kbufs] + ([ptr_of("status")] if checks else [])
         # Groups that compute the same thing on buffers of the same types share one function (a transformer's
         # layers, a forward and its recomputation): kernels with index checks keep their own error messages.
-        key = None if checks else (top, split, align, streaming, group_signature(g, kbufs, plan.inlined))
+        key = None if checks else (top, split, align, streaming, aliased, group_signature(g, kbufs, plan.inlined))
         if key is not None and key[-1] is not None and key in self._by_signature:
             return self._by_signature[key], args
         k = Kernel(
@@ -451,6 +503,7 @@ class ModuleBuilder:
             lower,
             split=split,
             errors=self.errors if checks else None,
+            noalias=not aliased,
         )
         for i in align:
             k.fn.args[i].attributes.align = 64
