@@ -11,6 +11,7 @@ import sys
 import pytest
 
 import graphnn
+from cli_run import run_cli
 from graphnn.tools import bench, cli
 from graphnn.viz import outfile
 from graphnn.tools.load_model import ModelError, parse_shape
@@ -21,10 +22,12 @@ SHAPE = "1,1,32,32"
 EXPECTED = "expected comma-separated sizes like 1,1,32,32"
 
 
-def run(*args, module: str = "graphnn.tools.cli", timeout: float = 120, **kw):
-    """`graphnn ARGS` in a subprocess."""
+def run(*args, module: str = "graphnn.tools.cli", timeout: float = 120):
+    """`graphnn ARGS` in this process (cli_run.py), or `python -m MODULE ARGS` in a subprocess."""
+    if module == "graphnn.tools.cli":
+        return run_cli(*args, cwd=ROOT)
     return subprocess.run(
-        [sys.executable, "-m", module, *args], capture_output=True, text=True, cwd=ROOT, timeout=timeout, **kw
+        [sys.executable, "-m", module, *args], capture_output=True, text=True, cwd=ROOT, timeout=timeout
     )
 
 

@@ -5,14 +5,13 @@ drawn in eval mode, paths that are not models."""
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import textwrap
 
 import numpy as np
 
 import graphnn
 import graphnn.nn as nn
+from cli_run import run_cli
 
 MODELS = """
 import graphnn
@@ -56,9 +55,7 @@ def _cli(tmp_path, *args):
     path = tmp_path / "models.py"
     path.write_text(textwrap.dedent(MODELS))
     args = [a.replace("MODELS", str(path)) for a in args]
-    return subprocess.run(
-        [sys.executable, "-m", "graphnn.tools.cli", *args], capture_output=True, text=True, timeout=300, cwd=tmp_path
-    )
+    return run_cli(*args, cwd=str(tmp_path))
 
 
 def test_summary_counts_the_layers_of_a_module_list(tmp_path):

@@ -18,6 +18,8 @@ def _pytest_without_torch(tmp_path, ci: str):
             "-m",
             "pytest",
             "-q",
+            "-n",
+            "0",
             "-p",
             "no:cacheprovider",
             "tests/test_ops_reference.py",

@@ -7,13 +7,13 @@ import re
 import struct
 import subprocess
 import sys
-from concurrent.futures import ThreadPoolExecutor
 
 import networkx as nx
 import pydot
 import pytest
 
 import graphnn
+from cli_run import run_cli
 from graphnn.viz import render
 from graphnn.ir.registry import node_flops
 from graphnn.tools.load_model import example_inputs
@@ -33,8 +33,11 @@ ONE = ["traced", "optimized", "backward", "fused"]
 
 
 def cli(*args, env=None, timeout=300):
-    """Run `graphnn ARGS` in a subprocess (the same compile cache as this test session)."""
-    full_env = dict(os.environ, **(env or {}))
+    """Run `graphnn ARGS`: in this process (cli_run.py), or with `env` in a subprocess (the same compile cache as
+    this test session)."""
+    if env is None:
+        return run_cli(*args, cwd=ROOT)
+    full_env = dict(os.environ, **env)
     return subprocess.run(
         [sys.executable, "-m", "graphnn.tools.cli", *args],
         capture_output=True,
@@ -52,7 +55,7 @@ def _png_size(data: bytes) -> tuple:
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
-    """Every stage x format, plus the fused training graph as PNG, run concurrently once for the module."""
+    """Every stage x format, plus the fused training graph as PNG, run once for the module."""
     out = tmp_path_factory.mktemp("viz")
     jobs = {}
     for stage in STAGES:
@@ -62,9 +65,7 @@ def runs(tmp_path_factory):
             jobs[(stage, fmt)] = (args + (["-o", path] if path else []), path)
     train_png = str(out / "train_fused.png")
     jobs["train_png"] = ([NET, "--input-shape", "8,1,32,32", "--stage", "fused", "--train", "-o", train_png], train_png)
-    with ThreadPoolExecutor(max_workers=max(2, os.cpu_count() or 2)) as pool:
-        futures = {k: pool.submit(cli, "viz", *args) for k, (args, _) in jobs.items()}
-        return {k: (f.result(), jobs[k][1]) for k, f in futures.items()}
+    return {k: (cli("viz", *args), path) for k, (args, path) in jobs.items()}
 
 
 @pytest.fixture(scope="module")

@@ -263,10 +263,10 @@ class _MultiProcessIter:
             except queue.Empty:
                 dead = [w.pid for w in self._workers if not w.is_alive()]
                 if dead:
-                    self._shutdown()
+                    self._shutdown(force=True)
                     raise RuntimeError(f"DataLoader worker (pid(s) {', '.join(map(str, dead))}) exited unexpectedly")
                 if self._timeout and time.monotonic() - start > self._timeout:
-                    self._shutdown()
+                    self._shutdown(force=True)
                     raise RuntimeError(f"DataLoader timed out after {self._timeout} seconds")
                 continue
             if epoch == self._epoch:
@@ -277,7 +277,9 @@ class _MultiProcessIter:
         if not self._persistent:
             self._shutdown()
 
-    def _shutdown(self) -> None:
+    def _shutdown(self, force: bool = False) -> None:
+        """Stop the workers: asked to finish (each gets None), or with `force` (after a timeout or a dead
+        worker, when the others may be stuck in a sample) terminated at once."""
         if self._closed:
             return
         self._closed = True
@@ -287,7 +289,7 @@ class _MultiProcessIter:
             except (OSError, ValueError):
                 pass
         for w in self._workers:
-            w.join(timeout=5.0)
+            w.join(timeout=0.0 if force else 5.0)
             if w.is_alive():
                 w.terminate()
                 w.join(timeout=1.0)
