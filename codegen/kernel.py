@@ -481,6 +481,27 @@ class Kernel:
         self._memo[-1][key] = (x, idx)
         return x
 
+    def hoist_scalars(self, groups: list, written: set) -> None:
+        """Compute once, here (before any loop), the one-element float values that `groups` compute inline from
+        one-element values known at this point only (an optimizer's bias corrections 1 - beta**t, a learning-rate
+        scale): left in a loop body they are computed per element, as LLVM does not hoist a call such as pow out of
+        a loop, which then does not vectorize either. `written`: what the kernel stores, not yet computed unless
+        known. (Float arithmetic cannot trap, so computing it where a loop might not run is safe.)"""
+
+        def ready(x) -> bool:  # read from outside the kernel, or already computed
+            return x.id in self.known or (x.id not in self.inlined and x.id not in written)
+
+        def one(v) -> bool:
+            return all(isinstance(d, int) and d == 1 for d in v.shape)
+
+        for g in groups:
+            for n in g.nodes:
+                v = n.outputs[0] if len(n.outputs) == 1 else None
+                if v is None or v.id not in self.inlined or v.id in self.known or not v.type.is_float or not one(v):
+                    continue
+                if all(one(x) and ready(x) for x in n.inputs):
+                    self.known[v.id] = self.elem(v, Index(self, v.shape, [i64(0)] * len(v.shape), i64(0)))
+
     def provide(self, v, idx: Index, x) -> None:
         """Make elem(v, idx) return x in the current loop scope (values computed by a custom schedule)."""
         self._memo[-1][(v.id, idx.key())] = (x, idx)
