@@ -23,11 +23,10 @@ from graphnn.tools.fuzz import failure, same_stage, shrink
 from graphnn.tools.fuzz_check import Mismatch, check_case
 from graphnn.tools.fuzz_gen import DrawSource, FuzzCase, build_case, case_from_seed, covered_ops, skipped_ops
 
-# (.ci/run's second pass, the same code at another vector width, sets a smaller budget)
-GRAPH_EXAMPLES = int(os.environ.get("GRAPHNN_TEST_FUZZ_GRAPHS", "300"))
+GRAPH_EXAMPLES = 300
 GRAPH_BLOCKS = 10
 GRAPH_SEED = 7_000_000  # (seeds the fuzz tool's default runs do not start from)
-MODEL_EXAMPLES = int(os.environ.get("GRAPHNN_TEST_FUZZ_MODELS", "40"))
+MODEL_EXAMPLES = 40
 SETTINGS = dict(
     deadline=None,
     derandomize=True,
