@@ -161,7 +161,13 @@ GRAPH_DAMAGE = {
     "layout_bad_slot": _with_meta(lambda m: m["layout"].update(output_slots=[99])),
     "module_count_mismatch": _with_meta(lambda m: m.update(modules=5)),
 }
-CASES = [(k, d) for k in ("module", "graph") for d in DAMAGE] + [("graph", d) for d in GRAPH_DAMAGE]
+# Both kinds of entry are read by one function (every damage above, on module entries); on graph entries, one
+# damage per check it fails (checksum, length, key) and what only a graph entry holds (its layout, its module count).
+CASES = (
+    [("module", d) for d in DAMAGE]
+    + [("graph", d) for d in ("flip_checksum", "truncated", "metadata_of_another_key")]
+    + [("graph", d) for d in GRAPH_DAMAGE]
+)
 
 
 @pytest.mark.parametrize("kind,damage", CASES)
