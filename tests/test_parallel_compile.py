@@ -14,7 +14,17 @@ from graphnn.codegen.runtime import PARALLEL_MIN_GROUPS
 from graphnn.ir import Graph, TensorType, interpret
 from tolerance import assert_close, graph_tolerance
 
-pytestmark = pytest.mark.skipif(not jit.parallel_compile(), reason="parallel compilation needs fork and 2 CPUs")
+pytestmark = pytest.mark.skipif(
+    not (hasattr(os, "fork") and sys.platform.startswith("linux") and (os.cpu_count() or 1) > 1),
+    reason="parallel compilation needs fork and 2 CPUs",
+)
+
+
+@pytest.fixture(autouse=True)
+def _parallel_compile_on(monkeypatch):
+    """On, whatever the test run chose for the rest of the suite (tests/conftest.py), also for subprocesses."""
+    monkeypatch.setenv("GRAPHNN_PARALLEL_COMPILE", "1")
+    assert jit.parallel_compile()
 
 
 def _chain(n_kernels: int, tag: float) -> Graph:
