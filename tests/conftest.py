@@ -15,10 +15,12 @@ def _usable_cores() -> int:
 
 
 # When the test workers already keep every core busy (pytest-xdist sets the count before this file is imported), a
-# forked compile helper only competes with them: the program tests ran 12-18% faster without it (57.6 vs 65-70 s
-# here). tests/test_parallel_compile.py turns it on for its own tests.
+# forked compile helper and the oracle's OpenMP threads only compete with them: the program tests ran 12-18% faster
+# without the helper (57.6 vs 65-70 s here), the parity tests 4-15% faster with PyTorch on one thread (44-49 vs
+# 51-53 s). tests/test_parallel_compile.py turns the helper on for its own tests.
 if int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "0")) >= _usable_cores():
     os.environ.setdefault("GRAPHNN_PARALLEL_COMPILE", "0")
+    os.environ.setdefault("OMP_NUM_THREADS", "1")  # (read by PyTorch when it is imported, after this file)
 sys.path.insert(0, os.path.join(ROOT, "tests"))
 
 
