@@ -481,17 +481,18 @@ class Kernel:
         self._memo[-1][key] = (x, idx)
         return x
 
-    def hoist_scalars(self, groups: list, written: set) -> None:
+    def hoist_scalars(self, groups: list) -> None:
         """Compute once, here (before any loop), the one-element float values that `groups` compute inline from
         one-element values known at this point only (an optimizer's bias corrections 1 - beta**t, a learning-rate
         scale): left in a loop body they are computed per element, as LLVM does not hoist a call such as pow out of
-        a loop, which then does not vectorize either. `written`: what the kernel stores, not yet computed unless
-        known. (Float arithmetic cannot trap, so computing it where a loop might not run is safe.)"""
+        a loop, which then does not vectorize either. The groups' roots are not computed yet unless known.
+        (Float arithmetic cannot trap, so computing it where a loop might not run is safe.)"""
+        written = {g.root.id for g in groups}
 
         def ready(x) -> bool:  # read from outside the kernel, or already computed
             return x.id in self.known or (x.id not in self.inlined and x.id not in written)
 
-        def one(v) -> bool:
+        def one(v) -> bool:  # (sizes symbolic in N are not compared: a comparison would add a guard)
             return all(isinstance(d, int) and d == 1 for d in v.shape)
 
         for g in groups:

@@ -30,7 +30,7 @@ def emit_merged(k: Kernel, group) -> None:
     else:
         store_all()
     k.split_each = True
-    k.hoist_scalars([m for loop in group.loops for m in loop], {r.id for r in group.roots})
+    k.hoist_scalars([m for loop in group.loops for m in loop])  # (after the one-element roots they may read)
     for loop in group.loops:
 
         def body(i, loop=loop):

@@ -613,7 +613,7 @@ def _emit_group(k: Kernel, g) -> None:
     if g.loops or g.scalars:
         emit_merged(k, g)
         return
-    k.hoist_scalars(g.members, {r.id for r in g.roots})
+    k.hoist_scalars(g.members)
     root = g.root
     shape = root.shape
     heavy, via_flat = heavy_node(g)
