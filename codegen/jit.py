@@ -292,12 +292,15 @@ def _compiled_engine(texts: list, key: str) -> Engine:
         return eng
 
 
+def can_fork_compile() -> bool:
+    """Can this host compile in a forked helper at all (Linux with fork, 2+ CPUs)?"""
+    return hasattr(os, "fork") and sys.platform.startswith("linux") and (os.cpu_count() or 1) > 1
+
+
 def parallel_compile() -> bool:
-    """May modules be compiled in a forked helper process? (Linux, 2+ CPUs, GRAPHNN_PARALLEL_COMPILE not 0.)
+    """May modules be compiled in a forked helper process? (can_fork_compile, GRAPHNN_PARALLEL_COMPILE not 0.)
     LLVM compiles one module at a time per process, so a helper halves the wait for a cold compile."""
-    if not config.get("GRAPHNN_PARALLEL_COMPILE") or not hasattr(os, "fork"):
-        return False
-    return sys.platform.startswith("linux") and (os.cpu_count() or 1) > 1
+    return bool(config.get("GRAPHNN_PARALLEL_COMPILE")) and can_fork_compile()
 
 
 PARALLEL_MIN_CHARS = 80_000  # graphs with less LLVM IR compile faster than a helper process starts

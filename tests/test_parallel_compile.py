@@ -14,10 +14,7 @@ from graphnn.codegen.runtime import PARALLEL_MIN_GROUPS
 from graphnn.ir import Graph, TensorType, interpret
 from tolerance import assert_close, graph_tolerance
 
-pytestmark = pytest.mark.skipif(
-    not (hasattr(os, "fork") and sys.platform.startswith("linux") and (os.cpu_count() or 1) > 1),
-    reason="parallel compilation needs fork and 2 CPUs",
-)
+pytestmark = pytest.mark.skipif(not jit.can_fork_compile(), reason="parallel compilation needs fork and 2 CPUs")
 
 
 @pytest.fixture(autouse=True)
