@@ -13,8 +13,7 @@ from graphnn.ir.fusion import plan_fusion
 def _kernel_text(g: Graph, name: str) -> str:
     """The LLVM IR of the one kernel of g that writes a 1000-element result."""
     text = build_module(g, name)[0][0]
-    kernels = [t for t in text.split("\ndefine internal")[1:]]
-    (big,) = [k for k in kernels if "1000" in k]
+    (big,) = [k for k in text.split("\ndefine internal")[1:] if "1000" in k]
     return big
 
 
