@@ -270,14 +270,15 @@ def compile_ir(ir_text: str, symbols: list, variables: tuple = ()) -> dict:
     return eng.addresses(symbols, variables)
 
 
-def compile_modules(texts: list, symbols: list, variables: tuple = ()) -> tuple:
+def compile_modules(texts: list, symbols: list, variables: tuple = (), ahead: tuple = ()) -> tuple:
     """Compile modules that call each other's functions into one engine: ({symbol: address} as compile_ir,
-    Engine). The addresses are valid while the Engine is referenced."""
-    eng = _compiled_engine(texts, _modules_key(texts))
+    Engine). The addresses are valid while the Engine is referenced. `ahead`: modules this process will compile
+    next (compile_ir), which a parallel compile's helper also compiles into the disk cache meanwhile."""
+    eng = _compiled_engine(texts, _modules_key(texts), ahead)
     return eng.addresses(symbols, variables), eng
 
 
-def _compiled_engine(texts: list, key: str) -> Engine:
+def _compiled_engine(texts: list, key: str, ahead: tuple = ()) -> Engine:
     """The engine of `texts` from memory, else built from disk-cached or new objects (once per key at a time)."""
     init_llvm()
     hit = _memory_get(key)
@@ -287,7 +288,7 @@ def _compiled_engine(texts: list, key: str) -> Engine:
         hit = _memory_get(key)  # another thread may have built it meanwhile
         if hit is not None:
             return hit[0]
-        eng = Engine([_object(t) if o is None else o for t, o in zip(texts, _objects(texts))])
+        eng = Engine([_object(t) if o is None else o for t, o in zip(texts, _objects(texts, ahead))])
         _memory_put(key, eng)
         return eng
 
@@ -307,20 +308,28 @@ PARALLEL_MIN_CHARS = 80_000  # graphs with less LLVM IR compile faster than a he
 CHILD_TIMEOUT_S = 120.0
 
 
-def _objects(texts: list) -> list:
+def _objects(texts: list, ahead: tuple = ()) -> list:
     """Object code per module from the disk cache; with parallel compilation, the uncached ones except the
-    first are compiled by a helper while this process compiles the first. None where still to compile."""
+    first are compiled by a helper while this process compiles the first (the helper also compiles the uncached
+    modules of `ahead` into the disk cache). None where still to compile."""
     objs = [_cached_object(t) for t in texts]
     todo = [i for i, o in enumerate(objs) if o is None]
-    child = _fork_compile([texts[i] for i in todo[1:]]) if len(todo) > 1 and parallel_compile() else None
+    if len(todo) < 2 or not parallel_compile():
+        return objs
+    ahead = [t for t in ahead if cache_dir() and _cached_object(t) is None]
+    child = _fork_compile([texts[i] for i in todo[1:]] + ahead)
     if child is None:
         return objs
     objs[todo[0]] = _object(texts[todo[0]])
-    for i, obj in zip(todo[1:], _collect(child)):
+    got = _collect(child)
+    for i, obj in zip(todo[1:], got):
         if obj is not None:
             _store_object(texts[i], obj)
             _count("compiled")
         objs[i] = obj
+    for t, obj in zip(ahead, got[len(todo) - 1 :]):
+        if obj is not None:
+            _store_object(t, obj)
     return objs
 
 

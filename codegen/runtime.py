@@ -21,7 +21,7 @@ from graphnn.ir.interpreter import check_input
 from graphnn.ir.registry import get_op
 from graphnn.ir.symbolic import Guards, evaluate, guarded
 
-from .pool import MAX_WORKERS, pool_address
+from .pool import MAX_WORKERS, pool_address, pool_ir
 from .jit import compile_modules, graph_key, load_cached, parallel_compile, store_cached
 from graphnn.ir.fusion import plan_fusion
 
@@ -199,7 +199,9 @@ class CompiledGraph:
             if guards is not None:
                 self.layout.guards = guards.to_json()
             self._ir_text = "\n".join(texts)
-            addrs, self._engine = compile_modules(texts, [name], variables)
+            # (a helper compiling part of this graph also compiles the worker pool's module, needed next, if new)
+            ahead = () if pool_address.cache_info().currsize else (pool_ir(),)
+            addrs, self._engine = compile_modules(texts, [name], variables, ahead)
             store_cached(key, texts, self.layout.to_json(), self._engine)
         self.guards = Guards.from_json(rep, self.layout.guards) if rep is not None else None
         self._n = None  # the N of a sized() callable
