@@ -310,11 +310,12 @@ def test_bench_workload_names():
         "chain_16M",
         "gpt_train",
         "gpt_generate",
+        "lstm_train",
         "mlp_train_dynamic_b100",
         "lenet_infer_dynamic_b100",
         "compile",
     ]
-    assert bench.workload_names(512, 1000)[-7:-3] == ["gemm_512", "chain_1000", "gpt_train", "gpt_generate"]
+    assert bench.workload_names(512, 1000)[-8:-4] == ["gemm_512", "chain_1000", "gpt_train", "gpt_generate"]
 
 
 @pytest.mark.parametrize("module", ["graphnn.tools.cli", "graphnn.tools.bench"])

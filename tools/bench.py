@@ -172,6 +172,30 @@ def gpt_train(lib, mode: str):
     return lambda: step(x, y)
 
 
+LSTM_SHAPE = (100, 16, 32, 64)  # time steps, batch, input features, hidden features
+
+
+def lstm_train(lib, mode: str):
+    """A call running forward + backward of one LSTM layer over a time-major batch (input requiring grad, loss = sum
+    of the outputs) in lib, the same weights in every lib: mode 'eager', or 'model' (the layer compiled)."""
+    T, B, n_in, hidden = LSTM_SHAPE
+    r = np.random.default_rng(0)
+    lstm = lib.nn.LSTM(n_in, hidden)
+    bound = 1 / np.sqrt(hidden)
+    with lib.no_grad():
+        for p in lstm.parameters():
+            p.copy_(lib.tensor(r.uniform(-bound, bound, tuple(p.shape)).astype(np.float32)))
+    model = lib.compile(lstm) if mode == "model" else lstm
+    xs = r.standard_normal((T, B, n_in)).astype(np.float32)
+
+    def run():
+        x = lib.tensor(xs, requires_grad=True)
+        out, _ = model(x)
+        out.sum().backward()
+
+    return run
+
+
 def gpt_generate(lib, mode: str):
     """A call generating one token (batch 1, no_grad) after a context of the last block_size tokens: mode 'eager',
     'step' (the next-token function compiled: model, softmax and sampling) or 'model' (the model compiled)."""
@@ -189,6 +213,13 @@ def gpt_generate(lib, mode: str):
             ctx[0] = lib.cat((ctx[0], sample(ctx[0])), dim=1)[:, -spec.block_size :]
 
     return run
+
+
+def _lstm_flops() -> int:
+    """Multiply-adds x 2 of lstm_train: the input and recurrent products forward, and twice each backward (the
+    gradients of the inputs and of the weights)."""
+    T, B, n_in, hidden = LSTM_SHAPE
+    return 3 * 2 * T * B * (n_in + hidden) * 4 * hidden
 
 
 def gpt_first_call() -> float:
@@ -321,7 +352,7 @@ def workload_names(gemm: int = DEFAULT_GEMM, chain: int = DEFAULT_CHAIN) -> list
     return (
         [f"lenet_infer_b{b}" for b in LENET_BATCHES]
         + [f"lenet_train_b{b}" for b in LENET_BATCHES]
-        + ["mlp_train_b128", f"gemm_{gemm}", chain_name(chain), "gpt_train", "gpt_generate"]
+        + ["mlp_train_b128", f"gemm_{gemm}", chain_name(chain), "gpt_train", "gpt_generate", "lstm_train"]
         + [f"mlp_train_dynamic_b{DYNAMIC_BATCH}", f"lenet_infer_dynamic_b{DYNAMIC_BATCH}", "compile"]
     )
 
@@ -427,6 +458,7 @@ def workloads(args, torch):
     add(chain_name(m), _g_chain(m), peers)
     add("gpt_train", gpt_train(graphnn, "step"), _gpt_peers(torch, gpt_train, peers_wanted), extra=gpt_cold_first_call)
     add("gpt_generate", gpt_generate(graphnn, "step"), _gpt_peers(torch, gpt_generate, peers_wanted))
+    add("lstm_train", lstm_train(graphnn, "model"), _gpt_peers(torch, lstm_train, peers_wanted), flops=_lstm_flops())
     for name, case in (("mlp_train", _dynamic_mlp), ("lenet_infer", _dynamic_lenet)):
         dyn, specialized, info = case()
         add(f"{name}_dynamic_b{DYNAMIC_BATCH}", dyn, {"graphnn for this size": specialized}, extra=info)
@@ -633,7 +665,8 @@ def add_arguments(p) -> None:
         metavar="NAME",
         help=f"run only these workloads; gpt_train is one training step of a small GPT (vocab 65, context 64, "
         f"batch {GPT_BATCH}, 4 layers, 4 heads, width 128, AdamW, clipping at 1.0) with graphnn's cold first call, "
-        f"gpt_generate the time per generated token (batch 1, context 64); 'compile' is the cold and warm compile "
+        f"gpt_generate the time per generated token (batch 1, context 64), lstm_train forward + backward of one "
+        f"LSTM layer (hidden 64, batch 16, T=100); 'compile' is the cold and warm compile "
         f"time of the LeNet training step. Names with the default --gemm and --chain: {', '.join(names)} "
         f"(default: all of them)",
     )
