@@ -99,11 +99,27 @@ def test_thread_choice_keeps_the_faster_mode_and_rechecks():
         modes.append(m)
         c.record(m, 2e-3 if m else 1e-3)
     assert modes.count(True) == modes.count(False) == ThreadChoice.TRIAL
-    assert [c.pooled() for _ in range(ThreadChoice.RECHECK - 1)] == [False] * (ThreadChoice.RECHECK - 1)
+    n = ThreadChoice.RECHECK_SINGLE - 1  # (a one-thread choice is rechecked sooner than a pooled one)
+    assert [c.pooled() for _ in range(n)] == [False] * n
     for _ in range(2 * ThreadChoice.TRIAL + 1):  # the next trial: now the pool is faster
         m = c.pooled()
         c.record(m, 1e-3 if m else 2e-3)
     assert c.best is True and c.pooled() is True
+    n = ThreadChoice.RECHECK - 2
+    assert [c.pooled() for _ in range(n)] == [True] * n
+
+
+def test_thread_choice_keeps_the_pool_on_a_tie():
+    """A pool running as slowly as one thread (its worker without a core of its own during the trial) is kept:
+    one thread is chosen only when it is faster by more than ThreadChoice.TIE."""
+    from graphnn.codegen.runtime import ThreadChoice
+
+    for single_ms, pooled_ms, best in ((9.17, 9.19, True), (1.0, 1.0 + ThreadChoice.TIE / 2, True), (1.0, 1.1, False)):
+        c = ThreadChoice()
+        for _ in range(2 * ThreadChoice.TRIAL):
+            m = c.pooled()
+            c.record(m, (pooled_ms if m else single_ms) * 1e-3)
+        assert c.best is best, (single_ms, pooled_ms)
 
 
 @pytest.fixture
