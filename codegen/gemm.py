@@ -25,6 +25,9 @@ MAX_PANEL = 1 << 16  # elements of a packed B panel (K x NR) kept on the stack
 # products with at most this many rows read a row-major B in place instead of packing panels (with more rows,
 # strided reads of a wide B cost up to half the speed: 192x1024 @ 1024x4096 ran at 36% of peak in place, 73% packed)
 DIRECT_B_MAX_ROWS = 64
+# products with fewer column panels than this (and more bands of rows) split their rows among threads, not their
+# panels: twice the most parts a kernel runs in (codegen/module.py's MAX_THREADS), so that parts stay balanced
+ROW_SPLIT_PANELS = 16
 K_SLICE = 256  # rows of k per slice of a long-k product's packed panel (K_SLICE x NR: 32 KiB in float32, AVX-512)
 # stack bytes of the blocked schedules' block of B's packed panels (BLIS's nc; over a slice of k or all of k);
 # 0: from the host's L2 (the panels stream from there past a band of A's rows kept in L1; see block_bytes)
@@ -343,6 +346,36 @@ def emit_matmul_blocked(k: Kernel, group, node, via_flat: bool, vw: int) -> None
         raise RuntimeError(f"internal: kernel {k.fn.name}: a product over k = {K} needs the sliced schedule")
     panel = k.alloca(ir.ArrayType(T, K_SLICE * NR if sliced and dynamic_k else scratch_count(K * NR, MAX_PANEL)))
     tile = k.alloca(ir.ArrayType(T, MR * NR))
+    # Threads split the column panels, or with fewer panels than rows to spare (a narrow product: an input gradient
+    # or a weight gradient with 32 columns is one panel), the bands of MR rows: each part then packs every panel
+    # itself and computes its own bands, `part` = (first band, band past its last).
+    n_panels = n_full + (1 if tail else 0) if isinstance(n, int) else None
+    all_bands = (m + MR - 1) // MR if isinstance(m, int) else None
+    split_rows = (
+        static and not dynamic_k and n_panels is not None and n_panels < ROW_SPLIT_PANELS and all_bands > n_panels
+    )
+    part = [None]
+
+    def bands_of(total):
+        """[lo, hi) of bands 0 .. total that this part computes (all of them unless threads split the rows)."""
+        if part[0] is None:
+            return i64(0), as_i64(total)
+        lo, hi = part[0]
+        top = as_i64(total)
+        return (b.select(b.icmp_signed("<", lo, top), lo, top), b.select(b.icmp_signed("<", hi, top), hi, top))
+
+    def band_loop(total, body):
+        """body(ib) for this part's bands of 0 .. total."""
+        lo, hi = bands_of(total)
+        k.loop(b.sub(hi, lo), lambda t: body(b.add(lo, t)))
+
+    def holds_band(ib: int, emit):
+        """emit() in the part that computes band ib (every part when threads split the columns)."""
+        if part[0] is None:
+            return emit()
+        lo, hi = part[0]
+        inside = b.and_(b.icmp_signed("<=", lo, i64(ib)), b.icmp_signed(">", hi, i64(ib)))
+        k.if_else(inside, emit, lambda: None)
 
     def cell(offset):
         return b.gep(panel, [i64(0), offset], inbounds=True)
@@ -394,7 +427,7 @@ def emit_matmul_blocked(k: Kernel, group, node, via_flat: bool, vw: int) -> None
                 k.loop(count, row_ahead)
 
         def run_panel(j0, cols, fn, width: int, bsrc, bld, full: bool):
-            k.loop((m + MR - 1) // MR, lambda ib: row_tile(ib, j0, cols, fn, width, bsrc, bld, full))
+            band_loop((m + MR - 1) // MR, lambda ib: row_tile(ib, j0, cols, fn, width, bsrc, bld, full))
 
         def row_tile(ib, j0, cols, fn, width: int, bsrc, bld, full: bool, band=None):
             """The tile of row block ib at column j0 (B's panel at bsrc, rows bld apart; A's rows read in place, or
@@ -457,15 +490,20 @@ def emit_matmul_blocked(k: Kernel, group, node, via_flat: bool, vw: int) -> None
             each_band(i64(0), K, (m + MR - 1) // MR, m // MR, band)
 
         def each_band(k0, count: int, bands, whole, body):
-            """body(ib, A's band source) for bands 0 .. bands of A over k0 .. k0 + count (`whole` of them have MR
-            rows); a transposed A's whole bands are copied `chunk` at a time."""
+            """body(ib, A's band source) for this part's bands of 0 .. bands of A over k0 .. k0 + count (`whole` of
+            them have MR rows); a transposed A's whole bands are copied `chunk` at a time."""
             if a_band is None or chunk == 1:
-                return k.loop(bands, lambda ib: body(ib, band_of_a(b.mul(ib, i64(MR)), k0, count, rows_at(ib))))
+                return band_loop(bands, lambda ib: body(ib, band_of_a(b.mul(ib, i64(MR)), k0, count, rows_at(ib))))
             V = ir.VectorType(T, MR)
             buf = _opaque(b, a_band)
 
+            lo, hi = bands_of(bands)
+            whole_hi = bands_of(whole)[1]
+            n_whole = b.sub(whole_hi, lo)
+            n_whole = b.select(b.icmp_signed(">", n_whole, i64(0)), n_whole, i64(0))
+
             def copied(c):
-                ib0 = b.mul(c, i64(chunk))
+                ib0 = b.add(lo, b.mul(c, i64(chunk)))
                 start = _advance(b, pa, b.add(a_off, b.add(b.mul(b.mul(ib0, i64(MR)), i64(rs)), b.mul(k0, i64(ks)))), T)
 
                 def copy(kk):
@@ -483,14 +521,12 @@ def emit_matmul_blocked(k: Kernel, group, node, via_flat: bool, vw: int) -> None
                     ),
                 )
 
-            chunks = whole // chunk
+            chunks = b.sdiv(n_whole, i64(chunk))
             k.loop(chunks, copied)
-            done = chunks * chunk
+            done = b.add(lo, b.mul(chunks, i64(chunk)))
             k.loop(
-                bands - done,
-                lambda j: (lambda ib: body(ib, band_of_a(b.mul(ib, i64(MR)), k0, count, rows_at(ib))))(
-                    b.add(as_i64(done), j)
-                ),
+                b.sub(hi, done),
+                lambda j: (lambda ib: body(ib, band_of_a(b.mul(ib, i64(MR)), k0, count, rows_at(ib))))(b.add(done, j)),
             )
 
         def rows_at(ib):
@@ -556,7 +592,7 @@ def emit_matmul_blocked(k: Kernel, group, node, via_flat: bool, vw: int) -> None
                     args = [start, i64(rs), i64(ks), i64(MR), b.bitcast(panel, PTR), i64(NR), as_i64(count)]
                     b.call(fn, args + [pc, i64(n)])
 
-                k.loop(whole, row_block)
+                band_loop(whole, row_block)
 
             if dynamic_k:
                 return sliced_dynamic(j0, whole, k_slice)
@@ -620,19 +656,22 @@ def emit_matmul_blocked(k: Kernel, group, node, via_flat: bool, vw: int) -> None
                 each_band(k0, count, whole, whole, lambda ib, src: band(b.mul(ib, i64(MR)), MR, src))
                 if ragged:
                     i0 = i64(whole * MR)
-                    band(i0, ragged, band_of_a(i0, k0, count, i64(ragged)))
+                    holds_band(whole, lambda: band(i0, ragged, band_of_a(i0, k0, count, i64(ragged))))
 
             if isinstance(K, Sym):
                 each_slice(lambda k0, count, acc: k_slice(k0, count, micro_acc if acc else micro), slice_k)
             else:
                 static_slices(k_slice, slice_k)
             if k.epilogue:  # (siblings of a long-k product, read back from the block's finished panels)
+                r_lo, r_hi = (b.mul(x, i64(MR)) for x in bands_of(all_bands))
+                r_hi = b.select(b.icmp_signed("<", r_hi, i64(m)), r_hi, i64(m))
                 k.loop(
                     panels,
                     lambda jr: k.loop(
-                        m,
-                        lambda r: k.loop(
-                            NR, lambda jj: siblings_at(k, out, lead_dims, i64(0), b.mul(b.add(p0, jr), i64(NR)), r, jj)
+                        b.sub(r_hi, r_lo),
+                        lambda t: k.loop(
+                            NR,
+                            lambda jj: siblings_at(k, out, lead_dims, r_lo, b.mul(b.add(p0, jr), i64(NR)), t, jj),
                         ),
                     ),
                 )
@@ -641,7 +680,7 @@ def emit_matmul_blocked(k: Kernel, group, node, via_flat: bool, vw: int) -> None
             """The epilogue siblings of a sliced panel's whole row blocks, read back from the finished product (the
             ragged rows store theirs through the scratch tile)."""
             if k.epilogue:
-                k.loop(
+                band_loop(
                     whole,
                     lambda ib: k.loop(
                         MR,
@@ -654,7 +693,7 @@ def emit_matmul_blocked(k: Kernel, group, node, via_flat: bool, vw: int) -> None
             symbolic in N)."""
             if not isinstance(m, Sym):
                 if m % MR:
-                    emit(i64(whole * MR), i64(m - whole * MR))
+                    holds_band(whole, lambda: emit(i64(whole * MR), i64(m - whole * MR)))
                 return
             i0 = b.mul(i64(whole), i64(MR))
             rows = b.sub(i64(m), i0)
@@ -718,17 +757,29 @@ def emit_matmul_blocked(k: Kernel, group, node, via_flat: bool, vw: int) -> None
                 lambda s: (lambda k0: body(k0, count_at(k0, size), True))(b.mul(b.add(s, i64(1)), i64(size))),
             )
 
-        if banded_slices or banded:  # (each part its share of the panels, the last one ragged)
-            block = sliced_block if banded_slices else banded_block
-            k.share(n_full + (1 if tail else 0), lambda lo, hi: column_blocks(lo, hi, block))
-        elif tail != 0:  # one outer loop over all panels (so threads can split it), the last one ragged
-            k.loop(
-                n_full + 1 if tail is not None else (n + NR - 1) // NR,
-                lambda jp: k.if_else(b.icmp_signed("<", jp, i64(n_full)), lambda: full_panel(jp), tail_panel),
-                parallel=True,
-            )
+        def panels_and_bands():
+            if banded_slices or banded:  # (each part its share of the panels, the last one ragged)
+                block = sliced_block if banded_slices else banded_block
+                k.share(n_full + (1 if tail else 0), lambda lo, hi: column_blocks(lo, hi, block))
+            elif tail != 0:  # one outer loop over all panels (so threads can split it), the last one ragged
+                k.loop(
+                    n_full + 1 if tail is not None else (n + NR - 1) // NR,
+                    lambda jp: k.if_else(b.icmp_signed("<", jp, i64(n_full)), lambda: full_panel(jp), tail_panel),
+                    parallel=True,
+                )
+            else:
+                k.loop(n_full, full_panel, parallel=True)
+
+        if split_rows and not lead_dims:  # (threads split the bands; inside, every panel, unsplit)
+
+            def rows_part(lo, hi):
+                part[0] = (lo, hi)
+                panels_and_bands()
+                part[0] = None
+
+            k.share(all_bands, rows_part)
         else:
-            k.loop(n_full, full_panel, parallel=True)
+            panels_and_bands()
 
     k.loops(out.shape[:-2], per_batch, parallel=True)
 

@@ -199,3 +199,47 @@ def test_big_reductions_and_single_row_products_on_threads(split_everything, sha
         got = mm(graphnn.from_numpy(a), graphnn.from_numpy(w)).numpy()
         bound = 2 * 300 * np.finfo(np.float32).eps * (np.abs(a) @ np.abs(w))
         assert np.all(np.abs(got - a.astype(np.float64) @ w) <= bound)
+
+
+# Narrow products whose threads split the bands of rows (fewer column panels than gemm.ROW_SPLIT_PANELS):
+# (rows, k, columns, A transposed in memory, epilogue). Rows past a whole band (m % 6, m % 8) land in one part.
+_ROW_SPLIT = [
+    (601, 256, 32, False, False),  # an input gradient: one panel, panels packed by every part
+    (100, 70, 20, False, True),  # a ragged panel and a ragged band, through the epilogue
+    (203, 1200, 32, True, False),  # a weight gradient over a long k: sliced, A's bands copied in chunks
+    (300, 100, 64, False, False),  # two panels, banded
+    (130, 300, 64, True, True),  # banded with a transposed A and an epilogue
+    (13, 40, 20, False, True),  # 2 or 3 bands: a part (of 2 or 3) whose first band is the ragged one
+    (13, 600, 32, True, False),  # the same, sliced
+]
+
+
+@pytest.mark.parametrize("m, kk, n, a_t, epilogue", _ROW_SPLIT)
+def test_narrow_products_split_their_rows(split_everything, m, kk, n, a_t, epilogue):
+    """Each part computes its own bands of rows (and packs every panel itself): 1, 2 and 3 threads agree bit for
+    bit, and with NumPy within the rounding bound of a k-long sum."""
+    from graphnn.codegen import gemm
+
+    assert -(-n // 32) < gemm.ROW_SPLIT_PANELS
+    rng = np.random.default_rng(m)
+    g = Graph("narrow")
+    a = g.add_input(TensorType((kk, m) if a_t else (m, kk), "float32"), "a")
+    w = g.add_input(TensorType((kk, n), "float32"), "w")
+    c = g.add_input(TensorType((n,), "float32"), "c")
+    y = g.emit("matmul", g.emit("transpose", a, perm=(1, 0)) if a_t else a, w)
+    g.outputs = [g.emit("relu", g.emit("add", y, c)) if epilogue else y]
+    arrays = [rng.standard_normal(v.shape).astype(np.float32) for v in g.inputs]
+    compiled = CompiledGraph(g)
+    results = []
+    for t in (1, 2, 3):
+        split_everything(t)
+        results.append(compiled([x.copy() for x in arrays])[0])
+    for t, r in zip((2, 3), results[1:]):
+        np.testing.assert_array_equal(r, results[0], err_msg=f"{t} threads vs 1")
+    a64 = arrays[0].T if a_t else arrays[0]
+    want = a64.astype(np.float64) @ arrays[1]
+    want = np.maximum(want + arrays[2], 0) if epilogue else want
+    bound = (
+        2 * kk * np.finfo(np.float32).eps * (np.abs(a64) @ np.abs(arrays[1]) + (np.abs(arrays[2]) if epilogue else 0))
+    )
+    assert np.all(np.abs(results[0] - want) <= bound + 1e-30)
