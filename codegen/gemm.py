@@ -144,6 +144,18 @@ def emit_matmul(k: Kernel, group, node, via_flat: bool = False) -> None:
     return emit_matmul_rows(k, group, node, via_flat)
 
 
+def same_rounding_at_fewer_rows(graph) -> bool:
+    """Does every float product of `graph` round each element the same whatever its number of rows? The blocked
+    and row schedules sum each element's k in order, at any row count; dot-product tiles (A @ W^T with W^T a
+    transposed view, picked for fewer than 16 rows) sum lanes of k, then the lanes. So: no product of a transpose."""
+    for n in graph.nodes:
+        if family(n) == "matmul" and n.outputs[0].dtype in ("float32", "float64"):
+            b = n.inputs[1]
+            if b.producer is not None and family(b.producer) == "transpose":
+                return False
+    return True
+
+
 def _long_k_sliceable(k: Kernel, group, node, via_flat: bool) -> bool:
     """May the blocked schedule run a product whose k is too long for a whole packed panel, one slice of k at a
     time: a product stored in place (its epilogue siblings computed from each finished panel), with enough rows for

@@ -19,7 +19,8 @@ from graphnn.ir.fusion import FusionPlan, flat_elementwise, plan_fusion
 from graphnn.ir.graph import Graph, format_attr
 from graphnn.ir.memory import kernel_liveness, plan_memory
 from graphnn.ir.ops.shape import concat_offsets
-from graphnn.ir.registry import describe, family, get_op, node_flops
+from graphnn.ir.registry import describe, family, get_op, graph_flops, node_flops
+from graphnn.ir.rows import split_rows
 from graphnn.ir.symbolic import Sym, heuristic
 
 from . import collective, host
@@ -27,10 +28,11 @@ from .kernel import DYN_VAR, I1, I8, I64, PTR, Index, Kernel, as_i64, dynamic_mo
 from .kernel import start_function
 from .layout import Layout, SlotLayout
 from .pool import RUN, TASK
+from .gemm import same_rounding_at_fewer_rows
 from .heavy import SCHEDULES, heavy_node
 from .lowerings import has_element_rule, lower
 from .merged import emit_merged
-from .scan_loop import emit_scan
+from .scan_loop import emit_scan, half_scan_buffers
 from .schedule import prod
 
 MODULE_LOWERED = ("constant", "scan", "collective")  # element rule families the module builder lowers itself
@@ -63,6 +65,9 @@ MAX_THREADS = 8
 # Estimated multiply-adds/element-ops above which a kernel is split over threads. Handing parts to the
 # pool's spinning workers costs about a microsecond, so kernels from a few tens of microseconds up gain.
 PARALLEL_WORK = 1 << 18
+# a scan splits its batch between two threads when each half has at least this many rows (fewer rows make the
+# products of each step too small to run at speed)
+SCAN_SPLIT_MIN_ROWS = 4
 
 
 def _parallel_work() -> int:
@@ -242,6 +247,8 @@ class ModuleBuilder:
         self._by_signature: dict = {}  # (flags, group_signature) -> Kernel already emitted
         self.errors: list = []  # messages of the index-check error codes (shared by every graph function here)
         self._scan_bodies: dict = {}  # scan node id -> (body function, Layout)
+        self._scan_halves: dict = {}  # scan node id -> (half-batch body graph, function, Layout), or None
+        self._untimed = False  # building code that threads run at once: no profile counters (they would race)
         self._memcpy = None
         self._n = 0
         self.threads = ir.GlobalVariable(self.module, I64, THREADS_VAR)
@@ -265,7 +272,7 @@ class ModuleBuilder:
 
     def timed(self, eb: ir.IRBuilder, index: int, emit) -> None:
         """Run emit(); when profiling, add its cycles and one call to counter `index`."""
-        if self.profile is None or index >= MAX_PROFILED:
+        if self.profile is None or index >= MAX_PROFILED or self._untimed:
             emit()
             return
         t0 = eb.call(self._cycles, [])
@@ -371,7 +378,7 @@ class ModuleBuilder:
         slots = SlotLayout(graph, self if globals_for_constants else None)
         groups = [g for g in plan.groups if family(g.root.producer) != "constant"]
         live = {v.id for n in graph.nodes for v in n.inputs} | {v.id for v in graph.outputs}
-        mem = self._plan_arena(groups, plan, slots, live)
+        mem = self._plan_arena(groups, plan, slots, live, not globals_for_constants)
         fn = ir.Function(self.module, ir.FunctionType(ir.VoidType(), [PTR]), name)
         if globals_for_constants:
             fn.linkage = "internal"
@@ -412,7 +419,7 @@ class ModuleBuilder:
                 self.timed(
                     emit.b,
                     self._counter(f"{name}_scan{gi} (with its body)"),
-                    lambda: self._emit_scan(fn, emit.b, node, emit.ptr_of, f"{name}_scan{gi}"),
+                    lambda: self._emit_scan(fn, emit.b, node, emit.ptr_of, f"{name}_scan{gi}", top),
                 )
                 continue
             label = f"{name}_k{gi}_" + (f"merged{len(g.roots)}" if g.loops or g.scalars else node.op)
@@ -463,14 +470,14 @@ class ModuleBuilder:
         self.kernel_names.append(label)
         return len(self.kernel_names) - 1
 
-    def _plan_arena(self, groups: list, plan: FusionPlan, slots: "SlotLayout", live: set):
+    def _plan_arena(self, groups: list, plan: FusionPlan, slots: "SlotLayout", live: set, top: bool):
         """Offsets in the arena of every intermediate (and scan scratch), from their liveness over the kernels. An
         extra output of a kernel's node that nothing reads (attention's log-sum-exp without a gradient) gets no memory
         (a scan writes all of its outputs)."""
         first, last, sizes = kernel_liveness(groups, plan.inlined, live)
         for step, g in enumerate(groups):
             if family(g.root.producer) == "scan":
-                for key, nbytes in self._scan_scratch(g.root.producer).items():
+                for key, nbytes in self._scan_scratch(g.root.producer, top).items():
                     first[key], last[key], sizes[key] = step, step, nbytes
         buffers = [
             (vid, sizes[vid], first[vid], last.get(vid, first[vid])) for vid in sizes if vid not in slots.slot_of
@@ -546,16 +553,98 @@ class ModuleBuilder:
             self._scan_bodies[node.id] = (fn, layout)
         return self._scan_bodies[node.id]
 
-    def _scan_scratch(self, node) -> dict:
-        """Arena scratch a scan needs: one buffer per carry (the body's next carry) and the body's arena."""
+    def _scan_half(self, node):
+        """(body graph, function, Layout) of a top-level scan's body at half its batch rows, when two threads may
+        each run the whole scan on their half (ir/rows.py: every output row reads the same row of the carries and
+        per-step inputs only); else None. Only for an even batch of at least 2 * SCAN_SPLIT_MIN_ROWS rows, enough
+        work to pay for starting the pool, and products that round the same at half the rows (gemm.py)."""
+        if node.id not in self._scan_halves:
+            at = node.attrs
+            body = at["body"].graph
+            half = None
+            rows = body.inputs[0].shape[0] if body.inputs and body.inputs[0].type.ndim else 0
+            length = at["length"]
+            with heuristic():
+                work = graph_flops(body) * length
+            if (
+                isinstance(rows, int)
+                and isinstance(length, int)
+                and length > 0
+                and rows % 2 == 0
+                and rows >= 2 * SCAN_SPLIT_MIN_ROWS
+                and not isinstance(work, Sym)
+                and work >= _parallel_work()
+                and not any(get_op(n.op).communicates for n in body.nodes)
+            ):
+                g = split_rows(body, at["n_carry"], at["n_xs"], rows // 2)
+                if g is not None and same_rounding_at_fewer_rows(g):
+                    self._untimed = True  # (the scan's own counter times both halves)
+                    try:
+                        fn, layout, _ = self.graph_function(g, self.fresh("scan_body_half"), globals_for_constants=True)
+                    finally:
+                        self._untimed = False
+                    half = (g, fn, layout)
+            self._scan_halves[node.id] = half
+        return self._scan_halves[node.id]
+
+    def _scan_scratch(self, node, top: bool) -> dict:
+        """Arena scratch a scan needs: one buffer per carry (the body's next carry) and the body's arena (and for a
+        scan that threads may split by rows, an arena for each half's body)."""
         _fn, layout = self._scan_body(node)
         scratch = {("carry", node.id, i): v.type.nbytes for i, v in enumerate(node.outputs[: node.attrs["n_carry"]])}
         scratch[("body_arena", node.id)] = max(64, layout.arena_bytes)
+        half = self._scan_half(node) if top else None
+        if half is not None:
+            for h in range(2):
+                scratch[("body_arena_half", node.id, h)] = max(64, half[2].arena_bytes)
         return scratch
 
-    def _emit_scan(self, fn, eb: ir.IRBuilder, node, ptr_of, name: str) -> None:
+    def _emit_scan(self, fn, eb: ir.IRBuilder, node, ptr_of, name: str, top: bool) -> None:
+        """The scan's loop; for a scan that threads may split by rows, with two threads or more each half of the
+        batch runs the whole loop in a part of its own (the loop over a half of every buffer's rows)."""
         body_fn, bl = self._scan_body(node)
-        emit_scan(self, fn, eb, node, ptr_of, body_fn, bl)
+        half = self._scan_half(node) if top else None
+        if half is None:
+            emit_scan(self, fn, eb, node, ptr_of, body_fn, bl)
+            return
+        keys, slabs = half_scan_buffers(node)
+        keys = keys + [("body_arena_half", node.id, h) for h in range(2)]
+        slabs = slabs + [0, 0]
+        task = self._half_scan_task(node, name, half, keys, slabs)
+        blk = eb.alloca(ir.ArrayType(PTR, len(keys)))
+        for i, key in enumerate(keys):
+            eb.store(ptr_of(key), eb.gep(blk, [i64(0), i64(i)], inbounds=True))
+        two = eb.icmp_signed(">=", eb.load(self.threads), i64(2))
+        with eb.if_else(two) as (then, otherwise):
+            with then:
+                eb.call(self._run_parts(), [task, eb.bitcast(blk, PTR)])
+            with otherwise:
+                emit_scan(self, fn, eb, node, ptr_of, body_fn, bl)
+
+    def _half_scan_task(self, node, name: str, half, keys: list, slabs: list) -> ir.Function:
+        """`void name_rows(ptr block, i64 part, i64 parts)`: half h of the batch (h = 0, 1) runs in part h % parts,
+        its buffers read from block (keys) and moved h * slab / 2 bytes along (slabs: bytes of one step's rows of
+        each buffer; 0 for the half's own arena, the weights and the status word)."""
+        g, body_fn, bl = half
+        task = ir.Function(self.module, TASK, name + "_rows")
+        task.linkage = "internal"
+        tb = ir.IRBuilder(task.append_basic_block("entry"))
+        block, part, parts = task.args
+        words = [tb.load(tb.gep(block, [i64(i)], source_etype=PTR), typ=PTR) for i in range(len(keys))]
+        for h in range(2):
+            mine = tb.icmp_signed("==", tb.srem(i64(h), parts), part)
+            with tb.if_then(mine):
+                at = {}
+                for key, w, slab in zip(keys, words, slabs):
+                    at[key] = tb.gep(w, [i64(h * slab // 2)], source_etype=I8) if slab else w
+                arena = at[("body_arena_half", node.id, h)]
+
+                def ptr_of(key, at=at, arena=arena):
+                    return arena if key == ("body_arena", node.id) else at[key]
+
+                emit_scan(self, task, tb, node, ptr_of, body_fn, bl, body=g)
+        tb.ret_void()
+        return task
 
 
 def build_module(graph: Graph, name: str = "entry", plan: FusionPlan | None = None, modules: int = 1):

@@ -33,11 +33,32 @@ def carry_homes(body, bl, nc: int) -> list:
     return homes
 
 
-def emit_scan(mb, fn, eb: ir.IRBuilder, node, ptr_of, body_fn, bl) -> None:
-    """Emit the loop of scan `node` into `fn` at `eb` (mb: the ModuleBuilder; body_fn, bl: the body's function
-    and Layout; ptr_of: the buffers of the enclosing graph function)."""
+def half_scan_buffers(node) -> tuple:
+    """([buffer keys], [bytes of one step's rows in each]) that a loop over a part of a scan's batch rows uses:
+    the carries, the per-step inputs (a row per step), the weights (0: shared whole), the stacked and final
+    outputs, the carries' scratch and the status word; every batched buffer's rows are whole rows of its steps."""
     at = node.attrs
-    body = at["body"].graph
+    nc, nx, length = at["n_carry"], at["n_xs"], at["length"]
+    carries, xs, consts = node.inputs[:nc], node.inputs[nc : nc + nx], node.inputs[nc + nx :]
+    finals, ys = node.outputs[:nc], node.outputs[nc:]
+    keys = [v.id for v in carries + xs + consts + ys + finals] + [("carry", node.id, i) for i in range(nc)] + ["status"]
+    slabs = (
+        [v.type.nbytes for v in carries]
+        + [v.type.nbytes // length for v in xs]
+        + [0] * len(consts)
+        + [v.type.nbytes // length for v in ys]
+        + [v.type.nbytes for v in finals] * 2
+        + [0]
+    )
+    return keys, slabs
+
+
+def emit_scan(mb, fn, eb: ir.IRBuilder, node, ptr_of, body_fn, bl, body=None) -> None:
+    """Emit the loop of scan `node` into `fn` at `eb` (mb: the ModuleBuilder; body_fn, bl: the body's function
+    and Layout; ptr_of: the buffers of the enclosing graph function). `body`: the graph body_fn computes when it is
+    not the node's own body (the body at a part of the batch rows, whose buffers ptr_of then points into)."""
+    at = node.attrs
+    body = body or at["body"].graph
     nc, nx, length = at["n_carry"], at["n_xs"], at["length"]
     reverse = bool(at.get("reverse"))
     carries_in, xs, consts = node.inputs[:nc], node.inputs[nc : nc + nx], node.inputs[nc + nx :]
@@ -52,8 +73,8 @@ def emit_scan(mb, fn, eb: ir.IRBuilder, node, ptr_of, body_fn, bl) -> None:
         return eb.gep(p, [eb.mul(t, i64(v.type.nbytes // max(length, 1)))], source_etype=I8)
 
     if length == 0:
-        for c, f in zip(carries_in, finals):
-            mb.memcpy(eb, ptr_of(f.id), ptr_of(c.id), c.type.nbytes)
+        for i, f in enumerate(finals):
+            mb.memcpy(eb, ptr_of(f.id), ptr_of(carries_in[i].id), body.inputs[i].type.nbytes)
         return
     for j, c in enumerate(consts):
         eb.store(ptr_of(c.id), slot(nc + nx + j))
@@ -70,7 +91,7 @@ def emit_scan(mb, fn, eb: ir.IRBuilder, node, ptr_of, body_fn, bl) -> None:
     for i, (kind, j) in enumerate(homes):
         eb.store(ptr_of(carries_in[i].id), slot(i))  # the first step reads the initial carry in place
         if kind == "hist":
-            mb.memcpy(eb, row(y_base[j], ys[j], first), ptr_of(carries_in[i].id), carries_in[i].type.nbytes)
+            mb.memcpy(eb, row(y_base[j], ys[j], first), ptr_of(carries_in[i].id), body.inputs[i].type.nbytes)
 
     def step(t):
         tt = eb.sub(i64(length - 1), t) if reverse else t
@@ -103,4 +124,4 @@ def emit_scan(mb, fn, eb: ir.IRBuilder, node, ptr_of, body_fn, bl) -> None:
     emit_loop(fn, eb, length, step)
     for i, (kind, _) in enumerate(homes):
         if kind == "dup":
-            mb.memcpy(eb, final_ptrs[i], eb.load(slot(i), typ=PTR), finals[i].type.nbytes)
+            mb.memcpy(eb, final_ptrs[i], eb.load(slot(i), typ=PTR), body.outputs[i].type.nbytes)

@@ -38,6 +38,9 @@ and how the later stages treat it:
                                functions that make such views, for messages ("view/reshape/flatten/...")
   api                          names under which graphnn exposes an elementwise op: graphnn.<name>(...) and
                                Tensor.<name>(...) (graphnn.ops installs them)
+  rows(node, batched, rows)    row rule: its attributes when it computes `rows` rows of a batch (ir/rows.py), None when
+                               an output row reads other rows; unset: derived from the pattern (elementwise ops,
+                               reductions that keep axis 0); threads then run a scan of such ops on their own rows
   fuzz                         what the differential fuzzer must know (Fuzz)
 """
 
@@ -149,6 +152,7 @@ class OpDef:
     torch_name: str | None = None
     api: tuple = ()
     view: str = ""
+    rows: Callable | None = None
     fuzz: Fuzz = field(default_factory=Fuzz)
 
     def infer_types(self, types: list, attrs: dict) -> list:

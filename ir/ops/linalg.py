@@ -8,6 +8,7 @@ from ..registry import Fuzz, register
 from ..roundoff import reduction
 from ..types import TensorType, broadcast_shapes, promote
 from ._util import unbroadcast
+from ..rows import leading_operand_rows
 
 
 def _matmul_infer(types, attrs):
@@ -50,4 +51,5 @@ register(
     torch_name="MmBackward0",
     fuzz=Fuzz(generator="matmul", smooth=True, body=True),
     roundoff=reduction(lambda n, ins: np.shape(ins[0])[-1]),
+    rows=leading_operand_rows,
 )

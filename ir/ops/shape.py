@@ -8,6 +8,7 @@ from ..registry import Fuzz, register
 from ..roundoff import joined, moved
 from ..types import TensorType
 from ._util import unbroadcast
+from ..rows import concat_rows, sized_rows, slice_rows, transpose_rows
 
 
 def _reshape_infer(types, attrs):
@@ -35,6 +36,7 @@ register(
     view="view/reshape/flatten/squeeze/unsqueeze",
     fuzz=Fuzz(generator="reshape", smooth=True, exact=True, body=True),
     roundoff=moved,
+    rows=sized_rows,
 )
 
 
@@ -66,6 +68,7 @@ register(
     torch_name="PermuteBackward0",
     fuzz=Fuzz(generator="transpose", smooth=True, exact=True, body=True),
     roundoff=moved,
+    rows=transpose_rows,
 )
 
 
@@ -131,6 +134,7 @@ register(
     torch_name="SliceBackward0",
     fuzz=Fuzz(generator="slice", smooth=True, exact=True, body=True),
     roundoff=moved,
+    rows=slice_rows,
 )
 
 
@@ -160,6 +164,7 @@ register(
     lowering="slice_grad",
     fuzz=Fuzz(generator="slice_grad", smooth=True, exact=True),
     roundoff=moved,
+    rows=sized_rows,
 )
 
 
@@ -211,4 +216,5 @@ register(
     torch_name="CatBackward0",
     fuzz=Fuzz(generator="concat", smooth=True, exact=True, body=True),
     roundoff=joined,
+    rows=concat_rows,
 )
