@@ -467,6 +467,8 @@ class ModuleBuilder:
 
     def _counter(self, label: str) -> int:
         """A profile counter for `label` (one list per module: scan bodies' kernels are timed too)."""
+        if self._untimed:  # (no counter: see timed)
+            return MAX_PROFILED
         self.kernel_names.append(label)
         return len(self.kernel_names) - 1
 
@@ -578,7 +580,7 @@ class ModuleBuilder:
             ):
                 g = split_rows(body, at["n_carry"], at["n_xs"], rows // 2)
                 if g is not None and same_rounding_at_fewer_rows(g):
-                    self._untimed = True  # (the scan's own counter times both halves)
+                    self._untimed = True  # (the scan's own counter times both halves; its kernels get none)
                     try:
                         fn, layout, _ = self.graph_function(g, self.fresh("scan_body_half"), globals_for_constants=True)
                     finally:

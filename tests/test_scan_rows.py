@@ -118,3 +118,22 @@ def test_packed_sequences_split_too(pool_always):
         )
     for i, (a, b) in enumerate(zip(*results)):
         np.testing.assert_array_equal(a, b, err_msg=f"result {i}: 1 vs 2 threads")
+
+
+def test_profile_counts_the_split_scan_as_a_whole(pool_always, monkeypatch, tmp_path):
+    """With profiling on, the scan's counter times both halves; the half bodies' kernels get no counters (two
+    threads would race on them)."""
+    monkeypatch.setenv("GRAPHNN_PROFILE", "1")
+    monkeypatch.setenv("GRAPHNN_CACHE_DIR", str(tmp_path))
+    graphnn.manual_seed(0)
+    c = graphnn.compile(nn.GRU(7, 12))
+    x = graphnn.tensor(np.ones((30, 10, 7), np.float32))
+    for threads in (1, 2):
+        pool_always(threads)
+        c(x)
+    native = c._compiled.last.native
+    assert "scan_body_half" in native.ir_text
+    rows = native.profile()
+    assert not any("half" in name for name, _, _ in rows)
+    scans = [(cycles, calls) for name, cycles, calls in rows if "(with its body)" in name]
+    assert scans and all(calls == 2 and cycles > 0 for cycles, calls in scans)
