@@ -411,7 +411,7 @@ unary(
     lambda b, x, y, g: b.mul(g, b.digamma(x)),
     float_only=True,
     torch_name="LgammaBackward0",
-    fuzz=Fuzz(domain="pos", nonfinite=True, smooth=True),  # poles at 0, -1, -2, ...
+    fuzz=Fuzz(domain="pos", kinks="poles", nonfinite=True, smooth=True),
     doc="log |Gamma(x)| (+inf at 0 and the negative integers)",
     api=("lgamma",),
 )
@@ -422,7 +422,7 @@ unary(
     lambda b, x, y, g: b.mul(g, b.trigamma(x)),
     float_only=True,
     torch_name="DigammaBackward0",
-    fuzz=Fuzz(domain="pos", nonfinite=True, smooth=True),
+    fuzz=Fuzz(domain="pos", kinks="poles", nonfinite=True, smooth=True),
     doc="the logarithmic derivative of Gamma (-inf at +0, NaN at the negative integers, as PyTorch)",
     api=("digamma",),
 )
@@ -433,6 +433,6 @@ unary(
     None,  # polygamma(2, x): not defined in graphnn
     float_only=True,
     torch_name="PolygammaBackward0",
-    fuzz=Fuzz(domain="pos", nonfinite=True),
+    fuzz=Fuzz(domain="pos", kinks="poles", nonfinite=True),
     doc="polygamma(1, x), the derivative of digamma (+inf at 0 and the negative integers)",
 )
