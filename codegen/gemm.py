@@ -772,7 +772,7 @@ def emit_matmul_blocked(k: Kernel, group, node, via_flat: bool, vw: int) -> None
         def panels_and_bands():
             if banded_slices or banded:  # (each part its share of the panels, the last one ragged)
                 block = sliced_block if banded_slices else banded_block
-                k.share(n_full + (1 if tail else 0), lambda lo, hi: column_blocks(lo, hi, block))
+                k.share(n_panels, lambda lo, hi: column_blocks(lo, hi, block))
             elif tail != 0:  # one outer loop over all panels (so threads can split it), the last one ragged
                 k.loop(
                     n_full + 1 if tail is not None else (n + NR - 1) // NR,

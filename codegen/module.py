@@ -272,7 +272,7 @@ class ModuleBuilder:
 
     def timed(self, eb: ir.IRBuilder, index: int, emit) -> None:
         """Run emit(); when profiling, add its cycles and one call to counter `index`."""
-        if self.profile is None or index >= MAX_PROFILED or self._untimed:
+        if self.profile is None or index >= MAX_PROFILED:
             emit()
             return
         t0 = eb.call(self._cycles, [])
@@ -467,7 +467,7 @@ class ModuleBuilder:
 
     def _counter(self, label: str) -> int:
         """A profile counter for `label` (one list per module: scan bodies' kernels are timed too)."""
-        if self._untimed:  # (no counter: see timed)
+        if self._untimed:  # (no counter: timed() then runs the code alone)
             return MAX_PROFILED
         self.kernel_names.append(label)
         return len(self.kernel_names) - 1

@@ -15,16 +15,9 @@ with `rows` first wherever the batch was (checked here): a rule only has to rewr
 from __future__ import annotations
 
 from .graph import Graph
+from .ops._util import norm_axes
 from .registry import IRError, get_op
 from .types import TensorType
-
-
-def _axes(attrs: dict, ndim: int) -> tuple | None:
-    axes = attrs.get("axes", attrs.get("axis"))
-    if axes is None:
-        return None
-    axes = (axes,) if isinstance(axes, int) else tuple(axes)
-    return tuple(a % ndim for a in axes) if ndim else axes
 
 
 def default_rows(node, batched: list, rows: int) -> dict | None:
@@ -41,8 +34,8 @@ def default_rows(node, batched: list, rows: int) -> dict | None:
                 return None
         return dict(node.attrs)
     if pattern == "reduce" and len(node.inputs) == 1:
-        axes = _axes(node.attrs, node.inputs[0].type.ndim)
-        return dict(node.attrs) if axes is not None and 0 not in axes else None
+        axes = norm_axes(node.attrs.get("axes", node.attrs.get("axis")), node.inputs[0].type.ndim)  # (None: all)
+        return dict(node.attrs) if 0 not in axes else None
     return None
 
 
