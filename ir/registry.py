@@ -88,8 +88,8 @@ class Fuzz:
     maximum), "reduce_ties" / "pool_ties" (where a reduction's or pooling window's top two values tie),
     "sort_ties" (where any two values of a row along the op's axis tie: sorting),
     "cast" (casts: at 0 to bool, at integers to int64), "integers" (rounding: at integers and halves), "quotients"
-    (fmod: where x / y is an integer), "poles" (the gamma family: at 0 and the negative integers); `nonfinite`: may give Inf/NaN from finite operands
-    (log 0, x / 0); `singular`: operand values where the result or its derivative is infinite or the domain
+    (fmod: where x / y is an integer), "poles" (the gamma family: at 0 and the negative integers); `nonfinite`: may
+    give Inf/NaN from finite operands (log 0, x / 0); `singular`: operand values where the result or its derivative is infinite or the domain
     ends (+-1 for atanh, asin, acos, erfinv; 1 for acosh), which inexact operands must stay farther from than
     their rounding error (compiled code may round them onto the point: tanh saturating to exactly 1);
     `value_errors`: the reference rejects some operand values (negative integer powers);

@@ -456,16 +456,18 @@ def workloads(args, torch):
             cc = torch.compile(chain)
             peers["torch.compile"] = lambda: cc(tx_, ta_, tb_)
     add(chain_name(m), _g_chain(m), peers)
-    add("gpt_train", gpt_train(graphnn, "step"), _gpt_peers(torch, gpt_train, peers_wanted), extra=gpt_cold_first_call)
-    add("gpt_generate", gpt_generate(graphnn, "step"), _gpt_peers(torch, gpt_generate, peers_wanted))
-    add("lstm_train", lstm_train(graphnn, "model"), _gpt_peers(torch, lstm_train, peers_wanted), flops=_lstm_flops())
+    add(
+        "gpt_train", gpt_train(graphnn, "step"), _torch_peers(torch, gpt_train, peers_wanted), extra=gpt_cold_first_call
+    )
+    add("gpt_generate", gpt_generate(graphnn, "step"), _torch_peers(torch, gpt_generate, peers_wanted))
+    add("lstm_train", lstm_train(graphnn, "model"), _torch_peers(torch, lstm_train, peers_wanted), flops=_lstm_flops())
     for name, case in (("mlp_train", _dynamic_mlp), ("lenet_infer", _dynamic_lenet)):
         dyn, specialized, info = case()
         add(f"{name}_dynamic_b{DYNAMIC_BATCH}", dyn, {"graphnn for this size": specialized}, extra=info)
     return out
 
 
-def _gpt_peers(torch, make, peers_wanted) -> dict:
+def _torch_peers(torch, make, peers_wanted) -> dict:
     """PyTorch eager, and torch.compile of the model when asked."""
     if torch is None:
         return {}
