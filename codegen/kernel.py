@@ -208,7 +208,6 @@ class Kernel:
         lower,
         split: bool = False,
         errors: list | None = None,
-        noalias: bool = True,
     ):
         self.module = module
         # errors: the module's list of error messages; a kernel that checks indices gets a pointer to the call's
@@ -220,7 +219,7 @@ class Kernel:
         # (kept a function of its own: inlined, every kernel of a graph became one huge function whose O3
         # optimization and code generation took most of a cold compile; a call per kernel costs nothing)
         self.fn.attributes.add("noinline")
-        for a in self.fn.args[: len(buffers)] if noalias else ():  # (not when a root is stored over an input)
+        for a in self.fn.args[: len(buffers)]:  # (distinct buffers: an in-place update reads its root's pointer)
             a.add_attribute("noalias")
         self.ptr = {v.id: a for v, a in zip(buffers, self.fn.args)}
         self.status = self.fn.args[len(buffers)] if errors is not None else None

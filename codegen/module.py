@@ -425,8 +425,8 @@ class ModuleBuilder:
             label = f"{name}_k{gi}_" + (f"merged{len(g.roots)}" if g.loops or g.scalars else node.op)
             if gi == first_writer and checked:  # (a failed index check leaves the state as it was)
                 emit.return_if_failed()
-            aliased = any(r.id in in_place for r in g.roots)
-            k, kargs = self._kernel(g, plan, label, top, slots, aligned, emit.ptr_of, live, aliased)
+            alias = {graph.inputs[in_place[r.id]].id: r.id for r in g.roots if r.id in in_place}
+            k, kargs = self._kernel(g, plan, label, top, slots, aligned, emit.ptr_of, live, alias)
             self.timed(emit.b, self._counter(label), lambda: self.call_kernel(emit.b, k, kargs))
         self._complete_read(emit.b, None, pending)
         emit.finish(graph, bool(self.errors), in_place)
@@ -487,11 +487,14 @@ class ModuleBuilder:
         return plan_memory(buffers, {})
 
     def _kernel(
-        self, g, plan: FusionPlan, name: str, top: bool, slots: "SlotLayout", aligned: list, ptr_of, live, aliased=False
+        self, g, plan: FusionPlan, name: str, top: bool, slots: "SlotLayout", aligned: list, ptr_of, live, alias=None
     ):
         """Emit the kernel of group g; returns it and the pointers the graph function passes it: the roots, the
         other outputs of a single root's node that something reads (a kernel stores no others), then what the group
-        reads. `aliased`: a root is stored into the buffer of an input it reads (updates_in_place)."""
+        reads. `alias`: {input id: root id} of roots stored into the buffer of an input they read at the same
+        position (updates_in_place). Such an input is read through its root's pointer, so that every pointer the
+        kernel takes is distinct (noalias): LLVM then vectorizes its loops without run-time overlap checks, which
+        an in-place update fails (its scalar fallback ran instead), and optimizes it faster."""
         roots = g.roots
         extra = [o for o in g.root.producer.outputs if o is not g.root and o.id in live] if len(roots) == 1 else []
         reads, seen = [], {v.id for v in roots + extra}
@@ -500,7 +503,11 @@ class ModuleBuilder:
                 if v.id not in plan.inlined and v.id not in seen:
                     seen.add(v.id)
                     reads.append(v)
-        kbufs = roots + extra + reads
+        full = roots + extra + reads
+        alias = {x: r for x, r in (alias or {}).items() if x in seen}
+        kbufs = [v for v in full if v.id not in alias]
+        pos = {v.id: i for i, v in enumerate(full)}
+        shared = tuple(sorted((pos[x], pos[r]) for x, r in alias.items()))  # (in the signature)
         checks = any(get_op(n.op).index_checked for n in g.nodes)
         with heuristic():  # for sizes symbolic in N: a split kernel and streaming stores are right at every N
             split = top and _work(g) >= _parallel_work()
@@ -510,7 +517,7 @@ class ModuleBuilder:
         if top:  # the runtime aligns the arena and the outputs listed in `aligned`
             align = tuple(i for i, r in enumerate(roots) if slots.slot_of.get(r.id) is None)
             out_slot = slots.slot_of.get(g.root.id)
-            if len(roots) == 1 and out_slot is not None and not aliased:
+            if len(roots) == 1 and out_slot is not None and not alias:
                 if slots.is_output(out_slot) and big:
                     # a big result that is only returned goes around the caches (no read-for-ownership traffic)
                     align, streaming = (0,), True
@@ -518,7 +525,7 @@ class ModuleBuilder:
         args = [ptr_of(v.id) for v in kbufs] + ([ptr_of("status")] if checks else [])
         # Groups that compute the same thing on buffers of the same types share one function (a transformer's
         # layers, a forward and its recomputation): kernels with index checks keep their own error messages.
-        key = None if checks else (top, split, align, streaming, aliased, group_signature(g, kbufs, plan.inlined))
+        key = None if checks else (top, split, align, streaming, shared, group_signature(g, full, plan.inlined))
         if key is not None and key[-1] is not None and key in self._by_signature:
             return self._by_signature[key], args
         k = Kernel(
@@ -529,8 +536,9 @@ class ModuleBuilder:
             lower,
             split=split,
             errors=self.errors if checks else None,
-            noalias=not aliased,
         )
+        for x, r in alias.items():
+            k.ptr[x] = k.ptr[r]
         for i in align:
             k.fn.args[i].attributes.align = 64
         k.streaming = streaming
