@@ -188,6 +188,38 @@ def test_backward_reads_saved_steps_instead_of_rerunning_the_loop():
     assert len(scans) == 2 and [_matmuls(s) for s in scans] == [1, 1]
 
 
+@pytest.mark.parametrize("mode", ["LSTM", "GRU"])
+def test_eager_backward_runs_the_loop_once_and_reuses_its_gradient_program(mode):
+    """Eagerly, the forward scan stacks what its gradient reads as it runs (a backward() may follow), so the
+    gradient program is the reverse scan alone; the program is kept for the next steps (scan bodies are keyed by
+    their structure), and its gradients agree with those of the same layer compiled (within twice the rounding-error
+    bound of the recorded graph)."""
+    from graphnn.core import backward_cache
+
+    backward_cache.clear()
+    m = getattr(nn, mode)(3, 5)
+    x = graphnn.randn(4, 2, 3, requires_grad=True)
+    for _ in range(3):
+        m.zero_grad()
+        x.grad = None
+        out, _ = m(x)
+        loss = (out * out).sum()
+        bounds = recorded_bounds([out], loss)
+        loss.backward()
+    eager = [x.grad.numpy()] + [p.grad.numpy().copy() for p in m.parameters()]
+    (program,) = backward_cache._programs.values()
+    assert program.hits == 2
+    (scan,) = _scans(program.graph)
+    assert scan.attrs["reverse"]
+    c = graphnn.compile(m)
+    m.zero_grad()
+    x.grad = None
+    out, _ = c(x)
+    (out * out).sum().backward()
+    for t, e in zip([x] + list(m.parameters()), eager):
+        close(t.grad, e, "gradient, compiled vs eager", bounds.grad_tol(t))
+
+
 @pytest.mark.parametrize("mode", ["RNN", "LSTM", "GRU"])
 def test_reverse_scan_reads_saved_gates(mode):
     """The forward scan stacks the gate activations (sigmoid, tanh) and the reverse scan computes with them

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from graphnn import ir
-from graphnn.ir.ops.scan import Body
+from graphnn.ir.ops.scan import Body, with_history
 from graphnn.ir.types import TensorType
 
 from graphnn.core.dispatch import apply
@@ -84,12 +84,13 @@ def scan(fn, init, xs, reverse: bool = False, cache_key=None):
 
 def _run(body_attr, carries: list, seqs: list, consts: list, single_carry: bool, single_y: bool, reverse: bool):
     length = seqs[0].shape[0]
-    outs = apply(
-        "scan",
-        carries + seqs + consts,
-        {"body": body_attr, "n_carry": len(carries), "n_xs": len(seqs), "length": length, "reverse": bool(reverse)},
-        name="ScanBackward0",
-    )
-    outs = list(outs) if isinstance(outs, tuple) else [outs]
+    operands = carries + seqs + consts
+    attrs = {"body": body_attr, "n_carry": len(carries), "n_xs": len(seqs), "length": length, "reverse": bool(reverse)}
+    if _current() is None and is_grad_enabled() and any(t.requires_grad for t in operands):
+        # eager, and a backward() may follow: the loop also stacks what its gradient reads, so that backward() does
+        # not run it again (graphnn.compile's passes merge the two loops instead)
+        attrs = with_history(attrs, tuple(t.is_floating_point() for t in operands))
+    outs = apply("scan", operands, attrs, name="ScanBackward0")
+    outs = (list(outs) if isinstance(outs, tuple) else [outs])[: len(body_attr.graph.outputs)]
     final, stacked = outs[: len(carries)], outs[len(carries) :]
     return (final[0] if single_carry else tuple(final)), (stacked[0] if single_y else tuple(stacked))

@@ -12,8 +12,9 @@ Only what decides the gradient graph is in the key, so reuse is exact: vjp rules
 arrays. An object attribute is keyed by the identity of what it stands for when it says (`cache_identity()`: a call
 of graphnn.compile's code is keyed by its compiled program), and the kept program refers to such objects weakly
 (`weakened()`), so a cache never keeps compiled code alive; the program is dropped once one of them is gone.
-Recorded graphs with gradient hooks, array attributes of more than a few elements, other object attributes (scans'
-bodies, custom autograd functions) or higher-order gradients (create_graph) are not cached.
+Recorded graphs with gradient hooks, array attributes of more than a few elements, other object attributes (custom
+autograd functions; a scan's body is keyed by its structural hash) or higher-order gradients (create_graph) are not
+cached.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import numpy as np
 from graphnn.ir import config
 from graphnn.ir.extract import extract
 from graphnn.ir.graph import Graph
+from graphnn.ir.ops.scan import Body
 
 MAX_KEPT = 32  # programs kept (least recently used dropped)
 SMALL_ARRAY = 16  # array attributes up to this size are part of a key (larger ones make a graph uncached)
@@ -52,11 +54,13 @@ def _attr_key(attrs: dict, idents: list):
             if x.size > SMALL_ARRAY:
                 return None
             out.append((name, x.dtype.str, x.shape, x.tobytes()))
+        elif isinstance(x, Body):  # a scan's body: pure IR, keyed by its structure
+            out.append((name, "body", x.key))
         elif hasattr(x, "cache_identity"):  # (a compiled call: its program)
             ident = x.cache_identity()
             idents.append(ident)
             out.append((name, type(x).__name__, id(ident)))
-        else:  # other objects (a scan's body, a custom op): not kept alive by a cache
+        else:  # other objects (a custom op): not kept alive by a cache
             return None
     return tuple(out)
 
@@ -202,7 +206,7 @@ def store(key, g: Graph, recorded: set, pos: dict, seeds: list, grads: list, ide
         for name, x in n.attrs.items():
             if hasattr(x, "weakened"):
                 n.attrs[name] = x.weakened()
-            elif not (type(x) in _SCALAR_TYPES or isinstance(x, (float, tuple, list, np.ndarray))):
+            elif not (type(x) in _SCALAR_TYPES or isinstance(x, (float, tuple, list, np.ndarray, Body))):
                 return  # an object the program would keep alive
     program = Program(prog, [r for _, r in reads], [i for i, gr in enumerate(grads) if gr is not None], idents)
     with _lock:

@@ -40,3 +40,9 @@ def norm_axes(axes, ndim: int) -> tuple:
 
 def keepdims_shape(shape: tuple, axes: tuple) -> tuple:
     return tuple(1 if i in axes else s for i, s in enumerate(shape))
+
+
+def is_zero_fill(v) -> bool:
+    """Is v a fill with zeros (the cotangent autodiff gives an output of a node that nothing reads)?"""
+    n = v.producer
+    return n is not None and n.op == "full" and not n.inputs and n.attrs.get("value") == 0

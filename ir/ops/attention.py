@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ._util import is_zero_fill
 from ..registry import Fuzz, register
 from ..roundoff import steps, unit_roundoff
 from ..types import TensorType, broadcast_shapes
@@ -237,12 +238,6 @@ def _grad_inputs(node) -> tuple:
     return q, k, v, mask
 
 
-def _is_zero(v) -> bool:
-    """Is v a fill with zeros (the cotangent autodiff gives an output nothing reads)?"""
-    n = v.producer
-    return n is not None and n.op == "full" and not n.inputs and n.attrs.get("value") == 0
-
-
 def _attention_grad(b, node, cts):
     """With p = exp(s - lse): ds = p * (g . v_j - d) where d = rowsum(g * out), less the lse's own cotangent (d lse /
     ds = p)."""
@@ -250,7 +245,7 @@ def _attention_grad(b, node, cts):
     at = {"scale": node.attrs["scale"], "causal": node.attrs.get("causal", False), "masked": mask is not None}
     (g, g_lse), (out, lse) = cts, node.outputs
     d = b.sum(b.mul(g, out), axes=(-1,), keepdims=False)
-    if not _is_zero(g_lse):
+    if not is_zero_fill(g_lse):
         d = b.sub(d, g_lse)
     ins = [q, k, v] + ([mask] if mask is not None else []) + [lse, d, g]
     inputs = (q, k, v) + ((mask,) if mask is not None else ())

@@ -23,7 +23,7 @@ import numpy as np
 
 from ..registry import Fuzz, register
 from ..types import TensorType, broadcast_shapes
-from ._util import unbroadcast
+from ._util import is_zero_fill, unbroadcast
 
 FLOATS = ("float32", "float64")
 
@@ -200,12 +200,6 @@ def _diag_embed(b, v):
     return b.mul(_col(b, v), _mask(b, v.shape[-1], v.shape[-1], v.dtype, "eye"))
 
 
-def _is_zero(v) -> bool:
-    """Is v a zero fill (the cotangent autodiff gives an output nothing depends on)?"""
-    n = v.producer
-    return n is not None and n.op == "full" and n.attrs.get("value") == 0
-
-
 def _gaps(b, w):
     """E[..., i, j] = w_j - w_i, with ones on the diagonal (the divisor of the eigen / singular vector terms)."""
     k = w.shape[-1]
@@ -266,7 +260,7 @@ def _det_grad(b, node, cts):
 
 
 def _slogdet_grad(b, node, cts):
-    if _is_zero(cts[1]):
+    if is_zero_fill(cts[1]):
         return [None]
     return [_scale_lead(b, cts[1], _inv_t(b, node.inputs[0]))]
 
@@ -276,7 +270,7 @@ def _eigh_grad(b, node, cts):
     w, v = node.outputs
     gw, gv = cts
     inner = _diag_embed(b, gw)
-    if not _is_zero(gv):
+    if not is_zero_fill(gv):
         vg = b.mul(_skew(b, b.matmul(_mT(b, v), gv)), 0.5)
         inner = b.add(inner, b.div(vg, _gaps(b, w)))
     return [b.matmul(v, b.matmul(inner, _mT(b, v)))]
@@ -302,7 +296,7 @@ def _svd_grad(b, node, cts):
     if node.attrs.get("full_matrices"):
         u, gu = _narrow(b, u, k), _narrow(b, gu, k)
         vh, gvh = _narrow_rows(b, vh, k), _narrow_rows(b, gvh, k)
-    no_u, no_v = _is_zero(gu), _is_zero(gvh)
+    no_u, no_v = is_zero_fill(gu), is_zero_fill(gvh)
     inner = _diag_embed(b, gs)
     if no_u and no_v:
         return [b.matmul(u, b.matmul(inner, vh))]

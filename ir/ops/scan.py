@@ -17,7 +17,7 @@ from ..graph import Graph
 from ..registry import Fuzz, GraphEmitter, register
 from ..roundoff import scan_bounds
 from ..types import TensorType
-from ._util import norm_axes
+from ._util import is_zero_fill, norm_axes
 
 
 class Body:
@@ -233,31 +233,55 @@ def _derived_bodies(body: Body, nc: int, nx: int, want: tuple) -> tuple:
     return Body(_with_carry_history(body.graph, nc, saved)), Body(bwd_body), plan, saved
 
 
+def with_history(attrs: dict, want: tuple) -> dict:
+    """The attributes of a scan that also stacks, after its own outputs, the carry history and residuals its gradient
+    reads (the history body of _derived_bodies; `want`: per input, whether a gradient may be taken). Eager code runs
+    this scan when a backward() may follow, so that the gradient does not run the loop again; `grad_of` keeps the
+    plain body, which the gradient rule differentiates."""
+    hist_body = _derived_bodies(attrs["body"], attrs["n_carry"], attrs["n_xs"], tuple(want))[0]
+    return {**attrs, "body": hist_body, "grad_of": attrs["body"]}
+
+
 def _scan_grad(b, node, cts):
     at = node.attrs
     nc, nx = at["n_carry"], at["n_xs"]
-    body = at["body"].graph
     carries, xs, consts = _split(node.inputs, at)
-    want = [v.type.is_float for v in node.inputs]
+    want = tuple(v.type.is_float for v in node.inputs)
     # 1. carry history: a forward scan that also stacks each step's carry input and the residuals (the values of
-    # the body's matrix products and reductions) that the reverse scan reads
-    hist_body, bwd_body, plan, saved = _derived_bodies(at["body"], nc, nx, tuple(want))
-    hist = b.emit(
-        "scan",
-        *node.inputs,
-        body=hist_body,
-        n_carry=nc,
-        n_xs=nx,
-        length=at["length"],
-        reverse=at.get("reverse", False),
-    )
-    hist = hist if isinstance(hist, tuple) else (hist,)
+    # the body's matrix products and reductions) that the reverse scan reads; a scan run with_history has them
+    # already (unless its history outputs have cotangents of their own: then its body is differentiated as any other)
+    plain, hist = at.get("grad_of"), None
+    if (
+        plain is not None
+        and len(plain.graph.inputs) == len(node.inputs)
+        and all(c is None or is_zero_fill(c) for c in cts[len(plain.graph.outputs) :])
+        and _derived_bodies(plain, nc, nx, want)[0] == at["body"]
+    ):
+        body_attr, hist = plain, list(node.outputs)
+    else:
+        body_attr = at["body"]
+    body = body_attr.graph
+    hist_body, bwd_body, plan, saved = _derived_bodies(body_attr, nc, nx, want)
+    if hist is None:
+        hist = b.emit(
+            "scan",
+            *node.inputs,
+            body=hist_body,
+            n_carry=nc,
+            n_xs=nx,
+            length=at["length"],
+            reverse=at.get("reverse", False),
+        )
+        hist = hist if isinstance(hist, tuple) else (hist,)
     ny = len(body.outputs) - nc
     carry_hist = list(hist[nc + ny : nc + ny + nc])
     res_hist = list(hist[nc + ny + nc :])
     # 2. reverse scan over the vjp of the body, reading the saved residuals instead of recomputing them
     ct_final = [c if c is not None else b.full(0.0, v.shape, v.dtype) for c, v in zip(cts[:nc], node.outputs[:nc])]
-    ct_ys = [c if c is not None else b.full(0.0, v.shape, v.dtype) for c, v in zip(cts[nc:], node.outputs[nc:])]
+    ct_ys = [
+        c if c is not None else b.full(0.0, v.shape, v.dtype)
+        for c, v in zip(cts[nc : nc + ny], node.outputs[nc : nc + ny])
+    ]
     wanted = [c for c, w in zip(consts, want[nc + nx :]) if w]
     acc0 = [b.full(0.0, v.shape, v.dtype) for v, p in zip(wanted, plan) if p[0] == "carry"]
     outs = b.emit(
