@@ -137,7 +137,8 @@ SETTINGS = {
             "GRAPHNN_HOT_CELLS",
             _int_at_least(0),
             8,
-            "eager calls of one RNN cell (LSTMCell, GRUCell, RNNCell) after which its steps run compiled (0: never)",
+            "eager calls of one RNN cell (LSTMCell, GRUCell, RNNCell), or of one RNN/LSTM/GRU layer with one input shape, "
+            "after which it runs compiled (0: never)",
         ),
         Setting(
             "GRAPHNN_EPILOGUE_SIBLINGS",

@@ -40,12 +40,14 @@ def _run(lib, model, mode, x, h, c):
     return out, hn, None, (out * out).sum() + hn.sum()
 
 
-@pytest.mark.parametrize("compiled", [False, True], ids=["eager", "compiled"])
+@pytest.mark.parametrize("compiled", [False, True, "hot"], ids=["eager", "compiled", "hot"])
 @pytest.mark.parametrize("variant", VARIANTS, ids=_ids)
-def test_parity_with_pytorch(torch, variant, compiled):
+def test_parity_with_pytorch(torch, variant, compiled, monkeypatch):
     """Outputs and gradients agree within twice the rounding-error bound of graphnn's eager computation (its
-    recorded graph; parity_util)."""
+    recorded graph; parity_util). 'hot': the layer has run eagerly GRAPHNN_HOT_CELLS times with this shape, so the
+    call runs the layers compiled (one call node, differentiated by the compiled backward)."""
     mode, kw = variant
+    monkeypatch.setenv("GRAPHNN_HOT_CELLS", "1" if compiled == "hot" else "0")
     g, t = _pair(torch, mode, kw)
     rng = np.random.default_rng(0)
     T, B = 5, 2
@@ -58,7 +60,9 @@ def test_parity_with_pytorch(torch, variant, compiled):
     bounds = recorded_bounds([o for o in eager if o is not None], e_loss)
     gx, gh, gc = (graphnn.tensor(a, requires_grad=True) for a in (x, h0, c0))
     tx, th, tc = (torch.tensor(a, requires_grad=True) for a in (x, h0, c0))
-    got = _run(graphnn, graphnn.compile(g) if compiled else g, mode, gx, gh, gc)
+    got = _run(graphnn, graphnn.compile(g) if compiled is True else g, mode, gx, gh, gc)
+    if compiled == "hot":
+        assert type(got[1].grad_fn).__name__ == "CompiledFunctionBackward"  # (h_n: straight from the call)
     want = _run(torch, t, mode, tx, th, tc)
     assert tuple(got[0].shape) == tuple(want[0].shape) and tuple(got[1].shape) == tuple(want[1].shape)
     check_recurrent(mode, got, want, bounds, (gx, gh, gc), (tx, th, tc), ins)
@@ -308,3 +312,28 @@ def test_dropout_between_layers(torch):
     c = graphnn.compile(g)
     with graphnn.no_grad():
         close(c(graphnn.tensor(x))[0], want, "compiled eval output", tol)
+
+
+def test_hot_layers_compile_per_repeated_shape_only(monkeypatch):
+    """A layer goes compiled for an input shape once it has run eagerly GRAPHNN_HOT_CELLS times with that shape: a
+    new length starts eager again (a loop over sequences of many lengths compiles nothing), dropout between layers
+    in training keeps it eager, and a hot layer still pickles and copies (state_dict unchanged)."""
+    import copy
+    import pickle
+
+    monkeypatch.setenv("GRAPHNN_HOT_CELLS", "2")
+
+    def runs_compiled(m, T):
+        out, h = m(graphnn.randn(T, 2, 3))
+        return type(h.grad_fn).__name__ == "CompiledFunctionBackward"
+
+    m = nn.GRU(3, 4, num_layers=2)
+    assert [runs_compiled(m, 5) for _ in range(3)] == [False, False, True]
+    assert [runs_compiled(m, 6) for _ in range(3)] == [False, False, True]
+    assert runs_compiled(m, 5)
+    keys = list(m.state_dict())
+    assert list(copy.deepcopy(m).state_dict()) == keys and list(pickle.loads(pickle.dumps(m)).state_dict()) == keys
+    d = nn.GRU(3, 4, num_layers=2, dropout=0.5)
+    assert not any(runs_compiled(d, 5) for _ in range(3))
+    d.eval()
+    assert [runs_compiled(d, 5) for _ in range(3)] == [False, False, True]

@@ -53,6 +53,72 @@ def rnn_step(mode: str, gi: Tensor, h, w_hh, b_hh, w_hr=None):
     return pre.tanh() if mode == "RNN_TANH" else F.relu(pre)
 
 
+def run_layers(mode: str, num_layers: int, dirs: int, x, states: tuple, mask, weights: list, dropout: float = 0.0):
+    """Every layer and direction over the time-major batch x (T, B, input_size) from `states` ((h0,) or (h0, c0)),
+    each a scan over time; weights[layer * dirs + d] = (w_ih, w_hh, b_ih, b_hh, w_hr). With a mask (T, B, 1) (the
+    valid steps of variable-length sequences), a step where the mask is False carries the state unchanged. Dropout
+    (training) applies between layers. Returns (output (T, B, dirs * H), (h_n,) or (h_n, c_n))."""
+    is_lstm = mode == "LSTM"
+    finals = [[] for _ in states]
+    layer_in = x
+    for layer in range(num_layers):
+        outs = []
+        for d in range(dirs):
+            k = layer * dirs + d
+            w_ih, w_hh, b_ih, b_hh, w_hr = weights[k]
+            gi = _linear(layer_in, w_ih, b_ih)  # (T, B, gates): one matmul for all time steps
+            init_state = (states[0][k], states[1][k]) if is_lstm else states[0][k]
+
+            def body(carry, xs, w_hh=w_hh, b_hh=b_hh, w_hr=w_hr):
+                g_t, m_t = xs if mask is not None else (xs, None)
+                new = rnn_step(mode, g_t, carry, w_hh, b_hh, w_hr)
+                if m_t is not None:  # past a sequence's end: the state stays
+                    new = tuple(n.where(m_t, c) for n, c in zip(new, carry)) if is_lstm else new.where(m_t, carry)
+                return new, (new[0] if is_lstm else new)
+
+            # (the body is the same function of the same weights at every call: traced once per signature)
+            key = (mode, mask is not None, id(w_hh), id(b_hh), id(w_hr))
+            final, ys = scan(body, init_state, gi if mask is None else (gi, mask), reverse=bool(d), cache_key=key)
+            outs.append(ys)
+            for f, v in zip(finals, final if is_lstm else (final,)):
+                f.append(v)
+        layer_in = outs[0] if dirs == 1 else cat(outs, 2)
+        if dropout and layer < num_layers - 1:
+            layer_in = F.dropout(layer_in, dropout, True)
+    return layer_in, tuple(stack(f, 0) for f in finals)
+
+
+MAX_HOT_SHAPES = 16  # input shapes whose eager calls a recurrent layer counts (see RNNBase._hot)
+_COMPILED_LAYERS: dict = {}  # (mode, layers, directions, bias, proj_size) -> graphnn.compile of run_layers
+
+
+def _compiled_layers(mode: str, num_layers: int, dirs: int, bias: bool, proj_size: int):
+    """run_layers compiled as a function of (x, *states, *weights) (each layer's and direction's w_ih, w_hh, then
+    b_ih, b_hh with bias, then w_hr with a projection), shared by every layer of that configuration; called
+    eagerly it records one call node whose gradient is the compiled backward."""
+    key = (mode, num_layers, dirs, bias, proj_size)
+    fn = _COMPILED_LAYERS.get(key)
+    if fn is None:
+        from graphnn.compiler.program import compile
+
+        n_states = 2 if mode == "LSTM" else 1
+        per = 2 + 2 * bias + bool(proj_size)
+
+        def layers(x, *rest):
+            states, flat = rest[:n_states], rest[n_states:]
+            weights = []
+            for k in range(num_layers * dirs):
+                w = list(flat[k * per : (k + 1) * per])
+                w_ih, w_hh = w[:2]
+                b_ih, b_hh = w[2:4] if bias else (None, None)
+                weights.append((w_ih, w_hh, b_ih, b_hh, w[-1] if proj_size else None))
+            out, finals = run_layers(mode, num_layers, dirs, x, states, None, weights)
+            return (out, *finals)
+
+        fn = _COMPILED_LAYERS[key] = compile(layers, name=f"{mode.lower()}_layers", dynamic=False)
+    return fn
+
+
 class RNNBase(Module):
     def __init__(
         self,
@@ -150,7 +216,13 @@ class RNNBase(Module):
             )
         if hx is not None and unbatched:
             hx = tuple(h.unsqueeze(1) for h in hx) if self.mode == "LSTM" else hx.unsqueeze(1)
-        output, state = self._layers(x, self._initial_state(x, hx), None)
+        states = self._initial_state(x, hx)
+        hot = self._hot(x, states)
+        if hot is None:
+            output, state = self._layers(x, states, None)
+        else:
+            output, *finals = hot(x, *states, *(getattr(self, n) for n in self._flat_weights_names))
+            state = tuple(finals)
         if unbatched:
             output = output.squeeze(1)
             state = tuple(s.squeeze(1) for s in state)
@@ -196,38 +268,29 @@ class RNNBase(Module):
 
     def _layers(self, x: Tensor, states: tuple, mask) -> tuple:
         """Every layer and direction over the time-major batch x (T, B, input_size) from `states` ((h0,) or
-        (h0, c0)), each a scan over time. With a mask (T, B, 1) (the valid steps of variable-length sequences),
-        a step where the mask is False carries the state unchanged. Returns (output (T, B, dirs * H), (h_n,) or
-        (h_n, c_n))."""
-        is_lstm = self.mode == "LSTM"
+        (h0, c0)); see run_layers."""
         dirs = 2 if self.bidirectional else 1
-        finals = [[] for _ in states]
-        layer_in = x
-        for layer in range(self.num_layers):
-            outs = []
-            for d in range(dirs):
-                w_ih, w_hh, b_ih, b_hh, w_hr = self._params(layer, d)
-                k = layer * dirs + d
-                gi = _linear(layer_in, w_ih, b_ih)  # (T, B, gates): one matmul for all time steps
-                init_state = (states[0][k], states[1][k]) if is_lstm else states[0][k]
+        weights = [self._params(layer, d) for layer in range(self.num_layers) for d in range(dirs)]
+        dropout = self.dropout if self.training else 0.0
+        return run_layers(self.mode, self.num_layers, dirs, x, states, mask, weights, dropout)
 
-                def body(carry, xs, w_hh=w_hh, b_hh=b_hh, w_hr=w_hr, mode=self.mode):
-                    g_t, m_t = xs if mask is not None else (xs, None)
-                    new = rnn_step(mode, g_t, carry, w_hh, b_hh, w_hr)
-                    if m_t is not None:  # past a sequence's end: the state stays
-                        new = tuple(n.where(m_t, c) for n, c in zip(new, carry)) if is_lstm else new.where(m_t, carry)
-                    return new, (new[0] if is_lstm else new)
-
-                # (the body is the same function of the same weights at every call: traced once per signature)
-                key = (self.mode, mask is not None, id(w_hh), id(b_hh), id(w_hr))
-                final, ys = scan(body, init_state, gi if mask is None else (gi, mask), reverse=bool(d), cache_key=key)
-                outs.append(ys)
-                for f, v in zip(finals, final if is_lstm else (final,)):
-                    f.append(v)
-            layer_in = outs[0] if dirs == 1 else cat(outs, 2)
-            if self.dropout and self.training and layer < self.num_layers - 1:
-                layer_in = F.dropout(layer_in, self.dropout, True)
-        return layer_in, tuple(stack(f, 0) for f in finals)
+    def _hot(self, x: Tensor, states: tuple):
+        """The layers as one compiled function of (x, states, weights) once this module has run eagerly
+        GRAPHNN_HOT_CELLS times with x's shape (PyTorch runs a recurrent layer as one fused kernel, not op by op),
+        else None: inside graphnn.compile (the layers are part of the caller's graph), with dropout between
+        layers, or while the shape is new (a loop over sequences of many lengths stays eager: no compile per
+        length)."""
+        hot = config.get("GRAPHNN_HOT_CELLS")
+        if not hot or _tracer.current() is not None or (self.dropout and self.training and self.num_layers > 1):
+            return None
+        calls = self.__dict__.setdefault("_calls_by_shape", {})
+        sig = (tuple(x.shape), x.dtype_name)
+        n = calls.get(sig, 0)
+        if n < hot:
+            if n or len(calls) < MAX_HOT_SHAPES:
+                calls[sig] = n + 1
+            return None
+        return _compiled_layers(self.mode, self.num_layers, 2 if self.bidirectional else 1, self.bias, self.proj_size)
 
     def extra_repr(self) -> str:
         s = f"{self.input_size}, {self.hidden_size}"
