@@ -212,8 +212,9 @@ def _reduce(k, node, idx):
         dims, _ = _reduce_dims(node, out_dims, red)
         return combine(s, acc, k.convert(k.elem(x, Index(k, x.shape, dims)), x.dtype, dt))
 
-    init = lowest(k, dt) if identity == "lowest" else k.const(identity, dt)
-    return k.reduce(shape, init, dt, step)
+    if identity == "lowest":  # (max and min are exact in any order)
+        return k.reduce(shape, lowest(k, dt), dt, step)
+    return k.reduce(shape, k.const(identity, dt), dt, step, lambda acc, part: combine(s, acc, part))
 
 
 UNROLL_WINDOW = 16

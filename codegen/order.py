@@ -164,19 +164,20 @@ def emit_prefix_sum(k: Kernel, group, node, via_flat: bool = False) -> None:
     x, out = node.inputs[0], node.outputs[0]
     n = (x.shape or (1,))[node.attrs["axis"] % max(1, x.type.ndim)]
     dt = out.dtype
+    at = "float64" if dt in FLOAT else dt  # (float32 sums run in float64, as the reference and PyTorch's CPU kernel)
     b = k.b
-    acc = k.alloca(LLTYPE[dt])
+    acc = k.alloca(LLTYPE[at])
     reverse = bool(node.attrs.get("reverse"))
 
     def per_row(at_in, at_out):
-        b.store(k.const(0, dt), acc)
+        b.store(k.const(0, at), acc)
 
         def step(t):
             j = b.sub(i64(n - 1), t) if reverse else t
-            v = k.convert(k.load(x, Index(k, x.shape, flat=at_in(j))), x.dtype, dt)
-            s = k.flags(b.fadd(b.load(acc), v)) if dt in FLOAT else b.add(b.load(acc), v)
+            v = k.convert(k.load(x, Index(k, x.shape, flat=at_in(j))), x.dtype, at)
+            s = k.flags(b.fadd(b.load(acc), v)) if at in FLOAT else b.add(b.load(acc), v)
             b.store(s, acc)
-            k.store(out, at_out(j), s)
+            k.store(out, at_out(j), k.convert(s, at, dt))
 
         k.loop(n, step)
 

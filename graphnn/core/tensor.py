@@ -1615,7 +1615,11 @@ def std_of_var(v: Tensor) -> Tensor:
 
 
 def _var(x: Tensor, dim, unbiased, keepdim, correction, what: str) -> Tensor:
-    """Variance with Bessel's correction (PyTorch's rule: NaN, with a warning, when the degrees of freedom are <= 0)."""
+    """Variance with Bessel's correction (PyTorch's rule: NaN, with a warning, when the degrees of freedom are <= 0).
+    Float32 data is reduced in float64 and rounded once, as PyTorch's CPU kernel accumulates: a float32 mean of values
+    near 1e5 is off by ~1e-2, which every deviation inherits (var 1e-3 off, relative)."""
+    if x.dtype_name == "float32":
+        return _var(x.type_as_dtype("float64"), dim, unbiased, keepdim, correction, what).type_as_dtype("float32")
     axes = norm_axes(_axes(dim), x.ndim)
     n = 1
     for a in axes:
