@@ -86,7 +86,7 @@ from graphnn.core.tensor_ops import (
     unbind,
 )
 
-from graphnn import version  # noqa: E402
+from graphnn import torch_version, version  # noqa: E402
 from graphnn.version import __version__  # noqa: E402
 
 float = float32  # noqa: A001
@@ -207,25 +207,26 @@ def is_tensor(x) -> bool:
     return isinstance(x, (Tensor, _ComplexTensor))
 
 
-def maximum(a, b):
+def maximum(input, other):
     from graphnn.core.dispatch import apply
 
-    return apply("maximum", [a, b])
+    return apply("maximum", [input, other])
 
 
-def minimum(a, b):
+def minimum(input, other):
     from graphnn.core.dispatch import apply
 
-    return apply("minimum", [a, b])
+    return apply("minimum", [input, other])
 
 
-def where(cond, a=None, b=None):
-    """a where cond, else b; where(cond) alone: the indices of cond's nonzero elements, one tensor per dimension."""
+def where(condition, input=None, other=None):
+    """input where condition, else other; where(condition) alone: the indices of its nonzero elements, one tensor per
+    dimension."""
     from graphnn.core.dispatch import apply
 
-    if a is None and b is None:
-        return cond.nonzero(as_tuple=True)
-    return apply("select", [cond, a, b])
+    if input is None and other is None:
+        return condition.nonzero(as_tuple=True)
+    return apply("select", [condition, input, other])
 
 
 def pow(input, exponent):  # noqa: A001
@@ -369,6 +370,8 @@ _compat_api.install(_graphnn)  # torch.pi, torch.concat, torch.hann_window, torc
 from graphnn.core import out_arg as _out_arg  # noqa: E402
 
 _out_arg.install(globals())  # torch.matmul(a, b, out=c): every public function takes out= (after every other name)
+for _namespace in (linalg, fft, special):  # torch.linalg.inv(A, out=B), ...
+    _out_arg.install(vars(_namespace))
 _out_arg.install_methods(Tensor)  # x.sum(axis=1, keepdims=True): NumPy's names for dim / keepdim, as PyTorch
 
 

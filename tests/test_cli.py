@@ -272,7 +272,7 @@ def test_version_falls_back_to_the_package(monkeypatch):
         raise importlib.metadata.PackageNotFoundError(name)
 
     monkeypatch.setattr(importlib.metadata, "version", missing)
-    assert cli.version() == graphnn.__version__
+    assert cli.version() == graphnn.version.graphnn_version
 
 
 # -- bench -----------------------------------------------------------------------------------------------------------

@@ -92,7 +92,11 @@ def test_round_trip_in_a_process_without_the_model_source(lenet, tmp_path):
 
 def test_manifest_and_header(lenet):
     m = json.load(open(os.path.join(lenet["path"], "manifest.json")))
-    assert m["format"] == "graphnn-export" and m["format_version"] == 1 and m["graphnn_version"] == graphnn.__version__
+    assert (
+        m["format"] == "graphnn-export"
+        and m["format_version"] == 1
+        and m["graphnn_version"] == graphnn.version.graphnn_version
+    )
     assert m["inputs"] == [{"name": "x", "shape": [1, 1, 32, 32], "dtype": "float32"}]
     assert m["outputs"] == [{"name": "output", "shape": [1, 10], "dtype": "float32"}]
     assert m["target"]["kind"] == "generic" and m["target"]["features"] == ""

@@ -29,16 +29,16 @@ def _model_args(p: argparse.ArgumentParser, viz: bool = False) -> None:
 
 
 def version() -> str:
-    """The installed distribution's version, else the package's `__version__`."""
+    """The installed distribution's version, else the package's own (graphnn.version.graphnn_version)."""
     from importlib.metadata import PackageNotFoundError
     from importlib.metadata import version as dist_version
 
     try:
         return dist_version("graphnn")
     except PackageNotFoundError:
-        import graphnn
+        from graphnn.version import graphnn_version
 
-        return getattr(graphnn, "__version__", "unknown")
+        return graphnn_version
 
 
 class _Version(argparse.Action):

@@ -352,9 +352,9 @@ def _port(p) -> dict:
 
 
 def _version() -> str:
-    from graphnn import __version__
+    from graphnn.version import graphnn_version
 
-    return __version__
+    return graphnn_version
 
 
 def _llvm_version() -> str:

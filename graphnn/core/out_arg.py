@@ -1,7 +1,7 @@
 """PyTorch's `out=` argument on graphnn's functions (`torch.matmul(a, b, out=c)`, `torch.cat(ts, out=c)`): the
 result is computed as usual, then written into `out` (resized when its shape differs, as PyTorch resizes it) and
-`out` is returned; a tuple result goes into a tuple of tensors. `install` wraps every public function of graphnn's
-namespace that has no `out` parameter of its own.
+`out` is returned; a tuple result goes into a tuple of tensors. `install` wraps every public function of a graphnn
+namespace (graphnn, graphnn.linalg, graphnn.fft, graphnn.special).
 
 NumPy's spellings of two argument names, which PyTorch accepts everywhere (`x.sum(axis=1)`, `torch.cat(ts, axis=0)`,
 `x.mean(0, keepdims=True)`), are taken too: `install` and `install_methods` translate `axis` to `dim` and `keepdims`
@@ -94,8 +94,7 @@ def install(namespace: dict) -> None:
         params = _parameters(fn)
         if not params:
             continue
-        if "out" not in params:
-            fn = accepting_out(fn)
+        fn = accepting_out(fn)  # (also those that name `out` in their signature, as PyTorch's: none writes it itself)
         aliases = _numpy_names(params)
         namespace[name] = accepting_numpy_names(fn, aliases) if aliases else fn
 

@@ -101,6 +101,9 @@ _CATEGORY = {"bool": 0, "int64": 1, "float32": 2, "float64": 2}
 _NATIVE_DTYPES = frozenset(np.dtype(n) for n in ("float32", "float64", "int64", "bool"))
 
 
+_NOT_COMPARED = (str, bytes, list, tuple, dict, set)  # operands of == and != that give Python's answer, not a tensor
+
+
 class Tensor:
     """A graphnn tensor. `Tensor(2, 3)` allocates (zero-filled); `Tensor([[1, 2]])` takes data (float32)."""
 
@@ -1069,9 +1072,13 @@ class Tensor:
         return apply("le", [self, o])
 
     def __eq__(self, o):
+        if o is None or isinstance(o, _NOT_COMPARED):  # (PyTorch: not comparable, Python's identity test: False)
+            return NotImplemented
         return apply("eq", [self, o])
 
     def __ne__(self, o):
+        if o is None or isinstance(o, _NOT_COMPARED):
+            return NotImplemented
         return apply("ne", [self, o])
 
     def __and__(self, o):
@@ -1098,35 +1105,35 @@ class Tensor:
     def logical_not(self):
         return apply("eq", [self.bool() if self.dtype_name != "bool" else self, False])
 
-    def logical_and(self, o):
-        return apply("logical_and", [self.bool(), as_tensor(o).bool()])
+    def logical_and(self, other):
+        return apply("logical_and", [self.bool(), as_tensor(other).bool()])
 
-    def logical_or(self, o):
-        return apply("logical_or", [self.bool(), as_tensor(o).bool()])
+    def logical_or(self, other):
+        return apply("logical_or", [self.bool(), as_tensor(other).bool()])
 
     __iadd__ = add_
     __isub__ = sub_
     __imul__ = mul_
     __itruediv__ = div_
 
-    def add(self, o, alpha=1):
-        return self + (o * alpha if alpha != 1 else o)
+    def add(self, other, alpha=1):
+        return self + (other * alpha if alpha != 1 else other)
 
-    def sub(self, o, alpha=1):
-        return self - (o * alpha if alpha != 1 else o)
+    def sub(self, other, alpha=1):
+        return self - (other * alpha if alpha != 1 else other)
 
-    def mul(self, o):
-        return self * o
+    def mul(self, other):
+        return self * other
 
-    def div(self, o, *, rounding_mode=None):
+    def div(self, other, *, rounding_mode=None):
         if rounding_mode is not None:
             from graphnn.core.math_ops import divide
 
-            return divide(self, o, rounding_mode=rounding_mode)
-        return self / o
+            return divide(self, other, rounding_mode=rounding_mode)
+        return self / other
 
-    def pow(self, o):
-        return _pow(self, o)
+    def pow(self, exponent):
+        return _pow(self, exponent)
 
     def neg(self):
         return -self
@@ -1155,32 +1162,32 @@ class Tensor:
     def sign(self):
         return apply("sign", [self])
 
-    def matmul(self, o):
-        return matmul(self, o)
+    def matmul(self, other):
+        return matmul(self, other)
 
-    def mm(self, o):
-        for what, t in (("self", self), ("mat2", o)):
+    def mm(self, mat2):
+        for what, t in (("self", self), ("mat2", mat2)):
             if isinstance(t, Tensor) and t.ndim != 2:
                 raise RuntimeError(located(f"mm: {what} must be a matrix, got a {t.ndim}-d tensor {tuple(t.shape)}"))
-        return matmul(self, o)
+        return matmul(self, mat2)
 
-    def eq(self, o):
-        return self == o
+    def eq(self, other):
+        return self == other
 
-    def ne(self, o):
-        return self != o
+    def ne(self, other):
+        return self != other
 
-    def gt(self, o):
-        return self > o
+    def gt(self, other):
+        return self > other
 
-    def lt(self, o):
-        return self < o
+    def lt(self, other):
+        return self < other
 
-    def ge(self, o):
-        return self >= o
+    def ge(self, other):
+        return self >= other
 
-    def le(self, o):
-        return self <= o
+    def le(self, other):
+        return self <= other
 
     def clamp(self, min=None, max=None):
         # As PyTorch's, the gradient passes where min <= x <= max (the bounds included), NaN propagates.
@@ -1418,11 +1425,12 @@ class Tensor:
         return tuple(out)
 
     def norm(self, p="fro", dim=None, keepdim=False, dtype=None):
-        """torch.norm: a vector norm over dim (all elements when None); 'fro' is the 2-norm, 'nuc' needs an SVD."""
-        from graphnn.linalg import vector_norm
+        """torch.norm: a vector norm over dim (all elements when None); 'fro' is the 2-norm; 'nuc' is the matrix
+        norm over the two dimensions dim (the last two when None)."""
+        from graphnn.linalg import matrix_norm, vector_norm
 
         if p == "nuc":
-            raise NotImplementedError("norm: the nuclear norm needs an SVD, which graphnn does not have")
+            return matrix_norm(self, "nuc", (-2, -1) if dim is None else dim, keepdim, dtype=dtype)
         return vector_norm(self, 2 if p in ("fro", None) else p, dim, keepdim, dtype=dtype)
 
     def var(self, dim=None, unbiased=True, keepdim=False, *, correction=None):
@@ -2136,7 +2144,13 @@ def randperm(n: int, *, generator=None, dtype=None, device=None, requires_grad=F
     return random_tensor((int(n),), dt, lambda: rng().permutation(int(n)).astype(dt))
 
 
+def _bound(v):
+    """A range bound or step given as a one-element tensor (arange(lengths.max())): its Python number."""
+    return v.item() if isinstance(v, Tensor) else v
+
+
 def arange(start, end=None, step=1, *, dtype=None, device=None, requires_grad=False, layout=None, out=None) -> Tensor:
+    start, end, step = _bound(start), _bound(end), _bound(step)
     if end is None:
         start, end = 0, start
     if dtype is None:

@@ -14,6 +14,14 @@ class _Loss(Module):
         self.reduction = F.legacy_reduction(size_average, reduce, reduction)
 
 
+class _WeightedLoss(_Loss):
+    """A loss with an optional per-class weight buffer (PyTorch's base for custom weighted losses)."""
+
+    def __init__(self, weight=None, size_average=None, reduce=None, reduction: str = "mean"):
+        super().__init__(size_average, reduce, reduction)
+        self.register_buffer("weight", weight)
+
+
 class MSELoss(_Loss):
     def forward(self, input, target):
         return F.mse_loss(input, target, reduction=self.reduction)
