@@ -126,3 +126,13 @@ def test_nuclear_norm_through_torch_norm(torch):
     s_max = np.linalg.svd(a.astype(np.float64), compute_uv=False)[:, 0]
     bound = 2 * min(a.shape[1:]) * a.shape[1] * a.shape[2] * 2.0**-24 * s_max
     assert np.all(np.abs(got - want) <= bound)
+
+
+def test_legacy_tensor_classes_in_isinstance(torch):
+    """`isinstance(x, torch.FloatTensor)` holds for every tensor of that dtype (older programs branch on it)."""
+    for lib in (graphnn, torch):
+        x, y = lib.ones(2), lib.tensor([1, 2])
+        assert isinstance(x, lib.FloatTensor) and not isinstance(x, lib.DoubleTensor)
+        assert isinstance(x.double(), lib.DoubleTensor) and isinstance(y, lib.LongTensor)
+        assert isinstance(x > 0, lib.BoolTensor) and not isinstance(y, lib.FloatTensor)
+        assert isinstance(lib.LongTensor([1]), lib.LongTensor) and not isinstance(3.0, lib.FloatTensor)

@@ -2239,19 +2239,30 @@ def _legacy_dtype(spec) -> str:
     return to_dtype(spec)
 
 
-class FloatTensor(Tensor):
+class _LegacyClass(type):
+    """The metaclass of the legacy tensor classes: `isinstance(x, torch.FloatTensor)` holds for every tensor of that
+    dtype, as in PyTorch, not only for tensors the class constructed."""
+
+    def __instancecheck__(cls, obj) -> bool:
+        own = cls.__dict__.get("_default_dtype")
+        if own is None:  # (IntTensor, ByteTensor, ...: computed as int64, told apart by their class alone)
+            return type.__instancecheck__(cls, obj)
+        return isinstance(obj, Tensor) and obj.dtype_name == own
+
+
+class FloatTensor(Tensor, metaclass=_LegacyClass):
     _default_dtype = "float32"
 
 
-class DoubleTensor(Tensor):
+class DoubleTensor(Tensor, metaclass=_LegacyClass):
     _default_dtype = "float64"
 
 
-class LongTensor(Tensor):
+class LongTensor(Tensor, metaclass=_LegacyClass):
     _default_dtype = "int64"
 
 
-class BoolTensor(Tensor):
+class BoolTensor(Tensor, metaclass=_LegacyClass):
     _default_dtype = "bool"
 
 
