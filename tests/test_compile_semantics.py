@@ -16,6 +16,7 @@ import pytest
 
 import graphnn
 from tolerance import accumulation_tolerance, assert_close
+from train_steps import sum_step
 
 
 def arr(x):
@@ -45,15 +46,7 @@ X = [[1.0, 0.0, -1.0], [0.5, 2.0, 1.0], [-1.0, 1.0, 0.0], [2.0, -0.5, 0.25]]
 # -- guards: requires_grad, .grad, module attributes (W2) -------------------------------------------------------------
 def _freeze_run(L, compiled: bool):
     lin = _linear(L, W0, B0)
-    opt = L.optim.SGD(lin.parameters(), lr=0.125)
-
-    def step(x):
-        opt.zero_grad()
-        loss = lin(x).sum()
-        loss.backward()
-        opt.step()
-        return loss
-
+    step = sum_step(lin, L.optim.SGD(lin.parameters(), lr=0.125))
     run = graphnn.compile(step) if compiled else step
     x = L.tensor(X)
     log = []

@@ -14,6 +14,7 @@ import graphnn.optim as goptim
 from graphnn.nn.utils import prune
 from graphnn.tools.tutorial_net import Net
 from parity_util import check, close, copy_state, steps_tolerance, to_np
+from train_steps import sum_step
 
 
 def _tp(torch):
@@ -235,15 +236,7 @@ def test_a_compiled_training_step_leaves_the_recomputed_weight_of_its_last_forwa
             lin.weight.copy_(graphnn.tensor([[1.0, -2.0, 0.5], [0.1, 3.0, -1.5]]))
             lin.bias.zero_()
         prune.l1_unstructured(lin, "weight", amount=0.5)
-        opt = graphnn.optim.SGD(lin.parameters(), lr=0.1)
-
-        def step(x):
-            opt.zero_grad()
-            loss = lin(x).sum()
-            loss.backward()
-            opt.step()
-            return loss
-
+        step = sum_step(lin, graphnn.optim.SGD(lin.parameters(), lr=0.1))
         f = graphnn.compile(step) if compiled else step
         for _ in range(3):
             f(graphnn.ones(4, 3))

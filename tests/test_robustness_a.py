@@ -25,6 +25,7 @@ import graphnn.nn as nn
 import graphnn.nn.functional as F
 from graphnn import ExportError
 from tolerance import assert_close, recorded_bounds
+from train_steps import sum_step
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -103,16 +104,7 @@ def test_read_only_parameter_is_named_and_a_writeable_copy_works():
     ro = np.ones((3, 4), np.float32)
     ro.flags.writeable = False
     net.weight = nn.Parameter(graphnn.from_numpy(ro))
-    opt = graphnn.optim.SGD(net.parameters(), lr=0.5)
-
-    def sgd(x):
-        opt.zero_grad()
-        loss = net(x).sum()
-        loss.backward()
-        opt.step()
-        return loss
-
-    step = graphnn.compile(sgd)
+    step = graphnn.compile(sum_step(net, graphnn.optim.SGD(net.parameters(), lr=0.5)))
     with pytest.raises(ValueError, match=r"parameter '[^']+' is updated in place .* read-only \(float32\[3, 4\]"):
         step(graphnn.ones(2, 4))
     assert (ro == 1).all()

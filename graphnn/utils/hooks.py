@@ -11,7 +11,7 @@ from graphnn.nn.modules.module import RemovableHandle as _ModuleHandle
 class RemovableHandle(_ModuleHandle):
     def __init__(self, hooks_dict: OrderedDict, *, extra_dict=None):
         super().__init__(hooks_dict, None)
-        self.extra_dicts = [d for d in ([extra_dict] if isinstance(extra_dict, dict) else extra_dict or [])]
+        self.extra_dicts = [extra_dict] if isinstance(extra_dict, dict) else list(extra_dict or ())
 
     def remove(self) -> None:
         super().remove()
