@@ -520,8 +520,12 @@ def test_lu_compiled_with_gradients(torch):
 def test_lu_singular_info_and_error(torch):
     a = np.array([[0.0, 1, 2], [0, 3, 4], [0, 5, 6]])  # a zero first column: U[0, 0] = 0, LAPACK's info 1
     g, t = GL.lu_factor_ex(graphnn.tensor(a)), torch.linalg.lu_factor_ex(torch.tensor(a))
-    for x, y in zip(g, t):
-        _same(x, y, exact=True)  # the factorization goes on past the zero pivot, as LAPACK's
+    # The factorization goes on past the zero pivot, as LAPACK's: the pivots and info are exact; the factors are
+    # two elimination steps on entries of magnitude <= 6, so a BLAS that fuses the update's multiply-add (MKL)
+    # differs in the last bits: 2 roundings of 6 * eps
+    _same(g[0], t[0], rtol=0, atol=2 * 6 * np.finfo(np.float64).eps)
+    for x, y in zip(g[1:], t[1:]):
+        _same(x, y, exact=True)
     for L in (graphnn, torch):
         with pytest.raises(RuntimeError, match=r"lu_factor: \(Batch element 1\): U\[1,1\] is zero"):
             L.linalg.lu_factor(L.tensor(np.stack([np.eye(3), a])))
