@@ -32,8 +32,9 @@ K_SLICE = 256  # rows of k per slice of a long-k product's packed panel (K_SLICE
 # stack bytes of the blocked schedules' block of B's packed panels (BLIS's nc; over a slice of k or all of k);
 # 0: from the host's L2 (the panels stream from there past a band of A's rows kept in L1; see block_bytes)
 B_BLOCK_BYTES = 0
-# bytes of a band of A's rows over a slice of k in the sliced blocked schedule; 0: the host's L1
+# bytes of a band of A's rows over a slice of k in the sliced blocked schedule; 0: a third of the host's L1
 SLICE_BYTES = 0
+ROW_MAJOR_A_COPIED = True  # the blocked schedules copy a row-major A's bands MR wide (see emit_matmul_blocked)
 
 
 def block_bytes(copied_a: bool = False) -> int:
@@ -44,10 +45,11 @@ def block_bytes(copied_a: bool = False) -> int:
 
 
 def band_slice(MR: int, esize: int, K: int) -> int:
-    """k per slice of the blocked schedules: as few slices as keep MR rows of A over a slice within L1 (a band of A
-    stays there while B's packed panels stream past from L2; every further slice reads and writes the result
-    again), of equal length (a multiple of 16, the last one shorter)."""
-    most = max(16, (SLICE_BYTES or l1_data_bytes()) // (MR * esize) // 16 * 16)
+    """k per slice of the blocked schedules: as few slices as keep MR rows of A over a slice within a third of L1
+    (a band of A stays there while B's packed panels stream past from L2, through the rest; every further slice
+    reads and writes the result again), of equal length (a multiple of 16, the last one shorter). (A third of L1
+    rather than half: 1024^3 to 2048^3 products ran 1.03-1.08x faster on an Intel Xeon with 14-row tiles.)"""
+    most = max(16, (SLICE_BYTES or l1_data_bytes() // 3) // (MR * esize) // 16 * 16)
     if not isinstance(K, int):  # (a k symbolic in N: slices of the longest length, counted at run time)
         return most
     slices = -(-K // most)
@@ -228,10 +230,12 @@ def gemm_tile_function(module: ir.Module, dt: str, vw: int, MR: int, H: int = 2,
     zero = ir.Constant(V, [ir.Constant(T, 0.0)] * vw)
     row_ptr = [_advance(b, a, b.mul(_clamped(b, r, rows), rs), T) for r in range(MR)]
     accs = [b.alloca(V) for _ in range(H * MR)]
-    for i, acc in enumerate(accs):
-        r, h = divmod(i, H)
-        at = _advance(b, out, b.add(b.mul(i64(r), ldc), i64(h * vw)), T)
-        b.store(b.load(at, typ=V, align=esize) if accumulate else zero, acc)
+    for acc in accs:
+        b.store(zero, acc)
+    if accumulate:  # the tile of C (rows far apart, likely out of cache) is asked for now and added after the k loop
+        for r in range(MR):
+            for line in range(0, NR * esize, 64):
+                _prefetch(module, b, _advance(b, out, b.add(b.mul(i64(r), ldc), i64(line // esize)), T))
 
     def kstep(kk):
         base = b.mul(kk, ldb)
@@ -246,18 +250,36 @@ def gemm_tile_function(module: ir.Module, dt: str, vw: int, MR: int, H: int = 2,
     emit_loop(fn, b, K, kstep)
     for r in range(MR):
         for h in range(H):
-            b.store(b.load(accs[H * r + h]), _advance(b, out, b.add(b.mul(i64(r), ldc), i64(h * vw)), T), align=esize)
+            at = _advance(b, out, b.add(b.mul(i64(r), ldc), i64(h * vw)), T)
+            x = b.load(accs[H * r + h])
+            b.store(b.fadd(b.load(at, typ=V, align=esize), x) if accumulate else x, at, align=esize)
     b.ret_void()
     return fn
 
 
+TILE_HEIGHTS = (6, 8, 12, 14)  # MR the blocked GEMM chooses from (those the target's registers hold)
+B_LOADS_AS_ROWS = 2  # the cost of a k step's loads of B's NR-wide row, in rows of the tile's FMAs (tile model)
+
+
 def gemm_rows_per_tile(m: int) -> int:
-    """MR of the blocked GEMM: 6 rows (12 accumulators, with two vectors of B and a broadcast of A: 15 registers);
-    for a few rows, 8 when 8 divides them and the target has 32 vector registers, else 4 when 4 does and 6 does
-    not (rows computed twice for nothing would cost more than the smaller tile)."""
-    if m <= 48 and m % 8 == 0 and vector_registers() >= 32:  # (a recurrent step's batch)
-        return 8
-    return 4 if (m <= 48 and m % 6 and m % 4 == 0) else 6
+    """MR of the blocked GEMM. For a few rows (a recurrent step's batch): 8 when 8 divides them and the target has
+    32 vector registers, 4 when 4 does and 6 does not (rows computed twice for nothing would cost more than the
+    smaller tile), else 6. For more rows, the tile height that the target's vector registers hold (2 MR
+    accumulators, two vectors of B and a broadcast of A: 6 rows with 16 registers, up to 14 with 32) with the best
+    modelled throughput: each k step costs MR rows of FMAs plus B's loads (B_LOADS_AS_ROWS), and a ragged last band
+    computes rows past m for nothing. Taller tiles read B's panels (streamed from L2) fewer times per FMA: on an
+    Intel Xeon with AVX-512, 12 rows instead of 6 ran a 1008^3 product at 167 instead of 133 GFLOP/s."""
+    if m <= 48:
+        if m % 8 == 0 and vector_registers() >= 32:
+            return 8
+        return 4 if (m % 6 and m % 4 == 0) else 6
+    most = (vector_registers() - 3) // 2
+
+    def cost(mr: int) -> int:  # time of all the bands per k step, in the model's units
+        return -(-m // mr) * (mr + B_LOADS_AS_ROWS)
+
+    # (a few heights, each one more shared micro-kernel to compile; ties go to the one computing fewer rows)
+    return min((mr for mr in TILE_HEIGHTS if mr <= most), key=lambda mr: (cost(mr), -(-m // mr) * mr))
 
 
 def _conflicting_rows(n, m) -> bool:
@@ -279,13 +301,17 @@ def _far_rows(K, n, esize: int) -> bool:
 
 def prefetch(k: Kernel, ptr) -> None:
     """A read prefetch of ptr's cache line into all cache levels (llvm.prefetch: a hint, never faults)."""
-    fn = k.module.globals.get("llvm.prefetch.p0") or ir.Function(
-        k.module,
+    _prefetch(k.module, k.b, ptr)
+
+
+def _prefetch(module: ir.Module, b, ptr) -> None:
+    fn = module.globals.get("llvm.prefetch.p0") or ir.Function(
+        module,
         ir.FunctionType(ir.VoidType(), [PTR, ir.IntType(32), ir.IntType(32), ir.IntType(32)]),
         "llvm.prefetch.p0",
     )
     i32 = ir.IntType(32)
-    k.b.call(fn, [k.b.bitcast(ptr, PTR), ir.Constant(i32, 0), ir.Constant(i32, 3), ir.Constant(i32, 1)])
+    b.call(fn, [b.bitcast(ptr, PTR), ir.Constant(i32, 0), ir.Constant(i32, 3), ir.Constant(i32, 1)])
 
 
 def emit_matmul_blocked(k: Kernel, group, node, via_flat: bool, vw: int) -> None:
@@ -352,8 +378,12 @@ def emit_matmul_blocked(k: Kernel, group, node, via_flat: bool, vw: int) -> None
     # elements of it, more lines than L1 holds, so each band is first copied MR wide (element (r, kk) at kk * MR + r),
     # once for all the panels of the block it then meets; `chunk` bands at a time, a whole number of cache lines per
     # k (8 bands of 6 float32 rows: 3 lines), so that each line of A is read once per block
-    chunk = 64 // math.gcd(64, MR * esize)
-    a_band = k.alloca(ir.ArrayType(T, chunk * MR * block_k)) if (banded or banded_slices) and ks != 1 else None
+    # A row-major A's bands are copied too (ROW_MAJOR_A_COPIED), one band at a time: the MR rows read in place are a
+    # cache line each per 16 k, lines a row apart that fall into one L1 set when rows are 4 KiB apart (a 1024-wide A)
+    copy_rows = ks == 1 and ROW_MAJOR_A_COPIED
+    chunk = 1 if copy_rows else 64 // math.gcd(64, MR * esize)
+    copied_a = (banded or banded_slices) and (ks != 1 or copy_rows)
+    a_band = k.alloca(ir.ArrayType(T, chunk * MR * block_k)) if copied_a else None
     if long_k and not sliced:
         raise RuntimeError(f"internal: kernel {k.fn.name}: a product over k = {K} needs the sliced schedule")
     panel = k.alloca(ir.ArrayType(T, K_SLICE * NR if sliced and dynamic_k else scratch_count(K * NR, MAX_PANEL)))
@@ -504,7 +534,7 @@ def emit_matmul_blocked(k: Kernel, group, node, via_flat: bool, vw: int) -> None
         def each_band(k0, count: int, bands, whole, body):
             """body(ib, A's band source) for this part's bands of 0 .. bands of A over k0 .. k0 + count (`whole` of
             them have MR rows); a transposed A's whole bands are copied `chunk` at a time."""
-            if a_band is None or chunk == 1:
+            if a_band is None or chunk == 1 or copy_rows:
                 return band_loop(bands, lambda ib: body(ib, band_of_a(b.mul(ib, i64(MR)), k0, count, rows_at(ib))))
             V = ir.VectorType(T, MR)
             buf = _opaque(b, a_band)
@@ -545,8 +575,8 @@ def emit_matmul_blocked(k: Kernel, group, node, via_flat: bool, vw: int) -> None
             return b.sub(i64(m), b.mul(ib, i64(MR)))
 
         def band_of_a(i0, k0, count: int, rows):
-            """(pointer, row stride, k stride) of rows i0 .. i0 + MR of A over k0 .. k0 + count: in place, or for a
-            transposed A, copied MR wide into a_band (rows past the end repeat the last one, as the micro-kernel's)."""
+            """(pointer, row stride, k stride) of rows i0 .. i0 + MR of A over k0 .. k0 + count: in place, or
+            copied MR wide into a_band (rows past the end repeat the last one, as the micro-kernel's)."""
             start = _advance(b, pa, b.add(a_off, b.add(b.mul(i0, i64(rs)), b.mul(k0, i64(ks)))), T)
             if a_band is None:
                 return start, rs, ks
@@ -556,7 +586,9 @@ def emit_matmul_blocked(k: Kernel, group, node, via_flat: bool, vw: int) -> None
             def at(kk):
                 return _advance(b, band, b.mul(kk, i64(MR)), T)
 
-            def whole():  # (each k's MR elements are adjacent in memory: one short vector copy)
+            def whole():  # (each k's MR elements adjacent in memory: one short vector copy; else MR loads)
+                if rs != 1:
+                    return gathered(lambda r: i64(r))
                 k.loop(
                     count,
                     lambda kk: b.store(
@@ -564,15 +596,18 @@ def emit_matmul_blocked(k: Kernel, group, node, via_flat: bool, vw: int) -> None
                     ),
                 )
 
-            def ragged():
+            def gathered(row):
                 def put(kk):
                     x = ir.Constant(V, None)
                     for r in range(MR):
-                        y = b.load(_advance(b, start, b.add(b.mul(kk, i64(ks)), _clamped(b, r, rows)), T), typ=T)
+                        y = b.load(_advance(b, start, b.add(b.mul(kk, i64(ks)), b.mul(row(r), i64(rs))), T), typ=T)
                         x = b.insert_element(x, y, ir.Constant(ir.IntType(32), r))
                     b.store(x, at(kk), align=esize)
 
                 k.loop(count, put)
+
+            def ragged():
+                gathered(lambda r: _clamped(b, r, rows))
 
             k.if_else(b.icmp_signed(">=", rows, i64(MR)), whole, ragged)
             return band, 1, MR
