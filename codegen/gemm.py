@@ -282,6 +282,49 @@ def gemm_rows_per_tile(m: int) -> int:
     return min((mr for mr in TILE_HEIGHTS if mr <= most), key=lambda mr: (cost(mr), -(-m // mr) * mr))
 
 
+def transposed_pack_function(module: ir.Module, dt: str, vw: int, width: int):
+    """`pack(src, ld, count, dst)`: dst[kk * width + j] = src[j * ld + kk] for kk < count, j < width (a panel of B
+    packed from B^T's rows). Per vw rows of k, vw columns at a time are loaded as vw vectors along k and transposed
+    in registers (an element-wise copy with strided stores became scatter instructions: 40% of a 128x784 @ 784x512
+    product's time on an Intel Xeon); the rows of k past the last whole block are copied element by element.
+    Emitted once per module."""
+    T = LLTYPE[dt]
+    fn, b, new = _shared_function(module, f"graphnn_pack_transposed_{dt}_{width}", [PTR, I64, I64, PTR])
+    if not new:
+        return fn
+    src, ld, count, dst = fn.args
+    esize = 4 if dt == "float32" else 8
+    V = ir.VectorType(T, vw)
+    blocks = b.sdiv(count, i64(vw))
+
+    def block(kb):
+        kk0 = b.mul(kb, i64(vw))
+        for h in range(width // vw):
+            rows = [
+                b.load(_advance(b, src, b.add(kk0, b.mul(i64(h * vw + r), ld)), T), typ=V, align=esize)
+                for r in range(vw)
+            ]
+            for t, x in enumerate(transpose_vectors(b, rows)):
+                at = b.add(b.mul(b.add(kk0, i64(t)), i64(width)), i64(h * vw))
+                b.store(x, _advance(b, dst, at, T), align=esize)
+
+    emit_loop(fn, b, blocks, block)
+    done = b.mul(blocks, i64(vw))
+
+    def rest(t):
+        kk = b.add(done, t)
+
+        def put(j):
+            x = b.load(_advance(b, src, b.add(kk, b.mul(j, ld)), T), typ=T)
+            b.store(x, _advance(b, dst, b.add(b.mul(kk, i64(width)), j), T))
+
+        emit_loop(fn, b, i64(width), put)
+
+    emit_loop(fn, b, b.sub(count, done), rest)
+    b.ret_void()
+    return fn
+
+
 def transpose_vectors(b, rows: list) -> list:
     """The transpose of a square matrix held as len(rows) vectors of as many lanes (a power of two): log2(n) rounds
     of perfect shuffles, each pairing vector i with vector i + n/2 and interleaving their lower and upper halves."""
@@ -474,7 +517,7 @@ def emit_matmul_blocked(k: Kernel, group, node, via_flat: bool, vw: int) -> None
                 return put
 
             if transposed_b and tpack is not None and not padded:  # (vw x vw blocks transposed in registers)
-                pack_transposed(j0, width, k0, count, buf, at, row)
+                pack_transposed(j0, width, k0, count, buf, at)
             elif transposed_b:  # (B's columns are rows in memory: each read along k, contiguously)
                 k.loop(width, lambda jj: k.loop(count, lambda kk: row(kk)(jj)))
             elif pf is None:
@@ -489,38 +532,14 @@ def emit_matmul_blocked(k: Kernel, group, node, via_flat: bool, vw: int) -> None
 
                 k.loop(count, row_ahead)
 
-        def pack_transposed(j0, width: int, k0, count, buf, at, row):
-            """pack() of a transposed B (column j of B is row j of a row-major matrix): per vw rows of k, vw columns
-            at a time are loaded as vw vectors along k and transposed in registers into vw rows of the panel (an
-            element-wise copy with strided stores became scatter instructions: 40% of a 128x784 @ 784x512 product's
-            time on an Intel Xeon); the rows of k past the last whole block are copied element by element."""
+        def pack_transposed(j0, width: int, k0, count, buf, at):
+            """pack() of a transposed B (column j of B is row j of a row-major matrix), by the shared
+            transposed_pack_function."""
             pw, _, ldw = tpack
-            V = ir.VectorType(T, vw)
-            base = _opaque(b, buf)
             first = i64(0) if k0 is None else k0
-            total = as_i64(count)
-            blocks = b.sdiv(total, i64(vw))
-            origin = i64(0) if at is None else at
-
-            def block(kb):
-                kk0 = b.mul(kb, i64(vw))
-                src = b.add(first, kk0)  # (a 2-D B: no batch offset)
-                for h in range(width // vw):
-                    rows_ = [
-                        b.load(
-                            _advance(b, pw, b.add(src, b.mul(b.add(j0, i64(h * vw + r)), i64(ldw))), T),
-                            typ=V,
-                            align=esize,
-                        )
-                        for r in range(vw)
-                    ]
-                    for t, x in enumerate(transpose_vectors(b, rows_)):
-                        at_t = b.add(origin, b.add(b.mul(b.add(kk0, i64(t)), i64(width)), i64(h * vw)))
-                        b.store(x, _advance(b, base, at_t, T), align=esize)
-
-            k.loop(blocks, block)
-            done = b.mul(blocks, i64(vw))
-            k.loop(b.sub(total, done), lambda t: k.loop(width, row(b.add(done, t))))
+            src = _advance(b, pw, b.add(first, b.mul(j0, i64(ldw))), T)  # (a 2-D B: no batch offset)
+            dst = _advance(b, _opaque(b, buf), i64(0) if at is None else at, T)
+            b.call(transposed_pack_function(k.module, dt, vw, width), [src, i64(ldw), as_i64(count), dst])
 
         def run_panel(j0, cols, fn, width: int, bsrc, bld, full: bool):
             band_loop((m + MR - 1) // MR, lambda ib: row_tile(ib, j0, cols, fn, width, bsrc, bld, full))
