@@ -13,11 +13,13 @@ import math
 
 import llvmlite.ir as ir
 
-from graphnn.ir.registry import family
+from graphnn.ir.ops.im2col import geometry
+from graphnn.ir.registry import family, get_op
 from graphnn.ir.symbolic import Sym, heuristic
 
 from .kernel import I64, LLTYPE, PTR, Index, Kernel, as_i64, emit_loop, i64, scratch_count
 from .schedule import VectorOps, store_epilogue, store_siblings
+from .windows import im2col_runs
 from .target import l1_data_bytes, l2_bytes, vector_registers, vector_width_bits
 
 DOT_MR, DOT_NR = 4, 4  # output tile of the dot-product schedule: 16 vector accumulators
@@ -282,6 +284,30 @@ def gemm_rows_per_tile(m: int) -> int:
     return min((mr for mr in TILE_HEIGHTS if mr <= most), key=lambda mr: (cost(mr), -(-m // mr) * mr))
 
 
+def built_columns(k: Kernel, v):
+    """The per-image im2col node whose result v is (computed inline in this kernel: see ir.fusion's
+    _columns_of_product), or None."""
+    n = v.producer
+    if v.id not in k.inlined or n is None or get_op(n.op).schedule != "im2col" or not n.attrs.get("per_image"):
+        return None
+    return n
+
+
+def build_columns(k: Kernel, node, image, buf) -> None:
+    """Image `image`'s column matrix of im2col `node` (C * prod(kernel) rows of prod(out) positions) into buf."""
+    x = node.inputs[0]
+    outs = geometry(x.shape, node.attrs)[0]
+    space = (x.shape[1],) + tuple(node.attrs["kernel"]) + tuple(outs)
+    b = k.b
+
+    def start(n, c, kk, qs):
+        return Index(k, space, [c] + list(kk) + list(qs) + [i64(0)]).flat
+
+    im2col_runs(
+        k, x, node.attrs, image, start, lambda flat, value: b.store(value, b.gep(buf, [i64(0), flat], inbounds=True))
+    )
+
+
 def transposed_pack_function(module: ir.Module, dt: str, vw: int, width: int):
     """`pack(src, ld, count, dst)`: dst[kk * width + j] = src[j * ld + kk] for kk < count, j < width (a panel of B
     packed from B^T's rows). Per vw rows of k, vw columns at a time are loaded as vw vectors along k and transposed
@@ -395,6 +421,8 @@ def emit_matmul_blocked(k: Kernel, group, node, via_flat: bool, vw: int) -> None
         long_k = not isinstance(K, Sym) and K * NR > MAX_PANEL
         pb_direct = m <= DIRECT_B_MAX_ROWS and not long_k and not _conflicting_rows(n, m)
         direct_out = root is out and not via_flat and out.id in k.ptr
+    columns = built_columns(k, c)  # (B: one image's column matrix, built in a scratch per image, then read there)
+    pb_direct = pb_direct or columns is not None
     if isinstance(n, Sym):  # columns symbolic in N (a convolution's N*H*W): a ragged last panel is decided at run time
         n_full, tail, tail_h = n // NR, None, 2
     else:
@@ -407,7 +435,11 @@ def emit_matmul_blocked(k: Kernel, group, node, via_flat: bool, vw: int) -> None
     tpack = strided_operand(k, c) if transposed_b else None  # (pointer, 1, row stride of the matrix B transposes)
     # Packing B into contiguous panels pays off when many row blocks reuse each panel (big GEMMs); with few
     # rows a row-major B is read in place.
-    pb = direct_pointer(k, c) if pb_direct else None
+    if columns is not None:
+        col_buf = k.alloca(ir.ArrayType(T, K * n))
+        pb = _opaque(k.b, k.b.gep(col_buf, [i64(0), i64(0)], inbounds=True))
+    else:
+        pb = direct_pointer(k, c) if pb_direct else None
     dynamic_k = isinstance(K, Sym) or long_k  # (slice by slice throughout: no panel of all of k)
     esize = 4 if dt == "float32" else 8
     # A plain product over a long k that packs B (a weight gradient: k runs over the batch) runs one slice of k at
@@ -486,8 +518,10 @@ def emit_matmul_blocked(k: Kernel, group, node, via_flat: bool, vw: int) -> None
 
     def per_batch(lead_dims):
         bc = batch_dims(out, c, lead_dims)
+        if columns is not None:
+            build_columns(k, columns, bc[0], col_buf)
         a_off = _batch_offset(k, out, a, lead_dims)
-        b_off = _batch_offset(k, out, c, lead_dims) if pb is not None else None
+        b_off = (i64(0) if columns is not None else _batch_offset(k, out, c, lead_dims)) if pb is not None else None
         c_off = b.mul(Index(k, out.shape[:-2], lead_dims).flat, i64(m * n)) if out.type.ndim > 2 else i64(0)
         # a B packed from memory with rows far apart (a convolution's column matrix): prefetched ahead
         pf = direct_pointer(k, c) if not transposed_b and pb is None and _far_rows(K, n, esize) else None

@@ -19,6 +19,7 @@ from . import attention
 from .gemm import emit_matmul
 from .kernel import LLTYPE, Index, Kernel, i64, scratch_count
 from .order import emit_prefix_sum, emit_sort, sorts_in_place
+from .windows import im2col_runs
 from .scatter import (
     emit_col2im,
     emit_max_pool,
@@ -131,56 +132,27 @@ def emit_conv(k: Kernel, group, node, via_flat: bool = False) -> None:
 
 
 def emit_im2col(k: Kernel, group) -> None:
-    """im2col as a loop nest over (n, c, k..., q...): no index is divided, and the outer loop over images splits
-    evenly over threads. Each run along the last output axis is written in three parts: zeros where the window hangs
-    over the padding before and after (their bounds computed once per run), and between them the input read with no
-    check (a contiguous row when the stride is 1); a run whose other window positions fall in the padding is zeros."""
+    """im2col as a loop nest over (n, c, k..., q...) (see im2col_runs): the outer loop over images splits evenly
+    over threads."""
     root = group.root
     node = root.producer
     x = node.inputs[0]
     at = node.attrs
-    kernel = at["kernel"]
-    stride, dil = at["stride"], at["dilation"]
-    pad = [p[0] for p in at["padding"]]
-    nsp = len(kernel)
     outs = geometry(x.shape, at)[0]
     per_image = at.get("per_image", False)  # (out[n, (c, k), q] rather than out[(c, k), (n, q)])
     if per_image:
-        space = (x.shape[0], x.shape[1]) + tuple(kernel) + outs
+        space = (x.shape[0], x.shape[1]) + tuple(at["kernel"]) + outs
     else:
-        space = (x.shape[1],) + tuple(kernel) + (x.shape[0],) + outs
-    b = k.b
-    zero = k.const(0, root.dtype)
-    last = nsp - 1
+        space = (x.shape[1],) + tuple(at["kernel"]) + (x.shape[0],) + outs
 
-    def run(loop_dims):
-        n, c, kk, qs = loop_dims[0], loop_dims[1], loop_dims[2 : 2 + nsp], loop_dims[2 + nsp :]
+    def start(n, c, kk, qs):  # (flat index of a run's first element)
         first = [n, c] + list(kk) + list(qs) if per_image else [c] + list(kk) + [n] + list(qs)
-        start = Index(k, space, first + [i64(0)]).flat  # the run's first element
-        pos = [window_position(b, q, t, stride[d], dil[d], pad[d]) for d, (q, t) in enumerate(zip(qs, kk))]
-        inside = ir.Constant(ir.IntType(1), 1)
-        for d, p in enumerate(pos):
-            inside = b.and_(inside, within(b, p, x.shape[2 + d]))
+        return Index(k, space, first + [i64(0)]).flat
 
-        def zeros():
-            k.loop(outs[last], lambda q: k.store(root, b.add(start, q), zero))
+    def store(flat, value):
+        k.store(root, flat, value)
 
-        def rows():
-            lo, count = tap_range(b, kk[last], stride[last], dil[last], pad[last], x.shape[-1], outs[last])
-            hi = b.add(lo, count)
-            k.loop(lo, lambda q: k.store(root, b.add(start, q), zero))
-
-            def copy(t):
-                q = b.add(lo, t)
-                src = window_position(b, q, kk[last], stride[last], dil[last], pad[last])
-                k.store(root, b.add(start, q), k.elem(x, Index(k, x.shape, [n, c] + pos + [src])))
-
-            k.loop(count, copy)
-            k.loop(b.sub(i64(outs[last]), hi), lambda t: k.store(root, b.add(start, b.add(hi, t)), zero))
-
-        k.if_else(inside, rows, zeros)
-
-    k.loops((x.shape[0], x.shape[1]) + tuple(kernel) + outs[:last], run, parallel=True)
+    k.loops((x.shape[0],), lambda dims: im2col_runs(k, x, at, dims[0], start, store), parallel=True)
 
 
 def column_sum(n) -> bool:

@@ -165,6 +165,29 @@ def _takes_inline(c: Node) -> bool:
     return cpat in ("elementwise", "broadcast", "injective") or (cpat == "reduce" and get_op(c.op).reads_once)
 
 
+FUSED_COLUMNS = 1 << 16  # elements of one image's column matrix, at most, that a convolution's product builds itself
+
+
+def _columns_of_product(n: Node, c: Node) -> bool:
+    """Is n the per-image column matrix (im2col, per_image) of a convolution whose product c reads it as its right
+    operand, small enough per image for the product to build each image's columns in a scratch just before using
+    them (codegen/gemm.py), from cache, instead of the whole batch's being written to memory and read back?"""
+    v = n.outputs[0]
+    return (
+        get_op(n.op).schedule == "im2col"
+        and bool(n.attrs.get("per_image"))
+        and get_op(c.op).schedule == "gemm"
+        and c.inputs[1] is v
+        and c.inputs[0] is not v
+        and isinstance(c.inputs[0].shape[-2], int)
+        and c.inputs[0].shape[-2] >= 4  # (output channels: the blocked GEMM's; fewer would read columns element-wise)
+        and v.dtype in ("float32", "float64")
+        and isinstance(v.shape[1], int)
+        and isinstance(v.shape[2], int)
+        and v.shape[1] * v.shape[2] <= FUSED_COLUMNS
+    )
+
+
 def plan_fusion(graph: Graph) -> FusionPlan:
     uses = graph.users()
     outputs = {v.id for v in graph.outputs}
@@ -222,7 +245,7 @@ def _decide_inline(graph: Graph, uses: dict, outputs: set, forced: set) -> set:
                 c_once = once.get(c.outputs[0].id, True) if len(c.outputs) == 1 else True
                 c_once = c_once and c.outputs[0].id not in copies
                 if pat in ("elementwise", "broadcast", "injective"):
-                    inline = _takes_inline(c)
+                    inline = _takes_inline(c) or _columns_of_product(n, c)
                 else:
                     # out_fusable ops only feed elementwise epilogues (the matmul/conv schedules apply them);
                     # reductions and remaps of their results run as separate kernels
@@ -318,6 +341,8 @@ def _simple_view(v: Value, inlined: set) -> bool:
         return True
     n = v.producer
     if get_op(n.op).remap and not n.inputs:  # a scalar fill
+        return True
+    if get_op(n.op).schedule == "im2col" and n.attrs.get("per_image"):  # (built per image: _columns_of_product)
         return True
     src = n.inputs[0] if n.inputs else None
     if src is None:
