@@ -309,16 +309,17 @@ def build_columns(k: Kernel, node, image, buf) -> None:
 
 
 def transposed_pack_function(module: ir.Module, dt: str, vw: int, width: int):
-    """`pack(src, ld, count, dst)`: dst[kk * width + j] = src[j * ld + kk] for kk < count, j < width (a panel of B
-    packed from B^T's rows). Per vw rows of k, vw columns at a time are loaded as vw vectors along k and transposed
+    """`pack(src, ld, count, dst, valid)`: dst[kk * width + j] = src[min(j, valid - 1) * ld + kk] for kk < count,
+    j < width (a panel of B packed from B^T's rows; columns past the valid ones, in a ragged last panel, repeat the
+    last one: their results are discarded). Per vw rows of k, vw columns at a time are loaded as vw vectors along k and transposed
     in registers (an element-wise copy with strided stores became scatter instructions: 40% of a 128x784 @ 784x512
     product's time on an Intel Xeon); the rows of k past the last whole block are copied element by element.
     Emitted once per module."""
     T = LLTYPE[dt]
-    fn, b, new = _shared_function(module, f"graphnn_pack_transposed_{dt}_{width}", [PTR, I64, I64, PTR])
+    fn, b, new = _shared_function(module, f"graphnn_pack_transposed_{dt}_{width}", [PTR, I64, I64, PTR, I64])
     if not new:
         return fn
-    src, ld, count, dst = fn.args
+    src, ld, count, dst, valid = fn.args
     esize = 4 if dt == "float32" else 8
     V = ir.VectorType(T, vw)
     blocks = b.sdiv(count, i64(vw))
@@ -327,7 +328,7 @@ def transposed_pack_function(module: ir.Module, dt: str, vw: int, width: int):
         kk0 = b.mul(kb, i64(vw))
         for h in range(width // vw):
             rows = [
-                b.load(_advance(b, src, b.add(kk0, b.mul(i64(h * vw + r), ld)), T), typ=V, align=esize)
+                b.load(_advance(b, src, b.add(kk0, b.mul(_clamped(b, h * vw + r, valid), ld)), T), typ=V, align=esize)
                 for r in range(vw)
             ]
             for t, x in enumerate(transpose_vectors(b, rows)):
@@ -341,6 +342,7 @@ def transposed_pack_function(module: ir.Module, dt: str, vw: int, width: int):
         kk = b.add(done, t)
 
         def put(j):
+            j = b.select(b.icmp_signed("<", j, valid), j, b.sub(valid, i64(1)))
             x = b.load(_advance(b, src, b.add(kk, b.mul(j, ld)), T), typ=T)
             b.store(x, _advance(b, dst, b.add(b.mul(kk, i64(width)), j), T))
 
@@ -432,7 +434,9 @@ def emit_matmul_blocked(k: Kernel, group, node, via_flat: bool, vw: int) -> None
     micro_tail = gemm_tile_function(k.module, dt, vw, MR, tail_h) if tail != 0 else None
     pa, rs, ks = strided_operand(k, a)
     transposed_b = transposed_view(k, c)
-    tpack = strided_operand(k, c) if transposed_b else None  # (pointer, 1, row stride of the matrix B transposes)
+    # (B^T's buffer: the pointer to the matrix (of each batch) that B transposes, and its row length)
+    tpack = (direct_pointer(k, c.producer.inputs[0]), c.shape[-2]) if transposed_b else None
+    tpack = tpack if tpack is not None and tpack[0] is not None else None
     # Packing B into contiguous panels pays off when many row blocks reuse each panel (big GEMMs); with few
     # rows a row-major B is read in place.
     if columns is not None:
@@ -520,6 +524,7 @@ def emit_matmul_blocked(k: Kernel, group, node, via_flat: bool, vw: int) -> None
         bc = batch_dims(out, c, lead_dims)
         if columns is not None:
             build_columns(k, columns, bc[0], col_buf)
+        t_off = _batch_offset(k, out, c, lead_dims) if tpack is not None else None
         a_off = _batch_offset(k, out, a, lead_dims)
         b_off = (i64(0) if columns is not None else _batch_offset(k, out, c, lead_dims)) if pb is not None else None
         c_off = b.mul(Index(k, out.shape[:-2], lead_dims).flat, i64(m * n)) if out.type.ndim > 2 else i64(0)
@@ -550,8 +555,8 @@ def emit_matmul_blocked(k: Kernel, group, node, via_flat: bool, vw: int) -> None
 
                 return put
 
-            if transposed_b and tpack is not None and not padded:  # (vw x vw blocks transposed in registers)
-                pack_transposed(j0, width, k0, count, buf, at)
+            if transposed_b and tpack is not None and (not padded or isinstance(n, int)):  # (in registers)
+                pack_transposed(j0, width, k0, count, buf, at, padded)
             elif transposed_b:  # (B's columns are rows in memory: each read along k, contiguously)
                 k.loop(width, lambda jj: k.loop(count, lambda kk: row(kk)(jj)))
             elif pf is None:
@@ -566,14 +571,15 @@ def emit_matmul_blocked(k: Kernel, group, node, via_flat: bool, vw: int) -> None
 
                 k.loop(count, row_ahead)
 
-        def pack_transposed(j0, width: int, k0, count, buf, at):
+        def pack_transposed(j0, width: int, k0, count, buf, at, padded: bool):
             """pack() of a transposed B (column j of B is row j of a row-major matrix), by the shared
             transposed_pack_function."""
-            pw, _, ldw = tpack
+            pw, ldw = tpack
             first = i64(0) if k0 is None else k0
-            src = _advance(b, pw, b.add(first, b.mul(j0, i64(ldw))), T)  # (a 2-D B: no batch offset)
+            src = _advance(b, pw, b.add(t_off, b.add(first, b.mul(j0, i64(ldw)))), T)
             dst = _advance(b, _opaque(b, buf), i64(0) if at is None else at, T)
-            b.call(transposed_pack_function(k.module, dt, vw, width), [src, i64(ldw), as_i64(count), dst])
+            valid = b.sub(i64(n), j0) if padded else i64(width)
+            b.call(transposed_pack_function(k.module, dt, vw, width), [src, i64(ldw), as_i64(count), dst, valid])
 
         def run_panel(j0, cols, fn, width: int, bsrc, bld, full: bool):
             band_loop((m + MR - 1) // MR, lambda ib: row_tile(ib, j0, cols, fn, width, bsrc, bld, full))

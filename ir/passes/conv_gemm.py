@@ -50,18 +50,15 @@ PER_IMAGE_WEIGHT_BYTES = 64 << 10  # a convolution's weight matrix at most this 
 PER_IMAGE_POSITIONS = 64  # ... and at least this many output positions per image: one product per image
 
 
-def _per_image(w, positions) -> bool:
+def _per_image(w, positions, shape=None) -> bool:
     """Compute a convolution as one product per image (its result in NCHW order: no transposing kernel after it, the
     bias and activation in the product's epilogue) rather than one over the whole batch (its result channel-major)?
     When the weight matrix, which every image's product reads again, stays in any core's L1 or L2, and each image
-    has columns for several whole panels. (In a training step the weight gradient then builds its own channel-major
-    column matrix: LeNet's step at batch 64 still ran 1.15-1.2x faster, its inference 1.26x.)"""
+    has columns for several whole panels. (In a training step the weight gradient sums the per-image products of
+    the gradient with the same columns.)"""
     itemsize = 8 if w.dtype == "float64" else 4
-    return (
-        isinstance(positions, int)
-        and w.type.size * itemsize <= PER_IMAGE_WEIGHT_BYTES
-        and positions >= PER_IMAGE_POSITIONS
-    )
+    size = w.type.size if shape is None else _kernel_points((1, 1) + tuple(shape))  # (shape: the weight's, given)
+    return isinstance(positions, int) and size * itemsize <= PER_IMAGE_WEIGHT_BYTES and positions >= PER_IMAGE_POSITIONS
 
 
 def _swap_last(e, v):
@@ -201,6 +198,13 @@ def _rewrite(n, e):
         wshape = tuple(at["weight_shape"])
         O, cg = wshape[0], wshape[1]
         kp = _kernel_points(wshape)
+        N, Q = g.shape[0], _kernel_points((1, 1) + g.shape[2:])
+        if groups == 1 and N != 1 and _per_image(n.inputs[1], Q, wshape):
+            # the forward's per-image columns (one im2col, shared after CSE), each image's g[n] @ col[n]^T summed:
+            # no channel-major column matrix, no transposed copy of g
+            col = e("im2col", x, kernel=wshape[2:], per_image=True, **_geo(at))
+            parts = e("matmul", e("reshape", g, shape=(N, O, Q)), _swap_last(e, col))
+            return e("reshape", e("sum", parts, axes=(0,), keepdims=False), shape=wshape)
         col = e("im2col", x, kernel=wshape[2:], **_geo(at))
         R = col.shape[1]
         gT = _channels_first(e, g, O)

@@ -45,6 +45,8 @@ def _batch_sum_as_one_product(n):
     nb = x.type.ndim - 2
     if nb < 1 or y.type.ndim != x.type.ndim or x.shape[:-2] != y.shape[:-2] or n.attrs.get("keepdims"):
         return None
+    if y.producer is not None and y.producer.op == "transpose":  # (stacking Y_b^T's rows would copy them: a
+        return None  # convolution's per-image weight gradient, g[n] @ col[n]^T, reads col in place as it is)
     if tuple(sorted(norm_axes(n.attrs["axes"], n.inputs[0].type.ndim))) != tuple(range(nb)):
         return None
     rows = 1
