@@ -13,6 +13,7 @@ import math
 
 import llvmlite.ir as ir
 
+from graphnn.ir.fusion import FUSED_COLUMNS
 from graphnn.ir.ops.im2col import geometry
 from graphnn.ir.registry import family, get_op
 from graphnn.ir.symbolic import Sym, heuristic
@@ -285,12 +286,29 @@ def gemm_rows_per_tile(m: int) -> int:
 
 
 def built_columns(k: Kernel, v):
-    """The per-image im2col node whose result v is (computed inline in this kernel: see ir.fusion's
-    _columns_of_product), or None."""
+    """(the per-image im2col node, transposed) when v is its result or the transpose of its last two axes, computed
+    inline in this kernel (see ir.fusion's _columns_of_product), else (None, False)."""
     n = v.producer
-    if v.id not in k.inlined or n is None or get_op(n.op).schedule != "im2col" or not n.attrs.get("per_image"):
-        return None
-    return n
+    if v.id not in k.inlined or n is None:
+        return None, False
+    transposed = transposed_view_of_inlined(n)
+    if transposed:
+        v = n.inputs[0]
+        n = v.producer
+        if v.id not in k.inlined or n is None:
+            return None, False
+    if get_op(n.op).schedule != "im2col" or not n.attrs.get("per_image"):
+        return None, False
+    size = n.outputs[0].shape[1] * n.outputs[0].shape[2]
+    if not isinstance(size, int) or size > FUSED_COLUMNS:  # (the planner keeps bigger ones in memory: never here)
+        return None, False
+    return n, transposed
+
+
+def transposed_view_of_inlined(n) -> bool:
+    perm = tuple(n.attrs.get("perm", ()))
+    nd = len(perm)
+    return family(n) == "transpose" and nd >= 2 and perm == tuple(range(nd - 2)) + (nd - 1, nd - 2)
 
 
 def build_columns(k: Kernel, node, image, buf) -> None:
@@ -423,8 +441,9 @@ def emit_matmul_blocked(k: Kernel, group, node, via_flat: bool, vw: int) -> None
         long_k = not isinstance(K, Sym) and K * NR > MAX_PANEL
         pb_direct = m <= DIRECT_B_MAX_ROWS and not long_k and not _conflicting_rows(n, m)
         direct_out = root is out and not via_flat and out.id in k.ptr
-    columns = built_columns(k, c)  # (B: one image's column matrix, built in a scratch per image, then read there)
-    pb_direct = pb_direct or columns is not None
+    # (B: one image's column matrix, built in a scratch per image, then read there; or its transpose, packed)
+    columns, columns_t = built_columns(k, c)
+    pb_direct = (pb_direct or columns is not None) and not columns_t
     if isinstance(n, Sym):  # columns symbolic in N (a convolution's N*H*W): a ragged last panel is decided at run time
         n_full, tail, tail_h = n // NR, None, 2
     else:
@@ -441,7 +460,10 @@ def emit_matmul_blocked(k: Kernel, group, node, via_flat: bool, vw: int) -> None
     # rows a row-major B is read in place.
     if columns is not None:
         col_buf = k.alloca(ir.ArrayType(T, K * n))
-        pb = _opaque(k.b, k.b.gep(col_buf, [i64(0), i64(0)], inbounds=True))
+        col_ptr = _opaque(k.b, k.b.gep(col_buf, [i64(0), i64(0)], inbounds=True))
+        pb = None if columns_t else col_ptr
+        if columns_t:  # (B = the columns' transpose: B[kk, j] at col_buf[j * K + kk], packed in registers)
+            transposed_b, tpack = True, (col_ptr, K)
     else:
         pb = direct_pointer(k, c) if pb_direct else None
     dynamic_k = isinstance(K, Sym) or long_k  # (slice by slice throughout: no panel of all of k)
@@ -528,7 +550,7 @@ def emit_matmul_blocked(k: Kernel, group, node, via_flat: bool, vw: int) -> None
         bc = batch_dims(out, c, lead_dims)
         if columns is not None:
             build_columns(k, columns, bc[0], col_buf)
-        t_off = _batch_offset(k, out, c, lead_dims) if tpack is not None else None
+        t_off = (i64(0) if columns is not None else _batch_offset(k, out, c, lead_dims)) if tpack is not None else None
         a_off = _batch_offset(k, out, a, lead_dims)
         b_off = (i64(0) if columns is not None else _batch_offset(k, out, c, lead_dims)) if pb is not None else None
         c_off = b.mul(Index(k, out.shape[:-2], lead_dims).flat, i64(m * n)) if out.type.ndim > 2 else i64(0)

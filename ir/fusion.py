@@ -168,17 +168,20 @@ def _takes_inline(c: Node) -> bool:
 FUSED_COLUMNS = 1 << 16  # elements of one image's column matrix, at most, that a convolution's product builds itself
 
 
-def _columns_of_product(n: Node, c: Node) -> bool:
+def _columns_of_product(n: Node, c: Node, operand: Value | None = None) -> bool:
     """Is n the per-image column matrix (im2col, per_image) of a convolution whose product c reads it as its right
     operand, small enough per image for the product to build each image's columns in a scratch just before using
     them (codegen/gemm.py), from cache, instead of the whole batch's being written to memory and read back?"""
     v = n.outputs[0]
+    b = v if operand is None else operand  # (what c reads: v, or its transpose)
     return (
         get_op(n.op).schedule == "im2col"
         and bool(n.attrs.get("per_image"))
         and get_op(c.op).schedule == "gemm"
-        and c.inputs[1] is v
-        and c.inputs[0] is not v
+        and c.inputs[1] is b
+        and c.inputs[0] is not b
+        and isinstance(b.shape[-1], int)
+        and b.shape[-1] >= 16  # (columns of the product: fewer would leave it to the row schedule, element-wise)
         and isinstance(c.inputs[0].shape[-2], int)
         and c.inputs[0].shape[-2] >= 4  # (output channels: the blocked GEMM's; fewer would read columns element-wise)
         and v.dtype in ("float32", "float64")
@@ -186,6 +189,45 @@ def _columns_of_product(n: Node, c: Node) -> bool:
         and isinstance(v.shape[2], int)
         and v.shape[1] * v.shape[2] <= FUSED_COLUMNS
     )
+
+
+def _swapped_last(n: Node) -> bool:
+    perm = tuple(n.attrs.get("perm", ()))
+    nd = len(perm)
+    return family(n) == "transpose" and nd >= 2 and perm == tuple(range(nd - 2)) + (nd - 1, nd - 2)
+
+
+def _columns_of_products(n: Node, users: list, uses: dict) -> bool:
+    """Several users of a per-image column matrix, each a product that builds its own copy of each image's columns
+    (see _columns_of_product), directly or through the transpose a weight gradient reads (g[n] @ col[n]^T)."""
+    if len(users) < 2:
+        return False
+    for c, _ in users:
+        if _swapped_last(c):
+            t = c.outputs[0]
+            t_users = uses.get(t.id, [])
+            if len(t_users) != 1 or not _built_columns(t_users[0][0], t, {t.id, n.outputs[0].id}):
+                return False
+        elif not _columns_of_product(n, c):
+            return False
+    return True
+
+
+def _built_columns(product: Node, v: Value, inlined: set) -> bool:
+    """Is operand v of `product` per-image columns (or their transpose) that the product builds itself, image by
+    image (see _columns_of_product)?"""
+    if v.id not in inlined or v.producer is None:
+        return False
+    n, operand = v.producer, None
+    if _swapped_last(n):
+        operand, src = v, n.inputs[0]
+        n = src.producer
+        if src.id not in inlined or n is None:
+            return False
+        rows = product.inputs[0].shape[-2]
+        if not isinstance(rows, int) or rows < 16:  # (fewer rows: dot products over shared columns run faster)
+            return False
+    return _columns_of_product(n, product, operand)
 
 
 def plan_fusion(graph: Graph) -> FusionPlan:
@@ -258,6 +300,9 @@ def _decide_inline(graph: Graph, uses: dict, outputs: set, forced: set) -> set:
                         and (pat != "out_fusable" or (_epilogue(c, uses, inlined) and not _homes(users, homes) & heavy))
                         and not _long_k(n)
                     )
+            elif _columns_of_products(n, users, uses):
+                # (a training step's per-image columns: the forward product and the weight gradient's each build them)
+                inline = True
             elif pat in ("elementwise", "broadcast") and len(users) <= MAX_RECOMPUTED_USERS:
                 # a cheap value several kernels read is recomputed in each instead of written and read back (once
                 # per value: never inside a value that is itself recomputed in several kernels)
@@ -342,8 +387,6 @@ def _simple_view(v: Value, inlined: set) -> bool:
     n = v.producer
     if get_op(n.op).remap and not n.inputs:  # a scalar fill
         return True
-    if get_op(n.op).schedule == "im2col" and n.attrs.get("per_image"):  # (built per image: _columns_of_product)
-        return True
     src = n.inputs[0] if n.inputs else None
     if src is None:
         return False
@@ -371,7 +414,7 @@ def _keep_matmul_operands_simple(graph: Graph, inlined: set) -> None:
     for n in graph.nodes:
         if get_op(n.op).schedule == "gemm":
             for v in n.inputs:
-                if _simple_view(v, inlined):
+                if _simple_view(v, inlined) or _built_columns(n, v, inlined):
                     continue
                 # the values under v's reshapes and transposes: the deepest one whose materializing leaves v a view the
                 # product reads in place is written (a gradient computed elementwise in its own order, one loop)

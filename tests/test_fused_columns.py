@@ -60,3 +60,34 @@ def test_lenet_layers_have_no_column_kernel():
     plan = plan_fusion(c.last.native.graph)
     ops = [g.root.producer.op for g in plan.groups]
     assert "im2col" not in ops, ops
+
+
+@pytest.mark.parametrize("dt", ["float32", "float64"])
+def test_training_step_builds_columns_for_both_products(dt):
+    """In a training step the forward product and the weight gradient (16 output channels: g[n] @ col[n]^T) each
+    build the per-image columns: no im2col kernel, and the weight gradient is sum_n g[n] @ col[n]^T."""
+    from graphnn.ir.fusion import plan_fusion
+    from graphnn.ir.ops.im2col import _im2col_ref
+
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((4, 6, 14, 14)).astype(dt)
+    w0 = rng.standard_normal((16, 6, 5, 5)).astype(dt)
+    r = rng.standard_normal((4, 16, 10, 10)).astype(dt)
+
+    def step(a, w, c):
+        loss = (F.conv2d(a, w) * c).sum()
+        loss.backward()
+        return w.grad
+
+    w = graphnn.tensor(w0, requires_grad=True)
+    c = graphnn.compile(step, dynamic=False)
+    got = c(graphnn.tensor(x), w, graphnn.tensor(r)).numpy()
+    cols = _im2col_ref(
+        [x], {"kernel": (5, 5), "stride": (1, 1), "padding": ((0, 0), (0, 0)), "dilation": (1, 1), "per_image": True}
+    )
+    g = r.reshape(4, 16, 100)
+    ref = np.einsum("noq,nkq->ok", g.astype(np.float64), cols.astype(np.float64)).reshape(w0.shape)
+    bound = 2 * 400 * np.finfo(dt).eps * np.einsum("noq,nkq->ok", np.abs(g), np.abs(cols)).reshape(w0.shape)
+    assert np.all(np.abs(got - ref) <= bound)
+    ops = [gr.root.producer.op for gr in plan_fusion(c.last.native.graph).groups]
+    assert "im2col" not in ops and "matmul" in ops, ops
