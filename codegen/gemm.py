@@ -17,6 +17,7 @@ from graphnn.ir.fusion import FUSED_COLUMNS
 from graphnn.ir.ops.im2col import geometry
 from graphnn.ir.registry import family, get_op
 from graphnn.ir.symbolic import Sym, heuristic
+from graphnn.ir.views import swaps_last_two
 
 from .kernel import I64, LLTYPE, PTR, Index, Kernel, as_i64, emit_loop, i64, scratch_count
 from .schedule import VectorOps, store_epilogue, store_siblings
@@ -62,11 +63,7 @@ def band_slice(MR: int, esize: int, K: int) -> int:
 def transposed_view(k: Kernel, v) -> bool:
     """Is v (as read by the kernel) the last-two-axes transpose of a materialized buffer?"""
     n = v.producer
-    if v.id not in k.inlined or n is None or family(n) != "transpose":
-        return False
-    perm = tuple(n.attrs["perm"])
-    nd = len(perm)
-    return perm == tuple(range(nd - 2)) + (nd - 1, nd - 2) and n.inputs[0].id not in k.inlined
+    return v.id in k.inlined and n is not None and swaps_last_two(n) and n.inputs[0].id not in k.inlined
 
 
 def batch_dims(out, v, lead_dims: list) -> list:
@@ -291,7 +288,7 @@ def built_columns(k: Kernel, v):
     n = v.producer
     if v.id not in k.inlined or n is None:
         return None, False
-    transposed = transposed_view_of_inlined(n)
+    transposed = swaps_last_two(n)
     if transposed:
         v = n.inputs[0]
         n = v.producer
@@ -303,12 +300,6 @@ def built_columns(k: Kernel, v):
     if not isinstance(size, int) or size > FUSED_COLUMNS:  # (the planner keeps bigger ones in memory: never here)
         return None, False
     return n, transposed
-
-
-def transposed_view_of_inlined(n) -> bool:
-    perm = tuple(n.attrs.get("perm", ()))
-    nd = len(perm)
-    return family(n) == "transpose" and nd >= 2 and perm == tuple(range(nd - 2)) + (nd - 1, nd - 2)
 
 
 def build_columns(k: Kernel, node, image, buf) -> None:
@@ -454,8 +445,8 @@ def emit_matmul_blocked(k: Kernel, group, node, via_flat: bool, vw: int) -> None
     pa, rs, ks = strided_operand(k, a)
     transposed_b = transposed_view(k, c)
     # (B^T's buffer: the pointer to the matrix (of each batch) that B transposes, and its row length)
-    tpack = (direct_pointer(k, c.producer.inputs[0]), c.shape[-2]) if transposed_b else None
-    tpack = tpack if tpack is not None and tpack[0] is not None else None
+    tsrc = direct_pointer(k, c.producer.inputs[0]) if transposed_b else None
+    tpack = (tsrc, c.shape[-2]) if tsrc is not None else None
     # Packing B into contiguous panels pays off when many row blocks reuse each panel (big GEMMs); with few
     # rows a row-major B is read in place.
     if columns is not None:
@@ -550,9 +541,9 @@ def emit_matmul_blocked(k: Kernel, group, node, via_flat: bool, vw: int) -> None
         bc = batch_dims(out, c, lead_dims)
         if columns is not None:
             build_columns(k, columns, bc[0], col_buf)
-        t_off = (i64(0) if columns is not None else _batch_offset(k, out, c, lead_dims)) if tpack is not None else None
+        # (B's matrix of this batch: in memory, or the image's columns in col_buf, which holds one image)
+        b_off = i64(0) if columns is not None else _batch_offset(k, out, c, lead_dims)
         a_off = _batch_offset(k, out, a, lead_dims)
-        b_off = (i64(0) if columns is not None else _batch_offset(k, out, c, lead_dims)) if pb is not None else None
         c_off = b.mul(Index(k, out.shape[:-2], lead_dims).flat, i64(m * n)) if out.type.ndim > 2 else i64(0)
         # a B packed from memory with rows far apart (a convolution's column matrix): prefetched ahead
         pf = direct_pointer(k, c) if not transposed_b and pb is None and _far_rows(K, n, esize) else None
@@ -602,7 +593,7 @@ def emit_matmul_blocked(k: Kernel, group, node, via_flat: bool, vw: int) -> None
             transposed_pack_function."""
             pw, ldw = tpack
             first = i64(0) if k0 is None else k0
-            src = _advance(b, pw, b.add(t_off, b.add(first, b.mul(j0, i64(ldw)))), T)
+            src = _advance(b, pw, b.add(b_off, b.add(first, b.mul(j0, i64(ldw)))), T)
             dst = _advance(b, _opaque(b, buf), i64(0) if at is None else at, T)
             valid = b.sub(i64(n), j0) if padded else i64(width)
             b.call(transposed_pack_function(k.module, dt, vw, width), [src, i64(ldw), as_i64(count), dst, valid])

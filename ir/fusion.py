@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from . import config
 from .graph import Graph, Node, Value
 from .registry import family, get_op
-from .views import strided_view
+from .views import strided_view, swaps_last_two
 
 ONCE_CONSUMERS = ("elementwise", "broadcast")
 
@@ -191,19 +191,13 @@ def _columns_of_product(n: Node, c: Node, operand: Value | None = None) -> bool:
     )
 
 
-def _swapped_last(n: Node) -> bool:
-    perm = tuple(n.attrs.get("perm", ()))
-    nd = len(perm)
-    return family(n) == "transpose" and nd >= 2 and perm == tuple(range(nd - 2)) + (nd - 1, nd - 2)
-
-
 def _columns_of_products(n: Node, users: list, uses: dict) -> bool:
     """Several users of a per-image column matrix, each a product that builds its own copy of each image's columns
     (see _columns_of_product), directly or through the transpose a weight gradient reads (g[n] @ col[n]^T)."""
     if len(users) < 2:
         return False
     for c, _ in users:
-        if _swapped_last(c):
+        if swaps_last_two(c):
             t = c.outputs[0]
             t_users = uses.get(t.id, [])
             if len(t_users) != 1 or not _built_columns(t_users[0][0], t, {t.id, n.outputs[0].id}):
@@ -219,7 +213,7 @@ def _built_columns(product: Node, v: Value, inlined: set) -> bool:
     if v.id not in inlined or v.producer is None:
         return False
     n, operand = v.producer, None
-    if _swapped_last(n):
+    if swaps_last_two(n):
         operand, src = v, n.inputs[0]
         n = src.producer
         if src.id not in inlined or n is None:
@@ -400,10 +394,7 @@ def _simple_view(v: Value, inlined: set) -> bool:
         )
     if family(n) == "reshape":
         return True
-    if family(n) == "transpose":
-        nd = len(n.attrs["perm"])
-        return tuple(n.attrs["perm"]) == tuple(range(nd - 2)) + (nd - 1, nd - 2)
-    return False
+    return swaps_last_two(n)
 
 
 def _keep_matmul_operands_simple(graph: Graph, inlined: set) -> None:

@@ -18,6 +18,15 @@ from .registry import family
 from .symbolic import Sym
 
 
+def swaps_last_two(n) -> bool:
+    """Is node n a transpose of its input's last two axes (every other axis in place)?"""
+    if family(n) != "transpose":
+        return False
+    perm = tuple(n.attrs["perm"])
+    nd = len(perm)
+    return nd >= 2 and perm == tuple(range(nd - 2)) + (nd - 1, nd - 2)
+
+
 @dataclass(frozen=True)
 class View:
     """base[offset + sum(i_d * strides[d])] is element (i_0, i_1, ...) of the viewed value (strides in elements)."""

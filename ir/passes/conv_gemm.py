@@ -50,14 +50,14 @@ PER_IMAGE_WEIGHT_BYTES = 64 << 10  # a convolution's weight matrix at most this 
 PER_IMAGE_POSITIONS = 64  # ... and at least this many output positions per image: one product per image
 
 
-def _per_image(w, positions, shape=None) -> bool:
+def _per_image(dtype: str, wshape: tuple, positions) -> bool:
     """Compute a convolution as one product per image (its result in NCHW order: no transposing kernel after it, the
     bias and activation in the product's epilogue) rather than one over the whole batch (its result channel-major)?
     When the weight matrix, which every image's product reads again, stays in any core's L1 or L2, and each image
     has columns for several whole panels. (In a training step the weight gradient sums the per-image products of
     the gradient with the same columns.)"""
-    itemsize = 8 if w.dtype == "float64" else 4
-    size = w.type.size if shape is None else _kernel_points((1, 1) + tuple(shape))  # (shape: the weight's, given)
+    itemsize = 8 if dtype == "float64" else 4
+    size = _kernel_points((1, 1) + tuple(wshape))  # (elements of the weight)
     return isinstance(positions, int) and size * itemsize <= PER_IMAGE_WEIGHT_BYTES and positions >= PER_IMAGE_POSITIONS
 
 
@@ -176,7 +176,7 @@ def _rewrite(n, e):
         kp = _kernel_points(w.shape)
         out = n.outputs[0]
         N, Q = out.shape[0], _kernel_points((1, 1) + out.shape[2:])  # (Q: output positions per image)
-        if groups == 1 and N != 1 and _per_image(w, Q):
+        if groups == 1 and N != 1 and _per_image(w.dtype, w.shape, Q):
             # one product per image, the weight broadcast: out[n] = W @ col[n], stored in NCHW order directly
             col = e("im2col", x, kernel=tuple(w.shape[2:]), per_image=True, **_geo(at))
             return e("reshape", e("matmul", e("reshape", w, shape=(O, cg * kp)), col), shape=out.shape)
@@ -199,7 +199,7 @@ def _rewrite(n, e):
         O, cg = wshape[0], wshape[1]
         kp = _kernel_points(wshape)
         N, Q = g.shape[0], _kernel_points((1, 1) + g.shape[2:])
-        if groups == 1 and N != 1 and _per_image(n.inputs[1], Q, wshape):
+        if groups == 1 and N != 1 and _per_image(g.dtype, wshape, Q):
             # the forward's per-image columns (one im2col, shared after CSE), each image's g[n] @ col[n]^T summed:
             # no channel-major column matrix, no transposed copy of g
             col = e("im2col", x, kernel=wshape[2:], per_image=True, **_geo(at))
