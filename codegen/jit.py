@@ -121,15 +121,16 @@ def _plain(value) -> bool:
     return isinstance(value, (bool, int, float, str))
 
 
+@functools.lru_cache(maxsize=None)
+def _tunable_names() -> tuple:
+    """(module, name) of every UPPER_CASE scalar constant the compiler's modules define (found once)."""
+    return tuple((m, k) for m in _compiler_modules() for k, v in sorted(vars(m).items()) if k.isupper() and _plain(v))
+
+
 def _tunables() -> str:
     """Every UPPER_CASE scalar constant of the compiler's modules, as now (programs and tests change some,
     e.g. module.PARALLEL_WORK, and their source values are covered by codegen_version)."""
-    return "\n".join(
-        f"{m.__name__}.{k}={v!r}"
-        for m in _compiler_modules()
-        for k, v in sorted(vars(m).items())
-        if k.isupper() and _plain(v)
-    )
+    return "\n".join(f"{m.__name__}.{k}={getattr(m, k)!r}" for m, k in _tunable_names())
 
 
 def _toolchain() -> str:

@@ -398,9 +398,9 @@ def _np_matmul(a, at):
     yb = np.broadcast_to(y, batch + y.shape[-2:])
     out = np.zeros(batch + (x.shape[-2], y.shape[-1]), x.dtype)
     for bi in np.ndindex(*batch):
-        for i in range(x.shape[-2]):
-            for j in range(y.shape[-1]):
-                out[bi + (i, j)] = sum(float(xb[bi + (i, k)]) * float(yb[bi + (k, j)]) for k in range(x.shape[-1]))
+        yk = yb[bi].astype(np.float64)  # [K, N]
+        for i in range(x.shape[-2]):  # row i: sum over k of x[i, k] * y[k, :], accumulated in float64
+            out[bi + (i,)] = (xb[bi + (i,)].astype(np.float64)[:, None] * yk).sum(axis=0)
     return out
 
 

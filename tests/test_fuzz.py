@@ -23,10 +23,10 @@ from graphnn.tools.fuzz import failure, same_stage, shrink
 from graphnn.tools.fuzz_check import Mismatch, check_case
 from graphnn.tools.fuzz_gen import DrawSource, FuzzCase, build_case, case_from_seed, covered_ops, skipped_ops
 
-GRAPH_EXAMPLES = 300
-GRAPH_BLOCKS = 10
+GRAPH_EXAMPLES = 160
+GRAPH_BLOCKS = 8
 GRAPH_SEED = 7_000_000  # (seeds the fuzz tool's default runs do not start from)
-MODEL_EXAMPLES = 40
+MODEL_EXAMPLES = 24
 SETTINGS = dict(
     deadline=None,
     derandomize=True,
